@@ -1,0 +1,196 @@
+import type { ConnectionState, HeraldClient } from './herald.client.ts';
+import type { Notification } from './protocol.ts';
+
+/** One entry of the bell's list. */
+export interface BellItem {
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  timestamp: string;
+  read: boolean;
+}
+
+const DEFAULT_MAX_ITEMS = 50;
+
+const TEMPLATE = `
+<style>
+  :host { position: relative; display: inline-block; font: 14px/1.4 system-ui, sans-serif; color: #1f2328; }
+  button.bell { position: relative; border: 1px solid #d0d7de; border-radius: 50%; width: 40px; height: 40px;
+    background: #fff; cursor: pointer; font-size: 20px; line-height: 1; }
+  button.bell:focus-visible { outline: 2px solid #0969da; outline-offset: 2px; }
+  .badge { position: absolute; top: -6px; right: -6px; min-width: 18px; padding: 0 5px; border-radius: 9px;
+    background: #cf222e; color: #fff; font-size: 11px; line-height: 18px; text-align: center; box-sizing: border-box; }
+  .badge[hidden] { display: none; }
+  :host([data-state="reconnecting"]) button.bell, :host([data-state="connecting"]) button.bell { opacity: .6; }
+  :host([data-state="closed"]) button.bell { filter: grayscale(1); }
+  .panel { position: absolute; right: 0; top: 48px; width: 320px; max-height: 420px; overflow-y: auto; z-index: 10;
+    background: #fff; border: 1px solid #d0d7de; border-radius: 8px; box-shadow: 0 8px 24px rgba(140,149,159,.3); }
+  .panel[hidden] { display: none; }
+  ol { list-style: none; margin: 0; padding: 0; }
+  li { padding: 10px 12px; border-bottom: 1px solid #eaeef2; }
+  li:last-child { border-bottom: 0; }
+  li.unread { background: #f6f8fa; }
+  .title { font-weight: 600; }
+  .body { color: #57606a; white-space: pre-wrap; word-break: break-word; }
+  time { display: block; color: #8c959f; font-size: 12px; }
+  .empty { padding: 16px 12px; color: #8c959f; }
+</style>
+<button class="bell" part="bell" type="button" aria-haspopup="true" aria-expanded="false" aria-label="Notifications">
+  <span aria-hidden="true">&#128276;</span><span class="badge" part="badge" hidden>0</span>
+</button>
+<div class="panel" part="panel" role="region" aria-label="Notifications" hidden>
+  <p class="empty">No notifications yet.</p>
+  <ol part="list"></ol>
+</div>`;
+
+/** Before the DOM exists (server-side rendering, Node) the module still loads. */
+const ElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
+
+/**
+ * `<herald-bell>`: a bell with an unread badge and the list of notifications, newest first.
+ * Give it a client (`bell.client = connect(...)`); it shows each notification once by `id`,
+ * titled by `payload.title` (else its `type`) with `payload.body` beneath. Opening the list
+ * marks everything read and dispatches `herald-read` with the ids it marked.
+ * The host's `data-state` attribute follows the connection state, for styling.
+ */
+export class HeraldBellElement extends ElementBase {
+  #client: HeraldClient | null = null;
+  #unsubscribe: Array<() => void> = [];
+  #items: BellItem[] = [];
+  #root: ShadowRoot | null = null;
+
+  get client(): HeraldClient | null {
+    return this.#client;
+  }
+
+  set client(client: HeraldClient | null) {
+    for (const off of this.#unsubscribe) off();
+    this.#unsubscribe = [];
+    this.#client = client;
+    if (!client) return;
+    this.#unsubscribe.push(
+      client.on('notification', (notification) => this.add(notification)),
+      client.on('state', ({ state }) => this.#showState(state)),
+    );
+    this.#showState(client.state);
+  }
+
+  /** The list as shown, newest first. */
+  get items(): readonly BellItem[] {
+    return this.#items;
+  }
+
+  get unread(): number {
+    return this.#items.filter((item) => !item.read).length;
+  }
+
+  get maxItems(): number {
+    const value = Number(this.getAttribute('max-items'));
+    return Number.isInteger(value) && value > 0 ? value : DEFAULT_MAX_ITEMS;
+  }
+
+  connectedCallback(): void {
+    if (!this.#root) {
+      this.#root = this.attachShadow({ mode: 'open' });
+      this.#root.innerHTML = TEMPLATE;
+      this.#part('button.bell').addEventListener('click', () => this.toggle());
+    }
+    this.#render();
+  }
+
+  disconnectedCallback(): void {
+    this.client = null;
+  }
+
+  /** Adds a notification; one already listed (same `id`, e.g. sent to two rooms) is ignored. */
+  add(notification: Notification): void {
+    if (this.#items.some((item) => item.id === notification.id)) return;
+    const payload = notification.payload ?? {};
+    const item: BellItem = {
+      id: notification.id,
+      type: notification.type,
+      title: typeof payload.title === 'string' && payload.title !== '' ? payload.title : notification.type,
+      body: typeof payload.body === 'string' ? payload.body : '',
+      timestamp: notification.timestamp,
+      read: this.#isOpen(),
+    };
+    // Newest first by timestamp; a replay after a reconnect lands in its place.
+    const at = this.#items.findIndex((other) => other.timestamp <= item.timestamp);
+    this.#items.splice(at === -1 ? this.#items.length : at, 0, item);
+    this.#items.length = Math.min(this.#items.length, this.maxItems);
+    this.#render();
+  }
+
+  /** Opens or closes the list; opening marks every item read. */
+  toggle(open = !this.#isOpen()): void {
+    if (!this.#root) return;
+    this.#part('.panel').hidden = !open;
+    this.#part('button.bell').setAttribute('aria-expanded', String(open));
+    if (open) this.markAllRead();
+  }
+
+  markAllRead(): void {
+    const ids = this.#items.filter((item) => !item.read).map((item) => item.id);
+    if (ids.length === 0) return;
+    for (const item of this.#items) item.read = true;
+    this.#render();
+    this.dispatchEvent(new CustomEvent('herald-read', { detail: { ids } }));
+  }
+
+  #isOpen(): boolean {
+    return this.#root !== null && !this.#part('.panel').hidden;
+  }
+
+  #showState(state: ConnectionState): void {
+    this.setAttribute('data-state', state);
+  }
+
+  #part<T extends HTMLElement>(selector: string): T {
+    return this.#root!.querySelector(selector) as T;
+  }
+
+  #render(): void {
+    if (!this.#root) return;
+    const unread = this.unread;
+    const badge = this.#part('.badge');
+    badge.hidden = unread === 0;
+    badge.textContent = unread > 99 ? '99+' : String(unread);
+    this.#part('button.bell').setAttribute('aria-label', unread ? `Notifications, ${unread} unread` : 'Notifications');
+    this.#part('.empty').hidden = this.#items.length > 0;
+    const list = this.#part('ol');
+    // Payload text only ever goes through textContent: a notification cannot inject markup.
+    list.replaceChildren(
+      ...this.#items.map((item) => {
+        const li = document.createElement('li');
+        li.dataset.id = item.id;
+        li.className = item.read ? 'read' : 'unread';
+        li.setAttribute('part', 'item');
+        const title = li.appendChild(document.createElement('div'));
+        title.className = 'title';
+        title.textContent = item.title;
+        if (item.body) {
+          const body = li.appendChild(document.createElement('div'));
+          body.className = 'body';
+          body.textContent = item.body;
+        }
+        const time = li.appendChild(document.createElement('time'));
+        time.dateTime = item.timestamp;
+        time.textContent = new Date(item.timestamp).toLocaleTimeString();
+        return li;
+      }),
+    );
+  }
+}
+
+/** Registers `<herald-bell>` (or another tag name). Safe to call more than once. */
+export function defineHeraldBell(tagName = 'herald-bell'): void {
+  if (!globalThis.customElements || customElements.get(tagName)) return;
+  customElements.define(tagName, class extends HeraldBellElement {});
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'herald-bell': HeraldBellElement;
+  }
+}

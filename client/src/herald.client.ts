@@ -1,0 +1,613 @@
+import { HeraldError } from './herald.errors.ts';
+import {
+  BEARER_PROTOCOL_PREFIX,
+  PROTOCOL_VERSION,
+  ROOM_NAME_PATTERN,
+  personalRoom,
+  type Ack,
+  type ChatMessage,
+  type ClientEvents,
+  type CloseAdvice,
+  type ErrorData,
+  type InboxEvent,
+  type Joined,
+  type Left,
+  type Notification,
+  type PresenceEvent,
+  type Refreshed,
+  type ServerFrame,
+  type Welcome,
+} from './protocol.ts';
+import { DEFAULT_RECONNECT_OPTIONS, decideReconnect, type ReconnectOptions } from './reconnect.policy.ts';
+import { RoomTracker } from './room.tracker.ts';
+import { TypedEmitter } from './typed.emitter.ts';
+
+/**
+ * The part of a WebSocket the client uses. The browser's WebSocket, Node's global one (22+)
+ * and the `ws` package all fit; handlers take `any` because their event types differ.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** Allowed transitions; anything else is a bug in the client. */
+const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
+  connecting: ['open', 'reconnecting', 'closed'],
+  open: ['reconnecting', 'closed'],
+  reconnecting: ['open', 'closed'],
+  closed: [],
+};
+
+export interface HeraldClientOptions {
+  /** Returns a JWT. Called before every connection attempt and to refresh before `expiresAt`. */
+  getToken: () => string | Promise<string>;
+  /** Defaults to `globalThis.WebSocket`; pass `ws`'s WebSocket on Node 20. */
+  WebSocket?: WebSocketConstructor;
+  /** Send the token as `?token=` instead of the `bearer.<JWT>` subprotocol. Off by default. */
+  tokenInUrl?: boolean;
+  /** Rooms to join on connect, besides the personal `user:<sub>` room. */
+  rooms?: readonly string[];
+  reconnect?: Partial<ReconnectOptions>;
+  /** How long join, leave, send and refresh wait for their reply. */
+  requestTimeoutMs?: number;
+  /** How long a connection attempt may take from dialling to `welcome`. */
+  connectTimeoutMs?: number;
+  /** Refresh the token this long before it expires (at most half of its remaining lifetime). */
+  refreshBeforeExpiryMs?: number;
+  /** Recent seqs remembered per room to drop duplicates; above the server's HISTORY_SIZE. */
+  dedupeWindow?: number;
+  /** For tests: a source of randomness in [0, 1). */
+  random?: () => number;
+}
+
+const DEFAULTS = {
+  requestTimeoutMs: 10_000,
+  connectTimeoutMs: 15_000,
+  refreshBeforeExpiryMs: 60_000,
+  dedupeWindow: 1_000,
+} as const;
+
+/** setTimeout fires at once for delays above 2^31-1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+/** Close code the client uses when it abandons a socket itself (silent, or too slow to greet). */
+const CLIENT_TIMEOUT_CLOSE = { code: 4000, reason: 'client_timeout' } as const;
+
+export interface StateChange {
+  state: ConnectionState;
+  previous: ConnectionState;
+}
+export interface RecoveryEvent {
+  room: string;
+  /** false: the server's history no longer reaches back to what this client last saw; reload. */
+  recovered: boolean;
+  missed: number;
+}
+export interface DisconnectEvent {
+  code: number;
+  reason: string;
+  advice: CloseAdvice;
+  /** null when the client gives up and closes. */
+  reconnectInMs: number | null;
+}
+
+export interface HeraldClientEvents {
+  state: StateChange;
+  welcome: Welcome;
+  notification: Notification;
+  message: ChatMessage;
+  presence: PresenceEvent;
+  inbox: InboxEvent;
+  recovery: RecoveryEvent;
+  disconnect: DisconnectEvent;
+  error: HeraldError;
+}
+
+interface ReplyTypes {
+  join: Joined;
+  leave: Left;
+  message: Ack;
+  refresh: Refreshed;
+}
+type RequestEvent = keyof ReplyTypes;
+
+interface PendingRequest {
+  frame: string;
+  event: RequestEvent;
+  sent: boolean;
+  resolve(data: unknown): void;
+  reject(error: HeraldError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface JoinWaiter {
+  resolve(joined: Joined): void;
+  reject(error: HeraldError): void;
+}
+
+/**
+ * A Herald connection that survives network blips, token expiry and pod restarts:
+ * it reconnects following the close-code table, rejoins its rooms with `since`, drops
+ * duplicates by `seq`, refreshes its token in band and watches the heartbeat.
+ */
+export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
+  readonly #url: string;
+  readonly #options: Required<Omit<HeraldClientOptions, 'reconnect' | 'rooms' | 'WebSocket'>> & {
+    reconnect: ReconnectOptions;
+  };
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #rooms: RoomTracker;
+  readonly #pending = new Map<string, PendingRequest>();
+  readonly #joinWaiters = new Map<string, Set<JoinWaiter>>();
+  readonly #stateWaiters = new Set<() => void>();
+
+  #state: ConnectionState = 'connecting';
+  #socket: WebSocketLike | null = null;
+  /** Bumped on every dial so that a stale getToken() or socket cannot act. */
+  #generation = 0;
+  #attempt = 0;
+  #token: string | null = null;
+  /** The token a 1008 or 4001 refused; getToken must return another one before we dial again. */
+  #rejectedToken: string | null = null;
+  #welcome: Welcome | null = null;
+  #nextRequestId = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #watchdogTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(url: string, options: HeraldClientOptions) {
+    super();
+    if (typeof options?.getToken !== 'function') throw new TypeError('HeraldClient: options.getToken must be a function');
+    const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WebSocketImpl) {
+      throw new TypeError('HeraldClient: no global WebSocket; pass one as options.WebSocket (for example from "ws")');
+    }
+    this.#url = url;
+    this.#WebSocket = WebSocketImpl;
+    this.#options = {
+      getToken: options.getToken,
+      tokenInUrl: options.tokenInUrl ?? false,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      refreshBeforeExpiryMs: options.refreshBeforeExpiryMs ?? DEFAULTS.refreshBeforeExpiryMs,
+      dedupeWindow: options.dedupeWindow ?? DEFAULTS.dedupeWindow,
+      random: options.random ?? Math.random,
+      reconnect: { ...DEFAULT_RECONNECT_OPTIONS, ...options.reconnect },
+    };
+    this.#rooms = new RoomTracker(this.#options.dedupeWindow);
+    for (const room of options.rooms ?? []) {
+      if (!ROOM_NAME_PATTERN.test(room)) throw new TypeError(`HeraldClient: invalid room name ${JSON.stringify(room)}`);
+      this.#rooms.add(room);
+    }
+    void this.#dial();
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The latest `welcome`, or null before the first one. */
+  get welcome(): Welcome | null {
+    return this.#welcome;
+  }
+
+  /** The rooms this client rejoins after every reconnect, the personal room included. */
+  get rooms(): string[] {
+    return this.#rooms.names();
+  }
+
+  /** Resolves when the client is open (at once if it is); rejects if it closes first. */
+  whenOpen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        if (this.#state === 'open') resolve();
+        else if (this.#state === 'closed') reject(new HeraldError('closed', 'the client is closed'));
+        else return false;
+        return true;
+      };
+      if (check()) return;
+      const waiter = (): void => {
+        if (check()) this.#stateWaiters.delete(waiter);
+      };
+      this.#stateWaiters.add(waiter);
+    });
+  }
+
+  /**
+   * Joins `room` and keeps it: it is rejoined with `since` after every reconnect until `leave`.
+   * Settles on the server's reply (now, or after the next connect when the client is not open);
+   * an error reply (forbidden, invalid_room, ...) also forgets the room.
+   */
+  join(room: string): Promise<Joined> {
+    if (this.#state === 'closed') return Promise.reject(new HeraldError('closed', 'the client is closed', 'join'));
+    if (!ROOM_NAME_PATTERN.test(room)) {
+      return Promise.reject(new HeraldError('invalid_room', `invalid room name ${JSON.stringify(room)}`, 'join'));
+    }
+    this.#rooms.add(room);
+    const joined = new Promise<Joined>((resolve, reject) => {
+      let waiters = this.#joinWaiters.get(room);
+      if (!waiters) this.#joinWaiters.set(room, (waiters = new Set()));
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new HeraldError('timeout', `no reply to join ${room} within ${this.#options.requestTimeoutMs} ms`, 'join'));
+      }, this.#options.requestTimeoutMs);
+      const waiter: JoinWaiter = {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      waiters.add(waiter);
+    });
+    if (this.#state === 'open') this.#sendJoin(room);
+    return joined;
+  }
+
+  /** Leaves `room` and stops rejoining it. Resolves at once when the client is not open. */
+  async leave(room: string): Promise<Left> {
+    this.#rooms.forget(room);
+    this.#settleJoinWaiters(room, undefined, new HeraldError('closed', `left ${room} before it was joined`, 'join'));
+    if (this.#state !== 'open') return { room };
+    return this.#request('leave', { room });
+  }
+
+  /**
+   * Sends a chat message; resolves with its `seq` once the server stored it. While the client
+   * is reconnecting the message waits (up to requestTimeoutMs) for the connection.
+   * Rejects with `disconnected` when the connection drops before the ack: it may or may not
+   * have been delivered.
+   */
+  send(room: string, text: string): Promise<Ack> {
+    return this.#request('message', { room, text });
+  }
+
+  /** Closes the connection for good (code 1000) and rejects whatever is still pending. */
+  close(): void {
+    this.#finish(new HeraldError('closed', 'the client was closed'));
+  }
+
+  // ---- connection lifecycle ----------------------------------------------------------
+
+  async #dial(): Promise<void> {
+    const generation = ++this.#generation;
+    let token: string;
+    try {
+      token = await this.#options.getToken();
+      if (typeof token !== 'string' || token === '') throw new TypeError('getToken returned no token');
+    } catch (error) {
+      if (generation !== this.#generation || this.#state === 'closed') return;
+      this.emit('error', new HeraldError('token', `getToken failed: ${describe(error)}`, undefined, { cause: error }));
+      this.#afterClose(1011, 'get_token_failed');
+      return;
+    }
+    if (generation !== this.#generation || this.#state === 'closed') return;
+    if (token === this.#rejectedToken) {
+      // Contract, section 5: after 1008 / 4001 never retry with the token that was refused.
+      this.#finish(new HeraldError('unauthorized', 'the server refused the token and getToken returned it again'));
+      return;
+    }
+    this.#token = token;
+    let socket: WebSocketLike;
+    try {
+      socket = this.#options.tokenInUrl
+        ? new this.#WebSocket(withToken(this.#url, token), [PROTOCOL_VERSION])
+        : new this.#WebSocket(this.#url, [PROTOCOL_VERSION, BEARER_PROTOCOL_PREFIX + token]);
+    } catch (error) {
+      // A malformed URL cannot get better by retrying.
+      this.#finish(new HeraldError('bad_request', `cannot open ${this.#url}: ${describe(error)}`, undefined, { cause: error }));
+      return;
+    }
+    this.#socket = socket;
+    socket.onmessage = (event: { data: unknown }) => this.#onFrame(socket, event.data);
+    socket.onclose = (event: { code: number; reason: string }) => {
+      if (socket !== this.#socket) return;
+      this.#dropSocket();
+      this.#afterClose(event.code, event.reason);
+    };
+    // The close event that always follows an error carries what we act on.
+    socket.onerror = () => undefined;
+    this.#connectTimer = setTimeout(() => {
+      if (socket !== this.#socket) return;
+      this.#abandonSocket();
+      this.#afterClose(CLIENT_TIMEOUT_CLOSE.code, CLIENT_TIMEOUT_CLOSE.reason);
+    }, this.#options.connectTimeoutMs);
+  }
+
+  #afterClose(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    const decision = decideReconnect(code, reason, this.#attempt, this.#options.reconnect, this.#options.random);
+    if (decision.action === 'stop') {
+      this.emit('disconnect', { code, reason, advice: decision.advice, reconnectInMs: null });
+      if (decision.advice !== 'stop') {
+        this.#finish(new HeraldError('unavailable', `gave up after ${this.#attempt} reconnect attempts (last close ${code} ${reason})`));
+      } else if (code === 1000) {
+        this.#finish(undefined);
+      } else {
+        this.#finish(new HeraldError('unauthorized', `refused by the server: ${code} ${reason}`));
+      }
+      return;
+    }
+    if (decision.needsNewToken) this.#rejectedToken = this.#token;
+    this.emit('disconnect', { code, reason, advice: decision.advice, reconnectInMs: decision.delayMs });
+    this.#attempt += 1;
+    this.#setState('reconnecting');
+    this.#reconnectTimer = setTimeout(() => void this.#dial(), decision.delayMs);
+  }
+
+  /** Ends the client: no more reconnects; every pending promise rejects. */
+  #finish(error: HeraldError | undefined): void {
+    if (this.#state === 'closed') return;
+    const socket = this.#socket;
+    this.#dropSocket();
+    socket?.close(1000, 'normal');
+    this.#generation += 1;
+    clearTimeout(this.#reconnectTimer);
+    const reason = error ?? new HeraldError('closed', 'the connection was closed');
+    for (const room of this.#joinWaiters.keys()) this.#settleJoinWaiters(room, undefined, reason);
+    for (const [id, request] of this.#pending) {
+      this.#pending.delete(id);
+      clearTimeout(request.timer);
+      request.reject(new HeraldError('closed', reason.message, request.event));
+    }
+    this.#setState('closed');
+    if (error && error.code !== 'closed') this.emit('error', error);
+  }
+
+  /** Detaches from the current socket and stops its timers, without closing it. */
+  #dropSocket(): void {
+    const socket = this.#socket;
+    this.#socket = null;
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#watchdogTimer);
+    clearTimeout(this.#refreshTimer);
+    if (socket) {
+      socket.onmessage = null;
+      socket.onclose = null;
+      // `ws` emits 'error' when a socket is closed before its handshake finished, and an
+      // EventEmitter 'error' without a listener throws: keep a listener that ignores it.
+      socket.onerror = () => undefined;
+    }
+    for (const [id, request] of this.#pending) {
+      if (!request.sent) continue;
+      this.#pending.delete(id);
+      clearTimeout(request.timer);
+      request.reject(new HeraldError('disconnected', 'the connection dropped before the reply', request.event));
+    }
+  }
+
+  /**
+   * Gives up on a socket that went silent or never greeted. We do not wait for its close
+   * event: on a dead network that can take minutes.
+   */
+  #abandonSocket(): void {
+    const socket = this.#socket;
+    this.#dropSocket();
+    socket?.close(CLIENT_TIMEOUT_CLOSE.code, CLIENT_TIMEOUT_CLOSE.reason);
+  }
+
+  #setState(state: ConnectionState): void {
+    const previous = this.#state;
+    if (previous === state) return;
+    if (!TRANSITIONS[previous].includes(state)) throw new Error(`HeraldClient: invalid transition ${previous} -> ${state}`);
+    this.#state = state;
+    this.emit('state', { state, previous });
+    for (const waiter of [...this.#stateWaiters]) waiter();
+  }
+
+  // ---- frames ------------------------------------------------------------------------
+
+  #onFrame(socket: WebSocketLike, raw: unknown): void {
+    if (socket !== this.#socket) return;
+    this.#armWatchdog();
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer)) as ServerFrame;
+    } catch (error) {
+      this.emit('error', new HeraldError('bad_request', `unparsable frame from the server: ${describe(error)}`));
+      return;
+    }
+    if (!isObject(frame) || typeof frame.event !== 'string' || (frame.data !== undefined && !isObject(frame.data))) {
+      this.emit('error', new HeraldError('bad_request', 'malformed frame from the server'));
+      return;
+    }
+    if (frame.id !== undefined && this.#settleRequest(frame)) return;
+    switch (frame.event) {
+      case 'welcome':
+        return this.#onWelcome(frame.data);
+      case 'ping':
+        return this.#sendFrame(JSON.stringify({ event: 'pong' }));
+      case 'notification':
+      case 'message':
+        if (!isObject(frame.data) || typeof frame.data.seq !== 'string') return;
+        if (!this.#rooms.accept(frame.data.room, frame.data.seq)) return;
+        if (frame.event === 'notification') this.emit('notification', frame.data);
+        else this.emit('message', frame.data);
+        return;
+      case 'presence':
+        return this.emit('presence', frame.data);
+      case 'inbox':
+        return this.emit('inbox', frame.data);
+      case 'error':
+        return this.emit('error', new HeraldError(frame.data.code, frame.data.message, frame.data.event));
+      default:
+        // Replies whose request already timed out, and events newer than this client: ignore.
+        return;
+    }
+  }
+
+  #onWelcome(welcome: Welcome): void {
+    clearTimeout(this.#connectTimer);
+    const previousUser = this.#welcome?.user;
+    if (previousUser !== undefined && previousUser !== welcome.user) this.#rooms.forget(personalRoom(previousUser));
+    this.#welcome = welcome;
+    this.#attempt = 0;
+    this.#rejectedToken = null;
+    this.#armWatchdog();
+    this.#scheduleRefresh(welcome.expiresAt);
+    // The server put us in the personal room already; joining it again, with `since` after a
+    // reconnect, replays what was published to it while we were away.
+    this.#rooms.add(personalRoom(welcome.user));
+    this.#setState('open');
+    this.emit('welcome', welcome);
+    for (const room of this.#rooms.names()) this.#sendJoin(room);
+    for (const request of this.#pending.values()) {
+      if (request.sent) continue;
+      request.sent = true;
+      this.#sendFrame(request.frame);
+    }
+  }
+
+  #sendJoin(room: string): void {
+    const since = this.#rooms.sinceOf(room);
+    this.#request('join', since === null ? { room } : { room, since }).then(
+      (joined) => {
+        if (!this.#rooms.has(room)) return;
+        this.#rooms.joined(room, joined.seq, joined.recovered);
+        if (joined.recovered !== undefined) {
+          this.emit('recovery', { room, recovered: joined.recovered, missed: joined.missed ?? 0 });
+        }
+        this.#settleJoinWaiters(room, joined, undefined);
+      },
+      (error: HeraldError) => {
+        // A dropped connection or a slow reply leaves the room remembered: the next welcome
+        // joins it again. Only the server's refusal forgets it.
+        if (error.code === 'disconnected' || error.code === 'timeout' || error.code === 'closed') return;
+        this.#rooms.forget(room);
+        this.#settleJoinWaiters(room, undefined, error);
+        this.emit('error', error);
+      },
+    );
+  }
+
+  #settleJoinWaiters(room: string, joined: Joined | undefined, error: HeraldError | undefined): void {
+    const waiters = this.#joinWaiters.get(room);
+    if (!waiters) return;
+    this.#joinWaiters.delete(room);
+    for (const waiter of waiters) {
+      if (joined) waiter.resolve(joined);
+      else waiter.reject(error!);
+    }
+  }
+
+  #request<E extends RequestEvent>(event: E, data: ClientEvents[E]): Promise<ReplyTypes[E]> {
+    if (this.#state === 'closed') return Promise.reject(new HeraldError('closed', 'the client is closed', event));
+    const id = `c${++this.#nextRequestId}`;
+    const frame = JSON.stringify({ event, data, id });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new HeraldError('timeout', `no reply to ${event} within ${this.#options.requestTimeoutMs} ms`, event));
+      }, this.#options.requestTimeoutMs);
+      const sent = this.#state === 'open';
+      this.#pending.set(id, { frame, event, sent, resolve: resolve as (data: unknown) => void, reject, timer });
+      if (sent) this.#sendFrame(frame);
+    });
+  }
+
+  /** Settles the request a reply answers; false when no request is waiting for it. */
+  #settleRequest(frame: ServerFrame): boolean {
+    const id = String(frame.id);
+    const request = this.#pending.get(id);
+    if (!request) return false;
+    this.#pending.delete(id);
+    clearTimeout(request.timer);
+    if (frame.event === 'error') {
+      const error: ErrorData = frame.data;
+      request.reject(new HeraldError(error.code, error.message, error.event ?? request.event));
+    } else {
+      request.resolve(frame.data);
+    }
+    return true;
+  }
+
+  #sendFrame(frame: string): void {
+    this.#socket?.send(frame);
+  }
+
+  // ---- liveness and token refresh ---------------------------------------------------
+
+  /** Contract, section 3: nothing received for 2 x heartbeatMs means the connection is dead. */
+  #armWatchdog(): void {
+    clearTimeout(this.#watchdogTimer);
+    const heartbeatMs = this.#welcome?.heartbeatMs;
+    // Before the first welcome the connect timeout is the only clock.
+    if (!heartbeatMs || this.#socket === null) return;
+    this.#watchdogTimer = setTimeout(() => {
+      this.#abandonSocket();
+      this.#afterClose(CLIENT_TIMEOUT_CLOSE.code, CLIENT_TIMEOUT_CLOSE.reason);
+    }, 2 * heartbeatMs);
+  }
+
+  #scheduleRefresh(expiresAt: string | null): void {
+    clearTimeout(this.#refreshTimer);
+    if (expiresAt === null) return;
+    const remainingMs = Date.parse(expiresAt) - Date.now();
+    if (!Number.isFinite(remainingMs)) return;
+    const leadMs = Math.min(this.#options.refreshBeforeExpiryMs, remainingMs / 2);
+    const delayMs = Math.min(MAX_TIMER_MS, Math.max(0, remainingMs - leadMs));
+    this.#refreshTimer = setTimeout(() => void this.#refresh(expiresAt), delayMs);
+  }
+
+  async #refresh(expiresAt: string): Promise<void> {
+    const socket = this.#socket;
+    let token: string;
+    try {
+      token = await this.#options.getToken();
+    } catch (error) {
+      this.emit('error', new HeraldError('token', `getToken failed: ${describe(error)}`, 'refresh', { cause: error }));
+      return this.#retryRefreshLater(socket, expiresAt);
+    }
+    if (socket !== this.#socket || this.#state !== 'open') return;
+    // The same token again cannot extend anything; ask again later, while there is time.
+    if (token === this.#token) return this.#retryRefreshLater(socket, expiresAt);
+    try {
+      const refreshed = await this.#request('refresh', { token });
+      if (socket !== this.#socket) return;
+      this.#token = token;
+      this.#scheduleRefresh(refreshed.expiresAt);
+    } catch (error) {
+      // Refused or unanswered: the old token stays until the server closes with 4001, and the
+      // reconnect that follows asks getToken again.
+      if (socket === this.#socket) this.emit('error', error as HeraldError);
+    }
+  }
+
+  #retryRefreshLater(socket: WebSocketLike | null, expiresAt: string): void {
+    if (socket !== this.#socket) return;
+    const remainingMs = Date.parse(expiresAt) - Date.now();
+    if (remainingMs < 2_000) return;
+    this.#refreshTimer = setTimeout(() => void this.#refresh(expiresAt), Math.min(remainingMs / 2, 30_000));
+  }
+}
+
+/** Opens a reconnecting Herald connection. `url` is the WebSocket URL, e.g. `wss://host/ws`. */
+export function connect(url: string, options: HeraldClientOptions): HeraldClient {
+  return new HeraldClient(url, options);
+}
+
+function withToken(url: string, token: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('token', token);
+  return parsed.toString();
+}
+
+function isObject(value: unknown): value is Record<string, any> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,63 @@
+import type { ErrorCode, HttpErrorBody } from './protocol.ts';
+
+/**
+ * Codes of a {@link HeraldError}: the server's error codes, plus what the client itself
+ * can conclude (no reply in time, the connection dropped before the reply, the client was closed,
+ * getToken failed or returned the token the server had just rejected).
+ */
+export type HeraldErrorCode = ErrorCode | 'timeout' | 'disconnected' | 'closed' | 'token';
+
+/** An error frame from the server, or a request the client could not complete. */
+export class HeraldError extends Error {
+  override readonly name = 'HeraldError';
+
+  constructor(
+    readonly code: HeraldErrorCode,
+    message: string,
+    /** The client event the error answers (`join`, `message`, ...), when known. */
+    readonly event?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A publish or HTTP API call that failed with an HTTP status (after retries for 5xx). */
+export class HeraldHttpError extends Error {
+  override name = 'HeraldHttpError';
+
+  constructor(
+    readonly status: number,
+    /** NestJS's standard error body when the server sent one. */
+    readonly body: HttpErrorBody | undefined,
+    message = describeHttpError(status, body),
+  ) {
+    super(message);
+  }
+}
+
+/** 400 or 413: the request itself is wrong; repeating it cannot succeed. */
+export class HeraldValidationError extends HeraldHttpError {
+  override name = 'HeraldValidationError';
+}
+
+/** 401 (missing or invalid token) or 403 (the token lacks the scope). */
+export class HeraldAuthError extends HeraldHttpError {
+  override name = 'HeraldAuthError';
+}
+
+/** The request never got an HTTP answer (DNS, refused connection, reset, per-attempt timeout). */
+export class HeraldNetworkError extends Error {
+  override readonly name = 'HeraldNetworkError';
+}
+
+export function httpErrorFor(status: number, body: HttpErrorBody | undefined): HeraldHttpError {
+  if (status === 400 || status === 413 || status === 422) return new HeraldValidationError(status, body);
+  if (status === 401 || status === 403) return new HeraldAuthError(status, body);
+  return new HeraldHttpError(status, body);
+}
+
+function describeHttpError(status: number, body: HttpErrorBody | undefined): string {
+  const detail = body === undefined ? '' : Array.isArray(body.message) ? body.message.join('; ') : body.message;
+  return detail ? `HTTP ${status}: ${detail}` : `HTTP ${status}`;
+}

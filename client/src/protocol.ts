@@ -1,0 +1,240 @@
+/**
+ * The Herald wire contract, version 1, typed once for the server and every client.
+ * docs/protocol.md is the prose; this file is what the code compiles against.
+ */
+
+export const PROTOCOL_VERSION = 'herald.v1';
+/** Subprotocol prefix that carries the JWT, so browsers keep it out of URLs. */
+export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+
+export type FrameId = string | number;
+
+export interface Frame<E extends string = string, D = unknown> {
+  event: E;
+  data?: D;
+  id?: FrameId;
+}
+
+// ---- client -> server -------------------------------------------------------
+
+export interface JoinRequest {
+  room: string;
+  /** Last `seq` the client saw in this room; asks the server to replay what came after it. */
+  since?: string;
+}
+export interface LeaveRequest {
+  room: string;
+}
+export interface MessageRequest {
+  room: string;
+  text: string;
+}
+export interface RefreshRequest {
+  token: string;
+}
+
+export interface ClientEvents {
+  join: JoinRequest;
+  leave: LeaveRequest;
+  message: MessageRequest;
+  refresh: RefreshRequest;
+  ping: undefined;
+  pong: undefined;
+}
+export type ClientEventName = keyof ClientEvents;
+export const CLIENT_EVENTS: readonly ClientEventName[] = ['join', 'leave', 'message', 'refresh', 'ping', 'pong'];
+
+// ---- server -> client -------------------------------------------------------
+
+export interface Welcome {
+  connectionId: string;
+  user: string;
+  heartbeatMs: number;
+  maxMessageBytes: number;
+  rooms: string[];
+  /** The token's `exp` as ISO 8601, or null when the token never expires. */
+  expiresAt: string | null;
+}
+export interface Joined {
+  room: string;
+  /** The room's latest `seq` at the moment of joining (null when the room has no history). */
+  seq: string | null;
+  /** Present when the join carried `since`. */
+  recovered?: boolean;
+  /** How many messages are replayed after this reply (present when `recovered` is true). */
+  missed?: number;
+}
+export interface Left {
+  room: string;
+}
+export interface Ack {
+  seq: string;
+}
+export interface Refreshed {
+  expiresAt: string | null;
+}
+export interface ChatMessage {
+  seq: string;
+  room: string;
+  user: string;
+  name?: string;
+  text: string;
+  timestamp: string;
+}
+export interface Notification {
+  id: string;
+  seq: string;
+  room: string;
+  type: string;
+  payload: Record<string, unknown>;
+  timestamp: string;
+}
+export type PresenceStatus = 'joined' | 'left';
+export interface PresenceEvent {
+  room: string;
+  user: string;
+  status: PresenceStatus;
+  timestamp: string;
+}
+export interface InboxEvent {
+  unread: number;
+  read: string[] | 'all';
+}
+export interface ErrorData {
+  code: ErrorCode;
+  message: string;
+  event?: string;
+}
+
+export interface ServerEvents {
+  welcome: Welcome;
+  joined: Joined;
+  left: Left;
+  ack: Ack;
+  refreshed: Refreshed;
+  pong: undefined;
+  ping: undefined;
+  message: ChatMessage;
+  notification: Notification;
+  presence: PresenceEvent;
+  inbox: InboxEvent;
+  error: ErrorData;
+}
+export type ServerEventName = keyof ServerEvents;
+
+/** A frame the server sends, discriminated by `event`. */
+export type ServerFrame = {
+  [E in ServerEventName]: { event: E; data: ServerEvents[E]; id?: FrameId };
+}[ServerEventName];
+
+// ---- errors -------------------------------------------------------------------
+
+export const ERROR_CODES = [
+  'bad_request',
+  'invalid_room',
+  'forbidden',
+  'not_member',
+  'unauthorized',
+  'rate_limited',
+  'unavailable',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+// ---- rooms ----------------------------------------------------------------------
+
+export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const PERSONAL_ROOM_PREFIX = 'user:';
+export const PUBLIC_ROOM_PREFIX = 'public:';
+export const MESSAGE_TEXT_MAX_CHARS = 4000;
+
+export function personalRoom(user: string): string {
+  return PERSONAL_ROOM_PREFIX + user;
+}
+
+// ---- close codes ----------------------------------------------------------------
+
+/** What a client should do after a close, per section 5 of the contract. */
+export type CloseAdvice =
+  | 'stop' // do not reconnect
+  | 'reconnect_soon' // short random delay (drain, going away)
+  | 'reconnect' // reconnect at once (with since)
+  | 'reconnect_backoff' // exponential backoff
+  | 'new_token'; // get a new token first; never retry with the same one
+
+export interface CloseCodeInfo {
+  code: number;
+  reason: string;
+  advice: CloseAdvice;
+}
+
+export const CloseCode = {
+  Normal: { code: 1000, reason: 'normal', advice: 'stop' },
+  GoingAway: { code: 1001, reason: 'going_away', advice: 'reconnect_soon' },
+  Unauthorized: { code: 1008, reason: 'unauthorized', advice: 'new_token' },
+  OriginNotAllowed: { code: 1008, reason: 'origin_not_allowed', advice: 'stop' },
+  MessageTooBig: { code: 1009, reason: 'message_too_big', advice: 'reconnect' },
+  Internal: { code: 1011, reason: 'internal', advice: 'reconnect_backoff' },
+  ServiceRestart: { code: 1012, reason: 'service_restart', advice: 'reconnect_soon' },
+  TryAgainLater: { code: 1013, reason: 'try_again_later', advice: 'reconnect_backoff' },
+  TokenExpired: { code: 4001, reason: 'token_expired', advice: 'new_token' },
+  SlowConsumer: { code: 4008, reason: 'slow_consumer', advice: 'reconnect' },
+  RateLimited: { code: 4029, reason: 'rate_limited', advice: 'reconnect_backoff' },
+} as const satisfies Record<string, CloseCodeInfo>;
+
+/**
+ * Advice for a close code as received by a client. Codes outside the table (1006 abnormal
+ * closure from a dropped network, proxies' codes) are treated as transient.
+ */
+export function closeAdvice(code: number, reason = ''): CloseAdvice {
+  if (code === 1008 && reason === CloseCode.OriginNotAllowed.reason) return 'stop';
+  for (const info of Object.values(CloseCode) as CloseCodeInfo[]) {
+    if (info.code === code && info.reason !== CloseCode.OriginNotAllowed.reason) return info.advice;
+  }
+  return 'reconnect_backoff';
+}
+
+// ---- HTTP API -----------------------------------------------------------------------
+
+export interface PublishRequest {
+  rooms?: string[];
+  users?: string[];
+  type: string;
+  payload: Record<string, unknown>;
+  id?: string;
+}
+export interface PublishResponse {
+  id: string;
+  targets: number;
+}
+export interface PresenceResponse {
+  room: string;
+  users: string[];
+  connections: number;
+}
+export interface InboxItem {
+  id: string;
+  seq: string;
+  type: string;
+  payload: Record<string, unknown>;
+  timestamp: string;
+  read: boolean;
+}
+export interface InboxPage {
+  items: InboxItem[];
+  unread: number;
+  next: string | null;
+}
+export interface InboxReadRequest {
+  ids?: string[];
+  all?: true;
+}
+export interface InboxReadResponse {
+  unread: number;
+}
+/** NestJS's standard error body. */
+export interface HttpErrorBody {
+  statusCode: number;
+  message: string | string[];
+  error?: string;
+}

@@ -1,0 +1,54 @@
+import { backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
+import { closeAdvice, type CloseAdvice } from './protocol.ts';
+
+export interface ReconnectOptions extends BackoffOptions {
+  /** Upper bound of the random delay after 1001 / 1012 (a pod draining or going away). */
+  soonMaxDelayMs: number;
+  /** Reconnect attempts in a row without a `welcome` before the client gives up. */
+  maxAttempts: number;
+}
+
+export const DEFAULT_RECONNECT_OPTIONS: ReconnectOptions = {
+  initialDelayMs: 500,
+  maxDelayMs: 30_000,
+  factor: 2,
+  soonMaxDelayMs: 2_000,
+  maxAttempts: Infinity,
+};
+
+export type ReconnectDecision =
+  | { action: 'stop'; advice: CloseAdvice }
+  | { action: 'reconnect'; advice: CloseAdvice; delayMs: number; needsNewToken: boolean };
+
+/**
+ * What to do after the socket closed with `code`, following the close-code table of the
+ * contract (section 5). `attempt` counts the reconnects since the last `welcome`, so a server
+ * that keeps refusing us is met with a growing delay whatever the code.
+ */
+export function decideReconnect(
+  code: number,
+  reason: string,
+  attempt: number,
+  options: ReconnectOptions,
+  random: () => number = Math.random,
+): ReconnectDecision {
+  const advice = closeAdvice(code, reason);
+  if (advice === 'stop' || attempt >= options.maxAttempts) return { action: 'stop', advice };
+  const backoff = backoffDelayMs(attempt, options, random);
+  switch (advice) {
+    case 'reconnect':
+      // At once the first time; a close that repeats right after reconnecting backs off.
+      return { action: 'reconnect', advice, delayMs: attempt === 0 ? 0 : backoff, needsNewToken: false };
+    case 'reconnect_soon':
+      return {
+        action: 'reconnect',
+        advice,
+        delayMs: Math.max(Math.floor(random() * options.soonMaxDelayMs), attempt === 0 ? 0 : backoff),
+        needsNewToken: false,
+      };
+    case 'reconnect_backoff':
+      return { action: 'reconnect', advice, delayMs: backoff, needsNewToken: false };
+    case 'new_token':
+      return { action: 'reconnect', advice, delayMs: backoff, needsNewToken: true };
+  }
+}
