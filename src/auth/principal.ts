@@ -1,0 +1,17 @@
+/** Who is on the other end of a connection or request, as proven by a verified JWT. */
+export interface Principal {
+  /** The `sub` claim: the user id. */
+  readonly user: string;
+  readonly name: string | undefined;
+  /** The `rooms` claim: room names, or prefixes ending in `*`. */
+  readonly roomPatterns: readonly string[];
+  readonly scopes: ReadonlySet<string>;
+  /** The `exp` claim in epoch milliseconds; null when the token never expires. */
+  readonly expiresAtMs: number | null;
+}
+
+export const Scope = {
+  Publish: 'notifications:publish',
+  PresenceRead: 'presence:read',
+} as const;
+export type Scope = (typeof Scope)[keyof typeof Scope];

@@ -1,0 +1,41 @@
+import { CanActivate, ExecutionContext, ForbiddenException, Injectable, SetMetadata, UnauthorizedException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { Principal, Scope } from './principal';
+import { TokenVerifier, bearerToken } from './token.verifier';
+
+const REQUIRED_SCOPE = 'herald:required-scope';
+
+/** Marks an HTTP handler as needing a bearer token; with a scope, the token must carry it. */
+export const RequireToken = (scope?: Scope) => SetMetadata(REQUIRED_SCOPE, scope ?? null);
+
+export type AuthenticatedRequest = Request & { principal: Principal };
+
+/** HTTP authentication: 401 without a valid token, 403 without the scope the handler names. */
+@Injectable()
+export class HttpTokenGuard implements CanActivate {
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly reflector: Reflector,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const required = this.reflector.getAllAndOverride<Scope | null | undefined>(REQUIRED_SCOPE, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (required === undefined) return true;
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const verification = this.verifier.verify(bearerToken(request.headers.authorization));
+    if (!verification.ok) {
+      throw new UnauthorizedException(
+        verification.reason === 'token_expired' ? 'The bearer token has expired' : 'A valid bearer token is required',
+      );
+    }
+    if (required && !verification.principal.scopes.has(required)) {
+      throw new ForbiddenException(`The token lacks the "${required}" scope`);
+    }
+    request.principal = verification.principal;
+    return true;
+  }
+}

@@ -1,0 +1,68 @@
+import { Injectable } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { ROOM_NAME_PATTERN, personalRoom } from '@herald/client/protocol';
+import { HeraldConfig } from '../config/herald.config';
+import { Principal } from './principal';
+
+export type TokenRejection = 'unauthorized' | 'token_expired';
+export type Verification = { ok: true; principal: Principal } | { ok: false; reason: TokenRejection };
+
+interface Claims {
+  sub?: unknown;
+  exp?: unknown;
+  name?: unknown;
+  rooms?: unknown;
+  scope?: unknown;
+  scp?: unknown;
+}
+
+/** Turns a JWT into a Principal, or says why it cannot (section 1 of the contract). */
+@Injectable()
+export class TokenVerifier {
+  constructor(
+    private readonly jwt: JwtService,
+    private readonly config: HeraldConfig,
+  ) {}
+
+  verify(token: string | undefined | null): Verification {
+    if (!token) return { ok: false, reason: 'unauthorized' };
+    let claims: Claims;
+    try {
+      // Algorithms, issuer, audience and the key come from JwtModule's options (AuthModule).
+      claims = this.jwt.verify<Claims & object>(token);
+    } catch (error) {
+      return { ok: false, reason: (error as Error).name === 'TokenExpiredError' ? 'token_expired' : 'unauthorized' };
+    }
+    const principal = this.toPrincipal(claims);
+    return principal ? { ok: true, principal } : { ok: false, reason: 'unauthorized' };
+  }
+
+  private toPrincipal(claims: Claims): Principal | undefined {
+    const { sub, exp, name, rooms } = claims;
+    // The user id names the personal room, so it must make a valid room name.
+    if (typeof sub !== 'string' || !ROOM_NAME_PATTERN.test(personalRoom(sub))) return undefined;
+    if (exp !== undefined && typeof exp !== 'number') return undefined;
+    if (exp === undefined && this.config.isProduction) return undefined;
+    if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) return undefined;
+    return {
+      user: sub,
+      name: typeof name === 'string' ? name : undefined,
+      roomPatterns: (rooms as string[] | undefined) ?? [],
+      scopes: new Set(parseScopes(claims.scope ?? claims.scp)),
+      expiresAtMs: typeof exp === 'number' ? exp * 1000 : null,
+    };
+  }
+}
+
+function parseScopes(scope: unknown): string[] {
+  if (typeof scope === 'string') return scope.split(' ').filter(Boolean);
+  if (Array.isArray(scope)) return scope.filter((entry): entry is string => typeof entry === 'string');
+  return [];
+}
+
+/** Extracts the token from `Authorization: Bearer <JWT>`. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  return match?.[1];
+}

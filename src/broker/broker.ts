@@ -1,0 +1,105 @@
+/**
+ * The seam between one pod and the rest of the cluster. Herald ships two implementations side
+ * by side: MemoryBroker (one pod, the default) and RedisBroker (any number of pods).
+ *
+ * Contract every implementation keeps (test/broker/broker.contract.ts runs against each):
+ * - One delivery path: everything published, by this pod or any other, reaches this pod's
+ *   delivery listener exactly once per subscribed room, and never for rooms it does not subscribe.
+ * - Order: every pod sees a room's publications in the same order, and `seq` increases along it.
+ * - History: `history(room, since)` returns what followed `since`, and says `recovered: true`
+ *   only when it can prove nothing is missing (same room epoch, inside HISTORY_SIZE / HISTORY_TTL_S).
+ * - De-duplication: a publish carrying a `dedupKey` already seen inside the history window is
+ *   reported as a duplicate and delivered to no one.
+ * - Delivery is at most once: a pod that misses a publication (broker outage) recovers it
+ *   through history, not through redelivery.
+ */
+export abstract class Broker {
+  /** Registers the single listener that receives every delivery for this pod's subscribed rooms. */
+  abstract onDelivery(listener: DeliveryListener): void;
+
+  /** Appends to the room's history and delivers to every subscribed pod, in one atomic step. */
+  abstract publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult>;
+
+  /** Delivers an ephemeral frame (presence, inbox state) to the room on every pod; no history, no seq. */
+  abstract broadcast(room: string, frame: string, excludeUser?: string): Promise<void>;
+
+  /** Starts receiving the room's deliveries on this pod. Callers reference-count: see RoomSubscriptions. */
+  abstract subscribe(room: string): Promise<void>;
+  abstract unsubscribe(room: string): Promise<void>;
+
+  /** The room's latest seq and, with `since`, the publications after it. */
+  abstract history(room: string, since?: string): Promise<HistoryResult>;
+
+  /** Records one connection of a user in a room, cluster-wide. */
+  abstract addPresence(room: string, user: string, connectionId: string): Promise<PresenceChange>;
+  /** Forgets one connection of a user in a room, cluster-wide. */
+  abstract removePresence(room: string, user: string, connectionId: string): Promise<PresenceChange>;
+  abstract presence(room: string): Promise<PresenceSnapshot>;
+
+  /** Whether the broker can serve requests now (Redis connected). Memory is always available. */
+  abstract get available(): boolean;
+  /** Called with the new availability whenever it changes. */
+  abstract onAvailabilityChange(listener: (available: boolean) => void): void;
+
+  /** Number of rooms this pod is subscribed to, and entries held in memory (for leak checks). */
+  abstract stats(): BrokerStats;
+
+  abstract close(): Promise<void>;
+}
+
+export type PublishedEvent = 'message' | 'notification';
+
+export interface PublishOptions {
+  /** Idempotency key: the same key inside the history window is delivered once. */
+  dedupKey?: string;
+}
+
+export type PublishResult = { duplicate: false; seq: string } | { duplicate: true };
+
+/** What arrives at a pod: a ready-to-send frame, serialized once for every local member. */
+export interface Delivery {
+  room: string;
+  frame: string;
+  /** Set for publications; absent for ephemeral broadcasts. */
+  seq?: string;
+  publishedAtMs?: number;
+  /** Presence events skip the connections of the user they are about. */
+  excludeUser?: string;
+}
+export type DeliveryListener = (delivery: Delivery) => void;
+
+export interface HistoryResult {
+  /** The room's latest seq; null when the room has no history. */
+  latestSeq: string | null;
+  /** Only meaningful when `since` was given. */
+  recovered: boolean;
+  /** Publications after `since`, oldest first (empty when not recovered or no `since`). */
+  publications: Delivery[];
+}
+
+export interface PresenceChange {
+  /** For add: this was the user's first connection in the room; for remove: its last. */
+  userChanged: boolean;
+  /** Distinct users in the room after the change. */
+  users: number;
+}
+
+export interface PresenceSnapshot {
+  users: string[];
+  connections: number;
+}
+
+export interface BrokerStats {
+  subscribedRooms: number;
+  presenceEntries: number;
+  historyRooms: number;
+  dedupKeys: number;
+}
+
+/** Thrown when the broker cannot be reached; turned into `unavailable` / 503 at the edges. */
+export class BrokerUnavailableError extends Error {
+  constructor(message = 'The message broker is unreachable') {
+    super(message);
+    this.name = 'BrokerUnavailableError';
+  }
+}

@@ -1,0 +1,188 @@
+import { Logger } from '@nestjs/common';
+import {
+  Broker,
+  BrokerStats,
+  Delivery,
+  DeliveryListener,
+  HistoryResult,
+  PresenceChange,
+  PresenceSnapshot,
+  PublishOptions,
+  PublishResult,
+  PublishedEvent,
+} from './broker';
+import { canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from './seq';
+
+export interface MemoryBrokerOptions {
+  historySize: number;
+  historyTtlS: number;
+}
+
+interface HistoryEntry {
+  position: number;
+  delivery: Delivery & { seq: string; publishedAtMs: number };
+}
+
+interface RoomHistory {
+  epoch: string;
+  latestPosition: number;
+  /** Oldest first; never longer than historySize. */
+  entries: HistoryEntry[];
+  lastPublishMs: number;
+}
+
+/**
+ * The embedded broker for a single pod. Everything lives in this process, so publish, order
+ * and history are exact by construction; deliveries still go out asynchronously (a microtask)
+ * so callers see the same timing shape as with Redis.
+ */
+export class MemoryBroker extends Broker {
+  private readonly logger = new Logger(MemoryBroker.name);
+  private listener: DeliveryListener = () => undefined;
+  private readonly subscribed = new Set<string>();
+  private readonly histories = new Map<string, RoomHistory>();
+  /** dedupKey -> expiry (epoch ms). */
+  private readonly dedupKeys = new Map<string, number>();
+  /** room -> user -> connection ids. */
+  private readonly presenceByRoom = new Map<string, Map<string, Set<string>>>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly historyTtlMs: number;
+
+  constructor(private readonly options: MemoryBrokerOptions) {
+    super();
+    this.historyTtlMs = options.historyTtlS * 1000;
+    this.sweepTimer = setInterval(() => this.sweep(), Math.min(this.historyTtlMs, 30_000));
+    this.sweepTimer.unref();
+  }
+
+  onDelivery(listener: DeliveryListener): void {
+    this.listener = listener;
+  }
+
+  async publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult> {
+    const now = Date.now();
+    if (options?.dedupKey !== undefined) {
+      const expiry = this.dedupKeys.get(options.dedupKey);
+      if (expiry !== undefined && expiry > now) return { duplicate: true };
+      this.dedupKeys.set(options.dedupKey, now + this.historyTtlMs);
+    }
+    let history = this.histories.get(room);
+    if (!history || this.isExpired(history, now)) {
+      history = { epoch: newEpoch(now), latestPosition: 0, entries: [], lastPublishMs: now };
+      this.histories.set(room, history);
+    }
+    const position = ++history.latestPosition;
+    const seq = formatSeq(history.epoch, position);
+    const delivery = { room, seq, publishedAtMs: now, frame: publicationFrame(event, seq, JSON.stringify(body)) };
+    history.entries.push({ position, delivery });
+    if (history.entries.length > this.options.historySize) history.entries.shift();
+    history.lastPublishMs = now;
+    this.deliver(delivery);
+    return { duplicate: false, seq };
+  }
+
+  async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
+    this.deliver({ room, frame, excludeUser });
+  }
+
+  async subscribe(room: string): Promise<void> {
+    this.subscribed.add(room);
+  }
+
+  async unsubscribe(room: string): Promise<void> {
+    this.subscribed.delete(room);
+  }
+
+  async history(room: string, since?: string): Promise<HistoryResult> {
+    const now = Date.now();
+    const history = this.histories.get(room);
+    if (!history || this.isExpired(history, now)) return { latestSeq: null, recovered: false, publications: [] };
+    const latestSeq = formatSeq(history.epoch, history.latestPosition);
+    if (since === undefined) return { latestSeq, recovered: false, publications: [] };
+    const parsed = parseSeq(since);
+    const live = history.entries.filter((entry) => now - entry.delivery.publishedAtMs < this.historyTtlMs);
+    if (!parsed || !canRecover(parsed, history.epoch, history.latestPosition, live[0]?.position)) {
+      return { latestSeq, recovered: false, publications: [] };
+    }
+    return {
+      latestSeq,
+      recovered: true,
+      publications: live.filter((entry) => entry.position > parsed.position).map((entry) => entry.delivery),
+    };
+  }
+
+  async addPresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+    let users = this.presenceByRoom.get(room);
+    if (!users) this.presenceByRoom.set(room, (users = new Map()));
+    let connections = users.get(user);
+    const userChanged = !connections;
+    if (!connections) users.set(user, (connections = new Set()));
+    connections.add(connectionId);
+    return { userChanged, users: users.size };
+  }
+
+  async removePresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+    const users = this.presenceByRoom.get(room);
+    const connections = users?.get(user);
+    if (!users || !connections?.delete(connectionId)) return { userChanged: false, users: users?.size ?? 0 };
+    const userChanged = connections.size === 0;
+    if (userChanged) users.delete(user);
+    if (users.size === 0) this.presenceByRoom.delete(room);
+    return { userChanged, users: users.size };
+  }
+
+  async presence(room: string): Promise<PresenceSnapshot> {
+    const users = this.presenceByRoom.get(room);
+    if (!users) return { users: [], connections: 0 };
+    let connections = 0;
+    for (const ids of users.values()) connections += ids.size;
+    return { users: [...users.keys()], connections };
+  }
+
+  get available(): boolean {
+    return true;
+  }
+
+  onAvailabilityChange(): void {
+    // In-process: never changes.
+  }
+
+  stats(): BrokerStats {
+    let presenceEntries = 0;
+    for (const users of this.presenceByRoom.values()) for (const ids of users.values()) presenceEntries += ids.size;
+    return {
+      subscribedRooms: this.subscribed.size,
+      presenceEntries,
+      historyRooms: this.histories.size,
+      dedupKeys: this.dedupKeys.size,
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.subscribed.clear();
+  }
+
+  private deliver(delivery: Delivery): void {
+    if (!this.subscribed.has(delivery.room)) return;
+    // Asynchronous like a network broker, so a publisher never re-enters its own caller.
+    queueMicrotask(() => {
+      try {
+        this.listener(delivery);
+      } catch (error) {
+        this.logger.error({ message: 'Delivery listener failed', room: delivery.room, error: String(error) });
+      }
+    });
+  }
+
+  private isExpired(history: RoomHistory, now: number): boolean {
+    return now - history.lastPublishMs >= this.historyTtlMs;
+  }
+
+  /** Drops rooms whose whole history expired and publish ids past the window. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [room, history] of this.histories) if (this.isExpired(history, now)) this.histories.delete(room);
+    for (const [key, expiry] of this.dedupKeys) if (expiry <= now) this.dedupKeys.delete(key);
+  }
+}

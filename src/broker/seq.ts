@@ -1,0 +1,45 @@
+/**
+ * A `seq` is `<epoch>-<position>`: the epoch names one continuous life of a room's history
+ * (it changes when the history is lost: expiry, a Redis restart), the position counts within
+ * it. Both parts are fixed-width so seqs of one room also sort as plain strings.
+ */
+const POSITION_WIDTH = 12;
+
+export interface ParsedSeq {
+  epoch: string;
+  position: number;
+}
+
+export function formatSeq(epoch: string, position: number): string {
+  return `${epoch}-${String(position).padStart(POSITION_WIDTH, '0')}`;
+}
+
+export function parseSeq(seq: string): ParsedSeq | undefined {
+  const dash = seq.lastIndexOf('-');
+  if (dash <= 0) return undefined;
+  const digits = seq.slice(dash + 1);
+  if (!/^\d{1,15}$/.test(digits)) return undefined;
+  return { epoch: seq.slice(0, dash), position: Number(digits) };
+}
+
+/** A new epoch: milliseconds then randomness, so later epochs sort after earlier ones. */
+export function newEpoch(nowMs = Date.now()): string {
+  const random = Math.floor(Math.random() * 36 ** 3).toString(36).padStart(3, '0');
+  return nowMs.toString(36).padStart(9, '0') + random;
+}
+
+/** The frame of a publication, built once per pod: the body is its data minus `seq`. */
+export function publicationFrame(event: string, seq: string, bodyJson: string): string {
+  return `{"event":"${event}","data":{"seq":"${seq}",${bodyJson.slice(1)}}`;
+}
+
+/**
+ * Decides recovery from the positions a store still holds (section 4: `recovered: true` is a
+ * promise). `oldestPosition` is the oldest retained entry inside the window, or undefined when
+ * the window is empty.
+ */
+export function canRecover(since: ParsedSeq, epoch: string, latestPosition: number, oldestPosition: number | undefined): boolean {
+  if (since.epoch !== epoch || since.position > latestPosition) return false;
+  if (since.position === latestPosition) return true;
+  return oldestPosition !== undefined && oldestPosition <= since.position + 1;
+}

@@ -1,0 +1,155 @@
+import { Transform, plainToInstance } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  ValidateIf,
+  validateSync,
+} from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) =>
+  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }) => {
+  if (value === undefined || value === '') return undefined;
+  if (['true', '1', 'yes'].includes(String(value).toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(String(value).toLowerCase())) return false;
+  return value;
+};
+const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+
+/**
+ * Every environment variable Herald reads, with its default. The property names are the
+ * variable names; README.md and .env.example list the same set.
+ */
+export class Environment {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  /** When set, the service-facing endpoints (publish, presence, metrics) move to this port. */
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  INTERNAL_PORT?: number;
+
+  @Matches(/^\/[A-Za-z0-9/_.-]*$/, { message: 'WS_PATH must be a URL path starting with /' })
+  WS_PATH = '/ws';
+
+  @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16, { message: 'JWT_SECRET must be at least 16 characters' })
+  JWT_SECRET?: string;
+
+  /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @Matches(/-----BEGIN [A-Z ]*PUBLIC KEY-----/, { message: 'JWT_PUBLIC_KEY must be a PEM public key' })
+  JWT_PUBLIC_KEY?: string;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  JWT_ISSUER?: string;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  JWT_AUDIENCE?: string;
+
+  /** Comma-separated browser origins allowed to connect and to call the HTTP API. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  ALLOWED_ORIGINS?: string;
+
+  @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000)
+  HEARTBEAT_MS = 25_000;
+
+  @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024)
+  MAX_MESSAGE_BYTES = 65_536;
+
+  @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024)
+  MAX_PUBLISH_BYTES = 65_536;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
+  RATE_LIMIT_PER_S = 20;
+
+  @Transform(toInt) @IsInt() @Min(1024)
+  SEND_BUFFER_LIMIT_BYTES = 1_048_576;
+
+  @Transform(toInt) @IsInt() @Min(1)
+  MAX_CONNECTIONS = 50_000;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  MAX_ROOMS_PER_CONNECTION = 100;
+
+  @Transform(toInt) @IsInt() @Min(0)
+  PRESENCE_EVENTS_MAX_USERS = 100;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
+  HISTORY_SIZE = 100;
+
+  @Transform(toInt) @IsInt() @Min(1)
+  HISTORY_TTL_S = 600;
+
+  @Transform(toInt) @IsInt() @Min(0)
+  DRAIN_DELAY_MS = 5_000;
+
+  @Transform(toInt) @IsInt() @Min(0)
+  DRAIN_SPREAD_MS = 5_000;
+
+  @Transform(emptyToUndefined) @IsOptional()
+  @Matches(/^rediss?:\/\/[^\s]+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string;
+
+  @Matches(/^[A-Za-z0-9_.:{}-]{1,64}$/, { message: 'REDIS_PREFIX must be 1..64 characters of A-Za-z0-9_.:{}-' })
+  REDIS_PREFIX = 'herald:';
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  INBOX_SIZE = 200;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(3650)
+  INBOX_TTL_DAYS = 30;
+
+  /** Serves /demo and its development token endpoint; defaults to on outside production. */
+  @Transform(toBool) @IsOptional() @IsBoolean()
+  DEMO_ENABLED?: boolean;
+
+  @ValidateIf((env: Environment) => env.NODE_ENV === 'production')
+  @IsString({ message: 'JWT_SECRET or JWT_PUBLIC_KEY must be set when NODE_ENV=production' })
+  get jwtKeyInProduction(): string | undefined {
+    return this.JWT_SECRET ?? this.JWT_PUBLIC_KEY;
+  }
+}
+
+export class ConfigurationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** Parses and validates raw environment variables; throws a ConfigurationError naming each bad variable. */
+export function parseEnvironment(raw: Record<string, string | undefined>): Environment {
+  const known = Object.keys(new Environment());
+  const picked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (value !== undefined && (known.includes(name) || name in Environment.prototype)) picked[name] = value;
+  }
+  const env = plainToInstance(Environment, picked, { exposeDefaultValues: true });
+  const errors = validateSync(env, { forbidUnknownValues: false });
+  if (errors.length > 0) {
+    throw new ConfigurationError(
+      errors.flatMap((error) =>
+        Object.values(error.constraints ?? {}).map((message) =>
+          message.startsWith(error.property) || error.property === 'jwtKeyInProduction'
+            ? message
+            : `${error.property}: ${message}`,
+        ),
+      ),
+    );
+  }
+  return env;
+}

@@ -1,0 +1,74 @@
+import { Environment } from './environment';
+
+/** The validated, typed configuration every module receives. Only config/ reads process.env. */
+export class HeraldConfig {
+  readonly isProduction: boolean;
+  readonly port: number;
+  readonly host: string;
+  readonly internalPort: number | undefined;
+  readonly wsPath: string;
+  readonly logLevel: Environment['LOG_LEVEL'];
+  readonly jwt: {
+    secret: string | undefined;
+    publicKey: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+    /** True when no key was configured and a random development secret was generated. */
+    ephemeral: boolean;
+  };
+  readonly allowedOrigins: string[] | undefined;
+  readonly heartbeatMs: number;
+  readonly maxMessageBytes: number;
+  readonly maxPublishBytes: number;
+  readonly rateLimitPerS: number;
+  readonly sendBufferLimitBytes: number;
+  readonly maxConnections: number;
+  readonly maxRoomsPerConnection: number;
+  readonly presenceEventsMaxUsers: number;
+  readonly historySize: number;
+  readonly historyTtlS: number;
+  readonly drainDelayMs: number;
+  readonly drainSpreadMs: number;
+  readonly redisUrl: string | undefined;
+  readonly redisPrefix: string;
+  readonly inboxSize: number;
+  readonly inboxTtlDays: number;
+  readonly demoEnabled: boolean;
+
+  constructor(env: Environment, generateSecret: () => string) {
+    this.isProduction = env.NODE_ENV === 'production';
+    this.port = env.PORT;
+    this.host = env.HOST;
+    this.internalPort = env.INTERNAL_PORT;
+    this.wsPath = env.WS_PATH;
+    this.logLevel = env.LOG_LEVEL;
+    const ephemeral = !env.JWT_SECRET && !env.JWT_PUBLIC_KEY;
+    this.jwt = {
+      secret: ephemeral ? generateSecret() : env.JWT_SECRET,
+      publicKey: env.JWT_PUBLIC_KEY?.replace(/\\n/g, '\n'),
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      ephemeral,
+    };
+    this.allowedOrigins = env.ALLOWED_ORIGINS?.split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin.length > 0);
+    this.heartbeatMs = env.HEARTBEAT_MS;
+    this.maxMessageBytes = env.MAX_MESSAGE_BYTES;
+    this.maxPublishBytes = env.MAX_PUBLISH_BYTES;
+    this.rateLimitPerS = env.RATE_LIMIT_PER_S;
+    this.sendBufferLimitBytes = env.SEND_BUFFER_LIMIT_BYTES;
+    this.maxConnections = env.MAX_CONNECTIONS;
+    this.maxRoomsPerConnection = env.MAX_ROOMS_PER_CONNECTION;
+    this.presenceEventsMaxUsers = env.PRESENCE_EVENTS_MAX_USERS;
+    this.historySize = env.HISTORY_SIZE;
+    this.historyTtlS = env.HISTORY_TTL_S;
+    this.drainDelayMs = env.DRAIN_DELAY_MS;
+    this.drainSpreadMs = env.DRAIN_SPREAD_MS;
+    this.redisUrl = env.REDIS_URL;
+    this.redisPrefix = env.REDIS_PREFIX;
+    this.inboxSize = env.INBOX_SIZE;
+    this.inboxTtlDays = env.INBOX_TTL_DAYS;
+    this.demoEnabled = env.DEMO_ENABLED ?? !this.isProduction;
+  }
+}

@@ -1,0 +1,132 @@
+import { Injectable } from '@nestjs/common';
+import type { WebSocket } from 'ws';
+import { Delivery } from '../broker/broker';
+import { Connection } from './connection';
+
+/**
+ * This pod's connections and who is in which room (centrifuge's "hub"). Pure bookkeeping:
+ * joining and leaving rooms at the broker is RoomsService's job.
+ */
+@Injectable()
+export class ConnectionRegistry {
+  private readonly connections = new Map<string, Connection>();
+  private readonly bySocket = new WeakMap<WebSocket, Connection>();
+  private readonly membersByRoom = new Map<string, Set<Connection>>();
+  /** Connections between "subscribed" and "history sent": their live frames wait here. */
+  private readonly joiningByRoom = new Map<string, Map<Connection, Delivery[]>>();
+  private readonly connectionsByUser = new Map<string, Set<Connection>>();
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  get roomCount(): number {
+    return this.membersByRoom.size;
+  }
+
+  all(): IterableIterator<Connection> {
+    return this.connections.values();
+  }
+
+  add(connection: Connection): void {
+    this.connections.set(connection.id, connection);
+    this.bySocket.set(connection.socket, connection);
+    addTo(this.connectionsByUser, connection.user, connection);
+  }
+
+  remove(connection: Connection): void {
+    this.connections.delete(connection.id);
+    removeFrom(this.connectionsByUser, connection.user, connection);
+    for (const room of connection.rooms) removeFrom(this.membersByRoom, room, connection);
+    connection.rooms.clear();
+    for (const [room, joining] of this.joiningByRoom) {
+      if (joining.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
+    }
+  }
+
+  connectionFor(socket: WebSocket): Connection | undefined {
+    return this.bySocket.get(socket);
+  }
+
+  connectionsOf(user: string): ReadonlySet<Connection> {
+    return this.connectionsByUser.get(user) ?? EMPTY;
+  }
+
+  membersOf(room: string): ReadonlySet<Connection> {
+    return this.membersByRoom.get(room) ?? EMPTY;
+  }
+
+  isMember(connection: Connection, room: string): boolean {
+    return connection.rooms.has(room);
+  }
+
+  isJoining(connection: Connection, room: string): boolean {
+    return this.joiningByRoom.get(room)?.has(connection) ?? false;
+  }
+
+  /** Starts buffering the room's live frames for a connection whose history is being read. */
+  beginJoin(connection: Connection, room: string): void {
+    let joining = this.joiningByRoom.get(room);
+    if (!joining) this.joiningByRoom.set(room, (joining = new Map()));
+    joining.set(connection, []);
+  }
+
+  /** Ends buffering; returns what arrived meanwhile. `admit` makes the connection a live member. */
+  endJoin(connection: Connection, room: string, admit: boolean): Delivery[] {
+    const joining = this.joiningByRoom.get(room);
+    const buffered = joining?.get(connection) ?? [];
+    if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
+    if (admit && !connection.closed) {
+      connection.rooms.add(room);
+      addTo(this.membersByRoom, room, connection);
+    }
+    return buffered;
+  }
+
+  leave(connection: Connection, room: string): boolean {
+    if (!connection.rooms.delete(room)) return false;
+    removeFrom(this.membersByRoom, room, connection);
+    return true;
+  }
+
+  /**
+   * Fans a delivery out to the room's local members. The frame is encoded once and the same
+   * Buffer goes to every socket. Returns how many sockets it was queued on.
+   */
+  deliver(delivery: Delivery): number {
+    const joining = this.joiningByRoom.get(delivery.room);
+    if (joining) for (const buffer of joining.values()) buffer.push(delivery);
+    const members = this.membersByRoom.get(delivery.room);
+    if (!members) return 0;
+    const frame = Buffer.from(delivery.frame);
+    const excluded = delivery.excludeUser;
+    let sent = 0;
+    for (const connection of members) {
+      if (excluded !== undefined && connection.principal.user === excluded) continue;
+      if (connection.send(frame)) sent++;
+    }
+    return sent;
+  }
+
+  stats(): { connections: number; rooms: number; joining: number; users: number } {
+    return {
+      connections: this.connections.size,
+      rooms: this.membersByRoom.size,
+      joining: this.joiningByRoom.size,
+      users: this.connectionsByUser.size,
+    };
+  }
+}
+
+const EMPTY: ReadonlySet<Connection> = new Set();
+
+function addTo(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(connection);
+}
+
+function removeFrom(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+  const set = index.get(key);
+  if (set?.delete(connection) && set.size === 0) index.delete(key);
+}

@@ -1,0 +1,55 @@
+import type { WebSocket } from 'ws';
+import { CloseCodeInfo } from '@herald/client/protocol';
+import { Principal } from '../auth/principal';
+import { TokenBucket } from './token-bucket';
+
+/** Options shared by every send: text frames, never compressed (the frame is already a Buffer). */
+const TEXT_FRAME = { binary: false, compress: false } as const;
+
+/** One admitted WebSocket: who it is, where it is, and its limits. */
+export class Connection {
+  /** Rooms this connection has joined (live), its personal room included. */
+  readonly rooms = new Set<string>();
+  lastSeenMs: number;
+  closed = false;
+  /** Closes the connection with 4001 when the token expires unrefreshed. */
+  expiryTimer: NodeJS.Timeout | undefined;
+  readonly bucket: TokenBucket;
+
+  constructor(
+    readonly id: string,
+    readonly socket: WebSocket,
+    public principal: Principal,
+    private readonly sendBufferLimitBytes: number,
+    rateLimitPerS: number,
+    nowMs: number,
+  ) {
+    this.lastSeenMs = nowMs;
+    this.bucket = new TokenBucket(rateLimitPerS, nowMs);
+  }
+
+  get user(): string {
+    return this.principal.user;
+  }
+
+  /**
+   * Sends a ready-made frame. A client that lets its send buffer grow past the limit is closed
+   * with 4008 rather than allowed to hold the pod's memory hostage; it recovers with `since`.
+   * Returns false when the frame was not queued.
+   */
+  send(frame: string | Buffer): boolean {
+    if (this.closed || this.socket.readyState !== 1) return false;
+    if (this.socket.bufferedAmount > this.sendBufferLimitBytes) {
+      this.close({ code: 4008, reason: 'slow_consumer' });
+      return false;
+    }
+    this.socket.send(frame, TEXT_FRAME);
+    return true;
+  }
+
+  close(how: Pick<CloseCodeInfo, 'code' | 'reason'>): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close(how.code, how.reason);
+  }
+}

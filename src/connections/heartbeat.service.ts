@@ -1,0 +1,51 @@
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { HeraldConfig } from '../config/herald.config';
+import { ConnectionRegistry } from './connection.registry';
+
+const PING_FRAME = Buffer.from('{"event":"ping"}');
+
+/**
+ * Liveness (section 3) with one timer for the whole pod rather than one per socket: every
+ * heartbeatMs a protocol ping and a `ping` frame; a connection silent for 2 x heartbeatMs is
+ * terminated. The sweep runs four times per heartbeat so termination is never more than a
+ * quarter heartbeat late.
+ */
+@Injectable()
+export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private timer: NodeJS.Timeout | undefined;
+  private lastPingMs = 0;
+
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    private readonly config: HeraldConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.lastPingMs = Date.now();
+    this.timer = setInterval(() => this.sweep(), Math.max(25, Math.floor(this.config.heartbeatMs / 4)));
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const silenceLimitMs = 2 * this.config.heartbeatMs;
+    const pingDue = now - this.lastPingMs >= this.config.heartbeatMs;
+    if (pingDue) this.lastPingMs = now;
+    for (const connection of this.registry.all()) {
+      if (connection.closed) continue;
+      if (now - connection.lastSeenMs > silenceLimitMs) {
+        connection.closed = true;
+        // No close handshake: a silent peer would not answer it. 'close' still fires for cleanup.
+        connection.socket.terminate();
+        continue;
+      }
+      if (pingDue) {
+        connection.socket.ping();
+        connection.send(PING_FRAME);
+      }
+    }
+  }
+}

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { RoomsModule } from '../rooms/rooms.module';
+import { HeraldGateway } from './herald.gateway';
+import { WsErrorFilter } from './ws-error.filter';
+import { WsJwtGuard } from './ws-jwt.guard';
+
+@Module({
+  imports: [RoomsModule],
+  providers: [HeraldGateway, WsErrorFilter, WsJwtGuard],
+})
+export class GatewayModule {}

@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { INestApplicationContext, Logger } from '@nestjs/common';
+import { WsAdapter } from '@nestjs/platform-ws';
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import { EMPTY, Observable, isObservable } from 'rxjs';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { BEARER_PROTOCOL_PREFIX, CLIENT_EVENTS, CloseCode, CloseCodeInfo, FrameId, PROTOCOL_VERSION, Welcome } from '@herald/client/protocol';
+import { TokenVerifier, bearerToken } from '../auth/token.verifier';
+import { Broker } from '../broker/broker';
+import { HeraldConfig } from '../config/herald.config';
+import { Connection } from '../connections/connection';
+import { ConnectionRegistry } from '../connections/connection.registry';
+import { ExpiryTimers } from '../connections/expiry.timers';
+import { DrainService } from '../lifecycle/drain.service';
+import { MetricsService } from '../metrics/metrics.service';
+import { RoomsService } from '../rooms/rooms.service';
+import { rememberFrameId, serverFrame } from './frame-id';
+
+type Transform = (data: unknown) => Observable<unknown>;
+const KNOWN_EVENTS = new Set<string>(CLIENT_EVENTS);
+
+/**
+ * The connection edge, on top of Nest's raw-ws adapter: admission (drain, Origin, JWT,
+ * MAX_CONNECTIONS, broker health) before a socket reaches the gateway, then per-frame liveness,
+ * rate limiting and parsing, so the gateway only ever sees well-formed known events.
+ */
+export class HeraldWsAdapter extends WsAdapter {
+  protected readonly edgeLogger = new Logger(HeraldWsAdapter.name);
+  protected readonly config: HeraldConfig;
+  protected readonly verifier: TokenVerifier;
+  protected readonly registry: ConnectionRegistry;
+  protected readonly rooms: RoomsService;
+  protected readonly metrics: MetricsService;
+  protected readonly broker: Broker;
+  protected readonly drain: DrainService;
+  protected readonly expiryTimers: ExpiryTimers;
+
+  constructor(app: INestApplicationContext & { getHttpServer(): unknown }) {
+    super(app);
+    this.config = app.get(HeraldConfig);
+    this.verifier = app.get(TokenVerifier);
+    this.registry = app.get(ConnectionRegistry);
+    this.rooms = app.get(RoomsService);
+    this.metrics = app.get(MetricsService);
+    this.broker = app.get(Broker);
+    this.drain = app.get(DrainService);
+    this.expiryTimers = app.get(ExpiryTimers);
+  }
+
+  create(port: number, options: Record<string, unknown> = {}): WebSocketServer {
+    return super.create(port, {
+      ...options,
+      path: this.config.wsPath,
+      maxPayload: this.config.maxMessageBytes,
+      perMessageDeflate: false,
+      handleProtocols: selectProtocol,
+    });
+  }
+
+  bindClientConnect(server: WebSocketServer, callback: (socket: WebSocket, request: IncomingMessage) => void): void {
+    server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+      // Frames that arrive before the gateway binds its handlers wait in the socket.
+      socket.pause();
+      this.admit(socket, request, callback).catch((error: unknown) => {
+        this.edgeLogger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
+        this.refuse(socket, CloseCode.Internal);
+      });
+    });
+  }
+
+  bindMessageHandlers(socket: WebSocket, handlers: MessageMappingProperties[], transform: Transform): void {
+    const connection = this.registry.connectionFor(socket);
+    if (!connection) return;
+    const byEvent = new Map(handlers.map((handler) => [handler.message as string, handler]));
+    socket.on('message', (raw: RawData, isBinary: boolean) => this.onFrame(connection, raw, isBinary, byEvent, transform));
+    socket.resume();
+  }
+
+  private async admit(socket: WebSocket, request: IncomingMessage, callback: (socket: WebSocket, request: IncomingMessage) => void): Promise<void> {
+    if (this.drain.draining) return this.refuse(socket, CloseCode.ServiceRestart, 'draining');
+    const origin = request.headers.origin;
+    const allowed = this.config.allowedOrigins;
+    if (allowed && origin !== undefined && !allowed.includes(origin)) return this.refuse(socket, CloseCode.OriginNotAllowed);
+    const verification = this.verifier.verify(tokenOf(request));
+    if (!verification.ok) return this.refuse(socket, verification.reason === 'token_expired' ? CloseCode.TokenExpired : CloseCode.Unauthorized);
+    if (this.registry.size >= this.config.maxConnections) return this.refuse(socket, CloseCode.TryAgainLater, 'max_connections');
+    if (!this.broker.available) return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
+
+    const now = Date.now();
+    const connection = new Connection(randomUUID(), socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now);
+    socket.on('pong', () => (connection.lastSeenMs = Date.now()));
+    socket.on('error', (error) => this.edgeLogger.warn({ message: 'Socket error', connectionId: connection.id, user: connection.user, error: error.message }));
+    socket.once('close', (code: number) => {
+      this.metrics.closeCodes.inc({ code: String(code) });
+      if (code === CloseCode.SlowConsumer.code) this.metrics.slowConsumerCloses.inc();
+      this.rooms.disconnect(connection).catch((error: unknown) =>
+        this.edgeLogger.error({ message: 'Cleanup failed', connectionId: connection.id, error: String(error) }),
+      );
+    });
+    try {
+      await this.rooms.admit(connection, () => connection.send(serverFrame('welcome', this.welcome(connection))));
+    } catch (error) {
+      this.edgeLogger.warn({ message: 'Could not admit connection', connectionId: connection.id, user: connection.user, error: String(error) });
+      return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
+    }
+    if (connection.closed) return;
+    this.expiryTimers.arm(connection);
+    this.edgeLogger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
+    callback(socket, request);
+  }
+
+  private welcome(connection: Connection): Welcome {
+    const { expiresAtMs } = connection.principal;
+    return {
+      connectionId: connection.id,
+      user: connection.user,
+      heartbeatMs: this.config.heartbeatMs,
+      maxMessageBytes: this.config.maxMessageBytes,
+      rooms: [...connection.rooms],
+      expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs).toISOString(),
+    };
+  }
+
+  private refuse(socket: WebSocket, how: Pick<CloseCodeInfo, 'code' | 'reason'>, metricReason: string = how.reason): void {
+    this.metrics.rejectedConnections.inc({ reason: metricReason });
+    this.metrics.closeCodes.inc({ code: String(how.code) });
+    if (socket.readyState === socket.OPEN) socket.close(how.code, how.reason);
+  }
+
+  private onFrame(connection: Connection, raw: RawData, isBinary: boolean, handlers: Map<string, MessageMappingProperties>, transform: Transform): void {
+    const now = Date.now();
+    connection.lastSeenMs = now;
+    if (connection.closed) return;
+    const allowance = connection.bucket.take(now);
+    if (allowance === 'close') {
+      connection.close(CloseCode.RateLimited);
+      return;
+    }
+    const parsed = parseFrame(raw, isBinary);
+    if (allowance === 'drop') {
+      this.metrics.rateLimited.inc();
+      this.sendError(connection, 'rate_limited', 'Too many frames: slow down', parsed.ok ? parsed.event : undefined, parsed.id);
+      return;
+    }
+    if (!parsed.ok) {
+      this.sendError(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
+      return;
+    }
+    const handler = handlers.get(parsed.event);
+    if (!handler || !KNOWN_EVENTS.has(parsed.event)) {
+      this.sendError(connection, 'bad_request', `Unknown event "${parsed.event}"`, parsed.event, parsed.id);
+      return;
+    }
+    this.metrics.framesIn.inc({ event: parsed.event });
+    rememberFrameId(parsed.data, parsed.id);
+    let result: Observable<unknown>;
+    try {
+      result = transform(handler.callback(parsed.data, parsed.event));
+    } catch (error) {
+      // Nest's proxy catches handler errors; reaching here means a bug in the pipeline itself.
+      this.edgeLogger.error({ message: 'Handler pipeline threw', event: parsed.event, error: String(error) });
+      this.sendError(connection, 'internal', 'Internal error', parsed.event, parsed.id);
+      return;
+    }
+    (isObservable(result) ? result : EMPTY).subscribe({
+      next: (reply) => {
+        if (!isReply(reply)) return;
+        this.metrics.framesOut.inc({ event: reply.event });
+        connection.send(serverFrame(reply.event, reply.data, parsed.id));
+      },
+      error: (error: unknown) => this.edgeLogger.error({ message: 'Reply stream failed', event: parsed.event, error: String(error) }),
+    });
+  }
+
+  private sendError(connection: Connection, code: string, message: string, event: string | undefined, id: FrameId | undefined): void {
+    this.metrics.framesOut.inc({ event: 'error' });
+    connection.send(serverFrame('error', event === undefined ? { code, message } : { code, message, event }, id));
+  }
+}
+
+type ParsedFrame =
+  | { ok: true; event: string; data: object; id: FrameId | undefined }
+  | { ok: false; problem: string; event: string | undefined; id: FrameId | undefined };
+
+/** Section 2: `{"event": string, "data"?: object, "id"?: string | number}`, as one JSON text frame. */
+function parseFrame(raw: RawData, isBinary: boolean): ParsedFrame {
+  if (isBinary) return { ok: false, problem: 'Frames must be JSON text frames', event: undefined, id: undefined };
+  let frame: unknown;
+  try {
+    frame = JSON.parse(raw.toString());
+  } catch {
+    return { ok: false, problem: 'Frame is not valid JSON', event: undefined, id: undefined };
+  }
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+    return { ok: false, problem: 'Frame must be a JSON object', event: undefined, id: undefined };
+  }
+  const { event, data, id } = frame as { event?: unknown; data?: unknown; id?: unknown };
+  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined;
+  const eventName = typeof event === 'string' ? event : undefined;
+  if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
+  if (eventName === undefined) return { ok: false, problem: 'event must be a string', event: undefined, id: validId };
+  if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) {
+    return { ok: false, problem: 'data must be an object', event: eventName, id: validId };
+  }
+  return { ok: true, event: eventName, data: (data as object | undefined) ?? {}, id: validId };
+}
+
+/** The token, from the `bearer.<JWT>` subprotocol, `Authorization: Bearer`, or `?token=`. */
+function tokenOf(request: IncomingMessage): string | undefined {
+  const offered = request.headers['sec-websocket-protocol'];
+  if (offered) {
+    const bearer = offered
+      .split(',')
+      .map((protocol) => protocol.trim())
+      .find((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX));
+    if (bearer) return bearer.slice(BEARER_PROTOCOL_PREFIX.length);
+  }
+  const fromHeader = bearerToken(request.headers.authorization);
+  if (fromHeader) return fromHeader;
+  const query = request.url?.indexOf('?') ?? -1;
+  return query >= 0 ? (new URLSearchParams(request.url!.slice(query + 1)).get('token') ?? undefined) : undefined;
+}
+
+/** Selects `herald.v1` when offered; browsers fail a handshake whose offered protocols get no answer. */
+function selectProtocol(protocols: Set<string>): string | false {
+  if (protocols.has(PROTOCOL_VERSION)) return PROTOCOL_VERSION;
+  for (const protocol of protocols) if (!protocol.startsWith(BEARER_PROTOCOL_PREFIX)) return protocol;
+  return protocols.values().next().value ?? false;
+}
+
+function isReply(value: unknown): value is { event: string; data: unknown } {
+  return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string';
+}

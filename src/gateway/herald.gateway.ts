@@ -1,0 +1,93 @@
+import { UseFilters, UseGuards, UsePipes, ValidationPipe } from '@nestjs/common';
+import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import type { WebSocket } from 'ws';
+import { FrameId, Refreshed } from '@herald/client/protocol';
+import { TokenVerifier } from '../auth/token.verifier';
+import { Connection } from '../connections/connection';
+import { ConnectionRegistry } from '../connections/connection.registry';
+import { ExpiryTimers } from '../connections/expiry.timers';
+import { RoomsService } from '../rooms/rooms.service';
+import { JoinDto } from './dto/join.dto';
+import { LeaveDto } from './dto/leave.dto';
+import { MessageDto } from './dto/message.dto';
+import { RefreshDto } from './dto/refresh.dto';
+import { FrameIdParam, serverFrame } from './frame-id';
+import { WsErrorFilter, wsError } from './ws-error.filter';
+import { WsJwtGuard } from './ws-jwt.guard';
+
+type Reply<E extends string, D> = { event: E; data: D };
+
+/**
+ * The client events of section 2. Admission (token, limits, welcome) happens earlier, in
+ * HeraldWsAdapter, because guards do not run on connection; here every frame is a known event
+ * with validated data, and every reply carries the frame's `id` (the adapter adds it).
+ */
+@WebSocketGateway({ path: '/ws' }) // the adapter replaces the path with WS_PATH
+@UseFilters(WsErrorFilter)
+@UseGuards(WsJwtGuard)
+@UsePipes(
+  new ValidationPipe({
+    transform: true,
+    whitelist: true,
+    exceptionFactory: (errors) =>
+      wsError('bad_request', errors.flatMap((error) => Object.values(error.constraints ?? { [error.property]: `${error.property} is invalid` })).join('; ')),
+  }),
+)
+export class HeraldGateway {
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    private readonly rooms: RoomsService,
+    private readonly verifier: TokenVerifier,
+    private readonly expiryTimers: ExpiryTimers,
+  ) {}
+
+  @SubscribeMessage('join')
+  async join(@ConnectedSocket() socket: WebSocket, @MessageBody() { room, since }: JoinDto, @FrameIdParam() id: FrameId | undefined): Promise<void> {
+    const connection = this.connection(socket);
+    await this.rooms.join(connection, room, since, (joined, replay) => {
+      connection.send(serverFrame('joined', joined, id));
+      for (const delivery of replay) connection.send(delivery.frame);
+    });
+  }
+
+  @SubscribeMessage('leave')
+  async leave(@ConnectedSocket() socket: WebSocket, @MessageBody() { room }: LeaveDto): Promise<Reply<'left', { room: string }>> {
+    await this.rooms.leave(this.connection(socket), room);
+    return { event: 'left', data: { room } };
+  }
+
+  @SubscribeMessage('message')
+  async message(@ConnectedSocket() socket: WebSocket, @MessageBody() { room, text }: MessageDto): Promise<Reply<'ack', { seq: string }>> {
+    const seq = await this.rooms.sendMessage(this.connection(socket), room, text);
+    return { event: 'ack', data: { seq } };
+  }
+
+  @SubscribeMessage('refresh')
+  refresh(@ConnectedSocket() socket: WebSocket, @MessageBody() { token }: RefreshDto): Reply<'refreshed', Refreshed> {
+    const connection = this.connection(socket);
+    const verification = this.verifier.verify(token);
+    if (!verification.ok) throw wsError('unauthorized', verification.reason === 'token_expired' ? 'The new token has expired' : 'The new token is invalid');
+    if (verification.principal.user !== connection.user) throw wsError('unauthorized', 'The new token is for another user');
+    connection.principal = verification.principal;
+    this.expiryTimers.arm(connection);
+    const { expiresAtMs } = verification.principal;
+    return { event: 'refreshed', data: { expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs).toISOString() } };
+  }
+
+  @SubscribeMessage('ping')
+  ping(): Reply<'pong', undefined> {
+    return { event: 'pong', data: undefined };
+  }
+
+  @SubscribeMessage('pong')
+  pong(): void {
+    // Receiving it already marked the connection alive (HeraldWsAdapter); no reply is due.
+  }
+
+  private connection(socket: WebSocket): Connection {
+    const connection = this.registry.connectionFor(socket);
+    // The adapter admits a connection before Nest binds handlers, so this cannot miss.
+    if (!connection) throw wsError('internal', 'Unknown connection');
+    return connection;
+  }
+}

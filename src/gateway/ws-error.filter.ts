@@ -1,0 +1,48 @@
+import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import { WsException } from '@nestjs/websockets';
+import type { WebSocket } from 'ws';
+import { ERROR_CODES, ErrorCode, ErrorData } from '@herald/client/protocol';
+import { BrokerUnavailableError } from '../broker/broker';
+import { ConnectionRegistry } from '../connections/connection.registry';
+import { RoomError } from '../rooms/rooms.errors';
+import { frameIdOf, serverFrame } from './frame-id';
+
+/**
+ * Turns every failure of a message handler into an `error` frame that echoes the client's id.
+ * Nest's default filter `emit`s, which a raw ws socket ignores.
+ */
+@Catch()
+export class WsErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger(WsErrorFilter.name);
+
+  constructor(private readonly registry: ConnectionRegistry) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ws = host.switchToWs();
+    const socket = ws.getClient<WebSocket>();
+    const event = ws.getPattern() as string | undefined;
+    const error = this.toErrorData(exception, event);
+    this.registry.connectionFor(socket)?.send(serverFrame('error', error, frameIdOf(ws.getData())));
+  }
+
+  private toErrorData(exception: unknown, event: string | undefined): ErrorData {
+    const withEvent = (code: ErrorCode, message: string): ErrorData => (event ? { code, message, event } : { code, message });
+    if (exception instanceof RoomError) return withEvent(exception.code, exception.message);
+    if (exception instanceof BrokerUnavailableError) return withEvent('unavailable', exception.message);
+    if (exception instanceof WsException) {
+      const error = exception.getError();
+      if (typeof error === 'object' && error !== null && 'code' in error && ERROR_CODES.includes((error as ErrorData).code)) {
+        return withEvent((error as ErrorData).code, String((error as ErrorData).message));
+      }
+      // Guards that return false throw a plain WsException('Forbidden resource').
+      return withEvent('forbidden', typeof error === 'string' ? error : 'Forbidden');
+    }
+    this.logger.error({ message: 'Message handler failed', event, error: exception instanceof Error ? exception.stack : String(exception) });
+    return withEvent('internal', 'Internal error');
+  }
+}
+
+/** A WsException carrying a contract error code. */
+export function wsError(code: ErrorCode, message: string): WsException {
+  return new WsException({ code, message });
+}

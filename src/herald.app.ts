@@ -1,0 +1,100 @@
+import { createServer, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConsoleLogger, INestApplication, Logger, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import { AppModule } from './app.module';
+import { RawEnvironment } from './config/config.module';
+import { HeraldConfig } from './config/herald.config';
+import { parseEnvironment } from './config/environment';
+import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
+
+/** Paths that move to INTERNAL_PORT when it is set (section 7). */
+const INTERNAL_PATHS = [/^\/v1\/notifications\/?$/, /^\/v1\/rooms\/[^/]+\/presence\/?$/, /^\/metrics\/?$/];
+const EVERYWHERE_PATHS = [/^\/healthz\/?$/, /^\/readyz\/?$/];
+
+export interface RunningHerald {
+  app: INestApplication;
+  config: HeraldConfig;
+  port: number;
+  /** The bound internal port, when INTERNAL_PORT is set. */
+  internalPort: number | undefined;
+  close(): Promise<void>;
+}
+
+/** Builds and starts one Herald instance. Throws ConfigurationError for a bad environment. */
+export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
+  const environment = parseEnvironment(env);
+  const logger = new ConsoleLogger('Herald', {
+    json: environment.NODE_ENV === 'production',
+    logLevels: levelsFrom(environment.LOG_LEVEL),
+  });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), { logger, bodyParser: false });
+  const config = app.get(HeraldConfig);
+
+  app.useBodyParser('json', { limit: config.maxPublishBytes });
+  app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
+  app.useWebSocketAdapter(new HeraldWsAdapter(app));
+  app.disable('x-powered-by');
+
+  let internalServer: Server | undefined;
+  let internalPort: number | undefined;
+  if (config.internalPort !== undefined) {
+    app.use((request: Request, response: Response, next: NextFunction) => {
+      const onInternalPort = request.socket.localPort === internalPort;
+      const path = request.path;
+      if (EVERYWHERE_PATHS.some((pattern) => pattern.test(path))) return next();
+      if (INTERNAL_PATHS.some((pattern) => pattern.test(path)) === onInternalPort) return next();
+      response.status(404).json({ statusCode: 404, message: `Cannot ${request.method} ${path}`, error: 'Not Found' });
+    });
+  }
+
+  await app.listen(config.port, config.host);
+  if (config.internalPort !== undefined) {
+    internalServer = createServer(app.getHttpAdapter().getInstance());
+    await new Promise<void>((resolve, reject) => {
+      internalServer!.once('error', reject);
+      internalServer!.listen(config.internalPort, config.host, resolve);
+    });
+    internalPort = (internalServer.address() as AddressInfo).port;
+  }
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  announce(config, port, internalPort);
+
+  return {
+    app,
+    config,
+    port,
+    internalPort,
+    async close() {
+      await new Promise<void>((resolve) => (internalServer ? internalServer.close(() => resolve()) : resolve()));
+      await app.close();
+    },
+  };
+}
+
+function announce(config: HeraldConfig, port: number, internalPort: number | undefined): void {
+  const logger = new Logger('Herald');
+  logger.log({
+    message: 'Listening',
+    port,
+    internalPort,
+    wsPath: config.wsPath,
+    broker: config.redisUrl ? 'redis' : 'memory',
+  });
+  if (config.jwt.ephemeral) {
+    logger.warn(
+      `JWT_SECRET is not set: using a random development secret that lasts until restart. ` +
+        (config.demoEnabled
+          ? `Mint a token with: curl -s -X POST http://localhost:${port}/demo/token -H 'content-type: application/json' -d '{"sub":"alice","scope":"notifications:publish"}', `
+          : '') +
+        `or set JWT_SECRET in .env and run: npm run token -- --sub alice`,
+    );
+  }
+}
+
+function levelsFrom(level: string): ('fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose')[] {
+  const ordered = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
+  return ordered.slice(0, ordered.indexOf(level as (typeof ordered)[number]) + 1);
+}

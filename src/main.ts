@@ -1,0 +1,44 @@
+import { Logger } from '@nestjs/common';
+import { processEnvironment } from './config/config.module';
+import { ConfigurationError } from './config/environment';
+import { DrainService } from './lifecycle/drain.service';
+import { startHerald } from './herald.app';
+
+async function main(): Promise<void> {
+  let herald;
+  try {
+    herald = await startHerald(processEnvironment());
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      // Plain stderr: the logger's own configuration may be what is wrong.
+      process.stderr.write(`Herald cannot start. ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const { app } = herald;
+  const logger = new Logger('Shutdown');
+  // Not Nest's enableShutdownHooks: it re-raises the signal after closing, so the process
+  // would exit 143; the contract wants readyz 503 at once, a spread 1012 drain, then exit 0.
+  const shutdown = (signal: NodeJS.Signals) => {
+    logger.log({ message: 'Signal received', signal });
+    app
+      .get(DrainService)
+      .drain()
+      .then(() => herald.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ message: 'Shutdown failed', error: String(error) });
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Herald failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,35 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Herald's Prometheus metrics. Each app instance has its own registry, so several instances
+ * in one process (tests) never collide. Hot-path counters are bumped once per broadcast.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly connections = new Gauge({ name: 'herald_connections', help: 'Open WebSocket connections on this pod', registers: [this.registry] });
+  readonly rooms = new Gauge({ name: 'herald_rooms', help: 'Rooms with at least one local member', registers: [this.registry] });
+  readonly framesIn = new Counter({ name: 'herald_frames_in_total', help: 'Client frames received, by event', labelNames: ['event'], registers: [this.registry] });
+  readonly framesOut = new Counter({ name: 'herald_frames_out_total', help: 'Frames sent to clients, by event', labelNames: ['event'], registers: [this.registry] });
+  readonly notificationsPublished = new Counter({ name: 'herald_notifications_published_total', help: 'Notifications accepted by the HTTP API (one per target room)', registers: [this.registry] });
+  readonly deliveries = new Counter({ name: 'herald_deliveries_total', help: 'Frames fanned out to sockets by broadcasts', registers: [this.registry] });
+  readonly closeCodes = new Counter({ name: 'herald_close_codes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [this.registry] });
+  readonly publishToSend = new Histogram({
+    name: 'herald_publish_to_send_seconds',
+    help: 'Time from publish to the frame being queued on local sockets',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly brokerUp = new Gauge({ name: 'herald_broker_up', help: '1 when the broker is reachable', registers: [this.registry] });
+  readonly historyReplays = new Counter({ name: 'herald_history_replays_total', help: 'Joins with since, by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly drains = new Counter({ name: 'herald_drains_total', help: 'Graceful drains started', registers: [this.registry] });
+  readonly rateLimited = new Counter({ name: 'herald_rate_limited_total', help: 'Client frames dropped by the rate limit', registers: [this.registry] });
+  readonly slowConsumerCloses = new Counter({ name: 'herald_slow_consumer_closes_total', help: 'Connections closed for a full send buffer', registers: [this.registry] });
+  readonly rejectedConnections = new Counter({ name: 'herald_rejected_connections_total', help: 'Connections refused at the handshake, by reason', labelNames: ['reason'], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,30 @@
+import { ArrayMaxSize, IsArray, IsNotEmpty, IsObject, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { ROOM_NAME_PATTERN } from '@herald/client/protocol';
+
+/** Body of POST /v1/notifications (section 6). Each failing field is named in the 400. */
+export class PublishNotificationDto {
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @Matches(ROOM_NAME_PATTERN, { each: true, message: 'each value in rooms must be a room name matching ^[A-Za-z0-9_.:-]{1,128}$' })
+  rooms?: string[];
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @Matches(/^[A-Za-z0-9_.:-]{1,123}$/, { each: true, message: 'each value in users must be a user id of 1..123 characters A-Za-z0-9_.:-' })
+  users?: string[];
+
+  @IsString()
+  @Length(1, 100)
+  type!: string;
+
+  @IsObject({ message: 'payload must be a JSON object' })
+  payload!: Record<string, unknown>;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @Length(1, 128)
+  id?: string;
+}

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Notification, personalRoom } from '@herald/client/protocol';
+import { Broker, BrokerUnavailableError } from '../broker/broker';
+import { MetricsService } from '../metrics/metrics.service';
+
+export interface NotificationInput {
+  rooms?: string[];
+  users?: string[];
+  type: string;
+  payload: Record<string, unknown>;
+  /** Idempotency key: the same id inside the history window is delivered once per room. */
+  id?: string;
+}
+
+export interface PublishedNotification {
+  id: string;
+  /** Distinct target rooms. */
+  targets: number;
+}
+
+/** Publishes notifications to rooms and users; usable from any module, not only HTTP. */
+@Injectable()
+export class NotificationsService {
+  constructor(
+    private readonly broker: Broker,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  /** Resolves once every target room has stored the notification (or already had it). */
+  async publish(input: NotificationInput): Promise<PublishedNotification> {
+    const id = input.id ?? randomUUID();
+    const rooms = targetRooms(input);
+    const timestamp = new Date().toISOString();
+    try {
+      const results = await Promise.all(
+        rooms.map((room) => {
+          const body: Omit<Notification, 'seq'> = { id, room, type: input.type, payload: input.payload, timestamp };
+          // Keyed per room, so a retry after a partial failure fills in exactly the rooms that missed it.
+          return this.broker.publish(room, 'notification', body, { dedupKey: `${id}:${room}` });
+        }),
+      );
+      this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
+    } catch (error) {
+      if (error instanceof BrokerUnavailableError) {
+        throw new ServiceUnavailableException('The message broker is unreachable; the notification was not stored. Retry with the same id.');
+      }
+      throw error;
+    }
+    return { id, targets: rooms.length };
+  }
+}
+
+export function targetRooms({ rooms = [], users = [] }: Pick<NotificationInput, 'rooms' | 'users'>): string[] {
+  return [...new Set([...rooms, ...users.map(personalRoom)])];
+}

@@ -1,0 +1,177 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
+import { mayChatIn, mayJoin } from '../auth/room-access.policy';
+import { Broker, BrokerUnavailableError, Delivery } from '../broker/broker';
+import { HeraldConfig } from '../config/herald.config';
+import { Connection } from '../connections/connection';
+import { ConnectionRegistry } from '../connections/connection.registry';
+import { MetricsService } from '../metrics/metrics.service';
+import { RoomError } from './rooms.errors';
+import { RoomSubscriptions } from './room-subscriptions';
+
+/**
+ * Room membership for this pod's connections, on top of the broker: subscribe-then-read-history
+ * joins that neither lose nor repeat a message, presence, and chat messages.
+ */
+@Injectable()
+export class RoomsService implements OnApplicationShutdown {
+  private readonly logger = new Logger(RoomsService.name);
+  private readonly subscriptions: RoomSubscriptions;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly registry: ConnectionRegistry,
+    private readonly config: HeraldConfig,
+    private readonly metrics: MetricsService,
+  ) {
+    this.subscriptions = new RoomSubscriptions(broker);
+    broker.onDelivery((delivery) => this.deliver(delivery));
+  }
+
+  /** Admits a connection and puts it in its personal room before `welcome` is sent. */
+  async admit(connection: Connection, onWelcome: () => void): Promise<void> {
+    this.registry.add(connection);
+    this.metrics.connections.set(this.registry.size);
+    try {
+      await this.enter(connection, personalRoom(connection.user), undefined, (_joined, replay) => {
+        onWelcome();
+        for (const delivery of replay) connection.send(delivery.frame);
+      });
+    } catch (error) {
+      await this.disconnect(connection);
+      throw error;
+    }
+  }
+
+  async join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined, replay: Delivery[]) => void): Promise<void> {
+    this.assertRoomName(room);
+    if (!mayJoin(connection.principal, room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
+    if (this.registry.isJoining(connection, room)) throw new RoomError('bad_request', `Already joining ${room}`);
+    if (!this.registry.isMember(connection, room) && connection.rooms.size >= this.config.maxRoomsPerConnection) {
+      throw new RoomError('forbidden', `A connection may be in at most ${this.config.maxRoomsPerConnection} rooms`);
+    }
+    return this.enter(connection, room, since, onJoined);
+  }
+
+  async leave(connection: Connection, room: string): Promise<void> {
+    this.assertRoomName(room);
+    if (!this.registry.leave(connection, room)) throw new RoomError('not_member', `Not a member of ${room}`);
+    this.afterLeave(connection, room);
+  }
+
+  async sendMessage(connection: Connection, room: string, text: string): Promise<string> {
+    this.assertRoomName(room);
+    if (!mayChatIn(room)) throw new RoomError('forbidden', `Only the publish API writes to ${PERSONAL_ROOM_PREFIX}* rooms`);
+    if (!this.registry.isMember(connection, room)) throw new RoomError('not_member', `Join ${room} before sending to it`);
+    const { user, name } = connection.principal;
+    const body: Omit<ChatMessage, 'seq'> = { room, user, ...(name ? { name } : {}), text, timestamp: new Date().toISOString() };
+    const result = await this.broker.publish(room, 'message', body);
+    if (result.duplicate) throw new RoomError('internal', 'Message was reported as a duplicate');
+    return result.seq;
+  }
+
+  /** Cleans up everywhere after any kind of close. Safe to call more than once. */
+  async disconnect(connection: Connection): Promise<void> {
+    connection.closed = true;
+    clearTimeout(connection.expiryTimer);
+    const rooms = [...connection.rooms];
+    this.registry.remove(connection);
+    this.metrics.connections.set(this.registry.size);
+    this.metrics.rooms.set(this.registry.roomCount);
+    await Promise.all(rooms.map((room) => this.afterLeave(connection, room)));
+  }
+
+  stats() {
+    return { ...this.registry.stats(), subscriptions: this.subscriptions.size };
+  }
+
+  onApplicationShutdown(): void {
+    for (const connection of this.registry.all()) clearTimeout(connection.expiryTimer);
+  }
+
+  /**
+   * Joins a room without losing or repeating a message: subscribe, then read history, then
+   * hand over to live delivery. `onJoined` runs synchronously at the hand-over, so nothing
+   * live can slip in before the reply and the replay it precedes.
+   */
+  private async enter(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined, replay: Delivery[]) => void): Promise<void> {
+    const alreadyMember = this.registry.isMember(connection, room);
+    // A member already gets live frames; buffering them too would send them twice.
+    if (!alreadyMember) this.registry.beginJoin(connection, room);
+    let admitted = alreadyMember;
+    try {
+      if (!alreadyMember) await this.subscriptions.acquire(room);
+      // Subscribed first, then history: anything published in between is in both, and the
+      // buffer below drops what history already covered.
+      const history = await this.broker.history(room, since);
+      const joined: Joined = { room, seq: history.latestSeq };
+      const replay: Delivery[] = [];
+      if (since !== undefined) {
+        joined.recovered = history.recovered;
+        if (history.recovered) {
+          joined.missed = history.publications.length;
+          replay.push(...history.publications);
+        }
+        this.metrics.historyReplays.inc({ outcome: history.recovered ? 'recovered' : 'not_recovered' });
+      }
+      if (!alreadyMember) {
+        if (connection.closed) throw new RoomError('internal', 'Connection closed while joining');
+        const buffered = this.registry.endJoin(connection, room, true);
+        admitted = true;
+        const lastSeq = replay.length > 0 ? replay[replay.length - 1].seq! : history.latestSeq;
+        for (const delivery of buffered) {
+          if (delivery.seq !== undefined && lastSeq !== null && delivery.seq <= lastSeq) continue;
+          if (delivery.excludeUser === connection.user) continue;
+          replay.push(delivery);
+        }
+        this.metrics.rooms.set(this.registry.roomCount);
+      }
+      onJoined(joined, replay);
+      if (!alreadyMember) await this.announce(connection, room, 'joined');
+    } catch (error) {
+      if (!admitted) {
+        this.registry.endJoin(connection, room, false);
+        this.subscriptions.release(room);
+      }
+      throw error instanceof BrokerUnavailableError ? new RoomError('unavailable', error.message) : error;
+    }
+  }
+
+  private async afterLeave(connection: Connection, room: string): Promise<void> {
+    this.subscriptions.release(room);
+    this.metrics.rooms.set(this.registry.roomCount);
+    try {
+      await this.announce(connection, room, 'left');
+    } catch (error) {
+      // Presence entries of an unreachable broker expire on their own; the leave itself is done.
+      this.logger.warn({ message: 'Presence update failed on leave', room, connectionId: connection.id, error: String(error) });
+    }
+  }
+
+  /** Records presence and, in small rooms, tells the other users (section 2, presence rule). */
+  private async announce(connection: Connection, room: string, status: PresenceStatus): Promise<void> {
+    const change =
+      status === 'joined'
+        ? await this.broker.addPresence(room, connection.user, connection.id)
+        : await this.broker.removePresence(room, connection.user, connection.id);
+    if (!change.userChanged || room.startsWith(PERSONAL_ROOM_PREFIX)) return;
+    const usersIncludingThisOne = status === 'joined' ? change.users : change.users + 1;
+    if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
+    const frame = JSON.stringify({
+      event: 'presence',
+      data: { room, user: connection.user, status, timestamp: new Date().toISOString() },
+    });
+    await this.broker.broadcast(room, frame, connection.user);
+  }
+
+  private deliver(delivery: Delivery): void {
+    const sent = this.registry.deliver(delivery);
+    if (sent === 0) return;
+    this.metrics.deliveries.inc(sent);
+    if (delivery.publishedAtMs !== undefined) this.metrics.publishToSend.observe((Date.now() - delivery.publishedAtMs) / 1000);
+  }
+
+  private assertRoomName(room: string): void {
+    if (!ROOM_NAME_PATTERN.test(room)) throw new RoomError('invalid_room', 'Room names match ^[A-Za-z0-9_.:-]{1,128}$');
+  }
+}
