@@ -1,0 +1,132 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+
+export interface RedisServer {
+  /** `redis://` URL of the private server (with the password when one was set). */
+  url: string;
+  port: number;
+  /** Graceful stop (SIGTERM) of this server's process only. */
+  stop(): Promise<void>;
+  /** Crash (SIGKILL): clients see the connection drop with no goodbye. */
+  kill(): Promise<void>;
+  /** Starts a fresh, empty server on the same port (nothing is persisted). */
+  restart(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Sets `requirepass`, so the URL carries credentials. */
+  password?: string;
+}
+
+const READY_TIMEOUT_MS = 5000;
+const STOP_TIMEOUT_MS = 5000;
+
+/** Servers still running when the test process exits are killed, so none outlive a crashed run. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Starts a private, throwaway `redis-server` on a free port: no persistence, bound to loopback.
+ * It never touches a shared Redis; it is stopped by its own PID.
+ */
+export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = await freePort();
+  let child = await spawnServer(port, options);
+  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+
+  const terminate = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    await withTimeout(exited, STOP_TIMEOUT_MS, `redis-server on port ${port} did not exit after ${signal}`);
+  };
+
+  return {
+    url: `redis://${auth}127.0.0.1:${port}`,
+    port,
+    stop: () => terminate('SIGTERM'),
+    kill: () => terminate('SIGKILL'),
+    async restart() {
+      await terminate('SIGKILL');
+      child = await spawnServer(port, options);
+    },
+  };
+}
+
+async function spawnServer(port: number, options: RedisServerOptions): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()];
+  if (options.password !== undefined) args.push('--requirepass', options.password);
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (error) => reject(new Error(`could not start redis-server: ${error.message}`)));
+    child.once('exit', (code, signal) => reject(new Error(`redis-server exited early (${code ?? signal}):\n${output}`)));
+  });
+  failed.catch(() => undefined); // Observed through the race below; after readiness an exit is expected (stop/kill).
+
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!(await Promise.race([answersPing(port), failed]))) {
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server on port ${port} was not ready within ${READY_TIMEOUT_MS} ms:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return child;
+}
+
+/** True once the server answers on the port (PONG, or NOAUTH when a password is required). */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    const done = (ready: boolean) => {
+      socket.destroy();
+      resolve(ready);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (reply) => {
+      const text = reply.toString();
+      done(text.startsWith('+PONG') || text.includes('NOAUTH'));
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
