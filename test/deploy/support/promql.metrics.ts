@@ -28,6 +28,7 @@ export const PROMISED_METRICS = {
     'herald_drains_total',
     'herald_rate_limited_total',
     'herald_slow_consumer_closes_total',
+    'herald_rejected_connections_total',
   ],
   histograms: ['herald_publish_to_send_seconds'],
   /** prom-client's collectDefaultMetrics(). */
