@@ -1,0 +1,407 @@
+import { HeraldClient, type ConnectionState, type HeraldClientOptions, type WebSocketLike } from './herald.client.ts';
+import type { HeraldError } from './herald.errors.ts';
+import type { Notification, Welcome } from './protocol.ts';
+
+/** Stands in for the server end: records what the client sends, plays frames and closes. */
+class FakeSocket implements WebSocketLike {
+  static all: FakeSocket[] = [];
+  readyState = 0;
+  onopen: ((event: unknown) => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onclose: ((event: { code: number; reason: string }) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+  readonly sent: Array<{ event: string; data?: any; id?: string }> = [];
+  closedByClient: { code?: number; reason?: string } | null = null;
+
+  constructor(
+    readonly url: string,
+    readonly protocols?: string | string[],
+  ) {
+    FakeSocket.all.push(this);
+  }
+
+  static get last(): FakeSocket {
+    return FakeSocket.all[FakeSocket.all.length - 1];
+  }
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data));
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closedByClient = { code, reason };
+  }
+
+  receive(event: string, data?: unknown, id?: string): void {
+    this.onmessage?.({ data: JSON.stringify({ event, data, id }) });
+  }
+
+  welcome(overrides: Partial<Welcome> = {}): void {
+    this.readyState = 1;
+    this.onopen?.({});
+    this.receive('welcome', {
+      connectionId: `c${FakeSocket.all.length}`,
+      user: 'alice',
+      heartbeatMs: 25_000,
+      maxMessageBytes: 65_536,
+      rooms: ['user:alice'],
+      expiresAt: null,
+      ...overrides,
+    });
+  }
+
+  serverClose(code: number, reason = ''): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+
+  /** The last request of `event` the client sent. */
+  request(event: string): { event: string; data?: any; id?: string } {
+    const frame = [...this.sent].reverse().find((sent) => sent.event === event);
+    if (!frame) throw new Error(`no ${event} sent; sent: ${JSON.stringify(this.sent)}`);
+    return frame;
+  }
+
+  /** Answers every join request sent so far with `joined`. */
+  answerJoins(reply: (room: string, since?: string) => object = (room) => ({ room, seq: null })): void {
+    for (const frame of this.sent.filter((sent) => sent.event === 'join')) {
+      this.receive('joined', reply(frame.data.room, frame.data.since), frame.id);
+    }
+  }
+}
+
+function notification(room: string, seq: string, overrides: Partial<Notification> = {}): Notification {
+  return { id: `n-${seq}`, seq, room, type: 'test', payload: {}, timestamp: new Date().toISOString(), ...overrides };
+}
+
+/** Lets getToken()'s promise and what follows it run. */
+const flush = () => jest.advanceTimersByTimeAsync(0);
+
+describe('HeraldClient', () => {
+  let client: HeraldClient;
+  let tokens: string[];
+  let states: ConnectionState[];
+  let errors: HeraldError[];
+
+  function start(options: Partial<HeraldClientOptions> = {}): HeraldClient {
+    client = new HeraldClient('ws://herald.test/ws', {
+      WebSocket: FakeSocket,
+      getToken: async () => tokens.shift() ?? 'last-token',
+      random: () => 0.5,
+      reconnect: { initialDelayMs: 1_000, maxDelayMs: 8_000, soonMaxDelayMs: 2_000 },
+      ...options,
+    });
+    client.on('state', ({ state }) => states.push(state));
+    client.on('error', (error) => errors.push(error));
+    return client;
+  }
+
+  beforeEach(() => {
+    jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+    FakeSocket.all = [];
+    tokens = ['t1', 't2', 't3', 't4'];
+    states = [];
+    errors = [];
+  });
+
+  afterEach(() => {
+    client?.close();
+    jest.useRealTimers();
+  });
+
+  describe('connecting', () => {
+    it('offers the token as the bearer subprotocol and keeps it out of the URL', async () => {
+      start();
+      await flush();
+      expect(FakeSocket.last.url).toBe('ws://herald.test/ws');
+      expect(FakeSocket.last.protocols).toEqual(['herald.v1', 'bearer.t1']);
+    });
+
+    it('puts the token in the query string only when asked to', async () => {
+      start({ tokenInUrl: true });
+      await flush();
+      expect(FakeSocket.last.url).toBe('ws://herald.test/ws?token=t1');
+      expect(FakeSocket.last.protocols).toEqual(['herald.v1']);
+    });
+
+    it('goes connecting -> open on welcome, and closed on close() without reconnecting', async () => {
+      start();
+      await flush();
+      expect(client.state).toBe('connecting');
+      FakeSocket.last.welcome();
+      expect(client.state).toBe('open');
+      client.close();
+      expect(states).toEqual(['open', 'closed']);
+      expect(FakeSocket.last.closedByClient).toEqual({ code: 1000, reason: 'normal' });
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1);
+    });
+
+    it('gives up on a connection that never sends welcome and dials again', async () => {
+      start({ connectTimeoutMs: 5_000 });
+      await flush();
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(FakeSocket.all[0].closedByClient?.code).toBe(4000);
+      expect(client.state).toBe('reconnecting');
+      await jest.advanceTimersByTimeAsync(500); // backoff: 0.5 x 1000 ms
+      expect(FakeSocket.all).toHaveLength(2);
+    });
+
+    it('answers the server ping with pong', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.receive('ping');
+      expect(FakeSocket.last.request('pong')).toEqual({ event: 'pong' });
+    });
+  });
+
+  describe('reconnecting', () => {
+    it('reconnects after 1012 following a short random delay, with a fresh token', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(1012, 'service_restart');
+      expect(client.state).toBe('reconnecting');
+      await jest.advanceTimersByTimeAsync(999); // 0.5 x soonMaxDelayMs = 1000 ms
+      expect(FakeSocket.all).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(FakeSocket.all).toHaveLength(2);
+      expect(FakeSocket.last.protocols).toEqual(['herald.v1', 'bearer.t2']);
+      FakeSocket.last.welcome();
+      expect(states).toEqual(['open', 'reconnecting', 'open']);
+    });
+
+    it('backs off exponentially while the server stays unreachable, and resets once it is back', async () => {
+      start({ random: () => 0.999_999 });
+      await flush();
+      const delays: number[] = [];
+      client.on('disconnect', ({ reconnectInMs }) => delays.push(reconnectInMs!));
+      for (let i = 0; i < 5; i++) {
+        FakeSocket.last.serverClose(1006);
+        await jest.advanceTimersByTimeAsync(delays[delays.length - 1]);
+      }
+      expect(delays).toEqual([999, 1_999, 3_999, 7_999, 7_999]);
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(1006);
+      expect(delays[delays.length - 1]).toBe(999);
+    });
+
+    it('does not reconnect after 1000, and closes', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(1000, 'normal');
+      expect(client.state).toBe('closed');
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1);
+    });
+
+    it('gives up on 1008 when getToken returns the refused token again', async () => {
+      start({ getToken: () => 'bad-token' });
+      await flush();
+      FakeSocket.last.serverClose(1008, 'unauthorized');
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1);
+      expect(client.state).toBe('closed');
+      expect(errors.map((error) => error.code)).toEqual(['unauthorized']);
+    });
+
+    it('retries after 1008 when getToken yields a different token', async () => {
+      start();
+      await flush();
+      FakeSocket.last.serverClose(1008, 'unauthorized');
+      await jest.advanceTimersByTimeAsync(500);
+      expect(FakeSocket.all).toHaveLength(2);
+      expect(FakeSocket.last.protocols).toEqual(['herald.v1', 'bearer.t2']);
+    });
+
+    it('asks for a new token after 4001 and reconnects with it', async () => {
+      const getToken = jest.fn(async () => tokens.shift()!);
+      start({ getToken });
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(4001, 'token_expired');
+      await jest.advanceTimersByTimeAsync(500);
+      expect(getToken).toHaveBeenCalledTimes(2);
+      expect(FakeSocket.last.protocols).toEqual(['herald.v1', 'bearer.t2']);
+      FakeSocket.last.welcome();
+      expect(client.state).toBe('open');
+    });
+
+    it('treats a connection silent for 2 x heartbeatMs as dead', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 1_000 });
+      await jest.advanceTimersByTimeAsync(1_500);
+      FakeSocket.last.receive('ping'); // anything received counts as alive
+      await jest.advanceTimersByTimeAsync(1_999);
+      expect(client.state).toBe('open');
+      await jest.advanceTimersByTimeAsync(1);
+      expect(client.state).toBe('reconnecting');
+      expect(FakeSocket.all[0].closedByClient?.code).toBe(4000);
+      await jest.advanceTimersByTimeAsync(500);
+      expect(FakeSocket.all).toHaveLength(2);
+    });
+
+    it('rejoins every room with since = the last seq seen, the personal room included', async () => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      const first = FakeSocket.last;
+      first.welcome();
+      expect(first.sent.filter((frame) => frame.event === 'join').map((frame) => frame.data)).toEqual([
+        { room: 'public:news' },
+        { room: 'user:alice' },
+      ]);
+      first.answerJoins((room) => ({ room, seq: room === 'public:news' ? 'e1:4' : null }));
+      first.receive('notification', notification('user:alice', 'e1:7'));
+      first.serverClose(1012, 'service_restart');
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'join').map((frame) => frame.data)).toEqual([
+        { room: 'public:news', since: 'e1:4' },
+        { room: 'user:alice', since: 'e1:7' },
+      ]);
+    });
+
+    it('drops duplicates by seq and surfaces recovered: false', async () => {
+      start();
+      await flush();
+      const received: string[] = [];
+      const recoveries: unknown[] = [];
+      client.on('notification', (n) => received.push(n.seq));
+      client.on('recovery', (r) => recoveries.push(r));
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:1' }));
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:2'));
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:4', recovered: true, missed: 2 }));
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:2')); // seen before the drop
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:3'));
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:4'));
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:4'));
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e2:9', recovered: false }));
+      await flush();
+      expect(received).toEqual(['e1:2', 'e1:3', 'e1:4']);
+      expect(recoveries).toEqual([
+        { room: 'user:alice', recovered: true, missed: 2 },
+        { room: 'user:alice', recovered: false, missed: 0 },
+      ]);
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      expect(FakeSocket.last.request('join').data).toEqual({ room: 'user:alice', since: 'e2:9' });
+    });
+  });
+
+  describe('token refresh', () => {
+    it('refreshes in band before expiresAt, then again before the new expiry', async () => {
+      start({ refreshBeforeExpiryMs: 60_000 });
+      await flush();
+      // A heartbeat longer than the test, so that the watchdog stays out of it.
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: new Date(Date.now() + 10 * 60_000).toISOString() });
+      await jest.advanceTimersByTimeAsync(9 * 60_000 - 1);
+      expect(FakeSocket.last.sent.some((frame) => frame.event === 'refresh')).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      const refresh = FakeSocket.last.request('refresh');
+      expect(refresh.data).toEqual({ token: 't2' });
+      FakeSocket.last.receive('refreshed', { expiresAt: new Date(Date.now() + 10 * 60_000).toISOString() }, refresh.id);
+      await jest.advanceTimersByTimeAsync(9 * 60_000);
+      expect(FakeSocket.last.request('refresh').data).toEqual({ token: 't3' });
+      expect(FakeSocket.all).toHaveLength(1);
+    });
+
+    it('refreshes half way through a token shorter than refreshBeforeExpiryMs', async () => {
+      start({ refreshBeforeExpiryMs: 60_000 });
+      await flush();
+      FakeSocket.last.welcome({ expiresAt: new Date(Date.now() + 20_000).toISOString() });
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(FakeSocket.last.request('refresh').data).toEqual({ token: 't2' });
+    });
+
+    it('surfaces a refused refresh as an error and keeps the connection', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome({ expiresAt: new Date(Date.now() + 20_000).toISOString() });
+      await jest.advanceTimersByTimeAsync(10_000);
+      const refresh = FakeSocket.last.request('refresh');
+      FakeSocket.last.receive('error', { code: 'unauthorized', message: 'sub differs', event: 'refresh' }, refresh.id);
+      await flush();
+      expect(errors.map((error) => error.code)).toEqual(['unauthorized']);
+      expect(client.state).toBe('open');
+    });
+  });
+
+  describe('requests', () => {
+    it('settles join on the joined reply and send on the ack', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = client.join('chat:1');
+      const join = FakeSocket.last.request('join');
+      expect(join.data).toEqual({ room: 'chat:1' });
+      FakeSocket.last.receive('joined', { room: 'chat:1', seq: null }, join.id);
+      await expect(joined).resolves.toEqual({ room: 'chat:1', seq: null });
+      const sent = client.send('chat:1', 'hello');
+      const message = FakeSocket.last.request('message');
+      expect(message.data).toEqual({ room: 'chat:1', text: 'hello' });
+      FakeSocket.last.receive('ack', { seq: 'e1:1' }, message.id);
+      await expect(sent).resolves.toEqual({ seq: 'e1:1' });
+    });
+
+    it('rejects with the error code of the reply and forgets a forbidden room', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = client.join('team:9');
+      const join = FakeSocket.last.request('join');
+      FakeSocket.last.receive('error', { code: 'forbidden', message: 'no', event: 'join' }, join.id);
+      await expect(joined).rejects.toMatchObject({ code: 'forbidden', event: 'join' });
+      expect(client.rooms).not.toContain('team:9');
+    });
+
+    it('times out a request without a reply', async () => {
+      start({ requestTimeoutMs: 3_000 });
+      await flush();
+      FakeSocket.last.welcome();
+      const sent = client.send('chat:1', 'hello');
+      const settled = expect(sent).rejects.toMatchObject({ code: 'timeout', event: 'message' });
+      await jest.advanceTimersByTimeAsync(3_000);
+      await settled;
+    });
+
+    it('joins a room requested while reconnecting once the connection is back', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(1012);
+      const joined = client.join('public:news');
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins();
+      await expect(joined).resolves.toEqual({ room: 'public:news', seq: null });
+    });
+
+    it('rejects a message whose connection drops before the ack', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const sent = client.send('chat:1', 'hello');
+      FakeSocket.last.serverClose(1012);
+      await expect(sent).rejects.toMatchObject({ code: 'disconnected' });
+    });
+
+    it('rejects an invalid room name without asking the server', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      await expect(client.join('no spaces')).rejects.toMatchObject({ code: 'invalid_room' });
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'join')).toHaveLength(1); // the personal room
+    });
+  });
+});
