@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { HeraldClient, type ConnectionState, type HeraldClientOptions, type WebSocketLike } from './herald.client.ts';
 import type { HeraldError } from './herald.errors.ts';
 import type { Notification, Welcome } from './protocol.ts';

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { HeraldAuthError, HeraldHttpError, HeraldNetworkError, HeraldValidationError } from './herald.errors.ts';
 import { PublishClient } from './publish.client.ts';
 
