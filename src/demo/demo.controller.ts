@@ -1,0 +1,33 @@
+import { Controller, Get, Header, Inject, Param } from '@nestjs/common';
+import { HeraldConfig } from '../config/herald.config';
+import { DemoAssets } from './demo.assets';
+import { DEMO_OPTIONS, DemoOptions } from './demo.options';
+import { renderDemoPage } from './demo.page';
+
+@Controller('demo')
+export class DemoController {
+  private readonly page: string;
+
+  constructor(
+    private readonly assets: DemoAssets,
+    config: HeraldConfig,
+    @Inject(DEMO_OPTIONS) options: DemoOptions,
+  ) {
+    this.page = renderDemoPage({ wsPath: config.wsPath, tokenEndpoint: options.tokenEndpoint });
+  }
+
+  @Get()
+  @Header('Content-Type', 'text/html; charset=utf-8')
+  @Header('Cache-Control', 'no-store')
+  demoPage(): string {
+    return this.page;
+  }
+
+  @Get('assets/:file')
+  @Header('Content-Type', 'text/javascript; charset=utf-8')
+  @Header('Cache-Control', 'no-cache')
+  @Header('X-Content-Type-Options', 'nosniff')
+  asset(@Param('file') file: string): Promise<string> {
+    return this.assets.script(file);
+  }
+}
