@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { validate, ValidationSeverity } from 'dockerfile-utils';
 import { repositoryRoot } from './support/kustomize.render';
@@ -74,6 +75,20 @@ function inBuildContext(path: string): boolean {
   return included;
 }
 
+/** Packages the compiled server loads (`require('x')` in dist/, by package name). */
+function packagesRequiredBy(directory: string): Set<string> {
+  const packages = new Set<string>();
+  for (const entry of readdirSync(directory, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
+    const source = readFileSync(join(entry.parentPath, entry.name), 'utf8');
+    for (const [, specifier] of source.matchAll(/\brequire\(["']([^"'.][^"']*)["']\)/g)) {
+      const parts = specifier.split('/');
+      packages.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]);
+    }
+  }
+  return packages;
+}
+
 const parsed = stages(instructions(dockerfile));
 const build = parsed[0];
 const runtime = parsed.at(-1)!;
@@ -139,5 +154,14 @@ describe('Dockerfile', () => {
     for (const path of ['.env', '.git/HEAD', 'node_modules/ws/index.js', 'dist/main.js', 'client/dist/index.js', 'test/deploy/x.e2e-spec.ts', 'src/config/environment.spec.ts']) {
       expect({ path, included: inBuildContext(path) }).toEqual({ path, included: false });
     }
+  });
+
+  it('needs no dev dependency at run time, since the image prunes them', () => {
+    const dist = join(repositoryRoot, 'dist');
+    if (!existsSync(join(dist, 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
+    const { dependencies } = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8'));
+    const builtins = new Set(builtinModules);
+    const missing = [...packagesRequiredBy(dist)].filter((name) => !name.startsWith('node:') && !builtins.has(name) && !(name in dependencies));
+    expect(missing).toEqual([]);
   });
 });
