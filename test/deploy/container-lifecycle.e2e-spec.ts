@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { eventually } from './support/eventually';
 import { containersOf, deployDirectory, renderKustomization, repositoryRoot } from './support/kustomize.render';
 import { allQueries } from './support/observability.queries';
@@ -16,14 +16,36 @@ import { appMetricFamilies, exposedFamilies, PROMISED_METRICS, promisedFamilies 
  */
 
 const JWT_SECRET = 'lifecycle-test-secret-0123456789abcdef';
-/** The image's user when we can switch to it, else the caller's own. */
-const UNPRIVILEGED = process.getuid?.() === 0 ? { uid: 1000, gid: 1000 } : {};
+/** The image's user. */
+const IMAGE_USER = { uid: 1000, gid: 1000 };
 /** Shorter than the ConfigMap's drain, to keep the suite fast; the grace-period check covers the real values. */
 const DRAIN = { DRAIN_DELAY_MS: '1000', DRAIN_SPREAD_MS: '500' };
 
 const objects = renderKustomization(join(deployDirectory, 'k8s', 'base'));
 const config = (objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name === 'herald-config') as any).data as Record<string, string>;
 const [container] = containersOf(objects.find((object) => object.kind === 'Deployment' && object.metadata.name === 'herald')!);
+
+/** Whether `uid` may walk down to `path`: every ancestor directory is searchable by others or owned by it. */
+function traversableBy(uid: number, path: string): boolean {
+  for (let directory = dirname(path); ; directory = dirname(directory)) {
+    const { mode, uid: owner } = statSync(directory);
+    if (owner !== uid && (mode & 0o001) === 0) return false;
+    if (directory === dirname(directory)) return true;
+  }
+}
+
+/**
+ * Root ignores file modes, so as root the app runs as the image's user, which the read-only
+ * directory really binds. That user must be able to reach node and node_modules; a checkout
+ * under a private home directory is not, and then the app runs as root with a warning.
+ */
+function runAs(): { uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return {};
+  const reachable = [process.execPath, join(repositoryRoot, 'node_modules', 'x'), join(tmpdir(), 'x')].every((path) => traversableBy(IMAGE_USER.uid, path));
+  if (reachable) return IMAGE_USER;
+  console.warn(`uid ${IMAGE_USER.uid} cannot reach node or node_modules here: running as root, so the read-only directory is not enforced`);
+  return {};
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -89,7 +111,7 @@ describe('the built app, started as the image starts it', () => {
     directory = imageLikeDirectory();
     [port, internalPort] = [await freePort(), await freePort()];
     const env = { PATH: process.env.PATH, ...config, ...DRAIN, JWT_SECRET, PORT: String(port), INTERNAL_PORT: String(internalPort) };
-    child = spawn(process.execPath, ['dist/main.js'], { cwd: directory, env, stdio: ['ignore', 'pipe', 'pipe'], ...UNPRIVILEGED });
+    child = spawn(process.execPath, ['dist/main.js'], { cwd: directory, env, stdio: ['ignore', 'pipe', 'pipe'], ...runAs() });
     child.stdout!.on('data', (chunk) => (stdout += chunk));
     child.stderr!.on('data', (chunk) => (stderr += chunk));
     exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
