@@ -125,6 +125,8 @@ export class HeraldWsAdapter extends WsAdapter {
   private refuse(socket: WebSocket, how: Pick<CloseCodeInfo, 'code' | 'reason'>, metricReason: string = how.reason): void {
     this.metrics.rejectedConnections.inc({ reason: metricReason });
     this.metrics.closeCodes.inc({ code: String(how.code) });
+    // Resume first: a paused socket could not read the peer's close reply.
+    socket.resume();
     if (socket.readyState === socket.OPEN) socket.close(how.code, how.reason);
   }
 

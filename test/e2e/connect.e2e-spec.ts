@@ -1,0 +1,107 @@
+import { BROKER_KINDS, useBroker } from '../support/brokers';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken, TEST_JWT_SECRET } from '../support/tokens';
+import { connectClient, openClient } from '../support/ws-client';
+
+describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ ...broker.env(), JWT_ISSUER: 'herald-tests', JWT_AUDIENCE: 'herald' })));
+  afterAll(() => app.close());
+  const token = (claims: Parameters<typeof signToken>[0] = {}) => signToken({ iss: 'herald-tests', aud: 'herald', ...claims });
+
+  it.each(['subprotocol', 'query', 'header'] as const)('admits a token passed by %s and welcomes the connection first', async (via) => {
+    const client = await openClient(app.wsUrl, token({ sub: 'alice', name: 'Alice' }), { via });
+    const welcome = await client.next();
+    expect(welcome.event).toBe('welcome');
+    expect(welcome.data).toEqual({
+      connectionId: expect.any(String),
+      user: 'alice',
+      heartbeatMs: 2000,
+      maxMessageBytes: 65536,
+      rooms: ['user:alice'],
+      expiresAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
+    });
+    if (via === 'subprotocol') expect(client.socket.protocol).toBe('herald.v1');
+    await client.close();
+  });
+
+  it('reports expiresAt null for a token without exp', async () => {
+    const client = await openClient(app.wsUrl, token({ ttlS: null }));
+    expect((await client.next('welcome')).data.expiresAt).toBeNull();
+    await client.close();
+  });
+
+  const refusals: [string, () => string | undefined, number, string][] = [
+    ['no token', () => undefined, 1008, 'unauthorized'],
+    ['a malformed token', () => 'not-a-jwt', 1008, 'unauthorized'],
+    ['a bad signature', () => signToken({ iss: 'herald-tests', aud: 'herald' }, 'another-secret-that-is-long-enough'), 1008, 'unauthorized'],
+    ['a wrong issuer', () => signToken({ iss: 'someone-else', aud: 'herald' }), 1008, 'unauthorized'],
+    ['a wrong audience', () => signToken({ iss: 'herald-tests', aud: 'other' }), 1008, 'unauthorized'],
+    ['a token without sub', () => signToken({ iss: 'herald-tests', aud: 'herald', sub: undefined }), 1008, 'unauthorized'],
+    ['a non-array rooms claim', () => signToken({ iss: 'herald-tests', aud: 'herald', rooms: 'chat:*' as unknown as string[] }), 1008, 'unauthorized'],
+    ['an expired token', () => signToken({ iss: 'herald-tests', aud: 'herald', ttlS: -10 }), 4001, 'token_expired'],
+  ];
+  it.each(refusals)('refuses %s with close code %d and sends nothing else', async (_, makeToken, code, reason) => {
+    const client = await openClient(app.wsUrl, makeToken(), { via: makeToken() === undefined ? 'none' : 'subprotocol' });
+    expect(await client.closed).toEqual({ code, reason });
+    expect(client.frames).toEqual([]);
+  });
+
+  it('refuses an expired token passed in the query string too', async () => {
+    const client = await openClient(app.wsUrl, token({ ttlS: -10 }), { via: 'query' });
+    expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
+  });
+
+  it('never adds a refused connection to a room', async () => {
+    const client = await openClient(app.wsUrl, signToken({ sub: 'mallory' }, 'wrong-secret-but-long-enough-xx'));
+    await client.closed;
+    const presence = await fetch(`${app.url}/v1/rooms/user:mallory/presence`, {
+      headers: { authorization: `Bearer ${token({ sub: 'ops', scope: 'presence:read' })}` },
+    }).then((response) => response.json());
+    expect(presence).toEqual({ room: 'user:mallory', users: [], connections: 0 });
+  });
+});
+
+describe('connection limits and origins', () => {
+  it('closes connections past MAX_CONNECTIONS with 1013', async () => {
+    const app = await createTestApp({ MAX_CONNECTIONS: '2' });
+    try {
+      const first = await connectClient(app.wsUrl, signToken({ sub: 'a' }));
+      const second = await connectClient(app.wsUrl, signToken({ sub: 'b' }));
+      const third = await openClient(app.wsUrl, signToken({ sub: 'c' }));
+      expect(await third.closed).toEqual({ code: 1013, reason: 'try_again_later' });
+      await first.close();
+      // A freed slot admits the next connection.
+      const fourth = await connectClient(app.wsUrl, signToken({ sub: 'd' }));
+      await Promise.all([second.close(), fourth.close()]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('refuses a browser Origin not in ALLOWED_ORIGINS with 1008 origin_not_allowed', async () => {
+    const app = await createTestApp({ ALLOWED_ORIGINS: 'https://app.example.com, https://admin.example.com' });
+    try {
+      const bad = await openClient(app.wsUrl, signToken(), { headers: { origin: 'https://evil.example.com' } });
+      expect(await bad.closed).toEqual({ code: 1008, reason: 'origin_not_allowed' });
+      const good = await connectClient(app.wsUrl, signToken(), { headers: { origin: 'https://admin.example.com' } });
+      // Non-browser clients send no Origin and are not affected.
+      const server = await connectClient(app.wsUrl, signToken());
+      await Promise.all([good.close(), server.close()]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('requires exp in production', async () => {
+    const app = await createTestApp({ NODE_ENV: 'production', JWT_SECRET: TEST_JWT_SECRET });
+    try {
+      const client = await openClient(app.wsUrl, signToken({ ttlS: null }));
+      expect(await client.closed).toEqual({ code: 1008, reason: 'unauthorized' });
+      await (await connectClient(app.wsUrl, signToken())).close();
+    } finally {
+      await app.close();
+    }
+  });
+});
