@@ -131,6 +131,14 @@ describe('Kubernetes manifests', () => {
       expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(drainSeconds + SHUTDOWN_MARGIN_S);
     });
 
+    it('spreads Herald pods across nodes and zones without blocking scheduling on small clusters', () => {
+      const constraints = heraldPods(objects).spec.topologySpreadConstraints;
+      expect(constraints.map((constraint: any) => constraint.topologyKey)).toEqual(
+        expect.arrayContaining(['kubernetes.io/hostname', 'topology.kubernetes.io/zone']),
+      );
+      for (const constraint of constraints) expect(constraint.whenUnsatisfiable).toBe('ScheduleAnyway');
+    });
+
     it('runs every container hardened, with requests and limits', () => {
       for (const workload of objects.filter((object) => podSpecOf(object))) {
         const pod = podSpecOf(workload)!;
