@@ -58,6 +58,12 @@ export class HeraldWsAdapter extends WsAdapter {
     });
   }
 
+  /** Socket errors are client-triggered (oversize frames, resets): each socket logs its own at warn. */
+  bindErrorHandler(server: WebSocketServer): WebSocketServer {
+    server.on('error', (error: Error) => this.edgeLogger.error({ message: 'WebSocket server error', error: error.message }));
+    return server;
+  }
+
   bindClientConnect(server: WebSocketServer, callback: (socket: WebSocket, request: IncomingMessage) => void): void {
     server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       // Frames that arrive before the gateway binds its handlers wait in the socket.
@@ -90,7 +96,7 @@ export class HeraldWsAdapter extends WsAdapter {
     const now = Date.now();
     const connection = new Connection(randomUUID(), socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now);
     socket.on('pong', () => (connection.lastSeenMs = Date.now()));
-    socket.on('error', (error) => this.edgeLogger.warn({ message: 'Socket error', connectionId: connection.id, user: connection.user, error: error.message }));
+    socket.on('error', (error) => this.edgeLogger.debug({ message: 'Socket error', connectionId: connection.id, user: connection.user, error: error.message }));
     socket.once('close', (code: number) => {
       this.metrics.closeCodes.inc({ code: String(code) });
       if (code === CloseCode.SlowConsumer.code) this.metrics.slowConsumerCloses.inc();

@@ -1,4 +1,4 @@
-import { UseFilters, UseGuards, UsePipes, ValidationPipe } from '@nestjs/common';
+import { UseFilters, UseGuards } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { FrameId, Refreshed } from '@herald/client/protocol';
@@ -20,19 +20,11 @@ type Reply<E extends string, D> = { event: E; data: D };
 /**
  * The client events of section 2. Admission (token, limits, welcome) happens earlier, in
  * HeraldWsAdapter, because guards do not run on connection; here every frame is a known event
- * with validated data, and every reply carries the frame's `id` (the adapter adds it).
+ * with data validated by the global ValidationPipe (failures become `bad_request`), and every reply carries the frame's `id` (the adapter adds it).
  */
 @WebSocketGateway({ path: '/ws' }) // the adapter replaces the path with WS_PATH
 @UseFilters(WsErrorFilter)
 @UseGuards(WsJwtGuard)
-@UsePipes(
-  new ValidationPipe({
-    transform: true,
-    whitelist: true,
-    exceptionFactory: (errors) =>
-      wsError('bad_request', errors.flatMap((error) => Object.values(error.constraints ?? { [error.property]: `${error.property} is invalid` })).join('; ')),
-  }),
-)
 export class HeraldGateway {
   constructor(
     private readonly registry: ConnectionRegistry,

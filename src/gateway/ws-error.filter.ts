@@ -1,4 +1,4 @@
-import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { ERROR_CODES, ErrorCode, ErrorData } from '@herald/client/protocol';
@@ -29,6 +29,11 @@ export class WsErrorFilter implements ExceptionFilter {
     const withEvent = (code: ErrorCode, message: string): ErrorData => (event ? { code, message, event } : { code, message });
     if (exception instanceof RoomError) return withEvent(exception.code, exception.message);
     if (exception instanceof BrokerUnavailableError) return withEvent('unavailable', exception.message);
+    if (exception instanceof BadRequestException) {
+      // The global ValidationPipe validates message DTOs too; its messages name the fields.
+      const { message } = exception.getResponse() as { message?: string | string[] };
+      return withEvent('bad_request', Array.isArray(message) ? message.join('; ') : (message ?? 'Invalid data'));
+    }
     if (exception instanceof WsException) {
       const error = exception.getError();
       if (typeof error === 'object' && error !== null && 'code' in error && ERROR_CODES.includes((error as ErrorData).code)) {

@@ -1,0 +1,143 @@
+import { BROKER_KINDS, useBroker } from '../support/brokers';
+import { eventually } from '../support/eventually';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken } from '../support/tokens';
+import { connectClient, TestClient } from '../support/ws-client';
+
+describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let app: TestApp;
+  let alice: TestClient;
+  beforeAll(async () => (app = await createTestApp({ ...broker.env(), RATE_LIMIT_PER_S: '1000' })));
+  afterAll(() => app.close());
+  beforeEach(async () => (alice = await connectClient(app.wsUrl, signToken({ sub: 'alice', name: 'Alice', rooms: ['chat:*', 'team:42'] }))));
+  afterEach(() => alice.close());
+
+  it('joins, chats and leaves, echoing each id', async () => {
+    const joined = await alice.request('join', { room: 'chat:1' });
+    expect(joined).toEqual({ event: 'joined', data: { room: 'chat:1', seq: null }, id: expect.any(String) });
+    const ack = await alice.request('message', { room: 'chat:1', text: 'hello' });
+    expect(ack).toEqual({ event: 'ack', data: { seq: expect.any(String) }, id: ack.id });
+    const message = await alice.next('message');
+    expect(message.data).toEqual({ seq: ack.data.seq, room: 'chat:1', user: 'alice', name: 'Alice', text: 'hello', timestamp: expect.any(String) });
+    expect(new Date(message.data.timestamp).toISOString()).toBe(message.data.timestamp);
+    const left = await alice.request('leave', { room: 'chat:1' });
+    expect(left).toEqual({ event: 'left', data: { room: 'chat:1' }, id: left.id });
+    expect((await alice.request('message', { room: 'chat:1', text: 'gone' })).data.code).toBe('not_member');
+  });
+
+  it('echoes numeric ids too', async () => {
+    alice.send({ event: 'ping', id: 42 });
+    expect(await alice.next('pong')).toEqual({ event: 'pong', id: 42 });
+  });
+
+  it('delivers a chat message to every member, the sender included, in one order with increasing seq', async () => {
+    const bob = await connectClient(app.wsUrl, signToken({ sub: 'bob', rooms: ['chat:*'] }));
+    await alice.join('chat:order');
+    await bob.join('chat:order');
+    for (let i = 0; i < 20; i++) alice.send({ event: 'message', data: { room: 'chat:order', text: `a${i}` } });
+    for (let i = 0; i < 20; i++) bob.send({ event: 'message', data: { room: 'chat:order', text: `b${i}` } });
+    const seen = async (client: TestClient) => {
+      await eventually(() => expect(client.all('message').filter((m) => m.data.room === 'chat:order')).toHaveLength(40));
+      return client.all('message').filter((m) => m.data.room === 'chat:order').map((m) => `${m.data.seq}/${m.data.text}`);
+    };
+    const [aliceSaw, bobSaw] = await Promise.all([seen(alice), seen(bob)]);
+    expect(aliceSaw).toEqual(bobSaw);
+    const seqs = aliceSaw.map((entry) => entry.split('/')[0]);
+    expect([...seqs].sort()).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(40);
+    await bob.close();
+  });
+
+  it('allows its own room, public rooms and rooms its token names', async () => {
+    for (const room of ['user:alice', 'public:news', 'chat:anything', 'team:42']) {
+      expect((await alice.request('join', { room })).event).toBe('joined');
+    }
+  });
+
+  const refused: [string, unknown, string][] = [
+    ['a room outside its claim', { room: 'team:43' }, 'forbidden'],
+    ["someone else's personal room", { room: 'user:bob' }, 'forbidden'],
+    ['an invalid room name', { room: 'bad room!' }, 'invalid_room'],
+    ['an overlong room name', { room: 'x'.repeat(129) }, 'invalid_room'],
+    ['a missing room', {}, 'bad_request'],
+    ['a non-string room', { room: 7 }, 'bad_request'],
+  ];
+  it.each(refused)('refuses to join %s', async (_, data, code) => {
+    const reply = await alice.request('join', data);
+    expect(reply).toEqual({ event: 'error', data: { code, message: expect.any(String), event: 'join' }, id: reply.id });
+  });
+
+  it('refuses messages in personal rooms and rooms it is not in', async () => {
+    expect((await alice.request('message', { room: 'user:alice', text: 'forged' })).data.code).toBe('forbidden');
+    expect((await alice.request('message', { room: 'chat:2', text: 'hi' })).data.code).toBe('not_member');
+    expect((await alice.request('leave', { room: 'chat:2' })).data.code).toBe('not_member');
+    await alice.join('chat:2');
+    expect((await alice.request('message', { room: 'chat:2', text: '' })).data.code).toBe('bad_request');
+    expect((await alice.request('message', { room: 'chat:2', text: 'x'.repeat(4001) })).data.code).toBe('bad_request');
+    expect((await alice.request('message', { room: 'chat:2', text: 'x'.repeat(4000) })).event).toBe('ack');
+  });
+
+  const malformed: [string, string, Record<string, unknown>][] = [
+    ['not JSON', '{nope', {}],
+    ['a JSON array', '[1,2]', {}],
+    ['a JSON string', '"join"', {}],
+    ['an unknown event', '{"event":"dance","id":"u1"}', { event: 'dance' }],
+    ['a missing event', '{"data":{},"id":"u2"}', {}],
+    ['data that is not an object', '{"event":"join","data":"chat:1","id":"u3"}', { event: 'join' }],
+  ];
+  it.each(malformed)('answers %s with bad_request and stays open', async (_, raw, extra) => {
+    alice.send(raw);
+    const error = await alice.next('error');
+    expect(error.data).toEqual({ code: 'bad_request', message: expect.any(String), ...extra });
+    const id = /"id":"(u\d)"/.exec(raw)?.[1];
+    if (id) expect(error.id).toBe(id);
+    expect((await alice.request('ping')).event).toBe('pong');
+  });
+
+  it('accepts pong frames without replying', async () => {
+    alice.send({ event: 'pong' });
+    alice.send({ event: 'ping', id: 'after' });
+    expect(await alice.next()).toEqual({ event: 'pong', id: 'after' });
+  });
+
+  it('closes with 1009 on a frame larger than MAX_MESSAGE_BYTES', async () => {
+    alice.send({ event: 'message', data: { room: 'chat:1', text: 'x'.repeat(70_000) } });
+    expect((await alice.closed).code).toBe(1009);
+  });
+
+  describe('refresh', () => {
+    it('swaps the token in band and uses its rooms claim for later joins', async () => {
+      expect((await alice.request('join', { room: 'ops:1' })).data.code).toBe('forbidden');
+      const reply = await alice.request('refresh', { token: signToken({ sub: 'alice', rooms: ['ops:*'], ttlS: 7200 }) });
+      expect(reply).toEqual({ event: 'refreshed', data: { expiresAt: expect.any(String) }, id: reply.id });
+      expect(Date.parse(reply.data.expiresAt)).toBeGreaterThan(Date.now() + 7000_000);
+      expect((await alice.request('join', { room: 'ops:1' })).event).toBe('joined');
+    });
+
+    it.each([
+      ['another sub', () => signToken({ sub: 'mallory' })],
+      ['a bad signature', () => signToken({ sub: 'alice' }, 'a-different-secret-long-enough')],
+      ['an expired token', () => signToken({ sub: 'alice', ttlS: -5 })],
+    ])('refuses %s and keeps the old token', async (_, makeToken) => {
+      const reply = await alice.request('refresh', { token: makeToken() });
+      expect(reply.event).toBe('error');
+      expect(reply.data).toMatchObject({ code: 'unauthorized', event: 'refresh' });
+      expect((await alice.request('join', { room: 'chat:still' })).event).toBe('joined');
+    });
+
+    it('closes with 4001 when the token expires unrefreshed', async () => {
+      const shortLived = await connectClient(app.wsUrl, signToken({ sub: 'carol', ttlS: 1 }));
+      expect(await shortLived.closed).toEqual({ code: 4001, reason: 'token_expired' });
+    });
+
+    it('keeps a connection whose token was refreshed before expiry', async () => {
+      const client = await connectClient(app.wsUrl, signToken({ sub: 'dave', ttlS: 1 }));
+      await client.request('refresh', { token: signToken({ sub: 'dave', ttlS: 60 }) });
+      await new Promise((resolve) => setTimeout(resolve, 1300));
+      expect(client.closeInfo).toBeUndefined();
+      expect((await client.request('ping')).event).toBe('pong');
+      await client.close();
+    });
+  });
+});
