@@ -1,0 +1,159 @@
+import { BROKER_KINDS, useBroker } from '../support/brokers';
+import { eventually } from '../support/eventually';
+import { http, publish } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { publisherToken, signToken } from '../support/tokens';
+import { connectClient, TestClient } from '../support/ws-client';
+
+describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ ...broker.env(), MAX_PUBLISH_BYTES: '16384' })));
+  afterAll(() => app.close());
+
+  describe('POST /v1/notifications', () => {
+    it('answers 202 and delivers one frame per target room to every member, users included', async () => {
+      const alice = await connectClient(app.wsUrl, signToken({ sub: 'alice', rooms: ['orders:*'] }));
+      const alice2 = await connectClient(app.wsUrl, signToken({ sub: 'alice', rooms: ['orders:*'] }));
+      const bob = await connectClient(app.wsUrl, signToken({ sub: 'bob', rooms: ['orders:*'] }));
+      await Promise.all([alice.join('orders:1'), alice2.join('orders:1'), bob.join('orders:1'), bob.join('public:news')]);
+
+      const response = await publish(app.url, { rooms: ['orders:1', 'public:news'], users: ['alice'], type: 'order.shipped', payload: { title: 'Shipped', body: '#1' } });
+      expect(response.status).toBe(202);
+      expect(response.body).toEqual({ id: expect.any(String), targets: 3 });
+
+      const byRoom = async (client: TestClient, count: number) => {
+        await eventually(() => expect(client.all('notification')).toHaveLength(count));
+        return client.all('notification').map((frame) => frame.data.room).sort();
+      };
+      expect(await byRoom(alice, 2)).toEqual(['orders:1', 'user:alice']);
+      expect(await byRoom(alice2, 2)).toEqual(['orders:1', 'user:alice']);
+      expect(await byRoom(bob, 2)).toEqual(['orders:1', 'public:news']);
+      const frame = alice.all('notification')[0];
+      expect(frame.data).toEqual({
+        id: response.body.id,
+        seq: expect.any(String),
+        room: frame.data.room,
+        type: 'order.shipped',
+        payload: { title: 'Shipped', body: '#1' },
+        timestamp: expect.any(String),
+      });
+      await Promise.all([alice.close(), alice2.close(), bob.close()]);
+    });
+
+    it('delivers a publish id once, however often it is repeated', async () => {
+      const carol = await connectClient(app.wsUrl, signToken({ sub: 'carol' }));
+      const body = { users: ['carol'], type: 'reminder', payload: { n: 1 }, id: `once-${kind}` };
+      const responses = await Promise.all([publish(app.url, body), publish(app.url, body), publish(app.url, body)]);
+      expect(responses.map((response) => response.status)).toEqual([202, 202, 202]);
+      expect(responses.map((response) => response.body.id)).toEqual([body.id, body.id, body.id]);
+      await publish(app.url, { users: ['carol'], type: 'marker', payload: {} });
+      await carol.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+      expect(carol.all('notification').filter((frame) => frame.data.id === body.id)).toHaveLength(1);
+      await carol.close();
+    });
+
+    it.each([
+      ['no token', null, 401],
+      ['a bad token', 'nope', 401],
+      ['an expired token', signToken({ sub: 'svc', scope: 'notifications:publish', ttlS: -5 }), 401],
+      ['a token without the scope', signToken({ sub: 'svc', scope: 'presence:read' }), 403],
+    ])('refuses %s', async (_, token, status) => {
+      const response = await publish(app.url, { users: ['x'], type: 't', payload: {} }, token);
+      expect(response.status).toBe(status);
+      expect(response.body).toMatchObject({ statusCode: status, message: expect.anything() });
+    });
+
+    it('accepts the scope as an array claim', async () => {
+      expect((await publish(app.url, { users: ['x'], type: 't', payload: {} }, signToken({ sub: 'svc', scope: ['notifications:publish'] }))).status).toBe(202);
+    });
+
+    const invalid: [string, unknown, string][] = [
+      ['no target', { type: 't', payload: {} }, 'rooms'],
+      ['an empty target list', { rooms: [], users: [], type: 't', payload: {} }, 'rooms'],
+      ['rooms that is not an array', { rooms: 'a', type: 't', payload: {} }, 'rooms'],
+      ['an invalid room name', { rooms: ['bad room'], type: 't', payload: {} }, 'rooms'],
+      ['an invalid user', { users: ['a b'], type: 't', payload: {} }, 'users'],
+      ['more than 1000 targets', { rooms: Array.from({ length: 600 }, (_, i) => `r${i}`), users: Array.from({ length: 401 }, (_, i) => `u${i}`), type: 't', payload: {} }, 'targets'],
+      ['a missing type', { users: ['x'], payload: {} }, 'type'],
+      ['an empty type', { users: ['x'], type: '', payload: {} }, 'type'],
+      ['a type over 100 chars', { users: ['x'], type: 't'.repeat(101), payload: {} }, 'type'],
+      ['a missing payload', { users: ['x'], type: 't' }, 'payload'],
+      ['an array payload', { users: ['x'], type: 't', payload: [1] }, 'payload'],
+      ['a string payload', { users: ['x'], type: 't', payload: 'hi' }, 'payload'],
+      ['a non-string id', { users: ['x'], type: 't', payload: {}, id: 5 }, 'id'],
+    ];
+    it.each(invalid)('answers 400 naming the field for %s', async (_, body, field) => {
+      const response = await publish(app.url, body);
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+      expect(JSON.stringify(response.body.message)).toContain(field);
+    });
+
+    it('answers 400 for a body that is not JSON', async () => {
+      const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{"users": [' });
+      expect(response.status).toBe(400);
+    });
+
+    it('answers 413 over MAX_PUBLISH_BYTES and delivers nothing', async () => {
+      const dave = await connectClient(app.wsUrl, signToken({ sub: 'dave' }));
+      const response = await publish(app.url, { users: ['dave'], type: 'big', payload: { blob: 'x'.repeat(20_000) } });
+      expect(response.status).toBe(413);
+      expect(response.body).toMatchObject({ statusCode: 413 });
+      await publish(app.url, { users: ['dave'], type: 'marker', payload: {} });
+      await dave.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+      expect(dave.all('notification').map((frame) => frame.data.type)).toEqual(['marker']);
+      await dave.close();
+    });
+  });
+
+  describe('GET /v1/rooms/:room/presence', () => {
+    it('counts users and connections', async () => {
+      const token = signToken({ sub: 'ops', scope: 'presence:read' });
+      const a1 = await connectClient(app.wsUrl, signToken({ sub: 'erin' }));
+      const a2 = await connectClient(app.wsUrl, signToken({ sub: 'erin' }));
+      const b = await connectClient(app.wsUrl, signToken({ sub: 'frank' }));
+      await Promise.all([a1.join('public:lobby'), a2.join('public:lobby'), b.join('public:lobby')]);
+      const response = await http('GET', `${app.url}/v1/rooms/public:lobby/presence`, { token });
+      expect(response.status).toBe(200);
+      expect({ ...response.body, users: [...response.body.users].sort() }).toEqual({ room: 'public:lobby', users: ['erin', 'frank'], connections: 3 });
+      await b.close();
+      await eventually(async () =>
+        expect((await http('GET', `${app.url}/v1/rooms/public:lobby/presence`, { token })).body).toEqual({ room: 'public:lobby', users: ['erin'], connections: 2 }),
+      );
+      await Promise.all([a1.close(), a2.close()]);
+    });
+
+    it('needs the presence:read scope', async () => {
+      expect((await http('GET', `${app.url}/v1/rooms/public:lobby/presence`, { token: null })).status).toBe(401);
+      expect((await http('GET', `${app.url}/v1/rooms/public:lobby/presence`, { token: signToken({ scope: 'notifications:publish' }) })).status).toBe(403);
+    });
+
+    it('answers 400 for an invalid room name', async () => {
+      const response = await http('GET', `${app.url}/v1/rooms/${encodeURIComponent('bad room')}/presence`, { token: signToken({ scope: 'presence:read' }) });
+      expect(response.status).toBe(400);
+      expect(JSON.stringify(response.body.message)).toContain('room');
+    });
+  });
+
+  describe('health and metrics', () => {
+    it('is live and ready', async () => {
+      expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+      expect(await http('GET', `${app.url}/readyz`)).toMatchObject({ status: 200, body: { status: 'ready' } });
+    });
+
+    it('exports Prometheus metrics', async () => {
+      const client = await connectClient(app.wsUrl, signToken({ sub: 'gina' }));
+      await publish(app.url, { users: ['gina'], type: 'm', payload: {} });
+      await client.next('notification');
+      const response = await http('GET', `${app.url}/metrics`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/plain');
+      for (const name of ['herald_connections', 'herald_rooms', 'herald_frames_in_total', 'herald_notifications_published_total', 'herald_deliveries_total', 'herald_close_codes_total', 'herald_publish_to_send_seconds_bucket', 'herald_broker_up 1']) {
+        expect(response.body).toContain(name);
+      }
+      expect(response.body).toMatch(/herald_connections [1-9]/);
+      await client.close();
+    });
+  });
+});
