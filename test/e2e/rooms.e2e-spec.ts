@@ -1,0 +1,200 @@
+import { BROKER_KINDS, useBroker } from '../support/brokers';
+import { eventually } from '../support/eventually';
+import { publish } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken } from '../support/tokens';
+import { connectClient, TestClient } from '../support/ws-client';
+
+const user = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
+
+describe.each(BROKER_KINDS)('presence (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ ...broker.env(), PRESENCE_EVENTS_MAX_USERS: '3' })));
+  afterAll(() => app.close());
+
+  it("announces a user's first join and last leave to the room's other users, once", async () => {
+    const watcher = await connectClient(app.wsUrl, user('watcher'));
+    await watcher.join('chat:presence');
+    const tab1 = await connectClient(app.wsUrl, user('pat'));
+    const tab2 = await connectClient(app.wsUrl, user('pat'));
+    await tab1.join('chat:presence');
+    await tab2.join('chat:presence');
+    const joined = await watcher.next('presence');
+    expect(joined.data).toEqual({ room: 'chat:presence', user: 'pat', status: 'joined', timestamp: expect.any(String) });
+
+    await tab1.close();
+    await tab2.request('leave', { room: 'chat:presence' });
+    const left = await watcher.next('presence');
+    expect(left.data).toMatchObject({ room: 'chat:presence', user: 'pat', status: 'left' });
+    expect(watcher.all('presence')).toHaveLength(2);
+    // A user never hears about its own tabs.
+    expect([...tab1.all('presence'), ...tab2.all('presence')]).toEqual([]);
+    await Promise.all([tab2.close(), watcher.close()]);
+  });
+
+  it('announces a leave when the last tab disconnects without leaving', async () => {
+    const watcher = await connectClient(app.wsUrl, user('w2'));
+    await watcher.join('chat:drop');
+    const tab = await connectClient(app.wsUrl, user('quinn'));
+    await tab.join('chat:drop');
+    await watcher.next('presence');
+    tab.terminate();
+    expect((await watcher.next('presence')).data).toMatchObject({ user: 'quinn', status: 'left' });
+    await watcher.close();
+  });
+
+  it('stays silent in rooms with more than PRESENCE_EVENTS_MAX_USERS users', async () => {
+    const clients: TestClient[] = [];
+    for (const sub of ['u1', 'u2', 'u3']) {
+      const client = await connectClient(app.wsUrl, user(sub));
+      await client.join('chat:big');
+      clients.push(client);
+    }
+    // u1 saw u2 and u3 join (room sizes 2 and 3: within the limit).
+    await eventually(() => expect(clients[0].all('presence').map((frame) => frame.data.user)).toEqual(['u2', 'u3']));
+    const fourth = await connectClient(app.wsUrl, user('u4'));
+    await fourth.join('chat:big'); // 4 users: over the limit, nobody hears it
+    await clients[1].request('ping');
+    await fourth.close();
+    const marker = await connectClient(app.wsUrl, user('marker'));
+    await clients[0].request('ping');
+    expect(clients[0].all('presence').map((frame) => frame.data.user)).toEqual(['u2', 'u3']);
+    await Promise.all([...clients.map((client) => client.close()), marker.close()]);
+  });
+});
+
+describe.each(BROKER_KINDS)('history and recovery (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ ...broker.env(), HISTORY_SIZE: '5' })));
+  afterAll(() => app.close());
+
+  const send = async (room: string, count: number, from = 0) => {
+    for (let i = from; i < from + count; i++) expect((await publish(app.url, { rooms: [room], type: 'n', payload: { i } })).status).toBe(202);
+  };
+
+  it('replays exactly what came after since, in order, before newer messages', async () => {
+    const room = `chat:recover-${kind}`;
+    const first = await connectClient(app.wsUrl, user('rita'));
+    await first.join(room);
+    await send(room, 2);
+    await eventually(() => expect(first.all('notification')).toHaveLength(2));
+    const lastSeen = first.all('notification')[1].data.seq;
+    await first.close();
+
+    await send(room, 3, 2);
+    const again = await connectClient(app.wsUrl, user('rita'));
+    const joined = await again.request('join', { room, since: lastSeen });
+    expect(joined.data).toEqual({ room, seq: expect.any(String), recovered: true, missed: 3 });
+    await send(room, 1, 5);
+    await eventually(() => expect(again.all('notification')).toHaveLength(4));
+    expect(again.all('notification').map((frame) => frame.data.payload.i)).toEqual([2, 3, 4, 5]);
+    // The replay comes right after the reply, before anything newer.
+    const replyIndex = again.frames.findIndex((frame) => frame.event === 'joined');
+    expect(again.frames.slice(replyIndex + 1, replyIndex + 4).map((frame) => frame.data.payload.i)).toEqual([2, 3, 4]);
+    expect(joined.data.seq).toBe(again.all('notification')[2].data.seq);
+    await again.close();
+  });
+
+  it('says recovered: true with nothing missed when since is the latest seq', async () => {
+    const room = `chat:uptodate-${kind}`;
+    await send(room, 1);
+    const client = await connectClient(app.wsUrl, user('sam'));
+    const { data } = await client.join(room);
+    const again = await client.request('join', { room, since: data.seq });
+    expect(again.data).toEqual({ room, seq: data.seq, recovered: true, missed: 0 });
+    await client.close();
+  });
+
+  it('says recovered: false when the history was trimmed past since', async () => {
+    const room = `chat:trimmed-${kind}`;
+    await send(room, 1);
+    const client = await connectClient(app.wsUrl, user('tess'));
+    const { data } = await client.join(room);
+    await client.request('leave', { room });
+    await send(room, 6, 1); // HISTORY_SIZE is 5: the message right after `since` is gone
+    const reply = await client.request('join', { room, since: data.seq });
+    expect(reply.data).toEqual({ room, seq: expect.any(String), recovered: false });
+    expect(client.all('notification')).toHaveLength(0);
+    await client.close();
+  });
+
+  it('recovers when exactly HISTORY_SIZE messages were missed', async () => {
+    const room = `chat:edge-${kind}`;
+    await send(room, 1);
+    const client = await connectClient(app.wsUrl, user('uma'));
+    const { data } = await client.join(room);
+    await client.request('leave', { room });
+    await send(room, 5, 1);
+    const reply = await client.request('join', { room, since: data.seq });
+    expect(reply.data).toMatchObject({ recovered: true, missed: 5 });
+    await eventually(() => expect(client.all('notification').map((frame) => frame.data.payload.i)).toEqual([1, 2, 3, 4, 5]));
+    await client.close();
+  });
+
+  it.each(['garbage', '0-000000000001', ''])('says recovered: false for an unknown since %p', async (since) => {
+    const room = `chat:unknown-${kind}`;
+    await send(room, 1);
+    const client = await connectClient(app.wsUrl, user('vic'));
+    const reply = await client.request('join', { room, since });
+    expect(reply.data).toMatchObject({ room, recovered: false });
+    await client.close();
+  });
+
+  it('recovers personal notifications missed while away', async () => {
+    const first = await connectClient(app.wsUrl, signToken({ sub: `wes-${kind}` }));
+    await publish(app.url, { users: [`wes-${kind}`], type: 'n', payload: { i: 0 } });
+    const seen = (await first.next('notification')).data.seq;
+    await first.close();
+    await publish(app.url, { users: [`wes-${kind}`], type: 'n', payload: { i: 1 } });
+    const again = await connectClient(app.wsUrl, signToken({ sub: `wes-${kind}` }));
+    const reply = await again.request('join', { room: `user:wes-${kind}`, since: seen });
+    expect(reply.data).toMatchObject({ recovered: true, missed: 1 });
+    expect((await again.next('notification')).data.payload).toEqual({ i: 1 });
+    await again.close();
+  });
+
+  it('neither loses nor repeats a message when a join races live traffic', async () => {
+    const room = `chat:race-${kind}`;
+    await send(room, 1);
+    const client = await connectClient(app.wsUrl, user('xena'));
+    const { data } = await client.join(room);
+    await client.request('leave', { room });
+    const publishing = (async () => {
+      for (let i = 1; i <= 30; i++) await publish(app.url, { rooms: [room], type: 'n', payload: { i } });
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    const reply = await client.request('join', { room, since: data.seq });
+    await publishing;
+    if (reply.data.recovered) {
+      await eventually(() => expect(client.all('notification').length).toBeGreaterThanOrEqual(30));
+      expect(client.all('notification').map((frame) => frame.data.payload.i)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    } else {
+      // HISTORY_SIZE 5 may be outrun; what arrives live must still be gap-free and unrepeated.
+      await eventually(() => expect(client.all('notification').at(-1)?.data.payload.i).toBe(30));
+      const received = client.all('notification').map((frame) => frame.data.payload.i);
+      expect(received).toEqual(Array.from({ length: received.length }, (_, i) => 31 - received.length + i));
+    }
+    await client.close();
+  });
+});
+
+describe('history expiry', () => {
+  it('says recovered: false once HISTORY_TTL_S has passed', async () => {
+    const app = await createTestApp({ HISTORY_TTL_S: '1' });
+    try {
+      await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
+      const client = await connectClient(app.wsUrl, user('yan'));
+      const { data } = await client.join('chat:ttl');
+      await client.request('leave', { room: 'chat:ttl' });
+      await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const reply = await client.request('join', { room: 'chat:ttl', since: data.seq });
+      expect(reply.data).toMatchObject({ recovered: false });
+      await client.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
