@@ -1,0 +1,112 @@
+import { jest } from '@jest/globals';
+import WebSocket from 'ws';
+import { HeraldClient, PublishClient, connect, type DisconnectEvent, type HeraldClientOptions, type RecoveryEvent } from '../../client/src/index.ts';
+import { eventually } from '../support/eventually';
+import { createTestApp, type TestApp } from '../support/test-app';
+import { publisherToken, signToken } from '../support/tokens';
+import { closeEveryConnection } from './herald-server';
+
+jest.setTimeout(15_000);
+
+describe('the SDK against a real Herald', () => {
+  let app: TestApp;
+  let publisher: PublishClient;
+  const clients: HeraldClient[] = [];
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    publisher = new PublishClient({ baseUrl: app.url, token: publisherToken() });
+  });
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.close();
+  });
+  afterAll(() => app.close());
+
+  function open(options: HeraldClientOptions) {
+    const client = connect(app.wsUrl, { WebSocket, ...options });
+    clients.push(client);
+    const seen = { notifications: [] as string[], disconnects: [] as DisconnectEvent[], recoveries: [] as RecoveryEvent[], welcomes: 0 };
+    client.on('notification', (notification) => seen.notifications.push(notification.payload.title as string));
+    client.on('disconnect', (event) => seen.disconnects.push(event));
+    client.on('recovery', (event) => seen.recoveries.push(event));
+    client.on('welcome', () => (seen.welcomes += 1));
+    return { client, seen };
+  }
+
+  const notify = (user: string, title: string) => publisher.publish({ users: [user], type: 'test', payload: { title } });
+
+  it('reconnects after the server closes with 1012 and recovers what was published meanwhile', async () => {
+    // A fixed random makes the drain delay a known 500 ms, so the publishes land inside it.
+    const { client, seen } = open({
+      getToken: () => signToken({ sub: 'carol', rooms: ['team:*'] }),
+      rooms: ['public:news'],
+      reconnect: { soonMaxDelayMs: 1_000 },
+      random: () => 0.5,
+    });
+    await client.whenOpen();
+    await publisher.publish({ rooms: ['public:news'], users: ['carol'], type: 'test', payload: { title: 'before' } });
+    await eventually(() => expect(seen.notifications).toEqual(['before', 'before']));
+
+    const reconnecting = new Promise<void>((resolve) => client.once('disconnect', () => resolve()));
+    expect(closeEveryConnection(app)).toBe(1);
+    await reconnecting;
+    expect(client.state).toBe('reconnecting');
+    await notify('carol', 'while away 1');
+    await publisher.publish({ rooms: ['public:news'], users: ['carol'], type: 'test', payload: { title: 'while away 2' } });
+
+    await eventually(() => expect(seen.welcomes).toBe(2));
+    await eventually(() => expect(seen.notifications).toEqual(['before', 'before', 'while away 1', 'while away 2', 'while away 2']));
+    expect(seen.disconnects.map(({ code, reconnectInMs }) => [code, reconnectInMs])).toEqual([[1012, 500]]);
+    expect(seen.recoveries).toEqual(
+      expect.arrayContaining([
+        { room: 'user:carol', recovered: true, missed: 2 },
+        { room: 'public:news', recovered: true, missed: 1 },
+      ]),
+    );
+    expect(client.rooms.sort()).toEqual(['public:news', 'user:carol']);
+  });
+
+  it('asks for a new token after 4001 and carries on', async () => {
+    // getToken has nothing newer until the first token expired, so the in-band refresh
+    // cannot happen and the server closes with 4001.
+    const first = signToken({ sub: 'dave', ttlS: 1 });
+    let expired = false;
+    const getToken = jest.fn(() => (expired ? signToken({ sub: 'dave', ttlS: 3600 }) : first));
+    const { client, seen } = open({ getToken });
+    client.on('disconnect', () => (expired = true));
+    await client.whenOpen();
+    await eventually(() => expect(seen.disconnects.map((event) => [event.code, event.reason])).toEqual([[4001, 'token_expired']]), 5_000);
+    await eventually(() => expect(seen.welcomes).toBe(2));
+    expect(getToken.mock.results.at(-1)!.value).not.toBe(first);
+    await notify('dave', 'after expiry');
+    await eventually(() => expect(seen.notifications).toEqual(['after expiry']));
+  });
+
+  it('refreshes the token in band before it expires, without reconnecting', async () => {
+    const getToken = jest.fn(() => signToken({ sub: 'erin', ttlS: 2 }));
+    const { client, seen } = open({ getToken });
+    await client.whenOpen();
+    const firstExpiry = Date.parse(client.welcome!.expiresAt!);
+    await eventually(() => expect(getToken.mock.calls.length).toBeGreaterThanOrEqual(2), 3_000);
+    // Past the first token's expiry, still the first connection.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstExpiry - Date.now()) + 300));
+    expect(seen.disconnects).toEqual([]);
+    expect(seen.welcomes).toBe(1);
+    await notify('erin', 'still here');
+    await eventually(() => expect(seen.notifications).toEqual(['still here']));
+  });
+
+  it('gives up on 1008 when getToken keeps returning the refused token', async () => {
+    const forged = signToken({ sub: 'mallory' }, 'not-the-server-secret-0123456789abcdef');
+    const getToken = jest.fn(() => forged);
+    const { client, seen } = open({ getToken });
+    const errors: string[] = [];
+    client.on('error', (error) => errors.push(error.code));
+    await expect(client.whenOpen()).rejects.toMatchObject({ code: 'closed' });
+    expect(client.state).toBe('closed');
+    expect(seen.disconnects.map((event) => [event.code, event.reason])).toEqual([[1008, 'unauthorized']]);
+    expect(errors).toEqual(['unauthorized']);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(seen.welcomes).toBe(0);
+  });
+});
