@@ -1,0 +1,86 @@
+import { eventually } from '../support/eventually';
+import { publish } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken } from '../support/tokens';
+import { connectClient } from '../support/ws-client';
+
+describe('liveness', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ HEARTBEAT_MS: '200' })));
+  afterAll(() => app.close());
+
+  it('sends a protocol ping and a ping frame every heartbeat', async () => {
+    const client = await connectClient(app.wsUrl, signToken());
+    let protocolPings = 0;
+    client.socket.on('ping', () => protocolPings++);
+    await client.next('ping');
+    await client.next('ping');
+    expect(protocolPings).toBeGreaterThanOrEqual(1);
+    await client.close();
+  });
+
+  it('keeps a client that answers and terminates one silent for 2 x heartbeatMs', async () => {
+    const alive = await connectClient(app.wsUrl, signToken({ sub: 'alive' }));
+    const silent = await connectClient(app.wsUrl, signToken({ sub: 'silent' }), { autoPong: false });
+    const closed = await silent.closed;
+    expect(closed.code).toBe(1006); // terminated: no close frame for a dead peer
+    expect(alive.closeInfo).toBeUndefined();
+    const token = signToken({ sub: 'ops', scope: 'presence:read' });
+    await eventually(async () => {
+      const presence = await fetch(`${app.url}/v1/rooms/user:silent/presence`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json());
+      expect(presence.connections).toBe(0);
+    });
+    await alive.close();
+  });
+});
+
+describe('rate limit', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ RATE_LIMIT_PER_S: '5' })));
+  afterAll(() => app.close());
+
+  it('answers rate_limited past the burst, then serves again after a pause', async () => {
+    const client = await connectClient(app.wsUrl, signToken());
+    for (let i = 0; i < 12; i++) client.send({ event: 'ping', id: i });
+    await eventually(() => expect(client.frames.filter((frame) => frame.id !== undefined)).toHaveLength(12));
+    const replies = client.frames.filter((frame) => frame.id !== undefined).sort((a, b) => Number(a.id) - Number(b.id));
+    expect(replies.slice(0, 10).every((frame) => frame.event === 'pong')).toBe(true);
+    expect(replies.slice(10)).toEqual([
+      { event: 'error', data: { code: 'rate_limited', message: expect.any(String), event: 'ping' }, id: 10 },
+      { event: 'error', data: { code: 'rate_limited', message: expect.any(String), event: 'ping' }, id: 11 },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await client.request('ping')).event).toBe('pong');
+    await client.close();
+  });
+
+  it('closes with 4029 a connection that keeps going', async () => {
+    const client = await connectClient(app.wsUrl, signToken());
+    for (let i = 0; i < 30; i++) client.send({ event: 'ping' });
+    expect(await client.closed).toEqual({ code: 4029, reason: 'rate_limited' });
+  });
+});
+
+describe('slow consumer', () => {
+  it('closes with 4008 a connection whose send buffer passes SEND_BUFFER_LIMIT_BYTES', async () => {
+    const app = await createTestApp({ SEND_BUFFER_LIMIT_BYTES: '65536', MAX_PUBLISH_BYTES: '200000' });
+    try {
+      const reader = await connectClient(app.wsUrl, signToken({ sub: 'reader' }));
+      const stalled = await connectClient(app.wsUrl, signToken({ sub: 'stalled' }));
+      await Promise.all([reader.join('public:firehose'), stalled.join('public:firehose')]);
+      // Stop reading: the kernel buffers fill, then ws buffers in user space.
+      (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      const blob = 'x'.repeat(100_000);
+      // 6 MB: more than loopback's kernel buffers hold, so ws must buffer past the limit.
+      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:firehose'], type: 'bulk', payload: { blob } });
+      (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect((await stalled.closed).code).toBe(4008);
+      // The healthy reader is unaffected.
+      expect(reader.closeInfo).toBeUndefined();
+      await eventually(() => expect(reader.all('notification').length).toBe(60), 10_000);
+      await reader.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
