@@ -1,0 +1,50 @@
+import { spawnServer } from '../support/spawned-server';
+import { signToken, TEST_JWT_SECRET } from '../support/tokens';
+import { connectClient, openClient } from '../support/ws-client';
+
+describe('lifecycle of the built server', () => {
+  it('drains on SIGTERM: readyz 503 at once, new connections refused, clients closed with 1012, exit 0', async () => {
+    const server = await spawnServer({ DRAIN_DELAY_MS: '400', DRAIN_SPREAD_MS: '200' });
+    const clients = await Promise.all(Array.from({ length: 5 }, (_, i) => connectClient(server.wsUrl, signToken({ sub: `u${i}` }))));
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const late = await openClient(server.wsUrl, signToken({ sub: 'late' }));
+    expect((await late.closed).code).toBe(1012);
+    const closes = await Promise.all(clients.map((client) => client.closed));
+    expect(closes).toEqual(Array(5).fill({ code: 1012, reason: 'service_restart' }));
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    // Tokens never reach the log.
+    expect(server.output()).not.toContain(TEST_JWT_SECRET);
+    expect(server.output()).not.toContain(signToken({ sub: 'u0' }).split('.')[2]);
+  });
+
+  it('refuses to start on a bad variable, naming it, with exit code 1', async () => {
+    const server = await spawnServer({ HEARTBEAT_MS: 'soon', PORT: '0' }, { waitReady: false });
+    expect((await server.exited).code).toBe(1);
+    expect(server.output()).toContain('HEARTBEAT_MS');
+  });
+
+  it('refuses to start in production without a JWT key', async () => {
+    const server = await spawnServer({ NODE_ENV: 'production', JWT_SECRET: '', PORT: '0' }, { waitReady: false });
+    expect((await server.exited).code).toBe(1);
+    expect(server.output()).toMatch(/JWT_SECRET or JWT_PUBLIC_KEY/);
+  });
+
+  it('logs JSON in production', async () => {
+    const server = await spawnServer({ NODE_ENV: 'production' });
+    server.child.kill('SIGTERM');
+    await server.exited;
+    const lines = server.output().trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it('starts in development without a secret, with an ephemeral one and a hint', async () => {
+    const server = await spawnServer({ NODE_ENV: 'development', JWT_SECRET: '' });
+    expect(server.output()).toContain('JWT_SECRET is not set');
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+});
