@@ -17,7 +17,7 @@ const TEMPLATE = `
 <style>
   :host { position: relative; display: inline-block; font: 14px/1.4 system-ui, sans-serif; color: #1f2328; }
   button.bell { position: relative; border: 1px solid #d0d7de; border-radius: 50%; width: 40px; height: 40px;
-    background: #fff; cursor: pointer; font-size: 20px; line-height: 1; }
+    background: #fff; color: #1f2328; cursor: pointer; display: inline-flex; align-items: center; justify-content: center; padding: 0; }
   button.bell:focus-visible { outline: 2px solid #0969da; outline-offset: 2px; }
   .badge { position: absolute; top: -6px; right: -6px; min-width: 18px; padding: 0 5px; border-radius: 9px;
     background: #cf222e; color: #fff; font-size: 11px; line-height: 18px; text-align: center; box-sizing: border-box; }
@@ -37,7 +37,9 @@ const TEMPLATE = `
   .empty { padding: 16px 12px; color: #8c959f; }
 </style>
 <button class="bell" part="bell" type="button" aria-haspopup="true" aria-expanded="false" aria-label="Notifications">
-  <span aria-hidden="true">&#128276;</span><span class="badge" part="badge" hidden>0</span>
+  <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2"
+    stroke-linecap="round" stroke-linejoin="round"><path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9"/><path d="M10.3 21a1.94 1.94 0 0 0 3.4 0"/></svg>
+  <span class="badge" part="badge" hidden>0</span>
 </button>
 <div class="panel" part="panel" role="region" aria-label="Notifications" hidden>
   <p class="empty">No notifications yet.</p>

@@ -109,7 +109,7 @@ const PAGE_STYLE = `
   label { display: block; margin: 8px 0; }
   input { font: inherit; padding: 4px 8px; width: 280px; }
   button { font: inherit; padding: 4px 12px; }
-  #log { font: 13px/1.6 ui-monospace, monospace; padding-left: 20px; max-height: 320px; overflow-y: auto; }
+  #log { font: 13px/1.6 ui-monospace, monospace; list-style: none; padding-left: 0; max-height: 320px; overflow-y: auto; }
   .error { color: #cf222e; }
   code { background: #eaeef2; padding: 1px 4px; border-radius: 4px; }
 `;
