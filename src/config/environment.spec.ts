@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigurationError, Environment, parseEnvironment } from './environment';
+
+const variables = Object.keys(new Environment()).filter((name) => /^[A-Z_]+$/.test(name));
+
+describe('parseEnvironment', () => {
+  it('applies the documented defaults', () => {
+    const env = parseEnvironment({});
+    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:' });
+  });
+
+  it('converts numbers and booleans', () => {
+    expect(parseEnvironment({ PORT: '8080', DEMO_ENABLED: 'false' })).toMatchObject({ PORT: 8080, DEMO_ENABLED: false });
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['HEARTBEAT_MS', '-1'],
+    ['NODE_ENV', 'staging'],
+    ['REDIS_URL', 'http://redis'],
+    ['JWT_SECRET', 'short'],
+    ['WS_PATH', 'ws'],
+    ['DEMO_ENABLED', 'maybe'],
+  ])('names %s when it is invalid', (name, value) => {
+    expect(() => parseEnvironment({ [name]: value })).toThrow(ConfigurationError);
+    expect(() => parseEnvironment({ [name]: value })).toThrow(name);
+  });
+
+  it('refuses production without a JWT key', () => {
+    expect(() => parseEnvironment({ NODE_ENV: 'production' })).toThrow('JWT_SECRET or JWT_PUBLIC_KEY');
+    expect(parseEnvironment({ NODE_ENV: 'production', JWT_SECRET: 'a-long-enough-secret' }).NODE_ENV).toBe('production');
+  });
+
+  it('ignores variables it does not own', () => {
+    expect(() => parseEnvironment({ HOME: '/root', npm_config_x: 'y' })).not.toThrow();
+  });
+});
+
+describe('documentation of the configuration', () => {
+  const root = join(__dirname, '..', '..');
+  it.each(['.env.example', 'README.md'])('%s lists every variable', (file) => {
+    const text = readFileSync(join(root, file), 'utf8');
+    for (const name of variables) expect(text).toContain(name);
+  });
+});
