@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, NotImplementedException, Post } from '@nestjs/common';
 import { TokenSigner } from '../auth/token.signer';
-import { DemoTokenRequest, DemoTokenResponse } from './demo-token.dto';
+import { DemoTokenRequest, type DemoTokenResponse } from './demo-token.dto';
 
 const DEFAULT_TTL_S = 3600;
 

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Inject, Param } from '@nestjs/common';
 import { HeraldConfig } from '../config/herald.config';
 import { DemoAssets } from './demo.assets';
-import { DEMO_OPTIONS, DemoOptions } from './demo.options';
+import { DEMO_OPTIONS, type DemoOptions } from './demo.options';
 import { renderDemoPage } from './demo.page';
 
 @Controller('demo')

@@ -1,4 +1,4 @@
-import { CloseCode } from '../../client/src/protocol.ts';
+import { CloseCode } from '@herald/client/protocol';
 import { ConnectionRegistry } from '../../src/connections/connection.registry';
 import type { TestApp } from '../support/test-app';
 

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import WebSocket from 'ws';
-import { HeraldClient, PublishClient, connect, type DisconnectEvent, type HeraldClientOptions, type RecoveryEvent } from '../../client/src/index.ts';
+import { HeraldClient, PublishClient, connect, type DisconnectEvent, type HeraldClientOptions, type RecoveryEvent } from '@herald/client';
 import { eventually } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { PublishClient } from '../../client/src/index.ts';
+import { PublishClient } from '@herald/client';
 import { eventually } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
@@ -42,7 +42,7 @@ describe('the demo page and <herald-bell> in Chromium', () => {
   });
 
   const titles = () => page.locator('herald-bell li[data-id] .title').allTextContents();
-  const ids = () => page.locator('herald-bell li[data-id]').evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.id));
+  const ids = () => page.locator('herald-bell li[data-id]').evaluateAll((items) => items.map((item) => item.getAttribute('data-id')));
 
   it('shows every notification exactly once across a 1012 drain, newest first', async () => {
     // Pins the SDK's drain delay to half of its 2 s window, so the publishes below land while
