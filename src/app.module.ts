@@ -2,7 +2,9 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from './auth/auth.module';
 import { BrokerModule } from './broker/broker.module';
 import { HeraldConfigModule, RawEnvironment } from './config/config.module';
+import { parseEnvironment } from './config/environment';
 import { ConnectionsModule } from './connections/connections.module';
+import { DemoModule } from './demo/demo.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
@@ -13,8 +15,12 @@ import { RoomsModule } from './rooms/rooms.module';
 
 @Module({})
 export class AppModule {
-  /** `env` defaults to the process environment; tests pass their own per instance. */
-  static forRoot(env?: RawEnvironment): DynamicModule {
+  /** `env` is the process environment in main.ts; tests pass their own per instance. */
+  static forRoot(env: RawEnvironment): DynamicModule {
+    // Which routes exist is decided while the module graph is built, before DI can help.
+    const environment = parseEnvironment(env);
+    const isProduction = environment.NODE_ENV === 'production';
+    const demoEnabled = environment.DEMO_ENABLED ?? !isProduction;
     return {
       module: AppModule,
       imports: [
@@ -29,6 +35,8 @@ export class AppModule {
         NotificationsModule,
         PresenceModule,
         HealthModule,
+        // The page may be shown in production (DEMO_ENABLED=true); tokens are minted only outside it.
+        DemoModule.register({ enabled: demoEnabled, tokenEndpoint: demoEnabled && !isProduction }),
       ],
     };
   }

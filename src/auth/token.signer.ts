@@ -30,12 +30,14 @@ export class TokenSigner {
     if (rooms) claims.rooms = rooms;
     if (scope) claims.scope = scope;
     if (name) claims.name = name;
+    const { issuer, audience } = this.config.jwt;
+    // jsonwebtoken rejects `issuer: undefined`, so the options are only named when configured.
     return this.jwt.sign(claims, {
       secret,
       algorithm: 'HS256',
       expiresIn: ttlS,
-      issuer: this.config.jwt.issuer,
-      audience: this.config.jwt.audience,
+      ...(issuer ? { issuer } : {}),
+      ...(audience ? { audience } : {}),
     });
   }
 }

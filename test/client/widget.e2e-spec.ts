@@ -6,7 +6,7 @@ import { PublishClient } from '@herald/client';
 import { eventually } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
-import { createDemoApp } from './demo-app';
+import { createTestApp } from '../support/test-app';
 import { closeEveryConnection } from './herald-server';
 
 jest.setTimeout(30_000);
@@ -22,9 +22,8 @@ describe('the demo page and <herald-bell> in Chromium', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    // With an issuer and audience set, as in production; see the report on TokenSigner without them.
-    app = await createDemoApp({ JWT_ISSUER: 'herald-tests', JWT_AUDIENCE: 'herald' });
-    publisher = new PublishClient({ baseUrl: app.url, token: publisherToken({ iss: 'herald-tests', aud: 'herald' }) });
+    app = await createTestApp();
+    publisher = new PublishClient({ baseUrl: app.url, token: publisherToken() });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   });
   beforeEach(async () => {
