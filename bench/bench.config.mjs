@@ -1,0 +1,30 @@
+/**
+ * Every knob of a benchmark run, from the environment, in one place.
+ *   BENCH_SCALE=0.2         connection counts x0.2 and shorter phases (a quick run)
+ *   BENCH_SCENARIOS=fanout  a comma-separated subset of the scenarios
+ *   BENCH_TARGETS=herald,ws a comma-separated subset of the targets
+ *   BENCH_PROFILE=1         Herald nodes run with --cpu-prof (profiles land next to the logs)
+ *   BENCH_OUT=dir           where results.json and the charts go (default docs/benchmarks)
+ */
+export function benchConfig(env = process.env) {
+  const scale = Number(env.BENCH_SCALE ?? 1);
+  if (!(scale > 0 && scale <= 4)) throw new Error(`BENCH_SCALE must be in (0, 4], got ${env.BENCH_SCALE}`);
+  const count = (n) => Math.max(10, Math.round(n * scale));
+  const durationMs = (ms) => Math.max(2000, Math.round(ms * Math.min(1, scale)));
+  return {
+    scale,
+    scenarios: list(env.BENCH_SCENARIOS),
+    targets: list(env.BENCH_TARGETS),
+    profile: env.BENCH_PROFILE === '1',
+    out: env.BENCH_OUT,
+    idle: { steps: [5000, 10000, 20000].map(count) },
+    fanout: { members: count(5000), fixedRatePerS: 20, durationMs: durationMs(8000), window: 4 },
+    notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
+    crossPod: { members: count(1000), ratePerS: 50, durationMs: durationMs(8000) },
+    storm: { clients: count(5000), ratePerS: 50, drainSpreadMs: 1000, jitterMs: 500 },
+  };
+}
+
+function list(value) {
+  return value ? value.split(',').map((item) => item.trim()).filter(Boolean) : undefined;
+}

@@ -1,0 +1,123 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BENCH_JWT_SECRET } from './tokens.mjs';
+import { freePort, rssBytes, sleep, waitFor } from './processes.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PROBE = fileURLToPath(new URL('../servers/probe.mjs', import.meta.url));
+
+/** Every server the benchmark compares. `nodes: 2` targets share a private Redis. */
+export const TARGETS = {
+  herald: { label: 'Herald', family: 'herald', protocol: 'herald', nodes: 1, entry: 'dist/main.js' },
+  'herald-redis': { label: 'Herald x2 + Redis', family: 'herald', protocol: 'herald', nodes: 2, redis: true, entry: 'dist/main.js' },
+  ws: { label: 'raw ws', family: 'ws', protocol: 'raw', nodes: 1, entry: 'bench/servers/raw-ws.server.mjs' },
+  'ws-redis': { label: 'raw ws x2 + Redis', family: 'ws', protocol: 'raw', nodes: 2, redis: true, entry: 'bench/servers/raw-ws.server.mjs' },
+  socketio: { label: 'Socket.IO', family: 'socketio', protocol: 'socketio', nodes: 1, entry: 'bench/servers/socketio.server.mjs' },
+  'socketio-redis': { label: 'Socket.IO x2 + redis-adapter', family: 'socketio', protocol: 'socketio', nodes: 2, redis: true, entry: 'bench/servers/socketio.server.mjs' },
+};
+
+let prefixCounter = 0;
+
+/**
+ * Starts a target's nodes and waits until each answers /healthz (and Herald's /readyz, so its
+ * broker is connected). `options.profileDir` adds --cpu-prof (written when the node exits);
+ * `options.heraldEntry` runs Herald from a snapshot of dist/ (see run.mjs).
+ */
+export async function startTarget(name, { redisUrl, logDir, profileDir, heraldEntry, env = {} } = {}) {
+  const target = TARGETS[name];
+  if (target.redis && !redisUrl) throw new Error(`${name} needs Redis`);
+  const prefix = `bench${process.pid}-${++prefixCounter}`;
+  const nodes = [];
+  for (let i = 0; i < target.nodes; i++) {
+    const port = await freePort();
+    const args = ['--expose-gc', '--import', PROBE];
+    if (profileDir && target.family === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+    const herald = target.family === 'herald';
+    args.push(herald && heraldEntry ? heraldEntry : join(ROOT, target.entry));
+    const log = createWriteStream(join(logDir, `${name}-${prefix}-${i}.log`));
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: {
+        PATH: process.env.PATH,
+        // A snapshot of dist/ outside the tree still resolves the project's packages.
+        ...(herald && heraldEntry ? { NODE_PATH: join(ROOT, 'node_modules') } : {}),
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        JWT_SECRET: BENCH_JWT_SECRET,
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'warn',
+        MAX_CONNECTIONS: '200000',
+        DRAIN_DELAY_MS: '0',
+        DRAIN_SPREAD_MS: '1000',
+        ...(target.redis ? { REDIS_URL: redisUrl, REDIS_PREFIX: `${prefix}:` } : {}),
+        ...env,
+      },
+    });
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    nodes.push({ index: i, port, pid: child.pid, child, exited });
+  }
+  const handle = {
+    name,
+    target,
+    nodes,
+    pids: () => nodes.filter((node) => node.child.exitCode === null && node.child.signalCode === null).map((node) => node.pid),
+    /** RSS and V8 heap after a full GC, asked of the node itself (servers/probe.mjs). */
+    memory: (node = nodes[0]) => memoryOf(node),
+    rss: (node = nodes[0]) => rssBytes(node.pid),
+    /** SIGTERM (the node drains) and wait; SIGKILL after `timeoutMs`. */
+    async stopNode(node, timeoutMs = 20_000) {
+      if (node.child.exitCode !== null || node.child.signalCode !== null) return node.exited;
+      process.kill(node.pid, 'SIGTERM');
+      const result = await Promise.race([node.exited, sleep(timeoutMs).then(() => undefined)]);
+      if (result) return result;
+      process.kill(node.pid, 'SIGKILL');
+      return node.exited;
+    },
+    async stop() {
+      await Promise.all(nodes.map((node) => handle.stopNode(node)));
+    },
+  };
+  try {
+    for (const node of nodes) {
+      await waitFor(`${name} node ${node.index} on ${node.port}`, async () => {
+        if (node.child.exitCode !== null) throw new Error(`${name} node ${node.index} exited with ${node.child.exitCode}; see ${logDir}`);
+        return (await status(node.port, '/healthz')) === 200 && (target.family !== 'herald' || (await status(node.port, '/readyz')) === 200);
+      }, 30_000, 100);
+    }
+  } catch (error) {
+    await handle.stop();
+    throw error;
+  }
+  return handle;
+}
+
+function status(port, path) {
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.once('error', () => resolve(0));
+    req.setTimeout(2000, () => req.destroy());
+  });
+}
+
+function memoryOf(node) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('memory probe timed out')), 30_000);
+    const onMessage = (message) => {
+      if (message?.type !== 'memory') return;
+      clearTimeout(timer);
+      node.child.off('message', onMessage);
+      resolve(message);
+    };
+    node.child.on('message', onMessage);
+    node.child.send({ type: 'memory' });
+  });
+}

@@ -1,0 +1,83 @@
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchConfig } from './bench.config.mjs';
+import { openFilesLimit } from './lib/processes.mjs';
+import { startRedis } from './lib/redis.mjs';
+import { TARGETS } from './lib/targets.mjs';
+import { crossPod } from './scenarios/cross-pod.scenario.mjs';
+import { fanout } from './scenarios/fanout.scenario.mjs';
+import { idle } from './scenarios/idle.scenario.mjs';
+import { notifications } from './scenarios/notifications.scenario.mjs';
+import { reconnectStorm } from './scenarios/reconnect-storm.scenario.mjs';
+import { render } from './render.mjs';
+
+/** Scenario -> the targets it compares, in table order. */
+const PLAN = [
+  { name: 'idle', run: idle, targets: ['herald', 'ws', 'socketio'] },
+  { name: 'fanout', run: fanout, targets: ['herald', 'ws', 'socketio'] },
+  { name: 'notifications', run: notifications, targets: ['herald', 'ws', 'socketio'] },
+  { name: 'crossPod', run: crossPod, targets: ['herald-redis', 'ws-redis', 'socketio-redis'] },
+  { name: 'storm', run: reconnectStorm, targets: ['herald-redis', 'ws-redis', 'socketio-redis'] },
+];
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const config = benchConfig();
+const outDir = config.out ?? join(ROOT, 'docs', 'benchmarks');
+const workDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+const log = (message) => process.stdout.write(`${message}\n`);
+
+const fdLimit = openFilesLimit();
+const mostConnections = Math.max(...config.idle.steps, config.notifications.users);
+if (fdLimit < mostConnections + 1000) {
+  throw new Error(`Open-file limit ${fdLimit} is below the ${mostConnections} connections this scale needs: run through \`npm run bench\` (it raises the limit) or lower BENCH_SCALE`);
+}
+
+const results = {
+  startedAt: new Date().toISOString(),
+  command: `${config.scale === 1 ? '' : `BENCH_SCALE=${config.scale} `}npm run bench`,
+  machine: {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+  },
+  config: { scale: config.scale, idle: config.idle, fanout: config.fanout, notifications: config.notifications, crossPod: config.crossPod, storm: config.storm },
+  targets: Object.fromEntries(Object.entries(TARGETS).map(([name, target]) => [name, target.label])),
+  scenarios: {},
+};
+
+// Herald runs from a copy of dist/ taken now, so a rebuild during the run cannot change it midway.
+if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
+cpSync(join(ROOT, 'dist'), join(workDir, 'dist'), { recursive: true });
+const heraldEntry = join(workDir, 'dist', 'main.js');
+
+const redis = await startRedis();
+log(`Private Redis on ${redis.url}; logs in ${workDir}`);
+const ctx = { config, log, targetOptions: { redisUrl: redis.url, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined } };
+try {
+  for (const scenario of PLAN) {
+    if (config.scenarios && !config.scenarios.includes(scenario.name)) continue;
+    log(`${scenario.name}`);
+    results.scenarios[scenario.name] = {};
+    for (const target of scenario.targets) {
+      if (config.targets && !config.targets.includes(target)) continue;
+      try {
+        results.scenarios[scenario.name][target] = await scenario.run(ctx, target);
+      } catch (error) {
+        log(`  ${target} ${scenario.name} failed: ${error.message}`);
+        results.scenarios[scenario.name][target] = { error: error.message };
+      }
+    }
+  }
+} finally {
+  await redis.stop();
+}
+results.finishedAt = new Date().toISOString();
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+log(`Results in ${join(outDir, 'results.json')}`);
+if (config.profile) log(`CPU profiles: ${readdirSync(workDir).filter((file) => file.endsWith('.cpuprofile')).map((file) => join(workDir, file)).join(', ')}`);
+await render(join(outDir, 'results.json'));

@@ -1,0 +1,44 @@
+import { Fleet } from '../lib/fleet.mjs';
+import { CpuWindow, round } from '../lib/measure.mjs';
+import { sleep } from '../lib/processes.mjs';
+import { startTarget } from '../lib/targets.mjs';
+
+/**
+ * Idle memory: authenticated connections that each joined one room, added in steps. Per
+ * connection = (RSS or heap after a full GC at N connections - the same before any) / N.
+ * Also the admission cost: server CPU per connection while the step connected.
+ */
+export async function idle(ctx, targetName) {
+  const { steps } = ctx.config.idle;
+  const target = await startTarget(targetName, ctx.targetOptions);
+  const fleet = new Fleet(target.target, target.nodes[0]);
+  try {
+    await sleep(500);
+    const base = await target.memory();
+    const points = [];
+    let connected = 0;
+    for (const total of steps) {
+      const cpu = new CpuWindow(target.pids());
+      await fleet.connect({ count: total - connected, offset: connected, rooms: ['bench:idle'] });
+      const { cpuUs, wallMs } = cpu.stop();
+      const added = fleet.clients.length - connected;
+      connected = fleet.clients.length;
+      await sleep(1000);
+      const memory = await target.memory();
+      points.push({
+        connections: connected,
+        rssPerConnKb: round((memory.rss - base.rss) / connected / 1024),
+        heapPerConnKb: round((memory.heapUsed - base.heapUsed) / connected / 1024),
+        rssMb: round(memory.rss / 2 ** 20, 1),
+        heapUsedMb: round(memory.heapUsed / 2 ** 20, 1),
+        connectPerS: round((added / wallMs) * 1000, 0),
+        cpuUsPerConnect: round(cpuUs / Math.max(1, added), 1),
+      });
+      ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect`);
+    }
+    return { baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors };
+  } finally {
+    fleet.closeAll();
+    await target.stop();
+  }
+}

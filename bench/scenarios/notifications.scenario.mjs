@@ -1,0 +1,55 @@
+import { Fleet } from '../lib/fleet.mjs';
+import { CpuWindow, round, until } from '../lib/measure.mjs';
+import { sleep } from '../lib/processes.mjs';
+import { Publisher } from '../lib/publisher.mjs';
+import { startTarget } from '../lib/targets.mjs';
+
+/**
+ * `users` connections, each only in its personal room; notifications at `ratePerS` to one
+ * random user each (`{"users": ["u123"]}`). Here every delivery pays a whole HTTP publish.
+ */
+export async function notifications(ctx, targetName) {
+  const { users, ratePerS, durationMs } = ctx.config.notifications;
+  const target = await startTarget(targetName, ctx.targetOptions);
+  const fleet = new Fleet(target.target, target.nodes[0]);
+  const publisher = new Publisher(target.nodes[0].port);
+  let seed = 42;
+  const randomUser = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return `u${seed % users}`;
+  };
+  try {
+    await fleet.connect({ count: users, rooms: [] });
+    if (fleet.clients.length < users) throw new Error(`only ${fleet.clients.length} of ${users} users connected`);
+    await sleep(500);
+    await publisher.atRate(ratePerS, 1000, () => ({ users: [randomUser()] }));
+    await until(() => fleet.received >= publisher.accepted, 5000);
+    fleet.resetStats();
+    fleet.countFrom = publisher.sent;
+    const acceptedBefore = publisher.accepted;
+    const cpu = new CpuWindow(target.pids());
+    const { behind } = await publisher.atRate(ratePerS, durationMs, () => ({ users: [randomUser()] }));
+    const expected = () => publisher.accepted - acceptedBefore;
+    await until(() => fleet.received >= expected(), 10_000);
+    const { cpuUs, wallMs } = cpu.stop();
+    const result = {
+      users,
+      ratePerS,
+      published: expected(),
+      delivered: fleet.received,
+      lost: expected() - fleet.received,
+      outOfOrder: fleet.outOfOrder,
+      behind,
+      deliveredPerS: round((fleet.received / wallMs) * 1000, 0),
+      cpuUsPerDelivered: round(cpuUs / Math.max(1, fleet.received), 1),
+      latencyMs: fleet.histogram.summaryMs(),
+      publishFailures: publisher.failed,
+    };
+    ctx.log(`  ${targetName} notifications: ${result.deliveredPerS}/s, ${result.cpuUsPerDelivered} us CPU/notification, p99 ${result.latencyMs.p99} ms, lost ${result.lost}`);
+    return result;
+  } finally {
+    publisher.close();
+    fleet.closeAll();
+    await target.stop();
+  }
+}
