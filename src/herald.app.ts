@@ -9,6 +9,7 @@ import { RawEnvironment } from './config/config.module';
 import { HeraldConfig } from './config/herald.config';
 import { parseEnvironment } from './config/environment';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
+import { RedisWsAdapter } from './gateway/redis-ws.adapter';
 
 /** Paths that move to INTERNAL_PORT when it is set (section 7). */
 const INTERNAL_PATHS = [/^\/v1\/notifications\/?$/, /^\/v1\/rooms\/[^/]+\/presence\/?$/, /^\/metrics\/?$/];
@@ -35,7 +36,13 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
 
   app.useBodyParser('json', { limit: config.maxPublishBytes });
   app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
-  app.useWebSocketAdapter(new HeraldWsAdapter(app));
+  if (config.redisUrl) {
+    const adapter = new RedisWsAdapter(app);
+    await adapter.connectToRedis();
+    app.useWebSocketAdapter(adapter);
+  } else {
+    app.useWebSocketAdapter(new HeraldWsAdapter(app));
+  }
   app.disable('x-powered-by');
 
   let internalServer: Server | undefined;

@@ -2,10 +2,24 @@ import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { HeraldConfig } from '../config/herald.config';
 import { Broker } from './broker';
 import { MemoryBroker } from './memory.broker';
+import { RedisBroker } from './redis.broker';
 
-/** Picks the broker: Redis when REDIS_URL is set, the in-process one otherwise. */
+/**
+ * Picks the broker: Redis when REDIS_URL is set, the in-process one otherwise. The Redis broker
+ * connects in RedisWsAdapter.connectToRedis(), outside Nest's module initialisation, so a bad
+ * REDIS_URL surfaces as a start-up error rather than a process exit inside Nest.
+ */
 export function createBroker(config: HeraldConfig): Broker {
-  return new MemoryBroker({ historySize: config.historySize, historyTtlS: config.historyTtlS });
+  if (!config.redisUrl) return new MemoryBroker({ historySize: config.historySize, historyTtlS: config.historyTtlS });
+  return new RedisBroker({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    historySize: config.historySize,
+    historyTtlS: config.historyTtlS,
+    // Section 3 terminates a connection silent for 2 heartbeats; a dead pod's presence goes as fast.
+    presenceTtlMs: 2 * config.heartbeatMs,
+    presenceRefreshMs: Math.max(50, Math.floor(config.heartbeatMs / 2)),
+  });
 }
 
 @Global()

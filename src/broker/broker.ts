@@ -14,6 +14,13 @@
  *   through history, not through redelivery.
  */
 export abstract class Broker {
+  /**
+   * Connects to the backing store before the pod takes traffic; rejects with a message that
+   * names what is wrong (never a password) when it cannot. Later outages never reject here:
+   * they show as `available` false while the broker reconnects.
+   */
+  abstract connect(): Promise<void>;
+
   /** Registers the single listener that receives every delivery for this pod's subscribed rooms. */
   abstract onDelivery(listener: DeliveryListener): void;
 

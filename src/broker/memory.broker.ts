@@ -55,6 +55,10 @@ export class MemoryBroker extends Broker {
     this.sweepTimer.unref();
   }
 
+  async connect(): Promise<void> {
+    // In-process: nothing to reach.
+  }
+
   onDelivery(listener: DeliveryListener): void {
     this.listener = listener;
   }

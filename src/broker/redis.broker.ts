@@ -1,0 +1,561 @@
+import { Logger } from '@nestjs/common';
+import { ErrorReply, createClient } from 'redis';
+import {
+  Broker,
+  BrokerStats,
+  BrokerUnavailableError,
+  Delivery,
+  DeliveryListener,
+  HistoryResult,
+  PresenceChange,
+  PresenceSnapshot,
+  PublishOptions,
+  PublishResult,
+  PublishedEvent,
+} from './broker';
+import { RedisKeys } from './redis-keys';
+import { PresenceKeys, REDIS_SCRIPTS, RoomKeys } from './redis.scripts';
+import { ParsedSeq, canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from './seq';
+
+export interface RedisBrokerOptions {
+  /** redis:// or rediss:// URL, credentials included. */
+  url: string;
+  /** REDIS_PREFIX: namespaces every key and channel. */
+  prefix: string;
+  historySize: number;
+  historyTtlS: number;
+  /** A presence entry not refreshed for this long belongs to a dead pod and is forgotten. */
+  presenceTtlMs: number;
+  /** How often this pod refreshes its own presence entries; well under presenceTtlMs. */
+  presenceRefreshMs: number;
+  /** A command (or connection attempt) taking longer fails with BrokerUnavailableError. */
+  commandTimeoutMs?: number;
+  /** Reconnect backoff: doubles from the minimum up to the maximum, with jitter. */
+  reconnectMinDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+  /** Connection attempts at start-up before connect() gives up with a clear error. */
+  startupAttempts?: number;
+}
+
+const DEFAULTS = {
+  commandTimeoutMs: 3000,
+  reconnectMinDelayMs: 50,
+  reconnectMaxDelayMs: 2000,
+  startupAttempts: 3,
+};
+
+/** newEpoch()'s leading base-36 milliseconds; the Lua script writes the same. */
+const EPOCH_TIME_DIGITS = 9;
+
+/** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
+const RESUBSCRIBE_BATCH = 500;
+
+/** Redis replies that mean "not now" rather than "your command is wrong". */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+
+function createRedisClient(url: string, options: { connectTimeoutMs: number; commandTimeoutMs: number; reconnectStrategy: (retries: number, cause: Error) => number | Error }) {
+  return createClient({
+    url,
+    scripts: REDIS_SCRIPTS,
+    // Fail at once while disconnected instead of queueing: the edges answer `unavailable` / 503.
+    disableOfflineQueue: true,
+    commandOptions: { timeout: options.commandTimeoutMs },
+    socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectStrategy },
+  });
+}
+type RedisClient = ReturnType<typeof createRedisClient>;
+
+/** This pod's view of one subscribed room. */
+interface RoomFeed {
+  /** The last publication delivered here: drops repeats, and is where catch-up starts. */
+  last: ParsedSeq | undefined;
+  /**
+   * The room's latest position when this pod subscribed (epoch null: the room had no history):
+   * where catch-up starts if nothing was delivered since.
+   */
+  anchor: { epoch: string | null; position: number } | undefined;
+  /** Set while catching up after a reconnect: live publications wait here. */
+  pending: Delivery[] | undefined;
+}
+
+/**
+ * The broker for any number of pods, on Redis (node-redis): one command connection and one
+ * subscriber connection per pod.
+ *
+ * - Publish is one Lua script: de-duplication, XADD (MAXLEN ~ HISTORY_SIZE) with the position as
+ *   entry id, EXPIRE, and PUBLISH of the payload that every pod turns into a frame once. The
+ *   room's epoch and position live in Redis, so all pods agree on `seq`; a Redis that lost its
+ *   data starts a new epoch.
+ * - History reads enforce exactly HISTORY_SIZE and HISTORY_TTL_S, whatever XADD ~ kept.
+ * - The subscriber follows this pod's rooms (subscribed on 0 -> 1, unsubscribed on 1 -> 0).
+ *   After any reconnect a fresh subscriber is built from the local room list, rather than
+ *   trusting the client library to restore its own pub/sub state, and every room catches up
+ *   from the last seq it delivered.
+ * - Presence entries expire unless refreshed; this pod refreshes its own on a timer and
+ *   re-registers them all after a reconnect.
+ */
+export class RedisBroker extends Broker {
+  private readonly logger = new Logger(RedisBroker.name);
+  private readonly settings: Required<RedisBrokerOptions>;
+  private readonly keys: RedisKeys;
+  private readonly command: RedisClient;
+  private subscriber: RedisClient | undefined;
+  private listener: DeliveryListener = () => undefined;
+  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
+  private isAvailable = false;
+  private everConnected = false;
+  private closed = false;
+  private connecting: Promise<void> | undefined;
+  private readonly rooms = new Map<string, RoomFeed>();
+  /** This pod's presence entries: room -> connection id -> user. */
+  private readonly localPresence = new Map<string, Map<string, string>>();
+  private resyncChain: Promise<void> = Promise.resolve();
+  private resyncQueued = false;
+  private resyncFailures = 0;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private downSinceMs: number | undefined;
+  private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
+
+  constructor(options: RedisBrokerOptions) {
+    super();
+    this.settings = { ...DEFAULTS, ...options };
+    this.keys = new RedisKeys(options.prefix);
+    this.command = createRedisClient(options.url, {
+      connectTimeoutMs: this.settings.commandTimeoutMs,
+      commandTimeoutMs: this.settings.commandTimeoutMs,
+      reconnectStrategy: (retries, cause) => this.reconnectDelay(retries, cause),
+    });
+    this.command.on('error', (error: Error) => this.onClientError('command', error));
+    this.command.on('ready', () => this.onCommandReady());
+    this.command.on('reconnecting', () => this.markDown('command connection lost'));
+  }
+
+  /** Connects both connections; rejects with a message naming the (password-free) URL when it cannot. */
+  connect(): Promise<void> {
+    this.connecting ??= this.start();
+    return this.connecting;
+  }
+
+  onDelivery(listener: DeliveryListener): void {
+    this.listener = listener;
+  }
+
+  async publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult> {
+    const reply = await this.run('publish', () =>
+      this.command.heraldPublish(this.roomKeys(room), options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey), {
+        channel: this.keys.channel(room),
+        event,
+        body: JSON.stringify(body),
+        historySize: this.settings.historySize,
+        historyTtlS: this.settings.historyTtlS,
+        // Redis supplies the time part (all pods agree on it); the random part comes from here.
+        epochSuffix: newEpoch().slice(EPOCH_TIME_DIGITS),
+      }),
+    );
+    if (reply === null) return { duplicate: true };
+    return { duplicate: false, seq: formatSeq(reply.epoch, reply.position) };
+  }
+
+  async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
+    const header = excludeUser === undefined ? 'B' : `B ${JSON.stringify(excludeUser)}`;
+    await this.run('broadcast', () => this.command.publish(this.keys.channel(room), `${header}\n${frame}`));
+  }
+
+  async subscribe(room: string): Promise<void> {
+    const subscriber = this.liveSubscriber();
+    const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined };
+    this.rooms.set(room, feed);
+    try {
+      await subscriber.subscribe(this.keys.channel(room), this.onChannelMessage);
+      // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
+      const latest = await this.command.heraldHistory(this.roomKeys(room), undefined, this.settings.historySize);
+      feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : { epoch: null, position: 0 };
+    } catch (error) {
+      if (this.rooms.get(room) === feed) this.rooms.delete(room);
+      this.dropChannel(room);
+      throw this.unavailable('subscribe', error);
+    }
+  }
+
+  async unsubscribe(room: string): Promise<void> {
+    if (!this.rooms.delete(room)) return;
+    const subscriber = this.subscriber;
+    // A subscriber that is down holds nothing; the next one is built from `rooms`, without this room.
+    if (!subscriber?.isReady) return;
+    try {
+      await subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage);
+    } catch (error) {
+      throw this.unavailable('unsubscribe', error);
+    }
+  }
+
+  async history(room: string, since?: string): Promise<HistoryResult> {
+    const parsed = since === undefined ? undefined : parseSeq(since);
+    const reply = await this.run('history', () => this.command.heraldHistory(this.roomKeys(room), parsed, this.settings.historySize));
+    if (!reply) return { latestSeq: null, recovered: false, publications: [] };
+    const { epoch, latestPosition } = reply;
+    const latestSeq = formatSeq(epoch, latestPosition);
+    if (!parsed) return { latestSeq, recovered: false, publications: [] };
+    // Exactly the contract's window: XADD MAXLEN ~ may keep more, and entries outlive their TTL
+    // until the whole stream expires.
+    const oldestAllowedMs = reply.nowMs - this.settings.historyTtlS * 1000;
+    const inWindow = (reply.entries ?? []).filter(
+      (entry) => entry.publishedAtMs > oldestAllowedMs && entry.position > latestPosition - this.settings.historySize,
+    );
+    const complete = inWindow.length === latestPosition - parsed.position;
+    if (!complete || !canRecover(parsed, epoch, latestPosition, inWindow[0]?.position)) {
+      return { latestSeq, recovered: false, publications: [] };
+    }
+    const publications = inWindow.map((entry): Delivery => {
+      const seq = formatSeq(epoch, entry.position);
+      return { room, seq, publishedAtMs: entry.publishedAtMs, frame: publicationFrame(entry.event, seq, entry.body) };
+    });
+    return { latestSeq, recovered: true, publications };
+  }
+
+  async addPresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+    let entries = this.localPresence.get(room);
+    if (!entries) this.localPresence.set(room, (entries = new Map()));
+    // Remembered first: if Redis is down now, the entry is registered when it comes back.
+    entries.set(connectionId, user);
+    return this.run('presence add', () => this.command.heraldPresenceAdd(this.presenceKeys(room), connectionId, user, this.settings.presenceTtlMs));
+  }
+
+  async removePresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+    const entries = this.localPresence.get(room);
+    entries?.delete(connectionId);
+    if (entries?.size === 0) this.localPresence.delete(room);
+    // After close() this pod's entries are already gone from Redis.
+    if (this.closed) return { userChanged: false, users: 0 };
+    return this.run('presence remove', () => this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId));
+  }
+
+  async presence(room: string): Promise<PresenceSnapshot> {
+    return this.run('presence', () => this.command.heraldPresenceSnapshot(this.presenceKeys(room)));
+  }
+
+  get available(): boolean {
+    return this.isAvailable;
+  }
+
+  onAvailabilityChange(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
+
+  stats(): BrokerStats {
+    let presenceEntries = 0;
+    for (const entries of this.localPresence.values()) presenceEntries += entries.size;
+    // History and de-duplication keys live (and expire) in Redis, not in this process.
+    return { subscribedRooms: this.rooms.size, presenceEntries, historyRooms: 0, dedupKeys: 0 };
+  }
+
+  /** Forgets this pod's presence in Redis, then closes both connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.refreshTimer);
+    clearTimeout(this.resyncTimer);
+    if (this.command.isReady) {
+      await Promise.all(
+        [...this.localPresence].flatMap(([room, entries]) =>
+          [...entries.keys()].map((connectionId) =>
+            this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId).catch((error: unknown) =>
+              // Unreachable Redis: the entries expire on their own within presenceTtlMs.
+              this.logger.warn({ message: 'Could not remove presence on close', room, error: describe(error) }),
+            ),
+          ),
+        ),
+      );
+    }
+    this.localPresence.clear();
+    this.rooms.clear();
+    this.setAvailable(false);
+    await Promise.all([this.shutClient(this.subscriber), this.shutClient(this.command)]);
+    this.subscriber = undefined;
+  }
+
+  private async start(): Promise<void> {
+    try {
+      await this.command.connect();
+      this.everConnected = true;
+      await this.resync();
+    } catch (error) {
+      this.closed = true;
+      clearTimeout(this.resyncTimer);
+      await Promise.all([this.shutClient(this.subscriber), this.shutClient(this.command)]);
+      const cause = error instanceof Error && 'originalError' in error ? (error as { originalError: Error }).originalError : error;
+      throw new Error(`Cannot connect to Redis at ${redactedUrl(this.settings.url)}: ${describe(cause)}`);
+    }
+    this.refreshTimer = setInterval(() => this.refreshPresence(), this.settings.presenceRefreshMs);
+  }
+
+  /**
+   * Brings this pod back in line with Redis after (re)connecting: a fresh subscriber holding
+   * every local room, presence re-registered, then available, then each room caught up.
+   * Runs one at a time; triggers that arrive meanwhile fold into one more run.
+   */
+  private resync(): Promise<void> {
+    if (this.resyncQueued) return this.resyncChain;
+    this.resyncQueued = true;
+    this.resyncChain = this.resyncChain
+      .catch(() => undefined)
+      .then(async () => {
+        this.resyncQueued = false;
+        if (this.closed || !this.command.isReady) return;
+        await this.replaceSubscriber();
+        await this.registerAllPresence();
+        this.resyncFailures = 0;
+        this.setAvailable(true);
+        for (const [room, feed] of this.rooms) void this.catchUp(room, feed);
+      });
+    return this.resyncChain;
+  }
+
+  /** After start-up: a failed resync is retried with backoff while the command connection is up. */
+  private scheduleResync(reason: string): void {
+    if (this.closed || !this.everConnected) return;
+    this.resync().catch((error: unknown) => {
+      this.resyncFailures++;
+      this.logger.warn({ message: 'Redis resync failed', reason, attempt: this.resyncFailures, error: describe(error) });
+      clearTimeout(this.resyncTimer);
+      this.resyncTimer = setTimeout(() => this.scheduleResync('retry'), this.backoffMs(this.resyncFailures));
+    });
+  }
+
+  private async replaceSubscriber(): Promise<void> {
+    const previous = this.subscriber;
+    this.subscriber = undefined;
+    await this.shutClient(previous);
+    const subscriber = this.command.duplicate({
+      // Never reconnects itself: a lost subscriber is replaced by the next resync.
+      socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false },
+    });
+    subscriber.on('error', (error: Error) => this.onSubscriberError(subscriber, error));
+    try {
+      await subscriber.connect();
+      const rooms = [...this.rooms.keys()];
+      for (let index = 0; index < rooms.length; index += RESUBSCRIBE_BATCH) {
+        const channels = rooms.slice(index, index + RESUBSCRIBE_BATCH).map((room) => this.keys.channel(room));
+        await subscriber.subscribe(channels, this.onChannelMessage);
+      }
+      // Rooms left while subscribing must not stay subscribed.
+      const left = rooms.filter((room) => !this.rooms.has(room)).map((room) => this.keys.channel(room));
+      if (left.length > 0) await subscriber.unsubscribe(left, this.onChannelMessage);
+    } catch (error) {
+      await this.shutClient(subscriber);
+      throw error;
+    }
+    this.subscriber = subscriber;
+  }
+
+  private async registerAllPresence(): Promise<void> {
+    await Promise.all(
+      [...this.localPresence].map(([room, entries]) =>
+        this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, entries),
+      ),
+    );
+  }
+
+  /** Extends this pod's presence entries; runs on a timer, every presenceRefreshMs. */
+  private refreshPresence(): void {
+    if (!this.isAvailable || this.localPresence.size === 0) return;
+    this.registerAllPresence().catch((error: unknown) =>
+      // The next refresh (or the resync after a reconnect) registers them again.
+      this.logger.warn({ message: 'Presence refresh failed', rooms: this.localPresence.size, error: describe(error) }),
+    );
+  }
+
+  /** Delivers what this pod missed while its subscriber was away, then the live backlog, in order. */
+  private async catchUp(room: string, feed: RoomFeed): Promise<void> {
+    const from = feed.last ?? feed.anchor;
+    if (!from || feed.pending) return;
+    feed.pending = [];
+    try {
+      const { latestSeq } = await this.history(room);
+      const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
+      if (latest) {
+        // A new epoch began while this pod was away (Redis lost its data): all of it is new here.
+        const since = latest.epoch === from.epoch ? formatSeq(latest.epoch, from.position) : formatSeq(latest.epoch, 0);
+        const missed = await this.history(room, since);
+        if (missed.recovered) for (const delivery of missed.publications) this.deliverInOrder(room, feed, delivery);
+        else this.logger.warn({ message: 'Room history did not cover the outage; members missed messages', room });
+      }
+    } catch (error) {
+      this.logger.warn({ message: 'Catch-up after reconnect failed', room, error: describe(error) });
+    } finally {
+      const pending = feed.pending ?? [];
+      feed.pending = undefined;
+      for (const delivery of pending) this.deliverInOrder(room, feed, delivery);
+    }
+  }
+
+  private receive(message: string, channel: string): void {
+    const room = this.keys.roomOf(channel);
+    const feed = room === undefined ? undefined : this.rooms.get(room);
+    // A message already in flight when this pod unsubscribed.
+    if (room === undefined || !feed) return;
+    const newline = message.indexOf('\n');
+    const header = message.slice(0, newline);
+    const rest = message.slice(newline + 1);
+    if (header.startsWith('P ')) {
+      const [, epoch, position, publishedAtMs, event] = header.split(' ');
+      const seq = formatSeq(epoch, Number(position));
+      const delivery: Delivery = { room, seq, publishedAtMs: Number(publishedAtMs), frame: publicationFrame(event, seq, rest) };
+      if (feed.pending) feed.pending.push(delivery);
+      else this.deliverInOrder(room, feed, delivery);
+    } else if (header === 'B' || header.startsWith('B ')) {
+      const excludeUser = header.length > 2 ? (JSON.parse(header.slice(2)) as string) : undefined;
+      this.emit({ room, frame: rest, ...(excludeUser === undefined ? {} : { excludeUser }) });
+    } else {
+      this.logger.warn({ message: 'Ignoring a channel message of unknown shape', room });
+    }
+  }
+
+  /** Drops what this pod already delivered (same epoch, position not after the last). */
+  private deliverInOrder(room: string, feed: RoomFeed, delivery: Delivery): void {
+    const seq = parseSeq(delivery.seq!)!;
+    if (feed.last && feed.last.epoch === seq.epoch && seq.position <= feed.last.position) return;
+    feed.last = seq;
+    this.emit(delivery);
+  }
+
+  private emit(delivery: Delivery): void {
+    try {
+      this.listener(delivery);
+    } catch (error) {
+      this.logger.error({ message: 'Delivery listener failed', room: delivery.room, error: describe(error) });
+    }
+  }
+
+  private onCommandReady(): void {
+    // The first 'ready' belongs to start(); later ones are reconnects.
+    if (!this.everConnected || this.closed) return;
+    const downMs = this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
+    this.logger.log({ message: 'Redis connection restored; resubscribing rooms and re-registering presence', downMs, rooms: this.rooms.size });
+    this.scheduleResync('command connection restored');
+  }
+
+  private onSubscriberError(subscriber: RedisClient, error: Error): void {
+    if (subscriber !== this.subscriber || this.closed) return;
+    this.onClientError('subscriber', error);
+    if (subscriber.isOpen) return;
+    this.subscriber = undefined;
+    this.markDown('subscriber connection lost');
+    // With the command connection still up nothing else would notice: rebuild after a pause.
+    if (this.command.isReady) {
+      clearTimeout(this.resyncTimer);
+      this.resyncTimer = setTimeout(() => this.scheduleResync('subscriber connection lost'), this.backoffMs(0));
+    }
+  }
+
+  private onClientError(connection: 'command' | 'subscriber', error: Error): void {
+    // A reconnect loop reports every failed attempt; the first is worth an error, the rest are noise.
+    const repeated = !this.isAvailable && this.everConnected;
+    const fields = { message: 'Redis connection error', connection, url: redactedUrl(this.settings.url), error: describe(error) };
+    if (repeated) this.logger.debug(fields);
+    else if (this.everConnected) this.logger.error(fields);
+    else this.logger.warn(fields);
+    if (connection === 'command' && !this.command.isReady) this.markDown('command connection lost');
+  }
+
+  private markDown(reason: string): void {
+    if (!this.isAvailable) return;
+    this.downSinceMs = Date.now();
+    this.logger.warn({ message: 'Redis unavailable', reason });
+    this.setAvailable(false);
+  }
+
+  private setAvailable(available: boolean): void {
+    if (this.isAvailable === available) return;
+    this.isAvailable = available;
+    for (const listener of this.availabilityListeners) {
+      try {
+        listener(available);
+      } catch (error) {
+        this.logger.error({ message: 'Availability listener failed', error: describe(error) });
+      }
+    }
+  }
+
+  private reconnectDelay(retries: number, cause: Error): number | Error {
+    if (this.closed) return new Error('Broker closed');
+    // A new Error, not `cause`: node-redis checks `instanceof Error`, and socket errors may come
+    // from another realm (test runners' VM contexts).
+    if (!this.everConnected && retries + 1 >= this.settings.startupAttempts) return new Error(describe(cause));
+    return this.backoffMs(retries);
+  }
+
+  private backoffMs(attempt: number): number {
+    const ceiling = Math.min(this.settings.reconnectMaxDelayMs, this.settings.reconnectMinDelayMs * 2 ** Math.min(attempt, 16));
+    // Full jitter in the upper half: pods that lost Redis together do not return in lockstep.
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  /** Runs a command for a caller: BrokerUnavailableError at once when down, or when the connection fails. */
+  private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
+    if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
+    try {
+      return await command();
+    } catch (error) {
+      throw this.unavailable(operation, error);
+    }
+  }
+
+  private unavailable(operation: string, error: unknown): Error {
+    if (error instanceof BrokerUnavailableError) return error;
+    if (error instanceof ErrorReply && !TRANSIENT_REPLY.test(error.message)) return error;
+    return new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: ${describe(error)})`);
+  }
+
+  private liveSubscriber(): RedisClient {
+    const subscriber = this.subscriber;
+    if (!this.isAvailable || !subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
+    return subscriber;
+  }
+
+  /** Best effort after a failed subscribe: Redis may have subscribed the channel before the failure. */
+  private dropChannel(room: string): void {
+    const subscriber = this.subscriber;
+    if (!subscriber?.isReady || this.rooms.has(room)) return;
+    subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage).catch((error: unknown) =>
+      // The subscriber is failing too; its replacement is built without this room.
+      this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', room, error: describe(error) }),
+    );
+  }
+
+  private async shutClient(client: RedisClient | undefined): Promise<void> {
+    if (!client?.isOpen) return;
+    try {
+      await client.close();
+    } catch (error) {
+      this.logger.debug({ message: 'Graceful Redis close failed; destroying the connection', error: describe(error) });
+      client.destroy();
+    }
+  }
+
+  private roomKeys(room: string): RoomKeys {
+    return { meta: this.keys.meta(room), history: this.keys.history(room) };
+  }
+
+  private presenceKeys(room: string): PresenceKeys {
+    return { expiry: this.keys.presenceExpiry(room), connections: this.keys.presenceConnections(room), users: this.keys.presenceUsers(room) };
+  }
+}
+
+/** The URL without its password, for logs and errors. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable REDIS_URL)';
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(describe).join('; ');
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

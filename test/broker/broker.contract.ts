@@ -1,0 +1,282 @@
+import { Broker, Delivery } from '../../src/broker/broker';
+import { parseSeq } from '../../src/broker/seq';
+import { eventually } from '../support/eventually';
+
+export interface ClusterOptions {
+  historySize?: number;
+  historyTtlS?: number;
+}
+
+/**
+ * Brokers that share one cluster (one Redis prefix): each call to `pod()` is another pod, or,
+ * for a broker that cannot have several pods, the same one again.
+ */
+export interface BrokerCluster {
+  pod(): Promise<Broker>;
+}
+
+export interface BrokerHarness {
+  /** A fresh cluster, isolated from every other test. */
+  cluster(options?: ClusterOptions): Promise<BrokerCluster>;
+  /** Whether a cluster can have several pods (false for the in-process broker). */
+  multiPod: boolean;
+  /** Stops every broker the harness made. */
+  closeAll(): Promise<void>;
+}
+
+/** Records what a pod's single delivery listener receives. */
+export class Inbox {
+  readonly deliveries: Delivery[] = [];
+
+  constructor(broker: Broker) {
+    broker.onDelivery((delivery) => this.deliveries.push(delivery));
+  }
+
+  of(room: string): Delivery[] {
+    return this.deliveries.filter((delivery) => delivery.room === room);
+  }
+
+  seqsOf(room: string): string[] {
+    return this.of(room)
+      .filter((delivery) => delivery.seq !== undefined)
+      .map((delivery) => delivery.seq!);
+  }
+}
+
+const body = (text: string) => ({ room: 'ignored', text });
+const frameData = (delivery: Delivery) => (JSON.parse(delivery.frame) as { data: { seq: string; text: string } }).data;
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The Broker contract (src/broker/broker.ts), run against every implementation: what any pod
+ * sees through the seam, whichever store is behind it.
+ */
+export function brokerContract(harness: BrokerHarness): void {
+  const itWithPods = harness.multiPod ? it : it.skip;
+  afterEach(() => harness.closeAll());
+
+  describe('delivery', () => {
+    it('delivers a publication once to a subscribed pod, as a frame that carries its seq', async () => {
+      const broker = await (await harness.cluster()).pod();
+      const inbox = new Inbox(broker);
+      await broker.subscribe('chat');
+      const result = await broker.publish('chat', 'message', body('hello'));
+      expect(result.duplicate).toBe(false);
+      const seq = (result as { seq: string }).seq;
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(1));
+      const [delivery] = inbox.of('chat');
+      expect(delivery.seq).toBe(seq);
+      expect(JSON.parse(delivery.frame)).toEqual({ event: 'message', data: { seq, room: 'ignored', text: 'hello' } });
+      await broker.publish('chat', 'message', body('again'));
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(2));
+    });
+
+    it('delivers nothing for rooms the pod is not subscribed to, nor after it unsubscribes', async () => {
+      const broker = await (await harness.cluster()).pod();
+      const inbox = new Inbox(broker);
+      await broker.subscribe('marker');
+      await broker.publish('elsewhere', 'message', body('never'));
+      await broker.subscribe('chat');
+      await broker.unsubscribe('chat');
+      await broker.publish('chat', 'message', body('after unsubscribe'));
+      // Delivery follows publish order on one pod: once the marker is here, the others would be too.
+      await broker.publish('marker', 'message', body('marker'));
+      await eventually(() => expect(inbox.of('marker')).toHaveLength(1));
+      expect(inbox.deliveries).toHaveLength(1);
+    });
+
+    it('delivers ephemeral broadcasts without a seq, carrying the user to skip', async () => {
+      const broker = await (await harness.cluster()).pod();
+      const inbox = new Inbox(broker);
+      await broker.subscribe('chat');
+      await broker.broadcast('chat', '{"event":"presence"}', 'alice');
+      await broker.broadcast('chat', '{"event":"inbox"}');
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(2));
+      expect(inbox.of('chat')[0]).toMatchObject({ frame: '{"event":"presence"}', excludeUser: 'alice' });
+      expect(inbox.of('chat')[0].seq).toBeUndefined();
+      expect(inbox.of('chat')[1].excludeUser).toBeUndefined();
+      expect((await broker.history('chat')).latestSeq).toBeNull();
+    });
+
+    itWithPods('reaches every subscribed pod exactly once, and no unsubscribed pod', async () => {
+      const cluster = await harness.cluster();
+      const [a, b, c] = [await cluster.pod(), await cluster.pod(), await cluster.pod()];
+      const [inboxA, inboxB, inboxC] = [new Inbox(a), new Inbox(b), new Inbox(c)];
+      await a.subscribe('chat');
+      await b.subscribe('chat');
+      await c.subscribe('other');
+      const published = (await c.publish('chat', 'notification', body('to all'))) as { seq: string };
+      await eventually(() => {
+        expect(inboxA.seqsOf('chat')).toEqual([published.seq]);
+        expect(inboxB.seqsOf('chat')).toEqual([published.seq]);
+      });
+      await c.publish('other', 'message', body('marker'));
+      await eventually(() => expect(inboxC.of('other')).toHaveLength(1));
+      expect(inboxC.of('chat')).toHaveLength(0);
+      expect(inboxA.deliveries).toHaveLength(1);
+      expect(inboxB.deliveries).toHaveLength(1);
+    });
+  });
+
+  describe('order', () => {
+    it('gives every pod the same order, with seqs increasing along it', async () => {
+      const cluster = await harness.cluster({ historySize: 1000 });
+      const pods = harness.multiPod ? [await cluster.pod(), await cluster.pod()] : [await cluster.pod()];
+      const inboxes = pods.map((pod) => new Inbox(pod));
+      for (const pod of pods) await pod.subscribe('chat');
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, index) => pods[index % pods.length].publish('chat', 'message', body(`m${index}`))),
+      );
+      const seqs = results.map((result) => (result as { seq: string }).seq);
+      await eventually(() => inboxes.forEach((inbox) => expect(inbox.of('chat')).toHaveLength(60)));
+      const received = inboxes[0].seqsOf('chat');
+      for (const inbox of inboxes) expect(inbox.seqsOf('chat')).toEqual(received);
+      expect([...received].sort()).toEqual(received);
+      expect(new Set(received).size).toBe(60);
+      expect([...seqs].sort()).toEqual(received);
+      // The frame says the same seq as the delivery.
+      for (const delivery of inboxes[0].of('chat')) expect(frameData(delivery).seq).toBe(delivery.seq);
+    });
+  });
+
+  describe('history', () => {
+    it('has no latest seq for a room that never published', async () => {
+      const broker = await (await harness.cluster()).pod();
+      expect(await broker.history('quiet')).toEqual({ latestSeq: null, recovered: false, publications: [] });
+      expect(await broker.history('quiet', 'abc-000000000001')).toEqual({ latestSeq: null, recovered: false, publications: [] });
+    });
+
+    it('replays exactly what came after `since`, in order, with recovered: true', async () => {
+      const cluster = await harness.cluster({ historySize: 50 });
+      const writer = await cluster.pod();
+      const seqs: string[] = [];
+      for (let index = 1; index <= 10; index++) seqs.push(((await writer.publish('chat', 'message', body(`m${index}`))) as { seq: string }).seq);
+      const reader = await cluster.pod();
+      const history = await reader.history('chat', seqs[3]);
+      expect(history.latestSeq).toBe(seqs[9]);
+      expect(history.recovered).toBe(true);
+      expect(history.publications.map((delivery) => delivery.seq)).toEqual(seqs.slice(4));
+      expect(history.publications.map((delivery) => frameData(delivery).text)).toEqual(['m5', 'm6', 'm7', 'm8', 'm9', 'm10']);
+      expect(history.publications.every((delivery) => delivery.room === 'chat')).toBe(true);
+
+      const upToDate = await reader.history('chat', seqs[9]);
+      expect(upToDate).toMatchObject({ latestSeq: seqs[9], recovered: true, publications: [] });
+      const withoutSince = await reader.history('chat');
+      expect(withoutSince).toEqual({ latestSeq: seqs[9], recovered: false, publications: [] });
+    });
+
+    it('answers recovered: false for a seq of another epoch, a seq from the future, or garbage', async () => {
+      const broker = await (await harness.cluster()).pod();
+      const { seq } = (await broker.publish('chat', 'message', body('m1'))) as { seq: string };
+      const { epoch, position } = parseSeq(seq)!;
+      for (const since of [`0000000000zz-${'1'.padStart(12, '0')}`, `${epoch}-${String(position + 5).padStart(12, '0')}`, 'not-a-seq', '']) {
+        expect(await broker.history('chat', since)).toEqual({ latestSeq: seq, recovered: false, publications: [] });
+      }
+    });
+
+    it('keeps exactly the last HISTORY_SIZE publications, whatever the store trims', async () => {
+      const broker = await (await harness.cluster({ historySize: 3 })).pod();
+      const seqs: string[] = [];
+      for (let index = 1; index <= 10; index++) seqs.push(((await broker.publish('chat', 'message', body(`m${index}`))) as { seq: string }).seq);
+      const inside = await broker.history('chat', seqs[6]);
+      expect(inside.recovered).toBe(true);
+      expect(inside.publications.map((delivery) => delivery.seq)).toEqual(seqs.slice(7));
+      expect(await broker.history('chat', seqs[5])).toEqual({ latestSeq: seqs[9], recovered: false, publications: [] });
+      expect(await broker.history('chat', seqs[0])).toEqual({ latestSeq: seqs[9], recovered: false, publications: [] });
+    });
+
+    it('forgets publications older than HISTORY_TTL_S, one by one and then the whole room', async () => {
+      const broker = await (await harness.cluster({ historyTtlS: 1 })).pod();
+      const first = (await broker.publish('chat', 'message', body('m1'))) as { seq: string };
+      const second = (await broker.publish('chat', 'message', body('m2'))) as { seq: string };
+      await delay(500);
+      const third = (await broker.publish('chat', 'message', body('m3'))) as { seq: string };
+      // m2 expires one second after it was published; m3 half a second later.
+      await eventually(async () => expect((await broker.history('chat', first.seq)).recovered).toBe(false), 3000);
+      const recent = await broker.history('chat', second.seq);
+      expect(recent.recovered).toBe(true);
+      expect(recent.publications.map((delivery) => delivery.seq)).toEqual([third.seq]);
+
+      await eventually(async () => expect((await broker.history('chat')).latestSeq).toBeNull(), 3000);
+      const next = (await broker.publish('chat', 'message', body('m4'))) as { seq: string };
+      expect(parseSeq(next.seq)!.epoch).not.toBe(parseSeq(third.seq)!.epoch);
+      expect(next.seq > third.seq).toBe(true);
+      expect((await broker.history('chat', third.seq)).recovered).toBe(false);
+    });
+  });
+
+  describe('de-duplication', () => {
+    it('stores and delivers a publication with a repeated dedup key once', async () => {
+      const cluster = await harness.cluster();
+      const a = await cluster.pod();
+      const b = harness.multiPod ? await cluster.pod() : a;
+      const inbox = new Inbox(a);
+      await a.subscribe('chat');
+      const results = await Promise.all([
+        a.publish('chat', 'notification', body('n1'), { dedupKey: 'n1:chat' }),
+        b.publish('chat', 'notification', body('n1'), { dedupKey: 'n1:chat' }),
+      ]);
+      expect(results.filter((result) => result.duplicate)).toHaveLength(1);
+      expect(await b.publish('chat', 'notification', body('n1'), { dedupKey: 'n1:chat' })).toEqual({ duplicate: true });
+      await a.publish('chat', 'notification', body('n2'), { dedupKey: 'n2:chat' });
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(2));
+      expect(inbox.of('chat').map((delivery) => frameData(delivery).text)).toEqual(['n1', 'n2']);
+      const history = await a.history('chat');
+      expect(history.latestSeq).toBe(inbox.of('chat')[1].seq);
+    });
+  });
+
+  describe('presence', () => {
+    it('reports the first connection of a user joining and the last one leaving', async () => {
+      const cluster = await harness.cluster();
+      const a = await cluster.pod();
+      const b = harness.multiPod ? await cluster.pod() : a;
+      expect(await a.addPresence('chat', 'alice', 'c1')).toEqual({ userChanged: true, users: 1 });
+      expect(await b.addPresence('chat', 'alice', 'c2')).toEqual({ userChanged: false, users: 1 });
+      expect(await b.addPresence('chat', 'bob', 'c3')).toEqual({ userChanged: true, users: 2 });
+      expect(await a.addPresence('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 2 });
+
+      const snapshot = await b.presence('chat');
+      expect(snapshot.users.sort()).toEqual(['alice', 'bob']);
+      expect(snapshot.connections).toBe(3);
+
+      expect(await a.removePresence('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 2 });
+      expect(await a.removePresence('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 2 });
+      expect(await b.removePresence('chat', 'alice', 'c2')).toEqual({ userChanged: true, users: 1 });
+      expect(await b.presence('chat')).toEqual({ users: ['bob'], connections: 1 });
+      expect(await b.removePresence('chat', 'bob', 'c3')).toEqual({ userChanged: true, users: 0 });
+      expect(await a.presence('chat')).toEqual({ users: [], connections: 0 });
+      expect(await a.presence('never-used')).toEqual({ users: [], connections: 0 });
+    });
+
+    it('keeps rooms apart', async () => {
+      const broker = await (await harness.cluster()).pod();
+      await broker.addPresence('one', 'alice', 'c1');
+      expect(await broker.addPresence('two', 'alice', 'c1')).toEqual({ userChanged: true, users: 1 });
+      await broker.removePresence('one', 'alice', 'c1');
+      expect(await broker.presence('two')).toEqual({ users: ['alice'], connections: 1 });
+      expect(broker.stats().presenceEntries).toBe(1);
+    });
+  });
+
+  describe('availability', () => {
+    it('is available once connected, and says so to nobody while nothing changes', async () => {
+      const broker = await (await harness.cluster()).pod();
+      const changes: boolean[] = [];
+      broker.onAvailabilityChange((available) => changes.push(available));
+      expect(broker.available).toBe(true);
+      await broker.publish('chat', 'message', body('m1'));
+      expect(changes).toEqual([]);
+    });
+
+    it('counts its subscriptions, and none after close', async () => {
+      const broker = await (await harness.cluster()).pod();
+      await broker.subscribe('chat');
+      await broker.subscribe('other');
+      await broker.unsubscribe('other');
+      expect(broker.stats().subscribedRooms).toBe(1);
+      await broker.close();
+      expect(broker.stats().subscribedRooms).toBe(0);
+    });
+  });
+}

@@ -1,0 +1,218 @@
+import { createClient } from 'redis';
+import { BrokerUnavailableError } from '../../src/broker/broker';
+import { RedisBroker } from '../../src/broker/redis.broker';
+import { parseSeq } from '../../src/broker/seq';
+import { eventually } from '../support/eventually';
+import { RedisServer, startRedis } from '../support/redis-server';
+import { Inbox, brokerContract } from './broker.contract';
+import { TEST_REDIS_OPTIONS, redisHarness, uniquePrefix } from './redis-harness';
+
+let redis: RedisServer;
+const harness = redisHarness(() => redis);
+const body = (text: string) => ({ text });
+const textOf = (frame: string) => (JSON.parse(frame) as { data: { text: string } }).data.text;
+
+/** A plain client for looking at Redis from outside the brokers. */
+async function inspector() {
+  const client = createClient({ url: redis.url });
+  client.on('error', () => undefined); // Tests that stop Redis expect this client to lose it too.
+  await client.connect();
+  return client;
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+describe('RedisBroker', () => {
+  brokerContract(harness);
+
+  describe('subscriptions', () => {
+    afterEach(() => harness.closeAll());
+
+    it('holds a Redis subscription exactly while the room is subscribed', async () => {
+      const prefix = uniquePrefix();
+      const broker = await harness.pod({ prefix });
+      const client = await inspector();
+      const channels = () => client.pubSubChannels(`${prefix}*`);
+      try {
+        await broker.subscribe('chat');
+        await broker.subscribe('news');
+        expect((await channels()).sort()).toEqual([`${prefix}room:chat`, `${prefix}room:news`]);
+        await broker.unsubscribe('chat');
+        expect(await channels()).toEqual([`${prefix}room:news`]);
+        await broker.unsubscribe('news');
+        expect(await channels()).toEqual([]);
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('namespaces keys and channels with the prefix', async () => {
+      const prefix = uniquePrefix();
+      const broker = await harness.pod({ prefix });
+      await broker.publish('chat', 'notification', body('n1'), { dedupKey: 'n1:chat' });
+      await broker.addPresence('chat', 'alice', 'c1');
+      const client = await inspector();
+      try {
+        const keys = await client.keys('*');
+        const ours = keys.filter((key) => key.startsWith(prefix));
+        expect(ours.length).toBeGreaterThanOrEqual(5);
+        const other = await harness.pod({ prefix: uniquePrefix() });
+        expect(await other.history('chat')).toEqual({ latestSeq: null, recovered: false, publications: [] });
+        expect(await other.presence('chat')).toEqual({ users: [], connections: 0 });
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  describe('presence across pods', () => {
+    afterEach(() => harness.closeAll());
+
+    it("forgets a dead pod's entries after the presence TTL, and keeps a live pod's", async () => {
+      const prefix = uniquePrefix();
+      // A pod that never refreshes stands for one that died without cleaning up.
+      const dead = await harness.pod({ prefix, presenceTtlMs: 400, presenceRefreshMs: 60_000 });
+      const live = await harness.pod({ prefix, presenceTtlMs: 400, presenceRefreshMs: 100 });
+      await dead.addPresence('chat', 'alice', 'c1');
+      await live.addPresence('chat', 'bob', 'c2');
+      await eventually(async () => expect(await live.presence('chat')).toEqual({ users: ['bob'], connections: 1 }), 3000);
+      // Well past the TTL, bob is still there because his pod refreshes him.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(await live.presence('chat')).toEqual({ users: ['bob'], connections: 1 });
+      // alice's expiry was her last connection leaving: joining again is a first join.
+      expect(await live.addPresence('chat', 'alice', 'c3')).toEqual({ userChanged: true, users: 2 });
+    });
+
+    it("removes a closed pod's entries at once", async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix });
+      const b = await harness.pod({ prefix });
+      await a.addPresence('chat', 'alice', 'c1');
+      await a.addPresence('news', 'alice', 'c1');
+      await b.addPresence('chat', 'bob', 'c2');
+      await a.close();
+      expect(await b.presence('chat')).toEqual({ users: ['bob'], connections: 1 });
+      expect(await b.presence('news')).toEqual({ users: [], connections: 0 });
+    });
+  });
+
+  describe('losing Redis', () => {
+    afterEach(() => harness.closeAll());
+
+    it('turns unavailable at once, fails calls fast, and recovers subscriptions and presence after a restart', async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix });
+      const b = await harness.pod({ prefix });
+      const changes: boolean[] = [];
+      a.onAvailabilityChange((available) => changes.push(available));
+      const inbox = new Inbox(a);
+      await a.subscribe('chat');
+      await a.addPresence('chat', 'alice', 'c1');
+      const before = (await b.publish('chat', 'message', body('before'))) as { seq: string };
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(1));
+
+      await redis.kill();
+      await eventually(() => expect(a.available).toBe(false));
+      expect(changes).toEqual([false]);
+      const started = Date.now();
+      await expect(a.publish('chat', 'message', body('lost'))).rejects.toBeInstanceOf(BrokerUnavailableError);
+      await expect(a.history('chat')).rejects.toBeInstanceOf(BrokerUnavailableError);
+      await expect(a.subscribe('other')).rejects.toBeInstanceOf(BrokerUnavailableError);
+      await expect(a.addPresence('chat', 'bob', 'c9')).rejects.toBeInstanceOf(BrokerUnavailableError);
+      await expect(a.presence('chat')).rejects.toBeInstanceOf(BrokerUnavailableError);
+      expect(Date.now() - started).toBeLessThan(1000);
+      // Leaving while Redis is down is remembered: c9 is not re-registered later.
+      await a.removePresence('chat', 'bob', 'c9').catch(() => undefined);
+
+      await redis.restart();
+      await eventually(() => expect(a.available && b.available).toBe(true), 5000);
+      expect(changes).toEqual([false, true]);
+
+      // Subscriptions came back without anyone subscribing again.
+      const after = (await b.publish('chat', 'message', body('after'))) as { seq: string };
+      await eventually(() => expect(inbox.of('chat').map((delivery) => textOf(delivery.frame))).toEqual(['before', 'after']));
+      // The history went with Redis: a new epoch, so the old seq cannot be recovered.
+      expect(parseSeq(after.seq)!.epoch).not.toBe(parseSeq(before.seq)!.epoch);
+      expect((await b.history('chat', before.seq)).recovered).toBe(false);
+      // Presence was registered again.
+      expect(await b.presence('chat')).toEqual({ users: ['alice'], connections: 1 });
+    });
+
+    it('replaces a lost subscriber and delivers what the pod missed meanwhile, once and in order', async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix });
+      const b = await harness.pod({ prefix });
+      const inbox = new Inbox(a);
+      await a.subscribe('chat');
+      await a.subscribe('quiet');
+      await b.publish('chat', 'message', body('m1'));
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(1));
+
+      const client = await inspector();
+      try {
+        // Only the subscriber connections die; every command connection stays up.
+        await client.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+        const published: string[] = [];
+        for (let index = 2; index <= 6; index++) {
+          await b.publish('chat', 'message', body(`m${index}`));
+          published.push(`m${index}`);
+        }
+        await b.publish('quiet', 'message', body('q1'));
+        await eventually(() => expect(inbox.of('chat').map((delivery) => textOf(delivery.frame))).toEqual(['m1', ...published]), 5000);
+        await eventually(() => expect(inbox.of('quiet').map((delivery) => textOf(delivery.frame))).toEqual(['q1']), 5000);
+        await b.publish('chat', 'message', body('m7'));
+        await eventually(() => expect(inbox.of('chat')).toHaveLength(7));
+        const seqs = inbox.seqsOf('chat');
+        expect([...seqs].sort()).toEqual(seqs);
+        expect(new Set(seqs).size).toBe(7);
+        expect((await client.pubSubChannels(`${prefix}*`)).sort()).toEqual([`${prefix}room:chat`, `${prefix}room:quiet`]);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  describe('connecting', () => {
+    it('refuses to start with a clear error naming the URL, without its password', async () => {
+      const free = await startRedis();
+      const port = free.port;
+      await free.stop();
+      const broker = new RedisBroker({ ...TEST_REDIS_OPTIONS, url: `redis://user:s3cret@127.0.0.1:${port}`, prefix: 'x:' });
+      const failure = broker.connect();
+      await expect(failure).rejects.toThrow(`Cannot connect to Redis at redis://user:***@127.0.0.1:${port}`);
+      await expect(failure).rejects.toThrow(/ECONNREFUSED/);
+      await expect(failure).rejects.not.toThrow(/s3cret/);
+      expect(broker.available).toBe(false);
+    });
+
+    it('authenticates with the credentials in the URL, and says so when they are wrong', async () => {
+      const secured = await startRedis({ password: 'p@ss word' });
+      try {
+        const good = new RedisBroker({ ...TEST_REDIS_OPTIONS, url: secured.url, prefix: uniquePrefix() });
+        await good.connect();
+        expect(good.available).toBe(true);
+        await good.subscribe('chat');
+        await good.close();
+
+        const bad = new RedisBroker({ ...TEST_REDIS_OPTIONS, url: `redis://:wrong-one@127.0.0.1:${secured.port}`, prefix: 'x:' });
+        const failure = bad.connect();
+        await expect(failure).rejects.toThrow(/WRONGPASS|NOAUTH|invalid password/i);
+        await expect(failure).rejects.not.toThrow(/wrong-one/);
+      } finally {
+        await secured.stop();
+      }
+    });
+
+    it('fails calls after close with BrokerUnavailableError', async () => {
+      const broker = await harness.pod();
+      await broker.close();
+      await expect(broker.publish('chat', 'message', body('late'))).rejects.toBeInstanceOf(BrokerUnavailableError);
+      expect(await broker.removePresence('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 0 });
+    });
+  });
+});
