@@ -1,4 +1,5 @@
 import { HeraldError } from './herald.errors.ts';
+import { InboxClient } from './inbox.client.ts';
 import {
   BEARER_PROTOCOL_PREFIX,
   PROTOCOL_VERSION,
@@ -67,6 +68,13 @@ export interface HeraldClientOptions {
   dedupeWindow?: number;
   /** For tests: a source of randomness in [0, 1). */
   random?: () => number;
+  /**
+   * Herald's HTTP base URL for the inbox; by default the WebSocket URL's host with http(s)
+   * (`wss://host/ws` -> `https://host`). Set it when the HTTP API sits under a path prefix.
+   */
+  httpUrl?: string;
+  /** Defaults to the global fetch (browsers, Node 18+). */
+  fetch?: typeof fetch;
 }
 
 const DEFAULTS = {
@@ -99,6 +107,13 @@ export interface DisconnectEvent {
   reconnectInMs: number | null;
 }
 
+/** The inbox's unread count changed (list or markRead answer, `inbox` event, new personal notification). */
+export interface UnreadChange {
+  unread: number;
+  /** null before the inbox was first listed or marked. */
+  previous: number | null;
+}
+
 export interface HeraldClientEvents {
   state: StateChange;
   welcome: Welcome;
@@ -106,6 +121,7 @@ export interface HeraldClientEvents {
   message: ChatMessage;
   presence: PresenceEvent;
   inbox: InboxEvent;
+  unread: UnreadChange;
   recovery: RecoveryEvent;
   disconnect: DisconnectEvent;
   error: HeraldError;
@@ -140,7 +156,7 @@ interface JoinWaiter {
  */
 export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   readonly #url: string;
-  readonly #options: Required<Omit<HeraldClientOptions, 'reconnect' | 'rooms' | 'WebSocket'>> & {
+  readonly #options: Required<Omit<HeraldClientOptions, 'reconnect' | 'rooms' | 'WebSocket' | 'httpUrl' | 'fetch'>> & {
     reconnect: ReconnectOptions;
   };
   readonly #WebSocket: WebSocketConstructor;
@@ -148,6 +164,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   readonly #pending = new Map<string, PendingRequest>();
   readonly #joinWaiters = new Map<string, Set<JoinWaiter>>();
   readonly #stateWaiters = new Set<() => void>();
+  /** The user's inbox over HTTP, with the same token: `list`, `markRead`, `unread`. */
+  readonly inbox: InboxClient;
 
   #state: ConnectionState = 'connecting';
   #socket: WebSocketLike | null = null;
@@ -188,6 +206,17 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       if (!ROOM_NAME_PATTERN.test(room)) throw new TypeError(`HeraldClient: invalid room name ${JSON.stringify(room)}`);
       this.#rooms.add(room);
     }
+    // Created before any listener of the app, so `inbox.unread` is current when the app hears
+    // of a notification or an `inbox` event.
+    this.inbox = new InboxClient(this, {
+      wsUrl: url,
+      httpUrl: options.httpUrl,
+      getToken: options.getToken,
+      fetch: options.fetch,
+      requestTimeoutMs: this.#options.requestTimeoutMs,
+      onUnread: (unread, previous) => this.emit('unread', { unread, previous }),
+      onError: (error) => this.emit('error', error),
+    });
     void this.#dial();
   }
 
@@ -439,6 +468,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       case 'presence':
         return this.emit('presence', frame.data);
       case 'inbox':
+        if (!isObject(frame.data) || typeof frame.data.unread !== 'number') return;
         return this.emit('inbox', frame.data);
       case 'error':
         return this.emit('error', new HeraldError(frame.data.code, frame.data.message, frame.data.event));

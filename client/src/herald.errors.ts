@@ -57,6 +57,16 @@ export function httpErrorFor(status: number, body: HttpErrorBody | undefined): H
   return new HeraldHttpError(status, body);
 }
 
+/** The error body of a failed HTTP answer, when it is JSON. */
+export async function readHttpErrorBody(response: Response): Promise<HttpErrorBody | undefined> {
+  try {
+    return (await response.json()) as HttpErrorBody;
+  } catch {
+    // Not JSON (a proxy's HTML page, an empty body): the status alone describes the failure.
+    return undefined;
+  }
+}
+
 function describeHttpError(status: number, body: HttpErrorBody | undefined): string {
   const detail = body === undefined ? '' : Array.isArray(body.message) ? body.message.join('; ') : body.message;
   return detail ? `HTTP ${status}: ${detail}` : `HTTP ${status}`;

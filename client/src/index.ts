@@ -7,6 +7,7 @@ export type {
   HeraldClientOptions,
   RecoveryEvent,
   StateChange,
+  UnreadChange,
   WebSocketConstructor,
   WebSocketLike,
 } from './herald.client.ts';
@@ -18,6 +19,7 @@ export {
   HeraldValidationError,
   type HeraldErrorCode,
 } from './herald.errors.ts';
+export { InboxClient, httpUrlOf, type InboxListOptions } from './inbox.client.ts';
 export { PublishClient, type PublishClientOptions } from './publish.client.ts';
 export { backoffCeilingMs, backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
 export {

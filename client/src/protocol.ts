@@ -212,6 +212,11 @@ export interface PresenceResponse {
   users: string[];
   connections: number;
 }
+export const INBOX_PATH = '/v1/inbox';
+export const INBOX_READ_PATH = '/v1/inbox/read';
+/** `limit` of GET /v1/inbox: 1..INBOX_LIMIT_MAX, INBOX_LIMIT_DEFAULT when absent. */
+export const INBOX_LIMIT_MAX = 100;
+export const INBOX_LIMIT_DEFAULT = 50;
 export interface InboxItem {
   id: string;
   seq: string;

@@ -1,6 +1,6 @@
 import { backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
-import { HeraldNetworkError, httpErrorFor, type HeraldHttpError } from './herald.errors.ts';
-import type { HttpErrorBody, PublishRequest, PublishResponse } from './protocol.ts';
+import { HeraldNetworkError, httpErrorFor, readHttpErrorBody, type HeraldHttpError } from './herald.errors.ts';
+import type { PublishRequest, PublishResponse } from './protocol.ts';
 
 export interface PublishClientOptions {
   /** Herald's HTTP base URL, e.g. `http://herald:3000` (the internal port when INTERNAL_PORT is set). */
@@ -38,8 +38,9 @@ export class PublishClient {
   readonly #random: () => number;
 
   constructor(options: PublishClientOptions) {
-    const fetchImpl = options.fetch ?? globalThis.fetch;
-    if (typeof fetchImpl !== 'function') throw new TypeError('PublishClient: no global fetch; pass options.fetch');
+    if (typeof (options.fetch ?? globalThis.fetch) !== 'function') throw new TypeError('PublishClient: no global fetch; pass options.fetch');
+    // Browsers throw "Illegal invocation" when their fetch is called with another `this`.
+    const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     const token = options.token;
     this.#endpoint = new URL('/v1/notifications', options.baseUrl).toString();
     this.#getToken = typeof token === 'function' ? token : () => token;
@@ -69,7 +70,7 @@ export class PublishClient {
       } else if (response.ok) {
         return (await response.json()) as PublishResponse;
       } else {
-        failure = httpErrorFor(response.status, await readErrorBody(response));
+        failure = httpErrorFor(response.status, await readHttpErrorBody(response));
         if (!isRetryable(response.status)) throw failure;
       }
       if (attempt >= this.#maxRetries) throw failure;
@@ -96,15 +97,6 @@ export class PublishClient {
 
 function isRetryable(status: number): boolean {
   return status >= 500 || status === 429 || status === 408;
-}
-
-async function readErrorBody(response: Response): Promise<HttpErrorBody | undefined> {
-  try {
-    return (await response.json()) as HttpErrorBody;
-  } catch {
-    // Not JSON (a proxy's HTML page, an empty body): the status alone describes the failure.
-    return undefined;
-  }
 }
 
 function sleep(ms: number): Promise<void> {

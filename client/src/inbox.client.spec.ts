@@ -1,0 +1,357 @@
+import { jest } from '@jest/globals';
+import { HeraldClient, type HeraldClientOptions, type UnreadChange, type WebSocketLike } from './herald.client.ts';
+import { HeraldAuthError, HeraldError, HeraldHttpError, HeraldNetworkError, HeraldValidationError } from './herald.errors.ts';
+import { httpUrlOf } from './inbox.client.ts';
+import type { InboxItem, InboxPage, Notification } from './protocol.ts';
+
+/** The server end of the connection: enough to greet, push events and close. */
+class FakeSocket implements WebSocketLike {
+  static all: FakeSocket[] = [];
+  readyState = 0;
+  onopen: ((event: unknown) => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onclose: ((event: { code: number; reason: string }) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+
+  constructor(readonly url: string) {
+    FakeSocket.all.push(this);
+  }
+
+  static get last(): FakeSocket {
+    return FakeSocket.all[FakeSocket.all.length - 1];
+  }
+
+  send(): void {
+    // What the client sends (joins, pongs) does not matter to the inbox.
+  }
+
+  close(): void {
+    this.readyState = 3;
+  }
+
+  receive(event: string, data?: unknown): void {
+    this.onmessage?.({ data: JSON.stringify({ event, data }) });
+  }
+
+  welcome(user = 'alice'): void {
+    this.readyState = 1;
+    this.receive('welcome', { connectionId: 'c1', user, heartbeatMs: 25_000, maxMessageBytes: 65_536, rooms: [`user:${user}`], expiresAt: null });
+  }
+}
+
+type Answer = { status: number; body?: unknown; raw?: string } | Error;
+interface SeenRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** A fetch that plays the given answers in order and records every request. */
+function fakeFetch(answers: Answer[]) {
+  const requests: SeenRequest[] = [];
+  const fetch = jest.fn(async (url: string | URL | Request, init?: RequestInit) => {
+    requests.push({
+      url: String(url),
+      method: init?.method ?? 'GET',
+      headers: init?.headers as Record<string, string>,
+      body: init?.body === undefined ? undefined : JSON.parse(init.body as string),
+    });
+    const answer = answers.shift();
+    if (!answer) throw new Error('unexpected request');
+    if (answer instanceof Error) throw answer;
+    return new Response(answer.raw ?? (answer.body === undefined ? null : JSON.stringify(answer.body)), { status: answer.status });
+  });
+  return { fetch: fetch as unknown as typeof globalThis.fetch, requests, answers };
+}
+
+function item(id: string, read = false): InboxItem {
+  return { id, seq: `s-${id}`, type: 'test', payload: { title: id }, timestamp: '2026-01-01T00:00:00.000Z', read };
+}
+
+function page(ids: string[], unread: number, next: string | null = null): InboxPage {
+  return { items: ids.map((id) => item(id)), unread, next };
+}
+
+function notification(room: string, id: string, seq: string): Notification {
+  return { id, seq, room, type: 'test', payload: {}, timestamp: '2026-01-01T00:00:01.000Z' };
+}
+
+const flush = () => jest.advanceTimersByTimeAsync(0);
+
+/** Runs fake time along until `promise` settles (a Response body is read over a few turns). */
+async function settle<T>(promise: Promise<T>): Promise<T> {
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let turn = 0; turn < 100 && !settled; turn += 1) await jest.advanceTimersByTimeAsync(1);
+  return promise;
+}
+
+describe('client.inbox', () => {
+  let client: HeraldClient;
+  let unreadChanges: UnreadChange[];
+
+  function start(answers: Answer[], options: Partial<HeraldClientOptions> = {}) {
+    const fake = fakeFetch(answers);
+    client = new HeraldClient('ws://herald.test:3000/ws', {
+      WebSocket: FakeSocket,
+      getToken: () => 'user-token',
+      fetch: fake.fetch,
+      random: () => 0,
+      ...options,
+    });
+    client.on('unread', (change) => unreadChanges.push(change));
+    return fake;
+  }
+
+  beforeEach(() => {
+    jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+    FakeSocket.all = [];
+    unreadChanges = [];
+  });
+
+  afterEach(() => {
+    client?.close();
+    jest.useRealTimers();
+  });
+
+  describe('list', () => {
+    it('gets the newest page with the bearer token and takes unread from it', async () => {
+      const { requests } = start([{ status: 200, body: page(['n2', 'n1'], 2, 's-n1') }]);
+      expect(client.inbox.unread).toBeNull();
+      await expect(client.inbox.list()).resolves.toEqual(page(['n2', 'n1'], 2, 's-n1'));
+      expect(requests).toEqual([
+        { url: 'http://herald.test:3000/v1/inbox', method: 'GET', headers: { accept: 'application/json', authorization: 'Bearer user-token' }, body: undefined },
+      ]);
+      expect(client.inbox.unread).toBe(2);
+      expect(unreadChanges).toEqual([{ unread: 2, previous: null }]);
+    });
+
+    it('pages with limit and before until next is null', async () => {
+      const { requests } = start([
+        { status: 200, body: page(['n5', 'n4'], 5, 's-n4') },
+        { status: 200, body: page(['n3', 'n2'], 5, 's-n2') },
+        { status: 200, body: page(['n1'], 5, null) },
+      ]);
+      const ids: string[] = [];
+      let before: string | null = null;
+      do {
+        const current: InboxPage = await client.inbox.list({ limit: 2, before });
+        ids.push(...current.items.map((listed) => listed.id));
+        before = current.next;
+      } while (before !== null);
+      expect(ids).toEqual(['n5', 'n4', 'n3', 'n2', 'n1']);
+      expect(requests.map((request) => request.url)).toEqual([
+        'http://herald.test:3000/v1/inbox?limit=2',
+        'http://herald.test:3000/v1/inbox?limit=2&before=s-n4',
+        'http://herald.test:3000/v1/inbox?limit=2&before=s-n2',
+      ]);
+      expect(unreadChanges).toEqual([{ unread: 5, previous: null }]);
+    });
+
+    it.each([0, 101, 2.5, Number.NaN])('refuses limit %p without asking the server', async (limit) => {
+      const { fetch } = start([]);
+      await expect(client.inbox.list({ limit })).rejects.toMatchObject({ name: 'HeraldError', code: 'bad_request', event: 'inbox.list' });
+      expect(fetch).not.toHaveBeenCalled();
+    });
+
+    it('refuses an empty before without asking the server', async () => {
+      const { fetch } = start([]);
+      await expect(client.inbox.list({ before: '' })).rejects.toMatchObject({ code: 'bad_request' });
+      expect(fetch).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('markRead', () => {
+    it('posts the ids, or all, and takes unread from the answer', async () => {
+      const { requests } = start([
+        { status: 200, body: page(['n3', 'n2', 'n1'], 3) },
+        { status: 200, body: { unread: 1 } },
+        { status: 200, body: { unread: 0 } },
+      ]);
+      await client.inbox.list();
+      await expect(client.inbox.markRead(['n3', 'n2'])).resolves.toEqual({ unread: 1 });
+      expect(client.inbox.unread).toBe(1);
+      await expect(client.inbox.markRead('all')).resolves.toEqual({ unread: 0 });
+      expect(requests.slice(1)).toEqual([
+        {
+          url: 'http://herald.test:3000/v1/inbox/read',
+          method: 'POST',
+          headers: { accept: 'application/json', authorization: 'Bearer user-token', 'content-type': 'application/json' },
+          body: { ids: ['n3', 'n2'] },
+        },
+        expect.objectContaining({ url: 'http://herald.test:3000/v1/inbox/read', body: { all: true } }),
+      ]);
+      expect(unreadChanges.map((change) => change.unread)).toEqual([3, 1, 0]);
+    });
+
+    it.each([[[]], [['']], [[42]], ['some']])('refuses %p without asking the server', async (ids) => {
+      const { fetch } = start([]);
+      await expect(client.inbox.markRead(ids as string[])).rejects.toMatchObject({ code: 'bad_request', event: 'inbox.markRead' });
+      expect(fetch).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('unread', () => {
+    it('follows inbox events, and is current when the app hears of them', async () => {
+      start([{ status: 200, body: page(['n2', 'n1'], 2) }]);
+      await flush();
+      FakeSocket.last.welcome();
+      await client.inbox.list();
+      const seen: Array<[number, number | null]> = [];
+      client.on('inbox', (event) => seen.push([event.unread, client.inbox.unread]));
+      FakeSocket.last.receive('inbox', { unread: 1, read: ['n2'] });
+      FakeSocket.last.receive('inbox', { unread: 0, read: 'all' });
+      expect(seen).toEqual([
+        [1, 1],
+        [0, 0],
+      ]);
+      expect(unreadChanges.map((change) => change.unread)).toEqual([2, 1, 0]);
+    });
+
+    it('counts a new notification of the personal room once, and nothing of other rooms', async () => {
+      start([{ status: 200, body: page(['n1'], 1) }]);
+      await flush();
+      FakeSocket.last.welcome();
+      const socket = FakeSocket.last;
+      socket.receive('notification', notification('user:alice', 'early', '1-1'));
+      expect(client.inbox.unread).toBeNull(); // nothing to count from before the inbox is known
+
+      await client.inbox.list();
+      socket.receive('notification', notification('user:alice', 'n1', '1-2')); // listed already
+      socket.receive('notification', notification('public:news', 'n2', '2-1'));
+      expect(client.inbox.unread).toBe(1);
+      const heard: Array<number | null> = [];
+      client.on('notification', () => heard.push(client.inbox.unread));
+      socket.receive('notification', notification('user:alice', 'n2', '1-3')); // same id, now personal
+      socket.receive('notification', notification('user:alice', 'n3', '1-4'));
+      expect(heard).toEqual([2, 3]);
+    });
+
+    it('ignores an inbox event without a count', async () => {
+      start([]);
+      await flush();
+      FakeSocket.last.welcome();
+      const events: unknown[] = [];
+      client.on('inbox', (event) => events.push(event));
+      FakeSocket.last.receive('inbox', { read: 'all' });
+      expect(events).toEqual([]);
+      expect(client.inbox.unread).toBeNull();
+    });
+
+    it('lists again after a reconnect, since inbox events sent meanwhile are not replayed', async () => {
+      const { requests } = start([
+        { status: 200, body: page(['n1'], 1) },
+        { status: 200, body: page(['n1'], 0) },
+      ]);
+      await flush();
+      FakeSocket.last.welcome();
+      await client.inbox.list();
+      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+      await jest.advanceTimersByTimeAsync(10);
+      const resynced = new Promise((resolve) => client.once('unread', resolve));
+      FakeSocket.last.welcome();
+      await expect(settle(resynced)).resolves.toEqual({ unread: 0, previous: 1 });
+      expect(requests.map((request) => request.url)).toEqual(['http://herald.test:3000/v1/inbox', 'http://herald.test:3000/v1/inbox']);
+    });
+
+    it('does not list again after a reconnect when the app lists from its own welcome listener', async () => {
+      const { requests } = start([
+        { status: 200, body: page(['n1'], 1) },
+        { status: 200, body: page(['n1'], 1) },
+      ]);
+      await flush();
+      FakeSocket.last.welcome();
+      await client.inbox.list();
+      client.on('welcome', () => void client.inbox.list({ limit: 10 }));
+      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+      await jest.advanceTimersByTimeAsync(10);
+      FakeSocket.last.welcome();
+      await flush();
+      expect(requests.map((request) => request.url)).toEqual(['http://herald.test:3000/v1/inbox', 'http://herald.test:3000/v1/inbox?limit=10']);
+    });
+
+    it('never asks the server on its own when the app does not use the inbox', async () => {
+      const { fetch } = start([]);
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+      await jest.advanceTimersByTimeAsync(10);
+      FakeSocket.last.welcome();
+      await flush();
+      expect(fetch).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('errors', () => {
+    it('rejects 400 with a HeraldValidationError naming the field, and keeps unread', async () => {
+      start([
+        { status: 200, body: page(['n1'], 1) },
+        { status: 400, body: { statusCode: 400, message: ['ids must contain at least 1 elements'], error: 'Bad Request' } },
+      ]);
+      await client.inbox.list();
+      const failure = client.inbox.markRead(['n1']);
+      await expect(failure).rejects.toBeInstanceOf(HeraldValidationError);
+      await expect(failure).rejects.toMatchObject({ status: 400, message: 'HTTP 400: ids must contain at least 1 elements' });
+      expect(client.inbox.unread).toBe(1);
+    });
+
+    it('rejects 401 with a HeraldAuthError and 5xx with a HeraldHttpError', async () => {
+      start([
+        { status: 401, body: { statusCode: 401, message: 'Unauthorized' } },
+        { status: 503, raw: '<html>down</html>' },
+      ]);
+      await expect(client.inbox.list()).rejects.toBeInstanceOf(HeraldAuthError);
+      const unavailable = client.inbox.list();
+      await expect(unavailable).rejects.toBeInstanceOf(HeraldHttpError);
+      await expect(unavailable).rejects.toMatchObject({ status: 503, body: undefined });
+    });
+
+    it('rejects a refused connection (or a CORS refusal) with a HeraldNetworkError', async () => {
+      start([new TypeError('Failed to fetch')]);
+      const failure = client.inbox.list();
+      await expect(failure).rejects.toBeInstanceOf(HeraldNetworkError);
+      await expect(failure).rejects.toThrow('inbox.list failed: Failed to fetch');
+    });
+
+    it('rejects a failing getToken with code token, without a request', async () => {
+      const { fetch } = start([], { getToken: () => Promise.reject(new Error('signed out')) });
+      const failure = client.inbox.markRead('all');
+      await expect(failure).rejects.toBeInstanceOf(HeraldError);
+      await expect(failure).rejects.toMatchObject({ code: 'token', event: 'inbox.markRead' });
+      expect(fetch).not.toHaveBeenCalled();
+    });
+
+    it('rejects an answer that is not an inbox page', async () => {
+      start([{ status: 200, body: { items: 'nope' } }]);
+      await expect(client.inbox.list()).rejects.toMatchObject({ code: 'internal' });
+      expect(client.inbox.unread).toBeNull();
+    });
+
+    it('rejects once the client is closed', async () => {
+      const { fetch } = start([]);
+      client.close();
+      await expect(client.inbox.list()).rejects.toMatchObject({ code: 'closed' });
+      expect(fetch).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('the HTTP URL', () => {
+    it.each([
+      ['ws://herald.test:3000/ws', 'http://herald.test:3000'],
+      ['wss://herald.example.com/realtime/ws?x=1', 'https://herald.example.com'],
+      ['https://herald.example.com/ws', 'https://herald.example.com'],
+    ])('of %s is %s', (wsUrl, httpUrl) => {
+      expect(httpUrlOf(wsUrl)).toBe(httpUrl);
+    });
+
+    it('is httpUrl when given, keeping its path prefix', async () => {
+      const { requests } = start([{ status: 200, body: page([], 0) }], { httpUrl: 'https://api.example.com/herald' });
+      await client.inbox.list();
+      expect(requests[0].url).toBe('https://api.example.com/herald/v1/inbox');
+    });
+  });
+});

@@ -1,0 +1,213 @@
+import type { ConnectionState, HeraldClientEvents } from './herald.client.ts';
+import { HeraldError, HeraldNetworkError, httpErrorFor, readHttpErrorBody } from './herald.errors.ts';
+import {
+  INBOX_LIMIT_MAX,
+  INBOX_PATH,
+  INBOX_READ_PATH,
+  personalRoom,
+  type InboxPage,
+  type InboxReadRequest,
+  type InboxReadResponse,
+  type Notification,
+  type Welcome,
+} from './protocol.ts';
+
+export interface InboxListOptions {
+  /** 1..100; the server's default (50) when absent. */
+  limit?: number;
+  /** The `next` of the previous page; absent or null for the newest page. */
+  before?: string | null;
+}
+
+/** What the inbox follows on its connection. */
+export interface InboxFeed {
+  readonly state: ConnectionState;
+  on<E extends keyof HeraldClientEvents>(event: E, listener: (payload: HeraldClientEvents[E]) => void): () => void;
+}
+
+export interface InboxClientOptions {
+  /** The connection's WebSocket URL; the HTTP URL is derived from it unless `httpUrl` is given. */
+  wsUrl: string;
+  httpUrl?: string;
+  getToken: () => string | Promise<string>;
+  fetch?: typeof fetch;
+  requestTimeoutMs: number;
+  /** Called after `unread` changed. */
+  onUnread: (unread: number, previous: number | null) => void;
+  /** A background resync failed (the app's own calls reject instead). */
+  onError: (error: HeraldError) => void;
+}
+
+/**
+ * Personal notification ids this client has counted, so that a notification that is both
+ * listed and received live (or replayed after a reconnect) is counted once. Above INBOX_SIZE.
+ */
+const KNOWN_IDS_MAX = 1_000;
+
+/**
+ * The user's inbox over the HTTP API (contract, section 6), authorised by the same token as
+ * the connection. `unread` follows the server: list and markRead answers, `inbox` events from
+ * every tab of the user, and new notifications in the personal room.
+ */
+export class InboxClient {
+  readonly #feed: InboxFeed;
+  readonly #options: InboxClientOptions;
+  readonly #fetch: typeof fetch;
+  readonly #known = new Set<string>();
+  #unread: number | null = null;
+  #user: string | null = null;
+  /** Counts list() calls, so the resync after a reconnect can see whether the app listed already. */
+  #lists = 0;
+
+  constructor(feed: InboxFeed, options: InboxClientOptions) {
+    this.#feed = feed;
+    this.#options = options;
+    // Browsers throw "Illegal invocation" when their fetch is called with another `this`.
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    feed.on('welcome', (welcome) => this.#onWelcome(welcome));
+    feed.on('notification', (notification) => this.#onNotification(notification));
+    feed.on('inbox', ({ unread }) => this.#setUnread(unread));
+  }
+
+  /** Unread items in the whole inbox as the server last told; null until the inbox was listed or marked. */
+  get unread(): number | null {
+    return this.#unread;
+  }
+
+  /** A page of the inbox, newest first. Pass the page's `next` as `before` for the following one. */
+  async list(options: InboxListOptions = {}): Promise<InboxPage> {
+    const { limit, before } = options;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= INBOX_LIMIT_MAX)) {
+      throw new HeraldError('bad_request', `limit must be an integer from 1 to ${INBOX_LIMIT_MAX}`, 'inbox.list');
+    }
+    if (before !== undefined && before !== null && (typeof before !== 'string' || before === '')) {
+      throw new HeraldError('bad_request', 'before must be the next of a previous page', 'inbox.list');
+    }
+    this.#lists += 1;
+    const query = new URLSearchParams();
+    if (limit !== undefined) query.set('limit', String(limit));
+    if (before) query.set('before', before);
+    const search = query.toString();
+    const page = await this.#call<InboxPage>('GET', search ? `${INBOX_PATH}?${search}` : INBOX_PATH, undefined, 'inbox.list');
+    if (!isObject(page) || !Array.isArray(page.items) || typeof page.unread !== 'number') {
+      throw new HeraldError('internal', 'the server answered with something that is not an inbox page', 'inbox.list');
+    }
+    for (const item of page.items) this.#remember(item.id);
+    this.#setUnread(page.unread);
+    return page;
+  }
+
+  /**
+   * Marks items read (ids not in the inbox are ignored by the server), or every item with 'all'.
+   * Every connection of the user, this one included, then gets an `inbox` event.
+   */
+  async markRead(ids: readonly string[] | 'all'): Promise<InboxReadResponse> {
+    let body: InboxReadRequest;
+    if (ids === 'all') body = { all: true };
+    else if (Array.isArray(ids) && ids.length > 0 && ids.every((id) => typeof id === 'string' && id !== '')) body = { ids: [...ids] };
+    else throw new HeraldError('bad_request', "markRead takes a non-empty list of ids or 'all'", 'inbox.markRead');
+    const answer = await this.#call<InboxReadResponse>('POST', INBOX_READ_PATH, body, 'inbox.markRead');
+    if (!isObject(answer) || typeof answer.unread !== 'number') {
+      throw new HeraldError('internal', 'the server answered without an unread count', 'inbox.markRead');
+    }
+    this.#setUnread(answer.unread);
+    return answer;
+  }
+
+  #onWelcome(welcome: Welcome): void {
+    const reconnected = this.#user !== null;
+    if (reconnected && welcome.user !== this.#user) this.#known.clear();
+    this.#user = welcome.user;
+    if (!reconnected || this.#unread === null) return;
+    // `inbox` events sent while this client was away are not replayed (they never enter
+    // history), so its count may be stale: ask again, unless the app's own welcome listener
+    // (which runs before this continuation) already did.
+    const lists = this.#lists;
+    void Promise.resolve().then(() => {
+      if (this.#lists !== lists || this.#feed.state === 'closed') return;
+      this.list().catch((error: unknown) =>
+        this.#options.onError(
+          error instanceof HeraldError ? error : new HeraldError('unavailable', `inbox resync failed: ${describe(error)}`, 'inbox.list', { cause: error }),
+        ),
+      );
+    });
+  }
+
+  #onNotification(notification: Notification): void {
+    if (this.#user === null || notification.room !== personalRoom(this.#user)) return;
+    // Every notification of the personal room lands in the inbox unread.
+    if (this.#remember(notification.id) && this.#unread !== null) this.#setUnread(this.#unread + 1);
+  }
+
+  /** True when `id` was not known yet. */
+  #remember(id: string): boolean {
+    if (this.#known.has(id)) return false;
+    this.#known.add(id);
+    if (this.#known.size > KNOWN_IDS_MAX) this.#known.delete(this.#known.values().next().value!);
+    return true;
+  }
+
+  #setUnread(unread: number): void {
+    const previous = this.#unread;
+    if (previous === unread) return;
+    this.#unread = unread;
+    this.#options.onUnread(unread, previous);
+  }
+
+  async #call<T>(method: 'GET' | 'POST', path: string, body: object | undefined, what: string): Promise<T> {
+    if (this.#feed.state === 'closed') throw new HeraldError('closed', 'the client is closed', what);
+    const url = this.#endpoint(path, what);
+    let token: string;
+    try {
+      token = await this.#options.getToken();
+      if (typeof token !== 'string' || token === '') throw new TypeError('getToken returned no token');
+    } catch (error) {
+      throw new HeraldError('token', `getToken failed: ${describe(error)}`, what, { cause: error });
+    }
+    const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await this.#fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
+      });
+    } catch (error) {
+      // A browser reports a CORS refusal this way too: the page's origin is not in ALLOWED_ORIGINS.
+      throw new HeraldNetworkError(`${what} failed: ${describe(error)}`, { cause: error });
+    }
+    if (!response.ok) throw httpErrorFor(response.status, await readHttpErrorBody(response));
+    try {
+      return (await response.json()) as T;
+    } catch (error) {
+      throw new HeraldNetworkError(`${what}: could not read the answer: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  #endpoint(path: string, what: string): string {
+    try {
+      const base = this.#options.httpUrl ?? httpUrlOf(this.#options.wsUrl);
+      // Relative to the base with a trailing slash, so an httpUrl with a path prefix keeps it.
+      return new URL(path.slice(1), base.endsWith('/') ? base : `${base}/`).toString();
+    } catch (error) {
+      throw new HeraldError('bad_request', `no HTTP URL for the inbox (${describe(error)}); pass options.httpUrl`, what, { cause: error });
+    }
+  }
+}
+
+/** `wss://host/ws` -> `https://host`: Herald serves its HTTP API on the WebSocket's host and port. */
+export function httpUrlOf(wsUrl: string): string {
+  const url = new URL(wsUrl, (globalThis as { location?: { href: string } }).location?.href);
+  const scheme = url.protocol === 'wss:' ? 'https:' : url.protocol === 'ws:' ? 'http:' : url.protocol;
+  return `${scheme}//${url.host}`;
+}
+
+function isObject(value: unknown): value is Record<string, any> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
