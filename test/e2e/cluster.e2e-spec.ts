@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import { createClient } from 'redis';
+import { useBroker } from '../support/brokers';
+import { eventually } from '../support/eventually';
+import { http, publish } from '../support/http';
+import { SpawnedServer, spawnServer } from '../support/spawned-server';
+import { createTestApp, TestApp } from '../support/test-app';
+import { publisherToken, signToken } from '../support/tokens';
+import { ServerFrame, TestClient, connectClient, openClient } from '../support/ws-client';
+
+/**
+ * Several Herald pods sharing one private Redis (section 7): a client may connect to any pod
+ * and sees what it would see on a single pod.
+ */
+const HEARTBEAT_MS = 300;
+const HISTORY_SIZE = 50;
+const POD_ENV = { HEARTBEAT_MS: String(HEARTBEAT_MS), HISTORY_SIZE: String(HISTORY_SIZE) };
+const user = (sub: string) => signToken({ sub });
+const seqOf = (frame: ServerFrame) => frame.data.seq as string;
+const notify = (pod: TestApp | SpawnedServer, room: string, text: string, id?: string) =>
+  publish(pod.url, { rooms: [room], type: 'test', payload: { text }, ...(id === undefined ? {} : { id }) });
+
+/** Every `event` frame for `room` received so far. */
+const framesIn = (client: TestClient, room: string, event = 'notification') =>
+  client.all(event).filter((frame) => frame.data.room === room);
+
+async function closeAll(clients: TestClient[]): Promise<void> {
+  await Promise.all(clients.map((client) => client.close()));
+}
+
+describe('a cluster of pods on one Redis', () => {
+  const broker = useBroker('redis');
+  let pods: TestApp[];
+  let a: TestApp;
+  let b: TestApp;
+  let c: TestApp;
+
+  beforeAll(async () => {
+    pods = await Promise.all([0, 1, 2].map(() => createTestApp({ ...broker.env(), ...POD_ENV })));
+    [a, b, c] = pods;
+  });
+  afterAll(() => Promise.all(pods.map((pod) => pod.close())));
+
+  it('delivers an HTTP publish on pod A to members on A, B and C, once each', async () => {
+    const members = await Promise.all([a, b, c].map((pod, index) => connectClient(pod.wsUrl, user(`fan${index}`))));
+    for (const member of members) await member.join('public:fanout');
+    expect((await notify(a, 'public:fanout', 'one')).status).toBe(202);
+    expect((await notify(a, 'public:fanout', 'two')).status).toBe(202);
+    for (const member of members) {
+      await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'two');
+      expect(framesIn(member, 'public:fanout').map((frame) => frame.data.payload.text)).toEqual(['one', 'two']);
+    }
+    const seqs = members.map((member) => framesIn(member, 'public:fanout').map(seqOf));
+    expect(seqs[1]).toEqual(seqs[0]);
+    expect(seqs[2]).toEqual(seqs[0]);
+    await closeAll(members);
+  });
+
+  it('gives every member the same order and seqs under concurrent publishers on every pod, and replays exactly after the k-th', async () => {
+    const room = 'public:order';
+    const members = await Promise.all([a, b, c].map((pod, index) => connectClient(pod.wsUrl, user(`order${index}`))));
+    for (const member of members) await member.join(room);
+    const perSource = 8;
+    await Promise.all([
+      // Chat messages from a member on every pod, without waiting for acks...
+      ...members.map(async (member, index) => {
+        const acks = Array.from({ length: perSource }, (_, n) => member.request('message', { room, text: `chat-${index}-${n}` }));
+        for (const ack of await Promise.all(acks)) expect(ack.event).toBe('ack');
+      }),
+      // ...and HTTP publishes on two pods at the same time.
+      ...[a, b].map(async (pod, index) => {
+        const results = await Promise.all(Array.from({ length: perSource }, (_, n) => notify(pod, room, `http-${index}-${n}`)));
+        for (const result of results) expect(result.status).toBe(202);
+      }),
+    ]);
+    const total = perSource * 5;
+    const streamOf = (client: TestClient) =>
+      client.frames.filter((frame) => (frame.event === 'message' || frame.event === 'notification') && frame.data.room === room);
+    await eventually(() => members.forEach((member) => expect(streamOf(member)).toHaveLength(total)));
+    const reference = streamOf(members[0]).map(seqOf);
+    for (const member of members) expect(streamOf(member).map(seqOf)).toEqual(reference);
+    expect([...reference].sort()).toEqual(reference);
+    expect(new Set(reference).size).toBe(total);
+
+    const k = 17;
+    const latecomer = await connectClient(c.wsUrl, user('late'));
+    const joined = await latecomer.join(room, reference[k - 1]);
+    expect(joined.data).toMatchObject({ room, seq: reference[total - 1], recovered: true, missed: total - k });
+    await eventually(() => expect(streamOf(latecomer)).toHaveLength(total - k));
+    expect(streamOf(latecomer).map(seqOf)).toEqual(reference.slice(k));
+    await closeAll([...members, latecomer]);
+  });
+
+  it('announces one join for two tabs of a user on two pods, one leave after both close, and counts across pods', async () => {
+    const room = 'public:presence';
+    const watcher = await connectClient(a.wsUrl, user('watcher'));
+    await watcher.join(room);
+    const tab1 = await connectClient(b.wsUrl, user('pat'));
+    const tab2 = await connectClient(c.wsUrl, user('pat'));
+    await tab1.join(room);
+    await tab2.join(room);
+    expect((await watcher.next('presence')).data).toMatchObject({ room, user: 'pat', status: 'joined' });
+
+    const presence = await http('GET', `${b.url}/v1/rooms/${room}/presence`, { token: publisherToken() });
+    expect(presence.status).toBe(200);
+    expect(presence.body.users.sort()).toEqual(['pat', 'watcher']);
+    expect(presence.body.connections).toBe(3);
+
+    await tab1.close();
+    await eventually(async () => expect((await http('GET', `${c.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body.connections).toBe(2));
+    await tab2.close();
+    expect((await watcher.next('presence')).data).toMatchObject({ room, user: 'pat', status: 'left' });
+    await eventually(async () => expect((await http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body).toMatchObject({ users: ['watcher'], connections: 1 }));
+    expect(watcher.all('presence')).toHaveLength(2);
+    await watcher.close();
+  });
+
+  it('recovers on pod B exactly what a client missed after dropping from pod A, or says recovered: false when history was trimmed', async () => {
+    const room = 'public:recover';
+    const first = await connectClient(a.wsUrl, user('rita'));
+    await first.join(room);
+    for (const text of ['m1', 'm2', 'm3']) await notify(b, room, text);
+    const seen = await first.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'm3');
+    first.terminate();
+    for (const text of ['m4', 'm5', 'm6']) await notify(c, room, text);
+
+    const second = await connectClient(b.wsUrl, user('rita'));
+    const joined = await second.join(room, seqOf(seen));
+    expect(joined.data).toMatchObject({ recovered: true, missed: 3 });
+    await eventually(() => expect(framesIn(second, room)).toHaveLength(3));
+    expect(framesIn(second, room).map((frame) => frame.data.payload.text)).toEqual(['m4', 'm5', 'm6']);
+
+    const lastSeen = seqOf(framesIn(second, room)[2]);
+    await second.close();
+    for (let n = 0; n <= HISTORY_SIZE; n++) await notify(a, room, `flood-${n}`);
+    const third = await connectClient(c.wsUrl, user('rita'));
+    expect((await third.join(room, lastSeen)).data).toMatchObject({ recovered: false });
+    await third.close();
+  });
+
+  it('delivers a publish with the same id sent to two pods once', async () => {
+    const room = 'public:dedup';
+    const member = await connectClient(c.wsUrl, user('dee'));
+    await member.join(room);
+    const id = randomUUID();
+    const results = await Promise.all([notify(a, room, 'once', id), notify(b, room, 'once', id)]);
+    expect(results.map((result) => result.status)).toEqual([202, 202]);
+    await notify(a, room, 'marker');
+    await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'marker');
+    expect(framesIn(member, room).map((frame) => frame.data.payload.text)).toEqual(['once', 'marker']);
+    await member.close();
+  });
+
+  it("drops the pod's Redis subscription to a room when its last local member leaves", async () => {
+    const room = 'public:unsubscribe';
+    const channel = `${broker.env().REDIS_PREFIX}room:${room}`;
+    const inspector = createClient({ url: broker.redis!.url });
+    inspector.on('error', () => undefined); // Only used while Redis is up.
+    await inspector.connect();
+    const subscribers = async () => (await inspector.pubSubNumSub(channel))[channel];
+    try {
+      const one = await connectClient(b.wsUrl, user('sub1'));
+      const two = await connectClient(b.wsUrl, user('sub2'));
+      await one.join(room);
+      await two.join(room);
+      expect(await subscribers()).toBe(1);
+      await one.request('leave', { room });
+      expect(await subscribers()).toBe(1);
+      await two.close();
+      await eventually(async () => expect(await subscribers()).toBe(0));
+      await one.close();
+    } finally {
+      await inspector.close();
+    }
+  });
+
+  it("forgets the presence of a pod killed with SIGKILL within about two heartbeats", async () => {
+    const room = 'public:crash';
+    const doomed = await spawnServer({ ...broker.env(), ...POD_ENV });
+    const watcher = await connectClient(a.wsUrl, user('watcher2'));
+    await watcher.join(room);
+    const victim = await connectClient(doomed.wsUrl, user('dora'));
+    await victim.join(room);
+    await watcher.next('presence');
+    const presence = () => http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() });
+    expect((await presence()).body.users.sort()).toEqual(['dora', 'watcher2']);
+
+    doomed.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await doomed.exited;
+    await eventually(async () => expect((await presence()).body).toMatchObject({ users: ['watcher2'], connections: 1 }), 5000);
+    // Entries live 2 heartbeats past their last refresh (every half heartbeat).
+    expect(Date.now() - killedAt).toBeLessThan(2.5 * HEARTBEAT_MS + 1000);
+    await watcher.close();
+  });
+});
+
+describe('a cluster that loses Redis', () => {
+  const broker = useBroker('redis');
+  let pods: TestApp[];
+
+  beforeAll(async () => {
+    pods = await Promise.all([0, 1].map(() => createTestApp({ ...broker.env(), ...POD_ENV })));
+  });
+  afterAll(() => Promise.all(pods.map((pod) => pod.close())));
+
+  it('keeps pods and live clients up, refuses new work while Redis is down, and resumes delivery after it returns', async () => {
+    const [a, b] = pods;
+    const room = 'public:outage';
+    const onA = await connectClient(a.wsUrl, user('ann'));
+    const onB = await connectClient(b.wsUrl, user('ben'));
+    await onA.join(room);
+    await onB.join(room);
+    await notify(a, room, 'before');
+    const before = await onB.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'before');
+
+    await broker.redis!.kill();
+    for (const pod of pods) await eventually(async () => expect((await http('GET', `${pod.url}/readyz`)).status).toBe(503));
+    const refused = await openClient(a.wsUrl, user('newcomer'));
+    expect(await refused.closed).toEqual({ code: 1013, reason: 'try_again_later' });
+
+    const started = Date.now();
+    const join = await onA.request('join', { room: 'public:elsewhere' });
+    expect(join).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    const message = await onB.request('message', { room, text: 'lost' });
+    expect(message).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    const rejected = await notify(b, room, 'not stored');
+    expect(rejected.status).toBe(503);
+    expect(rejected.body.message).toMatch(/not stored/i);
+    expect((await http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(5000);
+
+    await broker.redis!.restart();
+    for (const pod of pods) await eventually(async () => expect((await http('GET', `${pod.url}/readyz`)).status).toBe(200), 10_000);
+    expect(onA.closeInfo).toBeUndefined();
+    expect(onB.closeInfo).toBeUndefined();
+
+    // Both pods resubscribed on their own: live clients get what is published now.
+    await notify(b, room, 'after');
+    for (const client of [onA, onB]) {
+      await client.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'after');
+      expect(framesIn(client, room).map((frame) => frame.data.payload.text)).toEqual(['before', 'after']);
+    }
+    // History went with Redis: a seq from before the restart cannot be recovered.
+    const rejoin = await connectClient(b.wsUrl, user('ben'));
+    expect((await rejoin.join(room, seqOf(before))).data).toMatchObject({ recovered: false });
+    // Presence came back too.
+    const presence = await http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() });
+    expect(presence.body.users.sort()).toEqual(['ann', 'ben']);
+    await closeAll([onA, onB, rejoin]);
+  });
+});
