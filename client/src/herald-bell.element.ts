@@ -1,5 +1,5 @@
 import type { ConnectionState, HeraldClient } from './herald.client.ts';
-import type { Notification } from './protocol.ts';
+import { INBOX_LIMIT_MAX, personalRoom, type InboxEvent, type InboxItem, type Notification } from './protocol.ts';
 
 /** One entry of the bell's list. */
 export interface BellItem {
@@ -9,6 +9,8 @@ export interface BellItem {
   body: string;
   timestamp: string;
   read: boolean;
+  /** In the user's inbox (sent to `user:<sub>`): the server keeps its read state. */
+  inbox: boolean;
 }
 
 const DEFAULT_MAX_ITEMS = 50;
@@ -30,7 +32,8 @@ const TEMPLATE = `
   ol { list-style: none; margin: 0; padding: 0; }
   li { padding: 10px 12px; border-bottom: 1px solid #eaeef2; }
   li:last-child { border-bottom: 0; }
-  li.unread { background: #f6f8fa; }
+  li.unread { background: #f6f8fa; box-shadow: inset 3px 0 #0969da; }
+  li.read .title { font-weight: 400; }
   .title { font-weight: 600; }
   .body { color: #57606a; white-space: pre-wrap; word-break: break-word; }
   time { display: block; color: #8c959f; font-size: 12px; }
@@ -51,9 +54,12 @@ const ElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
 
 /**
  * `<herald-bell>`: a bell with an unread badge and the list of notifications, newest first.
- * Give it a client (`bell.client = connect(...)`); it shows each notification once by `id`,
- * titled by `payload.title` (else its `type`) with `payload.body` beneath. Opening the list
- * marks everything read and dispatches `herald-read` with the ids it marked.
+ * Give it a client (`bell.client = connect(...)`): it loads the user's inbox, then adds live
+ * notifications, each `id` once, titled by `payload.title` (else its `type`) with `payload.body`
+ * beneath. The badge is the inbox's unread count from the server, plus unread notifications of
+ * other rooms. Opening the list marks everything read, on the server too, and dispatches
+ * `herald-read` with the ids it marked; `inbox` events from the user's other tabs update the
+ * badge and the read styling. A failed inbox request dispatches `herald-error` (`detail.error`).
  * The host's `data-state` attribute follows the connection state, for styling.
  */
 export class HeraldBellElement extends ElementBase {
@@ -61,6 +67,16 @@ export class HeraldBellElement extends ElementBase {
   #unsubscribe: Array<() => void> = [];
   #items: BellItem[] = [];
   #root: ShadowRoot | null = null;
+  /** Whether the client had a welcome already: the next one is a reconnect, after which the inbox is reloaded. */
+  #welcomed = false;
+  /** Inbox ids this element is marking read and the server has not confirmed yet ('all' for everything). */
+  #marking = new Set<string>();
+  #markingAll = false;
+  /**
+   * Whether the server's inbox backs the list: until a load fails (a server without the inbox
+   * API, or unreachable) read marks go to the server; after, they stay local until a reload works.
+   */
+  #inbox: 'loading' | 'loaded' | 'unavailable' = 'loading';
 
   get client(): HeraldClient | null {
     return this.#client;
@@ -70,12 +86,24 @@ export class HeraldBellElement extends ElementBase {
     for (const off of this.#unsubscribe) off();
     this.#unsubscribe = [];
     this.#client = client;
+    this.#marking.clear();
+    this.#markingAll = false;
     if (!client) return;
+    this.#welcomed = client.welcome !== null;
+    this.#inbox = 'loading';
     this.#unsubscribe.push(
       client.on('notification', (notification) => this.add(notification)),
       client.on('state', ({ state }) => this.#showState(state)),
+      client.on('inbox', (event) => this.#onInboxEvent(event)),
+      client.on('unread', () => this.#render()),
+      client.on('welcome', () => {
+        // Read marks made elsewhere while this page was disconnected are not replayed.
+        if (this.#welcomed) void this.#loadInbox(client);
+        this.#welcomed = true;
+      }),
     );
     this.#showState(client.state);
+    void this.#loadInbox(client);
   }
 
   /** The list as shown, newest first. */
@@ -83,8 +111,13 @@ export class HeraldBellElement extends ElementBase {
     return this.#items;
   }
 
+  /** The badge's count. */
   get unread(): number {
-    return this.#items.filter((item) => !item.read).length;
+    const serverUnread = this.#client?.inbox.unread ?? null;
+    if (serverUnread === null) return this.#items.filter((item) => !item.read).length;
+    const otherRooms = this.#items.filter((item) => !item.read && !item.inbox).length;
+    const inbox = this.#markingAll ? 0 : Math.max(0, serverUnread - this.#marking.size);
+    return inbox + otherRooms;
   }
 
   get maxItems(): number {
@@ -105,22 +138,19 @@ export class HeraldBellElement extends ElementBase {
     this.client = null;
   }
 
-  /** Adds a notification; one already listed (same `id`, e.g. sent to two rooms) is ignored. */
+  /** Adds a live notification; one already listed (same `id`: from the inbox, or sent to two rooms) is not added again. */
   add(notification: Notification): void {
-    if (this.#items.some((item) => item.id === notification.id)) return;
-    const payload = notification.payload ?? {};
-    const item: BellItem = {
-      id: notification.id,
-      type: notification.type,
-      title: typeof payload.title === 'string' && payload.title !== '' ? payload.title : notification.type,
-      body: typeof payload.body === 'string' ? payload.body : '',
-      timestamp: notification.timestamp,
-      read: this.#isOpen(),
-    };
-    // Newest first by timestamp; a replay after a reconnect lands in its place.
-    const at = this.#items.findIndex((other) => other.timestamp <= item.timestamp);
-    this.#items.splice(at === -1 ? this.#items.length : at, 0, item);
-    this.#items.length = Math.min(this.#items.length, this.maxItems);
+    const user = this.#client?.welcome?.user;
+    const inbox = user !== undefined && notification.room === personalRoom(user);
+    const existing = this.#items.find((item) => item.id === notification.id);
+    if (existing) {
+      existing.inbox ||= inbox;
+      return;
+    }
+    const read = this.#isOpen();
+    this.#insert(toItem(notification, read, inbox));
+    // Seen as it arrived in the open list.
+    if (read && inbox && this.#inbox !== 'unavailable') void this.#markRead([notification.id]);
     this.#render();
   }
 
@@ -133,11 +163,90 @@ export class HeraldBellElement extends ElementBase {
   }
 
   markAllRead(): void {
-    const ids = this.#items.filter((item) => !item.read).map((item) => item.id);
-    if (ids.length === 0) return;
-    for (const item of this.#items) item.read = true;
+    const unread = this.#items.filter((item) => !item.read);
+    const inboxIds = unread.filter((item) => item.inbox && !this.#marking.has(item.id)).map((item) => item.id);
+    const serverUnread = this.#client?.inbox.unread ?? 0;
+    // Unread inbox items older than the list cannot be shown; opening the list reads them too.
+    const older = !this.#markingAll && serverUnread - this.#marking.size > inboxIds.length;
+    if (unread.length === 0 && !older) return;
+    for (const item of unread) item.read = true;
+    if (this.#inbox !== 'unavailable') {
+      if (older) void this.#markRead('all');
+      else if (inboxIds.length > 0) void this.#markRead(inboxIds);
+    }
     this.#render();
-    this.dispatchEvent(new CustomEvent('herald-read', { detail: { ids } }));
+    if (unread.length > 0) this.dispatchEvent(new CustomEvent('herald-read', { detail: { ids: unread.map((item) => item.id) } }));
+  }
+
+  async #loadInbox(client: HeraldClient): Promise<void> {
+    try {
+      const page = await client.inbox.list({ limit: Math.min(this.maxItems, INBOX_LIMIT_MAX) });
+      if (client !== this.#client) return;
+      this.#inbox = 'loaded';
+      for (const listed of page.items) {
+        const existing = this.#items.find((item) => item.id === listed.id);
+        if (existing) {
+          existing.inbox = true;
+          // Read state only ever goes from unread to read.
+          existing.read ||= listed.read;
+        } else {
+          this.#insert(toItem(listed, listed.read, true));
+        }
+      }
+      this.#render();
+    } catch (error) {
+      if (client !== this.#client) return;
+      if (this.#inbox === 'loading') this.#inbox = 'unavailable';
+      this.#reportError(error);
+    }
+  }
+
+  async #markRead(ids: string[] | 'all'): Promise<void> {
+    const client = this.#client;
+    if (!client) return;
+    if (ids === 'all') this.#markingAll = true;
+    else for (const id of ids) this.#marking.add(id);
+    try {
+      await client.inbox.markRead(ids);
+    } catch (error) {
+      if (client !== this.#client) return;
+      // The server still counts them unread: show them so, and let the app know.
+      if (this.#inbox === 'loaded') {
+        for (const item of this.#items) if (item.inbox && (ids === 'all' || ids.includes(item.id))) item.read = false;
+      }
+      this.#reportError(error);
+    } finally {
+      if (client === this.#client) {
+        if (ids === 'all') this.#markingAll = false;
+        else for (const id of ids) this.#marking.delete(id);
+        this.#render();
+      }
+    }
+  }
+
+  #onInboxEvent({ read }: InboxEvent): void {
+    for (const item of this.#items) {
+      if (item.inbox && (read === 'all' || read.includes(item.id))) item.read = true;
+    }
+    // The server has counted these: stop discounting them from its number.
+    if (read === 'all') {
+      this.#markingAll = false;
+      this.#marking.clear();
+    } else {
+      for (const id of read) this.#marking.delete(id);
+    }
+    this.#render();
+  }
+
+  #insert(item: BellItem): void {
+    // Newest first by timestamp; a replay after a reconnect lands in its place.
+    const at = this.#items.findIndex((other) => other.timestamp <= item.timestamp);
+    this.#items.splice(at === -1 ? this.#items.length : at, 0, item);
+    this.#items.length = Math.min(this.#items.length, this.maxItems);
+  }
+
+  #reportError(error: unknown): void {
+    this.dispatchEvent(new CustomEvent('herald-error', { detail: { error } }));
   }
 
   #isOpen(): boolean {
@@ -183,6 +292,19 @@ export class HeraldBellElement extends ElementBase {
       }),
     );
   }
+}
+
+function toItem(source: Notification | InboxItem, read: boolean, inbox: boolean): BellItem {
+  const payload = source.payload ?? {};
+  return {
+    id: source.id,
+    type: source.type,
+    title: typeof payload.title === 'string' && payload.title !== '' ? payload.title : source.type,
+    body: typeof payload.body === 'string' ? payload.body : '',
+    timestamp: source.timestamp,
+    read,
+    inbox,
+  };
 }
 
 /** Registers `<herald-bell>` (or another tag name). Safe to call more than once. */

@@ -71,6 +71,8 @@ if (!token) {
   client.on('notification', (n) => log('notification ' + n.type + ' in ' + n.room));
   client.on('message', (m) => log(m.user + ' in ' + m.room + ': ' + m.text));
   client.on('presence', (p) => log(p.user + ' ' + p.status + ' ' + p.room));
+  client.on('inbox', ({ unread, read }) => log('inbox: ' + (read === 'all' ? 'all' : read.length) + ' marked read, ' + unread + ' unread'));
+  bell.addEventListener('herald-error', (event) => log('inbox error: ' + event.detail.error.message));
   client.on('error', (error) => log('error ' + error.code + ': ' + error.message));
 
   if (!settings.tokenEndpoint) {
