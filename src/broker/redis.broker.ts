@@ -41,7 +41,7 @@ const DEFAULTS = {
   commandTimeoutMs: 3000,
   reconnectMinDelayMs: 50,
   reconnectMaxDelayMs: 2000,
-  startupAttempts: 3,
+  startupAttempts: 5,
 };
 
 /** newEpoch()'s leading base-36 milliseconds; the Lua script writes the same. */
@@ -391,6 +391,15 @@ export class RedisBroker extends Broker {
   }
 
   private receive(message: string, channel: string): void {
+    try {
+      this.dispatch(message, channel);
+    } catch (error) {
+      // Thrown inside node-redis's reply parser it would break the subscriber; drop this one message.
+      this.logger.error({ message: 'Could not handle a channel message', channel, error: describe(error) });
+    }
+  }
+
+  private dispatch(message: string, channel: string): void {
     const room = this.keys.roomOf(channel);
     const feed = room === undefined ? undefined : this.rooms.get(room);
     // A message already in flight when this pod unsubscribed.

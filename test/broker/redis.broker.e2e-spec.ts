@@ -143,6 +143,20 @@ describe('RedisBroker', () => {
       expect(await b.presence('chat')).toEqual({ users: ['alice'], connections: 1 });
     });
 
+    it('closes promptly while Redis is down', async () => {
+      const outage = await startRedis();
+      const broker = new RedisBroker({ ...TEST_REDIS_OPTIONS, url: outage.url, prefix: uniquePrefix() });
+      await broker.connect();
+      await broker.subscribe('chat');
+      await broker.addPresence('chat', 'alice', 'c1');
+      await outage.kill();
+      await eventually(() => expect(broker.available).toBe(false));
+      const started = Date.now();
+      await broker.close();
+      expect(Date.now() - started).toBeLessThan(1000);
+      await outage.stop();
+    });
+
     it('replaces a lost subscriber and delivers what the pod missed meanwhile, once and in order', async () => {
       const prefix = uniquePrefix();
       const a = await harness.pod({ prefix });

@@ -1,11 +1,16 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createConnection, createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Socket, createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface RedisServer {
-  /** `redis://` URL of the private server (with the password when one was set). */
+  /** `redis://` (or `rediss://` with `tls`) URL of the private server, with the password when one was set. */
   url: string;
+  /** With `tls`: the self-signed certificate clients must trust (PEM file). */
+  caFile: string | undefined;
   port: number;
   /** Graceful stop (SIGTERM) of this server's process only. */
   stop(): Promise<void>;
@@ -18,6 +23,8 @@ export interface RedisServer {
 export interface RedisServerOptions {
   /** Sets `requirepass`, so the URL carries credentials. */
   password?: string;
+  /** Serves TLS only, with a fresh self-signed certificate for 127.0.0.1. */
+  tls?: boolean;
 }
 
 const READY_TIMEOUT_MS = 5000;
@@ -35,7 +42,8 @@ process.once('exit', () => {
  */
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
-  let child = await spawnServer(port, options);
+  const certificate = options.tls ? selfSignedCertificate() : undefined;
+  let child = await spawnServer(port, options, certificate);
   const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
 
   const terminate = async (signal: NodeJS.Signals): Promise<void> => {
@@ -46,19 +54,47 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   };
 
   return {
-    url: `redis://${auth}127.0.0.1:${port}`,
+    url: `${certificate ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`,
     port,
-    stop: () => terminate('SIGTERM'),
+    caFile: certificate?.certFile,
+    async stop() {
+      await terminate('SIGTERM');
+      certificate?.remove();
+    },
     kill: () => terminate('SIGKILL'),
     async restart() {
       await terminate('SIGKILL');
-      child = await spawnServer(port, options);
+      child = await spawnServer(port, options, certificate);
     },
   };
 }
 
-async function spawnServer(port: number, options: RedisServerOptions): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()];
+interface Certificate {
+  certFile: string;
+  keyFile: string;
+  remove(): void;
+}
+
+/** A self-signed certificate for 127.0.0.1, made with the openssl CLI in a private directory. */
+function selfSignedCertificate(): Certificate {
+  const directory = mkdtempSync(join(tmpdir(), 'redis-tls-'));
+  const certFile = join(directory, 'cert.pem');
+  const keyFile = join(directory, 'key.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
+  ], { stdio: 'ignore' });
+  return { certFile, keyFile, remove: () => rmSync(directory, { recursive: true, force: true }) };
+}
+
+async function spawnServer(port: number, options: RedisServerOptions, certificate: Certificate | undefined): Promise<ChildProcess> {
+  const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()];
+  if (certificate) {
+    args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile);
+    args.push('--tls-ca-cert-file', certificate.certFile, '--tls-auth-clients', 'no');
+  } else {
+    args.push('--port', String(port));
+  }
   if (options.password !== undefined) args.push('--requirepass', options.password);
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -78,7 +114,7 @@ async function spawnServer(port: number, options: RedisServerOptions): Promise<C
   failed.catch(() => undefined); // Observed through the race below; after readiness an exit is expected (stop/kill).
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await Promise.race([answersPing(port), failed]))) {
+  while (!(await Promise.race([answersPing(port, certificate !== undefined), failed]))) {
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`redis-server on port ${port} was not ready within ${READY_TIMEOUT_MS} ms:\n${output}`);
@@ -89,16 +125,17 @@ async function spawnServer(port: number, options: RedisServerOptions): Promise<C
 }
 
 /** True once the server answers on the port (PONG, or NOAUTH when a password is required). */
-function answersPing(port: number): Promise<boolean> {
+function answersPing(port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
+    const socket: Socket = tls
+      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => socket.write('PING\r\n'))
+      : createConnection({ port, host: '127.0.0.1' }, () => socket.write('PING\r\n'));
     const done = (ready: boolean) => {
       socket.destroy();
       resolve(ready);
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
     socket.once('data', (reply) => {
       const text = reply.toString();
       done(text.startsWith('+PONG') || text.includes('NOAUTH'));

@@ -1,0 +1,44 @@
+import { http } from '../support/http';
+import { startRedis } from '../support/redis-server';
+import { spawnServer } from '../support/spawned-server';
+
+/** REDIS_URL at start-up (section 7): auth and TLS work, and a bad URL is a clear refusal to start. */
+describe('connecting to Redis at start-up', () => {
+  it('refuses to start with exit code 1 and a message naming REDIS_URL, never its password', async () => {
+    const gone = await startRedis();
+    await gone.stop();
+    const server = await spawnServer({ REDIS_URL: `redis://herald:hunter2-secret@127.0.0.1:${gone.port}` }, { waitReady: false });
+    expect(await server.exited).toEqual({ code: 1, signal: null });
+    expect(server.output()).toContain(`REDIS_URL: Cannot connect to Redis at redis://herald:***@127.0.0.1:${gone.port}`);
+    expect(server.output()).toMatch(/ECONNREFUSED/);
+    expect(server.output()).not.toContain('hunter2-secret');
+  });
+
+  it('connects over TLS (rediss://) with a password, trusting the CA given to Node', async () => {
+    const redis = await startRedis({ tls: true, password: 'tls-pass' });
+    try {
+      const server = await spawnServer({ REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: redis.caFile! });
+      try {
+        expect((await http('GET', `${server.url}/readyz`)).status).toBe(200);
+        expect(server.output()).not.toContain('tls-pass');
+      } finally {
+        server.child.kill('SIGKILL');
+        await server.exited;
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('refuses to start when the Redis TLS certificate is not trusted, and says why', async () => {
+    const redis = await startRedis({ tls: true });
+    try {
+      const server = await spawnServer({ REDIS_URL: redis.url }, { waitReady: false });
+      expect(await server.exited).toEqual({ code: 1, signal: null });
+      expect(server.output()).toContain('REDIS_URL: Cannot connect to Redis at rediss://127.0.0.1');
+      expect(server.output()).toMatch(/self[- ]signed certificate/i);
+    } finally {
+      await redis.stop();
+    }
+  });
+});
