@@ -42,6 +42,12 @@ export abstract class Broker {
   /** Forgets one connection of a user in a room, cluster-wide. */
   abstract removePresence(room: string, user: string, connectionId: string): Promise<PresenceChange>;
   abstract presence(room: string): Promise<PresenceSnapshot>;
+  /**
+   * Registers the listener told when a user's last connection in a room vanished without a
+   * remove: its pod died and the entry expired. Called once cluster-wide per such user, on
+   * whichever pod noticed; `users` counts the room's distinct users afterwards.
+   */
+  abstract onPresenceExpired(listener: PresenceExpiredListener): void;
 
   /** Whether the broker can serve requests now (Redis connected). Memory is always available. */
   abstract get available(): boolean;
@@ -90,6 +96,8 @@ export interface PresenceChange {
   /** Distinct users in the room after the change. */
   users: number;
 }
+
+export type PresenceExpiredListener = (room: string, user: string, users: number) => void;
 
 export interface PresenceSnapshot {
   users: string[];

@@ -143,6 +143,10 @@ export class MemoryBroker extends Broker {
     return { users: [...users.keys()], connections };
   }
 
+  onPresenceExpired(): void {
+    // In-process entries never expire: a connection's own cleanup removes them.
+  }
+
   get available(): boolean {
     return true;
   }

@@ -8,13 +8,14 @@ import {
   DeliveryListener,
   HistoryResult,
   PresenceChange,
+  PresenceExpiredListener,
   PresenceSnapshot,
   PublishOptions,
   PublishResult,
   PublishedEvent,
 } from './broker';
 import { RedisKeys } from './redis-keys';
-import { PresenceKeys, REDIS_SCRIPTS, RoomKeys } from './redis.scripts';
+import { ExpiredPresence, PresenceKeys, REDIS_SCRIPTS, RoomKeys } from './redis.scripts';
 import { ParsedSeq, canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from './seq';
 
 export interface RedisBrokerOptions {
@@ -101,6 +102,7 @@ export class RedisBroker extends Broker {
   private readonly command: RedisClient;
   private subscriber: RedisClient | undefined;
   private listener: DeliveryListener = () => undefined;
+  private presenceExpiredListener: PresenceExpiredListener = () => undefined;
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private isAvailable = false;
   private everConnected = false;
@@ -219,7 +221,11 @@ export class RedisBroker extends Broker {
     if (!entries) this.localPresence.set(room, (entries = new Map()));
     // Remembered first: if Redis is down now, the entry is registered when it comes back.
     entries.set(connectionId, user);
-    return this.run('presence add', () => this.command.heraldPresenceAdd(this.presenceKeys(room), connectionId, user, this.settings.presenceTtlMs));
+    const change = await this.run('presence add', () =>
+      this.command.heraldPresenceAdd(this.presenceKeys(room), connectionId, user, this.settings.presenceTtlMs),
+    );
+    this.reportExpired(room, change);
+    return { userChanged: change.userChanged, users: change.users };
   }
 
   async removePresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
@@ -228,11 +234,19 @@ export class RedisBroker extends Broker {
     if (entries?.size === 0) this.localPresence.delete(room);
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return { userChanged: false, users: 0 };
-    return this.run('presence remove', () => this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId));
+    const change = await this.run('presence remove', () => this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId));
+    this.reportExpired(room, change);
+    return { userChanged: change.userChanged, users: change.users };
   }
 
   async presence(room: string): Promise<PresenceSnapshot> {
-    return this.run('presence', () => this.command.heraldPresenceSnapshot(this.presenceKeys(room)));
+    const snapshot = await this.run('presence', () => this.command.heraldPresenceSnapshot(this.presenceKeys(room)));
+    this.reportExpired(room, snapshot);
+    return { users: snapshot.userIds, connections: snapshot.connections };
+  }
+
+  onPresenceExpired(listener: PresenceExpiredListener): void {
+    this.presenceExpiredListener = listener;
   }
 
   get available(): boolean {
@@ -351,8 +365,8 @@ export class RedisBroker extends Broker {
 
   private async registerAllPresence(): Promise<void> {
     await Promise.all(
-      [...this.localPresence].map(([room, entries]) =>
-        this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, entries),
+      [...this.localPresence].map(async ([room, entries]) =>
+        this.reportExpired(room, await this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, entries)),
       ),
     );
   }
@@ -427,6 +441,16 @@ export class RedisBroker extends Broker {
     if (feed.last && feed.last.epoch === seq.epoch && seq.position <= feed.last.position) return;
     feed.last = seq;
     this.emit(delivery);
+  }
+
+  private reportExpired(room: string, { expiredUsers, users }: ExpiredPresence): void {
+    for (const user of expiredUsers) {
+      try {
+        this.presenceExpiredListener(room, user, users);
+      } catch (error) {
+        this.logger.error({ message: 'Presence-expired listener failed', room, error: describe(error) });
+      }
+    }
   }
 
   private emit(delivery: Delivery): void {

@@ -93,11 +93,23 @@ local function forget(id, user)
   end
   return false
 end
+-- Returns the users whose last connection just expired.
 local function purge(now)
+  local gone = {}
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
     local user = redis.call('HGET', connections, id)
-    if user then forget(id, user) else redis.call('ZREM', expiry, id) end
+    if not user then redis.call('ZREM', expiry, id)
+    elseif forget(id, user) then table.insert(gone, user) end
   end
+  return gone
+end
+-- Of the users purge() reported, those with no entry now (a refresh may have brought one back).
+local function still_gone(gone)
+  local absent = {}
+  for _, user in ipairs(gone) do
+    if redis.call('HEXISTS', users, user) == 0 then table.insert(absent, user) end
+  end
+  return absent
 end
 -- Returns true when this is the user's first live connection in the room.
 local function upsert(id, user, expires_at)
@@ -112,21 +124,24 @@ local function keep(ttl_ms)
 end
 `;
 
-/** ARGV: connection id, user, entry TTL ms. Returns {1 if the user's first connection, distinct users}. */
+/**
+ * ARGV: connection id, user, entry TTL ms.
+ * Returns {1 if the user's first connection, distinct users, {users whose entries expired}}.
+ */
 const PRESENCE_ADD = `${PRESENCE_HELPERS}
 local now, ttl_ms = now_ms(), tonumber(ARGV[3])
-purge(now)
+local gone = purge(now)
 local first = upsert(ARGV[1], ARGV[2], now + ttl_ms)
 keep(ttl_ms)
-return {first and 1 or 0, redis.call('HLEN', users)}
+return {first and 1 or 0, redis.call('HLEN', users), still_gone(gone)}
 `;
 
-/** ARGV: connection id. Returns {1 if it was the user's last connection, distinct users}. */
+/** ARGV: connection id. Returns {1 if it was the user's last connection, distinct users, {expired users}}. */
 const PRESENCE_REMOVE = `${PRESENCE_HELPERS}
-purge(now_ms())
+local gone = purge(now_ms())
 local user = redis.call('HGET', connections, ARGV[1])
 local last = user and forget(ARGV[1], user)
-return {last and 1 or 0, redis.call('HLEN', users)}
+return {last and 1 or 0, redis.call('HLEN', users), gone}
 `;
 
 /**
@@ -135,18 +150,16 @@ return {last and 1 or 0, redis.call('HLEN', users)}
  */
 const PRESENCE_REFRESH = `${PRESENCE_HELPERS}
 local now, ttl_ms = now_ms(), tonumber(ARGV[1])
-purge(now)
+local gone = purge(now)
 for index = 2, #ARGV, 2 do upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) end
 keep(ttl_ms)
-return redis.call('HLEN', users)
+return {redis.call('HLEN', users), still_gone(gone)}
 `;
 
-/** Returns {live connections, user...}. */
+/** Returns {live connections, {users}, {expired users}}. */
 const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
-purge(now_ms())
-local reply = redis.call('HKEYS', users)
-table.insert(reply, 1, redis.call('ZCARD', expiry))
-return reply
+local gone = purge(now_ms())
+return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
 `;
 
 export interface RoomKeys {
@@ -176,10 +189,21 @@ export interface RoomHistoryReply {
   entries: StoredPublication[] | undefined;
 }
 
-export interface PresenceChangeReply {
+/** Every presence script reports the users whose last entry it found expired (their pod died). */
+export interface ExpiredPresence {
+  expiredUsers: string[];
+  /** Distinct users in the room after the script. */
+  users: number;
+}
+
+export interface PresenceChangeReply extends ExpiredPresence {
   /** First connection of the user (add) or its last (remove). */
   userChanged: boolean;
-  users: number;
+}
+
+export interface PresenceSnapshotReply extends ExpiredPresence {
+  connections: number;
+  userIds: string[];
 }
 
 type RawStreamEntry = [id: string, fields: string[]];
@@ -190,7 +214,11 @@ function storedPublication([id, fields]: RawStreamEntry): StoredPublication {
   return { position: Number(id.slice(0, id.indexOf('-'))), event: values.e, publishedAtMs: Number(values.t), body: values.b };
 }
 
-const presenceChange = (reply: [number, number]): PresenceChangeReply => ({ userChanged: reply[0] === 1, users: Number(reply[1]) });
+const presenceChange = (reply: [number, number, string[]]): PresenceChangeReply => ({
+  userChanged: reply[0] === 1,
+  users: Number(reply[1]),
+  expiredUsers: reply[2],
+});
 
 const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
   parser.pushKey(keys.expiry);
@@ -250,7 +278,7 @@ export const REDIS_SCRIPTS = {
       parser.push(String(ttlMs));
       for (const [connectionId, user] of entries) parser.push(connectionId, user);
     },
-    transformReply: (reply: number): number => Number(reply),
+    transformReply: (reply: [number, string[]]): ExpiredPresence => ({ users: Number(reply[0]), expiredUsers: reply[1] }),
   }),
   heraldPresenceSnapshot: defineScript({
     SCRIPT: PRESENCE_SNAPSHOT,
@@ -258,6 +286,11 @@ export const REDIS_SCRIPTS = {
     parseCommand(parser: CommandParser, keys: PresenceKeys) {
       pushPresenceKeys(parser, keys);
     },
-    transformReply: ([connections, ...users]: [number, ...string[]]): { connections: number; users: string[] } => ({ connections: Number(connections), users }),
+    transformReply: (reply: [number, string[], string[]]): PresenceSnapshotReply => ({
+      connections: Number(reply[0]),
+      userIds: reply[1],
+      users: reply[1].length,
+      expiredUsers: reply[2],
+    }),
   }),
 };

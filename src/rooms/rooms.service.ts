@@ -26,6 +26,12 @@ export class RoomsService implements OnApplicationShutdown {
   ) {
     this.subscriptions = new RoomSubscriptions(broker);
     broker.onDelivery((delivery) => this.deliver(delivery));
+    broker.onPresenceExpired((room, user, users) =>
+      // A user whose pod died left without saying so: tell the room as for any last leave.
+      this.tellRoom(room, user, 'left', users + 1).catch((error: unknown) =>
+        this.logger.warn({ message: 'Could not announce an expired presence', room, error: String(error) }),
+      ),
+    );
   }
 
   /** Admits a connection and puts it in its personal room before `welcome` is sent. */
@@ -154,14 +160,14 @@ export class RoomsService implements OnApplicationShutdown {
       status === 'joined'
         ? await this.broker.addPresence(room, connection.user, connection.id)
         : await this.broker.removePresence(room, connection.user, connection.id);
-    if (!change.userChanged || room.startsWith(PERSONAL_ROOM_PREFIX)) return;
-    const usersIncludingThisOne = status === 'joined' ? change.users : change.users + 1;
-    if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
-    const frame = JSON.stringify({
-      event: 'presence',
-      data: { room, user: connection.user, status, timestamp: new Date().toISOString() },
-    });
-    await this.broker.broadcast(room, frame, connection.user);
+    if (!change.userChanged) return;
+    await this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1);
+  }
+
+  private async tellRoom(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): Promise<void> {
+    if (room.startsWith(PERSONAL_ROOM_PREFIX) || usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
+    const frame = JSON.stringify({ event: 'presence', data: { room, user, status, timestamp: new Date().toISOString() } });
+    await this.broker.broadcast(room, frame, user);
   }
 
   private deliver(delivery: Delivery): void {

@@ -73,14 +73,19 @@ describe('RedisBroker', () => {
   describe('presence across pods', () => {
     afterEach(() => harness.closeAll());
 
-    it("forgets a dead pod's entries after the presence TTL, and keeps a live pod's", async () => {
+    it("forgets a dead pod's entries after the presence TTL, says so once, and keeps a live pod's", async () => {
       const prefix = uniquePrefix();
       // A pod that never refreshes stands for one that died without cleaning up.
       const dead = await harness.pod({ prefix, presenceTtlMs: 400, presenceRefreshMs: 60_000 });
       const live = await harness.pod({ prefix, presenceTtlMs: 400, presenceRefreshMs: 100 });
+      const expired: [string, string, number][] = [];
+      for (const pod of [dead, live]) pod.onPresenceExpired((room, user, users) => expired.push([room, user, users]));
       await dead.addPresence('chat', 'alice', 'c1');
+      await dead.addPresence('chat', 'alice', 'c4');
       await live.addPresence('chat', 'bob', 'c2');
-      await eventually(async () => expect(await live.presence('chat')).toEqual({ users: ['bob'], connections: 1 }), 3000);
+      // The live pod's own refresh notices, once, that alice's last connection is gone.
+      await eventually(() => expect(expired).toEqual([['chat', 'alice', 1]]), 3000);
+      expect(await live.presence('chat')).toEqual({ users: ['bob'], connections: 1 });
       // Well past the TTL, bob is still there because his pod refreshes him.
       await new Promise((resolve) => setTimeout(resolve, 600));
       expect(await live.presence('chat')).toEqual({ users: ['bob'], connections: 1 });

@@ -174,7 +174,7 @@ describe('a cluster of pods on one Redis', () => {
     }
   });
 
-  it("forgets the presence of a pod killed with SIGKILL within about two heartbeats", async () => {
+  it('forgets the presence of a pod killed with SIGKILL within about two heartbeats, and announces the leave', async () => {
     const room = 'public:crash';
     const doomed = await spawnServer({ ...broker.env(), ...POD_ENV });
     const watcher = await connectClient(a.wsUrl, user('watcher2'));
@@ -188,9 +188,11 @@ describe('a cluster of pods on one Redis', () => {
     doomed.child.kill('SIGKILL');
     const killedAt = Date.now();
     await doomed.exited;
-    await eventually(async () => expect((await presence()).body).toMatchObject({ users: ['watcher2'], connections: 1 }), 5000);
+    // The watcher's pod refreshes its own entries in the room and notices dora's expired.
+    expect((await watcher.next('presence')).data).toMatchObject({ room, user: 'dora', status: 'left' });
     // Entries live 2 heartbeats past their last refresh (every half heartbeat).
     expect(Date.now() - killedAt).toBeLessThan(2.5 * HEARTBEAT_MS + 1000);
+    expect((await presence()).body).toMatchObject({ users: ['watcher2'], connections: 1 });
     await watcher.close();
   });
 });
