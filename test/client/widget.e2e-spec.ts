@@ -1,12 +1,14 @@
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { jest } from '@jest/globals';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PublishClient } from '@herald/client';
 import { eventually } from '../support/eventually';
+import { http } from '../support/http';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
-import { createTestApp } from '../support/test-app';
 import { closeEveryConnection } from './herald-server';
 
 jest.setTimeout(30_000);
@@ -41,6 +43,7 @@ describe('the demo page and <herald-bell> in Chromium', () => {
   });
 
   const titles = () => page.locator('herald-bell li[data-id] .title').allTextContents();
+  const badge = (on: Page) => on.locator('herald-bell .badge').textContent();
   const ids = () => page.locator('herald-bell li[data-id]').evaluateAll((items) => items.map((item) => item.getAttribute('data-id')));
 
   it('shows every notification exactly once across a 1012 drain, newest first', async () => {
@@ -75,6 +78,68 @@ describe('the demo page and <herald-bell> in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'demo-widget.png') });
   });
 
+  it('shows the inbox again after a reload, and follows read marks made in another page', async () => {
+    const token = signToken({ sub: 'hana' });
+    const demo = `${app.url}/demo?token=${token}&rooms=public:news`;
+    const readCount = (on: Page) => on.locator('herald-bell li.read').count();
+    const earlier = await publisher.publish({ users: ['hana'], type: 'invoice.paid', payload: { title: 'Invoice paid', body: 'Before the page opened' } });
+    await page.goto(demo);
+    await page.locator('herald-bell[data-state="open"]').waitFor();
+    await eventually(async () => expect(await titles()).toEqual(['Invoice paid']));
+    await expect(badge(page)).resolves.toBe('1');
+    await publisher.publish({ users: ['hana'], type: 'order.shipped', payload: { title: 'Order shipped' } });
+    // Not in the inbox: another room's notifications live as long as the page.
+    await publisher.publish({ rooms: ['public:news'], type: 'news', payload: { title: 'Public news' } });
+    await publisher.publish({ users: ['hana'], type: 'comment', payload: { body: 'no title' } });
+    await eventually(async () => expect(await titles()).toEqual(['comment', 'Public news', 'Order shipped', 'Invoice paid']));
+    await expect(badge(page)).resolves.toBe('4');
+
+    await page.reload();
+    await page.locator('herald-bell[data-state="open"]').waitFor();
+    await eventually(async () => expect(await titles()).toEqual(['comment', 'Order shipped', 'Invoice paid']));
+    await expect(badge(page)).resolves.toBe('3');
+    expect(await ids()).toContain(earlier.id);
+
+    const other = await browser.newPage({ viewport: { width: 900, height: 640 } });
+    other.on('pageerror', (error) => pageErrors.push(error.message));
+    try {
+      await other.goto(demo);
+      await other.locator('herald-bell[data-state="open"]').waitFor();
+      await eventually(async () => expect(await badge(other)).toBe('3'));
+
+      // Opening the list in the first page reads everything, in both pages.
+      await page.locator('herald-bell button.bell').click();
+      await expect(page.locator('herald-bell .badge').isHidden()).resolves.toBe(true);
+      await eventually(async () => expect(await other.locator('herald-bell .badge').isHidden()).toBe(true));
+      await eventually(async () => expect(await readCount(other)).toBe(3));
+      await expect(page.locator('#log').textContent()).resolves.toContain('inbox: 3 marked read, 0 unread');
+
+      await page.locator('herald-bell button.bell').click();
+      await publisher.publish({ users: ['hana'], type: 'mention', payload: { title: 'You were mentioned' } });
+      await eventually(async () => expect([await badge(page), await badge(other)]).toEqual(['1', '1']));
+      await other.reload();
+      await other.locator('herald-bell[data-state="open"]').waitFor();
+      await eventually(async () => expect(await other.locator('herald-bell li[data-id]').count()).toBe(4));
+      await expect(readCount(other)).resolves.toBe(3);
+      await expect(badge(other)).resolves.toBe('1');
+
+      // With the first page's list open, what arrives is read there at once, and in the other page too.
+      await page.locator('herald-bell button.bell').click();
+      await eventually(async () => expect(await other.locator('herald-bell .badge').isHidden()).toBe(true));
+      await publisher.publish({ users: ['hana'], type: 'reply', payload: { title: 'New reply' } });
+      await eventually(async () => expect(await titles()).toEqual(['New reply', 'You were mentioned', 'comment', 'Order shipped', 'Invoice paid']));
+      await eventually(async () => expect(await readCount(other)).toBe(5));
+      await expect(other.locator('herald-bell .badge').isHidden()).resolves.toBe(true);
+
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'inbox-first-page.png') });
+      await other.locator('herald-bell button.bell').click();
+      await other.screenshot({ path: join(ARTIFACTS, 'inbox-second-page.png') });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('offers to mint a development token when opened without one', async () => {
     await page.goto(`${app.url}/demo`);
     await page.locator('#mint input[name="sub"]').fill('grace');
@@ -97,5 +162,137 @@ describe('the demo when disabled', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+/**
+ * A page of another origin that imports the SDK from its own server, the way an app embeds it.
+ * The same server listens twice: one origin is in ALLOWED_ORIGINS, the other is not.
+ */
+const ORIGIN_PAGE = `<!doctype html><title>another origin</title>
+<script type="module">import { connect } from '/sdk/index.js'; window.heraldSdk = { connect };</script>`;
+
+async function startOriginServer(): Promise<{ url: string; server: Server }> {
+  const sdkDir = join(dirname(require.resolve('@herald/client/package.json')), 'dist');
+  const server = createServer((request, response) => {
+    const asset = /^\/sdk\/([a-z0-9.-]+\.js)$/.exec(request.url ?? '');
+    if (asset) {
+      readFile(join(sdkDir, asset[1]), 'utf8').then(
+        (source) => response.writeHead(200, { 'content-type': 'text/javascript' }).end(source),
+        () => response.writeHead(404).end(),
+      );
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/html' }).end(ORIGIN_PAGE);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe('the inbox from a page of another origin', () => {
+  let app: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let listed: { url: string; server: Server };
+  let unlisted: { url: string; server: Server };
+  let publisher: PublishClient;
+
+  beforeAll(async () => {
+    listed = await startOriginServer();
+    unlisted = await startOriginServer();
+    app = await createTestApp({ ALLOWED_ORIGINS: `https://app.example.com, ${listed.url}` });
+    publisher = new PublishClient({ baseUrl: app.url, token: publisherToken() });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  });
+  beforeEach(async () => {
+    page = await browser.newPage();
+    page.setDefaultTimeout(8_000);
+  });
+  afterEach(() => page.close());
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    for (const origin of [listed, unlisted]) await new Promise((resolve) => origin?.server.close(resolve));
+  });
+
+  const unreadOf = async (token: string) => (await http('GET', `${app.url}/v1/inbox`, { token })).body.unread;
+
+  it('lets a listed origin read the inbox and mark items read with the SDK', async () => {
+    const token = signToken({ sub: 'pia' });
+    const published = [(await publisher.publish({ users: ['pia'], type: 't', payload: { title: 'one' } })).id];
+    published.unshift((await publisher.publish({ users: ['pia'], type: 't', payload: { title: 'two' } })).id);
+    await page.goto(listed.url);
+    await page.waitForFunction(() => 'heraldSdk' in globalThis);
+    const outcome = await page.evaluate(
+      async ({ wsUrl, token }) => {
+        const client = (globalThis as any).heraldSdk.connect(wsUrl, { getToken: () => token });
+        try {
+          await client.whenOpen();
+          const listedPage = await client.inbox.list();
+          const marked = await client.inbox.markRead([listedPage.items[0].id]);
+          return { ids: listedPage.items.map((item: { id: string }) => item.id), unread: listedPage.unread, after: marked.unread, tracked: client.inbox.unread };
+        } finally {
+          client.close();
+        }
+      },
+      { wsUrl: app.wsUrl, token },
+    );
+    expect(outcome).toEqual({ ids: published, unread: 2, after: 1, tracked: 1 });
+    await expect(unreadOf(token)).resolves.toBe(1);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'inbox-listed-origin.png') });
+  });
+
+  it('grants the listed origin GET and POST with authorization and content-type, and an unlisted one nothing', async () => {
+    const token = signToken({ sub: 'pia' });
+    const preflight = (origin: string) =>
+      fetch(`${app.url}/v1/inbox/read`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      });
+    const granted = await preflight(listed.url);
+    expect(granted.status).toBeGreaterThanOrEqual(200);
+    expect(granted.status).toBeLessThan(300);
+    expect(granted.headers.get('access-control-allow-origin')).toBe(listed.url);
+    expect(granted.headers.get('access-control-allow-methods')?.toUpperCase().split(/\s*,\s*/)).toEqual(expect.arrayContaining(['GET', 'POST']));
+    expect(granted.headers.get('access-control-allow-headers')?.toLowerCase().split(/\s*,\s*/)).toEqual(expect.arrayContaining(['authorization', 'content-type']));
+    const answer = await http('GET', `${app.url}/v1/inbox`, { token, headers: { origin: listed.url } });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('access-control-allow-origin')).toBe(listed.url);
+
+    const refused = await preflight(unlisted.url);
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    expect(refused.headers.get('access-control-allow-methods')).toBeNull();
+    const plain = await http('GET', `${app.url}/v1/inbox`, { token, headers: { origin: unlisted.url } });
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('keeps an unlisted origin out: its requests fail as CORS errors and change nothing', async () => {
+    const token = signToken({ sub: 'quinn' });
+    await publisher.publish({ users: ['quinn'], type: 't', payload: { title: 'secret' } });
+    await page.goto(unlisted.url);
+    const outcome = await page.evaluate(
+      async ({ httpUrl, token }) => {
+        const attempt = async (path: string, init: RequestInit) => {
+          try {
+            const response = await fetch(httpUrl + path, init);
+            return `answered ${response.status}`;
+          } catch (error) {
+            return `${(error as Error).name}: ${(error as Error).message}`;
+          }
+        };
+        return {
+          list: await attempt('/v1/inbox', { headers: { authorization: `Bearer ${token}` } }),
+          markRead: await attempt('/v1/inbox/read', {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ all: true }),
+          }),
+        };
+      },
+      { httpUrl: app.url, token },
+    );
+    expect(outcome).toEqual({ list: 'TypeError: Failed to fetch', markRead: 'TypeError: Failed to fetch' });
+    await expect(unreadOf(token)).resolves.toBe(1);
   });
 });
