@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { Delivery } from '../broker/broker';
 import { Connection } from './connection';
+import { PreparedFrame } from './prepared-frame';
 
 /**
  * This pod's connections and who is in which room (centrifuge's "hub"). Pure bookkeeping:
@@ -90,15 +91,15 @@ export class ConnectionRegistry {
   }
 
   /**
-   * Fans a delivery out to the room's local members. The frame is encoded once and the same
-   * Buffer goes to every socket. Returns how many sockets it was queued on.
+   * Fans a delivery out to the room's local members. The WebSocket frame is built once and the
+   * same bytes go to every socket. Returns how many sockets it was queued on.
    */
   deliver(delivery: Delivery): number {
     const joining = this.joiningByRoom.get(delivery.room);
     if (joining) for (const buffer of joining.values()) buffer.push(delivery);
     const members = this.membersByRoom.get(delivery.room);
     if (!members) return 0;
-    const frame = Buffer.from(delivery.frame);
+    const frame = new PreparedFrame(delivery.frame);
     const excluded = delivery.excludeUser;
     let sent = 0;
     for (const connection of members) {

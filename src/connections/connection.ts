@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import { CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
+import { PreparedFrame, sendPrepared } from './prepared-frame';
 import { TokenBucket } from './token-bucket';
 
 /** Options shared by every send: text frames, never compressed (the frame is already a Buffer). */
@@ -37,13 +38,14 @@ export class Connection {
    * with 4008 rather than allowed to hold the pod's memory hostage; it recovers with `since`.
    * Returns false when the frame was not queued.
    */
-  send(frame: string | Buffer): boolean {
+  send(frame: string | Buffer | PreparedFrame): boolean {
     if (this.closed || this.socket.readyState !== 1) return false;
     if (this.socket.bufferedAmount > this.sendBufferLimitBytes) {
       this.close({ code: 4008, reason: 'slow_consumer' });
       return false;
     }
-    this.socket.send(frame, TEXT_FRAME);
+    if (frame instanceof PreparedFrame) sendPrepared(this.socket, frame, TEXT_FRAME);
+    else this.socket.send(frame, TEXT_FRAME);
     return true;
   }
 
