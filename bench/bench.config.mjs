@@ -18,7 +18,7 @@ export function benchConfig(env = process.env) {
     profile: env.BENCH_PROFILE === '1',
     out: env.BENCH_OUT,
     idle: { steps: [5000, 10000, 20000].map(count) },
-    fanout: { members: count(5000), fixedRatePerS: 20, durationMs: durationMs(8000), window: 4 },
+    fanout: { members: count(5000), fixedRatePerS: 10, durationMs: durationMs(8000), window: 4 },
     notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
     crossPod: { members: count(1000), ratePerS: 50, durationMs: durationMs(8000) },
     storm: { clients: count(5000), ratePerS: 50, drainSpreadMs: 1000, jitterMs: 500 },
