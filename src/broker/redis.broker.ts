@@ -93,7 +93,8 @@ interface RoomFeed {
  *   trusting the client library to restore its own pub/sub state, and every room catches up
  *   from the last seq it delivered.
  * - Presence entries expire unless refreshed; this pod refreshes its own on a timer and
- *   re-registers them all after a reconnect.
+ *   re-registers them all after a reconnect. Whichever script finds a dead pod's entries
+ *   expired reports their users once, through onPresenceExpired.
  */
 export class RedisBroker extends Broker {
   private readonly logger = new Logger(RedisBroker.name);
