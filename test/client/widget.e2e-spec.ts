@@ -1,7 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PublishClient } from '@herald/client';
@@ -10,6 +8,7 @@ import { http } from '../support/http';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 import { closeEveryConnection } from './herald-server';
+import { startOriginServer, type OriginServer } from './origin-server';
 
 jest.setTimeout(30_000);
 
@@ -165,36 +164,12 @@ describe('the demo when disabled', () => {
   });
 });
 
-/**
- * A page of another origin that imports the SDK from its own server, the way an app embeds it.
- * The same server listens twice: one origin is in ALLOWED_ORIGINS, the other is not.
- */
-const ORIGIN_PAGE = `<!doctype html><title>another origin</title>
-<script type="module">import { connect } from '/sdk/index.js'; window.heraldSdk = { connect };</script>`;
-
-async function startOriginServer(): Promise<{ url: string; server: Server }> {
-  const sdkDir = join(dirname(require.resolve('@herald/client/package.json')), 'dist');
-  const server = createServer((request, response) => {
-    const asset = /^\/sdk\/([a-z0-9.-]+\.js)$/.exec(request.url ?? '');
-    if (asset) {
-      readFile(join(sdkDir, asset[1]), 'utf8').then(
-        (source) => response.writeHead(200, { 'content-type': 'text/javascript' }).end(source),
-        () => response.writeHead(404).end(),
-      );
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'text/html' }).end(ORIGIN_PAGE);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
 describe('the inbox from a page of another origin', () => {
   let app: TestApp;
   let browser: Browser;
   let page: Page;
-  let listed: { url: string; server: Server };
-  let unlisted: { url: string; server: Server };
+  let listed: OriginServer;
+  let unlisted: OriginServer;
   let publisher: PublishClient;
 
   beforeAll(async () => {
@@ -212,7 +187,8 @@ describe('the inbox from a page of another origin', () => {
   afterAll(async () => {
     await browser?.close();
     await app?.close();
-    for (const origin of [listed, unlisted]) await new Promise((resolve) => origin?.server.close(resolve));
+    await listed?.close();
+    await unlisted?.close();
   });
 
   const unreadOf = async (token: string) => (await http('GET', `${app.url}/v1/inbox`, { token })).body.unread;

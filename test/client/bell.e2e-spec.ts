@@ -1,0 +1,204 @@
+import { jest } from '@jest/globals';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { eventually } from '../support/eventually';
+import { startOriginServer, type OriginServer } from './origin-server';
+
+jest.setTimeout(20_000);
+
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/**
+ * The real SDK and <herald-bell> in the page; only the network is fake: a WebSocket the test
+ * pushes frames through and a fetch that plays queued answers, so every edge of the bell's
+ * inbox handling can be staged exactly.
+ */
+const HARNESS = `
+import { connect } from '/sdk/index.js';
+import { defineHeraldBell } from '/sdk/herald-bell.element.js';
+
+defineHeraldBell();
+const answers = { list: [], read: [] };
+const requests = [];
+const errors = [];
+let socket = null;
+let seq = 0;
+
+class FakeSocket {
+  readyState = 0;
+  onopen = null;
+  onmessage = null;
+  onclose = null;
+  onerror = null;
+  constructor() { socket = this; }
+  send() {}
+  close() {}
+}
+
+async function fakeFetch(input, init) {
+  const url = new URL(input);
+  requests.push({ method: init.method, path: url.pathname + url.search, body: init.body ? JSON.parse(init.body) : undefined });
+  const answer = (url.pathname === '/v1/inbox/read' ? answers.read : answers.list).shift()
+    ?? { status: 404, body: { statusCode: 404, message: 'Cannot ' + init.method + ' ' + url.pathname, error: 'Not Found' } };
+  return new Response(JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
+}
+
+function push(event, data) {
+  socket.onmessage({ data: JSON.stringify({ event, data }) });
+}
+
+window.harness = {
+  answers,
+  requests,
+  errors,
+  start(maxItems) {
+    const bell = document.createElement('herald-bell');
+    if (maxItems) bell.setAttribute('max-items', String(maxItems));
+    bell.addEventListener('herald-error', (event) => errors.push(event.detail.error.name));
+    document.body.append(bell);
+    bell.client = connect('ws://herald.test/ws', {
+      WebSocket: FakeSocket,
+      fetch: fakeFetch,
+      getToken: () => 'token',
+      reconnect: { soonMaxDelayMs: 10 },
+    });
+  },
+  connected: () => socket !== null,
+  welcome(user) {
+    push('welcome', { connectionId: 'c' + seq, user, heartbeatMs: 25000, maxMessageBytes: 65536, rooms: ['user:' + user], expiresAt: null });
+  },
+  drop() {
+    const dropped = socket;
+    socket = null;
+    dropped.onclose({ code: 1012, reason: 'service_restart' });
+  },
+  notify(room, id, title) {
+    push('notification', { id, seq: String(++seq), room, type: 'test', payload: { title }, timestamp: new Date(Date.now() + seq).toISOString() });
+  },
+  inboxEvent(unread, read) {
+    push('inbox', { unread, read });
+  },
+};
+`;
+
+function item(id: string, read: boolean, minutesAgo: number) {
+  return { id, seq: `s-${id}`, type: 'test', payload: { title: id }, timestamp: new Date(Date.now() - minutesAgo * 60_000).toISOString(), read };
+}
+
+describe('<herald-bell> and the inbox, on a staged network', () => {
+  let origin: OriginServer;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    origin = await startOriginServer();
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  });
+  beforeEach(async () => {
+    page = await browser.newPage();
+    page.setDefaultTimeout(5_000);
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(`${origin.url}/bell`);
+    await page.addScriptTag({ type: 'module', content: HARNESS });
+    await page.waitForFunction(() => 'harness' in globalThis);
+  });
+  afterEach(async () => {
+    await page.close();
+    expect(pageErrors.splice(0)).toEqual([]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.close();
+  });
+
+  /** Runs `script` in the page with `harness` in scope. */
+  const stage = (script: string) => page.evaluate(`(async (harness) => { ${script} })(window.harness)`);
+  const connected = async (answers: { list?: unknown[]; read?: unknown[] }, maxItems?: number) => {
+    await stage(`harness.answers.list.push(...${JSON.stringify(answers.list ?? [])}); harness.answers.read.push(...${JSON.stringify(answers.read ?? [])}); harness.start(${maxItems ?? ''});`);
+    await page.waitForFunction(() => (globalThis as any).harness.connected());
+    await stage(`harness.welcome('una')`);
+  };
+  const titles = () => page.locator('herald-bell li[data-id] .title').allTextContents();
+  const readIds = () => page.locator('herald-bell li.read').evaluateAll((items) => items.map((li) => li.getAttribute('data-id')));
+  const badge = async () => ((await page.locator('herald-bell .badge').isHidden()) ? '' : await page.locator('herald-bell .badge').textContent());
+  const requests = () => stage('return harness.requests');
+  const errors = () => stage('return harness.errors');
+
+  it("lists the inbox, adds live notifications once, and counts other rooms' on top of the server's unread", async () => {
+    await connected({ list: [{ status: 200, body: { items: [item('b', false, 1), item('a', true, 2)], unread: 1, next: null } }] }, 10);
+    await eventually(async () => expect(await titles()).toEqual(['b', 'a']));
+    expect(await readIds()).toEqual(['a']);
+    expect(await badge()).toBe('1');
+    await stage(`harness.notify('user:una', 'b', 'b again'); harness.notify('public:news', 'b', 'b in news')`);
+    await stage(`harness.notify('user:una', 'c', 'c'); harness.notify('public:news', 'n', 'news')`);
+    await eventually(async () => expect(await titles()).toEqual(['news', 'c', 'b', 'a']));
+    expect(await badge()).toBe('3'); // b and c in the inbox, news in a room of the page
+    expect(await requests()).toEqual([{ method: 'GET', path: '/v1/inbox?limit=10', body: undefined }]);
+  });
+
+  it('marks the unread ids read when the list is opened, and all when unread items are older than the list', async () => {
+    await connected({ list: [{ status: 200, body: { items: [item('b', false, 1), item('a', false, 2)], unread: 2, next: null } }], read: [{ status: 200, body: { unread: 0 } }] });
+    await eventually(async () => expect(await badge()).toBe('2'));
+    await page.locator('herald-bell button.bell').click();
+    expect(await badge()).toBe('');
+    await eventually(async () => expect(await requests()).toHaveLength(2));
+    expect((await requests())[1]).toEqual({ method: 'POST', path: '/v1/inbox/read', body: { ids: ['b', 'a'] } });
+    expect(await readIds()).toEqual(['b', 'a']);
+
+    await page.reload();
+    await page.addScriptTag({ type: 'module', content: HARNESS });
+    await page.waitForFunction(() => 'harness' in globalThis);
+    await connected({ list: [{ status: 200, body: { items: [item('z', false, 1)], unread: 40, next: 's-z' } }], read: [{ status: 200, body: { unread: 0 } }] }, 1);
+    await eventually(async () => expect(await badge()).toBe('40'));
+    await page.locator('herald-bell button.bell').click();
+    expect(await badge()).toBe('');
+    await eventually(async () => expect((await requests()).at(-1)).toEqual({ method: 'POST', path: '/v1/inbox/read', body: { all: true } }));
+    await stage(`harness.inboxEvent(0, 'all')`);
+    expect(await badge()).toBe('');
+  });
+
+  it('follows read marks from other tabs, and reloads the inbox after a reconnect', async () => {
+    await connected({
+      list: [
+        { status: 200, body: { items: [item('b', false, 1), item('a', false, 2)], unread: 2, next: null } },
+        { status: 200, body: { items: [item('c', false, 0), item('b', true, 1), item('a', true, 2)], unread: 1, next: null } },
+      ],
+    });
+    await eventually(async () => expect(await badge()).toBe('2'));
+    await stage(`harness.inboxEvent(1, ['a'])`);
+    expect(await badge()).toBe('1');
+    expect(await readIds()).toEqual(['a']);
+
+    // Meanwhile another tab read b and c arrived: neither inbox events nor the list are replayed.
+    await stage('harness.drop()');
+    await page.waitForFunction(() => (globalThis as any).harness.connected());
+    await stage(`harness.welcome('una')`);
+    await eventually(async () => expect(await titles()).toEqual(['c', 'b', 'a']));
+    expect(await readIds()).toEqual(['b', 'a']);
+    expect(await badge()).toBe('1');
+    expect((await requests()).map((request: { path: string }) => request.path)).toEqual(['/v1/inbox?limit=50', '/v1/inbox?limit=50']);
+  });
+
+  it('shows items unread again when marking them read fails, and says so', async () => {
+    await connected({
+      list: [{ status: 200, body: { items: [item('a', false, 1)], unread: 1, next: null } }],
+      read: [{ status: 503, body: { statusCode: 503, message: 'Service Unavailable' } }],
+    });
+    await eventually(async () => expect(await badge()).toBe('1'));
+    await page.locator('herald-bell button.bell').click();
+    await eventually(async () => expect(await errors()).toEqual(['HeraldHttpError']));
+    expect(await readIds()).toEqual([]);
+    expect(await badge()).toBe('1');
+  });
+
+  it('keeps read state in the page against a server without the inbox', async () => {
+    await connected({});
+    await stage(`harness.notify('user:una', 'a', 'a'); harness.notify('user:una', 'b', 'b')`);
+    await eventually(async () => expect(await badge()).toBe('2'));
+    await eventually(async () => expect(await errors()).toEqual(['HeraldHttpError']));
+    await page.locator('herald-bell button.bell').click();
+    expect(await badge()).toBe('');
+    expect(await readIds()).toEqual(['b', 'a']);
+    expect(await requests()).toEqual([{ method: 'GET', path: '/v1/inbox?limit=50', body: undefined }]);
+  });
+});
