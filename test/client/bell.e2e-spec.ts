@@ -121,8 +121,8 @@ describe('<herald-bell> and the inbox, on a staged network', () => {
   const titles = () => page.locator('herald-bell li[data-id] .title').allTextContents();
   const readIds = () => page.locator('herald-bell li.read').evaluateAll((items) => items.map((li) => li.getAttribute('data-id')));
   const badge = async () => ((await page.locator('herald-bell .badge').isHidden()) ? '' : await page.locator('herald-bell .badge').textContent());
-  const requests = () => stage('return harness.requests');
-  const errors = () => stage('return harness.errors');
+  const requests = () => stage('return harness.requests') as Promise<Array<{ method: string; path: string; body: unknown }>>;
+  const errors = () => stage('return harness.errors') as Promise<string[]>;
 
   it("lists the inbox, adds live notifications once, and counts other rooms' on top of the server's unread", async () => {
     await connected({ list: [{ status: 200, body: { items: [item('b', false, 1), item('a', true, 2)], unread: 1, next: null } }] }, 10);
@@ -176,7 +176,7 @@ describe('<herald-bell> and the inbox, on a staged network', () => {
     await eventually(async () => expect(await titles()).toEqual(['c', 'b', 'a']));
     expect(await readIds()).toEqual(['b', 'a']);
     expect(await badge()).toBe('1');
-    expect((await requests()).map((request: { path: string }) => request.path)).toEqual(['/v1/inbox?limit=50', '/v1/inbox?limit=50']);
+    expect((await requests()).map((request) => request.path)).toEqual(['/v1/inbox?limit=50', '/v1/inbox?limit=50']);
   });
 
   it('shows items unread again when marking them read fails, and says so', async () => {
