@@ -69,7 +69,10 @@ export class HeraldBellElement extends ElementBase {
   #root: ShadowRoot | null = null;
   /** Whether the client had a welcome already: the next one is a reconnect, after which the inbox is reloaded. */
   #welcomed = false;
-  /** Inbox ids this element is marking read and the server has not confirmed yet ('all' for everything). */
+  /**
+   * Inbox ids this element is marking read (or everything, `#markingAll`) that the server has
+   * not counted yet: the badge discounts them, so it drops as soon as the list opens.
+   */
   #marking = new Set<string>();
   #markingAll = false;
   /**
