@@ -7,6 +7,7 @@ import { ConnectionsModule } from './connections/connections.module';
 import { DemoModule } from './demo/demo.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
+import { InboxModule } from './inbox/inbox.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NotificationsModule } from './notifications/notifications.module';
@@ -34,6 +35,7 @@ export class AppModule {
         GatewayModule,
         NotificationsModule,
         PresenceModule,
+        InboxModule,
         HealthModule,
         // The page may be shown in production (DEMO_ENABLED=true); tokens are minted only outside it.
         DemoModule.register({ enabled: demoEnabled, tokenEndpoint: demoEnabled && !isProduction }),

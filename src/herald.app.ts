@@ -44,6 +44,10 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     app.useWebSocketAdapter(new HeraldWsAdapter(app));
   }
   app.disable('x-powered-by');
+  if (config.allowedOrigins) {
+    // Section 6: listed origins get their own origin back; unlisted ones get no CORS headers at all.
+    app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
+  }
 
   let internalServer: Server | undefined;
   let internalPort: number | undefined;

@@ -57,7 +57,10 @@ export interface Welcome {
 }
 export interface Joined {
   room: string;
-  /** The room's latest `seq` at the moment of joining (null when the room has no history). */
+  /**
+   * The room's latest `seq` at the moment of joining; a valid `since` for the next join, even
+   * for a room nothing was published to yet (its history then starts at position 0).
+   */
   seq: string | null;
   /** Present when the join carried `since`. */
   recovered?: boolean;

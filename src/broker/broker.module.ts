@@ -10,12 +10,14 @@ import { RedisBroker } from './redis.broker';
  * REDIS_URL surfaces as a start-up error rather than a process exit inside Nest.
  */
 export function createBroker(config: HeraldConfig): Broker {
-  if (!config.redisUrl) return new MemoryBroker({ historySize: config.historySize, historyTtlS: config.historyTtlS });
+  const inbox = { inboxSize: config.inboxSize, inboxTtlDays: config.inboxTtlDays };
+  if (!config.redisUrl) return new MemoryBroker({ historySize: config.historySize, historyTtlS: config.historyTtlS, ...inbox });
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,
     historySize: config.historySize,
     historyTtlS: config.historyTtlS,
+    ...inbox,
     // Section 3 terminates a connection silent for 2 heartbeats; a dead pod's presence goes as fast.
     presenceTtlMs: 2 * config.heartbeatMs,
     presenceRefreshMs: Math.max(50, Math.floor(config.heartbeatMs / 2)),

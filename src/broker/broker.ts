@@ -1,3 +1,5 @@
+import { InboxPage, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+
 /**
  * The seam between one pod and the rest of the cluster. Herald ships two implementations side
  * by side: MemoryBroker (one pod, the default) and RedisBroker (any number of pods).
@@ -49,6 +51,15 @@ export abstract class Broker {
    */
   abstract onPresenceExpired(listener: PresenceExpiredListener): void;
 
+  /**
+   * A page of the user's inbox, newest first (section 6). The inbox is written by `publish`,
+   * in the same atomic step, for every notification to `user:<user>`.
+   */
+  abstract readInbox(user: string, limit: number, before?: string): Promise<InboxPage>;
+
+  /** Marks inbox items read (unknown ids are ignored); says what changed, if anything. */
+  abstract markInboxRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult>;
+
   /** Whether the broker can serve requests now (Redis connected). Memory is always available. */
   abstract get available(): boolean;
   /** Called with the new availability whenever it changes. */
@@ -61,6 +72,22 @@ export abstract class Broker {
 }
 
 export type PublishedEvent = 'message' | 'notification';
+
+export interface InboxReadResult {
+  unread: number;
+  /** The ids newly marked read, 'all' for a mark-all that changed something, null when nothing changed. */
+  changed: string[] | 'all' | null;
+}
+
+export interface InboxOptions {
+  inboxSize: number;
+  inboxTtlDays: number;
+}
+
+/** Notifications to a personal room also land in that user's inbox. */
+export function inboxUserOf(room: string, event: PublishedEvent): string | undefined {
+  return event === 'notification' && room.startsWith(PERSONAL_ROOM_PREFIX) ? room.slice(PERSONAL_ROOM_PREFIX.length) : undefined;
+}
 
 export interface PublishOptions {
   /** Idempotency key: the same key inside the history window is delivered once. */

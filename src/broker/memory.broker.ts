@@ -5,15 +5,19 @@ import {
   Delivery,
   DeliveryListener,
   HistoryResult,
+  InboxOptions,
+  InboxReadResult,
+  inboxUserOf,
   PresenceChange,
   PresenceSnapshot,
   PublishOptions,
   PublishResult,
   PublishedEvent,
 } from './broker';
+import { MemoryInbox } from './memory.inbox';
 import { canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from './seq';
 
-export interface MemoryBrokerOptions {
+export interface MemoryBrokerOptions extends InboxOptions {
   historySize: number;
   historyTtlS: number;
 }
@@ -28,7 +32,7 @@ interface RoomHistory {
   latestPosition: number;
   /** Oldest first; never longer than historySize. */
   entries: HistoryEntry[];
-  lastPublishMs: number;
+  lastTouchMs: number;
 }
 
 /**
@@ -47,10 +51,12 @@ export class MemoryBroker extends Broker {
   private readonly presenceByRoom = new Map<string, Map<string, Set<string>>>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly historyTtlMs: number;
+  private readonly inbox: MemoryInbox;
 
   constructor(private readonly options: MemoryBrokerOptions) {
     super();
     this.historyTtlMs = options.historyTtlS * 1000;
+    this.inbox = new MemoryInbox(options);
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(this.historyTtlMs, 30_000));
     this.sweepTimer.unref();
   }
@@ -70,17 +76,19 @@ export class MemoryBroker extends Broker {
       if (expiry !== undefined && expiry > now) return { duplicate: true };
       this.dedupKeys.set(options.dedupKey, now + this.historyTtlMs);
     }
-    let history = this.histories.get(room);
-    if (!history || this.isExpired(history, now)) {
-      history = { epoch: newEpoch(now), latestPosition: 0, entries: [], lastPublishMs: now };
-      this.histories.set(room, history);
-    }
+    const history = this.roomHistory(room, now);
     const position = ++history.latestPosition;
     const seq = formatSeq(history.epoch, position);
-    const delivery = { room, seq, publishedAtMs: now, frame: publicationFrame(event, seq, JSON.stringify(body)) };
+    const bodyJson = JSON.stringify(body);
+    const delivery = { room, seq, publishedAtMs: now, frame: publicationFrame(event, seq, bodyJson) };
     history.entries.push({ position, delivery });
+    const inboxUser = inboxUserOf(room, event);
+    if (inboxUser !== undefined) {
+      const { id, type, payload, timestamp } = body as { id: string; type: string; payload: Record<string, unknown>; timestamp: string };
+      this.inbox.add(inboxUser, { id, seq, type, payload, timestamp }, now);
+    }
     if (history.entries.length > this.options.historySize) history.entries.shift();
-    history.lastPublishMs = now;
+    history.lastTouchMs = now;
     this.deliver(delivery);
     return { duplicate: false, seq };
   }
@@ -95,12 +103,16 @@ export class MemoryBroker extends Broker {
 
   async unsubscribe(room: string): Promise<void> {
     this.subscribed.delete(room);
+    // The history life's TTL counts from when the room was last in use here.
+    const history = this.histories.get(room);
+    if (history) history.lastTouchMs = Date.now();
   }
 
   async history(room: string, since?: string): Promise<HistoryResult> {
     const now = Date.now();
-    const history = this.histories.get(room);
-    if (!history || this.isExpired(history, now)) return { latestSeq: null, recovered: false, publications: [] };
+    // Reading starts the room's history life when it has none, so even a room nobody has
+    // published to yet hands out a seq that a later `since` can recover from.
+    const history = this.roomHistory(room, now);
     const latestSeq = formatSeq(history.epoch, history.latestPosition);
     if (since === undefined) return { latestSeq, recovered: false, publications: [] };
     const parsed = parseSeq(since);
@@ -147,6 +159,14 @@ export class MemoryBroker extends Broker {
     // In-process entries never expire: a connection's own cleanup removes them.
   }
 
+  async readInbox(user: string, limit: number, before?: string) {
+    return this.inbox.page(user, limit, before, Date.now());
+  }
+
+  async markInboxRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult> {
+    return this.inbox.markRead(user, selection, Date.now());
+  }
+
   get available(): boolean {
     return true;
   }
@@ -183,14 +203,31 @@ export class MemoryBroker extends Broker {
     });
   }
 
-  private isExpired(history: RoomHistory, now: number): boolean {
-    return now - history.lastPublishMs >= this.historyTtlMs;
+  /** The room's current history life, started anew when it had none or it expired. */
+  private roomHistory(room: string, now: number): RoomHistory {
+    let history = this.histories.get(room);
+    if (!history || this.isExpired(room, history, now)) {
+      history = { epoch: newEpoch(now), latestPosition: 0, entries: [], lastTouchMs: now };
+      this.histories.set(room, history);
+    }
+    history.lastTouchMs = now;
+    return history;
+  }
+
+  /**
+   * A room's history life ends HISTORY_TTL_S after it was last used, unless members are
+   * subscribed here: then its epoch stays valid however quiet the room is (history() still
+   * serves only entries younger than the TTL).
+   */
+  private isExpired(room: string, history: RoomHistory, now: number): boolean {
+    return !this.subscribed.has(room) && now - history.lastTouchMs >= this.historyTtlMs;
   }
 
   /** Drops rooms whose whole history expired and publish ids past the window. */
   private sweep(): void {
     const now = Date.now();
-    for (const [room, history] of this.histories) if (this.isExpired(history, now)) this.histories.delete(room);
+    for (const [room, history] of this.histories) if (this.isExpired(room, history, now)) this.histories.delete(room);
+    this.inbox.sweep(now);
     for (const [key, expiry] of this.dedupKeys) if (expiry <= now) this.dedupKeys.delete(key);
   }
 }

@@ -40,6 +40,16 @@ export class RedisKeys {
     return `${this.prefix}{${room}}:presence:users`;
   }
 
+  /** A user's inbox: a list of notifications, newest first; shares the personal room's hash tag. */
+  inbox(user: string): string {
+    return `${this.prefix}{user:${user}}:inbox`;
+  }
+
+  /** Ids of the user's inbox items that were marked read. */
+  inboxRead(user: string): string {
+    return `${this.prefix}{user:${user}}:inbox:read`;
+  }
+
   /** The room's Pub/Sub channel: publications and ephemeral broadcasts. */
   channel(room: string): string {
     return this.channelPrefix + room;

@@ -7,6 +7,9 @@ import {
   Delivery,
   DeliveryListener,
   HistoryResult,
+  InboxOptions,
+  InboxReadResult,
+  inboxUserOf,
   PresenceChange,
   PresenceExpiredListener,
   PresenceSnapshot,
@@ -15,10 +18,11 @@ import {
   PublishedEvent,
 } from './broker';
 import { RedisKeys } from './redis-keys';
-import { ExpiredPresence, PresenceKeys, REDIS_SCRIPTS, RoomKeys } from './redis.scripts';
+import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './redis.scripts';
+import { InboxItem, InboxPage } from '@herald/client/protocol';
 import { ParsedSeq, canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from './seq';
 
-export interface RedisBrokerOptions {
+export interface RedisBrokerOptions extends InboxOptions {
   /** redis:// or rediss:// URL, credentials included. */
   url: string;
   /** REDIS_PREFIX: namespaces every key and channel. */
@@ -146,7 +150,7 @@ export class RedisBroker extends Broker {
 
   async publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult> {
     const reply = await this.run('publish', () =>
-      this.command.heraldPublish(this.roomKeys(room), options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey), {
+      this.command.heraldPublish(this.roomKeys(room), options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey), this.inboxOf(inboxUserOf(room, event)), {
         channel: this.keys.channel(room),
         event,
         body: JSON.stringify(body),
@@ -172,7 +176,7 @@ export class RedisBroker extends Broker {
     try {
       await subscriber.subscribe(this.keys.channel(room), this.onChannelMessage);
       // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
-      const latest = await this.command.heraldHistory(this.roomKeys(room), undefined, this.settings.historySize);
+      const latest = await this.command.heraldHistory(this.roomKeys(room), undefined, this.historyWindow());
       feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : { epoch: null, position: 0 };
     } catch (error) {
       if (this.rooms.get(room) === feed) this.rooms.delete(room);
@@ -195,7 +199,7 @@ export class RedisBroker extends Broker {
 
   async history(room: string, since?: string): Promise<HistoryResult> {
     const parsed = since === undefined ? undefined : parseSeq(since);
-    const reply = await this.run('history', () => this.command.heraldHistory(this.roomKeys(room), parsed, this.settings.historySize));
+    const reply = await this.run('history', () => this.command.heraldHistory(this.roomKeys(room), parsed, this.historyWindow()));
     if (!reply) return { latestSeq: null, recovered: false, publications: [] };
     const { epoch, latestPosition } = reply;
     const latestSeq = formatSeq(epoch, latestPosition);
@@ -215,6 +219,30 @@ export class RedisBroker extends Broker {
       return { room, seq, publishedAtMs: entry.publishedAtMs, frame: publicationFrame(entry.event, seq, entry.body) };
     });
     return { latestSeq, recovered: true, publications };
+  }
+
+  async readInbox(user: string, limit: number, before?: string): Promise<InboxPage> {
+    const reply = await this.run('inbox read', () => this.command.heraldInboxRead(this.inboxKeys(user)));
+    const oldestMs = reply.nowMs - this.settings.inboxTtlDays * 86_400_000;
+    const read = new Set(reply.read);
+    const items: InboxItem[] = [];
+    for (const raw of reply.entries) {
+      const entry = parseInboxEntry(raw);
+      if (!entry || entry.storedAtMs <= oldestMs) continue;
+      const { id, type, payload, timestamp } = JSON.parse(entry.body) as InboxItem;
+      items.push({ id, seq: formatSeq(entry.epoch, entry.position), type, payload, timestamp, read: read.has(id) });
+    }
+    const unread = items.reduce((count, item) => count + (item.read ? 0 : 1), 0);
+    const older = before === undefined ? items : items.filter((item) => item.seq < before);
+    const page = older.slice(0, limit);
+    return { items: page, unread, next: older.length > limit ? page[page.length - 1].seq : null };
+  }
+
+  async markInboxRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult> {
+    const { unread, marked } = await this.run('inbox mark', () =>
+      this.command.heraldInboxMark(this.inboxKeys(user), this.settings.inboxTtlDays * 86_400, selection),
+    );
+    return { unread, changed: marked.length === 0 ? null : selection === 'all' ? 'all' : marked };
   }
 
   async addPresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
@@ -566,6 +594,20 @@ export class RedisBroker extends Broker {
       this.logger.debug({ message: 'Graceful Redis close failed; destroying the connection', error: describe(error) });
       client.destroy();
     }
+  }
+
+  private historyWindow() {
+    // Redis supplies the time part of a new epoch (all pods agree on it); the random part comes from here.
+    return { historySize: this.settings.historySize, historyTtlS: this.settings.historyTtlS, epochSuffix: newEpoch().slice(EPOCH_TIME_DIGITS) };
+  }
+
+  private inboxKeys(user: string): InboxKeys {
+    return { items: this.keys.inbox(user), read: this.keys.inboxRead(user) };
+  }
+
+  private inboxOf(user: string | undefined) {
+    if (user === undefined) return undefined;
+    return { ...this.inboxKeys(user), size: this.settings.inboxSize, ttlS: this.settings.inboxTtlDays * 86_400 };
   }
 
   private roomKeys(room: string): RoomKeys {

@@ -15,6 +15,17 @@ end
 `;
 
 /** Same shape as newEpoch() in seq.ts: 9 base-36 digits of milliseconds, then random characters. */
+/** An inbox entry's storage time and notification id (nil when the entry is unreadable). */
+const ITEM_ID = `
+local function item_id(entry)
+  local stored, json = string.match(entry, '^(%d+) %S+ %S+ (.*)$')
+  if not stored then return 0, nil end
+  local ok, item = pcall(cjson.decode, json)
+  if not ok or type(item) ~= 'table' or type(item.id) ~= 'string' then return 0, nil end
+  return tonumber(stored), item.id
+end
+`;
+
 const NEW_EPOCH = `
 local function new_epoch(ms, random_suffix)
   local digits = '0123456789abcdefghijklmnopqrstuvwxyz'
@@ -29,16 +40,21 @@ end
 `;
 
 /**
- * KEYS: meta, history, dedup (the meta key again when there is no dedup key).
- * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate.
+ * KEYS: meta, history, dedup (the meta key again when there is no dedup key), inbox, inbox read
+ * set (the meta key again for rooms that are not personal).
+ * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate,
+ * inbox size ('0': no inbox), inbox TTL s.
  * Returns nil for a duplicate, else {epoch, position}.
  *
- * The epoch is created whenever the meta hash is missing: first publish, expiry after
+ * The epoch is created whenever the meta hash is missing: first use, expiry after
  * HISTORY_TTL_S of silence, or a Redis that lost its data. Nothing of the old stream is kept,
  * so a `since` from before can never be answered with `recovered: true`.
  * The channel payload is `P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
+ * A notification to a personal room is also pushed on the user's inbox list in the same step,
+ * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and stream never disagree; the
+ * read marks of items trimmed off the end go with them.
  */
-const PUBLISH = `${NOW_MS}${NEW_EPOCH}
+const PUBLISH = `${NOW_MS}${NEW_EPOCH}${ITEM_ID}
 local meta, history, dedup = KEYS[1], KEYS[2], KEYS[3]
 local channel, event, body = ARGV[1], ARGV[2], ARGV[3]
 local size, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -56,25 +72,79 @@ redis.call('XADD', history, 'MAXLEN', '~', size, position .. '-0', 'e', event, '
 redis.call('EXPIRE', meta, ttl_s)
 redis.call('EXPIRE', history, ttl_s)
 if deduplicate then redis.call('SET', dedup, '1', 'EX', ttl_s) end
+local inbox_size = tonumber(ARGV[8])
+if inbox_size > 0 then
+  local inbox, read = KEYS[4], KEYS[5]
+  redis.call('LPUSH', inbox, now .. ' ' .. epoch .. ' ' .. position .. ' ' .. body)
+  local dropped = redis.call('LRANGE', inbox, inbox_size, -1)
+  if #dropped > 0 then
+    redis.call('LTRIM', inbox, 0, inbox_size - 1)
+    for _, entry in ipairs(dropped) do
+      local _, id = item_id(entry)
+      if id then redis.call('SREM', read, id) end
+    end
+  end
+  redis.call('EXPIRE', inbox, ARGV[9])
+  if redis.call('EXISTS', read) == 1 then redis.call('EXPIRE', read, ARGV[9]) end
+end
 redis.call('PUBLISH', channel, 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
 return {epoch, position}
 `;
 
 /**
- * KEYS: meta, history. ARGV: since epoch, since position ('' for none), history size.
- * Returns {} when the room has no history, else {epoch, latest position, now ms[, entries]}
- * with the raw stream entries after `since` when they can possibly cover the gap.
+ * KEYS: meta, history. ARGV: since epoch, since position ('' for none), history size, epoch
+ * suffix, history TTL s.
+ * Returns {epoch, latest position, now ms[, entries]} with the raw stream entries after `since`
+ * when they can possibly cover the gap. A room without history starts its history life here
+ * (position 0), so the seq a join hands out for an empty room is one a later `since` can
+ * recover from; each read keeps that life going for another HISTORY_TTL_S.
  */
-const HISTORY = `${NOW_MS}
+const HISTORY = `${NOW_MS}${NEW_EPOCH}
 local meta, history = KEYS[1], KEYS[2]
-local epoch = redis.call('HGET', meta, 'epoch')
-if not epoch then return {} end
-local latest = tonumber(redis.call('HGET', meta, 'position'))
 local now = now_ms()
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  epoch = new_epoch(now, ARGV[4])
+  redis.call('DEL', history)
+  redis.call('HSET', meta, 'epoch', epoch, 'position', 0)
+end
+redis.call('EXPIRE', meta, ARGV[5])
+local latest = tonumber(redis.call('HGET', meta, 'position'))
 if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now} end
 local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
 if since >= latest or latest - since > size then return {epoch, latest, now} end
 return {epoch, latest, now, redis.call('XRANGE', history, (since + 1) .. '-0', latest .. '-0')}
+`;
+
+/** KEYS: inbox, read set. Returns {now ms, inbox entries newest first, read ids}. */
+const INBOX_READ = `${NOW_MS}
+return {now_ms(), redis.call('LRANGE', KEYS[1], 0, -1), redis.call('SMEMBERS', KEYS[2])}
+`;
+
+/**
+ * KEYS: inbox, read set. ARGV: item TTL ms, item TTL s, 'all' or 'ids', then the ids.
+ * Marks the live items selected (unknown ids ignored); returns {unread after, marked ids}.
+ */
+const INBOX_MARK = `${NOW_MS}${ITEM_ID}
+local inbox, read = KEYS[1], KEYS[2]
+local oldest = now_ms() - tonumber(ARGV[1])
+local all = ARGV[3] == 'all'
+local wanted = {}
+for i = 4, #ARGV do wanted[ARGV[i]] = true end
+local unread, marked = 0, {}
+for _, entry in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
+  local stored, id = item_id(entry)
+  if id and stored > oldest and redis.call('SISMEMBER', read, id) == 0 then
+    if all or wanted[id] then
+      redis.call('SADD', read, id)
+      table.insert(marked, id)
+    else
+      unread = unread + 1
+    end
+  end
+end
+if #marked > 0 then redis.call('EXPIRE', read, ARGV[2]) end
+return {unread, marked}
 `;
 
 /**
@@ -226,15 +296,61 @@ const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
   parser.pushKey(keys.users);
 };
 
+export interface InboxKeys {
+  items: string;
+  read: string;
+}
+
+/** An inbox list entry: `<storedAtMs> <epoch> <position> <notification body JSON>`. */
+export interface StoredInboxEntry {
+  storedAtMs: number;
+  epoch: string;
+  position: number;
+  body: string;
+}
+
+export function parseInboxEntry(entry: string): StoredInboxEntry | undefined {
+  const match = /^(\d+) (\S+) (\d+) (.*)$/s.exec(entry);
+  return match ? { storedAtMs: Number(match[1]), epoch: match[2], position: Number(match[3]), body: match[4] } : undefined;
+}
+
 export const REDIS_SCRIPTS = {
+  heraldInboxRead: defineScript({
+    SCRIPT: INBOX_READ,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, keys: InboxKeys) {
+      parser.pushKey(keys.items);
+      parser.pushKey(keys.read);
+    },
+    transformReply: (reply: [number, string[], string[]]) => ({ nowMs: Number(reply[0]), entries: reply[1], read: reply[2] }),
+  }),
+  heraldInboxMark: defineScript({
+    SCRIPT: INBOX_MARK,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, keys: InboxKeys, ttlS: number, selection: string[] | 'all') {
+      parser.pushKey(keys.items);
+      parser.pushKey(keys.read);
+      parser.push(String(ttlS * 1000), String(ttlS), selection === 'all' ? 'all' : 'ids', ...(selection === 'all' ? [] : selection));
+    },
+    transformReply: (reply: [number, string[]]) => ({ unread: Number(reply[0]), marked: reply[1] }),
+  }),
   heraldPublish: defineScript({
     SCRIPT: PUBLISH,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: RoomKeys, dedupKey: string | undefined, args: { channel: string; event: string; body: string; historySize: number; historyTtlS: number; epochSuffix: string }) {
+    NUMBER_OF_KEYS: 5,
+    parseCommand(
+      parser: CommandParser,
+      keys: RoomKeys,
+      dedupKey: string | undefined,
+      inbox: (InboxKeys & { size: number; ttlS: number }) | undefined,
+      args: { channel: string; event: string; body: string; historySize: number; historyTtlS: number; epochSuffix: string },
+    ) {
       parser.pushKey(keys.meta);
       parser.pushKey(keys.history);
       parser.pushKey(dedupKey ?? keys.meta);
+      parser.pushKey(inbox?.items ?? keys.meta);
+      parser.pushKey(inbox?.read ?? keys.meta);
       parser.push(args.channel, args.event, args.body, String(args.historySize), String(args.historyTtlS), args.epochSuffix, dedupKey === undefined ? '0' : '1');
+      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0));
     },
     transformReply: (reply: [string, number] | null): { epoch: string; position: number } | null =>
       reply === null ? null : { epoch: reply[0], position: Number(reply[1]) },
@@ -242,10 +358,10 @@ export const REDIS_SCRIPTS = {
   heraldHistory: defineScript({
     SCRIPT: HISTORY,
     NUMBER_OF_KEYS: 2,
-    parseCommand(parser: CommandParser, keys: RoomKeys, since: { epoch: string; position: number } | undefined, historySize: number) {
+    parseCommand(parser: CommandParser, keys: RoomKeys, since: { epoch: string; position: number } | undefined, window: { historySize: number; historyTtlS: number; epochSuffix: string }) {
       parser.pushKey(keys.meta);
       parser.pushKey(keys.history);
-      parser.push(since?.epoch ?? '', since === undefined ? '' : String(since.position), String(historySize));
+      parser.push(since?.epoch ?? '', since === undefined ? '' : String(since.position), String(window.historySize), window.epochSuffix, String(window.historyTtlS));
     },
     transformReply: (reply: [] | [string, number, number, RawStreamEntry[]?]): RoomHistoryReply | null =>
       reply.length === 0

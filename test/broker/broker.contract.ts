@@ -95,7 +95,8 @@ export function brokerContract(harness: BrokerHarness): void {
       expect(inbox.of('chat')[0]).toMatchObject({ frame: '{"event":"presence"}', excludeUser: 'alice' });
       expect(inbox.of('chat')[0].seq).toBeUndefined();
       expect(inbox.of('chat')[1].excludeUser).toBeUndefined();
-      expect((await broker.history('chat')).latestSeq).toBeNull();
+      // Broadcasts take no position in the room's order.
+      expect(parseSeq((await broker.history('chat')).latestSeq!)!.position).toBe(0);
     });
 
     itWithPods('reaches every subscribed pod exactly once, and no unsubscribed pod', async () => {
@@ -140,10 +141,18 @@ export function brokerContract(harness: BrokerHarness): void {
   });
 
   describe('history', () => {
-    it('has no latest seq for a room that never published', async () => {
-      const broker = await (await harness.cluster()).pod();
-      expect(await broker.history('quiet')).toEqual({ latestSeq: null, recovered: false, publications: [] });
-      expect(await broker.history('quiet', 'abc-000000000001')).toEqual({ latestSeq: null, recovered: false, publications: [] });
+    it('hands out a position-0 seq for a room that never published, which a later since recovers from', async () => {
+      const cluster = await harness.cluster();
+      const broker = await cluster.pod();
+      const empty = await broker.history('quiet');
+      expect(parseSeq(empty.latestSeq!)!.position).toBe(0);
+      expect(await broker.history('quiet', 'abc-000000000001')).toEqual({ latestSeq: empty.latestSeq, recovered: false, publications: [] });
+      const first = (await broker.publish('quiet', 'message', body('m1'))) as { seq: string };
+      const second = (await broker.publish('quiet', 'message', body('m2'))) as { seq: string };
+      const reader = await cluster.pod();
+      const missed = await reader.history('quiet', empty.latestSeq!);
+      expect(missed.recovered).toBe(true);
+      expect(missed.publications.map((delivery) => delivery.seq)).toEqual([first.seq, second.seq]);
     });
 
     it('replays exactly what came after `since`, in order, with recovered: true', async () => {
@@ -197,11 +206,25 @@ export function brokerContract(harness: BrokerHarness): void {
       expect(recent.recovered).toBe(true);
       expect(recent.publications.map((delivery) => delivery.seq)).toEqual([third.seq]);
 
-      await eventually(async () => expect((await broker.history('chat')).latestSeq).toBeNull(), 3000);
+      // Once every publication has expired nothing older can be replayed, but a client that saw
+      // the latest one has nothing missing, and what follows replays.
+      await eventually(async () => expect((await broker.history('chat', second.seq)).recovered).toBe(false), 3000);
+      expect(await broker.history('chat', third.seq)).toEqual({ latestSeq: third.seq, recovered: true, publications: [] });
       const next = (await broker.publish('chat', 'message', body('m4'))) as { seq: string };
-      expect(parseSeq(next.seq)!.epoch).not.toBe(parseSeq(third.seq)!.epoch);
       expect(next.seq > third.seq).toBe(true);
-      expect((await broker.history('chat', third.seq)).recovered).toBe(false);
+      const after = await broker.history('chat', third.seq);
+      expect(after.recovered).toBe(true);
+      expect(after.publications.map((delivery) => delivery.seq)).toEqual([next.seq]);
+    });
+
+    it('starts a new epoch for a room left alone for HISTORY_TTL_S', async () => {
+      const broker = await (await harness.cluster({ historyTtlS: 1 })).pod();
+      const first = (await broker.publish('chat', 'message', body('m1'))) as { seq: string };
+      await delay(1300); // the TTL itself: nothing reads or writes the room meanwhile
+      const next = (await broker.publish('chat', 'message', body('m2'))) as { seq: string };
+      expect(parseSeq(next.seq)!.epoch).not.toBe(parseSeq(first.seq)!.epoch);
+      expect(next.seq > first.seq).toBe(true);
+      expect((await broker.history('chat', first.seq)).recovered).toBe(false);
     });
   });
 

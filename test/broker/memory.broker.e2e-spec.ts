@@ -7,7 +7,7 @@ const brokers: MemoryBroker[] = [];
 const memoryHarness: BrokerHarness = {
   multiPod: false,
   async cluster({ historySize = 100, historyTtlS = 600 }: ClusterOptions = {}) {
-    const broker = new MemoryBroker({ historySize, historyTtlS });
+    const broker = new MemoryBroker({ historySize, historyTtlS, inboxSize: 200, inboxTtlDays: 30 });
     brokers.push(broker);
     return { pod: async () => broker };
   },

@@ -12,6 +12,8 @@ export interface RedisHarness extends BrokerHarness {
 export const TEST_REDIS_OPTIONS = {
   historySize: 100,
   historyTtlS: 600,
+  inboxSize: 200,
+  inboxTtlDays: 30,
   presenceTtlMs: 600,
   presenceRefreshMs: 150,
   commandTimeoutMs: 1000,

@@ -97,6 +97,19 @@ describe.each(BROKER_KINDS)('history and recovery (%s broker)', (kind) => {
     await again.close();
   });
 
+  it('recovers what was published to a room that was empty when it was joined', async () => {
+    const room = `chat:empty-${kind}`;
+    const client = await connectClient(app.wsUrl, user('zoe'));
+    const { data } = await client.join(room);
+    expect(typeof data.seq).toBe('string');
+    await client.close();
+    await send(room, 2);
+    const again = await connectClient(app.wsUrl, user('zoe'));
+    expect((await again.request('join', { room, since: data.seq })).data).toMatchObject({ recovered: true, missed: 2 });
+    await eventually(() => expect(again.all('notification').map((frame) => frame.data.payload.i)).toEqual([0, 1]));
+    await again.close();
+  });
+
   it('says recovered: true with nothing missed when since is the latest seq', async () => {
     const room = `chat:uptodate-${kind}`;
     await send(room, 1);

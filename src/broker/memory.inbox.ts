@@ -1,0 +1,69 @@
+import { InboxItem, InboxPage } from '@herald/client/protocol';
+import { InboxOptions, InboxReadResult } from './broker';
+
+interface StoredItem extends InboxItem {
+  storedAtMs: number;
+}
+
+/** The embedded broker's inboxes: per user, oldest first, at most inboxSize, each item for inboxTtlDays. */
+export class MemoryInbox {
+  private readonly itemsByUser = new Map<string, StoredItem[]>();
+  private readonly ttlMs: number;
+
+  constructor(private readonly options: InboxOptions) {
+    this.ttlMs = options.inboxTtlDays * 86_400_000;
+  }
+
+  add(user: string, item: Omit<InboxItem, 'read'>, nowMs: number): void {
+    let items = this.itemsByUser.get(user);
+    if (!items) this.itemsByUser.set(user, (items = []));
+    items.push({ ...item, read: false, storedAtMs: nowMs });
+    if (items.length > this.options.inboxSize) items.splice(0, items.length - this.options.inboxSize);
+  }
+
+  page(user: string, limit: number, before: string | undefined, nowMs: number): InboxPage {
+    const items = this.live(user, nowMs);
+    const newestFirst = items.filter((item) => before === undefined || item.seq < before).reverse();
+    const page = newestFirst.slice(0, limit);
+    return {
+      items: page.map(({ storedAtMs: _, ...item }) => item),
+      unread: items.reduce((count, item) => count + (item.read ? 0 : 1), 0),
+      next: newestFirst.length > limit ? page[page.length - 1].seq : null,
+    };
+  }
+
+  markRead(user: string, selection: string[] | 'all', nowMs: number): InboxReadResult {
+    const items = this.live(user, nowMs);
+    const wanted = selection === 'all' ? undefined : new Set(selection);
+    const marked: string[] = [];
+    for (const item of items) {
+      if (item.read || (wanted && !wanted.has(item.id))) continue;
+      item.read = true;
+      marked.push(item.id);
+    }
+    const unread = items.reduce((count, item) => count + (item.read ? 0 : 1), 0);
+    if (marked.length === 0) return { unread, changed: null };
+    return { unread, changed: selection === 'all' ? 'all' : marked };
+  }
+
+  get users(): number {
+    return this.itemsByUser.size;
+  }
+
+  /** Drops expired items, and users left with none. */
+  sweep(nowMs: number): void {
+    for (const user of this.itemsByUser.keys()) this.live(user, nowMs);
+  }
+
+  private live(user: string, nowMs: number): StoredItem[] {
+    const items = this.itemsByUser.get(user);
+    if (!items) return [];
+    const firstLive = items.findIndex((item) => nowMs - item.storedAtMs < this.ttlMs);
+    if (firstLive === -1) {
+      this.itemsByUser.delete(user);
+      return [];
+    }
+    if (firstLive > 0) items.splice(0, firstLive);
+    return items;
+  }
+}

@@ -1,0 +1,18 @@
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+
+/** Query of GET /v1/inbox (section 6). */
+export class InboxQueryDto {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer from 1 to 100' })
+  @Min(1, { message: 'limit must be an integer from 1 to 100' })
+  @Max(100, { message: 'limit must be an integer from 1 to 100' })
+  limit?: number;
+
+  /** A `seq` from an earlier page's `next` (or any item's `seq`). */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[0-9A-Za-z]{1,32}-\d{1,15}$/, { message: 'before must be a seq from an earlier page (its next)' })
+  before?: string;
+}

@@ -1,0 +1,16 @@
+import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsOptional, IsString, MaxLength, ValidateIf } from 'class-validator';
+
+/** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`. */
+export class MarkReadDto {
+  @ValidateIf((body: MarkReadDto) => body.all === undefined)
+  @IsArray({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
+  @ArrayNotEmpty({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
+  @ArrayMaxSize(1000)
+  @IsString({ each: true, message: 'each value in ids must be a string' })
+  @MaxLength(128, { each: true })
+  ids?: string[];
+
+  @IsOptional()
+  @Equals(true, { message: 'all must be true' })
+  all?: true;
+}

@@ -1,0 +1,28 @@
+import { BadRequestException, Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req } from '@nestjs/common';
+import { InboxPage, InboxReadResponse } from '@herald/client/protocol';
+import { AuthenticatedRequest, RequireToken } from '../auth/scopes.guard';
+import { InboxQueryDto } from './dto/inbox-query.dto';
+import { MarkReadDto } from './dto/mark-read.dto';
+import { InboxService } from './inbox.service';
+
+const DEFAULT_PAGE_SIZE = 50;
+
+/** The signed-in user's own inbox, for notification widgets; authorised by the user's token. */
+@Controller('v1/inbox')
+export class InboxController {
+  constructor(private readonly inbox: InboxService) {}
+
+  @Get()
+  @RequireToken()
+  list(@Req() request: AuthenticatedRequest, @Query() { limit = DEFAULT_PAGE_SIZE, before }: InboxQueryDto): Promise<InboxPage> {
+    return this.inbox.list(request.principal.user, limit, before);
+  }
+
+  @Post('read')
+  @HttpCode(HttpStatus.OK)
+  @RequireToken()
+  markRead(@Req() request: AuthenticatedRequest, @Body() { ids, all }: MarkReadDto): Promise<InboxReadResponse> {
+    if (ids !== undefined && all !== undefined) throw new BadRequestException(['send either ids or all, not both']);
+    return this.inbox.markRead(request.principal.user, all ? 'all' : ids!);
+  }
+}

@@ -1,0 +1,38 @@
+import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { InboxPage, InboxReadResponse, personalRoom } from '@herald/client/protocol';
+import { Broker, BrokerUnavailableError } from '../broker/broker';
+
+/**
+ * Reads and marks a user's inbox. The inbox itself is written by the broker in the same atomic
+ * step as each publish to `user:<sub>`, so it never disagrees with the live stream.
+ */
+@Injectable()
+export class InboxService {
+  constructor(private readonly broker: Broker) {}
+
+  list(user: string, limit: number, before?: string): Promise<InboxPage> {
+    return this.unlessUnavailable(() => this.broker.readInbox(user, limit, before));
+  }
+
+  /** Marks items read; when anything changed, every connection of the user hears about it. */
+  async markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResponse> {
+    const { unread, changed } = await this.unlessUnavailable(() => this.broker.markInboxRead(user, selection));
+    if (changed !== null) {
+      // Listed in the order the client asked, whichever order the store marked them in.
+      const marked = changed === 'all' ? 'all' : new Set(changed);
+      const read = marked === 'all' || selection === 'all' ? 'all' : [...new Set(selection)].filter((id) => marked.has(id));
+      const frame = JSON.stringify({ event: 'inbox', data: { unread, read } });
+      await this.unlessUnavailable(() => this.broker.broadcast(personalRoom(user), frame));
+    }
+    return { unread };
+  }
+
+  private async unlessUnavailable<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof BrokerUnavailableError) throw new ServiceUnavailableException('The message broker is unreachable');
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import { BROKER_KINDS, useBroker } from '../support/brokers';
+import { eventually } from '../support/eventually';
+import { http, publish } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken } from '../support/tokens';
+import { connectClient } from '../support/ws-client';
+
+describe.each(BROKER_KINDS)('inbox (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let app: TestApp;
+  let other: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp({ ...broker.env(), INBOX_SIZE: '7' });
+    // A second pod on the same Redis; on the memory broker a pod of its own, used for isolation checks.
+    other = await createTestApp({ ...broker.env(), INBOX_SIZE: '7' });
+  });
+  afterAll(async () => {
+    await app.close();
+    await other.close();
+  });
+
+  const inbox = (user: string, query = '', base = app.url) => http('GET', `${base}/v1/inbox${query}`, { token: signToken({ sub: user }) });
+  const markRead = (user: string, body: unknown, base = app.url) => http('POST', `${base}/v1/inbox/read`, { token: signToken({ sub: user }), body });
+  const notify = async (user: string, count: number, from = 0) => {
+    const ids: string[] = [];
+    for (let i = from; i < from + count; i++) {
+      const response = await publish(app.url, { users: [user], type: 'note', payload: { title: `n${i}` }, id: `${user}-${i}` });
+      expect(response.status).toBe(202);
+      ids.push(response.body.id);
+    }
+    return ids;
+  };
+
+  it('keeps personal notifications newest first, unread, with their own seq and timestamp', async () => {
+    const user = `ann-${kind}`;
+    const client = await connectClient(app.wsUrl, signToken({ sub: user }));
+    await notify(user, 3);
+    await publish(app.url, { rooms: [`user:${user}`], type: 'by-room', payload: {}, id: `${user}-room` });
+    await publish(app.url, { rooms: ['public:news'], type: 'not-personal', payload: {} });
+    await eventually(() => expect(client.all('notification')).toHaveLength(4));
+    const response = await inbox(user);
+    expect(response.status).toBe(200);
+    expect(response.body.unread).toBe(4);
+    expect(response.body.next).toBeNull();
+    expect(response.body.items.map((item: { id: string }) => item.id)).toEqual([`${user}-room`, `${user}-2`, `${user}-1`, `${user}-0`]);
+    const live = client.all('notification').find((frame) => frame.data.id === `${user}-1`)!.data;
+    expect(response.body.items[2]).toEqual({ id: live.id, seq: live.seq, type: 'note', payload: { title: 'n1' }, timestamp: live.timestamp, read: false });
+    await client.close();
+  });
+
+  it('pages with before, returning every item once', async () => {
+    const user = `ben-${kind}`;
+    await notify(user, 7);
+    const seen: string[] = [];
+    let query = '?limit=3';
+    const unreadCounts: number[] = [];
+    for (;;) {
+      const page = await inbox(user, query);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.items.map((item: { id: string }) => item.id));
+      unreadCounts.push(page.body.unread);
+      if (page.body.next === null) break;
+      query = `?limit=3&before=${encodeURIComponent(page.body.next)}`;
+    }
+    expect(seen).toEqual([6, 5, 4, 3, 2, 1, 0].map((i) => `${user}-${i}`));
+    expect(unreadCounts).toEqual([7, 7, 7]);
+  });
+
+  it('keeps only the newest INBOX_SIZE items', async () => {
+    const user = `cal-${kind}`;
+    await notify(user, 10);
+    const page = await inbox(user, '?limit=100');
+    expect(page.body.items.map((item: { id: string }) => item.id)).toEqual([9, 8, 7, 6, 5, 4, 3].map((i) => `${user}-${i}`));
+    expect(page.body.unread).toBe(7);
+  });
+
+  it("marks some, then all, read and tells the user's other connections on every pod", async () => {
+    const user = `dee-${kind}`;
+    const ids = await notify(user, 4);
+    const here = await connectClient(app.wsUrl, signToken({ sub: user }));
+    const there = await connectClient((kind === 'redis' ? other : app).wsUrl, signToken({ sub: user }));
+    const some = await markRead(user, { ids: [ids[0], ids[2], 'unknown-id'] });
+    expect(some).toMatchObject({ status: 200, body: { unread: 2 } });
+    for (const client of [here, there]) expect((await client.next('inbox')).data).toEqual({ unread: 2, read: [ids[0], ids[2]] });
+    const page = await inbox(user);
+    expect(page.body.items.map((item: { read: boolean }) => item.read)).toEqual([false, true, false, true]);
+
+    // Marking the same ids again changes nothing and sends nothing.
+    expect((await markRead(user, { ids: [ids[0]] })).body).toEqual({ unread: 2 });
+    expect((await markRead(user, { all: true })).body).toEqual({ unread: 0 });
+    for (const client of [here, there]) expect((await client.next('inbox')).data).toEqual({ unread: 0, read: 'all' });
+    expect(here.all('inbox')).toHaveLength(2);
+    expect((await inbox(user)).body.unread).toBe(0);
+    // The inbox event is not a notification: it never enters history or the inbox.
+    expect((await inbox(user)).body.items).toHaveLength(4);
+    await Promise.all([here.close(), there.close()]);
+  });
+
+  it("shows another user's token nothing of it", async () => {
+    const user = `eve-${kind}`;
+    const ids = await notify(user, 2);
+    expect((await inbox(`mallory-${kind}`)).body).toEqual({ items: [], unread: 0, next: null });
+    expect((await markRead(`mallory-${kind}`, { ids })).body).toEqual({ unread: 0 });
+    expect((await inbox(user)).body.unread).toBe(2);
+  });
+
+  it.each([
+    ['limit 0', '?limit=0', 'limit'],
+    ['limit 101', '?limit=101', 'limit'],
+    ['a non-numeric limit', '?limit=ten', 'limit'],
+    ['a malformed before', '?before=yesterday', 'before'],
+  ])('answers 400 naming the field for %s', async (_, query, field) => {
+    const response = await inbox(`fay-${kind}`, query);
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(response.body.message)).toContain(field);
+  });
+
+  it.each([
+    ['an empty body', {}, 'ids'],
+    ['an empty ids list', { ids: [] }, 'ids'],
+    ['ids that is not a list', { ids: 'a' }, 'ids'],
+    ['ids with a non-string', { ids: ['a', 3] }, 'ids'],
+    ['all that is not true', { all: false }, 'all'],
+  ])('answers 400 naming the field for %s and changes nothing', async (_, body, field) => {
+    const user = `gus-${kind}`;
+    const [id] = await notify(user, 1);
+    const response = await markRead(user, body);
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(response.body.message)).toContain(field);
+    expect((await inbox(user)).body.items.find((item: { id: string }) => item.id === id).read).toBe(false);
+  });
+
+  it.each([
+    ['no token', null],
+    ['a forged token', signToken({ sub: 'x' }, 'forged-secret-that-is-long-enough')],
+    ['an expired token', signToken({ sub: 'x', ttlS: -5 })],
+  ])('answers 401 for %s', async (_, token) => {
+    expect((await http('GET', `${app.url}/v1/inbox`, { token })).status).toBe(401);
+    expect((await http('POST', `${app.url}/v1/inbox/read`, { token, body: { all: true } })).status).toBe(401);
+  });
+
+  if (kind === 'redis') {
+    it('survives a restart of every pod', async () => {
+      const user = 'hal-restart';
+      await notify(user, 3);
+      await markRead(user, { ids: [`${user}-0`] });
+      await app.close();
+      await other.close();
+      app = await createTestApp({ ...broker.env(), INBOX_SIZE: '7' });
+      other = await createTestApp({ ...broker.env(), INBOX_SIZE: '7' });
+      const page = await inbox(user, '', other.url);
+      expect(page.body.unread).toBe(2);
+      expect(page.body.items.map((item: { id: string; read: boolean }) => `${item.id}:${item.read}`)).toEqual([`${user}-2:false`, `${user}-1:false`, `${user}-0:true`]);
+    });
+  }
+});
+
+describe('CORS for the HTTP API', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ ALLOWED_ORIGINS: 'https://app.example.com' })));
+  afterAll(() => app.close());
+
+  it('grants a listed origin GET and POST with authorization and content-type', async () => {
+    const preflight = await fetch(`${app.url}/v1/inbox/read`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    expect(preflight.status).toBeLessThan(300);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(preflight.headers.get('access-control-allow-methods')).toMatch(/GET/);
+    expect(preflight.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    expect(preflight.headers.get('access-control-allow-headers')?.toLowerCase()).toMatch(/authorization/);
+    expect(preflight.headers.get('access-control-allow-headers')?.toLowerCase()).toMatch(/content-type/);
+    const response = await fetch(`${app.url}/v1/inbox`, { headers: { origin: 'https://app.example.com', authorization: `Bearer ${signToken()}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+  });
+
+  it('grants an unlisted origin nothing', async () => {
+    const preflight = await fetch(`${app.url}/v1/inbox`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    const response = await fetch(`${app.url}/v1/inbox`, { headers: { origin: 'https://evil.example.com', authorization: `Bearer ${signToken()}` } });
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
