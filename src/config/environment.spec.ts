@@ -19,12 +19,20 @@ describe('parseEnvironment', () => {
     ['HEARTBEAT_MS', '-1'],
     ['NODE_ENV', 'staging'],
     ['REDIS_URL', 'http://redis'],
+    ['REDIS_URL', 'redis://h:notaport'],
+    ['REDIS_URL', 'redis://redis:6379/zero'],
     ['JWT_SECRET', 'short'],
     ['WS_PATH', 'ws'],
     ['DEMO_ENABLED', 'maybe'],
   ])('names %s when it is invalid', (name, value) => {
     expect(() => parseEnvironment({ [name]: value })).toThrow(ConfigurationError);
     expect(() => parseEnvironment({ [name]: value })).toThrow(name);
+  });
+
+  it('accepts Redis URLs with credentials, TLS and a database', () => {
+    for (const url of ['redis://localhost', 'redis://:pw@redis:6379/0', 'rediss://user:p%40ss@redis.example.com:6380']) {
+      expect(parseEnvironment({ REDIS_URL: url }).REDIS_URL).toBe(url);
+    }
   });
 
   it('refuses production without a JWT key', () => {

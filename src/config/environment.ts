@@ -10,6 +10,8 @@ import {
   Min,
   MinLength,
   ValidateIf,
+  ValidateBy,
+  ValidationOptions,
   validateSync,
 } from 'class-validator';
 
@@ -22,6 +24,28 @@ const toBool = ({ value }: { value: unknown }) => {
   return value;
 };
 const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+
+/** A URL node-redis accepts: checked here so a typo stops start-up with a message, not a stack. */
+function IsRedisUrl(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isRedisUrl',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          try {
+            const url = new URL(value);
+            const database = url.pathname.replace(/^\//, '');
+            return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && (database === '' || /^\d+$/.test(database));
+          } catch {
+            return false; // new URL() throws on anything unparsable, port included
+          }
+        },
+      },
+    },
+    options,
+  );
+}
 
 /**
  * Every environment variable Herald reads, with its default. The property names are the
@@ -101,7 +125,7 @@ export class Environment {
   DRAIN_SPREAD_MS = 5_000;
 
   @Transform(emptyToUndefined) @IsOptional()
-  @Matches(/^rediss?:\/\/[^\s]+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  @IsRedisUrl({ message: 'REDIS_URL must be a redis:// or rediss:// URL with a host and, if any, a numeric port and database' })
   REDIS_URL?: string;
 
   @Matches(/^[A-Za-z0-9_.:{}-]{1,64}$/, { message: 'REDIS_PREFIX must be 1..64 characters of A-Za-z0-9_.:{}-' })
