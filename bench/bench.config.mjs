@@ -20,7 +20,7 @@ export function benchConfig(env = process.env) {
     idle: { steps: [5000, 10000, 20000].map(count) },
     fanout: { members: count(5000), fixedRatePerS: 10, durationMs: durationMs(8000), window: 4 },
     notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
-    crossPod: { members: count(1000), ratePerS: 50, durationMs: durationMs(8000) },
+    crossPod: { members: count(1000), ratePerS: 10, durationMs: durationMs(8000) },
     storm: { clients: count(5000), ratePerS: 50, drainSpreadMs: 1000, jitterMs: 500 },
   };
 }

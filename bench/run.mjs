@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { benchConfig } from './bench.config.mjs';
 import { openFilesLimit } from './lib/processes.mjs';
 import { startRedis } from './lib/redis.mjs';
-import { TARGETS } from './lib/targets.mjs';
+import { TARGETS, killRunning } from './lib/targets.mjs';
 import { crossPod } from './scenarios/cross-pod.scenario.mjs';
 import { fanout } from './scenarios/fanout.scenario.mjs';
 import { idle } from './scenarios/idle.scenario.mjs';
@@ -59,6 +59,9 @@ if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is
 cpSync(join(ROOT, 'dist'), join(workDir, 'dist'), { recursive: true });
 const heraldEntry = join(workDir, 'dist', 'main.js');
 
+process.once('exit', killRunning);
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
 const redis = await startRedis();
 log(`Private Redis on ${redis.url}; logs in ${workDir}`);
 const ctx = { config, log, targetOptions: { redisUrl: redis.url, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined } };
@@ -85,4 +88,5 @@ mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 log(`Results in ${join(outDir, 'results.json')}`);
 if (config.profile) log(`CPU profiles: ${readdirSync(workDir).filter((file) => file.endsWith('.cpuprofile')).map((file) => join(workDir, file)).join(', ')}`);
-await render(join(outDir, 'results.json'));
+const { markdownPath } = await render(join(outDir, 'results.json'), config.out ? join(outDir, 'benchmarks.md') : undefined);
+log(`Rendered ${markdownPath}`);

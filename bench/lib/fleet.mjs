@@ -140,7 +140,7 @@ export class BenchClient {
       };
       ws.on('message', (data) => {
         if (socketio) {
-          if (data.compare(SOCKETIO_NOTIFICATION, 0, SOCKETIO_NOTIFICATION.length, 0, SOCKETIO_NOTIFICATION.length) === 0) return this.fleet.onNotification(this, data);
+          if (startsWith(data, SOCKETIO_NOTIFICATION)) return this.fleet.onNotification(this, data);
           const text = data.toString();
           if (text === '2') return ws.send('3');
           if (text.startsWith('0')) return ws.send(`40${JSON.stringify({ token: this.token })}`);
@@ -152,7 +152,7 @@ export class BenchClient {
           }
           return;
         }
-        if (data.compare(HERALD_NOTIFICATION, 0, HERALD_NOTIFICATION.length, 0, HERALD_NOTIFICATION.length) === 0) return this.fleet.onNotification(this, data);
+        if (startsWith(data, HERALD_NOTIFICATION)) return this.fleet.onNotification(this, data);
         const frame = JSON.parse(data.toString());
         if (frame.event === 'welcome') return sendJoins();
         if (frame.event === 'joined') return onJoined(frame.id, frame.data);
@@ -178,4 +178,8 @@ export class BenchClient {
 /** Herald's seqs are fixed-width within an epoch; the competitors' are decimal counters. */
 function seqAfter(seq, previous) {
   return seq.length !== previous.length ? seq.length > previous.length : seq > previous;
+}
+
+function startsWith(buffer, prefix) {
+  return buffer.length >= prefix.length && buffer.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
 }

@@ -14,6 +14,9 @@ export async function startRedis() {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.once('error', (error) => process.stderr.write(`redis-server failed to start: ${error.message}\n`));
   await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
+  process.once('exit', () => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+  });
   return {
     url: `redis://127.0.0.1:${port}`,
     pid: child.pid,

@@ -20,6 +20,15 @@ export const TARGETS = {
 };
 
 let prefixCounter = 0;
+/** Every node process started and not yet seen to exit, so a crashed run still stops them. */
+const running = new Set();
+
+/** Last resort on exit: SIGKILL, by PID, whatever this process started and is still running. */
+export function killRunning() {
+  for (const child of running) {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+  }
+}
 
 /**
  * Starts a target's nodes and waits until each answers /healthz (and Herald's /readyz, so its
@@ -59,7 +68,9 @@ export async function startTarget(name, { redisUrl, logDir, profileDir, heraldEn
     });
     child.stdout.pipe(log);
     child.stderr.pipe(log);
+    running.add(child);
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    void exited.then(() => running.delete(child));
     nodes.push({ index: i, port, pid: child.pid, child, exited });
   }
   const handle = {
