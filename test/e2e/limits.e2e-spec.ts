@@ -84,3 +84,23 @@ describe('slow consumer', () => {
     }
   });
 });
+
+describe('rooms per connection', () => {
+  it('refuses joins past MAX_ROOMS_PER_CONNECTION, counting the personal room, and frees slots on leave', async () => {
+    const app = await createTestApp({ MAX_ROOMS_PER_CONNECTION: '3' });
+    try {
+      const client = await connectClient(app.wsUrl, signToken({ rooms: ['chat:*'] }));
+      await client.join('chat:1');
+      await client.join('chat:2');
+      const refused = await client.request('join', { room: 'chat:3' });
+      expect(refused.data).toMatchObject({ code: 'forbidden', event: 'join' });
+      // Re-joining a room it is already in is not a new room.
+      expect((await client.request('join', { room: 'chat:2' })).event).toBe('joined');
+      await client.request('leave', { room: 'chat:1' });
+      expect((await client.request('join', { room: 'chat:3' })).event).toBe('joined');
+      await client.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
