@@ -45,7 +45,7 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   }
   app.disable('x-powered-by');
   if (config.allowedOrigins) {
-    // Section 6: listed origins get their own origin back; unlisted ones get no CORS headers at all.
+    // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
     app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
   }
 

@@ -1,11 +1,9 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req } from '@nestjs/common';
-import { InboxPage, InboxReadResponse } from '@herald/client/protocol';
+import { INBOX_LIMIT_DEFAULT, InboxPage, InboxReadResponse } from '@herald/client/protocol';
 import { AuthenticatedRequest, RequireToken } from '../auth/scopes.guard';
 import { InboxQueryDto } from './dto/inbox-query.dto';
 import { MarkReadDto } from './dto/mark-read.dto';
 import { InboxService } from './inbox.service';
-
-const DEFAULT_PAGE_SIZE = 50;
 
 /** The signed-in user's own inbox, for notification widgets; authorised by the user's token. */
 @Controller('v1/inbox')
@@ -14,7 +12,7 @@ export class InboxController {
 
   @Get()
   @RequireToken()
-  list(@Req() request: AuthenticatedRequest, @Query() { limit = DEFAULT_PAGE_SIZE, before }: InboxQueryDto): Promise<InboxPage> {
+  list(@Req() request: AuthenticatedRequest, @Query() { limit = INBOX_LIMIT_DEFAULT, before }: InboxQueryDto): Promise<InboxPage> {
     return this.inbox.list(request.principal.user, limit, before);
   }
 

@@ -1,4 +1,4 @@
-import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { InboxPage, InboxReadResponse, personalRoom } from '@herald/client/protocol';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
 
@@ -8,6 +8,8 @@ import { Broker, BrokerUnavailableError } from '../broker/broker';
  */
 @Injectable()
 export class InboxService {
+  private readonly logger = new Logger(InboxService.name);
+
   constructor(private readonly broker: Broker) {}
 
   list(user: string, limit: number, before?: string): Promise<InboxPage> {
@@ -22,7 +24,13 @@ export class InboxService {
       const marked = changed === 'all' ? 'all' : new Set(changed);
       const read = marked === 'all' || selection === 'all' ? 'all' : [...new Set(selection)].filter((id) => marked.has(id));
       const frame = JSON.stringify({ event: 'inbox', data: { unread, read } });
-      await this.unlessUnavailable(() => this.broker.broadcast(personalRoom(user), frame));
+      try {
+        await this.broker.broadcast(personalRoom(user), frame);
+      } catch (error) {
+        // The marks are stored: answering 503 would make the caller believe they were not.
+        // Other tabs catch up on their next list.
+        this.logger.warn({ message: 'Inbox event not broadcast', user, error: String(error) });
+      }
     }
     return { unread };
   }

@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { INBOX_LIMIT_MAX } from '@herald/client/protocol';
 
 /** Query of GET /v1/inbox (section 6). */
 export class InboxQueryDto {
@@ -7,7 +8,7 @@ export class InboxQueryDto {
   @Type(() => Number)
   @IsInt({ message: 'limit must be an integer from 1 to 100' })
   @Min(1, { message: 'limit must be an integer from 1 to 100' })
-  @Max(100, { message: 'limit must be an integer from 1 to 100' })
+  @Max(INBOX_LIMIT_MAX, { message: 'limit must be an integer from 1 to 100' })
   limit?: number;
 
   /** A `seq` from an earlier page's `next` (or any item's `seq`). */
