@@ -1,6 +1,7 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req } from '@nestjs/common';
 import { INBOX_LIMIT_DEFAULT, InboxPage, InboxReadResponse } from '@herald/client/protocol';
-import { AuthenticatedRequest, RequireToken } from '../auth/scopes.guard';
+import type { AuthenticatedRequest } from '../auth/scopes.guard';
+import { RequireToken } from '../auth/scopes.guard';
 import { InboxQueryDto } from './dto/inbox-query.dto';
 import { MarkReadDto } from './dto/mark-read.dto';
 import { InboxService } from './inbox.service';

@@ -53,7 +53,7 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export function brokerContract(harness: BrokerHarness): void {
   // The in-process broker is a cluster of one: cases about several pods exist only for the others.
-  const itWithPods = harness.multiPod ? it : () => undefined;
+  const itWithPods: (name: string, test: () => Promise<void>) => void = harness.multiPod ? it : () => undefined;
   afterEach(() => harness.closeAll());
 
   describe('delivery', () => {

@@ -27,7 +27,7 @@ describe('liveness', () => {
     expect(alive.closeInfo).toBeUndefined();
     const token = signToken({ sub: 'ops', scope: 'presence:read' });
     await eventually(async () => {
-      const presence = await fetch(`${app.url}/v1/rooms/user:silent/presence`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json());
+      const presence = await fetch(`${app.url}/v1/rooms/user:silent/presence`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json() as Promise<{ connections: number }>);
       expect(presence.connections).toBe(0);
     });
     await alive.close();

@@ -27,7 +27,7 @@ export function useBroker(kind: BrokerKind): BrokerFixture {
     get redis() {
       return redis;
     },
-    env(cluster = 'default') {
+    env(cluster = 'default'): Record<string, string> {
       if (kind === 'memory') return {};
       if (!redis) throw new Error('Redis not started: call env() inside a test or hook');
       return { REDIS_URL: redis.url, REDIS_PREFIX: `${filePrefix}:${cluster}:` };
