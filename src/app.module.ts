@@ -22,6 +22,11 @@ export class AppModule {
     const environment = parseEnvironment(env);
     const isProduction = environment.NODE_ENV === 'production';
     const demoEnabled = environment.DEMO_ENABLED ?? !isProduction;
+    // Anyone may mint any token there, so it exists only outside production, and with a
+    // configured secret only when DEMO_ENABLED=true says so: a forgotten NODE_ENV=production
+    // must not hand out publish tokens signed with the real key.
+    const ephemeralSecret = !environment.JWT_SECRET && !environment.JWT_PUBLIC_KEY;
+    const tokenEndpoint = demoEnabled && !isProduction && (ephemeralSecret || environment.DEMO_ENABLED === true);
     return {
       module: AppModule,
       imports: [
@@ -37,8 +42,7 @@ export class AppModule {
         PresenceModule,
         InboxModule,
         HealthModule,
-        // The page may be shown in production (DEMO_ENABLED=true); tokens are minted only outside it.
-        DemoModule.register({ enabled: demoEnabled, tokenEndpoint: demoEnabled && !isProduction }),
+        DemoModule.register({ enabled: demoEnabled, tokenEndpoint }),
       ],
     };
   }

@@ -23,7 +23,7 @@ describe('the demo page and <herald-bell> in Chromium', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    app = await createTestApp();
+    app = await createTestApp({ DEMO_ENABLED: 'true' });
     publisher = new PublishClient({ baseUrl: app.url, token: publisherToken() });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   });

@@ -1,0 +1,39 @@
+import { http } from '../support/http';
+import { createTestApp } from '../support/test-app';
+
+describe('development token endpoint', () => {
+  const mint = (url: string) => http('POST', `${url}/demo/token`, { body: { sub: 'alice', scope: 'notifications:publish' } });
+
+  it('exists with the random development secret', async () => {
+    const app = await createTestApp({ NODE_ENV: 'development', JWT_SECRET: '' });
+    try {
+      const response = await mint(app.url);
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual({ token: expect.any(String), expiresAt: expect.any(String) });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('does not exist with a configured secret unless DEMO_ENABLED=true', async () => {
+    const app = await createTestApp({ NODE_ENV: 'development' });
+    const enabled = await createTestApp({ NODE_ENV: 'development', DEMO_ENABLED: 'true' });
+    try {
+      expect((await mint(app.url)).status).toBe(404);
+      expect((await http('GET', `${app.url}/demo`)).status).toBe(200);
+      expect((await mint(enabled.url)).status).toBe(200);
+    } finally {
+      await Promise.all([app.close(), enabled.close()]);
+    }
+  });
+
+  it('never exists in production, even with DEMO_ENABLED=true', async () => {
+    const app = await createTestApp({ NODE_ENV: 'production', DEMO_ENABLED: 'true' });
+    try {
+      expect((await mint(app.url)).status).toBe(404);
+      expect((await http('GET', `${app.url}/demo`)).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
