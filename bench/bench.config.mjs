@@ -21,7 +21,7 @@ export function benchConfig(env = process.env) {
     fanout: { members: count(5000), fixedRatePerS: 10, durationMs: durationMs(8000), window: 4 },
     notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
     crossPod: { members: count(1000), ratePerS: 10, durationMs: durationMs(8000) },
-    storm: { clients: count(5000), ratePerS: 50, drainSpreadMs: 1000, jitterMs: 500 },
+    storm: { clients: count(5000), ratePerS: 10, drainSpreadMs: 1000, jitterMs: 500 },
   };
 }
 
