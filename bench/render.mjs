@@ -108,10 +108,10 @@ export async function render(resultsPath, markdownPath = join(ROOT, 'docs', 'ben
 
   md.push('## Reconnect storm: a drained node', '');
   md.push(`${fmt(results.config.storm.clients)} clients on node A while ${results.config.storm.ratePerS} notifications/s flow in through node B. Node A gets SIGTERM and closes everyone (1012 for Herald) spread over ${results.config.storm.drainSpreadMs} ms; each client reconnects to B after a random 0-${results.config.storm.jitterMs} ms delay and rejoins, with \`since\` (its last seq) where the target has history. "All back" is the time from SIGTERM until the last client has rejoined; "missed" counts notifications a client never received by the end.`, '');
-  md.push('| Target | All back after ms | Back | Recovered (promised complete) | Failed attempts | Published | Missed | Duplicates dropped |', '|---|---|---|---|---|---|---|---|');
+  md.push('| Target | All back after ms | Back | Recovered (promised complete) | Failed attempts | Published | Missed | Duplicates dropped | Drained node exited with |', '|---|---|---|---|---|---|---|---|---|');
   for (const name of CLUSTER) {
     const r = ok(s.storm?.[name]);
-    md.push(r ? `| ${results.targets[name]} | ${fmt(r.timeToAllBackMs)} | ${fmt(r.back)} / ${fmt(r.clients)} | ${fmt(r.recovered)} | ${r.failedAttempts} | ${r.published} | ${fmt(r.missed)} | ${r.duplicatesDropped} |` : `| ${results.targets[name]} | ${errorOf(s.storm?.[name])} |`);
+    md.push(r ? `| ${results.targets[name]} | ${fmt(r.timeToAllBackMs)} | ${fmt(r.back)} / ${fmt(r.clients)} | ${fmt(r.recovered)} | ${r.failedAttempts} | ${r.published} | ${fmt(r.missed)} | ${r.duplicatesDropped} | ${r.drainExit === 'SIGKILL' ? '**SIGKILL**: its drain had not finished after 60 s' : r.drainExit} |` : `| ${results.targets[name]} | ${errorOf(s.storm?.[name])} |`);
   }
   md.push('');
   md.push(chart('storm.png', { title: 'Reconnect storm: until every client is back', unit: 'milliseconds from SIGTERM, lower is better', groups: [{ label: 'all back', bars: bars((n) => ok(s.storm?.[n])?.timeToAllBackMs, CLUSTER) }], format: fmt }));
