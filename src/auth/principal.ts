@@ -5,7 +5,7 @@ export interface Principal {
   readonly name: string | undefined;
   /** The `rooms` claim: room names, or prefixes ending in `*`. */
   readonly roomPatterns: readonly string[];
-  readonly scopes: ReadonlySet<string>;
+  readonly scopes: readonly string[];
   /** The `exp` claim in epoch milliseconds; null when the token never expires. */
   readonly expiresAtMs: number | null;
 }

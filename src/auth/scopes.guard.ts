@@ -32,7 +32,7 @@ export class HttpTokenGuard implements CanActivate {
         verification.reason === 'token_expired' ? 'The bearer token has expired' : 'A valid bearer token is required',
       );
     }
-    if (required && !verification.principal.scopes.has(required)) {
+    if (required && !verification.principal.scopes.includes(required)) {
       throw new ForbiddenException(`The token lacks the "${required}" scope`);
     }
     request.principal = verification.principal;

@@ -48,7 +48,7 @@ export class TokenVerifier {
       user: sub,
       name: typeof name === 'string' ? name : undefined,
       roomPatterns: (rooms as string[] | undefined) ?? [],
-      scopes: new Set(parseScopes(claims.scope ?? claims.scp)),
+      scopes: parseScopes(claims.scope ?? claims.scp),
       expiresAtMs: typeof exp === 'number' ? exp * 1000 : null,
     };
   }

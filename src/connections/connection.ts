@@ -1,3 +1,5 @@
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import type { Observable } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
@@ -7,15 +9,21 @@ import { TokenBucket } from './token-bucket';
 /** Options shared by every send: text frames, never compressed (the frame is already a Buffer). */
 const TEXT_FRAME = { binary: false, compress: false } as const;
 
+/** Shared placeholder (a per-instance arrow would cost a closure per connection). */
+function unbound(): never {
+  throw new Error('Message handlers are not bound yet');
+}
+
 /** One admitted WebSocket: who it is, where it is, and its limits. */
 export class Connection {
   /** Rooms this connection has joined (live), its personal room included. */
   readonly rooms = new Set<string>();
   lastSeenMs: number;
   closed = false;
-  /** Closes the connection with 4001 when the token expires unrefreshed. */
-  expiryTimer: NodeJS.Timeout | undefined;
   readonly bucket: TokenBucket;
+  /** The gateway's handlers, bound to this socket by Nest, and Nest's reply transform. */
+  handlers: readonly MessageMappingProperties[] = [];
+  transform: (result: unknown) => Observable<unknown> = unbound;
 
   constructor(
     readonly id: string,

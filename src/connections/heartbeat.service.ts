@@ -1,14 +1,16 @@
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { CloseCode } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
 import { ConnectionRegistry } from './connection.registry';
 
 const PING_FRAME = Buffer.from('{"event":"ping"}');
 
 /**
- * Liveness (section 3) with one timer for the whole pod rather than one per socket: every
- * heartbeatMs a protocol ping and a `ping` frame; a connection silent for 2 x heartbeatMs is
- * terminated. The sweep runs four times per heartbeat so termination is never more than a
- * quarter heartbeat late.
+ * Liveness (section 3) and token expiry with one timer for the whole pod rather than one per
+ * socket: every heartbeatMs a protocol ping and a `ping` frame; a connection silent for
+ * 2 x heartbeatMs is terminated; a connection whose token expired unrefreshed is closed with
+ * 4001 (a frame sent after expiry is caught at once by WsJwtGuard). The sweep runs four times
+ * per heartbeat, so neither is ever more than a quarter heartbeat late.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -40,6 +42,11 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
         connection.closed = true;
         // No close handshake: a silent peer would not answer it. 'close' still fires for cleanup.
         connection.socket.terminate();
+        continue;
+      }
+      const { expiresAtMs } = connection.principal;
+      if (expiresAtMs !== null && expiresAtMs <= now) {
+        connection.close(CloseCode.TokenExpired);
         continue;
       }
       if (pingDue) {

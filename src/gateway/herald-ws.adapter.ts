@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { INestApplicationContext, Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
@@ -11,7 +11,6 @@ import { Broker } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection.registry';
-import { ExpiryTimers } from '../connections/expiry.timers';
 import { DrainService } from '../lifecycle/drain.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from '../rooms/rooms.service';
@@ -34,10 +33,23 @@ export class HeraldWsAdapter extends WsAdapter {
   protected readonly metrics: MetricsService;
   protected readonly broker: Broker;
   protected readonly drain: DrainService;
-  protected readonly expiryTimers: ExpiryTimers;
+
+  /** Ids unique across pods and short: a random pod part and a counter. */
+  private readonly podId = randomBytes(6).toString('base64url');
+  private connectionCount = 0;
+
+  /*
+   * Socket listeners shared by every connection (ws calls them with the socket as `this`):
+   * no closures per connection, which at tens of thousands of idle sockets is real memory.
+   */
+  private readonly onPong: (this: WebSocket) => void;
+  private readonly onSocketError: (this: WebSocket, error: Error) => void;
+  private readonly onSocketClose: (this: WebSocket, code: number) => void;
+  private readonly onSocketMessage: (this: WebSocket, raw: RawData, isBinary: boolean) => void;
 
   constructor(app: INestApplicationContext & { getHttpServer(): unknown }) {
     super(app);
+    const adapter = this;
     this.config = app.get(HeraldConfig);
     this.verifier = app.get(TokenVerifier);
     this.registry = app.get(ConnectionRegistry);
@@ -45,7 +57,28 @@ export class HeraldWsAdapter extends WsAdapter {
     this.metrics = app.get(MetricsService);
     this.broker = app.get(Broker);
     this.drain = app.get(DrainService);
-    this.expiryTimers = app.get(ExpiryTimers);
+    const { registry, edgeLogger, metrics, rooms } = this;
+    this.onPong = function () {
+      const connection = registry.connectionFor(this);
+      if (connection) connection.lastSeenMs = Date.now();
+    };
+    this.onSocketError = function (error) {
+      const connection = registry.connectionFor(this);
+      edgeLogger.debug({ message: 'Socket error', connectionId: connection?.id, user: connection?.user, error: error.message });
+    };
+    this.onSocketClose = function (code) {
+      metrics.closeCodes.inc({ code: String(code) });
+      if (code === CloseCode.SlowConsumer.code) metrics.slowConsumerCloses.inc();
+      const connection = registry.connectionFor(this);
+      if (!connection) return;
+      rooms.disconnect(connection).catch((error: unknown) =>
+        edgeLogger.error({ message: 'Cleanup failed', connectionId: connection.id, error: String(error) }),
+      );
+    };
+    this.onSocketMessage = function (raw, isBinary) {
+      const connection = registry.connectionFor(this);
+      if (connection) adapter.onFrame(connection, raw, isBinary);
+    };
   }
 
   create(port: number, options: Record<string, unknown> = {}): WebSocketServer {
@@ -78,8 +111,10 @@ export class HeraldWsAdapter extends WsAdapter {
   bindMessageHandlers(socket: WebSocket, handlers: MessageMappingProperties[], transform: Transform): void {
     const connection = this.registry.connectionFor(socket);
     if (!connection) return;
-    const byEvent = new Map(handlers.map((handler) => [handler.message as string, handler]));
-    socket.on('message', (raw: RawData, isBinary: boolean) => this.onFrame(connection, raw, isBinary, byEvent, transform));
+    // Nest binds the handlers to this socket; six of them are searched faster than a Map is built.
+    connection.handlers = handlers;
+    connection.transform = transform;
+    socket.on('message', this.onSocketMessage);
     socket.resume();
   }
 
@@ -94,16 +129,11 @@ export class HeraldWsAdapter extends WsAdapter {
     if (!this.broker.available) return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
 
     const now = Date.now();
-    const connection = new Connection(randomUUID(), socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now);
-    socket.on('pong', () => (connection.lastSeenMs = Date.now()));
-    socket.on('error', (error) => this.edgeLogger.debug({ message: 'Socket error', connectionId: connection.id, user: connection.user, error: error.message }));
-    socket.once('close', (code: number) => {
-      this.metrics.closeCodes.inc({ code: String(code) });
-      if (code === CloseCode.SlowConsumer.code) this.metrics.slowConsumerCloses.inc();
-      this.rooms.disconnect(connection).catch((error: unknown) =>
-        this.edgeLogger.error({ message: 'Cleanup failed', connectionId: connection.id, error: String(error) }),
-      );
-    });
+    const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
+    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now);
+    socket.on('pong', this.onPong);
+    socket.on('error', this.onSocketError);
+    socket.once('close', this.onSocketClose);
     try {
       await this.rooms.admit(connection, () => connection.send(serverFrame('welcome', this.welcome(connection))));
     } catch (error) {
@@ -111,7 +141,6 @@ export class HeraldWsAdapter extends WsAdapter {
       return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
     }
     if (connection.closed) return;
-    this.expiryTimers.arm(connection);
     this.edgeLogger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
     callback(socket, request);
   }
@@ -136,7 +165,7 @@ export class HeraldWsAdapter extends WsAdapter {
     if (socket.readyState === socket.OPEN) socket.close(how.code, how.reason);
   }
 
-  private onFrame(connection: Connection, raw: RawData, isBinary: boolean, handlers: Map<string, MessageMappingProperties>, transform: Transform): void {
+  private onFrame(connection: Connection, raw: RawData, isBinary: boolean): void {
     const now = Date.now();
     connection.lastSeenMs = now;
     if (connection.closed) return;
@@ -155,7 +184,7 @@ export class HeraldWsAdapter extends WsAdapter {
       this.sendError(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
       return;
     }
-    const handler = handlers.get(parsed.event);
+    const handler = connection.handlers.find((candidate) => candidate.message === parsed.event);
     if (!handler || !KNOWN_EVENTS.has(parsed.event)) {
       this.sendError(connection, 'bad_request', `Unknown event "${parsed.event}"`, parsed.event, parsed.id);
       return;
@@ -164,7 +193,7 @@ export class HeraldWsAdapter extends WsAdapter {
     rememberFrameId(parsed.data, parsed.id);
     let result: Observable<unknown>;
     try {
-      result = transform(handler.callback(parsed.data, parsed.event));
+      result = connection.transform(handler.callback(parsed.data, parsed.event));
     } catch (error) {
       // Nest's proxy catches handler errors; reaching here means a bug in the pipeline itself.
       this.edgeLogger.error({ message: 'Handler pipeline threw', event: parsed.event, error: String(error) });

@@ -5,7 +5,6 @@ import { FrameId, Refreshed } from '@herald/client/protocol';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection.registry';
-import { ExpiryTimers } from '../connections/expiry.timers';
 import { RoomsService } from '../rooms/rooms.service';
 import { JoinDto } from './dto/join.dto';
 import { LeaveDto } from './dto/leave.dto';
@@ -30,7 +29,6 @@ export class HeraldGateway {
     private readonly registry: ConnectionRegistry,
     private readonly rooms: RoomsService,
     private readonly verifier: TokenVerifier,
-    private readonly expiryTimers: ExpiryTimers,
   ) {}
 
   @SubscribeMessage('join')
@@ -61,7 +59,6 @@ export class HeraldGateway {
     if (!verification.ok) throw wsError('unauthorized', verification.reason === 'token_expired' ? 'The new token has expired' : 'The new token is invalid');
     if (verification.principal.user !== connection.user) throw wsError('unauthorized', 'The new token is for another user');
     connection.principal = verification.principal;
-    this.expiryTimers.arm(connection);
     const { expiresAtMs } = verification.principal;
     return { event: 'refreshed', data: { expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs).toISOString() } };
   }

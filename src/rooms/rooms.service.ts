@@ -1,7 +1,7 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
-import { Broker, BrokerUnavailableError, Delivery } from '../broker/broker';
+import { Broker, BrokerUnavailableError, Delivery, HistoryResult } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection.registry';
@@ -9,12 +9,14 @@ import { MetricsService } from '../metrics/metrics.service';
 import { RoomError } from './rooms.errors';
 import { RoomSubscriptions } from './room-subscriptions';
 
+const NO_HISTORY: HistoryResult = { latestSeq: null, recovered: false, publications: [] };
+
 /**
  * Room membership for this pod's connections, on top of the broker: subscribe-then-read-history
  * joins that neither lose nor repeat a message, presence, and chat messages.
  */
 @Injectable()
-export class RoomsService implements OnApplicationShutdown {
+export class RoomsService {
   private readonly logger = new Logger(RoomsService.name);
   private readonly subscriptions: RoomSubscriptions;
 
@@ -39,7 +41,8 @@ export class RoomsService implements OnApplicationShutdown {
     this.registry.add(connection);
     this.metrics.connections.set(this.registry.size);
     try {
-      await this.enter(connection, personalRoom(connection.user), undefined, (_joined, replay) => {
+      // No history read: welcome carries no seq for the personal room, so there is nothing to anchor.
+      await this.enter(connection, personalRoom(connection.user), undefined, { readHistory: false }, (_joined, replay) => {
         onWelcome();
         for (const delivery of replay) connection.send(delivery.frame);
       });
@@ -56,7 +59,7 @@ export class RoomsService implements OnApplicationShutdown {
     if (!this.registry.isMember(connection, room) && connection.rooms.size >= this.config.maxRoomsPerConnection) {
       throw new RoomError('forbidden', `A connection may be in at most ${this.config.maxRoomsPerConnection} rooms`);
     }
-    return this.enter(connection, room, since, onJoined);
+    return this.enter(connection, room, since, { readHistory: true }, onJoined);
   }
 
   async leave(connection: Connection, room: string): Promise<void> {
@@ -79,7 +82,6 @@ export class RoomsService implements OnApplicationShutdown {
   /** Cleans up everywhere after any kind of close. Safe to call more than once. */
   async disconnect(connection: Connection): Promise<void> {
     connection.closed = true;
-    clearTimeout(connection.expiryTimer);
     const rooms = [...connection.rooms];
     this.registry.remove(connection);
     this.metrics.connections.set(this.registry.size);
@@ -91,16 +93,19 @@ export class RoomsService implements OnApplicationShutdown {
     return { ...this.registry.stats(), subscriptions: this.subscriptions.size };
   }
 
-  onApplicationShutdown(): void {
-    for (const connection of this.registry.all()) clearTimeout(connection.expiryTimer);
-  }
 
   /**
    * Joins a room without losing or repeating a message: subscribe, then read history, then
    * hand over to live delivery. `onJoined` runs synchronously at the hand-over, so nothing
    * live can slip in before the reply and the replay it precedes.
    */
-  private async enter(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined, replay: Delivery[]) => void): Promise<void> {
+  private async enter(
+    connection: Connection,
+    room: string,
+    since: string | undefined,
+    { readHistory }: { readHistory: boolean },
+    onJoined: (joined: Joined, replay: Delivery[]) => void,
+  ): Promise<void> {
     const alreadyMember = this.registry.isMember(connection, room);
     // A member already gets live frames; buffering them too would send them twice.
     if (!alreadyMember) this.registry.beginJoin(connection, room);
@@ -109,7 +114,7 @@ export class RoomsService implements OnApplicationShutdown {
       if (!alreadyMember) await this.subscriptions.acquire(room);
       // Subscribed first, then history: anything published in between is in both, and the
       // buffer below drops what history already covered.
-      const history = await this.broker.history(room, since);
+      const history = readHistory ? await this.broker.history(room, since) : NO_HISTORY;
       const joined: Joined = { room, seq: history.latestSeq };
       const replay: Delivery[] = [];
       if (since !== undefined) {
@@ -154,8 +159,13 @@ export class RoomsService implements OnApplicationShutdown {
     }
   }
 
-  /** Records presence and, in small rooms, tells the other users (section 2, presence rule). */
+  /**
+   * Records presence and, in small rooms, tells the other users (section 2, presence rule).
+   * Personal rooms are left out: their only members are the user's own connections, and
+   * tracking them would cost a broker round trip and memory for every connection.
+   */
   private async announce(connection: Connection, room: string, status: PresenceStatus): Promise<void> {
+    if (room.startsWith(PERSONAL_ROOM_PREFIX)) return;
     const change =
       status === 'joined'
         ? await this.broker.addPresence(room, connection.user, connection.id)
@@ -165,7 +175,7 @@ export class RoomsService implements OnApplicationShutdown {
   }
 
   private async tellRoom(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): Promise<void> {
-    if (room.startsWith(PERSONAL_ROOM_PREFIX) || usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
+    if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
     const frame = JSON.stringify({ event: 'presence', data: { room, user, status, timestamp: new Date().toISOString() } });
     await this.broker.broadcast(room, frame, user);
   }
