@@ -47,17 +47,20 @@ export class TokenVerifier {
     return {
       user: sub,
       name: typeof name === 'string' ? name : undefined,
-      roomPatterns: (rooms as string[] | undefined) ?? [],
+      roomPatterns: (rooms as string[] | undefined) ?? EMPTY_LIST,
       scopes: parseScopes(claims.scope ?? claims.scp),
       expiresAtMs: typeof exp === 'number' ? exp * 1000 : null,
     };
   }
 }
 
-function parseScopes(scope: unknown): string[] {
+const EMPTY_LIST: readonly string[] = [];
+
+function parseScopes(scope: unknown): readonly string[] {
   if (typeof scope === 'string') return scope.split(' ').filter(Boolean);
   if (Array.isArray(scope)) return scope.filter((entry): entry is string => typeof entry === 'string');
-  return [];
+  // Most tokens carry no scope or rooms: one shared empty list for all of them.
+  return EMPTY_LIST;
 }
 
 /** Extracts the token from `Authorization: Bearer <JWT>`. */

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
 import { PreparedFrame, sendPrepared } from './prepared-frame';
+import { RoomList } from './room-list';
 import { TokenBucket } from './token-bucket';
 
 /** Options shared by every send: text frames, never compressed (the frame is already a Buffer). */
@@ -17,7 +18,7 @@ function unbound(): never {
 /** One admitted WebSocket: who it is, where it is, and its limits. */
 export class Connection {
   /** Rooms this connection has joined (live), its personal room included. */
-  readonly rooms = new Set<string>();
+  readonly rooms = new RoomList();
   lastSeenMs: number;
   closed = false;
   readonly bucket: TokenBucket;

@@ -97,6 +97,14 @@ export class HeraldWsAdapter extends WsAdapter {
     return server;
   }
 
+  /**
+   * Nest's version adds a 'close' listener per socket to feed handleDisconnect, which
+   * HeraldGateway does not implement: cleanup is the adapter's own `onSocketClose`.
+   */
+  bindClientDisconnect(): void {
+    // Intentionally nothing; see above.
+  }
+
   bindClientConnect(server: WebSocketServer, callback: (socket: WebSocket, request: IncomingMessage) => void): void {
     server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       // Frames that arrive before the gateway binds its handlers wait in the socket.
