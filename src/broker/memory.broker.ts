@@ -48,7 +48,8 @@ export class MemoryBroker extends Broker {
   /** dedupKey -> expiry (epoch ms). */
   private readonly dedupKeys = new Map<string, number>();
   /** room -> user -> connection ids. */
-  private readonly presenceByRoom = new Map<string, Map<string, Set<string>>>();
+  /** room -> user -> that user's connection ids there: one id, or a Set of several (the common case costs no Set). */
+  private readonly presenceByRoom = new Map<string, Map<string, string | Set<string>>>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly historyTtlMs: number;
   private readonly inbox: MemoryInbox;
@@ -130,19 +131,25 @@ export class MemoryBroker extends Broker {
   async addPresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
     let users = this.presenceByRoom.get(room);
     if (!users) this.presenceByRoom.set(room, (users = new Map()));
-    let connections = users.get(user);
-    const userChanged = !connections;
-    if (!connections) users.set(user, (connections = new Set()));
-    connections.add(connectionId);
-    return { userChanged, users: users.size };
+    const connections = users.get(user);
+    if (connections === undefined) users.set(user, connectionId);
+    else if (typeof connections === 'string') {
+      if (connections !== connectionId) users.set(user, new Set([connections, connectionId]));
+    } else connections.add(connectionId);
+    return { userChanged: connections === undefined, users: users.size };
   }
 
   async removePresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
     const users = this.presenceByRoom.get(room);
     const connections = users?.get(user);
-    if (!users || !connections?.delete(connectionId)) return { userChanged: false, users: users?.size ?? 0 };
-    const userChanged = connections.size === 0;
-    if (userChanged) users.delete(user);
+    if (!users || connections === undefined) return { userChanged: false, users: users?.size ?? 0 };
+    let userChanged = false;
+    if (connections === connectionId) {
+      users.delete(user);
+      userChanged = true;
+    } else if (typeof connections !== 'string' && connections.delete(connectionId) && connections.size === 1) {
+      users.set(user, connections.values().next().value!);
+    }
     if (users.size === 0) this.presenceByRoom.delete(room);
     return { userChanged, users: users.size };
   }
@@ -151,7 +158,7 @@ export class MemoryBroker extends Broker {
     const users = this.presenceByRoom.get(room);
     if (!users) return { users: [], connections: 0 };
     let connections = 0;
-    for (const ids of users.values()) connections += ids.size;
+    for (const ids of users.values()) connections += typeof ids === 'string' ? 1 : ids.size;
     return { users: [...users.keys()], connections };
   }
 
@@ -177,7 +184,7 @@ export class MemoryBroker extends Broker {
 
   stats(): BrokerStats {
     let presenceEntries = 0;
-    for (const users of this.presenceByRoom.values()) for (const ids of users.values()) presenceEntries += ids.size;
+    for (const users of this.presenceByRoom.values()) for (const ids of users.values()) presenceEntries += typeof ids === 'string' ? 1 : ids.size;
     return {
       subscribedRooms: this.subscribed.size,
       presenceEntries,
