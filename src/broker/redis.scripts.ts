@@ -37,6 +37,17 @@ local function new_epoch(ms, random_suffix)
   until ms == 0
   return string.rep('0', 9 - #text) .. text .. random_suffix
 end
+
+-- The room's current epoch; a room without one (first use, expired, lost) starts a new life.
+local function room_epoch(meta, history, now, random_suffix)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    epoch = new_epoch(now, random_suffix)
+    redis.call('DEL', history)
+    redis.call('HSET', meta, 'epoch', epoch, 'position', 0)
+  end
+  return epoch
+end
 `;
 
 /**
@@ -61,12 +72,7 @@ local size, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
 local deduplicate = ARGV[7] == '1'
 if deduplicate and redis.call('EXISTS', dedup) == 1 then return nil end
 local now = now_ms()
-local epoch = redis.call('HGET', meta, 'epoch')
-if not epoch then
-  epoch = new_epoch(now, ARGV[6])
-  redis.call('DEL', history)
-  redis.call('HSET', meta, 'epoch', epoch, 'position', 0)
-end
+local epoch = room_epoch(meta, history, now, ARGV[6])
 local position = redis.call('HINCRBY', meta, 'position', 1)
 redis.call('XADD', history, 'MAXLEN', '~', size, position .. '-0', 'e', event, 't', now, 'b', body)
 redis.call('EXPIRE', meta, ttl_s)
@@ -102,12 +108,7 @@ return {epoch, position}
 const HISTORY = `${NOW_MS}${NEW_EPOCH}
 local meta, history = KEYS[1], KEYS[2]
 local now = now_ms()
-local epoch = redis.call('HGET', meta, 'epoch')
-if not epoch then
-  epoch = new_epoch(now, ARGV[4])
-  redis.call('DEL', history)
-  redis.call('HSET', meta, 'epoch', epoch, 'position', 0)
-end
+local epoch = room_epoch(meta, history, now, ARGV[4])
 redis.call('EXPIRE', meta, ARGV[5])
 local latest = tonumber(redis.call('HGET', meta, 'position'))
 if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now} end
