@@ -131,6 +131,20 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       expect(await shortLived.closed).toEqual({ code: 4001, reason: 'token_expired' });
     });
 
+    it('closes with 4001 at the first frame after expiry, before the next sweep', async () => {
+      const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
+      try {
+        const client = await connectClient(slowSweep.wsUrl, signToken({ sub: 'erin', ttlS: 1 }));
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        expect(client.closeInfo).toBeUndefined(); // the sweep is 15 s away
+        client.send({ event: 'join', data: { room: 'public:late' }, id: 'late' });
+        expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
+        expect(client.frames.filter((frame) => frame.id === 'late')).toEqual([]);
+      } finally {
+        await slowSweep.close();
+      }
+    });
+
     it('keeps a connection whose token was refreshed before expiry', async () => {
       const client = await connectClient(app.wsUrl, signToken({ sub: 'dave', ttlS: 1 }));
       await client.request('refresh', { token: signToken({ sub: 'dave', ttlS: 60 }) });

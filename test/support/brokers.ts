@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RedisServer, startRedis } from './redis-server';
+import { closeOpenApps } from './test-app';
 
 /**
  * The brokers the shared e2e suites run on: every single-pod behaviour must hold on the
@@ -21,6 +22,9 @@ export function useBroker(kind: BrokerKind): BrokerFixture {
     if (kind === 'redis') redis = await startRedis();
   });
   afterAll(async () => {
+    // Hooks run in declaration order, so this one runs before the test file's own: close the
+    // apps first, or they would log the Redis they depend on vanishing.
+    if (redis) await closeOpenApps();
     await redis?.stop();
   });
   return {

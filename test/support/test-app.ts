@@ -23,17 +23,32 @@ export const TEST_DEFAULTS: Record<string, string> = {
   DRAIN_SPREAD_MS: '0',
 };
 
+/** Apps not closed yet, so a fixture can close them before stopping what they depend on. */
+const openApps = new Set<TestApp>();
+
+/** Closes every test app still open (closing twice is harmless). */
+export async function closeOpenApps(): Promise<void> {
+  await Promise.all([...openApps].map((app) => app.close()));
+}
+
 /** A real Herald on a free port, in this process. Several can run side by side ("pods"). */
 export async function createTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
   const herald = await startHerald({ ...TEST_DEFAULTS, ...env });
   const url = `http://127.0.0.1:${herald.port}`;
-  return {
+  let closing: Promise<void> | undefined;
+  const app: TestApp = {
     herald,
     app: herald.app,
     port: herald.port,
     url,
     wsUrl: `ws://127.0.0.1:${herald.port}${herald.config.wsPath}`,
     internalUrl: herald.internalPort === undefined ? undefined : `http://127.0.0.1:${herald.internalPort}`,
-    close: () => herald.close(),
+    close() {
+      openApps.delete(app);
+      closing ??= herald.close();
+      return closing;
+    },
   };
+  openApps.add(app);
+  return app;
 }
