@@ -37,6 +37,9 @@ export class HeraldWsAdapter extends WsAdapter {
   /** Ids unique across pods and short: a random pod part and a counter. */
   private readonly podId = randomBytes(6).toString('base64url');
   private connectionCount = 0;
+  private bindGateway: (socket: WebSocket) => void = () => {
+    throw new Error('HeraldWsAdapter: no gateway is bound to this server');
+  };
 
   /*
    * Socket listeners shared by every connection (ws calls them with the socket as `this`):
@@ -105,11 +108,19 @@ export class HeraldWsAdapter extends WsAdapter {
     // Intentionally nothing; see above.
   }
 
-  bindClientConnect(server: WebSocketServer, callback: (socket: WebSocket, request: IncomingMessage) => void): void {
+  /**
+   * `bindGateway` is Nest's connection handler: it binds the gateway's message handlers to the
+   * socket (six bound functions and their records, about 1 KB). It runs at a connection's first
+   * frame rather than at admission, so the many clients that only listen (a notification bell
+   * on its personal room) never pay for it. HeraldGateway implements no handleConnection, so
+   * the upgrade request is not kept for it.
+   */
+  bindClientConnect(server: WebSocketServer, bindGateway: (socket: WebSocket) => void): void {
+    this.bindGateway = bindGateway;
     server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-      // Frames that arrive before the gateway binds its handlers wait in the socket.
+      // Frames that arrive before admission completes wait in the socket.
       socket.pause();
-      this.admit(socket, request, callback).catch((error: unknown) => {
+      this.admit(socket, request).catch((error: unknown) => {
         this.edgeLogger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
         this.refuse(socket, CloseCode.Internal);
       });
@@ -122,11 +133,9 @@ export class HeraldWsAdapter extends WsAdapter {
     // Nest binds the handlers to this socket; six of them are searched faster than a Map is built.
     connection.handlers = handlers;
     connection.transform = transform;
-    socket.on('message', this.onSocketMessage);
-    socket.resume();
   }
 
-  private async admit(socket: WebSocket, request: IncomingMessage, callback: (socket: WebSocket, request: IncomingMessage) => void): Promise<void> {
+  private async admit(socket: WebSocket, request: IncomingMessage): Promise<void> {
     if (this.drain.draining) return this.refuse(socket, CloseCode.ServiceRestart, 'draining');
     const origin = request.headers.origin;
     const allowed = this.config.allowedOrigins;
@@ -150,7 +159,8 @@ export class HeraldWsAdapter extends WsAdapter {
     }
     if (connection.closed) return;
     this.edgeLogger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
-    callback(socket, request);
+    socket.on('message', this.onSocketMessage);
+    socket.resume();
   }
 
   private welcome(connection: Connection): Welcome {
@@ -192,6 +202,7 @@ export class HeraldWsAdapter extends WsAdapter {
       this.sendError(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
       return;
     }
+    if (connection.handlers.length === 0) this.bindGateway(connection.socket);
     const handler = connection.handlers.find((candidate) => candidate.message === parsed.event);
     if (!handler || !KNOWN_EVENTS.has(parsed.event)) {
       this.sendError(connection, 'bad_request', `Unknown event "${parsed.event}"`, parsed.event, parsed.id);
