@@ -5,8 +5,8 @@ import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { EMPTY, Observable, isObservable } from 'rxjs';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
-import { BEARER_PROTOCOL_PREFIX, CLIENT_EVENTS, CloseCode, CloseCodeInfo, FrameId, PROTOCOL_VERSION, Welcome } from '@herald/client/protocol';
-import { TokenVerifier, bearerToken } from '../auth/token.verifier';
+import { CLIENT_EVENTS, CloseCode, CloseCodeInfo, FrameId, Welcome } from '@herald/client/protocol';
+import { TokenVerifier } from '../auth/token.verifier';
 import { Broker } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
@@ -15,6 +15,8 @@ import { DrainService } from '../lifecycle/drain.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from '../rooms/rooms.service';
 import { rememberFrameId, serverFrame } from './frame-id';
+import { parseFrame } from './frame.parser';
+import { selectProtocol, tokenOf } from './handshake';
 
 type Transform = (data: unknown) => Observable<unknown>;
 const KNOWN_EVENTS = new Set<string>(CLIENT_EVENTS);
@@ -94,7 +96,7 @@ export class HeraldWsAdapter extends WsAdapter {
     });
   }
 
-  /** Socket errors are client-triggered (oversize frames, resets): each socket logs its own at warn. */
+  /** Socket errors are client-triggered (oversize frames, resets): each socket logs its own, at debug. */
   bindErrorHandler(server: WebSocketServer): WebSocketServer {
     server.on('error', (error: Error) => this.edgeLogger.error({ message: 'WebSocket server error', error: error.message }));
     return server;
@@ -233,56 +235,6 @@ export class HeraldWsAdapter extends WsAdapter {
     this.metrics.framesOut.inc({ event: 'error' });
     connection.send(serverFrame('error', event === undefined ? { code, message } : { code, message, event }, id));
   }
-}
-
-type ParsedFrame =
-  | { ok: true; event: string; data: object; id: FrameId | undefined }
-  | { ok: false; problem: string; event: string | undefined; id: FrameId | undefined };
-
-/** Section 2: `{"event": string, "data"?: object, "id"?: string | number}`, as one JSON text frame. */
-function parseFrame(raw: RawData, isBinary: boolean): ParsedFrame {
-  if (isBinary) return { ok: false, problem: 'Frames must be JSON text frames', event: undefined, id: undefined };
-  let frame: unknown;
-  try {
-    frame = JSON.parse(raw.toString());
-  } catch {
-    return { ok: false, problem: 'Frame is not valid JSON', event: undefined, id: undefined };
-  }
-  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
-    return { ok: false, problem: 'Frame must be a JSON object', event: undefined, id: undefined };
-  }
-  const { event, data, id } = frame as { event?: unknown; data?: unknown; id?: unknown };
-  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined;
-  const eventName = typeof event === 'string' ? event : undefined;
-  if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
-  if (eventName === undefined) return { ok: false, problem: 'event must be a string', event: undefined, id: validId };
-  if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) {
-    return { ok: false, problem: 'data must be an object', event: eventName, id: validId };
-  }
-  return { ok: true, event: eventName, data: (data as object | undefined) ?? {}, id: validId };
-}
-
-/** The token, from the `bearer.<JWT>` subprotocol, `Authorization: Bearer`, or `?token=`. */
-function tokenOf(request: IncomingMessage): string | undefined {
-  const offered = request.headers['sec-websocket-protocol'];
-  if (offered) {
-    const bearer = offered
-      .split(',')
-      .map((protocol) => protocol.trim())
-      .find((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX));
-    if (bearer) return bearer.slice(BEARER_PROTOCOL_PREFIX.length);
-  }
-  const fromHeader = bearerToken(request.headers.authorization);
-  if (fromHeader) return fromHeader;
-  const query = request.url?.indexOf('?') ?? -1;
-  return query >= 0 ? (new URLSearchParams(request.url!.slice(query + 1)).get('token') ?? undefined) : undefined;
-}
-
-/** Selects `herald.v1` when offered; browsers fail a handshake whose offered protocols get no answer. */
-function selectProtocol(protocols: Set<string>): string | false {
-  if (protocols.has(PROTOCOL_VERSION)) return PROTOCOL_VERSION;
-  for (const protocol of protocols) if (!protocol.startsWith(BEARER_PROTOCOL_PREFIX)) return protocol;
-  return protocols.values().next().value ?? false;
 }
 
 function isReply(value: unknown): value is { event: string; data: unknown } {

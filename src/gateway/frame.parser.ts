@@ -1,0 +1,29 @@
+import type { RawData } from 'ws';
+import { FrameId } from '@herald/client/protocol';
+
+export type ParsedFrame =
+  | { ok: true; event: string; data: object; id: FrameId | undefined }
+  | { ok: false; problem: string; event: string | undefined; id: FrameId | undefined };
+
+/** Section 2: `{"event": string, "data"?: object, "id"?: string | number}`, as one JSON text frame. */
+export function parseFrame(raw: RawData, isBinary: boolean): ParsedFrame {
+  if (isBinary) return { ok: false, problem: 'Frames must be JSON text frames', event: undefined, id: undefined };
+  let frame: unknown;
+  try {
+    frame = JSON.parse(raw.toString());
+  } catch {
+    return { ok: false, problem: 'Frame is not valid JSON', event: undefined, id: undefined };
+  }
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+    return { ok: false, problem: 'Frame must be a JSON object', event: undefined, id: undefined };
+  }
+  const { event, data, id } = frame as { event?: unknown; data?: unknown; id?: unknown };
+  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined;
+  const eventName = typeof event === 'string' ? event : undefined;
+  if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
+  if (eventName === undefined) return { ok: false, problem: 'event must be a string', event: undefined, id: validId };
+  if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) {
+    return { ok: false, problem: 'data must be an object', event: eventName, id: validId };
+  }
+  return { ok: true, event: eventName, data: (data as object | undefined) ?? {}, id: validId };
+}
