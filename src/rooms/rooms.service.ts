@@ -93,7 +93,6 @@ export class RoomsService {
     return { ...this.registry.stats(), subscriptions: this.subscriptions.size };
   }
 
-
   /**
    * Joins a room without losing or repeating a message: subscribe, then read history, then
    * hand over to live delivery. `onJoined` runs synchronously at the hand-over, so nothing
