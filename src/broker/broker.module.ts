@@ -1,6 +1,8 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { HeraldConfig } from '../config/herald.config';
 import { Broker } from './broker';
+import { BrokerUnavailableFilter } from './broker-unavailable.filter';
 import { MemoryBroker } from './memory.broker';
 import { RedisBroker } from './redis.broker';
 
@@ -26,7 +28,7 @@ export function createBroker(config: HeraldConfig): Broker {
 
 @Global()
 @Module({
-  providers: [{ provide: Broker, inject: [HeraldConfig], useFactory: createBroker }],
+  providers: [{ provide: Broker, inject: [HeraldConfig], useFactory: createBroker }, { provide: APP_FILTER, useClass: BrokerUnavailableFilter }],
   exports: [Broker],
 })
 export class BrokerModule implements OnApplicationShutdown {

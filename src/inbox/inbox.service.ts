@@ -1,6 +1,6 @@
-import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InboxPage, InboxReadResponse, personalRoom } from '@herald/client/protocol';
-import { Broker, BrokerUnavailableError } from '../broker/broker';
+import { Broker } from '../broker/broker';
 
 /**
  * Reads and marks a user's inbox. The inbox itself is written by the broker in the same atomic
@@ -13,12 +13,12 @@ export class InboxService {
   constructor(private readonly broker: Broker) {}
 
   list(user: string, limit: number, before?: string): Promise<InboxPage> {
-    return this.unlessUnavailable(() => this.broker.readInbox(user, limit, before));
+    return this.broker.readInbox(user, limit, before);
   }
 
   /** Marks items read; when anything changed, every connection of the user hears about it. */
   async markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResponse> {
-    const { unread, changed } = await this.unlessUnavailable(() => this.broker.markInboxRead(user, selection));
+    const { unread, changed } = await this.broker.markInboxRead(user, selection);
     if (changed !== null) {
       // Listed in the order the client asked, whichever order the store marked them in.
       const marked = changed === 'all' ? 'all' : new Set(changed);
@@ -33,14 +33,5 @@ export class InboxService {
       }
     }
     return { unread };
-  }
-
-  private async unlessUnavailable<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (error instanceof BrokerUnavailableError) throw new ServiceUnavailableException('The message broker is unreachable');
-      throw error;
-    }
   }
 }

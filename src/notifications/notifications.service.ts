@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Notification, personalRoom } from '@herald/client/protocol';
-import { Broker, BrokerUnavailableError } from '../broker/broker';
+import { Broker } from '../broker/broker';
 import { MetricsService } from '../metrics/metrics.service';
 
 export interface NotificationInput {
@@ -27,26 +27,22 @@ export class NotificationsService {
     private readonly metrics: MetricsService,
   ) {}
 
-  /** Resolves once every target room has stored the notification (or already had it). */
+  /**
+   * Resolves once every target room has stored the notification (or already had it); rejects
+   * with BrokerUnavailableError when the broker is unreachable (HTTP answers 503).
+   */
   async publish(input: NotificationInput): Promise<PublishedNotification> {
     const id = input.id ?? randomUUID();
     const rooms = targetRooms(input);
     const timestamp = new Date().toISOString();
-    try {
-      const results = await Promise.all(
-        rooms.map((room) => {
-          const body: Omit<Notification, 'seq'> = { id, room, type: input.type, payload: input.payload, timestamp };
-          // Keyed per room, so a retry after a partial failure fills in exactly the rooms that missed it.
-          return this.broker.publish(room, 'notification', body, { dedupKey: `${id}:${room}` });
-        }),
-      );
-      this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
-    } catch (error) {
-      if (error instanceof BrokerUnavailableError) {
-        throw new ServiceUnavailableException('The message broker is unreachable; the notification was not stored. Retry with the same id.');
-      }
-      throw error;
-    }
+    const results = await Promise.all(
+      rooms.map((room) => {
+        const body: Omit<Notification, 'seq'> = { id, room, type: input.type, payload: input.payload, timestamp };
+        // Keyed per room, so a retry after a partial failure fills in exactly the rooms that missed it.
+        return this.broker.publish(room, 'notification', body, { dedupKey: `${id}:${room}` });
+      }),
+    );
+    this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
     return { id, targets: rooms.length };
   }
 }

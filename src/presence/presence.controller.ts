@@ -1,8 +1,8 @@
-import { BadRequestException, Controller, Get, Param, ServiceUnavailableException } from '@nestjs/common';
+import { BadRequestException, Controller, Get, Param } from '@nestjs/common';
 import { PresenceResponse, ROOM_NAME_PATTERN } from '@herald/client/protocol';
 import { Scope } from '../auth/principal';
 import { RequireToken } from '../auth/scopes.guard';
-import { Broker, BrokerUnavailableError } from '../broker/broker';
+import { Broker } from '../broker/broker';
 
 @Controller('v1/rooms')
 export class PresenceController {
@@ -12,12 +12,7 @@ export class PresenceController {
   @RequireToken(Scope.PresenceRead)
   async presence(@Param('room') room: string): Promise<PresenceResponse> {
     if (!ROOM_NAME_PATTERN.test(room)) throw new BadRequestException(['room must match ^[A-Za-z0-9_.:-]{1,128}$']);
-    try {
-      const { users, connections } = await this.broker.presence(room);
-      return { room, users, connections };
-    } catch (error) {
-      if (error instanceof BrokerUnavailableError) throw new ServiceUnavailableException('The message broker is unreachable');
-      throw error;
-    }
+    const { users, connections } = await this.broker.presence(room);
+    return { room, users, connections };
   }
 }

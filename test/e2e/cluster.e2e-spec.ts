@@ -230,6 +230,8 @@ describe('a cluster that loses Redis', () => {
     expect(rejected.status).toBe(503);
     expect(rejected.body.message).toMatch(/not stored/i);
     expect((await http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).status).toBe(503);
+    expect((await http('GET', `${a.url}/v1/inbox`, { token: signToken({ sub: 'dora' }) })).status).toBe(503);
+    expect((await http('POST', `${a.url}/v1/inbox/read`, { token: signToken({ sub: 'dora' }), body: { all: true } })).status).toBe(503);
     expect(Date.now() - started).toBeLessThan(5000);
 
     await broker.redis!.restart();

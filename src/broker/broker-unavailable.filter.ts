@@ -1,0 +1,25 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus } from '@nestjs/common';
+import type { Response } from 'express';
+import { BrokerUnavailableError } from './broker';
+
+/**
+ * Every HTTP endpoint answers 503 when the broker is unreachable (section 7), in Nest's error
+ * shape, from this one place: services throw BrokerUnavailableError and stay HTTP-free. The
+ * WebSocket side maps the same error to `unavailable` in WsErrorFilter.
+ */
+@Catch(BrokerUnavailableError)
+export class BrokerUnavailableFilter implements ExceptionFilter {
+  catch(error: BrokerUnavailableError, host: ArgumentsHost): void {
+    // Gateways have their own filter (WsErrorFilter); anything else is not ours to answer.
+    if (host.getType() !== 'http') throw error;
+    host
+      .switchToHttp()
+      .getResponse<Response>()
+      .status(HttpStatus.SERVICE_UNAVAILABLE)
+      .json({
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        message: 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.',
+        error: 'Service Unavailable',
+      });
+  }
+}
