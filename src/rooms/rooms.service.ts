@@ -137,7 +137,6 @@ export class RoomsService {
         this.metrics.rooms.set(this.registry.roomCount);
       }
       onJoined(joined, replay);
-      if (!alreadyMember) await this.announce(connection, room, 'joined');
     } catch (error) {
       if (!admitted) {
         this.registry.endJoin(connection, room, false);
@@ -145,17 +144,14 @@ export class RoomsService {
       }
       throw error instanceof BrokerUnavailableError ? new RoomError('unavailable', error.message) : error;
     }
+    // After the reply: the join has happened whatever presence does next.
+    if (!alreadyMember) await this.announce(connection, room, 'joined');
   }
 
   private async afterLeave(connection: Connection, room: string): Promise<void> {
     this.subscriptions.release(room);
     this.metrics.rooms.set(this.registry.roomCount);
-    try {
-      await this.announce(connection, room, 'left');
-    } catch (error) {
-      // Presence entries of an unreachable broker expire on their own; the leave itself is done.
-      this.logger.warn({ message: 'Presence update failed on leave', room, connectionId: connection.id, error: String(error) });
-    }
+    await this.announce(connection, room, 'left');
   }
 
   /**
@@ -165,12 +161,18 @@ export class RoomsService {
    */
   private async announce(connection: Connection, room: string, status: PresenceStatus): Promise<void> {
     if (room.startsWith(PERSONAL_ROOM_PREFIX)) return;
-    const change =
-      status === 'joined'
-        ? await this.broker.addPresence(room, connection.user, connection.id)
-        : await this.broker.removePresence(room, connection.user, connection.id);
-    if (!change.userChanged) return;
-    await this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1);
+    try {
+      const change =
+        status === 'joined'
+          ? await this.broker.addPresence(room, connection.user, connection.id)
+          : await this.broker.removePresence(room, connection.user, connection.id);
+      if (!change.userChanged) return;
+      await this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1);
+    } catch (error) {
+      // The join or leave itself is done and answered. An unreachable broker re-registers this
+      // pod's presence when it returns (Redis) and forgets a dead pod's entries on expiry.
+      this.logger.warn({ message: 'Presence update failed', room, status, connectionId: connection.id, error: String(error) });
+    }
   }
 
   private async tellRoom(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): Promise<void> {
