@@ -10,6 +10,11 @@ export interface Principal {
   readonly expiresAtMs: number | null;
 }
 
+/** The token's `exp` as the contract writes it (ISO 8601), or null when it never expires. */
+export function expiresAtOf(principal: Principal): string | null {
+  return principal.expiresAtMs === null ? null : new Date(principal.expiresAtMs).toISOString();
+}
+
 export const Scope = {
   Publish: 'notifications:publish',
   PresenceRead: 'presence:read',

@@ -1,7 +1,7 @@
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
 import type { WebSocket } from 'ws';
-import { CloseCodeInfo } from '@herald/client/protocol';
+import { CloseCode, CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
 import { PreparedFrame, sendPrepared } from './prepared-frame';
 import { RoomList } from './room-list';
@@ -50,7 +50,7 @@ export class Connection {
   send(frame: string | Buffer | PreparedFrame): boolean {
     if (this.closed || this.socket.readyState !== 1) return false;
     if (this.socket.bufferedAmount > this.sendBufferLimitBytes) {
-      this.close({ code: 4008, reason: 'slow_consumer' });
+      this.close(CloseCode.SlowConsumer);
       return false;
     }
     if (frame instanceof PreparedFrame) sendPrepared(this.socket, frame, TEXT_FRAME);
@@ -62,5 +62,11 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.socket.close(how.code, how.reason);
+  }
+
+  /** Drops the connection without a close handshake (a dead peer would not answer one). */
+  terminate(): void {
+    this.closed = true;
+    this.socket.terminate();
   }
 }

@@ -39,9 +39,8 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     for (const connection of this.registry.all()) {
       if (connection.closed) continue;
       if (now - connection.lastSeenMs > silenceLimitMs) {
-        connection.closed = true;
-        // No close handshake: a silent peer would not answer it. 'close' still fires for cleanup.
-        connection.socket.terminate();
+        // 'close' still fires, and cleans the connection up everywhere.
+        connection.terminate();
         continue;
       }
       const { expiresAtMs } = connection.principal;

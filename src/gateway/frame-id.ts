@@ -17,7 +17,3 @@ export function frameIdOf(data: unknown): FrameId | undefined {
 
 /** Injects the current frame's `id` into a message handler. */
 export const FrameIdParam = createParamDecorator((_: unknown, context: ExecutionContext) => frameIdOf(context.switchToWs().getData()));
-
-export function serverFrame(event: string, data: unknown, id?: FrameId): string {
-  return JSON.stringify(id === undefined ? { event, data } : { event, data, id });
-}

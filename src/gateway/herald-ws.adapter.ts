@@ -5,7 +5,8 @@ import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { EMPTY, Observable, isObservable } from 'rxjs';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
-import { CLIENT_EVENTS, CloseCode, CloseCodeInfo, FrameId, Welcome } from '@herald/client/protocol';
+import { CLIENT_EVENTS, CloseCode, CloseCodeInfo, Welcome } from '@herald/client/protocol';
+import { expiresAtOf } from '../auth/principal';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Broker } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
@@ -14,7 +15,8 @@ import { ConnectionRegistry } from '../connections/connection.registry';
 import { DrainService } from '../lifecycle/drain.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from '../rooms/rooms.service';
-import { rememberFrameId, serverFrame } from './frame-id';
+import { ClientFrames } from './client-frames';
+import { rememberFrameId } from './frame-id';
 import { parseFrame } from './frame.parser';
 import { selectProtocol, tokenOf } from './handshake';
 
@@ -35,6 +37,7 @@ export class HeraldWsAdapter extends WsAdapter {
   protected readonly metrics: MetricsService;
   protected readonly broker: Broker;
   protected readonly drain: DrainService;
+  protected readonly frames: ClientFrames;
 
   /** Ids unique across pods and short: a random pod part and a counter. */
   private readonly podId = randomBytes(6).toString('base64url');
@@ -62,6 +65,7 @@ export class HeraldWsAdapter extends WsAdapter {
     this.metrics = app.get(MetricsService);
     this.broker = app.get(Broker);
     this.drain = app.get(DrainService);
+    this.frames = app.get(ClientFrames);
     const { registry, edgeLogger, metrics, rooms } = this;
     this.onPong = function () {
       const connection = registry.connectionFor(this);
@@ -122,6 +126,8 @@ export class HeraldWsAdapter extends WsAdapter {
     server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       // Frames that arrive before admission completes wait in the socket.
       socket.pause();
+      // Every close is counted here once, refused connections included.
+      socket.once('close', this.onSocketClose);
       this.admit(socket, request).catch((error: unknown) => {
         this.edgeLogger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
         this.refuse(socket, CloseCode.Internal);
@@ -152,9 +158,8 @@ export class HeraldWsAdapter extends WsAdapter {
     const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now);
     socket.on('pong', this.onPong);
     socket.on('error', this.onSocketError);
-    socket.once('close', this.onSocketClose);
     try {
-      await this.rooms.admit(connection, () => connection.send(serverFrame('welcome', this.welcome(connection))));
+      await this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));
     } catch (error) {
       this.edgeLogger.warn({ message: 'Could not admit connection', connectionId: connection.id, user: connection.user, error: String(error) });
       return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
@@ -166,20 +171,18 @@ export class HeraldWsAdapter extends WsAdapter {
   }
 
   private welcome(connection: Connection): Welcome {
-    const { expiresAtMs } = connection.principal;
     return {
       connectionId: connection.id,
       user: connection.user,
       heartbeatMs: this.config.heartbeatMs,
       maxMessageBytes: this.config.maxMessageBytes,
       rooms: [...connection.rooms],
-      expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs).toISOString(),
+      expiresAt: expiresAtOf(connection.principal),
     };
   }
 
   private refuse(socket: WebSocket, how: Pick<CloseCodeInfo, 'code' | 'reason'>, metricReason: string = how.reason): void {
     this.metrics.rejectedConnections.inc({ reason: metricReason });
-    this.metrics.closeCodes.inc({ code: String(how.code) });
     // Resume first: a paused socket could not read the peer's close reply.
     socket.resume();
     if (socket.readyState === socket.OPEN) socket.close(how.code, how.reason);
@@ -197,17 +200,17 @@ export class HeraldWsAdapter extends WsAdapter {
     const parsed = parseFrame(raw, isBinary);
     if (allowance === 'drop') {
       this.metrics.rateLimited.inc();
-      this.sendError(connection, 'rate_limited', 'Too many frames: slow down', parsed.ok ? parsed.event : undefined, parsed.id);
+      this.frames.error(connection, 'rate_limited', 'Too many frames: slow down', parsed.ok ? parsed.event : undefined, parsed.id);
       return;
     }
     if (!parsed.ok) {
-      this.sendError(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
+      this.frames.error(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
       return;
     }
     if (connection.handlers.length === 0) this.bindGateway(connection.socket);
     const handler = connection.handlers.find((candidate) => candidate.message === parsed.event);
     if (!handler || !KNOWN_EVENTS.has(parsed.event)) {
-      this.sendError(connection, 'bad_request', `Unknown event "${parsed.event}"`, parsed.event, parsed.id);
+      this.frames.error(connection, 'bad_request', `Unknown event "${parsed.event}"`, parsed.event, parsed.id);
       return;
     }
     this.metrics.framesIn.inc({ event: parsed.event });
@@ -218,23 +221,18 @@ export class HeraldWsAdapter extends WsAdapter {
     } catch (error) {
       // Nest's proxy catches handler errors; reaching here means a bug in the pipeline itself.
       this.edgeLogger.error({ message: 'Handler pipeline threw', event: parsed.event, error: String(error) });
-      this.sendError(connection, 'internal', 'Internal error', parsed.event, parsed.id);
+      this.frames.error(connection, 'internal', 'Internal error', parsed.event, parsed.id);
       return;
     }
     (isObservable(result) ? result : EMPTY).subscribe({
       next: (reply) => {
         if (!isReply(reply)) return;
-        this.metrics.framesOut.inc({ event: reply.event });
-        connection.send(serverFrame(reply.event, reply.data, parsed.id));
+        this.frames.send(connection, reply.event, reply.data, parsed.id);
       },
       error: (error: unknown) => this.edgeLogger.error({ message: 'Reply stream failed', event: parsed.event, error: String(error) }),
     });
   }
 
-  private sendError(connection: Connection, code: string, message: string, event: string | undefined, id: FrameId | undefined): void {
-    this.metrics.framesOut.inc({ event: 'error' });
-    connection.send(serverFrame('error', event === undefined ? { code, message } : { code, message, event }, id));
-  }
 }
 
 function isReply(value: unknown): value is { event: string; data: unknown } {

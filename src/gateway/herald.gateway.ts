@@ -2,6 +2,7 @@ import { UseFilters, UseGuards } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { FrameId, Refreshed } from '@herald/client/protocol';
+import { expiresAtOf } from '../auth/principal';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection.registry';
@@ -10,7 +11,8 @@ import { JoinDto } from './dto/join.dto';
 import { LeaveDto } from './dto/leave.dto';
 import { MessageDto } from './dto/message.dto';
 import { RefreshDto } from './dto/refresh.dto';
-import { FrameIdParam, serverFrame } from './frame-id';
+import { ClientFrames } from './client-frames';
+import { FrameIdParam } from './frame-id';
 import { WsErrorFilter, wsError } from './ws-error.filter';
 import { WsJwtGuard } from './ws-jwt.guard';
 
@@ -29,13 +31,14 @@ export class HeraldGateway {
     private readonly registry: ConnectionRegistry,
     private readonly rooms: RoomsService,
     private readonly verifier: TokenVerifier,
+    private readonly frames: ClientFrames,
   ) {}
 
   @SubscribeMessage('join')
   async join(@ConnectedSocket() socket: WebSocket, @MessageBody() { room, since }: JoinDto, @FrameIdParam() id: FrameId | undefined): Promise<void> {
     const connection = this.connection(socket);
     await this.rooms.join(connection, room, since, (joined, replay) => {
-      connection.send(serverFrame('joined', joined, id));
+      this.frames.send(connection, 'joined', joined, id);
       for (const delivery of replay) connection.send(delivery.frame);
     });
   }
@@ -59,8 +62,7 @@ export class HeraldGateway {
     if (!verification.ok) throw wsError('unauthorized', verification.reason === 'token_expired' ? 'The new token has expired' : 'The new token is invalid');
     if (verification.principal.user !== connection.user) throw wsError('unauthorized', 'The new token is for another user');
     connection.principal = verification.principal;
-    const { expiresAtMs } = verification.principal;
-    return { event: 'refreshed', data: { expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs).toISOString() } };
+    return { event: 'refreshed', data: { expiresAt: expiresAtOf(verification.principal) } };
   }
 
   @SubscribeMessage('ping')

@@ -5,7 +5,8 @@ import { ERROR_CODES, ErrorCode, ErrorData } from '@herald/client/protocol';
 import { BrokerUnavailableError } from '../broker/broker';
 import { ConnectionRegistry } from '../connections/connection.registry';
 import { RoomError } from '../rooms/rooms.errors';
-import { frameIdOf, serverFrame } from './frame-id';
+import { ClientFrames } from './client-frames';
+import { frameIdOf } from './frame-id';
 
 /**
  * Turns every failure of a message handler into an `error` frame that echoes the client's id.
@@ -15,14 +16,19 @@ import { frameIdOf, serverFrame } from './frame-id';
 export class WsErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger(WsErrorFilter.name);
 
-  constructor(private readonly registry: ConnectionRegistry) {}
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    private readonly frames: ClientFrames,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ws = host.switchToWs();
     const socket = ws.getClient<WebSocket>();
     const event = ws.getPattern() as string | undefined;
-    const error = this.toErrorData(exception, event);
-    this.registry.connectionFor(socket)?.send(serverFrame('error', error, frameIdOf(ws.getData())));
+    const connection = this.registry.connectionFor(socket);
+    if (!connection) return;
+    const { code, message } = this.toErrorData(exception, event);
+    this.frames.error(connection, code, message, event, frameIdOf(ws.getData()));
   }
 
   private toErrorData(exception: unknown, event: string | undefined): ErrorData {

@@ -12,7 +12,7 @@ export class MetricsService {
   readonly connections = new Gauge({ name: 'herald_connections', help: 'Open WebSocket connections on this pod', registers: [this.registry] });
   readonly rooms = new Gauge({ name: 'herald_rooms', help: 'Rooms with at least one local member', registers: [this.registry] });
   readonly framesIn = new Counter({ name: 'herald_frames_in_total', help: 'Client frames received, by event', labelNames: ['event'], registers: [this.registry] });
-  readonly framesOut = new Counter({ name: 'herald_frames_out_total', help: 'Frames sent to clients, by event', labelNames: ['event'], registers: [this.registry] });
+  readonly framesOut = new Counter({ name: 'herald_frames_out_total', help: 'Frames sent to one connection (welcome, replies, errors), by event; broadcast frames count in herald_deliveries_total', labelNames: ['event'], registers: [this.registry] });
   readonly notificationsPublished = new Counter({ name: 'herald_notifications_published_total', help: 'Notifications accepted by the HTTP API (one per target room)', registers: [this.registry] });
   readonly deliveries = new Counter({ name: 'herald_deliveries_total', help: 'Frames fanned out to sockets by broadcasts', registers: [this.registry] });
   readonly closeCodes = new Counter({ name: 'herald_close_codes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [this.registry] });

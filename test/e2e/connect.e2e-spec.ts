@@ -1,5 +1,6 @@
 import { RoomsService } from '../../src/rooms/rooms.service';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
+import { eventually } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { connectClient, openClient } from '../support/ws-client';
@@ -90,6 +91,28 @@ describe('connection limits and origins', () => {
       // Non-browser clients send no Origin and are not affected.
       const server = await connectClient(app.wsUrl, signToken());
       await Promise.all([good.close(), server.close()]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('counts every close once by code, and direct frames by event', async () => {
+    const app = await createTestApp();
+    try {
+      const refused = await openClient(app.wsUrl, 'not-a-token');
+      await refused.closed;
+      const client = await connectClient(app.wsUrl, signToken());
+      await client.join('public:metrics');
+      await client.close(1000);
+      const metrics = await eventually(async () => {
+        const text = await (await fetch(`${app.url}/metrics`)).text();
+        expect(text).toContain('herald_close_codes_total{code="1000"} 1');
+        return text;
+      });
+      expect(metrics).toContain('herald_close_codes_total{code="1008"} 1');
+      expect(metrics).toContain('herald_rejected_connections_total{reason="unauthorized"} 1');
+      expect(metrics).toContain('herald_frames_out_total{event="welcome"} 1');
+      expect(metrics).toContain('herald_frames_out_total{event="joined"} 1');
     } finally {
       await app.close();
     }
