@@ -1,9 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { eventually } from './support/eventually';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
 import { containersOf, deployDirectory, renderKustomization, repositoryRoot } from './support/kustomize.render';
 import { allQueries } from './support/observability.queries';
 import { appMetricFamilies, exposedFamilies, PROMISED_METRICS, promisedFamilies } from './support/promql.metrics';
@@ -45,14 +45,6 @@ function runAs(): { uid?: number; gid?: number } {
   if (reachable) return IMAGE_USER;
   console.warn(`uid ${IMAGE_USER.uid} cannot reach node or node_modules here: running as root, so the read-only directory is not enforced`);
   return {};
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The runtime stage's /app: package.json, dist/, client/package.json, client/dist/, node_modules. */
@@ -135,7 +127,8 @@ describe('the built app, started as the image starts it', () => {
         if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}${output()}`);
         expect((await get(port, container.readinessProbe.httpGet.path)).status).toBe(200);
       },
-      { timeoutMs: 10000, intervalMs: 100 },
+      10_000,
+      100,
     );
     expect((await get(port, container.livenessProbe.httpGet.path)).status).toBe(200);
     expect((await get(port, container.startupProbe.httpGet.path)).status).toBe(200);
@@ -163,7 +156,7 @@ describe('the built app, started as the image starts it', () => {
   it('turns unready at once on SIGTERM, then drains and exits 0', async () => {
     const signalledAt = Date.now();
     child.kill('SIGTERM');
-    await eventually(async () => expect((await get(port, container.readinessProbe.httpGet.path)).status).toBe(503), { timeoutMs: 1000, intervalMs: 20 });
+    await eventually(async () => expect((await get(port, container.readinessProbe.httpGet.path)).status).toBe(503), 1000, 20);
     // Still answering during DRAIN_DELAY_MS, so the kubelet sees 503 rather than a refused connection.
     expect(Date.now() - signalledAt).toBeLessThan(Number(DRAIN.DRAIN_DELAY_MS));
     const { code, signal } = await exit;

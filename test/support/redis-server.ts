@@ -1,8 +1,9 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Socket, createConnection, createServer } from 'node:net';
+import { Socket, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
+import { freePort } from './free-port';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 
@@ -143,16 +144,6 @@ function answersPing(port: number, tls: boolean): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

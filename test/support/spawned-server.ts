@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './free-port';
 import { TEST_DEFAULTS } from './test-app';
 
 export interface SpawnedServer {
@@ -12,15 +12,6 @@ export interface SpawnedServer {
   output(): string;
   /** Resolves with the exit code (or signal) of the process. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Runs the built server (`node dist/main.js`) the way the image does, with the given env. */
