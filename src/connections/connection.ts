@@ -1,5 +1,3 @@
-import type { MessageMappingProperties } from '@nestjs/websockets';
-import type { Observable } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { CloseCode, CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
@@ -10,11 +8,6 @@ import { TokenBucket } from './token-bucket';
 /** Options shared by every send: text frames, never compressed (the frame is already a Buffer). */
 const TEXT_FRAME = { binary: false, compress: false } as const;
 
-/** Shared placeholder (a per-instance arrow would cost a closure per connection). */
-function unbound(): never {
-  throw new Error('Message handlers are not bound yet');
-}
-
 /** One admitted WebSocket: who it is, where it is, and its limits. */
 export class Connection {
   /** Rooms this connection has joined (live), its personal room included. */
@@ -22,9 +15,6 @@ export class Connection {
   lastSeenMs: number;
   closed = false;
   readonly bucket: TokenBucket;
-  /** The gateway's handlers, bound to this socket by Nest, and Nest's reply transform. */
-  handlers: readonly MessageMappingProperties[] = [];
-  transform: (result: unknown) => Observable<unknown> = unbound;
 
   constructor(
     readonly id: string,

@@ -16,12 +16,14 @@ import { DrainService } from '../lifecycle/drain.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from '../rooms/rooms.service';
 import { ClientFrames } from './client-frames';
-import { rememberFrameId } from './frame-id';
+import { rememberFrame } from './frame-context';
 import { parseFrame } from './frame.parser';
 import { selectProtocol, tokenOf } from './handshake';
 
 type Transform = (data: unknown) => Observable<unknown>;
 const KNOWN_EVENTS = new Set<string>(CLIENT_EVENTS);
+/** The one "client" Nest binds the gateway's handlers to (see bindClientConnect). */
+const GATEWAY_CLIENT = Object.freeze({ sharedBy: 'every connection; see FrameOrigin' });
 
 /**
  * The connection edge, on top of Nest's raw-ws adapter: admission (drain, Origin, JWT,
@@ -42,9 +44,9 @@ export class HeraldWsAdapter extends WsAdapter {
   /** Ids unique across pods and short: a random pod part and a counter. */
   private readonly podId = randomBytes(6).toString('base64url');
   private connectionCount = 0;
-  private bindGateway: (socket: WebSocket) => void = () => {
-    throw new Error('HeraldWsAdapter: no gateway is bound to this server');
-  };
+  /** The gateway's handlers by event (only the contract's events), and Nest's reply transform. */
+  private readonly handlers = new Map<string, MessageMappingProperties>();
+  private transform: Transform = () => EMPTY;
 
   /*
    * Socket listeners shared by every connection (ws calls them with the socket as `this`):
@@ -115,19 +117,22 @@ export class HeraldWsAdapter extends WsAdapter {
   }
 
   /**
-   * `bindGateway` is Nest's connection handler: it binds the gateway's message handlers to the
-   * socket (six bound functions and their records, about 1 KB). It runs at a connection's first
-   * frame rather than at admission, so the many clients that only listen (a notification bell
-   * on its personal room) never pay for it. HeraldGateway implements no handleConnection, so
-   * the upgrade request is not kept for it.
+   * Nest's connection handler binds the gateway's message handlers to a socket: six bound
+   * functions and their records per connection, about 1 KB, which at tens of thousands of
+   * connections is most of what a connection costs beyond `ws` itself. Herald calls it once,
+   * for GATEWAY_CLIENT, and dispatches every socket's frames to those shared handlers; the
+   * frame's own connection reaches guards, handlers and filters through its FrameOrigin
+   * (`@FrameConnection()`), not through `getClient()`. HeraldGateway implements neither
+   * handleConnection nor handleDisconnect, which would otherwise need the real socket here.
    */
-  bindClientConnect(server: WebSocketServer, bindGateway: (socket: WebSocket) => void): void {
-    this.bindGateway = bindGateway;
+  bindClientConnect(server: WebSocketServer, bindGateway: (client: unknown) => void): void {
+    if (this.handlers.size > 0) throw new Error('HeraldWsAdapter serves one gateway');
+    bindGateway(GATEWAY_CLIENT);
     server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       // Frames that arrive before admission completes wait in the socket.
       socket.pause();
       // Every close is counted here once, refused connections included.
-      socket.once('close', this.onSocketClose);
+      socket.on('close', this.onSocketClose); // ws emits 'close' once; `once` would add a wrapper per socket
       this.admit(socket, request).catch((error: unknown) => {
         this.edgeLogger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
         this.refuse(socket, CloseCode.Internal);
@@ -135,12 +140,12 @@ export class HeraldWsAdapter extends WsAdapter {
     });
   }
 
-  bindMessageHandlers(socket: WebSocket, handlers: MessageMappingProperties[], transform: Transform): void {
-    const connection = this.registry.connectionFor(socket);
-    if (!connection) return;
-    // Nest binds the handlers to this socket; six of them are searched faster than a Map is built.
-    connection.handlers = handlers;
-    connection.transform = transform;
+  /** Called once, for GATEWAY_CLIENT (above): the handlers every connection's frames go to. */
+  bindMessageHandlers(_client: unknown, handlers: MessageMappingProperties[], transform: Transform): void {
+    for (const handler of handlers) {
+      if (KNOWN_EVENTS.has(handler.message as string)) this.handlers.set(handler.message as string, handler);
+    }
+    this.transform = transform;
   }
 
   private async admit(socket: WebSocket, request: IncomingMessage): Promise<void> {
@@ -207,17 +212,16 @@ export class HeraldWsAdapter extends WsAdapter {
       this.frames.error(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
       return;
     }
-    if (connection.handlers.length === 0) this.bindGateway(connection.socket);
-    const handler = connection.handlers.find((candidate) => candidate.message === parsed.event);
-    if (!handler || !KNOWN_EVENTS.has(parsed.event)) {
+    const handler = this.handlers.get(parsed.event);
+    if (!handler) {
       this.frames.error(connection, 'bad_request', `Unknown event "${parsed.event}"`, parsed.event, parsed.id);
       return;
     }
     this.metrics.framesIn.inc({ event: parsed.event });
-    rememberFrameId(parsed.data, parsed.id);
+    rememberFrame(parsed.data, connection, parsed.id);
     let result: Observable<unknown>;
     try {
-      result = connection.transform(handler.callback(parsed.data, parsed.event));
+      result = this.transform(handler.callback(parsed.data, parsed.event));
     } catch (error) {
       // Nest's proxy catches handler errors; reaching here means a bug in the pipeline itself.
       this.edgeLogger.error({ message: 'Handler pipeline threw', event: parsed.event, error: String(error) });

@@ -1,18 +1,16 @@
 import { UseFilters, UseGuards } from '@nestjs/common';
-import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import type { WebSocket } from 'ws';
+import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { FrameId, Refreshed } from '@herald/client/protocol';
 import { expiresAtOf } from '../auth/principal';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Connection } from '../connections/connection';
-import { ConnectionRegistry } from '../connections/connection.registry';
 import { RoomsService } from '../rooms/rooms.service';
 import { JoinDto } from './dto/join.dto';
 import { LeaveDto } from './dto/leave.dto';
 import { MessageDto } from './dto/message.dto';
 import { RefreshDto } from './dto/refresh.dto';
 import { ClientFrames } from './client-frames';
-import { FrameIdParam } from './frame-id';
+import { FrameConnection, FrameIdParam } from './frame-context';
 import { WsErrorFilter, wsError } from './ws-error.filter';
 import { WsJwtGuard } from './ws-jwt.guard';
 
@@ -28,15 +26,13 @@ type Reply<E extends string, D> = { event: E; data: D };
 @UseGuards(WsJwtGuard)
 export class HeraldGateway {
   constructor(
-    private readonly registry: ConnectionRegistry,
     private readonly rooms: RoomsService,
     private readonly verifier: TokenVerifier,
     private readonly frames: ClientFrames,
   ) {}
 
   @SubscribeMessage('join')
-  async join(@ConnectedSocket() socket: WebSocket, @MessageBody() { room, since }: JoinDto, @FrameIdParam() id: FrameId | undefined): Promise<void> {
-    const connection = this.connection(socket);
+  async join(@FrameConnection() connection: Connection, @MessageBody() { room, since }: JoinDto, @FrameIdParam() id: FrameId | undefined): Promise<void> {
     await this.rooms.join(connection, room, since, (joined, replay) => {
       this.frames.send(connection, 'joined', joined, id);
       for (const delivery of replay) connection.send(delivery.frame);
@@ -44,20 +40,19 @@ export class HeraldGateway {
   }
 
   @SubscribeMessage('leave')
-  async leave(@ConnectedSocket() socket: WebSocket, @MessageBody() { room }: LeaveDto): Promise<Reply<'left', { room: string }>> {
-    await this.rooms.leave(this.connection(socket), room);
+  async leave(@FrameConnection() connection: Connection, @MessageBody() { room }: LeaveDto): Promise<Reply<'left', { room: string }>> {
+    await this.rooms.leave(connection, room);
     return { event: 'left', data: { room } };
   }
 
   @SubscribeMessage('message')
-  async message(@ConnectedSocket() socket: WebSocket, @MessageBody() { room, text }: MessageDto): Promise<Reply<'ack', { seq: string }>> {
-    const seq = await this.rooms.sendMessage(this.connection(socket), room, text);
+  async message(@FrameConnection() connection: Connection, @MessageBody() { room, text }: MessageDto): Promise<Reply<'ack', { seq: string }>> {
+    const seq = await this.rooms.sendMessage(connection, room, text);
     return { event: 'ack', data: { seq } };
   }
 
   @SubscribeMessage('refresh')
-  refresh(@ConnectedSocket() socket: WebSocket, @MessageBody() { token }: RefreshDto): Reply<'refreshed', Refreshed> {
-    const connection = this.connection(socket);
+  refresh(@FrameConnection() connection: Connection, @MessageBody() { token }: RefreshDto): Reply<'refreshed', Refreshed> {
     const verification = this.verifier.verify(token);
     if (!verification.ok) throw wsError('unauthorized', verification.reason === 'token_expired' ? 'The new token has expired' : 'The new token is invalid');
     if (verification.principal.user !== connection.user) throw wsError('unauthorized', 'The new token is for another user');
@@ -73,12 +68,5 @@ export class HeraldGateway {
   @SubscribeMessage('pong')
   pong(): void {
     // Receiving it already marked the connection alive (HeraldWsAdapter); no reply is due.
-  }
-
-  private connection(socket: WebSocket): Connection {
-    const connection = this.registry.connectionFor(socket);
-    // The adapter admits a connection before Nest binds handlers, so this cannot miss.
-    if (!connection) throw wsError('internal', 'Unknown connection');
-    return connection;
   }
 }

@@ -1,12 +1,10 @@
 import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
-import type { WebSocket } from 'ws';
 import { ERROR_CODES, ErrorCode, ErrorData } from '@herald/client/protocol';
 import { BrokerUnavailableError } from '../broker/broker';
-import { ConnectionRegistry } from '../connections/connection.registry';
 import { RoomError } from '../rooms/rooms.errors';
 import { ClientFrames } from './client-frames';
-import { frameIdOf } from './frame-id';
+import { frameOriginOf } from './frame-context';
 
 /**
  * Turns every failure of a message handler into an `error` frame that echoes the client's id.
@@ -16,19 +14,14 @@ import { frameIdOf } from './frame-id';
 export class WsErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger(WsErrorFilter.name);
 
-  constructor(
-    private readonly registry: ConnectionRegistry,
-    private readonly frames: ClientFrames,
-  ) {}
+  constructor(private readonly frames: ClientFrames) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const ws = host.switchToWs();
-    const socket = ws.getClient<WebSocket>();
-    const event = ws.getPattern() as string | undefined;
-    const connection = this.registry.connectionFor(socket);
-    if (!connection) return;
+    const origin = frameOriginOf(host);
+    if (!origin) return;
+    const event = host.switchToWs().getPattern() as string | undefined;
     const { code, message } = this.toErrorData(exception, event);
-    this.frames.error(connection, code, message, event, frameIdOf(ws.getData()));
+    this.frames.error(origin.connection, code, message, event, origin.id);
   }
 
   private toErrorData(exception: unknown, event: string | undefined): ErrorData {

@@ -1,7 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import type { WebSocket } from 'ws';
 import { CloseCode } from '@herald/client/protocol';
-import { ConnectionRegistry } from '../connections/connection.registry';
+import { frameOriginOf } from './frame-context';
 
 /**
  * Runs on every message handler: the token was checked at the handshake (guards never run on
@@ -9,10 +8,8 @@ import { ConnectionRegistry } from '../connections/connection.registry';
  */
 @Injectable()
 export class WsJwtGuard implements CanActivate {
-  constructor(private readonly registry: ConnectionRegistry) {}
-
   canActivate(context: ExecutionContext): boolean {
-    const connection = this.registry.connectionFor(context.switchToWs().getClient<WebSocket>());
+    const connection = frameOriginOf(context)?.connection;
     if (!connection || connection.closed) return false;
     const { expiresAtMs } = connection.principal;
     if (expiresAtMs !== null && expiresAtMs <= Date.now()) {

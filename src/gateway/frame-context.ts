@@ -1,0 +1,38 @@
+import { ArgumentsHost, createParamDecorator, ExecutionContext } from '@nestjs/common';
+import { FrameId } from '@herald/client/protocol';
+import { Connection } from '../connections/connection';
+
+/**
+ * Where the frame being handled came from: its connection and the client's `id`. Nest binds
+ * the gateway's handlers once for all sockets (see HeraldWsAdapter), so its `getClient()` names
+ * no particular socket; the frame's origin is keyed by the frame's data object instead, which
+ * the adapter parses and Nest hands unchanged to guards, param decorators and exception filters
+ * (pipes transform only their own copy).
+ */
+export interface FrameOrigin {
+  readonly connection: Connection;
+  readonly id: FrameId | undefined;
+}
+
+const origins = new WeakMap<object, FrameOrigin>();
+
+export function rememberFrame(data: object, connection: Connection, id: FrameId | undefined): void {
+  origins.set(data, { connection, id });
+}
+
+/** The origin of the frame a guard, handler or filter is running for. */
+export function frameOriginOf(host: ArgumentsHost): FrameOrigin | undefined {
+  const data: unknown = host.switchToWs().getData();
+  return typeof data === 'object' && data !== null ? origins.get(data) : undefined;
+}
+
+/** Injects the connection that sent the frame into a message handler. */
+export const FrameConnection = createParamDecorator((_: unknown, context: ExecutionContext): Connection => {
+  const origin = frameOriginOf(context);
+  // Every frame reaches Nest through HeraldWsAdapter.onFrame, which records its origin first.
+  if (!origin) throw new Error('Frame origin unknown: the frame did not come through HeraldWsAdapter');
+  return origin.connection;
+});
+
+/** Injects the current frame's `id` into a message handler. */
+export const FrameIdParam = createParamDecorator((_: unknown, context: ExecutionContext) => frameOriginOf(context)?.id);
