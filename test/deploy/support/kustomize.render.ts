@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
 export interface KubernetesObject {
@@ -34,12 +34,7 @@ const LIST_MERGE_KEYS: Record<string, string> = {
 };
 
 export function readYamlObjects(path: string): KubernetesObject[] {
-  return parseAllDocuments(readFileSync(path, 'utf8'))
-    .map((document) => {
-      if (document.errors.length > 0) throw new Error(`${path}: ${document.errors[0].message}`);
-      return document.toJS() as KubernetesObject | null;
-    })
-    .filter((object): object is KubernetesObject => object !== null);
+  return parseYamlObjects(readFileSync(path, 'utf8'), path);
 }
 
 /**
@@ -91,17 +86,60 @@ export function renderWithSources(directory: string): RenderedFile[] {
   return files;
 }
 
-/** Renders with the kustomize built into kubectl, or returns undefined when kubectl is absent. */
-export function renderWithKubectl(directory: string): KubernetesObject[] | undefined {
-  let output: string;
+/**
+ * What `kubectl kustomize` prints for a kustomization, or undefined when kubectl is absent.
+ * Run from the repository root with a relative path, the way the fixture header tells people to.
+ */
+export function kubectlKustomize(directory: string): string | undefined {
   try {
-    output = execFileSync('kubectl', ['kustomize', directory], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 15000 });
+    return execFileSync('kubectl', ['kustomize', relative(repositoryRoot, directory)], {
+      cwd: repositoryRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 15000,
+    });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  return parseAllDocuments(output)
-    .map((document) => document.toJS() as KubernetesObject | null)
+}
+
+/** Where kubectl's rendering of a kustomization is committed, named after its path from the repository root. */
+export function kustomizeFixturePath(directory: string): string {
+  return join(__dirname, '..', 'fixtures', 'kubectl-kustomize', `${relative(repositoryRoot, directory)}.yaml`);
+}
+
+/** The command that rewrites every fixture from the installed kubectl. */
+export const REGENERATE_FIXTURES_COMMAND = 'REGENERATE_KUSTOMIZE_FIXTURES=1 npm run jest -- test/deploy/manifests.e2e-spec.ts';
+
+/** Writes kubectl's output as the fixture, under a header that says where it came from and how to redo it. */
+export function writeKustomizeFixture(directory: string, output: string): void {
+  const command = `kubectl kustomize ${relative(repositoryRoot, directory)}`;
+  const header = [
+    `# Output of \`${command}\`, run from the repository root.`,
+    '# Committed so that the suite compares its renderer with kubectl even where kubectl is not',
+    '# installed; where it is, the suite fails when this file no longer matches kubectl.',
+    '# Regenerate after changing the manifests (needs kubectl on PATH):',
+    `#   ${REGENERATE_FIXTURES_COMMAND}`,
+  ];
+  const path = kustomizeFixturePath(directory);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${header.join('\n')}\n${output}`);
+}
+
+export function readKustomizeFixture(directory: string): KubernetesObject[] {
+  const path = kustomizeFixturePath(directory);
+  // A new overlay needs its fixture; say how to make it rather than fail with a bare ENOENT.
+  if (!existsSync(path)) throw new Error(`${relative(repositoryRoot, path)} is missing; create it with: ${REGENERATE_FIXTURES_COMMAND}`);
+  return readYamlObjects(path);
+}
+
+export function parseYamlObjects(text: string, source: string): KubernetesObject[] {
+  return parseAllDocuments(text)
+    .map((document) => {
+      if (document.errors.length > 0) throw new Error(`${source}: ${document.errors[0].message}`);
+      return document.toJS() as KubernetesObject | null;
+    })
     .filter((object): object is KubernetesObject => object !== null);
 }
 
