@@ -17,7 +17,7 @@ export function benchConfig(env = process.env) {
     targets: list(env.BENCH_TARGETS),
     profile: env.BENCH_PROFILE === '1',
     out: env.BENCH_OUT,
-    idle: { steps: [5000, 10000, 20000].map(count) },
+    idle: { steps: [5000, 10000, 20000].map(count), warmup: count(2000) },
     fanout: { members: count(5000), fixedRatePerS: 10, durationMs: durationMs(8000), window: 4 },
     notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
     crossPod: { members: count(1000), ratePerS: 10, durationMs: durationMs(8000) },

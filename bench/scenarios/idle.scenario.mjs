@@ -7,13 +7,21 @@ import { startTarget } from '../lib/targets.mjs';
  * Idle memory: authenticated connections that each joined one room, added in steps. Per
  * connection = (RSS or heap after a full GC at N connections - the same before any) / N.
  * Also the admission cost: server CPU per connection while the step connected.
+ *
+ * A warm-up batch connects and leaves before the baseline, the same for every target: what the
+ * first connections cause once (JIT-compiled code, which counts as heap, and the young
+ * generation growing to its working size, which counts as RSS) is a cost of the process, not
+ * of each connection, and would otherwise be divided among the first step's connections.
  */
 export async function idle(ctx, targetName) {
-  const { steps } = ctx.config.idle;
+  const { steps, warmup } = ctx.config.idle;
   const target = await startTarget(targetName, ctx.targetOptions);
   const fleet = new Fleet(target.target, target.nodes[0]);
   try {
-    await sleep(500);
+    const warm = new Fleet(target.target, target.nodes[0]);
+    await warm.connect({ count: warmup, prefix: 'warm', rooms: ['bench:idle'] });
+    warm.closeAll();
+    await sleep(2000);
     const base = await target.memory();
     const points = [];
     let connected = 0;
@@ -36,7 +44,7 @@ export async function idle(ctx, targetName) {
       });
       ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect`);
     }
-    return { baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors };
+    return { warmup, baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors + warm.connectErrors };
   } finally {
     fleet.closeAll();
     await target.stop();
