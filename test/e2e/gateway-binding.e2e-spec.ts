@@ -55,7 +55,7 @@ describe('gateway binding', () => {
   });
 
   it('serves sockets with a ws that lets go of the read buffer after unmasking a frame (>= 8.23)', () => {
-    // Older ws kept each socket's last frame mask as a view into the (commonly 64 KiB) buffer
+    // Older ws kept each socket's last frame mask as a view into the buffer
     // it was read into, pinning that buffer for as long as the connection stayed idle.
     const fromPlatformWs = createRequire(require.resolve('@nestjs/platform-ws'));
     const { version } = JSON.parse(readFileSync(fromPlatformWs.resolve('ws/package.json'), 'utf8')) as { version: string };
