@@ -7,11 +7,12 @@ const variables = Object.keys(new Environment()).filter((name) => /^[A-Z_]+$/.te
 describe('parseEnvironment', () => {
   it('applies the documented defaults', () => {
     const env = parseEnvironment({});
-    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:' });
+    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024 });
   });
 
   it('converts numbers and booleans', () => {
     expect(parseEnvironment({ PORT: '8080', DEMO_ENABLED: 'false' })).toMatchObject({ PORT: 8080, DEMO_ENABLED: false });
+    expect(parseEnvironment({ WS_COMPRESSION: 'true', WS_COMPRESSION_MIN_BYTES: '0' })).toMatchObject({ WS_COMPRESSION: true, WS_COMPRESSION_MIN_BYTES: 0 });
   });
 
   it.each([
@@ -24,6 +25,8 @@ describe('parseEnvironment', () => {
     ['JWT_SECRET', 'short'],
     ['WS_PATH', 'ws'],
     ['DEMO_ENABLED', 'maybe'],
+    ['WS_COMPRESSION', 'maybe'],
+    ['WS_COMPRESSION_MIN_BYTES', '-1'],
   ])('names %s when it is invalid', (name, value) => {
     expect(() => parseEnvironment({ [name]: value })).toThrow(ConfigurationError);
     expect(() => parseEnvironment({ [name]: value })).toThrow(name);

@@ -106,6 +106,13 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1)
   MAX_CONNECTIONS = 50_000;
 
+  /** Offers permessage-deflate to clients that ask for it; off by default (CPU and memory per socket). */
+  @Transform(toBool) @IsBoolean()
+  WS_COMPRESSION = false;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(16 * 1024 * 1024)
+  WS_COMPRESSION_MIN_BYTES = 1024;
+
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
   MAX_ROOMS_PER_CONNECTION = 100;
 

@@ -23,6 +23,8 @@ export class HeraldConfig {
   readonly rateLimitPerS: number;
   readonly sendBufferLimitBytes: number;
   readonly maxConnections: number;
+  /** permessage-deflate for clients that offer it, for messages of at least `minBytes`. */
+  readonly wsCompression: { enabled: boolean; minBytes: number };
   readonly maxRoomsPerConnection: number;
   readonly presenceEventsMaxUsers: number;
   readonly historySize: number;
@@ -59,6 +61,7 @@ export class HeraldConfig {
     this.rateLimitPerS = env.RATE_LIMIT_PER_S;
     this.sendBufferLimitBytes = env.SEND_BUFFER_LIMIT_BYTES;
     this.maxConnections = env.MAX_CONNECTIONS;
+    this.wsCompression = { enabled: env.WS_COMPRESSION, minBytes: env.WS_COMPRESSION_MIN_BYTES };
     this.maxRoomsPerConnection = env.MAX_ROOMS_PER_CONNECTION;
     this.presenceEventsMaxUsers = env.PRESENCE_EVENTS_MAX_USERS;
     this.historySize = env.HISTORY_SIZE;

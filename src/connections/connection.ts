@@ -5,8 +5,9 @@ import { PreparedFrame, sendPrepared } from './prepared-frame';
 import { RoomList } from './room-list';
 import { TokenBucket } from './token-bucket';
 
-/** Options shared by every send: text frames, never compressed (the frame is already a Buffer). */
+/** Options shared by every send: text frames, uncompressed or, where negotiated, compressed. */
 const TEXT_FRAME = { binary: false, compress: false } as const;
+const COMPRESSIBLE_TEXT_FRAME = { binary: false, compress: true } as const;
 
 /** One admitted WebSocket: who it is, where it is, and its limits. */
 export class Connection {
@@ -23,6 +24,11 @@ export class Connection {
     private readonly sendBufferLimitBytes: number,
     rateLimitPerS: number,
     nowMs: number,
+    /**
+     * Messages of at least this many bytes are compressed: WS_COMPRESSION_MIN_BYTES when this
+     * socket negotiated permessage-deflate, otherwise Infinity.
+     */
+    private readonly compressFromBytes = Infinity,
   ) {
     this.lastSeenMs = nowMs;
     this.bucket = new TokenBucket(rateLimitPerS, nowMs);
@@ -43,8 +49,18 @@ export class Connection {
       this.close(CloseCode.SlowConsumer);
       return false;
     }
-    if (frame instanceof PreparedFrame) sendPrepared(this.socket, frame, TEXT_FRAME);
-    else this.socket.send(frame, TEXT_FRAME);
+    if (this.compressFromBytes === Infinity) {
+      if (frame instanceof PreparedFrame) sendPrepared(this.socket, frame, TEXT_FRAME);
+      else this.socket.send(frame, TEXT_FRAME);
+    } else if (frame instanceof PreparedFrame) {
+      // A shared frame is uncompressed; a large one is compressed for this socket by ws, which
+      // then queues the frames that follow behind it (sendPrepared checks), so order holds.
+      if (frame.payload.length < this.compressFromBytes) sendPrepared(this.socket, frame, TEXT_FRAME);
+      else this.socket.send(frame.payload, COMPRESSIBLE_TEXT_FRAME);
+    } else {
+      // ws compresses it when it reaches the negotiated threshold (the same minimum).
+      this.socket.send(frame, COMPRESSIBLE_TEXT_FRAME);
+    }
     return true;
   }
 

@@ -97,9 +97,21 @@ export class HeraldWsAdapter extends WsAdapter {
       ...options,
       path: this.config.wsPath,
       maxPayload: this.config.maxMessageBytes,
-      perMessageDeflate: false,
+      perMessageDeflate: this.compressionOptions(),
       handleProtocols: selectProtocol,
     });
+  }
+
+  /**
+   * permessage-deflate only when WS_COMPRESSION asks for it: it costs CPU per socket per message
+   * (a broadcast can no longer be framed once for everyone) and a zlib stream per socket. No
+   * context takeover: each message is compressed on its own, so no sliding window has to be
+   * kept between messages, and below the minimum nothing is compressed at all.
+   */
+  private compressionOptions(): false | Record<string, unknown> {
+    const { enabled, minBytes } = this.config.wsCompression;
+    if (!enabled) return false;
+    return { threshold: minBytes, serverNoContextTakeover: true, clientNoContextTakeover: true, concurrencyLimit: 10 };
   }
 
   /** Socket errors are client-triggered (oversize frames, resets): each socket logs its own, at debug. */
@@ -160,7 +172,8 @@ export class HeraldWsAdapter extends WsAdapter {
 
     const now = Date.now();
     const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
-    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now);
+    const compresses = this.config.wsCompression.enabled && socket.extensions.includes('permessage-deflate');
+    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, compresses ? this.config.wsCompression.minBytes : Infinity);
     socket.on('pong', this.onPong);
     socket.on('error', this.onSocketError);
     try {

@@ -17,6 +17,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
   /** Answer protocol pings automatically (ws does by default); false simulates a dead peer. */
   autoPong?: boolean;
+  /** Offer permessage-deflate (the ws client does by default, as browsers do). */
+  perMessageDeflate?: boolean;
 }
 
 /**
@@ -132,7 +134,7 @@ export function openClient(wsUrl: string, token: string | undefined, options: Co
   const url = via === 'query' ? `${wsUrl}?token=${encodeURIComponent(token!)}` : wsUrl;
   const protocols = via === 'subprotocol' ? ['herald.v1', `bearer.${token}`] : undefined;
   const headers = { ...(options.headers ?? {}), ...(via === 'header' ? { authorization: `Bearer ${token}` } : {}) };
-  const socket = new WebSocket(url, protocols, { headers, autoPong: options.autoPong ?? true });
+  const socket = new WebSocket(url, protocols, { headers, autoPong: options.autoPong ?? true, perMessageDeflate: options.perMessageDeflate ?? true });
   const client = new TestClient(socket);
   return new Promise((resolve, reject) => {
     socket.once('open', () => resolve(client));

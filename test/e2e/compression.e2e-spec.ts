@@ -1,0 +1,96 @@
+import { BROKER_KINDS, useBroker } from '../support/brokers';
+import { publish } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken } from '../support/tokens';
+import { connectClient, ServerFrame, TestClient } from '../support/ws-client';
+
+/** Compressible, and far above the minimum: 'herald ' x 3,000 is 21,000 bytes of JSON text. */
+const LARGE = 'herald '.repeat(3000);
+const SMALL = 'hi';
+const TEXTS = [LARGE, SMALL, LARGE, SMALL, LARGE];
+
+/** Publishes TEXTS to a room, then waits until the client has them all; returns the bytes read meanwhile. */
+async function receiveAll(app: TestApp, clients: TestClient[], room: string): Promise<{ frames: ServerFrame[][]; bytesRead: number[] }> {
+  const before = clients.map((client) => bytesReadBy(client));
+  for (const text of TEXTS) expect((await publish(app.url, { rooms: [room], type: 'note', payload: { text } })).status).toBe(202);
+  const frames = await Promise.all(
+    clients.map(async (client) => {
+      const received: ServerFrame[] = [];
+      for (let i = 0; i < TEXTS.length; i++) received.push(await client.next('notification'));
+      return received;
+    }),
+  );
+  return { frames, bytesRead: clients.map((client, i) => bytesReadBy(client) - before[i]) };
+}
+
+function bytesReadBy(client: TestClient): number {
+  return (client.socket as unknown as { _socket: { bytesRead: number } })._socket.bytesRead;
+}
+
+/** Every text in the order published, with increasing seq. */
+function expectInOrder(frames: ServerFrame[]): void {
+  expect(frames.map((frame) => frame.data.payload.text)).toEqual(TEXTS);
+  const seqs = frames.map((frame) => frame.data.seq as string);
+  // Fixed-width seqs sort as plain strings (docs/protocol.md, section 8).
+  expect([...seqs].sort()).toEqual(seqs);
+  expect(new Set(seqs).size).toBe(seqs.length);
+}
+
+const textBytes = TEXTS.reduce((sum, text) => sum + text.length, 0);
+
+describe.each(BROKER_KINDS)('permessage-deflate (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+
+  describe('off by default', () => {
+    let app: TestApp;
+    beforeAll(async () => (app = await createTestApp(broker.env())));
+    afterAll(() => app.close());
+
+    it('is not negotiated even when the client offers it, and messages go uncompressed', async () => {
+      const client = await connectClient(app.wsUrl, signToken({ sub: 'offers', rooms: ['news:*'] }), { perMessageDeflate: true });
+      expect(client.socket.extensions).toBe('');
+      await client.join('news:plain');
+      const { frames, bytesRead } = await receiveAll(app, [client], 'news:plain');
+      expectInOrder(frames[0]);
+      expect(bytesRead[0]).toBeGreaterThan(textBytes);
+      await client.close();
+    });
+  });
+
+  describe('with WS_COMPRESSION=true', () => {
+    let app: TestApp;
+    beforeAll(async () => (app = await createTestApp({ ...broker.env(), WS_COMPRESSION: 'true', WS_COMPRESSION_MIN_BYTES: '1024' })));
+    afterAll(() => app.close());
+
+    it('compresses large messages for clients that offer it, keeps small ones plain and the order intact, and leaves other clients uncompressed', async () => {
+      const offering = await connectClient(app.wsUrl, signToken({ sub: 'deflater', rooms: ['news:*'] }), { perMessageDeflate: true });
+      const plain = await connectClient(app.wsUrl, signToken({ sub: 'plain', rooms: ['news:*'] }), { perMessageDeflate: false });
+      expect(offering.socket.extensions).toContain('permessage-deflate');
+      expect(plain.socket.extensions).toBe('');
+      await offering.join('news:mixed');
+      await plain.join('news:mixed');
+      const { frames, bytesRead } = await receiveAll(app, [offering, plain], 'news:mixed');
+      for (const received of frames) expectInOrder(received);
+      // Three 21 KB messages of one repeated word compress to a few hundred bytes each.
+      expect(bytesRead[0]).toBeLessThan(textBytes / 10);
+      expect(bytesRead[1]).toBeGreaterThan(textBytes);
+      await Promise.all([offering.close(), plain.close()]);
+    });
+
+    it('compresses what a rejoin with `since` replays from history too', async () => {
+      const client = await connectClient(app.wsUrl, signToken({ sub: 'returning', rooms: ['news:*'] }), { perMessageDeflate: true });
+      const joined = await client.join('news:replay');
+      await client.close();
+      for (const text of TEXTS) expect((await publish(app.url, { rooms: ['news:replay'], type: 'note', payload: { text } })).status).toBe(202);
+      const back = await connectClient(app.wsUrl, signToken({ sub: 'returning', rooms: ['news:*'] }), { perMessageDeflate: true });
+      const before = bytesReadBy(back);
+      const rejoined = await back.join('news:replay', joined.data.seq);
+      expect(rejoined.data).toMatchObject({ recovered: true, missed: TEXTS.length });
+      const replayed: ServerFrame[] = [];
+      for (let i = 0; i < TEXTS.length; i++) replayed.push(await back.next('notification'));
+      expectInOrder(replayed);
+      expect(bytesReadBy(back) - before).toBeLessThan(textBytes / 10);
+      await back.close();
+    });
+  });
+});
