@@ -27,6 +27,7 @@ describe('parseEnvironment', () => {
     ['DEMO_ENABLED', 'maybe'],
     ['WS_COMPRESSION', 'maybe'],
     ['WS_COMPRESSION_MIN_BYTES', '-1'],
+    ['CLOSE_TIMEOUT_MS', '10'],
   ])('names %s when it is invalid', (name, value) => {
     expect(() => parseEnvironment({ [name]: value })).toThrow(ConfigurationError);
     expect(() => parseEnvironment({ [name]: value })).toThrow(name);

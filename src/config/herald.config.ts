@@ -22,6 +22,7 @@ export class HeraldConfig {
   readonly maxPublishBytes: number;
   readonly rateLimitPerS: number;
   readonly sendBufferLimitBytes: number;
+  readonly closeTimeoutMs: number;
   readonly maxConnections: number;
   /** permessage-deflate for clients that offer it, for messages of at least `minBytes`. */
   readonly wsCompression: { enabled: boolean; minBytes: number };
@@ -60,6 +61,7 @@ export class HeraldConfig {
     this.maxPublishBytes = env.MAX_PUBLISH_BYTES;
     this.rateLimitPerS = env.RATE_LIMIT_PER_S;
     this.sendBufferLimitBytes = env.SEND_BUFFER_LIMIT_BYTES;
+    this.closeTimeoutMs = env.CLOSE_TIMEOUT_MS;
     this.maxConnections = env.MAX_CONNECTIONS;
     this.wsCompression = { enabled: env.WS_COMPRESSION, minBytes: env.WS_COMPRESSION_MIN_BYTES };
     this.maxRoomsPerConnection = env.MAX_ROOMS_PER_CONNECTION;

@@ -98,6 +98,9 @@ export class HeraldWsAdapter extends WsAdapter {
       path: this.config.wsPath,
       maxPayload: this.config.maxMessageBytes,
       perMessageDeflate: this.compressionOptions(),
+      // A slow consumer closed with 4008 cannot read its close frame behind a full buffer, and a
+      // vanished peer never answers: either would otherwise hold its socket for ws's 30 s.
+      closeTimeout: this.config.closeTimeoutMs,
       handleProtocols: selectProtocol,
     });
   }

@@ -1,8 +1,8 @@
 import { RoomsService } from '../../src/rooms/rooms.service';
 import { eventually } from '../support/eventually';
-import { publish } from '../support/http';
+import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
-import { signToken } from '../support/tokens';
+import { publisherToken, signToken } from '../support/tokens';
 import { connectClient } from '../support/ws-client';
 
 describe('liveness', () => {
@@ -77,6 +77,27 @@ describe('slow consumer', () => {
       expect(reader.closeInfo).toBeUndefined();
       await eventually(() => expect(reader.all('notification').length).toBe(60), 10_000);
       await reader.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('close timeout', () => {
+  it('drops a slow consumer that cannot read its 4008 after CLOSE_TIMEOUT_MS, freeing its buffer and its place', async () => {
+    const app = await createTestApp({ SEND_BUFFER_LIMIT_BYTES: '65536', MAX_PUBLISH_BYTES: '200000', CLOSE_TIMEOUT_MS: '300', HEARTBEAT_MS: '60000' });
+    try {
+      const stalled = await connectClient(app.wsUrl, signToken({ sub: 'stalled' }));
+      await stalled.join('public:stalled');
+      const presence = async () => (await http('GET', `${app.url}/v1/rooms/public:stalled/presence`, { token: publisherToken() })).body;
+      expect(await presence()).toMatchObject({ users: ['stalled'], connections: 1 });
+      // Never reads again: the 4008 close frame stays queued behind megabytes it will not read.
+      (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      const blob = 'x'.repeat(100_000);
+      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:stalled'], type: 'bulk', payload: { blob } });
+      // Without the timeout ws would hold the socket for 30 s (and the heartbeat, at 60 s, is no help).
+      await eventually(async () => expect(await presence()).toMatchObject({ users: [], connections: 0 }), 3000);
+      stalled.terminate();
     } finally {
       await app.close();
     }
