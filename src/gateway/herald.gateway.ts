@@ -19,7 +19,10 @@ type Reply<E extends string, D> = { event: E; data: D };
 /**
  * The client events of section 2. Admission (token, limits, welcome) happens earlier, in
  * HeraldWsAdapter, because guards do not run on connection; here every frame is a known event
- * with data validated by the global ValidationPipe (failures become `bad_request`), and every reply carries the frame's `id` (the adapter adds it).
+ * with data validated by the global ValidationPipe (failures become `bad_request`), and every
+ * reply carries the frame's `id` (the adapter adds it). Handlers take the sending connection
+ * from `@FrameConnection()`: Nest's `@ConnectedSocket()` would only see the one placeholder
+ * client the adapter binds these handlers to for every socket.
  */
 @WebSocketGateway({ path: '/ws' }) // the adapter replaces the path with WS_PATH
 @UseFilters(WsErrorFilter)
