@@ -103,9 +103,9 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1024)
   SEND_BUFFER_LIMIT_BYTES = 1_048_576;
 
-  /** How long a closed connection may take to answer the close frame before it is dropped. */
+  /** How long a closed connection may take to answer the close frame before it is dropped (ws's own is 30 s). */
   @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
-  CLOSE_TIMEOUT_MS = 5_000;
+  CLOSE_TIMEOUT_MS = 10_000;
 
   @Transform(toInt) @IsInt() @Min(1)
   MAX_CONNECTIONS = 50_000;
