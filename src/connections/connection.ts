@@ -1,13 +1,12 @@
 import type { WebSocket } from 'ws';
 import { CloseCode, CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
-import { PreparedFrame, sendPrepared } from './prepared-frame';
+import { FrameCompression, PreparedFrame, sendPrepared } from './prepared-frame';
 import { RoomList } from './room-list';
 import { TokenBucket } from './token-bucket';
 
-/** Options shared by every send: text frames, uncompressed or, where negotiated, compressed. */
+/** Options shared by every send: text frames, never compressed by ws (see PreparedFrame). */
 const TEXT_FRAME = { binary: false, compress: false } as const;
-const COMPRESSIBLE_TEXT_FRAME = { binary: false, compress: true } as const;
 
 /** One admitted WebSocket: who it is, where it is, and its limits. */
 export class Connection {
@@ -24,11 +23,8 @@ export class Connection {
     private readonly sendBufferLimitBytes: number,
     rateLimitPerS: number,
     nowMs: number,
-    /**
-     * Messages of at least this many bytes are compressed: WS_COMPRESSION_MIN_BYTES when this
-     * socket negotiated permessage-deflate, otherwise Infinity.
-     */
-    private readonly compressFromBytes = Infinity,
+    /** Set when this socket negotiated permessage-deflate (WS_COMPRESSION). */
+    private readonly compression: FrameCompression | undefined = undefined,
   ) {
     this.lastSeenMs = nowMs;
     this.bucket = new TokenBucket(rateLimitPerS, nowMs);
@@ -49,17 +45,14 @@ export class Connection {
       this.close(CloseCode.SlowConsumer);
       return false;
     }
-    if (this.compressFromBytes === Infinity) {
-      if (frame instanceof PreparedFrame) sendPrepared(this.socket, frame, TEXT_FRAME);
-      else this.socket.send(frame, TEXT_FRAME);
-    } else if (frame instanceof PreparedFrame) {
-      // A shared frame is uncompressed; a large one is compressed for this socket by ws, which
-      // then queues the frames that follow behind it (sendPrepared checks), so order holds.
-      if (frame.payload.length < this.compressFromBytes) sendPrepared(this.socket, frame, TEXT_FRAME);
-      else this.socket.send(frame.payload, COMPRESSIBLE_TEXT_FRAME);
+    if (frame instanceof PreparedFrame) {
+      const compression = this.compression;
+      const wire = compression !== undefined && frame.payload.length >= compression.fromBytes ? frame.compressedWire(compression.windowBits) : frame.wire;
+      sendPrepared(this.socket, frame, TEXT_FRAME, wire);
     } else {
-      // ws compresses it when it reaches the negotiated threshold (the same minimum).
-      this.socket.send(frame, COMPRESSIBLE_TEXT_FRAME);
+      // One connection's own frames (replies, history replays) go uncompressed: compressing
+      // them would take a zlib stream per socket, or a deflate per socket per replayed message.
+      this.socket.send(frame, TEXT_FRAME);
     }
     return true;
   }

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { constants as zlib, deflateRawSync } from 'node:zlib';
 import WebSocket from 'ws';
 
 /**
@@ -13,12 +14,46 @@ export class PreparedFrame {
   /** Header and payload in one Buffer, in the one-element list `Sender#sendFrame` takes. */
   readonly wire: readonly [Buffer];
 
+  /** The compressed frames, by deflate window bits; built on first use (see compressedWire). */
+  private compressedWires: Map<number, readonly [Buffer]> | undefined;
+
   constructor(text: string) {
     this.payload = Buffer.from(text);
-    // Server frames are never masked and never compressed here (perMessageDeflate is off).
-    const [header, payload] = WireSender.frame(this.payload, { fin: true, opcode: TEXT_OPCODE, mask: false, readOnly: true, rsv1: false });
-    this.wire = [Buffer.concat([header, payload])];
+    // Server frames are never masked; this one is not compressed (RSV1 clear), which is valid
+    // on every socket, permessage-deflate or not.
+    this.wire = [frameOf(this.payload, false)];
   }
+
+  /**
+   * The same message compressed for permessage-deflate sockets that negotiated this window.
+   * The server never keeps a compression context between messages (server_no_context_takeover
+   * is always agreed), so the compressed bytes depend only on the payload and the window: they
+   * are made once per broadcast, like the plain frame, rather than once per socket, and no
+   * socket holds a zlib stream of its own for them.
+   */
+  compressedWire(windowBits: number): readonly [Buffer] {
+    let wire = this.compressedWires?.get(windowBits);
+    if (!wire) {
+      const deflated = deflateRawSync(this.payload, { windowBits, finishFlush: zlib.Z_SYNC_FLUSH });
+      // RFC 7692, 7.2.1: the message leaves out the 00 00 ff ff tail of the sync flush.
+      wire = [frameOf(deflated.subarray(0, deflated.length - 4), true)];
+      (this.compressedWires ??= new Map()).set(windowBits, wire);
+    }
+    return wire;
+  }
+}
+
+/** How a permessage-deflate socket gets its broadcasts: compressed from `fromBytes` up. */
+export interface FrameCompression {
+  readonly fromBytes: number;
+  /** server_max_window_bits as agreed with this client (15 unless it asked for less). */
+  readonly windowBits: number;
+}
+
+/** A final, unmasked text frame, header and payload in one Buffer; `compressed` sets RSV1. */
+function frameOf(data: Buffer, compressed: boolean): Buffer {
+  const [header, payload] = WireSender.frame(data, { fin: true, opcode: TEXT_OPCODE, mask: false, readOnly: true, rsv1: compressed });
+  return Buffer.concat([header, payload]);
 }
 
 const TEXT_OPCODE = 1;
@@ -34,16 +69,16 @@ interface WireSender {
 const WireSender = (WebSocket as unknown as { Sender: { frame(data: Buffer, options: object): [Buffer, Buffer] } }).Sender;
 
 /**
- * Writes a pre-built frame when the socket's sender is idle, which is always the case without
- * permessage-deflate; otherwise hands the payload to `ws.send`, which queues it behind the
- * frame in progress. Bytes written either way count in `socket.bufferedAmount`.
+ * Writes a pre-built frame (`wire`: the plain or the compressed one) when the socket's sender is
+ * idle, which is always the case since ws itself never compresses here; otherwise hands the
+ * plain payload to `ws.send`, which queues it behind the frame in progress. Bytes written either way count in `socket.bufferedAmount`.
  *
  * The TCP socket stays corked until the end of this event-loop turn, so the frames of several
  * broadcasts handled in one turn (a burst of publishes, a batch of Redis messages) leave in one
  * write call per socket instead of one each: under load the syscalls, not the JavaScript, are
  * most of a broadcast's cost.
  */
-export function sendPrepared(socket: WebSocket, frame: PreparedFrame, sendOptions: { binary: false; compress: false }): void {
+export function sendPrepared(socket: WebSocket, frame: PreparedFrame, sendOptions: { binary: false; compress: false }, wire: readonly Buffer[] = frame.wire): void {
   const internals = socket as unknown as { _sender: WireSender; _socket: Duplex };
   const sender = internals._sender;
   if (sender._state !== SENDER_IDLE || sender._queue.length !== 0) {
@@ -56,7 +91,7 @@ export function sendPrepared(socket: WebSocket, frame: PreparedFrame, sendOption
     corked.push(tcp);
     if (corked.length === 1) setImmediate(uncorkAll);
   }
-  sender.sendFrame(frame.wire);
+  sender.sendFrame(wire);
 }
 
 /** Sockets corked during this turn; emptied by uncorkAll in the check phase. */

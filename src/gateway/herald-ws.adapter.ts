@@ -12,6 +12,7 @@ import { Broker } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection.registry';
+import { FrameCompression } from '../connections/prepared-frame';
 import { DrainService } from '../lifecycle/drain.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from '../rooms/rooms.service';
@@ -47,6 +48,8 @@ export class HeraldWsAdapter extends WsAdapter {
   /** The gateway's handlers by event (only the contract's events), and Nest's reply transform. */
   private readonly handlers = new Map<string, MessageMappingProperties>();
   private transform: Transform = () => EMPTY;
+  /** One shared FrameCompression per agreed window (almost always just 15), not one per socket. */
+  private readonly compressionByWindowBits = new Map<number, FrameCompression>();
 
   /*
    * Socket listeners shared by every connection (ws calls them with the socket as `this`):
@@ -106,15 +109,28 @@ export class HeraldWsAdapter extends WsAdapter {
   }
 
   /**
-   * permessage-deflate only when WS_COMPRESSION asks for it: it costs CPU per socket per message
-   * (a broadcast can no longer be framed once for everyone) and a zlib stream per socket. No
-   * context takeover: each message is compressed on its own, so no sliding window has to be
-   * kept between messages, and below the minimum nothing is compressed at all.
+   * permessage-deflate only when WS_COMPRESSION asks for it. The server always agrees
+   * server_no_context_takeover, so a broadcast is compressed once for every socket that agreed
+   * the same window (PreparedFrame.compressedWire) and ws never compresses anything itself.
+   * What remains per socket is inflating what the client compresses (browsers compress every
+   * frame): ws keeps a zlib inflate stream for such a socket, reset after each message.
    */
   private compressionOptions(): false | Record<string, unknown> {
-    const { enabled, minBytes } = this.config.wsCompression;
-    if (!enabled) return false;
-    return { threshold: minBytes, serverNoContextTakeover: true, clientNoContextTakeover: true, concurrencyLimit: 10 };
+    if (!this.config.wsCompression.enabled) return false;
+    return { serverNoContextTakeover: true, clientNoContextTakeover: true, concurrencyLimit: 10 };
+  }
+
+  /** How this socket gets compressed broadcasts, or undefined when it did not negotiate them. */
+  private compressionFor(socket: WebSocket): FrameCompression | undefined {
+    if (!this.config.wsCompression.enabled) return undefined;
+    const deflate = (socket as unknown as { _extensions: Record<string, { params: { server_max_window_bits?: number } } | undefined> })._extensions['permessage-deflate'];
+    if (!deflate) return undefined;
+    const windowBits = deflate.params.server_max_window_bits ?? 15;
+    // zlib makes no raw deflate stream with a 256-byte window: such a client gets plain frames.
+    if (windowBits < 9) return undefined;
+    let compression = this.compressionByWindowBits.get(windowBits);
+    if (!compression) this.compressionByWindowBits.set(windowBits, (compression = { fromBytes: this.config.wsCompression.minBytes, windowBits }));
+    return compression;
   }
 
   /** Socket errors are client-triggered (oversize frames, resets): each socket logs its own, at debug. */
@@ -175,8 +191,7 @@ export class HeraldWsAdapter extends WsAdapter {
 
     const now = Date.now();
     const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
-    const compresses = this.config.wsCompression.enabled && socket.extensions.includes('permessage-deflate');
-    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, compresses ? this.config.wsCompression.minBytes : Infinity);
+    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compressionFor(socket));
     socket.on('pong', this.onPong);
     socket.on('error', this.onSocketError);
     try {

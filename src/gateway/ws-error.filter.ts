@@ -18,8 +18,12 @@ export class WsErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const origin = frameOriginOf(host);
-    if (!origin) return;
     const event = host.switchToWs().getPattern() as string | undefined;
+    if (!origin) {
+      // Only a frame that bypassed HeraldWsAdapter.onFrame could get here: nobody to answer.
+      this.logger.error({ message: 'Handler failed for a frame of unknown origin', event, error: exception instanceof Error ? exception.stack : String(exception) });
+      return;
+    }
     const { code, message } = this.toErrorData(exception, event);
     this.frames.error(origin.connection, code, message, event, origin.id);
   }

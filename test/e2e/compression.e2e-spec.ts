@@ -1,3 +1,4 @@
+import { ConnectionRegistry } from '../../src/connections/connection.registry';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -21,6 +22,11 @@ async function receiveAll(app: TestApp, clients: TestClient[], room: string): Pr
     }),
   );
   return { frames, bytesRead: clients.map((client, i) => bytesReadBy(client) - before[i]) };
+}
+
+/** The permessage-deflate parameters the client and Herald agreed on. */
+function agreedDeflate(client: TestClient): Record<string, unknown> | undefined {
+  return (client.socket as unknown as { _extensions: Record<string, { params: Record<string, unknown> } | undefined> })._extensions['permessage-deflate']?.params;
 }
 
 function bytesReadBy(client: TestClient): number {
@@ -74,10 +80,27 @@ describe.each(BROKER_KINDS)('permessage-deflate (%s broker)', (kind) => {
       // Three 21 KB messages of one repeated word compress to a few hundred bytes each.
       expect(bytesRead[0]).toBeLessThan(textBytes / 10);
       expect(bytesRead[1]).toBeGreaterThan(textBytes);
+      // Broadcasts were compressed once, not by ws per socket: no socket holds a deflate stream.
+      const deflaters = [...app.app.get(ConnectionRegistry).all()].map(
+        (connection) => (connection.socket as unknown as { _extensions: Record<string, { _deflate: unknown } | undefined> })._extensions['permessage-deflate']?._deflate ?? null,
+      );
+      expect(deflaters).toEqual([null, null]);
       await Promise.all([offering.close(), plain.close()]);
     });
 
-    it('compresses what a rejoin with `since` replays from history too', async () => {
+    it('compresses within a smaller window when a client asks for one', async () => {
+      const narrow = await Promise.all(
+        ['narrow1', 'narrow2'].map((sub) => connectClient(app.wsUrl, signToken({ sub, rooms: ['news:*'] }), { perMessageDeflate: { serverMaxWindowBits: 10 } })),
+      );
+      for (const client of narrow) expect(agreedDeflate(client)).toMatchObject({ server_no_context_takeover: true, server_max_window_bits: 10 });
+      await Promise.all(narrow.map((client) => client.join('news:narrow')));
+      const { frames, bytesRead } = await receiveAll(app, narrow, 'news:narrow');
+      for (const received of frames) expectInOrder(received);
+      for (const read of bytesRead) expect(read).toBeLessThan(textBytes / 10);
+      await Promise.all(narrow.map((client) => client.close()));
+    });
+
+    it('replays history uncompressed (each replay is one socket\'s own, not a shared broadcast)', async () => {
       const client = await connectClient(app.wsUrl, signToken({ sub: 'returning', rooms: ['news:*'] }), { perMessageDeflate: true });
       const joined = await client.join('news:replay');
       await client.close();
@@ -89,7 +112,11 @@ describe.each(BROKER_KINDS)('permessage-deflate (%s broker)', (kind) => {
       const replayed: ServerFrame[] = [];
       for (let i = 0; i < TEXTS.length; i++) replayed.push(await back.next('notification'));
       expectInOrder(replayed);
-      expect(bytesReadBy(back) - before).toBeLessThan(textBytes / 10);
+      expect(bytesReadBy(back) - before).toBeGreaterThan(textBytes);
+      // Live broadcasts after the rejoin are compressed again.
+      const { frames, bytesRead } = await receiveAll(app, [back], 'news:replay');
+      expectInOrder(frames[0]);
+      expect(bytesRead[0]).toBeLessThan(textBytes / 10);
       await back.close();
     });
   });

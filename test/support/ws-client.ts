@@ -17,8 +17,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
   /** Answer protocol pings automatically (ws does by default); false simulates a dead peer. */
   autoPong?: boolean;
-  /** Offer permessage-deflate (the ws client does by default, as browsers do). */
-  perMessageDeflate?: boolean;
+  /** Offer permessage-deflate (the ws client does by default, as browsers do), or offer these parameters. */
+  perMessageDeflate?: boolean | WebSocket.PerMessageDeflateOptions;
 }
 
 /**
