@@ -164,6 +164,9 @@ export class HeraldWsAdapter extends WsAdapter {
       socket.pause();
       // Every close is counted here once, refused connections included.
       socket.on('close', this.onSocketClose); // ws emits 'close' once; `once` would add a wrapper per socket
+      // From the start: a refused socket still reads until its close reply, and ws reports a bad
+      // frame as an 'error' event, which with no listener would throw and end the process.
+      socket.on('error', this.onSocketError);
       this.admit(socket, request).catch((error: unknown) => {
         this.edgeLogger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
         this.refuse(socket, CloseCode.Internal);
@@ -193,7 +196,6 @@ export class HeraldWsAdapter extends WsAdapter {
     const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
     const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compressionFor(socket));
     socket.on('pong', this.onPong);
-    socket.on('error', this.onSocketError);
     try {
       await this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));
     } catch (error) {

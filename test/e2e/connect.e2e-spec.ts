@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { RoomsService } from '../../src/rooms/rooms.service';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
@@ -62,6 +64,29 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
     await client.closed;
     expect(rooms.stats()).toEqual(before);
     expect(rooms.stats().users).toBe(0);
+  });
+
+  it('survives a refused client that sends an invalid frame before its close reply', async () => {
+    // A handshake followed at once by an unmasked frame, which ws reports as an 'error' on the
+    // server socket while Herald is still refusing the token.
+    const { port, pathname } = new URL(app.wsUrl);
+    const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
+    const closed = new Promise<string>((resolve) => {
+      let received = '';
+      raw.on('data', (chunk) => (received += chunk.toString('latin1')));
+      raw.on('close', () => resolve(received));
+      raw.on('error', () => undefined); // the server may reset the connection; the test reads what arrived
+    });
+    raw.write(
+      `GET ${pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+        `Sec-WebSocket-Protocol: herald.v1, bearer.not-a-jwt\r\n\r\n`,
+    );
+    raw.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // FIN text "hi", unmasked
+    expect(await closed).toMatch(/^HTTP\/1.1 101 /);
+    const next = await connectClient(app.wsUrl, token());
+    expect(next.frames[0].event).toBe('welcome');
+    await next.close();
   });
 });
 
