@@ -63,6 +63,14 @@ export class Connection {
     this.socket.close(how.code, how.reason);
   }
 
+  /** Closes with 4001 when the token has expired (and was not refreshed); says whether it did. */
+  closeIfExpired(nowMs: number): boolean {
+    const { expiresAtMs } = this.principal;
+    if (expiresAtMs === null || expiresAtMs > nowMs) return false;
+    this.close(CloseCode.TokenExpired);
+    return true;
+  }
+
   /** Drops the connection without a close handshake (a dead peer would not answer one). */
   terminate(): void {
     this.closed = true;

@@ -1,9 +1,10 @@
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { CloseCode } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
 import { ConnectionRegistry } from './connection.registry';
+import { PreparedFrame } from './prepared-frame';
 
-const PING_FRAME = Buffer.from('{"event":"ping"}');
+/** Sent to every connection each heartbeat: framed once, like any broadcast. */
+const PING_FRAME = new PreparedFrame('{"event":"ping"}');
 
 /**
  * Liveness (section 3) and token expiry with one timer for the whole pod rather than one per
@@ -37,17 +38,15 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     const pingDue = now - this.lastPingMs >= this.config.heartbeatMs;
     if (pingDue) this.lastPingMs = now;
     for (const connection of this.registry.all()) {
-      if (connection.closed) continue;
+      // Closed, or paused: still being admitted, so its first frame must be `welcome`, and it
+      // cannot have answered a ping yet (the broker's own timeouts bound how long that lasts).
+      if (connection.closed || connection.socket.isPaused) continue;
       if (now - connection.lastSeenMs > silenceLimitMs) {
         // 'close' still fires, and cleans the connection up everywhere.
         connection.terminate();
         continue;
       }
-      const { expiresAtMs } = connection.principal;
-      if (expiresAtMs !== null && expiresAtMs <= now) {
-        connection.close(CloseCode.TokenExpired);
-        continue;
-      }
+      if (connection.closeIfExpired(now)) continue;
       if (pingDue) {
         connection.socket.ping();
         connection.send(PING_FRAME);

@@ -205,6 +205,8 @@ export class HeraldWsAdapter extends WsAdapter {
     if (connection.closed) return;
     this.edgeLogger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
     socket.on('message', this.onSocketMessage);
+    // Liveness counts from here: the heartbeat leaves a connection alone while it is admitted.
+    connection.lastSeenMs = Date.now();
     socket.resume();
   }
 

@@ -1,5 +1,4 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import { CloseCode } from '@herald/client/protocol';
 import { frameOriginOf } from './frame-context';
 
 /**
@@ -11,11 +10,6 @@ export class WsJwtGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const connection = frameOriginOf(context)?.connection;
     if (!connection || connection.closed) return false;
-    const { expiresAtMs } = connection.principal;
-    if (expiresAtMs !== null && expiresAtMs <= Date.now()) {
-      connection.close(CloseCode.TokenExpired);
-      return false;
-    }
-    return true;
+    return !connection.closeIfExpired(Date.now());
   }
 }

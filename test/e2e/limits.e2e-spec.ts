@@ -1,9 +1,10 @@
+import { Broker } from '../../src/broker/broker';
 import { RoomsService } from '../../src/rooms/rooms.service';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
-import { connectClient } from '../support/ws-client';
+import { connectClient, openClient } from '../support/ws-client';
 
 describe('liveness', () => {
   let app: TestApp;
@@ -29,6 +30,41 @@ describe('liveness', () => {
     // Cleaned up everywhere: only the live client is left.
     await eventually(() => expect(app.app.get(RoomsService).stats()).toMatchObject({ connections: 1, users: 1 }));
     await alive.close();
+  });
+
+  it('sends welcome first even when a heartbeat falls while the connection is being admitted', async () => {
+    const broker = app.app.get(Broker);
+    const subscribe = broker.subscribe.bind(broker);
+    // A slow broker: subscribing the personal room spans several heartbeats (200 ms each).
+    const slow = jest.spyOn(broker, 'subscribe').mockImplementation(async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      return subscribe(...args);
+    });
+    try {
+      const client = await openClient(app.wsUrl, signToken({ sub: 'patient' }));
+      let protocolPings = 0;
+      client.socket.on('ping', () => protocolPings++);
+      expect((await client.next()).event).toBe('welcome');
+      expect(protocolPings).toBe(0);
+      // Nor was its admission counted as silence: it lives on past the next sweeps.
+      await client.next('ping');
+      await client.next('ping');
+      expect(client.closeInfo).toBeUndefined();
+      await client.close();
+    } finally {
+      slow.mockRestore();
+    }
+  });
+
+  it('keeps a client alive that answers with pong frames instead of protocol pongs', async () => {
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'framer' }), { autoPong: false });
+    for (let i = 0; i < 4; i++) {
+      await client.next('ping');
+      client.send({ event: 'pong' });
+    }
+    // Four heartbeats, twice the silence limit: a protocol-deaf client is still open.
+    expect(client.closeInfo).toBeUndefined();
+    await client.close();
   });
 });
 
