@@ -60,7 +60,7 @@ export class Connection {
   close(how: Pick<CloseCodeInfo, 'code' | 'reason'>): void {
     if (this.closed) return;
     this.closed = true;
-    this.socket.close(how.code, how.reason);
+    closeSocket(this.socket, how);
   }
 
   /** Closes with 4001 when the token has expired (and was not refreshed); says whether it did. */
@@ -74,6 +74,26 @@ export class Connection {
   /** Drops the connection without a close handshake (a dead peer would not answer one). */
   terminate(): void {
     this.closed = true;
+    serverCloseCodes.set(this.socket, ABNORMAL_CLOSURE);
     this.socket.terminate();
   }
+}
+
+/**
+ * The code this pod closed each socket with. ws's 'close' event reports the code the peer
+ * echoed, or 1006 when it never did: a slow consumer that cannot read its 4008 would be counted
+ * as 1006, and a client could report any code it liked.
+ */
+const serverCloseCodes = new WeakMap<WebSocket, number>();
+const ABNORMAL_CLOSURE = 1006;
+
+/** Closes a socket, admitted or not, and remembers the code for closeCodeOf. */
+export function closeSocket(socket: WebSocket, how: Pick<CloseCodeInfo, 'code' | 'reason'>): void {
+  serverCloseCodes.set(socket, how.code);
+  socket.close(how.code, how.reason);
+}
+
+/** Why a socket closed: the code this pod closed it with, else the one its 'close' event reports. */
+export function closeCodeOf(socket: WebSocket, reportedCode: number): number {
+  return serverCloseCodes.get(socket) ?? reportedCode;
 }

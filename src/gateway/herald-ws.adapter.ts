@@ -10,7 +10,7 @@ import { expiresAtOf } from '../auth/principal';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Broker } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
-import { Connection } from '../connections/connection';
+import { closeCodeOf, closeSocket, Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection.registry';
 import { FrameCompression } from '../connections/prepared-frame';
 import { DrainService } from '../lifecycle/drain.service';
@@ -80,7 +80,8 @@ export class HeraldWsAdapter extends WsAdapter {
       const connection = registry.connectionFor(this);
       edgeLogger.debug({ message: 'Socket error', connectionId: connection?.id, user: connection?.user, error: error.message });
     };
-    this.onSocketClose = function (code) {
+    this.onSocketClose = function (reportedCode) {
+      const code = closeCodeOf(this, reportedCode);
       metrics.closeCodes.inc({ code: String(code) });
       if (code === CloseCode.SlowConsumer.code) metrics.slowConsumerCloses.inc();
       const connection = registry.connectionFor(this);
@@ -225,7 +226,7 @@ export class HeraldWsAdapter extends WsAdapter {
     this.metrics.rejectedConnections.inc({ reason: metricReason });
     // Resume first: a paused socket could not read the peer's close reply.
     socket.resume();
-    if (socket.readyState === socket.OPEN) socket.close(how.code, how.reason);
+    if (socket.readyState === socket.OPEN) closeSocket(socket, how);
   }
 
   private onFrame(connection: Connection, raw: RawData, isBinary: boolean): void {

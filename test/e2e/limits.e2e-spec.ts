@@ -108,7 +108,7 @@ describe('slow consumer', () => {
       // 6 MB: more than loopback's kernel buffers hold, so ws must buffer past the limit.
       for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:firehose'], type: 'bulk', payload: { blob } });
       (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
-      expect((await stalled.closed).code).toBe(4008);
+      expect(await stalled.closed).toEqual({ code: 4008, reason: 'slow_consumer' });
       // The healthy reader is unaffected.
       expect(reader.closeInfo).toBeUndefined();
       await eventually(() => expect(reader.all('notification').length).toBe(60), 10_000);
@@ -133,6 +133,11 @@ describe('close timeout', () => {
       for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:stalled'], type: 'bulk', payload: { blob } });
       // Without the timeout ws would hold the socket for 30 s (and the heartbeat, at 60 s, is no help).
       await eventually(async () => expect(await presence()).toMatchObject({ users: [], connections: 0 }), 3000);
+      // Counted as what the pod did, though the peer never echoed a code (its close event says 1006).
+      const metrics = await (await fetch(`${app.url}/metrics`)).text();
+      expect(metrics).toContain('herald_slow_consumer_closes_total 1');
+      expect(metrics).toContain('herald_close_codes_total{code="4008"} 1');
+      expect(metrics).not.toContain('herald_close_codes_total{code="1006"}');
       stalled.terminate();
     } finally {
       await app.close();
