@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import type { WebSocket } from 'ws';
 import { Delivery } from '../broker/broker';
 import { Connection } from './connection';
@@ -15,7 +16,6 @@ export class ConnectionRegistry {
   private readonly membersByRoom = new Map<string, Members>();
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
   private readonly joiningByRoom = new Map<string, Map<Connection, Delivery[]>>();
-  private readonly connectionsByUser = new Map<string, Members>();
 
   get size(): number {
     return this.connections.size;
@@ -32,12 +32,11 @@ export class ConnectionRegistry {
   add(connection: Connection): void {
     this.connections.set(connection.id, connection);
     this.bySocket.set(connection.socket, connection);
-    addTo(this.connectionsByUser, connection.user, connection);
   }
 
   remove(connection: Connection): void {
     this.connections.delete(connection.id);
-    removeFrom(this.connectionsByUser, connection.user, connection);
+    this.bySocket.delete(connection.socket);
     for (const room of connection.rooms) removeFrom(this.membersByRoom, room, connection);
     connection.rooms.clear();
     for (const [room, joining] of this.joiningByRoom) {
@@ -69,7 +68,7 @@ export class ConnectionRegistry {
     const joining = this.joiningByRoom.get(room);
     const buffered = joining?.get(connection) ?? [];
     if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
-    if (admit && !connection.closed) {
+    if (admit) {
       connection.rooms.add(room);
       addTo(this.membersByRoom, room, connection);
     }
@@ -87,12 +86,14 @@ export class ConnectionRegistry {
    * same bytes go to every socket. Returns how many sockets it was queued on.
    */
   deliver(delivery: Delivery): number {
+    const excluded = delivery.excludeUser;
     const joining = this.joiningByRoom.get(delivery.room);
-    if (joining) for (const buffer of joining.values()) buffer.push(delivery);
+    if (joining) {
+      for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push(delivery);
+    }
     const members = this.membersByRoom.get(delivery.room);
     if (!members) return 0;
     const frame = new PreparedFrame(delivery.frame);
-    const excluded = delivery.excludeUser;
     if (!(members instanceof Set)) return excluded !== undefined && members.user === excluded ? 0 : Number(members.send(frame));
     let sent = 0;
     for (const connection of members) {
@@ -107,9 +108,16 @@ export class ConnectionRegistry {
       connections: this.connections.size,
       rooms: this.membersByRoom.size,
       joining: this.joiningByRoom.size,
-      users: this.connectionsByUser.size,
+      // Every connection is in its own user's personal room, so that room's entry is the user's.
+      users: countKeys(this.membersByRoom, PERSONAL_ROOM_PREFIX),
     };
   }
+}
+
+function countKeys(index: Map<string, unknown>, prefix: string): number {
+  let count = 0;
+  for (const key of index.keys()) if (key.startsWith(prefix)) count++;
+  return count;
 }
 
 /**

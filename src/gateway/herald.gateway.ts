@@ -36,10 +36,7 @@ export class HeraldGateway {
 
   @SubscribeMessage('join')
   async join(@FrameConnection() connection: Connection, @MessageBody() { room, since }: JoinDto, @FrameIdParam() id: FrameId | undefined): Promise<void> {
-    await this.rooms.join(connection, room, since, (joined, replay) => {
-      this.frames.send(connection, 'joined', joined, id);
-      for (const delivery of replay) connection.send(delivery.frame);
-    });
+    await this.rooms.join(connection, room, since, (joined) => this.frames.send(connection, 'joined', joined, id));
   }
 
   @SubscribeMessage('leave')

@@ -42,17 +42,14 @@ export class RoomsService {
     this.metrics.connections.set(this.registry.size);
     try {
       // No history read: welcome carries no seq for the personal room, so there is nothing to anchor.
-      await this.enter(connection, personalRoom(connection.user), undefined, { readHistory: false }, (_joined, replay) => {
-        onWelcome();
-        for (const delivery of replay) connection.send(delivery.frame);
-      });
+      await this.enter(connection, personalRoom(connection.user), undefined, { readHistory: false }, onWelcome);
     } catch (error) {
       await this.disconnect(connection);
       throw error;
     }
   }
 
-  async join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined, replay: Delivery[]) => void): Promise<void> {
+  async join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void): Promise<void> {
     this.assertRoomName(room);
     if (!mayJoin(connection.principal, room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
     if (this.registry.isJoining(connection, room)) throw new RoomError('bad_request', `Already joining ${room}`);
@@ -95,15 +92,15 @@ export class RoomsService {
 
   /**
    * Joins a room without losing or repeating a message: subscribe, then read history, then
-   * hand over to live delivery. `onJoined` runs synchronously at the hand-over, so nothing
-   * live can slip in before the reply and the replay it precedes.
+   * hand over to live delivery. At the hand-over `onJoined` (the reply) and then the replay are
+   * sent synchronously, so nothing live can slip in before them.
    */
   private async enter(
     connection: Connection,
     room: string,
     since: string | undefined,
     { readHistory }: { readHistory: boolean },
-    onJoined: (joined: Joined, replay: Delivery[]) => void,
+    onJoined: (joined: Joined) => void,
   ): Promise<void> {
     const alreadyMember = this.registry.isMember(connection, room);
     // A member already gets live frames; buffering them too would send them twice.
@@ -131,12 +128,12 @@ export class RoomsService {
         const lastSeq = replay.length > 0 ? replay[replay.length - 1].seq! : history.latestSeq;
         for (const delivery of buffered) {
           if (delivery.seq !== undefined && lastSeq !== null && delivery.seq <= lastSeq) continue;
-          if (delivery.excludeUser === connection.user) continue;
           replay.push(delivery);
         }
         this.metrics.rooms.set(this.registry.roomCount);
       }
-      onJoined(joined, replay);
+      onJoined(joined);
+      for (const delivery of replay) connection.send(delivery.frame);
     } catch (error) {
       if (!admitted) {
         this.registry.endJoin(connection, room, false);
