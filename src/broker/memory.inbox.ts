@@ -46,10 +46,6 @@ export class MemoryInbox {
     return { unread, changed: selection === 'all' ? 'all' : marked };
   }
 
-  get users(): number {
-    return this.itemsByUser.size;
-  }
-
   /** Drops expired items, and users left with none. */
   sweep(nowMs: number): void {
     for (const user of this.itemsByUser.keys()) this.live(user, nowMs);

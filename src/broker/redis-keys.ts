@@ -58,9 +58,4 @@ export class RedisKeys {
   roomOf(channel: string): string | undefined {
     return channel.startsWith(this.channelPrefix) ? channel.slice(this.channelPrefix.length) : undefined;
   }
-
-  /** PUBSUB CHANNELS pattern matching every room channel of this prefix. */
-  get channelPattern(): string {
-    return `${this.channelPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-  }
 }

@@ -79,8 +79,8 @@ interface RoomFeed {
    * where catch-up starts if nothing was delivered since.
    */
   anchor: { epoch: string | null; position: number } | undefined;
-  /** Set while catching up after a reconnect: live publications wait here. */
-  pending: Delivery[] | undefined;
+  /** Set while catching up after a reconnect: live publications wait here, with their position. */
+  pending: Array<[Delivery, ParsedSeq]> | undefined;
 }
 
 /**
@@ -154,10 +154,7 @@ export class RedisBroker extends Broker {
         channel: this.keys.channel(room),
         event,
         body: JSON.stringify(body),
-        historySize: this.settings.historySize,
-        historyTtlS: this.settings.historyTtlS,
-        // Redis supplies the time part (all pods agree on it); the random part comes from here.
-        epochSuffix: newEpoch().slice(EPOCH_TIME_DIGITS),
+        ...this.historyWindow(),
       }),
     );
     if (reply === null) return { duplicate: true };
@@ -314,6 +311,8 @@ export class RedisBroker extends Broker {
     this.localPresence.clear();
     this.rooms.clear();
     this.setAvailable(false);
+    // A resync in flight finishes first (and shuts the subscriber it made, see replaceSubscriber).
+    await this.resyncChain.catch(() => undefined);
     await Promise.all([this.shutClient(this.subscriber), this.shutClient(this.command)]);
     this.subscriber = undefined;
   }
@@ -347,6 +346,7 @@ export class RedisBroker extends Broker {
         this.resyncQueued = false;
         if (this.closed || !this.command.isReady) return;
         await this.replaceSubscriber();
+        if (this.closed) return;
         await this.registerAllPresence();
         this.resyncFailures = 0;
         this.setAvailable(true);
@@ -359,6 +359,7 @@ export class RedisBroker extends Broker {
   private scheduleResync(reason: string): void {
     if (this.closed || !this.everConnected) return;
     this.resync().catch((error: unknown) => {
+      if (this.closed) return;
       this.resyncFailures++;
       this.logger.warn({ message: 'Redis resync failed', reason, attempt: this.resyncFailures, error: describe(error) });
       clearTimeout(this.resyncTimer);
@@ -389,6 +390,8 @@ export class RedisBroker extends Broker {
       await this.shutClient(subscriber);
       throw error;
     }
+    // close() ran meanwhile: it could not see this subscriber, so it is shut here.
+    if (this.closed) return this.shutClient(subscriber);
     this.subscriber = subscriber;
   }
 
@@ -421,7 +424,7 @@ export class RedisBroker extends Broker {
         // A new epoch began while this pod was away (Redis lost its data): all of it is new here.
         const since = latest.epoch === from.epoch ? formatSeq(latest.epoch, from.position) : formatSeq(latest.epoch, 0);
         const missed = await this.history(room, since);
-        if (missed.recovered) for (const delivery of missed.publications) this.deliverInOrder(room, feed, delivery);
+        if (missed.recovered) for (const delivery of missed.publications) this.deliverInOrder(feed, delivery, parseSeq(delivery.seq!)!);
         else this.logger.warn({ message: 'Room history did not cover the outage; members missed messages', room });
       }
     } catch (error) {
@@ -429,7 +432,7 @@ export class RedisBroker extends Broker {
     } finally {
       const pending = feed.pending ?? [];
       feed.pending = undefined;
-      for (const delivery of pending) this.deliverInOrder(room, feed, delivery);
+      for (const [delivery, at] of pending) this.deliverInOrder(feed, delivery, at);
     }
   }
 
@@ -452,10 +455,11 @@ export class RedisBroker extends Broker {
     const rest = message.slice(newline + 1);
     if (header.startsWith('P ')) {
       const [, epoch, position, publishedAtMs, event] = header.split(' ');
-      const seq = formatSeq(epoch, Number(position));
+      const at: ParsedSeq = { epoch, position: Number(position) };
+      const seq = formatSeq(epoch, at.position);
       const delivery: Delivery = { room, seq, publishedAtMs: Number(publishedAtMs), frame: publicationFrame(event, seq, rest) };
-      if (feed.pending) feed.pending.push(delivery);
-      else this.deliverInOrder(room, feed, delivery);
+      if (feed.pending) feed.pending.push([delivery, at]);
+      else this.deliverInOrder(feed, delivery, at);
     } else if (header === 'B' || header.startsWith('B ')) {
       const excludeUser = header.length > 2 ? (JSON.parse(header.slice(2)) as string) : undefined;
       this.emit({ room, frame: rest, ...(excludeUser === undefined ? {} : { excludeUser }) });
@@ -465,10 +469,9 @@ export class RedisBroker extends Broker {
   }
 
   /** Drops what this pod already delivered (same epoch, position not after the last). */
-  private deliverInOrder(room: string, feed: RoomFeed, delivery: Delivery): void {
-    const seq = parseSeq(delivery.seq!)!;
-    if (feed.last && feed.last.epoch === seq.epoch && seq.position <= feed.last.position) return;
-    feed.last = seq;
+  private deliverInOrder(feed: RoomFeed, delivery: Delivery, at: ParsedSeq): void {
+    if (feed.last && feed.last.epoch === at.epoch && at.position <= feed.last.position) return;
+    feed.last = at;
     this.emit(delivery);
   }
 
