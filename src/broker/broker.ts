@@ -10,8 +10,9 @@ import { InboxPage, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
  * - Order: every pod sees a room's publications in the same order, and `seq` increases along it.
  * - History: `history(room, since)` returns what followed `since`, and says `recovered: true`
  *   only when it can prove nothing is missing (same room epoch, inside HISTORY_SIZE / HISTORY_TTL_S).
- * - De-duplication: a publish carrying a `dedupKey` already seen inside the history window is
- *   reported as a duplicate and delivered to no one.
+ * - De-duplication: a publish carrying a `dedupKey` already seen in the same room inside the
+ *   history window is reported as a duplicate and delivered to no one. Keys are per room, so a
+ *   retry reaches exactly the rooms that missed the first attempt.
  * - Delivery is at most once: a pod that misses a publication (broker outage) recovers it
  *   through history, not through redelivery.
  */
@@ -90,7 +91,7 @@ export function inboxUserOf(room: string, event: PublishedEvent): string | undef
 }
 
 export interface PublishOptions {
-  /** Idempotency key: the same key inside the history window is delivered once. */
+  /** Idempotency key, per room: the same key in the same room inside the history window is delivered once. */
   dedupKey?: string;
 }
 

@@ -45,7 +45,7 @@ export class MemoryBroker extends Broker {
   private listener: DeliveryListener = () => undefined;
   private readonly subscribed = new Set<string>();
   private readonly histories = new Map<string, RoomHistory>();
-  /** dedupKey -> expiry (epoch ms). */
+  /** `${room}\n${dedupKey}` -> expiry (epoch ms): keys are per room, as in Redis. */
   private readonly dedupKeys = new Map<string, number>();
   /** room -> user -> connection ids. */
   /** room -> user -> that user's connection ids there: one id, or a Set of several (the common case costs no Set). */
@@ -73,9 +73,10 @@ export class MemoryBroker extends Broker {
   async publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult> {
     const now = Date.now();
     if (options?.dedupKey !== undefined) {
-      const expiry = this.dedupKeys.get(options.dedupKey);
+      const key = `${room}\n${options.dedupKey}`;
+      const expiry = this.dedupKeys.get(key);
       if (expiry !== undefined && expiry > now) return { duplicate: true };
-      this.dedupKeys.set(options.dedupKey, now + this.historyTtlMs);
+      this.dedupKeys.set(key, now + this.historyTtlMs);
     }
     const history = this.roomHistory(room, now);
     const position = ++history.latestPosition;

@@ -38,8 +38,8 @@ export class NotificationsService {
     const results = await Promise.all(
       rooms.map((room) => {
         const body: Omit<Notification, 'seq'> = { id, room, type: input.type, payload: input.payload, timestamp };
-        // Keyed per room, so a retry after a partial failure fills in exactly the rooms that missed it.
-        return this.broker.publish(room, 'notification', body, { dedupKey: `${id}:${room}` });
+        // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
+        return this.broker.publish(room, 'notification', body, { dedupKey: id });
       }),
     );
     this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);

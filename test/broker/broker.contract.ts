@@ -261,6 +261,19 @@ export function brokerContract(harness: BrokerHarness): void {
       const history = await a.history('chat');
       expect(history.latestSeq).toBe(inbox.of('chat')[1].seq);
     });
+
+    it('keeps dedup keys per room, so a retry reaches the rooms that missed the first attempt', async () => {
+      const cluster = await harness.cluster();
+      const a = await cluster.pod();
+      const inbox = new Inbox(a);
+      await Promise.all([a.subscribe('r1'), a.subscribe('r2')]);
+      expect((await a.publish('r1', 'notification', body('once'), { dedupKey: 'n7' })).duplicate).toBe(false);
+      // The retry: r1 already has it, r2 never got it.
+      expect(await a.publish('r1', 'notification', body('once'), { dedupKey: 'n7' })).toEqual({ duplicate: true });
+      expect((await a.publish('r2', 'notification', body('once'), { dedupKey: 'n7' })).duplicate).toBe(false);
+      await eventually(() => expect(inbox.of('r2')).toHaveLength(1));
+      expect(inbox.of('r1')).toHaveLength(1);
+    });
   });
 
   describe('presence', () => {
