@@ -32,57 +32,57 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     logLevels: levelsFrom(environment.LOG_LEVEL),
   });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), { logger, bodyParser: false });
-  const config = app.get(HeraldConfig);
-
-  app.useBodyParser('json', { limit: config.maxPublishBytes });
-  app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
-  if (config.redisUrl) {
-    const adapter = new RedisWsAdapter(app);
-    await adapter.connectToRedis();
-    app.useWebSocketAdapter(adapter);
-  } else {
-    app.useWebSocketAdapter(new HeraldWsAdapter(app));
-  }
-  app.disable('x-powered-by');
-  if (config.allowedOrigins) {
-    // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
-    app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
-  }
-
   let internalServer: Server | undefined;
-  let internalPort: number | undefined;
-  if (config.internalPort !== undefined) {
-    app.use((request: Request, response: Response, next: NextFunction) => {
-      const onInternalPort = request.socket.localPort === internalPort;
-      const path = request.path;
-      if (EVERYWHERE_PATHS.some((pattern) => pattern.test(path))) return next();
-      if (INTERNAL_PATHS.some((pattern) => pattern.test(path)) === onInternalPort) return next();
-      response.status(404).json({ statusCode: 404, message: `Cannot ${request.method} ${path}`, error: 'Not Found' });
-    });
-  }
-
-  await app.listen(config.port, config.host);
-  if (config.internalPort !== undefined) {
-    internalServer = createServer(app.getHttpAdapter().getInstance());
-    await new Promise<void>((resolve, reject) => {
-      internalServer!.once('error', reject);
-      internalServer!.listen(config.internalPort, config.host, resolve);
-    });
-    internalPort = (internalServer.address() as AddressInfo).port;
-  }
-  const port = (app.getHttpServer().address() as AddressInfo).port;
-  announce(config, port, internalPort);
-
-  return {
-    app,
-    config,
-    port,
-    internalPort,
-    async close() {
-      await new Promise<void>((resolve) => (internalServer ? internalServer.close(() => resolve()) : resolve()));
-      await app.close();
-    },
+  const close = async () => {
+    await new Promise<void>((resolve) => (internalServer?.listening ? internalServer.close(() => resolve()) : resolve()));
+    await app.close();
   };
+  try {
+    const config = app.get(HeraldConfig);
+    app.useBodyParser('json', { limit: config.maxPublishBytes });
+    app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
+    if (config.redisUrl) {
+      const adapter = new RedisWsAdapter(app);
+      await adapter.connectToRedis();
+      app.useWebSocketAdapter(adapter);
+    } else {
+      app.useWebSocketAdapter(new HeraldWsAdapter(app));
+    }
+    app.disable('x-powered-by');
+    if (config.allowedOrigins) {
+      // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
+      app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
+    }
+
+    let internalPort: number | undefined;
+    if (config.internalPort !== undefined) {
+      app.use((request: Request, response: Response, next: NextFunction) => {
+        const onInternalPort = request.socket.localPort === internalPort;
+        const path = request.path;
+        if (EVERYWHERE_PATHS.some((pattern) => pattern.test(path))) return next();
+        if (INTERNAL_PATHS.some((pattern) => pattern.test(path)) === onInternalPort) return next();
+        response.status(404).json({ statusCode: 404, message: `Cannot ${request.method} ${path}`, error: 'Not Found' });
+      });
+    }
+
+    await app.listen(config.port, config.host);
+    if (config.internalPort !== undefined) {
+      internalServer = createServer(app.getHttpAdapter().getInstance());
+      await new Promise<void>((resolve, reject) => {
+        internalServer!.once('error', reject);
+        internalServer!.listen(config.internalPort, config.host, resolve);
+      });
+      internalPort = (internalServer.address() as AddressInfo).port;
+      internalServer.on('error', (error: Error) => new Logger('Herald').error({ message: 'Internal port server error', error: error.message }));
+    }
+    const port = (app.getHttpServer().address() as AddressInfo).port;
+    announce(config, port, internalPort);
+    return { app, config, port, internalPort, close };
+  } catch (error) {
+    // A failed start (Redis unreachable, a port in use) must not leave the app half open.
+    await close().catch(() => undefined);
+    throw error;
+  }
 }
 
 function announce(config: HeraldConfig, port: number, internalPort: number | undefined): void {

@@ -20,9 +20,12 @@ async function main(): Promise<void> {
   const logger = new Logger('Shutdown');
   // Not Nest's enableShutdownHooks: it re-raises the signal after closing, so the process
   // would exit 143; the contract wants readyz 503 at once, a spread 1012 drain, then exit 0.
+  let stopping: Promise<void> | undefined;
   const shutdown = (signal: NodeJS.Signals) => {
     logger.log({ message: 'Signal received', signal });
-    app
+    // SIGINT after SIGTERM (or the reverse) joins the shutdown already under way.
+    if (stopping) return;
+    stopping = app
       .get(DrainService)
       .drain()
       .then(() => herald.close())

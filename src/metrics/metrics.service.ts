@@ -2,6 +2,19 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
+ * The process's own metrics (CPU, memory, GC, event-loop lag), collected once per process: the
+ * collectors start observers that cannot be stopped, so one per app instance would leak.
+ */
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/**
  * Herald's Prometheus metrics. Each app instance has its own registry, so several instances
  * in one process (tests) never collide. Hot-path counters are bumped once per broadcast.
  */
@@ -29,7 +42,8 @@ export class MetricsService {
   readonly slowConsumerCloses = new Counter({ name: 'herald_slow_consumer_closes_total', help: 'Connections closed for a full send buffer', registers: [this.registry] });
   readonly rejectedConnections = new Counter({ name: 'herald_rejected_connections_total', help: 'Connections refused at the handshake, by reason', labelNames: ['reason'], registers: [this.registry] });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
+  /** The exposition: this instance's metrics and the process's. */
+  scrape(): Promise<string> {
+    return Registry.merge([processMetrics(), this.registry]).metrics();
   }
 }

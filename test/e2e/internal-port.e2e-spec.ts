@@ -1,3 +1,6 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { freePort } from '../support/free-port';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
@@ -7,6 +10,7 @@ describe('INTERNAL_PORT', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ INTERNAL_PORT: '0' })));
   afterAll(() => app.close());
+  const internal = () => app.internalUrl!;
 
   it('serves publish, presence and metrics only on the internal port', async () => {
     const internal = app.internalUrl!;
@@ -14,7 +18,9 @@ describe('INTERNAL_PORT', () => {
     const client = await connectClient(app.wsUrl, signToken({ sub: 'ida' }));
     expect((await publish(internal, { users: ['ida'], type: 'internal', payload: {} })).status).toBe(202);
     expect((await client.next('notification')).data.type).toBe('internal');
-    expect((await http('GET', `${internal}/v1/rooms/user:ida/presence`, { token: publisherToken() })).status).toBe(200);
+    // Personal rooms carry no presence (docs/protocol.md, section 8), even with their user connected.
+    const personal = await http('GET', `${internal}/v1/rooms/user:ida/presence`, { token: publisherToken() });
+    expect(personal).toMatchObject({ status: 200, body: { room: 'user:ida', users: [], connections: 0 } });
     expect((await http('GET', `${internal}/metrics`)).status).toBe(200);
 
     const publicPublish = await publish(app.url, { users: ['ida'], type: 'public', payload: {} });
@@ -25,10 +31,30 @@ describe('INTERNAL_PORT', () => {
     await client.close();
   });
 
-  it('keeps /ws and health on the public port', async () => {
-    expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+  it('keeps /ws, the inbox and health on the public port', async () => {
+    expect(await http('GET', `${app.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } });
     expect((await http('GET', `${app.url}/readyz`)).status).toBe(200);
+    expect((await http('GET', `${app.url}/v1/inbox`, { token: signToken({ sub: 'ida' }) })).status).toBe(200);
+    expect((await http('GET', `${internal()}/v1/inbox`, { token: signToken({ sub: 'ida' }) })).status).toBe(404);
     const client = await connectClient(app.wsUrl, signToken());
     await client.close();
+  });
+});
+
+describe('a start that fails', () => {
+  it('closes what it had opened, so its public port is free again', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = (busy.address() as AddressInfo).port;
+    const port = await freePort();
+    try {
+      // The public port binds first; the internal one is taken, so start-up fails after it.
+      await expect(createTestApp({ PORT: String(port), INTERNAL_PORT: String(busyPort) })).rejects.toThrow(/EADDRINUSE/);
+      const again = await createTestApp({ PORT: String(port) });
+      expect(again.port).toBe(port);
+      await again.close();
+    } finally {
+      busy.close();
+    }
   });
 });
