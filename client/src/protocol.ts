@@ -148,6 +148,8 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const PERSONAL_ROOM_PREFIX = 'user:';
+/** A user id (`sub`) names the personal room `user:<sub>`, so it is what fits after the prefix. */
+export const USER_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,123}$/;
 export const PUBLIC_ROOM_PREFIX = 'public:';
 export const MESSAGE_TEXT_MAX_CHARS = 4000;
 

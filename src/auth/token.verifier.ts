@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import { ROOM_NAME_PATTERN, personalRoom } from '@herald/client/protocol';
+import { USER_ID_PATTERN } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
 import { Principal } from './principal';
 
@@ -40,7 +40,7 @@ export class TokenVerifier {
   private toPrincipal(claims: Claims): Principal | undefined {
     const { sub, exp, name, rooms } = claims;
     // The user id names the personal room, so it must make a valid room name.
-    if (typeof sub !== 'string' || !ROOM_NAME_PATTERN.test(personalRoom(sub))) return undefined;
+    if (typeof sub !== 'string' || !USER_ID_PATTERN.test(sub)) return undefined;
     if (exp !== undefined && typeof exp !== 'number') return undefined;
     if (exp === undefined && this.config.isProduction) return undefined;
     if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) return undefined;

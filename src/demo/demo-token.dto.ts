@@ -1,9 +1,10 @@
 import { ArrayMaxSize, IsArray, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { USER_ID_PATTERN } from '@herald/client/protocol';
 
 /** POST /demo/token: the claims of a development token. */
 export class DemoTokenRequest {
   @IsString()
-  @Matches(/^[A-Za-z0-9_.:@-]{1,128}$/, { message: 'sub must be 1..128 letters, digits or _.:@-' })
+  @Matches(USER_ID_PATTERN, { message: 'sub must be 1..123 letters, digits or _.:- (it names the room user:<sub>)' })
   sub!: string;
 
   /** Room patterns the token grants (`*` at the end is a wildcard); public:* needs none. */

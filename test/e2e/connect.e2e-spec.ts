@@ -43,6 +43,8 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
     ['a wrong issuer', () => signToken({ iss: 'someone-else', aud: 'herald' }), 1008, 'unauthorized'],
     ['a wrong audience', () => signToken({ iss: 'herald-tests', aud: 'other' }), 1008, 'unauthorized'],
     ['a token without sub', () => signToken({ iss: 'herald-tests', aud: 'herald', sub: undefined }), 1008, 'unauthorized'],
+    ['a sub too long to name user:<sub>', () => signToken({ iss: 'herald-tests', aud: 'herald', sub: 'u'.repeat(124) }), 1008, 'unauthorized'],
+    ['a sub with characters no room name has', () => signToken({ iss: 'herald-tests', aud: 'herald', sub: 'bob smith' }), 1008, 'unauthorized'],
     ['a non-array rooms claim', () => signToken({ iss: 'herald-tests', aud: 'herald', rooms: 'chat:*' as unknown as string[] }), 1008, 'unauthorized'],
     ['an expired token', () => signToken({ iss: 'herald-tests', aud: 'herald', ttlS: -10 }), 4001, 'token_expired'],
   ];

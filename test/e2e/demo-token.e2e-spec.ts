@@ -1,5 +1,6 @@
 import { http } from '../support/http';
 import { createTestApp } from '../support/test-app';
+import { connectClient } from '../support/ws-client';
 
 describe('development token endpoint', () => {
   const mint = (url: string) => http('POST', `${url}/demo/token`, { body: { sub: 'alice', scope: 'notifications:publish' } });
@@ -10,6 +11,23 @@ describe('development token endpoint', () => {
       const response = await mint(app.url);
       expect(response.status).toBe(200);
       expect(response.body).toEqual({ token: expect.any(String), expiresAt: expect.any(String) });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('mints only tokens the server accepts: a sub must fit the personal room user:<sub>', async () => {
+    const app = await createTestApp({ NODE_ENV: 'development', JWT_SECRET: '' });
+    try {
+      const refused = await http('POST', `${app.url}/demo/token`, { body: { sub: 'bob@example.com' } });
+      expect(refused.status).toBe(400);
+      expect(JSON.stringify(refused.body)).toContain('sub');
+      const longest = 'u'.repeat(123);
+      const minted = await http('POST', `${app.url}/demo/token`, { body: { sub: longest } });
+      expect(minted.status).toBe(200);
+      const client = await connectClient(app.wsUrl, minted.body.token);
+      expect(client.frames[0].data.user).toBe(longest);
+      await client.close();
     } finally {
       await app.close();
     }

@@ -1,5 +1,5 @@
 import { ArrayMaxSize, IsArray, IsNotEmpty, IsObject, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { ROOM_NAME_PATTERN } from '@herald/client/protocol';
+import { ROOM_NAME_PATTERN, USER_ID_PATTERN } from '@herald/client/protocol';
 
 /** Body of POST /v1/notifications (section 6). Each failing field is named in the 400. */
 export class PublishNotificationDto {
@@ -12,7 +12,7 @@ export class PublishNotificationDto {
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(1000)
-  @Matches(/^[A-Za-z0-9_.:-]{1,123}$/, { each: true, message: 'each value in users must be a user id of 1..123 characters A-Za-z0-9_.:-' })
+  @Matches(USER_ID_PATTERN, { each: true, message: 'each value in users must be a user id of 1..123 characters A-Za-z0-9_.:-' })
   users?: string[];
 
   @IsString()
