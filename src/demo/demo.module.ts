@@ -5,7 +5,7 @@ import { DemoTokenController } from './demo-token.controller';
 import { DEMO_OPTIONS, DemoOptions } from './demo.options';
 
 /**
- * The demo page (`/demo?token=<JWT>&rooms=public:news,chat:1`), the SDK and widget as
+ * The demo page (`/demo#token=<JWT>&rooms=public:news,chat:1`), the SDK and widget as
  * browser modules, and in development a token endpoint. When disabled, none of its routes
  * exist. Needs HeraldConfig and, for the token endpoint, TokenSigner (both global).
  */

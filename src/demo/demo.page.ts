@@ -4,13 +4,16 @@ export interface DemoPageSettings {
   tokenEndpoint: boolean;
 }
 
-/** The browser half of the demo: it reads ?token and ?rooms, connects with the SDK, shows the bell. */
+/**
+ * The browser half of the demo: it reads #token and #rooms from the fragment (which no request,
+ * access log or Referer carries), connects with the SDK, shows the bell.
+ */
 const PAGE_SCRIPT = `
 import { connect, personalRoom } from '/demo/assets/index.js';
 import { defineHeraldBell } from '/demo/assets/herald-bell.element.js';
 
 const settings = JSON.parse(document.getElementById('herald-demo-settings').textContent);
-const params = new URLSearchParams(location.search);
+const params = new URLSearchParams(location.hash.slice(1));
 const token = params.get('token');
 const rooms = (params.get('rooms') ?? '').split(',').map((room) => room.trim()).filter(Boolean);
 const $ = (id) => document.getElementById(id);
@@ -45,7 +48,8 @@ if (!token) {
       const wanted = String(form.get('rooms')).split(',').map((room) => room.trim()).filter(Boolean);
       try {
         const minted = await mintToken({ sub: String(form.get('sub')), rooms: wanted.filter((room) => !room.startsWith('public:')) });
-        location.search = new URLSearchParams({ token: minted, rooms: wanted.join(',') }).toString();
+        location.hash = new URLSearchParams({ token: minted, rooms: wanted.join(',') }).toString();
+        location.reload();
       } catch (error) {
         $('mint-error').textContent = error.message;
       }
@@ -124,6 +128,7 @@ export function renderDemoPage(settings: DemoPageSettings): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Herald demo</title>
 <style>${PAGE_STYLE}</style>
@@ -132,7 +137,7 @@ export function renderDemoPage(settings: DemoPageSettings): string {
 <header><h1>Herald demo</h1><herald-bell id="bell"></herald-bell></header>
 <main>
   <section id="connect" hidden>
-    <p>Open this page as <code>/demo?token=&lt;JWT&gt;&amp;rooms=public:news,chat:1</code> to connect as that token's user.</p>
+    <p>Open this page as <code>/demo#token=&lt;JWT&gt;&amp;rooms=public:news,chat:1</code> to connect as that token's user.</p>
     <form id="mint">
       <p>Or mint a development token:</p>
       <label>User <input name="sub" value="alice" required></label>
