@@ -86,12 +86,15 @@ export class HeraldBellElement extends ElementBase {
   }
 
   set client(client: HeraldClient | null) {
-    for (const off of this.#unsubscribe) off();
-    this.#unsubscribe = [];
+    this.#detach();
     this.#client = client;
     this.#marking.clear();
     this.#markingAll = false;
-    if (!client) return;
+    if (client) this.#attach(client);
+  }
+
+  /** Follows the client's events; the inbox is (re)loaded, since none were seen while detached. */
+  #attach(client: HeraldClient): void {
     this.#welcomed = client.welcome !== null;
     this.#inbox = 'loading';
     this.#unsubscribe.push(
@@ -134,11 +137,19 @@ export class HeraldBellElement extends ElementBase {
       this.#root.innerHTML = TEMPLATE;
       this.#part('button.bell').addEventListener('click', () => this.toggle());
     }
+    if (this.#client && this.#unsubscribe.length === 0) this.#attach(this.#client);
     this.#render();
   }
 
   disconnectedCallback(): void {
-    this.client = null;
+    // The client stays set: a bell moved elsewhere in the page (re-parenting fires disconnect
+    // then connect) follows it again.
+    this.#detach();
+  }
+
+  #detach(): void {
+    for (const off of this.#unsubscribe) off();
+    this.#unsubscribe = [];
   }
 
   /** Adds a live notification; one already listed (same `id`: from the inbox, or sent to two rooms) is not added again. */

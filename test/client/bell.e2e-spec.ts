@@ -63,6 +63,12 @@ window.harness = {
     });
   },
   connected: () => socket !== null,
+  /** Re-parents the bell, as a framework or a sorted list does: disconnect, then connect again. */
+  move() {
+    const box = document.createElement('div');
+    document.body.append(box);
+    box.append(document.querySelector('herald-bell'));
+  },
   welcome(user) {
     push('welcome', { connectionId: 'c' + seq, user, heartbeatMs: 25000, maxMessageBytes: 65536, rooms: ['user:' + user], expiresAt: null });
   },
@@ -134,6 +140,14 @@ describe('<herald-bell> and the inbox, on a staged network', () => {
     await eventually(async () => expect(await titles()).toEqual(['news', 'c', 'b', 'a']));
     expect(await badge()).toBe('3'); // b and c in the inbox, news in a room of the page
     expect(await requests()).toEqual([{ method: 'GET', path: '/v1/inbox?limit=10', body: undefined }]);
+  });
+
+  it('keeps following its client after being moved elsewhere in the page', async () => {
+    const empty = { status: 200, body: { items: [], unread: 0, next: null } };
+    await connected({ list: [empty, empty] });
+    await stage(`harness.move()`);
+    await stage(`harness.notify('public:news', 'm', 'after the move')`);
+    await eventually(async () => expect(await titles()).toEqual(['after the move']));
   });
 
   it('marks the unread ids read when the list is opened, and all when unread items are older than the list', async () => {
