@@ -23,21 +23,18 @@ export class TokenSigner {
     return this.config.jwt.secret !== undefined;
   }
 
-  sign({ sub, rooms, scope, name, ttlS = 3600 }: DevTokenClaims): string {
-    const secret = this.config.jwt.secret;
-    if (!secret) throw new Error('No JWT_SECRET configured: tokens for an RS256/ES256 key are minted by your identity provider');
-    const claims: Record<string, unknown> = { sub };
+  /** The token and its `exp` as the contract writes it (the same instant, not a second clock reading). */
+  sign({ sub, rooms, scope, name, ttlS = 3600 }: DevTokenClaims): { token: string; expiresAt: string } {
+    if (!this.available) throw new Error('No JWT_SECRET configured: tokens for an RS256/ES256 key are minted by your identity provider');
+    const exp = Math.floor(Date.now() / 1000) + ttlS;
+    const claims: Record<string, unknown> = { sub, exp };
     if (rooms) claims.rooms = rooms;
     if (scope) claims.scope = scope;
     if (name) claims.name = name;
     const { issuer, audience } = this.config.jwt;
-    // jsonwebtoken rejects `issuer: undefined`, so the options are only named when configured.
-    return this.jwt.sign(claims, {
-      secret,
-      algorithm: 'HS256',
-      expiresIn: ttlS,
-      ...(issuer ? { issuer } : {}),
-      ...(audience ? { audience } : {}),
-    });
+    // The key comes from JwtModule's secretOrKeyProvider (AuthModule). jsonwebtoken rejects
+    // `issuer: undefined`, so the options are only named when configured.
+    const token = this.jwt.sign(claims, { algorithm: 'HS256', ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) });
+    return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 }

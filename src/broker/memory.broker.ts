@@ -47,7 +47,6 @@ export class MemoryBroker extends Broker {
   private readonly histories = new Map<string, RoomHistory>();
   /** `${room}\n${dedupKey}` -> expiry (epoch ms): keys are per room, as in Redis. */
   private readonly dedupKeys = new Map<string, number>();
-  /** room -> user -> connection ids. */
   /** room -> user -> that user's connection ids there: one id, or a Set of several (the common case costs no Set). */
   private readonly presenceByRoom = new Map<string, Map<string, string | Set<string>>>();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -90,7 +89,6 @@ export class MemoryBroker extends Broker {
       this.inbox.add(inboxUser, { id, seq, type, payload, timestamp }, now);
     }
     if (history.entries.length > this.options.historySize) history.entries.shift();
-    history.lastTouchMs = now;
     this.deliver(delivery);
     return { duplicate: false, seq };
   }

@@ -48,7 +48,7 @@ export class Connection {
     if (frame instanceof PreparedFrame) {
       const compression = this.compression;
       const wire = compression !== undefined && frame.payload.length >= compression.fromBytes ? frame.compressedWire(compression.windowBits) : frame.wire;
-      sendPrepared(this.socket, frame, TEXT_FRAME, wire);
+      sendPrepared(this.socket, frame, wire);
     } else {
       // One connection's own frames (replies, history replays) go uncompressed: compressing
       // them would take a zlib stream per socket, or a deflate per socket per replayed message.

@@ -57,6 +57,8 @@ function frameOf(data: Buffer, compressed: boolean): Buffer {
 }
 
 const TEXT_OPCODE = 1;
+/** ws.send options for the fallback: a text frame ws does not compress (see compressedWire). */
+const PLAIN_TEXT = { binary: false, compress: false } as const;
 /** `Sender`'s state while it is idle: neither deflating nor reading a Blob, nothing queued. */
 const SENDER_IDLE = 0;
 
@@ -71,18 +73,19 @@ const WireSender = (WebSocket as unknown as { Sender: { frame(data: Buffer, opti
 /**
  * Writes a pre-built frame (`wire`: the plain or the compressed one) when the socket's sender is
  * idle, which is always the case since ws itself never compresses here; otherwise hands the
- * plain payload to `ws.send`, which queues it behind the frame in progress. Bytes written either way count in `socket.bufferedAmount`.
+ * plain payload to `ws.send`, which queues it behind the frame in progress. Bytes written either
+ * way count in `socket.bufferedAmount`.
  *
  * The TCP socket stays corked until the end of this event-loop turn, so the frames of several
  * broadcasts handled in one turn (a burst of publishes, a batch of Redis messages) leave in one
  * write call per socket instead of one each: under load the syscalls, not the JavaScript, are
  * most of a broadcast's cost.
  */
-export function sendPrepared(socket: WebSocket, frame: PreparedFrame, sendOptions: { binary: false; compress: false }, wire: readonly Buffer[] = frame.wire): void {
+export function sendPrepared(socket: WebSocket, frame: PreparedFrame, wire: readonly Buffer[]): void {
   const internals = socket as unknown as { _sender: WireSender; _socket: Duplex };
   const sender = internals._sender;
   if (sender._state !== SENDER_IDLE || sender._queue.length !== 0) {
-    socket.send(frame.payload, sendOptions);
+    socket.send(frame.payload, PLAIN_TEXT);
     return;
   }
   const tcp = internals._socket;

@@ -28,25 +28,25 @@ export class WsErrorFilter implements ExceptionFilter {
     this.frames.error(origin.connection, code, message, event, origin.id);
   }
 
-  private toErrorData(exception: unknown, event: string | undefined): ErrorData {
-    const withEvent = (code: ErrorCode, message: string): ErrorData => (event ? { code, message, event } : { code, message });
-    if (exception instanceof RoomError) return withEvent(exception.code, exception.message);
-    if (exception instanceof BrokerUnavailableError) return withEvent('unavailable', exception.message);
+  /** The code and message; ClientFrames.error adds the event. */
+  private toErrorData(exception: unknown, event: string | undefined): Pick<ErrorData, 'code' | 'message'> {
+    if (exception instanceof RoomError) return { code: exception.code, message: exception.message };
+    if (exception instanceof BrokerUnavailableError) return { code: 'unavailable', message: exception.message };
     if (exception instanceof BadRequestException) {
       // The global ValidationPipe validates message DTOs too; its messages name the fields.
       const { message } = exception.getResponse() as { message?: string | string[] };
-      return withEvent('bad_request', Array.isArray(message) ? message.join('; ') : (message ?? 'Invalid data'));
+      return { code: 'bad_request', message: Array.isArray(message) ? message.join('; ') : (message ?? 'Invalid data') };
     }
     if (exception instanceof WsException) {
       const error = exception.getError();
       if (typeof error === 'object' && error !== null && 'code' in error && ERROR_CODES.includes((error as ErrorData).code)) {
-        return withEvent((error as ErrorData).code, String((error as ErrorData).message));
+        return { code: (error as ErrorData).code, message: String((error as ErrorData).message) };
       }
       // Guards that return false throw a plain WsException('Forbidden resource').
-      return withEvent('forbidden', typeof error === 'string' ? error : 'Forbidden');
+      return { code: 'forbidden', message: typeof error === 'string' ? error : 'Forbidden' };
     }
     this.logger.error({ message: 'Message handler failed', event, error: exception instanceof Error ? exception.stack : String(exception) });
-    return withEvent('internal', 'Internal error');
+    return { code: 'internal', message: 'Internal error' };
   }
 }
 

@@ -22,7 +22,7 @@ export class InboxService {
     if (changed !== null) {
       // Listed in the order the client asked, whichever order the store marked them in.
       const marked = changed === 'all' ? 'all' : new Set(changed);
-      const read = marked === 'all' || selection === 'all' ? 'all' : [...new Set(selection)].filter((id) => marked.has(id));
+      const read = marked === 'all' ? 'all' : [...new Set(selection)].filter((id) => marked.has(id));
       const frame = JSON.stringify({ event: 'inbox', data: { unread, read } });
       try {
         await this.broker.broadcast(personalRoom(user), frame);

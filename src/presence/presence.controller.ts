@@ -11,7 +11,7 @@ export class PresenceController {
   @Get(':room/presence')
   @RequireToken(Scope.PresenceRead)
   async presence(@Param('room') room: string): Promise<PresenceResponse> {
-    if (!ROOM_NAME_PATTERN.test(room)) throw new BadRequestException(['room must match ^[A-Za-z0-9_.:-]{1,128}$']);
+    if (!ROOM_NAME_PATTERN.test(room)) throw new BadRequestException([`room must match ${ROOM_NAME_PATTERN.source}`]);
     const { users, connections } = await this.broker.presence(room);
     return { room, users, connections };
   }

@@ -82,7 +82,6 @@ export class RoomsService {
     const rooms = [...connection.rooms];
     this.registry.remove(connection);
     this.metrics.connections.set(this.registry.size);
-    this.metrics.rooms.set(this.registry.roomCount);
     await Promise.all(rooms.map((room) => this.afterLeave(connection, room)));
   }
 
@@ -186,6 +185,6 @@ export class RoomsService {
   }
 
   private assertRoomName(room: string): void {
-    if (!ROOM_NAME_PATTERN.test(room)) throw new RoomError('invalid_room', 'Room names match ^[A-Za-z0-9_.:-]{1,128}$');
+    if (!ROOM_NAME_PATTERN.test(room)) throw new RoomError('invalid_room', `Room names match ${ROOM_NAME_PATTERN.source}`);
   }
 }

@@ -11,6 +11,8 @@ describe('development token endpoint', () => {
       const response = await mint(app.url);
       expect(response.status).toBe(200);
       expect(response.body).toEqual({ token: expect.any(String), expiresAt: expect.any(String) });
+      const claims = JSON.parse(Buffer.from(response.body.token.split('.')[1], 'base64url').toString());
+      expect(new Date(claims.exp * 1000).toISOString()).toBe(response.body.expiresAt);
     } finally {
       await app.close();
     }

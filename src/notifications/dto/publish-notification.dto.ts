@@ -6,13 +6,13 @@ export class PublishNotificationDto {
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(1000)
-  @Matches(ROOM_NAME_PATTERN, { each: true, message: 'each value in rooms must be a room name matching ^[A-Za-z0-9_.:-]{1,128}$' })
+  @Matches(ROOM_NAME_PATTERN, { each: true, message: `each value in rooms must be a room name matching ${ROOM_NAME_PATTERN.source}` })
   rooms?: string[];
 
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(1000)
-  @Matches(USER_ID_PATTERN, { each: true, message: 'each value in users must be a user id of 1..123 characters A-Za-z0-9_.:-' })
+  @Matches(USER_ID_PATTERN, { each: true, message: `each value in users must be a user id matching ${USER_ID_PATTERN.source}` })
   users?: string[];
 
   @IsString()
