@@ -1,4 +1,4 @@
-import { HeraldError } from './herald.errors.ts';
+import { HeraldError, describe, isObject } from './herald.errors.ts';
 import { InboxClient } from './inbox.client.ts';
 import {
   BEARER_PROTOCOL_PREFIX,
@@ -632,12 +632,4 @@ function withToken(url: string, token: string): string {
   const parsed = new URL(url);
   parsed.searchParams.set('token', token);
   return parsed.toString();
-}
-
-function isObject(value: unknown): value is Record<string, any> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

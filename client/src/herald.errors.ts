@@ -71,3 +71,13 @@ function describeHttpError(status: number, body: HttpErrorBody | undefined): str
   const detail = body === undefined ? '' : Array.isArray(body.message) ? body.message.join('; ') : body.message;
   return detail ? `HTTP ${status}: ${detail}` : `HTTP ${status}`;
 }
+
+/** A JSON object (not null, not an array): what every frame and HTTP answer must be. */
+export function isObject(value: unknown): value is Record<string, any> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The message of whatever was thrown, for error texts. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,5 +1,5 @@
 import type { ConnectionState, HeraldClientEvents } from './herald.client.ts';
-import { HeraldError, HeraldNetworkError, httpErrorFor, readHttpErrorBody } from './herald.errors.ts';
+import { HeraldError, HeraldNetworkError, describe, httpErrorFor, isObject, readHttpErrorBody } from './herald.errors.ts';
 import {
   INBOX_LIMIT_MAX,
   INBOX_PATH,
@@ -202,12 +202,4 @@ export function httpUrlOf(wsUrl: string): string {
   const url = new URL(wsUrl, (globalThis as { location?: { href: string } }).location?.href);
   const scheme = url.protocol === 'wss:' ? 'https:' : url.protocol === 'ws:' ? 'http:' : url.protocol;
   return `${scheme}//${url.host}`;
-}
-
-function isObject(value: unknown): value is Record<string, any> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

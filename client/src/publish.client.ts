@@ -1,5 +1,5 @@
 import { backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
-import { HeraldNetworkError, httpErrorFor, readHttpErrorBody, type HeraldHttpError } from './herald.errors.ts';
+import { HeraldNetworkError, describe, httpErrorFor, readHttpErrorBody, type HeraldHttpError } from './herald.errors.ts';
 import type { PublishRequest, PublishResponse } from './protocol.ts';
 
 export interface PublishClientOptions {
@@ -88,7 +88,7 @@ export class PublishClient {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (error) {
-      throw new HeraldNetworkError(`publish failed: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new HeraldNetworkError(`publish failed: ${describe(error)}`, {
         cause: error,
       });
     }
