@@ -1,11 +1,10 @@
 import { jest } from '@jest/globals';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser';
 import { eventually } from '../support/eventually';
 import { startOriginServer, type OriginServer } from './origin-server';
 
 jest.setTimeout(20_000);
-
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /**
  * The real SDK and <herald-bell> in the page; only the network is fake: a WebSocket the test
@@ -98,7 +97,7 @@ describe('<herald-bell> and the inbox, on a staged network', () => {
 
   beforeAll(async () => {
     origin = await startOriginServer();
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   beforeEach(async () => {
     page = await browser.newPage();

@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser';
 import { PublishClient } from '@herald/client';
 import { eventually } from '../support/eventually';
 import { http } from '../support/http';
@@ -13,8 +14,6 @@ import { startOriginServer, type OriginServer } from './origin-server';
 jest.setTimeout(30_000);
 
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
 describe('the demo page and <herald-bell> in Chromium', () => {
   let app: TestApp;
   let browser: Browser;
@@ -25,7 +24,7 @@ describe('the demo page and <herald-bell> in Chromium', () => {
   beforeAll(async () => {
     app = await createTestApp({ DEMO_ENABLED: 'true' });
     publisher = new PublishClient({ baseUrl: app.url, token: publisherToken() });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   beforeEach(async () => {
     page = await browser.newPage({ viewport: { width: 900, height: 640 } });
@@ -180,7 +179,7 @@ describe('the inbox from a page of another origin', () => {
     unlisted = await startOriginServer();
     app = await createTestApp({ ALLOWED_ORIGINS: `https://app.example.com, ${listed.url}` });
     publisher = new PublishClient({ baseUrl: app.url, token: publisherToken() });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   beforeEach(async () => {
     page = await browser.newPage();
