@@ -19,6 +19,7 @@ import { RoomsService } from '../rooms/rooms.service';
 import { ClientFrames } from './client-frames';
 import { rememberFrame } from './frame-context';
 import { parseFrame } from './frame.parser';
+import { closeOversizedFramesWithReason } from './oversized-frame';
 import { selectProtocol, tokenOf } from './handshake';
 
 type Transform = (data: unknown) => Observable<unknown>;
@@ -168,6 +169,7 @@ export class HeraldWsAdapter extends WsAdapter {
       // From the start: a refused socket still reads until its close reply, and ws reports a bad
       // frame as an 'error' event, which with no listener would throw and end the process.
       socket.on('error', this.onSocketError);
+      closeOversizedFramesWithReason(socket);
       this.admit(socket, request).catch((error: unknown) => {
         this.edgeLogger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
         this.refuse(socket, CloseCode.Internal);

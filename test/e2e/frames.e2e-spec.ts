@@ -103,7 +103,7 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
 
   it('closes with 1009 on a frame larger than MAX_MESSAGE_BYTES', async () => {
     alice.send({ event: 'message', data: { room: 'chat:1', text: 'x'.repeat(70_000) } });
-    expect((await alice.closed).code).toBe(1009);
+    expect(await alice.closed).toEqual({ code: 1009, reason: 'message_too_big' });
   });
 
   describe('refresh', () => {
@@ -155,3 +155,22 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     });
   });
 });
+
+describe('MAX_MESSAGE_BYTES', () => {
+  it('is announced in welcome and enforced at that size', async () => {
+    const app = await createTestApp({ MAX_MESSAGE_BYTES: '2048' });
+    try {
+      const client = await connectClient(app.wsUrl, signToken({ rooms: ['chat:*'] }));
+      expect(client.frames[0].data.maxMessageBytes).toBe(2048);
+      await client.join('chat:small');
+      // A frame of exactly the limit is answered; a larger one closes the connection.
+      const text = 'x'.repeat(2048 - JSON.stringify({ event: 'message', data: { room: 'chat:small', text: '' }, id: 'r2' }).length);
+      expect((await client.request('message', { room: 'chat:small', text })).event).toBe('ack');
+      client.send({ event: 'message', data: { room: 'chat:small', text: text + 'x'.repeat(20) } });
+      expect(await client.closed).toEqual({ code: 1009, reason: 'message_too_big' });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
