@@ -100,6 +100,16 @@ describe.each(BROKER_KINDS)('permessage-deflate (%s broker)', (kind) => {
       await Promise.all(narrow.map((client) => client.close()));
     });
 
+    it('sends plain frames to a client that asks for an 8-bit window, which zlib cannot make', async () => {
+      const client = await connectClient(app.wsUrl, signToken({ sub: 'tiny', rooms: ['news:*'] }), { perMessageDeflate: { serverMaxWindowBits: 8 } });
+      expect(agreedDeflate(client)).toMatchObject({ server_max_window_bits: 8 });
+      await client.join('news:tiny');
+      const { frames, bytesRead } = await receiveAll(app, [client], 'news:tiny');
+      expectInOrder(frames[0]);
+      expect(bytesRead[0]).toBeGreaterThan(textBytes);
+      await client.close();
+    });
+
     it('replays history uncompressed (each replay is one socket\'s own, not a shared broadcast)', async () => {
       const client = await connectClient(app.wsUrl, signToken({ sub: 'returning', rooms: ['news:*'] }), { perMessageDeflate: true });
       const joined = await client.join('news:replay');

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import WebSocket from 'ws';
 import { createConnection } from 'node:net';
 import { RoomsService } from '../../src/rooms/rooms.service';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
@@ -156,3 +157,52 @@ describe('connection limits and origins', () => {
     }
   });
 });
+
+describe('connecting, configured', () => {
+  it('verifies ES256 tokens with JWT_PUBLIC_KEY, and refuses HS256 ones then', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const app = await createTestApp({ JWT_SECRET: '', JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    try {
+      const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const unsigned = `${encode({ alg: 'ES256', typ: 'JWT' })}.${encode({ sub: 'ivy', exp: Math.floor(Date.now() / 1000) + 600 })}`;
+      const signature = sign('sha256', Buffer.from(unsigned), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      const client = await connectClient(app.wsUrl, `${unsigned}.${signature}`);
+      expect(client.frames[0].data.user).toBe('ivy');
+      await client.close();
+      const hs256 = await openClient(app.wsUrl, signToken({ sub: 'ivy' }));
+      expect(await hs256.closed).toEqual({ code: 1008, reason: 'unauthorized' });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('serves WebSockets on WS_PATH', async () => {
+    const app = await createTestApp({ WS_PATH: '/realtime' });
+    try {
+      expect(app.wsUrl).toMatch(/\/realtime$/);
+      const client = await connectClient(app.wsUrl, signToken());
+      expect(client.frames[0].event).toBe('welcome');
+      await client.close();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('echoes bearer.<JWT> when a client offers only that protocol', async () => {
+    const app = await createTestApp();
+    try {
+      const token = signToken({ sub: 'solo' });
+      const socket = new WebSocket(app.wsUrl, [`bearer.${token}`]);
+      const welcome = await new Promise<string>((resolve, reject) => {
+        socket.once('message', (data) => resolve(data.toString()));
+        socket.once('error', reject);
+      });
+      expect(socket.protocol).toBe(`bearer.${token}`);
+      expect(JSON.parse(welcome).event).toBe('welcome');
+      socket.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
+

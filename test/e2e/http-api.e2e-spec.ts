@@ -64,8 +64,36 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       expect(response.body).toMatchObject({ statusCode: status, message: expect.anything() });
     });
 
-    it('accepts the scope as an array claim', async () => {
+    it('accepts the scope as an array claim, and as scp', async () => {
       expect((await publish(app.url, { users: ['x'], type: 't', payload: {} }, signToken({ sub: 'svc', scope: ['notifications:publish'] }))).status).toBe(202);
+      expect((await publish(app.url, { users: ['x'], type: 't', payload: {} }, signToken({ sub: 'svc', scp: 'notifications:publish' }))).status).toBe(202);
+    });
+
+    it('accepts exactly 1000 targets and a type of exactly 100 characters', async () => {
+      const body = { rooms: Array.from({ length: 600 }, (_, i) => `edge:r${i}`), users: Array.from({ length: 400 }, (_, i) => `edge${i}`), type: 't'.repeat(100), payload: {} };
+      expect(await publish(app.url, body)).toMatchObject({ status: 202, body: { targets: 1000 } });
+    });
+
+    it("stamps each room's frame with that room's own next seq", async () => {
+      const gail = await connectClient(app.wsUrl, signToken({ sub: 'gail' }));
+      const joined = await Promise.all([gail.join('public:seq-a'), gail.join('public:seq-b')]);
+      // Room a moves ahead of room b first, so the two rooms' seqs differ.
+      await publish(app.url, { rooms: ['public:seq-a'], type: 'first', payload: {} });
+      await publish(app.url, { rooms: ['public:seq-a', 'public:seq-b'], type: 'both', payload: {} });
+      await eventually(() => expect(gail.all('notification')).toHaveLength(3));
+      const seqs = new Map<string, string[]>();
+      for (const { data } of gail.all('notification')) seqs.set(data.room, [...(seqs.get(data.room) ?? []), data.seq]);
+      for (const [index, room] of ['public:seq-a', 'public:seq-b'].entries()) {
+        const ofRoom = seqs.get(room)!;
+        expect(ofRoom).toHaveLength(room === 'public:seq-a' ? 2 : 1);
+        // Each follows the room's joined seq, in the room's own order.
+        expect([joined[index].data.seq, ...ofRoom]).toEqual([joined[index].data.seq, ...ofRoom].sort());
+        expect(new Set([joined[index].data.seq, ...ofRoom]).size).toBe(ofRoom.length + 1);
+      }
+      // Recovery from each room's joined seq finds exactly that room's frames.
+      const back = await connectClient(app.wsUrl, signToken({ sub: 'gail' }));
+      expect((await back.join('public:seq-b', joined[1].data.seq)).data).toMatchObject({ recovered: true, missed: 1 });
+      await Promise.all([gail.close(), back.close()]);
     });
 
     const invalid: [string, unknown, string][] = [

@@ -1,8 +1,8 @@
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
-import { publish } from '../support/http';
+import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
-import { signToken } from '../support/tokens';
+import { publisherToken, signToken } from '../support/tokens';
 import { connectClient, TestClient } from '../support/ws-client';
 
 const user = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
@@ -55,6 +55,9 @@ describe.each(BROKER_KINDS)('presence (%s broker)', (kind) => {
     await eventually(() => expect(clients[0].all('presence').map((frame) => frame.data.user)).toEqual(['u2', 'u3']));
     const fourth = await connectClient(app.wsUrl, user('u4'));
     await fourth.join('chat:big'); // 4 users: over the limit, nobody hears it
+    // The presence API still counts every user of the room.
+    const counted = await http('GET', `${app.url}/v1/rooms/chat:big/presence`, { token: publisherToken() });
+    expect({ ...counted.body, users: [...counted.body.users].sort() }).toEqual({ room: 'chat:big', users: ['u1', 'u2', 'u3', 'u4'], connections: 4 });
     await clients[1].request('ping');
     await fourth.close();
     const marker = await connectClient(app.wsUrl, user('marker'));
