@@ -5,9 +5,8 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import { AppModule } from './app.module';
-import { RawEnvironment } from './config/config.module';
+import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { HeraldConfig } from './config/herald.config';
-import { parseEnvironment } from './config/environment';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
 import { RedisWsAdapter } from './gateway/redis-ws.adapter';
 
@@ -26,19 +25,15 @@ export interface RunningHerald {
 
 /** Builds and starts one Herald instance. Throws ConfigurationError for a bad environment. */
 export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
-  const environment = parseEnvironment(env);
-  const logger = new ConsoleLogger('Herald', {
-    json: environment.NODE_ENV === 'production',
-    logLevels: levelsFrom(environment.LOG_LEVEL),
-  });
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), { logger, bodyParser: false });
+  const config = loadHeraldConfig(env);
+  const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false });
   let internalServer: Server | undefined;
   const close = async () => {
     await new Promise<void>((resolve) => (internalServer?.listening ? internalServer.close(() => resolve()) : resolve()));
     await app.close();
   };
   try {
-    const config = app.get(HeraldConfig);
     app.useBodyParser('json', { limit: config.maxPublishBytes });
     app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
     if (config.redisUrl) {

@@ -6,18 +6,22 @@ import { parseEnvironment } from './environment';
 
 export type RawEnvironment = Record<string, string | undefined>;
 
-const heraldNamespace = (raw: RawEnvironment) =>
-  registerAs('herald', () => new HeraldConfig(parseEnvironment(raw), () => randomBytes(32).toString('base64url')));
+/**
+ * Validates an environment into HeraldConfig: once per instance, at start-up. A configured
+ * JWT_SECRET is used as is; without any key a random development secret is generated here.
+ */
+export function loadHeraldConfig(raw: RawEnvironment): HeraldConfig {
+  return new HeraldConfig(parseEnvironment(raw), () => randomBytes(32).toString('base64url'));
+}
 
 /**
- * Validates the environment once, at start-up, into HeraldConfig. Tests pass their own
- * variables so several instances ("pods") can run in one process.
+ * Provides the HeraldConfig an instance was started with, through @nestjs/config's namespace.
+ * Tests build their own so several instances ("pods") can run in one process.
  */
 @Global()
 @Module({})
 export class HeraldConfigModule {
-  static forRoot(raw?: RawEnvironment): DynamicModule {
-    const source = raw ?? process.env;
+  static forRoot(config: HeraldConfig): DynamicModule {
     return {
       module: HeraldConfigModule,
       imports: [
@@ -25,7 +29,7 @@ export class HeraldConfigModule {
           ignoreEnvFile: true,
           skipProcessEnv: true,
           cache: true,
-          load: [heraldNamespace(source)],
+          load: [registerAs('herald', () => config)],
         }),
       ],
       providers: [

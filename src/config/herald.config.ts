@@ -37,6 +37,8 @@ export class HeraldConfig {
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
   readonly demoEnabled: boolean;
+  /** Whether POST /demo/token exists (see the constructor). */
+  readonly demoTokenEndpoint: boolean;
 
   constructor(env: Environment, generateSecret: () => string) {
     this.isProduction = env.NODE_ENV === 'production';
@@ -75,5 +77,9 @@ export class HeraldConfig {
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;
     this.demoEnabled = env.DEMO_ENABLED ?? !this.isProduction;
+    // Anyone may mint any token there, so it exists only outside production, and with a
+    // configured secret only when DEMO_ENABLED=true says so: a forgotten NODE_ENV=production
+    // must not hand out publish tokens signed with the real key.
+    this.demoTokenEndpoint = this.demoEnabled && !this.isProduction && (ephemeral || env.DEMO_ENABLED === true);
   }
 }
