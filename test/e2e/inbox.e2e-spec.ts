@@ -186,3 +186,21 @@ describe('CORS for the HTTP API', () => {
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
+
+describe('inbox paging defaults', () => {
+  it('returns 50 items when no limit is given, with a cursor to the rest', async () => {
+    const app = await createTestApp({ INBOX_SIZE: '60' });
+    try {
+      for (let i = 0; i < 55; i++) expect((await publish(app.url, { users: ['pat'], type: 'note', payload: { n: i } })).status).toBe(202);
+      const first = await http('GET', `${app.url}/v1/inbox`, { token: signToken({ sub: 'pat' }) });
+      expect(first.body.items).toHaveLength(50);
+      expect(first.body.unread).toBe(55);
+      expect(first.body.next).toEqual(expect.any(String));
+      const rest = await http('GET', `${app.url}/v1/inbox?before=${encodeURIComponent(first.body.next)}`, { token: signToken({ sub: 'pat' }) });
+      expect(rest.body.items.map((item: { payload: { n: number } }) => item.payload.n)).toEqual([4, 3, 2, 1, 0]);
+      expect(rest.body.next).toBeNull();
+    } finally {
+      await app.close();
+    }
+  });
+});

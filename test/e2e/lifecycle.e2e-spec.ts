@@ -5,19 +5,30 @@ import { connectClient, openClient } from '../support/ws-client';
 describe('lifecycle of the built server', () => {
   it('drains on SIGTERM: readyz 503 at once, new connections refused, clients closed with 1012, exit 0', async () => {
     const server = await spawnServer({ DRAIN_DELAY_MS: '400', DRAIN_SPREAD_MS: '200' });
-    const clients = await Promise.all(Array.from({ length: 5 }, (_, i) => connectClient(server.wsUrl, signToken({ sub: `u${i}` }))));
+    // One client passes its token in the query string, which must not reach the log either.
+    const tokens = Array.from({ length: 5 }, (_, i) => signToken({ sub: `u${i}` }));
+    const clients = await Promise.all(tokens.map((token, i) => connectClient(server.wsUrl, token, { via: i === 0 ? 'query' : 'subprotocol' })));
+    const closedAt: number[] = [];
+    for (const client of clients) void client.closed.then(() => closedAt.push(Date.now()));
+    const signalledAt = Date.now();
     server.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+    const readyz = await fetch(`${server.url}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(((await readyz.json()) as { message: string }).message).toMatch(/drain/i);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const late = await openClient(server.wsUrl, signToken({ sub: 'late' }));
-    expect((await late.closed).code).toBe(1012);
+    expect(await late.closed).toEqual({ code: 1012, reason: 'service_restart' });
     const closes = await Promise.all(clients.map((client) => client.closed));
     expect(closes).toEqual(Array(5).fill({ code: 1012, reason: 'service_restart' }));
+    // Nobody before DRAIN_DELAY_MS (less a little for timer granularity), and spread out, not all at once.
+    expect(Math.min(...closedAt) - signalledAt).toBeGreaterThanOrEqual(380);
+    expect(Math.max(...closedAt) - Math.min(...closedAt)).toBeGreaterThanOrEqual(100);
     expect(await server.exited).toEqual({ code: 0, signal: null });
     // Tokens never reach the log.
     expect(server.output()).not.toContain(TEST_JWT_SECRET);
-    expect(server.output()).not.toContain(signToken({ sub: 'u0' }).split('.')[2]);
+    for (const token of tokens) expect(server.output()).not.toContain(token.split('.')[2]);
+    expect(server.output()).not.toContain('token=');
   });
 
   it('refuses to start on a bad variable, naming it, with exit code 1', async () => {

@@ -44,6 +44,24 @@ describe.each(BROKER_KINDS)('presence (%s broker)', (kind) => {
     await watcher.close();
   });
 
+  it('treats a second join of the same room as a no-op: one presence event, each message once', async () => {
+    const watcher = await connectClient(app.wsUrl, user('watcher2'));
+    await watcher.join('chat:twice');
+    const twice = await connectClient(app.wsUrl, user('twice'));
+    await twice.join('chat:twice');
+    expect((await twice.join('chat:twice')).event).toBe('joined');
+    await publish(app.url, { rooms: ['chat:twice'], type: 'once', payload: {} });
+    await twice.next('notification');
+    await watcher.next('notification');
+    // A marker after it: by then a repeat would have arrived too.
+    await publish(app.url, { rooms: ['chat:twice'], type: 'marker', payload: {} });
+    await twice.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+    await watcher.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+    expect(twice.all('notification').map((frame) => frame.data.type)).toEqual(['once', 'marker']);
+    expect(watcher.all('presence').filter((frame) => frame.data.user === 'twice').map((frame) => frame.data.status)).toEqual(['joined']);
+    await Promise.all([watcher.close(), twice.close()]);
+  });
+
   it('stays silent in rooms with more than PRESENCE_EVENTS_MAX_USERS users', async () => {
     const clients: TestClient[] = [];
     for (const sub of ['u1', 'u2', 'u3']) {
