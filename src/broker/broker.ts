@@ -1,4 +1,4 @@
-import { InboxPage, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { InboxItem, InboxPage, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 
 /**
  * The seam between one pod and the rest of the cluster. Herald ships two implementations side
@@ -88,6 +88,26 @@ export interface InboxOptions {
 /** Notifications to a personal room also land in that user's inbox. */
 export function inboxUserOf(room: string, event: PublishedEvent): string | undefined {
   return event === 'notification' && room.startsWith(PERSONAL_ROOM_PREFIX) ? room.slice(PERSONAL_ROOM_PREFIX.length) : undefined;
+}
+
+/**
+ * One page of an inbox, the same for every broker: `newestFirst` is the user's live items,
+ * newest first; the page holds up to `limit` of those older than `before`, and `next` is the
+ * cursor to the rest.
+ */
+export function inboxPage(newestFirst: readonly InboxItem[], limit: number, before: string | undefined): InboxPage {
+  const older = before === undefined ? newestFirst : newestFirst.filter((item) => item.seq < before);
+  const items = older.slice(0, limit);
+  return { items, unread: unreadCount(newestFirst), next: older.length > limit ? items[items.length - 1].seq : null };
+}
+
+export function unreadCount(items: readonly Pick<InboxItem, 'read'>[]): number {
+  return items.reduce((count, item) => count + (item.read ? 0 : 1), 0);
+}
+
+/** What a mark-read reports: `changed` null when nothing was newly read. */
+export function inboxReadResult(unread: number, selection: string[] | 'all', marked: string[]): InboxReadResult {
+  return { unread, changed: marked.length === 0 ? null : selection === 'all' ? 'all' : marked };
 }
 
 export interface PublishOptions {

@@ -1,5 +1,5 @@
 import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { InboxOptions, InboxReadResult } from './broker';
+import { InboxOptions, InboxReadResult, inboxPage, inboxReadResult, unreadCount } from './broker';
 
 interface StoredItem extends InboxItem {
   storedAtMs: number;
@@ -22,14 +22,8 @@ export class MemoryInbox {
   }
 
   page(user: string, limit: number, before: string | undefined, nowMs: number): InboxPage {
-    const items = this.live(user, nowMs);
-    const newestFirst = items.filter((item) => before === undefined || item.seq < before).reverse();
-    const page = newestFirst.slice(0, limit);
-    return {
-      items: page.map(({ storedAtMs: _, ...item }) => item),
-      unread: items.reduce((count, item) => count + (item.read ? 0 : 1), 0),
-      next: newestFirst.length > limit ? page[page.length - 1].seq : null,
-    };
+    const newestFirst = this.live(user, nowMs).map(({ storedAtMs: _, ...item }) => item).reverse();
+    return inboxPage(newestFirst, limit, before);
   }
 
   markRead(user: string, selection: string[] | 'all', nowMs: number): InboxReadResult {
@@ -41,9 +35,7 @@ export class MemoryInbox {
       item.read = true;
       marked.push(item.id);
     }
-    const unread = items.reduce((count, item) => count + (item.read ? 0 : 1), 0);
-    if (marked.length === 0) return { unread, changed: null };
-    return { unread, changed: selection === 'all' ? 'all' : marked };
+    return inboxReadResult(unreadCount(items), selection, marked);
   }
 
   /** Drops expired items, and users left with none. */

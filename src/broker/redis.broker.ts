@@ -9,6 +9,8 @@ import {
   HistoryResult,
   InboxOptions,
   InboxReadResult,
+  inboxPage,
+  inboxReadResult,
   inboxUserOf,
   PresenceChange,
   PresenceExpiredListener,
@@ -229,17 +231,14 @@ export class RedisBroker extends Broker {
       const { id, type, payload, timestamp } = JSON.parse(entry.body) as InboxItem;
       items.push({ id, seq: formatSeq(entry.epoch, entry.position), type, payload, timestamp, read: read.has(id) });
     }
-    const unread = items.reduce((count, item) => count + (item.read ? 0 : 1), 0);
-    const older = before === undefined ? items : items.filter((item) => item.seq < before);
-    const page = older.slice(0, limit);
-    return { items: page, unread, next: older.length > limit ? page[page.length - 1].seq : null };
+    return inboxPage(items, limit, before);
   }
 
   async markInboxRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult> {
     const { unread, marked } = await this.run('inbox mark', () =>
       this.command.heraldInboxMark(this.inboxKeys(user), this.settings.inboxTtlDays * 86_400, selection),
     );
-    return { unread, changed: marked.length === 0 ? null : selection === 'all' ? 'all' : marked };
+    return inboxReadResult(unread, selection, marked);
   }
 
   async addPresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
