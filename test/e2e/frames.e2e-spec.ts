@@ -1,3 +1,4 @@
+import { Broker } from '../../src/broker/broker';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -93,6 +94,19 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     const id = /"id":"(u\d)"/.exec(raw)?.[1];
     if (id) expect(error.id).toBe(id);
     expect((await alice.request('ping')).event).toBe('pong');
+  });
+
+  it('answers an unexpected failure with error internal, echoing the id, and keeps the connection', async () => {
+    const history = jest.spyOn(app.app.get(Broker), 'history').mockRejectedValueOnce(new Error('disk on fire'));
+    try {
+      const failed = await alice.request('join', { room: 'chat:broken' });
+      expect(failed).toEqual({ event: 'error', data: { code: 'internal', message: 'Internal error', event: 'join' }, id: failed.id });
+      expect((await alice.request('ping')).event).toBe('pong');
+      // Nothing of the failed join stayed behind: joining again works.
+      expect((await alice.request('join', { room: 'chat:broken' })).event).toBe('joined');
+    } finally {
+      history.mockRestore();
+    }
   });
 
   it('accepts pong frames without replying', async () => {
