@@ -1,10 +1,8 @@
 import WebSocket from 'ws';
+import { BEARER_PROTOCOL_PREFIX, Frame, PROTOCOL_VERSION } from '@herald/client/protocol';
 
-export interface ServerFrame {
-  event: string;
-  data?: any;
-  id?: string | number;
-}
+/** Any server frame, its data loosely typed for assertions. */
+export type ServerFrame = Frame<string, any>;
 
 export interface Closed {
   code: number;
@@ -132,7 +130,7 @@ export class TestClient {
 export function openClient(wsUrl: string, token: string | undefined, options: ConnectOptions = {}): Promise<TestClient> {
   const via = token === undefined ? 'none' : (options.via ?? 'subprotocol');
   const url = via === 'query' ? `${wsUrl}?token=${encodeURIComponent(token!)}` : wsUrl;
-  const protocols = via === 'subprotocol' ? ['herald.v1', `bearer.${token}`] : undefined;
+  const protocols = via === 'subprotocol' ? [PROTOCOL_VERSION, BEARER_PROTOCOL_PREFIX + token] : undefined;
   const headers = { ...(options.headers ?? {}), ...(via === 'header' ? { authorization: `Bearer ${token}` } : {}) };
   const socket = new WebSocket(url, protocols, { headers, autoPong: options.autoPong ?? true, perMessageDeflate: options.perMessageDeflate ?? true });
   const client = new TestClient(socket);
