@@ -202,6 +202,8 @@ export class HeraldWsAdapter extends WsAdapter {
     try {
       await this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));
     } catch (error) {
+      // The socket is closing already (the client hung up, or a drain closed it): nothing failed.
+      if (socket.readyState !== socket.OPEN) return;
       this.edgeLogger.warn({ message: 'Could not admit connection', connectionId: connection.id, user: connection.user, error: String(error) });
       return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
     }

@@ -25,7 +25,7 @@ export class DrainService implements OnApplicationShutdown {
     return this.drainPromise !== undefined;
   }
 
-  /** Starts the drain (idempotent); resolves when every connection has been closed. */
+  /** Starts the drain (idempotent); resolves once every connection has been sent its 1012. */
   drain(): Promise<void> {
     this.drainPromise ??= this.run();
     return this.drainPromise;
