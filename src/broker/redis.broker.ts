@@ -22,7 +22,7 @@ import {
 import { RedisKeys } from './redis-keys';
 import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './redis.scripts';
 import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { ParsedSeq, canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from './seq';
+import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame } from './seq';
 
 export interface RedisBrokerOptions extends InboxOptions {
   /** redis:// or rediss:// URL, credentials included. */
@@ -51,8 +51,6 @@ const DEFAULTS = {
   startupAttempts: 5,
 };
 
-/** newEpoch()'s leading base-36 milliseconds; the Lua script writes the same. */
-const EPOCH_TIME_DIGITS = 9;
 
 /** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
 const RESUBSCRIBE_BATCH = 500;
@@ -600,7 +598,7 @@ export class RedisBroker extends Broker {
 
   private historyWindow() {
     // Redis supplies the time part of a new epoch (all pods agree on it); the random part comes from here.
-    return { historySize: this.settings.historySize, historyTtlS: this.settings.historyTtlS, epochSuffix: newEpoch().slice(EPOCH_TIME_DIGITS) };
+    return { historySize: this.settings.historySize, historyTtlS: this.settings.historyTtlS, epochSuffix: newEpochSuffix() };
   }
 
   private inboxKeys(user: string): InboxKeys {

@@ -1,4 +1,5 @@
 import { CommandParser, defineScript } from 'redis';
+import { EPOCH_TIME_DIGITS } from './seq';
 
 /**
  * The Lua scripts behind RedisBroker. Each runs atomically in Redis, so every pod agrees on a
@@ -14,7 +15,6 @@ local function now_ms()
 end
 `;
 
-/** Same shape as newEpoch() in seq.ts: 9 base-36 digits of milliseconds, then random characters. */
 /** An inbox entry's storage time and notification id (nil when the entry is unreadable). */
 const ITEM_ID = `
 local function item_id(entry)
@@ -26,6 +26,7 @@ local function item_id(entry)
 end
 `;
 
+/** Same shape as newEpoch() in seq.ts: base-36 milliseconds, then the random suffix. */
 const NEW_EPOCH = `
 local function new_epoch(ms, random_suffix)
   local digits = '0123456789abcdefghijklmnopqrstuvwxyz'
@@ -35,7 +36,7 @@ local function new_epoch(ms, random_suffix)
     text = string.sub(digits, digit + 1, digit + 1) .. text
     ms = math.floor(ms / 36)
   until ms == 0
-  return string.rep('0', 9 - #text) .. text .. random_suffix
+  return string.rep('0', ${EPOCH_TIME_DIGITS} - #text) .. text .. random_suffix
 end
 
 -- The room's current epoch; a room without one (first use, expired, lost) starts a new life.

@@ -22,10 +22,17 @@ export function parseSeq(seq: string): ParsedSeq | undefined {
   return { epoch: seq.slice(0, dash), position: Number(digits) };
 }
 
+/** How many base-36 digits of milliseconds start an epoch (the Redis scripts write the same). */
+export const EPOCH_TIME_DIGITS = 9;
+
 /** A new epoch: milliseconds then randomness, so later epochs sort after earlier ones. */
 export function newEpoch(nowMs = Date.now()): string {
-  const random = Math.floor(Math.random() * 36 ** 3).toString(36).padStart(3, '0');
-  return nowMs.toString(36).padStart(9, '0') + random;
+  return nowMs.toString(36).padStart(EPOCH_TIME_DIGITS, '0') + newEpochSuffix();
+}
+
+/** An epoch's random part; with Redis, the server's clock supplies the time part. */
+export function newEpochSuffix(): string {
+  return Math.floor(Math.random() * 36 ** 3).toString(36).padStart(3, '0');
 }
 
 /** The frame of a publication, built once per pod: the body is its data minus `seq`. */
