@@ -34,6 +34,7 @@ export class HeraldConfig {
   readonly drainSpreadMs: number;
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
+  readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
   readonly demoEnabled: boolean;
@@ -74,6 +75,7 @@ export class HeraldConfig {
     this.drainSpreadMs = env.DRAIN_SPREAD_MS;
     this.redisUrl = env.REDIS_URL;
     this.redisPrefix = env.REDIS_PREFIX;
+    this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;
     this.demoEnabled = env.DEMO_ENABLED ?? !this.isProduction;
