@@ -15,6 +15,7 @@ import {
   PresenceChange,
   PresenceExpiredListener,
   PresenceSnapshot,
+  PublishIdClaim,
   PublishOptions,
   PublishResult,
   PublishedEvent,
@@ -168,11 +169,16 @@ export class RedisBroker extends Broker {
         channel: this.keys.channel(room),
         event,
         body: JSON.stringify(body),
+        fingerprint: options?.fingerprint ?? '',
         ...this.historyWindow(),
       }),
     );
-    if (reply === null) return { duplicate: true };
+    if (reply === 'duplicate' || reply === 'conflict') return { duplicate: true, conflict: reply === 'conflict' };
     return { duplicate: false, seq: formatSeq(reply.epoch, reply.position) };
+  }
+
+  async claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim> {
+    return this.run('publish id claim', () => this.command.heraldClaimPublishId(this.keys.publishId(id), fingerprint, this.settings.historyTtlS));
   }
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
