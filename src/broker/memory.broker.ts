@@ -120,9 +120,13 @@ export class MemoryBroker extends Broker {
 
   async unsubscribe(room: string): Promise<void> {
     this.subscribed.delete(room);
-    // The history life's TTL counts from when the room was last in use here.
     const history = this.histories.get(room);
-    if (history) history.lastTouchMs = Date.now();
+    if (!history) return;
+    // A room that never carried a message keeps nothing worth keeping once its last member left
+    // (a later join starts a new epoch, so an old `since` answers recovered: false).
+    if (history.latestPosition === 0) this.histories.delete(room);
+    // Otherwise the history life's TTL counts from when the room was last in use here.
+    else history.lastTouchMs = Date.now();
   }
 
   async history(room: string, since?: string): Promise<HistoryResult> {

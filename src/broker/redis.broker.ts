@@ -107,8 +107,8 @@ interface RoomFeed {
  *   re-registers them all after a reconnect. Whichever script finds a dead pod's entries
  *   expired reports their users once, through onPresenceExpired.
  * - Every call has a deadline (commandTimeoutMs), and a PING on both connections notices a
- *   Redis that went silent without closing them. Either marks the broker unavailable; once a
- *   PING is answered in time again the pod resyncs as after a reconnect.
+ *   Redis that went silent without closing them: a late PING marks the broker unavailable;
+ *   once a PING is answered in time again the pod resyncs as after a reconnect.
  */
 export class RedisBroker extends Broker {
   private readonly logger = new Logger(RedisBroker.name);
@@ -212,6 +212,7 @@ export class RedisBroker extends Broker {
     } catch (error) {
       throw this.unavailable('unsubscribe', error);
     }
+    await this.forgetIfQuiet(room);
   }
 
   async history(room: string, since?: string): Promise<HistoryResult> {
@@ -439,6 +440,20 @@ export class RedisBroker extends Broker {
   }
 
   /**
+   * A room that never carried a message keeps nothing worth its key once its last member, on
+   * any pod, is gone; otherwise joining many such rooms would leave a key per room for
+   * HISTORY_TTL_S. Rooms with history keep it for the whole window.
+   */
+  private async forgetIfQuiet(room: string): Promise<void> {
+    try {
+      await this.run('forget quiet room', () => this.command.heraldForgetQuietRoom(this.roomKeys(room), this.keys.channel(room)));
+    } catch (error) {
+      // Harmless: the room's key expires after HISTORY_TTL_S anyway.
+      this.logger.debug({ message: 'Could not forget a quiet room', room, error: describe(error) });
+    }
+  }
+
+  /**
    * Notices a Redis that went silent with its connections open, which node-redis never
    * reports (it waits for a reply as long as the socket lives): a PING on each connection
    * with the command deadline. A silent one marks the broker down; once the command
@@ -474,7 +489,12 @@ export class RedisBroker extends Broker {
       this.pinging[connection] = false;
     };
     answer.then(settled, settled);
-    await this.bounded(`PING (${connection} connection)`, answer);
+    try {
+      await this.bounded(`PING (${connection} connection)`, answer);
+    } catch (error) {
+      if (error instanceof DeadlineExpiredError) this.markSilent(error.operation);
+      throw error;
+    }
     return true;
   }
 
@@ -590,7 +610,7 @@ export class RedisBroker extends Broker {
     if (connection === 'command' && !this.command.isReady) this.markDown('command connection lost');
   }
 
-  /** A call missed its deadline: Redis is stuck or gone for every caller, not just this one. */
+  /** A PING missed its deadline: Redis is stuck or gone for every caller, not just one. */
   private markSilent(operation: string): void {
     if (this.closed) return;
     this.silent = true;
@@ -645,14 +665,12 @@ export class RedisBroker extends Broker {
 
   /**
    * Every call to Redis goes through here (or `run`): past the deadline it fails with
-   * DeadlineExpiredError and Redis counts as silent. The timer goes when the call settles.
+   * DeadlineExpiredError. One late call fails alone (a burst can queue calls behind each
+   * other); whether Redis is down is the health check's PING to say.
    */
   private bounded<T>(operation: string, call: Promise<T>): Promise<T> {
     const timeoutMs = this.settings.commandTimeoutMs;
-    return withDeadline(call, timeoutMs, () => {
-      this.markSilent(operation);
-      return new DeadlineExpiredError(operation, timeoutMs);
-    });
+    return withDeadline(call, timeoutMs, () => new DeadlineExpiredError(operation, timeoutMs));
   }
 
   private unavailable(operation: string, error: unknown): Error {

@@ -136,6 +136,20 @@ end
 return bound == ARGV[1] and 'repeat' or 'conflict'
 `;
 
+/**
+ * KEYS: meta, history. ARGV: the room's channel.
+ * Deletes the room's state when it never carried a message (position 0) and no pod subscribes
+ * to it any more; returns 1 when it did. Pods subscribe before they read history, so a pod
+ * joining meanwhile either keeps the room alive or starts a new epoch after the delete: a
+ * `since` of the deleted epoch then answers recovered: false, never a false true.
+ */
+const FORGET_QUIET_ROOM = `
+if redis.call('HGET', KEYS[1], 'position') ~= '0' then return 0 end
+if redis.call('PUBSUB', 'NUMSUB', ARGV[1])[2] > 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`;
+
 /** KEYS: inbox, read set. Returns {now ms, inbox entries newest first, read ids}. */
 const INBOX_READ = `${NOW_MS}
 return {now_ms(), redis.call('LRANGE', KEYS[1], 0, -1), redis.call('SMEMBERS', KEYS[2])}
@@ -374,6 +388,16 @@ export const REDIS_SCRIPTS = {
     },
     transformReply: (reply: [string, number] | 'duplicate' | 'conflict'): { epoch: string; position: number } | 'duplicate' | 'conflict' =>
       typeof reply === 'string' ? reply : { epoch: reply[0], position: Number(reply[1]) },
+  }),
+  heraldForgetQuietRoom: defineScript({
+    SCRIPT: FORGET_QUIET_ROOM,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, keys: RoomKeys, channel: string) {
+      parser.pushKey(keys.meta);
+      parser.pushKey(keys.history);
+      parser.push(channel);
+    },
+    transformReply: (reply: number) => reply === 1,
   }),
   heraldClaimPublishId: defineScript({
     SCRIPT: CLAIM_PUBLISH_ID,

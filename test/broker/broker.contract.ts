@@ -276,6 +276,39 @@ export function brokerContract(harness: BrokerHarness): void {
     });
   });
 
+  describe('room state', () => {
+    it('forgets a room that never carried a message once no pod subscribes to it, so its old seq never recovers', async () => {
+      const cluster = await harness.cluster();
+      const a = await cluster.pod();
+      const b = harness.multiPod ? await cluster.pod() : a;
+      await a.subscribe('quiet');
+      if (b !== a) await b.subscribe('quiet');
+      const joined = (await a.history('quiet')).latestSeq!;
+      expect(parseSeq(joined)!.position).toBe(0);
+      await a.unsubscribe('quiet');
+      if (b !== a) {
+        // Still subscribed on another pod: the room's life goes on.
+        expect(await b.history('quiet', joined)).toEqual({ latestSeq: joined, recovered: true, publications: [] });
+        await b.unsubscribe('quiet');
+      }
+      expect(a.stats().historyRooms).toBe(0);
+      const published = (await b.publish('quiet', 'message', body('m1'))) as { seq: string };
+      expect(parseSeq(published.seq)!.epoch).not.toBe(parseSeq(joined)!.epoch);
+      expect(await a.history('quiet', joined)).toEqual({ latestSeq: published.seq, recovered: false, publications: [] });
+    });
+
+    it('keeps the history of a room that carried a message after its last subscriber leaves', async () => {
+      const broker = await (await harness.cluster()).pod();
+      await broker.subscribe('chat');
+      const joined = (await broker.history('chat')).latestSeq!;
+      const published = (await broker.publish('chat', 'message', body('m1'))) as { seq: string };
+      await broker.unsubscribe('chat');
+      const history = await broker.history('chat', joined);
+      expect(history).toMatchObject({ latestSeq: published.seq, recovered: true });
+      expect(history.publications.map((delivery) => frameData(delivery).text)).toEqual(['m1']);
+    });
+  });
+
   describe('fingerprints', () => {
     it('reports a repeated dedup key with another fingerprint as a conflict, storing and delivering nothing', async () => {
       const cluster = await harness.cluster();
