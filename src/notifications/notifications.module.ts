@@ -1,12 +1,9 @@
 import { Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
-import { NotificationsController } from './notifications.controller';
 import { NotificationsService } from './notifications.service';
-import { PublishConflictFilter } from './publish-conflict.filter';
 
+/** Publishing; its HTTP controller belongs to the service API (src/http/service-api.module.ts). */
 @Module({
-  controllers: [NotificationsController],
-  providers: [NotificationsService, { provide: APP_FILTER, useClass: PublishConflictFilter }],
+  providers: [NotificationsService],
   exports: [NotificationsService],
 })
 export class NotificationsModule {}
