@@ -742,6 +742,7 @@ export function redactedUrl(url: string): string {
 
 function describe(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(describe).join('; ');
-  if (error instanceof Error) return error.message || error.name;
+  // node-redis's TimeoutError has no message: its class says what happened.
+  if (error instanceof Error) return error.message || error.constructor.name;
   return String(error);
 }

@@ -22,8 +22,14 @@ describe('room state in Redis', () => {
   beforeAll(async () => {
     const env = broker.env();
     prefix = env.REDIS_PREFIX;
-    // One more room than joined: the personal room counts too.
-    app = await createTestApp({ ...env, RATE_LIMIT_PER_S: '100000', MAX_ROOMS_PER_CONNECTION: String(ROOMS_PER_CONNECTION + 1) });
+    app = await createTestApp({
+      ...env,
+      RATE_LIMIT_PER_S: '100000',
+      // One more room than joined: the personal room counts too.
+      MAX_ROOMS_PER_CONNECTION: String(ROOMS_PER_CONNECTION + 1),
+      // A generous deadline: 10,000 joins on a busy test machine are about keys, not latency.
+      REDIS_COMMAND_TIMEOUT_MS: '20000',
+    });
     inspector = createClient({ url: broker.redis!.url });
     inspector.on('error', () => undefined); // Only used while Redis is up.
     await inspector.connect();
