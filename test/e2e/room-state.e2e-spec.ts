@@ -8,9 +8,10 @@ import { ServerFrame, TestClient, connectClient } from '../support/ws-client';
 
 /**
  * Joining rooms that never carry a message must not leave state behind in Redis once their
- * members are gone (issue: 100 connections left 10,000 keys for HISTORY_TTL_S).
+ * members are gone (100 connections used to leave 10,000 keys for HISTORY_TTL_S). 2,000 rooms
+ * here: the cleanup is per room, and the full 10,000 starved the rest of the suite of CPU.
  */
-const CONNECTIONS = 100;
+const CONNECTIONS = 20;
 const ROOMS_PER_CONNECTION = 100;
 
 describe('room state in Redis', () => {
@@ -27,7 +28,7 @@ describe('room state in Redis', () => {
       RATE_LIMIT_PER_S: '100000',
       // One more room than joined: the personal room counts too.
       MAX_ROOMS_PER_CONNECTION: String(ROOMS_PER_CONNECTION + 1),
-      // A generous deadline: 10,000 joins on a busy test machine are about keys, not latency.
+      // A generous deadline: thousands of joins on a busy test machine are about keys, not latency.
       REDIS_COMMAND_TIMEOUT_MS: '20000',
     });
     inspector = createClient({ url: broker.redis!.url });
@@ -46,13 +47,15 @@ describe('room state in Redis', () => {
     return keys;
   }
 
-  it('leaves no per-room keys for 10,000 message-less rooms once their members leave or disconnect', async () => {
+  it('leaves no per-room keys for thousands of message-less rooms once their members leave or disconnect', async () => {
     const clients: TestClient[] = [];
     for (let index = 0; index < CONNECTIONS; index++) clients.push(await connectClient(app.wsUrl, signToken({ sub: `quiet${index}` })));
     // Every connection at once, each joining one room after another.
     await Promise.all(
       clients.map(async (client, index) => {
-        for (let room = 0; room < ROOMS_PER_CONNECTION; room++) await client.join(`public:quiet-${index}-${room}`);
+        for (let room = 0; room < ROOMS_PER_CONNECTION; room++) {
+          expect((await client.request('join', { room: `public:quiet-${index}-${room}` }, 30_000)).event).toBe('joined');
+        }
       }),
     );
     // While members are in, each room has state (its epoch, its presence): the count below is not vacuous.
@@ -63,7 +66,7 @@ describe('room state in Redis', () => {
     await Promise.all(
       leaving.map(async (client, index) => {
         for (let room = 0; room < ROOMS_PER_CONNECTION; room++) {
-          expect((await client.request('leave', { room: `public:quiet-${index}-${room}` })).event).not.toBe('error');
+          expect((await client.request('leave', { room: `public:quiet-${index}-${room}` }, 30_000)).event).not.toBe('error');
         }
       }),
     );
