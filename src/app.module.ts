@@ -7,6 +7,7 @@ import { ConnectionsModule } from './connections/connections.module';
 import { DemoModule } from './demo/demo.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
+import { HooksModule } from './hooks/hooks.module';
 import { InboxModule } from './inbox/inbox.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -34,6 +35,7 @@ export class AppModule {
         PresenceModule,
         InboxModule,
         HealthModule,
+        HooksModule.register(config),
         DemoModule.register({ enabled: config.demoEnabled, tokenEndpoint: config.demoTokenEndpoint }),
       ],
     };
