@@ -128,6 +128,14 @@ describe.each(BROKER_KINDS)('webhooks on one pod (%s broker)', (kind) => {
   });
 });
 
+describe('webhook settings', () => {
+  it('refuses to start with WEBHOOK_URL and no HOOKS_SECRET, naming it, with exit code 1', async () => {
+    const server = await spawnServer({ WEBHOOK_URL: 'http://127.0.0.1:9/hooks', PORT: '0' }, { waitReady: false });
+    expect((await server.exited).code).toBe(1);
+    expect(server.output()).toContain('HOOKS_SECRET must be set');
+  });
+});
+
 describe('webhooks across pods on one Redis', () => {
   const broker = useBroker('redis');
   let receiver: HookReceiver;

@@ -9,8 +9,8 @@ export interface ReceivedRequest {
   body: any;
 }
 
-/** An answer: a status and JSON body, or `hang` to never answer (a timeout). */
-export type Answer = { status: number; body?: unknown } | 'hang';
+/** An answer: a status and JSON body (after `delayMs`), or `hang` to never answer (a timeout). */
+export type Answer = { status: number; body?: unknown; delayMs?: number } | 'hang';
 
 /**
  * A real HTTP receiver on a free loopback port, standing in for a backend: it records every
@@ -72,8 +72,14 @@ export class HookReceiver {
           if (!this.accepted.some((seen) => seen.id === event.id)) this.accepted.push(event);
         }
       }
-      response.writeHead(answer.status, { 'content-type': 'application/json' });
-      response.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+      const respond = () => {
+        this.hanging.delete(response);
+        response.writeHead(answer.status, { 'content-type': 'application/json' });
+        response.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+      };
+      if (!answer.delayMs) return respond();
+      this.hanging.add(response);
+      setTimeout(respond, answer.delayMs);
     });
   }
 }
