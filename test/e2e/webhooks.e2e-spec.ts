@@ -128,6 +128,43 @@ describe.each(BROKER_KINDS)('webhooks on one pod (%s broker)', (kind) => {
   });
 });
 
+describe('webhooks that keep failing', () => {
+  let receiver: HookReceiver;
+  let pod: TestApp;
+
+  beforeAll(async () => {
+    receiver = await HookReceiver.start();
+    pod = await createTestApp(hookEnv(receiver, { WEBHOOK_RETRY_S: '1', WEBHOOK_TIMEOUT_MS: '200' }));
+  });
+  afterAll(async () => {
+    await pod.close();
+    await receiver.close();
+  });
+  const metric = async (pattern: RegExp) => Number(pattern.exec((await http('GET', `${pod.url}/metrics`)).body as string)?.[1] ?? 0);
+
+  it('retries a receiver that does not answer within WEBHOOK_TIMEOUT_MS', async () => {
+    let hung = false;
+    receiver.answer = () => (hung ? { status: 200 } : ((hung = true), 'hang'));
+    const client = await connectClient(pod.wsUrl, user('hugo'));
+    await eventually(() => expect(about(receiver, 'hugo')).toEqual(['user.online hugo']));
+    expect(await metric(/^herald_webhook_requests_total\{outcome="timeout"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    await client.close();
+    await eventually(() => expect(about(receiver, 'hugo')).toEqual(['user.online hugo', 'user.offline hugo']));
+  });
+
+  it('drops events still failing after WEBHOOK_RETRY_S, counts them, and goes on with newer ones', async () => {
+    receiver.answer = () => ({ status: 500 });
+    const doomed = await connectClient(pod.wsUrl, user('dropped'));
+    await doomed.close();
+    await eventually(async () => expect(await metric(/^herald_webhook_events_dropped_total\{reason="retry_window"\} (\d+)/m)).toBe(2), 10_000);
+    receiver.answer = () => ({ status: 200 });
+    const later = await connectClient(pod.wsUrl, user('later'));
+    await eventually(() => expect(about(receiver, 'later')).toEqual(['user.online later']));
+    expect(about(receiver, 'dropped')).toEqual([]);
+    await later.close();
+  });
+});
+
 describe('webhook settings', () => {
   it('refuses to start with WEBHOOK_URL and no HOOKS_SECRET, naming it, with exit code 1', async () => {
     const server = await spawnServer({ WEBHOOK_URL: 'http://127.0.0.1:9/hooks', PORT: '0' }, { waitReady: false });
