@@ -27,6 +27,8 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   private readonly unread: UnreadWatcher | undefined;
   /** Connections counted online, so a close counts down only what an admission counted up. */
   private readonly counted = new Set<string>();
+  /** Set while the queue is full, so a long overflow logs once, not once per event. */
+  private overflowing = false;
 
   constructor(
     config: HeraldConfig,
@@ -87,7 +89,11 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
     if (queued > 0) this.metrics.queued.inc(queued);
     if (dropped > 0) {
       this.metrics.dropped.inc({ reason: 'queue_full' }, dropped);
-      this.logger.warn({ message: 'Webhook queue full (WEBHOOK_QUEUE_MAX): events dropped', dropped, queueMax: this.settings.queueMax });
+      if (!this.overflowing) this.logger.warn({ message: 'Webhook queue full (WEBHOOK_QUEUE_MAX): dropping events until it drains', queueMax: this.settings.queueMax });
+      this.overflowing = true;
+    } else if (queued > 0 && this.overflowing) {
+      this.overflowing = false;
+      this.logger.log({ message: 'Webhook queue accepts events again' });
     }
   }
 }
