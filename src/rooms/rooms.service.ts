@@ -67,7 +67,8 @@ export class RoomsService {
     this.assertMayEnter(connection, room);
     if (!granted) {
       await this.joinAuthorizer!.authorize(connection.principal, room);
-      // The backend took a while: another join of this room may have started meanwhile.
+      // The backend took a while: the client may have gone, or another join of this room started.
+      if (connection.closed) return;
       this.assertMayEnter(connection, room);
     }
     return this.enter(connection, room, since, { readHistory: true }, onJoined);
