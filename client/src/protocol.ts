@@ -268,11 +268,12 @@ interface WebhookEventBase<T extends WebhookEventType> {
 export type WebhookEvent =
   | (WebhookEventBase<'user.online' | 'user.offline'> & { user: string })
   | (WebhookEventBase<'room.occupied' | 'room.vacated'> & { room: string })
-  | (WebhookEventBase<'notification.unread'> & { user: string; notification: UnreadNotification });
+  | (WebhookEventBase<'notification.unread'> & { user: string; seq: string; notification: UnreadNotification });
 
 /**
  * The notification a `notification.unread` is about. It sits in its own object because its
- * `id` and `type` would otherwise collide with the event's own.
+ * `id` and `type` would otherwise collide with the event's own; its `seq`, which collides with
+ * nothing, is also on the event itself, as the contract's `{user, id, seq, type}` reads.
  */
 export interface UnreadNotification {
   id: string;
