@@ -467,6 +467,11 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         return;
       case 'presence':
         return this.emit('presence', frame.data);
+      case 'recovery':
+        // The server could not prove continuity: resume from its current seq, and let the app reload.
+        if (!isObject(frame.data) || typeof frame.data.room !== 'string') return;
+        this.#rooms.joined(frame.data.room, typeof frame.data.seq === 'string' ? frame.data.seq : null, false);
+        return this.emit('recovery', { room: frame.data.room, recovered: false, missed: 0 });
       case 'inbox':
         if (!isObject(frame.data) || typeof frame.data.unread !== 'number') return;
         return this.emit('inbox', frame.data);

@@ -109,6 +109,17 @@ export interface ErrorData {
   event?: string;
 }
 
+/**
+ * Sent unprompted to a live member whose pod cannot prove it missed nothing in the room (its
+ * history was lost or broke across a broker outage or failover): reload the room's state.
+ */
+export interface RecoveryNotice {
+  room: string;
+  /** The room's current seq, or null when it has no history now. */
+  seq: string | null;
+  recovered: false;
+}
+
 export interface ServerEvents {
   welcome: Welcome;
   joined: Joined;
@@ -121,6 +132,7 @@ export interface ServerEvents {
   notification: Notification;
   presence: PresenceEvent;
   inbox: InboxEvent;
+  recovery: RecoveryNotice;
   error: ErrorData;
 }
 export type ServerEventName = keyof ServerEvents;

@@ -24,7 +24,7 @@ import { DeadlineExpiredError, withDeadline } from './deadline';
 import { RedisKeys } from './redis-keys';
 import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './redis.scripts';
 import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame } from './seq';
+import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame, recoveryFrame } from './seq';
 
 export interface RedisBrokerOptions extends InboxOptions {
   /** redis:// or rediss:// URL, credentials included. */
@@ -498,28 +498,53 @@ export class RedisBroker extends Broker {
     return true;
   }
 
-  /** Delivers what this pod missed while its subscriber was away, then the live backlog, in order. */
+  /**
+   * Delivers what this pod missed while its subscriber was away, then the live backlog, in order.
+   * When it cannot prove it missed nothing (the room's history is gone, began a new life because
+   * Redis lost its data, or no longer reaches back), the room's members get `recovery` (section 4)
+   * instead of a silent gap.
+   */
   private async catchUp(room: string, feed: RoomFeed): Promise<void> {
     const from = feed.last ?? feed.anchor;
     if (!from || feed.pending) return;
     feed.pending = [];
+    let latestSeq: string | null = null;
+    let gapReported = false;
+    const gap = () => {
+      if (!gapReported) this.reportGap(room, latestSeq);
+      gapReported = true;
+    };
     try {
-      const { latestSeq } = await this.history(room);
+      latestSeq = (await this.history(room)).latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
+      const sameLife = latest !== undefined && latest.epoch === from.epoch;
+      // The history this pod had followed is gone: whatever came after `from` in it is lost.
+      if (from.epoch !== null && !sameLife) gap();
       if (latest) {
-        // A new epoch began while this pod was away (Redis lost its data): all of it is new here.
-        const since = latest.epoch === from.epoch ? formatSeq(latest.epoch, from.position) : formatSeq(latest.epoch, 0);
-        const missed = await this.history(room, since);
-        if (missed.recovered) for (const delivery of missed.publications) this.deliverInOrder(feed, delivery, parseSeq(delivery.seq!)!);
-        else this.logger.warn({ message: 'Room history did not cover the outage; members missed messages', room });
+        // In a new life (or a first one) everything in it is new here, from its start.
+        const missed = await this.history(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
+        if (missed.recovered) {
+          for (const delivery of missed.publications) this.deliverInOrder(feed, delivery, parseSeq(delivery.seq!)!);
+        } else {
+          // What is declared lost is not delivered late: only publications after `latest` follow.
+          feed.last = latest;
+          gap();
+        }
       }
     } catch (error) {
       this.logger.warn({ message: 'Catch-up after reconnect failed', room, error: describe(error) });
+      gap();
     } finally {
       const pending = feed.pending ?? [];
       feed.pending = undefined;
       for (const [delivery, at] of pending) this.deliverInOrder(feed, delivery, at);
     }
+  }
+
+  /** Tells the room's members on this pod that it cannot prove they missed nothing. */
+  private reportGap(room: string, latestSeq: string | null): void {
+    this.logger.warn({ message: 'Room history did not cover the outage; members are told to recover', room });
+    this.emit({ room, frame: recoveryFrame(room, latestSeq) });
   }
 
   private receive(message: string, channel: string): void {

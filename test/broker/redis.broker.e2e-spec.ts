@@ -143,8 +143,15 @@ describe('RedisBroker', () => {
 
       // Subscriptions came back without anyone subscribing again.
       const after = (await b.publish('chat', 'message', body('after'))) as { seq: string };
-      await eventually(() => expect(inbox.of('chat').map((delivery) => textOf(delivery.frame))).toEqual(['before', 'after']));
-      // The history went with Redis: a new epoch, so the old seq cannot be recovered.
+      // The history went with Redis, so this pod cannot prove its members missed nothing while it
+      // was away: they are told so (section 4's recovery) before anything of the new history.
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(3));
+      const [first, gap, last] = inbox.of('chat');
+      expect(textOf(first.frame)).toBe('before');
+      expect(JSON.parse(gap.frame)).toEqual({ event: 'recovery', data: { room: 'chat', seq: expect.any(String), recovered: false } });
+      expect(gap.seq).toBeUndefined();
+      expect(textOf(last.frame)).toBe('after');
+      // A new epoch, so the old seq cannot be recovered by a join either.
       expect(parseSeq(after.seq)!.epoch).not.toBe(parseSeq(before.seq)!.epoch);
       expect((await b.history('chat', before.seq)).recovered).toBe(false);
       // Presence was registered again.
