@@ -13,6 +13,7 @@ import { HeraldConfig } from '../config/herald.config';
 import { closeCodeOf, closeSocket, Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection.registry';
 import { FrameCompression } from '../connections/prepared-frame';
+import { deflateParamsOf } from '../connections/ws.internals';
 import { DrainService } from '../lifecycle/drain.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from '../rooms/rooms.service';
@@ -143,9 +144,9 @@ export class HeraldWsAdapter extends WsAdapter {
   /** How this socket gets compressed broadcasts, or undefined when it did not negotiate them. */
   private compressionFor(socket: WebSocket): FrameCompression | undefined {
     if (!this.config.wsCompression.enabled) return undefined;
-    const deflate = (socket as unknown as { _extensions: Record<string, { params: { server_max_window_bits?: number } } | undefined> })._extensions['permessage-deflate'];
+    const deflate = deflateParamsOf(socket);
     if (!deflate) return undefined;
-    const windowBits = deflate.params.server_max_window_bits ?? 15;
+    const windowBits = deflate.server_max_window_bits ?? 15;
     // zlib makes no raw deflate stream with a 256-byte window: such a client gets plain frames.
     if (windowBits < 9) return undefined;
     let compression = this.compressionByWindowBits.get(windowBits);
