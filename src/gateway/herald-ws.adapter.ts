@@ -11,7 +11,7 @@ import { TokenVerifier } from '../auth/token.verifier';
 import { Broker } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
 import { closeCodeOf, closeSocket, Connection } from '../connections/connection';
-import { ConnectionRegistry } from '../connections/connection.registry';
+import { ConnectionHub } from '../connections/connection.hub';
 import { FrameCompression } from '../connections/prepared-frame';
 import { deflateParamsOf } from '../connections/ws.internals';
 import { DrainService } from '../lifecycle/drain.service';
@@ -37,7 +37,7 @@ export class HeraldWsAdapter extends WsAdapter {
   protected readonly edgeLogger = new Logger(HeraldWsAdapter.name);
   protected readonly config: HeraldConfig;
   protected readonly verifier: TokenVerifier;
-  protected readonly registry: ConnectionRegistry;
+  protected readonly hub: ConnectionHub;
   protected readonly rooms: RoomsService;
   protected readonly metrics: MetricsService;
   protected readonly broker: Broker;
@@ -68,15 +68,15 @@ export class HeraldWsAdapter extends WsAdapter {
     const adapter = this;
     this.config = app.get(HeraldConfig);
     this.verifier = app.get(TokenVerifier);
-    this.registry = app.get(ConnectionRegistry);
+    this.hub = app.get(ConnectionHub);
     this.rooms = app.get(RoomsService);
     this.metrics = app.get(MetricsService);
     this.broker = app.get(Broker);
     this.drain = app.get(DrainService);
     this.frames = app.get(ClientFrames);
-    const { registry, edgeLogger, metrics, rooms } = this;
+    const { hub, edgeLogger, metrics, rooms } = this;
     this.onPong = function () {
-      const connection = registry.connectionFor(this);
+      const connection = hub.connectionFor(this);
       if (connection) connection.lastSeenMs = Date.now();
     };
     /*
@@ -85,8 +85,8 @@ export class HeraldWsAdapter extends WsAdapter {
      * connection with no close frame (1006), telling the client nothing.
      */
     this.onPing = function (data) {
-      const connection = registry.connectionFor(this);
-      if (!connection || connection.closed) return;
+      const connection = hub.connectionFor(this);
+      if (!connection || connection.state === 'closing') return;
       const now = Date.now();
       connection.lastSeenMs = now;
       const allowance = connection.bucket.take(now);
@@ -96,21 +96,21 @@ export class HeraldWsAdapter extends WsAdapter {
       else metrics.rateLimited.inc();
     };
     this.onSocketError = function (error) {
-      const connection = registry.connectionFor(this);
+      const connection = hub.connectionFor(this);
       edgeLogger.debug({ message: 'Socket error', connectionId: connection?.id, user: connection?.user, error: error.message });
     };
     this.onSocketClose = function (reportedCode) {
       const code = closeCodeOf(this, reportedCode);
       metrics.closeCodes.inc({ code: String(code) });
       if (code === CloseCode.SlowConsumer.code) metrics.slowConsumerCloses.inc();
-      const connection = registry.connectionFor(this);
+      const connection = hub.connectionFor(this);
       if (!connection) return;
       rooms.disconnect(connection).catch((error: unknown) =>
         edgeLogger.error({ message: 'Cleanup failed', connectionId: connection.id, error: String(error) }),
       );
     };
     this.onSocketMessage = function (raw, isBinary) {
-      const connection = registry.connectionFor(this);
+      const connection = hub.connectionFor(this);
       if (connection) adapter.onFrame(connection, raw, isBinary);
     };
   }
@@ -211,7 +211,7 @@ export class HeraldWsAdapter extends WsAdapter {
     if (allowed && origin !== undefined && !allowed.includes(origin)) return this.refuse(socket, CloseCode.OriginNotAllowed);
     const verification = this.verifier.verify(tokenOf(request));
     if (!verification.ok) return this.refuse(socket, verification.reason === 'token_expired' ? CloseCode.TokenExpired : CloseCode.Unauthorized);
-    if (this.registry.size >= this.config.maxConnections) return this.refuse(socket, CloseCode.TryAgainLater, 'max_connections');
+    if (this.hub.size >= this.config.maxConnections) return this.refuse(socket, CloseCode.TryAgainLater, 'max_connections');
     if (!this.broker.available) return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
 
     const now = Date.now();
@@ -227,9 +227,10 @@ export class HeraldWsAdapter extends WsAdapter {
       this.edgeLogger.warn({ message: 'Could not admit connection', connectionId: connection.id, user: connection.user, error: String(error) });
       return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
     }
-    if (connection.closed) return;
+    if (connection.state === 'closing') return;
     this.edgeLogger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
     socket.on('message', this.onSocketMessage);
+    connection.open();
     // Liveness counts from here: the heartbeat leaves a connection alone while it is admitted.
     connection.lastSeenMs = Date.now();
     socket.resume();
@@ -241,7 +242,7 @@ export class HeraldWsAdapter extends WsAdapter {
       user: connection.user,
       heartbeatMs: this.config.heartbeatMs,
       maxMessageBytes: this.config.maxMessageBytes,
-      rooms: [...connection.rooms],
+      rooms: this.hub.roomsOf(connection),
       expiresAt: expiresAtOf(connection.principal),
     };
   }
@@ -256,7 +257,7 @@ export class HeraldWsAdapter extends WsAdapter {
   private onFrame(connection: Connection, raw: RawData, isBinary: boolean): void {
     const now = Date.now();
     connection.lastSeenMs = now;
-    if (connection.closed) return;
+    if (connection.state === 'closing') return;
     const allowance = connection.bucket.take(now);
     if (allowance === 'close') {
       connection.close(CloseCode.RateLimited);
