@@ -97,7 +97,7 @@ export class Connection {
   /** Drops the connection without a close handshake (a dead peer would not answer one). */
   terminate(): void {
     this.#state = 'closing';
-    serverCloseCodes.set(this.socket, ABNORMAL_CLOSURE);
+    serverCloseCodes.set(this.socket, CloseCode.Abnormal.code);
     this.socket.terminate();
   }
 }
@@ -108,7 +108,6 @@ export class Connection {
  * as 1006, and a client could report any code it liked.
  */
 const serverCloseCodes = new WeakMap<WebSocket, number>();
-const ABNORMAL_CLOSURE = 1006;
 
 /** Closes a socket, admitted or not, and remembers the code for closeCodeOf. */
 export function closeSocket(socket: WebSocket, how: Pick<CloseCodeInfo, 'code' | 'reason'>): void {
