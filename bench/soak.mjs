@@ -90,7 +90,7 @@ async function main() {
       await sleep(Math.max(0, started + minute * 60_000 - Date.now()));
       if (podExit) throw new Error(`the pod exited: ${JSON.stringify(podExit)}`);
       const memory = await memoryOf(pod);
-      samples.push({ minute, heapUsed: memory.heapUsed, rss: memory.rss, clients: clients.size });
+      samples.push({ minute, heapUsed: memory.heapUsed, rss: memory.rss, external: memory.external, arrayBuffers: memory.arrayBuffers, clients: clients.size });
       process.stdout.write(`minute ${minute}: heap ${(memory.heapUsed / 1048576).toFixed(1)} MB, rss ${(memory.rss / 1048576).toFixed(1)} MB, ${JSON.stringify(counters)}\n`);
     }
     stopping = true;

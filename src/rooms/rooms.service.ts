@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
@@ -6,21 +6,27 @@ import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionHub, EnterOptions } from '../connections/connection.hub';
 import { serverFrame } from '../connections/server-frame';
+import { JoinAuthorizer } from './join-authorizer';
+import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
 
 /**
  * What a connection may do with rooms, and what the cluster hears of it: the one place a join
- * is authorized (`join`), chat messages, and presence. Membership itself is the hub's
- * (ConnectionHub); this service tells it what to do and announces what changed.
+ * is authorized (`join`: the token's claim, else the join proxy), chat messages, presence, and
+ * the activity backend hooks count (every admission, close, join and leave, told after it
+ * happened). Membership itself is the hub's (ConnectionHub); this service tells it what to do.
  */
 @Injectable()
 export class RoomsService {
   private readonly logger = new Logger(RoomsService.name);
+  private activityListener: RoomActivityListener | undefined;
 
   constructor(
     private readonly broker: Broker,
     private readonly hub: ConnectionHub,
     private readonly config: HeraldConfig,
+    /** The join proxy, when JOIN_PROXY_URL is set. */
+    @Optional() private readonly joinAuthorizer?: JoinAuthorizer,
   ) {
     broker.onPresenceExpired((room, user, users) =>
       // A user whose pod died left without saying so: tell the room as for any last leave.
@@ -39,23 +45,40 @@ export class RoomsService {
       await this.disconnect(connection);
       throw error;
     }
+    if (connection.state !== 'closing') this.tell({ kind: 'connected', user: connection.user, connectionId: connection.id });
+  }
+
+  /** The one listener told of every admission, close, join and leave on this pod (backend hooks). */
+  onActivity(listener: RoomActivityListener): void {
+    this.activityListener = listener;
   }
 
   async join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void): Promise<void> {
     this.assertRoomName(room);
-    if (!mayJoin(connection.principal, room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
+    const granted = mayJoin(connection.principal, room);
+    if (!granted && !this.joinAuthorizer?.covers(room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
+    this.assertMayEnter(connection, room);
+    if (!granted) {
+      await this.joinAuthorizer!.authorize(connection.principal, room);
+      // The backend took a while: the client may have gone, or another join of this room started.
+      if (connection.state === 'closing') return;
+      this.assertMayEnter(connection, room);
+    }
+    return this.enter(connection, room, { since, readHistory: true }, onJoined);
+  }
+
+  private assertMayEnter(connection: Connection, room: string): void {
     if (this.hub.isJoining(connection, room)) throw new RoomError('bad_request', `Already joining ${room}`);
     if (!this.hub.isMember(connection, room) && this.hub.roomCountOf(connection) >= this.config.maxRoomsPerConnection) {
       throw new RoomError('forbidden', `A connection may be in at most ${this.config.maxRoomsPerConnection} rooms`);
     }
-    return this.enter(connection, room, { since, readHistory: true }, onJoined);
   }
 
   async leave(connection: Connection, room: string): Promise<void> {
     this.assertRoomName(room);
     if (!this.hub.leave(connection, room)) throw new RoomError('not_member', `Not a member of ${room}`);
-    // Not awaited: `left` answers at once; announce reports its own failures.
-    void this.announce(connection, room, 'left');
+    // Not awaited: `left` answers at once; afterLeave reports its own failures.
+    void this.afterLeave(connection, room);
   }
 
   async sendMessage(connection: Connection, room: string, text: string): Promise<string> {
@@ -73,7 +96,8 @@ export class RoomsService {
   async disconnect(connection: Connection): Promise<void> {
     connection.socketClosed();
     const rooms = this.hub.remove(connection);
-    await Promise.all(rooms.map((room) => this.announce(connection, room, 'left')));
+    this.tell({ kind: 'disconnected', user: connection.user, connectionId: connection.id });
+    await Promise.all(rooms.map((room) => this.afterLeave(connection, room)));
   }
 
   private async enter(connection: Connection, room: string, options: EnterOptions, onJoined: (joined: Joined) => void): Promise<void> {
@@ -85,7 +109,15 @@ export class RoomsService {
     }
     if (outcome === 'connection_closed') throw new RoomError('internal', 'Connection closed while joining');
     // After the reply: the join has happened whatever presence does next.
-    if (outcome === 'entered') await this.announce(connection, room, 'joined');
+    if (outcome !== 'entered') return;
+    this.tell({ kind: 'joined', room, connectionId: connection.id });
+    await this.announce(connection, room, 'joined');
+  }
+
+  /** After the hub took the connection out of the room. */
+  private async afterLeave(connection: Connection, room: string): Promise<void> {
+    this.tell({ kind: 'left', room, connectionId: connection.id });
+    await this.announce(connection, room, 'left');
   }
 
   /**
@@ -113,6 +145,14 @@ export class RoomsService {
     if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
     const frame = serverFrame('presence', { room, user, status, timestamp: new Date().toISOString() });
     await this.broker.broadcast(room, frame, user);
+  }
+
+  private tell(activity: RoomActivity): void {
+    try {
+      this.activityListener?.(activity);
+    } catch (error) {
+      this.logger.error({ message: 'Room activity listener failed', kind: activity.kind, error: String(error) });
+    }
   }
 
   private assertRoomName(room: string): void {
