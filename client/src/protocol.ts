@@ -197,11 +197,21 @@ export const CloseCode = {
   TokenExpired: { code: 4001, reason: 'token_expired', advice: 'new_token' },
   SlowConsumer: { code: 4008, reason: 'slow_consumer', advice: 'reconnect' },
   RateLimited: { code: 4029, reason: 'rate_limited', advice: 'reconnect_backoff' },
+  /**
+   * Never sent by the server: the code the SDK closes with when it abandons a socket itself
+   * (no `welcome` in time, or silent for 2 x heartbeatMs).
+   */
+  ClientTimeout: { code: 4000, reason: 'client_timeout', advice: 'reconnect_backoff' },
+  /**
+   * Never on the wire: what a close event reports when no close frame came (a dropped network,
+   * or a peer the server's heartbeat terminated).
+   */
+  Abnormal: { code: 1006, reason: '', advice: 'reconnect_backoff' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 /**
- * Advice for a close code as received by a client. Codes outside the table (1006 abnormal
- * closure from a dropped network, proxies' codes) are treated as transient.
+ * Advice for a close code as received by a client. Codes outside the table (proxies' own codes)
+ * are treated as transient.
  */
 export function closeAdvice(code: number, reason = ''): CloseAdvice {
   if (code === 1008 && reason === CloseCode.OriginNotAllowed.reason) return 'stop';
