@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { Transform, plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -39,6 +40,30 @@ function IsRedisUrl(options: ValidationOptions): PropertyDecorator {
             return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && (database === '' || /^\d+$/.test(database));
           } catch {
             return false; // new URL() throws on anything unparsable, port included
+          }
+        },
+      },
+    },
+    options,
+  );
+}
+
+/**
+ * A PEM public key that RS256 or ES256 can verify with (RSA or EC), `\n` standing for newlines as
+ * HeraldConfig reads it. A value that merely looks like PEM once passed here and then failed in
+ * key import at start-up with an OpenSSL stack trace ("DECODER routines::unsupported").
+ */
+function IsPublicKeyPem(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isPublicKeyPem',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string' || !value.includes('-----BEGIN')) return false;
+          try {
+            return ['rsa', 'ec'].includes(createPublicKey(value.replace(/\\n/g, '\n')).asymmetricKeyType ?? '');
+          } catch {
+            return false; // createPublicKey throws on anything it cannot decode
           }
         },
       },
@@ -99,7 +124,7 @@ export class Environment {
   JWT_SECRET?: string;
 
   /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
-  @Transform(emptyToUndefined) @IsOptional() @IsString() @Matches(/-----BEGIN [A-Z ]*PUBLIC KEY-----/, { message: 'JWT_PUBLIC_KEY must be a PEM public key' })
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @IsPublicKeyPem({ message: 'JWT_PUBLIC_KEY must be a PEM public key, RSA (RS256) or EC (ES256)' })
   JWT_PUBLIC_KEY?: string;
 
   @Transform(emptyToUndefined) @IsOptional() @IsString()
