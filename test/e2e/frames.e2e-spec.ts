@@ -63,6 +63,8 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     ['an overlong room name', { room: 'x'.repeat(129) }, 'invalid_room'],
     ['a missing room', {}, 'bad_request'],
     ['a non-string room', { room: 7 }, 'bad_request'],
+    ['with a null since', { room: 'chat:1', since: null }, 'bad_request'],
+    ['with a numeric since', { room: 'chat:1', since: 5 }, 'bad_request'],
   ];
   it.each(refused)('refuses to join %s', async (_, data, code) => {
     const reply = await alice.request('join', data);
