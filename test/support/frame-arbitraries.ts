@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { CLIENT_EVENTS, FrameId, MESSAGE_TEXT_MAX_CHARS } from '@herald/client/protocol';
-import { anyJsonValue, depthOf, trickyString } from './json-arbitraries';
+import { anyJsonValue, depthOf, mutatedObject, trickyString } from './json-arbitraries';
 
 /** A frame id as the client writes it: a string, a number (JSON text), or something that is not an id. */
 export type IdSpec = { kind: 'string'; value: string } | { kind: 'number'; text: string } | { kind: 'other'; text: string };
@@ -53,35 +53,10 @@ function eventData(tokens: fc.Arbitrary<string>): Record<string, fc.Arbitrary<Re
   };
 }
 
-/** Valid-looking data with one of its fields dropped, retyped or nulled, or a field added. */
-function mutated(data: fc.Arbitrary<Record<string, unknown> | undefined>): fc.Arbitrary<unknown> {
-  return fc.tuple(data, fc.nat(5), trickyString, fc.oneof(anyJsonValue, fc.constant(null))).map(([value, how, key, replacement]) => {
-    const copy: Record<string, unknown> = { ...(value ?? {}) };
-    const keys = Object.keys(copy);
-    const someKey = keys.length > 0 ? keys[key.length % keys.length] : key;
-    switch (how) {
-      case 0:
-      case 1:
-        return value; // unchanged: a valid frame, sometimes
-      case 2:
-        delete copy[someKey];
-        return copy;
-      case 3:
-        copy[someKey] = replacement;
-        return copy;
-      case 4:
-        copy[key] = replacement; // a field the DTO does not know (or a known one, retyped)
-        return copy;
-      default:
-        return [copy]; // data that is not an object
-    }
-  });
-}
-
 /** Frames made from each client event's own shape, mutated; `tokens` feeds refresh. */
 export function structuredFrame(tokens: fc.Arbitrary<string>): fc.Arbitrary<FrameSpec> {
   const shapes = eventData(tokens);
-  const known = fc.constantFrom(...CLIENT_EVENTS).chain((event) => fc.tuple(fc.constant<unknown>(event), optional(mutated(shapes[event]))));
+  const known = fc.constantFrom(...CLIENT_EVENTS).chain((event) => fc.tuple(fc.constant<unknown>(event), optional(mutatedObject(shapes[event]))));
   const unknown = fc.tuple(fc.oneof(trickyString, anyJsonValue), optional(fc.oneof(anyJsonValue, fc.dictionary(trickyString, anyJsonValue, { maxKeys: 4 }))));
   return fc
     .tuple(fc.oneof({ arbitrary: known, weight: 4 }, { arbitrary: unknown, weight: 1 }), optional(idSpec), fc.array(fc.tuple(trickyString, anyJsonValue), { maxLength: 2 }), fc.boolean())

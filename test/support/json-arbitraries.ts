@@ -25,3 +25,31 @@ export function deepJsonValue(maxWrappers = 80): fc.Arbitrary<unknown> {
 
 /** Any JSON value, shallow or deep. */
 export const anyJsonValue: fc.Arbitrary<unknown> = fc.oneof(fc.jsonValue({ stringUnit: 'binary' }), deepJsonValue());
+
+/**
+ * A valid-looking object (a DTO, a frame's data) left as it is, or with one field dropped,
+ * retyped or nulled, or a field added, or wrapped in an array.
+ */
+export function mutatedObject(valid: fc.Arbitrary<Record<string, unknown> | undefined>): fc.Arbitrary<unknown> {
+  return fc.tuple(valid, fc.nat(5), trickyString, fc.oneof(anyJsonValue, fc.constant(null))).map(([value, how, key, replacement]) => {
+    const copy: Record<string, unknown> = { ...(value ?? {}) };
+    const keys = Object.keys(copy);
+    const someKey = keys.length > 0 ? keys[key.length % keys.length] : key;
+    switch (how) {
+      case 0:
+      case 1:
+        return value; // unchanged: valid, sometimes
+      case 2:
+        delete copy[someKey];
+        return copy;
+      case 3:
+        copy[someKey] = replacement;
+        return copy;
+      case 4:
+        copy[key] = replacement; // a field the DTO does not know (or a known one, retyped)
+        return copy;
+      default:
+        return [copy]; // not an object
+    }
+  });
+}
