@@ -135,6 +135,7 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       ['another sub', () => signToken({ sub: 'mallory' })],
       ['a bad signature', () => signToken({ sub: 'alice' }, 'a-different-secret-long-enough')],
       ['an expired token', () => signToken({ sub: 'alice', ttlS: -5 })],
+      ['an exp later than any date (once error internal)', () => signToken({ sub: 'alice', ttlS: 1e13 })],
     ])('refuses %s and keeps the old token', async (_, makeToken) => {
       const reply = await alice.request('refresh', { token: makeToken() });
       expect(reply.event).toBe('error');
