@@ -10,7 +10,7 @@ export type Verification = { ok: true; principal: Principal } | { ok: false; rea
 /** The latest `exp` a Date can hold (8.64e15 ms): a later one names no instant, so `expiresAt` could not be written. */
 const LATEST_EXP_S = 8.64e12;
 
-interface Claims {
+interface Claims extends Record<string, unknown> {
   sub?: unknown;
   exp?: unknown;
   name?: unknown;
@@ -53,6 +53,8 @@ export class TokenVerifier {
       roomPatterns: (rooms as string[] | undefined) ?? EMPTY_LIST,
       scopes: parseScopes(claims.scope ?? claims.scp),
       expiresAtMs: typeof exp === 'number' ? exp * 1000 : null,
+      // Held per connection for the whole session, so only when the join proxy will send them.
+      ...(this.config.joinProxy ? { claims } : {}),
     };
   }
 }
