@@ -28,19 +28,65 @@ const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? unde
 
 /** A URL node-redis accepts: checked here so a typo stops start-up with a message, not a stack. */
 function IsRedisUrl(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy({ name: 'isRedisUrl', validator: { validate: isRedisUrl } }, options);
+}
+
+/** True for a URL node-redis accepts as one Redis node: redis:// or rediss://, a host, a numeric database if any. */
+function isRedisUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const url = new URL(value);
+    const database = url.pathname.replace(/^\//, '');
+    return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && (database === '' || /^\d+$/.test(database));
+  } catch {
+    return false; // new URL() throws on anything unparsable, port included
+  }
+}
+
+const listEntries = (value: string) =>
+  value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+
+/**
+ * Seed nodes of a Redis Cluster: redis:// or rediss:// URLs, all of one scheme (TLS to every
+ * node or to none) and with no database (a Cluster has only database 0).
+ */
+function IsRedisSeedList(options: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
-      name: 'isRedisUrl',
+      name: 'isRedisSeedList',
       validator: {
         validate(value: unknown) {
           if (typeof value !== 'string') return false;
-          try {
-            const url = new URL(value);
-            const database = url.pathname.replace(/^\//, '');
-            return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && (database === '' || /^\d+$/.test(database));
-          } catch {
-            return false; // new URL() throws on anything unparsable, port included
-          }
+          const seeds = listEntries(value);
+          if (seeds.length === 0 || !seeds.every(isRedisUrl)) return false;
+          const urls = seeds.map((seed) => new URL(seed));
+          return urls.every((url) => url.protocol === urls[0].protocol && url.pathname.replace(/^\//, '') === '');
+        },
+      },
+    },
+    options,
+  );
+}
+
+/** Comma-separated host:port pairs (Sentinel addresses). */
+function IsHostPortList(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isHostPortList',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          const entries = listEntries(value);
+          return (
+            entries.length > 0 &&
+            entries.every((entry) => {
+              const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
+              return match !== null && Number(match[2]) > 0 && Number(match[2]) <= 65535;
+            })
+          );
         },
       },
     },
@@ -217,6 +263,55 @@ export class Environment {
   @IsRedisUrl({ message: 'REDIS_URL must be a redis:// or rediss:// URL with a host and, if any, a numeric port and database' })
   REDIS_URL?: string;
 
+  /** Seed nodes of a Redis Cluster (7.0+); credentials and TLS come from the URLs. */
+  @Transform(emptyToUndefined) @IsOptional()
+  @IsRedisSeedList({ message: 'REDIS_CLUSTER_NODES must be comma-separated redis:// or rediss:// URLs (all of one scheme, no database), e.g. redis://10.0.0.1:6379,redis://10.0.0.2:6379' })
+  REDIS_CLUSTER_NODES?: string;
+
+  /** Sentinel addresses; the primary is asked of them by REDIS_SENTINEL_MASTER. */
+  @Transform(emptyToUndefined) @IsOptional()
+  @IsHostPortList({ message: 'REDIS_SENTINELS must be comma-separated host:port pairs, e.g. sentinel-0:26379,sentinel-1:26379' })
+  REDIS_SENTINELS?: string;
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => env.REDIS_SENTINELS !== undefined || env.REDIS_SENTINEL_MASTER !== undefined)
+  @ValidateBy({ name: 'withSentinels', validator: { validate: (_value: unknown, args) => (args?.object as Environment).REDIS_SENTINELS !== undefined } }, {
+    message: 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS, and only with it',
+  })
+  @Matches(/^[A-Za-z0-9_.:-]{1,128}$/, { message: 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS, as the monitored primary\'s name (sentinel monitor <name> ...), e.g. mymaster' })
+  REDIS_SENTINEL_MASTER?: string;
+
+  /** Sentinel mode: the ACL user of the Redis servers (REDIS_URL and REDIS_CLUSTER_NODES carry it in their URLs). */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  REDIS_USERNAME?: string;
+
+  /** Sentinel mode: the password of the Redis servers. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  REDIS_PASSWORD?: string;
+
+  /** Sentinel mode: the sentinels' own ACL user, when they require one. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  REDIS_SENTINEL_USERNAME?: string;
+
+  /** Sentinel mode: the sentinels' own password (sentinel requirepass), when they require one. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  REDIS_SENTINEL_PASSWORD?: string;
+
+  /** Sentinel mode: TLS to the sentinels and to the Redis servers (rediss:// says so in the other modes). */
+  @Transform(toBool) @IsBoolean()
+  REDIS_TLS = false;
+
+  /**
+   * Replicas that must acknowledge a publication (WAIT) before it is answered 202; default 1
+   * with REDIS_CLUSTER_NODES or REDIS_SENTINELS, 0 with REDIS_URL.
+   */
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(16)
+  REDIS_MIN_REPLICAS?: number;
+
+  /** How long a publish waits for REDIS_MIN_REPLICAS acknowledgements before it is refused (503). */
+  @Transform(toInt) @IsInt() @Min(10) @Max(60_000)
+  REDIS_REPLICA_WAIT_MS = 1000;
+
   @Matches(/^[A-Za-z0-9_.:{}-]{1,64}$/, { message: 'REDIS_PREFIX must be 1..64 characters of A-Za-z0-9_.:{}-' })
   REDIS_PREFIX = 'herald:';
 
@@ -286,6 +381,39 @@ export class Environment {
   @IsString({ message: 'HOOKS_SECRET must be set (16+ characters) when WEBHOOK_URL or JOIN_PROXY_URL is set' })
   get hooksSecretWithHooks(): string | undefined {
     return this.HOOKS_SECRET;
+  }
+
+  /** Exactly one way to reach Redis (or none, for the embedded broker). */
+  @ValidateIf((env: Environment) => env.redisModes.length > 1)
+  @Matches(/^$/, { message: 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS' })
+  get redisModeCount(): string {
+    return this.redisModes.join(', ');
+  }
+
+  @ValidateIf((env: Environment) => env.REDIS_SENTINELS === undefined && env.redisCredentialsOutsideSentinel.length > 0)
+  @Matches(/^$/, { message: 'REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINEL_USERNAME, REDIS_SENTINEL_PASSWORD and REDIS_TLS apply only with REDIS_SENTINELS: with REDIS_URL or REDIS_CLUSTER_NODES write credentials and rediss:// in the URLs' })
+  get redisSentinelSettingsWithoutSentinels(): string {
+    return this.redisCredentialsOutsideSentinel.join(', ');
+  }
+
+  get redisModes(): string[] {
+    const modes = { REDIS_URL: this.REDIS_URL, REDIS_CLUSTER_NODES: this.REDIS_CLUSTER_NODES, REDIS_SENTINELS: this.REDIS_SENTINELS };
+    return Object.entries(modes)
+      .filter(([, value]) => value !== undefined)
+      .map(([name]) => name);
+  }
+
+  get redisCredentialsOutsideSentinel(): string[] {
+    const settings = {
+      REDIS_USERNAME: this.REDIS_USERNAME,
+      REDIS_PASSWORD: this.REDIS_PASSWORD,
+      REDIS_SENTINEL_USERNAME: this.REDIS_SENTINEL_USERNAME,
+      REDIS_SENTINEL_PASSWORD: this.REDIS_SENTINEL_PASSWORD,
+      REDIS_TLS: this.REDIS_TLS ? 'true' : undefined,
+    };
+    return Object.entries(settings)
+      .filter(([, value]) => value !== undefined)
+      .map(([name]) => name);
   }
 
   @ValidateIf((env: Environment) => env.NODE_ENV === 'production')

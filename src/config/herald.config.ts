@@ -35,6 +35,11 @@ export class HeraldConfig {
   readonly drainDelayMs: number;
   readonly drainSpreadMs: number;
   readonly redisUrl: string | undefined;
+  /** How Herald reaches Redis: undefined for the embedded broker. */
+  readonly redis: RedisTopology | undefined;
+  /** REDIS_MIN_REPLICAS: replicas that must acknowledge a publication before 202. */
+  readonly redisMinReplicas: number;
+  readonly redisReplicaWaitMs: number;
   readonly redisPrefix: string;
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
@@ -81,6 +86,10 @@ export class HeraldConfig {
     this.drainDelayMs = env.DRAIN_DELAY_MS;
     this.drainSpreadMs = env.DRAIN_SPREAD_MS;
     this.redisUrl = env.REDIS_URL;
+    this.redis = redisTopology(env);
+    // A single server usually has no replica; Cluster and Sentinel exist to have them.
+    this.redisMinReplicas = env.REDIS_MIN_REPLICAS ?? (this.redis === undefined || this.redis.mode === 'standalone' ? 0 : 1);
+    this.redisReplicaWaitMs = env.REDIS_REPLICA_WAIT_MS;
     this.redisPrefix = env.REDIS_PREFIX;
     this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
@@ -137,4 +146,67 @@ export interface JoinProxySettings {
   rooms: string[];
   timeoutMs: number;
   cacheSize: number;
+}
+
+/**
+ * The three ways to reach Redis; exactly one is configured (validated in environment.ts).
+ * Credentials travel inside; `describeRedis` is what may be logged.
+ */
+export type RedisTopology =
+  | { mode: 'standalone'; url: string }
+  | { mode: 'cluster'; seeds: string[] }
+  | {
+      mode: 'sentinel';
+      sentinels: Array<{ host: string; port: number }>;
+      masterName: string;
+      username: string | undefined;
+      password: string | undefined;
+      sentinelUsername: string | undefined;
+      sentinelPassword: string | undefined;
+      tls: boolean;
+    };
+
+function redisTopology(env: Environment): RedisTopology | undefined {
+  const list = (value: string) =>
+    value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry.length > 0);
+  if (env.REDIS_URL !== undefined) return { mode: 'standalone', url: env.REDIS_URL };
+  if (env.REDIS_CLUSTER_NODES !== undefined) return { mode: 'cluster', seeds: list(env.REDIS_CLUSTER_NODES) };
+  if (env.REDIS_SENTINELS === undefined) return undefined;
+  return {
+    mode: 'sentinel',
+    sentinels: list(env.REDIS_SENTINELS).map((entry) => {
+      const colon = entry.lastIndexOf(':');
+      return { host: entry.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(entry.slice(colon + 1)) };
+    }),
+    masterName: env.REDIS_SENTINEL_MASTER!,
+    username: env.REDIS_USERNAME,
+    password: env.REDIS_PASSWORD,
+    sentinelUsername: env.REDIS_SENTINEL_USERNAME,
+    sentinelPassword: env.REDIS_SENTINEL_PASSWORD,
+    tls: env.REDIS_TLS,
+  };
+}
+
+/** A password-free description of how Redis is reached, for logs and start-up errors. */
+export function describeRedis(topology: RedisTopology): string {
+  const redact = (url: string) => {
+    try {
+      const parsed = new URL(url);
+      if (parsed.password) parsed.password = '***';
+      return parsed.toString();
+    } catch {
+      return '(unparseable URL)'; // validated at start-up; never echo what could hold a password
+    }
+  };
+  switch (topology.mode) {
+    case 'standalone':
+      return redact(topology.url);
+    case 'cluster':
+      return `cluster ${topology.seeds.map(redact).join(',')}`;
+    case 'sentinel':
+      return `sentinel ${topology.masterName} via ${topology.sentinels.map(({ host, port }) => `${host}:${port}`).join(',')}${topology.tls ? ' (TLS)' : ''}`;
+  }
 }

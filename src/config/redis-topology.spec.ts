@@ -1,0 +1,76 @@
+import { ConfigurationError, parseEnvironment } from './environment';
+import { HeraldConfig, describeRedis } from './herald.config';
+
+const configOf = (raw: Record<string, string>) => new HeraldConfig(parseEnvironment(raw), () => 'generated-development-secret');
+
+describe('Redis connection modes', () => {
+  it('reads Cluster seeds with credentials and TLS from their URLs, and asks one replica by default', () => {
+    const config = configOf({ REDIS_CLUSTER_NODES: 'rediss://:s3cret@10.0.0.1:6379, rediss://:s3cret@10.0.0.2:6379' });
+    expect(config.redis).toEqual({ mode: 'cluster', seeds: ['rediss://:s3cret@10.0.0.1:6379', 'rediss://:s3cret@10.0.0.2:6379'] });
+    expect(config.redisMinReplicas).toBe(1);
+    expect(config.redisReplicaWaitMs).toBe(1000);
+  });
+
+  it('reads Sentinel addresses, the primary name and the credentials of both', () => {
+    const config = configOf({
+      REDIS_SENTINELS: 'sentinel-0:26379,10.0.0.9:26380',
+      REDIS_SENTINEL_MASTER: 'mymaster',
+      REDIS_PASSWORD: 'data-pass',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-pass',
+      REDIS_TLS: 'true',
+    });
+    expect(config.redis).toEqual({
+      mode: 'sentinel',
+      sentinels: [
+        { host: 'sentinel-0', port: 26379 },
+        { host: '10.0.0.9', port: 26380 },
+      ],
+      masterName: 'mymaster',
+      username: undefined,
+      password: 'data-pass',
+      sentinelUsername: undefined,
+      sentinelPassword: 'sentinel-pass',
+      tls: true,
+    });
+    expect(config.redisMinReplicas).toBe(1);
+  });
+
+  it('asks no replica with REDIS_URL unless told to, and none without Redis', () => {
+    expect(configOf({ REDIS_URL: 'redis://redis:6379' }).redisMinReplicas).toBe(0);
+    expect(configOf({ REDIS_URL: 'redis://redis:6379', REDIS_MIN_REPLICAS: '2', REDIS_REPLICA_WAIT_MS: '250' })).toMatchObject({ redisMinReplicas: 2, redisReplicaWaitMs: 250 });
+    expect(configOf({ REDIS_CLUSTER_NODES: 'redis://a:6379', REDIS_MIN_REPLICAS: '0' }).redisMinReplicas).toBe(0);
+    expect(configOf({}).redis).toBeUndefined();
+  });
+
+  it.each([
+    [{ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'redis://b:6379' }, 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS'],
+    [{ REDIS_CLUSTER_NODES: 'redis://b:6379', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' }, 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS'],
+    [{ REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS'],
+    [{ REDIS_SENTINEL_MASTER: 'mymaster' }, 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS'],
+    [{ REDIS_SENTINELS: 'sentinel-0', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS must be comma-separated host:port pairs'],
+    [{ REDIS_SENTINELS: 'sentinel-0:99999', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS must be comma-separated host:port pairs'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379,rediss://b:6379' }, 'REDIS_CLUSTER_NODES must be comma-separated redis://'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379/1' }, 'REDIS_CLUSTER_NODES must be comma-separated redis://'],
+    [{ REDIS_CLUSTER_NODES: 'a:6379' }, 'REDIS_CLUSTER_NODES must be comma-separated redis://'],
+    [{ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'x' }, 'apply only with REDIS_SENTINELS'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379', REDIS_TLS: 'true' }, 'apply only with REDIS_SENTINELS'],
+    [{ REDIS_MIN_REPLICAS: '-1' }, 'REDIS_MIN_REPLICAS'],
+    [{ REDIS_MIN_REPLICAS: 'one' }, 'REDIS_MIN_REPLICAS'],
+    [{ REDIS_REPLICA_WAIT_MS: '0' }, 'REDIS_REPLICA_WAIT_MS'],
+    [{ REDIS_TLS: 'maybe' }, 'REDIS_TLS'],
+  ])('stops start-up on %j, naming the variables', (raw, message) => {
+    expect(() => parseEnvironment(raw)).toThrow(ConfigurationError);
+    expect(() => parseEnvironment(raw)).toThrow(message);
+  });
+
+  it('never puts a password in the description it logs', () => {
+    const described = [
+      describeRedis({ mode: 'standalone', url: 'redis://:s3cret@redis:6379' }),
+      describeRedis({ mode: 'cluster', seeds: ['rediss://user:s3cret@a:6379', 'rediss://user:s3cret@b:6379'] }),
+      describeRedis(configOf({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster', REDIS_PASSWORD: 's3cret', REDIS_SENTINEL_PASSWORD: 's3cret' }).redis!),
+    ];
+    for (const text of described) expect(text).not.toContain('s3cret');
+    expect(described[1]).toBe('cluster rediss://user:***@a:6379,rediss://user:***@b:6379');
+    expect(described[2]).toBe('sentinel mymaster via s:26379');
+  });
+});

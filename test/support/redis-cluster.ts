@@ -1,0 +1,137 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually } from './eventually';
+import { RedisProcess, freeClusterPorts, redisCli, spawnRedisProcess } from './redis-process';
+
+/**
+ * A private Redis Cluster (7.0+) of 3 primaries and 3 replicas on free loopback ports, with a
+ * short node timeout so a killed primary fails over within seconds. Start it once per suite:
+ * it takes a few seconds.
+ */
+export interface RedisCluster {
+  /** Comma-separated `redis://` seed URLs (with the password when one was set), as REDIS_CLUSTER_NODES takes them. */
+  readonly seeds: string;
+  readonly nodes: readonly RedisProcess[];
+  readonly password: string | undefined;
+  /** The node currently serving `slot` as primary (from CLUSTER SHARDS on a live node). */
+  primaryOf(slot: number): Promise<RedisProcess>;
+  /** The current primaries. */
+  primaries(): Promise<RedisProcess[]>;
+  /** Runs a redis-cli command on one node. */
+  cli(node: RedisProcess, args: string[]): Promise<string>;
+  /** Waits until every live node reports `cluster_state:ok` and each slot range has a live primary. */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  /** Stops every node and removes the temp directory. */
+  stop(): Promise<void>;
+}
+
+export interface RedisClusterOptions {
+  password?: string;
+  /** cluster-node-timeout: how long a silent primary is tolerated before its replica takes over. */
+  nodeTimeoutMs?: number;
+}
+
+const PRIMARIES = 3;
+
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
+  const directory = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
+  const ports = await freeClusterPorts(PRIMARIES * 2);
+  const nodes: RedisProcess[] = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((node) => node.stop().catch(() => node.kill())));
+    rmSync(directory, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) {
+      const args = [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory,
+        '--cluster-enabled', 'yes', '--cluster-config-file', join(directory, `nodes-${port}.conf`),
+        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
+        // A replica of a killed primary takes over at once, however long it was cut off.
+        '--cluster-replica-validity-factor', '0',
+      ];
+      if (options.password !== undefined) args.push('--requirepass', options.password, '--masterauth', options.password);
+      nodes.push(await spawnRedisProcess(args, port));
+    }
+    await redisCli(ports[0], ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], options.password);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  const cli = (node: RedisProcess, args: string[]) => redisCli(node.port, args, options.password);
+  const byPort = (port: number) => nodes.find((node) => node.port === port);
+
+  /** slot range start/end -> primary port, from the view of a live node. */
+  const shards = async (): Promise<Array<{ from: number; to: number; port: number }>> => {
+    for (const node of nodes.filter((candidate) => candidate.running)) {
+      try {
+        return parseClusterNodes(await cli(node, ['CLUSTER', 'NODES']));
+      } catch {
+        continue; // That node is going down too: ask the next one.
+      }
+    }
+    throw new Error('No live cluster node answered CLUSTER NODES');
+  };
+
+  const cluster: RedisCluster = {
+    seeds: ports
+      .slice(0, PRIMARIES)
+      .map((port) => `redis://${options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`}127.0.0.1:${port}`)
+      .join(','),
+    nodes,
+    password: options.password,
+    cli,
+    async primaryOf(slot) {
+      const shard = (await shards()).find((candidate) => candidate.from <= slot && slot <= candidate.to);
+      const node = shard && byPort(shard.port);
+      if (!node) throw new Error(`No primary serves slot ${slot}`);
+      return node;
+    },
+    async primaries() {
+      const ports = [...new Set((await shards()).map((shard) => shard.port))];
+      return ports.map((port) => byPort(port)!).filter((node) => node !== undefined);
+    },
+    async waitHealthy(timeoutMs = 30_000) {
+      await eventually(
+        async () => {
+          for (const node of nodes.filter((candidate) => candidate.running)) {
+            const info = await cli(node, ['CLUSTER', 'INFO']);
+            if (!info.includes('cluster_state:ok')) throw new Error(`node ${node.port}: ${info.split('\n')[0]}`);
+          }
+          const covering = await shards();
+          const covered = covering.reduce((total, shard) => total + (shard.to - shard.from + 1), 0);
+          if (covered !== 16384) throw new Error(`only ${covered} of 16384 slots have a primary`);
+          for (const shard of covering) {
+            if (!byPort(shard.port)?.running) throw new Error(`slots ${shard.from}-${shard.to} still on dead primary ${shard.port}`);
+          }
+        },
+        timeoutMs,
+        100,
+      );
+    },
+    stop,
+  };
+  await cluster.waitHealthy();
+  return cluster;
+}
+
+/**
+ * `CLUSTER NODES` prints one line per node: `<id> <ip:port@bus> <flags> <primary id> <ping>
+ * <pong> <epoch> <link> <slot ranges...>`; primaries (not failed) own the ranges listed.
+ */
+function parseClusterNodes(text: string): Array<{ from: number; to: number; port: number }> {
+  const shards: Array<{ from: number; to: number; port: number }> = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(' ');
+    if (fields.length < 9 || !fields[2].split(',').includes('master') || fields[2].includes('fail')) continue;
+    const port = Number(/:(\d+)@/.exec(fields[1])?.[1]);
+    for (const range of fields.slice(8)) {
+      if (range.startsWith('[')) continue; // A slot being migrated or imported.
+      const [from, to = from] = range.split('-').map(Number);
+      shards.push({ from, to, port });
+    }
+  }
+  return shards;
+}

@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually } from './eventually';
+import { freePort } from './free-port';
+import { RedisProcess, redisCli, spawnRedisProcess } from './redis-process';
+
+/**
+ * A private Sentinel set: one primary, two replicas and three sentinels (quorum 2) on free
+ * loopback ports, with short down-after and failover timeouts so a killed primary is replaced
+ * within seconds. Start it once per suite.
+ */
+export interface RedisSentinelSet {
+  /** Comma-separated host:port of the sentinels, as REDIS_SENTINELS takes them. */
+  readonly sentinels: string;
+  /** As REDIS_SENTINEL_MASTER takes it. */
+  readonly masterName: string;
+  readonly password: string | undefined;
+  /** Primary first, then the replicas, as started; which one is primary changes on failover. */
+  readonly servers: readonly RedisProcess[];
+  readonly sentinelProcesses: readonly RedisProcess[];
+  /** The server the sentinels currently name as primary. */
+  primary(): Promise<RedisProcess>;
+  cli(server: RedisProcess, args: string[]): Promise<string>;
+  /** Waits until the sentinels agree on a live primary that has `replicas` connected replicas. */
+  waitHealthy(replicas?: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RedisSentinelOptions {
+  /** requirepass/masterauth on the data servers; the sentinels authenticate with it too. */
+  password?: string;
+  replicas?: number;
+  downAfterMs?: number;
+}
+
+export async function startRedisSentinels(options: RedisSentinelOptions = {}): Promise<RedisSentinelSet> {
+  const directory = mkdtempSync(join(tmpdir(), 'redis-sentinel-'));
+  const masterName = 'herald-primary';
+  const servers: RedisProcess[] = [];
+  const sentinels: RedisProcess[] = [];
+  const stop = async () => {
+    await Promise.all([...sentinels, ...servers].map((node) => node.stop().catch(() => node.kill())));
+    rmSync(directory, { recursive: true, force: true });
+  };
+  const auth = options.password === undefined ? [] : ['--requirepass', options.password, '--masterauth', options.password];
+  try {
+    const primaryPort = await freePort();
+    const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory, ...auth];
+    servers.push(await spawnRedisProcess(['--port', String(primaryPort), ...base], primaryPort));
+    for (let index = 0; index < (options.replicas ?? 2); index++) {
+      const port = await freePort();
+      servers.push(await spawnRedisProcess(['--port', String(port), ...base, '--replicaof', '127.0.0.1', String(primaryPort)], port));
+    }
+    for (let index = 0; index < 3; index++) {
+      const port = await freePort();
+      const file = join(directory, `sentinel-${port}.conf`);
+      // Sentinel rewrites its config file as it learns the topology, so each needs its own.
+      writeFileSync(
+        file,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${directory}`,
+          `sentinel monitor ${masterName} 127.0.0.1 ${primaryPort} 2`,
+          `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
+          `sentinel failover-timeout ${masterName} 5000`,
+          `sentinel parallel-syncs ${masterName} 2`,
+          ...(options.password === undefined ? [] : [`sentinel auth-pass ${masterName} ${options.password}`]),
+          '',
+        ].join('\n'),
+      );
+      sentinels.push(await spawnRedisProcess([file, '--sentinel'], port));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  const cli = (server: RedisProcess, args: string[]) => redisCli(server.port, args, sentinels.includes(server) ? undefined : options.password);
+  const primaryPort = async (): Promise<number> => {
+    for (const sentinel of sentinels.filter((candidate) => candidate.running)) {
+      const reply = (await redisCli(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', masterName])).trim().split('\n');
+      if (reply.length === 2) return Number(reply[1]);
+    }
+    throw new Error('No sentinel names a primary');
+  };
+
+  const set: RedisSentinelSet = {
+    sentinels: sentinels.map((sentinel) => `127.0.0.1:${sentinel.port}`).join(','),
+    masterName,
+    password: options.password,
+    servers,
+    sentinelProcesses: sentinels,
+    async primary() {
+      const port = await primaryPort();
+      const server = servers.find((candidate) => candidate.port === port);
+      if (!server) throw new Error(`Sentinels name an unknown primary on port ${port}`);
+      return server;
+    },
+    cli,
+    async waitHealthy(replicas = options.replicas ?? 2, timeoutMs = 30_000) {
+      await eventually(
+        async () => {
+          const primary = await set.primary();
+          if (!primary.running) throw new Error(`sentinels still name dead primary ${primary.port}`);
+          const info = await cli(primary, ['INFO', 'replication']);
+          if (!info.includes('role:master')) throw new Error(`${primary.port} is not primary yet`);
+          const connected = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+          if (connected < replicas) throw new Error(`${primary.port} has ${connected} of ${replicas} replicas`);
+          for (const sentinel of sentinels.filter((candidate) => candidate.running)) {
+            const reply = await redisCli(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', masterName]);
+            if (!reply.includes(String(primary.port))) throw new Error(`sentinel ${sentinel.port} disagrees`);
+          }
+        },
+        timeoutMs,
+        100,
+      );
+    },
+    stop,
+  };
+  await set.waitHealthy();
+  return set;
+}
