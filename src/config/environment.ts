@@ -396,6 +396,13 @@ export class Environment {
     return this.redisCredentialsOutsideSentinel.join(', ');
   }
 
+  /** WAIT holds the connection it runs on: past the command deadline it would mark Redis down. */
+  @ValidateIf((env: Environment) => env.REDIS_REPLICA_WAIT_MS >= env.REDIS_COMMAND_TIMEOUT_MS)
+  @Matches(/^$/, { message: 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS' })
+  get replicaWaitWithinCommandTimeout(): string {
+    return `${this.REDIS_REPLICA_WAIT_MS}`;
+  }
+
   get redisModes(): string[] {
     const modes = { REDIS_URL: this.REDIS_URL, REDIS_CLUSTER_NODES: this.REDIS_CLUSTER_NODES, REDIS_SENTINELS: this.REDIS_SENTINELS };
     return Object.entries(modes)

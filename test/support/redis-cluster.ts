@@ -20,7 +20,7 @@ export interface RedisCluster {
   primaries(): Promise<RedisProcess[]>;
   /** Runs a redis-cli command on one node. */
   cli(node: RedisProcess, args: string[]): Promise<string>;
-  /** Waits until every live node reports `cluster_state:ok` and each slot range has a live primary. */
+  /** Waits until every live node reports `cluster_state:ok`, each slot range has a live primary and live replicas are in sync. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Stops every node and removes the temp directory. */
   stop(): Promise<void>;
@@ -50,6 +50,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
         // A replica of a killed primary takes over at once, however long it was cut off.
         '--cluster-replica-validity-factor', '0',
+        // Replicas sync at once instead of after the default 5 s diskless delay.
+        '--repl-diskless-sync-delay', '0',
       ];
       if (options.password !== undefined) args.push('--requirepass', options.password, '--masterauth', options.password);
       nodes.push(await spawnRedisProcess(args, port));
@@ -99,6 +101,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           for (const node of nodes.filter((candidate) => candidate.running)) {
             const info = await cli(node, ['CLUSTER', 'INFO']);
             if (!info.includes('cluster_state:ok')) throw new Error(`node ${node.port}: ${info.split('\n')[0]}`);
+            // A replica still syncing would not acknowledge WAIT yet.
+            const replication = await cli(node, ['INFO', 'replication']);
+            if (/slave\d+:.*state=(?!online)/.test(replication)) throw new Error(`a replica of ${node.port} is not in sync yet`);
           }
           const covering = await shards();
           const covered = covering.reduce((total, shard) => total + (shard.to - shard.from + 1), 0);

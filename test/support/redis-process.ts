@@ -16,6 +16,11 @@ export interface RedisProcess {
   kill(): Promise<void>;
   /** Graceful stop (SIGTERM). */
   stop(): Promise<void>;
+  /**
+   * Starts the process again with the same arguments, as an orchestrator restarts a crashed pod:
+   * a Cluster node finds its nodes.conf and rejoins (as a replica, once failed over).
+   */
+  restart(): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -30,6 +35,37 @@ export const execFileAsync = promisify(execFile);
 
 /** Starts `redis-server` with these arguments and waits until it answers on `port`. */
 export async function spawnRedisProcess(args: string[], port: number): Promise<RedisProcess> {
+  let child = await spawnChild(args, port);
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const terminate = async (signal: NodeJS.Signals): Promise<void> => {
+    if (!alive()) return;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`redis-server on port ${port} did not exit after ${signal}`)), STOP_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    port,
+    get running() {
+      return alive();
+    },
+    kill: () => terminate('SIGKILL'),
+    stop: () => terminate('SIGTERM'),
+    async restart() {
+      await terminate('SIGKILL');
+      child = await spawnChild(args, port);
+    },
+  };
+}
+
+async function spawnChild(args: string[], port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -54,29 +90,7 @@ export async function spawnRedisProcess(args: string[], port: number): Promise<R
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
-  const alive = () => child.exitCode === null && child.signalCode === null;
-  const terminate = async (signal: NodeJS.Signals): Promise<void> => {
-    if (!alive()) return;
-    const exited = once(child, 'exit');
-    child.kill(signal);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`redis-server on port ${port} did not exit after ${signal}`)), STOP_TIMEOUT_MS);
-    });
-    try {
-      await Promise.race([exited, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-  return {
-    port,
-    get running() {
-      return alive();
-    },
-    kill: () => terminate('SIGKILL'),
-    stop: () => terminate('SIGTERM'),
-  };
+  return child;
 }
 
 /** True once something answers PING on the port (PONG, or NOAUTH when a password is required). */
