@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { Broker } from './broker/broker';
-import { redactedUrl } from './broker/redis.broker';
+import { redactedUrl } from './broker/redis/redis.broker';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { ConfigurationError } from './config/environment';
 import { HeraldConfig } from './config/herald.config';

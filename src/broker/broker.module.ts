@@ -3,8 +3,8 @@ import { APP_FILTER } from '@nestjs/core';
 import { HeraldConfig } from '../config/herald.config';
 import { Broker } from './broker';
 import { BrokerUnavailableFilter } from './broker-unavailable.filter';
-import { MemoryBroker } from './memory.broker';
-import { RedisBroker } from './redis.broker';
+import { MemoryBroker } from './memory/memory.broker';
+import { RedisBroker } from './redis/redis.broker';
 
 /**
  * Picks the broker: Redis when REDIS_URL is set, the in-process one otherwise. The broker

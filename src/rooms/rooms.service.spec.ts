@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import { BrokerUnavailableError, PresenceChange } from '../broker/broker';
-import { MemoryBroker } from '../broker/memory.broker';
+import { MemoryBroker } from '../broker/memory/memory.broker';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionHub } from '../connections/connection.hub';

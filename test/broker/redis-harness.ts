@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { RedisBroker, RedisBrokerOptions } from '../../src/broker/redis.broker';
+import { RedisBroker, RedisBrokerOptions } from '../../src/broker/redis/redis.broker';
 import { RedisServer } from '../support/redis-server';
 import { BrokerHarness, ClusterOptions } from './broker.contract';
 

@@ -1,5 +1,5 @@
 import { CommandParser, defineScript } from 'redis';
-import { EPOCH_TIME_DIGITS } from './seq';
+import { EPOCH_TIME_DIGITS } from '../seq';
 
 /**
  * The Lua scripts behind RedisBroker. Each runs atomically in Redis, so every pod agrees on a

@@ -1,6 +1,6 @@
 import { createClient } from 'redis';
 import { BrokerUnavailableError } from '../../src/broker/broker';
-import { RedisBroker } from '../../src/broker/redis.broker';
+import { RedisBroker } from '../../src/broker/redis/redis.broker';
 import { parseSeq } from '../../src/broker/seq';
 import { eventually } from '../support/eventually';
 import { RedisServer, startRedis } from '../support/redis-server';

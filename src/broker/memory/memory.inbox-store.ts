@@ -1,5 +1,5 @@
 import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { InboxOptions, InboxReadResult, inboxPage, inboxReadResult, unreadCount } from './broker';
+import { InboxOptions, InboxReadResult, inboxPage, inboxReadResult, unreadCount } from '../broker';
 
 interface StoredItem extends InboxItem {
   storedAtMs: number;

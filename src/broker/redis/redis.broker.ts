@@ -19,12 +19,12 @@ import {
   PublishOptions,
   PublishResult,
   PublishedEvent,
-} from './broker';
-import { DeadlineExpiredError, withDeadline } from './deadline';
+} from '../broker';
+import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RedisKeys } from './redis-keys';
-import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './redis.scripts';
+import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './room.scripts';
 import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame, recoveryFrame } from './seq';
+import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame, recoveryFrame } from '../seq';
 
 export interface RedisBrokerOptions extends InboxOptions {
   /** redis:// or rediss:// URL, credentials included. */

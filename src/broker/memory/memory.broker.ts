@@ -14,9 +14,9 @@ import {
   PublishOptions,
   PublishResult,
   PublishedEvent,
-} from './broker';
-import { MemoryInbox } from './memory.inbox';
-import { canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from './seq';
+} from '../broker';
+import { MemoryInbox } from './memory.inbox-store';
+import { canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from '../seq';
 
 export interface MemoryBrokerOptions extends InboxOptions {
   historySize: number;

@@ -1,4 +1,4 @@
-import { MemoryBroker } from '../../src/broker/memory.broker';
+import { MemoryBroker } from '../../src/broker/memory/memory.broker';
 import { BrokerHarness, ClusterOptions, brokerContract } from './broker.contract';
 
 const brokers: MemoryBroker[] = [];
