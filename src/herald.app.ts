@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { ConsoleLogger, INestApplication, Logger, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import { json, type NextFunction, type Request, type Response } from 'express';
+import { PUBLISH_BATCH_PATH } from '@herald/client/protocol';
 import { AppModule } from './app.module';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { HeraldConfig } from './config/herald.config';
@@ -11,7 +12,7 @@ import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
 import { RedisWsAdapter } from './gateway/redis-ws.adapter';
 
 /** Paths that move to INTERNAL_PORT when it is set (section 7). */
-const INTERNAL_PATHS = [/^\/v1\/notifications\/?$/, /^\/v1\/rooms\/[^/]+\/presence\/?$/, /^\/metrics\/?$/];
+const INTERNAL_PATHS = [/^\/v1\/notifications(\/batch)?\/?$/, /^\/v1\/rooms\/[^/]+\/presence\/?$/, /^\/metrics\/?$/];
 const EVERYWHERE_PATHS = [/^\/healthz\/?$/, /^\/readyz\/?$/];
 
 export interface RunningHerald {
@@ -34,6 +35,8 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     await app.close();
   };
   try {
+    // The batch route reads its larger body first; the global parser then sees it parsed and skips it.
+    app.use(PUBLISH_BATCH_PATH, json({ limit: config.maxBatchPublishBytes }));
     app.useBodyParser('json', { limit: config.maxPublishBytes });
     app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
     if (config.redisUrl) {

@@ -97,6 +97,10 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024)
   MAX_PUBLISH_BYTES = 65_536;
 
+  /** Largest body of POST /v1/notifications/batch; each notification in it still obeys MAX_PUBLISH_BYTES. */
+  @Transform(toInt) @IsInt() @Min(256) @Max(64 * 1024 * 1024)
+  MAX_BATCH_PUBLISH_BYTES = 1_048_576;
+
   @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
   RATE_LIMIT_PER_S = 20;
 

@@ -20,6 +20,7 @@ export class HeraldConfig {
   readonly heartbeatMs: number;
   readonly maxMessageBytes: number;
   readonly maxPublishBytes: number;
+  readonly maxBatchPublishBytes: number;
   readonly rateLimitPerS: number;
   readonly sendBufferLimitBytes: number;
   readonly closeTimeoutMs: number;
@@ -61,6 +62,7 @@ export class HeraldConfig {
     this.heartbeatMs = env.HEARTBEAT_MS;
     this.maxMessageBytes = env.MAX_MESSAGE_BYTES;
     this.maxPublishBytes = env.MAX_PUBLISH_BYTES;
+    this.maxBatchPublishBytes = env.MAX_BATCH_PUBLISH_BYTES;
     this.rateLimitPerS = env.RATE_LIMIT_PER_S;
     this.sendBufferLimitBytes = env.SEND_BUFFER_LIMIT_BYTES;
     this.closeTimeoutMs = env.CLOSE_TIMEOUT_MS;

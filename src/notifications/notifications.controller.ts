@@ -3,9 +3,7 @@ import { PublishResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
-import { NotificationsService, targetRooms } from './notifications.service';
-
-const MAX_TARGETS = 1000;
+import { NotificationsService, targetsProblem } from './notifications.service';
 
 @Controller('v1/notifications')
 export class NotificationsController {
@@ -15,9 +13,8 @@ export class NotificationsController {
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireToken(Scope.Publish)
   publish(@Body() body: PublishNotificationDto): Promise<PublishResponse> {
-    const targets = targetRooms(body).length;
-    if (targets === 0) throw new BadRequestException(['rooms or users must name at least one target']);
-    if (targets > MAX_TARGETS) throw new BadRequestException([`rooms and users together must name at most ${MAX_TARGETS} targets`]);
+    const problem = targetsProblem(body);
+    if (problem) throw new BadRequestException([problem]);
     return this.notifications.publish(body);
   }
 }
