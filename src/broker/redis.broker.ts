@@ -19,6 +19,7 @@ import {
   PublishResult,
   PublishedEvent,
 } from './broker';
+import { RedisDeadline } from './redis-deadline';
 import { RedisKeys } from './redis-keys';
 import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './redis.scripts';
 import { InboxItem, InboxPage } from '@herald/client/protocol';
@@ -35,7 +36,10 @@ export interface RedisBrokerOptions extends InboxOptions {
   presenceTtlMs: number;
   /** How often this pod refreshes its own presence entries; well under presenceTtlMs. */
   presenceRefreshMs: number;
-  /** A command (or connection attempt) taking longer fails with BrokerUnavailableError. */
+  /**
+   * A connection attempt taking longer fails; so do the commands outstanding on a connection
+   * that has answered nothing for this long (RedisDeadline), with BrokerUnavailableError.
+   */
   commandTimeoutMs?: number;
   /** Reconnect backoff: doubles from the minimum up to the maximum, with jitter. */
   reconnectMinDelayMs?: number;
@@ -55,16 +59,25 @@ const DEFAULTS = {
 /** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
 const RESUBSCRIBE_BATCH = 500;
 
+/**
+ * Presence entries per refresh script. A room's entries are refreshed in slices so that Redis,
+ * which runs one script at a time, serves the publishes queued meanwhile between slices instead
+ * of after all of a big room's entries (a latency spike every refresh otherwise).
+ */
+const PRESENCE_REFRESH_SLICE = 500;
+
 /** Redis replies that mean "not now" rather than "your command is wrong". */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
 
-function createRedisClient(url: string, options: { connectTimeoutMs: number; commandTimeoutMs: number; reconnectStrategy: (retries: number, cause: Error) => number | Error }) {
+function createRedisClient(url: string, options: { connectTimeoutMs: number; reconnectStrategy: (retries: number, cause: Error) => number | Error }) {
   return createClient({
     url,
     scripts: REDIS_SCRIPTS,
     // Fail at once while disconnected instead of queueing: the edges answer `unavailable` / 503.
     disableOfflineQueue: true,
-    commandOptions: { timeout: options.commandTimeoutMs },
+    // No per-command timer (node-redis arms an AbortSignal.timeout per command): a RedisDeadline
+    // per connection bounds every command by how long Redis has been silent instead.
+    commandOptions: { timeout: 0 },
     socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectStrategy },
   });
 }
@@ -123,14 +136,17 @@ export class RedisBroker extends Broker {
   private refreshTimer: NodeJS.Timeout | undefined;
   private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
+  private readonly commandDeadline: RedisDeadline;
+  private readonly subscriberDeadline: RedisDeadline;
 
   constructor(options: RedisBrokerOptions) {
     super();
     this.settings = { ...DEFAULTS, ...options };
     this.keys = new RedisKeys(options.prefix);
+    this.commandDeadline = new RedisDeadline(this.settings.commandTimeoutMs, 'command');
+    this.subscriberDeadline = new RedisDeadline(this.settings.commandTimeoutMs, 'subscriber');
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
-      commandTimeoutMs: this.settings.commandTimeoutMs,
       reconnectStrategy: (retries, cause) => this.reconnectDelay(retries, cause),
     });
     this.command.on('error', (error: Error) => this.onClientError('command', error));
@@ -171,9 +187,9 @@ export class RedisBroker extends Broker {
     const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined };
     this.rooms.set(room, feed);
     try {
-      await subscriber.subscribe(this.keys.channel(room), this.onChannelMessage);
+      await this.subscriberDeadline.track(subscriber.subscribe(this.keys.channel(room), this.onChannelMessage));
       // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
-      const latest = await this.command.heraldHistory(this.roomKeys(room), undefined, this.historyWindow());
+      const latest = await this.commandDeadline.track(this.command.heraldHistory(this.roomKeys(room), undefined, this.historyWindow()));
       feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : { epoch: null, position: 0 };
     } catch (error) {
       if (this.rooms.get(room) === feed) this.rooms.delete(room);
@@ -188,7 +204,7 @@ export class RedisBroker extends Broker {
     // A subscriber that is down holds nothing; the next one is built from `rooms`, without this room.
     if (!subscriber?.isReady) return;
     try {
-      await subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage);
+      await this.subscriberDeadline.track(subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage));
     } catch (error) {
       throw this.unavailable('unsubscribe', error);
     }
@@ -297,7 +313,7 @@ export class RedisBroker extends Broker {
       await Promise.all(
         [...this.localPresence].flatMap(([room, entries]) =>
           [...entries.keys()].map((connectionId) =>
-            this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId).catch((error: unknown) =>
+            this.commandDeadline.track(this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId)).catch((error: unknown) =>
               // Unreachable Redis: the entries expire on their own within presenceTtlMs.
               this.logger.warn({ message: 'Could not remove presence on close', room, error: describe(error) }),
             ),
@@ -342,6 +358,7 @@ export class RedisBroker extends Broker {
       .then(async () => {
         this.resyncQueued = false;
         if (this.closed || !this.command.isReady) return;
+        await this.loadScripts();
         await this.replaceSubscriber();
         if (this.closed) return;
         await this.registerAllPresence();
@@ -364,6 +381,15 @@ export class RedisBroker extends Broker {
     });
   }
 
+  /**
+   * Loads every script before the pod takes traffic (again after a Redis restart, which forgets
+   * them). Otherwise the first burst of each script fails with NOSCRIPT and is sent again with
+   * its whole source: seconds of Redis time for a burst of admissions, with no reply meanwhile.
+   */
+  private async loadScripts(): Promise<void> {
+    await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.commandDeadline.track(this.command.scriptLoad(script.SCRIPT))));
+  }
+
   private async replaceSubscriber(): Promise<void> {
     const previous = this.subscriber;
     this.subscriber = undefined;
@@ -378,11 +404,11 @@ export class RedisBroker extends Broker {
       const rooms = [...this.rooms.keys()];
       for (let index = 0; index < rooms.length; index += RESUBSCRIBE_BATCH) {
         const channels = rooms.slice(index, index + RESUBSCRIBE_BATCH).map((room) => this.keys.channel(room));
-        await subscriber.subscribe(channels, this.onChannelMessage);
+        await this.subscriberDeadline.track(subscriber.subscribe(channels, this.onChannelMessage));
       }
       // Rooms left while subscribing must not stay subscribed.
       const left = rooms.filter((room) => !this.rooms.has(room)).map((room) => this.keys.channel(room));
-      if (left.length > 0) await subscriber.unsubscribe(left, this.onChannelMessage);
+      if (left.length > 0) await this.subscriberDeadline.track(subscriber.unsubscribe(left, this.onChannelMessage));
     } catch (error) {
       await this.shutClient(subscriber);
       throw error;
@@ -393,11 +419,20 @@ export class RedisBroker extends Broker {
   }
 
   private async registerAllPresence(): Promise<void> {
-    await Promise.all(
-      [...this.localPresence].map(async ([room, entries]) =>
-        this.reportExpired(room, await this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, entries)),
-      ),
-    );
+    const refreshes: Promise<void>[] = [];
+    for (const [room, entries] of this.localPresence) {
+      const all = [...entries];
+      for (let index = 0; index < all.length; index += PRESENCE_REFRESH_SLICE) {
+        const slice = all.slice(index, index + PRESENCE_REFRESH_SLICE);
+        const last = index + PRESENCE_REFRESH_SLICE >= all.length;
+        refreshes.push(
+          this.commandDeadline
+            .track(this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, slice, last))
+            .then((expired) => this.reportExpired(room, expired)),
+        );
+      }
+    }
+    await Promise.all(refreshes);
   }
 
   /** Extends this pod's presence entries; runs on a timer, every presenceRefreshMs. */
@@ -558,7 +593,7 @@ export class RedisBroker extends Broker {
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
     try {
-      return await command();
+      return await this.commandDeadline.track(command());
     } catch (error) {
       throw this.unavailable(operation, error);
     }

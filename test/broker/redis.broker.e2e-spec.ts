@@ -237,4 +237,35 @@ describe('RedisBroker', () => {
       expect(await broker.removePresence('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 0 });
     });
   });
+
+  describe('command deadline', () => {
+    afterEach(() => harness.closeAll());
+
+    it('fails what waits on a Redis that stopped answering, and serves again once it answers', async () => {
+      const frozen = await startRedis();
+      const broker = new RedisBroker({ ...TEST_REDIS_OPTIONS, url: frozen.url, prefix: uniquePrefix(), commandTimeoutMs: 300 });
+      try {
+        await broker.connect();
+        frozen.pause();
+        const calls = [broker.publish('chat', 'message', body('stuck')), broker.history('chat'), broker.subscribe('other')];
+        for (const call of calls) await expect(call).rejects.toBeInstanceOf(BrokerUnavailableError);
+        await expect(calls[0]).rejects.toThrow(/answered nothing/);
+        frozen.resume();
+        await eventually(async () => expect(await broker.publish('chat', 'message', body('later'))).toMatchObject({ duplicate: false }));
+      } finally {
+        frozen.resume();
+        await broker.close();
+        await frozen.stop();
+      }
+    });
+
+    it('answers every call of a burst far bigger than the deadline can cover one by one', async () => {
+      const broker = await harness.pod({ commandTimeoutMs: 200 });
+      // Thousands of scripts queued at once: the last replies come long after 200 ms, but replies keep coming.
+      const burst = Array.from({ length: 4000 }, (_, i) => broker.addPresence('crowd', `u${i}`, `c${i}`));
+      const results = await Promise.allSettled(burst);
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+      expect((await broker.presence('crowd')).connections).toBe(4000);
+    });
+  });
 });

@@ -19,6 +19,9 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts a fresh, empty server on the same port (nothing is persisted). */
   restart(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open and nothing is answered, until resume(). */
+  pause(): void;
+  resume(): void;
 }
 
 export interface RedisServerOptions {
@@ -63,6 +66,8 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
       certificate?.remove();
     },
     kill: () => terminate('SIGKILL'),
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     async restart() {
       await terminate('SIGKILL');
       child = await spawnServer(port, options, certificate);
