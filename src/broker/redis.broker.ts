@@ -137,6 +137,8 @@ export class RedisBroker extends Broker {
   private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
   private readonly commandDeadline: RedisDeadline;
+  /** history() reads waiting to be sent, by room and since: see history(). */
+  private readonly pendingHistoryReads = new Map<string, Promise<HistoryResult>>();
   private readonly subscriberDeadline: RedisDeadline;
 
   constructor(options: RedisBrokerOptions) {
@@ -210,7 +212,26 @@ export class RedisBroker extends Broker {
     }
   }
 
-  async history(room: string, since?: string): Promise<HistoryResult> {
+  /**
+   * Reads of the same room and `since` asked for in one turn of the event loop share one Redis
+   * read: a reconnect storm is thousands of clients that rejoin a room having seen the same last
+   * message. Only reads not sent yet are shared: the read goes out after every caller asked, and
+   * each caller had begun buffering live deliveries before asking (RoomsService.enter), so it
+   * covers each of them as a read of its own would.
+   */
+  history(room: string, since?: string): Promise<HistoryResult> {
+    const key = since === undefined ? room : `${room}\n${since}`;
+    const pending = this.pendingHistoryReads.get(key);
+    if (pending) return pending;
+    const read = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.pendingHistoryReads.delete(key);
+      return this.readHistory(room, since);
+    });
+    this.pendingHistoryReads.set(key, read);
+    return read;
+  }
+
+  private async readHistory(room: string, since: string | undefined): Promise<HistoryResult> {
     const parsed = since === undefined ? undefined : parseSeq(since);
     const reply = await this.run('history', () => this.command.heraldHistory(this.roomKeys(room), parsed, this.historyWindow()));
     if (!reply) return { latestSeq: null, recovered: false, publications: [] };

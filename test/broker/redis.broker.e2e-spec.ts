@@ -238,6 +238,29 @@ describe('RedisBroker', () => {
     });
   });
 
+  describe('history reads', () => {
+    afterEach(() => harness.closeAll());
+
+    it('sends one read for the same room and since asked for together, and answers each caller in full', async () => {
+      const pod = await harness.pod();
+      const first = (await pod.publish('storm', 'message', body('one'))) as { seq: string };
+      await pod.publish('storm', 'message', body('two'));
+      const client = await inspector();
+      const evalCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+      try {
+        const before = await evalCalls();
+        const reads = await Promise.all(Array.from({ length: 200 }, () => pod.history('storm', first.seq)));
+        expect((await evalCalls()) - before).toBe(1);
+        for (const read of reads) expect({ recovered: read.recovered, texts: read.publications.map((delivery) => textOf(delivery.frame)) }).toEqual({ recovered: true, texts: ['two'] });
+        // Asked for later, a read is a new one: it sees what was published since.
+        await pod.publish('storm', 'message', body('three'));
+        expect((await pod.history('storm', first.seq)).publications.map((delivery) => textOf(delivery.frame))).toEqual(['two', 'three']);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
   describe('command deadline', () => {
     afterEach(() => harness.closeAll());
 
