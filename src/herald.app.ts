@@ -1,19 +1,14 @@
-import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConsoleLogger, INestApplication, Logger, ValidationPipe } from '@nestjs/common';
+import { ConsoleLogger, INestApplication, Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { json, type NextFunction, type Request, type Response } from 'express';
-import { PUBLISH_BATCH_PATH } from '@herald/client/protocol';
 import { AppModule } from './app.module';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
 import { RedisWsAdapter } from './gateway/redis-ws.adapter';
-
-/** Paths that move to INTERNAL_PORT when it is set (section 7). */
-const INTERNAL_PATHS = [/^\/v1\/notifications(\/batch)?\/?$/, /^\/v1\/rooms\/[^/]+\/presence\/?$/, /^\/metrics\/?$/];
-const EVERYWHERE_PATHS = [/^\/healthz\/?$/, /^\/readyz\/?$/];
+import { configureHttpPipeline } from './http/http-pipeline';
+import { ServiceApiModule } from './http/service-api.module';
 
 export interface RunningHerald {
   app: INestApplication;
@@ -29,16 +24,14 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   const config = loadHeraldConfig(env);
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false });
-  let internalServer: Server | undefined;
+  let internalApp: NestExpressApplication | undefined;
   const close = async () => {
-    await new Promise<void>((resolve) => (internalServer?.listening ? internalServer.close(() => resolve()) : resolve()));
+    // The internal application holds nothing of its own (ServiceApiModule.standalone): close it first.
+    await internalApp?.close();
     await app.close();
   };
   try {
-    // The batch route reads its larger body first; the global parser then sees it parsed and skips it.
-    app.use(PUBLISH_BATCH_PATH, json({ limit: config.maxBatchPublishBytes }));
-    app.useBodyParser('json', { limit: config.maxPublishBytes });
-    app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
+    configureHttpPipeline(app, config);
     if (config.redisUrl) {
       const adapter = new RedisWsAdapter(app);
       await adapter.connectToRedis();
@@ -46,32 +39,15 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     } else {
       app.useWebSocketAdapter(new HeraldWsAdapter(app));
     }
-    app.disable('x-powered-by');
     if (config.allowedOrigins) {
       // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
       app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
     }
-
+    await app.listen(config.port, config.host);
     let internalPort: number | undefined;
     if (config.internalPort !== undefined) {
-      app.use((request: Request, response: Response, next: NextFunction) => {
-        const onInternalPort = request.socket.localPort === internalPort;
-        const path = request.path;
-        if (EVERYWHERE_PATHS.some((pattern) => pattern.test(path))) return next();
-        if (INTERNAL_PATHS.some((pattern) => pattern.test(path)) === onInternalPort) return next();
-        response.status(404).json({ statusCode: 404, message: `Cannot ${request.method} ${path}`, error: 'Not Found' });
-      });
-    }
-
-    await app.listen(config.port, config.host);
-    if (config.internalPort !== undefined) {
-      internalServer = createServer(app.getHttpAdapter().getInstance());
-      await new Promise<void>((resolve, reject) => {
-        internalServer!.once('error', reject);
-        internalServer!.listen(config.internalPort, config.host, resolve);
-      });
-      internalPort = (internalServer.address() as AddressInfo).port;
-      internalServer.on('error', (error: Error) => new Logger('Herald').error({ message: 'Internal port server error', error: error.message }));
+      internalApp = await startServiceApi(app, config, logger);
+      internalPort = (internalApp.getHttpServer().address() as AddressInfo).port;
     }
     const port = (app.getHttpServer().address() as AddressInfo).port;
     announce(config, port, internalPort);
@@ -79,6 +55,19 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   } catch (error) {
     // A failed start (Redis unreachable, a port in use) must not leave the app half open.
     await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */
+async function startServiceApi(main: INestApplication, config: HeraldConfig, logger: LoggerService): Promise<NestExpressApplication> {
+  const internalApp = await NestFactory.create<NestExpressApplication>(ServiceApiModule.standalone(main), { logger, bodyParser: false });
+  try {
+    configureHttpPipeline(internalApp, config);
+    await internalApp.listen(config.internalPort!, config.host);
+    return internalApp;
+  } catch (error) {
+    await internalApp.close().catch(() => undefined);
     throw error;
   }
 }

@@ -34,6 +34,23 @@ describe('parseEnvironment', () => {
     expect(() => parseEnvironment({ [name]: value })).toThrow(name);
   });
 
+  it('names a number that is not one once, without range messages that contradict it', () => {
+    expect(() => parseEnvironment({ PORT: 'abc' })).toThrow(new ConfigurationError(['PORT must be an integer number']));
+    expect(() => parseEnvironment({ PORT: '70000' })).toThrow(new ConfigurationError(['PORT must not be greater than 65535']));
+  });
+
+  it.each(['app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://files.example.com', 'https://a.example.com,b.example.com'])(
+    'refuses ALLOWED_ORIGINS entry %s, which no browser Origin could match',
+    (value) => {
+      expect(() => parseEnvironment({ ALLOWED_ORIGINS: value })).toThrow(/ALLOWED_ORIGINS must be comma-separated origins/);
+    },
+  );
+
+  it('accepts origins with ports and spaces around commas', () => {
+    const value = 'https://app.example.com, http://localhost:5173';
+    expect(parseEnvironment({ ALLOWED_ORIGINS: value }).ALLOWED_ORIGINS).toBe(value);
+  });
+
   it('accepts Redis URLs with credentials, TLS and a database', () => {
     for (const url of ['redis://localhost', 'redis://:pw@redis:6379/0', 'rediss://user:p%40ss@redis.example.com:6380']) {
       expect(parseEnvironment({ REDIS_URL: url }).REDIS_URL).toBe(url);

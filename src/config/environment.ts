@@ -48,6 +48,30 @@ function IsRedisUrl(options: ValidationOptions): PropertyDecorator {
 }
 
 /**
+ * A comma-separated list of browser origins, each exactly `scheme://host[:port]` as browsers send
+ * it in `Origin`: an entry such as `app.example.com` (no scheme) or with a path or trailing slash
+ * could never match, and would silently refuse every browser.
+ */
+function IsOriginList(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isOriginList',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          return value
+            .split(',')
+            .map((entry) => entry.trim())
+            .filter((entry) => entry.length > 0)
+            .every((entry) => URL.canParse(entry) && ['http:', 'https:'].includes(new URL(entry).protocol) && new URL(entry).origin === entry);
+        },
+      },
+    },
+    options,
+  );
+}
+
+/**
  * Every environment variable Herald reads, with its default. The property names are the
  * variable names; README.md and .env.example list the same set.
  */
@@ -85,7 +109,8 @@ export class Environment {
   JWT_AUDIENCE?: string;
 
   /** Comma-separated browser origins allowed to connect and to call the HTTP API. */
-  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  @Transform(emptyToUndefined) @IsOptional()
+  @IsOriginList({ message: 'ALLOWED_ORIGINS must be comma-separated origins written as browsers send them: scheme://host[:port], e.g. https://app.example.com (no path, no trailing slash)' })
   ALLOWED_ORIGINS?: string;
 
   @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000)
@@ -100,6 +125,9 @@ export class Environment {
   /** Largest body of POST /v1/notifications/batch; each notification in it still obeys MAX_PUBLISH_BYTES. */
   @Transform(toInt) @IsInt() @Min(256) @Max(64 * 1024 * 1024)
   MAX_BATCH_PUBLISH_BYTES = 1_048_576;
+  /** Deepest nesting of objects/arrays accepted in a frame or an HTTP body (section 2 and 6). */
+  @Transform(toInt) @IsInt() @Min(2) @Max(256)
+  MAX_JSON_DEPTH = 32;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
   RATE_LIMIT_PER_S = 20;
@@ -163,6 +191,15 @@ export class Environment {
   }
 }
 
+/**
+ * A value of the wrong type is reported as that alone: `PORT=abc` once gave "must be an integer",
+ * "must not be less than 0" and "must not be greater than 65535" at the same time.
+ */
+function firstConstraints(constraints: Record<string, string>): string[] {
+  const typeProblem = constraints.isInt ?? constraints.isBoolean;
+  return typeProblem ? [typeProblem] : Object.values(constraints);
+}
+
 export class ConfigurationError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -182,7 +219,7 @@ export function parseEnvironment(raw: Record<string, string | undefined>): Envir
   if (errors.length > 0) {
     throw new ConfigurationError(
       errors.flatMap((error) =>
-        Object.values(error.constraints ?? {}).map((message) =>
+        firstConstraints(error.constraints ?? {}).map((message) =>
           message.startsWith(error.property) || error.property === 'jwtKeyInProduction'
             ? message
             : `${error.property}: ${message}`,

@@ -1,5 +1,6 @@
-import { ArrayMaxSize, IsArray, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
+import { MayBeOmitted } from '../http/may-be-omitted.decorator';
 
 /** POST /demo/token: the claims of a development token. */
 export class DemoTokenRequest {
@@ -8,25 +9,25 @@ export class DemoTokenRequest {
   sub!: string;
 
   /** Room patterns the token grants (`*` at the end is a wildcard); public:* needs none. */
-  @IsOptional()
+  @MayBeOmitted()
   @IsArray()
   @ArrayMaxSize(50)
   @Matches(/^[A-Za-z0-9_.:-]{0,127}[A-Za-z0-9_.:*-]$/, { each: true, message: 'each of rooms must be a room name or pattern' })
   rooms?: string[];
 
   /** Space-separated scopes, e.g. `notifications:publish` for the demo's "send a test" button. */
-  @IsOptional()
+  @MayBeOmitted()
   @IsString()
   @MaxLength(200)
   scope?: string;
 
-  @IsOptional()
+  @MayBeOmitted()
   @IsString()
   @MaxLength(100)
   name?: string;
 
   /** Lifetime in seconds. */
-  @IsOptional()
+  @MayBeOmitted()
   @IsInt()
   @Min(5)
   @Max(86_400)

@@ -1,12 +1,10 @@
 import { Module } from '@nestjs/common';
-import { NotificationsBatchController } from './notifications-batch.controller';
 import { NotificationsBatchService } from './notifications-batch.service';
-import { NotificationsController } from './notifications.controller';
 import { NotificationsService } from './notifications.service';
 
+/** Publishing; its HTTP controllers belong to the service API (src/http/service-api.module.ts). */
 @Module({
-  controllers: [NotificationsController, NotificationsBatchController],
   providers: [NotificationsService, NotificationsBatchService],
-  exports: [NotificationsService],
+  exports: [NotificationsService, NotificationsBatchService],
 })
 export class NotificationsModule {}

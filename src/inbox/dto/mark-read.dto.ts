@@ -1,4 +1,5 @@
-import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsOptional, IsString, MaxLength, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsString, MaxLength, ValidateIf } from 'class-validator';
+import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 
 /** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`. */
 export class MarkReadDto {
@@ -10,7 +11,7 @@ export class MarkReadDto {
   @MaxLength(128, { each: true })
   ids?: string[];
 
-  @IsOptional()
+  @MayBeOmitted()
   @Equals(true, { message: 'all must be true' })
   all?: true;
 }
