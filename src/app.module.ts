@@ -7,6 +7,7 @@ import { ConnectionsModule } from './connections/connections.module';
 import { DemoModule } from './demo/demo.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
+import { HooksModule } from './hooks/hooks.module';
 import { ServiceApiModule } from './http/service-api.module';
 import { InboxModule } from './inbox/inbox.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
@@ -35,6 +36,7 @@ export class AppModule {
         ...(config.internalPort === undefined ? [ServiceApiModule.withinApp()] : []),
         InboxModule,
         HealthModule,
+        HooksModule.register(config),
         DemoModule.register({ enabled: config.demoEnabled, tokenEndpoint: config.demoTokenEndpoint }),
       ],
     };

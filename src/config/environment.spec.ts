@@ -62,6 +62,32 @@ describe('parseEnvironment', () => {
     expect(parseEnvironment({ NODE_ENV: 'production', JWT_SECRET: 'a-long-enough-secret' }).NODE_ENV).toBe('production');
   });
 
+  it('parses the backend hooks, off by default', () => {
+    expect(parseEnvironment({})).toMatchObject({ WEBHOOK_URL: undefined, JOIN_PROXY_URL: undefined, WEBHOOK_BATCH_MAX: 100, WEBHOOK_BATCH_MS: 500, WEBHOOK_UNREAD_AFTER_S: 0, WEBHOOK_RETRY_S: 3600, JOIN_PROXY_TIMEOUT_MS: 2000 });
+    const env = parseEnvironment({ WEBHOOK_URL: 'https://backend.example/herald', JOIN_PROXY_URL: 'http://backend:8080/join', JOIN_PROXY_ROOMS: 'doc:*, team:42', HOOKS_SECRET: 'sixteen-chars-ok' });
+    expect(env).toMatchObject({ WEBHOOK_URL: 'https://backend.example/herald', JOIN_PROXY_ROOMS: 'doc:*, team:42' });
+  });
+
+  it.each([
+    [{ WEBHOOK_URL: 'https://backend.example/herald' }, 'HOOKS_SECRET must be set'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'doc:*' }, 'HOOKS_SECRET must be set'],
+    [{ WEBHOOK_URL: 'https://backend.example/herald', HOOKS_SECRET: 'short' }, 'HOOKS_SECRET must be at least 16'],
+    [{ WEBHOOK_URL: 'ftp://backend.example', HOOKS_SECRET: 'sixteen-chars-ok' }, 'WEBHOOK_URL'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', HOOKS_SECRET: 'sixteen-chars-ok' }, 'JOIN_PROXY_ROOMS'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'doc:*x', HOOKS_SECRET: 'sixteen-chars-ok' }, 'JOIN_PROXY_ROOMS'],
+    [{ JOIN_PROXY_URL: 'not a url', JOIN_PROXY_ROOMS: 'doc:*', HOOKS_SECRET: 'sixteen-chars-ok' }, 'JOIN_PROXY_URL'],
+    [{ WEBHOOK_BATCH_MAX: '0' }, 'WEBHOOK_BATCH_MAX'],
+    [{ WEBHOOK_BATCH_MS: 'soon' }, 'WEBHOOK_BATCH_MS'],
+    [{ WEBHOOK_UNREAD_AFTER_S: '-1' }, 'WEBHOOK_UNREAD_AFTER_S'],
+    [{ WEBHOOK_RETRY_S: '0' }, 'WEBHOOK_RETRY_S'],
+    [{ WEBHOOK_TIMEOUT_MS: '10' }, 'WEBHOOK_TIMEOUT_MS'],
+    [{ WEBHOOK_QUEUE_MAX: '0' }, 'WEBHOOK_QUEUE_MAX'],
+    [{ JOIN_PROXY_TIMEOUT_MS: '0' }, 'JOIN_PROXY_TIMEOUT_MS'],
+    [{ JOIN_PROXY_CACHE_SIZE: '-1' }, 'JOIN_PROXY_CACHE_SIZE'],
+  ])('refuses hook settings %j, naming the variable', (raw, message) => {
+    expect(() => parseEnvironment(raw)).toThrow(message);
+  });
+
   it('ignores variables it does not own', () => {
     expect(() => parseEnvironment({ HOME: '/root', npm_config_x: 'y' })).not.toThrow();
   });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Notification, personalRoom } from '@herald/client/protocol';
-import { Broker } from '../broker/broker';
+import { Broker, PublishResult } from '../broker/broker';
 import { MetricsService } from '../metrics/metrics.service';
 
 export interface NotificationInput {
@@ -19,9 +19,20 @@ export interface PublishedNotification {
   targets: number;
 }
 
+/** One notification stored in one room (a repeat of an `id` is not one). */
+export interface StoredNotification {
+  room: string;
+  id: string;
+  seq: string;
+  type: string;
+}
+
 /** Publishes notifications to rooms and users; usable from any module, not only HTTP. */
 @Injectable()
 export class NotificationsService {
+  private readonly logger = new Logger(NotificationsService.name);
+  private storedListener: ((stored: StoredNotification) => void) | undefined;
+
   constructor(
     private readonly broker: Broker,
     private readonly metrics: MetricsService,
@@ -43,7 +54,24 @@ export class NotificationsService {
       }),
     );
     this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
+    if (this.storedListener) this.tellStored(rooms, results, id, input.type);
     return { id, targets: rooms.length };
+  }
+
+  /** The one listener told of every notification stored (backend hooks); must return at once. */
+  onStored(listener: (stored: StoredNotification) => void): void {
+    this.storedListener = listener;
+  }
+
+  private tellStored(rooms: string[], results: PublishResult[], id: string, type: string): void {
+    results.forEach((result, index) => {
+      if (result.duplicate) return;
+      try {
+        this.storedListener!({ room: rooms[index], id, seq: result.seq, type });
+      } catch (error) {
+        this.logger.error({ message: 'Stored-notification listener failed', room: rooms[index], error: String(error) });
+      }
+    });
   }
 }
 
