@@ -109,6 +109,17 @@ export interface ErrorData {
   event?: string;
 }
 
+/**
+ * Sent unprompted to a live member whose pod cannot prove it missed nothing in the room (its
+ * history was lost or broke across a broker outage or failover): reload the room's state.
+ */
+export interface RecoveryNotice {
+  room: string;
+  /** The room's current seq, or null when it has no history now. */
+  seq: string | null;
+  recovered: false;
+}
+
 export interface ServerEvents {
   welcome: Welcome;
   joined: Joined;
@@ -121,6 +132,7 @@ export interface ServerEvents {
   notification: Notification;
   presence: PresenceEvent;
   inbox: InboxEvent;
+  recovery: RecoveryNotice;
   error: ErrorData;
 }
 export type ServerEventName = keyof ServerEvents;
@@ -185,11 +197,21 @@ export const CloseCode = {
   TokenExpired: { code: 4001, reason: 'token_expired', advice: 'new_token' },
   SlowConsumer: { code: 4008, reason: 'slow_consumer', advice: 'reconnect' },
   RateLimited: { code: 4029, reason: 'rate_limited', advice: 'reconnect_backoff' },
+  /**
+   * Never sent by the server: the code the SDK closes with when it abandons a socket itself
+   * (no `welcome` in time, or silent for 2 x heartbeatMs).
+   */
+  ClientTimeout: { code: 4000, reason: 'client_timeout', advice: 'reconnect_backoff' },
+  /**
+   * Never on the wire: what a close event reports when no close frame came (a dropped network,
+   * or a peer the server's heartbeat terminated).
+   */
+  Abnormal: { code: 1006, reason: '', advice: 'reconnect_backoff' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 /**
- * Advice for a close code as received by a client. Codes outside the table (1006 abnormal
- * closure from a dropped network, proxies' codes) are treated as transient.
+ * Advice for a close code as received by a client. Codes outside the table (proxies' own codes)
+ * are treated as transient.
  */
 export function closeAdvice(code: number, reason = ''): CloseAdvice {
   if (code === 1008 && reason === CloseCode.OriginNotAllowed.reason) return 'stop';
@@ -282,11 +304,12 @@ interface WebhookEventBase<T extends WebhookEventType> {
 export type WebhookEvent =
   | (WebhookEventBase<'user.online' | 'user.offline'> & { user: string })
   | (WebhookEventBase<'room.occupied' | 'room.vacated'> & { room: string })
-  | (WebhookEventBase<'notification.unread'> & { user: string; notification: UnreadNotification });
+  | (WebhookEventBase<'notification.unread'> & { user: string; seq: string; notification: UnreadNotification });
 
 /**
  * The notification a `notification.unread` is about. It sits in its own object because its
- * `id` and `type` would otherwise collide with the event's own.
+ * `id` and `type` would otherwise collide with the event's own; its `seq`, which collides with
+ * nothing, is also on the event itself, as the contract's `{user, id, seq, type}` reads.
  */
 export interface UnreadNotification {
   id: string;

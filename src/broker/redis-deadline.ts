@@ -1,4 +1,4 @@
-import { BrokerUnavailableError } from './broker';
+import { DeadlineExpiredError } from './deadline';
 
 /**
  * When Redis counts as too slow: when it has answered nothing for `deadlineMs` while commands
@@ -12,18 +12,15 @@ import { BrokerUnavailableError } from './broker';
  * an admission like that.
  */
 export class RedisDeadline {
-  private readonly pending = new Set<(error: Error) => void>();
+  /** What waits, each with the operation it fails as. */
+  private readonly pending = new Map<(error: Error) => void, string>();
   private lastProgressMs = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly deadlineMs: number,
-    /** Names the connection in the error, e.g. `command`. */
-    private readonly connection: string,
-  ) {}
+  constructor(private readonly deadlineMs: number) {}
 
-  /** Resolves as `command` does, or rejects with BrokerUnavailableError when the connection goes silent. */
-  track<T>(command: Promise<T>): Promise<T> {
+  /** Settles as `command` does, or rejects with DeadlineExpiredError(operation) when the connection goes silent. */
+  track<T>(command: Promise<T>, operation: string): Promise<T> {
     if (this.pending.size === 0) {
       this.lastProgressMs = Date.now();
       // Nor is our own synchronous work: a burst queueing thousands of commands is written only
@@ -35,7 +32,7 @@ export class RedisDeadline {
     }
     return new Promise<T>((resolve, reject) => {
       const fail = (error: Error) => reject(error);
-      this.pending.add(fail);
+      this.pending.set(fail, operation);
       this.arm();
       command.then(
         (value) => {
@@ -50,13 +47,13 @@ export class RedisDeadline {
     });
   }
 
-  /** Rejects everything outstanding (the connection is going away) and stops the timer. */
-  clear(error: Error): void {
+  /** Rejects everything outstanding, each as its own operation, and stops the timer. */
+  private expire(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const pending = [...this.pending];
     this.pending.clear();
-    for (const fail of pending) fail(error);
+    for (const [fail, operation] of pending) fail(new DeadlineExpiredError(operation, this.deadlineMs));
   }
 
   private settled(fail: (error: Error) => void): void {
@@ -83,8 +80,7 @@ export class RedisDeadline {
 
   private check(): void {
     if (this.pending.size === 0) return;
-    const silentMs = Date.now() - this.lastProgressMs;
-    if (silentMs < this.deadlineMs) return this.arm();
-    this.clear(new BrokerUnavailableError(`The message broker is unreachable (Redis ${this.connection} connection answered nothing for ${silentMs} ms)`));
+    if (Date.now() - this.lastProgressMs < this.deadlineMs) return this.arm();
+    this.expire();
   }
 }

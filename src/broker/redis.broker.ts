@@ -15,15 +15,17 @@ import {
   PresenceChange,
   PresenceExpiredListener,
   PresenceSnapshot,
+  PublishIdClaim,
   PublishOptions,
   PublishResult,
   PublishedEvent,
 } from './broker';
+import { DeadlineExpiredError, withDeadline } from './deadline';
 import { RedisDeadline } from './redis-deadline';
 import { RedisKeys } from './redis-keys';
 import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './redis.scripts';
 import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame } from './seq';
+import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame, recoveryFrame } from './seq';
 
 export interface RedisBrokerOptions extends InboxOptions {
   /** redis:// or rediss:// URL, credentials included. */
@@ -37,10 +39,13 @@ export interface RedisBrokerOptions extends InboxOptions {
   /** How often this pod refreshes its own presence entries; well under presenceTtlMs. */
   presenceRefreshMs: number;
   /**
-   * A connection attempt taking longer fails; so do the commands outstanding on a connection
-   * that has answered nothing for this long (RedisDeadline), with BrokerUnavailableError.
+   * REDIS_COMMAND_TIMEOUT_MS: a connection attempt taking longer fails, and so does every call
+   * waiting on a connection that has answered nothing for this long (BrokerUnavailableError);
+   * Redis then counts as down until a PING is answered in time.
    */
   commandTimeoutMs?: number;
+  /** How often both connections are PINGed (default: half the command timeout). */
+  healthCheckMs?: number;
   /** Reconnect backoff: doubles from the minimum up to the maximum, with jitter. */
   reconnectMinDelayMs?: number;
   reconnectMaxDelayMs?: number;
@@ -49,7 +54,7 @@ export interface RedisBrokerOptions extends InboxOptions {
 }
 
 const DEFAULTS = {
-  commandTimeoutMs: 3000,
+  commandTimeoutMs: 2000,
   reconnectMinDelayMs: 50,
   reconnectMaxDelayMs: 2000,
   startupAttempts: 5,
@@ -75,8 +80,8 @@ function createRedisClient(url: string, options: { connectTimeoutMs: number; rec
     scripts: REDIS_SCRIPTS,
     // Fail at once while disconnected instead of queueing: the edges answer `unavailable` / 503.
     disableOfflineQueue: true,
-    // No per-command timer (node-redis arms an AbortSignal.timeout per command): a RedisDeadline
-    // per connection bounds every command by how long Redis has been silent instead.
+    // No per-command timer (node-redis arms an AbortSignal.timeout per command): every call is
+    // bounded by its connection's RedisDeadline instead (see `bounded`).
     commandOptions: { timeout: 0 },
     socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectStrategy },
   });
@@ -112,6 +117,9 @@ interface RoomFeed {
  * - Presence entries expire unless refreshed; this pod refreshes its own on a timer and
  *   re-registers them all after a reconnect. Whichever script finds a dead pod's entries
  *   expired reports their users once, through onPresenceExpired.
+ * - Every call has a deadline (commandTimeoutMs), and a PING on both connections notices a
+ *   Redis that went silent without closing them: a late PING marks the broker unavailable;
+ *   once a PING is answered in time again the pod resyncs as after a reconnect.
  */
 export class RedisBroker extends Broker {
   private readonly logger = new Logger(RedisBroker.name);
@@ -134,19 +142,23 @@ export class RedisBroker extends Broker {
   private resyncFailures = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  /** Set when a call or PING missed its deadline; cleared by a PING answered in time. */
+  private silent = false;
+  /** A PING is in flight on the connection: never more than one, so a frozen Redis collects none. */
+  private readonly pinging = { command: false, subscriber: false };
   private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
-  private readonly commandDeadline: RedisDeadline;
+  /** One per connection: when Redis counts as too slow on it (see `bounded`). */
+  private readonly deadlines: Record<'command' | 'subscriber', RedisDeadline>;
   /** history() reads waiting to be sent, by room and since: see history(). */
   private readonly pendingHistoryReads = new Map<string, Promise<HistoryResult>>();
-  private readonly subscriberDeadline: RedisDeadline;
 
   constructor(options: RedisBrokerOptions) {
     super();
-    this.settings = { ...DEFAULTS, ...options };
+    this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
     this.keys = new RedisKeys(options.prefix);
-    this.commandDeadline = new RedisDeadline(this.settings.commandTimeoutMs, 'command');
-    this.subscriberDeadline = new RedisDeadline(this.settings.commandTimeoutMs, 'subscriber');
+    this.deadlines = { command: new RedisDeadline(this.settings.commandTimeoutMs), subscriber: new RedisDeadline(this.settings.commandTimeoutMs) };
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
       reconnectStrategy: (retries, cause) => this.reconnectDelay(retries, cause),
@@ -172,11 +184,16 @@ export class RedisBroker extends Broker {
         channel: this.keys.channel(room),
         event,
         body: JSON.stringify(body),
+        fingerprint: options?.fingerprint ?? '',
         ...this.historyWindow(),
       }),
     );
-    if (reply === null) return { duplicate: true };
+    if (reply === 'duplicate' || reply === 'conflict') return { duplicate: true, conflict: reply === 'conflict' };
     return { duplicate: false, seq: formatSeq(reply.epoch, reply.position) };
+  }
+
+  async claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim> {
+    return this.run('publish id claim', () => this.command.heraldClaimPublishId(this.keys.publishId(id), fingerprint, this.settings.historyTtlS));
   }
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
@@ -189,9 +206,9 @@ export class RedisBroker extends Broker {
     const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined };
     this.rooms.set(room, feed);
     try {
-      await this.subscriberDeadline.track(subscriber.subscribe(this.keys.channel(room), this.onChannelMessage));
+      await this.bounded('subscribe', subscriber.subscribe(this.keys.channel(room), this.onChannelMessage), 'subscriber');
       // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
-      const latest = await this.commandDeadline.track(this.command.heraldHistory(this.roomKeys(room), undefined, this.historyWindow()));
+      const latest = await this.bounded('history', this.command.heraldHistory(this.roomKeys(room), undefined, this.historyWindow()));
       feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : { epoch: null, position: 0 };
     } catch (error) {
       if (this.rooms.get(room) === feed) this.rooms.delete(room);
@@ -206,10 +223,11 @@ export class RedisBroker extends Broker {
     // A subscriber that is down holds nothing; the next one is built from `rooms`, without this room.
     if (!subscriber?.isReady) return;
     try {
-      await this.subscriberDeadline.track(subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage));
+      await this.bounded('unsubscribe', subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage), 'subscriber');
     } catch (error) {
       throw this.unavailable('unsubscribe', error);
     }
+    await this.forgetIfQuiet(room);
   }
 
   /**
@@ -329,12 +347,13 @@ export class RedisBroker extends Broker {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.refreshTimer);
+    clearInterval(this.healthTimer);
     clearTimeout(this.resyncTimer);
     if (this.command.isReady) {
       await Promise.all(
         [...this.localPresence].flatMap(([room, entries]) =>
           [...entries.keys()].map((connectionId) =>
-            this.commandDeadline.track(this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId)).catch((error: unknown) =>
+            this.bounded('presence remove', this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId)).catch((error: unknown) =>
               // Unreachable Redis: the entries expire on their own within presenceTtlMs.
               this.logger.warn({ message: 'Could not remove presence on close', room, error: describe(error) }),
             ),
@@ -352,8 +371,10 @@ export class RedisBroker extends Broker {
   }
 
   private async start(): Promise<void> {
+    // node-redis bounds each TCP connect, not the handshake after it, nor its own retries.
+    const startupBudgetMs = this.settings.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     try {
-      await this.command.connect();
+      await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
       this.everConnected = true;
       await this.resync();
     } catch (error) {
@@ -364,6 +385,7 @@ export class RedisBroker extends Broker {
       throw new Error(`Cannot connect to Redis at ${redactedUrl(this.settings.url)}: ${describe(cause)}`);
     }
     this.refreshTimer = setInterval(() => this.refreshPresence(), this.settings.presenceRefreshMs);
+    this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
   }
 
   /**
@@ -384,6 +406,8 @@ export class RedisBroker extends Broker {
         if (this.closed) return;
         await this.registerAllPresence();
         this.resyncFailures = 0;
+        // Every step above was answered in time: Redis is not silent.
+        this.silent = false;
         this.setAvailable(true);
         for (const [room, feed] of this.rooms) void this.catchUp(room, feed);
       });
@@ -408,7 +432,7 @@ export class RedisBroker extends Broker {
    * its whole source: seconds of Redis time for a burst of admissions, with no reply meanwhile.
    */
   private async loadScripts(): Promise<void> {
-    await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.commandDeadline.track(this.command.scriptLoad(script.SCRIPT))));
+    await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', this.command.scriptLoad(script.SCRIPT))));
   }
 
   private async replaceSubscriber(): Promise<void> {
@@ -421,15 +445,15 @@ export class RedisBroker extends Broker {
     });
     subscriber.on('error', (error: Error) => this.onSubscriberError(subscriber, error));
     try {
-      await subscriber.connect();
+      await this.bounded('subscriber connect', subscriber.connect(), 'subscriber');
       const rooms = [...this.rooms.keys()];
       for (let index = 0; index < rooms.length; index += RESUBSCRIBE_BATCH) {
         const channels = rooms.slice(index, index + RESUBSCRIBE_BATCH).map((room) => this.keys.channel(room));
-        await this.subscriberDeadline.track(subscriber.subscribe(channels, this.onChannelMessage));
+        await this.bounded('resubscribe', subscriber.subscribe(channels, this.onChannelMessage), 'subscriber');
       }
       // Rooms left while subscribing must not stay subscribed.
       const left = rooms.filter((room) => !this.rooms.has(room)).map((room) => this.keys.channel(room));
-      if (left.length > 0) await this.subscriberDeadline.track(subscriber.unsubscribe(left, this.onChannelMessage));
+      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.onChannelMessage), 'subscriber');
     } catch (error) {
       await this.shutClient(subscriber);
       throw error;
@@ -447,9 +471,9 @@ export class RedisBroker extends Broker {
         const slice = all.slice(index, index + PRESENCE_REFRESH_SLICE);
         const last = index + PRESENCE_REFRESH_SLICE >= all.length;
         refreshes.push(
-          this.commandDeadline
-            .track(this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, slice, last))
-            .then((expired) => this.reportExpired(room, expired)),
+          this.bounded('presence refresh', this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, slice, last)).then((expired) =>
+            this.reportExpired(room, expired),
+          ),
         );
       }
     }
@@ -465,28 +489,112 @@ export class RedisBroker extends Broker {
     );
   }
 
-  /** Delivers what this pod missed while its subscriber was away, then the live backlog, in order. */
+  /**
+   * A room that never carried a message keeps nothing worth its key once its last member, on
+   * any pod, is gone; otherwise joining many such rooms would leave a key per room for
+   * HISTORY_TTL_S. Rooms with history keep it for the whole window.
+   */
+  private async forgetIfQuiet(room: string): Promise<void> {
+    try {
+      await this.run('forget quiet room', () => this.command.heraldForgetQuietRoom(this.roomKeys(room), this.keys.channel(room)));
+    } catch (error) {
+      // Harmless: the room's key expires after HISTORY_TTL_S anyway.
+      this.logger.debug({ message: 'Could not forget a quiet room', room, error: describe(error) });
+    }
+  }
+
+  /**
+   * Notices a Redis that went silent with its connections open, which node-redis never
+   * reports (it waits for a reply as long as the socket lives): a PING on each connection
+   * with the command deadline. A silent one marks the broker down; once the command
+   * connection answers in time again the pod resyncs (a fresh subscriber, presence, catch-up)
+   * as after a reconnect.
+   */
+  private checkHealth(): void {
+    if (this.closed || !this.command.isReady) return;
+    this.ping('command', this.command).then(
+      (answered) => {
+        if (!answered || !this.silent || this.closed) return;
+        this.silent = false;
+        this.logger.log({ message: 'Redis answers again; resubscribing rooms and re-registering presence', rooms: this.rooms.size });
+        this.scheduleResync('Redis answers again');
+      },
+      (error: unknown) => this.logger.debug({ message: 'Health check PING failed', connection: 'command', error: describe(error) }),
+    );
+    const subscriber = this.subscriber;
+    // A silent subscriber alone is replaced by the resync that follows the command connection's answer.
+    if (subscriber?.isReady && this.isAvailable) {
+      this.ping('subscriber', subscriber).catch((error: unknown) =>
+        this.logger.debug({ message: 'Health check PING failed', connection: 'subscriber', error: describe(error) }),
+      );
+    }
+  }
+
+  /** True when answered in time, false when a PING is still in flight (none is sent then). */
+  private async ping(connection: 'command' | 'subscriber', client: RedisClient): Promise<boolean> {
+    if (this.pinging[connection]) return false;
+    this.pinging[connection] = true;
+    const answer = client.ping();
+    const settled = () => {
+      this.pinging[connection] = false;
+    };
+    answer.then(settled, settled);
+    try {
+      await this.bounded(`PING (${connection} connection)`, answer, connection);
+    } catch (error) {
+      if (error instanceof DeadlineExpiredError) this.markSilent(error.operation);
+      throw error;
+    }
+    return true;
+  }
+
+  /**
+   * Delivers what this pod missed while its subscriber was away, then the live backlog, in order.
+   * When it cannot prove it missed nothing (the room's history is gone, began a new life because
+   * Redis lost its data, or no longer reaches back), the room's members get `recovery` (section 4)
+   * instead of a silent gap.
+   */
   private async catchUp(room: string, feed: RoomFeed): Promise<void> {
     const from = feed.last ?? feed.anchor;
     if (!from || feed.pending) return;
     feed.pending = [];
+    let latestSeq: string | null = null;
+    let gapReported = false;
+    const gap = () => {
+      if (!gapReported) this.reportGap(room, latestSeq);
+      gapReported = true;
+    };
     try {
-      const { latestSeq } = await this.history(room);
+      latestSeq = (await this.history(room)).latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
+      const sameLife = latest !== undefined && latest.epoch === from.epoch;
+      // The history this pod had followed is gone: whatever came after `from` in it is lost.
+      if (from.epoch !== null && !sameLife) gap();
       if (latest) {
-        // A new epoch began while this pod was away (Redis lost its data): all of it is new here.
-        const since = latest.epoch === from.epoch ? formatSeq(latest.epoch, from.position) : formatSeq(latest.epoch, 0);
-        const missed = await this.history(room, since);
-        if (missed.recovered) for (const delivery of missed.publications) this.deliverInOrder(feed, delivery, parseSeq(delivery.seq!)!);
-        else this.logger.warn({ message: 'Room history did not cover the outage; members missed messages', room });
+        // In a new life (or a first one) everything in it is new here, from its start.
+        const missed = await this.history(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
+        if (missed.recovered) {
+          for (const delivery of missed.publications) this.deliverInOrder(feed, delivery, parseSeq(delivery.seq!)!);
+        } else {
+          // What is declared lost is not delivered late: only publications after `latest` follow.
+          feed.last = latest;
+          gap();
+        }
       }
     } catch (error) {
       this.logger.warn({ message: 'Catch-up after reconnect failed', room, error: describe(error) });
+      gap();
     } finally {
       const pending = feed.pending ?? [];
       feed.pending = undefined;
       for (const [delivery, at] of pending) this.deliverInOrder(feed, delivery, at);
     }
+  }
+
+  /** Tells the room's members on this pod that it cannot prove they missed nothing. */
+  private reportGap(room: string, latestSeq: string | null): void {
+    this.logger.warn({ message: 'Room history did not cover the outage; members are told to recover', room });
+    this.emit({ room, frame: recoveryFrame(room, latestSeq) });
   }
 
   private receive(message: string, channel: string): void {
@@ -577,6 +685,13 @@ export class RedisBroker extends Broker {
     if (connection === 'command' && !this.command.isReady) this.markDown('command connection lost');
   }
 
+  /** A PING missed its deadline: Redis is stuck or gone for every caller, not just one. */
+  private markSilent(operation: string): void {
+    if (this.closed) return;
+    this.silent = true;
+    this.markDown(`Redis did not answer ${operation} within ${this.settings.commandTimeoutMs} ms`);
+  }
+
   private markDown(reason: string): void {
     if (!this.isAvailable) return;
     this.downSinceMs = Date.now();
@@ -610,14 +725,29 @@ export class RedisBroker extends Broker {
     return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   }
 
-  /** Runs a command for a caller: BrokerUnavailableError at once when down, or when the connection fails. */
+  /**
+   * Runs a command for a caller: BrokerUnavailableError at once when down, or when the
+   * connection fails, or when the command misses its deadline.
+   */
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
     try {
-      return await this.commandDeadline.track(command());
+      return await this.bounded(operation, command());
     } catch (error) {
       throw this.unavailable(operation, error);
     }
+  }
+
+  /**
+   * Every call to Redis goes through here (or `run`): it fails with DeadlineExpiredError once
+   * its connection has answered nothing for the command deadline while calls wait
+   * (RedisDeadline), not once it has waited that long itself. A burst of admissions on a busy
+   * pod queues thousands of calls, and the last of them, and a PING behind them, wait far
+   * longer than the deadline for a Redis that answers every one in time; failing them (and
+   * marking Redis down over a late PING) would refuse connections while Redis is healthy.
+   */
+  private bounded<T>(operation: string, call: Promise<T>, connection: 'command' | 'subscriber' = 'command'): Promise<T> {
+    return this.deadlines[connection].track(call, operation);
   }
 
   private unavailable(operation: string, error: unknown): Error {
@@ -636,7 +766,7 @@ export class RedisBroker extends Broker {
   private dropChannel(room: string): void {
     const subscriber = this.subscriber;
     if (!subscriber?.isReady || this.rooms.has(room)) return;
-    subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage).catch((error: unknown) =>
+    this.bounded('unsubscribe', subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage), 'subscriber').catch((error: unknown) =>
       // The subscriber is failing too; its replacement is built without this room.
       this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', room, error: describe(error) }),
     );
@@ -645,7 +775,8 @@ export class RedisBroker extends Broker {
   private async shutClient(client: RedisClient | undefined): Promise<void> {
     if (!client?.isOpen) return;
     try {
-      await client.close();
+      // close() waits for every pending reply, which a silent Redis never sends.
+      await withDeadline(client.close(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('close', this.settings.commandTimeoutMs));
     } catch (error) {
       this.logger.debug({ message: 'Graceful Redis close failed; destroying the connection', error: describe(error) });
       client.destroy();
@@ -688,6 +819,7 @@ export function redactedUrl(url: string): string {
 
 function describe(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(describe).join('; ');
-  if (error instanceof Error) return error.message || error.name;
+  // node-redis's TimeoutError has no message: its class says what happened.
+  if (error instanceof Error) return error.message || error.constructor.name;
   return String(error);
 }

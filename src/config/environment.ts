@@ -198,6 +198,13 @@ export class Environment {
   @Matches(/^[A-Za-z0-9_.:{}-]{1,64}$/, { message: 'REDIS_PREFIX must be 1..64 characters of A-Za-z0-9_.:{}-' })
   REDIS_PREFIX = 'herald:';
 
+  /**
+   * Deadline of every Redis call and of the health check's PING: past it the call fails as
+   * unavailable (503, `unavailable`, 1013) and readyz turns 503 until Redis answers in time again.
+   */
+  @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
+  REDIS_COMMAND_TIMEOUT_MS = 2_000;
+
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
   INBOX_SIZE = 200;
 

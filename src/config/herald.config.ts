@@ -37,6 +37,7 @@ export class HeraldConfig {
   readonly drainSpreadMs: number;
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
+  readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
   /** Section 8's webhooks; undefined when WEBHOOK_URL is unset. */
@@ -83,6 +84,7 @@ export class HeraldConfig {
     this.drainSpreadMs = env.DRAIN_SPREAD_MS;
     this.redisUrl = env.REDIS_URL;
     this.redisPrefix = env.REDIS_PREFIX;
+    this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;
     this.webhooks =

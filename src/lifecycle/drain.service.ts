@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { CloseCode } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
-import { ConnectionRegistry } from '../connections/connection.registry';
+import { ConnectionHub } from '../connections/connection.hub';
 import { MetricsService } from '../metrics/metrics.service';
 
 /**
@@ -16,7 +16,7 @@ export class DrainService implements OnApplicationShutdown {
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
-    private readonly registry: ConnectionRegistry,
+    private readonly hub: ConnectionHub,
     private readonly config: HeraldConfig,
     private readonly metrics: MetricsService,
   ) {}
@@ -38,9 +38,9 @@ export class DrainService implements OnApplicationShutdown {
 
   private async run(): Promise<void> {
     this.metrics.drains.inc();
-    this.logger.log({ message: 'Draining', connections: this.registry.size, drainDelayMs: this.config.drainDelayMs, drainSpreadMs: this.config.drainSpreadMs });
+    this.logger.log({ message: 'Draining', connections: this.hub.size, drainDelayMs: this.config.drainDelayMs, drainSpreadMs: this.config.drainSpreadMs });
     await this.sleep(this.config.drainDelayMs);
-    const connections = [...this.registry.all()];
+    const connections = [...this.hub.all()];
     const batches = Math.max(1, Math.min(connections.length, Math.ceil(this.config.drainSpreadMs / 10)));
     const perBatch = Math.ceil(connections.length / batches);
     const stepMs = batches > 1 ? this.config.drainSpreadMs / (batches - 1) : 0;

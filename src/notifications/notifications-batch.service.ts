@@ -4,6 +4,7 @@ import { Broker, BrokerUnavailableError } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
 import { PublishBatchItemError, PublishBatchItemValidator } from './publish-batch-item.validator';
 import { NotificationsService } from './notifications.service';
+import { PublishConflictError } from './publish-conflict.error';
 
 /**
  * Target rooms whose publishes may be in flight at once. Every item's publishes are issued
@@ -63,6 +64,8 @@ export class NotificationsBatchService {
 
   /** What a single publish would have answered, for this item alone. */
   private itemError(error: unknown, index: number): PublishBatchItemError {
+    // The same id earlier with another body: 409, as PublishConflictFilter answers a single publish.
+    if (error instanceof PublishConflictError) return { statusCode: 409, message: `notifications.${index}: ${error.message}` };
     if (error instanceof BrokerUnavailableError) return { statusCode: 503, message: `notifications.${index}: ${error.message}; retry it with the same id` };
     if (error instanceof HttpException) return { statusCode: error.getStatus(), message: `notifications.${index}: ${messageOf(error)}` };
     this.logger.error({ message: 'Batch item publish failed', index, error: error instanceof Error ? error.message : String(error) });

@@ -3,13 +3,18 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Notification, personalRoom } from '@herald/client/protocol';
 import { Broker, PublishResult } from '../broker/broker';
 import { MetricsService } from '../metrics/metrics.service';
+import { notificationFingerprint } from './notification-fingerprint';
+import { PublishConflictError } from './publish-conflict.error';
 
 export interface NotificationInput {
   rooms?: string[];
   users?: string[];
   type: string;
   payload: Record<string, unknown>;
-  /** Idempotency key: the same id inside the history window is delivered once per room. */
+  /**
+   * Idempotency key: the same id with the same body inside the history window is delivered
+   * once per room; with another body it is refused (PublishConflictError) and delivers nothing.
+   */
   id?: string;
 }
 
@@ -40,21 +45,28 @@ export class NotificationsService {
 
   /**
    * Resolves once every target room has stored the notification (or already had it); rejects
-   * with BrokerUnavailableError when the broker is unreachable (HTTP answers 503).
+   * with BrokerUnavailableError when the broker is unreachable (HTTP answers 503), and with
+   * PublishConflictError when the id was used with another body (HTTP answers 409).
    */
   async publish(input: NotificationInput): Promise<PublishedNotification> {
-    const id = input.id ?? randomUUID();
     const rooms = targetRooms(input);
+    // A generated id never repeats: only a caller's id needs de-duplication records.
+    const dedup = input.id === undefined ? undefined : { dedupKey: input.id, fingerprint: notificationFingerprint(rooms, input.type, input.payload) };
+    // Claimed before any room: a conflicting repeat must reach none, not even a new target.
+    if (dedup && (await this.broker.claimPublishId(dedup.dedupKey, dedup.fingerprint)) === 'conflict') throw new PublishConflictError(dedup.dedupKey);
+    const id = input.id ?? randomUUID();
     const timestamp = new Date().toISOString();
     const results = await Promise.all(
       rooms.map((room) => {
         const body: Omit<Notification, 'seq'> = { id, room, type: input.type, payload: input.payload, timestamp };
         // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
-        return this.broker.publish(room, 'notification', body, { dedupKey: id });
+        return this.broker.publish(room, 'notification', body, dedup);
       }),
     );
     this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
     if (this.storedListener) this.tellStored(rooms, results, id, input.type);
+    // Only when a room's record outlived the id's claim (the window's very edge): refused all the same.
+    if (results.some((result) => result.duplicate && result.conflict)) throw new PublishConflictError(id);
     return { id, targets: rooms.length };
   }
 

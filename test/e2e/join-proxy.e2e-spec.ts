@@ -98,12 +98,24 @@ describe('join proxy', () => {
     expect(backend.requests.filter((request) => request.body?.user === 'gus')).toEqual([]);
   });
 
-  it('counts answers and latency in /metrics', async () => {
-    const metrics = (await http('GET', `${pod.url}/metrics`)).body as string;
-    expect(metrics).toMatch(/^herald_join_proxy_answers_total\{answer="allow"\} [1-9]/m);
-    expect(metrics).toMatch(/^herald_join_proxy_answers_total\{answer="deny"\} [1-9]/m);
-    expect(metrics).toMatch(/^herald_join_proxy_answers_total\{answer="timeout"\} [1-9]/m);
-    expect(metrics).toMatch(/^herald_join_proxy_cache_hits_total [1-9]/m);
-    expect(metrics).toMatch(/^herald_join_proxy_request_seconds_count [1-9]/m);
+  it('counts answers, cache hits and latency in /metrics', async () => {
+    const count = async (pattern: RegExp) => Number(pattern.exec((await http('GET', `${pod.url}/metrics`)).body as string)?.[1] ?? 0);
+    const allow = /^herald_join_proxy_answers_total\{answer="allow"\} (\d+)/m;
+    const deny = /^herald_join_proxy_answers_total\{answer="deny"\} (\d+)/m;
+    const timeout = /^herald_join_proxy_answers_total\{answer="timeout"\} (\d+)/m;
+    const hits = /^herald_join_proxy_cache_hits_total (\d+)/m;
+    const requests = /^herald_join_proxy_request_seconds_count (\d+)/m;
+    const before = await Promise.all([allow, deny, timeout, hits, requests].map(count));
+    const client = await connect('mia');
+    backend.answer = () => ({ status: 200, body: { allow: true, ttl: 60 } });
+    await client.request('join', { room: 'doc:m1' });
+    await client.request('leave', { room: 'doc:m1' });
+    await client.request('join', { room: 'doc:m1' });
+    backend.answer = () => ({ status: 200, body: { allow: false } });
+    await client.request('join', { room: 'doc:m2' });
+    backend.answer = () => 'hang';
+    await client.request('join', { room: 'doc:m3' });
+    const after = await Promise.all([allow, deny, timeout, hits, requests].map(count));
+    expect(after.map((value, i) => value - before[i])).toEqual([1, 1, 1, 1, 3]);
   });
 });

@@ -121,10 +121,11 @@ describe.each(BROKER_KINDS)('webhooks on one pod (%s broker)', (kind) => {
       type: 'notification.unread',
       timestamp: expect.any(String),
       user: 'uma',
+      seq: expect.any(String),
       notification: { id: sent.body.id, seq: expect.any(String), type: 'invoice.due' },
     });
     const inbox = await http('GET', `${pod.url}/v1/inbox`, { token: user('uma') });
-    expect(unread).toMatchObject({ notification: { seq: inbox.body.items[0].seq } });
+    expect(unread).toMatchObject({ seq: inbox.body.items[0].seq, notification: { seq: inbox.body.items[0].seq } });
   });
 });
 

@@ -38,7 +38,7 @@ export interface UnreadCheck {
  */
 export function unreadEvent(check: UnreadCheck, atMs: number): WebhookEvent {
   const id = `unread_${createHash('sha256').update(`${check.user}\n${check.notification.id}`).digest('base64url').slice(0, 24)}`;
-  return { id, type: 'notification.unread', timestamp: new Date(atMs).toISOString(), user: check.user, notification: check.notification };
+  return { id, type: 'notification.unread', timestamp: new Date(atMs).toISOString(), user: check.user, seq: check.notification.seq, notification: check.notification };
 }
 
 /**
