@@ -110,6 +110,18 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     await eve.close();
   });
 
+  it('answers 409 for an item whose id was used with another body, and delivers nothing for it', async () => {
+    const hal = await connectClient(app.wsUrl, signToken({ sub: 'hal' }));
+    const id = `batch-conflict-${kind}`;
+    expect((await batch(app.url, { notifications: [{ users: ['hal'], type: 'first', payload: {}, id }] })).status).toBe(200);
+    const response = await batch(app.url, { notifications: [{ users: ['hal'], type: 'second', payload: {}, id }, { users: ['hal'], type: 'marker', payload: {} }] });
+    expect(response.status).toBe(207);
+    expect(response.body.results[0].error).toEqual({ statusCode: 409, message: expect.stringContaining(`notifications.0: id "${id}" was already used with a different body`) });
+    await hal.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+    expect(types(hal)).toEqual(['first', 'marker']);
+    await hal.close();
+  });
+
   it.each([
     ['no notifications field', {}, 'notifications'],
     ['an empty list', { notifications: [] }, 'notifications'],
