@@ -48,6 +48,14 @@ describe('parseEnvironment', () => {
     },
   );
 
+  it.each(['not a host', 'http://0.0.0.0', '127.0.0.1:3000', '-bad.example'])('refuses HOST %j, which listen() could never bind', (value) => {
+    expect(() => parseEnvironment({ HOST: value })).toThrow(/HOST must be an IP address/);
+  });
+
+  it.each(['0.0.0.0', '::', '127.0.0.1', 'localhost', 'herald.internal', '::1'])('accepts HOST %s', (value) => {
+    expect(parseEnvironment({ HOST: value }).HOST).toBe(value);
+  });
+
   it('accepts origins with ports and spaces around commas', () => {
     const value = 'https://app.example.com, http://localhost:5173';
     expect(parseEnvironment({ ALLOWED_ORIGINS: value }).ALLOWED_ORIGINS).toBe(value);

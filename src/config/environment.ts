@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { Transform, plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -96,6 +97,13 @@ function IsPublicKeyPem(options: ValidationOptions): PropertyDecorator {
   );
 }
 
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** An IP address or a DNS host name, as listen() takes them. */
+function IsBindAddress(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy({ name: 'isBindAddress', validator: { validate: (value: unknown) => typeof value === 'string' && (isIP(value) !== 0 || HOST_NAME.test(value)) } }, options);
+}
+
 /**
  * A comma-separated list of browser origins, each exactly `scheme://host[:port]` as browsers send
  * it in `Origin`: an entry such as `app.example.com` (no scheme) or with a path or trailing slash
@@ -131,7 +139,9 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(0) @Max(65535)
   PORT = 3000;
 
-  @IsString()
+  /** An IP address or a host name to bind; anything else would only fail later, inside listen(). */
+  @Transform(emptyToUndefined)
+  @IsBindAddress({ message: 'HOST must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name to bind to' })
   HOST = '0.0.0.0';
 
   /** When set, the service-facing endpoints (publish, presence, metrics) move to this port. */
