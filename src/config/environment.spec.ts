@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError, Environment, parseEnvironment } from './environment';
@@ -48,6 +49,14 @@ describe('parseEnvironment', () => {
     },
   );
 
+  it.each(['not a host', 'http://0.0.0.0', '127.0.0.1:3000', '-bad.example'])('refuses HOST %j, which listen() could never bind', (value) => {
+    expect(() => parseEnvironment({ HOST: value })).toThrow(/HOST must be an IP address/);
+  });
+
+  it.each(['0.0.0.0', '::', '127.0.0.1', 'localhost', 'herald.internal', '::1'])('accepts HOST %s', (value) => {
+    expect(parseEnvironment({ HOST: value }).HOST).toBe(value);
+  });
+
   it('accepts origins with ports and spaces around commas', () => {
     const value = 'https://app.example.com, http://localhost:5173';
     expect(parseEnvironment({ ALLOWED_ORIGINS: value }).ALLOWED_ORIGINS).toBe(value);
@@ -57,6 +66,16 @@ describe('parseEnvironment', () => {
     for (const url of ['redis://localhost', 'redis://:pw@redis:6379/0', 'rediss://user:p%40ss@redis.example.com:6380']) {
       expect(parseEnvironment({ REDIS_URL: url }).REDIS_URL).toBe(url);
     }
+  });
+
+  it('refuses a JWT_PUBLIC_KEY that only looks like PEM, or is no RSA or EC key, and accepts one written on one line', () => {
+    const pem = (type: 'ec' | 'ed25519') =>
+      (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    for (const value of ['-----BEGIN PUBLIC KEY-----', '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----', pem('ed25519')]) {
+      expect(() => parseEnvironment({ JWT_PUBLIC_KEY: value })).toThrow(new ConfigurationError(['JWT_PUBLIC_KEY must be a PEM public key, RSA (RS256) or EC (ES256)']));
+    }
+    const oneLine = pem('ec').replace(/\n/g, '\\n');
+    expect(parseEnvironment({ JWT_PUBLIC_KEY: oneLine }).JWT_PUBLIC_KEY).toBe(oneLine);
   });
 
   it('refuses production without a JWT key', () => {

@@ -49,6 +49,8 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
     ['a sub with characters no room name has', () => signToken({ iss: 'herald-tests', aud: 'herald', sub: 'bob smith' }), 1008, 'unauthorized'],
     ['a non-array rooms claim', () => signToken({ iss: 'herald-tests', aud: 'herald', rooms: 'chat:*' as unknown as string[] }), 1008, 'unauthorized'],
     ['an expired token', () => signToken({ iss: 'herald-tests', aud: 'herald', ttlS: -10 }), 4001, 'token_expired'],
+    // Once admitted and then refused with 1013, as if the broker had failed: its welcome's expiresAt could not be written.
+    ['an exp later than any date', () => signToken({ iss: 'herald-tests', aud: 'herald', ttlS: 1e13 }), 1008, 'unauthorized'],
   ];
   it.each(refusals)('refuses %s with close code %d and sends nothing else', async (_, makeToken, code, reason) => {
     const client = await openClient(app.wsUrl, makeToken(), { via: makeToken() === undefined ? 'none' : 'subprotocol' });
