@@ -234,8 +234,9 @@ export class Environment {
   REDIS_PREFIX = 'herald:';
 
   /**
-   * Deadline of every Redis call and of the health check's PING: past it the call fails as
-   * unavailable (503, `unavailable`, 1013) and readyz turns 503 until Redis answers in time again.
+   * How long a Redis connection may answer nothing while calls (or the health check's PING) wait
+   * on it: then they fail as unavailable (503, `unavailable`, 1013) and readyz turns 503 until
+   * Redis answers in time again (RedisDeadline: a long queue does not count while replies come).
    */
   @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
   REDIS_COMMAND_TIMEOUT_MS = 2_000;
