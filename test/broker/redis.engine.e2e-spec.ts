@@ -211,4 +211,59 @@ describe('RedisEngine', () => {
       expect(await engine.presence.remove('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 0 });
     });
   });
+
+  describe('history reads', () => {
+    afterEach(() => harness.closeAll());
+
+    it('sends one read for the same room and since asked for together, and answers each caller in full', async () => {
+      const { broker: pod } = await harness.pod();
+      const first = (await pod.publish('storm', 'message', body('one'))) as { seq: string };
+      await pod.publish('storm', 'message', body('two'));
+      const client = await inspector();
+      const evalCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+      try {
+        const before = await evalCalls();
+        const reads = await Promise.all(Array.from({ length: 200 }, () => pod.history('storm', first.seq)));
+        expect((await evalCalls()) - before).toBe(1);
+        for (const read of reads) expect({ recovered: read.recovered, texts: read.publications.map((delivery) => textOf(delivery)) }).toEqual({ recovered: true, texts: ['two'] });
+        // Asked for later, a read is a new one: it sees what was published since.
+        await pod.publish('storm', 'message', body('three'));
+        expect((await pod.history('storm', first.seq)).publications.map((delivery) => textOf(delivery))).toEqual(['two', 'three']);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  describe('command deadline', () => {
+    afterEach(() => harness.closeAll());
+
+    it('fails what waits on a Redis that stopped answering, and serves again once it answers', async () => {
+      const frozen = await startRedis();
+      const engine = new RedisEngine({ ...TEST_REDIS_OPTIONS, url: frozen.url, prefix: uniquePrefix(), commandTimeoutMs: 300 });
+      const { broker } = engine;
+      try {
+        await engine.connect();
+        frozen.pause();
+        const calls = [broker.publish('chat', 'message', body('stuck')), broker.history('chat'), broker.subscribe('other')];
+        for (const call of calls) await expect(call).rejects.toBeInstanceOf(BrokerUnavailableError);
+        await expect(calls[0]).rejects.toThrow(/did not answer publish within 300 ms/);
+        frozen.resume();
+        await eventually(async () => expect(await broker.publish('chat', 'message', body('later'))).toMatchObject({ duplicate: false }));
+      } finally {
+        frozen.resume();
+        await engine.close();
+        await frozen.stop();
+      }
+    });
+
+    it('answers every call of a burst far bigger than the deadline can cover one by one', async () => {
+      const { presence } = await harness.pod({ commandTimeoutMs: 200 });
+      // Thousands of scripts queued at once: the last replies come long after 200 ms, but replies keep coming.
+      const burst = Array.from({ length: 4000 }, (_, i) => presence.add('crowd', `u${i}`, `c${i}`));
+      const results = await Promise.allSettled(burst);
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+      expect((await presence.snapshot('crowd')).connections).toBe(4000);
+    });
+  });
 });

@@ -31,6 +31,8 @@ export class RedisBroker extends Broker {
   private readonly logger = new Logger(RedisBroker.name);
   private readonly feeds: RoomFeeds;
   private listener: DeliveryListener = () => undefined;
+  /** history() reads waiting to be sent, by room and since: see history(). */
+  private readonly pendingHistoryReads = new Map<string, Promise<HistoryResult>>();
 
   constructor(
     private readonly connection: RedisConnection,
@@ -98,7 +100,26 @@ export class RedisBroker extends Broker {
     if (await this.connection.unsubscribe(this.keys.channel(room))) await this.forgetIfQuiet(room);
   }
 
-  async history(room: string, since?: string): Promise<HistoryResult> {
+  /**
+   * Reads of the same room and `since` asked for in one turn of the event loop share one Redis
+   * read: a reconnect storm is thousands of clients that rejoin a room having seen the same last
+   * message. Only reads not sent yet are shared: the read goes out after every caller asked, and
+   * each caller had begun buffering live deliveries before asking (ConnectionHub.enter), so it
+   * covers each of them as a read of its own would.
+   */
+  history(room: string, since?: string): Promise<HistoryResult> {
+    const key = since === undefined ? room : `${room}\n${since}`;
+    const pending = this.pendingHistoryReads.get(key);
+    if (pending) return pending;
+    const read = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.pendingHistoryReads.delete(key);
+      return this.readHistory(room, since);
+    });
+    this.pendingHistoryReads.set(key, read);
+    return read;
+  }
+
+  private async readHistory(room: string, since: string | undefined): Promise<HistoryResult> {
     const parsed = since === undefined ? undefined : parseSeq(since);
     const reply = await this.connection.run('history', (redis) => redis.heraldHistory(this.roomKeys(room), parsed, this.historyWindow()));
     if (!reply) return { latestSeq: null, recovered: false, publications: [] };

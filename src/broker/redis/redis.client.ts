@@ -3,7 +3,6 @@ import { REDIS_SCRIPTS } from './redis.scripts';
 
 export interface RedisClientOptions {
   connectTimeoutMs: number;
-  commandTimeoutMs: number;
   reconnectStrategy: false | ((retries: number, cause: Error) => number | Error);
 }
 
@@ -14,7 +13,9 @@ export function createRedisClient(url: string, options: RedisClientOptions) {
     scripts: REDIS_SCRIPTS,
     // Fail at once while disconnected instead of queueing: the edges answer `unavailable` / 503.
     disableOfflineQueue: true,
-    commandOptions: { timeout: options.commandTimeoutMs },
+    // No per-command timer (node-redis arms an AbortSignal.timeout per command): every call is
+    // bounded by its connection's RedisDeadline instead (StandaloneRedisConnection.bounded).
+    commandOptions: { timeout: 0 },
     socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectStrategy },
   });
 }

@@ -5,6 +5,13 @@ import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { RedisKeys } from './redis-keys';
 
+/**
+ * Presence entries per refresh script. A room's entries are refreshed in slices so that Redis,
+ * which runs one script at a time, serves the publishes queued meanwhile between slices instead
+ * of after all of a big room's entries (a latency spike every refresh otherwise).
+ */
+const PRESENCE_REFRESH_SLICE = 500;
+
 export interface RedisPresenceOptions {
   /** A presence entry not refreshed for this long belongs to a dead pod and is forgotten. */
   presenceTtlMs: number;
@@ -96,14 +103,20 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   private async registerAll(): Promise<void> {
-    await Promise.all(
-      [...this.localPresence].map(async ([room, entries]) =>
-        this.reportExpired(
-          room,
-          await this.connection.attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.presenceKeys(room), this.options.presenceTtlMs, entries)),
-        ),
-      ),
-    );
+    const refreshes: Promise<void>[] = [];
+    for (const [room, entries] of this.localPresence) {
+      const all = [...entries];
+      for (let index = 0; index < all.length; index += PRESENCE_REFRESH_SLICE) {
+        const slice = all.slice(index, index + PRESENCE_REFRESH_SLICE);
+        const last = index + PRESENCE_REFRESH_SLICE >= all.length;
+        refreshes.push(
+          this.connection
+            .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.presenceKeys(room), this.options.presenceTtlMs, slice, last))
+            .then((expired) => this.reportExpired(room, expired)),
+        );
+      }
+    }
+    await Promise.all(refreshes);
   }
 
   /** Extends this pod's presence entries; runs on a timer, every presenceRefreshMs. */

@@ -4,13 +4,16 @@ import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RedisClient, createRedisClient, describeError, redactedUrl } from './redis.client';
 import { ChannelListener, RedisCommands, RedisConnection } from './redis.connection';
+import { RedisDeadline } from './redis-deadline';
+import { REDIS_SCRIPTS } from './redis.scripts';
 
 export interface RedisConnectionOptions {
   /** redis:// or rediss:// URL, credentials included. */
   url: string;
   /**
-   * REDIS_COMMAND_TIMEOUT_MS: a call (or connection attempt) taking longer fails with
-   * BrokerUnavailableError, and Redis counts as down until a PING is answered in time.
+   * REDIS_COMMAND_TIMEOUT_MS: a connection attempt taking longer fails, and so does every call
+   * waiting on a connection that has answered nothing for this long (BrokerUnavailableError);
+   * Redis then counts as down until a PING is answered in time.
    */
   commandTimeoutMs?: number;
   /** How often both connections are PINGed (default: half the command timeout). */
@@ -70,13 +73,15 @@ export class StandaloneRedisConnection extends RedisConnection {
   private readonly pinging = { command: false, subscriber: false };
   private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
+  /** One per connection: when Redis counts as too slow on it (see `bounded`). */
+  private readonly deadlines: Record<'command' | 'subscriber', RedisDeadline>;
 
   constructor(options: RedisConnectionOptions) {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
+    this.deadlines = { command: new RedisDeadline(this.settings.commandTimeoutMs), subscriber: new RedisDeadline(this.settings.commandTimeoutMs) };
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
-      commandTimeoutMs: this.settings.commandTimeoutMs,
       reconnectStrategy: (retries, cause) => this.reconnectDelay(retries, cause),
     });
     this.command.on('error', (error: Error) => this.onClientError('command', error));
@@ -114,7 +119,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     if (!this.isAvailable || !subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
     this.channels.add(channel);
     try {
-      await this.bounded('subscribe', subscriber.subscribe(channel, this.onChannelMessage));
+      await this.bounded('subscribe', subscriber.subscribe(channel, this.onChannelMessage), 'subscriber');
     } catch (error) {
       this.channels.delete(channel);
       this.dropChannel(channel);
@@ -128,7 +133,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     // A subscriber that is down holds nothing; the next one is built without this channel.
     if (!subscriber?.isReady) return false;
     try {
-      await this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage));
+      await this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage), 'subscriber');
     } catch (error) {
       throw this.unavailable('unsubscribe', error);
     }
@@ -197,6 +202,7 @@ export class StandaloneRedisConnection extends RedisConnection {
       .then(async () => {
         this.resyncQueued = false;
         if (this.closed || !this.command.isReady) return;
+        await this.loadScripts();
         await this.replaceSubscriber();
         if (this.closed) return;
         await Promise.all(this.resyncSteps.map((step) => step()));
@@ -227,6 +233,15 @@ export class StandaloneRedisConnection extends RedisConnection {
     });
   }
 
+  /**
+   * Loads every script before the pod takes traffic (again after a Redis restart, which forgets
+   * them). Otherwise the first burst of each script fails with NOSCRIPT and is sent again with
+   * its whole source: seconds of Redis time for a burst of admissions, with no reply meanwhile.
+   */
+  private async loadScripts(): Promise<void> {
+    await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', this.command.scriptLoad(script.SCRIPT))));
+  }
+
   private async replaceSubscriber(): Promise<void> {
     const previous = this.subscriber;
     this.subscriber = undefined;
@@ -237,14 +252,14 @@ export class StandaloneRedisConnection extends RedisConnection {
     });
     subscriber.on('error', (error: Error) => this.onSubscriberError(subscriber, error));
     try {
-      await this.bounded('subscriber connect', subscriber.connect());
+      await this.bounded('subscriber connect', subscriber.connect(), 'subscriber');
       const channels = [...this.channels];
       for (let index = 0; index < channels.length; index += RESUBSCRIBE_BATCH) {
-        await this.bounded('resubscribe', subscriber.subscribe(channels.slice(index, index + RESUBSCRIBE_BATCH), this.onChannelMessage));
+        await this.bounded('resubscribe', subscriber.subscribe(channels.slice(index, index + RESUBSCRIBE_BATCH), this.onChannelMessage), 'subscriber');
       }
       // Channels left while subscribing must not stay subscribed.
       const left = channels.filter((channel) => !this.channels.has(channel));
-      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.onChannelMessage));
+      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.onChannelMessage), 'subscriber');
     } catch (error) {
       await this.shutClient(subscriber);
       throw error;
@@ -291,7 +306,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     };
     answer.then(settled, settled);
     try {
-      await this.bounded(`PING (${connection} connection)`, answer);
+      await this.bounded(`PING (${connection} connection)`, answer, connection);
     } catch (error) {
       if (error instanceof DeadlineExpiredError) this.markSilent(error.operation);
       throw error;
@@ -380,13 +395,15 @@ export class StandaloneRedisConnection extends RedisConnection {
   }
 
   /**
-   * Every call to Redis goes through here: past the deadline it fails with
-   * DeadlineExpiredError. One late call fails alone (a burst can queue calls behind each
-   * other); whether Redis is down is the health check's PING to say.
+   * Every call to Redis goes through here (or `run` / `attempt`): it fails with
+   * DeadlineExpiredError once its connection has answered nothing for the command deadline
+   * while calls wait (RedisDeadline), not once it has waited that long itself. A burst of
+   * admissions on a busy pod queues thousands of calls, and the last of them, and a PING behind
+   * them, wait far longer than the deadline for a Redis that answers every one in time; failing
+   * them (and marking Redis down over a late PING) would refuse connections while Redis is healthy.
    */
-  private bounded<T>(operation: string, call: Promise<T>): Promise<T> {
-    const timeoutMs = this.settings.commandTimeoutMs;
-    return withDeadline(call, timeoutMs, () => new DeadlineExpiredError(operation, timeoutMs));
+  private bounded<T>(operation: string, call: Promise<T>, connection: 'command' | 'subscriber' = 'command'): Promise<T> {
+    return this.deadlines[connection].track(call, operation);
   }
 
   private unavailable(operation: string, error: unknown): Error {
@@ -399,7 +416,7 @@ export class StandaloneRedisConnection extends RedisConnection {
   private dropChannel(channel: string): void {
     const subscriber = this.subscriber;
     if (!subscriber?.isReady || this.channels.has(channel)) return;
-    this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
+    this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage), 'subscriber').catch((error: unknown) =>
       // The subscriber is failing too; its replacement is built without this channel.
       this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', channel, error: describeError(error) }),
     );
