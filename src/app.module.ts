@@ -13,6 +13,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { NotificationsModule } from './notifications/notifications.module';
 import { PresenceModule } from './presence/presence.module';
 import { RoomsModule } from './rooms/rooms.module';
+import { SdkModule } from './sdk/sdk.module';
 
 @Module({})
 export class AppModule {
@@ -34,6 +35,7 @@ export class AppModule {
         PresenceModule,
         InboxModule,
         HealthModule,
+        SdkModule,
         DemoModule.register({ enabled: config.demoEnabled, tokenEndpoint: config.demoTokenEndpoint }),
       ],
     };

@@ -1,18 +1,23 @@
+import { readFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger, INestApplication, Logger, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import { AppModule } from './app.module';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
 import { RedisWsAdapter } from './gateway/redis-ws.adapter';
+import { OPENAPI_PATH, openApiDocument, serveOpenApi } from './openapi/openapi.document';
 
 /** Paths that move to INTERNAL_PORT when it is set (section 7). */
 const INTERNAL_PATHS = [/^\/v1\/notifications\/?$/, /^\/v1\/rooms\/[^/]+\/presence\/?$/, /^\/metrics\/?$/];
-const EVERYWHERE_PATHS = [/^\/healthz\/?$/, /^\/readyz\/?$/];
+const EVERYWHERE_PATHS = [/^\/healthz\/?$/, /^\/readyz\/?$/, /^\/openapi\.json$/];
+const servedInternally = (path: string) => INTERNAL_PATHS.some((pattern) => pattern.test(path));
+
+const { version } = JSON.parse(readFileSync(`${__dirname}/../package.json`, 'utf8')) as { version: string };
 
 export interface RunningHerald {
   app: INestApplication;
@@ -50,12 +55,16 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     }
 
     let internalPort: number | undefined;
+    // Each port describes the routes it answers.
+    const onInternalPort = (request: Request) => config.internalPort !== undefined && request.socket.localPort === internalPort;
+    const publicApi = serveOpenApi(openApiDocument(app, version, (path) => config.internalPort === undefined || !servedInternally(path)));
+    const internalApi = config.internalPort === undefined ? undefined : serveOpenApi(openApiDocument(app, version, (path) => servedInternally(path) || EVERYWHERE_PATHS.some((pattern) => pattern.test(path))));
+    (app.getHttpAdapter().getInstance() as Express).get(OPENAPI_PATH, (request: Request, response: Response) => (onInternalPort(request) ? internalApi! : publicApi)(request, response));
     if (config.internalPort !== undefined) {
       app.use((request: Request, response: Response, next: NextFunction) => {
-        const onInternalPort = request.socket.localPort === internalPort;
         const path = request.path;
         if (EVERYWHERE_PATHS.some((pattern) => pattern.test(path))) return next();
-        if (INTERNAL_PATHS.some((pattern) => pattern.test(path)) === onInternalPort) return next();
+        if (servedInternally(path) === onInternalPort(request)) return next();
         response.status(404).json({ statusCode: 404, message: `Cannot ${request.method} ${path}`, error: 'Not Found' });
       });
     }
@@ -82,13 +91,16 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
 
 function announce(config: HeraldConfig, port: number, internalPort: number | undefined): void {
   const logger = new Logger('Herald');
-  logger.log({
-    message: 'Listening',
-    port,
-    internalPort,
-    wsPath: config.wsPath,
-    broker: config.redisUrl ? 'redis' : 'memory',
-  });
+  const broker = config.redisUrl ? 'redis' : 'memory';
+  if (config.isProduction) {
+    logger.log({ message: 'Listening', port, internalPort, wsPath: config.wsPath, broker });
+  } else {
+    // One line a person (and the README's tour) can wait for.
+    logger.log(
+      `Listening on http://localhost:${port} (WebSocket ws://localhost:${port}${config.wsPath}` +
+        `${internalPort === undefined ? '' : `, internal port ${internalPort}`}, ${broker === 'redis' ? 'Redis' : 'embedded'} broker)`,
+    );
+  }
   if (config.jwt.ephemeral) {
     logger.warn(
       `JWT_SECRET is not set: using a random development secret that lasts until restart. ` +

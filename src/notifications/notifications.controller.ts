@@ -1,12 +1,16 @@
 import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { PublishResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
+import { HttpErrorDto } from '../openapi/http-error.dto';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
+import { PublishResponseDto } from './dto/publish-response.dto';
 import { NotificationsService, targetRooms } from './notifications.service';
 
 const MAX_TARGETS = 1000;
 
+@ApiTags('notifications')
 @Controller('v1/notifications')
 export class NotificationsController {
   constructor(private readonly notifications: NotificationsService) {}
@@ -14,6 +18,11 @@ export class NotificationsController {
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireToken(Scope.Publish)
+  @ApiOperation({ summary: 'Publish a notification to rooms and users (needs scope notifications:publish)' })
+  @ApiAcceptedResponse({ type: PublishResponseDto })
+  @ApiBadRequestResponse({ type: HttpErrorDto, description: 'A field is invalid (each is named), or no target or more than 1000' })
+  @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_PUBLISH_BYTES' })
+  @ApiServiceUnavailableResponse({ type: HttpErrorDto, description: 'The message broker is unreachable' })
   publish(@Body() body: PublishNotificationDto): Promise<PublishResponse> {
     const targets = targetRooms(body).length;
     if (targets === 0) throw new BadRequestException(['rooms or users must name at least one target']);
