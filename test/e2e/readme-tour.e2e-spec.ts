@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
+import { requireTool } from '../support/tools';
 
 /**
  * README.md's "Five-minute tour", run as written: its fenced blocks tagged `tour terminal=<n>`
@@ -93,6 +94,7 @@ describe("README's five-minute tour", () => {
   });
 
   it('works when pasted block by block into two terminals, on a free port', async () => {
+    requireTool('curl', 'apt-get install curl');
     const port = await freePort();
     // What a reader's shell has: no JWT_SECRET, the chosen PORT (the tour's `export PORT=...`).
     const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', PORT: String(port), NO_COLOR: '1' };
