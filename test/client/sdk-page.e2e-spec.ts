@@ -14,6 +14,11 @@ import { fencedBlocks } from './docs-snippets';
 
 jest.setTimeout(45_000);
 
+// Used inside page.evaluate, which runs in the browser (the test project has no DOM types).
+declare const document: any;
+declare const window: any;
+declare function getComputedStyle(element: unknown): { backgroundColor: string };
+
 /** Where the screenshots go: docs/images with UPDATE_SCREENSHOTS=1 (then look at them), else test-artifacts. */
 const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(__dirname, '..', '..', 'docs', 'images') : join(__dirname, '..', '..', 'test-artifacts');
 
