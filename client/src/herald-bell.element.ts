@@ -100,8 +100,8 @@ const ElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
  * Give it a client (`bell.client = connect(...)`): it loads the user's inbox, then adds live
  * notifications, each `id` once, titled by `payload.title` (else its `type`) with `payload.body`
  * beneath. The badge is the inbox's unread count from the server, plus unread notifications of
- * other rooms. Opening the list marks everything read, on the server too, and dispatches
- * `herald-read` with the ids it marked; `inbox` events from the user's other tabs update the
+ * other rooms. Opening the list marks everything read, on the server too (what was unread stays
+ * marked as new until it closes), and dispatches `herald-read` with the ids it marked; `inbox` events from the user's other tabs update the
  * badge and the read styling. A failed inbox request dispatches `herald-error` (`detail.error`).
  * The host's `data-state` attribute follows the connection state, for styling.
  */
