@@ -7,11 +7,12 @@ import { ConnectionsModule } from './connections/connections.module';
 import { DemoModule } from './demo/demo.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
+import { HooksModule } from './hooks/hooks.module';
+import { ServiceApiModule } from './http/service-api.module';
 import { InboxModule } from './inbox/inbox.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NotificationsModule } from './notifications/notifications.module';
-import { PresenceModule } from './presence/presence.module';
 import { RoomsModule } from './rooms/rooms.module';
 import { SdkModule } from './sdk/sdk.module';
 
@@ -32,10 +33,12 @@ export class AppModule {
         RoomsModule,
         GatewayModule,
         NotificationsModule,
-        PresenceModule,
+        // With INTERNAL_PORT the service API is an application of its own (startHerald).
+        ...(config.internalPort === undefined ? [ServiceApiModule.withinApp()] : []),
         InboxModule,
         HealthModule,
         SdkModule,
+        HooksModule.register(config),
         DemoModule.register({ enabled: config.demoEnabled, tokenEndpoint: config.demoTokenEndpoint }),
       ],
     };

@@ -1,23 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConsoleLogger, INestApplication, Logger, ValidationPipe } from '@nestjs/common';
+import { ConsoleLogger, INestApplication, Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Express, NextFunction, Request, Response } from 'express';
 import { AppModule } from './app.module';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
 import { RedisWsAdapter } from './gateway/redis-ws.adapter';
-import { OPENAPI_PATH, openApiDocument, serveOpenApi } from './openapi/openapi.document';
-
-/** Paths that move to INTERNAL_PORT when it is set (section 7). */
-const INTERNAL_PATHS = [/^\/v1\/notifications\/?$/, /^\/v1\/rooms\/[^/]+\/presence\/?$/, /^\/metrics\/?$/];
-const EVERYWHERE_PATHS = [/^\/healthz\/?$/, /^\/readyz\/?$/, /^\/openapi\.json$/];
-const servedInternally = (path: string) => INTERNAL_PATHS.some((pattern) => pattern.test(path));
-
-const { version } = JSON.parse(readFileSync(`${__dirname}/../package.json`, 'utf8')) as { version: string };
+import { configureHttpPipeline } from './http/http-pipeline';
+import { ServiceApiModule } from './http/service-api.module';
+import { serveOpenApi } from './openapi/openapi.document';
 
 export interface RunningHerald {
   app: INestApplication;
@@ -33,14 +25,14 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   const config = loadHeraldConfig(env);
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false });
-  let internalServer: Server | undefined;
+  let internalApp: NestExpressApplication | undefined;
   const close = async () => {
-    await new Promise<void>((resolve) => (internalServer?.listening ? internalServer.close(() => resolve()) : resolve()));
+    // The internal application holds nothing of its own (ServiceApiModule.standalone): close it first.
+    await internalApp?.close();
     await app.close();
   };
   try {
-    app.useBodyParser('json', { limit: config.maxPublishBytes });
-    app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
+    configureHttpPipeline(app, config);
     if (config.redisUrl) {
       const adapter = new RedisWsAdapter(app);
       await adapter.connectToRedis();
@@ -48,36 +40,17 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     } else {
       app.useWebSocketAdapter(new HeraldWsAdapter(app));
     }
-    app.disable('x-powered-by');
     if (config.allowedOrigins) {
       // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
       app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
     }
-
-    let internalPort: number | undefined;
-    // Each port describes the routes it answers.
-    const onInternalPort = (request: Request) => config.internalPort !== undefined && request.socket.localPort === internalPort;
-    const publicApi = serveOpenApi(openApiDocument(app, version, (path) => config.internalPort === undefined || !servedInternally(path)));
-    const internalApi = config.internalPort === undefined ? undefined : serveOpenApi(openApiDocument(app, version, (path) => servedInternally(path) || EVERYWHERE_PATHS.some((pattern) => pattern.test(path))));
-    (app.getHttpAdapter().getInstance() as Express).get(OPENAPI_PATH, (request: Request, response: Response) => (onInternalPort(request) ? internalApi! : publicApi)(request, response));
-    if (config.internalPort !== undefined) {
-      app.use((request: Request, response: Response, next: NextFunction) => {
-        const path = request.path;
-        if (EVERYWHERE_PATHS.some((pattern) => pattern.test(path))) return next();
-        if (servedInternally(path) === onInternalPort(request)) return next();
-        response.status(404).json({ statusCode: 404, message: `Cannot ${request.method} ${path}`, error: 'Not Found' });
-      });
-    }
-
+    // Each application describes the routes it has: with INTERNAL_PORT, each port its own.
+    serveOpenApi(app);
     await app.listen(config.port, config.host);
+    let internalPort: number | undefined;
     if (config.internalPort !== undefined) {
-      internalServer = createServer(app.getHttpAdapter().getInstance());
-      await new Promise<void>((resolve, reject) => {
-        internalServer!.once('error', reject);
-        internalServer!.listen(config.internalPort, config.host, resolve);
-      });
-      internalPort = (internalServer.address() as AddressInfo).port;
-      internalServer.on('error', (error: Error) => new Logger('Herald').error({ message: 'Internal port server error', error: error.message }));
+      internalApp = await startServiceApi(app, config, logger);
+      internalPort = (internalApp.getHttpServer().address() as AddressInfo).port;
     }
     const port = (app.getHttpServer().address() as AddressInfo).port;
     announce(config, port, internalPort);
@@ -85,6 +58,20 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   } catch (error) {
     // A failed start (Redis unreachable, a port in use) must not leave the app half open.
     await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */
+async function startServiceApi(main: INestApplication, config: HeraldConfig, logger: LoggerService): Promise<NestExpressApplication> {
+  const internalApp = await NestFactory.create<NestExpressApplication>(ServiceApiModule.standalone(main), { logger, bodyParser: false });
+  try {
+    configureHttpPipeline(internalApp, config);
+    serveOpenApi(internalApp);
+    await internalApp.listen(config.internalPort!, config.host);
+    return internalApp;
+  } catch (error) {
+    await internalApp.close().catch(() => undefined);
     throw error;
   }
 }

@@ -248,3 +248,54 @@ export interface HttpErrorBody {
   message: string | string[];
   error?: string;
 }
+
+// ---- backend hooks (section 8) --------------------------------------------------------
+
+/** Headers on every request Herald sends to a backend (webhooks and the join proxy). */
+export const HOOK_TIMESTAMP_HEADER = 'x-herald-timestamp';
+export const HOOK_SIGNATURE_HEADER = 'x-herald-signature';
+
+export const WEBHOOK_EVENT_TYPES = ['user.online', 'user.offline', 'room.occupied', 'room.vacated', 'notification.unread'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+interface WebhookEventBase<T extends WebhookEventType> {
+  /** Stable across retries: receivers de-duplicate by it. */
+  id: string;
+  type: T;
+  /** When it happened, ISO 8601 UTC. */
+  timestamp: string;
+}
+export type WebhookEvent =
+  | (WebhookEventBase<'user.online' | 'user.offline'> & { user: string })
+  | (WebhookEventBase<'room.occupied' | 'room.vacated'> & { room: string })
+  | (WebhookEventBase<'notification.unread'> & { user: string; seq: string; notification: UnreadNotification });
+
+/**
+ * The notification a `notification.unread` is about. It sits in its own object because its
+ * `id` and `type` would otherwise collide with the event's own; its `seq`, which collides with
+ * nothing, is also on the event itself, as the contract's `{user, id, seq, type}` reads.
+ */
+export interface UnreadNotification {
+  id: string;
+  seq: string;
+  type: string;
+}
+
+/** The body of one webhook POST. */
+export interface WebhookBatch {
+  events: WebhookEvent[];
+}
+
+/** What the join proxy asks the backend. */
+export interface JoinProxyRequest {
+  user: string;
+  room: string;
+  /** The connection's verified JWT claims. */
+  claims: Record<string, unknown>;
+}
+/** What the backend answers (HTTP 200). */
+export interface JoinProxyAnswer {
+  allow: boolean;
+  /** Seconds the decision may be reused for this user and room (allow only). */
+  ttl?: number;
+}

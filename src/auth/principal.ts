@@ -8,6 +8,8 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** The `exp` claim in epoch milliseconds; null when the token never expires. */
   readonly expiresAtMs: number | null;
+  /** Every verified claim, kept only when the join proxy needs them (section 8). */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /** The token's `exp` as the contract writes it (ISO 8601), or null when it never expires. */

@@ -7,7 +7,7 @@ import { Principal } from './principal';
 export type TokenRejection = 'unauthorized' | 'token_expired';
 export type Verification = { ok: true; principal: Principal } | { ok: false; reason: TokenRejection };
 
-interface Claims {
+interface Claims extends Record<string, unknown> {
   sub?: unknown;
   exp?: unknown;
   name?: unknown;
@@ -50,6 +50,8 @@ export class TokenVerifier {
       roomPatterns: (rooms as string[] | undefined) ?? EMPTY_LIST,
       scopes: parseScopes(claims.scope ?? claims.scp),
       expiresAtMs: typeof exp === 'number' ? exp * 1000 : null,
+      // Held per connection for the whole session, so only when the join proxy will send them.
+      ...(this.config.joinProxy ? { claims } : {}),
     };
   }
 }

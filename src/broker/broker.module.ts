@@ -20,6 +20,7 @@ export function createBroker(config: HeraldConfig): Broker {
     historySize: config.historySize,
     historyTtlS: config.historyTtlS,
     ...inbox,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
     // Section 3 terminates a connection silent for 2 heartbeats; a dead pod's presence goes as fast.
     presenceTtlMs: 2 * config.heartbeatMs,
     presenceRefreshMs: Math.max(50, Math.floor(config.heartbeatMs / 2)),

@@ -11,8 +11,10 @@ import { InboxItem, InboxPage, PERSONAL_ROOM_PREFIX } from '@herald/client/proto
  * - History: `history(room, since)` returns what followed `since`, and says `recovered: true`
  *   only when it can prove nothing is missing (same room epoch, inside HISTORY_SIZE / HISTORY_TTL_S).
  * - De-duplication: a publish carrying a `dedupKey` already seen in the same room inside the
- *   history window is reported as a duplicate and delivered to no one. Keys are per room, so a
- *   retry reaches exactly the rooms that missed the first attempt.
+ *   history window is reported as a duplicate and delivered to no one; with another
+ *   `fingerprint` than the first it is also a conflict. Keys are per room, so a retry reaches
+ *   exactly the rooms that missed the first attempt. `claimPublishId` binds an id to one
+ *   fingerprint across all rooms, so a conflicting repeat can be refused before any room.
  * - Delivery is at most once: a pod that misses a publication (broker outage) recovers it
  *   through history, not through redelivery.
  */
@@ -29,6 +31,14 @@ export abstract class Broker {
 
   /** Appends to the room's history and delivers to every subscribed pod, in one atomic step. */
   abstract publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult>;
+
+  /**
+   * Binds a publish id to its request's fingerprint for the history window, atomically across
+   * pods: 'first' when the id was unseen (it is bound now), 'repeat' when it is bound to this
+   * fingerprint, 'conflict' when to another. Claimed before publishing to any room, so a
+   * conflicting repeat reaches none of them, not even a room the first request did not name.
+   */
+  abstract claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim>;
 
   /** Delivers an ephemeral frame (presence, inbox state) to the room on every pod; no history, no seq. */
   abstract broadcast(room: string, frame: string, excludeUser?: string): Promise<void>;
@@ -113,9 +123,17 @@ export function inboxReadResult(unread: number, selection: string[] | 'all', mar
 export interface PublishOptions {
   /** Idempotency key, per room: the same key in the same room inside the history window is delivered once. */
   dedupKey?: string;
+  /** With dedupKey: what the request carried (see requestFingerprint), kept with the key. */
+  fingerprint?: string;
 }
 
-export type PublishResult = { duplicate: false; seq: string } | { duplicate: true };
+/**
+ * `duplicate`: the room already had the dedupKey, so nothing was stored or delivered;
+ * `conflict` then says the key came with another fingerprint (another request reusing it).
+ */
+export type PublishResult = { duplicate: false; seq: string } | { duplicate: true; conflict: boolean };
+
+export type PublishIdClaim = 'first' | 'repeat' | 'conflict';
 
 /** What arrives at a pod: a ready-to-send frame, serialized once for every local member. */
 export interface Delivery {

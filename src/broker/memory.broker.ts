@@ -10,6 +10,7 @@ import {
   inboxUserOf,
   PresenceChange,
   PresenceSnapshot,
+  PublishIdClaim,
   PublishOptions,
   PublishResult,
   PublishedEvent,
@@ -25,6 +26,12 @@ export interface MemoryBrokerOptions extends InboxOptions {
 interface HistoryEntry {
   position: number;
   delivery: Delivery & { seq: string; publishedAtMs: number };
+}
+
+/** A key seen inside the history window, with what its request carried. */
+interface BoundKey {
+  fingerprint: string | undefined;
+  expiresAtMs: number;
 }
 
 interface RoomHistory {
@@ -45,8 +52,10 @@ export class MemoryBroker extends Broker {
   private listener: DeliveryListener = () => undefined;
   private readonly subscribed = new Set<string>();
   private readonly histories = new Map<string, RoomHistory>();
-  /** `${room}\n${dedupKey}` -> expiry (epoch ms): keys are per room, as in Redis. */
-  private readonly dedupKeys = new Map<string, number>();
+  /** `${room}\n${dedupKey}` -> the request's fingerprint and expiry: keys are per room, as in Redis. */
+  private readonly dedupKeys = new Map<string, BoundKey>();
+  /** publish id -> the fingerprint it is bound to, for claimPublishId. */
+  private readonly publishIds = new Map<string, BoundKey>();
   /** room -> user -> that user's connection ids there: one id, or a Set of several (the common case costs no Set). */
   private readonly presenceByRoom = new Map<string, Map<string, string | Set<string>>>();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -73,9 +82,9 @@ export class MemoryBroker extends Broker {
     const now = Date.now();
     if (options?.dedupKey !== undefined) {
       const key = `${room}\n${options.dedupKey}`;
-      const expiry = this.dedupKeys.get(key);
-      if (expiry !== undefined && expiry > now) return { duplicate: true };
-      this.dedupKeys.set(key, now + this.historyTtlMs);
+      const seen = this.dedupKeys.get(key);
+      if (seen !== undefined && seen.expiresAtMs > now) return { duplicate: true, conflict: seen.fingerprint !== options.fingerprint };
+      this.dedupKeys.set(key, { fingerprint: options.fingerprint, expiresAtMs: now + this.historyTtlMs });
     }
     const history = this.roomHistory(room, now);
     const position = ++history.latestPosition;
@@ -93,6 +102,14 @@ export class MemoryBroker extends Broker {
     return { duplicate: false, seq };
   }
 
+  async claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim> {
+    const now = Date.now();
+    const bound = this.publishIds.get(id);
+    if (bound !== undefined && bound.expiresAtMs > now) return bound.fingerprint === fingerprint ? 'repeat' : 'conflict';
+    this.publishIds.set(id, { fingerprint, expiresAtMs: now + this.historyTtlMs });
+    return 'first';
+  }
+
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
     this.deliver({ room, frame, excludeUser });
   }
@@ -103,9 +120,13 @@ export class MemoryBroker extends Broker {
 
   async unsubscribe(room: string): Promise<void> {
     this.subscribed.delete(room);
-    // The history life's TTL counts from when the room was last in use here.
     const history = this.histories.get(room);
-    if (history) history.lastTouchMs = Date.now();
+    if (!history) return;
+    // A room that never carried a message keeps nothing worth keeping once its last member left
+    // (a later join starts a new epoch, so an old `since` answers recovered: false).
+    if (history.latestPosition === 0) this.histories.delete(room);
+    // Otherwise the history life's TTL counts from when the room was last in use here.
+    else history.lastTouchMs = Date.now();
   }
 
   async history(room: string, since?: string): Promise<HistoryResult> {
@@ -188,7 +209,7 @@ export class MemoryBroker extends Broker {
       subscribedRooms: this.subscribed.size,
       presenceEntries,
       historyRooms: this.histories.size,
-      dedupKeys: this.dedupKeys.size,
+      dedupKeys: this.dedupKeys.size + this.publishIds.size,
     };
   }
 
@@ -234,6 +255,8 @@ export class MemoryBroker extends Broker {
     const now = Date.now();
     for (const [room, history] of this.histories) if (this.isExpired(room, history, now)) this.histories.delete(room);
     this.inbox.sweep(now);
-    for (const [key, expiry] of this.dedupKeys) if (expiry <= now) this.dedupKeys.delete(key);
+    for (const keys of [this.dedupKeys, this.publishIds]) {
+      for (const [key, { expiresAtMs }] of keys) if (expiresAtMs <= now) keys.delete(key);
+    }
   }
 }

@@ -25,6 +25,11 @@ export class RedisKeys {
     return `${this.prefix}{${room}}:dedup:${dedupKey}`;
   }
 
+  /** The fingerprint a publish id is bound to (claimPublishId), kept for the history window. */
+  publishId(id: string): string {
+    return `${this.prefix}{publish:${id}}:fingerprint`;
+  }
+
   /** Sorted set of connection ids, scored by when their entry expires (Redis time, ms). */
   presenceExpiry(room: string): string {
     return `${this.prefix}{${room}}:presence:expiry`;

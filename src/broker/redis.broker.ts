@@ -15,10 +15,12 @@ import {
   PresenceChange,
   PresenceExpiredListener,
   PresenceSnapshot,
+  PublishIdClaim,
   PublishOptions,
   PublishResult,
   PublishedEvent,
 } from './broker';
+import { DeadlineExpiredError, withDeadline } from './deadline';
 import { RedisKeys } from './redis-keys';
 import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './redis.scripts';
 import { InboxItem, InboxPage } from '@herald/client/protocol';
@@ -35,8 +37,13 @@ export interface RedisBrokerOptions extends InboxOptions {
   presenceTtlMs: number;
   /** How often this pod refreshes its own presence entries; well under presenceTtlMs. */
   presenceRefreshMs: number;
-  /** A command (or connection attempt) taking longer fails with BrokerUnavailableError. */
+  /**
+   * REDIS_COMMAND_TIMEOUT_MS: a call (or connection attempt) taking longer fails with
+   * BrokerUnavailableError, and Redis counts as down until a PING is answered in time.
+   */
   commandTimeoutMs?: number;
+  /** How often both connections are PINGed (default: half the command timeout). */
+  healthCheckMs?: number;
   /** Reconnect backoff: doubles from the minimum up to the maximum, with jitter. */
   reconnectMinDelayMs?: number;
   reconnectMaxDelayMs?: number;
@@ -45,7 +52,7 @@ export interface RedisBrokerOptions extends InboxOptions {
 }
 
 const DEFAULTS = {
-  commandTimeoutMs: 3000,
+  commandTimeoutMs: 2000,
   reconnectMinDelayMs: 50,
   reconnectMaxDelayMs: 2000,
   startupAttempts: 5,
@@ -99,6 +106,9 @@ interface RoomFeed {
  * - Presence entries expire unless refreshed; this pod refreshes its own on a timer and
  *   re-registers them all after a reconnect. Whichever script finds a dead pod's entries
  *   expired reports their users once, through onPresenceExpired.
+ * - Every call has a deadline (commandTimeoutMs), and a PING on both connections notices a
+ *   Redis that went silent without closing them: a late PING marks the broker unavailable;
+ *   once a PING is answered in time again the pod resyncs as after a reconnect.
  */
 export class RedisBroker extends Broker {
   private readonly logger = new Logger(RedisBroker.name);
@@ -121,12 +131,17 @@ export class RedisBroker extends Broker {
   private resyncFailures = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  /** Set when a call or PING missed its deadline; cleared by a PING answered in time. */
+  private silent = false;
+  /** A PING is in flight on the connection: never more than one, so a frozen Redis collects none. */
+  private readonly pinging = { command: false, subscriber: false };
   private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
 
   constructor(options: RedisBrokerOptions) {
     super();
-    this.settings = { ...DEFAULTS, ...options };
+    this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
     this.keys = new RedisKeys(options.prefix);
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
@@ -154,11 +169,16 @@ export class RedisBroker extends Broker {
         channel: this.keys.channel(room),
         event,
         body: JSON.stringify(body),
+        fingerprint: options?.fingerprint ?? '',
         ...this.historyWindow(),
       }),
     );
-    if (reply === null) return { duplicate: true };
+    if (reply === 'duplicate' || reply === 'conflict') return { duplicate: true, conflict: reply === 'conflict' };
     return { duplicate: false, seq: formatSeq(reply.epoch, reply.position) };
+  }
+
+  async claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim> {
+    return this.run('publish id claim', () => this.command.heraldClaimPublishId(this.keys.publishId(id), fingerprint, this.settings.historyTtlS));
   }
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
@@ -171,9 +191,9 @@ export class RedisBroker extends Broker {
     const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined };
     this.rooms.set(room, feed);
     try {
-      await subscriber.subscribe(this.keys.channel(room), this.onChannelMessage);
+      await this.bounded('subscribe', subscriber.subscribe(this.keys.channel(room), this.onChannelMessage));
       // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
-      const latest = await this.command.heraldHistory(this.roomKeys(room), undefined, this.historyWindow());
+      const latest = await this.bounded('history', this.command.heraldHistory(this.roomKeys(room), undefined, this.historyWindow()));
       feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : { epoch: null, position: 0 };
     } catch (error) {
       if (this.rooms.get(room) === feed) this.rooms.delete(room);
@@ -188,10 +208,11 @@ export class RedisBroker extends Broker {
     // A subscriber that is down holds nothing; the next one is built from `rooms`, without this room.
     if (!subscriber?.isReady) return;
     try {
-      await subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage);
+      await this.bounded('unsubscribe', subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage));
     } catch (error) {
       throw this.unavailable('unsubscribe', error);
     }
+    await this.forgetIfQuiet(room);
   }
 
   async history(room: string, since?: string): Promise<HistoryResult> {
@@ -292,12 +313,13 @@ export class RedisBroker extends Broker {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.refreshTimer);
+    clearInterval(this.healthTimer);
     clearTimeout(this.resyncTimer);
     if (this.command.isReady) {
       await Promise.all(
         [...this.localPresence].flatMap(([room, entries]) =>
           [...entries.keys()].map((connectionId) =>
-            this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId).catch((error: unknown) =>
+            this.bounded('presence remove', this.command.heraldPresenceRemove(this.presenceKeys(room), connectionId)).catch((error: unknown) =>
               // Unreachable Redis: the entries expire on their own within presenceTtlMs.
               this.logger.warn({ message: 'Could not remove presence on close', room, error: describe(error) }),
             ),
@@ -315,8 +337,10 @@ export class RedisBroker extends Broker {
   }
 
   private async start(): Promise<void> {
+    // node-redis bounds each TCP connect, not the handshake after it, nor its own retries.
+    const startupBudgetMs = this.settings.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     try {
-      await this.command.connect();
+      await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
       this.everConnected = true;
       await this.resync();
     } catch (error) {
@@ -327,6 +351,7 @@ export class RedisBroker extends Broker {
       throw new Error(`Cannot connect to Redis at ${redactedUrl(this.settings.url)}: ${describe(cause)}`);
     }
     this.refreshTimer = setInterval(() => this.refreshPresence(), this.settings.presenceRefreshMs);
+    this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
   }
 
   /**
@@ -346,6 +371,8 @@ export class RedisBroker extends Broker {
         if (this.closed) return;
         await this.registerAllPresence();
         this.resyncFailures = 0;
+        // Every step above was answered in time: Redis is not silent.
+        this.silent = false;
         this.setAvailable(true);
         for (const [room, feed] of this.rooms) void this.catchUp(room, feed);
       });
@@ -374,15 +401,15 @@ export class RedisBroker extends Broker {
     });
     subscriber.on('error', (error: Error) => this.onSubscriberError(subscriber, error));
     try {
-      await subscriber.connect();
+      await this.bounded('subscriber connect', subscriber.connect());
       const rooms = [...this.rooms.keys()];
       for (let index = 0; index < rooms.length; index += RESUBSCRIBE_BATCH) {
         const channels = rooms.slice(index, index + RESUBSCRIBE_BATCH).map((room) => this.keys.channel(room));
-        await subscriber.subscribe(channels, this.onChannelMessage);
+        await this.bounded('resubscribe', subscriber.subscribe(channels, this.onChannelMessage));
       }
       // Rooms left while subscribing must not stay subscribed.
       const left = rooms.filter((room) => !this.rooms.has(room)).map((room) => this.keys.channel(room));
-      if (left.length > 0) await subscriber.unsubscribe(left, this.onChannelMessage);
+      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.onChannelMessage));
     } catch (error) {
       await this.shutClient(subscriber);
       throw error;
@@ -395,7 +422,10 @@ export class RedisBroker extends Broker {
   private async registerAllPresence(): Promise<void> {
     await Promise.all(
       [...this.localPresence].map(async ([room, entries]) =>
-        this.reportExpired(room, await this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, entries)),
+        this.reportExpired(
+          room,
+          await this.bounded('presence refresh', this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, entries)),
+        ),
       ),
     );
   }
@@ -407,6 +437,65 @@ export class RedisBroker extends Broker {
       // The next refresh (or the resync after a reconnect) registers them again.
       this.logger.warn({ message: 'Presence refresh failed', rooms: this.localPresence.size, error: describe(error) }),
     );
+  }
+
+  /**
+   * A room that never carried a message keeps nothing worth its key once its last member, on
+   * any pod, is gone; otherwise joining many such rooms would leave a key per room for
+   * HISTORY_TTL_S. Rooms with history keep it for the whole window.
+   */
+  private async forgetIfQuiet(room: string): Promise<void> {
+    try {
+      await this.run('forget quiet room', () => this.command.heraldForgetQuietRoom(this.roomKeys(room), this.keys.channel(room)));
+    } catch (error) {
+      // Harmless: the room's key expires after HISTORY_TTL_S anyway.
+      this.logger.debug({ message: 'Could not forget a quiet room', room, error: describe(error) });
+    }
+  }
+
+  /**
+   * Notices a Redis that went silent with its connections open, which node-redis never
+   * reports (it waits for a reply as long as the socket lives): a PING on each connection
+   * with the command deadline. A silent one marks the broker down; once the command
+   * connection answers in time again the pod resyncs (a fresh subscriber, presence, catch-up)
+   * as after a reconnect.
+   */
+  private checkHealth(): void {
+    if (this.closed || !this.command.isReady) return;
+    this.ping('command', this.command).then(
+      (answered) => {
+        if (!answered || !this.silent || this.closed) return;
+        this.silent = false;
+        this.logger.log({ message: 'Redis answers again; resubscribing rooms and re-registering presence', rooms: this.rooms.size });
+        this.scheduleResync('Redis answers again');
+      },
+      (error: unknown) => this.logger.debug({ message: 'Health check PING failed', connection: 'command', error: describe(error) }),
+    );
+    const subscriber = this.subscriber;
+    // A silent subscriber alone is replaced by the resync that follows the command connection's answer.
+    if (subscriber?.isReady && this.isAvailable) {
+      this.ping('subscriber', subscriber).catch((error: unknown) =>
+        this.logger.debug({ message: 'Health check PING failed', connection: 'subscriber', error: describe(error) }),
+      );
+    }
+  }
+
+  /** True when answered in time, false when a PING is still in flight (none is sent then). */
+  private async ping(connection: 'command' | 'subscriber', client: RedisClient): Promise<boolean> {
+    if (this.pinging[connection]) return false;
+    this.pinging[connection] = true;
+    const answer = client.ping();
+    const settled = () => {
+      this.pinging[connection] = false;
+    };
+    answer.then(settled, settled);
+    try {
+      await this.bounded(`PING (${connection} connection)`, answer);
+    } catch (error) {
+      if (error instanceof DeadlineExpiredError) this.markSilent(error.operation);
+      throw error;
+    }
+    return true;
   }
 
   /** Delivers what this pod missed while its subscriber was away, then the live backlog, in order. */
@@ -521,6 +610,13 @@ export class RedisBroker extends Broker {
     if (connection === 'command' && !this.command.isReady) this.markDown('command connection lost');
   }
 
+  /** A PING missed its deadline: Redis is stuck or gone for every caller, not just one. */
+  private markSilent(operation: string): void {
+    if (this.closed) return;
+    this.silent = true;
+    this.markDown(`Redis did not answer ${operation} within ${this.settings.commandTimeoutMs} ms`);
+  }
+
   private markDown(reason: string): void {
     if (!this.isAvailable) return;
     this.downSinceMs = Date.now();
@@ -554,14 +650,27 @@ export class RedisBroker extends Broker {
     return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   }
 
-  /** Runs a command for a caller: BrokerUnavailableError at once when down, or when the connection fails. */
+  /**
+   * Runs a command for a caller: BrokerUnavailableError at once when down, or when the
+   * connection fails, or when the command misses its deadline.
+   */
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
     try {
-      return await command();
+      return await this.bounded(operation, command());
     } catch (error) {
       throw this.unavailable(operation, error);
     }
+  }
+
+  /**
+   * Every call to Redis goes through here (or `run`): past the deadline it fails with
+   * DeadlineExpiredError. One late call fails alone (a burst can queue calls behind each
+   * other); whether Redis is down is the health check's PING to say.
+   */
+  private bounded<T>(operation: string, call: Promise<T>): Promise<T> {
+    const timeoutMs = this.settings.commandTimeoutMs;
+    return withDeadline(call, timeoutMs, () => new DeadlineExpiredError(operation, timeoutMs));
   }
 
   private unavailable(operation: string, error: unknown): Error {
@@ -580,7 +689,7 @@ export class RedisBroker extends Broker {
   private dropChannel(room: string): void {
     const subscriber = this.subscriber;
     if (!subscriber?.isReady || this.rooms.has(room)) return;
-    subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage).catch((error: unknown) =>
+    this.bounded('unsubscribe', subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage)).catch((error: unknown) =>
       // The subscriber is failing too; its replacement is built without this room.
       this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', room, error: describe(error) }),
     );
@@ -589,7 +698,8 @@ export class RedisBroker extends Broker {
   private async shutClient(client: RedisClient | undefined): Promise<void> {
     if (!client?.isOpen) return;
     try {
-      await client.close();
+      // close() waits for every pending reply, which a silent Redis never sends.
+      await withDeadline(client.close(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('close', this.settings.commandTimeoutMs));
     } catch (error) {
       this.logger.debug({ message: 'Graceful Redis close failed; destroying the connection', error: describe(error) });
       client.destroy();
@@ -632,6 +742,7 @@ export function redactedUrl(url: string): string {
 
 function describe(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(describe).join('; ');
-  if (error instanceof Error) return error.message || error.name;
+  // node-redis's TimeoutError has no message: its class says what happened.
+  if (error instanceof Error) return error.message || error.constructor.name;
   return String(error);
 }

@@ -55,8 +55,9 @@ end
  * KEYS: meta, history, dedup (the meta key again when there is no dedup key), inbox, inbox read
  * set (the meta key again for rooms that are not personal).
  * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate,
- * inbox size ('0': no inbox), inbox TTL s.
- * Returns nil for a duplicate, else {epoch, position}.
+ * inbox size ('0': no inbox), inbox TTL s, the request's fingerprint.
+ * Returns 'duplicate' or 'conflict' (the dedup key was seen with another fingerprint) when
+ * nothing was published, else {epoch, position}. The dedup key holds the fingerprint.
  *
  * The epoch is created whenever the meta hash is missing: first use, expiry after
  * HISTORY_TTL_S of silence, or a Redis that lost its data. Nothing of the old stream is kept,
@@ -70,15 +71,19 @@ const PUBLISH = `${NOW_MS}${NEW_EPOCH}${ITEM_ID}
 local meta, history, dedup = KEYS[1], KEYS[2], KEYS[3]
 local channel, event, body = ARGV[1], ARGV[2], ARGV[3]
 local size, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
-local deduplicate = ARGV[7] == '1'
-if deduplicate and redis.call('EXISTS', dedup) == 1 then return nil end
+local deduplicate, fingerprint = ARGV[7] == '1', ARGV[10]
+if deduplicate then
+  local seen = redis.call('GET', dedup)
+  -- '1' is what pods from before fingerprints wrote (during a rolling update): it matches any.
+  if seen then return (seen == fingerprint or seen == '1') and 'duplicate' or 'conflict' end
+end
 local now = now_ms()
 local epoch = room_epoch(meta, history, now, ARGV[6])
 local position = redis.call('HINCRBY', meta, 'position', 1)
 redis.call('XADD', history, 'MAXLEN', '~', size, position .. '-0', 'e', event, 't', now, 'b', body)
 redis.call('EXPIRE', meta, ttl_s)
 redis.call('EXPIRE', history, ttl_s)
-if deduplicate then redis.call('SET', dedup, '1', 'EX', ttl_s) end
+if deduplicate then redis.call('SET', dedup, fingerprint, 'EX', ttl_s) end
 local inbox_size = tonumber(ARGV[8])
 if inbox_size > 0 then
   local inbox, read = KEYS[4], KEYS[5]
@@ -116,6 +121,33 @@ if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now} end
 local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
 if since >= latest or latest - since > size then return {epoch, latest, now} end
 return {epoch, latest, now, redis.call('XRANGE', history, (since + 1) .. '-0', latest .. '-0')}
+`;
+
+/**
+ * KEYS: the publish id's key. ARGV: fingerprint, TTL s.
+ * Binds the id to the fingerprint if unbound; returns 'first', 'repeat' or 'conflict'.
+ */
+const CLAIM_PUBLISH_ID = `
+local bound = redis.call('GET', KEYS[1])
+if not bound then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 'first'
+end
+return bound == ARGV[1] and 'repeat' or 'conflict'
+`;
+
+/**
+ * KEYS: meta, history. ARGV: the room's channel.
+ * Deletes the room's state when it never carried a message (position 0) and no pod subscribes
+ * to it any more; returns 1 when it did. Pods subscribe before they read history, so a pod
+ * joining meanwhile either keeps the room alive or starts a new epoch after the delete: a
+ * `since` of the deleted epoch then answers recovered: false, never a false true.
+ */
+const FORGET_QUIET_ROOM = `
+if redis.call('HGET', KEYS[1], 'position') ~= '0' then return 0 end
+if redis.call('PUBSUB', 'NUMSUB', ARGV[1])[2] > 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
 `;
 
 /** KEYS: inbox, read set. Returns {now ms, inbox entries newest first, read ids}. */
@@ -344,7 +376,7 @@ export const REDIS_SCRIPTS = {
       keys: RoomKeys,
       dedupKey: string | undefined,
       inbox: (InboxKeys & { size: number; ttlS: number }) | undefined,
-      args: { channel: string; event: string; body: string; historySize: number; historyTtlS: number; epochSuffix: string },
+      args: { channel: string; event: string; body: string; fingerprint: string; historySize: number; historyTtlS: number; epochSuffix: string },
     ) {
       parser.pushKey(keys.meta);
       parser.pushKey(keys.history);
@@ -352,10 +384,29 @@ export const REDIS_SCRIPTS = {
       parser.pushKey(inbox?.items ?? keys.meta);
       parser.pushKey(inbox?.read ?? keys.meta);
       parser.push(args.channel, args.event, args.body, String(args.historySize), String(args.historyTtlS), args.epochSuffix, dedupKey === undefined ? '0' : '1');
-      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0));
+      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint);
     },
-    transformReply: (reply: [string, number] | null): { epoch: string; position: number } | null =>
-      reply === null ? null : { epoch: reply[0], position: Number(reply[1]) },
+    transformReply: (reply: [string, number] | 'duplicate' | 'conflict'): { epoch: string; position: number } | 'duplicate' | 'conflict' =>
+      typeof reply === 'string' ? reply : { epoch: reply[0], position: Number(reply[1]) },
+  }),
+  heraldForgetQuietRoom: defineScript({
+    SCRIPT: FORGET_QUIET_ROOM,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, keys: RoomKeys, channel: string) {
+      parser.pushKey(keys.meta);
+      parser.pushKey(keys.history);
+      parser.push(channel);
+    },
+    transformReply: (reply: number) => reply === 1,
+  }),
+  heraldClaimPublishId: defineScript({
+    SCRIPT: CLAIM_PUBLISH_ID,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, key: string, fingerprint: string, ttlS: number) {
+      parser.pushKey(key);
+      parser.push(fingerprint, String(ttlS));
+    },
+    transformReply: (reply: 'first' | 'repeat' | 'conflict') => reply,
   }),
   heraldHistory: defineScript({
     SCRIPT: HISTORY,

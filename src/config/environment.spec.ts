@@ -7,7 +7,7 @@ const variables = Object.keys(new Environment()).filter((name) => /^[A-Z_]+$/.te
 describe('parseEnvironment', () => {
   it('applies the documented defaults', () => {
     const env = parseEnvironment({});
-    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024 });
+    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024 });
   });
 
   it('converts numbers and booleans', () => {
@@ -28,9 +28,28 @@ describe('parseEnvironment', () => {
     ['WS_COMPRESSION', 'maybe'],
     ['WS_COMPRESSION_MIN_BYTES', '-1'],
     ['CLOSE_TIMEOUT_MS', '10'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '50'],
+    ['REDIS_COMMAND_TIMEOUT_MS', 'soon'],
   ])('names %s when it is invalid', (name, value) => {
     expect(() => parseEnvironment({ [name]: value })).toThrow(ConfigurationError);
     expect(() => parseEnvironment({ [name]: value })).toThrow(name);
+  });
+
+  it('names a number that is not one once, without range messages that contradict it', () => {
+    expect(() => parseEnvironment({ PORT: 'abc' })).toThrow(new ConfigurationError(['PORT must be an integer number']));
+    expect(() => parseEnvironment({ PORT: '70000' })).toThrow(new ConfigurationError(['PORT must not be greater than 65535']));
+  });
+
+  it.each(['app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://files.example.com', 'https://a.example.com,b.example.com'])(
+    'refuses ALLOWED_ORIGINS entry %s, which no browser Origin could match',
+    (value) => {
+      expect(() => parseEnvironment({ ALLOWED_ORIGINS: value })).toThrow(/ALLOWED_ORIGINS must be comma-separated origins/);
+    },
+  );
+
+  it('accepts origins with ports and spaces around commas', () => {
+    const value = 'https://app.example.com, http://localhost:5173';
+    expect(parseEnvironment({ ALLOWED_ORIGINS: value }).ALLOWED_ORIGINS).toBe(value);
   });
 
   it('accepts Redis URLs with credentials, TLS and a database', () => {
@@ -42,6 +61,32 @@ describe('parseEnvironment', () => {
   it('refuses production without a JWT key', () => {
     expect(() => parseEnvironment({ NODE_ENV: 'production' })).toThrow('JWT_SECRET or JWT_PUBLIC_KEY');
     expect(parseEnvironment({ NODE_ENV: 'production', JWT_SECRET: 'a-long-enough-secret' }).NODE_ENV).toBe('production');
+  });
+
+  it('parses the backend hooks, off by default', () => {
+    expect(parseEnvironment({})).toMatchObject({ WEBHOOK_URL: undefined, JOIN_PROXY_URL: undefined, WEBHOOK_BATCH_MAX: 100, WEBHOOK_BATCH_MS: 500, WEBHOOK_UNREAD_AFTER_S: 0, WEBHOOK_RETRY_S: 3600, JOIN_PROXY_TIMEOUT_MS: 2000 });
+    const env = parseEnvironment({ WEBHOOK_URL: 'https://backend.example/herald', JOIN_PROXY_URL: 'http://backend:8080/join', JOIN_PROXY_ROOMS: 'doc:*, team:42', HOOKS_SECRET: 'sixteen-chars-ok' });
+    expect(env).toMatchObject({ WEBHOOK_URL: 'https://backend.example/herald', JOIN_PROXY_ROOMS: 'doc:*, team:42' });
+  });
+
+  it.each([
+    [{ WEBHOOK_URL: 'https://backend.example/herald' }, 'HOOKS_SECRET must be set'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'doc:*' }, 'HOOKS_SECRET must be set'],
+    [{ WEBHOOK_URL: 'https://backend.example/herald', HOOKS_SECRET: 'short' }, 'HOOKS_SECRET must be at least 16'],
+    [{ WEBHOOK_URL: 'ftp://backend.example', HOOKS_SECRET: 'sixteen-chars-ok' }, 'WEBHOOK_URL'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', HOOKS_SECRET: 'sixteen-chars-ok' }, 'JOIN_PROXY_ROOMS'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'doc:*x', HOOKS_SECRET: 'sixteen-chars-ok' }, 'JOIN_PROXY_ROOMS'],
+    [{ JOIN_PROXY_URL: 'not a url', JOIN_PROXY_ROOMS: 'doc:*', HOOKS_SECRET: 'sixteen-chars-ok' }, 'JOIN_PROXY_URL'],
+    [{ WEBHOOK_BATCH_MAX: '0' }, 'WEBHOOK_BATCH_MAX'],
+    [{ WEBHOOK_BATCH_MS: 'soon' }, 'WEBHOOK_BATCH_MS'],
+    [{ WEBHOOK_UNREAD_AFTER_S: '-1' }, 'WEBHOOK_UNREAD_AFTER_S'],
+    [{ WEBHOOK_RETRY_S: '0' }, 'WEBHOOK_RETRY_S'],
+    [{ WEBHOOK_TIMEOUT_MS: '10' }, 'WEBHOOK_TIMEOUT_MS'],
+    [{ WEBHOOK_QUEUE_MAX: '0' }, 'WEBHOOK_QUEUE_MAX'],
+    [{ JOIN_PROXY_TIMEOUT_MS: '0' }, 'JOIN_PROXY_TIMEOUT_MS'],
+    [{ JOIN_PROXY_CACHE_SIZE: '-1' }, 'JOIN_PROXY_CACHE_SIZE'],
+  ])('refuses hook settings %j, naming the variable', (raw, message) => {
+    expect(() => parseEnvironment(raw)).toThrow(message);
   });
 
   it('ignores variables it does not own', () => {

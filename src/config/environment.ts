@@ -47,6 +47,54 @@ function IsRedisUrl(options: ValidationOptions): PropertyDecorator {
   );
 }
 
+/** An http:// or https:// URL with a host: a backend Herald calls (section 8). */
+function IsHttpUrl(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isHttpUrl',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          try {
+            const url = new URL(value);
+            return ['http:', 'https:'].includes(url.protocol) && url.hostname !== '';
+          } catch {
+            return false; // new URL() throws on anything unparsable
+          }
+        },
+      },
+    },
+    options,
+  );
+}
+
+/** Room patterns as the `rooms` claim writes them: names, or prefixes ending in `*`. */
+const ROOM_PATTERN_LIST = /^\s*(?:[A-Za-z0-9_.:-]{1,128}\*?|\*)(?:\s*,\s*(?:[A-Za-z0-9_.:-]{1,128}\*?|\*))*\s*$/;
+
+/**
+ * A comma-separated list of browser origins, each exactly `scheme://host[:port]` as browsers send
+ * it in `Origin`: an entry such as `app.example.com` (no scheme) or with a path or trailing slash
+ * could never match, and would silently refuse every browser.
+ */
+function IsOriginList(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isOriginList',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          return value
+            .split(',')
+            .map((entry) => entry.trim())
+            .filter((entry) => entry.length > 0)
+            .every((entry) => URL.canParse(entry) && ['http:', 'https:'].includes(new URL(entry).protocol) && new URL(entry).origin === entry);
+        },
+      },
+    },
+    options,
+  );
+}
+
 /**
  * Every environment variable Herald reads, with its default. The property names are the
  * variable names; README.md and .env.example list the same set.
@@ -85,7 +133,8 @@ export class Environment {
   JWT_AUDIENCE?: string;
 
   /** Comma-separated browser origins allowed to connect and to call the HTTP API. */
-  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  @Transform(emptyToUndefined) @IsOptional()
+  @IsOriginList({ message: 'ALLOWED_ORIGINS must be comma-separated origins written as browsers send them: scheme://host[:port], e.g. https://app.example.com (no path, no trailing slash)' })
   ALLOWED_ORIGINS?: string;
 
   @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000)
@@ -96,6 +145,10 @@ export class Environment {
 
   @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024)
   MAX_PUBLISH_BYTES = 65_536;
+
+  /** Deepest nesting of objects/arrays accepted in a frame or an HTTP body (section 2 and 6). */
+  @Transform(toInt) @IsInt() @Min(2) @Max(256)
+  MAX_JSON_DEPTH = 32;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
   RATE_LIMIT_PER_S = 20;
@@ -142,6 +195,13 @@ export class Environment {
   @Matches(/^[A-Za-z0-9_.:{}-]{1,64}$/, { message: 'REDIS_PREFIX must be 1..64 characters of A-Za-z0-9_.:{}-' })
   REDIS_PREFIX = 'herald:';
 
+  /**
+   * Deadline of every Redis call and of the health check's PING: past it the call fails as
+   * unavailable (503, `unavailable`, 1013) and readyz turns 503 until Redis answers in time again.
+   */
+  @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
+  REDIS_COMMAND_TIMEOUT_MS = 2_000;
+
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
   INBOX_SIZE = 200;
 
@@ -152,11 +212,71 @@ export class Environment {
   @Transform(toBool) @IsOptional() @IsBoolean()
   DEMO_ENABLED?: boolean;
 
+  /** Backend webhooks (section 8): POSTed here, signed with HOOKS_SECRET; off when unset. */
+  @Transform(emptyToUndefined) @IsOptional() @IsHttpUrl({ message: 'WEBHOOK_URL must be an http:// or https:// URL' })
+  WEBHOOK_URL?: string;
+
+  /** Signs webhook and join-proxy requests; required (16+ characters) when either URL is set. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16, { message: 'HOOKS_SECRET must be at least 16 characters' })
+  HOOKS_SECRET?: string;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  WEBHOOK_BATCH_MAX = 100;
+
+  @Transform(toInt) @IsInt() @Min(10) @Max(60_000)
+  WEBHOOK_BATCH_MS = 500;
+
+  /** notification.unread after this many seconds; 0 turns it off. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(30 * 86_400)
+  WEBHOOK_UNREAD_AFTER_S = 0;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(7 * 86_400)
+  WEBHOOK_RETRY_S = 3600;
+
+  /** One webhook POST taking longer is a failed attempt. */
+  @Transform(toInt) @IsInt() @Min(100) @Max(120_000)
+  WEBHOOK_TIMEOUT_MS = 10_000;
+
+  /** Events waiting to be sent, cluster-wide in Redis mode; more are dropped (and counted). */
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000_000)
+  WEBHOOK_QUEUE_MAX = 100_000;
+
+  /** Asked about joins the token's `rooms` claim does not grant (section 8); off when unset. */
+  @Transform(emptyToUndefined) @IsOptional() @IsHttpUrl({ message: 'JOIN_PROXY_URL must be an http:// or https:// URL' })
+  JOIN_PROXY_URL?: string;
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => env.JOIN_PROXY_URL !== undefined || env.JOIN_PROXY_ROOMS !== undefined)
+  @Matches(ROOM_PATTERN_LIST, { message: 'JOIN_PROXY_ROOMS must be set with JOIN_PROXY_URL, as comma-separated room names or prefixes ending in * (doc:*,team:*)' })
+  JOIN_PROXY_ROOMS?: string;
+
+  @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
+  JOIN_PROXY_TIMEOUT_MS = 2000;
+
+  /** Allow decisions (with a ttl) remembered per pod; the oldest go first. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000)
+  JOIN_PROXY_CACHE_SIZE = 10_000;
+
+  @ValidateIf((env: Environment) => env.WEBHOOK_URL !== undefined || env.JOIN_PROXY_URL !== undefined)
+  @IsString({ message: 'HOOKS_SECRET must be set (16+ characters) when WEBHOOK_URL or JOIN_PROXY_URL is set' })
+  get hooksSecretWithHooks(): string | undefined {
+    return this.HOOKS_SECRET;
+  }
+
   @ValidateIf((env: Environment) => env.NODE_ENV === 'production')
   @IsString({ message: 'JWT_SECRET or JWT_PUBLIC_KEY must be set when NODE_ENV=production' })
   get jwtKeyInProduction(): string | undefined {
     return this.JWT_SECRET ?? this.JWT_PUBLIC_KEY;
   }
+}
+
+/**
+ * A value of the wrong type is reported as that alone: `PORT=abc` once gave "must be an integer",
+ * "must not be less than 0" and "must not be greater than 65535" at the same time.
+ */
+function firstConstraints(constraints: Record<string, string>): string[] {
+  const typeProblem = constraints.isInt ?? constraints.isBoolean;
+  return typeProblem ? [typeProblem] : Object.values(constraints);
 }
 
 export class ConfigurationError extends Error {
@@ -178,8 +298,9 @@ export function parseEnvironment(raw: Record<string, string | undefined>): Envir
   if (errors.length > 0) {
     throw new ConfigurationError(
       errors.flatMap((error) =>
-        Object.values(error.constraints ?? {}).map((message) =>
-          message.startsWith(error.property) || error.property === 'jwtKeyInProduction'
+        firstConstraints(error.constraints ?? {}).map((message) =>
+          // Derived checks (lower-case getters) write messages that name their variables.
+          message.startsWith(error.property) || /^[a-z]/.test(error.property)
             ? message
             : `${error.property}: ${message}`,
         ),

@@ -20,6 +20,8 @@ export class HeraldConfig {
   readonly heartbeatMs: number;
   readonly maxMessageBytes: number;
   readonly maxPublishBytes: number;
+  /** Deepest JSON nesting accepted in frames and HTTP bodies; the frame or body itself is level 1. */
+  readonly maxJsonDepth: number;
   readonly rateLimitPerS: number;
   readonly sendBufferLimitBytes: number;
   readonly closeTimeoutMs: number;
@@ -34,8 +36,13 @@ export class HeraldConfig {
   readonly drainSpreadMs: number;
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
+  readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
+  /** Section 8's webhooks; undefined when WEBHOOK_URL is unset. */
+  readonly webhooks: WebhookSettings | undefined;
+  /** Section 8's join proxy; undefined when JOIN_PROXY_URL is unset. */
+  readonly joinProxy: JoinProxySettings | undefined;
   readonly demoEnabled: boolean;
   /** Whether POST /demo/token exists (see the constructor). */
   readonly demoTokenEndpoint: boolean;
@@ -61,6 +68,7 @@ export class HeraldConfig {
     this.heartbeatMs = env.HEARTBEAT_MS;
     this.maxMessageBytes = env.MAX_MESSAGE_BYTES;
     this.maxPublishBytes = env.MAX_PUBLISH_BYTES;
+    this.maxJsonDepth = env.MAX_JSON_DEPTH;
     this.rateLimitPerS = env.RATE_LIMIT_PER_S;
     this.sendBufferLimitBytes = env.SEND_BUFFER_LIMIT_BYTES;
     this.closeTimeoutMs = env.CLOSE_TIMEOUT_MS;
@@ -74,12 +82,59 @@ export class HeraldConfig {
     this.drainSpreadMs = env.DRAIN_SPREAD_MS;
     this.redisUrl = env.REDIS_URL;
     this.redisPrefix = env.REDIS_PREFIX;
+    this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;
+    this.webhooks =
+      env.WEBHOOK_URL === undefined
+        ? undefined
+        : {
+            url: env.WEBHOOK_URL,
+            secret: env.HOOKS_SECRET!,
+            batchMax: env.WEBHOOK_BATCH_MAX,
+            batchMs: env.WEBHOOK_BATCH_MS,
+            unreadAfterS: env.WEBHOOK_UNREAD_AFTER_S,
+            retryS: env.WEBHOOK_RETRY_S,
+            timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+            queueMax: env.WEBHOOK_QUEUE_MAX,
+          };
+    this.joinProxy =
+      env.JOIN_PROXY_URL === undefined
+        ? undefined
+        : {
+            url: env.JOIN_PROXY_URL,
+            secret: env.HOOKS_SECRET!,
+            rooms: env.JOIN_PROXY_ROOMS!.split(',').map((pattern) => pattern.trim()),
+            timeoutMs: env.JOIN_PROXY_TIMEOUT_MS,
+            cacheSize: env.JOIN_PROXY_CACHE_SIZE,
+          };
     this.demoEnabled = env.DEMO_ENABLED ?? !this.isProduction;
     // Anyone may mint any token there, so it exists only outside production, and with a
     // configured secret only when DEMO_ENABLED=true says so: a forgotten NODE_ENV=production
     // must not hand out publish tokens signed with the real key.
     this.demoTokenEndpoint = this.demoEnabled && !this.isProduction && (ephemeral || env.DEMO_ENABLED === true);
   }
+}
+
+export interface WebhookSettings {
+  url: string;
+  /** HOOKS_SECRET. */
+  secret: string;
+  batchMax: number;
+  batchMs: number;
+  /** 0: no notification.unread. */
+  unreadAfterS: number;
+  retryS: number;
+  timeoutMs: number;
+  queueMax: number;
+}
+
+export interface JoinProxySettings {
+  url: string;
+  /** HOOKS_SECRET. */
+  secret: string;
+  /** JOIN_PROXY_ROOMS: room names, or prefixes ending in `*`. */
+  rooms: string[];
+  timeoutMs: number;
+  cacheSize: number;
 }

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
+import { MayBeOmitted } from '../http/may-be-omitted.decorator';
 
 /** POST /demo/token: the claims of a development token. */
 export class DemoTokenRequest {
@@ -11,7 +12,7 @@ export class DemoTokenRequest {
 
   /** Room patterns the token grants (`*` at the end is a wildcard); public:* needs none. */
   @ApiPropertyOptional({ type: 'array', items: { type: 'string' }, maxItems: 50 })
-  @IsOptional()
+  @MayBeOmitted()
   @IsArray()
   @ArrayMaxSize(50)
   @Matches(/^[A-Za-z0-9_.:-]{0,127}[A-Za-z0-9_.:*-]$/, { each: true, message: 'each of rooms must be a room name or pattern' })
@@ -19,20 +20,20 @@ export class DemoTokenRequest {
 
   /** Space-separated scopes, e.g. `notifications:publish` for the demo's "send a test" button. */
   @ApiPropertyOptional({ maxLength: 200, example: 'notifications:publish' })
-  @IsOptional()
+  @MayBeOmitted()
   @IsString()
   @MaxLength(200)
   scope?: string;
 
   @ApiPropertyOptional({ maxLength: 100 })
-  @IsOptional()
+  @MayBeOmitted()
   @IsString()
   @MaxLength(100)
   name?: string;
 
   /** Lifetime in seconds. */
   @ApiPropertyOptional({ type: 'integer', minimum: 5, maximum: 86_400, description: 'Lifetime in seconds' })
-  @IsOptional()
+  @MayBeOmitted()
   @IsInt()
   @Min(5)
   @Max(86_400)

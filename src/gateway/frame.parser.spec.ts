@@ -4,8 +4,8 @@ const text = (value: string) => Buffer.from(value);
 
 describe('parseFrame', () => {
   it('accepts an event with object data and a string or numeric id', () => {
-    expect(parseFrame(text('{"event":"join","data":{"room":"a"},"id":"x"}'), false)).toEqual({ ok: true, event: 'join', data: { room: 'a' }, id: 'x' });
-    expect(parseFrame(text('{"event":"ping","id":7}'), false)).toEqual({ ok: true, event: 'ping', data: {}, id: 7 });
+    expect(parseFrame(text('{"event":"join","data":{"room":"a"},"id":"x"}'), false, 32)).toEqual({ ok: true, event: 'join', data: { room: 'a' }, id: 'x' });
+    expect(parseFrame(text('{"event":"ping","id":7}'), false, 32)).toEqual({ ok: true, event: 'ping', data: {}, id: 7 });
   });
 
   it.each([
@@ -18,7 +18,7 @@ describe('parseFrame', () => {
     ['an object id', '{"event":"ping","id":{}}', false, 'ping', undefined],
     ['a non-finite id', '{"event":"ping","id":1e999}', false, 'ping', undefined],
   ])('refuses %s, keeping what it can echo', (_, raw, isBinary, event, id) => {
-    const parsed = parseFrame(text(raw), isBinary);
+    const parsed = parseFrame(text(raw), isBinary, 32);
     expect(parsed).toMatchObject({ ok: false, problem: expect.any(String) });
     expect(parsed.event).toBe(event);
     expect(parsed.id).toBe(id);

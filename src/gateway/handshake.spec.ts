@@ -14,10 +14,17 @@ describe('tokenOf', () => {
 });
 
 describe('selectProtocol', () => {
-  it('selects herald.v1 when offered and never leaves offered protocols unanswered', () => {
+  it('selects herald.v1 when offered, and the bearer protocol only when it is all that is offered', () => {
     expect(selectProtocol(new Set(['bearer.t', 'herald.v1']))).toBe('herald.v1');
-    expect(selectProtocol(new Set(['bearer.t', 'other']))).toBe('other');
+    expect(selectProtocol(new Set(['x', 'herald.v1']))).toBe('herald.v1');
     expect(selectProtocol(new Set(['bearer.t']))).toBe('bearer.t');
     expect(selectProtocol(new Set())).toBe(false);
+  });
+
+  it('never selects a protocol it does not speak', () => {
+    expect(selectProtocol(new Set(['x', 'bearer.t']))).toBe(false);
+    expect(selectProtocol(new Set(['bearer.t', 'other']))).toBe(false);
+    expect(selectProtocol(new Set(Array.from({ length: 1000 }, (_, i) => `p${i}`)))).toBe(false);
+    expect(selectProtocol(new Set(['bearer.a', 'bearer.b']))).toBe(false);
   });
 });

@@ -18,9 +18,18 @@ export function tokenOf(request: IncomingMessage): string | undefined {
   return query >= 0 ? (new URLSearchParams(request.url!.slice(query + 1)).get('token') ?? undefined) : undefined;
 }
 
-/** Selects `herald.v1` when offered; browsers fail a handshake whose offered protocols get no answer. */
+/**
+ * Section 1: the server speaks `herald.v1` and selects nothing else, except that a client offering
+ * only its `bearer.<JWT>` (browsers must offer something to carry the token) gets that one echoed,
+ * since a browser fails a handshake whose offered protocols get no answer. Anything else offered
+ * (`x, bearer.<JWT>`, a thousand made-up names) is left unselected: the client sees the server
+ * does not speak it, rather than being told it does.
+ */
 export function selectProtocol(protocols: Set<string>): string | false {
   if (protocols.has(PROTOCOL_VERSION)) return PROTOCOL_VERSION;
-  for (const protocol of protocols) if (!protocol.startsWith(BEARER_PROTOCOL_PREFIX)) return protocol;
-  return protocols.values().next().value ?? false;
+  if (protocols.size === 1) {
+    const [only] = protocols;
+    if (only.startsWith(BEARER_PROTOCOL_PREFIX)) return only;
+  }
+  return false;
 }

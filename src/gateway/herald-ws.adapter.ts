@@ -57,6 +57,7 @@ export class HeraldWsAdapter extends WsAdapter {
    * no closures per connection, which at tens of thousands of idle sockets is real memory.
    */
   private readonly onPong: (this: WebSocket) => void;
+  private readonly onPing: (this: WebSocket, data: Buffer) => void;
   private readonly onSocketError: (this: WebSocket, error: Error) => void;
   private readonly onSocketClose: (this: WebSocket, code: number) => void;
   private readonly onSocketMessage: (this: WebSocket, raw: RawData, isBinary: boolean) => void;
@@ -76,6 +77,22 @@ export class HeraldWsAdapter extends WsAdapter {
     this.onPong = function () {
       const connection = registry.connectionFor(this);
       if (connection) connection.lastSeenMs = Date.now();
+    };
+    /*
+     * Protocol pings are client frames like any other (section 2's rate limit): ws's own
+     * automatic pong would instead answer a flood until its pending-pong cap, then drop the TCP
+     * connection with no close frame (1006), telling the client nothing.
+     */
+    this.onPing = function (data) {
+      const connection = registry.connectionFor(this);
+      if (!connection || connection.closed) return;
+      const now = Date.now();
+      connection.lastSeenMs = now;
+      const allowance = connection.bucket.take(now);
+      if (allowance === 'close') connection.close(CloseCode.RateLimited);
+      // A ping past the rate limit gets no pong, as a frame past it gets no reply.
+      else if (allowance === 'ok') this.pong(data);
+      else metrics.rateLimited.inc();
     };
     this.onSocketError = function (error) {
       const connection = registry.connectionFor(this);
@@ -107,6 +124,7 @@ export class HeraldWsAdapter extends WsAdapter {
       // vanished peer never answers: either would otherwise hold its socket for ws's 30 s.
       closeTimeout: this.config.closeTimeoutMs,
       handleProtocols: selectProtocol,
+      autoPong: false, // see onPing
     });
   }
 
@@ -199,6 +217,7 @@ export class HeraldWsAdapter extends WsAdapter {
     const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
     const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compressionFor(socket));
     socket.on('pong', this.onPong);
+    socket.on('ping', this.onPing);
     try {
       await this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));
     } catch (error) {
@@ -242,7 +261,7 @@ export class HeraldWsAdapter extends WsAdapter {
       connection.close(CloseCode.RateLimited);
       return;
     }
-    const parsed = parseFrame(raw, isBinary);
+    const parsed = parseFrame(raw, isBinary, this.config.maxJsonDepth);
     if (allowance === 'drop') {
       this.metrics.rateLimited.inc();
       this.frames.error(connection, 'rate_limited', 'Too many frames: slow down', parsed.ok ? parsed.event : undefined, parsed.id);

@@ -4,11 +4,13 @@ import { CloseCode } from '@herald/client/protocol';
 import { closeSocket } from '../connections/connection';
 
 /**
- * ws closes a connection whose frame passes maxPayload with a bare 1009; the contract's table
- * (section 5) gives 1009 the reason `message_too_big`. This listener runs before ws's own on the
- * socket's Receiver and closes with the reason; ws's close that follows finds the socket closing
- * already and does nothing. One shared function: the Receiver names its socket through ws's
- * `websocket` symbol, so no closure is kept per connection.
+ * ws closes a connection whose frame passes maxPayload with a bare 1009, and one whose message
+ * comes in more fragments (or buffered chunks) than it keeps with 1008 and no reason; the
+ * contract's 1008 means "get a new token", which would send a well-behaved client to its auth
+ * server for nothing. Both are a message too big to assemble: 1009 `message_too_big` (section 5).
+ * This listener runs before ws's own on the socket's Receiver and closes with that code; ws's
+ * close that follows finds the socket closing already and does nothing. One shared function: the
+ * Receiver names its socket through ws's `websocket` symbol, so no closure is kept per connection.
  */
 export function closeOversizedFramesWithReason(socket: WebSocket): void {
   const receiver = (socket as unknown as { _receiver: EventEmitter })._receiver;
@@ -17,9 +19,11 @@ export function closeOversizedFramesWithReason(socket: WebSocket): void {
 }
 
 let webSocketSymbol: symbol | undefined;
+/** ws's error codes for a message over maxPayload, and for one in too many fragments or chunks. */
+const MESSAGE_TOO_BIG_ERRORS = new Set(['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 'WS_ERR_TOO_MANY_BUFFERED_PARTS']);
 
 function onReceiverError(this: EventEmitter, error: Error & { code?: string }): void {
-  if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || webSocketSymbol === undefined) return;
+  if (!MESSAGE_TOO_BIG_ERRORS.has(error.code ?? '') || webSocketSymbol === undefined) return;
   const socket = (this as unknown as Record<symbol, WebSocket | undefined>)[webSocketSymbol];
   if (socket && socket.readyState === socket.OPEN) closeSocket(socket, CloseCode.MessageTooBig);
 }

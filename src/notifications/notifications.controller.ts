@@ -1,5 +1,5 @@
-import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBadRequestResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post, UseFilters } from '@nestjs/common';
 import { PublishResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
@@ -7,11 +7,14 @@ import { HttpErrorDto } from '../openapi/http-error.dto';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { PublishResponseDto } from './dto/publish-response.dto';
 import { NotificationsService, targetRooms } from './notifications.service';
+import { PublishConflictFilter } from './publish-conflict.filter';
 
 const MAX_TARGETS = 1000;
 
 @ApiTags('notifications')
 @Controller('v1/notifications')
+// On the controller, so the 409 holds in whichever application serves it (INTERNAL_PORT or not).
+@UseFilters(PublishConflictFilter)
 export class NotificationsController {
   constructor(private readonly notifications: NotificationsService) {}
 

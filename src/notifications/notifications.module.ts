@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
-import { NotificationsController } from './notifications.controller';
 import { NotificationsService } from './notifications.service';
 
+/** Publishing; its HTTP controller belongs to the service API (src/http/service-api.module.ts). */
 @Module({
-  controllers: [NotificationsController],
   providers: [NotificationsService],
   exports: [NotificationsService],
 })

@@ -1,15 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Notification, personalRoom } from '@herald/client/protocol';
-import { Broker } from '../broker/broker';
+import { Broker, PublishResult } from '../broker/broker';
 import { MetricsService } from '../metrics/metrics.service';
+import { notificationFingerprint } from './notification-fingerprint';
+import { PublishConflictError } from './publish-conflict.error';
 
 export interface NotificationInput {
   rooms?: string[];
   users?: string[];
   type: string;
   payload: Record<string, unknown>;
-  /** Idempotency key: the same id inside the history window is delivered once per room. */
+  /**
+   * Idempotency key: the same id with the same body inside the history window is delivered
+   * once per room; with another body it is refused (PublishConflictError) and delivers nothing.
+   */
   id?: string;
 }
 
@@ -19,9 +24,20 @@ export interface PublishedNotification {
   targets: number;
 }
 
+/** One notification stored in one room (a repeat of an `id` is not one). */
+export interface StoredNotification {
+  room: string;
+  id: string;
+  seq: string;
+  type: string;
+}
+
 /** Publishes notifications to rooms and users; usable from any module, not only HTTP. */
 @Injectable()
 export class NotificationsService {
+  private readonly logger = new Logger(NotificationsService.name);
+  private storedListener: ((stored: StoredNotification) => void) | undefined;
+
   constructor(
     private readonly broker: Broker,
     private readonly metrics: MetricsService,
@@ -29,21 +45,45 @@ export class NotificationsService {
 
   /**
    * Resolves once every target room has stored the notification (or already had it); rejects
-   * with BrokerUnavailableError when the broker is unreachable (HTTP answers 503).
+   * with BrokerUnavailableError when the broker is unreachable (HTTP answers 503), and with
+   * PublishConflictError when the id was used with another body (HTTP answers 409).
    */
   async publish(input: NotificationInput): Promise<PublishedNotification> {
-    const id = input.id ?? randomUUID();
     const rooms = targetRooms(input);
+    // A generated id never repeats: only a caller's id needs de-duplication records.
+    const dedup = input.id === undefined ? undefined : { dedupKey: input.id, fingerprint: notificationFingerprint(rooms, input.type, input.payload) };
+    // Claimed before any room: a conflicting repeat must reach none, not even a new target.
+    if (dedup && (await this.broker.claimPublishId(dedup.dedupKey, dedup.fingerprint)) === 'conflict') throw new PublishConflictError(dedup.dedupKey);
+    const id = input.id ?? randomUUID();
     const timestamp = new Date().toISOString();
     const results = await Promise.all(
       rooms.map((room) => {
         const body: Omit<Notification, 'seq'> = { id, room, type: input.type, payload: input.payload, timestamp };
         // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
-        return this.broker.publish(room, 'notification', body, { dedupKey: id });
+        return this.broker.publish(room, 'notification', body, dedup);
       }),
     );
     this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
+    if (this.storedListener) this.tellStored(rooms, results, id, input.type);
+    // Only when a room's record outlived the id's claim (the window's very edge): refused all the same.
+    if (results.some((result) => result.duplicate && result.conflict)) throw new PublishConflictError(id);
     return { id, targets: rooms.length };
+  }
+
+  /** The one listener told of every notification stored (backend hooks); must return at once. */
+  onStored(listener: (stored: StoredNotification) => void): void {
+    this.storedListener = listener;
+  }
+
+  private tellStored(rooms: string[], results: PublishResult[], id: string, type: string): void {
+    results.forEach((result, index) => {
+      if (result.duplicate) return;
+      try {
+        this.storedListener!({ room: rooms[index], id, seq: result.seq, type });
+      } catch (error) {
+        this.logger.error({ message: 'Stored-notification listener failed', room: rooms[index], error: String(error) });
+      }
+    });
   }
 }
 

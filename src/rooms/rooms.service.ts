@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
 import { Broker, BrokerUnavailableError, Delivery, HistoryResult } from '../broker/broker';
@@ -6,6 +6,8 @@ import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection.registry';
 import { MetricsService } from '../metrics/metrics.service';
+import { JoinAuthorizer } from './join-authorizer';
+import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
 import { RoomSubscriptions } from './room-subscriptions';
 
@@ -19,12 +21,15 @@ const NO_HISTORY: HistoryResult = { latestSeq: null, recovered: false, publicati
 export class RoomsService {
   private readonly logger = new Logger(RoomsService.name);
   private readonly subscriptions: RoomSubscriptions;
+  private activityListener: RoomActivityListener | undefined;
 
   constructor(
     private readonly broker: Broker,
     private readonly registry: ConnectionRegistry,
     private readonly config: HeraldConfig,
     private readonly metrics: MetricsService,
+    /** The join proxy, when JOIN_PROXY_URL is set. */
+    @Optional() private readonly joinAuthorizer?: JoinAuthorizer,
   ) {
     this.subscriptions = new RoomSubscriptions(broker);
     broker.onDelivery((delivery) => this.deliver(delivery));
@@ -47,16 +52,33 @@ export class RoomsService {
       await this.disconnect(connection);
       throw error;
     }
+    if (!connection.closed) this.tell({ kind: 'connected', user: connection.user, connectionId: connection.id });
+  }
+
+  /** The one listener told of every admission, close, join and leave on this pod (backend hooks). */
+  onActivity(listener: RoomActivityListener): void {
+    this.activityListener = listener;
   }
 
   async join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void): Promise<void> {
     this.assertRoomName(room);
-    if (!mayJoin(connection.principal, room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
+    const granted = mayJoin(connection.principal, room);
+    if (!granted && !this.joinAuthorizer?.covers(room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
+    this.assertMayEnter(connection, room);
+    if (!granted) {
+      await this.joinAuthorizer!.authorize(connection.principal, room);
+      // The backend took a while: the client may have gone, or another join of this room started.
+      if (connection.closed) return;
+      this.assertMayEnter(connection, room);
+    }
+    return this.enter(connection, room, since, { readHistory: true }, onJoined);
+  }
+
+  private assertMayEnter(connection: Connection, room: string): void {
     if (this.registry.isJoining(connection, room)) throw new RoomError('bad_request', `Already joining ${room}`);
     if (!this.registry.isMember(connection, room) && connection.rooms.size >= this.config.maxRoomsPerConnection) {
       throw new RoomError('forbidden', `A connection may be in at most ${this.config.maxRoomsPerConnection} rooms`);
     }
-    return this.enter(connection, room, since, { readHistory: true }, onJoined);
   }
 
   async leave(connection: Connection, room: string): Promise<void> {
@@ -82,6 +104,7 @@ export class RoomsService {
     const rooms = [...connection.rooms];
     this.registry.remove(connection);
     this.metrics.connections.set(this.registry.size);
+    this.tell({ kind: 'disconnected', user: connection.user, connectionId: connection.id });
     await Promise.all(rooms.map((room) => this.afterLeave(connection, room)));
   }
 
@@ -141,12 +164,15 @@ export class RoomsService {
       throw error instanceof BrokerUnavailableError ? new RoomError('unavailable', error.message) : error;
     }
     // After the reply: the join has happened whatever presence does next.
-    if (!alreadyMember) await this.announce(connection, room, 'joined');
+    if (alreadyMember) return;
+    this.tell({ kind: 'joined', room, connectionId: connection.id });
+    await this.announce(connection, room, 'joined');
   }
 
   private async afterLeave(connection: Connection, room: string): Promise<void> {
     this.subscriptions.release(room);
     this.metrics.rooms.set(this.registry.roomCount);
+    this.tell({ kind: 'left', room, connectionId: connection.id });
     await this.announce(connection, room, 'left');
   }
 
@@ -182,6 +208,14 @@ export class RoomsService {
     if (sent === 0) return;
     this.metrics.deliveries.inc(sent);
     if (delivery.publishedAtMs !== undefined) this.metrics.publishToSend.observe((Date.now() - delivery.publishedAtMs) / 1000);
+  }
+
+  private tell(activity: RoomActivity): void {
+    try {
+      this.activityListener?.(activity);
+    } catch (error) {
+      this.logger.error({ message: 'Room activity listener failed', kind: activity.kind, error: String(error) });
+    }
   }
 
   private assertRoomName(room: string): void {

@@ -254,7 +254,7 @@ export function brokerContract(harness: BrokerHarness): void {
         b.publish('chat', 'notification', body('n1'), { dedupKey: 'n1:chat' }),
       ]);
       expect(results.filter((result) => result.duplicate)).toHaveLength(1);
-      expect(await b.publish('chat', 'notification', body('n1'), { dedupKey: 'n1:chat' })).toEqual({ duplicate: true });
+      expect(await b.publish('chat', 'notification', body('n1'), { dedupKey: 'n1:chat' })).toEqual({ duplicate: true, conflict: false });
       await a.publish('chat', 'notification', body('n2'), { dedupKey: 'n2:chat' });
       await eventually(() => expect(inbox.of('chat')).toHaveLength(2));
       expect(inbox.of('chat').map((delivery) => frameData(delivery).text)).toEqual(['n1', 'n2']);
@@ -269,10 +269,80 @@ export function brokerContract(harness: BrokerHarness): void {
       await Promise.all([a.subscribe('r1'), a.subscribe('r2')]);
       expect((await a.publish('r1', 'notification', body('once'), { dedupKey: 'n7' })).duplicate).toBe(false);
       // The retry: r1 already has it, r2 never got it.
-      expect(await a.publish('r1', 'notification', body('once'), { dedupKey: 'n7' })).toEqual({ duplicate: true });
+      expect(await a.publish('r1', 'notification', body('once'), { dedupKey: 'n7' })).toEqual({ duplicate: true, conflict: false });
       expect((await a.publish('r2', 'notification', body('once'), { dedupKey: 'n7' })).duplicate).toBe(false);
       await eventually(() => expect(inbox.of('r2')).toHaveLength(1));
       expect(inbox.of('r1')).toHaveLength(1);
+    });
+  });
+
+  describe('room state', () => {
+    it('forgets a room that never carried a message once no pod subscribes to it, so its old seq never recovers', async () => {
+      const cluster = await harness.cluster();
+      const a = await cluster.pod();
+      const b = harness.multiPod ? await cluster.pod() : a;
+      await a.subscribe('quiet');
+      if (b !== a) await b.subscribe('quiet');
+      const joined = (await a.history('quiet')).latestSeq!;
+      expect(parseSeq(joined)!.position).toBe(0);
+      await a.unsubscribe('quiet');
+      if (b !== a) {
+        // Still subscribed on another pod: the room's life goes on.
+        expect(await b.history('quiet', joined)).toEqual({ latestSeq: joined, recovered: true, publications: [] });
+        await b.unsubscribe('quiet');
+      }
+      expect(a.stats().historyRooms).toBe(0);
+      const published = (await b.publish('quiet', 'message', body('m1'))) as { seq: string };
+      expect(parseSeq(published.seq)!.epoch).not.toBe(parseSeq(joined)!.epoch);
+      expect(await a.history('quiet', joined)).toEqual({ latestSeq: published.seq, recovered: false, publications: [] });
+    });
+
+    it('keeps the history of a room that carried a message after its last subscriber leaves', async () => {
+      const broker = await (await harness.cluster()).pod();
+      await broker.subscribe('chat');
+      const joined = (await broker.history('chat')).latestSeq!;
+      const published = (await broker.publish('chat', 'message', body('m1'))) as { seq: string };
+      await broker.unsubscribe('chat');
+      const history = await broker.history('chat', joined);
+      expect(history).toMatchObject({ latestSeq: published.seq, recovered: true });
+      expect(history.publications.map((delivery) => frameData(delivery).text)).toEqual(['m1']);
+    });
+  });
+
+  describe('fingerprints', () => {
+    it('reports a repeated dedup key with another fingerprint as a conflict, storing and delivering nothing', async () => {
+      const cluster = await harness.cluster();
+      const a = await cluster.pod();
+      const b = harness.multiPod ? await cluster.pod() : a;
+      const inbox = new Inbox(a);
+      await a.subscribe('chat');
+      const first = (await a.publish('chat', 'notification', body('n1'), { dedupKey: 'n1', fingerprint: 'f1' })) as { seq: string };
+      expect(await b.publish('chat', 'notification', body('n1'), { dedupKey: 'n1', fingerprint: 'f1' })).toEqual({ duplicate: true, conflict: false });
+      expect(await b.publish('chat', 'notification', body('changed'), { dedupKey: 'n1', fingerprint: 'f2' })).toEqual({ duplicate: true, conflict: true });
+      await a.publish('chat', 'notification', body('marker'));
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(2));
+      expect(inbox.of('chat').map((delivery) => frameData(delivery).text)).toEqual(['n1', 'marker']);
+      const history = await a.history('chat', first.seq);
+      expect(history.publications.map((delivery) => frameData(delivery).text)).toEqual(['marker']);
+    });
+
+    it('binds a publish id to its first fingerprint across pods: first, then repeat or conflict', async () => {
+      const cluster = await harness.cluster();
+      const a = await cluster.pod();
+      const b = harness.multiPod ? await cluster.pod() : a;
+      const claims = await Promise.all([a.claimPublishId('n1', 'f1'), b.claimPublishId('n1', 'f1')]);
+      expect(claims.sort()).toEqual(['first', 'repeat']);
+      expect(await b.claimPublishId('n1', 'f2')).toBe('conflict');
+      expect(await a.claimPublishId('n1', 'f1')).toBe('repeat');
+      // Racing claims with different fingerprints: exactly one binds the id.
+      const raced = await Promise.all([a.claimPublishId('n2', 'x'), b.claimPublishId('n2', 'y')]);
+      expect(raced.sort()).toEqual(['conflict', 'first']);
+    });
+
+    it('forgets a publish id after the history window', async () => {
+      const broker = await (await harness.cluster({ historyTtlS: 1 })).pod();
+      expect(await broker.claimPublishId('n1', 'f1')).toBe('first');
+      await eventually(async () => expect(await broker.claimPublishId('n1', 'f2')).toBe('first'), 3000, 100);
     });
   });
 

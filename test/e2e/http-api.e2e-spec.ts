@@ -53,6 +53,31 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       await carol.close();
     });
 
+    it('answers 409 to a repeated id with another body and delivers it nowhere, not even to a new target', async () => {
+      const [erin, frank] = await Promise.all([connectClient(app.wsUrl, signToken({ sub: 'erin' })), connectClient(app.wsUrl, signToken({ sub: 'frank' }))]);
+      const id = `conflict-${kind}`;
+      const first = { users: ['erin'], type: 'reminder', payload: { text: 'first', nested: { a: 1, b: 2 } }, id };
+      expect((await publish(app.url, first)).status).toBe(202);
+      // The same request with its keys in another order is the same request.
+      const reordered = await publish(app.url, { id, payload: { nested: { b: 2, a: 1 }, text: 'first' }, type: 'reminder', users: ['erin'] });
+      expect(reordered).toMatchObject({ status: 202, body: { id, targets: 1 } });
+
+      for (const changed of [
+        { ...first, payload: { text: 'second', nested: { a: 1, b: 2 } } },
+        { ...first, type: 'other' },
+        { ...first, users: ['erin', 'frank'] },
+      ]) {
+        const response = await publish(app.url, changed);
+        expect(response.status).toBe(409);
+        expect(response.body).toEqual({ statusCode: 409, message: expect.stringContaining(JSON.stringify(id)), error: 'Conflict' });
+      }
+      await publish(app.url, { users: ['erin', 'frank'], type: 'marker', payload: {} });
+      for (const client of [erin, frank]) await client.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+      expect(erin.all('notification').filter((frame) => frame.data.id === id).map((frame) => frame.data.payload.text)).toEqual(['first']);
+      expect(frank.all('notification').filter((frame) => frame.data.id === id)).toEqual([]);
+      await Promise.all([erin.close(), frank.close()]);
+    });
+
     it.each([
       ['no token', null, 401],
       ['a bad token', 'nope', 401],

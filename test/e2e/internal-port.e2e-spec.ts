@@ -31,6 +31,31 @@ describe('INTERNAL_PORT', () => {
     await client.close();
   });
 
+  it.each([
+    ['POST', '/v1/NOTIFICATIONS'],
+    ['POST', '/V1/notifications'],
+    ['POST', '/v1/notifications/'],
+    ['GET', '/METRICS'],
+    ['GET', '/Metrics/'],
+    ['GET', '/V1/rooms/chat:1/presence'],
+    ['GET', '/v1/ROOMS/chat:1/PRESENCE'],
+  ])('has no %s %s on the public port in any letter case', async (method, path) => {
+    const response = await http(method, `${app.url}${path}`, { token: publisherToken(), body: method === 'POST' ? { users: ['ida'], type: 'bypass', payload: {} } : undefined });
+    expect(response.status).toBe(404);
+    expect(JSON.stringify(response.body)).not.toContain('herald_');
+  });
+
+  it('validates bodies on the internal port as on the public one', async () => {
+    const unknownField = await publish(internal(), { room: ['a'], users: ['ida'], type: 't', payload: {} });
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.body.message).toContain('property room should not exist');
+    const notJson = await http('POST', `${internal()}/v1/notifications`, { token: publisherToken(), raw: '{}', headers: { 'content-type': 'text/plain' } });
+    expect(notJson.status).toBe(415);
+    const deep = await http('POST', `${internal()}/v1/notifications`, { token: publisherToken(), raw: `{"users":["ida"],"type":"t","payload":${'['.repeat(40)}${']'.repeat(40)}}` });
+    expect(deep.status).toBe(400);
+    expect((await http('GET', `${internal()}/readyz`)).status).toBe(200);
+  });
+
   it('keeps /ws, the inbox and health on the public port', async () => {
     expect(await http('GET', `${app.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } });
     expect((await http('GET', `${app.url}/readyz`)).status).toBe(200);

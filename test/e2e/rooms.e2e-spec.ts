@@ -120,6 +120,9 @@ describe.each(BROKER_KINDS)('history and recovery (%s broker)', (kind) => {
 
   it('recovers what was published to a room that was empty when it was joined', async () => {
     const room = `chat:empty-${kind}`;
+    // Someone stays: a message-less room's state goes with its last member (see the next test).
+    const stays = await connectClient(app.wsUrl, user('yan'));
+    await stays.join(room);
     const client = await connectClient(app.wsUrl, user('zoe'));
     const { data } = await client.join(room);
     expect(typeof data.seq).toBe('string');
@@ -128,6 +131,24 @@ describe.each(BROKER_KINDS)('history and recovery (%s broker)', (kind) => {
     const again = await connectClient(app.wsUrl, user('zoe'));
     expect((await again.request('join', { room, since: data.seq })).data).toMatchObject({ recovered: true, missed: 2 });
     await eventually(() => expect(again.all('notification').map((frame) => frame.data.payload.i)).toEqual([0, 1]));
+    await Promise.all([again.close(), stays.close()]);
+  });
+
+  it('forgets a message-less room with its last member, so its old seq answers recovered: false', async () => {
+    const room = `chat:forgotten-${kind}`;
+    const client = await connectClient(app.wsUrl, user('zia'));
+    const { data } = await client.join(room);
+    await client.request('leave', { room });
+    const again = await connectClient(app.wsUrl, user('zia'));
+    // The leave's cleanup runs after its reply: wait until the room starts a new epoch.
+    await eventually(async () => {
+      const probe = await connectClient(app.wsUrl, user('zia'));
+      const joined = await probe.join(room);
+      await probe.close();
+      expect(joined.data.seq).not.toBe(data.seq);
+    });
+    await send(room, 2);
+    expect((await again.request('join', { room, since: data.seq })).data).toMatchObject({ recovered: false });
     await again.close();
   });
 

@@ -19,6 +19,13 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts a fresh, empty server on the same port (nothing is persisted). */
   restart(): Promise<void>;
+  /**
+   * Freezes the process (SIGSTOP): connections stay open and nothing is answered, as with a
+   * Redis stuck in a long command or a network that drops packets. Always `resume()` after.
+   */
+  pause(): void;
+  /** Thaws a paused server (SIGCONT); harmless when it is not paused. */
+  resume(): void;
 }
 
 export interface RedisServerOptions {
@@ -34,6 +41,7 @@ const STOP_TIMEOUT_MS = 5000;
 /** Servers still running when the test process exits are killed, so none outlive a crashed run. */
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
+  // SIGKILL ends a stopped (paused) process too.
   for (const child of running) child.kill('SIGKILL');
 });
 
@@ -51,6 +59,8 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
     child.kill(signal);
+    // A paused server would hold a SIGTERM until continued.
+    if (signal !== 'SIGKILL') child.kill('SIGCONT');
     await withTimeout(exited, STOP_TIMEOUT_MS, `redis-server on port ${port} did not exit after ${signal}`);
   };
 
@@ -66,6 +76,12 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     async restart() {
       await terminate('SIGKILL');
       child = await spawnServer(port, options, certificate);
+    },
+    pause() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGSTOP');
+    },
+    resume() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
     },
   };
 }

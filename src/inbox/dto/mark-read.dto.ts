@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsOptional, IsString, MaxLength, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsString, MaxLength, ValidateIf } from 'class-validator';
+import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 
 /** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`. */
 export class MarkReadDto {
@@ -13,7 +14,7 @@ export class MarkReadDto {
   ids?: string[];
 
   @ApiPropertyOptional({ type: 'boolean', enum: [true], description: 'Mark everything read' })
-  @IsOptional()
+  @MayBeOmitted()
   @Equals(true, { message: 'all must be true' })
   all?: true;
 }

@@ -1,0 +1,44 @@
+import { createHmac } from 'node:crypto';
+import { signWebhook, verifyWebhook, webhookSignature } from './webhook.signature.ts';
+
+const SECRET = 'a-hooks-secret-of-some-length';
+const NOW_MS = Date.UTC(2026, 0, 1, 12, 0, 0);
+const body = JSON.stringify({ events: [{ id: 'e1', type: 'user.online', timestamp: '2026-01-01T12:00:00.000Z', user: 'ann' }] });
+
+describe('webhook signatures', () => {
+  it('signs "<timestamp>.<body>" with HMAC-SHA256, as the contract spells it', () => {
+    const headers = signWebhook(SECRET, body, NOW_MS);
+    const timestamp = String(NOW_MS / 1000);
+    expect(headers).toEqual({
+      'x-herald-timestamp': timestamp,
+      'x-herald-signature': `sha256=${createHmac('sha256', SECRET).update(`${timestamp}.${body}`).digest('hex')}`,
+    });
+    expect(webhookSignature(SECRET, timestamp, Buffer.from(body))).toBe(headers['x-herald-signature']);
+  });
+
+  it('verifies Node header records, fetch Headers and raw Buffer bodies', () => {
+    const signed = signWebhook(SECRET, body, NOW_MS);
+    expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS })).toBe(true);
+    expect(verifyWebhook(SECRET, new Headers(signed), Buffer.from(body), { nowMs: NOW_MS })).toBe(true);
+    const nodeStyle = { 'X-Herald-Timestamp': signed['x-herald-timestamp'], 'x-herald-signature': [signed['x-herald-signature']] };
+    expect(verifyWebhook(SECRET, nodeStyle, body, { nowMs: NOW_MS })).toBe(true);
+  });
+
+  it('refuses a tampered body, another secret, a forged or missing header', () => {
+    const signed = signWebhook(SECRET, body, NOW_MS);
+    expect(verifyWebhook(SECRET, signed, body.replace('ann', 'eve'), { nowMs: NOW_MS })).toBe(false);
+    expect(verifyWebhook('another-secret-entirely', signed, body, { nowMs: NOW_MS })).toBe(false);
+    expect(verifyWebhook(SECRET, { ...signed, 'x-herald-signature': 'sha256=00' }, body, { nowMs: NOW_MS })).toBe(false);
+    expect(verifyWebhook(SECRET, { ...signed, 'x-herald-timestamp': String(NOW_MS / 1000 + 1) }, body, { nowMs: NOW_MS })).toBe(false);
+    expect(verifyWebhook(SECRET, { 'x-herald-timestamp': signed['x-herald-timestamp'] }, body, { nowMs: NOW_MS })).toBe(false);
+    expect(verifyWebhook(SECRET, { ...signed, 'x-herald-timestamp': 'soon' }, body, { nowMs: NOW_MS })).toBe(false);
+    expect(verifyWebhook('', signed, body, { nowMs: NOW_MS })).toBe(false);
+  });
+
+  it('refuses a replay older than the tolerance (300 s by default)', () => {
+    const signed = signWebhook(SECRET, body, NOW_MS);
+    expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS + 299_000 })).toBe(true);
+    expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS + 301_000 })).toBe(false);
+    expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS + 301_000, toleranceS: 600 })).toBe(true);
+  });
+});

@@ -1,0 +1,130 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { JoinProxyAnswer, JoinProxyRequest, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { Principal } from '../../auth/principal';
+import { HeraldConfig, JoinProxySettings } from '../../config/herald.config';
+import { JoinAuthorizer } from '../../rooms/join-authorizer';
+import { RoomError } from '../../rooms/rooms.errors';
+import { discardBody, postSigned, readLimitedText } from '../hook-request';
+import { JoinDecisionCache } from './join-decision.cache';
+import { JoinProxyMetrics } from './join-proxy.metrics';
+
+/** Longest reuse of an allow, whatever ttl the backend asks for. */
+export const JOIN_PROXY_MAX_TTL_S = 86_400;
+/** Largest answer read from the backend; `{"allow":true,"ttl":60}` needs 25 bytes. */
+const MAX_ANSWER_BYTES = 16 * 1024;
+
+type Decision = { allow: true } | { allow: false; code: 'forbidden' | 'unavailable'; why: string };
+
+/**
+ * The join proxy of section 8: a join of a room matching JOIN_PROXY_ROOMS that the token does
+ * not grant is decided by the backend. POST {user, room, claims}, signed like the webhooks;
+ * 200 {"allow": true} admits, {"allow": false} or a 4xx answers `forbidden`, a 5xx, no answer
+ * within JOIN_PROXY_TIMEOUT_MS or an unreadable answer `unavailable`. An allow with `ttl` is
+ * reused for that user and room; concurrent joins of one user and room share one request.
+ */
+@Injectable()
+export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
+  private readonly logger = new Logger(JoinProxy.name);
+  private readonly settings: JoinProxySettings;
+  private readonly cache: JoinDecisionCache;
+  private readonly asking = new Map<string, Promise<Decision>>();
+  private readonly shutdown = new AbortController();
+
+  constructor(
+    config: HeraldConfig,
+    private readonly metrics: JoinProxyMetrics,
+  ) {
+    super();
+    this.settings = config.joinProxy!;
+    this.cache = new JoinDecisionCache(this.settings.cacheSize);
+  }
+
+  covers(room: string): boolean {
+    // Another user's personal room is never anyone's to grant (section 2).
+    if (room.startsWith(PERSONAL_ROOM_PREFIX)) return false;
+    return this.settings.rooms.some((pattern) => (pattern.endsWith('*') ? room.startsWith(pattern.slice(0, -1)) : room === pattern));
+  }
+
+  async authorize(principal: Principal, room: string): Promise<void> {
+    const key = `${principal.user}\n${room}`;
+    if (this.cache.allows(key, Date.now())) {
+      this.metrics.cacheHits.inc();
+      return;
+    }
+    let decision = this.asking.get(key);
+    if (!decision) {
+      decision = this.ask(principal, room, key).finally(() => this.asking.delete(key));
+      this.asking.set(key, decision);
+    }
+    const answer = await decision;
+    if (!answer.allow) throw new RoomError(answer.code, answer.why);
+  }
+
+  onApplicationShutdown(): void {
+    // Joins still waiting answer `unavailable` at once.
+    this.shutdown.abort();
+    this.cache.clear();
+  }
+
+  private async ask(principal: Principal, room: string, key: string): Promise<Decision> {
+    const request: JoinProxyRequest = { user: principal.user, room, claims: { ...(principal.claims ?? {}) } };
+    const stopTimer = this.metrics.seconds.startTimer();
+    try {
+      const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
+      const response = await postSigned(this.settings.url, this.settings.secret, JSON.stringify(request), signal);
+      if (response.status >= 400 && response.status < 500) {
+        await discardBody(response);
+        return this.deny(`The backend refused ${room} (HTTP ${response.status})`);
+      }
+      if (!response.ok) {
+        await discardBody(response);
+        return this.unavailable(room, `HTTP ${response.status}`);
+      }
+      const answer = parseAnswer(await readLimitedText(response, MAX_ANSWER_BYTES));
+      if (!answer) return this.unavailable(room, 'an answer that is not {"allow": boolean, "ttl"?: seconds}');
+      if (!answer.allow) return this.deny(`The backend refused ${room}`);
+      this.metrics.answers.inc({ answer: 'allow' });
+      if (answer.ttl !== undefined && answer.ttl > 0) this.cache.remember(key, Date.now() + Math.min(answer.ttl, JOIN_PROXY_MAX_TTL_S) * 1000);
+      return { allow: true };
+    } catch (error) {
+      // By name, not instanceof: the error may come from another realm (test runners' VM contexts).
+      const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
+      return this.unavailable(room, timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describe(error), timedOut ? 'timeout' : 'error');
+    } finally {
+      stopTimer();
+    }
+  }
+
+  private deny(why: string): Decision {
+    this.metrics.answers.inc({ answer: 'deny' });
+    return { allow: false, code: 'forbidden', why };
+  }
+
+  private unavailable(room: string, problem: string, answer: 'timeout' | 'error' = 'error'): Decision {
+    this.metrics.answers.inc({ answer });
+    this.logger.warn({ message: 'Join proxy gave no decision', room, problem });
+    return { allow: false, code: 'unavailable', why: `Cannot decide on ${room} now: the join proxy gave ${problem.startsWith('no answer') ? 'no answer' : 'no decision'}` };
+  }
+}
+
+function parseAnswer(text: string | undefined): JoinProxyAnswer | undefined {
+  if (text === undefined) return undefined;
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    return undefined; // not JSON: the caller says so
+  }
+  if (typeof answer !== 'object' || answer === null || typeof (answer as JoinProxyAnswer).allow !== 'boolean') return undefined;
+  const { allow, ttl } = answer as { allow: boolean; ttl?: unknown };
+  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) return undefined;
+  return ttl === undefined ? { allow } : { allow, ttl };
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
+  }
+  return String(error);
+}

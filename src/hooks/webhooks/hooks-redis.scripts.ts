@@ -1,0 +1,277 @@
+import { CommandParser, defineScript } from 'redis';
+
+/**
+ * The Lua scripts behind the Redis webhook drivers. Every key shares the hash tag `{hooks}`
+ * (HooksRedisKeys), so each script touches one slot. Times come from Redis (TIME).
+ *
+ * Activity: a sorted set of live pods scored by when they expire, one hash per pod
+ * (activity key -> this pod's count) and one hash of cluster-wide totals. A pod refreshes its
+ * score every half heartbeat; a pod not refreshed for two heartbeats is dead, and whichever pod
+ * notices it first takes its counts off the totals. Any total leaving or reaching zero queues
+ * its event in the same step, so the event is raised exactly once and queued in the order the
+ * changes happened.
+ */
+
+const NOW_MS = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+`;
+
+/** KEYS: pods, totals, queue, this pod's hash. ARGV[1..3]: pod hash prefix, event id prefix, queue max. */
+const ACTIVITY_HELPERS = `${NOW_MS}
+local pods, totals, queue, own = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local pod_prefix, id_prefix, queue_max = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local queued, dropped = 0, 0
+-- Queue entry: <id>\\n<queuedAtMs>\\n<type>\\n<occurredAtMs>\\n<fields JSON> (see webhook-event.ts).
+local function emit(key, up)
+  local name = string.sub(key, 3)
+  local event_type, fields
+  if string.sub(key, 1, 1) == 'u' then
+    event_type = up and 'user.online' or 'user.offline'
+    fields = cjson.encode({user = name})
+  else
+    event_type = up and 'room.occupied' or 'room.vacated'
+    fields = cjson.encode({room = name})
+  end
+  if redis.call('LLEN', queue) >= queue_max then
+    dropped = dropped + 1
+    return
+  end
+  queued = queued + 1
+  redis.call('RPUSH', queue, id_prefix .. queued .. '\\n' .. now .. '\\n' .. event_type .. '\\n' .. now .. '\\n' .. fields)
+end
+local function shift(key, delta)
+  local before = tonumber(redis.call('HGET', totals, key) or '0')
+  local after = before + delta
+  if after > 0 then redis.call('HSET', totals, key, after) else redis.call('HDEL', totals, key) end
+  if before <= 0 and after > 0 then emit(key, true) elseif before > 0 and after <= 0 then emit(key, false) end
+end
+local function set_own(key, count)
+  local old = tonumber(redis.call('HGET', own, key) or '0')
+  if count == old then return end
+  if count > 0 then redis.call('HSET', own, key, count) else redis.call('HDEL', own, key) end
+  shift(key, count - old)
+end
+-- Forgets a pod and all it counted: its users go offline and its rooms vacate.
+local function reap(pod_id)
+  local hash = pod_prefix .. pod_id
+  local entries = redis.call('HGETALL', hash)
+  for i = 1, #entries, 2 do shift(entries[i], -tonumber(entries[i + 1])) end
+  redis.call('DEL', hash)
+  redis.call('ZREM', pods, pod_id)
+end
+local function reap_expired()
+  for _, pod_id in ipairs(redis.call('ZRANGEBYSCORE', pods, '-inf', now, 'LIMIT', 0, 10)) do reap(pod_id) end
+end
+`;
+
+/**
+ * ARGV[4..]: pod id, pod TTL ms, '1' for a full sync, then activity key and count pairs (this
+ * pod's absolute counts, in the order they changed).
+ * A partial update from a pod that is not registered (it was reaped, or Redis lost its data)
+ * changes nothing and returns {-1}: the pod then sends a full sync, which also forgets keys it
+ * no longer counts. Counts are absolute, so applying an update twice changes nothing.
+ * Returns {1, queued, dropped}.
+ */
+const ACTIVITY_APPLY = `${ACTIVITY_HELPERS}
+local pod_id, ttl_ms, full = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
+if not full and not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0} end
+if full then
+  local wanted = {}
+  for i = 7, #ARGV, 2 do wanted[ARGV[i]] = true end
+  for _, key in ipairs(redis.call('HKEYS', own)) do
+    if not wanted[key] then set_own(key, 0) end
+  end
+end
+for i = 7, #ARGV, 2 do set_own(ARGV[i], tonumber(ARGV[i + 1])) end
+redis.call('ZADD', pods, now + ttl_ms, pod_id)
+reap_expired()
+return {1, queued, dropped}
+`;
+
+/** ARGV[4..5]: pod id, pod TTL ms. Refreshes this pod and reaps dead ones; {-1} when this pod was reaped. */
+const ACTIVITY_HEARTBEAT = `${ACTIVITY_HELPERS}
+local pod_id, ttl_ms = ARGV[4], tonumber(ARGV[5])
+if not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0} end
+redis.call('ZADD', pods, now + ttl_ms, pod_id)
+reap_expired()
+return {1, queued, dropped}
+`;
+
+/** ARGV[4]: pod id. The pod leaves: everything it counted goes down. */
+const ACTIVITY_LEAVE = `${ACTIVITY_HELPERS}
+reap(ARGV[4])
+return {1, queued, dropped}
+`;
+
+/** KEYS: queue. ARGV: queue max, then entries. Returns how many were dropped. */
+const QUEUE_PUSH = `
+local dropped = 0
+for i = 2, #ARGV do
+  if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then dropped = dropped + 1 else redis.call('RPUSH', KEYS[1], ARGV[i]) end
+end
+return dropped
+`;
+
+/**
+ * KEYS: lease, queue. ARGV: pod id, lease ms, max. Takes or extends the delivery lease; when
+ * held returns {1, now ms, depth, head entries}, else {0}.
+ */
+const QUEUE_LEASE = `${NOW_MS}
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return {0} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, now, redis.call('LLEN', KEYS[2]), redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[3]) - 1)}
+`;
+
+/** KEYS: queue. ARGV: ids in queue order. Pops each that is at the head; skips the others. */
+const QUEUE_REMOVE = `
+local removed = 0
+for i = 1, #ARGV do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head then break end
+  if string.sub(head, 1, #ARGV[i] + 1) == ARGV[i] .. '\\n' then
+    redis.call('LPOP', KEYS[1])
+    removed = removed + 1
+  end
+end
+return removed
+`;
+
+/** KEYS: lease. ARGV: pod id. */
+const QUEUE_RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`;
+
+/** KEYS: schedule. ARGV: delay ms, max, then members. Returns how many were dropped (full). */
+const UNREAD_ADD = `${NOW_MS}
+local dropped = 0
+for i = 3, #ARGV do
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) and not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    dropped = dropped + 1
+  else
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i])
+  end
+end
+return dropped
+`;
+
+/** KEYS: schedule. ARGV: max, lease ms. Returns the due members, each pushed lease ms into the future. */
+const UNREAD_CLAIM = `${NOW_MS}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), member) end
+return due
+`;
+
+export interface ActivityKeys {
+  pods: string;
+  totals: string;
+  queue: string;
+  pod: string;
+  podPrefix: string;
+}
+
+export interface ActivityReply {
+  /** False when this pod was not registered (reaped, or Redis lost its data): send a full sync. */
+  registered: boolean;
+  queued: number;
+  dropped: number;
+}
+
+const activityReply = (reply: [number, number, number]): ActivityReply => ({ registered: reply[0] === 1, queued: Number(reply[1]), dropped: Number(reply[2]) });
+
+function pushActivity(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number): void {
+  parser.pushKey(keys.pods);
+  parser.pushKey(keys.totals);
+  parser.pushKey(keys.queue);
+  parser.pushKey(keys.pod);
+  parser.push(keys.podPrefix, idPrefix, String(queueMax));
+}
+
+export const HOOKS_SCRIPTS = {
+  hooksActivityApply: defineScript({
+    SCRIPT: ACTIVITY_APPLY,
+    NUMBER_OF_KEYS: 4,
+    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number, full: boolean, counts: [string, number][]) {
+      pushActivity(parser, keys, idPrefix, queueMax);
+      parser.push(podId, String(ttlMs), full ? '1' : '0');
+      for (const [key, count] of counts) parser.push(key, String(count));
+    },
+    transformReply: activityReply,
+  }),
+  hooksActivityHeartbeat: defineScript({
+    SCRIPT: ACTIVITY_HEARTBEAT,
+    NUMBER_OF_KEYS: 4,
+    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number) {
+      pushActivity(parser, keys, idPrefix, queueMax);
+      parser.push(podId, String(ttlMs));
+    },
+    transformReply: activityReply,
+  }),
+  hooksActivityLeave: defineScript({
+    SCRIPT: ACTIVITY_LEAVE,
+    NUMBER_OF_KEYS: 4,
+    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string) {
+      pushActivity(parser, keys, idPrefix, queueMax);
+      parser.push(podId);
+    },
+    transformReply: activityReply,
+  }),
+  hooksQueuePush: defineScript({
+    SCRIPT: QUEUE_PUSH,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, queue: string, queueMax: number, entries: string[]) {
+      parser.pushKey(queue);
+      parser.push(String(queueMax), ...entries);
+    },
+    transformReply: (reply: number) => Number(reply),
+  }),
+  hooksQueueLease: defineScript({
+    SCRIPT: QUEUE_LEASE,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, lease: string, queue: string, podId: string, leaseMs: number, max: number) {
+      parser.pushKey(lease);
+      parser.pushKey(queue);
+      parser.push(podId, String(leaseMs), String(max));
+    },
+    transformReply: (reply: [0] | [1, number, number, string[]]) =>
+      reply[0] === 0 ? undefined : { nowMs: Number(reply[1]), depth: Number(reply[2]), entries: reply[3] },
+  }),
+  hooksQueueRemove: defineScript({
+    SCRIPT: QUEUE_REMOVE,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, queue: string, ids: string[]) {
+      parser.pushKey(queue);
+      parser.push(...ids);
+    },
+    transformReply: (reply: number) => Number(reply),
+  }),
+  hooksQueueRelease: defineScript({
+    SCRIPT: QUEUE_RELEASE,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, lease: string, podId: string) {
+      parser.pushKey(lease);
+      parser.push(podId);
+    },
+    transformReply: (reply: number) => Number(reply),
+  }),
+  hooksUnreadAdd: defineScript({
+    SCRIPT: UNREAD_ADD,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, schedule: string, delayMs: number, max: number, members: string[]) {
+      parser.pushKey(schedule);
+      parser.push(String(delayMs), String(max), ...members);
+    },
+    transformReply: (reply: number) => Number(reply),
+  }),
+  hooksUnreadClaim: defineScript({
+    SCRIPT: UNREAD_CLAIM,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, schedule: string, max: number, leaseMs: number) {
+      parser.pushKey(schedule);
+      parser.push(String(max), String(leaseMs));
+    },
+    transformReply: (reply: string[]) => reply,
+  }),
+};

@@ -1,0 +1,143 @@
+import { Logger } from '@nestjs/common';
+import { INBOX_LIMIT_MAX } from '@herald/client/protocol';
+import { Broker } from '../../broker/broker';
+import { WebhookSettings } from '../../config/herald.config';
+import { QueueOutcome } from './activity.tracker';
+import { UnreadSchedule } from './unread.schedule';
+import { WebhookQueue } from './webhook.queue';
+import { UnreadCheck, unreadEvent } from './webhook-event';
+
+/** Checks claimed and handled per look. */
+const CLAIM_MAX = 100;
+/** A pod that claimed checks and died leaves them to come due again after this. */
+const CLAIM_LEASE_MS = 30_000;
+/** A check that could not be made (broker unreachable) is tried again after this. */
+const RETRY_DELAY_MS = 5_000;
+/** Inbox pages read looking for one notification (INBOX_SIZE is at most 10,000). */
+const MAX_PAGES = 100;
+
+/**
+ * notification.unread (section 8): every notification stored in a personal room is scheduled
+ * for a check WEBHOOK_UNREAD_AFTER_S later; a check that finds it in the user's inbox and not
+ * read queues the event. Scheduling only appends to a buffer (publish never waits for it); the
+ * buffer and the due checks are handled on this class's own timer.
+ */
+export class UnreadWatcher {
+  private readonly logger = new Logger(UnreadWatcher.name);
+  private readonly delayMs: number;
+  private readonly lookMs: number;
+  private buffer: UnreadCheck[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushImmediate: NodeJS.Immediate | undefined;
+  private flushing: Promise<void> | undefined;
+  private looking: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly schedule: UnreadSchedule,
+    private readonly queue: WebhookQueue,
+    private readonly broker: Broker,
+    private readonly settings: WebhookSettings,
+    private readonly report: (outcome: QueueOutcome) => void,
+  ) {
+    this.delayMs = settings.unreadAfterS * 1000;
+    // Precise to about a tenth of the delay, and never busier than four looks a second.
+    this.lookMs = Math.min(1000, Math.max(250, Math.floor(this.delayMs / 10)));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.look(), this.lookMs);
+  }
+
+  /** Remembers a stored notification for its check; never waits. */
+  watch(check: UnreadCheck): void {
+    if (this.closed) return;
+    if (this.buffer.length >= this.settings.queueMax) {
+      this.report({ queued: 0, dropped: 1 });
+      return;
+    }
+    this.buffer.push(check);
+    this.flushImmediate ??= setImmediate(() => {
+      this.flushImmediate = undefined;
+      this.flush();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    if (this.flushImmediate) clearImmediate(this.flushImmediate);
+    this.flush();
+    await Promise.all([this.flushing, this.looking]);
+    if (this.buffer.length > 0) this.logger.warn({ message: 'Unread checks not scheduled before shutdown', count: this.buffer.length });
+  }
+
+  private flush(): void {
+    if (this.flushing || this.buffer.length === 0) return;
+    const checks = this.buffer;
+    this.buffer = [];
+    this.flushing = this.schedule
+      .add(checks, this.delayMs)
+      .then(
+        (dropped) => {
+          if (dropped > 0) this.report({ queued: 0, dropped });
+        },
+        (error: unknown) => {
+          // Kept for the next look, in front of anything scheduled since.
+          this.buffer = [...checks, ...this.buffer].slice(0, this.settings.queueMax);
+          this.logger.warn({ message: 'Could not schedule unread checks; retrying', count: checks.length, error: String(error) });
+        },
+      )
+      .finally(() => (this.flushing = undefined));
+  }
+
+  private look(): void {
+    this.flush();
+    if (this.looking) return;
+    this.looking = this.checkDue()
+      .catch((error: unknown) => this.logger.warn({ message: 'Unread checks failed; retrying', error: String(error) }))
+      .finally(() => (this.looking = undefined));
+  }
+
+  private async checkDue(): Promise<void> {
+    const due = await this.schedule.claimDue(CLAIM_MAX, CLAIM_LEASE_MS);
+    if (due.length === 0) return;
+    const unread: UnreadCheck[] = [];
+    const failed: UnreadCheck[] = [];
+    for (const check of due) {
+      if (this.closed) {
+        failed.push(check);
+        continue;
+      }
+      try {
+        if (await this.isUnread(check)) unread.push(check);
+      } catch (error) {
+        failed.push(check);
+        this.logger.debug({ message: 'Unread check failed', user: check.user, error: String(error) });
+      }
+    }
+    const now = Date.now();
+    const dropped = await this.queue.enqueue(
+      unread.map((check) => {
+        const event = unreadEvent(check, now);
+        return { id: event.id, queuedAtMs: now, event };
+      }),
+    );
+    this.report({ queued: unread.length - dropped, dropped });
+    await this.schedule.done(due.filter((check) => !failed.includes(check)));
+    if (failed.length > 0) await this.schedule.add(failed, RETRY_DELAY_MS);
+  }
+
+  /** In the user's inbox and not marked read; a notification trimmed or expired from it is neither. */
+  private async isUnread({ user, notification }: UnreadCheck): Promise<boolean> {
+    let before: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const { items, next } = await this.broker.readInbox(user, INBOX_LIMIT_MAX, before);
+      const item = items.find((candidate) => candidate.id === notification.id);
+      if (item) return !item.read;
+      if (next === null) return false;
+      before = next;
+    }
+    return false;
+  }
+}

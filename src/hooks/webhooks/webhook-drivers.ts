@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { HeraldConfig, WebhookSettings } from '../../config/herald.config';
+import { ActivityTracker, QueueOutcome } from './activity.tracker';
+import { HooksRedisStore } from './hooks-redis.store';
+import { MemoryActivityTracker } from './memory-activity.tracker';
+import { MemoryUnreadSchedule } from './memory-unread.schedule';
+import { MemoryWebhookQueue } from './memory-webhook.queue';
+import { RedisActivityTracker } from './redis-activity.tracker';
+import { RedisUnreadSchedule } from './redis-unread.schedule';
+import { RedisWebhookQueue } from './redis-webhook.queue';
+import { UnreadSchedule } from './unread.schedule';
+import { WebhookQueue } from './webhook.queue';
+
+/** The webhooks' back end: where counts, events and unread checks live. */
+export interface WebhookDrivers {
+  queue: WebhookQueue;
+  tracker: ActivityTracker;
+  unread: UnreadSchedule;
+  /** Connects what needs connecting (Redis) before the drivers are used. */
+  connect(): Promise<void>;
+  /** Closes the connection, once the drivers are done with it. */
+  close(): Promise<void>;
+}
+
+/** The one place the webhooks' back end is chosen: Redis when REDIS_URL is set, this process otherwise. */
+export function createWebhookDrivers(config: HeraldConfig, settings: WebhookSettings, report: (outcome: QueueOutcome) => void): WebhookDrivers {
+  if (!config.redisUrl) {
+    const queue = new MemoryWebhookQueue(settings.queueMax);
+    return {
+      queue,
+      tracker: new MemoryActivityTracker(queue, report),
+      unread: new MemoryUnreadSchedule(settings.queueMax),
+      connect: async () => undefined,
+      close: async () => undefined,
+    };
+  }
+  const store = new HooksRedisStore(config.redisUrl, config.redisPrefix);
+  const podId = randomBytes(9).toString('base64url');
+  return {
+    queue: new RedisWebhookQueue(store, podId, settings.queueMax),
+    tracker: new RedisActivityTracker(
+      store,
+      {
+        podId,
+        queueMax: settings.queueMax,
+        // As presence (section 3): a pod silent for two heartbeats is dead, and so are its users.
+        podTtlMs: 2 * config.heartbeatMs,
+        refreshMs: Math.max(50, Math.floor(config.heartbeatMs / 2)),
+      },
+      report,
+    ),
+    unread: new RedisUnreadSchedule(store, settings.queueMax),
+    connect: () => store.connect(),
+    close: () => store.close(),
+  };
+}

@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import { UnreadNotification, WebhookEvent, WebhookEventType } from '@herald/client/protocol';
+
+/** An event waiting in the queue; `queuedAtMs` starts its retry window. */
+export interface QueuedEvent {
+  id: string;
+  queuedAtMs: number;
+  event: WebhookEvent;
+}
+
+/**
+ * What the activity tracker counts cluster-wide: a user's connections (`u:<user>`) or a
+ * room's members (`r:<room>`). Its first one appearing and its last one going are the events.
+ */
+export type ActivityKey = `u:${string}` | `r:${string}`;
+
+export const userKey = (user: string): ActivityKey => `u:${user}`;
+export const roomKey = (room: string): ActivityKey => `r:${room}`;
+
+/** The event for an activity key going up (first connection or member) or down (last one gone). */
+export function activityEvent(key: ActivityKey, up: boolean, id: string, atMs: number): WebhookEvent {
+  const name = key.slice(2);
+  const timestamp = new Date(atMs).toISOString();
+  return key.startsWith('u:')
+    ? { id, type: up ? 'user.online' : 'user.offline', timestamp, user: name }
+    : { id, type: up ? 'room.occupied' : 'room.vacated', timestamp, room: name };
+}
+
+/** A notification to check for being read, WEBHOOK_UNREAD_AFTER_S after it reached the inbox. */
+export interface UnreadCheck {
+  user: string;
+  notification: UnreadNotification;
+}
+
+/**
+ * The same id for every attempt to report one unread notification, so a check that runs twice
+ * (its pod died after queueing the event) gives receivers a duplicate they can drop.
+ */
+export function unreadEvent(check: UnreadCheck, atMs: number): WebhookEvent {
+  const id = `unread_${createHash('sha256').update(`${check.user}\n${check.notification.id}`).digest('base64url').slice(0, 24)}`;
+  return { id, type: 'notification.unread', timestamp: new Date(atMs).toISOString(), user: check.user, seq: check.notification.seq, notification: check.notification };
+}
+
+/**
+ * A queue entry as stored in Redis: `<id>\n<queuedAtMs>\n<type>\n<occurredAtMs>\n<fields JSON>`.
+ * The Lua scripts write the same shape for the events they raise, so the id is readable
+ * without parsing JSON and the timestamp is formatted here rather than in Lua.
+ */
+export function encodeQueued({ id, queuedAtMs, event }: QueuedEvent): string {
+  const { id: _id, type, timestamp, ...fields } = event;
+  return `${id}\n${queuedAtMs}\n${type}\n${Date.parse(timestamp)}\n${JSON.stringify(fields)}`;
+}
+
+export function decodeQueued(entry: string): QueuedEvent | undefined {
+  const match = /^([^\n]+)\n(\d+)\n([a-z.]+)\n(\d+)\n(\{.*\})$/s.exec(entry);
+  if (!match) return undefined;
+  const [, id, queuedAtMs, type, occurredAtMs, fields] = match;
+  try {
+    const event = { id, type: type as WebhookEventType, timestamp: new Date(Number(occurredAtMs)).toISOString(), ...(JSON.parse(fields) as object) } as WebhookEvent;
+    return { id, queuedAtMs: Number(queuedAtMs), event };
+  } catch {
+    return undefined; // unreadable fields: reported as such by the caller
+  }
+}

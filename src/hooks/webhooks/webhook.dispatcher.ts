@@ -1,0 +1,186 @@
+import { Logger } from '@nestjs/common';
+import { WebhookBatch } from '@herald/client/protocol';
+import { WebhookSettings } from '../../config/herald.config';
+import { discardBody, postSigned, statusClass } from '../hook-request';
+import { WebhookMetrics } from './webhook.metrics';
+import { WebhookQueue } from './webhook.queue';
+import { QueuedEvent } from './webhook-event';
+
+/** Retries double from max(WEBHOOK_BATCH_MS, this) up to RETRY_MAX_DELAY_MS, with jitter. */
+const RETRY_MIN_DELAY_MS = 100;
+const RETRY_MAX_DELAY_MS = 60_000;
+
+/**
+ * Sends the queue to WEBHOOK_URL. Only the pod holding the queue's lease sends, one batch at a
+ * time from the head, so events arrive in the order they were queued; the others stand by
+ * and take over when the lease expires (the holder died). A batch goes out once it is full
+ * (WEBHOOK_BATCH_MAX) or its oldest event has waited about WEBHOOK_BATCH_MS. A failed POST
+ * (non-2xx, timeout, network) is retried with backoff; events older than WEBHOOK_RETRY_S are
+ * dropped and counted. Everything runs on this class's one timer, never on the caller's path.
+ */
+export class WebhookDispatcher {
+  private readonly logger = new Logger(WebhookDispatcher.name);
+  /** How often the holder looks at the queue: a few times per batch window. */
+  private readonly pollMs: number;
+  /** The lease outlives one POST, so a live holder never loses it mid-request. */
+  private readonly leaseMs: number;
+  /** How often a pod without the lease tries to take it. */
+  private readonly standbyMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private inFlight: AbortController | undefined;
+  private attempt = 0;
+  private nextAttemptAtMs = 0;
+  private failingQueue = false;
+  private closed = false;
+
+  constructor(
+    private readonly queue: WebhookQueue,
+    private readonly settings: WebhookSettings,
+    private readonly metrics: WebhookMetrics,
+  ) {
+    this.pollMs = Math.min(250, Math.max(10, Math.floor(settings.batchMs / 4)));
+    this.leaseMs = settings.timeoutMs + Math.max(1000, 4 * this.pollMs);
+    this.standbyMs = Math.min(1000, Math.floor(this.leaseMs / 4));
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** Stops sending; an in-process queue gets one last attempt (its events die with the pod). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.inFlight?.abort();
+    await this.running;
+    if (!this.queue.durable) await this.lastAttempt();
+    await this.queue.release().catch((error: unknown) =>
+      // The lease expires on its own; another pod takes over then.
+      this.logger.debug({ message: 'Could not release the webhook lease', error: String(error) }),
+    );
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.running = this.tick()
+        .then(
+          (nextMs) => this.schedule(nextMs),
+          (error: unknown) => {
+            // The queue's store is unreachable (Redis down): stand by and try again.
+            if (!this.failingQueue) this.logger.warn({ message: 'Webhook queue unavailable', error: String(error) });
+            this.failingQueue = true;
+            this.schedule(this.standbyMs);
+          },
+        )
+        .finally(() => (this.running = undefined));
+    }, delayMs);
+  }
+
+  /** One look at the queue; resolves with when to look again. */
+  private async tick(): Promise<number> {
+    const lease = await this.queue.lease(this.leaseMs, this.settings.batchMax);
+    this.failingQueue = false;
+    if (!lease.held) {
+      // Whoever holds it now starts its own backoff from scratch.
+      this.attempt = 0;
+      this.nextAttemptAtMs = 0;
+      return this.standbyMs;
+    }
+    this.metrics.queueDepth.set(lease.depth);
+    const now = lease.nowMs;
+    const expired = lease.head.filter((queued) => now - queued.queuedAtMs > this.settings.retryS * 1000);
+    if (expired.length > 0) {
+      await this.queue.remove(expired.map((queued) => queued.id));
+      this.metrics.dropped.inc({ reason: 'retry_window' }, expired.length);
+      this.logger.warn({ message: 'Webhook events dropped after WEBHOOK_RETRY_S', count: expired.length, retryS: this.settings.retryS });
+      return 0;
+    }
+    const batch = lease.head;
+    if (batch.length === 0) return this.pollMs;
+    if (this.closed) return this.pollMs;
+    // Backing off: keep the lease alive while waiting, so no other pod retries at once.
+    if (now < this.nextAttemptAtMs) return Math.min(this.nextAttemptAtMs - now, Math.floor(this.leaseMs / 3));
+    const waitMs = this.settings.batchMs - this.pollMs - (now - batch[0].queuedAtMs);
+    if (this.attempt === 0 && batch.length < this.settings.batchMax && waitMs > 0) return Math.min(this.pollMs, waitMs);
+
+    if (await this.post(batch)) {
+      await this.queue.remove(batch.map((queued) => queued.id));
+      this.metrics.sent.inc(batch.length);
+      if (this.attempt > 0) this.logger.log({ message: 'Webhook delivery resumed', attempts: this.attempt + 1 });
+      this.attempt = 0;
+      this.nextAttemptAtMs = 0;
+      return 0;
+    }
+    this.attempt++;
+    this.metrics.retried.inc(batch.length);
+    const delayMs = this.backoffMs(this.attempt);
+    this.nextAttemptAtMs = now + delayMs;
+    return Math.min(delayMs, Math.floor(this.leaseMs / 3));
+  }
+
+  /** One POST of a batch; true on a 2xx. */
+  private async post(batch: QueuedEvent[]): Promise<boolean> {
+    const body = JSON.stringify({ events: batch.map((queued) => queued.event) } satisfies WebhookBatch);
+    const controller = new AbortController();
+    this.inFlight = controller;
+    const stopTimer = this.metrics.requestSeconds.startTimer();
+    try {
+      const response = await postSigned(this.settings.url, this.settings.secret, body, AbortSignal.any([controller.signal, AbortSignal.timeout(this.settings.timeoutMs)]));
+      await discardBody(response);
+      this.metrics.requests.inc({ outcome: statusClass(response.status) });
+      if (!response.ok) this.logFailure({ status: response.status, events: batch.length });
+      return response.ok;
+    } catch (error) {
+      // By name, not instanceof: the error may come from another realm (test runners' VM contexts).
+      const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
+      this.metrics.requests.inc({ outcome: timedOut ? 'timeout' : 'error' });
+      if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describe(error), events: batch.length });
+      return false;
+    } finally {
+      stopTimer();
+      this.inFlight = undefined;
+    }
+  }
+
+  /** One attempt per batch for what an in-process queue still holds, within one request timeout. */
+  private async lastAttempt(): Promise<void> {
+    const deadline = Date.now() + this.settings.timeoutMs;
+    while (Date.now() < deadline) {
+      const lease = await this.queue.lease(this.leaseMs, this.settings.batchMax);
+      if (!lease.held || lease.head.length === 0) return;
+      if (!(await this.post(lease.head))) {
+        this.logger.warn({ message: 'Webhook events lost with this pod (no Redis to keep them)', count: lease.depth });
+        this.metrics.dropped.inc({ reason: 'shutdown' }, lease.depth);
+        return;
+      }
+      await this.queue.remove(lease.head.map((queued) => queued.id));
+      this.metrics.sent.inc(lease.head.length);
+    }
+  }
+
+  private logFailure(fields: Record<string, unknown>): void {
+    // The first failure of a run is worth a warning; the retries that follow are not.
+    const entry = { message: 'Webhook POST failed; retrying with backoff', attempt: this.attempt + 1, ...fields };
+    if (this.attempt === 0) this.logger.warn(entry);
+    else this.logger.debug(entry);
+  }
+
+  private backoffMs(attempt: number): number {
+    const base = Math.max(RETRY_MIN_DELAY_MS, this.settings.batchMs);
+    const ceiling = Math.min(RETRY_MAX_DELAY_MS, base * 2 ** Math.min(attempt - 1, 20));
+    // Jitter in the upper half: receivers coming back are not hit by every retry at once.
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
+  }
+  return String(error);
+}

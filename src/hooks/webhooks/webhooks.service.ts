@@ -1,0 +1,105 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { Broker, inboxUserOf } from '../../broker/broker';
+import { HeraldConfig, WebhookSettings } from '../../config/herald.config';
+import { NotificationsService, StoredNotification } from '../../notifications/notifications.service';
+import { RoomActivity } from '../../rooms/room-activity';
+import { RoomsService } from '../../rooms/rooms.service';
+import { QueueOutcome } from './activity.tracker';
+import { UnreadWatcher } from './unread.watcher';
+import { WebhookDispatcher } from './webhook.dispatcher';
+import { WebhookMetrics } from './webhook.metrics';
+import { WebhookDrivers, createWebhookDrivers } from './webhook-drivers';
+import { roomKey, userKey } from './webhook-event';
+
+/**
+ * The webhooks of section 8, wired to the rest of Herald: room activity feeds the activity
+ * tracker (user.online/offline, room.occupied/vacated), stored personal notifications feed the
+ * unread watcher (notification.unread), and the dispatcher sends the queue. Listeners only
+ * record; all I/O happens on the drivers' own timers.
+ */
+@Injectable()
+export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(WebhooksService.name);
+  private readonly settings: WebhookSettings;
+  private readonly drivers: WebhookDrivers;
+  private readonly dispatcher: WebhookDispatcher;
+  private readonly unread: UnreadWatcher | undefined;
+  /** Connections counted online, so a close counts down only what an admission counted up. */
+  private readonly counted = new Set<string>();
+  /** Set while the queue is full, so a long overflow logs once, not once per event. */
+  private overflowing = false;
+
+  constructor(
+    config: HeraldConfig,
+    broker: Broker,
+    private readonly rooms: RoomsService,
+    private readonly notifications: NotificationsService,
+    private readonly metrics: WebhookMetrics,
+  ) {
+    this.settings = config.webhooks!;
+    const report = (outcome: QueueOutcome) => this.report(outcome);
+    this.drivers = createWebhookDrivers(config, this.settings, report);
+    this.dispatcher = new WebhookDispatcher(this.drivers.queue, this.settings, metrics);
+    if (this.settings.unreadAfterS > 0) this.unread = new UnreadWatcher(this.drivers.unread, this.drivers.queue, broker, this.settings, report);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.drivers.connect();
+    await this.drivers.tracker.start();
+    this.rooms.onActivity((activity) => this.onRoomActivity(activity));
+    if (this.unread) this.notifications.onStored((stored) => this.onStored(stored));
+    this.dispatcher.start();
+    this.unread?.start();
+    this.logger.log({ message: 'Webhooks on', url: redactedHookUrl(this.settings.url), unreadAfterS: this.settings.unreadAfterS });
+  }
+
+  /** Whatever this pod still counts goes down first, so its users' offline events are queued; then the queue is sent or left to the others. */
+  async onApplicationShutdown(): Promise<void> {
+    this.counted.clear();
+    await this.drivers.tracker.close();
+    await this.unread?.close();
+    await this.dispatcher.close();
+    await this.drivers.close();
+  }
+
+  private onRoomActivity(activity: RoomActivity): void {
+    switch (activity.kind) {
+      case 'connected':
+        if (this.counted.has(activity.connectionId)) return;
+        this.counted.add(activity.connectionId);
+        return this.drivers.tracker.change(userKey(activity.user), 1);
+      case 'disconnected':
+        if (!this.counted.delete(activity.connectionId)) return;
+        return this.drivers.tracker.change(userKey(activity.user), -1);
+      case 'joined':
+      case 'left':
+        // Personal rooms are the user's own connections: user.online/offline covers them.
+        if (activity.room.startsWith(PERSONAL_ROOM_PREFIX)) return;
+        return this.drivers.tracker.change(roomKey(activity.room), activity.kind === 'joined' ? 1 : -1);
+    }
+  }
+
+  private onStored({ room, id, seq, type }: StoredNotification): void {
+    const user = inboxUserOf(room, 'notification');
+    if (user !== undefined) this.unread!.watch({ user, notification: { id, seq, type } });
+  }
+
+  private report({ queued, dropped }: QueueOutcome): void {
+    if (queued > 0) this.metrics.queued.inc(queued);
+    if (dropped > 0) {
+      this.metrics.dropped.inc({ reason: 'queue_full' }, dropped);
+      if (!this.overflowing) this.logger.warn({ message: 'Webhook queue full (WEBHOOK_QUEUE_MAX): dropping events until it drains', queueMax: this.settings.queueMax });
+      this.overflowing = true;
+    } else if (queued > 0 && this.overflowing) {
+      this.overflowing = false;
+      this.logger.log({ message: 'Webhook queue accepts events again' });
+    }
+  }
+}
+
+/** The receiver's origin and path, without credentials or query (which may carry a token). */
+export function redactedHookUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.origin}${parsed.pathname}`;
+}

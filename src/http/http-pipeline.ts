@@ -1,0 +1,19 @@
+import { ValidationPipe } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { json } from 'express';
+import { HeraldConfig } from '../config/herald.config';
+import { jsonBodyOptions } from './json-body.parser';
+import { JsonMediaTypeInterceptor } from './json-media-type.interceptor';
+
+/**
+ * What every Herald HTTP application does to a request before a controller sees it, the public
+ * one and the internal one alike: a JSON body bounded in size and depth before it is parsed any
+ * further, 415 for a body that is not JSON, and validation that names each bad or unknown field.
+ */
+export function configureHttpPipeline(app: NestExpressApplication, config: HeraldConfig): void {
+  app.disable('x-powered-by');
+  app.use(json(jsonBodyOptions(config.maxPublishBytes, config.maxJsonDepth)));
+  app.useGlobalInterceptors(new JsonMediaTypeInterceptor());
+  // Unknown fields are refused by name: a typo such as `room` for `rooms` must not be ignored.
+  app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));
+}

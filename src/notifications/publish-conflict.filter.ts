@@ -1,0 +1,17 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus } from '@nestjs/common';
+import type { Response } from 'express';
+import { PublishConflictError } from './publish-conflict.error';
+
+/** 409 in Nest's error shape for a reused publish id, so NotificationsService stays HTTP-free. */
+@Catch(PublishConflictError)
+export class PublishConflictFilter implements ExceptionFilter {
+  catch(error: PublishConflictError, host: ArgumentsHost): void {
+    // Only the HTTP publish raises it; anything else is not ours to answer.
+    if (host.getType() !== 'http') throw error;
+    host
+      .switchToHttp()
+      .getResponse<Response>()
+      .status(HttpStatus.CONFLICT)
+      .json({ statusCode: HttpStatus.CONFLICT, message: error.message, error: 'Conflict' });
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * How deeply a JSON text nests objects and arrays, measured on its bytes before anything parses
+ * or transforms it. JSON.parse copes with deep nesting, but what runs after it does not:
+ * class-transformer and class-validator recurse once per level, so a 64 KB frame of 32,000
+ * nested arrays overflows the stack in every request that carries it (and logs the stack).
+ *
+ * One pass over the bytes with no recursion and no allocation. Brackets inside strings do not
+ * count; UTF-8 multi-byte sequences never contain ASCII bytes, so a byte scan is exact for any
+ * valid JSON text (and harmlessly approximate for invalid text, which JSON.parse then refuses).
+ */
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/** True when the JSON text opens more than `maxDepth` objects/arrays inside one another. */
+export function jsonNestingExceeds(bytes: Uint8Array, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
+      inString = true;
+    } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+      if (++depth > maxDepth) return true;
+    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return false;
+}

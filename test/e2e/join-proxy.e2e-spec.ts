@@ -1,0 +1,121 @@
+import { verifyWebhook } from '@herald/client/webhooks';
+import { HookReceiver } from '../support/hook-receiver';
+import { http } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken } from '../support/tokens';
+import { connectClient, TestClient } from '../support/ws-client';
+
+/** Section 8's join proxy, answered by a real HTTP server. */
+const HOOKS_SECRET = 'hooks-secret-for-tests-0123456789';
+const TIMEOUT_MS = 300;
+
+describe('join proxy', () => {
+  let backend: HookReceiver;
+  let pod: TestApp;
+  const clients: TestClient[] = [];
+  const connect = async (sub: string, claims: Record<string, unknown> = {}) => {
+    const client = await connectClient(pod.wsUrl, signToken({ sub, ...claims }));
+    clients.push(client);
+    return client;
+  };
+  const asked = (room: string) => backend.requests.filter((request) => request.body?.room === room);
+
+  beforeAll(async () => {
+    backend = await HookReceiver.start();
+    pod = await createTestApp({ JOIN_PROXY_URL: backend.url, JOIN_PROXY_ROOMS: 'doc:*,team:7', HOOKS_SECRET, JOIN_PROXY_TIMEOUT_MS: String(TIMEOUT_MS) });
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+    backend.answer = () => ({ status: 200 });
+  });
+  afterAll(async () => {
+    await pod.close();
+    await backend.close();
+  });
+
+  it('admits on {"allow": true}, asking with the user, room and claims in a signed request', async () => {
+    backend.answer = () => ({ status: 200, body: { allow: true } });
+    const client = await connect('alma', { org: 'acme', rooms: ['chat:*'] });
+    expect((await client.request('join', { room: 'doc:1' })).event).toBe('joined');
+    const [request] = asked('doc:1');
+    expect(request.body).toEqual({ user: 'alma', room: 'doc:1', claims: expect.objectContaining({ sub: 'alma', org: 'acme', rooms: ['chat:*'] }) });
+    expect(verifyWebhook(HOOKS_SECRET, request.headers, request.rawBody)).toBe(true);
+    // Members get the room's traffic like any other member.
+    expect((await client.request('message', { room: 'doc:1', text: 'hi' })).event).toBe('ack');
+  });
+
+  it('answers forbidden on {"allow": false} and on a 403', async () => {
+    const client = await connect('dora');
+    backend.answer = () => ({ status: 200, body: { allow: false } });
+    expect(await client.request('join', { room: 'doc:2' })).toMatchObject({ event: 'error', data: { code: 'forbidden', event: 'join' } });
+    backend.answer = () => ({ status: 403 });
+    expect(await client.request('join', { room: 'doc:3' })).toMatchObject({ event: 'error', data: { code: 'forbidden' } });
+    expect(client.closeInfo).toBeUndefined();
+  });
+
+  it('answers unavailable when the backend is silent past JOIN_PROXY_TIMEOUT_MS, answers 5xx, or answers nonsense', async () => {
+    const client = await connect('tim');
+    backend.answer = () => 'hang';
+    const started = Date.now();
+    expect(await client.request('join', { room: 'doc:slow' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    backend.answer = () => ({ status: 502 });
+    expect(await client.request('join', { room: 'doc:down' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    backend.answer = () => ({ status: 200, body: { allow: 'yes' } });
+    expect(await client.request('join', { room: 'doc:odd' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    // Nothing was joined, and the connection is fine.
+    expect((await client.request('ping')).event).toBe('pong');
+    expect(client.closeInfo).toBeUndefined();
+  });
+
+  it('reuses an allow for its ttl: two joins, one backend call', async () => {
+    backend.answer = () => ({ status: 200, body: { allow: true, ttl: 60 } });
+    const first = await connect('theo');
+    const second = await connect('theo');
+    expect((await first.request('join', { room: 'doc:ttl' })).event).toBe('joined');
+    expect((await second.request('join', { room: 'doc:ttl' })).event).toBe('joined');
+    expect(asked('doc:ttl')).toHaveLength(1);
+    // The decision is per user: someone else is asked about.
+    expect((await (await connect('tess')).request('join', { room: 'doc:ttl' })).event).toBe('joined');
+    expect(asked('doc:ttl')).toHaveLength(2);
+  });
+
+  it('asks once for concurrent joins of the same user and room', async () => {
+    backend.answer = () => ({ status: 200, body: { allow: true }, delayMs: 100 });
+    const tabs = await Promise.all([connect('cora'), connect('cora'), connect('cora')]);
+    const replies = await Promise.all(tabs.map((tab) => tab.request('join', { room: 'doc:together' })));
+    expect(replies.map((reply) => reply.event)).toEqual(['joined', 'joined', 'joined']);
+    expect(asked('doc:together')).toHaveLength(1);
+  });
+
+  it('never asks about rooms the token grants, public rooms, unlisted rooms or other users\' rooms', async () => {
+    const client = await connect('gus', { rooms: ['doc:mine', 'team:*'] });
+    expect((await client.request('join', { room: 'doc:mine' })).event).toBe('joined');
+    expect((await client.request('join', { room: 'team:7' })).event).toBe('joined');
+    expect((await client.request('join', { room: 'public:lobby' })).event).toBe('joined');
+    expect(await client.request('join', { room: 'chat:9' })).toMatchObject({ event: 'error', data: { code: 'forbidden' } });
+    expect(await client.request('join', { room: 'user:alma' })).toMatchObject({ event: 'error', data: { code: 'forbidden' } });
+    expect(backend.requests.filter((request) => request.body?.user === 'gus')).toEqual([]);
+  });
+
+  it('counts answers, cache hits and latency in /metrics', async () => {
+    const count = async (pattern: RegExp) => Number(pattern.exec((await http('GET', `${pod.url}/metrics`)).body as string)?.[1] ?? 0);
+    const allow = /^herald_join_proxy_answers_total\{answer="allow"\} (\d+)/m;
+    const deny = /^herald_join_proxy_answers_total\{answer="deny"\} (\d+)/m;
+    const timeout = /^herald_join_proxy_answers_total\{answer="timeout"\} (\d+)/m;
+    const hits = /^herald_join_proxy_cache_hits_total (\d+)/m;
+    const requests = /^herald_join_proxy_request_seconds_count (\d+)/m;
+    const before = await Promise.all([allow, deny, timeout, hits, requests].map(count));
+    const client = await connect('mia');
+    backend.answer = () => ({ status: 200, body: { allow: true, ttl: 60 } });
+    await client.request('join', { room: 'doc:m1' });
+    await client.request('leave', { room: 'doc:m1' });
+    await client.request('join', { room: 'doc:m1' });
+    backend.answer = () => ({ status: 200, body: { allow: false } });
+    await client.request('join', { room: 'doc:m2' });
+    backend.answer = () => 'hang';
+    await client.request('join', { room: 'doc:m3' });
+    const after = await Promise.all([allow, deny, timeout, hits, requests].map(count));
+    expect(after.map((value, i) => value - before[i])).toEqual([1, 1, 1, 1, 3]);
+  });
+});

@@ -1,0 +1,97 @@
+import { useBroker } from '../support/brokers';
+import { eventually } from '../support/eventually';
+import { HttpResult, http, publish } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { publisherToken, signToken } from '../support/tokens';
+import { TestClient, connectClient, openClient } from '../support/ws-client';
+
+/**
+ * A Redis that stops answering without closing its connections (stuck, or frozen here with
+ * SIGSTOP) is lost Redis too (section 7): every broker call has a deadline, and a PING with a
+ * deadline turns readyz 503 until Redis answers again.
+ */
+const COMMAND_TIMEOUT_MS = 1000;
+/** What "a few seconds at most" means here: the deadline plus generous slack for a busy machine. */
+const ANSWER_WITHIN_MS = 5000;
+const user = (sub: string) => signToken({ sub });
+
+/** Resolves with the HTTP answer, or fails if none came within ANSWER_WITHIN_MS. */
+function answered(method: string, url: string, options: Parameters<typeof http>[2] = {}): Promise<HttpResult> {
+  return Promise.race([
+    http(method, url, options),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${method} ${url} got no answer within ${ANSWER_WITHIN_MS} ms`)), ANSWER_WITHIN_MS).unref()),
+  ]);
+}
+
+describe('a pod whose Redis freezes', () => {
+  const broker = useBroker('redis');
+  let app: TestApp;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    app = await createTestApp({ ...broker.env(), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) });
+  });
+  // Never leave a stopped redis-server behind, whatever failed.
+  afterEach(async () => {
+    broker.redis?.resume();
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+  });
+  afterAll(() => app.close());
+
+  it('answers 503, unavailable and 1013 within a few seconds, turns readyz 503, and works again once Redis thaws', async () => {
+    const room = 'public:frozen';
+    const member = await connectClient(app.wsUrl, user('ann'));
+    clients.push(member);
+    await member.join(room);
+    const inboxOwner = signToken({ sub: 'dora' });
+
+    broker.redis!.pause();
+    // All at once: each call must give up on its own deadline, none may wait for Redis.
+    const [published, inbox, presence, join, message, refused] = await Promise.all([
+      answered('POST', `${app.url}/v1/notifications`, { token: publisherToken(), body: { rooms: [room], type: 'test', payload: { text: 'frozen' } } }),
+      answered('GET', `${app.url}/v1/inbox`, { token: inboxOwner }),
+      answered('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() }),
+      member.request('join', { room: 'public:elsewhere' }, ANSWER_WITHIN_MS),
+      member.request('message', { room, text: 'frozen' }, ANSWER_WITHIN_MS),
+      openClient(app.wsUrl, user('newcomer')).then((client) => {
+        clients.push(client);
+        return Promise.race([client.closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('new connection not closed in time')), ANSWER_WITHIN_MS).unref())]);
+      }),
+    ]);
+    expect(published.status).toBe(503);
+    expect(published.body).toMatchObject({ statusCode: 503, error: 'Service Unavailable' });
+    expect(inbox.status).toBe(503);
+    expect(presence.status).toBe(503);
+    expect(join).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    expect(message).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    expect(refused).toEqual({ code: 1013, reason: 'try_again_later' });
+    await eventually(async () => expect((await answered('GET', `${app.url}/readyz`)).status).toBe(503), ANSWER_WITHIN_MS);
+    // The connected member stays connected through the outage.
+    expect(member.closeInfo).toBeUndefined();
+
+    broker.redis!.resume();
+    await eventually(async () => expect((await http('GET', `${app.url}/readyz`)).status).toBe(200), 10_000);
+    expect(member.closeInfo).toBeUndefined();
+
+    // Everything works again: publish reaches the member, joins, messages, new connections.
+    expect((await publish(app.url, { rooms: [room], type: 'test', payload: { text: 'thawed' } })).status).toBe(202);
+    await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'thawed');
+    expect((await member.join('public:elsewhere')).data).toMatchObject({ room: 'public:elsewhere' });
+    expect((await member.request('message', { room, text: 'hello again' })).event).toBe('ack');
+    const newcomer = await connectClient(app.wsUrl, user('newcomer'));
+    clients.push(newcomer);
+    expect((await http('GET', `${app.url}/v1/inbox`, { token: inboxOwner })).status).toBe(200);
+    const present = await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() });
+    expect(present.body.users).toEqual(['ann']);
+  });
+
+  it('turns readyz 503 on a silent Redis with no traffic at all, and 200 once it answers again', async () => {
+    expect((await http('GET', `${app.url}/readyz`)).status).toBe(200);
+    broker.redis!.pause();
+    // Nothing calls Redis here: only the health check's PING can notice.
+    await eventually(async () => expect((await answered('GET', `${app.url}/readyz`)).status).toBe(503), ANSWER_WITHIN_MS);
+    expect((await answered('GET', `${app.url}/readyz`)).body.message).toMatch(/broker/i);
+    broker.redis!.resume();
+    await eventually(async () => expect((await http('GET', `${app.url}/readyz`)).status).toBe(200), 10_000);
+  });
+});
