@@ -35,7 +35,7 @@ const ROOMS = 40;
 const OUT = process.env.SOAK_OUT ?? join(ROOT, 'docs', 'soak', 'results.json');
 const PREFIX = `soak${process.pid}:`;
 
-const counters = { connects: 0, drops: 0, terminates: 0, joins: 0, chats: 0, publishes: 0, accepted: 0, conflicts: 0, hostileFrames: 0, forgedTokens: 0, inboxReads: 0, serverErrors: 0, internalErrors: 0, unexpected: [] };
+const counters = { conflictsMissed: 0, connects: 0, drops: 0, terminates: 0, joins: 0, chats: 0, publishes: 0, accepted: 0, conflicts: 0, hostileFrames: 0, forgedTokens: 0, inboxReads: 0, serverErrors: 0, internalErrors: 0, unexpected: [] };
 
 function note(problem) {
   if (counters.unexpected.length < 20) counters.unexpected.push(problem);
@@ -106,6 +106,7 @@ async function main() {
     if (rssSlope > MAX_RSS_SLOPE_KB_PER_MIN) failures.push(`RSS grows ${rssSlope.toFixed(1)} KB/min (limit ${MAX_RSS_SLOPE_KB_PER_MIN})`);
     if (counters.serverErrors > 0) failures.push(`${counters.serverErrors} HTTP 5xx answers`);
     if (counters.internalErrors > 0) failures.push(`${counters.internalErrors} internal error frames`);
+    if (counters.conflictsMissed > 0) failures.push(`${counters.conflictsMissed} conflicting repeats not answered 409`);
     if (afterAll.connections !== 0) failures.push(`${afterAll.connections} connections still open after every client left`);
     if (afterAll.roomKeys.length > 0) failures.push(`Redis keys of message-less rooms left behind: ${afterAll.roomKeys.slice(0, 5).join(', ')}`);
     const result = {
@@ -173,16 +174,20 @@ async function chatOnce(clients) {
   client.send(JSON.stringify({ event: 'message', data: { room: roomName(), text: 'soak' } }));
 }
 
+/** The body of publish number `n` (the same for the same `n`). */
+const bodyOf = (n) => ({ rooms: [`soak:${n % ROOMS}`], users: [`u${n % 2000}`], type: 'soak', payload: { n }, id: `soak-${n}` });
+
 async function publishOnce(agent, base, n) {
   counters.publishes++;
-  // Every tenth publish repeats an earlier id: mostly the same body (delivered once), sometimes another (409).
-  const id = n % 10 === 0 && n > 0 ? `soak-${n - 10}` : `soak-${n}`;
-  const conflicting = n % 50 === 0 && n > 0;
-  const body = { rooms: [`soak:${(n % 10 === 0 ? n - 10 : n) % ROOMS}`], users: [`u${n % 2000}`], type: conflicting ? 'other' : 'soak', payload: { n: n % 10 === 0 ? n - 10 : n }, id };
+  // Every tenth publish repeats the one before it: the same body (202, delivered once), or,
+  // every fiftieth, another body under the same id (409, delivered nowhere).
+  const repeat = n > 0 && n % 10 === 0;
+  const body = repeat ? { ...bodyOf(n - 1), ...(n % 50 === 0 ? { type: 'other' } : {}) } : bodyOf(n);
   const response = await call(agent, base, 'POST', '/v1/notifications', body, publisherToken());
   if (response.status === 202) counters.accepted++;
   else if (response.status === 409) counters.conflicts++;
   else if (response.status >= 500) (counters.serverErrors++, note(`publish ${response.status}`));
+  if (repeat && n % 50 === 0 && response.status !== 409) (counters.conflictsMissed++, note(`a conflicting repeat answered ${response.status}`));
 }
 
 async function inboxOnce(agent, base) {

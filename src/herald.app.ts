@@ -3,10 +3,12 @@ import { ConsoleLogger, INestApplication, Logger, LoggerService } from '@nestjs/
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
+import { Broker } from './broker/broker';
+import { redactedUrl } from './broker/redis.broker';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
+import { ConfigurationError } from './config/environment';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
-import { RedisWsAdapter } from './gateway/redis-ws.adapter';
 import { configureHttpPipeline } from './http/http-pipeline';
 import { ServiceApiModule } from './http/service-api.module';
 import { serveOpenApi } from './openapi/openapi.document';
@@ -33,13 +35,8 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   };
   try {
     configureHttpPipeline(app, config);
-    if (config.redisUrl) {
-      const adapter = new RedisWsAdapter(app);
-      await adapter.connectToRedis();
-      app.useWebSocketAdapter(adapter);
-    } else {
-      app.useWebSocketAdapter(new HeraldWsAdapter(app));
-    }
+    await connectBroker(app.get(Broker), config);
+    app.useWebSocketAdapter(new HeraldWsAdapter(app));
     if (config.allowedOrigins) {
       // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
       app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
@@ -60,6 +57,20 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     await close().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Connects the broker before the first socket or request is accepted, outside Nest's module
+ * initialisation, so a bad REDIS_URL is a start-up error naming it rather than a process exit
+ * inside Nest. Only the Redis broker has anything to reach; the memory broker resolves at once.
+ */
+async function connectBroker(broker: Broker, config: HeraldConfig): Promise<void> {
+  try {
+    await broker.connect();
+  } catch (error) {
+    throw new ConfigurationError([`REDIS_URL: ${error instanceof Error ? error.message : String(error)}`]);
+  }
+  if (config.redisUrl) new Logger('Herald').log({ message: 'Connected to Redis', url: redactedUrl(config.redisUrl), prefix: config.redisPrefix });
 }
 
 /** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */

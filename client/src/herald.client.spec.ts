@@ -298,6 +298,21 @@ describe('HeraldClient', () => {
       FakeSocket.last.welcome();
       expect(FakeSocket.last.request('join').data).toEqual({ room: 'user:alice', since: 'e2:9' });
     });
+
+    it('surfaces an unprompted recovery frame and resumes from the seq it carries', async () => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      const recoveries: unknown[] = [];
+      client.on('recovery', (r) => recoveries.push(r));
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:3' }));
+      FakeSocket.last.receive('recovery', { room: 'public:news', seq: 'e2:0', recovered: false });
+      expect(recoveries).toEqual([{ room: 'public:news', recovered: false, missed: 0 }]);
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'join').map((frame) => frame.data)).toContainEqual({ room: 'public:news', since: 'e2:0' });
+    });
   });
 
   describe('token refresh', () => {

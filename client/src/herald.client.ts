@@ -1,7 +1,9 @@
 import { HeraldError, describe, isObject } from './herald.errors.ts';
+import { TRANSITIONS, type ConnectionState } from './connection.state.ts';
 import { InboxClient } from './inbox.client.ts';
 import {
   BEARER_PROTOCOL_PREFIX,
+  CloseCode,
   PROTOCOL_VERSION,
   ROOM_NAME_PATTERN,
   personalRoom,
@@ -9,19 +11,21 @@ import {
   type ChatMessage,
   type ClientEvents,
   type CloseAdvice,
-  type ErrorData,
   type InboxEvent,
   type Joined,
   type Left,
   type Notification,
   type PresenceEvent,
-  type Refreshed,
   type ServerFrame,
   type Welcome,
 } from './protocol.ts';
 import { DEFAULT_RECONNECT_OPTIONS, decideReconnect, type ReconnectOptions } from './reconnect.policy.ts';
+import { RequestTracker, type ReplyTypes, type RequestEvent } from './request.tracker.ts';
 import { RoomTracker } from './room.tracker.ts';
+import { TokenRefresher } from './token.refresher.ts';
 import { TypedEmitter } from './typed.emitter.ts';
+
+export type { ConnectionState } from './connection.state.ts';
 
 /**
  * The part of a WebSocket the client uses. The browser's WebSocket, Node's global one (22+)
@@ -37,16 +41,6 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
-
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-/** Allowed transitions; anything else is a bug in the client. */
-const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
-  connecting: ['open', 'reconnecting', 'closed'],
-  open: ['reconnecting', 'closed'],
-  reconnecting: ['open', 'closed'],
-  closed: [],
-};
 
 export interface HeraldClientOptions {
   /** Returns a JWT. Called before every connection attempt and to refresh before `expiresAt`. */
@@ -84,10 +78,8 @@ const DEFAULTS = {
   dedupeWindow: 1_000,
 } as const;
 
-/** setTimeout fires at once for delays above 2^31-1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 /** Close code the client uses when it abandons a socket itself (silent, or too slow to greet). */
-const CLIENT_TIMEOUT_CLOSE = { code: 4000, reason: 'client_timeout' } as const;
+const CLIENT_TIMEOUT_CLOSE = CloseCode.ClientTimeout;
 
 export interface StateChange {
   state: ConnectionState;
@@ -127,23 +119,6 @@ export interface HeraldClientEvents {
   error: HeraldError;
 }
 
-interface ReplyTypes {
-  join: Joined;
-  leave: Left;
-  message: Ack;
-  refresh: Refreshed;
-}
-type RequestEvent = keyof ReplyTypes;
-
-interface PendingRequest {
-  frame: string;
-  event: RequestEvent;
-  sent: boolean;
-  resolve(data: unknown): void;
-  reject(error: HeraldError): void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 interface JoinWaiter {
   resolve(joined: Joined): void;
   reject(error: HeraldError): void;
@@ -161,7 +136,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   };
   readonly #WebSocket: WebSocketConstructor;
   readonly #rooms: RoomTracker;
-  readonly #pending = new Map<string, PendingRequest>();
+  readonly #requests: RequestTracker;
+  readonly #refresher: TokenRefresher;
   readonly #joinWaiters = new Map<string, Set<JoinWaiter>>();
   readonly #stateWaiters = new Set<() => void>();
   /** The user's inbox over HTTP, with the same token: `list`, `markRead`, `unread`. */
@@ -176,11 +152,9 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   /** The token a 1008 or 4001 refused; getToken must return another one before we dial again. */
   #rejectedToken: string | null = null;
   #welcome: Welcome | null = null;
-  #nextRequestId = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #watchdogTimer: ReturnType<typeof setTimeout> | undefined;
-  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(url: string, options: HeraldClientOptions) {
     super();
@@ -202,6 +176,20 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       reconnect: { ...DEFAULT_RECONNECT_OPTIONS, ...options.reconnect },
     };
     this.#rooms = new RoomTracker(this.#options.dedupeWindow);
+    this.#requests = new RequestTracker(this.#options.requestTimeoutMs, (frame) => this.#sendFrame(frame));
+    this.#refresher = new TokenRefresher(
+      {
+        getToken: this.#options.getToken,
+        currentToken: () => this.#token,
+        isOpen: () => this.#state === 'open',
+        sendRefresh: (token) => this.#request('refresh', { token }),
+        refreshed: (token) => {
+          this.#token = token;
+        },
+        onError: (error) => this.emit('error', error),
+      },
+      this.#options.refreshBeforeExpiryMs,
+    );
     for (const room of options.rooms ?? []) {
       if (!ROOM_NAME_PATTERN.test(room)) throw new TypeError(`HeraldClient: invalid room name ${JSON.stringify(room)}`);
       this.#rooms.add(room);
@@ -386,11 +374,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     clearTimeout(this.#reconnectTimer);
     const reason = error ?? new HeraldError('closed', 'the connection was closed');
     for (const room of this.#joinWaiters.keys()) this.#settleJoinWaiters(room, undefined, reason);
-    for (const [id, request] of this.#pending) {
-      this.#pending.delete(id);
-      clearTimeout(request.timer);
-      request.reject(new HeraldError('closed', reason.message, request.event));
-    }
+    this.#requests.rejectAll(reason.message);
     this.#setState('closed');
     if (error && error.code !== 'closed') this.emit('error', error);
   }
@@ -401,7 +385,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#socket = null;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#watchdogTimer);
-    clearTimeout(this.#refreshTimer);
+    this.#refresher.cancel();
     if (socket) {
       socket.onmessage = null;
       socket.onclose = null;
@@ -409,12 +393,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       // EventEmitter 'error' without a listener throws: keep a listener that ignores it.
       socket.onerror = () => undefined;
     }
-    for (const [id, request] of this.#pending) {
-      if (!request.sent) continue;
-      this.#pending.delete(id);
-      clearTimeout(request.timer);
-      request.reject(new HeraldError('disconnected', 'the connection dropped before the reply', request.event));
-    }
+    this.#requests.rejectSent();
   }
 
   /**
@@ -452,7 +431,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       this.emit('error', new HeraldError('bad_request', 'malformed frame from the server'));
       return;
     }
-    if (frame.id !== undefined && this.#settleRequest(frame)) return;
+    if (frame.id !== undefined && this.#requests.settle(frame)) return;
     switch (frame.event) {
       case 'welcome':
         return this.#onWelcome(frame.data);
@@ -467,6 +446,11 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         return;
       case 'presence':
         return this.emit('presence', frame.data);
+      case 'recovery':
+        // The server could not prove continuity: resume from its current seq, and let the app reload.
+        if (!isObject(frame.data) || typeof frame.data.room !== 'string') return;
+        this.#rooms.joined(frame.data.room, typeof frame.data.seq === 'string' ? frame.data.seq : null, false);
+        return this.emit('recovery', { room: frame.data.room, recovered: false, missed: 0 });
       case 'inbox':
         if (!isObject(frame.data) || typeof frame.data.unread !== 'number') return;
         return this.emit('inbox', frame.data);
@@ -486,18 +470,14 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#attempt = 0;
     this.#rejectedToken = null;
     this.#armWatchdog();
-    this.#scheduleRefresh(welcome.expiresAt);
+    this.#refresher.schedule(welcome.expiresAt);
     // The server put us in the personal room already; joining it again, with `since` after a
     // reconnect, replays what was published to it while we were away.
     this.#rooms.add(personalRoom(welcome.user));
     this.#setState('open');
     this.emit('welcome', welcome);
     for (const room of this.#rooms.names()) this.#sendJoin(room);
-    for (const request of this.#pending.values()) {
-      if (request.sent) continue;
-      request.sent = true;
-      this.#sendFrame(request.frame);
-    }
+    this.#requests.flushUnsent();
   }
 
   #sendJoin(room: string): void {
@@ -534,40 +514,14 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
 
   #request<E extends RequestEvent>(event: E, data: ClientEvents[E]): Promise<ReplyTypes[E]> {
     if (this.#state === 'closed') return Promise.reject(new HeraldError('closed', 'the client is closed', event));
-    const id = `c${++this.#nextRequestId}`;
-    const frame = JSON.stringify({ event, data, id });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new HeraldError('timeout', `no reply to ${event} within ${this.#options.requestTimeoutMs} ms`, event));
-      }, this.#options.requestTimeoutMs);
-      const sent = this.#state === 'open';
-      this.#pending.set(id, { frame, event, sent, resolve: resolve as (data: unknown) => void, reject, timer });
-      if (sent) this.#sendFrame(frame);
-    });
-  }
-
-  /** Settles the request a reply answers; false when no request is waiting for it. */
-  #settleRequest(frame: ServerFrame): boolean {
-    const id = String(frame.id);
-    const request = this.#pending.get(id);
-    if (!request) return false;
-    this.#pending.delete(id);
-    clearTimeout(request.timer);
-    if (frame.event === 'error') {
-      const error: ErrorData = frame.data;
-      request.reject(new HeraldError(error.code, error.message, error.event ?? request.event));
-    } else {
-      request.resolve(frame.data);
-    }
-    return true;
+    return this.#requests.request(event, data, this.#state === 'open');
   }
 
   #sendFrame(frame: string): void {
     this.#socket?.send(frame);
   }
 
-  // ---- liveness and token refresh ---------------------------------------------------
+  // ---- liveness ----------------------------------------------------------------------
 
   /** Contract, section 3: nothing received for 2 x heartbeatMs means the connection is dead. */
   #armWatchdog(): void {
@@ -579,47 +533,6 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       this.#abandonSocket();
       this.#afterClose(CLIENT_TIMEOUT_CLOSE.code, CLIENT_TIMEOUT_CLOSE.reason);
     }, 2 * heartbeatMs);
-  }
-
-  #scheduleRefresh(expiresAt: string | null): void {
-    clearTimeout(this.#refreshTimer);
-    if (expiresAt === null) return;
-    const remainingMs = Date.parse(expiresAt) - Date.now();
-    if (!Number.isFinite(remainingMs)) return;
-    const leadMs = Math.min(this.#options.refreshBeforeExpiryMs, remainingMs / 2);
-    const delayMs = Math.min(MAX_TIMER_MS, Math.max(0, remainingMs - leadMs));
-    this.#refreshTimer = setTimeout(() => void this.#refresh(expiresAt), delayMs);
-  }
-
-  async #refresh(expiresAt: string): Promise<void> {
-    const socket = this.#socket;
-    let token: string;
-    try {
-      token = await this.#options.getToken();
-    } catch (error) {
-      this.emit('error', new HeraldError('token', `getToken failed: ${describe(error)}`, 'refresh', { cause: error }));
-      return this.#retryRefreshLater(socket, expiresAt);
-    }
-    if (socket !== this.#socket || this.#state !== 'open') return;
-    // The same token again cannot extend anything; ask again later, while there is time.
-    if (token === this.#token) return this.#retryRefreshLater(socket, expiresAt);
-    try {
-      const refreshed = await this.#request('refresh', { token });
-      if (socket !== this.#socket) return;
-      this.#token = token;
-      this.#scheduleRefresh(refreshed.expiresAt);
-    } catch (error) {
-      // Refused or unanswered: the old token stays until the server closes with 4001, and the
-      // reconnect that follows asks getToken again.
-      if (socket === this.#socket) this.emit('error', error as HeraldError);
-    }
-  }
-
-  #retryRefreshLater(socket: WebSocketLike | null, expiresAt: string): void {
-    if (socket !== this.#socket) return;
-    const remainingMs = Date.parse(expiresAt) - Date.now();
-    if (remainingMs < 2_000) return;
-    this.#refreshTimer = setTimeout(() => void this.#refresh(expiresAt), Math.min(remainingMs / 2, 30_000));
   }
 }
 

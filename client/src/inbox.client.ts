@@ -1,4 +1,4 @@
-import type { ConnectionState, HeraldClientEvents } from './herald.client.ts';
+import type { ConnectionState } from './connection.state.ts';
 import { HeraldError, HeraldNetworkError, describe, httpErrorFor, isObject, readHttpErrorBody } from './herald.errors.ts';
 import {
   INBOX_LIMIT_MAX,
@@ -7,6 +7,7 @@ import {
   personalRoom,
   type InboxPage,
   type InboxReadRequest,
+  type InboxEvent,
   type InboxReadResponse,
   type Notification,
   type Welcome,
@@ -19,10 +20,17 @@ export interface InboxListOptions {
   before?: string | null;
 }
 
-/** What the inbox follows on its connection. */
+/** The connection events the inbox follows. */
+export interface InboxFeedEvents {
+  welcome: Welcome;
+  notification: Notification;
+  inbox: InboxEvent;
+}
+
+/** What the inbox follows on its connection (a HeraldClient). */
 export interface InboxFeed {
   readonly state: ConnectionState;
-  on<E extends keyof HeraldClientEvents>(event: E, listener: (payload: HeraldClientEvents[E]) => void): () => void;
+  on<E extends keyof InboxFeedEvents>(event: E, listener: (payload: InboxFeedEvents[E]) => void): () => void;
 }
 
 export interface InboxClientOptions {

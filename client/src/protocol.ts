@@ -109,6 +109,17 @@ export interface ErrorData {
   event?: string;
 }
 
+/**
+ * Sent unprompted to a live member whose pod cannot prove it missed nothing in the room (its
+ * history was lost or broke across a broker outage or failover): reload the room's state.
+ */
+export interface RecoveryNotice {
+  room: string;
+  /** The room's current seq, or null when it has no history now. */
+  seq: string | null;
+  recovered: false;
+}
+
 export interface ServerEvents {
   welcome: Welcome;
   joined: Joined;
@@ -121,6 +132,7 @@ export interface ServerEvents {
   notification: Notification;
   presence: PresenceEvent;
   inbox: InboxEvent;
+  recovery: RecoveryNotice;
   error: ErrorData;
 }
 export type ServerEventName = keyof ServerEvents;
@@ -185,11 +197,21 @@ export const CloseCode = {
   TokenExpired: { code: 4001, reason: 'token_expired', advice: 'new_token' },
   SlowConsumer: { code: 4008, reason: 'slow_consumer', advice: 'reconnect' },
   RateLimited: { code: 4029, reason: 'rate_limited', advice: 'reconnect_backoff' },
+  /**
+   * Never sent by the server: the code the SDK closes with when it abandons a socket itself
+   * (no `welcome` in time, or silent for 2 x heartbeatMs).
+   */
+  ClientTimeout: { code: 4000, reason: 'client_timeout', advice: 'reconnect_backoff' },
+  /**
+   * Never on the wire: what a close event reports when no close frame came (a dropped network,
+   * or a peer the server's heartbeat terminated).
+   */
+  Abnormal: { code: 1006, reason: '', advice: 'reconnect_backoff' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 /**
- * Advice for a close code as received by a client. Codes outside the table (1006 abnormal
- * closure from a dropped network, proxies' codes) are treated as transient.
+ * Advice for a close code as received by a client. Codes outside the table (proxies' own codes)
+ * are treated as transient.
  */
 export function closeAdvice(code: number, reason = ''): CloseAdvice {
   if (code === 1008 && reason === CloseCode.OriginNotAllowed.reason) return 'stop';
@@ -211,6 +233,20 @@ export interface PublishRequest {
 export interface PublishResponse {
   id: string;
   targets: number;
+}
+/** POST /v1/notifications/batch: up to PUBLISH_BATCH_MAX independent notifications. */
+export const PUBLISH_BATCH_PATH = '/v1/notifications/batch';
+export const PUBLISH_BATCH_MAX = 1000;
+export interface PublishBatchRequest {
+  notifications: PublishRequest[];
+}
+/** One result per notification, in request order: what a single publish would have answered. */
+export type PublishBatchItemResult = PublishResponse | { error: { statusCode: number; message: string } };
+/** 200 when every notification was accepted, 207 when any was not. */
+export interface PublishBatchResponse {
+  accepted: number;
+  failed: number;
+  results: PublishBatchItemResult[];
 }
 export interface PresenceResponse {
   room: string;

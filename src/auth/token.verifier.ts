@@ -7,6 +7,9 @@ import { Principal } from './principal';
 export type TokenRejection = 'unauthorized' | 'token_expired';
 export type Verification = { ok: true; principal: Principal } | { ok: false; reason: TokenRejection };
 
+/** The latest `exp` a Date can hold (8.64e15 ms): a later one names no instant, so `expiresAt` could not be written. */
+const LATEST_EXP_S = 8.64e12;
+
 interface Claims extends Record<string, unknown> {
   sub?: unknown;
   exp?: unknown;
@@ -41,7 +44,7 @@ export class TokenVerifier {
     const { sub, exp, name, rooms } = claims;
     // The user id names the personal room, so it must make a valid room name.
     if (typeof sub !== 'string' || !USER_ID_PATTERN.test(sub)) return undefined;
-    if (exp !== undefined && typeof exp !== 'number') return undefined;
+    if (exp !== undefined && (typeof exp !== 'number' || exp > LATEST_EXP_S)) return undefined;
     if (exp === undefined && this.config.isProduction) return undefined;
     if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) return undefined;
     return {

@@ -7,8 +7,8 @@ import { MemoryBroker } from './memory.broker';
 import { RedisBroker } from './redis.broker';
 
 /**
- * Picks the broker: Redis when REDIS_URL is set, the in-process one otherwise. The Redis broker
- * connects in RedisWsAdapter.connectToRedis(), outside Nest's module initialisation, so a bad
+ * Picks the broker: Redis when REDIS_URL is set, the in-process one otherwise. The broker
+ * connects in startHerald (herald.app.ts), outside Nest's module initialisation, so a bad
  * REDIS_URL surfaces as a start-up error rather than a process exit inside Nest.
  */
 export function createBroker(config: HeraldConfig): Broker {

@@ -21,10 +21,11 @@ import {
   PublishedEvent,
 } from './broker';
 import { DeadlineExpiredError, withDeadline } from './deadline';
+import { RedisDeadline } from './redis-deadline';
 import { RedisKeys } from './redis-keys';
 import { ExpiredPresence, InboxKeys, PresenceKeys, REDIS_SCRIPTS, RoomKeys, parseInboxEntry } from './redis.scripts';
 import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame } from './seq';
+import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq, publicationFrame, recoveryFrame } from './seq';
 
 export interface RedisBrokerOptions extends InboxOptions {
   /** redis:// or rediss:// URL, credentials included. */
@@ -38,8 +39,9 @@ export interface RedisBrokerOptions extends InboxOptions {
   /** How often this pod refreshes its own presence entries; well under presenceTtlMs. */
   presenceRefreshMs: number;
   /**
-   * REDIS_COMMAND_TIMEOUT_MS: a call (or connection attempt) taking longer fails with
-   * BrokerUnavailableError, and Redis counts as down until a PING is answered in time.
+   * REDIS_COMMAND_TIMEOUT_MS: a connection attempt taking longer fails, and so does every call
+   * waiting on a connection that has answered nothing for this long (BrokerUnavailableError);
+   * Redis then counts as down until a PING is answered in time.
    */
   commandTimeoutMs?: number;
   /** How often both connections are PINGed (default: half the command timeout). */
@@ -62,16 +64,25 @@ const DEFAULTS = {
 /** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
 const RESUBSCRIBE_BATCH = 500;
 
+/**
+ * Presence entries per refresh script. A room's entries are refreshed in slices so that Redis,
+ * which runs one script at a time, serves the publishes queued meanwhile between slices instead
+ * of after all of a big room's entries (a latency spike every refresh otherwise).
+ */
+const PRESENCE_REFRESH_SLICE = 500;
+
 /** Redis replies that mean "not now" rather than "your command is wrong". */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
 
-function createRedisClient(url: string, options: { connectTimeoutMs: number; commandTimeoutMs: number; reconnectStrategy: (retries: number, cause: Error) => number | Error }) {
+function createRedisClient(url: string, options: { connectTimeoutMs: number; reconnectStrategy: (retries: number, cause: Error) => number | Error }) {
   return createClient({
     url,
     scripts: REDIS_SCRIPTS,
     // Fail at once while disconnected instead of queueing: the edges answer `unavailable` / 503.
     disableOfflineQueue: true,
-    commandOptions: { timeout: options.commandTimeoutMs },
+    // No per-command timer (node-redis arms an AbortSignal.timeout per command): every call is
+    // bounded by its connection's RedisDeadline instead (see `bounded`).
+    commandOptions: { timeout: 0 },
     socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectStrategy },
   });
 }
@@ -138,14 +149,18 @@ export class RedisBroker extends Broker {
   private readonly pinging = { command: false, subscriber: false };
   private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
+  /** One per connection: when Redis counts as too slow on it (see `bounded`). */
+  private readonly deadlines: Record<'command' | 'subscriber', RedisDeadline>;
+  /** history() reads waiting to be sent, by room and since: see history(). */
+  private readonly pendingHistoryReads = new Map<string, Promise<HistoryResult>>();
 
   constructor(options: RedisBrokerOptions) {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
     this.keys = new RedisKeys(options.prefix);
+    this.deadlines = { command: new RedisDeadline(this.settings.commandTimeoutMs), subscriber: new RedisDeadline(this.settings.commandTimeoutMs) };
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
-      commandTimeoutMs: this.settings.commandTimeoutMs,
       reconnectStrategy: (retries, cause) => this.reconnectDelay(retries, cause),
     });
     this.command.on('error', (error: Error) => this.onClientError('command', error));
@@ -191,7 +206,7 @@ export class RedisBroker extends Broker {
     const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined };
     this.rooms.set(room, feed);
     try {
-      await this.bounded('subscribe', subscriber.subscribe(this.keys.channel(room), this.onChannelMessage));
+      await this.bounded('subscribe', subscriber.subscribe(this.keys.channel(room), this.onChannelMessage), 'subscriber');
       // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
       const latest = await this.bounded('history', this.command.heraldHistory(this.roomKeys(room), undefined, this.historyWindow()));
       feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : { epoch: null, position: 0 };
@@ -208,14 +223,33 @@ export class RedisBroker extends Broker {
     // A subscriber that is down holds nothing; the next one is built from `rooms`, without this room.
     if (!subscriber?.isReady) return;
     try {
-      await this.bounded('unsubscribe', subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage));
+      await this.bounded('unsubscribe', subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage), 'subscriber');
     } catch (error) {
       throw this.unavailable('unsubscribe', error);
     }
     await this.forgetIfQuiet(room);
   }
 
-  async history(room: string, since?: string): Promise<HistoryResult> {
+  /**
+   * Reads of the same room and `since` asked for in one turn of the event loop share one Redis
+   * read: a reconnect storm is thousands of clients that rejoin a room having seen the same last
+   * message. Only reads not sent yet are shared: the read goes out after every caller asked, and
+   * each caller had begun buffering live deliveries before asking (RoomsService.enter), so it
+   * covers each of them as a read of its own would.
+   */
+  history(room: string, since?: string): Promise<HistoryResult> {
+    const key = since === undefined ? room : `${room}\n${since}`;
+    const pending = this.pendingHistoryReads.get(key);
+    if (pending) return pending;
+    const read = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.pendingHistoryReads.delete(key);
+      return this.readHistory(room, since);
+    });
+    this.pendingHistoryReads.set(key, read);
+    return read;
+  }
+
+  private async readHistory(room: string, since: string | undefined): Promise<HistoryResult> {
     const parsed = since === undefined ? undefined : parseSeq(since);
     const reply = await this.run('history', () => this.command.heraldHistory(this.roomKeys(room), parsed, this.historyWindow()));
     if (!reply) return { latestSeq: null, recovered: false, publications: [] };
@@ -367,6 +401,7 @@ export class RedisBroker extends Broker {
       .then(async () => {
         this.resyncQueued = false;
         if (this.closed || !this.command.isReady) return;
+        await this.loadScripts();
         await this.replaceSubscriber();
         if (this.closed) return;
         await this.registerAllPresence();
@@ -391,6 +426,15 @@ export class RedisBroker extends Broker {
     });
   }
 
+  /**
+   * Loads every script before the pod takes traffic (again after a Redis restart, which forgets
+   * them). Otherwise the first burst of each script fails with NOSCRIPT and is sent again with
+   * its whole source: seconds of Redis time for a burst of admissions, with no reply meanwhile.
+   */
+  private async loadScripts(): Promise<void> {
+    await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', this.command.scriptLoad(script.SCRIPT))));
+  }
+
   private async replaceSubscriber(): Promise<void> {
     const previous = this.subscriber;
     this.subscriber = undefined;
@@ -401,15 +445,15 @@ export class RedisBroker extends Broker {
     });
     subscriber.on('error', (error: Error) => this.onSubscriberError(subscriber, error));
     try {
-      await this.bounded('subscriber connect', subscriber.connect());
+      await this.bounded('subscriber connect', subscriber.connect(), 'subscriber');
       const rooms = [...this.rooms.keys()];
       for (let index = 0; index < rooms.length; index += RESUBSCRIBE_BATCH) {
         const channels = rooms.slice(index, index + RESUBSCRIBE_BATCH).map((room) => this.keys.channel(room));
-        await this.bounded('resubscribe', subscriber.subscribe(channels, this.onChannelMessage));
+        await this.bounded('resubscribe', subscriber.subscribe(channels, this.onChannelMessage), 'subscriber');
       }
       // Rooms left while subscribing must not stay subscribed.
       const left = rooms.filter((room) => !this.rooms.has(room)).map((room) => this.keys.channel(room));
-      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.onChannelMessage));
+      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.onChannelMessage), 'subscriber');
     } catch (error) {
       await this.shutClient(subscriber);
       throw error;
@@ -420,14 +464,20 @@ export class RedisBroker extends Broker {
   }
 
   private async registerAllPresence(): Promise<void> {
-    await Promise.all(
-      [...this.localPresence].map(async ([room, entries]) =>
-        this.reportExpired(
-          room,
-          await this.bounded('presence refresh', this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, entries)),
-        ),
-      ),
-    );
+    const refreshes: Promise<void>[] = [];
+    for (const [room, entries] of this.localPresence) {
+      const all = [...entries];
+      for (let index = 0; index < all.length; index += PRESENCE_REFRESH_SLICE) {
+        const slice = all.slice(index, index + PRESENCE_REFRESH_SLICE);
+        const last = index + PRESENCE_REFRESH_SLICE >= all.length;
+        refreshes.push(
+          this.bounded('presence refresh', this.command.heraldPresenceRefresh(this.presenceKeys(room), this.settings.presenceTtlMs, slice, last)).then((expired) =>
+            this.reportExpired(room, expired),
+          ),
+        );
+      }
+    }
+    await Promise.all(refreshes);
   }
 
   /** Extends this pod's presence entries; runs on a timer, every presenceRefreshMs. */
@@ -490,7 +540,7 @@ export class RedisBroker extends Broker {
     };
     answer.then(settled, settled);
     try {
-      await this.bounded(`PING (${connection} connection)`, answer);
+      await this.bounded(`PING (${connection} connection)`, answer, connection);
     } catch (error) {
       if (error instanceof DeadlineExpiredError) this.markSilent(error.operation);
       throw error;
@@ -498,28 +548,53 @@ export class RedisBroker extends Broker {
     return true;
   }
 
-  /** Delivers what this pod missed while its subscriber was away, then the live backlog, in order. */
+  /**
+   * Delivers what this pod missed while its subscriber was away, then the live backlog, in order.
+   * When it cannot prove it missed nothing (the room's history is gone, began a new life because
+   * Redis lost its data, or no longer reaches back), the room's members get `recovery` (section 4)
+   * instead of a silent gap.
+   */
   private async catchUp(room: string, feed: RoomFeed): Promise<void> {
     const from = feed.last ?? feed.anchor;
     if (!from || feed.pending) return;
     feed.pending = [];
+    let latestSeq: string | null = null;
+    let gapReported = false;
+    const gap = () => {
+      if (!gapReported) this.reportGap(room, latestSeq);
+      gapReported = true;
+    };
     try {
-      const { latestSeq } = await this.history(room);
+      latestSeq = (await this.history(room)).latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
+      const sameLife = latest !== undefined && latest.epoch === from.epoch;
+      // The history this pod had followed is gone: whatever came after `from` in it is lost.
+      if (from.epoch !== null && !sameLife) gap();
       if (latest) {
-        // A new epoch began while this pod was away (Redis lost its data): all of it is new here.
-        const since = latest.epoch === from.epoch ? formatSeq(latest.epoch, from.position) : formatSeq(latest.epoch, 0);
-        const missed = await this.history(room, since);
-        if (missed.recovered) for (const delivery of missed.publications) this.deliverInOrder(feed, delivery, parseSeq(delivery.seq!)!);
-        else this.logger.warn({ message: 'Room history did not cover the outage; members missed messages', room });
+        // In a new life (or a first one) everything in it is new here, from its start.
+        const missed = await this.history(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
+        if (missed.recovered) {
+          for (const delivery of missed.publications) this.deliverInOrder(feed, delivery, parseSeq(delivery.seq!)!);
+        } else {
+          // What is declared lost is not delivered late: only publications after `latest` follow.
+          feed.last = latest;
+          gap();
+        }
       }
     } catch (error) {
       this.logger.warn({ message: 'Catch-up after reconnect failed', room, error: describe(error) });
+      gap();
     } finally {
       const pending = feed.pending ?? [];
       feed.pending = undefined;
       for (const [delivery, at] of pending) this.deliverInOrder(feed, delivery, at);
     }
+  }
+
+  /** Tells the room's members on this pod that it cannot prove they missed nothing. */
+  private reportGap(room: string, latestSeq: string | null): void {
+    this.logger.warn({ message: 'Room history did not cover the outage; members are told to recover', room });
+    this.emit({ room, frame: recoveryFrame(room, latestSeq) });
   }
 
   private receive(message: string, channel: string): void {
@@ -664,13 +739,15 @@ export class RedisBroker extends Broker {
   }
 
   /**
-   * Every call to Redis goes through here (or `run`): past the deadline it fails with
-   * DeadlineExpiredError. One late call fails alone (a burst can queue calls behind each
-   * other); whether Redis is down is the health check's PING to say.
+   * Every call to Redis goes through here (or `run`): it fails with DeadlineExpiredError once
+   * its connection has answered nothing for the command deadline while calls wait
+   * (RedisDeadline), not once it has waited that long itself. A burst of admissions on a busy
+   * pod queues thousands of calls, and the last of them, and a PING behind them, wait far
+   * longer than the deadline for a Redis that answers every one in time; failing them (and
+   * marking Redis down over a late PING) would refuse connections while Redis is healthy.
    */
-  private bounded<T>(operation: string, call: Promise<T>): Promise<T> {
-    const timeoutMs = this.settings.commandTimeoutMs;
-    return withDeadline(call, timeoutMs, () => new DeadlineExpiredError(operation, timeoutMs));
+  private bounded<T>(operation: string, call: Promise<T>, connection: 'command' | 'subscriber' = 'command'): Promise<T> {
+    return this.deadlines[connection].track(call, operation);
   }
 
   private unavailable(operation: string, error: unknown): Error {
@@ -689,7 +766,7 @@ export class RedisBroker extends Broker {
   private dropChannel(room: string): void {
     const subscriber = this.subscriber;
     if (!subscriber?.isReady || this.rooms.has(room)) return;
-    this.bounded('unsubscribe', subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage)).catch((error: unknown) =>
+    this.bounded('unsubscribe', subscriber.unsubscribe(this.keys.channel(room), this.onChannelMessage), 'subscriber').catch((error: unknown) =>
       // The subscriber is failing too; its replacement is built without this room.
       this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', room, error: describe(error) }),
     );

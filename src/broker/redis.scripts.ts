@@ -249,15 +249,18 @@ return {last and 1 or 0, redis.call('HLEN', users), gone}
 `;
 
 /**
- * ARGV: entry TTL ms, then connection id and user pairs. Extends this pod's entries and puts
- * back any that are missing (Redis restarted, or this pod stalled past the TTL).
+ * ARGV: entry TTL ms, '1' to purge afterwards, then connection id and user pairs. Extends this
+ * pod's entries and puts back any that are missing (Redis restarted, or this pod stalled past
+ * the TTL). A big room is refreshed in slices; only the last purges, once every entry of this
+ * pod is fresh, so a slice never reports this pod's own not-yet-refreshed users as gone.
  */
 const PRESENCE_REFRESH = `${PRESENCE_HELPERS}
 local now, ttl_ms = now_ms(), tonumber(ARGV[1])
-local gone = purge(now)
-for index = 2, #ARGV, 2 do upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) end
+for index = 3, #ARGV, 2 do upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) end
+local gone = {}
+if ARGV[2] == '1' then gone = still_gone(purge(now)) end
 keep(ttl_ms)
-return {redis.call('HLEN', users), still_gone(gone)}
+return {redis.call('HLEN', users), gone}
 `;
 
 /** Returns {live connections, {users}, {expired users}}. */
@@ -442,9 +445,9 @@ export const REDIS_SCRIPTS = {
   heraldPresenceRefresh: defineScript({
     SCRIPT: PRESENCE_REFRESH,
     NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>) {
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>, purge: boolean) {
       pushPresenceKeys(parser, keys);
-      parser.push(String(ttlMs));
+      parser.push(String(ttlMs), purge ? '1' : '0');
       for (const [connectionId, user] of entries) parser.push(connectionId, user);
     },
     transformReply: (reply: [number, string[]]): ExpiredPresence => ({ users: Number(reply[0]), expiredUsers: reply[1] }),

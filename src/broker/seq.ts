@@ -50,3 +50,8 @@ export function canRecover(since: ParsedSeq, epoch: string, latestPosition: numb
   if (since.position === latestPosition) return true;
   return oldestPosition !== undefined && oldestPosition <= since.position + 1;
 }
+
+/** Section 4's `recovery` frame: the pod cannot prove a live member of `room` missed nothing. */
+export function recoveryFrame(room: string, seq: string | null): string {
+  return JSON.stringify({ event: 'recovery', data: { room, seq, recovered: false } });
+}

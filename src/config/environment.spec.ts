@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError, Environment, parseEnvironment } from './environment';
@@ -7,7 +8,7 @@ const variables = Object.keys(new Environment()).filter((name) => /^[A-Z_]+$/.te
 describe('parseEnvironment', () => {
   it('applies the documented defaults', () => {
     const env = parseEnvironment({});
-    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024 });
+    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576 });
   });
 
   it('converts numbers and booleans', () => {
@@ -28,6 +29,7 @@ describe('parseEnvironment', () => {
     ['WS_COMPRESSION', 'maybe'],
     ['WS_COMPRESSION_MIN_BYTES', '-1'],
     ['CLOSE_TIMEOUT_MS', '10'],
+    ['MAX_BATCH_PUBLISH_BYTES', '100'],
     ['REDIS_COMMAND_TIMEOUT_MS', '50'],
     ['REDIS_COMMAND_TIMEOUT_MS', 'soon'],
   ])('names %s when it is invalid', (name, value) => {
@@ -47,6 +49,14 @@ describe('parseEnvironment', () => {
     },
   );
 
+  it.each(['not a host', 'http://0.0.0.0', '127.0.0.1:3000', '-bad.example'])('refuses HOST %j, which listen() could never bind', (value) => {
+    expect(() => parseEnvironment({ HOST: value })).toThrow(/HOST must be an IP address/);
+  });
+
+  it.each(['0.0.0.0', '::', '127.0.0.1', 'localhost', 'herald.internal', '::1'])('accepts HOST %s', (value) => {
+    expect(parseEnvironment({ HOST: value }).HOST).toBe(value);
+  });
+
   it('accepts origins with ports and spaces around commas', () => {
     const value = 'https://app.example.com, http://localhost:5173';
     expect(parseEnvironment({ ALLOWED_ORIGINS: value }).ALLOWED_ORIGINS).toBe(value);
@@ -56,6 +66,16 @@ describe('parseEnvironment', () => {
     for (const url of ['redis://localhost', 'redis://:pw@redis:6379/0', 'rediss://user:p%40ss@redis.example.com:6380']) {
       expect(parseEnvironment({ REDIS_URL: url }).REDIS_URL).toBe(url);
     }
+  });
+
+  it('refuses a JWT_PUBLIC_KEY that only looks like PEM, or is no RSA or EC key, and accepts one written on one line', () => {
+    const pem = (type: 'ec' | 'ed25519') =>
+      (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    for (const value of ['-----BEGIN PUBLIC KEY-----', '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----', pem('ed25519')]) {
+      expect(() => parseEnvironment({ JWT_PUBLIC_KEY: value })).toThrow(new ConfigurationError(['JWT_PUBLIC_KEY must be a PEM public key, RSA (RS256) or EC (ES256)']));
+    }
+    const oneLine = pem('ec').replace(/\n/g, '\\n');
+    expect(parseEnvironment({ JWT_PUBLIC_KEY: oneLine }).JWT_PUBLIC_KEY).toBe(oneLine);
   });
 
   it('refuses production without a JWT key', () => {

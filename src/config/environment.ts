@@ -1,3 +1,5 @@
+import { createPublicKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { Transform, plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -72,6 +74,37 @@ function IsHttpUrl(options: ValidationOptions): PropertyDecorator {
 const ROOM_PATTERN_LIST = /^\s*(?:[A-Za-z0-9_.:-]{1,128}\*?|\*)(?:\s*,\s*(?:[A-Za-z0-9_.:-]{1,128}\*?|\*))*\s*$/;
 
 /**
+ * A PEM public key that RS256 or ES256 can verify with (RSA or EC), `\n` standing for newlines as
+ * HeraldConfig reads it. A value that merely looks like PEM once passed here and then failed in
+ * key import at start-up with an OpenSSL stack trace ("DECODER routines::unsupported").
+ */
+function IsPublicKeyPem(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isPublicKeyPem',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string' || !value.includes('-----BEGIN')) return false;
+          try {
+            return ['rsa', 'ec'].includes(createPublicKey(value.replace(/\\n/g, '\n')).asymmetricKeyType ?? '');
+          } catch {
+            return false; // createPublicKey throws on anything it cannot decode
+          }
+        },
+      },
+    },
+    options,
+  );
+}
+
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** An IP address or a DNS host name, as listen() takes them. */
+function IsBindAddress(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy({ name: 'isBindAddress', validator: { validate: (value: unknown) => typeof value === 'string' && (isIP(value) !== 0 || HOST_NAME.test(value)) } }, options);
+}
+
+/**
  * A comma-separated list of browser origins, each exactly `scheme://host[:port]` as browsers send
  * it in `Origin`: an entry such as `app.example.com` (no scheme) or with a path or trailing slash
  * could never match, and would silently refuse every browser.
@@ -106,7 +139,9 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(0) @Max(65535)
   PORT = 3000;
 
-  @IsString()
+  /** An IP address or a host name to bind; anything else would only fail later, inside listen(). */
+  @Transform(emptyToUndefined)
+  @IsBindAddress({ message: 'HOST must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name to bind to' })
   HOST = '0.0.0.0';
 
   /** When set, the service-facing endpoints (publish, presence, metrics) move to this port. */
@@ -123,7 +158,7 @@ export class Environment {
   JWT_SECRET?: string;
 
   /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
-  @Transform(emptyToUndefined) @IsOptional() @IsString() @Matches(/-----BEGIN [A-Z ]*PUBLIC KEY-----/, { message: 'JWT_PUBLIC_KEY must be a PEM public key' })
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @IsPublicKeyPem({ message: 'JWT_PUBLIC_KEY must be a PEM public key, RSA (RS256) or EC (ES256)' })
   JWT_PUBLIC_KEY?: string;
 
   @Transform(emptyToUndefined) @IsOptional() @IsString()
@@ -146,6 +181,9 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024)
   MAX_PUBLISH_BYTES = 65_536;
 
+  /** Largest body of POST /v1/notifications/batch; each notification in it still obeys MAX_PUBLISH_BYTES. */
+  @Transform(toInt) @IsInt() @Min(256) @Max(64 * 1024 * 1024)
+  MAX_BATCH_PUBLISH_BYTES = 1_048_576;
   /** Deepest nesting of objects/arrays accepted in a frame or an HTTP body (section 2 and 6). */
   @Transform(toInt) @IsInt() @Min(2) @Max(256)
   MAX_JSON_DEPTH = 32;
@@ -196,8 +234,9 @@ export class Environment {
   REDIS_PREFIX = 'herald:';
 
   /**
-   * Deadline of every Redis call and of the health check's PING: past it the call fails as
-   * unavailable (503, `unavailable`, 1013) and readyz turns 503 until Redis answers in time again.
+   * How long a Redis connection may answer nothing while calls (or the health check's PING) wait
+   * on it: then they fail as unavailable (503, `unavailable`, 1013) and readyz turns 503 until
+   * Redis answers in time again (RedisDeadline: a long queue does not count while replies come).
    */
   @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
   REDIS_COMMAND_TIMEOUT_MS = 2_000;

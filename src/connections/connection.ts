@@ -2,19 +2,28 @@ import type { WebSocket } from 'ws';
 import { CloseCode, CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
 import { FrameCompression, PreparedFrame, sendPrepared } from './prepared-frame';
-import { RoomList } from './room-list';
 import { TokenBucket } from './token-bucket';
 
 /** Options shared by every send: text frames, never compressed by ws (see PreparedFrame). */
 const TEXT_FRAME = { binary: false, compress: false } as const;
 
-/** One admitted WebSocket: who it is, where it is, and its limits. */
+/**
+ * Where a connection is in its life; only Connection changes it, and only forwards:
+ * - `admitting`: token verified, joining its personal room; its first frame out is `welcome`,
+ *   and its socket is paused, so no client frame is read yet (ConnectionAdmission).
+ * - `open`: welcomed; frames flow both ways and the heartbeat watches it.
+ * - `closing`: this pod closed it or its socket closed; nothing more is sent to it.
+ */
+export type ConnectionState = 'admitting' | 'open' | 'closing';
+
+/**
+ * One WebSocket past its handshake's token check: who it is, its state and its limits. Which
+ * rooms it is in is the hub's to know (ConnectionHub.roomsOf), not the connection's.
+ */
 export class Connection {
-  /** Rooms this connection has joined (live), its personal room included. */
-  readonly rooms = new RoomList();
   lastSeenMs: number;
-  closed = false;
   readonly bucket: TokenBucket;
+  #state: ConnectionState = 'admitting';
 
   constructor(
     readonly id: string,
@@ -34,13 +43,27 @@ export class Connection {
     return this.principal.user;
   }
 
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Welcomed: from now on its frames are read and the heartbeat watches it. */
+  open(): void {
+    if (this.#state === 'admitting') this.#state = 'open';
+  }
+
+  /** Its socket closed, whichever side closed it: nothing more is sent. */
+  socketClosed(): void {
+    this.#state = 'closing';
+  }
+
   /**
    * Sends a ready-made frame. A client that lets its send buffer grow past the limit is closed
    * with 4008 rather than allowed to hold the pod's memory hostage; it recovers with `since`.
    * Returns false when the frame was not queued.
    */
   send(frame: string | Buffer | PreparedFrame): boolean {
-    if (this.closed || this.socket.readyState !== 1) return false;
+    if (this.#state === 'closing' || this.socket.readyState !== 1) return false;
     if (this.socket.bufferedAmount > this.sendBufferLimitBytes) {
       this.close(CloseCode.SlowConsumer);
       return false;
@@ -58,8 +81,8 @@ export class Connection {
   }
 
   close(how: Pick<CloseCodeInfo, 'code' | 'reason'>): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.#state === 'closing') return;
+    this.#state = 'closing';
     closeSocket(this.socket, how);
   }
 
@@ -73,8 +96,8 @@ export class Connection {
 
   /** Drops the connection without a close handshake (a dead peer would not answer one). */
   terminate(): void {
-    this.closed = true;
-    serverCloseCodes.set(this.socket, ABNORMAL_CLOSURE);
+    this.#state = 'closing';
+    serverCloseCodes.set(this.socket, CloseCode.Abnormal.code);
     this.socket.terminate();
   }
 }
@@ -85,7 +108,6 @@ export class Connection {
  * as 1006, and a client could report any code it liked.
  */
 const serverCloseCodes = new WeakMap<WebSocket, number>();
-const ABNORMAL_CLOSURE = 1006;
 
 /** Closes a socket, admitted or not, and remembers the code for closeCodeOf. */
 export function closeSocket(socket: WebSocket, how: Pick<CloseCodeInfo, 'code' | 'reason'>): void {

@@ -1,10 +1,10 @@
 import { Global, Module } from '@nestjs/common';
-import { ConnectionRegistry } from './connection.registry';
+import { ConnectionHub } from './connection.hub';
 import { HeartbeatService } from './heartbeat.service';
 
 @Global()
 @Module({
-  providers: [ConnectionRegistry, HeartbeatService],
-  exports: [ConnectionRegistry],
+  providers: [ConnectionHub, HeartbeatService],
+  exports: [ConnectionHub],
 })
 export class ConnectionsModule {}

@@ -1,10 +1,11 @@
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { HeraldConfig } from '../config/herald.config';
-import { ConnectionRegistry } from './connection.registry';
+import { ConnectionHub } from './connection.hub';
 import { PreparedFrame } from './prepared-frame';
+import { serverFrame } from './server-frame';
 
 /** Sent to every connection each heartbeat: framed once, like any broadcast. */
-const PING_FRAME = new PreparedFrame('{"event":"ping"}');
+const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
 
 /**
  * Liveness (section 3) and token expiry with one timer for the whole pod rather than one per
@@ -19,7 +20,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   private lastPingMs = 0;
 
   constructor(
-    private readonly registry: ConnectionRegistry,
+    private readonly hub: ConnectionHub,
     private readonly config: HeraldConfig,
   ) {}
 
@@ -37,10 +38,10 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     const silenceLimitMs = 2 * this.config.heartbeatMs;
     const pingDue = now - this.lastPingMs >= this.config.heartbeatMs;
     if (pingDue) this.lastPingMs = now;
-    for (const connection of this.registry.all()) {
-      // Closed, or paused: still being admitted, so its first frame must be `welcome`, and it
-      // cannot have answered a ping yet (the broker's own timeouts bound how long that lasts).
-      if (connection.closed || connection.socket.isPaused) continue;
+    for (const connection of this.hub.all()) {
+      // Closing, or still being admitted: its first frame must be `welcome`, and it cannot have
+      // answered a ping yet (the broker's own timeouts bound how long admission lasts).
+      if (connection.state !== 'open') continue;
       if (now - connection.lastSeenMs > silenceLimitMs) {
         // 'close' still fires, and cleans the connection up everywhere.
         connection.terminate();

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { constants as zlib, deflateRawSync } from 'node:zlib';
-import WebSocket from 'ws';
+import type { WebSocket } from 'ws';
+import { frameHeaderAndPayload, senderIsIdle, streamOf, writeFrame } from './ws.internals';
 
 /**
  * One broadcast's WebSocket frame, built once and written as-is to every member's socket
@@ -52,23 +53,12 @@ export interface FrameCompression {
 
 /** A final, unmasked text frame, header and payload in one Buffer; `compressed` sets RSV1. */
 function frameOf(data: Buffer, compressed: boolean): Buffer {
-  const [header, payload] = WireSender.frame(data, { fin: true, opcode: TEXT_OPCODE, mask: false, readOnly: true, rsv1: compressed });
-  return Buffer.concat([header, payload]);
+  return Buffer.concat(frameHeaderAndPayload(data, TEXT_OPCODE, compressed));
 }
 
 const TEXT_OPCODE = 1;
 /** ws.send options for the fallback: a text frame ws does not compress (see compressedWire). */
 const PLAIN_TEXT = { binary: false, compress: false } as const;
-/** `Sender`'s state while it is idle: neither deflating nor reading a Blob, nothing queued. */
-const SENDER_IDLE = 0;
-
-/** The parts of ws's (undeclared) Sender that writing a pre-built frame relies on. */
-interface WireSender {
-  _state: number;
-  _queue: unknown[];
-  sendFrame(list: readonly Buffer[], callback?: (error?: Error) => void): void;
-}
-const WireSender = (WebSocket as unknown as { Sender: { frame(data: Buffer, options: object): [Buffer, Buffer] } }).Sender;
 
 /**
  * Writes a pre-built frame (`wire`: the plain or the compressed one) when the socket's sender is
@@ -82,19 +72,17 @@ const WireSender = (WebSocket as unknown as { Sender: { frame(data: Buffer, opti
  * most of a broadcast's cost.
  */
 export function sendPrepared(socket: WebSocket, frame: PreparedFrame, wire: readonly Buffer[]): void {
-  const internals = socket as unknown as { _sender: WireSender; _socket: Duplex };
-  const sender = internals._sender;
-  if (sender._state !== SENDER_IDLE || sender._queue.length !== 0) {
+  if (!senderIsIdle(socket)) {
     socket.send(frame.payload, PLAIN_TEXT);
     return;
   }
-  const tcp = internals._socket;
+  const tcp = streamOf(socket);
   if (tcp.writableCorked === 0) {
     tcp.cork();
     corked.push(tcp);
     if (corked.length === 1) setImmediate(uncorkAll);
   }
-  sender.sendFrame(wire);
+  writeFrame(socket, wire);
 }
 
 /** Sockets corked during this turn; emptied by uncorkAll in the check phase. */

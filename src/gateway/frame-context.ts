@@ -6,7 +6,7 @@ import { Connection } from '../connections/connection';
  * Where the frame being handled came from: its connection and the client's `id`. Nest binds
  * the gateway's handlers once for all sockets (see HeraldWsAdapter), so its `getClient()` names
  * no particular socket; the frame's origin is keyed by the frame's data object instead, which
- * the adapter parses and Nest hands unchanged to guards, param decorators and exception filters
+ * the FrameDispatcher parses and Nest hands unchanged to guards, param decorators and exception filters
  * (pipes transform only their own copy).
  */
 export interface FrameOrigin {
@@ -29,8 +29,8 @@ export function frameOriginOf(host: ArgumentsHost): FrameOrigin | undefined {
 /** Injects the connection that sent the frame into a message handler. */
 export const FrameConnection = createParamDecorator((_: unknown, context: ExecutionContext): Connection => {
   const origin = frameOriginOf(context);
-  // Every frame reaches Nest through HeraldWsAdapter.onFrame, which records its origin first.
-  if (!origin) throw new Error('Frame origin unknown: the frame did not come through HeraldWsAdapter');
+  // Every frame reaches Nest through FrameDispatcher.dispatch, which records its origin first.
+  if (!origin) throw new Error('Frame origin unknown: the frame did not come through the FrameDispatcher');
   return origin.connection;
 });
 

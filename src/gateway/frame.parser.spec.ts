@@ -1,3 +1,6 @@
+import fc from 'fast-check';
+import { fuzzParameters } from '../../test/support/fuzz';
+import { anyFrame, contractParse, FrameSpec, renderFrame } from '../../test/support/frame-arbitraries';
 import { parseFrame } from './frame.parser';
 
 const text = (value: string) => Buffer.from(value);
@@ -22,5 +25,47 @@ describe('parseFrame', () => {
     expect(parsed).toMatchObject({ ok: false, problem: expect.any(String) });
     expect(parsed.event).toBe(event);
     expect(parsed.id).toBe(id);
+  });
+});
+
+describe('parseFrame (properties)', () => {
+  const tokens = fc.oneof(fc.string(), fc.constant('a.b.c'));
+  const asText = (frame: FrameSpec): string => (frame.kind === 'frame' ? renderFrame(frame) : frame.kind === 'text' ? frame.text : '');
+
+  it('never throws, and refuses exactly what section 2 refuses, echoing what it can', () => {
+    fc.assert(
+      fc.property(anyFrame(tokens), fc.integer({ min: 2, max: 40 }), (frame, maxDepth) => {
+        const parsed = frame.kind === 'binary' ? parseFrame(Buffer.from(frame.bytes), true, maxDepth) : parseFrame(text(asText(frame)), false, maxDepth);
+        const expected = contractParse(frame.kind === 'binary' ? { binary: true } : { text: asText(frame) }, maxDepth);
+        if (parsed.ok) expect(parsed).toEqual(expected);
+        else expect(parsed).toEqual({ ...expected, problem: expect.any(String) });
+      }),
+      fuzzParameters(1000),
+    );
+  });
+
+  it('reads the same frame from one buffer, an ArrayBuffer or fragments', () => {
+    fc.assert(
+      fc.property(anyFrame(tokens), fc.nat(), (frame, cut) => {
+        const bytes = text(asText(frame));
+        const at = bytes.length === 0 ? 0 : cut % bytes.length;
+        const whole = parseFrame(bytes, false, 32);
+        const arrayBuffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+        expect(parseFrame(arrayBuffer, false, 32)).toEqual(whole);
+        expect(parseFrame([bytes.subarray(0, at), bytes.subarray(at)], false, 32)).toEqual(whole);
+      }),
+      fuzzParameters(300),
+    );
+  });
+
+  it('never throws on arbitrary bytes, text or binary', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 1000 }), fc.boolean(), (bytes, isBinary) => {
+        const parsed = parseFrame(Buffer.from(bytes), isBinary, 32);
+        expect(typeof parsed.ok).toBe('boolean');
+        if (isBinary) expect(parsed.ok).toBe(false);
+      }),
+      fuzzParameters(500),
+    );
   });
 });

@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import fc from 'fast-check';
+import { fuzzParameters } from '../../test/support/fuzz';
 import { selectProtocol, tokenOf } from './handshake';
 
 const request = (headers: Record<string, string>, url = '/ws') => ({ headers, url }) as unknown as IncomingMessage;
@@ -26,5 +28,40 @@ describe('selectProtocol', () => {
     expect(selectProtocol(new Set(['bearer.t', 'other']))).toBe(false);
     expect(selectProtocol(new Set(Array.from({ length: 1000 }, (_, i) => `p${i}`)))).toBe(false);
     expect(selectProtocol(new Set(['bearer.a', 'bearer.b']))).toBe(false);
+  });
+});
+
+describe('selectProtocol (properties)', () => {
+  const offered = fc.uniqueArray(
+    fc.oneof(fc.constant('herald.v1'), fc.string().map((token) => `bearer.${token}`), fc.string(), fc.constantFrom('herald.v2', 'HERALD.V1', 'bearer', 'bearer.', ' herald.v1')),
+    { maxLength: 8 },
+  );
+
+  it('selects herald.v1 when offered, else only a bearer.* offered alone, else nothing', () => {
+    fc.assert(
+      fc.property(offered, (protocols) => {
+        const selected = selectProtocol(new Set(protocols));
+        if (protocols.includes('herald.v1')) expect(selected).toBe('herald.v1');
+        else if (protocols.length === 1 && protocols[0].startsWith('bearer.')) expect(selected).toBe(protocols[0]);
+        else expect(selected).toBe(false);
+      }),
+      fuzzParameters(1000),
+    );
+  });
+});
+
+describe('tokenOf (properties)', () => {
+  it('never throws on any headers and URL, and returns a string or nothing', () => {
+    const headerValue = fc.oneof(fc.string({ unit: 'binary' }), fc.string().map((token) => `Bearer ${token}`), fc.string().map((token) => `herald.v1, bearer.${token}`));
+    fc.assert(
+      fc.property(fc.option(headerValue, { nil: undefined }), fc.option(headerValue, { nil: undefined }), fc.string({ unit: 'binary' }), (protocol, authorization, url) => {
+        const headers: Record<string, string> = {};
+        if (protocol !== undefined) headers['sec-websocket-protocol'] = protocol;
+        if (authorization !== undefined) headers.authorization = authorization;
+        const token = tokenOf(request(headers, url));
+        if (token !== undefined) expect(typeof token).toBe('string');
+      }),
+      fuzzParameters(1000),
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { UseFilters, UseGuards } from '@nestjs/common';
 import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import { FrameId, Refreshed } from '@herald/client/protocol';
+import { FrameId } from '@herald/client/protocol';
 import { expiresAtOf } from '../auth/principal';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Connection } from '../connections/connection';
@@ -9,18 +9,17 @@ import { JoinDto } from './dto/join.dto';
 import { LeaveDto } from './dto/leave.dto';
 import { MessageDto } from './dto/message.dto';
 import { RefreshDto } from './dto/refresh.dto';
-import { ClientFrames } from './client-frames';
+import type { Reply } from './frame.dispatcher';
+import { FrameSender } from './frame.sender';
 import { FrameConnection, FrameIdParam } from './frame-context';
 import { WsErrorFilter, wsError } from './ws-error.filter';
 import { WsJwtGuard } from './ws-jwt.guard';
 
-type Reply<E extends string, D> = { event: E; data: D };
-
 /**
  * The client events of section 2. Admission (token, limits, welcome) happens earlier, in
- * HeraldWsAdapter, because guards do not run on connection; here every frame is a known event
+ * ConnectionAdmission, because guards do not run on connection; here every frame is a known event
  * with data validated by the global ValidationPipe (failures become `bad_request`), and every
- * reply carries the frame's `id` (the adapter adds it). Handlers take the sending connection
+ * reply carries the frame's `id` (the FrameDispatcher adds it). Handlers take the sending connection
  * from `@FrameConnection()`: Nest's `@ConnectedSocket()` would only see the one placeholder
  * client the adapter binds these handlers to for every socket.
  */
@@ -31,7 +30,7 @@ export class HeraldGateway {
   constructor(
     private readonly rooms: RoomsService,
     private readonly verifier: TokenVerifier,
-    private readonly frames: ClientFrames,
+    private readonly frames: FrameSender,
   ) {}
 
   @SubscribeMessage('join')
@@ -40,19 +39,19 @@ export class HeraldGateway {
   }
 
   @SubscribeMessage('leave')
-  async leave(@FrameConnection() connection: Connection, @MessageBody() { room }: LeaveDto): Promise<Reply<'left', { room: string }>> {
+  async leave(@FrameConnection() connection: Connection, @MessageBody() { room }: LeaveDto): Promise<Reply<'left'>> {
     await this.rooms.leave(connection, room);
     return { event: 'left', data: { room } };
   }
 
   @SubscribeMessage('message')
-  async message(@FrameConnection() connection: Connection, @MessageBody() { room, text }: MessageDto): Promise<Reply<'ack', { seq: string }>> {
+  async message(@FrameConnection() connection: Connection, @MessageBody() { room, text }: MessageDto): Promise<Reply<'ack'>> {
     const seq = await this.rooms.sendMessage(connection, room, text);
     return { event: 'ack', data: { seq } };
   }
 
   @SubscribeMessage('refresh')
-  refresh(@FrameConnection() connection: Connection, @MessageBody() { token }: RefreshDto): Reply<'refreshed', Refreshed> {
+  refresh(@FrameConnection() connection: Connection, @MessageBody() { token }: RefreshDto): Reply<'refreshed'> {
     const verification = this.verifier.verify(token);
     if (!verification.ok) throw wsError('unauthorized', verification.reason === 'token_expired' ? 'The new token has expired' : 'The new token is invalid');
     if (verification.principal.user !== connection.user) throw wsError('unauthorized', 'The new token is for another user');
@@ -61,12 +60,12 @@ export class HeraldGateway {
   }
 
   @SubscribeMessage('ping')
-  ping(): Reply<'pong', undefined> {
+  ping(): Reply<'pong'> {
     return { event: 'pong', data: undefined };
   }
 
   @SubscribeMessage('pong')
   pong(): void {
-    // Receiving it already marked the connection alive (HeraldWsAdapter); no reply is due.
+    // Receiving it already marked the connection alive (FrameDispatcher); no reply is due.
   }
 }

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { CloseCode } from '@herald/client/protocol';
 import { closeSocket } from '../connections/connection';
+import { prependReceiverErrorListener, socketOfReceiver } from '../connections/ws.internals';
 
 /**
  * ws closes a connection whose frame passes maxPayload with a bare 1009, and one whose message
@@ -10,20 +11,17 @@ import { closeSocket } from '../connections/connection';
  * server for nothing. Both are a message too big to assemble: 1009 `message_too_big` (section 5).
  * This listener runs before ws's own on the socket's Receiver and closes with that code; ws's
  * close that follows finds the socket closing already and does nothing. One shared function: the
- * Receiver names its socket through ws's `websocket` symbol, so no closure is kept per connection.
+ * Receiver names its socket (socketOfReceiver), so no closure is kept per connection.
  */
 export function closeOversizedFramesWithReason(socket: WebSocket): void {
-  const receiver = (socket as unknown as { _receiver: EventEmitter })._receiver;
-  webSocketSymbol ??= Object.getOwnPropertySymbols(receiver).find((symbol) => symbol.description === 'websocket');
-  receiver.prependListener('error', onReceiverError);
+  prependReceiverErrorListener(socket, onReceiverError);
 }
 
-let webSocketSymbol: symbol | undefined;
 /** ws's error codes for a message over maxPayload, and for one in too many fragments or chunks. */
 const MESSAGE_TOO_BIG_ERRORS = new Set(['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 'WS_ERR_TOO_MANY_BUFFERED_PARTS']);
 
 function onReceiverError(this: EventEmitter, error: Error & { code?: string }): void {
-  if (!MESSAGE_TOO_BIG_ERRORS.has(error.code ?? '') || webSocketSymbol === undefined) return;
-  const socket = (this as unknown as Record<symbol, WebSocket | undefined>)[webSocketSymbol];
+  if (!MESSAGE_TOO_BIG_ERRORS.has(error.code ?? '')) return;
+  const socket = socketOfReceiver(this);
   if (socket && socket.readyState === socket.OPEN) closeSocket(socket, CloseCode.MessageTooBig);
 }

@@ -3,7 +3,7 @@ import { WsException } from '@nestjs/websockets';
 import { ERROR_CODES, ErrorCode, ErrorData } from '@herald/client/protocol';
 import { BrokerUnavailableError } from '../broker/broker';
 import { RoomError } from '../rooms/rooms.errors';
-import { ClientFrames } from './client-frames';
+import { FrameSender } from './frame.sender';
 import { frameOriginOf } from './frame-context';
 
 /**
@@ -14,13 +14,13 @@ import { frameOriginOf } from './frame-context';
 export class WsErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger(WsErrorFilter.name);
 
-  constructor(private readonly frames: ClientFrames) {}
+  constructor(private readonly frames: FrameSender) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const origin = frameOriginOf(host);
     const event = host.switchToWs().getPattern() as string | undefined;
     if (!origin) {
-      // Only a frame that bypassed HeraldWsAdapter.onFrame could get here: nobody to answer.
+      // Only a frame that bypassed the FrameDispatcher could get here: nobody to answer.
       this.logger.error({ message: 'Handler failed for a frame of unknown origin', event, error: exception instanceof Error ? exception.stack : String(exception) });
       return;
     }
@@ -28,7 +28,7 @@ export class WsErrorFilter implements ExceptionFilter {
     this.frames.error(origin.connection, code, message, event, origin.id);
   }
 
-  /** The code and message; ClientFrames.error adds the event. */
+  /** The code and message; FrameSender.error adds the event. */
   private toErrorData(exception: unknown, event: string | undefined): Pick<ErrorData, 'code' | 'message'> {
     if (exception instanceof RoomError) return { code: exception.code, message: exception.message };
     if (exception instanceof BrokerUnavailableError) return { code: 'unavailable', message: exception.message };

@@ -9,7 +9,7 @@ import { frameOriginOf } from './frame-context';
 export class WsJwtGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const connection = frameOriginOf(context)?.connection;
-    if (!connection || connection.closed) return false;
+    if (!connection || connection.state === 'closing') return false;
     return !connection.closeIfExpired(Date.now());
   }
 }

@@ -1,8 +1,8 @@
 import { ValidationPipe } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { json } from 'express';
+import { PUBLISH_BATCH_PATH } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
-import { jsonBodyOptions } from './json-body.parser';
+import { jsonBodyParser } from './json-body.parser';
 import { JsonMediaTypeInterceptor } from './json-media-type.interceptor';
 
 /**
@@ -12,7 +12,10 @@ import { JsonMediaTypeInterceptor } from './json-media-type.interceptor';
  */
 export function configureHttpPipeline(app: NestExpressApplication, config: HeraldConfig): void {
   app.disable('x-powered-by');
-  app.use(json(jsonBodyOptions(config.maxPublishBytes, config.maxJsonDepth)));
+  // The batch route reads its larger body first (the next parser sees it parsed and skips it);
+  // its two extra levels (the envelope and its list) leave each notification the usual depth.
+  app.use(PUBLISH_BATCH_PATH, jsonBodyParser(config.maxBatchPublishBytes, config.maxJsonDepth + 2));
+  app.use(jsonBodyParser(config.maxPublishBytes, config.maxJsonDepth));
   app.useGlobalInterceptors(new JsonMediaTypeInterceptor());
   // Unknown fields are refused by name: a typo such as `room` for `rooms` must not be ignored.
   app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InboxPage, InboxReadResponse, personalRoom } from '@herald/client/protocol';
 import { Broker } from '../broker/broker';
+import { serverFrame } from '../connections/server-frame';
 
 /**
  * Reads and marks a user's inbox. The inbox itself is written by the broker in the same atomic
@@ -23,7 +24,7 @@ export class InboxService {
       // Listed in the order the client asked, whichever order the store marked them in.
       const marked = changed === 'all' ? 'all' : new Set(changed);
       const read = marked === 'all' ? 'all' : [...new Set(selection)].filter((id) => marked.has(id));
-      const frame = JSON.stringify({ event: 'inbox', data: { unread, read } });
+      const frame = serverFrame('inbox', { unread, read });
       try {
         await this.broker.broadcast(personalRoom(user), frame);
       } catch (error) {

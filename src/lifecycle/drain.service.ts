@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { CloseCode } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
-import { ConnectionRegistry } from '../connections/connection.registry';
+import { ConnectionHub } from '../connections/connection.hub';
 import { MetricsService } from '../metrics/metrics.service';
 
 /**
@@ -16,7 +16,7 @@ export class DrainService implements OnApplicationShutdown {
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
-    private readonly registry: ConnectionRegistry,
+    private readonly hub: ConnectionHub,
     private readonly config: HeraldConfig,
     private readonly metrics: MetricsService,
   ) {}
@@ -32,7 +32,7 @@ export class DrainService implements OnApplicationShutdown {
    * an orchestrator always waits, since publishes keep arriving until the endpoints update.
    */
   drain(options: { skipDelayWhenIdle?: boolean } = {}): Promise<void> {
-    this.drainPromise ??= this.run(options.skipDelayWhenIdle === true && this.registry.size === 0);
+    this.drainPromise ??= this.run(options.skipDelayWhenIdle === true && this.hub.size === 0);
     return this.drainPromise;
   }
 
@@ -44,9 +44,9 @@ export class DrainService implements OnApplicationShutdown {
   private async run(skipDelay: boolean): Promise<void> {
     this.metrics.drains.inc();
     const drainDelayMs = skipDelay ? 0 : this.config.drainDelayMs;
-    this.logger.log({ message: skipDelay ? 'No connections: stopping without the drain delay' : 'Draining', connections: this.registry.size, drainDelayMs, drainSpreadMs: this.config.drainSpreadMs });
+    this.logger.log({ message: skipDelay ? 'No connections: stopping without the drain delay' : 'Draining', connections: this.hub.size, drainDelayMs, drainSpreadMs: this.config.drainSpreadMs });
     await this.sleep(drainDelayMs);
-    const connections = [...this.registry.all()];
+    const connections = [...this.hub.all()];
     const batches = Math.max(1, Math.min(connections.length, Math.ceil(this.config.drainSpreadMs / 10)));
     const perBatch = Math.ceil(connections.length / batches);
     const stepMs = batches > 1 ? this.config.drainSpreadMs / (batches - 1) : 0;

@@ -6,10 +6,8 @@ import { Scope } from '../auth/principal';
 import { HttpErrorDto } from '../openapi/http-error.dto';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { PublishResponseDto } from './dto/publish-response.dto';
-import { NotificationsService, targetRooms } from './notifications.service';
+import { NotificationsService, targetsProblem } from './notifications.service';
 import { PublishConflictFilter } from './publish-conflict.filter';
-
-const MAX_TARGETS = 1000;
 
 @ApiTags('notifications')
 @Controller('v1/notifications')
@@ -27,9 +25,8 @@ export class NotificationsController {
   @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_PUBLISH_BYTES' })
   @ApiServiceUnavailableResponse({ type: HttpErrorDto, description: 'The message broker is unreachable' })
   publish(@Body() body: PublishNotificationDto): Promise<PublishResponse> {
-    const targets = targetRooms(body).length;
-    if (targets === 0) throw new BadRequestException(['rooms or users must name at least one target']);
-    if (targets > MAX_TARGETS) throw new BadRequestException([`rooms and users together must name at most ${MAX_TARGETS} targets`]);
+    const problem = targetsProblem(body);
+    if (problem) throw new BadRequestException([problem]);
     return this.notifications.publish(body);
   }
 }

@@ -87,6 +87,17 @@ export class NotificationsService {
   }
 }
 
+/** Most distinct target rooms one notification may name (section 6). */
+export const MAX_TARGETS = 1000;
+
+/** Why a notification's targets are unacceptable, or undefined when they are fine. */
+export function targetsProblem(input: Pick<NotificationInput, 'rooms' | 'users'>): string | undefined {
+  const targets = targetRooms(input).length;
+  if (targets === 0) return 'rooms or users must name at least one target';
+  if (targets > MAX_TARGETS) return `rooms and users together must name at most ${MAX_TARGETS} targets`;
+  return undefined;
+}
+
 export function targetRooms({ rooms = [], users = [] }: Pick<NotificationInput, 'rooms' | 'users'>): string[] {
   return [...new Set([...rooms, ...users.map(personalRoom)])];
 }

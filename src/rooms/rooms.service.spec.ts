@@ -3,7 +3,7 @@ import { BrokerUnavailableError, PresenceChange } from '../broker/broker';
 import { MemoryBroker } from '../broker/memory.broker';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
-import { ConnectionRegistry } from '../connections/connection.registry';
+import { ConnectionHub } from '../connections/connection.hub';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from './rooms.service';
 
@@ -23,8 +23,8 @@ describe('RoomsService', () => {
 
   it('keeps a join that was answered when recording presence fails afterwards', async () => {
     const broker = new PresenceDownBroker({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlDays: 1 });
-    const registry = new ConnectionRegistry();
-    const rooms = new RoomsService(broker, registry, config, new MetricsService());
+    const hub = new ConnectionHub(broker, new MetricsService());
+    const rooms = new RoomsService(broker, hub, config);
     const socket = fakeSocket();
     const principal = { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null };
     const connection = new Connection('c1', socket, principal, 1 << 20, 100, Date.now());
@@ -33,7 +33,7 @@ describe('RoomsService', () => {
     const replies: string[] = [];
     await expect(rooms.join(connection, 'public:news', undefined, (joined) => replies.push(joined.room))).resolves.toBeUndefined();
     expect(replies).toEqual(['public:news']);
-    expect(registry.isMember(connection, 'public:news')).toBe(true);
+    expect(hub.isMember(connection, 'public:news')).toBe(true);
     await broker.close();
   });
 });

@@ -143,8 +143,15 @@ describe('RedisBroker', () => {
 
       // Subscriptions came back without anyone subscribing again.
       const after = (await b.publish('chat', 'message', body('after'))) as { seq: string };
-      await eventually(() => expect(inbox.of('chat').map((delivery) => textOf(delivery.frame))).toEqual(['before', 'after']));
-      // The history went with Redis: a new epoch, so the old seq cannot be recovered.
+      // The history went with Redis, so this pod cannot prove its members missed nothing while it
+      // was away: they are told so (section 4's recovery) before anything of the new history.
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(3));
+      const [first, gap, last] = inbox.of('chat');
+      expect(textOf(first.frame)).toBe('before');
+      expect(JSON.parse(gap.frame)).toEqual({ event: 'recovery', data: { room: 'chat', seq: expect.any(String), recovered: false } });
+      expect(gap.seq).toBeUndefined();
+      expect(textOf(last.frame)).toBe('after');
+      // A new epoch, so the old seq cannot be recovered by a join either.
       expect(parseSeq(after.seq)!.epoch).not.toBe(parseSeq(before.seq)!.epoch);
       expect((await b.history('chat', before.seq)).recovered).toBe(false);
       // Presence was registered again.
@@ -235,6 +242,60 @@ describe('RedisBroker', () => {
       await broker.close();
       await expect(broker.publish('chat', 'message', body('late'))).rejects.toBeInstanceOf(BrokerUnavailableError);
       expect(await broker.removePresence('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 0 });
+    });
+  });
+
+  describe('history reads', () => {
+    afterEach(() => harness.closeAll());
+
+    it('sends one read for the same room and since asked for together, and answers each caller in full', async () => {
+      const pod = await harness.pod();
+      const first = (await pod.publish('storm', 'message', body('one'))) as { seq: string };
+      await pod.publish('storm', 'message', body('two'));
+      const client = await inspector();
+      const evalCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+      try {
+        const before = await evalCalls();
+        const reads = await Promise.all(Array.from({ length: 200 }, () => pod.history('storm', first.seq)));
+        expect((await evalCalls()) - before).toBe(1);
+        for (const read of reads) expect({ recovered: read.recovered, texts: read.publications.map((delivery) => textOf(delivery.frame)) }).toEqual({ recovered: true, texts: ['two'] });
+        // Asked for later, a read is a new one: it sees what was published since.
+        await pod.publish('storm', 'message', body('three'));
+        expect((await pod.history('storm', first.seq)).publications.map((delivery) => textOf(delivery.frame))).toEqual(['two', 'three']);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  describe('command deadline', () => {
+    afterEach(() => harness.closeAll());
+
+    it('fails what waits on a Redis that stopped answering, and serves again once it answers', async () => {
+      const frozen = await startRedis();
+      const broker = new RedisBroker({ ...TEST_REDIS_OPTIONS, url: frozen.url, prefix: uniquePrefix(), commandTimeoutMs: 300 });
+      try {
+        await broker.connect();
+        frozen.pause();
+        const calls = [broker.publish('chat', 'message', body('stuck')), broker.history('chat'), broker.subscribe('other')];
+        for (const call of calls) await expect(call).rejects.toBeInstanceOf(BrokerUnavailableError);
+        await expect(calls[0]).rejects.toThrow(/did not answer publish within 300 ms/);
+        frozen.resume();
+        await eventually(async () => expect(await broker.publish('chat', 'message', body('later'))).toMatchObject({ duplicate: false }));
+      } finally {
+        frozen.resume();
+        await broker.close();
+        await frozen.stop();
+      }
+    });
+
+    it('answers every call of a burst far bigger than the deadline can cover one by one', async () => {
+      const broker = await harness.pod({ commandTimeoutMs: 200 });
+      // Thousands of scripts queued at once: the last replies come long after 200 ms, but replies keep coming.
+      const burst = Array.from({ length: 4000 }, (_, i) => broker.addPresence('crowd', `u${i}`, `c${i}`));
+      const results = await Promise.allSettled(burst);
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+      expect((await broker.presence('crowd')).connections).toBe(4000);
     });
   });
 });

@@ -1,5 +1,5 @@
 import { CloseCode } from '@herald/client/protocol';
-import { ConnectionRegistry } from '../../src/connections/connection.registry';
+import { ConnectionHub } from '../../src/connections/connection.hub';
 import type { TestApp } from '../support/test-app';
 
 /**
@@ -8,7 +8,7 @@ import type { TestApp } from '../support/test-app';
  * history still holds what was published in between).
  */
 export function closeEveryConnection(app: TestApp, how: { code: number; reason: string } = CloseCode.ServiceRestart): number {
-  const connections = [...app.app.get(ConnectionRegistry).all()];
+  const connections = [...app.app.get(ConnectionHub).all()];
   for (const connection of connections) connection.close(how);
   return connections.length;
 }

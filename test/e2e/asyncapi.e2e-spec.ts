@@ -19,6 +19,7 @@ import {
   type Notification,
   type PresenceEvent,
   type Refreshed,
+  type RecoveryNotice,
   type RefreshRequest,
   type ServerEventName,
   type Welcome,
@@ -45,7 +46,7 @@ interface Schema {
  * client/src/protocol.ts (`satisfies` fails on a missing or an extra key): when the types
  * change, this test stops compiling until the lists, and so the document, follow.
  */
-const SERVER_EVENTS = { welcome: 1, joined: 1, left: 1, ack: 1, refreshed: 1, pong: 1, ping: 1, message: 1, notification: 1, presence: 1, inbox: 1, error: 1 } satisfies Record<ServerEventName, 1>;
+const SERVER_EVENTS = { welcome: 1, joined: 1, left: 1, ack: 1, refreshed: 1, pong: 1, ping: 1, message: 1, notification: 1, presence: 1, inbox: 1, error: 1, recovery: 1 } satisfies Record<ServerEventName, 1>;
 const CLIENT_EVENT_SET = { join: 1, leave: 1, message: 1, refresh: 1, ping: 1, pong: 1 } satisfies Record<ClientEventName, 1>;
 const FIELDS = {
   receive: {
@@ -65,6 +66,7 @@ const FIELDS = {
     presence: { room: 1, user: 1, status: 1, timestamp: 1 } satisfies Record<keyof PresenceEvent, 1>,
     inbox: { unread: 1, read: 1 } satisfies Record<keyof InboxEvent, 1>,
     error: { code: 1, message: 1, event: 1 } satisfies Record<keyof ErrorData, 1>,
+    recovery: { room: 1, seq: 1, recovered: 1 } satisfies Record<keyof RecoveryNotice, 1>,
   },
 } as const;
 

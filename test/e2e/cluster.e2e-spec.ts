@@ -239,11 +239,18 @@ describe('a cluster that loses Redis', () => {
     expect(onA.closeInfo).toBeUndefined();
     expect(onB.closeInfo).toBeUndefined();
 
+    // Redis came back empty: no pod can prove its members missed nothing, so each is told to
+    // recover the room (section 4) rather than left with a silent gap.
+    for (const client of [onA, onB]) {
+      const recovery = await client.waitFor((frame) => frame.event === 'recovery' && frame.data.room === room);
+      expect(recovery.data).toEqual({ room, seq: expect.any(String), recovered: false });
+    }
     // Both pods resubscribed on their own: live clients get what is published now.
     await notify(b, room, 'after');
     for (const client of [onA, onB]) {
       await client.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'after');
       expect(framesIn(client, room).map((frame) => frame.data.payload.text)).toEqual(['before', 'after']);
+      expect(framesIn(client, room, 'recovery')).toHaveLength(1);
     }
     // History went with Redis: a seq from before the restart cannot be recovered.
     const rejoin = await connectClient(b.wsUrl, user('ben'));

@@ -1,4 +1,4 @@
-import { ConnectionRegistry } from '../../src/connections/connection.registry';
+import { ConnectionHub } from '../../src/connections/connection.hub';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -81,7 +81,7 @@ describe.each(BROKER_KINDS)('permessage-deflate (%s broker)', (kind) => {
       expect(bytesRead[0]).toBeLessThan(textBytes / 10);
       expect(bytesRead[1]).toBeGreaterThan(textBytes);
       // Broadcasts were compressed once, not by ws per socket: no socket holds a deflate stream.
-      const deflaters = [...app.app.get(ConnectionRegistry).all()].map(
+      const deflaters = [...app.app.get(ConnectionHub).all()].map(
         (connection) => (connection.socket as unknown as { _extensions: Record<string, { _deflate: unknown } | undefined> })._extensions['permessage-deflate']?._deflate ?? null,
       );
       expect(deflaters).toEqual([null, null]);

@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import WebSocket from 'ws';
 import { createConnection } from 'node:net';
 import { Broker, BrokerUnavailableError } from '../../src/broker/broker';
-import { RoomsService } from '../../src/rooms/rooms.service';
+import { ConnectionHub } from '../../src/connections/connection.hub';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -49,6 +49,8 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
     ['a sub with characters no room name has', () => signToken({ iss: 'herald-tests', aud: 'herald', sub: 'bob smith' }), 1008, 'unauthorized'],
     ['a non-array rooms claim', () => signToken({ iss: 'herald-tests', aud: 'herald', rooms: 'chat:*' as unknown as string[] }), 1008, 'unauthorized'],
     ['an expired token', () => signToken({ iss: 'herald-tests', aud: 'herald', ttlS: -10 }), 4001, 'token_expired'],
+    // Once admitted and then refused with 1013, as if the broker had failed: its welcome's expiresAt could not be written.
+    ['an exp later than any date', () => signToken({ iss: 'herald-tests', aud: 'herald', ttlS: 1e13 }), 1008, 'unauthorized'],
   ];
   it.each(refusals)('refuses %s with close code %d and sends nothing else', async (_, makeToken, code, reason) => {
     const client = await openClient(app.wsUrl, makeToken(), { via: makeToken() === undefined ? 'none' : 'subprotocol' });
@@ -62,23 +64,23 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
   });
 
   it('never adds a refused connection to a room', async () => {
-    const rooms = app.app.get(RoomsService);
-    const before = rooms.stats();
+    const hub = app.app.get(ConnectionHub);
+    const before = hub.stats();
     const client = await openClient(app.wsUrl, signToken({ sub: 'mallory' }, 'wrong-secret-but-long-enough-xx'));
     await client.closed;
-    expect(rooms.stats()).toEqual(before);
-    expect(rooms.stats().users).toBe(0);
+    expect(hub.stats()).toEqual(before);
+    expect(hub.stats().users).toBe(0);
   });
 
   it('refuses with 1013 a connection whose admission fails at the broker, and keeps nothing of it', async () => {
-    const rooms = app.app.get(RoomsService);
-    const before = rooms.stats();
+    const hub = app.app.get(ConnectionHub);
+    const before = hub.stats();
     const subscribe = jest.spyOn(app.app.get(Broker), 'subscribe').mockRejectedValueOnce(new BrokerUnavailableError());
     try {
       const client = await openClient(app.wsUrl, token({ sub: 'unlucky' }));
       expect(await client.closed).toEqual({ code: 1013, reason: 'try_again_later' });
       expect(client.frames).toEqual([]);
-      await eventually(() => expect(rooms.stats()).toEqual(before));
+      await eventually(() => expect(hub.stats()).toEqual(before));
     } finally {
       subscribe.mockRestore();
     }

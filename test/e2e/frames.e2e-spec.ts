@@ -63,6 +63,8 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     ['an overlong room name', { room: 'x'.repeat(129) }, 'invalid_room'],
     ['a missing room', {}, 'bad_request'],
     ['a non-string room', { room: 7 }, 'bad_request'],
+    ['with a null since', { room: 'chat:1', since: null }, 'bad_request'],
+    ['with a numeric since', { room: 'chat:1', since: 5 }, 'bad_request'],
   ];
   it.each(refused)('refuses to join %s', async (_, data, code) => {
     const reply = await alice.request('join', data);
@@ -133,6 +135,7 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       ['another sub', () => signToken({ sub: 'mallory' })],
       ['a bad signature', () => signToken({ sub: 'alice' }, 'a-different-secret-long-enough')],
       ['an expired token', () => signToken({ sub: 'alice', ttlS: -5 })],
+      ['an exp later than any date (once error internal)', () => signToken({ sub: 'alice', ttlS: 1e13 })],
     ])('refuses %s and keeps the old token', async (_, makeToken) => {
       const reply = await alice.request('refresh', { token: makeToken() });
       expect(reply.event).toBe('error');

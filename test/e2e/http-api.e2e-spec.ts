@@ -146,13 +146,19 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
     it('answers 400 for a body that is not JSON', async () => {
       const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{"users": [' });
       expect(response.status).toBe(400);
+      expect(response.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining('JSON') });
+    });
+
+    it('answers 415 in the error shape for a JSON body in a charset it does not read', async () => {
+      const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{}', headers: { 'content-type': 'application/json; charset=latin1' } });
+      expect(response.body).toEqual({ statusCode: 415, error: 'Unsupported Media Type', message: 'unsupported charset "LATIN1"' });
     });
 
     it('answers 413 over MAX_PUBLISH_BYTES and delivers nothing', async () => {
       const dave = await connectClient(app.wsUrl, signToken({ sub: 'dave' }));
       const response = await publish(app.url, { users: ['dave'], type: 'big', payload: { blob: 'x'.repeat(20_000) } });
       expect(response.status).toBe(413);
-      expect(response.body).toMatchObject({ statusCode: 413 });
+      expect(response.body).toEqual({ statusCode: 413, error: 'Payload Too Large', message: 'request entity too large' });
       await publish(app.url, { users: ['dave'], type: 'marker', payload: {} });
       await dave.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
       expect(dave.all('notification').map((frame) => frame.data.type)).toEqual(['marker']);

@@ -1,5 +1,5 @@
 import { Broker } from '../../src/broker/broker';
-import { RoomsService } from '../../src/rooms/rooms.service';
+import { ConnectionHub } from '../../src/connections/connection.hub';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -43,10 +43,10 @@ describe.each(BROKER_KINDS)('cleanup (%s broker)', (kind) => {
     // Refused connections leave nothing behind either.
     for (let i = 0; i < 20; i++) await (await openClient(app.wsUrl, 'bad-token')).closed;
 
-    const rooms = app.app.get(RoomsService);
+    const hub = app.app.get(ConnectionHub);
     const brokerStats = () => app.app.get(Broker).stats();
     await eventually(() => {
-      expect(rooms.stats()).toEqual({ connections: 0, rooms: 0, joining: 0, users: 0, subscriptions: 0 });
+      expect(hub.stats()).toEqual({ connections: 0, rooms: 0, joining: 0, users: 0, subscriptions: 0 });
       expect(brokerStats()).toMatchObject({ subscribedRooms: 0, presenceEntries: 0 });
     }, 10_000);
   });

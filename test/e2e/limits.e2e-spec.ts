@@ -1,5 +1,5 @@
 import { Broker } from '../../src/broker/broker';
-import { RoomsService } from '../../src/rooms/rooms.service';
+import { ConnectionHub } from '../../src/connections/connection.hub';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -28,7 +28,7 @@ describe('liveness', () => {
     expect(closed.code).toBe(1006); // terminated: no close frame for a dead peer
     expect(alive.closeInfo).toBeUndefined();
     // Cleaned up everywhere: only the live client is left.
-    await eventually(() => expect(app.app.get(RoomsService).stats()).toMatchObject({ connections: 1, users: 1 }));
+    await eventually(() => expect(app.app.get(ConnectionHub).stats()).toMatchObject({ connections: 1, users: 1 }));
     await alive.close();
   });
 

@@ -41,6 +41,7 @@ describe('GET /openapi.json', () => {
         'GET /v1/rooms/{room}/presence',
         'POST /v1/inbox/read',
         'POST /v1/notifications',
+        'POST /v1/notifications/batch',
       ]);
       for (const operation of operations(document)) expect([operation, await answers(app.url, operation)]).not.toEqual([operation, 404]);
     });
@@ -66,7 +67,7 @@ describe('GET /openapi.json', () => {
       const publicDocument = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
       const internalDocument = (await http('GET', `${app.internalUrl}/openapi.json`)).body as OpenApi;
       expect(operations(publicDocument)).toEqual(['GET /healthz', 'GET /readyz', 'GET /sdk/herald.js', 'GET /v1/inbox', 'POST /v1/inbox/read']);
-      expect(operations(internalDocument)).toEqual(['GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /v1/rooms/{room}/presence', 'POST /v1/notifications']);
+      expect(operations(internalDocument)).toEqual(['GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /v1/rooms/{room}/presence', 'POST /v1/notifications', 'POST /v1/notifications/batch']);
       await expect(SwaggerParser.validate(structuredClone(internalDocument) as never)).resolves.toBeDefined();
       for (const [url, document] of [[app.url, publicDocument], [app.internalUrl!, internalDocument]] as const) {
         for (const operation of operations(document)) expect([operation, await answers(url, operation)]).not.toEqual([operation, 404]);

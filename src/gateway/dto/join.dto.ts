@@ -1,10 +1,12 @@
-import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsString, MaxLength } from 'class-validator';
+import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 
 export class JoinDto {
   @IsString()
   room!: string;
 
-  @IsOptional()
+  /** May be left out; `null` is refused (IsOptional let it through to the broker: error internal). */
+  @MayBeOmitted()
   @IsString()
   @MaxLength(64)
   since?: string;

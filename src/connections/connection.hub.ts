@@ -1,0 +1,249 @@
+import { Injectable } from '@nestjs/common';
+import { Joined, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import type { WebSocket } from 'ws';
+import { Broker, Delivery, HistoryResult } from '../broker/broker';
+import { MetricsService } from '../metrics/metrics.service';
+import { Connection } from './connection';
+import { PreparedFrame } from './prepared-frame';
+import { RoomList } from './room-list';
+import { RoomSubscriptions } from './room-subscriptions';
+
+/** How `enter` ended: a new member, one already in the room, or a connection that closed meanwhile. */
+export type EnterOutcome = 'entered' | 'already_member' | 'connection_closed';
+
+export interface EnterOptions {
+  /** The client's `since`: replay what followed it when history still reaches back that far. */
+  since?: string;
+  /** False for the personal room at admission: welcome carries no seq to anchor a replay to. */
+  readHistory: boolean;
+}
+
+const NO_HISTORY: HistoryResult = { latestSeq: null, recovered: false, publications: [] };
+
+/**
+ * This pod's connections and who is in which room (centrifuge's "hub"), and the one delivery
+ * path: every delivery the broker hands this pod, its own publications included, is fanned out
+ * here to the room's local members, one PreparedFrame for all of them.
+ *
+ * The hub alone owns membership: the rooms of each connection, the members of each room, the
+ * joins still reading history and their buffers, and the pod's broker subscriptions (subscribed
+ * while a room has a member or a join under way). Who may join what is decided before `enter`
+ * is called (RoomsService).
+ */
+@Injectable()
+export class ConnectionHub {
+  /** Every connection of this pod, with the rooms it is a live member of (its personal room included). */
+  private readonly roomsByConnection = new Map<Connection, RoomList>();
+  private readonly bySocket = new WeakMap<WebSocket, Connection>();
+  private readonly membersByRoom = new Map<string, Members>();
+  /** Connections between "subscribed" and "history sent": their live frames wait here. */
+  private readonly joiningByRoom = new Map<string, Map<Connection, Delivery[]>>();
+  private readonly subscriptions: RoomSubscriptions;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly metrics: MetricsService,
+  ) {
+    this.subscriptions = new RoomSubscriptions(broker);
+    broker.onDelivery((delivery) => this.deliver(delivery));
+  }
+
+  get size(): number {
+    return this.roomsByConnection.size;
+  }
+
+  all(): IterableIterator<Connection> {
+    return this.roomsByConnection.keys();
+  }
+
+  connectionFor(socket: WebSocket): Connection | undefined {
+    return this.bySocket.get(socket);
+  }
+
+  add(connection: Connection): void {
+    this.roomsByConnection.set(connection, new RoomList());
+    this.bySocket.set(connection.socket, connection);
+    this.metrics.connections.set(this.size);
+  }
+
+  /** Forgets a connection everywhere; returns the rooms it was a member of. Safe to call twice. */
+  remove(connection: Connection): string[] {
+    const rooms = this.roomsByConnection.get(connection);
+    this.roomsByConnection.delete(connection);
+    this.bySocket.delete(connection.socket);
+    for (const [room, joining] of this.joiningByRoom) {
+      if (joining.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
+    }
+    const left = rooms ? [...rooms] : [];
+    for (const room of left) this.dropMember(connection, room);
+    this.metrics.connections.set(this.size);
+    return left;
+  }
+
+  /** The rooms the connection is a live member of. */
+  roomsOf(connection: Connection): string[] {
+    const rooms = this.roomsByConnection.get(connection);
+    return rooms ? [...rooms] : [];
+  }
+
+  roomCountOf(connection: Connection): number {
+    return this.roomsByConnection.get(connection)?.size ?? 0;
+  }
+
+  isMember(connection: Connection, room: string): boolean {
+    return this.roomsByConnection.get(connection)?.has(room) ?? false;
+  }
+
+  isJoining(connection: Connection, room: string): boolean {
+    return this.joiningByRoom.get(room)?.has(connection) ?? false;
+  }
+
+  /**
+   * Puts a connection in a room without losing or repeating a message: subscribe, then read
+   * history, then hand over to live delivery. Live frames that arrive meanwhile wait in a
+   * per-join buffer; at the hand-over `onJoined` (the reply) and then the replay are sent
+   * synchronously, so nothing live can slip in before them. A member joining again gets the
+   * reply and replay only. Rejects with the broker's error, having undone the subscription.
+   */
+  async enter(connection: Connection, room: string, { since, readHistory }: EnterOptions, onJoined: (joined: Joined) => void): Promise<EnterOutcome> {
+    const alreadyMember = this.isMember(connection, room);
+    // A member already gets live frames; buffering them too would send them twice.
+    if (!alreadyMember) this.beginJoin(connection, room);
+    let admitted = alreadyMember;
+    try {
+      if (!alreadyMember) await this.subscriptions.acquire(room);
+      // Subscribed first, then history: anything published in between is in both, and the
+      // buffer below drops what history already covered.
+      const history = readHistory ? await this.broker.history(room, since) : NO_HISTORY;
+      const joined: Joined = { room, seq: history.latestSeq };
+      const replay: Delivery[] = [];
+      if (since !== undefined) {
+        joined.recovered = history.recovered;
+        if (history.recovered) {
+          joined.missed = history.publications.length;
+          replay.push(...history.publications);
+        }
+        this.metrics.historyReplays.inc({ outcome: history.recovered ? 'recovered' : 'not_recovered' });
+      }
+      if (!alreadyMember) {
+        const rooms = this.roomsByConnection.get(connection);
+        if (connection.state === 'closing' || !rooms) {
+          this.abandonJoin(connection, room);
+          return 'connection_closed';
+        }
+        const buffered = this.endJoin(connection, room);
+        rooms.add(room);
+        addTo(this.membersByRoom, room, connection);
+        admitted = true;
+        this.metrics.rooms.set(this.membersByRoom.size);
+        const lastSeq = replay.length > 0 ? replay[replay.length - 1].seq! : history.latestSeq;
+        for (const delivery of buffered) {
+          if (delivery.seq !== undefined && lastSeq !== null && delivery.seq <= lastSeq) continue;
+          replay.push(delivery);
+        }
+      }
+      onJoined(joined);
+      for (const delivery of replay) connection.send(delivery.frame);
+    } catch (error) {
+      if (!admitted) this.abandonJoin(connection, room);
+      throw error;
+    }
+    return alreadyMember ? 'already_member' : 'entered';
+  }
+
+  /** Takes a connection out of a room; false when it was not a member. */
+  leave(connection: Connection, room: string): boolean {
+    if (!this.roomsByConnection.get(connection)?.delete(room)) return false;
+    this.dropMember(connection, room);
+    return true;
+  }
+
+  stats(): { connections: number; rooms: number; joining: number; users: number; subscriptions: number } {
+    return {
+      connections: this.roomsByConnection.size,
+      rooms: this.membersByRoom.size,
+      joining: this.joiningByRoom.size,
+      // Every connection is in its own user's personal room, so that room's entry is the user's.
+      users: countKeys(this.membersByRoom, PERSONAL_ROOM_PREFIX),
+      subscriptions: this.subscriptions.size,
+    };
+  }
+
+  /**
+   * The one delivery path to sockets: fans a delivery out to the room's local members and to
+   * the buffers of joins under way. The WebSocket frame is built once and the same bytes go to
+   * every socket.
+   */
+  private deliver(delivery: Delivery): void {
+    const excluded = delivery.excludeUser;
+    const joining = this.joiningByRoom.get(delivery.room);
+    if (joining) {
+      for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push(delivery);
+    }
+    const members = this.membersByRoom.get(delivery.room);
+    if (!members) return;
+    const frame = new PreparedFrame(delivery.frame);
+    let sent = 0;
+    if (!(members instanceof Set)) {
+      if ((excluded === undefined || members.user !== excluded) && members.send(frame)) sent = 1;
+    } else {
+      for (const connection of members) {
+        if (excluded !== undefined && connection.user === excluded) continue;
+        if (connection.send(frame)) sent++;
+      }
+    }
+    if (sent === 0) return;
+    this.metrics.deliveries.inc(sent);
+    if (delivery.publishedAtMs !== undefined) this.metrics.publishToSend.observe((Date.now() - delivery.publishedAtMs) / 1000);
+  }
+
+  private beginJoin(connection: Connection, room: string): void {
+    let joining = this.joiningByRoom.get(room);
+    if (!joining) this.joiningByRoom.set(room, (joining = new Map()));
+    joining.set(connection, []);
+  }
+
+  /** Ends buffering; returns what arrived meanwhile. */
+  private endJoin(connection: Connection, room: string): Delivery[] {
+    const joining = this.joiningByRoom.get(room);
+    const buffered = joining?.get(connection) ?? [];
+    if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
+    return buffered;
+  }
+
+  private abandonJoin(connection: Connection, room: string): void {
+    this.endJoin(connection, room);
+    this.subscriptions.release(room);
+  }
+
+  private dropMember(connection: Connection, room: string): void {
+    removeFrom(this.membersByRoom, room, connection);
+    this.subscriptions.release(room);
+    this.metrics.rooms.set(this.membersByRoom.size);
+  }
+}
+
+function countKeys(index: Map<string, unknown>, prefix: string): number {
+  let count = 0;
+  for (const key of index.keys()) if (key.startsWith(prefix)) count++;
+  return count;
+}
+
+/**
+ * One connection, or a Set of several. Most users have one connection and every personal room
+ * has one member, and a Set costs ~180 bytes: at 20k idle connections that is megabytes.
+ */
+type Members = Connection | Set<Connection>;
+
+function addTo(index: Map<string, Members>, key: string, connection: Connection): void {
+  const members = index.get(key);
+  if (members === undefined) index.set(key, connection);
+  else if (members instanceof Set) members.add(connection);
+  else if (members !== connection) index.set(key, new Set([members, connection]));
+}
+
+function removeFrom(index: Map<string, Members>, key: string, connection: Connection): void {
+  const members = index.get(key);
+  if (members === connection) index.delete(key);
+  else if (members instanceof Set && members.delete(connection) && members.size === 1) index.set(key, members.values().next().value!);
+}

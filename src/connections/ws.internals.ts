@@ -1,0 +1,126 @@
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import WebSocket from 'ws';
+
+/*
+ * Every use of `ws`'s undeclared internals, in one file. Herald relies on them for three things
+ * the public API cannot do: writing one pre-built frame to many sockets (PreparedFrame), reading
+ * the permessage-deflate parameters a socket agreed (CompressionNegotiation), and closing an
+ * oversized message with the contract's 1009 reason (closeOversizedFramesWithReason).
+ *
+ * Written against ws 8.23. ws.internals.spec.ts checks each accessor on real sockets, so a `ws`
+ * upgrade that renames or reshapes one of them fails that test by name instead of failing
+ * quietly in production. Each accessor also throws WsInternalsChanged rather than returning
+ * undefined, so a mismatch that slips past the tests surfaces as a clear error.
+ */
+
+/** A `ws` internal Herald relies on is missing or has changed shape. */
+export class WsInternalsChanged extends Error {
+  constructor(what: string) {
+    super(`ws ${wsVersion()} no longer has ${what}; Herald's src/connections/ws.internals.ts was written for ws 8.23`);
+    this.name = 'WsInternalsChanged';
+  }
+}
+
+/** The parts of ws's Sender that writing a pre-built frame relies on. */
+interface Sender {
+  _state: number;
+  _queue: unknown[];
+  sendFrame(list: readonly Buffer[], callback?: (error?: Error) => void): void;
+}
+
+/** The parts of ws's WebSocket (the `_`-prefixed fields) read here. */
+interface SocketInternals {
+  _sender: Sender | null;
+  _socket: Duplex | null;
+  _receiver: EventEmitter | null;
+  _extensions: Record<string, { params: DeflateParams } | undefined>;
+}
+
+/** permessage-deflate parameters as agreed in the handshake (RFC 7692 names). */
+export interface DeflateParams {
+  server_no_context_takeover?: boolean;
+  client_no_context_takeover?: boolean;
+  server_max_window_bits?: number;
+  client_max_window_bits?: number;
+}
+
+type FrameOptions = { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean };
+const SenderClass = (WebSocket as unknown as { Sender?: { frame?(data: Buffer, options: FrameOptions): [Buffer, Buffer] } }).Sender;
+if (typeof SenderClass?.frame !== 'function') throw new WsInternalsChanged('WebSocket.Sender.frame()');
+const frameParts = SenderClass.frame.bind(SenderClass);
+
+/** `Sender`'s state while it is idle: neither deflating nor reading a Blob. */
+const SENDER_IDLE = 0;
+
+function internalsOf(socket: WebSocket): SocketInternals {
+  return socket as unknown as SocketInternals;
+}
+
+/** The header and payload of one final, unmasked frame, as ws's own Sender builds them. */
+export function frameHeaderAndPayload(data: Buffer, opcode: number, rsv1: boolean): [Buffer, Buffer] {
+  return frameParts(data, { fin: true, opcode, mask: false, readOnly: true, rsv1 });
+}
+
+/** Whether the socket's Sender has nothing in progress or queued, so a frame may be written past it. */
+export function senderIsIdle(socket: WebSocket): boolean {
+  const sender = senderOf(socket);
+  return sender._state === SENDER_IDLE && sender._queue.length === 0;
+}
+
+/** Writes a complete frame through the socket's Sender (only while senderIsIdle). */
+export function writeFrame(socket: WebSocket, wire: readonly Buffer[]): void {
+  senderOf(socket).sendFrame(wire);
+}
+
+function senderOf(socket: WebSocket): Sender {
+  const sender = internalsOf(socket)._sender;
+  if (!sender || typeof sender.sendFrame !== 'function' || !Array.isArray(sender._queue)) throw new WsInternalsChanged('WebSocket#_sender with sendFrame() and _queue');
+  return sender;
+}
+
+/** The TCP (or TLS) stream under an open socket. */
+export function streamOf(socket: WebSocket): Duplex {
+  const stream = internalsOf(socket)._socket;
+  if (!stream || typeof stream.cork !== 'function') throw new WsInternalsChanged('WebSocket#_socket (the net.Socket)');
+  return stream;
+}
+
+/** The permessage-deflate parameters this socket agreed, or undefined when it agreed none. */
+export function deflateParamsOf(socket: WebSocket): DeflateParams | undefined {
+  const extensions = internalsOf(socket)._extensions;
+  if (typeof extensions !== 'object' || extensions === null) throw new WsInternalsChanged('WebSocket#_extensions');
+  return extensions['permessage-deflate']?.params;
+}
+
+/**
+ * Adds a listener that runs before ws's own on the socket's Receiver 'error' event; the listener
+ * is called with the Receiver as `this` (see socketOfReceiver), so one function serves every socket.
+ */
+export function prependReceiverErrorListener(socket: WebSocket, listener: (this: EventEmitter, error: Error & { code?: string }) => void): void {
+  const receiver = internalsOf(socket)._receiver;
+  if (!receiver || typeof receiver.prependListener !== 'function') throw new WsInternalsChanged('WebSocket#_receiver');
+  webSocketSymbol ??= Object.getOwnPropertySymbols(receiver).find((symbol) => symbol.description === 'websocket');
+  if (webSocketSymbol === undefined) throw new WsInternalsChanged("the Receiver's websocket symbol");
+  receiver.prependListener('error', listener);
+}
+
+/** The socket a Receiver reads for (ws links them through its `websocket` symbol). */
+export function socketOfReceiver(receiver: EventEmitter): WebSocket | undefined {
+  return webSocketSymbol === undefined ? undefined : (receiver as unknown as Record<symbol, WebSocket | undefined>)[webSocketSymbol];
+}
+
+let webSocketSymbol: symbol | undefined;
+
+let version: string | undefined;
+function wsVersion(): string {
+  if (version === undefined) {
+    try {
+      version = (require('ws/package.json') as { version: string }).version;
+    } catch (error) {
+      // Only for the message: an unreadable package.json must not hide the real problem.
+      version = `(version unknown: ${String(error)})`;
+    }
+  }
+  return version;
+}

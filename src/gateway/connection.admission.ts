@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { Injectable, Logger } from '@nestjs/common';
+import type { WebSocket } from 'ws';
+import { CloseCode, CloseCodeInfo, Welcome } from '@herald/client/protocol';
+import { expiresAtOf } from '../auth/principal';
+import { TokenVerifier } from '../auth/token.verifier';
+import { Broker } from '../broker/broker';
+import { HeraldConfig } from '../config/herald.config';
+import { closeCodeOf, closeSocket, Connection } from '../connections/connection';
+import { ConnectionHub } from '../connections/connection.hub';
+import { DrainService } from '../lifecycle/drain.service';
+import { MetricsService } from '../metrics/metrics.service';
+import { RoomsService } from '../rooms/rooms.service';
+import { CompressionNegotiation } from './compression.negotiation';
+import { FrameDispatcher } from './frame.dispatcher';
+import { FrameSender } from './frame.sender';
+import { closeOversizedFramesWithReason } from './oversized-frame';
+import { tokenOf } from './handshake';
+
+/**
+ * Admission (sections 1 and 7): drain, Origin, JWT, MAX_CONNECTIONS and broker health are
+ * checked before a socket becomes a Connection, because Nest's guards never run on connect. An
+ * admitted connection is put in its personal room, greeted with `welcome`, and only then handed
+ * to the FrameDispatcher. Every socket's close, admitted or refused, is counted and cleaned up here.
+ */
+@Injectable()
+export class ConnectionAdmission {
+  private readonly logger = new Logger(ConnectionAdmission.name);
+  /** Ids unique across pods and short: a random pod part and a counter. */
+  private readonly podId = randomBytes(6).toString('base64url');
+  private connectionCount = 0;
+
+  /** Socket listeners shared by every connection (ws calls them with the socket as `this`). */
+  private readonly onClose: (this: WebSocket, code: number) => void;
+  private readonly onError: (this: WebSocket, error: Error) => void;
+
+  constructor(
+    private readonly config: HeraldConfig,
+    private readonly verifier: TokenVerifier,
+    private readonly broker: Broker,
+    private readonly drain: DrainService,
+    private readonly hub: ConnectionHub,
+    private readonly rooms: RoomsService,
+    private readonly compression: CompressionNegotiation,
+    private readonly dispatcher: FrameDispatcher,
+    private readonly frames: FrameSender,
+    private readonly metrics: MetricsService,
+  ) {
+    const logger = this.logger;
+    this.onClose = function (reportedCode) {
+      const code = closeCodeOf(this, reportedCode);
+      metrics.closeCodes.inc({ code: String(code) });
+      if (code === CloseCode.SlowConsumer.code) metrics.slowConsumerCloses.inc();
+      const connection = hub.connectionFor(this);
+      if (!connection) return;
+      rooms.disconnect(connection).catch((error: unknown) =>
+        logger.error({ message: 'Cleanup failed', connectionId: connection.id, error: String(error) }),
+      );
+    };
+    /** Socket errors are client-triggered (oversize frames, resets): each socket logs its own, at debug. */
+    this.onError = function (error) {
+      const connection = hub.connectionFor(this);
+      logger.debug({ message: 'Socket error', connectionId: connection?.id, user: connection?.user, error: error.message });
+    };
+  }
+
+  /** Takes a socket fresh from the handshake; it is admitted, or refused with a close code. */
+  accept(socket: WebSocket, request: IncomingMessage): void {
+    // Frames that arrive before admission completes wait in the socket.
+    socket.pause();
+    // Every close is counted here once, refused connections included.
+    socket.on('close', this.onClose); // ws emits 'close' once; `once` would add a wrapper per socket
+    // From the start: a refused socket still reads until its close reply, and ws reports a bad
+    // frame as an 'error' event, which with no listener would throw and end the process.
+    socket.on('error', this.onError);
+    closeOversizedFramesWithReason(socket);
+    this.admit(socket, request).catch((error: unknown) => {
+      this.logger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
+      this.refuse(socket, CloseCode.Internal);
+    });
+  }
+
+  private async admit(socket: WebSocket, request: IncomingMessage): Promise<void> {
+    if (this.drain.draining) return this.refuse(socket, CloseCode.ServiceRestart, 'draining');
+    const origin = request.headers.origin;
+    const allowed = this.config.allowedOrigins;
+    if (allowed && origin !== undefined && !allowed.includes(origin)) return this.refuse(socket, CloseCode.OriginNotAllowed);
+    const verification = this.verifier.verify(tokenOf(request));
+    if (!verification.ok) return this.refuse(socket, verification.reason === 'token_expired' ? CloseCode.TokenExpired : CloseCode.Unauthorized);
+    if (this.hub.size >= this.config.maxConnections) return this.refuse(socket, CloseCode.TryAgainLater, 'max_connections');
+    if (!this.broker.available) return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
+
+    const now = Date.now();
+    const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
+    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compression.compressionFor(socket));
+    try {
+      await this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));
+    } catch (error) {
+      // The socket is closing already (the client hung up, or a drain closed it): nothing failed.
+      if (socket.readyState !== socket.OPEN) return;
+      this.logger.warn({ message: 'Could not admit connection', connectionId: connection.id, user: connection.user, error: String(error) });
+      return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
+    }
+    if (connection.state === 'closing') return;
+    this.logger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
+    this.dispatcher.listen(socket);
+    connection.open();
+    // Liveness counts from here: the heartbeat leaves a connection alone while it is admitted.
+    connection.lastSeenMs = Date.now();
+    socket.resume();
+  }
+
+  private welcome(connection: Connection): Welcome {
+    return {
+      connectionId: connection.id,
+      user: connection.user,
+      heartbeatMs: this.config.heartbeatMs,
+      maxMessageBytes: this.config.maxMessageBytes,
+      rooms: this.hub.roomsOf(connection),
+      expiresAt: expiresAtOf(connection.principal),
+    };
+  }
+
+  private refuse(socket: WebSocket, how: Pick<CloseCodeInfo, 'code' | 'reason'>, metricReason: string = how.reason): void {
+    this.metrics.rejectedConnections.inc({ reason: metricReason });
+    // Resume first: a paused socket could not read the peer's close reply.
+    socket.resume();
+    if (socket.readyState === socket.OPEN) closeSocket(socket, how);
+  }
+}

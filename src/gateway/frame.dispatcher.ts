@@ -1,0 +1,138 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import { EMPTY, Observable, isObservable } from 'rxjs';
+import type { RawData, WebSocket } from 'ws';
+import { CLIENT_EVENTS, CloseCode, ServerEventName, ServerEvents } from '@herald/client/protocol';
+import { HeraldConfig } from '../config/herald.config';
+import { Connection } from '../connections/connection';
+import { ConnectionHub } from '../connections/connection.hub';
+import { MetricsService } from '../metrics/metrics.service';
+import { rememberFrame } from './frame-context';
+import { parseFrame } from './frame.parser';
+import { FrameSender } from './frame.sender';
+
+/** Nest's reply transform: turns a handler's result into an Observable of replies. */
+export type ReplyTransform = (data: unknown) => Observable<unknown>;
+/** What a gateway handler returns to answer a frame (the dispatcher adds the frame's id). */
+export type Reply<E extends ServerEventName = ServerEventName> = { event: E; data: ServerEvents[E] };
+
+const KNOWN_EVENTS = new Set<string>(CLIENT_EVENTS);
+
+/**
+ * Every frame an open connection sends, from the socket to the gateway's handler: liveness,
+ * the rate limit (section 2), parsing, then dispatch, so the gateway only ever sees well-formed
+ * known events. Protocol pings and pongs count here too.
+ */
+@Injectable()
+export class FrameDispatcher {
+  private readonly logger = new Logger(FrameDispatcher.name);
+  /** The gateway's handlers by event (only the contract's events), and Nest's reply transform. */
+  private readonly handlers = new Map<string, MessageMappingProperties>();
+  private transform: ReplyTransform = () => EMPTY;
+
+  /*
+   * Socket listeners shared by every connection (ws calls them with the socket as `this`):
+   * no closures per connection, which at tens of thousands of idle sockets is real memory.
+   */
+  private readonly onMessage: (this: WebSocket, raw: RawData, isBinary: boolean) => void;
+  private readonly onPing: (this: WebSocket, data: Buffer) => void;
+  private readonly onPong: (this: WebSocket) => void;
+
+  constructor(
+    private readonly config: HeraldConfig,
+    private readonly hub: ConnectionHub,
+    private readonly metrics: MetricsService,
+    private readonly frames: FrameSender,
+  ) {
+    const dispatcher = this;
+    this.onMessage = function (raw, isBinary) {
+      const connection = hub.connectionFor(this);
+      if (connection) dispatcher.dispatch(connection, raw, isBinary);
+    };
+    /*
+     * Protocol pings are client frames like any other (section 2's rate limit): ws's own
+     * automatic pong would instead answer a flood until its pending-pong cap, then drop the TCP
+     * connection with no close frame (1006), telling the client nothing.
+     */
+    this.onPing = function (data) {
+      const connection = hub.connectionFor(this);
+      if (!connection || connection.state === 'closing') return;
+      const now = Date.now();
+      connection.lastSeenMs = now;
+      const allowance = connection.bucket.take(now);
+      if (allowance === 'close') connection.close(CloseCode.RateLimited);
+      // A ping past the rate limit gets no pong, as a frame past it gets no reply.
+      else if (allowance === 'ok') this.pong(data);
+      else metrics.rateLimited.inc();
+    };
+    this.onPong = function () {
+      const connection = hub.connectionFor(this);
+      if (connection) connection.lastSeenMs = Date.now();
+    };
+  }
+
+  /** Takes the gateway's handlers, once (HeraldWsAdapter.bindMessageHandlers). */
+  bind(handlers: MessageMappingProperties[], transform: ReplyTransform): void {
+    if (this.handlers.size > 0) throw new Error('FrameDispatcher serves one gateway');
+    for (const handler of handlers) {
+      if (KNOWN_EVENTS.has(handler.message as string)) this.handlers.set(handler.message as string, handler);
+    }
+    this.transform = transform;
+  }
+
+  /** Starts reading an admitted connection's frames (its socket is resumed right after). */
+  listen(socket: WebSocket): void {
+    socket.on('pong', this.onPong);
+    socket.on('ping', this.onPing);
+    socket.on('message', this.onMessage);
+  }
+
+  private dispatch(connection: Connection, raw: RawData, isBinary: boolean): void {
+    const now = Date.now();
+    connection.lastSeenMs = now;
+    if (connection.state === 'closing') return;
+    const allowance = connection.bucket.take(now);
+    if (allowance === 'close') {
+      connection.close(CloseCode.RateLimited);
+      return;
+    }
+    const parsed = parseFrame(raw, isBinary, this.config.maxJsonDepth);
+    if (allowance === 'drop') {
+      this.metrics.rateLimited.inc();
+      this.frames.error(connection, 'rate_limited', 'Too many frames: slow down', parsed.ok ? parsed.event : undefined, parsed.id);
+      return;
+    }
+    if (!parsed.ok) {
+      this.frames.error(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
+      return;
+    }
+    const handler = this.handlers.get(parsed.event);
+    if (!handler) {
+      this.frames.error(connection, 'bad_request', `Unknown event "${parsed.event}"`, parsed.event, parsed.id);
+      return;
+    }
+    this.metrics.framesIn.inc({ event: parsed.event });
+    rememberFrame(parsed.data, connection, parsed.id);
+    let result: Observable<unknown>;
+    try {
+      result = this.transform(handler.callback(parsed.data, parsed.event));
+    } catch (error) {
+      // Nest's proxy catches handler errors; reaching here means a bug in the pipeline itself.
+      this.logger.error({ message: 'Handler pipeline threw', event: parsed.event, error: String(error) });
+      this.frames.error(connection, 'internal', 'Internal error', parsed.event, parsed.id);
+      return;
+    }
+    (isObservable(result) ? result : EMPTY).subscribe({
+      next: (reply) => {
+        if (!isReply(reply)) return;
+        this.frames.send(connection, reply.event, reply.data, parsed.id);
+      },
+      error: (error: unknown) => this.logger.error({ message: 'Reply stream failed', event: parsed.event, error: String(error) }),
+    });
+  }
+}
+
+/** A handler's result that is a reply; handlers are typed to return only Reply (HeraldGateway). */
+function isReply(value: unknown): value is Reply {
+  return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string';
+}
