@@ -10,6 +10,7 @@ import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
 import { configureHttpPipeline } from './http/http-pipeline';
 import { ServiceApiModule } from './http/service-api.module';
+import { serveOpenApi } from './openapi/openapi.document';
 
 export interface RunningHerald {
   app: INestApplication;
@@ -40,6 +41,8 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
       // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
       app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
     }
+    // Each application describes the routes it has: with INTERNAL_PORT, each port its own.
+    serveOpenApi(app);
     await app.listen(config.port, config.host);
     let internalPort: number | undefined;
     if (config.internalPort !== undefined) {
@@ -68,7 +71,6 @@ async function connectEngine(engine: Engine): Promise<void> {
     if (error instanceof EngineConnectError) throw new ConfigurationError([`${error.setting}: ${error.message}`]);
     throw error;
   }
-  new Logger('Herald').log({ message: 'Engine connected', ...engine.description });
 }
 
 /** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */
@@ -76,6 +78,7 @@ async function startServiceApi(main: INestApplication, config: HeraldConfig, log
   const internalApp = await NestFactory.create<NestExpressApplication>(ServiceApiModule.standalone(main), { logger, bodyParser: false });
   try {
     configureHttpPipeline(internalApp, config);
+    serveOpenApi(internalApp);
     await internalApp.listen(config.internalPort!, config.host);
     return internalApp;
   } catch (error) {
@@ -86,13 +89,16 @@ async function startServiceApi(main: INestApplication, config: HeraldConfig, log
 
 function announce(config: HeraldConfig, engine: Engine, port: number, internalPort: number | undefined): void {
   const logger = new Logger('Herald');
-  logger.log({
-    message: 'Listening',
-    port,
-    internalPort,
-    wsPath: config.wsPath,
-    broker: engine.description.engine,
-  });
+  const broker = engine.description.engine;
+  if (config.isProduction) {
+    logger.log({ message: 'Listening', port, internalPort, wsPath: config.wsPath, broker });
+  } else {
+    // One line a person (and the README's tour) can wait for.
+    logger.log(
+      `Listening on http://localhost:${port} (WebSocket ws://localhost:${port}${config.wsPath}` +
+        `${internalPort === undefined ? '' : `, internal port ${internalPort}`}, ${broker === 'redis' ? 'Redis' : 'embedded'} broker)`,
+    );
+  }
   if (config.jwt.ephemeral) {
     logger.warn(
       `JWT_SECRET is not set: using a random development secret that lasts until restart. ` +

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { HeraldConfig } from '../../config/herald.config';
 import { Engine, EngineConnectError } from '../engine';
 import { RedisBroker, RedisBrokerOptions } from './redis.broker';
@@ -22,6 +23,7 @@ export class RedisEngine extends Engine {
   readonly presence: RedisPresenceStore;
   readonly inbox: RedisInboxStore;
   readonly description: Readonly<Record<string, string>>;
+  private readonly logger = new Logger(RedisEngine.name);
   private readonly connection: RedisConnection;
 
   constructor(options: RedisEngineOptions) {
@@ -56,6 +58,7 @@ export class RedisEngine extends Engine {
       throw new EngineConnectError('REDIS_URL', error instanceof Error ? error.message : String(error));
     }
     this.presence.start();
+    this.logger.log({ message: 'Connected to Redis', url: this.description.url, prefix: this.description.prefix });
   }
 
   /** Forgets this pod's presence in Redis, then closes the connection. */
