@@ -1,3 +1,3 @@
 module example.com/herald-example
 
-go 1.22
+go 1.19

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
-import { hasTool, requireTool } from '../support/tools';
+import { requireTool } from '../support/tools';
 import { connectClient, type TestClient } from '../support/ws-client';
 
 const run = promisify(execFile);
@@ -57,9 +57,8 @@ describe('examples for backends in other languages', () => {
     expect(failure).toMatchObject({ code: 1, stderr: expect.stringContaining('POST /v1/notifications answered 401') });
   });
 
-  // Go is optional (README, Prerequisites): where it is missing, the test's name says so.
-  const goTest = hasTool('go') ? it : it.skip;
-  goTest(hasTool('go') ? 'Go (standard library)' : 'Go (standard library): NOT RUN, `go` is not on PATH (install Go 1.22+ to run it)', async () => {
+  it('Go (standard library)', async () => {
+    requireTool('go', 'apt-get install golang-go');
     const { stdout } = await run('go', ['run', '.', 'chat:7', 'alice'], { cwd: join(examples, 'go'), env: { ...env(), GOFLAGS: '-mod=mod', GOCACHE: join(process.env.HOME ?? '/tmp', '.cache', 'go-build') }, timeout: 120_000 });
     await expectItWorked(stdout, 'From Go');
   }, 150_000);
