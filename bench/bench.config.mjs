@@ -20,8 +20,9 @@ export function benchConfig(env = process.env) {
     idle: { steps: [5000, 10000, 20000].map(count), warmup: count(2000) },
     fanout: { members: count(5000), fixedRatePerS: 10, durationMs: durationMs(8000), window: 4 },
     notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
-    crossPod: { members: count(1000), ratePerS: 10, durationMs: durationMs(8000) },
+    crossPod: { members: count(5000), ratePerS: 4, durationMs: durationMs(10_000) },
     storm: { clients: count(5000), ratePerS: 10, drainSpreadMs: 1000, jitterMs: 500 },
+    batch: { users: count(5000), ratePerS: 1000, durationMs: durationMs(6000), batchSizes: [100, 1000] },
   };
 }
 

@@ -6,6 +6,7 @@ import { benchConfig } from './bench.config.mjs';
 import { openFilesLimit } from './lib/processes.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { TARGETS, killRunning } from './lib/targets.mjs';
+import { batchPublish } from './scenarios/batch.scenario.mjs';
 import { crossPod } from './scenarios/cross-pod.scenario.mjs';
 import { fanout } from './scenarios/fanout.scenario.mjs';
 import { idle } from './scenarios/idle.scenario.mjs';
@@ -13,13 +14,19 @@ import { notifications } from './scenarios/notifications.scenario.mjs';
 import { reconnectStorm } from './scenarios/reconnect-storm.scenario.mjs';
 import { render } from './render.mjs';
 
-/** Scenario -> the targets it compares, in table order. */
+/**
+ * Scenario -> the targets it compares, in table order: the production shape first (two pods
+ * sharing one Redis, as teams run Herald and its alternatives), then a single pod.
+ */
+const PRODUCTION = ['herald-redis', 'ws-redis', 'socketio-redis'];
+const SINGLE = ['herald', 'ws', 'socketio'];
 const PLAN = [
-  { name: 'idle', run: idle, targets: ['herald', 'ws', 'socketio'] },
-  { name: 'fanout', run: fanout, targets: ['herald', 'ws', 'socketio'] },
-  { name: 'notifications', run: notifications, targets: ['herald', 'ws', 'socketio'] },
-  { name: 'crossPod', run: crossPod, targets: ['herald-redis', 'ws-redis', 'socketio-redis'] },
-  { name: 'storm', run: reconnectStorm, targets: ['herald-redis', 'ws-redis', 'socketio-redis'] },
+  { name: 'idle', run: idle, targets: [...PRODUCTION, ...SINGLE] },
+  { name: 'fanout', run: fanout, targets: [...PRODUCTION, ...SINGLE] },
+  { name: 'notifications', run: notifications, targets: [...PRODUCTION, ...SINGLE] },
+  { name: 'crossPod', run: crossPod, targets: PRODUCTION },
+  { name: 'storm', run: reconnectStorm, targets: PRODUCTION },
+  { name: 'batch', run: batchPublish, targets: ['herald-redis', 'herald'] },
 ];
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -49,7 +56,7 @@ const results = {
     kernel: release(),
     node: process.version,
   },
-  config: { scale: config.scale, idle: config.idle, fanout: config.fanout, notifications: config.notifications, crossPod: config.crossPod, storm: config.storm },
+  config: { scale: config.scale, idle: config.idle, fanout: config.fanout, notifications: config.notifications, crossPod: config.crossPod, storm: config.storm, batch: config.batch },
   targets: Object.fromEntries(Object.entries(TARGETS).map(([name, target]) => [name, target.label])),
   scenarios: {},
 };
@@ -64,7 +71,7 @@ process.once('SIGINT', () => process.exit(130));
 process.once('SIGTERM', () => process.exit(143));
 const redis = await startRedis();
 log(`Private Redis on ${redis.url}; logs in ${workDir}`);
-const ctx = { config, log, targetOptions: { redisUrl: redis.url, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined } };
+const ctx = { config, log, targetOptions: { redisUrl: redis.url, redisPid: redis.pid, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined } };
 try {
   for (const scenario of PLAN) {
     if (config.scenarios && !config.scenarios.includes(scenario.name)) continue;

@@ -42,15 +42,18 @@ export class Fleet {
     this.histogram = new Histogram();
   }
 
-  /** Opens `count` clients (users `${prefix}${i}`) that each join `rooms`; at most `concurrency` handshakes at once. */
-  async connect({ count, prefix = 'u', offset = 0, rooms = [], concurrency = 256, node = this.node }) {
+  /**
+   * Opens `count` clients (users `${prefix}${i}`) that each join `rooms`; at most `concurrency`
+   * handshakes at once. With several `nodes` the clients take turns, as behind a load balancer.
+   */
+  async connect({ count, prefix = 'u', offset = 0, rooms = [], concurrency = 256, node = this.node, nodes = [node] }) {
     let next = 0;
     const worker = async () => {
       while (next < count) {
         const index = offset + next++;
         const client = new BenchClient(this, `${prefix}${index}`, index);
         try {
-          await client.open(node, rooms);
+          await client.open(nodes[index % nodes.length], rooms);
           this.clients.push(client);
         } catch {
           this.connectErrors++;

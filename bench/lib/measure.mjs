@@ -1,17 +1,27 @@
 import { totalCpuMicros } from './processes.mjs';
 
-/** Server CPU (user + system, all of a target's live nodes) spent between start() and stop(). */
+/**
+ * Server CPU (user + system, all of a target's live nodes) spent between start() and stop(),
+ * and, for targets on Redis, the Redis server's own CPU over the same window (reported apart:
+ * it is shared work the nodes would otherwise do, not theirs).
+ */
 export class CpuWindow {
-  constructor(pids) {
+  constructor(pids, redisPid) {
     this.pids = pids;
+    this.redisPid = redisPid;
     this.startUs = totalCpuMicros(pids);
+    this.redisStartUs = redisPid ? totalCpuMicros([redisPid]) : 0;
     this.startedAt = performance.now();
   }
 
   stop() {
-    return { cpuUs: totalCpuMicros(this.pids) - this.startUs, wallMs: performance.now() - this.startedAt };
+    const redisCpuUs = this.redisPid ? totalCpuMicros([this.redisPid]) - this.redisStartUs : undefined;
+    return { cpuUs: totalCpuMicros(this.pids) - this.startUs, wallMs: performance.now() - this.startedAt, redisCpuUs };
   }
 }
+
+/** Starts a CpuWindow over a started target (see targets.mjs), Redis included when it has one. */
+export const cpuOf = (target) => new CpuWindow(target.pids(), target.redisPid);
 
 export const round = (value, digits = 2) => (value === null || value === undefined || !Number.isFinite(value) ? null : Math.round(value * 10 ** digits) / 10 ** digits);
 

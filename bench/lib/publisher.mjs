@@ -6,7 +6,8 @@ import { sleep } from './processes.mjs';
 const PAD = 'x'.repeat(96);
 
 /**
- * The HTTP publisher, the same for every target: POST /v1/notifications over keep-alive
+ * The HTTP publisher, the same for every target: POST /v1/notifications (and, for Herald's
+ * batch scenario, POST /v1/notifications/batch) over keep-alive
  * connections. Each payload carries `bench: [n, t]`: a global sequence number (for loss and
  * order) and the send time on this process's monotonic clock (for publish-to-receive latency).
  */
@@ -23,31 +24,54 @@ export class Publisher {
     this.authorization = `Bearer ${publisherToken()}`;
   }
 
+  /** The notification body for `target` ({rooms} or {users}), numbered and timed. */
+  notification(target) {
+    const n = this.sent++;
+    return { ...target, type: 'bench', payload: { bench: [n, Math.round(performance.now() * 1000) / 1000], text: PAD } };
+  }
+
   /** Publishes to `target` ({rooms} or {users}); resolves to the HTTP status (0 on error). */
   publish(target) {
-    const n = this.sent++;
-    const body = JSON.stringify({ ...target, type: 'bench', payload: { bench: [n, Math.round(performance.now() * 1000) / 1000], text: PAD } });
+    return this.post('/v1/notifications', JSON.stringify(this.notification(target)), (status) => {
+      if (status === 202) this.accepted++;
+      else this.fail(`HTTP ${status}`);
+    });
+  }
+
+  /** One POST /v1/notifications/batch of a notification per target (Herald only). */
+  publishBatch(targets) {
+    const body = JSON.stringify({ notifications: targets.map((target) => this.notification(target)) });
+    return this.post('/v1/notifications/batch', body, (status, text) => {
+      if (status !== 200 && status !== 207) return this.fail(`HTTP ${status}`, targets.length);
+      const { accepted, failed } = JSON.parse(text);
+      this.accepted += accepted;
+      if (failed > 0) this.fail(`HTTP ${status}: ${failed} items failed`, failed);
+    });
+  }
+
+  fail(reason, count = 1) {
+    this.failed += count;
+    this.lastError = reason;
+  }
+
+  post(path, body, onReply) {
     this.inFlight++;
     return new Promise((resolve) => {
       const req = request(
-        { host: '127.0.0.1', port: this.port, path: '/v1/notifications', method: 'POST', agent: this.agent, headers: { authorization: this.authorization, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        { host: '127.0.0.1', port: this.port, path, method: 'POST', agent: this.agent, headers: { authorization: this.authorization, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
         (res) => {
-          res.resume();
+          const chunks = [];
+          res.on('data', (chunk) => chunks.push(chunk));
           res.once('end', () => {
             this.inFlight--;
-            if (res.statusCode === 202) this.accepted++;
-            else {
-              this.failed++;
-              this.lastError = `HTTP ${res.statusCode}`;
-            }
+            onReply(res.statusCode, Buffer.concat(chunks).toString());
             resolve(res.statusCode);
           });
         },
       );
       req.once('error', (error) => {
         this.inFlight--;
-        this.failed++;
-        this.lastError = error.message;
+        this.fail(error.message);
         resolve(0);
       });
       req.end(body);

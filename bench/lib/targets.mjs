@@ -35,7 +35,7 @@ export function killRunning() {
  * broker is connected). `options.profileDir` adds --cpu-prof (written when the node exits);
  * `options.heraldEntry` runs Herald from a snapshot of dist/ (see run.mjs).
  */
-export async function startTarget(name, { redisUrl, logDir, profileDir, heraldEntry, env = {} } = {}) {
+export async function startTarget(name, { redisUrl, redisPid, logDir, profileDir, heraldEntry, env = {} } = {}) {
   const target = TARGETS[name];
   if (target.redis && !redisUrl) throw new Error(`${name} needs Redis`);
   const prefix = `bench${process.pid}-${++prefixCounter}`;
@@ -77,9 +77,16 @@ export async function startTarget(name, { redisUrl, logDir, profileDir, heraldEn
     name,
     target,
     nodes,
+    /** The shared Redis server's PID, for targets that use it (its CPU is measured apart). */
+    redisPid: target.redis ? redisPid : undefined,
     pids: () => nodes.filter((node) => node.child.exitCode === null && node.child.signalCode === null).map((node) => node.pid),
     /** RSS and V8 heap after a full GC, asked of the node itself (servers/probe.mjs). */
     memory: (node = nodes[0]) => memoryOf(node),
+    /** The same summed over every node: what the target as a whole holds. */
+    async memoryOfAll() {
+      const each = await Promise.all(nodes.map((node) => memoryOf(node)));
+      return { rss: each.reduce((sum, m) => sum + m.rss, 0), heapUsed: each.reduce((sum, m) => sum + m.heapUsed, 0), perNode: each.map((m) => ({ rss: m.rss, heapUsed: m.heapUsed })) };
+    },
     rss: (node = nodes[0]) => rssBytes(node.pid),
     /** SIGTERM (the node drains) and wait; SIGKILL after `timeoutMs`. */
     async stopNode(node, timeoutMs = 20_000) {
@@ -119,7 +126,8 @@ function status(port, path) {
   });
 }
 
-function memoryOf(node) {
+/** A node's RSS and V8 heap after a full GC, asked of the process itself (servers/probe.mjs). */
+export function memoryOf(node) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('memory probe timed out')), 30_000);
     const onMessage = (message) => {

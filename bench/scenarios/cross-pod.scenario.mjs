@@ -1,5 +1,5 @@
 import { Fleet } from '../lib/fleet.mjs';
-import { CpuWindow, round, until } from '../lib/measure.mjs';
+import { cpuOf, round, until } from '../lib/measure.mjs';
 import { sleep } from '../lib/processes.mjs';
 import { Publisher } from '../lib/publisher.mjs';
 import { startTarget } from '../lib/targets.mjs';
@@ -22,11 +22,11 @@ export async function crossPod(ctx, targetName) {
     fleet.resetStats();
     fleet.countFrom = publisher.sent;
     const acceptedBefore = publisher.accepted;
-    const cpu = new CpuWindow(target.pids());
+    const cpu = cpuOf(target);
     await publisher.atRate(ratePerS, durationMs, () => ({ rooms: [ROOM] }));
     const expected = () => (publisher.accepted - acceptedBefore) * members;
     await until(() => fleet.received >= expected(), 10_000);
-    const { cpuUs, wallMs } = cpu.stop();
+    const { cpuUs, wallMs, redisCpuUs } = cpu.stop();
     const result = {
       members,
       ratePerS,
@@ -36,6 +36,7 @@ export async function crossPod(ctx, targetName) {
       outOfOrder: fleet.outOfOrder,
       deliveredPerS: round((fleet.received / wallMs) * 1000, 0),
       cpuUsPerDelivered: round(cpuUs / Math.max(1, fleet.received), 3),
+      redisCpuUsPerDelivered: round(redisCpuUs / Math.max(1, fleet.received), 3),
       latencyMs: fleet.histogram.summaryMs(),
       publishFailures: publisher.failed,
     };

@@ -1,5 +1,5 @@
 import { Fleet } from '../lib/fleet.mjs';
-import { CpuWindow, round, until } from '../lib/measure.mjs';
+import { cpuOf, round, until } from '../lib/measure.mjs';
 import { sleep } from '../lib/processes.mjs';
 import { Publisher } from '../lib/publisher.mjs';
 import { startTarget } from '../lib/targets.mjs';
@@ -7,8 +7,8 @@ import { startTarget } from '../lib/targets.mjs';
 const ROOM = 'bench:fanout';
 
 /**
- * One room of `members`, publishes over HTTP: first at a fixed rate, then as fast as the whole
- * path allows (a bounded window of publishes not yet delivered to everyone). For each phase:
+ * One room of `members` (spread over the target's nodes), publishes over HTTP to the first node:
+ * first at a fixed rate, then as fast as the whole path allows (a bounded window of publishes not yet delivered to everyone). For each phase:
  * delivered messages/s, server CPU per delivered message, publish-to-receive latency, loss, order.
  */
 export async function fanout(ctx, targetName) {
@@ -17,7 +17,7 @@ export async function fanout(ctx, targetName) {
   const fleet = new Fleet(target.target, target.nodes[0]);
   const publisher = new Publisher(target.nodes[0].port);
   try {
-    await fleet.connect({ count: members, rooms: [ROOM] });
+    await fleet.connect({ count: members, rooms: [ROOM], nodes: target.nodes });
     if (fleet.clients.length < members) throw new Error(`only ${fleet.clients.length} of ${members} members connected`);
     await sleep(500);
     // Warm-up: JIT, HTTP keep-alive connections.
@@ -28,13 +28,13 @@ export async function fanout(ctx, targetName) {
       fleet.resetStats();
       fleet.countFrom = publisher.sent;
       const acceptedBefore = publisher.accepted;
-      const cpu = new CpuWindow(target.pids());
+      const cpu = cpuOf(target);
       const started = performance.now();
       await run();
       const expected = () => (publisher.accepted - acceptedBefore) * members;
       await until(() => fleet.received >= expected(), 15_000);
       const elapsedMs = performance.now() - started;
-      const { cpuUs } = cpu.stop();
+      const { cpuUs, redisCpuUs } = cpu.stop();
       const result = {
         publishes: publisher.accepted - acceptedBefore,
         delivered: fleet.received,
@@ -44,6 +44,7 @@ export async function fanout(ctx, targetName) {
         deliveredPerS: round((fleet.received / elapsedMs) * 1000, 0),
         cpuUsPerDelivered: round(cpuUs / Math.max(1, fleet.received), 3),
         serverCpuCores: round(cpuUs / 1000 / elapsedMs, 2),
+        ...(redisCpuUs === undefined ? {} : { redisCpuUsPerDelivered: round(redisCpuUs / Math.max(1, fleet.received), 3) }),
         latencyMs: fleet.histogram.summaryMs(),
         closedUnexpectedly: fleet.closedUnexpectedly,
       };
@@ -54,7 +55,7 @@ export async function fanout(ctx, targetName) {
     const fixed = await phase('fixed', () => publisher.atRate(fixedRatePerS, durationMs, () => ({ rooms: [ROOM] })));
     const pending = () => publisher.sent - fleet.countFrom - fleet.received / members;
     const max = await phase('max', () => publisher.asFastAsPossible(durationMs, { rooms: [ROOM] }, window, pending));
-    return { members, fixedRatePerS, fixed, max, publishFailures: publisher.failed, connectErrors: fleet.connectErrors };
+    return { nodes: target.nodes.length, members, fixedRatePerS, fixed, max, publishFailures: publisher.failed, connectErrors: fleet.connectErrors };
   } finally {
     publisher.close();
     fleet.closeAll();

@@ -1,12 +1,13 @@
 import { Fleet } from '../lib/fleet.mjs';
-import { CpuWindow, round } from '../lib/measure.mjs';
+import { cpuOf, round } from '../lib/measure.mjs';
 import { sleep } from '../lib/processes.mjs';
 import { startTarget } from '../lib/targets.mjs';
 
 /**
  * Idle memory: authenticated connections that each joined one room, added in steps. Per
- * connection = (RSS or heap after a full GC at N connections - the same before any) / N.
- * Also the admission cost: server CPU per connection while the step connected.
+ * connection = (RSS or heap after a full GC at N connections - the same before any) / N, summed
+ * over the target's nodes (connections take turns between them, as behind a load balancer).
+ * Also the admission cost: server CPU per connection while the step connected (Redis apart).
  *
  * A warm-up batch connects and leaves before the baseline, the same for every target: what the
  * first connections cause once (JIT-compiled code, which counts as heap, and the young
@@ -16,23 +17,24 @@ import { startTarget } from '../lib/targets.mjs';
 export async function idle(ctx, targetName) {
   const { steps, warmup } = ctx.config.idle;
   const target = await startTarget(targetName, ctx.targetOptions);
-  const fleet = new Fleet(target.target, target.nodes[0]);
+  const { nodes } = target;
+  const fleet = new Fleet(target.target, nodes[0]);
   try {
-    const warm = new Fleet(target.target, target.nodes[0]);
-    await warm.connect({ count: warmup, prefix: 'warm', rooms: ['bench:idle'] });
+    const warm = new Fleet(target.target, nodes[0]);
+    await warm.connect({ count: warmup, prefix: 'warm', rooms: ['bench:idle'], nodes });
     warm.closeAll();
     await sleep(2000);
-    const base = await target.memory();
+    const base = await target.memoryOfAll();
     const points = [];
     let connected = 0;
     for (const total of steps) {
-      const cpu = new CpuWindow(target.pids());
-      await fleet.connect({ count: total - connected, offset: connected, rooms: ['bench:idle'] });
-      const { cpuUs, wallMs } = cpu.stop();
+      const cpu = cpuOf(target);
+      await fleet.connect({ count: total - connected, offset: connected, rooms: ['bench:idle'], nodes });
+      const { cpuUs, wallMs, redisCpuUs } = cpu.stop();
       const added = fleet.clients.length - connected;
       connected = fleet.clients.length;
       await sleep(1000);
-      const memory = await target.memory();
+      const memory = await target.memoryOfAll();
       points.push({
         connections: connected,
         rssPerConnKb: round((memory.rss - base.rss) / connected / 1024),
@@ -41,10 +43,12 @@ export async function idle(ctx, targetName) {
         heapUsedMb: round(memory.heapUsed / 2 ** 20, 1),
         connectPerS: round((added / wallMs) * 1000, 0),
         cpuUsPerConnect: round(cpuUs / Math.max(1, added), 1),
+        ...(redisCpuUs === undefined ? {} : { redisCpuUsPerConnect: round(redisCpuUs / Math.max(1, added), 1) }),
+        rssMbPerNode: memory.perNode.map((m) => round(m.rss / 2 ** 20, 1)),
       });
       ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect`);
     }
-    return { warmup, baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors + warm.connectErrors };
+    return { nodes: nodes.length, warmup, baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors + warm.connectErrors };
   } finally {
     fleet.closeAll();
     await target.stop();

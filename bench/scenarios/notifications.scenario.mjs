@@ -1,12 +1,13 @@
 import { Fleet } from '../lib/fleet.mjs';
-import { CpuWindow, round, until } from '../lib/measure.mjs';
+import { cpuOf, round, until } from '../lib/measure.mjs';
 import { sleep } from '../lib/processes.mjs';
 import { Publisher } from '../lib/publisher.mjs';
 import { startTarget } from '../lib/targets.mjs';
 
 /**
- * `users` connections, each only in its personal room; notifications at `ratePerS` to one
- * random user each (`{"users": ["u123"]}`). Here every delivery pays a whole HTTP publish.
+ * `users` connections (spread over the target's nodes), each only in its personal room;
+ * notifications at `ratePerS` to the first node, to one random user each (`{"users": ["u123"]}`).
+ * Here every delivery pays a whole HTTP publish.
  */
 export async function notifications(ctx, targetName) {
   const { users, ratePerS, durationMs } = ctx.config.notifications;
@@ -19,7 +20,7 @@ export async function notifications(ctx, targetName) {
     return `u${seed % users}`;
   };
   try {
-    await fleet.connect({ count: users, rooms: [] });
+    await fleet.connect({ count: users, rooms: [], nodes: target.nodes });
     if (fleet.clients.length < users) throw new Error(`only ${fleet.clients.length} of ${users} users connected`);
     await sleep(500);
     await publisher.atRate(ratePerS, 1000, () => ({ users: [randomUser()] }));
@@ -27,12 +28,13 @@ export async function notifications(ctx, targetName) {
     fleet.resetStats();
     fleet.countFrom = publisher.sent;
     const acceptedBefore = publisher.accepted;
-    const cpu = new CpuWindow(target.pids());
+    const cpu = cpuOf(target);
     const { behind } = await publisher.atRate(ratePerS, durationMs, () => ({ users: [randomUser()] }));
     const expected = () => publisher.accepted - acceptedBefore;
     await until(() => fleet.received >= expected(), 10_000);
-    const { cpuUs, wallMs } = cpu.stop();
+    const { cpuUs, wallMs, redisCpuUs } = cpu.stop();
     const result = {
+      nodes: target.nodes.length,
       users,
       ratePerS,
       published: expected(),
@@ -42,6 +44,7 @@ export async function notifications(ctx, targetName) {
       behind,
       deliveredPerS: round((fleet.received / wallMs) * 1000, 0),
       cpuUsPerDelivered: round(cpuUs / Math.max(1, fleet.received), 1),
+      ...(redisCpuUs === undefined ? {} : { redisCpuUsPerDelivered: round(redisCpuUs / Math.max(1, fleet.received), 1) }),
       latencyMs: fleet.histogram.summaryMs(),
       publishFailures: publisher.failed,
     };

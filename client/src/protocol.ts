@@ -234,6 +234,20 @@ export interface PublishResponse {
   id: string;
   targets: number;
 }
+/** POST /v1/notifications/batch: up to PUBLISH_BATCH_MAX independent notifications. */
+export const PUBLISH_BATCH_PATH = '/v1/notifications/batch';
+export const PUBLISH_BATCH_MAX = 1000;
+export interface PublishBatchRequest {
+  notifications: PublishRequest[];
+}
+/** One result per notification, in request order: what a single publish would have answered. */
+export type PublishBatchItemResult = PublishResponse | { error: { statusCode: number; message: string } };
+/** 200 when every notification was accepted, 207 when any was not. */
+export interface PublishBatchResponse {
+  accepted: number;
+  failed: number;
+  results: PublishBatchItemResult[];
+}
 export interface PresenceResponse {
   room: string;
   users: string[];

@@ -8,7 +8,7 @@ const variables = Object.keys(new Environment()).filter((name) => /^[A-Z_]+$/.te
 describe('parseEnvironment', () => {
   it('applies the documented defaults', () => {
     const env = parseEnvironment({});
-    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024 });
+    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576 });
   });
 
   it('converts numbers and booleans', () => {
@@ -29,6 +29,7 @@ describe('parseEnvironment', () => {
     ['WS_COMPRESSION', 'maybe'],
     ['WS_COMPRESSION_MIN_BYTES', '-1'],
     ['CLOSE_TIMEOUT_MS', '10'],
+    ['MAX_BATCH_PUBLISH_BYTES', '100'],
     ['REDIS_COMMAND_TIMEOUT_MS', '50'],
     ['REDIS_COMMAND_TIMEOUT_MS', 'soon'],
   ])('names %s when it is invalid', (name, value) => {
@@ -47,6 +48,14 @@ describe('parseEnvironment', () => {
       expect(() => parseEnvironment({ ALLOWED_ORIGINS: value })).toThrow(/ALLOWED_ORIGINS must be comma-separated origins/);
     },
   );
+
+  it.each(['not a host', 'http://0.0.0.0', '127.0.0.1:3000', '-bad.example'])('refuses HOST %j, which listen() could never bind', (value) => {
+    expect(() => parseEnvironment({ HOST: value })).toThrow(/HOST must be an IP address/);
+  });
+
+  it.each(['0.0.0.0', '::', '127.0.0.1', 'localhost', 'herald.internal', '::1'])('accepts HOST %s', (value) => {
+    expect(parseEnvironment({ HOST: value }).HOST).toBe(value);
+  });
 
   it('accepts origins with ports and spaces around commas', () => {
     const value = 'https://app.example.com, http://localhost:5173';

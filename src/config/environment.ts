@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { Transform, plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -142,6 +143,13 @@ function IsPublicKeyPem(options: ValidationOptions): PropertyDecorator {
   );
 }
 
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** An IP address or a DNS host name, as listen() takes them. */
+function IsBindAddress(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy({ name: 'isBindAddress', validator: { validate: (value: unknown) => typeof value === 'string' && (isIP(value) !== 0 || HOST_NAME.test(value)) } }, options);
+}
+
 /**
  * A comma-separated list of browser origins, each exactly `scheme://host[:port]` as browsers send
  * it in `Origin`: an entry such as `app.example.com` (no scheme) or with a path or trailing slash
@@ -177,7 +185,9 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(0) @Max(65535)
   PORT = 3000;
 
-  @IsString()
+  /** An IP address or a host name to bind; anything else would only fail later, inside listen(). */
+  @Transform(emptyToUndefined)
+  @IsBindAddress({ message: 'HOST must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name to bind to' })
   HOST = '0.0.0.0';
 
   /** When set, the service-facing endpoints (publish, presence, metrics) move to this port. */
@@ -217,6 +227,9 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024)
   MAX_PUBLISH_BYTES = 65_536;
 
+  /** Largest body of POST /v1/notifications/batch; each notification in it still obeys MAX_PUBLISH_BYTES. */
+  @Transform(toInt) @IsInt() @Min(256) @Max(64 * 1024 * 1024)
+  MAX_BATCH_PUBLISH_BYTES = 1_048_576;
   /** Deepest nesting of objects/arrays accepted in a frame or an HTTP body (section 2 and 6). */
   @Transform(toInt) @IsInt() @Min(2) @Max(256)
   MAX_JSON_DEPTH = 32;
@@ -316,8 +329,9 @@ export class Environment {
   REDIS_PREFIX = 'herald:';
 
   /**
-   * Deadline of every Redis call and of the health check's PING: past it the call fails as
-   * unavailable (503, `unavailable`, 1013) and readyz turns 503 until Redis answers in time again.
+   * How long a Redis connection may answer nothing while calls (or the health check's PING) wait
+   * on it: then they fail as unavailable (503, `unavailable`, 1013) and readyz turns 503 until
+   * Redis answers in time again (RedisDeadline: a long queue does not count while replies come).
    */
   @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
   REDIS_COMMAND_TIMEOUT_MS = 2_000;

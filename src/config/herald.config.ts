@@ -20,6 +20,7 @@ export class HeraldConfig {
   readonly heartbeatMs: number;
   readonly maxMessageBytes: number;
   readonly maxPublishBytes: number;
+  readonly maxBatchPublishBytes: number;
   /** Deepest JSON nesting accepted in frames and HTTP bodies; the frame or body itself is level 1. */
   readonly maxJsonDepth: number;
   readonly rateLimitPerS: number;
@@ -73,6 +74,7 @@ export class HeraldConfig {
     this.heartbeatMs = env.HEARTBEAT_MS;
     this.maxMessageBytes = env.MAX_MESSAGE_BYTES;
     this.maxPublishBytes = env.MAX_PUBLISH_BYTES;
+    this.maxBatchPublishBytes = env.MAX_BATCH_PUBLISH_BYTES;
     this.maxJsonDepth = env.MAX_JSON_DEPTH;
     this.rateLimitPerS = env.RATE_LIMIT_PER_S;
     this.sendBufferLimitBytes = env.SEND_BUFFER_LIMIT_BYTES;

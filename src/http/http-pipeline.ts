@@ -1,5 +1,6 @@
 import { ValidationPipe } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { PUBLISH_BATCH_PATH } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
 import { jsonBodyParser } from './json-body.parser';
 import { JsonMediaTypeInterceptor } from './json-media-type.interceptor';
@@ -11,6 +12,9 @@ import { JsonMediaTypeInterceptor } from './json-media-type.interceptor';
  */
 export function configureHttpPipeline(app: NestExpressApplication, config: HeraldConfig): void {
   app.disable('x-powered-by');
+  // The batch route reads its larger body first (the next parser sees it parsed and skips it);
+  // its two extra levels (the envelope and its list) leave each notification the usual depth.
+  app.use(PUBLISH_BATCH_PATH, jsonBodyParser(config.maxBatchPublishBytes, config.maxJsonDepth + 2));
   app.use(jsonBodyParser(config.maxPublishBytes, config.maxJsonDepth));
   app.useGlobalInterceptors(new JsonMediaTypeInterceptor());
   // Unknown fields are refused by name: a typo such as `room` for `rooms` must not be ignored.

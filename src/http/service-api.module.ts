@@ -3,22 +3,25 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { HttpTokenGuard } from '../auth/scopes.guard';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Broker } from '../broker/broker';
+import { PresenceStore } from '../broker/presence.store';
 import { BrokerUnavailableFilter } from '../broker/broker-unavailable.filter';
 import { HeraldConfig } from '../config/herald.config';
 import { HealthController } from '../health/health.controller';
 import { DrainService } from '../lifecycle/drain.service';
 import { MetricsController } from '../metrics/metrics.controller';
 import { MetricsService } from '../metrics/metrics.service';
+import { NotificationsBatchController } from '../notifications/notifications-batch.controller';
+import { NotificationsBatchService } from '../notifications/notifications-batch.service';
 import { NotificationsController } from '../notifications/notifications.controller';
 import { NotificationsModule } from '../notifications/notifications.module';
 import { NotificationsService } from '../notifications/notifications.service';
 import { PresenceController } from '../presence/presence.controller';
 
 /** The service-facing endpoints of section 7: publish, presence and /metrics. */
-const SERVICE_CONTROLLERS: Type[] = [NotificationsController, PresenceController, MetricsController];
+const SERVICE_CONTROLLERS: Type[] = [NotificationsController, NotificationsBatchController, PresenceController, MetricsController];
 
 /** What those controllers, their guard and their error filter are built from. */
-const SHARED_PROVIDERS: InjectionToken[] = [NotificationsService, Broker, MetricsService, TokenVerifier, HeraldConfig, DrainService];
+const SHARED_PROVIDERS: InjectionToken[] = [NotificationsService, NotificationsBatchService, Broker, PresenceStore, MetricsService, TokenVerifier, HeraldConfig, DrainService];
 
 /**
  * The service-facing HTTP API. Without INTERNAL_PORT it is part of the one application; with it,

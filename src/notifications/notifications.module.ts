@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
+import { NotificationsBatchService } from './notifications-batch.service';
 import { NotificationsService } from './notifications.service';
 
-/** Publishing; its HTTP controller belongs to the service API (src/http/service-api.module.ts). */
+/** Publishing; its HTTP controllers belong to the service API (src/http/service-api.module.ts). */
 @Module({
-  providers: [NotificationsService],
-  exports: [NotificationsService],
+  providers: [NotificationsService, NotificationsBatchService],
+  exports: [NotificationsService, NotificationsBatchService],
 })
 export class NotificationsModule {}

@@ -1,30 +1,14 @@
 import { CommandParser, defineScript } from 'redis';
-import { EPOCH_TIME_DIGITS } from './seq';
+import { EPOCH_TIME_DIGITS } from '../seq';
+import { ITEM_ID, InboxKeys } from './inbox.scripts';
+import { NOW_MS } from './lua';
 
 /**
- * The Lua scripts behind RedisBroker. Each runs atomically in Redis, so every pod agrees on a
- * room's epoch, positions and presence without locks. Times come from Redis (TIME), never from
- * pod clocks. node-redis sends them with EVALSHA and falls back to EVAL after a Redis restart
- * (NOSCRIPT).
+ * The Lua scripts behind RedisBroker (publish, history, publish-id claims, forgetting quiet
+ * rooms). Each runs atomically in Redis, so every pod agrees on a room's epoch and positions
+ * without locks. Every key a script touches shares the room's hash tag (redis-keys.ts), so each
+ * runs on one slot. Times come from Redis (TIME), never from pod clocks.
  */
-
-const NOW_MS = `
-local function now_ms()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
-`;
-
-/** An inbox entry's storage time and notification id (nil when the entry is unreadable). */
-const ITEM_ID = `
-local function item_id(entry)
-  local stored, json = string.match(entry, '^(%d+) %S+ %S+ (.*)$')
-  if not stored then return 0, nil end
-  local ok, item = pcall(cjson.decode, json)
-  if not ok or type(item) ~= 'table' or type(item.id) ~= 'string' then return 0, nil end
-  return tonumber(stored), item.id
-end
-`;
 
 /** Same shape as newEpoch() in seq.ts: base-36 milliseconds, then the random suffix. */
 const NEW_EPOCH = `
@@ -150,131 +134,9 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `;
 
-/** KEYS: inbox, read set. Returns {now ms, inbox entries newest first, read ids}. */
-const INBOX_READ = `${NOW_MS}
-return {now_ms(), redis.call('LRANGE', KEYS[1], 0, -1), redis.call('SMEMBERS', KEYS[2])}
-`;
-
-/**
- * KEYS: inbox, read set. ARGV: item TTL ms, item TTL s, 'all' or 'ids', then the ids.
- * Marks the live items selected (unknown ids ignored); returns {unread after, marked ids}.
- */
-const INBOX_MARK = `${NOW_MS}${ITEM_ID}
-local inbox, read = KEYS[1], KEYS[2]
-local oldest = now_ms() - tonumber(ARGV[1])
-local all = ARGV[3] == 'all'
-local wanted = {}
-for i = 4, #ARGV do wanted[ARGV[i]] = true end
-local unread, marked = 0, {}
-for _, entry in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
-  local stored, id = item_id(entry)
-  if id and stored > oldest and redis.call('SISMEMBER', read, id) == 0 then
-    if all or wanted[id] then
-      redis.call('SADD', read, id)
-      table.insert(marked, id)
-    else
-      unread = unread + 1
-    end
-  end
-end
-if #marked > 0 then redis.call('EXPIRE', read, ARGV[2]) end
-return {unread, marked}
-`;
-
-/**
- * Presence: per room, a sorted set of connection ids scored by expiry (Redis ms), a hash
- * connection -> user and a hash user -> live connection count. Every script first forgets the
- * entries that expired (pods that died without cleaning up), so counts are always current.
- */
-const PRESENCE_HELPERS = `${NOW_MS}
-local expiry, connections, users = KEYS[1], KEYS[2], KEYS[3]
-local function forget(id, user)
-  redis.call('ZREM', expiry, id)
-  redis.call('HDEL', connections, id)
-  if redis.call('HINCRBY', users, user, -1) <= 0 then
-    redis.call('HDEL', users, user)
-    return true
-  end
-  return false
-end
--- Returns the users whose last connection just expired.
-local function purge(now)
-  local gone = {}
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
-    local user = redis.call('HGET', connections, id)
-    if not user then redis.call('ZREM', expiry, id)
-    elseif forget(id, user) then table.insert(gone, user) end
-  end
-  return gone
-end
--- Of the users purge() reported, those with no entry now (a refresh may have brought one back).
-local function still_gone(gone)
-  local absent = {}
-  for _, user in ipairs(gone) do
-    if redis.call('HEXISTS', users, user) == 0 then table.insert(absent, user) end
-  end
-  return absent
-end
--- Returns true when this is the user's first live connection in the room.
-local function upsert(id, user, expires_at)
-  redis.call('ZADD', expiry, expires_at, id)
-  if redis.call('HSETNX', connections, id, user) == 0 then return false end
-  return redis.call('HINCRBY', users, user, 1) == 1
-end
-local function keep(ttl_ms)
-  redis.call('PEXPIRE', expiry, ttl_ms)
-  redis.call('PEXPIRE', connections, ttl_ms)
-  redis.call('PEXPIRE', users, ttl_ms)
-end
-`;
-
-/**
- * ARGV: connection id, user, entry TTL ms.
- * Returns {1 if the user's first connection, distinct users, {users whose entries expired}}.
- */
-const PRESENCE_ADD = `${PRESENCE_HELPERS}
-local now, ttl_ms = now_ms(), tonumber(ARGV[3])
-local gone = purge(now)
-local first = upsert(ARGV[1], ARGV[2], now + ttl_ms)
-keep(ttl_ms)
-return {first and 1 or 0, redis.call('HLEN', users), still_gone(gone)}
-`;
-
-/** ARGV: connection id. Returns {1 if it was the user's last connection, distinct users, {expired users}}. */
-const PRESENCE_REMOVE = `${PRESENCE_HELPERS}
-local gone = purge(now_ms())
-local user = redis.call('HGET', connections, ARGV[1])
-local last = user and forget(ARGV[1], user)
-return {last and 1 or 0, redis.call('HLEN', users), gone}
-`;
-
-/**
- * ARGV: entry TTL ms, then connection id and user pairs. Extends this pod's entries and puts
- * back any that are missing (Redis restarted, or this pod stalled past the TTL).
- */
-const PRESENCE_REFRESH = `${PRESENCE_HELPERS}
-local now, ttl_ms = now_ms(), tonumber(ARGV[1])
-local gone = purge(now)
-for index = 2, #ARGV, 2 do upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) end
-keep(ttl_ms)
-return {redis.call('HLEN', users), still_gone(gone)}
-`;
-
-/** Returns {live connections, {users}, {expired users}}. */
-const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
-local gone = purge(now_ms())
-return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
-`;
-
 export interface RoomKeys {
   meta: string;
   history: string;
-}
-
-export interface PresenceKeys {
-  expiry: string;
-  connections: string;
-  users: string;
 }
 
 export interface StoredPublication {
@@ -293,23 +155,6 @@ export interface RoomHistoryReply {
   entries: StoredPublication[] | undefined;
 }
 
-/** Every presence script reports the users whose last entry it found expired (their pod died). */
-export interface ExpiredPresence {
-  expiredUsers: string[];
-  /** Distinct users in the room after the script. */
-  users: number;
-}
-
-export interface PresenceChangeReply extends ExpiredPresence {
-  /** First connection of the user (add) or its last (remove). */
-  userChanged: boolean;
-}
-
-export interface PresenceSnapshotReply extends ExpiredPresence {
-  connections: number;
-  userIds: string[];
-}
-
 type RawStreamEntry = [id: string, fields: string[]];
 
 function storedPublication([id, fields]: RawStreamEntry): StoredPublication {
@@ -318,56 +163,7 @@ function storedPublication([id, fields]: RawStreamEntry): StoredPublication {
   return { position: Number(id.slice(0, id.indexOf('-'))), event: values.e, publishedAtMs: Number(values.t), body: values.b };
 }
 
-const presenceChange = (reply: [number, number, string[]]): PresenceChangeReply => ({
-  userChanged: reply[0] === 1,
-  users: Number(reply[1]),
-  expiredUsers: reply[2],
-});
-
-const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
-  parser.pushKey(keys.expiry);
-  parser.pushKey(keys.connections);
-  parser.pushKey(keys.users);
-};
-
-export interface InboxKeys {
-  items: string;
-  read: string;
-}
-
-/** An inbox list entry: `<storedAtMs> <epoch> <position> <notification body JSON>`. */
-export interface StoredInboxEntry {
-  storedAtMs: number;
-  epoch: string;
-  position: number;
-  body: string;
-}
-
-export function parseInboxEntry(entry: string): StoredInboxEntry | undefined {
-  const match = /^(\d+) (\S+) (\d+) (.*)$/s.exec(entry);
-  return match ? { storedAtMs: Number(match[1]), epoch: match[2], position: Number(match[3]), body: match[4] } : undefined;
-}
-
-export const REDIS_SCRIPTS = {
-  heraldInboxRead: defineScript({
-    SCRIPT: INBOX_READ,
-    NUMBER_OF_KEYS: 2,
-    parseCommand(parser: CommandParser, keys: InboxKeys) {
-      parser.pushKey(keys.items);
-      parser.pushKey(keys.read);
-    },
-    transformReply: (reply: [number, string[], string[]]) => ({ nowMs: Number(reply[0]), entries: reply[1], read: reply[2] }),
-  }),
-  heraldInboxMark: defineScript({
-    SCRIPT: INBOX_MARK,
-    NUMBER_OF_KEYS: 2,
-    parseCommand(parser: CommandParser, keys: InboxKeys, ttlS: number, selection: string[] | 'all') {
-      parser.pushKey(keys.items);
-      parser.pushKey(keys.read);
-      parser.push(String(ttlS * 1000), String(ttlS), selection === 'all' ? 'all' : 'ids', ...(selection === 'all' ? [] : selection));
-    },
-    transformReply: (reply: [number, string[]]) => ({ unread: Number(reply[0]), marked: reply[1] }),
-  }),
+export const ROOM_SCRIPTS = {
   heraldPublish: defineScript({
     SCRIPT: PUBLISH,
     NUMBER_OF_KEYS: 5,
@@ -420,46 +216,5 @@ export const REDIS_SCRIPTS = {
       reply.length === 0
         ? null
         : { epoch: reply[0], latestPosition: Number(reply[1]), nowMs: Number(reply[2]), entries: reply[3]?.map(storedPublication) },
-  }),
-  heraldPresenceAdd: defineScript({
-    SCRIPT: PRESENCE_ADD,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, connectionId: string, user: string, ttlMs: number) {
-      pushPresenceKeys(parser, keys);
-      parser.push(connectionId, user, String(ttlMs));
-    },
-    transformReply: presenceChange,
-  }),
-  heraldPresenceRemove: defineScript({
-    SCRIPT: PRESENCE_REMOVE,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, connectionId: string) {
-      pushPresenceKeys(parser, keys);
-      parser.push(connectionId);
-    },
-    transformReply: presenceChange,
-  }),
-  heraldPresenceRefresh: defineScript({
-    SCRIPT: PRESENCE_REFRESH,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>) {
-      pushPresenceKeys(parser, keys);
-      parser.push(String(ttlMs));
-      for (const [connectionId, user] of entries) parser.push(connectionId, user);
-    },
-    transformReply: (reply: [number, string[]]): ExpiredPresence => ({ users: Number(reply[0]), expiredUsers: reply[1] }),
-  }),
-  heraldPresenceSnapshot: defineScript({
-    SCRIPT: PRESENCE_SNAPSHOT,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys) {
-      pushPresenceKeys(parser, keys);
-    },
-    transformReply: (reply: [number, string[], string[]]): PresenceSnapshotReply => ({
-      connections: Number(reply[0]),
-      userIds: reply[1],
-      users: reply[1].length,
-      expiredUsers: reply[2],
-    }),
   }),
 };

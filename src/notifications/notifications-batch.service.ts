@@ -1,0 +1,81 @@
+import { HttpException, Injectable, Logger } from '@nestjs/common';
+import { PublishBatchItemResult, PublishBatchResponse } from '@herald/client/protocol';
+import { Broker, BrokerUnavailableError } from '../broker/broker';
+import { HeraldConfig } from '../config/herald.config';
+import { PublishBatchItemError, PublishBatchItemValidator } from './publish-batch-item.validator';
+import { NotificationsService } from './notifications.service';
+import { PublishConflictError } from './publish-conflict.error';
+
+/**
+ * Target rooms whose publishes may be in flight at once. Every item's publishes are issued
+ * without waiting for the previous item, so the broker pipelines them (node-redis writes the
+ * commands of one tick together) while each notification stays its own atomic publish; the
+ * window only bounds how much one request holds in memory and in the Redis queue.
+ */
+const IN_FLIGHT_TARGETS = 1000;
+
+/** Publishes the notifications of one batch request, each exactly as a single publish would. */
+@Injectable()
+export class NotificationsBatchService {
+  private readonly logger = new Logger(NotificationsBatchService.name);
+  private readonly validator: PublishBatchItemValidator;
+
+  constructor(
+    private readonly notifications: NotificationsService,
+    private readonly broker: Broker,
+    config: HeraldConfig,
+  ) {
+    this.validator = new PublishBatchItemValidator(config.maxPublishBytes);
+  }
+
+  /**
+   * One result per item, in order. Items are published in request order, so notifications of
+   * one batch to the same room reach its members in that order. Rejects with
+   * BrokerUnavailableError (503, nothing stored) when the broker is down before the first item.
+   */
+  async publish(items: readonly unknown[]): Promise<PublishBatchResponse> {
+    if (!this.broker.available) throw new BrokerUnavailableError();
+    const results: PublishBatchItemResult[] = new Array(items.length);
+    let wave: Promise<void>[] = [];
+    let waveTargets = 0;
+    for (let index = 0; index < items.length; index++) {
+      const checked = this.validator.check(items[index], index);
+      if (!checked.ok) {
+        results[index] = { error: checked.error };
+        continue;
+      }
+      wave.push(
+        this.notifications.publish(checked.notification).then(
+          (published) => void (results[index] = published),
+          (error: unknown) => void (results[index] = { error: this.itemError(error, index) }),
+        ),
+      );
+      waveTargets += checked.targets;
+      if (waveTargets >= IN_FLIGHT_TARGETS) {
+        await Promise.all(wave);
+        wave = [];
+        waveTargets = 0;
+      }
+    }
+    await Promise.all(wave);
+    const failed = results.reduce((count, result) => count + ('error' in result ? 1 : 0), 0);
+    return { accepted: results.length - failed, failed, results };
+  }
+
+  /** What a single publish would have answered, for this item alone. */
+  private itemError(error: unknown, index: number): PublishBatchItemError {
+    // The same id earlier with another body: 409, as PublishConflictFilter answers a single publish.
+    if (error instanceof PublishConflictError) return { statusCode: 409, message: `notifications.${index}: ${error.message}` };
+    if (error instanceof BrokerUnavailableError) return { statusCode: 503, message: `notifications.${index}: ${error.message}; retry it with the same id` };
+    if (error instanceof HttpException) return { statusCode: error.getStatus(), message: `notifications.${index}: ${messageOf(error)}` };
+    this.logger.error({ message: 'Batch item publish failed', index, error: error instanceof Error ? error.message : String(error) });
+    return { statusCode: 500, message: `notifications.${index}: internal error` };
+  }
+}
+
+function messageOf(error: HttpException): string {
+  const response = error.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  return Array.isArray(message) ? message.join('; ') : String(message ?? error.message);
+}

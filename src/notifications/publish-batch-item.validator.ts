@@ -1,0 +1,48 @@
+import { plainToInstance } from 'class-transformer';
+import { ValidationError, validateSync } from 'class-validator';
+import { PublishNotificationDto } from './dto/publish-notification.dto';
+import { targetsProblem } from './notifications.service';
+
+/** An item's failure, as a single publish of the same body would have answered it. */
+export interface PublishBatchItemError {
+  statusCode: number;
+  message: string;
+}
+
+export type CheckedBatchItem = { ok: true; notification: PublishNotificationDto; targets: number } | { ok: false; error: PublishBatchItemError };
+
+/**
+ * Checks one notification of a batch with exactly the rules of a single publish (the same DTO,
+ * the same target limits, MAX_PUBLISH_BYTES), naming the failing field by its path in the batch:
+ * `notifications.3.type must be a string`.
+ */
+export class PublishBatchItemValidator {
+  constructor(private readonly maxItemBytes: number) {}
+
+  check(item: unknown, index: number): CheckedBatchItem {
+    const path = `notifications.${index}`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) return invalid(`${path} must be a JSON object`);
+    // The same limit a single publish's body has: a batch is not a way around it.
+    const bytes = Buffer.byteLength(JSON.stringify(item));
+    if (bytes > this.maxItemBytes) {
+      return { ok: false, error: { statusCode: 413, message: `${path} is ${bytes} bytes, over MAX_PUBLISH_BYTES (${this.maxItemBytes})` } };
+    }
+    const notification = plainToInstance(PublishNotificationDto, item);
+    const errors = validateSync(notification, { whitelist: true, forbidNonWhitelisted: true });
+    if (errors.length > 0) return invalid(errors.flatMap((error) => messagesOf(error, path)).join('; '));
+    const problem = targetsProblem(notification);
+    if (problem) return invalid(`${path}: ${problem}`);
+    return { ok: true, notification, targets: (notification.rooms?.length ?? 0) + (notification.users?.length ?? 0) };
+  }
+}
+
+function invalid(message: string): CheckedBatchItem {
+  return { ok: false, error: { statusCode: 400, message } };
+}
+
+/** `notifications.3.type must be ...`; a message that does not start with its field gets the field in front. */
+function messagesOf(error: ValidationError, path: string): string[] {
+  return Object.values(error.constraints ?? {}).map((message) =>
+    message.startsWith(`${error.property} `) ? `${path}.${message}` : `${path}.${error.property}: ${message}`,
+  );
+}

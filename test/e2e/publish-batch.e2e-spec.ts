@@ -1,0 +1,176 @@
+import { BROKER_KINDS, useBroker } from '../support/brokers';
+import { eventually } from '../support/eventually';
+import { http, HttpResult } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { publisherToken, signToken } from '../support/tokens';
+import { connectClient, TestClient } from '../support/ws-client';
+
+const batch = (baseUrl: string, body: unknown, token: string | null = publisherToken()): Promise<HttpResult> =>
+  http('POST', `${baseUrl}/v1/notifications/batch`, { token, body });
+
+const types = (client: TestClient) => client.all('notification').map((frame) => frame.data.type);
+
+describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ ...broker.env(), MAX_PUBLISH_BYTES: '16384', MAX_BATCH_PUBLISH_BYTES: '65536' })));
+  afterAll(() => app.close());
+
+  it('answers 200 with one result per notification, in order, and delivers each to its own targets', async () => {
+    const ann = await connectClient(app.wsUrl, signToken({ sub: 'ann', rooms: ['orders:*'] }));
+    const ben = await connectClient(app.wsUrl, signToken({ sub: 'ben', rooms: ['orders:*'] }));
+    await Promise.all([ann.join('orders:7'), ben.join('orders:7')]);
+
+    const response = await batch(app.url, {
+      notifications: [
+        { users: ['ann'], type: 'for-ann', payload: { n: 1 } },
+        { rooms: ['orders:7'], users: ['ben'], type: 'for-room', payload: { n: 2 }, id: `batch-room-${kind}` },
+        { users: ['ben'], type: 'for-ben', payload: { n: 3 } },
+      ],
+    });
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({
+      accepted: 3,
+      failed: 0,
+      results: [
+        { id: expect.any(String), targets: 1 },
+        { id: `batch-room-${kind}`, targets: 2 },
+        { id: expect.any(String), targets: 1 },
+      ],
+    });
+    await eventually(() => expect(types(ann).sort()).toEqual(['for-ann', 'for-room']));
+    await eventually(() => expect(types(ben).sort()).toEqual(['for-ben', 'for-room', 'for-room']));
+    const annFrame = ann.all('notification').find((frame) => frame.data.type === 'for-ann')!;
+    expect(annFrame.data).toEqual({ id: response.body.results[0].id, seq: expect.any(String), room: 'user:ann', type: 'for-ann', payload: { n: 1 }, timestamp: expect.any(String) });
+    await Promise.all([ann.close(), ben.close()]);
+  });
+
+  it('delivers the notifications of one batch to a room in request order', async () => {
+    const cat = await connectClient(app.wsUrl, signToken({ sub: 'cat' }));
+    const notifications = Array.from({ length: 50 }, (_, i) => ({ users: ['cat'], type: `n${i}`, payload: { i } }));
+    expect((await batch(app.url, { notifications })).status).toBe(200);
+    await eventually(() => expect(cat.all('notification')).toHaveLength(50));
+    expect(types(cat)).toEqual(notifications.map((notification) => notification.type));
+    const seqs = cat.all('notification').map((frame) => frame.data.seq as string);
+    expect([...seqs].sort()).toEqual(seqs);
+    await cat.close();
+  });
+
+  it('answers 207 naming the index and field of each bad notification, and still publishes the good ones', async () => {
+    const dan = await connectClient(app.wsUrl, signToken({ sub: 'dan' }));
+    const response = await batch(app.url, {
+      notifications: [
+        { users: ['dan'], type: 'good-1', payload: {} },
+        { users: ['dan'], type: 42, payload: {} },
+        { users: ['dan'], type: 'good-2', payload: {} },
+        { type: 'no-target', payload: {} },
+        'not an object',
+        { users: ['dan'], type: 'bad-payload', payload: [1] },
+        { users: ['dan'], type: 'unknown-field', payload: {}, colour: 'red' },
+        { rooms: ['bad room!'], type: 'bad-room', payload: {} },
+        { users: ['dan'], type: 'too-big', payload: { blob: 'x'.repeat(20_000) } },
+      ],
+    });
+    expect(response.status).toBe(207);
+    expect(response.body).toMatchObject({ accepted: 2, failed: 7 });
+    const [good1, badType, good2, noTarget, notObject, badPayload, unknownField, badRoom, tooBig] = response.body.results;
+    expect(good1).toEqual({ id: expect.any(String), targets: 1 });
+    expect(good2).toEqual({ id: expect.any(String), targets: 1 });
+    expect(badType).toEqual({ error: { statusCode: 400, message: expect.stringContaining('notifications.1.type must be') } });
+    expect(noTarget.error).toEqual({ statusCode: 400, message: 'notifications.3: rooms or users must name at least one target' });
+    expect(notObject.error).toEqual({ statusCode: 400, message: 'notifications.4 must be a JSON object' });
+    expect(badPayload.error).toEqual({ statusCode: 400, message: 'notifications.5.payload must be a JSON object' });
+    expect(unknownField.error).toEqual({ statusCode: 400, message: expect.stringContaining('notifications.6.colour') });
+    expect(badRoom.error).toEqual({ statusCode: 400, message: expect.stringContaining('notifications.7.rooms') });
+    expect(tooBig.error).toEqual({ statusCode: 413, message: expect.stringMatching(/^notifications\.8 is \d+ bytes, over MAX_PUBLISH_BYTES \(16384\)$/) });
+
+    await batch(app.url, { notifications: [{ users: ['dan'], type: 'marker', payload: {} }] });
+    await dan.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+    expect(types(dan)).toEqual(['good-1', 'good-2', 'marker']);
+    await dan.close();
+  });
+
+  it('applies the single-publish target limit to each notification', async () => {
+    const users = Array.from({ length: 1001 }, (_, i) => `u${i}`);
+    const response = await batch(app.url, { notifications: [{ users, type: 't', payload: {} }] }, publisherToken());
+    expect(response.status).toBe(207);
+    expect(response.body.results[0].error).toMatchObject({ statusCode: 400, message: expect.stringContaining('notifications.0') });
+  });
+
+  it('delivers an id once per room, across batches and within one', async () => {
+    const eve = await connectClient(app.wsUrl, signToken({ sub: 'eve' }));
+    const once = { users: ['eve'], type: 'once', payload: {}, id: `batch-once-${kind}` };
+    const first = await batch(app.url, { notifications: [once, once] });
+    const again = await batch(app.url, { notifications: [once] });
+    expect([first.status, again.status]).toEqual([200, 200]);
+    expect([...first.body.results, ...again.body.results]).toEqual([once, once, once].map(({ id }) => ({ id, targets: 1 })));
+    await batch(app.url, { notifications: [{ users: ['eve'], type: 'marker', payload: {} }] });
+    await eve.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+    expect(types(eve)).toEqual(['once', 'marker']);
+    await eve.close();
+  });
+
+  it('answers 409 for an item whose id was used with another body, and delivers nothing for it', async () => {
+    const hal = await connectClient(app.wsUrl, signToken({ sub: 'hal' }));
+    const id = `batch-conflict-${kind}`;
+    expect((await batch(app.url, { notifications: [{ users: ['hal'], type: 'first', payload: {}, id }] })).status).toBe(200);
+    const response = await batch(app.url, { notifications: [{ users: ['hal'], type: 'second', payload: {}, id }, { users: ['hal'], type: 'marker', payload: {} }] });
+    expect(response.status).toBe(207);
+    expect(response.body.results[0].error).toEqual({ statusCode: 409, message: expect.stringContaining(`notifications.0: id "${id}" was already used with a different body`) });
+    await hal.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+    expect(types(hal)).toEqual(['first', 'marker']);
+    await hal.close();
+  });
+
+  it.each([
+    ['no notifications field', {}, 'notifications'],
+    ['an empty list', { notifications: [] }, 'notifications'],
+    ['more than 1000 notifications', { notifications: Array.from({ length: 1001 }, () => ({ users: ['x'], type: 't', payload: {} })) }, 'notifications'],
+    ['a list that is not an array', { notifications: { users: ['x'] } }, 'notifications'],
+  ])('answers 400 for %s and publishes nothing', async (_, body, field) => {
+    const response = await batch(app.url, body);
+    expect(response.status).toBe(400);
+    expect(response.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+    expect(JSON.stringify(response.body.message)).toContain(field);
+  });
+
+  it('answers 413 over MAX_BATCH_PUBLISH_BYTES and delivers nothing', async () => {
+    const fay = await connectClient(app.wsUrl, signToken({ sub: 'fay' }));
+    const notifications = Array.from({ length: 60 }, (_, i) => ({ users: ['fay'], type: `big${i}`, payload: { blob: 'x'.repeat(1500) } }));
+    const response = await batch(app.url, { notifications });
+    expect(response.status).toBe(413);
+    expect(response.body).toMatchObject({ statusCode: 413 });
+    await batch(app.url, { notifications: [{ users: ['fay'], type: 'marker', payload: {} }] });
+    await fay.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+    expect(types(fay)).toEqual(['marker']);
+    await fay.close();
+  });
+
+  it('accepts a batch body over MAX_PUBLISH_BYTES but within MAX_BATCH_PUBLISH_BYTES', async () => {
+    const notifications = Array.from({ length: 20 }, (_, i) => ({ users: ['gus'], type: `mid${i}`, payload: { blob: 'x'.repeat(1000) } }));
+    expect(JSON.stringify({ notifications }).length).toBeGreaterThan(16384);
+    expect(await batch(app.url, { notifications })).toMatchObject({ status: 200, body: { accepted: 20, failed: 0 } });
+  });
+
+  it.each([
+    ['no token', null, 401],
+    ['a bad token', 'nope', 401],
+    ['a token without the scope', signToken({ sub: 'svc', scope: 'presence:read' }), 403],
+  ])('refuses %s', async (_, token, status) => {
+    const response = await batch(app.url, { notifications: [{ users: ['x'], type: 't', payload: {} }] }, token);
+    expect(response.status).toBe(status);
+    expect(response.body).toMatchObject({ statusCode: status });
+  });
+});
+
+describe('POST /v1/notifications/batch with INTERNAL_PORT', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ INTERNAL_PORT: '0' })));
+  afterAll(() => app.close());
+
+  it('answers only on the internal port', async () => {
+    const body = { notifications: [{ users: ['ida'], type: 't', payload: {} }] };
+    expect((await batch(app.internalUrl!, body)).status).toBe(200);
+    expect(await batch(app.url, body)).toMatchObject({ status: 404, body: { statusCode: 404 } });
+  });
+});
