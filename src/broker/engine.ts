@@ -22,6 +22,12 @@ export abstract class Engine {
    */
   abstract connect(): Promise<void>;
 
+  /**
+   * What metrics show of the store's replication: its shards' subscribers, failovers followed,
+   * writes refused for lack of replicas. Undefined for an engine without any (memory).
+   */
+  abstract get health(): EngineHealth | undefined;
+
   /** Forgets this pod's presence, stops every timer and closes the connections. */
   abstract close(): Promise<void>;
 }
@@ -36,4 +42,13 @@ export class EngineConnectError extends Error {
     super(message);
     this.name = 'EngineConnectError';
   }
+}
+
+export interface EngineHealth {
+  /** Per shard (its primary's address; one for a single primary): whether its subscriber connection is up. */
+  shards: Array<{ shard: string; up: boolean }>;
+  /** Primary changes this pod has followed (Sentinel switch-master, Cluster primaries changing). */
+  failovers: number;
+  /** Writes refused because fewer than REDIS_MIN_REPLICAS replicas acknowledged them in time. */
+  refusedForReplicas: number;
 }

@@ -1,14 +1,20 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Broker } from '../broker/broker';
+import { Engine } from '../broker/engine';
 import { MetricsService } from '../metrics/metrics.service';
 
-/** Mirrors the broker's availability into herald_broker_up and the log, once per change. */
+/**
+ * Mirrors the broker's availability into herald_broker_up and the log, once per change, and the
+ * engine's replication health (shard subscribers, failovers, refusals) into metrics at each scrape.
+ */
 @Injectable()
 export class BrokerStatusReporter implements OnModuleInit {
   private readonly logger = new Logger(BrokerStatusReporter.name);
+  private reported = { failovers: 0, refusedForReplicas: 0 };
 
   constructor(
     private readonly broker: Broker,
+    private readonly engine: Engine,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -19,5 +25,17 @@ export class BrokerStatusReporter implements OnModuleInit {
       if (available) this.logger.log({ message: 'Broker available' });
       else this.logger.warn({ message: 'Broker unavailable: readyz is 503 and new connections are refused until it returns' });
     });
+    this.metrics.onScrape(() => this.reportHealth());
+  }
+
+  private reportHealth(): void {
+    const health = this.engine.health;
+    if (!health) return;
+    // Shards come and go with failovers and resharding: only the current ones are shown.
+    this.metrics.redisShardSubscriberUp.reset();
+    for (const { shard, up } of health.shards) this.metrics.redisShardSubscriberUp.set({ shard }, up ? 1 : 0);
+    this.metrics.redisFailovers.inc(Math.max(0, health.failovers - this.reported.failovers));
+    this.metrics.publishesRefusedForReplicas.inc(Math.max(0, health.refusedForReplicas - this.reported.refusedForReplicas));
+    this.reported = { failovers: health.failovers, refusedForReplicas: health.refusedForReplicas };
   }
 }

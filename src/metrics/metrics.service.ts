@@ -42,8 +42,19 @@ export class MetricsService {
   readonly slowConsumerCloses = new Counter({ name: 'herald_slow_consumer_closes_total', help: 'Connections closed for a full send buffer', registers: [this.registry] });
   readonly rejectedConnections = new Counter({ name: 'herald_rejected_connections_total', help: 'Connections refused at the handshake, by reason', labelNames: ['reason'], registers: [this.registry] });
 
+  readonly redisShardSubscriberUp = new Gauge({ name: 'herald_redis_shard_subscriber_up', help: '1 while the subscriber connection to the shard (its primary) is up', labelNames: ['shard'], registers: [this.registry] });
+  readonly redisFailovers = new Counter({ name: 'herald_redis_failovers_total', help: 'Redis primary changes this pod followed (Sentinel switch-master, Cluster primaries changing)', registers: [this.registry] });
+  readonly publishesRefusedForReplicas = new Counter({ name: 'herald_publishes_refused_replicas_total', help: 'Publishes answered 503 because fewer than REDIS_MIN_REPLICAS replicas acknowledged them in time', registers: [this.registry] });
+  private readonly scrapeListeners: (() => void)[] = [];
+
+  /** Runs before every scrape: for values read from their owner rather than pushed. */
+  onScrape(listener: () => void): void {
+    this.scrapeListeners.push(listener);
+  }
+
   /** The exposition: this instance's metrics and the process's. */
   scrape(): Promise<string> {
+    for (const listener of this.scrapeListeners) listener();
     return Registry.merge([processMetrics(), this.registry]).metrics();
   }
 }

@@ -17,6 +17,8 @@ export class MemoryEngine extends Engine {
   readonly presence = new MemoryPresenceStore();
   readonly inbox: MemoryInboxStore;
   readonly description = { engine: 'memory' };
+  /** One process: nothing to replicate, no shards. */
+  readonly health = undefined;
 
   constructor(options: MemoryEngineOptions) {
     super();

@@ -5,9 +5,19 @@
  */
 export class RedisKeys {
   private readonly channelPrefix: string;
+  private readonly channelSuffix: string;
 
-  constructor(private readonly prefix: string) {
-    this.channelPrefix = `${prefix}room:`;
+  /**
+   * `sharded` (Redis Cluster): channels carry the room's hash tag too, so the publish script can
+   * SPUBLISH on the node that owns the room's keys. One-node deployments keep the channel names
+   * they always had, so a rolling update never splits pods across two names.
+   */
+  constructor(
+    private readonly prefix: string,
+    readonly sharded = false,
+  ) {
+    this.channelPrefix = sharded ? `${prefix}{` : `${prefix}room:`;
+    this.channelSuffix = sharded ? '}:channel' : '';
   }
 
   /** Stream of the room's publications; entry id `<position>-0`. */
@@ -57,10 +67,16 @@ export class RedisKeys {
 
   /** The room's Pub/Sub channel: publications and ephemeral broadcasts. */
   channel(room: string): string {
-    return this.channelPrefix + room;
+    return this.channelPrefix + room + this.channelSuffix;
   }
 
   roomOf(channel: string): string | undefined {
-    return channel.startsWith(this.channelPrefix) ? channel.slice(this.channelPrefix.length) : undefined;
+    if (!channel.startsWith(this.channelPrefix) || !channel.endsWith(this.channelSuffix)) return undefined;
+    return channel.slice(this.channelPrefix.length, channel.length - this.channelSuffix.length);
+  }
+
+  /** The pub/sub flavour the scripts use: sharded (SPUBLISH, SHARDNUMSUB) on a Cluster. */
+  get pubsub(): 'classic' | 'sharded' {
+    return this.sharded ? 'sharded' : 'classic';
   }
 }

@@ -55,9 +55,12 @@ export class RedisBroker extends Broker {
   async publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult> {
     const dedupKey = options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey);
     const inbox = options?.inboxUser === undefined ? undefined : this.inboxOf(options.inboxUser);
-    const reply = await this.connection.run('publish', (redis) =>
-      redis.heraldPublish(this.roomKeys(room), dedupKey, inbox, {
+    const keys = this.roomKeys(room);
+    // A duplicate is acknowledged only once the first attempt's write is replicated too.
+    const reply = await this.connection.runReplicated('publish', keys.meta, (redis) =>
+      redis.heraldPublish(keys, dedupKey, inbox, {
         channel: this.keys.channel(room),
+        pubsub: this.keys.pubsub,
         event,
         body: JSON.stringify(body),
         fingerprint: options?.fingerprint ?? '',
@@ -173,7 +176,7 @@ export class RedisBroker extends Broker {
    */
   private async forgetIfQuiet(room: string): Promise<void> {
     try {
-      await this.connection.run('forget quiet room', (redis) => redis.heraldForgetQuietRoom(this.roomKeys(room), this.keys.channel(room)));
+      await this.connection.run('forget quiet room', (redis) => redis.heraldForgetQuietRoom(this.roomKeys(room), this.keys.channel(room), this.keys.pubsub));
     } catch (error) {
       // Harmless: the room's key expires after HISTORY_TTL_S anyway.
       this.logger.debug({ message: 'Could not forget a quiet room', room, error: describeError(error) });

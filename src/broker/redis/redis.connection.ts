@@ -1,3 +1,5 @@
+import { BrokerUnavailableError } from '../broker';
+import type { EngineHealth } from '../engine';
 import type { RedisClient } from './redis.client';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
@@ -36,6 +38,17 @@ export abstract class RedisConnection {
    */
   abstract attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T>;
 
+  /**
+   * Runs a write that must survive a failover: on the primary that owns `key`, then WAIT there
+   * until REDIS_MIN_REPLICAS replicas acknowledged it, at most REDIS_REPLICA_WAIT_MS. Fewer
+   * acknowledgements reject with ReplicasUnavailableError (503): the write may still be on the
+   * primary, so the caller's retry must be idempotent.
+   */
+  abstract runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T>;
+
+  /** What metrics show of the connection: failovers seen, refusals, each shard's subscriber. */
+  abstract get health(): RedisConnectionHealth;
+
   /** Registers the one listener of channel messages; a listener that throws loses that message only. */
   abstract onMessage(listener: ChannelListener): void;
   /** Subscribes a channel; BrokerUnavailableError when the subscriber is down or late. */
@@ -56,4 +69,15 @@ export abstract class RedisConnection {
   /** Connects; rejects with a message naming the password-free address when it cannot. */
   abstract connect(): Promise<void>;
   abstract close(): Promise<void>;
+}
+
+/** The engine's health comes from its connection. */
+export type RedisConnectionHealth = EngineHealth;
+
+/** A write fewer replicas acknowledged than REDIS_MIN_REPLICAS asks: answered as unavailable (503). */
+export class ReplicasUnavailableError extends BrokerUnavailableError {
+  constructor(operation: string, acknowledged: number, wanted: number) {
+    super(`The message broker could not replicate the ${operation} (${acknowledged} of ${wanted} replicas acknowledged in time)`);
+    this.name = 'ReplicasUnavailableError';
+  }
 }

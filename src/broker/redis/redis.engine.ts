@@ -1,18 +1,26 @@
 import { Logger } from '@nestjs/common';
-import { HeraldConfig } from '../../config/herald.config';
-import { Engine, EngineConnectError } from '../engine';
+import { HeraldConfig, RedisTopology, describeRedis } from '../../config/herald.config';
+import { Engine, EngineConnectError, EngineHealth } from '../engine';
+import { ClusterRedisConnection } from './cluster.connection';
 import { RedisBroker, RedisBrokerOptions } from './redis.broker';
-import { redactedUrl } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { RedisInboxStore } from './redis.inbox-store';
 import { RedisKeys } from './redis-keys';
 import { RedisPresenceOptions, RedisPresenceStore } from './redis.presence-store';
+import { SentinelRedisConnection } from './sentinel.connection';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
 
-export interface RedisEngineOptions extends RedisConnectionOptions, RedisBrokerOptions, RedisPresenceOptions {
+export interface RedisEngineOptions extends Omit<RedisConnectionOptions, 'url' | 'channels'>, RedisBrokerOptions, RedisPresenceOptions {
+  /** One server (REDIS_URL); or give `topology`. */
+  url?: string;
+  /** How Redis is reached: one server, a Cluster or Sentinel. */
+  topology?: RedisTopology;
   /** REDIS_PREFIX: namespaces every key and channel. */
   prefix: string;
 }
+
+/** The variable a start-up failure names, per mode. */
+const SETTING = { standalone: 'REDIS_URL', cluster: 'REDIS_CLUSTER_NODES', sentinel: 'REDIS_SENTINELS' } as const;
 
 /**
  * The engine for any number of pods: the three seams on one RedisConnection (one command and
@@ -25,20 +33,41 @@ export class RedisEngine extends Engine {
   readonly description: Readonly<Record<string, string>>;
   private readonly logger = new Logger(RedisEngine.name);
   private readonly connection: RedisConnection;
+  private readonly topology: RedisTopology;
 
   constructor(options: RedisEngineOptions) {
     super();
-    this.connection = new StandaloneRedisConnection(options);
-    const keys = new RedisKeys(options.prefix);
+    const topology = options.topology ?? { mode: 'standalone', url: options.url! };
+    this.topology = topology;
+    this.connection = RedisEngine.connectionFor(topology, options);
+    // On a Cluster each room's channel shares its keys' slot, for SPUBLISH inside the script.
+    const keys = new RedisKeys(options.prefix, topology.mode === 'cluster');
     this.broker = new RedisBroker(this.connection, keys, options);
     this.presence = new RedisPresenceStore(this.connection, keys, options);
     this.inbox = new RedisInboxStore(this.connection, keys, options);
-    this.description = { engine: 'redis', url: redactedUrl(options.url), prefix: options.prefix };
+    this.description = { engine: 'redis', mode: topology.mode, url: describeRedis(topology), prefix: options.prefix };
+  }
+
+  private static connectionFor(topology: RedisTopology, options: RedisEngineOptions): RedisConnection {
+    switch (topology.mode) {
+      case 'standalone':
+        return new StandaloneRedisConnection({ ...options, url: topology.url });
+      case 'cluster':
+        return new ClusterRedisConnection({ ...options, seeds: topology.seeds });
+      case 'sentinel':
+        return new SentinelRedisConnection({ ...options, ...topology });
+    }
+  }
+
+  get health(): EngineHealth {
+    return this.connection.health;
   }
 
   static fromConfig(config: HeraldConfig): RedisEngine {
     return new RedisEngine({
-      url: config.redisUrl!,
+      topology: config.redis!,
+      minReplicas: config.redisMinReplicas,
+      replicaWaitMs: config.redisReplicaWaitMs,
       prefix: config.redisPrefix,
       commandTimeoutMs: config.redisCommandTimeoutMs,
       historySize: config.historySize,
@@ -55,7 +84,7 @@ export class RedisEngine extends Engine {
     try {
       await this.connection.connect();
     } catch (error) {
-      throw new EngineConnectError('REDIS_URL', error instanceof Error ? error.message : String(error));
+      throw new EngineConnectError(SETTING[this.topology.mode], error instanceof Error ? error.message : String(error));
     }
     this.presence.start();
     this.logger.log({ message: 'Connected to Redis', url: this.description.url, prefix: this.description.prefix });

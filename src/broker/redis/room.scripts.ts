@@ -39,7 +39,8 @@ end
  * KEYS: meta, history, dedup (the meta key again when there is no dedup key), inbox, inbox read
  * set (the meta key again for rooms that are not personal).
  * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate,
- * inbox size ('0': no inbox), inbox TTL s, the request's fingerprint.
+ * inbox size ('0': no inbox), inbox TTL s, the request's fingerprint, the publish command
+ * (PUBLISH, or SPUBLISH on a Cluster: the channel then shares the room's hash tag).
  * Returns 'duplicate' or 'conflict' (the dedup key was seen with another fingerprint) when
  * nothing was published, else {epoch, position}. The dedup key holds the fingerprint.
  *
@@ -83,7 +84,7 @@ if inbox_size > 0 then
   redis.call('EXPIRE', inbox, ARGV[9])
   if redis.call('EXISTS', read) == 1 then redis.call('EXPIRE', read, ARGV[9]) end
 end
-redis.call('PUBLISH', channel, 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
+redis.call(ARGV[11], channel, 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
 return {epoch, position}
 `;
 
@@ -121,7 +122,7 @@ return bound == ARGV[1] and 'repeat' or 'conflict'
 `;
 
 /**
- * KEYS: meta, history. ARGV: the room's channel.
+ * KEYS: meta, history. ARGV: the room's channel, NUMSUB (or SHARDNUMSUB for a sharded channel).
  * Deletes the room's state when it never carried a message (position 0) and no pod subscribes
  * to it any more; returns 1 when it did. Pods subscribe before they read history, so a pod
  * joining meanwhile either keeps the room alive or starts a new epoch after the delete: a
@@ -129,7 +130,7 @@ return bound == ARGV[1] and 'repeat' or 'conflict'
  */
 const FORGET_QUIET_ROOM = `
 if redis.call('HGET', KEYS[1], 'position') ~= '0' then return 0 end
-if redis.call('PUBSUB', 'NUMSUB', ARGV[1])[2] > 0 then return 0 end
+if redis.call('PUBSUB', ARGV[2], ARGV[1])[2] > 0 then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `;
@@ -172,7 +173,7 @@ export const ROOM_SCRIPTS = {
       keys: RoomKeys,
       dedupKey: string | undefined,
       inbox: (InboxKeys & { size: number; ttlS: number }) | undefined,
-      args: { channel: string; event: string; body: string; fingerprint: string; historySize: number; historyTtlS: number; epochSuffix: string },
+      args: { channel: string; pubsub: 'classic' | 'sharded'; event: string; body: string; fingerprint: string; historySize: number; historyTtlS: number; epochSuffix: string },
     ) {
       parser.pushKey(keys.meta);
       parser.pushKey(keys.history);
@@ -180,7 +181,7 @@ export const ROOM_SCRIPTS = {
       parser.pushKey(inbox?.items ?? keys.meta);
       parser.pushKey(inbox?.read ?? keys.meta);
       parser.push(args.channel, args.event, args.body, String(args.historySize), String(args.historyTtlS), args.epochSuffix, dedupKey === undefined ? '0' : '1');
-      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint);
+      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint, args.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH');
     },
     transformReply: (reply: [string, number] | 'duplicate' | 'conflict'): { epoch: string; position: number } | 'duplicate' | 'conflict' =>
       typeof reply === 'string' ? reply : { epoch: reply[0], position: Number(reply[1]) },
@@ -188,10 +189,10 @@ export const ROOM_SCRIPTS = {
   heraldForgetQuietRoom: defineScript({
     SCRIPT: FORGET_QUIET_ROOM,
     NUMBER_OF_KEYS: 2,
-    parseCommand(parser: CommandParser, keys: RoomKeys, channel: string) {
+    parseCommand(parser: CommandParser, keys: RoomKeys, channel: string, pubsub: 'classic' | 'sharded') {
       parser.pushKey(keys.meta);
       parser.pushKey(keys.history);
-      parser.push(channel);
+      parser.push(channel, pubsub === 'sharded' ? 'SHARDNUMSUB' : 'NUMSUB');
     },
     transformReply: (reply: number) => reply === 1,
   }),

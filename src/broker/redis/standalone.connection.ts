@@ -3,7 +3,7 @@ import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RedisClient, createRedisClient, describeError, redactedUrl } from './redis.client';
-import { ChannelListener, RedisCommands, RedisConnection } from './redis.connection';
+import { ChannelListener, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
@@ -23,6 +23,11 @@ export interface RedisConnectionOptions {
   reconnectMaxDelayMs?: number;
   /** Connection attempts at start-up before connect() gives up with a clear error. */
   startupAttempts?: number;
+  /** REDIS_MIN_REPLICAS and REDIS_REPLICA_WAIT_MS: WAIT after each durable write (0: none). */
+  minReplicas?: number;
+  replicaWaitMs?: number;
+  /** Channels to subscribe from the start: a connection that replaces another (Sentinel failover). */
+  channels?: Iterable<string>;
 }
 
 const DEFAULTS = {
@@ -30,6 +35,9 @@ const DEFAULTS = {
   reconnectMinDelayMs: 50,
   reconnectMaxDelayMs: 2000,
   startupAttempts: 5,
+  minReplicas: 0,
+  replicaWaitMs: 1000,
+  channels: [] as Iterable<string>,
 };
 
 /** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
@@ -51,6 +59,7 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN
 export class StandaloneRedisConnection extends RedisConnection {
   private readonly logger = new Logger(StandaloneRedisConnection.name);
   private readonly settings: Required<RedisConnectionOptions>;
+  private refusedForReplicas = 0;
   private readonly command: RedisClient;
   private subscriber: RedisClient | undefined;
   private readonly channels = new Set<string>();
@@ -84,6 +93,7 @@ export class StandaloneRedisConnection extends RedisConnection {
       connectTimeoutMs: this.settings.commandTimeoutMs,
       reconnectStrategy: (retries, cause) => this.reconnectDelay(retries, cause),
     });
+    for (const channel of this.settings.channels) this.channels.add(channel);
     this.command.on('error', (error: Error) => this.onClientError('command', error));
     this.command.on('ready', () => this.onCommandReady());
     this.command.on('reconnecting', () => this.markDown('command connection lost'));
@@ -108,6 +118,36 @@ export class StandaloneRedisConnection extends RedisConnection {
     } catch (error) {
       throw this.unavailable(operation, error);
     }
+  }
+
+  /** One node: the write and WAIT go down the one command connection, in order. */
+  async runReplicated<T>(operation: string, _key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    const reply = await this.run(operation, command);
+    const wanted = this.settings.minReplicas;
+    if (wanted === 0) return reply;
+    let acknowledged: number;
+    try {
+      acknowledged = await this.bounded(`WAIT after ${operation}`, this.command.wait(wanted, this.settings.replicaWaitMs));
+    } catch (error) {
+      throw this.unavailable(`WAIT after ${operation}`, error);
+    }
+    if (acknowledged >= wanted) return reply;
+    this.refusedForReplicas++;
+    throw new ReplicasUnavailableError(operation, acknowledged, wanted);
+  }
+
+  get health(): RedisConnectionHealth {
+    return {
+      shards: [{ shard: this.address, up: this.isAvailable && this.subscriber?.isReady === true }],
+      failovers: 0,
+      refusedForReplicas: this.refusedForReplicas,
+    };
+  }
+
+  /** host:port of the server, for metrics (no credentials). */
+  get address(): string {
+    const url = new URL(this.settings.url);
+    return `${url.hostname}:${url.port || '6379'}`;
   }
 
   onMessage(listener: ChannelListener): void {

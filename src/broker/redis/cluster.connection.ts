@@ -1,0 +1,385 @@
+import { Logger } from '@nestjs/common';
+import { ErrorReply, createCluster } from 'redis';
+import { BrokerUnavailableError } from '../broker';
+import { DeadlineExpiredError, withDeadline } from '../deadline';
+import { describeError, redactedUrl } from './redis.client';
+import { ChannelListener, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
+import { REDIS_SCRIPTS } from './redis.scripts';
+
+export interface ClusterConnectionOptions {
+  /** REDIS_CLUSTER_NODES: seed URLs; credentials and TLS of the first apply to every node. */
+  seeds: string[];
+  commandTimeoutMs?: number;
+  /** How often every primary is PINGed (default: half the command timeout). */
+  healthCheckMs?: number;
+  /** REDIS_MIN_REPLICAS and REDIS_REPLICA_WAIT_MS: WAIT after each durable write. */
+  minReplicas?: number;
+  replicaWaitMs?: number;
+  reconnectMinDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+}
+
+const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, reconnectMinDelayMs: 50, reconnectMaxDelayMs: 2000 };
+
+/** Replies that mean "not now, or not here" rather than "your command is wrong". */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MOVED|ASK)\b/;
+const REDIRECTED = /^(MOVED|ASK)\b/;
+
+function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }) {
+  const first = new URL(seeds[0]);
+  return createCluster({
+    rootNodes: seeds.map((url) => ({ url })),
+    // Nodes the cluster announces are reached with the seeds' credentials and TLS.
+    defaults: {
+      username: first.username === '' ? undefined : decodeURIComponent(first.username),
+      password: first.password === '' ? undefined : decodeURIComponent(first.password),
+      disableOfflineQueue: true,
+      socket: {
+        tls: first.protocol === 'rediss:',
+        connectTimeout: options.commandTimeoutMs,
+        reconnectStrategy: options.reconnectStrategy,
+      },
+    },
+    scripts: REDIS_SCRIPTS,
+  });
+}
+type HeraldCluster = ReturnType<typeof createHeraldCluster>;
+type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;
+
+/**
+ * Redis Cluster (7.0+) through node-redis's cluster client.
+ *
+ * - Every key of a room carries the room's hash tag and so does its channel (RedisKeys with
+ *   sharded channels), so each script runs on the one primary that owns the room's slot, and
+ *   room traffic is sharded pub/sub: SPUBLISH inside the script, SSUBSCRIBE here. The client
+ *   keeps one subscriber connection per primary, not one per room.
+ * - node-redis moves sharded subscriptions after slot moves and failovers itself, but says
+ *   nothing about what was published meanwhile, and its cluster pub/sub has had bugs. So any
+ *   sign of trouble (a node reconnecting, a PING missing its deadline, the set of primaries
+ *   changing) marks the connection disturbed; once every primary answers again every channel
+ *   is SSUBSCRIBEd again (confirmed by the server), the seams' resync steps run, and only then
+ *   is the pod available and each room caught up from history (or told `recovery`).
+ * - Durable writes (`runReplicated`) run on the primary owning the key and are followed by
+ *   WAIT on the same connection: fewer acknowledgements than REDIS_MIN_REPLICAS in
+ *   REDIS_REPLICA_WAIT_MS is a ReplicasUnavailableError (503).
+ */
+export class ClusterRedisConnection extends RedisConnection {
+  private readonly logger = new Logger(ClusterRedisConnection.name);
+  private readonly settings: Required<ClusterConnectionOptions>;
+  private readonly cluster: HeraldCluster;
+  private readonly commands: RedisCommands;
+  private readonly channels = new Set<string>();
+  private messageListener: ChannelListener = () => undefined;
+  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
+  private readonly resyncSteps: (() => Promise<void>)[] = [];
+  private readonly resyncedListeners: (() => void)[] = [];
+  private isAvailable = false;
+  private everConnected = false;
+  private closed = false;
+  private connecting: Promise<void> | undefined;
+  /** Something happened that may have cost messages: resync once every primary answers. */
+  private disturbed = false;
+  private resyncing: Promise<void> | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private checking = false;
+  private primaries = '';
+  private failoverCount = 0;
+  private refusedForReplicas = 0;
+  private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
+
+  constructor(options: ClusterConnectionOptions) {
+    super();
+    this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
+    this.cluster = createHeraldCluster(options.seeds, {
+      commandTimeoutMs: this.settings.commandTimeoutMs,
+      reconnectStrategy: (retries) => this.backoffMs(retries),
+    });
+    this.cluster.on('error', (error: Error) => this.logger.debug({ message: 'Redis Cluster error', error: describeError(error) }));
+    this.cluster.on('node-error', (error: Error, node: { host: string; port: number }) => this.onNodeTrouble(`${node.host}:${node.port}`, error));
+    this.cluster.on('node-reconnecting', (node: { host: string; port: number }) => this.onNodeTrouble(`${node.host}:${node.port}`));
+    this.cluster.on('sharded-channel-moved-error', (error: Error, channel: string) => {
+      this.logger.warn({ message: 'A sharded channel could not follow its slot', channel, error: describeError(error) });
+      this.disturbed = true;
+    });
+    this.commands = this.commandsOn(this.cluster);
+  }
+
+  get available(): boolean {
+    return this.isAvailable;
+  }
+
+  onAvailabilityChange(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
+
+  async run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
+    return this.attempt(operation, command);
+  }
+
+  async attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    try {
+      return await this.bounded(operation, command(this.commands));
+    } catch (error) {
+      throw this.unavailable(operation, error);
+    }
+  }
+
+  /**
+   * Runs the write on the primary that owns `key` and WAITs there: the acknowledgement counts
+   * this connection's writes, so both must go to one node. A redirect (the slot moved or failed
+   * over) refreshes the slot map and tries the new owner once.
+   */
+  async runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key) as Promise<NodeClient>);
+        const reply = await this.bounded(operation, command(this.commandsOn(node)));
+        await this.awaitReplicas(operation, node);
+        return reply;
+      } catch (error) {
+        if (attempt === 0 && error instanceof ErrorReply && REDIRECTED.test(error.message)) {
+          // Routed through the cluster client, a command follows the redirect and refreshes the slot map.
+          await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
+          continue;
+        }
+        if (error instanceof ReplicasUnavailableError) throw error;
+        throw this.unavailable(operation, error);
+      }
+    }
+  }
+
+  onMessage(listener: ChannelListener): void {
+    this.messageListener = listener;
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    if (!this.isAvailable) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
+    this.channels.add(channel);
+    try {
+      await this.bounded('subscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
+    } catch (error) {
+      this.channels.delete(channel);
+      throw this.unavailable('subscribe', error);
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<boolean> {
+    if (!this.channels.delete(channel)) return false;
+    if (!this.isAvailable) return false;
+    try {
+      await this.bounded('unsubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage));
+    } catch (error) {
+      throw this.unavailable('unsubscribe', error);
+    }
+    return true;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  onResync(step: () => Promise<void>): void {
+    this.resyncSteps.push(step);
+  }
+
+  onResynced(listener: () => void): void {
+    this.resyncedListeners.push(listener);
+  }
+
+  /** Per primary: whether its subscriber connection is up (a primary holding none of this pod's rooms has none). */
+  get health(): RedisConnectionHealth {
+    const shards = this.cluster.masters.map((master) => {
+      const pubSub = (master as { pubSub?: { client?: { isReady: boolean } } }).pubSub;
+      return { shard: master.address, up: this.isAvailable && (pubSub?.client === undefined || pubSub.client.isReady) };
+    });
+    return { shards, failovers: this.failoverCount, refusedForReplicas: this.refusedForReplicas };
+  }
+
+  connect(): Promise<void> {
+    this.connecting ??= this.start();
+    return this.connecting;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.healthTimer);
+    this.channels.clear();
+    this.setAvailable(false);
+    await this.resyncing?.catch(() => undefined);
+    try {
+      await withDeadline(this.cluster.close(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('close', this.settings.commandTimeoutMs));
+    } catch (error) {
+      this.logger.debug({ message: 'Graceful Redis Cluster close failed; destroying the connections', error: describeError(error) });
+      this.cluster.destroy();
+    }
+  }
+
+  private async start(): Promise<void> {
+    const budgetMs = 5 * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
+    try {
+      await withDeadline(this.cluster.connect(), budgetMs, () => new DeadlineExpiredError('the cluster discovery', budgetMs));
+      await Promise.all(this.cluster.masters.map((master) => this.loadScripts(master)));
+      this.everConnected = true;
+      this.primaries = this.primaryAddresses();
+      this.disturbed = false;
+      await this.resync();
+    } catch (error) {
+      this.closed = true;
+      this.cluster.destroy();
+      throw new Error(`Cannot connect to the Redis Cluster at ${this.settings.seeds.map(redactedUrl).join(',')}: ${describeError(error)}`);
+    }
+    this.healthTimer = setInterval(() => void this.checkHealth(), this.settings.healthCheckMs);
+  }
+
+  /**
+   * SSUBSCRIBEs every channel again (a repeat is harmless: the server confirms it), runs the
+   * seams' resync steps, turns available and tells the seams, which catch their rooms up.
+   */
+  private resync(): Promise<void> {
+    this.resyncing ??= (async () => {
+      try {
+        for (const channel of [...this.channels]) {
+          await this.bounded('resubscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
+        }
+        await Promise.all(this.resyncSteps.map((step) => step()));
+        if (this.closed) return;
+        this.setAvailable(true);
+        for (const listener of this.resyncedListeners) {
+          try {
+            listener();
+          } catch (error) {
+            this.logger.error({ message: 'Resync listener failed', error: describeError(error) });
+          }
+        }
+      } finally {
+        this.resyncing = undefined;
+      }
+    })();
+    return this.resyncing;
+  }
+
+  /** PINGs every primary; a silent or unreachable one marks the pod unavailable until all answer. */
+  private async checkHealth(): Promise<void> {
+    if (this.closed || this.checking || this.resyncing) return;
+    this.checking = true;
+    try {
+      const masters = this.cluster.masters;
+      await Promise.all(masters.map(async (master) => this.bounded('PING', (await this.cluster.nodeClient(master)).ping())));
+      const primaries = this.primaryAddresses();
+      if (primaries !== this.primaries) {
+        this.failoverCount++;
+        this.logger.warn({ message: 'Redis Cluster primaries changed', before: this.primaries, after: primaries });
+        this.primaries = primaries;
+        this.disturbed = true;
+        await Promise.all(masters.map((master) => this.loadScripts(master)));
+      }
+      if (this.disturbed || !this.isAvailable) {
+        this.disturbed = false;
+        const downMs = this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
+        this.logger.log({ message: 'Every Redis Cluster primary answers; resubscribing rooms and catching up', downMs, rooms: this.channels.size });
+        await this.resync();
+      }
+    } catch (error) {
+      this.markDown(`a primary did not answer: ${describeError(error)}`);
+      // A dead primary's slots move to its replica: asking the cluster for the slot map again
+      // is what node-redis does on MOVED; a PING to a dead node never sees one.
+      this.disturbed = true;
+      this.refreshSlots();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private downSinceMs: number | undefined;
+
+  private refreshSlots(): void {
+    const slots = (this.cluster as unknown as { _slots?: { rediscover?: (startWith?: unknown) => Promise<void> } })._slots;
+    slots?.rediscover?.()?.catch((error: unknown) => this.logger.debug({ message: 'Slot map refresh failed', error: describeError(error) }));
+  }
+
+  private onNodeTrouble(node: string, error?: Error): void {
+    if (this.closed || !this.everConnected) return;
+    if (!this.disturbed) this.logger.warn({ message: 'Redis Cluster node connection trouble', node, error: error ? describeError(error) : 'reconnecting' });
+    this.disturbed = true;
+  }
+
+  private async awaitReplicas(operation: string, node: NodeClient): Promise<void> {
+    const wanted = this.settings.minReplicas;
+    if (wanted === 0) return;
+    const waitMs = this.settings.replicaWaitMs;
+    const acknowledged = Number(
+      await withDeadline(node.sendCommand(['WAIT', String(wanted), String(waitMs)]), waitMs + this.settings.commandTimeoutMs, () => new DeadlineExpiredError(`WAIT after ${operation}`, waitMs)),
+    );
+    if (acknowledged >= wanted) return;
+    this.refusedForReplicas++;
+    throw new ReplicasUnavailableError(operation, acknowledged, wanted);
+  }
+
+  private async loadScripts(master: HeraldCluster['masters'][number]): Promise<void> {
+    const client = await this.cluster.nodeClient(master);
+    await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', client.scriptLoad(script.SCRIPT))));
+  }
+
+  private primaryAddresses(): string {
+    return this.cluster.masters
+      .map((master) => master.address)
+      .sort()
+      .join(',');
+  }
+
+  /** The seams' commands on a client (the cluster, routed by key, or one node): PUBLISH is SPUBLISH here. */
+  private commandsOn(client: HeraldCluster | NodeClient): RedisCommands {
+    const commands: Record<string, unknown> = {};
+    for (const name of Object.keys(REDIS_SCRIPTS)) {
+      commands[name] = (...args: unknown[]) => (client as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
+    }
+    commands.publish = (channel: string, message: string) => client.sPublish(channel, message);
+    return commands as unknown as RedisCommands;
+  }
+
+  private receive(message: string, channel: string): void {
+    try {
+      this.messageListener(message, channel);
+    } catch (error) {
+      this.logger.error({ message: 'Could not handle a channel message', channel, error: describeError(error) });
+    }
+  }
+
+  private markDown(reason: string): void {
+    if (!this.isAvailable) return;
+    this.downSinceMs = Date.now();
+    this.logger.warn({ message: 'Redis Cluster unavailable', reason });
+    this.setAvailable(false);
+  }
+
+  private setAvailable(available: boolean): void {
+    if (this.isAvailable === available) return;
+    this.isAvailable = available;
+    for (const listener of this.availabilityListeners) {
+      try {
+        listener(available);
+      } catch (error) {
+        this.logger.error({ message: 'Availability listener failed', error: describeError(error) });
+      }
+    }
+  }
+
+  private backoffMs(attempt: number): number {
+    const ceiling = Math.min(this.settings.reconnectMaxDelayMs, this.settings.reconnectMinDelayMs * 2 ** Math.min(attempt, 16));
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  private bounded<T>(operation: string, call: Promise<T>): Promise<T> {
+    const timeoutMs = this.settings.commandTimeoutMs;
+    return withDeadline(call, timeoutMs, () => new DeadlineExpiredError(operation, timeoutMs));
+  }
+
+  private unavailable(operation: string, error: unknown): Error {
+    if (error instanceof BrokerUnavailableError) return error;
+    if (error instanceof ErrorReply && !TRANSIENT_REPLY.test(error.message)) return error;
+    return new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: ${describeError(error)})`);
+  }
+}

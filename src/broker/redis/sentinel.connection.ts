@@ -1,0 +1,297 @@
+import { Logger } from '@nestjs/common';
+import { createClient } from 'redis';
+import { DeadlineExpiredError, withDeadline } from '../deadline';
+import { describeError } from './redis.client';
+import { ChannelListener, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
+
+export interface SentinelConnectionOptions extends Omit<RedisConnectionOptions, 'url' | 'channels'> {
+  sentinels: Array<{ host: string; port: number }>;
+  masterName: string;
+  /** Credentials of the Redis servers. */
+  username?: string;
+  password?: string;
+  /** The sentinels' own credentials, when they require them. */
+  sentinelUsername?: string;
+  sentinelPassword?: string;
+  tls?: boolean;
+  /** How often the sentinels are asked for the primary while it cannot be reached. */
+  resolveIntervalMs?: number;
+}
+
+/**
+ * Redis behind Sentinel: the primary is asked of the sentinels, and this pod talks to it through
+ * a StandaloneRedisConnection (so every guarantee of the one-node mode holds: deadlines, health
+ * PINGs, a fresh subscriber and a catch-up after any reconnect).
+ *
+ * When the primary fails over, the sentinels announce `+switch-master` (and, should that be
+ * missed, say so when asked while the primary is unreachable): the connection to the old
+ * primary is closed and one to the new primary is built with every channel of this pod, so its
+ * first resync subscribes them all, re-registers presence, turns available and has each room
+ * catch up from history (or told `recovery` when it cannot prove continuity).
+ */
+export class SentinelRedisConnection extends RedisConnection {
+  private readonly logger = new Logger(SentinelRedisConnection.name);
+  private readonly settings: SentinelConnectionOptions & { commandTimeoutMs: number; resolveIntervalMs: number };
+  private current: StandaloneRedisConnection | undefined;
+  private address = '';
+  private readonly channels = new Set<string>();
+  private messageListener: ChannelListener = () => undefined;
+  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
+  private readonly resyncSteps: (() => Promise<void>)[] = [];
+  private readonly resyncedListeners: (() => void)[] = [];
+  private wasAvailable = false;
+  private closed = false;
+  private connecting: Promise<void> | undefined;
+  private switching: Promise<void> = Promise.resolve();
+  private failoverCount = 0;
+  /** Refusals counted by connections already replaced. */
+  private refusedBefore = 0;
+  private watcher: ReturnType<typeof createClient> | undefined;
+  private watchedSentinel = 0;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private resolveTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: SentinelConnectionOptions) {
+    super();
+    const commandTimeoutMs = options.commandTimeoutMs ?? 2000;
+    this.settings = { ...options, commandTimeoutMs, resolveIntervalMs: options.resolveIntervalMs ?? Math.max(100, Math.floor(commandTimeoutMs / 2)) };
+  }
+
+  get available(): boolean {
+    return this.current?.available ?? false;
+  }
+
+  onAvailabilityChange(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
+
+  run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    return this.primary().run(operation, command);
+  }
+
+  attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    return this.primary().attempt(operation, command);
+  }
+
+  runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    return this.primary().runReplicated(operation, key, command);
+  }
+
+  get health(): RedisConnectionHealth {
+    const current = this.current?.health;
+    return {
+      shards: [{ shard: this.address, up: current?.shards[0]?.up ?? false }],
+      failovers: this.failoverCount,
+      refusedForReplicas: this.refusedBefore + (current?.refusedForReplicas ?? 0),
+    };
+  }
+
+  onMessage(listener: ChannelListener): void {
+    this.messageListener = listener;
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.channels.add(channel);
+    try {
+      await this.primary().subscribe(channel);
+    } catch (error) {
+      this.channels.delete(channel);
+      throw error;
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<boolean> {
+    if (!this.channels.delete(channel)) return false;
+    return this.primary().unsubscribe(channel);
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  onResync(step: () => Promise<void>): void {
+    this.resyncSteps.push(step);
+  }
+
+  onResynced(listener: () => void): void {
+    this.resyncedListeners.push(listener);
+  }
+
+  connect(): Promise<void> {
+    this.connecting ??= this.start();
+    return this.connecting;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.watchTimer);
+    clearInterval(this.resolveTimer);
+    await this.switching.catch(() => undefined);
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    if (watcher?.isOpen) watcher.destroy();
+    this.channels.clear();
+    await this.current?.close();
+    this.report(false);
+  }
+
+  private async start(): Promise<void> {
+    let primary: string;
+    try {
+      primary = await this.resolvePrimary();
+    } catch (error) {
+      this.closed = true;
+      throw new Error(`Cannot find the primary ${this.settings.masterName} through the sentinels ${this.describeSentinels()}: ${describeError(error)}`);
+    }
+    this.address = primary;
+    this.current = this.connectionTo(primary);
+    try {
+      await this.current.connect();
+    } catch (error) {
+      this.closed = true;
+      throw error;
+    }
+    this.watch();
+    this.resolveTimer = setInterval(() => this.checkPrimary(), this.settings.resolveIntervalMs);
+    this.logger.log({ message: 'Following the Redis primary through Sentinel', master: this.settings.masterName, primary });
+  }
+
+  private primary(): StandaloneRedisConnection {
+    if (!this.current) throw new Error('The Sentinel connection is not connected');
+    return this.current;
+  }
+
+  /** While the primary cannot be reached, asks the sentinels whether another took over. */
+  private checkPrimary(): void {
+    if (this.closed || this.current?.available) return;
+    this.resolvePrimary().then(
+      (primary) => this.follow(primary, 'sentinels name another primary'),
+      (error: unknown) => this.logger.debug({ message: 'Could not ask the sentinels for the primary', error: describeError(error) }),
+    );
+  }
+
+  /** Moves every channel and seam to the new primary; one switch at a time, in order. */
+  private follow(primary: string, reason: string): void {
+    this.switching = this.switching.then(async () => {
+      if (this.closed || primary === this.address) return;
+      this.failoverCount++;
+      this.logger.warn({ message: 'Redis primary changed; following it', from: this.address, to: primary, reason });
+      const previous = this.current;
+      this.address = primary;
+      this.current = this.connectionTo(primary);
+      this.report(false);
+      if (previous) {
+        this.refusedBefore += previous.health.refusedForReplicas;
+        await previous.close().catch((error: unknown) => this.logger.debug({ message: 'Closing the old primary failed', error: describeError(error) }));
+      }
+      try {
+        await this.current.connect();
+      } catch (error) {
+        // Not ready yet (still promoting): the next check asks the sentinels again and retries.
+        this.logger.warn({ message: 'Could not connect to the new Redis primary yet', primary, error: describeError(error) });
+        this.address = '';
+      }
+    });
+  }
+
+  private connectionTo(primary: string): StandaloneRedisConnection {
+    const { username, password, tls } = this.settings;
+    const credentials = username === undefined && password === undefined ? '' : `${encodeURIComponent(username ?? '')}:${encodeURIComponent(password ?? '')}@`;
+    const connection = new StandaloneRedisConnection({
+      ...this.settings,
+      url: `${tls ? 'rediss' : 'redis'}://${credentials}${primary}`,
+      channels: this.channels,
+      // A failed start is retried here with whatever primary the sentinels name then.
+      startupAttempts: 2,
+    });
+    connection.onMessage((message, channel) => {
+      if (connection === this.current) this.messageListener(message, channel);
+    });
+    connection.onAvailabilityChange((available) => {
+      if (connection === this.current) this.report(available);
+    });
+    for (const step of this.resyncSteps) connection.onResync(step);
+    for (const listener of this.resyncedListeners) connection.onResynced(listener);
+    return connection;
+  }
+
+  private report(available: boolean): void {
+    if (available === this.wasAvailable) return;
+    this.wasAvailable = available;
+    for (const listener of this.availabilityListeners) {
+      try {
+        listener(available);
+      } catch (error) {
+        this.logger.error({ message: 'Availability listener failed', error: describeError(error) });
+      }
+    }
+  }
+
+  /** `host:port` of the primary, from the first sentinel that names one. */
+  private async resolvePrimary(): Promise<string> {
+    const failures: string[] = [];
+    for (const sentinel of this.settings.sentinels) {
+      const client = this.sentinelClient(sentinel);
+      client.on('error', () => undefined); // Reported through the failed connect or command below.
+      try {
+        await withDeadline(client.connect(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('sentinel connect', this.settings.commandTimeoutMs));
+        const reply = await withDeadline(
+          client.sendCommand<[string, string] | null>(['SENTINEL', 'get-master-addr-by-name', this.settings.masterName]),
+          this.settings.commandTimeoutMs,
+          () => new DeadlineExpiredError('SENTINEL get-master-addr-by-name', this.settings.commandTimeoutMs),
+        );
+        if (reply && reply.length === 2) return `${reply[0].includes(':') ? `[${reply[0]}]` : reply[0]}:${reply[1]}`;
+        failures.push(`${sentinel.host}:${sentinel.port} does not know ${this.settings.masterName}`);
+      } catch (error) {
+        failures.push(`${sentinel.host}:${sentinel.port}: ${describeError(error)}`);
+      } finally {
+        client.destroy();
+      }
+    }
+    throw new Error(failures.join('; '));
+  }
+
+  /** Listens for `+switch-master` on one sentinel at a time, moving to the next when it is lost. */
+  private watch(): void {
+    if (this.closed) return;
+    const sentinel = this.settings.sentinels[this.watchedSentinel % this.settings.sentinels.length];
+    const watcher = this.sentinelClient(sentinel, false);
+    this.watcher = watcher;
+    const retry = () => {
+      if (this.closed || this.watcher !== watcher) return;
+      this.watcher = undefined;
+      watcher.destroy();
+      this.watchedSentinel++;
+      this.watchTimer = setTimeout(() => this.watch(), this.settings.resolveIntervalMs);
+    };
+    watcher.on('error', (error: Error) => {
+      this.logger.debug({ message: 'Sentinel watch connection error', sentinel: `${sentinel.host}:${sentinel.port}`, error: describeError(error) });
+      retry();
+    });
+    watcher
+      .connect()
+      .then(() =>
+        watcher.subscribe('+switch-master', (message) => {
+          // `<master name> <old ip> <old port> <new ip> <new port>`
+          const [name, , , host, port] = message.split(' ');
+          if (name === this.settings.masterName) this.follow(`${host.includes(':') ? `[${host}]` : host}:${port}`, '+switch-master');
+        }),
+      )
+      .catch(retry);
+  }
+
+  private sentinelClient(sentinel: { host: string; port: number }, reconnect = false) {
+    return createClient({
+      username: this.settings.sentinelUsername,
+      password: this.settings.sentinelPassword,
+      disableOfflineQueue: true,
+      socket: { host: sentinel.host, port: sentinel.port, tls: this.settings.tls === true, connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: reconnect ? undefined : false },
+    } as Parameters<typeof createClient>[0]);
+  }
+
+  private describeSentinels(): string {
+    return this.settings.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+  }
+}

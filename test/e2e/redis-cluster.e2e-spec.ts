@@ -1,0 +1,180 @@
+import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
+import { randomUUID } from 'node:crypto';
+import { eventually } from '../support/eventually';
+import { http, publish } from '../support/http';
+import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
+import { createTestApp, TestApp } from '../support/test-app';
+import { publisherToken, signToken } from '../support/tokens';
+import { ServerFrame, TestClient, connectClient } from '../support/ws-client';
+
+/**
+ * Three pods on a private Redis Cluster (3 primaries, 3 replicas): rooms live on the primary that
+ * owns their hash slot, room traffic is sharded pub/sub, and a primary killed with -9 fails over
+ * without losing an acknowledged notification. The cluster is started once for the file; the
+ * failover test runs last, since it leaves one shard without a replica.
+ */
+const POD_ENV = { HEARTBEAT_MS: '1000', REDIS_COMMAND_TIMEOUT_MS: '1500', REDIS_REPLICA_WAIT_MS: '500' };
+const PASSWORD = 'cluster-s3cret';
+const user = (sub: string) => signToken({ sub });
+const notify = (pod: TestApp, room: string, text: string, id?: string) =>
+  publish(pod.url, { rooms: [room], type: 'test', payload: { text }, ...(id === undefined ? {} : { id }) });
+const framesIn = (client: TestClient, room: string, event = 'notification') => client.all(event).filter((frame: ServerFrame) => frame.data.room === room);
+const texts = (client: TestClient, room: string) => framesIn(client, room).map((frame) => frame.data.payload.text as string);
+/** The slot of a room's keys and channel: they share the hash tag `{room}`. */
+const slotOf = (room: string) => calculateSlot(`{${room}}`);
+
+describe('pods on a Redis Cluster', () => {
+  let cluster: RedisCluster;
+  let pods: TestApp[];
+  const prefix = `t${randomUUID().slice(0, 8)}:`;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ password: PASSWORD });
+    pods = await Promise.all([0, 1, 2].map(() => createTestApp({ ...POD_ENV, REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix })));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all((pods ?? []).map((pod) => pod.close()));
+    await cluster?.stop();
+  });
+
+  /** Rooms whose slots are on at least two different primaries. */
+  async function roomsOnTwoPrimaries(base: string): Promise<string[]> {
+    const rooms: string[] = [];
+    const owners = new Set<number>();
+    for (let index = 0; owners.size < 2 || rooms.length < 4; index++) {
+      const room = `${base}-${index}`;
+      rooms.push(room);
+      owners.add((await cluster.primaryOf(slotOf(room))).port);
+    }
+    return rooms;
+  }
+
+  it('delivers a notification published on any pod to members on every pod exactly once, over sharded pub/sub only', async () => {
+    await Promise.all(cluster.nodes.map((node) => cluster.cli(node, ['CONFIG', 'RESETSTAT'])));
+    const rooms = (await roomsOnTwoPrimaries('public:spread')).slice(0, 4);
+    const owners = new Set(await Promise.all(rooms.map(async (room) => (await cluster.primaryOf(slotOf(room))).port)));
+    expect(owners.size).toBeGreaterThanOrEqual(2);
+
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`member${index}`))));
+    for (const member of members) for (const room of rooms) await member.join(room);
+    for (const [index, room] of rooms.entries()) {
+      for (const [podIndex, pod] of pods.entries()) expect(await notify(pod, room, `${room}/${podIndex}`)).toMatchObject({ status: 202 });
+      const expected = pods.map((_, podIndex) => `${room}/${podIndex}`);
+      await eventually(() => members.forEach((member) => expect(texts(member, room)).toEqual(expected)), 10_000);
+      expect(index).toBeLessThan(rooms.length);
+    }
+
+    // Room traffic never used classic PUBLISH, which a Cluster broadcasts to every node.
+    const stats = await Promise.all(cluster.nodes.map((node) => cluster.cli(node, ['INFO', 'commandstats'])));
+    expect(stats.filter((text) => /cmdstat_publish:calls=[1-9]/.test(text))).toEqual([]);
+    expect(stats.some((text) => /cmdstat_spublish:calls=[1-9]/.test(text))).toBe(true);
+    await Promise.all(members.map((member) => member.close()));
+  });
+
+  it('gives one order per room across concurrent publishers on different pods', async () => {
+    const room = 'public:cluster-order';
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`order${index}`))));
+    for (const member of members) await member.join(room);
+    const perPod = 10;
+    await Promise.all(
+      pods.map(async (pod, podIndex) => {
+        const results = await Promise.all(Array.from({ length: perPod }, (_, n) => notify(pod, room, `p${podIndex}-${n}`)));
+        for (const result of results) expect(result.status).toBe(202);
+      }),
+    );
+    await eventually(() => members.forEach((member) => expect(framesIn(member, room)).toHaveLength(perPod * pods.length)), 10_000);
+    const reference = framesIn(members[0], room).map((frame) => frame.data.seq);
+    for (const member of members) expect(framesIn(member, room).map((frame) => frame.data.seq)).toEqual(reference);
+    await Promise.all(members.map((member) => member.close()));
+  });
+
+  it('recovers with since, shares presence, de-duplicates a repeated id and keeps inbox read state across pods', async () => {
+    const room = 'public:cluster-state';
+    const first = await connectClient(pods[0].wsUrl, user('alice'));
+    await first.join(room);
+    expect((await notify(pods[1], room, 'one')).status).toBe(202);
+    const seen = await first.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'one');
+    expect((await notify(pods[2], room, 'two')).status).toBe(202);
+    expect((await notify(pods[2], room, 'three')).status).toBe(202);
+
+    const late = await connectClient(pods[2].wsUrl, user('bob'));
+    const joined = await late.request('join', { room, since: seen.data.seq });
+    expect(joined.data.recovered).toBe(true);
+    await eventually(() => expect(texts(late, room)).toEqual(['two', 'three']));
+
+    const presence = await http('GET', `${pods[1].url}/v1/rooms/${room}/presence`, { token: publisherToken() });
+    expect(presence.status).toBe(200);
+    expect((presence.body as { users: string[] }).users.sort()).toEqual(['alice', 'bob']);
+
+    const id = randomUUID();
+    expect((await notify(pods[0], room, 'once', id)).status).toBe(202);
+    expect((await notify(pods[1], room, 'once', id)).status).toBe(202);
+    await eventually(() => expect(texts(first, room).filter((text) => text === 'once')).toHaveLength(1));
+
+    const inboxUser = 'carol';
+    const personal = `user:${inboxUser}`;
+    expect((await publish(pods[0].url, { rooms: [personal], type: 'test', payload: { text: 'for carol' } })).status).toBe(202);
+    const token = user(inboxUser);
+    const page = await eventually(async () => {
+      const result = await http('GET', `${pods[1].url}/v1/inbox`, { token });
+      expect((result.body as { items: unknown[] }).items).toHaveLength(1);
+      return result.body as { items: Array<{ id: string }>; unread: number };
+    });
+    expect(page.unread).toBe(1);
+    expect((await http('POST', `${pods[2].url}/v1/inbox/read`, { token, body: { ids: [page.items[0].id] } })).status).toBeLessThan(300);
+    const after = await http('GET', `${pods[0].url}/v1/inbox`, { token });
+    expect((after.body as { unread: number }).unread).toBe(0);
+    await Promise.all([first.close(), late.close()]);
+  });
+
+  it('loses no acknowledged notification when the primary of a busy room is killed, and turns ready again', async () => {
+    const room = 'public:cluster-busy';
+    const primary = await cluster.primaryOf(slotOf(room));
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`busy${index}`))));
+    for (const member of members) await member.join(room);
+
+    const acknowledged: string[] = [];
+    let stop = false;
+    const publisher = (async () => {
+      for (let n = 0; !stop; n++) {
+        const id = randomUUID();
+        const text = `n${n}`;
+        // Every non-202 is retried with the same id until it is acknowledged.
+        for (;;) {
+          const result = await notify(pods[n % pods.length], room, text, id).catch(() => ({ status: 0 }));
+          if (result.status === 202) break;
+          expect([0, 503]).toContain(result.status);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        acknowledged.push(text);
+      }
+    })();
+
+    await eventually(() => expect(acknowledged.length).toBeGreaterThan(5), 10_000);
+    await primary.kill();
+    await cluster.waitHealthy(30_000);
+    // Restarted like a crashed pod, the old primary rejoins as the new primary's replica: until
+    // then its shard refuses publishes (REDIS_MIN_REPLICAS=1) and the publisher retries.
+    await primary.restart();
+    await cluster.waitHealthy(30_000);
+    await eventually(async () => {
+      for (const pod of pods) expect((await http('GET', `${pod.url}/readyz`)).status).toBe(200);
+    }, 30_000, 200);
+    const afterFailover = acknowledged.length;
+    await eventually(() => expect(acknowledged.length).toBeGreaterThan(afterFailover + 5), 20_000);
+    stop = true;
+    await publisher;
+
+    for (const member of members) {
+      expect(member.closeInfo).toBeUndefined();
+      const toldToRecover = framesIn(member, room, 'recovery').length > 0;
+      await eventually(() => {
+        const received = texts(member, room);
+        // Exactly once each; a member told recovered:false may miss some, never get one twice.
+        expect(new Set(received).size).toBe(received.length);
+        if (!toldToRecover) expect(acknowledged.filter((text) => !received.includes(text))).toEqual([]);
+      }, 10_000);
+    }
+    await Promise.all(members.map((member) => member.close()));
+  }, 90_000);
+});

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { eventually } from '../support/eventually';
+import { http, publish } from '../support/http';
+import { RedisSentinelSet, startRedisSentinels } from '../support/redis-sentinel';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken } from '../support/tokens';
+import { ServerFrame, TestClient, connectClient } from '../support/ws-client';
+
+/**
+ * Pods behind Sentinel (one primary, two replicas, three sentinels, all password-protected):
+ * they find the primary through the sentinels and follow it when it is killed with -9.
+ */
+const PASSWORD = 'sentinel-s3cret';
+const POD_ENV = { HEARTBEAT_MS: '1000', REDIS_COMMAND_TIMEOUT_MS: '1500', REDIS_REPLICA_WAIT_MS: '500' };
+const user = (sub: string) => signToken({ sub });
+const notify = (pod: TestApp, room: string, text: string, id?: string) =>
+  publish(pod.url, { rooms: [room], type: 'test', payload: { text }, ...(id === undefined ? {} : { id }) });
+const framesIn = (client: TestClient, room: string, event = 'notification') => client.all(event).filter((frame: ServerFrame) => frame.data.room === room);
+const texts = (client: TestClient, room: string) => framesIn(client, room).map((frame) => frame.data.payload.text as string);
+
+describe('pods behind Redis Sentinel', () => {
+  let sentinels: RedisSentinelSet;
+  let pods: TestApp[];
+  const prefix = `t${randomUUID().slice(0, 8)}:`;
+
+  beforeAll(async () => {
+    sentinels = await startRedisSentinels({ password: PASSWORD });
+    const env = { ...POD_ENV, REDIS_SENTINELS: sentinels.sentinels, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: PASSWORD, REDIS_PREFIX: prefix };
+    pods = await Promise.all([0, 1, 2].map(() => createTestApp(env)));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all((pods ?? []).map((pod) => pod.close()));
+    await sentinels?.stop();
+  }, 60_000);
+
+  it('refuses to start naming REDIS_SENTINELS when no sentinel knows the primary', async () => {
+    const env = { ...POD_ENV, REDIS_SENTINELS: sentinels.sentinels, REDIS_SENTINEL_MASTER: 'no-such-primary', REDIS_PASSWORD: PASSWORD };
+    await expect(createTestApp(env)).rejects.toThrow(/REDIS_SENTINELS: Cannot find the primary no-such-primary/);
+  });
+
+  it('delivers across pods exactly once and acknowledges only replicated publishes', async () => {
+    const room = 'public:sentinel-fanout';
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`fan${index}`))));
+    for (const member of members) await member.join(room);
+    for (const [index, pod] of pods.entries()) expect((await notify(pod, room, `from${index}`)).status).toBe(202);
+    await eventually(() => members.forEach((member) => expect(texts(member, room)).toEqual(['from0', 'from1', 'from2'])), 10_000);
+    await Promise.all(members.map((member) => member.close()));
+  });
+
+  it('follows a primary killed with -9: no acknowledged notification lost or doubled, readyz back to 200', async () => {
+    const room = 'public:sentinel-busy';
+    const primary = await sentinels.primary();
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`busy${index}`))));
+    for (const member of members) await member.join(room);
+
+    const acknowledged: string[] = [];
+    let stop = false;
+    const publisher = (async () => {
+      for (let n = 0; !stop; n++) {
+        const id = randomUUID();
+        const text = `n${n}`;
+        // Every non-202 is retried with the same id until it is acknowledged.
+        for (;;) {
+          const result = await notify(pods[n % pods.length], room, text, id).catch(() => ({ status: 0 }));
+          if (result.status === 202) break;
+          expect([0, 503]).toContain(result.status);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        acknowledged.push(text);
+      }
+    })();
+
+    await eventually(() => expect(acknowledged.length).toBeGreaterThan(5), 10_000);
+    await primary.kill();
+    await sentinels.waitHealthy(1, 30_000);
+    await eventually(async () => {
+      for (const pod of pods) expect((await http('GET', `${pod.url}/readyz`)).status).toBe(200);
+    }, 30_000, 200);
+    const afterFailover = acknowledged.length;
+    await eventually(() => expect(acknowledged.length).toBeGreaterThan(afterFailover + 5), 20_000);
+    stop = true;
+    await publisher;
+
+    for (const member of members) {
+      expect(member.closeInfo).toBeUndefined();
+      const toldToRecover = framesIn(member, room, 'recovery').length > 0;
+      await eventually(() => {
+        const received = texts(member, room);
+        expect(new Set(received).size).toBe(received.length);
+        if (!toldToRecover) expect(acknowledged.filter((text) => !received.includes(text))).toEqual([]);
+      }, 10_000);
+    }
+    const metrics = await Promise.all(pods.map(async (pod) => (await fetch(`${pod.url}/metrics`)).text()));
+    for (const text of metrics) expect(text).toMatch(/herald_redis_failovers_total 1/);
+    await Promise.all(members.map((member) => member.close()));
+  }, 90_000);
+});
