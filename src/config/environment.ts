@@ -411,8 +411,8 @@ export class Environment {
   }
 
   /** WAIT holds the connection it runs on: past the command deadline it would mark Redis down. */
-  @ValidateIf((env: Environment) => env.REDIS_REPLICA_WAIT_MS >= env.REDIS_COMMAND_TIMEOUT_MS)
-  @Matches(/^$/, { message: 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS' })
+  @ValidateIf((env: Environment) => env.REDIS_REPLICA_WAIT_MS >= env.REDIS_COMMAND_TIMEOUT_MS && (env.REDIS_MIN_REPLICAS ?? (env.REDIS_CLUSTER_NODES ?? env.REDIS_SENTINELS ? 1 : 0)) > 0)
+  @Matches(/^$/, { message: 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS when publishes wait for replicas (REDIS_MIN_REPLICAS)' })
   get replicaWaitWithinCommandTimeout(): string {
     return `${this.REDIS_REPLICA_WAIT_MS}`;
   }

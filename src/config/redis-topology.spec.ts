@@ -58,11 +58,15 @@ describe('Redis connection modes', () => {
     [{ REDIS_MIN_REPLICAS: 'one' }, 'REDIS_MIN_REPLICAS'],
     [{ REDIS_REPLICA_WAIT_MS: '0' }, 'REDIS_REPLICA_WAIT_MS'],
     [{ REDIS_TLS: 'maybe' }, 'REDIS_TLS'],
-    [{ REDIS_REPLICA_WAIT_MS: '2000' }, 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS'],
-    [{ REDIS_REPLICA_WAIT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '2500' }, 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379', REDIS_REPLICA_WAIT_MS: '2000' }, 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS'],
+    [{ REDIS_URL: 'redis://a:6379', REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '2500' }, 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS'],
   ])('stops start-up on %j, naming the variables', (raw, message) => {
     expect(() => parseEnvironment(raw)).toThrow(ConfigurationError);
     expect(() => parseEnvironment(raw)).toThrow(message);
+  });
+
+  it('lets a short command deadline pass when no publish waits for replicas', () => {
+    expect(configOf({ REDIS_URL: 'redis://a:6379', REDIS_COMMAND_TIMEOUT_MS: '500' }).redisCommandTimeoutMs).toBe(500);
   });
 
   it('never puts a password in the description it logs', () => {
