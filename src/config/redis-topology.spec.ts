@@ -58,6 +58,7 @@ describe('Redis connection modes', () => {
     [{ REDIS_MIN_REPLICAS: 'one' }, 'REDIS_MIN_REPLICAS'],
     [{ REDIS_REPLICA_WAIT_MS: '0' }, 'REDIS_REPLICA_WAIT_MS'],
     [{ REDIS_TLS: 'maybe' }, 'REDIS_TLS'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379', WEBHOOK_URL: 'https://backend.example/hooks', HOOKS_SECRET: 'sixteen-chars-ok' }, 'WEBHOOK_URL works with REDIS_URL or without Redis'],
     [{ REDIS_CLUSTER_NODES: 'redis://a:6379', REDIS_REPLICA_WAIT_MS: '2000' }, 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS'],
     [{ REDIS_URL: 'redis://a:6379', REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '2500' }, 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS'],
   ])('stops start-up on %j, naming the variables', (raw, message) => {

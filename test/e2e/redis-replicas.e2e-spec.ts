@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
+import { publish } from '../support/http';
+import { RedisProcess, redisCli, spawnRedisProcess } from '../support/redis-process';
+import { RedisServer, startRedis } from '../support/redis-server';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken } from '../support/tokens';
+import { connectClient } from '../support/ws-client';
+
+/**
+ * REDIS_MIN_REPLICAS on a single server (REDIS_URL): a publish is acknowledged only once a
+ * replica holds it. A primary without a replica refuses (503, counted), and the publisher's
+ * retry with the same id is delivered once when a replica is back.
+ */
+describe('publishes that wait for replicas', () => {
+  let primary: RedisServer;
+  let replica: RedisProcess | undefined;
+  let pod: TestApp;
+
+  beforeAll(async () => {
+    primary = await startRedis();
+    pod = await createTestApp({ REDIS_URL: primary.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '200' });
+  });
+  afterAll(async () => {
+    await pod?.close();
+    await replica?.stop();
+    await primary?.stop();
+  });
+
+  it('answers 503 while no replica acknowledges, then 202 for the retry with the same id, delivered once', async () => {
+    const room = 'public:replicated';
+    const member = await connectClient(pod.wsUrl, signToken({ sub: 'member' }));
+    await member.join(room);
+    const id = randomUUID();
+    const body = { id, rooms: [room], type: 'test', payload: { text: 'kept' } };
+
+    const refused = await publish(pod.url, body);
+    expect(refused.status).toBe(503);
+    expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 1\b/);
+
+    const port = await freePort();
+    replica = await spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(primary.port)], port);
+    await eventually(async () => expect(await redisCli(port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+
+    expect((await publish(pod.url, body)).status).toBe(202);
+    expect((await publish(pod.url, { ...body, id: randomUUID(), payload: { text: 'second' } })).status).toBe(202);
+    await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'second');
+    // The refused attempt was stored on the primary (and reached the member); the retry found it.
+    expect(member.all('notification').map((frame) => frame.data.payload.text)).toEqual(['kept', 'second']);
+    await member.close();
+  });
+});
