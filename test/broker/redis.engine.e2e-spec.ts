@@ -173,6 +173,38 @@ describe('RedisEngine', () => {
     });
   });
 
+  describe('a failover that lost writes', () => {
+    it('tells the room to recover when a position it delivered comes back with another publication, then delivers that one', async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix });
+      const b = await harness.pod({ prefix });
+      const inbox = new DeliveryLog(a.broker);
+      await a.broker.subscribe('chat');
+      for (const text of ['m1', 'm2', 'm3']) await b.broker.publish('chat', 'message', body(text));
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(3));
+
+      // As a primary that died before replicating m3: its replica, now primary, ends at m2.
+      const client = await inspector();
+      try {
+        const kept = parseSeq(inbox.seqsOf('chat')[1])!.position;
+        const history = `${prefix}{chat}:history`;
+        const entries = await client.xRange(history, '-', `${kept}-0`);
+        await client.del(history);
+        for (const { id, message } of entries) await client.xAdd(history, id, message);
+        await client.hSet(`${prefix}{chat}:meta`, 'position', String(kept));
+      } finally {
+        await client.close();
+      }
+      await b.broker.publish('chat', 'message', body('m3 again'));
+      await b.broker.publish('chat', 'message', body('m4'));
+      await eventually(() => expect(inbox.of('chat').filter((delivery) => delivery.kind === 'publication').map(textOf)).toEqual(['m1', 'm2', 'm3', 'm3 again', 'm4']));
+      const gaps = inbox.of('chat').filter((delivery) => delivery.kind === 'gap');
+      expect(gaps).toEqual([{ kind: 'gap', room: 'chat', latestSeq: inbox.seqsOf('chat')[1] }]);
+      // The repeat of a publication it did deliver is still dropped.
+      expect(inbox.of('chat').map((delivery) => delivery.kind)).toEqual(['publication', 'publication', 'publication', 'gap', 'publication', 'publication']);
+    });
+  });
+
   describe('connecting', () => {
     it('refuses to start with a clear error naming the URL, without its password', async () => {
       const free = await startRedis();

@@ -267,7 +267,8 @@ export class ClusterRedisConnection extends RedisConnection {
     this.checking = true;
     try {
       const masters = this.cluster.masters;
-      await Promise.all(masters.map(async (master) => this.bounded('PING', (await this.cluster.nodeClient(master)).ping())));
+      // Bounded as a whole: a node client still connecting to a dead primary never settles.
+      await Promise.all(masters.map((master) => this.bounded('PING', this.cluster.nodeClient(master).then((client) => client.ping()))));
       const primaries = this.primaryAddresses();
       if (primaries !== this.primaries) {
         this.failoverCount++;

@@ -14,7 +14,18 @@ export interface RoomFeed {
   anchor: { epoch: string | null; position: number } | undefined;
   /** Set while catching up after a reconnect: live publications wait here, with their position. */
   pending: Array<[Publication, ParsedSeq]> | undefined;
+  /**
+   * The newest positions delivered here and their publication times (oldest first, at most
+   * RECENT_POSITIONS): tells a repeat from another publication given a position already used.
+   */
+  recent: Array<[position: number, publishedAtMs: number]>;
 }
+
+/**
+ * How many delivered positions each room remembers. A failover loses at most the writes that
+ * were not replicated yet, a handful at the rate one room is published to.
+ */
+const RECENT_POSITIONS = 16;
 
 /** Reads a room's history (RedisBroker.history). */
 type HistoryReader = (room: string, since?: string) => Promise<HistoryResult>;
@@ -45,7 +56,7 @@ export class RoomFeeds {
 
   /** Starts following a room; `anchor` it once its latest position is known. */
   open(room: string): RoomFeed {
-    const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined };
+    const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined, recent: [] };
     this.feeds.set(room, feed);
     return feed;
   }
@@ -127,10 +138,23 @@ export class RoomFeeds {
     this.emit({ kind: 'gap', room, latestSeq });
   }
 
-  /** Drops what this pod already delivered (same epoch, position not after the last). */
+  /**
+   * Drops what this pod already delivered (same epoch, position not after the last). A position
+   * already delivered that comes back with another publication means Redis lost writes this pod
+   * had delivered and reused their positions (a primary failed over before replicating them):
+   * the members are told to recover, then get the new publication.
+   */
   private deliverInOrder(feed: RoomFeed, publication: Publication, at: ParsedSeq): void {
-    if (feed.last && feed.last.epoch === at.epoch && at.position <= feed.last.position) return;
+    if (feed.last && feed.last.epoch === at.epoch && at.position <= feed.last.position) {
+      const delivered = feed.recent.find(([position]) => position === at.position);
+      if (delivered === undefined || delivered[1] === publication.publishedAtMs) return;
+      this.logger.warn({ message: 'Redis reused positions this pod had delivered (writes lost in a failover)', room: publication.room, position: at.position });
+      feed.recent = feed.recent.filter(([position]) => position < at.position);
+      this.reportGap(publication.room, formatSeq(at.epoch, at.position - 1));
+    }
     feed.last = at;
+    feed.recent.push([at.position, publication.publishedAtMs]);
+    if (feed.recent.length > RECENT_POSITIONS) feed.recent.shift();
     this.emit(publication);
   }
 }

@@ -45,6 +45,9 @@ export class SentinelRedisConnection extends RedisConnection {
   private connecting: Promise<void> | undefined;
   private switching: Promise<void> = Promise.resolve();
   private failoverCount = 0;
+  /** The primary this pod last served from: a failover is counted once it serves from another. */
+  private served = '';
+  private checks = 0;
   /** Refusals counted by connections already replaced. */
   private refusedBefore = 0;
   private watcher: ReturnType<typeof createClient> | undefined;
@@ -153,6 +156,7 @@ export class SentinelRedisConnection extends RedisConnection {
       this.closed = true;
       throw error;
     }
+    this.served = primary;
     this.watch();
     this.resolveTimer = setInterval(() => this.checkPrimary(), this.settings.resolveIntervalMs);
     this.logger.log({ message: 'Following the Redis primary through Sentinel', master: this.settings.masterName, primary });
@@ -163,9 +167,14 @@ export class SentinelRedisConnection extends RedisConnection {
     return this.current;
   }
 
-  /** While the primary cannot be reached, asks the sentinels whether another took over. */
+  /**
+   * Asks the sentinels which server is primary: at every tick while the primary cannot be
+   * reached, and every tenth otherwise, in case a `+switch-master` was missed (a demoted primary
+   * still answers, with READONLY to writes).
+   */
   private checkPrimary(): void {
-    if (this.closed || this.current?.available) return;
+    this.checks++;
+    if (this.closed || (this.current?.available && this.checks % 10 !== 0)) return;
     this.resolvePrimary().then(
       (primary) => this.follow(primary, 'sentinels name another primary'),
       (error: unknown) => this.logger.debug({ message: 'Could not ask the sentinels for the primary', error: describeError(error) }),
@@ -176,7 +185,6 @@ export class SentinelRedisConnection extends RedisConnection {
   private follow(primary: string, reason: string): void {
     this.switching = this.switching.then(async () => {
       if (this.closed || primary === this.address) return;
-      this.failoverCount++;
       this.logger.warn({ message: 'Redis primary changed; following it', from: this.address, to: primary, reason });
       const previous = this.current;
       this.address = primary;
@@ -188,6 +196,8 @@ export class SentinelRedisConnection extends RedisConnection {
       }
       try {
         await this.current.connect();
+        if (primary !== this.served) this.failoverCount++;
+        this.served = primary;
       } catch (error) {
         // Not ready yet (still promoting): the next check asks the sentinels again and retries.
         this.logger.warn({ message: 'Could not connect to the new Redis primary yet', primary, error: describeError(error) });
