@@ -190,7 +190,7 @@ describe('RedisEngine', () => {
         const history = `${prefix}{chat}:history`;
         const entries = await client.xRange(history, '-', `${kept}-0`);
         await client.del(history);
-        for (const { id, message } of entries) await client.xAdd(history, id, message);
+        for (const { id, message } of entries ?? []) await client.xAdd(history, id, message);
         await client.hSet(`${prefix}{chat}:meta`, 'position', String(kept));
       } finally {
         await client.close();

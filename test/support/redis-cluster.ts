@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from './eventually';
 import { RedisProcess, freeClusterPorts, redisCli, spawnRedisProcess } from './redis-process';
+import { selfSignedCertificate } from './redis-server';
 
 /**
  * A private Redis Cluster (7.0+) of 3 primaries and 3 replicas on free loopback ports, with a
@@ -14,6 +15,8 @@ export interface RedisCluster {
   readonly seeds: string;
   readonly nodes: readonly RedisProcess[];
   readonly password: string | undefined;
+  /** With `tls`: the self-signed certificate clients must trust (PEM file). */
+  readonly caFile: string | undefined;
   /** The node currently serving `slot` as primary (from CLUSTER SHARDS on a live node). */
   primaryOf(slot: number): Promise<RedisProcess>;
   /** The current primaries. */
@@ -30,6 +33,8 @@ export interface RedisClusterOptions {
   password?: string;
   /** cluster-node-timeout: how long a silent primary is tolerated before its replica takes over. */
   nodeTimeoutMs?: number;
+  /** TLS only, between nodes too, with a fresh self-signed certificate for 127.0.0.1. */
+  tls?: boolean;
 }
 
 const PRIMARIES = 3;
@@ -38,14 +43,20 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const directory = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
   const ports = await freeClusterPorts(PRIMARIES * 2);
   const nodes: RedisProcess[] = [];
+  const certificate = options.tls ? selfSignedCertificate() : undefined;
   const stop = async () => {
     await Promise.all(nodes.map((node) => node.stop().catch(() => node.kill())));
     rmSync(directory, { recursive: true, force: true });
+    certificate?.remove();
   };
   try {
     for (const port of ports) {
+      const listen = certificate
+        ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-cert-file', certificate.certFile,
+           '--tls-key-file', certificate.keyFile, '--tls-ca-cert-file', certificate.certFile, '--tls-auth-clients', 'no']
+        : ['--port', String(port)];
       const args = [
-        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory,
+        ...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory,
         '--cluster-enabled', 'yes', '--cluster-config-file', join(directory, `nodes-${port}.conf`),
         '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
         // A replica of a killed primary takes over at once, however long it was cut off.
@@ -54,15 +65,15 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         '--repl-diskless-sync-delay', '0',
       ];
       if (options.password !== undefined) args.push('--requirepass', options.password, '--masterauth', options.password);
-      nodes.push(await spawnRedisProcess(args, port));
+      nodes.push(await spawnRedisProcess(args, port, certificate !== undefined));
     }
-    await redisCli(ports[0], ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], options.password);
+    await redisCli(ports[0], ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], options.password, certificate?.certFile);
   } catch (error) {
     await stop();
     throw error;
   }
 
-  const cli = (node: RedisProcess, args: string[]) => redisCli(node.port, args, options.password);
+  const cli = (node: RedisProcess, args: string[]) => redisCli(node.port, args, options.password, certificate?.certFile);
   const byPort = (port: number) => nodes.find((node) => node.port === port);
 
   /** slot range start/end -> primary port, from the view of a live node. */
@@ -80,10 +91,11 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const cluster: RedisCluster = {
     seeds: ports
       .slice(0, PRIMARIES)
-      .map((port) => `redis://${options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`}127.0.0.1:${port}`)
+      .map((port) => `${certificate ? 'rediss' : 'redis'}://${options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`}127.0.0.1:${port}`)
       .join(','),
     nodes,
     password: options.password,
+    caFile: certificate?.certFile,
     cli,
     async primaryOf(slot) {
       const shard = (await shards()).find((candidate) => candidate.from <= slot && slot <= candidate.to);

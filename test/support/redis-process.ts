@@ -1,6 +1,7 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Socket, createConnection, createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 
 /**
@@ -33,9 +34,9 @@ process.once('exit', () => {
 
 export const execFileAsync = promisify(execFile);
 
-/** Starts `redis-server` with these arguments and waits until it answers on `port`. */
-export async function spawnRedisProcess(args: string[], port: number): Promise<RedisProcess> {
-  let child = await spawnChild(args, port);
+/** Starts `redis-server` with these arguments and waits until it answers on `port` (over TLS with `tls`). */
+export async function spawnRedisProcess(args: string[], port: number, tls = false): Promise<RedisProcess> {
+  let child = await spawnChild(args, port, tls);
   const alive = () => child.exitCode === null && child.signalCode === null;
   const terminate = async (signal: NodeJS.Signals): Promise<void> => {
     if (!alive()) return;
@@ -60,12 +61,12 @@ export async function spawnRedisProcess(args: string[], port: number): Promise<R
     stop: () => terminate('SIGTERM'),
     async restart() {
       await terminate('SIGKILL');
-      child = await spawnChild(args, port);
+      child = await spawnChild(args, port, tls);
     },
   };
 }
 
-async function spawnChild(args: string[], port: number): Promise<ChildProcess> {
+async function spawnChild(args: string[], port: number, tls: boolean): Promise<ChildProcess> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -82,7 +83,7 @@ async function spawnChild(args: string[], port: number): Promise<ChildProcess> {
   failed.catch(() => undefined); // Observed through the race below; after readiness an exit is expected (stop/kill).
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await Promise.race([answersPing(port), failed]))) {
+  while (!(await Promise.race([answersPing(port, tls), failed]))) {
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`redis-server on port ${port} was not ready within ${READY_TIMEOUT_MS} ms:\n${output}`);
@@ -94,9 +95,11 @@ async function spawnChild(args: string[], port: number): Promise<ChildProcess> {
 }
 
 /** True once something answers PING on the port (PONG, or NOAUTH when a password is required). */
-function answersPing(port: number): Promise<boolean> {
+function answersPing(port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket: Socket = createConnection({ port, host: '127.0.0.1' }, () => socket.write('PING\r\n'));
+    const socket: Socket = tls
+      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => socket.write('PING\r\n'))
+      : createConnection({ port, host: '127.0.0.1' }, () => socket.write('PING\r\n'));
     const done = (ready: boolean) => {
       socket.destroy();
       resolve(ready);
@@ -132,9 +135,10 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** Runs one `redis-cli` command against 127.0.0.1:port and returns its output. */
-export async function redisCli(port: number, args: string[], password?: string): Promise<string> {
+/** Runs one `redis-cli` command against 127.0.0.1:port and returns its output (over TLS when given the CA file). */
+export async function redisCli(port: number, args: string[], password?: string, caFile?: string): Promise<string> {
   const auth = password === undefined ? [] : ['--no-auth-warning', '-a', password];
-  const { stdout } = await execFileAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...auth, ...args], { timeout: 10_000 });
+  const tls = caFile === undefined ? [] : ['--tls', '--cacert', caFile];
+  const { stdout } = await execFileAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...tls, ...auth, ...args], { timeout: 10_000 });
   return stdout;
 }

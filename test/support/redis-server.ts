@@ -86,14 +86,14 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   };
 }
 
-interface Certificate {
+export interface Certificate {
   certFile: string;
   keyFile: string;
   remove(): void;
 }
 
 /** A self-signed certificate for 127.0.0.1, made with the openssl CLI in a private directory. */
-function selfSignedCertificate(): Certificate {
+export function selfSignedCertificate(): Certificate {
   const directory = mkdtempSync(join(tmpdir(), 'redis-tls-'));
   const certFile = join(directory, 'cert.pem');
   const keyFile = join(directory, 'key.pem');
