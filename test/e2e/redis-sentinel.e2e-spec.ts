@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { RedisSentinelSet, startRedisSentinels } from '../support/redis-sentinel';
+import { spawnServer } from '../support/spawned-server';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken } from '../support/tokens';
 import { ServerFrame, TestClient, connectClient } from '../support/ws-client';
@@ -94,4 +95,31 @@ describe('pods behind Redis Sentinel', () => {
     for (const text of metrics) expect(text).toMatch(/herald_redis_failovers_total 1/);
     await Promise.all(members.map((member) => member.close()));
   }, 90_000);
+});
+
+describe('Redis Sentinel over TLS', () => {
+  let sentinels: RedisSentinelSet;
+  beforeAll(async () => {
+    sentinels = await startRedisSentinels({ tls: true, password: 'sentinel-tls-pass', replicas: 1 });
+  }, 60_000);
+  afterAll(() => sentinels?.stop());
+
+  it('finds and serves the primary with REDIS_TLS, trusting the CA given to Node, and never logs the password', async () => {
+    const server = await spawnServer({
+      REDIS_SENTINELS: sentinels.sentinels,
+      REDIS_SENTINEL_MASTER: sentinels.masterName,
+      REDIS_PASSWORD: 'sentinel-tls-pass',
+      REDIS_TLS: 'true',
+      NODE_EXTRA_CA_CERTS: sentinels.caFile!,
+      LOG_LEVEL: 'debug',
+    });
+    try {
+      expect((await http('GET', `${server.url}/readyz`)).status).toBe(200);
+      expect((await publish(server.url, { rooms: ['public:tls'], type: 'test', payload: {} })).status).toBe(202);
+      expect(server.output()).not.toContain('sentinel-tls-pass');
+    } finally {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+  });
 });

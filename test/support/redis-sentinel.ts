@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { eventually } from './eventually';
 import { freePort } from './free-port';
 import { RedisProcess, redisCli, spawnRedisProcess } from './redis-process';
+import { selfSignedCertificate } from './redis-server';
 
 /**
  * A private Sentinel set: one primary, two replicas and three sentinels (quorum 2) on free
@@ -16,6 +17,8 @@ export interface RedisSentinelSet {
   /** As REDIS_SENTINEL_MASTER takes it. */
   readonly masterName: string;
   readonly password: string | undefined;
+  /** With `tls`: the self-signed certificate clients must trust (PEM file). */
+  readonly caFile: string | undefined;
   /** Primary first, then the replicas, as started; which one is primary changes on failover. */
   readonly servers: readonly RedisProcess[];
   readonly sentinelProcesses: readonly RedisProcess[];
@@ -32,6 +35,8 @@ export interface RedisSentinelOptions {
   password?: string;
   replicas?: number;
   downAfterMs?: number;
+  /** TLS only (servers, replication and sentinels), with a fresh self-signed certificate for 127.0.0.1. */
+  tls?: boolean;
 }
 
 export async function startRedisSentinels(options: RedisSentinelOptions = {}): Promise<RedisSentinelSet> {
@@ -39,19 +44,26 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
   const masterName = 'herald-primary';
   const servers: RedisProcess[] = [];
   const sentinels: RedisProcess[] = [];
+  const certificate = options.tls ? selfSignedCertificate() : undefined;
   const stop = async () => {
     await Promise.all([...sentinels, ...servers].map((node) => node.stop().catch(() => node.kill())));
     rmSync(directory, { recursive: true, force: true });
+    certificate?.remove();
   };
+  const tlsFiles = certificate
+    ? ['--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile, '--tls-ca-cert-file', certificate.certFile, '--tls-auth-clients', 'no', '--tls-replication', 'yes']
+    : [];
+  const listen = (port: number) => (certificate ? ['--port', '0', '--tls-port', String(port), ...tlsFiles] : ['--port', String(port)]);
+  const tls = certificate !== undefined;
   const auth = options.password === undefined ? [] : ['--requirepass', options.password, '--masterauth', options.password];
   try {
     const primaryPort = await freePort();
     // Replicas sync at once instead of after the default 5 s diskless delay.
     const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory, '--repl-diskless-sync-delay', '0', ...auth];
-    servers.push(await spawnRedisProcess(['--port', String(primaryPort), ...base], primaryPort));
+    servers.push(await spawnRedisProcess([...listen(primaryPort), ...base], primaryPort, tls));
     for (let index = 0; index < (options.replicas ?? 2); index++) {
       const port = await freePort();
-      servers.push(await spawnRedisProcess(['--port', String(port), ...base, '--replicaof', '127.0.0.1', String(primaryPort)], port));
+      servers.push(await spawnRedisProcess([...listen(port), ...base, '--replicaof', '127.0.0.1', String(primaryPort)], port, tls));
     }
     for (let index = 0; index < 3; index++) {
       const port = await freePort();
@@ -60,7 +72,9 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
       writeFileSync(
         file,
         [
-          `port ${port}`,
+          ...(certificate
+            ? ['port 0', `tls-port ${port}`, `tls-cert-file ${certificate.certFile}`, `tls-key-file ${certificate.keyFile}`, `tls-ca-cert-file ${certificate.certFile}`, 'tls-auth-clients no', 'tls-replication yes']
+            : [`port ${port}`]),
           'bind 127.0.0.1',
           `dir ${directory}`,
           `sentinel monitor ${masterName} 127.0.0.1 ${primaryPort} 2`,
@@ -71,17 +85,17 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
           '',
         ].join('\n'),
       );
-      sentinels.push(await spawnRedisProcess([file, '--sentinel'], port));
+      sentinels.push(await spawnRedisProcess([file, '--sentinel'], port, tls));
     }
   } catch (error) {
     await stop();
     throw error;
   }
 
-  const cli = (server: RedisProcess, args: string[]) => redisCli(server.port, args, sentinels.includes(server) ? undefined : options.password);
+  const cli = (server: RedisProcess, args: string[]) => redisCli(server.port, args, sentinels.includes(server) ? undefined : options.password, certificate?.certFile);
   const primaryPort = async (): Promise<number> => {
     for (const sentinel of sentinels.filter((candidate) => candidate.running)) {
-      const reply = (await redisCli(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', masterName])).trim().split('\n');
+      const reply = (await cli(sentinel, ['SENTINEL', 'get-master-addr-by-name', masterName])).trim().split('\n');
       if (reply.length === 2) return Number(reply[1]);
     }
     throw new Error('No sentinel names a primary');
@@ -91,6 +105,7 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
     sentinels: sentinels.map((sentinel) => `127.0.0.1:${sentinel.port}`).join(','),
     masterName,
     password: options.password,
+    caFile: certificate?.certFile,
     servers,
     sentinelProcesses: sentinels,
     async primary() {
@@ -110,7 +125,7 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
           const connected = [...info.matchAll(/slave\d+:.*state=online/g)].length;
           if (connected < replicas) throw new Error(`${primary.port} has ${connected} of ${replicas} replicas`);
           for (const sentinel of sentinels.filter((candidate) => candidate.running)) {
-            const reply = await redisCli(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', masterName]);
+            const reply = await cli(sentinel, ['SENTINEL', 'get-master-addr-by-name', masterName]);
             if (!reply.includes(String(primary.port))) throw new Error(`sentinel ${sentinel.port} disagrees`);
           }
         },

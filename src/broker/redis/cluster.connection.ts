@@ -167,7 +167,13 @@ export class ClusterRedisConnection extends RedisConnection {
 
   async unsubscribe(channel: string): Promise<boolean> {
     if (!this.channels.delete(channel)) return false;
-    if (!this.isAvailable) return false;
+    if (!this.isAvailable) {
+      // node-redis would otherwise keep the listener and move it with its slot forever.
+      this.bounded('unsubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
+        this.logger.debug({ message: 'Unsubscribe while unavailable failed', channel, error: describeError(error) }),
+      );
+      return false;
+    }
     try {
       await this.bounded('unsubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage));
     } catch (error) {
