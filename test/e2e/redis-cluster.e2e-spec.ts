@@ -127,6 +127,75 @@ describe('pods on a Redis Cluster', () => {
     await Promise.all([first.close(), late.close()]);
   });
 
+  /**
+   * Publishes to `room` from every pod in turn until stopped, retrying each non-202 with the same
+   * id, and returns the texts acknowledged.
+   */
+  function keepPublishing(room: string): { acknowledged: string[]; stop(): Promise<void> } {
+    const acknowledged: string[] = [];
+    let stopped = false;
+    const loop = (async () => {
+      for (let n = 0; !stopped; n++) {
+        const id = randomUUID();
+        const text = `n${n}`;
+        for (;;) {
+          const result = await notify(pods[n % pods.length], room, text, id).catch(() => ({ status: 0 }));
+          if (result.status === 202) break;
+          expect([0, 503]).toContain(result.status);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        acknowledged.push(text);
+      }
+    })();
+    return {
+      acknowledged,
+      async stop() {
+        stopped = true;
+        await loop;
+      },
+    };
+  }
+
+  /** Every acknowledged text reached each member exactly once, unless that member was told to recover. */
+  async function expectExactlyOnce(members: TestClient[], room: string, acknowledged: string[]): Promise<void> {
+    for (const member of members) {
+      expect(member.closeInfo).toBeUndefined();
+      await eventually(() => {
+        const received = texts(member, room);
+        expect(new Set(received).size).toBe(received.length);
+        if (framesIn(member, room, 'recovery').length === 0) expect(acknowledged.filter((text) => !received.includes(text))).toEqual([]);
+      }, 10_000);
+    }
+  }
+
+  it('follows a busy room whose slot migrates to another primary, delivering every acknowledged notification once', async () => {
+    const room = 'public:cluster-moving';
+    const slot = slotOf(room);
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`moving${index}`))));
+    for (const member of members) await member.join(room);
+    const publisher = keepPublishing(room);
+    await eventually(() => expect(publisher.acknowledged.length).toBeGreaterThan(5), 10_000);
+
+    const source = await cluster.primaryOf(slot);
+    const target = (await cluster.primaries()).find((node) => node.port !== source.port)!;
+    await cluster.migrateSlot(slot, target);
+    expect((await cluster.primaryOf(slot)).port).toBe(target.port);
+    // Every pod's subscription followed the slot: three subscribers on the new primary, none left on the old.
+    const channel = `${prefix}{${room}}:channel`;
+    await eventually(async () => {
+      expect(await cluster.cli(target, ['PUBSUB', 'SHARDNUMSUB', channel])).toBe(`${channel}\n3\n`);
+      expect(await cluster.cli(source, ['PUBSUB', 'SHARDNUMSUB', channel])).toBe(`${channel}\n0\n`);
+    }, 10_000);
+    const afterMove = publisher.acknowledged.length;
+    await eventually(() => expect(publisher.acknowledged.length).toBeGreaterThan(afterMove + 5), 20_000);
+    await publisher.stop();
+
+    await expectExactlyOnce(members, room, publisher.acknowledged);
+    // The room's traffic now goes out on its new primary, still sharded.
+    expect(await cluster.cli(target, ['INFO', 'commandstats'])).toMatch(/cmdstat_spublish:calls=[1-9]/);
+    await Promise.all(members.map((member) => member.close()));
+  }, 60_000);
+
   it('loses no acknowledged notification when the primary of a busy room is killed, and turns ready again', async () => {
     const room = 'public:cluster-busy';
     const primary = await cluster.primaryOf(slotOf(room));

@@ -21,6 +21,8 @@ export interface RedisCluster {
   primaryOf(slot: number): Promise<RedisProcess>;
   /** The current primaries. */
   primaries(): Promise<RedisProcess[]>;
+  /** Moves one slot, keys included, to another primary, as `redis-cli --cluster reshard` does. */
+  migrateSlot(slot: number, to: RedisProcess): Promise<void>;
   /** Runs a redis-cli command on one node. */
   cli(node: RedisProcess, args: string[]): Promise<string>;
   /** Waits until every live node reports `cluster_state:ok`, each slot range has a live primary and live replicas are in sync. */
@@ -106,6 +108,20 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     async primaries() {
       const ports = [...new Set((await shards()).map((shard) => shard.port))];
       return ports.map((port) => byPort(port)!).filter((node) => node !== undefined);
+    },
+    async migrateSlot(slot, to) {
+      const from = await cluster.primaryOf(slot);
+      const idOf = async (node: RedisProcess) => (await cli(node, ['CLUSTER', 'MYID'])).trim();
+      const [fromId, toId] = [await idOf(from), await idOf(to)];
+      await cli(to, ['CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId]);
+      await cli(from, ['CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId]);
+      for (;;) {
+        const keys = (await cli(from, ['CLUSTER', 'GETKEYSINSLOT', String(slot), '100'])).split('\n').filter((key) => key.length > 0);
+        if (keys.length === 0) break;
+        const auth = options.password === undefined ? [] : ['AUTH', options.password];
+        await cli(from, ['MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', ...auth, 'KEYS', ...keys]);
+      }
+      for (const node of await cluster.primaries()) await cli(node, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', toId]);
     },
     async waitHealthy(timeoutMs = 30_000) {
       await eventually(

@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { ErrorReply, createCluster } from 'redis';
+// node-redis's own slot function (not re-exported), so slots are computed as its cluster client does.
+import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { describeError, redactedUrl } from './redis.client';
@@ -68,7 +70,8 @@ export class ClusterRedisConnection extends RedisConnection {
   private readonly settings: Required<ClusterConnectionOptions>;
   private readonly cluster: HeraldCluster;
   private readonly commands: RedisCommands;
-  private readonly channels = new Set<string>();
+  /** Each subscribed channel and the primary that served its slot when it was last SSUBSCRIBEd. */
+  private readonly channels = new Map<string, string | undefined>();
   private messageListener: ChannelListener = () => undefined;
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly resyncSteps: (() => Promise<void>)[] = [];
@@ -156,7 +159,7 @@ export class ClusterRedisConnection extends RedisConnection {
 
   async subscribe(channel: string): Promise<void> {
     if (!this.isAvailable) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
-    this.channels.add(channel);
+    this.channels.set(channel, this.ownerOf(channel));
     try {
       await this.bounded('subscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
     } catch (error) {
@@ -247,7 +250,8 @@ export class ClusterRedisConnection extends RedisConnection {
   private resync(): Promise<void> {
     this.resyncing ??= (async () => {
       try {
-        for (const channel of [...this.channels]) {
+        for (const channel of [...this.channels.keys()]) {
+          this.channels.set(channel, this.ownerOf(channel));
           await this.bounded('resubscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
         }
         await Promise.all(this.resyncSteps.map((step) => step()));
@@ -282,6 +286,13 @@ export class ClusterRedisConnection extends RedisConnection {
         this.primaries = primaries;
         this.disturbed = true;
         await Promise.all(masters.map((master) => this.loadScripts(master)));
+      }
+      const moved = this.movedChannels();
+      if (moved > 0) {
+        // A slot migrated (resharding): node-redis follows it, but what was published meanwhile
+        // reached no one here.
+        this.logger.warn({ message: 'Slots of subscribed rooms moved to another primary', rooms: moved });
+        this.disturbed = true;
       }
       if (this.disturbed || !this.isAvailable) {
         this.disturbed = false;
@@ -328,6 +339,18 @@ export class ClusterRedisConnection extends RedisConnection {
   private async loadScripts(master: HeraldCluster['masters'][number]): Promise<void> {
     const client = await this.cluster.nodeClient(master);
     await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', client.scriptLoad(script.SCRIPT))));
+  }
+
+  /** The primary node-redis currently routes the channel's slot to. */
+  private ownerOf(channel: string): string | undefined {
+    return this.cluster.slots[calculateSlot(channel)]?.master.address;
+  }
+
+  /** Subscribed channels whose slot is now served by another primary than when subscribed. */
+  private movedChannels(): number {
+    let moved = 0;
+    for (const [channel, owner] of this.channels) if (this.ownerOf(channel) !== owner) moved++;
+    return moved;
   }
 
   private primaryAddresses(): string {
