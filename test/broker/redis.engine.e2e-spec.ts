@@ -173,6 +173,32 @@ describe('RedisEngine', () => {
     });
   });
 
+  describe('a subscription that missed publications without noticing', () => {
+    it('catches the room up from history when a live publication skips positions, then delivers it', async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix });
+      const b = await harness.pod({ prefix });
+      const inbox = new DeliveryLog(a.broker);
+      await a.broker.subscribe('chat');
+      await b.broker.publish('chat', 'message', body('m1'));
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(1));
+
+      // m2 is stored as the publish script stores it, but its message never reaches the pod (as
+      // while a Cluster slot moves to another primary).
+      const client = await inspector();
+      try {
+        const position = await client.hIncrBy(`${prefix}{chat}:meta`, 'position', 1);
+        const [seconds, micros] = (await client.time()).map(Number);
+        await client.xAdd(`${prefix}{chat}:history`, `${position}-0`, { e: 'message', t: String(seconds * 1000 + Math.floor(micros / 1000)), b: JSON.stringify(body('m2')) });
+      } finally {
+        await client.close();
+      }
+      await b.broker.publish('chat', 'message', body('m3'));
+      await eventually(() => expect(inbox.of('chat').map(textOf)).toEqual(['m1', 'm2', 'm3']));
+      expect(inbox.of('chat').every((delivery) => delivery.kind === 'publication')).toBe(true);
+    });
+  });
+
   describe('a failover that lost writes', () => {
     it('tells the room to recover when a position it delivered comes back with another publication, then delivers that one', async () => {
       const prefix = uniquePrefix();

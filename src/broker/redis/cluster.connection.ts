@@ -59,7 +59,7 @@ type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;
  *   nothing about what was published meanwhile, and its cluster pub/sub has had bugs. So any
  *   sign of trouble (a node reconnecting, a PING missing its deadline, the set of primaries
  *   changing) marks the connection disturbed; once every primary answers again every channel
- *   is SSUBSCRIBEd again (confirmed by the server), the seams' resync steps run, and only then
+ *   is subscribed again (confirmed by the primary that owns it now), the seams' resync steps run, and only then
  *   is the pod available and each room caught up from history (or told `recovery`).
  * - Durable writes (`runReplicated`) run on the primary owning the key and are followed by
  *   WAIT on the same connection: fewer acknowledgements than REDIS_MIN_REPLICAS in
@@ -88,6 +88,7 @@ export class ClusterRedisConnection extends RedisConnection {
   private primaries = '';
   private failoverCount = 0;
   private refusedForReplicas = 0;
+  private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
 
   constructor(options: ClusterConnectionOptions) {
@@ -244,16 +245,13 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   /**
-   * SSUBSCRIBEs every channel again (a repeat is harmless: the server confirms it), runs the
-   * seams' resync steps, turns available and tells the seams, which catch their rooms up.
+   * Subscribes every channel again, runs the seams' resync steps, turns available and tells
+   * the seams, which catch their rooms up.
    */
   private resync(): Promise<void> {
     this.resyncing ??= (async () => {
       try {
-        for (const channel of [...this.channels.keys()]) {
-          this.channels.set(channel, this.ownerOf(channel));
-          await this.bounded('resubscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
-        }
+        for (const channel of [...this.channels.keys()]) await this.resubscribe(channel);
         await Promise.all(this.resyncSteps.map((step) => step()));
         if (this.closed) return;
         this.setAvailable(true);
@@ -311,8 +309,6 @@ export class ClusterRedisConnection extends RedisConnection {
     }
   }
 
-  private downSinceMs: number | undefined;
-
   private refreshSlots(): void {
     const slots = (this.cluster as unknown as { _slots?: { rediscover?: (startWith?: unknown) => Promise<void> } })._slots;
     slots?.rediscover?.()?.catch((error: unknown) => this.logger.debug({ message: 'Slot map refresh failed', error: describeError(error) }));
@@ -339,6 +335,22 @@ export class ClusterRedisConnection extends RedisConnection {
   private async loadScripts(master: HeraldCluster['masters'][number]): Promise<void> {
     const client = await this.cluster.nodeClient(master);
     await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', client.scriptLoad(script.SCRIPT))));
+  }
+
+  /**
+   * SUNSUBSCRIBE then SSUBSCRIBE, so the subscription is confirmed by the primary that owns the
+   * slot now. A plain SSUBSCRIBE would not do: node-redis answers it at once, without asking
+   * Redis, for a channel it already lists, and it lists a moved channel on the new primary
+   * before its own SSUBSCRIBE there is answered. What is published between the two calls is
+   * covered by the catch-up that follows.
+   */
+  private async resubscribe(channel: string): Promise<void> {
+    this.channels.set(channel, this.ownerOf(channel));
+    await this.bounded('resubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
+      // The old subscription is gone with its node, or was never made: subscribing is what counts.
+      this.logger.debug({ message: 'Unsubscribe before resubscribing failed', channel, error: describeError(error) }),
+    );
+    await this.bounded('resubscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
   }
 
   /** The primary node-redis currently routes the channel's slot to. */

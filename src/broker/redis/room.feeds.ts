@@ -76,10 +76,20 @@ export class RoomFeeds {
     this.feeds.clear();
   }
 
-  /** A live publication from the channel; dropped for a room no longer followed (in flight when it left). */
+  /**
+   * A live publication from the channel; dropped for a room no longer followed (in flight when
+   * it left). One that skips positions (same epoch) means the subscription missed some, as when
+   * a Cluster slot moves between primaries: the room catches up from history first.
+   */
   receive(publication: Publication, at: ParsedSeq): void {
     const feed = this.feeds.get(publication.room);
     if (!feed) return;
+    const from = feed.last ?? feed.anchor;
+    if (!feed.pending && from?.epoch === at.epoch && at.position > from.position + 1) {
+      this.logger.debug({ message: 'A live publication skipped positions; catching the room up', room: publication.room, from: from.position, at: at.position });
+      // Sets `pending` before its first await, so this publication waits behind what it skipped.
+      void this.catchUp(publication.room, feed);
+    }
     if (feed.pending) feed.pending.push([publication, at]);
     else this.deliverInOrder(feed, publication, at);
   }
