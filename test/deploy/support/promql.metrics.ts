@@ -17,7 +17,7 @@ export function appMetricFamilies(expression: string, histogramFamilies: Set<str
 
 /** Metric families the app promised to export (see docs/operations.md, Metrics). */
 export const PROMISED_METRICS = {
-  gauges: ['herald_connections', 'herald_rooms', 'herald_broker_up'],
+  gauges: ['herald_connections', 'herald_rooms', 'herald_broker_up', 'herald_redis_shard_subscriber_up'],
   counters: [
     'herald_frames_in_total',
     'herald_frames_out_total',
@@ -29,6 +29,8 @@ export const PROMISED_METRICS = {
     'herald_rate_limited_total',
     'herald_slow_consumer_closes_total',
     'herald_rejected_connections_total',
+    'herald_redis_failovers_total',
+    'herald_publishes_refused_replicas_total',
   ],
   histograms: ['herald_publish_to_send_seconds'],
   /** prom-client's collectDefaultMetrics(). */
