@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { createClient } from 'redis';
+import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { describeError } from './redis.client';
 import { ChannelListener, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
@@ -48,6 +49,8 @@ export class SentinelRedisConnection extends RedisConnection {
   /** The primary this pod last served from: a failover is counted once it serves from another. */
   private served = '';
   private checks = 0;
+  /** A question to the sentinels is in flight: never more than one. */
+  private resolving = false;
   /** Refusals counted by connections already replaced. */
   private refusedBefore = 0;
   private watcher: ReturnType<typeof createClient> | undefined;
@@ -163,7 +166,7 @@ export class SentinelRedisConnection extends RedisConnection {
   }
 
   private primary(): StandaloneRedisConnection {
-    if (!this.current) throw new Error('The Sentinel connection is not connected');
+    if (!this.current) throw new BrokerUnavailableError('The message broker is unreachable (no Redis primary found through Sentinel yet)');
     return this.current;
   }
 
@@ -174,11 +177,16 @@ export class SentinelRedisConnection extends RedisConnection {
    */
   private checkPrimary(): void {
     this.checks++;
-    if (this.closed || (this.current?.available && this.checks % 10 !== 0)) return;
-    this.resolvePrimary().then(
-      (primary) => this.follow(primary, 'sentinels name another primary'),
-      (error: unknown) => this.logger.debug({ message: 'Could not ask the sentinels for the primary', error: describeError(error) }),
-    );
+    if (this.closed || this.resolving || (this.current?.available && this.checks % 10 !== 0)) return;
+    this.resolving = true;
+    this.resolvePrimary()
+      .then(
+        (primary) => this.follow(primary, 'sentinels name another primary'),
+        (error: unknown) => this.logger.debug({ message: 'Could not ask the sentinels for the primary', error: describeError(error) }),
+      )
+      .finally(() => {
+        this.resolving = false;
+      });
   }
 
   /** Moves every channel and seam to the new primary; one switch at a time, in order. */
