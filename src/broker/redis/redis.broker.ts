@@ -56,7 +56,8 @@ export class RedisBroker extends Broker {
     const dedupKey = options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey);
     const inbox = options?.inboxUser === undefined ? undefined : this.inboxOf(options.inboxUser);
     const keys = this.roomKeys(room);
-    // A duplicate is acknowledged only once the first attempt's write is replicated too.
+    // A duplicate WAITs too: WAIT covers the connection's earlier writes, so a retry through the
+    // same pod is acknowledged only once the first attempt's write is replicated.
     const reply = await this.connection.runReplicated('publish', keys.meta, (redis) =>
       redis.heraldPublish(keys, dedupKey, inbox, {
         channel: this.keys.channel(room),
