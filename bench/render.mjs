@@ -121,11 +121,22 @@ export async function render(resultsPath, markdownPath = join(ROOT, 'docs', 'ben
   md.push('## Cross-pod: members on B, publishes to A', '');
   md.push(`${fmt(results.config.crossPod.members)} members on pod B, ${results.config.crossPod.ratePerS} publishes/s to pod A: every message crosses Redis. Server CPU counts both pods; Redis apart.`, '');
   md.push('| Target | p50 ms | p95 ms | p99 ms | max ms | Server CPU us / delivered msg | Redis CPU us / msg | Lost | Out of order |', '|---|---|---|---|---|---|---|---|---|');
-  for (const name of CLUSTER) {
+  const crossPodTargets = [...CLUSTER, ...(s.crossPod?.['herald-cluster'] ? ['herald-cluster'] : [])];
+  for (const name of crossPodTargets) {
     const r = ok(s.crossPod?.[name]);
-    md.push(r ? `| ${results.targets[name]} | ${r.latencyMs.p50} | ${r.latencyMs.p95} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${r.cpuUsPerDelivered} | ${r.redisCpuUsPerDelivered ?? '-'} | ${r.lost} | ${r.outOfOrder} |` : `| ${results.targets[name]} | ${errorOf(s.crossPod?.[name])} |`);
+    md.push(r ? `| ${results.targets[name] ?? name} | ${r.latencyMs.p50} | ${r.latencyMs.p95} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${r.cpuUsPerDelivered} | ${r.redisCpuUsPerDelivered ?? '-'} | ${r.lost} | ${r.outOfOrder} |` : `| ${results.targets[name] ?? name} | ${errorOf(s.crossPod?.[name])} |`);
   }
   md.push('');
+  const onCluster = ok(s.crossPod?.['herald-cluster']);
+  const onOne = ok(s.crossPod?.['herald-redis']);
+  if (onCluster && onOne) {
+    md.push(
+      `Herald on a Redis Cluster (3 primaries, 3 replicas; sharded pub/sub, each publish waiting for a replica) against one Redis, as ratios: ` +
+        `p50 ${ratio(onCluster.latencyMs.p50, onOne.latencyMs.p50)}, p99 ${ratio(onCluster.latencyMs.p99, onOne.latencyMs.p99)}, ` +
+        `server CPU per delivered message ${ratio(onCluster.cpuUsPerDelivered, onOne.cpuUsPerDelivered)}, Redis CPU per message (all six nodes) ${ratio(onCluster.redisCpuUsPerDelivered, onOne.redisCpuUsPerDelivered)}.`,
+      '',
+    );
+  }
   md.push(chart('cross-pod-latency.png', { title: 'Cross-pod: publish on A to receive on B', unit: 'milliseconds, lower is better', groups: ['p50', 'p95', 'p99'].map((p) => ({ label: p, bars: bars((n) => ok(s.crossPod?.[n])?.latencyMs[p], CLUSTER) })), format: (v) => String(v) }));
   md.push('');
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchConfig } from './bench.config.mjs';
 import { openFilesLimit } from './lib/processes.mjs';
-import { startRedis } from './lib/redis.mjs';
+import { startRedis, startRedisCluster } from './lib/redis.mjs';
 import { TARGETS, killRunning } from './lib/targets.mjs';
 import { batchPublish } from './scenarios/batch.scenario.mjs';
 import { crossPod } from './scenarios/cross-pod.scenario.mjs';
@@ -24,7 +24,8 @@ const PLAN = [
   { name: 'idle', run: idle, targets: [...PRODUCTION, ...SINGLE] },
   { name: 'fanout', run: fanout, targets: [...PRODUCTION, ...SINGLE] },
   { name: 'notifications', run: notifications, targets: [...PRODUCTION, ...SINGLE] },
-  { name: 'crossPod', run: crossPod, targets: PRODUCTION },
+  // Herald on a Redis Cluster beside one Redis: what sharded pub/sub and WAIT cost per message.
+  { name: 'crossPod', run: crossPod, targets: [...PRODUCTION, 'herald-cluster'] },
   { name: 'storm', run: reconnectStorm, targets: PRODUCTION },
   { name: 'batch', run: batchPublish, targets: ['herald-redis', 'herald'] },
 ];
@@ -64,6 +65,8 @@ const results = {
 // Herald runs from a copy of dist/ taken now, so a rebuild during the run cannot change it midway.
 if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
 cpSync(join(ROOT, 'dist'), join(workDir, 'dist'), { recursive: true });
+// dist/ reads the version from the package.json beside it (openapi.document.ts).
+cpSync(join(ROOT, 'package.json'), join(workDir, 'package.json'));
 const heraldEntry = join(workDir, 'dist', 'main.js');
 
 process.once('exit', killRunning);
@@ -71,7 +74,10 @@ process.once('SIGINT', () => process.exit(130));
 process.once('SIGTERM', () => process.exit(143));
 const redis = await startRedis();
 log(`Private Redis on ${redis.url}; logs in ${workDir}`);
-const ctx = { config, log, targetOptions: { redisUrl: redis.url, redisPid: redis.pid, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined } };
+const planned = (target) => PLAN.some((scenario) => (!config.scenarios || config.scenarios.includes(scenario.name)) && scenario.targets.includes(target)) && (!config.targets || config.targets.includes(target));
+const redisCluster = planned('herald-cluster') ? await startRedisCluster() : undefined;
+if (redisCluster) log(`Private Redis Cluster seeded at ${redisCluster.seeds}`);
+const ctx = { config, log, targetOptions: { redisUrl: redis.url, redisPid: redis.pid, redisCluster, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined } };
 try {
   for (const scenario of PLAN) {
     if (config.scenarios && !config.scenarios.includes(scenario.name)) continue;
@@ -89,6 +95,7 @@ try {
   }
 } finally {
   await redis.stop();
+  await redisCluster?.stop();
 }
 results.finishedAt = new Date().toISOString();
 mkdirSync(outDir, { recursive: true });

@@ -6,16 +6,17 @@ import { totalCpuMicros } from './processes.mjs';
  * it is shared work the nodes would otherwise do, not theirs).
  */
 export class CpuWindow {
+  /** `redisPid`: the Redis server's PID, or every node's for a Redis Cluster. */
   constructor(pids, redisPid) {
     this.pids = pids;
-    this.redisPid = redisPid;
+    this.redisPids = redisPid === undefined ? [] : [redisPid].flat();
     this.startUs = totalCpuMicros(pids);
-    this.redisStartUs = redisPid ? totalCpuMicros([redisPid]) : 0;
+    this.redisStartUs = this.redisPids.length > 0 ? totalCpuMicros(this.redisPids) : 0;
     this.startedAt = performance.now();
   }
 
   stop() {
-    const redisCpuUs = this.redisPid ? totalCpuMicros([this.redisPid]) - this.redisStartUs : undefined;
+    const redisCpuUs = this.redisPids.length > 0 ? totalCpuMicros(this.redisPids) - this.redisStartUs : undefined;
     return { cpuUs: totalCpuMicros(this.pids) - this.startUs, wallMs: performance.now() - this.startedAt, redisCpuUs };
   }
 }

@@ -1,4 +1,8 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createConnection } from 'node:net';
 import { freePort, waitFor } from './processes.mjs';
 
@@ -24,6 +28,48 @@ export async function startRedis() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       process.kill(child.pid, 'SIGTERM');
       await exited;
+    },
+  };
+}
+
+/**
+ * A private Redis Cluster of 3 primaries and 3 replicas on free ports (and their bus ports,
+ * port + 10000), as pods would use in production: every publish waits for one replica (WAIT).
+ */
+export async function startRedisCluster() {
+  const directory = mkdtempSync(join(tmpdir(), 'bench-cluster-'));
+  const ports = [];
+  while (ports.length < 6) {
+    const port = await freePort();
+    if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
+  }
+  const children = ports.map((port) =>
+    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory,
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(directory, `nodes-${port}.conf`), '--repl-diskless-sync-delay', '0'], { stdio: ['ignore', 'ignore', 'inherit'] }),
+  );
+  process.once('exit', () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+  });
+  for (const port of ports) await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
+  const cli = (port, args) => promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 });
+  await cli(ports[0], ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes']);
+  await waitFor('the Redis Cluster', async () => {
+    for (const port of ports) {
+      if (!(await cli(port, ['CLUSTER', 'INFO'])).stdout.includes('cluster_state:ok')) return false;
+      if (/slave\d+:.*state=(?!online)/.test((await cli(port, ['INFO', 'replication'])).stdout)) return false;
+    }
+    return true;
+  }, 30_000);
+  return {
+    seeds: ports.slice(0, 3).map((port) => `redis://127.0.0.1:${port}`).join(','),
+    pids: children.map((child) => child.pid),
+    async stop() {
+      await Promise.all(children.filter((child) => child.exitCode === null && child.signalCode === null).map((child) => {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        process.kill(child.pid, 'SIGTERM');
+        return exited;
+      }));
+      rmSync(directory, { recursive: true, force: true });
     },
   };
 }

@@ -13,6 +13,7 @@ const PROBE = fileURLToPath(new URL('../servers/probe.mjs', import.meta.url));
 export const TARGETS = {
   herald: { label: 'Herald', family: 'herald', protocol: 'herald', nodes: 1, entry: 'dist/main.js' },
   'herald-redis': { label: 'Herald x2 + Redis', family: 'herald', protocol: 'herald', nodes: 2, redis: true, entry: 'dist/main.js' },
+  'herald-cluster': { label: 'Herald x2 + Redis Cluster', family: 'herald', protocol: 'herald', nodes: 2, redisCluster: true, entry: 'dist/main.js' },
   ws: { label: 'raw ws', family: 'ws', protocol: 'raw', nodes: 1, entry: 'bench/servers/raw-ws.server.mjs' },
   'ws-redis': { label: 'raw ws x2 + Redis', family: 'ws', protocol: 'raw', nodes: 2, redis: true, entry: 'bench/servers/raw-ws.server.mjs' },
   socketio: { label: 'Socket.IO', family: 'socketio', protocol: 'socketio', nodes: 1, entry: 'bench/servers/socketio.server.mjs' },
@@ -35,9 +36,10 @@ export function killRunning() {
  * broker is connected). `options.profileDir` adds --cpu-prof (written when the node exits);
  * `options.heraldEntry` runs Herald from a snapshot of dist/ (see run.mjs).
  */
-export async function startTarget(name, { redisUrl, redisPid, logDir, profileDir, heraldEntry, env = {} } = {}) {
+export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, heraldEntry, env = {} } = {}) {
   const target = TARGETS[name];
   if (target.redis && !redisUrl) throw new Error(`${name} needs Redis`);
+  if (target.redisCluster && !redisCluster) throw new Error(`${name} needs a Redis Cluster`);
   const prefix = `bench${process.pid}-${++prefixCounter}`;
   const nodes = [];
   for (let i = 0; i < target.nodes; i++) {
@@ -63,6 +65,7 @@ export async function startTarget(name, { redisUrl, redisPid, logDir, profileDir
         DRAIN_DELAY_MS: '0',
         DRAIN_SPREAD_MS: '1000',
         ...(target.redis ? { REDIS_URL: redisUrl, REDIS_PREFIX: `${prefix}:` } : {}),
+        ...(target.redisCluster ? { REDIS_CLUSTER_NODES: redisCluster.seeds, REDIS_PREFIX: `${prefix}:` } : {}),
         ...env,
       },
     });
@@ -78,7 +81,7 @@ export async function startTarget(name, { redisUrl, redisPid, logDir, profileDir
     target,
     nodes,
     /** The shared Redis server's PID, for targets that use it (its CPU is measured apart). */
-    redisPid: target.redis ? redisPid : undefined,
+    redisPid: target.redis ? redisPid : target.redisCluster ? redisCluster.pids : undefined,
     pids: () => nodes.filter((node) => node.child.exitCode === null && node.child.signalCode === null).map((node) => node.pid),
     /** RSS and V8 heap after a full GC, asked of the node itself (servers/probe.mjs). */
     memory: (node = nodes[0]) => memoryOf(node),
