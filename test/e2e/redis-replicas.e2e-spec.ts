@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { publish } from '../support/http';
@@ -40,7 +41,8 @@ describe('publishes that wait for replicas', () => {
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 1\b/);
 
     const port = await freePort();
-    replica = await spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(primary.port)], port);
+    // --dir: a replica writes the RDB it receives from the primary there.
+    replica = await spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--replicaof', '127.0.0.1', String(primary.port)], port);
     await eventually(async () => expect(await redisCli(port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
 
     expect((await publish(pod.url, body)).status).toBe(202);
