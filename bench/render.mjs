@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { barChart } from './lib/png-chart.mjs';
+import { scaleSection } from './render-scale.mjs';
 
 /**
  * Renders docs/benchmarks.md and its PNG charts from a results.json (bench/run.mjs writes one,
@@ -140,6 +141,7 @@ export async function render(resultsPath, markdownPath = join(ROOT, 'docs', 'ben
   md.push(chart('storm.png', { title: 'Reconnect storm: until every client is back', unit: 'milliseconds from SIGTERM, lower is better', groups: [{ label: 'all back', bars: bars((n) => ok(s.storm?.[n])?.timeToAllBackMs, CLUSTER) }], format: fmt }));
   md.push('');
 
+  md.push(...scaleSection(chartDir));
   md.push('## What makes Herald cheap, and what it still pays for', '');
   md.push(...FINDINGS, '');
   md.push('## How each figure is measured', '');
