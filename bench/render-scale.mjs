@@ -25,23 +25,29 @@ export function scaleSection(dir) {
       '"last member" is the time from the publish until the last of all members had it.',
     '',
   );
-  md.push('| Run | Admission: all joined after s | Connects/s | Pod CPU us / connect | Redis CPU us / connect | Failed joins | RSS KB / conn (each pod) | Heap KB / conn | Redis memory MB (B / conn) | Idle CPU per pod | Idle Redis CPU | Result |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+  md.push('| Run | Admission: all joined after s | Connects/s | Pod CPU us / connect | Redis CPU us / connect | Failed joins | RSS KB / conn (each pod) | Heap KB / conn | Redis memory MB (B / conn) | Idle CPU per pod | Idle Redis CPU | Machine busy (admission / idle) | Result |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
     const a = r.admission ?? {};
     const m = r.memory ?? {};
     const result = r.passed ? 'passed' : `**failed**: ${(r.failures ?? [r.error ?? 'did not finish']).join('; ')}`;
     md.push(
-      `| ${shape(r)} | ${a.wallMs === undefined ? '-' : (a.wallMs / 1000).toFixed(1)} | ${fmt(a.connectsPerS)} | ${a.podCpuUsPerConnect ?? '-'} | ${a.redisCpuUsPerConnect ?? '-'} | ${a.failed ?? '-'} (${a.retried ?? 0} retried) | ${m.rssPerConnKb ?? '-'} (${(m.pods ?? []).map((p) => p.rssPerConnKb).join(' / ')}) | ${m.heapPerConnKb ?? '-'} | ${m.redis ? `${m.redis.usedMemoryMb} (${fmt(m.redis.bytesPerConn)})` : '-'} | ${r.idle ? `${r.idle.podCpuPercent}%` : '-'} | ${r.idle ? `${r.idle.redisCpuPercent}%` : '-'} | ${result} |`,
+      `| ${shape(r)} | ${a.wallMs === undefined ? '-' : (a.wallMs / 1000).toFixed(1)} | ${fmt(a.connectsPerS)} | ${a.podCpuUsPerConnect ?? '-'} | ${a.redisCpuUsPerConnect ?? '-'} | ${a.failed ?? '-'} (${a.retried ?? 0} retried) | ${m.rssPerConnKb ?? '-'} (${(m.pods ?? []).map((p) => p.rssPerConnKb).join(' / ')}) | ${m.heapPerConnKb ?? '-'} | ${m.redis ? `${m.redis.usedMemoryMb} (${fmt(m.redis.bytesPerConn)})` : '-'} | ${r.idle ? `${r.idle.podCpuPercent}%` : '-'} | ${r.idle ? `${r.idle.redisCpuPercent}%` : '-'} | ${a.machineBusyPercent ?? '-'}% / ${r.idle?.machineBusyPercent ?? '-'}% | ${result} |`,
     );
   }
   md.push('');
-  md.push('| Run | Broadcast | Publish answered (ms) | Last member ms | p50 ms | p99 ms | Delivered | Lost | Out of order | Pod CPU ms (all pods) | Redis CPU us |', '|---|---|---|---|---|---|---|---|---|---|---|');
+  md.push('| Run | Broadcast | Publish answered (ms) | Last member ms | p50 ms | p99 ms | Delivered | Lost | Out of order | Pod CPU ms (all pods) | Redis CPU us | Load generators CPU ms | Machine busy |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
     (r.broadcasts ?? []).forEach((b, i) => {
-      md.push(`| ${shape(r)} | ${i + 1} | ${b.publishMs} | ${fmt(b.lastMemberMs)} | ${fmt(b.p50Ms)} | ${fmt(b.p99Ms)} | ${fmt(b.received)} / ${fmt(b.expected)} | ${b.lost} | ${b.outOfOrder} | ${b.podCpuMs} | ${fmt(b.redisCpuUs)} |`);
+      md.push(`| ${shape(r)} | ${i + 1} | ${b.publishMs} | ${fmt(b.lastMemberMs)} | ${fmt(b.p50Ms)} | ${fmt(b.p99Ms)} | ${fmt(b.received)} / ${fmt(b.expected)} | ${b.lost} | ${b.outOfOrder} | ${b.podCpuMs} | ${fmt(b.redisCpuUs)} | ${b.generatorCpuMs ?? '-'} | ${b.machineBusyPercent === undefined ? '-' : `${b.machineBusyPercent}%`} |`);
     });
   }
   md.push('');
+  md.push('CPU columns cover the whole window from the publish until the last member had it, so they include what runs anyway meanwhile (heartbeats, presence refresh: see the idle columns above). "Machine busy" is every core of the host over that window (from `/proc/stat`), other work on the host included.', '');
+  for (const r of runs) {
+    const errors = r.admission?.errors ?? [];
+    if (errors.length > 0) md.push(`- ${shape(r)}, why joins were retried: ${errors.map(([reason, n]) => `${fmt(n)} x "${reason}"`).join('; ')}. Load generators retry a failed connection (up to ${r.config.retries} times), as the SDK does.`);
+  }
+  if (runs.some((r) => (r.admission?.errors ?? []).length > 0)) md.push('');
   const first = runs[0];
   const m = first.machine;
   md.push(`- Commands: ${runs.map((r) => `\`${r.command}\``).join(', ')} (after \`npm run build\`; runs started ${runs.map((r) => r.startedAt).join(', ')}). Not part of \`npm run bench\`: each run takes minutes.`);

@@ -136,14 +136,14 @@ try {
   const redisBase = await redisMemory();
 
   // Admission: every generator connects its share at once.
-  const admissionCpu = await cpuWindow(target);
-  const admissionStarted = performance.now();
   for (let i = 0, offset = 0; i < generatorCount; i++) {
     const count = Math.floor(config.connections / generatorCount) + (i < config.connections % generatorCount ? 1 : 0);
     generators.push(startGenerator(i, count, offset));
     offset += count;
   }
-  const generatorCpuStart = totalCpuMicros(generators.map((g) => g.child.pid));
+  await Promise.all(generators.map((g) => g.ask({ type: 'stats' }, 'stats')));
+  const admissionCpu = await cpuWindow(target);
+  const admissionStarted = performance.now();
   const progress = setInterval(() => {
     const connected = generators.reduce((sum, g) => sum + g.connected, 0);
     log(`  connected ${connected} / ${config.connections} (${round((connected / (performance.now() - admissionStarted)) * 1000, 0)}/s)`);
@@ -161,8 +161,7 @@ try {
     clearInterval(progress);
   }
   const admissionMs = performance.now() - admissionStarted;
-  const generatorCpuUs = totalCpuMicros(generators.map((g) => g.child.pid)) - generatorCpuStart;
-  const { cpuUs: admissionCpuUs, redisCpuUs: admissionRedisCpuUs } = await admissionCpu.stop();
+  const { cpuUs: admissionCpuUs, redisCpuUs: admissionRedisCpuUs, generatorCpuUs, machineBusyPercent } = await admissionCpu.stop();
   const connected = admitted.reduce((sum, a) => sum + a.connected, 0);
   const perPort = {};
   for (const a of admitted) for (const [port, n] of Object.entries(a.perPort)) perPort[port] = (perPort[port] ?? 0) + n;
@@ -170,15 +169,18 @@ try {
     connected,
     failed: admitted.reduce((sum, a) => sum + a.failed, 0),
     retried: admitted.reduce((sum, a) => sum + a.retried, 0),
-    errors: admitted.flatMap((a) => a.errors).slice(0, 10),
+    errors: Object.entries(
+      admitted.flatMap((a) => a.errors).reduce((counts, [reason, n]) => ({ ...counts, [reason]: (counts[reason] ?? 0) + n }), {}),
+    ).sort((a, b) => b[1] - a[1]),
     wallMs: round(admissionMs, 0),
     connectsPerS: round((connected / admissionMs) * 1000, 0),
     podCpuUsPerConnect: round(admissionCpuUs / Math.max(1, connected), 1),
     redisCpuUsPerConnect: round(admissionRedisCpuUs / Math.max(1, connected), 1),
     generatorCpuUsPerConnect: round(generatorCpuUs / Math.max(1, connected), 1),
+    machineBusyPercent: round(machineBusyPercent, 0),
     perPod: pods.map((pod) => perPort[pod.port] ?? 0),
   };
-  log(`Admission: ${connected} joined in ${round(admissionMs / 1000, 1)} s (${results.admission.connectsPerS}/s), ${results.admission.failed} failed, ${results.admission.retried} retried; pods ${results.admission.podCpuUsPerConnect} us CPU/connect, Redis ${results.admission.redisCpuUsPerConnect} us`);
+  log(`Admission: ${connected} joined in ${round(admissionMs / 1000, 1)} s (${results.admission.connectsPerS}/s), ${results.admission.failed} failed, ${results.admission.retried} retried; pods ${results.admission.podCpuUsPerConnect} us CPU/connect, Redis ${results.admission.redisCpuUsPerConnect} us, load generators ${results.admission.generatorCpuUsPerConnect} us; machine ${results.admission.machineBusyPercent}% busy`);
   if (results.admission.errors.length > 0) log(`  errors: ${JSON.stringify(results.admission.errors)}`);
   results.admission.podsReport = await Promise.all(pods.map((pod) => connectionGauge(pod.port)));
 
@@ -192,8 +194,9 @@ try {
     podCpuPercent: round((idle.cpuUs / 10 / idle.wallMs) / pods.length, 2),
     podCpuUsPerConnPerS: round(idle.cpuUs / connected / (idle.wallMs / 1000), 3),
     redisCpuPercent: round(idle.redisCpuUs / 10 / idle.wallMs, 2),
+    machineBusyPercent: round(idle.machineBusyPercent, 0),
   };
-  log(`Idle ${round(idle.wallMs / 1000, 0)} s: ${results.idle.podCpuPercent}% CPU per pod, Redis ${results.idle.redisCpuPercent}%`);
+  log(`Idle ${round(idle.wallMs / 1000, 0)} s: ${results.idle.podCpuPercent}% CPU per pod, Redis ${results.idle.redisCpuPercent}%; machine ${results.idle.machineBusyPercent}% busy`);
 
   const memory = await Promise.all(pods.map((pod) => target.memory(pod)));
   const redisAfter = await redisMemory();
@@ -235,7 +238,7 @@ try {
       await publisher.post('/v1/notifications', body, (code) => (status = code));
       const publishMs = performance.timeOrigin + performance.now() - sentAt;
       const each = await Promise.all(deliveries);
-      const { cpuUs, redisCpuUs } = await cpu.stop();
+      const { cpuUs, redisCpuUs, generatorCpuUs, machineBusyPercent } = await cpu.stop();
       const histogram = new Histogram();
       for (const e of each) histogram.merge(e.histogram);
       const latency = histogram.summaryMs();
@@ -253,9 +256,11 @@ try {
         p99Ms: latency.p99,
         podCpuMs: round(cpuUs / 1000, 1),
         redisCpuUs: round(redisCpuUs, 0),
+        generatorCpuMs: round(generatorCpuUs / 1000, 1),
+        machineBusyPercent: round(machineBusyPercent, 0),
       };
       results.broadcasts.push(broadcast);
-      log(`Broadcast ${n + 1}: HTTP ${status} in ${broadcast.publishMs} ms; last of ${received} / ${expected} members after ${broadcast.lastMemberMs} ms (p50 ${broadcast.p50Ms}, p99 ${broadcast.p99Ms}); lost ${broadcast.lost}, out of order ${broadcast.outOfOrder}; pods ${broadcast.podCpuMs} ms CPU, Redis ${broadcast.redisCpuUs} us`);
+      log(`Broadcast ${n + 1}: HTTP ${status} in ${broadcast.publishMs} ms; last of ${received} / ${expected} members after ${broadcast.lastMemberMs} ms (p50 ${broadcast.p50Ms}, p99 ${broadcast.p99Ms}); lost ${broadcast.lost}, out of order ${broadcast.outOfOrder}; pods ${broadcast.podCpuMs} ms CPU, Redis ${broadcast.redisCpuUs} us, load generators ${broadcast.generatorCpuMs} ms; machine ${broadcast.machineBusyPercent}% busy`);
     }
   } finally {
     publisher.close();
@@ -356,16 +361,30 @@ function startGenerator(index, count, offset) {
  */
 async function cpuWindow(target) {
   const pids = target.pids();
+  const generatorPids = generators.map((g) => g.child.pid);
   const startUs = totalCpuMicros(pids);
+  const generatorStartUs = totalCpuMicros(generatorPids);
+  const machineStart = machineCpu();
   const redisStartUs = await redisCpuMicros();
   const startedAt = performance.now();
   return {
     async stop() {
       const cpuUs = totalCpuMicros(pids) - startUs;
+      const generatorCpuUs = totalCpuMicros(generatorPids) - generatorStartUs;
+      const machine = machineCpu();
       const wallMs = performance.now() - startedAt;
-      return { cpuUs, wallMs, redisCpuUs: (await redisCpuMicros()) - redisStartUs };
+      const busyPercent = (100 * (machine.busy - machineStart.busy)) / Math.max(1, machine.total - machineStart.total);
+      return { cpuUs, wallMs, generatorCpuUs, machineBusyPercent: busyPercent, redisCpuUs: (await redisCpuMicros()) - redisStartUs };
     },
   };
+}
+
+/** Every core's busy and total time so far (/proc/stat): how saturated the machine was. */
+function machineCpu() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
 }
 
 async function redisCpuMicros() {
