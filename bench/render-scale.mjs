@@ -35,19 +35,22 @@ export function scaleSection(dir) {
     );
   }
   md.push('');
-  md.push('| Run | Broadcast | Publish answered (ms) | Last member ms | p50 ms | p99 ms | Delivered | Lost | Out of order | Pod CPU ms (all pods) | Redis CPU us | Load generators CPU ms | Machine busy |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  md.push('| Run | Broadcast | Publish answered (ms) | Last member ms | p50 ms | p99 ms | Delivered | Lost | Out of order | Pod CPU ms (all pods) | Redis CPU us | Load generators CPU ms | Everything else, CPU ms | Machine busy |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
     (r.broadcasts ?? []).forEach((b, i) => {
-      md.push(`| ${shape(r)} | ${i + 1} | ${b.publishMs} | ${fmt(b.lastMemberMs)} | ${fmt(b.p50Ms)} | ${fmt(b.p99Ms)} | ${fmt(b.received)} / ${fmt(b.expected)} | ${b.lost} | ${b.outOfOrder} | ${b.podCpuMs} | ${fmt(b.redisCpuUs)} | ${b.generatorCpuMs ?? '-'} | ${b.machineBusyPercent === undefined ? '-' : `${b.machineBusyPercent}%`} |`);
+      md.push(`| ${shape(r)} | ${i + 1} | ${b.status === 202 ? b.publishMs : `**HTTP ${b.status}${b.error ? `: ${b.error}` : ''}**`} | ${fmt(b.lastMemberMs)} | ${fmt(b.p50Ms)} | ${fmt(b.p99Ms)} | ${fmt(b.received)} / ${fmt(b.expected)} | ${b.lost} | ${b.outOfOrder} | ${b.podCpuMs} | ${fmt(b.redisCpuUs)} | ${b.generatorCpuMs ?? '-'} | ${fmt(b.otherCpuMs)} | ${b.machineBusyPercent === undefined ? '-' : `${b.machineBusyPercent}%`} |`);
     });
   }
   md.push('');
-  md.push('CPU columns cover the whole window from the publish until the last member had it, so they include what runs anyway meanwhile (heartbeats, presence refresh: see the idle columns above). "Machine busy" is every core of the host over that window (from `/proc/stat`), other work on the host included.', '');
+  md.push('CPU columns cover the whole window from the publish until the last member had it, so they include what runs anyway meanwhile (heartbeats, presence refresh: see the idle columns above). "Machine busy" is every core of the host over that window (from `/proc/stat`); "everything else" is the busy core time that was neither the pods, Redis nor the load generators: other work on the shared host, softirq time in the kernel, this runner.', '');
   for (const r of runs) {
     const errors = r.admission?.errors ?? [];
     if (errors.length > 0) md.push(`- ${shape(r)}, why joins were retried: ${errors.map(([reason, n]) => `${fmt(n)} x "${reason}"`).join('; ')}. Load generators retry a failed connection (up to ${r.config.retries} times), as the SDK does.`);
   }
-  if (runs.some((r) => (r.admission?.errors ?? []).length > 0)) md.push('');
+  for (const r of runs) {
+    if ((r.podLog ?? []).length > 0) md.push(`- ${shape(r)}, what the pods logged (LOG_LEVEL=warn, by message): ${r.podLog.map(([message, n]) => `${fmt(n)} x "${message}"`).join('; ')}.`);
+  }
+  if (runs.some((r) => (r.admission?.errors ?? []).length > 0 || (r.podLog ?? []).length > 0)) md.push('');
   const first = runs[0];
   const m = first.machine;
   md.push(`- Commands: ${runs.map((r) => `\`${r.command}\``).join(', ')} (after \`npm run build\`; runs started ${runs.map((r) => r.startedAt).join(', ')}). Not part of \`npm run bench\`: each run takes minutes.`);

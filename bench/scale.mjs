@@ -25,7 +25,7 @@
  */
 import { fork } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
+import { get, request } from 'node:http';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -35,9 +35,9 @@ import { Fleet } from './lib/fleet.mjs';
 import { Histogram } from './lib/histogram.mjs';
 import { round } from './lib/measure.mjs';
 import { openFilesLimit, sleep, totalCpuMicros } from './lib/processes.mjs';
-import { Publisher } from './lib/publisher.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { killRunning, startTarget } from './lib/targets.mjs';
+import { publisherToken } from './lib/tokens.mjs';
 import { render } from './render.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -46,6 +46,8 @@ const ROOM = 'bench:scale';
 const PAD = 'x'.repeat(96);
 /** Files a pod may open besides its connections (HTTP requests, Redis reconnects) on top of what it holds idle. */
 const POD_FILE_HEADROOM = 64;
+/** USER_HZ: /proc/stat counts in these. */
+const CLOCK_TICKS_PER_S = 100;
 /** Files a load generator holds besides its sockets. */
 const GENERATOR_FILE_HEADROOM = 200;
 
@@ -194,6 +196,7 @@ try {
     podCpuPercent: round((idle.cpuUs / 10 / idle.wallMs) / pods.length, 2),
     podCpuUsPerConnPerS: round(idle.cpuUs / connected / (idle.wallMs / 1000), 3),
     redisCpuPercent: round(idle.redisCpuUs / 10 / idle.wallMs, 2),
+    generatorCpuPercent: round(idle.generatorCpuUs / 10 / idle.wallMs, 2),
     machineBusyPercent: round(idle.machineBusyPercent, 0),
   };
   log(`Idle ${round(idle.wallMs / 1000, 0)} s: ${results.idle.podCpuPercent}% CPU per pod, Redis ${results.idle.redisCpuPercent}%; machine ${results.idle.machineBusyPercent}% busy`);
@@ -224,53 +227,57 @@ try {
   log(`Memory: ${results.memory.rssPerConnKb} KB RSS/conn (${results.memory.pods.map((p) => p.rssPerConnKb).join(' / ')} per pod), ${results.memory.heapPerConnKb} KB heap/conn; Redis ${results.memory.redis.usedMemoryMb} MB (${results.memory.redis.bytesPerConn} B/conn)`);
 
   // Broadcasts, one at a time: each to every member before the next, SCALE_GAP_MS apart.
-  const publisher = new Publisher(pods[0].port);
   results.broadcasts = [];
-  try {
-    for (let n = 0; n < config.broadcasts; n++) {
-      if (n > 0) await sleep(config.gapMs);
-      await Promise.all(generators.map((g) => g.ask({ type: 'expect' }, 'expecting')));
-      const deliveries = generators.map((g) => g.next('delivered', config.deliveryTimeoutMs).catch(() => g.ask({ type: 'stats' }, 'stats')));
-      const cpu = await cpuWindow(target);
-      const sentAt = performance.timeOrigin + performance.now();
-      const body = JSON.stringify({ rooms: [ROOM], type: 'bench', payload: { bench: [n, sentAt], text: PAD } });
-      let status = 0;
-      await publisher.post('/v1/notifications', body, (code) => (status = code));
-      const publishMs = performance.timeOrigin + performance.now() - sentAt;
-      const each = await Promise.all(deliveries);
-      const { cpuUs, redisCpuUs, generatorCpuUs, machineBusyPercent } = await cpu.stop();
-      const histogram = new Histogram();
-      for (const e of each) histogram.merge(e.histogram);
-      const latency = histogram.summaryMs();
-      const expected = sum(each.map((e) => e.expected));
-      const received = sum(each.map((e) => e.received));
-      const broadcast = {
-        status,
-        publishMs: round(publishMs),
-        expected,
-        received,
-        lost: expected - received,
-        outOfOrder: sum(each.map((e) => e.outOfOrder)),
-        lastMemberMs: latency.max,
-        p50Ms: latency.p50,
-        p99Ms: latency.p99,
-        podCpuMs: round(cpuUs / 1000, 1),
-        redisCpuUs: round(redisCpuUs, 0),
-        generatorCpuMs: round(generatorCpuUs / 1000, 1),
-        machineBusyPercent: round(machineBusyPercent, 0),
-      };
-      results.broadcasts.push(broadcast);
-      log(`Broadcast ${n + 1}: HTTP ${status} in ${broadcast.publishMs} ms; last of ${received} / ${expected} members after ${broadcast.lastMemberMs} ms (p50 ${broadcast.p50Ms}, p99 ${broadcast.p99Ms}); lost ${broadcast.lost}, out of order ${broadcast.outOfOrder}; pods ${broadcast.podCpuMs} ms CPU, Redis ${broadcast.redisCpuUs} us, load generators ${broadcast.generatorCpuMs} ms; machine ${broadcast.machineBusyPercent}% busy`);
+  for (let n = 0; n < config.broadcasts; n++) {
+    if (n > 0) await sleep(config.gapMs);
+    await Promise.all(generators.map((g) => g.ask({ type: 'expect' }, 'expecting')));
+    const deliveries = generators.map((g) => g.next('delivered', config.deliveryTimeoutMs).catch(() => g.ask({ type: 'stats' }, 'stats')));
+    const cpu = await cpuWindow(target);
+    const sentAt = performance.timeOrigin + performance.now();
+    const body = JSON.stringify({ rooms: [ROOM], type: 'bench', payload: { bench: [n, sentAt], text: PAD } });
+    const { status, error } = await publish(pods[0].port, body);
+    const publishMs = performance.timeOrigin + performance.now() - sentAt;
+    if (status !== 202) {
+      // Not accepted: nothing is owed to anyone. Whatever arrived anyway is counted below.
+      for (const g of generators) g.drop('delivered');
+      await sleep(2000);
     }
-  } finally {
-    publisher.close();
+    const each = status === 202 ? await Promise.all(deliveries) : await Promise.all(generators.map((g) => g.ask({ type: 'stats' }, 'stats')));
+    const { cpuUs, redisCpuUs, generatorCpuUs, machineBusyCoreMs, machineBusyPercent } = await cpu.stop();
+    const histogram = new Histogram();
+    for (const e of each) histogram.merge(e.histogram);
+    const latency = histogram.summaryMs();
+    const expected = status === 202 ? sum(each.map((e) => e.expected)) : 0;
+    const received = sum(each.map((e) => e.received));
+    const broadcast = {
+      status,
+      ...(error ? { error } : {}),
+      publishMs: round(publishMs),
+      expected,
+      received,
+      lost: Math.max(0, expected - received),
+      outOfOrder: sum(each.map((e) => e.outOfOrder)),
+      lastMemberMs: latency.max,
+      p50Ms: latency.p50,
+      p99Ms: latency.p99,
+      podCpuMs: round(cpuUs / 1000, 1),
+      redisCpuUs: round(redisCpuUs, 0),
+      generatorCpuMs: round(generatorCpuUs / 1000, 1),
+      otherCpuMs: round(Math.max(0, machineBusyCoreMs - (cpuUs + redisCpuUs + generatorCpuUs) / 1000), 0),
+      machineBusyPercent: round(machineBusyPercent, 0),
+    };
+    results.broadcasts.push(broadcast);
+    log(`Broadcast ${n + 1}: HTTP ${status}${error ? ` (${error})` : ''} in ${broadcast.publishMs} ms; last of ${received} / ${expected} members after ${broadcast.lastMemberMs} ms (p50 ${broadcast.p50Ms}, p99 ${broadcast.p99Ms}); lost ${broadcast.lost}, out of order ${broadcast.outOfOrder}; CPU ms: pods ${broadcast.podCpuMs}, Redis ${round(redisCpuUs / 1000, 1)}, load generators ${broadcast.generatorCpuMs}, everything else ${broadcast.otherCpuMs}; machine ${broadcast.machineBusyPercent}% busy`);
   }
+  // Before the teardown, whose closes the pods log too.
+  results.podLog = podLogSummary(workDir);
+  if (results.podLog.length > 0) log(`Pod log (warnings and errors, by message): ${JSON.stringify(results.podLog)}`);
   const finalStats = await Promise.all(generators.map((g) => g.ask({ type: 'stats' }, 'stats')));
   results.closedUnexpectedly = sum(finalStats.map((s) => s.closedUnexpectedly));
   results.podsExited = pods.filter((pod) => pod.child.exitCode !== null || pod.child.signalCode !== null).length;
 
   if (results.admission.failed > 0) failures.push(`${results.admission.failed} connections never joined`);
-  if (results.broadcasts.some((b) => b.status !== 202)) failures.push('a publish was not accepted');
+  for (const b of results.broadcasts.filter((b) => b.status !== 202)) failures.push(`a publish was not accepted: ${b.error ?? `HTTP ${b.status}`}`);
   const lost = sum(results.broadcasts.map((b) => b.lost));
   if (lost > 0) failures.push(`${lost} deliveries lost`);
   const outOfOrder = sum(results.broadcasts.map((b) => b.outOfOrder));
@@ -279,6 +286,7 @@ try {
   if (results.podsExited > 0) failures.push(`${results.podsExited} pods exited`);
 } catch (error) {
   failures.push(`the run stopped: ${error.message}`);
+  results.podLog ??= podLogSummary(workDir);
   process.stderr.write(`${error.stack}\n`);
 } finally {
   results.passed = failures.length === 0;
@@ -324,6 +332,14 @@ function startGenerator(index, count, offset) {
         }, timeoutMs);
         waiting.push(entry);
       });
+    },
+    /** Forgets whoever waits for `type` (it will not come): their promises stay pending. */
+    drop(type) {
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        if (waiting[i].type !== type) continue;
+        clearTimeout(waiting[i].timer);
+        waiting.splice(i, 1);
+      }
     },
     ask(message, replyType, timeoutMs = 30_000) {
       const reply = generator.next(replyType, timeoutMs);
@@ -374,7 +390,8 @@ async function cpuWindow(target) {
       const machine = machineCpu();
       const wallMs = performance.now() - startedAt;
       const busyPercent = (100 * (machine.busy - machineStart.busy)) / Math.max(1, machine.total - machineStart.total);
-      return { cpuUs, wallMs, generatorCpuUs, machineBusyPercent: busyPercent, redisCpuUs: (await redisCpuMicros()) - redisStartUs };
+      const machineBusyCoreMs = (machine.busy - machineStart.busy) * (1000 / CLOCK_TICKS_PER_S);
+      return { cpuUs, wallMs, generatorCpuUs, machineBusyPercent: busyPercent, machineBusyCoreMs, redisCpuUs: (await redisCpuMicros()) - redisStartUs };
     },
   };
 }
@@ -399,6 +416,26 @@ async function redisMemory() {
   return { used: field('used_memory'), rss: field('used_memory_rss') };
 }
 
+/**
+ * One POST /v1/notifications on a connection of its own: broadcasts are seconds apart, longer
+ * than a server keeps an idle keep-alive connection, and a reused one it has just closed
+ * fails the request without the server ever seeing it.
+ */
+function publish(port, body) {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/notifications', method: 'POST', agent: false, headers: { authorization: `Bearer ${publisherToken()}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.once('end', () => resolve({ status: res.statusCode }));
+      },
+    );
+    req.once('error', (error) => resolve({ status: 0, error: error.message }));
+    req.setTimeout(60_000, () => req.destroy(new Error('no answer within 60 s')));
+    req.end(body);
+  });
+}
+
 /** herald_connections as the pod itself reports it on /metrics. */
 function connectionGauge(port) {
   return new Promise((resolve) => {
@@ -411,6 +448,30 @@ function connectionGauge(port) {
     req.once('error', () => resolve(null));
     req.setTimeout(10_000, () => req.destroy());
   });
+}
+
+/**
+ * What the pods logged (LOG_LEVEL=warn), counted by message: why a connection was refused or
+ * Redis declared down shows up here, not in the clients' close codes.
+ */
+function podLogSummary(dir) {
+  const counts = new Map();
+  for (const file of readdirSync(dir).filter((name) => name.endsWith('.log'))) {
+    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      let key;
+      try {
+        const entry = JSON.parse(line);
+        const message = entry.message;
+        key = typeof message === 'object' && message !== null ? [message.message, String(message.error ?? '').replace(/connectionId[^,]*/g, '')].filter(Boolean).join(': ') : String(message);
+      } catch {
+        key = line; // not JSON: a stack trace or a Node warning, kept as it is
+      }
+      key = key.slice(0, 160);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
 }
 
 function hardFilesLimit() {
