@@ -31,7 +31,7 @@ export function scaleSection(dir) {
     const m = r.memory ?? {};
     const result = r.passed ? 'passed' : `**failed**: ${(r.failures ?? [r.error ?? 'did not finish']).join('; ')}`;
     md.push(
-      `| ${shape(r)} | ${a.wallMs === undefined ? '-' : (a.wallMs / 1000).toFixed(1)} | ${fmt(a.connectsPerS)} | ${a.podCpuUsPerConnect ?? '-'} | ${a.redisCpuUsPerConnect ?? '-'} | ${a.failed ?? '-'} (${a.retried ?? 0} retried) | ${m.rssPerConnKb ?? '-'} (${(m.pods ?? []).map((p) => p.rssPerConnKb).join(' / ')}) | ${m.heapPerConnKb ?? '-'} | ${m.redis ? `${m.redis.usedMemoryMb} (${fmt(m.redis.bytesPerConn)})` : '-'} | ${r.idle ? `${r.idle.podCpuPercent}%` : '-'} | ${r.idle ? `${r.idle.redisCpuPercent}%` : '-'} | ${a.machineBusyPercent ?? '-'}% / ${r.idle?.machineBusyPercent ?? '-'}% | ${result} |`,
+      `| ${shape(r)} | ${a.wallMs === undefined ? '-' : (a.wallMs / 1000).toFixed(1)} | ${fmt(a.connectsPerS)} | ${a.podCpuUsPerConnect ?? '-'} | ${a.redisCpuUsPerConnect ?? '-'} | ${a.failed ?? '-'} (${fmt(a.retried ?? 0)} retried) | ${m.rssPerConnKb ?? '-'} (${(m.pods ?? []).map((p) => p.rssPerConnKb).join(' / ')}) | ${m.heapPerConnKb ?? '-'} | ${m.redis ? `${m.redis.usedMemoryMb} (${fmt(m.redis.bytesPerConn)})` : '-'} | ${r.idle ? `${r.idle.podCpuPercent}%` : '-'} | ${r.idle ? `${r.idle.redisCpuPercent}%` : '-'} | ${a.machineBusyPercent ?? '-'}% / ${r.idle?.machineBusyPercent ?? '-'}% | ${result} |`,
     );
   }
   md.push('');
@@ -55,7 +55,7 @@ export function scaleSection(dir) {
   const m = first.machine;
   md.push(`- Commands: ${runs.map((r) => `\`${r.command}\``).join(', ')} (after \`npm run build\`; runs started ${runs.map((r) => r.startedAt).join(', ')}). Not part of \`npm run bench\`: each run takes minutes.`);
   md.push(
-    `- Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node.js ${m.node}, shared with other work. **Everything runs on this one host**: the pods, Redis and the load generators (which spend ${runs.map((r) => `${r.admission?.generatorCpuUsPerConnect ?? '-'} us`).join(' / ')} of CPU per connect themselves) take turns on ${m.cores} cores, so admission and delivery times are those of a machine saturated by the test itself, over loopback. They are upper bounds for the same work on dedicated pods; per-connection memory and CPU per connect are the transferable figures.`,
+    `- Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node.js ${m.node}, shared with other work. **Everything runs on this one host**: the pods, Redis and the load generators (which spend ${runs.map((r) => `${r.admission?.generatorCpuUsPerConnect ?? '-'} us`).join(' / ')} of CPU per connect themselves) take turns on ${m.cores} cores with whatever else the host runs (the "everything else" column), so admission and delivery times are those of a machine saturated by the test itself, over loopback. They are upper bounds for the same work on dedicated pods; per-connection memory and CPU per connect and per delivery are the transferable figures (CPU time too grows somewhat on a contended host).`,
   );
   const perProcess = first.limits?.openFiles;
   const podCapacity = Number.isFinite(perProcess) ? perProcess - (first.limits?.podFilesIdle ?? 0) : undefined;
@@ -65,7 +65,7 @@ export function scaleSection(dir) {
         (5 * podCapacity < 100_000 ? ': **100,000 connections on five pods cannot run on this machine** (`bench/scale.mjs` refuses such a shape up front and names the pod count that fits).' : '.'),
     );
   }
-  md.push('- RSS and heap per connection: growth after two full GCs over the same pod before the run (after a warm-up of connections that joined and left), divided by the connections that pod holds. Redis CPU is Redis\'s own count (`INFO cpu`, microseconds); pod CPU is from `/proc` (10 ms ticks). See [sizing.md](sizing.md) for what these figures project to a million connections.');
+  md.push('- RSS and heap per connection: growth after two full GCs over the same pod before the run (after a warm-up of connections that joined and left), divided by the connections that pod holds. Heap is exact live bytes and steady from pod to pod; RSS swings widely between pods of the same run, because V8 and malloc hand pages back to the system unevenly (a pod can even end below its own baseline plus its heap growth), so read the mean over the pods and plan with the largest. Redis CPU is Redis\'s own count (`INFO cpu`, microseconds); pod CPU is from `/proc` (10 ms ticks). See [sizing.md](sizing.md) for what these figures project to a million connections.');
   md.push('');
   return md;
 }
