@@ -12,6 +12,8 @@ COPY package.json package-lock.json ./
 COPY client/package.json client/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json nest-cli.json ./
+COPY scripts/build.mjs scripts/
+COPY client/scripts client/scripts
 COPY client/tsconfig.json client/
 COPY client/src client/src
 COPY src src

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createClient } from 'redis';
 import { startRedis } from './lib/redis.mjs';
+import { memoryOf } from './lib/targets.mjs';
 import { freePort, sleep, waitFor } from './lib/processes.mjs';
 import { BENCH_JWT_SECRET, publisherToken, signToken } from './lib/tokens.mjs';
 
@@ -89,7 +90,7 @@ async function main() {
     for (let minute = 1; Date.now() < endAt; minute++) {
       await sleep(Math.max(0, started + minute * 60_000 - Date.now()));
       if (podExit) throw new Error(`the pod exited: ${JSON.stringify(podExit)}`);
-      const memory = await memoryOf(pod);
+      const memory = await memoryOf({ child: pod });
       samples.push({ minute, heapUsed: memory.heapUsed, rss: memory.rss, external: memory.external, arrayBuffers: memory.arrayBuffers, clients: clients.size });
       process.stdout.write(`minute ${minute}: heap ${(memory.heapUsed / 1048576).toFixed(1)} MB, rss ${(memory.rss / 1048576).toFixed(1)} MB, ${JSON.stringify(counters)}\n`);
     }
@@ -261,20 +262,6 @@ function call(agent, base, method, path, body, token, { quiet = false } = {}) {
       resolve({ status: 0, text: '' });
     });
     req.end(payload);
-  });
-}
-
-function memoryOf(child) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('memory probe timed out')), 30_000);
-    const onMessage = (message) => {
-      if (message?.type !== 'memory') return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(message);
-    };
-    child.on('message', onMessage);
-    child.send({ type: 'memory' });
   });
 }
 

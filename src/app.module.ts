@@ -14,6 +14,7 @@ import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NotificationsModule } from './notifications/notifications.module';
 import { RoomsModule } from './rooms/rooms.module';
+import { SdkModule } from './sdk/sdk.module';
 
 @Module({})
 export class AppModule {
@@ -36,6 +37,7 @@ export class AppModule {
         ...(config.internalPort === undefined ? [ServiceApiModule.withinApp()] : []),
         InboxModule,
         HealthModule,
+        SdkModule,
         HooksModule.register(config),
         DemoModule.register({ enabled: config.demoEnabled, tokenEndpoint: config.demoTokenEndpoint }),
       ],

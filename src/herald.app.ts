@@ -3,14 +3,14 @@ import { ConsoleLogger, INestApplication, Logger, LoggerService } from '@nestjs/
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
-import { Broker } from './broker/broker';
-import { redactedUrl } from './broker/redis.broker';
+import { Engine, EngineConnectError } from './broker/engine';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { ConfigurationError } from './config/environment';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
 import { configureHttpPipeline } from './http/http-pipeline';
 import { ServiceApiModule } from './http/service-api.module';
+import { serveOpenApi } from './openapi/openapi.document';
 
 export interface RunningHerald {
   app: INestApplication;
@@ -34,12 +34,15 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   };
   try {
     configureHttpPipeline(app, config);
-    await connectBroker(app.get(Broker), config);
+    const engine = app.get(Engine);
+    await connectEngine(engine);
     app.useWebSocketAdapter(new HeraldWsAdapter(app));
     if (config.allowedOrigins) {
       // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
       app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
     }
+    // Each application describes the routes it has: with INTERNAL_PORT, each port its own.
+    serveOpenApi(app);
     await app.listen(config.port, config.host);
     let internalPort: number | undefined;
     if (config.internalPort !== undefined) {
@@ -47,7 +50,7 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
       internalPort = (internalApp.getHttpServer().address() as AddressInfo).port;
     }
     const port = (app.getHttpServer().address() as AddressInfo).port;
-    announce(config, port, internalPort);
+    announce(config, engine, port, internalPort);
     return { app, config, port, internalPort, close };
   } catch (error) {
     // A failed start (Redis unreachable, a port in use) must not leave the app half open.
@@ -57,17 +60,17 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
 }
 
 /**
- * Connects the broker before the first socket or request is accepted, outside Nest's module
- * initialisation, so a bad REDIS_URL is a start-up error naming it rather than a process exit
- * inside Nest. Only the Redis broker has anything to reach; the memory broker resolves at once.
+ * Connects the engine (broker, presence, inbox) before the first socket or request is
+ * accepted, outside Nest's module initialisation, so a bad REDIS_URL is a start-up error
+ * naming it rather than a process exit inside Nest. The memory engine resolves at once.
  */
-async function connectBroker(broker: Broker, config: HeraldConfig): Promise<void> {
+async function connectEngine(engine: Engine): Promise<void> {
   try {
-    await broker.connect();
+    await engine.connect();
   } catch (error) {
-    throw new ConfigurationError([`REDIS_URL: ${error instanceof Error ? error.message : String(error)}`]);
+    if (error instanceof EngineConnectError) throw new ConfigurationError([`${error.setting}: ${error.message}`]);
+    throw error;
   }
-  if (config.redisUrl) new Logger('Herald').log({ message: 'Connected to Redis', url: redactedUrl(config.redisUrl), prefix: config.redisPrefix });
 }
 
 /** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */
@@ -75,6 +78,7 @@ async function startServiceApi(main: INestApplication, config: HeraldConfig, log
   const internalApp = await NestFactory.create<NestExpressApplication>(ServiceApiModule.standalone(main), { logger, bodyParser: false });
   try {
     configureHttpPipeline(internalApp, config);
+    serveOpenApi(internalApp);
     await internalApp.listen(config.internalPort!, config.host);
     return internalApp;
   } catch (error) {
@@ -83,15 +87,18 @@ async function startServiceApi(main: INestApplication, config: HeraldConfig, log
   }
 }
 
-function announce(config: HeraldConfig, port: number, internalPort: number | undefined): void {
+function announce(config: HeraldConfig, engine: Engine, port: number, internalPort: number | undefined): void {
   const logger = new Logger('Herald');
-  logger.log({
-    message: 'Listening',
-    port,
-    internalPort,
-    wsPath: config.wsPath,
-    broker: config.redisUrl ? 'redis' : 'memory',
-  });
+  const broker = engine.description.engine;
+  if (config.isProduction) {
+    logger.log({ message: 'Listening', port, internalPort, wsPath: config.wsPath, broker });
+  } else {
+    // One line a person (and the README's tour) can wait for.
+    logger.log(
+      `Listening on http://localhost:${port} (WebSocket ws://localhost:${port}${config.wsPath}` +
+        `${internalPort === undefined ? '' : `, internal port ${internalPort}`}, ${broker === 'redis' ? 'Redis' : 'embedded'} broker)`,
+    );
+  }
   if (config.jwt.ephemeral) {
     logger.warn(
       `JWT_SECRET is not set: using a random development secret that lasts until restart. ` +

@@ -14,6 +14,17 @@ async function main(): Promise<void> {
       process.stderr.write(`Herald cannot start. ${error.message}\n`);
       process.exit(1);
     }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      // Nest has already logged "successfully started" (it does once the modules are up, before
+      // binding): the last line must say plainly that Herald did not start, and what to change.
+      const port = (error as { port?: number }).port;
+      process.stderr.write(
+        `Herald cannot start. Port ${port} ${code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges'}: ` +
+          `set PORT (or INTERNAL_PORT, if that is the one) to a free port, e.g. PORT=3001 npm start\n`,
+      );
+      process.exit(1);
+    }
     throw error;
   }
   const { app } = herald;
@@ -27,7 +38,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = app
       .get(DrainService)
-      .drain()
+      .drain({ skipDelayWhenIdle: signal === 'SIGINT' })
       .then(() => herald.close())
       .then(
         () => process.exit(0),

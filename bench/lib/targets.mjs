@@ -128,7 +128,8 @@ function status(port, path) {
   });
 }
 
-function memoryOf(node) {
+/** A node's RSS and V8 heap after a full GC, asked of the process itself (servers/probe.mjs). */
+export function memoryOf(node) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('memory probe timed out')), 30_000);
     const onMessage = (message) => {

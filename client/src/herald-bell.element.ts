@@ -15,39 +15,82 @@ export interface BellItem {
 
 const DEFAULT_MAX_ITEMS = 50;
 
+/**
+ * Theming: every colour and size is a CSS custom property set on the element or any ancestor
+ * (documented in docs/client.md). Light by default, dark under `prefers-color-scheme: dark`,
+ * or forced with the `theme` attribute (`light` / `dark`).
+ */
 const TEMPLATE = `
 <style>
-  :host { position: relative; display: inline-block; font: 14px/1.4 system-ui, sans-serif; color: #1f2328; }
-  button.bell { position: relative; border: 1px solid #d0d7de; border-radius: 50%; width: 40px; height: 40px;
-    background: #fff; color: #1f2328; cursor: pointer; display: inline-flex; align-items: center; justify-content: center; padding: 0; }
-  button.bell:focus-visible { outline: 2px solid #0969da; outline-offset: 2px; }
+  :host {
+    --_bg: var(--herald-bg, #ffffff);
+    --_fg: var(--herald-fg, #1f2328);
+    --_muted: var(--herald-muted, #59636e);
+    --_border: var(--herald-border, #d0d7de);
+    --_accent: var(--herald-accent, #0969da);
+    --_unread-bg: var(--herald-unread-bg, #ddf4ff);
+    --_badge-bg: var(--herald-badge-bg, #cf222e);
+    --_badge-fg: var(--herald-badge-fg, #ffffff);
+    --_shadow: var(--herald-shadow, 0 8px 24px rgba(66, 74, 83, .25));
+    position: relative; display: inline-block; color: var(--_fg);
+    font: var(--herald-font, 14px/1.4 system-ui, sans-serif);
+  }
+  :host([theme="dark"]) {
+    --_bg: var(--herald-bg, #161b22); --_fg: var(--herald-fg, #e6edf3); --_muted: var(--herald-muted, #9198a1);
+    --_border: var(--herald-border, #3d444d); --_accent: var(--herald-accent, #4493f8); --_unread-bg: var(--herald-unread-bg, #182a43);
+    --_badge-bg: var(--herald-badge-bg, #da3633); --_shadow: var(--herald-shadow, 0 8px 24px rgba(1, 4, 9, .8));
+  }
+  @media (prefers-color-scheme: dark) {
+    :host(:not([theme="light"])) {
+      --_bg: var(--herald-bg, #161b22); --_fg: var(--herald-fg, #e6edf3); --_muted: var(--herald-muted, #9198a1);
+      --_border: var(--herald-border, #3d444d); --_accent: var(--herald-accent, #4493f8); --_unread-bg: var(--herald-unread-bg, #182a43);
+      --_badge-bg: var(--herald-badge-bg, #da3633); --_shadow: var(--herald-shadow, 0 8px 24px rgba(1, 4, 9, .8));
+    }
+  }
+  button.bell { position: relative; border: 1px solid var(--_border); border-radius: 50%; width: var(--herald-bell-size, 40px);
+    height: var(--herald-bell-size, 40px); background: var(--_bg); color: var(--_fg); cursor: pointer;
+    display: inline-flex; align-items: center; justify-content: center; padding: 0; }
+  button.bell:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
+  .panel:focus-visible { outline: 2px solid var(--_accent); outline-offset: -2px; }
   .badge { position: absolute; top: -6px; right: -6px; min-width: 18px; padding: 0 5px; border-radius: 9px;
-    background: #cf222e; color: #fff; font-size: 11px; line-height: 18px; text-align: center; box-sizing: border-box; }
+    background: var(--_badge-bg); color: var(--_badge-fg); font-size: 11px; line-height: 18px; text-align: center; box-sizing: border-box; }
   .badge[hidden] { display: none; }
   :host([data-state="reconnecting"]) button.bell, :host([data-state="connecting"]) button.bell { opacity: .6; }
   :host([data-state="closed"]) button.bell { filter: grayscale(1); }
-  .panel { position: absolute; right: 0; top: 48px; width: 320px; max-height: 420px; overflow-y: auto; z-index: 10;
-    background: #fff; border: 1px solid #d0d7de; border-radius: 8px; box-shadow: 0 8px 24px rgba(140,149,159,.3); }
+  /* Fixed, placed by script from the bell's position so that it stays inside the viewport. */
+  .panel { position: fixed; top: 0; left: 0; box-sizing: border-box; width: min(var(--herald-panel-width, 320px), calc(100vw - 16px));
+    max-height: var(--herald-panel-max-height, 420px); overflow-y: auto; z-index: var(--herald-z-index, 1000);
+    background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border); border-radius: var(--herald-radius, 8px);
+    box-shadow: var(--_shadow); text-align: start; }
   .panel[hidden] { display: none; }
+  .heading { margin: 0; padding: 10px 12px; font-size: 1em; font-weight: 600; border-bottom: 1px solid var(--_border); }
   ol { list-style: none; margin: 0; padding: 0; }
-  li { padding: 10px 12px; border-bottom: 1px solid #eaeef2; }
+  li { padding: 10px 12px 10px 14px; border-bottom: 1px solid var(--_border); }
   li:last-child { border-bottom: 0; }
-  li.unread { background: #f6f8fa; box-shadow: inset 3px 0 #0969da; }
-  li.read .title { font-weight: 400; }
+  li.unread, li.fresh { background: var(--_unread-bg); box-shadow: inset 3px 0 var(--_accent); }
+  li.read:not(.fresh) .title { font-weight: 400; }
   .title { font-weight: 600; }
-  .body { color: #57606a; white-space: pre-wrap; word-break: break-word; }
-  time { display: block; color: #8c959f; font-size: 12px; }
-  .empty { padding: 16px 12px; color: #8c959f; }
+  .body { color: var(--_muted); white-space: pre-wrap; word-break: break-word; }
+  time { display: block; color: var(--_muted); font-size: 12px; margin-top: 2px; }
+  .empty { margin: 0; padding: 16px 12px; color: var(--_muted); }
+  .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
 </style>
-<button class="bell" part="bell" type="button" aria-haspopup="true" aria-expanded="false" aria-label="Notifications">
+<button class="bell" part="bell" type="button" aria-expanded="false" aria-controls="herald-panel" aria-label="Notifications">
   <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2"
     stroke-linecap="round" stroke-linejoin="round"><path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9"/><path d="M10.3 21a1.94 1.94 0 0 0 3.4 0"/></svg>
-  <span class="badge" part="badge" hidden>0</span>
+  <span class="badge" part="badge" aria-hidden="true" hidden>0</span>
 </button>
-<div class="panel" part="panel" role="region" aria-label="Notifications" hidden>
+<div class="panel" id="herald-panel" part="panel" role="region" aria-labelledby="herald-heading" tabindex="-1" hidden>
+  <h2 class="heading" id="herald-heading" part="heading">Notifications</h2>
   <p class="empty">No notifications yet.</p>
-  <ol part="list"></ol>
-</div>`;
+  <ol part="list" aria-labelledby="herald-heading"></ol>
+</div>
+<div class="visually-hidden" role="status" aria-live="polite"></div>`;
+
+/** Room between the panel and the viewport's edges, and between the panel and the bell (px). */
+const EDGE_GAP_PX = 8;
+/** Below this much room under the bell, the panel opens above it when there is more room there. */
+const MIN_PANEL_HEIGHT_PX = 200;
 
 /** Before the DOM exists (server-side rendering, Node) the module still loads. */
 const ElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
@@ -57,8 +100,8 @@ const ElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
  * Give it a client (`bell.client = connect(...)`): it loads the user's inbox, then adds live
  * notifications, each `id` once, titled by `payload.title` (else its `type`) with `payload.body`
  * beneath. The badge is the inbox's unread count from the server, plus unread notifications of
- * other rooms. Opening the list marks everything read, on the server too, and dispatches
- * `herald-read` with the ids it marked; `inbox` events from the user's other tabs update the
+ * other rooms. Opening the list marks everything read, on the server too (what was unread stays
+ * marked as new until it closes), and dispatches `herald-read` with the ids it marked; `inbox` events from the user's other tabs update the
  * badge and the read styling. A failed inbox request dispatches `herald-error` (`detail.error`).
  * The host's `data-state` attribute follows the connection state, for styling.
  */
@@ -80,6 +123,17 @@ export class HeraldBellElement extends ElementBase {
    * API, or unreachable) read marks go to the server; after, they stay local until a reload works.
    */
   #inbox: 'loading' | 'loaded' | 'unavailable' = 'loading';
+  /**
+   * Ids that were unread when the list was opened, or arrived while it is open: already read
+   * on the server (the badge has dropped), still shown as new until the list closes, so the
+   * reader can tell them from the old ones.
+   */
+  #fresh = new Set<string>();
+  /** While open: keeps the panel placed, closes it on a click outside. Removed on close. */
+  readonly #onViewportChange = () => this.#place();
+  readonly #onPointerDown = (event: Event) => {
+    if (!event.composedPath().includes(this)) this.toggle(false);
+  };
 
   get client(): HeraldClient | null {
     return this.#client;
@@ -136,6 +190,12 @@ export class HeraldBellElement extends ElementBase {
       this.#root = this.attachShadow({ mode: 'open' });
       this.#root.innerHTML = TEMPLATE;
       this.#part('button.bell').addEventListener('click', () => this.toggle());
+      this.#root.addEventListener('keydown', (event) => {
+        if ((event as KeyboardEvent).key !== 'Escape' || !this.#isOpen()) return;
+        event.stopPropagation();
+        this.toggle(false);
+        this.#part('button.bell').focus();
+      });
     }
     if (this.#client && this.#unsubscribe.length === 0) this.#attach(this.#client);
     this.#render();
@@ -145,6 +205,7 @@ export class HeraldBellElement extends ElementBase {
     // The client stays set: a bell moved elsewhere in the page (re-parenting fires disconnect
     // then connect) follows it again.
     this.#detach();
+    if (this.#isOpen()) this.toggle(false);
   }
 
   #detach(): void {
@@ -162,18 +223,75 @@ export class HeraldBellElement extends ElementBase {
       return;
     }
     const read = this.#isOpen();
-    this.#insert(toItem(notification, read, inbox));
-    // Seen as it arrived in the open list.
+    const item = toItem(notification, read, inbox);
+    this.#insert(item);
+    // Seen as it arrived in the open list: read, and shown as new until the list closes.
+    if (read) this.#fresh.add(item.id);
     if (read && inbox && this.#inbox !== 'unavailable') void this.#markRead([notification.id]);
+    this.#announce(`New notification: ${item.title}`);
     this.#render();
   }
 
-  /** Opens or closes the list; opening marks every item read. */
+  /**
+   * Opens or closes the list. Opening marks every item read (the badge clears) but shows the
+   * ones that were unread as new until the list closes; it moves focus into the list, and
+   * Escape or a click outside closes it (Escape returns focus to the bell).
+   */
   toggle(open = !this.#isOpen()): void {
-    if (!this.#root) return;
-    this.#part('.panel').hidden = !open;
+    if (!this.#root || open === this.#isOpen()) return;
+    const panel = this.#part('.panel');
+    panel.hidden = !open;
     this.#part('button.bell').setAttribute('aria-expanded', String(open));
-    if (open) this.markAllRead();
+    if (open) {
+      for (const item of this.#items) if (!item.read) this.#fresh.add(item.id);
+      this.#place();
+      addEventListener('resize', this.#onViewportChange);
+      addEventListener('scroll', this.#onViewportChange, { capture: true, passive: true });
+      document.addEventListener('pointerdown', this.#onPointerDown, { capture: true });
+      this.markAllRead();
+      panel.focus({ preventScroll: true });
+    } else {
+      removeEventListener('resize', this.#onViewportChange);
+      removeEventListener('scroll', this.#onViewportChange, { capture: true });
+      document.removeEventListener('pointerdown', this.#onPointerDown, { capture: true });
+      this.#fresh.clear();
+      this.#render();
+    }
+  }
+
+  /** Whether the list is open. */
+  get open(): boolean {
+    return this.#isOpen();
+  }
+
+  /**
+   * Puts the open panel next to the bell and inside the viewport: under it (or above, when
+   * there is more room there and too little below), right-aligned to the bell where that
+   * fits, else moved in from the edge it would cross; never wider or taller than the viewport.
+   */
+  #place(): void {
+    if (!this.#isOpen()) return;
+    const panel = this.#part('.panel');
+    const bell = this.#part('button.bell').getBoundingClientRect();
+    const viewportWidth = document.documentElement.clientWidth || innerWidth;
+    const viewportHeight = document.documentElement.clientHeight || innerHeight;
+    panel.style.maxHeight = '';
+    const width = panel.offsetWidth;
+    const preferredHeight = Number.parseFloat(getComputedStyle(panel).maxHeight) || Number.POSITIVE_INFINITY;
+    const left = Math.max(EDGE_GAP_PX, Math.min(bell.right - width, viewportWidth - EDGE_GAP_PX - width));
+    const below = viewportHeight - bell.bottom - 2 * EDGE_GAP_PX;
+    const above = bell.top - 2 * EDGE_GAP_PX;
+    const openAbove = below < Math.min(MIN_PANEL_HEIGHT_PX, preferredHeight) && above > below;
+    panel.style.maxHeight = `${Math.max(0, Math.min(preferredHeight, openAbove ? above : below))}px`;
+    const top = openAbove ? bell.top - EDGE_GAP_PX - panel.offsetHeight : bell.bottom + EDGE_GAP_PX;
+    panel.style.left = `${Math.round(left)}px`;
+    panel.style.top = `${Math.round(top)}px`;
+    panel.dataset.placement = openAbove ? 'above' : 'below';
+  }
+
+  /** Says it to screen readers (a polite live region), without moving focus. */
+  #announce(text: string): void {
+    if (this.#root) this.#part('[role="status"]').textContent = text;
   }
 
   markAllRead(): void {
@@ -284,13 +402,21 @@ export class HeraldBellElement extends ElementBase {
     this.#part('button.bell').setAttribute('aria-label', unread ? `Notifications, ${unread} unread` : 'Notifications');
     this.#part('.empty').hidden = this.#items.length > 0;
     const list = this.#part('ol');
+    const now = new Date();
     // Payload text only ever goes through textContent: a notification cannot inject markup.
     list.replaceChildren(
       ...this.#items.map((item) => {
         const li = document.createElement('li');
         li.dataset.id = item.id;
-        li.className = item.read ? 'read' : 'unread';
-        li.setAttribute('part', 'item');
+        const fresh = this.#fresh.has(item.id);
+        li.className = (item.read ? 'read' : 'unread') + (fresh ? ' fresh' : '');
+        li.setAttribute('part', fresh || !item.read ? 'item unread' : 'item');
+        if (fresh || !item.read) {
+          // Colour alone says nothing to a screen reader.
+          const label = li.appendChild(document.createElement('span'));
+          label.className = 'visually-hidden';
+          label.textContent = fresh ? 'New: ' : 'Unread: ';
+        }
         const title = li.appendChild(document.createElement('div'));
         title.className = 'title';
         title.textContent = item.title;
@@ -301,11 +427,22 @@ export class HeraldBellElement extends ElementBase {
         }
         const time = li.appendChild(document.createElement('time'));
         time.dateTime = item.timestamp;
-        time.textContent = new Date(item.timestamp).toLocaleTimeString();
+        const date = new Date(item.timestamp);
+        time.textContent = formatTimestamp(date, now);
+        time.title = date.toLocaleString();
         return li;
       }),
     );
   }
+}
+
+/** Today's items by time, this year's by day and time, older ones with the year too. */
+export function formatTimestamp(date: Date, now: Date, locales?: string | string[]): string {
+  if (Number.isNaN(date.getTime())) return '';
+  const clock: Intl.DateTimeFormatOptions = { hour: '2-digit', minute: '2-digit' };
+  if (date.toDateString() === now.toDateString()) return date.toLocaleTimeString(locales, clock);
+  const year = date.getFullYear() === now.getFullYear() ? {} : { year: 'numeric' as const };
+  return date.toLocaleString(locales, { month: 'short', day: 'numeric', ...year, ...clock });
 }
 
 function toItem(source: Notification | InboxItem, read: boolean, inbox: boolean): BellItem {

@@ -1,4 +1,6 @@
-import { CanActivate, ExecutionContext, ForbiddenException, Injectable, SetMetadata, UnauthorizedException } from '@nestjs/common';
+import { applyDecorators, CanActivate, ExecutionContext, ForbiddenException, Injectable, SetMetadata, UnauthorizedException } from '@nestjs/common';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { HttpErrorDto } from '../openapi/http-error.dto';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { Principal, Scope } from './principal';
@@ -6,8 +8,14 @@ import { TokenVerifier, bearerToken } from './token.verifier';
 
 const REQUIRED_SCOPE = 'herald:required-scope';
 
-/** Marks an HTTP handler as needing a bearer token; with a scope, the token must carry it. */
-export const RequireToken = (scope?: Scope) => SetMetadata(REQUIRED_SCOPE, scope ?? null);
+/** Marks an HTTP handler as needing a bearer token; with a scope, the token must carry it. The OpenAPI document says so too. */
+export const RequireToken = (scope?: Scope) =>
+  applyDecorators(
+    SetMetadata(REQUIRED_SCOPE, scope ?? null),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({ type: HttpErrorDto, description: 'No valid bearer token' }),
+    ...(scope ? [ApiForbiddenResponse({ type: HttpErrorDto, description: `The token lacks the "${scope}" scope` })] : []),
+  );
 
 export type AuthenticatedRequest = Request & { principal: Principal };
 

@@ -1,12 +1,13 @@
-import { InboxItem, InboxPage, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
-
 /**
- * The seam between one pod and the rest of the cluster. Herald ships two implementations side
- * by side: MemoryBroker (one pod, the default) and RedisBroker (any number of pods).
+ * The seam between one pod and the rest of the cluster for a room's messages: publish,
+ * subscribe, history and availability (centrifuge's Broker). Presence (PresenceStore) and
+ * inboxes (InboxStore) are seams of their own; an Engine (engine.ts) provides all three.
  *
  * Contract every implementation keeps (test/broker/broker.contract.ts runs against each):
  * - One delivery path: everything published, by this pod or any other, reaches this pod's
  *   delivery listener exactly once per subscribed room, and never for rooms it does not subscribe.
+ *   What arrives is typed (a Publication, a Broadcast, a HistoryGap); the pod builds the client
+ *   frame once, on the delivery side, never the engine.
  * - Order: every pod sees a room's publications in the same order, and `seq` increases along it.
  * - History: `history(room, since)` returns what followed `since`, and says `recovered: true`
  *   only when it can prove nothing is missing (same room epoch, inside HISTORY_SIZE / HISTORY_TTL_S).
@@ -16,20 +17,18 @@ import { InboxItem, InboxPage, PERSONAL_ROOM_PREFIX } from '@herald/client/proto
  *   exactly the rooms that missed the first attempt. `claimPublishId` binds an id to one
  *   fingerprint across all rooms, so a conflicting repeat can be refused before any room.
  * - Delivery is at most once: a pod that misses a publication (broker outage) recovers it
- *   through history, not through redelivery.
+ *   through history, not through redelivery; when it cannot prove it missed nothing it
+ *   delivers a HistoryGap for the room instead of staying silent.
  */
 export abstract class Broker {
-  /**
-   * Connects to the backing store before the pod takes traffic; rejects with a message that
-   * names what is wrong (never a password) when it cannot. Later outages never reject here:
-   * they show as `available` false while the broker reconnects.
-   */
-  abstract connect(): Promise<void>;
-
   /** Registers the single listener that receives every delivery for this pod's subscribed rooms. */
   abstract onDelivery(listener: DeliveryListener): void;
 
-  /** Appends to the room's history and delivers to every subscribed pod, in one atomic step. */
+  /**
+   * Appends to the room's history and delivers to every subscribed pod, in one atomic step;
+   * with `inboxUser`, the same step also stores the publication in that user's inbox
+   * (InboxStore reads it back).
+   */
   abstract publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult>;
 
   /**
@@ -40,7 +39,10 @@ export abstract class Broker {
    */
   abstract claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim>;
 
-  /** Delivers an ephemeral frame (presence, inbox state) to the room on every pod; no history, no seq. */
+  /**
+   * Delivers an ephemeral frame (presence, inbox state) to the room on every pod, through the
+   * same delivery path as publications; no history, no seq.
+   */
   abstract broadcast(room: string, frame: string, excludeUser?: string): Promise<void>;
 
   /** Starts receiving the room's deliveries on this pod. Callers reference-count: see RoomSubscriptions. */
@@ -50,81 +52,24 @@ export abstract class Broker {
   /** The room's latest seq and, with `since`, the publications after it. */
   abstract history(room: string, since?: string): Promise<HistoryResult>;
 
-  /** Records one connection of a user in a room, cluster-wide. */
-  abstract addPresence(room: string, user: string, connectionId: string): Promise<PresenceChange>;
-  /** Forgets one connection of a user in a room, cluster-wide. */
-  abstract removePresence(room: string, user: string, connectionId: string): Promise<PresenceChange>;
-  abstract presence(room: string): Promise<PresenceSnapshot>;
-  /**
-   * Registers the listener told when a user's last connection in a room vanished without a
-   * remove: its pod died and the entry expired. Called once cluster-wide per such user, on
-   * whichever pod noticed; `users` counts the room's distinct users afterwards.
-   */
-  abstract onPresenceExpired(listener: PresenceExpiredListener): void;
-
-  /**
-   * A page of the user's inbox, newest first (section 6). The inbox is written by `publish`,
-   * in the same atomic step, for every notification to `user:<user>`.
-   */
-  abstract readInbox(user: string, limit: number, before?: string): Promise<InboxPage>;
-
-  /** Marks inbox items read (unknown ids are ignored); says what changed, if anything. */
-  abstract markInboxRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult>;
-
   /** Whether the broker can serve requests now (Redis connected). Memory is always available. */
   abstract get available(): boolean;
   /** Called with the new availability whenever it changes. */
   abstract onAvailabilityChange(listener: (available: boolean) => void): void;
 
-  /** Number of rooms this pod is subscribed to, and entries held in memory (for leak checks). */
-  abstract stats(): BrokerStats;
-
-  abstract close(): Promise<void>;
+  /** Rooms this pod is subscribed to now (leak checks). */
+  abstract get subscribedRooms(): number;
 }
 
 export type PublishedEvent = 'message' | 'notification';
-
-export interface InboxReadResult {
-  unread: number;
-  /** The ids newly marked read, 'all' for a mark-all that changed something, null when nothing changed. */
-  changed: string[] | 'all' | null;
-}
-
-export interface InboxOptions {
-  inboxSize: number;
-  inboxTtlDays: number;
-}
-
-/** Notifications to a personal room also land in that user's inbox. */
-export function inboxUserOf(room: string, event: PublishedEvent): string | undefined {
-  return event === 'notification' && room.startsWith(PERSONAL_ROOM_PREFIX) ? room.slice(PERSONAL_ROOM_PREFIX.length) : undefined;
-}
-
-/**
- * One page of an inbox, the same for every broker: `newestFirst` is the user's live items,
- * newest first; the page holds up to `limit` of those older than `before`, and `next` is the
- * cursor to the rest.
- */
-export function inboxPage(newestFirst: readonly InboxItem[], limit: number, before: string | undefined): InboxPage {
-  const older = before === undefined ? newestFirst : newestFirst.filter((item) => item.seq < before);
-  const items = older.slice(0, limit);
-  return { items, unread: unreadCount(newestFirst), next: older.length > limit ? items[items.length - 1].seq : null };
-}
-
-export function unreadCount(items: readonly Pick<InboxItem, 'read'>[]): number {
-  return items.reduce((count, item) => count + (item.read ? 0 : 1), 0);
-}
-
-/** What a mark-read reports: `changed` null when nothing was newly read. */
-export function inboxReadResult(unread: number, selection: string[] | 'all', marked: string[]): InboxReadResult {
-  return { unread, changed: marked.length === 0 ? null : selection === 'all' ? 'all' : marked };
-}
 
 export interface PublishOptions {
   /** Idempotency key, per room: the same key in the same room inside the history window is delivered once. */
   dedupKey?: string;
   /** With dedupKey: what the request carried (see requestFingerprint), kept with the key. */
   fingerprint?: string;
+  /** Also store the publication in this user's inbox, in the same atomic step (section 6). */
+  inboxUser?: string;
 }
 
 /**
@@ -135,16 +80,38 @@ export type PublishResult = { duplicate: false; seq: string } | { duplicate: tru
 
 export type PublishIdClaim = 'first' | 'repeat' | 'conflict';
 
-/** What arrives at a pod: a ready-to-send frame, serialized once for every local member. */
-export interface Delivery {
-  room: string;
-  frame: string;
-  /** Set for publications; absent for ephemeral broadcasts. */
-  seq?: string;
-  publishedAtMs?: number;
-  /** Presence events skip the connections of the user they are about. */
-  excludeUser?: string;
+/** One stored publication of a room, as every engine hands it over. */
+export interface Publication {
+  readonly kind: 'publication';
+  readonly room: string;
+  readonly seq: string;
+  readonly event: PublishedEvent;
+  /** The published body as JSON text, without `seq` (the frame puts it first). */
+  readonly body: string;
+  readonly publishedAtMs: number;
 }
+
+/** An ephemeral frame for a room's members (presence, inbox state), built once by the pod that sent it. */
+export interface Broadcast {
+  readonly kind: 'broadcast';
+  readonly room: string;
+  readonly frame: string;
+  /** Presence events skip the connections of the user they are about. */
+  readonly excludeUser?: string;
+}
+
+/**
+ * This pod cannot prove its members of `room` missed nothing (the engine lost the room's
+ * history while it was away); they are told to recover from `latestSeq` (section 4).
+ */
+export interface HistoryGap {
+  readonly kind: 'gap';
+  readonly room: string;
+  readonly latestSeq: string | null;
+}
+
+/** What arrives at a pod. */
+export type Delivery = Publication | Broadcast | HistoryGap;
 export type DeliveryListener = (delivery: Delivery) => void;
 
 export interface HistoryResult {
@@ -153,31 +120,10 @@ export interface HistoryResult {
   /** Only meaningful when `since` was given. */
   recovered: boolean;
   /** Publications after `since`, oldest first (empty when not recovered or no `since`). */
-  publications: Delivery[];
+  publications: Publication[];
 }
 
-export interface PresenceChange {
-  /** For add: this was the user's first connection in the room; for remove: its last. */
-  userChanged: boolean;
-  /** Distinct users in the room after the change. */
-  users: number;
-}
-
-export type PresenceExpiredListener = (room: string, user: string, users: number) => void;
-
-export interface PresenceSnapshot {
-  users: string[];
-  connections: number;
-}
-
-export interface BrokerStats {
-  subscribedRooms: number;
-  presenceEntries: number;
-  historyRooms: number;
-  dedupKeys: number;
-}
-
-/** Thrown when the broker cannot be reached; turned into `unavailable` / 503 at the edges. */
+/** Thrown when the engine's store cannot be reached; turned into `unavailable` / 503 at the edges. */
 export class BrokerUnavailableError extends Error {
   constructor(message = 'The message broker is unreachable') {
     super(message);

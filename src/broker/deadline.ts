@@ -4,8 +4,8 @@
  *
  * node-redis's own command timeout only covers commands still waiting to be written: one
  * already on the wire to a Redis that stopped answering (frozen, stuck in a script, a network
- * that drops packets) waits for as long as the connection stays open. Every RedisBroker call
- * goes through here instead.
+ * that drops packets) waits for as long as the connection stays open. Every Redis call of the
+ * engine goes through here instead (StandaloneRedisConnection).
  */
 export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, onExpiry: () => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {

@@ -35,11 +35,6 @@ export function newEpochSuffix(): string {
   return Math.floor(Math.random() * 36 ** 3).toString(36).padStart(3, '0');
 }
 
-/** The frame of a publication, built once per pod: the body is its data minus `seq`. */
-export function publicationFrame(event: string, seq: string, bodyJson: string): string {
-  return `{"event":"${event}","data":{"seq":"${seq}",${bodyJson.slice(1)}}`;
-}
-
 /**
  * Decides recovery from the positions a store still holds (section 4: `recovered: true` is a
  * promise). `oldestPosition` is the oldest retained entry inside the window, or undefined when
@@ -49,9 +44,4 @@ export function canRecover(since: ParsedSeq, epoch: string, latestPosition: numb
   if (since.epoch !== epoch || since.position > latestPosition) return false;
   if (since.position === latestPosition) return true;
   return oldestPosition !== undefined && oldestPosition <= since.position + 1;
-}
-
-/** Section 4's `recovery` frame: the pod cannot prove a live member of `room` missed nothing. */
-export function recoveryFrame(room: string, seq: string | null): string {
-  return JSON.stringify({ event: 'recovery', data: { room, seq, recovered: false } });
 }

@@ -5,6 +5,7 @@ import { Broker, Delivery, HistoryResult } from '../broker/broker';
 import { MetricsService } from '../metrics/metrics.service';
 import { Connection } from './connection';
 import { PreparedFrame } from './prepared-frame';
+import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
 import { RoomSubscriptions } from './room-subscriptions';
 
@@ -20,10 +21,18 @@ export interface EnterOptions {
 
 const NO_HISTORY: HistoryResult = { latestSeq: null, recovered: false, publications: [] };
 
+/** A delivery that reached a join still reading history: its frame, built once in `deliver`. */
+interface BufferedFrame {
+  /** Set for publications: the hand-over drops what history already replayed. */
+  seq: string | undefined;
+  frame: string;
+}
+
 /**
  * This pod's connections and who is in which room (centrifuge's "hub"), and the one delivery
- * path: every delivery the broker hands this pod, its own publications included, is fanned out
- * here to the room's local members, one PreparedFrame for all of them.
+ * path: every delivery the broker hands this pod, its own publications included, is turned
+ * into its client frame here, once, and fanned out to the room's local members, one
+ * PreparedFrame for all of them.
  *
  * The hub alone owns membership: the rooms of each connection, the members of each room, the
  * joins still reading history and their buffers, and the pod's broker subscriptions (subscribed
@@ -37,7 +46,7 @@ export class ConnectionHub {
   private readonly bySocket = new WeakMap<WebSocket, Connection>();
   private readonly membersByRoom = new Map<string, Members>();
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
-  private readonly joiningByRoom = new Map<string, Map<Connection, Delivery[]>>();
+  private readonly joiningByRoom = new Map<string, Map<Connection, BufferedFrame[]>>();
   private readonly subscriptions: RoomSubscriptions;
 
   constructor(
@@ -116,12 +125,14 @@ export class ConnectionHub {
       // buffer below drops what history already covered.
       const history = readHistory ? await this.broker.history(room, since) : NO_HISTORY;
       const joined: Joined = { room, seq: history.latestSeq };
-      const replay: Delivery[] = [];
+      const replay: string[] = [];
+      let lastSeq = history.latestSeq;
       if (since !== undefined) {
         joined.recovered = history.recovered;
         if (history.recovered) {
           joined.missed = history.publications.length;
-          replay.push(...history.publications);
+          for (const publication of history.publications) replay.push(deliveryFrame(publication));
+          if (history.publications.length > 0) lastSeq = history.publications[history.publications.length - 1].seq;
         }
         this.metrics.historyReplays.inc({ outcome: history.recovered ? 'recovered' : 'not_recovered' });
       }
@@ -136,14 +147,13 @@ export class ConnectionHub {
         addTo(this.membersByRoom, room, connection);
         admitted = true;
         this.metrics.rooms.set(this.membersByRoom.size);
-        const lastSeq = replay.length > 0 ? replay[replay.length - 1].seq! : history.latestSeq;
-        for (const delivery of buffered) {
-          if (delivery.seq !== undefined && lastSeq !== null && delivery.seq <= lastSeq) continue;
-          replay.push(delivery);
+        for (const { seq, frame } of buffered) {
+          if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
+          replay.push(frame);
         }
       }
       onJoined(joined);
-      for (const delivery of replay) connection.send(delivery.frame);
+      for (const frame of replay) connection.send(frame);
     } catch (error) {
       if (!admitted) this.abandonJoin(connection, room);
       throw error;
@@ -170,31 +180,34 @@ export class ConnectionHub {
   }
 
   /**
-   * The one delivery path to sockets: fans a delivery out to the room's local members and to
-   * the buffers of joins under way. The WebSocket frame is built once and the same bytes go to
-   * every socket.
+   * The one delivery path to sockets: turns a delivery into its client frame (deliveryFrame)
+   * and fans it out to the room's local members and to the buffers of joins under way. The
+   * frame is built once per pod, and the same WebSocket bytes go to every socket.
    */
   private deliver(delivery: Delivery): void {
-    const excluded = delivery.excludeUser;
     const joining = this.joiningByRoom.get(delivery.room);
-    if (joining) {
-      for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push(delivery);
-    }
     const members = this.membersByRoom.get(delivery.room);
+    if (!joining && !members) return;
+    const frame = deliveryFrame(delivery);
+    const excluded = delivery.kind === 'broadcast' ? delivery.excludeUser : undefined;
+    if (joining) {
+      const seq = delivery.kind === 'publication' ? delivery.seq : undefined;
+      for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push({ seq, frame });
+    }
     if (!members) return;
-    const frame = new PreparedFrame(delivery.frame);
+    const prepared = new PreparedFrame(frame);
     let sent = 0;
     if (!(members instanceof Set)) {
-      if ((excluded === undefined || members.user !== excluded) && members.send(frame)) sent = 1;
+      if ((excluded === undefined || members.user !== excluded) && members.send(prepared)) sent = 1;
     } else {
       for (const connection of members) {
         if (excluded !== undefined && connection.user === excluded) continue;
-        if (connection.send(frame)) sent++;
+        if (connection.send(prepared)) sent++;
       }
     }
     if (sent === 0) return;
     this.metrics.deliveries.inc(sent);
-    if (delivery.publishedAtMs !== undefined) this.metrics.publishToSend.observe((Date.now() - delivery.publishedAtMs) / 1000);
+    if (delivery.kind === 'publication') this.metrics.publishToSend.observe((Date.now() - delivery.publishedAtMs) / 1000);
   }
 
   private beginJoin(connection: Connection, room: string): void {
@@ -204,7 +217,7 @@ export class ConnectionHub {
   }
 
   /** Ends buffering; returns what arrived meanwhile. */
-  private endJoin(connection: Connection, room: string): Delivery[] {
+  private endJoin(connection: Connection, room: string): BufferedFrame[] {
     const joining = this.joiningByRoom.get(room);
     const buffered = joining?.get(connection) ?? [];
     if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);

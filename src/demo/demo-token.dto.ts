@@ -1,14 +1,17 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
 import { MayBeOmitted } from '../http/may-be-omitted.decorator';
 
 /** POST /demo/token: the claims of a development token. */
 export class DemoTokenRequest {
+  @ApiProperty({ pattern: USER_ID_PATTERN.source })
   @IsString()
   @Matches(USER_ID_PATTERN, { message: 'sub must be 1..123 letters, digits or _.:- (it names the room user:<sub>)' })
   sub!: string;
 
   /** Room patterns the token grants (`*` at the end is a wildcard); public:* needs none. */
+  @ApiPropertyOptional({ type: 'array', items: { type: 'string' }, maxItems: 50 })
   @MayBeOmitted()
   @IsArray()
   @ArrayMaxSize(50)
@@ -16,17 +19,20 @@ export class DemoTokenRequest {
   rooms?: string[];
 
   /** Space-separated scopes, e.g. `notifications:publish` for the demo's "send a test" button. */
+  @ApiPropertyOptional({ maxLength: 200, example: 'notifications:publish' })
   @MayBeOmitted()
   @IsString()
   @MaxLength(200)
   scope?: string;
 
+  @ApiPropertyOptional({ maxLength: 100 })
   @MayBeOmitted()
   @IsString()
   @MaxLength(100)
   name?: string;
 
   /** Lifetime in seconds. */
+  @ApiPropertyOptional({ type: 'integer', minimum: 5, maximum: 86_400, description: 'Lifetime in seconds' })
   @MayBeOmitted()
   @IsInt()
   @Min(5)
@@ -34,7 +40,10 @@ export class DemoTokenRequest {
   ttl?: number;
 }
 
-export interface DemoTokenResponse {
-  token: string;
-  expiresAt: string;
+export class DemoTokenResponse {
+  @ApiProperty()
+  token!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  expiresAt!: string;
 }

@@ -1,9 +1,12 @@
 import { Controller, Get, Header, Inject, Param } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import { HeraldConfig } from '../config/herald.config';
 import { DemoAssets } from './demo.assets';
 import { DEMO_OPTIONS, type DemoOptions } from './demo.options';
 import { renderDemoPage } from './demo.page';
 
+// An HTML page and its scripts, not an API.
+@ApiExcludeController()
 @Controller('demo')
 export class DemoController {
   private readonly page: string;

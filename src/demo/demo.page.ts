@@ -41,6 +41,7 @@ if (!token) {
   $('connect').hidden = false;
   if (!settings.tokenEndpoint) {
     $('mint').hidden = true;
+    $('no-mint').hidden = false;
   } else {
     $('mint').addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -81,6 +82,7 @@ if (!token) {
 
   if (!settings.tokenEndpoint) {
     $('send').hidden = true;
+    $('no-send').hidden = false;
   } else {
     $('send').addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -118,6 +120,8 @@ const PAGE_STYLE = `
   #log { font: 13px/1.6 ui-monospace, monospace; list-style: none; padding-left: 0; max-height: 320px; overflow-y: auto; }
   .error { color: #cf222e; }
   code { background: #eaeef2; padding: 1px 4px; border-radius: 4px; }
+  pre { background: #eaeef2; padding: 8px 12px; border-radius: 6px; overflow-x: auto; }
+  pre code { padding: 0; }
 `;
 
 /** The demo page; `settings` travel as JSON that the page script reads. */
@@ -145,6 +149,14 @@ export function renderDemoPage(settings: DemoPageSettings): string {
       <button type="submit">Connect</button>
       <p id="mint-error" class="error"></p>
     </form>
+    <div id="no-mint" hidden>
+      <p>This server has a configured <code>JWT_SECRET</code>, so it does not mint tokens for whoever asks.
+        Mint one in a terminal where the same <code>JWT_SECRET</code> is set:</p>
+      <pre><code>npm run -s token -- --sub alice --rooms 'chat:*'</code></pre>
+      <p>and open this page as <code>/demo#token=&lt;the token&gt;&amp;rooms=public:news,chat:1</code>.
+        Or start Herald with <code>DEMO_ENABLED=true</code> (development only) to get a form here that mints one,
+        and a button that sends you a test notification.</p>
+    </div>
   </section>
   <section id="live" hidden>
     <p>Connected as <b id="user">…</b>, state <output id="state">connecting</output>. Rooms: <span id="rooms"></span></p>
@@ -153,6 +165,9 @@ export function renderDemoPage(settings: DemoPageSettings): string {
       <label>Body <input name="body" value="This notification went through POST /v1/notifications."></label>
       <button type="submit">Send me a test notification</button>
     </form>
+    <p id="no-send" hidden>Send yourself a notification with <code>POST /v1/notifications</code> and a token with the
+      <code>notifications:publish</code> scope (the README's tour shows the <code>curl</code>), or start Herald with
+      <code>DEMO_ENABLED=true</code> (development only) for a button here that does it.</p>
     <h2>Events</h2>
     <ol id="log" reversed></ol>
   </section>

@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { HttpTokenGuard } from '../auth/scopes.guard';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Broker } from '../broker/broker';
+import { PresenceStore } from '../broker/presence.store';
 import { BrokerUnavailableFilter } from '../broker/broker-unavailable.filter';
 import { HeraldConfig } from '../config/herald.config';
 import { HealthController } from '../health/health.controller';
@@ -20,7 +21,7 @@ import { PresenceController } from '../presence/presence.controller';
 const SERVICE_CONTROLLERS: Type[] = [NotificationsController, NotificationsBatchController, PresenceController, MetricsController];
 
 /** What those controllers, their guard and their error filter are built from. */
-const SHARED_PROVIDERS: InjectionToken[] = [NotificationsService, NotificationsBatchService, Broker, MetricsService, TokenVerifier, HeraldConfig, DrainService];
+const SHARED_PROVIDERS: InjectionToken[] = [NotificationsService, NotificationsBatchService, Broker, PresenceStore, MetricsService, TokenVerifier, HeraldConfig, DrainService];
 
 /**
  * The service-facing HTTP API. Without INTERNAL_PORT it is part of the one application; with it,

@@ -1,18 +1,25 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { INBOX_LIMIT_DEFAULT, InboxPage, InboxReadResponse } from '@herald/client/protocol';
 import type { AuthenticatedRequest } from '../auth/scopes.guard';
 import { RequireToken } from '../auth/scopes.guard';
+import { HttpErrorDto } from '../openapi/http-error.dto';
+import { InboxPageDto, InboxReadResponseDto } from './dto/inbox-page.dto';
 import { InboxQueryDto } from './dto/inbox-query.dto';
 import { MarkReadDto } from './dto/mark-read.dto';
 import { InboxService } from './inbox.service';
 
 /** The signed-in user's own inbox, for notification widgets; authorised by the user's token. */
+@ApiTags('inbox')
 @Controller('v1/inbox')
 export class InboxController {
   constructor(private readonly inbox: InboxService) {}
 
   @Get()
   @RequireToken()
+  @ApiOperation({ summary: "The token's user's inbox, newest first" })
+  @ApiOkResponse({ type: InboxPageDto })
+  @ApiBadRequestResponse({ type: HttpErrorDto })
   list(@Req() request: AuthenticatedRequest, @Query() { limit = INBOX_LIMIT_DEFAULT, before }: InboxQueryDto): Promise<InboxPage> {
     return this.inbox.list(request.principal.user, limit, before);
   }
@@ -20,6 +27,9 @@ export class InboxController {
   @Post('read')
   @HttpCode(HttpStatus.OK)
   @RequireToken()
+  @ApiOperation({ summary: 'Mark inbox items (or all) read; every connection of the user gets an inbox event' })
+  @ApiOkResponse({ type: InboxReadResponseDto })
+  @ApiBadRequestResponse({ type: HttpErrorDto })
   markRead(@Req() request: AuthenticatedRequest, @Body() { ids, all }: MarkReadDto): Promise<InboxReadResponse> {
     if (ids !== undefined && all !== undefined) throw new BadRequestException(['send either ids or all, not both']);
     return this.inbox.markRead(request.principal.user, all ? 'all' : ids!);

@@ -25,9 +25,14 @@ export class DrainService implements OnApplicationShutdown {
     return this.drainPromise !== undefined;
   }
 
-  /** Starts the drain (idempotent); resolves once every connection has been sent its 1012. */
-  drain(): Promise<void> {
-    this.drainPromise ??= this.run();
+  /**
+   * Starts the drain (idempotent); resolves once every connection has been sent its 1012.
+   * `skipDelayWhenIdle`: with no connection open, stop without DRAIN_DELAY_MS. For Ctrl-C at a
+   * terminal, where no load balancer is still routing publishes to this process; SIGTERM from
+   * an orchestrator always waits, since publishes keep arriving until the endpoints update.
+   */
+  drain(options: { skipDelayWhenIdle?: boolean } = {}): Promise<void> {
+    this.drainPromise ??= this.run(options.skipDelayWhenIdle === true && this.hub.size === 0);
     return this.drainPromise;
   }
 
@@ -36,10 +41,11 @@ export class DrainService implements OnApplicationShutdown {
     this.timers.clear();
   }
 
-  private async run(): Promise<void> {
+  private async run(skipDelay: boolean): Promise<void> {
     this.metrics.drains.inc();
-    this.logger.log({ message: 'Draining', connections: this.hub.size, drainDelayMs: this.config.drainDelayMs, drainSpreadMs: this.config.drainSpreadMs });
-    await this.sleep(this.config.drainDelayMs);
+    const drainDelayMs = skipDelay ? 0 : this.config.drainDelayMs;
+    this.logger.log({ message: skipDelay ? 'No connections: stopping without the drain delay' : 'Draining', connections: this.hub.size, drainDelayMs, drainSpreadMs: this.config.drainSpreadMs });
+    await this.sleep(drainDelayMs);
     const connections = [...this.hub.all()];
     const batches = Math.max(1, Math.min(connections.length, Math.ceil(this.config.drainSpreadMs / 10)));
     const perBatch = Math.ceil(connections.length / batches);

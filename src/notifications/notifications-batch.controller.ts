@@ -1,11 +1,15 @@
 import { Body, Controller, HttpStatus, Post, Res } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { PublishBatchResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
+import { HttpErrorDto } from '../openapi/http-error.dto';
 import { PublishBatchDto } from './dto/publish-batch.dto';
+import { PublishBatchResponseDto } from './dto/publish-batch-response.dto';
 import { NotificationsBatchService } from './notifications-batch.service';
 
+@ApiTags('notifications')
 @Controller('v1/notifications/batch')
 export class NotificationsBatchController {
   constructor(private readonly batches: NotificationsBatchService) {}
@@ -13,6 +17,10 @@ export class NotificationsBatchController {
   /** 200 when every notification was accepted, 207 (Multi-Status) when any was not. */
   @Post()
   @RequireToken(Scope.Publish)
+  @ApiOperation({ summary: 'Publish many notifications, each with its own targets, in one request (needs scope notifications:publish)' })
+  @ApiOkResponse({ type: PublishBatchResponseDto, description: 'Every notification was accepted' })
+  @ApiResponse({ status: 207, type: PublishBatchResponseDto, description: 'Some were not: their results carry the error' })
+  @ApiBadRequestResponse({ type: HttpErrorDto, description: 'The envelope is invalid (no list, empty, or too long)' })
   async publish(@Body() body: PublishBatchDto, @Res({ passthrough: true }) response: Response): Promise<PublishBatchResponse> {
     const result = await this.batches.publish(body.notifications);
     response.status(result.failed === 0 ? HttpStatus.OK : HttpStatus.MULTI_STATUS);

@@ -1,11 +1,15 @@
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post, UseFilters } from '@nestjs/common';
 import { PublishResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
+import { HttpErrorDto } from '../openapi/http-error.dto';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
+import { PublishResponseDto } from './dto/publish-response.dto';
 import { NotificationsService, targetsProblem } from './notifications.service';
 import { PublishConflictFilter } from './publish-conflict.filter';
 
+@ApiTags('notifications')
 @Controller('v1/notifications')
 // On the controller, so the 409 holds in whichever application serves it (INTERNAL_PORT or not).
 @UseFilters(PublishConflictFilter)
@@ -15,6 +19,11 @@ export class NotificationsController {
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireToken(Scope.Publish)
+  @ApiOperation({ summary: 'Publish a notification to rooms and users (needs scope notifications:publish)' })
+  @ApiAcceptedResponse({ type: PublishResponseDto })
+  @ApiBadRequestResponse({ type: HttpErrorDto, description: 'A field is invalid (each is named), or no target or more than 1000' })
+  @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_PUBLISH_BYTES' })
+  @ApiServiceUnavailableResponse({ type: HttpErrorDto, description: 'The message broker is unreachable' })
   publish(@Body() body: PublishNotificationDto): Promise<PublishResponse> {
     const problem = targetsProblem(body);
     if (problem) throw new BadRequestException([problem]);

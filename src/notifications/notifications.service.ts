@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { Notification, personalRoom } from '@herald/client/protocol';
 import { Broker, PublishResult } from '../broker/broker';
+import { inboxRecipientOf } from '../inbox/inbox-recipient';
 import { MetricsService } from '../metrics/metrics.service';
 import { notificationFingerprint } from './notification-fingerprint';
 import { PublishConflictError } from './publish-conflict.error';
@@ -60,7 +61,8 @@ export class NotificationsService {
       rooms.map((room) => {
         const body: Omit<Notification, 'seq'> = { id, room, type: input.type, payload: input.payload, timestamp };
         // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
-        return this.broker.publish(room, 'notification', body, dedup);
+        const inboxUser = inboxRecipientOf(room);
+        return this.broker.publish(room, 'notification', body, inboxUser === undefined ? dedup : { ...dedup, inboxUser });
       }),
     );
     this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);

@@ -1,18 +1,25 @@
 import { BadRequestException, Controller, Get, Param } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PresenceResponse, ROOM_NAME_PATTERN } from '@herald/client/protocol';
 import { Scope } from '../auth/principal';
 import { RequireToken } from '../auth/scopes.guard';
-import { Broker } from '../broker/broker';
+import { PresenceStore } from '../broker/presence.store';
+import { HttpErrorDto } from '../openapi/http-error.dto';
+import { PresenceResponseDto } from './presence-response.dto';
 
+@ApiTags('presence')
 @Controller('v1/rooms')
 export class PresenceController {
-  constructor(private readonly broker: Broker) {}
+  constructor(private readonly store: PresenceStore) {}
 
   @Get(':room/presence')
   @RequireToken(Scope.PresenceRead)
+  @ApiOperation({ summary: "A room's users and connection count across all pods (needs scope presence:read)" })
+  @ApiOkResponse({ type: PresenceResponseDto })
+  @ApiBadRequestResponse({ type: HttpErrorDto, description: 'Not a room name' })
   async presence(@Param('room') room: string): Promise<PresenceResponse> {
     if (!ROOM_NAME_PATTERN.test(room)) throw new BadRequestException([`room must match ${ROOM_NAME_PATTERN.source}`]);
-    const { users, connections } = await this.broker.presence(room);
+    const { users, connections } = await this.store.snapshot(room);
     return { room, users, connections };
   }
 }

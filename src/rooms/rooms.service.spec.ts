@@ -1,15 +1,17 @@
 import type { WebSocket } from 'ws';
-import { BrokerUnavailableError, PresenceChange } from '../broker/broker';
-import { MemoryBroker } from '../broker/memory.broker';
+import { BrokerUnavailableError } from '../broker/broker';
+import { MemoryEngine } from '../broker/memory/memory.engine';
+import { MemoryPresenceStore } from '../broker/memory/memory.presence-store';
+import { PresenceChange } from '../broker/presence.store';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionHub } from '../connections/connection.hub';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from './rooms.service';
 
-/** A broker whose presence store is down while publishing and history still work. */
-class PresenceDownBroker extends MemoryBroker {
-  async addPresence(): Promise<PresenceChange> {
+/** A presence store that is down while publishing and history still work. */
+class PresenceDownStore extends MemoryPresenceStore {
+  async add(): Promise<PresenceChange> {
     throw new BrokerUnavailableError();
   }
 }
@@ -22,9 +24,9 @@ describe('RoomsService', () => {
   const config = { maxRoomsPerConnection: 10, presenceEventsMaxUsers: 100 } as HeraldConfig;
 
   it('keeps a join that was answered when recording presence fails afterwards', async () => {
-    const broker = new PresenceDownBroker({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlDays: 1 });
-    const hub = new ConnectionHub(broker, new MetricsService());
-    const rooms = new RoomsService(broker, hub, config);
+    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+    const hub = new ConnectionHub(engine.broker, new MetricsService());
+    const rooms = new RoomsService(engine.broker, new PresenceDownStore(), hub, config);
     const socket = fakeSocket();
     const principal = { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null };
     const connection = new Connection('c1', socket, principal, 1 << 20, 100, Date.now());
@@ -34,6 +36,6 @@ describe('RoomsService', () => {
     await expect(rooms.join(connection, 'public:news', undefined, (joined) => replies.push(joined.room))).resolves.toBeUndefined();
     expect(replies).toEqual(['public:news']);
     expect(hub.isMember(connection, 'public:news')).toBe(true);
-    await broker.close();
+    await engine.close();
   });
 });

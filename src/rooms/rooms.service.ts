@@ -2,6 +2,7 @@ import { Injectable, Logger, Optional } from '@nestjs/common';
 import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
+import { PresenceStore } from '../broker/presence.store';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionHub, EnterOptions } from '../connections/connection.hub';
@@ -23,12 +24,13 @@ export class RoomsService {
 
   constructor(
     private readonly broker: Broker,
+    private readonly presence: PresenceStore,
     private readonly hub: ConnectionHub,
     private readonly config: HeraldConfig,
     /** The join proxy, when JOIN_PROXY_URL is set. */
     @Optional() private readonly joinAuthorizer?: JoinAuthorizer,
   ) {
-    broker.onPresenceExpired((room, user, users) =>
+    presence.onExpired((room, user, users) =>
       // A user whose pod died left without saying so: tell the room as for any last leave.
       this.tellRoom(room, user, 'left', users + 1).catch((error: unknown) =>
         this.logger.warn({ message: 'Could not announce an expired presence', room, error: String(error) }),
@@ -123,19 +125,19 @@ export class RoomsService {
   /**
    * Records presence and, in small rooms, tells the other users (section 2, presence rule).
    * Personal rooms are left out: their only members are the user's own connections, and
-   * tracking them would cost a broker round trip and memory for every connection.
+   * tracking them would cost a presence store round trip and memory for every connection.
    */
   private async announce(connection: Connection, room: string, status: PresenceStatus): Promise<void> {
     if (room.startsWith(PERSONAL_ROOM_PREFIX)) return;
     try {
       const change =
         status === 'joined'
-          ? await this.broker.addPresence(room, connection.user, connection.id)
-          : await this.broker.removePresence(room, connection.user, connection.id);
+          ? await this.presence.add(room, connection.user, connection.id)
+          : await this.presence.remove(room, connection.user, connection.id);
       if (!change.userChanged) return;
       await this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1);
     } catch (error) {
-      // The join or leave itself is done and answered. An unreachable broker re-registers this
+      // The join or leave itself is done and answered. An unreachable store re-registers this
       // pod's presence when it returns (Redis) and forgets a dead pod's entries on expiry.
       this.logger.warn({ message: 'Presence update failed', room, status, connectionId: connection.id, error: String(error) });
     }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { RedisBroker, RedisBrokerOptions } from '../../src/broker/redis.broker';
+import { RedisEngine, RedisEngineOptions } from '../../src/broker/redis/redis.engine';
 import { RedisServer } from '../support/redis-server';
-import { BrokerHarness, ClusterOptions } from './broker.contract';
+import { ClusterOptions, EngineHarness, PodOptions } from './engine-harness';
 
-export interface RedisHarness extends BrokerHarness {
+export interface RedisHarness extends EngineHarness {
   /** A connected pod with its own options, in a cluster of its own unless `prefix` is given. */
-  pod(options?: Partial<RedisBrokerOptions>): Promise<RedisBroker>;
+  pod(options?: Partial<RedisEngineOptions>): Promise<RedisEngine>;
 }
 
 /** Fast settings for tests: short presence TTL and reconnect backoff. */
@@ -13,7 +13,7 @@ export const TEST_REDIS_OPTIONS = {
   historySize: 100,
   historyTtlS: 600,
   inboxSize: 200,
-  inboxTtlDays: 30,
+  inboxTtlMs: 30 * 86_400_000,
   presenceTtlMs: 600,
   presenceRefreshMs: 150,
   commandTimeoutMs: 1000,
@@ -21,24 +21,28 @@ export const TEST_REDIS_OPTIONS = {
   reconnectMaxDelayMs: 200,
 };
 
-/** RedisBrokers on a private redis-server, one fresh REDIS_PREFIX per cluster. */
+/** A crashed pod never refreshes its presence within a test. */
+const NEVER_MS = 600_000;
+
+/** RedisEngines on a private redis-server, one fresh REDIS_PREFIX per cluster. */
 export function redisHarness(redis: () => RedisServer): RedisHarness {
-  const brokers: RedisBroker[] = [];
-  const pod = async (options: Partial<RedisBrokerOptions> = {}) => {
-    const broker = new RedisBroker({ url: redis().url, prefix: uniquePrefix(), ...TEST_REDIS_OPTIONS, ...options });
-    brokers.push(broker);
-    await broker.connect();
-    return broker;
+  const engines: RedisEngine[] = [];
+  const pod = async (options: Partial<RedisEngineOptions> = {}) => {
+    const engine = new RedisEngine({ url: redis().url, prefix: uniquePrefix(), ...TEST_REDIS_OPTIONS, ...options });
+    engines.push(engine);
+    await engine.connect();
+    return engine;
   };
   return {
     multiPod: true,
+    presenceTtlMs: TEST_REDIS_OPTIONS.presenceTtlMs,
     pod,
-    async cluster({ historySize = 100, historyTtlS = 600 }: ClusterOptions = {}) {
+    async cluster(options: ClusterOptions = {}) {
       const prefix = uniquePrefix();
-      return { pod: () => pod({ prefix, historySize, historyTtlS }) };
+      return { pod: ({ crashed }: PodOptions = {}) => pod({ prefix, ...options, ...(crashed ? { presenceRefreshMs: NEVER_MS } : {}) }) };
     },
     async closeAll() {
-      await Promise.all(brokers.splice(0).map((broker) => broker.close()));
+      await Promise.all(engines.splice(0).map((engine) => engine.close()));
     },
   };
 }

@@ -152,6 +152,26 @@ describe('the demo page and <herald-bell> in Chromium', () => {
     await publisher.publish({ rooms: ['chat:1'], type: 'chat.invite', payload: { title: 'Invited to chat 1' } });
     await eventually(async () => expect(await titles()).toEqual(['Invited to chat 1']));
   });
+
+  it("says how to get a token and send a test when the server has a JWT_SECRET and so mints none (the tour's setup)", async () => {
+    const tour = await createTestApp({ NODE_ENV: 'development' });
+    try {
+      await page.goto(`${tour.url}/demo`);
+      await expect(page.locator('#mint').isHidden()).resolves.toBe(true);
+      const help = (await page.locator('#no-mint').innerText()).replace(/\s+/g, ' ');
+      expect(help).toContain("npm run -s token -- --sub alice --rooms 'chat:*'");
+      expect(help).toContain('DEMO_ENABLED=true');
+
+      // Only the fragment differs: a new navigation, not a hash change in the same document.
+      await page.goto('about:blank');
+      await page.goto(`${tour.url}/demo#token=${signToken({ sub: 'ivy' })}`);
+      await page.locator('herald-bell[data-state="open"]').waitFor();
+      await expect(page.locator('#send').isHidden()).resolves.toBe(true);
+      expect((await page.locator('#no-send').innerText()).replace(/\s+/g, ' ')).toContain('POST /v1/notifications');
+    } finally {
+      await tour.close();
+    }
+  });
 });
 
 describe('the demo when disabled', () => {

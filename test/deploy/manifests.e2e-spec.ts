@@ -259,7 +259,7 @@ describe('Kubernetes manifests', () => {
     } catch (error) {
       const failure = error as NodeJS.ErrnoException & { stdout?: string };
       // Not a skip: the suite needs yamllint as it needs redis-server and Chromium (.ci/run installs all three).
-      if (failure.code === 'ENOENT') throw new Error('yamllint is not on PATH: apt-get install yamllint');
+      if (failure.code === 'ENOENT') throw new Error('yamllint is not on PATH: apt-get install yamllint (README, Prerequisites)');
       throw new Error(`yamllint found problems:\n${failure.stdout ?? failure.message}`);
     }
     expect(output).toBe('');

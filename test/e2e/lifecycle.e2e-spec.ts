@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { spawnServer } from '../support/spawned-server';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { connectClient, openClient } from '../support/ws-client';
@@ -29,6 +31,37 @@ describe('lifecycle of the built server', () => {
     expect(server.output()).not.toContain(TEST_JWT_SECRET);
     for (const token of tokens) expect(server.output()).not.toContain(token.split('.')[2]);
     expect(server.output()).not.toContain('token=');
+  });
+
+  it('stops at once on Ctrl-C (SIGINT) with no connection open, without the drain delay', async () => {
+    // A delay longer than the test's timeout: only skipping it lets the process exit in time.
+    const server = await spawnServer({ DRAIN_DELAY_MS: '600000', NODE_ENV: 'development' });
+    server.child.kill('SIGINT');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(server.output()).toContain('No connections: stopping without the drain delay');
+  });
+
+  it('still waits the drain delay on SIGINT while a client is connected', async () => {
+    const server = await spawnServer({ DRAIN_DELAY_MS: '300', DRAIN_SPREAD_MS: '0' });
+    const client = await connectClient(server.wsUrl, signToken({ sub: 'stays' }));
+    const signalledAt = Date.now();
+    server.child.kill('SIGINT');
+    expect(await client.closed).toEqual({ code: 1012, reason: 'service_restart' });
+    expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(280);
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('says which port is taken and how to choose another, with exit code 1', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const taken = (holder.address() as AddressInfo).port;
+      const server = await spawnServer({ PORT: String(taken) }, { waitReady: false });
+      expect((await server.exited).code).toBe(1);
+      expect(server.output()).toContain(`Herald cannot start. Port ${taken} is already in use: set PORT`);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it('refuses to start on a bad variable, naming it, with exit code 1', async () => {

@@ -125,7 +125,9 @@ async function spawnServer(port: number, options: RedisServerOptions, certificat
   child.stderr?.on('data', collect);
 
   const failed = new Promise<never>((_, reject) => {
-    child.once('error', (error) => reject(new Error(`could not start redis-server: ${error.message}`)));
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new Error(error.code === 'ENOENT' ? 'redis-server is not on PATH: apt-get install redis-server (README, Prerequisites)' : `could not start redis-server: ${error.message}`)),
+    );
     child.once('exit', (code, signal) => reject(new Error(`redis-server exited early (${code ?? signal}):\n${output}`)));
   });
   failed.catch(() => undefined); // Observed through the race below; after readiness an exit is expected (stop/kill).

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { createClient } from 'redis';
-import { redactedUrl } from '../../broker/redis.broker';
+import { redactedUrl } from '../../broker/redis/redis.client';
 import { ActivityKeys, HOOKS_SCRIPTS } from './hooks-redis.scripts';
 
 const COMMAND_TIMEOUT_MS = 3000;

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { INBOX_LIMIT_MAX } from '@herald/client/protocol';
-import { Broker } from '../../broker/broker';
+import { InboxStore } from '../../broker/inbox.store';
 import { WebhookSettings } from '../../config/herald.config';
 import { QueueOutcome } from './activity.tracker';
 import { UnreadSchedule } from './unread.schedule';
@@ -36,7 +36,7 @@ export class UnreadWatcher {
   constructor(
     private readonly schedule: UnreadSchedule,
     private readonly queue: WebhookQueue,
-    private readonly broker: Broker,
+    private readonly inbox: InboxStore,
     private readonly settings: WebhookSettings,
     private readonly report: (outcome: QueueOutcome) => void,
   ) {
@@ -132,7 +132,7 @@ export class UnreadWatcher {
   private async isUnread({ user, notification }: UnreadCheck): Promise<boolean> {
     let before: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const { items, next } = await this.broker.readInbox(user, INBOX_LIMIT_MAX, before);
+      const { items, next } = await this.inbox.read(user, INBOX_LIMIT_MAX, before);
       const item = items.find((candidate) => candidate.id === notification.id);
       if (item) return !item.read;
       if (next === null) return false;

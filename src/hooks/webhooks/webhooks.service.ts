@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
-import { Broker, inboxUserOf } from '../../broker/broker';
+import { InboxStore } from '../../broker/inbox.store';
+import { inboxRecipientOf } from '../../inbox/inbox-recipient';
 import { HeraldConfig, WebhookSettings } from '../../config/herald.config';
 import { NotificationsService, StoredNotification } from '../../notifications/notifications.service';
 import { RoomActivity } from '../../rooms/room-activity';
@@ -32,7 +33,7 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     config: HeraldConfig,
-    broker: Broker,
+    inbox: InboxStore,
     private readonly rooms: RoomsService,
     private readonly notifications: NotificationsService,
     private readonly metrics: WebhookMetrics,
@@ -41,7 +42,7 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
     const report = (outcome: QueueOutcome) => this.report(outcome);
     this.drivers = createWebhookDrivers(config, this.settings, report);
     this.dispatcher = new WebhookDispatcher(this.drivers.queue, this.settings, metrics);
-    if (this.settings.unreadAfterS > 0) this.unread = new UnreadWatcher(this.drivers.unread, this.drivers.queue, broker, this.settings, report);
+    if (this.settings.unreadAfterS > 0) this.unread = new UnreadWatcher(this.drivers.unread, this.drivers.queue, inbox, this.settings, report);
   }
 
   async onModuleInit(): Promise<void> {
@@ -81,7 +82,7 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private onStored({ room, id, seq, type }: StoredNotification): void {
-    const user = inboxUserOf(room, 'notification');
+    const user = inboxRecipientOf(room);
     if (user !== undefined) this.unread!.watch({ user, notification: { id, seq, type } });
   }
 

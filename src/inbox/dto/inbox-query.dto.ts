@@ -1,9 +1,11 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { INBOX_LIMIT_MAX } from '@herald/client/protocol';
+import { INBOX_LIMIT_DEFAULT, INBOX_LIMIT_MAX } from '@herald/client/protocol';
 
 /** Query of GET /v1/inbox (section 6). */
 export class InboxQueryDto {
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: INBOX_LIMIT_MAX, default: INBOX_LIMIT_DEFAULT })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: 'limit must be an integer from 1 to 100' })
@@ -12,6 +14,7 @@ export class InboxQueryDto {
   limit?: number;
 
   /** A `seq` from an earlier page's `next` (or any item's `seq`). */
+  @ApiPropertyOptional({ description: "The page's next, for the page after it" })
   @IsOptional()
   @IsString()
   @Matches(/^[0-9A-Za-z]{1,32}-\d{1,15}$/, { message: 'before must be a seq from an earlier page (its next)' })

@@ -1,8 +1,10 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsString, MaxLength, ValidateIf } from 'class-validator';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 
 /** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`. */
 export class MarkReadDto {
+  @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: 128 }, minItems: 1, maxItems: 1000, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all' })
   @ValidateIf((body: MarkReadDto) => body.all === undefined)
   @IsArray({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
   @ArrayNotEmpty({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
@@ -11,6 +13,7 @@ export class MarkReadDto {
   @MaxLength(128, { each: true })
   ids?: string[];
 
+  @ApiPropertyOptional({ type: 'boolean', enum: [true], description: 'Mark everything read' })
   @MayBeOmitted()
   @Equals(true, { message: 'all must be true' })
   all?: true;

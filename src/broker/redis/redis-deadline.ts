@@ -1,4 +1,4 @@
-import { DeadlineExpiredError } from './deadline';
+import { DeadlineExpiredError } from '../deadline';
 
 /**
  * When Redis counts as too slow: when it has answered nothing for `deadlineMs` while commands

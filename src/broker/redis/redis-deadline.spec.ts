@@ -1,4 +1,4 @@
-import { DeadlineExpiredError } from './deadline';
+import { DeadlineExpiredError } from '../deadline';
 import { RedisDeadline } from './redis-deadline';
 
 /** A command whose reply the test delivers by hand. */

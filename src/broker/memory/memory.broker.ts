@@ -1,31 +1,16 @@
 import { Logger } from '@nestjs/common';
-import {
-  Broker,
-  BrokerStats,
-  Delivery,
-  DeliveryListener,
-  HistoryResult,
-  InboxOptions,
-  InboxReadResult,
-  inboxUserOf,
-  PresenceChange,
-  PresenceSnapshot,
-  PublishIdClaim,
-  PublishOptions,
-  PublishResult,
-  PublishedEvent,
-} from './broker';
-import { MemoryInbox } from './memory.inbox';
-import { canRecover, formatSeq, newEpoch, parseSeq, publicationFrame } from './seq';
+import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
+import { canRecover, formatSeq, newEpoch, parseSeq } from '../seq';
+import { MemoryInboxStore } from './memory.inbox-store';
 
-export interface MemoryBrokerOptions extends InboxOptions {
+export interface MemoryBrokerOptions {
   historySize: number;
   historyTtlS: number;
 }
 
 interface HistoryEntry {
   position: number;
-  delivery: Delivery & { seq: string; publishedAtMs: number };
+  publication: Publication;
 }
 
 /** A key seen inside the history window, with what its request carried. */
@@ -45,7 +30,8 @@ interface RoomHistory {
 /**
  * The embedded broker for a single pod. Everything lives in this process, so publish, order
  * and history are exact by construction; deliveries still go out asynchronously (a microtask)
- * so callers see the same timing shape as with Redis.
+ * so callers see the same timing shape as with Redis. A publish with `inboxUser` stores the
+ * item in the engine's MemoryInboxStore in the same synchronous step.
  */
 export class MemoryBroker extends Broker {
   private readonly logger = new Logger(MemoryBroker.name);
@@ -56,22 +42,17 @@ export class MemoryBroker extends Broker {
   private readonly dedupKeys = new Map<string, BoundKey>();
   /** publish id -> the fingerprint it is bound to, for claimPublishId. */
   private readonly publishIds = new Map<string, BoundKey>();
-  /** room -> user -> that user's connection ids there: one id, or a Set of several (the common case costs no Set). */
-  private readonly presenceByRoom = new Map<string, Map<string, string | Set<string>>>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly historyTtlMs: number;
-  private readonly inbox: MemoryInbox;
 
-  constructor(private readonly options: MemoryBrokerOptions) {
+  constructor(
+    private readonly options: MemoryBrokerOptions,
+    private readonly inbox: MemoryInboxStore,
+  ) {
     super();
     this.historyTtlMs = options.historyTtlS * 1000;
-    this.inbox = new MemoryInbox(options);
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(this.historyTtlMs, 30_000));
     this.sweepTimer.unref();
-  }
-
-  async connect(): Promise<void> {
-    // In-process: nothing to reach.
   }
 
   onDelivery(listener: DeliveryListener): void {
@@ -89,16 +70,11 @@ export class MemoryBroker extends Broker {
     const history = this.roomHistory(room, now);
     const position = ++history.latestPosition;
     const seq = formatSeq(history.epoch, position);
-    const bodyJson = JSON.stringify(body);
-    const delivery = { room, seq, publishedAtMs: now, frame: publicationFrame(event, seq, bodyJson) };
-    history.entries.push({ position, delivery });
-    const inboxUser = inboxUserOf(room, event);
-    if (inboxUser !== undefined) {
-      const { id, type, payload, timestamp } = body as { id: string; type: string; payload: Record<string, unknown>; timestamp: string };
-      this.inbox.add(inboxUser, { id, seq, type, payload, timestamp }, now);
-    }
+    const publication: Publication = { kind: 'publication', room, seq, event, body: JSON.stringify(body), publishedAtMs: now };
+    history.entries.push({ position, publication });
+    if (options?.inboxUser !== undefined) this.inbox.add(options.inboxUser, seq, body, now);
     if (history.entries.length > this.options.historySize) history.entries.shift();
-    this.deliver(delivery);
+    this.deliver(publication);
     return { duplicate: false, seq };
   }
 
@@ -111,7 +87,7 @@ export class MemoryBroker extends Broker {
   }
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
-    this.deliver({ room, frame, excludeUser });
+    this.deliver(excludeUser === undefined ? { kind: 'broadcast', room, frame } : { kind: 'broadcast', room, frame, excludeUser });
   }
 
   async subscribe(room: string): Promise<void> {
@@ -137,61 +113,15 @@ export class MemoryBroker extends Broker {
     const latestSeq = formatSeq(history.epoch, history.latestPosition);
     if (since === undefined) return { latestSeq, recovered: false, publications: [] };
     const parsed = parseSeq(since);
-    const live = history.entries.filter((entry) => now - entry.delivery.publishedAtMs < this.historyTtlMs);
+    const live = history.entries.filter((entry) => now - entry.publication.publishedAtMs < this.historyTtlMs);
     if (!parsed || !canRecover(parsed, history.epoch, history.latestPosition, live[0]?.position)) {
       return { latestSeq, recovered: false, publications: [] };
     }
     return {
       latestSeq,
       recovered: true,
-      publications: live.filter((entry) => entry.position > parsed.position).map((entry) => entry.delivery),
+      publications: live.filter((entry) => entry.position > parsed.position).map((entry) => entry.publication),
     };
-  }
-
-  async addPresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
-    let users = this.presenceByRoom.get(room);
-    if (!users) this.presenceByRoom.set(room, (users = new Map()));
-    const connections = users.get(user);
-    if (connections === undefined) users.set(user, connectionId);
-    else if (typeof connections === 'string') {
-      if (connections !== connectionId) users.set(user, new Set([connections, connectionId]));
-    } else connections.add(connectionId);
-    return { userChanged: connections === undefined, users: users.size };
-  }
-
-  async removePresence(room: string, user: string, connectionId: string): Promise<PresenceChange> {
-    const users = this.presenceByRoom.get(room);
-    const connections = users?.get(user);
-    if (!users || connections === undefined) return { userChanged: false, users: users?.size ?? 0 };
-    let userChanged = false;
-    if (connections === connectionId) {
-      users.delete(user);
-      userChanged = true;
-    } else if (typeof connections !== 'string' && connections.delete(connectionId) && connections.size === 1) {
-      users.set(user, connections.values().next().value!);
-    }
-    if (users.size === 0) this.presenceByRoom.delete(room);
-    return { userChanged, users: users.size };
-  }
-
-  async presence(room: string): Promise<PresenceSnapshot> {
-    const users = this.presenceByRoom.get(room);
-    if (!users) return { users: [], connections: 0 };
-    let connections = 0;
-    for (const ids of users.values()) connections += typeof ids === 'string' ? 1 : ids.size;
-    return { users: [...users.keys()], connections };
-  }
-
-  onPresenceExpired(): void {
-    // In-process entries never expire: a connection's own cleanup removes them.
-  }
-
-  async readInbox(user: string, limit: number, before?: string) {
-    return this.inbox.page(user, limit, before, Date.now());
-  }
-
-  async markInboxRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult> {
-    return this.inbox.markRead(user, selection, Date.now());
   }
 
   get available(): boolean {
@@ -202,15 +132,13 @@ export class MemoryBroker extends Broker {
     // In-process: never changes.
   }
 
-  stats(): BrokerStats {
-    let presenceEntries = 0;
-    for (const users of this.presenceByRoom.values()) for (const ids of users.values()) presenceEntries += typeof ids === 'string' ? 1 : ids.size;
-    return {
-      subscribedRooms: this.subscribed.size,
-      presenceEntries,
-      historyRooms: this.histories.size,
-      dedupKeys: this.dedupKeys.size + this.publishIds.size,
-    };
+  get subscribedRooms(): number {
+    return this.subscribed.size;
+  }
+
+  /** Rooms whose history this process holds, and de-duplication records (leak checks of this driver). */
+  retained(): { historyRooms: number; dedupKeys: number } {
+    return { historyRooms: this.histories.size, dedupKeys: this.dedupKeys.size + this.publishIds.size };
   }
 
   async close(): Promise<void> {
@@ -254,7 +182,6 @@ export class MemoryBroker extends Broker {
   private sweep(): void {
     const now = Date.now();
     for (const [room, history] of this.histories) if (this.isExpired(room, history, now)) this.histories.delete(room);
-    this.inbox.sweep(now);
     for (const keys of [this.dedupKeys, this.publishIds]) {
       for (const [key, { expiresAtMs }] of keys) if (expiresAtMs <= now) keys.delete(key);
     }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# A backend with nothing but a shell: mint a Herald token (HS256, with openssl), publish a
+# notification, read a room's presence.
+#   JWT_SECRET=... HERALD_URL=http://localhost:3000 ./herald.sh [room] [user]
+set -euo pipefail
+
+HERALD_URL=${HERALD_URL:-http://localhost:3000}
+ROOM=${1:-chat:42}
+USER_ID=${2:-alice}
+: "${JWT_SECRET:?set JWT_SECRET to the HS256 secret Herald verifies with}"
+
+base64url() { base64 | tr '+/' '-_' | tr -d '=\n'; }
+
+# A service token: who publishes (sub), what it may do (scope), and a short life (exp).
+now=$(date +%s)
+header=$(printf '{"alg":"HS256","typ":"JWT"}' | base64url)
+claims=$(printf '{"sub":"billing","scope":"notifications:publish presence:read","iat":%d,"exp":%d}' "$now" $((now + 300)) | base64url)
+signature=$(printf '%s' "$header.$claims" | openssl dgst -sha256 -hmac "$JWT_SECRET" -binary | base64url)
+TOKEN="$header.$claims.$signature"
+
+# Publish to a room and to a user's personal room (and inbox). Reusing an id makes a retry safe.
+curl -sS --fail-with-body "$HERALD_URL/v1/notifications" \
+  -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"rooms\":[\"$ROOM\"],\"users\":[\"$USER_ID\"],\"type\":\"invoice.paid\",\"payload\":{\"title\":\"Invoice paid\",\"body\":\"From curl\"}}"
+echo
+
+# Who is in the room, across all pods.
+curl -sS --fail-with-body "$HERALD_URL/v1/rooms/$ROOM/presence" -H "authorization: Bearer $TOKEN"
+echo

@@ -1,0 +1,3 @@
+module example.com/herald-example
+
+go 1.19

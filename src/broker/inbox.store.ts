@@ -1,0 +1,57 @@
+import { InboxItem, InboxPage } from '@herald/client/protocol';
+
+/**
+ * Each user's inbox of notifications (section 6). It is written by `Broker.publish` with
+ * `inboxUser`, in the same atomic step as the publication, so it never disagrees with the
+ * room's stream; this seam reads it and keeps its read state.
+ *
+ * Contract every implementation keeps (test/broker/inbox-store.contract.ts runs against each):
+ * - Pages are newest first; `before` pages back, `next` is the cursor to the rest (null at the end).
+ * - At most INBOX_SIZE items per user, each kept for INBOX_TTL_DAYS; trimmed items take their
+ *   read marks with them.
+ * - Marking read names ids or 'all'; unknown ids are ignored; the result says what changed.
+ */
+export abstract class InboxStore {
+  /** A page of the user's inbox, newest first. */
+  abstract read(user: string, limit: number, before?: string): Promise<InboxPage>;
+  /** Marks inbox items read (unknown ids are ignored); says what changed, if anything. */
+  abstract markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult>;
+}
+
+export interface InboxOptions {
+  inboxSize: number;
+  /** INBOX_TTL_DAYS in milliseconds. */
+  inboxTtlMs: number;
+}
+
+export interface InboxReadResult {
+  unread: number;
+  /** The ids newly marked read, 'all' for a mark-all that changed something, null when nothing changed. */
+  changed: string[] | 'all' | null;
+}
+
+/** What an inbox item is made of: the notification a publication's body carries. */
+export function inboxItemOf(seq: string, bodyJson: string, read: boolean): InboxItem {
+  const { id, type, payload, timestamp } = JSON.parse(bodyJson) as InboxItem;
+  return { id, seq, type, payload, timestamp, read };
+}
+
+/**
+ * One page of an inbox, the same for every driver: `newestFirst` is the user's live items,
+ * newest first; the page holds up to `limit` of those older than `before`, and `next` is the
+ * cursor to the rest.
+ */
+export function inboxPage(newestFirst: readonly InboxItem[], limit: number, before: string | undefined): InboxPage {
+  const older = before === undefined ? newestFirst : newestFirst.filter((item) => item.seq < before);
+  const items = older.slice(0, limit);
+  return { items, unread: unreadCount(newestFirst), next: older.length > limit ? items[items.length - 1].seq : null };
+}
+
+export function unreadCount(items: readonly Pick<InboxItem, 'read'>[]): number {
+  return items.reduce((count, item) => count + (item.read ? 0 : 1), 0);
+}
+
+/** What a mark-read reports: `changed` null when nothing was newly read. */
+export function inboxReadResult(unread: number, selection: string[] | 'all', marked: string[]): InboxReadResult {
+  return { unread, changed: marked.length === 0 ? null : selection === 'all' ? 'all' : marked };
+}

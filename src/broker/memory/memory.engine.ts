@@ -1,0 +1,45 @@
+import { HeraldConfig } from '../../config/herald.config';
+import { Engine } from '../engine';
+import { MemoryBroker } from './memory.broker';
+import { MemoryInboxStore } from './memory.inbox-store';
+import { MemoryPresenceStore } from './memory.presence-store';
+
+export interface MemoryEngineOptions {
+  historySize: number;
+  historyTtlS: number;
+  inboxSize: number;
+  inboxTtlMs: number;
+}
+
+/** The in-process engine: one pod, nothing to reach, the default when REDIS_URL is not set. */
+export class MemoryEngine extends Engine {
+  readonly broker: MemoryBroker;
+  readonly presence = new MemoryPresenceStore();
+  readonly inbox: MemoryInboxStore;
+  readonly description = { engine: 'memory' };
+
+  constructor(options: MemoryEngineOptions) {
+    super();
+    this.inbox = new MemoryInboxStore(options);
+    this.broker = new MemoryBroker(options, this.inbox);
+  }
+
+  static fromConfig(config: HeraldConfig): MemoryEngine {
+    return new MemoryEngine({
+      historySize: config.historySize,
+      historyTtlS: config.historyTtlS,
+      inboxSize: config.inboxSize,
+      inboxTtlMs: config.inboxTtlDays * 86_400_000,
+    });
+  }
+
+  async connect(): Promise<void> {
+    // In-process: nothing to reach.
+  }
+
+  async close(): Promise<void> {
+    this.presence.close();
+    this.inbox.close();
+    await this.broker.close();
+  }
+}

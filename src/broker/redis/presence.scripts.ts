@@ -1,0 +1,174 @@
+import { CommandParser, defineScript } from 'redis';
+import { NOW_MS } from './lua';
+
+/**
+ * The Lua scripts behind RedisPresenceStore. Each runs atomically on the room's slot, so pods
+ * agree on counts and on which expired users to report, once.
+ */
+
+/**
+ * Presence: per room, a sorted set of connection ids scored by expiry (Redis ms), a hash
+ * connection -> user and a hash user -> live connection count. Every script first forgets the
+ * entries that expired (pods that died without cleaning up), so counts are always current.
+ */
+const PRESENCE_HELPERS = `${NOW_MS}
+local expiry, connections, users = KEYS[1], KEYS[2], KEYS[3]
+local function forget(id, user)
+  redis.call('ZREM', expiry, id)
+  redis.call('HDEL', connections, id)
+  if redis.call('HINCRBY', users, user, -1) <= 0 then
+    redis.call('HDEL', users, user)
+    return true
+  end
+  return false
+end
+-- Returns the users whose last connection just expired.
+local function purge(now)
+  local gone = {}
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
+    local user = redis.call('HGET', connections, id)
+    if not user then redis.call('ZREM', expiry, id)
+    elseif forget(id, user) then table.insert(gone, user) end
+  end
+  return gone
+end
+-- Of the users purge() reported, those with no entry now (a refresh may have brought one back).
+local function still_gone(gone)
+  local absent = {}
+  for _, user in ipairs(gone) do
+    if redis.call('HEXISTS', users, user) == 0 then table.insert(absent, user) end
+  end
+  return absent
+end
+-- Returns true when this is the user's first live connection in the room.
+local function upsert(id, user, expires_at)
+  redis.call('ZADD', expiry, expires_at, id)
+  if redis.call('HSETNX', connections, id, user) == 0 then return false end
+  return redis.call('HINCRBY', users, user, 1) == 1
+end
+local function keep(ttl_ms)
+  redis.call('PEXPIRE', expiry, ttl_ms)
+  redis.call('PEXPIRE', connections, ttl_ms)
+  redis.call('PEXPIRE', users, ttl_ms)
+end
+`;
+
+/**
+ * ARGV: connection id, user, entry TTL ms.
+ * Returns {1 if the user's first connection, distinct users, {users whose entries expired}}.
+ */
+const PRESENCE_ADD = `${PRESENCE_HELPERS}
+local now, ttl_ms = now_ms(), tonumber(ARGV[3])
+local gone = purge(now)
+local first = upsert(ARGV[1], ARGV[2], now + ttl_ms)
+keep(ttl_ms)
+return {first and 1 or 0, redis.call('HLEN', users), still_gone(gone)}
+`;
+
+/** ARGV: connection id. Returns {1 if it was the user's last connection, distinct users, {expired users}}. */
+const PRESENCE_REMOVE = `${PRESENCE_HELPERS}
+local gone = purge(now_ms())
+local user = redis.call('HGET', connections, ARGV[1])
+local last = user and forget(ARGV[1], user)
+return {last and 1 or 0, redis.call('HLEN', users), gone}
+`;
+
+/**
+ * ARGV: entry TTL ms, '1' to purge afterwards, then connection id and user pairs. Extends this
+ * pod's entries and puts back any that are missing (Redis restarted, or this pod stalled past
+ * the TTL). A big room is refreshed in slices; only the last purges, once every entry of this
+ * pod is fresh, so a slice never reports this pod's own not-yet-refreshed users as gone.
+ */
+const PRESENCE_REFRESH = `${PRESENCE_HELPERS}
+local now, ttl_ms = now_ms(), tonumber(ARGV[1])
+for index = 3, #ARGV, 2 do upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) end
+local gone = {}
+if ARGV[2] == '1' then gone = still_gone(purge(now)) end
+keep(ttl_ms)
+return {redis.call('HLEN', users), gone}
+`;
+
+/** Returns {live connections, {users}, {expired users}}. */
+const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
+local gone = purge(now_ms())
+return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
+`;
+
+export interface PresenceKeys {
+  expiry: string;
+  connections: string;
+  users: string;
+}
+
+/** Every presence script reports the users whose last entry it found expired (their pod died). */
+export interface ExpiredPresence {
+  expiredUsers: string[];
+  /** Distinct users in the room after the script. */
+  users: number;
+}
+
+export interface PresenceChangeReply extends ExpiredPresence {
+  /** First connection of the user (add) or its last (remove). */
+  userChanged: boolean;
+}
+
+export interface PresenceSnapshotReply extends ExpiredPresence {
+  connections: number;
+  userIds: string[];
+}
+
+const presenceChange = (reply: [number, number, string[]]): PresenceChangeReply => ({
+  userChanged: reply[0] === 1,
+  users: Number(reply[1]),
+  expiredUsers: reply[2],
+});
+
+const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
+  parser.pushKey(keys.expiry);
+  parser.pushKey(keys.connections);
+  parser.pushKey(keys.users);
+};
+
+export const PRESENCE_SCRIPTS = {
+  heraldPresenceAdd: defineScript({
+    SCRIPT: PRESENCE_ADD,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser: CommandParser, keys: PresenceKeys, connectionId: string, user: string, ttlMs: number) {
+      pushPresenceKeys(parser, keys);
+      parser.push(connectionId, user, String(ttlMs));
+    },
+    transformReply: presenceChange,
+  }),
+  heraldPresenceRemove: defineScript({
+    SCRIPT: PRESENCE_REMOVE,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser: CommandParser, keys: PresenceKeys, connectionId: string) {
+      pushPresenceKeys(parser, keys);
+      parser.push(connectionId);
+    },
+    transformReply: presenceChange,
+  }),
+  heraldPresenceRefresh: defineScript({
+    SCRIPT: PRESENCE_REFRESH,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>, purge: boolean) {
+      pushPresenceKeys(parser, keys);
+      parser.push(String(ttlMs), purge ? '1' : '0');
+      for (const [connectionId, user] of entries) parser.push(connectionId, user);
+    },
+    transformReply: (reply: [number, string[]]): ExpiredPresence => ({ users: Number(reply[0]), expiredUsers: reply[1] }),
+  }),
+  heraldPresenceSnapshot: defineScript({
+    SCRIPT: PRESENCE_SNAPSHOT,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser: CommandParser, keys: PresenceKeys) {
+      pushPresenceKeys(parser, keys);
+    },
+    transformReply: (reply: [number, string[], string[]]): PresenceSnapshotReply => ({
+      connections: Number(reply[0]),
+      userIds: reply[1],
+      users: reply[1].length,
+      expiredUsers: reply[2],
+    }),
+  }),
+};

@@ -1,0 +1,234 @@
+import { Logger } from '@nestjs/common';
+import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
+import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq } from '../seq';
+import { expirySeconds } from './inbox.scripts';
+import { describeError } from './redis.client';
+import { RedisConnection } from './redis.connection';
+import { RedisKeys } from './redis-keys';
+import { RoomFeeds } from './room.feeds';
+import { RoomKeys } from './room.scripts';
+
+export interface RedisBrokerOptions {
+  historySize: number;
+  historyTtlS: number;
+  /** For publishes with `inboxUser`: the inbox is written in the publish script. */
+  inboxSize: number;
+  inboxTtlMs: number;
+}
+
+/**
+ * The broker for any number of pods, on Redis, over a RedisConnection.
+ *
+ * - Publish is one Lua script (room.scripts.ts): de-duplication, XADD (MAXLEN ~ HISTORY_SIZE)
+ *   with the position as entry id, EXPIRE, the user's inbox when asked, and PUBLISH of the
+ *   payload every pod decodes into a Publication. The room's epoch and position live in Redis,
+ *   so all pods agree on `seq`; a Redis that lost its data starts a new epoch.
+ * - History reads enforce exactly HISTORY_SIZE and HISTORY_TTL_S, whatever XADD ~ kept.
+ * - The pod's rooms are followed by RoomFeeds (subscribed on 0 -> 1, unsubscribed on 1 -> 0);
+ *   after every resync of the connection each room catches up from the last seq it delivered.
+ */
+export class RedisBroker extends Broker {
+  private readonly logger = new Logger(RedisBroker.name);
+  private readonly feeds: RoomFeeds;
+  private listener: DeliveryListener = () => undefined;
+  /** history() reads waiting to be sent, by room and since: see history(). */
+  private readonly pendingHistoryReads = new Map<string, Promise<HistoryResult>>();
+
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly keys: RedisKeys,
+    private readonly settings: RedisBrokerOptions,
+  ) {
+    super();
+    this.feeds = new RoomFeeds(
+      (room, since) => this.history(room, since),
+      (delivery) => this.emit(delivery),
+    );
+    connection.onMessage((message, channel) => this.dispatch(message, channel));
+    connection.onResynced(() => this.feeds.catchUpAll());
+  }
+
+  onDelivery(listener: DeliveryListener): void {
+    this.listener = listener;
+  }
+
+  async publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult> {
+    const dedupKey = options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey);
+    const inbox = options?.inboxUser === undefined ? undefined : this.inboxOf(options.inboxUser);
+    const reply = await this.connection.run('publish', (redis) =>
+      redis.heraldPublish(this.roomKeys(room), dedupKey, inbox, {
+        channel: this.keys.channel(room),
+        event,
+        body: JSON.stringify(body),
+        fingerprint: options?.fingerprint ?? '',
+        ...this.historyWindow(),
+      }),
+    );
+    if (reply === 'duplicate' || reply === 'conflict') return { duplicate: true, conflict: reply === 'conflict' };
+    return { duplicate: false, seq: formatSeq(reply.epoch, reply.position) };
+  }
+
+  async claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim> {
+    return this.connection.run('publish id claim', (redis) => redis.heraldClaimPublishId(this.keys.publishId(id), fingerprint, this.settings.historyTtlS));
+  }
+
+  async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
+    const header = excludeUser === undefined ? 'B' : `B ${JSON.stringify(excludeUser)}`;
+    await this.connection.run('broadcast', (redis) => redis.publish(this.keys.channel(room), `${header}\n${frame}`));
+  }
+
+  async subscribe(room: string): Promise<void> {
+    const channel = this.keys.channel(room);
+    const feed = this.feeds.open(room);
+    try {
+      await this.connection.subscribe(channel);
+      // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
+      this.feeds.anchor(feed, await this.connection.attempt('history', (redis) => redis.heraldHistory(this.roomKeys(room), undefined, this.historyWindow())));
+    } catch (error) {
+      if (this.feeds.close(room, feed)) {
+        this.connection.unsubscribe(channel).catch((failure: unknown) =>
+          // The subscriber is failing too; its replacement is built without this room.
+          this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', room, error: describeError(failure) }),
+        );
+      }
+      throw error;
+    }
+  }
+
+  async unsubscribe(room: string): Promise<void> {
+    if (!this.feeds.close(room)) return;
+    if (await this.connection.unsubscribe(this.keys.channel(room))) await this.forgetIfQuiet(room);
+  }
+
+  /**
+   * Reads of the same room and `since` asked for in one turn of the event loop share one Redis
+   * read: a reconnect storm is thousands of clients that rejoin a room having seen the same last
+   * message. Only reads not sent yet are shared: the read goes out after every caller asked, and
+   * each caller had begun buffering live deliveries before asking (ConnectionHub.enter), so it
+   * covers each of them as a read of its own would.
+   */
+  history(room: string, since?: string): Promise<HistoryResult> {
+    const key = since === undefined ? room : `${room}\n${since}`;
+    const pending = this.pendingHistoryReads.get(key);
+    if (pending) return pending;
+    const read = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.pendingHistoryReads.delete(key);
+      return this.readHistory(room, since);
+    });
+    this.pendingHistoryReads.set(key, read);
+    return read;
+  }
+
+  private async readHistory(room: string, since: string | undefined): Promise<HistoryResult> {
+    const parsed = since === undefined ? undefined : parseSeq(since);
+    const reply = await this.connection.run('history', (redis) => redis.heraldHistory(this.roomKeys(room), parsed, this.historyWindow()));
+    if (!reply) return { latestSeq: null, recovered: false, publications: [] };
+    const { epoch, latestPosition } = reply;
+    const latestSeq = formatSeq(epoch, latestPosition);
+    if (!parsed) return { latestSeq, recovered: false, publications: [] };
+    // Exactly the contract's window: XADD MAXLEN ~ may keep more, and entries outlive their TTL
+    // until the whole stream expires.
+    const oldestAllowedMs = reply.nowMs - this.settings.historyTtlS * 1000;
+    const inWindow = (reply.entries ?? []).filter(
+      (entry) => entry.publishedAtMs > oldestAllowedMs && entry.position > latestPosition - this.settings.historySize,
+    );
+    const complete = inWindow.length === latestPosition - parsed.position;
+    if (!complete || !canRecover(parsed, epoch, latestPosition, inWindow[0]?.position)) {
+      return { latestSeq, recovered: false, publications: [] };
+    }
+    const publications = inWindow.map(
+      (entry): Publication => ({
+        kind: 'publication',
+        room,
+        seq: formatSeq(epoch, entry.position),
+        event: entry.event as PublishedEvent,
+        body: entry.body,
+        publishedAtMs: entry.publishedAtMs,
+      }),
+    );
+    return { latestSeq, recovered: true, publications };
+  }
+
+  get available(): boolean {
+    return this.connection.available;
+  }
+
+  onAvailabilityChange(listener: (available: boolean) => void): void {
+    this.connection.onAvailabilityChange(listener);
+  }
+
+  get subscribedRooms(): number {
+    return this.feeds.size;
+  }
+
+  /** Stops following every room; the connection itself is closed by the engine. */
+  close(): void {
+    this.feeds.clear();
+  }
+
+  /**
+   * A room that never carried a message keeps nothing worth its key once its last member, on
+   * any pod, is gone; otherwise joining many such rooms would leave a key per room for
+   * HISTORY_TTL_S. Rooms with history keep it for the whole window.
+   */
+  private async forgetIfQuiet(room: string): Promise<void> {
+    try {
+      await this.connection.run('forget quiet room', (redis) => redis.heraldForgetQuietRoom(this.roomKeys(room), this.keys.channel(room)));
+    } catch (error) {
+      // Harmless: the room's key expires after HISTORY_TTL_S anyway.
+      this.logger.debug({ message: 'Could not forget a quiet room', room, error: describeError(error) });
+    }
+  }
+
+  /**
+   * Decodes a channel message: `P <epoch> <position> <publishedAtMs> <event>\n<body>` from the
+   * publish script, or `B[ <excluded user JSON>]\n<frame>` from `broadcast`.
+   */
+  private dispatch(message: string, channel: string): void {
+    const room = this.keys.roomOf(channel);
+    // A message already in flight when this pod unsubscribed.
+    if (room === undefined || !this.feeds.has(room)) return;
+    const newline = message.indexOf('\n');
+    const header = message.slice(0, newline);
+    const rest = message.slice(newline + 1);
+    if (header.startsWith('P ')) {
+      const [, epoch, position, publishedAtMs, event] = header.split(' ');
+      const at: ParsedSeq = { epoch, position: Number(position) };
+      const publication: Publication = {
+        kind: 'publication',
+        room,
+        seq: formatSeq(epoch, at.position),
+        event: event as PublishedEvent,
+        body: rest,
+        publishedAtMs: Number(publishedAtMs),
+      };
+      this.feeds.receive(publication, at);
+    } else if (header === 'B' || header.startsWith('B ')) {
+      const excludeUser = header.length > 2 ? (JSON.parse(header.slice(2)) as string) : undefined;
+      this.emit(excludeUser === undefined ? { kind: 'broadcast', room, frame: rest } : { kind: 'broadcast', room, frame: rest, excludeUser });
+    } else {
+      this.logger.warn({ message: 'Ignoring a channel message of unknown shape', room });
+    }
+  }
+
+  private emit(delivery: Delivery): void {
+    try {
+      this.listener(delivery);
+    } catch (error) {
+      this.logger.error({ message: 'Delivery listener failed', room: delivery.room, error: describeError(error) });
+    }
+  }
+
+  private historyWindow() {
+    // Redis supplies the time part of a new epoch (all pods agree on it); the random part comes from here.
+    return { historySize: this.settings.historySize, historyTtlS: this.settings.historyTtlS, epochSuffix: newEpochSuffix() };
+  }
+
+  private inboxOf(user: string) {
+    return { items: this.keys.inbox(user), read: this.keys.inboxRead(user), size: this.settings.inboxSize, ttlS: expirySeconds(this.settings.inboxTtlMs) };
+  }
+
+  private roomKeys(room: string): RoomKeys {
+    return { meta: this.keys.meta(room), history: this.keys.history(room) };
+  }
+}

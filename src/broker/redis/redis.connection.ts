@@ -1,0 +1,59 @@
+import type { RedisClient } from './redis.client';
+import { REDIS_SCRIPTS } from './redis.scripts';
+
+/** What the seams may call on Redis: their scripts and PUBLISH, nothing that assumes one node. */
+export type RedisCommands = Pick<RedisClient, keyof typeof REDIS_SCRIPTS | 'publish'>;
+
+/** Receives every message of every subscribed channel. */
+export type ChannelListener = (message: string, channel: string) => void;
+
+/**
+ * How Herald's Redis seams (RedisBroker, RedisPresenceStore, RedisInboxStore) reach Redis,
+ * whatever the deployment: the connection mode (one node today; Cluster with sharded pub/sub,
+ * Sentinel) is an implementation of this class, and the seams never see a client's lifecycle.
+ *
+ * Contract:
+ * - Every call is bounded by REDIS_COMMAND_TIMEOUT_MS; `run` fails with BrokerUnavailableError
+ *   when Redis is down, the call fails for a transient reason, or the deadline passes. A Redis
+ *   error reply about the command itself is rethrown as is.
+ * - Health: the connection notices a Redis that stopped answering with its sockets open (a
+ *   PING on each connection) and reports availability changes once each.
+ * - Subscriptions are the connection's state: after any reconnect or replaced subscriber it
+ *   subscribes every channel again, runs each `onResync` step, turns available, then tells
+ *   `onResynced` listeners, which catch up on what they may have missed meanwhile.
+ * - Keys of one room share a hash tag (redis-keys.ts), so each script touches one slot.
+ */
+export abstract class RedisConnection {
+  abstract get available(): boolean;
+  abstract onAvailabilityChange(listener: (available: boolean) => void): void;
+
+  /** Runs a command for a caller: fails at once with BrokerUnavailableError while Redis is down. */
+  abstract run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T>;
+  /**
+   * Runs a command for the engine's own upkeep (a resync step, a subscribe's anchor, close):
+   * bounded like `run`, but tried whenever the command connection is up, even before the
+   * connection reports available again.
+   */
+  abstract attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T>;
+
+  /** Registers the one listener of channel messages; a listener that throws loses that message only. */
+  abstract onMessage(listener: ChannelListener): void;
+  /** Subscribes a channel; BrokerUnavailableError when the subscriber is down or late. */
+  abstract subscribe(channel: string): Promise<void>;
+  /**
+   * Unsubscribes a channel. Resolves false when no subscriber was up (the next one is built
+   * without the channel), true once Redis confirmed it.
+   */
+  abstract unsubscribe(channel: string): Promise<boolean>;
+  /** Channels subscribed now (the pod's rooms). */
+  abstract get channelCount(): number;
+
+  /** A step of every resync, run before the connection reports available (e.g. re-register presence). */
+  abstract onResync(step: () => Promise<void>): void;
+  /** Told after every resync that made the connection available (e.g. catch up each room). */
+  abstract onResynced(listener: () => void): void;
+
+  /** Connects; rejects with a message naming the password-free address when it cannot. */
+  abstract connect(): Promise<void>;
+  abstract close(): Promise<void>;
+}

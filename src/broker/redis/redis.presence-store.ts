@@ -1,0 +1,144 @@
+import { Logger } from '@nestjs/common';
+import { PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
+import { ExpiredPresence, PresenceKeys } from './presence.scripts';
+import { describeError } from './redis.client';
+import { RedisConnection } from './redis.connection';
+import { RedisKeys } from './redis-keys';
+
+/**
+ * Presence entries per refresh script. A room's entries are refreshed in slices so that Redis,
+ * which runs one script at a time, serves the publishes queued meanwhile between slices instead
+ * of after all of a big room's entries (a latency spike every refresh otherwise).
+ */
+const PRESENCE_REFRESH_SLICE = 500;
+
+export interface RedisPresenceOptions {
+  /** A presence entry not refreshed for this long belongs to a dead pod and is forgotten. */
+  presenceTtlMs: number;
+  /** How often this pod refreshes its own presence entries; well under presenceTtlMs. */
+  presenceRefreshMs: number;
+}
+
+/**
+ * Presence on Redis: per room, entries per connection that expire unless refreshed. This pod
+ * remembers its own entries, refreshes them on a timer and registers them all again on every
+ * resync of the connection (a Redis that restarted has none). Whichever script finds a dead
+ * pod's entries expired reports their users once, through onExpired.
+ */
+export class RedisPresenceStore extends PresenceStore {
+  private readonly logger = new Logger(RedisPresenceStore.name);
+  /** This pod's presence entries: room -> connection id -> user. */
+  private readonly localPresence = new Map<string, Map<string, string>>();
+  private expiredListener: PresenceExpiredListener = () => undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly keys: RedisKeys,
+    private readonly options: RedisPresenceOptions,
+  ) {
+    super();
+    connection.onResync(() => this.registerAll());
+  }
+
+  /** Starts refreshing this pod's entries; the engine calls it once connected. */
+  start(): void {
+    this.refreshTimer ??= setInterval(() => this.refresh(), this.options.presenceRefreshMs);
+  }
+
+  async add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+    let entries = this.localPresence.get(room);
+    if (!entries) this.localPresence.set(room, (entries = new Map()));
+    // Remembered first: if Redis is down now, the entry is registered when it comes back.
+    entries.set(connectionId, user);
+    const change = await this.connection.run('presence add', (redis) =>
+      redis.heraldPresenceAdd(this.presenceKeys(room), connectionId, user, this.options.presenceTtlMs),
+    );
+    this.reportExpired(room, change);
+    return { userChanged: change.userChanged, users: change.users };
+  }
+
+  async remove(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+    const entries = this.localPresence.get(room);
+    entries?.delete(connectionId);
+    if (entries?.size === 0) this.localPresence.delete(room);
+    // After close() this pod's entries are already gone from Redis.
+    if (this.closed) return { userChanged: false, users: 0 };
+    const change = await this.connection.run('presence remove', (redis) => redis.heraldPresenceRemove(this.presenceKeys(room), connectionId));
+    this.reportExpired(room, change);
+    return { userChanged: change.userChanged, users: change.users };
+  }
+
+  async snapshot(room: string): Promise<PresenceSnapshot> {
+    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.presenceKeys(room)));
+    this.reportExpired(room, snapshot);
+    return { users: snapshot.userIds, connections: snapshot.connections };
+  }
+
+  onExpired(listener: PresenceExpiredListener): void {
+    this.expiredListener = listener;
+  }
+
+  get localEntries(): number {
+    let entries = 0;
+    for (const connections of this.localPresence.values()) entries += connections.size;
+    return entries;
+  }
+
+  /** Forgets this pod's entries in Redis, while the connection is still open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.refreshTimer);
+    const removals = [...this.localPresence].flatMap(([room, entries]) =>
+      [...entries.keys()].map((connectionId) => this.connection.attempt('presence remove', (redis) => redis.heraldPresenceRemove(this.presenceKeys(room), connectionId))),
+    );
+    this.localPresence.clear();
+    const failed = (await Promise.allSettled(removals)).filter((outcome) => outcome.status === 'rejected');
+    if (failed.length > 0) {
+      // Unreachable Redis: the entries expire on their own within presenceTtlMs.
+      this.logger.warn({ message: 'Could not remove presence on close', entries: failed.length, error: describeError(failed[0].reason) });
+    }
+  }
+
+  private async registerAll(): Promise<void> {
+    const refreshes: Promise<void>[] = [];
+    for (const [room, entries] of this.localPresence) {
+      const all = [...entries];
+      for (let index = 0; index < all.length; index += PRESENCE_REFRESH_SLICE) {
+        const slice = all.slice(index, index + PRESENCE_REFRESH_SLICE);
+        const last = index + PRESENCE_REFRESH_SLICE >= all.length;
+        refreshes.push(
+          this.connection
+            .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.presenceKeys(room), this.options.presenceTtlMs, slice, last))
+            .then((expired) => this.reportExpired(room, expired)),
+        );
+      }
+    }
+    await Promise.all(refreshes);
+  }
+
+  /** Extends this pod's presence entries; runs on a timer, every presenceRefreshMs. */
+  private refresh(): void {
+    if (!this.connection.available || this.localPresence.size === 0) return;
+    this.registerAll().catch((error: unknown) =>
+      // The next refresh (or the resync after a reconnect) registers them again.
+      this.logger.warn({ message: 'Presence refresh failed', rooms: this.localPresence.size, error: describeError(error) }),
+    );
+  }
+
+  private reportExpired(room: string, { expiredUsers, users }: ExpiredPresence): void {
+    for (const user of expiredUsers) {
+      try {
+        this.expiredListener(room, user, users);
+      } catch (error) {
+        this.logger.error({ message: 'Presence-expired listener failed', room, error: describeError(error) });
+      }
+    }
+  }
+
+  private presenceKeys(room: string): PresenceKeys {
+    return { expiry: this.keys.presenceExpiry(room), connections: this.keys.presenceConnections(room), users: this.keys.presenceUsers(room) };
+  }
+}

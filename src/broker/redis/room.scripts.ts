@@ -1,0 +1,220 @@
+import { CommandParser, defineScript } from 'redis';
+import { EPOCH_TIME_DIGITS } from '../seq';
+import { ITEM_ID, InboxKeys } from './inbox.scripts';
+import { NOW_MS } from './lua';
+
+/**
+ * The Lua scripts behind RedisBroker (publish, history, publish-id claims, forgetting quiet
+ * rooms). Each runs atomically in Redis, so every pod agrees on a room's epoch and positions
+ * without locks. Every key a script touches shares the room's hash tag (redis-keys.ts), so each
+ * runs on one slot. Times come from Redis (TIME), never from pod clocks.
+ */
+
+/** Same shape as newEpoch() in seq.ts: base-36 milliseconds, then the random suffix. */
+const NEW_EPOCH = `
+local function new_epoch(ms, random_suffix)
+  local digits = '0123456789abcdefghijklmnopqrstuvwxyz'
+  local text = ''
+  repeat
+    local digit = ms % 36
+    text = string.sub(digits, digit + 1, digit + 1) .. text
+    ms = math.floor(ms / 36)
+  until ms == 0
+  return string.rep('0', ${EPOCH_TIME_DIGITS} - #text) .. text .. random_suffix
+end
+
+-- The room's current epoch; a room without one (first use, expired, lost) starts a new life.
+local function room_epoch(meta, history, now, random_suffix)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    epoch = new_epoch(now, random_suffix)
+    redis.call('DEL', history)
+    redis.call('HSET', meta, 'epoch', epoch, 'position', 0)
+  end
+  return epoch
+end
+`;
+
+/**
+ * KEYS: meta, history, dedup (the meta key again when there is no dedup key), inbox, inbox read
+ * set (the meta key again for rooms that are not personal).
+ * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate,
+ * inbox size ('0': no inbox), inbox TTL s, the request's fingerprint.
+ * Returns 'duplicate' or 'conflict' (the dedup key was seen with another fingerprint) when
+ * nothing was published, else {epoch, position}. The dedup key holds the fingerprint.
+ *
+ * The epoch is created whenever the meta hash is missing: first use, expiry after
+ * HISTORY_TTL_S of silence, or a Redis that lost its data. Nothing of the old stream is kept,
+ * so a `since` from before can never be answered with `recovered: true`.
+ * The channel payload is `P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
+ * A notification to a personal room is also pushed on the user's inbox list in the same step,
+ * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and stream never disagree; the
+ * read marks of items trimmed off the end go with them.
+ */
+const PUBLISH = `${NOW_MS}${NEW_EPOCH}${ITEM_ID}
+local meta, history, dedup = KEYS[1], KEYS[2], KEYS[3]
+local channel, event, body = ARGV[1], ARGV[2], ARGV[3]
+local size, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
+local deduplicate, fingerprint = ARGV[7] == '1', ARGV[10]
+if deduplicate then
+  local seen = redis.call('GET', dedup)
+  -- '1' is what pods from before fingerprints wrote (during a rolling update): it matches any.
+  if seen then return (seen == fingerprint or seen == '1') and 'duplicate' or 'conflict' end
+end
+local now = now_ms()
+local epoch = room_epoch(meta, history, now, ARGV[6])
+local position = redis.call('HINCRBY', meta, 'position', 1)
+redis.call('XADD', history, 'MAXLEN', '~', size, position .. '-0', 'e', event, 't', now, 'b', body)
+redis.call('EXPIRE', meta, ttl_s)
+redis.call('EXPIRE', history, ttl_s)
+if deduplicate then redis.call('SET', dedup, fingerprint, 'EX', ttl_s) end
+local inbox_size = tonumber(ARGV[8])
+if inbox_size > 0 then
+  local inbox, read = KEYS[4], KEYS[5]
+  redis.call('LPUSH', inbox, now .. ' ' .. epoch .. ' ' .. position .. ' ' .. body)
+  local dropped = redis.call('LRANGE', inbox, inbox_size, -1)
+  if #dropped > 0 then
+    redis.call('LTRIM', inbox, 0, inbox_size - 1)
+    for _, entry in ipairs(dropped) do
+      local _, id = item_id(entry)
+      if id then redis.call('SREM', read, id) end
+    end
+  end
+  redis.call('EXPIRE', inbox, ARGV[9])
+  if redis.call('EXISTS', read) == 1 then redis.call('EXPIRE', read, ARGV[9]) end
+end
+redis.call('PUBLISH', channel, 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
+return {epoch, position}
+`;
+
+/**
+ * KEYS: meta, history. ARGV: since epoch, since position ('' for none), history size, epoch
+ * suffix, history TTL s.
+ * Returns {epoch, latest position, now ms[, entries]} with the raw stream entries after `since`
+ * when they can possibly cover the gap. A room without history starts its history life here
+ * (position 0), so the seq a join hands out for an empty room is one a later `since` can
+ * recover from; each read keeps that life going for another HISTORY_TTL_S.
+ */
+const HISTORY = `${NOW_MS}${NEW_EPOCH}
+local meta, history = KEYS[1], KEYS[2]
+local now = now_ms()
+local epoch = room_epoch(meta, history, now, ARGV[4])
+redis.call('EXPIRE', meta, ARGV[5])
+local latest = tonumber(redis.call('HGET', meta, 'position'))
+if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now} end
+local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
+if since >= latest or latest - since > size then return {epoch, latest, now} end
+return {epoch, latest, now, redis.call('XRANGE', history, (since + 1) .. '-0', latest .. '-0')}
+`;
+
+/**
+ * KEYS: the publish id's key. ARGV: fingerprint, TTL s.
+ * Binds the id to the fingerprint if unbound; returns 'first', 'repeat' or 'conflict'.
+ */
+const CLAIM_PUBLISH_ID = `
+local bound = redis.call('GET', KEYS[1])
+if not bound then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 'first'
+end
+return bound == ARGV[1] and 'repeat' or 'conflict'
+`;
+
+/**
+ * KEYS: meta, history. ARGV: the room's channel.
+ * Deletes the room's state when it never carried a message (position 0) and no pod subscribes
+ * to it any more; returns 1 when it did. Pods subscribe before they read history, so a pod
+ * joining meanwhile either keeps the room alive or starts a new epoch after the delete: a
+ * `since` of the deleted epoch then answers recovered: false, never a false true.
+ */
+const FORGET_QUIET_ROOM = `
+if redis.call('HGET', KEYS[1], 'position') ~= '0' then return 0 end
+if redis.call('PUBSUB', 'NUMSUB', ARGV[1])[2] > 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`;
+
+export interface RoomKeys {
+  meta: string;
+  history: string;
+}
+
+export interface StoredPublication {
+  position: number;
+  event: string;
+  publishedAtMs: number;
+  body: string;
+}
+
+export interface RoomHistoryReply {
+  epoch: string;
+  latestPosition: number;
+  /** Redis time of the read. */
+  nowMs: number;
+  /** Entries after `since`, oldest first; absent when they cannot cover the gap. */
+  entries: StoredPublication[] | undefined;
+}
+
+type RawStreamEntry = [id: string, fields: string[]];
+
+function storedPublication([id, fields]: RawStreamEntry): StoredPublication {
+  const values: Record<string, string> = {};
+  for (let index = 0; index + 1 < fields.length; index += 2) values[fields[index]] = fields[index + 1];
+  return { position: Number(id.slice(0, id.indexOf('-'))), event: values.e, publishedAtMs: Number(values.t), body: values.b };
+}
+
+export const ROOM_SCRIPTS = {
+  heraldPublish: defineScript({
+    SCRIPT: PUBLISH,
+    NUMBER_OF_KEYS: 5,
+    parseCommand(
+      parser: CommandParser,
+      keys: RoomKeys,
+      dedupKey: string | undefined,
+      inbox: (InboxKeys & { size: number; ttlS: number }) | undefined,
+      args: { channel: string; event: string; body: string; fingerprint: string; historySize: number; historyTtlS: number; epochSuffix: string },
+    ) {
+      parser.pushKey(keys.meta);
+      parser.pushKey(keys.history);
+      parser.pushKey(dedupKey ?? keys.meta);
+      parser.pushKey(inbox?.items ?? keys.meta);
+      parser.pushKey(inbox?.read ?? keys.meta);
+      parser.push(args.channel, args.event, args.body, String(args.historySize), String(args.historyTtlS), args.epochSuffix, dedupKey === undefined ? '0' : '1');
+      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint);
+    },
+    transformReply: (reply: [string, number] | 'duplicate' | 'conflict'): { epoch: string; position: number } | 'duplicate' | 'conflict' =>
+      typeof reply === 'string' ? reply : { epoch: reply[0], position: Number(reply[1]) },
+  }),
+  heraldForgetQuietRoom: defineScript({
+    SCRIPT: FORGET_QUIET_ROOM,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, keys: RoomKeys, channel: string) {
+      parser.pushKey(keys.meta);
+      parser.pushKey(keys.history);
+      parser.push(channel);
+    },
+    transformReply: (reply: number) => reply === 1,
+  }),
+  heraldClaimPublishId: defineScript({
+    SCRIPT: CLAIM_PUBLISH_ID,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, key: string, fingerprint: string, ttlS: number) {
+      parser.pushKey(key);
+      parser.push(fingerprint, String(ttlS));
+    },
+    transformReply: (reply: 'first' | 'repeat' | 'conflict') => reply,
+  }),
+  heraldHistory: defineScript({
+    SCRIPT: HISTORY,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, keys: RoomKeys, since: { epoch: string; position: number } | undefined, window: { historySize: number; historyTtlS: number; epochSuffix: string }) {
+      parser.pushKey(keys.meta);
+      parser.pushKey(keys.history);
+      parser.push(since?.epoch ?? '', since === undefined ? '' : String(since.position), String(window.historySize), window.epochSuffix, String(window.historyTtlS));
+    },
+    transformReply: (reply: [] | [string, number, number, RawStreamEntry[]?]): RoomHistoryReply | null =>
+      reply.length === 0
+        ? null
+        : { epoch: reply[0], latestPosition: Number(reply[1]), nowMs: Number(reply[2]), entries: reply[3]?.map(storedPublication) },
+  }),
+};

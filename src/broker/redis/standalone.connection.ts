@@ -1,0 +1,435 @@
+import { Logger } from '@nestjs/common';
+import { ErrorReply } from 'redis';
+import { BrokerUnavailableError } from '../broker';
+import { DeadlineExpiredError, withDeadline } from '../deadline';
+import { RedisClient, createRedisClient, describeError, redactedUrl } from './redis.client';
+import { ChannelListener, RedisCommands, RedisConnection } from './redis.connection';
+import { RedisDeadline } from './redis-deadline';
+import { REDIS_SCRIPTS } from './redis.scripts';
+
+export interface RedisConnectionOptions {
+  /** redis:// or rediss:// URL, credentials included. */
+  url: string;
+  /**
+   * REDIS_COMMAND_TIMEOUT_MS: a connection attempt taking longer fails, and so does every call
+   * waiting on a connection that has answered nothing for this long (BrokerUnavailableError);
+   * Redis then counts as down until a PING is answered in time.
+   */
+  commandTimeoutMs?: number;
+  /** How often both connections are PINGed (default: half the command timeout). */
+  healthCheckMs?: number;
+  /** Reconnect backoff: doubles from the minimum up to the maximum, with jitter. */
+  reconnectMinDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+  /** Connection attempts at start-up before connect() gives up with a clear error. */
+  startupAttempts?: number;
+}
+
+const DEFAULTS = {
+  commandTimeoutMs: 2000,
+  reconnectMinDelayMs: 50,
+  reconnectMaxDelayMs: 2000,
+  startupAttempts: 5,
+};
+
+/** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
+const RESUBSCRIBE_BATCH = 500;
+
+/** Redis replies that mean "not now" rather than "your command is wrong". */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+
+/**
+ * One Redis node (node-redis): one command connection and one subscriber connection per pod.
+ *
+ * - The command connection reconnects itself with backoff; the subscriber never does: after
+ *   any reconnect a fresh subscriber is built from the channel list, rather than trusting the
+ *   client library to restore its own pub/sub state.
+ * - Every call has a deadline (commandTimeoutMs), and a PING on both connections notices a
+ *   Redis that went silent without closing them: a late PING marks the connection unavailable;
+ *   once a PING is answered in time again the pod resyncs as after a reconnect.
+ */
+export class StandaloneRedisConnection extends RedisConnection {
+  private readonly logger = new Logger(StandaloneRedisConnection.name);
+  private readonly settings: Required<RedisConnectionOptions>;
+  private readonly command: RedisClient;
+  private subscriber: RedisClient | undefined;
+  private readonly channels = new Set<string>();
+  private messageListener: ChannelListener = () => undefined;
+  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
+  private readonly resyncSteps: (() => Promise<void>)[] = [];
+  private readonly resyncedListeners: (() => void)[] = [];
+  private isAvailable = false;
+  private everConnected = false;
+  private closed = false;
+  private connecting: Promise<void> | undefined;
+  private resyncChain: Promise<void> = Promise.resolve();
+  private resyncQueued = false;
+  private resyncFailures = 0;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  /** Set when a call or PING missed its deadline; cleared by a PING answered in time. */
+  private silent = false;
+  /** A PING is in flight on the connection: never more than one, so a frozen Redis collects none. */
+  private readonly pinging = { command: false, subscriber: false };
+  private downSinceMs: number | undefined;
+  private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
+  /** One per connection: when Redis counts as too slow on it (see `bounded`). */
+  private readonly deadlines: Record<'command' | 'subscriber', RedisDeadline>;
+
+  constructor(options: RedisConnectionOptions) {
+    super();
+    this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
+    this.deadlines = { command: new RedisDeadline(this.settings.commandTimeoutMs), subscriber: new RedisDeadline(this.settings.commandTimeoutMs) };
+    this.command = createRedisClient(options.url, {
+      connectTimeoutMs: this.settings.commandTimeoutMs,
+      reconnectStrategy: (retries, cause) => this.reconnectDelay(retries, cause),
+    });
+    this.command.on('error', (error: Error) => this.onClientError('command', error));
+    this.command.on('ready', () => this.onCommandReady());
+    this.command.on('reconnecting', () => this.markDown('command connection lost'));
+  }
+
+  get available(): boolean {
+    return this.isAvailable;
+  }
+
+  onAvailabilityChange(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
+
+  async run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
+    return this.attempt(operation, command);
+  }
+
+  async attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    try {
+      return await this.bounded(operation, command(this.command));
+    } catch (error) {
+      throw this.unavailable(operation, error);
+    }
+  }
+
+  onMessage(listener: ChannelListener): void {
+    this.messageListener = listener;
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    const subscriber = this.subscriber;
+    if (!this.isAvailable || !subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
+    this.channels.add(channel);
+    try {
+      await this.bounded('subscribe', subscriber.subscribe(channel, this.onChannelMessage), 'subscriber');
+    } catch (error) {
+      this.channels.delete(channel);
+      this.dropChannel(channel);
+      throw this.unavailable('subscribe', error);
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<boolean> {
+    if (!this.channels.delete(channel)) return false;
+    const subscriber = this.subscriber;
+    // A subscriber that is down holds nothing; the next one is built without this channel.
+    if (!subscriber?.isReady) return false;
+    try {
+      await this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage), 'subscriber');
+    } catch (error) {
+      throw this.unavailable('unsubscribe', error);
+    }
+    return true;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  onResync(step: () => Promise<void>): void {
+    this.resyncSteps.push(step);
+  }
+
+  onResynced(listener: () => void): void {
+    this.resyncedListeners.push(listener);
+  }
+
+  /** Connects both connections; rejects with a message naming the (password-free) URL when it cannot. */
+  connect(): Promise<void> {
+    this.connecting ??= this.start();
+    return this.connecting;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.healthTimer);
+    clearTimeout(this.resyncTimer);
+    this.channels.clear();
+    this.setAvailable(false);
+    // A resync in flight finishes first (and shuts the subscriber it made, see replaceSubscriber).
+    await this.resyncChain.catch(() => undefined);
+    await Promise.all([this.shutClient(this.subscriber), this.shutClient(this.command)]);
+    this.subscriber = undefined;
+  }
+
+  private async start(): Promise<void> {
+    // node-redis bounds each TCP connect, not the handshake after it, nor its own retries.
+    const startupBudgetMs = this.settings.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
+    try {
+      await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
+      this.everConnected = true;
+      await this.resync();
+    } catch (error) {
+      this.closed = true;
+      clearTimeout(this.resyncTimer);
+      await Promise.all([this.shutClient(this.subscriber), this.shutClient(this.command)]);
+      const cause = error instanceof Error && 'originalError' in error ? (error as { originalError: Error }).originalError : error;
+      throw new Error(`Cannot connect to Redis at ${redactedUrl(this.settings.url)}: ${describeError(cause)}`);
+    }
+    this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
+  }
+
+  /**
+   * Brings this pod back in line with Redis after (re)connecting: a fresh subscriber holding
+   * every channel, the seams' resync steps (presence re-registered), then available, then the
+   * seams told (each room caught up). Runs one at a time; triggers that arrive meanwhile fold
+   * into one more run.
+   */
+  private resync(): Promise<void> {
+    if (this.resyncQueued) return this.resyncChain;
+    this.resyncQueued = true;
+    this.resyncChain = this.resyncChain
+      .catch(() => undefined)
+      .then(async () => {
+        this.resyncQueued = false;
+        if (this.closed || !this.command.isReady) return;
+        await this.loadScripts();
+        await this.replaceSubscriber();
+        if (this.closed) return;
+        await Promise.all(this.resyncSteps.map((step) => step()));
+        this.resyncFailures = 0;
+        // Every step above was answered in time: Redis is not silent.
+        this.silent = false;
+        this.setAvailable(true);
+        for (const listener of this.resyncedListeners) {
+          try {
+            listener();
+          } catch (error) {
+            this.logger.error({ message: 'Resync listener failed', error: describeError(error) });
+          }
+        }
+      });
+    return this.resyncChain;
+  }
+
+  /** After start-up: a failed resync is retried with backoff while the command connection is up. */
+  private scheduleResync(reason: string): void {
+    if (this.closed || !this.everConnected) return;
+    this.resync().catch((error: unknown) => {
+      if (this.closed) return;
+      this.resyncFailures++;
+      this.logger.warn({ message: 'Redis resync failed', reason, attempt: this.resyncFailures, error: describeError(error) });
+      clearTimeout(this.resyncTimer);
+      this.resyncTimer = setTimeout(() => this.scheduleResync('retry'), this.backoffMs(this.resyncFailures));
+    });
+  }
+
+  /**
+   * Loads every script before the pod takes traffic (again after a Redis restart, which forgets
+   * them). Otherwise the first burst of each script fails with NOSCRIPT and is sent again with
+   * its whole source: seconds of Redis time for a burst of admissions, with no reply meanwhile.
+   */
+  private async loadScripts(): Promise<void> {
+    await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', this.command.scriptLoad(script.SCRIPT))));
+  }
+
+  private async replaceSubscriber(): Promise<void> {
+    const previous = this.subscriber;
+    this.subscriber = undefined;
+    await this.shutClient(previous);
+    const subscriber = this.command.duplicate({
+      // Never reconnects itself: a lost subscriber is replaced by the next resync.
+      socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false },
+    });
+    subscriber.on('error', (error: Error) => this.onSubscriberError(subscriber, error));
+    try {
+      await this.bounded('subscriber connect', subscriber.connect(), 'subscriber');
+      const channels = [...this.channels];
+      for (let index = 0; index < channels.length; index += RESUBSCRIBE_BATCH) {
+        await this.bounded('resubscribe', subscriber.subscribe(channels.slice(index, index + RESUBSCRIBE_BATCH), this.onChannelMessage), 'subscriber');
+      }
+      // Channels left while subscribing must not stay subscribed.
+      const left = channels.filter((channel) => !this.channels.has(channel));
+      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.onChannelMessage), 'subscriber');
+    } catch (error) {
+      await this.shutClient(subscriber);
+      throw error;
+    }
+    // close() ran meanwhile: it could not see this subscriber, so it is shut here.
+    if (this.closed) return this.shutClient(subscriber);
+    this.subscriber = subscriber;
+  }
+
+  /**
+   * Notices a Redis that went silent with its connections open, which node-redis never
+   * reports (it waits for a reply as long as the socket lives): a PING on each connection
+   * with the command deadline. A silent one marks the connection down; once the command
+   * connection answers in time again the pod resyncs (a fresh subscriber, presence, catch-up)
+   * as after a reconnect.
+   */
+  private checkHealth(): void {
+    if (this.closed || !this.command.isReady) return;
+    this.ping('command', this.command).then(
+      (answered) => {
+        if (!answered || !this.silent || this.closed) return;
+        this.silent = false;
+        this.logger.log({ message: 'Redis answers again; resubscribing rooms and re-registering presence', rooms: this.channels.size });
+        this.scheduleResync('Redis answers again');
+      },
+      (error: unknown) => this.logger.debug({ message: 'Health check PING failed', connection: 'command', error: describeError(error) }),
+    );
+    const subscriber = this.subscriber;
+    // A silent subscriber alone is replaced by the resync that follows the command connection's answer.
+    if (subscriber?.isReady && this.isAvailable) {
+      this.ping('subscriber', subscriber).catch((error: unknown) =>
+        this.logger.debug({ message: 'Health check PING failed', connection: 'subscriber', error: describeError(error) }),
+      );
+    }
+  }
+
+  /** True when answered in time, false when a PING is still in flight (none is sent then). */
+  private async ping(connection: 'command' | 'subscriber', client: RedisClient): Promise<boolean> {
+    if (this.pinging[connection]) return false;
+    this.pinging[connection] = true;
+    const answer = client.ping();
+    const settled = () => {
+      this.pinging[connection] = false;
+    };
+    answer.then(settled, settled);
+    try {
+      await this.bounded(`PING (${connection} connection)`, answer, connection);
+    } catch (error) {
+      if (error instanceof DeadlineExpiredError) this.markSilent(error.operation);
+      throw error;
+    }
+    return true;
+  }
+
+  private receive(message: string, channel: string): void {
+    try {
+      this.messageListener(message, channel);
+    } catch (error) {
+      // Thrown inside node-redis's reply parser it would break the subscriber; drop this one message.
+      this.logger.error({ message: 'Could not handle a channel message', channel, error: describeError(error) });
+    }
+  }
+
+  private onCommandReady(): void {
+    // The first 'ready' belongs to start(); later ones are reconnects.
+    if (!this.everConnected || this.closed) return;
+    const downMs = this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
+    this.logger.log({ message: 'Redis connection restored; resubscribing rooms and re-registering presence', downMs, rooms: this.channels.size });
+    this.scheduleResync('command connection restored');
+  }
+
+  private onSubscriberError(subscriber: RedisClient, error: Error): void {
+    if (subscriber !== this.subscriber || this.closed) return;
+    this.onClientError('subscriber', error);
+    if (subscriber.isOpen) return;
+    this.subscriber = undefined;
+    this.markDown('subscriber connection lost');
+    // With the command connection still up nothing else would notice: rebuild after a pause.
+    if (this.command.isReady) {
+      clearTimeout(this.resyncTimer);
+      this.resyncTimer = setTimeout(() => this.scheduleResync('subscriber connection lost'), this.backoffMs(0));
+    }
+  }
+
+  private onClientError(connection: 'command' | 'subscriber', error: Error): void {
+    // A reconnect loop reports every failed attempt; the first is worth an error, the rest are noise.
+    const repeated = !this.isAvailable && this.everConnected;
+    const fields = { message: 'Redis connection error', connection, url: redactedUrl(this.settings.url), error: describeError(error) };
+    if (repeated) this.logger.debug(fields);
+    else if (this.everConnected) this.logger.error(fields);
+    else this.logger.warn(fields);
+    if (connection === 'command' && !this.command.isReady) this.markDown('command connection lost');
+  }
+
+  /** A PING missed its deadline: Redis is stuck or gone for every caller, not just one. */
+  private markSilent(operation: string): void {
+    if (this.closed) return;
+    this.silent = true;
+    this.markDown(`Redis did not answer ${operation} within ${this.settings.commandTimeoutMs} ms`);
+  }
+
+  private markDown(reason: string): void {
+    if (!this.isAvailable) return;
+    this.downSinceMs = Date.now();
+    this.logger.warn({ message: 'Redis unavailable', reason });
+    this.setAvailable(false);
+  }
+
+  private setAvailable(available: boolean): void {
+    if (this.isAvailable === available) return;
+    this.isAvailable = available;
+    for (const listener of this.availabilityListeners) {
+      try {
+        listener(available);
+      } catch (error) {
+        this.logger.error({ message: 'Availability listener failed', error: describeError(error) });
+      }
+    }
+  }
+
+  private reconnectDelay(retries: number, cause: Error): number | Error {
+    if (this.closed) return new Error('Redis connection closed');
+    // A new Error, not `cause`: node-redis checks `instanceof Error`, and socket errors may come
+    // from another realm (test runners' VM contexts).
+    if (!this.everConnected && retries + 1 >= this.settings.startupAttempts) return new Error(describeError(cause));
+    return this.backoffMs(retries);
+  }
+
+  private backoffMs(attempt: number): number {
+    const ceiling = Math.min(this.settings.reconnectMaxDelayMs, this.settings.reconnectMinDelayMs * 2 ** Math.min(attempt, 16));
+    // Full jitter in the upper half: pods that lost Redis together do not return in lockstep.
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  /**
+   * Every call to Redis goes through here (or `run` / `attempt`): it fails with
+   * DeadlineExpiredError once its connection has answered nothing for the command deadline
+   * while calls wait (RedisDeadline), not once it has waited that long itself. A burst of
+   * admissions on a busy pod queues thousands of calls, and the last of them, and a PING behind
+   * them, wait far longer than the deadline for a Redis that answers every one in time; failing
+   * them (and marking Redis down over a late PING) would refuse connections while Redis is healthy.
+   */
+  private bounded<T>(operation: string, call: Promise<T>, connection: 'command' | 'subscriber' = 'command'): Promise<T> {
+    return this.deadlines[connection].track(call, operation);
+  }
+
+  private unavailable(operation: string, error: unknown): Error {
+    if (error instanceof BrokerUnavailableError) return error;
+    if (error instanceof ErrorReply && !TRANSIENT_REPLY.test(error.message)) return error;
+    return new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: ${describeError(error)})`);
+  }
+
+  /** Best effort after a failed subscribe: Redis may have subscribed the channel before the failure. */
+  private dropChannel(channel: string): void {
+    const subscriber = this.subscriber;
+    if (!subscriber?.isReady || this.channels.has(channel)) return;
+    this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage), 'subscriber').catch((error: unknown) =>
+      // The subscriber is failing too; its replacement is built without this channel.
+      this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', channel, error: describeError(error) }),
+    );
+  }
+
+  private async shutClient(client: RedisClient | undefined): Promise<void> {
+    if (!client?.isOpen) return;
+    try {
+      // close() waits for every pending reply, which a silent Redis never sends.
+      await withDeadline(client.close(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('close', this.settings.commandTimeoutMs));
+    } catch (error) {
+      this.logger.debug({ message: 'Graceful Redis close failed; destroying the connection', error: describeError(error) });
+      client.destroy();
+    }
+  }
+}

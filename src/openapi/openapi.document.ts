@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+
+export const OPENAPI_PATH = '/openapi.json';
+
+/** Herald's version, from its package.json (two levels up from src/openapi and dist/openapi alike). */
+const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+
+/**
+ * The OpenAPI 3 description of the HTTP routes `app` registered, generated from the
+ * controllers' decorators and the DTOs, so it cannot describe a route that the application
+ * does not have: with INTERNAL_PORT, the public and the internal application each describe
+ * their own.
+ */
+export function openApiDocument(app: INestApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Herald HTTP API')
+    .setDescription(
+      'Publishing, presence, the inbox, health and metrics. The WebSocket protocol is described by docs/asyncapi.yaml; ' +
+        'docs/protocol.md is the prose contract.',
+    )
+    .setVersion(version)
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .build();
+  return SwaggerModule.createDocument(app, config);
+}
+
+/** Answers GET /openapi.json on `app` with its own description; call before it listens. */
+export function serveOpenApi(app: INestApplication): void {
+  const body = JSON.stringify(openApiDocument(app));
+  app.getHttpAdapter().get(OPENAPI_PATH, (_request: Request, response: Response) => {
+    response.setHeader('Cache-Control', 'no-cache');
+    response.type('application/json').send(body);
+  });
+}

@@ -1,0 +1,49 @@
+import { Controller, Get, Header, Query, Req, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { HeraldConfig } from '../config/herald.config';
+import { SdkBundle } from './sdk.bundle';
+
+/** A year: a URL that names the version never changes content. */
+const VERSIONED_MAX_AGE_S = 31_536_000;
+/** The unversioned URL follows upgrades within this long (and revalidates by ETag). */
+const UNVERSIONED_MAX_AGE_S = 300;
+
+/**
+ * The browser SDK, served by Herald the way Socket.IO serves its client: a page on any allowed
+ * origin imports `connect` (and gets `<herald-bell>`) from `/sdk/herald.js`, no build step.
+ */
+@ApiTags('sdk')
+@Controller('sdk')
+export class SdkController {
+  constructor(
+    private readonly bundle: SdkBundle,
+    private readonly config: HeraldConfig,
+  ) {}
+
+  @Get('herald.js')
+  @ApiOperation({ summary: 'The browser SDK as one ES module: exports connect; importing it defines <herald-bell>' })
+  @ApiQuery({ name: 'v', required: false, description: 'The SDK version; when it is the served one, the answer is cacheable for a year (immutable)' })
+  @ApiProduces('application/javascript')
+  @ApiOkResponse({ description: 'The ES module', content: { 'application/javascript': { schema: { type: 'string' } } } })
+  @Header('X-Content-Type-Options', 'nosniff')
+  // A module script from another origin; pages with COEP may embed it too.
+  @Header('Cross-Origin-Resource-Policy', 'cross-origin')
+  async script(@Req() request: Request, @Res() response: Response, @Query('v') version?: string): Promise<void> {
+    const sdk = await this.bundle.script();
+    // ALLOWED_ORIGINS set: the global CORS policy answers for the listed origins only. Unset,
+    // any origin may open a WebSocket, so any origin may load the code that does it.
+    if (!this.config.allowedOrigins) response.setHeader('Access-Control-Allow-Origin', '*');
+    response.setHeader('Content-Type', 'application/javascript; charset=utf-8');
+    response.setHeader('ETag', sdk.etag);
+    response.setHeader(
+      'Cache-Control',
+      version === sdk.version ? `public, max-age=${VERSIONED_MAX_AGE_S}, immutable` : `public, max-age=${UNVERSIONED_MAX_AGE_S}, must-revalidate`,
+    );
+    if (request.headers['if-none-match'] === sdk.etag) {
+      response.status(304).end();
+      return;
+    }
+    response.status(200).send(sdk.source);
+  }
+}

@@ -1,0 +1,110 @@
+import { Engine } from '../../src/broker/engine';
+import { eventually } from '../support/eventually';
+import { EngineHarness } from './engine-harness';
+
+/** What NotificationsService publishes to a personal room. */
+const notification = (id: string, type = 'ping') => ({ id, room: 'user:alice', type, payload: { n: id }, timestamp: '2024-01-01T00:00:00.000Z' });
+
+async function notify(engine: Engine, user: string, id: string): Promise<string> {
+  const result = await engine.broker.publish(`user:${user}`, 'notification', { ...notification(id), room: `user:${user}` }, { inboxUser: user });
+  if (result.duplicate) throw new Error(`${id} was a duplicate`);
+  return result.seq;
+}
+
+/**
+ * The InboxStore contract (src/broker/inbox.store.ts), run against every engine's driver: the
+ * inbox a publish with `inboxUser` writes, read back in pages, marked read, trimmed and expired.
+ */
+export function inboxStoreContract(harness: EngineHarness): void {
+  const itWithPods: (name: string, test: () => Promise<void>) => void = harness.multiPod ? it : () => undefined;
+  afterEach(() => harness.closeAll());
+
+  it('pages newest first: `before` pages back and `next` is the cursor to the rest', async () => {
+    const engine = await (await harness.cluster()).pod();
+    const seqs: string[] = [];
+    for (const id of ['n1', 'n2', 'n3', 'n4', 'n5']) seqs.push(await notify(engine, 'alice', id));
+
+    const first = await engine.inbox.read('alice', 2);
+    expect(first.items.map((item) => item.id)).toEqual(['n5', 'n4']);
+    expect(first.items[0]).toEqual({ id: 'n5', seq: seqs[4], type: 'ping', payload: { n: 'n5' }, timestamp: '2024-01-01T00:00:00.000Z', read: false });
+    expect(first).toMatchObject({ unread: 5, next: seqs[3] });
+    const second = await engine.inbox.read('alice', 2, first.next!);
+    expect(second.items.map((item) => item.id)).toEqual(['n3', 'n2']);
+    expect(second.next).toBe(seqs[1]);
+    const last = await engine.inbox.read('alice', 2, second.next!);
+    expect(last.items.map((item) => item.id)).toEqual(['n1']);
+    expect(last).toMatchObject({ unread: 5, next: null });
+    expect(await engine.inbox.read('alice', 10)).toMatchObject({ next: null, unread: 5 });
+    expect((await engine.inbox.read('alice', 10)).items).toHaveLength(5);
+  });
+
+  it('stores only what a publish asked for, per user', async () => {
+    const engine = await (await harness.cluster()).pod();
+    await notify(engine, 'alice', 'n1');
+    await engine.broker.publish('user:bob', 'notification', notification('n2'));
+    await engine.broker.publish('news', 'notification', notification('n3'));
+    expect((await engine.inbox.read('alice', 10)).items.map((item) => item.id)).toEqual(['n1']);
+    expect(await engine.inbox.read('bob', 10)).toEqual({ items: [], unread: 0, next: null });
+    expect(await engine.inbox.read('nobody', 10)).toEqual({ items: [], unread: 0, next: null });
+  });
+
+  it('marks the ids named, ignores unknown ones, and says only what changed', async () => {
+    const engine = await (await harness.cluster()).pod();
+    for (const id of ['n1', 'n2', 'n3']) await notify(engine, 'alice', id);
+    expect(await engine.inbox.markRead('alice', ['n1', 'unknown'])).toEqual({ unread: 2, changed: ['n1'] });
+    expect(await engine.inbox.markRead('alice', ['n1'])).toEqual({ unread: 2, changed: null });
+    expect(await engine.inbox.markRead('alice', ['unknown'])).toEqual({ unread: 2, changed: null });
+    const page = await engine.inbox.read('alice', 10);
+    expect(page.items.map((item) => [item.id, item.read])).toEqual([
+      ['n3', false],
+      ['n2', false],
+      ['n1', true],
+    ]);
+    expect(page.unread).toBe(2);
+    expect(await engine.inbox.markRead('bob', ['n1'])).toEqual({ unread: 0, changed: null });
+  });
+
+  it('marks all, once: a second mark-all changes nothing', async () => {
+    const engine = await (await harness.cluster()).pod();
+    for (const id of ['n1', 'n2']) await notify(engine, 'alice', id);
+    await engine.inbox.markRead('alice', ['n2']);
+    expect(await engine.inbox.markRead('alice', 'all')).toEqual({ unread: 0, changed: 'all' });
+    expect(await engine.inbox.markRead('alice', 'all')).toEqual({ unread: 0, changed: null });
+    expect((await engine.inbox.read('alice', 10)).items.every((item) => item.read)).toBe(true);
+    await notify(engine, 'alice', 'n3');
+    expect((await engine.inbox.read('alice', 10)).unread).toBe(1);
+  });
+
+  it('keeps INBOX_SIZE items, and a trimmed item takes its read mark with it', async () => {
+    const engine = await (await harness.cluster({ inboxSize: 3 })).pod();
+    await notify(engine, 'alice', 'n1');
+    await notify(engine, 'alice', 'n2');
+    await engine.inbox.markRead('alice', ['n1']);
+    for (const id of ['n3', 'n4', 'n5']) await notify(engine, 'alice', id);
+    const page = await engine.inbox.read('alice', 10);
+    expect(page.items.map((item) => item.id)).toEqual(['n5', 'n4', 'n3']);
+    expect(page).toMatchObject({ unread: 3, next: null });
+    expect(await engine.inbox.markRead('alice', ['n1', 'n2'])).toEqual({ unread: 3, changed: null });
+  });
+
+  it('forgets items older than INBOX_TTL_DAYS', async () => {
+    const engine = await (await harness.cluster({ inboxTtlMs: 1000 })).pod();
+    await notify(engine, 'alice', 'n1');
+    expect((await engine.inbox.read('alice', 10)).items).toHaveLength(1);
+    await eventually(async () => expect(await engine.inbox.read('alice', 10)).toEqual({ items: [], unread: 0, next: null }), 4000, 100);
+    expect(await engine.inbox.markRead('alice', 'all')).toEqual({ unread: 0, changed: null });
+    await notify(engine, 'alice', 'n2');
+    expect((await engine.inbox.read('alice', 10)).items.map((item) => item.id)).toEqual(['n2']);
+  });
+
+  itWithPods('is the same inbox on every pod', async () => {
+    const cluster = await harness.cluster();
+    const a = await cluster.pod();
+    const b = await cluster.pod();
+    await notify(a, 'alice', 'n1');
+    await notify(b, 'alice', 'n2');
+    expect((await b.inbox.read('alice', 10)).items.map((item) => item.id)).toEqual(['n2', 'n1']);
+    expect(await b.inbox.markRead('alice', ['n1'])).toEqual({ unread: 1, changed: ['n1'] });
+    expect((await a.inbox.read('alice', 10)).items.map((item) => item.read)).toEqual([false, true]);
+  });
+}

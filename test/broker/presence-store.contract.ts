@@ -1,0 +1,92 @@
+import { PresenceStore } from '../../src/broker/presence.store';
+import { eventually } from '../support/eventually';
+import { ClusterOptions, EngineHarness, PodOptions } from './engine-harness';
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The PresenceStore contract (src/broker/presence.store.ts), run against every engine's
+ * driver: counts across pods, and what happens to the entries of a pod that died or closed.
+ */
+export function presenceStoreContract(harness: EngineHarness): void {
+  const itWithPods: (name: string, test: () => Promise<void>) => void = harness.multiPod ? it : () => undefined;
+  /** A cluster whose pods are seen through their PresenceStore only. */
+  const stores = async (options?: ClusterOptions) => {
+    const cluster = await harness.cluster(options);
+    return { pod: async (options?: PodOptions): Promise<PresenceStore> => (await cluster.pod(options)).presence };
+  };
+  afterEach(() => harness.closeAll());
+
+  it('reports the first connection of a user joining and the last one leaving, across pods', async () => {
+    const cluster = await stores();
+    const a = await cluster.pod();
+    const b = harness.multiPod ? await cluster.pod() : a;
+    expect(await a.add('chat', 'alice', 'c1')).toEqual({ userChanged: true, users: 1 });
+    expect(await b.add('chat', 'alice', 'c2')).toEqual({ userChanged: false, users: 1 });
+    expect(await b.add('chat', 'bob', 'c3')).toEqual({ userChanged: true, users: 2 });
+    expect(await a.add('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 2 });
+
+    const snapshot = await b.snapshot('chat');
+    expect(snapshot.users.sort()).toEqual(['alice', 'bob']);
+    expect(snapshot.connections).toBe(3);
+
+    expect(await a.remove('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 2 });
+    expect(await a.remove('chat', 'alice', 'c1')).toEqual({ userChanged: false, users: 2 });
+    expect(await b.remove('chat', 'alice', 'c2')).toEqual({ userChanged: true, users: 1 });
+    expect(await b.snapshot('chat')).toEqual({ users: ['bob'], connections: 1 });
+    expect(await b.remove('chat', 'bob', 'c3')).toEqual({ userChanged: true, users: 0 });
+    expect(await a.snapshot('chat')).toEqual({ users: [], connections: 0 });
+    expect(await a.snapshot('never-used')).toEqual({ users: [], connections: 0 });
+  });
+
+  it('keeps rooms apart, and counts the entries this pod holds', async () => {
+    const store = await (await stores()).pod();
+    await store.add('one', 'alice', 'c1');
+    expect(await store.add('two', 'alice', 'c1')).toEqual({ userChanged: true, users: 1 });
+    expect(store.localEntries).toBe(2);
+    await store.remove('one', 'alice', 'c1');
+    expect(await store.snapshot('two')).toEqual({ users: ['alice'], connections: 1 });
+    expect(await store.snapshot('one')).toEqual({ users: [], connections: 0 });
+    expect(store.localEntries).toBe(1);
+  });
+
+  it('ignores the removal of a connection it never had', async () => {
+    const store = await (await stores()).pod();
+    await store.add('chat', 'alice', 'c1');
+    expect(await store.remove('chat', 'alice', 'unknown')).toEqual({ userChanged: false, users: 1 });
+    expect(await store.remove('elsewhere', 'alice', 'c1')).toEqual({ userChanged: false, users: 0 });
+    expect(await store.snapshot('chat')).toEqual({ users: ['alice'], connections: 1 });
+  });
+
+  itWithPods("forgets a dead pod's entries after the presence TTL, says so once, and keeps a live pod's", async () => {
+    const cluster = await harness.cluster();
+    const dead = (await cluster.pod({ crashed: true })).presence;
+    const live = (await cluster.pod()).presence;
+    const expired: [string, string, number][] = [];
+    for (const pod of [dead, live]) pod.onExpired((room, user, users) => expired.push([room, user, users]));
+    await dead.add('chat', 'alice', 'c1');
+    await dead.add('chat', 'alice', 'c4');
+    await live.add('chat', 'bob', 'c2');
+    // Some pod notices, once, that alice's last connection is gone.
+    await eventually(() => expect(expired).toEqual([['chat', 'alice', 1]]), 5 * harness.presenceTtlMs!);
+    expect(await live.snapshot('chat')).toEqual({ users: ['bob'], connections: 1 });
+    // Well past the TTL, bob is still there because his pod is alive (a fixed wait: nothing may change).
+    await delay(1.5 * harness.presenceTtlMs!);
+    expect(await live.snapshot('chat')).toEqual({ users: ['bob'], connections: 1 });
+    expect(expired).toHaveLength(1);
+    // alice's expiry was her last connection leaving: joining again is a first join.
+    expect(await live.add('chat', 'alice', 'c3')).toEqual({ userChanged: true, users: 2 });
+  });
+
+  itWithPods("removes a closed pod's entries at once", async () => {
+    const cluster = await harness.cluster();
+    const a = await cluster.pod();
+    const b = (await cluster.pod()).presence;
+    await a.presence.add('chat', 'alice', 'c1');
+    await a.presence.add('news', 'alice', 'c1');
+    await b.add('chat', 'bob', 'c2');
+    await a.close();
+    expect(await b.snapshot('chat')).toEqual({ users: ['bob'], connections: 1 });
+    expect(await b.snapshot('news')).toEqual({ users: [], connections: 0 });
+  });
+}

@@ -1,0 +1,84 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { parseEnvironment } from '../../src/config/environment';
+import { hasTool } from '../support/tools';
+import { appEnvironment } from './support/app-environment';
+import { repositoryRoot } from './support/kustomize.render';
+
+const directory = join(repositoryRoot, 'deploy', 'single-host');
+const compose = parse(readFileSync(join(directory, 'compose.yaml'), 'utf8')) as {
+  services: Record<string, { build?: string; environment?: Record<string, string>; env_file?: string; ports?: string[]; depends_on?: Record<string, { condition: string }>; stop_grace_period?: string; stop_signal?: string; healthcheck?: unknown; read_only?: boolean }>;
+};
+const unitText = readFileSync(join(directory, 'herald.service'), 'utf8');
+/** key -> values of a systemd unit (keys repeat, e.g. Environment=). */
+const unit = new Map<string, string[]>();
+for (const line of unitText.split('\n')) {
+  const match = /^([A-Za-z]+)=(.*)$/.exec(line);
+  if (match) unit.set(match[1], [...(unit.get(match[1]) ?? []), match[2]]);
+}
+const variables = appEnvironment(repositoryRoot).variables;
+/** The drain's default length (DRAIN_DELAY_MS + DRAIN_SPREAD_MS), which a stop must outlast. */
+const defaults = parseEnvironment({});
+const drainS = (defaults.DRAIN_DELAY_MS + defaults.DRAIN_SPREAD_MS) / 1000;
+const seconds = (text: string) => Number(/^(\d+)s?$/.exec(text)?.[1] ?? Number.NaN);
+
+describe('single-host recipe (deploy/single-host)', () => {
+  describe('compose.yaml', () => {
+    const herald = compose.services.herald;
+
+    it('runs Herald from this repository beside a Redis it waits for', () => {
+      expect(existsSync(join(directory, herald.build!, 'Dockerfile'))).toBe(true);
+      expect(Object.keys(compose.services).sort()).toEqual(['herald', 'redis']);
+      expect(herald.depends_on).toEqual({ redis: { condition: 'service_healthy' } });
+      expect(compose.services.redis.healthcheck).toBeDefined();
+      expect(new URL(herald.environment!.REDIS_URL).hostname).toBe('redis');
+    });
+
+    it('sets only variables Herald reads, valid for it, and keeps the internal port off the network', () => {
+      const environment = { ...herald.environment!, ...envFile(join(directory, `${herald.env_file!}.example`)) };
+      expect(Object.keys(environment).filter((name) => !variables.has(name))).toEqual([]);
+      expect(() => parseEnvironment(environment)).not.toThrow();
+      expect(herald.ports).toEqual(['3000:3000', `127.0.0.1:${environment.INTERNAL_PORT}:${environment.INTERNAL_PORT}`]);
+      expect(herald.read_only).toBe(true);
+    });
+
+    it('gives the drain time to finish on stop', () => {
+      expect(herald.stop_signal).toBe('SIGTERM');
+      expect(seconds(herald.stop_grace_period!)).toBeGreaterThan(drainS);
+    });
+  });
+
+  describe('herald.service (systemd)', () => {
+    it('passes systemd-analyze verify', () => {
+      if (!hasTool('systemd-analyze')) throw new Error('systemd-analyze is not on PATH: apt-get install systemd (README, Prerequisites)');
+      expect(execFileSync('systemd-analyze', ['verify', join(directory, 'herald.service')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toBe('');
+    });
+
+    it('starts the built server with valid settings and lets the drain finish on stop', () => {
+      expect(unit.get('ExecStart')).toEqual(['/usr/bin/node dist/main.js']);
+      expect(unit.get('KillSignal')).toEqual(['SIGTERM']);
+      expect(seconds(unit.get('TimeoutStopSec')![0])).toBeGreaterThan(drainS);
+      const environment = Object.fromEntries(unit.get('Environment')!.map((assignment) => assignment.split(/=(.*)/s).slice(0, 2)));
+      expect(Object.keys(environment).filter((name) => !variables.has(name))).toEqual([]);
+      expect(() => parseEnvironment({ ...environment, ...envFile(join(directory, 'herald.env.example')) })).not.toThrow();
+    });
+  });
+
+  it('is described in docs/operations.md', () => {
+    const operations = readFileSync(join(repositoryRoot, 'docs', 'operations.md'), 'utf8');
+    const section = operations.slice(operations.indexOf('\n## Single host\n'));
+    expect(section).toContain('deploy/single-host/compose.yaml');
+    expect(section).toContain('deploy/single-host/herald.service');
+  });
+});
+
+function envFile(path: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => line.split(/=(.*)/s).slice(0, 2)),
+  );
+}

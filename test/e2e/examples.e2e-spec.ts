@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createTestApp, TestApp } from '../support/test-app';
+import { signToken, TEST_JWT_SECRET } from '../support/tokens';
+import { requireTool } from '../support/tools';
+import { connectClient, type TestClient } from '../support/ws-client';
+
+const run = promisify(execFile);
+const examples = join(__dirname, '..', '..', 'examples');
+
+/**
+ * examples/: a backend in another language mints its own token, publishes, and reads presence.
+ * Each runs against a real Herald with a user connected in the room.
+ */
+describe('examples for backends in other languages', () => {
+  let app: TestApp;
+  let alice: TestClient;
+  beforeAll(async () => {
+    app = await createTestApp();
+    alice = await connectClient(app.wsUrl, signToken({ sub: 'alice', rooms: ['chat:*'] }));
+    alice.send({ event: 'join', data: { room: 'chat:7' }, id: 1 });
+    await alice.next('joined');
+  });
+  afterAll(async () => {
+    await alice?.close();
+    await app?.close();
+  });
+
+  async function expectItWorked(stdout: string, from: string): Promise<void> {
+    const [published, presence] = stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(published).toEqual({ id: expect.any(String), targets: 2 });
+    expect(presence).toEqual({ room: 'chat:7', users: ['alice'], connections: 1 });
+    const rooms = [(await alice.next('notification')).data, (await alice.next('notification')).data];
+    expect(rooms.map((n) => n.room).sort()).toEqual(['chat:7', 'user:alice']);
+    expect(rooms.map((n) => n.payload)).toEqual([{ title: 'Invoice paid', body: from }, { title: 'Invoice paid', body: from }]);
+  }
+
+  const env = () => ({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', JWT_SECRET: TEST_JWT_SECRET, HERALD_URL: app.url });
+
+  it('curl (bash, curl, openssl)', async () => {
+    requireTool('curl', 'apt-get install curl');
+    requireTool('openssl', 'apt-get install openssl');
+    const { stdout } = await run(join(examples, 'curl', 'herald.sh'), ['chat:7', 'alice'], { env: env() });
+    await expectItWorked(stdout, 'From curl');
+  });
+
+  it('Python (standard library)', async () => {
+    requireTool('python3', 'apt-get install python3');
+    const { stdout } = await run('python3', [join(examples, 'python', 'herald_example.py'), 'chat:7', 'alice'], { env: env() });
+    await expectItWorked(stdout, 'From Python');
+  });
+
+  it('says what is wrong when the secret is wrong (Python)', async () => {
+    requireTool('python3', 'apt-get install python3');
+    const failure = await run('python3', [join(examples, 'python', 'herald_example.py')], { env: { ...env(), JWT_SECRET: 'not-the-secret-0123456789' } }).catch((error: { code: number; stderr: string }) => error);
+    expect(failure).toMatchObject({ code: 1, stderr: expect.stringContaining('POST /v1/notifications answered 401') });
+  });
+
+  it('Go (standard library)', async () => {
+    requireTool('go', 'apt-get install golang-go');
+    const { stdout } = await run('go', ['run', '.', 'chat:7', 'alice'], { cwd: join(examples, 'go'), env: { ...env(), GOFLAGS: '-mod=mod', GOCACHE: join(process.env.HOME ?? '/tmp', '.cache', 'go-build') }, timeout: 120_000 });
+    await expectItWorked(stdout, 'From Go');
+  }, 150_000);
+});

@@ -1,0 +1,88 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { http } from '../support/http';
+import { createTestApp, TestApp } from '../support/test-app';
+import { publisherToken, signToken } from '../support/tokens';
+
+type OpenApi = { openapi: string; info: { version: string }; paths: Record<string, Record<string, { security?: unknown[] }>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } };
+
+const operations = (document: OpenApi) =>
+  Object.entries(document.paths)
+    .flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`))
+    .sort();
+
+/** A request to each documented operation; a route the port does not serve answers 404. */
+async function answers(baseUrl: string, operation: string): Promise<number> {
+  const [method, template] = operation.split(' ');
+  const path = template.replace('{room}', 'chat:1');
+  const token = path.startsWith('/v1/inbox') ? signToken({ sub: 'olga' }) : publisherToken();
+  const body = method === 'POST' ? {} : undefined;
+  return (await http(method, `${baseUrl}${path}`, { token, body })).status;
+}
+
+describe('GET /openapi.json', () => {
+  describe('on one port', () => {
+    let app: TestApp;
+    beforeAll(async () => (app = await createTestApp({ DEMO_ENABLED: 'false' })));
+    afterAll(() => app.close());
+
+    it('is a valid OpenAPI 3 document of every HTTP route, each of which exists', async () => {
+      const response = await http('GET', `${app.url}/openapi.json`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      const document = response.body as OpenApi;
+      await expect(SwaggerParser.validate(structuredClone(document) as never)).resolves.toBeDefined();
+      expect(document.openapi).toMatch(/^3\./);
+      expect(operations(document)).toEqual([
+        'GET /healthz',
+        'GET /metrics',
+        'GET /readyz',
+        'GET /sdk/herald.js',
+        'GET /v1/inbox',
+        'GET /v1/rooms/{room}/presence',
+        'POST /v1/inbox/read',
+        'POST /v1/notifications',
+        'POST /v1/notifications/batch',
+      ]);
+      for (const operation of operations(document)) expect([operation, await answers(app.url, operation)]).not.toEqual([operation, 404]);
+    });
+
+    it('describes the request bodies from the DTOs and says which routes need a token', async () => {
+      const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
+      const publish = document.components.schemas.PublishNotificationDto;
+      expect(Object.keys(publish.properties ?? {}).sort()).toEqual(['id', 'payload', 'rooms', 'type', 'users']);
+      expect(publish.required?.sort()).toEqual(['payload', 'type']);
+      expect(Object.keys(document.components.schemas.MarkReadDto.properties ?? {}).sort()).toEqual(['all', 'ids']);
+      expect(Object.keys(document.components.schemas.InboxPageDto.properties ?? {}).sort()).toEqual(['items', 'next', 'unread']);
+      expect(document.paths['/v1/notifications'].post.security).toEqual([{ bearer: [] }]);
+      expect(document.paths['/healthz'].get.security).toBeUndefined();
+    });
+  });
+
+  describe('with INTERNAL_PORT', () => {
+    let app: TestApp;
+    beforeAll(async () => (app = await createTestApp({ INTERNAL_PORT: '0', DEMO_ENABLED: 'false' })));
+    afterAll(() => app.close());
+
+    it('describes on each port exactly the routes that port serves', async () => {
+      const publicDocument = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
+      const internalDocument = (await http('GET', `${app.internalUrl}/openapi.json`)).body as OpenApi;
+      expect(operations(publicDocument)).toEqual(['GET /healthz', 'GET /readyz', 'GET /sdk/herald.js', 'GET /v1/inbox', 'POST /v1/inbox/read']);
+      expect(operations(internalDocument)).toEqual(['GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /v1/rooms/{room}/presence', 'POST /v1/notifications', 'POST /v1/notifications/batch']);
+      await expect(SwaggerParser.validate(structuredClone(internalDocument) as never)).resolves.toBeDefined();
+      for (const [url, document] of [[app.url, publicDocument], [app.internalUrl!, internalDocument]] as const) {
+        for (const operation of operations(document)) expect([operation, await answers(url, operation)]).not.toEqual([operation, 404]);
+      }
+    });
+  });
+
+  it('lists the demo token endpoint only where it exists', async () => {
+    const app = await createTestApp({ NODE_ENV: 'development', JWT_SECRET: '' });
+    try {
+      const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
+      expect(operations(document)).toContain('POST /demo/token');
+      expect(operations(document)).not.toContain('GET /demo');
+    } finally {
+      await app.close();
+    }
+  });
+});

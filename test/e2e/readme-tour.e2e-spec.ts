@@ -1,0 +1,124 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
+import { requireTool } from '../support/tools';
+
+/**
+ * README.md's "Five-minute tour", run as written: its fenced blocks tagged `tour terminal=<n>`
+ * are pasted, in order, into one bash per terminal (the file itself, not a copy), on a free
+ * PORT; every line documented as output (`#  …`) must show up in that terminal.
+ */
+const root = join(__dirname, '..', '..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+
+interface TourBlock {
+  terminal: number;
+  language: string;
+  code: string;
+  /** Lines shown as `#  < …` (received), `#  > …` (typed by the reader), or `#  …` (printed). */
+  expected: string[];
+  typed: string[];
+}
+
+function tourBlocks(): TourBlock[] {
+  const start = readme.indexOf('\n## Five-minute tour\n');
+  const end = readme.indexOf('\n## ', start + 1);
+  const section = readme.slice(start, end);
+  return [...section.matchAll(/^```(\w+) tour terminal=(\d)\n([\s\S]*?)^```$/gm)].map((match) => {
+    const comments = match[3].split('\n').filter((line) => line.startsWith('#  ')).map((line) => line.slice(3));
+    return {
+      language: match[1],
+      terminal: Number(match[2]),
+      code: match[3],
+      typed: comments.filter((line) => line.startsWith('> ')).map((line) => line.slice(2)),
+      expected: comments.filter((line) => !line.startsWith('> ')).map((line) => line.replace(/^< /, '')),
+    };
+  });
+}
+
+/** A documented line as a pattern: `…` stands for anything; the port is the one chosen. */
+function pattern(line: string, port: number): RegExp {
+  const escaped = line.replaceAll(':3000', `:${port}`).replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replaceAll('…', '.*');
+  // Without a terminal, wscat prints received frames bare, after its `> ` prompt.
+  return new RegExp(`^(?:[<>] )*${escaped}$`, 'm');
+}
+
+class Terminal {
+  private readonly shell: ChildProcess;
+  private text = '';
+
+  constructor(env: Record<string, string>) {
+    // Its own process group, like a terminal's session, so everything it started is stopped with it.
+    this.shell = spawn('bash', [], { cwd: root, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    for (const stream of [this.shell.stdout!, this.shell.stderr!]) {
+      stream.on('data', (chunk: Buffer) => (this.text += chunk.toString().replace(/\x1b\[[0-9;]*m/g, '')));
+    }
+  }
+
+  /** Pastes text, as a reader does into a terminal. */
+  paste(text: string): void {
+    this.shell.stdin!.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  get output(): string {
+    return this.text;
+  }
+
+  async close(): Promise<void> {
+    if (this.shell.exitCode !== null || this.shell.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.shell.once('exit', resolve));
+    try {
+      process.kill(-this.shell.pid!, 'SIGINT');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+    const timer = setTimeout(() => process.kill(-this.shell.pid!, 'SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+describe("README's five-minute tour", () => {
+  const terminals: Terminal[] = [];
+  afterAll(async () => {
+    for (const terminal of terminals) await terminal.close();
+  });
+
+  it('is documented as blocks for two terminals, with outputs to check', () => {
+    const blocks = tourBlocks();
+    expect(blocks.map((block) => block.terminal)).toEqual([1, 2, 1, 2]);
+    expect(blocks.every((block) => block.expected.length > 0)).toBe(true);
+    expect(readme).not.toContain('"seq":null');
+  });
+
+  it('works when pasted block by block into two terminals, on a free port', async () => {
+    requireTool('curl', 'apt-get install curl');
+    const port = await freePort();
+    // What a reader's shell has: no JWT_SECRET, the chosen PORT (the tour's `export PORT=...`).
+    const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', PORT: String(port), NO_COLOR: '1' };
+    const [start, alice, publish, delivered] = tourBlocks();
+    const first = new Terminal(env);
+    const second = new Terminal(env);
+    terminals.push(first, second);
+
+    // 1: the whole block at once; the until line holds the rest of a paste until Herald answers.
+    first.paste(`${start.code}echo tour-step-1-done`);
+    await eventually(() => expect(first.output).toContain('tour-step-1-done'), 90_000, 200);
+    for (const line of start.expected) expect(first.output).toMatch(pattern(line, port));
+
+    // 2 and 3: alice connects; the reader types the `>` line once the welcome is there.
+    second.paste(alice.code);
+    await eventually(() => expect(second.output).toMatch(pattern(alice.expected[0], port)), 30_000, 100);
+    for (const line of alice.typed) second.paste(line);
+    for (const line of alice.expected) await eventually(() => expect(second.output).toMatch(pattern(line, port)), 10_000);
+
+    // 4: the publish answers, and alice's socket gets one notification per room.
+    first.paste(publish.code);
+    for (const line of publish.expected) await eventually(() => expect(first.output).toMatch(pattern(line, port)), 15_000);
+    expect(delivered.language).toBe('text');
+    for (const line of delivered.expected) await eventually(() => expect(second.output).toMatch(pattern(line, port)), 10_000);
+    expect(first.output).not.toMatch(/EADDRINUSE|cannot start/i);
+  }, 150_000);
+});
