@@ -103,6 +103,8 @@ const results = {
 if (!existsSync(join(ROOT, 'dist', 'main.js'))) refuse('dist/main.js is missing: run `npm run build` first');
 const workDir = mkdtempSync(join(tmpdir(), 'herald-scale-'));
 cpSync(join(ROOT, 'dist'), join(workDir, 'dist'), { recursive: true });
+// dist/ reads the version from the package.json next to it.
+cpSync(join(ROOT, 'package.json'), join(workDir, 'package.json'));
 const generators = [];
 process.once('exit', () => {
   for (const generator of generators) if (generator.child.exitCode === null) generator.child.kill('SIGKILL');
