@@ -64,6 +64,8 @@ const results = {
 // Herald runs from a copy of dist/ taken now, so a rebuild during the run cannot change it midway.
 if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
 cpSync(join(ROOT, 'dist'), join(workDir, 'dist'), { recursive: true });
+// Herald reads its version from the package.json beside dist/ (the OpenAPI document).
+cpSync(join(ROOT, 'package.json'), join(workDir, 'package.json'));
 const heraldEntry = join(workDir, 'dist', 'main.js');
 
 process.once('exit', killRunning);
