@@ -39,3 +39,28 @@ describe('TokenVerifier.verifyRepeated', () => {
     for (const token of [...tokens, ...tokens]) expect(verifier.verifyRepeated(token)).toEqual(verifier.verify(token));
   });
 });
+
+describe('TokenVerifier room patterns and scopes', () => {
+  const verifier = new TokenVerifier(jwt, config);
+  const principalOf = (claims: Record<string, unknown>) => {
+    const verification = verifier.verify(jwt.sign(claims));
+    if (!verification.ok) throw new Error(`refused: ${verification.reason}`);
+    return verification.principal;
+  };
+
+  it('are the claims as sent, one shared copy for equal lists', () => {
+    const first = principalOf({ sub: 'u1', rooms: ['orders:*', 'team:7'], scope: 'presence:read notifications:publish' });
+    const second = principalOf({ sub: 'u2', rooms: ['orders:*', 'team:7'], scp: ['presence:read', 'notifications:publish'] });
+    expect(first.roomPatterns).toEqual(['orders:*', 'team:7']);
+    expect(second.roomPatterns).toBe(first.roomPatterns);
+    expect(second.scopes).toBe(first.scopes);
+    expect(first.scopes).toEqual(['presence:read', 'notifications:publish']);
+  });
+
+  it('never share between lists that differ, however their items are split', () => {
+    expect(principalOf({ sub: 'u1', rooms: ['a\nb'] }).roomPatterns).toEqual(['a\nb']);
+    expect(principalOf({ sub: 'u2', rooms: ['a', 'b'] }).roomPatterns).toEqual(['a', 'b']);
+    expect(principalOf({ sub: 'u3', rooms: ['a,b'] }).roomPatterns).toEqual(['a,b']);
+    expect(principalOf({ sub: 'u4' }).roomPatterns).toEqual([]);
+  });
+});

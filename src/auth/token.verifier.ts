@@ -31,6 +31,8 @@ interface RememberedToken {
 /** Turns a JWT into a Principal, or says why it cannot (section 1 of the contract). */
 @Injectable()
 export class TokenVerifier {
+  /** Room patterns and scopes, one copy per distinct list (see ListInterner). */
+  private readonly lists = new ListInterner(INTERNED_LISTS);
   /** Tokens `verifyRepeated` verified, oldest first. Only accepted tokens are kept. */
   private readonly remembered = new Map<string, RememberedToken>();
 
@@ -85,8 +87,8 @@ export class TokenVerifier {
     return {
       user: sub,
       name: typeof name === 'string' ? name : undefined,
-      roomPatterns: (rooms as string[] | undefined) ?? EMPTY_LIST,
-      scopes: parseScopes(claims.scope ?? claims.scp),
+      roomPatterns: rooms === undefined ? EMPTY_LIST : this.lists.intern(rooms as string[]),
+      scopes: this.lists.intern(parseScopes(claims.scope ?? claims.scp)),
       expiresAtMs: typeof exp === 'number' ? exp * 1000 : null,
       // Held per connection for the whole session, so only when the join proxy will send them.
       ...(this.config.joinProxy ? { claims } : {}),
@@ -95,6 +97,30 @@ export class TokenVerifier {
 }
 
 const EMPTY_LIST: readonly string[] = [];
+
+/** Most distinct claim lists kept for sharing; more are still accepted, just not shared. */
+const INTERNED_LISTS = 1000;
+
+/**
+ * One shared, frozen copy of each distinct list of strings. A principal lives as long as its
+ * connection, and its `rooms` claim is usually one of a few role lists: tens of thousands of
+ * idle connections would otherwise each hold an array and its strings (about 100 bytes).
+ */
+class ListInterner {
+  private readonly lists = new Map<string, readonly string[]>();
+
+  constructor(private readonly capacity: number) {}
+
+  intern(list: readonly string[]): readonly string[] {
+    if (list.length === 0) return EMPTY_LIST;
+    const key = JSON.stringify(list);
+    const known = this.lists.get(key);
+    if (known) return known;
+    const shared = Object.freeze([...list]);
+    if (this.lists.size < this.capacity) this.lists.set(key, shared);
+    return shared;
+  }
+}
 
 function parseScopes(scope: unknown): readonly string[] {
   if (typeof scope === 'string') return scope.split(' ').filter(Boolean);
