@@ -16,9 +16,6 @@ export interface RoomFeed {
   pending: Array<[Publication, ParsedSeq]> | undefined;
 }
 
-/** The anchor of every room that had no history when this pod subscribed: one shared object, not one per room. */
-const NO_HISTORY_ANCHOR: NonNullable<RoomFeed['anchor']> = Object.freeze({ epoch: null, position: 0 });
-
 /** Reads a room's history (RedisBroker.history). */
 type HistoryReader = (room: string, since?: string) => Promise<HistoryResult>;
 
@@ -55,7 +52,7 @@ export class RoomFeeds {
 
   /** Where catch-up starts if nothing is delivered before the next reconnect. */
   anchor(feed: RoomFeed, latest: { epoch: string; latestPosition: number } | null): void {
-    feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : NO_HISTORY_ANCHOR;
+    feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : { epoch: null, position: 0 };
   }
 
   /** Stops following a room; with `feed`, only if it is still that opening's feed. */
