@@ -48,7 +48,7 @@ if (config.notifications.users > connectionCap) throw new Error(`Open-file limit
 
 const results = {
   startedAt: new Date().toISOString(),
-  command: `${config.scale === 1 ? '' : `BENCH_SCALE=${config.scale} `}npm run bench`,
+  command: `${config.scale === 1 ? '' : `BENCH_SCALE=${config.scale} `}${config.scenarios ? `BENCH_SCENARIOS=${config.scenarios.join(',')} ` : ''}${config.targets ? `BENCH_TARGETS=${config.targets.join(',')} ` : ''}npm run bench`,
   machine: {
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
