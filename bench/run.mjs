@@ -49,7 +49,7 @@ if (config.notifications.users > connectionCap) throw new Error(`Open-file limit
 
 const results = {
   startedAt: new Date().toISOString(),
-  command: `${config.scale === 1 ? '' : `BENCH_SCALE=${config.scale} `}npm run bench`,
+  command: `${config.scale === 1 ? '' : `BENCH_SCALE=${config.scale} `}${config.scenarios ? `BENCH_SCENARIOS=${config.scenarios.join(',')} ` : ''}${config.targets ? `BENCH_TARGETS=${config.targets.join(',')} ` : ''}npm run bench`,
   machine: {
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
@@ -65,7 +65,7 @@ const results = {
 // Herald runs from a copy of dist/ taken now, so a rebuild during the run cannot change it midway.
 if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
 cpSync(join(ROOT, 'dist'), join(workDir, 'dist'), { recursive: true });
-// dist/ reads the version from the package.json beside it (openapi.document.ts).
+// Herald reads its version from the package.json beside dist/ (the OpenAPI document).
 cpSync(join(ROOT, 'package.json'), join(workDir, 'package.json'));
 const heraldEntry = join(workDir, 'dist', 'main.js');
 

@@ -30,6 +30,11 @@ export class Fleet {
   histogram = new Histogram();
   /** Set to count only notifications sent at or after a publish number. */
   countFrom = 0;
+  /**
+   * The clock `bench: [n, t]` was stamped with. The publisher's own process by default; a
+   * load generator in another process sets one both share (see scale.mjs).
+   */
+  now = () => performance.now();
 
   constructor(target, node) {
     this.protocol = target.protocol;
@@ -85,7 +90,7 @@ export class Fleet {
       return;
     }
     client.lastSeq = seq;
-    this.histogram.record((performance.now() - t) * 1000);
+    this.histogram.record((this.now() - t) * 1000);
     this.received++;
     client.received++;
   }

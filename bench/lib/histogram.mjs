@@ -38,6 +38,22 @@ export class Histogram {
     return this.maxUs;
   }
 
+  /** The non-empty buckets and totals, small enough to send between processes. */
+  toJSON() {
+    const nonEmpty = (buckets) => [...buckets.entries()].filter(([, n]) => n > 0);
+    return { fine: nonEmpty(this.fine), coarse: nonEmpty(this.coarse), count: this.count, maxUs: this.maxUs, sumUs: this.sumUs };
+  }
+
+  /** Adds another histogram's samples, as toJSON() wrote them. */
+  merge({ fine, coarse, count, maxUs, sumUs }) {
+    for (const [i, n] of fine) this.fine[i] += n;
+    for (const [i, n] of coarse) this.coarse[i] += n;
+    this.count += count;
+    this.sumUs += sumUs;
+    if (maxUs > this.maxUs) this.maxUs = maxUs;
+    return this;
+  }
+
   /** Summary in milliseconds, rounded to 0.01 ms. */
   summaryMs() {
     const ms = (us) => (us === null ? null : Math.round(us / 10) / 100);

@@ -34,15 +34,17 @@ export function killRunning() {
 /**
  * Starts a target's nodes and waits until each answers /healthz (and Herald's /readyz, so its
  * broker is connected). `options.profileDir` adds --cpu-prof (written when the node exits);
- * `options.heraldEntry` runs Herald from a snapshot of dist/ (see run.mjs).
+ * `options.heraldEntry` runs Herald from a snapshot of dist/ (see run.mjs); `options.nodes`
+ * overrides how many nodes a Redis target runs (the scale run's five pods).
  */
-export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, heraldEntry, env = {} } = {}) {
+export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, heraldEntry, nodes: nodeCount, env = {} } = {}) {
   const target = TARGETS[name];
+  if (nodeCount !== undefined && nodeCount !== target.nodes && !target.redis && !target.redisCluster) throw new Error(`${name} runs on one node: only Redis targets take several`);
   if (target.redis && !redisUrl) throw new Error(`${name} needs Redis`);
   if (target.redisCluster && !redisCluster) throw new Error(`${name} needs a Redis Cluster`);
   const prefix = `bench${process.pid}-${++prefixCounter}`;
   const nodes = [];
-  for (let i = 0; i < target.nodes; i++) {
+  for (let i = 0; i < (nodeCount ?? target.nodes); i++) {
     const port = await freePort();
     const args = ['--expose-gc', '--import', PROBE];
     if (profileDir && target.family === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);

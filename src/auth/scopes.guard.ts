@@ -34,7 +34,8 @@ export class HttpTokenGuard implements CanActivate {
     ]);
     if (required === undefined) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const verification = this.verifier.verify(bearerToken(request.headers.authorization));
+    // Services send the same token with every request: verified once, remembered until it expires.
+    const verification = this.verifier.verifyRepeated(bearerToken(request.headers.authorization));
     if (!verification.ok) {
       throw new UnauthorizedException(
         verification.reason === 'token_expired' ? 'The bearer token has expired' : 'A valid bearer token is required',

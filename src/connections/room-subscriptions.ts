@@ -8,31 +8,43 @@ import { Broker } from '../broker/broker';
  */
 export class RoomSubscriptions {
   private readonly logger = new Logger(RoomSubscriptions.name);
-  private readonly holders = new Map<string, number>();
-  private readonly subscribed = new Set<string>();
+  /**
+   * Per room, in one small integer: holders x 2, plus 1 while the broker is subscribed. One
+   * map entry per room rather than one in a holders map and one in a subscribed set: every
+   * connection holds its personal room, so at tens of thousands of connections it is megabytes.
+   */
+  private readonly rooms = new Map<string, number>();
+  /** Rooms with at least one holder. */
+  private held = 0;
   private readonly queues = new Map<string, Promise<void>>();
 
   constructor(private readonly broker: Broker) {}
 
   /** Resolves once the broker delivers the room here; rejects when it cannot (the hold is kept: release it). */
   acquire(room: string): Promise<void> {
-    this.holders.set(room, (this.holders.get(room) ?? 0) + 1);
+    const state = this.rooms.get(room) ?? 0;
+    if (state < 2) this.held++;
+    this.rooms.set(room, state + 2);
     return this.enqueue(room, async () => {
-      if (this.subscribed.has(room) || !this.holders.get(room)) return;
+      if (this.isSubscribed(room) || this.holdersOf(room) === 0) return;
       await this.broker.subscribe(room);
-      this.subscribed.add(room);
+      this.setSubscribed(room, true);
     });
   }
 
   release(room: string): void {
-    const remaining = (this.holders.get(room) ?? 0) - 1;
-    if (remaining > 0) {
-      this.holders.set(room, remaining);
+    const state = this.rooms.get(room) ?? 0;
+    if (state >= 4) {
+      this.set(room, state - 2);
       return;
     }
-    this.holders.delete(room);
+    if (state >= 2) {
+      this.held--;
+      this.set(room, state - 2);
+    }
     this.enqueue(room, async () => {
-      if (this.holders.has(room) || !this.subscribed.delete(room)) return;
+      if (this.holdersOf(room) > 0 || !this.isSubscribed(room)) return;
+      this.setSubscribed(room, false);
       await this.broker.unsubscribe(room);
     }).catch((error: unknown) =>
       // The broker forgets subscriptions it cannot reach; nothing is left to undo here.
@@ -41,7 +53,26 @@ export class RoomSubscriptions {
   }
 
   get size(): number {
-    return this.holders.size;
+    return this.held;
+  }
+
+  private holdersOf(room: string): number {
+    return (this.rooms.get(room) ?? 0) >> 1;
+  }
+
+  private isSubscribed(room: string): boolean {
+    return ((this.rooms.get(room) ?? 0) & 1) === 1;
+  }
+
+  private setSubscribed(room: string, subscribed: boolean): void {
+    const state = this.rooms.get(room) ?? 0;
+    this.set(room, subscribed ? state | 1 : state & ~1);
+  }
+
+  /** A room neither held nor subscribed has no entry. */
+  private set(room: string, state: number): void {
+    if (state === 0) this.rooms.delete(room);
+    else this.rooms.set(room, state);
   }
 
   private enqueue(room: string, operation: () => Promise<void>): Promise<void> {

@@ -1,9 +1,9 @@
-import { ValidationPipe } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { PUBLISH_BATCH_PATH } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
 import { jsonBodyParser } from './json-body.parser';
 import { JsonMediaTypeInterceptor } from './json-media-type.interceptor';
+import { LeanValidationPipe } from './lean-validation.pipe';
 
 /**
  * What every Herald HTTP application does to a request before a controller sees it, the public
@@ -18,5 +18,6 @@ export function configureHttpPipeline(app: NestExpressApplication, config: Heral
   app.use(jsonBodyParser(config.maxPublishBytes, config.maxJsonDepth));
   app.useGlobalInterceptors(new JsonMediaTypeInterceptor());
   // Unknown fields are refused by name: a typo such as `room` for `rooms` must not be ignored.
-  app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));
+  // The publish body and the join frame take a short way through when plainly valid.
+  app.useGlobalPipes(new LeanValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));
 }

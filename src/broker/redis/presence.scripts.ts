@@ -54,15 +54,23 @@ end
 `;
 
 /**
- * ARGV: connection id, user, entry TTL ms.
- * Returns {1 if the user's first connection, distinct users, {users whose entries expired}}.
+ * ARGV: entry TTL ms, then connection id and user pairs: the adds one pod asked for in one turn,
+ * in order. Answers exactly as one script per add would, run back to back: the expired users
+ * are those the first add would report, and each add gets {1 if the user's first connection,
+ * distinct users after it}.
+ * Returns {{users whose entries expired}, {first, users, first, users, ...}}.
  */
 const PRESENCE_ADD = `${PRESENCE_HELPERS}
-local now, ttl_ms = now_ms(), tonumber(ARGV[3])
+local now, ttl_ms = now_ms(), tonumber(ARGV[1])
 local gone = purge(now)
-local first = upsert(ARGV[1], ARGV[2], now + ttl_ms)
+local changes, expired = {}, {}
+for index = 2, #ARGV, 2 do
+  table.insert(changes, upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) and 1 or 0)
+  table.insert(changes, redis.call('HLEN', users))
+  if index == 2 then expired = still_gone(gone) end
+end
 keep(ttl_ms)
-return {first and 1 or 0, redis.call('HLEN', users), still_gone(gone)}
+return {expired, changes}
 `;
 
 /** ARGV: connection id. Returns {1 if it was the user's last connection, distinct users, {expired users}}. */
@@ -112,6 +120,12 @@ export interface PresenceChangeReply extends ExpiredPresence {
   userChanged: boolean;
 }
 
+/** The adds of one turn: each add's change, and the expired users (reported once, with the first add's count). */
+export interface PresenceAddReply {
+  changes: { userChanged: boolean; users: number }[];
+  expiredUsers: string[];
+}
+
 export interface PresenceSnapshotReply extends ExpiredPresence {
   connections: number;
   userIds: string[];
@@ -133,11 +147,16 @@ export const PRESENCE_SCRIPTS = {
   heraldPresenceAdd: defineScript({
     SCRIPT: PRESENCE_ADD,
     NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, connectionId: string, user: string, ttlMs: number) {
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>) {
       pushPresenceKeys(parser, keys);
-      parser.push(connectionId, user, String(ttlMs));
+      parser.push(String(ttlMs));
+      for (const [connectionId, user] of entries) parser.push(connectionId, user);
     },
-    transformReply: presenceChange,
+    transformReply: (reply: [string[], number[]]): PresenceAddReply => {
+      const changes: PresenceAddReply['changes'] = [];
+      for (let index = 0; index < reply[1].length; index += 2) changes.push({ userChanged: reply[1][index] === 1, users: Number(reply[1][index + 1]) });
+      return { changes, expiredUsers: reply[0] };
+    },
   }),
   heraldPresenceRemove: defineScript({
     SCRIPT: PRESENCE_REMOVE,

@@ -19,6 +19,14 @@ export interface RedisPresenceOptions {
   presenceRefreshMs: number;
 }
 
+/** An add waiting for its turn's script (see RedisPresenceStore.add). */
+interface PendingAdd {
+  connectionId: string;
+  user: string;
+  resolve: (change: PresenceChange) => void;
+  reject: (error: unknown) => void;
+}
+
 /**
  * Presence on Redis: per room, entries per connection that expire unless refreshed. This pod
  * remembers its own entries, refreshes them on a timer and registers them all again on every
@@ -29,6 +37,8 @@ export class RedisPresenceStore extends PresenceStore {
   private readonly logger = new Logger(RedisPresenceStore.name);
   /** This pod's presence entries: room -> connection id -> user. */
   private readonly localPresence = new Map<string, Map<string, string>>();
+  /** Adds asked for in this turn of the event loop, by room: sent as one script (see add). */
+  private readonly pendingAdds = new Map<string, PendingAdd[]>();
   private expiredListener: PresenceExpiredListener = () => undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -47,16 +57,60 @@ export class RedisPresenceStore extends PresenceStore {
     this.refreshTimer ??= setInterval(() => this.refresh(), this.options.presenceRefreshMs);
   }
 
-  async add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+  /**
+   * Adds to one room asked for in the same turn of the event loop go to Redis as one script, in
+   * order, answered as separate scripts would be: a burst of joins to a room (connections
+   * arriving, a reconnect storm) costs one Redis command per turn instead of one per join. Any
+   * other call about the room (remove, snapshot, refresh, close) sends the waiting adds first,
+   * so Redis sees every call in the order this pod made it.
+   */
+  add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
     let entries = this.localPresence.get(room);
     if (!entries) this.localPresence.set(room, (entries = new Map()));
     // Remembered first: if Redis is down now, the entry is registered when it comes back.
     entries.set(connectionId, user);
-    const change = await this.connection.run('presence add', (redis) =>
-      redis.heraldPresenceAdd(this.presenceKeys(room), connectionId, user, this.options.presenceTtlMs),
-    );
-    this.reportExpired(room, change);
-    return { userChanged: change.userChanged, users: change.users };
+    return new Promise((resolve, reject) => {
+      let batch = this.pendingAdds.get(room);
+      if (!batch) {
+        const adds: PendingAdd[] = [];
+        this.pendingAdds.set(room, (batch = adds));
+        setImmediate(() => this.sendAdds(room, adds));
+      }
+      batch.push({ connectionId, user, resolve, reject });
+    });
+  }
+
+  /** Sends a room's waiting adds, if `adds` is still what waits for it. */
+  private sendAdds(room: string, adds: PendingAdd[]): void {
+    if (this.pendingAdds.get(room) !== adds) return;
+    this.pendingAdds.delete(room);
+    this.connection
+      .run('presence add', (redis) =>
+        redis.heraldPresenceAdd(
+          this.presenceKeys(room),
+          this.options.presenceTtlMs,
+          adds.map((add): [string, string] => [add.connectionId, add.user]),
+        ),
+      )
+      .then(
+        ({ changes, expiredUsers }) => {
+          this.reportExpired(room, { expiredUsers, users: changes[0].users });
+          adds.forEach((add, index) => add.resolve(changes[index]));
+        },
+        (error: unknown) => {
+          for (const add of adds) add.reject(error);
+        },
+      );
+  }
+
+  /** Sends the adds waiting for `room`, or for every room. */
+  private flushAdds(room?: string): void {
+    if (room === undefined) {
+      for (const [waitingRoom, adds] of [...this.pendingAdds]) this.sendAdds(waitingRoom, adds);
+      return;
+    }
+    const adds = this.pendingAdds.get(room);
+    if (adds) this.sendAdds(room, adds);
   }
 
   async remove(room: string, user: string, connectionId: string): Promise<PresenceChange> {
@@ -65,12 +119,14 @@ export class RedisPresenceStore extends PresenceStore {
     if (entries?.size === 0) this.localPresence.delete(room);
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return { userChanged: false, users: 0 };
+    this.flushAdds(room);
     const change = await this.connection.run('presence remove', (redis) => redis.heraldPresenceRemove(this.presenceKeys(room), connectionId));
     this.reportExpired(room, change);
     return { userChanged: change.userChanged, users: change.users };
   }
 
   async snapshot(room: string): Promise<PresenceSnapshot> {
+    this.flushAdds(room);
     const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.presenceKeys(room)));
     this.reportExpired(room, snapshot);
     return { users: snapshot.userIds, connections: snapshot.connections };
@@ -91,6 +147,7 @@ export class RedisPresenceStore extends PresenceStore {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.refreshTimer);
+    this.flushAdds();
     const removals = [...this.localPresence].flatMap(([room, entries]) =>
       [...entries.keys()].map((connectionId) => this.connection.attempt('presence remove', (redis) => redis.heraldPresenceRemove(this.presenceKeys(room), connectionId))),
     );
@@ -103,6 +160,7 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   private async registerAll(): Promise<void> {
+    this.flushAdds();
     const refreshes: Promise<void>[] = [];
     for (const [room, entries] of this.localPresence) {
       const all = [...entries];

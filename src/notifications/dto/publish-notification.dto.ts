@@ -1,7 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsNotEmpty, IsObject, IsString, Length, Matches } from 'class-validator';
 import { ROOM_NAME_PATTERN, USER_ID_PATTERN } from '@herald/client/protocol';
+import { hasPlainLength, isArrayOfMatching, isPlainJsonTree, isPlainObjectWithKeys } from '../../http/lean-validation.pipe';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
+
+const FIELDS: ReadonlySet<string> = new Set(['rooms', 'users', 'type', 'payload', 'id']);
 
 /** Body of POST /v1/notifications (section 6). Each failing field is named in the 400. */
 export class PublishNotificationDto {
@@ -34,4 +37,25 @@ export class PublishNotificationDto {
   @IsNotEmpty()
   @Length(1, 128)
   id?: string;
+
+  /**
+   * The decorators above, for bodies that certainly pass them (LeanValidationPipe): anything
+   * else, including every body they would refuse, goes through ValidationPipe as before.
+   */
+  static acceptIfPlainlyValid(body: unknown): PublishNotificationDto | undefined {
+    if (!isPlainObjectWithKeys(body, FIELDS)) return undefined;
+    const { rooms, users, type, payload, id } = body;
+    if (rooms !== undefined && !isArrayOfMatching(rooms, 1000, ROOM_NAME_PATTERN)) return undefined;
+    if (users !== undefined && !isArrayOfMatching(users, 1000, USER_ID_PATTERN)) return undefined;
+    if (!hasPlainLength(type, 1, 100) || (id !== undefined && !hasPlainLength(id, 1, 128))) return undefined;
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || !isPlainJsonTree(payload)) return undefined;
+    const dto = new PublishNotificationDto();
+    // Only the fields sent, as class-transformer sets them: the others stay undefined.
+    if ('rooms' in body) dto.rooms = rooms;
+    if ('users' in body) dto.users = users;
+    dto.type = type;
+    dto.payload = payload as Record<string, unknown>;
+    if ('id' in body) dto.id = id;
+    return dto;
+  }
 }

@@ -1,0 +1,66 @@
+import { JwtService } from '@nestjs/jwt';
+import { HeraldConfig } from '../config/herald.config';
+import { TokenVerifier } from './token.verifier';
+
+const SECRET = 'a-secret-long-enough-for-hs256-tests';
+const jwt = new JwtService({ secret: SECRET, verifyOptions: { algorithms: ['HS256'] } });
+const config = { isProduction: false, joinProxy: undefined } as unknown as HeraldConfig;
+const NOW_MS = Date.UTC(2030, 0, 1);
+
+describe('TokenVerifier.verifyRepeated', () => {
+  let verifier: TokenVerifier;
+  beforeEach(() => {
+    jest.useFakeTimers({ now: NOW_MS, doNotFake: ['nextTick', 'setImmediate'] });
+    verifier = new TokenVerifier(jwt, config);
+  });
+  afterEach(() => jest.useRealTimers());
+
+  it('answers as verify does, at every moment around a remembered token\'s expiry', () => {
+    const expS = NOW_MS / 1000 + 10;
+    const token = jwt.sign({ sub: 'svc', scope: 'notifications:publish', exp: expS });
+    for (const offsetMs of [0, 5000, 9999, 10_000, 10_001, 20_000]) {
+      jest.setSystemTime(NOW_MS + offsetMs);
+      expect(verifier.verifyRepeated(token)).toEqual(verifier.verify(token));
+    }
+    expect(verifier.verifyRepeated(token)).toEqual({ ok: false, reason: 'token_expired' });
+  });
+
+  it('remembers only accepted tokens: a bad signature is refused every time', () => {
+    const token = jwt.sign({ sub: 'svc' });
+    const forged = `${token.slice(0, token.lastIndexOf('.') + 1)}${'A'.repeat(43)}`;
+    expect(verifier.verifyRepeated(forged)).toEqual({ ok: false, reason: 'unauthorized' });
+    expect(verifier.verifyRepeated(forged)).toEqual({ ok: false, reason: 'unauthorized' });
+    expect(verifier.verifyRepeated(undefined)).toEqual({ ok: false, reason: 'unauthorized' });
+    expect(verifier.verifyRepeated(token)).toMatchObject({ ok: true, principal: { user: 'svc' } });
+  });
+
+  it('keeps answering for many distinct tokens (the oldest are forgotten, not refused)', () => {
+    const tokens = Array.from({ length: 600 }, (_, i) => jwt.sign({ sub: `svc${i}` }));
+    for (const token of [...tokens, ...tokens]) expect(verifier.verifyRepeated(token)).toEqual(verifier.verify(token));
+  });
+});
+
+describe('TokenVerifier room patterns and scopes', () => {
+  const verifier = new TokenVerifier(jwt, config);
+  const principalOf = (claims: Record<string, unknown>) => {
+    const verification = verifier.verify(jwt.sign(claims));
+    if (!verification.ok) throw new Error(`refused: ${verification.reason}`);
+    return verification.principal;
+  };
+
+  it('are the claims as sent, one shared copy for equal lists', () => {
+    const first = principalOf({ sub: 'u1', rooms: ['orders:*', 'team:7'], scope: 'presence:read notifications:publish' });
+    const second = principalOf({ sub: 'u2', rooms: ['orders:*', 'team:7'], scp: ['presence:read', 'notifications:publish'] });
+    expect(first.roomPatterns).toEqual(['orders:*', 'team:7']);
+    expect(second.roomPatterns).toBe(first.roomPatterns);
+    expect(second.scopes).toBe(first.scopes);
+    expect(first.scopes).toEqual(['presence:read', 'notifications:publish']);
+  });
+
+  it('never share between lists that differ, however their items are split', () => {
+    expect(principalOf({ sub: 'u1', rooms: ['a\nb'] }).roomPatterns).toEqual(['a\nb']);
+    expect(principalOf({ sub: 'u2', rooms: ['a', 'b'] }).roomPatterns).toEqual(['a', 'b']);
+    expect(principalOf({ sub: 'u3', rooms: ['a,b'] }).roomPatterns).toEqual(['a,b']);
+    expect(principalOf({ sub: 'u4' }).roomPatterns).toEqual([]);
+  });
+});

@@ -1,0 +1,106 @@
+import 'reflect-metadata';
+import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
+import fc from 'fast-check';
+import { fuzzParameters } from '../../test/support/fuzz';
+import { JoinDto } from '../gateway/dto/join.dto';
+import { PublishNotificationDto } from '../notifications/dto/publish-notification.dto';
+import { LeanValidationPipe } from './lean-validation.pipe';
+
+const OPTIONS = { transform: true, whitelist: true, forbidNonWhitelisted: true };
+const full = new ValidationPipe(OPTIONS);
+const lean = new LeanValidationPipe(OPTIONS);
+
+/** What a pipe made of a body: the value it returned (with its class), or the error body it threw. */
+async function outcome(pipe: ValidationPipe, body: unknown, metatype: ArgumentMetadata['metatype']): Promise<unknown> {
+  try {
+    const value = await pipe.transform(clone(body), { type: 'body', metatype });
+    return { ok: true, class: (value as object)?.constructor?.name, keys: Object.keys(value as object), json: JSON.stringify(value) };
+  } catch (error) {
+    return { ok: false, class: (error as Error).constructor.name, response: (error as { getResponse?: () => unknown }).getResponse?.() };
+  }
+}
+
+const json = JSON.parse.bind(JSON) as (text: string) => unknown;
+/** A fresh copy of a JSON body, made in this realm (structuredClone's objects come from another one under jest). */
+const clone = (body: unknown): unknown => (body === undefined ? undefined : json(JSON.stringify(body)));
+const text = fc.oneof(
+  fc.constantFrom('', 'a', 'u1', 'user:u1', 'orders:42', 'room with space', 'x'.repeat(64), 'x'.repeat(65), 'x'.repeat(100), 'x'.repeat(101), 'x'.repeat(129), '\uFE0F', 'a\uFE0F', '😀', '😀'.repeat(60)),
+  fc.string({ maxLength: 12 }),
+);
+const scalar = fc.oneof(text, fc.integer(), fc.boolean(), fc.constant(null));
+/** Payload-like JSON, with the keys ValidationPipe strips now and then. */
+const tree = fc.letrec((tie) => ({
+  node: fc.oneof({ depthSize: 'small' }, scalar, fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'title'), fc.string({ maxLength: 5 })), tie('node'), { maxKeys: 3 })),
+})).node;
+const field = fc.oneof(scalar, tree, fc.array(text, { maxLength: 3 }));
+const roomName = fc.constantFrom('orders:42', 'a', 'user:u1', 'team-7_x');
+const userId = fc.constantFrom('u1', 'u-2', 'alice');
+const plainText = fc.constantFrom('a', 'invoice.paid', 'x'.repeat(64), 'x'.repeat(100), 'x'.repeat(101), 'x'.repeat(128), 'x'.repeat(129), 'é', '');
+const plainTree = fc.dictionary(fc.constantFrom('title', 'body', 'n', ''), fc.oneof(scalar, fc.array(scalar, { maxLength: 2 })), { maxKeys: 3 });
+/** Bodies as JSON text, parsed as the body parser parses them (so `__proto__` is an own key): valid ones, and anything. */
+const publishBody = fc
+  .oneof(
+    fc.record(
+      { rooms: fc.array(roomName, { maxLength: 3 }), users: fc.array(userId, { maxLength: 3 }), type: plainText, payload: plainTree, id: plainText },
+      { requiredKeys: ['type', 'payload'] },
+    ),
+    fc.record(
+      {
+        rooms: fc.oneof(fc.array(fc.oneof(roomName, text), { maxLength: 3 }), field),
+        users: fc.oneof(fc.array(fc.oneof(userId, text), { maxLength: 3 }), field),
+        type: fc.oneof(text, field),
+        payload: fc.oneof(plainTree, fc.dictionary(fc.string({ maxLength: 5 }), tree, { maxKeys: 4 }), tree),
+        id: fc.oneof(text, field),
+        room: field,
+        constructor: field,
+      },
+      { requiredKeys: [] },
+    ),
+  )
+  .map((body) => json(JSON.stringify(body)));
+const joinBody = fc.oneof(
+  fc.record({ room: fc.oneof(roomName, text), since: fc.constantFrom('e1-7', '', 'x'.repeat(64), 'x'.repeat(65)) }, { requiredKeys: ['room'] }),
+  fc.record({ room: fc.oneof(text, field), since: fc.oneof(text, field), rooms: field, __proto__: field }, { requiredKeys: [] }).map((body) => json(JSON.stringify(body))),
+  field,
+);
+
+describe('LeanValidationPipe', () => {
+  it('returns exactly what ValidationPipe returns for any publish body, and throws exactly its errors', async () => {
+    let shortWays = 0;
+    await fc.assert(
+      fc.asyncProperty(publishBody, async (body) => {
+        if (PublishNotificationDto.acceptIfPlainlyValid(clone(body)) !== undefined) shortWays++;
+        expect(await outcome(lean, body, PublishNotificationDto)).toEqual(await outcome(full, body, PublishNotificationDto));
+      }),
+      fuzzParameters(400),
+    );
+    // The comparison covers the short way, not only bodies handed to ValidationPipe.
+    expect(shortWays).toBeGreaterThan(0);
+  });
+
+  it('returns exactly what ValidationPipe returns for any join frame, and throws exactly its errors', async () => {
+    let shortWays = 0;
+    await fc.assert(
+      fc.asyncProperty(joinBody, async (body) => {
+        if (JoinDto.acceptIfPlainlyValid(clone(body)) !== undefined) shortWays++;
+        expect(await outcome(lean, body, JoinDto)).toEqual(await outcome(full, body, JoinDto));
+      }),
+      fuzzParameters(400),
+    );
+    expect(shortWays).toBeGreaterThan(0);
+  });
+
+  it('takes the short way for the bodies publishers and clients send', () => {
+    const publish = PublishNotificationDto.acceptIfPlainlyValid(json('{"users":["u1"],"type":"invoice.paid","payload":{"title":"Paid","items":[{"n":1}]},"id":"k-1"}'));
+    expect(publish).toBeInstanceOf(PublishNotificationDto);
+    expect(publish).toMatchObject({ users: ['u1'], type: 'invoice.paid', payload: { title: 'Paid', items: [{ n: 1 }] }, id: 'k-1', rooms: undefined });
+    expect(JoinDto.acceptIfPlainlyValid({ room: 'orders:42', since: 'e1-7' })).toEqual(Object.assign(new JoinDto(), { room: 'orders:42', since: 'e1-7' }));
+  });
+
+  it('leaves every doubtful body to ValidationPipe', () => {
+    for (const body of ['{"type":"t","payload":{"a":{"__proto__":{}}},"users":["u1"]}', '{"type":"😀","payload":{},"users":["u1"]}', '{"type":"t","payload":[],"users":["u1"]}', '{"type":"t","payload":{},"users":["u1"],"extra":1}']) {
+      expect(PublishNotificationDto.acceptIfPlainlyValid(json(body))).toBeUndefined();
+    }
+    expect(JoinDto.acceptIfPlainlyValid({ room: 'r', since: null })).toBeUndefined();
+  });
+});

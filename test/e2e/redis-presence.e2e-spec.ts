@@ -1,0 +1,72 @@
+import { RedisEngine, RedisEngineOptions } from '../../src/broker/redis/redis.engine';
+import { eventually } from '../support/eventually';
+import { RedisServer, startRedis } from '../support/redis-server';
+
+/**
+ * RedisPresenceStore sends the presence adds of one room asked for in one turn of the event loop
+ * as one script; every caller must still get the answer a script of its own would have given,
+ * and Redis must see the pod's calls in the order it made them.
+ */
+describe('Redis presence adds made in one turn', () => {
+  let redis: RedisServer;
+  const engines: RedisEngine[] = [];
+  let prefixes = 0;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(engines.map((engine) => engine.close()));
+    await redis.stop();
+  });
+
+  async function engine(options: Partial<RedisEngineOptions> = {}, prefix = `presence${++prefixes}:`): Promise<RedisEngine> {
+    const created = new RedisEngine({ url: redis.url, prefix, historySize: 100, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 60_000, presenceTtlMs: 10_000, presenceRefreshMs: 5_000, ...options });
+    engines.push(created);
+    await created.connect();
+    return created;
+  }
+
+  it('answers each add as if it had run alone, one after the other', async () => {
+    const { presence } = await engine();
+    const changes = await Promise.all([presence.add('room', 'ann', 'c1'), presence.add('room', 'ann', 'c2'), presence.add('room', 'bob', 'c3'), presence.add('other', 'ann', 'c1')]);
+    expect(changes).toEqual([
+      { userChanged: true, users: 1 },
+      { userChanged: false, users: 1 },
+      { userChanged: true, users: 2 },
+      { userChanged: true, users: 1 },
+    ]);
+    expect(await presence.snapshot('room')).toEqual({ users: expect.arrayContaining(['ann', 'bob']), connections: 3 });
+  });
+
+  it('sends an add before a remove, snapshot or close asked for after it in the same turn', async () => {
+    const { presence } = await engine();
+    const [added, removed, snapshot] = await Promise.all([presence.add('room', 'cid', 'c9'), presence.remove('room', 'cid', 'c9'), presence.snapshot('room'), presence.add('room', 'dan', 'c10')]);
+    expect(added).toEqual({ userChanged: true, users: 1 });
+    expect(removed).toEqual({ userChanged: true, users: 0 });
+    expect(snapshot).toEqual({ users: [], connections: 0 });
+    expect(await presence.snapshot('room')).toEqual({ users: ['dan'], connections: 1 });
+  });
+
+  it("reports a dead pod's expired user once, with the count the first add of the turn saw", async () => {
+    const prefix = `presence${++prefixes}:`;
+    const { presence } = await engine({}, prefix);
+    // A pod that never refreshes: its entry expires after 200 ms, as a dead pod's would.
+    const dead = await engine({ presenceTtlMs: 200, presenceRefreshMs: 600_000 }, prefix);
+    const expired: [string, string, number][] = [];
+    presence.onExpired((room, user, users) => expired.push([room, user, users]));
+    await presence.add('room', 'host', 'h1');
+    await dead.presence.add('room', 'ghost', 'g1');
+    const deadAddedAt = Date.now();
+    // Each add keeps the room's keys for its own TTL: the live pod's next one outlasts the ghost.
+    await presence.add('room', 'host', 'h2');
+    // The condition is time itself: the ghost's entry is past its 200 ms TTL (Redis clock, same host).
+    await eventually(() => expect(Date.now()).toBeGreaterThan(deadAddedAt + 300), 2000, 25);
+    const changes = await Promise.all([presence.add('room', 'eve', 'c1'), presence.add('room', 'fay', 'c2')]);
+    expect(changes).toEqual([
+      { userChanged: true, users: 2 },
+      { userChanged: true, users: 3 },
+    ]);
+    expect(expired).toEqual([['room', 'ghost', 2]]);
+  });
+});
