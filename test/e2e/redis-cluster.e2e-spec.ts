@@ -32,7 +32,11 @@ describe('pods on a Redis Cluster', () => {
     cluster = await startRedisCluster({ password: PASSWORD });
     pods = await Promise.all([0, 1, 2].map(() => createTestApp({ ...POD_ENV, REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix })));
   }, 60_000);
+  /** Publishers still running when a test failed midway are stopped before the pods close. */
+  const publishers: Array<{ stop(): Promise<void> }> = [];
   afterAll(async () => {
+    // Only ending them matters here: a test that awaited its publisher has seen its failure.
+    await Promise.all(publishers.map((publisher) => publisher.stop().catch(() => undefined)));
     await Promise.all((pods ?? []).map((pod) => pod.close()));
     await cluster?.stop();
   });
@@ -147,13 +151,15 @@ describe('pods on a Redis Cluster', () => {
         acknowledged.push(text);
       }
     })();
-    return {
+    const publisher = {
       acknowledged,
       async stop() {
         stopped = true;
         await loop;
       },
     };
+    publishers.push(publisher);
+    return publisher;
   }
 
   /** Every acknowledged text reached each member exactly once, unless that member was told to recover. */
