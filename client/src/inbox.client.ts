@@ -66,6 +66,13 @@ export class InboxClient {
   #user: string | null = null;
   /** Counts list() calls, so the resync after a reconnect can see whether the app listed already. */
   #lists = 0;
+  /**
+   * Personal notifications that arrived while a first page was being listed, and how many such
+   * lists are in flight. The server's answer may have been computed before they were stored:
+   * one it does not list is newer than its count, and is added to it.
+   */
+  #arrivedWhileListing = new Set<string>();
+  #firstPagesInFlight = 0;
 
   constructor(feed: InboxFeed, options: InboxClientOptions) {
     this.#feed = feed;
@@ -96,12 +103,27 @@ export class InboxClient {
     if (limit !== undefined) query.set('limit', String(limit));
     if (before) query.set('before', before);
     const search = query.toString();
-    const page = await this.#call<InboxPage>('GET', search ? `${INBOX_PATH}?${search}` : INBOX_PATH, undefined, 'inbox.list');
+    const firstPage = !before;
+    if (firstPage) this.#firstPagesInFlight += 1;
+    let page: InboxPage;
+    try {
+      page = await this.#call<InboxPage>('GET', search ? `${INBOX_PATH}?${search}` : INBOX_PATH, undefined, 'inbox.list');
+    } finally {
+      if (firstPage) this.#firstPagesInFlight -= 1;
+    }
     if (!isObject(page) || !Array.isArray(page.items) || typeof page.unread !== 'number') {
       throw new HeraldError('internal', 'the server answered with something that is not an inbox page', 'inbox.list');
     }
     for (const item of page.items) this.#remember(item.id);
-    this.#setUnread(page.unread);
+    let unread = page.unread;
+    if (firstPage) {
+      // The newest item is always on the first page: one that arrived live but is not listed
+      // was stored after the server counted, so the count does not include it yet.
+      const listed = new Set(page.items.map((item) => item.id));
+      for (const id of this.#arrivedWhileListing) if (!listed.has(id)) unread += 1;
+      if (this.#firstPagesInFlight === 0) this.#arrivedWhileListing.clear();
+    }
+    this.#setUnread(unread);
     return page;
   }
 
@@ -144,7 +166,9 @@ export class InboxClient {
   #onNotification(notification: Notification): void {
     if (this.#user === null || notification.room !== personalRoom(this.#user)) return;
     // Every notification of the personal room lands in the inbox unread.
-    if (this.#remember(notification.id) && this.#unread !== null) this.#setUnread(this.#unread + 1);
+    if (!this.#remember(notification.id)) return;
+    if (this.#firstPagesInFlight > 0) this.#arrivedWhileListing.add(notification.id);
+    if (this.#unread !== null) this.#setUnread(this.#unread + 1);
   }
 
   /** True when `id` was not known yet. */
