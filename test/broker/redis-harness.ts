@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RedisEngine, RedisEngineOptions } from '../../src/broker/redis/redis.engine';
+import { RedisTopology } from '../../src/config/herald.config';
 import { RedisServer } from '../support/redis-server';
 import { ClusterOptions, EngineHarness, PodOptions } from './engine-harness';
 
@@ -26,9 +27,17 @@ const NEVER_MS = 600_000;
 
 /** RedisEngines on a private redis-server, one fresh REDIS_PREFIX per cluster. */
 export function redisHarness(redis: () => RedisServer): RedisHarness {
+  return topologyHarness(() => ({ mode: 'standalone', url: redis().url }));
+}
+
+/**
+ * RedisEngines on any Redis topology (one server, a Cluster, Sentinel), so every seam's
+ * contract runs in every mode; one fresh REDIS_PREFIX per cluster of pods.
+ */
+export function topologyHarness(topology: () => RedisTopology, extra: Partial<RedisEngineOptions> = {}): RedisHarness {
   const engines: RedisEngine[] = [];
   const pod = async (options: Partial<RedisEngineOptions> = {}) => {
-    const engine = new RedisEngine({ url: redis().url, prefix: uniquePrefix(), ...TEST_REDIS_OPTIONS, ...options });
+    const engine = new RedisEngine({ topology: topology(), prefix: uniquePrefix(), ...TEST_REDIS_OPTIONS, ...extra, ...options });
     engines.push(engine);
     await engine.connect();
     return engine;
