@@ -18,7 +18,9 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
       .status(HttpStatus.SERVICE_UNAVAILABLE)
       .json({
         statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-        message: 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.',
+        message: error.mayHaveApplied
+          ? 'The message broker could not replicate the request in time (REDIS_MIN_REPLICAS), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.'
+          : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.',
         error: 'Service Unavailable',
       });
   }

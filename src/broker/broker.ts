@@ -125,6 +125,12 @@ export interface HistoryResult {
 
 /** Thrown when the engine's store cannot be reached; turned into `unavailable` / 503 at the edges. */
 export class BrokerUnavailableError extends Error {
+  /**
+   * Whether the write may have been applied all the same (stored on a primary that then could
+   * not replicate it in time): the answer must not tell the caller it was not stored.
+   */
+  readonly mayHaveApplied: boolean = false;
+
   constructor(message = 'The message broker is unreachable') {
     super(message);
     this.name = 'BrokerUnavailableError';

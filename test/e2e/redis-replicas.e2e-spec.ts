@@ -38,6 +38,8 @@ describe('publishes that wait for replicas', () => {
 
     const refused = await publish(pod.url, body);
     expect(refused.status).toBe(503);
+    // Stored on the primary but not replicated: the answer does not claim it was not stored.
+    expect(refused.body.message).toMatch(/could not replicate the request in time .*same id/);
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 1\b/);
 
     const port = await freePort();

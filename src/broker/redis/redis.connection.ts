@@ -76,6 +76,8 @@ export type RedisConnectionHealth = EngineHealth;
 
 /** A write fewer replicas acknowledged than REDIS_MIN_REPLICAS asks: answered as unavailable (503). */
 export class ReplicasUnavailableError extends BrokerUnavailableError {
+  override readonly mayHaveApplied = true;
+
   constructor(operation: string, acknowledged: number, wanted: number) {
     super(`The message broker could not replicate the ${operation} (${acknowledged} of ${wanted} replicas acknowledged in time)`);
     this.name = 'ReplicasUnavailableError';
