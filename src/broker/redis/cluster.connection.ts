@@ -5,7 +5,7 @@ import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { describeError, redactedUrl } from './redis.client';
-import { ChannelListener, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
+import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 export interface ClusterConnectionOptions {
@@ -72,14 +72,9 @@ export class ClusterRedisConnection extends RedisConnection {
   private readonly commands: RedisCommands;
   /** Each subscribed channel and the primary that served its slot when it was last SSUBSCRIBEd. */
   private readonly channels = new Map<string, string | undefined>();
-  private messageListener: ChannelListener = () => undefined;
-  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
-  private readonly resyncSteps: (() => Promise<void>)[] = [];
-  private readonly resyncedListeners: (() => void)[] = [];
   private isAvailable = false;
   private everConnected = false;
   private closed = false;
-  private connecting: Promise<void> | undefined;
   /** Something happened that may have cost messages: resync once every primary answers. */
   private disturbed = false;
   private resyncing: Promise<void> | undefined;
@@ -110,10 +105,6 @@ export class ClusterRedisConnection extends RedisConnection {
 
   get available(): boolean {
     return this.isAvailable;
-  }
-
-  onAvailabilityChange(listener: (available: boolean) => void): void {
-    this.availabilityListeners.push(listener);
   }
 
   async run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
@@ -154,10 +145,6 @@ export class ClusterRedisConnection extends RedisConnection {
     }
   }
 
-  onMessage(listener: ChannelListener): void {
-    this.messageListener = listener;
-  }
-
   async subscribe(channel: string): Promise<void> {
     if (!this.isAvailable) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
     this.channels.set(channel, this.ownerOf(channel));
@@ -190,14 +177,6 @@ export class ClusterRedisConnection extends RedisConnection {
     return this.channels.size;
   }
 
-  onResync(step: () => Promise<void>): void {
-    this.resyncSteps.push(step);
-  }
-
-  onResynced(listener: () => void): void {
-    this.resyncedListeners.push(listener);
-  }
-
   /** Per primary: whether its subscriber connection is up (a primary holding none of this pod's rooms has none). */
   get health(): RedisConnectionHealth {
     const shards = this.cluster.masters.map((master) => {
@@ -205,11 +184,6 @@ export class ClusterRedisConnection extends RedisConnection {
       return { shard: master.address, up: this.isAvailable && (pubSub?.client === undefined || pubSub.client.isReady) };
     });
     return { shards, failovers: this.failoverCount, refusedForReplicas: this.refusedForReplicas };
-  }
-
-  connect(): Promise<void> {
-    this.connecting ??= this.start();
-    return this.connecting;
   }
 
   async close(): Promise<void> {
@@ -227,7 +201,7 @@ export class ClusterRedisConnection extends RedisConnection {
     }
   }
 
-  private async start(): Promise<void> {
+  protected async start(): Promise<void> {
     const budgetMs = 5 * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     try {
       await withDeadline(this.cluster.connect(), budgetMs, () => new DeadlineExpiredError('the cluster discovery', budgetMs));
@@ -255,13 +229,7 @@ export class ClusterRedisConnection extends RedisConnection {
         await Promise.all(this.resyncSteps.map((step) => step()));
         if (this.closed) return;
         this.setAvailable(true);
-        for (const listener of this.resyncedListeners) {
-          try {
-            listener();
-          } catch (error) {
-            this.logger.error({ message: 'Resync listener failed', error: describeError(error) });
-          }
-        }
+        this.notifyResynced();
       } finally {
         this.resyncing = undefined;
       }
@@ -400,13 +368,7 @@ export class ClusterRedisConnection extends RedisConnection {
   private setAvailable(available: boolean): void {
     if (this.isAvailable === available) return;
     this.isAvailable = available;
-    for (const listener of this.availabilityListeners) {
-      try {
-        listener(available);
-      } catch (error) {
-        this.logger.error({ message: 'Availability listener failed', error: describeError(error) });
-      }
-    }
+    this.notifyAvailability(available);
   }
 
   private backoffMs(attempt: number): number {

@@ -1,6 +1,7 @@
+import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import type { EngineHealth } from '../engine';
-import type { RedisClient } from './redis.client';
+import { describeError, type RedisClient } from './redis.client';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 /** What the seams may call on Redis: their scripts and PUBLISH, nothing that assumes one node. */
@@ -26,8 +27,22 @@ export type ChannelListener = (message: string, channel: string) => void;
  * - Keys of one room share a hash tag (redis-keys.ts), so each script touches one slot.
  */
 export abstract class RedisConnection {
+  /*
+   * The listener registries and the start-up memo are the same in every mode; only how a mode
+   * reaches Redis differs (the abstract members below).
+   */
+  private readonly listenerLogger = new Logger(RedisConnection.name);
+  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
+  protected readonly resyncSteps: (() => Promise<void>)[] = [];
+  protected readonly resyncedListeners: (() => void)[] = [];
+  protected messageListener: ChannelListener = () => undefined;
+  private connecting: Promise<void> | undefined;
+
   abstract get available(): boolean;
-  abstract onAvailabilityChange(listener: (available: boolean) => void): void;
+
+  onAvailabilityChange(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
 
   /** Runs a command for a caller: fails at once with BrokerUnavailableError while Redis is down. */
   abstract run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T>;
@@ -50,7 +65,9 @@ export abstract class RedisConnection {
   abstract get health(): RedisConnectionHealth;
 
   /** Registers the one listener of channel messages; a listener that throws loses that message only. */
-  abstract onMessage(listener: ChannelListener): void;
+  onMessage(listener: ChannelListener): void {
+    this.messageListener = listener;
+  }
   /** Subscribes a channel; BrokerUnavailableError when the subscriber is down or late. */
   abstract subscribe(channel: string): Promise<void>;
   /**
@@ -62,12 +79,44 @@ export abstract class RedisConnection {
   abstract get channelCount(): number;
 
   /** A step of every resync, run before the connection reports available (e.g. re-register presence). */
-  abstract onResync(step: () => Promise<void>): void;
+  onResync(step: () => Promise<void>): void {
+    this.resyncSteps.push(step);
+  }
   /** Told after every resync that made the connection available (e.g. catch up each room). */
-  abstract onResynced(listener: () => void): void;
+  onResynced(listener: () => void): void {
+    this.resyncedListeners.push(listener);
+  }
 
-  /** Connects; rejects with a message naming the password-free address when it cannot. */
-  abstract connect(): Promise<void>;
+  /** Connects (once, however often called); rejects with a message naming the password-free address when it cannot. */
+  connect(): Promise<void> {
+    this.connecting ??= this.start();
+    return this.connecting;
+  }
+
+  /** The mode's own connecting, run by the first `connect()`. */
+  protected abstract start(): Promise<void>;
+
+  /** Tells every availability listener; a listener that throws is logged and the rest still hear. */
+  protected notifyAvailability(available: boolean): void {
+    for (const listener of this.availabilityListeners) {
+      try {
+        listener(available);
+      } catch (error) {
+        this.listenerLogger.error({ message: 'Availability listener failed', error: describeError(error) });
+      }
+    }
+  }
+
+  /** Tells every `onResynced` listener, after a resync made the connection available. */
+  protected notifyResynced(): void {
+    for (const listener of this.resyncedListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.listenerLogger.error({ message: 'Resync listener failed', error: describeError(error) });
+      }
+    }
+  }
   abstract close(): Promise<void>;
 }
 

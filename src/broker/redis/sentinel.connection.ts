@@ -3,7 +3,7 @@ import { createClient } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { describeError } from './redis.client';
-import { ChannelListener, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
 
 export interface SentinelConnectionOptions extends Omit<RedisConnectionOptions, 'url' | 'channels'> {
@@ -37,13 +37,8 @@ export class SentinelRedisConnection extends RedisConnection {
   private current: StandaloneRedisConnection | undefined;
   private address = '';
   private readonly channels = new Set<string>();
-  private messageListener: ChannelListener = () => undefined;
-  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
-  private readonly resyncSteps: (() => Promise<void>)[] = [];
-  private readonly resyncedListeners: (() => void)[] = [];
   private wasAvailable = false;
   private closed = false;
-  private connecting: Promise<void> | undefined;
   private switching: Promise<void> = Promise.resolve();
   private failoverCount = 0;
   /** The primary this pod last served from: a failover is counted once it serves from another. */
@@ -68,10 +63,6 @@ export class SentinelRedisConnection extends RedisConnection {
     return this.current?.available ?? false;
   }
 
-  onAvailabilityChange(listener: (available: boolean) => void): void {
-    this.availabilityListeners.push(listener);
-  }
-
   run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     return this.primary().run(operation, command);
   }
@@ -93,10 +84,6 @@ export class SentinelRedisConnection extends RedisConnection {
     };
   }
 
-  onMessage(listener: ChannelListener): void {
-    this.messageListener = listener;
-  }
-
   async subscribe(channel: string): Promise<void> {
     this.channels.add(channel);
     try {
@@ -116,19 +103,6 @@ export class SentinelRedisConnection extends RedisConnection {
     return this.channels.size;
   }
 
-  onResync(step: () => Promise<void>): void {
-    this.resyncSteps.push(step);
-  }
-
-  onResynced(listener: () => void): void {
-    this.resyncedListeners.push(listener);
-  }
-
-  connect(): Promise<void> {
-    this.connecting ??= this.start();
-    return this.connecting;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -143,7 +117,7 @@ export class SentinelRedisConnection extends RedisConnection {
     this.report(false);
   }
 
-  private async start(): Promise<void> {
+  protected async start(): Promise<void> {
     let primary: string;
     try {
       primary = await this.resolvePrimary();
@@ -238,13 +212,7 @@ export class SentinelRedisConnection extends RedisConnection {
   private report(available: boolean): void {
     if (available === this.wasAvailable) return;
     this.wasAvailable = available;
-    for (const listener of this.availabilityListeners) {
-      try {
-        listener(available);
-      } catch (error) {
-        this.logger.error({ message: 'Availability listener failed', error: describeError(error) });
-      }
-    }
+    this.notifyAvailability(available);
   }
 
   /** `host:port` of the primary, from the first sentinel that names one. */

@@ -3,7 +3,7 @@ import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RedisClient, createRedisClient, describeError, redactedUrl } from './redis.client';
-import { ChannelListener, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
+import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
@@ -63,14 +63,9 @@ export class StandaloneRedisConnection extends RedisConnection {
   private readonly command: RedisClient;
   private subscriber: RedisClient | undefined;
   private readonly channels = new Set<string>();
-  private messageListener: ChannelListener = () => undefined;
-  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
-  private readonly resyncSteps: (() => Promise<void>)[] = [];
-  private readonly resyncedListeners: (() => void)[] = [];
   private isAvailable = false;
   private everConnected = false;
   private closed = false;
-  private connecting: Promise<void> | undefined;
   private resyncChain: Promise<void> = Promise.resolve();
   private resyncQueued = false;
   private resyncFailures = 0;
@@ -101,10 +96,6 @@ export class StandaloneRedisConnection extends RedisConnection {
 
   get available(): boolean {
     return this.isAvailable;
-  }
-
-  onAvailabilityChange(listener: (available: boolean) => void): void {
-    this.availabilityListeners.push(listener);
   }
 
   async run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
@@ -150,10 +141,6 @@ export class StandaloneRedisConnection extends RedisConnection {
     return `${url.hostname}:${url.port || '6379'}`;
   }
 
-  onMessage(listener: ChannelListener): void {
-    this.messageListener = listener;
-  }
-
   async subscribe(channel: string): Promise<void> {
     const subscriber = this.subscriber;
     if (!this.isAvailable || !subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
@@ -184,20 +171,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     return this.channels.size;
   }
 
-  onResync(step: () => Promise<void>): void {
-    this.resyncSteps.push(step);
-  }
-
-  onResynced(listener: () => void): void {
-    this.resyncedListeners.push(listener);
-  }
-
   /** Connects both connections; rejects with a message naming the (password-free) URL when it cannot. */
-  connect(): Promise<void> {
-    this.connecting ??= this.start();
-    return this.connecting;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -211,7 +185,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     this.subscriber = undefined;
   }
 
-  private async start(): Promise<void> {
+  protected async start(): Promise<void> {
     // node-redis bounds each TCP connect, not the handshake after it, nor its own retries.
     const startupBudgetMs = this.settings.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     try {
@@ -250,13 +224,7 @@ export class StandaloneRedisConnection extends RedisConnection {
         // Every step above was answered in time: Redis is not silent.
         this.silent = false;
         this.setAvailable(true);
-        for (const listener of this.resyncedListeners) {
-          try {
-            listener();
-          } catch (error) {
-            this.logger.error({ message: 'Resync listener failed', error: describeError(error) });
-          }
-        }
+        this.notifyResynced();
       });
     return this.resyncChain;
   }
@@ -411,13 +379,7 @@ export class StandaloneRedisConnection extends RedisConnection {
   private setAvailable(available: boolean): void {
     if (this.isAvailable === available) return;
     this.isAvailable = available;
-    for (const listener of this.availabilityListeners) {
-      try {
-        listener(available);
-      } catch (error) {
-        this.logger.error({ message: 'Availability listener failed', error: describeError(error) });
-      }
-    }
+    this.notifyAvailability(available);
   }
 
   private reconnectDelay(retries: number, cause: Error): number | Error {
