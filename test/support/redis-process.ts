@@ -36,7 +36,7 @@ export const execFileAsync = promisify(execFile);
 
 /** Starts `redis-server` with these arguments and waits until it answers on `port` (over TLS with `tls`). */
 export async function spawnRedisProcess(args: string[], port: number, tls = false): Promise<RedisProcess> {
-  let child = await spawnChild(args, port, tls);
+  let child = await spawnRedisChild(args, port, tls);
   const alive = () => child.exitCode === null && child.signalCode === null;
   const terminate = async (signal: NodeJS.Signals): Promise<void> => {
     if (!alive()) return;
@@ -61,12 +61,16 @@ export async function spawnRedisProcess(args: string[], port: number, tls = fals
     stop: () => terminate('SIGTERM'),
     async restart() {
       await terminate('SIGKILL');
-      child = await spawnChild(args, port, tls);
+      child = await spawnRedisChild(args, port, tls);
     },
   };
 }
 
-async function spawnChild(args: string[], port: number, tls: boolean): Promise<ChildProcess> {
+/**
+ * Spawns `redis-server` with `args` and resolves once it answers on `port`; killed with the
+ * test process if still running. The one way every harness starts a server.
+ */
+export async function spawnRedisChild(args: string[], port: number, tls: boolean): Promise<ChildProcess> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -77,7 +81,9 @@ async function spawnChild(args: string[], port: number, tls: boolean): Promise<C
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const failed = new Promise<never>((_, reject) => {
-    child.once('error', (error) => reject(new Error(`could not start redis-server: ${error.message}`)));
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new Error(error.code === 'ENOENT' ? 'redis-server is not on PATH: apt-get install redis-server (README, Prerequisites)' : `could not start redis-server: ${error.message}`)),
+    );
     child.once('exit', (code, signal) => reject(new Error(`redis-server on port ${port} exited early (${code ?? signal}):\n${output}`)));
   });
   failed.catch(() => undefined); // Observed through the race below; after readiness an exit is expected (stop/kill).

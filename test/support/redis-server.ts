@@ -1,11 +1,10 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Socket, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { freePort } from './free-port';
+import { spawnRedisChild } from './redis-process';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 
 export interface RedisServer {
   /** `redis://` (or `rediss://` with `tls`) URL of the private server, with the password when one was set. */
@@ -35,15 +34,8 @@ export interface RedisServerOptions {
   tls?: boolean;
 }
 
-const READY_TIMEOUT_MS = 5000;
 const STOP_TIMEOUT_MS = 5000;
 
-/** Servers still running when the test process exits are killed, so none outlive a crashed run. */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  // SIGKILL ends a stopped (paused) process too.
-  for (const child of running) child.kill('SIGKILL');
-});
 
 /**
  * Starts a private, throwaway `redis-server` on a free port: no persistence, bound to loopback.
@@ -113,55 +105,8 @@ async function spawnServer(port: number, options: RedisServerOptions, certificat
     args.push('--port', String(port));
   }
   if (options.password !== undefined) args.push('--requirepass', options.password);
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4000);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-
-  const failed = new Promise<never>((_, reject) => {
-    child.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new Error(error.code === 'ENOENT' ? 'redis-server is not on PATH: apt-get install redis-server (README, Prerequisites)' : `could not start redis-server: ${error.message}`)),
-    );
-    child.once('exit', (code, signal) => reject(new Error(`redis-server exited early (${code ?? signal}):\n${output}`)));
-  });
-  failed.catch(() => undefined); // Observed through the race below; after readiness an exit is expected (stop/kill).
-
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await Promise.race([answersPing(port, certificate !== undefined), failed]))) {
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server on port ${port} was not ready within ${READY_TIMEOUT_MS} ms:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return child;
+  return spawnRedisChild(args, port, certificate !== undefined);
 }
-
-/** True once the server answers on the port (PONG, or NOAUTH when a password is required). */
-function answersPing(port: number, tls: boolean): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket: Socket = tls
-      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => socket.write('PING\r\n'))
-      : createConnection({ port, host: '127.0.0.1' }, () => socket.write('PING\r\n'));
-    const done = (ready: boolean) => {
-      socket.destroy();
-      resolve(ready);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('data', (reply) => {
-      const text = reply.toString();
-      done(text.startsWith('+PONG') || text.includes('NOAUTH'));
-    });
-  });
-}
-
 
 async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
