@@ -231,8 +231,8 @@ describe('client.inbox', () => {
       expect(heard).toEqual([2, 3]);
     });
 
-    it('counts a notification that arrives while the first page is listed and is not on it', async () => {
-      // The server counted before the notification was stored: its answer neither lists nor counts it.
+    /** Lists the first page while notification `late` arrives live, then answers with `answered`. */
+    async function listCrossing(answered: InboxPage) {
       let answer!: (response: Response) => void;
       const fetch = jest.fn(() => new Promise<Response>((resolve) => (answer = resolve)));
       start([], { fetch: fetch as unknown as typeof globalThis.fetch });
@@ -241,8 +241,14 @@ describe('client.inbox', () => {
       const listing = client.inbox.list();
       await flush();
       FakeSocket.last.receive('notification', notification('user:alice', 'late', '1-2'));
-      answer(new Response(JSON.stringify(page(['n1'], 1)), { status: 200 }));
+      answer(new Response(JSON.stringify(answered), { status: 200 }));
       await settle(listing);
+      return fetch;
+    }
+
+    it('counts a notification that arrives while the first page is listed and is not on it', async () => {
+      // The server counted before the notification was stored: its answer neither lists nor counts it.
+      const fetch = await listCrossing(page(['n1'], 1));
       expect(client.inbox.unread).toBe(2);
       // A later list that does include it counts it once.
       fetch.mockImplementationOnce(async () => new Response(JSON.stringify(page(['late', 'n1'], 2)), { status: 200 }));
@@ -251,16 +257,7 @@ describe('client.inbox', () => {
     });
 
     it('takes the count as is when the listed page already has the notification that arrived meanwhile', async () => {
-      let answer!: (response: Response) => void;
-      const fetch = jest.fn(() => new Promise<Response>((resolve) => (answer = resolve)));
-      start([], { fetch: fetch as unknown as typeof globalThis.fetch });
-      await flush();
-      FakeSocket.last.welcome();
-      const listing = client.inbox.list();
-      await flush();
-      FakeSocket.last.receive('notification', notification('user:alice', 'late', '1-2'));
-      answer(new Response(JSON.stringify(page(['late', 'n1'], 2)), { status: 200 }));
-      await settle(listing);
+      await listCrossing(page(['late', 'n1'], 2));
       expect(client.inbox.unread).toBe(2);
     });
 
