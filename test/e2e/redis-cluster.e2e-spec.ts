@@ -2,6 +2,7 @@ import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { randomUUID } from 'node:crypto';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
+import { expectExactlyOnce, keepPublishing as keepPublishingOn, RetryingPublisher } from '../support/failover-publisher';
 import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
@@ -131,47 +132,11 @@ describe('pods on a Redis Cluster', () => {
     await Promise.all([first.close(), late.close()]);
   });
 
-  /**
-   * Publishes to `room` from every pod in turn until stopped, retrying each non-202 with the same
-   * id, and returns the texts acknowledged.
-   */
-  function keepPublishing(room: string): { acknowledged: string[]; stop(): Promise<void> } {
-    const acknowledged: string[] = [];
-    let stopped = false;
-    const loop = (async () => {
-      for (let n = 0; !stopped; n++) {
-        const id = randomUUID();
-        const text = `n${n}`;
-        for (;;) {
-          const result = await notify(pods[n % pods.length], room, text, id).catch(() => ({ status: 0 }));
-          if (result.status === 202) break;
-          expect([0, 503]).toContain(result.status);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-        acknowledged.push(text);
-      }
-    })();
-    const publisher = {
-      acknowledged,
-      async stop() {
-        stopped = true;
-        await loop;
-      },
-    };
+  /** A retrying publisher over every pod, stopped after each test whatever happens. */
+  function keepPublishing(room: string): RetryingPublisher {
+    const publisher = keepPublishingOn(pods, room);
     publishers.push(publisher);
     return publisher;
-  }
-
-  /** Every acknowledged text reached each member exactly once, unless that member was told to recover. */
-  async function expectExactlyOnce(members: TestClient[], room: string, acknowledged: string[]): Promise<void> {
-    for (const member of members) {
-      expect(member.closeInfo).toBeUndefined();
-      await eventually(() => {
-        const received = texts(member, room);
-        expect(new Set(received).size).toBe(received.length);
-        if (framesIn(member, room, 'recovery').length === 0) expect(acknowledged.filter((text) => !received.includes(text))).toEqual([]);
-      }, 10_000);
-    }
   }
 
   it('follows a busy room whose slot migrates to another primary, delivering every acknowledged notification once', async () => {

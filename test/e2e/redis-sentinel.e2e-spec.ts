@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
+import { expectExactlyOnce, keepPublishing } from '../support/failover-publisher';
 import { RedisSentinelSet, startRedisSentinels } from '../support/redis-sentinel';
 import { spawnServer } from '../support/spawned-server';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -54,22 +55,8 @@ describe('pods behind Redis Sentinel', () => {
     const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`busy${index}`))));
     for (const member of members) await member.join(room);
 
-    const acknowledged: string[] = [];
-    let stop = false;
-    const publisher = (async () => {
-      for (let n = 0; !stop; n++) {
-        const id = randomUUID();
-        const text = `n${n}`;
-        // Every non-202 is retried with the same id until it is acknowledged.
-        for (;;) {
-          const result = await notify(pods[n % pods.length], room, text, id).catch(() => ({ status: 0 }));
-          if (result.status === 202) break;
-          expect([0, 503]).toContain(result.status);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-        acknowledged.push(text);
-      }
-    })();
+    const publisher = keepPublishing(pods, room);
+    const { acknowledged } = publisher;
 
     await eventually(() => expect(acknowledged.length).toBeGreaterThan(5), 10_000);
     await primary.kill();
@@ -79,18 +66,9 @@ describe('pods behind Redis Sentinel', () => {
     }, 30_000, 200);
     const afterFailover = acknowledged.length;
     await eventually(() => expect(acknowledged.length).toBeGreaterThan(afterFailover + 5), 20_000);
-    stop = true;
-    await publisher;
+    await publisher.stop();
 
-    for (const member of members) {
-      expect(member.closeInfo).toBeUndefined();
-      const toldToRecover = framesIn(member, room, 'recovery').length > 0;
-      await eventually(() => {
-        const received = texts(member, room);
-        expect(new Set(received).size).toBe(received.length);
-        if (!toldToRecover) expect(acknowledged.filter((text) => !received.includes(text))).toEqual([]);
-      }, 10_000);
-    }
+    await expectExactlyOnce(members, room, acknowledged);
     const metrics = await Promise.all(pods.map(async (pod) => (await fetch(`${pod.url}/metrics`)).text()));
     for (const text of metrics) expect(text).toMatch(/herald_redis_failovers_total 1/);
     await Promise.all(members.map((member) => member.close()));
