@@ -106,23 +106,25 @@ export class InboxClient {
     const firstPage = !before;
     if (firstPage) this.#firstPagesInFlight += 1;
     let page: InboxPage;
+    let arrived: string[] = [];
     try {
       page = await this.#call<InboxPage>('GET', search ? `${INBOX_PATH}?${search}` : INBOX_PATH, undefined, 'inbox.list');
     } finally {
-      if (firstPage) this.#firstPagesInFlight -= 1;
+      if (firstPage) {
+        this.#firstPagesInFlight -= 1;
+        arrived = [...this.#arrivedWhileListing];
+        // Kept only while a first page is in flight, whether this one answered or failed.
+        if (this.#firstPagesInFlight === 0) this.#arrivedWhileListing.clear();
+      }
     }
     if (!isObject(page) || !Array.isArray(page.items) || typeof page.unread !== 'number') {
       throw new HeraldError('internal', 'the server answered with something that is not an inbox page', 'inbox.list');
     }
     for (const item of page.items) this.#remember(item.id);
-    let unread = page.unread;
-    if (firstPage) {
-      // The newest item is always on the first page: one that arrived live but is not listed
-      // was stored after the server counted, so the count does not include it yet.
-      const listed = new Set(page.items.map((item) => item.id));
-      for (const id of this.#arrivedWhileListing) if (!listed.has(id)) unread += 1;
-      if (this.#firstPagesInFlight === 0) this.#arrivedWhileListing.clear();
-    }
+    // The newest item is always on the first page: one that arrived live but is not listed was
+    // stored after the server counted, so the count does not include it yet.
+    const listed = new Set(page.items.map((item) => item.id));
+    const unread = page.unread + arrived.filter((id) => !listed.has(id)).length;
     this.#setUnread(unread);
     return page;
   }
