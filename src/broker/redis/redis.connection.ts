@@ -45,7 +45,10 @@ export abstract class RedisConnection {
   }
 
   /** Runs a command for a caller: fails at once with BrokerUnavailableError while Redis is down. */
-  abstract run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T>;
+  async run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    if (!this.available) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
+    return this.attempt(operation, command);
+  }
   /**
    * Runs a command for the engine's own upkeep (a resync step, a subscribe's anchor, close):
    * bounded like `run`, but tried whenever the command connection is up, even before the

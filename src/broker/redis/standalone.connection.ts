@@ -98,11 +98,6 @@ export class StandaloneRedisConnection extends RedisConnection {
     return this.isAvailable;
   }
 
-  async run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
-    if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
-    return this.attempt(operation, command);
-  }
-
   async attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     try {
       return await this.bounded(operation, command(this.command));
