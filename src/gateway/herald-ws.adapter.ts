@@ -6,7 +6,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { HeraldConfig } from '../config/herald.config';
 import { CompressionNegotiation } from './compression.negotiation';
 import { ConnectionAdmission } from './connection.admission';
-import { FrameDispatcher, ReplyTransform } from './frame.dispatcher';
+import { FrameDispatcher } from './frame.dispatcher';
 import { selectProtocol } from './handshake';
 
 /** The one "client" Nest binds the gateway's handlers to (see bindClientConnect). */
@@ -77,8 +77,11 @@ export class HeraldWsAdapter extends WsAdapter {
     server.on('connection', (socket: WebSocket, request: IncomingMessage) => this.admission.accept(socket, request));
   }
 
-  /** Called once, for GATEWAY_CLIENT (above): the handlers every connection's frames go to. */
-  bindMessageHandlers(_client: unknown, handlers: MessageMappingProperties[], transform: ReplyTransform): void {
-    this.dispatcher.bind(handlers, transform);
+  /**
+   * Called once, for GATEWAY_CLIENT (above): the handlers every connection's frames go to.
+   * Nest's reply transform is not needed: the FrameDispatcher sends replies itself (see its `reply`).
+   */
+  bindMessageHandlers(_client: unknown, handlers: MessageMappingProperties[]): void {
+    this.dispatcher.bind(handlers);
   }
 }
