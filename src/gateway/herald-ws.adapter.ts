@@ -5,6 +5,7 @@ import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { HeraldConfig } from '../config/herald.config';
+import { corkForThisTurn } from '../connections/turn-cork';
 import { CompressionNegotiation } from './compression.negotiation';
 import { ConnectionAdmission } from './connection.admission';
 import { FrameDispatcher } from './frame.dispatcher';
@@ -85,6 +86,9 @@ export class HeraldWsAdapter extends WsAdapter {
         socket.destroy();
         return;
       }
+      // The 101 response then leaves with `welcome` (or the refusal's close frame) when that is
+      // written in this turn, as it is whenever admission needs no broker round trip.
+      corkForThisTurn(socket);
       server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
     } catch (error) {
       socket.end(`HTTP/1.1 400\r\n${(error as Error).message}`);
