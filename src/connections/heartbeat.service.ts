@@ -11,8 +11,9 @@ const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
  * Liveness (section 3) and token expiry with one timer for the whole pod rather than one per
  * socket: every heartbeatMs a protocol ping and a `ping` frame; a connection silent for
  * 2 x heartbeatMs is terminated; a connection whose token expired unrefreshed is closed with
- * 4001 (a frame sent after expiry is caught at once by WsJwtGuard). The sweep runs four times
- * per heartbeat, so neither is ever more than a quarter heartbeat late.
+ * 4001 (a frame sent after expiry is caught at once: by WsJwtGuard, or the FrameDispatcher for a
+ * `pong`). The sweep runs four times per heartbeat, so neither is ever more than a quarter
+ * heartbeat late.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {

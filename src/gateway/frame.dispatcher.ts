@@ -19,7 +19,8 @@ const KNOWN_EVENTS = new Set<string>(CLIENT_EVENTS);
 /**
  * Every frame an open connection sends, from the socket to the gateway's handler: liveness,
  * the rate limit (section 2), parsing, then dispatch, so the gateway only ever sees well-formed
- * known events. Protocol pings and pongs count here too.
+ * known events. Protocol pings and pongs count here too, and so does the `pong` frame, which is
+ * liveness only and needs no handler.
  */
 @Injectable()
 export class FrameDispatcher {
@@ -100,6 +101,14 @@ export class FrameDispatcher {
     }
     if (!parsed.ok) {
       this.frames.error(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
+      return;
+    }
+    if (parsed.event === 'pong') {
+      // Liveness, like a protocol pong (marked above), with no reply: all its handler did was
+      // WsJwtGuard's expiry check, made here. The SDK answers every heartbeat's `ping` frame,
+      // so through Nest's handler pipeline each idle connection paid it once per heartbeat.
+      this.metrics.framesIn.inc({ event: parsed.event });
+      connection.closeIfExpired(now);
       return;
     }
     const handler = this.handlers.get(parsed.event);

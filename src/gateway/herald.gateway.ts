@@ -16,7 +16,8 @@ import { WsErrorFilter, wsError } from './ws-error.filter';
 import { WsJwtGuard } from './ws-jwt.guard';
 
 /**
- * The client events of section 2. Admission (token, limits, welcome) happens earlier, in
+ * The client events of section 2 but `pong`, which is liveness only (FrameDispatcher answers
+ * for it as for a protocol pong). Admission (token, limits, welcome) happens earlier, in
  * ConnectionAdmission, because guards do not run on connection; here every frame is a known event
  * with data validated by the global ValidationPipe (failures become `bad_request`), and every
  * reply carries the frame's `id` (the FrameDispatcher adds it). Handlers take the sending connection
@@ -65,8 +66,4 @@ export class HeraldGateway {
     return { event: 'pong', data: undefined };
   }
 
-  @SubscribeMessage('pong')
-  pong(): void {
-    // Receiving it already marked the connection alive (FrameDispatcher); no reply is due.
-  }
 }

@@ -152,11 +152,17 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
       try {
         const client = await connectClient(slowSweep.wsUrl, signToken({ sub: 'erin', ttlS: 1 }));
+        const ponging = await connectClient(slowSweep.wsUrl, signToken({ sub: 'fred', ttlS: 1 }));
         await new Promise((resolve) => setTimeout(resolve, 1100));
         expect(client.closeInfo).toBeUndefined(); // the sweep is 15 s away
         client.send({ event: 'join', data: { room: 'public:late' }, id: 'late' });
         expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
         expect(client.frames.filter((frame) => frame.id === 'late')).toEqual([]);
+        // A `pong` is a frame like any other here, though nothing ever answers it.
+        expect(ponging.closeInfo).toBeUndefined();
+        ponging.send({ event: 'pong', id: 'late' });
+        expect(await ponging.closed).toEqual({ code: 4001, reason: 'token_expired' });
+        expect(ponging.frames.filter((frame) => frame.id === 'late')).toEqual([]);
       } finally {
         await slowSweep.close();
       }
