@@ -3,6 +3,8 @@ import { HeraldConfig } from '../config/herald.config';
 import { ConnectionHub } from './connection.hub';
 import { PreparedFrame } from './prepared-frame';
 import { serverFrame } from './server-frame';
+import { corkForThisTurn } from './turn-cork';
+import { streamOf } from './ws.internals';
 
 /** Sent to every connection each heartbeat: framed once, like any broadcast. */
 const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
@@ -50,6 +52,9 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       }
       if (connection.closeIfExpired(now)) continue;
       if (pingDue) {
+        // Both pings leave in one write call: ws would write its protocol ping at once, and the
+        // ping frame a write later, at the end of this turn (sendPrepared corks the socket).
+        corkForThisTurn(streamOf(connection.socket));
         connection.socket.ping();
         connection.send(PING_FRAME);
       }
