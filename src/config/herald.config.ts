@@ -1,5 +1,8 @@
 import { Environment } from './environment';
 
+/** REDIS_PERSONAL_CHANNELS when unset (one Redis or Sentinel): every pod soon holds all of them. */
+export const DEFAULT_PERSONAL_CHANNELS = 16;
+
 /** The validated, typed configuration every module receives. Only config/ reads process.env. */
 export class HeraldConfig {
   readonly isProduction: boolean;
@@ -42,6 +45,8 @@ export class HeraldConfig {
   readonly redisMinReplicas: number;
   readonly redisReplicaWaitMs: number;
   readonly redisPrefix: string;
+  /** REDIS_PERSONAL_CHANNELS, with its default per mode applied (0 on a Cluster). */
+  readonly redisPersonalChannels: number;
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
@@ -93,6 +98,7 @@ export class HeraldConfig {
     this.redisMinReplicas = env.REDIS_MIN_REPLICAS ?? (this.redis === undefined || this.redis.mode === 'standalone' ? 0 : 1);
     this.redisReplicaWaitMs = env.REDIS_REPLICA_WAIT_MS;
     this.redisPrefix = env.REDIS_PREFIX;
+    this.redisPersonalChannels = env.REDIS_PERSONAL_CHANNELS ?? (this.redis?.mode === 'cluster' ? 0 : DEFAULT_PERSONAL_CHANNELS);
     this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;
