@@ -221,6 +221,13 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000)
   HEARTBEAT_MS = 25_000;
 
+  /**
+   * Largest V8 young generation (new space), in MB; 0 leaves it to V8, which grows it to 64 MB
+   * under load when the process has no memory limit to size itself from (capYoungGeneration).
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(1024)
+  V8_NEW_SPACE_MAX_MB = 16;
+
   @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024)
   MAX_MESSAGE_BYTES = 65_536;
 

@@ -21,6 +21,8 @@ export class HeraldConfig {
   };
   readonly allowedOrigins: string[] | undefined;
   readonly heartbeatMs: number;
+  /** V8_NEW_SPACE_MAX_MB (0: V8's own sizing). */
+  readonly v8NewSpaceMaxMb: number;
   readonly maxMessageBytes: number;
   readonly maxPublishBytes: number;
   readonly maxBatchPublishBytes: number;
@@ -77,6 +79,7 @@ export class HeraldConfig {
       .map((origin) => origin.trim())
       .filter((origin) => origin.length > 0);
     this.heartbeatMs = env.HEARTBEAT_MS;
+    this.v8NewSpaceMaxMb = env.V8_NEW_SPACE_MAX_MB;
     this.maxMessageBytes = env.MAX_MESSAGE_BYTES;
     this.maxPublishBytes = env.MAX_PUBLISH_BYTES;
     this.maxBatchPublishBytes = env.MAX_BATCH_PUBLISH_BYTES;
