@@ -28,6 +28,9 @@ export class HttpTokenGuard implements CanActivate {
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
+    // Global guards run on gateway handlers too: a frame's connection was authenticated at the
+    // handshake and is checked again by WsJwtGuard, and no handler there requires a token here.
+    if (context.getType() !== 'http') return true;
     const required = this.reflector.getAllAndOverride<Scope | null | undefined>(REQUIRED_SCOPE, [
       context.getHandler(),
       context.getClass(),

@@ -118,12 +118,27 @@ export class ConnectionHub {
     const alreadyMember = this.isMember(connection, room);
     // A member already gets live frames; buffering them too would send them twice.
     if (!alreadyMember) this.beginJoin(connection, room);
-    let admitted = alreadyMember;
+    let history = NO_HISTORY;
     try {
       if (!alreadyMember) await this.subscriptions.acquire(room);
       // Subscribed first, then history: anything published in between is in both, and the
-      // buffer below drops what history already covered.
-      const history = readHistory ? await this.broker.history(room, since) : NO_HISTORY;
+      // buffer drops what history already covered (handOver).
+      if (readHistory) history = await this.broker.history(room, since);
+    } catch (error) {
+      if (!alreadyMember) this.abandonJoin(connection, room);
+      throw error;
+    }
+    return this.handOver(connection, room, since, history, alreadyMember, onJoined);
+  }
+
+  /**
+   * The end of `enter`, synchronous from membership to the last replayed frame. Kept out of the
+   * async function: an async function's every local is stored with it at each `await`, and this
+   * runs twice per connection (its personal room, then its first join).
+   */
+  private handOver(connection: Connection, room: string, since: string | undefined, history: HistoryResult, alreadyMember: boolean, onJoined: (joined: Joined) => void): EnterOutcome {
+    let admitted = alreadyMember;
+    try {
       const joined: Joined = { room, seq: history.latestSeq };
       const replay: string[] = [];
       let lastSeq = history.latestSeq;

@@ -1,6 +1,6 @@
-import type { Duplex } from 'node:stream';
 import { constants as zlib, deflateRawSync } from 'node:zlib';
 import type { WebSocket } from 'ws';
+import { corkForThisTurn } from './turn-cork';
 import { frameHeaderAndPayload, senderIsIdle, streamOf, writeFrame } from './ws.internals';
 
 /**
@@ -76,19 +76,6 @@ export function sendPrepared(socket: WebSocket, frame: PreparedFrame, wire: read
     socket.send(frame.payload, PLAIN_TEXT);
     return;
   }
-  const tcp = streamOf(socket);
-  if (tcp.writableCorked === 0) {
-    tcp.cork();
-    corked.push(tcp);
-    if (corked.length === 1) setImmediate(uncorkAll);
-  }
+  corkForThisTurn(streamOf(socket));
   writeFrame(socket, wire);
-}
-
-/** Sockets corked during this turn; emptied by uncorkAll in the check phase. */
-const corked: Duplex[] = [];
-
-function uncorkAll(): void {
-  for (let i = 0; i < corked.length; i++) corked[i].uncork();
-  corked.length = 0;
 }

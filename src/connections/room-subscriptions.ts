@@ -1,6 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { Broker } from '../broker/broker';
 
+/** Already fulfilled: `acquire` of a subscribed room, and what a room's first operation waits for. */
+const FULFILLED: Promise<void> = Promise.resolve();
+
 /**
  * Reference-counts this pod's interest in each room, so the broker is subscribed exactly while
  * at least one local connection is in (or joining) the room. Operations on one room run in
@@ -25,6 +28,9 @@ export class RoomSubscriptions {
     const state = this.rooms.get(room) ?? 0;
     if (state < 2) this.held++;
     this.rooms.set(room, state + 2);
+    // Subscribed with nothing queued: the queued step would find nothing to do. Joins of a
+    // room already in use here (a user's second tab, a shared public room) skip the queue.
+    if ((state & 1) === 1 && !this.queues.has(room)) return FULFILLED;
     return this.enqueue(room, async () => {
       if (this.isSubscribed(room) || this.holdersOf(room) === 0) return;
       await this.broker.subscribe(room);
@@ -76,8 +82,9 @@ export class RoomSubscriptions {
   }
 
   private enqueue(room: string, operation: () => Promise<void>): Promise<void> {
-    const previous = this.queues.get(room) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(operation);
+    // After the previous operation on the room, whether it succeeded or failed.
+    const previous = this.queues.get(room) ?? FULFILLED;
+    const next = previous.then(operation, operation);
     this.queues.set(room, next);
     const forget = () => {
       if (this.queues.get(room) === next) this.queues.delete(room);

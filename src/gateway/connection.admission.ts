@@ -103,7 +103,8 @@ export class ConnectionAdmission {
       return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
     }
     if (connection.state === 'closing') return;
-    this.logger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
+    // Asked first: the record would otherwise be built for every connection only to be dropped.
+    if (Logger.isLevelEnabled('debug')) this.logger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
     this.dispatcher.listen(socket);
     connection.open();
     // Liveness counts from here: the heartbeat leaves a connection alone while it is admitted.

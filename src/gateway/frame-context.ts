@@ -22,17 +22,25 @@ export function rememberFrame(data: object, connection: Connection, id: FrameId 
 
 /** The origin of the frame a guard, handler or filter is running for. */
 export function frameOriginOf(host: ArgumentsHost): FrameOrigin | undefined {
-  const data: unknown = host.switchToWs().getData();
+  // The frame's data, as `switchToWs().getData()` reads it: that call attaches three new
+  // closures to the host, and this runs for every guard, origin parameter and filter of a frame.
+  const data: unknown = host.getArgByIndex(1);
   return typeof data === 'object' && data !== null ? origins.get(data) : undefined;
 }
 
 /** Injects the connection that sent the frame into a message handler. */
-export const FrameConnection = createParamDecorator((_: unknown, context: ExecutionContext): Connection => {
+export const FrameConnection = createParamDecorator((_: unknown, context: ExecutionContext): Connection => originOf(context).connection);
+
+/**
+ * Injects the whole origin (connection and `id`), for a handler that answers by itself rather
+ * than by returning its reply: one parameter rather than two, each of which Nest resolves
+ * through its own chain of promises and pipes on every frame.
+ */
+export const FrameFrom = createParamDecorator((_: unknown, context: ExecutionContext): FrameOrigin => originOf(context));
+
+function originOf(context: ExecutionContext): FrameOrigin {
   const origin = frameOriginOf(context);
   // Every frame reaches Nest through FrameDispatcher.dispatch, which records its origin first.
   if (!origin) throw new Error('Frame origin unknown: the frame did not come through the FrameDispatcher');
-  return origin.connection;
-});
-
-/** Injects the current frame's `id` into a message handler. */
-export const FrameIdParam = createParamDecorator((_: unknown, context: ExecutionContext) => frameOriginOf(context)?.id);
+  return origin;
+}

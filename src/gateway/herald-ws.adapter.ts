@@ -1,16 +1,22 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { INestApplicationContext, Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { HeraldConfig } from '../config/herald.config';
+import { corkForThisTurn } from '../connections/turn-cork';
 import { CompressionNegotiation } from './compression.negotiation';
 import { ConnectionAdmission } from './connection.admission';
-import { FrameDispatcher, ReplyTransform } from './frame.dispatcher';
+import { FrameDispatcher } from './frame.dispatcher';
 import { selectProtocol } from './handshake';
+import { UpgradePath } from './upgrade-path';
 
 /** The one "client" Nest binds the gateway's handlers to (see bindClientConnect). */
 const GATEWAY_CLIENT = Object.freeze({ sharedBy: 'every connection; see FrameOrigin' });
+
+/** Nest's port for gateways served by the application's own HTTP server. */
+const APPLICATION_PORT = 0;
 
 /**
  * Where Nest meets raw `ws`: builds the server with Herald's options, hands each new socket to
@@ -24,6 +30,9 @@ export class HeraldWsAdapter extends WsAdapter {
   private readonly dispatcher: FrameDispatcher;
   private readonly compression: CompressionNegotiation;
   private gatewayBound = false;
+  private readonly upgradePath = new UpgradePath();
+  /** The application's HTTP server, once its upgrades are routed here (ensureHttpServerExists). */
+  private upgradeSource: Server | undefined;
 
   constructor(app: INestApplicationContext & { getHttpServer(): unknown }) {
     super(app);
@@ -47,6 +56,44 @@ export class HeraldWsAdapter extends WsAdapter {
       autoPong: false,
     });
   }
+
+  /**
+   * Routes the application server's upgrades to the gateway's WebSocket server as Nest's own
+   * listener does (by path; an unknown path is dropped, a URL that cannot be read answers 400),
+   * reading the path through UpgradePath rather than parsing every request's URL.
+   */
+  protected ensureHttpServerExists(port: number, httpServer?: Server): Server | undefined {
+    if (port !== APPLICATION_PORT || httpServer === undefined) return super.ensureHttpServerExists(port, httpServer);
+    if (this.httpServersRegistry.has(port)) return undefined;
+    this.httpServersRegistry.set(port, httpServer);
+    httpServer.on('upgrade', this.onUpgrade);
+    this.upgradeSource = httpServer;
+    return httpServer;
+  }
+
+  async dispose(): Promise<void> {
+    // Nest takes off only the listeners it added; the application's server outlives this adapter.
+    this.upgradeSource?.off('upgrade', this.onUpgrade);
+    this.upgradeSource = undefined;
+    await super.dispose();
+  }
+
+  private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    try {
+      const path = this.upgradePath.of(request);
+      const server = (this.wsServersRegistry.get(APPLICATION_PORT) as (WebSocketServer & { path: string })[]).find((candidate) => candidate.path === path);
+      if (!server) {
+        socket.destroy();
+        return;
+      }
+      // The 101 response then leaves with `welcome` (or the refusal's close frame) when that is
+      // written in this turn, as it is whenever admission needs no broker round trip.
+      corkForThisTurn(socket);
+      server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
+    } catch (error) {
+      socket.end(`HTTP/1.1 400\r\n${(error as Error).message}`);
+    }
+  };
 
   bindErrorHandler(server: WebSocketServer): WebSocketServer {
     server.on('error', (error: Error) => this.serverLogger.error({ message: 'WebSocket server error', error: error.message }));
@@ -77,8 +124,11 @@ export class HeraldWsAdapter extends WsAdapter {
     server.on('connection', (socket: WebSocket, request: IncomingMessage) => this.admission.accept(socket, request));
   }
 
-  /** Called once, for GATEWAY_CLIENT (above): the handlers every connection's frames go to. */
-  bindMessageHandlers(_client: unknown, handlers: MessageMappingProperties[], transform: ReplyTransform): void {
-    this.dispatcher.bind(handlers, transform);
+  /**
+   * Called once, for GATEWAY_CLIENT (above): the handlers every connection's frames go to.
+   * Nest's reply transform is not needed: the FrameDispatcher sends replies itself (see its `reply`).
+   */
+  bindMessageHandlers(_client: unknown, handlers: MessageMappingProperties[]): void {
+    this.dispatcher.bind(handlers);
   }
 }

@@ -1,6 +1,5 @@
 import { UseFilters, UseGuards } from '@nestjs/common';
 import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import { FrameId } from '@herald/client/protocol';
 import { expiresAtOf } from '../auth/principal';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Connection } from '../connections/connection';
@@ -11,7 +10,8 @@ import { MessageDto } from './dto/message.dto';
 import { RefreshDto } from './dto/refresh.dto';
 import type { Reply } from './frame.dispatcher';
 import { FrameSender } from './frame.sender';
-import { FrameConnection, FrameIdParam } from './frame-context';
+import { FrameConnection, FrameFrom } from './frame-context';
+import type { FrameOrigin } from './frame-context';
 import { WsErrorFilter, wsError } from './ws-error.filter';
 import { WsJwtGuard } from './ws-jwt.guard';
 
@@ -20,8 +20,8 @@ import { WsJwtGuard } from './ws-jwt.guard';
  * ConnectionAdmission, because guards do not run on connection; here every frame is a known event
  * with data validated by the global ValidationPipe (failures become `bad_request`), and every
  * reply carries the frame's `id` (the FrameDispatcher adds it). Handlers take the sending connection
- * from `@FrameConnection()`: Nest's `@ConnectedSocket()` would only see the one placeholder
- * client the adapter binds these handlers to for every socket.
+ * from `@FrameConnection()` (or it and the `id` from `@FrameFrom()`): Nest's `@ConnectedSocket()`
+ * would only see the one placeholder client the adapter binds these handlers to for every socket.
  */
 @WebSocketGateway({ path: '/ws' }) // the adapter replaces the path with WS_PATH
 @UseFilters(WsErrorFilter)
@@ -33,9 +33,10 @@ export class HeraldGateway {
     private readonly frames: FrameSender,
   ) {}
 
+  /** Answers `joined` itself (not by returning it): the hub sends it just before the replay. */
   @SubscribeMessage('join')
-  async join(@FrameConnection() connection: Connection, @MessageBody() { room, since }: JoinDto, @FrameIdParam() id: FrameId | undefined): Promise<void> {
-    await this.rooms.join(connection, room, since, (joined) => this.frames.send(connection, 'joined', joined, id));
+  join(@FrameFrom() { connection, id }: FrameOrigin, @MessageBody() { room, since }: JoinDto): Promise<void> {
+    return this.rooms.join(connection, room, since, (joined) => this.frames.send(connection, 'joined', joined, id));
   }
 
   @SubscribeMessage('leave')
