@@ -130,9 +130,12 @@ export class RoomFeeds {
         const missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
         if (missed.recovered) {
           for (const publication of missed.publications) this.deliverInOrder(feed, publication, parseSeq(publication.seq)!);
+          // Caught up with a new life that has carried nothing yet: a second resync before its
+          // first publication starts from here, instead of reporting the old life's gap again.
+          if (feed.last?.epoch !== latest.epoch) this.moveTo(feed, latest);
         } else {
           // What is declared lost is not delivered late: only publications after `latest` follow.
-          feed.last = latest;
+          this.moveTo(feed, latest);
           gap();
         }
       }
@@ -144,6 +147,13 @@ export class RoomFeeds {
       feed.pending = undefined;
       for (const [publication, at] of pending) this.deliverInOrder(feed, publication, at);
     }
+  }
+
+  /** Continues the feed from `at`, as if it had delivered everything up to it. */
+  private moveTo(feed: RoomFeed, at: ParsedSeq): void {
+    feed.last = at;
+    // Positions delivered in another life say nothing about this one's.
+    feed.recent = undefined;
   }
 
   /** Tells the room's members on this pod that it cannot prove they missed nothing. */
@@ -166,6 +176,8 @@ export class RoomFeeds {
       feed.recent = feed.recent?.filter(([position]) => position < at.position);
       this.reportGap(publication.room, formatSeq(at.epoch, at.position - 1));
     }
+    // Positions delivered in another life say nothing about this one's (a repeat is told by its position in the same life).
+    if (feed.last?.epoch !== at.epoch) feed.recent = undefined;
     feed.last = at;
     feed.recent ??= [];
     feed.recent.push([at.position, publication.publishedAtMs]);
