@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { processEnvironment } from './config/config.module';
 import { ConfigurationError } from './config/environment';
+import { HeraldConfig } from './config/herald.config';
 import { DrainService } from './lifecycle/drain.service';
+import { capYoungGeneration } from './lifecycle/young-generation';
 import { startHerald } from './herald.app';
 
 async function main(): Promise<void> {
@@ -28,6 +30,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const { app } = herald;
+  // Here rather than in startHerald: it tunes the whole process, which tests share with their runner.
+  capYoungGeneration(app.get(HeraldConfig).v8NewSpaceMaxMb);
   const logger = new Logger('Shutdown');
   // Not Nest's enableShutdownHooks: it re-raises the signal after closing, so the process
   // would exit 143; the contract wants readyz 503 at once, a spread 1012 drain, then exit 0.

@@ -90,7 +90,7 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
     /** The same summed over every node: what the target as a whole holds. */
     async memoryOfAll() {
       const each = await Promise.all(nodes.map((node) => memoryOf(node)));
-      return { rss: each.reduce((sum, m) => sum + m.rss, 0), heapUsed: each.reduce((sum, m) => sum + m.heapUsed, 0), perNode: each.map((m) => ({ rss: m.rss, heapUsed: m.heapUsed })) };
+      return { rss: each.reduce((sum, m) => sum + m.rss, 0), heapUsed: each.reduce((sum, m) => sum + m.heapUsed, 0), perNode: each.map((m) => ({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external })) };
     },
     rss: (node = nodes[0]) => rssBytes(node.pid),
     /** SIGTERM (the node drains) and wait; SIGKILL after `timeoutMs`. */

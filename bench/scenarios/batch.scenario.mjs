@@ -17,7 +17,9 @@ export async function batchPublish(ctx, targetName) {
   const publisher = new Publisher(target.nodes[0].port);
   let seed = 7;
   const randomUser = () => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    // In 32-bit integer arithmetic: as a double, seed * 1103515245 passed 2^53 and lost its low
+    // bits, so almost every pick was an even user, all connected to the first pod.
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
     return { users: [`u${seed % users}`] };
   };
   try {

@@ -25,6 +25,7 @@ export async function idle(ctx, targetName) {
     warm.closeAll();
     await sleep(2000);
     const base = await target.memoryOfAll();
+    ctx.log(`  ${targetName} idle base: ${base.perNode.map((m) => `rss ${round(m.rss / 2 ** 20, 1)} heap ${round(m.heapUsed / 2 ** 20, 1)}/${round(m.heapTotal / 2 ** 20, 1)} MB`).join('; ')}`);
     const points = [];
     let connected = 0;
     for (const total of steps) {
@@ -46,7 +47,9 @@ export async function idle(ctx, targetName) {
         ...(redisCpuUs === undefined ? {} : { redisCpuUsPerConnect: round(redisCpuUs / Math.max(1, added), 1) }),
         rssMbPerNode: memory.perNode.map((m) => round(m.rss / 2 ** 20, 1)),
       });
-      ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect`);
+      const mb = (bytes) => round(bytes / 2 ** 20, 1);
+      const pods = memory.perNode.map((m) => `rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} ext ${mb(m.external)} MB`).join('; ');
+      ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect (${pods})`);
     }
     return { nodes: nodes.length, warmup, baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors + warm.connectErrors };
   } finally {

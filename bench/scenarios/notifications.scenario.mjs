@@ -16,7 +16,9 @@ export async function notifications(ctx, targetName) {
   const publisher = new Publisher(target.nodes[0].port);
   let seed = 42;
   const randomUser = () => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    // In 32-bit integer arithmetic: as a double, seed * 1103515245 passed 2^53 and lost its low
+    // bits, so almost every pick was an even user, all connected to the first pod.
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
     return `u${seed % users}`;
   };
   try {

@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError, Environment, parseEnvironment } from './environment';
 
-const variables = Object.keys(new Environment()).filter((name) => /^[A-Z_]+$/.test(name));
+const variables = Object.keys(new Environment()).filter((name) => /^[A-Z][A-Z0-9_]+$/.test(name));
 
 describe('parseEnvironment', () => {
   it('applies the documented defaults', () => {
     const env = parseEnvironment({});
-    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576 });
+    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576, V8_NEW_SPACE_MAX_MB: 16 });
   });
 
   it('converts numbers and booleans', () => {
@@ -32,6 +32,8 @@ describe('parseEnvironment', () => {
     ['MAX_BATCH_PUBLISH_BYTES', '100'],
     ['REDIS_COMMAND_TIMEOUT_MS', '50'],
     ['REDIS_COMMAND_TIMEOUT_MS', 'soon'],
+    ['V8_NEW_SPACE_MAX_MB', '-1'],
+    ['V8_NEW_SPACE_MAX_MB', '2048'],
   ])('names %s when it is invalid', (name, value) => {
     expect(() => parseEnvironment({ [name]: value })).toThrow(ConfigurationError);
     expect(() => parseEnvironment({ [name]: value })).toThrow(name);

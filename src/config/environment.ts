@@ -221,6 +221,13 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000)
   HEARTBEAT_MS = 25_000;
 
+  /**
+   * Largest V8 young generation (new space), in MB; 0 leaves it to V8, which grows it to 64 MB
+   * under load when the process has no memory limit to size itself from (capYoungGeneration).
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(1024)
+  V8_NEW_SPACE_MAX_MB = 16;
+
   @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024)
   MAX_MESSAGE_BYTES = 65_536;
 
@@ -329,6 +336,14 @@ export class Environment {
   REDIS_PREFIX = 'herald:';
 
   /**
+   * How many Pub/Sub channels the personal rooms share (0: one channel per user, as on a
+   * Cluster). Default 16 with REDIS_URL or REDIS_SENTINELS, 0 with REDIS_CLUSTER_NODES. Every pod
+   * must use the same value (see docs/operations.md).
+   */
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(1024)
+  REDIS_PERSONAL_CHANNELS?: number;
+
+  /**
    * How long a Redis connection may answer nothing while calls (or the health check's PING) wait
    * on it: then they fail as unavailable (503, `unavailable`, 1013) and readyz turns 503 until
    * Redis answers in time again (RedisDeadline: a long queue does not count while replies come).
@@ -415,6 +430,13 @@ export class Environment {
   @Matches(/^$/, { message: 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS when publishes wait for replicas (REDIS_MIN_REPLICAS)' })
   get replicaWaitWithinCommandTimeout(): string {
     return `${this.REDIS_REPLICA_WAIT_MS}`;
+  }
+
+  /** On a Cluster the publish script may only SPUBLISH in its room's slot: a channel per user. */
+  @ValidateIf((env: Environment) => env.REDIS_CLUSTER_NODES !== undefined && (env.REDIS_PERSONAL_CHANNELS ?? 0) > 0)
+  @Matches(/^$/, { message: 'REDIS_PERSONAL_CHANNELS must be 0 with REDIS_CLUSTER_NODES (a Cluster publishes each room in its own slot)' })
+  get personalChannelsOnCluster(): string {
+    return `${this.REDIS_PERSONAL_CHANNELS}`;
   }
 
   /** The webhook queue lives on one Redis server (REDIS_URL); it has no Cluster or Sentinel driver yet. */

@@ -1,5 +1,8 @@
 import { Environment } from './environment';
 
+/** REDIS_PERSONAL_CHANNELS when unset (one Redis or Sentinel): every pod soon holds all of them. */
+export const DEFAULT_PERSONAL_CHANNELS = 16;
+
 /** The validated, typed configuration every module receives. Only config/ reads process.env. */
 export class HeraldConfig {
   readonly isProduction: boolean;
@@ -18,6 +21,8 @@ export class HeraldConfig {
   };
   readonly allowedOrigins: string[] | undefined;
   readonly heartbeatMs: number;
+  /** V8_NEW_SPACE_MAX_MB (0: V8's own sizing). */
+  readonly v8NewSpaceMaxMb: number;
   readonly maxMessageBytes: number;
   readonly maxPublishBytes: number;
   readonly maxBatchPublishBytes: number;
@@ -42,6 +47,8 @@ export class HeraldConfig {
   readonly redisMinReplicas: number;
   readonly redisReplicaWaitMs: number;
   readonly redisPrefix: string;
+  /** REDIS_PERSONAL_CHANNELS, with its default per mode applied (0 on a Cluster). */
+  readonly redisPersonalChannels: number;
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
@@ -72,6 +79,7 @@ export class HeraldConfig {
       .map((origin) => origin.trim())
       .filter((origin) => origin.length > 0);
     this.heartbeatMs = env.HEARTBEAT_MS;
+    this.v8NewSpaceMaxMb = env.V8_NEW_SPACE_MAX_MB;
     this.maxMessageBytes = env.MAX_MESSAGE_BYTES;
     this.maxPublishBytes = env.MAX_PUBLISH_BYTES;
     this.maxBatchPublishBytes = env.MAX_BATCH_PUBLISH_BYTES;
@@ -93,6 +101,7 @@ export class HeraldConfig {
     this.redisMinReplicas = env.REDIS_MIN_REPLICAS ?? (this.redis === undefined || this.redis.mode === 'standalone' ? 0 : 1);
     this.redisReplicaWaitMs = env.REDIS_REPLICA_WAIT_MS;
     this.redisPrefix = env.REDIS_PREFIX;
+    this.redisPersonalChannels = env.REDIS_PERSONAL_CHANNELS ?? (this.redis?.mode === 'cluster' ? 0 : DEFAULT_PERSONAL_CHANNELS);
     this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;

@@ -42,7 +42,20 @@ describe('Redis connection modes', () => {
     expect(configOf({}).redis).toBeUndefined();
   });
 
+  it('shares 16 channels among personal rooms unless told otherwise, and none on a Cluster', () => {
+    expect(configOf({ REDIS_URL: 'redis://redis:6379' }).redisPersonalChannels).toBe(16);
+    expect(configOf({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' }).redisPersonalChannels).toBe(16);
+    expect(configOf({ REDIS_URL: 'redis://redis:6379', REDIS_PERSONAL_CHANNELS: '0' }).redisPersonalChannels).toBe(0);
+    expect(configOf({ REDIS_URL: 'redis://redis:6379', REDIS_PERSONAL_CHANNELS: '256' }).redisPersonalChannels).toBe(256);
+    expect(configOf({ REDIS_CLUSTER_NODES: 'redis://a:6379' }).redisPersonalChannels).toBe(0);
+    expect(configOf({ REDIS_CLUSTER_NODES: 'redis://a:6379', REDIS_PERSONAL_CHANNELS: '0' }).redisPersonalChannels).toBe(0);
+  });
+
   it.each([
+    [{ REDIS_URL: 'redis://a:6379', REDIS_PERSONAL_CHANNELS: '-1' }, 'REDIS_PERSONAL_CHANNELS'],
+    [{ REDIS_URL: 'redis://a:6379', REDIS_PERSONAL_CHANNELS: '1025' }, 'REDIS_PERSONAL_CHANNELS'],
+    [{ REDIS_URL: 'redis://a:6379', REDIS_PERSONAL_CHANNELS: 'many' }, 'REDIS_PERSONAL_CHANNELS'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379', REDIS_PERSONAL_CHANNELS: '16' }, 'REDIS_PERSONAL_CHANNELS must be 0 with REDIS_CLUSTER_NODES'],
     [{ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'redis://b:6379' }, 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS'],
     [{ REDIS_CLUSTER_NODES: 'redis://b:6379', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' }, 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS'],
     [{ REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS'],

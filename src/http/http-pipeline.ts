@@ -2,7 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { PUBLISH_BATCH_PATH } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
 import { jsonBodyParser } from './json-body.parser';
-import { JsonMediaTypeInterceptor } from './json-media-type.interceptor';
+import { JsonMediaTypeGuard } from './json-media-type.guard';
 import { LeanValidationPipe } from './lean-validation.pipe';
 
 /**
@@ -16,7 +16,8 @@ export function configureHttpPipeline(app: NestExpressApplication, config: Heral
   // its two extra levels (the envelope and its list) leave each notification the usual depth.
   app.use(PUBLISH_BATCH_PATH, jsonBodyParser(config.maxBatchPublishBytes, config.maxJsonDepth + 2));
   app.use(jsonBodyParser(config.maxPublishBytes, config.maxJsonDepth));
-  app.useGlobalInterceptors(new JsonMediaTypeInterceptor());
+  // After the token guard (APP_GUARD, registered when the application was created): 401 before 415.
+  app.useGlobalGuards(new JsonMediaTypeGuard());
   // Unknown fields are refused by name: a typo such as `room` for `rooms` must not be ignored.
   // The publish body and the join frame take a short way through when plainly valid.
   app.useGlobalPipes(new LeanValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));

@@ -4,7 +4,7 @@ import { HttpException } from '@nestjs/common';
 import { json, RequestHandler } from 'express';
 import { jsonNestingExceeds } from '../parsing/json-depth';
 
-/** What the JSON parser reads; any other body is refused with 415 (JsonMediaTypeInterceptor). */
+/** What the JSON parser reads; any other body is refused with 415 (JsonMediaTypeGuard). */
 export const JSON_MEDIA_TYPES = ['application/json', '+json'];
 
 /** The error body-parser passes on when `verify` throws: its `status` becomes the answer. */

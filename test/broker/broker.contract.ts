@@ -119,6 +119,57 @@ export function brokerContract(harness: EngineHarness): void {
     });
   });
 
+  describe('personal rooms', () => {
+    // Engines may carry many users' personal rooms on one channel (REDIS_PERSONAL_CHANNELS):
+    // what arrives must still be exactly the rooms each pod follows.
+    const users = Array.from({ length: 24 }, (_, index) => `user:u${index}`);
+
+    it('delivers each personal room only to its own room, publications and broadcasts alike', async () => {
+      const broker = await (await brokers()).pod();
+      const inbox = new DeliveryLog(broker);
+      const followed = users.filter((_, index) => index % 3 === 0);
+      for (const room of followed) await broker.subscribe(room);
+      for (const room of users) await broker.publish(room, 'notification', body(room));
+      await broker.broadcast(followed[0], '{"event":"inbox"}', 'someone');
+      await broker.broadcast(users[1], '{"event":"inbox"}');
+      await eventually(() => expect(inbox.of(followed[0])).toHaveLength(2));
+      for (const room of followed) await eventually(() => expect(inbox.publicationsOf(room).map(textOf)).toEqual([room]));
+      expect(inbox.of(followed[0])[1]).toEqual({ kind: 'broadcast', room: followed[0], frame: '{"event":"inbox"}', excludeUser: 'someone' });
+      expect(inbox.deliveries).toHaveLength(followed.length + 1);
+
+      // Leaving one personal room does not stop the others that may share its channel.
+      for (const room of followed.slice(1)) await broker.unsubscribe(room);
+      for (const room of users) await broker.publish(room, 'notification', body(`${room} again`));
+      await eventually(() => expect(inbox.publicationsOf(followed[0])).toHaveLength(2));
+      await broker.publish(followed[0], 'notification', body('marker'));
+      await eventually(() => expect(inbox.publicationsOf(followed[0])).toHaveLength(3));
+      expect(inbox.deliveries).toHaveLength(followed.length + 3);
+    });
+
+    itWithPods('reaches the pod that follows a personal room, once, and no other', async () => {
+      const cluster = await brokers();
+      const [a, b, publisher] = [await cluster.pod(), await cluster.pod(), await cluster.pod()];
+      const [inboxA, inboxB] = [new DeliveryLog(a), new DeliveryLog(b)];
+      for (const [index, room] of users.entries()) await (index % 2 === 0 ? a : b).subscribe(room);
+      const seqs = new Map<string, string>();
+      for (const room of users) seqs.set(room, ((await publisher.publish(room, 'notification', body(room))) as { seq: string }).seq);
+      await eventually(() => expect(inboxA.deliveries.length + inboxB.deliveries.length).toBe(users.length));
+      for (const [index, room] of users.entries()) {
+        expect((index % 2 === 0 ? inboxA : inboxB).seqsOf(room)).toEqual([seqs.get(room)]);
+        expect((index % 2 === 0 ? inboxB : inboxA).of(room)).toEqual([]);
+      }
+    });
+
+    it('anchors a personal room that never carried a message, so a later since recovers from its first publication', async () => {
+      const broker = await (await brokers()).pod();
+      const inbox = new DeliveryLog(broker);
+      await broker.subscribe('user:fresh');
+      const first = (await broker.publish('user:fresh', 'notification', body('n1'))) as { seq: string };
+      await eventually(() => expect(inbox.seqsOf('user:fresh')).toEqual([first.seq]));
+      expect(parseSeq(first.seq)!.position).toBe(1);
+    });
+  });
+
   describe('order', () => {
     it('gives every pod the same order, with seqs increasing along it', async () => {
       const cluster = await brokers({ historySize: 1000 });

@@ -50,6 +50,33 @@ export function presenceStoreContract(harness: EngineHarness): void {
     expect(store.localEntries).toBe(1);
   });
 
+  it('answers adds and removes asked for all at once as if each had been made alone, in order', async () => {
+    const store = await (await stores()).pod();
+    // One turn of the event loop: engines may send these as one batch.
+    const outcomes = await Promise.all([
+      store.add('chat', 'alice', 'c1'),
+      store.add('chat', 'alice', 'c2'),
+      store.add('chat', 'bob', 'c3'),
+      store.remove('chat', 'alice', 'c1'),
+      store.remove('chat', 'alice', 'c2'),
+      store.remove('chat', 'alice', 'c2'),
+      store.add('chat', 'alice', 'c4'),
+      store.remove('chat', 'bob', 'c3'),
+    ]);
+    expect(outcomes).toEqual([
+      { userChanged: true, users: 1 },
+      { userChanged: false, users: 1 },
+      { userChanged: true, users: 2 },
+      { userChanged: false, users: 2 },
+      { userChanged: true, users: 1 },
+      { userChanged: false, users: 1 },
+      { userChanged: true, users: 2 },
+      { userChanged: true, users: 1 },
+    ]);
+    expect(await store.snapshot('chat')).toEqual({ users: ['alice'], connections: 1 });
+    expect(store.localEntries).toBe(1);
+  });
+
   it('ignores the removal of a connection it never had', async () => {
     const store = await (await stores()).pod();
     await store.add('chat', 'alice', 'c1');

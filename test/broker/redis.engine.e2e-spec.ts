@@ -55,6 +55,42 @@ describe('RedisEngine', () => {
       }
     });
 
+    it('carries personal rooms on REDIS_PERSONAL_CHANNELS shared channels, held while any of their rooms is followed', async () => {
+      const prefix = uniquePrefix();
+      const { broker } = await harness.pod({ prefix, personalChannels: 4 });
+      const client = await inspector();
+      const channels = async () => (await client.pubSubChannels(`${prefix}*`)).sort();
+      const rooms = Array.from({ length: 40 }, (_, index) => `user:p${index}`);
+      try {
+        for (const room of rooms) await broker.subscribe(room);
+        await broker.subscribe('chat');
+        expect(await channels()).toEqual([0, 1, 2, 3].map((bucket) => `${prefix}personal:${bucket}`).concat(`${prefix}room:chat`).sort());
+        // Following a personal room starts no history life: nothing is written for it.
+        expect(await client.keys(`${prefix}*`)).toEqual([expect.stringContaining('{chat}:meta')]);
+        for (const room of rooms.slice(1)) await broker.unsubscribe(room);
+        // A shared channel is let go in the background once its last room is.
+        await eventually(async () => expect(await channels()).toHaveLength(2));
+        expect(await channels()).toContain(`${prefix}room:chat`);
+        await broker.unsubscribe(rooms[0]);
+        await eventually(async () => expect(await channels()).toEqual([`${prefix}room:chat`]));
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('gives every personal room a channel of its own with REDIS_PERSONAL_CHANNELS=0', async () => {
+      const prefix = uniquePrefix();
+      const { broker } = await harness.pod({ prefix, personalChannels: 0 });
+      const client = await inspector();
+      try {
+        await broker.subscribe('user:alice');
+        await broker.subscribe('user:bob');
+        expect((await client.pubSubChannels(`${prefix}*`)).sort()).toEqual([`${prefix}room:user:alice`, `${prefix}room:user:bob`]);
+      } finally {
+        await client.close();
+      }
+    });
+
     it('namespaces keys and channels with the prefix', async () => {
       const prefix = uniquePrefix();
       const engine = await harness.pod({ prefix });
@@ -167,6 +203,34 @@ describe('RedisEngine', () => {
         expect([...seqs].sort()).toEqual(seqs);
         expect(new Set(seqs).size).toBe(7);
         expect((await client.pubSubChannels(`${prefix}*`)).sort()).toEqual([`${prefix}room:chat`, `${prefix}room:quiet`]);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  describe('losing the subscriber of shared personal channels', () => {
+    afterEach(() => harness.closeAll());
+
+    it('catches every followed personal room up, once and in order, and none that is not followed', async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix, personalChannels: 2 });
+      const b = await harness.pod({ prefix, personalChannels: 2 });
+      const inbox = new DeliveryLog(a.broker);
+      const followed = ['user:ann', 'user:ben', 'user:cy'];
+      for (const room of followed) await a.broker.subscribe(room);
+      await b.broker.publish('user:ann', 'notification', body('a1'));
+      await eventually(() => expect(inbox.of('user:ann')).toHaveLength(1));
+
+      const client = await inspector();
+      try {
+        await client.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+        for (const room of [...followed, 'user:dee']) await b.broker.publish(room, 'notification', body(`${room} while away`));
+        await b.broker.publish('user:ann', 'notification', body('a3'));
+        await eventually(() => expect(inbox.of('user:ann').map(textOf)).toEqual(['a1', 'user:ann while away', 'a3']), 5000);
+        for (const room of ['user:ben', 'user:cy']) await eventually(() => expect(inbox.of(room).map(textOf)).toEqual([`${room} while away`]), 5000);
+        expect(inbox.of('user:dee')).toEqual([]);
+        expect(inbox.deliveries.every((delivery) => delivery.kind === 'publication')).toBe(true);
       } finally {
         await client.close();
       }

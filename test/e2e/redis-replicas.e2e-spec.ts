@@ -21,7 +21,8 @@ describe('publishes that wait for replicas', () => {
 
   beforeAll(async () => {
     primary = await startRedis();
-    pod = await createTestApp({ REDIS_URL: primary.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '200' });
+    // A second of grace: a replica on a busy machine can take a few hundred ms to acknowledge.
+    pod = await createTestApp({ REDIS_URL: primary.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '1000' });
   });
   afterAll(async () => {
     await pod?.close();

@@ -54,31 +54,34 @@ end
 `;
 
 /**
- * ARGV: entry TTL ms, then connection id and user pairs: the adds one pod asked for in one turn,
- * in order. Answers exactly as one script per add would, run back to back: the expired users
- * are those the first add would report, and each add gets {1 if the user's first connection,
- * distinct users after it}.
- * Returns {{users whose entries expired}, {first, users, first, users, ...}}.
+ * ARGV: entry TTL ms, then the changes one pod asked for in one turn, in order: `+ <connection id>
+ * <user>` for an add, `- <connection id>` for a remove. Answers exactly as one script per change
+ * would, run back to back: the expired users are those the first change would report, and each
+ * change gets {1 if it was the user's first connection (add) or last (remove), distinct users
+ * after it}.
+ * Returns {{users whose entries expired}, {changed, users, changed, users, ...}}.
  */
-const PRESENCE_ADD = `${PRESENCE_HELPERS}
+const PRESENCE_CHANGES = `${PRESENCE_HELPERS}
 local now, ttl_ms = now_ms(), tonumber(ARGV[1])
 local gone = purge(now)
 local changes, expired = {}, {}
-for index = 2, #ARGV, 2 do
-  table.insert(changes, upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) and 1 or 0)
+local index = 2
+while index <= #ARGV do
+  local changed
+  if ARGV[index] == '+' then
+    changed = upsert(ARGV[index + 1], ARGV[index + 2], now + ttl_ms)
+    index = index + 3
+  else
+    local user = redis.call('HGET', connections, ARGV[index + 1])
+    changed = user and forget(ARGV[index + 1], user)
+    index = index + 2
+  end
+  table.insert(changes, changed and 1 or 0)
   table.insert(changes, redis.call('HLEN', users))
-  if index == 2 then expired = still_gone(gone) end
+  if #changes == 2 then expired = still_gone(gone) end
 end
 keep(ttl_ms)
 return {expired, changes}
-`;
-
-/** ARGV: connection id. Returns {1 if it was the user's last connection, distinct users, {expired users}}. */
-const PRESENCE_REMOVE = `${PRESENCE_HELPERS}
-local gone = purge(now_ms())
-local user = redis.call('HGET', connections, ARGV[1])
-local last = user and forget(ARGV[1], user)
-return {last and 1 or 0, redis.call('HLEN', users), gone}
 `;
 
 /**
@@ -115,13 +118,11 @@ export interface ExpiredPresence {
   users: number;
 }
 
-export interface PresenceChangeReply extends ExpiredPresence {
-  /** First connection of the user (add) or its last (remove). */
-  userChanged: boolean;
-}
+/** One add or remove of a connection's entry, in a turn's changes (heraldPresenceChanges). */
+export type PresenceEntryChange = { op: 'add'; connectionId: string; user: string } | { op: 'remove'; connectionId: string };
 
-/** The adds of one turn: each add's change, and the expired users (reported once, with the first add's count). */
-export interface PresenceAddReply {
+/** The changes of one turn: each one's outcome, and the expired users (reported once, with the first change's count). */
+export interface PresenceChangesReply {
   changes: { userChanged: boolean; users: number }[];
   expiredUsers: string[];
 }
@@ -131,12 +132,6 @@ export interface PresenceSnapshotReply extends ExpiredPresence {
   userIds: string[];
 }
 
-const presenceChange = (reply: [number, number, string[]]): PresenceChangeReply => ({
-  userChanged: reply[0] === 1,
-  users: Number(reply[1]),
-  expiredUsers: reply[2],
-});
-
 const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
   parser.pushKey(keys.expiry);
   parser.pushKey(keys.connections);
@@ -144,28 +139,22 @@ const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
 };
 
 export const PRESENCE_SCRIPTS = {
-  heraldPresenceAdd: defineScript({
-    SCRIPT: PRESENCE_ADD,
+  heraldPresenceChanges: defineScript({
+    SCRIPT: PRESENCE_CHANGES,
     NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>) {
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, changes: Iterable<PresenceEntryChange>) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
-      for (const [connectionId, user] of entries) parser.push(connectionId, user);
+      for (const change of changes) {
+        if (change.op === 'add') parser.push('+', change.connectionId, change.user);
+        else parser.push('-', change.connectionId);
+      }
     },
-    transformReply: (reply: [string[], number[]]): PresenceAddReply => {
-      const changes: PresenceAddReply['changes'] = [];
+    transformReply: (reply: [string[], number[]]): PresenceChangesReply => {
+      const changes: PresenceChangesReply['changes'] = [];
       for (let index = 0; index < reply[1].length; index += 2) changes.push({ userChanged: reply[1][index] === 1, users: Number(reply[1][index + 1]) });
       return { changes, expiredUsers: reply[0] };
     },
-  }),
-  heraldPresenceRemove: defineScript({
-    SCRIPT: PRESENCE_REMOVE,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, connectionId: string) {
-      pushPresenceKeys(parser, keys);
-      parser.push(connectionId);
-    },
-    transformReply: presenceChange,
   }),
   heraldPresenceRefresh: defineScript({
     SCRIPT: PRESENCE_REFRESH,

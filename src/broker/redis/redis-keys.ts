@@ -1,3 +1,5 @@
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+
 /**
  * Every Redis key and channel Herald uses, under REDIS_PREFIX. A room's keys share the hash tag
  * `{<room>}`, so each script touches one slot (Redis Cluster, should it come) and the prefix
@@ -6,6 +8,7 @@
 export class RedisKeys {
   private readonly channelPrefix: string;
   private readonly channelSuffix: string;
+  private readonly personalChannelPrefix: string;
 
   /**
    * `sharded` (Redis Cluster): channels carry the room's hash tag too, so the publish script can
@@ -15,9 +18,16 @@ export class RedisKeys {
   constructor(
     private readonly prefix: string,
     readonly sharded = false,
+    /**
+     * REDIS_PERSONAL_CHANNELS: how many channels the personal rooms share (0: one channel per
+     * user). Always 0 on a Cluster, where the publish script may only SPUBLISH in its room's slot.
+     */
+    readonly personalChannels = 0,
   ) {
     this.channelPrefix = sharded ? `${prefix}{` : `${prefix}room:`;
     this.channelSuffix = sharded ? '}:channel' : '';
+    this.personalChannelPrefix = `${prefix}personal:`;
+    if (sharded && personalChannels > 0) throw new Error('Personal rooms cannot share channels on a Redis Cluster');
   }
 
   /** Stream of the room's publications; entry id `<position>-0`. */
@@ -65,9 +75,27 @@ export class RedisKeys {
     return `${this.prefix}{user:${user}}:inbox:read`;
   }
 
-  /** The room's Pub/Sub channel: publications and ephemeral broadcasts. */
+  /**
+   * The room's Pub/Sub channel: publications and ephemeral broadcasts. With personalChannels,
+   * a personal room shares one of that many channels with other users' (see isShared), so a
+   * pod subscribes a handful of channels instead of one per connected user.
+   */
   channel(room: string): string {
+    if (this.personalChannels > 0 && room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personalChannelPrefix + (hashOf(room) % this.personalChannels);
     return this.channelPrefix + room + this.channelSuffix;
+  }
+
+  /**
+   * Whether a channel carries several rooms: its messages then start with `@<room>\n`
+   * (sharedMessagePrefix), and a pod follows it while any of its rooms has a member here.
+   */
+  isShared(channel: string): boolean {
+    return this.personalChannels > 0 && channel.startsWith(this.personalChannelPrefix);
+  }
+
+  /** What a message on the room's channel starts with: the room's name when the channel is shared. */
+  sharedMessagePrefix(room: string, channel: string): string {
+    return this.isShared(channel) ? `@${room}\n` : '';
   }
 
   roomOf(channel: string): string | undefined {
@@ -79,4 +107,17 @@ export class RedisKeys {
   get pubsub(): 'classic' | 'sharded' {
     return this.sharded ? 'sharded' : 'classic';
   }
+}
+
+/**
+ * FNV-1a, 32 bits: spreads personal rooms over the shared channels the same way on every pod
+ * (and in every version: changing it splits pods during a rolling update).
+ */
+function hashOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
 }

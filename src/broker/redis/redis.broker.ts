@@ -4,9 +4,11 @@ import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq } from '../s
 import { expirySeconds } from './inbox.scripts';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
+import { LatestPositions } from './latest-positions';
 import { RedisKeys } from './redis-keys';
 import { RoomFeeds } from './room.feeds';
 import { RoomKeys } from './room.scripts';
+import { SharedChannels } from './shared-channels';
 
 export interface RedisBrokerOptions {
   historySize: number;
@@ -26,6 +28,10 @@ export interface RedisBrokerOptions {
  * - History reads enforce exactly HISTORY_SIZE and HISTORY_TTL_S, whatever XADD ~ kept.
  * - The pod's rooms are followed by RoomFeeds (subscribed on 0 -> 1, unsubscribed on 1 -> 0);
  *   after every resync of the connection each room catches up from the last seq it delivered.
+ * - Personal rooms share REDIS_PERSONAL_CHANNELS channels (RedisKeys.channel): following one
+ *   costs no SUBSCRIBE once its channel is held (SharedChannels), and its anchor is read with
+ *   every other room followed in the same turn (LatestPositions). Messages on a shared channel
+ *   name their room on a first line.
  */
 export class RedisBroker extends Broker {
   private readonly logger = new Logger(RedisBroker.name);
@@ -33,6 +39,8 @@ export class RedisBroker extends Broker {
   private listener: DeliveryListener = () => undefined;
   /** history() reads waiting to be sent, by room and since: see history(). */
   private readonly pendingHistoryReads = new Map<string, Promise<HistoryResult>>();
+  private readonly sharedChannels: SharedChannels;
+  private readonly latestPositions: LatestPositions;
 
   constructor(
     private readonly connection: RedisConnection,
@@ -44,6 +52,8 @@ export class RedisBroker extends Broker {
       (room, since) => this.history(room, since),
       (delivery) => this.emit(delivery),
     );
+    this.sharedChannels = new SharedChannels(connection);
+    this.latestPositions = new LatestPositions(connection);
     connection.onMessage((message, channel) => this.dispatch(message, channel));
     connection.onResynced(() => this.feeds.catchUpAll());
   }
@@ -56,11 +66,13 @@ export class RedisBroker extends Broker {
     const dedupKey = options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey);
     const inbox = options?.inboxUser === undefined ? undefined : this.inboxOf(options.inboxUser);
     const keys = this.roomKeys(room);
+    const channel = this.keys.channel(room);
     // A duplicate WAITs too: WAIT covers the connection's earlier writes, so a retry through the
     // same pod is acknowledged only once the first attempt's write is replicated.
     const reply = await this.connection.runReplicated('publish', keys.meta, (redis) =>
       redis.heraldPublish(keys, dedupKey, inbox, {
-        channel: this.keys.channel(room),
+        channel,
+        messagePrefix: this.keys.sharedMessagePrefix(room, channel),
         pubsub: this.keys.pubsub,
         event,
         body: JSON.stringify(body),
@@ -78,11 +90,13 @@ export class RedisBroker extends Broker {
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
     const header = excludeUser === undefined ? 'B' : `B ${JSON.stringify(excludeUser)}`;
-    await this.connection.run('broadcast', (redis) => redis.publish(this.keys.channel(room), `${header}\n${frame}`));
+    const channel = this.keys.channel(room);
+    await this.connection.run('broadcast', (redis) => redis.publish(channel, `${this.keys.sharedMessagePrefix(room, channel)}${header}\n${frame}`));
   }
 
   async subscribe(room: string): Promise<void> {
     const channel = this.keys.channel(room);
+    if (this.keys.isShared(channel)) return this.subscribeShared(room, channel);
     const feed = this.feeds.open(room);
     try {
       await this.connection.subscribe(channel);
@@ -99,9 +113,29 @@ export class RedisBroker extends Broker {
     }
   }
 
+  /**
+   * A room on a channel it shares with others: hold the channel, then read where the room stands.
+   * Held first, so anything published after the read reaches this pod live or by catch-up.
+   */
+  private async subscribeShared(room: string, channel: string): Promise<void> {
+    const feed = this.feeds.open(room);
+    try {
+      await this.sharedChannels.acquire(channel);
+      const latest = await this.latestPositions.read(this.keys.meta(room));
+      this.feeds.anchor(feed, latest);
+    } catch (error) {
+      if (this.feeds.close(room, feed)) this.sharedChannels.release(channel);
+      throw error;
+    }
+  }
+
   async unsubscribe(room: string): Promise<void> {
     if (!this.feeds.close(room)) return;
-    if (await this.connection.unsubscribe(this.keys.channel(room))) await this.forgetIfQuiet(room);
+    const channel = this.keys.channel(room);
+    // A shared channel's rooms were followed without starting a history life: nothing to forget.
+    // (A member's explicit join of its personal room starts one; it expires after HISTORY_TTL_S.)
+    if (this.keys.isShared(channel)) this.sharedChannels.release(channel);
+    else if (await this.connection.unsubscribe(channel)) await this.forgetIfQuiet(room);
   }
 
   /**
@@ -168,6 +202,7 @@ export class RedisBroker extends Broker {
   /** Stops following every room; the connection itself is closed by the engine. */
   close(): void {
     this.feeds.clear();
+    this.sharedChannels.clear();
   }
 
   /**
@@ -186,11 +221,18 @@ export class RedisBroker extends Broker {
 
   /**
    * Decodes a channel message: `P <epoch> <position> <publishedAtMs> <event>\n<body>` from the
-   * publish script, or `B[ <excluded user JSON>]\n<frame>` from `broadcast`.
+   * publish script, or `B[ <excluded user JSON>]\n<frame>` from `broadcast`; on a shared channel
+   * after a first line `@<room>`.
    */
-  private dispatch(message: string, channel: string): void {
-    const room = this.keys.roomOf(channel);
-    // A message already in flight when this pod unsubscribed.
+  private dispatch(received: string, channel: string): void {
+    let room = this.keys.roomOf(channel);
+    let message = received;
+    if (room === undefined && this.keys.isShared(channel) && received.startsWith('@')) {
+      const end = received.indexOf('\n');
+      room = received.slice(1, end);
+      message = received.slice(end + 1);
+    }
+    // A message already in flight when this pod unsubscribed, or for a room of a shared channel not followed here.
     if (room === undefined || !this.feeds.has(room)) return;
     const newline = message.indexOf('\n');
     const header = message.slice(0, newline);

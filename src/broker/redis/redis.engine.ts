@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { HeraldConfig, RedisTopology, describeRedis } from '../../config/herald.config';
+import { DEFAULT_PERSONAL_CHANNELS, HeraldConfig, RedisTopology, describeRedis } from '../../config/herald.config';
 import { Engine, EngineConnectError, EngineHealth } from '../engine';
 import { ClusterRedisConnection } from './cluster.connection';
 import { RedisBroker, RedisBrokerOptions } from './redis.broker';
@@ -17,6 +17,8 @@ export interface RedisEngineOptions extends Omit<RedisConnectionOptions, 'url' |
   topology?: RedisTopology;
   /** REDIS_PREFIX: namespaces every key and channel. */
   prefix: string;
+  /** REDIS_PERSONAL_CHANNELS: channels the personal rooms share; 0 (and always on a Cluster): one per user. */
+  personalChannels?: number;
 }
 
 /** The variable a start-up failure names, per mode. */
@@ -41,7 +43,8 @@ export class RedisEngine extends Engine {
     this.topology = topology;
     this.connection = RedisEngine.connectionFor(topology, options);
     // On a Cluster each room's channel shares its keys' slot, for SPUBLISH inside the script.
-    const keys = new RedisKeys(options.prefix, topology.mode === 'cluster');
+    const cluster = topology.mode === 'cluster';
+    const keys = new RedisKeys(options.prefix, cluster, cluster ? 0 : (options.personalChannels ?? DEFAULT_PERSONAL_CHANNELS));
     this.broker = new RedisBroker(this.connection, keys, options);
     this.presence = new RedisPresenceStore(this.connection, keys, options);
     this.inbox = new RedisInboxStore(this.connection, keys, options);
@@ -69,6 +72,7 @@ export class RedisEngine extends Engine {
       minReplicas: config.redisMinReplicas,
       replicaWaitMs: config.redisReplicaWaitMs,
       prefix: config.redisPrefix,
+      personalChannels: config.redisPersonalChannels,
       commandTimeoutMs: config.redisCommandTimeoutMs,
       historySize: config.historySize,
       historyTtlS: config.historyTtlS,

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
-import { ExpiredPresence, PresenceKeys } from './presence.scripts';
+import { ExpiredPresence, PresenceEntryChange, PresenceKeys } from './presence.scripts';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { RedisKeys } from './redis-keys';
@@ -19,13 +19,11 @@ export interface RedisPresenceOptions {
   presenceRefreshMs: number;
 }
 
-/** An add waiting for its turn's script (see RedisPresenceStore.add). */
-interface PendingAdd {
-  connectionId: string;
-  user: string;
+/** An add or remove waiting for its turn's script (see RedisPresenceStore.add). */
+type PendingChange = PresenceEntryChange & {
   resolve: (change: PresenceChange) => void;
   reject: (error: unknown) => void;
-}
+};
 
 /**
  * Presence on Redis: per room, entries per connection that expire unless refreshed. This pod
@@ -37,8 +35,8 @@ export class RedisPresenceStore extends PresenceStore {
   private readonly logger = new Logger(RedisPresenceStore.name);
   /** This pod's presence entries: room -> connection id -> user. */
   private readonly localPresence = new Map<string, Map<string, string>>();
-  /** Adds asked for in this turn of the event loop, by room: sent as one script (see add). */
-  private readonly pendingAdds = new Map<string, PendingAdd[]>();
+  /** Adds and removes asked for in this turn of the event loop, by room: sent as one script (see add). */
+  private readonly pendingChanges = new Map<string, PendingChange[]>();
   private expiredListener: PresenceExpiredListener = () => undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -58,75 +56,70 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   /**
-   * Adds to one room asked for in the same turn of the event loop go to Redis as one script, in
-   * order, answered as separate scripts would be: a burst of joins to a room (connections
-   * arriving, a reconnect storm) costs one Redis command per turn instead of one per join. Any
-   * other call about the room (remove, snapshot, refresh, close) sends the waiting adds first,
-   * so Redis sees every call in the order this pod made it.
+   * Adds and removes in one room asked for in the same turn of the event loop go to Redis as one
+   * script, in order, answered as separate scripts would be: a burst of joins or leaves (connections
+   * arriving, a reconnect storm, a drain) costs one Redis command per room per turn instead of one
+   * per connection. Any other call about the room (snapshot, refresh, close) sends the waiting
+   * changes first, so Redis sees every call in the order this pod made it.
    */
   add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
     let entries = this.localPresence.get(room);
     if (!entries) this.localPresence.set(room, (entries = new Map()));
     // Remembered first: if Redis is down now, the entry is registered when it comes back.
     entries.set(connectionId, user);
-    return new Promise((resolve, reject) => {
-      let batch = this.pendingAdds.get(room);
-      if (!batch) {
-        const adds: PendingAdd[] = [];
-        this.pendingAdds.set(room, (batch = adds));
-        setImmediate(() => this.sendAdds(room, adds));
-      }
-      batch.push({ connectionId, user, resolve, reject });
-    });
+    return this.change(room, { op: 'add', connectionId, user });
   }
 
-  /** Sends a room's waiting adds, if `adds` is still what waits for it. */
-  private sendAdds(room: string, adds: PendingAdd[]): void {
-    if (this.pendingAdds.get(room) !== adds) return;
-    this.pendingAdds.delete(room);
-    this.connection
-      .run('presence add', (redis) =>
-        redis.heraldPresenceAdd(
-          this.presenceKeys(room),
-          this.options.presenceTtlMs,
-          adds.map((add): [string, string] => [add.connectionId, add.user]),
-        ),
-      )
-      .then(
-        ({ changes, expiredUsers }) => {
-          this.reportExpired(room, { expiredUsers, users: changes[0].users });
-          adds.forEach((add, index) => add.resolve(changes[index]));
-        },
-        (error: unknown) => {
-          for (const add of adds) add.reject(error);
-        },
-      );
-  }
-
-  /** Sends the adds waiting for `room`, or for every room. */
-  private flushAdds(room?: string): void {
-    if (room === undefined) {
-      for (const [waitingRoom, adds] of [...this.pendingAdds]) this.sendAdds(waitingRoom, adds);
-      return;
-    }
-    const adds = this.pendingAdds.get(room);
-    if (adds) this.sendAdds(room, adds);
-  }
-
-  async remove(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+  async remove(room: string, _user: string, connectionId: string): Promise<PresenceChange> {
     const entries = this.localPresence.get(room);
     entries?.delete(connectionId);
     if (entries?.size === 0) this.localPresence.delete(room);
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return { userChanged: false, users: 0 };
-    this.flushAdds(room);
-    const change = await this.connection.run('presence remove', (redis) => redis.heraldPresenceRemove(this.presenceKeys(room), connectionId));
-    this.reportExpired(room, change);
-    return { userChanged: change.userChanged, users: change.users };
+    return this.change(room, { op: 'remove', connectionId });
+  }
+
+  private change(room: string, change: PresenceEntryChange): Promise<PresenceChange> {
+    return new Promise((resolve, reject) => {
+      let batch = this.pendingChanges.get(room);
+      if (!batch) {
+        const changes: PendingChange[] = [];
+        this.pendingChanges.set(room, (batch = changes));
+        setImmediate(() => this.sendChanges(room, changes));
+      }
+      batch.push({ ...change, resolve, reject });
+    });
+  }
+
+  /** Sends a room's waiting changes, if `changes` is still what waits for it. */
+  private sendChanges(room: string, changes: PendingChange[]): void {
+    if (this.pendingChanges.get(room) !== changes) return;
+    this.pendingChanges.delete(room);
+    this.connection
+      .run('presence change', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, changes))
+      .then(
+        (reply) => {
+          this.reportExpired(room, { expiredUsers: reply.expiredUsers, users: reply.changes[0].users });
+          changes.forEach((change, index) => change.resolve(reply.changes[index]));
+        },
+        (error: unknown) => {
+          for (const change of changes) change.reject(error);
+        },
+      );
+  }
+
+  /** Sends the changes waiting for `room`, or for every room. */
+  private flushChanges(room?: string): void {
+    if (room === undefined) {
+      for (const [waitingRoom, changes] of [...this.pendingChanges]) this.sendChanges(waitingRoom, changes);
+      return;
+    }
+    const changes = this.pendingChanges.get(room);
+    if (changes) this.sendChanges(room, changes);
   }
 
   async snapshot(room: string): Promise<PresenceSnapshot> {
-    this.flushAdds(room);
+    this.flushChanges(room);
     const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.presenceKeys(room)));
     this.reportExpired(room, snapshot);
     return { users: snapshot.userIds, connections: snapshot.connections };
@@ -147,20 +140,28 @@ export class RedisPresenceStore extends PresenceStore {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.refreshTimer);
-    this.flushAdds();
-    const removals = [...this.localPresence].flatMap(([room, entries]) =>
-      [...entries.keys()].map((connectionId) => this.connection.attempt('presence remove', (redis) => redis.heraldPresenceRemove(this.presenceKeys(room), connectionId))),
-    );
+    this.flushChanges();
+    // Each room's entries in slices, as the refresh sends them: a pod with thousands of
+    // connections closes with a few scripts per room, not one per connection.
+    const removals = [...this.localPresence].flatMap(([room, entries]) => {
+      const all = [...entries.keys()];
+      const slices: Promise<unknown>[] = [];
+      for (let index = 0; index < all.length; index += PRESENCE_REFRESH_SLICE) {
+        const slice = all.slice(index, index + PRESENCE_REFRESH_SLICE).map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId }));
+        slices.push(this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, slice)));
+      }
+      return slices;
+    });
     this.localPresence.clear();
     const failed = (await Promise.allSettled(removals)).filter((outcome) => outcome.status === 'rejected');
     if (failed.length > 0) {
       // Unreachable Redis: the entries expire on their own within presenceTtlMs.
-      this.logger.warn({ message: 'Could not remove presence on close', entries: failed.length, error: describeError(failed[0].reason) });
+      this.logger.warn({ message: 'Could not remove presence on close', scripts: failed.length, error: describeError(failed[0].reason) });
     }
   }
 
   private async registerAll(): Promise<void> {
-    this.flushAdds();
+    this.flushChanges();
     const refreshes: Promise<void>[] = [];
     for (const [room, entries] of this.localPresence) {
       const all = [...entries];

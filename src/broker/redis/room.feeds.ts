@@ -17,8 +17,9 @@ export interface RoomFeed {
   /**
    * The newest positions delivered here and their publication times (oldest first, at most
    * RECENT_POSITIONS): tells a repeat from another publication given a position already used.
+   * Undefined until the first delivery: most personal rooms never carry one.
    */
-  recent: Array<[position: number, publishedAtMs: number]>;
+  recent: Array<[position: number, publishedAtMs: number]> | undefined;
 }
 
 /**
@@ -26,6 +27,9 @@ export interface RoomFeed {
  * were not replicated yet, a handful at the rate one room is published to.
  */
 const RECENT_POSITIONS = 16;
+
+/** The anchor of every room that had no history when followed: one object for all of them. */
+const NO_HISTORY_ANCHOR = Object.freeze({ epoch: null, position: 0 });
 
 /** Reads a room's history (RedisBroker.history). */
 type HistoryReader = (room: string, since?: string) => Promise<HistoryResult>;
@@ -56,14 +60,14 @@ export class RoomFeeds {
 
   /** Starts following a room; `anchor` it once its latest position is known. */
   open(room: string): RoomFeed {
-    const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined, recent: [] };
+    const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined, recent: undefined };
     this.feeds.set(room, feed);
     return feed;
   }
 
   /** Where catch-up starts if nothing is delivered before the next reconnect. */
   anchor(feed: RoomFeed, latest: { epoch: string; latestPosition: number } | null): void {
-    feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : { epoch: null, position: 0 };
+    feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : NO_HISTORY_ANCHOR;
   }
 
   /** Stops following a room; with `feed`, only if it is still that opening's feed. */
@@ -126,9 +130,12 @@ export class RoomFeeds {
         const missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
         if (missed.recovered) {
           for (const publication of missed.publications) this.deliverInOrder(feed, publication, parseSeq(publication.seq)!);
+          // Caught up with a new life that has carried nothing yet: a second resync before its
+          // first publication starts from here, instead of reporting the old life's gap again.
+          if (feed.last?.epoch !== latest.epoch) this.moveTo(feed, latest);
         } else {
           // What is declared lost is not delivered late: only publications after `latest` follow.
-          feed.last = latest;
+          this.moveTo(feed, latest);
           gap();
         }
       }
@@ -140,6 +147,13 @@ export class RoomFeeds {
       feed.pending = undefined;
       for (const [publication, at] of pending) this.deliverInOrder(feed, publication, at);
     }
+  }
+
+  /** Continues the feed from `at`, as if it had delivered everything up to it. */
+  private moveTo(feed: RoomFeed, at: ParsedSeq): void {
+    feed.last = at;
+    // Positions delivered in another life say nothing about this one's.
+    feed.recent = undefined;
   }
 
   /** Tells the room's members on this pod that it cannot prove they missed nothing. */
@@ -156,13 +170,16 @@ export class RoomFeeds {
    */
   private deliverInOrder(feed: RoomFeed, publication: Publication, at: ParsedSeq): void {
     if (feed.last && feed.last.epoch === at.epoch && at.position <= feed.last.position) {
-      const delivered = feed.recent.find(([position]) => position === at.position);
+      const delivered = feed.recent?.find(([position]) => position === at.position);
       if (delivered === undefined || delivered[1] === publication.publishedAtMs) return;
       this.logger.warn({ message: 'Redis reused positions this pod had delivered (writes lost in a failover)', room: publication.room, position: at.position });
-      feed.recent = feed.recent.filter(([position]) => position < at.position);
+      feed.recent = feed.recent?.filter(([position]) => position < at.position);
       this.reportGap(publication.room, formatSeq(at.epoch, at.position - 1));
     }
+    // Positions delivered in another life say nothing about this one's (a repeat is told by its position in the same life).
+    if (feed.last?.epoch !== at.epoch) feed.recent = undefined;
     feed.last = at;
+    feed.recent ??= [];
     feed.recent.push([at.position, publication.publishedAtMs]);
     if (feed.recent.length > RECENT_POSITIONS) feed.recent.shift();
     this.emit(publication);

@@ -40,14 +40,15 @@ end
  * set (the meta key again for rooms that are not personal).
  * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate,
  * inbox size ('0': no inbox), inbox TTL s, the request's fingerprint, the publish command
- * (PUBLISH, or SPUBLISH on a Cluster: the channel then shares the room's hash tag).
+ * (PUBLISH, or SPUBLISH on a Cluster: the channel then shares the room's hash tag), and what the
+ * channel message starts with ('', or `@<room>\n` on a channel several rooms share).
  * Returns 'duplicate' or 'conflict' (the dedup key was seen with another fingerprint) when
  * nothing was published, else {epoch, position}. The dedup key holds the fingerprint.
  *
  * The epoch is created whenever the meta hash is missing: first use, expiry after
  * HISTORY_TTL_S of silence, or a Redis that lost its data. Nothing of the old stream is kept,
  * so a `since` from before can never be answered with `recovered: true`.
- * The channel payload is `P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
+ * The channel payload is `[@<room>\n]P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
  * A notification to a personal room is also pushed on the user's inbox list in the same step,
  * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and stream never disagree; the
  * read marks of items trimmed off the end go with them.
@@ -84,7 +85,7 @@ if inbox_size > 0 then
   redis.call('EXPIRE', inbox, ARGV[9])
   if redis.call('EXISTS', read) == 1 then redis.call('EXPIRE', read, ARGV[9]) end
 end
-redis.call(ARGV[11], channel, 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
+redis.call(ARGV[11], channel, ARGV[12] .. 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
 return {epoch, position}
 `;
 
@@ -106,6 +107,19 @@ if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now} end
 local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
 if since >= latest or latest - since > size then return {epoch, latest, now} end
 return {epoch, latest, now, redis.call('XRANGE', history, (since + 1) .. '-0', latest .. '-0')}
+`;
+
+/**
+ * KEYS: any number of rooms' meta keys. Returns, per key, {epoch, latest position}, or
+ * {false, false} for a room without history. Reads only: unlike HISTORY it starts no life, so
+ * following a room that never carries a message (a personal room) leaves nothing in Redis.
+ */
+const LATEST_POSITIONS = `
+local latest = {}
+for index, meta in ipairs(KEYS) do
+  latest[index] = redis.call('HMGET', meta, 'epoch', 'position')
+end
+return latest
 `;
 
 /**
@@ -138,6 +152,12 @@ return 1
 export interface RoomKeys {
   meta: string;
   history: string;
+}
+
+/** A room's history life and its latest position. */
+export interface RoomLatest {
+  epoch: string;
+  latestPosition: number;
 }
 
 export interface StoredPublication {
@@ -173,7 +193,18 @@ export const ROOM_SCRIPTS = {
       keys: RoomKeys,
       dedupKey: string | undefined,
       inbox: (InboxKeys & { size: number; ttlS: number }) | undefined,
-      args: { channel: string; pubsub: 'classic' | 'sharded'; event: string; body: string; fingerprint: string; historySize: number; historyTtlS: number; epochSuffix: string },
+      args: {
+        channel: string;
+        /** '' or `@<room>\n`: RedisKeys.sharedMessagePrefix. */
+        messagePrefix: string;
+        pubsub: 'classic' | 'sharded';
+        event: string;
+        body: string;
+        fingerprint: string;
+        historySize: number;
+        historyTtlS: number;
+        epochSuffix: string;
+      },
     ) {
       parser.pushKey(keys.meta);
       parser.pushKey(keys.history);
@@ -181,7 +212,7 @@ export const ROOM_SCRIPTS = {
       parser.pushKey(inbox?.items ?? keys.meta);
       parser.pushKey(inbox?.read ?? keys.meta);
       parser.push(args.channel, args.event, args.body, String(args.historySize), String(args.historyTtlS), args.epochSuffix, dedupKey === undefined ? '0' : '1');
-      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint, args.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH');
+      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint, args.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH', args.messagePrefix);
     },
     transformReply: (reply: [string, number] | 'duplicate' | 'conflict'): { epoch: string; position: number } | 'duplicate' | 'conflict' =>
       typeof reply === 'string' ? reply : { epoch: reply[0], position: Number(reply[1]) },
@@ -204,6 +235,16 @@ export const ROOM_SCRIPTS = {
       parser.push(fingerprint, String(ttlS));
     },
     transformReply: (reply: 'first' | 'repeat' | 'conflict') => reply,
+  }),
+  heraldLatestPositions: defineScript({
+    SCRIPT: LATEST_POSITIONS,
+    // No fixed NUMBER_OF_KEYS: the count goes first, then the keys (EVALSHA sha numkeys key...).
+    parseCommand(parser: CommandParser, metaKeys: readonly string[]) {
+      parser.push(String(metaKeys.length));
+      for (const key of metaKeys) parser.pushKey(key);
+    },
+    transformReply: (reply: Array<[string | null, string | null]>): Array<RoomLatest | null> =>
+      reply.map(([epoch, position]) => (epoch === null || position === null ? null : { epoch, latestPosition: Number(position) })),
   }),
   heraldHistory: defineScript({
     SCRIPT: HISTORY,

@@ -1,0 +1,50 @@
+import type { RedisConnection } from './redis.connection';
+import type { RoomLatest } from './room.scripts';
+
+/** Most rooms one read asks for: one script call, bounded in its size like any other. */
+const MOST_ROOMS_PER_READ = 500;
+
+interface PendingRead {
+  meta: string;
+  resolve: (latest: RoomLatest | null) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Where each newly followed room stands (its epoch and latest position), read for every room
+ * asked for in one turn of the event loop with one script call: admission follows each
+ * connection's personal room, and a burst of connections was a burst of single reads. The read
+ * starts nothing in Redis (heraldLatestPositions), so a room that never carries a message leaves
+ * no key behind. Only for rooms whose keys may share a script call (not on a Cluster).
+ */
+export class LatestPositions {
+  private pending: PendingRead[] | undefined;
+
+  constructor(private readonly connection: Pick<RedisConnection, 'attempt'>) {}
+
+  /** The room's latest position, or null when it has no history; `meta` is the room's meta key. */
+  read(meta: string): Promise<RoomLatest | null> {
+    return new Promise((resolve, reject) => {
+      if (!this.pending) {
+        this.pending = [];
+        setImmediate(() => this.flush());
+      }
+      this.pending.push({ meta, resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending ?? [];
+    this.pending = undefined;
+    for (let start = 0; start < batch.length; start += MOST_ROOMS_PER_READ) {
+      const reads = batch.slice(start, start + MOST_ROOMS_PER_READ);
+      this.connection
+        // `attempt`, as a subscribe's anchor always was: it runs whenever the command connection is up.
+        .attempt('history', (redis) => redis.heraldLatestPositions(reads.map((read) => read.meta)))
+        .then(
+          (latest) => reads.forEach((read, index) => read.resolve(latest[index] ?? null)),
+          (error: unknown) => reads.forEach((read) => read.reject(error)),
+        );
+    }
+  }
+}

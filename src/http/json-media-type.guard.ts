@@ -1,0 +1,33 @@
+import { CanActivate, ExecutionContext, Injectable, UnsupportedMediaTypeException } from '@nestjs/common';
+import type { Request } from 'express';
+import typeis from 'type-is';
+import { JSON_MEDIA_TYPES } from './json-body.parser';
+
+/**
+ * A request that carries a body must say it is JSON (section 6: 415 otherwise). Without this,
+ * Express leaves a text or form body unparsed and the validators answer with field errors about
+ * fields that were in fact sent. Runs on matched routes only, after the token guard, so an
+ * unknown path is still a 404 and a missing token still a 401.
+ *
+ * A guard rather than an interceptor: Herald has no other interceptor, and with none Nest runs
+ * a handler without building an rxjs pipeline for every request (about 4% of a publish's CPU).
+ * Guards run before interceptors and pipes, so the order of the answers is the same.
+ */
+@Injectable()
+export class JsonMediaTypeGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    if (context.getType() === 'http') {
+      if (!hasAcceptableMediaType(context.switchToHttp().getRequest<Request>())) {
+        throw new UnsupportedMediaTypeException('The body must be JSON, sent with Content-Type: application/json');
+      }
+    }
+    return true;
+  }
+}
+
+/** No body, or a body that says it is JSON. */
+export function hasAcceptableMediaType(request: Request): boolean {
+  // What services send, without type-is parsing the header.
+  if (request.headers['content-type'] === 'application/json') return true;
+  return !typeis.hasBody(request) || Boolean(typeis(request, JSON_MEDIA_TYPES));
+}
