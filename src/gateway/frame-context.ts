@@ -1,31 +1,38 @@
 import { ArgumentsHost, createParamDecorator, ExecutionContext } from '@nestjs/common';
+import type { MessageMappingProperties } from '@nestjs/websockets';
 import { FrameId } from '@herald/client/protocol';
 import { Connection } from '../connections/connection';
 
 /**
  * Where the frame being handled came from: its connection and the client's `id`. Nest binds
  * the gateway's handlers once for all sockets (see HeraldWsAdapter), so its `getClient()` names
- * no particular socket; the frame's origin is keyed by the frame's data object instead, which
- * the FrameDispatcher parses and Nest hands unchanged to guards, param decorators and exception filters
- * (pipes transform only their own copy).
+ * no particular socket. The FrameDispatcher passes the origin to the handler as an argument of
+ * its own (callHandler), and Nest hands a call's arguments unchanged to guards, param decorators
+ * and exception filters, which read it back with frameOriginOf.
  */
-export interface FrameOrigin {
-  readonly connection: Connection;
-  readonly id: FrameId | undefined;
+export class FrameOrigin {
+  constructor(
+    readonly connection: Connection,
+    readonly id: FrameId | undefined,
+  ) {}
 }
 
-const origins = new WeakMap<object, FrameOrigin>();
+/**
+ * Where the origin is among a call's arguments: after the client Nest binds the handlers to,
+ * the frame's data (what `@MessageBody()` reads) and its event, the arguments Nest's own WsAdapter
+ * passes; Nest appends the pattern after it.
+ */
+const ORIGIN_ARGUMENT = 3;
 
-export function rememberFrame(data: object, connection: Connection, id: FrameId | undefined): void {
-  origins.set(data, { connection, id });
+/** Calls a gateway handler (Nest's bound proxy) for a frame, with the frame's origin. */
+export function callHandler(handler: MessageMappingProperties, data: object, event: string, origin: FrameOrigin): unknown {
+  return handler.callback(data, event, origin);
 }
 
 /** The origin of the frame a guard, handler or filter is running for. */
 export function frameOriginOf(host: ArgumentsHost): FrameOrigin | undefined {
-  // The frame's data, as `switchToWs().getData()` reads it: that call attaches three new
-  // closures to the host, and this runs for every guard, origin parameter and filter of a frame.
-  const data: unknown = host.getArgByIndex(1);
-  return typeof data === 'object' && data !== null ? origins.get(data) : undefined;
+  const origin: unknown = host.getArgByIndex(ORIGIN_ARGUMENT);
+  return origin instanceof FrameOrigin ? origin : undefined;
 }
 
 /** Injects the connection that sent the frame into a message handler. */
@@ -40,7 +47,7 @@ export const FrameFrom = createParamDecorator((_: unknown, context: ExecutionCon
 
 function originOf(context: ExecutionContext): FrameOrigin {
   const origin = frameOriginOf(context);
-  // Every frame reaches Nest through FrameDispatcher.dispatch, which records its origin first.
+  // Every frame reaches Nest through FrameDispatcher.dispatch, which passes its origin.
   if (!origin) throw new Error('Frame origin unknown: the frame did not come through the FrameDispatcher');
   return origin;
 }

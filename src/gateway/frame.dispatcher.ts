@@ -7,7 +7,7 @@ import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionHub } from '../connections/connection.hub';
 import { MetricsService } from '../metrics/metrics.service';
-import { rememberFrame } from './frame-context';
+import { callHandler, FrameOrigin } from './frame-context';
 import { parseFrame } from './frame.parser';
 import { FrameSender } from './frame.sender';
 
@@ -117,10 +117,9 @@ export class FrameDispatcher {
       return;
     }
     this.metrics.framesIn.inc({ event: parsed.event });
-    rememberFrame(parsed.data, connection, parsed.id);
     let returned: unknown;
     try {
-      returned = handler.callback(parsed.data, parsed.event);
+      returned = callHandler(handler, parsed.data, parsed.event, new FrameOrigin(connection, parsed.id));
     } catch (error) {
       // Nest's proxy catches handler errors; reaching here means a bug in the pipeline itself.
       this.logger.error({ message: 'Handler pipeline threw', event: parsed.event, error: String(error) });
