@@ -45,7 +45,7 @@ export abstract class Broker {
    */
   abstract broadcast(room: string, frame: string, excludeUser?: string): Promise<void>;
 
-  /** Starts receiving the room's deliveries on this pod. Callers reference-count: see RoomSubscriptions. */
+  /** Starts receiving the room's deliveries on this pod. Callers reference-count: see RefCountedSubscriptions. */
   abstract subscribe(room: string): Promise<void>;
   abstract unsubscribe(room: string): Promise<void>;
 

@@ -2,12 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { Joined, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import type { WebSocket } from 'ws';
 import { Broker, Delivery, HistoryResult } from '../broker/broker';
+import { RefCountedSubscriptions } from '../broker/ref-counted-subscriptions';
 import { MetricsService } from '../metrics/metrics.service';
 import { Connection } from './connection';
 import { PreparedFrame } from './prepared-frame';
 import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
-import { RoomSubscriptions } from './room-subscriptions';
 
 /** How `enter` ended: a new member, one already in the room, or a connection that closed meanwhile. */
 export type EnterOutcome = 'entered' | 'already_member' | 'connection_closed';
@@ -47,13 +47,13 @@ export class ConnectionHub {
   private readonly membersByRoom = new Map<string, Members>();
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
   private readonly joiningByRoom = new Map<string, Map<Connection, BufferedFrame[]>>();
-  private readonly subscriptions: RoomSubscriptions;
+  private readonly subscriptions: RefCountedSubscriptions;
 
   constructor(
     private readonly broker: Broker,
     private readonly metrics: MetricsService,
   ) {
-    this.subscriptions = new RoomSubscriptions(broker);
+    this.subscriptions = new RefCountedSubscriptions(broker);
     broker.onDelivery((delivery) => this.deliver(delivery));
   }
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
+import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
 import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq } from '../seq';
 import { expirySeconds } from './inbox.scripts';
 import { describeError } from './redis.client';
@@ -8,7 +9,6 @@ import { LatestPositions } from './latest-positions';
 import { RedisKeys } from './redis-keys';
 import { RoomFeeds } from './room.feeds';
 import { RoomKeys } from './room.scripts';
-import { SharedChannels } from './shared-channels';
 
 export interface RedisBrokerOptions {
   historySize: number;
@@ -29,7 +29,7 @@ export interface RedisBrokerOptions {
  * - The pod's rooms are followed by RoomFeeds (subscribed on 0 -> 1, unsubscribed on 1 -> 0);
  *   after every resync of the connection each room catches up from the last seq it delivered.
  * - Personal rooms share REDIS_PERSONAL_CHANNELS channels (RedisKeys.channel): following one
- *   costs no SUBSCRIBE once its channel is held (SharedChannels), and its anchor is read with
+ *   costs no SUBSCRIBE once its channel is held (RefCountedSubscriptions), and its anchor is read with
  *   every other room followed in the same turn (LatestPositions). Messages on a shared channel
  *   name their room on a first line.
  */
@@ -39,7 +39,8 @@ export class RedisBroker extends Broker {
   private listener: DeliveryListener = () => undefined;
   /** history() reads waiting to be sent, by room and since: see history(). */
   private readonly pendingHistoryReads = new Map<string, Promise<HistoryResult>>();
-  private readonly sharedChannels: SharedChannels;
+  /** The channels several personal rooms share, held while any of their rooms is followed here. */
+  private readonly sharedChannels: RefCountedSubscriptions;
   private readonly latestPositions: LatestPositions;
 
   constructor(
@@ -52,7 +53,7 @@ export class RedisBroker extends Broker {
       (room, since) => this.history(room, since),
       (delivery) => this.emit(delivery),
     );
-    this.sharedChannels = new SharedChannels(connection);
+    this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection);
     connection.onMessage((message, channel) => this.dispatch(message, channel));
     connection.onResynced(() => this.feeds.catchUpAll());

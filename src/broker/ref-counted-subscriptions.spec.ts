@@ -1,5 +1,5 @@
 import { Broker } from '../broker/broker';
-import { RoomSubscriptions } from './room-subscriptions';
+import { RefCountedSubscriptions } from './ref-counted-subscriptions';
 
 /** A broker that records subscribe and unsubscribe calls; `failNext` makes the next subscribe fail. */
 function recordingBroker() {
@@ -23,10 +23,10 @@ function recordingBroker() {
 /** Lets every queued operation run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-describe('RoomSubscriptions', () => {
+describe('RefCountedSubscriptions', () => {
   it('subscribes a room once for any number of holders and unsubscribes after the last release', async () => {
     const { broker, calls } = recordingBroker();
-    const subscriptions = new RoomSubscriptions(broker);
+    const subscriptions = new RefCountedSubscriptions(broker);
     await Promise.all([subscriptions.acquire('a'), subscriptions.acquire('a'), subscriptions.acquire('b')]);
     expect(subscriptions.size).toBe(2);
     subscriptions.release('a');
@@ -41,7 +41,7 @@ describe('RoomSubscriptions', () => {
 
   it('keeps a room subscribed when it is acquired again before its unsubscribe ran', async () => {
     const { broker, calls } = recordingBroker();
-    const subscriptions = new RoomSubscriptions(broker);
+    const subscriptions = new RefCountedSubscriptions(broker);
     await subscriptions.acquire('a');
     subscriptions.release('a');
     await subscriptions.acquire('a');
@@ -51,7 +51,7 @@ describe('RoomSubscriptions', () => {
 
   it('subscribes again after a release that unsubscribed', async () => {
     const { broker, calls } = recordingBroker();
-    const subscriptions = new RoomSubscriptions(broker);
+    const subscriptions = new RefCountedSubscriptions(broker);
     await subscriptions.acquire('a');
     subscriptions.release('a');
     await settle();
@@ -61,7 +61,7 @@ describe('RoomSubscriptions', () => {
 
   it('keeps the hold of a failed subscribe until it is released, and never unsubscribes what it never subscribed', async () => {
     const { broker, calls, state } = recordingBroker();
-    const subscriptions = new RoomSubscriptions(broker);
+    const subscriptions = new RefCountedSubscriptions(broker);
     state.failNext = true;
     await expect(subscriptions.acquire('a')).rejects.toThrow('broker down');
     expect(subscriptions.size).toBe(1);
