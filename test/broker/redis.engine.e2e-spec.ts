@@ -237,6 +237,31 @@ describe('RedisEngine', () => {
     });
   });
 
+  describe('losing Redis with personal rooms on shared channels', () => {
+    afterEach(() => harness.closeAll());
+
+    it('tells a followed personal room that its history is gone (the recovery of section 4), then delivers the new life', async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix, personalChannels: 2 });
+      const b = await harness.pod({ prefix, personalChannels: 2 });
+      const inbox = new DeliveryLog(a.broker);
+      await a.broker.subscribe('user:ann');
+      await b.broker.publish('user:ann', 'notification', body('before'));
+      await eventually(() => expect(inbox.of('user:ann')).toHaveLength(1));
+
+      await redis.kill();
+      await eventually(() => expect(a.broker.available).toBe(false));
+      await redis.restart();
+      await eventually(() => expect(a.broker.available && b.broker.available).toBe(true), 5000);
+      await b.broker.publish('user:ann', 'notification', body('after'));
+      await eventually(() => expect(inbox.of('user:ann')).toHaveLength(3), 5000);
+      const [first, gap, last] = inbox.of('user:ann');
+      expect(textOf(first)).toBe('before');
+      expect(gap).toEqual({ kind: 'gap', room: 'user:ann', latestSeq: expect.any(String) });
+      expect(textOf(last)).toBe('after');
+    });
+  });
+
   describe('a subscription that missed publications without noticing', () => {
     it('catches the room up from history when a live publication skips positions, then delivers it', async () => {
       const prefix = uniquePrefix();
