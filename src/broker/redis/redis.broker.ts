@@ -102,7 +102,7 @@ export class RedisBroker extends Broker {
     try {
       await this.connection.subscribe(channel);
       // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
-      this.feeds.anchor(feed, await this.connection.attempt('history', (redis) => redis.heraldHistory(this.roomKeys(room), undefined, this.historyWindow())));
+      this.feeds.anchor(room, feed, await this.connection.attempt('history', (redis) => redis.heraldHistory(this.roomKeys(room), undefined, this.historyWindow())));
     } catch (error) {
       if (this.feeds.close(room, feed)) {
         this.connection.unsubscribe(channel).catch((failure: unknown) =>
@@ -115,19 +115,29 @@ export class RedisBroker extends Broker {
   }
 
   /**
-   * A room on a channel it shares with others: hold the channel, then read where the room stands.
-   * Held first, so anything published after the read reaches this pod live or by catch-up.
+   * A room on a channel it shares with others (a personal room): resolves once the channel is
+   * held, which for all but a pod's first few connections is at once, so admission sends
+   * `welcome` in the turn of the handshake (one write with the 101 response, see turn-cork.ts)
+   * instead of a Redis round trip later. Where the room stands is read after that, batched with
+   * every room followed in the same turn; until it is known the feed holds back what arrives
+   * live (RoomFeeds.open), so nothing is lost, repeated or reordered meanwhile.
    */
   private async subscribeShared(room: string, channel: string): Promise<void> {
     const feed = this.feeds.open(room);
     try {
       await this.sharedChannels.acquire(channel);
-      const latest = await this.latestPositions.read(this.keys.meta(room));
-      this.feeds.anchor(feed, latest);
     } catch (error) {
       if (this.feeds.close(room, feed)) this.sharedChannels.release(channel);
       throw error;
     }
+    // Held first, so anything published after the read reaches this pod live or by catch-up.
+    this.latestPositions.read(this.keys.meta(room)).then(
+      (latest) => this.feeds.anchor(room, feed, latest),
+      (error: unknown) => {
+        this.logger.warn({ message: 'Could not read where a followed room stands', room, error: describeError(error) });
+        this.feeds.anchorUnknown(room, feed);
+      },
+    );
   }
 
   async unsubscribe(room: string): Promise<void> {
@@ -252,7 +262,7 @@ export class RedisBroker extends Broker {
       this.feeds.receive(publication, at);
     } else if (header === 'B' || header.startsWith('B ')) {
       const excludeUser = header.length > 2 ? (JSON.parse(header.slice(2)) as string) : undefined;
-      this.emit(excludeUser === undefined ? { kind: 'broadcast', room, frame: rest } : { kind: 'broadcast', room, frame: rest, excludeUser });
+      this.feeds.receiveBroadcast(excludeUser === undefined ? { kind: 'broadcast', room, frame: rest } : { kind: 'broadcast', room, frame: rest, excludeUser });
     } else {
       this.logger.warn({ message: 'Ignoring a channel message of unknown shape', room });
     }
