@@ -50,7 +50,8 @@ export class RedisBroker extends Broker {
   ) {
     super();
     this.feeds = new RoomFeeds(
-      (room, since) => this.history(room, since),
+      // Catch-up asks Redis: it is what tells the feed where it stands.
+      (room, since) => this.readShared(room, since),
       (delivery) => this.emit(delivery),
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
@@ -150,13 +151,33 @@ export class RedisBroker extends Broker {
   }
 
   /**
+   * For a room this pod follows and whose feed stands on a known position (not waiting for its
+   * anchor, not catching up), a join's read is answered from that position without Redis: it is
+   * the last publication delivered here, and everything after it reaches this pod's members live
+   * (the caller has begun buffering them, ConnectionHub.enter), so the answer is what a read
+   * would say less the publications still in flight to this pod, which then follow it in order.
+   * So are a join without `since` (its `seq`) and a rejoin with `since` at that position (nothing
+   * missed). Anything else reads Redis (readShared).
+   */
+  history(room: string, since?: string): Promise<HistoryResult> {
+    // While Redis is lost a join is refused as `unavailable`, as every read then is (section 7).
+    const here = this.connection.available ? this.feeds.positionOf(room) : undefined;
+    if (here !== undefined) {
+      const latestSeq = formatSeq(here.epoch, here.position);
+      if (since === undefined) return Promise.resolve({ latestSeq, recovered: false, publications: [] });
+      if (since === latestSeq) return Promise.resolve({ latestSeq, recovered: true, publications: [] });
+    }
+    return this.readShared(room, since);
+  }
+
+  /**
    * Reads of the same room and `since` asked for in one turn of the event loop share one Redis
    * read: a reconnect storm is thousands of clients that rejoin a room having seen the same last
    * message. Only reads not sent yet are shared: the read goes out after every caller asked, and
    * each caller had begun buffering live deliveries before asking (ConnectionHub.enter), so it
    * covers each of them as a read of its own would.
    */
-  history(room: string, since?: string): Promise<HistoryResult> {
+  private readShared(room: string, since?: string): Promise<HistoryResult> {
     const key = since === undefined ? room : `${room}\n${since}`;
     const pending = this.pendingHistoryReads.get(key);
     if (pending) return pending;

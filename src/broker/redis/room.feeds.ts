@@ -77,6 +77,18 @@ export class RoomFeeds {
   }
 
   /**
+   * Where a followed room stands on this pod: the last publication delivered here, else its
+   * anchor. Undefined unless that is known for sure: the room is not followed, waits for its
+   * anchor or catches up, or had no history life when followed (a read would start one).
+   */
+  positionOf(room: string): { epoch: string; position: number } | undefined {
+    const feed = this.feeds.get(room);
+    if (!feed || feed.pending) return undefined;
+    const at = feed.last ?? (feed.anchor === UNKNOWN_ANCHOR ? undefined : feed.anchor);
+    return at?.epoch ? { epoch: at.epoch, position: at.position } : undefined;
+  }
+
+  /**
    * Starts following a room; `anchor` it once its latest position is known. Until then what
    * arrives live waits in the feed, so a room may be followed (and its members admitted) before
    * the read returns without a delivery being lost, repeated or reordered.
