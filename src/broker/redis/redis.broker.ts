@@ -3,6 +3,7 @@ import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, Publish
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
 import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq } from '../seq';
 import { expirySeconds } from './inbox.scripts';
+import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { LatestPositions } from './latest-positions';
@@ -30,7 +31,7 @@ export interface RedisBrokerOptions {
  *   after every resync of the connection each room catches up from the last seq it delivered.
  * - Personal rooms share REDIS_PERSONAL_CHANNELS channels (RedisKeys.channel): following one
  *   costs no SUBSCRIBE once its channel is held (RefCountedSubscriptions), and its anchor is read with
- *   every other room followed in the same turn (LatestPositions). Messages on a shared channel
+ *   every other room followed in the same batch window (LatestPositions, BatchWindow). Messages on a shared channel
  *   name their room on a first line.
  */
 export class RedisBroker extends Broker {
@@ -47,6 +48,7 @@ export class RedisBroker extends Broker {
     private readonly connection: RedisConnection,
     private readonly keys: RedisKeys,
     private readonly settings: RedisBrokerOptions,
+    window: BatchWindow,
   ) {
     super();
     this.feeds = new RoomFeeds(
@@ -55,7 +57,7 @@ export class RedisBroker extends Broker {
       (delivery) => this.emit(delivery),
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
-    this.latestPositions = new LatestPositions(connection);
+    this.latestPositions = new LatestPositions(connection, window);
     connection.onMessage((message, channel) => this.dispatch(message, channel));
     connection.onResynced(() => this.feeds.catchUpAll());
   }
@@ -120,7 +122,7 @@ export class RedisBroker extends Broker {
    * held, which for all but a pod's first few connections is at once, so admission sends
    * `welcome` in the turn of the handshake (one write with the 101 response, see turn-cork.ts)
    * instead of a Redis round trip later. Where the room stands is read after that, batched with
-   * every room followed in the same turn; until it is known the feed holds back what arrives
+   * every room followed in the same batch window; until it is known the feed holds back what arrives
    * live (RoomFeeds.open), so nothing is lost, repeated or reordered meanwhile.
    */
   private async subscribeShared(room: string, channel: string): Promise<void> {
