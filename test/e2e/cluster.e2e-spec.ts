@@ -180,6 +180,28 @@ describe('a cluster of pods on one Redis', () => {
     await closeAll([member, newcomer, rejoining]);
   });
 
+  it('replays a rejoin on a pod that follows the room exactly what the client missed, then what follows, once each', async () => {
+    const room = 'public:rejoin-here';
+    const stays = await connectClient(a.wsUrl, user('stays'));
+    await stays.join(room);
+    const drops = await connectClient(a.wsUrl, user('drops'));
+    await drops.join(room);
+    await notify(b, room, 'm1');
+    const seen = await drops.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'm1');
+    drops.terminate();
+    for (const text of ['m2', 'm3', 'm4']) await notify(c, room, text);
+    await stays.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'm4');
+
+    const back = await connectClient(a.wsUrl, user('drops'));
+    const joined = await back.join(room, seqOf(seen));
+    expect(joined.data).toMatchObject({ recovered: true, missed: 3, seq: seqOf(framesIn(stays, room)[3]) });
+    await notify(b, room, 'm5');
+    await back.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'm5');
+    expect(framesIn(back, room).map((frame) => frame.data.payload.text)).toEqual(['m2', 'm3', 'm4', 'm5']);
+    expect(framesIn(back, room).map(seqOf)).toEqual(framesIn(stays, room).slice(1).map(seqOf));
+    await closeAll([stays, back]);
+  });
+
   it('delivers a publish with the same id sent to two pods once', async () => {
     const room = 'public:dedup';
     const member = await connectClient(c.wsUrl, user('dee'));

@@ -158,8 +158,9 @@ export class RedisBroker extends Broker {
    * the last publication delivered here, and everything after it reaches this pod's members live
    * (the caller has begun buffering them, ConnectionHub.enter), so the answer is what a read
    * would say less the publications still in flight to this pod, which then follow it in order.
-   * So are a join without `since` (its `seq`) and a rejoin with `since` at that position (nothing
-   * missed). Anything else reads Redis (readShared).
+   * So are a join without `since` (its `seq`), a rejoin with `since` at that position (nothing
+   * missed), and a rejoin from a little further back in a shared room (replayHere). Anything else
+   * reads Redis (readShared).
    */
   history(room: string, since?: string): Promise<HistoryResult> {
     // While Redis is lost a join is refused as `unavailable`, as every read then is (section 7).
@@ -168,8 +169,25 @@ export class RedisBroker extends Broker {
       const latestSeq = formatSeq(here.epoch, here.position);
       if (since === undefined) return Promise.resolve({ latestSeq, recovered: false, publications: [] });
       if (since === latestSeq) return Promise.resolve({ latestSeq, recovered: true, publications: [] });
+      const replay = since === undefined ? undefined : this.replayHere(room, since, here.position);
+      if (replay) return Promise.resolve({ latestSeq, recovered: true, publications: replay });
     }
     return this.readShared(room, since);
+  }
+
+  /**
+   * A rejoin's missed publications from what this pod delivered (RoomFeeds.replayAfter), when
+   * they are certainly inside the history's window: no more than HISTORY_SIZE back, and every one
+   * younger than half of HISTORY_TTL_S by this pod's clock (Redis's clock judges the window; the
+   * half leaves room for the two to differ). Otherwise Redis decides.
+   */
+  private replayHere(room: string, since: string, latestPosition: number): Publication[] | undefined {
+    const parsed = parseSeq(since);
+    if (!parsed || latestPosition - parsed.position > this.settings.historySize) return undefined;
+    const replay = this.feeds.replayAfter(room, parsed);
+    const maxAgeMs = (this.settings.historyTtlS * 1000) / 2;
+    if (!replay || (replay.length > 0 && Date.now() - replay[0].publishedAtMs >= maxAgeMs)) return undefined;
+    return replay;
   }
 
   /**

@@ -153,4 +153,54 @@ describe('RoomFeeds', () => {
       expect(deliveries.map(textOf)).toEqual(['gap', 'after']);
     });
   });
+
+  describe('replay for rejoins', () => {
+    it('holds what it delivered after a seq while nothing is missing from there, and nothing of another life or beyond its last', () => {
+      const { history, feeds, live } = setUp();
+      const published = Array.from({ length: 4 }, (_, n) => history.publish(`m${n + 1}`));
+      published.forEach(live);
+      const texts = (since: number) => feeds.replayAfter('chat', { epoch: 'e1', position: since })?.map(textOf);
+      expect(texts(2)).toEqual(['m3', 'm4']);
+      // The feed was anchored at 0 and delivered from 1: everything after 0 is held.
+      expect(texts(0)).toEqual(['m1', 'm2', 'm3', 'm4']);
+      expect(texts(4)).toEqual([]);
+      expect(feeds.replayAfter('chat', { epoch: 'e0', position: 2 })).toBeUndefined();
+      expect(feeds.replayAfter('chat', { epoch: 'e1', position: 5 })).toBeUndefined();
+    });
+
+    it('restarts after a skipped position, so it never answers across what it did not deliver in order', async () => {
+      const { history, feeds, live } = setUp();
+      live(history.publish('m1'));
+      history.publish('m2');
+      const third = history.publish('m3');
+      // m2 never arrives live: the room catches up from history, delivering m2 then m3.
+      live(third);
+      expect(feeds.replayAfter('chat', { epoch: 'e1', position: 1 })).toBeUndefined();
+      await settled();
+      expect(feeds.replayAfter('chat', { epoch: 'e1', position: 1 })?.map(textOf)).toEqual(['m2', 'm3']);
+    });
+
+    it('answers nothing across a gap, nor for a room it no longer follows', async () => {
+      const { history, feeds, live } = setUp();
+      live(history.publish('before'));
+      history.restart('e2');
+      history.publish('new life');
+      feeds.catchUpAll();
+      await settled();
+      expect(feeds.replayAfter('chat', { epoch: 'e1', position: 0 })).toBeUndefined();
+      feeds.close('chat');
+      expect(feeds.replayAfter('chat', { epoch: 'e2', position: 0 })).toBeUndefined();
+    });
+
+    it('keeps nothing for personal rooms', () => {
+      const deliveries: Delivery[] = [];
+      const feeds = new RoomFeeds(async () => ({ latestSeq: null, recovered: false, publications: [] }), (delivery) => deliveries.push(delivery));
+      const feed = feeds.open('user:ann');
+      feeds.anchor('user:ann', feed, { epoch: 'e1', latestPosition: 0 });
+      const publication: Publication = { kind: 'publication', room: 'user:ann', seq: formatSeq('e1', 1), event: 'notification', body: '{}', publishedAtMs: Date.now() };
+      feeds.receive(publication, parseSeq(publication.seq)!);
+      expect(deliveries).toHaveLength(1);
+      expect(feeds.replayAfter('user:ann', { epoch: 'e1', position: 0 })).toBeUndefined();
+    });
+  });
 });

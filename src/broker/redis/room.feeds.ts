@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
 import { ParsedSeq, formatSeq, parseSeq } from '../seq';
 import { describeError } from './redis.client';
@@ -37,6 +38,15 @@ type Anchor = Readonly<{ epoch: string | null; position: number }>;
 /** A live delivery held back while the feed is pending: a publication with its position, or a broadcast. */
 type PendingDelivery = [Publication, ParsedSeq] | [Broadcast, undefined];
 
+/**
+ * How many of its newest publications a shared room keeps on the pod for rejoins (replayAfter):
+ * a client that dropped and comes back within a few seconds, as in a drain's reconnect storm,
+ * asks for what it missed since, and thousands of such rejoins are answered without Redis. A
+ * rejoin from further back reads Redis, as any read does. Personal rooms keep none: their
+ * connections are admitted without `since`, and there is one per user.
+ */
+const REPLAY_SIZE = 32;
+
 /** The anchor of every room that had no history when followed: one object for all of them. */
 const NO_HISTORY_ANCHOR: Anchor = Object.freeze({ epoch: null, position: 0 });
 
@@ -62,6 +72,11 @@ export class RoomFeeds {
   private readonly feeds = new Map<string, RoomFeed>();
   /** Feeds whose pod resynced while their anchor was being read: they catch up once it is known. */
   private readonly resyncedBeforeAnchor = new Set<RoomFeed>();
+  /**
+   * Per shared room, its newest publications delivered here (at most REPLAY_SIZE), with no
+   * position missing between them and ending at the feed's last: see replayAfter.
+   */
+  private readonly replays = new Map<string, Publication[]>();
 
   constructor(
     private readonly readHistory: HistoryReader,
@@ -120,12 +135,29 @@ export class RoomFeeds {
     const current = this.feeds.get(room);
     if (current === undefined || (feed !== undefined && current !== feed)) return false;
     this.resyncedBeforeAnchor.delete(current);
+    this.replays.delete(room);
     return this.feeds.delete(room);
   }
 
   clear(): void {
     this.feeds.clear();
     this.resyncedBeforeAnchor.clear();
+    this.replays.clear();
+  }
+
+  /**
+   * What this pod delivered in a followed room after `since`, when it still holds all of it
+   * (positionOf's conditions, the same life, nothing missing from `since` to its last); else
+   * undefined. The caller checks that window against the history's size and age.
+   */
+  replayAfter(room: string, since: ParsedSeq): Publication[] | undefined {
+    const at = this.positionOf(room);
+    const kept = this.replays.get(room);
+    if (!at || !kept || since.epoch !== at.epoch || since.position > at.position) return undefined;
+    const first = parseSeq(kept[0].seq)!;
+    const last = parseSeq(kept[kept.length - 1].seq)!;
+    if (first.epoch !== at.epoch || last.position !== at.position || since.position < first.position - 1) return undefined;
+    return kept.slice(since.position - first.position + 1);
   }
 
   /** A broadcast from the channel: after whatever of the room's is held back, else at once. */
@@ -283,6 +315,19 @@ export class RoomFeeds {
     feed.recent ??= [];
     feed.recent.push([at.position, publication.publishedAtMs]);
     if (feed.recent.length > RECENT_POSITIONS) feed.recent.shift();
+    if (!publication.room.startsWith(PERSONAL_ROOM_PREFIX)) this.keepForReplay(publication, at);
     this.emit(publication);
+  }
+
+  /** Adds a delivered publication to its room's replay, which restarts from it unless it is the next position. */
+  private keepForReplay(publication: Publication, at: ParsedSeq): void {
+    const kept = this.replays.get(publication.room);
+    const previous = kept === undefined ? undefined : parseSeq(kept[kept.length - 1].seq)!;
+    if (!kept || previous!.epoch !== at.epoch || previous!.position + 1 !== at.position) {
+      this.replays.set(publication.room, [publication]);
+      return;
+    }
+    kept.push(publication);
+    if (kept.length > REPLAY_SIZE) kept.shift();
   }
 }
