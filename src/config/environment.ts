@@ -345,8 +345,8 @@ export class Environment {
 
   /**
    * How long a pod gathers the Redis calls nobody waits on (where newly followed rooms stand,
-   * presence adds and removes) before sending them in one write; 0: those of one event-loop turn.
-   * Delays presence events, and live deliveries to a connection's first milliseconds, by as much.
+   * presence removes) before sending them in one write; 0: those of one event-loop turn.
+   * Delays `left` presence events, and live deliveries to a connection's first milliseconds, by as much.
    */
   @Transform(toInt) @IsInt() @Min(0) @Max(100)
   REDIS_BATCH_WINDOW_MS = 5;

@@ -49,7 +49,7 @@ export class HeraldConfig {
   readonly redisPrefix: string;
   /** REDIS_PERSONAL_CHANNELS, with its default per mode applied (0 on a Cluster). */
   readonly redisPersonalChannels: number;
-  /** REDIS_BATCH_WINDOW_MS: how long a pod gathers anchor reads and presence changes before sending them. */
+  /** REDIS_BATCH_WINDOW_MS: how long a pod gathers anchor reads and presence removes before sending them. */
   readonly redisBatchWindowMs: number;
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;

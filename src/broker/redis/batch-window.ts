@@ -1,6 +1,6 @@
 /**
  * Gathers the batched Redis calls of a pod (the anchors of newly followed rooms, presence
- * changes) for a few milliseconds and sends them in one timer callback: node-redis writes
+ * removes) for a few milliseconds and sends them in one timer callback: node-redis writes
  * whatever was queued in one turn of the event loop as one write, and on loopback or in a
  * container each write to Redis (and the wake-up of Redis it causes) costs more CPU than the
  * script it carries. Batched per turn instead, a burst of admissions sent a script, and a write,
