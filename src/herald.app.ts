@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger, INestApplication, Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { Engine, EngineConnectError } from './broker/engine';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
@@ -25,8 +25,8 @@ export interface RunningHerald {
 export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   const config = loadHeraldConfig(env);
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false });
-  let internalApp: NestExpressApplication | undefined;
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new FastifyAdapter(), { logger, bodyParser: false });
+  let internalApp: NestFastifyApplication | undefined;
   const close = async () => {
     // The internal application holds nothing of its own (ServiceApiModule.standalone): close it first.
     await internalApp?.close();
@@ -74,8 +74,8 @@ async function connectEngine(engine: Engine): Promise<void> {
 }
 
 /** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */
-async function startServiceApi(main: INestApplication, config: HeraldConfig, logger: LoggerService): Promise<NestExpressApplication> {
-  const internalApp = await NestFactory.create<NestExpressApplication>(ServiceApiModule.standalone(main), { logger, bodyParser: false });
+async function startServiceApi(main: INestApplication, config: HeraldConfig, logger: LoggerService): Promise<NestFastifyApplication> {
+  const internalApp = await NestFactory.create<NestFastifyApplication>(ServiceApiModule.standalone(main), new FastifyAdapter(), { logger, bodyParser: false });
   try {
     configureHttpPipeline(internalApp, config);
     serveOpenApi(internalApp);

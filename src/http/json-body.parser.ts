@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpException } from '@nestjs/common';
-import { json, RequestHandler } from 'express';
+import { json } from 'body-parser';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { jsonNestingExceeds } from '../parsing/json-depth';
 
 /** What the JSON parser reads; any other body is refused with 415 (JsonMediaTypeGuard). */
@@ -16,13 +17,19 @@ class JsonTooDeepError extends Error {
   }
 }
 
+/** A body limit and a nesting limit, for the routes that share them. */
+export interface JsonBodyLimits {
+  limitBytes: number;
+  maxDepth: number;
+}
+
 /**
- * Options for Express's JSON body parser: at most `limitBytes` (413 above), and nested at most
+ * Options for body-parser's JSON parser: at most `limitBytes` (413 above), and nested at most
  * `maxDepth` levels (400 above), checked on the raw bytes before JSON.parse, class-transformer or
  * the validators see the body: they recurse once per level, so a 30,000-deep body would
  * otherwise overflow the stack and answer 500.
  */
-export function jsonBodyOptions(limitBytes: number, maxDepth: number) {
+export function jsonBodyOptions({ limitBytes, maxDepth }: JsonBodyLimits) {
   return {
     limit: limitBytes,
     type: JSON_MEDIA_TYPES,
@@ -32,14 +39,33 @@ export function jsonBodyOptions(limitBytes: number, maxDepth: number) {
   };
 }
 
+type ParseJson = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void;
+
 /**
- * Express's JSON parser with its refusals (413 too large, 415 unsupported charset, 400 not JSON
- * or too deep) in Nest's `{statusCode, message, error}` shape, as section 6 promises for every
- * error: Nest turns a body-parser error into an HttpException with no `error` field.
+ * Makes `fastify` read request bodies with body-parser's JSON parser, the one Express used, so
+ * its answers stay what they were: 413 above the limit, 415 for a charset it does not read, 400
+ * for text that is not JSON (or, strict, not an object or array) and for a body nested too deeply.
+ * Fastify's own parsers are removed; every content type comes here, and a body that is not JSON
+ * is left unread for JsonMediaTypeGuard to refuse with 415 after the token guard (401 first),
+ * where Fastify would have refused it before any guard ran.
+ *
+ * `limitsOf` picks the limits by route: the batch route reads a larger body.
  */
-export function jsonBodyParser(limitBytes: number, maxDepth: number): RequestHandler {
-  const parse = json(jsonBodyOptions(limitBytes, maxDepth));
-  return (request, response, next) => parse(request, response, (error?: unknown) => (error === undefined ? next() : next(asHttpException(error))));
+export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl: string | undefined) => JsonBodyLimits): void {
+  const parsers = new Map<JsonBodyLimits, ParseJson>();
+  const parserFor = (limits: JsonBodyLimits): ParseJson => {
+    let parse = parsers.get(limits);
+    if (!parse) parsers.set(limits, (parse = json(jsonBodyOptions(limits)) as ParseJson));
+    return parse;
+  };
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (request: FastifyRequest, _payload: IncomingMessage, done: (error: Error | null, body?: unknown) => void) => {
+    const raw = request.raw as IncomingMessage & { body?: unknown };
+    parserFor(limitsOf(request.routeOptions.url))(raw, undefined as unknown as ServerResponse, (error?: unknown) => {
+      if (error !== undefined) done(asHttpException(error) as Error);
+      else done(null, raw.body);
+    });
+  });
 }
 
 /** A client error from body-parser (http-errors: `status`, `expose`) as a Nest HttpException; anything else unchanged. */
