@@ -1,13 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger, INestApplication, Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { Engine, EngineConnectError } from './broker/engine';
 import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { ConfigurationError } from './config/environment';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
+import { HeraldFastifyAdapter } from './http/herald-fastify.adapter';
 import { configureHttpPipeline } from './http/http-pipeline';
 import { ServiceApiModule } from './http/service-api.module';
 import { serveOpenApi } from './openapi/openapi.document';
@@ -25,8 +26,8 @@ export interface RunningHerald {
 export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   const config = loadHeraldConfig(env);
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false });
-  let internalApp: NestExpressApplication | undefined;
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(), { logger, bodyParser: false });
+  let internalApp: NestFastifyApplication | undefined;
   const close = async () => {
     // The internal application holds nothing of its own (ServiceApiModule.standalone): close it first.
     await internalApp?.close();
@@ -74,8 +75,8 @@ async function connectEngine(engine: Engine): Promise<void> {
 }
 
 /** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */
-async function startServiceApi(main: INestApplication, config: HeraldConfig, logger: LoggerService): Promise<NestExpressApplication> {
-  const internalApp = await NestFactory.create<NestExpressApplication>(ServiceApiModule.standalone(main), { logger, bodyParser: false });
+async function startServiceApi(main: INestApplication, config: HeraldConfig, logger: LoggerService): Promise<NestFastifyApplication> {
+  const internalApp = await NestFactory.create<NestFastifyApplication>(ServiceApiModule.standalone(main), new HeraldFastifyAdapter(), { logger, bodyParser: false });
   try {
     configureHttpPipeline(internalApp, config);
     serveOpenApi(internalApp);

@@ -2,7 +2,7 @@ import { applyDecorators, CanActivate, ExecutionContext, ForbiddenException, Inj
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { HttpErrorDto } from '../openapi/http-error.dto';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { Principal, Scope } from './principal';
 import { TokenVerifier, bearerToken } from './token.verifier';
 
@@ -17,7 +17,7 @@ export const RequireToken = (scope?: Scope) =>
     ...(scope ? [ApiForbiddenResponse({ type: HttpErrorDto, description: `The token lacks the "${scope}" scope` })] : []),
   );
 
-export type AuthenticatedRequest = Request & { principal: Principal };
+export type AuthenticatedRequest = FastifyRequest & { principal: Principal };
 
 /** HTTP authentication: 401 without a valid token, 403 without the scope the handler names. */
 @Injectable()

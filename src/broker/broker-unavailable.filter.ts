@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { BrokerUnavailableError } from './broker';
 
 /**
@@ -14,9 +14,9 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
     if (host.getType() !== 'http') throw error;
     host
       .switchToHttp()
-      .getResponse<Response>()
-      .status(HttpStatus.SERVICE_UNAVAILABLE)
-      .json({
+      .getResponse<FastifyReply>()
+      .code(HttpStatus.SERVICE_UNAVAILABLE)
+      .send({
         statusCode: HttpStatus.SERVICE_UNAVAILABLE,
         message: error.mayHaveApplied
           ? 'The message broker could not replicate the request in time (REDIS_MIN_REPLICAS), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.'

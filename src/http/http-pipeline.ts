@@ -1,7 +1,7 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { PUBLISH_BATCH_PATH } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
-import { jsonBodyParser } from './json-body.parser';
+import { JsonBodyLimits, useJsonBodyParser } from './json-body.parser';
 import { JsonMediaTypeGuard } from './json-media-type.guard';
 import { LeanValidationPipe } from './lean-validation.pipe';
 
@@ -10,12 +10,12 @@ import { LeanValidationPipe } from './lean-validation.pipe';
  * one and the internal one alike: a JSON body bounded in size and depth before it is parsed any
  * further, 415 for a body that is not JSON, and validation that names each bad or unknown field.
  */
-export function configureHttpPipeline(app: NestExpressApplication, config: HeraldConfig): void {
-  app.disable('x-powered-by');
-  // The batch route reads its larger body first (the next parser sees it parsed and skips it);
-  // its two extra levels (the envelope and its list) leave each notification the usual depth.
-  app.use(PUBLISH_BATCH_PATH, jsonBodyParser(config.maxBatchPublishBytes, config.maxJsonDepth + 2));
-  app.use(jsonBodyParser(config.maxPublishBytes, config.maxJsonDepth));
+export function configureHttpPipeline(app: NestFastifyApplication, config: HeraldConfig): void {
+  const single: JsonBodyLimits = { limitBytes: config.maxPublishBytes, maxDepth: config.maxJsonDepth };
+  // The batch route reads a larger body; its two extra levels (the envelope and its list) leave
+  // each notification the usual depth.
+  const batch: JsonBodyLimits = { limitBytes: config.maxBatchPublishBytes, maxDepth: config.maxJsonDepth + 2 };
+  useJsonBodyParser(app.getHttpAdapter().getInstance(), (routeUrl) => (routeUrl === PUBLISH_BATCH_PATH ? batch : single));
   // After the token guard (APP_GUARD, registered when the application was created): 401 before 415.
   app.useGlobalGuards(new JsonMediaTypeGuard());
   // Unknown fields are refused by name: a typo such as `room` for `rooms` must not be ignored.

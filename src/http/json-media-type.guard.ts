@@ -1,11 +1,11 @@
 import { CanActivate, ExecutionContext, Injectable, UnsupportedMediaTypeException } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import typeis from 'type-is';
 import { JSON_MEDIA_TYPES } from './json-body.parser';
 
 /**
  * A request that carries a body must say it is JSON (section 6: 415 otherwise). Without this,
- * Express leaves a text or form body unparsed and the validators answer with field errors about
+ * the body parser leaves a text or form body unread and the validators answer with field errors about
  * fields that were in fact sent. Runs on matched routes only, after the token guard, so an
  * unknown path is still a 404 and a missing token still a 401.
  *
@@ -17,7 +17,7 @@ import { JSON_MEDIA_TYPES } from './json-body.parser';
 export class JsonMediaTypeGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() === 'http') {
-      if (!hasAcceptableMediaType(context.switchToHttp().getRequest<Request>())) {
+      if (!hasAcceptableMediaType(context.switchToHttp().getRequest<FastifyRequest>())) {
         throw new UnsupportedMediaTypeException('The body must be JSON, sent with Content-Type: application/json');
       }
     }
@@ -26,8 +26,8 @@ export class JsonMediaTypeGuard implements CanActivate {
 }
 
 /** No body, or a body that says it is JSON. */
-export function hasAcceptableMediaType(request: Request): boolean {
+export function hasAcceptableMediaType(request: FastifyRequest): boolean {
   // What services send, without type-is parsing the header.
   if (request.headers['content-type'] === 'application/json') return true;
-  return !typeis.hasBody(request) || Boolean(typeis(request, JSON_MEDIA_TYPES));
+  return !typeis.hasBody(request.raw) || Boolean(typeis(request.raw, JSON_MEDIA_TYPES));
 }

@@ -26,7 +26,7 @@ const SHARED_PROVIDERS: InjectionToken[] = [NotificationsService, NotificationsB
 /**
  * The service-facing HTTP API. Without INTERNAL_PORT it is part of the one application; with it,
  * it is an application of its own bound only to the internal listener, so its routes do not exist
- * on the public port at all: no list of path patterns to keep in step with Express's
+ * on the public port at all: no list of path patterns to keep in step with the router's
  * case-insensitive routing (`/V1/NOTIFICATIONS` once published through the public port).
  */
 @Module({})

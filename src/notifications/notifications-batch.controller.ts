@@ -1,6 +1,6 @@
 import { Body, Controller, HttpStatus, Post, Res } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { PublishBatchResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
@@ -21,9 +21,9 @@ export class NotificationsBatchController {
   @ApiOkResponse({ type: PublishBatchResponseDto, description: 'Every notification was accepted' })
   @ApiResponse({ status: 207, type: PublishBatchResponseDto, description: 'Some were not: their results carry the error' })
   @ApiBadRequestResponse({ type: HttpErrorDto, description: 'The envelope is invalid (no list, empty, or too long)' })
-  async publish(@Body() body: PublishBatchDto, @Res({ passthrough: true }) response: Response): Promise<PublishBatchResponse> {
+  async publish(@Body() body: PublishBatchDto, @Res({ passthrough: true }) response: FastifyReply): Promise<PublishBatchResponse> {
     const result = await this.batches.publish(body.notifications);
-    response.status(result.failed === 0 ? HttpStatus.OK : HttpStatus.MULTI_STATUS);
+    response.code(result.failed === 0 ? HttpStatus.OK : HttpStatus.MULTI_STATUS);
     return result;
   }
 }

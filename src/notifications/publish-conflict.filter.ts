@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { PublishConflictError } from './publish-conflict.error';
 
 /** 409 in Nest's error shape for a reused publish id, so NotificationsService stays HTTP-free. */
@@ -10,8 +10,8 @@ export class PublishConflictFilter implements ExceptionFilter {
     if (host.getType() !== 'http') throw error;
     host
       .switchToHttp()
-      .getResponse<Response>()
-      .status(HttpStatus.CONFLICT)
-      .json({ statusCode: HttpStatus.CONFLICT, message: error.message, error: 'Conflict' });
+      .getResponse<FastifyReply>()
+      .code(HttpStatus.CONFLICT)
+      .send({ statusCode: HttpStatus.CONFLICT, message: error.message, error: 'Conflict' });
   }
 }

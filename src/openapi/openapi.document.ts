@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export const OPENAPI_PATH = '/openapi.json';
 
@@ -31,8 +31,7 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
 /** Answers GET /openapi.json on `app` with its own description; call before it listens. */
 export function serveOpenApi(app: INestApplication): void {
   const body = JSON.stringify(openApiDocument(app));
-  app.getHttpAdapter().get(OPENAPI_PATH, (_request: Request, response: Response) => {
-    response.setHeader('Cache-Control', 'no-cache');
-    response.type('application/json').send(body);
+  app.getHttpAdapter().get(OPENAPI_PATH, (_request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('Cache-Control', 'no-cache').type('application/json; charset=utf-8').send(body);
   });
 }

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldConfig } from '../config/herald.config';
 import { SdkBundle } from './sdk.bundle';
 
@@ -29,21 +29,21 @@ export class SdkController {
   @Header('X-Content-Type-Options', 'nosniff')
   // A module script from another origin; pages with COEP may embed it too.
   @Header('Cross-Origin-Resource-Policy', 'cross-origin')
-  async script(@Req() request: Request, @Res() response: Response, @Query('v') version?: string): Promise<void> {
+  async script(@Req() request: FastifyRequest, @Res() response: FastifyReply, @Query('v') version?: string): Promise<void> {
     const sdk = await this.bundle.script();
     // ALLOWED_ORIGINS set: the global CORS policy answers for the listed origins only. Unset,
     // any origin may open a WebSocket, so any origin may load the code that does it.
-    if (!this.config.allowedOrigins) response.setHeader('Access-Control-Allow-Origin', '*');
-    response.setHeader('Content-Type', 'application/javascript; charset=utf-8');
-    response.setHeader('ETag', sdk.etag);
-    response.setHeader(
+    if (!this.config.allowedOrigins) response.header('Access-Control-Allow-Origin', '*');
+    response.header('Content-Type', 'application/javascript; charset=utf-8');
+    response.header('ETag', sdk.etag);
+    response.header(
       'Cache-Control',
       version === sdk.version ? `public, max-age=${VERSIONED_MAX_AGE_S}, immutable` : `public, max-age=${UNVERSIONED_MAX_AGE_S}, must-revalidate`,
     );
     if (request.headers['if-none-match'] === sdk.etag) {
-      response.status(304).end();
+      response.code(304).send();
       return;
     }
-    response.status(200).send(sdk.source);
+    response.code(200).send(sdk.source);
   }
 }

@@ -167,6 +167,23 @@ describe('hostile input', () => {
       expect(response.status).toBe(400);
       expect(response.body.message).toContain('property room should not exist');
     });
+
+    it.each(['constructor', 'toString', '__proto__'])('answers 400 naming a field called %s (Object.prototype names the whitelist cannot see), and delivers nothing', async (key) => {
+      const zed = await connectClient(app.wsUrl, signToken({ sub: 'zed' }));
+      const hostile = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["zed"],"type":"hostile","payload":{},"${key}":{"a":1}}` });
+      expect(hostile.status).toBe(400);
+      expect(hostile.body).toEqual({ statusCode: 400, error: 'Bad Request', message: [`property ${key} should not exist`] });
+      const item = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw: `{"notifications":[{"users":["zed"],"type":"hostile","payload":{},"${key}":1}]}` });
+      // The pipe finds it before the items are checked one by one: the whole batch is refused.
+      expect(item.status).toBe(400);
+      expect(item.body.message).toEqual([`property notifications.0.${key} should not exist`]);
+      zed.socket.send(`{"event":"join","id":"proto","data":{"room":"chat:proto","${key}":1}}`);
+      expect((await zed.waitFor((frame) => frame.id === 'proto')).data).toEqual({ code: 'bad_request', message: `property ${key} should not exist`, event: 'join' });
+      expect((await publish(app.url, { users: ['zed'], type: 'marker', payload: {} })).status).toBe(202);
+      await zed.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+      expect(zed.frames.filter((frame) => frame.event === 'notification').map((frame) => frame.data.type)).toEqual(['marker']);
+      await zed.close();
+    });
   });
 
   describe('subprotocols', () => {

@@ -1,0 +1,54 @@
+import { STATUS_CODES } from 'node:http';
+import { HttpException } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+
+/**
+ * Node's own limits for a request, which Fastify would otherwise change: it keeps idle
+ * connections 72 s (Node: 5 s) and sets no deadline for a whole request (Node: 300 s, so a
+ * client that trickles its headers or body cannot hold a socket for ever).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 300_000;
+
+/**
+ * Route parameters as long as a request line may be (Node reads at most 16 KiB of headers):
+ * find-my-way answers 404 for a longer parameter (100 by default), before a room name of up to
+ * 128 characters, or a longer one the validators should name, reaches a controller.
+ */
+const MAX_PARAM_LENGTH = 16_384;
+
+/** Fastify's refusals of a body, in the words body-parser used for them on Express. */
+const BODY_PARSER_WORDS: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'request entity too large',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'request size did not match content length',
+};
+
+/**
+ * The HTTP platform of every Herald application. Fastify rather than Express: its router, body
+ * reading and reply cost less per request than Express's middleware chain, body-parser, res.send
+ * and its ETag hashing, and a publish is one request (see the README's design notes). Routes
+ * match as they did on Express: regardless of case and of a trailing slash.
+ */
+export class HeraldFastifyAdapter extends FastifyAdapter {
+  constructor() {
+    super({
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    });
+  }
+
+  /**
+   * Nest turns a client error Fastify raised (a body over the route's limit, a bad URL) into an
+   * HttpException whose body has no `error` field; section 6 promises `{statusCode, message,
+   * error}` for every error.
+   */
+  override mapException(error: unknown): unknown {
+    const mapped = super.mapException(error);
+    if (!(mapped instanceof HttpException) || typeof mapped.getResponse() !== 'string') return mapped;
+    const status = mapped.getStatus();
+    const code = (error as { code?: unknown }).code;
+    const message = (typeof code === 'string' && BODY_PARSER_WORDS[code]) || mapped.message;
+    return new HttpException(HttpException.createBody(message, STATUS_CODES[status] ?? 'Error', status), status, { cause: error });
+  }
+}
