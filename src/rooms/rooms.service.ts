@@ -139,7 +139,11 @@ export class RoomsService {
           ? await this.presence.add(room, connection.user, connection.id)
           : await this.presence.remove(room, connection.user, connection.id);
       if (!change.userChanged) return;
-      await this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1);
+      const usersIncludingThisOne = status === 'joined' ? change.users : change.users + 1;
+      // Asked here too: in a room too big for presence events (most joins of a big room) the
+      // call would be one more async function and promise per join, to return at once.
+      if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
+      await this.tellRoom(room, connection.user, status, usersIncludingThisOne);
     } catch (error) {
       // The join or leave itself is done and answered. An unreachable store re-registers this
       // pod's presence when it returns (Redis) and forgets a dead pod's entries on expiry.

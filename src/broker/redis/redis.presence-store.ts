@@ -69,7 +69,7 @@ export class RedisPresenceStore extends PresenceStore {
     if (!entries) this.localPresence.set(room, (entries = new Map()));
     // Remembered first: if Redis is down now, the entry is registered when it comes back.
     entries.set(connectionId, user);
-    return this.change(room, { op: 'add', connectionId, user });
+    return this.change(room, 'add', connectionId, user);
   }
 
   async remove(room: string, _user: string, connectionId: string): Promise<PresenceChange> {
@@ -78,22 +78,24 @@ export class RedisPresenceStore extends PresenceStore {
     if (entries?.size === 0) this.localPresence.delete(room);
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return { userChanged: false, users: 0 };
-    return this.change(room, { op: 'remove', connectionId });
+    return this.change(room, 'remove', connectionId);
   }
 
-  private change(room: string, change: PresenceEntryChange): Promise<PresenceChange> {
+  /** `user` is an add's; a remove needs only the connection. */
+  private change(room: string, op: PresenceEntryChange['op'], connectionId: string, user?: string): Promise<PresenceChange> {
     return new Promise((resolve, reject) => {
       let batch = this.pendingChanges.get(room);
       const created = !batch;
-      const addScheduled = batch?.some((waiting) => waiting.op === 'add') ?? false;
+      const addScheduled = batch !== undefined && hasAdd(batch);
       if (!batch) this.pendingChanges.set(room, (batch = []));
       const changes = batch;
-      changes.push({ ...change, resolve, reject });
+      // Built whole, not spread from a change object: one object per join or leave, not two.
+      changes.push(op === 'add' ? { op, connectionId, user: user!, resolve, reject } : { op, connectionId, resolve, reject });
       // An add goes at the end of this turn, as it always did: told later, the room's other users
       // would hear of a join after connections that joined just after it (a newcomer would be
       // told of a user who was there first). A remove waits for the window. Whichever is
       // scheduled first sends the batch; sendChanges ignores the other.
-      if (change.op === 'add') {
+      if (op === 'add') {
         if (!addScheduled) setImmediate(() => this.sendChanges(room, changes));
       } else if (created) this.window.schedule(() => this.sendChanges(room, changes));
     });
@@ -208,4 +210,10 @@ export class RedisPresenceStore extends PresenceStore {
   private presenceKeys(room: string): PresenceKeys {
     return { expiry: this.keys.presenceExpiry(room), connections: this.keys.presenceConnections(room), users: this.keys.presenceUsers(room) };
   }
+}
+
+/** Whether a batch already holds an add (whose turn-end send is then scheduled). */
+function hasAdd(changes: readonly PendingChange[]): boolean {
+  for (const change of changes) if (change.op === 'add') return true;
+  return false;
 }
