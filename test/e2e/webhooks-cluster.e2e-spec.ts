@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto';
+import { eventually } from '../support/eventually';
+import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
+import { about, user, webhooksAcrossPods } from '../support/webhooks-across-pods';
+import { connectClient } from '../support/ws-client';
+
+/** Section 8's webhooks with REDIS_CLUSTER_NODES: the same cluster-wide behaviour as on one Redis. */
+describe('webhooks across pods on a Redis Cluster', () => {
+  let cluster: RedisCluster;
+  const prefix = `t${randomUUID().slice(0, 8)}:`;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 60_000);
+  const hooks = webhooksAcrossPods(() => ({ REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix }));
+  // Declared after the pods' hooks, so the pods close before their Redis goes.
+  afterAll(() => cluster?.stop(), 60_000);
+
+  it('keeps every hooks key in one hash slot, so each script runs on one primary', async () => {
+    const client = await connectClient(hooks.pods[0].wsUrl, user('slotty'));
+    await client.join('public:slots');
+    await eventually(() => expect(about(hooks.receiver, 'slotty')).toEqual(['user.online slotty']));
+    const primaries = await cluster.primaries();
+    const keysOn = await Promise.all(
+      primaries.map(async (node) => (await cluster.cli(node, ['KEYS', `${prefix}*hooks*`])).split('\n').filter((key) => key.length > 0)),
+    );
+    const holders = keysOn.filter((keys) => keys.length > 0);
+    expect(holders).toHaveLength(1);
+    const keys = holders[0];
+    expect(keys).toEqual(expect.arrayContaining([`${prefix}{hooks}:pods`, `${prefix}{hooks}:totals`]));
+    const slots = await Promise.all(keys.map((key) => cluster.cli(primaries[0], ['CLUSTER', 'KEYSLOT', key])));
+    expect(new Set(slots.map((slot) => slot.trim())).size).toBe(1);
+    await client.close();
+    await eventually(() => expect(about(hooks.receiver, 'slotty')).toEqual(['user.online slotty', 'user.offline slotty']));
+  });
+});
