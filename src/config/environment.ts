@@ -344,6 +344,14 @@ export class Environment {
   REDIS_PERSONAL_CHANNELS?: number;
 
   /**
+   * How long a pod gathers the Redis calls nobody waits on (where newly followed rooms stand,
+   * presence removes) before sending them in one write; 0: those of one event-loop turn.
+   * Delays `left` presence events, and live deliveries to a connection's first milliseconds, by as much.
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(100)
+  REDIS_BATCH_WINDOW_MS = 5;
+
+  /**
    * How long a Redis connection may answer nothing while calls (or the health check's PING) wait
    * on it: then they fail as unavailable (503, `unavailable`, 1013) and readyz turns 503 until
    * Redis answers in time again (RedisDeadline: a long queue does not count while replies come).

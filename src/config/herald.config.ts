@@ -49,6 +49,8 @@ export class HeraldConfig {
   readonly redisPrefix: string;
   /** REDIS_PERSONAL_CHANNELS, with its default per mode applied (0 on a Cluster). */
   readonly redisPersonalChannels: number;
+  /** REDIS_BATCH_WINDOW_MS: how long a pod gathers anchor reads and presence removes before sending them. */
+  readonly redisBatchWindowMs: number;
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
@@ -102,6 +104,7 @@ export class HeraldConfig {
     this.redisReplicaWaitMs = env.REDIS_REPLICA_WAIT_MS;
     this.redisPrefix = env.REDIS_PREFIX;
     this.redisPersonalChannels = env.REDIS_PERSONAL_CHANNELS ?? (this.redis?.mode === 'cluster' ? 0 : DEFAULT_PERSONAL_CHANNELS);
+    this.redisBatchWindowMs = env.REDIS_BATCH_WINDOW_MS;
     this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;

@@ -4,7 +4,7 @@ import { ERROR_CODES, ErrorCode, ErrorData } from '@herald/client/protocol';
 import { BrokerUnavailableError } from '../broker/broker';
 import { RoomError } from '../rooms/rooms.errors';
 import { FrameSender } from './frame.sender';
-import { frameOriginOf } from './frame-context';
+import { FrameOrigin, frameOriginOf } from './frame-context';
 
 /**
  * Turns every failure of a message handler into an `error` frame that echoes the client's id.
@@ -24,6 +24,11 @@ export class WsErrorFilter implements ExceptionFilter {
       this.logger.error({ message: 'Handler failed for a frame of unknown origin', event, error: exception instanceof Error ? exception.stack : String(exception) });
       return;
     }
+    this.answer(exception, origin, event);
+  }
+
+  /** Answers a failed frame with its `error` frame; also for frames the FrameDispatcher handles itself. */
+  answer(exception: unknown, origin: FrameOrigin, event: string | undefined): void {
     const { code, message } = this.toErrorData(exception, event);
     this.frames.error(origin.connection, code, message, event, origin.id);
   }

@@ -1,4 +1,5 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { Connection } from '../connections/connection';
 import { frameOriginOf } from './frame-context';
 
 /**
@@ -9,7 +10,11 @@ import { frameOriginOf } from './frame-context';
 export class WsJwtGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const connection = frameOriginOf(context)?.connection;
-    if (!connection || connection.state === 'closing') return false;
-    return !connection.closeIfExpired(Date.now());
+    return connection !== undefined && mayHandleFrameOf(connection, Date.now());
   }
+}
+
+/** The guard's check, for the frames the FrameDispatcher hands to their handler itself. */
+export function mayHandleFrameOf(connection: Connection, nowMs: number): boolean {
+  return connection.state !== 'closing' && !connection.closeIfExpired(nowMs);
 }

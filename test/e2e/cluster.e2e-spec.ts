@@ -138,6 +138,70 @@ describe('a cluster of pods on one Redis', () => {
     await third.close();
   });
 
+  it('delivers personal notifications published while their users are being admitted once each, in order and without a gap', async () => {
+    const users = Array.from({ length: 12 }, (_, index) => `admitted${index}`);
+    let publishing = true;
+    // Publishes on pod B to every user's personal room, round after round, while they connect to pod A.
+    const publisher = (async () => {
+      for (let round = 0; publishing || round < 2; round++) {
+        await Promise.all(users.map((name) => notify(b, `user:${name}`, `r${round}`)));
+      }
+    })();
+    const clients = await Promise.all(users.map((name) => connectClient(a.wsUrl, user(name))));
+    publishing = false;
+    await publisher;
+    const last = await Promise.all(users.map((name) => notify(b, `user:${name}`, 'last')));
+    for (const result of last) expect(result.status).toBe(202);
+    for (const [index, client] of clients.entries()) {
+      await client.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'last');
+      const positions = framesIn(client, `user:${users[index]}`).map((frame) => Number(seqOf(frame).split('-').pop()));
+      // Whatever came after the first delivery came once, in order, with no position skipped.
+      expect(positions).toEqual(positions.map((_, n) => positions[0] + n));
+      expect(client.frames[0].event).toBe('welcome');
+    }
+    await closeAll(clients);
+  });
+
+  it('answers a join of a room the pod follows with its latest seq, and a rejoin at that seq as recovered with nothing missed', async () => {
+    const room = 'public:followed';
+    const member = await connectClient(a.wsUrl, user('follower'));
+    await member.join(room);
+    await notify(b, room, 'one');
+    const seen = await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'one');
+    const newcomer = await connectClient(a.wsUrl, user('newcomer'));
+    expect((await newcomer.join(room)).data).toMatchObject({ room, seq: seqOf(seen) });
+    const rejoining = await connectClient(a.wsUrl, user('rejoining'));
+    expect((await rejoining.join(room, seqOf(seen))).data).toMatchObject({ room, seq: seqOf(seen), recovered: true, missed: 0 });
+    await notify(b, room, 'two');
+    for (const client of [member, newcomer, rejoining]) {
+      await client.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'two');
+      expect(framesIn(client, room).map((frame) => frame.data.payload.text)).toEqual(client === member ? ['one', 'two'] : ['two']);
+    }
+    await closeAll([member, newcomer, rejoining]);
+  });
+
+  it('replays a rejoin on a pod that follows the room exactly what the client missed, then what follows, once each', async () => {
+    const room = 'public:rejoin-here';
+    const stays = await connectClient(a.wsUrl, user('stays'));
+    await stays.join(room);
+    const drops = await connectClient(a.wsUrl, user('drops'));
+    await drops.join(room);
+    await notify(b, room, 'm1');
+    const seen = await drops.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'm1');
+    drops.terminate();
+    for (const text of ['m2', 'm3', 'm4']) await notify(c, room, text);
+    await stays.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'm4');
+
+    const back = await connectClient(a.wsUrl, user('drops'));
+    const joined = await back.join(room, seqOf(seen));
+    expect(joined.data).toMatchObject({ recovered: true, missed: 3, seq: seqOf(framesIn(stays, room)[3]) });
+    await notify(b, room, 'm5');
+    await back.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'm5');
+    expect(framesIn(back, room).map((frame) => frame.data.payload.text)).toEqual(['m2', 'm3', 'm4', 'm5']);
+    expect(framesIn(back, room).map(seqOf)).toEqual(framesIn(stays, room).slice(1).map(seqOf));
+    await closeAll([stays, back]);
+  });
+
   it('delivers a publish with the same id sent to two pods once', async () => {
     const room = 'public:dedup';
     const member = await connectClient(c.wsUrl, user('dee'));

@@ -1,3 +1,4 @@
+import type { BatchWindow } from './batch-window';
 import type { RedisConnection } from './redis.connection';
 import type { RoomLatest } from './room.scripts';
 
@@ -12,7 +13,7 @@ interface PendingRead {
 
 /**
  * Where each newly followed room stands (its epoch and latest position), read for every room
- * asked for in one turn of the event loop with one script call: admission follows each
+ * asked for in one batch window (BatchWindow) with one script call: admission follows each
  * connection's personal room, and a burst of connections was a burst of single reads. The read
  * starts nothing in Redis (heraldLatestPositions), so a room that never carries a message leaves
  * no key behind. Only for rooms whose keys may share a script call (not on a Cluster).
@@ -20,14 +21,17 @@ interface PendingRead {
 export class LatestPositions {
   private pending: PendingRead[] | undefined;
 
-  constructor(private readonly connection: Pick<RedisConnection, 'attempt'>) {}
+  constructor(
+    private readonly connection: Pick<RedisConnection, 'attempt'>,
+    private readonly window: BatchWindow,
+  ) {}
 
   /** The room's latest position, or null when it has no history; `meta` is the room's meta key. */
   read(meta: string): Promise<RoomLatest | null> {
     return new Promise((resolve, reject) => {
       if (!this.pending) {
         this.pending = [];
-        setImmediate(() => this.flush());
+        this.window.schedule(() => this.flush());
       }
       this.pending.push({ meta, resolve, reject });
     });

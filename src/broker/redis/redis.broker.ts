@@ -3,6 +3,7 @@ import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, Publish
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
 import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq } from '../seq';
 import { expirySeconds } from './inbox.scripts';
+import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { LatestPositions } from './latest-positions';
@@ -30,7 +31,7 @@ export interface RedisBrokerOptions {
  *   after every resync of the connection each room catches up from the last seq it delivered.
  * - Personal rooms share REDIS_PERSONAL_CHANNELS channels (RedisKeys.channel): following one
  *   costs no SUBSCRIBE once its channel is held (RefCountedSubscriptions), and its anchor is read with
- *   every other room followed in the same turn (LatestPositions). Messages on a shared channel
+ *   every other room followed in the same batch window (LatestPositions, BatchWindow). Messages on a shared channel
  *   name their room on a first line.
  */
 export class RedisBroker extends Broker {
@@ -47,14 +48,16 @@ export class RedisBroker extends Broker {
     private readonly connection: RedisConnection,
     private readonly keys: RedisKeys,
     private readonly settings: RedisBrokerOptions,
+    window: BatchWindow,
   ) {
     super();
     this.feeds = new RoomFeeds(
-      (room, since) => this.history(room, since),
+      // Catch-up asks Redis: it is what tells the feed where it stands.
+      (room, since) => this.readShared(room, since),
       (delivery) => this.emit(delivery),
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
-    this.latestPositions = new LatestPositions(connection);
+    this.latestPositions = new LatestPositions(connection, window);
     connection.onMessage((message, channel) => this.dispatch(message, channel));
     connection.onResynced(() => this.feeds.catchUpAll());
   }
@@ -102,7 +105,7 @@ export class RedisBroker extends Broker {
     try {
       await this.connection.subscribe(channel);
       // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
-      this.feeds.anchor(feed, await this.connection.attempt('history', (redis) => redis.heraldHistory(this.roomKeys(room), undefined, this.historyWindow())));
+      this.feeds.anchor(room, feed, await this.connection.attempt('history', (redis) => redis.heraldHistory(this.roomKeys(room), undefined, this.historyWindow())));
     } catch (error) {
       if (this.feeds.close(room, feed)) {
         this.connection.unsubscribe(channel).catch((failure: unknown) =>
@@ -115,19 +118,29 @@ export class RedisBroker extends Broker {
   }
 
   /**
-   * A room on a channel it shares with others: hold the channel, then read where the room stands.
-   * Held first, so anything published after the read reaches this pod live or by catch-up.
+   * A room on a channel it shares with others (a personal room): resolves once the channel is
+   * held, which for all but a pod's first few connections is at once, so admission sends
+   * `welcome` in the turn of the handshake (one write with the 101 response, see turn-cork.ts)
+   * instead of a Redis round trip later. Where the room stands is read after that, batched with
+   * every room followed in the same batch window; until it is known the feed holds back what arrives
+   * live (RoomFeeds.open), so nothing is lost, repeated or reordered meanwhile.
    */
   private async subscribeShared(room: string, channel: string): Promise<void> {
     const feed = this.feeds.open(room);
     try {
       await this.sharedChannels.acquire(channel);
-      const latest = await this.latestPositions.read(this.keys.meta(room));
-      this.feeds.anchor(feed, latest);
     } catch (error) {
       if (this.feeds.close(room, feed)) this.sharedChannels.release(channel);
       throw error;
     }
+    // Held first, so anything published after the read reaches this pod live or by catch-up.
+    this.latestPositions.read(this.keys.meta(room)).then(
+      (latest) => this.feeds.anchor(room, feed, latest),
+      (error: unknown) => {
+        this.logger.warn({ message: 'Could not read where a followed room stands', room, error: describeError(error) });
+        this.feeds.anchorUnknown(room, feed);
+      },
+    );
   }
 
   async unsubscribe(room: string): Promise<void> {
@@ -140,13 +153,51 @@ export class RedisBroker extends Broker {
   }
 
   /**
+   * For a room this pod follows and whose feed stands on a known position (not waiting for its
+   * anchor, not catching up), a join's read is answered from that position without Redis: it is
+   * the last publication delivered here, and everything after it reaches this pod's members live
+   * (the caller has begun buffering them, ConnectionHub.enter), so the answer is what a read
+   * would say less the publications still in flight to this pod, which then follow it in order.
+   * So are a join without `since` (its `seq`), a rejoin with `since` at that position (nothing
+   * missed), and a rejoin from a little further back in a shared room (replayHere). Anything else
+   * reads Redis (readShared).
+   */
+  history(room: string, since?: string): Promise<HistoryResult> {
+    // While Redis is lost a join is refused as `unavailable`, as every read then is (section 7).
+    const here = this.connection.available ? this.feeds.positionOf(room) : undefined;
+    if (here !== undefined) {
+      const latestSeq = formatSeq(here.epoch, here.position);
+      if (since === undefined) return Promise.resolve({ latestSeq, recovered: false, publications: [] });
+      if (since === latestSeq) return Promise.resolve({ latestSeq, recovered: true, publications: [] });
+      const replay = since === undefined ? undefined : this.replayHere(room, since, here.position);
+      if (replay) return Promise.resolve({ latestSeq, recovered: true, publications: replay });
+    }
+    return this.readShared(room, since);
+  }
+
+  /**
+   * A rejoin's missed publications from what this pod delivered (RoomFeeds.replayAfter), when
+   * they are certainly inside the history's window: no more than HISTORY_SIZE back, and every one
+   * younger than half of HISTORY_TTL_S by this pod's clock (Redis's clock judges the window; the
+   * half leaves room for the two to differ). Otherwise Redis decides.
+   */
+  private replayHere(room: string, since: string, latestPosition: number): Publication[] | undefined {
+    const parsed = parseSeq(since);
+    if (!parsed || latestPosition - parsed.position > this.settings.historySize) return undefined;
+    const replay = this.feeds.replayAfter(room, parsed);
+    const maxAgeMs = (this.settings.historyTtlS * 1000) / 2;
+    if (!replay || (replay.length > 0 && Date.now() - replay[0].publishedAtMs >= maxAgeMs)) return undefined;
+    return replay;
+  }
+
+  /**
    * Reads of the same room and `since` asked for in one turn of the event loop share one Redis
    * read: a reconnect storm is thousands of clients that rejoin a room having seen the same last
    * message. Only reads not sent yet are shared: the read goes out after every caller asked, and
    * each caller had begun buffering live deliveries before asking (ConnectionHub.enter), so it
    * covers each of them as a read of its own would.
    */
-  history(room: string, since?: string): Promise<HistoryResult> {
+  private readShared(room: string, since?: string): Promise<HistoryResult> {
     const key = since === undefined ? room : `${room}\n${since}`;
     const pending = this.pendingHistoryReads.get(key);
     if (pending) return pending;
@@ -252,7 +303,7 @@ export class RedisBroker extends Broker {
       this.feeds.receive(publication, at);
     } else if (header === 'B' || header.startsWith('B ')) {
       const excludeUser = header.length > 2 ? (JSON.parse(header.slice(2)) as string) : undefined;
-      this.emit(excludeUser === undefined ? { kind: 'broadcast', room, frame: rest } : { kind: 'broadcast', room, frame: rest, excludeUser });
+      this.feeds.receiveBroadcast(excludeUser === undefined ? { kind: 'broadcast', room, frame: rest } : { kind: 'broadcast', room, frame: rest, excludeUser });
     } else {
       this.logger.warn({ message: 'Ignoring a channel message of unknown shape', room });
     }

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DEFAULT_PERSONAL_CHANNELS, HeraldConfig, RedisTopology, describeRedis } from '../../config/herald.config';
 import { Engine, EngineConnectError, EngineHealth } from '../engine';
+import { BatchWindow } from './batch-window';
 import { ClusterRedisConnection } from './cluster.connection';
 import { RedisBroker, RedisBrokerOptions } from './redis.broker';
 import { RedisConnection } from './redis.connection';
@@ -19,6 +20,8 @@ export interface RedisEngineOptions extends Omit<RedisConnectionOptions, 'url' |
   prefix: string;
   /** REDIS_PERSONAL_CHANNELS: channels the personal rooms share; 0 (and always on a Cluster): one per user. */
   personalChannels?: number;
+  /** REDIS_BATCH_WINDOW_MS: how long anchor reads and presence removes gather before one write (BatchWindow); 0 when not given. */
+  batchWindowMs?: number;
 }
 
 /** The variable a start-up failure names, per mode. */
@@ -36,6 +39,7 @@ export class RedisEngine extends Engine {
   private readonly logger = new Logger(RedisEngine.name);
   private readonly connection: RedisConnection;
   private readonly topology: RedisTopology;
+  private readonly window: BatchWindow;
 
   constructor(options: RedisEngineOptions) {
     super();
@@ -45,8 +49,9 @@ export class RedisEngine extends Engine {
     // On a Cluster each room's channel shares its keys' slot, for SPUBLISH inside the script.
     const cluster = topology.mode === 'cluster';
     const keys = new RedisKeys(options.prefix, cluster, cluster ? 0 : (options.personalChannels ?? DEFAULT_PERSONAL_CHANNELS));
-    this.broker = new RedisBroker(this.connection, keys, options);
-    this.presence = new RedisPresenceStore(this.connection, keys, options);
+    this.window = new BatchWindow(options.batchWindowMs ?? 0);
+    this.broker = new RedisBroker(this.connection, keys, options, this.window);
+    this.presence = new RedisPresenceStore(this.connection, keys, options, this.window);
     this.inbox = new RedisInboxStore(this.connection, keys, options);
     this.description = { engine: 'redis', mode: topology.mode, url: describeRedis(topology), prefix: options.prefix };
   }
@@ -73,6 +78,7 @@ export class RedisEngine extends Engine {
       replicaWaitMs: config.redisReplicaWaitMs,
       prefix: config.redisPrefix,
       personalChannels: config.redisPersonalChannels,
+      batchWindowMs: config.redisBatchWindowMs,
       commandTimeoutMs: config.redisCommandTimeoutMs,
       historySize: config.historySize,
       historyTtlS: config.historyTtlS,
@@ -96,6 +102,8 @@ export class RedisEngine extends Engine {
 
   /** Forgets this pod's presence in Redis, then closes the connection. */
   async close(): Promise<void> {
+    // Nothing is left waiting on a timer: what waits goes out (or fails) with the connection.
+    this.window.flushNow();
     await this.presence.close();
     this.broker.close();
     await this.connection.close();

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
 import { ExpiredPresence, PresenceEntryChange, PresenceKeys } from './presence.scripts';
+import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { RedisKeys } from './redis-keys';
@@ -35,7 +36,7 @@ export class RedisPresenceStore extends PresenceStore {
   private readonly logger = new Logger(RedisPresenceStore.name);
   /** This pod's presence entries: room -> connection id -> user. */
   private readonly localPresence = new Map<string, Map<string, string>>();
-  /** Adds and removes asked for in this turn of the event loop, by room: sent as one script (see add). */
+  /** Adds and removes waiting to be sent, by room: sent as one script (see add). */
   private readonly pendingChanges = new Map<string, PendingChange[]>();
   private expiredListener: PresenceExpiredListener = () => undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -45,6 +46,7 @@ export class RedisPresenceStore extends PresenceStore {
     private readonly connection: RedisConnection,
     private readonly keys: RedisKeys,
     private readonly options: RedisPresenceOptions,
+    private readonly window: BatchWindow,
   ) {
     super();
     connection.onResync(() => this.registerAll());
@@ -56,10 +58,10 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   /**
-   * Adds and removes in one room asked for in the same turn of the event loop go to Redis as one
-   * script, in order, answered as separate scripts would be: a burst of joins or leaves (connections
-   * arriving, a reconnect storm, a drain) costs one Redis command per room per turn instead of one
-   * per connection. Any other call about the room (snapshot, refresh, close) sends the waiting
+   * Adds and removes in one room asked for in the same turn of the event loop (removes: in the
+   * same batch window, BatchWindow) go to Redis as one script, in order, answered as separate
+   * scripts would be: a burst of joins or leaves (connections arriving, a reconnect storm, a
+   * drain) costs one Redis command per room per turn or window instead of one per connection. Any other call about the room (snapshot, refresh, close) sends the waiting
    * changes first, so Redis sees every call in the order this pod made it.
    */
   add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
@@ -82,12 +84,18 @@ export class RedisPresenceStore extends PresenceStore {
   private change(room: string, change: PresenceEntryChange): Promise<PresenceChange> {
     return new Promise((resolve, reject) => {
       let batch = this.pendingChanges.get(room);
-      if (!batch) {
-        const changes: PendingChange[] = [];
-        this.pendingChanges.set(room, (batch = changes));
-        setImmediate(() => this.sendChanges(room, changes));
-      }
-      batch.push({ ...change, resolve, reject });
+      const created = !batch;
+      const addScheduled = batch?.some((waiting) => waiting.op === 'add') ?? false;
+      if (!batch) this.pendingChanges.set(room, (batch = []));
+      const changes = batch;
+      changes.push({ ...change, resolve, reject });
+      // An add goes at the end of this turn, as it always did: told later, the room's other users
+      // would hear of a join after connections that joined just after it (a newcomer would be
+      // told of a user who was there first). A remove waits for the window. Whichever is
+      // scheduled first sends the batch; sendChanges ignores the other.
+      if (change.op === 'add') {
+        if (!addScheduled) setImmediate(() => this.sendChanges(room, changes));
+      } else if (created) this.window.schedule(() => this.sendChanges(room, changes));
     });
   }
 

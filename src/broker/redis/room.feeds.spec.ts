@@ -1,4 +1,4 @@
-import { Delivery, HistoryResult, Publication } from '../broker';
+import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
 import { formatSeq, parseSeq } from '../seq';
 import { RoomFeeds } from './room.feeds';
 
@@ -28,7 +28,10 @@ class FakeHistory {
   };
 }
 
-const textOf = (delivery: Delivery) => (delivery.kind === 'publication' ? (JSON.parse(delivery.body) as { text: string }).text : delivery.kind);
+const textOf = (delivery: Delivery) =>
+  delivery.kind === 'publication' ? (JSON.parse(delivery.body) as { text: string }).text : delivery.kind === 'broadcast' ? delivery.frame : delivery.kind;
+
+const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('RoomFeeds', () => {
   function setUp() {
@@ -36,7 +39,7 @@ describe('RoomFeeds', () => {
     const deliveries: Delivery[] = [];
     const feeds = new RoomFeeds(history.read, (delivery) => deliveries.push(delivery));
     const feed = feeds.open('chat');
-    feeds.anchor(feed, { epoch: 'e1', latestPosition: 0 });
+    feeds.anchor('chat', feed, { epoch: 'e1', latestPosition: 0 });
     const live = (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!);
     return { history, deliveries, feeds, live };
   }
@@ -65,5 +68,139 @@ describe('RoomFeeds', () => {
     live(after);
     await new Promise((resolve) => setImmediate(resolve));
     expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'after']);
+  });
+
+  describe('before its anchor is known', () => {
+    /** A room followed with its anchor still being read, as admission follows a personal room. */
+    function opened() {
+      const history = new FakeHistory();
+      const deliveries: Delivery[] = [];
+      const feeds = new RoomFeeds(history.read, (delivery) => deliveries.push(delivery));
+      const feed = feeds.open('chat');
+      const live = (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!);
+      const broadcast = (frame: string): Broadcast => ({ kind: 'broadcast', room: 'chat', frame });
+      const anchorAt = (position: number) => feeds.anchor('chat', feed, { epoch: history.epoch, latestPosition: position });
+      return { history, deliveries, feeds, feed, live, broadcast, anchorAt };
+    }
+
+    it('holds live deliveries until the anchor is read, then delivers each once and in order', () => {
+      const { history, deliveries, feeds, live, broadcast, anchorAt } = opened();
+      history.publish('old');
+      const first = history.publish('first');
+      live(first);
+      feeds.receiveBroadcast(broadcast('inbox'));
+      // The anchor was read after `first` was published: it still reaches the member, once.
+      const second = history.publish('second');
+      live(second);
+      expect(deliveries).toEqual([]);
+      anchorAt(2);
+      live(history.publish('third'));
+      expect(deliveries.map(textOf)).toEqual(['first', 'inbox', 'second', 'third']);
+    });
+
+    it('catches up from a held publication that skipped positions once the anchor is known', async () => {
+      const { history, deliveries, live, anchorAt } = opened();
+      history.publish('missed');
+      const after = history.publish('after');
+      live(after);
+      anchorAt(0);
+      await settled();
+      expect(deliveries.map(textOf)).toEqual(['missed', 'after']);
+    });
+
+    it('catches up from the anchor when the pod resynced while it was being read', async () => {
+      const { history, deliveries, feeds, live, anchorAt } = opened();
+      const before = history.publish('before');
+      live(before);
+      // The subscriber reconnects: `lost` is published meanwhile and never arrives live.
+      feeds.catchUpAll();
+      history.publish('lost');
+      const after = history.publish('after');
+      live(after);
+      anchorAt(0);
+      await settled();
+      expect(deliveries.map(textOf)).toEqual(['before', 'lost', 'after']);
+    });
+
+    it('delivers nothing for a room closed before its anchor was read', () => {
+      const { history, deliveries, feeds, feed, live } = opened();
+      live(history.publish('late'));
+      feeds.close('chat');
+      feeds.anchor('chat', feed, { epoch: history.epoch, latestPosition: 1 });
+      expect(deliveries).toEqual([]);
+    });
+
+    it('delivers what waited when the anchor cannot be read, and reports a gap at the next resync instead of replaying history', async () => {
+      const { history, deliveries, feeds, feed, live, broadcast } = opened();
+      history.publish('before the room was followed');
+      live(history.publish('held'));
+      feeds.receiveBroadcast(broadcast('inbox'));
+      feeds.anchorUnknown('chat', feed);
+      expect(deliveries.map(textOf)).toEqual(['held', 'inbox']);
+      feeds.catchUpAll();
+      await settled();
+      // Something was delivered, so catch-up continues from it: nothing to report.
+      expect(deliveries.map(textOf)).toEqual(['held', 'inbox']);
+    });
+
+    it('reports a gap, not the room\'s old history, when a room whose anchor could not be read resyncs before delivering anything', async () => {
+      const { history, deliveries, feeds, feed, live } = opened();
+      history.publish('before the room was followed');
+      feeds.anchorUnknown('chat', feed);
+      feeds.catchUpAll();
+      await settled();
+      live(history.publish('after'));
+      expect(deliveries.map(textOf)).toEqual(['gap', 'after']);
+    });
+  });
+
+  describe('replay for rejoins', () => {
+    it('holds what it delivered after a seq while nothing is missing from there, and nothing of another life or beyond its last', () => {
+      const { history, feeds, live } = setUp();
+      const published = Array.from({ length: 4 }, (_, n) => history.publish(`m${n + 1}`));
+      published.forEach(live);
+      const texts = (since: number) => feeds.replayAfter('chat', { epoch: 'e1', position: since })?.map(textOf);
+      expect(texts(2)).toEqual(['m3', 'm4']);
+      // The feed was anchored at 0 and delivered from 1: everything after 0 is held.
+      expect(texts(0)).toEqual(['m1', 'm2', 'm3', 'm4']);
+      expect(texts(4)).toEqual([]);
+      expect(feeds.replayAfter('chat', { epoch: 'e0', position: 2 })).toBeUndefined();
+      expect(feeds.replayAfter('chat', { epoch: 'e1', position: 5 })).toBeUndefined();
+    });
+
+    it('restarts after a skipped position, so it never answers across what it did not deliver in order', async () => {
+      const { history, feeds, live } = setUp();
+      live(history.publish('m1'));
+      history.publish('m2');
+      const third = history.publish('m3');
+      // m2 never arrives live: the room catches up from history, delivering m2 then m3.
+      live(third);
+      expect(feeds.replayAfter('chat', { epoch: 'e1', position: 1 })).toBeUndefined();
+      await settled();
+      expect(feeds.replayAfter('chat', { epoch: 'e1', position: 1 })?.map(textOf)).toEqual(['m2', 'm3']);
+    });
+
+    it('answers nothing across a gap, nor for a room it no longer follows', async () => {
+      const { history, feeds, live } = setUp();
+      live(history.publish('before'));
+      history.restart('e2');
+      history.publish('new life');
+      feeds.catchUpAll();
+      await settled();
+      expect(feeds.replayAfter('chat', { epoch: 'e1', position: 0 })).toBeUndefined();
+      feeds.close('chat');
+      expect(feeds.replayAfter('chat', { epoch: 'e2', position: 0 })).toBeUndefined();
+    });
+
+    it('keeps nothing for personal rooms', () => {
+      const deliveries: Delivery[] = [];
+      const feeds = new RoomFeeds(async () => ({ latestSeq: null, recovered: false, publications: [] }), (delivery) => deliveries.push(delivery));
+      const feed = feeds.open('user:ann');
+      feeds.anchor('user:ann', feed, { epoch: 'e1', latestPosition: 0 });
+      const publication: Publication = { kind: 'publication', room: 'user:ann', seq: formatSeq('e1', 1), event: 'notification', body: '{}', publishedAtMs: Date.now() };
+      feeds.receive(publication, parseSeq(publication.seq)!);
+      expect(deliveries).toHaveLength(1);
+      expect(feeds.replayAfter('user:ann', { epoch: 'e1', position: 0 })).toBeUndefined();
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { Delivery, HistoryResult, Publication } from '../broker';
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
 import { ParsedSeq, formatSeq, parseSeq } from '../seq';
 import { describeError } from './redis.client';
 
@@ -9,11 +10,15 @@ export interface RoomFeed {
   last: ParsedSeq | undefined;
   /**
    * The room's latest position when this pod subscribed (epoch null: the room had no history):
-   * where catch-up starts if nothing was delivered since.
+   * where catch-up starts if nothing was delivered since. Undefined while it is being read;
+   * UNKNOWN_ANCHOR when that read failed.
    */
-  anchor: { epoch: string | null; position: number } | undefined;
-  /** Set while catching up after a reconnect: live publications wait here, with their position. */
-  pending: Array<[Publication, ParsedSeq]> | undefined;
+  anchor: Anchor | undefined;
+  /**
+   * Set while the anchor is being read and while catching up after a reconnect: what arrives
+   * live waits here, in order (publications with their position), and is delivered after.
+   */
+  pending: PendingDelivery[] | undefined;
   /**
    * The newest positions delivered here and their publication times (oldest first, at most
    * RECENT_POSITIONS): tells a repeat from another publication given a position already used.
@@ -28,8 +33,29 @@ export interface RoomFeed {
  */
 const RECENT_POSITIONS = 16;
 
+type Anchor = Readonly<{ epoch: string | null; position: number }>;
+
+/** A live delivery held back while the feed is pending: a publication with its position, or a broadcast. */
+type PendingDelivery = [Publication, ParsedSeq] | [Broadcast, undefined];
+
+/**
+ * How many of its newest publications a shared room keeps on the pod for rejoins (replayAfter):
+ * a client that dropped and comes back within a few seconds, as in a drain's reconnect storm,
+ * asks for what it missed since, and thousands of such rejoins are answered without Redis. A
+ * rejoin from further back reads Redis, as any read does. Personal rooms keep none: their
+ * connections are admitted without `since`, and there is one per user.
+ */
+const REPLAY_SIZE = 32;
+
 /** The anchor of every room that had no history when followed: one object for all of them. */
-const NO_HISTORY_ANCHOR = Object.freeze({ epoch: null, position: 0 });
+const NO_HISTORY_ANCHOR: Anchor = Object.freeze({ epoch: null, position: 0 });
+
+/**
+ * The anchor of a room whose position could not be read: told apart from NO_HISTORY_ANCHOR by
+ * identity. Its epoch matches no publication's, so no live publication counts as a skip from it,
+ * and a catch-up from it can prove nothing (see catchUp).
+ */
+const UNKNOWN_ANCHOR: Anchor = Object.freeze({ epoch: null, position: 0 });
 
 /** Reads a room's history (RedisBroker.history). */
 type HistoryReader = (room: string, since?: string) => Promise<HistoryResult>;
@@ -44,6 +70,13 @@ type HistoryReader = (room: string, since?: string) => Promise<HistoryResult>;
 export class RoomFeeds {
   private readonly logger = new Logger(RoomFeeds.name);
   private readonly feeds = new Map<string, RoomFeed>();
+  /** Feeds whose pod resynced while their anchor was being read: they catch up once it is known. */
+  private readonly resyncedBeforeAnchor = new Set<RoomFeed>();
+  /**
+   * Per shared room, its newest publications delivered here (at most REPLAY_SIZE), with no
+   * position missing between them and ending at the feed's last: see replayAfter.
+   */
+  private readonly replays = new Map<string, Publication[]>();
 
   constructor(
     private readonly readHistory: HistoryReader,
@@ -58,26 +91,81 @@ export class RoomFeeds {
     return this.feeds.has(room);
   }
 
-  /** Starts following a room; `anchor` it once its latest position is known. */
+  /**
+   * Where a followed room stands on this pod: the last publication delivered here, else its
+   * anchor. Undefined unless that is known for sure: the room is not followed, waits for its
+   * anchor or catches up, or had no history life when followed (a read would start one).
+   */
+  positionOf(room: string): { epoch: string; position: number } | undefined {
+    const feed = this.feeds.get(room);
+    if (!feed || feed.pending) return undefined;
+    const at = feed.last ?? (feed.anchor === UNKNOWN_ANCHOR ? undefined : feed.anchor);
+    return at?.epoch ? { epoch: at.epoch, position: at.position } : undefined;
+  }
+
+  /**
+   * Starts following a room; `anchor` it once its latest position is known. Until then what
+   * arrives live waits in the feed, so a room may be followed (and its members admitted) before
+   * the read returns without a delivery being lost, repeated or reordered.
+   */
   open(room: string): RoomFeed {
-    const feed: RoomFeed = { last: undefined, anchor: undefined, pending: undefined, recent: undefined };
+    const feed: RoomFeed = { last: undefined, anchor: undefined, pending: [], recent: undefined };
     this.feeds.set(room, feed);
     return feed;
   }
 
-  /** Where catch-up starts if nothing is delivered before the next reconnect. */
-  anchor(feed: RoomFeed, latest: { epoch: string; latestPosition: number } | null): void {
-    feed.anchor = latest ? { epoch: latest.epoch, position: latest.latestPosition } : NO_HISTORY_ANCHOR;
+  /**
+   * Where catch-up starts if nothing is delivered before the next reconnect; then delivers what
+   * waited for it. Read after the channel was held, so whatever waits came after the subscription.
+   */
+  anchor(room: string, feed: RoomFeed, latest: { epoch: string; latestPosition: number } | null): void {
+    this.anchored(room, feed, latest ? { epoch: latest.epoch, position: latest.latestPosition } : NO_HISTORY_ANCHOR);
+  }
+
+  /**
+   * The anchor could not be read: what waited is delivered, and if the pod resyncs before the
+   * room delivers anything, its members are told to recover (nothing proves they missed nothing).
+   */
+  anchorUnknown(room: string, feed: RoomFeed): void {
+    this.anchored(room, feed, UNKNOWN_ANCHOR);
   }
 
   /** Stops following a room; with `feed`, only if it is still that opening's feed. */
   close(room: string, feed?: RoomFeed): boolean {
-    if (feed !== undefined && this.feeds.get(room) !== feed) return false;
+    const current = this.feeds.get(room);
+    if (current === undefined || (feed !== undefined && current !== feed)) return false;
+    this.resyncedBeforeAnchor.delete(current);
+    this.replays.delete(room);
     return this.feeds.delete(room);
   }
 
   clear(): void {
     this.feeds.clear();
+    this.resyncedBeforeAnchor.clear();
+    this.replays.clear();
+  }
+
+  /**
+   * What this pod delivered in a followed room after `since`, when it still holds all of it
+   * (positionOf's conditions, the same life, nothing missing from `since` to its last); else
+   * undefined. The caller checks that window against the history's size and age.
+   */
+  replayAfter(room: string, since: ParsedSeq): Publication[] | undefined {
+    const at = this.positionOf(room);
+    const kept = this.replays.get(room);
+    if (!at || !kept || since.epoch !== at.epoch || since.position > at.position) return undefined;
+    const first = parseSeq(kept[0].seq)!;
+    const last = parseSeq(kept[kept.length - 1].seq)!;
+    if (first.epoch !== at.epoch || last.position !== at.position || since.position < first.position - 1) return undefined;
+    return kept.slice(since.position - first.position + 1);
+  }
+
+  /** A broadcast from the channel: after whatever of the room's is held back, else at once. */
+  receiveBroadcast(broadcast: Broadcast): void {
+    const feed = this.feeds.get(broadcast.room);
+    if (!feed) return;
+    if (feed.pending) feed.pending.push([broadcast, undefined]);
+    else this.emit(broadcast);
   }
 
   /**
@@ -87,7 +175,10 @@ export class RoomFeeds {
    */
   receive(publication: Publication, at: ParsedSeq): void {
     const feed = this.feeds.get(publication.room);
-    if (!feed) return;
+    if (feed) this.receiveIn(feed, publication, at);
+  }
+
+  private receiveIn(feed: RoomFeed, publication: Publication, at: ParsedSeq): void {
     const from = feed.last ?? feed.anchor;
     if (!feed.pending && from?.epoch === at.epoch && at.position > from.position + 1) {
       this.logger.debug({ message: 'A live publication skipped positions; catching the room up', room: publication.room, from: from.position, at: at.position });
@@ -100,7 +191,40 @@ export class RoomFeeds {
 
   /** After a reconnect: every room catches up on what this pod missed. */
   catchUpAll(): void {
-    for (const [room, feed] of this.feeds) void this.catchUp(room, feed);
+    for (const [room, feed] of this.feeds) {
+      // Its anchor is still being read: it catches up from there once known (`anchored`).
+      if (feed.anchor === undefined) this.resyncedBeforeAnchor.add(feed);
+      else void this.catchUp(room, feed);
+    }
+  }
+
+  /**
+   * The anchor is known: what waited is delivered in order, as if it had arrived now. After a
+   * resync meanwhile, the room catches up from the anchor first (what waited is then its live
+   * backlog, and what the outage lost is read back in between).
+   */
+  private anchored(room: string, feed: RoomFeed, anchor: Anchor): void {
+    feed.anchor = anchor;
+    // Closed while its anchor was read: nothing is delivered for a room no longer followed.
+    if (this.feeds.get(room) !== feed) return;
+    const waiting = feed.pending ?? [];
+    feed.pending = undefined;
+    if (this.resyncedBeforeAnchor.delete(feed)) {
+      void this.catchUp(room, feed, waiting);
+      return;
+    }
+    this.deliverWaiting(feed, waiting);
+  }
+
+  private deliverWaiting(feed: RoomFeed, waiting: PendingDelivery[]): void {
+    for (const [delivery, at] of waiting) {
+      if (at === undefined) {
+        if (feed.pending) feed.pending.push([delivery, at]);
+        else this.emit(delivery);
+      } else {
+        this.receiveIn(feed, delivery, at);
+      }
+    }
   }
 
   /**
@@ -109,10 +233,10 @@ export class RoomFeeds {
    * Redis lost its data, or no longer reaches back), the room gets a HistoryGap (section 4's
    * `recovery`) instead of a silent gap.
    */
-  private async catchUp(room: string, feed: RoomFeed): Promise<void> {
+  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = []): Promise<void> {
     const from = feed.last ?? feed.anchor;
     if (!from || feed.pending) return;
-    feed.pending = [];
+    feed.pending = waiting;
     let latestSeq: string | null = null;
     let gapReported = false;
     const gap = () => {
@@ -122,6 +246,12 @@ export class RoomFeeds {
     try {
       latestSeq = (await this.readHistory(room)).latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
+      if (from === UNKNOWN_ANCHOR) {
+        // Where the room stood when followed was never known: nothing proves what came before `latest`.
+        gap();
+        if (latest) this.moveTo(feed, latest);
+        return;
+      }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
       // The history this pod had followed is gone: whatever came after `from` in it is lost.
       if (from.epoch !== null && !sameLife) gap();
@@ -145,7 +275,10 @@ export class RoomFeeds {
     } finally {
       const pending = feed.pending ?? [];
       feed.pending = undefined;
-      for (const [publication, at] of pending) this.deliverInOrder(feed, publication, at);
+      for (const [delivery, at] of pending) {
+        if (at === undefined) this.emit(delivery);
+        else this.deliverInOrder(feed, delivery, at);
+      }
     }
   }
 
@@ -182,6 +315,19 @@ export class RoomFeeds {
     feed.recent ??= [];
     feed.recent.push([at.position, publication.publishedAtMs]);
     if (feed.recent.length > RECENT_POSITIONS) feed.recent.shift();
+    if (!publication.room.startsWith(PERSONAL_ROOM_PREFIX)) this.keepForReplay(publication, at);
     this.emit(publication);
+  }
+
+  /** Adds a delivered publication to its room's replay, which restarts from it unless it is the next position. */
+  private keepForReplay(publication: Publication, at: ParsedSeq): void {
+    const kept = this.replays.get(publication.room);
+    const previous = kept === undefined ? undefined : parseSeq(kept[kept.length - 1].seq)!;
+    if (!kept || previous!.epoch !== at.epoch || previous!.position + 1 !== at.position) {
+      this.replays.set(publication.room, [publication]);
+      return;
+    }
+    kept.push(publication);
+    if (kept.length > REPLAY_SIZE) kept.shift();
   }
 }
