@@ -447,13 +447,6 @@ export class Environment {
     return `${this.REDIS_PERSONAL_CHANNELS}`;
   }
 
-  /** The webhook queue lives on one Redis server (REDIS_URL); it has no Cluster or Sentinel driver yet. */
-  @ValidateIf((env: Environment) => env.WEBHOOK_URL !== undefined && (env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_SENTINELS !== undefined))
-  @Matches(/^$/, { message: 'WEBHOOK_URL works with REDIS_URL or without Redis, not yet with REDIS_CLUSTER_NODES or REDIS_SENTINELS (its cluster-wide queue needs one Redis server)' })
-  get webhooksWithoutSingleRedis(): string {
-    return this.WEBHOOK_URL ?? '';
-  }
-
   get redisModes(): string[] {
     const modes = { REDIS_URL: this.REDIS_URL, REDIS_CLUSTER_NODES: this.REDIS_CLUSTER_NODES, REDIS_SENTINELS: this.REDIS_SENTINELS };
     return Object.entries(modes)

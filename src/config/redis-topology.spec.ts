@@ -71,12 +71,20 @@ describe('Redis connection modes', () => {
     [{ REDIS_MIN_REPLICAS: 'one' }, 'REDIS_MIN_REPLICAS'],
     [{ REDIS_REPLICA_WAIT_MS: '0' }, 'REDIS_REPLICA_WAIT_MS'],
     [{ REDIS_TLS: 'maybe' }, 'REDIS_TLS'],
-    [{ REDIS_CLUSTER_NODES: 'redis://a:6379', WEBHOOK_URL: 'https://backend.example/hooks', HOOKS_SECRET: 'sixteen-chars-ok' }, 'WEBHOOK_URL works with REDIS_URL or without Redis'],
     [{ REDIS_CLUSTER_NODES: 'redis://a:6379', REDIS_REPLICA_WAIT_MS: '2000' }, 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS'],
     [{ REDIS_URL: 'redis://a:6379', REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '2500' }, 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS'],
   ])('stops start-up on %j, naming the variables', (raw, message) => {
     expect(() => parseEnvironment(raw)).toThrow(ConfigurationError);
     expect(() => parseEnvironment(raw)).toThrow(message);
+  });
+
+  it.each<Record<string, string>>([
+    { REDIS_CLUSTER_NODES: 'redis://a:6379' },
+    { REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster' },
+  ])('starts webhooks with %j, in the same Redis topology as the broker', (redis) => {
+    const config = configOf({ ...redis, WEBHOOK_URL: 'https://backend.example/hooks', HOOKS_SECRET: 'sixteen-chars-ok' });
+    expect(config.webhooks?.url).toBe('https://backend.example/hooks');
+    expect(config.redis?.mode).toBe('REDIS_CLUSTER_NODES' in redis ? 'cluster' : 'sentinel');
   });
 
   it('lets a short command deadline pass when no publish waits for replicas', () => {

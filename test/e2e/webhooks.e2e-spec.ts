@@ -6,30 +6,8 @@ import { HookReceiver } from '../support/hook-receiver';
 import { http, publish } from '../support/http';
 import { spawnServer } from '../support/spawned-server';
 import { createTestApp, TestApp } from '../support/test-app';
-import { signToken } from '../support/tokens';
+import { HOOKS_SECRET, about, hookEnv, subjectOf, user, webhooksAcrossPods } from '../support/webhooks-across-pods';
 import { connectClient } from '../support/ws-client';
-
-/** Section 8's webhooks, received by a real HTTP server. */
-const HOOKS_SECRET = 'hooks-secret-for-tests-0123456789';
-const HEARTBEAT_MS = 300;
-const hookEnv = (receiver: HookReceiver, extra: Record<string, string> = {}) => ({
-  WEBHOOK_URL: receiver.url,
-  HOOKS_SECRET,
-  WEBHOOK_BATCH_MS: '50',
-  WEBHOOK_TIMEOUT_MS: '1000',
-  HEARTBEAT_MS: String(HEARTBEAT_MS),
-  ...extra,
-});
-const user = (sub: string, rooms?: string[]) => signToken({ sub, ...(rooms ? { rooms } : {}) });
-
-/** `type subject` of each accepted event about `subject` (a user or room), in arrival order. */
-function about(receiver: HookReceiver, subject: string, events = receiver.accepted): string[] {
-  return events.filter((event) => subjectOf(event) === subject).map((event) => `${event.type} ${subject}`);
-}
-
-function subjectOf(event: WebhookEvent): string {
-  return 'room' in event ? event.room : event.user;
-}
 
 describe.each(BROKER_KINDS)('webhooks on one pod (%s broker)', (kind) => {
   const broker = useBroker(kind);
@@ -176,54 +154,5 @@ describe('webhook settings', () => {
 
 describe('webhooks across pods on one Redis', () => {
   const broker = useBroker('redis');
-  let receiver: HookReceiver;
-  let pods: TestApp[];
-
-  beforeAll(async () => {
-    receiver = await HookReceiver.start();
-    pods = await Promise.all([0, 1].map(() => createTestApp({ ...broker.env(), ...hookEnv(receiver) })));
-  });
-  afterAll(async () => {
-    await Promise.all(pods.map((pod) => pod.close()));
-    await receiver.close();
-  });
-
-  it('gives two tabs of one user on two pods one user.online and one user.offline', async () => {
-    const [a, b] = pods;
-    const onA = await connectClient(a.wsUrl, user('tabby'));
-    const onB = await connectClient(b.wsUrl, user('tabby'));
-    await onA.join('public:shared');
-    await onB.join('public:shared');
-    await eventually(() => expect(about(receiver, 'tabby')).toEqual(['user.online tabby']));
-    await onA.close();
-    await onB.close();
-    await eventually(() => expect(about(receiver, 'tabby')).toEqual(['user.online tabby', 'user.offline tabby']));
-    await eventually(() => expect(about(receiver, 'public:shared')).toEqual(['room.occupied public:shared', 'room.vacated public:shared']));
-    // Sent by one pod each: no event reached the receiver twice in accepted requests.
-    const ids = receiver.requests.flatMap((request) => request.body.events.map((event: WebhookEvent) => event.id));
-    expect(new Set(ids).size).toBe(ids.length);
-  });
-
-  it('keeps a killed pod\'s queued events and reports its users offline', async () => {
-    const [a] = pods;
-    receiver.answer = () => ({ status: 503 });
-    const doomed = await spawnServer({ ...broker.env(), ...hookEnv(receiver), LOG_LEVEL: 'error' });
-    try {
-      const victim = await connectClient(doomed.wsUrl, user('kim'));
-      await victim.join('public:crash');
-      const watcher = await connectClient(a.wsUrl, user('wanda'));
-      // Queued in Redis and refused at least once, whichever pod was sending.
-      await eventually(() => expect(receiver.events().filter((event) => subjectOf(event) === 'kim').map((event) => event.type)).toContain('user.online'), 10_000);
-
-      doomed.child.kill('SIGKILL');
-      await doomed.exited;
-      receiver.answer = () => ({ status: 200 });
-      await eventually(() => expect(about(receiver, 'kim')).toEqual(['user.online kim', 'user.offline kim']), 15_000);
-      expect(about(receiver, 'public:crash')).toEqual(['room.occupied public:crash', 'room.vacated public:crash']);
-      expect(about(receiver, 'wanda')).toEqual(['user.online wanda']);
-      await watcher.close();
-    } finally {
-      doomed.child.kill('SIGKILL');
-    }
-  });
+  webhooksAcrossPods(() => broker.env());
 });

@@ -27,9 +27,13 @@ const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, 
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MOVED|ASK)\b/;
 const REDIRECTED = /^(MOVED|ASK)\b/;
 
-function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }) {
+/**
+ * How a cluster client reaches REDIS_CLUSTER_NODES; shared with the webhook drivers' own
+ * cluster client (hooks-redis.connection.ts), so both reach the nodes the same way.
+ */
+export function clusterNodeOptions(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }) {
   const first = new URL(seeds[0]);
-  return createCluster({
+  return {
     rootNodes: seeds.map((url) => ({ url })),
     // Nodes the cluster announces are reached with the seeds' credentials and TLS.
     defaults: {
@@ -42,8 +46,11 @@ function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: numbe
         reconnectStrategy: options.reconnectStrategy,
       },
     },
-    scripts: REDIS_SCRIPTS,
-  });
+  };
+}
+
+function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }) {
+  return createCluster({ ...clusterNodeOptions(seeds, options), scripts: REDIS_SCRIPTS });
 }
 type HeraldCluster = ReturnType<typeof createHeraldCluster>;
 type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;

@@ -2,7 +2,7 @@ import { CommandParser, defineScript } from 'redis';
 
 /**
  * The Lua scripts behind the Redis webhook drivers. Every key shares the hash tag `{hooks}`
- * (HooksRedisKeys), so each script touches one slot. Times come from Redis (TIME).
+ * (HooksRedisStore), so each script touches one slot, on a Redis Cluster too. Times come from Redis (TIME).
  *
  * Activity: a sorted set of live pods scored by when they expire, one hash per pod
  * (activity key -> this pod's count) and one hash of cluster-wide totals. A pod refreshes its

@@ -1,65 +1,38 @@
-import { Logger } from '@nestjs/common';
-import { createClient } from 'redis';
-import { redactedUrl } from '../../broker/redis/redis.client';
-import { ActivityKeys, HOOKS_SCRIPTS } from './hooks-redis.scripts';
-
-const COMMAND_TIMEOUT_MS = 3000;
-const RECONNECT_MAX_DELAY_MS = 2000;
-
-function createHooksClient(url: string) {
-  return createClient({
-    url,
-    scripts: HOOKS_SCRIPTS,
-    // Fail at once while disconnected: every caller has its own retry (timers, full sync).
-    disableOfflineQueue: true,
-    commandOptions: { timeout: COMMAND_TIMEOUT_MS },
-    socket: {
-      connectTimeout: COMMAND_TIMEOUT_MS,
-      reconnectStrategy: (retries: number) => Math.min(RECONNECT_MAX_DELAY_MS, 50 * 2 ** Math.min(retries, 10)),
-    },
-  });
-}
-export type HooksRedisClient = ReturnType<typeof createHooksClient>;
+// node-redis's own slot function (not re-exported), so slots are computed as its cluster client does.
+import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
+import { RedisTopology } from '../../config/herald.config';
+import { HooksRedisCommands, HooksRedisConnection } from './hooks-redis.connection';
+import { ActivityKeys } from './hooks-redis.scripts';
 
 /**
- * The webhook drivers' own Redis connection (separate from the broker's, so hooks never queue
- * behind room traffic) and their keys. Every key carries the hash tag `{hooks}`: the scripts
- * that move counts and queue events touch several of them at once.
+ * The webhook drivers' Redis keys and the connection they run on. Every key is
+ * `<REDIS_PREFIX>{hooks}:<name>`: the hash tag `{hooks}` puts them all in one slot, which the
+ * scripts need (they move counts and queue events across several keys at once) and which on a
+ * Cluster means they all live on one shard. That is fine: the hooks keys hold one count per
+ * online user and room and a bounded queue, and take a few calls per batch, not per message.
+ * One-node deployments keep the names they always had, so a rolling update shares one queue.
  */
 export class HooksRedisStore {
-  private readonly logger = new Logger(HooksRedisStore.name);
-  readonly client: HooksRedisClient;
+  private readonly connection: HooksRedisConnection;
   private readonly base: string;
-  private reportedDown = false;
 
-  constructor(
-    private readonly url: string,
-    prefix: string,
-  ) {
+  constructor(topology: RedisTopology, prefix: string, commandTimeoutMs: number) {
     this.base = `${prefix}{hooks}:`;
-    this.client = createHooksClient(url);
-    this.client.on('error', (error: Error) => {
-      // A reconnect loop reports every failed attempt; the first is worth a warning.
-      const fields = { message: 'Hooks Redis connection error', url: redactedUrl(this.url), error: error.message };
-      if (this.reportedDown) this.logger.debug(fields);
-      else this.logger.warn(fields);
-      this.reportedDown = true;
-    });
-    this.client.on('ready', () => (this.reportedDown = false));
+    if (topology.mode === 'cluster') assertOneSlot([this.queueKey, this.leaseKey, this.unreadKey, ...Object.values(this.activityKeys('pod'))]);
+    this.connection = new HooksRedisConnection(topology, commandTimeoutMs);
   }
 
-  async connect(): Promise<void> {
-    await this.client.connect();
+  /** Every command bounded by REDIS_COMMAND_TIMEOUT_MS. */
+  get client(): HooksRedisCommands {
+    return this.connection.commands;
   }
 
-  async close(): Promise<void> {
-    if (!this.client.isOpen) return;
-    try {
-      await this.client.close();
-    } catch (error) {
-      this.logger.debug({ message: 'Graceful close failed; destroying the connection', error: String(error) });
-      this.client.destroy();
-    }
+  connect(): Promise<void> {
+    return this.connection.connect();
+  }
+
+  close(): Promise<void> {
+    return this.connection.close();
   }
 
   activityKeys(podId: string): ActivityKeys {
@@ -77,4 +50,13 @@ export class HooksRedisStore {
   get unreadKey(): string {
     return `${this.base}unread`;
   }
+}
+
+/**
+ * A REDIS_PREFIX holding an empty `{}` would make Redis hash each whole key instead of `{hooks}`,
+ * and the scripts would fail with CROSSSLOT on every call: refuse that at start-up instead.
+ */
+function assertOneSlot(keys: string[]): void {
+  const slots = new Set(keys.map((key) => calculateSlot(key)));
+  if (slots.size > 1) throw new Error('REDIS_PREFIX puts the webhook keys in different Redis Cluster hash slots: it must not contain "{}"');
 }

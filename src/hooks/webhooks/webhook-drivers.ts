@@ -22,9 +22,12 @@ export interface WebhookDrivers {
   close(): Promise<void>;
 }
 
-/** The one place the webhooks' back end is chosen: Redis when REDIS_URL is set, this process otherwise. */
+/**
+ * The one place the webhooks' back end is chosen: Redis whenever the broker uses it (REDIS_URL,
+ * REDIS_CLUSTER_NODES or REDIS_SENTINELS, in the same topology), this process otherwise.
+ */
 export function createWebhookDrivers(config: HeraldConfig, settings: WebhookSettings, report: (outcome: QueueOutcome) => void): WebhookDrivers {
-  if (!config.redisUrl) {
+  if (!config.redis) {
     const queue = new MemoryWebhookQueue(settings.queueMax);
     return {
       queue,
@@ -34,7 +37,7 @@ export function createWebhookDrivers(config: HeraldConfig, settings: WebhookSett
       close: async () => undefined,
     };
   }
-  const store = new HooksRedisStore(config.redisUrl, config.redisPrefix);
+  const store = new HooksRedisStore(config.redis, config.redisPrefix, config.redisCommandTimeoutMs);
   const podId = randomBytes(9).toString('base64url');
   return {
     queue: new RedisWebhookQueue(store, podId, settings.queueMax),

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
+import { eventually } from '../support/eventually';
+import { RedisProcess } from '../support/redis-process';
+import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
+import { about, subjectOf, user, webhooksAcrossPods } from '../support/webhooks-across-pods';
+import { connectClient } from '../support/ws-client';
+
+/** Section 8's webhooks with REDIS_CLUSTER_NODES: cluster-wide as on one Redis, and through a failover. */
+describe('webhooks across pods on a Redis Cluster', () => {
+  let cluster: RedisCluster;
+  const prefix = `t${randomUUID().slice(0, 8)}:`;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 60_000);
+  const hooks = webhooksAcrossPods(() => ({ REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix }));
+  // Declared after the pods' hooks, so the pods close before their Redis goes.
+  afterAll(() => cluster?.stop(), 60_000);
+
+  it('keeps every hooks key in one hash slot, so each script runs on one primary', async () => {
+    const client = await connectClient(hooks.pods[0].wsUrl, user('slotty'));
+    await client.join('public:slots');
+    await eventually(() => expect(about(hooks.receiver, 'slotty')).toEqual(['user.online slotty']));
+    const primaries = await cluster.primaries();
+    const keysOn = await Promise.all(
+      primaries.map(async (node) => (await cluster.cli(node, ['KEYS', `${prefix}*hooks*`])).split('\n').filter((key) => key.length > 0)),
+    );
+    const holders = keysOn.filter((keys) => keys.length > 0);
+    expect(holders).toHaveLength(1);
+    const keys = holders[0];
+    expect(keys).toEqual(expect.arrayContaining([`${prefix}{hooks}:pods`, `${prefix}{hooks}:totals`]));
+    const slots = await Promise.all(keys.map((key) => cluster.cli(primaries[0], ['CLUSTER', 'KEYSLOT', key])));
+    expect(new Set(slots.map((slot) => slot.trim())).size).toBe(1);
+    await client.close();
+    await eventually(() => expect(about(hooks.receiver, 'slotty')).toEqual(['user.online slotty', 'user.offline slotty']));
+  });
+
+  it('delivers an event queued before the primary of the hooks slot is killed with -9, under the id it was queued with', async () => {
+    const { receiver, pods } = hooks;
+    receiver.answer = () => ({ status: 503 });
+    const client = await connectClient(pods[0].wsUrl, user('fritz'));
+    const refused = await eventually(() => {
+      const event = receiver.events().find((candidate) => subjectOf(candidate) === 'fritz' && candidate.type === 'user.online');
+      expect(event).toBeDefined();
+      return event!;
+    }, 10_000);
+    const primary = await cluster.primaryOf(calculateSlot(`${prefix}{hooks}:queue`));
+    // Replicated before the crash (webhook bookkeeping is not WAITed for, see docs/hooks.md).
+    await replicasCaughtUp(cluster, primary);
+
+    await primary.kill();
+    await cluster.waitHealthy(30_000);
+    receiver.answer = () => ({ status: 200 });
+    await eventually(() => expect(receiver.accepted.map((event) => event.id)).toContain(refused.id), 30_000);
+    await client.close();
+    // A failover longer than two heartbeats may have had a pod taken for dead meanwhile (an
+    // offline and online again); what counts is that the last word is offline.
+    await eventually(() => expect(about(receiver, 'fritz').at(-1)).toBe('user.offline fritz'), 30_000);
+    expect(about(receiver, 'fritz')[0]).toBe('user.online fritz');
+  }, 90_000);
+});
+
+/** Waits until every replica of `primary` has acknowledged what it held when called. */
+async function replicasCaughtUp(cluster: RedisCluster, primary: RedisProcess): Promise<void> {
+  const offset = Number(/master_repl_offset:(\d+)/.exec(await cluster.cli(primary, ['INFO', 'replication']))![1]);
+  await eventually(async () => {
+    const info = await cluster.cli(primary, ['INFO', 'replication']);
+    const acknowledged = [...info.matchAll(/slave\d+:.*offset=(\d+)/g)].map((match) => Number(match[1]));
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(Math.min(...acknowledged)).toBeGreaterThanOrEqual(offset);
+  });
+}
