@@ -12,7 +12,7 @@ const variables = [...new Set(checked)].filter((name) => /^[A-Z][A-Z0-9_]+$/.tes
 describe('parseEnvironment', () => {
   it('applies the documented defaults', () => {
     const env = parseEnvironment({});
-    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576, V8_NEW_SPACE_MAX_MB: 16 });
+    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576, V8_NEW_SPACE_MAX_MB: 16, REDIS_REPLAY_SIZE: 32 });
   });
 
   it('converts numbers and booleans', () => {
@@ -23,6 +23,8 @@ describe('parseEnvironment', () => {
   it.each([
     ['PORT', 'eighty'],
     ['HEARTBEAT_MS', '-1'],
+    ['REDIS_REPLAY_SIZE', '-1'],
+    ['REDIS_REPLAY_SIZE', '1001'],
     ['NODE_ENV', 'staging'],
     ['REDIS_URL', 'http://redis'],
     ['REDIS_URL', 'redis://h:notaport'],

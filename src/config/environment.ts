@@ -352,6 +352,14 @@ export class Environment {
   REDIS_BATCH_WINDOW_MS = 5;
 
   /**
+   * How many of its newest publications each room a pod follows keeps in memory, so a rejoin with
+   * `since` among them (a reconnect storm) is answered without Redis; 0 keeps none. Costs up to
+   * this many messages per room with traffic on each pod (personal rooms keep none).
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(1000)
+  REDIS_REPLAY_SIZE = 32;
+
+  /**
    * How long a Redis connection may answer nothing while calls (or the health check's PING) wait
    * on it: then they fail as unavailable (503, `unavailable`, 1013) and readyz turns 503 until
    * Redis answers in time again (RedisDeadline: a long queue does not count while replies come).

@@ -51,6 +51,8 @@ export class HeraldConfig {
   readonly redisPersonalChannels: number;
   /** REDIS_BATCH_WINDOW_MS: how long a pod gathers anchor reads and presence removes before sending them. */
   readonly redisBatchWindowMs: number;
+  /** REDIS_REPLAY_SIZE: publications a followed room keeps on each pod for rejoins. */
+  readonly redisReplaySize: number;
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
@@ -105,6 +107,7 @@ export class HeraldConfig {
     this.redisPrefix = env.REDIS_PREFIX;
     this.redisPersonalChannels = env.REDIS_PERSONAL_CHANNELS ?? (this.redis?.mode === 'cluster' ? 0 : DEFAULT_PERSONAL_CHANNELS);
     this.redisBatchWindowMs = env.REDIS_BATCH_WINDOW_MS;
+    this.redisReplaySize = env.REDIS_REPLAY_SIZE;
     this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;

@@ -17,6 +17,8 @@ export interface RedisBrokerOptions {
   /** For publishes with `inboxUser`: the inbox is written in the publish script. */
   inboxSize: number;
   inboxTtlMs: number;
+  /** REDIS_REPLAY_SIZE: publications a followed room keeps on the pod for rejoins (RoomFeeds); default when not given. */
+  replaySize?: number;
 }
 
 /**
@@ -55,6 +57,7 @@ export class RedisBroker extends Broker {
       // Catch-up asks Redis: it is what tells the feed where it stands.
       (room, since) => this.readShared(room, since),
       (delivery) => this.emit(delivery),
+      settings.replaySize,
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection, window);

@@ -79,6 +79,7 @@ export class RedisEngine extends Engine {
       prefix: config.redisPrefix,
       personalChannels: config.redisPersonalChannels,
       batchWindowMs: config.redisBatchWindowMs,
+      replaySize: config.redisReplaySize,
       commandTimeoutMs: config.redisCommandTimeoutMs,
       historySize: config.historySize,
       historyTtlS: config.historyTtlS,

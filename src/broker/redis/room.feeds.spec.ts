@@ -34,10 +34,10 @@ const textOf = (delivery: Delivery) =>
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('RoomFeeds', () => {
-  function setUp() {
+  function setUp(replaySize?: number) {
     const history = new FakeHistory();
     const deliveries: Delivery[] = [];
-    const feeds = new RoomFeeds(history.read, (delivery) => deliveries.push(delivery));
+    const feeds = new RoomFeeds(history.read, (delivery) => deliveries.push(delivery), replaySize);
     const feed = feeds.open('chat');
     feeds.anchor('chat', feed, { epoch: 'e1', latestPosition: 0 });
     const live = (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!);
@@ -190,6 +190,18 @@ describe('RoomFeeds', () => {
       expect(feeds.replayAfter('chat', { epoch: 'e1', position: 0 })).toBeUndefined();
       feeds.close('chat');
       expect(feeds.replayAfter('chat', { epoch: 'e2', position: 0 })).toBeUndefined();
+    });
+
+    it('keeps at most REDIS_REPLAY_SIZE publications, and none with 0', () => {
+      const small = setUp(2);
+      Array.from({ length: 5 }, (_, n) => small.history.publish(`m${n + 1}`)).forEach(small.live);
+      expect(small.feeds.replayAfter('chat', { epoch: 'e1', position: 3 })?.map(textOf)).toEqual(['m4', 'm5']);
+      // From further back than it holds: Redis must answer.
+      expect(small.feeds.replayAfter('chat', { epoch: 'e1', position: 2 })).toBeUndefined();
+      const none = setUp(0);
+      Array.from({ length: 3 }, (_, n) => none.history.publish(`m${n + 1}`)).forEach(none.live);
+      expect(none.deliveries.map(textOf)).toEqual(['m1', 'm2', 'm3']);
+      expect(none.feeds.replayAfter('chat', { epoch: 'e1', position: 2 })).toBeUndefined();
     });
 
     it('keeps nothing for personal rooms', () => {

@@ -39,13 +39,13 @@ type Anchor = Readonly<{ epoch: string | null; position: number }>;
 type PendingDelivery = [Publication, ParsedSeq] | [Broadcast, undefined];
 
 /**
- * How many of its newest publications a shared room keeps on the pod for rejoins (replayAfter):
- * a client that dropped and comes back within a few seconds, as in a drain's reconnect storm,
- * asks for what it missed since, and thousands of such rejoins are answered without Redis. A
- * rejoin from further back reads Redis, as any read does. Personal rooms keep none: their
- * connections are admitted without `since`, and there is one per user.
+ * REDIS_REPLAY_SIZE (default): how many of its newest publications a shared room keeps on the
+ * pod for rejoins (replayAfter): a client that dropped and comes back within a few seconds, as in
+ * a drain's reconnect storm, asks for what it missed since, and thousands of such rejoins are
+ * answered without Redis. A rejoin from further back reads Redis, as any read does. Personal
+ * rooms keep none: their connections are admitted without `since`, and there is one per user.
  */
-const REPLAY_SIZE = 32;
+export const DEFAULT_REPLAY_SIZE = 32;
 
 /** The anchor of every room that had no history when followed: one object for all of them. */
 const NO_HISTORY_ANCHOR: Anchor = Object.freeze({ epoch: null, position: 0 });
@@ -73,7 +73,7 @@ export class RoomFeeds {
   /** Feeds whose pod resynced while their anchor was being read: they catch up once it is known. */
   private readonly resyncedBeforeAnchor = new Set<RoomFeed>();
   /**
-   * Per shared room, its newest publications delivered here (at most REPLAY_SIZE), with no
+   * Per shared room, its newest publications delivered here (at most `replaySize`), with no
    * position missing between them and ending at the feed's last: see replayAfter.
    */
   private readonly replays = new Map<string, Publication[]>();
@@ -81,6 +81,8 @@ export class RoomFeeds {
   constructor(
     private readonly readHistory: HistoryReader,
     private readonly emit: (delivery: Delivery) => void,
+    /** REDIS_REPLAY_SIZE; 0 keeps nothing, and every rejoin with `since` reads Redis. */
+    private readonly replaySize = DEFAULT_REPLAY_SIZE,
   ) {}
 
   get size(): number {
@@ -315,7 +317,7 @@ export class RoomFeeds {
     feed.recent ??= [];
     feed.recent.push([at.position, publication.publishedAtMs]);
     if (feed.recent.length > RECENT_POSITIONS) feed.recent.shift();
-    if (!publication.room.startsWith(PERSONAL_ROOM_PREFIX)) this.keepForReplay(publication, at);
+    if (this.replaySize > 0 && !publication.room.startsWith(PERSONAL_ROOM_PREFIX)) this.keepForReplay(publication, at);
     this.emit(publication);
   }
 
@@ -328,6 +330,6 @@ export class RoomFeeds {
       return;
     }
     kept.push(publication);
-    if (kept.length > REPLAY_SIZE) kept.shift();
+    if (kept.length > this.replaySize) kept.shift();
   }
 }
