@@ -76,7 +76,8 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
 export function parseJsonBody(body: Buffer, maxDepth: number): unknown {
   if (body.length === 0) return {};
   if (jsonNestingExceeds(body, maxDepth)) throw tooDeep(maxDepth);
-  const text = body.toString('utf8');
+  // A UTF-8 byte order mark is read past, as body-parser's decoder did (RFC 8259 allows ignoring it).
+  const text = body.toString('utf8', hasUtf8Bom(body) ? 3 : 0);
   const first = FIRST_JSON_CHAR.exec(text)?.[1];
   if (first !== '{' && first !== '[') throw new BadRequestException('The JSON body must be an object or an array');
   try {
@@ -85,6 +86,10 @@ export function parseJsonBody(body: Buffer, maxDepth: number): unknown {
     // JSON.parse's own words, as body-parser answered: they say where the text goes wrong.
     throw new BadRequestException((error as Error).message);
   }
+}
+
+function hasUtf8Bom(body: Buffer): boolean {
+  return body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
 }
 
 type ParseJson = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void;

@@ -55,6 +55,11 @@ describe('HTTP platform', () => {
     }
   });
 
+  it.each(['application/json', 'application/json; charset=utf-8'])('reads past a UTF-8 byte order mark sent as %s, as body-parser did', async (type) => {
+    const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '\uFEFF{"users":["u1"],"type":"t","payload":{}}', headers: { 'content-type': type } });
+    expect(response.status).toBe(202);
+  });
+
   it('reads an empty JSON body as {} and names the missing fields', async () => {
     const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '' });
     expect(response.status).toBe(400);
