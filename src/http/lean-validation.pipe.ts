@@ -33,6 +33,14 @@ export class LeanValidationPipe extends ValidationPipe {
     }
     return super.transform(value, metadata);
   }
+
+  /**
+   * Each message once: a field whose rules share one wording (`limit must be an integer from 1
+   * to 100` for IsInt, Min and Max) would otherwise be named once per failing rule.
+   */
+  protected override flattenValidationErrors(validationErrors: ValidationError[]): string[] {
+    return [...new Set(super.flattenValidationErrors(validationErrors))];
+  }
 }
 
 /**
