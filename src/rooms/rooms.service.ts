@@ -32,7 +32,7 @@ export class RoomsService {
   ) {
     presence.onExpired((room, user, users) =>
       // A user whose pod died left without saying so: tell the room as for any last leave.
-      this.tellRoom(room, user, 'left', users + 1).catch((error: unknown) =>
+      this.tellRoom(room, user, 'left', users + 1)?.catch((error: unknown) =>
         this.logger.warn({ message: 'Could not announce an expired presence', room, error: String(error) }),
       ),
     );
@@ -139,11 +139,8 @@ export class RoomsService {
           ? await this.presence.add(room, connection.user, connection.id)
           : await this.presence.remove(room, connection.user, connection.id);
       if (!change.userChanged) return;
-      const usersIncludingThisOne = status === 'joined' ? change.users : change.users + 1;
-      // Asked here too: in a room too big for presence events (most joins of a big room) the
-      // call would be one more async function and promise per join, to return at once.
-      if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
-      await this.tellRoom(room, connection.user, status, usersIncludingThisOne);
+      const told = this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1);
+      if (told) await told;
     } catch (error) {
       // The join or leave itself is done and answered. An unreachable store re-registers this
       // pod's presence when it returns (Redis) and forgets a dead pod's entries on expiry.
@@ -151,10 +148,14 @@ export class RoomsService {
     }
   }
 
-  private async tellRoom(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): Promise<void> {
-    if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return;
+  /**
+   * Tells a small room's other users; undefined, at once, in a room too big for presence events
+   * (most joins of a big room), so those joins pay no async call and promise for nothing.
+   */
+  private tellRoom(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): Promise<void> | undefined {
+    if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return undefined;
     const frame = serverFrame('presence', { room, user, status, timestamp: new Date().toISOString() });
-    await this.broker.broadcast(room, frame, user);
+    return this.broker.broadcast(room, frame, user);
   }
 
   private tell(activity: RoomActivity): void {
