@@ -172,7 +172,7 @@ export class RedisBroker extends Broker {
       const latestSeq = formatSeq(here.epoch, here.position);
       if (since === undefined) return Promise.resolve({ latestSeq, recovered: false, publications: [] });
       if (since === latestSeq) return Promise.resolve({ latestSeq, recovered: true, publications: [] });
-      const replay = since === undefined ? undefined : this.replayHere(room, since, here.position);
+      const replay = this.replayHere(room, since, here.position);
       if (replay) return Promise.resolve({ latestSeq, recovered: true, publications: replay });
     }
     return this.readShared(room, since);
