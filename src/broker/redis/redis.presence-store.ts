@@ -153,15 +153,12 @@ export class RedisPresenceStore extends PresenceStore {
     this.flushChanges();
     // Each room's entries in slices, as the refresh sends them: a pod with thousands of
     // connections closes with a few scripts per room, not one per connection.
-    const removals = [...this.localPresence].flatMap(([room, entries]) => {
-      const all = [...entries.keys()];
-      const slices: Promise<unknown>[] = [];
-      for (let index = 0; index < all.length; index += PRESENCE_REFRESH_SLICE) {
-        const slice = all.slice(index, index + PRESENCE_REFRESH_SLICE).map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId }));
-        slices.push(this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, slice)));
-      }
-      return slices;
-    });
+    const removals = [...this.localPresence].flatMap(([room, entries]) =>
+      slicesOf([...entries.keys()]).map((slice) => {
+        const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId }));
+        return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, changes));
+      }),
+    );
     this.localPresence.clear();
     const failed = (await Promise.allSettled(removals)).filter((outcome) => outcome.status === 'rejected');
     if (failed.length > 0) {
@@ -174,10 +171,9 @@ export class RedisPresenceStore extends PresenceStore {
     this.flushChanges();
     const refreshes: Promise<void>[] = [];
     for (const [room, entries] of this.localPresence) {
-      const all = [...entries];
-      for (let index = 0; index < all.length; index += PRESENCE_REFRESH_SLICE) {
-        const slice = all.slice(index, index + PRESENCE_REFRESH_SLICE);
-        const last = index + PRESENCE_REFRESH_SLICE >= all.length;
+      const slices = slicesOf([...entries]);
+      for (const [index, slice] of slices.entries()) {
+        const last = index === slices.length - 1;
         refreshes.push(
           this.connection
             .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.presenceKeys(room), this.options.presenceTtlMs, slice, last))
@@ -216,4 +212,11 @@ export class RedisPresenceStore extends PresenceStore {
 function hasAdd(changes: readonly PendingChange[]): boolean {
   for (const change of changes) if (change.op === 'add') return true;
   return false;
+}
+
+/** `items` in slices of PRESENCE_REFRESH_SLICE: how a room's entries go to Redis, refreshed or removed. */
+function slicesOf<T>(items: readonly T[]): T[][] {
+  const slices: T[][] = [];
+  for (let index = 0; index < items.length; index += PRESENCE_REFRESH_SLICE) slices.push(items.slice(index, index + PRESENCE_REFRESH_SLICE));
+  return slices;
 }
