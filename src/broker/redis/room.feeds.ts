@@ -165,7 +165,10 @@ export class RoomFeeds {
   /** A broadcast from the channel: after whatever of the room's is held back, else at once. */
   receiveBroadcast(broadcast: Broadcast): void {
     const feed = this.feeds.get(broadcast.room);
-    if (!feed) return;
+    if (feed) this.broadcastIn(feed, broadcast);
+  }
+
+  private broadcastIn(feed: RoomFeed, broadcast: Broadcast): void {
     if (feed.pending) feed.pending.push([broadcast, undefined]);
     else this.emit(broadcast);
   }
@@ -218,14 +221,15 @@ export class RoomFeeds {
     this.deliverWaiting(feed, waiting);
   }
 
+  /**
+   * What waited for the anchor, received as if it arrived now: a skipped position starts a
+   * catch-up, and what follows it waits again. (catchUp delivers its own backlog without that
+   * test: it has just read the history, and a failed read would otherwise be retried at once.)
+   */
   private deliverWaiting(feed: RoomFeed, waiting: PendingDelivery[]): void {
     for (const [delivery, at] of waiting) {
-      if (at === undefined) {
-        if (feed.pending) feed.pending.push([delivery, at]);
-        else this.emit(delivery);
-      } else {
-        this.receiveIn(feed, delivery, at);
-      }
+      if (at === undefined) this.broadcastIn(feed, delivery);
+      else this.receiveIn(feed, delivery, at);
     }
   }
 
