@@ -103,3 +103,28 @@ export function webhooksAcrossPods(redisEnv: () => Record<string, string>): Webh
     },
   };
 }
+
+/**
+ * An event queued while the receiver refuses it survives a crash of the Redis primary holding
+ * the queue: `crashPrimary` (given the event's id) sees it replicated, kills the primary with -9
+ * and waits for the topology to serve again; the event then goes out under the same id, and the
+ * user's last word is `user.offline`.
+ */
+export async function expectQueuedEventToSurvivePrimaryCrash(hooks: WebhookPods, name: string, crashPrimary: (eventId: string) => Promise<void>): Promise<void> {
+  const { receiver, pods } = hooks;
+  receiver.answer = () => ({ status: 503 });
+  const client = await connectClient(pods[0].wsUrl, user(name));
+  const refused = await eventually(() => {
+    const event = receiver.events().find((candidate) => subjectOf(candidate) === name && candidate.type === 'user.online');
+    expect(event).toBeDefined();
+    return event!;
+  }, 10_000);
+  await crashPrimary(refused.id);
+  receiver.answer = () => ({ status: 200 });
+  await eventually(() => expect(receiver.accepted.map((event) => event.id)).toContain(refused.id), 30_000);
+  await client.close();
+  // A failover longer than two heartbeats may have had a pod taken for dead meanwhile (an
+  // offline and online again); what counts is that the last word is offline.
+  await eventually(() => expect(about(receiver, name).at(-1)).toBe(`user.offline ${name}`), 30_000);
+  expect(about(receiver, name)[0]).toBe(`user.online ${name}`);
+}
