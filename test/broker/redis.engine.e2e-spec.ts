@@ -382,6 +382,25 @@ describe('RedisEngine', () => {
     });
   });
 
+  describe('rejoins answered by a pod that follows the room', () => {
+    afterEach(() => harness.closeAll());
+
+    it('keep exactly the history window (section 7): a since further back than HISTORY_SIZE is not recovered, though the pod still holds it', async () => {
+      const { broker: pod } = await harness.pod({ historySize: 2, replaySize: 32 });
+      const log = new DeliveryLog(pod);
+      await pod.subscribe('window');
+      for (const text of ['m1', 'm2', 'm3', 'm4']) await pod.publish('window', 'message', body(text));
+      await eventually(() => expect(log.publicationsOf('window')).toHaveLength(4));
+      const [m1, m2] = log.seqsOf('window');
+      // Two back is inside the window: replayed, whoever answers.
+      const inside = await pod.history('window', m2);
+      expect({ recovered: inside.recovered, texts: inside.publications.map((delivery) => textOf(delivery)) }).toEqual({ recovered: true, texts: ['m3', 'm4'] });
+      // Three back is outside it: the pod holds m2 to m4, but the contract's window is the last two.
+      const outside = await pod.history('window', m1);
+      expect(outside.recovered).toBe(false);
+    });
+  });
+
   describe('command deadline', () => {
     afterEach(() => harness.closeAll());
 
