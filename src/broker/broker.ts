@@ -49,8 +49,28 @@ export abstract class Broker {
   abstract subscribe(room: string): Promise<void>;
   abstract unsubscribe(room: string): Promise<void>;
 
+  /**
+   * Subscribes in this turn when that needs no round trip (a personal room whose shared
+   * channel this pod already receives; any room in process): true when done, false when the
+   * caller must `subscribe`. Admission and joins then finish in the turn their frame arrived,
+   * without a promise per step (ConnectionHub.enter).
+   */
+  subscribeNow(_room: string): boolean {
+    return false;
+  }
+
   /** The room's latest seq and, with `since`, the publications after it. */
   abstract history(room: string, since?: string): Promise<HistoryResult>;
+
+  /**
+   * What `history` would answer, when this pod knows it without a round trip and no delivery
+   * for the room is still on its way here (one already sent would otherwise follow a `joined`
+   * whose seq counts it); undefined when the caller must ask `history`. The caller is
+   * subscribed to the room already.
+   */
+  historyNow(_room: string, _since?: string): HistoryResult | undefined {
+    return undefined;
+  }
 
   /** Whether the broker can serve requests now (Redis connected). Memory is always available. */
   abstract get available(): boolean;

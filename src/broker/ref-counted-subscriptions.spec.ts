@@ -72,4 +72,59 @@ describe('RefCountedSubscriptions', () => {
     await subscriptions.acquire('a');
     expect(calls).toEqual(['subscribe a', 'subscribe a']);
   });
+
+  describe('acquireNow', () => {
+    /** A target that can subscribe at once while `now` says so. */
+    function targetWithNow() {
+      const recording = recordingBroker();
+      const state = { now: true };
+      const subscribeNow = jest.fn((room: string) => {
+        if (state.now) recording.calls.push(`subscribeNow ${room}`);
+        return state.now;
+      });
+      Object.assign(recording.broker, { subscribeNow });
+      return { ...recording, now: state, subscribeNow };
+    }
+
+    it('holds a subscribed key at once, and subscribes a new one at once when the target can', async () => {
+      const { broker, calls } = targetWithNow();
+      const subscriptions = new RefCountedSubscriptions(broker);
+      expect(subscriptions.acquireNow('a')).toBe(true);
+      expect(subscriptions.acquireNow('a')).toBe(true);
+      await subscriptions.acquire('a');
+      expect(calls).toEqual(['subscribeNow a']);
+      expect(subscriptions.size).toBe(1);
+      for (let i = 0; i < 3; i++) subscriptions.release('a');
+      await settle();
+      expect(calls).toEqual(['subscribeNow a', 'unsubscribe a']);
+      expect(subscriptions.size).toBe(0);
+    });
+
+    it('changes nothing and says so when the key needs a round trip: the target cannot, or an operation on it is queued', async () => {
+      const { broker, calls, now } = targetWithNow();
+      const subscriptions = new RefCountedSubscriptions(broker);
+      now.now = false;
+      expect(subscriptions.acquireNow('a')).toBe(false);
+      expect(subscriptions.size).toBe(0);
+      const subscribing = subscriptions.acquire('a');
+      // Its subscribe is queued: holding it now would skip waiting for it.
+      expect(subscriptions.acquireNow('a')).toBe(false);
+      await subscribing;
+      expect(subscriptions.acquireNow('a')).toBe(true);
+      subscriptions.release('a');
+      subscriptions.release('a');
+      // Its unsubscribe is queued: the key is not to be taken as subscribed.
+      expect(subscriptions.acquireNow('a')).toBe(false);
+      await settle();
+      expect(calls).toEqual(['subscribe a', 'unsubscribe a']);
+      expect(subscriptions.size).toBe(0);
+    });
+
+    it('has no way to subscribe at once for a target without subscribeNow', () => {
+      const { broker } = recordingBroker();
+      const subscriptions = new RefCountedSubscriptions(broker);
+      expect(subscriptions.acquireNow('a')).toBe(false);
+      expect(subscriptions.size).toBe(0);
+    });
+  });
 });

@@ -7,6 +7,8 @@ const FULFILLED: Promise<void> = Promise.resolve();
 export interface SubscriptionTarget {
   subscribe(key: string): Promise<unknown>;
   unsubscribe(key: string): Promise<unknown>;
+  /** Subscribes in this turn when it can (see Broker.subscribeNow); false: use `subscribe`. */
+  subscribeNow?(key: string): boolean;
 }
 
 /**
@@ -42,6 +44,26 @@ export class RefCountedSubscriptions {
       await this.target.subscribe(key);
       this.setSubscribed(key, true);
     });
+  }
+
+  /**
+   * `acquire` in this turn, when the key needs nothing queued: it is subscribed already, or the
+   * target subscribes it at once (SubscriptionTarget.subscribeNow). False, having changed
+   * nothing, when the caller must `acquire`.
+   */
+  acquireNow(key: string): boolean {
+    if (this.queues.has(key)) return false;
+    const state = this.keys.get(key) ?? 0;
+    if ((state & 1) === 0) {
+      // Held but not subscribed has a queued subscribe, so a key with no queue here has no entry.
+      if (state !== 0 || this.target.subscribeNow?.(key) !== true) return false;
+      this.keys.set(key, 3);
+      this.held++;
+      return true;
+    }
+    if (state < 2) this.held++;
+    this.keys.set(key, state + 2);
+    return true;
   }
 
   release(key: string): void {

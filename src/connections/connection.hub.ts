@@ -19,7 +19,9 @@ export interface EnterOptions {
   readHistory: boolean;
 }
 
-const NO_HISTORY: HistoryResult = { latestSeq: null, recovered: false, publications: [] };
+const NO_HISTORY: HistoryResult = Object.freeze({ latestSeq: null, recovered: false, publications: [] });
+/** What a join done in one turn had buffered: nothing (one shared empty list, never written to). */
+const NOTHING_BUFFERED: readonly BufferedFrame[] = Object.freeze([]);
 
 /** A delivery that reached a join still reading history: its frame, built once in `deliver`. */
 interface BufferedFrame {
@@ -109,18 +111,31 @@ export class ConnectionHub {
 
   /**
    * Puts a connection in a room without losing or repeating a message: subscribe, then read
-   * history, then hand over to live delivery. Live frames that arrive meanwhile wait in a
+   * history, then hand over to live delivery. When the broker can do both in this turn
+   * (Broker.subscribeNow, Broker.historyNow: a room this pod follows, a personal room on a
+   * channel it holds) the whole join happens now and its outcome is returned, not a promise:
+   * nothing can be delivered in between. Otherwise live frames that arrive meanwhile wait in a
    * per-join buffer; at the hand-over `onJoined` (the reply) and then the replay are sent
    * synchronously, so nothing live can slip in before them. A member joining again gets the
-   * reply and replay only. Rejects with the broker's error, having undone the subscription.
+   * reply and replay only. Throws, or rejects, with the broker's error, having undone the subscription.
    */
-  async enter(connection: Connection, room: string, { since, readHistory }: EnterOptions, onJoined: (joined: Joined) => void): Promise<EnterOutcome> {
+  enter(connection: Connection, room: string, options: EnterOptions, onJoined: (joined: Joined) => void): EnterOutcome | Promise<EnterOutcome> {
     const alreadyMember = this.isMember(connection, room);
+    const subscribed = alreadyMember || this.subscriptions.acquireNow(room);
+    if (subscribed) {
+      const history = options.readHistory ? this.broker.historyNow(room, options.since) : NO_HISTORY;
+      if (history) return this.handOver(connection, room, options.since, history, alreadyMember, onJoined);
+    }
+    return this.enterLater(connection, room, options, onJoined, alreadyMember, subscribed);
+  }
+
+  /** `enter` when the broker needs a round trip: to subscribe (unless `subscribed`), or to read history. */
+  private async enterLater(connection: Connection, room: string, { since, readHistory }: EnterOptions, onJoined: (joined: Joined) => void, alreadyMember: boolean, subscribed: boolean): Promise<EnterOutcome> {
     // A member already gets live frames; buffering them too would send them twice.
     if (!alreadyMember) this.beginJoin(connection, room);
     let history = NO_HISTORY;
     try {
-      if (!alreadyMember) await this.subscriptions.acquire(room);
+      if (!subscribed) await this.subscriptions.acquire(room);
       // Subscribed first, then history: anything published in between is in both, and the
       // buffer drops what history already covered (handOver).
       if (readHistory) history = await this.broker.history(room, since);
@@ -133,8 +148,8 @@ export class ConnectionHub {
 
   /**
    * The end of `enter`, synchronous from membership to the last replayed frame. Kept out of the
-   * async function: an async function's every local is stored with it at each `await`, and this
-   * runs twice per connection (its personal room, then its first join).
+   * async function: an async function's every local is stored with it at each `await`. A join
+   * done in one turn has no buffer (endJoin finds none).
    */
   private handOver(connection: Connection, room: string, since: string | undefined, history: HistoryResult, alreadyMember: boolean, onJoined: (joined: Joined) => void): EnterOutcome {
     let admitted = alreadyMember;
@@ -232,9 +247,9 @@ export class ConnectionHub {
   }
 
   /** Ends buffering; returns what arrived meanwhile. */
-  private endJoin(connection: Connection, room: string): BufferedFrame[] {
+  private endJoin(connection: Connection, room: string): readonly BufferedFrame[] {
     const joining = this.joiningByRoom.get(room);
-    const buffered = joining?.get(connection) ?? [];
+    const buffered = joining?.get(connection) ?? NOTHING_BUFFERED;
     if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
     return buffered;
   }

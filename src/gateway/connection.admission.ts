@@ -75,13 +75,19 @@ export class ConnectionAdmission {
     // frame as an 'error' event, which with no listener would throw and end the process.
     socket.on('error', this.onError);
     closeOversizedFramesWithReason(socket);
-    this.admit(socket, request).catch((error: unknown) => {
-      this.logger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
-      this.refuse(socket, CloseCode.Internal);
-    });
+    try {
+      this.admit(socket, request);
+    } catch (error) {
+      this.failed(socket, error);
+    }
   }
 
-  private async admit(socket: WebSocket, request: IncomingMessage): Promise<void> {
+  /**
+   * Checks the socket and puts its connection in its personal room: in this turn when the pod
+   * already receives that room's channel (RoomsService.admit), so `welcome` leaves with the 101
+   * response, else once the broker answers.
+   */
+  private admit(socket: WebSocket, request: IncomingMessage): void {
     if (this.drain.draining) return this.refuse(socket, CloseCode.ServiceRestart, 'draining');
     const origin = request.headers.origin;
     const allowed = this.config.allowedOrigins;
@@ -94,14 +100,21 @@ export class ConnectionAdmission {
     const now = Date.now();
     const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
     const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compression.compressionFor(socket));
+    let admitting;
     try {
-      await this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));
+      admitting = this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));
     } catch (error) {
-      // The socket is closing already (the client hung up, or a drain closed it): nothing failed.
-      if (socket.readyState !== socket.OPEN) return;
-      this.logger.warn({ message: 'Could not admit connection', connectionId: connection.id, user: connection.user, error: String(error) });
-      return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
+      return this.notAdmitted(socket, connection, error);
     }
+    if (admitting === undefined) return this.open(socket, connection);
+    admitting.then(
+      () => this.open(socket, connection),
+      (error: unknown) => this.notAdmitted(socket, connection, error),
+    ).catch((error: unknown) => this.failed(socket, error));
+  }
+
+  /** Admitted: its frames are read from now on. */
+  private open(socket: WebSocket, connection: Connection): void {
     if (connection.state === 'closing') return;
     // Asked first: the record would otherwise be built for every connection only to be dropped.
     if (Logger.isLevelEnabled('debug')) this.logger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
@@ -110,6 +123,19 @@ export class ConnectionAdmission {
     // Liveness counts from here: the heartbeat leaves a connection alone while it is admitted.
     connection.lastSeenMs = Date.now();
     socket.resume();
+  }
+
+  private notAdmitted(socket: WebSocket, connection: Connection, error: unknown): void {
+    // The socket is closing already (the client hung up, or a drain closed it): nothing failed.
+    if (socket.readyState !== socket.OPEN) return;
+    this.logger.warn({ message: 'Could not admit connection', connectionId: connection.id, user: connection.user, error: String(error) });
+    this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
+  }
+
+  /** A fault of this pod's own, not the broker's: the socket is closed with 1011. */
+  private failed(socket: WebSocket, error: unknown): void {
+    this.logger.error({ message: 'Admission failed', error: error instanceof Error ? error.stack : String(error) });
+    this.refuse(socket, CloseCode.Internal);
   }
 
   private welcome(connection: Connection): Welcome {

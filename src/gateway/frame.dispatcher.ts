@@ -158,7 +158,14 @@ export class FrameDispatcher {
       this.errors.answer(new WsException('Forbidden resource'), origin, 'join');
       return;
     }
-    this.gateway.join(origin, data).catch((error: unknown) => this.errors.answer(error, origin, 'join'));
+    let joining;
+    try {
+      joining = this.gateway.join(origin, data);
+    } catch (error) {
+      this.errors.answer(error, origin, 'join');
+      return;
+    }
+    joining?.catch((error: unknown) => this.errors.answer(error, origin, 'join'));
   }
 
   /**

@@ -34,9 +34,12 @@ export class HeraldGateway {
     private readonly frames: FrameSender,
   ) {}
 
-  /** Answers `joined` itself (not by returning it): the hub sends it just before the replay. */
+  /**
+   * Answers `joined` itself (not by returning it): the hub sends it just before the replay.
+   * Returns undefined when the join was done in this turn (RoomsService.join).
+   */
   @SubscribeMessage('join')
-  join(@FrameFrom() { connection, id }: FrameOrigin, @MessageBody() { room, since }: JoinDto): Promise<void> {
+  join(@FrameFrom() { connection, id }: FrameOrigin, @MessageBody() { room, since }: JoinDto): Promise<void> | undefined {
     return this.rooms.join(connection, room, since, (joined) => this.frames.send(connection, 'joined', joined, id));
   }
 

@@ -40,19 +40,38 @@ export class RoomsService {
 
   /**
    * Adds a connection to the hub and puts it in its personal room before `welcome` is sent. It
-   * asks the hub itself rather than through `enter`: a personal room has no presence to record,
-   * and an async layer less is a promise and a microtask less for every connection.
+   * asks the hub itself rather than through `enter`: a personal room has no presence to record.
+   * Returns undefined when the connection was admitted in this turn (ConnectionHub.enter), as
+   * it is whenever the pod already receives the user's personal channel; throws or rejects
+   * with a RoomError when it could not be admitted, having cleaned up.
    */
-  async admit(connection: Connection, onWelcome: () => void): Promise<void> {
+  admit(connection: Connection, onWelcome: () => void): Promise<void> | undefined {
     this.hub.add(connection);
     const room = personalRoom(connection.user);
+    let entering;
     try {
-      this.entered(connection, room, await this.hub.enter(connection, room, PERSONAL_ROOM_ENTRY, onWelcome));
+      entering = this.hub.enter(connection, room, PERSONAL_ROOM_ENTRY, onWelcome);
+      if (typeof entering === 'string') {
+        this.admitted(connection, room, entering);
+        return undefined;
+      }
     } catch (error) {
-      await this.disconnect(connection);
-      throw asRoomError(error);
+      return this.notAdmitted(connection, error);
     }
+    return entering.then(
+      (outcome) => this.admitted(connection, room, outcome),
+      (error: unknown) => this.notAdmitted(connection, error),
+    );
+  }
+
+  private admitted(connection: Connection, room: string, outcome: EnterOutcome): void {
+    this.entered(connection, room, outcome);
     if (connection.state !== 'closing') this.tell({ kind: 'connected', user: connection.user, connectionId: connection.id });
+  }
+
+  private async notAdmitted(connection: Connection, error: unknown): Promise<never> {
+    await this.disconnect(connection);
+    throw asRoomError(error);
   }
 
   /** The one listener told of every admission, close, join and leave on this pod (backend hooks). */
@@ -60,17 +79,26 @@ export class RoomsService {
     this.activityListener = listener;
   }
 
-  async join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void): Promise<void> {
+  /**
+   * Authorizes and enters a join. Returns undefined when it was answered in this turn and needs
+   * nothing more, else a promise of the rest (a round trip, or recording presence after the
+   * reply); throws or rejects with a RoomError.
+   */
+  join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void): Promise<void> | undefined {
     this.assertRoomName(room);
     const granted = mayJoin(connection.principal, room);
     if (!granted && !this.joinAuthorizer?.covers(room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
     this.assertMayEnter(connection, room);
-    if (!granted) {
-      await this.joinAuthorizer!.authorize(connection.principal, room);
-      // The backend took a while: the client may have gone, or another join of this room started.
-      if (connection.state === 'closing') return;
-      this.assertMayEnter(connection, room);
-    }
+    if (!granted) return this.joinAuthorized(connection, room, since, onJoined);
+    return this.enter(connection, room, { since, readHistory: true }, onJoined);
+  }
+
+  /** A join the token does not grant: the join proxy decides first. */
+  private async joinAuthorized(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void): Promise<void> {
+    await this.joinAuthorizer!.authorize(connection.principal, room);
+    // The backend took a while: the client may have gone, or another join of this room started.
+    if (connection.state === 'closing') return;
+    this.assertMayEnter(connection, room);
     return this.enter(connection, room, { since, readHistory: true }, onJoined);
   }
 
@@ -107,15 +135,25 @@ export class RoomsService {
     await Promise.all(rooms.map((room) => this.afterLeave(connection, room)));
   }
 
-  private async enter(connection: Connection, room: string, options: EnterOptions, onJoined: (joined: Joined) => void): Promise<void> {
-    let outcome;
+  private enter(connection: Connection, room: string, options: EnterOptions, onJoined: (joined: Joined) => void): Promise<void> | undefined {
+    let entering;
     try {
-      outcome = await this.hub.enter(connection, room, options, onJoined);
+      entering = this.hub.enter(connection, room, options, onJoined);
     } catch (error) {
       throw asRoomError(error);
     }
+    if (typeof entering === 'string') return this.afterEnter(connection, room, entering);
+    return entering.then(
+      (outcome) => this.afterEnter(connection, room, outcome),
+      (error: unknown) => {
+        throw asRoomError(error);
+      },
+    );
+  }
+
+  private afterEnter(connection: Connection, room: string, outcome: EnterOutcome): Promise<void> | undefined {
     this.entered(connection, room, outcome);
-    if (outcome === 'entered' && tracksPresence(room)) await this.announce(connection, room, 'joined');
+    return outcome === 'entered' && tracksPresence(room) ? this.announce(connection, room, 'joined') : undefined;
   }
 
   /** After the hub's `enter`: the join is told about, or refused when the connection closed meanwhile. */
@@ -131,21 +169,16 @@ export class RoomsService {
     return tracksPresence(room) ? this.announce(connection, room, 'left') : undefined;
   }
 
-  /** Records presence and, in small rooms, tells the other users (section 2, presence rule). */
-  private async announce(connection: Connection, room: string, status: PresenceStatus): Promise<void> {
-    try {
-      const change =
-        status === 'joined'
-          ? await this.presence.add(room, connection.user, connection.id)
-          : await this.presence.remove(room, connection.user, connection.id);
-      if (!change.userChanged) return;
-      const told = this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1);
-      if (told) await told;
-    } catch (error) {
-      // The join or leave itself is done and answered. An unreachable store re-registers this
-      // pod's presence when it returns (Redis) and forgets a dead pod's entries on expiry.
-      this.logger.warn({ message: 'Presence update failed', room, status, connectionId: connection.id, error: String(error) });
-    }
+  /**
+   * Records presence and, in small rooms, tells the other users (section 2, presence rule).
+   * Never rejects: the join or leave itself is done and answered. An unreachable store
+   * re-registers this pod's presence when it returns (Redis) and forgets a dead pod's entries on expiry.
+   */
+  private announce(connection: Connection, room: string, status: PresenceStatus): Promise<void> {
+    const changing = status === 'joined' ? this.presence.add(room, connection.user, connection.id) : this.presence.remove(room, connection.user, connection.id);
+    return changing
+      .then((change) => (change.userChanged ? this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1) : undefined))
+      .catch((error: unknown) => this.logger.warn({ message: 'Presence update failed', room, status, connectionId: connection.id, error: String(error) }));
   }
 
   /**

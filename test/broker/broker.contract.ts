@@ -170,6 +170,47 @@ export function brokerContract(harness: EngineHarness): void {
     });
   });
 
+  describe('answers in this turn (subscribeNow, historyNow)', () => {
+    it('subscribes a personal room at once when it can, delivering to it as subscribe would', async () => {
+      const broker = await (await brokers()).pod();
+      const inbox = new DeliveryLog(broker);
+      // The first personal room may need a round trip (its channel); a later one on a held channel need not.
+      await broker.subscribe('user:first');
+      const rooms = Array.from({ length: 24 }, (_, index) => `user:now${index}`);
+      const now = rooms.filter((room) => broker.subscribeNow(room));
+      for (const room of rooms) if (!now.includes(room)) await broker.subscribe(room);
+      // In process, nothing needs a round trip.
+      if (!harness.multiPod) expect(now).toEqual(rooms);
+      for (const room of rooms) await broker.publish(room, 'notification', body(room));
+      for (const room of rooms) await eventually(() => expect(inbox.publicationsOf(room).map(textOf)).toEqual([room]));
+      for (const room of rooms) await broker.unsubscribe(room);
+      await broker.unsubscribe('user:first');
+      await eventually(() => expect(broker.subscribedRooms).toBe(0));
+    });
+
+    it('answers historyNow only as history would, and never while a delivery for the room is still on its way', async () => {
+      const broker = await (await brokers()).pod();
+      const inbox = new DeliveryLog(broker);
+      await broker.subscribe('chat');
+      const first = (await broker.publish('chat', 'message', body('one'))) as { seq: string };
+      await eventually(() => expect(inbox.seqsOf('chat')).toEqual([first.seq]));
+      // Once the publication was delivered here, a pod that can answers as a read of Redis would.
+      await eventually(async () => {
+        const here = broker.historyNow('chat');
+        if (here !== undefined || !harness.multiPod) expect(here).toEqual(await broker.history('chat'));
+      });
+      const publishing = broker.publish('chat', 'message', body('two'));
+      // Published and not yet handed to this pod's listener: an answer counting it would give a
+      // seq that its delivery then repeats after `joined`.
+      const early = broker.historyNow('chat');
+      if (early !== undefined) expect(early.latestSeq).toBe(first.seq);
+      const second = (await publishing) as { seq: string };
+      await eventually(() => expect(inbox.seqsOf('chat')).toEqual([first.seq, second.seq]));
+      const replay = broker.historyNow('chat', first.seq);
+      if (replay !== undefined) expect(replay).toEqual({ latestSeq: second.seq, recovered: true, publications: [inbox.publicationsOf('chat')[1]] });
+    });
+  });
+
   describe('order', () => {
     it('gives every pod the same order, with seqs increasing along it', async () => {
       const cluster = await brokers({ historySize: 1000 });

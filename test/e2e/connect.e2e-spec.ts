@@ -75,14 +75,18 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
   it('refuses with 1013 a connection whose admission fails at the broker, and keeps nothing of it', async () => {
     const hub = app.app.get(ConnectionHub);
     const before = hub.stats();
+    // The broker must make a round trip for this room (no subscribeNow), and that round trip fails.
+    const subscribeNow = jest.spyOn(app.app.get(Broker), 'subscribeNow').mockReturnValueOnce(false);
     const subscribe = jest.spyOn(app.app.get(Broker), 'subscribe').mockRejectedValueOnce(new BrokerUnavailableError());
     try {
       const client = await openClient(app.wsUrl, token({ sub: 'unlucky' }));
       expect(await client.closed).toEqual({ code: 1013, reason: 'try_again_later' });
       expect(client.frames).toEqual([]);
       await eventually(() => expect(hub.stats()).toEqual(before));
+      expect(subscribe).toHaveBeenCalledTimes(1);
     } finally {
       subscribe.mockRestore();
+      subscribeNow.mockRestore();
     }
   });
 

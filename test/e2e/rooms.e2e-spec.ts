@@ -28,8 +28,9 @@ describe.each(BROKER_KINDS)('presence (%s broker)', (kind) => {
     const left = await watcher.next('presence');
     expect(left.data).toMatchObject({ room: 'chat:presence', user: 'pat', status: 'left' });
     expect(watcher.all('presence')).toHaveLength(2);
-    // A user never hears about its own tabs.
-    expect([...tab1.all('presence'), ...tab2.all('presence')]).toEqual([]);
+    // A user never hears about its own tabs. (They may hear of the watcher's own join, announced
+    // after the watcher's `joined` reply and so possibly still on its way when they joined.)
+    expect([...tab1.all('presence'), ...tab2.all('presence')].filter((frame) => (frame.data as { user: string }).user === 'pat')).toEqual([]);
     await Promise.all([tab2.close(), watcher.close()]);
   });
 

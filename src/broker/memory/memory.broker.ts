@@ -44,6 +44,8 @@ export class MemoryBroker extends Broker {
   private readonly publishIds = new Map<string, BoundKey>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly historyTtlMs: number;
+  /** Deliveries queued and not yet handed to the listener: while any is, historyNow defers to history. */
+  private deliveriesInFlight = 0;
 
   constructor(
     private readonly options: MemoryBrokerOptions,
@@ -94,6 +96,11 @@ export class MemoryBroker extends Broker {
     this.subscribed.add(room);
   }
 
+  subscribeNow(room: string): boolean {
+    this.subscribed.add(room);
+    return true;
+  }
+
   async unsubscribe(room: string): Promise<void> {
     this.subscribed.delete(room);
     const history = this.histories.get(room);
@@ -106,6 +113,14 @@ export class MemoryBroker extends Broker {
   }
 
   async history(room: string, since?: string): Promise<HistoryResult> {
+    return this.read(room, since);
+  }
+
+  historyNow(room: string, since?: string): HistoryResult | undefined {
+    return this.deliveriesInFlight === 0 ? this.read(room, since) : undefined;
+  }
+
+  private read(room: string, since: string | undefined): HistoryResult {
     const now = Date.now();
     // Reading starts the room's history life when it has none, so even a room nobody has
     // published to yet hands out a seq that a later `since` can recover from.
@@ -148,8 +163,10 @@ export class MemoryBroker extends Broker {
 
   private deliver(delivery: Delivery): void {
     if (!this.subscribed.has(delivery.room)) return;
+    this.deliveriesInFlight++;
     // Asynchronous like a network broker, so a publisher never re-enters its own caller.
     queueMicrotask(() => {
+      this.deliveriesInFlight--;
       try {
         this.listener(delivery);
       } catch (error) {

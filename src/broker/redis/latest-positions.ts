@@ -5,10 +5,12 @@ import type { RoomLatest } from './room.scripts';
 /** Most rooms one read asks for: one script call, bounded in its size like any other. */
 const MOST_ROOMS_PER_READ = 500;
 
+/** Told where a room stands (null: it has no history), or why that could not be read. */
+export type LatestPositionCallback = (error: unknown, latest?: RoomLatest | null) => void;
+
 interface PendingRead {
   meta: string;
-  resolve: (latest: RoomLatest | null) => void;
-  reject: (error: unknown) => void;
+  answer: LatestPositionCallback;
 }
 
 /**
@@ -26,15 +28,16 @@ export class LatestPositions {
     private readonly window: BatchWindow,
   ) {}
 
-  /** The room's latest position, or null when it has no history; `meta` is the room's meta key. */
-  read(meta: string): Promise<RoomLatest | null> {
-    return new Promise((resolve, reject) => {
-      if (!this.pending) {
-        this.pending = [];
-        this.window.schedule(() => this.flush());
-      }
-      this.pending.push({ meta, resolve, reject });
-    });
+  /**
+   * Reads the room's latest position (`meta` is the room's meta key) with the window's others;
+   * a callback rather than a promise: every admission asks, and nothing awaits the answer.
+   */
+  read(meta: string, answer: LatestPositionCallback): void {
+    if (!this.pending) {
+      this.pending = [];
+      this.window.schedule(() => this.flush());
+    }
+    this.pending.push({ meta, answer });
   }
 
   private flush(): void {
@@ -46,8 +49,8 @@ export class LatestPositions {
         // `attempt`, as a subscribe's anchor always was: it runs whenever the command connection is up.
         .attempt('history', (redis) => redis.heraldLatestPositions(reads.map((read) => read.meta)))
         .then(
-          (latest) => reads.forEach((read, index) => read.resolve(latest[index] ?? null)),
-          (error: unknown) => reads.forEach((read) => read.reject(error)),
+          (latest) => reads.forEach((read, index) => read.answer(undefined, latest[index] ?? null)),
+          (error: unknown) => reads.forEach((read) => read.answer(error ?? new Error('Reading latest positions failed'))),
         );
     }
   }

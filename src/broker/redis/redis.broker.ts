@@ -8,7 +8,7 @@ import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { LatestPositions } from './latest-positions';
 import { RedisKeys } from './redis-keys';
-import { RoomFeeds } from './room.feeds';
+import { RoomFeed, RoomFeeds } from './room.feeds';
 import { RoomKeys } from './room.scripts';
 
 export interface RedisBrokerOptions {
@@ -121,12 +121,21 @@ export class RedisBroker extends Broker {
   }
 
   /**
+   * A personal room whose shared channel this pod holds already: followed in this turn, with
+   * nothing sent (its anchor is read with the batch window's, see followShared).
+   */
+  subscribeNow(room: string): boolean {
+    const channel = this.keys.channel(room);
+    if (!this.keys.isShared(channel) || !this.sharedChannels.acquireNow(channel)) return false;
+    this.followShared(room, this.feeds.open(room));
+    return true;
+  }
+
+  /**
    * A room on a channel it shares with others (a personal room): resolves once the channel is
-   * held, which for all but a pod's first few connections is at once, so admission sends
-   * `welcome` in the turn of the handshake (one write with the 101 response, see turn-cork.ts)
-   * instead of a Redis round trip later. Where the room stands is read after that, batched with
-   * every room followed in the same batch window; until it is known the feed holds back what arrives
-   * live (RoomFeeds.open), so nothing is lost, repeated or reordered meanwhile.
+   * held, which for all but a pod's first few connections is at once (subscribeNow), so admission
+   * sends `welcome` in the turn of the handshake (one write with the 101 response, see
+   * turn-cork.ts) instead of a Redis round trip later.
    */
   private async subscribeShared(room: string, channel: string): Promise<void> {
     const feed = this.feeds.open(room);
@@ -136,14 +145,24 @@ export class RedisBroker extends Broker {
       if (this.feeds.close(room, feed)) this.sharedChannels.release(channel);
       throw error;
     }
-    // Held first, so anything published after the read reaches this pod live or by catch-up.
-    this.latestPositions.read(this.keys.meta(room)).then(
-      (latest) => this.feeds.anchor(room, feed, latest),
-      (error: unknown) => {
-        this.logger.warn({ message: 'Could not read where a followed room stands', room, error: describeError(error) });
-        this.feeds.anchorUnknown(room, feed);
-      },
-    );
+    this.followShared(room, feed);
+  }
+
+  /**
+   * Where a personal room stands is read once its channel is held (so anything published after
+   * the read reaches this pod live or by catch-up), batched with every room followed in the same
+   * batch window; until it is known the feed holds back what arrives live (RoomFeeds.open), so
+   * nothing is lost, repeated or reordered meanwhile.
+   */
+  private followShared(room: string, feed: RoomFeed): void {
+    this.latestPositions.read(this.keys.meta(room), (error, latest) => {
+      if (error === undefined) {
+        this.feeds.anchor(room, feed, latest ?? null);
+        return;
+      }
+      this.logger.warn({ message: 'Could not read where a followed room stands', room, error: describeError(error) });
+      this.feeds.anchorUnknown(room, feed);
+    });
   }
 
   async unsubscribe(room: string): Promise<void> {
@@ -166,16 +185,19 @@ export class RedisBroker extends Broker {
    * reads Redis (readShared).
    */
   history(room: string, since?: string): Promise<HistoryResult> {
+    const here = this.historyNow(room, since);
+    return here ? Promise.resolve(here) : this.readShared(room, since);
+  }
+
+  historyNow(room: string, since?: string): HistoryResult | undefined {
     // While Redis is lost a join is refused as `unavailable`, as every read then is (section 7).
     const here = this.connection.available ? this.feeds.positionOf(room) : undefined;
-    if (here !== undefined) {
-      const latestSeq = formatSeq(here.epoch, here.position);
-      if (since === undefined) return Promise.resolve({ latestSeq, recovered: false, publications: [] });
-      if (since === latestSeq) return Promise.resolve({ latestSeq, recovered: true, publications: [] });
-      const replay = this.replayHere(room, since, here.position);
-      if (replay) return Promise.resolve({ latestSeq, recovered: true, publications: replay });
-    }
-    return this.readShared(room, since);
+    if (here === undefined) return undefined;
+    const latestSeq = formatSeq(here.epoch, here.position);
+    if (since === undefined) return { latestSeq, recovered: false, publications: [] };
+    if (since === latestSeq) return { latestSeq, recovered: true, publications: [] };
+    const replay = this.replayHere(room, since, here.position);
+    return replay ? { latestSeq, recovered: true, publications: replay } : undefined;
   }
 
   /**

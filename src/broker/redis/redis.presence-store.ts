@@ -26,6 +26,12 @@ type PendingChange = PresenceEntryChange & {
   reject: (error: unknown) => void;
 };
 
+/** A room's changes waiting to be sent, and whether an add has scheduled their send for this turn's end. */
+interface PendingBatch {
+  readonly changes: PendingChange[];
+  addScheduled: boolean;
+}
+
 /**
  * Presence on Redis: per room, entries per connection that expire unless refreshed. This pod
  * remembers its own entries, refreshes them on a timer and registers them all again on every
@@ -37,7 +43,7 @@ export class RedisPresenceStore extends PresenceStore {
   /** This pod's presence entries: room -> connection id -> user. */
   private readonly localPresence = new Map<string, Map<string, string>>();
   /** Adds and removes waiting to be sent, by room: sent as one script (see add). */
-  private readonly pendingChanges = new Map<string, PendingChange[]>();
+  private readonly pendingChanges = new Map<string, PendingBatch>();
   private expiredListener: PresenceExpiredListener = () => undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -86,25 +92,28 @@ export class RedisPresenceStore extends PresenceStore {
     return new Promise((resolve, reject) => {
       let batch = this.pendingChanges.get(room);
       const created = !batch;
-      const addScheduled = batch !== undefined && hasAdd(batch);
-      if (!batch) this.pendingChanges.set(room, (batch = []));
-      const changes = batch;
+      if (!batch) this.pendingChanges.set(room, (batch = { changes: [], addScheduled: false }));
+      const pending = batch;
       // Built whole, not spread from a change object: one object per join or leave, not two.
-      changes.push(op === 'add' ? { op, connectionId, user: user!, resolve, reject } : { op, connectionId, resolve, reject });
+      pending.changes.push(op === 'add' ? { op, connectionId, user: user!, resolve, reject } : { op, connectionId, resolve, reject });
       // An add goes at the end of this turn, as it always did: told later, the room's other users
       // would hear of a join after connections that joined just after it (a newcomer would be
       // told of a user who was there first). A remove waits for the window. Whichever is
       // scheduled first sends the batch; sendChanges ignores the other.
       if (op === 'add') {
-        if (!addScheduled) setImmediate(() => this.sendChanges(room, changes));
-      } else if (created) this.window.schedule(() => this.sendChanges(room, changes));
+        if (!pending.addScheduled) {
+          pending.addScheduled = true;
+          setImmediate(() => this.sendChanges(room, pending));
+        }
+      } else if (created) this.window.schedule(() => this.sendChanges(room, pending));
     });
   }
 
-  /** Sends a room's waiting changes, if `changes` is still what waits for it. */
-  private sendChanges(room: string, changes: PendingChange[]): void {
-    if (this.pendingChanges.get(room) !== changes) return;
+  /** Sends a room's waiting changes, if `batch` is still what waits for it. */
+  private sendChanges(room: string, batch: PendingBatch): void {
+    if (this.pendingChanges.get(room) !== batch) return;
     this.pendingChanges.delete(room);
+    const { changes } = batch;
     this.connection
       .run('presence change', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, changes))
       .then(
@@ -121,11 +130,11 @@ export class RedisPresenceStore extends PresenceStore {
   /** Sends the changes waiting for `room`, or for every room. */
   private flushChanges(room?: string): void {
     if (room === undefined) {
-      for (const [waitingRoom, changes] of [...this.pendingChanges]) this.sendChanges(waitingRoom, changes);
+      for (const [waitingRoom, batch] of [...this.pendingChanges]) this.sendChanges(waitingRoom, batch);
       return;
     }
-    const changes = this.pendingChanges.get(room);
-    if (changes) this.sendChanges(room, changes);
+    const batch = this.pendingChanges.get(room);
+    if (batch) this.sendChanges(room, batch);
   }
 
   async snapshot(room: string): Promise<PresenceSnapshot> {
@@ -206,12 +215,6 @@ export class RedisPresenceStore extends PresenceStore {
   private presenceKeys(room: string): PresenceKeys {
     return { expiry: this.keys.presenceExpiry(room), connections: this.keys.presenceConnections(room), users: this.keys.presenceUsers(room) };
   }
-}
-
-/** Whether a batch already holds an add (whose turn-end send is then scheduled). */
-function hasAdd(changes: readonly PendingChange[]): boolean {
-  for (const change of changes) if (change.op === 'add') return true;
-  return false;
 }
 
 /** `items` in slices of PRESENCE_REFRESH_SLICE: how a room's entries go to Redis, refreshed or removed. */
