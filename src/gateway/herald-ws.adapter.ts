@@ -15,6 +15,12 @@ import { UpgradePath } from './upgrade-path';
 /** The one "client" Nest binds the gateway's handlers to (see bindClientConnect). */
 const GATEWAY_CLIENT = Object.freeze({ sharedBy: 'every connection; see FrameOrigin' });
 
+/** The answer to an upgrade whose URL cannot be read; says nothing of what was sent. */
+const BAD_UPGRADE_BODY = 'The request URL or Host header is not valid';
+const BAD_UPGRADE_RESPONSE =
+  'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+  `Content-Length: ${Buffer.byteLength(BAD_UPGRADE_BODY)}\r\n\r\n${BAD_UPGRADE_BODY}`;
+
 /** Nest's port for gateways served by the application's own HTTP server. */
 const APPLICATION_PORT = 0;
 
@@ -90,8 +96,10 @@ export class HeraldWsAdapter extends WsAdapter {
       // written in this turn, as it is whenever admission needs no broker round trip.
       corkForThisTurn(socket);
       server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
-    } catch (error) {
-      socket.end(`HTTP/1.1 400\r\n${(error as Error).message}`);
+    } catch {
+      // The request's URL and Host make no URL (Nest's own listener answers this too, but with a
+      // status line and nothing else): a complete response, so the client reads why.
+      socket.end(BAD_UPGRADE_RESPONSE);
     }
   };
 

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 /**
  * Node's own limits for a request, which Fastify would otherwise change: it keeps idle
@@ -18,10 +19,27 @@ const REQUEST_TIMEOUT_MS = 300_000;
 const MAX_PARAM_LENGTH = 16_384;
 
 /** Fastify's refusals of a body, in the words body-parser used for them on Express. */
-const BODY_PARSER_WORDS: Readonly<Record<string, string>> = {
+const CLIENT_ERROR_WORDS: Readonly<Record<string, string>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'request entity too large',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'request size did not match content length',
 };
+
+/**
+ * What Fastify's router refuses before any route runs, in the error shape of section 6 and
+ * without repeating the path as sent (Fastify's own answer quotes it, and adds a `code`).
+ */
+const ROUTER_ERROR_WORDS: Readonly<Record<string, string>> = {
+  FST_ERR_BAD_URL: 'The request path is not a valid URL path (a malformed percent-encoding)',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path segment is too long',
+};
+
+function answerRouterError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+  void reply
+    .code(status)
+    .type('application/json; charset=utf-8')
+    .send({ statusCode: status, message: ROUTER_ERROR_WORDS[error.code] ?? 'The request could not be routed', error: STATUS_CODES[status] ?? 'Bad Request' });
+}
 
 /**
  * The HTTP platform of every Herald application. Fastify rather than Express: its router, body
@@ -35,6 +53,7 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
       routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+      frameworkErrors: answerRouterError,
     });
   }
 
@@ -48,7 +67,7 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
     if (!(mapped instanceof HttpException) || typeof mapped.getResponse() !== 'string') return mapped;
     const status = mapped.getStatus();
     const code = (error as { code?: unknown }).code;
-    const message = (typeof code === 'string' && BODY_PARSER_WORDS[code]) || mapped.message;
+    const message = (typeof code === 'string' && CLIENT_ERROR_WORDS[code]) || mapped.message;
     return new HttpException(HttpException.createBody(message, STATUS_CODES[status] ?? 'Error', status), status, { cause: error });
   }
 }

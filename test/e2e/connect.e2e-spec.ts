@@ -114,6 +114,37 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
   });
 });
 
+describe('an upgrade whose URL cannot be read', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp()));
+  afterAll(() => app.close());
+
+  it('is answered with a complete 400 response that repeats nothing it was sent, and the server goes on', async () => {
+    const { port, pathname } = new URL(app.wsUrl);
+    const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
+    const answered = new Promise<string>((resolve) => {
+      let received = '';
+      raw.on('data', (chunk) => (received += chunk.toString('latin1')));
+      raw.on('close', () => resolve(received));
+      raw.on('error', () => undefined);
+    });
+    raw.write(
+      `GET ${pathname} HTTP/1.1\r\nHost: bad host<x>\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    const response = await answered;
+    const [head, body] = response.split('\r\n\r\n');
+    expect(head.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(head).toMatch(/\r\nConnection: close\r\n/);
+    expect(head).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
+    expect(body).toMatch(/not valid/);
+    expect(response).not.toContain('<x>');
+    const next = await connectClient(app.wsUrl, signToken({ sub: 'after' }));
+    expect(next.frames[0].event).toBe('welcome');
+    await next.close();
+  });
+});
+
 describe('connection limits and origins', () => {
   it('closes connections past MAX_CONNECTIONS with 1013', async () => {
     const app = await createTestApp({ MAX_CONNECTIONS: '2' });

@@ -99,6 +99,17 @@ describe('HTTP platform', () => {
     expect(JSON.stringify(tooLong.body.message)).toContain('room');
   });
 
+  it('answers a path with a malformed percent-encoding with 400 in the error shape, without repeating the path', async () => {
+    for (const path of ['/v1/rooms/%zz/presence', '/v1/rooms/<script>%E0%A4%A/presence']) {
+      const response = await http('GET', `${app.url}${path}`);
+      expect(response.status).toBe(400);
+      expect(response.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining('not a valid URL path') });
+      expect(JSON.stringify(response.body)).not.toContain('script');
+    }
+    // The server goes on answering.
+    expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+  });
+
   it('answers an unknown path with 404 in the error shape', async () => {
     const response = await publish(`${app.url}/v1/nowhere`, {});
     expect(response.body).toEqual({ statusCode: 404, error: 'Not Found', message: expect.any(String) });
