@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
 import { JoinDto } from '../gateway/dto/join.dto';
 import { InboxQueryDto } from '../inbox/dto/inbox-query.dto';
+import { PublishBatchDto } from '../notifications/dto/publish-batch.dto';
 import { PublishNotificationDto } from '../notifications/dto/publish-notification.dto';
 import { LeanValidationPipe, prototypeNamedKeys } from './lean-validation.pipe';
 
@@ -59,6 +60,14 @@ const publishBody = fc
     ),
   )
   .map((body) => json(JSON.stringify(body)));
+/** Batch envelopes: lists of publish bodies (valid or not), and anything near an envelope. */
+const batchBody = fc
+  .oneof(
+    fc.record({ notifications: fc.array(publishBody, { minLength: 1, maxLength: 3 }) }),
+    fc.record({ notifications: fc.oneof(fc.array(publishBody, { maxLength: 2 }), field, fc.constant(Array.from({ length: 1001 }, () => ({})))), colour: field, constructor: field }, { requiredKeys: [] }),
+    field,
+  )
+  .map((body) => json(JSON.stringify(body)));
 const joinBody = fc.oneof(
   fc.record({ room: fc.oneof(roomName, text), since: fc.constantFrom('e1-7', '', 'x'.repeat(64), 'x'.repeat(65)) }, { requiredKeys: ['room'] }),
   fc.record({ room: fc.oneof(text, field), since: fc.oneof(text, field), rooms: field, __proto__: field }, { requiredKeys: [] }).map((body) => json(JSON.stringify(body))),
@@ -93,6 +102,18 @@ describe('LeanValidationPipe', () => {
       fuzzParameters(400),
     );
     // The comparison covers the short way, not only bodies handed to ValidationPipe.
+    expect(shortWays).toBeGreaterThan(0);
+  });
+
+  it('returns exactly what ValidationPipe returns for any batch envelope, and throws exactly its errors', async () => {
+    let shortWays = 0;
+    await fc.assert(
+      fc.asyncProperty(batchBody, async (body) => {
+        if (PublishBatchDto.acceptIfPlainlyValid(clone(body)) !== undefined) shortWays++;
+        expect(await outcome(lean, body, PublishBatchDto)).toEqual(await expected(body, PublishBatchDto));
+      }),
+      fuzzParameters(300),
+    );
     expect(shortWays).toBeGreaterThan(0);
   });
 
