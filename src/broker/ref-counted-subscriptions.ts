@@ -33,12 +33,9 @@ export class RefCountedSubscriptions {
 
   /** Resolves once the target delivers the key here; rejects when it cannot (the hold is kept: release it). */
   acquire(key: string): Promise<void> {
-    const state = this.keys.get(key) ?? 0;
-    if (state < 2) this.held++;
-    this.keys.set(key, state + 2);
-    // Subscribed with nothing queued: the queued step would find nothing to do. Joins of a
-    // key already in use here (a user's second tab, a shared public room) skip the queue.
-    if ((state & 1) === 1 && !this.queues.has(key)) return FULFILLED;
+    // Joins of a key already in use here (a user's second tab, a shared public room) skip the queue.
+    if (this.holdSubscribed(key)) return FULFILLED;
+    this.hold(key);
     return this.enqueue(key, async () => {
       if (this.isSubscribed(key) || this.holdersOf(key) === 0) return;
       await this.target.subscribe(key);
@@ -52,18 +49,26 @@ export class RefCountedSubscriptions {
    * nothing, when the caller must `acquire`.
    */
   acquireNow(key: string): boolean {
-    if (this.queues.has(key)) return false;
+    if (this.holdSubscribed(key)) return true;
+    // A key with an entry or a queue has a subscribe or unsubscribe under way.
+    if (this.keys.has(key) || this.queues.has(key) || this.target.subscribeNow?.(key) !== true) return false;
+    this.setSubscribed(key, true);
+    this.hold(key);
+    return true;
+  }
+
+  /** Holds a key that is subscribed with nothing queued for it; false, changing nothing, otherwise. */
+  private holdSubscribed(key: string): boolean {
+    if (!this.isSubscribed(key) || this.queues.has(key)) return false;
+    this.hold(key);
+    return true;
+  }
+
+  /** One more holder of the key. */
+  private hold(key: string): void {
     const state = this.keys.get(key) ?? 0;
-    if ((state & 1) === 0) {
-      // Held but not subscribed has a queued subscribe, so a key with no queue here has no entry.
-      if (state !== 0 || this.target.subscribeNow?.(key) !== true) return false;
-      this.keys.set(key, 3);
-      this.held++;
-      return true;
-    }
     if (state < 2) this.held++;
     this.keys.set(key, state + 2);
-    return true;
   }
 
   release(key: string): void {
