@@ -58,10 +58,8 @@ export class RoomsService {
     } catch (error) {
       return this.notAdmitted(connection, error);
     }
-    return entering.then(
-      (outcome) => this.admitted(connection, room, outcome),
-      (error: unknown) => this.notAdmitted(connection, error),
-    );
+    // As in this turn's way above: a connection that closed meanwhile is cleaned up and refused too.
+    return entering.then((outcome) => this.admitted(connection, room, outcome)).catch((error: unknown) => this.notAdmitted(connection, error));
   }
 
   private admitted(connection: Connection, room: string, outcome: EnterOutcome): void {

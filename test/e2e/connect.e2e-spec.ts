@@ -90,6 +90,33 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
     }
   });
 
+  it('keeps nothing of a client that hangs up while its admission waits for the broker', async () => {
+    const hub = app.app.get(ConnectionHub);
+    const before = hub.stats();
+    const broker = app.app.get(Broker);
+    const subscribe = broker.subscribe.bind(broker);
+    let subscribing!: () => void;
+    const subscribed = new Promise<void>((resolve) => (subscribing = resolve));
+    // The personal room needs a round trip, which answers only once the client has gone.
+    const subscribeNow = jest.spyOn(broker, 'subscribeNow').mockReturnValueOnce(false);
+    const slow = jest.spyOn(broker, 'subscribe').mockImplementationOnce(async (room) => {
+      await subscribed;
+      return subscribe(room);
+    });
+    try {
+      const client = await openClient(app.wsUrl, token({ sub: 'impatient' }));
+      await eventually(() => expect(slow).toHaveBeenCalled());
+      client.socket.terminate();
+      await eventually(() => expect(hub.stats().connections).toBe(before.connections));
+      subscribing();
+      await eventually(() => expect(hub.stats()).toEqual(before));
+      expect(client.frames).toEqual([]);
+    } finally {
+      slow.mockRestore();
+      subscribeNow.mockRestore();
+    }
+  });
+
   it('survives a refused client that sends an invalid frame before its close reply', async () => {
     // A handshake followed at once by an unmasked frame, which ws reports as an 'error' on the
     // server socket while Herald is still refusing the token.

@@ -178,7 +178,7 @@ export class RedisBroker extends Broker {
    * For a room this pod follows and whose feed stands on a known position (not waiting for its
    * anchor, not catching up), a join's read is answered from that position without Redis: it is
    * the last publication delivered here, and everything after it reaches this pod's members live
-   * (the caller has begun buffering them, ConnectionHub.enter), so the answer is what a read
+   * (the caller answers in this turn, or has begun buffering them: ConnectionHub.enter), so the answer is what a read
    * would say less the publications still in flight to this pod, which then follow it in order.
    * So are a join without `since` (its `seq`), a rejoin with `since` at that position (nothing
    * missed), and a rejoin from a little further back in a shared room (replayHere). Anything else
