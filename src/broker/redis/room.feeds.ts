@@ -35,6 +35,16 @@ const RECENT_POSITIONS = 16;
 
 type Anchor = Readonly<{ epoch: string | null; position: number }>;
 
+/**
+ * A shared room's newest publications delivered here (at most `replaySize`), with no position
+ * missing between them, and the position of the last (the feed's `last` may move past it without
+ * a delivery, after a gap), so a delivery parses no seq to extend it.
+ */
+interface Replay {
+  readonly publications: Publication[];
+  last: ParsedSeq;
+}
+
 /** A live delivery held back while the feed is pending: a publication with its position, or a broadcast. */
 type PendingDelivery = [Publication, ParsedSeq] | [Broadcast, undefined];
 
@@ -72,11 +82,8 @@ export class RoomFeeds {
   private readonly feeds = new Map<string, RoomFeed>();
   /** Feeds whose pod resynced while their anchor was being read: they catch up once it is known. */
   private readonly resyncedBeforeAnchor = new Set<RoomFeed>();
-  /**
-   * Per shared room, its newest publications delivered here (at most `replaySize`), with no
-   * position missing between them and ending at the feed's last: see replayAfter.
-   */
-  private readonly replays = new Map<string, Publication[]>();
+  /** Per shared room, its newest publications delivered here: see Replay and replayAfter. */
+  private readonly replays = new Map<string, Replay>();
 
   constructor(
     private readonly readHistory: HistoryReader,
@@ -156,10 +163,10 @@ export class RoomFeeds {
     const at = this.positionOf(room);
     const kept = this.replays.get(room);
     if (!at || !kept || since.epoch !== at.epoch || since.position > at.position) return undefined;
-    const first = parseSeq(kept[0].seq)!;
-    const last = parseSeq(kept[kept.length - 1].seq)!;
-    if (first.epoch !== at.epoch || last.position !== at.position || since.position < first.position - 1) return undefined;
-    return kept.slice(since.position - first.position + 1);
+    const { publications, last } = kept;
+    const firstPosition = last.position - publications.length + 1;
+    if (last.epoch !== at.epoch || last.position !== at.position || since.position < firstPosition - 1) return undefined;
+    return publications.slice(since.position - firstPosition + 1);
   }
 
   /** A broadcast from the channel: after whatever of the room's is held back, else at once. */
@@ -328,12 +335,12 @@ export class RoomFeeds {
   /** Adds a delivered publication to its room's replay, which restarts from it unless it is the next position. */
   private keepForReplay(publication: Publication, at: ParsedSeq): void {
     const kept = this.replays.get(publication.room);
-    const previous = kept === undefined ? undefined : parseSeq(kept[kept.length - 1].seq)!;
-    if (!kept || previous!.epoch !== at.epoch || previous!.position + 1 !== at.position) {
-      this.replays.set(publication.room, [publication]);
+    if (!kept || kept.last.epoch !== at.epoch || kept.last.position + 1 !== at.position) {
+      this.replays.set(publication.room, { publications: [publication], last: at });
       return;
     }
-    kept.push(publication);
-    if (kept.length > this.replaySize) kept.shift();
+    kept.publications.push(publication);
+    kept.last = at;
+    if (kept.publications.length > this.replaySize) kept.publications.shift();
   }
 }
