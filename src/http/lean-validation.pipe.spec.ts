@@ -6,7 +6,7 @@ import { JoinDto } from '../gateway/dto/join.dto';
 import { InboxQueryDto } from '../inbox/dto/inbox-query.dto';
 import { PublishBatchDto } from '../notifications/dto/publish-batch.dto';
 import { PublishNotificationDto } from '../notifications/dto/publish-notification.dto';
-import { LeanValidationPipe, prototypeNamedKeys } from './lean-validation.pipe';
+import { LeanValidationPipe, PlainlyValidatable, prototypeNamedKeys } from './lean-validation.pipe';
 
 const OPTIONS = { transform: true, whitelist: true, forbidNonWhitelisted: true };
 const full = new ValidationPipe(OPTIONS);
@@ -92,42 +92,25 @@ function onceEach(result: unknown): unknown {
 }
 
 describe('LeanValidationPipe', () => {
-  it('returns exactly what ValidationPipe returns for any publish body, and throws exactly its errors', async () => {
+  /** The lean pipe's outcome equals ValidationPipe's for every generated body; some of them took the short way. */
+  async function expectSameAsValidationPipe(bodies: fc.Arbitrary<unknown>, dto: ArgumentMetadata['metatype'] & PlainlyValidatable<unknown>, runs: number): Promise<void> {
     let shortWays = 0;
     await fc.assert(
-      fc.asyncProperty(publishBody, async (body) => {
-        if (PublishNotificationDto.acceptIfPlainlyValid(clone(body)) !== undefined) shortWays++;
-        expect(await outcome(lean, body, PublishNotificationDto)).toEqual(await expected(body, PublishNotificationDto));
+      fc.asyncProperty(bodies, async (body) => {
+        if (dto.acceptIfPlainlyValid(clone(body)) !== undefined) shortWays++;
+        expect(await outcome(lean, body, dto)).toEqual(await expected(body, dto));
       }),
-      fuzzParameters(400),
+      fuzzParameters(runs),
     );
     // The comparison covers the short way, not only bodies handed to ValidationPipe.
     expect(shortWays).toBeGreaterThan(0);
-  });
+  }
 
-  it('returns exactly what ValidationPipe returns for any batch envelope, and throws exactly its errors', async () => {
-    let shortWays = 0;
-    await fc.assert(
-      fc.asyncProperty(batchBody, async (body) => {
-        if (PublishBatchDto.acceptIfPlainlyValid(clone(body)) !== undefined) shortWays++;
-        expect(await outcome(lean, body, PublishBatchDto)).toEqual(await expected(body, PublishBatchDto));
-      }),
-      fuzzParameters(300),
-    );
-    expect(shortWays).toBeGreaterThan(0);
-  });
+  it('returns exactly what ValidationPipe returns for any publish body, and throws exactly its errors', () => expectSameAsValidationPipe(publishBody, PublishNotificationDto, 400));
 
-  it('returns exactly what ValidationPipe returns for any join frame, and throws exactly its errors', async () => {
-    let shortWays = 0;
-    await fc.assert(
-      fc.asyncProperty(joinBody, async (body) => {
-        if (JoinDto.acceptIfPlainlyValid(clone(body)) !== undefined) shortWays++;
-        expect(await outcome(lean, body, JoinDto)).toEqual(await expected(body, JoinDto));
-      }),
-      fuzzParameters(400),
-    );
-    expect(shortWays).toBeGreaterThan(0);
-  });
+  it('returns exactly what ValidationPipe returns for any batch envelope, and throws exactly its errors', () => expectSameAsValidationPipe(batchBody, PublishBatchDto, 300));
+
+  it('returns exactly what ValidationPipe returns for any join frame, and throws exactly its errors', () => expectSameAsValidationPipe(joinBody, JoinDto, 400));
 
   it('takes the short way for the bodies publishers and clients send', () => {
     const publish = PublishNotificationDto.acceptIfPlainlyValid(json('{"users":["u1"],"type":"invoice.paid","payload":{"title":"Paid","items":[{"n":1}]},"id":"k-1"}'));
