@@ -26,6 +26,12 @@ export interface EngineHarness {
   cluster(options?: ClusterOptions): Promise<EngineCluster>;
   /** Whether a cluster can have several pods (false for the in-process engine). */
   multiPod: boolean;
+  /**
+   * Whether a pod that holds every channel personal rooms share subscribes another personal room
+   * in the same turn (Broker.subscribeNow): in process, and on Redis but a Cluster, whose
+   * personal rooms have channels of their own.
+   */
+  readonly subscribesPersonalRoomsAtOnce: boolean;
   /** How long a dead pod's presence outlives it; undefined when pods never die apart (one pod). */
   presenceTtlMs: number | undefined;
   /** Stops every engine the harness made. */

@@ -16,6 +16,7 @@ function memoryEngine({ historySize = 100, historyTtlS = 600, inboxSize = 200, i
 /** The in-process engine is a cluster of one: every `pod()` of a cluster is the same engine. */
 const memoryHarness: EngineHarness = {
   multiPod: false,
+  subscribesPersonalRoomsAtOnce: true,
   presenceTtlMs: undefined,
   async cluster(options?: ClusterOptions) {
     const engine = memoryEngine(options);

@@ -44,6 +44,10 @@ export function topologyHarness(topology: () => RedisTopology, extra: Partial<Re
   };
   return {
     multiPod: true,
+    // Read when a test runs: a Cluster's or Sentinel set's addresses are known only then.
+    get subscribesPersonalRoomsAtOnce() {
+      return topology().mode !== 'cluster';
+    },
     presenceTtlMs: TEST_REDIS_OPTIONS.presenceTtlMs,
     pod,
     async cluster(options: ClusterOptions = {}) {
