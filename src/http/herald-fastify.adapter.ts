@@ -30,15 +30,15 @@ const CLIENT_ERROR_WORDS: Readonly<Record<string, string>> = {
  */
 const ROUTER_ERROR_WORDS: Readonly<Record<string, string>> = {
   FST_ERR_BAD_URL: 'The request path is not a valid URL path (a malformed percent-encoding)',
-  FST_ERR_MAX_PARAM_LENGTH: 'A path segment is too long',
 };
 
 function answerRouterError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+  const status = error.statusCode ?? 400;
+  const name = STATUS_CODES[status] ?? 'Error';
   void reply
     .code(status)
     .type('application/json; charset=utf-8')
-    .send({ statusCode: status, message: ROUTER_ERROR_WORDS[error.code] ?? 'The request could not be routed', error: STATUS_CODES[status] ?? 'Bad Request' });
+    .send({ statusCode: status, message: ROUTER_ERROR_WORDS[error.code] ?? name, error: name });
 }
 
 /**
@@ -58,7 +58,7 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
   }
 
   /**
-   * Nest turns a client error Fastify raised (a body over the route's limit, a bad URL) into an
+   * Nest turns a client error Fastify raised (a body over the route's limit) into an
    * HttpException whose body has no `error` field; section 6 promises `{statusCode, message,
    * error}` for every error.
    */
