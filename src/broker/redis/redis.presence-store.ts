@@ -7,11 +7,11 @@ import { RedisConnection } from './redis.connection';
 import { RedisKeys } from './redis-keys';
 
 /**
- * Presence entries per refresh script. A room's entries are refreshed in slices so that Redis,
+ * Presence entries per script (refresh, changes, close). A room's entries go in slices so that Redis,
  * which runs one script at a time, serves the publishes queued meanwhile between slices instead
  * of after all of a big room's entries (a latency spike every refresh otherwise).
  */
-const PRESENCE_REFRESH_SLICE = 500;
+export const PRESENCE_ENTRIES_PER_SCRIPT = 500;
 
 export interface RedisPresenceOptions {
   /** A presence entry not refreshed for this long belongs to a dead pod and is forgotten. */
@@ -113,7 +113,14 @@ export class RedisPresenceStore extends PresenceStore {
   private sendChanges(room: string, batch: PendingBatch): void {
     if (this.pendingChanges.get(room) !== batch) return;
     this.pendingChanges.delete(room);
-    const { changes } = batch;
+    // In slices, as the refresh sends entries: one script per slice, sent in this turn and so run
+    // in order, each answered on its own. A burst of thousands of joins in one turn would
+    // otherwise be one script that holds Redis (and every other pod) for its whole length, and
+    // that answers nothing until its end, however steadily Redis works through it.
+    for (const slice of slicesOf(batch.changes)) this.sendSlice(room, slice);
+  }
+
+  private sendSlice(room: string, changes: PendingChange[]): void {
     this.connection
       .run('presence change', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, changes))
       .then(
@@ -217,9 +224,11 @@ export class RedisPresenceStore extends PresenceStore {
   }
 }
 
-/** `items` in slices of PRESENCE_REFRESH_SLICE: how a room's entries go to Redis, refreshed or removed. */
+/** `items` in slices of PRESENCE_ENTRIES_PER_SCRIPT: how a room's entries go to Redis, added, refreshed or removed. */
 function slicesOf<T>(items: readonly T[]): T[][] {
+  // Most turns carry one change or a few: those go as they are, without a copy.
+  if (items.length <= PRESENCE_ENTRIES_PER_SCRIPT) return [items as T[]];
   const slices: T[][] = [];
-  for (let index = 0; index < items.length; index += PRESENCE_REFRESH_SLICE) slices.push(items.slice(index, index + PRESENCE_REFRESH_SLICE));
+  for (let index = 0; index < items.length; index += PRESENCE_ENTRIES_PER_SCRIPT) slices.push(items.slice(index, index + PRESENCE_ENTRIES_PER_SCRIPT));
   return slices;
 }

@@ -1,0 +1,84 @@
+import { PresenceChange } from '../presence.store';
+import { BatchWindow } from './batch-window';
+import { PresenceEntryChange, PresenceChangesReply } from './presence.scripts';
+import { PRESENCE_ENTRIES_PER_SCRIPT, RedisPresenceStore } from './redis.presence-store';
+import { RedisConnection } from './redis.connection';
+import { RedisKeys } from './redis-keys';
+
+/**
+ * Redis as far as the presence store's changes go: each heraldPresenceChanges script is recorded,
+ * and answered as the real script would (a user changes with their first or last connection).
+ */
+class ScriptRecorder {
+  readonly scripts: PresenceEntryChange[][] = [];
+  private readonly connectionsByUser = new Map<string, Set<string>>();
+  private readonly userByConnection = new Map<string, string>();
+
+  readonly connection = {
+    available: true,
+    onResync: () => undefined,
+    run: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
+    attempt: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
+  } as unknown as RedisConnection;
+
+  heraldPresenceChanges = async (_keys: unknown, _ttlMs: number, changes: PresenceEntryChange[]): Promise<PresenceChangesReply> => {
+    this.scripts.push(changes.map((change) => (change.op === 'add' ? { op: 'add', connectionId: change.connectionId, user: change.user } : { op: 'remove', connectionId: change.connectionId })));
+    return { expiredUsers: [], changes: changes.map((change) => this.apply(change)) };
+  };
+
+  private apply(change: PresenceEntryChange): { userChanged: boolean; users: number } {
+    if (change.op === 'add') {
+      this.userByConnection.set(change.connectionId, change.user);
+      const connections = this.connectionsByUser.get(change.user) ?? new Set();
+      this.connectionsByUser.set(change.user, connections.add(change.connectionId));
+      return { userChanged: connections.size === 1, users: this.connectionsByUser.size };
+    }
+    const user = this.userByConnection.get(change.connectionId)!;
+    this.userByConnection.delete(change.connectionId);
+    const connections = this.connectionsByUser.get(user)!;
+    connections.delete(change.connectionId);
+    if (connections.size === 0) this.connectionsByUser.delete(user);
+    return { userChanged: connections.size === 0, users: this.connectionsByUser.size };
+  }
+}
+
+describe('RedisPresenceStore', () => {
+  function setUp() {
+    const redis = new ScriptRecorder();
+    const store = new RedisPresenceStore(redis.connection, new RedisKeys('test:'), { presenceTtlMs: 30_000, presenceRefreshMs: 10_000 }, new BatchWindow(0));
+    return { redis, store };
+  }
+
+  it('sends one turn\'s adds in a room as one script when they are few', async () => {
+    const { redis, store } = setUp();
+    const changes = await Promise.all([store.add('chat', 'ann', 'c1'), store.add('chat', 'bob', 'c2'), store.add('chat', 'ann', 'c3')]);
+    expect(redis.scripts.map((script) => script.length)).toEqual([3]);
+    expect(changes).toEqual<PresenceChange[]>([
+      { userChanged: true, users: 1 },
+      { userChanged: true, users: 2 },
+      { userChanged: false, users: 2 },
+    ]);
+  });
+
+  it('splits a burst of one turn into scripts of at most PRESENCE_ENTRIES_PER_SCRIPT, in order, each add answered by its own outcome', async () => {
+    const { redis, store } = setUp();
+    const count = 2 * PRESENCE_ENTRIES_PER_SCRIPT + 7;
+    const changes = await Promise.all(Array.from({ length: count }, (_, i) => store.add('crowd', `u${i}`, `c${i}`)));
+    expect(redis.scripts.map((script) => script.length)).toEqual([PRESENCE_ENTRIES_PER_SCRIPT, PRESENCE_ENTRIES_PER_SCRIPT, 7]);
+    expect(redis.scripts.flat().map((change) => change.connectionId)).toEqual(Array.from({ length: count }, (_, i) => `c${i}`));
+    expect(changes.map((change) => change.users)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect(changes.every((change) => change.userChanged)).toBe(true);
+  });
+
+  it('splits a window of removes the same way', async () => {
+    const { redis, store } = setUp();
+    const count = PRESENCE_ENTRIES_PER_SCRIPT + 1;
+    await Promise.all(Array.from({ length: count }, (_, i) => store.add('crowd', 'same-user', `c${i}`)));
+    redis.scripts.length = 0;
+    const changes = await Promise.all(Array.from({ length: count }, (_, i) => store.remove('crowd', 'same-user', `c${i}`)));
+    expect(redis.scripts.map((script) => script.length)).toEqual([PRESENCE_ENTRIES_PER_SCRIPT, 1]);
+    // Only the last connection's leave is the user's.
+    expect(changes.map((change) => change.userChanged)).toEqual([...Array.from({ length: count - 1 }, () => false), true]);
+    expect(store.localEntries).toBe(0);
+  });
+});
