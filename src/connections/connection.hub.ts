@@ -183,7 +183,7 @@ export class ConnectionHub {
         }
       }
       onJoined(joined);
-      for (const frame of replay) connection.send(frame);
+      connection.sendReplay(replay);
     } catch (error) {
       if (!admitted) this.abandonJoin(connection, room);
       throw error;

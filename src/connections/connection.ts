@@ -24,6 +24,8 @@ export class Connection {
   lastSeenMs: number;
   readonly bucket: TokenBucket;
   #state: ConnectionState = 'admitting';
+  /** What the last replay left in the send buffer, allowed past the limit until it drains: see sendReplay. */
+  #replayAllowance = 0;
 
   constructor(
     readonly id: string,
@@ -65,8 +67,10 @@ export class Connection {
   send(frame: string | Buffer | PreparedFrame): boolean {
     if (this.#state === 'closing' || this.socket.readyState !== 1) return false;
     if (this.socket.bufferedAmount > this.sendBufferLimitBytes) {
-      this.close(CloseCode.SlowConsumer);
-      return false;
+      if (this.isSlowConsumer()) return false;
+    } else if (this.#replayAllowance !== 0) {
+      // Drained below the limit since the last replay: its allowance is spent.
+      this.#replayAllowance = 0;
     }
     if (frame instanceof PreparedFrame) {
       const compression = this.compression;
@@ -77,6 +81,31 @@ export class Connection {
       // them would take a zlib stream per socket, or a deflate per socket per replayed message.
       this.socket.send(frame, TEXT_FRAME);
     }
+    return true;
+  }
+
+  /**
+   * Sends a join's replay (what the client missed, then what arrived while it joined) at once,
+   * whatever of it the socket cannot take yet. A replay is bounded by the history window
+   * (HISTORY_SIZE messages of at most MAX_PUBLISH_BYTES), not by SEND_BUFFER_LIMIT_BYTES: checked
+   * frame by frame, a client rejoining a room of big messages over a real network was closed as
+   * a slow consumer in the middle of its own recovery, and rejoined to be closed again. What the
+   * replay leaves buffered is allowed past the limit until the buffer drains below the limit; a
+   * client that does not read is still closed once it falls that far behind again.
+   */
+  sendReplay(frames: readonly string[]): void {
+    if (frames.length === 0 || this.#state === 'closing' || this.socket.readyState !== 1) return;
+    const before = this.socket.bufferedAmount;
+    if (before > this.sendBufferLimitBytes && this.isSlowConsumer()) return;
+    if (before <= this.sendBufferLimitBytes) this.#replayAllowance = 0;
+    for (const frame of frames) this.socket.send(frame, TEXT_FRAME);
+    this.#replayAllowance = Math.max(this.#replayAllowance, this.socket.bufferedAmount - before);
+  }
+
+  /** Past the limit: closes with 4008 unless a replay's allowance still covers it (see sendReplay). */
+  private isSlowConsumer(): boolean {
+    if (this.socket.bufferedAmount <= this.sendBufferLimitBytes + this.#replayAllowance) return false;
+    this.close(CloseCode.SlowConsumer);
     return true;
   }
 

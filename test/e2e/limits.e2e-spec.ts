@@ -123,6 +123,41 @@ describe('slow consumer', () => {
   });
 });
 
+describe('a rejoin\'s replay', () => {
+  it('is sent whole past SEND_BUFFER_LIMIT_BYTES to a client that reads slowly, and the limit holds again once it drained', async () => {
+    const app = await createTestApp({ SEND_BUFFER_LIMIT_BYTES: '65536', MAX_PUBLISH_BYTES: '200000' });
+    try {
+      const reader = await connectClient(app.wsUrl, signToken({ sub: 'reader' }));
+      await reader.join('public:archive');
+      const blob = 'x'.repeat(100_000);
+      // 6 MB of history: more than loopback's kernel buffers hold, so most of a replay waits in ws.
+      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:archive'], type: 'bulk', payload: { blob, i } });
+      await eventually(() => expect(reader.all('notification')).toHaveLength(60), 10_000);
+      const since = reader.all('notification')[0].data.seq as string;
+
+      const rejoining = await connectClient(app.wsUrl, signToken({ sub: 'rejoining' }));
+      const socket = (rejoining.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      // Reads nothing until the whole replay was queued, as a client on a slow network would.
+      socket.pause();
+      const joining = rejoining.request('join', { room: 'public:archive', since }, 15_000);
+      await eventually(async () => expect(await (await fetch(`${app.url}/metrics`)).text()).toContain('herald_history_replays_total{outcome="recovered"} 1'));
+      socket.resume();
+      expect((await joining).data).toEqual({ room: 'public:archive', seq: reader.all('notification')[59].data.seq, recovered: true, missed: 59 });
+      await eventually(() => expect(rejoining.all('notification').map((frame) => (frame.data.payload as { i: number }).i)).toEqual(Array.from({ length: 59 }, (_, i) => i + 1)), 10_000);
+      expect(rejoining.closeInfo).toBeUndefined();
+
+      // Caught up, it has no allowance left: stalled under live traffic, it is a slow consumer.
+      socket.pause();
+      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:archive'], type: 'bulk', payload: { blob, i: 60 + i } });
+      socket.resume();
+      expect(await rejoining.closed).toEqual({ code: 4008, reason: 'slow_consumer' });
+      await reader.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('close timeout', () => {
   it('drops a slow consumer that cannot read its 4008 after CLOSE_TIMEOUT_MS, freeing its buffer and its place', async () => {
     const app = await createTestApp({ SEND_BUFFER_LIMIT_BYTES: '65536', MAX_PUBLISH_BYTES: '200000', CLOSE_TIMEOUT_MS: '300', HEARTBEAT_MS: '60000' });

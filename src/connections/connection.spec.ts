@@ -1,0 +1,84 @@
+import type { WebSocket } from 'ws';
+import { Principal } from '../auth/principal';
+import { Connection } from './connection';
+
+const LIMIT = 1000;
+
+/** A socket whose unsent bytes the test sets, and that keeps whatever it is sent unsent. */
+class BufferingSocket {
+  readyState = 1;
+  bufferedAmount = 0;
+  readonly sent: string[] = [];
+  closedWith: number | undefined;
+
+  send(frame: string): void {
+    this.sent.push(frame);
+    this.bufferedAmount += frame.length;
+  }
+
+  close(code: number): void {
+    this.closedWith = code;
+    this.readyState = 2;
+  }
+
+  /** The client read everything but `left` bytes. */
+  drainTo(left: number): void {
+    this.bufferedAmount = left;
+  }
+}
+
+const principal: Principal = { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null };
+
+function setUp() {
+  const socket = new BufferingSocket();
+  const connection = new Connection('c1', socket as unknown as WebSocket, principal, LIMIT, 100, Date.now());
+  return { socket, connection };
+}
+
+const frames = (count: number, size: number) => Array.from({ length: count }, (_, i) => String(i % 10).repeat(size));
+
+describe('Connection send buffer limit', () => {
+  it('closes with 4008 once unsent bytes pass the limit', () => {
+    const { socket, connection } = setUp();
+    expect(connection.send('x'.repeat(LIMIT + 1))).toBe(true);
+    expect(connection.send('y')).toBe(false);
+    expect(socket.closedWith).toBe(4008);
+  });
+
+  it('sends a replay whole however far past the limit, and live frames while it drains', () => {
+    const { socket, connection } = setUp();
+    connection.sendReplay(frames(10, 500));
+    expect(socket.sent).toHaveLength(10);
+    expect(socket.bufferedAmount).toBe(5000);
+    socket.drainTo(3000);
+    expect(connection.send('live')).toBe(true);
+    expect(socket.closedWith).toBeUndefined();
+  });
+
+  it('still closes a client that falls further behind than its replay', () => {
+    const { socket, connection } = setUp();
+    connection.sendReplay(frames(10, 500));
+    // Nothing read: the replay (5000) is allowed past the limit (1000), not more.
+    expect(connection.send('z'.repeat(900))).toBe(true);
+    expect(connection.send('z'.repeat(200))).toBe(true);
+    expect(connection.send('z')).toBe(false);
+    expect(socket.closedWith).toBe(4008);
+  });
+
+  it('spends the allowance once the buffer drained below the limit', () => {
+    const { socket, connection } = setUp();
+    connection.sendReplay(frames(10, 500));
+    socket.drainTo(0);
+    expect(connection.send('z'.repeat(LIMIT + 1))).toBe(true);
+    expect(connection.send('z')).toBe(false);
+    expect(socket.closedWith).toBe(4008);
+  });
+
+  it('refuses a replay to a client already past the limit and its allowance', () => {
+    const { socket, connection } = setUp();
+    connection.send('x'.repeat(LIMIT + 1));
+    connection.sendReplay(frames(3, 10));
+    expect(socket.sent).toHaveLength(1);
+    expect(socket.closedWith).toBe(4008);
+  });
+});
