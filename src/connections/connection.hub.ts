@@ -97,8 +97,13 @@ export class ConnectionHub {
     return rooms ? [...rooms] : [];
   }
 
+  /**
+   * The rooms the connection is in or joining: what MAX_ROOMS_PER_CONNECTION bounds. Joins still
+   * reading history count, or a burst of joins sent together would all pass the limit.
+   */
   roomCountOf(connection: Connection): number {
-    return this.roomsByConnection.get(connection)?.size ?? 0;
+    const rooms = this.roomsByConnection.get(connection);
+    return rooms ? rooms.size + rooms.joining : 0;
   }
 
   isMember(connection: Connection, room: string): boolean {
@@ -244,13 +249,19 @@ export class ConnectionHub {
     let joining = this.joiningByRoom.get(room);
     if (!joining) this.joiningByRoom.set(room, (joining = new Map()));
     joining.set(connection, []);
+    const rooms = this.roomsByConnection.get(connection);
+    if (rooms) rooms.joining += 1;
   }
 
   /** Ends buffering; returns what arrived meanwhile. */
   private endJoin(connection: Connection, room: string): readonly BufferedFrame[] {
     const joining = this.joiningByRoom.get(room);
     const buffered = joining?.get(connection) ?? NOTHING_BUFFERED;
-    if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
+    if (joining?.delete(connection)) {
+      if (joining.size === 0) this.joiningByRoom.delete(room);
+      const rooms = this.roomsByConnection.get(connection);
+      if (rooms) rooms.joining -= 1;
+    }
     return buffered;
   }
 

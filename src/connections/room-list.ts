@@ -5,6 +5,8 @@
  */
 export class RoomList implements Iterable<string> {
   private readonly names: string[] = [];
+  /** Joins of other rooms under way (ConnectionHub's buffered joins): they count against the limit too. */
+  joining = 0;
 
   get size(): number {
     return this.names.length;

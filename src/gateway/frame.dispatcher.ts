@@ -21,6 +21,11 @@ export type Reply<E extends ServerEventName = ServerEventName> = { event: E; dat
 
 const KNOWN_EVENTS = new Set<string>(CLIENT_EVENTS);
 
+/** The frames about one room whose effects must follow the order they were sent in (see inOrder). */
+const ROOM_EVENTS: ReadonlySet<string> = new Set(['join', 'leave', 'message']);
+
+const ignore = (): void => undefined;
+
 /**
  * Every frame an open connection sends, from the socket to the gateway's handler: liveness,
  * the rate limit (section 2), parsing, then dispatch, so the gateway only ever sees well-formed
@@ -32,6 +37,8 @@ export class FrameDispatcher {
   private readonly logger = new Logger(FrameDispatcher.name);
   /** The gateway's handlers by event (only the contract's events). */
   private readonly handlers = new Map<string, MessageMappingProperties>();
+  /** Per connection, per room: when its last join, leave or message still under way is done (inOrder). */
+  private readonly roomFramesUnderWay = new WeakMap<Connection, Map<string, Promise<void>>>();
 
   /*
    * Socket listeners shared by every connection (ws calls them with the socket as `this`):
@@ -122,7 +129,8 @@ export class FrameDispatcher {
       const join = JoinDto.acceptIfPlainlyValid(parsed.data);
       if (join) {
         this.metrics.framesIn.inc({ event: parsed.event });
-        this.join(new FrameOrigin(connection, parsed.id), join, now);
+        const origin = new FrameOrigin(connection, parsed.id);
+        this.inOrder(connection, join.room, () => this.join(origin, join, now));
         return;
       }
     }
@@ -132,16 +140,53 @@ export class FrameDispatcher {
       return;
     }
     this.metrics.framesIn.inc({ event: parsed.event });
+    const { event, data, id } = parsed;
+    const handle = () => this.handle(connection, handler, event, data, id);
+    if (ROOM_EVENTS.has(event)) this.inOrder(connection, roomNamed(data), handle);
+    else void handle();
+  }
+
+  /** Runs a frame through Nest's pipeline to its handler; resolves once the reply was sent. */
+  private handle(connection: Connection, handler: MessageMappingProperties, event: string, data: object, id: FrameId | undefined): Promise<void> | undefined {
     let returned: unknown;
     try {
-      returned = callHandler(handler, parsed.data, parsed.event, new FrameOrigin(connection, parsed.id));
+      returned = callHandler(handler, data, event, new FrameOrigin(connection, id));
     } catch (error) {
       // Nest's proxy catches handler errors; reaching here means a bug in the pipeline itself.
-      this.logger.error({ message: 'Handler pipeline threw', event: parsed.event, error: String(error) });
-      this.frames.error(connection, 'internal', 'Internal error', parsed.event, parsed.id);
+      this.logger.error({ message: 'Handler pipeline threw', event, error: String(error) });
+      this.frames.error(connection, 'internal', 'Internal error', event, id);
+      return undefined;
+    }
+    return this.reply(connection, event, id, returned);
+  }
+
+  /**
+   * Runs a join, leave or message after the connection's previous one about the same room is
+   * done, and at once when none is under way. A client may send `leave` then `join`, or `join`
+   * then `message`, without waiting for the replies: each takes effect in the order it was sent,
+   * on either broker. Their handling takes different times (a plain join can finish in this
+   * turn, Nest's pipeline a few microtasks later, a join on Redis a round trip later), and a
+   * later frame overtaking an earlier one left a connection answered `joined` yet not a member,
+   * or refused a message sent right after its join. Frames about other rooms do not wait.
+   */
+  private inOrder(connection: Connection, room: string | undefined, handle: () => Promise<void> | undefined): void {
+    if (room === undefined) {
+      void handle();
       return;
     }
-    void this.reply(connection, parsed.event, parsed.id, returned);
+    let underWay = this.roomFramesUnderWay.get(connection);
+    const previous = underWay?.get(room);
+    const running = previous ? previous.then(handle) : handle();
+    if (running === undefined) return;
+    const done = running.then(ignore, ignore);
+    if (!underWay) this.roomFramesUnderWay.set(connection, (underWay = new Map()));
+    const frames = underWay;
+    frames.set(room, done);
+    void done.then(() => {
+      if (frames.get(room) !== done) return;
+      frames.delete(room);
+      if (frames.size === 0) this.roomFramesUnderWay.delete(connection);
+    });
   }
 
   /**
@@ -152,20 +197,20 @@ export class FrameDispatcher {
    * join's CPU, and 8 KB of garbage). Every connection joins; other frames, and joins that need
    * the pipe to word their error, go through Nest.
    */
-  private join(origin: FrameOrigin, data: JoinDto, now: number): void {
+  private join(origin: FrameOrigin, data: JoinDto, now: number): Promise<void> | undefined {
     if (!mayHandleFrameOf(origin.connection, now)) {
       // What Nest throws for a guard that says no.
       this.errors.answer(new WsException('Forbidden resource'), origin, 'join');
-      return;
+      return undefined;
     }
     let joining;
     try {
       joining = this.gateway.join(origin, data);
     } catch (error) {
       this.errors.answer(error, origin, 'join');
-      return;
+      return undefined;
     }
-    joining?.catch((error: unknown) => this.errors.answer(error, origin, 'join'));
+    return joining?.catch((error: unknown) => this.errors.answer(error, origin, 'join'));
   }
 
   /**
@@ -195,6 +240,12 @@ export class FrameDispatcher {
     }
     if (isReply(result)) this.frames.send(connection, result.event, result.data, id);
   }
+}
+
+/** The `room` a join, leave or message names, when it names one; the handler refuses the rest. */
+function roomNamed(data: object): string | undefined {
+  const room = (data as { room?: unknown }).room;
+  return typeof room === 'string' ? room : undefined;
 }
 
 /** A handler's result that is a reply; handlers are typed to return only Reply (HeraldGateway). */

@@ -254,3 +254,74 @@ describe('history expiry', () => {
     }
   });
 });
+
+describe.each(BROKER_KINDS)('frames sent without waiting for replies (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ ...broker.env(), MAX_ROOMS_PER_CONNECTION: '5' })));
+  afterAll(() => app.close());
+
+  /** Sends every frame at once, then waits for each one's reply (by id), in the order sent. */
+  const pipeline = async (client: TestClient, frames: Array<{ event: string; data: unknown }>) => {
+    frames.forEach((frame, i) => client.send({ ...frame, id: `p${i}` }));
+    await eventually(() => expect(frames.every((_, i) => client.frames.some((frame) => frame.id === `p${i}`))).toBe(true));
+    return frames.map((_, i) => client.frames.find((frame) => frame.id === `p${i}`)!);
+  };
+
+  it('applies a leave then a join of the same room in that order: the connection ends a member', async () => {
+    const room = `chat:relay-${kind}-${Date.now()}`;
+    const client = await connectClient(app.wsUrl, user('lena'));
+    await client.join(room);
+    const replies = await pipeline(client, [
+      { event: 'leave', data: { room } },
+      { event: 'join', data: { room } },
+    ]);
+    expect(replies.map((reply) => reply.event)).toEqual(['left', 'joined']);
+    expect(await publish(app.url, { rooms: [room], type: 'n', payload: { after: 'rejoin' } })).toMatchObject({ status: 202 });
+    await eventually(() => expect(client.all('notification').map((frame) => frame.data.payload)).toEqual([{ after: 'rejoin' }]));
+    expect((await client.request('message', { room, text: 'still here' })).event).toBe('ack');
+    await client.close();
+  });
+
+  it('answers a message sent right after its join, in a room the pod did not follow yet', async () => {
+    const room = `chat:fresh-${kind}-${Date.now()}`;
+    const client = await connectClient(app.wsUrl, user('mona'));
+    const replies = await pipeline(client, [
+      { event: 'join', data: { room } },
+      { event: 'message', data: { room, text: 'first words' } },
+    ]);
+    expect(replies.map((reply) => reply.event)).toEqual(['joined', 'ack']);
+    await client.waitFor((frame) => frame.event === 'message' && frame.data.text === 'first words');
+    await client.close();
+  });
+
+  it('refuses a message that follows a leave, and accepts one that follows the rejoin', async () => {
+    const room = `chat:churn-${kind}-${Date.now()}`;
+    const client = await connectClient(app.wsUrl, user('nell'));
+    await client.join(room);
+    const replies = await pipeline(client, [
+      { event: 'message', data: { room, text: 'one' } },
+      { event: 'leave', data: { room } },
+      { event: 'message', data: { room, text: 'two' } },
+      { event: 'join', data: { room } },
+      { event: 'message', data: { room, text: 'three' } },
+    ]);
+    expect(replies.map((reply) => (reply.event === 'error' ? reply.data.code : reply.event))).toEqual(['ack', 'left', 'not_member', 'joined', 'ack']);
+    await client.close();
+  });
+
+  it('holds MAX_ROOMS_PER_CONNECTION against joins sent together, the personal room counted', async () => {
+    const client = await connectClient(app.wsUrl, user('olga'));
+    const stamp = Date.now();
+    const rooms = Array.from({ length: 8 }, (_, i) => `chat:many-${kind}-${stamp}-${i}`);
+    const replies = await pipeline(
+      client,
+      rooms.map((room) => ({ event: 'join', data: { room } })),
+    );
+    expect(replies.filter((reply) => reply.event === 'joined')).toHaveLength(4);
+    expect(replies.filter((reply) => reply.event === 'error').map((reply) => reply.data.code)).toEqual(['forbidden', 'forbidden', 'forbidden', 'forbidden']);
+    // The rooms joined are the first four asked for: each join counted the ones before it.
+    expect(replies.slice(0, 4).map((reply) => reply.event)).toEqual(['joined', 'joined', 'joined', 'joined']);
+    await client.close();
+  });
+});
