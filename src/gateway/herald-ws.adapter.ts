@@ -95,6 +95,7 @@ export class HeraldWsAdapter extends WsAdapter {
       // The 101 response then leaves with `welcome` (or the refusal's close frame) when that is
       // written in this turn, as it is whenever admission needs no broker round trip.
       corkForThisTurn(socket);
+      this.compression.declineMalformedOffers(request.headers);
       server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
     } catch {
       // The request's URL and Host make no URL (Nest's own listener answers this too, but with a

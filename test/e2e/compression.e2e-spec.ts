@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { publish } from '../support/http';
@@ -43,6 +45,28 @@ function expectInOrder(frames: ServerFrame[]): void {
 }
 
 const textBytes = TEXTS.reduce((sum, text) => sum + text.length, 0);
+
+/** Upgrades by hand with this Sec-WebSocket-Extensions header; resolves with the response's head. */
+function upgradeOffering(app: TestApp, extensions: string): Promise<string> {
+  const { port, pathname } = new URL(app.wsUrl);
+  const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
+  return new Promise((resolve, reject) => {
+    let received = '';
+    raw.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      const end = received.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      raw.destroy();
+      resolve(received.slice(0, end));
+    });
+    raw.on('error', reject);
+    raw.write(
+      `GET ${pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+        `Sec-WebSocket-Protocol: herald.v1, bearer.${signToken({ sub: 'odd-offer' })}\r\nSec-WebSocket-Extensions: ${extensions}\r\n\r\n`,
+    );
+  });
+}
 
 describe.each(BROKER_KINDS)('permessage-deflate (%s broker)', (kind) => {
   const broker = useBroker(kind);
@@ -108,6 +132,24 @@ describe.each(BROKER_KINDS)('permessage-deflate (%s broker)', (kind) => {
       expectInOrder(frames[0]);
       expect(bytesRead[0]).toBeGreaterThan(textBytes);
       await client.close();
+    });
+
+    it.each([
+      'permessage-deflate; server_max_window_bits=16',
+      'permessage-deflate; server_max_window_bits=abc',
+      'permessage-deflate; server_no_context_takeover; server_no_context_takeover',
+      'permessage-deflate; foo=bar',
+      ';;;,,,=',
+    ])('declines a malformed offer (%s) and connects the client without compression (RFC 7692)', async (offer) => {
+      const head = await upgradeOffering(app, offer);
+      expect(head.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+      expect(head.toLowerCase()).not.toContain('sec-websocket-extensions');
+    });
+
+    it('accepts the well-formed offer that follows a malformed one', async () => {
+      const head = await upgradeOffering(app, 'permessage-deflate; server_max_window_bits=99, permessage-deflate; client_max_window_bits');
+      expect(head.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+      expect(head).toMatch(/^Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover/im);
     });
 
     it('replays history uncompressed (each replay is one socket\'s own, not a shared broadcast)', async () => {
