@@ -26,8 +26,13 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
     return { ok: false, problem: 'Frame must be a JSON object', event: undefined, id: undefined };
   }
-  const { event, data, id } = frame as { event?: unknown; data?: unknown; id?: unknown };
-  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined;
+  const { event, data } = frame as { event?: unknown; data?: unknown };
+  let { id } = frame as { id?: unknown };
+  // A number a double does not hold exactly (a 30-digit integer, 1e400), or that JSON.stringify
+  // would rewrite (-0), is echoed as it was written: section 2 promises the reply "the same id",
+  // and a client with exact integers (Python, Go's json.Number) would otherwise never match it.
+  if (typeof id === 'number' && (!Number.isSafeInteger(id) || Object.is(id, -0))) id = numberAsWritten(bytes) ?? id;
+  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) || isRawJson(id) ? (id as FrameId) : undefined;
   const eventName = typeof event === 'string' ? event : undefined;
   if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
   if (eventName === undefined) return { ok: false, problem: 'event must be a string', event: undefined, id: validId };
@@ -36,6 +41,31 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
     return { ok: false, problem: 'data must be an object', event: eventName, id: validId };
   }
   return { ok: true, event: eventName, data: (data as object | undefined) ?? {}, id: validId };
+}
+
+/** JSON.rawJSON and JSON.isRawJSON (ES2026, in Node 24's V8; TypeScript's ES2023 lib lacks them). */
+const json = JSON as JSON & {
+  rawJSON(text: string): object;
+  isRawJSON(value: unknown): boolean;
+};
+
+function isRawJson(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && json.isRawJSON(value);
+}
+
+/**
+ * The frame's top-level `id` as its source text, for JSON.stringify to write back unchanged
+ * (a raw JSON value: typed as FrameId, which it serializes as). Parses the frame a second time,
+ * with a reviver that sees each value's source: only for the rare id that needs it.
+ */
+function numberAsWritten(bytes: Buffer): FrameId | undefined {
+  const sources = new Map<object, string>();
+  const root: unknown = JSON.parse(bytes.toString(), function (this: object, key: string, value: unknown, context?: { source?: string }) {
+    if (key === 'id' && typeof value === 'number' && context?.source !== undefined) sources.set(this, context.source);
+    return value;
+  });
+  const source = typeof root === 'object' && root !== null ? sources.get(root) : undefined;
+  return source === undefined ? undefined : (json.rawJSON(source) as unknown as FrameId);
 }
 
 /** ws hands a text message over as one Buffer (fragmented ones as an array of them). */

@@ -112,7 +112,8 @@ export function contractParse(message: { binary: true } | { text: string }, maxD
   const fields = frame as Record<string, unknown>;
   const event = typeof fields.event === 'string' ? fields.event : undefined;
   const id = fields.id;
-  const idIsValid = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
+  // Any JSON number, however large: the reply echoes it as written (1e999 parses to Infinity here).
+  const idIsValid = typeof id === 'string' || typeof id === 'number';
   if ('id' in fields && !idIsValid) return refused(event);
   const validId = idIsValid ? (id as FrameId) : undefined;
   if (event === undefined) return refused(undefined, validId);
