@@ -16,12 +16,13 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
       .switchToHttp()
       .getResponse<FastifyReply>()
       .code(HttpStatus.SERVICE_UNAVAILABLE)
-      .send({
-        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-        message: error.mayHaveApplied
-          ? 'The message broker could not replicate the request in time (REDIS_MIN_REPLICAS), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.'
-          : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.',
-        error: 'Service Unavailable',
-      });
+      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(error), error: 'Service Unavailable' });
+  }
+
+  /** What the caller should know and do; a controller whose requests are not publishes words its own (UseFilters). */
+  protected messageFor(error: BrokerUnavailableError): string {
+    return error.mayHaveApplied
+      ? 'The message broker could not replicate the request in time (REDIS_MIN_REPLICAS), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.'
+      : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
   }
 }

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 
 /**
  * Node's own limits for a request, which Fastify would otherwise change: it keeps idle
@@ -42,6 +42,20 @@ function answerRouterError(error: FastifyError, _request: FastifyRequest, reply:
 }
 
 /**
+ * 404 for a path no route serves, before its body is read: Fastify's not-found handler parses a
+ * body like any route's, so `POST /nope` with a malformed, deep or undecodable body answered
+ * 400/415, and so did a service route on PORT when INTERNAL_PORT moves it away (section 7: 404).
+ * In the words Nest's own not-found handler uses; after onRequest, so CORS headers are set.
+ */
+function answerUnknownRoute(request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void): void {
+  if (!request.is404) return done(null, payload);
+  void reply
+    .code(404)
+    .type('application/json; charset=utf-8')
+    .send({ statusCode: 404, message: `Cannot ${request.raw.method} ${request.raw.url}`, error: 'Not Found' });
+}
+
+/**
  * The HTTP platform of every Herald application. Fastify rather than Express: its router, body
  * reading and reply cost less per request than Express's middleware chain, body-parser, res.send
  * and its ETag hashing, and a publish is one request (see the README's design notes). Routes
@@ -55,6 +69,7 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
       routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
       frameworkErrors: answerRouterError,
     });
+    this.getInstance().addHook('preParsing', answerUnknownRoute);
   }
 
   /**

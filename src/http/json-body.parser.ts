@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BadRequestException, HttpException } from '@nestjs/common';
+import zlib from 'node:zlib';
+import { BadRequestException, HttpException, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { json } from 'body-parser';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { jsonNestingExceeds } from '../parsing/json-depth';
@@ -16,6 +17,17 @@ const PLAIN_JSON = /^application\/json$/;
 
 /** The first character after JSON's own whitespace (body-parser's test for its strict mode). */
 const FIRST_JSON_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
+
+/**
+ * The Content-Encodings a body may come in, as body-parser reads them on the other path (zstd
+ * where Node has it); anything else is a 415.
+ */
+const DECODERS: Readonly<Record<string, (body: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Buffer>> = {
+  gzip: zlib.gunzipSync,
+  deflate: zlib.inflateSync,
+  br: zlib.brotliDecompressSync,
+  ...('zstdDecompressSync' in zlib ? { zstd: (zlib as unknown as { zstdDecompressSync: typeof zlib.gunzipSync }).zstdDecompressSync } : {}),
+};
 
 /** A body limit and a nesting limit, for the routes that share them. */
 export interface JsonBodyLimits {
@@ -41,6 +53,8 @@ function tooDeep(maxDepth: number): BadRequestException {
  * what they were: 415 for a charset it does not read, `+json` types read, and a body that is not
  * JSON left unread for JsonMediaTypeGuard to refuse with 415 after the token guard (401 first),
  * where Fastify would have refused it before any guard ran. Fastify's own parsers are removed.
+ * Both read a Content-Encoding alike: gzip, deflate or br inflated within the limit (413 above,
+ * 400 for a body that does not inflate), 415 for another.
  */
 export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl: string | undefined) => JsonBodyLimits): void {
   fastify.removeAllContentTypeParsers();
@@ -50,7 +64,8 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
   });
   fastify.addContentTypeParser(PLAIN_JSON, { parseAs: 'buffer', bodyLimit: limitsOf(undefined).limitBytes }, (request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: unknown) => void) => {
     try {
-      done(null, parseJsonBody(body, limitsOf(request.routeOptions.url).maxDepth));
+      const limits = limitsOf(request.routeOptions.url);
+      done(null, parseJsonBody(decodeContent(body, request.headers['content-encoding'], limits.limitBytes), limits.maxDepth));
     } catch (error) {
       done(error as Error);
     }
@@ -63,7 +78,8 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
     const raw = request.raw as IncomingMessage & { body?: unknown };
     // body-parser hands its response argument only to `verify`, which does not use it.
     parse(raw, undefined as unknown as ServerResponse, (error?: unknown) => {
-      if (error !== undefined) done(asHttpException(error) as Error);
+      if (isInflateError(error)) done(notInflatable(contentCoding(request.headers['content-encoding']), error));
+      else if (error !== undefined) done(asHttpException(error) as Error);
       else done(null, raw.body);
     });
   });
@@ -86,6 +102,38 @@ export function parseJsonBody(body: Buffer, maxDepth: number): unknown {
     // JSON.parse's own words, as body-parser answered: they say where the text goes wrong.
     throw new BadRequestException((error as Error).message);
   }
+}
+
+/**
+ * The body as sent before its Content-Encoding, at most `limitBytes` once inflated (as body-parser
+ * bounds it): Fastify's own limit counts the compressed bytes, and a few KiB of gzip can inflate
+ * to gigabytes.
+ */
+export function decodeContent(body: Buffer, contentEncoding: string | undefined, limitBytes: number): Buffer {
+  const coding = contentCoding(contentEncoding);
+  if (coding === 'identity') return body;
+  const decode = DECODERS[coding];
+  if (!decode) throw new UnsupportedMediaTypeException(`unsupported content encoding "${coding}"`);
+  try {
+    return decode(body, { maxOutputLength: limitBytes });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw new PayloadTooLargeException('request entity too large');
+    throw notInflatable(coding, error);
+  }
+}
+
+function contentCoding(header: string | undefined): string {
+  return (header ?? 'identity').trim().toLowerCase() || 'identity';
+}
+
+/** zlib's own error for a body that is not what its Content-Encoding says (`Z_DATA_ERROR`, `Z_BUF_ERROR`, `ERR__...`). */
+function isInflateError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ERR_BROTLI') || code.startsWith('ERR_ZSTD') || code.startsWith('ERR__'));
+}
+
+function notInflatable(coding: string, error: unknown): BadRequestException {
+  return new BadRequestException(`The body is not valid ${coding} data, as its Content-Encoding says (${(error as Error).message})`);
 }
 
 function hasUtf8Bom(body: Buffer): boolean {

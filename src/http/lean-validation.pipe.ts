@@ -1,5 +1,7 @@
 import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
+import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util.js';
 import { ValidationError } from 'class-validator';
+import { keptAsSentFields } from './kept-as-sent.decorator';
 
 /**
  * A DTO whose common, plainly valid bodies can be accepted without class-validator: its
@@ -21,6 +23,9 @@ export interface PlainlyValidatable<T> {
  * check (class-validator looks the name up in a plain object, which "has" it) or is deleted
  * before validation, so `{"users":["u1"], "constructor": 1}` would be accepted with the field
  * silently dropped, where section 6 promises a 400 naming every unknown field.
+ *
+ * And it leaves the fields a DTO keeps as sent (KeptAsSent: a publish's payload) out of
+ * ValidationPipe's prototype-key stripping, which would delete keys from arbitrary JSON.
  */
 export class LeanValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -30,9 +35,13 @@ export class LeanValidationPipe extends ValidationPipe {
     if (this.toValidate(metadata)) {
       const unseen = prototypeNamedKeys(value);
       if (unseen.length > 0) throw this.exceptionFactory(unseen.map(unknownFieldError));
+      stripProtoKeysOutsideKept(value, metadata.metatype);
     }
     return super.transform(value, metadata);
   }
+
+  /** Done in transform, which knows the DTO's fields kept as sent; the body's own keys were checked there. */
+  protected override stripProtoKeys(): void {}
 
   /**
    * Each message once: a field whose rules share one wording (`limit must be an integer from 1
@@ -61,6 +70,17 @@ export function prototypeNamedKeys(value: unknown): string[] {
   return found;
 }
 
+/**
+ * ValidationPipe's stripping of `__proto__`, `prototype` and `constructor` keys (class-transformer
+ * would otherwise copy them, or throw on them), in place, everywhere in `value` but inside the
+ * fields `metatype` keeps as sent. Call it after refusing the body's own prototype-named keys.
+ */
+export function stripProtoKeysOutsideKept(value: unknown, metatype: unknown): void {
+  const kept = keptAsSentFields(metatype);
+  if (kept.size === 0 || !isJsonObject(value)) return stripProtoKeys(value);
+  for (const [field, fieldValue] of Object.entries(value)) if (!kept.has(field)) stripProtoKeys(fieldValue);
+}
+
 function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -73,9 +93,6 @@ function ownPrototypeNames(value: object): string[] {
 function unknownFieldError(property: string): ValidationError {
   return Object.assign(new ValidationError(), { property, children: [], constraints: { whitelistValidation: `property ${property} should not exist` } });
 }
-
-/** Keys ValidationPipe deletes wherever they appear in a body (prototype pollution). */
-const STRIPPED_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
 
 /** A plain JSON object whose keys are all among `allowed` (an unknown one is a 400 for ValidationPipe to word). */
 export function isPlainObjectWithKeys(value: unknown, allowed: ReadonlySet<string>): value is Record<string, unknown> {
@@ -97,28 +114,5 @@ const UNCOUNTED_CHARS = /[\uD800-\uDFFF\uFE0E\uFE0F]/;
 export function isArrayOfMatching(value: unknown, maxItems: number, pattern: RegExp): value is string[] {
   if (!Array.isArray(value) || value.length > maxItems) return false;
   for (const item of value) if (typeof item !== 'string' || !pattern.test(item)) return false;
-  return true;
-}
-
-/**
- * A JSON value that ValidationPipe would hand on unchanged: plain objects and arrays all the way
- * down, and none of the keys it deletes. (It copies the value with class-transformer, which for
- * such a value builds an equal one.) `value` comes from JSON.parse, bounded in depth before it.
- */
-export function isPlainJsonTree(value: unknown): boolean {
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const current = stack.pop();
-    if (typeof current !== 'object' || current === null) continue;
-    if (Array.isArray(current)) {
-      for (const item of current) stack.push(item);
-      continue;
-    }
-    if (Object.getPrototypeOf(current) !== Object.prototype) return false;
-    for (const key in current) {
-      if (STRIPPED_KEYS.has(key)) return false;
-      stack.push((current as Record<string, unknown>)[key]);
-    }
-  }
   return true;
 }

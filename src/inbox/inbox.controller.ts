@@ -1,5 +1,5 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { BadRequestException, Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req, UseFilters } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
 import { INBOX_LIMIT_DEFAULT, InboxPage, InboxReadResponse } from '@herald/client/protocol';
 import type { AuthenticatedRequest } from '../auth/scopes.guard';
 import { RequireToken } from '../auth/scopes.guard';
@@ -7,11 +7,14 @@ import { HttpErrorDto } from '../openapi/http-error.dto';
 import { InboxPageDto, InboxReadResponseDto } from './dto/inbox-page.dto';
 import { InboxQueryDto } from './dto/inbox-query.dto';
 import { MarkReadDto } from './dto/mark-read.dto';
+import { InboxUnavailableFilter } from './inbox-unavailable.filter';
 import { InboxService } from './inbox.service';
 
 /** The signed-in user's own inbox, for notification widgets; authorised by the user's token. */
 @ApiTags('inbox')
 @Controller('v1/inbox')
+@UseFilters(InboxUnavailableFilter)
+@ApiServiceUnavailableResponse({ type: HttpErrorDto, description: 'The message broker is unreachable' })
 export class InboxController {
   constructor(private readonly inbox: InboxService) {}
 
@@ -30,6 +33,7 @@ export class InboxController {
   @ApiOperation({ summary: 'Mark inbox items (or all) read; every connection of the user gets an inbox event' })
   @ApiOkResponse({ type: InboxReadResponseDto })
   @ApiBadRequestResponse({ type: HttpErrorDto })
+  @ApiUnsupportedMediaTypeResponse({ type: HttpErrorDto, description: 'The body is not JSON, or in a charset or Content-Encoding it does not read' })
   markRead(@Req() request: AuthenticatedRequest, @Body() { ids, all }: MarkReadDto): Promise<InboxReadResponse> {
     if (ids !== undefined && all !== undefined) throw new BadRequestException(['send either ids or all, not both']);
     return this.inbox.markRead(request.principal.user, all ? 'all' : ids!);

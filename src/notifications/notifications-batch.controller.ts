@@ -1,5 +1,5 @@
 import { Body, Controller, HttpStatus, Post, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiResponse, ApiServiceUnavailableResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { PublishBatchResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
@@ -21,6 +21,9 @@ export class NotificationsBatchController {
   @ApiOkResponse({ type: PublishBatchResponseDto, description: 'Every notification was accepted' })
   @ApiResponse({ status: 207, type: PublishBatchResponseDto, description: 'Some were not: their results carry the error' })
   @ApiBadRequestResponse({ type: HttpErrorDto, description: 'The envelope is invalid (no list, empty, or too long)' })
+  @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_BATCH_PUBLISH_BYTES (once inflated)' })
+  @ApiUnsupportedMediaTypeResponse({ type: HttpErrorDto, description: 'The body is not JSON, or in a charset or Content-Encoding it does not read' })
+  @ApiServiceUnavailableResponse({ type: HttpErrorDto, description: 'The message broker is unreachable before the first notification: none was published' })
   async publish(@Body() body: PublishBatchDto, @Res({ passthrough: true }) response: FastifyReply): Promise<PublishBatchResponse> {
     const result = await this.batches.publish(body.notifications);
     response.code(result.failed === 0 ? HttpStatus.OK : HttpStatus.MULTI_STATUS);

@@ -1,4 +1,4 @@
-import { ApiAcceptedResponse, ApiBadRequestResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiConflictResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiServiceUnavailableResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
 import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post, UseFilters } from '@nestjs/common';
 import { PublishResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
@@ -22,7 +22,9 @@ export class NotificationsController {
   @ApiOperation({ summary: 'Publish a notification to rooms and users (needs scope notifications:publish)' })
   @ApiAcceptedResponse({ type: PublishResponseDto })
   @ApiBadRequestResponse({ type: HttpErrorDto, description: 'A field is invalid (each is named), or no target or more than 1000' })
-  @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_PUBLISH_BYTES' })
+  @ApiConflictResponse({ type: HttpErrorDto, description: 'The id was used with a different body within the history window; nothing was delivered' })
+  @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_PUBLISH_BYTES (once inflated)' })
+  @ApiUnsupportedMediaTypeResponse({ type: HttpErrorDto, description: 'The body is not JSON, or in a charset or Content-Encoding it does not read' })
   @ApiServiceUnavailableResponse({ type: HttpErrorDto, description: 'The message broker is unreachable' })
   publish(@Body() body: PublishNotificationDto): Promise<PublishResponse> {
     const problem = targetsProblem(body);

@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
+import { stripProtoKeysOutsideKept } from '../http/lean-validation.pipe';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { targetsProblem } from './notifications.service';
 
@@ -30,6 +31,9 @@ export class PublishBatchItemValidator {
     // The single publish's short way first (a few typeof checks for a plainly valid body); any
     // doubt, and so every refusal, goes through class-validator and is worded by it.
     const plain = PublishNotificationDto.acceptIfPlainlyValid(item);
+    // As LeanValidationPipe prepares a single publish's body (the envelope's pipe has refused
+    // the item's own prototype-named fields): its payload is left as sent.
+    if (!plain) stripProtoKeysOutsideKept(item, PublishNotificationDto);
     const notification = plain ?? plainToInstance(PublishNotificationDto, item);
     if (!plain) {
       const errors = validateSync(notification, { whitelist: true, forbidNonWhitelisted: true });
@@ -45,9 +49,12 @@ function invalid(message: string): CheckedBatchItem {
   return { ok: false, error: { statusCode: 400, message } };
 }
 
-/** `notifications.3.type must be ...`; a message that does not start with its field gets the field in front. */
+/**
+ * `notifications.3.type must be ...`, `notifications.3.payload.n is ...`; a message that does not
+ * start with its field gets the field in front.
+ */
 function messagesOf(error: ValidationError, path: string): string[] {
   return Object.values(error.constraints ?? {}).map((message) =>
-    message.startsWith(`${error.property} `) ? `${path}.${message}` : `${path}.${error.property}: ${message}`,
+    message.startsWith(`${error.property} `) || message.startsWith(`${error.property}.`) ? `${path}.${message}` : `${path}.${error.property}: ${message}`,
   );
 }

@@ -78,6 +78,52 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       await Promise.all([erin.close(), frank.close()]);
     });
 
+    it('delivers, stores in the inbox and fingerprints a payload exactly as sent, keys named after Object.prototype members included', async () => {
+      const ivy = await connectClient(app.wsUrl, signToken({ sub: 'ivy' }));
+      const payload = '{"title":"x","constructor":"Bob","toString":"t","valueOf":1,"hasOwnProperty":2,"prototype":"p","__proto__":{"a":1},"deep":{"constructor":{"prototype":[{"__proto__":"z","constructor":0}]}}}';
+      const id = `as-sent-${kind}`;
+      const send = (sentPayload: string) => http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["ivy"],"type":"as-sent","id":"${id}","payload":${sentPayload}}` });
+      expect((await send(payload)).status).toBe(202);
+      expect(JSON.stringify((await ivy.next('notification')).data.payload)).toBe(payload);
+      const inbox = await http('GET', `${app.url}/v1/inbox`, { token: signToken({ sub: 'ivy' }) });
+      expect(JSON.stringify(inbox.body.items[0].payload)).toBe(payload);
+      // The same id with the payload less one such key is another body: 409, and nothing delivered.
+      expect((await send(payload)).status).toBe(202);
+      expect(await send(payload.replace('"constructor":"Bob",', ''))).toMatchObject({ status: 409, body: { statusCode: 409 } });
+      const emptyFirst = `as-sent-empty-${kind}`;
+      expect((await publish(app.url, { users: ['ivy'], type: 't', payload: {}, id: emptyFirst })).status).toBe(202);
+      const differing = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["ivy"],"type":"t","payload":{"constructor":"DIFFERENT"},"id":"${emptyFirst}"}` });
+      expect(differing.status).toBe(409);
+      await publish(app.url, { users: ['ivy'], type: 'marker', payload: {} });
+      await ivy.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+      expect(ivy.all('notification').map((frame) => frame.data.type)).toEqual(['as-sent', 't', 'marker']);
+      await ivy.close();
+    });
+
+    it('refuses ids with lone surrogates, which Redis would merge into one, and keeps apart the ids that differ', async () => {
+      const jo = await connectClient(app.wsUrl, signToken({ sub: 'jo' }));
+      const sent = (id: string) => http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["jo"],"type":"t","payload":{},"id":"${id}"}` });
+      for (const id of ['P\\ud800', 'P\\udfff', 'P\\udbffQ']) {
+        expect(await sent(id)).toMatchObject({ status: 400, body: { message: ['id must be well-formed Unicode (no lone surrogates)'] } });
+      }
+      expect((await sent('P\\ufffd')).status).toBe(202);
+      expect((await sent('P\\ud83d\\ude00')).status).toBe(202);
+      await publish(app.url, { users: ['jo'], type: 'marker', payload: {} });
+      await jo.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+      expect(jo.all('notification').map((frame) => frame.data.id)).toEqual(['P\ufffd', 'P😀', expect.any(String)]);
+      await jo.close();
+    });
+
+    it.each([
+      ['a number too large for JSON', '{"n":1e999}', 'payload.n is a number too large for JSON'],
+      ['a lone surrogate in a payload string', '{"list":["\\udc00"]}', 'payload.list.0 must be well-formed Unicode (no lone surrogates)'],
+      ['a lone surrogate in the type', '{}', 'type must be well-formed Unicode (no lone surrogates)'],
+    ])('answers 400 naming the place for %s, rather than delivering something else', async (what, payload, message) => {
+      const type = what.includes('type') ? 't\\ud800' : 't';
+      const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["x"],"type":"${type}","payload":${payload}}` });
+      expect(response).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: [message] } });
+    });
+
     it.each([
       ['no token', null, 401],
       ['a bad token', 'nope', 401],

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
@@ -110,8 +111,45 @@ describe('HTTP platform', () => {
     expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
   });
 
-  it('answers an unknown path with 404 in the error shape', async () => {
+  const encoded = (body: Buffer, type: string, encoding: string) =>
+    fetch(`${app.url}/v1/notifications`, { method: 'POST', headers: { authorization: `Bearer ${publisherToken()}`, 'content-type': type, 'content-encoding': encoding }, body })
+      .then(async (response) => ({ status: response.status, body: await response.json() }));
+  const notification = Buffer.from('{"users":["u1"],"type":"t","payload":{"n":1}}');
+
+  describe.each(['application/json', 'application/json; charset=utf-8'])('a body sent as %s', (type) => {
+    it.each([
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+      ['br', brotliCompressSync],
+      ['GZIP', gzipSync],
+      ['identity', (body: Buffer) => body],
+    ])('is read inflated with Content-Encoding %s', async (encoding, encode) => {
+      expect(await encoded(encode(notification), type, encoding)).toEqual({ status: 202, body: { id: expect.any(String), targets: 1 } });
+    });
+
+    it('answers 415 naming a Content-Encoding it does not read', async () => {
+      expect(await encoded(notification, type, 'foo')).toEqual({ status: 415, body: { statusCode: 415, error: 'Unsupported Media Type', message: 'unsupported content encoding "foo"' } });
+    });
+
+    it('answers 400 to a body that does not inflate as its Content-Encoding says', async () => {
+      const response = await encoded(notification, type, 'gzip');
+      expect(response).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: expect.stringContaining('not valid gzip data') } });
+    });
+
+    it('answers 413 to a body over MAX_PUBLISH_BYTES once inflated, however small compressed', async () => {
+      const big = gzipSync(`{"users":["u1"],"type":"t","payload":{"blob":"${'x'.repeat(100_000)}"}}`);
+      expect(big.length).toBeLessThan(4096);
+      expect(await encoded(big, type, 'gzip')).toEqual({ status: 413, body: { statusCode: 413, error: 'Payload Too Large', message: 'request entity too large' } });
+    });
+  });
+
+  it('answers an unknown path with 404 in the error shape, whatever its body', async () => {
     const response = await publish(`${app.url}/v1/nowhere`, {});
-    expect(response.body).toEqual({ statusCode: 404, error: 'Not Found', message: expect.any(String) });
+    expect(response.body).toEqual({ statusCode: 404, error: 'Not Found', message: 'Cannot POST /v1/nowhere/v1/notifications' });
+    for (const [raw, type] of [['{bad', 'application/json'], [nested(40), 'application/json'], ['{}', 'application/json; charset=bogus'], ['x'.repeat(5000), 'application/json']]) {
+      const answer = await http('POST', `${app.url}/nope`, { token: null, raw, headers: { 'content-type': type } });
+      expect(answer).toMatchObject({ status: 404, body: { statusCode: 404, error: 'Not Found' } });
+    }
+    expect((await http('GET', `${app.url}/nope`)).body).toEqual({ statusCode: 404, error: 'Not Found', message: 'Cannot GET /nope' });
   });
 });

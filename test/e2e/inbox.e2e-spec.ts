@@ -130,6 +130,15 @@ describe.each(BROKER_KINDS)('inbox (%s broker)', (kind) => {
     expect((await inbox(user)).body.items.find((item: { id: string }) => item.id === id).read).toBe(false);
   });
 
+  it('refuses ids with lone surrogates, which Redis would read as another id, and marks nothing', async () => {
+    const user = `hana-${kind}`;
+    const id = `P\ufffd-${kind}`;
+    expect((await publish(app.url, { users: [user], type: 'note', payload: {}, id })).status).toBe(202);
+    const response = await markRead(user, { ids: [`P\ud800-${kind}`] });
+    expect(response).toMatchObject({ status: 400, body: { message: ['each value in ids must be well-formed Unicode (no lone surrogates)'] } });
+    expect((await inbox(user)).body).toMatchObject({ unread: 1, items: [{ id, read: false }] });
+  });
+
   it.each([
     ['no token', null],
     ['a forged token', signToken({ sub: 'x' }, 'forged-secret-that-is-long-enough')],

@@ -45,6 +45,24 @@ describe('INTERNAL_PORT', () => {
     expect(JSON.stringify(response.body)).not.toContain('herald_');
   });
 
+  it.each([
+    ['not JSON', 'application/json', '{bad'],
+    ['nested too deep', 'application/json', `${'['.repeat(40)}${']'.repeat(40)}`],
+    ['not an object', 'application/json', '"x"'],
+    ['in a charset it does not read', 'application/json; charset=latin1', '{}'],
+    ['in a charset that does not exist', 'application/json; charset=bogus', '{}'],
+    ['not JSON at all', 'text/plain', 'x'],
+    ['over MAX_PUBLISH_BYTES', 'application/json', `{"a":"${'x'.repeat(70_000)}"}`],
+  ])('answers 404 on the public port to a service route or an unknown path, whatever the body: one %s', async (_, type, raw) => {
+    for (const path of ['/v1/notifications', '/v1/notifications/batch', '/nope']) {
+      const response = await http('POST', `${app.url}${path}`, { token: publisherToken(), raw, headers: { 'content-type': type } });
+      expect([path, response.status]).toEqual([path, 404]);
+      expect(response.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
+    }
+    const gzipped = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw, headers: { 'content-type': type, 'content-encoding': 'gzip' } });
+    expect(gzipped.status).toBe(404);
+  });
+
   it('validates bodies on the internal port as on the public one', async () => {
     const unknownField = await publish(internal(), { room: ['a'], users: ['ida'], type: 't', payload: {} });
     expect(unknownField.status).toBe(400);

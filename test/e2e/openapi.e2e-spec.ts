@@ -3,7 +3,7 @@ import { http } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 
-type OpenApi = { openapi: string; info: { version: string }; paths: Record<string, Record<string, { security?: unknown[] }>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } };
+type OpenApi = { openapi: string; info: { version: string }; paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } };
 
 const operations = (document: OpenApi) =>
   Object.entries(document.paths)
@@ -55,6 +55,15 @@ describe('GET /openapi.json', () => {
       expect(Object.keys(document.components.schemas.InboxPageDto.properties ?? {}).sort()).toEqual(['items', 'next', 'unread']);
       expect(document.paths['/v1/notifications'].post.security).toEqual([{ bearer: [] }]);
       expect(document.paths['/healthz'].get.security).toBeUndefined();
+    });
+
+    it('lists every status section 6 says each token-protected route can answer', async () => {
+      const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
+      const statuses = (path: string, method: string) => Object.keys(document.paths[path][method].responses).sort();
+      expect(statuses('/v1/notifications', 'post')).toEqual(['202', '400', '401', '403', '409', '413', '415', '503']);
+      expect(statuses('/v1/notifications/batch', 'post')).toEqual(['200', '207', '400', '401', '403', '413', '415', '503']);
+      expect(statuses('/v1/inbox', 'get')).toEqual(['200', '400', '401', '503']);
+      expect(statuses('/v1/inbox/read', 'post')).toEqual(['200', '400', '401', '415', '503']);
     });
   });
 

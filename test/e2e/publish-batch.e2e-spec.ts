@@ -122,6 +122,42 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     await hal.close();
   });
 
+  it('delivers each payload exactly as sent, keys named after Object.prototype members included, and answers 409 to an id repeated with such a key changed', async () => {
+    const kim = await connectClient(app.wsUrl, signToken({ sub: 'kim' }));
+    const payload = '{"model":{"constructor":"Car","prototype":"v2","toString":"x","kept":1},"__proto__":{"a":1},"valueOf":[{"constructor":{}}]}';
+    const id = `batch-as-sent-${kind}`;
+    const item = (sentPayload: string, itemId: string) => `{"users":["kim"],"type":"as-sent","payload":${sentPayload},"id":"${itemId}"}`;
+    const send = (...items: string[]) => http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw: `{"notifications":[${items.join(',')}]}` });
+    expect(await send(item(payload, id), item('{}', `${id}-empty`))).toMatchObject({ status: 200, body: { accepted: 2 } });
+    await eventually(() => expect(kim.all('notification')).toHaveLength(2));
+    expect(kim.all('notification').map((frame) => JSON.stringify(frame.data.payload))).toEqual([payload, '{}']);
+    const again = await send(item(payload, id), item(payload.replace('"constructor":"Car",', ''), id), item('{"constructor":"DIFFERENT"}', `${id}-empty`));
+    expect(again.status).toBe(207);
+    expect(again.body.results).toEqual([{ id, targets: 1 }, { error: expect.objectContaining({ statusCode: 409 }) }, { error: expect.objectContaining({ statusCode: 409 }) }]);
+    await kim.close();
+  });
+
+  it('answers 400 for an item with a lone surrogate in its id or type, or a number too large for JSON, naming the place, and publishes the rest', async () => {
+    const lee = await connectClient(app.wsUrl, signToken({ sub: 'lee' }));
+    const raw = `{"notifications":[
+      {"users":["lee"],"type":"t","payload":{},"id":"P\\ud800"},
+      {"users":["lee"],"type":"t","payload":{},"id":"P\\udfff"},
+      {"users":["lee"],"type":"t\\udc00","payload":{}},
+      {"users":["lee"],"type":"t","payload":{"a":[1e999]}},
+      {"users":["lee"],"type":"good","payload":{},"id":"P\\ufffd-${kind}"}]}`;
+    const response = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw });
+    expect(response.status).toBe(207);
+    expect(response.body.results).toEqual([
+      { error: { statusCode: 400, message: 'notifications.0.id must be well-formed Unicode (no lone surrogates)' } },
+      { error: { statusCode: 400, message: 'notifications.1.id must be well-formed Unicode (no lone surrogates)' } },
+      { error: { statusCode: 400, message: 'notifications.2.type must be well-formed Unicode (no lone surrogates)' } },
+      { error: { statusCode: 400, message: 'notifications.3.payload.a.0 is a number too large for JSON' } },
+      { id: `P\ufffd-${kind}`, targets: 1 },
+    ]);
+    expect((await lee.next('notification')).data.type).toBe('good');
+    await lee.close();
+  });
+
   it.each([
     ['no notifications field', {}, 'notifications'],
     ['an empty list', { notifications: [] }, 'notifications'],

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsString, MaxLength, ValidateIf } from 'class-validator';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
+import { IsWellFormedUnicode } from '../../http/portable-json.decorator';
 
 /** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`. */
 export class MarkReadDto {
@@ -11,6 +12,7 @@ export class MarkReadDto {
   @ArrayMaxSize(1000)
   @IsString({ each: true, message: 'each value in ids must be a string' })
   @MaxLength(128, { each: true })
+  @IsWellFormedUnicode({ each: true })
   ids?: string[];
 
   @ApiPropertyOptional({ type: 'boolean', enum: [true], description: 'Mark everything read' })

@@ -1,8 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsNotEmpty, IsObject, IsString, Length, Matches } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsNotEmpty, IsString, Length, Matches } from 'class-validator';
 import { ROOM_NAME_PATTERN, USER_ID_PATTERN } from '@herald/client/protocol';
-import { hasPlainLength, isArrayOfMatching, isPlainJsonTree, isPlainObjectWithKeys } from '../../http/lean-validation.pipe';
+import { KeptAsSent } from '../../http/kept-as-sent.decorator';
+import { hasPlainLength, isArrayOfMatching, isPlainObjectWithKeys } from '../../http/lean-validation.pipe';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
+import { IsPortableJsonObject, IsWellFormedUnicode, unportableJson } from '../../http/portable-json.decorator';
 
 const FIELDS: ReadonlySet<string> = new Set(['rooms', 'users', 'type', 'payload', 'id']);
 
@@ -25,10 +27,12 @@ export class PublishNotificationDto {
   @ApiProperty({ minLength: 1, maxLength: 100, example: 'invoice.paid' })
   @IsString()
   @Length(1, 100)
+  @IsWellFormedUnicode()
   type!: string;
 
-  @ApiProperty({ type: 'object', additionalProperties: true, example: { title: 'Paid', body: 'Invoice #7' }, description: 'Any JSON object; the widget shows payload.title and payload.body' })
-  @IsObject({ message: 'payload must be a JSON object' })
+  @ApiProperty({ type: 'object', additionalProperties: true, example: { title: 'Paid', body: 'Invoice #7' }, description: 'Any JSON object, delivered and stored as sent; the widget shows payload.title and payload.body' })
+  @KeptAsSent()
+  @IsPortableJsonObject()
   payload!: Record<string, unknown>;
 
   @ApiPropertyOptional({ minLength: 1, maxLength: 128, description: 'Your id for the notification: a retry with the same id is delivered once' })
@@ -36,6 +40,7 @@ export class PublishNotificationDto {
   @IsString()
   @IsNotEmpty()
   @Length(1, 128)
+  @IsWellFormedUnicode()
   id?: string;
 
   /**
@@ -48,7 +53,7 @@ export class PublishNotificationDto {
     if (rooms !== undefined && !isArrayOfMatching(rooms, 1000, ROOM_NAME_PATTERN)) return undefined;
     if (users !== undefined && !isArrayOfMatching(users, 1000, USER_ID_PATTERN)) return undefined;
     if (!hasPlainLength(type, 1, 100) || (id !== undefined && !hasPlainLength(id, 1, 128))) return undefined;
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || !isPlainJsonTree(payload)) return undefined;
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || unportableJson(payload, 'payload') !== undefined) return undefined;
     const dto = new PublishNotificationDto();
     // Only the fields sent, as class-transformer sets them: the others stay undefined.
     if ('rooms' in body) dto.rooms = rooms;

@@ -1,0 +1,86 @@
+import { registerDecorator, ValidationArguments, ValidationOptions } from 'class-validator';
+
+/**
+ * Why a parsed JSON value would not reach subscribers as sent, or undefined when it would,
+ * naming the place by its path from `path` (`payload.items.0.n`):
+ * - a number JSON.parse read as Infinity (`1e999`): JSON.stringify writes it as `null`;
+ * - a string or key with a lone surrogate (`"\ud800"`): Redis carries text as UTF-8, so a
+ *   Redis key made of it collides with one made of U+FFFD, and Redis's Lua JSON reader refuses
+ *   it, where the in-process broker keeps it (I-JSON, RFC 7493, forbids such strings).
+ * `value` comes from JSON.parse, bounded in depth before it.
+ */
+export function unportableJson(value: unknown, path: string): string | undefined {
+  // Every publish's payload is checked: the common answer without building a path per value.
+  if (isPortableJson(value)) return undefined;
+  const stack: [unknown, string][] = [[value, path]];
+  while (stack.length > 0) {
+    const [current, at] = stack.pop()!;
+    if (typeof current === 'number') {
+      if (!Number.isFinite(current)) return `${at} is a number too large for JSON`;
+    } else if (typeof current === 'string') {
+      if (!current.isWellFormed()) return `${at} ${NOT_WELL_FORMED}`;
+    } else if (Array.isArray(current)) {
+      current.forEach((item, index) => stack.push([item, `${at}.${index}`]));
+    } else if (typeof current === 'object' && current !== null) {
+      for (const [key, item] of Object.entries(current)) {
+        if (!key.isWellFormed()) return `${at} has a key that is not well-formed Unicode (no lone surrogates)`;
+        stack.push([item, `${at}.${key}`]);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** unportableJson's question alone: yes or no, with no path built for every value walked. */
+function isPortableJson(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current === 'number') {
+      if (!Number.isFinite(current)) return false;
+    } else if (typeof current === 'string') {
+      if (!current.isWellFormed()) return false;
+    } else if (Array.isArray(current)) {
+      for (const item of current) stack.push(item);
+    } else if (typeof current === 'object' && current !== null) {
+      for (const key in current) {
+        if (!key.isWellFormed()) return false;
+        stack.push((current as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return true;
+}
+
+const NOT_WELL_FORMED = 'must be well-formed Unicode (no lone surrogates)';
+
+/** A JSON object (not an array) whose every number and string reaches subscribers as sent (unportableJson). */
+export const IsPortableJsonObject = (options?: ValidationOptions): PropertyDecorator => (target, property) =>
+  registerDecorator({
+    name: 'isPortableJsonObject',
+    target: target.constructor,
+    propertyName: property as string,
+    options,
+    validator: {
+      validate: (value: unknown) => isJsonObject(value) && unportableJson(value, '') === undefined,
+      defaultMessage: ({ value, property }: ValidationArguments) => (isJsonObject(value) && unportableJson(value, property)) || `${property} must be a JSON object`,
+    },
+  });
+
+/**
+ * A string without lone surrogates (`String.prototype.isWellFormed`): ids and the like become
+ * Redis keys, where `"P\ud800"` and `"P\udfff"` would both be `"P\ufffd"` (see unportableJson).
+ * Values of another type are left to the field's other rules.
+ */
+export const IsWellFormedUnicode = (options?: ValidationOptions): PropertyDecorator => (target, property) =>
+  registerDecorator({
+    name: 'isWellFormedUnicode',
+    target: target.constructor,
+    propertyName: property as string,
+    options: { message: options?.each ? `each value in $property ${NOT_WELL_FORMED}` : `$property ${NOT_WELL_FORMED}`, ...options },
+    validator: { validate: (value: unknown) => typeof value !== 'string' || value.isWellFormed() },
+  });
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

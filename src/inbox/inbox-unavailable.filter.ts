@@ -1,0 +1,13 @@
+import { Catch } from '@nestjs/common';
+import { BrokerUnavailableError } from '../broker/broker';
+import { BrokerUnavailableFilter } from '../broker/broker-unavailable.filter';
+
+/** The inbox's 503 (section 7), in words about reading and marking an inbox rather than publishing. */
+@Catch(BrokerUnavailableError)
+export class InboxUnavailableFilter extends BrokerUnavailableFilter {
+  protected override messageFor(error: BrokerUnavailableError): string {
+    return error.mayHaveApplied
+      ? 'The message broker could not replicate the change in time (REDIS_MIN_REPLICAS), so it is not acknowledged; it may have been applied all the same. Retry later: marking items read again is harmless.'
+      : 'The message broker is unreachable, so the inbox could not be read or changed. Retry later: marking items read again is harmless.';
+  }
+}
