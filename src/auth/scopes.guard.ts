@@ -2,16 +2,26 @@ import { applyDecorators, CanActivate, ExecutionContext, ForbiddenException, Inj
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { HttpErrorDto } from '../openapi/http-error.dto';
 import { Reflector } from '@nestjs/core';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
 import { Principal, Scope } from './principal';
-import { TokenVerifier, bearerToken } from './token.verifier';
+import { TokenRejection, TokenVerifier, bearerToken } from './token.verifier';
 
 const REQUIRED_SCOPE = 'herald:required-scope';
 
-/** Marks an HTTP handler as needing a bearer token; with a scope, the token must carry it. The OpenAPI document says so too. */
+/** The Fastify route config of a handler that needs a token (see refuseUnauthenticatedBodies). */
+export interface TokenRouteConfig {
+  heraldTokenRequired?: true;
+}
+
+/**
+ * Marks an HTTP handler as needing a bearer token; with a scope, the token must carry it. The
+ * OpenAPI document says so too, and so does the route's Fastify config, read before the body is.
+ */
 export const RequireToken = (scope?: Scope) =>
   applyDecorators(
     SetMetadata(REQUIRED_SCOPE, scope ?? null),
+    RouteConfig({ heraldTokenRequired: true } satisfies TokenRouteConfig),
     ApiBearerAuth(),
     ApiUnauthorizedResponse({ type: HttpErrorDto, description: 'No valid bearer token' }),
     ...(scope ? [ApiForbiddenResponse({ type: HttpErrorDto, description: `The token lacks the "${scope}" scope` })] : []),
@@ -39,15 +49,16 @@ export class HttpTokenGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     // Services send the same token with every request: verified once, remembered until it expires.
     const verification = this.verifier.verifyRepeated(bearerToken(request.headers.authorization));
-    if (!verification.ok) {
-      throw new UnauthorizedException(
-        verification.reason === 'token_expired' ? 'The bearer token has expired' : 'A valid bearer token is required',
-      );
-    }
+    if (!verification.ok) throw new UnauthorizedException(unauthorizedMessage(verification.reason));
     if (required && !verification.principal.scopes.includes(required)) {
       throw new ForbiddenException(`The token lacks the "${required}" scope`);
     }
     request.principal = verification.principal;
     return true;
   }
+}
+
+/** The 401's words, the same whether the guard or the pre-body check (refuseUnauthenticatedBodies) refuses. */
+export function unauthorizedMessage(reason: TokenRejection): string {
+  return reason === 'token_expired' ? 'The bearer token has expired' : 'A valid bearer token is required';
 }

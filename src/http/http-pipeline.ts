@@ -1,9 +1,11 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { PUBLISH_BATCH_PATH } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
+import { TokenVerifier } from '../auth/token.verifier';
 import { JsonBodyLimits, useJsonBodyParser } from './json-body.parser';
 import { JsonMediaTypeGuard } from './json-media-type.guard';
 import { LeanValidationPipe } from './lean-validation.pipe';
+import { refuseUnauthenticatedBodies } from './unauthenticated-body.hook';
 
 /**
  * What every Herald HTTP application does to a request before a controller sees it, the public
@@ -16,6 +18,7 @@ export function configureHttpPipeline(app: NestFastifyApplication, config: Heral
   // each notification the usual depth.
   const batch: JsonBodyLimits = { limitBytes: config.maxBatchPublishBytes, maxDepth: config.maxJsonDepth + 2 };
   useJsonBodyParser(app.getHttpAdapter().getInstance(), (routeUrl) => (routeUrl === PUBLISH_BATCH_PATH ? batch : single));
+  refuseUnauthenticatedBodies(app.getHttpAdapter().getInstance(), app.get(TokenVerifier, { strict: false }));
   // After the token guard (APP_GUARD, registered when the application was created): 401 before 415.
   app.useGlobalGuards(new JsonMediaTypeGuard());
   // Unknown fields are refused by name: a typo such as `room` for `rooms` must not be ignored.

@@ -262,3 +262,40 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
     });
   });
 });
+
+describe('a token-protected route without a valid token', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ MAX_PUBLISH_BYTES: '16384' })));
+  afterAll(() => app.close());
+
+  const bodies: Array<[string, { raw: string; headers?: Record<string, string> }]> = [
+    ['malformed JSON', { raw: '{"users": [' }],
+    ['a JSON scalar', { raw: '7' }],
+    ['JSON nested 40 deep', { raw: `${'['.repeat(40)}${']'.repeat(40)}` }],
+    ['a body over the limit', { raw: JSON.stringify({ blob: 'x'.repeat(20_000) }) }],
+    ['a charset it does not read', { raw: '{}', headers: { 'content-type': 'application/json; charset=latin1' } }],
+    ['a body that does not inflate', { raw: 'not gzip', headers: { 'content-encoding': 'gzip' } }],
+    ['a Content-Encoding it does not read', { raw: '{}', headers: { 'content-encoding': 'foo' } }],
+    ['a body that is not JSON', { raw: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
+  ];
+  const routes = ['/v1/notifications', '/v1/notifications/batch', '/v1/inbox/read'];
+
+  it.each(routes.flatMap((route) => bodies.map(([what, body]) => [route, what, body] as const)))('answers POST %s with %s 401, before reading the body', async (route, _, body) => {
+    for (const token of [null, 'not-a-jwt', signToken({ sub: 'x', ttlS: -60 })]) {
+      const response = await http('POST', `${app.url}${route}`, { token, ...body });
+      expect(response.status).toBe(401);
+      expect(response.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: expect.stringMatching(/bearer token/) });
+    }
+  });
+
+  it('says when the token has expired, as the guard does', async () => {
+    const response = await http('POST', `${app.url}/v1/notifications`, { token: signToken({ sub: 'x', ttlS: -60 }), raw: '{' });
+    expect(response.body.message).toBe('The bearer token has expired');
+  });
+
+  it('reads the body of a request whose token verifies: its scope is checked after (403), its body errors before', async () => {
+    const reader = signToken({ sub: 'reader' });
+    expect((await http('POST', `${app.url}/v1/notifications`, { token: reader, body: { users: ['a'], type: 't', payload: {} } })).status).toBe(403);
+    expect((await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{' })).status).toBe(400);
+  });
+});

@@ -97,6 +97,10 @@ export class WebhookDispatcher {
       await this.queue.remove(expired.map((queued) => queued.id));
       this.metrics.dropped.inc({ reason: 'retry_window' }, expired.length);
       this.logger.warn({ message: 'Webhook events dropped after WEBHOOK_RETRY_S', count: expired.length, retryS: this.settings.retryS });
+      // Newer events start afresh: waiting out the dropped batch's backoff (seconds, growing with
+      // every failed attempt over the whole retry window) would hold them for nothing.
+      this.attempt = 0;
+      this.nextAttemptAtMs = 0;
       return 0;
     }
     const batch = lease.head;

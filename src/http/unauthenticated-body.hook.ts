@@ -1,0 +1,23 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
+import { TokenRouteConfig, unauthorizedMessage } from '../auth/scopes.guard';
+import { bearerToken, TokenVerifier } from '../auth/token.verifier';
+
+/**
+ * 401 for a request without a valid bearer token to a route that needs one, before its body is
+ * read: section 6 answers "401 (no/invalid token)", and the body parser ran before the token
+ * guard, so an anonymous caller with a malformed, oversized, deep or compressed body was answered
+ * 400/413/415 (and had its body read, inflated and parsed). The guard still checks the scope
+ * (403) after the body; services send the same token every time, which verifyRepeated remembers.
+ * A preParsing hook: after onRequest, so CORS headers are already set on the 401.
+ */
+export function refuseUnauthenticatedBodies(fastify: FastifyInstance, verifier: TokenVerifier): void {
+  fastify.addHook('preParsing', (request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void) => {
+    if (!(request.routeOptions.config as TokenRouteConfig | undefined)?.heraldTokenRequired) return done(null, payload);
+    const verification = verifier.verifyRepeated(bearerToken(request.headers.authorization));
+    if (verification.ok) return done(null, payload);
+    void reply
+      .code(401)
+      .type('application/json; charset=utf-8')
+      .send({ statusCode: 401, message: unauthorizedMessage(verification.reason), error: 'Unauthorized' });
+  });
+}
