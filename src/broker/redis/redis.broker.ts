@@ -62,6 +62,10 @@ export class RedisBroker extends Broker {
     this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection, window);
     connection.onMessage((message, channel) => this.dispatch(message, channel));
+    // Lost: every room holds what arrives live until it has caught up (RoomFeeds.holdAll).
+    connection.onAvailabilityChange((available) => {
+      if (!available) this.feeds.holdAll();
+    });
     connection.onResynced(() => this.feeds.catchUpAll());
   }
 

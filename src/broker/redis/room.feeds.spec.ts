@@ -70,6 +70,36 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'after']);
   });
 
+  it('holds what arrives between a lost connection and its catch-up: a new life\'s publications are all delivered, after the gap, once and in order', async () => {
+    const { history, deliveries, feeds, live } = setUp();
+    live(history.publish('before'));
+    feeds.holdAll();
+    // Redis restarted empty; quicker pods published into its new life before this pod's subscriber
+    // was back, then it received the next ones live, before its resync was done.
+    history.restart('e2');
+    history.publish('missed 1');
+    history.publish('missed 2');
+    live(history.publish('live 3'));
+    live(history.publish('live 4'));
+    expect(deliveries.map(textOf)).toEqual(['before']);
+    feeds.catchUpAll();
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'missed 1', 'missed 2', 'live 3', 'live 4']);
+    live(history.publish('after'));
+    expect(deliveries.map(textOf).at(-1)).toBe('after');
+  });
+
+  it('holds nothing for a room it stopped following meanwhile', async () => {
+    const { history, deliveries, feeds, live } = setUp();
+    feeds.holdAll();
+    feeds.close('chat');
+    live(history.publish('gone'));
+    feeds.catchUpAll();
+    await settled();
+    expect(deliveries).toEqual([]);
+  });
+
   describe('before its anchor is known', () => {
     /** A room followed with its anchor still being read, as admission follows a personal room. */
     function opened() {

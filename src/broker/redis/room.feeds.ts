@@ -84,6 +84,8 @@ export class RoomFeeds {
   private readonly resyncedBeforeAnchor = new Set<RoomFeed>();
   /** Per shared room, its newest publications delivered here: see Replay and replayAfter. */
   private readonly replays = new Map<string, Replay>();
+  /** Feeds holding their live deliveries since the connection was lost, until catchUpAll (holdAll). */
+  private readonly heldForResync = new Set<RoomFeed>();
 
   constructor(
     private readonly readHistory: HistoryReader,
@@ -144,6 +146,7 @@ export class RoomFeeds {
     const current = this.feeds.get(room);
     if (current === undefined || (feed !== undefined && current !== feed)) return false;
     this.resyncedBeforeAnchor.delete(current);
+    this.heldForResync.delete(current);
     this.replays.delete(room);
     return this.feeds.delete(room);
   }
@@ -151,6 +154,7 @@ export class RoomFeeds {
   clear(): void {
     this.feeds.clear();
     this.resyncedBeforeAnchor.clear();
+    this.heldForResync.clear();
     this.replays.clear();
   }
 
@@ -201,12 +205,35 @@ export class RoomFeeds {
     else this.deliverInOrder(feed, publication, at);
   }
 
-  /** After a reconnect: every room catches up on what this pod missed. */
+  /**
+   * The connection was lost: until catchUpAll, every room holds what arrives live, behind its
+   * catch-up. The resync resubscribes before its other steps, so live publications arrive
+   * before catchUpAll runs; delivered at once, one from a new history life (Redis restarted
+   * empty, then took publishes from quicker pods) moved the room past everything it had missed
+   * in that life, with no skip to see across two epochs, and the catch-up then found nothing
+   * missing: a silent gap. Rooms already holding (anchoring, catching up) keep their own way.
+   */
+  holdAll(): void {
+    for (const feed of this.feeds.values()) {
+      if (feed.pending) continue;
+      feed.pending = [];
+      this.heldForResync.add(feed);
+    }
+  }
+
+  /** After a reconnect: every room catches up on what this pod missed, then delivers what it held. */
   catchUpAll(): void {
     for (const [room, feed] of this.feeds) {
-      // Its anchor is still being read: it catches up from there once known (`anchored`).
-      if (feed.anchor === undefined) this.resyncedBeforeAnchor.add(feed);
-      else void this.catchUp(room, feed);
+      if (this.heldForResync.delete(feed)) {
+        const held = feed.pending ?? [];
+        feed.pending = undefined;
+        void this.catchUp(room, feed, held);
+      } else if (feed.anchor === undefined) {
+        // Its anchor is still being read: it catches up from there once known (`anchored`).
+        this.resyncedBeforeAnchor.add(feed);
+      } else {
+        void this.catchUp(room, feed);
+      }
     }
   }
 
