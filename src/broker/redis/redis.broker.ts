@@ -190,7 +190,9 @@ export class RedisBroker extends Broker {
    */
   history(room: string, since?: string): Promise<HistoryResult> {
     const here = this.historyNow(room, since);
-    return here ? Promise.resolve(here) : this.readShared(room, since);
+    if (here) return Promise.resolve(here);
+    // Answered once the room's feed delivers again: see RoomFeeds.settled.
+    return this.readShared(room, since).then((read) => this.feeds.settled(room)?.then(() => read) ?? read);
   }
 
   historyNow(room: string, since?: string): HistoryResult | undefined {

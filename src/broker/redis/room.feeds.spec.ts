@@ -113,6 +113,27 @@ describe('RoomFeeds', () => {
       return { history, deliveries, feeds, feed, live, broadcast, anchorAt };
     }
 
+    it('says when it delivers live again: after its anchor, once what it held went out, or once closed', async () => {
+      const { history, deliveries, feeds, live, anchorAt } = opened();
+      const first = history.publish('first');
+      live(first);
+      const settled = feeds.settled('chat');
+      expect(settled).toBeInstanceOf(Promise);
+      let seen: string[] | undefined;
+      void settled!.then(() => (seen = deliveries.map(textOf)));
+      anchorAt(1);
+      await settled;
+      // A join handed over only now finds `first` already in its buffer, not sent to it afterwards.
+      expect(seen).toEqual(['first']);
+      expect(feeds.settled('chat')).toBeUndefined();
+      expect(feeds.settled('elsewhere')).toBeUndefined();
+
+      const other = feeds.open('other');
+      const closing = feeds.settled('other');
+      feeds.close('other', other);
+      await expect(closing).resolves.toBeUndefined();
+    });
+
     it('holds live deliveries until the anchor is read, then delivers each once and in order', () => {
       const { history, deliveries, feeds, live, broadcast, anchorAt } = opened();
       history.publish('old');

@@ -86,6 +86,8 @@ export class RoomFeeds {
   private readonly replays = new Map<string, Replay>();
   /** Feeds holding their live deliveries since the connection was lost, until catchUpAll (holdAll). */
   private readonly heldForResync = new Set<RoomFeed>();
+  /** Who waits for a holding feed to deliver what it holds (settled). */
+  private readonly settledWaiters = new Map<RoomFeed, Array<() => void>>();
 
   constructor(
     private readonly readHistory: HistoryReader,
@@ -148,14 +150,45 @@ export class RoomFeeds {
     this.resyncedBeforeAnchor.delete(current);
     this.heldForResync.delete(current);
     this.replays.delete(room);
-    return this.feeds.delete(room);
+    this.feeds.delete(room);
+    this.releaseWaiters(current, true);
+    return true;
   }
 
   clear(): void {
+    const waiting = [...this.settledWaiters.keys()];
     this.feeds.clear();
     this.resyncedBeforeAnchor.clear();
     this.heldForResync.clear();
     this.replays.clear();
+    for (const feed of waiting) this.releaseWaiters(feed, true);
+  }
+
+  /**
+   * Resolves once the room's feed delivers live again (its anchor known, its catch-up done);
+   * undefined when it already does, or the room is not followed. A join that read history from
+   * Redis waits for it before its hand-over: what the feed holds was published before its anchor
+   * was read, possibly before that history read too, and delivered after the hand-over it would
+   * reach the new member a second time (the hand-over drops from its buffer only what history
+   * already replayed).
+   */
+  settled(room: string): Promise<void> | undefined {
+    const feed = this.feeds.get(room);
+    if (!feed?.pending) return undefined;
+    return new Promise((resolve) => {
+      const waiters = this.settledWaiters.get(feed);
+      if (waiters) waiters.push(resolve);
+      else this.settledWaiters.set(feed, [resolve]);
+    });
+  }
+
+  /** Tells who waits for `feed` (settled), unless it holds deliveries again or still; `gone`: it is no longer followed. */
+  private releaseWaiters(feed: RoomFeed, gone = false): void {
+    if (feed.pending && !gone) return;
+    const waiters = this.settledWaiters.get(feed);
+    if (!waiters) return;
+    this.settledWaiters.delete(feed);
+    for (const resolve of waiters) resolve();
   }
 
   /**
@@ -253,6 +286,7 @@ export class RoomFeeds {
       return;
     }
     this.deliverWaiting(feed, waiting);
+    this.releaseWaiters(feed);
   }
 
   /**
@@ -319,6 +353,7 @@ export class RoomFeeds {
         if (at === undefined) this.emit(delivery);
         else this.deliverInOrder(feed, delivery, at);
       }
+      this.releaseWaiters(feed);
     }
   }
 
