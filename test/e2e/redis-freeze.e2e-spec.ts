@@ -95,3 +95,33 @@ describe('a pod whose Redis freezes', () => {
     await eventually(async () => expect((await http('GET', `${app.url}/readyz`)).status).toBe(200), 10_000);
   });
 });
+
+describe('a Redis that refuses writes (maxmemory reached, noeviction)', () => {
+  const broker = useBroker('redis');
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp(broker.env())));
+  afterAll(() => app.close());
+
+  const redisConfig = async (...args: string[]) => {
+    const { execFile } = await import('node:child_process');
+    await new Promise<void>((resolve, reject) => execFile('redis-cli', ['-p', String(broker.redis!.port), 'CONFIG', 'SET', ...args], (error) => (error ? reject(error) : resolve())));
+  };
+
+  it('answers publishes 503 and messages unavailable, not 500 and internal, then delivers the retried id once when Redis takes writes again', async () => {
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'olive', rooms: ['chat:*'] }));
+    await client.join('chat:full');
+    await redisConfig('maxmemory', '1');
+    try {
+      const refused = await publish(app.url, { id: 'full-1', rooms: ['chat:full'], type: 't', payload: { n: 1 } });
+      expect(refused.status).toBe(503);
+      expect(refused.body).toMatchObject({ statusCode: 503, error: 'Service Unavailable' });
+      const message = await client.request('message', { room: 'chat:full', text: 'hello' });
+      expect(message).toMatchObject({ event: 'error', data: { code: 'unavailable', event: 'message' } });
+    } finally {
+      await redisConfig('maxmemory', '0');
+    }
+    expect((await publish(app.url, { id: 'full-1', rooms: ['chat:full'], type: 't', payload: { n: 1 } })).status).toBe(202);
+    await eventually(() => expect(client.all('notification').map((frame) => frame.data.id)).toEqual(['full-1']));
+    await client.close();
+  });
+});

@@ -24,7 +24,7 @@ export interface ClusterConnectionOptions {
 const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, reconnectMinDelayMs: 50, reconnectMaxDelayMs: 2000 };
 
 /** Replies that mean "not now, or not here" rather than "your command is wrong". */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MOVED|ASK)\b/;
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|MISCONF|MOVED|ASK)\b/;
 const REDIRECTED = /^(MOVED|ASK)\b/;
 
 /**

@@ -44,7 +44,7 @@ const DEFAULTS = {
 const RESUBSCRIBE_BATCH = 500;
 
 /** Redis replies that mean "not now" rather than "your command is wrong". */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|MISCONF)\b/;
 
 /**
  * One Redis node (node-redis): one command connection and one subscriber connection per pod.
