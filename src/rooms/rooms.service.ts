@@ -10,6 +10,7 @@ import { serverFrame } from '../connections/server-frame';
 import { JoinAuthorizer } from './join-authorizer';
 import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
+import { UntoldPresence } from './untold-presence';
 
 /**
  * What a connection may do with rooms, and what the cluster hears of it: the one place a join
@@ -21,6 +22,7 @@ import { RoomError } from './rooms.errors';
 export class RoomsService {
   private readonly logger = new Logger(RoomsService.name);
   private activityListener: RoomActivityListener | undefined;
+  private readonly untold: UntoldPresence;
 
   constructor(
     private readonly broker: Broker,
@@ -30,6 +32,10 @@ export class RoomsService {
     /** The join proxy, when JOIN_PROXY_URL is set. */
     @Optional() private readonly joinAuthorizer?: JoinAuthorizer,
   ) {
+    this.untold = new UntoldPresence(presence, (room, user, status, users) => this.tellRoom(room, user, status, users));
+    broker.onAvailabilityChange((available) => {
+      if (available) this.untold.tellWhatHolds().catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
+    });
     presence.onExpired((room, user, users) =>
       // A user whose pod died left without saying so: tell the room as for any last leave.
       this.tellRoom(room, user, 'left', users + 1)?.catch((error: unknown) =>
@@ -170,13 +176,17 @@ export class RoomsService {
   /**
    * Records presence and, in small rooms, tells the other users (section 2, presence rule).
    * Never rejects: the join or leave itself is done and answered. An unreachable store
-   * re-registers this pod's presence when it returns (Redis) and forgets a dead pod's entries on expiry.
+   * re-registers this pod's presence when it returns (Redis) and forgets a dead pod's entries on
+   * expiry; what the other users were not told is told then, if it still holds (UntoldPresence).
    */
   private announce(connection: Connection, room: string, status: PresenceStatus): Promise<void> {
     const changing = status === 'joined' ? this.presence.add(room, connection.user, connection.id) : this.presence.remove(room, connection.user, connection.id);
     return changing
       .then((change) => (change.userChanged ? this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1) : undefined))
-      .catch((error: unknown) => this.logger.warn({ message: 'Presence update failed', room, status, connectionId: connection.id, error: String(error) }));
+      .catch((error: unknown) => {
+        this.logger.warn({ message: 'Presence update failed', room, status, connectionId: connection.id, error: String(error) });
+        this.untold.remember(room, connection.user, status);
+      });
   }
 
   /**

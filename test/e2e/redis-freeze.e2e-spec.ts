@@ -125,3 +125,37 @@ describe('a Redis that refuses writes (maxmemory reached, noeviction)', () => {
     await client.close();
   });
 });
+
+describe('presence changes made while Redis is down', () => {
+  const broker = useBroker('redis');
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ ...broker.env(), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) })));
+  afterAll(() => app.close());
+
+  const ready = async () => (await http('GET', `${app.url}/readyz`)).status;
+  const presenceOf = (client: TestClient) => client.all('presence').map((frame) => `${frame.data.user} ${frame.data.status}`);
+
+  it('are told to the room once Redis is back: a user who left or hung up meanwhile is announced as left', async () => {
+    const room = 'chat:outage';
+    const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
+    const watcher = await connectClient(app.wsUrl, token('watcher'));
+    await watcher.join(room);
+    const leaver = await connectClient(app.wsUrl, token('leaver'));
+    await leaver.join(room);
+    const quitter = await connectClient(app.wsUrl, token('quitter'));
+    await quitter.join(room);
+    await eventually(() => expect(presenceOf(watcher)).toEqual(['leaver joined', 'quitter joined']));
+
+    // Redis is lost (and comes back empty): the presence store cannot record either change.
+    await broker.redis!.kill();
+    await eventually(async () => expect(await ready()).toBe(503), ANSWER_WITHIN_MS);
+    expect((await leaver.request('leave', { room })).event).toBe('left');
+    await quitter.close();
+    await broker.redis!.restart();
+    await eventually(async () => expect(await ready()).toBe(200), 15_000);
+
+    await eventually(() => expect(presenceOf(watcher)).toEqual(['leaver joined', 'quitter joined', 'leaver left', 'quitter left']), 10_000);
+    expect((await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body).toMatchObject({ users: ['watcher'], connections: 1 });
+    await Promise.all([watcher.close(), leaver.close()]);
+  });
+});

@@ -1,0 +1,58 @@
+import { PresenceStatus } from '@herald/client/protocol';
+import type { PresenceStore } from '../broker/presence.store';
+
+/** Tells a room's other users that `user` joined or left (RoomsService.tellRoom). */
+export type PresenceTeller = (room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number) => Promise<void> | undefined;
+
+/**
+ * Joins and leaves whose presence change failed (the store unreachable: Redis down), told once
+ * the store answers again if they still hold. Without this, a user who left or disconnected
+ * during an outage stayed in the other users' member lists: the store itself converges (this
+ * pod's entries are registered again, a dead one's expire), but nobody was told. By room and
+ * user, the latest status only: a user who left, came back and left again is one `left`.
+ */
+export class UntoldPresence {
+  private readonly untold = new Map<string, Map<string, PresenceStatus>>();
+
+  constructor(
+    private readonly presence: PresenceStore,
+    private readonly tell: PresenceTeller,
+  ) {}
+
+  remember(room: string, user: string, status: PresenceStatus): void {
+    let users = this.untold.get(room);
+    if (!users) this.untold.set(room, (users = new Map()));
+    users.set(user, status);
+  }
+
+  /**
+   * Tells what still holds, one presence read per room: a `left` whose user is still absent, a
+   * `joined` whose user is still there. What cannot be read now is kept for the next time.
+   */
+  async tellWhatHolds(): Promise<void> {
+    const rooms = [...this.untold];
+    this.untold.clear();
+    for (const [room, users] of rooms) {
+      let present: ReadonlySet<string>;
+      try {
+        present = new Set((await this.presence.snapshot(room)).users);
+      } catch {
+        for (const [user, status] of users) this.keep(room, user, status);
+        continue;
+      }
+      for (const [user, status] of users) {
+        if (present.has(user) !== (status === 'joined')) continue;
+        try {
+          await this.tell(room, user, status, status === 'joined' ? present.size : present.size + 1);
+        } catch {
+          this.keep(room, user, status);
+        }
+      }
+    }
+  }
+
+  /** Remembers again what could not be told now, unless a newer change was remembered meanwhile. */
+  private keep(room: string, user: string, status: PresenceStatus): void {
+    if (!this.untold.get(room)?.has(user)) this.remember(room, user, status);
+  }
+}
