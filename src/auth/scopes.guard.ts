@@ -5,7 +5,7 @@ import { Reflector } from '@nestjs/core';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
 import { Principal, Scope } from './principal';
-import { TokenRejection, TokenVerifier, bearerToken } from './token.verifier';
+import { TokenRejection, TokenVerifier, Verification, bearerToken } from './token.verifier';
 
 const REQUIRED_SCOPE = 'herald:required-scope';
 
@@ -29,6 +29,9 @@ export const RequireToken = (scope?: Scope) =>
 
 export type AuthenticatedRequest = FastifyRequest & { principal: Principal };
 
+/** A request whose token the pre-body check already verified (refuseUnauthenticatedBodies). */
+export type VerifiedRequest = FastifyRequest & { tokenVerification?: Verification };
+
 /** HTTP authentication: 401 without a valid token, 403 without the scope the handler names. */
 @Injectable()
 export class HttpTokenGuard implements CanActivate {
@@ -46,9 +49,9 @@ export class HttpTokenGuard implements CanActivate {
       context.getClass(),
     ]);
     if (required === undefined) return true;
-    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest & VerifiedRequest>();
     // Services send the same token with every request: verified once, remembered until it expires.
-    const verification = this.verifier.verifyRepeated(bearerToken(request.headers.authorization));
+    const verification = request.tokenVerification ?? this.verifier.verifyRepeated(bearerToken(request.headers.authorization));
     if (!verification.ok) throw new UnauthorizedException(unauthorizedMessage(verification.reason));
     if (required && !verification.principal.scopes.includes(required)) {
       throw new ForbiddenException(`The token lacks the "${required}" scope`);

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
-import { TokenRouteConfig, unauthorizedMessage } from '../auth/scopes.guard';
+import { TokenRouteConfig, unauthorizedMessage, VerifiedRequest } from '../auth/scopes.guard';
 import { bearerToken, TokenVerifier } from '../auth/token.verifier';
 
 /**
@@ -14,7 +14,11 @@ export function refuseUnauthenticatedBodies(fastify: FastifyInstance, verifier: 
   fastify.addHook('preParsing', (request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void) => {
     if (!(request.routeOptions.config as TokenRouteConfig | undefined)?.heraldTokenRequired) return done(null, payload);
     const verification = verifier.verifyRepeated(bearerToken(request.headers.authorization));
-    if (verification.ok) return done(null, payload);
+    if (verification.ok) {
+      // The guard takes it from here instead of looking the token up again (HttpTokenGuard).
+      (request as VerifiedRequest).tokenVerification = verification;
+      return done(null, payload);
+    }
     void reply
       .code(401)
       .type('application/json; charset=utf-8')
