@@ -9,6 +9,7 @@ import { ConfigurationError } from './config/environment';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
 import { HeraldFastifyAdapter } from './http/herald-fastify.adapter';
+import { corsPolicy } from './http/cors.policy';
 import { configureHttpPipeline } from './http/http-pipeline';
 import { ServiceApiModule } from './http/service-api.module';
 import { serveOpenApi } from './openapi/openapi.document';
@@ -39,8 +40,8 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     await connectEngine(engine);
     app.useWebSocketAdapter(new HeraldWsAdapter(app));
     if (config.allowedOrigins) {
-      // Section 6: listed origins get their own origin back; unlisted ones never get Access-Control-Allow-Origin.
-      app.enableCors({ origin: config.allowedOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
+      // Section 6: listed origins get their own origin back; unlisted ones are granted nothing.
+      app.enableCors(corsPolicy(config.allowedOrigins) as unknown as Parameters<typeof app.enableCors>[0]);
     }
     // Each application describes the routes it has: with INTERNAL_PORT, each port its own.
     serveOpenApi(app);

@@ -191,8 +191,22 @@ describe('CORS for the HTTP API', () => {
       headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
     });
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    // Not even the methods and headers a listed origin gets: the preflight is routed like any request.
+    expect(preflight.headers.get('access-control-allow-methods')).toBeNull();
+    expect(preflight.headers.get('access-control-allow-headers')).toBeNull();
+    expect(preflight.status).toBe(404);
     const response = await fetch(`${app.url}/v1/inbox`, { headers: { origin: 'https://evil.example.com', authorization: `Bearer ${signToken()}` } });
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    // A lookalike of a listed origin is unlisted.
+    const lookalike = await fetch(`${app.url}/v1/inbox`, { method: 'OPTIONS', headers: { origin: 'https://APP.example.com', 'access-control-request-method': 'GET' } });
+    expect(lookalike.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('answers an OPTIONS request without an Origin in the error shape, granting nothing', async () => {
+    const response = await fetch(`${app.url}/v1/notifications`, { method: 'OPTIONS', headers: { 'access-control-request-method': 'POST' } });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('access-control-allow-methods')).toBeNull();
+    expect(await response.json()).toEqual({ statusCode: 404, message: expect.stringContaining('OPTIONS'), error: 'Not Found' });
   });
 });
 
