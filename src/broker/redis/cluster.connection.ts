@@ -4,7 +4,7 @@ import { ErrorReply, createCluster } from 'redis';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { describeError, redactedUrl } from './redis.client';
+import { asCallError, describeError, redactedUrl } from './redis.client';
 import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
@@ -23,8 +23,7 @@ export interface ClusterConnectionOptions {
 
 const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, reconnectMinDelayMs: 50, reconnectMaxDelayMs: 2000 };
 
-/** Replies that mean "not now, or not here" rather than "your command is wrong". */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|MISCONF|MOVED|ASK)\b/;
+/** Replies that mean "not here": a slot moved; "not now" for a caller, like asCallError's own. */
 const REDIRECTED = /^(MOVED|ASK)\b/;
 
 /**
@@ -118,7 +117,7 @@ export class ClusterRedisConnection extends RedisConnection {
     try {
       return await this.bounded(operation, command(this.commands));
     } catch (error) {
-      throw this.unavailable(operation, error);
+      throw asCallError(operation, error, REDIRECTED);
     }
   }
 
@@ -142,7 +141,7 @@ export class ClusterRedisConnection extends RedisConnection {
           continue;
         }
         if (error instanceof ReplicasUnavailableError) throw error;
-        throw this.unavailable(operation, error);
+        throw asCallError(operation, error, REDIRECTED);
       }
     }
   }
@@ -154,7 +153,7 @@ export class ClusterRedisConnection extends RedisConnection {
       await this.bounded('subscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
     } catch (error) {
       this.channels.delete(channel);
-      throw this.unavailable('subscribe', error);
+      throw asCallError('subscribe', error, REDIRECTED);
     }
   }
 
@@ -170,7 +169,7 @@ export class ClusterRedisConnection extends RedisConnection {
     try {
       await this.bounded('unsubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage));
     } catch (error) {
-      throw this.unavailable('unsubscribe', error);
+      throw asCallError('unsubscribe', error, REDIRECTED);
     }
     return true;
   }
@@ -381,11 +380,5 @@ export class ClusterRedisConnection extends RedisConnection {
   private bounded<T>(operation: string, call: Promise<T>): Promise<T> {
     const timeoutMs = this.settings.commandTimeoutMs;
     return withDeadline(call, timeoutMs, () => new DeadlineExpiredError(operation, timeoutMs));
-  }
-
-  private unavailable(operation: string, error: unknown): Error {
-    if (error instanceof BrokerUnavailableError) return error;
-    if (error instanceof ErrorReply && !TRANSIENT_REPLY.test(error.message)) return error;
-    return new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: ${describeError(error)})`);
   }
 }

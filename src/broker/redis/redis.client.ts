@@ -1,4 +1,5 @@
-import { createClient } from 'redis';
+import { ErrorReply, createClient } from 'redis';
+import { BrokerUnavailableError } from '../broker';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 export interface RedisClientOptions {
@@ -38,4 +39,22 @@ export function describeError(error: unknown): string {
   // node-redis's TimeoutError has no message: its class says what happened.
   if (error instanceof Error) return error.message || error.constructor.name;
   return String(error);
+}
+
+/**
+ * Redis error replies that mean "not now" rather than "your command is wrong": loading, busy,
+ * failing over, without replicas, out of memory under `noeviction` (OOM), unable to persist
+ * (MISCONF). The call is answered as unavailable (503, `unavailable`), never as a fault of ours.
+ */
+const NOT_NOW_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|MISCONF)\b/;
+
+/**
+ * A failed call as its caller sees it: a Redis reply about the command itself as it is, anything
+ * else (the connection, a deadline, a reply that means "not now") as BrokerUnavailableError.
+ * `alsoNotNow`: replies a mode adds to "not now" (a Cluster's redirections).
+ */
+export function asCallError(operation: string, error: unknown, alsoNotNow?: RegExp): Error {
+  if (error instanceof BrokerUnavailableError) return error;
+  if (error instanceof ErrorReply && !NOT_NOW_REPLY.test(error.message) && !alsoNotNow?.test(error.message)) return error;
+  return new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: ${describeError(error)})`);
 }

@@ -1,8 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RedisClient, createRedisClient, describeError, redactedUrl } from './redis.client';
+import { RedisClient, asCallError, createRedisClient, describeError, redactedUrl } from './redis.client';
 import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { REDIS_SCRIPTS } from './redis.scripts';
@@ -43,8 +42,6 @@ const DEFAULTS = {
 /** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
 const RESUBSCRIBE_BATCH = 500;
 
-/** Redis replies that mean "not now" rather than "your command is wrong". */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|MISCONF)\b/;
 
 /**
  * One Redis node (node-redis): one command connection and one subscriber connection per pod.
@@ -102,7 +99,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     try {
       return await this.bounded(operation, command(this.command));
     } catch (error) {
-      throw this.unavailable(operation, error);
+      throw asCallError(operation, error);
     }
   }
 
@@ -115,7 +112,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     try {
       acknowledged = await this.bounded(`WAIT after ${operation}`, this.command.wait(wanted, this.settings.replicaWaitMs));
     } catch (error) {
-      throw this.unavailable(`WAIT after ${operation}`, error);
+      throw asCallError(`WAIT after ${operation}`, error);
     }
     if (acknowledged >= wanted) return reply;
     this.refusedForReplicas++;
@@ -145,7 +142,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     } catch (error) {
       this.channels.delete(channel);
       this.dropChannel(channel);
-      throw this.unavailable('subscribe', error);
+      throw asCallError('subscribe', error);
     }
   }
 
@@ -157,7 +154,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     try {
       await this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage), 'subscriber');
     } catch (error) {
-      throw this.unavailable('unsubscribe', error);
+      throw asCallError('unsubscribe', error);
     }
     return true;
   }
@@ -401,12 +398,6 @@ export class StandaloneRedisConnection extends RedisConnection {
    */
   private bounded<T>(operation: string, call: Promise<T>, connection: 'command' | 'subscriber' = 'command'): Promise<T> {
     return this.deadlines[connection].track(call, operation);
-  }
-
-  private unavailable(operation: string, error: unknown): Error {
-    if (error instanceof BrokerUnavailableError) return error;
-    if (error instanceof ErrorReply && !TRANSIENT_REPLY.test(error.message)) return error;
-    return new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: ${describeError(error)})`);
   }
 
   /** Best effort after a failed subscribe: Redis may have subscribed the channel before the failure. */
