@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
+import { sendHttpError } from './error-reply';
 
 /**
  * Node's own limits for a request, which Fastify would otherwise change: it keeps idle
@@ -33,12 +34,7 @@ const ROUTER_ERROR_WORDS: Readonly<Record<string, string>> = {
 };
 
 function answerRouterError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  const status = error.statusCode ?? 400;
-  const name = STATUS_CODES[status] ?? 'Error';
-  void reply
-    .code(status)
-    .type('application/json; charset=utf-8')
-    .send({ statusCode: status, message: ROUTER_ERROR_WORDS[error.code] ?? name, error: name });
+  sendHttpError(reply, error.statusCode ?? 400, ROUTER_ERROR_WORDS[error.code]);
 }
 
 /**
@@ -49,10 +45,7 @@ function answerRouterError(error: FastifyError, _request: FastifyRequest, reply:
  */
 function answerUnknownRoute(request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void): void {
   if (!request.is404) return done(null, payload);
-  void reply
-    .code(404)
-    .type('application/json; charset=utf-8')
-    .send({ statusCode: 404, message: `Cannot ${request.raw.method} ${request.raw.url}`, error: 'Not Found' });
+  sendHttpError(reply, 404, `Cannot ${request.raw.method} ${request.raw.url}`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 import { TokenRouteConfig, unauthorizedMessage, VerifiedRequest } from '../auth/scopes.guard';
 import { bearerToken, TokenVerifier } from '../auth/token.verifier';
+import { sendHttpError } from './error-reply';
 
 /**
  * 401 for a request without a valid bearer token to a route that needs one, before its body is
@@ -19,9 +20,6 @@ export function refuseUnauthenticatedBodies(fastify: FastifyInstance, verifier: 
       (request as VerifiedRequest).tokenVerification = verification;
       return done(null, payload);
     }
-    void reply
-      .code(401)
-      .type('application/json; charset=utf-8')
-      .send({ statusCode: 401, message: unauthorizedMessage(verification.reason), error: 'Unauthorized' });
+    sendHttpError(reply, 401, unauthorizedMessage(verification.reason));
   });
 }
