@@ -11,45 +11,37 @@ import { registerDecorator, ValidationArguments, ValidationOptions } from 'class
  */
 export function unportableJson(value: unknown, path: string): string | undefined {
   // Every publish's payload is checked: the common answer without building a path per value.
-  if (isPortableJson(value)) return undefined;
-  const stack: [unknown, string][] = [[value, path]];
-  while (stack.length > 0) {
-    const [current, at] = stack.pop()!;
+  return firstUnportable(value) === undefined ? undefined : firstUnportable(value, path);
+}
+
+/**
+ * The walk behind unportableJson: the first value that would not arrive as sent, described from
+ * `path`; without `path`, only whether there is one (a non-empty answer), with no path built.
+ */
+function firstUnportable(value: unknown, path?: string): string | undefined {
+  const values: unknown[] = [value];
+  const paths: string[] | undefined = path === undefined ? undefined : [path];
+  while (values.length > 0) {
+    const current = values.pop();
+    const at = paths?.pop() ?? '';
     if (typeof current === 'number') {
       if (!Number.isFinite(current)) return `${at} is a number too large for JSON`;
     } else if (typeof current === 'string') {
       if (!current.isWellFormed()) return `${at} ${NOT_WELL_FORMED}`;
     } else if (Array.isArray(current)) {
-      current.forEach((item, index) => stack.push([item, `${at}.${index}`]));
+      for (let index = 0; index < current.length; index++) {
+        values.push(current[index]);
+        paths?.push(`${at}.${index}`);
+      }
     } else if (typeof current === 'object' && current !== null) {
-      for (const [key, item] of Object.entries(current)) {
+      for (const key in current) {
         if (!key.isWellFormed()) return `${at} has a key that is not well-formed Unicode (no lone surrogates)`;
-        stack.push([item, `${at}.${key}`]);
+        values.push((current as Record<string, unknown>)[key]);
+        paths?.push(`${at}.${key}`);
       }
     }
   }
   return undefined;
-}
-
-/** unportableJson's question alone: yes or no, with no path built for every value walked. */
-function isPortableJson(value: unknown): boolean {
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const current = stack.pop();
-    if (typeof current === 'number') {
-      if (!Number.isFinite(current)) return false;
-    } else if (typeof current === 'string') {
-      if (!current.isWellFormed()) return false;
-    } else if (Array.isArray(current)) {
-      for (const item of current) stack.push(item);
-    } else if (typeof current === 'object' && current !== null) {
-      for (const key in current) {
-        if (!key.isWellFormed()) return false;
-        stack.push((current as Record<string, unknown>)[key]);
-      }
-    }
-  }
-  return true;
 }
 
 const NOT_WELL_FORMED = 'must be well-formed Unicode (no lone surrogates)';
