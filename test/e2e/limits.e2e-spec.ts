@@ -8,7 +8,10 @@ import { connectClient, openClient } from '../support/ws-client';
 
 describe('liveness', () => {
   let app: TestApp;
-  beforeAll(async () => (app = await createTestApp({ HEARTBEAT_MS: '200' })));
+  // Short enough for a quick suite, long enough that a busy machine (a client that reads its
+  // ping late) is not taken for a silent peer: the limit is 2 x HEARTBEAT_MS.
+  const HEARTBEAT_MS = 600;
+  beforeAll(async () => (app = await createTestApp({ HEARTBEAT_MS: String(HEARTBEAT_MS) })));
   afterAll(() => app.close());
 
   it('sends a protocol ping and a ping frame every heartbeat', async () => {
@@ -35,9 +38,9 @@ describe('liveness', () => {
   it('sends welcome first even when a heartbeat falls while the connection is being admitted', async () => {
     const broker = app.app.get(Broker);
     const subscribe = broker.subscribe.bind(broker);
-    // A slow broker: subscribing the personal room spans several heartbeats (200 ms each).
+    // A slow broker: subscribing the personal room spans several heartbeats.
     const slow = jest.spyOn(broker, 'subscribe').mockImplementation(async (...args) => {
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      await new Promise((resolve) => setTimeout(resolve, 3.5 * HEARTBEAT_MS));
       return subscribe(...args);
     });
     // Every subscribe makes that round trip, even where the broker could subscribe at once.
