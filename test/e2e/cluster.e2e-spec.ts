@@ -293,7 +293,7 @@ describe('a cluster that loses Redis', () => {
     const rejected = await notify(b, room, 'not stored');
     expect(rejected.status).toBe(503);
     expect(rejected.body.message).toMatch(/not stored/i);
-    expect((await http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).status).toBe(503);
+    expect(await http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).toMatchObject({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: expect.stringContaining('presence across pods cannot be read') } });
     for (const inbox of [await http('GET', `${a.url}/v1/inbox`, { token: signToken({ sub: 'dora' }) }), await http('POST', `${a.url}/v1/inbox/read`, { token: signToken({ sub: 'dora' }), body: { all: true } })]) {
       // Its own words: nothing about publishing.
       expect(inbox).toMatchObject({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: expect.stringContaining('inbox could not be read or changed') } });

@@ -64,6 +64,7 @@ describe('GET /openapi.json', () => {
       expect(statuses('/v1/notifications/batch', 'post')).toEqual(['200', '207', '400', '401', '403', '413', '415', '503']);
       expect(statuses('/v1/inbox', 'get')).toEqual(['200', '400', '401', '503']);
       expect(statuses('/v1/inbox/read', 'post')).toEqual(['200', '400', '401', '415', '503']);
+      expect(statuses('/v1/rooms/{room}/presence', 'get')).toEqual(['200', '400', '401', '403', '503']);
     });
   });
 
