@@ -37,12 +37,22 @@ function firstUnportable(value: unknown, path?: string): string | undefined {
       for (const key in current) {
         if (!key.isWellFormed()) return `${at} has a key that is not well-formed Unicode (no lone surrogates)`;
         values.push((current as Record<string, unknown>)[key]);
-        paths?.push(`${at}.${key}`);
+        paths?.push(keyPath(at, key));
       }
     }
   }
   return undefined;
 }
+
+/**
+ * `at.key` for a key that reads as one name, else `at["key"]`: a path written `payload.a.b` must
+ * say whether it means key `a.b` or key `b` inside `a`.
+ */
+function keyPath(at: string, key: string): string {
+  return PLAIN_KEY.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`;
+}
+
+const PLAIN_KEY = /^[A-Za-z_$][\w$]*$/;
 
 const NOT_WELL_FORMED = 'must be well-formed Unicode (no lone surrogates)';
 

@@ -117,6 +117,7 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
     it.each([
       ['a number too large for JSON', '{"n":1e999}', 'payload.n is a number too large for JSON'],
       ['a lone surrogate in a payload string', '{"list":["\\udc00"]}', 'payload.list.0 must be well-formed Unicode (no lone surrogates)'],
+      ['a lone surrogate under a key with a dot', '{"a":{"b.c":"\\udc00"}}', 'payload.a["b.c"] must be well-formed Unicode (no lone surrogates)'],
       ['a lone surrogate in the type', '{}', 'type must be well-formed Unicode (no lone surrogates)'],
     ])('answers 400 naming the place for %s, rather than delivering something else', async (what, payload, message) => {
       const type = what.includes('type') ? 't\\ud800' : 't';
