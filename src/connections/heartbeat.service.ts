@@ -1,5 +1,6 @@
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { HeraldConfig } from '../config/herald.config';
+import { Connection } from './connection';
 import { ConnectionHub } from './connection.hub';
 import { PreparedFrame } from './prepared-frame';
 import { serverFrame } from './server-frame';
@@ -41,13 +42,13 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     const silenceLimitMs = 2 * this.config.heartbeatMs;
     const pingDue = now - this.lastPingMs >= this.config.heartbeatMs;
     if (pingDue) this.lastPingMs = now;
+    let silent: Connection[] | undefined;
     for (const connection of this.hub.all()) {
       // Closing, or still being admitted: its first frame must be `welcome`, and it cannot have
       // answered a ping yet (the broker's own timeouts bound how long admission lasts).
       if (connection.state !== 'open') continue;
       if (now - connection.lastSeenMs > silenceLimitMs) {
-        // 'close' still fires, and cleans the connection up everywhere.
-        connection.terminate();
+        (silent ??= []).push(connection);
         continue;
       }
       if (connection.closeIfExpired(now)) continue;
@@ -58,6 +59,19 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
         connection.socket.ping();
         connection.send(PING_FRAME);
       }
+    }
+    // Judged after the loop has read the sockets (setImmediate runs after the poll phase): when
+    // this pod's own event loop stalled (a long GC, CPU throttled by its cgroup, a paused VM),
+    // this timer runs before the frames its clients sent meanwhile are read, and would take every
+    // one of them for a silent peer and drop them all at once.
+    if (silent) setImmediate(() => this.terminateSilent(silent, silenceLimitMs));
+  }
+
+  private terminateSilent(candidates: Connection[], silenceLimitMs: number): void {
+    const now = Date.now();
+    for (const connection of candidates) {
+      // 'close' still fires, and cleans the connection up everywhere.
+      if (connection.state === 'open' && now - connection.lastSeenMs > silenceLimitMs) connection.terminate();
     }
   }
 }

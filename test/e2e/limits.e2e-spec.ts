@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { Broker } from '../../src/broker/broker';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { eventually } from '../support/eventually';
@@ -33,6 +35,29 @@ describe('liveness', () => {
     // Cleaned up everywhere: only the live client is left.
     await eventually(() => expect(app.app.get(ConnectionHub).stats()).toMatchObject({ connections: 1, users: 1 }));
     await alive.close();
+  });
+
+  it('keeps clients that kept talking while the pod itself stalled past the silence limit', async () => {
+    // In another process, so it goes on sending while this one (the pod) is stalled.
+    const talker = spawnTalker(app.wsUrl, signToken({ sub: 'talker' }));
+    try {
+      await talker.saw('welcome');
+      // A stall (a long GC, CPU throttled) from a setImmediate callback: the heartbeat's timer
+      // then comes before the poll phase that reads what the talker sent meanwhile.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          const until = Date.now() + 2.5 * HEARTBEAT_MS;
+          while (Date.now() < until);
+          resolve();
+        }),
+      );
+      const pingsBefore = talker.count('ping');
+      // Two heartbeats later (and so several sweeps after the stall), still connected.
+      await eventually(() => expect(talker.count('ping')).toBeGreaterThanOrEqual(pingsBefore + 2), 10_000);
+      expect(talker.closed()).toBeUndefined();
+    } finally {
+      talker.stop();
+    }
   });
 
   it('sends welcome first even when a heartbeat falls while the connection is being admitted', async () => {
@@ -206,3 +231,33 @@ describe('rooms per connection', () => {
     }
   });
 });
+
+/**
+ * A client in its own process that sends a `pong` frame every 100 ms, whatever it receives, and
+ * reports on stdout the events it receives and how it closed.
+ */
+function spawnTalker(wsUrl: string, token: string) {
+  const script = `
+    const WebSocket = require('ws');
+    const socket = new WebSocket(process.argv[1], ['herald.v1', 'bearer.' + process.argv[2]]);
+    socket.on('open', () => setInterval(() => socket.send('{"event":"pong"}'), 100));
+    socket.on('message', (data) => console.log('event ' + JSON.parse(data.toString()).event));
+    socket.on('close', (code) => { console.log('closed ' + code); process.exit(0); });
+  `;
+  const child = spawn(process.execPath, ['-e', script, wsUrl, token], { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let rest = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const text = rest + chunk.toString();
+    const parts = text.split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+  });
+  const count = (event: string) => lines.filter((line) => line === `event ${event}`).length;
+  return {
+    count,
+    saw: (event: string) => eventually(() => expect(count(event)).toBeGreaterThan(0), 10_000),
+    closed: () => lines.find((line) => line.startsWith('closed ')),
+    stop: () => child.kill('SIGKILL'),
+  };
+}
