@@ -77,9 +77,16 @@ export class FrameDispatcher {
       else if (allowance === 'ok') this.pong(data);
       else metrics.rateLimited.inc();
     };
+    // Protocol pongs are client frames too: the answer to each heartbeat's ping costs one token,
+    // and a flood of unsolicited ones is closed like any other (there is no reply to drop).
     this.onPong = function () {
       const connection = hub.connectionFor(this);
-      if (connection) connection.lastSeenMs = Date.now();
+      if (!connection || connection.state === 'closing') return;
+      const now = Date.now();
+      connection.lastSeenMs = now;
+      const allowance = connection.bucket.take(now);
+      if (allowance === 'close') connection.close(CloseCode.RateLimited);
+      else if (allowance === 'drop') metrics.rateLimited.inc();
     };
   }
 

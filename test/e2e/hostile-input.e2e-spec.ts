@@ -217,6 +217,14 @@ describe('hostile input', () => {
       expect(await client.closed).toEqual({ code: 4029, reason: 'rate_limited' });
     });
 
+    it('closes a flood of unsolicited protocol pongs with 4029 rate_limited, and counts them', async () => {
+      const client = await connectClient(app.wsUrl, signToken({ sub: 'ponger' }));
+      const limitedBefore = rateLimitedCount(await metricsText(app));
+      for (let i = 0; i < 20_000; i++) client.socket.pong();
+      expect(await client.closed).toEqual({ code: 4029, reason: 'rate_limited' });
+      expect(rateLimitedCount(await metricsText(app))).toBeGreaterThan(limitedBefore);
+    });
+
     it('answers protocol pings within the rate limit', async () => {
       const client = await connectClient(app.wsUrl, signToken({ sub: 'pinger2' }));
       const pong = new Promise<Buffer>((resolve) => client.socket.once('pong', resolve));
@@ -226,3 +234,11 @@ describe('hostile input', () => {
     });
   });
 });
+
+async function metricsText(app: TestApp): Promise<string> {
+  return (await fetch(`${app.url}/metrics`)).text();
+}
+
+function rateLimitedCount(metrics: string): number {
+  return Number(/^herald_rate_limited_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+}
