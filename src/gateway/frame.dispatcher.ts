@@ -26,6 +26,14 @@ const ROOM_EVENTS: ReadonlySet<string> = new Set(['join', 'leave', 'message']);
 
 const ignore = (): void => undefined;
 
+/** The client events whose `data` is "none" in section 2's table. */
+const NO_DATA_EVENTS: ReadonlySet<string> = new Set(['ping', 'pong']);
+
+function firstKeyOf(data: object): string | undefined {
+  for (const key in data) return key;
+  return undefined;
+}
+
 /**
  * Every frame an open connection sends, from the socket to the gateway's handler: liveness,
  * the rate limit (section 2), parsing, then dispatch, so the gateway only ever sees well-formed
@@ -123,6 +131,14 @@ export class FrameDispatcher {
     if (!parsed.ok) {
       this.frames.error(connection, 'bad_request', parsed.problem, parsed.event, parsed.id);
       return;
+    }
+    if (NO_DATA_EVENTS.has(parsed.event)) {
+      // Section 2: `ping` and `pong` carry no data; a field in it is one the event does not have.
+      const field = firstKeyOf(parsed.data);
+      if (field !== undefined) {
+        this.frames.error(connection, 'bad_request', `property ${field} should not exist (${parsed.event} carries no data)`, parsed.event, parsed.id);
+        return;
+      }
     }
     if (parsed.event === 'pong') {
       // Liveness, like a protocol pong (marked above), with no reply: all its handler did was

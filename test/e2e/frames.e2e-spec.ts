@@ -120,6 +120,15 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     expect(await alice.next()).toEqual({ event: 'pong', id: 'after' });
   });
 
+  it('answers bad_request to a ping or pong carrying data, which they have none of, and keeps the connection', async () => {
+    alice.send({ event: 'ping', id: 'p', data: { extra: 1 } });
+    expect(await alice.next()).toEqual({ event: 'error', id: 'p', data: { code: 'bad_request', message: 'property extra should not exist (ping carries no data)', event: 'ping' } });
+    alice.send({ event: 'pong', id: 'q', data: { extra: 1 } });
+    expect(await alice.next()).toEqual({ event: 'error', id: 'q', data: { code: 'bad_request', message: 'property extra should not exist (pong carries no data)', event: 'pong' } });
+    alice.send({ event: 'ping', id: 'empty', data: {} });
+    expect(await alice.next()).toEqual({ event: 'pong', id: 'empty' });
+  });
+
   it('closes with 1009 on a frame larger than MAX_MESSAGE_BYTES', async () => {
     alice.send({ event: 'message', data: { room: 'chat:1', text: 'x'.repeat(70_000) } });
     expect(await alice.closed).toEqual({ code: 1009, reason: 'message_too_big' });

@@ -168,6 +168,24 @@ describe('hostile input', () => {
       expect(response.body.message).toContain('property room should not exist');
     });
 
+    it('refuses thousands of unknown fields at once, naming the first ten, in a body, a batch item, a mark-read and a frame', async () => {
+      const many = Object.fromEntries(Array.from({ length: 6000 }, (_, i) => [`k${i}`, 1]));
+      const named = Array.from({ length: 10 }, (_, i) => `property k${i} should not exist`);
+      const rest = 'and 5990 more properties that should not exist';
+      const zoe = await connectClient(app.wsUrl, signToken({ sub: 'zoe' }));
+      expect(await publish(app.url, { users: ['zoe'], type: 'many', payload: {}, ...many })).toMatchObject({ status: 400, body: { message: [...named, rest] } });
+      const batch = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), body: { notifications: [{ users: ['zoe'], type: 'many', payload: {}, ...many }] } });
+      expect(batch.body.results).toEqual([{ error: { statusCode: 400, message: [...named.map((message, i) => `notifications.0.k${i}: ${message}`), `notifications.0: ${rest}`].join('; ') } }]);
+      const read = await http('POST', `${app.url}/v1/inbox/read`, { token: signToken({ sub: 'zoe' }), body: { all: true, ...many } });
+      expect(read).toMatchObject({ status: 400, body: { message: [...named, rest] } });
+      zoe.send({ event: 'join', id: 'many', data: { room: 'public:many', ...many } });
+      expect((await zoe.waitFor((frame) => frame.id === 'many')).data).toEqual({ code: 'bad_request', message: [...named, rest].join('; '), event: 'join' });
+      // Nothing was delivered, and the connection lives on.
+      expect((await zoe.request('join', { room: 'public:many' })).event).toBe('joined');
+      expect(zoe.all('notification')).toEqual([]);
+      await zoe.close();
+    });
+
     it.each(['constructor', 'toString', '__proto__'])('answers 400 naming a field called %s (Object.prototype names the whitelist cannot see), and delivers nothing', async (key) => {
       const zed = await connectClient(app.wsUrl, signToken({ sub: 'zed' }));
       const hostile = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["zed"],"type":"hostile","payload":{},"${key}":{"a":1}}` });

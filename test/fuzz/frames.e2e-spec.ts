@@ -56,10 +56,11 @@ function expectedOutcome(frame: ContractParse & { ok: true }, rooms: ReadonlySet
   const isString = (value: unknown): value is string => typeof value === 'string';
   const room = data.room;
   switch (frame.event) {
+    // Their data is "none": a field in it is one the event does not have.
     case 'ping':
-      return { reply: 'pong' };
+      return keys.length > 0 ? badRequest : { reply: 'pong' };
     case 'pong':
-      return { none: true };
+      return keys.length > 0 ? badRequest : { none: true };
     case 'join':
       if (!onlyKeys('room', 'since') || !isString(room)) return badRequest;
       if ('since' in data && !(isString(data.since) && characters(data.since) <= 64)) return badRequest;
