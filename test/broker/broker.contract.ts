@@ -352,23 +352,21 @@ export function brokerContract(harness: EngineHarness): void {
   });
 
   describe('room state', () => {
-    it('forgets a room that never carried a message once no pod subscribes to it, so its old seq never recovers', async () => {
+    it('keeps the epoch of a room that never carried a message once no pod subscribes to it, so its joined seq recovers what came later', async () => {
       const cluster = await brokers();
       const a = await cluster.pod();
       const b = harness.multiPod ? await cluster.pod() : a;
       await a.subscribe('quiet');
-      if (b !== a) await b.subscribe('quiet');
       const joined = (await a.history('quiet')).latestSeq!;
       expect(parseSeq(joined)!.position).toBe(0);
       await a.unsubscribe('quiet');
-      if (b !== a) {
-        // Still subscribed on another pod: the room's life goes on.
-        expect(await b.history('quiet', joined)).toEqual({ latestSeq: joined, recovered: true, publications: [] });
-        await b.unsubscribe('quiet');
-      }
-      const published = (await b.publish('quiet', 'message', body('m1'))) as { seq: string };
-      expect(parseSeq(published.seq)!.epoch).not.toBe(parseSeq(joined)!.epoch);
-      expect(await a.history('quiet', joined)).toEqual({ latestSeq: published.seq, recovered: false, publications: [] });
+      // Nothing was published and no pod subscribes any more: then three publications.
+      const seqs: string[] = [];
+      for (const text of ['m1', 'm2', 'm3']) seqs.push(((await b.publish('quiet', 'message', body(text))) as { seq: string }).seq);
+      expect(parseSeq(seqs[0])!.epoch).toBe(parseSeq(joined)!.epoch);
+      const missed = await b.history('quiet', joined);
+      expect(missed).toMatchObject({ latestSeq: seqs[2], recovered: true });
+      expect(missed.publications.map((delivery) => delivery.seq)).toEqual(seqs);
     });
 
     it('keeps the history of a room that carried a message after its last subscriber leaves', async () => {
@@ -380,6 +378,43 @@ export function brokerContract(harness: EngineHarness): void {
       const history = await broker.history('chat', joined);
       expect(history).toMatchObject({ latestSeq: published.seq, recovered: true });
       expect(history.publications.map((delivery) => textOf(delivery))).toEqual(['m1']);
+    });
+
+    it("keeps a subscribed room's epoch however long it stays quiet", async () => {
+      const broker = await (await brokers({ historyTtlS: 1 })).pod();
+      const inbox = new DeliveryLog(broker);
+      await broker.subscribe('quiet');
+      const joined = (await broker.history('quiet')).latestSeq!;
+      await delay(2500); // well past the TTL, with nothing read or published
+      const published = (await broker.publish('quiet', 'message', body('m1'))) as { seq: string };
+      expect(parseSeq(published.seq)!.epoch).toBe(parseSeq(joined)!.epoch);
+      await eventually(() => expect(inbox.seqsOf('quiet')).toEqual([published.seq]));
+      expect((await broker.history('quiet', joined)).publications.map((delivery) => delivery.seq)).toEqual([published.seq]);
+    });
+
+    it('counts HISTORY_TTL_S from when the last subscriber left, not from the last publication', async () => {
+      const broker = await (await brokers({ historyTtlS: 2 })).pod();
+      await broker.subscribe('chat');
+      const first = (await broker.publish('chat', 'message', body('m1'))) as { seq: string };
+      await delay(1500);
+      await broker.unsubscribe('chat');
+      await delay(1000); // past the TTL counted from m1, inside the one counted from the leave
+      const second = (await broker.publish('chat', 'message', body('m2'))) as { seq: string };
+      expect(parseSeq(second.seq)!.epoch).toBe(parseSeq(first.seq)!.epoch);
+      const history = await broker.history('chat', first.seq);
+      expect(history).toMatchObject({ latestSeq: second.seq, recovered: true });
+      expect(history.publications.map((delivery) => textOf(delivery))).toEqual(['m2']);
+    });
+
+    it('forgets a room nobody uses HISTORY_TTL_S after its last subscriber left, so its old seq never recovers', async () => {
+      const broker = await (await brokers({ historyTtlS: 1 })).pod();
+      await broker.subscribe('quiet');
+      const joined = (await broker.history('quiet')).latestSeq!;
+      await broker.unsubscribe('quiet');
+      await delay(1300); // the TTL itself: nothing reads or writes the room meanwhile
+      const published = (await broker.publish('quiet', 'message', body('m1'))) as { seq: string };
+      expect(parseSeq(published.seq)!.epoch).not.toBe(parseSeq(joined)!.epoch);
+      expect(await broker.history('quiet', joined)).toEqual({ latestSeq: published.seq, recovered: false, publications: [] });
     });
   });
 

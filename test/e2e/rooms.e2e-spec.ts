@@ -119,37 +119,32 @@ describe.each(BROKER_KINDS)('history and recovery (%s broker)', (kind) => {
     await again.close();
   });
 
-  it('recovers what was published to a room that was empty when it was joined', async () => {
+  it('recovers what was published to a room that was empty when it was joined, once its last member left', async () => {
     const room = `chat:empty-${kind}`;
-    // Someone stays: a message-less room's state goes with its last member (see the next test).
-    const stays = await connectClient(app.wsUrl, user('yan'));
-    await stays.join(room);
     const client = await connectClient(app.wsUrl, user('zoe'));
     const { data } = await client.join(room);
     expect(typeof data.seq).toBe('string');
-    await client.close();
-    await send(room, 2);
-    const again = await connectClient(app.wsUrl, user('zoe'));
-    expect((await again.request('join', { room, since: data.seq })).data).toMatchObject({ recovered: true, missed: 2 });
-    await eventually(() => expect(again.all('notification').map((frame) => frame.data.payload.i)).toEqual([0, 1]));
-    await Promise.all([again.close(), stays.close()]);
+    await client.request('leave', { room });
+    await send(room, 3);
+    const again = await connectClient(app.wsUrl, user('zed'));
+    expect((await again.request('join', { room, since: data.seq })).data).toEqual({ room, seq: expect.any(String), recovered: true, missed: 3 });
+    await eventually(() => expect(again.all('notification').map((frame) => frame.data.payload.i)).toEqual([0, 1, 2]));
+    await Promise.all([client.close(), again.close()]);
   });
 
-  it('forgets a message-less room with its last member, so its old seq answers recovered: false', async () => {
-    const room = `chat:forgotten-${kind}`;
+  it("keeps a message-less room's epoch when its last member disconnects: later joins hand out the same seq, and it recovers", async () => {
+    const room = `chat:kept-${kind}`;
     const client = await connectClient(app.wsUrl, user('zia'));
     const { data } = await client.join(room);
-    await client.request('leave', { room });
-    const again = await connectClient(app.wsUrl, user('zia'));
-    // The leave's cleanup runs after its reply: wait until the room starts a new epoch.
-    await eventually(async () => {
-      const probe = await connectClient(app.wsUrl, user('zia'));
-      const joined = await probe.join(room);
-      await probe.close();
-      expect(joined.data.seq).not.toBe(data.seq);
-    });
+    await client.close();
+    // A new member, alone in the room again: the room's life went on.
+    const probe = await connectClient(app.wsUrl, user('zia'));
+    expect((await probe.join(room)).data.seq).toBe(data.seq);
+    await probe.close();
     await send(room, 2);
-    expect((await again.request('join', { room, since: data.seq })).data).toMatchObject({ recovered: false });
+    const again = await connectClient(app.wsUrl, user('zia'));
+    expect((await again.request('join', { room, since: data.seq })).data).toMatchObject({ recovered: true, missed: 2 });
+    await eventually(() => expect(again.all('notification').map((frame) => frame.data.payload.i)).toEqual([0, 1]));
     await again.close();
   });
 
@@ -236,23 +231,61 @@ describe.each(BROKER_KINDS)('history and recovery (%s broker)', (kind) => {
   });
 });
 
-describe('history expiry', () => {
-  it('says recovered: false once HISTORY_TTL_S has passed', async () => {
-    const app = await createTestApp({ HISTORY_TTL_S: '1' });
+describe.each(BROKER_KINDS)('history expiry (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** An app of its own: each case sets HISTORY_TTL_S, and waits on it (the only way to test time). */
+  async function withApp(historyTtlS: number, test: (app: TestApp) => Promise<void>): Promise<void> {
+    const app = await createTestApp({ ...broker.env(`ttl-${historyTtlS}`), HISTORY_TTL_S: String(historyTtlS) });
     try {
+      await test(app);
+    } finally {
+      await app.close();
+    }
+  }
+
+  it('says recovered: false once HISTORY_TTL_S has passed', () =>
+    withApp(1, async (app) => {
       await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
       const client = await connectClient(app.wsUrl, user('yan'));
       const { data } = await client.join('chat:ttl');
       await client.request('leave', { room: 'chat:ttl' });
       await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await wait(1100);
       const reply = await client.request('join', { room: 'chat:ttl', since: data.seq });
       expect(reply.data).toMatchObject({ recovered: false });
       await client.close();
-    } finally {
-      await app.close();
-    }
-  });
+    }));
+
+  it("keeps a quiet room's epoch while a member stays, however long past HISTORY_TTL_S", () =>
+    withApp(1, async (app) => {
+      const stays = await connectClient(app.wsUrl, user('stays'));
+      await stays.join('chat:lobby');
+      await wait(2500);
+      const client = await connectClient(app.wsUrl, user('visits'));
+      const { data } = await client.join('chat:lobby');
+      await client.request('leave', { room: 'chat:lobby' });
+      await publish(app.url, { rooms: ['chat:lobby'], type: 'n', payload: { i: 0 } });
+      expect((await client.request('join', { room: 'chat:lobby', since: data.seq })).data).toMatchObject({ recovered: true, missed: 1 });
+      expect((await client.next('notification')).data.payload).toEqual({ i: 0 });
+      await Promise.all([client.close(), stays.close()]);
+    }));
+
+  it('counts HISTORY_TTL_S from when the room emptied, not from its last message', () =>
+    withApp(2, async (app) => {
+      const client = await connectClient(app.wsUrl, user('away'));
+      await client.join('chat:emptied');
+      await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 0 } });
+      const lastSeen = (await client.next('notification')).data.seq;
+      await wait(1500);
+      await client.request('leave', { room: 'chat:emptied' });
+      await wait(1000); // past the TTL counted from the message, inside the one counted from the leave
+      await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 1 } });
+      expect((await client.request('join', { room: 'chat:emptied', since: lastSeen })).data).toMatchObject({ recovered: true, missed: 1 });
+      expect((await client.next('notification')).data.payload).toEqual({ i: 1 });
+      await client.close();
+    }));
 });
 
 describe.each(BROKER_KINDS)('frames sent without waiting for replies (%s broker)', (kind) => {

@@ -101,15 +101,16 @@ export class MemoryBroker extends Broker {
     return true;
   }
 
+  /**
+   * The room's history life, even one that never carried a message, outlives its last member by
+   * HISTORY_TTL_S: the seq its joins handed out is a `since` that recovers what is published
+   * meanwhile (docs/protocol.md section 9). The sweep then drops it, so rooms nobody is in cost
+   * memory for one history window at most.
+   */
   async unsubscribe(room: string): Promise<void> {
     this.subscribed.delete(room);
     const history = this.histories.get(room);
-    if (!history) return;
-    // A room that never carried a message keeps nothing worth keeping once its last member left
-    // (a later join starts a new epoch, so an old `since` answers recovered: false).
-    if (history.latestPosition === 0) this.histories.delete(room);
-    // Otherwise the history life's TTL counts from when the room was last in use here.
-    else history.lastTouchMs = Date.now();
+    if (history) history.lastTouchMs = Date.now();
   }
 
   async history(room: string, since?: string): Promise<HistoryResult> {

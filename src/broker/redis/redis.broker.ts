@@ -9,6 +9,7 @@ import { RedisConnection } from './redis.connection';
 import { LatestPositions } from './latest-positions';
 import { RedisKeys } from './redis-keys';
 import { RoomFeed, RoomFeeds } from './room.feeds';
+import { RoomLives } from './room.lives';
 import { RoomKeys } from './room.scripts';
 
 export interface RedisBrokerOptions {
@@ -31,6 +32,10 @@ export interface RedisBrokerOptions {
  * - History reads enforce exactly HISTORY_SIZE and HISTORY_TTL_S, whatever XADD ~ kept.
  * - The pod's rooms are followed by RoomFeeds (subscribed on 0 -> 1, unsubscribed on 1 -> 0);
  *   after every resync of the connection each room catches up from the last seq it delivered.
+ * - A room's history life (its epoch) lasts while any pod follows it and for HISTORY_TTL_S after
+ *   the last leaves, quiet or not, as in the memory broker: every pod extends the lives of the
+ *   rooms it follows on a timer and a room's when it stops following it (RoomLives), so a join's
+ *   seq stays a `since` that recovers whatever is published while its client is away.
  * - Personal rooms share REDIS_PERSONAL_CHANNELS channels (RedisKeys.channel): following one
  *   costs no SUBSCRIBE once its channel is held (RefCountedSubscriptions), and its anchor is read with
  *   every other room followed in the same batch window (LatestPositions, BatchWindow). Messages on a shared channel
@@ -45,6 +50,9 @@ export class RedisBroker extends Broker {
   /** The channels several personal rooms share, held while any of their rooms is followed here. */
   private readonly sharedChannels: RefCountedSubscriptions;
   private readonly latestPositions: LatestPositions;
+  private readonly lives: RoomLives;
+  /** Extends the lives of the rooms followed here: see extendFollowedRooms. */
+  private readonly livesTimer: NodeJS.Timeout;
 
   constructor(
     private readonly connection: RedisConnection,
@@ -61,6 +69,10 @@ export class RedisBroker extends Broker {
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection, window);
+    this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, oneRoomPerCall: keys.sharded });
+    // Three times per TTL: a followed room's life still never lapses when one extension fails.
+    this.livesTimer = setInterval(() => this.extendFollowedRooms(), (settings.historyTtlS * 1000) / 3);
+    this.livesTimer.unref();
     connection.onMessage((message, channel) => this.dispatch(message, channel));
     // Lost: every room holds what arrives live until it has caught up (RoomFeeds.holdAll).
     connection.onAvailabilityChange((available) => {
@@ -171,11 +183,12 @@ export class RedisBroker extends Broker {
 
   async unsubscribe(room: string): Promise<void> {
     if (!this.feeds.close(room)) return;
+    // The room's life, even one that never carried a message, goes on for HISTORY_TTL_S from its
+    // last member's leave, then expires with its keys: rooms nobody is in cost one window at most.
+    this.lives.extend(this.keys.meta(room));
     const channel = this.keys.channel(room);
-    // A shared channel's rooms were followed without starting a history life: nothing to forget.
-    // (A member's explicit join of its personal room starts one; it expires after HISTORY_TTL_S.)
     if (this.keys.isShared(channel)) this.sharedChannels.release(channel);
-    else if (await this.connection.unsubscribe(channel)) await this.forgetIfQuiet(room);
+    else await this.connection.unsubscribe(channel);
   }
 
   /**
@@ -284,22 +297,18 @@ export class RedisBroker extends Broker {
 
   /** Stops following every room; the connection itself is closed by the engine. */
   close(): void {
+    clearInterval(this.livesTimer);
     this.feeds.clear();
     this.sharedChannels.clear();
   }
 
   /**
-   * A room that never carried a message keeps nothing worth its key once its last member, on
-   * any pod, is gone; otherwise joining many such rooms would leave a key per room for
-   * HISTORY_TTL_S. Rooms with history keep it for the whole window.
+   * Keeps the life of every room followed here going, quiet or not: a pod answers joins of a
+   * followed room from what it delivered (historyNow), without the Redis read that would extend
+   * it, and a life that lapsed under its members would hand them seqs of an epoch gone.
    */
-  private async forgetIfQuiet(room: string): Promise<void> {
-    try {
-      await this.connection.run('forget quiet room', (redis) => redis.heraldForgetQuietRoom(this.roomKeys(room), this.keys.channel(room), this.keys.pubsub));
-    } catch (error) {
-      // Harmless: the room's key expires after HISTORY_TTL_S anyway.
-      this.logger.debug({ message: 'Could not forget a quiet room', room, error: describeError(error) });
-    }
+  private extendFollowedRooms(): void {
+    for (const room of this.feeds.rooms()) this.lives.extend(this.keys.meta(room));
   }
 
   /**

@@ -104,6 +104,11 @@ export class RoomFeeds {
     return this.feeds.has(room);
   }
 
+  /** The rooms followed here. */
+  rooms(): IterableIterator<string> {
+    return this.feeds.keys();
+  }
+
   /**
    * Where a followed room stands on this pod: the last publication delivered here, else its
    * anchor. Undefined unless that is known for sure: the room is not followed, waits for its

@@ -4,10 +4,10 @@ import { ITEM_ID, InboxKeys } from './inbox.scripts';
 import { NOW_MS } from './lua';
 
 /**
- * The Lua scripts behind RedisBroker (publish, history, publish-id claims, forgetting quiet
- * rooms). Each runs atomically in Redis, so every pod agrees on a room's epoch and positions
- * without locks. Every key a script touches shares the room's hash tag (redis-keys.ts), so each
- * runs on one slot. Times come from Redis (TIME), never from pod clocks.
+ * The Lua scripts behind RedisBroker (publish, history, publish-id claims, extending rooms'
+ * history lives). Each runs atomically in Redis, so every pod agrees on a room's epoch and
+ * positions without locks. Every key a script touches shares the room's hash tag
+ * (redis-keys.ts), so each runs on one slot. Times come from Redis (TIME), never from pod clocks.
  */
 
 /** Same shape as newEpoch() in seq.ts: base-36 milliseconds, then the random suffix. */
@@ -136,17 +136,15 @@ return bound == ARGV[1] and 'repeat' or 'conflict'
 `;
 
 /**
- * KEYS: meta, history. ARGV: the room's channel, NUMSUB (or SHARDNUMSUB for a sharded channel).
- * Deletes the room's state when it never carried a message (position 0) and no pod subscribes
- * to it any more; returns 1 when it did. Pods subscribe before they read history, so a pod
- * joining meanwhile either keeps the room alive or starts a new epoch after the delete: a
- * `since` of the deleted epoch then answers recovered: false, never a false true.
+ * KEYS: any number of rooms' meta keys. ARGV: history TTL s.
+ * Extends each room's history life for another HISTORY_TTL_S from now; a room without one (never
+ * started, expired, lost) stays without: a life is started only by a publish or a read, so this
+ * never brings back an epoch whose stream may be gone. Keeps the epoch alone: its stream expires
+ * HISTORY_TTL_S after its last publication, when every entry in it is too old to replay anyway.
  */
-const FORGET_QUIET_ROOM = `
-if redis.call('HGET', KEYS[1], 'position') ~= '0' then return 0 end
-if redis.call('PUBSUB', ARGV[2], ARGV[1])[2] > 0 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
-return 1
+const EXTEND_ROOM_LIVES = `
+for _, meta in ipairs(KEYS) do redis.call('EXPIRE', meta, ARGV[1]) end
+return #KEYS
 `;
 
 export interface RoomKeys {
@@ -217,15 +215,15 @@ export const ROOM_SCRIPTS = {
     transformReply: (reply: [string, number] | 'duplicate' | 'conflict'): { epoch: string; position: number } | 'duplicate' | 'conflict' =>
       typeof reply === 'string' ? reply : { epoch: reply[0], position: Number(reply[1]) },
   }),
-  heraldForgetQuietRoom: defineScript({
-    SCRIPT: FORGET_QUIET_ROOM,
-    NUMBER_OF_KEYS: 2,
-    parseCommand(parser: CommandParser, keys: RoomKeys, channel: string, pubsub: 'classic' | 'sharded') {
-      parser.pushKey(keys.meta);
-      parser.pushKey(keys.history);
-      parser.push(channel, pubsub === 'sharded' ? 'SHARDNUMSUB' : 'NUMSUB');
+  heraldExtendRoomLives: defineScript({
+    SCRIPT: EXTEND_ROOM_LIVES,
+    // No fixed NUMBER_OF_KEYS: the count goes first, then the keys (EVALSHA sha numkeys key...).
+    parseCommand(parser: CommandParser, metaKeys: readonly string[], historyTtlS: number) {
+      parser.push(String(metaKeys.length));
+      for (const key of metaKeys) parser.pushKey(key);
+      parser.push(String(historyTtlS));
     },
-    transformReply: (reply: number) => reply === 1,
+    transformReply: (reply: number) => reply,
   }),
   heraldClaimPublishId: defineScript({
     SCRIPT: CLAIM_PUBLISH_ID,

@@ -1,0 +1,83 @@
+import { parseSeq } from '../seq';
+import { MemoryBroker } from './memory.broker';
+import { MemoryInboxStore } from './memory.inbox-store';
+
+const HISTORY_TTL_S = 60;
+const TTL_MS = HISTORY_TTL_S * 1000;
+const body = (text: string) => ({ text });
+const epochOf = (seq: string | null) => parseSeq(seq!)!.epoch;
+
+describe('MemoryBroker room histories', () => {
+  let broker: MemoryBroker;
+  let inbox: MemoryInboxStore;
+
+  beforeEach(() => {
+    // Deliveries go out on a microtask: left real, so only the clock and the sweep are faked.
+    jest.useFakeTimers({ now: 1_000_000, doNotFake: ['queueMicrotask', 'nextTick'] });
+    inbox = new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: TTL_MS });
+    broker = new MemoryBroker({ historySize: 100, historyTtlS: HISTORY_TTL_S }, inbox);
+  });
+  afterEach(async () => {
+    await broker.close();
+    inbox.close();
+    jest.useRealTimers();
+  });
+
+  /** A member joins the room (subscribes, reads its latest seq) and leaves: the seq it was handed. */
+  async function joinAndLeave(room: string): Promise<string> {
+    await broker.subscribe(room);
+    const { latestSeq } = await broker.history(room);
+    await broker.unsubscribe(room);
+    return latestSeq!;
+  }
+
+  it('recovers what was published to a room nobody published to, after its last member left', async () => {
+    const joined = await joinAndLeave('quiet');
+    expect(parseSeq(joined)!.position).toBe(0);
+    jest.advanceTimersByTime(TTL_MS / 2);
+    const seqs: string[] = [];
+    for (const text of ['m1', 'm2', 'm3']) seqs.push(((await broker.publish('quiet', 'message', body(text))) as { seq: string }).seq);
+    const missed = await broker.history('quiet', joined);
+    expect(missed).toMatchObject({ latestSeq: seqs[2], recovered: true });
+    expect(missed.publications.map((publication) => publication.seq)).toEqual(seqs);
+  });
+
+  it('holds a room nobody is in for HISTORY_TTL_S after it was last used, then lets it go', async () => {
+    const joined: string[] = [];
+    for (let index = 0; index < 1000; index++) joined.push(await joinAndLeave(`quiet-${index}`));
+    expect(broker.retained().historyRooms).toBe(1000);
+    jest.advanceTimersByTime(TTL_MS - 1);
+    expect(broker.retained().historyRooms).toBe(1000);
+    // The sweep runs every 30 s at most: by then every room's window has passed.
+    jest.advanceTimersByTime(30_000);
+    expect(broker.retained().historyRooms).toBe(0);
+    // A seq of a dropped life never claims continuity.
+    const published = (await broker.publish('quiet-7', 'message', body('m1'))) as { seq: string };
+    expect(epochOf(published.seq)).not.toBe(epochOf(joined[7]));
+    expect(await broker.history('quiet-7', joined[7])).toEqual({ latestSeq: published.seq, recovered: false, publications: [] });
+  });
+
+  it('counts the window from the last use of the room: a join, a read or a publication keeps it going', async () => {
+    const joined = await joinAndLeave('quiet');
+    jest.advanceTimersByTime(TTL_MS - 1000);
+    // Another client joins and leaves: the room lives for another HISTORY_TTL_S.
+    expect(await joinAndLeave('quiet')).toBe(joined);
+    jest.advanceTimersByTime(TTL_MS - 1000);
+    const published = (await broker.publish('quiet', 'message', body('m1'))) as { seq: string };
+    expect(epochOf(published.seq)).toBe(epochOf(joined));
+    jest.advanceTimersByTime(TTL_MS - 1000);
+    expect((await broker.history('quiet', joined)).recovered).toBe(true);
+  });
+
+  it('keeps a subscribed room however long it stays quiet, and counts the window from its last leave', async () => {
+    await broker.subscribe('lobby');
+    const joined = (await broker.history('lobby')).latestSeq!;
+    jest.advanceTimersByTime(3 * TTL_MS);
+    expect(broker.retained().historyRooms).toBe(1);
+    await broker.unsubscribe('lobby');
+    jest.advanceTimersByTime(TTL_MS - 1000);
+    const published = (await broker.publish('lobby', 'message', body('m1'))) as { seq: string };
+    expect(epochOf(published.seq)).toBe(epochOf(joined));
+    expect((await broker.history('lobby', joined)).publications.map((publication) => publication.seq)).toEqual([published.seq]);
+  });
+});

@@ -1,0 +1,60 @@
+import { BrokerUnavailableError } from '../broker';
+import { BatchWindow } from './batch-window';
+import type { RedisCommands } from './redis.connection';
+import { RoomLives } from './room.lives';
+
+/** Records each heraldExtendRoomLives call a RoomLives makes: the meta keys and TTL it sent. */
+function recordingConnection(failure: () => Error | undefined = () => undefined) {
+  const calls: Array<{ metaKeys: readonly string[]; historyTtlS: number }> = [];
+  const redis = {
+    heraldExtendRoomLives: async (metaKeys: readonly string[], historyTtlS: number) => {
+      calls.push({ metaKeys, historyTtlS });
+      const error = failure();
+      if (error) throw error;
+      return metaKeys.length;
+    },
+  } as unknown as RedisCommands;
+  return { calls, connection: { run: <T>(_operation: string, command: (commands: RedisCommands) => Promise<T>) => command(redis) } };
+}
+
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('RoomLives', () => {
+  it('extends every room asked for in one batch window with one call, 500 rooms at most per call', async () => {
+    const { calls, connection } = recordingConnection();
+    const window = new BatchWindow(0);
+    const lives = new RoomLives(connection, window, { historyTtlS: 600, oneRoomPerCall: false });
+    const rooms = Array.from({ length: 1200 }, (_, index) => `{room${index}}:meta`);
+    for (const meta of rooms) lives.extend(meta);
+    expect(calls).toEqual([]);
+    await settled();
+    expect(calls.map((call) => call.metaKeys.length)).toEqual([500, 500, 200]);
+    expect(calls.flatMap((call) => call.metaKeys)).toEqual(rooms);
+    expect(calls.every((call) => call.historyTtlS === 600)).toBe(true);
+    // The next window is a batch of its own.
+    lives.extend('{late}:meta');
+    await settled();
+    expect(calls.at(-1)!.metaKeys).toEqual(['{late}:meta']);
+  });
+
+  it('sends one room per call where rooms live in slots of their own (a Cluster)', async () => {
+    const { calls, connection } = recordingConnection();
+    const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 60, oneRoomPerCall: true });
+    for (const meta of ['{a}:meta', '{b}:meta', '{c}:meta']) lives.extend(meta);
+    await settled();
+    expect(calls.map((call) => call.metaKeys)).toEqual([['{a}:meta'], ['{b}:meta'], ['{c}:meta']]);
+  });
+
+  it("lets a failed call go (the room's key then expires, as its TTL says) and extends again in the next window", async () => {
+    let failure: Error | undefined = new BrokerUnavailableError();
+    const { calls, connection } = recordingConnection(() => failure);
+    const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 60, oneRoomPerCall: true });
+    lives.extend('{a}:meta');
+    lives.extend('{b}:meta');
+    await settled();
+    failure = undefined;
+    lives.extend('{a}:meta');
+    await settled();
+    expect(calls.map((call) => call.metaKeys)).toEqual([['{a}:meta'], ['{b}:meta'], ['{a}:meta']]);
+  });
+});

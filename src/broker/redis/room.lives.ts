@@ -1,0 +1,63 @@
+import { Logger } from '@nestjs/common';
+import { BrokerUnavailableError } from '../broker';
+import type { BatchWindow } from './batch-window';
+import { describeError } from './redis.client';
+import type { RedisConnection } from './redis.connection';
+
+/** Most rooms one call extends: one script call, bounded in its size like any other. */
+const MOST_ROOMS_PER_CALL = 500;
+
+export interface RoomLivesOptions {
+  historyTtlS: number;
+  /** On a Cluster each room's keys live in their own slot: one room per call. */
+  oneRoomPerCall: boolean;
+}
+
+/**
+ * Keeps rooms' history lives (their epoch, in the meta key) going for another HISTORY_TTL_S,
+ * for every room asked for in one batch window with one script call (heraldExtendRoomLives).
+ * RedisBroker asks for the rooms it follows on a timer and for a room when its last member here
+ * leaves, so a room's epoch lasts while any pod follows it and for HISTORY_TTL_S after, as in
+ * the memory broker: a seq a join handed out stays a `since` that recovers what comes later
+ * (docs/protocol.md section 9). Nothing is started: a room without a life stays without.
+ */
+export class RoomLives {
+  private readonly logger = new Logger(RoomLives.name);
+  private pending: string[] | undefined;
+
+  constructor(
+    private readonly connection: Pick<RedisConnection, 'run'>,
+    private readonly window: BatchWindow,
+    private readonly options: RoomLivesOptions,
+  ) {}
+
+  /** Extends the life of the room whose meta key this is, with the window's others. */
+  extend(meta: string): void {
+    if (!this.pending) {
+      this.pending = [];
+      this.window.schedule(() => this.flush());
+    }
+    this.pending.push(meta);
+  }
+
+  private flush(): void {
+    const batch = this.pending ?? [];
+    this.pending = undefined;
+    const size = this.options.oneRoomPerCall ? 1 : MOST_ROOMS_PER_CALL;
+    let reported = false;
+    const reportOnce = (error: unknown) => {
+      // Never a false `recovered: true`: a life that lapses meanwhile becomes a new epoch, and an
+      // old `since` then answers recovered: false. One line per flush, however many calls failed;
+      // an unreachable Redis is reported by the connection already.
+      if (reported) return;
+      reported = true;
+      const entry = { message: 'Could not extend the history life of rooms', rooms: batch.length, error: describeError(error) };
+      if (error instanceof BrokerUnavailableError) this.logger.debug(entry);
+      else this.logger.warn(entry);
+    };
+    for (let start = 0; start < batch.length; start += size) {
+      const metaKeys = batch.slice(start, start + size);
+      this.connection.run('extend room lives', (redis) => redis.heraldExtendRoomLives(metaKeys, this.options.historyTtlS)).catch(reportOnce);
+    }
+  }
+}
