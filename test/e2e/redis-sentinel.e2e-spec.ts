@@ -73,6 +73,39 @@ describe('pods behind Redis Sentinel', () => {
     for (const text of metrics) expect(text).toMatch(/herald_redis_failovers_total 1/);
     await Promise.all(members.map((member) => member.close()));
   }, 90_000);
+
+  it('never answers a rejoin as recovered from a write the failover lost, though the new primary reuses its position', async () => {
+    // The previous test killed a primary: start every server again, two replicas in all.
+    for (const server of sentinels.servers) if (!server.running) await server.restart();
+    await sentinels.waitHealthy(2, 30_000);
+    const room = 'public:sentinel-reuse';
+    const primary = await sentinels.primary();
+    const replicas = sentinels.servers.filter((server) => server !== primary);
+    const carol = await connectClient(pods[0].wsUrl, user('carol'));
+    await carol.join(room);
+    expect((await notify(pods[0], room, 'kept')).status).toBe(202);
+    // The replicas stop reading: the next write is stored on the primary and delivered live,
+    // never replicated (503), and lost with the primary.
+    for (const replica of replicas) replica.freeze();
+    try {
+      await sentinels.cli(primary, ['CLIENT', 'KILL', 'TYPE', 'replica']);
+      expect((await notify(pods[0], room, 'lost')).status).toBe(503);
+      await carol.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'lost');
+      await carol.close();
+      await primary.kill();
+    } finally {
+      for (const replica of replicas) replica.thaw();
+    }
+    await sentinels.waitHealthy(1, 30_000);
+    // Acknowledged once the new primary serves: it takes the position the lost write had.
+    await eventually(async () => expect((await notify(pods[1], room, 'after failover')).status).toBe(202), 30_000, 200);
+    const dave = await connectClient(pods[2].wsUrl, user('dave'));
+    const joined = await dave.join(room, carol.all('notification').at(-1)!.data.seq as string);
+    // Not "recovered, nothing missed": the notification acknowledged after the failover would be lost to it.
+    expect(joined.data).toMatchObject({ recovered: false });
+    await dave.close();
+    await primary.restart();
+  }, 90_000);
 });
 
 describe('Redis Sentinel over TLS', () => {

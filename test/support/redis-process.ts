@@ -17,6 +17,10 @@ export interface RedisProcess {
   kill(): Promise<void>;
   /** Graceful stop (SIGTERM). */
   stop(): Promise<void>;
+  /** SIGSTOP: the process stops answering, its connections stay open (a paused VM, a long GC). */
+  freeze(): void;
+  /** SIGCONT after freeze. */
+  thaw(): void;
   /**
    * Starts the process again with the same arguments, as an orchestrator restarts a crashed pod:
    * a Cluster node finds its nodes.conf and rejoins (as a replica, once failed over).
@@ -58,7 +62,13 @@ export async function spawnRedisProcess(args: string[], port: number, tls = fals
       return alive();
     },
     kill: () => terminate('SIGKILL'),
-    stop: () => terminate('SIGTERM'),
+    stop: async () => {
+      // A frozen process would not act on SIGTERM until thawed.
+      if (alive()) child.kill('SIGCONT');
+      await terminate('SIGTERM');
+    },
+    freeze: () => void (alive() && child.kill('SIGSTOP')),
+    thaw: () => void (alive() && child.kill('SIGCONT')),
     async restart() {
       await terminate('SIGKILL');
       child = await spawnRedisChild(args, port, tls);

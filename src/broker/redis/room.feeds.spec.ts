@@ -90,6 +90,27 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf).at(-1)).toBe('after');
   });
 
+  it('catches up when a new life\'s publication arrives live after positions of it never did, and tells the gap', async () => {
+    const { history, deliveries, live } = setUp();
+    live(history.publish('before'));
+    // A failover's new epoch (or a Redis that lost its data) whose first publications this pod's
+    // subscription missed: nothing in the old life's numbering shows a skip.
+    history.restart('e2');
+    history.publish('missed 1');
+    live(history.publish('live 2'));
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'missed 1', 'live 2']);
+  });
+
+  it('delivers a new life\'s first publication at once when it arrives live in order', () => {
+    const { history, deliveries, live } = setUp();
+    live(history.publish('before'));
+    history.restart('e2');
+    live(history.publish('first of e2'));
+    expect(deliveries.map(textOf)).toEqual(['before', 'first of e2']);
+  });
+
   it('holds nothing for a room it stopped following meanwhile', async () => {
     const { history, deliveries, feeds, live } = setUp();
     feeds.holdAll();

@@ -224,8 +224,9 @@ export class RoomFeeds {
 
   /**
    * A live publication from the channel; dropped for a room no longer followed (in flight when
-   * it left). One that skips positions (same epoch) means the subscription missed some, as when
-   * a Cluster slot moves between primaries: the room catches up from history first.
+   * it left). One that skips positions means the subscription missed some, as when a Cluster slot
+   * moves between primaries: the room catches up from history first. In a new life (a new epoch)
+   * every position before it was missed here.
    */
   receive(publication: Publication, at: ParsedSeq): void {
     const feed = this.feeds.get(publication.room);
@@ -234,7 +235,7 @@ export class RoomFeeds {
 
   private receiveIn(feed: RoomFeed, publication: Publication, at: ParsedSeq): void {
     const from = feed.last ?? feed.anchor;
-    if (!feed.pending && from?.epoch === at.epoch && at.position > from.position + 1) {
+    if (!feed.pending && from && skipsPositions(from, at)) {
       this.logger.debug({ message: 'A live publication skipped positions; catching the room up', room: publication.room, from: from.position, at: at.position });
       // Sets `pending` before its first await, so this publication waits behind what it skipped.
       void this.catchUp(publication.room, feed);
@@ -410,4 +411,14 @@ export class RoomFeeds {
     kept.last = at;
     if (kept.publications.length > this.replaySize) kept.publications.shift();
   }
+}
+
+/**
+ * Whether `at` comes after positions this pod never received since `from`: in the same life,
+ * any past the next; in another (a failover's or a lost Redis's new epoch), any past its first.
+ * Not from UNKNOWN_ANCHOR, which proves nothing either way.
+ */
+function skipsPositions(from: Anchor, at: ParsedSeq): boolean {
+  if (from === UNKNOWN_ANCHOR) return false;
+  return at.position > (from.epoch === at.epoch ? from.position : 0) + 1;
 }

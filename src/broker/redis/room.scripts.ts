@@ -23,6 +23,12 @@ local function new_epoch(ms, random_suffix)
   return string.rep('0', ${EPOCH_TIME_DIGITS} - #text) .. text .. random_suffix
 end
 
+-- The replication history this server writes in (INFO's master_replid). A replica promoted in a
+-- failover takes a new one, and may lack the last writes of the primary it replaced.
+local function replication_id()
+  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+end
+
 -- The room's current epoch; a room without one (first use, expired, lost) starts a new life.
 local function room_epoch(meta, history, now, random_suffix)
   local epoch = redis.call('HGET', meta, 'epoch')
@@ -46,8 +52,9 @@ end
  * nothing was published, else {epoch, position}. The dedup key holds the fingerprint.
  *
  * The epoch is created whenever the meta hash is missing: first use, expiry after
- * HISTORY_TTL_S of silence, or a Redis that lost its data. Nothing of the old stream is kept,
- * so a `since` from before can never be answered with `recovered: true`.
+ * HISTORY_TTL_S of silence, or a Redis that lost its data; and when the room was last written in
+ * another replication history than this server's (a failover: see the script). Nothing of the old
+ * stream is kept, so a `since` from before can never be answered with `recovered: true`.
  * The channel payload is `[@<room>\n]P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
  * A notification to a personal room is also pushed on the user's inbox list in the same step,
  * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and stream never disagree; the
@@ -64,7 +71,15 @@ if deduplicate then
   if seen then return (seen == fingerprint or seen == '1') and 'duplicate' or 'conflict' end
 end
 local now = now_ms()
+local replid = replication_id()
+local written_in = redis.call('HGET', meta, 'replid')
+-- Last written in another replication history: positions past what this server holds may have
+-- been handed out (and delivered) there, and this publish would reuse them, so a \`since\` taken
+-- from a lost write would read as up to date. A new life instead: every older \`since\` answers
+-- recovered: false. (A room written before pods recorded it adopts this history.)
+if written_in and written_in ~= replid then redis.call('DEL', meta) end
 local epoch = room_epoch(meta, history, now, ARGV[6])
+if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
 local position = redis.call('HINCRBY', meta, 'position', 1)
 redis.call('XADD', history, 'MAXLEN', '~', size, position .. '-0', 'e', event, 't', now, 'b', body)
 redis.call('EXPIRE', meta, ttl_s)
