@@ -111,6 +111,20 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf)).toEqual(['before', 'first of e2']);
   });
 
+  it('drops a publication of an earlier life that arrives after the new one began (a deposed primary waking up)', async () => {
+    const { history, deliveries, live } = setUp();
+    const old = new FakeHistory();
+    old.publish('m1');
+    live(history.publish('m1'));
+    history.restart('e2');
+    live(history.publish('first of e2'));
+    // The old primary wakes and runs a write queued for it, in the life it still has.
+    live(old.publish('stale'));
+    live(history.publish('second of e2'));
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['m1', 'first of e2', 'second of e2']);
+  });
+
   it('holds nothing for a room it stopped following meanwhile', async () => {
     const { history, deliveries, feeds, live } = setUp();
     feeds.holdAll();

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
-import { ParsedSeq, formatSeq, parseSeq } from '../seq';
+import { EPOCH_TIME_DIGITS, ParsedSeq, formatSeq, parseSeq } from '../seq';
 import { describeError } from './redis.client';
 
 /** This pod's view of one subscribed room. */
@@ -383,6 +383,12 @@ export class RoomFeeds {
    * the members are told to recover, then get the new publication.
    */
   private deliverInOrder(feed: RoomFeed, publication: Publication, at: ParsedSeq): void {
+    if (feed.last && isEarlierLife(at.epoch, feed.last.epoch)) {
+      // Written in a life this room has left: a deposed primary that woke up after the failover
+      // and ran a write queued for it, which its successor never holds.
+      this.logger.debug({ message: 'Dropped a publication of an earlier history life', room: publication.room });
+      return;
+    }
     if (feed.last && feed.last.epoch === at.epoch && at.position <= feed.last.position) {
       const delivered = feed.recent?.find(([position]) => position === at.position);
       if (delivered === undefined || delivered[1] === publication.publishedAtMs) return;
@@ -419,6 +425,14 @@ export class RoomFeeds {
  * Not from UNKNOWN_ANCHOR, which proves nothing either way.
  */
 function skipsPositions(from: Anchor, at: ParsedSeq): boolean {
-  if (from === UNKNOWN_ANCHOR) return false;
+  if (from === UNKNOWN_ANCHOR || (from.epoch !== null && isEarlierLife(at.epoch, from.epoch))) return false;
   return at.position > (from.epoch === at.epoch ? from.position : 0) + 1;
+}
+
+/**
+ * Whether `epoch` began before `than` did: epochs start with the time of their creation
+ * (EPOCH_TIME_DIGITS, seq.ts), so one created earlier sorts first; the same instant tells nothing.
+ */
+function isEarlierLife(epoch: string, than: string): boolean {
+  return epoch.slice(0, EPOCH_TIME_DIGITS) < than.slice(0, EPOCH_TIME_DIGITS);
 }
