@@ -1,3 +1,4 @@
+import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { randomUUID } from 'node:crypto';
 import { eventually } from '../support/eventually';
@@ -23,6 +24,8 @@ const framesIn = (client: TestClient, room: string, event = 'notification') => c
 const texts = (client: TestClient, room: string) => framesIn(client, room).map((frame) => frame.data.payload.text as string);
 /** The slot of a room's keys and channel: they share the hash tag `{room}`. */
 const slotOf = (room: string) => calculateSlot(`{${room}}`);
+/** node-redis's slot map inside each cluster client. */
+type ClusterSlots = (typeof RedisClusterSlots)['prototype'];
 
 describe('pods on a Redis Cluster', () => {
   let cluster: RedisCluster;
@@ -166,6 +169,107 @@ describe('pods on a Redis Cluster', () => {
     expect(await cluster.cli(target, ['INFO', 'commandstats'])).toMatch(/cmdstat_spublish:calls=[1-9]/);
     await Promise.all(members.map((member) => member.close()));
   }, 60_000);
+
+  /** One room on each current primary. */
+  async function roomOnEachPrimary(base: string): Promise<string[]> {
+    const primaries = (await cluster.primaries()).length;
+    const roomByPrimary = new Map<number, string>();
+    for (let index = 0; roomByPrimary.size < primaries; index++) {
+      const room = `${base}-${index}`;
+      const port = (await cluster.primaryOf(slotOf(room))).port;
+      if (!roomByPrimary.has(port)) roomByPrimary.set(port, room);
+    }
+    return [...roomByPrimary.values()];
+  }
+
+  async function expectEveryPodReady(timeoutMs: number): Promise<void> {
+    await eventually(async () => {
+      for (const pod of pods) expect((await http('GET', `${pod.url}/readyz`)).status).toBe(200);
+    }, timeoutMs, 200);
+  }
+
+  /**
+   * Publishes `tag` through every pod into every room and waits until every member has each.
+   * On a shard whose replica was promoted and has no replica yet, REDIS_MIN_REPLICAS=1 answers
+   * 503 though the notification was published (section 7): delivery is what this checks, and a
+   * retry with the same id must not deliver it twice (expectExactlyOnce, later).
+   */
+  async function expectDeliveryInEveryRoom(members: TestClient[], rooms: string[], tag: string): Promise<void> {
+    for (const room of rooms) {
+      for (const [podIndex, pod] of pods.entries()) {
+        const text = `${tag}/${podIndex}`;
+        const id = randomUUID();
+        await eventually(async () => {
+          expect([202, 503]).toContain((await notify(pod, room, text, id)).status);
+          await eventually(() => members.forEach((member) => expect(texts(member, room)).toContain(text)), 2000, 50);
+        }, 10_000, 0);
+      }
+    }
+  }
+
+  it('serves every room again while a frozen primary stays stopped past its failover, and loses or doubles nothing when it wakes', async () => {
+    // SIGSTOP, as a paused VM: the primary's sockets stay open and the kernel still accepts
+    // connections to it, so nothing fails fast; only deadlines notice. Without bounded slot
+    // discovery started from a node that answers, about half the pods stayed unready in every
+    // room for as long as the node stayed stopped.
+    const rooms = await roomOnEachPrimary('public:cluster-frozen');
+    const primary = await cluster.primaryOf(slotOf(rooms[0]));
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`frozen${index}`))));
+    for (const member of members) for (const room of rooms) await member.join(room);
+    const roomPublishers = rooms.map((room) => keepPublishing(room));
+    await eventually(() => roomPublishers.forEach((publisher) => expect(publisher.acknowledged.length).toBeGreaterThan(3)), 10_000);
+
+    await cluster.freeze(primary);
+    try {
+      await cluster.waitHealthy(30_000); // The replica took over; the old primary is still stopped.
+      await expectEveryPodReady(20_000);
+      await expectDeliveryInEveryRoom(members, rooms, 'while-frozen');
+    } finally {
+      cluster.thaw(primary);
+    }
+    await cluster.waitHealthy(30_000);
+    await expectEveryPodReady(20_000);
+    const before = roomPublishers.map((publisher) => publisher.acknowledged.length);
+    await eventually(() => roomPublishers.forEach((publisher, index) => expect(publisher.acknowledged.length).toBeGreaterThan(before[index] + 3)), 20_000);
+    await Promise.all(roomPublishers.map((publisher) => publisher.stop()));
+    for (const [index, room] of rooms.entries()) await expectExactlyOnce(members, room, roomPublishers[index].acknowledged);
+    await Promise.all(members.map((member) => member.close()));
+  }, 120_000);
+
+  it('replaces a cluster client whose slot refresh never settles, so a frozen primary holds no pod unready either way', async () => {
+    // What node-redis does when its refresh asks the frozen node (it has no deadline, and every
+    // later refresh gets the same promise), made certain: every refresh of a client that existed
+    // before the freeze never settles. Only a fresh client can find the promoted replica.
+    const rooms = await roomOnEachPrimary('public:cluster-wedged');
+    const primary = await cluster.primaryOf(slotOf(rooms[rooms.length - 1]));
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`wedged${index}`))));
+    for (const member of members) for (const room of rooms) await member.join(room);
+    const fresh = new WeakSet<object>();
+    const { connect, rediscover } = RedisClusterSlots.prototype;
+    const connects = jest.spyOn(RedisClusterSlots.prototype, 'connect').mockImplementation(function (this: ClusterSlots) {
+      fresh.add(this);
+      return connect.call(this);
+    });
+    const refreshes = jest.spyOn(RedisClusterSlots.prototype, 'rediscover').mockImplementation(function (this: ClusterSlots, ...args) {
+      return fresh.has(this) ? rediscover.apply(this, args) : new Promise<void>(() => undefined);
+    });
+
+    await cluster.freeze(primary);
+    try {
+      await cluster.waitHealthy(30_000);
+      await expectEveryPodReady(20_000);
+      await expectDeliveryInEveryRoom(members, rooms, 'while-wedged');
+      expect(refreshes).toHaveBeenCalled();
+    } finally {
+      connects.mockRestore();
+      refreshes.mockRestore();
+      cluster.thaw(primary);
+    }
+    await cluster.waitHealthy(30_000);
+    await expectEveryPodReady(20_000);
+    for (const room of rooms) await expectExactlyOnce(members, room, []);
+    await Promise.all(members.map((member) => member.close()));
+  }, 120_000);
 
   it('loses no acknowledged notification when the primary of a busy room is killed, and turns ready again', async () => {
     const room = 'public:cluster-busy';

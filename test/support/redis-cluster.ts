@@ -25,9 +25,20 @@ export interface RedisCluster {
   migrateSlot(slot: number, to: RedisProcess): Promise<void>;
   /** Runs a redis-cli command on one node. */
   cli(node: RedisProcess, args: string[]): Promise<string>;
-  /** Waits until every live node reports `cluster_state:ok`, each slot range has a live primary and live replicas are in sync. */
+  /**
+   * Stops the node's process (SIGSTOP) without closing anything, as a paused VM: its sockets stay
+   * open, the kernel still accepts connections to it, and nothing answers. The cluster fails it
+   * over after its node timeout. Until `thaw`, the harness treats it as not live.
+   */
+  freeze(node: RedisProcess): Promise<void>;
+  /** Lets a frozen node run again (SIGCONT); a failed-over primary then rejoins as a replica. */
+  thaw(node: RedisProcess): void;
+  /**
+   * Waits until every live (running, not frozen) node reports `cluster_state:ok`, each slot
+   * range has a live primary and live replicas are in sync.
+   */
   waitHealthy(timeoutMs?: number): Promise<void>;
-  /** Stops every node and removes the temp directory. */
+  /** Stops every node (thawing frozen ones first) and removes the temp directory. */
   stop(): Promise<void>;
 }
 
@@ -46,7 +57,17 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const ports = await freeClusterPorts(PRIMARIES * 2);
   const nodes: RedisProcess[] = [];
   const certificate = options.tls ? selfSignedCertificate() : undefined;
+  /** Frozen nodes and their process ids. */
+  const frozen = new Map<RedisProcess, number>();
+  const thaw = (node: RedisProcess) => {
+    const pid = frozen.get(node);
+    if (pid === undefined) return;
+    frozen.delete(node);
+    process.kill(pid, 'SIGCONT');
+  };
   const stop = async () => {
+    // A stopped process would not act on SIGTERM until continued.
+    for (const node of [...frozen.keys()]) thaw(node);
     await Promise.all(nodes.map((node) => node.stop().catch(() => node.kill())));
     rmSync(directory, { recursive: true, force: true });
     certificate?.remove();
@@ -77,10 +98,11 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
 
   const cli = (node: RedisProcess, args: string[]) => redisCli(node.port, args, options.password, certificate?.certFile);
   const byPort = (port: number) => nodes.find((node) => node.port === port);
+  const live = (node: RedisProcess | undefined) => node !== undefined && node.running && !frozen.has(node);
 
   /** slot range start/end -> primary port, from the view of a live node. */
   const shards = async (): Promise<Array<{ from: number; to: number; port: number }>> => {
-    for (const node of nodes.filter((candidate) => candidate.running)) {
+    for (const node of nodes.filter(live)) {
       try {
         return parseClusterNodes(await cli(node, ['CLUSTER', 'NODES']));
       } catch {
@@ -123,10 +145,17 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       }
       for (const node of await cluster.primaries()) await cli(node, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', toId]);
     },
+    async freeze(node) {
+      const pid = Number(/process_id:(\d+)/.exec(await cli(node, ['INFO', 'server']))?.[1]);
+      if (!Number.isInteger(pid) || pid <= 0) throw new Error(`node ${node.port} did not say its process id`);
+      frozen.set(node, pid);
+      process.kill(pid, 'SIGSTOP');
+    },
+    thaw,
     async waitHealthy(timeoutMs = 30_000) {
       await eventually(
         async () => {
-          for (const node of nodes.filter((candidate) => candidate.running)) {
+          for (const node of nodes.filter(live)) {
             const info = await cli(node, ['CLUSTER', 'INFO']);
             if (!info.includes('cluster_state:ok')) throw new Error(`node ${node.port}: ${info.split('\n')[0]}`);
             // A replica still syncing would not acknowledge WAIT yet.
@@ -137,7 +166,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           const covered = covering.reduce((total, shard) => total + (shard.to - shard.from + 1), 0);
           if (covered !== 16384) throw new Error(`only ${covered} of 16384 slots have a primary`);
           for (const shard of covering) {
-            if (!byPort(shard.port)?.running) throw new Error(`slots ${shard.from}-${shard.to} still on dead primary ${shard.port}`);
+            if (!live(byPort(shard.port))) throw new Error(`slots ${shard.from}-${shard.to} still on dead or frozen primary ${shard.port}`);
           }
         },
         timeoutMs,

@@ -48,11 +48,35 @@ export function clusterNodeOptions(seeds: string[], options: { commandTimeoutMs:
   };
 }
 
-function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }) {
-  return createCluster({ ...clusterNodeOptions(seeds, options), scripts: REDIS_SCRIPTS });
+interface NodeAddress {
+  host: string;
+  port: number;
+}
+
+/** `rootNodes`: where discovery starts instead of the seeds (a replacement client, see replaceCluster). */
+function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }, rootNodes?: NodeAddress[]) {
+  return createCluster({
+    ...clusterNodeOptions(seeds, options),
+    ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),
+    // Discovery only fetches the slot map; each node is connected when first used (the health
+    // PINGs, bounded), so discovering never waits on connecting to a node that answers nothing.
+    minimizeConnections: true,
+    scripts: REDIS_SCRIPTS,
+  });
 }
 type HeraldCluster = ReturnType<typeof createHeraldCluster>;
 type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;
+type PrimaryNode = HeraldCluster['masters'][number];
+
+/**
+ * The slot map inside a node-redis cluster client (its private `_slots`, cluster-slots.js).
+ * `rediscover` connects to one node and asks CLUSTER SLOTS: `startWith`'s address first, else
+ * known nodes in random order (those that look connected first), else the root nodes. It has no
+ * deadline, and only one runs at a time: every call made meanwhile gets the running one's promise.
+ */
+interface ClusterSlotMap {
+  rediscover(startWith?: NodeClient): Promise<void>;
+}
 
 /**
  * Redis Cluster (7.0+) through node-redis's cluster client.
@@ -67,6 +91,10 @@ type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;
  *   changing) marks the connection disturbed; once every primary answers again every channel
  *   is subscribed again (confirmed by the primary that owns it now), the seams' resync steps run, and only then
  *   is the pod available and each room caught up from history (or told `recovery`).
+ * - A primary that stops answering without closing its connections (SIGSTOP, a paused VM) must
+ *   not hold the pod once its replica serves: the slot map is asked again of a primary that has
+ *   just answered, within a deadline, and a node-redis client whose discovery is stuck anyway
+ *   is replaced by a fresh one (refreshSlots, replaceCluster).
  * - Durable writes (`runReplicated`) run on the primary owning the key and are followed by
  *   WAIT on the same connection: fewer acknowledgements than REDIS_MIN_REPLICAS in
  *   REDIS_REPLICA_WAIT_MS is a ReplicasUnavailableError (503).
@@ -74,8 +102,20 @@ type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;
 export class ClusterRedisConnection extends RedisConnection {
   private readonly logger = new Logger(ClusterRedisConnection.name);
   private readonly settings: Required<ClusterConnectionOptions>;
-  private readonly cluster: HeraldCluster;
-  private readonly commands: RedisCommands;
+  /**
+   * How long finding the slot map may take before it counts as stuck: connecting to a node that
+   * answers, then its handshake and CLUSTER SLOTS, each within the command timeout.
+   */
+  private readonly discoveryTimeoutMs: number;
+  /** node-redis's cluster client; replaced when its slot discovery is stuck (replaceCluster). */
+  private cluster: HeraldCluster;
+  private commands: RedisCommands;
+  /** A client whose slot refresh missed discoveryTimeoutMs: node-redis hands every later refresh that one. */
+  private stuckCluster: HeraldCluster | undefined;
+  /** A fresh client still discovering the cluster, to replace a stuck one. */
+  private candidate: HeraldCluster | undefined;
+  /** Whether the current client's root nodes (its discovery's last resort) are the seeds. */
+  private rootedAtSeeds = true;
   /** Each subscribed channel and the primary that served its slot when it was last SSUBSCRIBEd. */
   private readonly channels = new Map<string, string | undefined>();
   private isAvailable = false;
@@ -85,7 +125,7 @@ export class ClusterRedisConnection extends RedisConnection {
   private disturbed = false;
   private resyncing: Promise<void> | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
-  private checking = false;
+  private check: Promise<void> | undefined;
   private primaries = '';
   private failoverCount = 0;
   private refusedForReplicas = 0;
@@ -95,18 +135,29 @@ export class ClusterRedisConnection extends RedisConnection {
   constructor(options: ClusterConnectionOptions) {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
-    this.cluster = createHeraldCluster(options.seeds, {
-      commandTimeoutMs: this.settings.commandTimeoutMs,
-      reconnectStrategy: (retries) => this.backoffMs(retries),
+    this.discoveryTimeoutMs = 2 * this.settings.commandTimeoutMs;
+    this.cluster = this.createCluster();
+    this.commands = this.commandsOn(this.cluster);
+  }
+
+  /** A node-redis cluster client whose node events count only while it is the current one. */
+  private createCluster(rootNodes?: NodeAddress[]): HeraldCluster {
+    const cluster = createHeraldCluster(this.settings.seeds, { commandTimeoutMs: this.settings.commandTimeoutMs, reconnectStrategy: (retries) => this.backoffMs(retries) }, rootNodes);
+    const current = () => cluster === this.cluster;
+    // Kept on a replaced client as well: an 'error' event nobody listens to would crash the process.
+    cluster.on('error', (error: Error) => this.logger.debug({ message: 'Redis Cluster error', error: describeError(error) }));
+    cluster.on('node-error', (error: Error, node: NodeAddress) => {
+      if (current()) this.onNodeTrouble(`${node.host}:${node.port}`, error);
     });
-    this.cluster.on('error', (error: Error) => this.logger.debug({ message: 'Redis Cluster error', error: describeError(error) }));
-    this.cluster.on('node-error', (error: Error, node: { host: string; port: number }) => this.onNodeTrouble(`${node.host}:${node.port}`, error));
-    this.cluster.on('node-reconnecting', (node: { host: string; port: number }) => this.onNodeTrouble(`${node.host}:${node.port}`));
-    this.cluster.on('sharded-channel-moved-error', (error: Error, channel: string) => {
+    cluster.on('node-reconnecting', (node: NodeAddress) => {
+      if (current()) this.onNodeTrouble(`${node.host}:${node.port}`);
+    });
+    cluster.on('sharded-channel-moved-error', (error: Error, channel: string) => {
+      if (!current()) return;
       this.logger.warn({ message: 'A sharded channel could not follow its slot', channel, error: describeError(error) });
       this.disturbed = true;
     });
-    this.commands = this.commandsOn(this.cluster);
+    return cluster;
   }
 
   get available(): boolean {
@@ -130,7 +181,7 @@ export class ClusterRedisConnection extends RedisConnection {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
     for (let attempt = 0; ; attempt++) {
       try {
-        const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key) as Promise<NodeClient>);
+        const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
         const reply = await this.bounded(operation, command(this.commandsOn(node)));
         await this.awaitReplicas(operation, node);
         return reply;
@@ -193,6 +244,8 @@ export class ClusterRedisConnection extends RedisConnection {
     clearInterval(this.healthTimer);
     this.channels.clear();
     this.setAvailable(false);
+    // A replacement still discovering is given up; the health check in flight sees `closed`.
+    this.candidate?.destroy();
     await this.resyncing?.catch(() => undefined);
     try {
       await withDeadline(this.cluster.close(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('close', this.settings.commandTimeoutMs));
@@ -206,7 +259,7 @@ export class ClusterRedisConnection extends RedisConnection {
     const budgetMs = 5 * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     try {
       await withDeadline(this.cluster.connect(), budgetMs, () => new DeadlineExpiredError('the cluster discovery', budgetMs));
-      await Promise.all(this.cluster.masters.map((master) => this.loadScripts(master)));
+      await Promise.all(this.cluster.masters.map((master) => this.loadScripts(this.cluster, master)));
       this.everConnected = true;
       this.primaries = this.primaryAddresses();
       this.disturbed = false;
@@ -216,7 +269,7 @@ export class ClusterRedisConnection extends RedisConnection {
       this.cluster.destroy();
       throw new Error(`Cannot connect to the Redis Cluster at ${this.settings.seeds.map(redactedUrl).join(',')}: ${describeError(error)}`);
     }
-    this.healthTimer = setInterval(() => void this.checkHealth(), this.settings.healthCheckMs);
+    this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
   }
 
   /**
@@ -238,21 +291,37 @@ export class ClusterRedisConnection extends RedisConnection {
     return this.resyncing;
   }
 
-  /** PINGs every primary; a silent or unreachable one marks the pod unavailable until all answer. */
-  private async checkHealth(): Promise<void> {
-    if (this.closed || this.checking || this.resyncing) return;
-    this.checking = true;
+  /** Starts a health check unless one (or a resync) is still running. */
+  private checkHealth(): void {
+    if (this.closed || this.check || this.resyncing) return;
+    this.check = this.runHealthCheck()
+      .catch((error: unknown) => this.logger.error({ message: 'Redis Cluster health check failed', error: describeError(error) }))
+      .finally(() => {
+        this.check = undefined;
+      });
+  }
+
+  /**
+   * PINGs every primary; a silent or unreachable one marks the pod unavailable until all answer.
+   * Every step is bounded, so checks never stop: one that hung would leave the pod unready for good.
+   */
+  private async runHealthCheck(): Promise<void> {
+    const cluster = this.cluster;
+    let answered: NodeClient[] = [];
     try {
-      const masters = this.cluster.masters;
-      // Bounded as a whole: a node client still connecting to a dead primary never settles.
-      await Promise.all(masters.map((master) => this.bounded('PING', this.cluster.nodeClient(master).then((client) => client.ping()))));
+      const masters = cluster.masters;
+      const pings = await Promise.allSettled(masters.map((master) => this.ping(cluster, master)));
+      answered = pings.flatMap((ping) => (ping.status === 'fulfilled' ? [ping.value] : []));
+      const failed = pings.findIndex((ping) => ping.status === 'rejected');
+      if (failed >= 0) throw new Error(`${masters[failed].address}: ${describeError((pings[failed] as PromiseRejectedResult).reason)}`);
+      if (this.closed) return;
       const primaries = this.primaryAddresses();
       if (primaries !== this.primaries) {
         this.failoverCount++;
         this.logger.warn({ message: 'Redis Cluster primaries changed', before: this.primaries, after: primaries });
         this.primaries = primaries;
         this.disturbed = true;
-        await Promise.all(masters.map((master) => this.loadScripts(master)));
+        await Promise.all(masters.map((master) => this.loadScripts(cluster, master)));
       }
       const moved = this.movedChannels();
       if (moved > 0) {
@@ -261,26 +330,104 @@ export class ClusterRedisConnection extends RedisConnection {
         this.logger.warn({ message: 'Slots of subscribed rooms moved to another primary', rooms: moved });
         this.disturbed = true;
       }
-      if (this.disturbed || !this.isAvailable) {
+      if ((this.disturbed || !this.isAvailable) && !this.closed) {
         this.disturbed = false;
         const downMs = this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
         this.logger.log({ message: 'Every Redis Cluster primary answers; resubscribing rooms and catching up', downMs, rooms: this.channels.size });
         await this.resync();
       }
     } catch (error) {
+      if (this.closed) return;
       this.markDown(`a primary did not answer: ${describeError(error)}`);
       // A dead primary's slots move to its replica: asking the cluster for the slot map again
-      // is what node-redis does on MOVED; a PING to a dead node never sees one.
+      // is what node-redis does on MOVED; a PING to a dead or silent node never sees one.
       this.disturbed = true;
-      this.refreshSlots();
-    } finally {
-      this.checking = false;
+      await this.refreshSlots(cluster, answered);
     }
   }
 
-  private refreshSlots(): void {
-    const slots = (this.cluster as unknown as { _slots?: { rediscover?: (startWith?: unknown) => Promise<void> } })._slots;
-    slots?.rediscover?.()?.catch((error: unknown) => this.logger.debug({ message: 'Slot map refresh failed', error: describeError(error) }));
+  /** PINGs one primary: resolves with its client, which has just shown that it answers. */
+  private ping(cluster: HeraldCluster, master: PrimaryNode): Promise<NodeClient> {
+    // Bounded as a whole: a node client still connecting to a silent primary never settles.
+    return this.bounded(
+      'PING',
+      cluster.nodeClient(master).then(async (client) => {
+        await client.ping();
+        return client;
+      }),
+    );
+  }
+
+  /**
+   * Asks the cluster for its slot map again, starting from a primary that has just answered a
+   * PING. Left to choose, node-redis may ask the silent primary itself: a stopped process or a
+   * paused VM still has its kernel accept the connection, so CLUSTER SLOTS waits forever, and as
+   * node-redis runs one refresh at a time and hands every later caller (its own topology
+   * refreshes too) the same promise, the pod stayed unready until that node woke up, long after
+   * its replica had taken over. A refresh that misses discoveryTimeoutMs all the same is stuck
+   * for good, and the client is replaced.
+   */
+  private async refreshSlots(cluster: HeraldCluster, answered: NodeClient[]): Promise<void> {
+    if (cluster !== this.cluster || this.closed) return;
+    const slots = (cluster as unknown as { _slots?: Partial<ClusterSlotMap> })._slots;
+    // Without that (private) refresh in some node-redis version, a fresh client discovers the cluster as well.
+    if (cluster !== this.stuckCluster && typeof slots?.rediscover === 'function') {
+      const startWith = answered.length === 0 ? undefined : answered[Math.floor(Math.random() * answered.length)];
+      try {
+        await this.bounded('the slot map refresh', slots.rediscover(startWith), this.discoveryTimeoutMs);
+        return;
+      } catch (error) {
+        if (!(error instanceof DeadlineExpiredError)) {
+          this.logger.debug({ message: 'Slot map refresh failed', error: describeError(error) });
+          // Known nodes and root nodes all failed. A replacement's root nodes are the primaries
+          // that answered when it was made, which may all be gone now: start over from the seeds.
+          if (answered.length > 0 || this.rootedAtSeeds) return;
+        } else {
+          this.stuckCluster = cluster;
+        }
+      }
+    }
+    if (cluster !== this.cluster || this.closed) return;
+    await this.replaceCluster(answered.map((client) => addressOf(client)).filter((address) => address !== undefined));
+  }
+
+  /**
+   * Replaces node-redis's cluster client with a fresh one that discovers the cluster from
+   * `rootNodes`, the primaries that have just answered: not from the seeds, one of which may be
+   * the silent node (node-redis tries root nodes in random order, with no deadline). From the
+   * seeds only when no primary answered. The old client is destroyed, not closed: closing waits
+   * for replies a silent node never sends. Its stuck refresh keeps one connection to that node
+   * until the node answers or the connection drops, then updates a slot map nothing uses and
+   * connects nothing (minimizeConnections). The next health check sees the new primaries and
+   * resyncs as after any disturbance: every channel subscribed again, the seams' resync steps,
+   * each room caught up.
+   */
+  private async replaceCluster(rootNodes: NodeAddress[]): Promise<void> {
+    const fromSeeds = rootNodes.length === 0;
+    const from = fromSeeds ? this.settings.seeds.map(redactedUrl).join(',') : rootNodes.map(({ host, port }) => `${host}:${port}`).join(',');
+    this.logger.warn({ message: 'Replacing the Redis Cluster client: its slot discovery is stuck or found nothing', from });
+    const next = this.createCluster(fromSeeds ? undefined : rootNodes);
+    this.candidate = next;
+    try {
+      await this.bounded('the cluster discovery', next.connect(), this.discoveryTimeoutMs);
+    } catch (error) {
+      next.destroy();
+      this.logger.warn({ message: 'A fresh Redis Cluster client could not discover the cluster yet; trying again at the next check', from, error: describeError(error) });
+      return;
+    } finally {
+      this.candidate = undefined;
+    }
+    if (this.closed) {
+      next.destroy();
+      return;
+    }
+    const previous = this.cluster;
+    this.cluster = next;
+    this.commands = this.commandsOn(next);
+    this.rootedAtSeeds = fromSeeds;
+    this.stuckCluster = undefined;
+    this.disturbed = true;
+    previous.destroy();
   }
 
   private onNodeTrouble(node: string, error?: Error): void {
@@ -301,8 +448,8 @@ export class ClusterRedisConnection extends RedisConnection {
     throw new ReplicasUnavailableError(operation, acknowledged, wanted);
   }
 
-  private async loadScripts(master: HeraldCluster['masters'][number]): Promise<void> {
-    const client = await this.cluster.nodeClient(master);
+  private async loadScripts(cluster: HeraldCluster, master: PrimaryNode): Promise<void> {
+    const client = await this.bounded('connect', cluster.nodeClient(master));
     await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', client.scriptLoad(script.SCRIPT))));
   }
 
@@ -377,8 +524,13 @@ export class ClusterRedisConnection extends RedisConnection {
     return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   }
 
-  private bounded<T>(operation: string, call: Promise<T>): Promise<T> {
-    const timeoutMs = this.settings.commandTimeoutMs;
+  private bounded<T>(operation: string, call: Promise<T>, timeoutMs = this.settings.commandTimeoutMs): Promise<T> {
     return withDeadline(call, timeoutMs, () => new DeadlineExpiredError(operation, timeoutMs));
   }
+}
+
+/** Where a node client connects (its host and port), from its options. */
+function addressOf(client: NodeClient): NodeAddress | undefined {
+  const socket = client.options?.socket as { host?: string; port?: number } | undefined;
+  return socket?.host === undefined || socket.port === undefined ? undefined : { host: socket.host, port: socket.port };
 }
