@@ -13,11 +13,12 @@ describe('join proxy', () => {
   let backend: HookReceiver;
   let pod: TestApp;
   const clients: TestClient[] = [];
-  const connect = async (sub: string, claims: Record<string, unknown> = {}) => {
-    const client = await connectClient(pod.wsUrl, signToken({ sub, ...claims }));
+  const connectWith = async (token: string) => {
+    const client = await connectClient(pod.wsUrl, token);
     clients.push(client);
     return client;
   };
+  const connect = (sub: string, claims: Record<string, unknown> = {}) => connectWith(signToken({ sub, ...claims }));
   const asked = (room: string) => backend.requests.filter((request) => request.body?.room === room);
 
   beforeAll(async () => {
@@ -80,12 +81,47 @@ describe('join proxy', () => {
     expect(asked('doc:ttl')).toHaveLength(2);
   });
 
-  it('asks once for concurrent joins of the same user and room', async () => {
+  it('asks once for concurrent joins of the same token and room', async () => {
     backend.answer = () => ({ status: 200, body: { allow: true }, delayMs: 100 });
-    const tabs = await Promise.all([connect('cora'), connect('cora'), connect('cora')]);
+    // Three tabs sharing the token the page stored.
+    const token = signToken({ sub: 'cora' });
+    const tabs = await Promise.all([connectWith(token), connectWith(token), connectWith(token)]);
     const replies = await Promise.all(tabs.map((tab) => tab.request('join', { room: 'doc:together' })));
     expect(replies.map((reply) => reply.event)).toEqual(['joined', 'joined', 'joined']);
     expect(asked('doc:together')).toHaveLength(1);
+  });
+
+  it('never shares a decision between two tokens of one user with different claims, joining at once', async () => {
+    // The backend decides on a claim Herald does not know: only org "acme" may open doc:shared.
+    backend.answer = (request) => ({ status: 200, body: { allow: request.body.claims.org === 'acme', ttl: 60 }, delayMs: 200 });
+    const [acme, evil] = await Promise.all([connect('nina', { org: 'acme' }), connect('nina', { org: 'evil' })]);
+    const replies = await Promise.all([acme.request('join', { room: 'doc:shared' }), evil.request('join', { room: 'doc:shared' })]);
+    expect(replies[0].event).toBe('joined');
+    expect(replies[1]).toMatchObject({ event: 'error', data: { code: 'forbidden' } });
+    expect(asked('doc:shared').map((request) => request.body.claims.org).sort()).toEqual(['acme', 'evil']);
+  });
+
+  it('reuses an allow only for the same claims: a refreshed token keeps it, another org is asked about', async () => {
+    backend.answer = (request) => ({ status: 200, body: { allow: request.body.claims.org === 'acme', ttl: 60 } });
+    const first = await connect('olaf', { org: 'acme', role: { name: 'editor', team: 7 } });
+    expect((await first.request('join', { room: 'doc:cached' })).event).toBe('joined');
+    // The same claims in another order, issued later and expiring later: no new question.
+    const refreshed = await connect('olaf', { role: { team: 7, name: 'editor' }, org: 'acme', iat: Math.floor(Date.now() / 1000) + 5, ttlS: 7200 });
+    expect((await refreshed.request('join', { room: 'doc:cached' })).event).toBe('joined');
+    expect(asked('doc:cached')).toHaveLength(1);
+    const otherOrg = await connect('olaf', { org: 'evil', role: { name: 'editor', team: 7 } });
+    expect(await otherOrg.request('join', { room: 'doc:cached' })).toMatchObject({ event: 'error', data: { code: 'forbidden' } });
+    const otherRole = await connect('olaf', { org: 'acme', role: { name: 'viewer', team: 7 } });
+    expect((await otherRole.request('join', { room: 'doc:cached' })).event).toBe('joined');
+    expect(asked('doc:cached')).toHaveLength(3);
+  });
+
+  it('answers unavailable, not forbidden, on a 429: the backend asks to retry later', async () => {
+    const client = await connect('rita');
+    backend.answer = () => ({ status: 429 });
+    expect(await client.request('join', { room: 'doc:busy' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    backend.answer = () => ({ status: 200, body: { allow: true } });
+    expect((await client.request('join', { room: 'doc:busy' })).event).toBe('joined');
   });
 
   it('never asks about rooms the token grants, public rooms, unlisted rooms or other users\' rooms', async () => {

@@ -150,9 +150,137 @@ describe('webhook settings', () => {
     expect((await server.exited).code).toBe(1);
     expect(server.output()).toContain('HOOKS_SECRET must be set');
   });
+
+  it('refuses hook URLs carrying credentials, naming each variable, without printing the password or query', async () => {
+    const server = await spawnServer(
+      {
+        WEBHOOK_URL: 'http://hookuser:PASSW0RDX@127.0.0.1:9/webhook?key=QSECRETX',
+        JOIN_PROXY_URL: 'http://joinuser:JPASSX@127.0.0.1:9/join?key=JQSECRETX',
+        JOIN_PROXY_ROOMS: 'doc:*',
+        HOOKS_SECRET,
+      },
+      { waitReady: false },
+    );
+    try {
+      await eventually(() => expect(server.child.exitCode).toBe(1), 15_000);
+    } finally {
+      // Should it start after all, it must not outlive the test.
+      server.child.kill('SIGKILL');
+    }
+    expect(server.output()).toContain('WEBHOOK_URL must not contain credentials');
+    expect(server.output()).toContain('JOIN_PROXY_URL must not contain credentials');
+    expect(server.output()).not.toMatch(/PASSW0RDX|QSECRETX|JPASSX|JQSECRETX/);
+  });
 });
 
 describe('webhooks across pods on one Redis', () => {
   const broker = useBroker('redis');
   webhooksAcrossPods(() => broker.env());
+});
+
+describe.each(BROKER_KINDS)('notification.unread for a notification id used again (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let receiver: HookReceiver;
+  let pod: TestApp;
+  const reminders = (sub: string) => receiver.accepted.filter((event) => event.type === 'notification.unread' && event.user === sub);
+
+  beforeAll(async () => {
+    receiver = await HookReceiver.start();
+    pod = await createTestApp({ ...broker.env(), ...hookEnv(receiver, { WEBHOOK_UNREAD_AFTER_S: '1', HISTORY_TTL_S: '1' }) });
+  });
+  afterAll(async () => {
+    await pod.close();
+    await receiver.close();
+  });
+
+  it('gives the second notification under an id, once the history window has passed, a reminder with its own id', async () => {
+    const notification = (n: number) => ({ id: 'invoice-7', users: ['ursula'], type: 'invoice.due', payload: { n } });
+    expect((await publish(pod.url, notification(1))).status).toBe(202);
+    await eventually(() => expect(reminders('ursula')).toHaveLength(1), 10_000);
+    // Inside the history window another body under the same id is a 409; past it, a new notification.
+    const inbox = await eventually(
+      async () => {
+        expect((await publish(pod.url, notification(2))).status).toBe(202);
+        const read = await http('GET', `${pod.url}/v1/inbox`, { token: user('ursula') });
+        expect(read.body.items.map((item: { id: string }) => item.id)).toEqual(['invoice-7', 'invoice-7']);
+        return read;
+      },
+      10_000,
+      100,
+    );
+    await eventually(() => expect(reminders('ursula')).toHaveLength(2), 10_000);
+    const [first, second] = reminders('ursula');
+    expect(second.id).not.toBe(first.id);
+    expect(second).toMatchObject({ seq: inbox.body.items[0].seq, notification: { id: 'invoice-7', seq: inbox.body.items[0].seq } });
+    expect(first).toMatchObject({ seq: inbox.body.items[1].seq });
+  });
+});
+
+describe('webhooks through a Redis that restarts empty or stalls', () => {
+  const broker = useBroker('redis');
+  let receiver: HookReceiver;
+  let pods: TestApp[];
+  const ready = async (pod: TestApp) => (await http('GET', `${pod.url}/readyz`)).status;
+
+  beforeAll(async () => {
+    receiver = await HookReceiver.start();
+    // A short command timeout, so a stalled Redis fails the hooks' calls within the test.
+    pods = await Promise.all([0, 1].map(() => createTestApp({ ...broker.env(), ...hookEnv(receiver, { REDIS_COMMAND_TIMEOUT_MS: '300' }) })));
+  });
+  afterAll(async () => {
+    await Promise.all(pods.map((pod) => pod.close()));
+    await receiver.close();
+  });
+
+  it('reports a user who left while Redis was down offline, and their room vacated, once it is back empty', async () => {
+    const [a, b] = pods;
+    const leaver = await connectClient(a.wsUrl, user('lena', ['chat:*']));
+    await leaver.join('chat:lena');
+    const stayer = await connectClient(b.wsUrl, user('stan'));
+    // One tab on each pod: closing one during the outage leaves the user online.
+    const tabs = [await connectClient(a.wsUrl, user('tia')), await connectClient(b.wsUrl, user('tia'))];
+    await eventually(() => expect(['lena', 'chat:lena', 'stan', 'tia'].flatMap((subject) => about(receiver, subject))).toEqual(['user.online lena', 'room.occupied chat:lena', 'user.online stan', 'user.online tia']));
+
+    await broker.redis!.kill();
+    for (const pod of pods) await eventually(async () => expect(await ready(pod)).toBe(503), 10_000);
+    await leaver.close();
+    await tabs[0].close();
+    await broker.redis!.restart();
+    for (const pod of pods) await eventually(async () => expect(await ready(pod)).toBe(200), 15_000);
+
+    await eventually(() => expect(about(receiver, 'lena')).toEqual(['user.online lena', 'user.offline lena']), 15_000);
+    await eventually(() => expect(about(receiver, 'chat:lena')).toEqual(['room.occupied chat:lena', 'room.vacated chat:lena']));
+    // Redis forgot who is online: users still connected are registered again, with a fresh online.
+    await eventually(() => expect(about(receiver, 'stan').filter((event) => event === 'user.online stan')).toHaveLength(2), 15_000);
+    expect(about(receiver, 'stan').at(-1)).toBe('user.online stan');
+    // Whichever pod registers first decides whether tia is seen offline in between; the last word is online.
+    await eventually(() => expect(about(receiver, 'tia').at(-1)).toBe('user.online tia'), 15_000);
+    await Promise.all([stayer.close(), tabs[1].close()]);
+  }, 60_000);
+
+  it('reports a user who left while Redis stalled offline once, not again when the pods resync', async () => {
+    const [a, b] = pods;
+    const leaver = await connectClient(a.wsUrl, user('paula', ['chat:*']));
+    await leaver.join('chat:paula');
+    const stayer = await connectClient(b.wsUrl, user('pete'));
+    await eventually(() => expect(['paula', 'chat:paula', 'pete'].flatMap((subject) => about(receiver, subject))).toEqual(['user.online paula', 'room.occupied chat:paula', 'user.online pete']));
+
+    broker.redis!.pause();
+    try {
+      await leaver.close();
+      for (const pod of pods) await eventually(async () => expect(await ready(pod)).toBe(503), 10_000);
+    } finally {
+      broker.redis!.resume();
+    }
+    for (const pod of pods) await eventually(async () => expect(await ready(pod)).toBe(200), 15_000);
+
+    // Queued after anything pod a registers on its way back, so everything before it has been sent.
+    const marker = await connectClient(a.wsUrl, user('mark'));
+    await eventually(() => expect(about(receiver, 'mark')).toEqual(['user.online mark']), 15_000);
+    expect(about(receiver, 'paula')).toEqual(['user.online paula', 'user.offline paula']);
+    expect(about(receiver, 'chat:paula')).toEqual(['room.occupied chat:paula', 'room.vacated chat:paula']);
+    // A stall long enough to take a pod for dead sends pete offline and online again; online is the last word.
+    await eventually(() => expect(about(receiver, 'pete').at(-1)).toBe('user.online pete'), 15_000);
+    await Promise.all([stayer.close(), marker.close()]);
+  }, 60_000);
 });

@@ -1,6 +1,7 @@
 /**
- * Allow decisions remembered per user and room until their ttl ends, at most `maxEntries`
- * (the oldest go first). A Map keeps insertion order, which is all the eviction needs.
+ * Allow decisions remembered by key (`joinDecisionKey`: user, room and claims) until their ttl
+ * ends, at most `maxEntries` (the oldest go first). A Map keeps insertion order, which is all
+ * the eviction needs.
  */
 export class JoinDecisionCache {
   private readonly expiresAtMs = new Map<string, number>();

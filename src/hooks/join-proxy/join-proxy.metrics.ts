@@ -12,7 +12,7 @@ export class JoinProxyMetrics {
     const registers = [metrics.registry];
     this.answers = new Counter({
       name: 'herald_join_proxy_answers_total',
-      help: 'Join proxy requests by answer: allow, deny, timeout, error (5xx, network, unreadable answer)',
+      help: 'Join proxy requests by answer: allow, deny, timeout, error (429, 5xx, network, unreadable answer)',
       labelNames: ['answer'],
       registers,
     });

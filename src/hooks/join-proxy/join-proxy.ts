@@ -4,9 +4,10 @@ import { Principal } from '../../auth/principal';
 import { HeraldConfig, JoinProxySettings } from '../../config/herald.config';
 import { JoinAuthorizer } from '../../rooms/join-authorizer';
 import { RoomError } from '../../rooms/rooms.errors';
-import { discardBody, postSigned, readLimitedText } from '../hook-request';
+import { describeHookError, discardBody, postSigned, readLimitedText } from '../hook-request';
 import { JoinDecisionCache } from './join-decision.cache';
 import { JoinProxyMetrics } from './join-proxy.metrics';
+import { joinDecisionKey, joinRequestKey } from './join-request.key';
 
 /** Longest reuse of an allow, whatever ttl the backend asks for. */
 export const JOIN_PROXY_MAX_TTL_S = 86_400;
@@ -18,9 +19,12 @@ type Decision = { allow: true } | { allow: false; code: 'forbidden' | 'unavailab
 /**
  * The join proxy of section 8: a join of a room matching JOIN_PROXY_ROOMS that the token does
  * not grant is decided by the backend. POST {user, room, claims}, signed like the webhooks;
- * 200 {"allow": true} admits, {"allow": false} or a 4xx answers `forbidden`, a 5xx, no answer
- * within JOIN_PROXY_TIMEOUT_MS or an unreadable answer `unavailable`. An allow with `ttl` is
- * reused for that user and room; concurrent joins of one user and room share one request.
+ * 200 {"allow": true} admits, {"allow": false} or a 4xx but 429 answers `forbidden`, a 429, a
+ * 5xx, no answer within JOIN_PROXY_TIMEOUT_MS or an unreadable answer `unavailable`. The backend
+ * decides on the claims, so a decision is shared only between joins it would see as the same:
+ * concurrent joins with the same user, room and claims share one request, and an allow with
+ * `ttl` is reused for the same user, room and claims but for iat, exp and nbf (see
+ * join-request.key.ts).
  */
 @Injectable()
 export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
@@ -46,15 +50,17 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
   }
 
   async authorize(principal: Principal, room: string): Promise<void> {
-    const key = `${principal.user}\n${room}`;
-    if (this.cache.allows(key, Date.now())) {
+    const request: JoinProxyRequest = { user: principal.user, room, claims: { ...(principal.claims ?? {}) } };
+    const decisionKey = joinDecisionKey(request);
+    if (this.cache.allows(decisionKey, Date.now())) {
       this.metrics.cacheHits.inc();
       return;
     }
-    let decision = this.asking.get(key);
+    const requestKey = joinRequestKey(request);
+    let decision = this.asking.get(requestKey);
     if (!decision) {
-      decision = this.ask(principal, room, key).finally(() => this.asking.delete(key));
-      this.asking.set(key, decision);
+      decision = this.ask(request, decisionKey).finally(() => this.asking.delete(requestKey));
+      this.asking.set(requestKey, decision);
     }
     const answer = await decision;
     if (!answer.allow) throw new RoomError(answer.code, answer.why);
@@ -66,13 +72,14 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
     this.cache.clear();
   }
 
-  private async ask(principal: Principal, room: string, key: string): Promise<Decision> {
-    const request: JoinProxyRequest = { user: principal.user, room, claims: { ...(principal.claims ?? {}) } };
+  private async ask(request: JoinProxyRequest, decisionKey: string): Promise<Decision> {
+    const { room } = request;
     const stopTimer = this.metrics.seconds.startTimer();
     try {
       const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
       const response = await postSigned(this.settings.url, this.settings.secret, JSON.stringify(request), signal);
-      if (response.status >= 400 && response.status < 500) {
+      // 429 says "not now", as a 5xx does: the client may retry, so it is no refusal.
+      if (response.status >= 400 && response.status < 500 && response.status !== 429) {
         await discardBody(response);
         return this.deny(`The backend refused ${room} (HTTP ${response.status})`);
       }
@@ -84,12 +91,12 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
       if (!answer) return this.unavailable(room, 'an answer that is not {"allow": boolean, "ttl"?: seconds}');
       if (!answer.allow) return this.deny(`The backend refused ${room}`);
       this.metrics.answers.inc({ answer: 'allow' });
-      if (answer.ttl !== undefined && answer.ttl > 0) this.cache.remember(key, Date.now() + Math.min(answer.ttl, JOIN_PROXY_MAX_TTL_S) * 1000);
+      if (answer.ttl !== undefined && answer.ttl > 0) this.cache.remember(decisionKey, Date.now() + Math.min(answer.ttl, JOIN_PROXY_MAX_TTL_S) * 1000);
       return { allow: true };
     } catch (error) {
       // By name, not instanceof: the error may come from another realm (test runners' VM contexts).
       const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
-      return this.unavailable(room, timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describe(error), timedOut ? 'timeout' : 'error');
+      return this.unavailable(room, timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describeHookError(error), timedOut ? 'timeout' : 'error');
     } finally {
       stopTimer();
     }
@@ -119,12 +126,4 @@ function parseAnswer(text: string | undefined): JoinProxyAnswer | undefined {
   const { allow, ttl } = answer as { allow: boolean; ttl?: unknown };
   if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) return undefined;
   return ttl === undefined ? { allow } : { allow, ttl };
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: unknown }).cause;
-    return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
-  }
-  return String(error);
 }

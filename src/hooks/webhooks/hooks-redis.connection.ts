@@ -2,8 +2,8 @@ import { Logger } from '@nestjs/common';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
 import { clusterNodeOptions } from '../../broker/redis/cluster.connection';
-import { describeError } from '../../broker/redis/redis.client';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
+import { describeHookError } from '../hook-request';
 import { HOOKS_SCRIPTS } from './hooks-redis.scripts';
 
 const RECONNECT_MAX_DELAY_MS = 2000;
@@ -77,7 +77,7 @@ export class HooksRedisConnection {
       await withDeadline(this.client.connect(), budgetMs, () => new DeadlineExpiredError('connect', budgetMs));
     } catch (error) {
       this.client.destroy();
-      throw new Error(`Webhooks cannot connect to Redis (${describeRedis(this.topology)}): ${describeError(error)}`);
+      throw new Error(`Webhooks cannot connect to Redis (${describeRedis(this.topology)}): ${describeHookError(error)}`);
     }
   }
 
@@ -85,7 +85,7 @@ export class HooksRedisConnection {
     try {
       await withDeadline(this.client.close(), this.commandTimeoutMs, () => new DeadlineExpiredError('close', this.commandTimeoutMs));
     } catch (error) {
-      this.logger.debug({ message: 'Graceful close failed; destroying the connection', error: describeError(error) });
+      this.logger.debug({ message: 'Graceful close failed; destroying the connection', error: describeHookError(error) });
       this.client.destroy();
     }
   }
@@ -130,7 +130,7 @@ export class HooksRedisConnection {
 
   private onError(error: Error): void {
     // A reconnect loop reports every failed attempt; the first is worth a warning.
-    const fields = { message: 'Hooks Redis connection error', redis: describeRedis(this.topology), error: describeError(error) };
+    const fields = { message: 'Hooks Redis connection error', redis: describeRedis(this.topology), error: describeHookError(error) };
     if (this.reportedDown) this.logger.debug(fields);
     else this.logger.warn(fields);
     this.reportedDown = true;

@@ -10,6 +10,12 @@ import { CommandParser, defineScript } from 'redis';
  * notices it first takes its counts off the totals. Any total leaving or reaching zero queues
  * its event in the same step, so the event is raised exactly once and queued in the order the
  * changes happened.
+ *
+ * A Redis that loses its data (a restart without persistence) loses the counts too, so the
+ * downs a pod could not record meanwhile would never come out of them: the first full sync
+ * after the loss raises them itself (ACTIVITY_APPLY). A loss is told apart from a pod that was
+ * merely reaped (whose downs the reaper raised) by a dataset id, set once by whichever pod
+ * finds none: a pod that knew another id was talking to a Redis that has since lost its data.
  */
 
 const NOW_MS = `
@@ -66,27 +72,47 @@ end
 `;
 
 /**
- * ARGV[4..]: pod id, pod TTL ms, '1' for a full sync, then activity key and count pairs (this
- * pod's absolute counts, in the order they changed).
+ * KEYS[5]: the dataset id. ARGV[4..]: pod id, pod TTL ms, '1' for a full sync, the dataset id
+ * this pod last saw ('' for none), a fresh one to set if Redis has none, then activity key and
+ * count pairs (this pod's absolute counts, in the order they changed).
  * A partial update from a pod that is not registered (it was reaped, or Redis lost its data)
  * changes nothing and returns {-1}: the pod then sends a full sync, which also forgets keys it
  * no longer counts. Counts are absolute, so applying an update twice changes nothing.
- * Returns {1, queued, dropped}.
+ * A full sync also carries, as zero counts, the keys this pod saw go to zero without Redis
+ * acknowledging it. When Redis lost its data since this pod's last full sync, those downs are
+ * raised here, for each key no pod counts again (another tab elsewhere keeps its user online).
+ * Returns {1, queued, dropped, dataset id ('' for a partial update)}.
  */
 const ACTIVITY_APPLY = `${ACTIVITY_HELPERS}
 local pod_id, ttl_ms, full = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
-if not full and not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0} end
+if not full and not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0, ''} end
+local dataset, lost = '', false
 if full then
+  dataset = redis.call('GET', KEYS[5])
+  if not dataset then
+    dataset = ARGV[8]
+    redis.call('SET', KEYS[5], dataset)
+  end
+  lost = ARGV[7] ~= '' and ARGV[7] ~= dataset
   local wanted = {}
-  for i = 7, #ARGV, 2 do wanted[ARGV[i]] = true end
+  for i = 9, #ARGV, 2 do
+    if tonumber(ARGV[i + 1]) > 0 then wanted[ARGV[i]] = true end
+  end
   for _, key in ipairs(redis.call('HKEYS', own)) do
     if not wanted[key] then set_own(key, 0) end
   end
 end
-for i = 7, #ARGV, 2 do set_own(ARGV[i], tonumber(ARGV[i + 1])) end
+for i = 9, #ARGV, 2 do
+  local key, count = ARGV[i], tonumber(ARGV[i + 1])
+  if lost and count == 0 and redis.call('HEXISTS', own, key) == 0 then
+    if redis.call('HEXISTS', totals, key) == 0 then emit(key, false) end
+  else
+    set_own(key, count)
+  end
+end
 redis.call('ZADD', pods, now + ttl_ms, pod_id)
 reap_expired()
-return {1, queued, dropped}
+return {1, queued, dropped, dataset}
 `;
 
 /** ARGV[4..5]: pod id, pod TTL ms. Refreshes this pod and reaps dead ones; {-1} when this pod was reaped. */
@@ -170,6 +196,8 @@ export interface ActivityKeys {
   queue: string;
   pod: string;
   podPrefix: string;
+  /** Names the data Redis holds: a new id means the counts were lost (ACTIVITY_APPLY). */
+  dataset: string;
 }
 
 export interface ActivityReply {
@@ -177,25 +205,42 @@ export interface ActivityReply {
   registered: boolean;
   queued: number;
   dropped: number;
+  /** After a full sync: the id of the data Redis holds. */
+  dataset?: string;
 }
 
-const activityReply = (reply: [number, number, number]): ActivityReply => ({ registered: reply[0] === 1, queued: Number(reply[1]), dropped: Number(reply[2]) });
+const activityReply = (reply: [number, number, number, string?]): ActivityReply => ({
+  registered: reply[0] === 1,
+  queued: Number(reply[1]),
+  dropped: Number(reply[2]),
+  ...(reply[3] ? { dataset: String(reply[3]) } : {}),
+});
 
-function pushActivity(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number): void {
+/** Keys come first in a script call; `extraKeys` are the script's own, after the four shared ones. */
+function pushActivity(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, extraKeys: string[] = []): void {
   parser.pushKey(keys.pods);
   parser.pushKey(keys.totals);
   parser.pushKey(keys.queue);
   parser.pushKey(keys.pod);
+  for (const key of extraKeys) parser.pushKey(key);
   parser.push(keys.podPrefix, idPrefix, String(queueMax));
+}
+
+/** What a full sync knows about the data Redis holds (ACTIVITY_APPLY). */
+export interface DatasetIds {
+  /** The id this pod last saw, '' before its first full sync. */
+  known: string;
+  /** Set if Redis has none (first start, or its data was lost). */
+  fresh: string;
 }
 
 export const HOOKS_SCRIPTS = {
   hooksActivityApply: defineScript({
     SCRIPT: ACTIVITY_APPLY,
-    NUMBER_OF_KEYS: 4,
-    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number, full: boolean, counts: [string, number][]) {
-      pushActivity(parser, keys, idPrefix, queueMax);
-      parser.push(podId, String(ttlMs), full ? '1' : '0');
+    NUMBER_OF_KEYS: 5,
+    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number, full: boolean, dataset: DatasetIds, counts: [string, number][]) {
+      pushActivity(parser, keys, idPrefix, queueMax, [keys.dataset]);
+      parser.push(podId, String(ttlMs), full ? '1' : '0', dataset.known, dataset.fresh);
       for (const [key, count] of counts) parser.push(key, String(count));
     },
     transformReply: activityReply,

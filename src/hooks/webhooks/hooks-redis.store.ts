@@ -36,7 +36,14 @@ export class HooksRedisStore {
   }
 
   activityKeys(podId: string): ActivityKeys {
-    return { pods: `${this.base}pods`, totals: `${this.base}totals`, queue: this.queueKey, pod: `${this.base}pod:${podId}`, podPrefix: `${this.base}pod:` };
+    return {
+      pods: `${this.base}pods`,
+      totals: `${this.base}totals`,
+      queue: this.queueKey,
+      pod: `${this.base}pod:${podId}`,
+      podPrefix: `${this.base}pod:`,
+      dataset: `${this.base}dataset`,
+    };
   }
 
   get queueKey(): string {

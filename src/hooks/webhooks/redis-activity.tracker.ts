@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
+import { describeHookError } from '../hook-request';
 import { ActivityTracker, QueueOutcome } from './activity.tracker';
 import { ActivityReply } from './hooks-redis.scripts';
 import { HooksRedisStore } from './hooks-redis.store';
@@ -7,6 +8,7 @@ import { ActivityKey } from './webhook-event';
 
 export interface RedisActivityOptions {
   podId: string;
+  /** WEBHOOK_QUEUE_MAX; also bounds the downs kept for a Redis that lost its data. */
   queueMax: number;
   /** A pod not refreshed for this long is dead: its users go offline (two heartbeats, as presence). */
   podTtlMs: number;
@@ -23,10 +25,27 @@ const RETRY_MAX_MS = 5000;
  * ride on the next call), so the hot path never waits for Redis. After any failure, or when
  * this pod finds it was reaped, the next call is a full sync of every count, which settles
  * the totals whatever the failed call did or did not apply.
+ *
+ * A full sync cannot settle what Redis forgot: after a restart that lost its data, a user who
+ * left this pod during the outage is counted nowhere, so no count goes down and no one was
+ * ever told `user.offline`. So every key that goes to zero here is kept until a call that
+ * carried that zero succeeds (during an outage: until Redis is back), and the full sync sends
+ * them along; the script raises the downs Redis lost, for keys no pod counts again.
  */
 export class RedisActivityTracker extends ActivityTracker {
   private readonly logger = new Logger(RedisActivityTracker.name);
   private readonly counts = new Map<ActivityKey, number>();
+  /**
+   * Keys that went to zero here and no successful call has carried since, oldest first, each
+   * with the change that zeroed it (a key that comes back and goes again is a new down). At
+   * most queueMax: more downs could not be queued anyway.
+   */
+  private readonly unacknowledgedDowns = new Map<ActivityKey, number>();
+  private changeNumber = 0;
+  /** Set while downs are being dropped, so a long outage logs it once. */
+  private droppingDowns = false;
+  /** The id of the data Redis held at the last full sync; another one means Redis lost it. */
+  private dataset = '';
   private pending: [ActivityKey, number][] = [];
   private needsFullSync = true;
   private flushing: Promise<void> | undefined;
@@ -52,8 +71,13 @@ export class RedisActivityTracker extends ActivityTracker {
   change(key: ActivityKey, delta: 1 | -1): void {
     if (this.closed) return;
     const count = Math.max(0, (this.counts.get(key) ?? 0) + delta);
-    if (count === 0) this.counts.delete(key);
-    else this.counts.set(key, count);
+    if (count === 0) {
+      this.counts.delete(key);
+      this.rememberDown(key);
+    } else {
+      this.counts.set(key, count);
+      this.unacknowledgedDowns.delete(key);
+    }
     // A full sync is due anyway and carries every count.
     if (!this.needsFullSync) this.pending.push([key, count]);
     this.flushSoon();
@@ -69,7 +93,7 @@ export class RedisActivityTracker extends ActivityTracker {
       this.reportReply(await this.store.client.hooksActivityLeave(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId));
     } catch (error) {
       // Another pod reaps this one once its entry expires (two heartbeats).
-      this.logger.warn({ message: 'Could not hand over activity on close', error: String(error) });
+      this.logger.warn({ message: 'Could not hand over activity on close', error: describeHookError(error) });
     }
   }
 
@@ -84,17 +108,29 @@ export class RedisActivityTracker extends ActivityTracker {
 
   private async flush(): Promise<void> {
     const full = this.needsFullSync;
-    const counts = full ? [...this.counts] : this.pending;
+    // Downs first: they happened before the counts this pod holds now.
+    const counts: [ActivityKey, number][] = full ? [...[...this.unacknowledgedDowns.keys()].map(zeroCount), ...this.counts] : this.pending;
+    // Which zeroing each carried down is: one that comes back and goes again meanwhile stays kept.
+    const carriedDowns = counts.filter(([, count]) => count === 0).map(([key]) => [key, this.unacknowledgedDowns.get(key)] as const);
     this.pending = [];
     this.needsFullSync = false;
     try {
-      const reply = await this.store.client.hooksActivityApply(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId, this.options.podTtlMs, full, counts);
+      const dataset = { known: this.dataset, fresh: randomBytes(9).toString('base64url') };
+      const reply = await this.store.client.hooksActivityApply(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId, this.options.podTtlMs, full, dataset, counts);
       if (!reply.registered) {
         this.logger.warn({ message: 'This pod was taken for dead; registering its connections again' });
         this.needsFullSync = true;
         this.pending = [];
         return;
       }
+      if (reply.dataset !== undefined) {
+        if (this.dataset !== '' && reply.dataset !== this.dataset) this.logger.warn({ message: 'Redis lost the webhook counts: this pod registered its counts again, with the downs it saw meanwhile', downs: carriedDowns.length });
+        this.dataset = reply.dataset;
+      }
+      for (const [key, change] of carriedDowns) {
+        if (this.unacknowledgedDowns.get(key) === change) this.unacknowledgedDowns.delete(key);
+      }
+      this.droppingDowns = false;
       this.reportReply(reply);
       if (this.failures > 0) this.logger.log({ message: 'Activity tracking resumed', failures: this.failures });
       this.failures = 0;
@@ -103,7 +139,7 @@ export class RedisActivityTracker extends ActivityTracker {
       this.pending = [];
       this.failures++;
       const delayMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures, 10));
-      const fields = { message: 'Activity update failed; a full sync follows', attempt: this.failures, delayMs, error: String(error) };
+      const fields = { message: 'Activity update failed; a full sync follows', attempt: this.failures, delayMs, error: describeHookError(error) };
       if (this.failures === 1) this.logger.warn(fields);
       else this.logger.debug(fields);
       this.retryTimer = setTimeout(() => {
@@ -127,8 +163,18 @@ export class RedisActivityTracker extends ActivityTracker {
       })
       .catch((error: unknown) =>
         // The next heartbeat tries again; an update failing meanwhile starts a full sync.
-        this.logger.debug({ message: 'Activity heartbeat failed', error: String(error) }),
+        this.logger.debug({ message: 'Activity heartbeat failed', error: describeHookError(error) }),
       );
+  }
+
+  private rememberDown(key: ActivityKey): void {
+    this.unacknowledgedDowns.delete(key);
+    this.unacknowledgedDowns.set(key, ++this.changeNumber);
+    if (this.unacknowledgedDowns.size <= this.options.queueMax) return;
+    this.unacknowledgedDowns.delete(this.unacknowledgedDowns.keys().next().value!);
+    if (!this.droppingDowns) this.logger.warn({ message: 'Too many downs while Redis does not answer (WEBHOOK_QUEUE_MAX): forgetting the oldest', queueMax: this.options.queueMax });
+    this.droppingDowns = true;
+    this.report({ queued: 0, dropped: 1 });
   }
 
   private reportReply(reply: ActivityReply): void {
@@ -144,3 +190,5 @@ export class RedisActivityTracker extends ActivityTracker {
     return `evt_${randomBytes(9).toString('base64url')}_`;
   }
 }
+
+const zeroCount = (key: ActivityKey): [ActivityKey, number] => [key, 0];

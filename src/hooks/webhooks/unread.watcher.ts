@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { INBOX_LIMIT_MAX } from '@herald/client/protocol';
 import { InboxStore } from '../../broker/inbox.store';
 import { WebhookSettings } from '../../config/herald.config';
+import { describeHookError } from '../hook-request';
 import { QueueOutcome } from './activity.tracker';
 import { UnreadSchedule } from './unread.schedule';
 import { WebhookQueue } from './webhook.queue';
@@ -85,7 +86,7 @@ export class UnreadWatcher {
         (error: unknown) => {
           // Kept for the next look, in front of anything scheduled since.
           this.buffer = [...checks, ...this.buffer].slice(0, this.settings.queueMax);
-          this.logger.warn({ message: 'Could not schedule unread checks; retrying', count: checks.length, error: String(error) });
+          this.logger.warn({ message: 'Could not schedule unread checks; retrying', count: checks.length, error: describeHookError(error) });
         },
       )
       .finally(() => (this.flushing = undefined));
@@ -95,7 +96,7 @@ export class UnreadWatcher {
     this.flush();
     if (this.looking) return;
     this.looking = this.checkDue()
-      .catch((error: unknown) => this.logger.warn({ message: 'Unread checks failed; retrying', error: String(error) }))
+      .catch((error: unknown) => this.logger.warn({ message: 'Unread checks failed; retrying', error: describeHookError(error) }))
       .finally(() => (this.looking = undefined));
   }
 
@@ -113,7 +114,7 @@ export class UnreadWatcher {
         if (await this.isUnread(check)) unread.push(check);
       } catch (error) {
         failed.push(check);
-        this.logger.debug({ message: 'Unread check failed', user: check.user, error: String(error) });
+        this.logger.debug({ message: 'Unread check failed', user: check.user, error: describeHookError(error) });
       }
     }
     const now = Date.now();
@@ -128,12 +129,15 @@ export class UnreadWatcher {
     if (failed.length > 0) await this.schedule.add(failed, RETRY_DELAY_MS);
   }
 
-  /** In the user's inbox and not marked read; a notification trimmed or expired from it is neither. */
+  /**
+   * In the user's inbox and not marked read; a notification trimmed or expired from it is neither.
+   * Found by id and seq: an id used again after the history window names another notification.
+   */
   private async isUnread({ user, notification }: UnreadCheck): Promise<boolean> {
     let before: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const { items, next } = await this.inbox.read(user, INBOX_LIMIT_MAX, before);
-      const item = items.find((candidate) => candidate.id === notification.id);
+      const item = items.find((candidate) => candidate.id === notification.id && candidate.seq === notification.seq);
       if (item) return !item.read;
       if (next === null) return false;
       before = next;

@@ -24,4 +24,11 @@ describe('webhook queue entries', () => {
     expect(unreadEvent(check, 1).id).toBe(unreadEvent(check, 2).id);
     expect(unreadEvent({ ...check, user: 'ann' }, 1).id).not.toBe(unreadEvent(check, 1).id);
   });
+
+  it('gives a notification id used again (after the history window) a reminder of its own', () => {
+    const first = { user: 'bob', notification: { id: 'inv-1', seq: '0000000001-0000000000000001', type: 'invoice.due' } };
+    const again = { user: 'bob', notification: { ...first.notification, seq: '0000000001-0000000000000009' } };
+    expect(unreadEvent(again, 1).id).not.toBe(unreadEvent(first, 1).id);
+    expect(unreadEvent(again, 1).id).toBe(unreadEvent(again, 2).id);
+  });
 });

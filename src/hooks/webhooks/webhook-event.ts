@@ -34,10 +34,13 @@ export interface UnreadCheck {
 
 /**
  * The same id for every attempt to report one unread notification, so a check that runs twice
- * (its pod died after queueing the event) gives receivers a duplicate they can drop.
+ * (its pod died after queueing the event) gives receivers a duplicate they can drop. The seq
+ * is part of it: a notification id may be used again once the history window has passed
+ * (section 6), and that second notification is another reminder, not a duplicate.
  */
 export function unreadEvent(check: UnreadCheck, atMs: number): WebhookEvent {
-  const id = `unread_${createHash('sha256').update(`${check.user}\n${check.notification.id}`).digest('base64url').slice(0, 24)}`;
+  const { user, notification } = check;
+  const id = `unread_${createHash('sha256').update(`${user}\n${notification.id}\n${notification.seq}`).digest('base64url').slice(0, 24)}`;
   return { id, type: 'notification.unread', timestamp: new Date(atMs).toISOString(), user: check.user, seq: check.notification.seq, notification: check.notification };
 }
 

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { WebhookBatch } from '@herald/client/protocol';
 import { WebhookSettings } from '../../config/herald.config';
-import { discardBody, postSigned, statusClass } from '../hook-request';
+import { describeHookError, discardBody, postSigned, statusClass } from '../hook-request';
 import { WebhookMetrics } from './webhook.metrics';
 import { WebhookQueue } from './webhook.queue';
 import { QueuedEvent } from './webhook-event';
@@ -58,7 +58,7 @@ export class WebhookDispatcher {
     if (!this.queue.durable) await this.lastAttempt();
     await this.queue.release().catch((error: unknown) =>
       // The lease expires on its own; another pod takes over then.
-      this.logger.debug({ message: 'Could not release the webhook lease', error: String(error) }),
+      this.logger.debug({ message: 'Could not release the webhook lease', error: describeHookError(error) }),
     );
   }
 
@@ -71,7 +71,7 @@ export class WebhookDispatcher {
           (nextMs) => this.schedule(nextMs),
           (error: unknown) => {
             // The queue's store is unreachable (Redis down): stand by and try again.
-            if (!this.failingQueue) this.logger.warn({ message: 'Webhook queue unavailable', error: String(error) });
+            if (!this.failingQueue) this.logger.warn({ message: 'Webhook queue unavailable', error: describeHookError(error) });
             this.failingQueue = true;
             this.schedule(this.standbyMs);
           },
@@ -142,7 +142,7 @@ export class WebhookDispatcher {
       // By name, not instanceof: the error may come from another realm (test runners' VM contexts).
       const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
       this.metrics.requests.inc({ outcome: timedOut ? 'timeout' : 'error' });
-      if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describe(error), events: batch.length });
+      if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describeHookError(error), events: batch.length });
       return false;
     } finally {
       stopTimer();
@@ -179,12 +179,4 @@ export class WebhookDispatcher {
     // Jitter in the upper half: receivers coming back are not hit by every retry at once.
     return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: unknown }).cause;
-    return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
-  }
-  return String(error);
 }

@@ -6,6 +6,7 @@ import { HeraldConfig, WebhookSettings } from '../../config/herald.config';
 import { NotificationsService, StoredNotification } from '../../notifications/notifications.service';
 import { RoomActivity } from '../../rooms/room-activity';
 import { RoomsService } from '../../rooms/rooms.service';
+import { redactedHookUrl } from '../hook-request';
 import { QueueOutcome } from './activity.tracker';
 import { UnreadWatcher } from './unread.watcher';
 import { WebhookDispatcher } from './webhook.dispatcher';
@@ -97,10 +98,4 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
       this.logger.log({ message: 'Webhook queue accepts events again' });
     }
   }
-}
-
-/** The receiver's origin and path, without credentials or query (which may carry a token). */
-export function redactedHookUrl(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.origin}${parsed.pathname}`;
 }
