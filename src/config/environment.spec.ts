@@ -12,7 +12,7 @@ const variables = [...new Set(checked)].filter((name) => /^[A-Z][A-Z0-9_]+$/.tes
 describe('parseEnvironment', () => {
   it('applies the documented defaults', () => {
     const env = parseEnvironment({});
-    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576, V8_NEW_SPACE_MAX_MB: 16, REDIS_REPLAY_SIZE: 32 });
+    expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576, V8_NEW_SPACE_MAX_MB: 16, REDIS_REPLAY_SIZE: 32, INBOX_MEMORY_MAX_MB: 128 });
   });
 
   it('converts numbers and booleans', () => {
@@ -40,6 +40,9 @@ describe('parseEnvironment', () => {
     ['REDIS_COMMAND_TIMEOUT_MS', 'soon'],
     ['V8_NEW_SPACE_MAX_MB', '-1'],
     ['V8_NEW_SPACE_MAX_MB', '2048'],
+    ['INBOX_MEMORY_MAX_MB', '0'],
+    ['INBOX_MEMORY_MAX_MB', '1.5'],
+    ['INBOX_MEMORY_MAX_MB', '128MB'],
   ])('names %s when it is invalid', (name, value) => {
     expect(() => parseEnvironment({ [name]: value })).toThrow(ConfigurationError);
     expect(() => parseEnvironment({ [name]: value })).toThrow(name);
@@ -115,6 +118,26 @@ describe('parseEnvironment', () => {
     [{ JOIN_PROXY_CACHE_SIZE: '-1' }, 'JOIN_PROXY_CACHE_SIZE'],
   ])('refuses hook settings %j, naming the variable', (raw, message) => {
     expect(() => parseEnvironment(raw)).toThrow(message);
+  });
+
+  const secret = 'sixteen-chars-ok';
+  it.each([
+    [{ WEBHOOK_URL: 'http://hook:PASSWORD@backend.example/herald?key=QUERYKEY', HOOKS_SECRET: secret }, 'WEBHOOK_URL must not contain credentials'],
+    [{ WEBHOOK_URL: 'https://justauser@backend.example/herald', HOOKS_SECRET: secret }, 'WEBHOOK_URL must not contain credentials'],
+    [{ JOIN_PROXY_URL: 'http://join:PASSWORD@backend.example/join', JOIN_PROXY_ROOMS: 'doc:*', HOOKS_SECRET: secret }, 'JOIN_PROXY_URL must not contain credentials'],
+    [{ WEBHOOK_URL: 'https://backend.example/herald', HOOKS_SECRET: ' '.repeat(20) }, 'HOOKS_SECRET must not be only whitespace'],
+    [{ WEBHOOK_URL: 'https://backend.example/herald', HOOKS_SECRET: '\t\n'.repeat(10) }, 'HOOKS_SECRET must not be only whitespace'],
+    [{ JOIN_PROXY_ROOMS: 'doc:*' }, 'JOIN_PROXY_ROOMS applies only with JOIN_PROXY_URL'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'doc:*,user:*', HOOKS_SECRET: secret }, 'JOIN_PROXY_ROOMS lists user:*, which can never apply'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'user:alice, public:*', HOOKS_SECRET: secret }, 'JOIN_PROXY_ROOMS lists user:alice, public:*, which can never apply'],
+  ])('refuses hook settings that could never work %j, naming the variable', (raw, message) => {
+    expect(() => parseEnvironment(raw)).toThrow(message);
+    // A refusal never repeats what the URL carried.
+    expect(() => parseEnvironment(raw)).not.toThrow(/PASSWORD|QUERYKEY/);
+  });
+
+  it.each(['*', 'doc:*,team:7', 'user*', 'users:*', 'public', 'publication:*'])('accepts JOIN_PROXY_ROOMS %s, which some proxied room matches', (rooms) => {
+    expect(parseEnvironment({ JOIN_PROXY_URL: 'https://backend.example/join?key=token-in-the-query', JOIN_PROXY_ROOMS: rooms, HOOKS_SECRET: secret }).JOIN_PROXY_ROOMS).toBe(rooms);
   });
 
   it('ignores variables it does not own', () => {

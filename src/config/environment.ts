@@ -116,8 +116,49 @@ function IsHttpUrl(options: ValidationOptions): PropertyDecorator {
   );
 }
 
+/**
+ * A URL without `user:password@`: fetch refuses to send a request to one (every call would
+ * fail), and the failure quoted the whole URL, password included, in the logs.
+ */
+function HasNoUrlCredentials(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'hasNoUrlCredentials',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return true;
+          try {
+            const url = new URL(value);
+            return url.username === '' && url.password === '';
+          } catch {
+            return true; // unparsable: IsHttpUrl says so
+          }
+        },
+      },
+    },
+    options,
+  );
+}
+
+/** What a hook URL's credentials error suggests instead (docs/hooks.md, "Verifying a request"). */
+const URL_CREDENTIALS_INSTEAD = 'check the X-Herald-Signature (HOOKS_SECRET) in the backend, or put a token in the query (?key=...), which Herald never logs';
+
 /** Room patterns as the `rooms` claim writes them: names, or prefixes ending in `*`. */
 const ROOM_PATTERN_LIST = /^\s*(?:[A-Za-z0-9_.:-]{1,128}\*?|\*)(?:\s*,\s*(?:[A-Za-z0-9_.:-]{1,128}\*?|\*))*\s*$/;
+
+/**
+ * Rooms no join ever asks the join proxy about: a user's own `user:<sub>` is always theirs and
+ * another user's never is (section 2), and `public:*` rooms are open to every token.
+ */
+const NEVER_PROXIED_PREFIXES = ['user:', 'public:'];
+
+/** The JOIN_PROXY_ROOMS patterns that could only ever match rooms that never reach the proxy. */
+function neverProxiedPatterns(list: string): string[] {
+  return listEntries(list).filter((pattern) => {
+    const fixed = pattern.endsWith('*') ? pattern.slice(0, -1) : pattern;
+    return NEVER_PROXIED_PREFIXES.some((prefix) => fixed.startsWith(prefix));
+  });
+}
 
 /**
  * A PEM public key that RS256 or ES256 can verify with (RSA or EC), `\n` standing for newlines as
@@ -373,16 +414,26 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1) @Max(3650)
   INBOX_TTL_DAYS = 30;
 
+  /**
+   * Memory the embedded engine's inboxes may take (estimated from each item's JSON size); past
+   * it the least recently written inboxes are dropped whole. Unused with Redis, whose TTLs and
+   * maxmemory bound its own.
+   */
+  @Transform(toInt) @IsInt() @Min(1) @Max(1024 * 1024)
+  INBOX_MEMORY_MAX_MB = 128;
+
   /** Serves /demo and its development token endpoint; defaults to on outside production. */
   @Transform(toBool) @IsOptional() @IsBoolean()
   DEMO_ENABLED?: boolean;
 
   /** Backend webhooks (section 8): POSTed here, signed with HOOKS_SECRET; off when unset. */
   @Transform(emptyToUndefined) @IsOptional() @IsHttpUrl({ message: 'WEBHOOK_URL must be an http:// or https:// URL' })
+  @HasNoUrlCredentials({ message: `WEBHOOK_URL must not contain credentials (user:password@), which requests cannot carry: ${URL_CREDENTIALS_INSTEAD}` })
   WEBHOOK_URL?: string;
 
   /** Signs webhook and join-proxy requests; required (16+ characters) when either URL is set. */
   @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16, { message: 'HOOKS_SECRET must be at least 16 characters' })
+  @Matches(/\S/, { message: 'HOOKS_SECRET must not be only whitespace' })
   HOOKS_SECRET?: string;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1000)
@@ -408,6 +459,7 @@ export class Environment {
 
   /** Asked about joins the token's `rooms` claim does not grant (section 8); off when unset. */
   @Transform(emptyToUndefined) @IsOptional() @IsHttpUrl({ message: 'JOIN_PROXY_URL must be an http:// or https:// URL' })
+  @HasNoUrlCredentials({ message: `JOIN_PROXY_URL must not contain credentials (user:password@), which requests cannot carry: ${URL_CREDENTIALS_INSTEAD}` })
   JOIN_PROXY_URL?: string;
 
   @Transform(emptyToUndefined)
@@ -426,6 +478,21 @@ export class Environment {
   @IsString({ message: 'HOOKS_SECRET must be set (16+ characters) when WEBHOOK_URL or JOIN_PROXY_URL is set' })
   get hooksSecretWithHooks(): string | undefined {
     return this.HOOKS_SECRET;
+  }
+
+  @ValidateIf((env: Environment) => env.JOIN_PROXY_ROOMS !== undefined && env.JOIN_PROXY_URL === undefined)
+  @Matches(/^$/, { message: 'JOIN_PROXY_ROOMS applies only with JOIN_PROXY_URL: set JOIN_PROXY_URL too, or unset JOIN_PROXY_ROOMS' })
+  get joinProxyRoomsWithoutUrl(): string {
+    return this.JOIN_PROXY_ROOMS ?? '';
+  }
+
+  @ValidateIf((env: Environment) => env.JOIN_PROXY_ROOMS !== undefined && neverProxiedPatterns(env.JOIN_PROXY_ROOMS).length > 0)
+  @Matches(/^$/, {
+    message: ({ value }) =>
+      `JOIN_PROXY_ROOMS lists ${value}, which can never apply: a user:* room is the user's own or no one's and a public:* room is open to all, so neither ever reaches the join proxy`,
+  })
+  get joinProxyRoomsNeverProxied(): string {
+    return neverProxiedPatterns(this.JOIN_PROXY_ROOMS ?? '').join(', ');
   }
 
   /** Exactly one way to reach Redis (or none, for the embedded broker). */

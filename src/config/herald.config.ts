@@ -56,6 +56,8 @@ export class HeraldConfig {
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
+  /** INBOX_MEMORY_MAX_MB in bytes: the embedded engine's budget for every inbox together. */
+  readonly inboxMemoryMaxBytes: number;
   /** Section 8's webhooks; undefined when WEBHOOK_URL is unset. */
   readonly webhooks: WebhookSettings | undefined;
   /** Section 8's join proxy; undefined when JOIN_PROXY_URL is unset. */
@@ -111,6 +113,7 @@ export class HeraldConfig {
     this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;
+    this.inboxMemoryMaxBytes = env.INBOX_MEMORY_MAX_MB * 1024 * 1024;
     this.webhooks =
       env.WEBHOOK_URL === undefined
         ? undefined

@@ -2,17 +2,26 @@ import { HttpException, Injectable, Logger } from '@nestjs/common';
 import { PublishBatchItemResult, PublishBatchResponse } from '@herald/client/protocol';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
+import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { PublishBatchItemError, PublishBatchItemValidator } from './publish-batch-item.validator';
 import { NotificationsService } from './notifications.service';
 import { PublishConflictError } from './publish-conflict.error';
+import { TurnBudget } from './turn-budget';
 
 /**
- * Target rooms whose publishes may be in flight at once. Every item's publishes are issued
- * without waiting for the previous item, so the broker pipelines them (node-redis writes the
- * commands of one tick together) while each notification stays its own atomic publish; the
- * window only bounds how much one request holds in memory and in the Redis queue.
+ * Target rooms whose publishes may be in flight at once. A wave's ids are claimed together and
+ * its notifications handed to the broker without waiting for each to be stored, so the broker
+ * pipelines them (node-redis writes the commands of one tick together) while each notification
+ * stays its own atomic publish; the window only bounds how much one request holds in memory and
+ * in the Redis queue.
  */
 const IN_FLIGHT_TARGETS = 1000;
+
+/** A notification of the batch that passed the single publish's checks. */
+interface AcceptedItem {
+  index: number;
+  notification: PublishNotificationDto;
+}
 
 /** Publishes the notifications of one batch request, each exactly as a single publish would. */
 @Injectable()
@@ -32,34 +41,60 @@ export class NotificationsBatchService {
    * One result per item, in order. Items are published in request order, so notifications of
    * one batch to the same room reach its members in that order. Rejects with
    * BrokerUnavailableError (503, nothing stored) when the broker is down before the first item.
+   * A large batch lets the event loop go round every TURN_BUDGET_MS (its checks and its rooms
+   * alike), so other clients are answered while it runs; a small one never waits.
    */
   async publish(items: readonly unknown[]): Promise<PublishBatchResponse> {
     if (!this.broker.available) throw new BrokerUnavailableError();
     const results: PublishBatchItemResult[] = new Array(items.length);
-    let wave: Promise<void>[] = [];
+    const turn = new TurnBudget();
+    let wave: AcceptedItem[] = [];
     let waveTargets = 0;
     for (let index = 0; index < items.length; index++) {
+      if (turn.spent) await turn.next();
       const checked = this.validator.check(items[index], index);
       if (!checked.ok) {
         results[index] = { error: checked.error };
         continue;
       }
-      wave.push(
-        this.notifications.publish(checked.notification).then(
-          (published) => void (results[index] = published),
-          (error: unknown) => void (results[index] = { error: this.itemError(error, index) }),
-        ),
-      );
+      wave.push({ index, notification: checked.notification });
       waveTargets += checked.targets;
       if (waveTargets >= IN_FLIGHT_TARGETS) {
-        await Promise.all(wave);
+        await this.publishWave(wave, results, turn);
         wave = [];
         waveTargets = 0;
       }
     }
-    await Promise.all(wave);
+    await this.publishWave(wave, results, turn);
     const failed = results.reduce((count, result) => count + ('error' in result ? 1 : 0), 0);
     return { accepted: results.length - failed, failed, results };
+  }
+
+  /**
+   * Claims the wave's ids all at once (one round trip to Redis), then hands its notifications to
+   * the broker one after the other, each once the one before it has been handed to every room:
+   * a notification to a room is stored after the batch's earlier ones there, an id or not.
+   * Resolves once each is stored or has failed, its result in `results`.
+   */
+  private async publishWave(wave: readonly AcceptedItem[], results: PublishBatchItemResult[], turn: TurnBudget): Promise<void> {
+    // Settled here: a claim may fail while an earlier notification is still being handed over.
+    const claims = wave.map(({ notification }) => this.notifications.claim(notification).then((claimed) => ({ claimed }), (error: unknown) => ({ error })));
+    const stored: Promise<void>[] = [];
+    for (const [position, { index }] of wave.entries()) {
+      const claim = await claims[position];
+      if ('error' in claim) {
+        results[index] = { error: this.itemError(claim.error, index) };
+        continue;
+      }
+      const handed = await this.notifications.hand(claim.claimed, turn);
+      stored.push(
+        handed.stored.then(
+          (published) => void (results[index] = published),
+          (error: unknown) => void (results[index] = { error: this.itemError(error, index) }),
+        ),
+      );
+    }
+    await Promise.all(stored);
   }
 
   /** What a single publish would have answered, for this item alone. */

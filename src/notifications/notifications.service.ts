@@ -6,6 +6,7 @@ import { inboxRecipientOf } from '../inbox/inbox-recipient';
 import { MetricsService } from '../metrics/metrics.service';
 import { notificationFingerprint } from './notification-fingerprint';
 import { PublishConflictError } from './publish-conflict.error';
+import { TurnBudget } from './turn-budget';
 
 export interface NotificationInput {
   rooms?: string[];
@@ -33,6 +34,22 @@ export interface StoredNotification {
   type: string;
 }
 
+/** A notification whose id is claimed, ready to be handed to the broker room by room. */
+export interface ClaimedNotification {
+  id: string;
+  /** Distinct target rooms. */
+  rooms: string[];
+  type: string;
+  payload: Record<string, unknown>;
+  /** Only for a caller's id. */
+  dedup: { dedupKey: string; fingerprint: string } | undefined;
+}
+
+/** A notification every target room has been handed; `stored` settles once each stored it. */
+export interface HandedNotification {
+  stored: Promise<PublishedNotification>;
+}
+
 /** Publishes notifications to rooms and users; usable from any module, not only HTTP. */
 @Injectable()
 export class NotificationsService {
@@ -50,31 +67,61 @@ export class NotificationsService {
    * PublishConflictError when the id was used with another body (HTTP answers 409).
    */
   async publish(input: NotificationInput): Promise<PublishedNotification> {
+    const handed = await this.hand(await this.claim(input), new TurnBudget());
+    return handed.stored;
+  }
+
+  /**
+   * The first step of a publish: binds a caller's id to this notification's content, before any
+   * room, so that a conflicting repeat reaches none, not even a new target. Rejects with
+   * PublishConflictError when the id is bound to another body. Claims of several notifications
+   * may be in flight at once (a batch sends them together); hand() then follows request order.
+   */
+  async claim(input: NotificationInput): Promise<ClaimedNotification> {
     const rooms = targetRooms(input);
     // A generated id never repeats: only a caller's id needs de-duplication records.
     const dedup = input.id === undefined ? undefined : { dedupKey: input.id, fingerprint: notificationFingerprint(rooms, input.type, input.payload) };
-    // Claimed before any room: a conflicting repeat must reach none, not even a new target.
     if (dedup && (await this.broker.claimPublishId(dedup.dedupKey, dedup.fingerprint)) === 'conflict') throw new PublishConflictError(dedup.dedupKey);
-    const id = input.id ?? randomUUID();
+    return { id: input.id ?? randomUUID(), rooms, type: input.type, payload: input.payload, dedup };
+  }
+
+  /**
+   * The second step: hands the notification to the broker for each target room, in slices that
+   * each fit in `turn` (other clients are served between them), and resolves once the last room
+   * has been handed over, so that a publish handed later is stored after this one in every room
+   * they share. Never rejects: `stored` settles as publish() does, once every room has stored
+   * it or one has failed.
+   */
+  async hand(claimed: ClaimedNotification, turn: TurnBudget): Promise<HandedNotification> {
+    const { id, rooms, type, payload, dedup } = claimed;
     const timestamp = new Date().toISOString();
-    const results = await Promise.all(
-      rooms.map((room) => {
-        const body: Omit<Notification, 'seq'> = { id, room, type: input.type, payload: input.payload, timestamp };
-        // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
-        const inboxUser = inboxRecipientOf(room);
-        return this.broker.publish(room, 'notification', body, inboxUser === undefined ? dedup : { ...dedup, inboxUser });
-      }),
-    );
-    this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
-    if (this.storedListener) this.tellStored(rooms, results, id, input.type);
-    // Only when a room's record outlived the id's claim (the window's very edge): refused all the same.
-    if (results.some((result) => result.duplicate && result.conflict)) throw new PublishConflictError(id);
-    return { id, targets: rooms.length };
+    const publishes: Promise<PublishResult>[] = [];
+    for (const room of rooms) {
+      if (turn.spent) {
+        // Promise.all below reports a room that fails while this waits; marking them handled
+        // now keeps Node from taking such a rejection for an unhandled one meanwhile.
+        Promise.all(publishes).catch(() => undefined);
+        await turn.next();
+      }
+      const body: Omit<Notification, 'seq'> = { id, room, type, payload, timestamp };
+      // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
+      const inboxUser = inboxRecipientOf(room);
+      publishes.push(this.broker.publish(room, 'notification', body, inboxUser === undefined ? dedup : { ...dedup, inboxUser }));
+    }
+    return { stored: Promise.all(publishes).then((results) => this.recordStored(claimed, results)) };
   }
 
   /** The one listener told of every notification stored (backend hooks); must return at once. */
   onStored(listener: (stored: StoredNotification) => void): void {
     this.storedListener = listener;
+  }
+
+  private recordStored({ id, rooms, type }: ClaimedNotification, results: PublishResult[]): PublishedNotification {
+    this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
+    if (this.storedListener) this.tellStored(rooms, results, id, type);
+    // Only when a room's record outlived the id's claim (the window's very edge): refused all the same.
+    if (results.some((result) => result.duplicate && result.conflict)) throw new PublishConflictError(id);
+    return { id, targets: rooms.length };
   }
 
   private tellStored(rooms: string[], results: PublishResult[], id: string, type: string): void {

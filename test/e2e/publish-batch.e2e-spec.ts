@@ -56,6 +56,15 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     await cat.close();
   });
 
+  it('delivers in request order notifications with and without an id, though only an id is claimed first', async () => {
+    const max = await connectClient(app.wsUrl, signToken({ sub: 'max' }));
+    const notifications = Array.from({ length: 12 }, (_, i) => ({ users: ['max'], type: `m${i}`, payload: { i }, ...(i % 3 === 0 ? { id: `batch-mixed-${kind}-${i}` } : {}) }));
+    expect((await batch(app.url, { notifications })).status).toBe(200);
+    await eventually(() => expect(max.all('notification')).toHaveLength(12));
+    expect(types(max)).toEqual(notifications.map((notification) => notification.type));
+    await max.close();
+  });
+
   it('answers 207 naming the index and field of each bad notification, and still publishes the good ones', async () => {
     const dan = await connectClient(app.wsUrl, signToken({ sub: 'dan' }));
     const response = await batch(app.url, {
@@ -208,5 +217,44 @@ describe('POST /v1/notifications/batch with INTERNAL_PORT', () => {
     const body = { notifications: [{ users: ['ida'], type: 't', payload: {} }] };
     expect((await batch(app.internalUrl!, body)).status).toBe(200);
     expect(await batch(app.url, body)).toMatchObject({ status: 404, body: { statusCode: 404 } });
+  });
+});
+
+describe('POST /v1/notifications/batch at the documented limits, on the embedded broker', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp()));
+  afterAll(() => app.close());
+
+  it('answers other clients while it runs, and answers the batch as it would have in one piece', async () => {
+    const first = await connectClient(app.wsUrl, signToken({ sub: 'limits-first' }));
+    const last = await connectClient(app.wsUrl, signToken({ sub: 'limits-last' }));
+    const bystander = await connectClient(app.wsUrl, signToken({ sub: 'bystander', rooms: ['lobby'] }));
+    // 90 notifications to 1,000 users each, every other one with an id: about 950 KB, within
+    // MAX_BATCH_PUBLISH_BYTES. The first user of the first and the last user of the last listen.
+    const notifications = Array.from({ length: 90 }, (_, j) => ({
+      users: Array.from({ length: 1000 }, (_, i) => (j === 0 && i === 0 ? 'limits-first' : j === 89 && i === 999 ? 'limits-last' : `us${j}x${i}`)),
+      type: `n${j}`,
+      payload: { j },
+      ...(j % 2 === 0 ? { id: `limits-${j}` } : {}),
+    }));
+    expect(JSON.stringify({ notifications }).length).toBeGreaterThan(900_000);
+    expect(JSON.stringify({ notifications }).length).toBeLessThan(1_048_576);
+    let answered = false;
+    const response = batch(app.url, { notifications }).finally(() => (answered = true));
+
+    expect((await first.next('notification', 20_000)).data.type).toBe('n0');
+    // The batch is under way: another client is served before it ends.
+    expect(await bystander.request('ping')).toMatchObject({ event: 'pong' });
+    expect((await bystander.join('lobby')).data).toMatchObject({ room: 'lobby' });
+    expect(last.all('notification')).toEqual([]);
+    expect(answered).toBe(false);
+
+    const { status, body } = await response;
+    expect(status).toBe(200);
+    expect(body).toEqual({ accepted: 90, failed: 0, results: notifications.map(({ id }) => ({ id: id ?? expect.any(String), targets: 1000 })) });
+    expect(new Set(body.results.map((result: { id: string }) => result.id)).size).toBe(90);
+    const delivered = await last.next('notification');
+    expect(delivered.data).toMatchObject({ id: body.results[89].id, type: 'n89', room: 'user:limits-last' });
+    await Promise.all([first.close(), last.close(), bystander.close()]);
   });
 });

@@ -9,6 +9,8 @@ export interface MemoryEngineOptions {
   historyTtlS: number;
   inboxSize: number;
   inboxTtlMs: number;
+  /** INBOX_MEMORY_MAX_MB in bytes; unbounded when omitted. */
+  inboxMemoryMaxBytes?: number;
 }
 
 /** The in-process engine: one pod, nothing to reach, the default when REDIS_URL is not set. */
@@ -22,7 +24,7 @@ export class MemoryEngine extends Engine {
 
   constructor(options: MemoryEngineOptions) {
     super();
-    this.inbox = new MemoryInboxStore(options);
+    this.inbox = new MemoryInboxStore({ inboxSize: options.inboxSize, inboxTtlMs: options.inboxTtlMs, memoryMaxBytes: options.inboxMemoryMaxBytes });
     this.broker = new MemoryBroker(options, this.inbox);
   }
 
@@ -32,6 +34,7 @@ export class MemoryEngine extends Engine {
       historyTtlS: config.historyTtlS,
       inboxSize: config.inboxSize,
       inboxTtlMs: config.inboxTtlDays * 86_400_000,
+      inboxMemoryMaxBytes: config.inboxMemoryMaxBytes,
     });
   }
 
