@@ -332,6 +332,6 @@ export interface JoinProxyRequest {
 /** What the backend answers (HTTP 200). */
 export interface JoinProxyAnswer {
   allow: boolean;
-  /** Seconds the decision may be reused for this user and room (allow only). */
+  /** Seconds the decision may be reused for this user and room with the same claims (iat, exp and nbf aside, so a refreshed token keeps it; allow only). */
   ttl?: number;
 }
