@@ -175,8 +175,14 @@ describe('a rejoin\'s replay', () => {
       expect(rejoining.closeInfo).toBeUndefined();
 
       // Caught up, it has no allowance left: stalled under live traffic, it is a slow consumer.
+      // Published until the pod closes it, however much the kernel's buffers absorb first.
       socket.pause();
-      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:archive'], type: 'bulk', payload: { blob, i: 60 + i } });
+      const hub = app.app.get(ConnectionHub);
+      const closing = () => [...hub.all()].some((connection) => connection.user === 'rejoining' && connection.state === 'closing');
+      for (let i = 0; !closing(); i++) {
+        if (i === 600) throw new Error('60 MB later, still not closed as a slow consumer');
+        await publish(app.url, { rooms: ['public:archive'], type: 'bulk', payload: { blob, i: 60 + i } });
+      }
       socket.resume();
       expect(await rejoining.closed).toEqual({ code: 4008, reason: 'slow_consumer' });
       await reader.close();
