@@ -16,6 +16,10 @@ export abstract class InboxStore {
   abstract read(user: string, limit: number, before?: string): Promise<InboxPage>;
   /** Marks inbox items read (unknown ids are ignored); says what changed, if anything. */
   abstract markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult>;
+  /** Inboxes dropped whole to stay within a memory budget since start (INBOX_MEMORY_MAX_MB); none where the store has no budget. */
+  get evictedInboxes(): number {
+    return 0;
+  }
 }
 
 export interface InboxOptions {

@@ -5,12 +5,14 @@ import { MetricsService } from '../metrics/metrics.service';
 
 /**
  * Mirrors the broker's availability into herald_broker_up and the log, once per change, and the
- * engine's replication health (shard subscribers, failovers, refusals) into metrics at each scrape.
+ * engine's replication health (shard subscribers, failovers, refusals) and in-memory inbox
+ * evictions into metrics at each scrape.
  */
 @Injectable()
 export class BrokerStatusReporter implements OnModuleInit {
   private readonly logger = new Logger(BrokerStatusReporter.name);
   private reported = { failovers: 0, refusedForReplicas: 0 };
+  private reportedEvictions = 0;
 
   constructor(
     private readonly broker: Broker,
@@ -29,6 +31,9 @@ export class BrokerStatusReporter implements OnModuleInit {
   }
 
   private reportHealth(): void {
+    const evicted = this.engine.inbox.evictedInboxes;
+    this.metrics.inboxEvictions.inc(Math.max(0, evicted - this.reportedEvictions));
+    this.reportedEvictions = evicted;
     const health = this.engine.health;
     if (!health) return;
     // Shards come and go with failovers and resharding: only the current ones are shown.

@@ -164,6 +164,25 @@ describe.each(BROKER_KINDS)('inbox (%s broker)', (kind) => {
   }
 });
 
+describe('the in-memory inbox budget (embedded broker)', () => {
+  it('drops the least recently written inboxes past INBOX_MEMORY_MAX_MB, keeps the newest, and counts the drops', async () => {
+    const app = await createTestApp({ INBOX_MEMORY_MAX_MB: '1' });
+    try {
+      const blob = 'x'.repeat(50_000);
+      // 30 users x 50 KB: half again the budget, written oldest first.
+      const users = Array.from({ length: 30 }, (_, i) => `budget${i}`);
+      for (const user of users) expect((await publish(app.url, { users: [user], type: 'big', payload: { blob } })).status).toBe(202);
+      const inboxOf = async (user: string) => (await http('GET', `${app.url}/v1/inbox`, { token: signToken({ sub: user }) })).body.items.length;
+      expect(await inboxOf('budget0')).toBe(0);
+      expect(await inboxOf('budget29')).toBe(1);
+      const metrics = await (await fetch(`${app.url}/metrics`)).text();
+      expect(Number(/^herald_inbox_evictions_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('CORS for the HTTP API', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ ALLOWED_ORIGINS: 'https://app.example.com' })));

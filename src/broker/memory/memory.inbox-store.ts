@@ -58,6 +58,7 @@ export class MemoryInboxStore extends InboxStore {
   /** The users of one notification share its payload: measured once (keeping that one payload alive). */
   private lastPayload: { payload: unknown; jsonBytes: number } | undefined;
   private evictedSinceReport = 0;
+  private evictedTotal = 0;
   private lastReportMs = -Infinity;
 
   constructor(private readonly options: MemoryInboxOptions) {
@@ -110,6 +111,10 @@ export class MemoryInboxStore extends InboxStore {
     return this.itemsByUser.size;
   }
 
+  override get evictedInboxes(): number {
+    return this.evictedTotal;
+  }
+
   close(): void {
     clearInterval(this.sweepTimer);
   }
@@ -120,6 +125,7 @@ export class MemoryInboxStore extends InboxStore {
       if (this.heldBytes <= this.evictedDownToBytes || user === writtenUser) break;
       this.drop(user, items);
       this.evictedSinceReport++;
+      this.evictedTotal++;
     }
     if (nowMs - this.lastReportMs >= SWEEP_MS) this.reportEvictions(nowMs);
   }
