@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
+import { PERSONAL_ROOM_PREFIX, PUBLIC_ROOM_PREFIX } from '@herald/client/protocol';
 import { Transform, plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -150,7 +151,7 @@ const ROOM_PATTERN_LIST = /^\s*(?:[A-Za-z0-9_.:-]{1,128}\*?|\*)(?:\s*,\s*(?:[A-Z
  * Rooms no join ever asks the join proxy about: a user's own `user:<sub>` is always theirs and
  * another user's never is (section 2), and `public:*` rooms are open to every token.
  */
-const NEVER_PROXIED_PREFIXES = ['user:', 'public:'];
+const NEVER_PROXIED_PREFIXES = [PERSONAL_ROOM_PREFIX, PUBLIC_ROOM_PREFIX];
 
 /** The JOIN_PROXY_ROOMS patterns that could only ever match rooms that never reach the proxy. */
 function neverProxiedPatterns(list: string): string[] {
