@@ -434,5 +434,7 @@ function skipsPositions(from: Anchor, at: ParsedSeq): boolean {
  * (EPOCH_TIME_DIGITS, seq.ts), so one created earlier sorts first; the same instant tells nothing.
  */
 function isEarlierLife(epoch: string, than: string): boolean {
+  // Asked of every live publication: the same life, the common answer, costs no slicing.
+  if (epoch === than) return false;
   return epoch.slice(0, EPOCH_TIME_DIGITS) < than.slice(0, EPOCH_TIME_DIGITS);
 }
