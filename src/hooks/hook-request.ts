@@ -1,4 +1,5 @@
 import { signWebhook } from '@herald/client/webhooks';
+import { describeError } from '../broker/redis/redis.client';
 
 /** What Herald sends with every backend request, besides the signature. */
 const USER_AGENT = 'Herald-Hooks/1';
@@ -63,24 +64,13 @@ export function redactedHookUrl(url: string): string {
 
 /** Anything that looks like a URL inside a text, up to whitespace or a quote. */
 const URL_IN_TEXT = /[a-z][a-z0-9+.-]*:\/\/[^\s'"`<>]+/gi;
-/** Causes followed when describing an error: fetch wraps the socket error once or twice. */
-const MAX_CAUSES = 4;
 
 /**
- * An error as one line for logs, every URL in it redacted as `redactedHookUrl` does: fetch
- * quotes the URL it was given in some messages ("Request cannot be constructed from a URL that
- * includes credentials: <url>"), and a hook error is logged on every failed attempt.
+ * An error as one line for logs (describeError, causes included), every URL in it redacted as
+ * `redactedHookUrl` does: fetch quotes the URL it was given in some messages ("Request cannot be
+ * constructed from a URL that includes credentials: <url>"), and a hook error is logged on every
+ * failed attempt.
  */
 export function describeHookError(error: unknown): string {
-  return describeWithCauses(error, MAX_CAUSES).replace(URL_IN_TEXT, redactedHookUrl);
-}
-
-function describeWithCauses(error: unknown, causesLeft: number): string {
-  // By shape, not instanceof: the error may come from another realm (test runners' VM contexts).
-  if (typeof error !== 'object' || error === null || !('message' in error)) return String(error);
-  const { message, cause, errors } = error as { message: unknown; cause?: unknown; errors?: unknown };
-  if (Array.isArray(errors) && errors.length > 0) return errors.map((inner) => describeWithCauses(inner, causesLeft - 1)).join('; ');
-  // node-redis's TimeoutError has no message: its class says what happened.
-  const text = typeof message === 'string' && message !== '' ? message : (error.constructor?.name ?? 'Error');
-  return cause === undefined || causesLeft === 0 ? text : `${text}: ${describeWithCauses(cause, causesLeft - 1)}`;
+  return describeError(error).replace(URL_IN_TEXT, redactedHookUrl);
 }

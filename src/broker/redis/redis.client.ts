@@ -33,12 +33,21 @@ export function redactedUrl(url: string): string {
   }
 }
 
-/** An error as one line for logs: node-redis's own errors often say it only by their class. */
-export function describeError(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(describeError).join('; ');
+/** Causes followed when describing an error: fetch wraps the socket error once or twice. */
+const MAX_CAUSES = 4;
+
+/**
+ * An error as one line for logs, with its causes: node-redis's own errors often say it only by
+ * their class. By shape, not instanceof: the error may come from another realm (test runners'
+ * VM contexts).
+ */
+export function describeError(error: unknown, causesLeft = MAX_CAUSES): string {
+  if (typeof error !== 'object' || error === null || !('message' in error)) return String(error);
+  const { message, cause, errors } = error as { message: unknown; cause?: unknown; errors?: unknown };
+  if (Array.isArray(errors) && errors.length > 0) return errors.map((inner) => describeError(inner, causesLeft - 1)).join('; ');
   // node-redis's TimeoutError has no message: its class says what happened.
-  if (error instanceof Error) return error.message || error.constructor.name;
-  return String(error);
+  const text = typeof message === 'string' && message !== '' ? message : (error.constructor?.name ?? 'Error');
+  return cause === undefined || causesLeft <= 0 ? text : `${text}: ${describeError(cause, causesLeft - 1)}`;
 }
 
 /**
