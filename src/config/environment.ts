@@ -296,6 +296,14 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1)
   MAX_CONNECTIONS = 50_000;
 
+  /**
+   * How long a client may take to send a request's headers (a WebSocket handshake included)
+   * before it is answered 408 and its TCP connection closed: a client that trickles its headers,
+   * or opens connections and sends nothing, holds a file descriptor no longer than this.
+   */
+  @Transform(toInt) @IsInt() @Min(1_000) @Max(300_000)
+  HTTP_HEADERS_TIMEOUT_MS = 10_000;
+
   /** Offers permessage-deflate to clients that ask for it; off by default (CPU and memory per socket). */
   @Transform(toBool) @IsBoolean()
   WS_COMPRESSION = false;

@@ -13,6 +13,13 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 300_000;
 
 /**
+ * How often Node looks for requests past HTTP_HEADERS_TIMEOUT_MS (or the request timeout). Its
+ * own 30 s would let a connection that never finishes its headers live up to 30 s past the
+ * limit; the check walks only connections whose request is still being read.
+ */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
+/**
  * Route parameters as long as a request line may be (Node reads at most 16 KiB of headers):
  * find-my-way answers 404 for a longer parameter (100 by default), before a room name of up to
  * 128 characters, or a longer one the validators should name, reaches a controller.
@@ -55,8 +62,10 @@ function answerUnknownRoute(request: FastifyRequest, reply: FastifyReply, payloa
  * match as they did on Express: regardless of case and of a trailing slash.
  */
 export class HeraldFastifyAdapter extends FastifyAdapter {
-  constructor() {
+  /** `headersTimeoutMs`: HTTP_HEADERS_TIMEOUT_MS, how long a request's headers may take to arrive. */
+  constructor(headersTimeoutMs: number) {
     super({
+      http: { headersTimeout: headersTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
       routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },

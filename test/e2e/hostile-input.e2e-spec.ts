@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import { createConnection, type Socket } from 'node:net';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -260,3 +261,57 @@ async function metricsText(app: TestApp): Promise<string> {
 function rateLimitedCount(metrics: string): number {
   return Number(/^herald_rate_limited_total (\d+)/m.exec(metrics)?.[1] ?? 0);
 }
+
+describe('clients that never finish their headers (HTTP_HEADERS_TIMEOUT_MS)', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000' })));
+  afterAll(() => app.close());
+
+  /** A raw TCP connection to the app: what it was sent back, and when it closed (ms after opening). */
+  function rawConnection(): { socket: Socket; received: () => string; closedAfterMs: Promise<number> } {
+    const { port } = new URL(app.url);
+    const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    const openedAt = Date.now();
+    const closedAfterMs = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - openedAt)));
+    return { socket, received: () => Buffer.concat(chunks).toString('latin1'), closedAfterMs };
+  }
+
+  it('answers 408 and closes a handshake whose headers trickle in past the limit', async () => {
+    const slow = rawConnection();
+    slow.socket.write(`GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n`);
+    // One more header line every 200 ms: never the blank line that ends them.
+    const trickle = setInterval(() => slow.socket.write(`X-Slow-${Date.now()}: 1\r\n`), 200);
+    try {
+      const closedAfterMs = await slow.closedAfterMs;
+      expect(slow.received()).toMatch(/^HTTP\/1\.1 408 /);
+      // Not before the limit; Node checks once a second, so within a few seconds of it.
+      expect(closedAfterMs).toBeGreaterThanOrEqual(1000);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
+  it('closes a connection that sends nothing at all', async () => {
+    const silent = rawConnection();
+    expect(await silent.closedAfterMs).toBeGreaterThanOrEqual(1000);
+    // Node answers a connection that never began a request by closing it, with no response.
+    expect(silent.received()).not.toMatch(/^HTTP\/1\.1 [^4]/);
+  });
+
+  it('still admits a WebSocket whose handshake arrives in time, and keeps it past the limit', async () => {
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'patient' }));
+    // Opened after the client: once it is cut off, Node's check has run past the client's limit too.
+    const silent = rawConnection();
+    await silent.closedAfterMs;
+    expect(client.closeInfo).toBeUndefined();
+    expect((await client.request('ping', undefined)).event).toBe('pong');
+    await client.close();
+  });
+
+  it('refuses a value under a second at start-up, naming the variable', async () => {
+    await expect(createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '10' })).rejects.toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
+  });
+});
