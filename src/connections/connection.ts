@@ -26,6 +26,8 @@ export class Connection {
   #state: ConnectionState = 'admitting';
   /** What the last replay left in the send buffer, allowed past the limit until it drains: see sendReplay. */
   #replayAllowance = 0;
+  /** Set by closeAfterReplies: no frame of the client's is taken any more. */
+  #refusingFrames = false;
 
   constructor(
     readonly id: string,
@@ -113,6 +115,23 @@ export class Connection {
     if (this.#state === 'closing') return;
     this.#state = 'closing';
     closeSocket(this.socket, how);
+  }
+
+  /** Whether frames from the client are still read and answered. */
+  get takesFrames(): boolean {
+    return this.#state !== 'closing' && !this.#refusingFrames;
+  }
+
+  /**
+   * Takes no more of the client's frames, and closes once the replies to those it took in this
+   * turn have gone out (a rate-limited flood: a reply resolves a few microtasks after its frame,
+   * and the frames within the limit arrived in the same read as those past it). A reply that
+   * waits for the broker is not waited for.
+   */
+  closeAfterReplies(how: Pick<CloseCodeInfo, 'code' | 'reason'>): void {
+    if (!this.takesFrames) return;
+    this.#refusingFrames = true;
+    setImmediate(() => this.close(how));
   }
 
   /** Closes with 4001 when the token has expired (and was not refreshed); says whether it did. */

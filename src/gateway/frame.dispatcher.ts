@@ -76,11 +76,11 @@ export class FrameDispatcher {
      */
     this.onPing = function (data) {
       const connection = hub.connectionFor(this);
-      if (!connection || connection.state === 'closing') return;
+      if (!connection?.takesFrames) return;
       const now = Date.now();
       connection.lastSeenMs = now;
       const allowance = connection.bucket.take(now);
-      if (allowance === 'close') connection.close(CloseCode.RateLimited);
+      if (allowance === 'close') connection.closeAfterReplies(CloseCode.RateLimited);
       // A ping past the rate limit gets no pong, as a frame past it gets no reply.
       else if (allowance === 'ok') this.pong(data);
       else metrics.rateLimited.inc();
@@ -89,11 +89,11 @@ export class FrameDispatcher {
     // and a flood of unsolicited ones is closed like any other (there is no reply to drop).
     this.onPong = function () {
       const connection = hub.connectionFor(this);
-      if (!connection || connection.state === 'closing') return;
+      if (!connection?.takesFrames) return;
       const now = Date.now();
       connection.lastSeenMs = now;
       const allowance = connection.bucket.take(now);
-      if (allowance === 'close') connection.close(CloseCode.RateLimited);
+      if (allowance === 'close') connection.closeAfterReplies(CloseCode.RateLimited);
       else if (allowance === 'drop') metrics.rateLimited.inc();
     };
   }
@@ -116,10 +116,11 @@ export class FrameDispatcher {
   private dispatch(connection: Connection, raw: RawData, isBinary: boolean): void {
     const now = Date.now();
     connection.lastSeenMs = now;
-    if (connection.state === 'closing') return;
+    if (!connection.takesFrames) return;
     const allowance = connection.bucket.take(now);
     if (allowance === 'close') {
-      connection.close(CloseCode.RateLimited);
+      // Frames taken before this one, in the same read, still get their replies.
+      connection.closeAfterReplies(CloseCode.RateLimited);
       return;
     }
     const parsed = parseFrame(raw, isBinary, this.config.maxJsonDepth);

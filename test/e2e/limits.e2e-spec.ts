@@ -125,6 +125,26 @@ describe('rate limit', () => {
     for (let i = 0; i < 30; i++) client.send({ event: 'ping' });
     expect(await client.closed).toEqual({ code: 4029, reason: 'rate_limited' });
   });
+
+  it('answers every frame it took before closing with 4029, though they arrived with the flood', async () => {
+    const client = await connectClient(app.wsUrl, signToken());
+    // One write: the frames within the limit and those past it reach the pod in one read.
+    const flood = Array.from({ length: 60 }, (_, id) => ({ event: 'ping', id }));
+    (client.socket as unknown as { _socket: { cork(): void; uncork(): void } })._socket.cork();
+    for (const frame of flood) client.send(frame);
+    (client.socket as unknown as { _socket: { cork(): void; uncork(): void } })._socket.uncork();
+    expect(await client.closed).toEqual({ code: 4029, reason: 'rate_limited' });
+    const replies = client.frames.filter((frame) => frame.id !== undefined);
+    const answered = new Set(replies.map((frame) => frame.id));
+    const pongs = replies.filter((frame) => frame.event === 'pong').length;
+    const refused = replies.filter((frame) => frame.event === 'error' && (frame.data as { code: string }).code === 'rate_limited').length;
+    // The burst (2 x RATE_LIMIT_PER_S) was taken and answered, then refusals until the close.
+    expect(pongs).toBeGreaterThanOrEqual(10);
+    expect(refused).toBeGreaterThanOrEqual(10);
+    // Every frame before the first one left unanswered got its reply.
+    const firstUnanswered = flood.findIndex(({ id }) => !answered.has(id));
+    expect(firstUnanswered).toBe(pongs + refused);
+  });
 });
 
 describe('slow consumer', () => {
