@@ -69,8 +69,11 @@ if (!token) {
     $('user').textContent = welcome.user;
     $('rooms').textContent = client.rooms.join(', ');
   });
-  client.on('disconnect', ({ code, reason, reconnectInMs }) =>
-    log('closed ' + code + ' ' + reason + (reconnectInMs === null ? ', not reconnecting' : ', reconnecting in ' + reconnectInMs + ' ms')));
+  client.on('disconnect', ({ code, reason, reconnectInMs }) => {
+    log('closed ' + code + ' ' + reason + (reconnectInMs === null ? ', not reconnecting' : ', reconnecting in ' + reconnectInMs + ' ms'));
+    // ALLOWED_ORIGINS lists the product's pages; this page is served by Herald itself.
+    if (reason === 'origin_not_allowed') log("this page's origin, " + location.origin + ', is not in ALLOWED_ORIGINS: add it there to use the demo');
+  });
   client.on('recovery', ({ room, recovered, missed }) =>
     log(recovered ? 'recovered ' + missed + ' missed in ' + room : 'history of ' + room + ' no longer reaches back: some notifications may be missing'));
   client.on('notification', (n) => log('notification ' + n.type + ' in ' + n.room));
@@ -87,6 +90,11 @@ if (!token) {
     $('send').addEventListener('submit', async (event) => {
       event.preventDefault();
       const form = new FormData(event.target);
+      // Welcomed once at least: the notification goes to the user the server says this is.
+      if (!client.welcome) {
+        log('could not publish: not connected yet');
+        return;
+      }
       try {
         const publisher = await mintToken({ sub: 'demo-publisher', scope: 'notifications:publish', ttl: 60 });
         const response = await fetch('/v1/notifications', {
