@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
@@ -121,6 +121,7 @@ describe('HTTP platform', () => {
       ['gzip', gzipSync],
       ['deflate', deflateSync],
       ['br', brotliCompressSync],
+      ['zstd', zstdCompressSync],
       ['GZIP', gzipSync],
       ['identity', (body: Buffer) => body],
     ])('is read inflated with Content-Encoding %s', async (encoding, encode) => {
