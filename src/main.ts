@@ -7,6 +7,20 @@ import { capYoungGeneration } from './lifecycle/young-generation';
 import { startHerald } from './herald.app';
 
 async function main(): Promise<void> {
+  const logger = new Logger('Shutdown');
+  // From the first moment: a signal that came while Herald started (a rollout, a scale-down) is
+  // held until it has started, then drains it; Node's default would kill it with exit 143.
+  let signalled: NodeJS.Signals | undefined;
+  let shutdown: ((signal: NodeJS.Signals) => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.log({ message: 'Signal received', signal });
+    // Every later signal joins the shutdown already under way (a second SIGTERM, Ctrl-C after SIGTERM).
+    if (signalled) return;
+    signalled = signal;
+    shutdown?.(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   let herald;
   try {
     herald = await startHerald(processEnvironment());
@@ -32,15 +46,10 @@ async function main(): Promise<void> {
   const { app } = herald;
   // Here rather than in startHerald: it tunes the whole process, which tests share with their runner.
   capYoungGeneration(app.get(HeraldConfig).v8NewSpaceMaxMb);
-  const logger = new Logger('Shutdown');
   // Not Nest's enableShutdownHooks: it re-raises the signal after closing, so the process
   // would exit 143; the contract wants readyz 503 at once, a spread 1012 drain, then exit 0.
-  let stopping: Promise<void> | undefined;
-  const shutdown = (signal: NodeJS.Signals) => {
-    logger.log({ message: 'Signal received', signal });
-    // SIGINT after SIGTERM (or the reverse) joins the shutdown already under way.
-    if (stopping) return;
-    stopping = app
+  shutdown = (signal: NodeJS.Signals) => {
+    void app
       .get(DrainService)
       .drain({ skipDelayWhenIdle: signal === 'SIGINT' })
       .then(() => herald.close())
@@ -52,8 +61,7 @@ async function main(): Promise<void> {
         },
       );
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  if (signalled) shutdown(signalled);
 }
 
 main().catch((error: unknown) => {

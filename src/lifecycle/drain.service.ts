@@ -3,6 +3,10 @@ import { CloseCode } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
 import { ConnectionHub } from '../connections/connection.hub';
 import { MetricsService } from '../metrics/metrics.service';
+import { RoomsService } from '../rooms/rooms.service';
+
+/** How often the drain looks whether its closed connections are gone (it waits at most CLOSE_TIMEOUT_MS). */
+const DEPARTURE_CHECK_MS = 20;
 
 /**
  * Graceful shutdown (section 7): readyz turns 503 at once so the load balancer stops sending
@@ -19,6 +23,7 @@ export class DrainService implements OnApplicationShutdown {
     private readonly hub: ConnectionHub,
     private readonly config: HeraldConfig,
     private readonly metrics: MetricsService,
+    private readonly rooms: RoomsService,
   ) {}
 
   get draining(): boolean {
@@ -26,7 +31,8 @@ export class DrainService implements OnApplicationShutdown {
   }
 
   /**
-   * Starts the drain (idempotent); resolves once every connection has been sent its 1012.
+   * Starts the drain (idempotent); resolves once every connection has been sent its 1012 and is
+   * gone and cleaned up, or CLOSE_TIMEOUT_MS after its 1012.
    * `skipDelayWhenIdle`: with no connection open, stop without DRAIN_DELAY_MS. For Ctrl-C at a
    * terminal, where no load balancer is still routing publishes to this process; SIGTERM from
    * an orchestrator always waits, since publishes keep arriving until the endpoints update.
@@ -54,7 +60,24 @@ export class DrainService implements OnApplicationShutdown {
       if (batch > 0) await this.sleep(stepMs);
       for (const connection of connections.slice(batch * perBatch, (batch + 1) * perBatch)) connection.close(CloseCode.ServiceRestart);
     }
-    this.logger.log({ message: 'Drained', closed: connections.length });
+    const left = await this.departures();
+    this.logger.log({ message: 'Drained', closed: connections.length, ...(left > 0 ? { stillOpen: left } : {}) });
+  }
+
+  /**
+   * Waits, within CLOSE_TIMEOUT_MS, until the closed connections are gone (each client answers
+   * its 1012, or ws drops it after CLOSE_TIMEOUT_MS) and cleaned up: each one's presence `left`,
+   * which members on other pods hear, goes through the broker, and the broker closes as soon as
+   * the drain ends. Returns how many were still open.
+   */
+  private async departures(): Promise<number> {
+    const deadline = Date.now() + this.config.closeTimeoutMs;
+    while (this.hub.size > 0 && Date.now() < deadline) await this.sleep(DEPARTURE_CHECK_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const expiry = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+    await Promise.race([this.rooms.departed(), expiry]);
+    clearTimeout(timer);
+    return this.hub.size;
   }
 
   private sleep(ms: number): Promise<void> {

@@ -23,6 +23,8 @@ export class RoomsService {
   private readonly logger = new Logger(RoomsService.name);
   private activityListener: RoomActivityListener | undefined;
   private readonly untold: UntoldPresence;
+  /** Cleanups under way (disconnect), for `departed`. */
+  private readonly departures = new Set<Promise<void>>();
 
   constructor(
     private readonly broker: Broker,
@@ -132,7 +134,24 @@ export class RoomsService {
   }
 
   /** Cleans up everywhere after any kind of close. Safe to call more than once. */
-  async disconnect(connection: Connection): Promise<void> {
+  disconnect(connection: Connection): Promise<void> {
+    const departure = this.depart(connection);
+    this.departures.add(departure);
+    const forget = () => this.departures.delete(departure);
+    departure.then(forget, forget);
+    return departure;
+  }
+
+  /**
+   * Resolves once every connection closed so far is cleaned up everywhere, its presence told
+   * included (a failure counts as done: announce keeps what it could not tell). A drain waits
+   * for it: the broker closes right after, and a `left` not yet told would never be.
+   */
+  async departed(): Promise<void> {
+    await Promise.allSettled([...this.departures]);
+  }
+
+  private async depart(connection: Connection): Promise<void> {
     connection.socketClosed();
     const rooms = this.hub.remove(connection);
     this.tell({ kind: 'disconnected', user: connection.user, connectionId: connection.id });

@@ -259,6 +259,23 @@ describe('a cluster of pods on one Redis', () => {
     expect((await presence()).body).toMatchObject({ users: ['watcher2'], connections: 1 });
     await watcher.close();
   });
+  it("tells members on other pods that a drained pod's users left, before that pod lets go of Redis", async () => {
+    const room = 'public:drained';
+    const drained = await spawnServer({ ...broker.env(), ...POD_ENV, DRAIN_DELAY_MS: '0', DRAIN_SPREAD_MS: '0' });
+    const watcher = await connectClient(a.wsUrl, user('watcher3'));
+    await watcher.join(room);
+    const names = ['ed', 'flo', 'gus', 'hal', 'ida'];
+    const leaving = await Promise.all(names.map((name) => connectClient(drained.wsUrl, user(name))));
+    for (const client of leaving) await client.join(room);
+    const presenceOf = (status: string) => () => watcher.all('presence').filter((frame) => frame.data.status === status).map((frame) => frame.data.user as string).sort();
+    await eventually(() => expect(presenceOf('joined')()).toEqual(names));
+    drained.child.kill('SIGTERM');
+    expect(await drained.exited).toEqual({ code: 0, signal: null });
+    // Removed from Redis on their close and told then: nothing would expire to tell them later.
+    await eventually(() => expect(presenceOf('left')()).toEqual(names));
+    expect(drained.output()).not.toContain('Presence update failed');
+    await watcher.close();
+  });
 });
 
 describe('a cluster that loses Redis', () => {

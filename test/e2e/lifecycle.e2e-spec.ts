@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { eventually } from '../support/eventually';
 import { spawnServer } from '../support/spawned-server';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { connectClient, openClient } from '../support/ws-client';
@@ -31,6 +32,26 @@ describe('lifecycle of the built server', () => {
     expect(server.output()).not.toContain(TEST_JWT_SECRET);
     for (const token of tokens) expect(server.output()).not.toContain(token.split('.')[2]);
     expect(server.output()).not.toContain('token=');
+  });
+
+  it('keeps draining on a second SIGTERM (or a Ctrl-C after it): clients still get 1012, exit 0', async () => {
+    const server = await spawnServer({ DRAIN_DELAY_MS: '300', DRAIN_SPREAD_MS: '0' });
+    const client = await connectClient(server.wsUrl, signToken({ sub: 'patient' }));
+    server.child.kill('SIGTERM');
+    await eventually(async () => expect((await fetch(`${server.url}/readyz`)).status).toBe(503));
+    server.child.kill('SIGTERM');
+    server.child.kill('SIGINT');
+    expect(await client.closed).toEqual({ code: 1012, reason: 'service_restart' });
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('drains a SIGTERM that came while it was starting, once started, and exits 0', async () => {
+    const server = await spawnServer({ DRAIN_DELAY_MS: '0' }, { waitReady: false });
+    // Nest's first line: main() runs, and Herald is not listening yet.
+    await eventually(() => expect(server.output()).toContain('Starting Nest application'), 15_000);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(server.output()).toContain('Signal received');
   });
 
   it('stops at once on Ctrl-C (SIGINT) with no connection open, without the drain delay', async () => {
