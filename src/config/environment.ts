@@ -243,6 +243,7 @@ export class Environment {
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 
   @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16, { message: 'JWT_SECRET must be at least 16 characters' })
+  @Matches(/\S/, { message: 'JWT_SECRET must not be only whitespace' })
   JWT_SECRET?: string;
 
   /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
@@ -286,14 +287,14 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
   RATE_LIMIT_PER_S = 20;
 
-  @Transform(toInt) @IsInt() @Min(1024)
+  @Transform(toInt) @IsInt() @Min(1024) @Max(1024 * 1024 * 1024)
   SEND_BUFFER_LIMIT_BYTES = 1_048_576;
 
   /** How long a closed connection may take to answer the close frame before it is dropped (ws's own is 30 s). */
   @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
   CLOSE_TIMEOUT_MS = 10_000;
 
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000_000)
   MAX_CONNECTIONS = 50_000;
 
   /**
@@ -314,19 +315,20 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
   MAX_ROOMS_PER_CONNECTION = 100;
 
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt) @IsInt() @Min(0) @Max(100_000)
   PRESENCE_EVENTS_MAX_USERS = 100;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
   HISTORY_SIZE = 100;
 
-  @Transform(toInt) @IsInt() @Min(1)
+  /** At most 30 days: Redis takes it as an EXPIRE, and a third of it in ms is a timer's period. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(30 * 86_400)
   HISTORY_TTL_S = 600;
 
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
   DRAIN_DELAY_MS = 5_000;
 
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
   DRAIN_SPREAD_MS = 5_000;
 
   @Transform(emptyToUndefined) @IsOptional()
@@ -382,7 +384,8 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(10) @Max(60_000)
   REDIS_REPLICA_WAIT_MS = 1000;
 
-  @Matches(/^[A-Za-z0-9_.:{}-]{1,64}$/, { message: 'REDIS_PREFIX must be 1..64 characters of A-Za-z0-9_.:{}-' })
+  // No braces: a prefix with a hash tag would put every room's keys in one Cluster slot.
+  @Matches(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'REDIS_PREFIX must be 1..64 characters of A-Za-z0-9_.:- (no braces: each room keeps its own Cluster hash tag)' })
   REDIS_PREFIX = 'herald:';
 
   /**

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import WebSocket from 'ws';
 import { createConnection } from 'node:net';
 import { Broker, BrokerUnavailableError } from '../../src/broker/broker';
@@ -246,6 +246,31 @@ describe('connecting, configured', () => {
       await client.close();
       const hs256 = await openClient(app.wsUrl, signToken({ sub: 'ivy' }));
       expect(await hs256.closed).toEqual({ code: 1008, reason: 'unauthorized' });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with JWT_SECRET and JWT_PUBLIC_KEY both set (a move to keys), verifies each token by its alg, and never takes the public key for an HMAC secret', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const app = await createTestApp({ JWT_PUBLIC_KEY: publicPem });
+    try {
+      const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const claims = encode({ sub: 'ivy', exp: Math.floor(Date.now() / 1000) + 600 });
+      const es256 = `${encode({ alg: 'ES256', typ: 'JWT' })}.${claims}`;
+      const es256Signature = sign('sha256', Buffer.from(es256), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      const viaKey = await connectClient(app.wsUrl, `${es256}.${es256Signature}`);
+      expect(viaKey.frames[0].data.user).toBe('ivy');
+      await viaKey.close();
+      const viaSecret = await connectClient(app.wsUrl, signToken({ sub: 'ivy' }));
+      expect(viaSecret.frames[0].data.user).toBe('ivy');
+      await viaSecret.close();
+      // The classic confusion: HS256 "signed" with the public key's PEM as the HMAC secret.
+      const confused = `${encode({ alg: 'HS256', typ: 'JWT' })}.${claims}`;
+      const confusedSignature = createHmac('sha256', publicPem).update(confused).digest('base64url');
+      const forged = await openClient(app.wsUrl, `${confused}.${confusedSignature}`);
+      expect(await forged.closed).toEqual({ code: 1008, reason: 'unauthorized' });
     } finally {
       await app.close();
     }
