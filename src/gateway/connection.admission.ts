@@ -18,6 +18,17 @@ import { FrameSender } from './frame.sender';
 import { closeOversizedFramesWithReason } from './oversized-frame';
 import { tokenOf } from './handshake';
 
+/** RFC 6455's codes and the contract's: a close code label takes no other value. */
+const KNOWN_CLOSE_CODES = new Set<number>([1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015, ...Object.values(CloseCode).map((info) => info.code)]);
+
+/**
+ * A close code as a metric label. A client may close with any code from 3000 to 4999, and each
+ * would otherwise be a series of its own on every pod: any token could add thousands.
+ */
+export function closeCodeLabel(code: number): string {
+  return KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other';
+}
+
 /**
  * Admission (sections 1 and 7): drain, Origin, JWT, MAX_CONNECTIONS and broker health are
  * checked before a socket becomes a Connection, because Nest's guards never run on connect. An
@@ -50,7 +61,7 @@ export class ConnectionAdmission {
     const logger = this.logger;
     this.onClose = function (reportedCode) {
       const code = closeCodeOf(this, reportedCode);
-      metrics.closeCodes.inc({ code: String(code) });
+      metrics.closeCodes.inc({ code: closeCodeLabel(code) });
       if (code === CloseCode.SlowConsumer.code) metrics.slowConsumerCloses.inc();
       const connection = hub.connectionFor(this);
       if (!connection) return;

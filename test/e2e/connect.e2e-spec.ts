@@ -207,14 +207,19 @@ describe('connection limits and origins', () => {
       const client = await connectClient(app.wsUrl, signToken());
       await client.join('public:metrics');
       await client.close(1000);
+      // Codes of the client's own choosing (3000-4999) share one label: no series per code.
+      for (const code of [3001, 3999, 4777]) await (await connectClient(app.wsUrl, signToken())).close(code);
       const metrics = await eventually(async () => {
         const text = await (await fetch(`${app.url}/metrics`)).text();
         expect(text).toContain('herald_close_codes_total{code="1000"} 1');
+        expect(text).toContain('herald_close_codes_total{code="other"} 3');
         return text;
       });
+      expect(metrics).not.toMatch(/herald_close_codes_total\{code="(3001|3999|4777)"\}/);
       expect(metrics).toContain('herald_close_codes_total{code="1008"} 1');
       expect(metrics).toContain('herald_rejected_connections_total{reason="unauthorized"} 1');
-      expect(metrics).toContain('herald_frames_out_total{event="welcome"} 1');
+      // The client above and the three that chose their own codes.
+      expect(metrics).toContain('herald_frames_out_total{event="welcome"} 4');
       expect(metrics).toContain('herald_frames_out_total{event="joined"} 1');
     } finally {
       await app.close();
