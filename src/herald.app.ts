@@ -70,7 +70,8 @@ async function connectEngine(engine: Engine): Promise<void> {
   try {
     await engine.connect();
   } catch (error) {
-    if (error instanceof EngineConnectError) throw new ConfigurationError([`${error.setting}: ${error.message}`]);
+    // The setting may well be right and Redis down (a rollout during an outage): say both.
+    if (error instanceof EngineConnectError) throw new ConfigurationError([`${error.setting}: ${error.message}`], 'Redis cannot be reached: check the setting below, and that Redis is up (Herald exits, and its orchestrator starts it again):');
     throw error;
   }
 }
@@ -99,6 +100,12 @@ function announce(config: HeraldConfig, engine: Engine, port: number, internalPo
     logger.log(
       `Listening on http://localhost:${port} (WebSocket ws://localhost:${port}${config.wsPath}` +
         `${internalPort === undefined ? '' : `, internal port ${internalPort}`}, ${broker === 'redis' ? 'Redis' : 'embedded'} broker)`,
+    );
+  }
+  if (config.isProduction && broker !== 'redis') {
+    // One pod alone is a valid deployment; several would each keep their own rooms, all ready.
+    logger.warn(
+      'No Redis configured (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): this pod runs on the embedded broker and shares no rooms, history or presence with other pods. Right for a single pod only.',
     );
   }
   if (config.jwt.ephemeral) {

@@ -571,8 +571,12 @@ function firstConstraints(constraints: Record<string, string>): string[] {
 }
 
 export class ConfigurationError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  /** `heading`: what kind of problem; a setting that is valid but names a server that cannot be reached is not an invalid one. */
+  constructor(
+    readonly problems: string[],
+    heading = 'Invalid configuration:',
+  ) {
+    super(`${heading}\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigurationError';
   }
 }

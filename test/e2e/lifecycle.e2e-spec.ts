@@ -104,6 +104,8 @@ describe('lifecycle of the built server', () => {
     const lines = server.output().trim().split('\n');
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+    // With no Redis setting (a Secret without REDIS_URL, a misspelt name), pods would share nothing.
+    expect(lines.map((line) => JSON.parse(line) as { level: string; message: string })).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringContaining('No Redis configured') }));
   });
 
   it('starts in development without a secret, with an ephemeral one and a hint', async () => {

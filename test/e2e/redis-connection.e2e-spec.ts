@@ -11,6 +11,9 @@ describe('connecting to Redis at start-up', () => {
     expect(await server.exited).toEqual({ code: 1, signal: null });
     expect(server.output()).toContain(`REDIS_URL: Cannot connect to Redis at redis://herald:***@127.0.0.1:${gone.port}`);
     expect(server.output()).toMatch(/ECONNREFUSED/);
+    // Not "invalid configuration": the URL may be right and Redis down.
+    expect(server.output()).toContain('Herald cannot start. Redis cannot be reached');
+    expect(server.output()).not.toContain('Invalid configuration');
     expect(server.output()).not.toContain('hunter2-secret');
   });
 
