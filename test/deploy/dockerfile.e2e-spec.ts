@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { validate, ValidationSeverity } from 'dockerfile-utils';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
+import { spawnServer } from '../support/spawned-server';
 import { repositoryRoot } from './support/kustomize.render';
 
 interface Instruction {
@@ -132,6 +136,24 @@ describe('Dockerfile', () => {
       expect.arrayContaining(['/app/package.json', '/app/node_modules', '/app/dist', '/app/client/package.json', '/app/client/dist']),
     );
     expect(runCommands(runtime)).toBe('');
+  });
+
+  it("probes /healthz where the server listens, HOST included", async () => {
+    const healthcheck = runtime.instructions.find((instruction) => instruction.keyword === 'HEALTHCHECK')!;
+    const [node, flag, script] = JSON.parse(healthcheck.argument.slice(healthcheck.argument.indexOf('CMD') + 3)) as string[];
+    expect([node, flag]).toEqual(['node', '-e']);
+    const probe = (env: Record<string, string>) =>
+      new Promise<number | null>((resolve) => execFile(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, ...env } }, (error) => resolve(error ? (error.code as number) : 0)));
+    // Bound to another loopback address than the 127.0.0.1 a probe of 0.0.0.0 would use.
+    const server = await spawnServer({ HOST: '127.0.0.2' }, { waitReady: false });
+    try {
+      await eventually(() => expect(server.output()).toContain('Listening on'), 15_000);
+      expect(await probe({ HOST: '127.0.0.2', PORT: String(server.port) })).toBe(0);
+      expect(await probe({ HOST: '127.0.0.2', PORT: String(await freePort()) })).toBe(1);
+    } finally {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
   });
 
   it('runs node dist/main.js in exec form, as a numeric non-root user', () => {
