@@ -1,17 +1,8 @@
+import { BellListView, type BellItem } from './bell-list.view.ts';
 import type { ConnectionState, HeraldClient } from './herald.client.ts';
-import { INBOX_LIMIT_MAX, personalRoom, type InboxEvent, type InboxItem, type Notification } from './protocol.ts';
+import { INBOX_LIMIT_MAX, INBOX_READ_IDS_MAX, personalRoom, type InboxEvent, type InboxItem, type Notification } from './protocol.ts';
 
-/** One entry of the bell's list. */
-export interface BellItem {
-  id: string;
-  type: string;
-  title: string;
-  body: string;
-  timestamp: string;
-  read: boolean;
-  /** In the user's inbox (sent to `user:<sub>`): the server keeps its read state. */
-  inbox: boolean;
-}
+export { formatTimestamp, type BellItem } from './bell-list.view.ts';
 
 const DEFAULT_MAX_ITEMS = 50;
 
@@ -92,6 +83,12 @@ const EDGE_GAP_PX = 8;
 /** Below this much room under the bell, the panel opens above it when there is more room there. */
 const MIN_PANEL_HEIGHT_PX = 200;
 
+/**
+ * Longest wait for a render asked for with #renderSoon: an animation frame comes first in a
+ * visible page; a hidden one gets none, and still shows the latest state when looked at.
+ */
+const RENDER_FALLBACK_MS = 100;
+
 /** Before the DOM exists (server-side rendering, Node) the module still loads. */
 const ElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
 
@@ -108,8 +105,19 @@ const ElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
 export class HeraldBellElement extends ElementBase {
   #client: HeraldClient | null = null;
   #unsubscribe: Array<() => void> = [];
+  /** Newest first, at most maxItems; #byId indexes the same items. */
   #items: BellItem[] = [];
+  readonly #byId = new Map<string, BellItem>();
   #root: ShadowRoot | null = null;
+  #view: BellListView | null = null;
+  /** A render asked for by #renderSoon and not done yet. */
+  #renderPending = false;
+  #frame = 0;
+  #frameTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Live notifications since the last render, for one announcement per render. */
+  #arrived: BellItem[] = [];
+  /** Inbox ids seen in the open list since the last render, marked read on the server together. */
+  #seenWhileOpen: string[] = [];
   /** Whether the client had a welcome already: the next one is a reconnect, after which the inbox is reloaded. */
   #welcomed = false;
   /**
@@ -144,6 +152,7 @@ export class HeraldBellElement extends ElementBase {
     this.#client = client;
     this.#marking.clear();
     this.#markingAll = false;
+    this.#seenWhileOpen = [];
     if (client) this.#attach(client);
   }
 
@@ -155,7 +164,8 @@ export class HeraldBellElement extends ElementBase {
       client.on('notification', (notification) => this.add(notification)),
       client.on('state', ({ state }) => this.#showState(state)),
       client.on('inbox', (event) => this.#onInboxEvent(event)),
-      client.on('unread', () => this.#render()),
+      // Every personal notification changes the count: rendered with the notification, once a frame.
+      client.on('unread', () => this.#renderSoon()),
       client.on('welcome', () => {
         // Read marks made elsewhere while this page was disconnected are not replayed.
         if (this.#welcomed) void this.#loadInbox(client);
@@ -174,8 +184,9 @@ export class HeraldBellElement extends ElementBase {
   /** The badge's count. */
   get unread(): number {
     const serverUnread = this.#client?.inbox.unread ?? null;
-    if (serverUnread === null) return this.#items.filter((item) => !item.read).length;
-    const otherRooms = this.#items.filter((item) => !item.read && !item.inbox).length;
+    const unread = this.#items.filter((item) => !item.read);
+    if (serverUnread === null) return unread.length;
+    const otherRooms = unread.filter((item) => !item.inbox).length;
     const inbox = this.#markingAll ? 0 : Math.max(0, serverUnread - this.#marking.size);
     return inbox + otherRooms;
   }
@@ -189,6 +200,7 @@ export class HeraldBellElement extends ElementBase {
     if (!this.#root) {
       this.#root = this.attachShadow({ mode: 'open' });
       this.#root.innerHTML = TEMPLATE;
+      this.#view = new BellListView(this.#part('ol'));
       this.#part('button.bell').addEventListener('click', () => this.toggle());
       this.#root.addEventListener('keydown', (event) => {
         if ((event as KeyboardEvent).key !== 'Escape' || !this.#isOpen()) return;
@@ -213,23 +225,30 @@ export class HeraldBellElement extends ElementBase {
     this.#unsubscribe = [];
   }
 
-  /** Adds a live notification; one already listed (same `id`: from the inbox, or sent to two rooms) is not added again. */
+  /**
+   * Adds a live notification; one already listed (same `id`: from the inbox, or sent to two
+   * rooms) is not added again. The list is drawn once per animation frame, however many arrive.
+   */
   add(notification: Notification): void {
     const user = this.#client?.welcome?.user;
     const inbox = user !== undefined && notification.room === personalRoom(user);
-    const existing = this.#items.find((item) => item.id === notification.id);
+    const existing = this.#byId.get(notification.id);
     if (existing) {
       existing.inbox ||= inbox;
       return;
     }
     const read = this.#isOpen();
     const item = toItem(notification, read, inbox);
-    this.#insert(item);
+    if (!this.#insert(item)) return;
     // Seen as it arrived in the open list: read, and shown as new until the list closes.
     if (read) this.#fresh.add(item.id);
-    if (read && inbox && this.#inbox !== 'unavailable') void this.#markRead([notification.id]);
-    this.#announce(`New notification: ${item.title}`);
-    this.#render();
+    if (read && inbox && this.#inbox !== 'unavailable') {
+      // Discounted from the badge at once; sent to the server with the others of this frame.
+      this.#marking.add(item.id);
+      this.#seenWhileOpen.push(item.id);
+    }
+    if (this.#root) this.#arrived.push(item);
+    this.#renderSoon();
   }
 
   /**
@@ -289,9 +308,12 @@ export class HeraldBellElement extends ElementBase {
     panel.dataset.placement = openAbove ? 'above' : 'below';
   }
 
-  /** Says it to screen readers (a polite live region), without moving focus. */
-  #announce(text: string): void {
-    if (this.#root) this.#part('[role="status"]').textContent = text;
+  /** Says what arrived since the last render to screen readers (a polite live region), without moving focus. */
+  #announceArrivals(): void {
+    const arrived = this.#arrived.filter((item) => this.#byId.get(item.id) === item);
+    this.#arrived = [];
+    if (arrived.length === 0 || !this.#root) return;
+    this.#part('[role="status"]').textContent = arrived.length === 1 ? `New notification: ${arrived[0].title}` : `${arrived.length} new notifications`;
   }
 
   markAllRead(): void {
@@ -304,7 +326,7 @@ export class HeraldBellElement extends ElementBase {
     for (const item of unread) item.read = true;
     if (this.#inbox !== 'unavailable') {
       if (older) void this.#markRead('all');
-      else if (inboxIds.length > 0) void this.#markRead(inboxIds);
+      else this.#markReadInChunks(inboxIds);
     }
     this.#render();
     if (unread.length > 0) this.dispatchEvent(new CustomEvent('herald-read', { detail: { ids: unread.map((item) => item.id) } }));
@@ -316,7 +338,7 @@ export class HeraldBellElement extends ElementBase {
       if (client !== this.#client) return;
       this.#inbox = 'loaded';
       for (const listed of page.items) {
-        const existing = this.#items.find((item) => item.id === listed.id);
+        const existing = this.#byId.get(listed.id);
         if (existing) {
           existing.inbox = true;
           // Read state only ever goes from unread to read.
@@ -331,6 +353,11 @@ export class HeraldBellElement extends ElementBase {
       if (this.#inbox === 'loading') this.#inbox = 'unavailable';
       this.#reportError(error);
     }
+  }
+
+  /** markRead takes at most INBOX_READ_IDS_MAX ids at a time (a bell with a long max-items may hold more). */
+  #markReadInChunks(ids: string[]): void {
+    for (let start = 0; start < ids.length; start += INBOX_READ_IDS_MAX) void this.#markRead(ids.slice(start, start + INBOX_READ_IDS_MAX));
   }
 
   async #markRead(ids: string[] | 'all'): Promise<void> {
@@ -370,11 +397,18 @@ export class HeraldBellElement extends ElementBase {
     this.#render();
   }
 
-  #insert(item: BellItem): void {
-    // Newest first by timestamp; a replay after a reconnect lands in its place.
-    const at = this.#items.findIndex((other) => other.timestamp <= item.timestamp);
-    this.#items.splice(at === -1 ? this.#items.length : at, 0, item);
-    this.#items.length = Math.min(this.#items.length, this.maxItems);
+  /** Puts `item` in its place, newest first by timestamp; false when it is too old to be kept. */
+  #insert(item: BellItem): boolean {
+    // A live notification is the newest and lands at the top; a replay after a reconnect, or an
+    // older inbox page, in its place.
+    let at = 0;
+    while (at < this.#items.length && this.#items[at].timestamp > item.timestamp) at += 1;
+    const maxItems = this.maxItems;
+    if (at >= maxItems) return false;
+    this.#items.splice(at, 0, item);
+    this.#byId.set(item.id, item);
+    for (const dropped of this.#items.splice(maxItems)) this.#byId.delete(dropped.id);
+    return true;
   }
 
   #reportError(error: unknown): void {
@@ -393,7 +427,28 @@ export class HeraldBellElement extends ElementBase {
     return this.#root!.querySelector(selector) as T;
   }
 
+  /** Renders within the next animation frame, once however often it is asked. */
+  #renderSoon(): void {
+    if (this.#renderPending) return;
+    this.#renderPending = true;
+    const render = () => {
+      if (this.#renderPending) this.#render();
+    };
+    if (typeof requestAnimationFrame === 'function') this.#frame = requestAnimationFrame(render);
+    this.#frameTimer = setTimeout(render, RENDER_FALLBACK_MS);
+  }
+
+  /** Shows the current state now: the badge, the list, and what arrived since the last render. */
   #render(): void {
+    this.#renderPending = false;
+    if (this.#frame) cancelAnimationFrame(this.#frame);
+    this.#frame = 0;
+    clearTimeout(this.#frameTimer);
+    if (this.#seenWhileOpen.length > 0) {
+      const ids = this.#seenWhileOpen;
+      this.#seenWhileOpen = [];
+      this.#markReadInChunks(ids);
+    }
     if (!this.#root) return;
     const unread = this.unread;
     const badge = this.#part('.badge');
@@ -401,48 +456,9 @@ export class HeraldBellElement extends ElementBase {
     badge.textContent = unread > 99 ? '99+' : String(unread);
     this.#part('button.bell').setAttribute('aria-label', unread ? `Notifications, ${unread} unread` : 'Notifications');
     this.#part('.empty').hidden = this.#items.length > 0;
-    const list = this.#part('ol');
-    const now = new Date();
-    // Payload text only ever goes through textContent: a notification cannot inject markup.
-    list.replaceChildren(
-      ...this.#items.map((item) => {
-        const li = document.createElement('li');
-        li.dataset.id = item.id;
-        const fresh = this.#fresh.has(item.id);
-        li.className = (item.read ? 'read' : 'unread') + (fresh ? ' fresh' : '');
-        li.setAttribute('part', fresh || !item.read ? 'item unread' : 'item');
-        if (fresh || !item.read) {
-          // Colour alone says nothing to a screen reader.
-          const label = li.appendChild(document.createElement('span'));
-          label.className = 'visually-hidden';
-          label.textContent = fresh ? 'New: ' : 'Unread: ';
-        }
-        const title = li.appendChild(document.createElement('div'));
-        title.className = 'title';
-        title.textContent = item.title;
-        if (item.body) {
-          const body = li.appendChild(document.createElement('div'));
-          body.className = 'body';
-          body.textContent = item.body;
-        }
-        const time = li.appendChild(document.createElement('time'));
-        time.dateTime = item.timestamp;
-        const date = new Date(item.timestamp);
-        time.textContent = formatTimestamp(date, now);
-        time.title = date.toLocaleString();
-        return li;
-      }),
-    );
+    this.#view!.render(this.#items, this.#fresh, new Date());
+    this.#announceArrivals();
   }
-}
-
-/** Today's items by time, this year's by day and time, older ones with the year too. */
-export function formatTimestamp(date: Date, now: Date, locales?: string | string[]): string {
-  if (Number.isNaN(date.getTime())) return '';
-  const clock: Intl.DateTimeFormatOptions = { hour: '2-digit', minute: '2-digit' };
-  if (date.toDateString() === now.toDateString()) return date.toLocaleTimeString(locales, clock);
-  const year = date.getFullYear() === now.getFullYear() ? {} : { year: 'numeric' as const };
-  return date.toLocaleString(locales, { month: 'short', day: 'numeric', ...year, ...clock });
 }
 
 function toItem(source: Notification | InboxItem, read: boolean, inbox: boolean): BellItem {

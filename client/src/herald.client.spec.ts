@@ -12,6 +12,8 @@ class FakeSocket implements WebSocketLike {
   onclose: ((event: { code: number; reason: string }) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
   readonly sent: Array<{ event: string; data?: any; id?: string }> = [];
+  /** When each frame of `sent` was sent (fake time). */
+  readonly sentAtMs: number[] = [];
   closedByClient: { code?: number; reason?: string } | null = null;
 
   constructor(
@@ -27,6 +29,7 @@ class FakeSocket implements WebSocketLike {
 
   send(data: string): void {
     this.sent.push(JSON.parse(data));
+    this.sentAtMs.push(Date.now());
   }
 
   close(code?: number, reason?: string): void {
@@ -34,7 +37,17 @@ class FakeSocket implements WebSocketLike {
   }
 
   receive(event: string, data?: unknown, id?: string): void {
-    this.onmessage?.({ data: JSON.stringify({ event, data, id }) });
+    this.raw(JSON.stringify({ event, data, id }));
+  }
+
+  /** Plays a frame exactly as given, however malformed. */
+  raw(text: string): void {
+    this.onmessage?.({ data: text });
+  }
+
+  /** The join requests sent so far, as their data. */
+  joins(): Array<{ room: string; since?: string }> {
+    return this.sent.filter((sent) => sent.event === 'join').map((sent) => sent.data);
   }
 
   welcome(overrides: Partial<Welcome> = {}): void {
@@ -74,6 +87,25 @@ class FakeSocket implements WebSocketLike {
 function notification(room: string, seq: string, overrides: Partial<Notification> = {}): Notification {
   return { id: `n-${seq}`, seq, room, type: 'test', payload: {}, timestamp: new Date().toISOString(), ...overrides };
 }
+
+/**
+ * How many of the frames sent at `sentAtMs` the server's default rate limit (contract, section
+ * 2: RATE_LIMIT_PER_S 20, a burst of 40) would have answered `rate_limited`.
+ */
+function framesOverTheRateLimit(sentAtMs: number[], ratePerS = 20): number {
+  let tokens = 2 * ratePerS;
+  let refilledAtMs = sentAtMs[0] ?? 0;
+  let refused = 0;
+  for (const atMs of sentAtMs) {
+    tokens = Math.min(2 * ratePerS, tokens + ((atMs - refilledAtMs) * ratePerS) / 1000);
+    refilledAtMs = atMs;
+    if (tokens >= 1) tokens -= 1;
+    else refused += 1;
+  }
+  return refused;
+}
+
+const roomsNamed = (count: number) => Array.from({ length: count }, (_, i) => `public:r${i}`);
 
 /** Lets getToken()'s promise and what follows it run. */
 const flush = () => jest.advanceTimersByTimeAsync(0);
@@ -184,8 +216,48 @@ describe('HeraldClient', () => {
       }
       expect(delays).toEqual([999, 1_999, 3_999, 7_999, 7_999]);
       FakeSocket.last.welcome();
+      await jest.advanceTimersByTimeAsync(5_000); // reconnect.stableAfterMs
       FakeSocket.last.serverClose(1006);
       expect(delays[delays.length - 1]).toBe(999);
+    });
+
+    it.each([
+      [4008, 'slow_consumer'],
+      [1009, 'message_too_big'],
+      [1011, 'internal'],
+      [1013, 'try_again_later'],
+      [4029, 'rate_limited'],
+    ])('backs off when the server welcomes and then closes with %i at once, again and again', async (code, reason) => {
+      start({ random: () => 0.999_999, reconnect: { initialDelayMs: 1_000, maxDelayMs: 8_000, stableAfterMs: 5_000 } });
+      await flush();
+      const delays: number[] = [];
+      client.on('disconnect', ({ reconnectInMs }) => delays.push(reconnectInMs!));
+      for (let i = 0; i < 6; i++) {
+        FakeSocket.last.welcome();
+        FakeSocket.last.serverClose(code, reason);
+        await jest.advanceTimersByTimeAsync(delays[delays.length - 1]);
+      }
+      expect(FakeSocket.all).toHaveLength(7);
+      // 1009 and 4008 reconnect at once the first time only.
+      const first = code === 1009 || code === 4008 ? 0 : 999;
+      expect(delays).toEqual([first, 1_999, 3_999, 7_999, 7_999, 7_999]);
+    });
+
+    it('reconnects at once after 4008 on a connection that lasted, however many short ones came before', async () => {
+      start();
+      await flush();
+      const delays: number[] = [];
+      client.on('disconnect', ({ reconnectInMs }) => delays.push(reconnectInMs!));
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(4008, 'slow_consumer');
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(4008, 'slow_consumer');
+      await jest.advanceTimersByTimeAsync(delays[1]);
+      FakeSocket.last.welcome();
+      await jest.advanceTimersByTimeAsync(5_000);
+      FakeSocket.last.serverClose(4008, 'slow_consumer');
+      expect(delays).toEqual([0, 1_000, 0]);
     });
 
     it('does not reconnect after 1000, and closes', async () => {
@@ -294,7 +366,8 @@ describe('HeraldClient', () => {
         { room: 'user:alice', recovered: false, missed: 0 },
       ]);
       FakeSocket.last.serverClose(1012);
-      await jest.advanceTimersByTimeAsync(1_000);
+      // The third drain in a row of short connections: backoff ceiling 4000 ms, x 0.5.
+      await jest.advanceTimersByTimeAsync(2_000);
       FakeSocket.last.welcome();
       expect(FakeSocket.last.request('join').data).toEqual({ room: 'user:alice', since: 'e2:9' });
     });
@@ -418,6 +491,251 @@ describe('HeraldClient', () => {
       FakeSocket.last.welcome();
       await expect(client.join('no spaces')).rejects.toMatchObject({ code: 'invalid_room' });
       expect(FakeSocket.last.sent.filter((frame) => frame.event === 'join')).toHaveLength(1); // the personal room
+    });
+  });
+
+  describe('rooms', () => {
+    it('rejoins 99 rooms and the personal one at a pace the default rate limit allows, and keeps every one', async () => {
+      start({ rooms: roomsNamed(99) });
+      await flush();
+      FakeSocket.last.welcome();
+      expect(FakeSocket.last.joins()).toHaveLength(30); // a burst, then the rest at a steady pace
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(FakeSocket.last.joins()).toHaveLength(100);
+      expect(framesOverTheRateLimit(FakeSocket.last.sentAtMs)).toBe(0);
+      FakeSocket.last.answerJoins();
+      await flush();
+      expect(client.rooms).toHaveLength(100);
+      expect(errors).toEqual([]);
+    });
+
+    it("paces the app's own joins past the burst instead of losing them to rate_limited", async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = Promise.all(roomsNamed(60).map((room) => client.join(room)));
+      await jest.advanceTimersByTimeAsync(3_000);
+      expect(FakeSocket.last.joins()).toHaveLength(61);
+      expect(framesOverTheRateLimit(FakeSocket.last.sentAtMs)).toBe(0);
+      FakeSocket.last.answerJoins();
+      await expect(joined).resolves.toHaveLength(60);
+    });
+
+    it.each(['rate_limited', 'unavailable', 'internal'])('keeps a room whose join is answered %s and joins it again after a backoff', async (code) => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = client.join('public:news');
+      const first = FakeSocket.last.sent.find((frame) => frame.event === 'join' && frame.data.room === 'public:news')!;
+      FakeSocket.last.receive('error', { code, message: 'not now', event: 'join' }, first.id);
+      await flush();
+      expect(client.rooms).toContain('public:news');
+      await jest.advanceTimersByTimeAsync(499); // backoff: 0.5 x initialDelayMs 1000
+      expect(FakeSocket.last.joins().filter((join) => join.room === 'public:news')).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(FakeSocket.last.joins().filter((join) => join.room === 'public:news')).toHaveLength(2);
+      FakeSocket.last.receive('joined', { room: 'public:news', seq: 'e1:1' }, FakeSocket.last.request('join').id);
+      await expect(joined).resolves.toEqual({ room: 'public:news', seq: 'e1:1' });
+      expect(errors).toEqual([]);
+    });
+
+    it('rejects a join still refused when requestTimeoutMs is up with the last refusal, and keeps the room', async () => {
+      start({ requestTimeoutMs: 2_000 });
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = client.join('public:news');
+      const settled = expect(joined).rejects.toMatchObject({ code: 'unavailable', event: 'join' });
+      FakeSocket.last.receive('error', { code: 'unavailable', message: 'broker down', event: 'join' }, FakeSocket.last.request('join').id);
+      await jest.advanceTimersByTimeAsync(2_000);
+      await settled;
+      expect(client.rooms).toContain('public:news');
+    });
+
+    it('answers a join of a room already joined from what it knows, without a frame or a recovery', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const recoveries: unknown[] = [];
+      client.on('recovery', (recovery) => recoveries.push(recovery));
+      const twice = [client.join('chat:1'), client.join('chat:1')];
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:3' }));
+      await expect(Promise.all(twice)).resolves.toEqual([
+        { room: 'chat:1', seq: 'e1:3' },
+        { room: 'chat:1', seq: 'e1:3' },
+      ]);
+      FakeSocket.last.receive('message', { seq: 'e1:4', room: 'chat:1', user: 'bob', text: 'hi', timestamp: new Date().toISOString() });
+      await expect(client.join('chat:1')).resolves.toEqual({ room: 'chat:1', seq: 'e1:4' });
+      expect(FakeSocket.last.joins()).toEqual([{ room: 'user:alice' }, { room: 'chat:1' }]);
+      expect(recoveries).toEqual([]);
+    });
+
+    it('ignores a recovery frame about a room it is not in', async () => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:1' }));
+      const recoveries: unknown[] = [];
+      client.on('recovery', (recovery) => recoveries.push(recovery));
+      FakeSocket.last.receive('recovery', { room: 'public:elsewhere', seq: 'e2:0', recovered: false });
+      expect(recoveries).toEqual([]);
+      expect(client.rooms).not.toContain('public:elsewhere');
+    });
+  });
+
+  describe('frames that do not fit the contract', () => {
+    it.each([
+      ['an error without data', '{"event":"error"}'],
+      ['a welcome without data', '{"event":"welcome"}'],
+      ['a notification without its room', JSON.stringify({ event: 'notification', data: { id: 'n', seq: 'e1:9', type: 't', payload: {}, timestamp: 't' } })],
+      ['an inbox event without read', '{"event":"inbox","data":{"unread":1}}'],
+      ['a presence event whose data is a list', '{"event":"presence","data":[1]}'],
+      ['a recovery without its room', '{"event":"recovery","data":{"seq":null}}'],
+      ['text that is not JSON', '{"event":'],
+    ])('turns %s into an error event with code bad_request, and stays open', async (_, frame) => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const heard: string[] = [];
+      for (const event of ['notification', 'inbox', 'presence', 'recovery', 'welcome'] as const) client.on(event, () => heard.push(event));
+      expect(() => FakeSocket.last.raw(frame)).not.toThrow();
+      expect(errors.map((error) => [error.name, error.code])).toEqual([['HeraldError', 'bad_request']]);
+      expect(heard).toEqual([]);
+      expect(client.state).toBe('open');
+    });
+
+    it.each([
+      ['joined without data', (id: string) => ({ event: 'joined', id })],
+      ['an error without data', (id: string) => ({ event: 'error', id })],
+      ['an ack', (id: string) => ({ event: 'ack', id, data: { seq: 'e1:1' } })],
+    ])('rejects a join answered by %s with a HeraldError bad_request, once', async (_, reply) => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = client.join('chat:1');
+      FakeSocket.last.raw(JSON.stringify(reply(FakeSocket.last.request('join').id!)));
+      await expect(joined).rejects.toMatchObject({ name: 'HeraldError', code: 'bad_request', event: 'join' });
+      expect(errors.map((error) => error.code)).toEqual(['bad_request']);
+    });
+
+    it('rejects a send answered by an ack without its seq', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const sent = client.send('chat:1', 'hello');
+      FakeSocket.last.raw(JSON.stringify({ event: 'ack', id: FakeSocket.last.request('message').id, data: {} }));
+      await expect(sent).rejects.toMatchObject({ name: 'HeraldError', code: 'bad_request', event: 'message' });
+    });
+
+    it('stays connecting after a welcome without data, and dials again after connectTimeoutMs', async () => {
+      start({ connectTimeoutMs: 3_000 });
+      await flush();
+      FakeSocket.last.raw('{"event":"welcome"}');
+      expect(client.state).toBe('connecting');
+      expect(errors.map((error) => error.code)).toEqual(['bad_request']);
+      await jest.advanceTimersByTimeAsync(3_000 + 500);
+      expect(FakeSocket.all).toHaveLength(2);
+    });
+
+    it('takes a heartbeat under one second as one second', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 1 });
+      await jest.advanceTimersByTimeAsync(1_999);
+      expect(client.state).toBe('open');
+      await jest.advanceTimersByTimeAsync(1);
+      expect(client.state).toBe('reconnecting');
+    });
+
+    it.each(['1e400', '-5', '0'])('keeps no watchdog for a heartbeatMs of %s, which is no duration', async (heartbeatMs) => {
+      start();
+      await flush();
+      FakeSocket.last.raw(`{"event":"welcome","data":{"connectionId":"c1","user":"alice","heartbeatMs":${heartbeatMs},"maxMessageBytes":65536,"rooms":[],"expiresAt":null}}`);
+      expect(client.state).toBe('open');
+      await jest.advanceTimersByTimeAsync(600_000);
+      expect(client.state).toBe('open');
+      expect(FakeSocket.all).toHaveLength(1);
+    });
+  });
+
+  describe('getToken', () => {
+    it('has connectTimeoutMs to answer; a getToken that hangs is a token error, retried with backoff', async () => {
+      const answers: Array<string | Promise<string>> = [new Promise(() => undefined), 't2'];
+      start({ connectTimeoutMs: 3_000, getToken: () => answers.shift()! });
+      await jest.advanceTimersByTimeAsync(2_999);
+      expect(errors).toEqual([]);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(errors.map((error) => [error.code, error.message])).toEqual([['token', 'getToken did not answer within 3000 ms']]);
+      expect(states).toEqual(['reconnecting']);
+      await jest.advanceTimersByTimeAsync(500);
+      expect(FakeSocket.last.protocols).toEqual(['herald.v1', 'bearer.t2']);
+    });
+
+    it('counts the time getToken took against connectTimeoutMs', async () => {
+      start({ connectTimeoutMs: 3_000, getToken: () => new Promise((resolve) => setTimeout(() => resolve('slow'), 2_000)) });
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(FakeSocket.all).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(FakeSocket.all[0].closedByClient?.code).toBe(4000);
+    });
+
+    it('trims white space around the token, like the newline ending a text response', async () => {
+      start({ getToken: async () => 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\n' });
+      await flush();
+      expect(FakeSocket.last.protocols).toEqual(['herald.v1', 'bearer.eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln']);
+    });
+
+    it.each([['not a jwt'], [42], [''], [{ token: 't' }], [null]])('refuses %p as a token error naming getToken, and tries again with backoff', async (answer) => {
+      const answers: unknown[] = [answer, 'good'];
+      start({ getToken: () => answers.shift() as string });
+      await flush();
+      expect(FakeSocket.all).toHaveLength(0);
+      expect(errors).toEqual([expect.objectContaining({ code: 'token', message: expect.stringContaining('getToken') })]);
+      expect(client.state).toBe('reconnecting');
+      await jest.advanceTimersByTimeAsync(500);
+      expect(FakeSocket.last.protocols).toEqual(['herald.v1', 'bearer.good']);
+    });
+
+    it('lets listeners attached right after connect() hear a getToken that throws at once', async () => {
+      let calls = 0;
+      client = new HeraldClient('ws://herald.test/ws', {
+        WebSocket: FakeSocket,
+        random: () => 0.5,
+        getToken: () => {
+          calls += 1;
+          if (calls === 1) throw new Error('no session yet');
+          return 't';
+        },
+      });
+      const seen: string[] = [];
+      client.on('error', (error) => seen.push(`error ${error.code}`));
+      client.on('disconnect', ({ code }) => seen.push(`disconnect ${code}`));
+      client.on('state', ({ state }) => seen.push(`state ${state}`));
+      await jest.advanceTimersByTimeAsync(250);
+      FakeSocket.last.welcome();
+      expect(seen).toEqual(['error token', 'disconnect 1011', 'state reconnecting', 'state open']);
+    });
+
+    it.each([[42], [''], [{ token: 't9' }], ['has space']])('sends no refresh when getToken returns %p, and asks again later', async (answer) => {
+      const answers: unknown[] = ['t1', answer, 't3'];
+      start({ getToken: () => answers.shift() as string });
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: new Date(Date.now() + 10 * 60_000).toISOString() });
+      await jest.advanceTimersByTimeAsync(9 * 60_000);
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'refresh')).toEqual([]);
+      expect(errors.map((error) => [error.code, error.event])).toEqual([['token', 'refresh']]);
+      await jest.advanceTimersByTimeAsync(30_000); // half of the minute left
+      expect(FakeSocket.last.request('refresh').data).toEqual({ token: 't3' });
+    });
+
+    it('gives getToken connectTimeoutMs to answer a refresh too, then asks again', async () => {
+      const answers: Array<string | Promise<string>> = ['t1', new Promise(() => undefined), 't3'];
+      start({ connectTimeoutMs: 5_000, getToken: () => answers.shift()! });
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: new Date(Date.now() + 10 * 60_000).toISOString() });
+      await jest.advanceTimersByTimeAsync(9 * 60_000 + 5_000);
+      expect(errors.map((error) => [error.code, error.event, error.message])).toEqual([['token', 'refresh', 'getToken did not answer within 5000 ms']]);
+      await jest.advanceTimersByTimeAsync(27_500); // half of the 55 s left
+      expect(FakeSocket.last.request('refresh').data).toEqual({ token: 't3' });
     });
   });
 });

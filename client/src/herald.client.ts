@@ -1,5 +1,6 @@
-import { HeraldError, describe, isObject } from './herald.errors.ts';
+import { HeraldError, describe, type HeraldErrorCode } from './herald.errors.ts';
 import { TRANSITIONS, type ConnectionState } from './connection.state.ts';
+import { FramePacer } from './frame.pacer.ts';
 import { InboxClient } from './inbox.client.ts';
 import {
   BEARER_PROTOCOL_PREFIX,
@@ -16,13 +17,16 @@ import {
   type Left,
   type Notification,
   type PresenceEvent,
-  type ServerFrame,
   type Welcome,
 } from './protocol.ts';
 import { DEFAULT_RECONNECT_OPTIONS, decideReconnect, type ReconnectOptions } from './reconnect.policy.ts';
 import { RequestTracker, type ReplyTypes, type RequestEvent } from './request.tracker.ts';
+import { RoomJoiner } from './room.joiner.ts';
 import { RoomTracker } from './room.tracker.ts';
+import { readServerFrame } from './server-frame.reader.ts';
+import { timerDelayMs } from './timer.limit.ts';
 import { TokenRefresher } from './token.refresher.ts';
+import { requestToken } from './token.request.ts';
 import { TypedEmitter } from './typed.emitter.ts';
 
 export type { ConnectionState } from './connection.state.ts';
@@ -43,7 +47,10 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 export interface HeraldClientOptions {
-  /** Returns a JWT. Called before every connection attempt and to refresh before `expiresAt`. */
+  /**
+   * Returns a JWT. Called before every connection attempt and to refresh before `expiresAt`;
+   * it has connectTimeoutMs to answer, and white space around the token is trimmed.
+   */
   getToken: () => string | Promise<string>;
   /** Defaults to `globalThis.WebSocket`; pass `ws`'s WebSocket on Node 20. */
   WebSocket?: WebSocketConstructor;
@@ -54,7 +61,7 @@ export interface HeraldClientOptions {
   reconnect?: Partial<ReconnectOptions>;
   /** How long join, leave, send and refresh wait for their reply. */
   requestTimeoutMs?: number;
-  /** How long a connection attempt may take from dialling to `welcome`. */
+  /** How long a connection attempt may take, from asking getToken to `welcome`. */
   connectTimeoutMs?: number;
   /** Refresh the token this long before it expires (at most half of its remaining lifetime). */
   refreshBeforeExpiryMs?: number;
@@ -80,6 +87,13 @@ const DEFAULTS = {
 
 /** Close code the client uses when it abandons a socket itself (silent, or too slow to greet). */
 const CLIENT_TIMEOUT_CLOSE = CloseCode.ClientTimeout;
+/** What `disconnect` reports when getToken failed, was too slow or returned no JWT: retried with backoff. */
+const GET_TOKEN_FAILED = { code: 1011, reason: 'get_token_failed' } as const;
+/**
+ * The shortest heartbeat the watchdog believes. A welcome with `heartbeatMs: 1` would otherwise
+ * have the client drop and redial its connection every 2 ms.
+ */
+const MIN_HEARTBEAT_MS = 1_000;
 
 export interface StateChange {
   state: ConnectionState;
@@ -119,11 +133,6 @@ export interface HeraldClientEvents {
   error: HeraldError;
 }
 
-interface JoinWaiter {
-  resolve(joined: Joined): void;
-  reject(error: HeraldError): void;
-}
-
 /**
  * A Herald connection that survives network blips, token expiry and pod restarts:
  * it reconnects following the close-code table, rejoins its rooms with `since`, drops
@@ -136,9 +145,10 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   };
   readonly #WebSocket: WebSocketConstructor;
   readonly #rooms: RoomTracker;
+  readonly #joiner: RoomJoiner;
+  readonly #pacer = new FramePacer();
   readonly #requests: RequestTracker;
   readonly #refresher: TokenRefresher;
-  readonly #joinWaiters = new Map<string, Set<JoinWaiter>>();
   readonly #stateWaiters = new Set<() => void>();
   /** The user's inbox over HTTP, with the same token: `list`, `markRead`, `unread`. */
   readonly inbox: InboxClient;
@@ -147,7 +157,12 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   #socket: WebSocketLike | null = null;
   /** Bumped on every dial so that a stale getToken() or socket cannot act. */
   #generation = 0;
+  /** Reconnects since the last connection that stayed up reconnect.stableAfterMs. */
   #attempt = 0;
+  /** When the current connection was welcomed; null while there is none. */
+  #openedAtMs: number | null = null;
+  /** The current connection's heartbeat (clamped), null before its welcome. */
+  #heartbeatMs: number | null = null;
   #token: string | null = null;
   /** The token a 1008 or 4001 refused; getToken must return another one before we dial again. */
   #rejectedToken: string | null = null;
@@ -176,10 +191,26 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       reconnect: { ...DEFAULT_RECONNECT_OPTIONS, ...options.reconnect },
     };
     this.#rooms = new RoomTracker(this.#options.dedupeWindow);
-    this.#requests = new RequestTracker(this.#options.requestTimeoutMs, (frame) => this.#sendFrame(frame));
+    this.#requests = new RequestTracker({
+      timeoutMs: this.#options.requestTimeoutMs,
+      write: (frame) => this.#sendFrame(frame),
+      pace: (send) => this.#pacer.schedule(send),
+    });
+    this.#joiner = new RoomJoiner(
+      {
+        rooms: this.#rooms,
+        isOpen: () => this.#state === 'open',
+        sendJoin: (request) => this.#request('join', request),
+        recovered: (room, joined) => this.emit('recovery', { room, recovered: joined.recovered!, missed: joined.missed ?? 0 }),
+        refused: (error) => this.emit('error', error),
+        random: () => this.#options.random(),
+      },
+      // Transient refusals of a join are retried on the reconnect backoff's schedule.
+      { timeoutMs: this.#options.requestTimeoutMs, backoff: this.#options.reconnect },
+    );
     this.#refresher = new TokenRefresher(
       {
-        getToken: this.#options.getToken,
+        requestToken: () => requestToken(this.#options.getToken, this.#options.connectTimeoutMs, 'refresh'),
         currentToken: () => this.#token,
         isOpen: () => this.#state === 'open',
         sendRefresh: (token) => this.#request('refresh', { token }),
@@ -205,7 +236,9 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       onUnread: (unread, previous) => this.emit('unread', { unread, previous }),
       onError: (error) => this.emit('error', error),
     });
-    void this.#dial();
+    // Not from inside the constructor: the listeners an app attaches right after connect()
+    // must see every event of the first attempt, a getToken that throws at once included.
+    void Promise.resolve().then(() => this.#dial());
   }
 
   get state(): ConnectionState {
@@ -241,42 +274,23 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
 
   /**
    * Joins `room` and keeps it: it is rejoined with `since` after every reconnect until `leave`.
-   * Settles on the server's reply (now, or after the next connect when the client is not open);
-   * an error reply (forbidden, invalid_room, ...) also forgets the room.
+   * Settles on the server's reply (now, or after the next connect when the client is not open),
+   * at once when the room is joined on this connection already. A transient refusal
+   * (rate_limited, unavailable, internal) is retried with backoff; any other error reply
+   * (forbidden, invalid_room, ...) rejects and forgets the room.
    */
   join(room: string): Promise<Joined> {
     if (this.#state === 'closed') return Promise.reject(new HeraldError('closed', 'the client is closed', 'join'));
     if (!ROOM_NAME_PATTERN.test(room)) {
       return Promise.reject(new HeraldError('invalid_room', `invalid room name ${JSON.stringify(room)}`, 'join'));
     }
-    this.#rooms.add(room);
-    const joined = new Promise<Joined>((resolve, reject) => {
-      let waiters = this.#joinWaiters.get(room);
-      if (!waiters) this.#joinWaiters.set(room, (waiters = new Set()));
-      const timer = setTimeout(() => {
-        waiters.delete(waiter);
-        reject(new HeraldError('timeout', `no reply to join ${room} within ${this.#options.requestTimeoutMs} ms`, 'join'));
-      }, this.#options.requestTimeoutMs);
-      const waiter: JoinWaiter = {
-        resolve: (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      waiters.add(waiter);
-    });
-    if (this.#state === 'open') this.#sendJoin(room);
-    return joined;
+    return this.#joiner.join(room);
   }
 
   /** Leaves `room` and stops rejoining it. Resolves at once when the client is not open. */
   async leave(room: string): Promise<Left> {
     this.#rooms.forget(room);
-    this.#settleJoinWaiters(room, undefined, new HeraldError('closed', `left ${room} before it was joined`, 'join'));
+    this.#joiner.forget(room);
     if (this.#state !== 'open') return { room };
     return this.#request('leave', { room });
   }
@@ -299,15 +313,19 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   // ---- connection lifecycle ----------------------------------------------------------
 
   async #dial(): Promise<void> {
+    // close() bumps the generation too, so this attempt ends wherever it waits.
+    if (this.#isClosed()) return;
     const generation = ++this.#generation;
+    // One budget for the whole attempt: a getToken that never answers must not leave the
+    // client connecting forever.
+    const deadlineMs = Date.now() + this.#options.connectTimeoutMs;
     let token: string;
     try {
-      token = await this.#options.getToken();
-      if (typeof token !== 'string' || token === '') throw new TypeError('getToken returned no token');
+      token = await requestToken(this.#options.getToken, this.#options.connectTimeoutMs);
     } catch (error) {
       if (generation !== this.#generation || this.#state === 'closed') return;
-      this.emit('error', new HeraldError('token', `getToken failed: ${describe(error)}`, undefined, { cause: error }));
-      this.#afterClose(1011, 'get_token_failed');
+      this.emit('error', error as HeraldError);
+      this.#afterClose(GET_TOKEN_FAILED.code, GET_TOKEN_FAILED.reason);
       return;
     }
     if (generation !== this.#generation || this.#state === 'closed') return;
@@ -323,7 +341,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         ? new this.#WebSocket(withToken(this.#url, token), [PROTOCOL_VERSION])
         : new this.#WebSocket(this.#url, [PROTOCOL_VERSION, BEARER_PROTOCOL_PREFIX + token]);
     } catch (error) {
-      // A malformed URL cannot get better by retrying.
+      // The token was checked above, so this is the URL: it cannot get better by retrying.
       this.#finish(new HeraldError('bad_request', `cannot open ${this.#url}: ${describe(error)}`, undefined, { cause: error }));
       return;
     }
@@ -340,11 +358,15 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       if (socket !== this.#socket) return;
       this.#abandonSocket();
       this.#afterClose(CLIENT_TIMEOUT_CLOSE.code, CLIENT_TIMEOUT_CLOSE.reason);
-    }, this.#options.connectTimeoutMs);
+    }, timerDelayMs(deadlineMs - Date.now()));
   }
 
   #afterClose(code: number, reason: string): void {
     if (this.#state === 'closed') return;
+    // Only a connection that lasted starts the backoff over: one that is welcomed and then
+    // closed at once, again and again, must not be redialled at once forever.
+    if (this.#openedAtMs !== null && Date.now() - this.#openedAtMs >= this.#options.reconnect.stableAfterMs) this.#attempt = 0;
+    this.#openedAtMs = null;
     const decision = decideReconnect(code, reason, this.#attempt, this.#options.reconnect, this.#options.random);
     if (decision.action === 'stop') {
       this.emit('disconnect', { code, reason, advice: decision.advice, reconnectInMs: null });
@@ -373,7 +395,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#generation += 1;
     clearTimeout(this.#reconnectTimer);
     const reason = error ?? new HeraldError('closed', 'the connection was closed');
-    for (const room of this.#joinWaiters.keys()) this.#settleJoinWaiters(room, undefined, reason);
+    this.#joiner.close(reason);
     this.#requests.rejectAll(reason.message);
     this.#setState('closed');
     if (error && error.code !== 'closed') this.emit('error', error);
@@ -383,9 +405,12 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   #dropSocket(): void {
     const socket = this.#socket;
     this.#socket = null;
+    this.#heartbeatMs = null;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#watchdogTimer);
     this.#refresher.cancel();
+    this.#pacer.cancel();
+    this.#joiner.disconnected();
     if (socket) {
       socket.onmessage = null;
       socket.onclose = null;
@@ -406,6 +431,11 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     socket?.close(CLIENT_TIMEOUT_CLOSE.code, CLIENT_TIMEOUT_CLOSE.reason);
   }
 
+  /** A method, not a comparison, so the compiler does not keep a narrowing across awaits and callbacks. */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
   #setState(state: ConnectionState): void {
     const previous = this.#state;
     if (previous === state) return;
@@ -420,18 +450,13 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   #onFrame(socket: WebSocketLike, raw: unknown): void {
     if (socket !== this.#socket) return;
     this.#armWatchdog();
-    let frame: ServerFrame;
-    try {
-      frame = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer)) as ServerFrame;
-    } catch (error) {
-      this.emit('error', new HeraldError('bad_request', `unparsable frame from the server: ${describe(error)}`));
-      return;
-    }
-    if (!isObject(frame) || typeof frame.event !== 'string' || (frame.data !== undefined && !isObject(frame.data))) {
-      this.emit('error', new HeraldError('bad_request', 'malformed frame from the server'));
-      return;
-    }
-    if (frame.id !== undefined && this.#requests.settle(frame)) return;
+    const reading = readServerFrame(raw);
+    if (!reading.ok) return this.emit('error', new HeraldError('bad_request', reading.problem));
+    const { frame, problem } = reading;
+    // A reply settles its request even when it cannot be read: the request then rejects with
+    // bad_request, and whoever made it (the app, the joiner, the refresher) hears of it once.
+    if (frame.id !== undefined && this.#requests.settle(frame, problem)) return;
+    if (problem !== null) return this.emit('error', new HeraldError('bad_request', `malformed ${frame.event} frame from the server: ${problem}`));
     switch (frame.event) {
       case 'welcome':
         return this.#onWelcome(frame.data);
@@ -439,7 +464,6 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         return this.#sendFrame(JSON.stringify({ event: 'pong' }));
       case 'notification':
       case 'message':
-        if (!isObject(frame.data) || typeof frame.data.seq !== 'string') return;
         if (!this.#rooms.accept(frame.data.room, frame.data.seq)) return;
         if (frame.event === 'notification') this.emit('notification', frame.data);
         else this.emit('message', frame.data);
@@ -447,15 +471,15 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       case 'presence':
         return this.emit('presence', frame.data);
       case 'recovery':
+        // Only about a room this client is in: one it never joined, or left, has nothing to reload.
+        if (!this.#rooms.has(frame.data.room)) return;
         // The server could not prove continuity: resume from its current seq, and let the app reload.
-        if (!isObject(frame.data) || typeof frame.data.room !== 'string') return;
-        this.#rooms.joined(frame.data.room, typeof frame.data.seq === 'string' ? frame.data.seq : null, false);
+        this.#rooms.joined(frame.data.room, frame.data.seq ?? null, false);
         return this.emit('recovery', { room: frame.data.room, recovered: false, missed: 0 });
       case 'inbox':
-        if (!isObject(frame.data) || typeof frame.data.unread !== 'number') return;
         return this.emit('inbox', frame.data);
       case 'error':
-        return this.emit('error', new HeraldError(frame.data.code, frame.data.message, frame.data.event));
+        return this.emit('error', new HeraldError(frame.data.code as HeraldErrorCode, frame.data.message ?? frame.data.code, frame.data.event));
       default:
         // Replies whose request already timed out, and events newer than this client: ignore.
         return;
@@ -463,53 +487,32 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   }
 
   #onWelcome(welcome: Welcome): void {
+    if (this.#state === 'open') {
+      // One welcome per connection (section 1): another would start every join over.
+      this.emit('error', new HeraldError('bad_request', 'a second welcome on the same connection'));
+      return;
+    }
     clearTimeout(this.#connectTimer);
     const previousUser = this.#welcome?.user;
     if (previousUser !== undefined && previousUser !== welcome.user) this.#rooms.forget(personalRoom(previousUser));
     this.#welcome = welcome;
-    this.#attempt = 0;
+    this.#openedAtMs = Date.now();
     this.#rejectedToken = null;
+    this.#heartbeatMs = watchdogHeartbeatMs(welcome.heartbeatMs);
+    this.#pacer.reset();
     this.#armWatchdog();
-    this.#refresher.schedule(welcome.expiresAt);
+    this.#refresher.schedule(welcome.expiresAt ?? null);
     // The server put us in the personal room already; joining it again, with `since` after a
     // reconnect, replays what was published to it while we were away.
     this.#rooms.add(personalRoom(welcome.user));
     this.#setState('open');
     this.emit('welcome', welcome);
-    for (const room of this.#rooms.names()) this.#sendJoin(room);
+    // A welcome listener may have closed the client.
+    if (this.#isClosed()) return;
+    // Joins first, paced, then what waited for the connection: a message waiting for a room is
+    // sent after that room's join.
+    this.#joiner.connected();
     this.#requests.flushUnsent();
-  }
-
-  #sendJoin(room: string): void {
-    const since = this.#rooms.sinceOf(room);
-    this.#request('join', since === null ? { room } : { room, since }).then(
-      (joined) => {
-        if (!this.#rooms.has(room)) return;
-        this.#rooms.joined(room, joined.seq, joined.recovered);
-        if (joined.recovered !== undefined) {
-          this.emit('recovery', { room, recovered: joined.recovered, missed: joined.missed ?? 0 });
-        }
-        this.#settleJoinWaiters(room, joined, undefined);
-      },
-      (error: HeraldError) => {
-        // A dropped connection or a slow reply leaves the room remembered: the next welcome
-        // joins it again. Only the server's refusal forgets it.
-        if (error.code === 'disconnected' || error.code === 'timeout' || error.code === 'closed') return;
-        this.#rooms.forget(room);
-        this.#settleJoinWaiters(room, undefined, error);
-        this.emit('error', error);
-      },
-    );
-  }
-
-  #settleJoinWaiters(room: string, joined: Joined | undefined, error: HeraldError | undefined): void {
-    const waiters = this.#joinWaiters.get(room);
-    if (!waiters) return;
-    this.#joinWaiters.delete(room);
-    for (const waiter of waiters) {
-      if (joined) waiter.resolve(joined);
-      else waiter.reject(error!);
-    }
   }
 
   #request<E extends RequestEvent>(event: E, data: ClientEvents[E]): Promise<ReplyTypes[E]> {
@@ -526,14 +529,22 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   /** Contract, section 3: nothing received for 2 x heartbeatMs means the connection is dead. */
   #armWatchdog(): void {
     clearTimeout(this.#watchdogTimer);
-    const heartbeatMs = this.#welcome?.heartbeatMs;
-    // Before the first welcome the connect timeout is the only clock.
-    if (!heartbeatMs || this.#socket === null) return;
+    // Before the welcome the connect timeout is the only clock.
+    if (this.#heartbeatMs === null || this.#socket === null) return;
     this.#watchdogTimer = setTimeout(() => {
       this.#abandonSocket();
       this.#afterClose(CLIENT_TIMEOUT_CLOSE.code, CLIENT_TIMEOUT_CLOSE.reason);
-    }, 2 * heartbeatMs);
+    }, timerDelayMs(2 * this.#heartbeatMs));
   }
+}
+
+/**
+ * The heartbeat the watchdog goes by: at least MIN_HEARTBEAT_MS; null (no watchdog) for a
+ * value that is no duration, since a wrong guess would drop a healthy connection.
+ */
+function watchdogHeartbeatMs(heartbeatMs: number): number | null {
+  if (!Number.isFinite(heartbeatMs) || heartbeatMs <= 0) return null;
+  return Math.max(MIN_HEARTBEAT_MS, heartbeatMs);
 }
 
 /** Opens a reconnecting Herald connection. `url` is the WebSocket URL, e.g. `wss://host/ws`. */

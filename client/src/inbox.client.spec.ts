@@ -193,6 +193,15 @@ describe('client.inbox', () => {
       await expect(client.inbox.markRead(ids as string[])).rejects.toMatchObject({ code: 'bad_request', event: 'inbox.markRead' });
       expect(fetch).not.toHaveBeenCalled();
     });
+
+    it('sends up to 1000 ids, and refuses more without asking the server', async () => {
+      const { fetch, requests } = start([{ status: 200, body: { unread: 0 } }]);
+      const ids = (count: number) => Array.from({ length: count }, (_, i) => `n${i}`);
+      await expect(client.inbox.markRead(ids(1000))).resolves.toEqual({ unread: 0 });
+      expect((requests[0].body as { ids: string[] }).ids).toHaveLength(1000);
+      await expect(client.inbox.markRead(ids(1001))).rejects.toMatchObject({ code: 'bad_request', event: 'inbox.markRead' });
+      expect(fetch).toHaveBeenCalledTimes(1);
+    });
   });
 
   describe('unread', () => {
@@ -261,14 +270,21 @@ describe('client.inbox', () => {
       expect(client.inbox.unread).toBe(2);
     });
 
-    it('ignores an inbox event without a count', async () => {
+    it.each([
+      ['without a count', { read: 'all' }],
+      ['without read', { unread: 1 }],
+      ['with a count that is no count', { unread: -1, read: 'all' }],
+    ])('reports an inbox event %s as a malformed frame, and keeps unread', async (_, data) => {
       start([]);
       await flush();
       FakeSocket.last.welcome();
       const events: unknown[] = [];
+      const errors: HeraldError[] = [];
       client.on('inbox', (event) => events.push(event));
-      FakeSocket.last.receive('inbox', { read: 'all' });
+      client.on('error', (error) => errors.push(error));
+      FakeSocket.last.receive('inbox', data);
       expect(events).toEqual([]);
+      expect(errors.map((error) => error.code)).toEqual(['bad_request']);
       expect(client.inbox.unread).toBeNull();
     });
 
@@ -355,9 +371,22 @@ describe('client.inbox', () => {
       expect(fetch).not.toHaveBeenCalled();
     });
 
-    it('rejects an answer that is not an inbox page', async () => {
-      start([{ status: 200, body: { items: 'nope' } }]);
-      await expect(client.inbox.list()).rejects.toMatchObject({ code: 'internal' });
+    it('trims the newline a token endpoint answers with, and refuses what cannot be a JWT', async () => {
+      const tokens = ['user-token\n', 'not a token'];
+      const { fetch, requests } = start([{ status: 200, body: page([], 0) }], { getToken: () => tokens.shift()! });
+      await client.inbox.list();
+      expect(requests[0].headers.authorization).toBe('Bearer user-token');
+      await expect(client.inbox.list()).rejects.toMatchObject({ code: 'token', event: 'inbox.list', message: expect.stringContaining('getToken') });
+      expect(fetch).toHaveBeenCalledTimes(1);
+    });
+
+    it.each([
+      ['items that are no list', { items: 'nope', unread: 0, next: null }],
+      ['an item that is null', { items: [null], unread: 1, next: null }],
+      ['an item without its id', { items: [{ ...item('a'), id: undefined }], unread: 1, next: null }],
+    ])('rejects an answer with %s as not an inbox page', async (_, body) => {
+      start([{ status: 200, body }]);
+      await expect(client.inbox.list()).rejects.toMatchObject({ name: 'HeraldError', code: 'internal' });
       expect(client.inbox.unread).toBeNull();
     });
 

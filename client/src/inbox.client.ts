@@ -1,10 +1,13 @@
 import type { ConnectionState } from './connection.state.ts';
+import { requestToken } from './token.request.ts';
 import { HeraldError, HeraldNetworkError, describe, httpErrorFor, isObject, readHttpErrorBody } from './herald.errors.ts';
 import {
   INBOX_LIMIT_MAX,
   INBOX_PATH,
+  INBOX_READ_IDS_MAX,
   INBOX_READ_PATH,
   personalRoom,
+  type InboxItem,
   type InboxPage,
   type InboxReadRequest,
   type InboxEvent,
@@ -117,7 +120,7 @@ export class InboxClient {
         if (this.#firstPagesInFlight === 0) this.#arrivedWhileListing.clear();
       }
     }
-    if (!isObject(page) || !Array.isArray(page.items) || typeof page.unread !== 'number') {
+    if (!isObject(page) || !Array.isArray(page.items) || !page.items.every(isInboxItem) || typeof page.unread !== 'number') {
       throw new HeraldError('internal', 'the server answered with something that is not an inbox page', 'inbox.list');
     }
     for (const item of page.items) this.#remember(item.id);
@@ -138,6 +141,9 @@ export class InboxClient {
     if (ids === 'all') body = { all: true };
     else if (Array.isArray(ids) && ids.length > 0 && ids.every((id) => typeof id === 'string' && id !== '')) body = { ids: [...ids] };
     else throw new HeraldError('bad_request', "markRead takes a non-empty list of ids or 'all'", 'inbox.markRead');
+    if (body.ids && body.ids.length > INBOX_READ_IDS_MAX) {
+      throw new HeraldError('bad_request', `markRead takes at most ${INBOX_READ_IDS_MAX} ids at a time (or 'all')`, 'inbox.markRead');
+    }
     const answer = await this.#call<InboxReadResponse>('POST', INBOX_READ_PATH, body, 'inbox.markRead');
     if (!isObject(answer) || typeof answer.unread !== 'number') {
       throw new HeraldError('internal', 'the server answered without an unread count', 'inbox.markRead');
@@ -191,13 +197,7 @@ export class InboxClient {
   async #call<T>(method: 'GET' | 'POST', path: string, body: object | undefined, what: string): Promise<T> {
     if (this.#feed.state === 'closed') throw new HeraldError('closed', 'the client is closed', what);
     const url = this.#endpoint(path, what);
-    let token: string;
-    try {
-      token = await this.#options.getToken();
-      if (typeof token !== 'string' || token === '') throw new TypeError('getToken returned no token');
-    } catch (error) {
-      throw new HeraldError('token', `getToken failed: ${describe(error)}`, what, { cause: error });
-    }
+    const token = await requestToken(this.#options.getToken, this.#options.requestTimeoutMs, what);
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
@@ -229,6 +229,19 @@ export class InboxClient {
       throw new HeraldError('bad_request', `no HTTP URL for the inbox (${describe(error)}); pass options.httpUrl`, what, { cause: error });
     }
   }
+}
+
+/** An item as section 6 of the contract lists it; what the client and the bell read of it. */
+function isInboxItem(item: unknown): item is InboxItem {
+  return (
+    isObject(item) &&
+    typeof item.id === 'string' &&
+    typeof item.seq === 'string' &&
+    typeof item.type === 'string' &&
+    isObject(item.payload) &&
+    typeof item.timestamp === 'string' &&
+    typeof item.read === 'boolean'
+  );
 }
 
 /** `wss://host/ws` -> `https://host`: Herald serves its HTTP API on the WebSocket's host and port. */

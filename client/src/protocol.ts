@@ -271,6 +271,8 @@ export interface InboxPage {
   unread: number;
   next: string | null;
 }
+/** `ids` of POST /v1/inbox/read: a non-empty list of at most INBOX_READ_IDS_MAX. */
+export const INBOX_READ_IDS_MAX = 1000;
 export interface InboxReadRequest {
   ids?: string[];
   all?: true;

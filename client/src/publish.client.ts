@@ -1,13 +1,17 @@
 import { backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
-import { HeraldNetworkError, describe, httpErrorFor, readHttpErrorBody, type HeraldHttpError } from './herald.errors.ts';
+import { HeraldNetworkError, describe, httpErrorFor, isObject, readHttpErrorBody, type HeraldHttpError } from './herald.errors.ts';
 import type { PublishRequest, PublishResponse } from './protocol.ts';
+import { requestToken } from './token.request.ts';
 
 export interface PublishClientOptions {
-  /** Herald's HTTP base URL, e.g. `http://herald:3000` (the internal port when INTERNAL_PORT is set). */
+  /**
+   * Herald's HTTP base URL, e.g. `http://herald:3000` (the internal port when INTERNAL_PORT is
+   * set); a path prefix is kept (`http://gateway/herald` posts to `/herald/v1/notifications`).
+   */
   baseUrl: string;
-  /** A JWT with scope `notifications:publish`, or a function returning one (called per attempt). */
+  /** A JWT with scope `notifications:publish`, or a function returning one (called per attempt, with timeoutMs to answer). */
   token: string | (() => string | Promise<string>);
-  /** Retries after the first attempt, for network errors, 429 and 5xx. */
+  /** Retries after the first attempt, for network errors, 408, 429 and 5xx. */
   maxRetries?: number;
   retryBackoff?: Partial<BackoffOptions>;
   /** Per attempt. */
@@ -21,6 +25,7 @@ export interface PublishClientOptions {
 }
 
 const DEFAULT_RETRY_BACKOFF: BackoffOptions = { initialDelayMs: 200, maxDelayMs: 5_000, factor: 2 };
+const PUBLISH_PATH = 'v1/notifications';
 
 /**
  * Publishes notifications for internal services. Every notification gets an `id` before the
@@ -42,7 +47,8 @@ export class PublishClient {
     // Browsers throw "Illegal invocation" when their fetch is called with another `this`.
     const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     const token = options.token;
-    this.#endpoint = new URL('/v1/notifications', options.baseUrl).toString();
+    // Relative to the base with a trailing slash, so a base URL with a path prefix keeps it.
+    this.#endpoint = new URL(PUBLISH_PATH, options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`).toString();
     this.#getToken = typeof token === 'function' ? token : () => token;
     this.#maxRetries = options.maxRetries ?? 4;
     this.#backoff = { ...DEFAULT_RETRY_BACKOFF, ...options.retryBackoff };
@@ -54,32 +60,40 @@ export class PublishClient {
 
   /**
    * Resolves with the server's 202 answer. Rejects with a HeraldValidationError (400, 413) or
-   * HeraldAuthError (401, 403) at once, and with the last HeraldHttpError or HeraldNetworkError
-   * once the retries are spent.
+   * HeraldAuthError (401, 403) at once, with the last HeraldHttpError or HeraldNetworkError
+   * once the retries are spent, and with a HeraldError of code `token` when the token function
+   * fails. A 2xx whose body cannot be read rejects with a HeraldNetworkError: the notification
+   * may have been accepted, and publishing it again with the same `id` delivers it once.
    */
   async publish(notification: PublishRequest): Promise<PublishResponse> {
-    const body = JSON.stringify({ ...notification, id: notification.id ?? this.#generateId() });
+    const id = notification.id ?? this.#generateId();
+    const body = JSON.stringify({ ...notification, id });
     for (let attempt = 0; ; attempt += 1) {
       let failure: HeraldHttpError | HeraldNetworkError;
+      let retryAfterMs: number | null = null;
+      // A token error is not the network's: it is thrown as it is, not retried.
       const response = await this.#attempt(body).catch((error: unknown) => {
         if (error instanceof HeraldNetworkError) return error;
-        throw error; // getToken failed: not ours to retry
+        throw error;
       });
       if (response instanceof HeraldNetworkError) {
         failure = response;
       } else if (response.ok) {
-        return (await response.json()) as PublishResponse;
+        return readPublishAnswer(response, id);
       } else {
+        retryAfterMs = retryAfterMsOf(response, Date.now());
         failure = httpErrorFor(response.status, await readHttpErrorBody(response));
         if (!isRetryable(response.status)) throw failure;
       }
       if (attempt >= this.#maxRetries) throw failure;
-      await sleep(Math.max(1, backoffDelayMs(attempt, this.#backoff, this.#random)));
+      const backoffMs = Math.max(1, backoffDelayMs(attempt, this.#backoff, this.#random));
+      // The server's Retry-After, when it gave one, but never longer than the backoff's ceiling.
+      await sleep(retryAfterMs === null ? backoffMs : Math.max(backoffMs, Math.min(retryAfterMs, this.#backoff.maxDelayMs)));
     }
   }
 
   async #attempt(body: string): Promise<Response> {
-    const token = await this.#getToken();
+    const token = await requestToken(this.#getToken, this.#timeoutMs, 'publish');
     try {
       return await this.#fetch(this.#endpoint, {
         method: 'POST',
@@ -93,6 +107,34 @@ export class PublishClient {
       });
     }
   }
+}
+
+/** The 2xx answer, `{id, targets}`; one that cannot be read may still mean the notification was accepted. */
+async function readPublishAnswer(response: Response, id: string): Promise<PublishResponse> {
+  let answer: unknown;
+  try {
+    answer = await response.json();
+  } catch (error) {
+    answer = error;
+  }
+  if (isObject(answer) && typeof answer.id === 'string' && typeof answer.targets === 'number') return answer as PublishResponse;
+  throw new HeraldNetworkError(
+    `publish: HTTP ${response.status} with an answer that cannot be read; the notification may have been accepted: publish it again with the same id (${id}), which delivers it once`,
+    { cause: answer },
+  );
+}
+
+/**
+ * Retry-After of a 429 or 503 (RFC 9110: seconds, or an HTTP date), in ms from `nowMs`; null
+ * when absent or unreadable.
+ */
+function retryAfterMsOf(response: Response, nowMs: number): number | null {
+  if (response.status !== 429 && response.status !== 503) return null;
+  const value = response.headers.get('retry-after')?.trim();
+  if (!value) return null;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const atMs = Date.parse(value);
+  return Number.isNaN(atMs) ? null : Math.max(0, atMs - nowMs);
 }
 
 function isRetryable(status: number): boolean {

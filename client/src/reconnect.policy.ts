@@ -4,8 +4,14 @@ import { closeAdvice, type CloseAdvice } from './protocol.ts';
 export interface ReconnectOptions extends BackoffOptions {
   /** Upper bound of the random delay after 1001 / 1012 (a pod draining or going away). */
   soonMaxDelayMs: number;
-  /** Reconnect attempts in a row without a `welcome` before the client gives up. */
+  /** Reconnect attempts in a row, without a connection that stayed up `stableAfterMs`, before the client gives up. */
   maxAttempts: number;
+  /**
+   * How long a connection must stay up before the attempt counter starts again from 0. A server
+   * that welcomes and then closes at once (1009, 4008, 1011, ...) is met with a growing delay
+   * instead of a reconnect at once, every time.
+   */
+  stableAfterMs: number;
 }
 
 export const DEFAULT_RECONNECT_OPTIONS: ReconnectOptions = {
@@ -14,6 +20,7 @@ export const DEFAULT_RECONNECT_OPTIONS: ReconnectOptions = {
   factor: 2,
   soonMaxDelayMs: 2_000,
   maxAttempts: Infinity,
+  stableAfterMs: 5_000,
 };
 
 export type ReconnectDecision =
@@ -22,8 +29,9 @@ export type ReconnectDecision =
 
 /**
  * What to do after the socket closed with `code`, following the close-code table of the
- * contract (section 5). `attempt` counts the reconnects since the last `welcome`, so a server
- * that keeps refusing us is met with a growing delay whatever the code.
+ * contract (section 5). `attempt` counts the reconnects since the last connection that stayed
+ * up `stableAfterMs`, so a server that keeps refusing or dropping us is met with a growing delay
+ * whatever the code.
  */
 export function decideReconnect(
   code: number,

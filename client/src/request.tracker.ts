@@ -1,5 +1,5 @@
 import { HeraldError } from './herald.errors.ts';
-import type { Ack, ClientEvents, ErrorData, Joined, Left, Refreshed, ServerFrame } from './protocol.ts';
+import type { Ack, ClientEvents, ErrorData, Joined, Left, Refreshed, ServerEventName, ServerFrame } from './protocol.ts';
 
 /** The reply each client request waits for. */
 export interface ReplyTypes {
@@ -10,6 +10,9 @@ export interface ReplyTypes {
 }
 export type RequestEvent = keyof ReplyTypes;
 
+/** The event of the direct reply to each request (contract, section 2). */
+const REPLY_EVENT: Record<RequestEvent, ServerEventName> = { join: 'joined', leave: 'left', message: 'ack', refresh: 'refreshed' };
+
 interface PendingRequest {
   frame: string;
   event: RequestEvent;
@@ -19,20 +22,30 @@ interface PendingRequest {
   timer: ReturnType<typeof setTimeout>;
 }
 
+export interface RequestTrackerOptions {
+  timeoutMs: number;
+  /** Writes a frame on the current socket. */
+  write(frame: string): void;
+  /**
+   * Runs `send` when the client's outgoing budget allows (FramePacer.schedule); `send` returns
+   * false when it wrote nothing (its request was settled meanwhile), which costs no budget.
+   */
+  pace(send: () => boolean): void;
+}
+
 /**
- * Requests waiting for the reply that echoes their `id`: each one sent at once when the
+ * Requests waiting for the reply that echoes their `id`: each one sent (paced) at once when the
  * connection is open or queued until the next welcome, and settled by its reply, its timeout,
  * the connection dropping after it was sent, or the client closing.
  */
 export class RequestTracker {
   readonly #pending = new Map<string, PendingRequest>();
+  readonly #options: RequestTrackerOptions;
   #nextId = 0;
 
-  constructor(
-    private readonly timeoutMs: number,
-    /** Writes a frame on the current socket. */
-    private readonly write: (frame: string) => void,
-  ) {}
+  constructor(options: RequestTrackerOptions) {
+    this.#options = options;
+  }
 
   /** Sends now when `open`, else when flushUnsent runs on the next welcome. */
   request<E extends RequestEvent>(event: E, data: ClientEvents[E], open: boolean): Promise<ReplyTypes[E]> {
@@ -41,23 +54,30 @@ export class RequestTracker {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new HeraldError('timeout', `no reply to ${event} within ${this.timeoutMs} ms`, event));
-      }, this.timeoutMs);
-      this.#pending.set(id, { frame, event, sent: open, resolve: resolve as (data: unknown) => void, reject, timer });
-      if (open) this.write(frame);
+        reject(new HeraldError('timeout', `no reply to ${event} within ${this.#options.timeoutMs} ms`, event));
+      }, this.#options.timeoutMs);
+      this.#pending.set(id, { frame, event, sent: false, resolve: resolve as (data: unknown) => void, reject, timer });
+      if (open) this.#send(id);
     });
   }
 
-  /** Settles the request a reply answers; false when no request is waiting for it. */
-  settle(frame: ServerFrame): boolean {
+  /**
+   * Settles the request a reply answers; false when no request is waiting for it. A reply that
+   * cannot be read (no data, the wrong event) rejects its request with `bad_request`.
+   */
+  settle(frame: ServerFrame, problem: string | null): boolean {
     const id = String(frame.id);
     const request = this.#pending.get(id);
     if (!request) return false;
     this.#pending.delete(id);
     clearTimeout(request.timer);
-    if (frame.event === 'error') {
-      const error: ErrorData = frame.data;
-      request.reject(new HeraldError(error.code, error.message, error.event ?? request.event));
+    if (problem !== null) {
+      request.reject(new HeraldError('bad_request', `unreadable reply to ${request.event} (${frame.event}): ${problem}`, request.event));
+    } else if (frame.event === 'error') {
+      const error = frame.data as ErrorData;
+      request.reject(new HeraldError(error.code, error.message ?? error.code, error.event ?? request.event));
+    } else if (frame.event !== REPLY_EVENT[request.event]) {
+      request.reject(new HeraldError('bad_request', `unreadable reply to ${request.event}: ${frame.event} instead of ${REPLY_EVENT[request.event]}`, request.event));
     } else {
       request.resolve(frame.data);
     }
@@ -66,11 +86,7 @@ export class RequestTracker {
 
   /** Sends what waited for the connection (called once welcomed). */
   flushUnsent(): void {
-    for (const request of this.#pending.values()) {
-      if (request.sent) continue;
-      request.sent = true;
-      this.write(request.frame);
-    }
+    for (const [id, request] of this.#pending) if (!request.sent) this.#send(id);
   }
 
   /** The connection dropped: what was sent on it may or may not have been done, so it fails. */
@@ -90,5 +106,21 @@ export class RequestTracker {
       clearTimeout(request.timer);
       request.reject(new HeraldError('closed', message, request.event));
     }
+  }
+
+  /**
+   * Hands the request to the pacer. It counts as sent from here: if the connection drops
+   * before the pacer wrote it, it fails with `disconnected`, as the docs promise for a send
+   * whose connection drops before the ack.
+   */
+  #send(id: string): void {
+    const request = this.#pending.get(id)!;
+    request.sent = true;
+    this.#options.pace(() => {
+      // Timed out or rejected while waiting for its turn: nothing to send any more.
+      if (this.#pending.get(id) !== request) return false;
+      this.#options.write(request.frame);
+      return true;
+    });
   }
 }

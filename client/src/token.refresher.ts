@@ -1,12 +1,14 @@
-import { HeraldError, describe } from './herald.errors.ts';
+import type { HeraldError } from './herald.errors.ts';
 import type { Refreshed } from './protocol.ts';
-
-/** setTimeout fires at once for delays above 2^31-1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
+import { timerDelayMs } from './timer.limit.ts';
 
 /** What the refresher needs from its client. */
 export interface TokenRefreshHost {
-  getToken(): string | Promise<string>;
+  /**
+   * A token from the app's getToken, bounded in time and checked like the one a connection is
+   * opened with (requestToken); rejects with a HeraldError of code `token`.
+   */
+  requestToken(): Promise<string>;
   /** The token the current connection was opened or last refreshed with. */
   currentToken(): string | null;
   isOpen(): boolean;
@@ -39,7 +41,7 @@ export class TokenRefresher {
     const remainingMs = Date.parse(expiresAt) - Date.now();
     if (!Number.isFinite(remainingMs)) return;
     const leadMs = Math.min(this.refreshBeforeExpiryMs, remainingMs / 2);
-    const delayMs = Math.min(MAX_TIMER_MS, Math.max(0, remainingMs - leadMs));
+    const delayMs = timerDelayMs(remainingMs - leadMs);
     const epoch = this.#epoch;
     this.#timer = setTimeout(() => void this.#refresh(expiresAt, epoch), delayMs);
   }
@@ -53,9 +55,10 @@ export class TokenRefresher {
   async #refresh(expiresAt: string, epoch: number): Promise<void> {
     let token: string;
     try {
-      token = await this.host.getToken();
+      token = await this.host.requestToken();
     } catch (error) {
-      this.host.onError(new HeraldError('token', `getToken failed: ${describe(error)}`, 'refresh', { cause: error }));
+      if (epoch !== this.#epoch) return;
+      this.host.onError(error as HeraldError);
       return this.#retryLater(epoch, expiresAt);
     }
     if (epoch !== this.#epoch || !this.host.isOpen()) return;

@@ -41,4 +41,31 @@ describe('webhook signatures', () => {
     expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS + 301_000 })).toBe(false);
     expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS + 301_000, toleranceS: 600 })).toBe(true);
   });
+
+  it('refuses a tolerance that would turn replay protection off', () => {
+    const ancient = { 'x-herald-timestamp': '1', 'x-herald-signature': webhookSignature(SECRET, 1, body) };
+    for (const toleranceS of [Number.NaN, -1, Number.POSITIVE_INFINITY, '300' as unknown as number]) {
+      expect(() => verifyWebhook(SECRET, ancient, body, { nowMs: NOW_MS, toleranceS })).toThrow(RangeError);
+    }
+    expect(verifyWebhook(SECRET, ancient, body, { nowMs: NOW_MS, toleranceS: 0 })).toBe(false);
+  });
+
+  it('answers false, without throwing, for a parsed or missing body and for missing headers', () => {
+    const signed = signWebhook(SECRET, body, NOW_MS);
+    const verify = (headers: unknown, received: unknown) => verifyWebhook(SECRET, headers as Record<string, string>, received as string, { nowMs: NOW_MS });
+    expect(verify(signed, JSON.parse(body))).toBe(false);
+    expect(verify(signed, undefined)).toBe(false);
+    expect(verify(null, body)).toBe(false);
+    expect(verify(undefined, body)).toBe(false);
+    expect(verify({ 'x-herald-timestamp': 42, 'x-herald-signature': signed['x-herald-signature'] }, body)).toBe(false);
+  });
+
+  it('accepts a timestamp only in the plain decimal Herald writes', () => {
+    const spelled = (timestamp: string) => ({ 'x-herald-timestamp': timestamp, 'x-herald-signature': webhookSignature(SECRET, timestamp, body) });
+    const seconds = String(NOW_MS / 1000);
+    expect(verifyWebhook(SECRET, spelled(seconds), body, { nowMs: NOW_MS })).toBe(true);
+    for (const timestamp of [`0${seconds}`, `+${seconds}`, ` ${seconds}`, `${seconds}.0`, '1.767e9']) {
+      expect(verifyWebhook(SECRET, spelled(timestamp), body, { nowMs: NOW_MS })).toBe(false);
+    }
+  });
 });

@@ -141,6 +141,48 @@ describe('<herald-bell> and the inbox, on a staged network', () => {
     expect(await requests()).toEqual([{ method: 'GET', path: '/v1/inbox?limit=10', body: undefined }]);
   });
 
+  it('shows a burst of notifications in one update, keeping the entries already shown and announcing them once', async () => {
+    await connected({ list: [{ status: 200, body: { items: [item('a', false, 1)], unread: 1, next: null } }] }, 200);
+    await eventually(async () => expect(await titles()).toEqual(['a']));
+    const burst = await stage(`
+      const root = document.querySelector('herald-bell').shadowRoot;
+      const list = root.querySelector('ol');
+      const badge = root.querySelector('.badge');
+      const shown = list.querySelector('li[data-id="a"]');
+      const changes = { removed: 0, badge: 0 };
+      const observer = new MutationObserver((mutations) => {
+        for (const mutation of mutations) {
+          if (mutation.target === list) changes.removed += mutation.removedNodes.length;
+          else changes.badge += 1;
+        }
+      });
+      observer.observe(list, { childList: true });
+      observer.observe(badge, { childList: true, characterData: true, subtree: true });
+      for (let i = 0; i < 150; i += 1) harness.notify('public:news', 'n' + i, 'n' + i);
+      await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
+      observer.disconnect();
+      return {
+        ...changes,
+        kept: list.querySelector('li[data-id="a"]') === shown,
+        items: list.children.length,
+        first: list.firstElementChild.dataset.id,
+        announced: root.querySelector('[role="status"]').textContent,
+      };
+    `);
+    expect(burst).toEqual({ removed: 0, badge: 1, kept: true, items: 151, first: 'n149', announced: '150 new notifications' });
+    expect(await badge()).toBe('99+');
+  });
+
+  it('marks what arrives in the open list read on the server in one request per frame', async () => {
+    await connected({ list: [{ status: 200, body: { items: [], unread: 0, next: null } }], read: [{ status: 200, body: { unread: 0 } }] });
+    await eventually(async () => expect(await requests()).toHaveLength(1));
+    await page.locator('herald-bell button.bell').click();
+    await stage(`for (const id of ['u1', 'u2', 'u3']) harness.notify('user:una', id, id)`);
+    await eventually(async () => expect(await requests()).toHaveLength(2));
+    expect((await requests())[1]).toEqual({ method: 'POST', path: '/v1/inbox/read', body: { ids: ['u1', 'u2', 'u3'] } });
+    expect(await badge()).toBe('');
+  });
+
   it('keeps following its client after being moved elsewhere in the page', async () => {
     const empty = { status: 200, body: { items: [], unread: 0, next: null } };
     await connected({ list: [empty, empty] });

@@ -73,6 +73,24 @@ describe('the SDK against a real Herald', () => {
     expect(client.rooms.sort()).toEqual(['public:news', 'user:carol']);
   });
 
+  it("keeps every room past the server's rate-limit burst, joining and rejoining them at its pace", async () => {
+    // 45 rooms and the personal one: more joins than the server's burst of 40 frames.
+    const rooms = Array.from({ length: 45 }, (_, i) => `public:many-${i}`);
+    const { client, seen } = open({ getToken: () => signToken({ sub: 'gwen' }), rooms, reconnect: { soonMaxDelayMs: 1 } });
+    const errors: string[] = [];
+    client.on('error', (error) => errors.push(error.code));
+    await client.whenOpen();
+    // join() of a room being joined settles on its reply: this waits for all 45.
+    await Promise.all(rooms.map((room) => client.join(room)));
+    expect(closeEveryConnection(app)).toBe(1);
+    await eventually(() => expect(seen.welcomes).toBe(2));
+    await Promise.all(rooms.map((room) => client.join(room)));
+    expect(errors).toEqual([]);
+    expect(client.rooms).toHaveLength(46);
+    await publisher.publish({ rooms: [rooms[44]], type: 'test', payload: { title: 'to the last room' } });
+    await eventually(() => expect(seen.notifications).toEqual(['to the last room']));
+  });
+
   it('asks for a new token after 4001 and carries on', async () => {
     // getToken has nothing newer until the first token expired, so the in-band refresh
     // cannot happen and the server closes with 4001.

@@ -1,0 +1,168 @@
+import { backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
+import { HeraldError, type HeraldErrorCode } from './herald.errors.ts';
+import type { JoinRequest, Joined } from './protocol.ts';
+import type { RoomTracker } from './room.tracker.ts';
+
+/**
+ * Refusals that say nothing about the room itself (the server was busy, its broker unreachable,
+ * or no reply came): the room is kept and its join tried again with backoff. Any other error
+ * reply (forbidden, invalid_room, bad_request, ...) is the server's answer about the room, and
+ * forgets it.
+ */
+const TRANSIENT_JOIN_ERRORS: ReadonlySet<HeraldErrorCode> = new Set(['rate_limited', 'unavailable', 'internal', 'timeout']);
+
+/** What the joiner needs from its client. */
+export interface RoomJoinerHost {
+  readonly rooms: RoomTracker;
+  isOpen(): boolean;
+  /** Sends `join` on the current connection (paced with the client's other requests). */
+  sendJoin(request: JoinRequest): Promise<Joined>;
+  /** A join reply that carries `recovered` was applied: the client emits `recovery`. */
+  recovered(room: string, joined: Joined): void;
+  /** The server refused the room for good; it is forgotten. */
+  refused(error: HeraldError): void;
+  random(): number;
+}
+
+interface JoinWaiter {
+  resolve(joined: Joined): void;
+  reject(error: HeraldError): void;
+}
+
+/**
+ * Joins the rooms a client remembers, on every connection: once each (a join() of a room
+ * already joined is answered from what the client knows, without a frame), again with backoff
+ * after a transient refusal, and settles the app's join() calls.
+ */
+export class RoomJoiner {
+  readonly #host: RoomJoinerHost;
+  readonly #timeoutMs: number;
+  readonly #backoff: BackoffOptions;
+  readonly #waiters = new Map<string, Set<JoinWaiter>>();
+  /** The rooms joined, or being joined, on the current connection. */
+  readonly #joining = new Map<string, 'joining' | 'joined'>();
+  /** Rooms waiting to try their join again, with how many transient refusals they met. */
+  readonly #retries = new Map<string, { attempt: number; timer: ReturnType<typeof setTimeout> | undefined; last: HeraldError }>();
+  /** Bumped when the connection drops, so a reply or a retry meant for the old one does nothing. */
+  #connection = 0;
+
+  constructor(host: RoomJoinerHost, options: { timeoutMs: number; backoff: BackoffOptions }) {
+    this.#host = host;
+    this.#timeoutMs = options.timeoutMs;
+    this.#backoff = options.backoff;
+  }
+
+  /**
+   * The app's join(): settles on the server's reply, or at once when the room is joined on this
+   * connection already. Waits across reconnects and transient refusals for up to the timeout,
+   * then rejects with the last transient refusal (or `timeout`), the room still remembered.
+   */
+  join(room: string): Promise<Joined> {
+    this.#host.rooms.add(room);
+    if (this.#joining.get(room) === 'joined') return Promise.resolve({ room, seq: this.#host.rooms.sinceOf(room) });
+    const joined = new Promise<Joined>((resolve, reject) => {
+      let waiters = this.#waiters.get(room);
+      if (!waiters) this.#waiters.set(room, (waiters = new Set()));
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(this.#retries.get(room)?.last ?? new HeraldError('timeout', `no reply to join ${room} within ${this.#timeoutMs} ms`, 'join'));
+      }, this.#timeoutMs);
+      const waiter: JoinWaiter = {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      waiters.add(waiter);
+    });
+    if (this.#host.isOpen() && !this.#joining.has(room) && !this.#retries.has(room)) this.#send(room);
+    return joined;
+  }
+
+  /** The connection was welcomed: joins every remembered room not joined or joining yet. */
+  connected(): void {
+    for (const room of this.#host.rooms.names()) if (!this.#joining.has(room)) this.#send(room);
+  }
+
+  /** The connection dropped: nothing is joined any more; the next welcome joins everything again. */
+  disconnected(): void {
+    this.#connection += 1;
+    this.#joining.clear();
+    for (const retry of this.#retries.values()) clearTimeout(retry.timer);
+    this.#retries.clear();
+  }
+
+  /** The app left `room`: no more joins of it, and its pending join() calls reject. */
+  forget(room: string): void {
+    this.#joining.delete(room);
+    clearTimeout(this.#retries.get(room)?.timer);
+    this.#retries.delete(room);
+    this.#settle(room, undefined, new HeraldError('closed', `left ${room} before it was joined`, 'join'));
+  }
+
+  /** The client closed: every pending join() rejects with `error`. */
+  close(error: HeraldError): void {
+    this.disconnected();
+    for (const room of [...this.#waiters.keys()]) this.#settle(room, undefined, error);
+  }
+
+  #send(room: string): void {
+    const connection = this.#connection;
+    this.#joining.set(room, 'joining');
+    const since = this.#host.rooms.sinceOf(room);
+    // The reply was read on `connection`, but these run a microtask later, maybe after it
+    // dropped: what the reply says about the room still holds, the per-connection state not.
+    this.#host.sendJoin(since === null ? { room } : { room, since }).then(
+      (joined) => {
+        if (!this.#host.rooms.has(room)) return;
+        if (connection === this.#connection) {
+          this.#joining.set(room, 'joined');
+          this.#retries.delete(room);
+        }
+        this.#host.rooms.joined(room, joined.seq ?? null, joined.recovered);
+        if (joined.recovered !== undefined) this.#host.recovered(room, joined);
+        this.#settle(room, joined, undefined);
+      },
+      (error: HeraldError) => {
+        if (!this.#host.rooms.has(room)) return;
+        // The connection dropped or the client closed: the next welcome joins it again, or nothing will.
+        if (error.code === 'disconnected' || error.code === 'closed') return;
+        if (TRANSIENT_JOIN_ERRORS.has(error.code)) {
+          if (connection !== this.#connection) return;
+          this.#joining.delete(room);
+          return this.#retryLater(room, error);
+        }
+        if (connection === this.#connection) this.#joining.delete(room);
+        this.#host.rooms.forget(room);
+        this.#settle(room, undefined, error);
+        this.#host.refused(error);
+      },
+    );
+  }
+
+  #retryLater(room: string, error: HeraldError): void {
+    const attempt = (this.#retries.get(room)?.attempt ?? -1) + 1;
+    const retry = { attempt, last: error, timer: undefined as ReturnType<typeof setTimeout> | undefined };
+    this.#retries.set(room, retry);
+    retry.timer = setTimeout(() => {
+      if (this.#retries.get(room) !== retry) return;
+      retry.timer = undefined;
+      // Still in #retries until the reply comes, so the attempt count keeps growing.
+      if (this.#host.isOpen() && this.#host.rooms.has(room)) this.#send(room);
+    }, backoffDelayMs(attempt, this.#backoff, () => this.#host.random()));
+  }
+
+  #settle(room: string, joined: Joined | undefined, error: HeraldError | undefined): void {
+    const waiters = this.#waiters.get(room);
+    if (!waiters) return;
+    this.#waiters.delete(room);
+    for (const waiter of waiters) {
+      if (joined) waiter.resolve(joined);
+      else waiter.reject(error!);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import { HeraldError, describe } from './herald.errors.ts';
+import { timerDelayMs } from './timer.limit.ts';
+
+/** What an app's getToken may be: a JWT, or a promise of one. */
+export type GetToken = () => string | Promise<string>;
+
+/**
+ * The characters a token may carry: an RFC 7230 `token`, the grammar of a WebSocket subprotocol
+ * (which carries it as `bearer.<JWT>`). Every JWT fits: base64url segments joined by dots.
+ */
+const TOKEN_PATTERN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * Asks getToken for a token, with the same rules wherever the SDK needs one (connecting, the
+ * in-band refresh, the inbox, publishing): at most `timeoutMs` to answer, surrounding white
+ * space trimmed (`fetch(...).then((r) => r.text())` often ends in a newline), and anything that
+ * cannot be a JWT refused. Every failure is a HeraldError with code `token` naming getToken;
+ * the token itself never appears in a message.
+ */
+export async function requestToken(getToken: GetToken, timeoutMs: number, event?: string): Promise<string> {
+  const tooSlow = new HeraldError('token', `getToken did not answer within ${timeoutMs} ms`, event);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let answer: unknown;
+  try {
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(tooSlow), timerDelayMs(timeoutMs));
+    });
+    // Called inside the try: a getToken that throws synchronously fails like one that rejects.
+    answer = await Promise.race([Promise.resolve().then(getToken), timedOut]);
+  } catch (error) {
+    if (error === tooSlow) throw error;
+    throw new HeraldError('token', `getToken failed: ${describe(error)}`, event, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+  if (typeof answer !== 'string') {
+    throw new HeraldError('token', `getToken returned ${answer === null ? 'null' : typeof answer} instead of a JWT string`, event);
+  }
+  const token = answer.trim();
+  if (token === '') throw new HeraldError('token', 'getToken returned an empty token', event);
+  if (!TOKEN_PATTERN.test(token)) {
+    throw new HeraldError('token', 'getToken returned a string that cannot be a JWT (it holds spaces or characters outside base64url and dots)', event);
+  }
+  return token;
+}
