@@ -280,6 +280,17 @@ describe('HeraldClient', () => {
       expect(errors.map((error) => error.code)).toEqual(['unauthorized']);
     });
 
+    it('says why before it says closed when it gives up (docs/client.md: error, then closed)', async () => {
+      start({ getToken: () => 'bad-token' });
+      const order: string[] = [];
+      client.on('error', (error) => order.push(`error ${error.code}`));
+      client.on('state', ({ state }) => order.push(`state ${state}`));
+      await flush();
+      FakeSocket.last.serverClose(1008, 'unauthorized');
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(order.slice(-2)).toEqual(['error unauthorized', 'state closed']);
+    });
+
     it('retries after 1008 when getToken yields a different token', async () => {
       start();
       await flush();

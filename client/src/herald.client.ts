@@ -397,8 +397,9 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     const reason = error ?? new HeraldError('closed', 'the connection was closed');
     this.#joiner.close(reason);
     this.#requests.rejectAll(reason.message);
-    this.#setState('closed');
+    // Why first, then the state: a listener that reacts to `closed` already knows the reason.
     if (error && error.code !== 'closed') this.emit('error', error);
+    this.#setState('closed');
   }
 
   /** Detaches from the current socket and stops its timers, without closing it. */
