@@ -4,7 +4,9 @@ import type { WebSocket } from 'ws';
 import { Broker, Delivery, HistoryResult } from '../broker/broker';
 import { RefCountedSubscriptions } from '../broker/ref-counted-subscriptions';
 import { MetricsService } from '../metrics/metrics.service';
+import type { Principal } from '../auth/principal';
 import { Connection } from './connection';
+import { ExpirySchedule } from './expiry-schedule';
 import { PreparedFrame } from './prepared-frame';
 import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
@@ -50,6 +52,8 @@ export class ConnectionHub {
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
   private readonly joiningByRoom = new Map<string, Map<Connection, BufferedFrame[]>>();
   private readonly subscriptions: RefCountedSubscriptions;
+  /** When each connection's token expires (HeartbeatService closes them on time). */
+  private readonly expiries = new ExpirySchedule();
 
   constructor(
     private readonly broker: Broker,
@@ -74,6 +78,7 @@ export class ConnectionHub {
   add(connection: Connection): void {
     this.roomsByConnection.set(connection, new RoomList());
     this.bySocket.set(connection.socket, connection);
+    this.expiries.file(connection);
     this.metrics.connections.set(this.size);
   }
 
@@ -82,6 +87,7 @@ export class ConnectionHub {
     const rooms = this.roomsByConnection.get(connection);
     this.roomsByConnection.delete(connection);
     this.bySocket.delete(connection.socket);
+    this.expiries.unfile(connection);
     for (const [room, joining] of this.joiningByRoom) {
       if (joining.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
     }
@@ -89,6 +95,19 @@ export class ConnectionHub {
     for (const room of left) this.dropMember(connection, room);
     this.metrics.connections.set(this.size);
     return left;
+  }
+
+  /** A refreshed token: the connection now expires, if ever, when the new one does. */
+  swapPrincipal(connection: Connection, principal: Principal): void {
+    const filed = this.roomsByConnection.has(connection);
+    if (filed) this.expiries.unfile(connection);
+    connection.principal = principal;
+    if (filed) this.expiries.file(connection);
+  }
+
+  /** Closes with 4001 the connections whose token has expired by `nowMs`. */
+  closeExpired(nowMs: number): void {
+    this.expiries.closeExpired(nowMs);
   }
 
   /** The rooms the connection is a live member of. */
@@ -203,7 +222,7 @@ export class ConnectionHub {
     return true;
   }
 
-  stats(): { connections: number; rooms: number; joining: number; users: number; subscriptions: number } {
+  stats(): { connections: number; rooms: number; joining: number; users: number; subscriptions: number; expiring: number } {
     return {
       connections: this.roomsByConnection.size,
       rooms: this.membersByRoom.size,
@@ -211,6 +230,7 @@ export class ConnectionHub {
       // Every connection is in its own user's personal room, so that room's entry is the user's.
       users: countKeys(this.membersByRoom, PERSONAL_ROOM_PREFIX),
       subscriptions: this.subscriptions.size,
+      expiring: this.expiries.size,
     };
   }
 

@@ -7,6 +7,9 @@ import { serverFrame } from './server-frame';
 import { corkForThisTurn } from './turn-cork';
 import { streamOf } from './ws.internals';
 
+/** How often tokens that expired are looked for: a connection is closed within this of its `exp`. */
+const EXPIRY_CHECK_MS = 1000;
+
 /** Sent to every connection each heartbeat: framed once, like any broadcast. */
 const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
 
@@ -14,13 +17,14 @@ const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
  * Liveness (section 3) and token expiry with one timer for the whole pod rather than one per
  * socket: every heartbeatMs a protocol ping and a `ping` frame; a connection silent for
  * 2 x heartbeatMs is terminated; a connection whose token expired unrefreshed is closed with
- * 4001 (a frame sent after expiry is caught at once: by WsJwtGuard, or the FrameDispatcher for a
- * `pong`). The sweep runs four times per heartbeat, so neither is ever more than a quarter
- * heartbeat late.
+ * 4001 within a second (ExpirySchedule; a frame sent after expiry is caught at once: by
+ * WsJwtGuard, or the FrameDispatcher for a `pong`). The sweep runs four times per heartbeat, so
+ * a silent connection is never dropped more than a quarter heartbeat late.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private lastPingMs = 0;
 
   constructor(
@@ -31,10 +35,12 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   onApplicationBootstrap(): void {
     this.lastPingMs = Date.now();
     this.timer = setInterval(() => this.sweep(), Math.max(25, Math.floor(this.config.heartbeatMs / 4)));
+    this.expiryTimer = setInterval(() => this.hub.closeExpired(Date.now()), EXPIRY_CHECK_MS);
   }
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
+    clearInterval(this.expiryTimer);
   }
 
   private sweep(): void {
@@ -51,7 +57,6 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
         (silent ??= []).push(connection);
         continue;
       }
-      if (connection.closeIfExpired(now)) continue;
       if (pingDue) {
         // Both pings leave in one write call: ws would write its protocol ping at once, and the
         // ping frame a write later, at the end of this turn (sendPrepared corks the socket).

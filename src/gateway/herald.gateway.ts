@@ -3,6 +3,7 @@ import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websock
 import { expiresAtOf } from '../auth/principal';
 import { TokenVerifier } from '../auth/token.verifier';
 import { Connection } from '../connections/connection';
+import { ConnectionHub } from '../connections/connection.hub';
 import { RoomsService } from '../rooms/rooms.service';
 import { JoinDto } from './dto/join.dto';
 import { LeaveDto } from './dto/leave.dto';
@@ -30,6 +31,7 @@ import { WsJwtGuard } from './ws-jwt.guard';
 export class HeraldGateway {
   constructor(
     private readonly rooms: RoomsService,
+    private readonly hub: ConnectionHub,
     private readonly verifier: TokenVerifier,
     private readonly frames: FrameSender,
   ) {}
@@ -60,7 +62,7 @@ export class HeraldGateway {
     const verification = this.verifier.verify(token);
     if (!verification.ok) throw wsError('unauthorized', verification.reason === 'token_expired' ? 'The new token has expired' : 'The new token is invalid');
     if (verification.principal.user !== connection.user) throw wsError('unauthorized', 'The new token is for another user');
-    connection.principal = verification.principal;
+    this.hub.swapPrincipal(connection, verification.principal);
     return { event: 'refreshed', data: { expiresAt: expiresAtOf(verification.principal) } };
   }
 

@@ -1,4 +1,6 @@
 import { Broker } from '../../src/broker/broker';
+import { ConnectionHub } from '../../src/connections/connection.hub';
+import { HeartbeatService } from '../../src/connections/heartbeat.service';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -161,13 +163,31 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       expect(await shortLived.closed).toEqual({ code: 4001, reason: 'token_expired' });
     });
 
-    it('closes with 4001 at the first frame after expiry, before the next sweep', async () => {
+    it('closes with 4001 within about a second of exp, however long the heartbeat', async () => {
+      // A sweep every quarter heartbeat (15 s here) would close it up to 15 s late.
       const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
       try {
+        const token = signToken({ sub: 'gail', ttlS: 3 });
+        const expiresAtMs = (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000;
+        const client = await connectClient(slowSweep.wsUrl, token);
+        expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
+        // Generous for a busy machine, and still well short of the 15 s sweep.
+        expect(Date.now() - expiresAtMs).toBeLessThan(6000);
+        expect(slowSweep.app.get(ConnectionHub).stats().expiring).toBe(0);
+      } finally {
+        await slowSweep.close();
+      }
+    });
+
+    it('closes with 4001 at the first frame after expiry, whatever the timers do', async () => {
+      const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
+      try {
+        // Only the frame itself can tell now: the pod's sweep and expiry timers are stopped.
+        slowSweep.app.get(HeartbeatService).onApplicationShutdown();
         const client = await connectClient(slowSweep.wsUrl, signToken({ sub: 'erin', ttlS: 1 }));
         const ponging = await connectClient(slowSweep.wsUrl, signToken({ sub: 'fred', ttlS: 1 }));
         await new Promise((resolve) => setTimeout(resolve, 1100));
-        expect(client.closeInfo).toBeUndefined(); // the sweep is 15 s away
+        expect(client.closeInfo).toBeUndefined();
         client.send({ event: 'join', data: { room: 'public:late' }, id: 'late' });
         expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
         expect(client.frames.filter((frame) => frame.id === 'late')).toEqual([]);
@@ -182,9 +202,12 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     });
 
     it('keeps a connection whose token was refreshed before expiry', async () => {
-      const client = await connectClient(app.wsUrl, signToken({ sub: 'dave', ttlS: 1 }));
+      const token = signToken({ sub: 'dave', ttlS: 3 });
+      const client = await connectClient(app.wsUrl, token);
+      // Same token, not refreshed: closed once the old exp is past, on time.
+      const companion = await connectClient(app.wsUrl, token);
       await client.request('refresh', { token: signToken({ sub: 'dave', ttlS: 60 }) });
-      await new Promise((resolve) => setTimeout(resolve, 1300));
+      expect(await companion.closed).toEqual({ code: 4001, reason: 'token_expired' });
       expect(client.closeInfo).toBeUndefined();
       expect((await client.request('ping')).event).toBe('pong');
       await client.close();
