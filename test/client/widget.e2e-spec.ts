@@ -172,6 +172,20 @@ describe('the demo page and <herald-bell> in Chromium', () => {
       await tour.close();
     }
   });
+
+  it("says which origin to add when ALLOWED_ORIGINS leaves out the demo's own, and publishes nothing while not connected", async () => {
+    const guarded = await createTestApp({ DEMO_ENABLED: 'true', ALLOWED_ORIGINS: 'https://app.example.com' });
+    try {
+      const logLines = async () => (await page.locator('#log li').allInnerTexts()).join('\n');
+      await page.goto(`${guarded.url}/demo#token=${signToken({ sub: 'olga' })}`);
+      const origin = new URL(guarded.url).origin;
+      await eventually(async () => expect(await logLines()).toContain(`this page's origin, ${origin}, is not in ALLOWED_ORIGINS`));
+      await page.locator('#send button').click();
+      await eventually(async () => expect(await logLines()).toContain('could not publish: not connected yet'));
+    } finally {
+      await guarded.close();
+    }
+  });
 });
 
 describe('the demo when disabled', () => {
