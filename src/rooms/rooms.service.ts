@@ -72,6 +72,7 @@ export class RoomsService {
 
   private admitted(connection: Connection, room: string, outcome: EnterOutcome): void {
     this.entered(connection, room, outcome);
+    if (outcome === 'entered') this.recordPersonal(connection, room, 'joined');
     if (connection.state !== 'closing') this.tell({ kind: 'connected', user: connection.user, connectionId: connection.id });
   }
 
@@ -176,7 +177,11 @@ export class RoomsService {
 
   private afterEnter(connection: Connection, room: string, outcome: EnterOutcome): Promise<void> | undefined {
     this.entered(connection, room, outcome);
-    return outcome === 'entered' && tracksPresence(room) ? this.announce(connection, room, 'joined') : undefined;
+    if (outcome !== 'entered') return undefined;
+    if (tellsPresence(room)) return this.announce(connection, room, 'joined');
+    // Its own personal room again, after leaving it.
+    this.recordPersonal(connection, room, 'joined');
+    return undefined;
   }
 
   /** After the hub's `enter`: the join is told about, or refused when the connection closed meanwhile. */
@@ -189,7 +194,20 @@ export class RoomsService {
   /** After the hub took the connection out of the room; undefined when there is nothing to wait for. */
   private afterLeave(connection: Connection, room: string): Promise<void> | undefined {
     this.tell({ kind: 'left', room, connectionId: connection.id });
-    return tracksPresence(room) ? this.announce(connection, room, 'left') : undefined;
+    if (tellsPresence(room)) return this.announce(connection, room, 'left');
+    this.recordPersonal(connection, room, 'left');
+    return undefined;
+  }
+
+  /**
+   * Records a connection entering or leaving its personal room, for the presence API (section 6
+   * counts every room), telling nobody: its only member is its own user, who is never told of
+   * themselves. Not waited for: the store sends these with its batch window, and an unreachable
+   * store registers this pod's entries again when it returns (a remove it missed expires).
+   */
+  private recordPersonal(connection: Connection, room: string, status: PresenceStatus): void {
+    const recording = status === 'joined' ? this.presence.add(room, connection.user, connection.id) : this.presence.remove(room, connection.user, connection.id);
+    recording.catch((error: unknown) => this.logger.debug({ message: 'Personal presence update failed', status, connectionId: connection.id, error: String(error) }));
   }
 
   /**
@@ -240,11 +258,11 @@ function asRoomError(error: unknown): unknown {
 const PERSONAL_ROOM_ENTRY: EnterOptions = { readHistory: false };
 
 /**
- * Presence is tracked in every room but personal rooms: their only members are the user's own
- * connections, and tracking them would cost a presence store round trip and memory for every
- * connection. Asked before calling `announce`, so the admission and close of a connection that
- * is in no other room wait for nothing.
+ * Presence is announced in every room but personal rooms: their only members are the user's own
+ * connections, who are never told of themselves. Those are recorded without waiting
+ * (recordPersonal), so the admission and close of a connection that is in no other room wait
+ * for nothing.
  */
-function tracksPresence(room: string): boolean {
+function tellsPresence(room: string): boolean {
   return !room.startsWith(PERSONAL_ROOM_PREFIX);
 }

@@ -85,6 +85,42 @@ export function presenceStoreContract(harness: EngineHarness): void {
     expect(await store.snapshot('chat')).toEqual({ users: ['alice'], connections: 1 });
   });
 
+  it("counts a personal room's connections across pods, its own user's only", async () => {
+    const cluster = await stores();
+    const a = await cluster.pod();
+    const b = harness.multiPod ? await cluster.pod() : a;
+    // Many users' personal rooms: on Redis they share a few sets, which must still keep them apart.
+    const users = Array.from({ length: 40 }, (_, index) => `u${index}`);
+    await Promise.all(users.map((user, index) => a.add(`user:${user}`, user, `a${index}`)));
+    await b.add('user:u7', 'u7', 'b7');
+    await b.add('user:u7', 'u7', 'b7');
+    expect(await b.snapshot('user:u7')).toEqual({ users: ['u7'], connections: 2 });
+    expect(await a.snapshot('user:u8')).toEqual({ users: ['u8'], connections: 1 });
+    expect(await a.snapshot('user:nobody')).toEqual({ users: [], connections: 0 });
+    expect(a.localEntries).toBe(harness.multiPod ? 40 : 41);
+    await a.remove('user:u7', 'u7', 'a7');
+    expect(await a.snapshot('user:u7')).toEqual({ users: ['u7'], connections: 1 });
+    await b.remove('user:u7', 'u7', 'b7');
+    expect(await b.snapshot('user:u7')).toEqual({ users: [], connections: 0 });
+    expect(await b.snapshot('user:u8')).toEqual({ users: ['u8'], connections: 1 });
+  });
+
+  itWithPods("forgets a dead pod's personal-room entries after the presence TTL, telling onExpired nothing", async () => {
+    const cluster = await harness.cluster();
+    const dead = (await cluster.pod({ crashed: true })).presence;
+    const live = (await cluster.pod()).presence;
+    const expired: [string, string, number][] = [];
+    for (const pod of [dead, live]) pod.onExpired((room, user, users) => expired.push([room, user, users]));
+    await dead.add('user:zoe', 'zoe', 'z1');
+    await live.add('user:yan', 'yan', 'y1');
+    expect(await live.snapshot('user:zoe')).toEqual({ users: ['zoe'], connections: 1 });
+    await eventually(async () => expect(await live.snapshot('user:zoe')).toEqual({ users: [], connections: 0 }), 5 * harness.presenceTtlMs!);
+    // A TTL more, so the live pod's refreshes have run too (a fixed wait: nothing may change).
+    await delay(harness.presenceTtlMs!);
+    expect(await live.snapshot('user:yan')).toEqual({ users: ['yan'], connections: 1 });
+    expect(expired).toEqual([]);
+  });
+
   itWithPods("forgets a dead pod's entries after the presence TTL, says so once, and keeps a live pod's", async () => {
     const cluster = await harness.cluster();
     const dead = (await cluster.pod({ crashed: true })).presence;

@@ -230,6 +230,25 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       await Promise.all([a1.close(), a2.close()]);
     });
 
+    it("counts a personal room's connections: its user's own, from the first moment", async () => {
+      const token = signToken({ sub: 'ops', scope: 'presence:read' });
+      const presenceOf = async (room: string) => (await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token })).body;
+      const tabs = await Promise.all([0, 1].map(() => connectClient(app.wsUrl, signToken({ sub: 'gwen' }))));
+      const other = await connectClient(app.wsUrl, signToken({ sub: 'hank' }));
+      // Recorded without delaying `welcome`: within the broker's batch window.
+      await eventually(async () => expect(await presenceOf('user:gwen')).toEqual({ room: 'user:gwen', users: ['gwen'], connections: 2 }));
+      expect(await presenceOf('user:hank')).toEqual({ room: 'user:hank', users: ['hank'], connections: 1 });
+      // Leaving one's personal room counts too, and joining it again.
+      expect((await tabs[0].request('leave', { room: 'user:gwen' })).event).toBe('left');
+      await eventually(async () => expect((await presenceOf('user:gwen')).connections).toBe(1));
+      await tabs[0].join('user:gwen');
+      await eventually(async () => expect((await presenceOf('user:gwen')).connections).toBe(2));
+      await Promise.all([...tabs, other].map((client) => client.close()));
+      await eventually(async () => expect(await presenceOf('user:gwen')).toEqual({ room: 'user:gwen', users: [], connections: 0 }));
+      // Nobody is ever told of a personal room's presence: its only user is its owner.
+      expect(tabs[1].all('presence')).toEqual([]);
+    });
+
     it('needs the presence:read scope', async () => {
       expect((await http('GET', `${app.url}/v1/rooms/public:lobby/presence`, { token: null })).status).toBe(401);
       expect((await http('GET', `${app.url}/v1/rooms/public:lobby/presence`, { token: signToken({ scope: 'notifications:publish' }) })).status).toBe(403);

@@ -1,4 +1,8 @@
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import { PresenceChange, PresenceSnapshot, PresenceStore } from '../presence.store';
+
+/** Where personal rooms' presence is kept: one map of users for all of them, not a map per room. */
+const PERSONAL_ROOMS = `${PERSONAL_ROOM_PREFIX}*`;
 
 /**
  * The embedded engine's presence: one pod, so every entry is this pod's and none ever expires
@@ -9,6 +13,7 @@ export class MemoryPresenceStore extends PresenceStore {
   private readonly presenceByRoom = new Map<string, Map<string, string | Set<string>>>();
 
   async add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+    room = storedAs(room);
     let users = this.presenceByRoom.get(room);
     if (!users) this.presenceByRoom.set(room, (users = new Map()));
     const connections = users.get(user);
@@ -20,6 +25,7 @@ export class MemoryPresenceStore extends PresenceStore {
   }
 
   async remove(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+    room = storedAs(room);
     const users = this.presenceByRoom.get(room);
     const connections = users?.get(user);
     if (!users || connections === undefined) return { userChanged: false, users: users?.size ?? 0 };
@@ -35,6 +41,11 @@ export class MemoryPresenceStore extends PresenceStore {
   }
 
   async snapshot(room: string): Promise<PresenceSnapshot> {
+    if (room.startsWith(PERSONAL_ROOM_PREFIX)) {
+      const user = room.slice(PERSONAL_ROOM_PREFIX.length);
+      const ids = this.presenceByRoom.get(PERSONAL_ROOMS)?.get(user);
+      return ids === undefined ? { users: [], connections: 0 } : { users: [user], connections: typeof ids === 'string' ? 1 : ids.size };
+    }
     const users = this.presenceByRoom.get(room);
     if (!users) return { users: [], connections: 0 };
     let connections = 0;
@@ -55,4 +66,9 @@ export class MemoryPresenceStore extends PresenceStore {
   close(): void {
     this.presenceByRoom.clear();
   }
+}
+
+/** A personal room's only user is its owner: their connections are kept by user, with every other personal room's. */
+function storedAs(room: string): string {
+  return room.startsWith(PERSONAL_ROOM_PREFIX) ? PERSONAL_ROOMS : room;
 }

@@ -1,6 +1,19 @@
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 
 /**
+ * How many shared presence sets the personal rooms' presence is spread over on a Cluster
+ * (personalPresenceRoom), so it is spread over its nodes; one Redis keeps them in one set, so a
+ * burst of admissions records its entries in one script per batch window. Every pod must agree.
+ */
+export const PERSONAL_PRESENCE_SHARDS = 16;
+const PERSONAL_PRESENCE_PREFIX = 'user:*';
+
+/** Whether a presence room is one of the personal rooms' shared sets. */
+export function isPersonalPresenceRoom(room: string): boolean {
+  return room.startsWith(PERSONAL_PRESENCE_PREFIX);
+}
+
+/**
  * Every Redis key and channel Herald uses, under REDIS_PREFIX. A room's keys share the hash tag
  * `{<room>}`, so each script touches one slot (Redis Cluster, should it come) and the prefix
  * alone namespaces a deployment. Room names never contain braces (ROOM_NAME_PATTERN).
@@ -63,6 +76,17 @@ export class RedisKeys {
   /** Hash user -> number of live connections. */
   presenceUsers(room: string): string {
     return `${this.prefix}{${room}}:presence:users`;
+  }
+
+  /**
+   * Where a personal room's presence is kept: with the presence of other users' personal rooms
+   * in a shared set (one, or on a Cluster one of PERSONAL_PRESENCE_SHARDS; a presence "room" no
+   * real room can be named: room names have no `*`), so a burst of admissions records its
+   * entries in a script per batch window, not one per connection, and a refresh sends them as
+   * it sends a big room's.
+   */
+  personalPresenceRoom(room: string): string {
+    return this.sharded ? `${PERSONAL_PRESENCE_PREFIX}${hashOf(room) % PERSONAL_PRESENCE_SHARDS}` : PERSONAL_PRESENCE_PREFIX;
   }
 
   /** A user's inbox: a list of notifications, newest first; shares the personal room's hash tag. */

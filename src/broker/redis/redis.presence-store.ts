@@ -4,7 +4,8 @@ import { ExpiredPresence, PresenceEntryChange, PresenceKeys } from './presence.s
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
-import { RedisKeys } from './redis-keys';
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { RedisKeys, isPersonalPresenceRoom } from './redis-keys';
 
 /**
  * Presence entries per script (refresh, changes, close). A room's entries go in slices so that Redis,
@@ -71,14 +72,16 @@ export class RedisPresenceStore extends PresenceStore {
    * changes first, so Redis sees every call in the order this pod made it.
    */
   add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
-    let entries = this.localPresence.get(room);
-    if (!entries) this.localPresence.set(room, (entries = new Map()));
+    const stored = this.storedAs(room);
+    let entries = this.localPresence.get(stored);
+    if (!entries) this.localPresence.set(stored, (entries = new Map()));
     // Remembered first: if Redis is down now, the entry is registered when it comes back.
     entries.set(connectionId, user);
-    return this.change(room, 'add', connectionId, user);
+    return this.change(stored, 'add', connectionId, user);
   }
 
   async remove(room: string, _user: string, connectionId: string): Promise<PresenceChange> {
+    room = this.storedAs(room);
     const entries = this.localPresence.get(room);
     entries?.delete(connectionId);
     if (entries?.size === 0) this.localPresence.delete(room);
@@ -100,7 +103,7 @@ export class RedisPresenceStore extends PresenceStore {
       // would hear of a join after connections that joined just after it (a newcomer would be
       // told of a user who was there first). A remove waits for the window. Whichever is
       // scheduled first sends the batch; sendChanges ignores the other.
-      if (op === 'add') {
+      if (op === 'add' && !isPersonalPresenceRoom(room)) {
         if (!pending.addScheduled) {
           pending.addScheduled = true;
           setImmediate(() => this.sendChanges(room, pending));
@@ -145,10 +148,29 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   async snapshot(room: string): Promise<PresenceSnapshot> {
+    if (room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personalSnapshot(room);
     this.flushChanges(room);
     const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.presenceKeys(room)));
     this.reportExpired(room, snapshot);
     return { users: snapshot.userIds, connections: snapshot.connections };
+  }
+
+  /** A personal room's only user is its owner: how many connections they have, across pods. */
+  private async personalSnapshot(room: string): Promise<PresenceSnapshot> {
+    const stored = this.storedAs(room);
+    this.flushChanges(stored);
+    const user = room.slice(PERSONAL_ROOM_PREFIX.length);
+    const { connections } = await this.connection.run('presence', (redis) => redis.heraldPresenceOfUser(this.presenceKeys(stored), user));
+    return { users: connections > 0 ? [user] : [], connections };
+  }
+
+  /**
+   * Where a room's presence is kept: its own, or for a personal room a set shared with other
+   * users' (RedisKeys.personalPresenceRoom), whose changes wait for the batch window: nobody
+   * is told of them (a personal room's only member is its own user).
+   */
+  private storedAs(room: string): string {
+    return room.startsWith(PERSONAL_ROOM_PREFIX) ? this.keys.personalPresenceRoom(room) : room;
   }
 
   onExpired(listener: PresenceExpiredListener): void {
@@ -210,6 +232,8 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   private reportExpired(room: string, { expiredUsers, users }: ExpiredPresence): void {
+    // A dead pod's connections in personal rooms: there is nobody else in those rooms to tell.
+    if (isPersonalPresenceRoom(room)) return;
     for (const user of expiredUsers) {
       try {
         this.expiredListener(room, user, users);
