@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Broker } from '../broker/broker';
 import { Engine } from '../broker/engine';
 import { MetricsService } from '../metrics/metrics.service';
@@ -9,10 +9,12 @@ import { MetricsService } from '../metrics/metrics.service';
  * evictions into metrics at each scrape.
  */
 @Injectable()
-export class BrokerStatusReporter implements OnModuleInit {
+export class BrokerStatusReporter implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(BrokerStatusReporter.name);
   private reported = { failovers: 0, refusedForReplicas: 0 };
   private reportedEvictions = 0;
+  /** The application is closing: the broker's connection goes with it, which is no outage. */
+  private shuttingDown = false;
 
   constructor(
     private readonly broker: Broker,
@@ -25,9 +27,15 @@ export class BrokerStatusReporter implements OnModuleInit {
     this.broker.onAvailabilityChange((available) => {
       this.metrics.brokerUp.set(available ? 1 : 0);
       if (available) this.logger.log({ message: 'Broker available' });
-      else this.logger.warn({ message: 'Broker unavailable: readyz is 503 and new connections are refused until it returns' });
+      // An alert on this line would otherwise fire at every rollout.
+      else if (!this.shuttingDown) this.logger.warn({ message: 'Broker unavailable: readyz is 503 and new connections are refused until it returns' });
     });
     this.metrics.onScrape(() => this.reportHealth());
+  }
+
+  /** Nest calls it before any module's onApplicationShutdown, where the engine closes. */
+  beforeApplicationShutdown(): void {
+    this.shuttingDown = true;
   }
 
   private reportHealth(): void {

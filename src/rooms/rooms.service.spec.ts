@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { BrokerUnavailableError } from '../broker/broker';
 import { MemoryEngine } from '../broker/memory/memory.engine';
@@ -37,5 +38,29 @@ describe('RoomsService', () => {
     expect(replies).toEqual(['public:news']);
     expect(hub.isMember(connection, 'public:news')).toBe(true);
     await engine.close();
+  });
+
+  it('logs failed presence updates once per outage, then how many there were once the broker is back', async () => {
+    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+    let availability: (available: boolean) => void = () => undefined;
+    jest.spyOn(engine.broker, 'onAvailabilityChange').mockImplementation((listener) => (availability = listener));
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const hub = new ConnectionHub(engine.broker, new MetricsService());
+      const rooms = new RoomsService(engine.broker, new PresenceDownStore(), hub, config);
+      for (const id of ['c1', 'c2', 'c3']) {
+        const connection = new Connection(id, fakeSocket(), { user: id, name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+        await rooms.admit(connection, () => undefined);
+        await rooms.join(connection, 'public:news', undefined, () => undefined);
+      }
+      const messages = () => warn.mock.calls.map(([entry]) => (entry as { message: string }).message);
+      expect(messages()).toEqual(['Presence update failed; later failures are counted until the broker is back']);
+      availability(true);
+      expect(messages().at(-1)).toBe('Presence updates failed during the outage; what still holds is told now');
+      expect(warn.mock.calls.at(-1)![0]).toMatchObject({ failures: 3 });
+    } finally {
+      warn.mockRestore();
+      await engine.close();
+    }
   });
 });

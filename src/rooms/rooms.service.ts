@@ -23,6 +23,8 @@ export class RoomsService {
   private readonly logger = new Logger(RoomsService.name);
   private activityListener: RoomActivityListener | undefined;
   private readonly untold: UntoldPresence;
+  /** Presence updates that failed since the broker was last available: logged once, then counted. */
+  private presenceFailures = 0;
   /** Cleanups under way (disconnect), for `departed`. */
   private readonly departures = new Set<Promise<void>>();
 
@@ -36,7 +38,10 @@ export class RoomsService {
   ) {
     this.untold = new UntoldPresence(presence, (room, user, status, users) => this.tellRoom(room, user, status, users));
     broker.onAvailabilityChange((available) => {
-      if (available) this.untold.tellWhatHolds().catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
+      if (!available) return;
+      if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
+      this.presenceFailures = 0;
+      this.untold.tellWhatHolds().catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
     });
     presence.onExpired((room, user, users) =>
       // A user whose pod died left without saying so: tell the room as for any last leave.
@@ -221,7 +226,8 @@ export class RoomsService {
     return changing
       .then((change) => (change.userChanged ? this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1) : undefined))
       .catch((error: unknown) => {
-        this.logger.warn({ message: 'Presence update failed', room, status, connectionId: connection.id, error: String(error) });
+        // Once per outage: every join and leave fails while the store is unreachable.
+        if (this.presenceFailures++ === 0) this.logger.warn({ message: 'Presence update failed; later failures are counted until the broker is back', room, status, connectionId: connection.id, error: String(error) });
         this.untold.remember(room, connection.user, status);
       });
   }

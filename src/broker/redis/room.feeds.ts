@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
 import { EPOCH_TIME_DIGITS, ParsedSeq, formatSeq, parseSeq } from '../seq';
+import { GapLog } from './gap.log';
 import { describeError } from './redis.client';
 
 /** This pod's view of one subscribed room. */
@@ -79,6 +80,7 @@ type HistoryReader = (room: string, since?: string) => Promise<HistoryResult>;
  */
 export class RoomFeeds {
   private readonly logger = new Logger(RoomFeeds.name);
+  private readonly gaps = new GapLog(this.logger);
   private readonly feeds = new Map<string, RoomFeed>();
   /** Feeds whose pod resynced while their anchor was being read: they catch up once it is known. */
   private readonly resyncedBeforeAnchor = new Set<RoomFeed>();
@@ -161,6 +163,7 @@ export class RoomFeeds {
   }
 
   clear(): void {
+    this.gaps.flush();
     const waiting = [...this.settledWaiters.keys()];
     this.feeds.clear();
     this.resyncedBeforeAnchor.clear();
@@ -372,7 +375,7 @@ export class RoomFeeds {
 
   /** Tells the room's members on this pod that it cannot prove they missed nothing. */
   private reportGap(room: string, latestSeq: string | null): void {
-    this.logger.warn({ message: 'Room history did not cover the outage; members are told to recover', room });
+    this.gaps.add(room);
     this.emit({ kind: 'gap', room, latestSeq });
   }
 
