@@ -43,7 +43,9 @@ describe('RoomsService', () => {
   it('logs failed presence updates once per outage, then how many there were once the broker is back', async () => {
     const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
     let availability: (available: boolean) => void = () => undefined;
-    jest.spyOn(engine.broker, 'onAvailabilityChange').mockImplementation((listener) => (availability = listener));
+    // The embedded broker never changes availability: this test plays the broker coming back.
+    const broker = engine.broker as unknown as { onAvailabilityChange(listener: (available: boolean) => void): void };
+    jest.spyOn(broker, 'onAvailabilityChange').mockImplementation((listener) => (availability = listener));
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     try {
       const hub = new ConnectionHub(engine.broker, new MetricsService());
