@@ -48,6 +48,22 @@ describe('Redis presence adds made in one turn', () => {
     expect(await presence.snapshot('room')).toEqual({ users: ['dan'], connections: 1 });
   });
 
+  it('refreshes a big room a slice at a time, never putting back an entry removed meanwhile', async () => {
+    const { presence } = await engine({ presenceRefreshMs: 600_000 });
+    const ids = Array.from({ length: 1_200 }, (_, index) => `c${index}`);
+    await Promise.all(ids.map((id) => presence.add('big', `u-${id}`, id)));
+    // The timer's refresh, called directly: three slices, each sent once the one before is answered.
+    const refreshing = (presence as unknown as { registerAll(paced: boolean): Promise<void> }).registerAll(true);
+    // Removed while the first slice is on its way; the snapshot sends the remove at once, ahead
+    // of the later slices that held it when the refresh began.
+    await presence.remove('big', 'u-c1100', 'c1100');
+    expect((await presence.snapshot('big')).connections).toBe(1_199);
+    await refreshing;
+    const after = await presence.snapshot('big');
+    expect(after.connections).toBe(1_199);
+    expect(after.users).not.toContain('u-c1100');
+  });
+
   it("reports a dead pod's expired user once, with the count the first add of the turn saw", async () => {
     const prefix = `presence${++prefixes}:`;
     const { presence } = await engine({}, prefix);

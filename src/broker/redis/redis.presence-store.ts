@@ -47,6 +47,8 @@ export class RedisPresenceStore extends PresenceStore {
   private readonly pendingChanges = new Map<string, PendingBatch>();
   private expiredListener: PresenceExpiredListener = () => undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** A timer refresh is under way (see refresh). */
+  private refreshing = false;
   private closed = false;
 
   constructor(
@@ -205,18 +207,34 @@ export class RedisPresenceStore extends PresenceStore {
     }
   }
 
-  private async registerAll(): Promise<void> {
+  /**
+   * Registers every entry of this pod again. `paced` (the timer's refresh): one slice at a
+   * time, each sent once the one before is answered. Sent all at once, a pod's thousands of
+   * entries were scripts queued back to back on its command connection and in Redis, and the
+   * publishes queued behind them (this pod's own, and every other pod's in Redis) waited for all
+   * of them: a latency spike at every refresh. Paced, a publish waits for one slice at most.
+   * After a reconnect (resync) they go at once: nothing is delivered until they are back.
+   */
+  private async registerAll(paced = false): Promise<void> {
     this.flushChanges();
     const refreshes: Promise<void>[] = [];
-    for (const [room, entries] of this.localPresence) {
-      const slices = slicesOf([...entries]);
-      for (const [index, slice] of slices.entries()) {
+    for (const [room, entries] of [...this.localPresence]) {
+      const slices = slicesOf([...entries.keys()]);
+      for (const [index, ids] of slices.entries()) {
+        // Read when sent: an entry removed since (its remove follows on this connection) must
+        // not be registered again by a slice sent after the remove.
+        const slice: [string, string][] = [];
+        for (const id of ids) {
+          const user = entries.get(id);
+          if (user !== undefined) slice.push([id, user]);
+        }
         const last = index === slices.length - 1;
-        refreshes.push(
-          this.connection
-            .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.presenceKeys(room), this.options.presenceTtlMs, slice, last))
-            .then((expired) => this.reportExpired(room, expired)),
-        );
+        if (slice.length === 0 && !last) continue;
+        const refreshing = this.connection
+          .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.presenceKeys(room), this.options.presenceTtlMs, slice, last))
+          .then((expired) => this.reportExpired(room, expired));
+        if (paced) await refreshing;
+        else refreshes.push(refreshing);
       }
     }
     await Promise.all(refreshes);
@@ -224,11 +242,15 @@ export class RedisPresenceStore extends PresenceStore {
 
   /** Extends this pod's presence entries; runs on a timer, every presenceRefreshMs. */
   private refresh(): void {
-    if (!this.connection.available || this.localPresence.size === 0) return;
-    this.registerAll().catch((error: unknown) =>
-      // The next refresh (or the resync after a reconnect) registers them again.
-      this.logger.warn({ message: 'Presence refresh failed', rooms: this.localPresence.size, error: describeError(error) }),
-    );
+    // A paced refresh still under way (a pod with very many entries) is not started twice.
+    if (this.refreshing || !this.connection.available || this.localPresence.size === 0) return;
+    this.refreshing = true;
+    this.registerAll(true)
+      .catch((error: unknown) =>
+        // The next refresh (or the resync after a reconnect) registers them again.
+        this.logger.warn({ message: 'Presence refresh failed', rooms: this.localPresence.size, error: describeError(error) }),
+      )
+      .finally(() => (this.refreshing = false));
   }
 
   private reportExpired(room: string, { expiredUsers, users }: ExpiredPresence): void {
