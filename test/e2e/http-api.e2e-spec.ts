@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
@@ -252,6 +253,26 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
     it('needs the presence:read scope', async () => {
       expect((await http('GET', `${app.url}/v1/rooms/public:lobby/presence`, { token: null })).status).toBe(401);
       expect((await http('GET', `${app.url}/v1/rooms/public:lobby/presence`, { token: signToken({ scope: 'notifications:publish' }) })).status).toBe(403);
+    });
+
+    it('reads rooms named . and .. when the path is sent as written (fetch would remove them)', async () => {
+      const token = signToken({ sub: 'ops', scope: 'presence:read' });
+      const asWritten = (path: string) =>
+        new Promise<unknown>((resolve, reject) => {
+          // Host, port and path apart: a URL string would be normalized on the way.
+          const { hostname, port } = new URL(app.url);
+          const request = httpGet({ hostname, port, path, headers: { authorization: `Bearer ${token}` } }, (response) => {
+            let text = '';
+            response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+            response.on('end', () => resolve(JSON.parse(text)));
+          });
+          request.on('error', reject);
+        });
+      const dots = await connectClient(app.wsUrl, signToken({ sub: 'ines', rooms: ['.', '..'] }));
+      await dots.join('..');
+      await eventually(async () => expect(await asWritten('/v1/rooms/../presence')).toEqual({ room: '..', users: ['ines'], connections: 1 }));
+      expect(await asWritten('/v1/rooms/%2E/presence')).toEqual({ room: '.', users: [], connections: 0 });
+      await dots.close();
     });
 
     it('answers 400 for an invalid room name', async () => {
