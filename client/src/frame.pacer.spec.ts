@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { FramePacer } from './frame.pacer.ts';
+import { FramePacer, PACER_LIMITED_PAUSE_MS } from './frame.pacer.ts';
 
 describe('FramePacer', () => {
   beforeEach(() => jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') }));
@@ -49,5 +49,50 @@ describe('FramePacer', () => {
     expect(sent.map(([i]) => i)).toEqual([0, 1]);
     scheduleMany(pacer, 2, sent, 10);
     expect(sent.map(([i]) => i)).toEqual([0, 1, 10, 11]);
+  });
+
+  it('starts a connection with a small budget, and lets the burst grow with each reply up to its most', () => {
+    const pacer = new FramePacer(6, 10, 2);
+    const sent: Array<[number, number]> = [];
+    scheduleMany(pacer, 2, sent);
+    expect(sent).toHaveLength(2);
+    for (let reply = 0; reply < 10; reply += 1) pacer.replied(false);
+    // A while later the bucket is full again: 6, not the 2 it started with nor the 12 replies.
+    jest.advanceTimersByTime(10_000);
+    scheduleMany(pacer, 10, sent, 100);
+    expect(sent).toHaveLength(2 + 6);
+  });
+
+  it('after rate_limited, sends nothing for PACER_LIMITED_PAUSE_MS, then at half the rate and burst, for good', async () => {
+    const pacer = new FramePacer(8, 10, 8);
+    const sent: Array<[number, number]> = [];
+    scheduleMany(pacer, 8, sent);
+    pacer.replied(true);
+    scheduleMany(pacer, 6, sent, 100);
+    await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS - 1);
+    expect(sent).toHaveLength(8);
+    await jest.advanceTimersByTimeAsync(1);
+    // The pause refilled half a burst's worth at the halved rate (5/s x 1.1 s, capped at 4)...
+    expect(sent).toHaveLength(8 + 4);
+    // ...then one every 200 ms.
+    await jest.advanceTimersByTimeAsync(400);
+    expect(sent.slice(12).map(([, atMs]) => atMs)).toEqual([PACER_LIMITED_PAUSE_MS + 200, PACER_LIMITED_PAUSE_MS + 400]);
+    // Replies let the burst grow back to the halved most, not further.
+    for (let reply = 0; reply < 10; reply += 1) pacer.replied(false);
+    await jest.advanceTimersByTimeAsync(10_000);
+    scheduleMany(pacer, 10, sent, 200);
+    expect(sent.filter(([i]) => i >= 200)).toHaveLength(4);
+  });
+
+  it('sends an urgent frame (a token refresh) ahead of what waits', async () => {
+    const pacer = new FramePacer(1, 10, 1);
+    const sent: Array<[number, number]> = [];
+    scheduleMany(pacer, 3, sent);
+    pacer.schedule(() => {
+      sent.push([99, Date.now() - Date.parse('2026-01-01T00:00:00Z')]);
+      return true;
+    }, true);
+    await jest.advanceTimersByTimeAsync(300);
+    expect(sent.map(([i]) => i)).toEqual([0, 99, 1, 2]);
   });
 });

@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import { HeraldClient, type ConnectionState, type HeraldClientOptions, type WebSocketLike } from './herald.client.ts';
+import { PACER_LIMITED_PAUSE_MS, PACER_SLOW_START } from './frame.pacer.ts';
 import type { HeraldError } from './herald.errors.ts';
 import type { Notification, Welcome } from './protocol.ts';
 
@@ -510,8 +511,9 @@ describe('HeraldClient', () => {
       start({ rooms: roomsNamed(99) });
       await flush();
       FakeSocket.last.welcome();
-      expect(FakeSocket.last.joins()).toHaveLength(30); // a burst, then the rest at a steady pace
-      await jest.advanceTimersByTimeAsync(5_000);
+      // A few at once (the server's limit is unknown yet), then the rest at a steady pace.
+      expect(FakeSocket.last.joins()).toHaveLength(PACER_SLOW_START);
+      await jest.advanceTimersByTimeAsync(7_000);
       expect(FakeSocket.last.joins()).toHaveLength(100);
       expect(framesOverTheRateLimit(FakeSocket.last.sentAtMs)).toBe(0);
       FakeSocket.last.answerJoins();
@@ -525,7 +527,7 @@ describe('HeraldClient', () => {
       await flush();
       FakeSocket.last.welcome();
       const joined = Promise.all(roomsNamed(60).map((room) => client.join(room)));
-      await jest.advanceTimersByTimeAsync(3_000);
+      await jest.advanceTimersByTimeAsync(4_500);
       expect(FakeSocket.last.joins()).toHaveLength(61);
       expect(framesOverTheRateLimit(FakeSocket.last.sentAtMs)).toBe(0);
       FakeSocket.last.answerJoins();
@@ -541,7 +543,10 @@ describe('HeraldClient', () => {
       FakeSocket.last.receive('error', { code, message: 'not now', event: 'join' }, first.id);
       await flush();
       expect(client.rooms).toContain('public:news');
-      await jest.advanceTimersByTimeAsync(499); // backoff: 0.5 x initialDelayMs 1000
+      // The backoff (0.5 x initialDelayMs 1000), or after rate_limited the pacer's pause
+      // (PACER_LIMITED_PAUSE_MS), whichever ends later.
+      const retryAtMs = code === 'rate_limited' ? PACER_LIMITED_PAUSE_MS : 500;
+      await jest.advanceTimersByTimeAsync(retryAtMs - 1);
       expect(FakeSocket.last.joins().filter((join) => join.room === 'public:news')).toHaveLength(1);
       await jest.advanceTimersByTimeAsync(1);
       expect(FakeSocket.last.joins().filter((join) => join.room === 'public:news')).toHaveLength(2);

@@ -194,7 +194,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#requests = new RequestTracker({
       timeoutMs: this.#options.requestTimeoutMs,
       write: (frame) => this.#sendFrame(frame),
-      pace: (send) => this.#pacer.schedule(send),
+      pace: (send, urgent) => this.#pacer.schedule(send, urgent),
     });
     this.#joiner = new RoomJoiner(
       {
@@ -389,14 +389,15 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   /** Ends the client: no more reconnects; every pending promise rejects. */
   #finish(error: HeraldError | undefined): void {
     if (this.#state === 'closed') return;
+    const reason = error ?? new HeraldError('closed', 'the connection was closed');
+    // Before the socket goes: what was still pending fails as closed, not as disconnected.
+    this.#requests.rejectAll(reason.message);
     const socket = this.#socket;
     this.#dropSocket();
     socket?.close(1000, 'normal');
     this.#generation += 1;
     clearTimeout(this.#reconnectTimer);
-    const reason = error ?? new HeraldError('closed', 'the connection was closed');
     this.#joiner.close(reason);
-    this.#requests.rejectAll(reason.message);
     // Why first, then the state: a listener that reacts to `closed` already knows the reason.
     if (error && error.code !== 'closed') this.emit('error', error);
     this.#setState('closed');
@@ -454,6 +455,9 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     const reading = readServerFrame(raw);
     if (!reading.ok) return this.emit('error', new HeraldError('bad_request', reading.problem));
     const { frame, problem } = reading;
+    // What the server's rate limit said of our requests tunes the pacer: see FramePacer.
+    const limited = frame.event === 'error' && (frame.data as { code?: unknown } | undefined)?.code === 'rate_limited';
+    if (frame.id !== undefined || limited) this.#pacer.replied(limited);
     // A reply settles its request even when it cannot be read: the request then rejects with
     // bad_request, and whoever made it (the app, the joiner, the refresher) hears of it once.
     if (frame.id !== undefined && this.#requests.settle(frame, problem)) return;

@@ -16,6 +16,8 @@ const REPLY_EVENT: Record<RequestEvent, ServerEventName> = { join: 'joined', lea
 interface PendingRequest {
   frame: string;
   event: RequestEvent;
+  /** Goes ahead of what waits in the pacer (a token refresh: expiry does not wait its turn). */
+  urgent: boolean;
   sent: boolean;
   resolve(data: unknown): void;
   reject(error: HeraldError): void;
@@ -30,7 +32,7 @@ export interface RequestTrackerOptions {
    * Runs `send` when the client's outgoing budget allows (FramePacer.schedule); `send` returns
    * false when it wrote nothing (its request was settled meanwhile), which costs no budget.
    */
-  pace(send: () => boolean): void;
+  pace(send: () => boolean, urgent: boolean): void;
 }
 
 /**
@@ -56,7 +58,7 @@ export class RequestTracker {
         this.#pending.delete(id);
         reject(new HeraldError('timeout', `no reply to ${event} within ${this.#options.timeoutMs} ms`, event));
       }, this.#options.timeoutMs);
-      this.#pending.set(id, { frame, event, sent: false, resolve: resolve as (data: unknown) => void, reject, timer });
+      this.#pending.set(id, { frame, event, urgent: event === 'refresh', sent: false, resolve: resolve as (data: unknown) => void, reject, timer });
       if (open) this.#send(id);
     });
   }
@@ -121,6 +123,6 @@ export class RequestTracker {
       if (this.#pending.get(id) !== request) return false;
       this.#options.write(request.frame);
       return true;
-    });
+    }, request.urgent);
   }
 }

@@ -91,6 +91,36 @@ describe('the SDK against a real Herald', () => {
     await eventually(() => expect(seen.notifications).toEqual(['to the last room']));
   });
 
+  it('learns a server rate limit below the default and joins every room without being closed 4029', async () => {
+    // RATE_LIMIT_PER_S=2: a burst of 4, and more than 4 drops without a one-second pause close.
+    const strict = await createTestApp({ RATE_LIMIT_PER_S: '2' });
+    const client = connect(strict.wsUrl, { WebSocket, getToken: () => signToken({ sub: 'ruth' }), rooms: Array.from({ length: 12 }, (_, i) => `public:slow-${i}`) });
+    const closes: number[] = [];
+    client.on('disconnect', (event) => closes.push(event.code));
+    try {
+      await client.whenOpen();
+      const rooms = client.rooms.filter((room) => room.startsWith('public:'));
+      // Each room's join settles on its reply: refused ones are retried until joined.
+      await Promise.all(rooms.map((room) => client.join(room)));
+      expect(closes).toEqual([]);
+      const presence = await fetch(`${strict.url}/v1/rooms/public:slow-11/presence`, { headers: { authorization: `Bearer ${signToken({ sub: 'ops', scope: 'presence:read' })}` } });
+      expect(await presence.json()).toMatchObject({ users: ['ruth'] });
+    } finally {
+      client.close();
+      await strict.close();
+    }
+  }, 30_000);
+
+  it('rejects what still waits for its turn with closed on close(), not disconnected', async () => {
+    const { client } = open({ getToken: () => signToken({ sub: 'quin', rooms: ['chat:*'] }) });
+    await client.whenOpen();
+    await client.join('chat:q');
+    const sends = Array.from({ length: 60 }, (_, i) => client.send('chat:q', `m${i}`).then(() => 'ack', (error: { code: string }) => error.code));
+    client.close();
+    const outcomes = await Promise.all(sends);
+    expect(new Set(outcomes)).toEqual(new Set(['closed']));
+  });
+
   it('asks for a new token after 4001 and carries on', async () => {
     // getToken has nothing newer until the first token expired, so the in-band refresh
     // cannot happen and the server closes with 4001.
