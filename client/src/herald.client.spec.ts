@@ -555,6 +555,26 @@ describe('HeraldClient', () => {
       expect(errors).toEqual([]);
     });
 
+    it('leaves a room whose join waits for its retry without asking the server, which does not hold it', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = client.join('public:busy');
+      const settled = expect(joined).rejects.toMatchObject({ code: 'closed' });
+      await flush();
+      const first = FakeSocket.last.sent.find((frame) => frame.event === 'join' && frame.data.room === 'public:busy')!;
+      FakeSocket.last.receive('error', { code: 'unavailable', message: 'broker down', event: 'join' }, first.id);
+      await flush();
+      await expect(client.leave('public:busy')).resolves.toEqual({ room: 'public:busy' });
+      await settled;
+      const socket = FakeSocket.last;
+      expect(socket.sent.filter((frame) => frame.event === 'leave')).toEqual([]);
+      // Nor is it joined again when its retry would have come.
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(socket.joins().filter((join) => join.room === 'public:busy')).toHaveLength(1);
+      expect(client.rooms).not.toContain('public:busy');
+    });
+
     it('rejects a join still refused when requestTimeoutMs is up with the last refusal, and keeps the room', async () => {
       start({ requestTimeoutMs: 2_000 });
       await flush();

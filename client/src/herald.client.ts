@@ -287,11 +287,14 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     return this.#joiner.join(room);
   }
 
-  /** Leaves `room` and stops rejoining it. Resolves at once when the client is not open. */
+  /**
+   * Leaves `room` and stops rejoining it. Resolves at once when the client is not open, or the
+   * room's join was refused and only waits for its retry (the server does not hold it).
+   */
   async leave(room: string): Promise<Left> {
     this.#rooms.forget(room);
-    this.#joiner.forget(room);
-    if (this.#state !== 'open') return { room };
+    const mayBeJoined = this.#joiner.forget(room);
+    if (this.#state !== 'open' || !mayBeJoined) return { room };
     return this.#request('leave', { room });
   }
 

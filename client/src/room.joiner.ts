@@ -65,6 +65,7 @@ export class RoomJoiner {
       if (!waiters) this.#waiters.set(room, (waiters = new Set()));
       const timer = setTimeout(() => {
         waiters.delete(waiter);
+        if (waiters.size === 0 && this.#waiters.get(room) === waiters) this.#waiters.delete(room);
         reject(this.#retries.get(room)?.last ?? new HeraldError('timeout', `no reply to join ${room} within ${this.#timeoutMs} ms`, 'join'));
       }, this.#timeoutMs);
       const waiter: JoinWaiter = {
@@ -96,12 +97,18 @@ export class RoomJoiner {
     this.#retries.clear();
   }
 
-  /** The app left `room`: no more joins of it, and its pending join() calls reject. */
-  forget(room: string): void {
+  /**
+   * The app left `room`: no more joins of it, and its pending join() calls reject. Returns
+   * false when the server certainly does not hold it: its last join was refused and it only
+   * waits for its retry, so it needs no `leave`.
+   */
+  forget(room: string): boolean {
+    const mayBeJoined = this.#joining.has(room) || !this.#retries.has(room);
     this.#joining.delete(room);
     clearTimeout(this.#retries.get(room)?.timer);
     this.#retries.delete(room);
     this.#settle(room, undefined, new HeraldError('closed', `left ${room} before it was joined`, 'join'));
+    return mayBeJoined;
   }
 
   /** The client closed: every pending join() rejects with `error`. */
