@@ -64,6 +64,18 @@ describe('Redis presence adds made in one turn', () => {
     expect(after.users).not.toContain('u-c1100');
   });
 
+  it('puts back none of the entries of a pod that closed during a paced refresh', async () => {
+    const prefix = `presence${++prefixes}:`;
+    const { presence } = await engine({ presenceRefreshMs: 600_000 }, prefix);
+    const other = await engine({ presenceRefreshMs: 600_000 }, prefix);
+    const ids = Array.from({ length: 1_200 }, (_, index) => `c${index}`);
+    await Promise.all(ids.map((id) => presence.add('big', `u-${id}`, id)));
+    const refreshing = (presence as unknown as { registerAll(paced: boolean): Promise<void> }).registerAll(true);
+    await presence.close();
+    await refreshing.catch(() => undefined);
+    expect(await other.presence.snapshot('big')).toEqual({ users: [], connections: 0 });
+  });
+
   it("reports a dead pod's expired user once, with the count the first add of the turn saw", async () => {
     const prefix = `presence${++prefixes}:`;
     const { presence } = await engine({}, prefix);

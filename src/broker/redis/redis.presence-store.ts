@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import { PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
 import { ExpiredPresence, PresenceEntryChange, PresenceKeys } from './presence.scripts';
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
-import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import { RedisKeys, isPersonalPresenceRoom } from './redis-keys';
 
 /**
@@ -83,13 +83,13 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   async remove(room: string, _user: string, connectionId: string): Promise<PresenceChange> {
-    room = this.storedAs(room);
-    const entries = this.localPresence.get(room);
+    const stored = this.storedAs(room);
+    const entries = this.localPresence.get(stored);
     entries?.delete(connectionId);
-    if (entries?.size === 0) this.localPresence.delete(room);
+    if (entries?.size === 0) this.localPresence.delete(stored);
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return { userChanged: false, users: 0 };
-    return this.change(room, 'remove', connectionId);
+    return this.change(stored, 'remove', connectionId);
   }
 
   /** `user` is an add's; a remove needs only the connection. */
@@ -230,6 +230,8 @@ export class RedisPresenceStore extends PresenceStore {
         }
         const last = index === slices.length - 1;
         if (slice.length === 0 && !last) continue;
+        // A pod that closed meanwhile removed its entries: a later slice would put them back.
+        if (this.closed) return;
         const refreshing = this.connection
           .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.presenceKeys(room), this.options.presenceTtlMs, slice, last))
           .then((expired) => this.reportExpired(room, expired));
