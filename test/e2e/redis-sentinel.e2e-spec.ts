@@ -99,6 +99,8 @@ describe('pods behind Redis Sentinel', () => {
     await sentinels.waitHealthy(1, 30_000);
     // Acknowledged once the new primary serves: it takes the position the lost write had.
     await eventually(async () => expect((await notify(pods[1], room, 'after failover')).status).toBe(202), 30_000, 200);
+    // Each pod resyncs on its own: the one dave uses may still refuse connections (1013) a moment longer.
+    await eventually(async () => expect((await fetch(`${pods[2].url}/readyz`)).status).toBe(200), 30_000, 200);
     const dave = await connectClient(pods[2].wsUrl, user('dave'));
     const joined = await dave.join(room, carol.all('notification').at(-1)!.data.seq as string);
     // Not "recovered, nothing missed": the notification acknowledged after the failover would be lost to it.
