@@ -53,6 +53,8 @@ describe('parseEnvironment', () => {
     ['V8_NEW_SPACE_MAX_MB', '-1'],
     ['V8_NEW_SPACE_MAX_MB', '2048'],
     ['INBOX_MEMORY_MAX_MB', '0'],
+    ['HISTORY_MEMORY_MAX_MB', '0'],
+    ['HISTORY_MEMORY_MAX_MB', '1048577'],
     ['INBOX_MEMORY_MAX_MB', '1.5'],
     ['INBOX_MEMORY_MAX_MB', '128MB'],
   ])('names %s when it is invalid', (name, value) => {

@@ -434,6 +434,14 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1) @Max(1024 * 1024)
   INBOX_MEMORY_MAX_MB = 128;
 
+  /**
+   * Memory the embedded engine's room histories may take together (estimated from each
+   * message's JSON size); past it the oldest messages of any room are dropped, and a rejoin
+   * that needed them answers `recovered: false`. Unused with Redis.
+   */
+  @Transform(toInt) @IsInt() @Min(1) @Max(1024 * 1024)
+  HISTORY_MEMORY_MAX_MB = 256;
+
   /** Serves /demo and its development token endpoint; defaults to on outside production. */
   @Transform(toBool) @IsOptional() @IsBoolean()
   DEMO_ENABLED?: boolean;

@@ -58,6 +58,8 @@ export class HeraldConfig {
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
   readonly inboxTtlDays: number;
+  /** HISTORY_MEMORY_MAX_MB in bytes: the embedded engine's budget for every room's history together. */
+  readonly historyMemoryMaxBytes: number;
   /** INBOX_MEMORY_MAX_MB in bytes: the embedded engine's budget for every inbox together. */
   readonly inboxMemoryMaxBytes: number;
   /** Section 8's webhooks; undefined when WEBHOOK_URL is unset. */
@@ -117,6 +119,7 @@ export class HeraldConfig {
     this.inboxSize = env.INBOX_SIZE;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;
     this.inboxMemoryMaxBytes = env.INBOX_MEMORY_MAX_MB * 1024 * 1024;
+    this.historyMemoryMaxBytes = env.HISTORY_MEMORY_MAX_MB * 1024 * 1024;
     this.webhooks =
       env.WEBHOOK_URL === undefined
         ? undefined

@@ -81,3 +81,35 @@ describe('MemoryBroker room histories', () => {
     expect((await broker.history('lobby', joined)).publications.map((publication) => publication.seq)).toEqual([published.seq]);
   });
 });
+
+describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
+  const big = { blob: 'x'.repeat(50_000) };
+  const keptBytes = (broker: MemoryBroker) => (broker as unknown as { historyBytes: number }).historyBytes;
+  const queued = (broker: MemoryBroker) => {
+    const internals = broker as unknown as { byAge: unknown[]; oldest: number };
+    return internals.byAge.length - internals.oldest;
+  };
+
+  it('drops the oldest messages of any room past the budget, and a rejoin that needed them is not recovered', async () => {
+    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 1_000_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }));
+    const first = await broker.history('room:0');
+    const seqs: string[] = [];
+    // A publish to many rooms keeps a copy of its body per room: 100 x 50 KB is 5 MB without a budget.
+    for (let room = 0; room < 100; room++) seqs.push(((await broker.publish(`room:${room}`, 'notification', big)) as { seq: string }).seq);
+    expect(keptBytes(broker)).toBeLessThanOrEqual(1_000_000);
+    expect(keptBytes(broker)).toBeGreaterThan(900_000);
+    expect(await broker.history('room:0', first.latestSeq!)).toMatchObject({ recovered: false, publications: [] });
+    const last = await broker.history('room:99', undefined);
+    expect(last.latestSeq).toBe(seqs[99]);
+    await broker.close();
+  });
+
+  it("keeps its age queue within twice what is kept while a quiet room's old message holds its front", async () => {
+    const broker = new MemoryBroker({ historySize: 2, historyTtlS: 600, historyMemoryMaxBytes: 100_000_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }));
+    await broker.publish('quiet', 'notification', { text: 'first' });
+    for (let i = 0; i < 5_000; i++) await broker.publish('busy', 'notification', { text: `m${i}` });
+    // Kept: quiet's one message and busy's last two; the 4,998 trimmed are not held.
+    expect(queued(broker)).toBeLessThanOrEqual(2 * 1_024 + 3);
+    await broker.close();
+  });
+});

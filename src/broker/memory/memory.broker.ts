@@ -6,12 +6,21 @@ import { MemoryInboxStore } from './memory.inbox-store';
 export interface MemoryBrokerOptions {
   historySize: number;
   historyTtlS: number;
+  /** HISTORY_MEMORY_MAX_MB in bytes, for every room's history together; unbounded when omitted. */
+  historyMemoryMaxBytes?: number;
 }
 
 interface HistoryEntry {
   position: number;
   publication: Publication;
+  /** What it is counted as against historyMemoryMaxBytes. */
+  bytes: number;
+  /** Dropped from its room already (trimmed, expired or evicted): the age queue skips it. */
+  dropped?: boolean;
 }
+
+/** Counted per message besides its body: the publication, the entry and their strings. */
+const ENTRY_OVERHEAD_BYTES = 300;
 
 /** A key seen inside the history window, with what its request carried. */
 interface BoundKey {
@@ -46,6 +55,13 @@ export class MemoryBroker extends Broker {
   private readonly historyTtlMs: number;
   /** Deliveries queued and not yet handed to the listener: while any is, historyNow defers to history. */
   private deliveriesInFlight = 0;
+  /** Every kept message, oldest first, for the memory budget (a queue read from `oldest`). */
+  private byAge: HistoryEntry[] = [];
+  private oldest = 0;
+  private historyBytes = 0;
+  /** Entries in byAge already dropped from their room, not yet passed or compacted away. */
+  private droppedInQueue = 0;
+  private budgetWarned = false;
 
   constructor(
     private readonly options: MemoryBrokerOptions,
@@ -73,9 +89,12 @@ export class MemoryBroker extends Broker {
     const position = ++history.latestPosition;
     const seq = formatSeq(history.epoch, position);
     const publication: Publication = { kind: 'publication', room, seq, event, body: JSON.stringify(body), publishedAtMs: now };
-    history.entries.push({ position, publication });
+    const entry: HistoryEntry = { position, publication, bytes: publication.body.length + ENTRY_OVERHEAD_BYTES };
+    history.entries.push(entry);
+    this.keep(entry);
     if (options?.inboxUser !== undefined) this.inbox.add(options.inboxUser, seq, body, now);
-    if (history.entries.length > this.options.historySize) history.entries.shift();
+    if (history.entries.length > this.options.historySize) this.drop(history.entries.shift()!);
+    this.stayWithinBudget();
     this.deliver(publication);
     return { duplicate: false, seq };
   }
@@ -176,9 +195,64 @@ export class MemoryBroker extends Broker {
     });
   }
 
+  private keep(entry: HistoryEntry): void {
+    this.byAge.push(entry);
+    this.historyBytes += entry.bytes;
+  }
+
+  private drop(entry: HistoryEntry): void {
+    if (entry.dropped) return;
+    entry.dropped = true;
+    this.historyBytes -= entry.bytes;
+    this.droppedInQueue++;
+  }
+
+  /**
+   * Drops the oldest messages of any room until every history together is within
+   * HISTORY_MEMORY_MAX_MB: a publish to a thousand rooms keeps a copy of its body per room, and
+   * a few such requests filled the heap. A room whose oldest messages went answers a rejoin
+   * that needed them `recovered: false`, as after any trim.
+   */
+  private stayWithinBudget(): void {
+    const budget = this.options.historyMemoryMaxBytes;
+    if (budget !== undefined) {
+      let evicted = 0;
+      while (this.historyBytes > budget && this.oldest < this.byAge.length) {
+        const entry = this.byAge[this.oldest++];
+        if (entry.dropped) {
+          this.droppedInQueue--;
+          continue;
+        }
+        const history = this.histories.get(entry.publication.room);
+        // Its room's oldest, since every room's messages are queued in publish order.
+        if (history?.entries[0] === entry) history.entries.shift();
+        this.drop(entry);
+        this.droppedInQueue--;
+        evicted++;
+      }
+      if (evicted > 0 && !this.budgetWarned) {
+        this.budgetWarned = true;
+        this.logger.warn({ message: 'History memory budget reached (HISTORY_MEMORY_MAX_MB): the oldest messages were dropped', evicted });
+      }
+    }
+    while (this.oldest < this.byAge.length && this.byAge[this.oldest].dropped) {
+      this.oldest++;
+      this.droppedInQueue--;
+    }
+    // Messages trimmed from busy rooms sit behind a quiet room's old one (and hold their bodies):
+    // compact once they outnumber the kept ones, so the queue stays within twice what is kept.
+    const queued = this.byAge.length - this.oldest;
+    if (this.oldest > 1024 || (this.droppedInQueue > 1024 && this.droppedInQueue * 2 > queued)) {
+      this.byAge = this.byAge.slice(this.oldest).filter((entry) => !entry.dropped);
+      this.oldest = 0;
+      this.droppedInQueue = 0;
+    }
+  }
+
   /** The room's current history life, started anew when it had none or it expired. */
   private roomHistory(room: string, now: number): RoomHistory {
     let history = this.histories.get(room);
+    if (history && this.isExpired(room, history, now)) for (const entry of history.entries) this.drop(entry);
     if (!history || this.isExpired(room, history, now)) {
       history = { epoch: newEpoch(now), latestPosition: 0, entries: [], lastTouchMs: now };
       this.histories.set(room, history);
@@ -199,7 +273,12 @@ export class MemoryBroker extends Broker {
   /** Drops rooms whose whole history expired and publish ids past the window. */
   private sweep(): void {
     const now = Date.now();
-    for (const [room, history] of this.histories) if (this.isExpired(room, history, now)) this.histories.delete(room);
+    for (const [room, history] of this.histories) {
+      if (!this.isExpired(room, history, now)) continue;
+      for (const entry of history.entries) this.drop(entry);
+      this.histories.delete(room);
+    }
+    this.stayWithinBudget();
     for (const keys of [this.dedupKeys, this.publishIds]) {
       for (const [key, { expiresAtMs }] of keys) if (expiresAtMs <= now) keys.delete(key);
     }

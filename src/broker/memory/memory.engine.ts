@@ -11,6 +11,8 @@ export interface MemoryEngineOptions {
   inboxTtlMs: number;
   /** INBOX_MEMORY_MAX_MB in bytes; unbounded when omitted. */
   inboxMemoryMaxBytes?: number;
+  /** HISTORY_MEMORY_MAX_MB in bytes; unbounded when omitted. */
+  historyMemoryMaxBytes?: number;
 }
 
 /** The in-process engine: one pod, nothing to reach, the default when REDIS_URL is not set. */
@@ -35,6 +37,7 @@ export class MemoryEngine extends Engine {
       inboxSize: config.inboxSize,
       inboxTtlMs: config.inboxTtlDays * 86_400_000,
       inboxMemoryMaxBytes: config.inboxMemoryMaxBytes,
+      historyMemoryMaxBytes: config.historyMemoryMaxBytes,
     });
   }
 
