@@ -80,6 +80,10 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
    * error}` for every error.
    */
   override mapException(error: unknown): unknown {
+    // The client hung up in the middle of its body: its fault, not the server's, and nobody is
+    // there to read an answer. Unmapped, Nest logged each one as an ERROR with a stack trace, so
+    // anyone could fill the log by starting requests and dropping them.
+    if (isClientAbort(error)) return new HttpException(HttpException.createBody('request aborted', STATUS_CODES[400]!, 400), 400, { cause: error });
     const mapped = super.mapException(error);
     if (!(mapped instanceof HttpException) || typeof mapped.getResponse() !== 'string') return mapped;
     const status = mapped.getStatus();
@@ -87,4 +91,12 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
     const message = (typeof code === 'string' && CLIENT_ERROR_WORDS[code]) || mapped.message;
     return new HttpException(HttpException.createBody(message, STATUS_CODES[status] ?? 'Error', status), status, { cause: error });
   }
+}
+
+/** Node's error for a request whose client closed the connection before its body was complete. */
+function isClientAbort(error: unknown): boolean {
+  // By shape: Node's own errors need not be this realm's Error (a test runner's VM context).
+  if (typeof error !== 'object' || error === null) return false;
+  const { message, code } = error as { message?: unknown; code?: unknown };
+  return message === 'aborted' || code === 'ECONNRESET' || code === 'ECONNABORTED';
 }

@@ -262,6 +262,29 @@ function rateLimitedCount(metrics: string): number {
   return Number(/^herald_rate_limited_total (\d+)/m.exec(metrics)?.[1] ?? 0);
 }
 
+describe('clients that hang up in the middle of a body', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp()));
+  afterAll(() => app.close());
+
+  it('are not logged as server errors (anyone could fill the log with stack traces)', async () => {
+    const { port } = new URL(app.url);
+    const output = await outputDuring(async () => {
+      for (let i = 0; i < 3; i++) {
+        const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
+        await new Promise<void>((resolve) => socket.once('connect', resolve));
+        socket.write(`POST /v1/notifications HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${publisherToken()}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type":"half`);
+        // Once the server has read the partial body: the next request on another connection is answered.
+        expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+        socket.destroy();
+        expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+      }
+      expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+    });
+    expect(output).not.toMatch(/ERROR|aborted/);
+  });
+});
+
 describe('clients that never finish their headers (HTTP_HEADERS_TIMEOUT_MS)', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000' })));
