@@ -95,20 +95,12 @@ export function manyUnknownFields(value: unknown, dto: Function): ValidationErro
 
 /**
  * The fields named after Object.prototype's members (none of Herald's DTOs has such a field):
- * the unknown fields class-validator's whitelist misses. Looked for in the body and in the
- * objects of its lists (a batch's notifications, by path: `notifications.3.constructor`), not in
- * the objects it carries as values, such as a payload, which may hold any JSON.
+ * the unknown fields class-validator's whitelist misses. Looked for in the body itself, not in
+ * the objects it carries, such as a payload, which may hold any JSON: a batch's notifications
+ * are each checked on their own (PublishBatchItemValidator), so one such item is refused alone.
  */
 export function prototypeNamedKeys(value: unknown): string[] {
-  if (!isJsonObject(value)) return [];
-  const found = ownPrototypeNames(value);
-  for (const [field, list] of Object.entries(value)) {
-    if (!Array.isArray(list)) continue;
-    list.forEach((item, index) => {
-      if (isJsonObject(item)) for (const key of ownPrototypeNames(item)) found.push(`${field}.${index}.${key}`);
-    });
-  }
-  return found;
+  return isJsonObject(value) ? ownPrototypeNames(value) : [];
 }
 
 /**

@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
-import { manyUnknownFields, stripProtoKeysOutsideKept } from '../http/lean-validation.pipe';
+import { manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept } from '../http/lean-validation.pipe';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { targetsProblem } from './notifications.service';
 
@@ -34,8 +34,10 @@ export class PublishBatchItemValidator {
     // As for a single publish: thousands of unknown fields are refused in one pass, naming the first.
     const unknown = plain ? undefined : manyUnknownFields(item, PublishNotificationDto);
     if (unknown) return invalid(unknown.flatMap((error) => messagesOf(error, path)).join('; '));
-    // As LeanValidationPipe prepares a single publish's body (the envelope's pipe has refused
-    // the item's own prototype-named fields): its payload is left as sent.
+    // Fields named after Object.prototype's members, which class-validator's whitelist misses.
+    const unseen = prototypeNamedKeys(item);
+    if (unseen.length > 0) return invalid(unseen.map((key) => `property ${path}.${key} should not exist`).join('; '));
+    // As LeanValidationPipe prepares a single publish's body: its payload is left as sent.
     if (!plain) stripProtoKeysOutsideKept(item, PublishNotificationDto);
     const notification = plain ?? plainToInstance(PublishNotificationDto, item);
     if (!plain) {

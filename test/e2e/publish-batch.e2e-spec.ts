@@ -99,6 +99,17 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     await dan.close();
   });
 
+  it('refuses only the items with a field named after an Object.prototype member, and publishes the rest', async () => {
+    const raw = '{"notifications":[{"users":["eli"],"type":"t0","payload":{},"__proto__":{"x":1}},{"users":["eli"],"type":"t1","payload":{},"constructor":1},{"users":["eli"],"type":"ok","payload":{}}]}';
+    const response = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw });
+    expect(response.status).toBe(207);
+    expect(response.body).toMatchObject({ accepted: 1, failed: 2 });
+    const [proto, ctor, ok] = response.body.results;
+    expect(proto.error).toEqual({ statusCode: 400, message: 'property notifications.0.__proto__ should not exist' });
+    expect(ctor.error).toEqual({ statusCode: 400, message: 'property notifications.1.constructor should not exist' });
+    expect(ok).toEqual({ id: expect.any(String), targets: 1 });
+  });
+
   it('applies the single-publish target limit to each notification', async () => {
     const users = Array.from({ length: 1001 }, (_, i) => `u${i}`);
     const response = await batch(app.url, { notifications: [{ users, type: 't', payload: {} }] }, publisherToken());
