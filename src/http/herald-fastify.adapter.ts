@@ -52,7 +52,11 @@ function answerRouterError(error: FastifyError, _request: FastifyRequest, reply:
  */
 function answerUnknownRoute(request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void): void {
   if (!request.is404) return done(null, payload);
-  sendHttpError(reply, 404, `Cannot ${request.raw.method} ${request.raw.url}`);
+  // The path only: a query string may hold a token (`/ws?token=` asked without an upgrade), and
+  // a response body is what proxies and APM agents log.
+  const url = request.raw.url ?? '';
+  const query = url.indexOf('?');
+  sendHttpError(reply, 404, `Cannot ${request.raw.method} ${query === -1 ? url : url.slice(0, query)}`);
 }
 
 /**

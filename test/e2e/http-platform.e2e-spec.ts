@@ -144,6 +144,15 @@ describe('HTTP platform', () => {
     });
   });
 
+  it('never echoes a query string in a 404, where a token may sit (a plain GET of /ws?token=...)', async () => {
+    for (const path of ['/ws?token=secret-token-text', '/nope?token=secret-token-text']) {
+      const response = await http('GET', `${app.url}${path}`, { token: null });
+      expect(response.status).toBe(404);
+      expect(JSON.stringify(response.body)).not.toContain('secret-token-text');
+      expect(response.body).toEqual({ statusCode: 404, error: 'Not Found', message: `Cannot GET ${path.slice(0, path.indexOf('?'))}` });
+    }
+  });
+
   it('answers an unknown path with 404 in the error shape, whatever its body', async () => {
     const response = await publish(`${app.url}/v1/nowhere`, {});
     expect(response.body).toEqual({ statusCode: 404, error: 'Not Found', message: 'Cannot POST /v1/nowhere/v1/notifications' });
