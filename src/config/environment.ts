@@ -436,8 +436,8 @@ export class Environment {
 
   /**
    * Memory the embedded engine's room histories may take together (estimated from each
-   * message's JSON size); past it the oldest messages of any room are dropped, and a rejoin
-   * that needed them answers `recovered: false`. Unused with Redis.
+   * message's JSON size); past it the histories of the rooms published to least recently are
+   * emptied, and a rejoin that needed them answers `recovered: false`. Unused with Redis.
    */
   @Transform(toInt) @IsInt() @Min(1) @Max(1024 * 1024)
   HISTORY_MEMORY_MAX_MB = 256;

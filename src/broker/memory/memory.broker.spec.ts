@@ -85,10 +85,6 @@ describe('MemoryBroker room histories', () => {
 describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
   const big = { blob: 'x'.repeat(50_000) };
   const keptBytes = (broker: MemoryBroker) => (broker as unknown as { historyBytes: number }).historyBytes;
-  const queued = (broker: MemoryBroker) => {
-    const internals = broker as unknown as { byAge: unknown[]; oldest: number };
-    return internals.byAge.length - internals.oldest;
-  };
 
   it('drops the oldest messages of any room past the budget, and a rejoin that needed them is not recovered', async () => {
     const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 1_000_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }));
@@ -104,12 +100,17 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
     await broker.close();
   });
 
-  it("keeps its age queue within twice what is kept while a quiet room's old message holds its front", async () => {
-    const broker = new MemoryBroker({ historySize: 2, historyTtlS: 600, historyMemoryMaxBytes: 100_000_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }));
-    await broker.publish('quiet', 'notification', { text: 'first' });
-    for (let i = 0; i < 5_000; i++) await broker.publish('busy', 'notification', { text: `m${i}` });
-    // Kept: quiet's one message and busy's last two; the 4,998 trimmed are not held.
-    expect(queued(broker)).toBeLessThanOrEqual(2 * 1_024 + 3);
+  it('empties the least recently published rooms first, never the one just written', async () => {
+    // Room for two 50 KB messages.
+    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 120_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }));
+    const joined = new Map<string, string>();
+    for (const room of ['a', 'b', 'c']) joined.set(room, (await broker.history(room)).latestSeq!);
+    const recovered = async (room: string) => (await broker.history(room, joined.get(room))).recovered;
+    for (const room of ['a', 'b', 'c']) await broker.publish(room, 'notification', big);
+    expect([await recovered('a'), await recovered('b'), await recovered('c')]).toEqual([false, true, true]);
+    await broker.publish('b', 'notification', big);
+    expect([await recovered('b'), await recovered('c')]).toEqual([true, false]);
+    expect(keptBytes(broker)).toBeLessThanOrEqual(120_000);
     await broker.close();
   });
 });

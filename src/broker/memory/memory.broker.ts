@@ -15,12 +15,12 @@ interface HistoryEntry {
   publication: Publication;
   /** What it is counted as against historyMemoryMaxBytes. */
   bytes: number;
-  /** Dropped from its room already (trimmed, expired or evicted): the age queue skips it. */
-  dropped?: boolean;
 }
 
 /** Counted per message besides its body: the publication, the entry and their strings. */
 const ENTRY_OVERHEAD_BYTES = 300;
+/** At most one budget warning per this long, however many rooms a flood empties. */
+const BUDGET_REPORT_MS = 30_000;
 
 /** A key seen inside the history window, with what its request carried. */
 interface BoundKey {
@@ -33,6 +33,8 @@ interface RoomHistory {
   latestPosition: number;
   /** Oldest first; never longer than historySize. */
   entries: HistoryEntry[];
+  /** The entries' bytes together. */
+  bytes: number;
   lastTouchMs: number;
 }
 
@@ -55,13 +57,9 @@ export class MemoryBroker extends Broker {
   private readonly historyTtlMs: number;
   /** Deliveries queued and not yet handed to the listener: while any is, historyNow defers to history. */
   private deliveriesInFlight = 0;
-  /** Every kept message, oldest first, for the memory budget (a queue read from `oldest`). */
-  private byAge: HistoryEntry[] = [];
-  private oldest = 0;
+  /** Every room's entries' bytes together, for historyMemoryMaxBytes. */
   private historyBytes = 0;
-  /** Entries in byAge already dropped from their room, not yet passed or compacted away. */
-  private droppedInQueue = 0;
-  private budgetWarned = false;
+  private lastBudgetReportMs = -Infinity;
 
   constructor(
     private readonly options: MemoryBrokerOptions,
@@ -89,12 +87,8 @@ export class MemoryBroker extends Broker {
     const position = ++history.latestPosition;
     const seq = formatSeq(history.epoch, position);
     const publication: Publication = { kind: 'publication', room, seq, event, body: JSON.stringify(body), publishedAtMs: now };
-    const entry: HistoryEntry = { position, publication, bytes: publication.body.length + ENTRY_OVERHEAD_BYTES };
-    history.entries.push(entry);
-    this.keep(entry);
+    this.keep(room, history, { position, publication, bytes: publication.body.length + ENTRY_OVERHEAD_BYTES }, now);
     if (options?.inboxUser !== undefined) this.inbox.add(options.inboxUser, seq, body, now);
-    if (history.entries.length > this.options.historySize) this.drop(history.entries.shift()!);
-    this.stayWithinBudget();
     this.deliver(publication);
     return { duplicate: false, seq };
   }
@@ -195,66 +189,52 @@ export class MemoryBroker extends Broker {
     });
   }
 
-  private keep(entry: HistoryEntry): void {
-    this.byAge.push(entry);
-    this.historyBytes += entry.bytes;
-  }
-
-  private drop(entry: HistoryEntry): void {
-    if (entry.dropped) return;
-    entry.dropped = true;
-    this.historyBytes -= entry.bytes;
-    this.droppedInQueue++;
-  }
-
   /**
-   * Drops the oldest messages of any room until every history together is within
-   * HISTORY_MEMORY_MAX_MB: a publish to a thousand rooms keeps a copy of its body per room, and
-   * a few such requests filled the heap. A room whose oldest messages went answers a rejoin
-   * that needed them `recovered: false`, as after any trim.
+   * Adds a publication to its room's history, trimmed to historySize, and keeps every history
+   * together within HISTORY_MEMORY_MAX_MB as the inbox store keeps its budget: histories are
+   * held least recently published first, and past the budget the oldest of them are emptied
+   * (their epoch stays, so a rejoin that needed them answers `recovered: false`), never the room
+   * just written. A publish to a thousand rooms keeps a copy of its body per room, and a few
+   * such requests filled the heap.
    */
-  private stayWithinBudget(): void {
-    const budget = this.options.historyMemoryMaxBytes;
-    if (budget !== undefined) {
-      let evicted = 0;
-      while (this.historyBytes > budget && this.oldest < this.byAge.length) {
-        const entry = this.byAge[this.oldest++];
-        if (entry.dropped) {
-          this.droppedInQueue--;
-          continue;
-        }
-        const history = this.histories.get(entry.publication.room);
-        // Its room's oldest, since every room's messages are queued in publish order.
-        if (history?.entries[0] === entry) history.entries.shift();
-        this.drop(entry);
-        this.droppedInQueue--;
-        evicted++;
-      }
-      if (evicted > 0 && !this.budgetWarned) {
-        this.budgetWarned = true;
-        this.logger.warn({ message: 'History memory budget reached (HISTORY_MEMORY_MAX_MB): the oldest messages were dropped', evicted });
-      }
+  private keep(room: string, history: RoomHistory, entry: HistoryEntry, now: number): void {
+    history.entries.push(entry);
+    history.bytes += entry.bytes;
+    this.historyBytes += entry.bytes;
+    if (history.entries.length > this.options.historySize) this.forget(history, history.entries.shift()!.bytes);
+    // Moved to the end: the Map is in least-recently-published order.
+    this.histories.delete(room);
+    this.histories.set(room, history);
+    const budget = this.options.historyMemoryMaxBytes ?? Infinity;
+    let emptied = 0;
+    for (const [other, oldest] of this.histories) {
+      if (this.historyBytes <= budget || other === room) break;
+      if (oldest.entries.length === 0) continue;
+      this.forget(oldest, oldest.bytes);
+      oldest.entries = [];
+      emptied++;
+      // Behind `room` now: later passes do not walk over it again (this one stops at `room`).
+      this.histories.delete(other);
+      this.histories.set(other, oldest);
     }
-    while (this.oldest < this.byAge.length && this.byAge[this.oldest].dropped) {
-      this.oldest++;
-      this.droppedInQueue--;
+    if (emptied > 0 && now - this.lastBudgetReportMs >= BUDGET_REPORT_MS) {
+      this.lastBudgetReportMs = now;
+      this.logger.warn({ message: 'History memory budget reached (HISTORY_MEMORY_MAX_MB): the least recently published rooms\' histories were dropped', emptiedRooms: emptied });
     }
-    // Messages trimmed from busy rooms sit behind a quiet room's old one (and hold their bodies):
-    // compact once they outnumber the kept ones, so the queue stays within twice what is kept.
-    const queued = this.byAge.length - this.oldest;
-    if (this.oldest > 1024 || (this.droppedInQueue > 1024 && this.droppedInQueue * 2 > queued)) {
-      this.byAge = this.byAge.slice(this.oldest).filter((entry) => !entry.dropped);
-      this.oldest = 0;
-      this.droppedInQueue = 0;
-    }
+  }
+
+  /** Counts `bytes` of a room's history as gone. */
+  private forget(history: RoomHistory, bytes: number): void {
+    history.bytes -= bytes;
+    this.historyBytes -= bytes;
   }
 
   /** The room's current history life, started anew when it had none or it expired. */
   private roomHistory(room: string, now: number): RoomHistory {
     let history = this.histories.get(room);
-    if (history && this.isExpired(room, history, now)) for (const entry of history.entries) this.drop(entry);
     if (!history || this.isExpired(room, history, now)) {
-      history = { epoch: newEpoch(now), latestPosition: 0, entries: [], lastTouchMs: now };
+      if (history) this.forget(history, history.bytes);
+      history = { epoch: newEpoch(now), latestPosition: 0, entries: [], bytes: 0, lastTouchMs: now };
       this.histories.set(room, history);
     }
     history.lastTouchMs = now;
@@ -275,10 +255,9 @@ export class MemoryBroker extends Broker {
     const now = Date.now();
     for (const [room, history] of this.histories) {
       if (!this.isExpired(room, history, now)) continue;
-      for (const entry of history.entries) this.drop(entry);
+      this.forget(history, history.bytes);
       this.histories.delete(room);
     }
-    this.stayWithinBudget();
     for (const keys of [this.dedupKeys, this.publishIds]) {
       for (const [key, { expiresAtMs }] of keys) if (expiresAtMs <= now) keys.delete(key);
     }
