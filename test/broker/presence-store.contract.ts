@@ -16,6 +16,15 @@ export function presenceStoreContract(harness: EngineHarness): void {
     return { pod: async (options?: PodOptions): Promise<PresenceStore> => (await cluster.pod(options)).presence };
   };
   afterEach(() => harness.closeAll());
+  /** A pod that dies without removing its entries, a live one, and what either tells onExpired. */
+  const deadAndLivePods = async () => {
+    const cluster = await harness.cluster();
+    const dead = (await cluster.pod({ crashed: true })).presence;
+    const live = (await cluster.pod()).presence;
+    const expired: [string, string, number][] = [];
+    for (const pod of [dead, live]) pod.onExpired((room, user, users) => expired.push([room, user, users]));
+    return { dead, live, expired };
+  };
 
   it('reports the first connection of a user joining and the last one leaving, across pods', async () => {
     const cluster = await stores();
@@ -106,11 +115,7 @@ export function presenceStoreContract(harness: EngineHarness): void {
   });
 
   itWithPods("forgets a dead pod's personal-room entries after the presence TTL, telling onExpired nothing", async () => {
-    const cluster = await harness.cluster();
-    const dead = (await cluster.pod({ crashed: true })).presence;
-    const live = (await cluster.pod()).presence;
-    const expired: [string, string, number][] = [];
-    for (const pod of [dead, live]) pod.onExpired((room, user, users) => expired.push([room, user, users]));
+    const { dead, live, expired } = await deadAndLivePods();
     await dead.add('user:zoe', 'zoe', 'z1');
     await live.add('user:yan', 'yan', 'y1');
     expect(await live.snapshot('user:zoe')).toEqual({ users: ['zoe'], connections: 1 });
@@ -122,11 +127,7 @@ export function presenceStoreContract(harness: EngineHarness): void {
   });
 
   itWithPods("forgets a dead pod's entries after the presence TTL, says so once, and keeps a live pod's", async () => {
-    const cluster = await harness.cluster();
-    const dead = (await cluster.pod({ crashed: true })).presence;
-    const live = (await cluster.pod()).presence;
-    const expired: [string, string, number][] = [];
-    for (const pod of [dead, live]) pod.onExpired((room, user, users) => expired.push([room, user, users]));
+    const { dead, live, expired } = await deadAndLivePods();
     await dead.add('chat', 'alice', 'c1');
     await dead.add('chat', 'alice', 'c4');
     await live.add('chat', 'bob', 'c2');
