@@ -1,6 +1,8 @@
 import { createClient } from 'redis';
 import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/broker';
 import { RedisEngine } from '../../src/broker/redis/redis.engine';
+import { RedisKeys } from '../../src/broker/redis/redis-keys';
+import { historyEntry } from '../../src/broker/redis/room.scripts';
 import { parseSeq } from '../../src/broker/seq';
 import { eventually } from '../support/eventually';
 import { RedisServer, startRedis } from '../support/redis-server';
@@ -278,7 +280,8 @@ describe('RedisEngine', () => {
       try {
         const position = await client.hIncrBy(`${prefix}{chat}:meta`, 'position', 1);
         const [seconds, micros] = (await client.time()).map(Number);
-        await client.xAdd(`${prefix}{chat}:history`, `${position}-0`, { e: 'message', t: String(seconds * 1000 + Math.floor(micros / 1000)), b: JSON.stringify(body('m2')) });
+        const publishedAtMs = seconds * 1000 + Math.floor(micros / 1000);
+        await client.lPush(new RedisKeys(prefix).history('chat'), historyEntry({ position, publishedAtMs, event: 'message', body: JSON.stringify(body('m2')) }));
       } finally {
         await client.close();
       }
@@ -302,10 +305,8 @@ describe('RedisEngine', () => {
       const client = await inspector();
       try {
         const kept = parseSeq(inbox.seqsOf('chat')[1])!.position;
-        const history = `${prefix}{chat}:history`;
-        const entries = await client.xRange(history, '-', `${kept}-0`);
-        await client.del(history);
-        for (const { id, message } of entries ?? []) await client.xAdd(history, id, message);
+        // The history list is newest first: m3 is its head.
+        await client.lTrim(new RedisKeys(prefix).history('chat'), 1, -1);
         await client.hSet(`${prefix}{chat}:meta`, 'position', String(kept));
       } finally {
         await client.close();
@@ -379,6 +380,43 @@ describe('RedisEngine', () => {
       } finally {
         await client.close();
       }
+    });
+  });
+
+  describe('the history list', () => {
+    afterEach(() => harness.closeAll());
+
+    it("holds a room's first message in well under 1 KB of Redis memory and keeps exactly HISTORY_SIZE entries", async () => {
+      const prefix = uniquePrefix();
+      const { broker: pod } = await harness.pod({ prefix, historySize: 3 });
+      const history = new RedisKeys(prefix).history('user:ann');
+      const client = await inspector();
+      try {
+        await pod.publish('user:ann', 'notification', body('first'));
+        // A stream took about 4.7 KB here: Redis gives every new stream a 4 KB node up front.
+        expect(await client.memoryUsage(history)).toBeLessThan(1024);
+        for (const text of ['2', '3', '4', '5']) await pod.publish('user:ann', 'notification', body(text));
+        expect(await client.lLen(history)).toBe(3);
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('does not recover a gap whose entries do not run one after another, though their count is right', async () => {
+      const prefix = uniquePrefix();
+      const { broker: pod } = await harness.pod({ prefix });
+      const seqs: string[] = [];
+      for (const text of ['m1', 'm2', 'm3', 'm4']) seqs.push(((await pod.publish('chat', 'message', body(text))) as { seq: string }).seq);
+      expect((await pod.history('chat', seqs[0])).publications.map((delivery) => textOf(delivery))).toEqual(['m2', 'm3', 'm4']);
+      const client = await inspector();
+      try {
+        // m3's entry gone: the three newest entries are now m4, m2 and m1, three for a gap of three.
+        const key = new RedisKeys(prefix).history('chat');
+        await client.lRem(key, 1, (await client.lIndex(key, 1))!);
+      } finally {
+        await client.close();
+      }
+      expect(await pod.history('chat', seqs[0])).toEqual({ latestSeq: seqs[3], recovered: false, publications: [] });
     });
   });
 

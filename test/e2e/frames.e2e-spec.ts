@@ -184,9 +184,13 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       try {
         // Only the frame itself can tell now: the pod's sweep and expiry timers are stopped.
         slowSweep.app.get(HeartbeatService).onApplicationShutdown();
-        const client = await connectClient(slowSweep.wsUrl, signToken({ sub: 'erin', ttlS: 1 }));
-        const ponging = await connectClient(slowSweep.wsUrl, signToken({ sub: 'fred', ttlS: 1 }));
-        await new Promise((resolve) => setTimeout(resolve, 1100));
+        // Three seconds of life, so a busy machine still admits both (a 1-second token signed late
+        // in its second expired within milliseconds); then wait until `exp` has passed.
+        const tokens = [signToken({ sub: 'erin', ttlS: 3 }), signToken({ sub: 'fred', ttlS: 3 })];
+        const expiresAtMs = Math.max(...tokens.map((token) => (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000));
+        const client = await connectClient(slowSweep.wsUrl, tokens[0]);
+        const ponging = await connectClient(slowSweep.wsUrl, tokens[1]);
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAtMs - Date.now()) + 100));
         expect(client.closeInfo).toBeUndefined();
         client.send({ event: 'join', data: { room: 'public:late' }, id: 'late' });
         expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });

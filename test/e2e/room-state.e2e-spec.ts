@@ -98,7 +98,7 @@ describe('room state in Redis', () => {
     // The room with a message keeps its history, the quiet one its epoch, each with a TTL.
     await eventually(async () => {
       expect((await keysMatching('{public:still-quiet}*')).sort()).toEqual([`${prefix}{public:still-quiet}:meta`]);
-      expect((await keysMatching('{public:kept}*')).sort()).toEqual([`${prefix}{public:kept}:history`, `${prefix}{public:kept}:meta`]);
+      expect((await keysMatching('{public:kept}*')).sort()).toEqual([`${prefix}{public:kept}:log`, `${prefix}{public:kept}:meta`]);
     });
     for (const key of [...(await keysMatching('{public:kept}*')), ...(await keysMatching('{public:still-quiet}*'))]) {
       expect(await inspector.ttl(key)).toBeGreaterThan(0);

@@ -3,7 +3,7 @@ import { NOW_MS } from './lua';
 
 /**
  * The Lua scripts behind RedisInboxStore. The inbox is written by the publish script
- * (room.scripts.ts), in the same step as the room's stream; these read it and mark items read.
+ * (room.scripts.ts), in the same step as the room's history; these read it and mark items read.
  */
 
 /** An inbox entry's storage time and notification id (nil when the entry is unreadable). */

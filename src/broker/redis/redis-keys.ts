@@ -43,9 +43,13 @@ export class RedisKeys {
     if (sharded && personalChannels > 0) throw new Error('Personal rooms cannot share channels on a Redis Cluster');
   }
 
-  /** Stream of the room's publications; entry id `<position>-0`. */
+  /**
+   * List of the room's publications, newest first (room.scripts.ts). Named apart from `:history`,
+   * the stream earlier versions kept: pods of both versions can run side by side in a rolling
+   * update, each reading only its own, and the stream expires with its TTL.
+   */
   history(room: string): string {
-    return `${this.prefix}{${room}}:history`;
+    return `${this.prefix}{${room}}:log`;
   }
 
   /** Hash `{epoch, position}`: the room's current history life and its latest position. */

@@ -25,11 +25,12 @@ export interface RedisBrokerOptions {
 /**
  * The broker for any number of pods, on Redis, over a RedisConnection.
  *
- * - Publish is one Lua script (room.scripts.ts): de-duplication, XADD (MAXLEN ~ HISTORY_SIZE)
- *   with the position as entry id, EXPIRE, the user's inbox when asked, and PUBLISH of the
+ * - Publish is one Lua script (room.scripts.ts): de-duplication, LPUSH on the room's history list
+ *   (trimmed to HISTORY_SIZE) of an entry that starts with its position, EXPIRE, the user's inbox when asked, and PUBLISH of the
  *   payload every pod decodes into a Publication. The room's epoch and position live in Redis,
  *   so all pods agree on `seq`; a Redis that lost its data starts a new epoch.
- * - History reads enforce exactly HISTORY_SIZE and HISTORY_TTL_S, whatever XADD ~ kept.
+ * - History reads enforce exactly HISTORY_SIZE and HISTORY_TTL_S, and that the entries read run
+ *   without gaps up to the latest position.
  * - The pod's rooms are followed by RoomFeeds (subscribed on 0 -> 1, unsubscribed on 1 -> 0);
  *   after every resync of the connection each room catches up from the last seq it delivered.
  * - A room's history life (its epoch) lasts while any pod follows it and for HISTORY_TTL_S after
@@ -260,13 +261,15 @@ export class RedisBroker extends Broker {
     const { epoch, latestPosition } = reply;
     const latestSeq = formatSeq(epoch, latestPosition);
     if (!parsed) return { latestSeq, recovered: false, publications: [] };
-    // Exactly the contract's window: XADD MAXLEN ~ may keep more, and entries outlive their TTL
-    // until the whole stream expires.
+    // Exactly the contract's window: entries outlive their TTL until the whole list expires (and
+    // a list written with a larger HISTORY_SIZE keeps more until its next publish trims it).
     const oldestAllowedMs = reply.nowMs - this.settings.historyTtlS * 1000;
     const inWindow = (reply.entries ?? []).filter(
       (entry) => entry.publishedAtMs > oldestAllowedMs && entry.position > latestPosition - this.settings.historySize,
     );
-    const complete = inWindow.length === latestPosition - parsed.position;
+    // Every position from since + 1 to the latest, once each and in order: a list that lost its
+    // head or tail (expired, trimmed, rewritten by a failover) must not pass for the whole gap.
+    const complete = inWindow.length === latestPosition - parsed.position && inWindow.every((entry, index) => entry.position === parsed.position + 1 + index);
     if (!complete || !canRecover(parsed, epoch, latestPosition, inWindow[0]?.position)) {
       return { latestSeq, recovered: false, publications: [] };
     }

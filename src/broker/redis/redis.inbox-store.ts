@@ -7,7 +7,7 @@ import { RedisKeys } from './redis-keys';
 
 /**
  * Inboxes on Redis: a list per user, newest first, written by RedisBroker's publish script in
- * the same step as the room's stream, and a set of the ids marked read. Both keys share the
+ * the same step as the room's history, and a set of the ids marked read. Both keys share the
  * personal room's hash tag.
  */
 export class RedisInboxStore extends InboxStore {

@@ -51,13 +51,21 @@ end
  * Returns 'duplicate' or 'conflict' (the dedup key was seen with another fingerprint) when
  * nothing was published, else {epoch, position}. The dedup key holds the fingerprint.
  *
+ * The history is a list, newest first, of `<position> <publishedAtMs> <event> <body JSON>`
+ * (historyEntry), trimmed to HISTORY_SIZE: a room's positions are handed out in this script
+ * only, so its entries run without gaps from the newest down, and the publications after a
+ * position are the list's first `latest - position` entries. Not a stream: Redis gives every new
+ * stream a 4 KB node up front, so each room published to (a user's personal room, for every user
+ * notified within HISTORY_TTL_S) took about 4.7 KB of Redis memory for its first message, and
+ * creating one cost more Redis time than the rest of the publish; a short list is sized to fit.
+ *
  * The epoch is created whenever the meta hash is missing: first use, expiry after
  * HISTORY_TTL_S of silence, or a Redis that lost its data; and when the room was last written in
  * another replication history than this server's (a failover: see the script). Nothing of the old
- * stream is kept, so a `since` from before can never be answered with `recovered: true`.
+ * history is kept, so a `since` from before can never be answered with `recovered: true`.
  * The channel payload is `[@<room>\n]P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
  * A notification to a personal room is also pushed on the user's inbox list in the same step,
- * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and stream never disagree; the
+ * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and history never disagree; the
  * read marks of items trimmed off the end go with them.
  */
 const PUBLISH = `${NOW_MS}${NEW_EPOCH}${ITEM_ID}
@@ -81,7 +89,9 @@ if written_in and written_in ~= replid then redis.call('DEL', meta) end
 local epoch = room_epoch(meta, history, now, ARGV[6])
 if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
 local position = redis.call('HINCRBY', meta, 'position', 1)
-redis.call('XADD', history, 'MAXLEN', '~', size, position .. '-0', 'e', event, 't', now, 'b', body)
+if redis.call('LPUSH', history, position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
+  redis.call('LTRIM', history, 0, size - 1)
+end
 redis.call('EXPIRE', meta, ttl_s)
 redis.call('EXPIRE', history, ttl_s)
 if deduplicate then redis.call('SET', dedup, fingerprint, 'EX', ttl_s) end
@@ -107,8 +117,8 @@ return {epoch, position}
 /**
  * KEYS: meta, history. ARGV: since epoch, since position ('' for none), history size, epoch
  * suffix, history TTL s.
- * Returns {epoch, latest position, now ms[, entries]} with the raw stream entries after `since`
- * when they can possibly cover the gap. A room without history starts its history life here
+ * Returns {epoch, latest position, now ms[, entries]} with the raw history entries after `since`,
+ * newest first, when they can possibly cover the gap. A room without history starts its history life here
  * (position 0), so the seq a join hands out for an empty room is one a later `since` can
  * recover from; each read keeps that life going for another HISTORY_TTL_S.
  */
@@ -121,7 +131,7 @@ local latest = tonumber(redis.call('HGET', meta, 'position'))
 if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now} end
 local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
 if since >= latest or latest - since > size then return {epoch, latest, now} end
-return {epoch, latest, now, redis.call('XRANGE', history, (since + 1) .. '-0', latest .. '-0')}
+return {epoch, latest, now, redis.call('LRANGE', history, 0, latest - since - 1)}
 `;
 
 /**
@@ -154,7 +164,7 @@ return bound == ARGV[1] and 'repeat' or 'conflict'
  * KEYS: any number of rooms' meta keys. ARGV: history TTL s.
  * Extends each room's history life for another HISTORY_TTL_S from now; a room without one (never
  * started, expired, lost) stays without: a life is started only by a publish or a read, so this
- * never brings back an epoch whose stream may be gone. Keeps the epoch alone: its stream expires
+ * never brings back an epoch whose history may be gone. Keeps the epoch alone: its history expires
  * HISTORY_TTL_S after its last publication, when every entry in it is too old to replay anyway.
  */
 const EXTEND_ROOM_LIVES = `
@@ -185,16 +195,35 @@ export interface RoomHistoryReply {
   latestPosition: number;
   /** Redis time of the read. */
   nowMs: number;
-  /** Entries after `since`, oldest first; absent when they cannot cover the gap. */
+  /** Entries after `since`, oldest first; absent when they cannot cover the gap. The caller checks they run without gaps. */
   entries: StoredPublication[] | undefined;
 }
 
-type RawStreamEntry = [id: string, fields: string[]];
+/** A history entry as the publish script writes it: `<position> <publishedAtMs> <event> <body JSON>`. */
+export function historyEntry({ position, publishedAtMs, event, body }: StoredPublication): string {
+  return `${position} ${publishedAtMs} ${event} ${body}`;
+}
 
-function storedPublication([id, fields]: RawStreamEntry): StoredPublication {
-  const values: Record<string, string> = {};
-  for (let index = 0; index + 1 < fields.length; index += 2) values[fields[index]] = fields[index + 1];
-  return { position: Number(id.slice(0, id.indexOf('-'))), event: values.e, publishedAtMs: Number(values.t), body: values.b };
+/** Reads historyEntry's text back; undefined for anything else (a key written by something else). */
+export function storedPublication(entry: string): StoredPublication | undefined {
+  const afterPosition = entry.indexOf(' ');
+  const afterTime = entry.indexOf(' ', afterPosition + 1);
+  const afterEvent = entry.indexOf(' ', afterTime + 1);
+  if (afterPosition < 0 || afterTime < 0 || afterEvent < 0) return undefined;
+  const position = Number(entry.slice(0, afterPosition));
+  const publishedAtMs = Number(entry.slice(afterPosition + 1, afterTime));
+  if (!Number.isSafeInteger(position) || !Number.isFinite(publishedAtMs)) return undefined;
+  return { position, publishedAtMs, event: entry.slice(afterTime + 1, afterEvent), body: entry.slice(afterEvent + 1) };
+}
+
+/** The script's entries (newest first) as publications, oldest first; entries it cannot read are left out. */
+function oldestFirst(entries: readonly string[]): StoredPublication[] {
+  const publications: StoredPublication[] = [];
+  for (let index = entries.length - 1; index >= 0; index--) {
+    const publication = storedPublication(entries[index]);
+    if (publication) publications.push(publication);
+  }
+  return publications;
 }
 
 export const ROOM_SCRIPTS = {
@@ -267,9 +296,7 @@ export const ROOM_SCRIPTS = {
       parser.pushKey(keys.history);
       parser.push(since?.epoch ?? '', since === undefined ? '' : String(since.position), String(window.historySize), window.epochSuffix, String(window.historyTtlS));
     },
-    transformReply: (reply: [] | [string, number, number, RawStreamEntry[]?]): RoomHistoryReply | null =>
-      reply.length === 0
-        ? null
-        : { epoch: reply[0], latestPosition: Number(reply[1]), nowMs: Number(reply[2]), entries: reply[3]?.map(storedPublication) },
+    transformReply: (reply: [] | [string, number, number, string[]?]): RoomHistoryReply | null =>
+      reply.length === 0 ? null : { epoch: reply[0], latestPosition: Number(reply[1]), nowMs: Number(reply[2]), entries: reply[3] && oldestFirst(reply[3]) },
   }),
 };
