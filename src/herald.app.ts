@@ -27,7 +27,7 @@ export interface RunningHerald {
 export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   const config = loadHeraldConfig(env);
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpHeadersTimeoutMs), { logger, bodyParser: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpTimeouts), { logger, bodyParser: false });
   let internalApp: NestFastifyApplication | undefined;
   const close = async () => {
     // The internal application holds nothing of its own (ServiceApiModule.standalone): close it first.
@@ -78,7 +78,7 @@ async function connectEngine(engine: Engine): Promise<void> {
 
 /** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */
 async function startServiceApi(main: INestApplication, config: HeraldConfig, logger: LoggerService): Promise<NestFastifyApplication> {
-  const internalApp = await NestFactory.create<NestFastifyApplication>(ServiceApiModule.standalone(main), new HeraldFastifyAdapter(config.httpHeadersTimeoutMs), { logger, bodyParser: false });
+  const internalApp = await NestFactory.create<NestFastifyApplication>(ServiceApiModule.standalone(main), new HeraldFastifyAdapter(config.httpTimeouts), { logger, bodyParser: false });
   try {
     configureHttpPipeline(internalApp, config);
     serveOpenApi(internalApp);

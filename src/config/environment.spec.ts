@@ -47,6 +47,9 @@ describe('parseEnvironment', () => {
     ['REDIS_PREFIX', '{h}:'],
     ['HTTP_HEADERS_TIMEOUT_MS', '300001'],
     ['HTTP_HEADERS_TIMEOUT_MS', '10s'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '999'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '600001'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '5000'],
     ['MAX_BATCH_PUBLISH_BYTES', '100'],
     ['REDIS_COMMAND_TIMEOUT_MS', '50'],
     ['REDIS_COMMAND_TIMEOUT_MS', 'soon'],
@@ -60,6 +63,11 @@ describe('parseEnvironment', () => {
   ])('names %s when it is invalid', (name, value) => {
     expect(() => parseEnvironment({ [name]: value })).toThrow(ConfigurationError);
     expect(() => parseEnvironment({ [name]: value })).toThrow(name);
+  });
+
+  it('takes a request timeout no shorter than the headers timeout', () => {
+    expect(parseEnvironment({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '20000' }).HTTP_REQUEST_TIMEOUT_MS).toBe(20000);
+    expect(() => parseEnvironment({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '19999' })).toThrow(/HTTP_REQUEST_TIMEOUT_MS must not be below HTTP_HEADERS_TIMEOUT_MS/);
   });
 
   it('names a number that is not one once, without range messages that contradict it', () => {

@@ -305,6 +305,14 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1_000) @Max(300_000)
   HTTP_HEADERS_TIMEOUT_MS = 10_000;
 
+  /**
+   * How long a client may take to send a whole HTTP request, body included, before it is answered
+   * 408 and closed: a client that trickles a body a byte at a time holds a socket and a body
+   * buffer no longer than this. Node's own limit is five minutes.
+   */
+  @Transform(toInt) @IsInt() @Min(1_000) @Max(600_000)
+  HTTP_REQUEST_TIMEOUT_MS = 30_000;
+
   /** Offers permessage-deflate to clients that ask for it; off by default (CPU and memory per socket). */
   @Transform(toBool) @IsBoolean()
   WS_COMPRESSION = false;
@@ -533,6 +541,13 @@ export class Environment {
   @Matches(/^$/, { message: 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS when publishes wait for replicas (REDIS_MIN_REPLICAS)' })
   get replicaWaitWithinCommandTimeout(): string {
     return `${this.REDIS_REPLICA_WAIT_MS}`;
+  }
+
+  /** Node refuses a request timeout shorter than the headers' (the request includes its headers). */
+  @ValidateIf((env: Environment) => env.HTTP_REQUEST_TIMEOUT_MS < env.HTTP_HEADERS_TIMEOUT_MS)
+  @Matches(/^$/, { message: 'HTTP_REQUEST_TIMEOUT_MS must not be below HTTP_HEADERS_TIMEOUT_MS (a request includes its headers)' })
+  get requestTimeoutCoversHeaders(): string {
+    return `${this.HTTP_REQUEST_TIMEOUT_MS}`;
   }
 
   /** On a Cluster the publish script may only SPUBLISH in its room's slot: a channel per user. */

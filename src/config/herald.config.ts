@@ -31,8 +31,8 @@ export class HeraldConfig {
   readonly rateLimitPerS: number;
   readonly sendBufferLimitBytes: number;
   readonly closeTimeoutMs: number;
-  /** HTTP_HEADERS_TIMEOUT_MS: a request's headers (a handshake's too) must have arrived by then. */
-  readonly httpHeadersTimeoutMs: number;
+  /** HTTP_HEADERS_TIMEOUT_MS (a handshake's headers too) and HTTP_REQUEST_TIMEOUT_MS (headers and body). */
+  readonly httpTimeouts: { headersMs: number; requestMs: number };
   readonly maxConnections: number;
   /** permessage-deflate for clients that offer it, for messages of at least `minBytes`. */
   readonly wsCompression: { enabled: boolean; minBytes: number };
@@ -97,7 +97,7 @@ export class HeraldConfig {
     this.rateLimitPerS = env.RATE_LIMIT_PER_S;
     this.sendBufferLimitBytes = env.SEND_BUFFER_LIMIT_BYTES;
     this.closeTimeoutMs = env.CLOSE_TIMEOUT_MS;
-    this.httpHeadersTimeoutMs = env.HTTP_HEADERS_TIMEOUT_MS;
+    this.httpTimeouts = { headersMs: env.HTTP_HEADERS_TIMEOUT_MS, requestMs: env.HTTP_REQUEST_TIMEOUT_MS };
     this.maxConnections = env.MAX_CONNECTIONS;
     this.wsCompression = { enabled: env.WS_COMPRESSION, minBytes: env.WS_COMPRESSION_MIN_BYTES };
     this.maxRoomsPerConnection = env.MAX_ROOMS_PER_CONNECTION;

@@ -5,15 +5,14 @@ import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 
 import { sendHttpError } from './error-reply';
 
 /**
- * Node's own limits for a request, which Fastify would otherwise change: it keeps idle
- * connections 72 s (Node: 5 s) and sets no deadline for a whole request (Node: 300 s, so a
- * client that trickles its headers or body cannot hold a socket for ever).
+ * Node's own keep-alive limit, which Fastify would otherwise raise to 72 s. (Fastify also sets no
+ * deadline for a whole request: HTTP_REQUEST_TIMEOUT_MS gives one, so a client that trickles its
+ * body cannot hold a socket for ever.)
  */
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 300_000;
 
 /**
- * How often Node looks for requests past HTTP_HEADERS_TIMEOUT_MS (or the request timeout). Its
+ * How often Node looks for requests past HTTP_HEADERS_TIMEOUT_MS or HTTP_REQUEST_TIMEOUT_MS. Its
  * own 30 s would let a connection that never finishes its headers live up to 30 s past the
  * limit; the check walks only connections whose request is still being read.
  */
@@ -59,6 +58,14 @@ function answerUnknownRoute(request: FastifyRequest, reply: FastifyReply, payloa
   sendHttpError(reply, 404, `Cannot ${request.raw.method} ${query === -1 ? url : url.slice(0, query)}`);
 }
 
+/** How long a client may take to send a request: its headers, and all of it (408 and closed past either). */
+export interface HttpTimeouts {
+  /** HTTP_HEADERS_TIMEOUT_MS (a WebSocket handshake is headers only). */
+  headersMs: number;
+  /** HTTP_REQUEST_TIMEOUT_MS: headers and body. */
+  requestMs: number;
+}
+
 /**
  * The HTTP platform of every Herald application. Fastify rather than Express: its router, body
  * reading and reply cost less per request than Express's middleware chain, body-parser, res.send
@@ -66,12 +73,11 @@ function answerUnknownRoute(request: FastifyRequest, reply: FastifyReply, payloa
  * match as they did on Express: regardless of case and of a trailing slash.
  */
 export class HeraldFastifyAdapter extends FastifyAdapter {
-  /** `headersTimeoutMs`: HTTP_HEADERS_TIMEOUT_MS, how long a request's headers may take to arrive. */
-  constructor(headersTimeoutMs: number) {
+  constructor({ headersMs, requestMs }: HttpTimeouts) {
     super({
-      http: { headersTimeout: headersTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+      http: { headersTimeout: headersMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      requestTimeout: REQUEST_TIMEOUT_MS,
+      requestTimeout: requestMs,
       routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
       frameworkErrors: answerRouterError,
     });

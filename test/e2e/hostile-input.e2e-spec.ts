@@ -285,6 +285,36 @@ describe('clients that hang up in the middle of a body', () => {
   });
 });
 
+describe('clients that never finish their body (HTTP_REQUEST_TIMEOUT_MS)', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2000' })));
+  afterAll(() => app.close());
+
+  it('answers 408 and closes a publish whose body trickles in past the limit, and still serves others', async () => {
+    const { port } = new URL(app.url);
+    const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    const openedAt = Date.now();
+    const closedAfterMs = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - openedAt)));
+    const body = JSON.stringify({ users: ['u1'], type: 't', payload: {} });
+    socket.write(`POST /v1/notifications HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${publisherToken()}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    // Headers in time, then one byte of the body every 200 ms: it would take 10 s.
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (sent < body.length - 1) socket.write(body[sent++]);
+    }, 200);
+    try {
+      expect(await closedAfterMs).toBeGreaterThanOrEqual(2000);
+      expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+      expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+});
+
 describe('clients that never finish their headers (HTTP_HEADERS_TIMEOUT_MS)', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000' })));
