@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { eventually } from '../support/eventually';
+import { http } from '../support/http';
 import { RedisProcess } from '../support/redis-process';
 import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
 import { about, expectQueuedEventToSurvivePrimaryCrash, user, webhooksAcrossPods } from '../support/webhooks-across-pods';
@@ -35,6 +36,26 @@ describe('webhooks across pods on a Redis Cluster', () => {
     await client.close();
     await eventually(() => expect(about(hooks.receiver, 'slotty')).toEqual(['user.online slotty', 'user.offline slotty']));
   });
+
+  it('keeps sending webhooks while the primary of the hooks slot stays frozen past its failover', async () => {
+    // Before the kill test, which leaves the hooks slot's shard without a replica.
+    // SIGSTOP, as a paused VM: its sockets stay open and it answers nothing, not even MOVED, so
+    // only deadlines notice. The hooks client used to keep sending to it until it woke up.
+    const primary = await cluster.primaryOf(calculateSlot(`${prefix}{hooks}:queue`));
+    await cluster.freeze(primary);
+    try {
+      await cluster.waitHealthy(30_000); // The replica took over; the old primary is still stopped.
+      await eventually(async () => expect((await http('GET', `${hooks.pods[0].url}/readyz`)).status).toBe(200), 20_000, 200);
+      // A pod may refuse with 1013 while its broker resyncs after the failover: a client retries.
+      const client = await eventually(() => connectClient(hooks.pods[0].wsUrl, user('frosty')), 20_000, 200);
+      await eventually(() => expect(about(hooks.receiver, 'frosty')).toEqual(['user.online frosty']), 30_000);
+      await client.close();
+      await eventually(() => expect(about(hooks.receiver, 'frosty')).toEqual(['user.online frosty', 'user.offline frosty']), 30_000);
+    } finally {
+      cluster.thaw(primary);
+    }
+    await cluster.waitHealthy(30_000);
+  }, 120_000);
 
   it('delivers an event queued before the primary of the hooks slot is killed with -9, under the id it was queued with', () =>
     expectQueuedEventToSurvivePrimaryCrash(hooks, 'fritz', async () => {

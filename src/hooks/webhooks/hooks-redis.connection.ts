@@ -33,6 +33,18 @@ interface AnyRedisClient {
   on(event: string, listener: (...args: any[]) => void): unknown;
 }
 
+type HooksCluster = ReturnType<typeof createHooksCluster>;
+
+/** `rootNodes`: where discovery starts instead of the seeds (a replacement client, see recoverCluster). */
+function createHooksCluster(seeds: string[], commandTimeoutMs: number, rootNodes?: { host: string; port: number }[]) {
+  const options = clusterNodeOptions(seeds, { commandTimeoutMs, reconnectStrategy: reconnectDelayMs });
+  return createCluster({
+    ...options,
+    ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),
+    scripts: HOOKS_SCRIPTS,
+  });
+}
+
 /**
  * The webhook drivers' own Redis connection, in whichever topology the broker uses: separate
  * from the broker's, so hooks never queue behind room traffic. Every call is bounded by
@@ -43,7 +55,11 @@ interface AnyRedisClient {
  * - cluster (REDIS_CLUSTER_NODES): node-redis's cluster client, reaching the nodes as the
  *   broker does (clusterNodeOptions). Every hooks key shares one hash tag (HooksRedisStore),
  *   so each script runs on the one primary owning that slot; MOVED after a failover or a slot
- *   migration is followed by the client.
+ *   migration is followed by the client. A primary that stops answering without closing its
+ *   connections (SIGSTOP, a paused VM) never answers MOVED, so the client would keep sending to
+ *   it after its replica took over: a call that misses its deadline has every primary PINGed,
+ *   and when one is silent the client is replaced by a fresh one that discovers the cluster from
+ *   the primaries that answered (recoverCluster), as the broker's connection does.
  * - sentinel (REDIS_SENTINELS): node-redis's Sentinel client, which asks the sentinels for the
  *   primary and follows `+switch-master`; calls made while it switches wait (bounded) or fail,
  *   and the drivers retry.
@@ -55,19 +71,21 @@ interface AnyRedisClient {
  */
 export class HooksRedisConnection {
   private readonly logger = new Logger(HooksRedisConnection.name);
-  private readonly client: AnyRedisClient;
+  /** Replaced only on a Cluster, by recoverCluster; `commands` always reaches the current one. */
+  private client: AnyRedisClient;
   readonly commands: HooksRedisCommands;
   private reportedDown = false;
+  private closed = false;
+  /** A Cluster recovery under way, and when the last one started (one per command timeout at most). */
+  private recovering: Promise<void> | undefined;
+  private lastRecoveryMs = 0;
 
   constructor(
     private readonly topology: RedisTopology,
     private readonly commandTimeoutMs: number,
   ) {
-    this.client = this.createClient();
-    this.commands = this.bounded(this.client as unknown as HooksRedisCommands);
-    this.client.on('error', (error: Error) => this.onError(error));
-    if (topology.mode === 'cluster') this.client.on('node-error', (error: Error) => this.onError(error));
-    this.client.on('ready', () => (this.reportedDown = false));
+    this.client = this.listenTo(this.createClient());
+    this.commands = this.bounded();
   }
 
   async connect(): Promise<void> {
@@ -82,6 +100,7 @@ export class HooksRedisConnection {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     try {
       await withDeadline(this.client.close(), this.commandTimeoutMs, () => new DeadlineExpiredError('close', this.commandTimeoutMs));
     } catch (error) {
@@ -97,7 +116,7 @@ export class HooksRedisConnection {
       case 'standalone':
         return createStandaloneClient(topology.url, commandTimeoutMs);
       case 'cluster':
-        return createCluster({ ...clusterNodeOptions(topology.seeds, { commandTimeoutMs, reconnectStrategy: reconnectDelayMs }), scripts: HOOKS_SCRIPTS });
+        return createHooksCluster(topology.seeds, commandTimeoutMs);
       case 'sentinel':
         return createSentinel({
           name: topology.masterName,
@@ -118,14 +137,77 @@ export class HooksRedisConnection {
     }
   }
 
-  /** The commands, each failing with DeadlineExpiredError after REDIS_COMMAND_TIMEOUT_MS. */
-  private bounded(client: HooksRedisCommands): HooksRedisCommands {
+  private listenTo(client: AnyRedisClient): AnyRedisClient {
+    client.on('error', (error: Error) => this.onError(error));
+    if (this.topology.mode === 'cluster') client.on('node-error', (error: Error) => this.onError(error));
+    client.on('ready', () => (this.reportedDown = false));
+    return client;
+  }
+
+  /**
+   * The commands, on whichever client is current when called, each failing with
+   * DeadlineExpiredError after REDIS_COMMAND_TIMEOUT_MS; on a Cluster such a failure starts a
+   * recovery (recoverCluster).
+   */
+  private bounded(): HooksRedisCommands {
     const commands: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-    const target = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
     for (const name of [...Object.keys(HOOKS_SCRIPTS), 'zRem']) {
-      commands[name] = (...args) => withDeadline(target[name](...args), this.commandTimeoutMs, () => new DeadlineExpiredError(`webhooks ${name}`, this.commandTimeoutMs));
+      commands[name] = async (...args) => {
+        const target = this.client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+        try {
+          return await withDeadline(target[name](...args), this.commandTimeoutMs, () => new DeadlineExpiredError(`webhooks ${name}`, this.commandTimeoutMs));
+        } catch (error) {
+          if (error instanceof DeadlineExpiredError && this.topology.mode === 'cluster') this.startClusterRecovery();
+          throw error;
+        }
+      };
     }
     return commands as unknown as HooksRedisCommands;
+  }
+
+  private startClusterRecovery(): void {
+    if (this.recovering || this.closed || Date.now() - this.lastRecoveryMs < this.commandTimeoutMs) return;
+    this.lastRecoveryMs = Date.now();
+    this.recovering = this.recoverCluster()
+      .catch((error: unknown) => this.logger.warn({ message: 'Hooks Redis Cluster recovery failed; trying again at the next missed deadline', error: describeHookError(error) }))
+      .finally(() => (this.recovering = undefined));
+  }
+
+  /**
+   * PINGs every primary the client knows, each within the command timeout; when one is silent,
+   * replaces the client with one that discovers the cluster from the primaries that answered
+   * (from the seeds when none did). Left alone, node-redis keeps sending to the silent node and
+   * may ask it for the slot map, with no deadline. Until the cluster has promoted the silent
+   * primary's replica the fresh client finds the same map, and a later missed deadline tries again.
+   */
+  private async recoverCluster(): Promise<void> {
+    const current = this.client as unknown as HooksCluster;
+    const pings = await Promise.allSettled(
+      current.masters.map(async (master) => {
+        const node = await withDeadline(current.nodeClient(master), this.commandTimeoutMs, () => new DeadlineExpiredError('connect', this.commandTimeoutMs));
+        await withDeadline(node.ping(), this.commandTimeoutMs, () => new DeadlineExpiredError('PING', this.commandTimeoutMs));
+        return { host: master.host, port: master.port };
+      }),
+    );
+    const answered = pings.flatMap((ping) => (ping.status === 'fulfilled' ? [ping.value] : []));
+    if (answered.length === pings.length || this.closed || current !== this.client) return;
+    const seeds = (this.topology as Extract<RedisTopology, { mode: 'cluster' }>).seeds;
+    const fresh = createHooksCluster(seeds, this.commandTimeoutMs, answered.length > 0 ? answered : undefined);
+    const discoveryMs = 3 * this.commandTimeoutMs;
+    try {
+      await withDeadline(fresh.connect(), discoveryMs, () => new DeadlineExpiredError('the cluster discovery', discoveryMs));
+    } catch (error) {
+      fresh.destroy();
+      throw error;
+    }
+    if (this.closed || current !== this.client) {
+      fresh.destroy();
+      return;
+    }
+    this.logger.warn({ message: 'Replaced the hooks Redis Cluster client: a primary stopped answering', silent: pings.length - answered.length });
+    this.client = this.listenTo(fresh as unknown as AnyRedisClient);
+    // Destroyed, not closed: closing waits for replies the silent node never sends.
+    current.destroy();
   }
 
   private onError(error: Error): void {
