@@ -285,19 +285,25 @@ describe('clients that hang up in the middle of a body', () => {
   });
 });
 
+/** A raw TCP connection to the app: what it was sent back, and when it closed (ms after opening). */
+function rawConnectionTo(app: TestApp): { socket: Socket; received: () => string; closedAfterMs: Promise<number> } {
+  const { port } = new URL(app.url);
+  const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => undefined);
+  const openedAt = Date.now();
+  const closedAfterMs = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - openedAt)));
+  return { socket, received: () => Buffer.concat(chunks).toString('latin1'), closedAfterMs };
+}
+
 describe('clients that never finish their body (HTTP_REQUEST_TIMEOUT_MS)', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2000' })));
   afterAll(() => app.close());
 
   it('answers 408 and closes a publish whose body trickles in past the limit, and still serves others', async () => {
-    const { port } = new URL(app.url);
-    const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', () => undefined);
-    const openedAt = Date.now();
-    const closedAfterMs = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - openedAt)));
+    const { socket, received, closedAfterMs } = rawConnectionTo(app);
     const body = JSON.stringify({ users: ['u1'], type: 't', payload: {} });
     socket.write(`POST /v1/notifications HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${publisherToken()}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
     // Headers in time, then one byte of the body every 200 ms: it would take 10 s.
@@ -307,7 +313,7 @@ describe('clients that never finish their body (HTTP_REQUEST_TIMEOUT_MS)', () =>
     }, 200);
     try {
       expect(await closedAfterMs).toBeGreaterThanOrEqual(2000);
-      expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+      expect(received()).toMatch(/^HTTP\/1\.1 408 /);
       expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
     } finally {
       clearInterval(trickle);
@@ -320,17 +326,7 @@ describe('clients that never finish their headers (HTTP_HEADERS_TIMEOUT_MS)', ()
   beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000' })));
   afterAll(() => app.close());
 
-  /** A raw TCP connection to the app: what it was sent back, and when it closed (ms after opening). */
-  function rawConnection(): { socket: Socket; received: () => string; closedAfterMs: Promise<number> } {
-    const { port } = new URL(app.url);
-    const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', () => undefined);
-    const openedAt = Date.now();
-    const closedAfterMs = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - openedAt)));
-    return { socket, received: () => Buffer.concat(chunks).toString('latin1'), closedAfterMs };
-  }
+  const rawConnection = () => rawConnectionTo(app);
 
   it('answers 408 and closes a handshake whose headers trickle in past the limit', async () => {
     const slow = rawConnection();
