@@ -108,6 +108,10 @@ describe.each(BROKER_KINDS)('inbox (%s broker)', (kind) => {
     ['limit 0', '?limit=0', 'limit'],
     ['limit 101', '?limit=101', 'limit'],
     ['a non-numeric limit', '?limit=ten', 'limit'],
+    ['a hexadecimal limit', '?limit=0x10', 'limit'],
+    ['a limit in exponent form', '?limit=1e1', 'limit'],
+    ['an empty limit', '?limit=', 'limit'],
+    ['two limits', '?limit=3&limit=4', 'limit'],
     ['a malformed before', '?before=yesterday', 'before'],
   ])('answers 400 naming the field for %s', async (_, query, field) => {
     const response = await inbox(`fay-${kind}`, query);

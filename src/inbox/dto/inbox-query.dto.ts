@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { INBOX_LIMIT_DEFAULT, INBOX_LIMIT_MAX } from '@herald/client/protocol';
 
@@ -7,7 +7,8 @@ import { INBOX_LIMIT_DEFAULT, INBOX_LIMIT_MAX } from '@herald/client/protocol';
 export class InboxQueryDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: INBOX_LIMIT_MAX, default: INBOX_LIMIT_DEFAULT })
   @IsOptional()
-  @Type(() => Number)
+  // Decimal digits only: Number() would also take '0x10', '1e1', ' 5 ' and '0b11'.
+  @Transform(({ value }) => (typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : Number.NaN))
   @IsInt({ message: 'limit must be an integer from 1 to 100' })
   @Min(1, { message: 'limit must be an integer from 1 to 100' })
   @Max(INBOX_LIMIT_MAX, { message: 'limit must be an integer from 1 to 100' })
