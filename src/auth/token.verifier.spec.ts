@@ -64,3 +64,14 @@ describe('TokenVerifier room patterns and scopes', () => {
     expect(principalOf({ sub: 'u4' }).roomPatterns).toEqual([]);
   });
 });
+
+describe('TokenVerifier header', () => {
+  const verifier = new TokenVerifier(jwt, config);
+
+  it('refuses a token whose crit names extensions, which Herald understands none of (RFC 7515 4.1.11)', () => {
+    const critical = jwt.sign({ sub: 'u1' }, { header: { alg: 'HS256', crit: ['b64'], b64: false } as never });
+    expect(verifier.verify(critical)).toEqual({ ok: false, reason: 'unauthorized' });
+    expect(verifier.verifyRepeated(critical)).toEqual({ ok: false, reason: 'unauthorized' });
+    expect(verifier.verify(jwt.sign({ sub: 'u1' }, { header: { alg: 'HS256', typ: 'JWT', kid: 'k1' } as never }))).toMatchObject({ ok: true, principal: { user: 'u1' } });
+  });
+});

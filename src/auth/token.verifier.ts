@@ -43,14 +43,17 @@ export class TokenVerifier {
 
   verify(token: string | undefined | null): Verification {
     if (!token) return { ok: false, reason: 'unauthorized' };
-    let claims: Claims;
+    let verified: { header: { crit?: unknown }; payload: Claims };
     try {
       // Algorithms, issuer, audience and the key come from JwtModule's options (AuthModule).
-      claims = this.jwt.verify<Claims & object>(token);
+      verified = this.jwt.verify<{ header: { crit?: unknown }; payload: Claims }>(token, { complete: true });
     } catch (error) {
       return { ok: false, reason: (error as Error).name === 'TokenExpiredError' ? 'token_expired' : 'unauthorized' };
     }
-    const principal = this.toPrincipal(claims);
+    // RFC 7515 4.1.11: a token whose `crit` names extensions the recipient does not understand is
+    // invalid, and Herald understands none (jsonwebtoken ignores `crit`).
+    if (verified.header.crit !== undefined) return { ok: false, reason: 'unauthorized' };
+    const principal = this.toPrincipal(verified.payload);
     return principal ? { ok: true, principal } : { ok: false, reason: 'unauthorized' };
   }
 
