@@ -5,7 +5,7 @@ import { Reflector } from '@nestjs/core';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
 import { Principal, Scope } from './principal';
-import { TokenRejection, TokenVerifier, Verification, bearerToken } from './token.verifier';
+import { TokenRejection, TokenVerifier, Verification, requestBearerToken } from './token.verifier';
 
 const REQUIRED_SCOPE = 'herald:required-scope';
 
@@ -51,7 +51,7 @@ export class HttpTokenGuard implements CanActivate {
     if (required === undefined) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest & VerifiedRequest>();
     // Services send the same token with every request: verified once, remembered until it expires.
-    const verification = request.tokenVerification ?? this.verifier.verifyRepeated(bearerToken(request.headers.authorization));
+    const verification = request.tokenVerification ?? this.verifier.verifyRepeated(requestBearerToken(request.raw));
     if (!verification.ok) throw new UnauthorizedException(unauthorizedMessage(verification.reason));
     if (required && !verification.principal.scopes.includes(required)) {
       throw new ForbiddenException(`The token lacks the "${required}" scope`);

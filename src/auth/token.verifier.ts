@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
@@ -133,7 +134,23 @@ function parseScopes(scope: unknown): readonly string[] {
 }
 
 /** Extracts the token from `Authorization: Bearer <JWT>`. */
-export function bearerToken(authorization: string | undefined): string | undefined {
+/**
+ * The bearer token of a request's Authorization header; none when the header comes more than
+ * once: Node keeps the first, a proxy in front may have checked the last, and a request that
+ * means two things is refused rather than guessed at.
+ */
+export function requestBearerToken(request: Pick<IncomingMessage, 'headers' | 'rawHeaders'>): string | undefined {
+  const raw = request.rawHeaders;
+  let seen = 0;
+  for (let index = 0; index < raw.length; index += 2) {
+    if (raw[index].length === AUTHORIZATION.length && raw[index].toLowerCase() === AUTHORIZATION && ++seen > 1) return undefined;
+  }
+  return bearerToken(request.headers.authorization);
+}
+
+const AUTHORIZATION = 'authorization';
+
+function bearerToken(authorization: string | undefined): string | undefined {
   if (!authorization) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   return match?.[1];

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
 import { selectProtocol, tokenOf } from './handshake';
 
-const request = (headers: Record<string, string>, url = '/ws') => ({ headers, url }) as unknown as IncomingMessage;
+const request = (headers: Record<string, string>, url = '/ws', rawHeaders = Object.entries(headers).flat()) => ({ headers, url, rawHeaders }) as unknown as IncomingMessage;
 
 describe('tokenOf', () => {
   it('reads the bearer subprotocol first, then the Authorization header, then ?token=', () => {
@@ -12,6 +12,13 @@ describe('tokenOf', () => {
     expect(tokenOf(request({}, '/ws?x=1&token=ccc'))).toBe('ccc');
     expect(tokenOf(request({}))).toBeUndefined();
     expect(tokenOf(request({ authorization: 'Basic xyz' }))).toBeUndefined();
+  });
+
+  it('takes no token from an Authorization header sent twice, whichever comes first (Node keeps the first, a proxy may have read the last)', () => {
+    const twice = ['Authorization', 'Bearer bbb', 'Host', 'h', 'AUTHORIZATION', 'Bearer evil'];
+    expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws', twice))).toBeUndefined();
+    expect(tokenOf(request({ authorization: 'Bearer bbb', 'sec-websocket-protocol': 'herald.v1, bearer.aaa' }, '/ws', twice))).toBe('aaa');
+    expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws', ['Authorization', 'Bearer bbb', 'X-Authorization', 'x']))).toBe('bbb');
   });
 });
 

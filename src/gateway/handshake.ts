@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_VERSION } from '@herald/client/protocol';
-import { bearerToken } from '../auth/token.verifier';
+import { requestBearerToken } from '../auth/token.verifier';
 
 /** The token, from the `bearer.<JWT>` subprotocol, `Authorization: Bearer`, or `?token=`. */
 export function tokenOf(request: IncomingMessage): string | undefined {
@@ -12,7 +12,7 @@ export function tokenOf(request: IncomingMessage): string | undefined {
       .find((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX));
     if (bearer) return bearer.slice(BEARER_PROTOCOL_PREFIX.length);
   }
-  const fromHeader = bearerToken(request.headers.authorization);
+  const fromHeader = requestBearerToken(request);
   if (fromHeader) return fromHeader;
   const query = request.url?.indexOf('?') ?? -1;
   return query >= 0 ? (new URLSearchParams(request.url!.slice(query + 1)).get('token') ?? undefined) : undefined;

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 import { TokenRouteConfig, unauthorizedMessage, VerifiedRequest } from '../auth/scopes.guard';
-import { bearerToken, TokenVerifier } from '../auth/token.verifier';
+import { requestBearerToken, TokenVerifier } from '../auth/token.verifier';
 import { sendHttpError } from './error-reply';
 
 /**
@@ -14,7 +14,7 @@ import { sendHttpError } from './error-reply';
 export function refuseUnauthenticatedBodies(fastify: FastifyInstance, verifier: TokenVerifier): void {
   fastify.addHook('preParsing', (request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void) => {
     if (!(request.routeOptions.config as TokenRouteConfig | undefined)?.heraldTokenRequired) return done(null, payload);
-    const verification = verifier.verifyRepeated(bearerToken(request.headers.authorization));
+    const verification = verifier.verifyRepeated(requestBearerToken(request.raw));
     if (verification.ok) {
       // The guard takes it from here instead of looking the token up again (HttpTokenGuard).
       (request as VerifiedRequest).tokenVerification = verification;

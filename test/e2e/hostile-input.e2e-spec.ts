@@ -297,6 +297,25 @@ function rawConnectionTo(app: TestApp): { socket: Socket; received: () => string
   return { socket, received: () => Buffer.concat(chunks).toString('latin1'), closedAfterMs };
 }
 
+describe('a request with two Authorization headers', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp()));
+  afterAll(() => app.close());
+
+  it.each([
+    ['a valid token first', [publisherToken(), 'not-a-token']],
+    ['a valid token last', ['not-a-token', publisherToken()]],
+    ['the same valid token twice', [publisherToken(), publisherToken()]],
+  ])('is refused 401 with %s: Node would read the first, a proxy in front may have checked the last', async (_, tokens) => {
+    const { socket, received, closedAfterMs } = rawConnectionTo(app);
+    const body = JSON.stringify({ users: ['u1'], type: 't', payload: {} });
+    const authorization = tokens.map((token) => `Authorization: Bearer ${token}\r\n`).join('');
+    socket.end(`POST /v1/notifications HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n${authorization}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await closedAfterMs;
+    expect(received()).toMatch(/^HTTP\/1\.1 401 /);
+  });
+});
+
 describe('clients that never finish their body (HTTP_REQUEST_TIMEOUT_MS)', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2000' })));
