@@ -3,7 +3,7 @@ import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/
 import { RedisEngine } from '../../src/broker/redis/redis.engine';
 import { RedisKeys } from '../../src/broker/redis/redis-keys';
 import { historyEntry } from '../../src/broker/redis/room.scripts';
-import { parseSeq } from '../../src/broker/seq';
+import { formatSeq, parseSeq } from '../../src/broker/seq';
 import { eventually } from '../support/eventually';
 import { RedisServer, startRedis } from '../support/redis-server';
 import { DeliveryLog, brokerContract } from './broker.contract';
@@ -279,9 +279,10 @@ describe('RedisEngine', () => {
       const client = await inspector();
       try {
         const position = await client.hIncrBy(`${prefix}{chat}:meta`, 'position', 1);
+        const epoch = (await client.hGet(`${prefix}{chat}:meta`, 'epoch'))!;
         const [seconds, micros] = (await client.time()).map(Number);
         const publishedAtMs = seconds * 1000 + Math.floor(micros / 1000);
-        await client.lPush(new RedisKeys(prefix).history('chat'), historyEntry({ position, publishedAtMs, event: 'message', body: JSON.stringify(body('m2')) }));
+        await client.lPush(new RedisKeys(prefix).history('chat'), historyEntry({ epoch, position, publishedAtMs, event: 'message', body: JSON.stringify(body('m2')) }));
       } finally {
         await client.close();
       }
@@ -417,6 +418,26 @@ describe('RedisEngine', () => {
         await client.close();
       }
       expect(await pod.history('chat', seqs[0])).toEqual({ latestSeq: seqs[3], recovered: false, publications: [] });
+    });
+
+    it('never replays an entry of an earlier life, though its position fits the gap', async () => {
+      const prefix = uniquePrefix();
+      const { broker: pod } = await harness.pod({ prefix });
+      for (const text of ['old1', 'old2']) await pod.publish('chat', 'message', body(text));
+      const client = await inspector();
+      const laterEpoch = '00000000zlater';
+      try {
+        // A new life started by a pod of an earlier version, which kept history elsewhere: it left
+        // this list alone and published two messages the list never got.
+        await client.hSet(`${prefix}{chat}:meta`, { epoch: laterEpoch, position: '2' });
+      } finally {
+        await client.close();
+      }
+      const third = (await pod.publish('chat', 'message', body('new3'))) as { seq: string };
+      expect(third.seq).toBe(formatSeq(laterEpoch, 3));
+      // The list's two newest entries are new3 and the earlier life's old2, at positions 3 and 2.
+      expect(await pod.history('chat', formatSeq(laterEpoch, 1))).toEqual({ latestSeq: third.seq, recovered: false, publications: [] });
+      expect((await pod.history('chat', formatSeq(laterEpoch, 2))).publications.map((delivery) => textOf(delivery))).toEqual(['new3']);
     });
   });
 

@@ -265,7 +265,7 @@ export class RedisBroker extends Broker {
     // a list written with a larger HISTORY_SIZE keeps more until its next publish trims it).
     const oldestAllowedMs = reply.nowMs - this.settings.historyTtlS * 1000;
     const inWindow = (reply.entries ?? []).filter(
-      (entry) => entry.publishedAtMs > oldestAllowedMs && entry.position > latestPosition - this.settings.historySize,
+      (entry) => entry.epoch === epoch && entry.publishedAtMs > oldestAllowedMs && entry.position > latestPosition - this.settings.historySize,
     );
     // Every position from since + 1 to the latest, once each and in order: a list that lost its
     // head or tail (expired, trimmed, rewritten by a failover) must not pass for the whole gap.

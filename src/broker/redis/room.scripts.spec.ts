@@ -6,6 +6,7 @@ describe('history entries', () => {
     fc.assert(
       fc.property(
         fc.record({
+          epoch: fc.stringMatching(/^[0-9a-z]{1,32}$/),
           position: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
           publishedAtMs: fc.nat({ max: 8.64e15 }),
           event: fc.constantFrom('notification', 'message'),
@@ -19,6 +20,6 @@ describe('history entries', () => {
   });
 
   it('are not read from text of another shape', () => {
-    for (const text of ['', '12', '12 34', '12 34 message', 'x 34 message {}', '12 y message {}']) expect(storedPublication(text)).toBeUndefined();
+    for (const text of ['', 'e1', 'e1 12', 'e1 12 34', 'e1 12 34 message', 'e1 x 34 message {}', 'e1 12 y message {}', ' 12 34 message {}']) expect(storedPublication(text)).toBeUndefined();
   });
 });

@@ -51,10 +51,12 @@ end
  * Returns 'duplicate' or 'conflict' (the dedup key was seen with another fingerprint) when
  * nothing was published, else {epoch, position}. The dedup key holds the fingerprint.
  *
- * The history is a list, newest first, of `<position> <publishedAtMs> <event> <body JSON>`
+ * The history is a list, newest first, of `<epoch> <position> <publishedAtMs> <event> <body JSON>`
  * (historyEntry), trimmed to HISTORY_SIZE: a room's positions are handed out in this script
  * only, so its entries run without gaps from the newest down, and the publications after a
- * position are the list's first `latest - position` entries. Not a stream: Redis gives every new
+ * position are the list's first `latest - position` entries. Each names its epoch, so an entry
+ * a new life did not delete (a pod of an earlier version, which kept history elsewhere, started
+ * it) can never pass for one of the same position in the new life. Not a stream: Redis gives every new
  * stream a 4 KB node up front, so each room published to (a user's personal room, for every user
  * notified within HISTORY_TTL_S) took about 4.7 KB of Redis memory for its first message, and
  * creating one cost more Redis time than the rest of the publish; a short list is sized to fit.
@@ -89,7 +91,7 @@ if written_in and written_in ~= replid then redis.call('DEL', meta) end
 local epoch = room_epoch(meta, history, now, ARGV[6])
 if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
 local position = redis.call('HINCRBY', meta, 'position', 1)
-if redis.call('LPUSH', history, position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
+if redis.call('LPUSH', history, epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
   redis.call('LTRIM', history, 0, size - 1)
 end
 redis.call('EXPIRE', meta, ttl_s)
@@ -184,6 +186,8 @@ export interface RoomLatest {
 }
 
 export interface StoredPublication {
+  /** The history life it was written in: only entries of the room's current epoch count. */
+  epoch: string;
   position: number;
   event: string;
   publishedAtMs: number;
@@ -199,21 +203,22 @@ export interface RoomHistoryReply {
   entries: StoredPublication[] | undefined;
 }
 
-/** A history entry as the publish script writes it: `<position> <publishedAtMs> <event> <body JSON>`. */
-export function historyEntry({ position, publishedAtMs, event, body }: StoredPublication): string {
-  return `${position} ${publishedAtMs} ${event} ${body}`;
+/** A history entry as the publish script writes it: `<epoch> <position> <publishedAtMs> <event> <body JSON>`. */
+export function historyEntry({ epoch, position, publishedAtMs, event, body }: StoredPublication): string {
+  return `${epoch} ${position} ${publishedAtMs} ${event} ${body}`;
 }
 
 /** Reads historyEntry's text back; undefined for anything else (a key written by something else). */
 export function storedPublication(entry: string): StoredPublication | undefined {
-  const afterPosition = entry.indexOf(' ');
+  const afterEpoch = entry.indexOf(' ');
+  const afterPosition = entry.indexOf(' ', afterEpoch + 1);
   const afterTime = entry.indexOf(' ', afterPosition + 1);
   const afterEvent = entry.indexOf(' ', afterTime + 1);
-  if (afterPosition < 0 || afterTime < 0 || afterEvent < 0) return undefined;
-  const position = Number(entry.slice(0, afterPosition));
+  if (afterEpoch <= 0 || afterPosition < 0 || afterTime < 0 || afterEvent < 0) return undefined;
+  const position = Number(entry.slice(afterEpoch + 1, afterPosition));
   const publishedAtMs = Number(entry.slice(afterPosition + 1, afterTime));
   if (!Number.isSafeInteger(position) || !Number.isFinite(publishedAtMs)) return undefined;
-  return { position, publishedAtMs, event: entry.slice(afterTime + 1, afterEvent), body: entry.slice(afterEvent + 1) };
+  return { epoch: entry.slice(0, afterEpoch), position, publishedAtMs, event: entry.slice(afterTime + 1, afterEvent), body: entry.slice(afterEvent + 1) };
 }
 
 /** The script's entries (newest first) as publications, oldest first; entries it cannot read are left out. */
