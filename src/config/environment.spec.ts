@@ -70,6 +70,13 @@ describe('parseEnvironment', () => {
     expect(() => parseEnvironment({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '19999' })).toThrow(/HTTP_REQUEST_TIMEOUT_MS must not be below HTTP_HEADERS_TIMEOUT_MS/);
   });
 
+  it('defaults the request timeout to 30 s, or to a longer headers timeout, so raising that alone still starts', () => {
+    expect(parseEnvironment({}).httpRequestTimeoutMs).toBe(30_000);
+    expect(parseEnvironment({ HTTP_HEADERS_TIMEOUT_MS: '20000' }).httpRequestTimeoutMs).toBe(30_000);
+    expect(parseEnvironment({ HTTP_HEADERS_TIMEOUT_MS: '60000' }).httpRequestTimeoutMs).toBe(60_000);
+    expect(parseEnvironment({ HTTP_HEADERS_TIMEOUT_MS: '60000', HTTP_REQUEST_TIMEOUT_MS: '90000' }).httpRequestTimeoutMs).toBe(90_000);
+  });
+
   it('names a number that is not one once, without range messages that contradict it', () => {
     expect(() => parseEnvironment({ PORT: 'abc' })).toThrow(new ConfigurationError(['PORT must be an integer number']));
     expect(() => parseEnvironment({ PORT: '70000' })).toThrow(new ConfigurationError(['PORT must not be greater than 65535']));

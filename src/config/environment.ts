@@ -142,6 +142,9 @@ function HasNoUrlCredentials(options: ValidationOptions): PropertyDecorator {
 }
 
 /** What a hook URL's credentials error suggests instead (docs/hooks.md, "Verifying a request"). */
+/** A whole request's deadline when HTTP_REQUEST_TIMEOUT_MS is unset (Node's own is five minutes). */
+const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 30_000;
+
 const URL_CREDENTIALS_INSTEAD = 'check the X-Herald-Signature (HOOKS_SECRET) in the backend, or put a token in the query (?key=...), which Herald never logs';
 
 /** Room patterns as the `rooms` claim writes them: names, or prefixes ending in `*`. */
@@ -308,10 +311,17 @@ export class Environment {
   /**
    * How long a client may take to send a whole HTTP request, body included, before it is answered
    * 408 and closed: a client that trickles a body a byte at a time holds a socket and a body
-   * buffer no longer than this. Node's own limit is five minutes.
+   * buffer no longer than this. Node's own limit is five minutes. Unset, it is 30 s, or
+   * HTTP_HEADERS_TIMEOUT_MS if that is longer: raising the headers' timeout alone must not stop
+   * start-up.
    */
-  @Transform(toInt) @IsInt() @Min(1_000) @Max(600_000)
-  HTTP_REQUEST_TIMEOUT_MS = 30_000;
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1_000) @Max(600_000)
+  HTTP_REQUEST_TIMEOUT_MS?: number;
+
+  /** HTTP_REQUEST_TIMEOUT_MS, or its default (30 s, at least the headers' timeout). */
+  get httpRequestTimeoutMs(): number {
+    return this.HTTP_REQUEST_TIMEOUT_MS ?? Math.max(DEFAULT_HTTP_REQUEST_TIMEOUT_MS, this.HTTP_HEADERS_TIMEOUT_MS);
+  }
 
   /** Offers permessage-deflate to clients that ask for it; off by default (CPU and memory per socket). */
   @Transform(toBool) @IsBoolean()
@@ -544,7 +554,7 @@ export class Environment {
   }
 
   /** Node refuses a request timeout shorter than the headers' (the request includes its headers). */
-  @ValidateIf((env: Environment) => env.HTTP_REQUEST_TIMEOUT_MS < env.HTTP_HEADERS_TIMEOUT_MS)
+  @ValidateIf((env: Environment) => env.HTTP_REQUEST_TIMEOUT_MS !== undefined && env.HTTP_REQUEST_TIMEOUT_MS < env.HTTP_HEADERS_TIMEOUT_MS)
   @Matches(/^$/, { message: 'HTTP_REQUEST_TIMEOUT_MS must not be below HTTP_HEADERS_TIMEOUT_MS (a request includes its headers)' })
   get requestTimeoutCoversHeaders(): string {
     return `${this.HTTP_REQUEST_TIMEOUT_MS}`;

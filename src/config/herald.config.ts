@@ -97,7 +97,7 @@ export class HeraldConfig {
     this.rateLimitPerS = env.RATE_LIMIT_PER_S;
     this.sendBufferLimitBytes = env.SEND_BUFFER_LIMIT_BYTES;
     this.closeTimeoutMs = env.CLOSE_TIMEOUT_MS;
-    this.httpTimeouts = { headersMs: env.HTTP_HEADERS_TIMEOUT_MS, requestMs: env.HTTP_REQUEST_TIMEOUT_MS };
+    this.httpTimeouts = { headersMs: env.HTTP_HEADERS_TIMEOUT_MS, requestMs: env.httpRequestTimeoutMs };
     this.maxConnections = env.MAX_CONNECTIONS;
     this.wsCompression = { enabled: env.WS_COMPRESSION, minBytes: env.WS_COMPRESSION_MIN_BYTES };
     this.maxRoomsPerConnection = env.MAX_ROOMS_PER_CONNECTION;
