@@ -439,6 +439,27 @@ describe('RedisEngine', () => {
       expect(await pod.history('chat', formatSeq(laterEpoch, 1))).toEqual({ latestSeq: third.seq, recovered: false, publications: [] });
       expect((await pod.history('chat', formatSeq(laterEpoch, 2))).publications.map((delivery) => textOf(delivery))).toEqual(['new3']);
     });
+
+    it.each(['publish', 'history read'])("deletes the earlier versions' history stream when a %s starts a room's new life", async (starter) => {
+      const prefix = uniquePrefix();
+      const { broker: pod } = await harness.pod({ prefix });
+      await pod.publish('chat', 'message', body('old1'));
+      const keys = new RedisKeys(prefix);
+      const client = await inspector();
+      try {
+        // A pod of an earlier version appended to its stream with explicit positions; a stream
+        // left from this life would refuse its appends in the next one (and be replayed by it).
+        await client.xAdd(keys.legacyHistoryStream('chat'), '1-1', { event: 'message', body: '{}' });
+        await pod.publish('chat', 'message', body('same life'));
+        expect(await client.exists(keys.legacyHistoryStream('chat'))).toBe(1);
+        await client.del(keys.meta('chat'));
+        if (starter === 'publish') await pod.publish('chat', 'message', body('new life'));
+        else await pod.history('chat');
+        expect(await client.exists(keys.legacyHistoryStream('chat'))).toBe(0);
+      } finally {
+        await client.close();
+      }
+    });
   });
 
   describe('rejoins answered by a pod that follows the room', () => {

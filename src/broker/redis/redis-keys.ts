@@ -52,6 +52,15 @@ export class RedisKeys {
     return `${this.prefix}{${room}}:log`;
   }
 
+  /**
+   * The stream earlier versions kept the room's history in. Never read; deleted whenever a room
+   * starts a new life, so pods of such a version, during a rolling update, never append after
+   * or replay a previous life's entries. Can go once no deployment upgrades from those versions.
+   */
+  legacyHistoryStream(room: string): string {
+    return `${this.prefix}{${room}}:history`;
+  }
+
   /** Hash `{epoch, position}`: the room's current history life and its latest position. */
   meta(room: string): string {
     return `${this.prefix}{${room}}:meta`;

@@ -370,6 +370,6 @@ export class RedisBroker extends Broker {
   }
 
   private roomKeys(room: string): RoomKeys {
-    return { meta: this.keys.meta(room), history: this.keys.history(room) };
+    return { meta: this.keys.meta(room), history: this.keys.history(room), legacyStream: this.keys.legacyHistoryStream(room) };
   }
 }

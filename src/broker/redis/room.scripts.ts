@@ -30,11 +30,14 @@ local function replication_id()
 end
 
 -- The room's current epoch; a room without one (first use, expired, lost) starts a new life.
-local function room_epoch(meta, history, now, random_suffix)
+-- The stream earlier versions kept goes too: their pods, during a rolling update, append to it
+-- with explicit positions, which a stream left from the previous life would refuse (500s that
+-- used up positions), and they would replay its stale entries.
+local function room_epoch(meta, history, legacy_stream, now, random_suffix)
   local epoch = redis.call('HGET', meta, 'epoch')
   if not epoch then
     epoch = new_epoch(now, random_suffix)
-    redis.call('DEL', history)
+    redis.call('DEL', history, legacy_stream)
     redis.call('HSET', meta, 'epoch', epoch, 'position', 0)
   end
   return epoch
@@ -43,7 +46,7 @@ end
 
 /**
  * KEYS: meta, history, dedup (the meta key again when there is no dedup key), inbox, inbox read
- * set (the meta key again for rooms that are not personal).
+ * set (the meta key again for rooms that are not personal), the earlier versions' stream.
  * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate,
  * inbox size ('0': no inbox), inbox TTL s, the request's fingerprint, the publish command
  * (PUBLISH, or SPUBLISH on a Cluster: the channel then shares the room's hash tag), and what the
@@ -88,7 +91,7 @@ local written_in = redis.call('HGET', meta, 'replid')
 -- from a lost write would read as up to date. A new life instead: every older \`since\` answers
 -- recovered: false. (A room written before pods recorded it adopts this history.)
 if written_in and written_in ~= replid then redis.call('DEL', meta) end
-local epoch = room_epoch(meta, history, now, ARGV[6])
+local epoch = room_epoch(meta, history, KEYS[6], now, ARGV[6])
 if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
 local position = redis.call('HINCRBY', meta, 'position', 1)
 if redis.call('LPUSH', history, epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
@@ -117,7 +120,7 @@ return {epoch, position}
 `;
 
 /**
- * KEYS: meta, history. ARGV: since epoch, since position ('' for none), history size, epoch
+ * KEYS: meta, history, the earlier versions' stream. ARGV: since epoch, since position ('' for none), history size, epoch
  * suffix, history TTL s.
  * Returns {epoch, latest position, now ms[, entries]} with the raw history entries after `since`,
  * newest first, when they can possibly cover the gap. A room without history starts its history life here
@@ -127,7 +130,7 @@ return {epoch, position}
 const HISTORY = `${NOW_MS}${NEW_EPOCH}
 local meta, history = KEYS[1], KEYS[2]
 local now = now_ms()
-local epoch = room_epoch(meta, history, now, ARGV[4])
+local epoch = room_epoch(meta, history, KEYS[3], now, ARGV[4])
 redis.call('EXPIRE', meta, ARGV[5])
 local latest = tonumber(redis.call('HGET', meta, 'position'))
 if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now} end
@@ -177,6 +180,8 @@ return #KEYS
 export interface RoomKeys {
   meta: string;
   history: string;
+  /** The stream earlier versions kept history in (RedisKeys.legacyHistoryStream): deleted with each new life. */
+  legacyStream: string;
 }
 
 /** A room's history life and its latest position. */
@@ -234,7 +239,7 @@ function oldestFirst(entries: readonly string[]): StoredPublication[] {
 export const ROOM_SCRIPTS = {
   heraldPublish: defineScript({
     SCRIPT: PUBLISH,
-    NUMBER_OF_KEYS: 5,
+    NUMBER_OF_KEYS: 6,
     parseCommand(
       parser: CommandParser,
       keys: RoomKeys,
@@ -258,6 +263,7 @@ export const ROOM_SCRIPTS = {
       parser.pushKey(dedupKey ?? keys.meta);
       parser.pushKey(inbox?.items ?? keys.meta);
       parser.pushKey(inbox?.read ?? keys.meta);
+      parser.pushKey(keys.legacyStream);
       parser.push(args.channel, args.event, args.body, String(args.historySize), String(args.historyTtlS), args.epochSuffix, dedupKey === undefined ? '0' : '1');
       parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint, args.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH', args.messagePrefix);
     },
@@ -295,10 +301,11 @@ export const ROOM_SCRIPTS = {
   }),
   heraldHistory: defineScript({
     SCRIPT: HISTORY,
-    NUMBER_OF_KEYS: 2,
+    NUMBER_OF_KEYS: 3,
     parseCommand(parser: CommandParser, keys: RoomKeys, since: { epoch: string; position: number } | undefined, window: { historySize: number; historyTtlS: number; epochSuffix: string }) {
       parser.pushKey(keys.meta);
       parser.pushKey(keys.history);
+      parser.pushKey(keys.legacyStream);
       parser.push(since?.epoch ?? '', since === undefined ? '' : String(since.position), String(window.historySize), window.epochSuffix, String(window.historyTtlS));
     },
     transformReply: (reply: [] | [string, number, number, string[]?]): RoomHistoryReply | null =>
