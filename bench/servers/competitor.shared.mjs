@@ -72,11 +72,16 @@ export function drainSpread(clients, { drainDelayMs, drainSpreadMs }, closeOne, 
   const perBatch = Math.ceil(all.length / batches);
   const stepMs = batches > 1 ? drainSpreadMs / (batches - 1) : 0;
   let batch = 0;
+  let startedMs = 0;
+  // Each batch on its own schedule from the start, as Herald's drain: work does not stretch the spread.
   const next = () => {
     for (const client of all.slice(batch * perBatch, (batch + 1) * perBatch)) closeOne(client);
     batch++;
-    if (batch < batches) setTimeout(next, stepMs);
+    if (batch < batches) setTimeout(next, Math.max(0, startedMs + batch * stepMs - performance.now()));
     else setTimeout(done, 200);
   };
-  setTimeout(next, drainDelayMs);
+  setTimeout(() => {
+    startedMs = performance.now();
+    next();
+  }, drainDelayMs);
 }

@@ -56,8 +56,11 @@ export class DrainService implements OnApplicationShutdown {
     const batches = Math.max(1, Math.min(connections.length, Math.ceil(this.config.drainSpreadMs / 10)));
     const perBatch = Math.ceil(connections.length / batches);
     const stepMs = batches > 1 ? this.config.drainSpreadMs / (batches - 1) : 0;
+    // Each batch on its own schedule from the start: sleeping a step after each batch's work
+    // stretched a busy pod's spread (5,000 closes over 1 s took 2.3 s in bench/).
+    const startedMs = this.now();
     for (let batch = 0; batch < batches; batch++) {
-      if (batch > 0) await this.sleep(stepMs);
+      if (batch > 0) await this.sleep(Math.max(0, startedMs + batch * stepMs - this.now()));
       for (const connection of connections.slice(batch * perBatch, (batch + 1) * perBatch)) connection.close(CloseCode.ServiceRestart);
     }
     const left = await this.departures();
@@ -78,6 +81,11 @@ export class DrainService implements OnApplicationShutdown {
     await Promise.race([this.rooms.departed(), expiry]);
     clearTimeout(timer);
     return this.hub.size;
+  }
+
+  /** Monotonic milliseconds; a test gives its own to make work take time. */
+  protected now(): number {
+    return performance.now();
   }
 
   private sleep(ms: number): Promise<void> {
