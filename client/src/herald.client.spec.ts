@@ -329,14 +329,14 @@ describe('HeraldClient', () => {
       expect(FakeSocket.all).toHaveLength(2);
     });
 
-    it('rejoins every room with since = the last seq seen, the personal room included', async () => {
+    it('rejoins every room with since = the last seq seen, the personal room (which the server already sends to) first', async () => {
       start({ rooms: ['public:news'] });
       await flush();
       const first = FakeSocket.last;
       first.welcome();
       expect(first.sent.filter((frame) => frame.event === 'join').map((frame) => frame.data)).toEqual([
-        { room: 'public:news' },
         { room: 'user:alice' },
+        { room: 'public:news' },
       ]);
       first.answerJoins((room) => ({ room, seq: room === 'public:news' ? 'e1:4' : null }));
       first.receive('notification', notification('user:alice', 'e1:7'));
@@ -344,8 +344,8 @@ describe('HeraldClient', () => {
       await jest.advanceTimersByTimeAsync(1_000);
       FakeSocket.last.welcome();
       expect(FakeSocket.last.sent.filter((frame) => frame.event === 'join').map((frame) => frame.data)).toEqual([
-        { room: 'public:news', since: 'e1:4' },
         { room: 'user:alice', since: 'e1:7' },
+        { room: 'public:news', since: 'e1:4' },
       ]);
     });
 
@@ -382,6 +382,103 @@ describe('HeraldClient', () => {
       await jest.advanceTimersByTimeAsync(2_000);
       FakeSocket.last.welcome();
       expect(FakeSocket.last.request('join').data).toEqual({ room: 'user:alice', since: 'e2:9' });
+    });
+
+    describe('live frames of a room whose rejoin is not answered yet', () => {
+      let received: string[];
+
+      /** Drops the connection and waits for the next one to be welcomed. */
+      async function dropAndReconnect(): Promise<FakeSocket> {
+        const delay = new Promise<number>((resolve) => client.once('disconnect', ({ reconnectInMs }) => resolve(reconnectInMs!)));
+        FakeSocket.last.serverClose(1006);
+        await jest.advanceTimersByTimeAsync(await delay);
+        FakeSocket.last.welcome();
+        return FakeSocket.last;
+      }
+
+      /** Connected, the personal room joined at e1:05 and e1:06 received. */
+      async function startAtSix(options: Partial<HeraldClientOptions> = {}): Promise<void> {
+        start(options);
+        received = [];
+        client.on('notification', (n) => received.push(n.seq));
+        await flush();
+        FakeSocket.last.welcome();
+        FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:05' }));
+        FakeSocket.last.receive('notification', notification('user:alice', 'e1:06'));
+      }
+
+      const personal = (seq: string) => notification('user:alice', seq);
+
+      it('do not move since, so a second drop before the reply loses nothing', async () => {
+        await startAtSix();
+        const second = await dropAndReconnect();
+        expect(second.request('join').data).toEqual({ room: 'user:alice', since: 'e1:06' });
+        // The server put the connection in its personal room at welcome: what is published
+        // now comes live, before the reply and its replay of e1:07 and e1:08.
+        second.receive('notification', personal('e1:09'));
+        second.receive('notification', personal('e1:10'));
+        const third = await dropAndReconnect();
+        expect(third.request('join').data).toEqual({ room: 'user:alice', since: 'e1:06' });
+      });
+
+      it('wait for the replay, then come once each, in order', async () => {
+        await startAtSix();
+        const socket = await dropAndReconnect();
+        socket.receive('notification', personal('e1:09'));
+        socket.receive('notification', personal('e1:10'));
+        // Published after the server read the history it replays: only the live frame has it.
+        socket.receive('notification', personal('e1:11'));
+        expect(received).toEqual(['e1:06']);
+        socket.answerJoins((room) => ({ room, seq: 'e1:10', recovered: true, missed: 4 }));
+        socket.receive('notification', personal('e1:07'));
+        socket.receive('notification', personal('e1:08'));
+        expect(received).toEqual(['e1:06', 'e1:07', 'e1:08']);
+        socket.receive('notification', personal('e1:09'));
+        socket.receive('notification', personal('e1:10'));
+        socket.receive('notification', personal('e1:12'));
+        expect(received).toEqual(['e1:06', 'e1:07', 'e1:08', 'e1:09', 'e1:10', 'e1:11', 'e1:12']);
+        expect((await dropAndReconnect()).request('join').data).toEqual({ room: 'user:alice', since: 'e1:12' });
+      });
+
+      it('are dropped when the rejoin is refused for now, and come with the retry replay', async () => {
+        await startAtSix();
+        const socket = await dropAndReconnect();
+        socket.receive('notification', personal('e1:08'));
+        socket.receive('error', { code: 'unavailable', message: 'broker down', event: 'join' }, socket.request('join').id);
+        await flush();
+        socket.receive('notification', personal('e1:09'));
+        await jest.advanceTimersByTimeAsync(500); // the join's backoff: 0.5 x initialDelayMs
+        expect(socket.request('join').data).toEqual({ room: 'user:alice', since: 'e1:06' });
+        socket.receive('joined', { room: 'user:alice', seq: 'e1:09', recovered: true, missed: 3 }, socket.request('join').id);
+        for (const seq of ['e1:07', 'e1:08', 'e1:09']) socket.receive('notification', personal(seq));
+        expect(received).toEqual(['e1:06', 'e1:07', 'e1:08', 'e1:09']);
+        expect(errors).toEqual([]);
+      });
+
+      it('are held up to dedupeWindow frames; past that the replay alone brings them', async () => {
+        await startAtSix({ dedupeWindow: 3 });
+        const socket = await dropAndReconnect();
+        const late = ['e1:07', 'e1:08', 'e1:09', 'e1:10', 'e1:11'];
+        for (const seq of late) socket.receive('notification', personal(seq));
+        expect(received).toEqual(['e1:06']);
+        socket.answerJoins((room) => ({ room, seq: 'e1:11', recovered: true, missed: 5 }));
+        for (const seq of late) socket.receive('notification', personal(seq));
+        expect(received).toEqual(['e1:06', ...late]);
+      });
+
+      it('come after the reply on the first connection too, where there is nothing to replay', async () => {
+        start();
+        received = [];
+        client.on('notification', (n) => received.push(n.seq));
+        await flush();
+        FakeSocket.last.welcome();
+        FakeSocket.last.receive('notification', personal('e1:01'));
+        FakeSocket.last.receive('notification', personal('e1:02'));
+        expect(received).toEqual([]);
+        FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:01' }));
+        expect(received).toEqual(['e1:01', 'e1:02']);
+        expect((await dropAndReconnect()).request('join').data).toEqual({ room: 'user:alice', since: 'e1:02' });
+      });
     });
 
     it('surfaces an unprompted recovery frame and resumes from the seq it carries', async () => {
@@ -513,6 +610,8 @@ describe('HeraldClient', () => {
       FakeSocket.last.welcome();
       // A few at once (the server's limit is unknown yet), then the rest at a steady pace.
       expect(FakeSocket.last.joins()).toHaveLength(PACER_SLOW_START);
+      // The personal room first: the server sends to it from the welcome, and what it sends waits for this reply.
+      expect(FakeSocket.last.joins()[0]).toEqual({ room: 'user:alice' });
       await jest.advanceTimersByTimeAsync(7_000);
       expect(FakeSocket.last.joins()).toHaveLength(100);
       expect(framesOverTheRateLimit(FakeSocket.last.sentAtMs)).toBe(0);

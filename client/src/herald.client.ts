@@ -200,7 +200,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       {
         rooms: this.#rooms,
         isOpen: () => this.#state === 'open',
-        sendJoin: (request) => this.#request('join', request),
+        sendJoin: (request, onJoined) => this.#request('join', request, onJoined),
         recovered: (room, joined) => this.emit('recovery', { room, recovered: joined.recovered!, missed: joined.missed ?? 0 }),
         refused: (error) => this.emit('error', error),
         random: () => this.#options.random(),
@@ -416,6 +416,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#refresher.cancel();
     this.#pacer.cancel();
     this.#joiner.disconnected();
+    this.#rooms.disconnected();
     if (socket) {
       socket.onmessage = null;
       socket.onclose = null;
@@ -470,19 +471,21 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         return this.#onWelcome(frame.data);
       case 'ping':
         return this.#sendFrame(JSON.stringify({ event: 'pong' }));
-      case 'notification':
-      case 'message':
-        if (!this.#rooms.accept(frame.data.room, frame.data.seq)) return;
-        if (frame.event === 'notification') this.emit('notification', frame.data);
-        else this.emit('message', frame.data);
-        return;
+      case 'notification': {
+        const notification = frame.data;
+        return this.#rooms.receive(notification.room, notification.seq, () => this.emit('notification', notification));
+      }
+      case 'message': {
+        const message = frame.data;
+        return this.#rooms.receive(message.room, message.seq, () => this.emit('message', message));
+      }
       case 'presence':
         return this.emit('presence', frame.data);
       case 'recovery':
         // Only about a room this client is in: one it never joined, or left, has nothing to reload.
         if (!this.#rooms.has(frame.data.room)) return;
         // The server could not prove continuity: resume from its current seq, and let the app reload.
-        this.#rooms.joined(frame.data.room, frame.data.seq ?? null, false);
+        this.#rooms.restartAt(frame.data.room, frame.data.seq ?? null);
         return this.emit('recovery', { room: frame.data.room, recovered: false, missed: 0 });
       case 'inbox':
         return this.emit('inbox', frame.data);
@@ -519,13 +522,13 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     if (this.#isClosed()) return;
     // Joins first, paced, then what waited for the connection: a message waiting for a room is
     // sent after that room's join.
-    this.#joiner.connected();
+    this.#joiner.connected(personalRoom(welcome.user));
     this.#requests.flushUnsent();
   }
 
-  #request<E extends RequestEvent>(event: E, data: ClientEvents[E]): Promise<ReplyTypes[E]> {
+  #request<E extends RequestEvent>(event: E, data: ClientEvents[E], onReply?: (reply: ReplyTypes[E]) => void): Promise<ReplyTypes[E]> {
     if (this.#state === 'closed') return Promise.reject(new HeraldError('closed', 'the client is closed', event));
-    return this.#requests.request(event, data, this.#state === 'open');
+    return this.#requests.request(event, data, this.#state === 'open', onReply);
   }
 
   #sendFrame(frame: string): void {

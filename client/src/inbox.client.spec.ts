@@ -12,6 +12,8 @@ class FakeSocket implements WebSocketLike {
   onmessage: ((event: { data: unknown }) => void) | null = null;
   onclose: ((event: { code: number; reason: string }) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
+  /** The joins the client sent; the rest of what it sends (pongs) does not matter to the inbox. */
+  readonly joins: Array<{ id: string; room: string; since?: string }> = [];
 
   constructor(readonly url: string) {
     FakeSocket.all.push(this);
@@ -21,21 +23,31 @@ class FakeSocket implements WebSocketLike {
     return FakeSocket.all[FakeSocket.all.length - 1];
   }
 
-  send(): void {
-    // What the client sends (joins, pongs) does not matter to the inbox.
+  send(data: string): void {
+    const frame = JSON.parse(data) as { event: string; id: string; data: { room: string; since?: string } };
+    if (frame.event === 'join') this.joins.push({ id: frame.id, ...frame.data });
   }
 
   close(): void {
     this.readyState = 3;
   }
 
-  receive(event: string, data?: unknown): void {
-    this.onmessage?.({ data: JSON.stringify({ event, data }) });
+  receive(event: string, data?: unknown, id?: string): void {
+    this.onmessage?.({ data: JSON.stringify({ event, data, id }) });
   }
 
-  welcome(user = 'alice'): void {
+  /**
+   * Greets as `user`, and by default answers its joins as a server with nothing to replay: the
+   * client holds the personal room's notifications until that answer.
+   */
+  welcome(user = 'alice', { answerJoins = true } = {}): void {
     this.readyState = 1;
     this.receive('welcome', { connectionId: 'c1', user, heartbeatMs: 25_000, maxMessageBytes: 65_536, rooms: [`user:${user}`], expiresAt: null });
+    if (answerJoins) this.answerJoins((join) => (join.since === undefined ? { room: join.room, seq: null } : { room: join.room, seq: join.since, recovered: true, missed: 0 }));
+  }
+
+  answerJoins(reply: (join: { room: string; since?: string }) => object): void {
+    for (const join of this.joins.splice(0)) this.receive('joined', reply(join), join.id);
   }
 }
 

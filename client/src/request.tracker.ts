@@ -19,6 +19,8 @@ interface PendingRequest {
   /** Goes ahead of what waits in the pacer (a token refresh: expiry does not wait its turn). */
   urgent: boolean;
   sent: boolean;
+  /** Runs as the reply is read, before the next frame is: see `request`. */
+  onReply: ((data: unknown) => void) | undefined;
   resolve(data: unknown): void;
   reject(error: HeraldError): void;
   timer: ReturnType<typeof setTimeout>;
@@ -49,8 +51,12 @@ export class RequestTracker {
     this.#options = options;
   }
 
-  /** Sends now when `open`, else when flushUnsent runs on the next welcome. */
-  request<E extends RequestEvent>(event: E, data: ClientEvents[E], open: boolean): Promise<ReplyTypes[E]> {
+  /**
+   * Sends now when `open`, else when flushUnsent runs on the next welcome. `onReply` runs
+   * synchronously with the reply, where the promise settles a turn later: the frames that follow
+   * a reply (a join's replay) may be read before that turn, and some must be read in its light.
+   */
+  request<E extends RequestEvent>(event: E, data: ClientEvents[E], open: boolean, onReply?: (reply: ReplyTypes[E]) => void): Promise<ReplyTypes[E]> {
     const id = `c${++this.#nextId}`;
     const frame = JSON.stringify({ event, data, id });
     return new Promise((resolve, reject) => {
@@ -58,7 +64,16 @@ export class RequestTracker {
         this.#pending.delete(id);
         reject(new HeraldError('timeout', `no reply to ${event} within ${this.#options.timeoutMs} ms`, event));
       }, this.#options.timeoutMs);
-      this.#pending.set(id, { frame, event, urgent: event === 'refresh', sent: false, resolve: resolve as (data: unknown) => void, reject, timer });
+      this.#pending.set(id, {
+        frame,
+        event,
+        urgent: event === 'refresh',
+        sent: false,
+        onReply: onReply as ((data: unknown) => void) | undefined,
+        resolve: resolve as (data: unknown) => void,
+        reject,
+        timer,
+      });
       if (open) this.#send(id);
     });
   }
@@ -81,6 +96,7 @@ export class RequestTracker {
     } else if (frame.event !== REPLY_EVENT[request.event]) {
       request.reject(new HeraldError('bad_request', `unreadable reply to ${request.event}: ${frame.event} instead of ${REPLY_EVENT[request.event]}`, request.event));
     } else {
+      request.onReply?.(frame.data);
       request.resolve(frame.data);
     }
     return true;

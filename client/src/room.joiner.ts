@@ -15,8 +15,11 @@ const TRANSIENT_JOIN_ERRORS: ReadonlySet<HeraldErrorCode> = new Set(['rate_limit
 export interface RoomJoinerHost {
   readonly rooms: RoomTracker;
   isOpen(): boolean;
-  /** Sends `join` on the current connection (paced with the client's other requests). */
-  sendJoin(request: JoinRequest): Promise<Joined>;
+  /**
+   * Sends `join` on the current connection (paced with the client's other requests); `onJoined`
+   * runs as the reply is read, before the replay that follows it.
+   */
+  sendJoin(request: JoinRequest, onJoined: (joined: Joined) => void): Promise<Joined>;
   /** A join reply that carries `recovered` was applied: the client emits `recovery`. */
   recovered(room: string, joined: Joined): void;
   /** The server refused the room for good; it is forgotten. */
@@ -84,9 +87,16 @@ export class RoomJoiner {
     return joined;
   }
 
-  /** The connection was welcomed: joins every remembered room not joined or joining yet. */
-  connected(): void {
-    for (const room of this.#host.rooms.names()) if (!this.#joining.has(room)) this.#send(room);
+  /**
+   * The connection was welcomed: joins every remembered room not joined or joining yet,
+   * `serverJoined` first. The server put the connection in that room (the personal one) at
+   * welcome, and its live frames are held until this join's reply: it must not wait behind the
+   * paced joins of up to a hundred other rooms.
+   */
+  connected(serverJoined?: string): void {
+    const remembered = this.#host.rooms.names();
+    const rooms = serverJoined !== undefined && remembered.includes(serverJoined) ? [serverJoined, ...remembered.filter((room) => room !== serverJoined)] : remembered;
+    for (const room of rooms) if (!this.#joining.has(room)) this.#send(room);
   }
 
   /** The connection dropped: nothing is joined any more; the next welcome joins everything again. */
@@ -121,16 +131,16 @@ export class RoomJoiner {
     const connection = this.#connection;
     this.#joining.set(room, 'joining');
     const since = this.#host.rooms.sinceOf(room);
-    // The reply was read on `connection`, but these run a microtask later, maybe after it
-    // dropped: what the reply says about the room still holds, the per-connection state not.
-    this.#host.sendJoin(since === null ? { room } : { room, since }).then(
+    // What the reply says about the room (its position, the replay that follows) is applied as
+    // it is read. The rest runs a microtask later, maybe after `connection` dropped: the room
+    // still counts as joined, the per-connection state not.
+    this.#host.sendJoin(since === null ? { room } : { room, since }, (joined) => this.#host.rooms.joined(room, joined)).then(
       (joined) => {
         if (!this.#host.rooms.has(room)) return;
         if (connection === this.#connection) {
           this.#joining.set(room, 'joined');
           this.#retries.delete(room);
         }
-        this.#host.rooms.joined(room, joined.seq ?? null, joined.recovered);
         if (joined.recovered !== undefined) this.#host.recovered(room, joined);
         this.#settle(room, joined, undefined);
       },
@@ -141,6 +151,7 @@ export class RoomJoiner {
         if (TRANSIENT_JOIN_ERRORS.has(error.code)) {
           if (connection !== this.#connection) return;
           this.#joining.delete(room);
+          this.#host.rooms.joinFailed(room);
           return this.#retryLater(room, error);
         }
         if (connection === this.#connection) this.#joining.delete(room);

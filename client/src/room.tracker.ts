@@ -1,17 +1,64 @@
+import type { Joined } from './protocol.ts';
+
+/** Hands one `message` or `notification` frame to the app. */
+export type Delivery = () => void;
+
+interface HeldFrame {
+  seq: string;
+  deliver: Delivery;
+}
+
 /**
- * The rooms a client wants to be in, with what it needs to rejoin them without loss:
- * the last `seq` seen per room (sent back as `since`) and a bounded window of recent seqs
- * to drop duplicates. A `seq` is opaque: it is only ever compared for equality.
+ * Where a room stands on the current connection:
+ * - `awaiting`: its join has no reply yet. The server may already be sending it live frames
+ *   (it puts every connection in its personal room at welcome; a room whose join timed out on
+ *   our side may be joined on the server's), which are newer than what the reply's replay
+ *   will bring: they are held until then, and never move `since`.
+ * - `replaying`: the reply came; `replayLeft` frames of its replay follow, then what was held.
+ * - `live`: frames are delivered as they come.
+ */
+type Phase = 'awaiting' | 'replaying' | 'live';
+
+interface RoomState {
+  /** Where a rejoin resumes from: the last seq delivered, sent back as `since`. */
+  since: string | null;
+  /** Recent seqs delivered, to drop duplicates. */
+  seen: Set<string>;
+  phase: Phase;
+  held: HeldFrame[];
+  /** More frames came than `held` may keep: the rest are dropped until the reply. */
+  overflowed: boolean;
+  replayLeft: number;
+  /** With `recovered: true`, the room's seq at the join: the replay holds every frame up to it. */
+  replayedTo: string | null;
+}
+
+/**
+ * The rooms a client wants to be in, with what it needs to rejoin them without loss: the last
+ * `seq` delivered per room (sent back as `since`), a bounded window of recent seqs to drop
+ * duplicates, and the live frames that arrive before a join's reply, held so that the app gets
+ * the replay first. Seqs are compared for equality, and ordered (docs/protocol.md allows it:
+ * within a room later seqs sort after earlier ones as plain strings) only to drop a held frame
+ * that the replay already had and to keep `since` from moving back.
  */
 export class RoomTracker {
-  readonly #rooms = new Map<string, { since: string | null; seen: Set<string> }>();
+  readonly #rooms = new Map<string, RoomState>();
+  readonly #dedupeWindow: number;
+  readonly #heldMax: number;
 
-  constructor(private readonly dedupeWindow: number) {}
+  /**
+   * `heldMax` defaults to the dedupe window: the frames held for one room then never outnumber
+   * the seqs remembered to drop their duplicates.
+   */
+  constructor(dedupeWindow: number, heldMax = dedupeWindow) {
+    this.#dedupeWindow = dedupeWindow;
+    this.#heldMax = heldMax;
+  }
 
   /** Returns false when the room was already tracked. */
   add(room: string): boolean {
     if (this.#rooms.has(room)) return false;
-    this.#rooms.set(room, { since: null, seen: new Set() });
+    this.#rooms.set(room, { since: null, seen: new Set(), phase: 'awaiting', held: [], overflowed: false, replayLeft: 0, replayedTo: null });
     return true;
   }
 
@@ -32,31 +79,113 @@ export class RoomTracker {
   }
 
   /**
-   * Records a message of `room`. Returns false for a duplicate, which the caller drops.
-   * Messages of rooms that are not tracked are always accepted.
+   * A `message` or `notification` of `room`: delivered now, held until the room's join reply
+   * and its replay, or dropped as a duplicate. Frames of rooms that are not tracked are always
+   * delivered.
    */
-  accept(room: string, seq: string): boolean {
+  receive(room: string, seq: string, deliver: Delivery): void {
     const state = this.#rooms.get(room);
-    if (!state) return true;
+    if (!state) return deliver();
+    if (state.phase === 'awaiting') return this.#hold(state, { seq, deliver });
+    if (this.#accept(state, seq)) deliver();
+    if (state.phase === 'replaying' && --state.replayLeft <= 0) this.#release(room, state);
+  }
+
+  /**
+   * Applies a join's reply, as soon as it is read (its replay follows it at once): the room's
+   * latest seq becomes the starting point when nothing was delivered yet, or replaces a position
+   * the history no longer reaches (`recovered: false`). The `missed` frames that follow are the
+   * replay; what was held is delivered after them.
+   */
+  joined(room: string, joined: Joined): void {
+    const state = this.#rooms.get(room);
+    if (!state) return;
+    const seq = joined.seq ?? null;
+    if (seq !== null && (state.since === null || joined.recovered === false)) state.since = seq;
+    state.overflowed = false;
+    state.replayedTo = joined.recovered === true ? seq : null;
+    state.replayLeft = joined.recovered === true ? (joined.missed ?? 0) : 0;
+    if (state.replayLeft > 0) state.phase = 'replaying';
+    else this.#release(room, state);
+  }
+
+  /**
+   * The room's join failed (refused for now, or unanswered): what was held is dropped, `since`
+   * unchanged, so the next join's replay brings it again. Frames keep being held for that join.
+   */
+  joinFailed(room: string): void {
+    const state = this.#rooms.get(room);
+    if (!state || state.phase !== 'awaiting') return;
+    state.held = [];
+    state.overflowed = false;
+  }
+
+  /**
+   * The server told, unprompted, that it cannot prove continuity in `room`: resume from its
+   * current seq (the app reloads).
+   */
+  restartAt(room: string, seq: string | null): void {
+    const state = this.#rooms.get(room);
+    if (state && seq !== null) state.since = seq;
+  }
+
+  /**
+   * The connection dropped: no room is joined any more. What was held is dropped, `since`
+   * unchanged, so each room's rejoin replays it.
+   */
+  disconnected(): void {
+    for (const state of this.#rooms.values()) {
+      state.phase = 'awaiting';
+      state.held = [];
+      state.overflowed = false;
+      state.replayLeft = 0;
+      state.replayedTo = null;
+    }
+  }
+
+  #hold(state: RoomState, frame: HeldFrame): void {
+    if (state.overflowed) return;
+    if (state.held.length < this.#heldMax) {
+      state.held.push(frame);
+      return;
+    }
+    // The reply's replay brings all of them again (contract, section 4: the replay comes before
+    // any newer message), or says recovered: false. Holding more would only cost memory.
+    state.held = [];
+    state.overflowed = true;
+  }
+
+  /** The replay is over: delivers what was held, in order, minus what the replay had. */
+  #release(room: string, state: RoomState): void {
+    const held = state.held;
+    state.held = [];
+    state.phase = 'live';
+    for (const frame of held) {
+      // A listener may have left the room, or closed the client, while we deliver.
+      if (this.#rooms.get(room) !== state || state.phase !== 'live') return;
+      if (state.replayedTo !== null && frame.seq <= state.replayedTo) continue;
+      if (!this.#firstSighting(state, frame.seq)) continue;
+      // Held frames may predate the reply's seq (a first join, or recovered: false): never go back.
+      if (state.since === null || frame.seq > state.since) state.since = frame.seq;
+      frame.deliver();
+    }
+  }
+
+  /** A frame in the server's order. Returns false for a duplicate, which the caller drops. */
+  #accept(state: RoomState, seq: string): boolean {
     // The server sends a room's messages in order, so the latest frame is the newest position,
     // duplicates included (a replay ends on the newest message it holds).
     state.since = seq;
+    return this.#firstSighting(state, seq);
+  }
+
+  #firstSighting(state: RoomState, seq: string): boolean {
     if (state.seen.has(seq)) return false;
     state.seen.add(seq);
-    if (state.seen.size > this.dedupeWindow) {
+    if (state.seen.size > this.#dedupeWindow) {
       const oldest = state.seen.values().next().value as string;
       state.seen.delete(oldest);
     }
     return true;
-  }
-
-  /**
-   * Applies a `joined` reply: the room's latest seq becomes the starting point when nothing
-   * was seen yet, or replaces a position the history no longer reaches (`recovered: false`).
-   */
-  joined(room: string, seq: string | null, recovered: boolean | undefined): void {
-    const state = this.#rooms.get(room);
-    if (!state || seq === null) return;
-    if (state.since === null || recovered === false) state.since = seq;
   }
 }
