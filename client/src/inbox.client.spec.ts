@@ -77,15 +77,21 @@ function fakeFetch(answers: Answer[]) {
   return { fetch: fetch as unknown as typeof globalThis.fetch, requests, answers };
 }
 
+/**
+ * The seq of notification `id` in the personal room (and so of its inbox item). The ids of these
+ * tests sort in the order they are published, as seqs do.
+ */
+const seqOf = (id: string) => `e1-${id}`;
+
 function item(id: string, read = false): InboxItem {
-  return { id, seq: `s-${id}`, type: 'test', payload: { title: id }, timestamp: '2026-01-01T00:00:00.000Z', read };
+  return { id, seq: seqOf(id), type: 'test', payload: { title: id }, timestamp: '2026-01-01T00:00:00.000Z', read };
 }
 
 function page(ids: string[], unread: number, next: string | null = null): InboxPage {
   return { items: ids.map((id) => item(id)), unread, next };
 }
 
-function notification(room: string, id: string, seq: string): Notification {
+function notification(room: string, id: string, seq = seqOf(id)): Notification {
   return { id, seq, room, type: 'test', payload: {}, timestamp: '2026-01-01T00:00:01.000Z' };
 }
 
@@ -132,9 +138,9 @@ describe('client.inbox', () => {
 
   describe('list', () => {
     it('gets the newest page with the bearer token and takes unread from it', async () => {
-      const { requests } = start([{ status: 200, body: page(['n2', 'n1'], 2, 's-n1') }]);
+      const { requests } = start([{ status: 200, body: page(['n2', 'n1'], 2, seqOf('n1')) }]);
       expect(client.inbox.unread).toBeNull();
-      await expect(client.inbox.list()).resolves.toEqual(page(['n2', 'n1'], 2, 's-n1'));
+      await expect(client.inbox.list()).resolves.toEqual(page(['n2', 'n1'], 2, seqOf('n1')));
       expect(requests).toEqual([
         { url: 'http://herald.test:3000/v1/inbox', method: 'GET', headers: { accept: 'application/json', authorization: 'Bearer user-token' }, body: undefined },
       ]);
@@ -144,8 +150,8 @@ describe('client.inbox', () => {
 
     it('pages with limit and before until next is null', async () => {
       const { requests } = start([
-        { status: 200, body: page(['n5', 'n4'], 5, 's-n4') },
-        { status: 200, body: page(['n3', 'n2'], 5, 's-n2') },
+        { status: 200, body: page(['n5', 'n4'], 5, seqOf('n4')) },
+        { status: 200, body: page(['n3', 'n2'], 5, seqOf('n2')) },
         { status: 200, body: page(['n1'], 5, null) },
       ]);
       const ids: string[] = [];
@@ -158,8 +164,8 @@ describe('client.inbox', () => {
       expect(ids).toEqual(['n5', 'n4', 'n3', 'n2', 'n1']);
       expect(requests.map((request) => request.url)).toEqual([
         'http://herald.test:3000/v1/inbox?limit=2',
-        'http://herald.test:3000/v1/inbox?limit=2&before=s-n4',
-        'http://herald.test:3000/v1/inbox?limit=2&before=s-n2',
+        'http://herald.test:3000/v1/inbox?limit=2&before=e1-n4',
+        'http://herald.test:3000/v1/inbox?limit=2&before=e1-n2',
       ]);
       expect(unreadChanges).toEqual([{ unread: 5, previous: null }]);
     });
@@ -238,21 +244,21 @@ describe('client.inbox', () => {
       await flush();
       FakeSocket.last.welcome();
       const socket = FakeSocket.last;
-      socket.receive('notification', notification('user:alice', 'early', '1-1'));
+      socket.receive('notification', notification('user:alice', 'n0'));
       expect(client.inbox.unread).toBeNull(); // nothing to count from before the inbox is known
 
       await client.inbox.list();
-      socket.receive('notification', notification('user:alice', 'n1', '1-2')); // listed already
-      socket.receive('notification', notification('public:news', 'n2', '2-1'));
+      socket.receive('notification', notification('user:alice', 'n1')); // listed already
+      socket.receive('notification', notification('public:news', 'n2', 'e7-1'));
       expect(client.inbox.unread).toBe(1);
       const heard: Array<number | null> = [];
       client.on('notification', () => heard.push(client.inbox.unread));
-      socket.receive('notification', notification('user:alice', 'n2', '1-3')); // same id, now personal
-      socket.receive('notification', notification('user:alice', 'n3', '1-4'));
+      socket.receive('notification', notification('user:alice', 'n2')); // same id, now personal
+      socket.receive('notification', notification('user:alice', 'n3'));
       expect(heard).toEqual([2, 3]);
     });
 
-    /** Lists the first page while notification `late` arrives live, then answers with `answered`. */
+    /** Lists the first page while notification `n2` arrives live, then answers with `answered`. */
     async function listCrossing(answered: InboxPage) {
       let answer!: (response: Response) => void;
       const fetch = jest.fn(() => new Promise<Response>((resolve) => (answer = resolve)));
@@ -261,7 +267,7 @@ describe('client.inbox', () => {
       FakeSocket.last.welcome();
       const listing = client.inbox.list();
       await flush();
-      FakeSocket.last.receive('notification', notification('user:alice', 'late', '1-2'));
+      FakeSocket.last.receive('notification', notification('user:alice', 'n2'));
       answer(new Response(JSON.stringify(answered), { status: 200 }));
       await settle(listing);
       return fetch;
@@ -272,14 +278,74 @@ describe('client.inbox', () => {
       const fetch = await listCrossing(page(['n1'], 1));
       expect(client.inbox.unread).toBe(2);
       // A later list that does include it counts it once.
-      fetch.mockImplementationOnce(async () => new Response(JSON.stringify(page(['late', 'n1'], 2)), { status: 200 }));
+      fetch.mockImplementationOnce(async () => new Response(JSON.stringify(page(['n2', 'n1'], 2)), { status: 200 }));
       await settle(client.inbox.list());
       expect(client.inbox.unread).toBe(2);
     });
 
     it('takes the count as is when the listed page already has the notification that arrived meanwhile', async () => {
-      await listCrossing(page(['late', 'n1'], 2));
+      await listCrossing(page(['n2', 'n1'], 2));
       expect(client.inbox.unread).toBe(2);
+    });
+
+    describe('after a reconnect that missed more notifications than the resync lists', () => {
+      const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `n${String(from + i).padStart(3, '0')}`);
+      /** Published while the client was offline: 60, more than the resync's first page of 50. */
+      const missed = ids(1, 60);
+      /** The newest 50; n000 was read on another device meanwhile, so 60 of the 61 are unread. */
+      const resyncPage = page(ids(11, 60).reverse(), 60);
+
+      /** Lists n000 unread, goes offline, and is welcomed again; the resync's list waits for `answerList`. */
+      async function reconnectAfterMissing() {
+        const lists: Array<(answered: InboxPage) => void> = [];
+        const fetch = jest.fn(() => new Promise<Response>((resolve) => lists.push((answered) => resolve(new Response(JSON.stringify(answered), { status: 200 })))));
+        start([], { fetch: fetch as unknown as typeof globalThis.fetch });
+        await flush();
+        FakeSocket.last.welcome('alice', { answerJoins: false });
+        FakeSocket.last.answerJoins((join) => ({ room: join.room, seq: seqOf('n000') }));
+        const listing = client.inbox.list();
+        await flush();
+        lists.shift()!(page(['n000'], 1));
+        await settle(listing);
+        FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+        await jest.advanceTimersByTimeAsync(10);
+        const socket = FakeSocket.last;
+        socket.welcome('alice', { answerJoins: false });
+        await flush();
+        expect(fetch).toHaveBeenCalledTimes(2);
+        return {
+          replay() {
+            expect(socket.joins.map(({ room, since }) => ({ room, since }))).toEqual([{ room: 'user:alice', since: seqOf('n000') }]);
+            socket.answerJoins((join) => ({ room: join.room, seq: seqOf('n060'), recovered: true, missed: missed.length }));
+            for (const id of missed) socket.receive('notification', notification('user:alice', id));
+          },
+          async answerList() {
+            const resynced = new Promise((resolve) => client.once('unread', resolve));
+            lists.shift()!(resyncPage);
+            await settle(resynced);
+          },
+          socket,
+        };
+      }
+
+      it('counts the replay once when it comes while the resync lists', async () => {
+        const offline = await reconnectAfterMissing();
+        offline.replay();
+        await offline.answerList();
+        expect(client.inbox.unread).toBe(60);
+        offline.socket.receive('notification', notification('user:alice', 'n061'));
+        expect(client.inbox.unread).toBe(61);
+      });
+
+      it('counts the replay once when it comes after the resync listed', async () => {
+        const offline = await reconnectAfterMissing();
+        await offline.answerList();
+        expect(client.inbox.unread).toBe(60);
+        offline.replay();
+        expect(client.inbox.unread).toBe(60);
+        offline.socket.receive('notification', notification('user:alice', 'n061'));
+        expect(client.inbox.unread).toBe(61);
+      });
     });
 
     it.each([

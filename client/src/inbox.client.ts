@@ -70,12 +70,21 @@ export class InboxClient {
   /** Counts list() calls, so the resync after a reconnect can see whether the app listed already. */
   #lists = 0;
   /**
-   * Personal notifications that arrived while a first page was being listed, and how many such
-   * lists are in flight. The server's answer may have been computed before they were stored:
-   * one it does not list is newer than its count, and is added to it.
+   * Personal notifications (id -> seq) that arrived while a first page was being listed, and how
+   * many such lists are in flight. The server's answer may have been computed before they were
+   * stored: one it does not list and that is newer than what it lists is newer than its count,
+   * and is added to it.
    */
-  #arrivedWhileListing = new Set<string>();
+  #arrivedWhileListing = new Map<string, string>();
   #firstPagesInFlight = 0;
+  /**
+   * The newest seq a list answer held. Inbox seqs are the personal room's, ordered as stored
+   * (the server pages by comparing them as strings), so every notification up to it was stored
+   * before that answer's count and is in it: one that arrives later (a replay after a reconnect
+   * brings all that came meanwhile, more than a page of them older than the page) is not
+   * counted again.
+   */
+  #countedUpTo: string | null = null;
 
   constructor(feed: InboxFeed, options: InboxClientOptions) {
     this.#feed = feed;
@@ -109,7 +118,7 @@ export class InboxClient {
     const firstPage = !before;
     if (firstPage) this.#firstPagesInFlight += 1;
     let page: InboxPage;
-    let arrived: string[] = [];
+    let arrived: Array<[id: string, seq: string]> = [];
     try {
       page = await this.#call<InboxPage>('GET', search ? `${INBOX_PATH}?${search}` : INBOX_PATH, undefined, 'inbox.list');
     } finally {
@@ -123,11 +132,15 @@ export class InboxClient {
     if (!isObject(page) || !Array.isArray(page.items) || !page.items.every(isInboxItem) || typeof page.unread !== 'number') {
       throw new HeraldError('internal', 'the server answered with something that is not an inbox page', 'inbox.list');
     }
-    for (const item of page.items) this.#remember(item.id);
-    // The newest item is always on the first page: one that arrived live but is not listed was
-    // stored after the server counted, so the count does not include it yet.
+    for (const item of page.items) {
+      this.#remember(item.id);
+      if (this.#countedUpTo === null || item.seq > this.#countedUpTo) this.#countedUpTo = item.seq;
+    }
+    // The newest items are always on the first page: one that arrived live, is not listed and is
+    // newer than every item listed was stored after the server counted, so the count lacks it.
     const listed = new Set(page.items.map((item) => item.id));
-    const unread = page.unread + arrived.filter((id) => !listed.has(id)).length;
+    const counted = (seq: string): boolean => this.#countedUpTo !== null && seq <= this.#countedUpTo;
+    const unread = page.unread + arrived.filter(([id, seq]) => !listed.has(id) && !counted(seq)).length;
     this.#setUnread(unread);
     return page;
   }
@@ -154,7 +167,10 @@ export class InboxClient {
 
   #onWelcome(welcome: Welcome): void {
     const reconnected = this.#user !== null;
-    if (reconnected && welcome.user !== this.#user) this.#known.clear();
+    if (reconnected && welcome.user !== this.#user) {
+      this.#known.clear();
+      this.#countedUpTo = null;
+    }
     this.#user = welcome.user;
     if (!reconnected || this.#unread === null) return;
     // `inbox` events sent while this client was away are not replayed (they never enter
@@ -175,7 +191,9 @@ export class InboxClient {
     if (this.#user === null || notification.room !== personalRoom(this.#user)) return;
     // Every notification of the personal room lands in the inbox unread.
     if (!this.#remember(notification.id)) return;
-    if (this.#firstPagesInFlight > 0) this.#arrivedWhileListing.add(notification.id);
+    // Stored before a list answer that held a newer item: that answer's count has it already.
+    if (this.#countedUpTo !== null && notification.seq <= this.#countedUpTo) return;
+    if (this.#firstPagesInFlight > 0) this.#arrivedWhileListing.set(notification.id, notification.seq);
     if (this.#unread !== null) this.#setUnread(this.#unread + 1);
   }
 
