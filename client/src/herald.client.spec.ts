@@ -585,6 +585,29 @@ describe('HeraldClient', () => {
       await expect(joined).resolves.toEqual({ room: 'public:news', seq: null });
     });
 
+    it('rejects a join with timeout after requestTimeoutMs of outage, keeps the room and joins it once the connection is back', async () => {
+      start({ requestTimeoutMs: 3_000 });
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins();
+      FakeSocket.last.serverClose(1006);
+      const joined = client.join('public:news');
+      const settled = expect(joined).rejects.toMatchObject({ code: 'timeout', event: 'join' });
+      await jest.advanceTimersByTimeAsync(3_000); // the next socket (dialed after 500 ms) is not welcomed yet
+      await settled;
+      expect(client.rooms).toContain('public:news');
+      expect(errors).toEqual([]);
+      const socket = FakeSocket.last;
+      socket.welcome();
+      expect(socket.joins()).toEqual([{ room: 'user:alice' }, { room: 'public:news' }]);
+      // Asking again waits for the join under way, without a second frame.
+      const again = client.join('public:news');
+      socket.answerJoins((room) => ({ room, seq: 'e1:1' }));
+      await expect(again).resolves.toEqual({ room: 'public:news', seq: 'e1:1' });
+      await expect(client.join('public:news')).resolves.toEqual({ room: 'public:news', seq: 'e1:1' });
+      expect(socket.joins()).toHaveLength(2);
+    });
+
     it('rejects a message whose connection drops before the ack', async () => {
       start();
       await flush();

@@ -274,10 +274,11 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
 
   /**
    * Joins `room` and keeps it: it is rejoined with `since` after every reconnect until `leave`.
-   * Settles on the server's reply (now, or after the next connect when the client is not open),
-   * at once when the room is joined on this connection already. A transient refusal
-   * (rate_limited, unavailable, internal) is retried with backoff; any other error reply
-   * (forbidden, invalid_room, ...) rejects and forgets the room.
+   * Settles on the server's reply, at once when the room is joined on this connection already.
+   * Waits at most requestTimeoutMs, across reconnects and transient refusals (rate_limited,
+   * unavailable, internal, no reply: retried with backoff), then rejects with the last refusal or
+   * `timeout`; the room is still kept and joined once the connection is back. Any other error
+   * reply (forbidden, invalid_room, ...) rejects and forgets the room.
    */
   join(room: string): Promise<Joined> {
     if (this.#state === 'closed') return Promise.reject(new HeraldError('closed', 'the client is closed', 'join'));
