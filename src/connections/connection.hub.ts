@@ -141,7 +141,10 @@ export class ConnectionHub {
    * nothing can be delivered in between. Otherwise live frames that arrive meanwhile wait in a
    * per-join buffer; at the hand-over `onJoined` (the reply) and then the replay are sent
    * synchronously, so nothing live can slip in before them. A member joining again gets the
-   * reply and replay only. Throws, or rejects, with the broker's error, having undone the subscription.
+   * reply and replay only; while its history is read, its live frames wait too (the personal
+   * room, a member from admission, is rejoined with `since` on every reconnect): section 4's
+   * replay comes before any newer message. Throws, or rejects, with the broker's error, having
+   * undone the subscription (a waiting member then gets its frames live).
    */
   enter(connection: Connection, room: string, options: EnterOptions, onJoined: (joined: Joined) => void): EnterOutcome | Promise<EnterOutcome> {
     const alreadyMember = this.isMember(connection, room);
@@ -155,8 +158,10 @@ export class ConnectionHub {
 
   /** `enter` when the broker needs a round trip: to subscribe (unless `subscribed`), or to read history. */
   private async enterLater(connection: Connection, room: string, { since, readHistory }: EnterOptions, onJoined: (joined: Joined) => void, alreadyMember: boolean, subscribed: boolean): Promise<EnterOutcome> {
-    // A member already gets live frames; buffering them too would send them twice.
+    // A member that reads history stops getting live frames until its replay is sent.
+    const held = alreadyMember && readHistory;
     if (!alreadyMember) this.beginJoin(connection, room);
+    else if (held) this.holdMember(connection, room);
     let history = NO_HISTORY;
     try {
       if (!subscribed) await this.subscriptions.acquire(room);
@@ -165,9 +170,10 @@ export class ConnectionHub {
       if (readHistory) history = await this.broker.history(room, since);
     } catch (error) {
       if (!alreadyMember) this.abandonJoin(connection, room);
+      else if (held) this.releaseMember(connection, room);
       throw error;
     }
-    return this.handOver(connection, room, since, history, alreadyMember, onJoined);
+    return this.handOver(connection, room, since, history, alreadyMember, onJoined, held);
   }
 
   /**
@@ -175,8 +181,8 @@ export class ConnectionHub {
    * async function: an async function's every local is stored with it at each `await`. A join
    * done in one turn has no buffer (endJoin finds none).
    */
-  private handOver(connection: Connection, room: string, since: string | undefined, history: HistoryResult, alreadyMember: boolean, onJoined: (joined: Joined) => void): EnterOutcome {
-    let admitted = alreadyMember;
+  private handOver(connection: Connection, room: string, since: string | undefined, history: HistoryResult, alreadyMember: boolean, onJoined: (joined: Joined) => void, held = false): EnterOutcome {
+    let admitted = alreadyMember && !held;
     try {
       const joined: Joined = { room, seq: history.latestSeq };
       const replay: string[] = [];
@@ -205,11 +211,22 @@ export class ConnectionHub {
           if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
           replay.push(frame);
         }
+      } else if (held) {
+        const buffered = this.endHold(connection, room);
+        // Closed, or out of the room, meanwhile: remove() has cleaned up already.
+        if (connection.state === 'closing' || !this.isMember(connection, room)) return 'connection_closed';
+        addTo(this.membersByRoom, room, connection);
+        admitted = true;
+        for (const { seq, frame } of buffered) {
+          if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
+          replay.push(frame);
+        }
       }
       onJoined(joined);
       connection.sendReplay(replay);
     } catch (error) {
-      if (!admitted) this.abandonJoin(connection, room);
+      if (!alreadyMember) this.abandonJoin(connection, room);
+      else if (!admitted) this.releaseMember(connection, room);
       throw error;
     }
     return alreadyMember ? 'already_member' : 'entered';
@@ -283,6 +300,30 @@ export class ConnectionHub {
       if (rooms) rooms.joining -= 1;
     }
     return buffered;
+  }
+
+  /** A member's live frames for `room` wait in a join buffer; it stays a member (roomsOf, isMember). */
+  private holdMember(connection: Connection, room: string): void {
+    removeFrom(this.membersByRoom, room, connection);
+    let joining = this.joiningByRoom.get(room);
+    if (!joining) this.joiningByRoom.set(room, (joining = new Map()));
+    joining.set(connection, []);
+  }
+
+  /** Ends holdMember's buffering (not counted as a join under way); returns what arrived meanwhile. */
+  private endHold(connection: Connection, room: string): readonly BufferedFrame[] {
+    const joining = this.joiningByRoom.get(room);
+    const buffered = joining?.get(connection) ?? NOTHING_BUFFERED;
+    if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
+    return buffered;
+  }
+
+  /** A held member's join failed: it is live again, and gets what waited, in order. */
+  private releaseMember(connection: Connection, room: string): void {
+    const buffered = this.endHold(connection, room);
+    if (connection.state === 'closing' || !this.isMember(connection, room)) return;
+    addTo(this.membersByRoom, room, connection);
+    connection.sendReplay(buffered.map(({ frame }) => frame));
   }
 
   private abandonJoin(connection: Connection, room: string): void {

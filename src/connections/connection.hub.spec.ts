@@ -1,0 +1,92 @@
+import type { WebSocket } from 'ws';
+import { BrokerUnavailableError, HistoryResult } from '../broker/broker';
+import { MemoryEngine } from '../broker/memory/memory.engine';
+import { MetricsService } from '../metrics/metrics.service';
+import { Connection } from './connection';
+import { ConnectionHub } from './connection.hub';
+import { PreparedFrame } from './prepared-frame';
+
+const ROOM = 'user:ann';
+
+/**
+ * A hub on the embedded broker whose history reads wait for the test (as Redis's round trip
+ * does), with one connection that is a member of its personal room, as after admission.
+ */
+async function memberOfPersonalRoom() {
+  const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+  const broker = engine.broker;
+  const hub = new ConnectionHub(broker, new MetricsService());
+  // Every frame the socket was given, live (a PreparedFrame, written past ws) or not, in order.
+  const frames: string[] = [];
+  const socket = { readyState: 1, bufferedAmount: 0, send: jest.fn((frame: string) => frames.push(frame)), close: jest.fn() } as unknown as WebSocket;
+  const connection = new Connection('c1', socket, { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+  const send = connection.send.bind(connection);
+  jest.spyOn(connection, 'send').mockImplementation((frame) => (frame instanceof PreparedFrame ? frames.push(frame.payload.toString()) > 0 : send(frame)));
+  hub.add(connection);
+  await hub.enter(connection, ROOM, { readHistory: false }, () => undefined);
+  const publish = async (text: string) => ((await broker.publish(ROOM, 'notification', { text })) as { seq: string }).seq;
+  /** Makes the next history read wait until `answer` is called (the real read, or a failure). */
+  const slowHistory = () => {
+    let answer!: (fail?: boolean) => void;
+    const real = broker.history.bind(broker);
+    jest.spyOn(broker, 'historyNow').mockReturnValue(undefined);
+    jest.spyOn(broker, 'history').mockImplementationOnce((room, since) => new Promise<HistoryResult>((resolve, reject) => (answer = (fail) => (fail ? reject(new BrokerUnavailableError()) : resolve(real(room, since))))));
+    return { answer: (fail?: boolean) => answer(fail) };
+  };
+  /** The texts and joined replies the socket was sent, in order. */
+  const sent = () => frames.map((frame) => JSON.parse(frame)).map((frame) => (frame.event === 'joined' ? `joined missed ${frame.data.missed}` : frame.data.text));
+  return { engine, hub, connection, frames, publish, slowHistory, sent };
+}
+
+describe('ConnectionHub: a member rejoining with since', () => {
+  it('sends what was published during its history read after the replay, not before it', async () => {
+    const { engine, hub, connection, frames, publish, slowHistory, sent } = await memberOfPersonalRoom();
+    const since = await publish('seen');
+    await publish('missed');
+    frames.length = 0;
+    const { answer } = slowHistory();
+    const entering = hub.enter(connection, ROOM, { readHistory: true, since }, (joined) => connection.send(JSON.stringify({ event: 'joined', data: joined })));
+    await publish('during the read');
+    expect(sent()).toEqual([]);
+    answer();
+    await expect(entering).resolves.toBe('already_member');
+    // The read happened after the third publication, so it replays both and the buffer adds nothing twice.
+    expect(sent()).toEqual(['joined missed 2', 'missed', 'during the read']);
+    await publish('after');
+    expect(sent().at(-1)).toBe('after');
+    expect(hub.isMember(connection, ROOM)).toBe(true);
+    await engine.close();
+  });
+
+  it('gets what waited live, in order, when the history read fails, and stays a member', async () => {
+    const { engine, hub, connection, frames, publish, slowHistory, sent } = await memberOfPersonalRoom();
+    const since = await publish('seen');
+    frames.length = 0;
+    const { answer } = slowHistory();
+    const entering = hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    await publish('one');
+    await publish('two');
+    answer(true);
+    await expect(entering).rejects.toBeInstanceOf(BrokerUnavailableError);
+    expect(sent()).toEqual(['one', 'two']);
+    await publish('three');
+    expect(sent()).toEqual(['one', 'two', 'three']);
+    await engine.close();
+  });
+
+  it('forgets a member that closed during the read', async () => {
+    const { engine, hub, connection, frames, publish, slowHistory } = await memberOfPersonalRoom();
+    const since = await publish('seen');
+    frames.length = 0;
+    const { answer } = slowHistory();
+    const entering = hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    await publish('during');
+    hub.remove(connection);
+    answer();
+    await expect(entering).resolves.toBe('connection_closed');
+    await publish('after');
+    expect(frames).toEqual([]);
+    expect(hub.stats()).toMatchObject({ connections: 0, rooms: 0, joining: 0 });
+    await engine.close();
+  });
+});
