@@ -29,7 +29,13 @@ class FakeSocket {
   onclose = null;
   onerror = null;
   constructor() { socket = this; }
-  send() {}
+  /** Answers joins at once, as a server does: the SDK holds a room's frames until its join is answered. */
+  send(text) {
+    const frame = JSON.parse(text);
+    if (frame.event !== 'join') return;
+    const since = frame.data.since === undefined ? {} : { recovered: true, missed: 0 };
+    queueMicrotask(() => socket === this && this.onmessage({ data: JSON.stringify({ event: 'joined', id: frame.id, data: { room: frame.data.room, seq: seq ? seqText(seq) : null, ...since } }) }));
+  }
   close() {}
 }
 
@@ -40,6 +46,9 @@ async function fakeFetch(input, init) {
     ?? { status: 404, body: { statusCode: 404, message: 'Cannot ' + init.method + ' ' + url.pathname, error: 'Not Found' } };
   return new Response(JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
 }
+
+/** Fixed width, as a server's seqs within an epoch, and after every listed item's (\`0…\`): the SDK compares them as strings. */
+const seqText = (n) => '1' + String(n).padStart(5, '0');
 
 function push(event, data) {
   socket.onmessage({ data: JSON.stringify({ event, data }) });
@@ -77,7 +86,7 @@ window.harness = {
     dropped.onclose({ code: 1012, reason: 'service_restart' });
   },
   notify(room, id, title) {
-    push('notification', { id, seq: String(++seq), room, type: 'test', payload: { title }, timestamp: new Date(Date.now() + seq).toISOString() });
+    push('notification', { id, seq: seqText(++seq), room, type: 'test', payload: { title }, timestamp: new Date(Date.now() + seq).toISOString() });
   },
   inboxEvent(unread, read) {
     push('inbox', { unread, read });
@@ -86,7 +95,7 @@ window.harness = {
 `;
 
 function item(id: string, read: boolean, minutesAgo: number) {
-  return { id, seq: `s-${id}`, type: 'test', payload: { title: id }, timestamp: new Date(Date.now() - minutesAgo * 60_000).toISOString(), read };
+  return { id, seq: `0-${id}`, type: 'test', payload: { title: id }, timestamp: new Date(Date.now() - minutesAgo * 60_000).toISOString(), read };
 }
 
 describe('<herald-bell> and the inbox, on a staged network', () => {
