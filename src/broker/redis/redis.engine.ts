@@ -88,6 +88,7 @@ export class RedisEngine extends Engine {
       // Section 3 terminates a connection silent for 2 heartbeats; a dead pod's presence goes as fast.
       presenceTtlMs: 2 * config.heartbeatMs,
       presenceRefreshMs: Math.max(50, Math.floor(config.heartbeatMs / 2)),
+      presenceEventsMaxUsers: config.presenceEventsMaxUsers,
     });
   }
 

@@ -43,11 +43,13 @@ class ScriptRecorder {
 }
 
 describe('RedisPresenceStore', () => {
-  function setUp() {
+  function setUp(presenceEventsMaxUsers?: number, window = new BatchWindow(0)) {
     const redis = new ScriptRecorder();
-    const store = new RedisPresenceStore(redis.connection, new RedisKeys('test:'), { presenceTtlMs: 30_000, presenceRefreshMs: 10_000 }, new BatchWindow(0));
+    const store = new RedisPresenceStore(redis.connection, new RedisKeys('test:'), { presenceTtlMs: 30_000, presenceRefreshMs: 10_000, presenceEventsMaxUsers }, window);
     return { redis, store };
   }
+  /** A turn of the event loop: what setImmediate scheduled has run. */
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
   it('sends one turn\'s adds in a room as one script when they are few', async () => {
     const { redis, store } = setUp();
@@ -68,6 +70,33 @@ describe('RedisPresenceStore', () => {
     expect(redis.scripts.flat().map((change) => change.connectionId)).toEqual(Array.from({ length: count }, (_, i) => `c${i}`));
     expect(changes.map((change) => change.users)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
     expect(changes.every((change) => change.userChanged)).toBe(true);
+  });
+
+  it('sends adds to a crowded room (more than twice PRESENCE_EVENTS_MAX_USERS users) with the batch window, not every turn', async () => {
+    const window = new BatchWindow(60_000);
+    const { redis, store } = setUp(2, window);
+    // Five users: more than twice the limit of 2, which a script's answer tells the store.
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((user) => store.add('crowd', user, `c-${user}`)));
+    expect(redis.scripts).toHaveLength(1);
+    // Joins over three turns: they wait for the window (no one is told of them), then go as one script.
+    const later: Promise<PresenceChange>[] = [];
+    for (const user of ['f', 'g', 'h']) {
+      later.push(store.add('crowd', user, `c-${user}`));
+      await nextTurn();
+    }
+    expect(redis.scripts).toHaveLength(1);
+    window.flushNow();
+    expect((await Promise.all(later)).map((change) => change.users)).toEqual([6, 7, 8]);
+    expect(redis.scripts.map((script) => script.length)).toEqual([5, 3]);
+  });
+
+  it('keeps sending adds every turn in a room small enough for presence events', async () => {
+    const { redis, store } = setUp(3, new BatchWindow(60_000));
+    await Promise.all(['a', 'b', 'c', 'd'].map((user) => store.add('chat', user, `c-${user}`)));
+    // Up to six users is not more than twice the limit of 3: each turn's adds go at its end, in order.
+    await store.add('chat', 'e', 'c-e');
+    await store.add('chat', 'f', 'c-f');
+    expect(redis.scripts.map((script) => script.length)).toEqual([4, 1, 1]);
   });
 
   it('splits a window of removes the same way', async () => {

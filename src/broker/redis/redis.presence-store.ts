@@ -19,7 +19,19 @@ export interface RedisPresenceOptions {
   presenceTtlMs: number;
   /** How often this pod refreshes its own presence entries; well under presenceTtlMs. */
   presenceRefreshMs: number;
+  /**
+   * PRESENCE_EVENTS_MAX_USERS: rooms with more users get no presence events, so the order of
+   * their joins' adds matters to no one, and those adds can wait for the batch window (see add).
+   */
+  presenceEventsMaxUsers?: number;
 }
+
+/**
+ * A room whose last change left more than this many times PRESENCE_EVENTS_MAX_USERS users is
+ * crowded: far enough past the limit that the joins waiting for one window cannot bring it back
+ * under before their answers say so.
+ */
+const CROWDED_FACTOR = 2;
 
 /** An add or remove waiting for its turn's script (see RedisPresenceStore.add). */
 type PendingChange = PresenceEntryChange & {
@@ -45,6 +57,8 @@ export class RedisPresenceStore extends PresenceStore {
   private readonly localPresence = new Map<string, Map<string, string>>();
   /** Adds and removes waiting to be sent, by room: sent as one script (see add). */
   private readonly pendingChanges = new Map<string, PendingBatch>();
+  /** Rooms of this pod's entries last answered with far more users than get presence events (see add). */
+  private readonly crowdedRooms = new Set<string>();
   private expiredListener: PresenceExpiredListener = () => undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   /** A timer refresh is under way (see refresh). */
@@ -71,7 +85,9 @@ export class RedisPresenceStore extends PresenceStore {
    * same batch window, BatchWindow) go to Redis as one script, in order, answered as separate
    * scripts would be: a burst of joins or leaves (connections arriving, a reconnect storm, a
    * drain) costs one Redis command per room per turn or window instead of one per connection. Any other call about the room (snapshot, refresh, close) sends the waiting
-   * changes first, so Redis sees every call in the order this pod made it.
+   * changes first, so Redis sees every call in the order this pod made it. In a crowded room
+   * (thousands of members: a broadcast audience, which gets no presence events) adds wait for the
+   * window too: a burst of admissions into it costs a script per window, not one per connection.
    */
   add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
     const stored = this.storedAs(room);
@@ -86,7 +102,10 @@ export class RedisPresenceStore extends PresenceStore {
     const stored = this.storedAs(room);
     const entries = this.localPresence.get(stored);
     entries?.delete(connectionId);
-    if (entries?.size === 0) this.localPresence.delete(stored);
+    if (entries?.size === 0) {
+      this.localPresence.delete(stored);
+      this.crowdedRooms.delete(stored);
+    }
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return { userChanged: false, users: 0 };
     return this.change(stored, 'remove', connectionId);
@@ -105,7 +124,7 @@ export class RedisPresenceStore extends PresenceStore {
       // would hear of a join after connections that joined just after it (a newcomer would be
       // told of a user who was there first). A remove waits for the window. Whichever is
       // scheduled first sends the batch; sendChanges ignores the other.
-      if (op === 'add' && !isPersonalPresenceRoom(room)) {
+      if (op === 'add' && !isPersonalPresenceRoom(room) && !this.crowdedRooms.has(room)) {
         if (!pending.addScheduled) {
           pending.addScheduled = true;
           setImmediate(() => this.sendChanges(room, pending));
@@ -131,12 +150,19 @@ export class RedisPresenceStore extends PresenceStore {
       .then(
         (reply) => {
           this.reportExpired(room, { expiredUsers: reply.expiredUsers, users: reply.changes[0].users });
+          this.noteCrowding(room, reply.changes[reply.changes.length - 1].users);
           changes.forEach((change, index) => change.resolve(reply.changes[index]));
         },
         (error: unknown) => {
           for (const change of changes) change.reject(error);
         },
       );
+  }
+
+  private noteCrowding(room: string, users: number): void {
+    const limit = this.options.presenceEventsMaxUsers;
+    if (limit !== undefined && users > CROWDED_FACTOR * limit && this.localPresence.has(room)) this.crowdedRooms.add(room);
+    else this.crowdedRooms.delete(room);
   }
 
   /** Sends the changes waiting for `room`, or for every room. */
