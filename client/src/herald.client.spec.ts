@@ -384,6 +384,25 @@ describe('HeraldClient', () => {
       expect(FakeSocket.last.request('join').data).toEqual({ room: 'user:alice', since: 'e2:9' });
     });
 
+    it('emits recovery before the replayed frames it announces, in the order the socket read them', async () => {
+      start();
+      await flush();
+      const events: string[] = [];
+      client.on('notification', (n) => events.push(n.seq));
+      client.on('recovery', (r) => events.push(`recovery ${r.recovered} ${r.missed}`));
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:1' }));
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      // The reply and its replay in one read, as ws hands them over: no microtask in between.
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:3', recovered: true, missed: 2 }));
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:2'));
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:3'));
+      await flush();
+      expect(events).toEqual(['recovery true 2', 'e1:2', 'e1:3']);
+    });
+
     describe('live frames of a room whose rejoin is not answered yet', () => {
       let received: string[];
 

@@ -131,17 +131,21 @@ export class RoomJoiner {
     const connection = this.#connection;
     this.#joining.set(room, 'joining');
     const since = this.#host.rooms.sinceOf(room);
-    // What the reply says about the room (its position, the replay that follows) is applied as
-    // it is read. The rest runs a microtask later, maybe after `connection` dropped: the room
-    // still counts as joined, the per-connection state not.
-    this.#host.sendJoin(since === null ? { room } : { room, since }, (joined) => this.#host.rooms.joined(room, joined)).then(
+    // What the reply says about the room (its position, the replay that follows, and so the
+    // `recovery` event, which must reach the app before the replayed frames) is applied as it is
+    // read. The rest runs a microtask later, maybe after `connection` dropped: the room still
+    // counts as joined, the per-connection state not.
+    const onReply = (joined: Joined) => {
+      this.#host.rooms.joined(room, joined);
+      if (joined.recovered !== undefined && this.#host.rooms.has(room)) this.#host.recovered(room, joined);
+    };
+    this.#host.sendJoin(since === null ? { room } : { room, since }, onReply).then(
       (joined) => {
         if (!this.#host.rooms.has(room)) return;
         if (connection === this.#connection) {
           this.#joining.set(room, 'joined');
           this.#retries.delete(room);
         }
-        if (joined.recovered !== undefined) this.#host.recovered(room, joined);
         this.#settle(room, joined, undefined);
       },
       (error: HeraldError) => {
