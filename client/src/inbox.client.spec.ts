@@ -283,6 +283,32 @@ describe('client.inbox', () => {
       expect(client.inbox.unread).toBe(2);
     });
 
+    it('keeps its count when a notification arrives while a later page is listed (that answer cannot say whether it counted it)', async () => {
+      const answers: Array<(response: Response) => void> = [];
+      const fetch = jest.fn(() => new Promise<Response>((resolve) => answers.push(resolve)));
+      start([], { fetch: fetch as unknown as typeof globalThis.fetch });
+      await flush();
+      FakeSocket.last.welcome();
+      const first = client.inbox.list({ limit: 1 });
+      await flush();
+      answers.shift()!(new Response(JSON.stringify(page(['n3'], 3, seqOf('n3'))), { status: 200 }));
+      await settle(first);
+      const later = client.inbox.list({ limit: 1, before: seqOf('n3') });
+      await flush();
+      FakeSocket.last.receive('notification', notification('user:alice', 'n4'));
+      expect(client.inbox.unread).toBe(4);
+      // Counted before n4 was stored.
+      answers.shift()!(new Response(JSON.stringify(page(['n2'], 3, seqOf('n2'))), { status: 200 }));
+      await settle(later);
+      expect(client.inbox.unread).toBe(4);
+      // With nothing arriving meanwhile, a later page's count is taken as the server's.
+      const quiet = client.inbox.list({ limit: 1, before: seqOf('n2') });
+      await flush();
+      answers.shift()!(new Response(JSON.stringify(page(['n1'], 2, null)), { status: 200 }));
+      await settle(quiet);
+      expect(client.inbox.unread).toBe(2);
+    });
+
     it('takes the count as is when the listed page already has the notification that arrived meanwhile', async () => {
       await listCrossing(page(['n2', 'n1'], 2));
       expect(client.inbox.unread).toBe(2);

@@ -85,6 +85,12 @@ export class InboxClient {
    * counted again.
    */
   #countedUpTo: string | null = null;
+  /**
+   * Counts the new personal notifications added to `unread` here. A later page's answer (an
+   * older part of the inbox) says nothing of which of those its count holds, so when any came
+   * while it was in flight, the count kept here stands.
+   */
+  #counted = 0;
 
   constructor(feed: InboxFeed, options: InboxClientOptions) {
     this.#feed = feed;
@@ -117,6 +123,7 @@ export class InboxClient {
     const search = query.toString();
     const firstPage = !before;
     if (firstPage) this.#firstPagesInFlight += 1;
+    const countedBefore = this.#counted;
     let page: InboxPage;
     let arrived: Array<[id: string, seq: string]> = [];
     try {
@@ -141,7 +148,7 @@ export class InboxClient {
     const listed = new Set(page.items.map((item) => item.id));
     const counted = (seq: string): boolean => this.#countedUpTo !== null && seq <= this.#countedUpTo;
     const unread = page.unread + arrived.filter(([id, seq]) => !listed.has(id) && !counted(seq)).length;
-    this.#setUnread(unread);
+    if (firstPage || this.#counted === countedBefore || this.#unread === null) this.#setUnread(unread);
     return page;
   }
 
@@ -194,7 +201,10 @@ export class InboxClient {
     // Stored before a list answer that held a newer item: that answer's count has it already.
     if (this.#countedUpTo !== null && notification.seq <= this.#countedUpTo) return;
     if (this.#firstPagesInFlight > 0) this.#arrivedWhileListing.set(notification.id, notification.seq);
-    if (this.#unread !== null) this.#setUnread(this.#unread + 1);
+    if (this.#unread !== null) {
+      this.#counted += 1;
+      this.#setUnread(this.#unread + 1);
+    }
   }
 
   /** True when `id` was not known yet. */
