@@ -196,31 +196,28 @@ export class ConnectionHub {
         }
         this.metrics.historyReplays.inc({ outcome: history.recovered ? 'recovered' : 'not_recovered' });
       }
+      let buffered = NOTHING_BUFFERED;
       if (!alreadyMember) {
         const rooms = this.roomsByConnection.get(connection);
         if (connection.state === 'closing' || !rooms) {
           this.abandonJoin(connection, room);
           return 'connection_closed';
         }
-        const buffered = this.endJoin(connection, room);
+        buffered = this.endJoin(connection, room);
         rooms.add(room);
         addTo(this.membersByRoom, room, connection);
         admitted = true;
         this.metrics.rooms.set(this.membersByRoom.size);
-        for (const { seq, frame } of buffered) {
-          if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
-          replay.push(frame);
-        }
       } else if (held) {
-        const buffered = this.endHold(connection, room);
+        buffered = this.takeBuffer(connection, room);
         // Closed, or out of the room, meanwhile: remove() has cleaned up already.
         if (connection.state === 'closing' || !this.isMember(connection, room)) return 'connection_closed';
         addTo(this.membersByRoom, room, connection);
         admitted = true;
-        for (const { seq, frame } of buffered) {
-          if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
-          replay.push(frame);
-        }
+      }
+      for (const { seq, frame } of buffered) {
+        if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
+        replay.push(frame);
       }
       onJoined(joined);
       connection.sendReplay(replay);
@@ -283,47 +280,51 @@ export class ConnectionHub {
   }
 
   private beginJoin(connection: Connection, room: string): void {
-    let joining = this.joiningByRoom.get(room);
-    if (!joining) this.joiningByRoom.set(room, (joining = new Map()));
-    joining.set(connection, []);
+    this.startBuffer(connection, room);
     const rooms = this.roomsByConnection.get(connection);
     if (rooms) rooms.joining += 1;
   }
 
   /** Ends buffering; returns what arrived meanwhile. */
   private endJoin(connection: Connection, room: string): readonly BufferedFrame[] {
-    const joining = this.joiningByRoom.get(room);
-    const buffered = joining?.get(connection) ?? NOTHING_BUFFERED;
-    if (joining?.delete(connection)) {
-      if (joining.size === 0) this.joiningByRoom.delete(room);
-      const rooms = this.roomsByConnection.get(connection);
-      if (rooms) rooms.joining -= 1;
-    }
+    const hadBuffer = this.joiningByRoom.get(room)?.has(connection) ?? false;
+    const buffered = this.takeBuffer(connection, room);
+    const rooms = this.roomsByConnection.get(connection);
+    if (hadBuffer && rooms) rooms.joining -= 1;
     return buffered;
   }
 
-  /** A member's live frames for `room` wait in a join buffer; it stays a member (roomsOf, isMember). */
+  /**
+   * A member's live frames for `room` wait in a join buffer (not counted as a join under way:
+   * the room is one of its rooms already); it stays a member for roomsOf and isMember, and
+   * stats() does not count it in the room meanwhile.
+   */
   private holdMember(connection: Connection, room: string): void {
     removeFrom(this.membersByRoom, room, connection);
+    this.startBuffer(connection, room);
+  }
+
+  /** A held member's join failed: it is live again, and gets what waited, in order. */
+  private releaseMember(connection: Connection, room: string): void {
+    const buffered = this.takeBuffer(connection, room);
+    if (connection.state === 'closing' || !this.isMember(connection, room)) return;
+    addTo(this.membersByRoom, room, connection);
+    connection.sendReplay(buffered.map(({ frame }) => frame));
+  }
+
+  /** From now on `deliver` puts the room's frames for `connection` in a buffer. */
+  private startBuffer(connection: Connection, room: string): void {
     let joining = this.joiningByRoom.get(room);
     if (!joining) this.joiningByRoom.set(room, (joining = new Map()));
     joining.set(connection, []);
   }
 
-  /** Ends holdMember's buffering (not counted as a join under way); returns what arrived meanwhile. */
-  private endHold(connection: Connection, room: string): readonly BufferedFrame[] {
+  /** Ends `connection`'s buffer for the room (if any is left: remove() drops them); returns it. */
+  private takeBuffer(connection: Connection, room: string): readonly BufferedFrame[] {
     const joining = this.joiningByRoom.get(room);
     const buffered = joining?.get(connection) ?? NOTHING_BUFFERED;
     if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
     return buffered;
-  }
-
-  /** A held member's join failed: it is live again, and gets what waited, in order. */
-  private releaseMember(connection: Connection, room: string): void {
-    const buffered = this.endHold(connection, room);
-    if (connection.state === 'closing' || !this.isMember(connection, room)) return;
-    addTo(this.membersByRoom, room, connection);
-    connection.sendReplay(buffered.map(({ frame }) => frame));
   }
 
   private abandonJoin(connection: Connection, room: string): void {
