@@ -161,6 +161,8 @@ export class RedisPresenceStore extends PresenceStore {
 
   private noteCrowding(room: string, users: number): void {
     const limit = this.options.presenceEventsMaxUsers;
+    // The personal rooms' shared sets wait for the window whatever their size (see change).
+    if (isPersonalPresenceRoom(room)) return;
     if (limit !== undefined && users > CROWDED_FACTOR * limit && this.localPresence.has(room)) this.crowdedRooms.add(room);
     else this.crowdedRooms.delete(room);
   }
@@ -226,6 +228,7 @@ export class RedisPresenceStore extends PresenceStore {
       }),
     );
     this.localPresence.clear();
+    this.crowdedRooms.clear();
     const failed = (await Promise.allSettled(removals)).filter((outcome) => outcome.status === 'rejected');
     if (failed.length > 0) {
       // Unreachable Redis: the entries expire on their own within presenceTtlMs.
