@@ -76,6 +76,22 @@ describe('Redis presence adds made in one turn', () => {
     expect(await other.presence.snapshot('big')).toEqual({ users: [], connections: 0 });
   });
 
+  it('records a join into a crowded room within the batch window, counted by another pod and in order with a leave after it', async () => {
+    const prefix = `presence${++prefixes}:`;
+    // PRESENCE_EVENTS_MAX_USERS 1: a room of more than two users is crowded.
+    const { presence } = await engine({ presenceEventsMaxUsers: 1, batchWindowMs: 20 }, prefix);
+    const other = await engine({}, prefix);
+    await Promise.all(['a', 'b', 'c'].map((user) => presence.add('crowd', user, `c-${user}`)));
+    // Waits for the window now, yet the other pod counts it once the window has passed.
+    const added = presence.add('crowd', 'dan', 'c-dan');
+    await eventually(async () => expect((await other.presence.snapshot('crowd')).users).toContain('dan'), 2000, 10);
+    await expect(added).resolves.toEqual({ userChanged: true, users: 4 });
+    // A join and a leave in one window reach Redis in the order made.
+    const [joined, left] = await Promise.all([presence.add('crowd', 'eve', 'c-eve'), presence.remove('crowd', 'eve', 'c-eve')]);
+    expect([joined, left]).toEqual([{ userChanged: true, users: 5 }, { userChanged: true, users: 4 }]);
+    expect(await other.presence.snapshot('crowd')).toEqual({ users: expect.arrayContaining(['a', 'b', 'c', 'dan']), connections: 4 });
+  });
+
   it("reports a dead pod's expired user once, with the count the first add of the turn saw", async () => {
     const prefix = `presence${++prefixes}:`;
     const { presence } = await engine({}, prefix);
