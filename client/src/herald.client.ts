@@ -190,7 +190,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       random: options.random ?? Math.random,
       reconnect: { ...DEFAULT_RECONNECT_OPTIONS, ...options.reconnect },
     };
-    this.#rooms = new RoomTracker(this.#options.dedupeWindow);
+    this.#rooms = new RoomTracker((frame) => (frame.event === 'notification' ? this.emit('notification', frame.data) : this.emit('message', frame.data)), this.#options.dedupeWindow);
     this.#requests = new RequestTracker({
       timeoutMs: this.#options.requestTimeoutMs,
       write: (frame) => this.#sendFrame(frame),
@@ -472,14 +472,9 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         return this.#onWelcome(frame.data);
       case 'ping':
         return this.#sendFrame(JSON.stringify({ event: 'pong' }));
-      case 'notification': {
-        const notification = frame.data;
-        return this.#rooms.receive(notification.room, notification.seq, () => this.emit('notification', notification));
-      }
-      case 'message': {
-        const message = frame.data;
-        return this.#rooms.receive(message.room, message.seq, () => this.emit('message', message));
-      }
+      case 'notification':
+      case 'message':
+        return this.#rooms.receive(frame);
       case 'presence':
         return this.emit('presence', frame.data);
       case 'recovery':

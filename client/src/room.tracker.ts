@@ -1,12 +1,10 @@
-import type { Joined } from './protocol.ts';
+import type { ChatMessage, Joined, Notification } from './protocol.ts';
 
-/** Hands one `message` or `notification` frame to the app. */
-export type Delivery = () => void;
+/** A room's `message` or `notification` frame, as the app gets it. */
+export type RoomFrame = { event: 'message'; data: ChatMessage } | { event: 'notification'; data: Notification };
 
-interface HeldFrame {
-  seq: string;
-  deliver: Delivery;
-}
+/** Hands a frame to the app. */
+export type Delivery = (frame: RoomFrame) => void;
 
 /**
  * Where a room stands on the current connection:
@@ -25,7 +23,7 @@ interface RoomState {
   /** Recent seqs delivered, to drop duplicates. */
   seen: Set<string>;
   phase: Phase;
-  held: HeldFrame[];
+  held: RoomFrame[];
   /** More frames came than `held` may keep: the rest are dropped until the reply. */
   overflowed: boolean;
   replayLeft: number;
@@ -45,12 +43,14 @@ export class RoomTracker {
   readonly #rooms = new Map<string, RoomState>();
   readonly #dedupeWindow: number;
   readonly #heldMax: number;
+  readonly #deliver: Delivery;
 
   /**
    * `heldMax` defaults to the dedupe window: the frames held for one room then never outnumber
    * the seqs remembered to drop their duplicates.
    */
-  constructor(dedupeWindow: number, heldMax = dedupeWindow) {
+  constructor(deliver: Delivery, dedupeWindow: number, heldMax = dedupeWindow) {
+    this.#deliver = deliver;
     this.#dedupeWindow = dedupeWindow;
     this.#heldMax = heldMax;
   }
@@ -83,11 +83,12 @@ export class RoomTracker {
    * and its replay, or dropped as a duplicate. Frames of rooms that are not tracked are always
    * delivered.
    */
-  receive(room: string, seq: string, deliver: Delivery): void {
+  receive(frame: RoomFrame): void {
+    const { room, seq } = frame.data;
     const state = this.#rooms.get(room);
-    if (!state) return deliver();
-    if (state.phase === 'awaiting') return this.#hold(state, { seq, deliver });
-    if (this.#accept(state, seq)) deliver();
+    if (!state) return this.#deliver(frame);
+    if (state.phase === 'awaiting') return this.#hold(state, frame);
+    if (this.#accept(state, seq)) this.#deliver(frame);
     if (state.phase === 'replaying' && --state.replayLeft <= 0) this.#release(room, state);
   }
 
@@ -143,7 +144,7 @@ export class RoomTracker {
     }
   }
 
-  #hold(state: RoomState, frame: HeldFrame): void {
+  #hold(state: RoomState, frame: RoomFrame): void {
     if (state.overflowed) return;
     if (state.held.length < this.#heldMax) {
       state.held.push(frame);
@@ -163,11 +164,12 @@ export class RoomTracker {
     for (const frame of held) {
       // A listener may have left the room, or closed the client, while we deliver.
       if (this.#rooms.get(room) !== state || state.phase !== 'live') return;
-      if (state.replayedTo !== null && frame.seq <= state.replayedTo) continue;
-      if (!this.#firstSighting(state, frame.seq)) continue;
+      const { seq } = frame.data;
+      if (state.replayedTo !== null && seq <= state.replayedTo) continue;
+      if (!this.#firstSighting(state, seq)) continue;
       // Held frames may predate the reply's seq (a first join, or recovered: false): never go back.
-      if (state.since === null || frame.seq > state.since) state.since = frame.seq;
-      frame.deliver();
+      if (state.since === null || seq > state.since) state.since = seq;
+      this.#deliver(frame);
     }
   }
 
