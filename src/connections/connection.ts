@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import { CloseCode, CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
+import { nextPingSlot } from './ping-rounds';
 import { FrameCompression, PreparedFrame, sendPrepared } from './prepared-frame';
 import { TokenBucket } from './token-bucket';
 
@@ -23,6 +24,8 @@ export type ConnectionState = 'admitting' | 'open' | 'closing';
 export class Connection {
   lastSeenMs: number;
   readonly bucket: TokenBucket;
+  /** Which tick of every heartbeat pings this connection (see PingRounds). */
+  readonly pingSlot = nextPingSlot();
   #state: ConnectionState = 'admitting';
   /** What the last replay left in the send buffer, allowed past the limit until it drains: see sendReplay. */
   #replayAllowance = 0;

@@ -3,7 +3,8 @@ import type { Connection } from './connection';
 /**
  * Which connections' tokens expire when, so that each is closed with 4001 within a second of
  * its `exp` by one timer for the whole pod (HeartbeatService), looking only at the connections
- * due: the heartbeat's sweep, a quarter heartbeat apart, closed them up to 6 s late by default.
+ * due, rather than by a walk over every connection (the heartbeat once did that, a quarter
+ * heartbeat apart, and closed them up to 6 s late by default).
  * Filed by their `exp` (whole seconds, in ms); tokens without one are never due.
  */
 export class ExpirySchedule {

@@ -2,6 +2,7 @@ import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nest
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from './connection';
 import { ConnectionHub } from './connection.hub';
+import { PingRounds, pingRoundsFor } from './ping-rounds';
 import { PreparedFrame } from './prepared-frame';
 import { serverFrame } from './server-frame';
 import { corkForThisTurn } from './turn-cork';
@@ -18,23 +19,27 @@ const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
  * socket: every heartbeatMs a protocol ping and a `ping` frame; a connection silent for
  * 2 x heartbeatMs is terminated; a connection whose token expired unrefreshed is closed with
  * 4001 within a second (ExpirySchedule; a frame sent after expiry is caught at once: by
- * WsJwtGuard, or the FrameDispatcher for a `pong`). The sweep runs four times per heartbeat, so
- * a silent connection is never dropped more than a quarter heartbeat late.
+ * WsJwtGuard, or the FrameDispatcher for a `pong`). The pings are spread over the heartbeat
+ * (PingRounds): each tick pings the connections whose slot it is and looks at every connection's
+ * silence, so a silent connection is dropped at most a tick (a second at most) late.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
-  private lastPingMs = 0;
+  private readonly rounds: PingRounds;
+  /** The tick of the heartbeat under way, 0 to ticksPerBeat - 1. */
+  private tick = 0;
 
   constructor(
     private readonly hub: ConnectionHub,
     private readonly config: HeraldConfig,
-  ) {}
+  ) {
+    this.rounds = pingRoundsFor(config.heartbeatMs);
+  }
 
   onApplicationBootstrap(): void {
-    this.lastPingMs = Date.now();
-    this.timer = setInterval(() => this.sweep(), Math.max(25, Math.floor(this.config.heartbeatMs / 4)));
+    this.timer = setInterval(() => this.sweep(), this.rounds.tickMs);
     this.expiryTimer = setInterval(() => this.hub.closeExpired(Date.now()), EXPIRY_CHECK_MS);
   }
 
@@ -46,8 +51,9 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   private sweep(): void {
     const now = Date.now();
     const silenceLimitMs = 2 * this.config.heartbeatMs;
-    const pingDue = now - this.lastPingMs >= this.config.heartbeatMs;
-    if (pingDue) this.lastPingMs = now;
+    const { ticksPerBeat } = this.rounds;
+    this.tick = (this.tick + 1) % ticksPerBeat;
+    const tick = this.tick;
     let silent: Connection[] | undefined;
     for (const connection of this.hub.all()) {
       // Closing, or still being admitted: its first frame must be `welcome`, and it cannot have
@@ -57,7 +63,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
         (silent ??= []).push(connection);
         continue;
       }
-      if (pingDue) {
+      if (connection.pingSlot % ticksPerBeat === tick) {
         // Both pings leave in one write call: ws would write its protocol ping at once, and the
         // ping frame a write later, at the end of this turn (sendPrepared corks the socket).
         corkForThisTurn(streamOf(connection.socket));

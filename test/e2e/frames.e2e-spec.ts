@@ -164,7 +164,7 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     });
 
     it('closes with 4001 within about a second of exp, however long the heartbeat', async () => {
-      // A sweep every quarter heartbeat (15 s here) would close it up to 15 s late.
+      // Judged by the heartbeat alone (once a quarter heartbeat, as it was: 15 s here) it would close up to 15 s late.
       const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
       try {
         const token = signToken({ sub: 'gail', ttlS: 3 });

@@ -1,0 +1,113 @@
+import fc from 'fast-check';
+import { HeraldConfig } from '../config/herald.config';
+import { Connection } from './connection';
+import { ConnectionHub } from './connection.hub';
+import { HeartbeatService } from './heartbeat.service';
+import { nextPingSlot, pingRoundsFor } from './ping-rounds';
+
+/** A connection as the heartbeat sees it: state, last frame, slot, and a socket that records pings. */
+interface FakeConnection {
+  state: 'admitting' | 'open' | 'closing';
+  lastSeenMs: number;
+  readonly pingSlot: number;
+  readonly pingedAtMs: number[];
+  readonly frames: number;
+  terminated: boolean;
+}
+
+function fakeConnection(state: FakeConnection['state'] = 'open'): FakeConnection {
+  const stream = { writableCorked: 0, cork: () => stream.writableCorked++, uncork: () => stream.writableCorked-- };
+  const connection = {
+    state,
+    lastSeenMs: Date.now(),
+    pingSlot: nextPingSlot(),
+    pingedAtMs: [] as number[],
+    frames: 0,
+    terminated: false,
+    socket: { _socket: stream, ping: () => connection.pingedAtMs.push(Date.now()) },
+    send: () => {
+      connection.frames++;
+      return true;
+    },
+    terminate: () => {
+      connection.terminated = true;
+    },
+  };
+  return connection;
+}
+
+function heartbeatOver(connections: FakeConnection[], heartbeatMs: number): HeartbeatService {
+  const hub = { all: () => connections.values(), closeExpired: () => undefined } as unknown as ConnectionHub;
+  return new HeartbeatService(hub, { heartbeatMs } as HeraldConfig);
+}
+
+describe('pingRoundsFor', () => {
+  it('ticks every second on the default 25 s heartbeat, and every 25 ms at most on a short one', () => {
+    expect(pingRoundsFor(25_000)).toEqual({ tickMs: 1000, ticksPerBeat: 25 });
+    expect(pingRoundsFor(60_000)).toEqual({ tickMs: 1000, ticksPerBeat: 60 });
+    expect(pingRoundsFor(600)).toEqual({ tickMs: 25, ticksPerBeat: 24 });
+    expect(pingRoundsFor(100)).toEqual({ tickMs: 25, ticksPerBeat: 4 });
+  });
+
+  it('never spaces pings further apart than heartbeatMs, nor closer than a tick less', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 100, max: 3_600_000 }), (heartbeatMs) => {
+        const { tickMs, ticksPerBeat } = pingRoundsFor(heartbeatMs);
+        const pingEveryMs = tickMs * ticksPerBeat;
+        return pingEveryMs <= heartbeatMs && pingEveryMs > heartbeatMs - tickMs && tickMs <= 1000;
+      }),
+    );
+  });
+});
+
+describe('HeartbeatService', () => {
+  beforeEach(() => jest.useFakeTimers({ now: 1_000_000 }));
+  afterEach(() => jest.useRealTimers());
+
+  it('pings every open connection once per heartbeat, a slice of them on each tick, each heartbeatMs apart', () => {
+    const HEARTBEAT_MS = 25_000;
+    const open = Array.from({ length: 100 }, () => fakeConnection());
+    const admitting = fakeConnection('admitting');
+    const service = heartbeatOver([...open, admitting], HEARTBEAT_MS);
+    service.onApplicationBootstrap();
+    const pingsPerTick: number[] = [];
+    for (let tick = 0; tick < 3 * 25; tick++) {
+      const before = open.reduce((sum, connection) => sum + connection.pingedAtMs.length, 0);
+      // Every client answers: none of them is silent.
+      for (const connection of open) connection.lastSeenMs = Date.now();
+      jest.advanceTimersByTime(1000);
+      pingsPerTick.push(open.reduce((sum, connection) => sum + connection.pingedAtMs.length, 0) - before);
+    }
+    service.onApplicationShutdown();
+
+    // 100 connections over 25 ticks: 4 a tick, never the whole pod at once.
+    expect(new Set(pingsPerTick)).toEqual(new Set([4]));
+    for (const connection of open) {
+      expect(connection.pingedAtMs).toHaveLength(3);
+      expect(connection.frames).toBe(3);
+      expect(connection.pingedAtMs[1] - connection.pingedAtMs[0]).toBe(HEARTBEAT_MS);
+      expect(connection.pingedAtMs[2] - connection.pingedAtMs[1]).toBe(HEARTBEAT_MS);
+    }
+    // Still being admitted: its first frame must be `welcome`.
+    expect(admitting.pingedAtMs).toEqual([]);
+  });
+
+  it('terminates a connection silent for 2 x heartbeatMs within a tick of it, and keeps one that answers', () => {
+    const HEARTBEAT_MS = 25_000;
+    const silent = fakeConnection();
+    const talking = fakeConnection();
+    const service = heartbeatOver([silent, talking], HEARTBEAT_MS);
+    service.onApplicationBootstrap();
+    const silentSince = Date.now();
+    while (!silent.terminated && Date.now() - silentSince < 3 * HEARTBEAT_MS) {
+      talking.lastSeenMs = Date.now();
+      jest.advanceTimersByTime(100);
+    }
+    service.onApplicationShutdown();
+    expect(silent.terminated).toBe(true);
+    const terminatedAfterMs = Date.now() - silentSince;
+    expect(terminatedAfterMs).toBeGreaterThan(2 * HEARTBEAT_MS);
+    expect(terminatedAfterMs).toBeLessThanOrEqual(2 * HEARTBEAT_MS + 1000 + 100);
+    expect(talking.terminated).toBe(false);
+  });
+});
