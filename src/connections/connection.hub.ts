@@ -47,7 +47,13 @@ interface BufferedFrame {
 export class ConnectionHub {
   /** Every connection of this pod, with the rooms it is a live member of (its personal room included). */
   private readonly roomsByConnection = new Map<Connection, RoomList>();
-  private readonly bySocket = new WeakMap<WebSocket, Connection>();
+  /**
+   * The connection of each socket, for the shared socket listeners. A Map, not a WeakMap: every
+   * entry is removed with its connection (remove), and a WeakMap's entries are ephemerons, which
+   * each garbage collection processes apart (about 1% of a pod's CPU during a burst of connects,
+   * in a perf profile of the admission step).
+   */
+  private readonly bySocket = new Map<WebSocket, Connection>();
   private readonly membersByRoom = new Map<string, Members>();
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
   private readonly joiningByRoom = new Map<string, Map<Connection, BufferedFrame[]>>();
