@@ -21,6 +21,14 @@ class ScriptRecorder {
     attempt: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
   } as unknown as RedisConnection;
 
+  /** When each refresh slice was sent (Date.now(), fake under jest's timers), and its size. */
+  readonly refreshes: { atMs: number; entries: number; room: string }[] = [];
+
+  heraldPresenceRefresh = async (keys: { connections: string }, _ttlMs: number, entries: [string, string][]) => {
+    this.refreshes.push({ atMs: Date.now(), entries: entries.length, room: keys.connections });
+    return { expiredUsers: [], users: 0 };
+  };
+
   heraldPresenceChanges = async (_keys: unknown, _ttlMs: number, changes: PresenceEntryChange[]): Promise<PresenceChangesReply> => {
     this.scripts.push(changes.map((change) => (change.op === 'add' ? { op: 'add', connectionId: change.connectionId, user: change.user } : { op: 'remove', connectionId: change.connectionId })));
     return { expiredUsers: [], changes: changes.map((change) => this.apply(change)) };
@@ -109,5 +117,54 @@ describe('RedisPresenceStore', () => {
     // Only the last connection's leave is the user's.
     expect(changes.map((change) => change.userChanged)).toEqual([...Array.from({ length: count - 1 }, () => false), true]);
     expect(store.localEntries).toBe(0);
+  });
+
+  describe('the timer\'s refresh', () => {
+    beforeEach(() => jest.useFakeTimers({ now: 0, doNotFake: ['nextTick', 'setImmediate'] }));
+    afterEach(() => jest.useRealTimers());
+
+    it('spreads its slices over the refresh interval, every entry once, and skips entries removed meanwhile', async () => {
+      const { redis, store } = setUp();
+      const count = 4 * PRESENCE_ENTRIES_PER_SCRIPT;
+      await Promise.all(Array.from({ length: count }, (_, i) => store.add('crowd', `u${i}`, `c${i}`)));
+      await store.add('chat', 'ann', 'c-ann');
+      store.start();
+      // presenceRefreshMs is 10 s: five slices (four of crowd, one of chat) would be a second
+      // apart over its first half, but are never more than 100 ms apart.
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(redis.refreshes.map((refresh) => refresh.atMs)).toEqual([10_000]);
+      // Removed while the refresh is under way: the slices sent after it leave it out.
+      await store.remove('crowd', `u${count - 1}`, `c${count - 1}`);
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(redis.refreshes.map((refresh) => refresh.atMs)).toEqual([10_000, 10_100, 10_200, 10_300, 10_400]);
+      expect(redis.refreshes.map((refresh) => refresh.entries)).toEqual([500, 500, 500, 499, 1]);
+      // The next round starts on the interval again.
+      await jest.advanceTimersByTimeAsync(9_000);
+      expect(redis.refreshes.slice(5).map((refresh) => refresh.atMs)).toEqual([20_000]);
+      await store.close();
+    });
+
+    it('spaces many slices evenly over the first half of the interval', async () => {
+      const { redis, store } = setUp();
+      // 200 rooms of one slice each: 10 s / 2 / 200 = 25 ms apart.
+      await Promise.all(Array.from({ length: 200 }, (_, i) => store.add(`room${i}`, 'ann', `c${i}`)));
+      store.start();
+      await jest.advanceTimersByTimeAsync(20_000 - 1);
+      const firstRound = redis.refreshes.map((refresh) => refresh.atMs);
+      expect(firstRound).toEqual(Array.from({ length: 200 }, (_, i) => 10_000 + 25 * i));
+      expect(new Set(redis.refreshes.map((refresh) => refresh.room)).size).toBe(200);
+      await store.close();
+    });
+
+    it('sends nothing more once the store closed mid-refresh', async () => {
+      const { redis, store } = setUp();
+      await Promise.all(Array.from({ length: 3 * PRESENCE_ENTRIES_PER_SCRIPT }, (_, i) => store.add('crowd', `u${i}`, `c${i}`)));
+      store.start();
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(redis.refreshes).toHaveLength(1);
+      await store.close();
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(redis.refreshes).toHaveLength(1);
+    });
   });
 });

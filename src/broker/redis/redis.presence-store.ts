@@ -26,6 +26,9 @@ export interface RedisPresenceOptions {
   presenceEventsMaxUsers?: number;
 }
 
+/** Longest wait between two slices of a refresh (see registerAll). */
+const MAX_REFRESH_GAP_MS = 100;
+
 /**
  * A room whose last change left more than this many times PRESENCE_EVENTS_MAX_USERS users is
  * crowded: far enough past the limit that the joins waiting for one window cannot bring it back
@@ -238,18 +241,26 @@ export class RedisPresenceStore extends PresenceStore {
 
   /**
    * Registers every entry of this pod again. `paced` (the timer's refresh): one slice at a
-   * time, each sent once the one before is answered. Sent all at once, a pod's thousands of
-   * entries were scripts queued back to back on its command connection and in Redis, and the
-   * publishes queued behind them (this pod's own, and every other pod's in Redis) waited for all
-   * of them: a latency spike at every refresh. Paced, a publish waits for one slice at most.
+   * time, each sent once the one before is answered, and the slices spread over the first half
+   * of the refresh interval. Sent all at once, a pod's thousands of entries were scripts queued
+   * back to back on its command connection and in Redis, and the publishes queued behind them
+   * (this pod's own, and every other pod's in Redis) waited for all of them: a latency spike at
+   * every refresh. Paced, a publish waits for one slice at most; spread, Redis spends the
+   * refresh's CPU evenly instead of in a burst every presenceRefreshMs (slices at most
+   * MAX_REFRESH_GAP_MS apart: a few slices are no burst worth spreading). An entry is still
+   * refreshed within 1.5 x presenceRefreshMs of the last time, well inside presenceTtlMs.
    * After a reconnect (resync) they go at once: nothing is delivered until they are back.
    */
   private async registerAll(paced = false): Promise<void> {
     this.flushChanges();
     const refreshes: Promise<void>[] = [];
-    for (const [room, entries] of [...this.localPresence]) {
-      const slices = slicesOf([...entries.keys()]);
+    const rooms = [...this.localPresence].map(([room, entries]) => ({ room, entries, slices: slicesOf([...entries.keys()]) }));
+    const sliceCount = rooms.reduce((count, { slices }) => count + slices.length, 0);
+    const gapMs = paced ? Math.min(MAX_REFRESH_GAP_MS, Math.floor(this.options.presenceRefreshMs / 2 / sliceCount)) : 0;
+    let sent = 0;
+    for (const { room, entries, slices } of rooms) {
       for (const [index, ids] of slices.entries()) {
+        if (gapMs > 0 && sent++ > 0) await pause(gapMs);
         // Read when sent: an entry removed since (its remove follows on this connection) must
         // not be registered again by a slice sent after the remove.
         const slice: [string, string][] = [];
@@ -302,6 +313,11 @@ export class RedisPresenceStore extends PresenceStore {
 }
 
 /** `items` in slices of PRESENCE_ENTRIES_PER_SCRIPT: how a room's entries go to Redis, added, refreshed or removed. */
+/** A wait that does not keep a closing process alive. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 function slicesOf<T>(items: readonly T[]): T[][] {
   // Most turns carry one change or a few: those go as they are, without a copy.
   if (items.length <= PRESENCE_ENTRIES_PER_SCRIPT) return [items as T[]];
