@@ -155,6 +155,12 @@ export class InboxClient {
   /**
    * Marks items read (ids not in the inbox are ignored by the server), or every item with 'all'.
    * Every connection of the user, this one included, then gets an `inbox` event.
+   *
+   * The answer's count is taken as `unread`, plus the personal notifications that arrived while
+   * the request was in flight: the server most likely counted before they were stored (taken as
+   * is, the answer showed 0 with a new notification unread). Whether it did cannot be told from
+   * the answer, so the first page is then listed again, and its count (which accounts for what
+   * arrives meanwhile) settles it.
    */
   async markRead(ids: readonly string[] | 'all'): Promise<InboxReadResponse> {
     let body: InboxReadRequest;
@@ -164,11 +170,14 @@ export class InboxClient {
     if (body.ids && body.ids.length > INBOX_READ_IDS_MAX) {
       throw new HeraldError('bad_request', `markRead takes at most ${INBOX_READ_IDS_MAX} ids at a time (or 'all')`, 'inbox.markRead');
     }
+    const countedBefore = this.#counted;
     const answer = await this.#call<InboxReadResponse>('POST', INBOX_READ_PATH, body, 'inbox.markRead');
     if (!isObject(answer) || typeof answer.unread !== 'number') {
       throw new HeraldError('internal', 'the server answered without an unread count', 'inbox.markRead');
     }
-    this.#setUnread(answer.unread);
+    const arrived = this.#counted - countedBefore;
+    this.#setUnread(answer.unread + arrived);
+    if (arrived > 0) this.#recount('inbox.markRead');
     return answer;
   }
 
@@ -186,12 +195,17 @@ export class InboxClient {
     const lists = this.#lists;
     void Promise.resolve().then(() => {
       if (this.#lists !== lists || this.#feed.state === 'closed') return;
-      this.list().catch((error: unknown) =>
-        this.#options.onError(
-          error instanceof HeraldError ? error : new HeraldError('unavailable', `inbox resync failed: ${describe(error)}`, 'inbox.list', { cause: error }),
-        ),
-      );
+      this.#recount('inbox.list');
     });
+  }
+
+  /** Lists the first page for its count; a failure goes to onError, as the app did not ask. */
+  #recount(event: 'inbox.list' | 'inbox.markRead'): void {
+    this.list().catch((error: unknown) =>
+      this.#options.onError(
+        error instanceof HeraldError ? error : new HeraldError('unavailable', `inbox resync failed: ${describe(error)}`, event, { cause: error }),
+      ),
+    );
   }
 
   #onNotification(notification: Notification): void {
