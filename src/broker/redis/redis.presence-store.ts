@@ -256,7 +256,7 @@ export class RedisPresenceStore extends PresenceStore {
     const refreshes: Promise<void>[] = [];
     const rooms = [...this.localPresence].map(([room, entries]) => ({ room, entries, slices: slicesOf([...entries.keys()]) }));
     const sliceCount = rooms.reduce((count, { slices }) => count + slices.length, 0);
-    const gapMs = paced ? Math.min(MAX_REFRESH_GAP_MS, Math.floor(this.options.presenceRefreshMs / 2 / sliceCount)) : 0;
+    const gapMs = paced && sliceCount > 1 ? Math.min(MAX_REFRESH_GAP_MS, Math.floor(this.options.presenceRefreshMs / 2 / sliceCount)) : 0;
     let sent = 0;
     for (const { room, entries, slices } of rooms) {
       for (const [index, ids] of slices.entries()) {
@@ -312,12 +312,12 @@ export class RedisPresenceStore extends PresenceStore {
   }
 }
 
-/** `items` in slices of PRESENCE_ENTRIES_PER_SCRIPT: how a room's entries go to Redis, added, refreshed or removed. */
 /** A wait that does not keep a closing process alive. */
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
+/** `items` in slices of PRESENCE_ENTRIES_PER_SCRIPT: how a room's entries go to Redis, added, refreshed or removed. */
 function slicesOf<T>(items: readonly T[]): T[][] {
   // Most turns carry one change or a few: those go as they are, without a copy.
   if (items.length <= PRESENCE_ENTRIES_PER_SCRIPT) return [items as T[]];
