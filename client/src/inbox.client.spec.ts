@@ -125,6 +125,20 @@ describe('client.inbox', () => {
     return fake;
   }
 
+  /**
+   * A client welcomed as alice whose fetch holds every request until the test answers it:
+   * `answer` settles the oldest request still waiting, with `body` as a 200.
+   */
+  async function startWelcomedWithHeldAnswers() {
+    const waiting: Array<(response: Response) => void> = [];
+    const fetch = jest.fn(() => new Promise<Response>((resolve) => waiting.push(resolve)));
+    start([], { fetch: fetch as unknown as typeof globalThis.fetch });
+    await flush();
+    FakeSocket.last.welcome();
+    const answer = (body: unknown) => waiting.shift()!(new Response(JSON.stringify(body), { status: 200 }));
+    return { fetch, answer };
+  }
+
   beforeEach(() => {
     jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
     FakeSocket.all = [];
@@ -185,26 +199,22 @@ describe('client.inbox', () => {
 
   describe('markRead', () => {
     it('counts a notification that arrived while it was in flight, and lists again to be sure', async () => {
-      const answers: Array<(response: Response) => void> = [];
-      const fetch = jest.fn(() => new Promise<Response>((resolve) => answers.push(resolve)));
-      start([], { fetch: fetch as unknown as typeof globalThis.fetch });
-      await flush();
-      FakeSocket.last.welcome();
+      const { fetch, answer } = await startWelcomedWithHeldAnswers();
       const listing = client.inbox.list();
       await flush();
-      answers.shift()!(new Response(JSON.stringify(page(['n1'], 1)), { status: 200 }));
+      answer(page(['n1'], 1));
       await settle(listing);
       const marking = client.inbox.markRead(['n1']);
       await flush();
       FakeSocket.last.receive('notification', notification('user:alice', 'n2'));
       expect(client.inbox.unread).toBe(2);
       // Counted before n2 was stored: taken as is, it would say nothing is unread.
-      answers.shift()!(new Response(JSON.stringify({ unread: 0 }), { status: 200 }));
+      answer({ unread: 0 });
       await expect(settle(marking)).resolves.toEqual({ unread: 0 });
       expect(client.inbox.unread).toBe(1);
       // Whether the server counted n2 the answer does not say: the first page settles it.
       expect(fetch).toHaveBeenCalledTimes(3);
-      answers.shift()!(new Response(JSON.stringify({ items: [item('n2'), item('n1', true)], unread: 1, next: null }), { status: 200 }));
+      answer({ items: [item('n2'), item('n1', true)], unread: 1, next: null });
       await jest.advanceTimersByTimeAsync(10);
       expect(client.inbox.unread).toBe(1);
       expect(unreadChanges.map((change) => change.unread)).toEqual([1, 2, 1]);
@@ -286,15 +296,11 @@ describe('client.inbox', () => {
 
     /** Lists the first page while notification `n2` arrives live, then answers with `answered`. */
     async function listCrossing(answered: InboxPage) {
-      let answer!: (response: Response) => void;
-      const fetch = jest.fn(() => new Promise<Response>((resolve) => (answer = resolve)));
-      start([], { fetch: fetch as unknown as typeof globalThis.fetch });
-      await flush();
-      FakeSocket.last.welcome();
+      const { fetch, answer } = await startWelcomedWithHeldAnswers();
       const listing = client.inbox.list();
       await flush();
       FakeSocket.last.receive('notification', notification('user:alice', 'n2'));
-      answer(new Response(JSON.stringify(answered), { status: 200 }));
+      answer(answered);
       await settle(listing);
       return fetch;
     }
@@ -310,27 +316,23 @@ describe('client.inbox', () => {
     });
 
     it('keeps its count when a notification arrives while a later page is listed (that answer cannot say whether it counted it)', async () => {
-      const answers: Array<(response: Response) => void> = [];
-      const fetch = jest.fn(() => new Promise<Response>((resolve) => answers.push(resolve)));
-      start([], { fetch: fetch as unknown as typeof globalThis.fetch });
-      await flush();
-      FakeSocket.last.welcome();
+      const { answer } = await startWelcomedWithHeldAnswers();
       const first = client.inbox.list({ limit: 1 });
       await flush();
-      answers.shift()!(new Response(JSON.stringify(page(['n3'], 3, seqOf('n3'))), { status: 200 }));
+      answer(page(['n3'], 3, seqOf('n3')));
       await settle(first);
       const later = client.inbox.list({ limit: 1, before: seqOf('n3') });
       await flush();
       FakeSocket.last.receive('notification', notification('user:alice', 'n4'));
       expect(client.inbox.unread).toBe(4);
       // Counted before n4 was stored.
-      answers.shift()!(new Response(JSON.stringify(page(['n2'], 3, seqOf('n2'))), { status: 200 }));
+      answer(page(['n2'], 3, seqOf('n2')));
       await settle(later);
       expect(client.inbox.unread).toBe(4);
       // With nothing arriving meanwhile, a later page's count is taken as the server's.
       const quiet = client.inbox.list({ limit: 1, before: seqOf('n2') });
       await flush();
-      answers.shift()!(new Response(JSON.stringify(page(['n1'], 2, null)), { status: 200 }));
+      answer(page(['n1'], 2, null));
       await settle(quiet);
       expect(client.inbox.unread).toBe(2);
     });

@@ -86,9 +86,9 @@ export class InboxClient {
    */
   #countedUpTo: string | null = null;
   /**
-   * Counts the new personal notifications added to `unread` here. A later page's answer (an
-   * older part of the inbox) says nothing of which of those its count holds, so when any came
-   * while it was in flight, the count kept here stands.
+   * Counts the new personal notifications added to `unread` here. Neither a later page's answer
+   * (an older part of the inbox) nor markRead's says which of those its count holds: when any
+   * came while one was in flight, the count kept here stands (list) or is added (markRead).
    */
   #counted = 0;
 
