@@ -90,3 +90,16 @@ describe('ConnectionHub: a member rejoining with since', () => {
     await engine.close();
   });
 });
+
+describe('ConnectionHub: a connection removed', () => {
+  it('is no longer found by its socket (the map holds it strongly until remove)', async () => {
+    const { engine, hub, connection } = await memberOfPersonalRoom();
+    expect(hub.connectionFor(connection.socket)).toBe(connection);
+    hub.remove(connection);
+    expect(hub.connectionFor(connection.socket)).toBeUndefined();
+    // Safe to call twice, as a close after a failed admission does.
+    expect(hub.remove(connection)).toEqual([]);
+    expect(hub.connectionFor(connection.socket)).toBeUndefined();
+    await engine.close();
+  });
+});
