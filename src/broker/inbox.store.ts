@@ -1,4 +1,5 @@
 import { InboxItem, InboxPage } from '@herald/client/protocol';
+import { serverFrame } from '../connections/server-frame';
 
 /**
  * Each user's inbox of notifications (section 6). It is written by `Broker.publish` with
@@ -10,11 +11,16 @@ import { InboxItem, InboxPage } from '@herald/client/protocol';
  * - At most INBOX_SIZE items per user, each kept for INBOX_TTL_DAYS; trimmed items take their
  *   read marks with them.
  * - Marking read names ids or 'all'; unknown ids are ignored; the result says what changed.
+ * - A mark that changed something delivers the `inbox` event (inboxEvent) to the user's personal
+ *   room on every pod, through the broker's delivery path, in the same atomic step as the mark:
+ *   a notification stored before the mark reaches the user's connections before the event (whose
+ *   `unread` counts it), one stored after reaches them after it. Broadcast as a second step, a
+ *   notification stored in between arrived first and the event's older count then hid it.
  */
 export abstract class InboxStore {
   /** A page of the user's inbox, newest first. */
   abstract read(user: string, limit: number, before?: string): Promise<InboxPage>;
-  /** Marks inbox items read (unknown ids are ignored); says what changed, if anything. */
+  /** Marks inbox items read (unknown ids are ignored) and tells the user's connections; says what changed, if anything. */
   abstract markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult>;
   /** Inboxes dropped whole to stay within a memory budget since start (INBOX_MEMORY_MAX_MB); none where the store has no budget. */
   get evictedInboxes(): number {
@@ -53,6 +59,16 @@ export function inboxPage(newestFirst: readonly InboxItem[], limit: number, befo
 
 export function unreadCount(items: readonly Pick<InboxItem, 'read'>[]): number {
   return items.reduce((count, item) => count + (item.read ? 0 : 1), 0);
+}
+
+/**
+ * The `inbox` event a mark that changed something delivers (section 6): `read` lists the ids
+ * newly marked in the order the client named them, or 'all'.
+ */
+export function inboxEvent(unread: number, selection: string[] | 'all', marked: readonly string[]): string {
+  const newlyRead = new Set(marked);
+  const read = selection === 'all' ? 'all' : [...new Set(selection)].filter((id) => newlyRead.has(id));
+  return serverFrame('inbox', { unread, read });
 }
 
 /** What a mark-read reports: `changed` null when nothing was newly read. */

@@ -1,5 +1,7 @@
+import { Broadcast, Delivery } from '../../src/broker/broker';
 import { Engine } from '../../src/broker/engine';
 import { eventually } from '../support/eventually';
+import { DeliveryLog } from './broker.contract';
 import { EngineHarness } from './engine-harness';
 
 /** What NotificationsService publishes to a personal room. */
@@ -10,6 +12,9 @@ async function notify(engine: Engine, user: string, id: string): Promise<string>
   if (result.duplicate) throw new Error(`${id} was a duplicate`);
   return result.seq;
 }
+
+const isInboxEvent = (delivery: Delivery): delivery is Broadcast => delivery.kind === 'broadcast' && delivery.frame.includes('"event":"inbox"');
+const inboxEventsOf = (log: DeliveryLog, user: string) => log.of(`user:${user}`).filter(isInboxEvent).map((event) => JSON.parse(event.frame) as unknown);
 
 /**
  * The InboxStore contract (src/broker/inbox.store.ts), run against every engine's driver: the
@@ -73,6 +78,54 @@ export function inboxStoreContract(harness: EngineHarness): void {
     expect((await engine.inbox.read('alice', 10)).items.every((item) => item.read)).toBe(true);
     await notify(engine, 'alice', 'n3');
     expect((await engine.inbox.read('alice', 10)).unread).toBe(1);
+  });
+
+  it('tells the user\'s connections of a mark that changed something: one inbox event, ids in the order named, JSON-escaped', async () => {
+    const engine = await (await harness.cluster()).pod();
+    const log = new DeliveryLog(engine.broker);
+    await engine.broker.subscribe('user:alice');
+    const odd = 'n"2/\\ é';
+    for (const id of ['n1', odd, 'n3']) await notify(engine, 'alice', id);
+    await engine.inbox.markRead('alice', ['n3', 'unknown', 'n1', 'n3']);
+    await engine.inbox.markRead('alice', ['n1']); // nothing changed: no event
+    await engine.inbox.markRead('alice', [odd]);
+    await engine.inbox.markRead('alice', 'all'); // everything is read already: no event
+    await notify(engine, 'alice', 'n4');
+    await engine.inbox.markRead('alice', 'all');
+    await eventually(() => expect(inboxEventsOf(log, 'alice')).toHaveLength(3));
+    expect(inboxEventsOf(log, 'alice')).toEqual([
+      { event: 'inbox', data: { unread: 1, read: ['n3', 'n1'] } },
+      { event: 'inbox', data: { unread: 0, read: [odd] } },
+      { event: 'inbox', data: { unread: 0, read: 'all' } },
+    ]);
+    expect(log.of('user:bob')).toEqual([]);
+  });
+
+  it('sends the inbox event in the mark\'s step: its count plus the notifications delivered after it is the inbox\'s unread', async () => {
+    const engine = await (await harness.cluster()).pod();
+    const log = new DeliveryLog(engine.broker);
+    await engine.broker.subscribe('user:alice');
+    await notify(engine, 'alice', 'n0');
+    // Started together: the publishes land while the mark's answer is still on its way back, where
+    // an event sent as a step of its own would follow them with a count from before them.
+    await Promise.all([engine.inbox.markRead('alice', 'all'), ...['n1', 'n2', 'n3'].map((id) => notify(engine, 'alice', id))]);
+    await eventually(() => expect(log.of('user:alice')).toHaveLength(5));
+    const deliveries = log.of('user:alice');
+    const at = deliveries.findIndex(isInboxEvent);
+    const { data } = JSON.parse((deliveries[at] as Broadcast).frame) as { data: { unread: number } };
+    const deliveredAfter = deliveries.slice(at + 1).filter((delivery) => delivery.kind === 'publication').length;
+    expect(data.unread + deliveredAfter).toBe((await engine.inbox.read('alice', 10)).unread);
+  });
+
+  itWithPods('delivers the inbox event to the user\'s connections on every pod', async () => {
+    const cluster = await harness.cluster();
+    const a = await cluster.pod();
+    const b = await cluster.pod();
+    const onA = new DeliveryLog(a.broker);
+    await a.broker.subscribe('user:alice');
+    await notify(b, 'alice', 'n1');
+    await b.inbox.markRead('alice', ['n1']);
+    await eventually(() => expect(inboxEventsOf(onA, 'alice')).toEqual([{ event: 'inbox', data: { unread: 0, read: ['n1'] } }]));
   });
 
   it('keeps INBOX_SIZE items, and a trimmed item takes its read mark with it', async () => {

@@ -14,7 +14,7 @@ describe('MemoryBroker room histories', () => {
   beforeEach(() => {
     // Deliveries go out on a microtask: left real, so only the clock and the sweep are faked.
     jest.useFakeTimers({ now: 1_000_000, doNotFake: ['queueMicrotask', 'nextTick'] });
-    inbox = new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: TTL_MS });
+    inbox = new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: TTL_MS }, () => undefined);
     broker = new MemoryBroker({ historySize: 100, historyTtlS: HISTORY_TTL_S }, inbox);
   });
   afterEach(async () => {
@@ -87,7 +87,7 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
   const keptBytes = (broker: MemoryBroker) => (broker as unknown as { historyBytes: number }).historyBytes;
 
   it('drops the oldest messages of any room past the budget, and a rejoin that needed them is not recovered', async () => {
-    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 1_000_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }));
+    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 1_000_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
     const first = await broker.history('room:0');
     const seqs: string[] = [];
     // A publish to many rooms keeps a copy of its body per room: 100 x 50 KB is 5 MB without a budget.
@@ -102,7 +102,7 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
 
   it('empties the least recently published rooms first, never the one just written', async () => {
     // Room for two 50 KB messages.
-    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 120_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }));
+    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 120_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
     const joined = new Map<string, string>();
     for (const room of ['a', 'b', 'c']) joined.set(room, (await broker.history(room)).latestSeq!);
     const recovered = async (room: string) => (await broker.history(room, joined.get(room))).recovered;

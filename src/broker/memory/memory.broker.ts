@@ -102,6 +102,11 @@ export class MemoryBroker extends Broker {
   }
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
+    this.broadcastNow(room, frame, excludeUser);
+  }
+
+  /** Queues the broadcast in the caller's turn, behind every publication already queued (MemoryInboxStore's marks). */
+  broadcastNow(room: string, frame: string, excludeUser?: string): void {
     this.deliver(excludeUser === undefined ? { kind: 'broadcast', room, frame } : { kind: 'broadcast', room, frame, excludeUser });
   }
 

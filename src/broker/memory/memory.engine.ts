@@ -26,7 +26,8 @@ export class MemoryEngine extends Engine {
 
   constructor(options: MemoryEngineOptions) {
     super();
-    this.inbox = new MemoryInboxStore({ inboxSize: options.inboxSize, inboxTtlMs: options.inboxTtlMs, memoryMaxBytes: options.inboxMemoryMaxBytes });
+    const inboxOptions = { inboxSize: options.inboxSize, inboxTtlMs: options.inboxTtlMs, memoryMaxBytes: options.inboxMemoryMaxBytes };
+    this.inbox = new MemoryInboxStore(inboxOptions, (room, frame) => this.broker.broadcastNow(room, frame));
     this.broker = new MemoryBroker(options, this.inbox);
   }
 

@@ -11,7 +11,7 @@ describe('MemoryInboxStore memory budget', () => {
   afterEach(() => store.close());
 
   function create(memoryMaxBytes: number, inboxSize = 200): MemoryInboxStore {
-    return (store = new MemoryInboxStore({ inboxSize, inboxTtlMs: DAY_MS, memoryMaxBytes }));
+    return (store = new MemoryInboxStore({ inboxSize, inboxTtlMs: DAY_MS, memoryMaxBytes }, () => undefined));
   }
 
   /** What MemoryBroker hands the store for a notification to `user:<user>`. */

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { InboxOptions, InboxReadResult, InboxStore, inboxPage, inboxReadResult, unreadCount } from '../inbox.store';
+import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
+import { InboxOptions, InboxReadResult, InboxStore, inboxEvent, inboxPage, inboxReadResult, unreadCount } from '../inbox.store';
 
 export interface MemoryInboxOptions extends InboxOptions {
   /** INBOX_MEMORY_MAX_MB in bytes, for every inbox together; unbounded when omitted. */
@@ -61,7 +61,15 @@ export class MemoryInboxStore extends InboxStore {
   private evictedTotal = 0;
   private lastReportMs = -Infinity;
 
-  constructor(private readonly options: MemoryInboxOptions) {
+  /**
+   * `broadcast` hands a frame to the broker's delivery path in the caller's turn
+   * (MemoryBroker.broadcast), so a mark's `inbox` event is queued in the same synchronous step
+   * as the mark, between the publications before and after it.
+   */
+  constructor(
+    private readonly options: MemoryInboxOptions,
+    private readonly broadcast: (room: string, frame: string) => void,
+  ) {
     super();
     this.memoryMaxBytes = options.memoryMaxBytes ?? Infinity;
     this.evictedDownToBytes = this.memoryMaxBytes - Math.min(EVICTION_HEADROOM_MAX_BYTES, this.memoryMaxBytes / 8);
@@ -103,7 +111,9 @@ export class MemoryInboxStore extends InboxStore {
       item.read = true;
       marked.push(item.id);
     }
-    return inboxReadResult(unreadCount(items), selection, marked);
+    const unread = unreadCount(items);
+    if (marked.length > 0) this.broadcast(personalRoom(user), inboxEvent(unread, selection, marked));
+    return inboxReadResult(unread, selection, marked);
   }
 
   /** Users with items held (leak checks of this driver). */

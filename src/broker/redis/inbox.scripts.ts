@@ -23,34 +23,66 @@ return {now_ms(), redis.call('LRANGE', KEYS[1], 0, -1), redis.call('SMEMBERS', K
 `;
 
 /**
- * KEYS: inbox, read set. ARGV: item TTL ms, item TTL s, 'all' or 'ids', then the ids.
+ * KEYS: inbox, read set. ARGV: item TTL ms, item TTL s, 'all' or 'ids', the publish command
+ * (PUBLISH, or SPUBLISH on a Cluster: the personal room's channel shares the inbox's hash tag),
+ * the personal room's channel, what its messages start with ('' or `@<room>\n`), then the ids.
  * Marks the live items selected (unknown ids ignored); returns {unread after, marked ids}.
+ *
+ * When it marked any, it also publishes the `inbox` event (inboxEvent builds the same frame in
+ * process) as a broadcast on the channel, in this step: every notification the count includes
+ * was published on the channel before it, every later one after it. Ids are JSON-encoded by
+ * cjson; `read` lists the newly marked in the order the client named them, or "all".
  */
 const INBOX_MARK = `${NOW_MS}${ITEM_ID}
 local inbox, read = KEYS[1], KEYS[2]
 local oldest = now_ms() - tonumber(ARGV[1])
 local all = ARGV[3] == 'all'
+local FIRST_ID = 7
 local wanted = {}
-for i = 4, #ARGV do wanted[ARGV[i]] = true end
-local unread, marked = 0, {}
+for i = FIRST_ID, #ARGV do wanted[ARGV[i]] = true end
+local unread, marked, newly = 0, {}, {}
 for _, entry in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
   local stored, id = item_id(entry)
   if id and stored > oldest and redis.call('SISMEMBER', read, id) == 0 then
     if all or wanted[id] then
       redis.call('SADD', read, id)
       table.insert(marked, id)
+      newly[id] = true
     else
       unread = unread + 1
     end
   end
 end
-if #marked > 0 then redis.call('EXPIRE', read, ARGV[2]) end
+if #marked > 0 then
+  redis.call('EXPIRE', read, ARGV[2])
+  local listed = '"all"'
+  if not all then
+    local ids = {}
+    for i = FIRST_ID, #ARGV do
+      local id = ARGV[i]
+      if newly[id] then
+        table.insert(ids, cjson.encode(id))
+        newly[id] = nil
+      end
+    end
+    listed = '[' .. table.concat(ids, ',') .. ']'
+  end
+  redis.call(ARGV[4], ARGV[5], ARGV[6] .. 'B\\n{"event":"inbox","data":{"unread":' .. unread .. ',"read":' .. listed .. '}}')
+end
 return {unread, marked}
 `;
 
 export interface InboxKeys {
   items: string;
   read: string;
+}
+
+/** Where a mark's `inbox` event is published: the user's personal room's channel. */
+export interface InboxEventChannel {
+  channel: string;
+  /** '' or `@<room>\n`: RedisKeys.sharedMessagePrefix. */
+  messagePrefix: string;
+  pubsub: 'classic' | 'sharded';
 }
 
 /** An inbox list entry: `<storedAtMs> <epoch> <position> <notification body JSON>`. */
@@ -84,10 +116,11 @@ export const INBOX_SCRIPTS = {
   heraldInboxMark: defineScript({
     SCRIPT: INBOX_MARK,
     NUMBER_OF_KEYS: 2,
-    parseCommand(parser: CommandParser, keys: InboxKeys, ttlMs: number, selection: string[] | 'all') {
+    parseCommand(parser: CommandParser, keys: InboxKeys, ttlMs: number, selection: string[] | 'all', event: InboxEventChannel) {
       parser.pushKey(keys.items);
       parser.pushKey(keys.read);
-      parser.push(String(ttlMs), String(expirySeconds(ttlMs)), selection === 'all' ? 'all' : 'ids', ...(selection === 'all' ? [] : selection));
+      parser.push(String(ttlMs), String(expirySeconds(ttlMs)), selection === 'all' ? 'all' : 'ids');
+      parser.push(event.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH', event.channel, event.messagePrefix, ...(selection === 'all' ? [] : selection));
     },
     transformReply: (reply: [number, string[]]) => ({ unread: Number(reply[0]), marked: reply[1] }),
   }),

@@ -1,14 +1,15 @@
-import { InboxItem, InboxPage } from '@herald/client/protocol';
+import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
 import { InboxOptions, InboxReadResult, InboxStore, inboxItemOf, inboxPage, inboxReadResult } from '../inbox.store';
 import { formatSeq } from '../seq';
-import { InboxKeys, parseInboxEntry } from './inbox.scripts';
+import { InboxEventChannel, InboxKeys, parseInboxEntry } from './inbox.scripts';
 import { RedisConnection } from './redis.connection';
 import { RedisKeys } from './redis-keys';
 
 /**
  * Inboxes on Redis: a list per user, newest first, written by RedisBroker's publish script in
  * the same step as the room's history, and a set of the ids marked read. Both keys share the
- * personal room's hash tag.
+ * personal room's hash tag. A mark publishes its `inbox` event on the personal room's channel
+ * from the same script.
  */
 export class RedisInboxStore extends InboxStore {
   constructor(
@@ -35,8 +36,14 @@ export class RedisInboxStore extends InboxStore {
   }
 
   async markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult> {
-    const { unread, marked } = await this.connection.run('inbox mark', (redis) => redis.heraldInboxMark(this.inboxKeys(user), this.options.inboxTtlMs, selection));
+    const { unread, marked } = await this.connection.run('inbox mark', (redis) => redis.heraldInboxMark(this.inboxKeys(user), this.options.inboxTtlMs, selection, this.eventChannel(user)));
     return inboxReadResult(unread, selection, marked);
+  }
+
+  private eventChannel(user: string): InboxEventChannel {
+    const room = personalRoom(user);
+    const channel = this.keys.channel(room);
+    return { channel, messagePrefix: this.keys.sharedMessagePrefix(room, channel), pubsub: this.keys.pubsub };
   }
 
   private inboxKeys(user: string): InboxKeys {
