@@ -3,7 +3,7 @@ import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/
 import { RedisEngine } from '../../src/broker/redis/redis.engine';
 import { RedisKeys } from '../../src/broker/redis/redis-keys';
 import { historyEntry } from '../../src/broker/redis/room.scripts';
-import { formatSeq, parseSeq } from '../../src/broker/seq';
+import { EPOCH_TIME_DIGITS, formatSeq, newEpoch, parseSeq } from '../../src/broker/seq';
 import { eventually } from '../support/eventually';
 import { RedisServer, startRedis } from '../support/redis-server';
 import { DeliveryLog, brokerContract } from './broker.contract';
@@ -293,6 +293,8 @@ describe('RedisEngine', () => {
   });
 
   describe('a failover that lost writes', () => {
+    afterEach(() => harness.closeAll());
+
     it('tells the room to recover when a position it delivered comes back with another publication, then delivers that one', async () => {
       const prefix = uniquePrefix();
       const a = await harness.pod({ prefix });
@@ -319,6 +321,50 @@ describe('RedisEngine', () => {
       expect(gaps).toEqual([{ kind: 'gap', room: 'chat', latestSeq: inbox.seqsOf('chat')[1] }]);
       // The repeat of a publication it did deliver is still dropped.
       expect(inbox.of('chat').map((delivery) => delivery.kind)).toEqual(['publication', 'publication', 'publication', 'gap', 'publication', 'publication']);
+    });
+
+    /** Writes the room's meta as a replica promoted in a failover holds it: the old primary's epoch and history. */
+    async function replicatedMeta(prefix: string, epoch: string): Promise<void> {
+      const client = await inspector();
+      try {
+        await client.hSet(`${prefix}{chat}:meta`, { epoch, position: '1', replid: 'the-old-primary' });
+      } finally {
+        await client.close();
+      }
+    }
+    const epochMs = (seq: string) => parseInt(parseSeq(seq)!.epoch.slice(0, EPOCH_TIME_DIGITS), 36);
+
+    it("starts the new life's seqs after the old life's even when this server's clock is behind the old primary's", async () => {
+      const prefix = uniquePrefix();
+      const { broker: pod } = await harness.pod({ prefix });
+      const first = (await pod.publish('chat', 'message', body('m1'))) as { seq: string };
+      // The old primary's clock was a day ahead of this server's.
+      const aheadMs = Date.now() + 86_400_000;
+      const aheadEpoch = newEpoch(aheadMs);
+      await replicatedMeta(prefix, aheadEpoch);
+      const old = formatSeq(aheadEpoch, 1);
+      const next = (await pod.publish('chat', 'message', body('m2'))) as { seq: string };
+      expect(parseSeq(next.seq)!.epoch).not.toBe(aheadEpoch);
+      expect(epochMs(next.seq)).toBe(aheadMs + 1);
+      expect(next.seq > old).toBe(true);
+      expect(next.seq > first.seq).toBe(true);
+      expect(await pod.history('chat', old)).toEqual({ latestSeq: next.seq, recovered: false, publications: [] });
+      // The new life goes on in this server's history.
+      const later = (await pod.publish('chat', 'message', body('m3'))) as { seq: string };
+      expect(parseSeq(later.seq)!.epoch).toBe(parseSeq(next.seq)!.epoch);
+    });
+
+    it("starts the new life on this server's clock when that is ahead of the old life's start", async () => {
+      const prefix = uniquePrefix();
+      const { broker: pod } = await harness.pod({ prefix });
+      const oldEpoch = newEpoch(Date.now() - 60_000);
+      await replicatedMeta(prefix, oldEpoch);
+      const before = Date.now();
+      const next = (await pod.publish('chat', 'message', body('m1'))) as { seq: string };
+      expect(parseSeq(next.seq)!.epoch).not.toBe(oldEpoch);
+      // The test's Redis runs on this machine's clock.
+      expect(epochMs(next.seq)).toBeGreaterThanOrEqual(before - 1000);
+      expect(epochMs(next.seq)).toBeLessThanOrEqual(Date.now() + 1000);
     });
   });
 

@@ -29,14 +29,25 @@ local function replication_id()
   return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
 end
 
--- The room's current epoch; a room without one (first use, expired, lost) starts a new life.
+-- The time part of a new life's epoch: this server's clock, unless the life it replaces (when
+-- known) started at or after that: a promoted replica's clock may be behind its old primary's,
+-- and seqs must still increase (section 4; clients compare them as strings).
+local function epoch_time_after(now, previous)
+  if not previous then return now end
+  local previous_ms = tonumber(string.sub(previous, 1, ${EPOCH_TIME_DIGITS}), 36)
+  if previous_ms and previous_ms >= now then return previous_ms + 1 end
+  return now
+end
+
+-- The room's current epoch; a room without one (first use, expired, lost) starts a new life,
+-- after \`previous\` when the caller knows the life it replaces.
 -- The stream earlier versions kept goes too: their pods, during a rolling update, append to it
 -- with explicit positions, which a stream left from the previous life would refuse (500s that
 -- used up positions), and they would replay its stale entries.
-local function room_epoch(meta, history, legacy_stream, now, random_suffix)
+local function room_epoch(meta, history, legacy_stream, now, random_suffix, previous)
   local epoch = redis.call('HGET', meta, 'epoch')
   if not epoch then
-    epoch = new_epoch(now, random_suffix)
+    epoch = new_epoch(epoch_time_after(now, previous), random_suffix)
     redis.call('DEL', history, legacy_stream)
     redis.call('HSET', meta, 'epoch', epoch, 'position', 0)
   end
@@ -89,9 +100,14 @@ local written_in = redis.call('HGET', meta, 'replid')
 -- Last written in another replication history: positions past what this server holds may have
 -- been handed out (and delivered) there, and this publish would reuse them, so a \`since\` taken
 -- from a lost write would read as up to date. A new life instead: every older \`since\` answers
--- recovered: false. (A room written before pods recorded it adopts this history.)
-if written_in and written_in ~= replid then redis.call('DEL', meta) end
-local epoch = room_epoch(meta, history, KEYS[6], now, ARGV[6])
+-- recovered: false. (A room written before pods recorded it adopts this history.) The new life's
+-- seqs still sort after the old one's, whatever this server's clock says.
+local previous_epoch = false
+if written_in and written_in ~= replid then
+  previous_epoch = redis.call('HGET', meta, 'epoch')
+  redis.call('DEL', meta)
+end
+local epoch = room_epoch(meta, history, KEYS[6], now, ARGV[6], previous_epoch)
 if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
 local position = redis.call('HINCRBY', meta, 'position', 1)
 if redis.call('LPUSH', history, epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
