@@ -13,7 +13,6 @@ import { DrainService } from '../lifecycle/drain.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from '../rooms/rooms.service';
 import { CompressionNegotiation } from './compression.negotiation';
-import { FrameDispatcher } from './frame.dispatcher';
 import { FrameSender } from './frame.sender';
 import { closeOversizedFramesWithReason } from './oversized-frame';
 import { tokenOf } from './handshake';
@@ -42,9 +41,9 @@ export class ConnectionAdmission {
   private readonly podId = randomBytes(6).toString('base64url');
   private connectionCount = 0;
 
-  /** Socket listeners shared by every connection (ws calls them with the socket as `this`). */
-  private readonly onClose: (this: WebSocket, code: number) => void;
-  private readonly onError: (this: WebSocket, error: Error) => void;
+  /** Every socket's close and error, admitted or refused (HeraldSocket calls them with the socket as `this`). */
+  readonly onClose: (this: WebSocket, code: number) => void;
+  readonly onError: (this: WebSocket, error: Error) => void;
 
   constructor(
     private readonly config: HeraldConfig,
@@ -54,7 +53,6 @@ export class ConnectionAdmission {
     private readonly hub: ConnectionHub,
     private readonly rooms: RoomsService,
     private readonly compression: CompressionNegotiation,
-    private readonly dispatcher: FrameDispatcher,
     private readonly frames: FrameSender,
     private readonly metrics: MetricsService,
   ) {
@@ -78,13 +76,10 @@ export class ConnectionAdmission {
 
   /** Takes a socket fresh from the handshake; it is admitted, or refused with a close code. */
   accept(socket: WebSocket, request: IncomingMessage): void {
-    // Frames that arrive before admission completes wait in the socket.
+    // Frames that arrive before admission completes wait in the socket. Its close (counted once,
+    // refused connections included) and errors reach onClose and onError from the start
+    // (HeraldSocket): a refused socket still reads until its close reply.
     socket.pause();
-    // Every close is counted here once, refused connections included.
-    socket.on('close', this.onClose); // ws emits 'close' once; `once` would add a wrapper per socket
-    // From the start: a refused socket still reads until its close reply, and ws reports a bad
-    // frame as an 'error' event, which with no listener would throw and end the process.
-    socket.on('error', this.onError);
     closeOversizedFramesWithReason(socket);
     try {
       this.admit(socket, request);
@@ -129,7 +124,7 @@ export class ConnectionAdmission {
     if (connection.state === 'closing') return;
     // Asked first: the record would otherwise be built for every connection only to be dropped.
     if (Logger.isLevelEnabled('debug')) this.logger.debug({ message: 'Connected', connectionId: connection.id, user: connection.user });
-    this.dispatcher.listen(socket);
+    // Its frames reach the FrameDispatcher (HeraldSocket) once the socket resumes.
     connection.open();
     // Liveness counts from here: the heartbeat leaves a connection alone while it is admitted.
     connection.lastSeenMs = Date.now();

@@ -49,12 +49,13 @@ export class FrameDispatcher {
   private readonly roomFramesUnderWay = new WeakMap<Connection, Map<string, Promise<void>>>();
 
   /*
-   * Socket listeners shared by every connection (ws calls them with the socket as `this`):
-   * no closures per connection, which at tens of thousands of idle sockets is real memory.
+   * Every socket's frames, shared by all sockets (HeraldSocket calls them with the socket as
+   * `this`): no closures or listeners per connection, which at tens of thousands of idle
+   * sockets is real memory. A socket's frames flow once admission resumes it.
    */
-  private readonly onMessage: (this: WebSocket, raw: RawData, isBinary: boolean) => void;
-  private readonly onPing: (this: WebSocket, data: Buffer) => void;
-  private readonly onPong: (this: WebSocket) => void;
+  readonly onMessage: (this: WebSocket, raw: RawData, isBinary: boolean) => void;
+  readonly onPing: (this: WebSocket, data: Buffer) => void;
+  readonly onPong: (this: WebSocket) => void;
 
   constructor(
     private readonly config: HeraldConfig,
@@ -104,13 +105,6 @@ export class FrameDispatcher {
     for (const handler of handlers) {
       if (KNOWN_EVENTS.has(handler.message as string)) this.handlers.set(handler.message as string, handler);
     }
-  }
-
-  /** Starts reading an admitted connection's frames (its socket is resumed right after). */
-  listen(socket: WebSocket): void {
-    socket.on('pong', this.onPong);
-    socket.on('ping', this.onPing);
-    socket.on('message', this.onMessage);
   }
 
   private dispatch(connection: Connection, raw: RawData, isBinary: boolean): void {

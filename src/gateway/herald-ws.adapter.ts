@@ -10,6 +10,7 @@ import { CompressionNegotiation } from './compression.negotiation';
 import { ConnectionAdmission } from './connection.admission';
 import { FrameDispatcher } from './frame.dispatcher';
 import { selectProtocol } from './handshake';
+import { socketClassWith } from './herald-socket';
 import { UpgradePath } from './upgrade-path';
 
 /** The one "client" Nest binds the gateway's handlers to (see bindClientConnect). */
@@ -60,6 +61,16 @@ export class HeraldWsAdapter extends WsAdapter {
       handleProtocols: selectProtocol,
       // Protocol pings are rate-limited client frames (FrameDispatcher), not answered by ws.
       autoPong: false,
+      // The hub knows every connection, and the drain closes them: ws's own set of clients cost
+      // each socket a closure, a 'close' listener and a set entry.
+      clientTracking: false,
+      WebSocket: socketClassWith({
+        close: this.admission.onClose,
+        error: this.admission.onError,
+        message: this.dispatcher.onMessage,
+        ping: this.dispatcher.onPing,
+        pong: this.dispatcher.onPong,
+      }),
     });
   }
 

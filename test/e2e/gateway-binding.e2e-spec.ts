@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { ConnectionHub } from '../../src/connections/connection.hub';
 import { HeraldWsAdapter } from '../../src/gateway/herald-ws.adapter';
+import { eventually } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken } from '../support/tokens';
 import { connectClient, TestClient } from '../support/ws-client';
@@ -43,6 +45,20 @@ describe('gateway binding', () => {
       for (const message of messages) expect(message.text).toBe(message.user);
     }
     expect(bindings).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps no listeners on an admitted socket: its events reach the shared handlers, and ws keeps no set of its clients', async () => {
+    clients = await Promise.all(['hal', 'ivy'].map((sub) => connectClient(app.wsUrl, signToken({ sub, rooms: ['chat:*'] }))));
+    await Promise.all(clients.map((client) => client.join('chat:listeners')));
+    // Earlier tests' connections may still be closing: these two are found by their users.
+    const connectionsOf = (users: string[]) => [...app.app.get(ConnectionHub).all()].filter((connection) => users.includes(connection.user));
+    const sockets = connectionsOf(['hal', 'ivy']).map((connection) => connection.socket);
+    expect(sockets).toHaveLength(2);
+    for (const socket of sockets) expect(socket.eventNames()).toEqual([]);
+    // Frames and pings still reach the dispatcher, closes the admission.
+    expect((await clients[0].request('ping', {})).event).toBe('pong');
+    clients[1].close();
+    await eventually(() => expect(connectionsOf(['ivy'])).toEqual([]));
   });
 
   it('answers an error on the connection whose frame failed, with its id', async () => {

@@ -1,0 +1,52 @@
+import { type RawData, WebSocket } from 'ws';
+
+/**
+ * What the pod does with every socket's events: one function per event, shared by all sockets,
+ * called with the socket as `this` (ConnectionAdmission: close, error; FrameDispatcher:
+ * message, ping, pong).
+ */
+export interface SocketEventHandlers {
+  close(this: WebSocket, code: number): void;
+  error(this: WebSocket, error: Error): void;
+  message(this: WebSocket, data: RawData, isBinary: boolean): void;
+  ping(this: WebSocket, data: Buffer): void;
+  pong(this: WebSocket): void;
+}
+
+/**
+ * The WebSocket class the gateway's server makes its sockets of (ws's documented `WebSocket`
+ * option): `emit` hands each of these events to the shared handler first, so no socket stores
+ * listeners for them. Added per socket, five events took each socket an event map that grows
+ * past its first few entries: about 300 bytes of every idle connection's heap, on tens of
+ * thousands of them. Listeners anyone else adds still run, after the handler.
+ *
+ * A paused socket emits no frame events (admission pauses it until `welcome`, and the
+ * dispatcher ignores sockets the hub no longer knows), and an 'error' with no listener
+ * besides the handler is handled: EventEmitter would otherwise throw it and end the process.
+ */
+export function socketClassWith(handlers: SocketEventHandlers): typeof WebSocket {
+  return class HeraldSocket extends WebSocket {
+    override emit(event: string | symbol, first?: unknown, second?: unknown): boolean {
+      switch (event) {
+        case 'message':
+          handlers.message.call(this, first as RawData, second as boolean);
+          break;
+        case 'ping':
+          handlers.ping.call(this, first as Buffer);
+          break;
+        case 'pong':
+          handlers.pong.call(this);
+          break;
+        case 'close':
+          handlers.close.call(this, first as number);
+          break;
+        case 'error':
+          handlers.error.call(this, first as Error);
+          if (this.listenerCount('error') === 0) return true;
+          break;
+      }
+      // Two arguments at most: that is all ws's events carry, and a rest parameter would build an array per frame.
+      return super.emit(event, first, second);
+    }
+  };
+}
