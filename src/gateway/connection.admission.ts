@@ -41,6 +41,9 @@ export class ConnectionAdmission {
   private readonly podId = randomBytes(6).toString('base64url');
   private connectionCount = 0;
 
+  /** Refused sockets still closing (their close handshake), which the hub does not know: see terminateAll. */
+  private readonly refusedSockets = new Set<WebSocket>();
+
   /** Every socket's close and error, admitted or refused (HeraldSocket calls them with the socket as `this`). */
   readonly onClose: (this: WebSocket, code: number) => void;
   readonly onError: (this: WebSocket, error: Error) => void;
@@ -57,7 +60,9 @@ export class ConnectionAdmission {
     private readonly metrics: MetricsService,
   ) {
     const logger = this.logger;
+    const refusedSockets = this.refusedSockets;
     this.onClose = function (reportedCode) {
+      refusedSockets.delete(this);
       const code = closeCodeOf(this, reportedCode);
       metrics.closeCodes.inc({ code: closeCodeLabel(code) });
       if (code === CloseCode.SlowConsumer.code) metrics.slowConsumerCloses.inc();
@@ -159,6 +164,20 @@ export class ConnectionAdmission {
     this.metrics.rejectedConnections.inc({ reason: metricReason });
     // Resume first: a paused socket could not read the peer's close reply.
     socket.resume();
-    if (socket.readyState === socket.OPEN) closeSocket(socket, how);
+    if (socket.readyState !== socket.OPEN) return;
+    this.refusedSockets.add(socket);
+    closeSocket(socket, how);
+  }
+
+  /**
+   * Drops every socket this pod still holds, admitted or refused, without a close handshake:
+   * the server is going away (HeraldWsAdapter.close, after any drain). ws keeps no set of its
+   * clients here (see HeraldWsAdapter.create), so these are the hub's connections and the refused
+   * sockets still closing; an open socket left behind would hold the HTTP server's close.
+   */
+  terminateAll(): void {
+    for (const connection of [...this.hub.all()]) connection.terminate();
+    for (const socket of [...this.refusedSockets]) socket.terminate();
+    this.refusedSockets.clear();
   }
 }

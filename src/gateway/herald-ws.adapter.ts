@@ -88,6 +88,12 @@ export class HeraldWsAdapter extends WsAdapter {
     return httpServer;
   }
 
+  /** Nest's version terminates the server's tracked clients; this server tracks none (see create). */
+  async close(server: WebSocketServer): Promise<void> {
+    this.admission.terminateAll();
+    await super.close(server);
+  }
+
   async dispose(): Promise<void> {
     // Nest takes off only the listeners it added; the application's server outlives this adapter.
     this.upgradeSource?.off('upgrade', this.onUpgrade);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { connect, type Socket } from 'node:net';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { HeraldWsAdapter } from '../../src/gateway/herald-ws.adapter';
 import { eventually } from '../support/eventually';
@@ -61,6 +62,22 @@ describe('gateway binding', () => {
     await eventually(() => expect(connectionsOf(['ivy'])).toEqual([]));
   });
 
+  it('drops every socket it still holds when the application closes, admitted or refused and never answering, so closing never waits on a client', async () => {
+    // Longer than the test may take: a refused socket left to ws's close timeout would fail it.
+    const own = await createTestApp({ CLOSE_TIMEOUT_MS: '60000' });
+    try {
+      const client = await connectClient(own.wsUrl, signToken({ sub: 'kim' }));
+      // Completes the handshake with a bad token, then reads the 4001 close and never answers it.
+      const silent = await silentUpgrade(own.wsUrl, 'not-a-token');
+      await eventually(() => expect(silent.bytesRead).toBeGreaterThan(0));
+      await own.close();
+      expect((await client.closed).code).toBe(1006);
+      await new Promise((resolve) => (silent.destroyed ? resolve(undefined) : silent.once('close', resolve)));
+    } finally {
+      await own.close().catch(() => undefined);
+    }
+  });
+
   it('answers an error on the connection whose frame failed, with its id', async () => {
     clients = await Promise.all(['fay', 'gus'].map((sub) => connectClient(app.wsUrl, signToken({ sub, rooms: ['chat:*'] }))));
     const [fay, gus] = clients;
@@ -79,3 +96,17 @@ describe('gateway binding', () => {
     expect(major > 8 || (major === 8 && minor >= 23)).toBe(true);
   });
 });
+
+/** A raw TCP client that upgrades to a WebSocket and then answers nothing, not even a close. */
+async function silentUpgrade(wsUrl: string, token: string): Promise<Socket> {
+  const url = new URL(wsUrl);
+  const socket = connect(Number(url.port), url.hostname);
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.write(
+    `GET ${url.pathname}?token=${token} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  socket.on('error', () => undefined); // the server drops it: that is the point
+  socket.resume(); // reads (and drops) what comes, so it sees the server end the connection
+  return socket;
+}
