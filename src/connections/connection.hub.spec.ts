@@ -92,7 +92,7 @@ describe('ConnectionHub: a member rejoining with since', () => {
 });
 
 describe('ConnectionHub: a connection removed', () => {
-  it('is no longer found by its socket (the map holds it strongly until remove)', async () => {
+  it('is no longer found by its socket (the socket holds it until remove)', async () => {
     const { engine, hub, connection } = await memberOfPersonalRoom();
     expect(hub.connectionFor(connection.socket)).toBe(connection);
     hub.remove(connection);

@@ -5,7 +5,7 @@ import { Broker, Delivery, HistoryResult } from '../broker/broker';
 import { RefCountedSubscriptions } from '../broker/ref-counted-subscriptions';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Principal } from '../auth/principal';
-import { Connection } from './connection';
+import { Connection, CONNECTION_OF_SOCKET, SocketOfConnection } from './connection';
 import { ExpirySchedule } from './expiry-schedule';
 import { PreparedFrame } from './prepared-frame';
 import { deliveryFrame } from './server-frame';
@@ -47,13 +47,6 @@ interface BufferedFrame {
 export class ConnectionHub {
   /** Every connection of this pod, with the rooms it is a live member of (its personal room included). */
   private readonly roomsByConnection = new Map<Connection, RoomList>();
-  /**
-   * The connection of each socket, for the shared socket listeners. A Map, not a WeakMap: every
-   * entry is removed with its connection (remove), and a WeakMap's entries are ephemerons, which
-   * each garbage collection processes apart (about 1% of a pod's CPU during a burst of connects,
-   * in a perf profile of the admission step).
-   */
-  private readonly bySocket = new Map<WebSocket, Connection>();
   private readonly membersByRoom = new Map<string, Members>();
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
   private readonly joiningByRoom = new Map<string, Map<Connection, BufferedFrame[]>>();
@@ -77,13 +70,19 @@ export class ConnectionHub {
     return this.roomsByConnection.keys();
   }
 
+  /**
+   * The connection of a socket, for the shared socket handlers: held by the socket itself
+   * (CONNECTION_OF_SOCKET) from add to remove. Neither a Map (an entry per connection) nor a
+   * WeakMap (its entries are ephemerons, which every garbage collection processes apart: about
+   * 1% of a pod's CPU during a burst of connects, in a perf profile of the admission step).
+   */
   connectionFor(socket: WebSocket): Connection | undefined {
-    return this.bySocket.get(socket);
+    return (socket as SocketOfConnection)[CONNECTION_OF_SOCKET];
   }
 
   add(connection: Connection): void {
     this.roomsByConnection.set(connection, new RoomList());
-    this.bySocket.set(connection.socket, connection);
+    (connection.socket as SocketOfConnection)[CONNECTION_OF_SOCKET] = connection;
     this.expiries.file(connection);
     this.metrics.connections.set(this.size);
   }
@@ -92,7 +91,8 @@ export class ConnectionHub {
   remove(connection: Connection): string[] {
     const rooms = this.roomsByConnection.get(connection);
     this.roomsByConnection.delete(connection);
-    this.bySocket.delete(connection.socket);
+    const socket = connection.socket as SocketOfConnection;
+    if (socket[CONNECTION_OF_SOCKET] === connection) socket[CONNECTION_OF_SOCKET] = undefined;
     this.expiries.unfile(connection);
     for (const [room, joining] of this.joiningByRoom) {
       if (joining.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);

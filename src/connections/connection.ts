@@ -9,6 +9,16 @@ import { TokenBucket } from './token-bucket';
 const TEXT_FRAME = { binary: false, compress: false } as const;
 
 /**
+ * Where a socket holds its connection while the hub knows it (ConnectionHub.add, remove): the
+ * gateway's socket class declares it as a field (HeraldSocket), so finding a socket's connection
+ * on every frame is a property load, not a map lookup, and costs no map entry per connection.
+ */
+export const CONNECTION_OF_SOCKET: unique symbol = Symbol('herald.connection');
+
+/** A socket that may hold its connection (see CONNECTION_OF_SOCKET). */
+export type SocketOfConnection = WebSocket & { [CONNECTION_OF_SOCKET]?: Connection };
+
+/**
  * Where a connection is in its life; only Connection changes it, and only forwards:
  * - `admitting`: token verified, joining its personal room; its first frame out is `welcome`,
  *   and its socket is paused, so no client frame is read yet (ConnectionAdmission).

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { CONNECTION_OF_SOCKET } from '../connections/connection';
 import { SocketEventHandlers, socketClassWith } from './herald-socket';
 
 /** Records each handler call with the socket it was called on. */
@@ -47,6 +48,12 @@ describe('socketClassWith', () => {
       ['close', first, 1000],
     ]);
     for (const socket of [first, second]) expect(socket.eventNames()).toEqual([]);
+  });
+
+  it("declares the slot the hub keeps a socket's connection in, empty until the hub fills it", () => {
+    const socket = serverSocket(recordingHandlers([]));
+    expect(Object.getOwnPropertySymbols(socket)).toContain(CONNECTION_OF_SOCKET);
+    expect((socket as unknown as Record<symbol, unknown>)[CONNECTION_OF_SOCKET]).toBeUndefined();
   });
 
   it('runs listeners added by anyone else after the handler, with the arguments ws emitted', () => {

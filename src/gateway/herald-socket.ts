@@ -1,4 +1,5 @@
 import { type RawData, WebSocket } from 'ws';
+import { Connection, CONNECTION_OF_SOCKET } from '../connections/connection';
 
 /**
  * What the pod does with every socket's events: one function per event, shared by all sockets,
@@ -26,6 +27,9 @@ export interface SocketEventHandlers {
  */
 export function socketClassWith(handlers: SocketEventHandlers): typeof WebSocket {
   return class HeraldSocket extends WebSocket {
+    /** Declared, so every socket has the slot in itself (ConnectionHub sets it while the connection lives). */
+    [CONNECTION_OF_SOCKET]: Connection | undefined = undefined;
+
     override emit(event: string | symbol, first?: unknown, second?: unknown): boolean {
       switch (event) {
         case 'message':
