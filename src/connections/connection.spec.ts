@@ -82,3 +82,19 @@ describe('Connection send buffer limit', () => {
     expect(socket.closedWith).toBe(4008);
   });
 });
+
+describe('Connection frames taken', () => {
+  it('takes frames only once welcomed, and none once closing or refusing more', () => {
+    const { connection } = setUp();
+    expect(connection.state).toBe('admitting');
+    expect(connection.takesFrames).toBe(false);
+    connection.open();
+    expect(connection.takesFrames).toBe(true);
+    connection.closeAfterReplies({ code: 4029, reason: 'rate_limited' });
+    expect(connection.takesFrames).toBe(false);
+    const other = setUp().connection;
+    other.open();
+    other.socketClosed();
+    expect(other.takesFrames).toBe(false);
+  });
+});

@@ -130,9 +130,13 @@ export class Connection {
     closeSocket(this.socket, how);
   }
 
-  /** Whether frames from the client are still read and answered. */
+  /**
+   * Whether frames from the client are read and answered: once welcomed, until it closes or
+   * refuses more. Its socket is paused while it is admitted, so none should arrive before; the
+   * gateway's shared socket handlers get every socket's frames (HeraldSocket), and ask.
+   */
   get takesFrames(): boolean {
-    return this.#state !== 'closing' && !this.#refusingFrames;
+    return this.#state === 'open' && !this.#refusingFrames;
   }
 
   /**
