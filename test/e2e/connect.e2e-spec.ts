@@ -1,10 +1,10 @@
-import { createHmac, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import WebSocket from 'ws';
-import { createConnection } from 'node:net';
 import { Broker, BrokerUnavailableError } from '../../src/broker/broker';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
+import { rawUpgrade } from '../support/raw-upgrade';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { connectClient, openClient } from '../support/ws-client';
@@ -120,7 +120,7 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
   it('survives a refused client that sends an invalid frame before its close reply', async () => {
     // A handshake followed at once by an unmasked frame, which ws reports as an 'error' on the
     // server socket while Herald is still refusing the token.
-    const closed = rawUpgrade(app, { host: '127.0.0.1', headers: 'Sec-WebSocket-Protocol: herald.v1, bearer.not-a-jwt\r\n' }, Buffer.from([0x81, 0x02, 0x68, 0x69])); // then FIN text "hi", unmasked
+    const { closed } = rawUpgrade(app.wsUrl, { headers: 'Sec-WebSocket-Protocol: herald.v1, bearer.not-a-jwt\r\n' }, Buffer.from([0x81, 0x02, 0x68, 0x69])); // then FIN text "hi", unmasked
     expect(await closed).toMatch(/^HTTP\/1.1 101 /);
     const next = await connectClient(app.wsUrl, token());
     expect(next.frames[0].event).toBe('welcome');
@@ -128,34 +128,13 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
   });
 });
 
-/**
- * Sends an upgrade request by hand on a raw socket (with `host`, extra `headers`, then `after`)
- * and resolves with everything the server wrote until it closed the connection.
- */
-function rawUpgrade(app: TestApp, { host, headers = '' }: { host: string; headers?: string }, after?: Buffer): Promise<string> {
-  const { port, pathname } = new URL(app.wsUrl);
-  const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
-  const closed = new Promise<string>((resolve) => {
-    let received = '';
-    raw.on('data', (chunk) => (received += chunk.toString('latin1')));
-    raw.on('close', () => resolve(received));
-    raw.on('error', () => undefined); // the server may reset the connection; the test reads what arrived
-  });
-  raw.write(
-    `GET ${pathname} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n`,
-  );
-  if (after) raw.write(after);
-  return closed;
-}
-
 describe('an upgrade whose URL cannot be read', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp()));
   afterAll(() => app.close());
 
   it('is answered with a complete 400 response that repeats nothing it was sent, and the server goes on', async () => {
-    const response = await rawUpgrade(app, { host: 'bad host<x>' });
+    const response = await rawUpgrade(app.wsUrl, { host: 'bad host<x>' }).closed;
     const [head, body] = response.split('\r\n\r\n');
     expect(head.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(head).toMatch(/\r\nConnection: close\r\n/);

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { connect, type Socket } from 'node:net';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { HeraldWsAdapter } from '../../src/gateway/herald-ws.adapter';
 import { eventually } from '../support/eventually';
+import { rawUpgrade } from '../support/raw-upgrade';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken } from '../support/tokens';
 import { connectClient, TestClient } from '../support/ws-client';
@@ -67,12 +67,12 @@ describe('gateway binding', () => {
     const own = await createTestApp({ CLOSE_TIMEOUT_MS: '60000' });
     try {
       const client = await connectClient(own.wsUrl, signToken({ sub: 'kim' }));
-      // Completes the handshake with a bad token, then reads the 4001 close and never answers it.
-      const silent = await silentUpgrade(own.wsUrl, 'not-a-token');
-      await eventually(() => expect(silent.bytesRead).toBeGreaterThan(0));
+      // Completes the handshake with a bad token, then reads the 1008 close frame and never answers it.
+      const silent = rawUpgrade(own.wsUrl, { headers: 'Authorization: Bearer not-a-token\r\n' });
+      await eventually(() => expect(silent.received()).toContain('\r\n\r\n\x88'));
       await own.close();
       expect((await client.closed).code).toBe(1006);
-      await new Promise((resolve) => (silent.destroyed ? resolve(undefined) : silent.once('close', resolve)));
+      await silent.closed;
     } finally {
       await own.close().catch(() => undefined);
     }
@@ -96,17 +96,3 @@ describe('gateway binding', () => {
     expect(major > 8 || (major === 8 && minor >= 23)).toBe(true);
   });
 });
-
-/** A raw TCP client that upgrades to a WebSocket and then answers nothing, not even a close. */
-async function silentUpgrade(wsUrl: string, token: string): Promise<Socket> {
-  const url = new URL(wsUrl);
-  const socket = connect(Number(url.port), url.hostname);
-  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  socket.write(
-    `GET ${url.pathname}?token=${token} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-  );
-  socket.on('error', () => undefined); // the server drops it: that is the point
-  socket.resume(); // reads (and drops) what comes, so it sees the server end the connection
-  return socket;
-}

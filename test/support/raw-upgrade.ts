@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
+
+/** An upgrade made by hand on a raw socket, which then answers nothing, not even a close. */
+export interface RawUpgrade {
+  /** Everything the server wrote so far (latin1). */
+  received(): string;
+  /** Everything the server wrote, once it closed the connection. */
+  readonly closed: Promise<string>;
+}
+
+/**
+ * Sends an upgrade request by hand to the WebSocket URL's port and path (with `host`, extra
+ * `headers`, then `after`), and reads whatever the server writes until it closes the connection.
+ */
+export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '' }: { host?: string; headers?: string } = {}, after?: Buffer): RawUpgrade {
+  const { port, pathname } = new URL(wsUrl);
+  const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
+  let received = '';
+  const closed = new Promise<string>((resolve) => {
+    raw.on('data', (chunk) => (received += chunk.toString('latin1')));
+    raw.on('close', () => resolve(received));
+    raw.on('error', () => undefined); // the server may reset the connection; the test reads what arrived
+  });
+  raw.write(
+    `GET ${pathname} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n`,
+  );
+  if (after) raw.write(after);
+  return { received: () => received, closed };
+}
