@@ -91,8 +91,7 @@ export class ConnectionHub {
   remove(connection: Connection): string[] {
     const rooms = this.roomsByConnection.get(connection);
     this.roomsByConnection.delete(connection);
-    const socket = connection.socket as SocketOfConnection;
-    if (socket[CONNECTION_OF_SOCKET] === connection) socket[CONNECTION_OF_SOCKET] = undefined;
+    (connection.socket as SocketOfConnection)[CONNECTION_OF_SOCKET] = undefined;
     this.expiries.unfile(connection);
     for (const [room, joining] of this.joiningByRoom) {
       if (joining.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
