@@ -10,8 +10,8 @@ import { serverFrame } from '../connections/server-frame';
  * - Pages are newest first; `before` pages back, `next` is the cursor to the rest (null at the end).
  * - At most INBOX_SIZE items per user, each kept for INBOX_TTL_DAYS; trimmed items take their
  *   read marks with them.
- * - Marking read names ids or 'all'; unknown ids are ignored; the result says what changed.
- * - A mark that changed something delivers the `inbox` event (inboxEvent) to the user's personal
+ * - Marking read names ids or 'all'; unknown ids are ignored; the answer is the unread count after.
+ * - A mark that changed something (and only such a mark) delivers the `inbox` event (inboxEvent) to the user's personal
  *   room on every pod, through the broker's delivery path, in the same atomic step as the mark:
  *   a notification stored before the mark reaches the user's connections before the event (whose
  *   `unread` counts it), one stored after reaches them after it. Broadcast as a second step, a
@@ -20,8 +20,11 @@ import { serverFrame } from '../connections/server-frame';
 export abstract class InboxStore {
   /** A page of the user's inbox, newest first. */
   abstract read(user: string, limit: number, before?: string): Promise<InboxPage>;
-  /** Marks inbox items read (unknown ids are ignored) and tells the user's connections; says what changed, if anything. */
-  abstract markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult>;
+  /**
+   * Marks inbox items read (unknown ids are ignored) and, when that changed anything, tells the
+   * user's connections (the `inbox` event says what); resolves with the inbox's unread count.
+   */
+  abstract markRead(user: string, selection: string[] | 'all'): Promise<number>;
   /** Inboxes dropped whole to stay within a memory budget since start (INBOX_MEMORY_MAX_MB); none where the store has no budget. */
   get evictedInboxes(): number {
     return 0;
@@ -34,11 +37,6 @@ export interface InboxOptions {
   inboxTtlMs: number;
 }
 
-export interface InboxReadResult {
-  unread: number;
-  /** The ids newly marked read, 'all' for a mark-all that changed something, null when nothing changed. */
-  changed: string[] | 'all' | null;
-}
 
 /** What an inbox item is made of: the notification a publication's body carries. */
 export function inboxItemOf(seq: string, bodyJson: string, read: boolean): InboxItem {
@@ -71,7 +69,3 @@ export function inboxEvent(unread: number, selection: string[] | 'all', marked: 
   return serverFrame('inbox', { unread, read });
 }
 
-/** What a mark-read reports: `changed` null when nothing was newly read. */
-export function inboxReadResult(unread: number, selection: string[] | 'all', marked: string[]): InboxReadResult {
-  return { unread, changed: marked.length === 0 ? null : selection === 'all' ? 'all' : marked };
-}

@@ -18,7 +18,6 @@ export class InboxService {
 
   /** Marks items read; when anything changed, the store tells every connection of the user. */
   async markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResponse> {
-    const { unread } = await this.inbox.markRead(user, selection);
-    return { unread };
+    return { unread: await this.inbox.markRead(user, selection) };
   }
 }

@@ -16,6 +16,42 @@ async function notify(engine: Engine, user: string, id: string): Promise<string>
 const isInboxEvent = (delivery: Delivery): delivery is Broadcast => delivery.kind === 'broadcast' && delivery.frame.includes('"event":"inbox"');
 const inboxEventsOf = (log: DeliveryLog, user: string) => log.of(`user:${user}`).filter(isInboxEvent).map((event) => JSON.parse(event.frame) as unknown);
 
+let markers = 0;
+
+/**
+ * Broadcasts a marker to the user's personal room and waits until `log` has it: everything the
+ * pod was sent for the room before it has arrived too (delivery keeps order). Returns where it is.
+ */
+async function heardUpTo(engine: Engine, log: DeliveryLog, room: string): Promise<number> {
+  const marker = `{"event":"marker","data":${++markers}}`;
+  await engine.broker.broadcast(room, marker);
+  const at = () => log.of(room).findIndex((delivery) => delivery.kind === 'broadcast' && delivery.frame === marker);
+  await eventually(() => expect(at()).toBeGreaterThanOrEqual(0));
+  return at();
+}
+
+/**
+ * Marks read on `engine` and says what the user's connections heard of it: the unread count the
+ * store answered, and the event's `read` (null when the mark sent no event). `log` follows the
+ * user's personal room on that pod.
+ */
+async function markAndHear(engine: Engine, log: DeliveryLog, user: string, selection: string[] | 'all'): Promise<{ unread: number; read: unknown }> {
+  const room = `user:${user}`;
+  const before = await heardUpTo(engine, log, room);
+  const unread = await engine.inbox.markRead(user, selection);
+  const after = await heardUpTo(engine, log, room);
+  const events = log.of(room).slice(before + 1, after).filter(isInboxEvent);
+  if (events.length > 1) throw new Error(`one mark sent ${events.length} inbox events`);
+  return { unread, read: events.length === 0 ? null : (JSON.parse(events[0].frame) as { data: { read: unknown } }).data.read };
+}
+
+/** A pod's delivery log with the users' personal rooms followed. */
+async function following(engine: Engine, ...users: string[]): Promise<DeliveryLog> {
+  const log = new DeliveryLog(engine.broker);
+  for (const user of users) await engine.broker.subscribe(`user:${user}`);
+  return log;
+}
+
 /**
  * The InboxStore contract (src/broker/inbox.store.ts), run against every engine's driver: the
  * inbox a publish with `inboxUser` writes, read back in pages, marked read, trimmed and expired.
@@ -53,12 +89,13 @@ export function inboxStoreContract(harness: EngineHarness): void {
     expect(await engine.inbox.read('nobody', 10)).toEqual({ items: [], unread: 0, next: null });
   });
 
-  it('marks the ids named, ignores unknown ones, and says only what changed', async () => {
+  it('marks the ids named, ignores unknown ones, and tells only what changed', async () => {
     const engine = await (await harness.cluster()).pod();
+    const log = await following(engine, 'alice', 'bob');
     for (const id of ['n1', 'n2', 'n3']) await notify(engine, 'alice', id);
-    expect(await engine.inbox.markRead('alice', ['n1', 'unknown'])).toEqual({ unread: 2, changed: ['n1'] });
-    expect(await engine.inbox.markRead('alice', ['n1'])).toEqual({ unread: 2, changed: null });
-    expect(await engine.inbox.markRead('alice', ['unknown'])).toEqual({ unread: 2, changed: null });
+    expect(await markAndHear(engine, log, 'alice', ['n1', 'unknown'])).toEqual({ unread: 2, read: ['n1'] });
+    expect(await markAndHear(engine, log, 'alice', ['n1'])).toEqual({ unread: 2, read: null });
+    expect(await markAndHear(engine, log, 'alice', ['unknown'])).toEqual({ unread: 2, read: null });
     const page = await engine.inbox.read('alice', 10);
     expect(page.items.map((item) => [item.id, item.read])).toEqual([
       ['n3', false],
@@ -66,15 +103,16 @@ export function inboxStoreContract(harness: EngineHarness): void {
       ['n1', true],
     ]);
     expect(page.unread).toBe(2);
-    expect(await engine.inbox.markRead('bob', ['n1'])).toEqual({ unread: 0, changed: null });
+    expect(await markAndHear(engine, log, 'bob', ['n1'])).toEqual({ unread: 0, read: null });
   });
 
   it('marks all, once: a second mark-all changes nothing', async () => {
     const engine = await (await harness.cluster()).pod();
+    const log = await following(engine, 'alice');
     for (const id of ['n1', 'n2']) await notify(engine, 'alice', id);
     await engine.inbox.markRead('alice', ['n2']);
-    expect(await engine.inbox.markRead('alice', 'all')).toEqual({ unread: 0, changed: 'all' });
-    expect(await engine.inbox.markRead('alice', 'all')).toEqual({ unread: 0, changed: null });
+    expect(await markAndHear(engine, log, 'alice', 'all')).toEqual({ unread: 0, read: 'all' });
+    expect(await markAndHear(engine, log, 'alice', 'all')).toEqual({ unread: 0, read: null });
     expect((await engine.inbox.read('alice', 10)).items.every((item) => item.read)).toBe(true);
     await notify(engine, 'alice', 'n3');
     expect((await engine.inbox.read('alice', 10)).unread).toBe(1);
@@ -130,6 +168,7 @@ export function inboxStoreContract(harness: EngineHarness): void {
 
   it('keeps INBOX_SIZE items, and a trimmed item takes its read mark with it', async () => {
     const engine = await (await harness.cluster({ inboxSize: 3 })).pod();
+    const log = await following(engine, 'alice');
     await notify(engine, 'alice', 'n1');
     await notify(engine, 'alice', 'n2');
     await engine.inbox.markRead('alice', ['n1']);
@@ -137,15 +176,16 @@ export function inboxStoreContract(harness: EngineHarness): void {
     const page = await engine.inbox.read('alice', 10);
     expect(page.items.map((item) => item.id)).toEqual(['n5', 'n4', 'n3']);
     expect(page).toMatchObject({ unread: 3, next: null });
-    expect(await engine.inbox.markRead('alice', ['n1', 'n2'])).toEqual({ unread: 3, changed: null });
+    expect(await markAndHear(engine, log, 'alice', ['n1', 'n2'])).toEqual({ unread: 3, read: null });
   });
 
   it('forgets items older than INBOX_TTL_DAYS', async () => {
     const engine = await (await harness.cluster({ inboxTtlMs: 1000 })).pod();
+    const log = await following(engine, 'alice');
     await notify(engine, 'alice', 'n1');
     expect((await engine.inbox.read('alice', 10)).items).toHaveLength(1);
     await eventually(async () => expect(await engine.inbox.read('alice', 10)).toEqual({ items: [], unread: 0, next: null }), 4000, 100);
-    expect(await engine.inbox.markRead('alice', 'all')).toEqual({ unread: 0, changed: null });
+    expect(await markAndHear(engine, log, 'alice', 'all')).toEqual({ unread: 0, read: null });
     await notify(engine, 'alice', 'n2');
     expect((await engine.inbox.read('alice', 10)).items.map((item) => item.id)).toEqual(['n2']);
   });
@@ -154,10 +194,11 @@ export function inboxStoreContract(harness: EngineHarness): void {
     const cluster = await harness.cluster();
     const a = await cluster.pod();
     const b = await cluster.pod();
+    const onB = await following(b, 'alice');
     await notify(a, 'alice', 'n1');
     await notify(b, 'alice', 'n2');
     expect((await b.inbox.read('alice', 10)).items.map((item) => item.id)).toEqual(['n2', 'n1']);
-    expect(await b.inbox.markRead('alice', ['n1'])).toEqual({ unread: 1, changed: ['n1'] });
+    expect(await markAndHear(b, onB, 'alice', ['n1'])).toEqual({ unread: 1, read: ['n1'] });
     expect((await a.inbox.read('alice', 10)).items.map((item) => item.read)).toEqual([false, true]);
   });
 }

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
-import { InboxOptions, InboxReadResult, InboxStore, inboxEvent, inboxPage, inboxReadResult, unreadCount } from '../inbox.store';
+import { InboxOptions, InboxStore, inboxEvent, inboxPage, unreadCount } from '../inbox.store';
 
 export interface MemoryInboxOptions extends InboxOptions {
   /** INBOX_MEMORY_MAX_MB in bytes, for every inbox together; unbounded when omitted. */
@@ -102,7 +102,7 @@ export class MemoryInboxStore extends InboxStore {
     return inboxPage(newestFirst, limit, before);
   }
 
-  async markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult> {
+  async markRead(user: string, selection: string[] | 'all'): Promise<number> {
     const items = this.live(user, Date.now());
     const wanted = selection === 'all' ? undefined : new Set(selection);
     const marked: string[] = [];
@@ -113,7 +113,7 @@ export class MemoryInboxStore extends InboxStore {
     }
     const unread = unreadCount(items);
     if (marked.length > 0) this.broadcast(personalRoom(user), inboxEvent(unread, selection, marked));
-    return inboxReadResult(unread, selection, marked);
+    return unread;
   }
 
   /** Users with items held (leak checks of this driver). */

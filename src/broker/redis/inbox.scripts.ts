@@ -26,7 +26,7 @@ return {now_ms(), redis.call('LRANGE', KEYS[1], 0, -1), redis.call('SMEMBERS', K
  * KEYS: inbox, read set. ARGV: item TTL ms, item TTL s, 'all' or 'ids', the publish command
  * (PUBLISH, or SPUBLISH on a Cluster: the personal room's channel shares the inbox's hash tag),
  * the personal room's channel, what its messages start with ('' or `@<room>\n`), then the ids.
- * Marks the live items selected (unknown ids ignored); returns {unread after, marked ids}.
+ * Marks the live items selected (unknown ids ignored); returns the unread count after.
  *
  * When it marked any, it also publishes the `inbox` event (inboxEvent builds the same frame in
  * process) as a broadcast on the channel, in this step: every notification the count includes
@@ -40,20 +40,20 @@ local all = ARGV[3] == 'all'
 local FIRST_ID = 7
 local wanted = {}
 for i = FIRST_ID, #ARGV do wanted[ARGV[i]] = true end
-local unread, marked, newly = 0, {}, {}
+local unread, changed, newly = 0, false, {}
 for _, entry in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
   local stored, id = item_id(entry)
   if id and stored > oldest and redis.call('SISMEMBER', read, id) == 0 then
     if all or wanted[id] then
       redis.call('SADD', read, id)
-      table.insert(marked, id)
+      changed = true
       newly[id] = true
     else
       unread = unread + 1
     end
   end
 end
-if #marked > 0 then
+if changed then
   redis.call('EXPIRE', read, ARGV[2])
   local listed = '"all"'
   if not all then
@@ -69,7 +69,7 @@ if #marked > 0 then
   end
   redis.call(ARGV[4], ARGV[5], ARGV[6] .. 'B\\n{"event":"inbox","data":{"unread":' .. unread .. ',"read":' .. listed .. '}}')
 end
-return {unread, marked}
+return unread
 `;
 
 export interface InboxKeys {
@@ -122,6 +122,6 @@ export const INBOX_SCRIPTS = {
       parser.push(String(ttlMs), String(expirySeconds(ttlMs)), selection === 'all' ? 'all' : 'ids');
       parser.push(event.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH', event.channel, event.messagePrefix, ...(selection === 'all' ? [] : selection));
     },
-    transformReply: (reply: [number, string[]]) => ({ unread: Number(reply[0]), marked: reply[1] }),
+    transformReply: (reply: number) => Number(reply),
   }),
 };

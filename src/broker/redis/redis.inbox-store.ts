@@ -1,5 +1,5 @@
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
-import { InboxOptions, InboxReadResult, InboxStore, inboxItemOf, inboxPage, inboxReadResult } from '../inbox.store';
+import { InboxOptions, InboxStore, inboxItemOf, inboxPage } from '../inbox.store';
 import { formatSeq } from '../seq';
 import { InboxEventChannel, InboxKeys, parseInboxEntry } from './inbox.scripts';
 import { RedisConnection } from './redis.connection';
@@ -35,9 +35,8 @@ export class RedisInboxStore extends InboxStore {
     return inboxPage(items, limit, before);
   }
 
-  async markRead(user: string, selection: string[] | 'all'): Promise<InboxReadResult> {
-    const { unread, marked } = await this.connection.run('inbox mark', (redis) => redis.heraldInboxMark(this.inboxKeys(user), this.options.inboxTtlMs, selection, this.eventChannel(user)));
-    return inboxReadResult(unread, selection, marked);
+  markRead(user: string, selection: string[] | 'all'): Promise<number> {
+    return this.connection.run('inbox mark', (redis) => redis.heraldInboxMark(this.inboxKeys(user), this.options.inboxTtlMs, selection, this.eventChannel(user)));
   }
 
   private eventChannel(user: string): InboxEventChannel {
