@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
@@ -39,6 +40,13 @@ export interface JsonBodyLimits {
 function tooDeep(maxDepth: number): BadRequestException {
   return new BadRequestException(`The JSON body is nested deeper than ${maxDepth} levels`);
 }
+
+/**
+ * The answer to a body that is not the UTF-8 it says it is, from either parser. Decoded anyway,
+ * each bad byte would become U+FFFD, stored and delivered as if the publisher had sent it: a
+ * notification quietly changed, where a WebSocket text frame like it is refused (1007).
+ */
+const NOT_UTF8 = 'The body is not valid UTF-8';
 
 /**
  * Makes `fastify` read JSON request bodies within `limitsOf(route)`: at most `limitBytes` (413
@@ -92,6 +100,7 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
 export function parseJsonBody(body: Buffer, maxDepth: number): unknown {
   if (body.length === 0) return {};
   if (jsonNestingExceeds(body, maxDepth)) throw tooDeep(maxDepth);
+  if (!isUtf8(body)) throw new BadRequestException(NOT_UTF8);
   // A UTF-8 byte order mark is read past, as body-parser's decoder did (RFC 8259 allows ignoring it).
   const text = body.toString('utf8', hasUtf8Bom(body) ? 3 : 0);
   const first = FIRST_JSON_CHAR.exec(text)?.[1];
@@ -143,20 +152,20 @@ function hasUtf8Bom(body: Buffer): boolean {
 type ParseJson = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void;
 
 /** The error body-parser passes on when `verify` throws: its `status` becomes the answer. */
-class JsonTooDeepError extends Error {
+class UnreadableJsonError extends Error {
   readonly status = 400;
   readonly expose = true;
-  constructor(maxDepth: number) {
-    super(tooDeep(maxDepth).message);
-  }
 }
 
 function bodyParserFor({ limitBytes, maxDepth }: JsonBodyLimits): ParseJson {
   return json({
     limit: limitBytes,
     type: JSON_MEDIA_TYPES,
-    verify(_request: IncomingMessage, _response: unknown, body: Buffer) {
-      if (jsonNestingExceeds(body, maxDepth)) throw new JsonTooDeepError(maxDepth);
+    // The body as sent (inflated), before body-parser decodes it from its charset.
+    verify(_request: IncomingMessage, _response: unknown, body: Buffer, charset: string) {
+      if (jsonNestingExceeds(body, maxDepth)) throw new UnreadableJsonError(tooDeep(maxDepth).message);
+      // body-parser lower-cases the charset, and reads `utf-8` when there is none.
+      if (charset === 'utf-8' && !isUtf8(body)) throw new UnreadableJsonError(NOT_UTF8);
     },
   }) as ParseJson;
 }

@@ -61,6 +61,24 @@ describe('HTTP platform', () => {
     expect(response.status).toBe(202);
   });
 
+  it.each(['application/json', 'application/json; charset=UTF-8'])('refuses a body that is not valid UTF-8 sent as %s, and delivers nothing', async (type) => {
+    const user = `utf8-${type.length}`;
+    const valid = Buffer.from(`{"users":["${user}"],"type":"t","payload":{"text":"caf\u00e9"}}`);
+    // Each a way to break UTF-8: a byte that never occurs, a truncated sequence, an overlong
+    // encoding and an encoded surrogate, put inside the payload's string.
+    for (const bad of [[0xff], [0xc3], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
+      const at = valid.indexOf('caf') + 3;
+      const body = Buffer.concat([valid.subarray(0, at), Buffer.from(bad), valid.subarray(at)]);
+      const response = await fetch(`${app.url}/v1/notifications`, { method: 'POST', headers: { authorization: `Bearer ${publisherToken()}`, 'content-type': type }, body });
+      expect({ status: response.status, body: await response.json() }).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: 'The body is not valid UTF-8' } });
+    }
+    const fine = await fetch(`${app.url}/v1/notifications`, { method: 'POST', headers: { authorization: `Bearer ${publisherToken()}`, 'content-type': type }, body: valid });
+    expect(fine.status).toBe(202);
+    // Only the valid body reached the user (its inbox keeps every personal notification).
+    const inbox = await http('GET', `${app.url}/v1/inbox`, { token: signToken({ sub: user }) });
+    expect(inbox.body.items.map((item: { payload: unknown }) => item.payload)).toEqual([{ text: 'caf\u00e9' }]);
+  });
+
   it('reads an empty JSON body as {} and names the missing fields', async () => {
     const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '' });
     expect(response.status).toBe(400);
