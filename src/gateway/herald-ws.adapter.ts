@@ -22,6 +22,16 @@ const BAD_UPGRADE_RESPONSE =
   'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
   `Content-Length: ${Buffer.byteLength(BAD_UPGRADE_BODY)}\r\n\r\n${BAD_UPGRADE_BODY}`;
 
+/**
+ * The answer to an upgrade on a path no WebSocket server serves. Nest's listener drops the socket
+ * without a word, and a client pointed at the wrong path (a proxy's prefix, a trailing slash)
+ * saw only a failed connection: a 404 naming WS_PATH tells whoever reads the handshake's answer.
+ */
+function notFoundUpgradeResponse(wsPath: string): string {
+  const body = `No WebSocket endpoint at this path; connect to ${wsPath}`;
+  return 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
 /** Nest's port for gateways served by the application's own HTTP server. */
 const APPLICATION_PORT = 0;
 
@@ -38,6 +48,8 @@ export class HeraldWsAdapter extends WsAdapter {
   private readonly compression: CompressionNegotiation;
   private gatewayBound = false;
   private readonly upgradePath = new UpgradePath();
+  /** See notFoundUpgradeResponse. */
+  private readonly notFoundResponse: string;
   /** The application's HTTP server, once its upgrades are routed here (ensureHttpServerExists). */
   private upgradeSource: Server | undefined;
 
@@ -47,6 +59,7 @@ export class HeraldWsAdapter extends WsAdapter {
     this.admission = app.get(ConnectionAdmission);
     this.dispatcher = app.get(FrameDispatcher);
     this.compression = app.get(CompressionNegotiation);
+    this.notFoundResponse = notFoundUpgradeResponse(this.config.wsPath);
   }
 
   create(port: number, options: Record<string, unknown> = {}): WebSocketServer {
@@ -76,7 +89,7 @@ export class HeraldWsAdapter extends WsAdapter {
 
   /**
    * Routes the application server's upgrades to the gateway's WebSocket server as Nest's own
-   * listener does (by path; an unknown path is dropped, a URL that cannot be read answers 400),
+   * listener does (by path; an unknown path answers 404, a URL that cannot be read 400),
    * reading the path through UpgradePath rather than parsing every request's URL.
    */
   protected ensureHttpServerExists(port: number, httpServer?: Server): Server | undefined {
@@ -106,7 +119,7 @@ export class HeraldWsAdapter extends WsAdapter {
       const path = this.upgradePath.of(request);
       const server = (this.wsServersRegistry.get(APPLICATION_PORT) as (WebSocketServer & { path: string })[]).find((candidate) => candidate.path === path);
       if (!server) {
-        socket.destroy();
+        socket.end(this.notFoundResponse);
         return;
       }
       // The 101 response then leaves with `welcome` (or the refusal's close frame) when that is

@@ -128,6 +128,25 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
   });
 });
 
+describe('an upgrade on a path no WebSocket server serves', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ WS_PATH: '/realtime' })));
+  afterAll(() => app.close());
+
+  it.each(['/realtime/', '/REALTIME', '/ws', '/healthz', '/realtime/../ws'])('%s is answered with a complete 404 naming WS_PATH, and the server goes on', async (path) => {
+    // Written raw: a WebSocket client would resolve `..` and not show the answer.
+    const response = await rawUpgrade(app.wsUrl, { path, headers: 'Sec-WebSocket-Protocol: herald.v1\r\n' }).closed;
+    const [head, body] = response.split('\r\n\r\n');
+    expect(head.split('\r\n')[0]).toBe('HTTP/1.1 404 Not Found');
+    expect(head).toMatch(/\r\nConnection: close\r\n/);
+    expect(head).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
+    expect(body).toBe('No WebSocket endpoint at this path; connect to /realtime');
+    const next = await connectClient(app.wsUrl, signToken({ sub: 'after-404' }));
+    expect(next.frames[0].event).toBe('welcome');
+    await next.close();
+  });
+});
+
 describe('an upgrade whose URL cannot be read', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp()));

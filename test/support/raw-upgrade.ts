@@ -10,10 +10,11 @@ export interface RawUpgrade {
 }
 
 /**
- * Sends an upgrade request by hand to the WebSocket URL's port and path (with `host`, extra
- * `headers`, then `after`), and reads whatever the server writes until it closes the connection.
+ * Sends an upgrade request by hand to the WebSocket URL's port and path (or `path`, written as
+ * it is), with `host`, extra `headers`, then `after`, and reads whatever the server writes until
+ * it closes the connection.
  */
-export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '' }: { host?: string; headers?: string } = {}, after?: Buffer): RawUpgrade {
+export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '', path }: { host?: string; headers?: string; path?: string } = {}, after?: Buffer): RawUpgrade {
   const { port, pathname } = new URL(wsUrl);
   const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
   let received = '';
@@ -23,7 +24,7 @@ export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '' }: 
     raw.on('error', () => undefined); // the server may reset the connection; the test reads what arrived
   });
   raw.write(
-    `GET ${pathname} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `GET ${path ?? pathname} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n`,
   );
   if (after) raw.write(after);
