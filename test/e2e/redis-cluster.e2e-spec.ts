@@ -182,6 +182,27 @@ describe('pods on a Redis Cluster', () => {
     return [...roomByPrimary.values()];
   }
 
+  /** How many primary changes each pod has followed (herald_redis_failovers_total). */
+  async function failoversFollowed(): Promise<number[]> {
+    return Promise.all(
+      pods.map(async (pod) => Number(/^herald_redis_failovers_total (\d+)$/m.exec(await (await fetch(`${pod.url}/metrics`)).text())?.[1] ?? 0)),
+    );
+  }
+
+  /**
+   * Waits until every pod has followed a failover since `before` (failoversFollowed), then is
+   * ready. A pod stays ready in good faith until its health check finds the stopped primary
+   * silent, and the cluster may promote the replica before that: checked for readiness alone,
+   * the pods could all still be answering from before the freeze, and the publishes that
+   * followed were refused (503, the pod now unavailable) for as long as noticing, rediscovering
+   * the slots and resyncing took. About 3 s here; on a loaded CI machine it outlasted the
+   * delivery check's 10 s.
+   */
+  async function expectEveryPodFollowedFailover(before: number[], timeoutMs: number): Promise<void> {
+    await eventually(async () => (await failoversFollowed()).forEach((count, index) => expect(count).toBeGreaterThan(before[index])), timeoutMs, 200);
+    await expectEveryPodReady(timeoutMs);
+  }
+
   async function expectEveryPodReady(timeoutMs: number): Promise<void> {
     await eventually(async () => {
       for (const pod of pods) expect((await http('GET', `${pod.url}/readyz`)).status).toBe(200);
@@ -219,10 +240,11 @@ describe('pods on a Redis Cluster', () => {
     const roomPublishers = rooms.map((room) => keepPublishing(room));
     await eventually(() => roomPublishers.forEach((publisher) => expect(publisher.acknowledged.length).toBeGreaterThan(3)), 10_000);
 
+    const followed = await failoversFollowed();
     await cluster.freeze(primary);
     try {
       await cluster.waitHealthy(30_000); // The replica took over; the old primary is still stopped.
-      await expectEveryPodReady(20_000);
+      await expectEveryPodFollowedFailover(followed, 20_000);
       await expectDeliveryInEveryRoom(members, rooms, 'while-frozen');
     } finally {
       cluster.thaw(primary);
