@@ -18,10 +18,30 @@ async function memberOfPersonalRoom() {
   const hub = new ConnectionHub(broker, new MetricsService());
   // Every frame the socket was given, live (a PreparedFrame, written past ws) or not, in order.
   const frames: string[] = [];
-  const socket = { readyState: 1, bufferedAmount: 0, send: jest.fn((frame: string) => frames.push(frame)), close: jest.fn() } as unknown as WebSocket;
+  // The same frames as the write calls that would carry them: those sent while the TCP stream
+  // was corked leave together when it is uncorked.
+  const writes: string[][] = [];
+  let held: string[] | undefined;
+  const stream = {
+    writableCorked: 0,
+    cork: () => {
+      if (stream.writableCorked++ === 0) held = [];
+    },
+    uncork: () => {
+      if (--stream.writableCorked === 0) writes.push(held!);
+      if (stream.writableCorked === 0) held = undefined;
+    },
+  };
+  const record = (frame: string) => {
+    frames.push(frame);
+    if (held) held.push(frame);
+    else writes.push([frame]);
+    return true;
+  };
+  const socket = { readyState: 1, bufferedAmount: 0, _socket: stream, send: jest.fn(record), close: jest.fn() } as unknown as WebSocket;
   const connection = new Connection('c1', socket, { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
   const send = connection.send.bind(connection);
-  jest.spyOn(connection, 'send').mockImplementation((frame) => (frame instanceof PreparedFrame ? frames.push(frame.payload.toString()) > 0 : send(frame)));
+  jest.spyOn(connection, 'send').mockImplementation((frame) => (frame instanceof PreparedFrame ? record(frame.payload.toString()) : send(frame)));
   hub.add(connection);
   await hub.enter(connection, ROOM, { readHistory: false }, () => undefined);
   const publish = async (text: string) => ((await broker.publish(ROOM, 'notification', { text })) as { seq: string }).seq;
@@ -35,15 +55,18 @@ async function memberOfPersonalRoom() {
   };
   /** The texts and joined replies the socket was sent, in order. */
   const sent = () => frames.map((frame) => JSON.parse(frame)).map((frame) => (frame.event === 'joined' ? `joined missed ${frame.data.missed}` : frame.data.text));
-  return { engine, hub, connection, frames, publish, slowHistory, sent };
+  /** What each write call carried, as `sent` shows frames. */
+  const written = () => writes.map((frames) => frames.map((frame) => JSON.parse(frame)).map((frame) => (frame.event === 'joined' ? `joined missed ${frame.data.missed}` : frame.data.text)));
+  return { engine, hub, connection, frames, writes, publish, slowHistory, sent, written };
 }
 
 describe('ConnectionHub: a member rejoining with since', () => {
   it('sends what was published during its history read after the replay, not before it', async () => {
-    const { engine, hub, connection, frames, publish, slowHistory, sent } = await memberOfPersonalRoom();
+    const { engine, hub, connection, frames, writes, publish, slowHistory, sent, written } = await memberOfPersonalRoom();
     const since = await publish('seen');
     await publish('missed');
     frames.length = 0;
+    writes.length = 0;
     const { answer } = slowHistory();
     const entering = hub.enter(connection, ROOM, { readHistory: true, since }, (joined) => connection.send(JSON.stringify({ event: 'joined', data: joined })));
     await publish('during the read');
@@ -52,6 +75,8 @@ describe('ConnectionHub: a member rejoining with since', () => {
     await expect(entering).resolves.toBe('already_member');
     // The read happened after the third publication, so it replays both and the buffer adds nothing twice.
     expect(sent()).toEqual(['joined missed 2', 'missed', 'during the read']);
+    // The reply and its replay leave in one write call, not one each.
+    expect(written()).toEqual([['joined missed 2', 'missed', 'during the read']]);
     await publish('after');
     expect(sent().at(-1)).toBe('after');
     expect(hub.isMember(connection, ROOM)).toBe(true);

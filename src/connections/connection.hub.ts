@@ -224,8 +224,12 @@ export class ConnectionHub {
         if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
         replay.push(frame);
       }
-      onJoined(joined);
-      connection.sendReplay(replay);
+      if (replay.length === 0) onJoined(joined);
+      else
+        connection.inOneWrite(() => {
+          onJoined(joined);
+          connection.sendReplay(replay);
+        });
     } catch (error) {
       if (!alreadyMember) this.abandonJoin(connection, room);
       else if (!admitted) this.releaseMember(connection, room);
