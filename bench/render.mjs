@@ -149,10 +149,11 @@ export async function render(resultsPath, markdownPath = join(ROOT, 'docs', 'ben
 
   md.push('## Reconnect storm: a drained pod', '');
   md.push(`${fmt(results.config.storm.clients)} clients on pod A while ${results.config.storm.ratePerS} notifications/s flow in through pod B. Pod A gets SIGTERM and closes everyone (1012 for Herald) spread over ${results.config.storm.drainSpreadMs} ms; each client reconnects to B after a random 0-${results.config.storm.jitterMs} ms delay and rejoins, with \`since\` (its last seq) where the target has history. "All back" is the time from SIGTERM until the last client has rejoined; "missed" counts notifications a client never received by the end.`, '');
-  md.push('| Target | All back after ms | Back | Recovered (promised complete) | Failed attempts | Published | Missed | Duplicates dropped | Drained pod exited with |', '|---|---|---|---|---|---|---|---|---|');
+  md.push('"Pod B CPU" is the receiving pod\'s CPU from SIGTERM until the last client is back, per client: its admissions, rejoins and replays, and the notifications it fans out meanwhile.', '');
+  md.push('| Target | All back after ms | Pod B CPU us / client | Back | Recovered (promised complete) | Failed attempts | Published | Missed | Duplicates dropped | Drained pod exited with |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const name of CLUSTER) {
     const r = ok(s.storm?.[name]);
-    md.push(r ? `| ${results.targets[name]} | ${fmt(r.timeToAllBackMs)} | ${fmt(r.back)} / ${fmt(r.clients)} | ${fmt(r.recovered)} | ${r.failedAttempts} | ${r.published} | ${fmt(r.missed)} | ${r.duplicatesDropped} | ${r.drainExit === 'SIGKILL' ? '**SIGKILL**: its drain had not finished after 60 s' : r.drainExit} |` : `| ${results.targets[name]} | ${errorOf(s.storm?.[name])} |`);
+    md.push(r ? `| ${results.targets[name]} | ${fmt(r.timeToAllBackMs)} | ${r.receivingPodCpuUsPerClient === undefined ? 'n/a' : fmt(r.receivingPodCpuUsPerClient)} | ${fmt(r.back)} / ${fmt(r.clients)} | ${fmt(r.recovered)} | ${r.failedAttempts} | ${r.published} | ${fmt(r.missed)} | ${r.duplicatesDropped} | ${r.drainExit === 'SIGKILL' ? '**SIGKILL**: its drain had not finished after 60 s' : r.drainExit} |` : `| ${results.targets[name]} | ${errorOf(s.storm?.[name])} |`);
   }
   md.push('');
   md.push(chart('storm.png', { title: 'Reconnect storm: until every client is back', unit: 'milliseconds from SIGTERM, lower is better', groups: [{ label: 'all back', bars: bars((n) => ok(s.storm?.[n])?.timeToAllBackMs, CLUSTER) }], format: fmt }));
@@ -208,6 +209,7 @@ function measures(results) {
     { label: 'Notifications, server CPU us / notification', pick: (n) => ok(s.notifications?.[n])?.cpuUsPerDelivered },
     { label: 'Cross-pod, p99 ms', pick: (n) => ok(s.crossPod?.[n])?.latencyMs.p99, clusterOnly: true },
     { label: 'Reconnect storm, ms until all back', pick: (n) => ok(s.storm?.[n])?.timeToAllBackMs, clusterOnly: true },
+    { label: 'Reconnect storm, receiving pod CPU us / client', pick: (n) => ok(s.storm?.[n])?.receivingPodCpuUsPerClient, clusterOnly: true },
     { label: 'Reconnect storm, notifications missed', pick: (n) => ok(s.storm?.[n])?.missed, clusterOnly: true },
   ];
 }

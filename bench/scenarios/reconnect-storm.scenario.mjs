@@ -1,6 +1,6 @@
 import { Fleet } from '../lib/fleet.mjs';
 import { round, until } from '../lib/measure.mjs';
-import { sleep } from '../lib/processes.mjs';
+import { cpuMicros, sleep } from '../lib/processes.mjs';
 import { Publisher } from '../lib/publisher.mjs';
 import { startTarget } from '../lib/targets.mjs';
 
@@ -54,9 +54,12 @@ export async function reconnectStorm(ctx, targetName) {
       }
     };
     for (const client of fleet.clients) client.onClose = (c) => void reconnect(c);
+    const receivingCpuBefore = cpuMicros(nodeB.pid);
     const drainStarted = performance.now();
     const stopping = target.stopNode(nodeA, 60_000);
     const allBack = await until(() => back >= fleet.clients.length, 60_000);
+    // Pod B's work for the storm (admissions, rejoins, their replays) and for the notifications it fans out meanwhile.
+    const receivingCpuUs = cpuMicros(nodeB.pid) - receivingCpuBefore;
     const exit = await stopping;
     await sleep(1000);
     stopPublishing = true;
@@ -69,6 +72,7 @@ export async function reconnectStorm(ctx, targetName) {
       allBack,
       back,
       timeToAllBackMs: round(lastBackAt - drainStarted, 0),
+      receivingPodCpuUsPerClient: round(receivingCpuUs / fleet.clients.length, 0),
       recovered,
       notRecovered,
       failedAttempts,
@@ -77,7 +81,7 @@ export async function reconnectStorm(ctx, targetName) {
       duplicatesDropped: fleet.outOfOrder,
       drainExit: exit?.code ?? exit?.signal ?? null,
     };
-    ctx.log(`  ${targetName} storm: all back in ${result.timeToAllBackMs} ms, recovered ${recovered}/${clients}, missed ${missed}, failed attempts ${failedAttempts}`);
+    ctx.log(`  ${targetName} storm: all back in ${result.timeToAllBackMs} ms, pod B ${result.receivingPodCpuUsPerClient} us CPU per client, recovered ${recovered}/${clients}, missed ${missed}, failed attempts ${failedAttempts}`);
     return result;
   } finally {
     stopPublishing = true;
