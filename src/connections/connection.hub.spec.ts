@@ -28,8 +28,9 @@ async function memberOfPersonalRoom() {
       if (stream.writableCorked++ === 0) held = [];
     },
     uncork: () => {
-      if (--stream.writableCorked === 0) writes.push(held!);
-      if (stream.writableCorked === 0) held = undefined;
+      if (--stream.writableCorked > 0) return;
+      writes.push(held!);
+      held = undefined;
     },
   };
   const record = (frame: string) => {
@@ -53,10 +54,14 @@ async function memberOfPersonalRoom() {
     jest.spyOn(broker, 'history').mockImplementationOnce((room, since) => new Promise<HistoryResult>((resolve, reject) => (answer = (fail) => (fail ? reject(new BrokerUnavailableError()) : resolve(real(room, since))))));
     return { answer: (fail?: boolean) => answer(fail) };
   };
+  const label = (text: string) => {
+    const frame = JSON.parse(text);
+    return frame.event === 'joined' ? `joined missed ${frame.data.missed}` : frame.data.text;
+  };
   /** The texts and joined replies the socket was sent, in order. */
-  const sent = () => frames.map((frame) => JSON.parse(frame)).map((frame) => (frame.event === 'joined' ? `joined missed ${frame.data.missed}` : frame.data.text));
-  /** What each write call carried, as `sent` shows frames. */
-  const written = () => writes.map((frames) => frames.map((frame) => JSON.parse(frame)).map((frame) => (frame.event === 'joined' ? `joined missed ${frame.data.missed}` : frame.data.text)));
+  const sent = () => frames.map(label);
+  /** The same, as the write calls that carried them. */
+  const written = () => writes.map((write) => write.map(label));
   return { engine, hub, connection, frames, writes, publish, slowHistory, sent, written };
 }
 
