@@ -80,7 +80,8 @@ describe('ConnectionHub: a member rejoining with since', () => {
     await expect(entering).resolves.toBe('already_member');
     // The read happened after the third publication, so it replays both and the buffer adds nothing twice.
     expect(sent()).toEqual(['joined missed 2', 'missed', 'during the read']);
-    // The reply and its replay leave in one write call, not one each.
+    // The reply and its replay leave in one write call, not one each, at the end of the turn.
+    await new Promise(setImmediate);
     expect(written()).toEqual([['joined missed 2', 'missed', 'during the read']]);
     await publish('after');
     expect(sent().at(-1)).toBe('after');

@@ -10,6 +10,8 @@ import { ExpirySchedule } from './expiry-schedule';
 import { PreparedFrame } from './prepared-frame';
 import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
+import { corkForThisTurn } from './turn-cork';
+import { streamOf } from './ws.internals';
 
 /** How `enter` ended: a new member, one already in the room, or a connection that closed meanwhile. */
 export type EnterOutcome = 'entered' | 'already_member' | 'connection_closed';
@@ -224,12 +226,11 @@ export class ConnectionHub {
         if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
         replay.push(frame);
       }
-      if (replay.length === 0) onJoined(joined);
-      else
-        connection.inOneWrite(() => {
-          onJoined(joined);
-          connection.sendReplay(replay);
-        });
+      // The reply and its replay leave in one write call at the end of this turn: ws writes each
+      // frame with a call of its own, and a rejoin after a drain replays a dozen or more.
+      if (replay.length > 0) corkForThisTurn(streamOf(connection.socket));
+      onJoined(joined);
+      connection.sendReplay(replay);
     } catch (error) {
       if (!alreadyMember) this.abandonJoin(connection, room);
       else if (!admitted) this.releaseMember(connection, room);

@@ -4,7 +4,6 @@ import { Principal } from '../auth/principal';
 import { nextPingSlot } from './ping-rounds';
 import { FrameCompression, PreparedFrame, sendPrepared } from './prepared-frame';
 import { TokenBucket } from './token-bucket';
-import { streamOf } from './ws.internals';
 
 /** Options shared by every send: text frames, never compressed by ws (see PreparedFrame). */
 const TEXT_FRAME = { binary: false, compress: false } as const;
@@ -98,22 +97,6 @@ export class Connection {
       this.socket.send(frame, TEXT_FRAME);
     }
     return true;
-  }
-
-  /**
-   * Runs `send` with the socket's writes held, so that every frame it sends leaves in one write
-   * call when it returns: a rejoin's reply and the frames it missed were a write call each (ws
-   * corks and uncorks around every frame), and in a reconnect storm thousands of rejoins with a
-   * dozen missed messages each made those calls most of the pod's work.
-   */
-  inOneWrite(send: () => void): void {
-    const stream = streamOf(this.socket);
-    stream.cork();
-    try {
-      send();
-    } finally {
-      stream.uncork();
-    }
   }
 
   /**

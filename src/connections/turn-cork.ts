@@ -5,8 +5,9 @@ import type { Duplex } from 'node:stream';
  * write call: on loopback and in containers a write call (and the wake-up of the reader it
  * causes) costs more than the JavaScript that fills it. Used for a broadcast's frames (several
  * in one turn leave together, see sendPrepared), for a handshake's 101 response, which then
- * leaves with the `welcome` written in the same turn instead of one call before it, and for the
- * heartbeat's protocol ping and ping frame.
+ * leaves with the `welcome` written in the same turn instead of one call before it, for a join's
+ * reply and its replay (ConnectionHub.handOver), and for the heartbeat's protocol ping and ping
+ * frame.
  *
  * A socket corked already (by this, or inside ws's own cork-write-uncork) is left as it is.
  */
