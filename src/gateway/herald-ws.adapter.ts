@@ -16,21 +16,13 @@ import { UpgradePath } from './upgrade-path';
 /** The one "client" Nest binds the gateway's handlers to (see bindClientConnect). */
 const GATEWAY_CLIENT = Object.freeze({ sharedBy: 'every connection; see FrameOrigin' });
 
-/** The answer to an upgrade whose URL cannot be read; says nothing of what was sent. */
-const BAD_UPGRADE_BODY = 'The request URL or Host header is not valid';
-const BAD_UPGRADE_RESPONSE =
-  'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-  `Content-Length: ${Buffer.byteLength(BAD_UPGRADE_BODY)}\r\n\r\n${BAD_UPGRADE_BODY}`;
-
-/**
- * The answer to an upgrade on a path no WebSocket server serves. Nest's listener drops the socket
- * without a word, and a client pointed at the wrong path (a proxy's prefix, a trailing slash)
- * saw only a failed connection: a 404 naming WS_PATH tells whoever reads the handshake's answer.
- */
-function notFoundUpgradeResponse(wsPath: string): string {
-  const body = `No WebSocket endpoint at this path; connect to ${wsPath}`;
-  return 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+/** A complete plain-text answer to an upgrade that is not taken, so the client reads why. */
+function upgradeRefusal(status: string, body: string): string {
+  return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
+
+/** The answer to an upgrade whose URL cannot be read; says nothing of what was sent. */
+const BAD_UPGRADE_RESPONSE = upgradeRefusal('400 Bad Request', 'The request URL or Host header is not valid');
 
 /** Nest's port for gateways served by the application's own HTTP server. */
 const APPLICATION_PORT = 0;
@@ -48,7 +40,11 @@ export class HeraldWsAdapter extends WsAdapter {
   private readonly compression: CompressionNegotiation;
   private gatewayBound = false;
   private readonly upgradePath = new UpgradePath();
-  /** See notFoundUpgradeResponse. */
+  /**
+   * The answer to an upgrade on a path no WebSocket server serves. Nest's listener drops the
+   * socket without a word, and a client pointed at the wrong path (a proxy's prefix, a trailing
+   * slash) saw only a failed connection: the 404 names WS_PATH.
+   */
   private readonly notFoundResponse: string;
   /** The application's HTTP server, once its upgrades are routed here (ensureHttpServerExists). */
   private upgradeSource: Server | undefined;
@@ -59,7 +55,7 @@ export class HeraldWsAdapter extends WsAdapter {
     this.admission = app.get(ConnectionAdmission);
     this.dispatcher = app.get(FrameDispatcher);
     this.compression = app.get(CompressionNegotiation);
-    this.notFoundResponse = notFoundUpgradeResponse(this.config.wsPath);
+    this.notFoundResponse = upgradeRefusal('404 Not Found', `No WebSocket endpoint at this path; connect to ${this.config.wsPath}`);
   }
 
   create(port: number, options: Record<string, unknown> = {}): WebSocketServer {

@@ -128,6 +128,15 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
   });
 });
 
+/** Checks an upgrade's refusal is a complete response with `statusLine` that closes; returns its body. */
+function expectCompleteRefusal(response: string, statusLine: string): string {
+  const [head, body] = response.split('\r\n\r\n');
+  expect(head.split('\r\n')[0]).toBe(statusLine);
+  expect(head).toMatch(/\r\nConnection: close\r\n/);
+  expect(head).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
+  return body;
+}
+
 describe('an upgrade on a path no WebSocket server serves', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ WS_PATH: '/realtime' })));
@@ -136,10 +145,7 @@ describe('an upgrade on a path no WebSocket server serves', () => {
   it.each(['/realtime/', '/REALTIME', '/ws', '/healthz', '/realtime/../ws'])('%s is answered with a complete 404 naming WS_PATH, and the server goes on', async (path) => {
     // Written raw: a WebSocket client would resolve `..` and not show the answer.
     const response = await rawUpgrade(app.wsUrl, { path, headers: 'Sec-WebSocket-Protocol: herald.v1\r\n' }).closed;
-    const [head, body] = response.split('\r\n\r\n');
-    expect(head.split('\r\n')[0]).toBe('HTTP/1.1 404 Not Found');
-    expect(head).toMatch(/\r\nConnection: close\r\n/);
-    expect(head).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
+    const body = expectCompleteRefusal(response, 'HTTP/1.1 404 Not Found');
     expect(body).toBe('No WebSocket endpoint at this path; connect to /realtime');
     const next = await connectClient(app.wsUrl, signToken({ sub: 'after-404' }));
     expect(next.frames[0].event).toBe('welcome');
@@ -154,10 +160,7 @@ describe('an upgrade whose URL cannot be read', () => {
 
   it('is answered with a complete 400 response that repeats nothing it was sent, and the server goes on', async () => {
     const response = await rawUpgrade(app.wsUrl, { host: 'bad host<x>' }).closed;
-    const [head, body] = response.split('\r\n\r\n');
-    expect(head.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
-    expect(head).toMatch(/\r\nConnection: close\r\n/);
-    expect(head).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
+    const body = expectCompleteRefusal(response, 'HTTP/1.1 400 Bad Request');
     expect(body).toMatch(/not valid/);
     expect(response).not.toContain('<x>');
     const next = await connectClient(app.wsUrl, signToken({ sub: 'after' }));
