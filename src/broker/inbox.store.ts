@@ -37,7 +37,6 @@ export interface InboxOptions {
   inboxTtlMs: number;
 }
 
-
 /** What an inbox item is made of: the notification a publication's body carries. */
 export function inboxItemOf(seq: string, bodyJson: string, read: boolean): InboxItem {
   const { id, type, payload, timestamp } = JSON.parse(bodyJson) as InboxItem;
@@ -68,4 +67,3 @@ export function inboxEvent(unread: number, selection: string[] | 'all', marked: 
   const read = selection === 'all' ? 'all' : [...new Set(selection)].filter((id) => newlyRead.has(id));
   return serverFrame('inbox', { unread, read });
 }
-
