@@ -58,7 +58,7 @@ const NOT_UTF8 = 'The body is not valid UTF-8';
  * (its limit per route is the route's `bodyLimit`) and parsed here: body-parser's stream
  * handling, charset decoding and media-type parsing were about a tenth of a publish's CPU.
  * Anything else goes to body-parser's JSON parser, the one Express used, so its answers stay
- * what they were: 415 for a charset it does not read, `+json` types read, and a body that is not
+ * what they were: 415 for a charset other than UTF-8, `+json` types read, and a body that is not
  * JSON left unread for JsonMediaTypeGuard to refuse with 415 after the token guard (401 first),
  * where Fastify would have refused it before any guard ran. Fastify's own parsers are removed.
  * Both read a Content-Encoding alike: gzip, deflate or br inflated within the limit (413 above,
@@ -153,8 +153,19 @@ type ParseJson = (request: IncomingMessage, response: ServerResponse, next: (err
 
 /** The error body-parser passes on when `verify` throws: its `status` becomes the answer. */
 class UnreadableJsonError extends Error {
-  readonly status = 400;
   readonly expose = true;
+
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+/** In body-parser's words for the charsets it does not read itself. */
+function unsupportedCharset(charset: string): string {
+  return `unsupported charset "${charset.toUpperCase()}"`;
 }
 
 function bodyParserFor({ limitBytes, maxDepth }: JsonBodyLimits): ParseJson {
@@ -163,9 +174,13 @@ function bodyParserFor({ limitBytes, maxDepth }: JsonBodyLimits): ParseJson {
     type: JSON_MEDIA_TYPES,
     // The body as sent (inflated), before body-parser decodes it from its charset.
     verify(_request: IncomingMessage, _response: unknown, body: Buffer, charset: string) {
+      // body-parser lower-cases the charset, reads `utf-8` when there is none, and would decode
+      // any other `utf-*` (UTF-16, UTF-7) after this check, which reads the bytes as UTF-8: in
+      // UTF-7 a `[` can be `+AFs-`, so a body 6,000 levels deep passed it and overflowed the
+      // stack (500). JSON between systems is UTF-8 (RFC 8259, section 8.1).
+      if (charset !== 'utf-8') throw new UnreadableJsonError(unsupportedCharset(charset), 415);
       if (jsonNestingExceeds(body, maxDepth)) throw new UnreadableJsonError(tooDeep(maxDepth).message);
-      // body-parser lower-cases the charset, and reads `utf-8` when there is none.
-      if (charset === 'utf-8' && !isUtf8(body)) throw new UnreadableJsonError(NOT_UTF8);
+      if (!isUtf8(body)) throw new UnreadableJsonError(NOT_UTF8);
     },
   }) as ParseJson;
 }

@@ -79,6 +79,27 @@ describe('HTTP platform', () => {
     expect(inbox.body.items.map((item: { payload: unknown }) => item.payload)).toEqual([{ text: 'caf\u00e9' }]);
   });
 
+  it('answers 415 to a JSON body in a charset other than UTF-8, however deep it nests, and delivers nothing', async () => {
+    const user = 'charset-user';
+    // 300 levels, far past MAX_JSON_DEPTH, in ways a check of the raw bytes as UTF-8 cannot see.
+    const deep = (open: string, close: string) => `{"users":["${user}"],"type":"t","payload":{"a":${open.repeat(300)}${close.repeat(300)}}}`;
+    const bodies: Array<[string, Buffer]> = [
+      // UTF-7 writes `[` as `+AFs-`.
+      ['application/json; charset=utf-7', Buffer.from(deep('+AFs-', '+AF0-'))],
+      // In UTF-16LE, U+2200 is the bytes 00 22: read as UTF-8, one quote too many, and the brackets after it look like a string.
+      ['application/json; charset=UTF-16LE', Buffer.from(deep('[', ']').replace('"a":', '"a":["\u2200",').replace(/}}$/, ']}}'), 'utf16le')],
+      ['application/json; charset=utf-16', Buffer.from(`{"users":["${user}"],"type":"t","payload":{}}`, 'utf16le')],
+      ['application/vnd.herald+json; charset=utf-16be', Buffer.from(`{"users":["${user}"],"type":"t","payload":{}}`, 'utf16le').swap16()],
+    ];
+    for (const [type, body] of bodies) {
+      const response = await fetch(`${app.url}/v1/notifications`, { method: 'POST', headers: { authorization: `Bearer ${publisherToken()}`, 'content-type': type }, body });
+      const charset = type.slice(type.indexOf('charset=') + 8).toUpperCase();
+      expect({ type, status: response.status, body: await response.json() }).toEqual({ type, status: 415, body: { statusCode: 415, error: 'Unsupported Media Type', message: `unsupported charset "${charset}"` } });
+    }
+    const inbox = await http('GET', `${app.url}/v1/inbox`, { token: signToken({ sub: user }) });
+    expect(inbox.body.items).toEqual([]);
+  });
+
   it('reads an empty JSON body as {} and names the missing fields', async () => {
     const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '' });
     expect(response.status).toBe(400);
