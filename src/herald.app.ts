@@ -27,7 +27,7 @@ export interface RunningHerald {
 export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   const config = loadHeraldConfig(env);
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpTimeouts), { logger, bodyParser: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpTimeouts, config.allowedOrigins), { logger, bodyParser: false });
   let internalApp: NestFastifyApplication | undefined;
   const close = async () => {
     // The internal application holds nothing of its own (ServiceApiModule.standalone): close it first.

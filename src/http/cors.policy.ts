@@ -19,9 +19,15 @@ type CorsDelegate = (request: FastifyRequest, decide: (error: Error | null, opti
  * 400; told `false`, it leaves such a request to routing, which answers it in the error shape.
  */
 export function corsPolicy(allowedOrigins: readonly string[]): CorsDelegate {
-  const listed = new Set(allowedOrigins);
+  const isListed = listedOrigins(allowedOrigins);
   return (request, decide) => {
     const origin = request.headers.origin;
-    decide(null, origin !== undefined && listed.has(origin) ? { origin, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 } : { origin: false });
+    decide(null, isListed(origin) ? { origin, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 } : { origin: false });
   };
+}
+
+/** Whether an Origin header names a listed origin, exactly as sent (a lookalike in other case is not). */
+export function listedOrigins(allowedOrigins: readonly string[]): (origin: string | undefined) => origin is string {
+  const listed = new Set(allowedOrigins);
+  return (origin): origin is string => origin !== undefined && listed.has(origin);
 }

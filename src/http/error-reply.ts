@@ -6,6 +6,11 @@ import type { FastifyReply } from 'fastify';
  * request reaches Nest and its exception filters (Fastify's router errors and request hooks).
  */
 export function sendHttpError(reply: FastifyReply, statusCode: number, message?: string): void {
+  void reply.code(statusCode).type('application/json; charset=utf-8').send(errorBody(statusCode, message));
+}
+
+/** `{statusCode, message, error}`, the message defaulting to the status's own name. */
+export function errorBody(statusCode: number, message?: string): { statusCode: number; message: string; error: string } {
   const error = STATUS_CODES[statusCode] ?? 'Error';
-  void reply.code(statusCode).type('application/json; charset=utf-8').send({ statusCode, message: message ?? error, error });
+  return { statusCode, message: message ?? error, error };
 }

@@ -1,8 +1,9 @@
-import { STATUS_CODES } from 'node:http';
+import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
-import { sendHttpError } from './error-reply';
+import { listedOrigins } from './cors.policy';
+import { errorBody, sendHttpError } from './error-reply';
 
 /**
  * Node's own keep-alive limit, which Fastify would otherwise raise to 72 s. (Fastify also sets no
@@ -39,8 +40,16 @@ const ROUTER_ERROR_WORDS: Readonly<Record<string, string>> = {
   FST_ERR_BAD_URL: 'The request path is not a valid URL path (a malformed percent-encoding)',
 };
 
-function answerRouterError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  sendHttpError(reply, error.statusCode ?? 400, ROUTER_ERROR_WORDS[error.code]);
+/**
+ * Answers what the router refuses. No hook has run, @fastify/cors's included: a listed origin is
+ * granted here as it would be there, or a browser sees a failed request instead of the 400.
+ */
+function routerErrorAnswer(isListed: (origin: string | undefined) => boolean) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const origin = request.headers.origin;
+    if (isListed(origin)) void reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+    sendHttpError(reply, error.statusCode ?? 400, ROUTER_ERROR_WORDS[error.code]);
+  };
 }
 
 /**
@@ -50,12 +59,31 @@ function answerRouterError(error: FastifyError, _request: FastifyRequest, reply:
  * In the words Nest's own not-found handler uses; after onRequest, so CORS headers are set.
  */
 function answerUnknownRoute(request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void): void {
-  if (!request.is404) return done(null, payload);
+  if (!request.is404 && !isLeftOverOptions(request)) return done(null, payload);
   // The path only: a query string may hold a token (`/ws?token=` asked without an upgrade), and
   // a response body is what proxies and APM agents log.
   const url = request.raw.url ?? '';
   const query = url.indexOf('?');
   sendHttpError(reply, 404, `Cannot ${request.raw.method} ${query === -1 ? url : url.slice(0, query)}`);
+}
+
+/**
+ * An OPTIONS request that reached @fastify/cors's catch-all route: the plugin answers a listed
+ * origin's preflight in its onRequest hook, so what reaches the route is any other OPTIONS (an
+ * unlisted origin, none at all), which the route answers 404 only after its body was parsed
+ * (400 for a malformed one, 413, 415).
+ */
+function isLeftOverOptions(request: FastifyRequest): boolean {
+  return request.method === 'OPTIONS' && request.routeOptions.url === '*';
+}
+
+/**
+ * Node answers an `Expect` other than 100-continue with a bare 417; this one is in the error
+ * shape of section 6.
+ */
+function answerUnmetExpectation(_request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(errorBody(417, 'Only "Expect: 100-continue" is supported'));
+  response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
 }
 
 /** How long a client may take to send a request: its headers, and all of it (408 and closed past either). */
@@ -73,15 +101,26 @@ export interface HttpTimeouts {
  * match as they did on Express: regardless of case and of a trailing slash.
  */
 export class HeraldFastifyAdapter extends FastifyAdapter {
-  constructor({ headersMs, requestMs }: HttpTimeouts) {
+  /** `allowedOrigins`: ALLOWED_ORIGINS, for the application that serves browsers (see routerErrorAnswer). */
+  constructor({ headersMs, requestMs }: HttpTimeouts, allowedOrigins: readonly string[] = []) {
     super({
       http: { headersTimeout: headersMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       requestTimeout: requestMs,
       routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
-      frameworkErrors: answerRouterError,
+      frameworkErrors: routerErrorAnswer(listedOrigins(allowedOrigins)),
     });
     this.getInstance().addHook('preParsing', answerUnknownRoute);
+    this.getInstance().server.on('checkExpectation', answerUnmetExpectation);
+  }
+
+  /**
+   * Every error body in section 6's shape: Nest's answer to an error that is not an
+   * HttpException (a bug) is `{statusCode: 500, message}`, without `error`.
+   */
+  override reply(response: Parameters<FastifyAdapter['reply']>[0], body: unknown, statusCode?: number): ReturnType<FastifyAdapter['reply']> {
+    if (statusCode !== undefined && statusCode >= 400 && lacksErrorName(body)) body = { ...body, error: STATUS_CODES[statusCode] ?? 'Error' };
+    return super.reply(response, body, statusCode);
   }
 
   /**
@@ -101,6 +140,10 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
     const message = (typeof code === 'string' && CLIENT_ERROR_WORDS[code]) || mapped.message;
     return new HttpException(HttpException.createBody(message, STATUS_CODES[status] ?? 'Error', status), status, { cause: error });
   }
+}
+
+function lacksErrorName(body: unknown): body is { statusCode: number; message: unknown } {
+  return typeof body === 'object' && body !== null && 'statusCode' in body && 'message' in body && !('error' in body);
 }
 
 /** Node's error for a request whose client closed the connection before its body was complete. */

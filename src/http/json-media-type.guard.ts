@@ -25,9 +25,12 @@ export class JsonMediaTypeGuard implements CanActivate {
   }
 }
 
-/** No body, or a body that says it is JSON. */
+/** No body, a body that says it is JSON, or a body nothing reads (a GET's or a HEAD's). */
 export function hasAcceptableMediaType(request: FastifyRequest): boolean {
   // What services send, without type-is parsing the header.
   if (request.headers['content-type'] === 'application/json') return true;
+  // Such a body has no meaning (RFC 9110, section 9.3.1) and no GET route reads one: a probe or
+  // a proxy that sends one anyway must not turn /healthz into a 415.
+  if (request.method === 'GET' || request.method === 'HEAD') return true;
   return !typeis.hasBody(request.raw) || Boolean(typeis(request.raw, JSON_MEDIA_TYPES));
 }

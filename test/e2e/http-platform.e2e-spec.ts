@@ -20,6 +20,20 @@ function postChunked(url: string, token: string, chunks: string[]): Promise<{ st
   });
 }
 
+/** A request with a body whatever its method (fetch sends none with GET). */
+function rawRequest(url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: text === '' ? '' : JSON.parse(text) }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
 const nested = (levels: number) => `{"users":["u1"],"type":"t","payload":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
 
 describe('HTTP platform', () => {
@@ -98,6 +112,23 @@ describe('HTTP platform', () => {
     }
     const inbox = await http('GET', `${app.url}/v1/inbox`, { token: signToken({ sub: user }) });
     expect(inbox.body.items).toEqual([]);
+  });
+
+  it('answers a GET whatever body it carries, as if it had none', async () => {
+    const user = signToken({ sub: 'get-with-body' });
+    for (const [type, body] of [['text/plain', 'hello'], ['application/x-www-form-urlencoded', 'a=1'], ['application/json', '{bad'], ['application/json; charset=utf-16', '{}']]) {
+      for (const path of ['/healthz', '/readyz']) {
+        expect({ path, type, status: (await rawRequest(`${app.url}${path}`, 'GET', { 'content-type': type }, body)).status }).toEqual({ path, type, status: 200 });
+      }
+      const inbox = await rawRequest(`${app.url}/v1/inbox`, 'GET', { 'content-type': type, authorization: `Bearer ${user}` }, body);
+      expect({ type, status: inbox.status }).toEqual({ type, status: 200 });
+    }
+  });
+
+  it('answers an Expect it does not meet with 417 in the error shape', async () => {
+    const response = await rawRequest(`${app.url}/v1/notifications`, 'POST', { expect: 'something-else', 'content-type': 'application/json', authorization: `Bearer ${publisherToken()}` }, '{}');
+    expect(response).toMatchObject({ status: 417, body: { statusCode: 417, error: 'Expectation Failed', message: expect.stringContaining('100-continue') } });
+    expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
   });
 
   it('reads an empty JSON body as {} and names the missing fields', async () => {

@@ -225,6 +225,33 @@ describe('CORS for the HTTP API', () => {
     expect(lookalike.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('answers any OPTIONS request but a listed origin\'s preflight 404 without reading its body', async () => {
+    const bad: Array<[string, string]> = [
+      ['application/json', '{'],
+      ['application/json', `{"a":${'['.repeat(40)}${']'.repeat(40)}}`],
+      ['application/json', 'x'.repeat(200_000)],
+      ['text/plain', 'hello'],
+    ];
+    for (const origin of [undefined, 'https://evil.example.com']) {
+      for (const [type, body] of bad) {
+        for (const path of ['/v1/inbox', '/v1/inbox/read', '/nope']) {
+          const response = await fetch(`${app.url}${path}`, { method: 'OPTIONS', headers: { 'content-type': type, ...(origin ? { origin } : {}) }, body });
+          expect({ path, origin, status: response.status, body: await response.json() }).toEqual({ path, origin, status: 404, body: { statusCode: 404, error: 'Not Found', message: `Cannot OPTIONS ${path}` } });
+        }
+      }
+    }
+  });
+
+  it('grants a listed origin its 400 for a path that is not a valid URL path, as any other answer', async () => {
+    const listed = await fetch(`${app.url}/v1/inbox%ZZ`, { headers: { origin: 'https://app.example.com', authorization: `Bearer ${signToken()}` } });
+    expect(listed.status).toBe(400);
+    expect(listed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(listed.headers.get('vary')).toMatch(/Origin/i);
+    const unlisted = await fetch(`${app.url}/v1/inbox%ZZ`, { headers: { origin: 'https://evil.example.com' } });
+    expect(unlisted.status).toBe(400);
+    expect(unlisted.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('answers an OPTIONS request without an Origin in the error shape, granting nothing', async () => {
     const response = await fetch(`${app.url}/v1/notifications`, { method: 'OPTIONS', headers: { 'access-control-request-method': 'POST' } });
     expect(response.status).toBe(404);

@@ -53,6 +53,8 @@ describe('GET /openapi.json', () => {
       expect(publish.required?.sort()).toEqual(['payload', 'type']);
       expect(Object.keys(document.components.schemas.MarkReadDto.properties ?? {}).sort()).toEqual(['all', 'ids']);
       expect(Object.keys(document.components.schemas.InboxPageDto.properties ?? {}).sort()).toEqual(['items', 'next', 'unread']);
+      // Section 6's error shape: every error body has all three.
+      expect(document.components.schemas.HttpErrorDto.required?.sort()).toEqual(['error', 'message', 'statusCode']);
       expect(document.paths['/v1/notifications'].post.security).toEqual([{ bearer: [] }]);
       expect(document.paths['/healthz'].get.security).toBeUndefined();
     });
