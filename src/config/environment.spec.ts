@@ -82,6 +82,15 @@ describe('parseEnvironment', () => {
     expect(() => parseEnvironment({ PORT: '70000' })).toThrow(new ConfigurationError(['PORT must not be greater than 65535']));
   });
 
+  it('refuses an INTERNAL_PORT equal to PORT by name, and takes another or two ephemeral ones', () => {
+    expect(() => parseEnvironment({ PORT: '8080', INTERNAL_PORT: '8080' })).toThrow(
+      new ConfigurationError(['INTERNAL_PORT must differ from PORT: it moves the service-facing endpoints to a port of their own (unset it to serve them on PORT)']),
+    );
+    expect(() => parseEnvironment({ INTERNAL_PORT: '3000' })).toThrow(/INTERNAL_PORT must differ from PORT/);
+    expect(parseEnvironment({ PORT: '8080', INTERNAL_PORT: '9090' }).INTERNAL_PORT).toBe(9090);
+    expect(parseEnvironment({ PORT: '0', INTERNAL_PORT: '0' }).INTERNAL_PORT).toBe(0);
+  });
+
   it.each(['app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://files.example.com', 'https://a.example.com,b.example.com'])(
     'refuses ALLOWED_ORIGINS entry %s, which no browser Origin could match',
     (value) => {

@@ -235,8 +235,14 @@ export class Environment {
   @IsBindAddress({ message: 'HOST must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name to bind to' })
   HOST = '0.0.0.0';
 
-  /** When set, the service-facing endpoints (publish, presence, metrics) move to this port. */
+  /**
+   * When set, the service-facing endpoints (publish, presence, metrics) move to this port. Not
+   * PORT itself: the second listen would fail with a bare "address in use" naming neither.
+   */
   @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  @ValidateBy({ name: 'notPort', validator: { validate: (value: unknown, args) => value === 0 || value !== (args?.object as Environment).PORT } }, {
+    message: 'INTERNAL_PORT must differ from PORT: it moves the service-facing endpoints to a port of their own (unset it to serve them on PORT)',
+  })
   INTERNAL_PORT?: number;
 
   @Matches(/^\/[A-Za-z0-9/_.-]*$/, { message: 'WS_PATH must be a URL path starting with /' })
