@@ -15,8 +15,8 @@ import { refuseUnauthenticatedBodies } from './unauthenticated-body.hook';
 export function configureHttpPipeline(app: NestFastifyApplication, config: HeraldConfig): void {
   const single: JsonBodyLimits = { limitBytes: config.maxPublishBytes, maxDepth: config.maxJsonDepth };
   // The batch route reads a larger body; its two extra levels (the envelope and its list) leave
-  // each notification the usual depth.
-  const batch: JsonBodyLimits = { limitBytes: config.maxBatchPublishBytes, maxDepth: config.maxJsonDepth + 2 };
+  // each notification the usual depth; each is measured as sent, for MAX_PUBLISH_BYTES.
+  const batch: JsonBodyLimits = { limitBytes: config.maxBatchPublishBytes, maxDepth: config.maxJsonDepth + 2, measuredList: 'notifications' };
   useJsonBodyParser(app.getHttpAdapter().getInstance(), (routeUrl) => (routeUrl === PUBLISH_BATCH_PATH ? batch : single));
   refuseUnauthenticatedBodies(app.getHttpAdapter().getInstance(), app.get(TokenVerifier, { strict: false }));
   // After the token guard (APP_GUARD, registered when the application was created): 401 before 415.

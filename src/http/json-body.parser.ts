@@ -6,6 +6,7 @@ import { BadRequestException, HttpException, PayloadTooLargeException, Unsupport
 import { json } from 'body-parser';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { jsonNestingExceeds } from '../parsing/json-depth';
+import { listItemByteLengths } from '../parsing/json-list-items';
 
 /** What the JSON parser reads; any other body is refused with 415 (JsonMediaTypeGuard). */
 export const JSON_MEDIA_TYPES = ['application/json', '+json'];
@@ -34,6 +35,28 @@ const DECODERS: Readonly<Record<string, (body: Buffer, options: zlib.ZlibOptions
 export interface JsonBodyLimits {
   limitBytes: number;
   maxDepth: number;
+  /**
+   * A top-level key whose list's items are each measured as sent (listItemBytesOf): a batch
+   * checks each notification against a single publish's limit on its own bytes.
+   */
+  measuredList?: string;
+}
+
+/** What measuredList found in each request's body, until the request is gone. */
+const measuredLists = new WeakMap<IncomingMessage, readonly number[]>();
+
+/**
+ * The size in bytes of each item of the route's measured list as the client sent it (inflated),
+ * in order; undefined when the route measures none or the body has no such list.
+ */
+export function listItemBytesOf(request: IncomingMessage): readonly number[] | undefined {
+  return measuredLists.get(request);
+}
+
+function measureList(request: IncomingMessage, body: Buffer, limits: JsonBodyLimits): void {
+  if (limits.measuredList === undefined) return;
+  const lengths = listItemByteLengths(body, limits.measuredList);
+  if (lengths) measuredLists.set(request, lengths);
 }
 
 /** The answer to a body nested deeper than the route allows, from either parser. */
@@ -73,7 +96,10 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
   fastify.addContentTypeParser(PLAIN_JSON, { parseAs: 'buffer', bodyLimit: limitsOf(undefined).limitBytes }, (request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: unknown) => void) => {
     try {
       const limits = limitsOf(request.routeOptions.url);
-      done(null, parseJsonBody(decodeContent(body, request.headers['content-encoding'], limits.limitBytes), limits.maxDepth));
+      const decoded = decodeContent(body, request.headers['content-encoding'], limits.limitBytes);
+      const parsed = parseJsonBody(decoded, limits.maxDepth);
+      measureList(request.raw, decoded, limits);
+      done(null, parsed);
     } catch (error) {
       done(error as Error);
     }
@@ -168,12 +194,13 @@ function unsupportedCharset(charset: string): string {
   return `unsupported charset "${charset.toUpperCase()}"`;
 }
 
-function bodyParserFor({ limitBytes, maxDepth }: JsonBodyLimits): ParseJson {
+function bodyParserFor(limits: JsonBodyLimits): ParseJson {
+  const { limitBytes, maxDepth } = limits;
   return json({
     limit: limitBytes,
     type: JSON_MEDIA_TYPES,
     // The body as sent (inflated), before body-parser decodes it from its charset.
-    verify(_request: IncomingMessage, _response: unknown, body: Buffer, charset: string) {
+    verify(request: IncomingMessage, _response: unknown, body: Buffer, charset: string) {
       // body-parser lower-cases the charset, reads `utf-8` when there is none, and would decode
       // any other `utf-*` (UTF-16, UTF-7) after this check, which reads the bytes as UTF-8: in
       // UTF-7 a `[` can be `+AFs-`, so a body 6,000 levels deep passed it and overflowed the
@@ -181,6 +208,7 @@ function bodyParserFor({ limitBytes, maxDepth }: JsonBodyLimits): ParseJson {
       if (charset !== 'utf-8') throw new UnreadableJsonError(unsupportedCharset(charset), 415);
       if (jsonNestingExceeds(body, maxDepth)) throw new UnreadableJsonError(tooDeep(maxDepth).message);
       if (!isUtf8(body)) throw new UnreadableJsonError(NOT_UTF8);
+      measureList(request, body, limits);
     },
   }) as ParseJson;
 }

@@ -1,9 +1,10 @@
-import { Body, Controller, HttpStatus, Post, Res } from '@nestjs/common';
+import { Body, Controller, HttpStatus, Post, Req, Res } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiResponse, ApiServiceUnavailableResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PublishBatchResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
+import { listItemBytesOf } from '../http/json-body.parser';
 import { HttpErrorDto } from '../openapi/http-error.dto';
 import { PublishBatchDto } from './dto/publish-batch.dto';
 import { PublishBatchResponseDto } from './dto/publish-batch-response.dto';
@@ -24,8 +25,8 @@ export class NotificationsBatchController {
   @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_BATCH_PUBLISH_BYTES (once inflated)' })
   @ApiUnsupportedMediaTypeResponse({ type: HttpErrorDto, description: 'The body is not JSON, or in a charset or Content-Encoding it does not read' })
   @ApiServiceUnavailableResponse({ type: HttpErrorDto, description: 'The message broker is unreachable before the first notification: none was published' })
-  async publish(@Body() body: PublishBatchDto, @Res({ passthrough: true }) response: FastifyReply): Promise<PublishBatchResponse> {
-    const result = await this.batches.publish(body.notifications);
+  async publish(@Body() body: PublishBatchDto, @Req() request: FastifyRequest, @Res({ passthrough: true }) response: FastifyReply): Promise<PublishBatchResponse> {
+    const result = await this.batches.publish(body.notifications, listItemBytesOf(request.raw));
     response.code(result.failed === 0 ? HttpStatus.OK : HttpStatus.MULTI_STATUS);
     return result;
   }

@@ -42,9 +42,10 @@ export class NotificationsBatchService {
    * one batch to the same room reach its members in that order. Rejects with
    * BrokerUnavailableError (503, nothing stored) when the broker is down before the first item.
    * A large batch lets the event loop go round every TURN_BUDGET_MS (its checks and its rooms
-   * alike), so other clients are answered while it runs; a small one never waits.
+   * alike), so other clients are answered while it runs; a small one never waits. `itemBytes`:
+   * each item's size as sent (listItemBytesOf), checked against MAX_PUBLISH_BYTES.
    */
-  async publish(items: readonly unknown[]): Promise<PublishBatchResponse> {
+  async publish(items: readonly unknown[], itemBytes?: readonly number[]): Promise<PublishBatchResponse> {
     if (!this.broker.available) throw new BrokerUnavailableError();
     const results: PublishBatchItemResult[] = new Array(items.length);
     const turn = new TurnBudget();
@@ -52,7 +53,7 @@ export class NotificationsBatchService {
     let waveTargets = 0;
     for (let index = 0; index < items.length; index++) {
       if (turn.spent) await turn.next();
-      const checked = this.validator.check(items[index], index);
+      const checked = this.validator.check(items[index], index, itemBytes?.[index]);
       if (!checked.ok) {
         results[index] = { error: checked.error };
         continue;

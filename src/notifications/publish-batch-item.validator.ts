@@ -20,11 +20,15 @@ export type CheckedBatchItem = { ok: true; notification: PublishNotificationDto;
 export class PublishBatchItemValidator {
   constructor(private readonly maxItemBytes: number) {}
 
-  check(item: unknown, index: number): CheckedBatchItem {
+  /**
+   * `sentBytes`: the item's size in the request as sent, which a single publish of it would be
+   * measured by; without it (a caller with no request body), its size as JSON.stringify writes it.
+   */
+  check(item: unknown, index: number, sentBytes?: number): CheckedBatchItem {
     const path = `notifications.${index}`;
     if (typeof item !== 'object' || item === null || Array.isArray(item)) return invalid(`${path} must be a JSON object`);
     // The same limit a single publish's body has: a batch is not a way around it.
-    const bytes = Buffer.byteLength(JSON.stringify(item));
+    const bytes = sentBytes ?? Buffer.byteLength(JSON.stringify(item));
     if (bytes > this.maxItemBytes) {
       return { ok: false, error: { statusCode: 413, message: `${path} is ${bytes} bytes, over MAX_PUBLISH_BYTES (${this.maxItemBytes})` } };
     }

@@ -202,6 +202,21 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     await fay.close();
   });
 
+  it('measures each notification by its bytes as sent, answering as a single publish of that text would', async () => {
+    // 3,000 x `1e20` is 15 KB as sent, within MAX_PUBLISH_BYTES; written again by JSON.stringify it would be 66 KB.
+    const compact = `{"users":["hal"],"type":"compact","payload":{"n":[${Array(3000).fill('1e20').join(',')}]}}`;
+    // Whitespace counts, as in a single publish's body: 17 KB, over the limit.
+    const padded = `{"users":["hal"],"type":"padded",${' '.repeat(17_000)}"payload":{}}`;
+    const single = async (text: string) => (await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: text })).status;
+    expect([await single(compact), await single(padded)]).toEqual([202, 413]);
+    for (const contentType of ['application/json', 'application/json; charset=utf-8']) {
+      const response = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw: `{"notifications":[ ${compact} ,\n${padded}]}`, headers: { 'content-type': contentType } });
+      expect(response.status).toBe(207);
+      expect(response.body.results[0]).toEqual({ id: expect.any(String), targets: 1 });
+      expect(response.body.results[1]).toEqual({ error: { statusCode: 413, message: `notifications.1 is ${Buffer.byteLength(padded)} bytes, over MAX_PUBLISH_BYTES (16384)` } });
+    }
+  });
+
   it('accepts a batch body over MAX_PUBLISH_BYTES but within MAX_BATCH_PUBLISH_BYTES', async () => {
     const notifications = Array.from({ length: 20 }, (_, i) => ({ users: ['gus'], type: `mid${i}`, payload: { blob: 'x'.repeat(1000) } }));
     expect(JSON.stringify({ notifications }).length).toBeGreaterThan(16384);
