@@ -149,6 +149,8 @@ describe('parseEnvironment', () => {
     [{ WEBHOOK_BATCH_MAX: '0' }, 'WEBHOOK_BATCH_MAX'],
     [{ WEBHOOK_BATCH_MS: 'soon' }, 'WEBHOOK_BATCH_MS'],
     [{ WEBHOOK_UNREAD_AFTER_S: '-1' }, 'WEBHOOK_UNREAD_AFTER_S'],
+    [{ WEBHOOK_UNREAD_AFTER_S: '5' }, 'WEBHOOK_UNREAD_AFTER_S needs WEBHOOK_URL'],
+    [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'doc:*,', HOOKS_SECRET: 'sixteen-chars-ok' }, 'JOIN_PROXY_ROOMS must be comma-separated room names or prefixes ending in *'],
     [{ WEBHOOK_RETRY_S: '0' }, 'WEBHOOK_RETRY_S'],
     [{ WEBHOOK_TIMEOUT_MS: '10' }, 'WEBHOOK_TIMEOUT_MS'],
     [{ WEBHOOK_QUEUE_MAX: '0' }, 'WEBHOOK_QUEUE_MAX'],

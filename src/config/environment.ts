@@ -486,8 +486,11 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(10) @Max(60_000)
   WEBHOOK_BATCH_MS = 500;
 
-  /** notification.unread after this many seconds; 0 turns it off. */
+  /** notification.unread after this many seconds; 0 turns it off. Sent to WEBHOOK_URL, so only with it. */
   @Transform(toInt) @IsInt() @Min(0) @Max(30 * 86_400)
+  @ValidateBy({ name: 'withWebhookUrl', validator: { validate: (value: unknown, args) => value === 0 || (args?.object as Environment).WEBHOOK_URL !== undefined } }, {
+    message: 'WEBHOOK_UNREAD_AFTER_S needs WEBHOOK_URL: notification.unread is a webhook event (set WEBHOOK_URL, or WEBHOOK_UNREAD_AFTER_S=0)',
+  })
   WEBHOOK_UNREAD_AFTER_S = 0;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(7 * 86_400)
@@ -508,7 +511,7 @@ export class Environment {
 
   @Transform(emptyToUndefined)
   @ValidateIf((env: Environment) => env.JOIN_PROXY_URL !== undefined || env.JOIN_PROXY_ROOMS !== undefined)
-  @Matches(ROOM_PATTERN_LIST, { message: 'JOIN_PROXY_ROOMS must be set with JOIN_PROXY_URL, as comma-separated room names or prefixes ending in * (doc:*,team:*)' })
+  @Matches(ROOM_PATTERN_LIST, { message: 'JOIN_PROXY_ROOMS must be comma-separated room names or prefixes ending in * (doc:*,team:*), set with JOIN_PROXY_URL' })
   JOIN_PROXY_ROOMS?: string;
 
   @Transform(toInt) @IsInt() @Min(50) @Max(60_000)

@@ -130,11 +130,18 @@ reap(ARGV[4])
 return {1, queued, dropped}
 `;
 
-/** KEYS: queue. ARGV: queue max, then entries. Returns how many were dropped. */
-const QUEUE_PUSH = `
+/**
+ * KEYS: queue. ARGV: queue max, then id, type and fields JSON of each event (entryParts), stored
+ * with Redis's time as both queue and event time. Returns how many were dropped.
+ */
+const QUEUE_PUSH = `${NOW_MS}
 local dropped = 0
-for i = 2, #ARGV do
-  if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then dropped = dropped + 1 else redis.call('RPUSH', KEYS[1], ARGV[i]) end
+for i = 2, #ARGV, 3 do
+  if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then
+    dropped = dropped + 1
+  else
+    redis.call('RPUSH', KEYS[1], ARGV[i] .. '\\n' .. now .. '\\n' .. ARGV[i + 1] .. '\\n' .. now .. '\\n' .. ARGV[i + 2])
+  end
 end
 return dropped
 `;
@@ -266,9 +273,9 @@ export const HOOKS_SCRIPTS = {
   hooksQueuePush: defineScript({
     SCRIPT: QUEUE_PUSH,
     NUMBER_OF_KEYS: 1,
-    parseCommand(parser: CommandParser, queue: string, queueMax: number, entries: string[]) {
+    parseCommand(parser: CommandParser, queue: string, queueMax: number, entryParts: string[]) {
       parser.pushKey(queue);
-      parser.push(String(queueMax), ...entries);
+      parser.push(String(queueMax), ...entryParts);
     },
     transformReply: (reply: number) => Number(reply),
   }),

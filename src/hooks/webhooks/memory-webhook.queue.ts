@@ -1,5 +1,5 @@
 import { Lease, WebhookQueue } from './webhook.queue';
-import { QueuedEvent } from './webhook-event';
+import { QueuedEvent, UnstampedEvent, stamped } from './webhook-event';
 
 /** The queue of a pod running alone: an array, always leased to this pod. */
 export class MemoryWebhookQueue extends WebhookQueue {
@@ -10,8 +10,9 @@ export class MemoryWebhookQueue extends WebhookQueue {
     super();
   }
 
-  async enqueue(events: QueuedEvent[]): Promise<number> {
-    return this.enqueueNow(events);
+  async enqueue(events: UnstampedEvent[]): Promise<number> {
+    const now = Date.now();
+    return this.enqueueNow(events.map((event) => stamped(event, now)));
   }
 
   /** The synchronous enqueue the memory tracker uses, so events keep the order they happened in. */

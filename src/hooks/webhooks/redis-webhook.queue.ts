@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { HooksRedisStore } from './hooks-redis.store';
 import { Lease, WebhookQueue } from './webhook.queue';
-import { QueuedEvent, decodeQueued, encodeQueued } from './webhook-event';
+import { QueuedEvent, UnstampedEvent, decodeQueued, entryParts } from './webhook-event';
 
 /** The queue shared by every pod: a Redis list, delivered by whichever pod holds the lease. */
 export class RedisWebhookQueue extends WebhookQueue {
@@ -16,9 +16,9 @@ export class RedisWebhookQueue extends WebhookQueue {
     super();
   }
 
-  async enqueue(events: QueuedEvent[]): Promise<number> {
+  async enqueue(events: UnstampedEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    return this.store.client.hooksQueuePush(this.store.queueKey, this.queueMax, events.map(encodeQueued));
+    return this.store.client.hooksQueuePush(this.store.queueKey, this.queueMax, events.flatMap(entryParts));
   }
 
   async lease(leaseMs: number, max: number): Promise<Lease> {

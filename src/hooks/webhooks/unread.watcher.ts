@@ -32,6 +32,8 @@ export class UnreadWatcher {
   private flushImmediate: NodeJS.Immediate | undefined;
   private flushing: Promise<void> | undefined;
   private looking: Promise<void> | undefined;
+  /** Looks that failed in a row: the first is logged, the rest only counted until one succeeds. */
+  private failedLooks = 0;
   private closed = false;
 
   constructor(
@@ -96,7 +98,16 @@ export class UnreadWatcher {
     this.flush();
     if (this.looking) return;
     this.looking = this.checkDue()
-      .catch((error: unknown) => this.logger.warn({ message: 'Unread checks failed; retrying', error: describeHookError(error) }))
+      .then(
+        () => {
+          if (this.failedLooks > 1) this.logger.log({ message: 'Unread checks work again', failedLooks: this.failedLooks });
+          this.failedLooks = 0;
+        },
+        (error: unknown) => {
+          // Once per outage: a look runs up to four times a second.
+          if (this.failedLooks++ === 0) this.logger.warn({ message: 'Unread checks failed; retrying (further failures are counted until one succeeds)', error: describeHookError(error) });
+        },
+      )
       .finally(() => (this.looking = undefined));
   }
 
@@ -117,13 +128,7 @@ export class UnreadWatcher {
         this.logger.debug({ message: 'Unread check failed', user: check.user, error: describeHookError(error) });
       }
     }
-    const now = Date.now();
-    const dropped = await this.queue.enqueue(
-      unread.map((check) => {
-        const event = unreadEvent(check, now);
-        return { id: event.id, queuedAtMs: now, event };
-      }),
-    );
+    const dropped = await this.queue.enqueue(unread.map(unreadEvent));
     this.report({ queued: unread.length - dropped, dropped });
     await this.schedule.done(due.filter((check) => !failed.includes(check)));
     if (failed.length > 0) await this.schedule.add(failed, RETRY_DELAY_MS);

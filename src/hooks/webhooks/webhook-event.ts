@@ -8,6 +8,14 @@ export interface QueuedEvent {
   event: WebhookEvent;
 }
 
+/** An event before the queue stamps it with its clock (WebhookQueue.enqueue): no `timestamp` yet. */
+export type UnstampedEvent = WebhookEvent extends infer Event ? (Event extends WebhookEvent ? Omit<Event, 'timestamp'> : never) : never;
+
+/** The event stamped at `atMs`, as it is queued and sent. */
+export function stamped(event: UnstampedEvent, atMs: number): QueuedEvent {
+  return { id: event.id, queuedAtMs: atMs, event: { ...event, timestamp: new Date(atMs).toISOString() } as WebhookEvent };
+}
+
 /**
  * What the activity tracker counts cluster-wide: a user's connections (`u:<user>`) or a
  * room's members (`r:<room>`). Its first one appearing and its last one going are the events.
@@ -38,20 +46,21 @@ export interface UnreadCheck {
  * is part of it: a notification id may be used again once the history window has passed
  * (section 6), and that second notification is another reminder, not a duplicate.
  */
-export function unreadEvent(check: UnreadCheck, atMs: number): WebhookEvent {
+export function unreadEvent(check: UnreadCheck): UnstampedEvent {
   const { user, notification } = check;
   const id = `unread_${createHash('sha256').update(`${user}\n${notification.id}\n${notification.seq}`).digest('base64url').slice(0, 24)}`;
-  return { id, type: 'notification.unread', timestamp: new Date(atMs).toISOString(), user: check.user, seq: check.notification.seq, notification: check.notification };
+  return { id, type: 'notification.unread', user: check.user, seq: check.notification.seq, notification: check.notification };
 }
 
 /**
- * A queue entry as stored in Redis: `<id>\n<queuedAtMs>\n<type>\n<occurredAtMs>\n<fields JSON>`.
- * The Lua scripts write the same shape for the events they raise, so the id is readable
- * without parsing JSON and the timestamp is formatted here rather than in Lua.
+ * A queue entry as stored in Redis: `<id>\n<queuedAtMs>\n<type>\n<occurredAtMs>\n<fields JSON>`,
+ * written by the Lua scripts, both times from Redis's clock (TIME), so the id is readable
+ * without parsing JSON and the timestamp is formatted here rather than in Lua. What a pod hands
+ * the queue script: the id, the type and the fields (the script adds the times).
  */
-export function encodeQueued({ id, queuedAtMs, event }: QueuedEvent): string {
-  const { id: _id, type, timestamp, ...fields } = event;
-  return `${id}\n${queuedAtMs}\n${type}\n${Date.parse(timestamp)}\n${JSON.stringify(fields)}`;
+export function entryParts(event: UnstampedEvent): [id: string, type: string, fields: string] {
+  const { id, type, ...fields } = event;
+  return [id, type, JSON.stringify(fields)];
 }
 
 export function decodeQueued(entry: string): QueuedEvent | undefined {

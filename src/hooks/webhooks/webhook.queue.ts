@@ -1,4 +1,4 @@
-import { QueuedEvent } from './webhook-event';
+import { QueuedEvent, UnstampedEvent } from './webhook-event';
 
 export type Lease = { held: false } | { held: true; nowMs: number; depth: number; head: QueuedEvent[] };
 
@@ -18,8 +18,14 @@ export abstract class WebhookQueue {
   /** False for the in-process queue: what is in it is lost with the pod. */
   abstract readonly durable: boolean;
 
-  /** Appends events in order; resolves with how many were dropped because the queue is full. */
-  abstract enqueue(events: QueuedEvent[]): Promise<number>;
+  /**
+   * Appends events in order, each stamped with the queue's clock (`timestamp` and `queuedAtMs`);
+   * resolves with how many were dropped because the queue is full. The queue's clock, not the
+   * calling pod's: `lease` judges batch waits and retry windows by it (Redis TIME for the shared
+   * queue), and a pod whose clock ran ahead had its events wait that far ahead of the whole
+   * queue, or, behind, dropped past WEBHOOK_RETRY_S before one attempt.
+   */
+  abstract enqueue(events: UnstampedEvent[]): Promise<number>;
 
   /**
    * Takes or extends the right to deliver for `leaseMs` and, when held, returns up to `max`
