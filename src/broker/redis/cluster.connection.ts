@@ -5,7 +5,8 @@ import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { asCallError, describeError, redactedUrl } from './redis.client';
-import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
+import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasMissingError, ReplicasUnavailableError } from './redis.connection';
+import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 export interface ClusterConnectionOptions {
@@ -128,7 +129,8 @@ export class ClusterRedisConnection extends RedisConnection {
   private check: Promise<void> | undefined;
   private primaries = '';
   private failoverCount = 0;
-  private refusedForReplicas = 0;
+  /** Per primary address: its durable writes and their WAITs (ReplicaWaits). */
+  private readonly replicaWaits = new Map<string, ReplicaWaits>();
   private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
 
@@ -182,19 +184,39 @@ export class ClusterRedisConnection extends RedisConnection {
     for (let attempt = 0; ; attempt++) {
       try {
         const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
-        const reply = await this.bounded(operation, command(this.commandsOn(node)));
-        await this.awaitReplicas(operation, node);
-        return reply;
+        return await this.writeReplicated(operation, node, command);
       } catch (error) {
         if (attempt === 0 && error instanceof ErrorReply && REDIRECTED.test(error.message)) {
           // Routed through the cluster client, a command follows the redirect and refreshes the slot map.
           await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
           continue;
         }
-        if (error instanceof ReplicasUnavailableError) throw error;
+        if (error instanceof ReplicasUnavailableError || error instanceof ReplicasMissingError) throw error;
         throw asCallError(operation, error, REDIRECTED);
       }
     }
+  }
+
+  /**
+   * The write, then WAIT on the same primary, through that primary's ReplicaWaits: a shard whose
+   * replicas do not answer refuses writes before they are written, and the other shards go on.
+   */
+  private writeReplicated<T>(operation: string, node: NodeClient, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    const write = () => this.bounded(operation, command(this.commandsOn(node)));
+    if (this.settings.minReplicas === 0) return write();
+    return this.replicaWaitsOf(node).write(operation, write);
+  }
+
+  /** The primary's ReplicaWaits, by its address: a failover's new primary starts afresh. */
+  private replicaWaitsOf(node: NodeClient): ReplicaWaits {
+    const { host, port } = addressOf(node) ?? { host: '?', port: 0 };
+    const address = `${host}:${port}`;
+    let waits = this.replicaWaits.get(address);
+    if (!waits) {
+      waits = new ReplicaWaits(this.settings.minReplicas, this.settings.replicaWaitMs, () => this.replicasAcknowledging(node));
+      this.replicaWaits.set(address, waits);
+    }
+    return waits;
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -235,7 +257,9 @@ export class ClusterRedisConnection extends RedisConnection {
       const pubSub = (master as { pubSub?: { client?: { isReady: boolean } } }).pubSub;
       return { shard: master.address, up: this.isAvailable && (pubSub?.client === undefined || pubSub.client.isReady) };
     });
-    return { shards, failovers: this.failoverCount, refusedForReplicas: this.refusedForReplicas };
+    let refusedForReplicas = 0;
+    for (const waits of this.replicaWaits.values()) refusedForReplicas += waits.refused;
+    return { shards, failovers: this.failoverCount, refusedForReplicas };
   }
 
   async close(): Promise<void> {
@@ -436,16 +460,10 @@ export class ClusterRedisConnection extends RedisConnection {
     this.disturbed = true;
   }
 
-  private async awaitReplicas(operation: string, node: NodeClient): Promise<void> {
-    const wanted = this.settings.minReplicas;
-    if (wanted === 0) return;
+  /** WAIT on the node: how many replicas acknowledged this connection's writes within REDIS_REPLICA_WAIT_MS. */
+  private async replicasAcknowledging(node: NodeClient): Promise<number> {
     const waitMs = this.settings.replicaWaitMs;
-    const acknowledged = Number(
-      await withDeadline(node.sendCommand(['WAIT', String(wanted), String(waitMs)]), waitMs + this.settings.commandTimeoutMs, () => new DeadlineExpiredError(`WAIT after ${operation}`, waitMs)),
-    );
-    if (acknowledged >= wanted) return;
-    this.refusedForReplicas++;
-    throw new ReplicasUnavailableError(operation, acknowledged, wanted);
+    return Number(await withDeadline(node.sendCommand(['WAIT', String(this.settings.minReplicas), String(waitMs)]), waitMs + this.settings.commandTimeoutMs, () => new DeadlineExpiredError('WAIT', waitMs)));
   }
 
   private async loadScripts(cluster: HeraldCluster, master: PrimaryNode): Promise<void> {

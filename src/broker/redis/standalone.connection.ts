@@ -2,8 +2,9 @@ import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RedisClient, asCallError, createRedisClient, describeError, redactedUrl } from './redis.client';
-import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
+import { RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
+import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 export interface RedisConnectionOptions {
@@ -56,7 +57,8 @@ const RESUBSCRIBE_BATCH = 500;
 export class StandaloneRedisConnection extends RedisConnection {
   private readonly logger = new Logger(StandaloneRedisConnection.name);
   private readonly settings: Required<RedisConnectionOptions>;
-  private refusedForReplicas = 0;
+  /** Durable writes and their WAITs (none with REDIS_MIN_REPLICAS=0). */
+  private readonly replicaWaits: ReplicaWaits | undefined;
   private readonly command: RedisClient;
   private subscriber: RedisClient | undefined;
   private readonly channels = new Set<string>();
@@ -81,6 +83,16 @@ export class StandaloneRedisConnection extends RedisConnection {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
     this.deadlines = { command: new RedisDeadline(this.settings.commandTimeoutMs), subscriber: new RedisDeadline(this.settings.commandTimeoutMs) };
+    const { minReplicas, replicaWaitMs } = this.settings;
+    if (minReplicas > 0) {
+      this.replicaWaits = new ReplicaWaits(minReplicas, replicaWaitMs, async () => {
+        try {
+          return await this.bounded('WAIT', this.command.wait(minReplicas, replicaWaitMs));
+        } catch (error) {
+          throw asCallError('WAIT', error);
+        }
+      });
+    }
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
       reconnectStrategy: (retries, cause) => this.reconnectDelay(retries, cause),
@@ -103,27 +115,17 @@ export class StandaloneRedisConnection extends RedisConnection {
     }
   }
 
-  /** One node: the write and WAIT go down the one command connection, in order. */
+  /** One node: the write and WAIT go down the one command connection, in order (ReplicaWaits). */
   async runReplicated<T>(operation: string, _key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
-    const reply = await this.run(operation, command);
-    const wanted = this.settings.minReplicas;
-    if (wanted === 0) return reply;
-    let acknowledged: number;
-    try {
-      acknowledged = await this.bounded(`WAIT after ${operation}`, this.command.wait(wanted, this.settings.replicaWaitMs));
-    } catch (error) {
-      throw asCallError(`WAIT after ${operation}`, error);
-    }
-    if (acknowledged >= wanted) return reply;
-    this.refusedForReplicas++;
-    throw new ReplicasUnavailableError(operation, acknowledged, wanted);
+    if (!this.replicaWaits) return this.run(operation, command);
+    return this.replicaWaits.write(operation, () => this.run(operation, command));
   }
 
   get health(): RedisConnectionHealth {
     return {
       shards: [{ shard: this.address, up: this.isAvailable && this.subscriber?.isReady === true }],
       failovers: 0,
-      refusedForReplicas: this.refusedForReplicas,
+      refusedForReplicas: this.replicaWaits?.refused ?? 0,
     };
   }
 
