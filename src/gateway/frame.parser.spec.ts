@@ -40,6 +40,13 @@ describe('parseFrame ids a double does not hold', () => {
     expect(echoed(`{"id":${id},"event":"ping","data":{"id":2e400,"x":{"id":3}}}`)).toBe(`{"event":"pong","id":${id}}`);
   });
 
+  it.each(['1.5', '-0', '1e999', '9007199254740993'])('refuses a frame 100,000 levels deep with id %s, echoing the id as written, without recursing over it', (id) => {
+    const deep = `{"event":"ping","id":${id},"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    const parsed = parseFrame(text(deep), false, 32);
+    expect(parsed).toMatchObject({ ok: false, problem: 'Frame is nested deeper than 32 levels', event: 'ping' });
+    expect(JSON.stringify({ id: parsed.id })).toBe(`{"id":${id}}`);
+  });
+
   it('keeps safe integers and strings as parsed values', () => {
     expect(parseFrame(text('{"event":"ping","id":9007199254740991}'), false, 32).id).toBe(9007199254740991);
     expect(parseFrame(text('{"event":"ping","id":"1e999"}'), false, 32).id).toBe('1e999');

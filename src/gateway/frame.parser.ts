@@ -1,6 +1,7 @@
 import type { RawData } from 'ws';
 import { FrameId } from '@herald/client/protocol';
 import { jsonNestingExceeds } from '../parsing/json-depth';
+import { topLevelNumberSource } from '../parsing/json-number-source';
 
 export type ParsedFrame =
   | { ok: true; event: string; data: object; id: FrameId | undefined }
@@ -31,6 +32,8 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   // A number a double does not hold exactly (a 30-digit integer, 1e400), or that JSON.stringify
   // would rewrite (-0), is echoed as it was written: section 2 promises the reply "the same id",
   // and a client with exact integers (Python, Go's json.Number) would otherwise never match it.
+  // Read off the bytes without recursing: a second parse with a reviver did, and a 5 KB frame
+  // 2,500 levels deep with an id of 1.5 overflowed the stack and took the process down.
   if (typeof id === 'number' && (!Number.isSafeInteger(id) || Object.is(id, -0))) id = numberAsWritten(bytes) ?? id;
   const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) || isRawJson(id) ? (id as FrameId) : undefined;
   const eventName = typeof event === 'string' ? event : undefined;
@@ -55,16 +58,10 @@ function isRawJson(value: unknown): boolean {
 
 /**
  * The frame's top-level `id` as its source text, for JSON.stringify to write back unchanged
- * (a raw JSON value: typed as FrameId, which it serializes as). Parses the frame a second time,
- * with a reviver that sees each value's source: only for the rare id that needs it.
+ * (a raw JSON value: typed as FrameId, which it serializes as): only for the rare id that needs it.
  */
 function numberAsWritten(bytes: Buffer): FrameId | undefined {
-  const sources = new Map<object, string>();
-  const root: unknown = JSON.parse(bytes.toString(), function (this: object, key: string, value: unknown, context?: { source?: string }) {
-    if (key === 'id' && typeof value === 'number' && context?.source !== undefined) sources.set(this, context.source);
-    return value;
-  });
-  const source = typeof root === 'object' && root !== null ? sources.get(root) : undefined;
+  const source = topLevelNumberSource(bytes, 'id');
   return source === undefined ? undefined : (json.rawJSON(source) as unknown as FrameId);
 }
 

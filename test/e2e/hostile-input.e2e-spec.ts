@@ -74,6 +74,20 @@ describe('hostile input', () => {
       expect((await mallory.request('join', { room: 'chat:1' })).event).toBe('joined');
     });
 
+    it('answers bad_request to a deep frame whose id a double does not hold, and the pod lives on', async () => {
+      // Such an id is echoed as written, by a second parse whose reviver recursed: a frame
+      // 2,500 levels deep overflowed the stack and took the process down.
+      const output = await outputDuring(async () => {
+        for (const id of ['1.5', '-0', '9007199254740993']) {
+          mallory.socket.send(`{"event":"ping","id":${id},"x":${nestedArrays(32_000)}}`);
+          const reply = await mallory.waitFor((frame) => frame.event === 'error');
+          expect(reply).toEqual({ event: 'error', id: JSON.parse(id), data: { code: 'bad_request', message: 'Frame is nested deeper than 32 levels', event: 'ping' } });
+        }
+      });
+      expect(output).toBe('');
+      expect((await mallory.request('ping')).event).toBe('pong');
+    });
+
     it('answers bad_request to an extra field 10,000 objects deep', async () => {
       mallory.socket.send(`{"event":"message","id":"x","data":{"room":"chat:1","text":"hi","extra":${nestedObjects(10_000)}}}`);
       expect((await mallory.waitFor((frame) => frame.id === 'x')).data).toMatchObject({ code: 'bad_request' });

@@ -1,0 +1,82 @@
+/**
+ * The source text of the number that is the value of `key` in a JSON text's top-level object
+ * (the last such key, as JSON.parse keeps the last), or undefined when that value is no number.
+ * A frame's `id` is echoed as written when a double would change it (section 2): `1e999`,
+ * `-0`, a 30-digit integer.
+ *
+ * One pass over the bytes, with no recursion whatever the nesting (like jsonNestingExceeds in
+ * json-depth.ts, whose string rules it shares): a second JSON.parse with a reviver recursed once
+ * per level, and a frame 2,500 levels deep overflowed the stack. Exact for valid JSON, which the
+ * caller has parsed already.
+ */
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+export function topLevelNumberSource(bytes: Uint8Array, key: string): string | undefined {
+  let depth = 0;
+  let inString = false;
+  let stringStart = -1;
+  let keyStart = -1;
+  let keyEnd = -1;
+  /** Between a top-level key's colon and the end of its value. */
+  let inValue = false;
+  /** The value is `key`'s and has looked like a number so far. */
+  let capturing = false;
+  let valueStart = -1;
+  let valueEnd = -1;
+  let found: string | undefined;
+  const finishValue = () => {
+    if (capturing && valueStart >= 0) found = Buffer.from(bytes.buffer, bytes.byteOffset + valueStart, valueEnd - valueStart).toString('latin1');
+    inValue = capturing = false;
+  };
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) {
+        inString = false;
+        if (depth === 1 && !inValue) [keyStart, keyEnd] = [stringStart, i + 1];
+      }
+      continue;
+    }
+    if (byte === QUOTE) {
+      inString = true;
+      stringStart = i;
+      if (depth === 1 && inValue) capturing = false; // a string value
+    } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+      if (depth === 1 && inValue) capturing = false; // an object or a list
+      depth++;
+    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+      if (depth === 1) finishValue();
+      depth--;
+    } else if (depth === 1) {
+      if (byte === COLON) {
+        inValue = true;
+        capturing = keyStart >= 0 && isKey(bytes, keyStart, keyEnd, key);
+        valueStart = -1;
+      } else if (byte === COMMA) finishValue();
+      else if (inValue && byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) {
+        if (valueStart < 0) valueStart = i;
+        valueEnd = i + 1;
+      }
+    }
+  }
+  return found;
+}
+
+/** Whether the JSON string at [start, end) reads `key` (escapes such as \u0069 included). */
+function isKey(bytes: Uint8Array, start: number, end: number, key: string): boolean {
+  const raw = bytes.subarray(start, end);
+  if (end - start !== key.length + 2 && !raw.includes(BACKSLASH)) return false;
+  try {
+    return JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('utf8')) === key;
+  } catch {
+    return false;
+  }
+}
