@@ -19,6 +19,20 @@ export function tokenOf(request: IncomingMessage): string | undefined {
 }
 
 /**
+ * Rewrites an offered Sec-WebSocket-Protocol list without empty elements and repeats, which ws
+ * refuses with a bare 400 (`herald.v1,,bearer.<JWT>`): HTTP lists may have empty elements (RFC
+ * 9110, section 5.6.1), and a repeat offers nothing new. The client then gets its answer in the
+ * handshake, or a close code saying why not (section 1), as for any other offer.
+ */
+export function tidyOfferedProtocols(headers: IncomingMessage['headers']): void {
+  const offered = headers['sec-websocket-protocol'];
+  if (offered === undefined) return;
+  const protocols = [...new Set(offered.split(',').map((protocol) => protocol.trim()))].filter((protocol) => protocol !== '');
+  if (protocols.length === 0) delete headers['sec-websocket-protocol'];
+  else headers['sec-websocket-protocol'] = protocols.join(', ');
+}
+
+/**
  * Section 1: the server speaks `herald.v1` and selects nothing else, except that a client offering
  * only its `bearer.<JWT>` (browsers must offer something to carry the token) gets that one echoed,
  * since a browser fails a handshake whose offered protocols get no answer. Anything else offered

@@ -9,7 +9,7 @@ import { corkForThisTurn } from '../connections/turn-cork';
 import { CompressionNegotiation } from './compression.negotiation';
 import { ConnectionAdmission } from './connection.admission';
 import { FrameDispatcher } from './frame.dispatcher';
-import { selectProtocol } from './handshake';
+import { selectProtocol, tidyOfferedProtocols } from './handshake';
 import { socketClassWith } from './herald-socket';
 import { UpgradePath } from './upgrade-path';
 
@@ -122,6 +122,7 @@ export class HeraldWsAdapter extends WsAdapter {
       // written in this turn, as it is whenever admission needs no broker round trip.
       corkForThisTurn(socket);
       this.compression.declineMalformedOffers(request.headers);
+      tidyOfferedProtocols(request.headers);
       server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
     } catch {
       // The request's URL and Host make no URL (Nest's own listener answers this too, but with a

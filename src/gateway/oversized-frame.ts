@@ -17,8 +17,11 @@ export function closeOversizedFramesWithReason(socket: WebSocket): void {
   prependReceiverErrorListener(socket, onReceiverError);
 }
 
-/** ws's error codes for a message over maxPayload, and for one in too many fragments or chunks. */
-const MESSAGE_TOO_BIG_ERRORS = new Set(['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 'WS_ERR_TOO_MANY_BUFFERED_PARTS']);
+/**
+ * ws's error codes for a message over maxPayload, for a frame that declares a length over 2^53
+ * (beyond any maxPayload), and for one in too many fragments or chunks.
+ */
+const MESSAGE_TOO_BIG_ERRORS = new Set(['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH', 'WS_ERR_TOO_MANY_BUFFERED_PARTS']);
 
 function onReceiverError(this: EventEmitter, error: Error & { code?: string }): void {
   if (!MESSAGE_TOO_BIG_ERRORS.has(error.code ?? '')) return;

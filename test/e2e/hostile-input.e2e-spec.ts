@@ -230,6 +230,13 @@ describe('hostile input', () => {
       expect(await selectedProtocol(app, only)).toBe(only);
     });
 
+    it('reads a list with empty elements or repeats as the list without them, instead of a bare 400', async () => {
+      const bearer = `bearer.${token()}`;
+      expect(await selectedProtocol(app, `herald.v1,,${bearer}`)).toBe('herald.v1');
+      expect(await selectedProtocol(app, `herald.v1, herald.v1, ${bearer}`)).toBe('herald.v1');
+      expect(await selectedProtocol(app, `,${bearer}, ${bearer},`)).toBe(bearer);
+    });
+
     it('never selects a protocol it does not speak', async () => {
       expect(await selectedProtocol(app, `x, bearer.${token()}`)).toBeUndefined();
       expect(await selectedProtocol(app, [...Array.from({ length: 1000 }, (_, i) => `p${i}`), `bearer.${token()}`].join(', '))).toBeUndefined();
@@ -241,6 +248,17 @@ describe('hostile input', () => {
       const client = await connectClient(app.wsUrl, signToken({ sub: 'frag' }));
       for (let i = 0; i < 20_000; i++) client.socket.send('a', { fin: false });
       client.socket.send('a', { fin: true });
+      expect(await client.closed).toEqual({ code: 1009, reason: 'message_too_big' });
+    });
+
+    it('closes a frame that declares a length past 2^53 with 1009 message_too_big, not a bare 1009', async () => {
+      const client = await connectClient(app.wsUrl, signToken({ sub: 'huge-length' }));
+      // FIN + text, masked, 127: a 64-bit length follows (2^62), then a mask key; no payload needed.
+      const header = Buffer.alloc(14);
+      header[0] = 0x81;
+      header[1] = 0x80 | 127;
+      header.writeBigUInt64BE(2n ** 62n, 2);
+      (client.socket as unknown as { _socket: { write(data: Buffer): void } })._socket.write(header);
       expect(await client.closed).toEqual({ code: 1009, reason: 'message_too_big' });
     });
 
