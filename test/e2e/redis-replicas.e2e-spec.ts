@@ -48,8 +48,7 @@ describe('publishes that wait for replicas', () => {
     replica = await spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--replicaof', '127.0.0.1', String(primary.port)], port);
     await eventually(async () => expect(await redisCli(port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
 
-    // The publisher retries: until a probe's WAIT is acknowledged, writes are refused unwritten (ReplicaGate).
-    await eventually(async () => expect((await publish(pod.url, body)).status).toBe(202), 10_000, 200);
+    expect((await publish(pod.url, body)).status).toBe(202);
     expect((await publish(pod.url, { ...body, id: randomUUID(), payload: { text: 'second' } })).status).toBe(202);
     await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'second');
     // The refused attempt was stored on the primary (and reached the member); the retry found it.
@@ -57,34 +56,21 @@ describe('publishes that wait for replicas', () => {
     await member.close();
   });
 
-  it('shares one WAIT among concurrent publishes and then refuses them unwritten, instead of queueing a WAIT per publish on the connection', async () => {
-    const room = 'public:gated';
-    const member = await connectClient(pod.wsUrl, signToken({ sub: 'gated-member' }));
+  it('shares one WAIT among concurrent publishes instead of queueing a WAIT per publish on the connection', async () => {
+    const room = 'public:shared-waits';
+    const member = await connectClient(pod.wsUrl, signToken({ sub: 'waits-member' }));
     await member.join(room);
     await replica!.stop();
     replica = undefined;
-    const burst = (name: string) => Promise.all(Array.from({ length: 10 }, (_, i) => publish(pod.url, { id: randomUUID(), rooms: [room], type: 'test', payload: { text: `${name}${i}` } })));
-
-    // Each WAIT holds the connection REDIS_REPLICA_WAIT_MS: ten, one per publish, held it ten seconds.
-    let waitsBefore = await waitCalls();
-    const first = await burst('a');
-    expect(first.map((answer) => answer.status)).toEqual(Array(10).fill(503));
-    // One for the writes answered before it, one for those queued behind it (a third if some straggle).
-    expect((await waitCalls()) - waitsBefore).toBeLessThanOrEqual(3);
-
-    // A WAIT came back short: now writes are refused before they are written, but for one probe.
-    waitsBefore = await waitCalls();
-    const second = await burst('b');
-    expect(second.map((answer) => answer.status)).toEqual(Array(10).fill(503));
-    const unwritten = second.filter((answer) => /not stored or applied/.test(answer.body.message));
-    expect(unwritten.length).toBeGreaterThanOrEqual(8);
-    expect((await waitCalls()) - waitsBefore).toBeLessThanOrEqual(2);
-
-    // The connection goes on serving everything else, and what was refused unwritten reached no one.
+    const waitsBefore = await waitCalls();
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => publish(pod.url, { id: randomUUID(), rooms: [room], type: 'test', payload: { text: `p${i}` } })));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(503));
+    // Each WAIT holds the connection REDIS_REPLICA_WAIT_MS: ten, one per publish, held it ten
+    // seconds. A few: the publishes' id claims and writes queue behind the WAIT out, and come
+    // back together to share the next one.
+    expect((await waitCalls()) - waitsBefore).toBeLessThanOrEqual(5);
+    // The connection goes on serving everything else.
     expect((await member.join('public:other')).event).toBe('joined');
-    await member.join('public:marker');
-    const delivered = member.all('notification').map((frame) => frame.data.payload.text as string);
-    expect(delivered.filter((text) => text.startsWith('b')).length).toBeLessThanOrEqual(10 - unwritten.length);
     await member.close();
   });
 

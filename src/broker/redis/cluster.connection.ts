@@ -5,7 +5,7 @@ import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { asCallError, describeError, redactedUrl } from './redis.client';
-import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasMissingError, ReplicasUnavailableError } from './redis.connection';
+import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
@@ -129,8 +129,9 @@ export class ClusterRedisConnection extends RedisConnection {
   private check: Promise<void> | undefined;
   private primaries = '';
   private failoverCount = 0;
-  /** Per primary address: its durable writes and their WAITs (ReplicaWaits). */
-  private readonly replicaWaits = new Map<string, ReplicaWaits>();
+  private refusedForReplicas = 0;
+  /** Per node client of a primary: its durable writes and their WAITs (ReplicaWaits). */
+  private readonly replicaWaits = new WeakMap<NodeClient, ReplicaWaits>();
   private downSinceMs: number | undefined;
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
 
@@ -191,30 +192,33 @@ export class ClusterRedisConnection extends RedisConnection {
           await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
           continue;
         }
-        if (error instanceof ReplicasUnavailableError || error instanceof ReplicasMissingError) throw error;
+        if (error instanceof ReplicasUnavailableError) throw error;
         throw asCallError(operation, error, REDIRECTED);
       }
     }
   }
 
-  /**
-   * The write, then WAIT on the same primary, through that primary's ReplicaWaits: a shard whose
-   * replicas do not answer refuses writes before they are written, and the other shards go on.
-   */
-  private writeReplicated<T>(operation: string, node: NodeClient, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+  /** The write, then WAIT on the same primary, through that primary's ReplicaWaits. */
+  private async writeReplicated<T>(operation: string, node: NodeClient, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     const write = () => this.bounded(operation, command(this.commandsOn(node)));
     if (this.settings.minReplicas === 0) return write();
-    return this.replicaWaitsOf(node).write(operation, write);
+    try {
+      return await this.replicaWaitsOf(node).write(operation, write);
+    } catch (error) {
+      if (error instanceof ReplicasUnavailableError) this.refusedForReplicas++;
+      throw error;
+    }
   }
 
-  /** The primary's ReplicaWaits, by its address: a failover's new primary starts afresh. */
+  /**
+   * The ReplicaWaits of a node client: by the client, not the address, since WAIT counts the
+   * writes of its own connection (a replaced cluster client reaches the same address anew).
+   */
   private replicaWaitsOf(node: NodeClient): ReplicaWaits {
-    const { host, port } = addressOf(node) ?? { host: '?', port: 0 };
-    const address = `${host}:${port}`;
-    let waits = this.replicaWaits.get(address);
+    let waits = this.replicaWaits.get(node);
     if (!waits) {
-      waits = new ReplicaWaits(this.settings.minReplicas, this.settings.replicaWaitMs, () => this.replicasAcknowledging(node));
-      this.replicaWaits.set(address, waits);
+      waits = new ReplicaWaits(this.settings.minReplicas, () => this.replicasAcknowledging(node));
+      this.replicaWaits.set(node, waits);
     }
     return waits;
   }
@@ -257,9 +261,7 @@ export class ClusterRedisConnection extends RedisConnection {
       const pubSub = (master as { pubSub?: { client?: { isReady: boolean } } }).pubSub;
       return { shard: master.address, up: this.isAvailable && (pubSub?.client === undefined || pubSub.client.isReady) };
     });
-    let refusedForReplicas = 0;
-    for (const waits of this.replicaWaits.values()) refusedForReplicas += waits.refused;
-    return { shards, failovers: this.failoverCount, refusedForReplicas };
+    return { shards, failovers: this.failoverCount, refusedForReplicas: this.refusedForReplicas };
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,8 @@ export interface RedisBrokerOptions {
   inboxTtlMs: number;
   /** REDIS_REPLAY_SIZE: publications a followed room keeps on the pod for rejoins (RoomFeeds); default when not given. */
   replaySize?: number;
+  /** REDIS_MIN_REPLICAS: with 0, a followed room's new life is a gap for its members (RoomFeeds). */
+  minReplicas?: number;
 }
 
 /**
@@ -67,6 +69,7 @@ export class RedisBroker extends Broker {
       (room, since) => this.readShared(room, since),
       (delivery) => this.emit(delivery),
       settings.replaySize,
+      (settings.minReplicas ?? 0) === 0,
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection, window);

@@ -126,17 +126,6 @@ export abstract class RedisConnection {
 /** The engine's health comes from its connection. */
 export type RedisConnectionHealth = EngineHealth;
 
-/**
- * A durable write refused before it was written: the last one's WAIT came back short, so fewer
- * replicas than REDIS_MIN_REPLICAS answer now (ReplicaGate). Nothing was stored: 503, retry later.
- */
-export class ReplicasMissingError extends BrokerUnavailableError {
-  constructor(operation: string, wanted: number) {
-    super(`The message broker is refusing writes for now: fewer than ${wanted} replicas acknowledge them, so the ${operation} was not stored`);
-    this.name = 'ReplicasMissingError';
-  }
-}
-
 /** A write fewer replicas acknowledged than REDIS_MIN_REPLICAS asks: answered as unavailable (503). */
 export class ReplicasUnavailableError extends BrokerUnavailableError {
   override readonly mayHaveApplied = true;

@@ -1,4 +1,4 @@
-import { ReplicasMissingError, ReplicasUnavailableError } from './redis.connection';
+import { ReplicasUnavailableError } from './redis.connection';
 
 /**
  * Durable writes on one connection to a primary, each acknowledged by REDIS_MIN_REPLICAS
@@ -8,20 +8,14 @@ import { ReplicasMissingError, ReplicasUnavailableError } from './redis.connecti
  * returns, and with a replica missing each one lasts REDIS_REPLICA_WAIT_MS. With a WAIT after
  * every write, ten concurrent publishes made the last wait for the nine WAITs before its own
  * (11 s instead of 1 s), and every other call of the pod on that connection (joins, presence,
- * the inbox, a Cluster's health PINGs) waited behind them all. So:
- * - One WAIT at a time: it covers every write the connection sent before it, so the writes
- *   that finish while one is out share the next one.
- * - A short WAIT shuts the gate: later writes are refused before they are written (503, nothing
- *   stored, a retry is safe), except one at a time, at most one per REDIS_REPLICA_WAIT_MS, which
- *   is written and waited for as a probe. An acknowledged WAIT opens the gate again.
+ * the inbox, a Cluster's health PINGs) waited behind them all. One WAIT at a time instead: it
+ * covers every write the connection sent before it, so the writes answered while one is out
+ * share the next one, and the connection is held at most one wait period at a time.
  */
 export class ReplicaWaits {
-  private shut = false;
-  private probing = false;
-  private nextProbeAtMs = 0;
   private waiting: Promise<number> | undefined;
   private nextWait: Promise<number> | undefined;
-  /** Writes refused for want of replicas, before or after writing them. */
+  /** Writes refused (503) because too few replicas acknowledged them in time. */
   refused = 0;
 
   /**
@@ -30,45 +24,20 @@ export class ReplicaWaits {
    */
   constructor(
     private readonly wanted: number,
-    private readonly replicaWaitMs: number,
     private readonly sendWait: () => Promise<number>,
-    private readonly nowMs: () => number = Date.now,
   ) {}
 
   /**
    * Runs `write` and resolves with its reply once enough replicas acknowledged it. Rejects with
-   * ReplicasMissingError when refused unwritten, ReplicasUnavailableError when written but not
-   * acknowledged in time (it may have been stored), or with what `write` or WAIT failed with.
+   * ReplicasUnavailableError when they did not in time (the write may have been stored and
+   * delivered all the same), or with what `write` or WAIT failed with.
    */
   async write<T>(operation: string, write: () => Promise<T>): Promise<T> {
-    const probe = this.shut;
-    if (probe && (this.probing || this.nowMs() < this.nextProbeAtMs)) {
-      this.refused++;
-      throw new ReplicasMissingError(operation, this.wanted);
-    }
-    if (probe) this.probing = true;
-    let acknowledged: boolean | undefined;
-    try {
-      const reply = await write();
-      const replicas = await this.acknowledgements();
-      acknowledged = replicas >= this.wanted;
-      if (acknowledged) return reply;
-      this.refused++;
-      throw new ReplicasUnavailableError(operation, replicas, this.wanted);
-    } finally {
-      if (probe) this.probing = false;
-      // Anything else that failed says nothing of the replicas.
-      if (acknowledged === true) this.shut = false;
-      else if (acknowledged === false) {
-        this.shut = true;
-        this.nextProbeAtMs = this.nowMs() + this.replicaWaitMs;
-      }
-    }
-  }
-
-  /** Whether writes are refused unwritten now. */
-  get isShut(): boolean {
-    return this.shut;
+    const reply = await write();
+    const replicas = await this.acknowledgements();
+    if (replicas >= this.wanted) return reply;
+    this.refused++;
+    throw new ReplicasUnavailableError(operation, replicas, this.wanted);
   }
 
   /** The replicas that acknowledged a WAIT sent after the caller's write was answered. */

@@ -111,6 +111,38 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf)).toEqual(['before', 'first of e2']);
   });
 
+  describe('with REDIS_MIN_REPLICAS=0, where a failover may lose acknowledged writes', () => {
+    function setUpLossy() {
+      const history = new FakeHistory();
+      const deliveries: Delivery[] = [];
+      const feeds = new RoomFeeds(history.read, (delivery) => deliveries.push(delivery), undefined, true);
+      feeds.anchor('chat', feeds.open('chat'), { epoch: 'e1', latestPosition: 0 });
+      return { history, deliveries, live: (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!) };
+    }
+
+    it('tells the members to recover when a followed room\'s new life arrives live, even in order', () => {
+      const { history, deliveries, live } = setUpLossy();
+      live(history.publish('before'));
+      // A write after `before` was acknowledged and lost with the old primary; the promoted
+      // replica's first publication starts a new life at its first position.
+      history.restart('e2');
+      live(history.publish('first of e2'));
+      live(history.publish('second of e2'));
+      expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'first of e2', 'second of e2']);
+    });
+
+    it('tells them once when a catch-up finds the new life first', async () => {
+      const { history, deliveries, live } = setUpLossy();
+      live(history.publish('before'));
+      history.restart('e2');
+      history.publish('missed 1');
+      live(history.publish('live 2'));
+      await settled();
+      await settled();
+      expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'missed 1', 'live 2']);
+    });
+  });
+
   it('drops a publication of an earlier life that arrives after the new one began (a deposed primary waking up)', async () => {
     const { history, deliveries, live } = setUp();
     const old = new FakeHistory();

@@ -96,6 +96,15 @@ export class RoomFeeds {
     private readonly emit: (delivery: Delivery) => void,
     /** REDIS_REPLAY_SIZE; 0 keeps nothing, and every rejoin with `since` reads Redis. */
     private readonly replaySize = DEFAULT_REPLAY_SIZE,
+    /**
+     * True with REDIS_MIN_REPLICAS=0, where a failover may lose writes that were acknowledged
+     * (and not seen here). A followed room's life never lapses (RoomLives), so a later life that
+     * arrives live began in such a failover or in a Redis that lost its data: the members are told
+     * to recover rather than carry on as if nothing came between. A catch-up that read the
+     * promoted replica before the new life began saw the old life's last position, the one
+     * delivered here, and found nothing missing.
+     */
+    private readonly newLifeIsGap = false,
   ) {}
 
   get size(): number {
@@ -337,7 +346,11 @@ export class RoomFeeds {
       }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
       // The history this pod had followed is gone: whatever came after `from` in it is lost.
-      if (from.epoch !== null && !sameLife) gap();
+      if (from.epoch !== null && !sameLife) {
+        gap();
+        // Told once: what follows is delivered as the new life's, from its start.
+        if (latest) this.moveTo(feed, { epoch: latest.epoch, position: 0 });
+      }
       if (latest) {
         // In a new life (or a first one) everything in it is new here, from its start.
         const missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
@@ -397,6 +410,10 @@ export class RoomFeeds {
       if (delivered === undefined || delivered[1] === publication.publishedAtMs) return;
       this.logger.warn({ message: 'Redis reused positions this pod had delivered (writes lost in a failover)', room: publication.room, position: at.position });
       feed.recent = feed.recent?.filter(([position]) => position < at.position);
+      this.reportGap(publication.room, formatSeq(at.epoch, at.position - 1));
+    }
+    if (this.newLifeIsGap && feed.last && feed.last.epoch !== at.epoch) {
+      this.logger.warn({ message: 'A followed room began a new history life (a failover or a Redis that lost its data); its members are told to recover', room: publication.room });
       this.reportGap(publication.room, formatSeq(at.epoch, at.position - 1));
     }
     // Positions delivered in another life say nothing about this one's (a repeat is told by its position in the same life).

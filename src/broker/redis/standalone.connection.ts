@@ -85,7 +85,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     this.deadlines = { command: new RedisDeadline(this.settings.commandTimeoutMs), subscriber: new RedisDeadline(this.settings.commandTimeoutMs) };
     const { minReplicas, replicaWaitMs } = this.settings;
     if (minReplicas > 0) {
-      this.replicaWaits = new ReplicaWaits(minReplicas, replicaWaitMs, async () => {
+      this.replicaWaits = new ReplicaWaits(minReplicas, async () => {
         try {
           return await this.bounded('WAIT', this.command.wait(minReplicas, replicaWaitMs));
         } catch (error) {
