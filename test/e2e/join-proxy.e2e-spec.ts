@@ -65,6 +65,9 @@ describe('join proxy', () => {
     expect(await client.request('join', { room: 'doc:down' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
     backend.answer = () => ({ status: 200, body: { allow: 'yes' } });
     expect(await client.request('join', { room: 'doc:odd' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    // An allow past the 16 KiB an answer may take is not read to its end, nor taken.
+    backend.answer = () => ({ status: 200, body: { allow: true, pad: 'x'.repeat(20_000) } });
+    expect(await client.request('join', { room: 'doc:huge' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
     // Nothing was joined, and the connection is fine.
     expect((await client.request('ping')).event).toBe('pong');
     expect(client.closeInfo).toBeUndefined();

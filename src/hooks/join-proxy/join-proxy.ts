@@ -87,7 +87,9 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
         await discardBody(response);
         return this.unavailable(room, `HTTP ${response.status}`);
       }
-      const answer = parseAnswer(await readLimitedText(response, MAX_ANSWER_BYTES));
+      const text = await readLimitedText(response, MAX_ANSWER_BYTES);
+      if (text === undefined) return this.unavailable(room, `an answer over ${MAX_ANSWER_BYTES} bytes`);
+      const answer = parseAnswer(text);
       if (!answer) return this.unavailable(room, 'an answer that is not {"allow": boolean, "ttl"?: seconds}');
       if (!answer.allow) return this.deny(`The backend refused ${room}`);
       this.metrics.answers.inc({ answer: 'allow' });
@@ -114,8 +116,7 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
   }
 }
 
-function parseAnswer(text: string | undefined): JoinProxyAnswer | undefined {
-  if (text === undefined) return undefined;
+function parseAnswer(text: string): JoinProxyAnswer | undefined {
   let answer: unknown;
   try {
     answer = JSON.parse(text);
