@@ -1,3 +1,5 @@
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, OPEN_BRACE, OPEN_BRACKET, QUOTE } from './json-bytes';
+
 /**
  * How deeply a JSON text nests objects and arrays, measured on its bytes before anything parses
  * or transforms it. JSON.parse copes with deep nesting, but what runs after it does not:
@@ -7,15 +9,8 @@
  * One pass over the bytes with no recursion and no allocation. Brackets inside strings do not
  * count; UTF-8 multi-byte sequences never contain ASCII bytes, so a byte scan is exact for any
  * valid JSON text (and harmlessly approximate for invalid text, which JSON.parse then refuses).
+ * True when the JSON text opens more than `maxDepth` objects/arrays inside one another.
  */
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-
-/** True when the JSON text opens more than `maxDepth` objects/arrays inside one another. */
 export function jsonNestingExceeds(bytes: Uint8Array, maxDepth: number): boolean {
   let depth = 0;
   let inString = false;

@@ -1,3 +1,5 @@
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE, isJsonStringOf, isJsonWhitespace } from './json-bytes';
+
 /**
  * The size in bytes of each item of one list in a JSON text, as sent: the list that is the value
  * of `key` in the top-level object (the last such key, as JSON.parse keeps the last). A batch
@@ -9,14 +11,6 @@
  * exact for valid JSON, and harmlessly approximate for invalid text, which JSON.parse refuses.
  * Undefined when the text has no such list.
  */
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-
 export function listItemByteLengths(bytes: Uint8Array, key: string): number[] | undefined {
   let depth = 0;
   let topIsObject = false;
@@ -49,7 +43,7 @@ export function listItemByteLengths(bytes: Uint8Array, key: string): number[] | 
       if (items && depth === 2 && itemStart < 0) itemStart = i;
       if (depth === 0) topIsObject = byte === OPEN_BRACE;
       depth++;
-      if (depth === 2 && topIsObject && byte === OPEN_BRACKET && keyStart >= 0 && isKey(bytes, keyStart, keyEnd, key)) {
+      if (depth === 2 && topIsObject && byte === OPEN_BRACKET && keyStart >= 0 && isJsonStringOf(bytes, keyStart, keyEnd, key)) {
         items = [];
         itemStart = -1;
       }
@@ -72,19 +66,4 @@ export function listItemByteLengths(bytes: Uint8Array, key: string): number[] | 
     }
   }
   return found;
-}
-
-function isJsonWhitespace(byte: number): boolean {
-  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
-}
-
-/** Whether the JSON string at [start, end) reads `key` (escapes such as \u0061 included). */
-function isKey(bytes: Uint8Array, start: number, end: number, key: string): boolean {
-  // Most keys are short and plain: compare bytes before decoding anything.
-  if (end - start !== key.length + 2 && !bytes.subarray(start, end).includes(BACKSLASH)) return false;
-  try {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8')) === key;
-  } catch {
-    return false;
-  }
 }

@@ -1,3 +1,5 @@
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE, isJsonStringOf, isJsonWhitespace } from './json-bytes';
+
 /**
  * The source text of the number that is the value of `key` in a JSON text's top-level object
  * (the last such key, as JSON.parse keeps the last), or undefined when that value is no number.
@@ -9,15 +11,6 @@
  * per level, and a frame 2,500 levels deep overflowed the stack. Exact for valid JSON, which the
  * caller has parsed already.
  */
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-
 export function topLevelNumberSource(bytes: Uint8Array, key: string): string | undefined {
   let depth = 0;
   let inString = false;
@@ -58,25 +51,14 @@ export function topLevelNumberSource(bytes: Uint8Array, key: string): string | u
     } else if (depth === 1) {
       if (byte === COLON) {
         inValue = true;
-        capturing = keyStart >= 0 && isKey(bytes, keyStart, keyEnd, key);
+        capturing = keyStart >= 0 && isJsonStringOf(bytes, keyStart, keyEnd, key);
         valueStart = -1;
       } else if (byte === COMMA) finishValue();
-      else if (inValue && byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) {
+      else if (inValue && !isJsonWhitespace(byte)) {
         if (valueStart < 0) valueStart = i;
         valueEnd = i + 1;
       }
     }
   }
   return found;
-}
-
-/** Whether the JSON string at [start, end) reads `key` (escapes such as \u0069 included). */
-function isKey(bytes: Uint8Array, start: number, end: number, key: string): boolean {
-  const raw = bytes.subarray(start, end);
-  if (end - start !== key.length + 2 && !raw.includes(BACKSLASH)) return false;
-  try {
-    return JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('utf8')) === key;
-  } catch {
-    return false;
-  }
 }
