@@ -88,6 +88,22 @@ describe('hostile input', () => {
       expect((await mallory.request('ping')).event).toBe('pong');
     });
 
+    it('answers a frame with a wide list in a field in the words it has for an empty one', async () => {
+      // 7,000 little lists, within the depth limit: refused without walking them all.
+      const wide = `[${Array(7000).fill('[[[[]]]]').join(',')}]`;
+      for (const [field, value] of [['text', wide], ['x', wide], ['room', `{"a":${wide}}`]]) {
+        const fields = (v: string) => ({ room: '"chat:1"', text: '"hi"', [field]: v });
+        const frame = (id: string, v: string) => `{"event":"message","id":"${id}","data":{${Object.entries(fields(v)).map(([k, f]) => `"${k}":${f}`).join(',')}}}`;
+        mallory.socket.send(frame(`wide-${field}`, value));
+        mallory.socket.send(frame(`empty-${field}`, value.startsWith('[') ? '[]' : '{}'));
+        const wideReply = await mallory.waitFor((reply) => reply.id === `wide-${field}`);
+        const emptyReply = await mallory.waitFor((reply) => reply.id === `empty-${field}`);
+        expect(wideReply.data).toMatchObject({ code: 'bad_request' });
+        expect(wideReply.data).toEqual(emptyReply.data);
+      }
+      expect((await mallory.request('ping')).event).toBe('pong');
+    });
+
     it('answers bad_request to an extra field 10,000 objects deep', async () => {
       mallory.socket.send(`{"event":"message","id":"x","data":{"room":"chat:1","text":"hi","extra":${nestedObjects(10_000)}}}`);
       expect((await mallory.waitFor((frame) => frame.id === 'x')).data).toMatchObject({ code: 'bad_request' });
