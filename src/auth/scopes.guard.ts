@@ -12,6 +12,13 @@ const REQUIRED_SCOPE = 'herald:required-scope';
 /** The Fastify route config of a handler that needs a token (see refuseUnauthenticatedBodies). */
 export interface TokenRouteConfig {
   heraldTokenRequired?: true;
+  /** The scope the token must carry, when the handler names one. */
+  heraldRequiredScope?: Scope;
+}
+
+/** The 403's words, from the guard or from the check before the body is read. */
+export function lacksScopeMessage(scope: Scope): string {
+  return `The token lacks the "${scope}" scope`;
 }
 
 /**
@@ -21,7 +28,7 @@ export interface TokenRouteConfig {
 export const RequireToken = (scope?: Scope) =>
   applyDecorators(
     SetMetadata(REQUIRED_SCOPE, scope ?? null),
-    RouteConfig({ heraldTokenRequired: true } satisfies TokenRouteConfig),
+    RouteConfig({ heraldTokenRequired: true, ...(scope ? { heraldRequiredScope: scope } : {}) } satisfies TokenRouteConfig),
     ApiBearerAuth(),
     ApiUnauthorizedResponse({ type: HttpErrorDto, description: 'No valid bearer token' }),
     ...(scope ? [ApiForbiddenResponse({ type: HttpErrorDto, description: `The token lacks the "${scope}" scope` })] : []),
@@ -54,7 +61,7 @@ export class HttpTokenGuard implements CanActivate {
     const verification = request.tokenVerification ?? this.verifier.verifyRepeated(requestBearerToken(request.raw));
     if (!verification.ok) throw new UnauthorizedException(unauthorizedMessage(verification.reason));
     if (required && !verification.principal.scopes.includes(required)) {
-      throw new ForbiddenException(`The token lacks the "${required}" scope`);
+      throw new ForbiddenException(lacksScopeMessage(required));
     }
     request.principal = verification.principal;
     return true;
