@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
-import { manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept } from '../http/lean-validation.pipe';
+import { hollowUnknownFields, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept } from '../http/lean-validation.pipe';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { targetsProblem } from './notifications.service';
 
@@ -42,7 +42,10 @@ export class PublishBatchItemValidator {
     const unseen = prototypeNamedKeys(item);
     if (unseen.length > 0) return invalid(unseen.map((key) => `property ${path}.${key} should not exist`).join('; '));
     // As LeanValidationPipe prepares a single publish's body: its payload is left as sent.
-    if (!plain) stripProtoKeysOutsideKept(item, PublishNotificationDto);
+    if (!plain) {
+      hollowUnknownFields(item, PublishNotificationDto);
+      stripProtoKeysOutsideKept(item, PublishNotificationDto);
+    }
     const notification = plain ?? plainToInstance(PublishNotificationDto, item);
     if (!plain) {
       const errors = validateSync(notification, { whitelist: true, forbidNonWhitelisted: true });

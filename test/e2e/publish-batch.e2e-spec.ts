@@ -202,6 +202,19 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     await fay.close();
   });
 
+  it('refuses a wide list in an unknown field, of the envelope or of an item, in the words it has for an empty one', async () => {
+    // Within MAX_PUBLISH_BYTES as an item (16 KB here).
+    const wide = `[${Array(1500).fill('[[[[]]]]').join(',')}]`;
+    const item = (extra: string) => `{"users":["ivy"],"type":"t","payload":{}${extra}}`;
+    const post = (raw: string) => http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw });
+    const [envelopeWide, envelopeEmpty] = [await post(`{"notifications":[${item('')}],"x":${wide}}`), await post(`{"notifications":[${item('')}],"x":[]}`)];
+    expect(envelopeWide).toMatchObject({ status: 400, body: { message: ['property x should not exist'] } });
+    expect(envelopeWide.body).toEqual(envelopeEmpty.body);
+    const [itemWide, itemEmpty] = [await post(`{"notifications":[${item(`,"x":${wide}`)}]}`), await post(`{"notifications":[${item(',"x":[]')}]}`)];
+    expect(itemWide.body.results[0]).toEqual({ error: { statusCode: 400, message: 'notifications.0.x: property x should not exist' } });
+    expect(itemWide.body.results).toEqual(itemEmpty.body.results);
+  });
+
   it('measures each notification by its bytes as sent, answering as a single publish of that text would', async () => {
     // 3,000 x `1e20` is 15 KB as sent, within MAX_PUBLISH_BYTES; written again by JSON.stringify it would be 66 KB.
     const compact = `{"users":["hal"],"type":"compact","payload":{"n":[${Array(3000).fill('1e20').join(',')}]}}`;
