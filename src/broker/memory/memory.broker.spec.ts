@@ -100,6 +100,28 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
     await broker.close();
   });
 
+  it('counts the rooms it holds too: joined and left once, fresh rooms are let go past the budget, never one with members', async () => {
+    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 100_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+    await broker.subscribe('public:stays');
+    const kept = (await broker.history('public:stays')).latestSeq!;
+    // A client joining and leaving fresh rooms: each held for HISTORY_TTL_S, about 330 bytes apiece here.
+    for (let i = 0; i < 2000; i++) {
+      const room = `public:fresh-${i}`;
+      await broker.subscribe(room);
+      await broker.history(room);
+      await broker.unsubscribe(room);
+    }
+    expect(broker.retained().historyRooms).toBeLessThan(400);
+    // The room with a member keeps its epoch, so its joined seq still recovers what follows.
+    await broker.publish('public:stays', 'message', { text: 'after' });
+    expect(await broker.history('public:stays', kept)).toMatchObject({ recovered: true, publications: [expect.objectContaining({ room: 'public:stays' })] });
+    // Under the budget, a left room keeps its epoch for the window, as before.
+    const quiet = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 100_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+    for (let i = 0; i < 10; i++) await quiet.history(`public:fresh-${i}`);
+    expect(quiet.retained().historyRooms).toBe(10);
+    await Promise.all([broker.close(), quiet.close()]);
+  });
+
   it('empties the least recently published rooms first, never the one just written', async () => {
     // Room for two 50 KB messages.
     const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 120_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));

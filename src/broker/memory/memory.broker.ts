@@ -19,6 +19,8 @@ interface HistoryEntry {
 
 /** Counted per message besides its body: the publication, the entry and their strings. */
 const ENTRY_OVERHEAD_BYTES = 300;
+/** Counted per room held, besides its name: its history object, epoch and map entry. */
+const ROOM_OVERHEAD_BYTES = 300;
 /** At most one budget warning per this long, however many rooms a flood empties. */
 const BUDGET_REPORT_MS = 30_000;
 
@@ -59,6 +61,8 @@ export class MemoryBroker extends Broker {
   private deliveriesInFlight = 0;
   /** Every room's entries' bytes together, for historyMemoryMaxBytes. */
   private historyBytes = 0;
+  /** What the rooms held cost besides their entries (ROOM_OVERHEAD_BYTES and the name), for historyMemoryMaxBytes too. */
+  private roomsBytes = 0;
   private lastBudgetReportMs = -Infinity;
 
   constructor(
@@ -210,11 +214,24 @@ export class MemoryBroker extends Broker {
     // Moved to the end: the Map is in least-recently-published order.
     this.histories.delete(room);
     this.histories.set(room, history);
+    this.keepWithinBudget(room, now);
+  }
+
+  /**
+   * Past HISTORY_MEMORY_MAX_MB, empties the least recently published rooms' histories (their
+   * epoch stays) and lets go of rooms nobody is in that hold nothing, never `room`. Rooms count
+   * too: a room joined once is held for HISTORY_TTL_S so its joined seq stays a valid `since`,
+   * and a client joining and leaving fresh rooms grew the heap by about 600 bytes a room.
+   */
+  private keepWithinBudget(room: string, now: number): void {
     const budget = this.options.historyMemoryMaxBytes ?? Infinity;
     let emptied = 0;
     for (const [other, oldest] of this.histories) {
-      if (this.historyBytes <= budget || other === room) break;
-      if (oldest.entries.length === 0) continue;
+      if (this.historyBytes + this.roomsBytes <= budget || other === room) break;
+      if (oldest.entries.length === 0) {
+        if (!this.subscribed.has(other)) this.drop(other, oldest);
+        continue;
+      }
       this.forget(oldest, oldest.bytes);
       oldest.entries = [];
       emptied++;
@@ -228,6 +245,13 @@ export class MemoryBroker extends Broker {
     }
   }
 
+  /** Lets go of a room's history and all it was counted as. */
+  private drop(room: string, history: RoomHistory): void {
+    this.forget(history, history.bytes);
+    this.roomsBytes -= roomBytes(room);
+    this.histories.delete(room);
+  }
+
   /** Counts `bytes` of a room's history as gone. */
   private forget(history: RoomHistory, bytes: number): void {
     history.bytes -= bytes;
@@ -238,9 +262,11 @@ export class MemoryBroker extends Broker {
   private roomHistory(room: string, now: number): RoomHistory {
     let history = this.histories.get(room);
     if (!history || this.isExpired(room, history, now)) {
-      if (history) this.forget(history, history.bytes);
+      if (history) this.drop(room, history);
       history = { epoch: newEpoch(now), latestPosition: 0, entries: [], bytes: 0, lastTouchMs: now };
       this.histories.set(room, history);
+      this.roomsBytes += roomBytes(room);
+      this.keepWithinBudget(room, now);
     }
     history.lastTouchMs = now;
     return history;
@@ -260,11 +286,15 @@ export class MemoryBroker extends Broker {
     const now = Date.now();
     for (const [room, history] of this.histories) {
       if (!this.isExpired(room, history, now)) continue;
-      this.forget(history, history.bytes);
-      this.histories.delete(room);
+      this.drop(room, history);
     }
     for (const keys of [this.dedupKeys, this.publishIds]) {
       for (const [key, { expiresAtMs }] of keys) if (expiresAtMs <= now) keys.delete(key);
     }
   }
+}
+
+/** What a held room counts as against HISTORY_MEMORY_MAX_MB besides its entries. */
+function roomBytes(room: string): number {
+  return ROOM_OVERHEAD_BYTES + 2 * room.length;
 }
