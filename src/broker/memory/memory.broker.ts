@@ -228,14 +228,17 @@ export class MemoryBroker extends Broker {
     let emptied = 0;
     for (const [other, oldest] of this.histories) {
       if (this.historyBytes + this.roomsBytes <= budget || other === room) break;
-      if (oldest.entries.length === 0) {
-        if (!this.subscribed.has(other)) this.drop(other, oldest);
+      if (oldest.entries.length === 0 && !this.subscribed.has(other)) {
+        this.drop(other, oldest);
         continue;
       }
-      this.forget(oldest, oldest.bytes);
-      oldest.entries = [];
-      emptied++;
-      // Behind `room` now: later passes do not walk over it again (this one stops at `room`).
+      if (oldest.entries.length > 0) {
+        this.forget(oldest, oldest.bytes);
+        oldest.entries = [];
+        emptied++;
+      }
+      // Behind `room` now (a room with members kept as it was): later passes do not walk over it
+      // again (this one stops at `room`).
       this.histories.delete(other);
       this.histories.set(other, oldest);
     }
