@@ -113,7 +113,7 @@ describe('RoomFeeds', () => {
   });
 
   describe('with REDIS_MIN_REPLICAS=0, where a failover may lose acknowledged writes', () => {
-    it('tells the members to recover when a followed room\'s new life arrives live, even in order', () => {
+    it('tells the members to recover when a followed room\'s new life arrives live, even in order', async () => {
       const { history, deliveries, live } = setUp(undefined, true);
       live(history.publish('before'));
       // A write after `before` was acknowledged and lost with the old primary; the promoted
@@ -121,6 +121,8 @@ describe('RoomFeeds', () => {
       history.restart('e2');
       live(history.publish('first of e2'));
       live(history.publish('second of e2'));
+      await settled();
+      await settled();
       expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'first of e2', 'second of e2']);
     });
   });

@@ -100,9 +100,10 @@ export class RoomFeeds {
      * True with REDIS_MIN_REPLICAS=0, where a failover may lose writes that were acknowledged
      * (and not seen here). A followed room's life never lapses (RoomLives), so a later life that
      * arrives live began in such a failover or in a Redis that lost its data: the members are told
-     * to recover rather than carry on as if nothing came between. A catch-up that read the
-     * promoted replica before the new life began saw the old life's last position, the one
-     * delivered here, and found nothing missing.
+     * to recover rather than carry on as if nothing came between: the new life's first
+     * publication counts as a skip (skipsPositions), and the catch-up it starts tells the gap. A
+     * catch-up that read the promoted replica before the new life began saw the old life's last
+     * position, the one delivered here, and found nothing missing.
      */
     private readonly newLifeIsGap = false,
   ) {}
@@ -247,7 +248,7 @@ export class RoomFeeds {
 
   private receiveIn(feed: RoomFeed, publication: Publication, at: ParsedSeq): void {
     const from = feed.last ?? feed.anchor;
-    if (!feed.pending && from && skipsPositions(from, at)) {
+    if (!feed.pending && from && skipsPositions(from, at, this.newLifeIsGap)) {
       this.logger.debug({ message: 'A live publication skipped positions; catching the room up', room: publication.room, from: from.position, at: at.position });
       // Sets `pending` before its first await, so this publication waits behind what it skipped.
       void this.catchUp(publication.room, feed);
@@ -346,11 +347,7 @@ export class RoomFeeds {
       }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
       // The history this pod had followed is gone: whatever came after `from` in it is lost.
-      if (from.epoch !== null && !sameLife) {
-        gap();
-        // Told once: what follows is delivered as the new life's, from its start.
-        if (latest) this.moveTo(feed, { epoch: latest.epoch, position: 0 });
-      }
+      if (from.epoch !== null && !sameLife) gap();
       if (latest) {
         // In a new life (or a first one) everything in it is new here, from its start.
         const missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
@@ -412,10 +409,6 @@ export class RoomFeeds {
       feed.recent = feed.recent?.filter(([position]) => position < at.position);
       this.reportGap(publication.room, formatSeq(at.epoch, at.position - 1));
     }
-    if (this.newLifeIsGap && feed.last && feed.last.epoch !== at.epoch) {
-      this.logger.warn({ message: 'A followed room began a new history life (a failover or a Redis that lost its data); its members are told to recover', room: publication.room });
-      this.reportGap(publication.room, formatSeq(at.epoch, at.position - 1));
-    }
     // Positions delivered in another life say nothing about this one's (a repeat is told by its position in the same life).
     if (feed.last?.epoch !== at.epoch) feed.recent = undefined;
     feed.last = at;
@@ -444,8 +437,10 @@ export class RoomFeeds {
  * any past the next; in another (a failover's or a lost Redis's new epoch), any past its first.
  * Not from UNKNOWN_ANCHOR, which proves nothing either way.
  */
-function skipsPositions(from: Anchor, at: ParsedSeq): boolean {
+function skipsPositions(from: Anchor, at: ParsedSeq, newLifeIsGap: boolean): boolean {
   if (from === UNKNOWN_ANCHOR || (from.epoch !== null && isEarlierLife(at.epoch, from.epoch))) return false;
+  // With newLifeIsGap (RoomFeeds), any later life: the old one may have ended in writes never seen here.
+  if (newLifeIsGap && from.epoch !== null && from.epoch !== at.epoch) return true;
   return at.position > (from.epoch === at.epoch ? from.position : 0) + 1;
 }
 
