@@ -101,11 +101,18 @@ export function manyUnknownFields(value: unknown, dto: Function): ValidationErro
  * held the event loop a second.
  */
 export function hollowUnknownFields(value: unknown, dto: Function): void {
-  if (!isJsonObject(value)) return;
-  const known = knownFieldsOf(dto);
+  if (isJsonObject(value)) hollowFields(value, knownFieldsOf(dto));
+}
+
+/**
+ * Replaces, in place, each object or list held by a field of `value` but those in `kept` with an
+ * empty one of its kind: for fields refused whatever they hold, in words that do not depend on
+ * it, so validation need not walk it. Defined, not assigned: a `__proto__` key stays an own field.
+ */
+export function hollowFields(value: Record<string, unknown>, kept?: ReadonlySet<string>): void {
   for (const key of Object.keys(value)) {
     const field = value[key];
-    if (known.has(key) || typeof field !== 'object' || field === null) continue;
+    if (kept?.has(key) || typeof field !== 'object' || field === null) continue;
     Object.defineProperty(value, key, { value: Array.isArray(field) ? [] : {}, enumerable: true, writable: true, configurable: true });
   }
 }
