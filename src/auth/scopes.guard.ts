@@ -1,13 +1,10 @@
-import { applyDecorators, CanActivate, ExecutionContext, ForbiddenException, Injectable, SetMetadata, UnauthorizedException } from '@nestjs/common';
+import { applyDecorators, CanActivate, ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { HttpErrorDto } from '../openapi/http-error.dto';
-import { Reflector } from '@nestjs/core';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
 import { Principal, Scope } from './principal';
 import { TokenRejection, TokenVerifier, Verification, requestBearerToken } from './token.verifier';
-
-const REQUIRED_SCOPE = 'herald:required-scope';
 
 /** The Fastify route config of a handler that needs a token (see refuseUnauthenticatedBodies). */
 export interface TokenRouteConfig {
@@ -27,11 +24,10 @@ export function lacksScopeMessage(scope: Scope): string {
  */
 export const RequireToken = (scope?: Scope) =>
   applyDecorators(
-    SetMetadata(REQUIRED_SCOPE, scope ?? null),
     RouteConfig({ heraldTokenRequired: true, ...(scope ? { heraldRequiredScope: scope } : {}) } satisfies TokenRouteConfig),
     ApiBearerAuth(),
     ApiUnauthorizedResponse({ type: HttpErrorDto, description: 'No valid bearer token' }),
-    ...(scope ? [ApiForbiddenResponse({ type: HttpErrorDto, description: `The token lacks the "${scope}" scope` })] : []),
+    ...(scope ? [ApiForbiddenResponse({ type: HttpErrorDto, description: lacksScopeMessage(scope) })] : []),
   );
 
 export type AuthenticatedRequest = FastifyRequest & { principal: Principal };
@@ -42,21 +38,17 @@ export type VerifiedRequest = FastifyRequest & { tokenVerification?: Verificatio
 /** HTTP authentication: 401 without a valid token, 403 without the scope the handler names. */
 @Injectable()
 export class HttpTokenGuard implements CanActivate {
-  constructor(
-    private readonly verifier: TokenVerifier,
-    private readonly reflector: Reflector,
-  ) {}
+  constructor(private readonly verifier: TokenVerifier) {}
 
   canActivate(context: ExecutionContext): boolean {
     // Global guards run on gateway handlers too: a frame's connection was authenticated at the
     // handshake and is checked again by WsJwtGuard, and no handler there requires a token here.
     if (context.getType() !== 'http') return true;
-    const required = this.reflector.getAllAndOverride<Scope | null | undefined>(REQUIRED_SCOPE, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (required === undefined) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest & VerifiedRequest>();
+    // What RequireToken put in the route's config, which the check before the body reads too.
+    const config = request.routeOptions.config as TokenRouteConfig | undefined;
+    if (!config?.heraldTokenRequired) return true;
+    const required = config.heraldRequiredScope;
     // Services send the same token with every request: verified once, remembered until it expires.
     const verification = request.tokenVerification ?? this.verifier.verifyRepeated(requestBearerToken(request.raw));
     if (!verification.ok) throw new UnauthorizedException(unauthorizedMessage(verification.reason));

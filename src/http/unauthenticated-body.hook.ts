@@ -6,10 +6,11 @@ import { sendHttpError } from './error-reply';
 /**
  * 401 for a request without a valid bearer token to a route that needs one, and 403 for a token
  * without the route's scope, before its body is read: section 6 answers "401 (no/invalid
- * token)" and "403 (no scope)", and the body parser ran before the token guard, so a caller with a malformed, oversized, deep or compressed body was answered
- * 400/413/415 (and had its body read, inflated and parsed). The guard checks both again after
- * the body; services send the same token every time, which verifyRepeated remembers.
- * A preParsing hook: after onRequest, so CORS headers are already set on the 401.
+ * token)" and "403 (no scope)", and the body parser ran before the token guard, so a caller with
+ * a malformed, oversized, deep or compressed body was answered 400/413/415 (and had its body
+ * read, inflated and parsed). The guard checks both again after the body, from the same route
+ * config (HttpTokenGuard); services send the same token every time, which verifyRepeated
+ * remembers. A preParsing hook: after onRequest, so CORS headers are already set on the 401.
  */
 export function refuseUnauthenticatedBodies(fastify: FastifyInstance, verifier: TokenVerifier): void {
   fastify.addHook('preParsing', (request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void) => {
