@@ -199,15 +199,10 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   /** The write, then WAIT on the same primary, through that primary's ReplicaWaits. */
-  private async writeReplicated<T>(operation: string, node: NodeClient, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+  private writeReplicated<T>(operation: string, node: NodeClient, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     const write = () => this.bounded(operation, command(this.commandsOn(node)));
     if (this.settings.minReplicas === 0) return write();
-    try {
-      return await this.replicaWaitsOf(node).write(operation, write);
-    } catch (error) {
-      if (error instanceof ReplicasUnavailableError) this.refusedForReplicas++;
-      throw error;
-    }
+    return this.replicaWaitsOf(node).write(operation, write);
   }
 
   /**
@@ -217,7 +212,7 @@ export class ClusterRedisConnection extends RedisConnection {
   private replicaWaitsOf(node: NodeClient): ReplicaWaits {
     let waits = this.replicaWaits.get(node);
     if (!waits) {
-      waits = new ReplicaWaits(this.settings.minReplicas, () => this.replicasAcknowledging(node));
+      waits = new ReplicaWaits(this.settings.minReplicas, () => this.replicasAcknowledging(node), () => this.refusedForReplicas++);
       this.replicaWaits.set(node, waits);
     }
     return waits;

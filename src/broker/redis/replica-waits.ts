@@ -15,16 +15,16 @@ import { ReplicasUnavailableError } from './redis.connection';
 export class ReplicaWaits {
   private waiting: Promise<number> | undefined;
   private nextWait: Promise<number> | undefined;
-  /** Writes refused (503) because too few replicas acknowledged them in time. */
-  refused = 0;
 
   /**
    * `sendWait`: sends WAIT on the writes' connection and resolves with how many replicas
-   * acknowledged within REDIS_REPLICA_WAIT_MS (bounded in time by the caller).
+   * acknowledged within REDIS_REPLICA_WAIT_MS (bounded in time by the caller). `onRefused`: told
+   * of each write refused for want of replicas (the connection's metric).
    */
   constructor(
     private readonly wanted: number,
     private readonly sendWait: () => Promise<number>,
+    private readonly onRefused: () => void,
   ) {}
 
   /**
@@ -36,7 +36,7 @@ export class ReplicaWaits {
     const reply = await write();
     const replicas = await this.acknowledgements();
     if (replicas >= this.wanted) return reply;
-    this.refused++;
+    this.onRefused();
     throw new ReplicasUnavailableError(operation, replicas, this.wanted);
   }
 

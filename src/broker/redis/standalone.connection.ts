@@ -57,6 +57,7 @@ const RESUBSCRIBE_BATCH = 500;
 export class StandaloneRedisConnection extends RedisConnection {
   private readonly logger = new Logger(StandaloneRedisConnection.name);
   private readonly settings: Required<RedisConnectionOptions>;
+  private refusedForReplicas = 0;
   /** Durable writes and their WAITs (none with REDIS_MIN_REPLICAS=0). */
   private readonly replicaWaits: ReplicaWaits | undefined;
   private readonly command: RedisClient;
@@ -85,13 +86,14 @@ export class StandaloneRedisConnection extends RedisConnection {
     this.deadlines = { command: new RedisDeadline(this.settings.commandTimeoutMs), subscriber: new RedisDeadline(this.settings.commandTimeoutMs) };
     const { minReplicas, replicaWaitMs } = this.settings;
     if (minReplicas > 0) {
-      this.replicaWaits = new ReplicaWaits(minReplicas, async () => {
+      const sendWait = async () => {
         try {
           return await this.bounded('WAIT', this.command.wait(minReplicas, replicaWaitMs));
         } catch (error) {
           throw asCallError('WAIT', error);
         }
-      });
+      };
+      this.replicaWaits = new ReplicaWaits(minReplicas, sendWait, () => this.refusedForReplicas++);
     }
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
@@ -125,7 +127,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     return {
       shards: [{ shard: this.address, up: this.isAvailable && this.subscriber?.isReady === true }],
       failovers: 0,
-      refusedForReplicas: this.replicaWaits?.refused ?? 0,
+      refusedForReplicas: this.refusedForReplicas,
     };
   }
 

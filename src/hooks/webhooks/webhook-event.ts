@@ -8,12 +8,16 @@ export interface QueuedEvent {
   event: WebhookEvent;
 }
 
-/** An event before the queue stamps it with its clock (WebhookQueue.enqueue): no `timestamp` yet. */
-export type UnstampedEvent = WebhookEvent extends infer Event ? (Event extends WebhookEvent ? Omit<Event, 'timestamp'> : never) : never;
+/** Each kind of event without its `timestamp` (distributed over the union, as Omit is not). */
+type WithoutTimestamp<Event> = Event extends WebhookEvent ? Omit<Event, 'timestamp'> : never;
 
-/** The event stamped at `atMs`, as it is queued and sent. */
+/** An event before the queue stamps it with its clock (WebhookQueue.enqueue): no `timestamp` yet. */
+export type UnstampedEvent = WithoutTimestamp<WebhookEvent>;
+
+/** The event stamped at `atMs`, as it is queued and sent (its fields in decodeQueued's order). */
 export function stamped(event: UnstampedEvent, atMs: number): QueuedEvent {
-  return { id: event.id, queuedAtMs: atMs, event: { ...event, timestamp: new Date(atMs).toISOString() } as WebhookEvent };
+  const { id, type, ...fields } = event;
+  return { id, queuedAtMs: atMs, event: { id, type, timestamp: new Date(atMs).toISOString(), ...fields } as WebhookEvent };
 }
 
 /**
