@@ -12,6 +12,19 @@ export const CLOSE_BRACE = 0x7d;
 export const OPEN_BRACKET = 0x5b;
 export const CLOSE_BRACKET = 0x5d;
 
+/**
+ * The index of the quote that closes the JSON string opening at `quoteAt` (past an escaped one),
+ * or the text's length when it never closes: the scanners skip a string in one step with it.
+ */
+export function stringEnd(bytes: Uint8Array, quoteAt: number): number {
+  for (let i = quoteAt + 1; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (byte === BACKSLASH) i++;
+    else if (byte === QUOTE) return i;
+  }
+  return bytes.length;
+}
+
 export function isJsonWhitespace(byte: number): boolean {
   return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }

@@ -1,4 +1,4 @@
-import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE, isJsonStringOf, isJsonWhitespace } from './json-bytes';
+import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE, isJsonStringOf, isJsonWhitespace, stringEnd } from './json-bytes';
 
 /**
  * The size in bytes of each item of one list in a JSON text, as sent: the list that is the value
@@ -14,8 +14,6 @@ import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COMMA, OPEN_BRACE, OPEN_BRACKET,
 export function listItemByteLengths(bytes: Uint8Array, key: string): number[] | undefined {
   let depth = 0;
   let topIsObject = false;
-  let inString = false;
-  let stringStart = -1;
   /** The last string closed directly inside the top-level object: the key of the value that follows. */
   let keyStart = -1;
   let keyEnd = -1;
@@ -26,19 +24,14 @@ export function listItemByteLengths(bytes: Uint8Array, key: string): number[] | 
   let found: number[] | undefined;
   for (let i = 0; i < bytes.length; i++) {
     const byte = bytes[i];
-    if (inString) {
-      if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) {
-        inString = false;
-        if (depth === 1) [keyStart, keyEnd] = [stringStart, i + 1];
-        if (items && depth === 2) itemEnd = i + 1;
-      }
-      continue;
-    }
     if (byte === QUOTE) {
-      inString = true;
-      stringStart = i;
-      if (items && depth === 2 && itemStart < 0) itemStart = i;
+      const end = stringEnd(bytes, i);
+      if (depth === 1) [keyStart, keyEnd] = [i, end + 1];
+      if (items && depth === 2) {
+        if (itemStart < 0) itemStart = i;
+        itemEnd = end + 1;
+      }
+      i = end;
     } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
       if (items && depth === 2 && itemStart < 0) itemStart = i;
       if (depth === 0) topIsObject = byte === OPEN_BRACE;

@@ -1,4 +1,4 @@
-import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE, isJsonStringOf, isJsonWhitespace } from './json-bytes';
+import { CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE, isJsonStringOf, isJsonWhitespace, stringEnd } from './json-bytes';
 
 /**
  * The source text of the number that is the value of `key` in a JSON text's top-level object
@@ -13,8 +13,6 @@ import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, OPEN_BRACE, OPEN_B
  */
 export function topLevelNumberSource(bytes: Uint8Array, key: string): string | undefined {
   let depth = 0;
-  let inString = false;
-  let stringStart = -1;
   let keyStart = -1;
   let keyEnd = -1;
   /** Between a top-level key's colon and the end of its value. */
@@ -30,18 +28,11 @@ export function topLevelNumberSource(bytes: Uint8Array, key: string): string | u
   };
   for (let i = 0; i < bytes.length; i++) {
     const byte = bytes[i];
-    if (inString) {
-      if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) {
-        inString = false;
-        if (depth === 1 && !inValue) [keyStart, keyEnd] = [stringStart, i + 1];
-      }
-      continue;
-    }
     if (byte === QUOTE) {
-      inString = true;
-      stringStart = i;
+      const end = stringEnd(bytes, i);
+      if (depth === 1 && !inValue) [keyStart, keyEnd] = [i, end + 1];
       if (depth === 1 && inValue) capturing = false; // a string value
+      i = end;
     } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
       if (depth === 1 && inValue) capturing = false; // an object or a list
       depth++;
