@@ -134,4 +134,24 @@ describe('room state in Redis', () => {
       await other.close();
     }
   });
+
+  it('tells a live member to recover when a room it is in begins a new life in a failover (REDIS_MIN_REPLICAS=0)', async () => {
+    // REDIS_URL alone, so REDIS_MIN_REPLICAS is 0: a failover may lose acknowledged writes.
+    const room = 'public:failed-over';
+    const member = await connectClient(app.wsUrl, signToken({ sub: 'ivo' }));
+    await member.join(room);
+    expect((await publish(app.url, { rooms: [room], type: 'test', payload: { text: 'before' } })).status).toBe(202);
+    await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'before');
+    // As a promoted replica sees the room: last written in another replication history (INFO's
+    // master_replid), so the next publish starts a new life, and what the old primary held past
+    // its replica's copy is gone.
+    await inspector.hSet(`${prefix}{${room}}:meta`, 'replid', 'a-replication-history-before-the-failover');
+    expect((await publish(app.url, { rooms: [room], type: 'test', payload: { text: 'after' } })).status).toBe(202);
+    const after = await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'after');
+    const events = member.frames.filter((frame) => frame.data?.room === room).map((frame) => (frame.event === 'notification' ? frame.data.payload.text : frame.event));
+    expect(events).toEqual(['joined', 'before', 'recovery', 'after']);
+    expect(member.frames.find((frame) => frame.event === 'recovery')?.data).toMatchObject({ room, recovered: false });
+    expect(after.data.seq.split('-')[0]).not.toBe(member.frames.find((frame) => frame.data?.payload?.text === 'before')!.data.seq.split('-')[0]);
+    await member.close();
+  });
 });
