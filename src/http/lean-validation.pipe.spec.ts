@@ -120,6 +120,28 @@ describe('LeanValidationPipe', () => {
 
   it('returns exactly what ValidationPipe returns for any join frame, and throws exactly its errors', () => expectSameAsValidationPipe(joinBody, JoinDto, 400));
 
+  it('answers a field holding a wide value in the words ValidationPipe has for it', async () => {
+    const wide = `[${Array(3000).fill('[[{"a":[]}]]').join(',')}]`;
+    for (const body of [`{"users":${wide},"type":"t","payload":{}}`, `{"users":[${wide}],"type":"t","payload":{}}`, `{"users":["u1"],"type":{"a":${wide}},"payload":{}}`]) {
+      const lean_ = await outcome(lean, json(body), PublishNotificationDto);
+      expect(lean_).toMatchObject({ ok: false, response: { statusCode: 400 } });
+      expect(lean_).toEqual(await expected(json(body), PublishNotificationDto));
+    }
+  });
+
+  it('judges a list longer than its ArrayMaxSize on one element past that size, naming its size either way', async () => {
+    const users = (badAt: number) => Array.from({ length: 20_000 }, (_, index) => (index === badAt ? 'not a user id' : `u${index}`));
+    const sizeOnly = ['users must contain no more than 1000 elements'];
+    const both = ['each value in users must be a user id matching ^[A-Za-z0-9_.:-]{1,123}$', ...sizeOnly];
+    for (const [badAt, message] of [[-1, sizeOnly], [0, both], [1000, both], [1001, sizeOnly], [19_999, sizeOnly]] as const) {
+      const body = { users: users(badAt), type: 't', payload: {} };
+      expect(await outcome(lean, body, PublishNotificationDto)).toMatchObject({ ok: false, response: { statusCode: 400, message: [...message].sort() } });
+    }
+    // At most one past its size, a list is judged whole, as ValidationPipe judges it.
+    const body = { users: [...users(-1).slice(0, 1000), 'not a user id'], type: 't', payload: {} };
+    expect(await outcome(lean, body, PublishNotificationDto)).toEqual(await expected(body, PublishNotificationDto));
+  });
+
   it('takes the short way for the bodies publishers and clients send', () => {
     const publish = PublishNotificationDto.acceptIfPlainlyValid(json('{"users":["u1"],"type":"invoice.paid","payload":{"title":"Paid","items":[{"n":1}]},"id":"k-1"}'));
     expect(publish).toBeInstanceOf(PublishNotificationDto);

@@ -1,6 +1,6 @@
 import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util.js';
-import { getMetadataStorage, ValidationError } from 'class-validator';
+import { ARRAY_MAX_SIZE, getMetadataStorage, ValidationError } from 'class-validator';
 import { keptAsSentFields } from './kept-as-sent.decorator';
 
 /**
@@ -37,7 +37,7 @@ export class LeanValidationPipe extends ValidationPipe {
       if (unknown) throw this.exceptionFactory(unknown);
       const unseen = prototypeNamedKeys(value);
       if (unseen.length > 0) throw this.exceptionFactory(unseen.map(unknownFieldError));
-      hollowUnknownFields(value, metadata.metatype!);
+      hollowForValidation(value, metadata.metatype!);
       stripProtoKeysOutsideKept(value, metadata.metatype);
     }
     return super.transform(value, metadata);
@@ -95,26 +95,67 @@ export function manyUnknownFields(value: unknown, dto: Function): ValidationErro
 }
 
 /**
- * Empties, in place, the value of every field `dto` does not have: it is refused by name
- * (`property x should not exist`) whatever it holds, but the key stripping and class-transformer
- * walked all of it first, and a batch envelope with a megabyte of little lists in an unknown field
- * held the event loop a second.
+ * Empties, in place, whatever validation would walk without it changing a word of its verdict:
+ * the value of every field `dto` does not have (refused by name, `property x should not exist`,
+ * whatever it holds), and in the fields it has, every object and every object or list inside a
+ * list. None of Herald's DTOs has a field holding nested JSON but those kept as sent (a publish's
+ * payload, a batch's notifications, each validated on its own), which are left alone: `type`
+ * and each element of `users` must be strings, and an object fails those rules in the same
+ * words whatever it holds. The key stripping and class-transformer walked all of it first: a
+ * batch envelope with a megabyte of little lists in an unknown field held the event loop a second,
+ * and sixteen items of `"users": [[[...]]]` half a second. A list keeps its length, which
+ * ArrayMaxSize judges, up to one element past that size: a list longer than its ArrayMaxSize is
+ * judged on its first max + 1 elements, so an element rule broken only further on goes unnamed.
  */
-export function hollowUnknownFields(value: unknown, dto: Function): void {
-  if (isJsonObject(value)) hollowFields(value, knownFieldsOf(dto));
+export function hollowForValidation(value: unknown, dto: Function): void {
+  if (!isJsonObject(value)) return;
+  const known = knownFieldsOf(dto);
+  const kept = keptAsSentFields(dto);
+  const maxItems = maxItemsOf(dto);
+  for (const key of Object.keys(value)) {
+    const field = value[key];
+    if (kept.has(key) || typeof field !== 'object' || field === null) continue;
+    if (!known.has(key) || !Array.isArray(field)) {
+      defineField(value, key, emptyLike(field));
+      continue;
+    }
+    // Refused for its size whatever follows: the rest of a list longer than that is not walked.
+    const max = maxItems.get(key);
+    if (max !== undefined && field.length > max + 1) field.length = max + 1;
+    for (let index = 0; index < field.length; index++) if (typeof field[index] === 'object' && field[index] !== null) field[index] = emptyLike(field[index]);
+  }
+}
+
+/** Each list field's ArrayMaxSize, computed once per DTO class. */
+const maxItemsByDto = new WeakMap<object, ReadonlyMap<string, number>>();
+
+function maxItemsOf(dto: Function): ReadonlyMap<string, number> {
+  let maxItems = maxItemsByDto.get(dto);
+  if (!maxItems) {
+    const rules = getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false);
+    maxItems = new Map(rules.filter((rule) => rule.name === ARRAY_MAX_SIZE).map((rule) => [rule.propertyName, Number(rule.constraints[0])]));
+    maxItemsByDto.set(dto, maxItems);
+  }
+  return maxItems;
 }
 
 /**
- * Replaces, in place, each object or list held by a field of `value` but those in `kept` with an
- * empty one of its kind: for fields refused whatever they hold, in words that do not depend on
- * it, so validation need not walk it. Defined, not assigned: a `__proto__` key stays an own field.
+ * Replaces, in place, each object or list held by a field of `value` with an empty one of its
+ * kind: for fields refused whatever they hold, in words that do not depend on it (every frame
+ * field is a string), so validation need not walk it.
  */
-export function hollowFields(value: Record<string, unknown>, kept?: ReadonlySet<string>): void {
+export function hollowFields(value: Record<string, unknown>): void {
   for (const key of Object.keys(value)) {
     const field = value[key];
-    if (kept?.has(key) || typeof field !== 'object' || field === null) continue;
-    Object.defineProperty(value, key, { value: Array.isArray(field) ? [] : {}, enumerable: true, writable: true, configurable: true });
+    if (typeof field === 'object' && field !== null) defineField(value, key, emptyLike(field));
   }
+}
+
+const emptyLike = (value: object): object => (Array.isArray(value) ? [] : {});
+
+/** Defined, not assigned: a `__proto__` key stays an own field. */
+function defineField(value: Record<string, unknown>, key: string, field: unknown): void {
+  Object.defineProperty(value, key, { value: field, enumerable: true, writable: true, configurable: true });
 }
 
 /**

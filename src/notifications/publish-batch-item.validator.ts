@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
-import { hollowUnknownFields, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept } from '../http/lean-validation.pipe';
+import { hollowForValidation, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept } from '../http/lean-validation.pipe';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { targetsProblem } from './notifications.service';
 
@@ -43,7 +43,7 @@ export class PublishBatchItemValidator {
     if (unseen.length > 0) return invalid(unseen.map((key) => `property ${path}.${key} should not exist`).join('; '));
     // As LeanValidationPipe prepares a single publish's body: its payload is left as sent.
     if (!plain) {
-      hollowUnknownFields(item, PublishNotificationDto);
+      hollowForValidation(item, PublishNotificationDto);
       stripProtoKeysOutsideKept(item, PublishNotificationDto);
     }
     const notification = plain ?? plainToInstance(PublishNotificationDto, item);
