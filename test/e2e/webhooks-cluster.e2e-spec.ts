@@ -4,7 +4,7 @@ import { eventually } from '../support/eventually';
 import { http } from '../support/http';
 import { RedisProcess } from '../support/redis-process';
 import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
-import { about, expectQueuedEventToSurvivePrimaryCrash, user, webhooksAcrossPods } from '../support/webhooks-across-pods';
+import { about, expectQueuedEventToSurvivePrimaryCrash, explainedOnFailure, user, webhooksAcrossPods } from '../support/webhooks-across-pods';
 import { connectClient } from '../support/ws-client';
 
 /** Section 8's webhooks with REDIS_CLUSTER_NODES: cluster-wide as on one Redis, and through a failover. */
@@ -48,9 +48,9 @@ describe('webhooks across pods on a Redis Cluster', () => {
       await eventually(async () => expect((await http('GET', `${hooks.pods[0].url}/readyz`)).status).toBe(200), 20_000, 200);
       // A pod may refuse with 1013 while its broker resyncs after the failover: a client retries.
       const client = await eventually(() => connectClient(hooks.pods[0].wsUrl, user('frosty')), 20_000, 200);
-      await eventually(() => expect(about(hooks.receiver, 'frosty')).toEqual(['user.online frosty']), 30_000);
+      await explainedOnFailure(hooks, eventually(() => expect(about(hooks.receiver, 'frosty')).toEqual(['user.online frosty']), 30_000));
       await client.close();
-      await eventually(() => expect(about(hooks.receiver, 'frosty')).toEqual(['user.online frosty', 'user.offline frosty']), 30_000);
+      await explainedOnFailure(hooks, eventually(() => expect(about(hooks.receiver, 'frosty')).toEqual(['user.online frosty', 'user.offline frosty']), 30_000));
     } finally {
       cluster.thaw(primary);
     }

@@ -1,6 +1,7 @@
 import { WebhookEvent } from '@herald/client/protocol';
 import { eventually } from './eventually';
 import { HookReceiver } from './hook-receiver';
+import { http } from './http';
 import { spawnServer } from './spawned-server';
 import { createTestApp, TestApp } from './test-app';
 import { signToken } from './tokens';
@@ -129,4 +130,26 @@ export async function expectQueuedEventToSurvivePrimaryCrash(hooks: WebhookPods,
   // offline and online again); what counts is that the last word is offline.
   await eventually(() => expect(about(receiver, name).at(-1)).toBe(`user.offline ${name}`), 30_000);
   expect(about(receiver, name)[0]).toBe(`user.online ${name}`);
+}
+
+/**
+ * `waiting`, whose failure also says what each pod's metrics and the receiver's requests held then:
+ * a wait that times out on a busy CI machine should show which side stopped (queueing, leasing,
+ * posting) without a rerun.
+ */
+export async function explainedOnFailure<T>(hooks: WebhookPods, waiting: Promise<T>): Promise<T> {
+  try {
+    return await waiting;
+  } catch (error) {
+    const states = await Promise.all(
+      hooks.pods.map(async (pod, index) => {
+        const metrics = await http('GET', `${pod.url}/metrics`).then((reply) => String(reply.body), (failure: unknown) => `no metrics: ${String(failure)}`);
+        const lines = metrics.split('\n').filter((line) => /^herald_(webhook|redis|broker|connections)/.test(line) && !line.includes('_bucket'));
+        return `pod ${index}:\n  ${lines.join('\n  ')}`;
+      }),
+    );
+    const received = hooks.receiver.requests.map((request) => `${request.body?.events?.length ?? 0}: ${(request.body?.events ?? []).map((event: WebhookEvent) => `${event.type} ${subjectOf(event)}`).join(', ')}`);
+    (error as Error).message += `\n\n${states.join('\n')}\nreceiver requests:\n  ${received.join('\n  ')}`;
+    throw error;
+  }
 }
