@@ -122,6 +122,27 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
     await Promise.all([broker.close(), quiet.close()]);
   });
 
+  it('lets go of rooms nobody is in that hold no message before it empties any history', async () => {
+    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 100_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+    // A room talked in, its last member gone: its history is what a rejoin with `since` needs.
+    await broker.subscribe('public:talked');
+    const joined = (await broker.history('public:talked')).latestSeq!;
+    for (let i = 0; i < 20; i++) await broker.publish('public:talked', 'message', { text: `m${i}` });
+    await broker.unsubscribe('public:talked');
+    // Then a flood of fresh rooms joined and left, nothing ever said in them: far past the budget.
+    for (let i = 0; i < 2000; i++) {
+      const room = `public:junk-${i}`;
+      await broker.subscribe(room);
+      await broker.history(room);
+      await broker.unsubscribe(room);
+    }
+    expect(broker.retained().historyRooms).toBeLessThan(400);
+    const rejoin = await broker.history('public:talked', joined);
+    expect(rejoin).toMatchObject({ recovered: true });
+    expect(rejoin.publications).toHaveLength(20);
+    await broker.close();
+  });
+
   it('empties the least recently published rooms first, never the one just written', async () => {
     // Room for two 50 KB messages.
     const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 120_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));

@@ -51,6 +51,10 @@ export class MemoryBroker extends Broker {
   private listener: DeliveryListener = () => undefined;
   private readonly subscribed = new Set<string>();
   private readonly histories = new Map<string, RoomHistory>();
+  /** Rooms holding messages, least recently published first: whose history the budget empties first. */
+  private readonly publishedRooms = new Set<string>();
+  /** Rooms holding no message with no member here, longest so first: let go before any history is emptied. */
+  private readonly idleRooms = new Set<string>();
   /** `${room}\n${dedupKey}` -> the request's fingerprint and expiry: keys are per room, as in Redis. */
   private readonly dedupKeys = new Map<string, BoundKey>();
   /** publish id -> the fingerprint it is bound to, for claimPublishId. */
@@ -115,11 +119,12 @@ export class MemoryBroker extends Broker {
   }
 
   async subscribe(room: string): Promise<void> {
-    this.subscribed.add(room);
+    this.subscribeNow(room);
   }
 
   subscribeNow(room: string): boolean {
     this.subscribed.add(room);
+    this.idleRooms.delete(room);
     return true;
   }
 
@@ -132,7 +137,9 @@ export class MemoryBroker extends Broker {
   async unsubscribe(room: string): Promise<void> {
     this.subscribed.delete(room);
     const history = this.histories.get(room);
-    if (history) history.lastTouchMs = Date.now();
+    if (!history) return;
+    history.lastTouchMs = Date.now();
+    if (history.entries.length === 0) this.idleRooms.add(room);
   }
 
   async history(room: string, since?: string): Promise<HistoryResult> {
@@ -211,36 +218,39 @@ export class MemoryBroker extends Broker {
     history.bytes += entry.bytes;
     this.historyBytes += entry.bytes;
     if (history.entries.length > this.options.historySize) this.forget(history, history.entries.shift()!.bytes);
-    // Moved to the end: the Map is in least-recently-published order.
-    this.histories.delete(room);
-    this.histories.set(room, history);
+    this.idleRooms.delete(room);
+    // Moved to the end: the set is in least-recently-published order.
+    this.publishedRooms.delete(room);
+    this.publishedRooms.add(room);
     this.keepWithinBudget(room, now);
   }
 
   /**
-   * Past HISTORY_MEMORY_MAX_MB, empties the least recently published rooms' histories (their
-   * epoch stays) and lets go of rooms nobody is in that hold nothing, never `room`. Rooms count
-   * too: a room joined once is held for HISTORY_TTL_S so its joined seq stays a valid `since`,
-   * and a client joining and leaving fresh rooms grew the heap by about 600 bytes a room.
+   * Past HISTORY_MEMORY_MAX_MB, first lets go of the rooms nobody is in that hold no message
+   * (longest idle first), then empties the least recently published rooms' histories (their
+   * epoch stays), never `room`'s. Rooms count too: a room joined once is held for HISTORY_TTL_S
+   * so its joined seq stays a valid `since`, and a client joining and leaving fresh rooms grew
+   * the heap by about 600 bytes a room. In that order, such rooms (335,000 in 20 s from 40
+   * clients) no longer cost a room that is talked in its history. Each pass visits only what it
+   * lets go or empties, and `room`: rooms with members and no message are in neither order.
    */
   private keepWithinBudget(room: string, now: number): void {
     const budget = this.options.historyMemoryMaxBytes ?? Infinity;
+    const overBudget = () => this.historyBytes + this.roomsBytes > budget;
+    for (const idle of this.idleRooms) {
+      if (!overBudget()) return;
+      if (idle !== room) this.drop(idle, this.histories.get(idle)!);
+    }
     let emptied = 0;
-    for (const [other, oldest] of this.histories) {
-      if (this.historyBytes + this.roomsBytes <= budget || other === room) break;
-      if (oldest.entries.length === 0 && !this.subscribed.has(other)) {
-        this.drop(other, oldest);
-        continue;
-      }
-      if (oldest.entries.length > 0) {
-        this.forget(oldest, oldest.bytes);
-        oldest.entries = [];
-        emptied++;
-      }
-      // Behind `room` now (a room with members kept as it was): later passes do not walk over it
-      // again (this one stops at `room`).
-      this.histories.delete(other);
-      this.histories.set(other, oldest);
+    for (const published of this.publishedRooms) {
+      if (!overBudget()) break;
+      if (published === room) continue;
+      const history = this.histories.get(published)!;
+      this.forget(history, history.bytes);
+      history.entries = [];
+      this.publishedRooms.delete(published);
+      if (!this.subscribed.has(published)) this.idleRooms.add(published);
+      emptied++;
     }
     if (emptied > 0 && now - this.lastBudgetReportMs >= BUDGET_REPORT_MS) {
       this.lastBudgetReportMs = now;
@@ -253,6 +263,8 @@ export class MemoryBroker extends Broker {
     this.forget(history, history.bytes);
     this.roomsBytes -= roomBytes(room);
     this.histories.delete(room);
+    this.publishedRooms.delete(room);
+    this.idleRooms.delete(room);
   }
 
   /** Counts `bytes` of a room's history as gone. */
@@ -269,6 +281,7 @@ export class MemoryBroker extends Broker {
       history = { epoch: newEpoch(now), latestPosition: 0, entries: [], bytes: 0, lastTouchMs: now };
       this.histories.set(room, history);
       this.roomsBytes += roomBytes(room);
+      if (!this.subscribed.has(room)) this.idleRooms.add(room);
       this.keepWithinBudget(room, now);
     }
     history.lastTouchMs = now;
