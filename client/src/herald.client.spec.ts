@@ -516,6 +516,27 @@ describe('HeraldClient', () => {
     });
   });
 
+  describe('revoked rooms', () => {
+    it('forgets a room the server took it out of with an unprompted left, and does not rejoin it', async () => {
+      start({ rooms: ['team:1', 'public:news'] });
+      await flush();
+      const revoked: unknown[] = [];
+      client.on('revoked', (event) => revoked.push(event));
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:3' }));
+      FakeSocket.last.receive('left', { room: 'team:1' });
+      FakeSocket.last.receive('left', { room: 'never:joined' });
+      expect(revoked).toEqual([{ room: 'team:1' }]);
+      expect(client.rooms).not.toContain('team:1');
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      const rejoined = FakeSocket.last.sent.filter((frame) => frame.event === 'join').map((frame) => (frame.data as { room: string }).room);
+      expect(rejoined).toContain('public:news');
+      expect(rejoined).not.toContain('team:1');
+    });
+  });
+
   describe('token refresh', () => {
     it('refreshes in band before expiresAt, then again before the new expiry', async () => {
       start({ refreshBeforeExpiryMs: 60_000 });

@@ -129,6 +129,8 @@ export interface HeraldClientEvents {
   inbox: InboxEvent;
   unread: UnreadChange;
   recovery: RecoveryEvent;
+  /** The server took this client out of a room: its refreshed token no longer grants it. */
+  revoked: { room: string };
   disconnect: DisconnectEvent;
   error: HeraldError;
 }
@@ -483,6 +485,12 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         // The server could not prove continuity: resume from its current seq, and let the app reload.
         this.#rooms.restartAt(frame.data.room, frame.data.seq ?? null);
         return this.emit('recovery', { room: frame.data.room, recovered: false, missed: 0 });
+      case 'left':
+        // Unprompted (the reply to a leave of ours settled its request above): the refreshed
+        // token no longer grants the room, so it is not rejoined either.
+        if (!this.#rooms.has(frame.data.room)) return;
+        this.#rooms.forget(frame.data.room);
+        return this.emit('revoked', { room: frame.data.room });
       case 'inbox':
         return this.emit('inbox', frame.data);
       case 'error':

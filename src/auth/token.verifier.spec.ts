@@ -1,5 +1,6 @@
 import { JwtService } from '@nestjs/jwt';
 import { HeraldConfig } from '../config/herald.config';
+import { signToken } from '../../test/support/tokens';
 import { TokenVerifier } from './token.verifier';
 
 const SECRET = 'a-secret-long-enough-for-hs256-tests';
@@ -73,5 +74,16 @@ describe('TokenVerifier header', () => {
     expect(verifier.verify(critical)).toEqual({ ok: false, reason: 'unauthorized' });
     expect(verifier.verifyRepeated(critical)).toEqual({ ok: false, reason: 'unauthorized' });
     expect(verifier.verify(jwt.sign({ sub: 'u1' }, { header: { alg: 'HS256', typ: 'JWT', kid: 'k1' } as never }))).toMatchObject({ ok: true, principal: { user: 'u1' } });
+  });
+});
+
+describe('TokenVerifier claims', () => {
+  const verifier = new TokenVerifier(jwt, config);
+
+  it('refuses an iat that is not a NumericDate, as it refuses such an exp', () => {
+    // Signed by hand: jsonwebtoken will not sign such a claim.
+    for (const iat of ['x', '1700000000', null, [1], {}]) expect(verifier.verify(signToken({ sub: 'u1', iat }, SECRET))).toEqual({ ok: false, reason: 'unauthorized' });
+    expect(verifier.verify(signToken({ sub: 'u1', iat: 1_700_000_000.5 }, SECRET))).toMatchObject({ ok: true });
+    expect(verifier.verify(signToken({ sub: 'u1', iat: undefined }, SECRET))).toMatchObject({ ok: true });
   });
 });

@@ -14,6 +14,7 @@ const LATEST_EXP_S = 8.64e12;
 interface Claims extends Record<string, unknown> {
   sub?: unknown;
   exp?: unknown;
+  iat?: unknown;
   name?: unknown;
   rooms?: unknown;
   scope?: unknown;
@@ -82,11 +83,13 @@ export class TokenVerifier {
   }
 
   private toPrincipal(claims: Claims): Principal | undefined {
-    const { sub, exp, name, rooms } = claims;
+    const { sub, exp, iat, name, rooms } = claims;
     // The user id names the personal room, so it must make a valid room name.
     if (typeof sub !== 'string' || !USER_ID_PATTERN.test(sub)) return undefined;
     if (exp !== undefined && (typeof exp !== 'number' || exp > LATEST_EXP_S)) return undefined;
     if (exp === undefined && this.config.isProduction) return undefined;
+    // A NumericDate (RFC 7519) like `exp`, which jsonwebtoken checks; it lets any `iat` through.
+    if (iat !== undefined && typeof iat !== 'number') return undefined;
     if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) return undefined;
     return {
       user: sub,
@@ -133,17 +136,17 @@ function parseScopes(scope: unknown): readonly string[] {
   return EMPTY_LIST;
 }
 
-/** Extracts the token from `Authorization: Bearer <JWT>`. */
 /**
- * The bearer token of a request's Authorization header; none when the header comes more than
- * once: Node keeps the first, a proxy in front may have checked the last, and a request that
- * means two things is refused rather than guessed at.
+ * The bearer token of a request's Authorization header: undefined when there is none, null when
+ * the header comes more than once (an ambiguous token: refuse). Node keeps the first, a proxy in
+ * front may have checked the last, and a request that means two things is refused rather than
+ * guessed at.
  */
-export function requestBearerToken(request: Pick<IncomingMessage, 'headers' | 'rawHeaders'>): string | undefined {
+export function requestBearerToken(request: Pick<IncomingMessage, 'headers' | 'rawHeaders'>): string | undefined | null {
   const raw = request.rawHeaders;
   let seen = 0;
   for (let index = 0; index < raw.length; index += 2) {
-    if (raw[index].length === AUTHORIZATION.length && raw[index].toLowerCase() === AUTHORIZATION && ++seen > 1) return undefined;
+    if (raw[index].length === AUTHORIZATION.length && raw[index].toLowerCase() === AUTHORIZATION && ++seen > 1) return null;
   }
   return bearerToken(request.headers.authorization);
 }

@@ -16,9 +16,23 @@ describe('tokenOf', () => {
 
   it('takes no token from an Authorization header sent twice, whichever comes first (Node keeps the first, a proxy may have read the last)', () => {
     const twice = ['Authorization', 'Bearer bbb', 'Host', 'h', 'AUTHORIZATION', 'Bearer evil'];
-    expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws', twice))).toBeUndefined();
+    expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws', twice))).toBeNull();
+    expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws?token=ccc', twice))).toBeNull();
     expect(tokenOf(request({ authorization: 'Bearer bbb', 'sec-websocket-protocol': 'herald.v1, bearer.aaa' }, '/ws', twice))).toBe('aaa');
     expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws', ['Authorization', 'Bearer bbb', 'X-Authorization', 'x']))).toBe('bbb');
+  });
+});
+
+describe('tokenOf with two tokens in one source', () => {
+  it('gives null (refused) for two different bearer subprotocols, whichever comes first, and for `token` twice in the query', () => {
+    expect(tokenOf(request({ 'sec-websocket-protocol': 'herald.v1, bearer.aaa, bearer.bbb' }))).toBeNull();
+    expect(tokenOf(request({ 'sec-websocket-protocol': 'bearer.bbb, bearer.aaa' }, '/ws?token=ccc'))).toBeNull();
+    expect(tokenOf(request({}, '/ws?token=aaa&token=bbb'))).toBeNull();
+    expect(tokenOf(request({}, '/ws?token=aaa&token='))).toBeNull();
+  });
+
+  it('reads one token offered twice as one', () => {
+    expect(tokenOf(request({ 'sec-websocket-protocol': 'bearer.aaa, herald.v1, bearer.aaa' }))).toBe('aaa');
   });
 });
 

@@ -2,20 +2,30 @@ import type { IncomingMessage } from 'node:http';
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_VERSION } from '@herald/client/protocol';
 import { requestBearerToken } from '../auth/token.verifier';
 
-/** The token, from the `bearer.<JWT>` subprotocol, `Authorization: Bearer`, or `?token=`. */
-export function tokenOf(request: IncomingMessage): string | undefined {
+/**
+ * The token, from the `bearer.<JWT>` subprotocol, `Authorization: Bearer`, or `?token=`, the
+ * first of them that carries one. A source that carries two (two different bearer subprotocols,
+ * the header twice, `token` twice in the query) gives null, which is refused (1008) whatever
+ * the later sources hold: a proxy in front may have checked the other one.
+ */
+export function tokenOf(request: IncomingMessage): string | undefined | null {
   const offered = request.headers['sec-websocket-protocol'];
   if (offered) {
-    const bearer = offered
-      .split(',')
-      .map((protocol) => protocol.trim())
-      .find((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX));
-    if (bearer) return bearer.slice(BEARER_PROTOCOL_PREFIX.length);
+    const bearers = new Set(
+      offered
+        .split(',')
+        .map((protocol) => protocol.trim())
+        .filter((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX)),
+    );
+    if (bearers.size > 1) return null;
+    for (const bearer of bearers) return bearer.slice(BEARER_PROTOCOL_PREFIX.length);
   }
   const fromHeader = requestBearerToken(request);
-  if (fromHeader) return fromHeader;
+  if (fromHeader !== undefined) return fromHeader;
   const query = request.url?.indexOf('?') ?? -1;
-  return query >= 0 ? (new URLSearchParams(request.url!.slice(query + 1)).get('token') ?? undefined) : undefined;
+  if (query < 0) return undefined;
+  const tokens = new URLSearchParams(request.url!.slice(query + 1)).getAll('token');
+  return tokens.length > 1 ? null : tokens[0];
 }
 
 /**

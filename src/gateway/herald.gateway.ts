@@ -62,7 +62,10 @@ export class HeraldGateway {
     const verification = this.verifier.verify(token);
     if (!verification.ok) throw wsError('unauthorized', verification.reason === 'token_expired' ? 'The new token has expired' : 'The new token is invalid');
     if (verification.principal.user !== connection.user) throw wsError('unauthorized', 'The new token is for another user');
+    const previous = connection.principal;
     this.hub.swapPrincipal(connection, verification.principal);
+    // Unprompted `left` frames, before `refreshed`: the rooms the new token no longer grants.
+    for (const room of this.rooms.revokeUngranted(connection, previous)) this.frames.send(connection, 'left', { room });
     return { event: 'refreshed', data: { expiresAt: expiresAtOf(verification.principal) } };
   }
 

@@ -4,6 +4,7 @@ import { mayChatIn, mayJoin } from '../auth/room-access.policy';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
 import { PresenceStore } from '../broker/presence.store';
 import { HeraldConfig } from '../config/herald.config';
+import { Principal } from '../auth/principal';
 import { Connection } from '../connections/connection';
 import { ConnectionHub, EnterOptions, EnterOutcome } from '../connections/connection.hub';
 import { serverFrame } from '../connections/server-frame';
@@ -123,9 +124,27 @@ export class RoomsService {
 
   async leave(connection: Connection, room: string): Promise<void> {
     this.assertRoomName(room);
+    // A connection is in its personal room for its whole life (section 1): that room carries its
+    // notifications, the `inbox` event and whether its user is online.
+    if (room === personalRoom(connection.user)) throw new RoomError('forbidden', `A connection stays in its personal room ${room} until it closes`);
     if (!this.hub.leave(connection, room)) throw new RoomError('not_member', `Not a member of ${room}`);
     // Not awaited: `left` answers at once; afterLeave reports its own failures.
     void this.afterLeave(connection, room);
+  }
+
+  /**
+   * After a refresh (the connection holds its new token): takes the connection out of the rooms
+   * its previous token granted and the new one does not, as a `leave` would (presence, hooks),
+   * and returns them. A token's `rooms` claim is the whole of its user's room access, so a
+   * narrower one takes effect at once, not at the next connection. Rooms the join proxy covers
+   * stay: the proxy decides them at the next join.
+   */
+  revokeUngranted(connection: Connection, previous: Principal): string[] {
+    const revoked = this.hub.roomsOf(connection).filter((room) => mayJoin(previous, room) && !mayJoin(connection.principal, room) && !this.joinAuthorizer?.covers(room));
+    for (const room of revoked) {
+      if (this.hub.leave(connection, room)) void this.afterLeave(connection, room);
+    }
+    return revoked;
   }
 
   async sendMessage(connection: Connection, room: string, text: string): Promise<string> {
@@ -183,10 +202,8 @@ export class RoomsService {
   private afterEnter(connection: Connection, room: string, outcome: EnterOutcome): Promise<void> | undefined {
     this.entered(connection, room, outcome);
     if (outcome !== 'entered') return undefined;
-    if (tellsPresence(room)) return this.announce(connection, room, 'joined');
-    // Its own personal room again, after leaving it.
-    this.recordPersonal(connection, room, 'joined');
-    return undefined;
+    // A personal room is entered at admission (admit), never here.
+    return tellsPresence(room) ? this.announce(connection, room, 'joined') : undefined;
   }
 
   /** After the hub's `enter`: the join is told about, or refused when the connection closed meanwhile. */

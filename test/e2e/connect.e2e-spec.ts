@@ -227,6 +227,24 @@ describe('connection limits and origins', () => {
     }
   });
 
+  it('refuses a source carrying two tokens with 1008, whatever the other sources hold', async () => {
+    const app = await createTestApp();
+    try {
+      const [alice, bob] = [signToken({ sub: 'alice' }), signToken({ sub: 'bob' })];
+      const closeOf = (socket: WebSocket) => new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+      const attempts = [
+        new WebSocket(app.wsUrl, ['herald.v1', `bearer.${alice}`, `bearer.${bob}`]),
+        new WebSocket(`${app.wsUrl}?token=${alice}&token=${bob}`),
+        new WebSocket(`${app.wsUrl}?token=${alice}&token=`),
+      ];
+      for (const socket of attempts) expect(await closeOf(socket)).toEqual({ code: 1008, reason: 'unauthorized' });
+      // The sources stay independent: a well-formed query token alone is admitted.
+      await (await connectClient(app.wsUrl, alice, { via: 'query' })).close();
+    } finally {
+      await app.close();
+    }
+  });
+
   it('requires exp in production', async () => {
     const app = await createTestApp({ NODE_ENV: 'production', JWT_SECRET: TEST_JWT_SECRET });
     try {

@@ -136,6 +136,12 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     expect(await alice.closed).toEqual({ code: 1009, reason: 'message_too_big' });
   });
 
+  it('keeps a connection in its personal room: leaving it is forbidden', async () => {
+    const reply = await alice.request('leave', { room: 'user:alice' });
+    expect(reply).toMatchObject({ event: 'error', data: { code: 'forbidden', event: 'leave' }, id: reply.id });
+    expect((await alice.request('join', { room: 'user:alice' })).event).toBe('joined');
+  });
+
   describe('refresh', () => {
     it('swaps the token in band and uses its rooms claim for later joins', async () => {
       expect((await alice.request('join', { room: 'ops:1' })).data.code).toBe('forbidden');
@@ -143,6 +149,26 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       expect(reply).toEqual({ event: 'refreshed', data: { expiresAt: expect.any(String) }, id: reply.id });
       expect(Date.parse(reply.data.expiresAt)).toBeGreaterThan(Date.now() + 7000_000);
       expect((await alice.request('join', { room: 'ops:1' })).event).toBe('joined');
+    });
+
+    it('takes the connection out of the rooms a narrower token no longer grants, with a left before refreshed', async () => {
+      const bob = await connectClient(app.wsUrl, signToken({ sub: 'bob', rooms: ['chat:*'] }));
+      try {
+        for (const room of ['chat:revoked', 'team:42', 'public:lobby']) await alice.join(room);
+        await bob.join('chat:revoked');
+        const reply = await alice.request('refresh', { token: signToken({ sub: 'alice', rooms: ['team:42'], ttlS: 7200 }) });
+        expect(reply.event).toBe('refreshed');
+        const left = alice.all('left').filter((frame) => frame.id === undefined);
+        expect(left.map((frame) => frame.data)).toEqual([{ room: 'chat:revoked' }]);
+        expect(alice.frames.indexOf(left[0])).toBeLessThan(alice.frames.indexOf(reply));
+        expect((await alice.request('message', { room: 'chat:revoked', text: 'still here?' })).data.code).toBe('not_member');
+        expect((await alice.request('join', { room: 'chat:revoked' })).data.code).toBe('forbidden');
+        // The rooms it still may be in, public ones included, stay joined; the room hears it left.
+        for (const room of ['team:42', 'public:lobby']) expect((await alice.request('message', { room, text: 'here' })).event).toBe('ack');
+        expect((await bob.waitFor((frame) => frame.event === 'presence' && frame.data.user === 'alice')).data).toMatchObject({ room: 'chat:revoked', status: 'left' });
+      } finally {
+        await bob.close();
+      }
     });
 
     it.each([
