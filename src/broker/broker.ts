@@ -116,7 +116,10 @@ export interface Broadcast {
   readonly kind: 'broadcast';
   readonly room: string;
   readonly frame: string;
-  /** Presence events skip the connections of the user they are about. */
+  /**
+   * Set on presence events only, whose subject it is: they skip the connections of the user
+   * they are about (and ConnectionHub records what its members were told by it).
+   */
   readonly excludeUser?: string;
 }
 

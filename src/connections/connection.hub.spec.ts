@@ -134,3 +134,25 @@ describe('ConnectionHub: a connection removed', () => {
     await engine.close();
   });
 });
+
+describe('ConnectionHub: what its members were told of presence', () => {
+  it('records presence frames delivered to a room with members here, and forgets the room with its last member', async () => {
+    const { engine, hub, connection, frames } = await memberOfPersonalRoom();
+    await hub.enter(connection, 'public:chat', { readHistory: false }, () => undefined);
+    const presence = (user: string, status: 'joined' | 'left') => JSON.stringify({ event: 'presence', data: { room: 'public:chat', user, status, timestamp: 'now' } });
+    await engine.broker.broadcast('public:chat', presence('bob', 'joined'), 'bob');
+    await engine.broker.broadcast('public:elsewhere', JSON.stringify({ event: 'presence', data: { room: 'public:elsewhere', user: 'cy', status: 'joined', timestamp: 'now' } }), 'cy');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(hub.toldPresence.snapshot()).toEqual([['public:chat', ['bob']]]);
+    // A correction made here reaches the members here, and is recorded as any presence frame.
+    hub.tellHere('public:chat', 'bob', presence('bob', 'left'));
+    expect(frames.at(-1)).toBe(presence('bob', 'left'));
+    expect(hub.toldPresence.rooms).toBe(0);
+    await engine.broker.broadcast('public:chat', presence('dan', 'joined'), 'dan');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(hub.toldPresence.rooms).toBe(1);
+    hub.leave(connection, 'public:chat');
+    expect(hub.toldPresence.rooms).toBe(0);
+    await engine.close();
+  });
+});

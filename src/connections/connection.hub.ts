@@ -7,6 +7,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { Principal } from '../auth/principal';
 import { Connection, CONNECTION_OF_SOCKET, SocketOfConnection } from './connection';
 import { ExpirySchedule } from './expiry-schedule';
+import { ToldPresence } from './told-presence';
 import { PreparedFrame } from './prepared-frame';
 import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
@@ -55,6 +56,8 @@ export class ConnectionHub {
   private readonly subscriptions: RefCountedSubscriptions;
   /** When each connection's token expires (HeartbeatService closes them on time). */
   private readonly expiries = new ExpirySchedule();
+  /** Who this pod's members of each room were told is there (presence frames delivered here). */
+  readonly toldPresence = new ToldPresence();
 
   constructor(
     private readonly broker: Broker,
@@ -259,6 +262,15 @@ export class ConnectionHub {
   }
 
   /**
+   * Delivers a presence frame about `user` to the room's members on this pod only: a pod's own
+   * correction of what its members were told (RoomsService), which every other pod makes for
+   * its own members.
+   */
+  tellHere(room: string, user: string, frame: string): void {
+    this.deliver({ kind: 'broadcast', room, frame, excludeUser: user });
+  }
+
+  /**
    * The one delivery path to sockets: turns a delivery into its client frame (deliveryFrame)
    * and fans it out to the room's local members and to the buffers of joins under way. The
    * frame is built once per pod, and the same WebSocket bytes go to every socket.
@@ -269,6 +281,8 @@ export class ConnectionHub {
     if (!joining && !members) return;
     const frame = deliveryFrame(delivery);
     const excluded = delivery.kind === 'broadcast' ? delivery.excludeUser : undefined;
+    // A broadcast about a user is a presence frame (Broadcast.excludeUser).
+    if (excluded !== undefined) this.toldPresence.record(delivery.room, excluded, frame);
     if (joining) {
       const seq = delivery.kind === 'publication' ? delivery.seq : undefined;
       for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push({ seq, frame });
@@ -344,6 +358,7 @@ export class ConnectionHub {
 
   private dropMember(connection: Connection, room: string): void {
     removeFrom(this.membersByRoom, room, connection);
+    if (!this.membersByRoom.has(room)) this.toldPresence.forget(room);
     this.subscriptions.release(room);
     this.metrics.rooms.set(this.membersByRoom.size);
   }

@@ -1,4 +1,4 @@
-import { Injectable, Logger, Optional } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
@@ -20,7 +20,7 @@ import { UntoldPresence } from './untold-presence';
  * happened). Membership itself is the hub's (ConnectionHub); this service tells it what to do.
  */
 @Injectable()
-export class RoomsService {
+export class RoomsService implements OnModuleDestroy {
   private readonly logger = new Logger(RoomsService.name);
   private activityListener: RoomActivityListener | undefined;
   private readonly untold: UntoldPresence;
@@ -28,6 +28,8 @@ export class RoomsService {
   private presenceFailures = 0;
   /** Cleanups under way (disconnect), for `departed`. */
   private readonly departures = new Set<Promise<void>>();
+  /** The look at what this pod's members were told, due after the broker came back (correctToldPresence). */
+  private presenceCheck: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly broker: Broker,
@@ -39,7 +41,12 @@ export class RoomsService {
   ) {
     this.untold = new UntoldPresence(presence, (room, user, status, users) => this.tellRoom(room, user, status, users));
     broker.onAvailabilityChange((available) => {
+      clearTimeout(this.presenceCheck);
       if (!available) return;
+      // Once every live pod is back in the store: each refreshes its entries within two
+      // heartbeats, the time after which the store forgets a pod that did not.
+      this.presenceCheck = setTimeout(() => void this.correctToldPresence(), 2 * this.config.heartbeatMs);
+      this.presenceCheck.unref();
       if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
       this.presenceFailures = 0;
       this.untold.tellWhatHolds().catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
@@ -85,6 +92,38 @@ export class RoomsService {
   private async notAdmitted(connection: Connection, error: unknown): Promise<never> {
     await this.disconnect(connection);
     throw asRoomError(error);
+  }
+
+  onModuleDestroy(): void {
+    clearTimeout(this.presenceCheck);
+  }
+
+  /**
+   * After an outage, tells this pod's members `left` for each user they were told joined whom
+   * the presence store no longer counts (ToldPresence), in rooms small enough for presence
+   * events. Such a user left without anyone here hearing it: its pod told the room before this
+   * pod had subscribed again, or its pod died while Redis lost the entries that would have
+   * expired and been announced. Each pod corrects its own members only, so nobody hears it twice.
+   * A room that cannot be read now is left as it is (the broker is down again, and the next
+   * return looks again).
+   */
+  private async correctToldPresence(): Promise<void> {
+    for (const [room, told] of this.hub.toldPresence.snapshot()) {
+      let present: ReadonlySet<string>;
+      try {
+        present = new Set((await this.presence.snapshot(room)).users);
+      } catch {
+        return;
+      }
+      for (const user of told) {
+        if (present.has(user)) continue;
+        if (present.size + 1 > this.config.presenceEventsMaxUsers) {
+          this.hub.toldPresence.forgetUser(room, user);
+          continue;
+        }
+        this.hub.tellHere(room, user, serverFrame('presence', { room, user, status: 'left', timestamp: new Date().toISOString() }));
+      }
+    }
   }
 
   /** The one listener told of every admission, close, join and leave on this pod (backend hooks). */

@@ -351,3 +351,39 @@ describe('a cluster that loses Redis', () => {
     await closeAll([onA, onB, rejoin]);
   });
 });
+
+describe('presence in a cluster whose Redis restarts empty', () => {
+  const broker = useBroker('redis');
+  // Two seconds: a stall of this process (pod A and the watcher live here) up to four seconds
+  // long does not cost the watcher its connection.
+  const env = () => ({ ...broker.env(), HEARTBEAT_MS: '2000' });
+
+  it('tells members left for the users of a pod that died during the outage, whose entries went with Redis', async () => {
+    const room = 'public:lost-entries';
+    const a = await createTestApp(env());
+    const doomed = await spawnServer(env());
+    try {
+      const watcher = await connectClient(a.wsUrl, user('wendy'));
+      await watcher.join(room);
+      const victim = await connectClient(doomed.wsUrl, user('dora'));
+      await victim.join(room);
+      expect((await watcher.next('presence')).data).toMatchObject({ room, user: 'dora', status: 'joined' });
+
+      await broker.redis!.kill();
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      await broker.redis!.restart();
+      await eventually(async () => expect((await http('GET', `${a.url}/readyz`)).status).toBe(200), 15_000);
+      // Nothing expires to announce dora: her entries went with Redis. Pod A finds her missing
+      // once every live pod has had two heartbeats to register again, and tells its members.
+      const left = await watcher.waitFor((frame) => frame.event === 'presence' && frame.data.status === 'left', 20_000);
+      expect(left.data).toMatchObject({ room, user: 'dora', status: 'left' });
+      expect(watcher.all('presence').filter((frame) => frame.data.status === 'left')).toHaveLength(1);
+      expect(watcher.closeInfo).toBeUndefined();
+      await watcher.close();
+    } finally {
+      doomed.child.kill('SIGKILL');
+      await a.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,40 @@
+import { serverFrame } from './server-frame';
+import { ToldPresence } from './told-presence';
+
+const presence = (room: string, user: string, status: 'joined' | 'left') => serverFrame('presence', { room, user, status, timestamp: new Date(0).toISOString() });
+
+describe('ToldPresence', () => {
+  it('holds, per room, the users last told joined', () => {
+    const told = new ToldPresence();
+    told.record('r1', 'ann', presence('r1', 'ann', 'joined'));
+    told.record('r1', 'bob', presence('r1', 'bob', 'joined'));
+    told.record('r2', 'ann', presence('r2', 'ann', 'joined'));
+    told.record('r1', 'ann', presence('r1', 'ann', 'left'));
+    expect(told.snapshot()).toEqual([
+      ['r1', ['bob']],
+      ['r2', ['ann']],
+    ]);
+  });
+
+  it('lets go of a room once nobody in it is told of, or it is forgotten', () => {
+    const told = new ToldPresence();
+    told.record('r1', 'ann', presence('r1', 'ann', 'joined'));
+    told.record('r1', 'ann', presence('r1', 'ann', 'left'));
+    told.record('r2', 'bob', presence('r2', 'bob', 'joined'));
+    told.forget('r2');
+    told.record('r3', 'cy', presence('r3', 'cy', 'joined'));
+    told.forgetUser('r3', 'cy');
+    expect(told.rooms).toBe(0);
+  });
+
+  it('ignores frames that are not presence, and a snapshot does not change with later frames', () => {
+    const told = new ToldPresence();
+    told.record('r1', 'ann', serverFrame('inbox', { unread: 1, read: [] } as never));
+    told.record('r1', 'ann', 'not json');
+    expect(told.rooms).toBe(0);
+    told.record('r1', 'ann', presence('r1', 'ann', 'joined'));
+    const snapshot = told.snapshot();
+    told.record('r1', 'bob', presence('r1', 'bob', 'joined'));
+    expect(snapshot).toEqual([['r1', ['ann']]]);
+  });
+});

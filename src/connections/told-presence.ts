@@ -1,0 +1,59 @@
+import { PresenceStatus } from '@herald/client/protocol';
+
+/**
+ * Who this pod's members of each room were told is there: the subjects of the `presence`
+ * frames delivered here (a `joined` adds its user, a `left` removes it), for rooms with a member
+ * here. Kept so that a pod can correct what it told after an outage (RoomsService): a user told
+ * `joined` whom the presence store no longer counts left while nobody here heard it, because
+ * its `left` was sent before this pod had subscribed again, or because Redis lost the entries
+ * of a pod that died meanwhile, which then never expire to be announced.
+ *
+ * Presence frames only go to rooms of at most PRESENCE_EVENTS_MAX_USERS users, so a room holds
+ * at most that many names here, and a room is forgotten when its last member here leaves.
+ */
+export class ToldPresence {
+  private readonly usersByRoom = new Map<string, Set<string>>();
+
+  /** A presence frame about `user` was delivered to the room's members here. */
+  record(room: string, user: string, frame: string): void {
+    const status = presenceStatusOf(frame);
+    if (status === 'joined') {
+      let users = this.usersByRoom.get(room);
+      if (!users) this.usersByRoom.set(room, (users = new Set()));
+      users.add(user);
+    } else if (status === 'left') {
+      this.forgetUser(room, user);
+    }
+  }
+
+  /** The room has no member here any more: nobody here holds what it was told. */
+  forget(room: string): void {
+    this.usersByRoom.delete(room);
+  }
+
+  forgetUser(room: string, user: string): void {
+    const users = this.usersByRoom.get(room);
+    if (users?.delete(user) && users.size === 0) this.usersByRoom.delete(room);
+  }
+
+  /** Each room with the users its members here were last told joined (a copy: safe across awaits). */
+  snapshot(): [string, string[]][] {
+    return [...this.usersByRoom].map(([room, users]) => [room, [...users]]);
+  }
+
+  get rooms(): number {
+    return this.usersByRoom.size;
+  }
+}
+
+/** The status of a `presence` frame (serverFrame's JSON), or undefined for any other frame. */
+function presenceStatusOf(frame: string): PresenceStatus | undefined {
+  try {
+    const parsed = JSON.parse(frame) as { event?: unknown; data?: { status?: unknown } };
+    if (parsed.event !== 'presence') return undefined;
+    const status = parsed.data?.status;
+    return status === 'joined' || status === 'left' ? status : undefined;
+  } catch {
+    return undefined;
+  }
+}
