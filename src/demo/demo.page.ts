@@ -2,6 +2,8 @@ export interface DemoPageSettings {
   wsPath: string;
   /** Whether POST /demo/token exists, so the page can offer to mint a development token. */
   tokenEndpoint: boolean;
+  /** Whether POST /v1/notifications answers on the page's own port: not with INTERNAL_PORT set. */
+  publishHere: boolean;
 }
 
 /**
@@ -83,9 +85,9 @@ if (!token) {
   bell.addEventListener('herald-error', (event) => log('inbox error: ' + event.detail.error.message));
   client.on('error', (error) => log('error ' + error.code + ': ' + error.message));
 
-  if (!settings.tokenEndpoint) {
+  if (!settings.tokenEndpoint || !settings.publishHere) {
     $('send').hidden = true;
-    $('no-send').hidden = false;
+    $(settings.publishHere ? 'no-send' : 'no-send-here').hidden = false;
   } else {
     $('send').addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -176,6 +178,9 @@ export function renderDemoPage(settings: DemoPageSettings): string {
     <p id="no-send" hidden>Send yourself a notification with <code>POST /v1/notifications</code> and a token with the
       <code>notifications:publish</code> scope (the README's tour shows the <code>curl</code>), or start Herald with
       <code>DEMO_ENABLED=true</code> (development only) for a button here that does it.</p>
+    <p id="no-send-here" hidden>The publish API answers on <code>INTERNAL_PORT</code>, not on this page's port: send yourself
+      a notification there with <code>POST /v1/notifications</code> and a token with the <code>notifications:publish</code>
+      scope (the README's tour shows the <code>curl</code>).</p>
     <h2>Events</h2>
     <ol id="log" reversed></ol>
   </section>

@@ -173,6 +173,19 @@ describe('the demo page and <herald-bell> in Chromium', () => {
     }
   });
 
+  it('offers no send button where the publish API is not, with INTERNAL_PORT set, and says where it is', async () => {
+    const split = await createTestApp({ DEMO_ENABLED: 'true', INTERNAL_PORT: '0' });
+    try {
+      await page.goto(`${split.url}/demo#token=${signToken({ sub: 'ines' })}`);
+      await page.locator('herald-bell[data-state="open"]').waitFor();
+      await expect(page.locator('#send').isHidden()).resolves.toBe(true);
+      await expect(page.locator('#no-send').isHidden()).resolves.toBe(true);
+      expect((await page.locator('#no-send-here').innerText()).replace(/\s+/g, ' ')).toContain('The publish API answers on INTERNAL_PORT');
+    } finally {
+      await split.close();
+    }
+  });
+
   it("says which origin to add when ALLOWED_ORIGINS leaves out the demo's own, and publishes nothing while not connected", async () => {
     const guarded = await createTestApp({ DEMO_ENABLED: 'true', ALLOWED_ORIGINS: 'https://app.example.com' });
     try {
