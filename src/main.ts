@@ -3,10 +3,16 @@ import { processEnvironment } from './config/config.module';
 import { ConfigurationError } from './config/environment';
 import { HeraldConfig } from './config/herald.config';
 import { DrainService } from './lifecycle/drain.service';
+import { nodeVersionProblem } from './lifecycle/node-version';
 import { capYoungGeneration } from './lifecycle/young-generation';
 import { startHerald } from './herald.app';
 
 async function main(): Promise<void> {
+  const tooOld = nodeVersionProblem(process.versions.node);
+  if (tooOld) {
+    process.stderr.write(`Herald cannot start. ${tooOld}\n`);
+    process.exit(1);
+  }
   const logger = new Logger('Shutdown');
   // From the first moment: a signal that came while Herald started (a rollout, a scale-down) is
   // held until it has started, then drains it; Node's default would kill it with exit 143.
@@ -31,6 +37,12 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRNOTAVAIL') {
+      // As for a busy port (Nest logged "successfully started" first): name the setting to change.
+      const address = (error as { address?: string }).address;
+      process.stderr.write(`Herald cannot start. HOST ${address} is not an address of this machine: set HOST to one of its addresses, or 0.0.0.0 for all of them\n`);
+      process.exit(1);
+    }
     if (code === 'EADDRINUSE' || code === 'EACCES') {
       // Nest has already logged "successfully started" (it does once the modules are up, before
       // binding): the last line must say plainly that Herald did not start, and what to change.

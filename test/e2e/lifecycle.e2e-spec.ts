@@ -85,6 +85,13 @@ describe('lifecycle of the built server', () => {
     }
   });
 
+  it('says HOST is not an address of this machine, with exit code 1', async () => {
+    // TEST-NET-1 (RFC 5737): never an address of this machine.
+    const server = await spawnServer({ HOST: '192.0.2.1', PORT: '0' }, { waitReady: false });
+    expect((await server.exited).code).toBe(1);
+    expect(server.output()).toContain('Herald cannot start. HOST 192.0.2.1 is not an address of this machine: set HOST');
+  });
+
   it('refuses to start on a bad variable, naming it, with exit code 1', async () => {
     const server = await spawnServer({ HEARTBEAT_MS: 'soon', PORT: '0' }, { waitReady: false });
     expect((await server.exited).code).toBe(1);

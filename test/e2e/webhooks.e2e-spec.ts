@@ -145,6 +145,17 @@ describe('webhooks that keep failing', () => {
 });
 
 describe('webhook settings', () => {
+  it('exposes every drop reason and request outcome at 0 from start-up, for alerts to compare with', async () => {
+    const app = await createTestApp({ WEBHOOK_URL: 'http://127.0.0.1:9/hooks', HOOKS_SECRET });
+    try {
+      const metrics = (await http('GET', `${app.url}/metrics`)).body as string;
+      for (const reason of ['retry_window', 'queue_full', 'shutdown']) expect(metrics).toContain(`herald_webhook_events_dropped_total{reason="${reason}"} 0\n`);
+      for (const outcome of ['2xx', '4xx', '5xx', 'timeout', 'error']) expect(metrics).toContain(`herald_webhook_requests_total{outcome="${outcome}"} 0\n`);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('refuses to start with WEBHOOK_URL and no HOOKS_SECRET, naming it, with exit code 1', async () => {
     const server = await spawnServer({ WEBHOOK_URL: 'http://127.0.0.1:9/hooks', PORT: '0' }, { waitReady: false });
     expect((await server.exited).code).toBe(1);

@@ -2,7 +2,16 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { MetricsService } from '../../metrics/metrics.service';
 
-/** The webhooks' metrics, in the app's registry beside the others. */
+/** Why events are given up (herald_webhook_events_dropped_total's `reason`). */
+const DROP_REASONS = ['retry_window', 'queue_full', 'shutdown'];
+/** The outcomes alerts are written on; others (3xx, 1xx) appear once they happen. */
+const REQUEST_OUTCOMES = ['2xx', '4xx', '5xx', 'timeout', 'error'];
+
+/**
+ * The webhooks' metrics, in the app's registry beside the others. Every labelled series an
+ * alert is written on exists from start-up at 0: a series that appears only with its first
+ * drop leaves `increase(...)` nothing to compare with.
+ */
 @Injectable()
 export class WebhookMetrics {
   readonly queued: Counter;
@@ -31,6 +40,8 @@ export class WebhookMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    for (const reason of DROP_REASONS) this.dropped.inc({ reason }, 0);
+    for (const outcome of REQUEST_OUTCOMES) this.requests.inc({ outcome }, 0);
     this.queueDepth = new Gauge({ name: 'herald_webhook_queue_depth', help: 'Webhook events waiting, as last seen by the pod delivering them', registers });
   }
 }
