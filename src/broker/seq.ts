@@ -3,7 +3,7 @@
  * (it changes when the history is lost: expiry, a Redis restart), the position counts within
  * it. Both parts are fixed-width so seqs of one room also sort as plain strings.
  */
-const POSITION_WIDTH = 12;
+export const POSITION_WIDTH = 12;
 
 export interface ParsedSeq {
   epoch: string;

@@ -79,6 +79,24 @@ export function inboxStoreContract(harness: EngineHarness): void {
     expect((await engine.inbox.read('alice', 10)).items).toHaveLength(5);
   });
 
+  it('reads, pages and marks ids that JSON writes with escapes, and ids that look like JSON', async () => {
+    const engine = await (await harness.cluster()).pod();
+    const ids = ['plain', 'quote"d', 'back\\slash', 'tab\there', 'é-ü', '{"id":"fake"}'];
+    const seqs: string[] = [];
+    for (const id of ids) seqs.push(await notify(engine, 'alice', id));
+    const newestFirst = [...ids].reverse();
+    expect((await engine.inbox.read('alice', 10)).items.map((item) => item.id)).toEqual(newestFirst);
+    // A page cut just before an escaped id, and the next one from its cursor.
+    const first = await engine.inbox.read('alice', 3);
+    expect(first.items.map((item) => item.id)).toEqual(newestFirst.slice(0, 3));
+    expect(first.next).toBe(seqs[3]);
+    expect((await engine.inbox.read('alice', 3, first.next!)).items.map((item) => item.id)).toEqual(newestFirst.slice(3));
+    expect(await engine.inbox.markRead('alice', ['quote"d', 'back\\slash', '{"id":"fake"}'])).toBe(3);
+    const page = await engine.inbox.read('alice', 10);
+    expect(page.items.filter((item) => item.read).map((item) => item.id)).toEqual(['{"id":"fake"}', 'back\\slash', 'quote"d']);
+    expect(page.unread).toBe(3);
+  });
+
   it('stores only what a publish asked for, per user', async () => {
     const engine = await (await harness.cluster()).pod();
     await notify(engine, 'alice', 'n1');

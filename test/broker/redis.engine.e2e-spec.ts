@@ -36,6 +36,50 @@ describe('RedisEngine', () => {
   describe('PresenceStore', () => presenceStoreContract(harness));
   describe('InboxStore', () => inboxStoreContract(harness));
 
+  describe('the inbox index', () => {
+    afterEach(() => harness.closeAll());
+    const notificationFor = (user: string, id: string) => ({ id, room: `user:${user}`, type: 'ping', payload: { big: 'x'.repeat(1000) }, timestamp: '2024-01-01T00:00:00.000Z' });
+
+    it('reads and marks an inbox an earlier version wrote without an index, and one whose index went missing', async () => {
+      const prefix = uniquePrefix();
+      const { broker, inbox } = await harness.pod({ prefix });
+      const keys = new RedisKeys(prefix);
+      const client = await inspector();
+      try {
+        for (const id of ['n1', 'n2']) await broker.publish('user:ann', 'notification', notificationFor('ann', id), { inboxUser: 'ann' });
+        // A pod of an earlier version pushes an item and keeps no index.
+        const [epoch, position] = (await client.lIndex(keys.inbox('ann'), 0))!.split(' ').slice(1, 3);
+        await client.lPush(keys.inbox('ann'), `${Date.now()} ${epoch} ${Number(position) + 1} ${JSON.stringify(notificationFor('ann', 'old-pod'))}`);
+        expect((await inbox.read('ann', 10)).items.map((item) => item.id)).toEqual(['old-pod', 'n2', 'n1']);
+        expect(await client.lLen(keys.inboxIndex('ann'))).toBe(3);
+        // The index lost (or expired apart from the items): rebuilt at the next read or mark.
+        await client.del(keys.inboxIndex('ann'));
+        expect(await inbox.markRead('ann', ['n1', 'old-pod'])).toBe(1);
+        const page = await inbox.read('ann', 10);
+        expect(page.items.map((item) => [item.id, item.read])).toEqual([['old-pod', true], ['n2', false], ['n1', true]]);
+        expect(await client.pTTL(keys.inboxIndex('ann'))).toBeGreaterThan(0);
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('keeps the index beside the items: trimmed together, each entry without the body', async () => {
+      const prefix = uniquePrefix();
+      const { broker } = await harness.pod({ prefix, inboxSize: 3 });
+      const keys = new RedisKeys(prefix);
+      const client = await inspector();
+      try {
+        for (const id of ['n1', 'n2', 'n3', 'n4', 'n5']) await broker.publish('user:bo', 'notification', notificationFor('bo', id), { inboxUser: 'bo' });
+        const index = await client.lRange(keys.inboxIndex('bo'), 0, -1);
+        expect(index.map((entry) => entry.split(' ').at(-1))).toEqual(['n5', 'n4', 'n3']);
+        expect(index.every((entry) => entry.length < 100)).toBe(true);
+        expect(await client.lLen(keys.inbox('bo'))).toBe(3);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
   describe('subscriptions', () => {
     afterEach(() => harness.closeAll());
 

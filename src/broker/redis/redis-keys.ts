@@ -112,6 +112,11 @@ export class RedisKeys {
     return `${this.prefix}{user:${user}}:inbox:read`;
   }
 
+  /** The inbox's index: each item's time, seq and id, in the items' order, without their bodies. */
+  inboxIndex(user: string): string {
+    return `${this.prefix}{user:${user}}:inbox:index`;
+  }
+
   /**
    * The room's Pub/Sub channel: publications and ephemeral broadcasts. With personalChannels,
    * a personal room shares one of that many channels with other users' (see isShared), so a

@@ -1,5 +1,5 @@
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
-import { InboxOptions, InboxStore, inboxItemOf, inboxPage } from '../inbox.store';
+import { InboxOptions, InboxStore, inboxItemOf } from '../inbox.store';
 import { formatSeq } from '../seq';
 import { InboxEventChannel, InboxKeys, parseInboxEntry } from './inbox.scripts';
 import { RedisConnection } from './redis.connection';
@@ -21,18 +21,14 @@ export class RedisInboxStore extends InboxStore {
   }
 
   async read(user: string, limit: number, before?: string): Promise<InboxPage> {
-    const reply = await this.connection.run('inbox read', (redis) => redis.heraldInboxRead(this.inboxKeys(user)));
-    const oldestMs = reply.nowMs - this.options.inboxTtlMs;
-    const read = new Set(reply.read);
+    const reply = await this.connection.run('inbox read', (redis) => redis.heraldInboxRead(this.inboxKeys(user), this.options.inboxTtlMs, limit, before));
     const items: InboxItem[] = [];
-    for (const raw of reply.entries) {
+    reply.entries.forEach((raw, index) => {
       const entry = parseInboxEntry(raw);
-      if (!entry || entry.storedAtMs <= oldestMs) continue;
-      const item = inboxItemOf(formatSeq(entry.epoch, entry.position), entry.body, false);
-      item.read = read.has(item.id);
-      items.push(item);
-    }
-    return inboxPage(items, limit, before);
+      // The script read each entry's id already; one it could read has this shape.
+      if (entry) items.push(inboxItemOf(formatSeq(entry.epoch, entry.position), entry.body, reply.read[index]));
+    });
+    return { items, unread: reply.unread, next: reply.more && items.length > 0 ? items[items.length - 1].seq : null };
   }
 
   markRead(user: string, selection: string[] | 'all'): Promise<number> {
@@ -46,6 +42,6 @@ export class RedisInboxStore extends InboxStore {
   }
 
   private inboxKeys(user: string): InboxKeys {
-    return { items: this.keys.inbox(user), read: this.keys.inboxRead(user) };
+    return { items: this.keys.inbox(user), read: this.keys.inboxRead(user), index: this.keys.inboxIndex(user) };
   }
 }

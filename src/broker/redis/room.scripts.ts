@@ -1,6 +1,6 @@
 import { CommandParser, defineScript } from 'redis';
 import { EPOCH_TIME_DIGITS } from '../seq';
-import { ITEM_ID, InboxKeys } from './inbox.scripts';
+import { INBOX_INDEX, ITEM_ID, InboxKeys } from './inbox.scripts';
 import { NOW_MS } from './lua';
 
 /**
@@ -57,7 +57,8 @@ end
 
 /**
  * KEYS: meta, history, dedup (the meta key again when there is no dedup key), inbox, inbox read
- * set (the meta key again for rooms that are not personal), the earlier versions' stream.
+ * set (the meta key again for rooms that are not personal), the earlier versions' stream, inbox
+ * index (INBOX_INDEX; the meta key again for rooms that are not personal).
  * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate,
  * inbox size ('0': no inbox), inbox TTL s, the request's fingerprint, the publish command
  * (PUBLISH, or SPUBLISH on a Cluster: the channel then shares the room's hash tag), and what the
@@ -81,10 +82,10 @@ end
  * history is kept, so a `since` from before can never be answered with `recovered: true`.
  * The channel payload is `[@<room>\n]P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
  * A notification to a personal room is also pushed on the user's inbox list in the same step,
- * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and history never disagree; the
- * read marks of items trimmed off the end go with them.
+ * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and history never disagree, with
+ * its index entry; the read marks of items trimmed off the end go with them.
  */
-const PUBLISH = `${NOW_MS}${NEW_EPOCH}${ITEM_ID}
+const PUBLISH = `${NOW_MS}${NEW_EPOCH}${ITEM_ID}${INBOX_INDEX}
 local meta, history, dedup = KEYS[1], KEYS[2], KEYS[3]
 local channel, event, body = ARGV[1], ARGV[2], ARGV[3]
 local size, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -118,17 +119,22 @@ redis.call('EXPIRE', history, ttl_s)
 if deduplicate then redis.call('SET', dedup, fingerprint, 'EX', ttl_s) end
 local inbox_size = tonumber(ARGV[8])
 if inbox_size > 0 then
-  local inbox, read = KEYS[4], KEYS[5]
-  redis.call('LPUSH', inbox, now .. ' ' .. epoch .. ' ' .. position .. ' ' .. body)
-  local dropped = redis.call('LRANGE', inbox, inbox_size, -1)
+  local inbox, read, index = KEYS[4], KEYS[5], KEYS[7]
+  inbox_index_ready(inbox, index)
+  local item = now .. ' ' .. epoch .. ' ' .. position .. ' ' .. body
+  redis.call('LPUSH', inbox, item)
+  redis.call('LPUSH', index, index_entry(item))
+  local dropped = redis.call('LRANGE', index, inbox_size, -1)
   if #dropped > 0 then
     redis.call('LTRIM', inbox, 0, inbox_size - 1)
+    redis.call('LTRIM', index, 0, inbox_size - 1)
     for _, entry in ipairs(dropped) do
-      local _, id = item_id(entry)
-      if id then redis.call('SREM', read, id) end
+      local _, _, _, id = index_summary(entry)
+      if id and id ~= '' then redis.call('SREM', read, id) end
     end
   end
   redis.call('EXPIRE', inbox, ARGV[9])
+  redis.call('EXPIRE', index, ARGV[9])
   if redis.call('EXISTS', read) == 1 then redis.call('EXPIRE', read, ARGV[9]) end
 end
 redis.call(ARGV[11], channel, ARGV[12] .. 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
@@ -255,7 +261,7 @@ function oldestFirst(entries: readonly string[]): StoredPublication[] {
 export const ROOM_SCRIPTS = {
   heraldPublish: defineScript({
     SCRIPT: PUBLISH,
-    NUMBER_OF_KEYS: 6,
+    NUMBER_OF_KEYS: 7,
     parseCommand(
       parser: CommandParser,
       keys: RoomKeys,
@@ -280,6 +286,7 @@ export const ROOM_SCRIPTS = {
       parser.pushKey(inbox?.items ?? keys.meta);
       parser.pushKey(inbox?.read ?? keys.meta);
       parser.pushKey(keys.legacyStream);
+      parser.pushKey(inbox?.index ?? keys.meta);
       parser.push(args.channel, args.event, args.body, String(args.historySize), String(args.historyTtlS), args.epochSuffix, dedupKey === undefined ? '0' : '1');
       parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint, args.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH', args.messagePrefix);
     },
