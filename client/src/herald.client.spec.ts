@@ -717,6 +717,15 @@ describe('HeraldClient', () => {
       expect(errors).toEqual([]);
     });
 
+    it('refuses to leave its personal room, as the server does, and keeps rejoining it', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      await expect(client.leave('user:alice')).rejects.toMatchObject({ code: 'forbidden', event: 'leave' });
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'leave')).toEqual([]);
+      expect(client.rooms).toContain('user:alice');
+    });
+
     it('leaves a room whose join waits for its retry without asking the server, which does not hold it', async () => {
       start();
       await flush();

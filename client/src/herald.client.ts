@@ -295,6 +295,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
    * room's join was refused and only waits for its retry (the server does not hold it).
    */
   async leave(room: string): Promise<Left> {
+    // As the server answers it: a connection stays in its personal room until it closes.
+    if (this.#welcome !== undefined && room === personalRoom(this.#welcome.user)) throw new HeraldError('forbidden', `a connection stays in its personal room ${room}`, 'leave');
     this.#rooms.forget(room);
     const mayBeJoined = this.#joiner.forget(room);
     if (this.#state !== 'open' || !mayBeJoined) return { room };

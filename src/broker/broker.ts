@@ -90,6 +90,12 @@ export interface PublishOptions {
   fingerprint?: string;
   /** Also store the publication in this user's inbox, in the same atomic step (section 6). */
   inboxUser?: string;
+  /**
+   * The body exactly as JSON.stringify writes it, when the caller has it already: a notification
+   * to many rooms shares its serialized payload (NotificationBodies) instead of each room
+   * serializing it again.
+   */
+  bodyJson?: string;
 }
 
 /**

@@ -5,6 +5,7 @@ import { Broker, PublishResult } from '../broker/broker';
 import { inboxRecipientOf } from '../inbox/inbox-recipient';
 import { MetricsService } from '../metrics/metrics.service';
 import { notificationFingerprint } from './notification-fingerprint';
+import { NotificationBodies } from './notification-bodies';
 import { PublishConflictError } from './publish-conflict.error';
 import { TurnBudget } from './turn-budget';
 
@@ -95,6 +96,7 @@ export class NotificationsService {
   async hand(claimed: ClaimedNotification, turn: TurnBudget): Promise<HandedNotification> {
     const { id, rooms, type, payload, dedup } = claimed;
     const timestamp = new Date().toISOString();
+    const bodies = new NotificationBodies(id, type, payload, timestamp);
     const publishes: Promise<PublishResult>[] = [];
     for (const room of rooms) {
       if (turn.spent) {
@@ -106,7 +108,7 @@ export class NotificationsService {
       const body: Omit<Notification, 'seq'> = { id, room, type, payload, timestamp };
       // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
       const inboxUser = inboxRecipientOf(room);
-      publishes.push(this.broker.publish(room, 'notification', body, inboxUser === undefined ? dedup : { ...dedup, inboxUser }));
+      publishes.push(this.broker.publish(room, 'notification', body, { ...dedup, ...(inboxUser === undefined ? {} : { inboxUser }), bodyJson: bodies.of(room) }));
     }
     return { stored: Promise.all(publishes).then((results) => this.recordStored(claimed, results)) };
   }

@@ -94,7 +94,7 @@ export class MemoryBroker extends Broker {
     const history = this.roomHistory(room, now);
     const position = ++history.latestPosition;
     const seq = formatSeq(history.epoch, position);
-    const publication: Publication = { kind: 'publication', room, seq, event, body: JSON.stringify(body), publishedAtMs: now };
+    const publication: Publication = { kind: 'publication', room, seq, event, body: options?.bodyJson ?? JSON.stringify(body), publishedAtMs: now };
     this.keep(room, history, { position, publication, bytes: publication.body.length + ENTRY_OVERHEAD_BYTES }, now);
     if (options?.inboxUser !== undefined) this.inbox.add(options.inboxUser, seq, body, now);
     this.deliver(publication);

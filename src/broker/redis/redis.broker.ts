@@ -102,7 +102,7 @@ export class RedisBroker extends Broker {
         messagePrefix: this.keys.sharedMessagePrefix(room, channel),
         pubsub: this.keys.pubsub,
         event,
-        body: JSON.stringify(body),
+        body: options?.bodyJson ?? JSON.stringify(body),
         fingerprint: options?.fingerprint ?? '',
         ...this.historyWindow(),
       }),
