@@ -296,7 +296,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
    */
   async leave(room: string): Promise<Left> {
     // As the server answers it: a connection stays in its personal room until it closes.
-    if (this.#welcome !== undefined && room === personalRoom(this.#welcome.user)) throw new HeraldError('forbidden', `a connection stays in its personal room ${room}`, 'leave');
+    const user = this.#welcome?.user;
+    if (user !== undefined && room === personalRoom(user)) throw new HeraldError('forbidden', `a connection stays in its personal room ${room}`, 'leave');
     this.#rooms.forget(room);
     const mayBeJoined = this.#joiner.forget(room);
     if (this.#state !== 'open' || !mayBeJoined) return { room };

@@ -58,9 +58,10 @@ def main() -> None:
         "type": "invoice.paid",
         "payload": {"title": "Invoice paid", "body": "From Python"},
     })
-    print(json.dumps(published))
+    # Compact, as Herald sends it (and as the curl and Go examples print it).
+    print(json.dumps(published, separators=(",", ":")))
     presence = call("GET", f"/v1/rooms/{urllib.parse.quote(room, safe='')}/presence", token)
-    print(json.dumps(presence))
+    print(json.dumps(presence, separators=(",", ":")))
 
 
 if __name__ == "__main__":
