@@ -281,8 +281,10 @@ export class ConnectionHub {
     if (!joining && !members) return;
     const frame = deliveryFrame(delivery);
     const excluded = delivery.kind === 'broadcast' ? delivery.excludeUser : undefined;
-    // A broadcast about a user is a presence frame (Broadcast.excludeUser).
-    if (excluded !== undefined) this.toldPresence.record(delivery.room, excluded, frame);
+    // A broadcast about a user is a presence frame (Broadcast.excludeUser). Recorded for rooms with
+    // live members only: a room's record goes with its last member (dropMember), and a join that
+    // is abandoned never makes one.
+    if (excluded !== undefined && members) this.toldPresence.record(delivery.room, excluded, frame);
     if (joining) {
       const seq = delivery.kind === 'publication' ? delivery.seq : undefined;
       for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push({ seq, frame });
