@@ -69,6 +69,8 @@ function expectedOutcome(frame: ContractParse & { ok: true }, rooms: ReadonlySet
     case 'leave':
       if (!onlyKeys('room') || !isString(room)) return badRequest;
       if (!ROOM_NAME_PATTERN.test(room)) return { error: 'invalid_room' };
+      // A connection stays in its personal room until it closes.
+      if (room === `user:${USER}`) return { error: 'forbidden' };
       return rooms.has(room) ? { reply: 'left' } : { error: 'not_member' };
     case 'message': {
       const text = data.text;
@@ -206,7 +208,8 @@ describe('fuzzed frames on one connection', () => {
       // Finally the rooms once more through the connection itself: leave answers left exactly where the model says.
       for (const room of new Set([...touched, `user:${USER}`])) {
         const reply = await client.request('leave', { room });
-        expect({ room, answer: reply.event === 'left' ? 'left' : reply.data.code }).toEqual({ room, answer: rooms.has(room) ? 'left' : 'not_member' });
+        const expected = room === `user:${USER}` ? 'forbidden' : rooms.has(room) ? 'left' : 'not_member';
+        expect({ room, answer: reply.event === 'left' ? 'left' : reply.data.code }).toEqual({ room, answer: expected });
       }
     },
     fuzzTimeoutMs(150, 6 * REPLY_BOUND_MS),
