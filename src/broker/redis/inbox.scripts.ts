@@ -8,55 +8,54 @@ import { NOW_MS } from './lua';
  */
 
 /**
- * An inbox entry's storage time, epoch, position and notification id (nil when the entry is
- * unreadable). The body JSON starts with its `id` (NotificationsService writes it first), so an
- * id without escapes is read off the front: decoding every entry, payload and all, made a read or
- * a mark of an inbox of big notifications cost Redis 150-200 ms (13 MB of JSON). An id that has
- * escapes, or an entry that does not start so, is decoded whole.
- */
-export const ITEM_ID = `
-local function item_summary(entry)
-  local stored, epoch, position, id = string.match(entry, '^(%d+) (%S+) (%d+) {"id":"([^"\\\\]*)"')
-  if stored then return tonumber(stored), epoch, position, id end
-  local json
-  stored, epoch, position, json = string.match(entry, '^(%d+) (%S+) (%d+) (.*)$')
-  if not stored then return 0, nil, nil, nil end
-  local ok, item = pcall(cjson.decode, json)
-  if not ok or type(item) ~= 'table' or type(item.id) ~= 'string' then return 0, nil, nil, nil end
-  return tonumber(stored), epoch, position, item.id
-end
-`;
-
-/**
  * The inbox's index (KEYS inbox, read set, index): one short entry per item, `<storedAtMs>
  * <epoch> <position> <id>`, in the items' order, so reads and marks walk ids, not bodies.
  * Loading a 13 MB inbox of big notifications into a script cost Redis about 130 ms (the copy
  * alone), for a read of one item, and any user may read their inbox as often as they like.
  *
+ * A body's id is read off its front (NotificationsService writes `id` first) unless it has
+ * escapes or the body does not start so; then the body is decoded whole.
+ *
  * inbox_index_ready() rebuilds the index when it does not match the items (an inbox written
  * by a pod of an earlier version, which kept no index; or one whose index expired or was
- * lost): once, at the old cost. An unreadable item gets an entry that is never live, so the two
- * lists stay aligned.
+ * lost): once, at the old cost. An unreadable item gets an entry stored at 0, never live, so
+ * the two lists stay aligned.
  */
 export const INBOX_INDEX = `
-local function index_entry(item)
-  local stored, epoch, position, id = item_summary(item)
+local ID_FIRST = '{"id":"([^"\\\\]*)"'
+local function decoded_id(json)
+  local ok, item = pcall(cjson.decode, json)
+  if ok and type(item) == 'table' and type(item.id) == 'string' then return item.id end
+end
+local function body_id(json)
+  return string.match(json, '^' .. ID_FIRST) or decoded_id(json)
+end
+local function index_entry(stored, epoch, position, id)
   if not id then return '0 - 0 ' end
   return stored .. ' ' .. epoch .. ' ' .. position .. ' ' .. id
+end
+-- The index entry of an inbox item (<storedAtMs> <epoch> <position> <body JSON>), read off its front when its id comes first.
+local function item_index_entry(item)
+  local stored, epoch, position, id = string.match(item, '^(%d+) (%S+) (%d+) ' .. ID_FIRST)
+  if stored then return index_entry(stored, epoch, position, id) end
+  local json
+  stored, epoch, position, json = string.match(item, '^(%d+) (%S+) (%d+) (.*)$')
+  return index_entry(stored, epoch, position, stored and decoded_id(json))
 end
 local function index_head_matches(inbox, index)
   local length = redis.call('LLEN', inbox)
   if redis.call('LLEN', index) ~= length then return false end
   if length == 0 then return true end
-  return redis.call('LINDEX', index, 0) == index_entry(redis.call('LINDEX', inbox, 0))
+  return redis.call('LINDEX', index, 0) == item_index_entry(redis.call('LINDEX', inbox, 0))
 end
 local function inbox_index_ready(inbox, index)
   if index_head_matches(inbox, index) then return end
   redis.call('DEL', index)
-  for _, item in ipairs(redis.call('LRANGE', inbox, 0, -1)) do redis.call('RPUSH', index, index_entry(item)) end
+  for _, item in ipairs(redis.call('LRANGE', inbox, 0, -1)) do redis.call('RPUSH', index, item_index_entry(item)) end
   local ttl = redis.call('PTTL', inbox)
   if ttl > 0 then redis.call('PEXPIRE', index, ttl) end
 end
+-- An index entry's time (0 for an unreadable item, never live), epoch, position and id.
 local function index_summary(entry)
   local stored, epoch, position, id = string.match(entry, '^(%d+) (%S+) (%d+) (.*)$')
   return tonumber(stored) or 0, epoch, position, id
@@ -69,7 +68,7 @@ end
  * 1 when older live items follow the page}. The page is made here from the index (INBOX_INDEX),
  * and only its items are read: what a read costs does not grow with the inbox's bodies.
  */
-const INBOX_READ = `${NOW_MS}${ITEM_ID}${INBOX_INDEX}
+const INBOX_READ = `${NOW_MS}${INBOX_INDEX}
 -- Seqs compare in byte order (they are built to: see seq.ts); Lua's own < on strings follows the locale.
 local function bytes_less(a, b)
   for i = 1, math.min(#a, #b) do
@@ -85,7 +84,7 @@ local limit, before = tonumber(ARGV[2]), ARGV[3]
 local unread, page, flags, more = 0, {}, {}, 0
 for at, entry in ipairs(redis.call('LRANGE', index, 0, -1)) do
   local stored, epoch, position, id = index_summary(entry)
-  if id and id ~= '' and stored > oldest then
+  if stored > oldest then
     local is_read = redis.call('SISMEMBER', read, id)
     if is_read == 0 then unread = unread + 1 end
     if before == '' or bytes_less(epoch .. '-' .. string.rep('0', ${POSITION_WIDTH} - #position) .. position, before) then
@@ -112,7 +111,7 @@ return {now_ms(), unread, page, flags, more}
  * was published on the channel before it, every later one after it. Ids are JSON-encoded by
  * cjson; `read` lists the newly marked in the order the client named them, or "all".
  */
-const INBOX_MARK = `${NOW_MS}${ITEM_ID}${INBOX_INDEX}
+const INBOX_MARK = `${NOW_MS}${INBOX_INDEX}
 local inbox, read, index = KEYS[1], KEYS[2], KEYS[3]
 inbox_index_ready(inbox, index)
 local oldest = now_ms() - tonumber(ARGV[1])
@@ -123,7 +122,7 @@ for i = FIRST_ID, #ARGV do wanted[ARGV[i]] = true end
 local unread, changed, newly = 0, false, {}
 for _, entry in ipairs(redis.call('LRANGE', index, 0, -1)) do
   local stored, _, _, id = index_summary(entry)
-  if id and id ~= '' and stored > oldest and redis.call('SISMEMBER', read, id) == 0 then
+  if stored > oldest and redis.call('SISMEMBER', read, id) == 0 then
     if all or wanted[id] then
       redis.call('SADD', read, id)
       changed = true

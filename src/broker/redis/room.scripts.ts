@@ -1,6 +1,6 @@
 import { CommandParser, defineScript } from 'redis';
 import { EPOCH_TIME_DIGITS } from '../seq';
-import { INBOX_INDEX, ITEM_ID, InboxKeys } from './inbox.scripts';
+import { INBOX_INDEX, InboxKeys } from './inbox.scripts';
 import { NOW_MS } from './lua';
 
 /**
@@ -85,7 +85,7 @@ end
  * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and history never disagree, with
  * its index entry; the read marks of items trimmed off the end go with them.
  */
-const PUBLISH = `${NOW_MS}${NEW_EPOCH}${ITEM_ID}${INBOX_INDEX}
+const PUBLISH = `${NOW_MS}${NEW_EPOCH}${INBOX_INDEX}
 local meta, history, dedup = KEYS[1], KEYS[2], KEYS[3]
 local channel, event, body = ARGV[1], ARGV[2], ARGV[3]
 local size, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -121,16 +121,15 @@ local inbox_size = tonumber(ARGV[8])
 if inbox_size > 0 then
   local inbox, read, index = KEYS[4], KEYS[5], KEYS[7]
   inbox_index_ready(inbox, index)
-  local item = now .. ' ' .. epoch .. ' ' .. position .. ' ' .. body
-  redis.call('LPUSH', inbox, item)
-  redis.call('LPUSH', index, index_entry(item))
+  redis.call('LPUSH', inbox, now .. ' ' .. epoch .. ' ' .. position .. ' ' .. body)
+  redis.call('LPUSH', index, index_entry(now, epoch, position, body_id(body)))
   local dropped = redis.call('LRANGE', index, inbox_size, -1)
   if #dropped > 0 then
     redis.call('LTRIM', inbox, 0, inbox_size - 1)
     redis.call('LTRIM', index, 0, inbox_size - 1)
     for _, entry in ipairs(dropped) do
-      local _, _, _, id = index_summary(entry)
-      if id and id ~= '' then redis.call('SREM', read, id) end
+      local stored, _, _, id = index_summary(entry)
+      if stored > 0 then redis.call('SREM', read, id) end
     end
   end
   redis.call('EXPIRE', inbox, ARGV[9])
