@@ -1,4 +1,5 @@
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import type { InboxKeys } from './inbox.scripts';
 
 /**
  * How many shared presence sets the personal rooms' presence is spread over on a Cluster
@@ -115,6 +116,11 @@ export class RedisKeys {
   /** The inbox's index: each item's time, seq and id, in the items' order, without their bodies. */
   inboxIndex(user: string): string {
     return `${this.prefix}{user:${user}}:inbox:index`;
+  }
+
+  /** Every key of a user's inbox, as the inbox scripts and the publish script take them. */
+  inboxKeys(user: string): InboxKeys {
+    return { items: this.inbox(user), read: this.inboxRead(user), index: this.inboxIndex(user) };
   }
 
   /**

@@ -369,7 +369,7 @@ export class RedisBroker extends Broker {
   }
 
   private inboxOf(user: string) {
-    return { items: this.keys.inbox(user), read: this.keys.inboxRead(user), index: this.keys.inboxIndex(user), size: this.settings.inboxSize, ttlS: expirySeconds(this.settings.inboxTtlMs) };
+    return { ...this.keys.inboxKeys(user), size: this.settings.inboxSize, ttlS: expirySeconds(this.settings.inboxTtlMs) };
   }
 
   private roomKeys(room: string): RoomKeys {

@@ -1,7 +1,7 @@
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
 import { InboxOptions, InboxStore, inboxItemOf } from '../inbox.store';
 import { formatSeq } from '../seq';
-import { InboxEventChannel, InboxKeys, parseInboxEntry } from './inbox.scripts';
+import { InboxEventChannel, parseInboxEntry } from './inbox.scripts';
 import { RedisConnection } from './redis.connection';
 import { RedisKeys } from './redis-keys';
 
@@ -21,7 +21,7 @@ export class RedisInboxStore extends InboxStore {
   }
 
   async read(user: string, limit: number, before?: string): Promise<InboxPage> {
-    const reply = await this.connection.run('inbox read', (redis) => redis.heraldInboxRead(this.inboxKeys(user), this.options.inboxTtlMs, limit, before));
+    const reply = await this.connection.run('inbox read', (redis) => redis.heraldInboxRead(this.keys.inboxKeys(user), this.options.inboxTtlMs, limit, before));
     const items: InboxItem[] = [];
     reply.entries.forEach((raw, index) => {
       const entry = parseInboxEntry(raw);
@@ -32,16 +32,12 @@ export class RedisInboxStore extends InboxStore {
   }
 
   markRead(user: string, selection: string[] | 'all'): Promise<number> {
-    return this.connection.run('inbox mark', (redis) => redis.heraldInboxMark(this.inboxKeys(user), this.options.inboxTtlMs, selection, this.eventChannel(user)));
+    return this.connection.run('inbox mark', (redis) => redis.heraldInboxMark(this.keys.inboxKeys(user), this.options.inboxTtlMs, selection, this.eventChannel(user)));
   }
 
   private eventChannel(user: string): InboxEventChannel {
     const room = personalRoom(user);
     const channel = this.keys.channel(room);
     return { channel, messagePrefix: this.keys.sharedMessagePrefix(room, channel), pubsub: this.keys.pubsub };
-  }
-
-  private inboxKeys(user: string): InboxKeys {
-    return { items: this.keys.inbox(user), read: this.keys.inboxRead(user), index: this.keys.inboxIndex(user) };
   }
 }
