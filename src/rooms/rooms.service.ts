@@ -117,11 +117,10 @@ export class RoomsService implements OnModuleDestroy {
       }
       for (const user of told) {
         if (present.has(user)) continue;
-        if (present.size + 1 > this.config.presenceEventsMaxUsers) {
-          this.hub.toldPresence.forgetUser(room, user);
-          continue;
-        }
-        this.hub.tellHere(room, user, serverFrame('presence', { room, user, status: 'left', timestamp: new Date().toISOString() }));
+        const frame = this.presenceFrame(room, user, 'left', present.size + 1);
+        // Too big a room for presence events: nothing to tell, and nothing to remember told.
+        if (frame === undefined) this.hub.toldPresence.forgetUser(room, user);
+        else this.hub.tellHere(room, user, frame);
       }
     }
   }
@@ -293,9 +292,14 @@ export class RoomsService implements OnModuleDestroy {
    * (most joins of a big room), so those joins pay no async call and promise for nothing.
    */
   private tellRoom(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): Promise<void> | undefined {
+    const frame = this.presenceFrame(room, user, status, usersIncludingThisOne);
+    return frame === undefined ? undefined : this.broker.broadcast(room, frame, user);
+  }
+
+  /** The presence frame about `user`, or undefined in a room too big for presence events (section 2's rule). */
+  private presenceFrame(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): string | undefined {
     if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return undefined;
-    const frame = serverFrame('presence', { room, user, status, timestamp: new Date().toISOString() });
-    return this.broker.broadcast(room, frame, user);
+    return serverFrame('presence', { room, user, status, timestamp: new Date().toISOString() });
   }
 
   private tell(activity: RoomActivity): void {
