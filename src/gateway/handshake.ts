@@ -9,17 +9,9 @@ import { requestBearerToken } from '../auth/token.verifier';
  * the later sources hold: a proxy in front may have checked the other one.
  */
 export function tokenOf(request: IncomingMessage): string | undefined | null {
-  const offered = request.headers['sec-websocket-protocol'];
-  if (offered) {
-    const bearers = new Set(
-      offered
-        .split(',')
-        .map((protocol) => protocol.trim())
-        .filter((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX)),
-    );
-    if (bearers.size > 1) return null;
-    for (const bearer of bearers) return bearer.slice(BEARER_PROTOCOL_PREFIX.length);
-  }
+  const bearers = offeredProtocols(request.headers).filter((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX));
+  if (bearers.length > 1) return null;
+  if (bearers.length === 1) return bearers[0].slice(BEARER_PROTOCOL_PREFIX.length);
   const fromHeader = requestBearerToken(request);
   if (fromHeader !== undefined) return fromHeader;
   const query = request.url?.indexOf('?') ?? -1;
@@ -35,11 +27,16 @@ export function tokenOf(request: IncomingMessage): string | undefined | null {
  * handshake, or a close code saying why not (section 1), as for any other offer.
  */
 export function tidyOfferedProtocols(headers: IncomingMessage['headers']): void {
-  const offered = headers['sec-websocket-protocol'];
-  if (offered === undefined) return;
-  const protocols = [...new Set(offered.split(',').map((protocol) => protocol.trim()))].filter((protocol) => protocol !== '');
+  if (headers['sec-websocket-protocol'] === undefined) return;
+  const protocols = offeredProtocols(headers);
   if (protocols.length === 0) delete headers['sec-websocket-protocol'];
   else headers['sec-websocket-protocol'] = protocols.join(', ');
+}
+
+/** The protocols a handshake offers, each once, without the empty elements an HTTP list may have. */
+function offeredProtocols(headers: IncomingMessage['headers']): string[] {
+  const offered = headers['sec-websocket-protocol'] ?? '';
+  return [...new Set(offered.split(',').map((protocol) => protocol.trim()))].filter((protocol) => protocol !== '');
 }
 
 /**
