@@ -276,4 +276,3 @@ function roomNamed(data: object): string | undefined {
 function isReply(value: unknown): value is Reply {
   return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string';
 }
-

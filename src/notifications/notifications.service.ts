@@ -107,8 +107,7 @@ export class NotificationsService {
       }
       const body: Omit<Notification, 'seq'> = { id, room, type, payload, timestamp };
       // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
-      const inboxUser = inboxRecipientOf(room);
-      publishes.push(this.broker.publish(room, 'notification', body, { ...dedup, ...(inboxUser === undefined ? {} : { inboxUser }), bodyJson: bodies.of(room) }));
+      publishes.push(this.broker.publish(room, 'notification', body, { dedupKey: dedup?.dedupKey, fingerprint: dedup?.fingerprint, inboxUser: inboxRecipientOf(room), bodyJson: bodies.of(room) }));
     }
     return { stored: Promise.all(publishes).then((results) => this.recordStored(claimed, results)) };
   }
