@@ -85,9 +85,20 @@ describe('MemoryBroker room histories', () => {
 describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
   const big = { blob: 'x'.repeat(50_000) };
   const keptBytes = (broker: MemoryBroker) => (broker as unknown as { historyBytes: number }).historyBytes;
+  const budgeted = (historyMemoryMaxBytes: number) =>
+    new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+  /** A client joining and leaving `count` fresh rooms, nothing said in them: each held for HISTORY_TTL_S, about 330 bytes apiece. */
+  async function joinAndLeaveFreshRooms(broker: MemoryBroker, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const room = `public:fresh-${i}`;
+      await broker.subscribe(room);
+      await broker.history(room);
+      await broker.unsubscribe(room);
+    }
+  }
 
   it('drops the oldest messages of any room past the budget, and a rejoin that needed them is not recovered', async () => {
-    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 1_000_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+    const broker = budgeted(1_000_000);
     const first = await broker.history('room:0');
     const seqs: string[] = [];
     // A publish to many rooms keeps a copy of its body per room: 100 x 50 KB is 5 MB without a budget.
@@ -101,41 +112,30 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
   });
 
   it('counts the rooms it holds too: joined and left once, fresh rooms are let go past the budget, never one with members', async () => {
-    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 100_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+    const broker = budgeted(100_000);
     await broker.subscribe('public:stays');
     const kept = (await broker.history('public:stays')).latestSeq!;
-    // A client joining and leaving fresh rooms: each held for HISTORY_TTL_S, about 330 bytes apiece here.
-    for (let i = 0; i < 2000; i++) {
-      const room = `public:fresh-${i}`;
-      await broker.subscribe(room);
-      await broker.history(room);
-      await broker.unsubscribe(room);
-    }
+    await joinAndLeaveFreshRooms(broker, 2000);
     expect(broker.retained().historyRooms).toBeLessThan(400);
     // The room with a member keeps its epoch, so its joined seq still recovers what follows.
     await broker.publish('public:stays', 'message', { text: 'after' });
     expect(await broker.history('public:stays', kept)).toMatchObject({ recovered: true, publications: [expect.objectContaining({ room: 'public:stays' })] });
     // Under the budget, a left room keeps its epoch for the window, as before.
-    const quiet = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 100_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+    const quiet = budgeted(100_000);
     for (let i = 0; i < 10; i++) await quiet.history(`public:fresh-${i}`);
     expect(quiet.retained().historyRooms).toBe(10);
     await Promise.all([broker.close(), quiet.close()]);
   });
 
   it('lets go of rooms nobody is in that hold no message before it empties any history', async () => {
-    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 100_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+    const broker = budgeted(100_000);
     // A room talked in, its last member gone: its history is what a rejoin with `since` needs.
     await broker.subscribe('public:talked');
     const joined = (await broker.history('public:talked')).latestSeq!;
     for (let i = 0; i < 20; i++) await broker.publish('public:talked', 'message', { text: `m${i}` });
     await broker.unsubscribe('public:talked');
-    // Then a flood of fresh rooms joined and left, nothing ever said in them: far past the budget.
-    for (let i = 0; i < 2000; i++) {
-      const room = `public:junk-${i}`;
-      await broker.subscribe(room);
-      await broker.history(room);
-      await broker.unsubscribe(room);
-    }
+    // Then a flood of fresh rooms joined and left: far past the budget.
+    await joinAndLeaveFreshRooms(broker, 2000);
     expect(broker.retained().historyRooms).toBeLessThan(400);
     const rejoin = await broker.history('public:talked', joined);
     expect(rejoin).toMatchObject({ recovered: true });
@@ -145,7 +145,7 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
 
   it('empties the least recently published rooms first, never the one just written', async () => {
     // Room for two 50 KB messages.
-    const broker = new MemoryBroker({ historySize: 100, historyTtlS: 600, historyMemoryMaxBytes: 120_000 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+    const broker = budgeted(120_000);
     const joined = new Map<string, string>();
     for (const room of ['a', 'b', 'c']) joined.set(room, (await broker.history(room)).latestSeq!);
     const recovered = async (room: string) => (await broker.history(room, joined.get(room))).recovered;
