@@ -298,8 +298,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     // As the server answers it: a connection stays in its personal room until it closes.
     const user = this.#welcome?.user;
     if (user !== undefined && room === personalRoom(user)) throw new HeraldError('forbidden', `a connection stays in its personal room ${room}`, 'leave');
-    this.#rooms.forget(room);
-    const mayBeJoined = this.#joiner.forget(room);
+    const mayBeJoined = this.#forgetRoom(room);
     if (this.#state !== 'open' || !mayBeJoined) return { room };
     return this.#request('leave', { room });
   }
@@ -443,6 +442,15 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     socket?.close(CLIENT_TIMEOUT_CLOSE.code, CLIENT_TIMEOUT_CLOSE.reason);
   }
 
+  /**
+   * Stops following `room`: not rejoined, no join of it retried, its pending join() calls
+   * rejected. Returns false when the server certainly does not hold it (RoomJoiner.forget).
+   */
+  #forgetRoom(room: string): boolean {
+    this.#rooms.forget(room);
+    return this.#joiner.forget(room);
+  }
+
   /** A method, not a comparison, so the compiler does not keep a narrowing across awaits and callbacks. */
   #isClosed(): boolean {
     return this.#state === 'closed';
@@ -492,7 +500,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         // Unprompted (the reply to a leave of ours settled its request above): the refreshed
         // token no longer grants the room, so it is not rejoined either.
         if (!this.#rooms.has(frame.data.room)) return;
-        this.#rooms.forget(frame.data.room);
+        this.#forgetRoom(frame.data.room);
         return this.emit('revoked', { room: frame.data.room });
       case 'inbox':
         return this.emit('inbox', frame.data);
