@@ -120,6 +120,17 @@ describe('join proxy', () => {
     expect(asked('doc:cached')).toHaveLength(3);
   });
 
+  it('leaves, on a refresh, the rooms the new token no longer grants, and keeps those the proxy decides', async () => {
+    backend.answer = () => ({ status: 200, body: { allow: true } });
+    const client = await connect('rena', { rooms: ['doc:mine', 'chat:*'] });
+    for (const room of ['doc:mine', 'chat:1', 'doc:asked']) expect((await client.request('join', { room })).event).toBe('joined');
+    const reply = await client.request('refresh', { token: signToken({ sub: 'rena', rooms: [], ttlS: 7200 }) });
+    expect(reply.event).toBe('refreshed');
+    // The proxy covers doc:*: it decides those rooms at the next join, not the refresh.
+    expect(client.all('left').filter((frame) => frame.id === undefined).map((frame) => frame.data.room)).toEqual(['chat:1']);
+    for (const room of ['doc:mine', 'doc:asked']) expect((await client.request('message', { room, text: 'still here' })).event).toBe('ack');
+  });
+
   it('answers unavailable, not forbidden, on a 429: the backend asks to retry later', async () => {
     const client = await connect('rita');
     backend.answer = () => ({ status: 429 });
