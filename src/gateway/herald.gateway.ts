@@ -38,11 +38,18 @@ export class HeraldGateway {
 
   /**
    * Answers `joined` itself (not by returning it): the hub sends it just before the replay.
-   * Returns undefined when the join was done in this turn (RoomsService.join).
+   * Returns undefined when the join was done in this turn (RoomsService.join). A join that a
+   * refresh narrowed while it waited is followed by an unprompted `left`, as the refresh's are.
    */
   @SubscribeMessage('join')
   join(@FrameFrom() { connection, id }: FrameOrigin, @MessageBody() { room, since }: JoinDto): Promise<void> | undefined {
-    return this.rooms.join(connection, room, since, (joined) => this.frames.send(connection, 'joined', joined, id));
+    return this.rooms.join(
+      connection,
+      room,
+      since,
+      (joined) => this.frames.send(connection, 'joined', joined, id),
+      (revoked) => this.frames.send(connection, 'left', { room: revoked }),
+    );
   }
 
   @SubscribeMessage('leave')

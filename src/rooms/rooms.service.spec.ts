@@ -34,7 +34,7 @@ describe('RoomsService', () => {
     await rooms.admit(connection, () => undefined);
 
     const replies: string[] = [];
-    await expect(rooms.join(connection, 'public:news', undefined, (joined) => replies.push(joined.room))).resolves.toBeUndefined();
+    await expect(rooms.join(connection, 'public:news', undefined, (joined) => replies.push(joined.room), () => undefined)).resolves.toBeUndefined();
     expect(replies).toEqual(['public:news']);
     expect(hub.isMember(connection, 'public:news')).toBe(true);
     await engine.close();
@@ -53,7 +53,7 @@ describe('RoomsService', () => {
       for (const id of ['c1', 'c2', 'c3']) {
         const connection = new Connection(id, fakeSocket(), { user: id, name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
         await rooms.admit(connection, () => undefined);
-        await rooms.join(connection, 'public:news', undefined, () => undefined);
+        await rooms.join(connection, 'public:news', undefined, () => undefined, () => undefined);
       }
       const messages = () => warn.mock.calls.map(([entry]) => (entry as { message: string }).message);
       expect(messages()).toEqual(['Presence update failed; later failures are counted until the broker is back']);
@@ -64,5 +64,32 @@ describe('RoomsService', () => {
       warn.mockRestore();
       await engine.close();
     }
+  });
+
+  it('revokes a join that completes after a refresh to a token that no longer grants its room', async () => {
+    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+    const hub = new ConnectionHub(engine.broker, new MetricsService());
+    const rooms = new RoomsService(engine.broker, new MemoryPresenceStore(), hub, config);
+    const principal = { user: 'ann', name: undefined, roomPatterns: ['doc:*'], scopes: [], expiresAtMs: null };
+    const connection = new Connection('c1', fakeSocket(), principal, 1 << 20, 100, Date.now());
+    await rooms.admit(connection, () => undefined);
+
+    // A broker that needs a round trip for history, as Redis does for a room this pod does not follow yet.
+    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
+    const told: string[] = [];
+    const joining = rooms.join(connection, 'doc:1', undefined, (joined) => told.push(`joined ${joined.room}`), (room) => told.push(`left ${room}`));
+    expect(joining).toBeInstanceOf(Promise);
+    hub.swapPrincipal(connection, { ...principal, roomPatterns: ['doc:2'] });
+    await joining;
+    expect(told).toEqual(['joined doc:1', 'left doc:1']);
+    expect(hub.isMember(connection, 'doc:1')).toBe(false);
+
+    // A join the refresh did not narrow stays.
+    const kept = rooms.join(connection, 'doc:2', undefined, (joined) => told.push(`joined ${joined.room}`), (room) => told.push(`left ${room}`));
+    hub.swapPrincipal(connection, { ...principal, roomPatterns: ['doc:2', 'doc:3'] });
+    await kept;
+    expect(told.slice(2)).toEqual(['joined doc:2']);
+    expect(hub.isMember(connection, 'doc:2')).toBe(true);
+    await engine.close();
   });
 });

@@ -135,13 +135,21 @@ export class RoomsService implements OnModuleDestroy {
    * nothing more, else a promise of the rest (a round trip, or recording presence after the
    * reply); throws or rejects with a RoomError.
    */
-  join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void): Promise<void> | undefined {
+  join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void, onRevoked: (room: string) => void): Promise<void> | undefined {
     this.assertRoomName(room);
     const granted = mayJoin(connection.principal, room);
     if (!granted && !this.joinAuthorizer?.covers(room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
     this.assertMayEnter(connection, room);
     if (!granted) return this.joinAuthorized(connection, room, since, onJoined);
-    return this.enter(connection, room, { since, readHistory: true }, onJoined);
+    // A join that waited (history, subscription) may complete after a refresh to a token that no
+    // longer grants the room: it is revoked then, as that refresh would have revoked it.
+    return this.enter(connection, room, { since, readHistory: true }, onJoined, () => this.revokeIfUngranted(connection, room, onRevoked));
+  }
+
+  private revokeIfUngranted(connection: Connection, room: string, onRevoked: (room: string) => void): void {
+    if (mayJoin(connection.principal, room) || !this.hub.leave(connection, room)) return;
+    void this.afterLeave(connection, room);
+    onRevoked(room);
   }
 
   /** A join the token does not grant: the join proxy decides first. */
@@ -221,7 +229,8 @@ export class RoomsService implements OnModuleDestroy {
     await Promise.all(rooms.map((room) => this.afterLeave(connection, room)));
   }
 
-  private enter(connection: Connection, room: string, options: EnterOptions, onJoined: (joined: Joined) => void): Promise<void> | undefined {
+  /** `afterWait` runs once a join that waited has entered, after what the join told. */
+  private enter(connection: Connection, room: string, options: EnterOptions, onJoined: (joined: Joined) => void, afterWait?: () => void): Promise<void> | undefined {
     let entering;
     try {
       entering = this.hub.enter(connection, room, options, onJoined);
@@ -230,7 +239,11 @@ export class RoomsService implements OnModuleDestroy {
     }
     if (typeof entering === 'string') return this.afterEnter(connection, room, entering);
     return entering.then(
-      (outcome) => this.afterEnter(connection, room, outcome),
+      (outcome) => {
+        const announcing = this.afterEnter(connection, room, outcome);
+        afterWait?.();
+        return announcing;
+      },
       (error: unknown) => {
         throw asRoomError(error);
       },
