@@ -11,7 +11,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY client/package.json client/
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json nest-cli.json ./
+COPY tsconfig.json ./
 COPY scripts/build.mjs scripts/
 COPY client/scripts client/scripts
 COPY client/tsconfig.json client/

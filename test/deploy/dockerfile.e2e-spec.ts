@@ -170,7 +170,7 @@ describe('Dockerfile', () => {
       .filter((instruction) => instruction.keyword === 'COPY' && !instruction.argument.includes('--from'))
       .flatMap((instruction) => instruction.argument.split(/\s+/).filter((word) => !word.startsWith('--')).slice(0, -1));
     expect(sources.filter((source) => !inBuildContext(source))).toEqual([]);
-    for (const path of ['src/main.ts', 'client/src/protocol.ts', 'package-lock.json', 'tsconfig.json', 'nest-cli.json']) {
+    for (const path of ['src/main.ts', 'client/src/protocol.ts', 'package-lock.json', 'tsconfig.json']) {
       expect({ path, included: inBuildContext(path) }).toEqual({ path, included: true });
     }
     for (const path of ['.env', '.git/HEAD', 'node_modules/ws/index.js', 'dist/main.js', 'client/dist/index.js', 'test/deploy/x.e2e-spec.ts', 'src/config/environment.spec.ts']) {
