@@ -69,9 +69,10 @@ function answerUnknownRoute(request: FastifyRequest, reply: FastifyReply, payloa
 
 /**
  * An OPTIONS request that reached @fastify/cors's catch-all route: the plugin answers a listed
- * origin's preflight in its onRequest hook, so what reaches the route is any other OPTIONS (an
- * unlisted origin, none at all), which the route answers 404 only after its body was parsed
- * (400 for a malformed one, 413, 415).
+ * origin's preflight of a route in its onRequest hook (corsPolicy), so what reaches the route is
+ * any other OPTIONS (an unlisted origin, none at all, no preflight, a preflight of a path that
+ * has no such route), which the route answers 404 only after its body was parsed (400 for a
+ * malformed one, 413, 415).
  */
 function isLeftOverOptions(request: FastifyRequest): boolean {
   return request.method === 'OPTIONS' && request.routeOptions.url === '*';

@@ -225,6 +225,42 @@ describe('CORS for the HTTP API', () => {
     expect(lookalike.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('answers a listed origin\'s OPTIONS that is not a preflight of a route 404 in the error shape, with its grant of origin only', async () => {
+    const asked: Array<[string, Record<string, string>]> = [
+      // Not a preflight at all: no Access-Control-Request-Method.
+      ['/v1/inbox', {}],
+      ['/nope', {}],
+      // A preflight of a path no route serves, or of a method the path has no route for.
+      ['/nope', { 'access-control-request-method': 'GET' }],
+      ['/v1/inbox', { 'access-control-request-method': 'POST' }],
+      ['/v1/inbox/read', { 'access-control-request-method': 'DELETE' }],
+    ];
+    for (const [path, headers] of asked) {
+      const response = await fetch(`${app.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', ...headers } });
+      expect({ path, headers, status: response.status, body: await response.json() }).toEqual({ path, headers, status: 404, body: { statusCode: 404, error: 'Not Found', message: `Cannot OPTIONS ${path}` } });
+      expect(response.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      expect(response.headers.get('access-control-allow-methods')).toBeNull();
+    }
+    // A route matches its preflight as it matches its requests: regardless of case, a trailing slash and the query.
+    const preflight = await fetch(`${app.url}/V1/Inbox/?limit=5`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-methods')).toMatch(/GET/);
+  });
+
+  it('grants no preflight on PORT for the service routes INTERNAL_PORT moves away', async () => {
+    const split = await createTestApp({ ALLOWED_ORIGINS: 'https://app.example.com', INTERNAL_PORT: '0' });
+    try {
+      const preflight = (url: string, method: string) => fetch(url, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': method } });
+      for (const [path, method] of [['/v1/notifications', 'POST'], ['/v1/notifications/batch', 'POST'], ['/v1/rooms/chat/presence', 'GET'], ['/metrics', 'GET']]) {
+        const response = await preflight(`${split.url}${path}`, method);
+        expect([path, response.status, response.headers.get('access-control-allow-methods')]).toEqual([path, 404, null]);
+      }
+      expect((await preflight(`${split.url}/v1/inbox/read`, 'POST')).status).toBe(204);
+    } finally {
+      await split.close();
+    }
+  });
+
   it('answers any OPTIONS request but a listed origin\'s preflight 404 without reading its body', async () => {
     const bad: Array<[string, string]> = [
       ['application/json', '{'],
@@ -232,7 +268,8 @@ describe('CORS for the HTTP API', () => {
       ['application/json', 'x'.repeat(200_000)],
       ['text/plain', 'hello'],
     ];
-    for (const origin of [undefined, 'https://evil.example.com']) {
+    // A listed origin's OPTIONS without Access-Control-Request-Method is no preflight either.
+    for (const origin of [undefined, 'https://evil.example.com', 'https://app.example.com']) {
       for (const [type, body] of bad) {
         for (const path of ['/v1/inbox', '/v1/inbox/read', '/nope']) {
           const response = await fetch(`${app.url}${path}`, { method: 'OPTIONS', headers: { 'content-type': type, ...(origin ? { origin } : {}) }, body });
