@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req, UseFilters } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiServiceUnavailableResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
 import { INBOX_LIMIT_DEFAULT, InboxPage, InboxReadResponse } from '@herald/client/protocol';
 import type { AuthenticatedRequest } from '../auth/scopes.guard';
 import { RequireToken } from '../auth/scopes.guard';
@@ -33,6 +33,7 @@ export class InboxController {
   @ApiOperation({ summary: 'Mark inbox items (or all) read; every connection of the user gets an inbox event' })
   @ApiOkResponse({ type: InboxReadResponseDto })
   @ApiBadRequestResponse({ type: HttpErrorDto })
+  @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_PUBLISH_BYTES (once inflated)' })
   @ApiUnsupportedMediaTypeResponse({ type: HttpErrorDto, description: 'The body is not JSON, or in a charset or Content-Encoding it does not read' })
   markRead(@Req() request: AuthenticatedRequest, @Body() { ids, all }: MarkReadDto): Promise<InboxReadResponse> {
     if (ids !== undefined && all !== undefined) throw new BadRequestException(['send either ids or all, not both']);

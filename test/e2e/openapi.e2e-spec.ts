@@ -3,7 +3,11 @@ import { http } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 
-type OpenApi = { openapi: string; info: { version: string }; paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } };
+type Schema = { properties?: Record<string, { $ref?: string }>; required?: string[]; additionalProperties?: unknown; oneOf?: unknown[] };
+type OpenApi = { openapi: string; info: { version: string }; paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>; components: { schemas: Record<string, Schema> } };
+
+/** The component schema a `$ref` names. */
+const referenced = (document: OpenApi, ref: string | undefined): Schema => document.components.schemas[ref!.replace('#/components/schemas/', '')];
 
 const operations = (document: OpenApi) =>
   Object.entries(document.paths)
@@ -59,13 +63,37 @@ describe('GET /openapi.json', () => {
       expect(document.paths['/healthz'].get.security).toBeUndefined();
     });
 
+    it('describes the request bodies as closed, and a mark-read as exactly one of ids and all, as they are validated', async () => {
+      const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
+      const { PublishNotificationDto, PublishBatchDto, MarkReadDto } = document.components.schemas;
+      for (const schema of [PublishNotificationDto, PublishBatchDto, MarkReadDto]) expect(schema.additionalProperties).toBe(false);
+      expect(MarkReadDto.oneOf).toEqual([{ required: ['ids'] }, { required: ['all'] }]);
+      const markRead = (body: unknown) => http('POST', `${app.url}/v1/inbox/read`, { token: signToken({ sub: 'olga' }), body });
+      expect((await markRead({ ids: ['a'], all: true })).status).toBe(400);
+      expect((await markRead({})).status).toBe(400);
+      expect((await markRead({ all: true, extra: 1 })).status).toBe(400);
+    });
+
+    it('describes a failed batch item\'s error with exactly the fields it is answered with', async () => {
+      const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
+      const failed = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), body: { notifications: [{ users: ['u1'], type: 't', payload: {} }, { users: ['u1'], type: 7, payload: {} }] } });
+      expect(failed.status).toBe(207);
+      const answered = Object.keys(failed.body.results[1].error).sort();
+      const schema = referenced(document, referenced(document, '#/components/schemas/PublishBatchItemErrorDto').properties?.error.$ref);
+      expect(Object.keys(schema.properties ?? {}).sort()).toEqual(answered);
+      expect(schema.required?.sort()).toEqual(answered);
+    });
+
     it('lists every status section 6 says each token-protected route can answer', async () => {
       const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
       const statuses = (path: string, method: string) => Object.keys(document.paths[path][method].responses).sort();
       expect(statuses('/v1/notifications', 'post')).toEqual(['202', '400', '401', '403', '409', '413', '415', '503']);
       expect(statuses('/v1/notifications/batch', 'post')).toEqual(['200', '207', '400', '401', '403', '413', '415', '503']);
       expect(statuses('/v1/inbox', 'get')).toEqual(['200', '400', '401', '503']);
-      expect(statuses('/v1/inbox/read', 'post')).toEqual(['200', '400', '401', '415', '503']);
+      expect(statuses('/v1/inbox/read', 'post')).toEqual(['200', '400', '401', '413', '415', '503']);
+      // A body over MAX_PUBLISH_BYTES (65536 by default) is refused there as on a publish.
+      const oversized = await http('POST', `${app.url}/v1/inbox/read`, { token: signToken({ sub: 'olga' }), body: { ids: Array.from({ length: 1000 }, (_, index) => `${index}`.padStart(70, 'x')) } });
+      expect(oversized.status).toBe(413);
       expect(statuses('/v1/rooms/{room}/presence', 'get')).toEqual(['200', '400', '401', '403', '503']);
     });
   });

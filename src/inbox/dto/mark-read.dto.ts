@@ -2,8 +2,10 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsString, MaxLength, ValidateIf } from 'class-validator';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 import { IsWellFormedUnicode } from '../../http/portable-json.decorator';
+import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
 
-/** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`. */
+/** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`, never both (the controller refuses both). */
+@ApiObjectSchema({ ...REFUSES_UNKNOWN_FIELDS, oneOf: [{ required: ['ids'] }, { required: ['all'] }] })
 export class MarkReadDto {
   @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: 128 }, minItems: 1, maxItems: 1000, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all' })
   @ValidateIf((body: MarkReadDto) => body.all === undefined)

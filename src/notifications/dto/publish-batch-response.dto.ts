@@ -1,12 +1,25 @@
 import { ApiExtraModels, ApiProperty, getSchemaPath } from '@nestjs/swagger';
-import type { PublishBatchResponse } from '@herald/client/protocol';
-import { HttpErrorDto } from '../../openapi/http-error.dto';
+import type { PublishBatchItemResult, PublishBatchResponse } from '@herald/client/protocol';
 import { PublishResponseDto } from './publish-response.dto';
 
-/** A failed item's result: the error a single publish would have answered. */
+type ItemError = Extract<PublishBatchItemResult, { error: unknown }>['error'];
+
+/**
+ * A failed item's error: the status and message a single publish of it would have answered.
+ * Not HttpErrorDto: the status's name (`error`) is not repeated in every item.
+ */
+export class PublishBatchItemErrorBodyDto implements ItemError {
+  @ApiProperty({ type: 'integer', example: 400 })
+  statusCode!: number;
+
+  @ApiProperty({ example: 'notifications.3.type must be a string', description: 'Names the item and the field; several problems are separated by "; "' })
+  message!: string;
+}
+
+/** A failed item's result. */
 export class PublishBatchItemErrorDto {
-  @ApiProperty({ type: HttpErrorDto })
-  error!: HttpErrorDto;
+  @ApiProperty({ type: PublishBatchItemErrorBodyDto })
+  error!: PublishBatchItemErrorBodyDto;
 }
 
 /** 200/207 of POST /v1/notifications/batch, for the OpenAPI document; `implements` keeps it in step with the wire type. */

@@ -3,6 +3,7 @@ import { ArrayMaxSize, ArrayMinSize, IsArray } from 'class-validator';
 import { PUBLISH_BATCH_MAX } from '@herald/client/protocol';
 import { KeptAsSent } from '../../http/kept-as-sent.decorator';
 import { isPlainObjectWithKeys, prototypeNamedKeys } from '../../http/lean-validation.pipe';
+import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
 import { PublishNotificationDto } from './publish-notification.dto';
 
 const FIELDS: ReadonlySet<string> = new Set(['notifications']);
@@ -12,6 +13,7 @@ const FIELDS: ReadonlySet<string> = new Set(['notifications']);
  * a 400 for the whole request); each notification is validated on its own by
  * PublishBatchItemValidator, so one bad item fails alone and the rest are still published.
  */
+@ApiObjectSchema(REFUSES_UNKNOWN_FIELDS)
 export class PublishBatchDto {
   @ApiProperty({ type: [PublishNotificationDto], minItems: 1, maxItems: PUBLISH_BATCH_MAX, description: 'Each validated on its own: a bad one fails alone' })
   @IsArray()

@@ -4,11 +4,13 @@ import { ROOM_NAME_PATTERN, USER_ID_PATTERN } from '@herald/client/protocol';
 import { KeptAsSent } from '../../http/kept-as-sent.decorator';
 import { hasPlainLength, isArrayOfMatching, isPlainObjectWithKeys } from '../../http/lean-validation.pipe';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
+import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
 import { IsPortableJsonObject, IsWellFormedUnicode, unportableJson } from '../../http/portable-json.decorator';
 
 const FIELDS: ReadonlySet<string> = new Set(['rooms', 'users', 'type', 'payload', 'id']);
 
 /** Body of POST /v1/notifications (section 6). Each failing field is named in the 400. */
+@ApiObjectSchema(REFUSES_UNKNOWN_FIELDS)
 export class PublishNotificationDto {
   @ApiPropertyOptional({ type: 'array', items: { type: 'string', pattern: ROOM_NAME_PATTERN.source }, maxItems: 1000, description: 'Rooms to publish to; with users, at most 1000 targets in all' })
   @MayBeOmitted()
