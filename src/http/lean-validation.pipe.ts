@@ -188,7 +188,7 @@ function ownPrototypeNames(value: object): string[] {
 }
 
 /** The error class-validator's whitelist gives an unknown field, so the 400 reads the same. */
-function unknownFieldError(property: string): ValidationError {
+export function unknownFieldError(property: string): ValidationError {
   return Object.assign(new ValidationError(), { property, children: [], constraints: { whitelistValidation: `property ${property} should not exist` } });
 }
 

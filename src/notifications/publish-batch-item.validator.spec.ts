@@ -44,4 +44,10 @@ describe('PublishBatchItemValidator', () => {
     expect(validator.check({ users: ['u1'], type: 42, payload: {} }, 3)).toEqual({ ok: false, error: { statusCode: 400, message: expect.stringContaining('notifications.3.type must be') } });
     expect(validator.check({ users: ['u1'], type: 't', payload: {}, colour: 'red' }, 0)).toMatchObject({ ok: false, error: { message: expect.stringContaining('notifications.0.colour') } });
   });
+
+  it.each(['colour', 'toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf', 'prototype'])('names an unknown field %s in the one shape all unknown fields have', (key) => {
+    // Parsed from text, as a request body is: `__proto__` is then an own field.
+    const item = JSON.parse(`{"users":["u1"],"type":"t","payload":{},"${key}":1}`) as object;
+    expect(validator.check(item, 2)).toEqual({ ok: false, error: { statusCode: 400, message: `notifications.2.${key}: property ${key} should not exist` } });
+  });
 });

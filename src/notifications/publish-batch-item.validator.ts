@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
-import { hollowForValidation, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept } from '../http/lean-validation.pipe';
+import { hollowForValidation, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept, unknownFieldError } from '../http/lean-validation.pipe';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { targetsProblem } from './notifications.service';
 
@@ -38,9 +38,10 @@ export class PublishBatchItemValidator {
     // As for a single publish: thousands of unknown fields are refused in one pass, naming the first.
     const unknown = plain ? undefined : manyUnknownFields(item, PublishNotificationDto);
     if (unknown) return invalid(unknown.flatMap((error) => messagesOf(error, path)).join('; '));
-    // Fields named after Object.prototype's members, which class-validator's whitelist misses.
+    // Fields named after Object.prototype's members, which class-validator's whitelist misses,
+    // worded as it words the other unknown fields.
     const unseen = prototypeNamedKeys(item);
-    if (unseen.length > 0) return invalid(unseen.map((key) => `property ${path}.${key} should not exist`).join('; '));
+    if (unseen.length > 0) return invalid(unseen.flatMap((key) => messagesOf(unknownFieldError(key), path)).join('; '));
     // As LeanValidationPipe prepares a single publish's body: its payload is left as sent.
     if (!plain) {
       hollowForValidation(item, PublishNotificationDto);

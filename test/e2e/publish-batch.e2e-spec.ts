@@ -105,8 +105,9 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     expect(response.status).toBe(207);
     expect(response.body).toMatchObject({ accepted: 1, failed: 2 });
     const [proto, ctor, ok] = response.body.results;
-    expect(proto.error).toEqual({ statusCode: 400, message: 'property notifications.0.__proto__ should not exist' });
-    expect(ctor.error).toEqual({ statusCode: 400, message: 'property notifications.1.constructor should not exist' });
+    // In the words of any other unknown field of an item.
+    expect(proto.error).toEqual({ statusCode: 400, message: 'notifications.0.__proto__: property __proto__ should not exist' });
+    expect(ctor.error).toEqual({ statusCode: 400, message: 'notifications.1.constructor: property constructor should not exist' });
     expect(ok).toEqual({ id: expect.any(String), targets: 1 });
   });
 
