@@ -79,7 +79,7 @@ export const IsWellFormedUnicode = (options?: ValidationOptions): PropertyDecora
     name: 'isWellFormedUnicode',
     target: target.constructor,
     propertyName: property as string,
-    options: { message: options?.each ? `each value in $property ${NOT_WELL_FORMED}` : `$property ${NOT_WELL_FORMED}`, ...options },
+    options: { message: options?.each ? `$property must contain only strings that are well-formed Unicode (no lone surrogates)` : `$property ${NOT_WELL_FORMED}`, ...options },
     validator: { validate: (value: unknown) => typeof value !== 'string' || value.isWellFormed() },
   });
 

@@ -36,7 +36,7 @@ export class InboxController {
   @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_PUBLISH_BYTES (once inflated)' })
   @ApiUnsupportedMediaTypeResponse({ type: HttpErrorDto, description: 'The body is not JSON, or in a charset or Content-Encoding it does not read' })
   markRead(@Req() request: AuthenticatedRequest, @Body() { ids, all }: MarkReadDto): Promise<InboxReadResponse> {
-    if (ids !== undefined && all !== undefined) throw new BadRequestException(['send either ids or all, not both']);
+    if (ids !== undefined && all !== undefined) throw new BadRequestException(['ids and all must not both be sent']);
     return this.inbox.markRead(request.principal.user, all ? 'all' : ids!);
   }
 }

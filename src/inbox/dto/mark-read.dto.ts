@@ -12,8 +12,8 @@ export class MarkReadDto {
   @IsArray({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
   @ArrayNotEmpty({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
   @ArrayMaxSize(1000)
-  @IsString({ each: true, message: 'each value in ids must be a string' })
-  @MaxLength(128, { each: true })
+  @IsString({ each: true, message: 'ids must contain only strings' })
+  @MaxLength(128, { each: true, message: 'ids must contain only strings of at most 128 characters' })
   @IsWellFormedUnicode({ each: true })
   ids?: string[];
 

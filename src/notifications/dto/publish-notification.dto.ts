@@ -16,14 +16,14 @@ export class PublishNotificationDto {
   @MayBeOmitted()
   @IsArray()
   @ArrayMaxSize(1000)
-  @Matches(ROOM_NAME_PATTERN, { each: true, message: `each value in rooms must be a room name matching ${ROOM_NAME_PATTERN.source}` })
+  @Matches(ROOM_NAME_PATTERN, { each: true, message: `rooms must contain only room names matching ${ROOM_NAME_PATTERN.source}` })
   rooms?: string[];
 
   @ApiPropertyOptional({ type: 'array', items: { type: 'string', pattern: USER_ID_PATTERN.source }, maxItems: 1000, description: 'Users whose personal rooms (user:<id>) and inboxes get the notification' })
   @MayBeOmitted()
   @IsArray()
   @ArrayMaxSize(1000)
-  @Matches(USER_ID_PATTERN, { each: true, message: `each value in users must be a user id matching ${USER_ID_PATTERN.source}` })
+  @Matches(USER_ID_PATTERN, { each: true, message: `users must contain only user ids matching ${USER_ID_PATTERN.source}` })
   users?: string[];
 
   @ApiProperty({ minLength: 1, maxLength: 100, example: 'invoice.paid' })
