@@ -4,6 +4,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 import { listedOrigins } from './cors.policy';
 import { errorBody, sendHttpError } from './error-reply';
+import { NOT_JSON_MEDIA_TYPE } from './json-body.parser';
 
 /**
  * Node's own keep-alive limit, which Fastify would otherwise raise to 72 s. (Fastify also sets no
@@ -26,10 +27,15 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
  */
 const MAX_PARAM_LENGTH = 16_384;
 
-/** Fastify's refusals of a body, in the words body-parser used for them on Express. */
+/**
+ * Fastify's refusals of a body, in the words body-parser used for them on Express, and in
+ * JsonMediaTypeGuard's for a Content-Type that is no media type at all (empty, `json`, a list):
+ * Fastify refuses that before any parser or guard runs, as a bare "Unsupported Media Type".
+ */
 const CLIENT_ERROR_WORDS: Readonly<Record<string, string>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'request entity too large',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'request size did not match content length',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: NOT_JSON_MEDIA_TYPE,
 };
 
 /**

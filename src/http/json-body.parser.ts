@@ -11,6 +11,9 @@ import { listItemByteLengths } from '../parsing/json-list-items';
 /** What the JSON parser reads; any other body is refused with 415 (JsonMediaTypeGuard). */
 export const JSON_MEDIA_TYPES = ['application/json', '+json'];
 
+/** The 415 for a body whose Content-Type is not a JSON media type (or not a media type at all). */
+export const NOT_JSON_MEDIA_TYPE = 'The body must be JSON, sent with Content-Type: application/json';
+
 /**
  * `application/json` with no parameters, as Fastify writes the header it matches parsers
  * against (lower case, trimmed): what services send, and always UTF-8.

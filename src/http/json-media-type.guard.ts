@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable, UnsupportedMediaTypeException } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import typeis from 'type-is';
-import { JSON_MEDIA_TYPES } from './json-body.parser';
+import { JSON_MEDIA_TYPES, NOT_JSON_MEDIA_TYPE } from './json-body.parser';
 
 /**
  * A request that carries a body must say it is JSON (section 6: 415 otherwise). Without this,
@@ -18,7 +18,7 @@ export class JsonMediaTypeGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() === 'http') {
       if (!hasAcceptableMediaType(context.switchToHttp().getRequest<FastifyRequest>())) {
-        throw new UnsupportedMediaTypeException('The body must be JSON, sent with Content-Type: application/json');
+        throw new UnsupportedMediaTypeException(NOT_JSON_MEDIA_TYPE);
       }
     }
     return true;

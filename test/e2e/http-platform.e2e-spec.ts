@@ -154,6 +154,14 @@ describe('HTTP platform', () => {
     expect(text.body).toEqual({ statusCode: 415, error: 'Unsupported Media Type', message: expect.stringContaining('application/json') });
   });
 
+  it.each(['text/plain', '', ' ', 'json', 'application/', 'application/json, text/plain'])('answers a body sent as %j, not a JSON media type, 415 saying what to send', async (type) => {
+    const body = '{"users":["u1"],"type":"t","payload":{}}';
+    const anonymous = await rawRequest(`${app.url}/v1/notifications`, 'POST', { 'content-type': type }, body);
+    expect(anonymous.status).toBe(401);
+    const response = await rawRequest(`${app.url}/v1/notifications`, 'POST', { 'content-type': type, authorization: `Bearer ${publisherToken()}` }, body);
+    expect([response.status, response.body]).toEqual([415, { statusCode: 415, error: 'Unsupported Media Type', message: 'The body must be JSON, sent with Content-Type: application/json' }]);
+  });
+
   it('matches a route regardless of case and of a trailing slash, as Express did', async () => {
     expect((await http('POST', `${app.url}/V1/Notifications/`, { token: publisherToken(), body: { users: ['u1'], type: 't', payload: {} } })).status).toBe(202);
     expect((await http('GET', `${app.url}/HEALTHZ`)).status).toBe(200);
