@@ -25,7 +25,7 @@ const FIRST_JSON_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 
 /**
  * The Content-Encodings a body may come in, as body-parser reads them on the other path (zstd
- * where Node has it); anything else is a 415.
+ * where Node has it), x-gzip read as gzip (contentCoding); anything else is a 415.
  */
 const DECODERS: Readonly<Record<string, (body: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Buffer>> = {
   gzip: zlib.gunzipSync,
@@ -87,8 +87,8 @@ const NOT_UTF8 = 'The body is not valid UTF-8';
  * what they were: 415 for a charset other than UTF-8, `+json` types read, and a body that is not
  * JSON left unread for JsonMediaTypeGuard to refuse with 415 after the token guard (401 first),
  * where Fastify would have refused it before any guard ran. Fastify's own parsers are removed.
- * Both read a Content-Encoding alike: gzip, deflate or br inflated within the limit (413 above,
- * 400 for a body that does not inflate), 415 for another.
+ * Both read a Content-Encoding alike: gzip (or x-gzip), deflate, br or zstd inflated within the
+ * limit (413 above, 400 for a body that does not inflate), 415 for another.
  */
 export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl: string | undefined) => JsonBodyLimits): void {
   fastify.removeAllContentTypeParsers();
@@ -113,6 +113,8 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
     let parse = bodyParsers.get(limits);
     if (!parse) bodyParsers.set(limits, (parse = bodyParserFor(limits)));
     const raw = request.raw as IncomingMessage & { body?: unknown };
+    // body-parser knows no x-gzip: it reads the coding this parser would.
+    if (raw.headers['content-encoding'] !== undefined) raw.headers['content-encoding'] = contentCoding(raw.headers['content-encoding']);
     // body-parser hands its response argument only to `verify`, which does not use it.
     parse(raw, undefined as unknown as ServerResponse, (error?: unknown) => {
       if (isInflateError(error)) done(notInflatable(contentCoding(request.headers['content-encoding']), error));
@@ -160,8 +162,10 @@ export function decodeContent(body: Buffer, contentEncoding: string | undefined,
   }
 }
 
+/** The coding a Content-Encoding names, in lower case; x-gzip is gzip (RFC 9110, section 8.4.1.3: a recipient should read it so). */
 function contentCoding(header: string | undefined): string {
-  return (header ?? 'identity').trim().toLowerCase() || 'identity';
+  const coding = (header ?? 'identity').trim().toLowerCase() || 'identity';
+  return coding === 'x-gzip' ? 'gzip' : coding;
 }
 
 /** zlib's own error for a body that is not what its Content-Encoding says (`Z_DATA_ERROR`, `Z_BUF_ERROR`, `ERR__...`). */

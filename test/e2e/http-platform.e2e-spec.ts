@@ -201,6 +201,9 @@ describe('HTTP platform', () => {
       ['br', brotliCompressSync],
       ['zstd', zstdCompressSync],
       ['GZIP', gzipSync],
+      // RFC 9110, section 8.4.1.3: a recipient should read x-gzip as gzip.
+      ['x-gzip', gzipSync],
+      ['X-GZIP', gzipSync],
       ['identity', (body: Buffer) => body],
     ])('is read inflated with Content-Encoding %s', async (encoding, encode) => {
       expect(await encoded(encode(notification), type, encoding)).toEqual({ status: 202, body: { id: expect.any(String), targets: 1 } });
