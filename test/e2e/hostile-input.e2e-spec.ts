@@ -225,7 +225,7 @@ describe('hostile input', () => {
       const item = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw: `{"notifications":[{"users":["zed"],"type":"hostile","payload":{},"${key}":1}]}` });
       // Refused as that item's own unknown field, as any other would be (207, per item).
       expect(item.status).toBe(207);
-      expect(item.body).toEqual({ accepted: 0, failed: 1, results: [{ error: { statusCode: 400, message: `property notifications.0.${key} should not exist` } }] });
+      expect(item.body).toEqual({ accepted: 0, failed: 1, results: [{ error: { statusCode: 400, message: `notifications.0.${key}: property ${key} should not exist` } }] });
       zed.socket.send(`{"event":"join","id":"proto","data":{"room":"chat:proto","${key}":1}}`);
       expect((await zed.waitFor((frame) => frame.id === 'proto')).data).toEqual({ code: 'bad_request', message: `property ${key} should not exist`, event: 'join' });
       expect((await publish(app.url, { users: ['zed'], type: 'marker', payload: {} })).status).toBe(202);
