@@ -156,6 +156,8 @@ describe('parseEnvironment', () => {
     [{ WEBHOOK_QUEUE_MAX: '0' }, 'WEBHOOK_QUEUE_MAX'],
     [{ JOIN_PROXY_TIMEOUT_MS: '0' }, 'JOIN_PROXY_TIMEOUT_MS'],
     [{ JOIN_PROXY_CACHE_SIZE: '-1' }, 'JOIN_PROXY_CACHE_SIZE'],
+    [{ JOIN_PROXY_CONCURRENCY: '0' }, 'JOIN_PROXY_CONCURRENCY'],
+    [{ JOIN_PROXY_CONCURRENCY: '10001' }, 'JOIN_PROXY_CONCURRENCY'],
   ])('refuses hook settings %j, naming the variable', (raw, message) => {
     expect(() => parseEnvironment(raw)).toThrow(message);
   });

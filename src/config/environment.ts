@@ -517,6 +517,10 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
   JOIN_PROXY_TIMEOUT_MS = 2000;
 
+  /** Join proxy requests one pod has open at a time; more joins wait their turn within JOIN_PROXY_TIMEOUT_MS. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  JOIN_PROXY_CONCURRENCY = 64;
+
   /** Allow decisions (with a ttl) remembered per pod; the oldest go first. */
   @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000)
   JOIN_PROXY_CACHE_SIZE = 10_000;

@@ -141,6 +141,7 @@ export class HeraldConfig {
             secret: env.HOOKS_SECRET!,
             rooms: env.JOIN_PROXY_ROOMS!.split(',').map((pattern) => pattern.trim()),
             timeoutMs: env.JOIN_PROXY_TIMEOUT_MS,
+            concurrency: env.JOIN_PROXY_CONCURRENCY,
             cacheSize: env.JOIN_PROXY_CACHE_SIZE,
           };
     this.demoEnabled = env.DEMO_ENABLED ?? !this.isProduction;
@@ -171,6 +172,8 @@ export interface JoinProxySettings {
   /** JOIN_PROXY_ROOMS: room names, or prefixes ending in `*`. */
   rooms: string[];
   timeoutMs: number;
+  /** JOIN_PROXY_CONCURRENCY: requests open at a time (RequestSlots). */
+  concurrency: number;
   cacheSize: number;
 }
 

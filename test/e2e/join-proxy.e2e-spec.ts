@@ -1,4 +1,5 @@
 import { verifyWebhook } from '@herald/client/webhooks';
+import { eventually } from '../support/eventually';
 import { HookReceiver } from '../support/hook-receiver';
 import { http } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -168,5 +169,60 @@ describe('join proxy', () => {
     await client.request('join', { room: 'doc:m3' });
     const after = await Promise.all([allow, deny, timeout, hits, requests].map(count));
     expect(after.map((value, i) => value - before[i])).toEqual([1, 1, 1, 1, 3]);
+  });
+});
+
+describe('join proxy under a burst of joins', () => {
+  const CONCURRENCY = 2;
+  // Long enough for the test to look at the waiting joins before their deadline on a busy machine.
+  const BURST_TIMEOUT_MS = 5000;
+  let backend: HookReceiver;
+  let pod: TestApp;
+  const clients: TestClient[] = [];
+  const connect = async (sub: string) => {
+    const client = await connectClient(pod.wsUrl, signToken({ sub }));
+    clients.push(client);
+    return client;
+  };
+  const waiting = async () => Number(/^herald_join_proxy_waiting (\d+)/m.exec((await http('GET', `${pod.url}/metrics`)).body as string)?.[1]);
+
+  beforeAll(async () => {
+    backend = await HookReceiver.start();
+    pod = await createTestApp({ JOIN_PROXY_URL: backend.url, JOIN_PROXY_ROOMS: 'doc:*', HOOKS_SECRET, JOIN_PROXY_TIMEOUT_MS: String(BURST_TIMEOUT_MS), JOIN_PROXY_CONCURRENCY: String(CONCURRENCY) });
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+  });
+  afterAll(async () => {
+    await pod.close();
+    await backend.close();
+  });
+
+  it('keeps at most JOIN_PROXY_CONCURRENCY requests open; joins waiting for a slot answer unavailable at the same deadline, never sent', async () => {
+    backend.answer = () => 'hang';
+    const client = await connect('burst');
+    const replies = Promise.all(Array.from({ length: 10 }, (_, i) => client.request('join', { room: `doc:burst-${i}` }, 2 * BURST_TIMEOUT_MS)));
+    await eventually(async () => expect(await waiting()).toBe(8));
+    await eventually(() => expect(backend.requests).toHaveLength(CONCURRENCY));
+    for (const reply of await replies) expect(reply).toMatchObject({ event: 'error', data: { code: 'unavailable', event: 'join' } });
+    expect(backend.requests).toHaveLength(CONCURRENCY);
+    expect(await waiting()).toBe(0);
+    expect((await client.request('ping')).event).toBe('pong');
+  });
+
+  it('lets waiting joins through in arrival order as requests finish', async () => {
+    let open = 0;
+    let mostOpen = 0;
+    backend.answer = () => {
+      mostOpen = Math.max(mostOpen, ++open);
+      setTimeout(() => open--, 50);
+      return { status: 200, body: { allow: true }, delayMs: 50 };
+    };
+    const client = await connect('turns');
+    const rooms = Array.from({ length: 8 }, (_, i) => `doc:turn-${i}`);
+    const replies = await Promise.all(rooms.map((room) => client.request('join', { room })));
+    expect(replies.map((reply) => reply.event)).toEqual(rooms.map(() => 'joined'));
+    expect(mostOpen).toBeLessThanOrEqual(CONCURRENCY);
+    expect(backend.requests.filter((request) => request.body?.user === 'turns').map((request) => request.body.room)).toEqual(rooms);
   });
 });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { MetricsService } from '../../metrics/metrics.service';
 
 @Injectable()
@@ -7,6 +7,9 @@ export class JoinProxyMetrics {
   readonly answers: Counter<'answer'>;
   readonly seconds: Histogram;
   readonly cacheHits: Counter;
+  readonly waiting: Gauge;
+  /** What `waiting` reports when scraped; JoinProxy points it at its slots. */
+  countWaiting: () => number = () => 0;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -23,5 +26,14 @@ export class JoinProxyMetrics {
       registers,
     });
     this.cacheHits = new Counter({ name: 'herald_join_proxy_cache_hits_total', help: 'Joins allowed by a remembered decision, without asking the backend', registers });
+    const countWaiting = () => this.countWaiting();
+    this.waiting = new Gauge({
+      name: 'herald_join_proxy_waiting',
+      help: 'Join proxy requests waiting for one of the JOIN_PROXY_CONCURRENCY slots',
+      registers,
+      collect() {
+        this.set(countWaiting());
+      },
+    });
   }
 }

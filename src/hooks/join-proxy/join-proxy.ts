@@ -8,6 +8,7 @@ import { describeHookError, discardBody, postSigned, readLimitedText } from '../
 import { JoinDecisionCache } from './join-decision.cache';
 import { JoinProxyMetrics } from './join-proxy.metrics';
 import { joinDecisionKey, joinRequestKey } from './join-request.key';
+import { RequestSlots } from './request-slots';
 
 /** Longest reuse of an allow, whatever ttl the backend asks for. */
 export const JOIN_PROXY_MAX_TTL_S = 86_400;
@@ -24,7 +25,8 @@ type Decision = { allow: true } | { allow: false; code: 'forbidden' | 'unavailab
  * decides on the claims, so a decision is shared only between joins it would see as the same:
  * concurrent joins with the same user, room and claims share one request, and an allow with
  * `ttl` is reused for the same user, room and claims but for iat, exp and nbf (see
- * join-request.key.ts).
+ * join-request.key.ts). At most JOIN_PROXY_CONCURRENCY requests are open at a time; the others
+ * wait their turn within the same JOIN_PROXY_TIMEOUT_MS (RequestSlots).
  */
 @Injectable()
 export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
@@ -33,6 +35,9 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
   private readonly cache: JoinDecisionCache;
   private readonly asking = new Map<string, Promise<Decision>>();
   private readonly shutdown = new AbortController();
+  private readonly slots: RequestSlots;
+  /** Joins given no decision since the proxy last gave one: the first is logged, the rest counted. */
+  private undecided = 0;
 
   constructor(
     config: HeraldConfig,
@@ -41,6 +46,8 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
     super();
     this.settings = config.joinProxy!;
     this.cache = new JoinDecisionCache(this.settings.cacheSize);
+    this.slots = new RequestSlots(this.settings.concurrency);
+    metrics.countWaiting = () => this.slots.queued;
   }
 
   covers(room: string): boolean {
@@ -74,9 +81,13 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
 
   private async ask(request: JoinProxyRequest, decisionKey: string): Promise<Decision> {
     const { room } = request;
-    const stopTimer = this.metrics.seconds.startTimer();
+    let stopTimer: (() => void) | undefined;
+    let release: (() => void) | undefined;
     try {
+      // One deadline for the wait for a slot and the request: a join hears within the timeout.
       const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
+      release = await this.slots.acquire(signal);
+      stopTimer = this.metrics.seconds.startTimer();
       const response = await postSigned(this.settings.url, this.settings.secret, JSON.stringify(request), signal);
       // 429 says "not now", as a 5xx does: the client may retry, so it is no refusal.
       if (response.status >= 400 && response.status < 500 && response.status !== 429) {
@@ -92,6 +103,7 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
       const answer = parseAnswer(text);
       if (!answer) return this.unavailable(room, 'an answer that is not {"allow": boolean, "ttl"?: seconds}');
       if (!answer.allow) return this.deny(`The backend refused ${room}`);
+      this.decided();
       this.metrics.answers.inc({ answer: 'allow' });
       if (answer.ttl !== undefined && answer.ttl > 0) this.cache.remember(decisionKey, Date.now() + Math.min(answer.ttl, JOIN_PROXY_MAX_TTL_S) * 1000);
       return { allow: true };
@@ -100,19 +112,29 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
       const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
       return this.unavailable(room, timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describeHookError(error), timedOut ? 'timeout' : 'error');
     } finally {
-      stopTimer();
+      stopTimer?.();
+      release?.();
     }
   }
 
   private deny(why: string): Decision {
+    this.decided();
     this.metrics.answers.inc({ answer: 'deny' });
     return { allow: false, code: 'forbidden', why };
   }
 
   private unavailable(room: string, problem: string, answer: 'timeout' | 'error' = 'error'): Decision {
     this.metrics.answers.inc({ answer });
-    this.logger.warn({ message: 'Join proxy gave no decision', room, problem });
+    // Once per run of failures: a proxy that is down fails every join, up to 20 a second per connection.
+    if (this.undecided++ === 0) this.logger.warn({ message: 'Join proxy gave no decision; later ones are counted until it decides again', room, problem });
     return { allow: false, code: 'unavailable', why: `Cannot decide on ${room} now: the join proxy gave ${problem.startsWith('no answer') ? 'no answer' : 'no decision'}` };
+  }
+
+  /** The proxy decided (allow or deny): the end of a run of failures, if one was under way. */
+  private decided(): void {
+    if (this.undecided === 0) return;
+    if (this.undecided > 1) this.logger.warn({ message: 'Join proxy deciding again', joinsWithoutDecision: this.undecided });
+    this.undecided = 0;
   }
 }
 

@@ -1,0 +1,47 @@
+import { RequestSlots } from './request-slots';
+
+describe('RequestSlots', () => {
+  it('lets `max` requests through at once and the rest in arrival order as slots free', async () => {
+    const slots = new RequestSlots(2);
+    const never = new AbortController().signal;
+    const first = await slots.acquire(never);
+    const second = await slots.acquire(never);
+    const order: string[] = [];
+    const third = slots.acquire(never).then((release) => (order.push('third'), release));
+    const fourth = slots.acquire(never).then((release) => (order.push('fourth'), release));
+    expect(slots.queued).toBe(2);
+
+    first();
+    first(); // a second call gives nothing back twice
+    (await third)();
+    await fourth;
+    expect(order).toEqual(['third', 'fourth']);
+    expect(slots.queued).toBe(0);
+    second();
+    // Two slots again: the fourth's and a free one.
+    const again = await slots.acquire(never);
+    await expect(Promise.race([slots.acquire(never).then(() => 'got'), Promise.resolve('waits')])).resolves.toBe('waits');
+    again();
+  });
+
+  it('ends a wait when its signal aborts, with the signal reason, and skips it when a slot frees', async () => {
+    const slots = new RequestSlots(1);
+    const release = await slots.acquire(new AbortController().signal);
+    const timeout = new AbortController();
+    const abandoned = slots.acquire(timeout.signal);
+    const patient = slots.acquire(new AbortController().signal);
+    timeout.abort(new Error('no answer in time'));
+    await expect(abandoned).rejects.toThrow('no answer in time');
+    expect(slots.queued).toBe(1);
+    release();
+    const next = await patient;
+    expect(slots.queued).toBe(0);
+    next();
+  });
+
+  it('refuses at once a signal that has already aborted', async () => {
+    const slots = new RequestSlots(1);
+    const aborted = AbortSignal.abort(new Error('shutting down'));
+    await expect(slots.acquire(aborted)).rejects.toThrow('shutting down');
+  });
+});
