@@ -2,8 +2,10 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
 import { MayBeOmitted } from '../http/may-be-omitted.decorator';
+import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../openapi/api-object-schema.decorator';
 
 /** POST /demo/token: the claims of a development token. */
+@ApiObjectSchema(REFUSES_UNKNOWN_FIELDS)
 export class DemoTokenRequest {
   @ApiProperty({ pattern: USER_ID_PATTERN.source })
   @IsString()
@@ -15,7 +17,7 @@ export class DemoTokenRequest {
   @MayBeOmitted()
   @IsArray()
   @ArrayMaxSize(50)
-  @Matches(/^[A-Za-z0-9_.:-]{0,127}[A-Za-z0-9_.:*-]$/, { each: true, message: 'each of rooms must be a room name or pattern' })
+  @Matches(/^[A-Za-z0-9_.:-]{0,127}[A-Za-z0-9_.:*-]$/, { each: true, message: 'rooms must contain only room names or patterns (a * at the end)' })
   rooms?: string[];
 
   /** Space-separated scopes, e.g. `notifications:publish` for the demo's "send a test" button. */

@@ -24,6 +24,12 @@ describe('development token endpoint', () => {
       const refused = await http('POST', `${app.url}/demo/token`, { body: { sub: 'bob@example.com' } });
       expect(refused.status).toBe(400);
       expect(JSON.stringify(refused.body)).toContain('sub');
+      // Each message starts with the field it is about, as every 400's does.
+      const badRooms = await http('POST', `${app.url}/demo/token`, { body: { sub: 'bob', rooms: ['doc:1', 'no spaces'], colour: 'red' } });
+      expect(badRooms.status).toBe(400);
+      expect(badRooms.body.message).toEqual(['property colour should not exist', 'rooms must contain only room names or patterns (a * at the end)']);
+      const document = (await http('GET', `${app.url}/openapi.json`)).body;
+      expect(document.components.schemas.DemoTokenRequest.additionalProperties).toBe(false);
       const longest = 'u'.repeat(123);
       const minted = await http('POST', `${app.url}/demo/token`, { body: { sub: longest } });
       expect(minted.status).toBe(200);
