@@ -107,6 +107,46 @@ describe.each(BROKER_KINDS)('webhooks on one pod (%s broker)', (kind) => {
   });
 });
 
+describe.each(BROKER_KINDS)('webhooks while the receiver is down and the queue fills up (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+  let receiver: HookReceiver;
+  let pod: TestApp;
+  const QUEUE_MAX = 4;
+
+  beforeAll(async () => {
+    receiver = await HookReceiver.start();
+    pod = await createTestApp({ ...broker.env(), ...hookEnv(receiver, { WEBHOOK_QUEUE_MAX: String(QUEUE_MAX) }) });
+  });
+  afterAll(async () => {
+    await pod.close();
+    await receiver.close();
+  });
+
+  it('drops the oldest events, so the last event the receiver gets for each user is their current state', async () => {
+    // Down: each POST hangs until WEBHOOK_TIMEOUT_MS, so the queue drops from under a batch in flight.
+    receiver.answer = () => 'hang';
+    const names = ['fay', 'gus', 'hal', 'ivy', 'jon', 'kai'];
+    const clients = [await connectClient(pod.wsUrl, user(names[0]))];
+    await eventually(() => expect(receiver.requests.some((request) => request.rawBody.includes(`"${names[0]}"`))).toBe(true));
+    for (const name of names.slice(1)) clients.push(await connectClient(pod.wsUrl, user(name)));
+    for (const client of clients) await client.close();
+    // Six onlines then six offlines through a queue of four: the eight oldest make room.
+    const dropped = async () => Number(/^herald_webhook_events_dropped_total\{reason="queue_full"\} (\d+)/m.exec((await http('GET', `${pod.url}/metrics`)).body as string)?.[1]);
+    await eventually(async () => expect(await dropped()).toBe(2 * names.length - QUEUE_MAX), 10_000);
+
+    receiver.answer = () => ({ status: 200 });
+    const heard = await eventually(() => {
+      const events = names.flatMap((name) => about(receiver, name));
+      expect(events).toHaveLength(QUEUE_MAX);
+      return events;
+    }, 15_000);
+    // The kept four are the newest: offlines, one per user; the users not heard of were never online for the receiver.
+    expect(heard.every((event) => event.startsWith('user.offline '))).toBe(true);
+    expect(new Set(heard).size).toBe(QUEUE_MAX);
+    for (const name of names) expect(about(receiver, name).at(-1) ?? `user.offline ${name}`).toBe(`user.offline ${name}`);
+  }, 40_000);
+});
+
 describe('webhooks that keep failing', () => {
   let receiver: HookReceiver;
   let pod: TestApp;

@@ -1,31 +1,40 @@
+import { randomUUID } from 'node:crypto';
+import { QueueOutcome } from '../../src/hooks/webhooks/activity.tracker';
 import { HooksRedisStore } from '../../src/hooks/webhooks/hooks-redis.store';
 import { MemoryWebhookQueue } from '../../src/hooks/webhooks/memory-webhook.queue';
+import { RedisActivityTracker } from '../../src/hooks/webhooks/redis-activity.tracker';
 import { RedisWebhookQueue } from '../../src/hooks/webhooks/redis-webhook.queue';
-import { WebhookQueue } from '../../src/hooks/webhooks/webhook.queue';
-import { unreadEvent } from '../../src/hooks/webhooks/webhook-event';
+import { Lease, WebhookQueue } from '../../src/hooks/webhooks/webhook.queue';
+import { UnstampedEvent, unreadEvent, userKey } from '../../src/hooks/webhooks/webhook-event';
+import { eventually } from '../support/eventually';
 import { RedisServer, startRedis } from '../support/redis-server';
 
-/**
- * Both webhook queues stamp what they are given with their own clock: the dispatcher judges a
- * batch's wait and the retry window by the queue's clock (Redis TIME for the shared queue), so a
- * pod whose clock is off must not hold the queue up or have its events dropped unsent.
- */
 describe('webhook queues', () => {
   let redis: RedisServer;
   let store: HooksRedisStore;
   beforeAll(async () => {
     redis = await startRedis();
-    store = new HooksRedisStore({ mode: 'standalone', url: redis.url }, `t${process.pid}:`, 2000);
+  });
+  // A store of its own per test: each test starts from an empty queue.
+  beforeEach(async () => {
+    store = new HooksRedisStore({ mode: 'standalone', url: redis.url }, `t${randomUUID().slice(0, 8)}:`, 2000);
     await store.connect();
   });
-  afterAll(async () => {
+  afterEach(async () => {
+    jest.restoreAllMocks();
     await store?.close();
+  });
+  afterAll(async () => {
     await redis?.stop();
   });
-  afterEach(() => jest.restoreAllMocks());
 
   const check = { user: 'bob', notification: { id: 'n-1', seq: '0000000001-0000000000000003', type: 'invoice.due' } };
 
+  /**
+   * Both webhook queues stamp what they are given with their own clock: the dispatcher judges a
+   * batch's wait and the retry window by the queue's clock (Redis TIME for the shared queue), so a
+   * pod whose clock is off must not hold the queue up or have its events dropped unsent.
+   */
   it.each([
     ['ahead', 30_000],
     ['behind', -10_000],
@@ -54,14 +63,60 @@ describe('webhook queues', () => {
     expect(lease.head).toEqual([{ id: unreadEvent(check).id, queuedAtMs: lease.nowMs, event: { ...unreadEvent(check), timestamp: '2026-01-01T00:00:00.000Z' } }]);
   });
 
-  it('drops what would pass the queue\'s bound, counting it', async () => {
-    const queue = new RedisWebhookQueue(store, 'pod-bound', 2);
-    const events = ['a', 'b', 'c'].map((user) => unreadEvent({ ...check, user }));
-    expect(await queue.enqueue(events)).toBe(1);
-    const lease = await queue.lease(1000, 10);
+  /** `user.online <name>` or `user.offline <name>` under the id `<name>-<up|down>`. */
+  const change = (name: string, up: boolean): UnstampedEvent => ({ id: `${name}-${up ? 'up' : 'down'}`, ...(up ? { type: 'user.online' } : { type: 'user.offline' }), user: name });
+  const held = (lease: Lease): Extract<Lease, { held: true }> => {
     if (!lease.held) throw new Error('lease not held');
-    expect(lease.head.map((queued) => queued.event)).toEqual(events.slice(0, 2).map((event) => expect.objectContaining(event)));
-    await queue.remove(lease.head.map((queued) => queued.id));
-    await queue.release();
+    return lease;
+  };
+  const headIds = async (queue: WebhookQueue, max = 100) => held(await queue.lease(1000, max)).head.map((queued) => queued.id);
+
+  it('drops the oldest events when full, so the newest enter, counting the dropped (Redis)', async () => {
+    const queue = new RedisWebhookQueue(store, 'pod-bound', 3);
+    expect(await queue.enqueue([change('ann', true), change('bob', true), change('ann', false)])).toBe(0);
+    expect(await queue.enqueue([change('bob', false)])).toBe(1);
+    expect(await headIds(queue)).toEqual(['bob-up', 'ann-down', 'bob-down']);
+    // A batch larger than the queue keeps its own newest.
+    expect(await queue.enqueue(['c', 'd', 'e', 'f'].map((name) => change(name, true)))).toBe(4);
+    const lease = held(await queue.lease(1000, 10));
+    expect(lease.depth).toBe(3);
+    expect(lease.head.map((queued) => queued.event)).toEqual(['d', 'e', 'f'].map((name) => expect.objectContaining(change(name, true))));
+  });
+
+  it('removes only what it delivered when the batch in flight was partly dropped meanwhile (Redis)', async () => {
+    const queue = new RedisWebhookQueue(store, 'pod-in-flight', 4);
+    await queue.enqueue(['a', 'b', 'c', 'd'].map((name) => change(name, true)));
+    const inFlight = held(await queue.lease(1000, 3)).head.map((queued) => queued.id);
+    expect(await queue.enqueue([change('a', false), change('b', false)])).toBe(2);
+
+    await queue.remove(inFlight);
+    expect(await headIds(queue)).toEqual(['d-up', 'a-down', 'b-down']);
+    // The whole batch dropped meanwhile: nothing is removed.
+    const gone = held(await queue.lease(1000, 2)).head.map((queued) => queued.id);
+    await queue.enqueue([change('e', true), change('f', true), change('g', true)]);
+    await queue.remove(gone);
+    expect(await headIds(queue)).toEqual(['b-down', 'e-up', 'f-up', 'g-up']);
+  });
+
+  it('queues the newest activity events when full, so each user ends on the right one (Redis scripts)', async () => {
+    const outcomes: QueueOutcome[] = [];
+    const tracker = new RedisActivityTracker(store, { podId: 'pod-activity', queueMax: 2, podTtlMs: 60_000, refreshMs: 30_000 }, (outcome) => outcomes.push(outcome));
+    await tracker.start();
+    try {
+      for (const name of ['ann', 'bob']) tracker.change(userKey(name), 1);
+      for (const name of ['ann', 'bob']) tracker.change(userKey(name), -1);
+      const queue = new RedisWebhookQueue(store, 'pod-activity', 2);
+      const events = await eventually(async () => {
+        const lease = held(await queue.lease(1000, 10));
+        expect(lease.head.map((queued) => `${queued.event.type} ${'user' in queued.event ? queued.event.user : ''}`)).toEqual(['user.offline ann', 'user.offline bob']);
+        return lease.head;
+      });
+      // Every event was queued under its own id; the two oldest (the onlines) made room.
+      expect(new Set(events.map((queued) => queued.id)).size).toBe(2);
+      expect(outcomes.reduce((sum, outcome) => sum + outcome.queued, 0)).toBe(4);
+      expect(outcomes.reduce((sum, outcome) => sum + outcome.dropped, 0)).toBe(2);
+    } finally {
+      await tracker.close();
+    }
   });
 });

@@ -17,7 +17,11 @@ export abstract class ActivityTracker {
   abstract close(): Promise<void>;
 }
 
-/** What a tracker or queue reports for the metrics. */
+/**
+ * What a tracker or queue reports for the metrics: events that entered the queue, and the
+ * events dropped for them (the queue's oldest, once it is full; or, for a tracker, downs it
+ * could not keep while Redis was away).
+ */
 export interface QueueOutcome {
   queued: number;
   dropped: number;

@@ -23,8 +23,23 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 `;
 
+/**
+ * Appends an entry, first dropping the oldest of a full queue, so the newest event for every
+ * user or room is always queued and receivers, reading the events as state, end on the right
+ * one (WebhookQueue's contract). One LPOP per event once full; more only for a queue left
+ * longer than queue max (WEBHOOK_QUEUE_MAX lowered since it filled). Returns how many were dropped.
+ */
+const PUSH_NEWEST = `
+local function push_newest(queue, queue_max, entry)
+  local over = redis.call('LLEN', queue) - queue_max + 1
+  if over > 0 then redis.call('LPOP', queue, over) else over = 0 end
+  redis.call('RPUSH', queue, entry)
+  return over
+end
+`;
+
 /** KEYS: pods, totals, queue, this pod's hash. ARGV[1..3]: pod hash prefix, event id prefix, queue max. */
-const ACTIVITY_HELPERS = `${NOW_MS}
+const ACTIVITY_HELPERS = `${NOW_MS}${PUSH_NEWEST}
 local pods, totals, queue, own = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local pod_prefix, id_prefix, queue_max = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local queued, dropped = 0, 0
@@ -39,12 +54,8 @@ local function emit(key, up)
     event_type = up and 'room.occupied' or 'room.vacated'
     fields = cjson.encode({room = name})
   end
-  if redis.call('LLEN', queue) >= queue_max then
-    dropped = dropped + 1
-    return
-  end
   queued = queued + 1
-  redis.call('RPUSH', queue, id_prefix .. queued .. '\\n' .. now .. '\\n' .. event_type .. '\\n' .. now .. '\\n' .. fields)
+  dropped = dropped + push_newest(queue, queue_max, id_prefix .. queued .. '\\n' .. now .. '\\n' .. event_type .. '\\n' .. now .. '\\n' .. fields)
 end
 local function shift(key, delta)
   local before = tonumber(redis.call('HGET', totals, key) or '0')
@@ -132,16 +143,12 @@ return {1, queued, dropped}
 
 /**
  * KEYS: queue. ARGV: queue max, then id, type and fields JSON of each event (entryParts), stored
- * with Redis's time as both queue and event time. Returns how many were dropped.
+ * with Redis's time as both queue and event time. Returns how many of the oldest were dropped.
  */
-const QUEUE_PUSH = `${NOW_MS}
+const QUEUE_PUSH = `${NOW_MS}${PUSH_NEWEST}
 local dropped = 0
 for i = 2, #ARGV, 3 do
-  if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then
-    dropped = dropped + 1
-  else
-    redis.call('RPUSH', KEYS[1], ARGV[i] .. '\\n' .. now .. '\\n' .. ARGV[i + 1] .. '\\n' .. now .. '\\n' .. ARGV[i + 2])
-  end
+  dropped = dropped + push_newest(KEYS[1], tonumber(ARGV[1]), ARGV[i] .. '\\n' .. now .. '\\n' .. ARGV[i + 1] .. '\\n' .. now .. '\\n' .. ARGV[i + 2])
 end
 return dropped
 `;

@@ -41,6 +41,6 @@ export class MemoryActivityTracker extends ActivityTracker {
     const now = Date.now();
     const id = this.idPrefix + (++this.sequence).toString(36);
     const dropped = this.queue.enqueueNow([{ id, queuedAtMs: now, event: activityEvent(key, up, id, now) }]);
-    this.report({ queued: 1 - dropped, dropped });
+    this.report({ queued: 1, dropped });
   }
 }

@@ -5,7 +5,12 @@ import { UnreadCheck } from './webhook-event';
  * RedisUnreadSchedule (shared by every pod, so a check outlives the pod that published).
  */
 export abstract class UnreadSchedule {
-  /** Due `delayMs` from now (again, for a check that could not be made). Resolves with how many were dropped (full). */
+  /**
+   * Due `delayMs` from now (again, for a check that could not be made). Resolves with how many
+   * were dropped (full). Unlike the webhook queue, a full schedule refuses the new checks: each
+   * reminder stands alone (no later one corrects an earlier one, as an offline does an online),
+   * and the oldest are those about to come due.
+   */
   abstract add(checks: UnreadCheck[], delayMs: number): Promise<number>;
 
   /**

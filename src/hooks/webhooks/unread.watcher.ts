@@ -129,7 +129,7 @@ export class UnreadWatcher {
       }
     }
     const dropped = await this.queue.enqueue(unread.map(unreadEvent));
-    this.report({ queued: unread.length - dropped, dropped });
+    this.report({ queued: unread.length, dropped });
     await this.schedule.done(due.filter((check) => !failed.includes(check)));
     if (failed.length > 0) await this.schedule.add(failed, RETRY_DELAY_MS);
   }

@@ -112,6 +112,9 @@ export class WebhookDispatcher {
     if (this.attempt === 0 && batch.length < this.settings.batchMax && waitMs > 0) return Math.min(this.pollMs, waitMs);
 
     if (await this.post(batch)) {
+      // A full queue may have dropped the head of this batch while it was out (the oldest go
+      // first): remove skips those ids, so what came behind the batch stays queued, in order.
+      // They count as dropped and as sent, as the receiver did get them.
       await this.queue.remove(batch.map((queued) => queued.id));
       this.metrics.sent.inc(batch.length);
       if (this.attempt > 0) this.logger.log({ message: 'Webhook delivery resumed', attempts: this.attempt + 1 });

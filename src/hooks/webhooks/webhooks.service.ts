@@ -91,11 +91,11 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
     if (queued > 0) this.metrics.queued.inc(queued);
     if (dropped > 0) {
       this.metrics.dropped.inc({ reason: 'queue_full' }, dropped);
-      if (!this.overflowing) this.logger.warn({ message: 'Webhook queue full (WEBHOOK_QUEUE_MAX): dropping events until it drains', queueMax: this.settings.queueMax });
+      if (!this.overflowing) this.logger.warn({ message: 'Webhook queue full (WEBHOOK_QUEUE_MAX): dropping the oldest events until it drains', queueMax: this.settings.queueMax });
       this.overflowing = true;
     } else if (queued > 0 && this.overflowing) {
       this.overflowing = false;
-      this.logger.log({ message: 'Webhook queue accepts events again' });
+      this.logger.log({ message: 'Webhook queue has room again' });
     }
   }
 }
