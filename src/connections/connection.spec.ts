@@ -29,9 +29,11 @@ class BufferingSocket {
 
 const principal: Principal = { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null };
 
+const REPLAY_DRAIN_MS = 50_000;
+
 function setUp() {
   const socket = new BufferingSocket();
-  const connection = new Connection('c1', socket as unknown as WebSocket, principal, LIMIT, 100, Date.now());
+  const connection = new Connection('c1', socket as unknown as WebSocket, principal, LIMIT, 100, Date.now(), undefined, REPLAY_DRAIN_MS);
   return { socket, connection };
 }
 
@@ -72,6 +74,40 @@ describe('Connection send buffer limit', () => {
     expect(connection.send('z'.repeat(LIMIT + 1))).toBe(true);
     expect(connection.send('z')).toBe(false);
     expect(socket.closedWith).toBe(4008);
+  });
+
+  it('allows a replay past the limit for the drain time only: a client that never reads is closed at the next send after it', () => {
+    const clock = jest.spyOn(Date, 'now');
+    try {
+      clock.mockReturnValue(1_000_000);
+      const { socket, connection } = setUp();
+      connection.sendReplay(frames(10, 500));
+      socket.drainTo(4000);
+      clock.mockReturnValue(1_000_000 + REPLAY_DRAIN_MS - 1);
+      expect(connection.send('ping')).toBe(true);
+      clock.mockReturnValue(1_000_000 + REPLAY_DRAIN_MS);
+      expect(connection.send('ping')).toBe(false);
+      expect(socket.closedWith).toBe(4008);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it('gives a new replay a new drain time once the buffer drained below the limit', () => {
+    const clock = jest.spyOn(Date, 'now');
+    try {
+      clock.mockReturnValue(1_000_000);
+      const { socket, connection } = setUp();
+      connection.sendReplay(frames(10, 500));
+      socket.drainTo(0);
+      clock.mockReturnValue(1_000_000 + REPLAY_DRAIN_MS);
+      connection.sendReplay(frames(10, 500));
+      clock.mockReturnValue(1_000_000 + 2 * REPLAY_DRAIN_MS - 1);
+      expect(connection.send('ping')).toBe(true);
+      expect(socket.closedWith).toBeUndefined();
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('refuses a replay to a client already past the limit and its allowance', () => {

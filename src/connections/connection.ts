@@ -39,6 +39,8 @@ export class Connection {
   #state: ConnectionState = 'admitting';
   /** What the last replay left in the send buffer, allowed past the limit until it drains: see sendReplay. */
   #replayAllowance = 0;
+  /** When that allowance ends whether or not the buffer drained (see sendReplay). */
+  #replayAllowedUntilMs = 0;
   /** Set by closeAfterReplies: no frame of the client's is taken any more. */
   #refusingFrames = false;
 
@@ -51,6 +53,8 @@ export class Connection {
     nowMs: number,
     /** Set when this socket negotiated permessage-deflate (WS_COMPRESSION). */
     private readonly compression: FrameCompression | undefined = undefined,
+    /** How long a replay may keep the send buffer past the limit (see sendReplay). */
+    private readonly replayDrainMs = 50_000,
   ) {
     this.lastSeenMs = nowMs;
     this.bucket = new TokenBucket(rateLimitPerS, nowMs);
@@ -105,21 +109,29 @@ export class Connection {
    * (HISTORY_SIZE messages of at most MAX_PUBLISH_BYTES), not by SEND_BUFFER_LIMIT_BYTES: checked
    * frame by frame, a client rejoining a room of big messages over a real network was closed as
    * a slow consumer in the middle of its own recovery, and rejoined to be closed again. What the
-   * replay leaves buffered is allowed past the limit until the buffer drains below the limit; a
-   * client that does not read is still closed once it falls that far behind again.
+   * replay leaves buffered is allowed past the limit until the buffer drains below the limit, for
+   * at most `replayDrainMs` (2 x HEARTBEAT_MS, the time a client has to answer a ping): a client
+   * that does not read is still closed, once it falls further behind or at the first send after
+   * that time (the heartbeat's ping, at the latest). Without the time bound, a client that
+   * joined with `since` and never read held its whole replay in this pod's memory for good:
+   * 400 such connections held a gigabyte.
    */
   sendReplay(frames: readonly string[]): void {
     if (frames.length === 0 || this.#state === 'closing' || this.socket.readyState !== 1) return;
     const before = this.socket.bufferedAmount;
     if (before > this.sendBufferLimitBytes && this.isSlowConsumer()) return;
-    if (before <= this.sendBufferLimitBytes) this.#replayAllowance = 0;
+    if (before <= this.sendBufferLimitBytes) {
+      this.#replayAllowance = 0;
+      this.#replayAllowedUntilMs = Date.now() + this.replayDrainMs;
+    }
     for (const frame of frames) this.socket.send(frame, TEXT_FRAME);
     this.#replayAllowance = Math.max(this.#replayAllowance, this.socket.bufferedAmount - before);
   }
 
-  /** Past the limit: closes with 4008 unless a replay's allowance still covers it (see sendReplay). */
+  /** Past the limit: closes with 4008 unless a replay's allowance still covers it, in time (see sendReplay). */
   private isSlowConsumer(): boolean {
-    if (this.socket.bufferedAmount <= this.sendBufferLimitBytes + this.#replayAllowance) return false;
+    const buffered = this.socket.bufferedAmount;
+    if (buffered <= this.sendBufferLimitBytes + this.#replayAllowance && Date.now() < this.#replayAllowedUntilMs) return false;
     this.close(CloseCode.SlowConsumer);
     return true;
   }

@@ -110,7 +110,7 @@ export class ConnectionAdmission {
 
     const now = Date.now();
     const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
-    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compression.compressionFor(socket));
+    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compression.compressionFor(socket), 2 * this.config.heartbeatMs);
     let admitting;
     try {
       admitting = this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));

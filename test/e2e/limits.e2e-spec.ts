@@ -219,6 +219,42 @@ describe('a rejoin\'s replay', () => {
   });
 });
 
+describe('a replay nobody reads', () => {
+  it('is allowed past SEND_BUFFER_LIMIT_BYTES for 2 x HEARTBEAT_MS only: a client that never reads it is closed with 4008', async () => {
+    const HEARTBEAT_MS = 1000;
+    const app = await createTestApp({ SEND_BUFFER_LIMIT_BYTES: '65536', MAX_PUBLISH_BYTES: '200000', HEARTBEAT_MS: String(HEARTBEAT_MS) });
+    let keepAlive: NodeJS.Timeout | undefined;
+    try {
+      const reader = await connectClient(app.wsUrl, signToken({ sub: 'reader' }));
+      await reader.join('public:hostage');
+      const blob = 'x'.repeat(100_000);
+      // 6 MB of history: more than loopback's kernel buffers hold, so most of a replay waits in ws.
+      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:hostage'], type: 'bulk', payload: { blob, i } });
+      await eventually(() => expect(reader.all('notification')).toHaveLength(60), 10_000);
+      const since = reader.all('notification')[0].data.seq as string;
+
+      const hostage = await connectClient(app.wsUrl, signToken({ sub: 'hostage' }));
+      // Never reads again, but writes: it answers the heartbeat blind, so liveness keeps it.
+      (hostage.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      keepAlive = setInterval(() => hostage.send({ event: 'pong' }), HEARTBEAT_MS / 4);
+      hostage.send({ event: 'join', data: { room: 'public:hostage', since }, id: 'j' });
+      const hub = app.app.get(ConnectionHub);
+      const hostageConnection = () => [...hub.all()].find((connection) => connection.user === 'hostage');
+      await eventually(async () => expect(await (await fetch(`${app.url}/metrics`)).text()).toContain('herald_history_replays_total{outcome="recovered"} 1'));
+      // Closed once the drain time is over, at the heartbeat's next ping; never before the replay was queued.
+      await eventually(() => expect(hostageConnection()?.state ?? 'closing').toBe('closing'), 10 * HEARTBEAT_MS);
+      // It cannot read the close frame either: it is dropped after CLOSE_TIMEOUT_MS, counted as this pod's 4008.
+      await hostage.closed;
+      await eventually(async () => expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^herald_slow_consumer_closes_total 1$/m));
+      expect(reader.closeInfo).toBeUndefined();
+      await reader.close();
+    } finally {
+      clearInterval(keepAlive);
+      await app.close();
+    }
+  });
+});
+
 describe('close timeout', () => {
   it('drops a slow consumer that cannot read its 4008 after CLOSE_TIMEOUT_MS, freeing its buffer and its place', async () => {
     const app = await createTestApp({ SEND_BUFFER_LIMIT_BYTES: '65536', MAX_PUBLISH_BYTES: '200000', CLOSE_TIMEOUT_MS: '300', HEARTBEAT_MS: '60000' });
