@@ -37,6 +37,17 @@ function setUp() {
   return { socket, connection };
 }
 
+/** Runs `test` with Date.now() at 0 ms until `setNow` moves it (in ms from that start). */
+function atClock(test: (setNow: (elapsedMs: number) => void) => void): void {
+  const start = 1_000_000;
+  const clock = jest.spyOn(Date, 'now').mockReturnValue(start);
+  try {
+    test((elapsedMs) => clock.mockReturnValue(start + elapsedMs));
+  } finally {
+    clock.mockRestore();
+  }
+}
+
 const frames = (count: number, size: number) => Array.from({ length: count }, (_, i) => String(i % 10).repeat(size));
 
 describe('Connection send buffer limit', () => {
@@ -76,39 +87,29 @@ describe('Connection send buffer limit', () => {
     expect(socket.closedWith).toBe(4008);
   });
 
-  it('allows a replay past the limit for the drain time only: a client that never reads is closed at the next send after it', () => {
-    const clock = jest.spyOn(Date, 'now');
-    try {
-      clock.mockReturnValue(1_000_000);
+  it('allows a replay past the limit for the drain time only: a client that never reads is closed at the next send after it', () =>
+    atClock((setNow) => {
       const { socket, connection } = setUp();
       connection.sendReplay(frames(10, 500));
       socket.drainTo(4000);
-      clock.mockReturnValue(1_000_000 + REPLAY_DRAIN_MS - 1);
+      setNow(REPLAY_DRAIN_MS - 1);
       expect(connection.send('ping')).toBe(true);
-      clock.mockReturnValue(1_000_000 + REPLAY_DRAIN_MS);
+      setNow(REPLAY_DRAIN_MS);
       expect(connection.send('ping')).toBe(false);
       expect(socket.closedWith).toBe(4008);
-    } finally {
-      clock.mockRestore();
-    }
-  });
+    }));
 
-  it('gives a new replay a new drain time once the buffer drained below the limit', () => {
-    const clock = jest.spyOn(Date, 'now');
-    try {
-      clock.mockReturnValue(1_000_000);
+  it('gives a new replay a new drain time once the buffer drained below the limit', () =>
+    atClock((setNow) => {
       const { socket, connection } = setUp();
       connection.sendReplay(frames(10, 500));
       socket.drainTo(0);
-      clock.mockReturnValue(1_000_000 + REPLAY_DRAIN_MS);
+      setNow(REPLAY_DRAIN_MS);
       connection.sendReplay(frames(10, 500));
-      clock.mockReturnValue(1_000_000 + 2 * REPLAY_DRAIN_MS - 1);
+      setNow(2 * REPLAY_DRAIN_MS - 1);
       expect(connection.send('ping')).toBe(true);
       expect(socket.closedWith).toBeUndefined();
-    } finally {
-      clock.mockRestore();
-    }
-  });
+    }));
 
   it('refuses a replay to a client already past the limit and its allowance', () => {
     const { socket, connection } = setUp();

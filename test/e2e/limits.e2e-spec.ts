@@ -182,13 +182,7 @@ describe('a rejoin\'s replay', () => {
   it('is sent whole past SEND_BUFFER_LIMIT_BYTES to a client that reads slowly, and the limit holds again once it drained', async () => {
     const app = await createTestApp({ SEND_BUFFER_LIMIT_BYTES: '65536', MAX_PUBLISH_BYTES: '200000' });
     try {
-      const reader = await connectClient(app.wsUrl, signToken({ sub: 'reader' }));
-      await reader.join('public:archive');
-      const blob = 'x'.repeat(100_000);
-      // 6 MB of history: more than loopback's kernel buffers hold, so most of a replay waits in ws.
-      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:archive'], type: 'bulk', payload: { blob, i } });
-      await eventually(() => expect(reader.all('notification')).toHaveLength(60), 10_000);
-      const since = reader.all('notification')[0].data.seq as string;
+      const { reader, since, blob } = await sixMegabytesOfHistory(app, 'public:archive');
 
       const rejoining = await connectClient(app.wsUrl, signToken({ sub: 'rejoining' }));
       const socket = (rejoining.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
@@ -225,13 +219,7 @@ describe('a replay nobody reads', () => {
     const app = await createTestApp({ SEND_BUFFER_LIMIT_BYTES: '65536', MAX_PUBLISH_BYTES: '200000', HEARTBEAT_MS: String(HEARTBEAT_MS) });
     let keepAlive: NodeJS.Timeout | undefined;
     try {
-      const reader = await connectClient(app.wsUrl, signToken({ sub: 'reader' }));
-      await reader.join('public:hostage');
-      const blob = 'x'.repeat(100_000);
-      // 6 MB of history: more than loopback's kernel buffers hold, so most of a replay waits in ws.
-      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:hostage'], type: 'bulk', payload: { blob, i } });
-      await eventually(() => expect(reader.all('notification')).toHaveLength(60), 10_000);
-      const since = reader.all('notification')[0].data.seq as string;
+      const { reader, since } = await sixMegabytesOfHistory(app, 'public:hostage');
 
       const hostage = await connectClient(app.wsUrl, signToken({ sub: 'hostage' }));
       // Never reads again, but writes: it answers the heartbeat blind, so liveness keeps it.
@@ -310,6 +298,19 @@ describe('rooms per connection', () => {
  * `talks`: sends a `pong` frame every 100 ms (and answers protocol pings); `answers pings`: sends
  * a `pong` frame for each `ping` frame and leaves protocol pings unanswered.
  */
+/**
+ * 60 notifications of 100 KB in `room`, read by a member: 6 MB of history, more than loopback's
+ * kernel buffers hold, so most of a replay of it waits in ws. `since` is the first one's seq.
+ */
+async function sixMegabytesOfHistory(app: TestApp, room: string) {
+  const reader = await connectClient(app.wsUrl, signToken({ sub: 'reader' }));
+  await reader.join(room);
+  const blob = 'x'.repeat(100_000);
+  for (let i = 0; i < 60; i++) await publish(app.url, { rooms: [room], type: 'bulk', payload: { blob, i } });
+  await eventually(() => expect(reader.all('notification')).toHaveLength(60), 10_000);
+  return { reader, since: reader.all('notification')[0].data.seq as string, blob };
+}
+
 function spawnTalker(wsUrl: string, token: string, mode: 'talks' | 'answers pings' = 'talks') {
   const script = `
     const WebSocket = require('ws');
