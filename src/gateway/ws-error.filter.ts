@@ -1,7 +1,7 @@
 import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import { ERROR_CODES, ErrorCode, ErrorData } from '@herald/client/protocol';
-import { BrokerUnavailableError } from '../broker/broker';
+import { BROKER_UNAVAILABLE_FOR_CLIENTS, BrokerUnavailableError } from '../broker/broker';
 import { RoomError } from '../rooms/rooms.errors';
 import { FrameSender } from './frame.sender';
 import { FrameOrigin, frameOriginOf } from './frame-context';
@@ -36,7 +36,7 @@ export class WsErrorFilter implements ExceptionFilter {
   /** The code and message; FrameSender.error adds the event. */
   private toErrorData(exception: unknown, event: string | undefined): Pick<ErrorData, 'code' | 'message'> {
     if (exception instanceof RoomError) return { code: exception.code, message: exception.message };
-    if (exception instanceof BrokerUnavailableError) return { code: 'unavailable', message: exception.message };
+    if (exception instanceof BrokerUnavailableError) return { code: 'unavailable', message: BROKER_UNAVAILABLE_FOR_CLIENTS };
     if (exception instanceof BadRequestException) {
       // The global ValidationPipe validates message DTOs too; its messages name the fields.
       const { message } = exception.getResponse() as { message?: string | string[] };

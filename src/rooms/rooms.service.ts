@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
-import { Broker, BrokerUnavailableError } from '../broker/broker';
+import { Broker, BROKER_UNAVAILABLE_FOR_CLIENTS, BrokerUnavailableError } from '../broker/broker';
 import { PresenceStore } from '../broker/presence.store';
 import { HeraldConfig } from '../config/herald.config';
 import { Principal } from '../auth/principal';
@@ -328,9 +328,9 @@ export class RoomsService implements OnModuleDestroy {
   }
 }
 
-/** The broker's unavailability as the contract's `unavailable`; any other error as it is. */
+/** The broker's unavailability as the contract's `unavailable`, in words for clients; any other error as it is. */
 function asRoomError(error: unknown): unknown {
-  return error instanceof BrokerUnavailableError ? new RoomError('unavailable', error.message) : error;
+  return error instanceof BrokerUnavailableError ? new RoomError('unavailable', BROKER_UNAVAILABLE_FOR_CLIENTS) : error;
 }
 
 /** Every admission enters the user's personal room, with no history to read (welcome carries no seq). */
