@@ -1,10 +1,15 @@
 import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../../src/broker/engine';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { expectExactlyOnce, keepPublishing as keepPublishingOn, RetryingPublisher } from '../support/failover-publisher';
 import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
+import { RedisProcess, freeClusterPorts, spawnRedisProcess } from '../support/redis-process';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 import { ServerFrame, TestClient, connectClient } from '../support/ws-client';
@@ -176,6 +181,34 @@ describe('pods on a Redis Cluster', () => {
     await Promise.all(members.map((member) => member.close()));
   }, 60_000);
 
+  it('holds a publish to a room whose slot is midway through a migration until the slot has moved, instead of refusing it', async () => {
+    // A long command timeout: the retries last that long, and this test moves the slot meanwhile.
+    const pod = await createTestApp({ ...POD_ENV, REDIS_COMMAND_TIMEOUT_MS: '10000', REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix });
+    try {
+      const room = 'public:cluster-midway';
+      const slot = slotOf(room);
+      const member = await connectClient(pod.wsUrl, user('midway'));
+      await member.join(room);
+      expect((await notify(pod, room, 'before')).status).toBe(202);
+      const source = await cluster.primaryOf(slot);
+      const target = (await cluster.primaries()).find((node) => node.port !== source.port)!;
+      const idOf = async (node: RedisProcess) => (await cluster.cli(node, ['CLUSTER', 'MYID'])).trim();
+      const tryAgains = async () => Number(/errorstat_TRYAGAIN:count=(\d+)/.exec(await cluster.cli(source, ['INFO', 'errorstats']))?.[1] ?? 0);
+      const before = await tryAgains();
+      await cluster.cli(target, ['CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', await idOf(source)]);
+      await cluster.cli(source, ['CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', await idOf(target)]);
+      // The room's keys are all on the source; its de-duplication key for this id is nowhere yet.
+      const publishing = notify(pod, room, 'midway', randomUUID());
+      await eventually(async () => expect(await tryAgains()).toBeGreaterThan(before), 5000);
+      await cluster.migrateSlot(slot, target);
+      expect((await publishing).status).toBe(202);
+      await eventually(() => expect(texts(member, room)).toEqual(['before', 'midway']), 10_000);
+      await member.close();
+    } finally {
+      await pod.close();
+    }
+  }, 60_000);
+
   /** One room on each current primary. */
   async function roomOnEachPrimary(base: string): Promise<string[]> {
     const primaries = (await cluster.primaries()).length;
@@ -298,6 +331,57 @@ describe('pods on a Redis Cluster', () => {
     for (const room of rooms) await expectExactlyOnce(members, room, []);
     await Promise.all(members.map((member) => member.close()));
   }, 120_000);
+
+  describe('a node that serves no slots (not a member yet, or just removed with del-node)', () => {
+    let lone: RedisProcess;
+    let directory: string;
+    beforeAll(async () => {
+      directory = mkdtempSync(join(tmpdir(), 'redis-lone-'));
+      const [port] = await freeClusterPorts(1);
+      lone = await spawnRedisProcess(
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory, '--cluster-enabled', 'yes',
+         '--cluster-config-file', join(directory, 'nodes.conf'), '--requirepass', PASSWORD],
+        port,
+      );
+    });
+    afterAll(async () => {
+      await lone?.stop();
+      rmSync(directory, { recursive: true, force: true });
+    });
+
+    it('stops start-up when the seeds give a slot map with slots no primary serves, saying so', async () => {
+      const seeds = `redis://:${PASSWORD}@127.0.0.1:${lone.port}`;
+      // A pod that starts all the same is closed, not left running past the test.
+      const outcome = await createTestApp({ ...POD_ENV, REDIS_CLUSTER_NODES: seeds, REDIS_PREFIX: prefix }).then(
+        async (pod) => (await pod.close(), 'started'),
+        (error: unknown) => String(error),
+      );
+      expect(outcome).toMatch(/the slot map leaves 16384 of 16384 slots without a primary; is every seed a node of the cluster\?/);
+    });
+
+    it('survives a slot map refresh answered by such a node: unready, then whole again, rooms delivering, no unhandled rejection', async () => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const rooms = await roomOnEachPrimary('public:cluster-lone');
+        const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`lone${index}`))));
+        for (const member of members) for (const room of rooms) await member.join(room);
+        // What node-redis does when a MOVED sends it to a node just reset by del-node: it takes
+        // that node's (empty) slot map, and resubscribes the channels of every node it dropped.
+        const slots = (pods[0].app.get(Engine) as unknown as { connection: { cluster: { _slots: ClusterSlots } } }).connection.cluster._slots;
+        await slots.rediscover({ options: { socket: { host: '127.0.0.1', port: lone.port } } } as unknown as Parameters<ClusterSlots['rediscover']>[0]);
+        await expectEveryPodReady(20_000);
+        await expectDeliveryInEveryRoom(members, rooms, 'after-lone');
+        // A rejection nobody handles ends a pod running on its own (Node's default).
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(unhandled).toEqual([]);
+        await Promise.all(members.map((member) => member.close()));
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    }, 60_000);
+  });
 
   it('loses no acknowledged notification when the primary of a busy room is killed, and turns ready again', async () => {
     const room = 'public:cluster-busy';

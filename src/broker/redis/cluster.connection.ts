@@ -26,6 +26,14 @@ const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, 
 
 /** Replies that mean "not here": a slot moved; "not now" for a caller, like asCallError's own. */
 const REDIRECTED = /^(MOVED|ASK)\b/;
+/** A multi-key command on a slot that is migrating, whose keys are not all on one node yet. */
+const TRY_AGAIN = /^TRYAGAIN\b/;
+/** The pause before the second retry of a call whose slot migrates; doubled after each. */
+const MIGRATION_FIRST_PAUSE_MS = 25;
+
+function isReply(error: unknown, pattern: RegExp): boolean {
+  return error instanceof ErrorReply && pattern.test(error.message);
+}
 
 /**
  * How a cluster client reaches REDIS_CLUSTER_NODES; shared with the webhook drivers' own
@@ -155,6 +163,15 @@ export class ClusterRedisConnection extends RedisConnection {
     cluster.on('node-reconnecting', (node: NodeAddress) => {
       if (current()) this.onNodeTrouble(`${node.host}:${node.port}`);
     });
+    // node-redis subscribes the channels of a node that left its slot map again by itself, and
+    // lets the SSUBSCRIBE reject unhandled: after a refresh from a node that serves no slots (one
+    // just removed with `redis-cli --cluster del-node` answers an empty map) it threw for want of
+    // a slot owner, and the unhandled rejection ended both pods. Herald subscribes every channel
+    // again itself after any disturbance (resync), so it takes the event as one instead.
+    cluster.removeAllListeners(RESUBSCRIBE_LISTENERS_EVENT);
+    cluster.on(RESUBSCRIBE_LISTENERS_EVENT, () => {
+      if (current()) this.disturbed = true;
+    });
     cluster.on('sharded-channel-moved-error', (error: Error, channel: string) => {
       if (!current()) return;
       this.logger.warn({ message: 'A sharded channel could not follow its slot', channel, error: describeError(error) });
@@ -168,34 +185,62 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   async attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
-    try {
-      return await this.bounded(operation, command(this.commands));
-    } catch (error) {
-      throw asCallError(operation, error, REDIRECTED);
+    const retry = this.migrationRetry();
+    for (;;) {
+      try {
+        return await this.bounded(operation, command(this.commands));
+      } catch (error) {
+        // node-redis follows redirections itself; a slot that is migrating it leaves to us.
+        if (isReply(error, TRY_AGAIN) && (await retry())) continue;
+        throw asCallError(operation, error, REDIRECTED);
+      }
     }
   }
 
   /**
    * Runs the write on the primary that owns `key` and WAITs there: the acknowledgement counts
    * this connection's writes, so both must go to one node. A redirect (the slot moved or failed
-   * over) refreshes the slot map and tries the new owner once.
+   * over) refreshes the slot map and tries the new owner; a redirect or TRYAGAIN while the slot
+   * migrates is tried again for up to REDIS_COMMAND_TIMEOUT_MS (migrationRetry).
    */
   async runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
-    for (let attempt = 0; ; attempt++) {
+    const retry = this.migrationRetry();
+    for (;;) {
       try {
         const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
         return await this.writeReplicated(operation, node, command);
       } catch (error) {
-        if (attempt === 0 && error instanceof ErrorReply && REDIRECTED.test(error.message)) {
+        const redirected = isReply(error, REDIRECTED);
+        if ((redirected || isReply(error, TRY_AGAIN)) && (await retry())) {
           // Routed through the cluster client, a command follows the redirect and refreshes the slot map.
-          await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
+          if (redirected) await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
           continue;
         }
         if (error instanceof ReplicasUnavailableError) throw error;
         throw asCallError(operation, error, REDIRECTED);
       }
     }
+  }
+
+  /**
+   * Paces the tries of one call while its slot migrates: resolves true after the next pause (none
+   * before the first retry, then 25 ms doubling), false once REDIS_COMMAND_TIMEOUT_MS from the
+   * first try would pass. While a slot migrates, Redis answers a script whose keys are not all
+   * on one side TRYAGAIN (a publish's de-duplication key never exists yet), and the source
+   * answers ASK for a room not written there yet: such a call is refused for as long as the
+   * migration lasts. `redis-cli --cluster reshard` moves a slot in milliseconds, so a call tried
+   * again shortly succeeds; a migration slower than that still answers 503 (`unavailable`).
+   */
+  private migrationRetry(): () => Promise<boolean> {
+    const deadline = Date.now() + this.settings.commandTimeoutMs;
+    let pauseMs = 0;
+    return async () => {
+      if (this.closed || Date.now() + pauseMs >= deadline) return false;
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      pauseMs = pauseMs === 0 ? MIGRATION_FIRST_PAUSE_MS : 2 * pauseMs;
+      return true;
+    };
   }
 
   /** The write, then WAIT on the same primary, through that primary's ReplicaWaits. */
@@ -280,6 +325,7 @@ export class ClusterRedisConnection extends RedisConnection {
     const budgetMs = 5 * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     try {
       await withDeadline(this.cluster.connect(), budgetMs, () => new DeadlineExpiredError('the cluster discovery', budgetMs));
+      await this.untilEverySlotServed();
       await Promise.all(this.cluster.masters.map((master) => this.loadScripts(this.cluster, master)));
       this.everConnected = true;
       this.primaries = this.primaryAddresses();
@@ -336,6 +382,8 @@ export class ClusterRedisConnection extends RedisConnection {
       const failed = pings.findIndex((ping) => ping.status === 'rejected');
       if (failed >= 0) throw new Error(`${masters[failed].address}: ${describeError((pings[failed] as PromiseRejectedResult).reason)}`);
       if (this.closed) return;
+      const unserved = unservedSlots(cluster);
+      if (unserved > 0) throw new Error(slotMapGap(unserved));
       const primaries = this.primaryAddresses();
       if (primaries !== this.primaries) {
         this.failoverCount++;
@@ -496,6 +544,21 @@ export class ClusterRedisConnection extends RedisConnection {
     return moved;
   }
 
+  /**
+   * Asks for the slot map again while it leaves slots without a primary: a seed that is no
+   * (longer a) member of the cluster answers an empty one, and node-redis takes it. Each try
+   * starts from another node (known ones, then the seeds in random order).
+   */
+  private async untilEverySlotServed(): Promise<void> {
+    const slots = (this.cluster as unknown as { _slots?: Partial<ClusterSlotMap> })._slots;
+    for (let tries = 0; unservedSlots(this.cluster) > 0; tries++) {
+      if (tries === 3 * this.settings.seeds.length || typeof slots?.rediscover !== 'function') {
+        throw new Error(`${slotMapGap(unservedSlots(this.cluster))}; is every seed a node of the cluster?`);
+      }
+      await this.bounded('the slot map refresh', slots.rediscover(), this.discoveryTimeoutMs);
+    }
+  }
+
   private primaryAddresses(): string {
     return this.cluster.masters
       .map((master) => master.address)
@@ -548,4 +611,20 @@ export class ClusterRedisConnection extends RedisConnection {
 function addressOf(client: NodeClient): NodeAddress | undefined {
   const socket = client.options?.socket as { host?: string; port?: number } | undefined;
   return socket?.host === undefined || socket.port === undefined ? undefined : { host: socket.host, port: socket.port };
+}
+
+/** node-redis's event for listeners of a node that left the slot map (cluster-slots.js RESUBSCRIBE_LISTENERS_EVENT). */
+const RESUBSCRIBE_LISTENERS_EVENT = '__resubscribeListeners';
+
+/** Slots the cluster client's map gives no primary: 0 once discovery found the whole cluster. */
+function unservedSlots(cluster: { slots: ReadonlyArray<unknown> }): number {
+  let unserved = 0;
+  for (let slot = 0; slot < CLUSTER_SLOTS; slot++) if (cluster.slots[slot] === undefined) unserved++;
+  return unserved;
+}
+
+const CLUSTER_SLOTS = 16_384;
+
+function slotMapGap(unserved: number): string {
+  return `the slot map leaves ${unserved} of ${CLUSTER_SLOTS} slots without a primary`;
 }
