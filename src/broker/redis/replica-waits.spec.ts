@@ -8,20 +8,24 @@ function controlledWaits() {
 }
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
+/** Until what was scheduled has run: the WAIT is sent in the check phase after the writes' turn. */
+const settle = async () => {
+  for (let i = 0; i < 3; i++) await turn();
+};
 
 describe('ReplicaWaits', () => {
   it('acknowledges a write its WAIT covered, and shares one WAIT among the writes answered while another is out', async () => {
     const waits = controlledWaits();
     const replicas = new ReplicaWaits(1, waits.sendWait, () => undefined);
     const first = replicas.write('publish', async () => 'a');
-    await turn();
+    await settle();
     const later = [replicas.write('publish', async () => 'b'), replicas.write('publish', async () => 'c')];
-    await turn();
+    await settle();
     // Never a second WAIT while one is out: it would hold the connection as long again.
     expect(waits.pending).toHaveLength(1);
     waits.pending[0](1);
     await expect(first).resolves.toBe('a');
-    await turn();
+    await settle();
     // One more WAIT for both writes answered after the first was sent.
     expect(waits.pending).toHaveLength(2);
     waits.pending[1](1);
@@ -33,11 +37,11 @@ describe('ReplicaWaits', () => {
     let refused = 0;
     const replicas = new ReplicaWaits(2, waits.sendWait, () => refused++);
     const writes = [replicas.write('publish', async () => 'a'), replicas.write('publish', async () => 'b')];
-    await turn();
+    await settle();
+    // Answered in one turn, both wait on one WAIT.
+    expect(waits.pending).toHaveLength(1);
     waits.pending[0](1);
     await expect(writes[0]).rejects.toBeInstanceOf(ReplicasUnavailableError);
-    await turn();
-    waits.pending[1](1);
     await expect(writes[1]).rejects.toThrow('1 of 2 replicas acknowledged in time');
     expect(refused).toBe(2);
   });
@@ -47,5 +51,25 @@ describe('ReplicaWaits', () => {
     const replicas = new ReplicaWaits(1, waits.sendWait, () => undefined);
     await expect(replicas.write('publish', async () => Promise.reject(new Error('no connection')))).rejects.toThrow('no connection');
     expect(waits.pending).toHaveLength(0);
+  });
+
+  it('covers with one WAIT every write answered in the same read, and answers each within two waits while writes keep coming', async () => {
+    const waits = controlledWaits();
+    const replicas = new ReplicaWaits(1, waits.sendWait, () => undefined);
+    // Three writes answered in one read: one WAIT, sent after all three.
+    const firstRead = ['a', 'b', 'c'].map((reply) => replicas.write('publish', async () => reply));
+    await settle();
+    expect(waits.pending).toHaveLength(1);
+    // Writes keep coming while it is out; none is left for a WAIT beyond the next.
+    const secondRead = ['d', 'e'].map((reply) => replicas.write('publish', async () => reply));
+    await settle();
+    waits.pending[0](1);
+    const thirdRead = ['f'].map((reply) => replicas.write('publish', async () => reply));
+    await expect(Promise.all(firstRead)).resolves.toEqual(['a', 'b', 'c']);
+    await settle();
+    expect(waits.pending).toHaveLength(2);
+    waits.pending[1](1);
+    await expect(Promise.all([...secondRead, ...thirdRead])).resolves.toEqual(['d', 'e', 'f']);
+    expect(waits.pending).toHaveLength(2);
   });
 });

@@ -13,8 +13,10 @@ import { ReplicasUnavailableError } from './redis.connection';
  * share the next one, and the connection is held at most one wait period at a time.
  */
 export class ReplicaWaits {
+  /** The WAIT out now. */
   private waiting: Promise<number> | undefined;
-  private nextWait: Promise<number> | undefined;
+  /** The WAIT to send once the one out returns, for every write answered meanwhile. */
+  private next: Promise<number> | undefined;
 
   /**
    * `sendWait`: sends WAIT on the writes' connection and resolves with how many replicas
@@ -40,25 +42,27 @@ export class ReplicaWaits {
     throw new ReplicasUnavailableError(operation, replicas, this.wanted);
   }
 
-  /** The replicas that acknowledged a WAIT sent after the caller's write was answered. */
+  /**
+   * The replicas that acknowledged the next WAIT: sent once the one out (if any) has returned,
+   * in the check phase, so that every write answered until then (those answered in the same
+   * read included) has joined it. Only that next WAIT is sure to have been sent after the
+   * caller's write was answered. Sent at once instead, by the first write of a read, a WAIT left
+   * the other writes of that read to the WAIT after it, and that one in turn was sent by a
+   * newer write first: with a replica missing, writes kept coming and the older ones waited
+   * until they stopped (10 s and more at 10 publishes a second, where one wait is 1 s).
+   */
   private acknowledgements(): Promise<number> {
-    if (!this.waiting) {
-      const waiting = this.sendWait().finally(() => {
-        if (this.waiting === waiting) this.waiting = undefined;
-      });
-      this.waiting = waiting;
-      return waiting;
-    }
-    // The WAIT out now may have been sent before this write: the next one covers it. Sent in the
-    // check phase after the current one returns, once the writes queued behind it on the
-    // connection (answered in the same read) have joined it too.
-    this.nextWait ??= this.waiting
+    this.next ??= (this.waiting ?? Promise.resolve(0))
       .catch(() => undefined)
       .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => {
-        this.nextWait = undefined;
-        return this.acknowledgements();
+        this.next = undefined;
+        const waiting: Promise<number> = this.sendWait().finally(() => {
+          if (this.waiting === waiting) this.waiting = undefined;
+        });
+        this.waiting = waiting;
+        return waiting;
       });
-    return this.nextWait;
+    return this.next;
   }
 }
