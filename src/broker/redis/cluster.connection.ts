@@ -401,7 +401,8 @@ export class ClusterRedisConnection extends RedisConnection {
       }
       if ((this.disturbed || !this.isAvailable) && !this.closed) {
         this.disturbed = false;
-        const downMs = this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
+        // Only after an outage: a disturbance while available (a slot moved) has no down time.
+        const downMs = this.isAvailable || this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
         this.logger.log({ message: 'Every Redis Cluster primary answers; resubscribing rooms and catching up', downMs, rooms: this.channels.size });
         await this.resync();
       }
