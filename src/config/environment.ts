@@ -306,6 +306,10 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000_000)
   MAX_CONNECTIONS = 50_000;
 
+  /** Connections one user (`sub`) may hold on a pod; 0: no limit beyond MAX_CONNECTIONS. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(10_000_000)
+  MAX_CONNECTIONS_PER_USER = 0;
+
   /**
    * How long a client may take to send a request's headers (a WebSocket handshake included)
    * before it is answered 408 and its TCP connection closed: a client that trickles its headers,

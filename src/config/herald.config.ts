@@ -34,6 +34,8 @@ export class HeraldConfig {
   /** HTTP_HEADERS_TIMEOUT_MS (a handshake's headers too) and HTTP_REQUEST_TIMEOUT_MS (headers and body). */
   readonly httpTimeouts: { headersMs: number; requestMs: number };
   readonly maxConnections: number;
+  /** MAX_CONNECTIONS_PER_USER; 0: none. */
+  readonly maxConnectionsPerUser: number;
   /** permessage-deflate for clients that offer it, for messages of at least `minBytes`. */
   readonly wsCompression: { enabled: boolean; minBytes: number };
   readonly maxRoomsPerConnection: number;
@@ -99,6 +101,7 @@ export class HeraldConfig {
     this.closeTimeoutMs = env.CLOSE_TIMEOUT_MS;
     this.httpTimeouts = { headersMs: env.HTTP_HEADERS_TIMEOUT_MS, requestMs: env.httpRequestTimeoutMs };
     this.maxConnections = env.MAX_CONNECTIONS;
+    this.maxConnectionsPerUser = env.MAX_CONNECTIONS_PER_USER;
     this.wsCompression = { enabled: env.WS_COMPRESSION, minBytes: env.WS_COMPRESSION_MIN_BYTES };
     this.maxRoomsPerConnection = env.MAX_ROOMS_PER_CONNECTION;
     this.presenceEventsMaxUsers = env.PRESENCE_EVENTS_MAX_USERS;

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Joined, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { Joined, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import type { WebSocket } from 'ws';
 import { Broker, Delivery, HistoryResult } from '../broker/broker';
 import { RefCountedSubscriptions } from '../broker/ref-counted-subscriptions';
@@ -137,6 +137,12 @@ export class ConnectionHub {
 
   isMember(connection: Connection, room: string): boolean {
     return this.roomsByConnection.get(connection)?.has(room) ?? false;
+  }
+
+  /** The user's connections on this pod, those still being admitted included (MAX_CONNECTIONS_PER_USER). */
+  connectionCountOf(user: string): number {
+    const room = personalRoom(user);
+    return countOf(this.membersByRoom.get(room)) + (this.joiningByRoom.get(room)?.size ?? 0);
   }
 
   isJoining(connection: Connection, room: string): boolean {
@@ -377,6 +383,10 @@ function countKeys(index: Map<string, unknown>, prefix: string): number {
  * has one member, and a Set costs ~180 bytes: at 20k idle connections that is megabytes.
  */
 type Members = Connection | Set<Connection>;
+
+function countOf(members: Members | undefined): number {
+  return members === undefined ? 0 : members instanceof Set ? members.size : 1;
+}
 
 function addTo(index: Map<string, Members>, key: string, connection: Connection): void {
   const members = index.get(key);

@@ -106,6 +106,8 @@ export class ConnectionAdmission {
     const verification = this.verifier.verify(tokenOf(request));
     if (!verification.ok) return this.refuse(socket, verification.reason === 'token_expired' ? CloseCode.TokenExpired : CloseCode.Unauthorized);
     if (this.hub.size >= this.config.maxConnections) return this.refuse(socket, CloseCode.TryAgainLater, 'max_connections');
+    const perUser = this.config.maxConnectionsPerUser;
+    if (perUser > 0 && this.hub.connectionCountOf(verification.principal.user) >= perUser) return this.refuse(socket, CloseCode.TryAgainLater, 'max_connections_per_user');
     if (!this.broker.available) return this.refuse(socket, CloseCode.TryAgainLater, 'broker_unavailable');
 
     const now = Date.now();

@@ -4,6 +4,7 @@ import { Broker, BrokerUnavailableError } from '../../src/broker/broker';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
+import { http } from '../support/http';
 import { rawUpgrade } from '../support/raw-upgrade';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
@@ -181,6 +182,32 @@ describe('connection limits and origins', () => {
       // A freed slot admits the next connection.
       const fourth = await connectClient(app.wsUrl, signToken({ sub: 'd' }));
       await Promise.all([second.close(), fourth.close()]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('closes a user\'s connections past MAX_CONNECTIONS_PER_USER with 1013, counting only that user\'s', async () => {
+    const app = await createTestApp({ MAX_CONNECTIONS_PER_USER: '2' });
+    try {
+      // Opened at once: the first two admitted are the two it may hold.
+      const attempts = await Promise.all([1, 2, 3, 4].map(() => openClient(app.wsUrl, signToken({ sub: 'ann' }))));
+      await eventually(() => expect(attempts.filter((client) => client.frames[0]?.event === 'welcome')).toHaveLength(2));
+      const refused = attempts.filter((client) => client.frames[0]?.event !== 'welcome');
+      for (const client of refused) expect(await client.closed).toEqual({ code: 1013, reason: 'try_again_later' });
+      // Another user is not affected.
+      const bob = await connectClient(app.wsUrl, signToken({ sub: 'bob' }));
+      const metrics = (await http('GET', `${app.url}/metrics`)).body as string;
+      expect(metrics).toContain('herald_rejected_connections_total{reason="max_connections_per_user"} 2');
+      // A freed place admits the user again.
+      await attempts.find((client) => client.frames[0]?.event === 'welcome')!.close();
+      await eventually(async () => {
+        const again = await openClient(app.wsUrl, signToken({ sub: 'ann' }));
+        await eventually(() => expect(again.frames[0]?.event ?? again.closeInfo).toBeDefined());
+        expect(again.frames[0]?.event).toBe('welcome');
+        await again.close();
+      });
+      await Promise.all([bob.close(), ...attempts.map((client) => client.close())]);
     } finally {
       await app.close();
     }
