@@ -348,12 +348,7 @@ export class RoomFeeds {
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
       // The history this pod had followed is gone: whatever came after `from` in it is lost.
       if (from.epoch !== null && !sameLife) gap();
-      if (latest && gapReported) {
-        // Told to reload at `latest` (the `recovery` frame's seq): only what follows it is
-        // delivered. The new life's earlier publications, sent after that frame, came after
-        // the seq the members were given, and a client that kept it took them for repeats.
-        this.moveTo(feed, latest);
-      } else if (latest) {
+      if (latest) {
         // In a new life (or a first one) everything in it is new here, from its start.
         const missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
         if (missed.recovered) {
