@@ -281,6 +281,35 @@ describe('HeraldClient', () => {
       expect(errors.map((error) => error.code)).toEqual(['unauthorized']);
     });
 
+    it('stays closed when a disconnect listener closes it, and dials nothing more', async () => {
+      start();
+      await flush();
+      client.on('disconnect', () => client.close());
+      FakeSocket.last.welcome();
+      expect(() => FakeSocket.last.serverClose(1011, 'internal')).not.toThrow();
+      expect(states).toEqual(['open', 'closed']);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('stays closed when a disconnect listener closes it after getToken failed', async () => {
+      start({ getToken: () => Promise.reject(new Error('offline')) });
+      client.on('disconnect', () => client.close());
+      // Before the fix the transition closed -> reconnecting threw inside #dial: an unhandled rejection.
+      await flush();
+      expect(states).toEqual(['closed']);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('leaves no reconnect timer when a state listener closes it on reconnecting', async () => {
+      start();
+      await flush();
+      client.on('state', ({ state }) => state === 'reconnecting' && client.close());
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(1011, 'internal');
+      expect(states).toEqual(['open', 'reconnecting', 'closed']);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
     it('says why before it says closed when it gives up (docs/client.md: error, then closed)', async () => {
       start({ getToken: () => 'bad-token' });
       const order: string[] = [];

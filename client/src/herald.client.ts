@@ -389,8 +389,12 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     }
     if (decision.needsNewToken) this.#rejectedToken = this.#token;
     this.emit('disconnect', { code, reason, advice: decision.advice, reconnectInMs: decision.delayMs });
+    // A disconnect listener may have closed the client ("give up after the first drop").
+    if (this.#isClosed()) return;
     this.#attempt += 1;
     this.#setState('reconnecting');
+    // So may a state listener: no reconnect timer must outlive close().
+    if (this.#isClosed()) return;
     this.#reconnectTimer = setTimeout(() => void this.#dial(), decision.delayMs);
   }
 
