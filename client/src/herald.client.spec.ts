@@ -564,6 +564,30 @@ describe('HeraldClient', () => {
       expect(rejoined).toContain('public:news');
       expect(rejoined).not.toContain('team:1');
     });
+    it('takes a late reply to a leave that timed out for no revocation, and keeps the room joined again since', async () => {
+      start({ requestTimeoutMs: 1_000 });
+      await flush();
+      const revoked: unknown[] = [];
+      client.on('revoked', (event) => revoked.push(event));
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000 });
+      FakeSocket.last.answerJoins();
+      const joined = client.join('team:1');
+      await flush();
+      FakeSocket.last.answerJoins();
+      await joined;
+      const leaving = client.leave('team:1').catch((error: HeraldError) => error.code);
+      await flush();
+      const leave = FakeSocket.last.request('leave');
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(await leaving).toBe('timeout');
+      const rejoined = client.join('team:1');
+      await flush();
+      FakeSocket.last.answerJoins();
+      await rejoined;
+      FakeSocket.last.receive('left', { room: 'team:1' }, leave.id);
+      expect(revoked).toEqual([]);
+      expect(client.rooms).toContain('team:1');
+    });
   });
 
   describe('token refresh', () => {

@@ -501,8 +501,10 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         this.#rooms.restartAt(frame.data.room, frame.data.seq ?? null);
         return this.emit('recovery', { room: frame.data.room, recovered: false, missed: 0 });
       case 'left':
-        // Unprompted (the reply to a leave of ours settled its request above): the refreshed
-        // token no longer grants the room, so it is not rejoined either.
+        // With an id it is the reply to a leave of ours that timed out (a pending one settled
+        // above): the app may have joined the room again since, so it says nothing now.
+        if (frame.id !== undefined) return;
+        // Unprompted: the refreshed token no longer grants the room, so it is not rejoined either.
         if (!this.#rooms.has(frame.data.room)) return;
         this.#forgetRoom(frame.data.room);
         return this.emit('revoked', { room: frame.data.room });
