@@ -987,6 +987,27 @@ describe('HeraldClient', () => {
       expect(FakeSocket.last.request('refresh').data).toEqual({ token: 't3' });
     });
 
+    it('leaves no timer behind when closed while getToken has not answered a connect', async () => {
+      start({ getToken: () => new Promise(() => undefined) });
+      await flush();
+      client.close();
+      await flush();
+      expect(jest.getTimerCount()).toBe(0);
+      expect(errors).toEqual([]);
+    });
+
+    it('leaves no timer behind when closed while getToken has not answered a refresh', async () => {
+      const answers: Array<string | Promise<string>> = ['t1', new Promise(() => undefined)];
+      start({ getToken: () => answers.shift()! });
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: new Date(Date.now() + 10 * 60_000).toISOString() });
+      await jest.advanceTimersByTimeAsync(9 * 60_000);
+      client.close();
+      await flush();
+      expect(jest.getTimerCount()).toBe(0);
+      expect(errors).toEqual([]);
+    });
+
     it('gives getToken connectTimeoutMs to answer a refresh too, then asks again', async () => {
       const answers: Array<string | Promise<string>> = ['t1', new Promise(() => undefined), 't3'];
       start({ connectTimeoutMs: 5_000, getToken: () => answers.shift()! });

@@ -152,6 +152,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   readonly #requests: RequestTracker;
   readonly #refresher: TokenRefresher;
   readonly #stateWaiters = new Set<() => void>();
+  /** Aborted by close(): ends the wait for a getToken that has not answered, and its timer. */
+  readonly #closing = new AbortController();
   /** The user's inbox over HTTP, with the same token: `list`, `markRead`, `unread`. */
   readonly inbox: InboxClient;
 
@@ -212,7 +214,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     );
     this.#refresher = new TokenRefresher(
       {
-        requestToken: () => requestToken(this.#options.getToken, this.#options.connectTimeoutMs, 'refresh'),
+        requestToken: () => requestToken(this.#options.getToken, this.#options.connectTimeoutMs, 'refresh', this.#closing.signal),
         currentToken: () => this.#token,
         isOpen: () => this.#state === 'open',
         sendRefresh: (token) => this.#request('refresh', { token }),
@@ -329,7 +331,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     const deadlineMs = Date.now() + this.#options.connectTimeoutMs;
     let token: string;
     try {
-      token = await requestToken(this.#options.getToken, this.#options.connectTimeoutMs);
+      token = await requestToken(this.#options.getToken, this.#options.connectTimeoutMs, undefined, this.#closing.signal);
     } catch (error) {
       if (generation !== this.#generation || this.#state === 'closed') return;
       this.emit('error', error as HeraldError);
@@ -409,6 +411,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     socket?.close(1000, 'normal');
     this.#generation += 1;
     clearTimeout(this.#reconnectTimer);
+    this.#closing.abort();
     this.#joiner.close(reason);
     // Why first, then the state: a listener that reacts to `closed` already knows the reason.
     if (error && error.code !== 'closed') this.emit('error', error);

@@ -14,24 +14,31 @@ const TOKEN_PATTERN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
  * Asks getToken for a token, with the same rules wherever the SDK needs one (connecting, the
  * in-band refresh, the inbox, publishing): at most `timeoutMs` to answer, surrounding white
  * space trimmed (`fetch(...).then((r) => r.text())` often ends in a newline), and anything that
- * cannot be a JWT refused. Every failure is a HeraldError with code `token` naming getToken;
- * the token itself never appears in a message.
+ * cannot be a JWT refused. Every failure is a HeraldError with code `token` naming getToken
+ * (`closed` when `signal` aborts the wait); the token itself never appears in a message.
  */
-export async function requestToken(getToken: GetToken, timeoutMs: number, event?: string): Promise<string> {
+export async function requestToken(getToken: GetToken, timeoutMs: number, event?: string, signal?: AbortSignal): Promise<string> {
   const tooSlow = new HeraldError('token', `getToken did not answer within ${timeoutMs} ms`, event);
+  const abandoned = new HeraldError('closed', 'the client was closed while getToken was pending', event);
+  if (signal?.aborted) throw abandoned;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
   let answer: unknown;
   try {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(tooSlow), timerDelayMs(timeoutMs));
+      // A getToken that never answers must not keep the timer (and a Node process) alive after close().
+      onAbort = () => reject(abandoned);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     // Called inside the try: a getToken that throws synchronously fails like one that rejects.
     answer = await Promise.race([Promise.resolve().then(getToken), timedOut]);
   } catch (error) {
-    if (error === tooSlow) throw error;
+    if (error === tooSlow || error === abandoned) throw error;
     throw new HeraldError('token', `getToken failed: ${describe(error)}`, event, { cause: error });
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
   if (typeof answer !== 'string') {
     throw new HeraldError('token', `getToken returned ${answer === null ? 'null' : typeof answer} instead of a JWT string`, event);
