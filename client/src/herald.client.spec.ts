@@ -710,6 +710,36 @@ describe('HeraldClient', () => {
       await expect(sent).rejects.toMatchObject({ code: 'disconnected' });
     });
 
+    it('rejects a text over 4000 characters as the server counts them with bad_request, without sending it', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const tooLong = await client.send('public:news', 'x'.repeat(4_001)).catch((error: HeraldError) => error);
+      expect(tooLong).toMatchObject({ code: 'bad_request', event: 'message' });
+      // The server counts an astral character (two UTF-16 units) as one: 4000 emoji fit.
+      const emoji = client.send('public:news', '😀'.repeat(4_000));
+      await flush();
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'message').map((frame) => frame.data.text.length)).toEqual([8_000]);
+      FakeSocket.last.receive('ack', { seq: 'e1:1' }, FakeSocket.last.request('message').id);
+      await expect(emoji).resolves.toEqual({ seq: 'e1:1' });
+    });
+
+    it('rejects a request whose frame passes welcome.maxMessageBytes with bad_request, without sending it', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome({ maxMessageBytes: 1_000 });
+      // 400 characters, 1200 bytes in UTF-8: under the text limit, over the frame limit.
+      const tooBig = client.send('public:news', '€'.repeat(400)).catch((error: HeraldError) => error);
+      await flush();
+      expect(await tooBig).toMatchObject({ code: 'bad_request', event: 'message' });
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'message')).toEqual([]);
+      const fits = client.send('public:news', '€'.repeat(300));
+      await flush();
+      FakeSocket.last.receive('ack', { seq: 'e1:1' }, FakeSocket.last.request('message').id);
+      await expect(fits).resolves.toEqual({ seq: 'e1:1' });
+      expect(client.state).toBe('open');
+    });
+
     it('rejects an invalid room name without asking the server', async () => {
       start();
       await flush();

@@ -5,8 +5,10 @@ import { InboxClient } from './inbox.client.ts';
 import {
   BEARER_PROTOCOL_PREFIX,
   CloseCode,
+  MESSAGE_TEXT_MAX_CHARS,
   PROTOCOL_VERSION,
   ROOM_NAME_PATTERN,
+  messageTextLength,
   personalRoom,
   type Ack,
   type ChatMessage,
@@ -198,6 +200,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#requests = new RequestTracker({
       timeoutMs: this.#options.requestTimeoutMs,
       write: (frame) => this.#sendFrame(frame),
+      maxFrameBytes: () => this.#welcome?.maxMessageBytes ?? null,
       pace: (send, urgent) => this.#pacer.schedule(send, urgent),
     });
     this.#joiner = new RoomJoiner(
@@ -309,9 +312,13 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
    * Sends a chat message; resolves with its `seq` once the server stored it. While the client
    * is reconnecting the message waits (up to requestTimeoutMs) for the connection.
    * Rejects with `disconnected` when the connection drops before the ack: it may or may not
-   * have been delivered.
+   * have been delivered. A text over MESSAGE_TEXT_MAX_CHARS rejects at once with `bad_request`,
+   * as the server would answer it.
    */
   send(room: string, text: string): Promise<Ack> {
+    if (typeof text === 'string' && messageTextLength(text) > MESSAGE_TEXT_MAX_CHARS) {
+      return Promise.reject(new HeraldError('bad_request', `text is longer than ${MESSAGE_TEXT_MAX_CHARS} characters`, 'message'));
+    }
     return this.#request('message', { room, text });
   }
 

@@ -165,6 +165,17 @@ export const USER_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,123}$/;
 export const PUBLIC_ROOM_PREFIX = 'public:';
 export const MESSAGE_TEXT_MAX_CHARS = 4000;
 
+/**
+ * The length of a message text as the server counts it against MESSAGE_TEXT_MAX_CHARS
+ * (class-validator's `Length`, i.e. validator.js `isLength`): UTF-16 units, less one per
+ * surrogate pair and one per character followed by a variation selector (U+FE0E, U+FE0F).
+ */
+export function messageTextLength(text: string): number {
+  const presentationSequences = text.match(/[^\uFE0F\uFE0E][\uFE0F\uFE0E]/g)?.length ?? 0;
+  const surrogatePairs = text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g)?.length ?? 0;
+  return text.length - presentationSequences - surrogatePairs;
+}
+
 export function personalRoom(user: string): string {
   return PERSONAL_ROOM_PREFIX + user;
 }

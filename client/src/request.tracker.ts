@@ -31,6 +31,11 @@ export interface RequestTrackerOptions {
   /** Writes a frame on the current socket. */
   write(frame: string): void;
   /**
+   * The connection's welcome.maxMessageBytes (null before a welcome). The server closes the
+   * whole connection with 1009 on a larger frame, failing every other request with it.
+   */
+  maxFrameBytes(): number | null;
+  /**
    * Runs `send` when the client's outgoing budget allows (FramePacer.schedule); `send` returns
    * false when it wrote nothing (its request was settled meanwhile), which costs no budget.
    */
@@ -137,8 +142,22 @@ export class RequestTracker {
     this.#options.pace(() => {
       // Timed out or rejected while waiting for its turn: nothing to send any more.
       if (this.#pending.get(id) !== request) return false;
+      if (this.#tooBig(request.frame)) {
+        this.#pending.delete(id);
+        clearTimeout(request.timer);
+        request.reject(new HeraldError('bad_request', `the ${request.event} frame is larger than the server's maxMessageBytes`, request.event));
+        return false;
+      }
       this.#options.write(request.frame);
       return true;
     }, request.urgent);
+  }
+
+  #tooBig(frame: string): boolean {
+    const maxBytes = this.#options.maxFrameBytes();
+    if (maxBytes === null || !Number.isFinite(maxBytes)) return false;
+    // A UTF-16 unit is at most 3 UTF-8 bytes: most frames need no encoding to know they fit.
+    if (frame.length * 3 <= maxBytes) return false;
+    return new TextEncoder().encode(frame).length > maxBytes;
   }
 }
