@@ -2,6 +2,7 @@ import { jest } from '@jest/globals';
 import { HeraldClient, type ConnectionState, type HeraldClientOptions, type WebSocketLike } from './herald.client.ts';
 import { PACER_LIMITED_PAUSE_MS, PACER_SLOW_START } from './frame.pacer.ts';
 import type { HeraldError } from './herald.errors.ts';
+import { MIN_REFRESH_INTERVAL_MS } from './token.refresher.ts';
 import type { Notification, Welcome } from './protocol.ts';
 
 /** Stands in for the server end: records what the client sends, plays frames and closes. */
@@ -613,6 +614,63 @@ describe('HeraldClient', () => {
       FakeSocket.last.welcome({ expiresAt: new Date(Date.now() + 20_000).toISOString() });
       await jest.advanceTimersByTimeAsync(10_000);
       expect(FakeSocket.last.request('refresh').data).toEqual({ token: 't2' });
+    });
+
+    describe('with a client clock skewed against the server', () => {
+      /** A JWT (unsigned: the fake server does not check) issued at `iatMs` on the server's clock for `lifeS`. */
+      const jwt = (iatMs: number, lifeS: number) => {
+        const claims = { sub: 'alice', iat: Math.floor(iatMs / 1000), exp: Math.floor(iatMs / 1000) + lifeS };
+        return `eyJhbGciOiJIUzI1NiJ9.${btoa(JSON.stringify(claims)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}.c2ln`;
+      };
+      /** What the server says of a token from `jwt`: its exp. */
+      const expiresAt = (token: string) => new Date(JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).exp * 1000).toISOString();
+
+      async function openWithSkew(skewMs: number, lifeS: number): Promise<string[]> {
+        const issued: string[] = [];
+        start({
+          refreshBeforeExpiryMs: 60_000,
+          getToken: () => {
+            issued.push(jwt(Date.now() - skewMs, lifeS));
+            return issued[issued.length - 1];
+          },
+        });
+        await flush();
+        FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: expiresAt(issued[0]) });
+        return issued;
+      }
+
+      it('ahead by more than the token lifetime: refreshes a minute before the real expiry, not in a loop', async () => {
+        const issued = await openWithSkew(3_700_000, 3_600);
+        await jest.advanceTimersByTimeAsync(3_540_000 - 1);
+        expect(FakeSocket.last.sent.filter((frame) => frame.event === 'refresh')).toEqual([]);
+        await jest.advanceTimersByTimeAsync(1);
+        const refresh = FakeSocket.last.request('refresh');
+        expect(refresh.data).toEqual({ token: issued[1] });
+        FakeSocket.last.receive('refreshed', { expiresAt: expiresAt(issued[1]) }, refresh.id);
+        await jest.advanceTimersByTimeAsync(3_540_000 - 1);
+        expect(FakeSocket.last.sent.filter((frame) => frame.event === 'refresh')).toHaveLength(1);
+        expect(issued).toHaveLength(2);
+      });
+
+      it('behind by more than refreshBeforeExpiryMs: refreshes half way through the real lifetime, before it ends', async () => {
+        const issued = await openWithSkew(-15_000, 10);
+        await jest.advanceTimersByTimeAsync(5_000);
+        expect(FakeSocket.last.request('refresh').data).toEqual({ token: issued[1] });
+      });
+
+      it('with an opaque token that looks expired already: refreshes at most every MIN_REFRESH_INTERVAL_MS', async () => {
+        let calls = 0;
+        start({ refreshBeforeExpiryMs: 60_000, getToken: () => `opaque-${++calls}` });
+        await flush();
+        const past = new Date(Date.now() - 60_000).toISOString();
+        FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: past });
+        for (let second = 0; second < 30; second += 1) {
+          await jest.advanceTimersByTimeAsync(1_000);
+          const refresh = FakeSocket.last.sent.filter((frame) => frame.event === 'refresh').at(-1);
+          if (refresh) FakeSocket.last.receive('refreshed', { expiresAt: past }, refresh.id);
+        }
+        expect(FakeSocket.last.sent.filter((frame) => frame.event === 'refresh').length).toBeLessThanOrEqual(30_000 / MIN_REFRESH_INTERVAL_MS + 1);
+      });
     });
 
     it('surfaces a refused refresh as an error and keeps the connection', async () => {

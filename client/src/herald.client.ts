@@ -170,6 +170,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
   /** The current connection's heartbeat (clamped), null before its welcome. */
   #heartbeatMs: number | null = null;
   #token: string | null = null;
+  /** When getToken returned #token (local clock): the refresher counts its lifetime from there. */
+  #tokenReceivedAtMs = 0;
   /** The token a 1008 or 4001 refused; getToken must return another one before we dial again. */
   #rejectedToken: string | null = null;
   #welcome: Welcome | null = null;
@@ -352,6 +354,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       return;
     }
     this.#token = token;
+    this.#tokenReceivedAtMs = Date.now();
     let socket: WebSocketLike;
     try {
       socket = this.#options.tokenInUrl
@@ -543,7 +546,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#heartbeatMs = watchdogHeartbeatMs(welcome.heartbeatMs);
     this.#pacer.reset();
     this.#armWatchdog();
-    this.#refresher.schedule(welcome.expiresAt ?? null);
+    this.#refresher.schedule(welcome.expiresAt ?? null, this.#token, this.#tokenReceivedAtMs);
     // The server put us in the personal room already; joining it again, with `since` after a
     // reconnect, replays what was published to it while we were away.
     this.#rooms.add(personalRoom(welcome.user));
