@@ -135,3 +135,17 @@ export class ReplicasUnavailableError extends BrokerUnavailableError {
     this.name = 'ReplicasUnavailableError';
   }
 }
+
+/**
+ * A write that was waiting for its replicas when a sentinel began switching the primary: the
+ * replicas that acknowledged it may resync from the new primary and lose it, so it is not
+ * acknowledged (503); it may have been stored and delivered all the same.
+ */
+export class FailoverUnderwayError extends BrokerUnavailableError {
+  override readonly mayHaveApplied = true;
+
+  constructor(operation: string) {
+    super(`The message broker could not confirm the ${operation}: a sentinel began switching the primary while it waited for its replicas`);
+    this.name = 'FailoverUnderwayError';
+  }
+}

@@ -3,7 +3,8 @@ import { createClient } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { describeError } from './redis.client';
-import { RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { SentinelFailoverWatch } from './sentinel-failover.watch';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
 
 export interface SentinelConnectionOptions extends Omit<RedisConnectionOptions, 'url' | 'channels'> {
@@ -52,11 +53,14 @@ export class SentinelRedisConnection extends RedisConnection {
   private watchedSentinel = 0;
   private watchTimer: NodeJS.Timeout | undefined;
   private resolveTimer: NodeJS.Timeout | undefined;
+  /** Failovers the sentinels lead, when publishes wait for replicas (REDIS_MIN_REPLICAS). */
+  private readonly failovers: SentinelFailoverWatch | undefined;
 
   constructor(options: SentinelConnectionOptions) {
     super();
     const commandTimeoutMs = options.commandTimeoutMs ?? 2000;
     this.settings = { ...options, commandTimeoutMs, resolveIntervalMs: options.resolveIntervalMs ?? Math.max(100, Math.floor(commandTimeoutMs / 2)) };
+    if ((options.minReplicas ?? 0) > 0) this.failovers = new SentinelFailoverWatch(options.masterName, Math.max(10_000, 10 * commandTimeoutMs));
   }
 
   get available(): boolean {
@@ -71,8 +75,18 @@ export class SentinelRedisConnection extends RedisConnection {
     return this.primary().attempt(operation, command);
   }
 
-  runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
-    return this.primary().runReplicated(operation, key, command);
+  /**
+   * A write acknowledged by REDIS_MIN_REPLICAS replicas, unless a sentinel is switching the
+   * primary (SentinelFailoverWatch): refused then, and not acknowledged when a switch began while
+   * it waited for its replicas (one that acknowledged it may be about to resync and lose it).
+   */
+  async runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
+    const failovers = this.failovers;
+    if (failovers?.switching) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: a sentinel is switching the primary)`);
+    const generation = failovers?.generation;
+    const reply = await this.primary().runReplicated(operation, key, command);
+    if (failovers && failovers.generation !== generation) throw new FailoverUnderwayError(operation);
+    return reply;
   }
 
   get health(): RedisConnectionHealth {
@@ -112,6 +126,7 @@ export class SentinelRedisConnection extends RedisConnection {
     const watcher = this.watcher;
     this.watcher = undefined;
     if (watcher?.isOpen) watcher.destroy();
+    this.failovers?.close();
     this.channels.clear();
     await this.current?.close();
     this.report(false);
@@ -135,6 +150,7 @@ export class SentinelRedisConnection extends RedisConnection {
     }
     this.served = primary;
     this.watch();
+    this.failovers?.watch(this.settings.sentinels.map((sentinel) => this.sentinelClient(sentinel, true)));
     this.resolveTimer = setInterval(() => this.checkPrimary(), this.settings.resolveIntervalMs);
     this.logger.log({ message: 'Following the Redis primary through Sentinel', master: this.settings.masterName, primary });
   }
@@ -180,6 +196,7 @@ export class SentinelRedisConnection extends RedisConnection {
         await this.current.connect();
         if (primary !== this.served) this.failoverCount++;
         this.served = primary;
+        this.failovers?.ended();
       } catch (error) {
         // Not ready yet (still promoting): the next check asks the sentinels again and retries.
         this.logger.warn({ message: 'Could not connect to the new Redis primary yet', primary, error: describeError(error) });
