@@ -210,7 +210,7 @@ describe('join proxy under a burst of joins', () => {
     expect((await client.request('ping')).event).toBe('pong');
   });
 
-  it('lets waiting joins through in arrival order as requests finish', async () => {
+  it('lets waiting joins through as requests finish, never more than JOIN_PROXY_CONCURRENCY at once', async () => {
     let open = 0;
     let mostOpen = 0;
     backend.answer = () => {
@@ -223,6 +223,8 @@ describe('join proxy under a burst of joins', () => {
     const replies = await Promise.all(rooms.map((room) => client.request('join', { room })));
     expect(replies.map((reply) => reply.event)).toEqual(rooms.map(() => 'joined'));
     expect(mostOpen).toBeLessThanOrEqual(CONCURRENCY);
-    expect(backend.requests.filter((request) => request.body?.user === 'turns').map((request) => request.body.room)).toEqual(rooms);
+    // Each asked once. (Slots go in arrival order, RequestSlots' own test; two requests sent a
+    // moment apart on two connections may still reach the backend the other way round.)
+    expect(backend.requests.filter((request) => request.body?.user === 'turns').map((request) => request.body.room).sort()).toEqual([...rooms].sort());
   });
 });
