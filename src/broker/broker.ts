@@ -152,13 +152,13 @@ export interface HistoryResult {
   publications: Publication[];
 }
 
-/** Thrown when the engine's store cannot be reached; turned into `unavailable` / 503 at the edges. */
 /**
  * What a client is told of an unreachable broker (`unavailable`): the error's own message names
  * Redis commands and replies, which are for the logs, not for browsers.
  */
 export const BROKER_UNAVAILABLE_FOR_CLIENTS = 'The message broker is unreachable; try again later';
 
+/** Thrown when the engine's store cannot be reached; turned into `unavailable` / 503 at the edges. */
 export class BrokerUnavailableError extends Error {
   /**
    * Whether the write may have been applied all the same (stored on a primary that then could
