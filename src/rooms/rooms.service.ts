@@ -147,9 +147,15 @@ export class RoomsService implements OnModuleDestroy {
   }
 
   private revokeIfUngranted(connection: Connection, room: string, onRevoked: (room: string) => void): void {
-    if (mayJoin(connection.principal, room) || !this.hub.leave(connection, room)) return;
+    if (!mayJoin(connection.principal, room) && this.takeOut(connection, room)) onRevoked(room);
+  }
+
+  /** Takes the connection out of a room as a leave does (presence, hooks); false when it was not in it. */
+  private takeOut(connection: Connection, room: string): boolean {
+    if (!this.hub.leave(connection, room)) return false;
+    // Not awaited: afterLeave reports its own failures.
     void this.afterLeave(connection, room);
-    onRevoked(room);
+    return true;
   }
 
   /** A join the token does not grant: the join proxy decides first. */
@@ -173,9 +179,8 @@ export class RoomsService implements OnModuleDestroy {
     // A connection is in its personal room for its whole life (section 1): that room carries its
     // notifications, the `inbox` event and whether its user is online.
     if (room === personalRoom(connection.user)) throw new RoomError('forbidden', `A connection stays in its personal room ${room} until it closes`);
-    if (!this.hub.leave(connection, room)) throw new RoomError('not_member', `Not a member of ${room}`);
-    // Not awaited: `left` answers at once; afterLeave reports its own failures.
-    void this.afterLeave(connection, room);
+    // `left` answers at once, before presence and hooks are told.
+    if (!this.takeOut(connection, room)) throw new RoomError('not_member', `Not a member of ${room}`);
   }
 
   /**
@@ -187,9 +192,7 @@ export class RoomsService implements OnModuleDestroy {
    */
   revokeUngranted(connection: Connection, previous: Principal): string[] {
     const revoked = this.hub.roomsOf(connection).filter((room) => mayJoin(previous, room) && !mayJoin(connection.principal, room) && !this.joinAuthorizer?.covers(room));
-    for (const room of revoked) {
-      if (this.hub.leave(connection, room)) void this.afterLeave(connection, room);
-    }
+    for (const room of revoked) this.takeOut(connection, room);
     return revoked;
   }
 
