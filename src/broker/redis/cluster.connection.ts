@@ -185,13 +185,14 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   async attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
-    const retry = this.migrationRetry();
+    // Made at the first refusal only: every join's history read and presence update comes here.
+    let retry: (() => Promise<boolean>) | undefined;
     for (;;) {
       try {
         return await this.bounded(operation, command(this.commands));
       } catch (error) {
         // node-redis follows redirections itself; a slot that is migrating it leaves to us.
-        if (isReply(error, TRY_AGAIN) && (await retry())) continue;
+        if (isReply(error, TRY_AGAIN) && (await (retry ??= this.migrationRetry())())) continue;
         throw asCallError(operation, error, REDIRECTED);
       }
     }
@@ -205,14 +206,14 @@ export class ClusterRedisConnection extends RedisConnection {
    */
   async runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
-    const retry = this.migrationRetry();
+    let retry: (() => Promise<boolean>) | undefined;
     for (;;) {
       try {
         const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
         return await this.writeReplicated(operation, node, command);
       } catch (error) {
         const redirected = isReply(error, REDIRECTED);
-        if ((redirected || isReply(error, TRY_AGAIN)) && (await retry())) {
+        if ((redirected || isReply(error, TRY_AGAIN)) && (await (retry ??= this.migrationRetry())())) {
           // Routed through the cluster client, a command follows the redirect and refreshes the slot map.
           if (redirected) await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
           continue;
@@ -226,7 +227,7 @@ export class ClusterRedisConnection extends RedisConnection {
   /**
    * Paces the tries of one call while its slot migrates: resolves true after the next pause (none
    * before the first retry, then 25 ms doubling), false once REDIS_COMMAND_TIMEOUT_MS from the
-   * first try would pass. While a slot migrates, Redis answers a script whose keys are not all
+   * first refusal would pass. While a slot migrates, Redis answers a script whose keys are not all
    * on one side TRYAGAIN (a publish's de-duplication key never exists yet), and the source
    * answers ASK for a room not written there yet: such a call is refused for as long as the
    * migration lasts. `redis-cli --cluster reshard` moves a slot in milliseconds, so a call tried
