@@ -171,6 +171,22 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       }
     });
 
+    it('revokes a join still under way when a narrower token arrives: joined, then an unprompted left, and no membership', async () => {
+      const carol = await connectClient(app.wsUrl, signToken({ sub: 'carol', rooms: ['chat:*'] }));
+      try {
+        // Sent together: with Redis the join waits for the room's history while the refresh is
+        // answered; on the embedded broker it is done first and the refresh revokes it.
+        carol.send({ event: 'join', data: { room: 'chat:in-flight' }, id: 'j' });
+        carol.send({ event: 'refresh', data: { token: signToken({ sub: 'carol', rooms: ['team:*'], ttlS: 7200 }) }, id: 'r' });
+        const order = () => carol.frames.map((frame) => (frame.event === 'left' && frame.id === undefined ? `left ${frame.data.room}` : frame.event)).filter((event) => ['joined', 'refreshed', 'left chat:in-flight'].includes(event));
+        await eventually(() => expect(order()).toHaveLength(3));
+        expect(order().filter((event) => event !== 'refreshed')).toEqual(['joined', 'left chat:in-flight']);
+        expect((await carol.request('message', { room: 'chat:in-flight', text: 'still here?' })).data.code).toBe('not_member');
+      } finally {
+        await carol.close();
+      }
+    });
+
     it.each([
       ['another sub', () => signToken({ sub: 'mallory' })],
       ['a bad signature', () => signToken({ sub: 'alice' }, 'a-different-secret-long-enough')],
