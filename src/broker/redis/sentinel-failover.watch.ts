@@ -5,8 +5,8 @@ import { describeError } from './redis.client';
 type SentinelClient = ReturnType<typeof createClient>;
 
 /**
- * Failovers of one primary as the sentinel leading them tells them: `+try-failover` (or, should
- * that be missed, `+selected-slave`) starts one, `+failover-end` or a `-failover-abort-*` ends it. Only the
+ * Failovers of one primary as the sentinel leading them tells them: `+selected-slave` starts one
+ * (the replica to promote is chosen), `+failover-end` or a `-failover-abort-*` ends it. Only the
  * leader says so, and any sentinel may lead, so every sentinel is listened to.
  *
  * Why: a planned `SENTINEL FAILOVER` detaches the replica it promotes while the old primary still
@@ -46,9 +46,7 @@ export class SentinelFailoverWatch {
       client
         .connect()
         .then(async () => {
-          // `+try-failover` comes a few ticks of the sentinel's timer (100 ms each) before the
-          // promoted replica is detached: room for a pod whose event loop runs late.
-          await client.subscribe(['+try-failover', '+selected-slave'], (message) => this.onEvent(message, true));
+          await client.subscribe('+selected-slave', (message) => this.onEvent(message, true));
           await client.subscribe('+failover-end', (message) => this.onEvent(message, false));
           await client.pSubscribe('-failover-abort-*', (message) => this.onEvent(message, false));
         })
@@ -70,8 +68,6 @@ export class SentinelFailoverWatch {
   private onEvent(message: string, starts: boolean): void {
     if (masterNameOf(message) !== this.masterName) return;
     if (!starts) return this.ended();
-    // One failover announces both starts: the second is the same switch.
-    if (this.switchingNow) return;
     this.started++;
     this.switchingNow = true;
     this.logger.warn({ message: 'A sentinel is switching the Redis primary; publishes are refused until it is done', master: this.masterName });
