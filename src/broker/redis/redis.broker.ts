@@ -22,6 +22,8 @@ export interface RedisBrokerOptions {
   replaySize?: number;
   /** REDIS_MIN_REPLICAS: with 0, a followed room's new life is a gap for its members (RoomFeeds). */
   minReplicas?: number;
+  /** REDIS_COMMAND_TIMEOUT_MS: also the longest a join waits for its room's feed to reach its history read (RoomFeeds.settled). */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -70,6 +72,7 @@ export class RedisBroker extends Broker {
       (delivery) => this.emit(delivery),
       settings.replaySize,
       (settings.minReplicas ?? 0) === 0,
+      settings.commandTimeoutMs,
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection, window);
@@ -208,8 +211,8 @@ export class RedisBroker extends Broker {
   history(room: string, since?: string): Promise<HistoryResult> {
     const here = this.historyNow(room, since);
     if (here) return Promise.resolve(here);
-    // Answered once the room's feed delivers again: see RoomFeeds.settled.
-    return this.readShared(room, since).then((read) => this.feeds.settled(room)?.then(() => read) ?? read);
+    // Answered once the room's feed delivers again, up to what the read saw: see RoomFeeds.settled.
+    return this.readShared(room, since).then((read) => this.feeds.settled(room, read.latestSeq)?.then(() => read) ?? read);
   }
 
   historyNow(room: string, since?: string): HistoryResult | undefined {

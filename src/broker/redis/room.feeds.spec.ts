@@ -151,6 +151,49 @@ describe('RoomFeeds', () => {
     expect(deliveries).toEqual([]);
   });
 
+  describe('a join that read history from Redis (settled)', () => {
+    it('waits until the publication its read saw has arrived live, so the hand-over drops it from the buffer', async () => {
+      const { history, deliveries, feeds, live } = setUp();
+      live(history.publish('one'));
+      // The read (command connection) saw `two`; its channel message (subscriber) is still on its way.
+      const two = history.publish('two');
+      const waiting = feeds.settled('chat', two.seq);
+      expect(waiting).toBeInstanceOf(Promise);
+      let handedOverAfter: string[] | undefined;
+      void waiting!.then(() => (handedOverAfter = deliveries.map(textOf)));
+      await settled();
+      expect(handedOverAfter).toBeUndefined();
+      live(two);
+      await waiting;
+      expect(handedOverAfter).toEqual(['one', 'two']);
+      // Already delivered, or an older position: nothing to wait for.
+      expect(feeds.settled('chat', two.seq)).toBeUndefined();
+      expect(feeds.settled('chat', formatSeq('e1', 1))).toBeUndefined();
+      expect(feeds.settled('chat', null)).toBeUndefined();
+    });
+
+    it('counts a catch-up into a later life as past the position, and a closed room as served', async () => {
+      const { history, feeds } = setUp();
+      const old = history.publish('old');
+      const waiting = feeds.settled('chat', old.seq)!;
+      history.restart('e2');
+      feeds.catchUpAll();
+      await waiting;
+      const other = feeds.open('other');
+      feeds.anchor('other', other, { epoch: 'e1', latestPosition: 0 });
+      const closing = feeds.settled('other', formatSeq('e1', 3))!;
+      feeds.close('other', other);
+      await expect(closing).resolves.toBeUndefined();
+    });
+
+    it('waits no longer than its bound for a publication that never arrives (lost in a failover)', async () => {
+      const history = new FakeHistory();
+      const feeds = new RoomFeeds(history.read, () => undefined, undefined, false, 30);
+      feeds.anchor('chat', feeds.open('chat'), { epoch: 'e1', latestPosition: 0 });
+      await expect(feeds.settled('chat', formatSeq('e1', 1))).resolves.toBeUndefined();
+    });
+  });
+
   describe('before its anchor is known', () => {
     /** A room followed with its anchor still being read, as admission follows a personal room. */
     function opened() {

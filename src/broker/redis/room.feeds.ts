@@ -68,6 +68,15 @@ const NO_HISTORY_ANCHOR: Anchor = Object.freeze({ epoch: null, position: 0 });
  */
 const UNKNOWN_ANCHOR: Anchor = Object.freeze({ epoch: null, position: 0 });
 
+/** Someone waiting for a feed to deliver live again, and up to `target` when given (settled). */
+interface SettledWaiter {
+  readonly target: ParsedSeq | undefined;
+  settle(): void;
+}
+
+/** How long a join waits, by default, for its room's feed to deliver what its history read saw (settled). */
+export const DEFAULT_MAX_FEED_LAG_MS = 2_000;
+
 /** Reads a room's history (RedisBroker.history). */
 type HistoryReader = (room: string, since?: string) => Promise<HistoryResult>;
 
@@ -88,8 +97,8 @@ export class RoomFeeds {
   private readonly replays = new Map<string, Replay>();
   /** Feeds holding their live deliveries since the connection was lost, until catchUpAll (holdAll). */
   private readonly heldForResync = new Set<RoomFeed>();
-  /** Who waits for a holding feed to deliver what it holds (settled). */
-  private readonly settledWaiters = new Map<RoomFeed, Array<() => void>>();
+  /** Who waits for a feed to deliver what it holds, or up to a position (settled). */
+  private readonly settledWaiters = new Map<RoomFeed, SettledWaiter[]>();
 
   constructor(
     private readonly readHistory: HistoryReader,
@@ -106,6 +115,8 @@ export class RoomFeeds {
      * position, the one delivered here, and found nothing missing.
      */
     private readonly newLifeIsGap = false,
+    /** REDIS_COMMAND_TIMEOUT_MS: the longest a join waits for the feed to reach its read (settled). */
+    private readonly maxFeedLagMs = DEFAULT_MAX_FEED_LAG_MS,
   ) {}
 
   get size(): number {
@@ -183,30 +194,63 @@ export class RoomFeeds {
   }
 
   /**
-   * Resolves once the room's feed delivers live again (its anchor known, its catch-up done);
-   * undefined when it already does, or the room is not followed. A join that read history from
-   * Redis waits for it before its hand-over: what the feed holds was published before its anchor
-   * was read, possibly before that history read too, and delivered after the hand-over it would
-   * reach the new member a second time (the hand-over drops from its buffer only what history
-   * already replayed).
+   * Resolves once the room's feed delivers live again (its anchor known, its catch-up done) and
+   * has delivered up to `seen`, the latest seq a history read from Redis saw; undefined when it
+   * already has, or the room is not followed. A join that read history from Redis waits for it
+   * before its hand-over, which drops from its buffer only what history already replayed:
+   * - what the feed holds was published before its anchor was read, possibly before that
+   *   history read too;
+   * - the read and the feed come over different connections, so the read can see a
+   *   publication whose channel message has not reached this pod yet.
+   * Either, delivered after the hand-over, would reach the new member a second time. The wait for
+   * `seen` lasts at most maxFeedLagMs: a publication the read saw that never reaches this pod (a
+   * failover lost it) holds no join for longer.
    */
-  settled(room: string): Promise<void> | undefined {
+  settled(room: string, seen?: string | null): Promise<void> | undefined {
     const feed = this.feeds.get(room);
-    if (!feed?.pending) return undefined;
+    if (!feed) return undefined;
+    const target = seen ? parseSeq(seen) : undefined;
+    if (!feed.pending && (target === undefined || hasDelivered(feed, target))) return undefined;
     return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: SettledWaiter = {
+        target,
+        settle: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      if (target) {
+        timer = setTimeout(() => this.forgetWaiter(feed, waiter), this.maxFeedLagMs);
+        timer.unref();
+      }
       const waiters = this.settledWaiters.get(feed);
-      if (waiters) waiters.push(resolve);
-      else this.settledWaiters.set(feed, [resolve]);
+      if (waiters) waiters.push(waiter);
+      else this.settledWaiters.set(feed, [waiter]);
     });
   }
 
-  /** Tells who waits for `feed` (settled), unless it holds deliveries again or still; `gone`: it is no longer followed. */
+  /**
+   * Tells who waits for `feed` (settled) and is served: none while it holds deliveries, those
+   * without a position or whose position it delivered otherwise; all when `gone` (no longer followed).
+   */
   private releaseWaiters(feed: RoomFeed, gone = false): void {
-    if (feed.pending && !gone) return;
     const waiters = this.settledWaiters.get(feed);
-    if (!waiters) return;
-    this.settledWaiters.delete(feed);
-    for (const resolve of waiters) resolve();
+    if (!waiters || (feed.pending && !gone)) return;
+    const waiting = gone ? [] : waiters.filter(({ target }) => target !== undefined && !hasDelivered(feed, target));
+    if (waiting.length === waiters.length) return;
+    if (waiting.length > 0) this.settledWaiters.set(feed, waiting);
+    else this.settledWaiters.delete(feed);
+    for (const waiter of waiters) if (!waiting.includes(waiter)) waiter.settle();
+  }
+
+  /** A waiter whose time ran out: served now, whatever the feed delivered. */
+  private forgetWaiter(feed: RoomFeed, waiter: SettledWaiter): void {
+    const waiters = this.settledWaiters.get(feed);
+    const index = waiters?.indexOf(waiter) ?? -1;
+    if (index >= 0) waiters!.splice(index, 1);
+    if (waiters?.length === 0) this.settledWaiters.delete(feed);
+    waiter.settle();
   }
 
   /**
@@ -417,6 +461,8 @@ export class RoomFeeds {
     if (feed.recent.length > RECENT_POSITIONS) feed.recent.shift();
     if (this.replaySize > 0 && !publication.room.startsWith(PERSONAL_ROOM_PREFIX)) this.keepForReplay(publication, at);
     this.emit(publication);
+    // A join may wait for this position (settled); a map size is all the common case costs.
+    if (this.settledWaiters.size > 0) this.releaseWaiters(feed);
   }
 
   /** Adds a delivered publication to its room's replay, which restarts from it unless it is the next position. */
@@ -442,6 +488,17 @@ function skipsPositions(from: Anchor, at: ParsedSeq, newLifeIsGap: boolean): boo
   // With newLifeIsGap (RoomFeeds), any later life: the old one may have ended in writes never seen here.
   if (newLifeIsGap && from.epoch !== null && from.epoch !== at.epoch) return true;
   return at.position > (from.epoch === at.epoch ? from.position : 0) + 1;
+}
+
+/**
+ * Whether the feed has delivered `target` or moved past it: a position at or after it in its
+ * life, or any in a later life. Not a feed that stands nowhere known yet (no anchor, a room with
+ * no history when followed, UNKNOWN_ANCHOR): the publication may still come.
+ */
+function hasDelivered(feed: RoomFeed, target: ParsedSeq): boolean {
+  const at = feed.last ?? (feed.anchor === UNKNOWN_ANCHOR ? undefined : feed.anchor);
+  if (at === undefined || at.epoch === null) return false;
+  return at.epoch === target.epoch ? at.position >= target.position : isEarlierLife(target.epoch, at.epoch);
 }
 
 /**
