@@ -292,6 +292,18 @@ export class ClusterRedisConnection extends RedisConnection {
     return true;
   }
 
+  /** The PING goes to the sharded subscriber of the primary serving the channel's slot. */
+  async flushChannel(channel: string): Promise<void> {
+    const master = this.cluster.slots[calculateSlot(channel)]?.master as { pubSub?: { client?: NodeClient } } | undefined;
+    const subscriber = master?.pubSub?.client;
+    if (!this.isAvailable || !subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
+    try {
+      await this.bounded('subscriber PING', subscriber.ping());
+    } catch (error) {
+      throw asCallError('subscriber PING', error, REDIRECTED);
+    }
+  }
+
   get channelCount(): number {
     return this.channels.size;
   }

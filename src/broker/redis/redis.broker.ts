@@ -131,7 +131,12 @@ export class RedisBroker extends Broker {
     try {
       await this.connection.subscribe(channel);
       // Read after SUBSCRIBE returned: anything later reaches this pod live or by catch-up.
-      this.feeds.anchor(room, feed, await this.connection.attempt('history', (redis) => redis.heraldHistory(this.roomKeys(room), undefined, this.historyWindow())));
+      const latest = await this.connection.attempt('history', (redis) => redis.heraldHistory(this.roomKeys(room), undefined, this.historyWindow()));
+      // The read may count publications whose messages are still on their way here. Anchored
+      // before they arrive, the room would answer joins from that position (historyNow) and then
+      // deliver them to those members: a seq they were told they had. Once flushed, they wait in the feed.
+      await this.connection.flushChannel(channel);
+      this.feeds.anchor(room, feed, latest);
     } catch (error) {
       if (this.feeds.close(room, feed)) {
         this.connection.unsubscribe(channel).catch((failure: unknown) =>

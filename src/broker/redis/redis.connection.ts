@@ -78,6 +78,13 @@ export abstract class RedisConnection {
    * without the channel), true once Redis confirmed it.
    */
   abstract unsubscribe(channel: string): Promise<boolean>;
+  /**
+   * Resolves once every message published on a subscribed `channel` before this call has reached
+   * the message listener: a PING on the connection that receives the channel, whose reply Redis
+   * sends after them. A read on the command connection can see a publication whose message is
+   * still on its way on the subscriber's; awaited after such a read, this makes the two agree.
+   */
+  abstract flushChannel(channel: string): Promise<void>;
   /** Channels subscribed now (the pod's rooms). */
   abstract get channelCount(): number;
 

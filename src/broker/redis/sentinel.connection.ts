@@ -113,6 +113,10 @@ export class SentinelRedisConnection extends RedisConnection {
     return this.primary().unsubscribe(channel);
   }
 
+  flushChannel(channel: string): Promise<void> {
+    return this.primary().flushChannel(channel);
+  }
+
   get channelCount(): number {
     return this.channels.size;
   }

@@ -150,6 +150,17 @@ export class StandaloneRedisConnection extends RedisConnection {
     }
   }
 
+  /** One subscriber holds every channel: its PING flushes them all. */
+  async flushChannel(_channel?: string): Promise<void> {
+    const subscriber = this.subscriber;
+    if (!subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
+    try {
+      await this.bounded('subscriber PING', subscriber.ping(), 'subscriber');
+    } catch (error) {
+      throw asCallError('subscriber PING', error);
+    }
+  }
+
   async unsubscribe(channel: string): Promise<boolean> {
     if (!this.channels.delete(channel)) return false;
     const subscriber = this.subscriber;
