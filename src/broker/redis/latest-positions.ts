@@ -10,6 +10,8 @@ export type LatestPositionCallback = (error: unknown, latest?: RoomLatest | null
 
 interface PendingRead {
   meta: string;
+  /** The channel the room's messages come on. */
+  channel: string;
   answer: LatestPositionCallback;
 }
 
@@ -24,7 +26,7 @@ export class LatestPositions {
   private pending: PendingRead[] | undefined;
 
   constructor(
-    private readonly connection: Pick<RedisConnection, 'attempt'>,
+    private readonly connection: Pick<RedisConnection, 'attempt' | 'flushChannel'>,
     private readonly window: BatchWindow,
   ) {}
 
@@ -32,12 +34,12 @@ export class LatestPositions {
    * Reads the room's latest position (`meta` is the room's meta key) with the window's others;
    * a callback rather than a promise: every admission asks, and nothing awaits the answer.
    */
-  read(meta: string, answer: LatestPositionCallback): void {
+  read(meta: string, channel: string, answer: LatestPositionCallback): void {
     if (!this.pending) {
       this.pending = [];
       this.window.schedule(() => this.flush());
     }
-    this.pending.push({ meta, answer });
+    this.pending.push({ meta, channel, answer });
   }
 
   private flush(): void {
@@ -48,6 +50,10 @@ export class LatestPositions {
       this.connection
         // `attempt`, as a subscribe's anchor always was: it runs whenever the command connection is up.
         .attempt('history', (redis) => redis.heraldLatestPositions(reads.map((read) => read.meta)))
+        // Answered once the messages the read counted have arrived (RedisConnection.flushChannel:
+        // one subscriber holds every room a read can batch, so one flush covers them all). A
+        // failed flush answers all the same: the subscriber is down, and its resync catches up.
+        .then((latest) => this.connection.flushChannel(reads[0].channel).then(() => latest, () => latest))
         .then(
           (latest) => reads.forEach((read, index) => read.answer(undefined, latest[index] ?? null)),
           (error: unknown) => reads.forEach((read) => read.answer(error ?? new Error('Reading latest positions failed'))),

@@ -1,4 +1,4 @@
-import { Delivery } from '../broker';
+import { personalRoom } from '@herald/client/protocol';
 import { formatSeq } from '../seq';
 import { BatchWindow } from './batch-window';
 import { ChannelListener, RedisConnection } from './redis.connection';
@@ -31,11 +31,12 @@ class TwoConnections {
   } as unknown as RedisConnection;
 
   heraldHistory = async (): Promise<RoomHistoryReply | null> => this.latest;
+  heraldLatestPositions = async (metaKeys: readonly string[]) => metaKeys.map(() => this.latest);
 
   /** A publication Redis stored (the reads see it) and sent on the channel (not arrived yet). */
-  publish(channel: string, epoch: string, position: number): void {
+  publish(channel: string, epoch: string, position: number, prefix = ''): void {
     this.latest = { epoch, latestPosition: position, nowMs: Date.now() };
-    this.inFlight.push([`P ${epoch} ${position} ${Date.now()} message\n{"text":"${position}"}`, channel]);
+    this.inFlight.push([`${prefix}P ${epoch} ${position} ${Date.now()} message\n{"text":"${position}"}`, channel]);
   }
 
   /** Every message on its way reaches the pod, in order. */
@@ -45,30 +46,48 @@ class TwoConnections {
 }
 
 describe('RedisBroker', () => {
-  it("anchors a newly followed room after the messages its anchor read counted: a join never gets a publication at or before its seq", async () => {
+  /**
+   * A room newly followed while a publication races its anchor read: published after the pod
+   * holds the channel, counted by the read, its message still on its way when the read returns.
+   * A join answered from where the room then stands (historyNow, as ConnectionHub.enter does)
+   * must never be followed by a publication at or before the seq it was told.
+   */
+  async function raceTheAnchor(room: string, personalChannels: number) {
     const redis = new TwoConnections();
-    const keys = new RedisKeys('test:', false, 0);
+    const keys = new RedisKeys('test:', false, personalChannels);
     const broker = new RedisBroker(redis.connection, keys, { historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 60_000 }, new BatchWindow(0));
-    const delivered: Delivery[] = [];
-    broker.onDelivery((delivery) => delivered.push(delivery));
+    const delivered: string[] = [];
+    broker.onDelivery((delivery) => delivered.push(delivery.kind === 'publication' ? delivery.seq : delivery.kind));
     try {
-      // Published before this pod subscribed: counted by reads, never sent here.
+      // Published before this pod followed the room: counted by reads, never sent here.
       redis.latest = { epoch: 'e1', latestPosition: 4, nowMs: Date.now() };
-      const subscribing = broker.subscribe('chat');
-      // Published between SUBSCRIBE and the anchor read: the read counts it, its message is late.
-      redis.publish(keys.channel('chat'), 'e1', 5);
+      const channel = keys.channel(room);
+      const subscribing = broker.subscribe(room);
+      redis.publish(channel, 'e1', 5, keys.sharedMessagePrefix(room, channel));
       await subscribing;
-      // A join answered from where the room stands here (ConnectionHub.enter, then live delivery).
-      const joinedSeq = broker.historyNow('chat')?.latestSeq;
+      // The anchor is read now (a personal room's in the batch window, another room's at once).
+      await until(() => broker.historyNow(room) !== undefined);
+      const joinedSeq = broker.historyNow(room)!.latestSeq!;
       expect(joinedSeq).toBe(formatSeq('e1', 5));
-      const afterJoin = delivered.length;
+      const beforeJoin = delivered.length;
       redis.arrive();
-      const liveAfterJoin = delivered.slice(afterJoin).flatMap((delivery) => (delivery.kind === 'publication' ? [delivery.seq] : []));
-      expect(liveAfterJoin.filter((seq) => seq <= joinedSeq!)).toEqual([]);
+      expect(delivered.slice(beforeJoin).filter((seq) => seq <= joinedSeq)).toEqual([]);
       // Position 5 went out once, before the join's answer.
-      expect(delivered.map((delivery) => (delivery.kind === 'publication' ? delivery.seq : delivery.kind))).toEqual([formatSeq('e1', 5)]);
+      expect(delivered).toEqual([formatSeq('e1', 5)]);
     } finally {
       broker.close();
     }
+  }
+
+  it('anchors a newly followed room after the messages its anchor read counted', async () => {
+    await raceTheAnchor('chat', 0);
+  });
+
+  it("anchors a personal room (a shared channel, read in the batch window) after the messages its read counted", async () => {
+    await raceTheAnchor(personalRoom('alice'), 16);
   });
 });
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}

@@ -183,7 +183,7 @@ export class RedisBroker extends Broker {
    * nothing is lost, repeated or reordered meanwhile.
    */
   private followShared(room: string, feed: RoomFeed): void {
-    this.latestPositions.read(this.keys.meta(room), (error, latest) => {
+    this.latestPositions.read(this.keys.meta(room), this.keys.channel(room), (error, latest) => {
       if (error === undefined) {
         this.feeds.anchor(room, feed, latest ?? null);
         return;
