@@ -714,6 +714,22 @@ describe('HeraldClient', () => {
       expect(client.rooms).not.toContain('team:9');
     });
 
+    it('reports no error after closed for a refusal that arrived as the app closed', async () => {
+      start({ rooms: ['team:9'] });
+      const events: string[] = [];
+      client.on('error', (error) => events.push(`error ${error.code}`));
+      client.on('state', ({ state }) => events.push(state));
+      await flush();
+      FakeSocket.last.welcome();
+      const join = FakeSocket.last.request('join');
+      FakeSocket.last.receive('error', { code: 'forbidden', message: 'no', event: 'join' }, join.id);
+      // In the same turn as the reply (a listener of an earlier frame, say): the refusal is handled a microtask later.
+      client.close();
+      await flush();
+      expect(events.at(-1)).toBe('closed');
+      expect(events).not.toContain('error forbidden');
+    });
+
     it('times out a request without a reply', async () => {
       start({ requestTimeoutMs: 3_000 });
       await flush();

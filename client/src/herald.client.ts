@@ -211,7 +211,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         isOpen: () => this.#state === 'open',
         sendJoin: (request, onJoined) => this.#request('join', request, onJoined),
         recovered: (room, joined) => this.emit('recovery', { room, recovered: joined.recovered!, missed: joined.missed ?? 0 }),
-        refused: (error) => this.emit('error', error),
+        refused: (error) => this.#reportError(error),
         random: () => this.#options.random(),
       },
       // Transient refusals of a join are retried on the reconnect backoff's schedule.
@@ -226,7 +226,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         refreshed: (token) => {
           this.#token = token;
         },
-        onError: (error) => this.emit('error', error),
+        onError: (error) => this.#reportError(error),
       },
       this.#options.refreshBeforeExpiryMs,
     );
@@ -243,7 +243,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       fetch: options.fetch,
       requestTimeoutMs: this.#options.requestTimeoutMs,
       onUnread: (unread, previous) => this.emit('unread', { unread, previous }),
-      onError: (error) => this.emit('error', error),
+      onError: (error) => this.#reportError(error),
+      closed: this.#closing.signal,
     });
     // Not from inside the constructor: the listeners an app attaches right after connect()
     // must see every event of the first attempt, a getToken that throws at once included.
@@ -426,6 +427,15 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     // Why first, then the state: a listener that reacts to `closed` already knows the reason.
     if (error && error.code !== 'closed') this.emit('error', error);
     this.#setState('closed');
+  }
+
+  /**
+   * Tells the app of an error found on its own (a refused join, a failed refresh or inbox
+   * resync), unless the client is closed: a reply or answer that was on its way when the app
+   * called close() reports nothing after `closed`.
+   */
+  #reportError(error: HeraldError): void {
+    if (this.#state !== 'closed') this.emit('error', error);
   }
 
   /** Detaches from the current socket and stops its timers, without closing it. */

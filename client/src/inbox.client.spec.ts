@@ -522,6 +522,32 @@ describe('client.inbox', () => {
       expect(client.inbox.unread).toBeNull();
     });
 
+    it('rejects a call waiting for getToken or for the server as closed when the client closes', async () => {
+      const fetch = jest.fn(
+        (_url: unknown, init?: RequestInit) => new Promise<Response>((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason))),
+      );
+      let tokenAsked = false;
+      start([], {
+        fetch: fetch as unknown as typeof globalThis.fetch,
+        // The first call's getToken never answers; the second's does, and its request then waits.
+        getToken: () => (tokenAsked ? 'user-token' : ((tokenAsked = true), new Promise<string>(() => undefined))),
+        requestTimeoutMs: 60_000,
+      });
+      const waitingForToken = client.inbox.list();
+      await flush();
+      const waitingForServer = client.inbox.list();
+      await flush();
+      expect(fetch).toHaveBeenCalledTimes(1);
+      const outcomes = Promise.allSettled([waitingForToken, waitingForServer]);
+      client.close();
+      await flush();
+      const [token, server] = await outcomes;
+      expect(token).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list' } });
+      expect(server).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list' } });
+      // Nothing of either is left to run: no timer keeps a Node process alive.
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
     it('rejects once the client is closed', async () => {
       const { fetch } = start([]);
       client.close();

@@ -47,6 +47,8 @@ export interface InboxClientOptions {
   onUnread: (unread: number, previous: number | null) => void;
   /** A background resync failed (the app's own calls reject instead). */
   onError: (error: HeraldError) => void;
+  /** Aborted by the client's close(): a call waiting for getToken or the server then rejects as `closed`. */
+  closed?: AbortSignal;
 }
 
 /**
@@ -239,7 +241,8 @@ export class InboxClient {
   async #call<T>(method: 'GET' | 'POST', path: string, body: object | undefined, what: string): Promise<T> {
     if (this.#feed.state === 'closed') throw new HeraldError('closed', 'the client is closed', what);
     const url = this.#endpoint(path, what);
-    const token = await requestToken(this.#options.getToken, this.#options.requestTimeoutMs, what);
+    const closed = this.#options.closed;
+    const token = await requestToken(this.#options.getToken, this.#options.requestTimeoutMs, what, closed);
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
@@ -248,9 +251,10 @@ export class InboxClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
+        signal: requestSignal(this.#options.requestTimeoutMs, closed),
       });
     } catch (error) {
+      if (closed?.aborted) throw new HeraldError('closed', 'the client was closed while the request was pending', what, { cause: error });
       // A browser reports a CORS refusal this way too: the page's origin is not in ALLOWED_ORIGINS.
       throw new HeraldNetworkError(`${what} failed: ${describe(error)}`, { cause: error });
     }
@@ -271,6 +275,12 @@ export class InboxClient {
       throw new HeraldError('bad_request', `no HTTP URL for the inbox (${describe(error)}); pass options.httpUrl`, what, { cause: error });
     }
   }
+}
+
+/** Aborts after `timeoutMs`, or with `closed` (where the runtime has AbortSignal.any: browsers since 2023, Node 20). */
+function requestSignal(timeoutMs: number, closed: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return closed && typeof AbortSignal.any === 'function' ? AbortSignal.any([timeout, closed]) : timeout;
 }
 
 /** An item as section 6 of the contract lists it; what the client and the bell read of it. */
