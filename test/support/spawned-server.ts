@@ -31,7 +31,9 @@ export async function spawnServer(env: Record<string, string>, options: { waitRe
   );
   const server: SpawnedServer = { child, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws`, output: () => output, exited };
   if (options.waitReady !== false) {
-    const deadline = Date.now() + 15_000;
+    // Most of a test's 30 s: on a machine busy with other work, loading the built server alone
+    // has taken more than 15 s (a clean-clone CI run saw no output at all by then).
+    const deadline = Date.now() + 25_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`Server exited early:\n${output}`);
       try {
