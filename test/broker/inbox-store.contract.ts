@@ -197,6 +197,40 @@ export function inboxStoreContract(harness: EngineHarness): void {
     expect(await markAndHear(engine, log, 'alice', ['n1', 'n2'])).toEqual({ unread: 3, read: null });
   });
 
+  it('keeps a read mark per item: a notification published again with the same id is a new unread item, whatever becomes of the older copy', async () => {
+    const engine = await (await harness.cluster({ inboxSize: 3 })).pod();
+    // The publisher's id, used again once its de-duplication window has passed.
+    await notify(engine, 'alice', 'k');
+    await engine.inbox.markRead('alice', ['k']);
+    await notify(engine, 'alice', 'k');
+    expect((await engine.inbox.read('alice', 10)).items.map((item) => [item.id, item.read])).toEqual([
+      ['k', false],
+      ['k', true],
+    ]);
+    expect((await engine.inbox.read('alice', 10)).unread).toBe(1);
+    // The older copy is trimmed: the newer one stays as it was.
+    await notify(engine, 'alice', 'n1');
+    await notify(engine, 'alice', 'n2');
+    const page = await engine.inbox.read('alice', 10);
+    expect(page.items.map((item) => [item.id, item.read])).toEqual([
+      ['n2', false],
+      ['n1', false],
+      ['k', false],
+    ]);
+    expect(page.unread).toBe(3);
+    // Marking the id marks every item that carries it.
+    await engine.inbox.markRead('alice', ['n1']);
+    await notify(engine, 'alice', 'k');
+    expect((await engine.inbox.read('alice', 10)).items.map((item) => item.id)).toEqual(['k', 'n2', 'n1']);
+    await notify(engine, 'alice', 'k');
+    expect(await engine.inbox.markRead('alice', ['k'])).toBe(1);
+    expect((await engine.inbox.read('alice', 10)).items.map((item) => [item.id, item.read])).toEqual([
+      ['k', true],
+      ['k', true],
+      ['n2', false],
+    ]);
+  });
+
   it('forgets items older than INBOX_TTL_DAYS', async () => {
     const engine = await (await harness.cluster({ inboxTtlMs: 1000 })).pod();
     const log = await following(engine, 'alice');

@@ -60,6 +60,17 @@ local function index_summary(entry)
   local stored, epoch, position, id = string.match(entry, '^(%d+) (%S+) (%d+) (.*)$')
   return tonumber(stored) or 0, epoch, position, id
 end
+-- An item's member of the read set: its seq, not its id, so each item has a mark of its own. A
+-- notification published again with the same id (after its de-duplication window) is a new item,
+-- unread, as in the memory store; a mark by id made it look read, and trimming the older copy
+-- then made it unread again.
+local function read_mark(epoch, position)
+  return '#' .. epoch .. ' ' .. position
+end
+-- Read: marked by seq, or by id (the marks of versions before read_mark, kept until trimmed).
+local function is_read(read, epoch, position, id)
+  return redis.call('SISMEMBER', read, read_mark(epoch, position)) == 1 or redis.call('SISMEMBER', read, id) == 1
+end
 `;
 
 /**
@@ -85,12 +96,12 @@ local unread, page, flags, more = 0, {}, {}, 0
 for at, entry in ipairs(redis.call('LRANGE', index, 0, -1)) do
   local stored, epoch, position, id = index_summary(entry)
   if stored > oldest then
-    local is_read = redis.call('SISMEMBER', read, id)
-    if is_read == 0 then unread = unread + 1 end
+    local flag = is_read(read, epoch, position, id) and 1 or 0
+    if flag == 0 then unread = unread + 1 end
     if before == '' or bytes_less(epoch .. '-' .. string.rep('0', ${POSITION_WIDTH} - #position) .. position, before) then
       if #page < limit then
         page[#page + 1] = redis.call('LINDEX', inbox, at - 1)
-        flags[#flags + 1] = is_read
+        flags[#flags + 1] = flag
       else
         more = 1
       end
@@ -121,10 +132,10 @@ local wanted = {}
 for i = FIRST_ID, #ARGV do wanted[ARGV[i]] = true end
 local unread, changed, newly = 0, false, {}
 for _, entry in ipairs(redis.call('LRANGE', index, 0, -1)) do
-  local stored, _, _, id = index_summary(entry)
-  if stored > oldest and redis.call('SISMEMBER', read, id) == 0 then
+  local stored, epoch, position, id = index_summary(entry)
+  if stored > oldest and not is_read(read, epoch, position, id) then
     if all or wanted[id] then
-      redis.call('SADD', read, id)
+      redis.call('SADD', read, read_mark(epoch, position))
       changed = true
       newly[id] = true
     else

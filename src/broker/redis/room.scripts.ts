@@ -128,8 +128,8 @@ if inbox_size > 0 then
     redis.call('LTRIM', inbox, 0, inbox_size - 1)
     redis.call('LTRIM', index, 0, inbox_size - 1)
     for _, entry in ipairs(dropped) do
-      local stored, _, _, id = index_summary(entry)
-      if stored > 0 then redis.call('SREM', read, id) end
+      local stored, dropped_epoch, dropped_position, id = index_summary(entry)
+      if stored > 0 then redis.call('SREM', read, read_mark(dropped_epoch, dropped_position), id) end
     end
   end
   redis.call('EXPIRE', inbox, ARGV[9])
