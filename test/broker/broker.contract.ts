@@ -448,6 +448,17 @@ export function brokerContract(harness: EngineHarness): void {
       expect(raced.sort()).toEqual(['conflict', 'first']);
     });
 
+    it('keeps every publish id apart from every other key, braces and all', async () => {
+      const broker = await (await brokers()).pod();
+      // On Redis the ids go inside hash tags: `{publish:X}:dedup:Q}:fingerprint` was both the
+      // first publish's de-duplication marker and the second id's binding.
+      expect((await broker.publish('publish:X', 'notification', body('a'), { dedupKey: 'Q}:fingerprint', fingerprint: 'a' })).duplicate).toBe(false);
+      expect(await broker.claimPublishId('X}:dedup:Q', 'b')).toBe('first');
+      expect(await broker.claimPublishId('#{x}', 'c')).toBe('first');
+      expect(await broker.claimPublishId('#{x}', 'd')).toBe('conflict');
+      expect(await broker.claimPublishId('{x}', 'e')).toBe('first');
+    });
+
     it('forgets a publish id after the history window', async () => {
       const broker = await (await brokers({ historyTtlS: 1 })).pod();
       expect(await broker.claimPublishId('n1', 'f1')).toBe('first');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import type { InboxKeys } from './inbox.scripts';
 
@@ -8,6 +9,9 @@ import type { InboxKeys } from './inbox.scripts';
  */
 export const PERSONAL_PRESENCE_SHARDS = 16;
 const PERSONAL_PRESENCE_PREFIX = 'user:*';
+
+/** What starts a publish id's digest in its key (RedisKeys.publishId). */
+const DIGEST_MARK = '#';
 
 /** Whether a presence room is one of the personal rooms' shared sets. */
 export function isPersonalPresenceRoom(room: string): boolean {
@@ -72,9 +76,16 @@ export class RedisKeys {
     return `${this.prefix}{${room}}:dedup:${dedupKey}`;
   }
 
-  /** The fingerprint a publish id is bound to (claimPublishId), kept for the history window. */
+  /**
+   * The fingerprint a publish id is bound to (claimPublishId), kept for the history window. The
+   * id is the publisher's free text and goes inside a hash tag: one holding a brace would end
+   * the tag early and could name another key (`Q}:dedup:X` made this a room's de-duplication
+   * marker, and a false 409), so such an id, and one that looks like the stand-in, is replaced
+   * by a digest of it. Other ids stay as they are: their keys are the same as before.
+   */
   publishId(id: string): string {
-    return `${this.prefix}{publish:${id}}:fingerprint`;
+    const tagSafe = /[{}]/.test(id) || id.startsWith(DIGEST_MARK) ? `${DIGEST_MARK}${createHash('sha256').update(id).digest('hex')}` : id;
+    return `${this.prefix}{publish:${tagSafe}}:fingerprint`;
   }
 
   /** Sorted set of connection ids, scored by when their entry expires (Redis time, ms). */
