@@ -31,6 +31,8 @@ describe('parseEnvironment', () => {
     ['REDIS_URL', 'http://redis'],
     ['REDIS_URL', 'redis://h:notaport'],
     ['REDIS_URL', 'redis://redis:6379/zero'],
+    ['REDIS_URL', 'redis://user:PW%SECRET@redis:6379'],
+    ['REDIS_URL', 'redis://%zz@redis:6379'],
     ['JWT_SECRET', 'short'],
     ['WS_PATH', 'ws'],
     ['DEMO_ENABLED', 'maybe'],
@@ -111,6 +113,11 @@ describe('parseEnvironment', () => {
   it('accepts origins with ports and spaces around commas', () => {
     const value = 'https://app.example.com, http://localhost:5173';
     expect(parseEnvironment({ ALLOWED_ORIGINS: value }).ALLOWED_ORIGINS).toBe(value);
+  });
+
+  it('refuses a Redis URL whose password has a stray %, naming the variable and not the password', () => {
+    expect(() => parseEnvironment({ REDIS_URL: 'redis://user:PW%SECRET@redis:6379' })).toThrow('a % in the user name or password written as %25');
+    expect(() => parseEnvironment({ REDIS_URL: 'redis://user:PW%SECRET@redis:6379' })).not.toThrow('PW%SECRET');
   });
 
   it('accepts Redis URLs with credentials, TLS and a database', () => {

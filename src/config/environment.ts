@@ -33,17 +33,26 @@ function IsRedisUrl(options: ValidationOptions): PropertyDecorator {
   return ValidateBy({ name: 'isRedisUrl', validator: { validate: isRedisUrl } }, options);
 }
 
-/** True for a URL node-redis accepts as one Redis node: redis:// or rediss://, a host, a numeric database if any. */
+/**
+ * True for a URL node-redis accepts as one Redis node: redis:// or rediss://, a host, a numeric
+ * database if any, and a user name and password whose percent-escapes decode (new URL() keeps a
+ * stray `%` of a generated password, and node-redis's decodeURIComponent then threw at start-up).
+ */
 function isRedisUrl(value: unknown): boolean {
   if (typeof value !== 'string') return false;
   try {
     const url = new URL(value);
     const database = url.pathname.replace(/^\//, '');
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
     return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && (database === '' || /^\d+$/.test(database));
   } catch {
-    return false; // new URL() throws on anything unparsable, port included
+    return false; // new URL() throws on anything unparsable, port included; decodeURIComponent on a bad escape
   }
 }
+
+/** What every Redis URL message adds: the rule a generated password most often breaks. */
+const PERCENT_ESCAPES = 'a % in the user name or password written as %25';
 
 const listEntries = (value: string) =>
   value
@@ -360,12 +369,12 @@ export class Environment {
   DRAIN_SPREAD_MS = 5_000;
 
   @Transform(emptyToUndefined) @IsOptional()
-  @IsRedisUrl({ message: 'REDIS_URL must be a redis:// or rediss:// URL with a host and, if any, a numeric port and database' })
+  @IsRedisUrl({ message: `REDIS_URL must be a redis:// or rediss:// URL with a host and, if any, a numeric port and database (${PERCENT_ESCAPES})` })
   REDIS_URL?: string;
 
   /** Seed nodes of a Redis Cluster (7.0+); credentials and TLS come from the URLs. */
   @Transform(emptyToUndefined) @IsOptional()
-  @IsRedisSeedList({ message: 'REDIS_CLUSTER_NODES must be comma-separated redis:// or rediss:// URLs (all of one scheme, no database), e.g. redis://10.0.0.1:6379,redis://10.0.0.2:6379' })
+  @IsRedisSeedList({ message: `REDIS_CLUSTER_NODES must be comma-separated redis:// or rediss:// URLs (all of one scheme, no database, ${PERCENT_ESCAPES}), e.g. redis://10.0.0.1:6379,redis://10.0.0.2:6379` })
   REDIS_CLUSTER_NODES?: string;
 
   /** Sentinel addresses; the primary is asked of them by REDIS_SENTINEL_MASTER. */

@@ -65,6 +65,7 @@ describe('Redis connection modes', () => {
     [{ REDIS_CLUSTER_NODES: 'redis://a:6379,rediss://b:6379' }, 'REDIS_CLUSTER_NODES must be comma-separated redis://'],
     [{ REDIS_CLUSTER_NODES: 'redis://a:6379/1' }, 'REDIS_CLUSTER_NODES must be comma-separated redis://'],
     [{ REDIS_CLUSTER_NODES: 'a:6379' }, 'REDIS_CLUSTER_NODES must be comma-separated redis://'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379,redis://u:a%zz@b:6379' }, 'a % in the user name or password written as %25'],
     [{ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'x' }, 'apply only with REDIS_SENTINELS'],
     [{ REDIS_CLUSTER_NODES: 'redis://a:6379', REDIS_TLS: 'true' }, 'apply only with REDIS_SENTINELS'],
     [{ REDIS_MIN_REPLICAS: '-1' }, 'REDIS_MIN_REPLICAS'],
