@@ -143,6 +143,48 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
     await broker.close();
   });
 
+  it('counts publish-id records too: a flood of distinct ids to many rooms stays within the budget, the oldest records going first', async () => {
+    const broker = budgeted(1_000_000);
+    const heldBytes = () => {
+      const held = broker as unknown as { historyBytes: number; roomsBytes: number; recordsBytes: number };
+      return held.historyBytes + held.roomsBytes + held.recordsBytes;
+    };
+    const id = (n: number) => `publisher-id-${n}-`.padEnd(128, 'x');
+    // What one id claimed and published to 100 rooms holds: a record per room and id, and the claim.
+    for (let n = 0; n < 200; n++) {
+      expect(await broker.claimPublishId(id(n), 'f')).toBe('first');
+      for (let room = 0; room < 100; room++) await broker.publish(`p:${room}`, 'notification', { n }, { dedupKey: id(n), fingerprint: 'f' });
+    }
+    // 20,000 records of about 400 bytes, and 20,000 messages: several times the budget without it.
+    expect(heldBytes()).toBeLessThanOrEqual(1_000_000);
+    expect(broker.retained().dedupKeys).toBeLessThan(20_100);
+    // The newest ids are still bound, and a retry of their publishes is still a duplicate.
+    expect(await broker.claimPublishId(id(199), 'f')).toBe('repeat');
+    expect(await broker.publish('p:99', 'notification', { n: 199 }, { dedupKey: id(199), fingerprint: 'f' })).toEqual({ duplicate: true, conflict: false });
+    // The oldest went first.
+    expect(await broker.claimPublishId(id(0), 'g')).toBe('first');
+    await broker.close();
+  });
+
+  it('ends a history life that lapsed before anyone followed the room again, as Redis lets its keys expire', async () => {
+    jest.useFakeTimers({ now: Date.now(), doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    try {
+      // A sweep far off: the lapsed life is still held when the room is followed again.
+      const broker = new MemoryBroker({ historySize: 10, historyTtlS: 100 }, new MemoryInboxStore({ inboxSize: 10, inboxTtlMs: 60_000 }, () => undefined));
+      await broker.subscribe('chat:empty');
+      const joined = (await broker.history('chat:empty')).latestSeq!;
+      await broker.unsubscribe('chat:empty');
+      jest.setSystemTime(Date.now() + 100_500);
+      await broker.subscribe('chat:empty');
+      const rejoin = await broker.history('chat:empty', joined);
+      expect(rejoin.recovered).toBe(false);
+      expect(rejoin.latestSeq).not.toBe(joined);
+      await broker.close();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('empties the least recently published rooms first, never the one just written', async () => {
     // Room for two 50 KB messages.
     const broker = budgeted(120_000);

@@ -21,6 +21,8 @@ interface HistoryEntry {
 const ENTRY_OVERHEAD_BYTES = 300;
 /** Counted per room held, besides its name: its history object, epoch and map entry. */
 const ROOM_OVERHEAD_BYTES = 300;
+/** Counted per de-duplication record besides its key and fingerprint: the record and its map entry. */
+const RECORD_OVERHEAD_BYTES = 120;
 /** At most one budget warning per this long, however many rooms a flood empties. */
 const BUDGET_REPORT_MS = 30_000;
 
@@ -28,6 +30,8 @@ const BUDGET_REPORT_MS = 30_000;
 interface BoundKey {
   fingerprint: string | undefined;
   expiresAtMs: number;
+  /** What it is counted as against historyMemoryMaxBytes. */
+  bytes: number;
 }
 
 interface RoomHistory {
@@ -55,10 +59,15 @@ export class MemoryBroker extends Broker {
   private readonly publishedRooms = new Set<string>();
   /** Rooms holding no message with no member here, longest so first: let go before any history is emptied. */
   private readonly idleRooms = new Set<string>();
-  /** `${room}\n${dedupKey}` -> the request's fingerprint and expiry: keys are per room, as in Redis. */
+  /**
+   * `${room}\n${dedupKey}` -> the request's fingerprint and expiry: keys are per room, as in
+   * Redis. Oldest first (bind), as publishIds: the budget lets the oldest go first.
+   */
   private readonly dedupKeys = new Map<string, BoundKey>();
   /** publish id -> the fingerprint it is bound to, for claimPublishId. */
   private readonly publishIds = new Map<string, BoundKey>();
+  /** Both maps' records together, for historyMemoryMaxBytes. */
+  private recordsBytes = 0;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly historyTtlMs: number;
   /** Deliveries queued and not yet handed to the listener: while any is, historyNow defers to history. */
@@ -89,7 +98,7 @@ export class MemoryBroker extends Broker {
       const key = `${room}\n${options.dedupKey}`;
       const seen = this.dedupKeys.get(key);
       if (seen !== undefined && seen.expiresAtMs > now) return { duplicate: true, conflict: seen.fingerprint !== options.fingerprint };
-      this.dedupKeys.set(key, { fingerprint: options.fingerprint, expiresAtMs: now + this.historyTtlMs });
+      this.bind(this.dedupKeys, key, options.fingerprint, now);
     }
     const history = this.roomHistory(room, now);
     const position = ++history.latestPosition;
@@ -105,8 +114,23 @@ export class MemoryBroker extends Broker {
     const now = Date.now();
     const bound = this.publishIds.get(id);
     if (bound !== undefined && bound.expiresAtMs > now) return bound.fingerprint === fingerprint ? 'repeat' : 'conflict';
-    this.publishIds.set(id, { fingerprint, expiresAtMs: now + this.historyTtlMs });
+    this.bind(this.publishIds, id, fingerprint, now);
+    this.keepWithinBudget(undefined, now);
     return 'first';
+  }
+
+  /** Records a key for the history window, at the end of its map (the maps stay oldest first). */
+  private bind(records: Map<string, BoundKey>, key: string, fingerprint: string | undefined, now: number): void {
+    const previous = records.get(key);
+    if (previous) this.unbind(records, key, previous);
+    const bytes = RECORD_OVERHEAD_BYTES + 2 * (key.length + (fingerprint?.length ?? 0));
+    records.set(key, { fingerprint, expiresAtMs: now + this.historyTtlMs, bytes });
+    this.recordsBytes += bytes;
+  }
+
+  private unbind(records: Map<string, BoundKey>, key: string, record: BoundKey): void {
+    records.delete(key);
+    this.recordsBytes -= record.bytes;
   }
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
@@ -123,6 +147,11 @@ export class MemoryBroker extends Broker {
   }
 
   subscribeNow(room: string): boolean {
+    // A life that lapsed while nobody followed the room, and is not swept yet, ends here:
+    // followed, it never expires (isExpired), and a `since` from it recovered where Redis, whose
+    // keys expired on time, answers recovered: false.
+    const history = this.histories.get(room);
+    if (history && !this.subscribed.has(room) && this.isExpired(room, history, Date.now())) this.drop(room, history);
     this.subscribed.add(room);
     this.idleRooms.delete(room);
     return true;
@@ -227,35 +256,62 @@ export class MemoryBroker extends Broker {
 
   /**
    * Past HISTORY_MEMORY_MAX_MB, first lets go of the rooms nobody is in that hold no message
-   * (longest idle first), then empties the least recently published rooms' histories (their
-   * epoch stays), never `room`'s. Rooms count too: a room joined once is held for HISTORY_TTL_S
-   * so its joined seq stays a valid `since`, and a client joining and leaving fresh rooms grew
-   * the heap by about 600 bytes a room. In that order, such rooms (335,000 in 20 s from 40
-   * clients) no longer cost a room that is talked in its history. Each pass visits only what it
-   * lets go or empties, and `room`: rooms with members and no message are in neither order.
+   * (longest idle first), then of what is oldest among the least recently published rooms'
+   * histories (emptied: their epoch stays) and the publish-id records (a retry of such a publish
+   * is then delivered again), never `room`'s history. Rooms count too: a room joined once is held
+   * for HISTORY_TTL_S so its joined seq stays a valid `since`, and a client joining and leaving
+   * fresh rooms grew the heap by about 600 bytes a room. In that order, such rooms (335,000 in
+   * 20 s from 40 clients) no longer cost a room that is talked in its history. Records count
+   * because a publisher's distinct ids to a thousand rooms each were one record per room and id,
+   * kept for the whole window: a few thousand batches held a gigabyte. Each pass visits only what
+   * it lets go or empties, and `room`: rooms with members and no message are in neither order.
    */
-  private keepWithinBudget(room: string, now: number): void {
+  private keepWithinBudget(room: string | undefined, now: number): void {
     const budget = this.options.historyMemoryMaxBytes ?? Infinity;
-    const overBudget = () => this.historyBytes + this.roomsBytes > budget;
+    const overBudget = () => this.historyBytes + this.roomsBytes + this.recordsBytes > budget;
+    if (!overBudget()) return;
     for (const idle of this.idleRooms) {
       if (!overBudget()) return;
       if (idle !== room) this.drop(idle, this.histories.get(idle)!);
     }
     let emptied = 0;
-    for (const published of this.publishedRooms) {
-      if (!overBudget()) break;
-      if (published === room) continue;
-      const history = this.histories.get(published)!;
-      this.forget(history, history.bytes);
-      history.entries = [];
-      this.publishedRooms.delete(published);
-      if (!this.subscribed.has(published)) this.idleRooms.add(published);
+    let records = 0;
+    const rooms = this.publishedRooms[Symbol.iterator]();
+    let published = rooms.next();
+    if (published.value === room) published = rooms.next();
+    while (overBudget()) {
+      const record = this.oldestRecord();
+      const history = published.done ? undefined : this.histories.get(published.value);
+      if (!record && !history) break;
+      // Whichever was written longer ago goes first: a record's write is its expiry less the window.
+      if (record && (!history || record.record.expiresAtMs - this.historyTtlMs <= history.lastTouchMs)) {
+        this.unbind(record.records, record.key, record.record);
+        records++;
+        continue;
+      }
+      const name = published.value as string;
+      this.forget(history!, history!.bytes);
+      history!.entries = [];
+      this.publishedRooms.delete(name);
+      if (!this.subscribed.has(name)) this.idleRooms.add(name);
       emptied++;
+      published = rooms.next();
+      if (published.value === room) published = rooms.next();
     }
-    if (emptied > 0 && now - this.lastBudgetReportMs >= BUDGET_REPORT_MS) {
+    if ((emptied > 0 || records > 0) && now - this.lastBudgetReportMs >= BUDGET_REPORT_MS) {
       this.lastBudgetReportMs = now;
-      this.logger.warn({ message: 'History memory budget reached (HISTORY_MEMORY_MAX_MB): the least recently published rooms\' histories were dropped', emptiedRooms: emptied });
+      this.logger.warn({ message: "History memory budget reached (HISTORY_MEMORY_MAX_MB): the least recently published rooms' histories and the oldest publish-id records were dropped", emptiedRooms: emptied, droppedRecords: records });
     }
+  }
+
+  /** The oldest publish-id record of either map (each is oldest first), or undefined. */
+  private oldestRecord(): { records: Map<string, BoundKey>; key: string; record: BoundKey } | undefined {
+    let oldest: { records: Map<string, BoundKey>; key: string; record: BoundKey } | undefined;
+    for (const records of [this.dedupKeys, this.publishIds]) {
+      const first = records.entries().next();
+      if (!first.done && (!oldest || first.value[1].expiresAtMs < oldest.record.expiresAtMs)) oldest = { records, key: first.value[0], record: first.value[1] };
+    }
+    return oldest;
   }
 
   /** Lets go of a room's history and all it was counted as. */
@@ -304,8 +360,8 @@ export class MemoryBroker extends Broker {
       if (!this.isExpired(room, history, now)) continue;
       this.drop(room, history);
     }
-    for (const keys of [this.dedupKeys, this.publishIds]) {
-      for (const [key, { expiresAtMs }] of keys) if (expiresAtMs <= now) keys.delete(key);
+    for (const records of [this.dedupKeys, this.publishIds]) {
+      for (const [key, record] of records) if (record.expiresAtMs <= now) this.unbind(records, key, record);
     }
   }
 }
