@@ -23,6 +23,8 @@ const kustomizations = [baseDirectory, ...overlayDirectories];
 
 /** Paths the app serves on PORT, and what answers there. */
 const HEALTH_PATHS = { liveness: '/healthz', readiness: '/readyz' };
+/** The browser SDK, which docs/client.md has pages import from Herald's public host. */
+const SDK_PATH = '/sdk/herald.js';
 /** Slack beyond the drain for closing the broker and the HTTP server. */
 const SHUTDOWN_MARGIN_S = 5;
 
@@ -181,7 +183,7 @@ describe('Kubernetes manifests', () => {
       expect({ source, unknown: names.filter((name: string) => !variables.has(name)) }).toEqual({ source, unknown: [] });
     });
 
-    it('routes the Ingress to the public port only, including WS_PATH, without affinity', () => {
+    it('routes the Ingress to the public port only, including WS_PATH and the SDK, without affinity', () => {
       const ingress = find(objects, 'Ingress', 'herald');
       const backends = ingress.spec.rules.flatMap((rule: any) => rule.http.paths);
       for (const { backend } of backends) {
@@ -190,7 +192,7 @@ describe('Kubernetes manifests', () => {
         expect(port?.targetPort).toBe('http');
       }
       const paths = backends.map((path: any) => path.path);
-      expect(paths).toEqual(expect.arrayContaining([configOf(objects).WS_PATH, '/v1/inbox', HEALTH_PATHS.liveness]));
+      expect(paths).toEqual(expect.arrayContaining([configOf(objects).WS_PATH, '/v1/inbox', HEALTH_PATHS.liveness, SDK_PATH]));
       expect(paths.filter((path: string) => /^\/(v1\/notifications|v1\/rooms|metrics)/.test(path))).toEqual([]);
       const annotations = Object.keys(ingress.metadata.annotations ?? {});
       expect(annotations.filter((key) => /affinity|session-cookie|upstream-hash-by/.test(key))).toEqual([]);
