@@ -6,6 +6,7 @@ import { BadRequestException, HttpException, PayloadTooLargeException, Unsupport
 import { json } from 'body-parser';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { jsonNestingExceeds } from '../parsing/json-depth';
+import { hasInexactNumber, parseMarkingInexactNumbers } from '../parsing/json-inexact-numbers';
 import { listItemByteLengths } from '../parsing/json-list-items';
 
 /** What the JSON parser reads; any other body is refused with 415 (JsonMediaTypeGuard). */
@@ -119,7 +120,7 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
     parse(raw, undefined as unknown as ServerResponse, (error?: unknown) => {
       if (isInflateError(error)) done(notInflatable(contentCoding(request.headers['content-encoding']), error));
       else if (error !== undefined) done(asHttpException(error) as Error);
-      else done(null, raw.body);
+      else done(null, markedAgain(raw));
     });
   });
 }
@@ -137,7 +138,9 @@ export function parseJsonBody(body: Buffer, maxDepth: number): unknown {
   const first = FIRST_JSON_CHAR.exec(text)?.[1];
   if (first !== '{' && first !== '[') throw new BadRequestException('The JSON body must be an object or an array');
   try {
-    return JSON.parse(text);
+    // Numbers a double would change are marked for the validators (InexactNumber); the scan is
+    // one pass, and the slower parse runs only for bodies that hold one.
+    return hasInexactNumber(body) ? parseMarkingInexactNumbers(text) : JSON.parse(text);
   } catch (error) {
     // JSON.parse's own words, as body-parser answered: they say where the text goes wrong.
     throw new BadRequestException((error as Error).message);
@@ -215,9 +218,22 @@ function bodyParserFor(limits: JsonBodyLimits): ParseJson {
       if (charset !== 'utf-8') throw new UnreadableJsonError(unsupportedCharset(charset), 415);
       if (jsonNestingExceeds(body, maxDepth)) throw new UnreadableJsonError(tooDeep(maxDepth).message);
       if (!isUtf8(body)) throw new UnreadableJsonError(NOT_UTF8);
+      if (hasInexactNumber(body)) (request as MayHoldInexactNumbers)[INEXACT_SOURCE] = body.toString('utf8', hasUtf8Bom(body) ? 3 : 0);
       measureList(request, body, limits);
     },
   }) as ParseJson;
+}
+
+/** Set by body-parser's `verify` on a request whose body holds an inexact number: its text, parsed again with markers. */
+const INEXACT_SOURCE = Symbol('inexactNumbersSource');
+type MayHoldInexactNumbers = IncomingMessage & { [INEXACT_SOURCE]?: string; body?: unknown };
+
+/** body-parser's parse of the body, or, for a body with an inexact number, the parse that marks it (parseJsonBody does the same). */
+function markedAgain(request: MayHoldInexactNumbers): unknown {
+  const source = request[INEXACT_SOURCE];
+  if (source === undefined) return request.body;
+  request[INEXACT_SOURCE] = undefined;
+  return parseMarkingInexactNumbers(source);
 }
 
 /** A client error from body-parser (http-errors: `status`, `expose`) as a Nest HttpException; anything else unchanged. */

@@ -1,9 +1,12 @@
 import { registerDecorator, ValidationArguments, ValidationOptions } from 'class-validator';
+import { InexactNumber } from '../parsing/json-inexact-numbers';
 
 /**
  * Why a parsed JSON value would not reach subscribers as sent, or undefined when it would,
  * naming the place by its path from `path` (`payload.items.0.n`):
  * - a number JSON.parse read as Infinity (`1e999`): JSON.stringify writes it as `null`;
+ * - a number a double would change (an integer beyond 2^53, a non-zero number that underflows
+ *   to 0), which the body parser marked (InexactNumber);
  * - a string or key with a lone surrogate (`"\ud800"`): Redis carries text as UTF-8, so a
  *   Redis key made of it collides with one made of U+FFFD, and Redis's Lua JSON reader refuses
  *   it, where the in-process broker keeps it (I-JSON, RFC 7493, forbids such strings).
@@ -26,6 +29,8 @@ function firstUnportable(value: unknown, path?: string): string | undefined {
     const at = paths?.pop() ?? '';
     if (typeof current === 'number') {
       if (!Number.isFinite(current)) return `${at} is a number too large for JSON`;
+    } else if (current instanceof InexactNumber) {
+      return `${at} ${current.problem}`;
     } else if (typeof current === 'string') {
       if (!current.isWellFormed()) return `${at} ${NOT_WELL_FORMED}`;
     } else if (Array.isArray(current)) {

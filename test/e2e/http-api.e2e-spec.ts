@@ -117,6 +117,8 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
 
     it.each([
       ['a number too large for JSON', '{"n":1e999}', 'payload.n is a number too large for JSON'],
+      ['an integer a double would round (an int64 id)', '{"user":{"id":1234567890123456789}}', 'payload.user.id is an integer beyond 2^53, which JSON readers round: send it as a string'],
+      ['a number that would underflow to 0', '{"n":[1e-400]}', 'payload.n.0 is a number too small for JSON: it would arrive as 0'],
       ['a lone surrogate in a payload string', '{"list":["\\udc00"]}', 'payload.list.0 must be well-formed Unicode (no lone surrogates)'],
       ['a lone surrogate under a key with a dot', '{"a":{"b.c":"\\udc00"}}', 'payload.a["b.c"] must be well-formed Unicode (no lone surrogates)'],
       ['a lone surrogate in the type', '{}', 'type must be well-formed Unicode (no lone surrogates)'],
@@ -124,6 +126,19 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       const type = what.includes('type') ? 't\\ud800' : 't';
       const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["x"],"type":"${type}","payload":${payload}}` });
       expect(response).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: [message] } });
+    });
+
+    it('delivers the numbers a double holds exactly as they are, read by either JSON parser', async () => {
+      const jo = await connectClient(app.wsUrl, signToken({ sub: 'numbers' }));
+      const payload = '{"max":9007199254740992,"min":-9007199254740991,"big":100000000000000000000,"tenth":0.1,"tiny":1e-300,"long":12345678901234567890.5,"zero":0e-400}';
+      for (const contentType of ['application/json', 'application/json; charset=utf-8']) {
+        const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["numbers"],"type":"t","payload":${payload}}`, headers: { 'content-type': contentType } });
+        expect(response.status).toBe(202);
+        expect((await jo.next('notification')).data.payload).toEqual(JSON.parse(payload));
+        const refused = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{"users":["numbers"],"type":"t","payload":{"id":9007199254740993}}', headers: { 'content-type': contentType } });
+        expect(refused).toMatchObject({ status: 400, body: { message: ['payload.id is an integer beyond 2^53, which JSON readers round: send it as a string'] } });
+      }
+      await jo.close();
     });
 
     it.each([

@@ -158,13 +158,14 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     await kim.close();
   });
 
-  it('answers 400 for an item with a lone surrogate in its id or type, or a number too large for JSON, naming the place, and publishes the rest', async () => {
+  it('answers 400 for an item with a lone surrogate in its id or type, or a number JSON cannot carry as sent, naming the place, and publishes the rest', async () => {
     const lee = await connectClient(app.wsUrl, signToken({ sub: 'lee' }));
     const raw = `{"notifications":[
       {"users":["lee"],"type":"t","payload":{},"id":"P\\ud800"},
       {"users":["lee"],"type":"t","payload":{},"id":"P\\udfff"},
       {"users":["lee"],"type":"t\\udc00","payload":{}},
       {"users":["lee"],"type":"t","payload":{"a":[1e999]}},
+      {"users":["lee"],"type":"t","payload":{"id":1234567890123456789}},
       {"users":["lee"],"type":"good","payload":{},"id":"P\\ufffd-${kind}"}]}`;
     const response = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw });
     expect(response.status).toBe(207);
@@ -173,6 +174,7 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
       { error: { statusCode: 400, message: 'notifications.1.id must be well-formed Unicode (no lone surrogates)' } },
       { error: { statusCode: 400, message: 'notifications.2.type must be well-formed Unicode (no lone surrogates)' } },
       { error: { statusCode: 400, message: 'notifications.3.payload.a.0 is a number too large for JSON' } },
+      { error: { statusCode: 400, message: 'notifications.4.payload.id is an integer beyond 2^53, which JSON readers round: send it as a string' } },
       { id: `P\ufffd-${kind}`, targets: 1 },
     ]);
     expect((await lee.next('notification')).data.type).toBe('good');
