@@ -16,7 +16,7 @@ export class DemoController {
     config: HeraldConfig,
     @Inject(DEMO_OPTIONS) options: DemoOptions,
   ) {
-    this.page = renderDemoPage({ wsPath: config.wsPath, tokenEndpoint: options.tokenEndpoint, publishHere: config.internalPort === undefined });
+    this.page = renderDemoPage({ wsPath: config.wsPath, tokenEndpoint: options.tokenEndpoint, publishHere: config.internalPort === undefined, production: config.isProduction });
   }
 
   @Get()

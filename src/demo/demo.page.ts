@@ -4,6 +4,8 @@ export interface DemoPageSettings {
   tokenEndpoint: boolean;
   /** Whether POST /v1/notifications answers on the page's own port: not with INTERNAL_PORT set. */
   publishHere: boolean;
+  /** NODE_ENV=production: the page never mints tokens, whatever DEMO_ENABLED says, and says so. */
+  production: boolean;
 }
 
 /**
@@ -160,12 +162,16 @@ export function renderDemoPage(settings: DemoPageSettings): string {
       <p id="mint-error" class="error"></p>
     </form>
     <div id="no-mint" hidden>
-      <p>This server has a configured <code>JWT_SECRET</code>, so it does not mint tokens for whoever asks.
+      <p>${settings.production ? 'This server runs with <code>NODE_ENV=production</code>' : 'This server has a configured signing key'}, so it does not mint tokens for whoever asks.
         Mint one in a terminal where the same <code>JWT_SECRET</code> is set:</p>
       <pre><code>npm run -s token -- --sub alice --rooms 'chat:*'</code></pre>
-      <p>and open this page as <code>/demo#token=&lt;the token&gt;&amp;rooms=public:news,chat:1</code>.
+      <p>and open this page as <code>/demo#token=&lt;the token&gt;&amp;rooms=public:news,chat:1</code>.${
+        settings.production
+          ? ''
+          : `
         Or start Herald with <code>DEMO_ENABLED=true</code> (development only) to get a form here that mints one,
-        and a button that sends you a test notification.</p>
+        and a button that sends you a test notification.`
+      }</p>
     </div>
   </section>
   <section id="live" hidden>
@@ -176,8 +182,12 @@ export function renderDemoPage(settings: DemoPageSettings): string {
       <button type="submit">Send me a test notification</button>
     </form>
     <p id="no-send" hidden>Send yourself a notification with <code>POST /v1/notifications</code> and a token with the
-      <code>notifications:publish</code> scope (the README's tour shows the <code>curl</code>), or start Herald with
-      <code>DEMO_ENABLED=true</code> (development only) for a button here that does it.</p>
+      <code>notifications:publish</code> scope (the README's tour shows the <code>curl</code>)${
+        settings.production
+          ? '.'
+          : `, or start Herald with
+      <code>DEMO_ENABLED=true</code> (development only) for a button here that does it.`
+      }</p>
     <p id="no-send-here" hidden>The publish API answers on <code>INTERNAL_PORT</code>, not on this page's port: send yourself
       a notification there with <code>POST /v1/notifications</code> and a token with the <code>notifications:publish</code>
       scope (the README's tour shows the <code>curl</code>).</p>
