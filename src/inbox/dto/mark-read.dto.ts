@@ -7,7 +7,7 @@ import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-objec
 /** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`, never both (the controller refuses both). */
 @ApiObjectSchema({ ...REFUSES_UNKNOWN_FIELDS, oneOf: [{ required: ['ids'] }, { required: ['all'] }] })
 export class MarkReadDto {
-  @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: 128 }, minItems: 1, maxItems: 1000, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all' })
+  @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: 128 }, minItems: 1, maxItems: 1000, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all. The body must fit MAX_PUBLISH_BYTES (64 KiB by default: about 450 ids of 128 characters)' })
   @ValidateIf((body: MarkReadDto) => body.all === undefined)
   @IsArray({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
   @ArrayNotEmpty({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
