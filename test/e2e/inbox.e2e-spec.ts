@@ -137,6 +137,15 @@ describe.each(BROKER_KINDS)('inbox (%s broker)', (kind) => {
     expect((await inbox(user)).body.items.find((item: { id: string }) => item.id === id).read).toBe(false);
   });
 
+  it.each([
+    ['no ids and no all', {}, 'ids must be a non-empty list of notification ids (or send {"all": true})'],
+    ['ids: null', { ids: null }, 'ids must be a non-empty list of notification ids (or send {"all": true})'],
+    ['1001 ids', { ids: Array.from({ length: 1001 }, (_, i) => `n${i}`) }, 'ids must hold at most 1000 ids (or send {"all": true})'],
+    ['an id of 129 characters', { ids: ['x'.repeat(129)] }, 'ids must contain only strings of at most 128 characters'],
+  ])('answers %s with the one message that applies', async (_, body, message) => {
+    expect(await markRead(`ida-${kind}`, body)).toMatchObject({ status: 400, body: { message: [message] } });
+  });
+
   it('refuses ids with lone surrogates, which Redis would read as another id, and marks nothing', async () => {
     const user = `hana-${kind}`;
     const id = `P\ufffd-${kind}`;

@@ -1,20 +1,45 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayNotEmpty, Equals, IsArray, IsString, MaxLength, ValidateIf } from 'class-validator';
+import { Equals, registerDecorator, ValidateIf } from 'class-validator';
+import { INBOX_READ_IDS_MAX } from '@herald/client/protocol';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
-import { IsWellFormedUnicode } from '../../http/portable-json.decorator';
 import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
+
+const NOT_A_LIST = 'ids must be a non-empty list of notification ids (or send {"all": true})';
+
+/**
+ * What is wrong with `ids`, in one message, or undefined: a missing or malformed list got every
+ * rule's message at once (four, about lengths and counts it never reached).
+ */
+function idListProblem(ids: unknown): string | undefined {
+  if (!Array.isArray(ids) || ids.length === 0) return NOT_A_LIST;
+  if (ids.length > INBOX_READ_IDS_MAX) return `ids must hold at most ${INBOX_READ_IDS_MAX} ids (or send {"all": true})`;
+  if (!ids.every((id) => typeof id === 'string')) return 'ids must contain only strings';
+  if (ids.some((id: string) => id.length > ID_MAX_CHARS)) return `ids must contain only strings of at most ${ID_MAX_CHARS} characters`;
+  if (!ids.every((id: string) => id.isWellFormed())) return 'ids must contain only strings that are well-formed Unicode (no lone surrogates)';
+  return undefined;
+}
+
+const ID_MAX_CHARS = 128;
+
+function IsNotificationIdList(): PropertyDecorator {
+  return (target, property) =>
+    registerDecorator({
+      name: 'isNotificationIdList',
+      target: target.constructor,
+      propertyName: property as string,
+      validator: {
+        validate: (value: unknown) => idListProblem(value) === undefined,
+        defaultMessage: (args) => idListProblem(args?.value) ?? NOT_A_LIST,
+      },
+    });
+}
 
 /** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`, never both (the controller refuses both). */
 @ApiObjectSchema({ ...REFUSES_UNKNOWN_FIELDS, oneOf: [{ required: ['ids'] }, { required: ['all'] }] })
 export class MarkReadDto {
   @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: 128 }, minItems: 1, maxItems: 1000, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all. The body must fit MAX_PUBLISH_BYTES (64 KiB by default: about 450 ids of 128 characters)' })
   @ValidateIf((body: MarkReadDto) => body.all === undefined)
-  @IsArray({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
-  @ArrayNotEmpty({ message: 'ids must be a non-empty list of notification ids (or send {"all": true})' })
-  @ArrayMaxSize(1000)
-  @IsString({ each: true, message: 'ids must contain only strings' })
-  @MaxLength(128, { each: true, message: 'ids must contain only strings of at most 128 characters' })
-  @IsWellFormedUnicode({ each: true })
+  @IsNotificationIdList()
   ids?: string[];
 
   @ApiPropertyOptional({ type: 'boolean', enum: [true], description: 'Mark everything read' })
