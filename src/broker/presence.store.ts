@@ -1,20 +1,41 @@
+import { serverFrame } from '../connections/server-frame';
+/**
+ * Asks a store to tell the room's other users of a change it makes (section 2's `presence`):
+ * when the user's first connection arrives or last one leaves, and the room has at most
+ * `maxUsers` distinct users (the leaving one counted), the store broadcasts the presence frame
+ * (presenceFrame) to the room, sparing the user's own connections, in the same step as the
+ * change. So every pod hears a room's presence in the order the store made its changes: told
+ * after the change, as a step of its own, a user moving between pods had a `left` from one pod
+ * overtake the `joined` from the other, and members kept the user as gone for good.
+ */
+export interface PresenceAnnouncement {
+  /** PRESENCE_EVENTS_MAX_USERS. */
+  maxUsers: number;
+}
+
+/** The `presence` frame about `user` (section 2); the Redis store's script writes the same bytes. */
+export function presenceFrame(room: string, user: string, status: 'joined' | 'left', timestamp: string): string {
+  return serverFrame('presence', { room, user, status, timestamp });
+}
+
 /**
  * Who is in which room, cluster-wide (centrifuge's PresenceManager). Entries are per
  * connection; counts are per distinct user.
  *
  * Contract every implementation keeps (test/broker/presence-store.contract.ts runs against each):
  * - `add` and `remove` say whether the user's first connection arrived or its last one left,
- *   and how many distinct users the room has after the change, whichever pod made the others.
+ *   and how many distinct users the room has after the change, whichever pod made the others;
+ *   with an announcement they tell the room in the same step (PresenceAnnouncement).
  * - Adding a connection twice, or removing an unknown one, changes nothing.
  * - A pod that dies without removing its entries loses them within a bounded time; the users
  *   whose last connection went that way are told once, cluster-wide, through `onExpired`.
  * - A pod that closes removes its entries at once.
  */
 export abstract class PresenceStore {
-  /** Records one connection of a user in a room. */
-  abstract add(room: string, user: string, connectionId: string): Promise<PresenceChange>;
-  /** Forgets one connection of a user in a room. */
-  abstract remove(room: string, user: string, connectionId: string): Promise<PresenceChange>;
+  /** Records one connection of a user in a room (and tells the room, with `announce`). */
+  abstract add(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange>;
+  /** Forgets one connection of a user in a room (and tells the room, with `announce`). */
+  abstract remove(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange>;
   abstract snapshot(room: string): Promise<PresenceSnapshot>;
   /**
    * Registers the listener told when a user's last connection in a room vanished without a

@@ -2,12 +2,11 @@ import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
 import { Broker, BROKER_UNAVAILABLE_FOR_CLIENTS, BrokerUnavailableError } from '../broker/broker';
-import { PresenceStore } from '../broker/presence.store';
+import { PresenceAnnouncement, PresenceStore, presenceFrame } from '../broker/presence.store';
 import { HeraldConfig } from '../config/herald.config';
 import { Principal } from '../auth/principal';
 import { Connection } from '../connections/connection';
 import { ConnectionHub, EnterOptions, EnterOutcome } from '../connections/connection.hub';
-import { serverFrame } from '../connections/server-frame';
 import { JoinAuthorizer } from './join-authorizer';
 import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
@@ -30,6 +29,8 @@ export class RoomsService implements OnModuleDestroy {
   private readonly departures = new Set<Promise<void>>();
   /** The look at what this pod's members were told, due after the broker came back (correctToldPresence). */
   private presenceCheck: NodeJS.Timeout | undefined;
+  /** What every join and leave asks the store to tell (PRESENCE_EVENTS_MAX_USERS), one object for all. */
+  private readonly announcement: PresenceAnnouncement;
 
   constructor(
     private readonly broker: Broker,
@@ -39,6 +40,7 @@ export class RoomsService implements OnModuleDestroy {
     /** The join proxy, when JOIN_PROXY_URL is set. */
     @Optional() private readonly joinAuthorizer?: JoinAuthorizer,
   ) {
+    this.announcement = Object.freeze({ maxUsers: config.presenceEventsMaxUsers });
     this.untold = new UntoldPresence(presence, (room, user, status, users) => this.tellRoom(room, user, status, users));
     broker.onAvailabilityChange((available) => {
       clearTimeout(this.presenceCheck);
@@ -293,9 +295,12 @@ export class RoomsService implements OnModuleDestroy {
    * expiry; what the other users were not told is told then, if it still holds (UntoldPresence).
    */
   private announce(connection: Connection, room: string, status: PresenceStatus): Promise<void> {
-    const changing = status === 'joined' ? this.presence.add(room, connection.user, connection.id) : this.presence.remove(room, connection.user, connection.id);
+    // The store tells the room in the step of the change (PresenceAnnouncement), so the room
+    // hears its changes in the order the store made them, whichever pods made them.
+    const changing =
+      status === 'joined' ? this.presence.add(room, connection.user, connection.id, this.announcement) : this.presence.remove(room, connection.user, connection.id, this.announcement);
     return changing
-      .then((change) => (change.userChanged ? this.tellRoom(room, connection.user, status, status === 'joined' ? change.users : change.users + 1) : undefined))
+      .then(() => undefined)
       .catch((error: unknown) => {
         // Once per outage: every join and leave fails while the store is unreachable.
         if (this.presenceFailures++ === 0) this.logger.warn({ message: 'Presence update failed; later failures are counted until the broker is back', room, status, connectionId: connection.id, error: String(error) });
@@ -315,7 +320,7 @@ export class RoomsService implements OnModuleDestroy {
   /** The presence frame about `user`, or undefined in a room too big for presence events (section 2's rule). */
   private presenceFrame(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): string | undefined {
     if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return undefined;
-    return serverFrame('presence', { room, user, status, timestamp: new Date().toISOString() });
+    return presenceFrame(room, user, status, new Date().toISOString());
   }
 
   private tell(activity: RoomActivity): void {

@@ -1,5 +1,7 @@
-import { PresenceStore } from '../../src/broker/presence.store';
+import { Broadcast } from '../../src/broker/broker';
+import { PresenceStore, presenceFrame } from '../../src/broker/presence.store';
 import { eventually } from '../support/eventually';
+import { DeliveryLog } from './broker.contract';
 import { ClusterOptions, EngineHarness, PodOptions } from './engine-harness';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -46,6 +48,61 @@ export function presenceStoreContract(harness: EngineHarness): void {
     expect(await b.remove('chat', 'bob', 'c3')).toEqual({ userChanged: true, users: 0 });
     expect(await a.snapshot('chat')).toEqual({ users: [], connections: 0 });
     expect(await a.snapshot('never-used')).toEqual({ users: [], connections: 0 });
+  });
+
+  describe('announced changes (PresenceAnnouncement)', () => {
+    const told = { maxUsers: 2 };
+    /** The presence frames a log holds for the room, as `user status`, each checked against presenceFrame and sparing its user. */
+    const heard = (log: DeliveryLog, room: string) =>
+      log.of(room).flatMap((delivery) => {
+        if (delivery.kind !== 'broadcast' || !delivery.frame.includes('"event":"presence"')) return [];
+        const { data } = JSON.parse(delivery.frame) as { data: { room: string; user: 'string'; status: 'joined' | 'left'; timestamp: string } };
+        expect(delivery.frame).toBe(presenceFrame(data.room, data.user, data.status, data.timestamp));
+        expect((delivery as Broadcast).excludeUser).toBe(data.user);
+        return [`${data.user} ${data.status}`];
+      });
+
+    it('tells the room of a user\'s first connection and last, on every pod, when the room is small enough, and only when asked', async () => {
+      const cluster = await harness.cluster();
+      const a = await cluster.pod();
+      const b = harness.multiPod ? await cluster.pod() : a;
+      const logs = [...new Set([a, b])].map((pod) => new DeliveryLog(pod.broker));
+      for (const pod of new Set([a, b])) await pod.broker.subscribe('talk');
+      await a.presence.add('talk', 'alice', 'c1', told);
+      await b.presence.add('talk', 'alice', 'c2', told);
+      await b.presence.add('talk', 'bob', 'c3');
+      await b.presence.add('talk', 'carol', 'c4', told);
+      await a.presence.remove('talk', 'alice', 'c1', told);
+      await b.presence.remove('talk', 'carol', 'c4', told);
+      await b.presence.remove('talk', 'alice', 'c2', told);
+      await a.presence.add('talk', 'dan', 'c5', told);
+      // carol made three users (more than maxUsers), her leave counts her too; bob was never announced.
+      const expected = ['alice joined', 'alice left', 'dan joined'];
+      for (const log of logs) await eventually(() => expect(heard(log, 'talk')).toEqual(expected));
+    });
+
+    itWithPods('tells a user moving between pods in the order the store changed, on every pod', async () => {
+      const cluster = await harness.cluster();
+      const [a, b] = [await cluster.pod(), await cluster.pod()];
+      const logs = [a, b].map((pod) => new DeliveryLog(pod.broker));
+      for (const pod of [a, b]) await pod.broker.subscribe('handoff');
+      await a.presence.add('handoff', 'erin', 'e0', told);
+      // Each round closes the old connection on one pod while the new one opens on the other.
+      const pods = [a, b];
+      for (let round = 1; round <= 20; round++) {
+        await Promise.all([pods[round % 2].presence.add('handoff', 'erin', `e${round}`, told), pods[(round + 1) % 2].presence.remove('handoff', 'erin', `e${round - 1}`, told)]);
+      }
+      const present = (await a.presence.snapshot('handoff')).users.includes('erin');
+      for (const log of logs) {
+        await eventually(() => {
+          const statuses = heard(log, 'handoff');
+          // Alternating, as the store's changes were, and ending where the store stands.
+          statuses.forEach((status, index) => expect(status).toBe(index % 2 === 0 ? 'erin joined' : 'erin left'));
+          expect(statuses.at(-1)).toBe(present ? 'erin joined' : 'erin left');
+        });
+      }
+      expect(heard(logs[0], 'handoff')).toEqual(heard(logs[1], 'handoff'));
+    });
   });
 
   it('keeps rooms apart, and counts the entries this pod holds', async () => {

@@ -18,7 +18,8 @@ export interface MemoryEngineOptions {
 /** The in-process engine: one pod, nothing to reach, the default when REDIS_URL is not set. */
 export class MemoryEngine extends Engine {
   readonly broker: MemoryBroker;
-  readonly presence = new MemoryPresenceStore();
+  // Told in the step of each change, behind what the broker queued before it.
+  readonly presence = new MemoryPresenceStore((room, frame, excludeUser) => this.broker.broadcastNow(room, frame, excludeUser));
   readonly inbox: MemoryInboxStore;
   readonly description = { engine: 'memory' };
   /** One process: nothing to replicate, no shards. */

@@ -1,5 +1,8 @@
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
-import { PresenceChange, PresenceSnapshot, PresenceStore } from '../presence.store';
+import { PresenceAnnouncement, PresenceChange, PresenceSnapshot, PresenceStore, presenceFrame } from '../presence.store';
+
+/** Delivers a frame to a room's members but `excludeUser`'s, behind what is queued (MemoryBroker.broadcastNow). */
+export type BroadcastNow = (room: string, frame: string, excludeUser: string) => void;
 
 /** Where personal rooms' presence is kept: one map of users for all of them, not a map per room. */
 const PERSONAL_ROOMS = `${PERSONAL_ROOM_PREFIX}*`;
@@ -12,7 +15,27 @@ export class MemoryPresenceStore extends PresenceStore {
   /** room -> user -> that user's connection ids there: one id, or a Set of several (the common case costs no Set). */
   private readonly presenceByRoom = new Map<string, Map<string, string | Set<string>>>();
 
-  async add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+  constructor(private readonly broadcastNow: BroadcastNow = () => undefined) {
+    super();
+  }
+
+  async add(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
+    const change = this.added(room, user, connectionId);
+    if (announce && change.userChanged && change.users <= announce.maxUsers) this.tell(room, user, 'joined');
+    return change;
+  }
+
+  async remove(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
+    const change = this.removed(room, user, connectionId);
+    if (announce && change.userChanged && change.users + 1 <= announce.maxUsers) this.tell(room, user, 'left');
+    return change;
+  }
+
+  private tell(room: string, user: string, status: 'joined' | 'left'): void {
+    this.broadcastNow(room, presenceFrame(room, user, status, new Date().toISOString()), user);
+  }
+
+  private added(room: string, user: string, connectionId: string): PresenceChange {
     room = storedAs(room);
     let users = this.presenceByRoom.get(room);
     if (!users) this.presenceByRoom.set(room, (users = new Map()));
@@ -24,7 +47,7 @@ export class MemoryPresenceStore extends PresenceStore {
     return { userChanged: connections === undefined, users: users.size };
   }
 
-  async remove(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+  private removed(room: string, user: string, connectionId: string): PresenceChange {
     room = storedAs(room);
     const users = this.presenceByRoom.get(room);
     const connections = users?.get(user);

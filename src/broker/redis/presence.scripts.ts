@@ -54,26 +54,42 @@ end
 `;
 
 /**
- * ARGV: entry TTL ms, then the changes one pod asked for in one turn, in order: `+ <connection id>
- * <user>` for an add, `- <connection id>` for a remove. Answers exactly as one script per change
- * would, run back to back: the expired users are those the first change would report, and each
- * change gets {1 if it was the user's first connection (add) or last (remove), distinct users
- * after it}.
+ * ARGV: entry TTL ms; the announcement (PresenceAnnouncement): the most users told, or '' for
+ * none, then the publish command, the room's channel, what its messages start with, the room and
+ * the time (ISO 8601) for the frames; then the changes one pod asked for in one turn, in order:
+ * `+ <connection id> <user>` for an add, `- <connection id>` for a remove, `+!`/`-!` to announce
+ * it. Answers exactly as one script per change would, run back to back: the expired users are
+ * those the first change would report, and each change gets {1 if it was the user's first
+ * connection (add) or last (remove), distinct users after it}.
+ *
+ * An announced change that changed the user publishes the `presence` frame (presenceFrame's
+ * bytes) as a broadcast sparing the user (`B "<user>"`), in this step: every pod hears a room's
+ * presence in the order of its changes.
  * Returns {{users whose entries expired}, {changed, users, changed, users, ...}}.
  */
 const PRESENCE_CHANGES = `${PRESENCE_HELPERS}
 local now, ttl_ms = now_ms(), tonumber(ARGV[1])
+local max_told = tonumber(ARGV[2])
+local function announce(user, status, users_told)
+  if not max_told or users_told > max_told then return end
+  local frame = '{"event":"presence","data":{"room":' .. cjson.encode(ARGV[6]) .. ',"user":' .. cjson.encode(user)
+    .. ',"status":"' .. status .. '","timestamp":"' .. ARGV[7] .. '"}}'
+  redis.call(ARGV[3], ARGV[4], ARGV[5] .. 'B ' .. cjson.encode(user) .. '\\n' .. frame)
+end
 local gone = purge(now)
 local changes, expired = {}, {}
-local index = 2
+local index = 8
 while index <= #ARGV do
-  local changed
-  if ARGV[index] == '+' then
-    changed = upsert(ARGV[index + 1], ARGV[index + 2], now + ttl_ms)
+  local changed, op = false, ARGV[index]
+  if op == '+' or op == '+!' then
+    local user = ARGV[index + 2]
+    changed = upsert(ARGV[index + 1], user, now + ttl_ms)
+    if changed and op == '+!' then announce(user, 'joined', redis.call('HLEN', users)) end
     index = index + 3
   else
     local user = redis.call('HGET', connections, ARGV[index + 1])
     changed = user and forget(ARGV[index + 1], user)
+    if changed and op == '-!' then announce(user, 'left', redis.call('HLEN', users) + 1) end
     index = index + 2
   end
   table.insert(changes, changed and 1 or 0)
@@ -125,8 +141,18 @@ export interface ExpiredPresence {
   users: number;
 }
 
-/** One add or remove of a connection's entry, in a turn's changes (heraldPresenceChanges). */
-export type PresenceEntryChange = { op: 'add'; connectionId: string; user: string } | { op: 'remove'; connectionId: string };
+/** One add or remove of a connection's entry, in a turn's changes (heraldPresenceChanges); `announce`: tell the room. */
+export type PresenceEntryChange = { op: 'add'; connectionId: string; user: string; announce?: boolean } | { op: 'remove'; connectionId: string; announce?: boolean };
+
+/** Where and how a script's announced changes are told (PresenceAnnouncement, in the script's terms). */
+export interface PresenceTelling {
+  maxUsers: number;
+  publishCommand: 'PUBLISH' | 'SPUBLISH';
+  channel: string;
+  messagePrefix: string;
+  room: string;
+  timestamp: string;
+}
 
 /** The changes of one turn: each one's outcome, and the expired users (reported once, with the first change's count). */
 export interface PresenceChangesReply {
@@ -149,12 +175,15 @@ export const PRESENCE_SCRIPTS = {
   heraldPresenceChanges: defineScript({
     SCRIPT: PRESENCE_CHANGES,
     NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, changes: Iterable<PresenceEntryChange>) {
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, changes: Iterable<PresenceEntryChange>, telling?: PresenceTelling) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
+      if (telling) parser.push(String(telling.maxUsers), telling.publishCommand, telling.channel, telling.messagePrefix, telling.room, telling.timestamp);
+      else parser.push('', '', '', '', '', '');
       for (const change of changes) {
-        if (change.op === 'add') parser.push('+', change.connectionId, change.user);
-        else parser.push('-', change.connectionId);
+        const told = telling !== undefined && change.announce === true;
+        if (change.op === 'add') parser.push(told ? '+!' : '+', change.connectionId, change.user);
+        else parser.push(told ? '-!' : '-', change.connectionId);
       }
     },
     transformReply: (reply: [string[], number[]]): PresenceChangesReply => {

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
-import { PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
-import { ExpiredPresence, PresenceEntryChange, PresenceKeys } from './presence.scripts';
+import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
+import { ExpiredPresence, PresenceEntryChange, PresenceKeys, PresenceTelling } from './presence.scripts';
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
@@ -40,6 +40,8 @@ const CROWDED_FACTOR = 2;
 type PendingChange = PresenceEntryChange & {
   resolve: (change: PresenceChange) => void;
   reject: (error: unknown) => void;
+  /** Set when the change is to be told (PresenceEntryChange's `announce` then true). */
+  told?: PresenceAnnouncement;
 };
 
 /** A room's changes waiting to be sent, and whether an add has scheduled their send for this turn's end. */
@@ -92,16 +94,16 @@ export class RedisPresenceStore extends PresenceStore {
    * (thousands of members: a broadcast audience, which gets no presence events) adds wait for the
    * window too: a burst of admissions into it costs a script per window, not one per connection.
    */
-  add(room: string, user: string, connectionId: string): Promise<PresenceChange> {
+  add(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
     const stored = this.storedAs(room);
     let entries = this.localPresence.get(stored);
     if (!entries) this.localPresence.set(stored, (entries = new Map()));
     // Remembered first: if Redis is down now, the entry is registered when it comes back.
     entries.set(connectionId, user);
-    return this.change(stored, 'add', connectionId, user);
+    return this.change(stored, 'add', connectionId, user, announce);
   }
 
-  async remove(room: string, _user: string, connectionId: string): Promise<PresenceChange> {
+  async remove(room: string, _user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
     const stored = this.storedAs(room);
     const entries = this.localPresence.get(stored);
     entries?.delete(connectionId);
@@ -111,18 +113,21 @@ export class RedisPresenceStore extends PresenceStore {
     }
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return { userChanged: false, users: 0 };
-    return this.change(stored, 'remove', connectionId);
+    return this.change(stored, 'remove', connectionId, undefined, announce);
   }
 
-  /** `user` is an add's; a remove needs only the connection. */
-  private change(room: string, op: PresenceEntryChange['op'], connectionId: string, user?: string): Promise<PresenceChange> {
+  /** `user` is an add's; a remove needs only the connection. Personal rooms are never told (their only member is the user). */
+  private change(room: string, op: PresenceEntryChange['op'], connectionId: string, user?: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
+    const told = isPersonalPresenceRoom(room) ? undefined : announce;
     return new Promise((resolve, reject) => {
       let batch = this.pendingChanges.get(room);
       const created = !batch;
       if (!batch) this.pendingChanges.set(room, (batch = { changes: [], addScheduled: false }));
       const pending = batch;
       // Built whole, not spread from a change object: one object per join or leave, not two.
-      pending.changes.push(op === 'add' ? { op, connectionId, user: user!, resolve, reject } : { op, connectionId, resolve, reject });
+      pending.changes.push(
+        op === 'add' ? { op, connectionId, user: user!, resolve, reject, announce: told !== undefined, told } : { op, connectionId, resolve, reject, announce: told !== undefined, told },
+      );
       // An add goes at the end of this turn, as it always did: told later, the room's other users
       // would hear of a join after connections that joined just after it (a newcomer would be
       // told of a user who was there first). A remove waits for the window. Whichever is
@@ -148,8 +153,9 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   private sendSlice(room: string, changes: PendingChange[]): void {
+    const telling = this.tellingFor(room, changes);
     this.connection
-      .run('presence change', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, changes))
+      .run('presence change', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, changes, telling))
       .then(
         (reply) => {
           this.reportExpired(room, { expiredUsers: reply.expiredUsers, users: reply.changes[0].users });
@@ -160,6 +166,21 @@ export class RedisPresenceStore extends PresenceStore {
           for (const change of changes) change.reject(error);
         },
       );
+  }
+
+  /** How the slice's announced changes are told: on the room's channel, as the broker broadcasts (RedisBroker.broadcast). */
+  private tellingFor(room: string, changes: readonly PendingChange[]): PresenceTelling | undefined {
+    const told = changes.find((change) => change.told !== undefined)?.told;
+    if (told === undefined) return undefined;
+    const channel = this.keys.channel(room);
+    return {
+      maxUsers: told.maxUsers,
+      publishCommand: this.keys.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH',
+      channel,
+      messagePrefix: this.keys.sharedMessagePrefix(room, channel),
+      room,
+      timestamp: new Date().toISOString(),
+    };
   }
 
   private noteCrowding(room: string, users: number): void {
