@@ -143,7 +143,7 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
     await broker.close();
   });
 
-  it('counts publish-id records too: a flood of distinct ids to many rooms stays within the budget, the oldest records going first', async () => {
+  it('counts publish-id records too: a flood of distinct ids to many rooms stays within the budget, the oldest records going first, past half of it', async () => {
     const broker = budgeted(1_000_000);
     const heldBytes = () => {
       const held = broker as unknown as { historyBytes: number; roomsBytes: number; recordsBytes: number };
@@ -161,8 +161,9 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
     // The newest ids are still bound, and a retry of their publishes is still a duplicate.
     expect(await broker.claimPublishId(id(199), 'f')).toBe('repeat');
     expect(await broker.publish('p:99', 'notification', { n: 199 }, { dedupKey: id(199), fingerprint: 'f' })).toEqual({ duplicate: true, conflict: false });
-    // The oldest went first.
+    // The oldest went first, and the records hold no more than half the budget.
     expect(await broker.claimPublishId(id(0), 'g')).toBe('first');
+    expect((broker as unknown as { recordsBytes: number }).recordsBytes).toBeLessThanOrEqual(500_000);
     await broker.close();
   });
 

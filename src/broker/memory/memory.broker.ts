@@ -255,53 +255,53 @@ export class MemoryBroker extends Broker {
   }
 
   /**
-   * Past HISTORY_MEMORY_MAX_MB, first lets go of the rooms nobody is in that hold no message
-   * (longest idle first), then of what is oldest among the least recently published rooms'
-   * histories (emptied: their epoch stays) and the publish-id records (a retry of such a publish
-   * is then delivered again), never `room`'s history. Rooms count too: a room joined once is held
-   * for HISTORY_TTL_S so its joined seq stays a valid `since`, and a client joining and leaving
-   * fresh rooms grew the heap by about 600 bytes a room. In that order, such rooms (335,000 in
-   * 20 s from 40 clients) no longer cost a room that is talked in its history. Records count
-   * because a publisher's distinct ids to a thousand rooms each were one record per room and id,
-   * kept for the whole window: a few thousand batches held a gigabyte. Each pass visits only what
-   * it lets go or empties, and `room`: rooms with members and no message are in neither order.
+   * Past HISTORY_MEMORY_MAX_MB, first lets go of the oldest publish-id records beyond half of it
+   * (a retry of such a publish is then delivered again), then of the rooms nobody is in that hold
+   * no message (longest idle first), then empties the least recently published rooms' histories
+   * (their epoch stays), never `room`'s, and last lets go of more records. Records count because a
+   * publisher's distinct ids to a thousand rooms each were one record per room and id, kept for
+   * the whole window: a few thousand batches held a gigabyte; half the budget keeps histories
+   * from being pushed out by them. Rooms count too: a room joined once is held for HISTORY_TTL_S
+   * so its joined seq stays a valid `since`, and a client joining and leaving fresh rooms grew
+   * the heap by about 600 bytes a room. In that order, such rooms (335,000 in 20 s from 40
+   * clients) no longer cost a room that is talked in its history. Each pass visits only what it
+   * lets go or empties, and `room`: rooms with members and no message are in neither order.
    */
   private keepWithinBudget(room: string | undefined, now: number): void {
     const budget = this.options.historyMemoryMaxBytes ?? Infinity;
     const overBudget = () => this.historyBytes + this.roomsBytes + this.recordsBytes > budget;
     if (!overBudget()) return;
+    let records = this.dropOldestRecords(() => this.recordsBytes > budget / 2);
     for (const idle of this.idleRooms) {
-      if (!overBudget()) return;
+      if (!overBudget()) break;
       if (idle !== room) this.drop(idle, this.histories.get(idle)!);
     }
     let emptied = 0;
-    let records = 0;
-    const rooms = this.publishedRooms[Symbol.iterator]();
-    let published = rooms.next();
-    if (published.value === room) published = rooms.next();
-    while (overBudget()) {
-      const record = this.oldestRecord();
-      const history = published.done ? undefined : this.histories.get(published.value);
-      if (!record && !history) break;
-      // Whichever was written longer ago goes first: a record's write is its expiry less the window.
-      if (record && (!history || record.record.expiresAtMs - this.historyTtlMs <= history.lastTouchMs)) {
-        this.unbind(record.records, record.key, record.record);
-        records++;
-        continue;
-      }
-      const name = published.value as string;
-      this.forget(history!, history!.bytes);
-      history!.entries = [];
-      this.publishedRooms.delete(name);
-      if (!this.subscribed.has(name)) this.idleRooms.add(name);
+    for (const published of this.publishedRooms) {
+      if (!overBudget()) break;
+      if (published === room) continue;
+      const history = this.histories.get(published)!;
+      this.forget(history, history.bytes);
+      history.entries = [];
+      this.publishedRooms.delete(published);
+      if (!this.subscribed.has(published)) this.idleRooms.add(published);
       emptied++;
-      published = rooms.next();
-      if (published.value === room) published = rooms.next();
     }
+    records += this.dropOldestRecords(overBudget);
     if ((emptied > 0 || records > 0) && now - this.lastBudgetReportMs >= BUDGET_REPORT_MS) {
       this.lastBudgetReportMs = now;
-      this.logger.warn({ message: "History memory budget reached (HISTORY_MEMORY_MAX_MB): the least recently published rooms' histories and the oldest publish-id records were dropped", emptiedRooms: emptied, droppedRecords: records });
+      this.logger.warn({ message: "History memory budget reached (HISTORY_MEMORY_MAX_MB): the least recently published rooms' histories or the oldest publish-id records were dropped", emptiedRooms: emptied, droppedRecords: records });
     }
+  }
+
+  /** Lets go of the oldest publish-id records while `tooMany()`; returns how many. */
+  private dropOldestRecords(tooMany: () => boolean): number {
+    let dropped = 0;
+    for (let oldest = this.oldestRecord(); oldest && tooMany(); oldest = this.oldestRecord()) {
+      this.unbind(oldest.records, oldest.key, oldest.record);
+      dropped++;
+    }
+    return dropped;
   }
 
   /** The oldest publish-id record of either map (each is oldest first), or undefined. */
