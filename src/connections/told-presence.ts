@@ -13,6 +13,13 @@ import { PresenceStatus } from '@herald/client/protocol';
  */
 export class ToldPresence {
   private readonly usersByRoom = new Map<string, Set<string>>();
+  /**
+   * While watched (watchLefts): the users each room's members here were told `left` since. After
+   * an outage long enough for entries to expire, a pod that resynced first finds the users of
+   * pods not registered again yet gone, and tells so; the look two heartbeats later (every live
+   * pod registered again) tells `joined` for those still there.
+   */
+  private leftByRoom: Map<string, Set<string>> | undefined;
 
   /** A presence frame about `user` was delivered to the room's members here. */
   record(room: string, user: string, frame: string): void {
@@ -21,14 +28,33 @@ export class ToldPresence {
       let users = this.usersByRoom.get(room);
       if (!users) this.usersByRoom.set(room, (users = new Set()));
       users.add(user);
+      this.leftByRoom?.get(room)?.delete(user);
     } else if (status === 'left') {
       this.forgetUser(room, user);
+      if (this.leftByRoom) {
+        let left = this.leftByRoom.get(room);
+        if (!left) this.leftByRoom.set(room, (left = new Set()));
+        left.add(user);
+      }
     }
+  }
+
+  /** From now on, remembers who is told `left` (kept across calls until takeLefts). */
+  watchLefts(): void {
+    this.leftByRoom ??= new Map();
+  }
+
+  /** Each room with the users told `left` since watchLefts, and stops watching. */
+  takeLefts(): [string, string[]][] {
+    const lefts = [...(this.leftByRoom ?? [])].map(([room, users]): [string, string[]] => [room, [...users]]);
+    this.leftByRoom = undefined;
+    return lefts;
   }
 
   /** The room has no member here any more: nobody here holds what it was told. */
   forget(room: string): void {
     this.usersByRoom.delete(room);
+    this.leftByRoom?.delete(room);
   }
 
   forgetUser(room: string, user: string): void {

@@ -92,4 +92,35 @@ describe('RoomsService', () => {
     expect(hub.isMember(connection, 'doc:2')).toBe(true);
     await engine.close();
   });
+
+  it('tells joined, two heartbeats after the broker is back, of a user its members were told left meanwhile who is there', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+    let availability: (available: boolean) => void = () => undefined;
+    const broker = engine.broker as unknown as { onAvailabilityChange(listener: (available: boolean) => void): void };
+    jest.spyOn(broker, 'onAvailabilityChange').mockImplementation((listener) => (availability = listener));
+    try {
+      const hub = new ConnectionHub(engine.broker, new MetricsService());
+      const rooms = new RoomsService(engine.broker, engine.presence, hub, { ...config, heartbeatMs: 1000 } as HeraldConfig);
+      const socket = fakeSocket();
+      const bob = new Connection('c1', socket, { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+      await rooms.admit(bob, () => undefined);
+      await rooms.join(bob, 'public:talk', undefined, () => undefined, () => undefined);
+      const sent: string[] = [];
+      jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared.payload.toString()), true));
+      // Erin is there (her pod registered again), but a pod back before hers told the room she left.
+      await engine.presence.add('public:talk', 'erin', 'c9');
+      availability(false);
+      availability(true);
+      hub.tellHere('public:talk', 'erin', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'erin', status: 'left', timestamp: new Date().toISOString() } }));
+      await new Promise((resolve) => setImmediate(resolve));
+      const heard = () => sent.map((frame) => JSON.parse(frame) as { event: string; data: { user?: string; status?: string } }).filter((frame) => frame.event === 'presence').map((frame) => `${frame.data.user} ${frame.data.status}`);
+      expect(heard()).toEqual(['erin left']);
+      await jest.advanceTimersByTimeAsync(2000);
+      expect(heard()).toEqual(['erin left', 'erin joined']);
+    } finally {
+      jest.useRealTimers();
+      await engine.close();
+    }
+  });
 });

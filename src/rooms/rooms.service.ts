@@ -44,14 +44,21 @@ export class RoomsService implements OnModuleDestroy {
     this.untold = new UntoldPresence(presence, (room, user, status, users) => this.tellRoom(room, user, status, users));
     broker.onAvailabilityChange((available) => {
       clearTimeout(this.presenceCheck);
+      // Who is told `left` from the loss until the look below: the first pods back find the users
+      // of pods that have not registered their entries again gone, and tell so.
+      this.hub.toldPresence.watchLefts();
       if (!available) return;
       // Once every live pod is back in the store: each refreshes its entries within two
       // heartbeats, the time after which the store forgets a pod that did not.
-      this.presenceCheck = setTimeout(() => void this.correctToldPresence(), 2 * this.config.heartbeatMs);
+      this.presenceCheck = setTimeout(() => {
+        this.untold.tellWhatHolds().catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
+        void this.correctToldPresence();
+      }, 2 * this.config.heartbeatMs);
       this.presenceCheck.unref();
       if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
       this.presenceFailures = 0;
-      this.untold.tellWhatHolds().catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
+      // Joins now; leaves with the look, once every live pod's entries are back (tellWhatHolds).
+      this.untold.tellWhatHolds('joined').catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
     });
     presence.onExpired((room, user, users) =>
       // A user whose pod died left without saying so: tell the room as for any last leave.
@@ -110,6 +117,21 @@ export class RoomsService implements OnModuleDestroy {
    * return looks again).
    */
   private async correctToldPresence(): Promise<void> {
+    // Told `left` since the broker came back, and there all the same: a pod that resynced before
+    // theirs found them gone (their entries had expired during the outage).
+    for (const [room, left] of this.hub.toldPresence.takeLefts()) {
+      let present: ReadonlySet<string>;
+      try {
+        present = new Set((await this.presence.snapshot(room)).users);
+      } catch {
+        break;
+      }
+      for (const user of left) {
+        if (!present.has(user)) continue;
+        const frame = this.presenceFrame(room, user, 'joined', present.size);
+        if (frame !== undefined) this.hub.tellHere(room, user, frame);
+      }
+    }
     for (const [room, told] of this.hub.toldPresence.snapshot()) {
       let present: ReadonlySet<string>;
       try {

@@ -48,4 +48,14 @@ describe('UntoldPresence', () => {
     await untold.tellWhatHolds();
     expect(told).toEqual(['chat eve left 1']);
   });
+
+  it('tells only joins when asked to, keeping the leaves for later', async () => {
+    const { untold, told } = setUp({ chat: ['bob'] });
+    untold.remember('chat', 'cleo', 'left');
+    untold.remember('chat', 'bob', 'joined');
+    await untold.tellWhatHolds('joined');
+    expect(told).toEqual(['chat bob joined 1']);
+    await untold.tellWhatHolds();
+    expect(told).toEqual(['chat bob joined 1', 'chat cleo left 2']);
+  });
 });

@@ -27,12 +27,21 @@ export class UntoldPresence {
 
   /**
    * Tells what still holds, one presence read per room: a `left` whose user is still absent, a
-   * `joined` whose user is still there. What cannot be read now is kept for the next time.
+   * `joined` whose user is still there. What cannot be read now is kept for the next time. With
+   * `only`, tells changes of that status and keeps the others: right after an outage, a `left`
+   * waits until every live pod has registered its entries again, or a user whose only entries
+   * are another pod's, not registered yet, would be told gone.
    */
-  async tellWhatHolds(): Promise<void> {
+  async tellWhatHolds(only?: PresenceStatus): Promise<void> {
     const rooms = [...this.untold];
     this.untold.clear();
-    for (const [room, users] of rooms) {
+    for (const [room, all] of rooms) {
+      let users = all;
+      if (only !== undefined) {
+        users = new Map([...all].filter(([, status]) => status === only));
+        for (const [user, status] of all) if (status !== only) this.remember(room, user, status);
+        if (users.size === 0) continue;
+      }
       let present: ReadonlySet<string>;
       try {
         present = new Set((await this.presence.snapshot(room)).users);
