@@ -7,6 +7,7 @@ import { PresenceChange } from '../broker/presence.store';
 import { HeraldConfig } from '../config/herald.config';
 import { Connection } from '../connections/connection';
 import { ConnectionHub } from '../connections/connection.hub';
+import { PreparedFrame } from '../connections/prepared-frame';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from './rooms.service';
 
@@ -107,7 +108,7 @@ describe('RoomsService', () => {
       await rooms.admit(bob, () => undefined);
       await rooms.join(bob, 'public:talk', undefined, () => undefined, () => undefined);
       const sent: string[] = [];
-      jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared.payload.toString()), true));
+      jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared instanceof PreparedFrame ? prepared.payload.toString() : String(prepared)), true));
       // Erin is there (her pod registered again), but a pod back before hers told the room she left.
       await engine.presence.add('public:talk', 'erin', 'c9');
       availability(false);
