@@ -55,7 +55,7 @@ export interface HandedNotification {
 @Injectable()
 export class NotificationsService {
   private readonly logger = new Logger(NotificationsService.name);
-  private storedListener: ((stored: StoredNotification) => void) | undefined;
+  private storedListener: StoredListener | undefined;
 
   constructor(
     private readonly broker: Broker,
@@ -112,30 +112,42 @@ export class NotificationsService {
     return { stored: Promise.all(publishes).then((results) => this.recordStored(claimed, results)) };
   }
 
-  /** The one listener told of every notification stored (backend hooks); must return at once. */
-  onStored(listener: (stored: StoredNotification) => void): void {
+  /**
+   * The one listener told of every notification stored (backend hooks). What it returns, if
+   * anything, the publish waits for before it is answered (an unread check written where a pod
+   * killed right after the 202 cannot lose it); it must never reject.
+   */
+  onStored(listener: StoredListener): void {
     this.storedListener = listener;
   }
 
-  private recordStored({ id, rooms, type }: ClaimedNotification, results: PublishResult[]): PublishedNotification {
+  private async recordStored({ id, rooms, type }: ClaimedNotification, results: PublishResult[]): Promise<PublishedNotification> {
     this.metrics.notificationsPublished.inc(results.filter((result) => !result.duplicate).length);
-    if (this.storedListener) this.tellStored(rooms, results, id, type);
+    const told = this.storedListener ? this.tellStored(rooms, results, id, type) : undefined;
+    if (told) await told;
     // Only when a room's record outlived the id's claim (the window's very edge): refused all the same.
     if (results.some((result) => result.duplicate && result.conflict)) throw new PublishConflictError(id);
     return { id, targets: rooms.length };
   }
 
-  private tellStored(rooms: string[], results: PublishResult[], id: string, type: string): void {
+  /** Tells the listener of each room that stored the notification; a promise when any answer is awaited. */
+  private tellStored(rooms: string[], results: PublishResult[], id: string, type: string): Promise<unknown> | undefined {
+    let awaited: Promise<void>[] | undefined;
     results.forEach((result, index) => {
       if (result.duplicate) return;
       try {
-        this.storedListener!({ room: rooms[index], id, seq: result.seq, type });
+        const answer = this.storedListener!({ room: rooms[index], id, seq: result.seq, type });
+        if (answer) (awaited ??= []).push(answer);
       } catch (error) {
         this.logger.error({ message: 'Stored-notification listener failed', room: rooms[index], error: String(error) });
       }
     });
+    return awaited && Promise.all(awaited);
   }
 }
+
+/** Told of each notification stored; a promise it returns is awaited before the publish is answered. */
+type StoredListener = (stored: StoredNotification) => Promise<void> | undefined | void;
 
 /** Most distinct target rooms one notification may name (section 6). */
 export const MAX_TARGETS = 1000;

@@ -267,6 +267,30 @@ describe.each(BROKER_KINDS)('notification.unread for a notification id used agai
   });
 });
 
+describe('notification.unread from a pod killed right after its 202 (redis broker)', () => {
+  const broker = useBroker('redis');
+
+  it('reminds all the same: the check was written before the publish was answered, and another pod makes it', async () => {
+    const receiver = await HookReceiver.start();
+    const env = { ...broker.env('unread-kill'), ...hookEnv(receiver, { WEBHOOK_UNREAD_AFTER_S: '1' }) };
+    const survivor = await createTestApp(env);
+    const doomed = await spawnServer(env);
+    try {
+      const users = Array.from({ length: 5 }, (_, i) => `kiki${i}`);
+      const answer = await publish(doomed.url, { users, type: 'invoice.due', payload: {} });
+      // At once, as a crash right after the answer would: nothing the pod meant to do later happens.
+      doomed.child.kill('SIGKILL');
+      expect(answer.status).toBe(202);
+      await doomed.exited;
+      await eventually(() => expect(receiver.accepted.filter((event) => event.type === 'notification.unread').map((event) => (event as { user: string }).user).sort()).toEqual(users), 15_000);
+    } finally {
+      doomed.child.kill('SIGKILL');
+      await survivor.close();
+      await receiver.close();
+    }
+  });
+});
+
 describe('webhooks through a Redis that restarts empty or stalls', () => {
   const broker = useBroker('redis');
   let receiver: HookReceiver;

@@ -20,14 +20,19 @@ const MAX_PAGES = 100;
 /**
  * notification.unread (section 8): every notification stored in a personal room is scheduled
  * for a check WEBHOOK_UNREAD_AFTER_S later; a check that finds it in the user's inbox and not
- * read queues the event. Scheduling only appends to a buffer (publish never waits for it); the
- * buffer and the due checks are handled on this class's own timer.
+ * read queues the event. Scheduling appends to a buffer, written to the schedule at the end of
+ * the turn with every other check of it; the publish is answered once that write has settled,
+ * so a pod killed right after its 202 has left the check in the schedule (in Redis, for any
+ * pod to make). A write that fails keeps its checks for the next, and answers the publish all
+ * the same: the notification is stored. Due checks are handled on this class's own timer.
  */
 export class UnreadWatcher {
   private readonly logger = new Logger(UnreadWatcher.name);
   private readonly delayMs: number;
   private readonly lookMs: number;
   private buffer: UnreadCheck[] = [];
+  /** Who waits for the buffer's checks to be written (watch). */
+  private waiting: (() => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushImmediate: NodeJS.Immediate | undefined;
   private flushing: Promise<void> | undefined;
@@ -52,18 +57,19 @@ export class UnreadWatcher {
     this.timer = setInterval(() => this.look(), this.lookMs);
   }
 
-  /** Remembers a stored notification for its check; never waits. */
-  watch(check: UnreadCheck): void {
-    if (this.closed) return;
+  /** Remembers a stored notification for its check; resolves once the write that took it settled (never rejects). */
+  watch(check: UnreadCheck): Promise<void> {
+    if (this.closed) return Promise.resolve();
     if (this.buffer.length >= this.settings.queueMax) {
       this.report({ queued: 0, dropped: 1 });
-      return;
+      return Promise.resolve();
     }
     this.buffer.push(check);
     this.flushImmediate ??= setImmediate(() => {
       this.flushImmediate = undefined;
       this.flush();
     });
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   async close(): Promise<void> {
@@ -72,13 +78,17 @@ export class UnreadWatcher {
     if (this.flushImmediate) clearImmediate(this.flushImmediate);
     this.flush();
     await Promise.all([this.flushing, this.looking]);
+    for (const resolve of this.waiting.splice(0)) resolve();
     if (this.buffer.length > 0) this.logger.warn({ message: 'Unread checks not scheduled before shutdown', count: this.buffer.length });
   }
 
   private flush(): void {
     if (this.flushing || this.buffer.length === 0) return;
     const checks = this.buffer;
+    const waiting = this.waiting;
     this.buffer = [];
+    this.waiting = [];
+    let failed = false;
     this.flushing = this.schedule
       .add(checks, this.delayMs)
       .then(
@@ -86,12 +96,18 @@ export class UnreadWatcher {
           if (dropped > 0) this.report({ queued: 0, dropped });
         },
         (error: unknown) => {
+          failed = true;
           // Kept for the next look, in front of anything scheduled since.
           this.buffer = [...checks, ...this.buffer].slice(0, this.settings.queueMax);
           this.logger.warn({ message: 'Could not schedule unread checks; retrying', count: checks.length, error: describeHookError(error) });
         },
       )
-      .finally(() => (this.flushing = undefined));
+      .finally(() => {
+        this.flushing = undefined;
+        for (const resolve of waiting) resolve();
+        // Checks that came during this write go now, not at the next look: their publishes wait.
+        if (!failed && !this.closed) this.flush();
+      });
   }
 
   private look(): void {

@@ -82,9 +82,10 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  private onStored({ room, id, seq, type }: StoredNotification): void {
+  /** Resolves once the notification's unread check is written (UnreadWatcher.watch): its publish waits for it. */
+  private onStored({ room, id, seq, type }: StoredNotification): Promise<void> | undefined {
     const user = inboxRecipientOf(room);
-    if (user !== undefined) this.unread!.watch({ user, notification: { id, seq, type } });
+    return user === undefined ? undefined : this.unread!.watch({ user, notification: { id, seq, type } });
   }
 
   private report({ queued, dropped }: QueueOutcome): void {
