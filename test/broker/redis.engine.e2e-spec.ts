@@ -599,7 +599,9 @@ describe('RedisEngine', () => {
       const burst = Array.from({ length: 4000 }, (_, i) => presence.add('crowd', `u${i}`, `c${i}`));
       const results = await Promise.allSettled(burst);
       expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
-      expect((await presence.snapshot('crowd')).connections).toBe(4000);
+      // A health PING behind the burst may have missed 200 ms on a busy machine: Redis counts as
+      // lost until the next one answers in time, which is soon.
+      await eventually(async () => expect((await presence.snapshot('crowd')).connections).toBe(4000));
     });
   });
 });
