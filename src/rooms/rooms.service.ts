@@ -10,7 +10,7 @@ import { ConnectionHub, EnterOptions, EnterOutcome } from '../connections/connec
 import { JoinAuthorizer } from './join-authorizer';
 import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
-import { UntoldPresence } from './untold-presence';
+import { UntoldPresence, toldKey } from './untold-presence';
 
 /**
  * What a connection may do with rooms, and what the cluster hears of it: the one place a join
@@ -51,8 +51,14 @@ export class RoomsService implements OnModuleDestroy {
       // Once every live pod is back in the store: each refreshes its entries within two
       // heartbeats, the time after which the store forgets a pod that did not.
       this.presenceCheck = setTimeout(() => {
-        this.untold.tellWhatHolds().catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
-        void this.correctToldPresence();
+        // What the leaves told now say is not for correcting again (their frames are on their way back here).
+        this.untold
+          .tellWhatHolds()
+          .catch((error: unknown) => {
+            this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) });
+            return new Set<string>();
+          })
+          .then((told) => this.correctToldPresence(told));
       }, 2 * this.config.heartbeatMs);
       this.presenceCheck.unref();
       if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
@@ -116,7 +122,7 @@ export class RoomsService implements OnModuleDestroy {
    * A room that cannot be read now is left as it is (the broker is down again, and the next
    * return looks again).
    */
-  private async correctToldPresence(): Promise<void> {
+  private async correctToldPresence(toldJustNow: ReadonlySet<string>): Promise<void> {
     // Told `left` since the broker came back, and there all the same: a pod that resynced before
     // theirs found them gone (their entries had expired during the outage).
     for (const [room, left] of this.hub.toldPresence.takeLefts()) {
@@ -127,7 +133,7 @@ export class RoomsService implements OnModuleDestroy {
         break;
       }
       for (const user of left) {
-        if (!present.has(user)) continue;
+        if (!present.has(user) || toldJustNow.has(toldKey(room, user))) continue;
         const frame = this.presenceFrame(room, user, 'joined', present.size);
         if (frame !== undefined) this.hub.tellHere(room, user, frame);
       }
@@ -140,7 +146,7 @@ export class RoomsService implements OnModuleDestroy {
         return;
       }
       for (const user of told) {
-        if (present.has(user)) continue;
+        if (present.has(user) || toldJustNow.has(toldKey(room, user))) continue;
         const frame = this.presenceFrame(room, user, 'left', present.size + 1);
         // Too big a room for presence events: nothing to tell, and nothing to remember told.
         if (frame === undefined) this.hub.toldPresence.forgetUser(room, user);

@@ -1,6 +1,11 @@
 import { PresenceStatus } from '@herald/client/protocol';
 import type { PresenceStore } from '../broker/presence.store';
 
+/** How tellWhatHolds names what it told: a room and a user. */
+export function toldKey(room: string, user: string): string {
+  return `${room}\n${user}`;
+}
+
 /** Tells a room's other users that `user` joined or left (RoomsService.tellRoom). */
 export type PresenceTeller = (room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number) => Promise<void> | undefined;
 
@@ -32,7 +37,8 @@ export class UntoldPresence {
    * waits until every live pod has registered its entries again, or a user whose only entries
    * are another pod's, not registered yet, would be told gone.
    */
-  async tellWhatHolds(only?: PresenceStatus): Promise<void> {
+  async tellWhatHolds(only?: PresenceStatus): Promise<Set<string>> {
+    const told = new Set<string>();
     const rooms = [...this.untold];
     this.untold.clear();
     for (const [room, all] of rooms) {
@@ -53,11 +59,13 @@ export class UntoldPresence {
         if (present.has(user) !== (status === 'joined')) continue;
         try {
           await this.tell(room, user, status, status === 'joined' ? present.size : present.size + 1);
+          told.add(toldKey(room, user));
         } catch {
           this.keep(room, user, status);
         }
       }
     }
+    return told;
   }
 
   /** Remembers again what could not be told now, unless a newer change was remembered meanwhile. */
