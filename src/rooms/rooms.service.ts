@@ -125,33 +125,30 @@ export class RoomsService implements OnModuleDestroy {
   private async correctToldPresence(toldJustNow: ReadonlySet<string>): Promise<void> {
     // Told `left` since the broker came back, and there all the same: a pod that resynced before
     // theirs found them gone (their entries had expired during the outage).
-    for (const [room, left] of this.hub.toldPresence.takeLefts()) {
-      let present: ReadonlySet<string>;
-      try {
-        present = new Set((await this.presence.snapshot(room)).users);
-      } catch {
-        break;
-      }
-      for (const user of left) {
-        if (!present.has(user) || toldJustNow.has(toldKey(room, user))) continue;
-        const frame = this.presenceFrame(room, user, 'joined', present.size);
-        if (frame !== undefined) this.hub.tellHere(room, user, frame);
+    const lefts = this.hub.toldPresence.takeLefts();
+    // Told `joined`, and gone.
+    const joins = this.hub.toldPresence.snapshot();
+    for (const [status, rooms] of [['joined', lefts], ['left', joins]] as const) {
+      for (const [room, users] of rooms) {
+        const present = await this.presentIn(room);
+        if (!present) return;
+        for (const user of users) {
+          if (present.has(user) !== (status === 'joined') || toldJustNow.has(toldKey(room, user))) continue;
+          const frame = this.presenceFrame(room, user, status, status === 'joined' ? present.size : present.size + 1);
+          // Too big a room for presence events: nothing to tell, and nothing to remember told.
+          if (frame === undefined) this.hub.toldPresence.forgetUser(room, user);
+          else this.hub.tellHere(room, user, frame);
+        }
       }
     }
-    for (const [room, told] of this.hub.toldPresence.snapshot()) {
-      let present: ReadonlySet<string>;
-      try {
-        present = new Set((await this.presence.snapshot(room)).users);
-      } catch {
-        return;
-      }
-      for (const user of told) {
-        if (present.has(user) || toldJustNow.has(toldKey(room, user))) continue;
-        const frame = this.presenceFrame(room, user, 'left', present.size + 1);
-        // Too big a room for presence events: nothing to tell, and nothing to remember told.
-        if (frame === undefined) this.hub.toldPresence.forgetUser(room, user);
-        else this.hub.tellHere(room, user, frame);
-      }
+  }
+
+  /** The users the presence store counts in the room, or undefined when it cannot be read now. */
+  private async presentIn(room: string): Promise<ReadonlySet<string> | undefined> {
+    try {
+      return new Set((await this.presence.snapshot(room)).users);
+    } catch {
+      return undefined;
     }
   }
 
