@@ -51,14 +51,20 @@ export class RoomsService implements OnModuleDestroy {
       // Once every live pod is back in the store: each refreshes its entries within two
       // heartbeats, the time after which the store forgets a pod that did not.
       this.presenceCheck = setTimeout(() => {
-        // What the leaves told now say is not for correcting again (their frames are on their way back here).
         this.untold
           .tellWhatHolds()
           .catch((error: unknown) => {
             this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) });
             return new Set<string>();
           })
-          .then((told) => this.correctToldPresence(told));
+          .then((told) => {
+            // A heartbeat later, the look at what members were told: by then the leaves every pod
+            // told at two heartbeats have reached them (told at the same moment, each pod's look
+            // told its members the other pods' leaves a second time). What this pod told is not
+            // corrected again whatever its frames' timing.
+            this.presenceCheck = setTimeout(() => void this.correctToldPresence(told), this.config.heartbeatMs);
+            this.presenceCheck.unref();
+          });
       }, 2 * this.config.heartbeatMs);
       this.presenceCheck.unref();
       if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
