@@ -126,7 +126,7 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
           if (connected < replicas) throw new Error(`${primary.port} has ${connected} of ${replicas} replicas`);
           for (const sentinel of sentinels.filter((candidate) => candidate.running)) {
             const reply = await cli(sentinel, ['SENTINEL', 'get-master-addr-by-name', masterName]);
-            if (!reply.includes(String(primary.port))) throw new Error(`sentinel ${sentinel.port} disagrees`);
+            if (!reply.includes(String(primary.port))) throw new Error(`sentinel ${sentinel.port} disagrees: it names ${reply.replace(/\s+/g, ' ').trim()}, not ${primary.port}`);
           }
         },
         timeoutMs,
