@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +42,10 @@ export interface RedisSentinelOptions {
 
 export async function startRedisSentinels(options: RedisSentinelOptions = {}): Promise<RedisSentinelSet> {
   const directory = mkdtempSync(join(tmpdir(), 'redis-sentinel-'));
-  const masterName = 'herald-primary';
+  // A name of its own: sentinels take hello messages about the masters they monitor by name, and
+  // sets run side by side (two jest workers) could share an instance when one set's killed
+  // primary's port is taken by the other's next server: with one name, their sentinels merged.
+  const masterName = `herald-primary-${randomBytes(4).toString('hex')}`;
   const servers: RedisProcess[] = [];
   const sentinels: RedisProcess[] = [];
   const certificate = options.tls ? selfSignedCertificate() : undefined;
