@@ -124,4 +124,28 @@ describe('RoomsService', () => {
       await engine.close();
     }
   });
+
+  it('schedules no look at what members were told once closed, though the leaves being told then finish after', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+    let availability: (available: boolean) => void = () => undefined;
+    const broker = engine.broker as unknown as { onAvailabilityChange(listener: (available: boolean) => void): void };
+    jest.spyOn(broker, 'onAvailabilityChange').mockImplementation((listener) => (availability = listener));
+    try {
+      const hub = new ConnectionHub(engine.broker, new MetricsService());
+      const rooms = new RoomsService(engine.broker, engine.presence, hub, { ...config, heartbeatMs: 1000 } as HeraldConfig);
+      const look = jest.spyOn(rooms as unknown as { correctToldPresence(told: Set<string>): Promise<void> }, 'correctToldPresence');
+      availability(false);
+      availability(true);
+      await jest.advanceTimersByTimeAsync(1999);
+      // The leaves are told now (two heartbeats), and the module ends before that settles.
+      jest.advanceTimersByTime(1);
+      rooms.onModuleDestroy();
+      await jest.advanceTimersByTimeAsync(5000);
+      expect(look).not.toHaveBeenCalled();
+    } finally {
+      jest.useRealTimers();
+      await engine.close();
+    }
+  });
 });

@@ -29,6 +29,8 @@ export class RoomsService implements OnModuleDestroy {
   private readonly departures = new Set<Promise<void>>();
   /** The look at what this pod's members were told, due after the broker came back (correctToldPresence). */
   private presenceCheck: NodeJS.Timeout | undefined;
+  /** Counts availability changes (and the module's end): a look scheduled in an earlier one is not scheduled any more. */
+  private presenceRound = 0;
   /** What every join and leave asks the store to tell (PRESENCE_EVENTS_MAX_USERS), one object for all. */
   private readonly announcement: PresenceAnnouncement;
 
@@ -44,6 +46,7 @@ export class RoomsService implements OnModuleDestroy {
     this.untold = new UntoldPresence(presence, (room, user, status, users) => this.tellRoom(room, user, status, users));
     broker.onAvailabilityChange((available) => {
       clearTimeout(this.presenceCheck);
+      const round = ++this.presenceRound;
       // Who is told `left` from the loss until the look below: the first pods back find the users
       // of pods that have not registered their entries again gone, and tell so.
       this.hub.toldPresence.watchLefts();
@@ -58,6 +61,8 @@ export class RoomsService implements OnModuleDestroy {
             return new Set<string>();
           })
           .then((told) => {
+            // Lost again, or closing, while the leaves were told: that look is not due any more.
+            if (round !== this.presenceRound) return;
             // A heartbeat later, the look at what members were told: by then the leaves every pod
             // told at two heartbeats have reached them (told at the same moment, each pod's look
             // told its members the other pods' leaves a second time). What this pod told is not
@@ -116,6 +121,7 @@ export class RoomsService implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    this.presenceRound++;
     clearTimeout(this.presenceCheck);
   }
 
