@@ -19,6 +19,14 @@ export function presenceFrame(room: string, user: string, status: 'joined' | 'le
 }
 
 /**
+ * The frame a room is told of a change, stamped now, or undefined in a room too big for
+ * presence events: more than `maxUsers` distinct users, the leaving one counted (section 2).
+ */
+export function announcedFrame(announce: PresenceAnnouncement, room: string, user: string, status: 'joined' | 'left', usersIncludingThisOne: number): string | undefined {
+  return usersIncludingThisOne > announce.maxUsers ? undefined : presenceFrame(room, user, status, new Date().toISOString());
+}
+
+/**
  * Who is in which room, cluster-wide (centrifuge's PresenceManager). Entries are per
  * connection; counts are per distinct user.
  *

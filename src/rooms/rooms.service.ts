@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
 import { Broker, BROKER_UNAVAILABLE_FOR_CLIENTS, BrokerUnavailableError } from '../broker/broker';
-import { PresenceAnnouncement, PresenceStore, presenceFrame } from '../broker/presence.store';
+import { PresenceAnnouncement, PresenceStore, announcedFrame } from '../broker/presence.store';
 import { HeraldConfig } from '../config/herald.config';
 import { Principal } from '../auth/principal';
 import { Connection } from '../connections/connection';
@@ -356,8 +356,7 @@ export class RoomsService implements OnModuleDestroy {
 
   /** The presence frame about `user`, or undefined in a room too big for presence events (section 2's rule). */
   private presenceFrame(room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number): string | undefined {
-    if (usersIncludingThisOne > this.config.presenceEventsMaxUsers) return undefined;
-    return presenceFrame(room, user, status, new Date().toISOString());
+    return announcedFrame(this.announcement, room, user, status, usersIncludingThisOne);
   }
 
   private tell(activity: RoomActivity): void {

@@ -1,5 +1,5 @@
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
-import { PresenceAnnouncement, PresenceChange, PresenceSnapshot, PresenceStore, presenceFrame } from '../presence.store';
+import { PresenceAnnouncement, PresenceChange, PresenceSnapshot, PresenceStore, announcedFrame } from '../presence.store';
 
 /** Delivers a frame to a room's members but `excludeUser`'s, behind what is queued (MemoryBroker.broadcastNow). */
 export type BroadcastNow = (room: string, frame: string, excludeUser: string) => void;
@@ -21,18 +21,18 @@ export class MemoryPresenceStore extends PresenceStore {
 
   async add(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
     const change = this.added(room, user, connectionId);
-    if (announce && change.userChanged && change.users <= announce.maxUsers) this.tell(room, user, 'joined');
+    if (announce && change.userChanged) this.tell(announcedFrame(announce, room, user, 'joined', change.users), room, user);
     return change;
   }
 
   async remove(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
     const change = this.removed(room, user, connectionId);
-    if (announce && change.userChanged && change.users + 1 <= announce.maxUsers) this.tell(room, user, 'left');
+    if (announce && change.userChanged) this.tell(announcedFrame(announce, room, user, 'left', change.users + 1), room, user);
     return change;
   }
 
-  private tell(room: string, user: string, status: 'joined' | 'left'): void {
-    this.broadcastNow(room, presenceFrame(room, user, status, new Date().toISOString()), user);
+  private tell(frame: string | undefined, room: string, user: string): void {
+    if (frame !== undefined) this.broadcastNow(room, frame, user);
   }
 
   private added(room: string, user: string, connectionId: string): PresenceChange {
