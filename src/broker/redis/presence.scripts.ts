@@ -1,4 +1,5 @@
 import { CommandParser, defineScript } from 'redis';
+import type { PresenceAnnouncement } from '../presence.store';
 import { NOW_MS } from './lua';
 
 /**
@@ -141,8 +142,8 @@ export interface ExpiredPresence {
   users: number;
 }
 
-/** One add or remove of a connection's entry, in a turn's changes (heraldPresenceChanges); `announce`: tell the room. */
-export type PresenceEntryChange = { op: 'add'; connectionId: string; user: string; announce?: boolean } | { op: 'remove'; connectionId: string; announce?: boolean };
+/** One add or remove of a connection's entry, in a turn's changes (heraldPresenceChanges); with `announce`, told to the room. */
+export type PresenceEntryChange = { op: 'add'; connectionId: string; user: string; announce?: PresenceAnnouncement } | { op: 'remove'; connectionId: string; announce?: PresenceAnnouncement };
 
 /** Where and how a script's announced changes are told (PresenceAnnouncement, in the script's terms). */
 export interface PresenceTelling {
@@ -181,7 +182,7 @@ export const PRESENCE_SCRIPTS = {
       if (telling) parser.push(String(telling.maxUsers), telling.publishCommand, telling.channel, telling.messagePrefix, telling.room, telling.timestamp);
       else parser.push('', '', '', '', '', '');
       for (const change of changes) {
-        const told = telling !== undefined && change.announce === true;
+        const told = telling !== undefined && change.announce !== undefined;
         if (change.op === 'add') parser.push(told ? '+!' : '+', change.connectionId, change.user);
         else parser.push(told ? '-!' : '-', change.connectionId);
       }

@@ -40,8 +40,6 @@ const CROWDED_FACTOR = 2;
 type PendingChange = PresenceEntryChange & {
   resolve: (change: PresenceChange) => void;
   reject: (error: unknown) => void;
-  /** Set when the change is to be told (PresenceEntryChange's `announce` then true). */
-  told?: PresenceAnnouncement;
 };
 
 /** A room's changes waiting to be sent, and whether an add has scheduled their send for this turn's end. */
@@ -126,7 +124,7 @@ export class RedisPresenceStore extends PresenceStore {
       const pending = batch;
       // Built whole, not spread from a change object: one object per join or leave, not two.
       pending.changes.push(
-        op === 'add' ? { op, connectionId, user: user!, resolve, reject, announce: told !== undefined, told } : { op, connectionId, resolve, reject, announce: told !== undefined, told },
+        op === 'add' ? { op, connectionId, user: user!, resolve, reject, announce: told } : { op, connectionId, resolve, reject, announce: told },
       );
       // An add goes at the end of this turn, as it always did: told later, the room's other users
       // would hear of a join after connections that joined just after it (a newcomer would be
@@ -170,7 +168,7 @@ export class RedisPresenceStore extends PresenceStore {
 
   /** How the slice's announced changes are told: on the room's channel, as the broker broadcasts (RedisBroker.broadcast). */
   private tellingFor(room: string, changes: readonly PendingChange[]): PresenceTelling | undefined {
-    const told = changes.find((change) => change.told !== undefined)?.told;
+    const told = changes.find((change) => change.announce !== undefined)?.announce;
     if (told === undefined) return undefined;
     const channel = this.keys.channel(room);
     return {
