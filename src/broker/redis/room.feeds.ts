@@ -137,11 +137,9 @@ export class RoomFeeds {
    * anchor. Undefined unless that is known for sure: the room is not followed, waits for its
    * anchor or catches up, or had no history life when followed (a read would start one).
    */
-  positionOf(room: string): { epoch: string; position: number } | undefined {
+  positionOf(room: string): Readonly<ParsedSeq> | undefined {
     const feed = this.feeds.get(room);
-    if (!feed || feed.pending) return undefined;
-    const at = feed.last ?? (feed.anchor === UNKNOWN_ANCHOR ? undefined : feed.anchor);
-    return at?.epoch ? { epoch: at.epoch, position: at.position } : undefined;
+    return feed && !feed.pending ? standingOf(feed) : undefined;
   }
 
   /**
@@ -496,9 +494,20 @@ function skipsPositions(from: Anchor, at: ParsedSeq, newLifeIsGap: boolean): boo
  * no history when followed, UNKNOWN_ANCHOR): the publication may still come.
  */
 function hasDelivered(feed: RoomFeed, target: ParsedSeq): boolean {
-  const at = feed.last ?? (feed.anchor === UNKNOWN_ANCHOR ? undefined : feed.anchor);
-  if (at === undefined || at.epoch === null) return false;
+  const at = standingOf(feed);
+  if (at === undefined) return false;
   return at.epoch === target.epoch ? at.position >= target.position : isEarlierLife(target.epoch, at.epoch);
+}
+
+/**
+ * Where a feed stands for sure: the last publication it delivered, else its anchor; undefined
+ * before its anchor is known, after it could not be read (UNKNOWN_ANCHOR), or for a room that
+ * had no history life when followed.
+ */
+function standingOf(feed: RoomFeed): Readonly<ParsedSeq> | undefined {
+  const at = feed.last ?? (feed.anchor === UNKNOWN_ANCHOR ? undefined : feed.anchor);
+  // The feed's own (read-only) position: asked on every join of a followed room, not copied.
+  return at?.epoch ? (at as Readonly<ParsedSeq>) : undefined;
 }
 
 /**
