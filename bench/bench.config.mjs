@@ -4,6 +4,8 @@
  *   BENCH_SCENARIOS=fanout  a comma-separated subset of the scenarios
  *   BENCH_TARGETS=herald,ws a comma-separated subset of the targets
  *   BENCH_PROFILE=1         Herald nodes run with --cpu-prof (profiles land next to the logs)
+ *   BENCH_NODE_ARGS='...'   extra node flags for every target's nodes, e.g. '--trace-gc' or
+ *                           '--trace-opt --trace-deopt' (their output lands in the nodes' logs)
  *   BENCH_OUT=dir           where results.json and the charts go (default docs/benchmarks)
  */
 export function benchConfig(env = process.env) {

@@ -48,6 +48,8 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
     const port = await freePort();
     const args = ['--expose-gc', '--import', PROBE];
     if (profileDir && target.family === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+    // BENCH_NODE_ARGS (bench.config.mjs): the same extra V8 or Node flags for every target's nodes.
+    if (process.env.BENCH_NODE_ARGS) args.push(...process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean));
     const herald = target.family === 'herald';
     args.push(herald && heraldEntry ? heraldEntry : join(ROOT, target.entry));
     const log = createWriteStream(join(logDir, `${name}-${prefix}-${i}.log`));

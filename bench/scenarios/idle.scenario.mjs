@@ -19,16 +19,27 @@ export async function idle(ctx, targetName) {
   const target = await startTarget(targetName, ctx.targetOptions);
   const { nodes } = target;
   const fleet = new Fleet(target.target, nodes[0]);
-  try {
+  // Connections that join and leave again, then a pause for their cleanup: before the baseline,
+  // and again before each step's CPU window, because the memory probe's forced full GCs throw
+  // away optimized code whose embedded maps and closures no live object held at that moment (V8
+  // deoptimizes it: "embedded weak objects cleared"). Without it each step would pay for
+  // compiling its server's hot path again, which no production pod does after a probe.
+  const warmUp = async () => {
     const warm = new Fleet(target.target, nodes[0]);
     await warm.connect({ count: warmup, prefix: 'warm', rooms: ['bench:idle'], nodes });
     warm.closeAll();
     await sleep(2000);
+    return warm.connectErrors;
+  };
+  let warmErrors = 0;
+  try {
+    warmErrors += await warmUp();
     const base = await target.memoryOfAll();
     ctx.log(`  ${targetName} idle base: ${base.perNode.map((m) => `rss ${round(m.rss / 2 ** 20, 1)} heap ${round(m.heapUsed / 2 ** 20, 1)}/${round(m.heapTotal / 2 ** 20, 1)} MB`).join('; ')}`);
     const points = [];
     let connected = 0;
-    for (const total of steps) {
+    for (const [index, total] of steps.entries()) {
+      if (index > 0) warmErrors += await warmUp();
       const cpu = cpuOf(target);
       await fleet.connect({ count: total - connected, offset: connected, rooms: ['bench:idle'], nodes });
       const { cpuUs, wallMs, redisCpuUs } = cpu.stop();
@@ -51,7 +62,7 @@ export async function idle(ctx, targetName) {
       const pods = memory.perNode.map((m) => `rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} ext ${mb(m.external)} MB`).join('; ');
       ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect (${pods})`);
     }
-    return { nodes: nodes.length, warmup, baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors + warm.connectErrors };
+    return { nodes: nodes.length, warmup, baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors + warmErrors };
   } finally {
     fleet.closeAll();
     await target.stop();
