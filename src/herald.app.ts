@@ -45,7 +45,7 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     }
     // Each application describes the routes it has: with INTERNAL_PORT, each port its own.
     serveOpenApi(app);
-    await app.listen(config.port, config.host);
+    await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
     let internalPort: number | undefined;
     if (config.internalPort !== undefined) {
       internalApp = await startServiceApi(app, config, logger);
@@ -82,7 +82,7 @@ async function startServiceApi(main: INestApplication, config: HeraldConfig, log
   try {
     configureHttpPipeline(internalApp, config);
     serveOpenApi(internalApp);
-    await internalApp.listen(config.internalPort!, config.host);
+    await internalApp.listen({ port: config.internalPort!, host: config.host, backlog: config.listenBacklog });
     return internalApp;
   } catch (error) {
     await internalApp.close().catch(() => undefined);

@@ -320,6 +320,15 @@ export class Environment {
   MAX_CONNECTIONS_PER_USER = 0;
 
   /**
+   * TCP connections the kernel may hold for a port before the pod accepts them (listen's
+   * backlog; Linux caps it at net.core.somaxconn). Node's own default, 511, overflowed when a
+   * drained pod's clients all came back at once: the kernel dropped the connections beyond it,
+   * and each of those clients waited a second for its SYN to be sent again.
+   */
+  @Transform(toInt) @IsInt() @Min(1) @Max(65_535)
+  LISTEN_BACKLOG = 4096;
+
+  /**
    * How long a client may take to send a request's headers (a WebSocket handshake included)
    * before it is answered 408 and its TCP connection closed: a client that trickles its headers,
    * or opens connections and sends nothing, holds a file descriptor no longer than this.

@@ -36,6 +36,8 @@ export class HeraldConfig {
   readonly maxConnections: number;
   /** MAX_CONNECTIONS_PER_USER; 0: none. */
   readonly maxConnectionsPerUser: number;
+  /** LISTEN_BACKLOG: the backlog of each port's listen (the kernel may cap it lower). */
+  readonly listenBacklog: number;
   /** permessage-deflate for clients that offer it, for messages of at least `minBytes`. */
   readonly wsCompression: { enabled: boolean; minBytes: number };
   readonly maxRoomsPerConnection: number;
@@ -102,6 +104,7 @@ export class HeraldConfig {
     this.httpTimeouts = { headersMs: env.HTTP_HEADERS_TIMEOUT_MS, requestMs: env.httpRequestTimeoutMs };
     this.maxConnections = env.MAX_CONNECTIONS;
     this.maxConnectionsPerUser = env.MAX_CONNECTIONS_PER_USER;
+    this.listenBacklog = env.LISTEN_BACKLOG;
     this.wsCompression = { enabled: env.WS_COMPRESSION, minBytes: env.WS_COMPRESSION_MIN_BYTES };
     this.maxRoomsPerConnection = env.MAX_ROOMS_PER_CONNECTION;
     this.presenceEventsMaxUsers = env.PRESENCE_EVENTS_MAX_USERS;
