@@ -10,7 +10,7 @@ import { ConnectionHub, EnterOptions, EnterOutcome } from '../connections/connec
 import { JoinAuthorizer } from './join-authorizer';
 import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
-import { UntoldPresence, toldKey } from './untold-presence';
+import { UntoldPresence, presentUsers, toldKey, usersIfStillHolds } from './untold-presence';
 
 /**
  * What a connection may do with rooms, and what the cluster hears of it: the one place a join
@@ -142,25 +142,17 @@ export class RoomsService implements OnModuleDestroy {
     const joins = this.hub.toldPresence.snapshot();
     for (const [status, rooms] of [['joined', lefts], ['left', joins]] as const) {
       for (const [room, users] of rooms) {
-        const present = await this.presentIn(room);
+        const present = await presentUsers(this.presence, room);
         if (!present) return;
         for (const user of users) {
-          if (present.has(user) !== (status === 'joined') || toldJustNow.has(toldKey(room, user))) continue;
-          const frame = this.presenceFrame(room, user, status, status === 'joined' ? present.size : present.size + 1);
+          const usersIncludingThisOne = usersIfStillHolds(present, user, status);
+          if (usersIncludingThisOne === undefined || toldJustNow.has(toldKey(room, user))) continue;
+          const frame = this.presenceFrame(room, user, status, usersIncludingThisOne);
           // Too big a room for presence events: nothing to tell, and nothing to remember told.
           if (frame === undefined) this.hub.toldPresence.forgetUser(room, user);
           else this.hub.tellHere(room, user, frame);
         }
       }
-    }
-  }
-
-  /** The users the presence store counts in the room, or undefined when it cannot be read now. */
-  private async presentIn(room: string): Promise<ReadonlySet<string> | undefined> {
-    try {
-      return new Set((await this.presence.snapshot(room)).users);
-    } catch {
-      return undefined;
     }
   }
 

@@ -6,6 +6,25 @@ export function toldKey(room: string, user: string): string {
   return `${room}\n${user}`;
 }
 
+/** The users the presence store counts in the room, or undefined when it cannot be read now. */
+export async function presentUsers(presence: PresenceStore, room: string): Promise<ReadonlySet<string> | undefined> {
+  try {
+    return new Set((await presence.snapshot(room)).users);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `user` having `status` still holds among the `present` users (a `joined` user is there,
+ * a `left` one is not), as the room's distinct users counting that one (a PresenceTeller's last
+ * argument); undefined when it no longer holds.
+ */
+export function usersIfStillHolds(present: ReadonlySet<string>, user: string, status: PresenceStatus): number | undefined {
+  if (present.has(user) !== (status === 'joined')) return undefined;
+  return status === 'joined' ? present.size : present.size + 1;
+}
+
 /** Tells a room's other users that `user` joined or left (RoomsService.tellRoom). */
 export type PresenceTeller = (room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number) => Promise<void> | undefined;
 
@@ -48,17 +67,16 @@ export class UntoldPresence {
         for (const [user, status] of all) if (status !== only) this.remember(room, user, status);
         if (users.size === 0) continue;
       }
-      let present: ReadonlySet<string>;
-      try {
-        present = new Set((await this.presence.snapshot(room)).users);
-      } catch {
+      const present = await presentUsers(this.presence, room);
+      if (!present) {
         for (const [user, status] of users) this.keep(room, user, status);
         continue;
       }
       for (const [user, status] of users) {
-        if (present.has(user) !== (status === 'joined')) continue;
+        const usersIncludingThisOne = usersIfStillHolds(present, user, status);
+        if (usersIncludingThisOne === undefined) continue;
         try {
-          await this.tell(room, user, status, status === 'joined' ? present.size : present.size + 1);
+          await this.tell(room, user, status, usersIncludingThisOne);
           told.add(toldKey(room, user));
         } catch {
           this.keep(room, user, status);
