@@ -22,6 +22,20 @@ function fakeSocket() {
   return { readyState: 1, bufferedAmount: 0, send: jest.fn(), close: jest.fn() } as unknown as WebSocket & { send: jest.Mock };
 }
 
+/**
+ * A RoomsService on the memory engine (heartbeats of 1 s) whose broker's availability the test
+ * changes itself: `availability(false)` then `availability(true)` is an outage and the return.
+ */
+function roomsWithAvailability(config: Partial<HeraldConfig>) {
+  const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+  let listener: (available: boolean) => void = () => undefined;
+  const broker = engine.broker as unknown as { onAvailabilityChange(listener: (available: boolean) => void): void };
+  jest.spyOn(broker, 'onAvailabilityChange').mockImplementation((registered) => (listener = registered));
+  const hub = new ConnectionHub(engine.broker, new MetricsService());
+  const rooms = new RoomsService(engine.broker, engine.presence, hub, { ...config, heartbeatMs: 1000 } as HeraldConfig);
+  return { engine, hub, rooms, availability: (available: boolean) => listener(available) };
+}
+
 describe('RoomsService', () => {
   const config = { maxRoomsPerConnection: 10, presenceEventsMaxUsers: 100 } as HeraldConfig;
 
@@ -96,13 +110,8 @@ describe('RoomsService', () => {
 
   it('tells joined, three heartbeats after the broker is back, of a user its members were told left meanwhile who is there', async () => {
     jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
-    let availability: (available: boolean) => void = () => undefined;
-    const broker = engine.broker as unknown as { onAvailabilityChange(listener: (available: boolean) => void): void };
-    jest.spyOn(broker, 'onAvailabilityChange').mockImplementation((listener) => (availability = listener));
+    const { engine, hub, rooms, availability } = roomsWithAvailability(config);
     try {
-      const hub = new ConnectionHub(engine.broker, new MetricsService());
-      const rooms = new RoomsService(engine.broker, engine.presence, hub, { ...config, heartbeatMs: 1000 } as HeraldConfig);
       const socket = fakeSocket();
       const bob = new Connection('c1', socket, { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
       await rooms.admit(bob, () => undefined);
@@ -127,13 +136,8 @@ describe('RoomsService', () => {
 
   it('schedules no look at what members were told once closed, though the leaves being told then finish after', async () => {
     jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
-    let availability: (available: boolean) => void = () => undefined;
-    const broker = engine.broker as unknown as { onAvailabilityChange(listener: (available: boolean) => void): void };
-    jest.spyOn(broker, 'onAvailabilityChange').mockImplementation((listener) => (availability = listener));
+    const { engine, rooms, availability } = roomsWithAvailability(config);
     try {
-      const hub = new ConnectionHub(engine.broker, new MetricsService());
-      const rooms = new RoomsService(engine.broker, engine.presence, hub, { ...config, heartbeatMs: 1000 } as HeraldConfig);
       const look = jest.spyOn(rooms as unknown as { correctToldPresence(told: Set<string>): Promise<void> }, 'correctToldPresence');
       availability(false);
       availability(true);
