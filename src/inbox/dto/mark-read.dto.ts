@@ -5,6 +5,8 @@ import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
 
 const NOT_A_LIST = 'ids must be a non-empty list of notification ids (or send {"all": true})';
+/** A notification id's longest form, as a publish's `id` (PublishNotificationDto). */
+const ID_MAX_CHARS = 128;
 
 /**
  * What is wrong with `ids`, in one message, or undefined: a missing or malformed list got every
@@ -18,8 +20,6 @@ function idListProblem(ids: unknown): string | undefined {
   if (!ids.every((id: string) => id.isWellFormed())) return 'ids must contain only strings that are well-formed Unicode (no lone surrogates)';
   return undefined;
 }
-
-const ID_MAX_CHARS = 128;
 
 function IsNotificationIdList(): PropertyDecorator {
   return (target, property) =>
@@ -37,7 +37,7 @@ function IsNotificationIdList(): PropertyDecorator {
 /** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`, never both (the controller refuses both). */
 @ApiObjectSchema({ ...REFUSES_UNKNOWN_FIELDS, oneOf: [{ required: ['ids'] }, { required: ['all'] }] })
 export class MarkReadDto {
-  @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: 128 }, minItems: 1, maxItems: 1000, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all. The body must fit MAX_PUBLISH_BYTES (64 KiB by default: about 450 ids of 128 characters)' })
+  @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: ID_MAX_CHARS }, minItems: 1, maxItems: INBOX_READ_IDS_MAX, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all. The body must fit MAX_PUBLISH_BYTES (64 KiB by default: about 450 ids of 128 characters)' })
   @ValidateIf((body: MarkReadDto) => body.all === undefined)
   @IsNotificationIdList()
   ids?: string[];
