@@ -56,7 +56,7 @@ export function presenceStoreContract(harness: EngineHarness): void {
     const heard = (log: DeliveryLog, room: string) =>
       log.of(room).flatMap((delivery) => {
         if (delivery.kind !== 'broadcast' || !delivery.frame.includes('"event":"presence"')) return [];
-        const { data } = JSON.parse(delivery.frame) as { data: { room: string; user: 'string'; status: 'joined' | 'left'; timestamp: string } };
+        const { data } = JSON.parse(delivery.frame) as { data: { room: string; user: string; status: 'joined' | 'left'; timestamp: string } };
         expect(delivery.frame).toBe(presenceFrame(data.room, data.user, data.status, data.timestamp));
         expect((delivery as Broadcast).excludeUser).toBe(data.user);
         return [`${data.user} ${data.status}`];
