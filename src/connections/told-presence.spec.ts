@@ -38,7 +38,7 @@ describe('ToldPresence', () => {
     expect(snapshot).toEqual([['r1', ['ann']]]);
   });
 
-  it('remembers who is told left while watched, until taken, and forgets a told-left user told joined again', () => {
+  it('remembers who is told left while watched, until unwatched, and forgets a told-left user told joined again', () => {
     const told = new ToldPresence();
     told.record('r1', 'ann', presence('r1', 'ann', 'left'));
     told.watchLefts();
@@ -47,8 +47,9 @@ describe('ToldPresence', () => {
     told.record('r1', 'cy', presence('r1', 'cy', 'joined'));
     told.record('r2', 'dee', presence('r2', 'dee', 'left'));
     told.forget('r2');
-    expect(told.takeLefts()).toEqual([['r1', ['bob']]]);
+    expect(told.lefts()).toEqual([['r1', ['bob']]]);
+    told.unwatchLefts();
     told.record('r1', 'eve', presence('r1', 'eve', 'left'));
-    expect(told.takeLefts()).toEqual([]);
+    expect(told.lefts()).toEqual([]);
   });
 });

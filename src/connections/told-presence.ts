@@ -39,16 +39,19 @@ export class ToldPresence {
     }
   }
 
-  /** From now on, remembers who is told `left` (kept across calls until takeLefts). */
+  /** From now on, remembers who is told `left` (kept across calls until unwatchLefts). */
   watchLefts(): void {
     this.leftByRoom ??= new Map();
   }
 
-  /** Each room with the users told `left` since watchLefts, and stops watching. */
-  takeLefts(): [string, string[]][] {
-    const lefts = [...(this.leftByRoom ?? [])].map(([room, users]): [string, string[]] => [room, [...users]]);
+  /** Each room with the users told `left` since watchLefts (none when not watched). */
+  lefts(): [string, string[]][] {
+    return [...(this.leftByRoom ?? [])].map(([room, users]): [string, string[]] => [room, [...users]]);
+  }
+
+  /** Stops watching, and forgets who was told `left`. */
+  unwatchLefts(): void {
     this.leftByRoom = undefined;
-    return lefts;
   }
 
   /** The room has no member here any more: nobody here holds what it was told. */

@@ -134,6 +134,35 @@ describe('RoomsService', () => {
     }
   });
 
+  it('keeps who its members were told left for the next return when the look cannot read the store, and tells joined then', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { engine, hub, rooms, availability } = roomsWithAvailability(config);
+    try {
+      const bob = new Connection('c1', fakeSocket(), { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+      await rooms.admit(bob, () => undefined);
+      await rooms.join(bob, 'public:talk', undefined, () => undefined, () => undefined);
+      const sent: string[] = [];
+      jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared instanceof PreparedFrame ? prepared.payload.toString() : String(prepared)), true));
+      const heard = () => sent.map((frame) => JSON.parse(frame) as { event: string; data: { user?: string; status?: string } }).filter((frame) => frame.event === 'presence').map((frame) => `${frame.data.user} ${frame.data.status}`);
+      await engine.presence.add('public:talk', 'erin', 'c9');
+      availability(false);
+      availability(true);
+      hub.tellHere('public:talk', 'erin', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'erin', status: 'left', timestamp: new Date().toISOString() } }));
+      // The store cannot be read when the look comes: the broker is being lost again.
+      const snapshot = jest.spyOn(engine.presence, 'snapshot').mockRejectedValueOnce(new Error('unreachable'));
+      await jest.advanceTimersByTimeAsync(3000);
+      expect(snapshot).toHaveBeenCalled();
+      expect(heard()).toEqual(['erin left']);
+      availability(false);
+      availability(true);
+      await jest.advanceTimersByTimeAsync(3000);
+      expect(heard()).toEqual(['erin left', 'erin joined']);
+    } finally {
+      jest.useRealTimers();
+      await engine.close();
+    }
+  });
+
   it('schedules no look at what members were told once closed, though the leaves being told then finish after', async () => {
     jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
     const { engine, rooms, availability } = roomsWithAvailability(config);

@@ -137,12 +137,13 @@ export class RoomsService implements OnModuleDestroy {
   private async correctToldPresence(toldJustNow: ReadonlySet<string>): Promise<void> {
     // Told `left` since the broker came back, and there all the same: a pod that resynced before
     // theirs found them gone (their entries had expired during the outage).
-    const lefts = this.hub.toldPresence.takeLefts();
+    const lefts = this.hub.toldPresence.lefts();
     // Told `joined`, and gone.
     const joins = this.hub.toldPresence.snapshot();
     for (const [status, rooms] of [['joined', lefts], ['left', joins]] as const) {
       for (const [room, users] of rooms) {
         const present = await presentUsers(this.presence, room);
+        // Still watched: the look after the broker's next return tells what this one could not.
         if (!present) return;
         for (const user of users) {
           const usersIncludingThisOne = usersIfStillHolds(present, user, status);
@@ -154,6 +155,7 @@ export class RoomsService implements OnModuleDestroy {
         }
       }
     }
+    this.hub.toldPresence.unwatchLefts();
   }
 
   /** The one listener told of every admission, close, join and leave on this pod (backend hooks). */
