@@ -36,6 +36,28 @@ function roomsWithAvailability(config: Partial<HeraldConfig>) {
   return { engine, hub, rooms, availability: (available: boolean) => listener(available) };
 }
 
+/**
+ * Bob, admitted and a member of public:talk, and the presence frames he hears from then on, as
+ * `user status`; then erin is in the store (her pod registered again) while the broker comes
+ * back, and a pod back before hers tells the room she left.
+ */
+async function bobHearsErinToldLeft({ engine, hub, rooms, availability }: ReturnType<typeof roomsWithAvailability>): Promise<() => string[]> {
+  const bob = new Connection('c1', fakeSocket(), { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+  await rooms.admit(bob, () => undefined);
+  await rooms.join(bob, 'public:talk', undefined, () => undefined, () => undefined);
+  const sent: string[] = [];
+  jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared instanceof PreparedFrame ? prepared.payload.toString() : String(prepared)), true));
+  await engine.presence.add('public:talk', 'erin', 'c9');
+  availability(false);
+  availability(true);
+  hub.tellHere('public:talk', 'erin', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'erin', status: 'left', timestamp: new Date().toISOString() } }));
+  return () =>
+    sent
+      .map((frame) => JSON.parse(frame) as { event: string; data: { user?: string; status?: string } })
+      .filter((frame) => frame.event === 'presence')
+      .map((frame) => `${frame.data.user} ${frame.data.status}`);
+}
+
 describe('RoomsService', () => {
   const config = { maxRoomsPerConnection: 10, presenceEventsMaxUsers: 100 } as HeraldConfig;
 
@@ -110,44 +132,25 @@ describe('RoomsService', () => {
 
   it('tells joined, three heartbeats after the broker is back, of a user its members were told left meanwhile who is there', async () => {
     jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const { engine, hub, rooms, availability } = roomsWithAvailability(config);
+    const service = roomsWithAvailability(config);
     try {
-      const socket = fakeSocket();
-      const bob = new Connection('c1', socket, { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
-      await rooms.admit(bob, () => undefined);
-      await rooms.join(bob, 'public:talk', undefined, () => undefined, () => undefined);
-      const sent: string[] = [];
-      jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared instanceof PreparedFrame ? prepared.payload.toString() : String(prepared)), true));
-      // Erin is there (her pod registered again), but a pod back before hers told the room she left.
-      await engine.presence.add('public:talk', 'erin', 'c9');
-      availability(false);
-      availability(true);
-      hub.tellHere('public:talk', 'erin', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'erin', status: 'left', timestamp: new Date().toISOString() } }));
+      const heard = await bobHearsErinToldLeft(service);
       await new Promise((resolve) => setImmediate(resolve));
-      const heard = () => sent.map((frame) => JSON.parse(frame) as { event: string; data: { user?: string; status?: string } }).filter((frame) => frame.event === 'presence').map((frame) => `${frame.data.user} ${frame.data.status}`);
       expect(heard()).toEqual(['erin left']);
       await jest.advanceTimersByTimeAsync(3000);
       expect(heard()).toEqual(['erin left', 'erin joined']);
     } finally {
       jest.useRealTimers();
-      await engine.close();
+      await service.engine.close();
     }
   });
 
   it('keeps who its members were told left for the next return when the look cannot read the store, and tells joined then', async () => {
     jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const { engine, hub, rooms, availability } = roomsWithAvailability(config);
+    const service = roomsWithAvailability(config);
+    const { engine, availability } = service;
     try {
-      const bob = new Connection('c1', fakeSocket(), { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
-      await rooms.admit(bob, () => undefined);
-      await rooms.join(bob, 'public:talk', undefined, () => undefined, () => undefined);
-      const sent: string[] = [];
-      jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared instanceof PreparedFrame ? prepared.payload.toString() : String(prepared)), true));
-      const heard = () => sent.map((frame) => JSON.parse(frame) as { event: string; data: { user?: string; status?: string } }).filter((frame) => frame.event === 'presence').map((frame) => `${frame.data.user} ${frame.data.status}`);
-      await engine.presence.add('public:talk', 'erin', 'c9');
-      availability(false);
-      availability(true);
-      hub.tellHere('public:talk', 'erin', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'erin', status: 'left', timestamp: new Date().toISOString() } }));
+      const heard = await bobHearsErinToldLeft(service);
       // The store cannot be read when the look comes: the broker is being lost again.
       const snapshot = jest.spyOn(engine.presence, 'snapshot').mockRejectedValueOnce(new Error('unreachable'));
       await jest.advanceTimersByTimeAsync(3000);
