@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import fc from 'fast-check';
 import { MESSAGE_TEXT_MAX_CHARS, ROOM_NAME_PATTERN } from '@herald/client/protocol';
-import { fuzzParameters, fuzzTimeoutMs } from '../support/fuzz';
+import { fuzzParameters, fuzzTimeoutMs, FUZZ_APP_SETTINGS } from '../support/fuzz';
 import { anyFrame, contractParse, ContractParse, FrameSpec, renderFrame } from '../support/frame-arbitraries';
 import { trickyString } from '../support/json-arbitraries';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -116,7 +116,7 @@ describe('fuzzed frames on one connection', () => {
 
   beforeAll(async () => {
     // Rate limit and room cap out of reach: this test is about what each frame does, not about floods.
-    app = await createTestApp({ RATE_LIMIT_PER_S: '100000', MAX_ROOMS_PER_CONNECTION: '10000', MAX_JSON_DEPTH: String(MAX_JSON_DEPTH), MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES) });
+    app = await createTestApp({ ...FUZZ_APP_SETTINGS, RATE_LIMIT_PER_S: '100000', MAX_ROOMS_PER_CONNECTION: '10000', MAX_JSON_DEPTH: String(MAX_JSON_DEPTH), MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES) });
     client = await connectClient(app.wsUrl, signToken({ sub: USER, rooms: ROOM_PATTERNS }));
   });
   afterAll(async () => {

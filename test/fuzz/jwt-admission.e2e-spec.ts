@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
-import { fuzzParameters, fuzzTimeoutMs } from '../support/fuzz';
+import { fuzzParameters, fuzzTimeoutMs, FUZZ_APP_SETTINGS } from '../support/fuzz';
 import { anyJsonValue } from '../support/json-arbitraries';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
@@ -80,7 +80,7 @@ describe('fuzzed JWT admission', () => {
   let refresher: TestClient;
 
   beforeAll(async () => {
-    app = await createTestApp({ RATE_LIMIT_PER_S: '100000' });
+    app = await createTestApp({ ...FUZZ_APP_SETTINGS, RATE_LIMIT_PER_S: '100000' });
     refresher = await connectClient(app.wsUrl, signToken({ sub: USER }));
   });
   afterAll(async () => {

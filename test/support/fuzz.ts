@@ -42,3 +42,11 @@ export function fuzzParameters<T>(defaultRuns: number, { stateful = false }: { s
 export function fuzzTimeoutMs(defaultRuns: number, msPerRun: number): number {
   return 30_000 + fuzzRuns(defaultRuns) * msPerRun;
 }
+
+/**
+ * Settings every fuzz test's app starts with. Its clients live in this process, so a stall of
+ * the test process (a busy CI machine: one run of the suite saw the HTTP fuzz's target closed
+ * 1006 before any publish reached it) silences their pongs too, and the tests' usual 2 s
+ * heartbeat closes them as silent. Liveness is tested elsewhere; the fuzz tests are about input.
+ */
+export const FUZZ_APP_SETTINGS: Readonly<Record<string, string>> = Object.freeze({ HEARTBEAT_MS: '60000' });
