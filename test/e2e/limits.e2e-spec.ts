@@ -6,7 +6,7 @@ import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
-import { connectClient, openClient } from '../support/ws-client';
+import { connectClient, openClient, TestClient } from '../support/ws-client';
 
 describe('liveness', () => {
   let app: TestApp;
@@ -165,8 +165,14 @@ describe('slow consumer', () => {
       // Stop reading: the kernel buffers fill, then ws buffers in user space.
       (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
       const blob = 'x'.repeat(100_000);
-      // 6 MB: more than loopback's kernel buffers hold, so ws must buffer past the limit.
-      for (let i = 0; i < 60; i++) await publish(app.url, { rooms: ['public:firehose'], type: 'bulk', payload: { blob } });
+      // 6 MB: more than loopback's kernel buffers hold, so ws must buffer past the limit. The
+      // reader has each notification before the next is sent: a healthy reader, however busy the
+      // machine (it shares this process with the pod, and a stall of it let 100 KB frames pile up
+      // past the 64 KB limit on a loaded machine, so the reader was closed too).
+      for (let i = 0; i < 60; i++) {
+        await publish(app.url, { rooms: ['public:firehose'], type: 'bulk', payload: { blob } });
+        await hasReceived(reader, i + 1);
+      }
       (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
       expect(await stalled.closed).toEqual({ code: 4008, reason: 'slow_consumer' });
       // The healthy reader is unaffected.
@@ -299,6 +305,11 @@ describe('rooms per connection', () => {
  * `talks`: sends a `pong` frame every 100 ms (and answers protocol pings); `answers pings`: sends
  * a `pong` frame for each `ping` frame and leaves protocol pings unanswered.
  */
+/** Waits until `reader` has `count` notifications, still open (a close shows in the failure). */
+function hasReceived(reader: TestClient, count: number) {
+  return eventually(() => expect({ closed: reader.closeInfo, notifications: reader.all('notification').length }).toEqual({ closed: undefined, notifications: count }), 10_000);
+}
+
 /**
  * 60 notifications of 100 KB in `room`, read by a member: 6 MB of history, more than loopback's
  * kernel buffers hold, so most of a replay of it waits in ws. `since` is the first one's seq.
@@ -307,8 +318,12 @@ async function sixMegabytesOfHistory(app: TestApp, room: string) {
   const reader = await connectClient(app.wsUrl, signToken({ sub: 'reader' }));
   await reader.join(room);
   const blob = 'x'.repeat(100_000);
-  for (let i = 0; i < 60; i++) await publish(app.url, { rooms: [room], type: 'bulk', payload: { blob, i } });
-  await eventually(() => expect(reader.all('notification')).toHaveLength(60), 10_000);
+  // The reader has each notification before the next is sent (see 'slow consumer'): it stays a
+  // healthy reader on a loaded machine, and is not closed as a slow consumer itself.
+  for (let i = 0; i < 60; i++) {
+    await publish(app.url, { rooms: [room], type: 'bulk', payload: { blob, i } });
+    await hasReceived(reader, i + 1);
+  }
   return { reader, since: reader.all('notification')[0].data.seq as string, blob };
 }
 
