@@ -209,12 +209,17 @@ export class SentinelRedisConnection extends RedisConnection {
     });
   }
 
-  private connectionTo(primary: string): StandaloneRedisConnection {
+  /** The URL of a Redis server of this set, with its credentials. */
+  private urlOf(address: string): string {
     const { username, password, tls } = this.settings;
     const credentials = username === undefined && password === undefined ? '' : `${encodeURIComponent(username ?? '')}:${encodeURIComponent(password ?? '')}@`;
+    return `${tls ? 'rediss' : 'redis'}://${credentials}${address}`;
+  }
+
+  private connectionTo(primary: string): StandaloneRedisConnection {
     const connection = new StandaloneRedisConnection({
       ...this.settings,
-      url: `${tls ? 'rediss' : 'redis'}://${credentials}${primary}`,
+      url: this.urlOf(primary),
       channels: this.channels,
       // A failed start is retried here with whatever primary the sentinels name then.
       startupAttempts: 2,
@@ -236,28 +241,72 @@ export class SentinelRedisConnection extends RedisConnection {
     this.notifyAvailability(available);
   }
 
-  /** `host:port` of the primary, from the first sentinel that names one. */
+  /**
+   * `host:port` of the primary: the first a sentinel names that is a primary indeed (Sentinel's
+   * client guidelines: ask, then check ROLE). A sentinel that has not caught up with a failover
+   * names the old primary, down or now a replica, and asked first it would hold this pod there,
+   * or move it back there at the next check, however many sentinels know better. The server
+   * this pod serves from, while it answers, is taken as named without a second look.
+   */
   private async resolvePrimary(): Promise<string> {
     const failures: string[] = [];
     for (const sentinel of this.settings.sentinels) {
-      const client = this.sentinelClient(sentinel);
-      client.on('error', () => undefined); // Reported through the failed connect or command below.
-      try {
-        await withDeadline(client.connect(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('sentinel connect', this.settings.commandTimeoutMs));
-        const reply = await withDeadline(
-          client.sendCommand<[string, string] | null>(['SENTINEL', 'get-master-addr-by-name', this.settings.masterName]),
-          this.settings.commandTimeoutMs,
-          () => new DeadlineExpiredError('SENTINEL get-master-addr-by-name', this.settings.commandTimeoutMs),
-        );
-        if (reply && reply.length === 2) return `${reply[0].includes(':') ? `[${reply[0]}]` : reply[0]}:${reply[1]}`;
-        failures.push(`${sentinel.host}:${sentinel.port} does not know ${this.settings.masterName}`);
-      } catch (error) {
+      const named = await this.primaryNamedBy(sentinel).catch((error: unknown) => {
         failures.push(`${sentinel.host}:${sentinel.port}: ${describeError(error)}`);
-      } finally {
-        client.destroy();
+        return undefined;
+      });
+      if (named === undefined) continue;
+      if (named === null) {
+        failures.push(`${sentinel.host}:${sentinel.port} does not know ${this.settings.masterName}`);
+        continue;
       }
+      if (named === this.address && this.current?.available) return named;
+      const role = await this.roleOf(named);
+      if (role === 'master' || role === undefined) return named;
+      failures.push(`${sentinel.host}:${sentinel.port} names ${named}, which is ${role}`);
     }
     throw new Error(failures.join('; '));
+  }
+
+  /** The address one sentinel gives for the primary, or null when it does not know it. */
+  private async primaryNamedBy(sentinel: { host: string; port: number }): Promise<string | null> {
+    const client = this.sentinelClient(sentinel);
+    client.on('error', () => undefined); // Reported through the failed connect or command below.
+    try {
+      await withDeadline(client.connect(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('sentinel connect', this.settings.commandTimeoutMs));
+      const reply = await withDeadline(
+        client.sendCommand<[string, string] | null>(['SENTINEL', 'get-master-addr-by-name', this.settings.masterName]),
+        this.settings.commandTimeoutMs,
+        () => new DeadlineExpiredError('SENTINEL get-master-addr-by-name', this.settings.commandTimeoutMs),
+      );
+      return reply && reply.length === 2 ? `${reply[0].includes(':') ? `[${reply[0]}]` : reply[0]}:${reply[1]}` : null;
+    } finally {
+      client.destroy();
+    }
+  }
+
+  /**
+   * What a server says it is (ROLE: `master`, `slave`), `unreachable` when it does not answer in
+   * time, or undefined when it answers but may not be asked (an ACL user without ROLE): then
+   * the sentinel is believed, as before this check.
+   */
+  private async roleOf(address: string): Promise<string | undefined> {
+    const client = createClient({ url: this.urlOf(address), disableOfflineQueue: true, socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false } } as Parameters<typeof createClient>[0]);
+    client.on('error', () => undefined); // Reported through the failed connect or command below.
+    try {
+      await withDeadline(client.connect(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('connect', this.settings.commandTimeoutMs));
+    } catch (error) {
+      client.destroy();
+      return `unreachable (${describeError(error)})`;
+    }
+    try {
+      const reply = await withDeadline(client.sendCommand<unknown[]>(['ROLE']), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('ROLE', this.settings.commandTimeoutMs));
+      return String(reply[0]);
+    } catch (error) {
+      return error instanceof DeadlineExpiredError ? `unreachable (${describeError(error)})` : undefined;
+    } finally {
+      client.destroy();
+    }
   }
 
   /** Listens for `+switch-master` on one sentinel at a time, moving to the next when it is lost. */

@@ -1,0 +1,80 @@
+import { createServer, Server, Socket } from 'node:net';
+
+/**
+ * A sentinel that has not caught up with a failover: it names `names` (`host:port`) as the
+ * primary of any master, whatever the real sentinels say. It speaks just enough RESP for a
+ * Sentinel client: `SENTINEL get-master-addr-by-name`, `SUBSCRIBE` (its `+switch-master` never
+ * comes) and `+OK` to anything else (connection setup).
+ */
+export interface FakeSentinel {
+  /** `127.0.0.1:<port>`, as REDIS_SENTINELS lists sentinels. */
+  address: string;
+  /** How many times it was asked for the primary. */
+  asked(): number;
+  stop(): Promise<void>;
+}
+
+export async function startFakeSentinel(names: string): Promise<FakeSentinel> {
+  const [host, port] = [names.slice(0, names.lastIndexOf(':')), names.slice(names.lastIndexOf(':') + 1)];
+  let asked = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let pending = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        const parsed = parseCommand(pending);
+        if (!parsed) return;
+        pending = pending.subarray(parsed.length);
+        const [name = '', ...args] = parsed.command;
+        if (name.toUpperCase() === 'SENTINEL' && args[0]?.toLowerCase() === 'get-master-addr-by-name') {
+          asked++;
+          socket.write(array([bulk(host), bulk(port)]));
+        } else if (name.toUpperCase() === 'SUBSCRIBE') {
+          args.forEach((channel, index) => socket.write(array([bulk('subscribe'), bulk(channel), `:${index + 1}\r\n`])));
+        } else socket.write('+OK\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return {
+    address: `127.0.0.1:${address.port}`,
+    asked: () => asked,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+const array = (items: string[]) => `*${items.length}\r\n${items.join('')}`;
+
+/** One RESP array of bulk strings from the front of `buffer`, with the bytes it took; undefined until it is whole. */
+function parseCommand(buffer: Buffer): { command: string[]; length: number } | undefined {
+  let at = 0;
+  const line = (): string | undefined => {
+    const end = buffer.indexOf('\r\n', at);
+    if (end < 0) return undefined;
+    const text = buffer.toString('latin1', at, end);
+    at = end + 2;
+    return text;
+  };
+  const header = line();
+  if (header === undefined || !header.startsWith('*')) return undefined;
+  const command: string[] = [];
+  for (let count = Number(header.slice(1)); count > 0; count--) {
+    const size = line();
+    if (size === undefined) return undefined;
+    const bytes = Number(size.slice(1));
+    if (buffer.length < at + bytes + 2) return undefined;
+    command.push(buffer.toString('utf8', at, at + bytes));
+    at += bytes + 2;
+  }
+  return { command, length: at };
+}
