@@ -284,20 +284,21 @@ export function brokerContract(harness: EngineHarness): void {
     });
 
     it('forgets publications older than HISTORY_TTL_S, one by one and then the whole room', async () => {
-      const broker = await (await brokers({ historyTtlS: 1 })).pod();
+      const broker = await (await brokers({ historyTtlS: 2 })).pod();
       const first = (await broker.publish('chat', 'message', body('m1'))) as { seq: string };
       const second = (await broker.publish('chat', 'message', body('m2'))) as { seq: string };
-      await delay(500);
+      await delay(1000);
       const third = (await broker.publish('chat', 'message', body('m3'))) as { seq: string };
-      // m2 expires one second after it was published; m3 half a second later.
-      await eventually(async () => expect((await broker.history('chat', first.seq)).recovered).toBe(false), 3000);
+      // m2 expires two seconds after it was published; m3 a second later, time enough for the
+      // read below on a loaded machine (with half a second, m3 had expired too in a CI run).
+      await eventually(async () => expect((await broker.history('chat', first.seq)).recovered).toBe(false), 5000);
       const recent = await broker.history('chat', second.seq);
       expect(recent.recovered).toBe(true);
       expect(recent.publications.map((delivery) => delivery.seq)).toEqual([third.seq]);
 
       // Once every publication has expired nothing older can be replayed, but a client that saw
       // the latest one has nothing missing, and what follows replays.
-      await eventually(async () => expect((await broker.history('chat', second.seq)).recovered).toBe(false), 3000);
+      await eventually(async () => expect((await broker.history('chat', second.seq)).recovered).toBe(false), 5000);
       expect(await broker.history('chat', third.seq)).toEqual({ latestSeq: third.seq, recovered: true, publications: [] });
       const next = (await broker.publish('chat', 'message', body('m4'))) as { seq: string };
       expect(next.seq > third.seq).toBe(true);
