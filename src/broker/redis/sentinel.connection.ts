@@ -250,6 +250,8 @@ export class SentinelRedisConnection extends RedisConnection {
    */
   private async resolvePrimary(): Promise<string> {
     const failures: string[] = [];
+    /** Each server is asked once per look: several sentinels naming one that is down cost one connect timeout. */
+    const roles = new Map<string, Promise<string | undefined>>();
     for (const sentinel of this.settings.sentinels) {
       const named = await this.primaryNamedBy(sentinel).catch((error: unknown) => {
         failures.push(`${sentinel.host}:${sentinel.port}: ${describeError(error)}`);
@@ -261,7 +263,8 @@ export class SentinelRedisConnection extends RedisConnection {
         continue;
       }
       if (named === this.address && this.current?.available) return named;
-      const role = await this.roleOf(named);
+      if (!roles.has(named)) roles.set(named, this.roleOf(named));
+      const role = await roles.get(named)!;
       if (role === 'master' || role === undefined) return named;
       failures.push(`${sentinel.host}:${sentinel.port} names ${named}, which is ${role}`);
     }
