@@ -234,6 +234,8 @@ export function closeAdvice(code: number, reason = ''): CloseAdvice {
 
 // ---- HTTP API -----------------------------------------------------------------------
 
+/** A notification's `id` (a publish's, and each one POST /v1/inbox/read is given): 1..NOTIFICATION_ID_MAX_CHARS characters. */
+export const NOTIFICATION_ID_MAX_CHARS = 128;
 export interface PublishRequest {
   rooms?: string[];
   users?: string[];

@@ -1,12 +1,10 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Equals, registerDecorator, ValidateIf } from 'class-validator';
-import { INBOX_READ_IDS_MAX } from '@herald/client/protocol';
+import { INBOX_READ_IDS_MAX, NOTIFICATION_ID_MAX_CHARS } from '@herald/client/protocol';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
 
 const NOT_A_LIST = 'ids must be a non-empty list of notification ids (or send {"all": true})';
-/** A notification id's longest form, as a publish's `id` (PublishNotificationDto). */
-const ID_MAX_CHARS = 128;
 
 /**
  * What is wrong with `ids`, in one message, or undefined: a missing or malformed list got every
@@ -16,7 +14,7 @@ function idListProblem(ids: unknown): string | undefined {
   if (!Array.isArray(ids) || ids.length === 0) return NOT_A_LIST;
   if (ids.length > INBOX_READ_IDS_MAX) return `ids must hold at most ${INBOX_READ_IDS_MAX} ids (or send {"all": true})`;
   if (!ids.every((id) => typeof id === 'string')) return 'ids must contain only strings';
-  if (ids.some((id: string) => id.length > ID_MAX_CHARS)) return `ids must contain only strings of at most ${ID_MAX_CHARS} characters`;
+  if (ids.some((id: string) => id.length > NOTIFICATION_ID_MAX_CHARS)) return `ids must contain only strings of at most ${NOTIFICATION_ID_MAX_CHARS} characters`;
   if (!ids.every((id: string) => id.isWellFormed())) return 'ids must contain only strings that are well-formed Unicode (no lone surrogates)';
   return undefined;
 }
@@ -37,7 +35,7 @@ function IsNotificationIdList(): PropertyDecorator {
 /** Body of POST /v1/inbox/read: `{"ids": [...]}` or `{"all": true}`, never both (the controller refuses both). */
 @ApiObjectSchema({ ...REFUSES_UNKNOWN_FIELDS, oneOf: [{ required: ['ids'] }, { required: ['all'] }] })
 export class MarkReadDto {
-  @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: ID_MAX_CHARS }, minItems: 1, maxItems: INBOX_READ_IDS_MAX, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all. The body must fit MAX_PUBLISH_BYTES (64 KiB by default: about 450 ids of 128 characters)' })
+  @ApiPropertyOptional({ type: 'array', items: { type: 'string', maxLength: NOTIFICATION_ID_MAX_CHARS }, minItems: 1, maxItems: INBOX_READ_IDS_MAX, description: 'Ids to mark read (ids not in the inbox are ignored); send this or all. The body must fit MAX_PUBLISH_BYTES (64 KiB by default: about 450 ids of 128 characters)' })
   @ValidateIf((body: MarkReadDto) => body.all === undefined)
   @IsNotificationIdList()
   ids?: string[];

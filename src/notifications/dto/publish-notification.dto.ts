@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsNotEmpty, IsString, Length, Matches } from 'class-validator';
-import { ROOM_NAME_PATTERN, USER_ID_PATTERN } from '@herald/client/protocol';
+import { NOTIFICATION_ID_MAX_CHARS, ROOM_NAME_PATTERN, USER_ID_PATTERN } from '@herald/client/protocol';
 import { KeptAsSent } from '../../http/kept-as-sent.decorator';
 import { hasPlainLength, isArrayOfMatching, isPlainObjectWithKeys } from '../../http/lean-validation.pipe';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
@@ -37,11 +37,11 @@ export class PublishNotificationDto {
   @IsPortableJsonObject()
   payload!: Record<string, unknown>;
 
-  @ApiPropertyOptional({ minLength: 1, maxLength: 128, description: 'Your id for the notification: a retry with the same id is delivered once' })
+  @ApiPropertyOptional({ minLength: 1, maxLength: NOTIFICATION_ID_MAX_CHARS, description: 'Your id for the notification: a retry with the same id is delivered once' })
   @MayBeOmitted()
   @IsString()
   @IsNotEmpty()
-  @Length(1, 128)
+  @Length(1, NOTIFICATION_ID_MAX_CHARS)
   @IsWellFormedUnicode()
   id?: string;
 
@@ -54,7 +54,7 @@ export class PublishNotificationDto {
     const { rooms, users, type, payload, id } = body;
     if (rooms !== undefined && !isArrayOfMatching(rooms, 1000, ROOM_NAME_PATTERN)) return undefined;
     if (users !== undefined && !isArrayOfMatching(users, 1000, USER_ID_PATTERN)) return undefined;
-    if (!hasPlainLength(type, 1, 100) || (id !== undefined && !hasPlainLength(id, 1, 128))) return undefined;
+    if (!hasPlainLength(type, 1, 100) || (id !== undefined && !hasPlainLength(id, 1, NOTIFICATION_ID_MAX_CHARS))) return undefined;
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || unportableJson(payload, 'payload') !== undefined) return undefined;
     const dto = new PublishNotificationDto();
     // Only the fields sent, as class-transformer sets them: the others stay undefined.
