@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { createClient } from 'redis';
+import { ErrorReply, createClient } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { describeError } from './redis.client';
@@ -273,40 +273,31 @@ export class SentinelRedisConnection extends RedisConnection {
 
   /** The address one sentinel gives for the primary, or null when it does not know it. */
   private async primaryNamedBy(sentinel: { host: string; port: number }): Promise<string | null> {
-    const client = this.sentinelClient(sentinel);
-    client.on('error', () => undefined); // Reported through the failed connect or command below.
-    try {
-      await withDeadline(client.connect(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('sentinel connect', this.settings.commandTimeoutMs));
-      const reply = await withDeadline(
-        client.sendCommand<[string, string] | null>(['SENTINEL', 'get-master-addr-by-name', this.settings.masterName]),
-        this.settings.commandTimeoutMs,
-        () => new DeadlineExpiredError('SENTINEL get-master-addr-by-name', this.settings.commandTimeoutMs),
-      );
-      return reply && reply.length === 2 ? `${reply[0].includes(':') ? `[${reply[0]}]` : reply[0]}:${reply[1]}` : null;
-    } finally {
-      client.destroy();
-    }
+    const reply = await this.askOnce<[string, string] | null>(this.sentinelClient(sentinel), ['SENTINEL', 'get-master-addr-by-name', this.settings.masterName]);
+    return reply && reply.length === 2 ? `${reply[0].includes(':') ? `[${reply[0]}]` : reply[0]}:${reply[1]}` : null;
   }
 
   /**
-   * What a server says it is (ROLE: `master`, `slave`), `unreachable` when it does not answer in
-   * time, or undefined when it answers but may not be asked (an ACL user without ROLE): then
+   * What a server says it is (ROLE: `master`, `slave`), `unreachable` when it does not answer
+   * in time, or undefined when it answers with an error (an ACL user that may not run ROLE): then
    * the sentinel is believed, as before this check.
    */
   private async roleOf(address: string): Promise<string | undefined> {
     const client = createClient({ url: this.urlOf(address), disableOfflineQueue: true, socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false } } as Parameters<typeof createClient>[0]);
+    try {
+      return String((await this.askOnce<unknown[]>(client, ['ROLE']))[0]);
+    } catch (error) {
+      return error instanceof ErrorReply ? undefined : `unreachable (${describeError(error)})`;
+    }
+  }
+
+  /** One command on a client of its own, connected for it and destroyed after, each step within REDIS_COMMAND_TIMEOUT_MS. */
+  private async askOnce<T>(client: ReturnType<typeof createClient>, command: string[]): Promise<T> {
+    const timeoutMs = this.settings.commandTimeoutMs;
     client.on('error', () => undefined); // Reported through the failed connect or command below.
     try {
-      await withDeadline(client.connect(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('connect', this.settings.commandTimeoutMs));
-    } catch (error) {
-      client.destroy();
-      return `unreachable (${describeError(error)})`;
-    }
-    try {
-      const reply = await withDeadline(client.sendCommand<unknown[]>(['ROLE']), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('ROLE', this.settings.commandTimeoutMs));
-      return String(reply[0]);
-    } catch (error) {
-      return error instanceof DeadlineExpiredError ? `unreachable (${describeError(error)})` : undefined;
+      await withDeadline(client.connect(), timeoutMs, () => new DeadlineExpiredError(`connect for ${command[0]}`, timeoutMs));
+      return await withDeadline(client.sendCommand<T>(command), timeoutMs, () => new DeadlineExpiredError(command.slice(0, 2).join(' '), timeoutMs));
     } finally {
       client.destroy();
     }
