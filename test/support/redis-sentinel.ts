@@ -23,7 +23,7 @@ export interface RedisSentinelSet {
   /** Primary first, then the replicas, as started; which one is primary changes on failover. */
   readonly servers: readonly RedisProcess[];
   readonly sentinelProcesses: readonly RedisProcess[];
-  /** The server the sentinels currently name as primary. */
+  /** The server most running sentinels currently name as primary. */
   primary(): Promise<RedisProcess>;
   cli(server: RedisProcess, args: string[]): Promise<string>;
   /**
@@ -101,12 +101,23 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
   }
 
   const cli = (server: RedisProcess, args: string[]) => redisCli(server.port, args, sentinels.includes(server) ? undefined : options.password, certificate?.certFile);
-  const primaryPort = async (): Promise<number> => {
-    for (const sentinel of sentinels.filter((candidate) => candidate.running)) {
-      const reply = (await cli(sentinel, ['SENTINEL', 'get-master-addr-by-name', masterName])).trim().split('\n');
-      if (reply.length === 2) return Number(reply[1]);
-    }
-    throw new Error('No sentinel names a primary');
+  /**
+   * What the running sentinels name as the primary: the port most of them name, how many do, and
+   * each one's answer (a sentinel that names none gives undefined).
+   */
+  const votesForPrimary = async () => {
+    const running = sentinels.filter((candidate) => candidate.running);
+    const named = await Promise.all(running.map(async (sentinel) => (await cli(sentinel, ['SENTINEL', 'get-master-addr-by-name', masterName])).trim().split('\n')[1]));
+    const votesFor = new Map<string, number>();
+    for (const answer of named) if (answer !== undefined) votesFor.set(answer, (votesFor.get(answer) ?? 0) + 1);
+    const [port, votes] = [...votesFor].sort((a, b) => b[1] - a[1])[0] ?? [undefined, 0];
+    return { port: port === undefined ? undefined : Number(port), votes, running: running.length, named };
+  };
+  const serverOn = (port: number | undefined): RedisProcess => {
+    if (port === undefined) throw new Error('No sentinel names a primary');
+    const server = servers.find((candidate) => candidate.port === port);
+    if (!server) throw new Error(`Sentinels name an unknown primary on port ${port}`);
+    return server;
   };
 
   const set: RedisSentinelSet = {
@@ -117,25 +128,16 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
     servers,
     sentinelProcesses: sentinels,
     async primary() {
-      const port = await primaryPort();
-      const server = servers.find((candidate) => candidate.port === port);
-      if (!server) throw new Error(`Sentinels name an unknown primary on port ${port}`);
-      return server;
+      return serverOn((await votesForPrimary()).port);
     },
     cli,
     async waitHealthy(replicas = options.replicas ?? 2, timeoutMs = 30_000, agreeing = 'all') {
       await eventually(
         async () => {
-          const running = sentinels.filter((candidate) => candidate.running);
-          const named = await Promise.all(running.map(async (sentinel) => (await cli(sentinel, ['SENTINEL', 'get-master-addr-by-name', masterName])).trim().split('\n')[1]));
-          const votesFor = new Map<string, number>();
-          for (const answer of named) votesFor.set(answer, (votesFor.get(answer) ?? 0) + 1);
-          const [answer, votes] = [...votesFor].sort((a, b) => b[1] - a[1])[0] ?? ['', 0];
-          const port = Number(answer);
-          const needed = agreeing === 'all' ? running.length : Math.floor(running.length / 2) + 1;
+          const { port, votes, running, named } = await votesForPrimary();
+          const needed = agreeing === 'all' ? running : Math.floor(running / 2) + 1;
           if (votes < needed) throw new Error(`sentinels disagree: they name ${named.join(', ')}`);
-          const primary = servers.find((candidate) => candidate.port === port);
-          if (!primary) throw new Error(`sentinels name an unknown primary on port ${port}`);
+          const primary = serverOn(port);
           if (!primary.running) throw new Error(`sentinels still name dead primary ${primary.port}`);
           const info = await cli(primary, ['INFO', 'replication']);
           if (!info.includes('role:master')) throw new Error(`${primary.port} is not primary yet`);
