@@ -40,10 +40,20 @@ export function announcedFrame(announce: PresenceAnnouncement, room: string, use
  * - A pod that closes removes its entries at once.
  */
 export abstract class PresenceStore {
-  /** Records one connection of a user in a room (and tells the room, with `announce`). */
+  /** Records one connection of a user in a room (and tells the room, with `announce`); not a personal room (enterPersonal). */
   abstract add(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange>;
   /** Forgets one connection of a user in a room (and tells the room, with `announce`). */
   abstract remove(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange>;
+  /**
+   * Counts a connection of `user` in its personal room `room` (`user:<user>`), for the presence
+   * API only (section 6 counts every room): nobody is told, since the room's only member is its
+   * user, and nothing is answered. The store records it within REDIS_BATCH_WINDOW_MS, in a form
+   * of its own (per pod and user on Redis: see PersonalPresence), and keeps it through outages as
+   * it keeps other entries. Counting a connection twice, or forgetting an unknown one, changes nothing.
+   */
+  abstract enterPersonal(room: string, user: string, connectionId: string): void;
+  abstract leavePersonal(room: string, user: string, connectionId: string): void;
+  /** Who is in the room across pods; for a personal room, what enterPersonal counted. */
   abstract snapshot(room: string): Promise<PresenceSnapshot>;
   /**
    * Registers the listener told when a user's last connection in a room vanished without a

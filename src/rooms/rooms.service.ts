@@ -312,11 +312,11 @@ export class RoomsService implements OnModuleDestroy {
    * Records a connection entering or leaving its personal room, for the presence API (section 6
    * counts every room), telling nobody: its only member is its own user, who is never told of
    * themselves. Not waited for: the store sends these with its batch window, and an unreachable
-   * store registers this pod's entries again when it returns (a remove it missed expires).
+   * store writes this pod's counts again when it returns.
    */
   private recordPersonal(connection: Connection, room: string, status: PresenceStatus): void {
-    const recording = status === 'joined' ? this.presence.add(room, connection.user, connection.id) : this.presence.remove(room, connection.user, connection.id);
-    recording.catch((error: unknown) => this.logger.debug({ message: 'Personal presence update failed', status, connectionId: connection.id, error: String(error) }));
+    if (status === 'joined') this.presence.enterPersonal(room, connection.user, connection.id);
+    else this.presence.leavePersonal(room, connection.user, connection.id);
   }
 
   /**

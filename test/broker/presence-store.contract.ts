@@ -157,24 +157,43 @@ export function presenceStoreContract(harness: EngineHarness): void {
     const b = harness.multiPod ? await cluster.pod() : a;
     // Many users' personal rooms: on Redis they share a few sets, which must still keep them apart.
     const users = Array.from({ length: 40 }, (_, index) => `u${index}`);
-    await Promise.all(users.map((user, index) => a.add(`user:${user}`, user, `a${index}`)));
-    await b.add('user:u7', 'u7', 'b7');
-    await b.add('user:u7', 'u7', 'b7');
-    expect(await b.snapshot('user:u7')).toEqual({ users: ['u7'], connections: 2 });
+    users.forEach((user, index) => a.enterPersonal(`user:${user}`, user, `a${index}`));
+    b.enterPersonal('user:u7', 'u7', 'b7');
+    b.enterPersonal('user:u7', 'u7', 'b7');
+    // Counted within the batch window; a pod's own snapshot writes what waits first.
     expect(await a.snapshot('user:u8')).toEqual({ users: ['u8'], connections: 1 });
+    expect(await b.snapshot('user:u7')).toEqual({ users: ['u7'], connections: 2 });
     expect(await a.snapshot('user:nobody')).toEqual({ users: [], connections: 0 });
     expect(a.localEntries).toBe(harness.multiPod ? 40 : 41);
-    await a.remove('user:u7', 'u7', 'a7');
+    a.leavePersonal('user:u7', 'u7', 'a7');
+    a.leavePersonal('user:u7', 'u7', 'a7');
+    a.leavePersonal('user:u7', 'u7', 'unknown');
     expect(await a.snapshot('user:u7')).toEqual({ users: ['u7'], connections: 1 });
-    await b.remove('user:u7', 'u7', 'b7');
+    b.leavePersonal('user:u7', 'u7', 'b7');
     expect(await b.snapshot('user:u7')).toEqual({ users: [], connections: 0 });
     expect(await b.snapshot('user:u8')).toEqual({ users: ['u8'], connections: 1 });
+    expect(a.localEntries).toBe(39);
+  });
+
+  it("counts a user's connections in their personal room apart from the same connections in other rooms", async () => {
+    const store = await (await stores()).pod();
+    store.enterPersonal('user:alice', 'alice', 'c1');
+    store.enterPersonal('user:alice', 'alice', 'c2');
+    await store.add('chat', 'alice', 'c1');
+    expect(await store.snapshot('user:alice')).toEqual({ users: ['alice'], connections: 2 });
+    expect(await store.snapshot('chat')).toEqual({ users: ['alice'], connections: 1 });
+    expect(store.localEntries).toBe(3);
+    store.leavePersonal('user:alice', 'alice', 'c2');
+    await store.remove('chat', 'alice', 'c1');
+    expect(await store.snapshot('user:alice')).toEqual({ users: ['alice'], connections: 1 });
+    expect(store.localEntries).toBe(1);
   });
 
   itWithPods("forgets a dead pod's personal-room entries after the presence TTL, telling onExpired nothing", async () => {
     const { dead, live, expired } = await deadAndLivePods();
-    await dead.add('user:zoe', 'zoe', 'z1');
-    await live.add('user:yan', 'yan', 'y1');
+    dead.enterPersonal('user:zoe', 'zoe', 'z1');
+    live.enterPersonal('user:yan', 'yan', 'y1');
+    await dead.snapshot('user:zoe');
     expect(await live.snapshot('user:zoe')).toEqual({ users: ['zoe'], connections: 1 });
     await eventually(async () => expect(await live.snapshot('user:zoe')).toEqual({ users: [], connections: 0 }), 5 * harness.presenceTtlMs!);
     // A TTL more, so the live pod's refreshes have run too (a fixed wait: nothing may change).
@@ -205,9 +224,14 @@ export function presenceStoreContract(harness: EngineHarness): void {
     const b = (await cluster.pod()).presence;
     await a.presence.add('chat', 'alice', 'c1');
     await a.presence.add('news', 'alice', 'c1');
+    a.presence.enterPersonal('user:alice', 'alice', 'c1');
     await b.add('chat', 'bob', 'c2');
+    b.enterPersonal('user:bob', 'bob', 'c2');
+    expect(await a.presence.snapshot('user:alice')).toEqual({ users: ['alice'], connections: 1 });
     await a.close();
     expect(await b.snapshot('chat')).toEqual({ users: ['bob'], connections: 1 });
     expect(await b.snapshot('news')).toEqual({ users: [], connections: 0 });
+    expect(await b.snapshot('user:alice')).toEqual({ users: [], connections: 0 });
+    expect(await b.snapshot('user:bob')).toEqual({ users: ['bob'], connections: 1 });
   });
 }

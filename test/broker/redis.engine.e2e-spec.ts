@@ -159,6 +159,59 @@ describe('RedisEngine', () => {
     });
   });
 
+  describe('personal rooms\' presence', () => {
+    afterEach(() => harness.closeAll());
+
+    it('counts what pods of an earlier version recorded per connection, during a rolling update, until it expires', async () => {
+      const prefix = uniquePrefix();
+      const pod = await harness.pod({ prefix });
+      const keys = new RedisKeys(prefix);
+      const client = await inspector();
+      try {
+        // An earlier version's pod kept an entry per connection in the shared set, refreshed by its timer.
+        const shard = keys.personalPresenceRoom('user:dan');
+        const [seconds] = await client.time();
+        const nowMs = Number(seconds) * 1000;
+        await client.zAdd(keys.presenceExpiry(shard), [
+          { score: nowMs + 60_000, value: 'old-pod.1' },
+          { score: nowMs - 1, value: 'old-pod.2' },
+        ]);
+        await client.hSet(keys.presenceConnections(shard), { 'old-pod.1': 'dan', 'old-pod.2': 'eve' });
+        await client.hSet(keys.presenceUsers(shard), { dan: '1', eve: '1' });
+        pod.presence.enterPersonal('user:dan', 'dan', 'new-pod.1');
+        expect(await pod.presence.snapshot('user:dan')).toEqual({ users: ['dan'], connections: 2 });
+        // eve's entry expired: her old pod died.
+        expect(await pod.presence.snapshot('user:eve')).toEqual({ users: [], connections: 0 });
+        await client.zAdd(keys.presenceExpiry(shard), { score: nowMs - 1, value: 'old-pod.1' });
+        expect(await pod.presence.snapshot('user:dan')).toEqual({ users: ['dan'], connections: 1 });
+      } finally {
+        await client.quit();
+      }
+    });
+
+    it("writes a pod's counts whole again when Redis no longer holds them, and keeps one hash per pod, not an entry per connection", async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix });
+      const b = await harness.pod({ prefix });
+      const client = await inspector();
+      try {
+        for (let index = 0; index < 30; index++) a.presence.enterPersonal(`user:u${index}`, `u${index}`, `a${index}`);
+        a.presence.enterPersonal('user:u0', 'u0', 'a-second-tab');
+        expect(await a.presence.snapshot('user:u0')).toEqual({ users: ['u0'], connections: 2 });
+        const podHashes = await client.keys(`${prefix}*:presence:pod:*`);
+        expect(podHashes).toHaveLength(1);
+        expect(await client.hLen(podHashes[0])).toBe(30);
+        // Lost, as after a stall past the TTL: the next refresh finds the hash gone and writes it whole.
+        expect(await client.del(podHashes[0])).toBe(1);
+        await eventually(async () => expect(await client.hLen(podHashes[0])).toBe(30));
+        await eventually(async () => expect(await b.presence.snapshot('user:u0')).toEqual({ users: ['u0'], connections: 2 }));
+        expect(await b.presence.snapshot('user:u29')).toEqual({ users: ['u29'], connections: 1 });
+      } finally {
+        await client.quit();
+      }
+    });
+  });
+
   describe('losing Redis', () => {
     afterEach(() => harness.closeAll());
 
@@ -171,6 +224,9 @@ describe('RedisEngine', () => {
       const inbox = new DeliveryLog(a.broker);
       await a.broker.subscribe('chat');
       await a.presence.add('chat', 'alice', 'c1');
+      a.presence.enterPersonal('user:alice', 'alice', 'c1');
+      a.presence.enterPersonal('user:gil', 'gil', 'c2');
+      expect(await a.presence.snapshot('user:alice')).toEqual({ users: ['alice'], connections: 1 });
       const before = (await b.broker.publish('chat', 'message', body('before'))) as { seq: string };
       await eventually(() => expect(inbox.of('chat')).toHaveLength(1));
 
@@ -186,6 +242,10 @@ describe('RedisEngine', () => {
       expect(Date.now() - started).toBeLessThan(1000);
       // Leaving while Redis is down is remembered: c9 is not re-registered later.
       await a.presence.remove('chat', 'bob', 'c9').catch(() => undefined);
+      // So are personal rooms entered and left meanwhile.
+      a.presence.enterPersonal('user:bob', 'bob', 'c9');
+      a.presence.leavePersonal('user:gil', 'gil', 'c2');
+      await expect(a.presence.snapshot('user:bob')).rejects.toBeInstanceOf(BrokerUnavailableError);
 
       await redis.restart();
       await eventually(() => expect(a.broker.available && b.broker.available).toBe(true), 5000);
@@ -205,6 +265,9 @@ describe('RedisEngine', () => {
       expect((await b.broker.history('chat', before.seq)).recovered).toBe(false);
       // Presence was registered again.
       expect(await b.presence.snapshot('chat')).toEqual({ users: ['alice'], connections: 1 });
+      expect(await b.presence.snapshot('user:alice')).toEqual({ users: ['alice'], connections: 1 });
+      expect(await b.presence.snapshot('user:bob')).toEqual({ users: ['bob'], connections: 1 });
+      expect(await b.presence.snapshot('user:gil')).toEqual({ users: [], connections: 0 });
     });
 
     it('closes promptly while Redis is down', async () => {

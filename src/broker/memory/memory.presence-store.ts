@@ -31,6 +31,14 @@ export class MemoryPresenceStore extends PresenceStore {
     return change;
   }
 
+  enterPersonal(_room: string, user: string, connectionId: string): void {
+    this.added(PERSONAL_ROOMS, user, connectionId);
+  }
+
+  leavePersonal(_room: string, user: string, connectionId: string): void {
+    this.removed(PERSONAL_ROOMS, user, connectionId);
+  }
+
   private tell(frame: string | undefined, room: string, user: string): void {
     if (frame !== undefined) this.broadcastNow(room, frame, user);
   }

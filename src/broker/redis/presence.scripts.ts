@@ -12,7 +12,7 @@ import { NOW_MS } from './lua';
  * connection -> user and a hash user -> live connection count. Every script first forgets the
  * entries that expired (pods that died without cleaning up), so counts are always current.
  */
-const PRESENCE_HELPERS = `${NOW_MS}
+export const PRESENCE_HELPERS = `${NOW_MS}
 local expiry, connections, users = KEYS[1], KEYS[2], KEYS[3]
 local function forget(id, user)
   redis.call('ZREM', expiry, id)
@@ -122,13 +122,6 @@ local gone = purge(now_ms())
 return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
 `;
 
-/** ARGV: a user. Returns {the user's live connections, {expired users}}: one user's presence in a shared set. */
-const PRESENCE_OF_USER = `${PRESENCE_HELPERS}
-local gone = purge(now_ms())
-local count = redis.call('HGET', users, ARGV[1])
-return {count and tonumber(count) or 0, gone}
-`;
-
 export interface PresenceKeys {
   expiry: string;
   connections: string;
@@ -202,15 +195,6 @@ export const PRESENCE_SCRIPTS = {
       for (const [connectionId, user] of entries) parser.push(connectionId, user);
     },
     transformReply: (reply: [number, string[]]): ExpiredPresence => ({ users: Number(reply[0]), expiredUsers: reply[1] }),
-  }),
-  heraldPresenceOfUser: defineScript({
-    SCRIPT: PRESENCE_OF_USER,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, user: string) {
-      pushPresenceKeys(parser, keys);
-      parser.push(user);
-    },
-    transformReply: (reply: [number, string[]]): { connections: number; expiredUsers: string[] } => ({ connections: Number(reply[0]), expiredUsers: reply[1] }),
   }),
   heraldPresenceSnapshot: defineScript({
     SCRIPT: PRESENCE_SNAPSHOT,

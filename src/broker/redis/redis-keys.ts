@@ -1,22 +1,18 @@
 import { createHash } from 'node:crypto';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import type { InboxKeys } from './inbox.scripts';
+import type { PersonalPresenceKeys } from './personal-presence.scripts';
 
 /**
- * How many shared presence sets the personal rooms' presence is spread over on a Cluster
- * (personalPresenceRoom), so it is spread over its nodes; one Redis keeps them in one set, so a
- * burst of admissions records its entries in one script per batch window. Every pod must agree.
+ * How many shards the personal rooms' presence is spread over on a Cluster (personalPresenceRoom),
+ * so it is spread over its nodes; one Redis keeps it in one, so a burst of admissions writes its
+ * counts in one script per batch window (PersonalPresence). Every pod must agree.
  */
 export const PERSONAL_PRESENCE_SHARDS = 16;
 const PERSONAL_PRESENCE_PREFIX = 'user:*';
 
 /** What starts a publish id's digest in its key (RedisKeys.publishId). */
 const DIGEST_MARK = '#';
-
-/** Whether a presence room is one of the personal rooms' shared sets. */
-export function isPersonalPresenceRoom(room: string): boolean {
-  return room.startsWith(PERSONAL_PRESENCE_PREFIX);
-}
 
 /**
  * Every Redis key and channel Herald uses, under REDIS_PREFIX. A room's keys share the hash tag
@@ -104,14 +100,25 @@ export class RedisKeys {
   }
 
   /**
-   * Where a personal room's presence is kept: with the presence of other users' personal rooms
-   * in a shared set (one, or on a Cluster one of PERSONAL_PRESENCE_SHARDS; a presence "room" no
-   * real room can be named: room names have no `*`), so a burst of admissions records its
-   * entries in a script per batch window, not one per connection, and a refresh sends them as
-   * it sends a big room's.
+   * The shard a personal room's presence is kept in (PersonalPresence), with other users': one,
+   * or on a Cluster one of PERSONAL_PRESENCE_SHARDS. A name no real room can have (room names have
+   * no `*`); earlier versions kept an entry per connection in its ordinary presence keys.
    */
   personalPresenceRoom(room: string): string {
     return this.sharded ? `${PERSONAL_PRESENCE_PREFIX}${hashOf(room) % PERSONAL_PRESENCE_SHARDS}` : PERSONAL_PRESENCE_PREFIX;
+  }
+
+  /**
+   * The personal rooms' presence as pods keep it now (PersonalPresence): per shard (a name
+   * personalPresenceRoom gives), a sorted set of the pods counting users there, scored by when each
+   * pod's counts expire (Redis time, ms), and per pod a hash user -> that pod's connections.
+   * Pods of earlier versions kept an entry per connection in the shard's ordinary presence keys
+   * (presenceExpiry and the rest, of the room personalPresenceRoom names), which the presence API
+   * still reads during a rolling update and which expire once no such pod refreshes them.
+   */
+  personalPresenceKeys(shard: string, podId: string): PersonalPresenceKeys {
+    const podCountsPrefix = `${this.prefix}{${shard}}:presence:pod:`;
+    return { pods: `${this.prefix}{${shard}}:presence:pods`, podCounts: podCountsPrefix + podId, podCountsPrefix, shard };
   }
 
   /** A user's inbox: a list of notifications, newest first; shares the personal room's hash tag. */

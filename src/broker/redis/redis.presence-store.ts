@@ -5,7 +5,8 @@ import { ExpiredPresence, PresenceEntryChange, PresenceKeys, PresenceTelling } f
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
-import { RedisKeys, isPersonalPresenceRoom } from './redis-keys';
+import { PersonalPresence } from './personal-presence';
+import { RedisKeys } from './redis-keys';
 
 /**
  * Presence entries per script (refresh, changes, close). A room's entries go in slices so that Redis,
@@ -56,6 +57,8 @@ interface PendingBatch {
  */
 export class RedisPresenceStore extends PresenceStore {
   private readonly logger = new Logger(RedisPresenceStore.name);
+  /** Personal rooms' presence: counts per pod and user, not entries (see PersonalPresence). */
+  private readonly personal: PersonalPresence;
   /** This pod's presence entries: room -> connection id -> user. */
   private readonly localPresence = new Map<string, Map<string, string>>();
   /** Adds and removes waiting to be sent, by room: sent as one script (see add). */
@@ -75,6 +78,7 @@ export class RedisPresenceStore extends PresenceStore {
     private readonly window: BatchWindow,
   ) {
     super();
+    this.personal = new PersonalPresence(connection, keys, options.presenceTtlMs, window);
     connection.onResync(() => this.registerAll());
   }
 
@@ -93,30 +97,35 @@ export class RedisPresenceStore extends PresenceStore {
    * window too: a burst of admissions into it costs a script per window, not one per connection.
    */
   add(room: string, user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
-    const stored = this.storedAs(room);
-    let entries = this.localPresence.get(stored);
-    if (!entries) this.localPresence.set(stored, (entries = new Map()));
+    let entries = this.localPresence.get(room);
+    if (!entries) this.localPresence.set(room, (entries = new Map()));
     // Remembered first: if Redis is down now, the entry is registered when it comes back.
     entries.set(connectionId, user);
-    return this.change(stored, 'add', connectionId, user, announce);
+    return this.change(room, 'add', connectionId, user, announce);
   }
 
   async remove(room: string, _user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
-    const stored = this.storedAs(room);
-    const entries = this.localPresence.get(stored);
+    const entries = this.localPresence.get(room);
     entries?.delete(connectionId);
     if (entries?.size === 0) {
-      this.localPresence.delete(stored);
-      this.crowdedRooms.delete(stored);
+      this.localPresence.delete(room);
+      this.crowdedRooms.delete(room);
     }
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return { userChanged: false, users: 0 };
-    return this.change(stored, 'remove', connectionId, undefined, announce);
+    return this.change(room, 'remove', connectionId, undefined, announce);
   }
 
-  /** `user` is an add's; a remove needs only the connection. Personal rooms are never told (their only member is the user). */
+  enterPersonal(room: string, user: string, connectionId: string): void {
+    this.personal.enter(room, user, connectionId);
+  }
+
+  leavePersonal(room: string, user: string, connectionId: string): void {
+    this.personal.leave(room, user, connectionId);
+  }
+
+  /** `user` is an add's; a remove needs only the connection. */
   private change(room: string, op: PresenceEntryChange['op'], connectionId: string, user?: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
-    const told = isPersonalPresenceRoom(room) ? undefined : announce;
     return new Promise((resolve, reject) => {
       let batch = this.pendingChanges.get(room);
       const created = !batch;
@@ -124,13 +133,13 @@ export class RedisPresenceStore extends PresenceStore {
       const pending = batch;
       // Built whole, not spread from a change object: one object per join or leave, not two.
       pending.changes.push(
-        op === 'add' ? { op, connectionId, user: user!, resolve, reject, announce: told } : { op, connectionId, resolve, reject, announce: told },
+        op === 'add' ? { op, connectionId, user: user!, resolve, reject, announce } : { op, connectionId, resolve, reject, announce },
       );
       // An add goes at the end of this turn, as it always did: told later, the room's other users
       // would hear of a join after connections that joined just after it (a newcomer would be
       // told of a user who was there first). A remove waits for the window. Whichever is
       // scheduled first sends the batch; sendChanges ignores the other.
-      if (op === 'add' && !isPersonalPresenceRoom(room) && !this.crowdedRooms.has(room)) {
+      if (op === 'add' && !this.crowdedRooms.has(room)) {
         if (!pending.addScheduled) {
           pending.addScheduled = true;
           setImmediate(() => this.sendChanges(room, pending));
@@ -183,8 +192,6 @@ export class RedisPresenceStore extends PresenceStore {
 
   private noteCrowding(room: string, users: number): void {
     const limit = this.options.presenceEventsMaxUsers;
-    // The personal rooms' shared sets wait for the window whatever their size (see change).
-    if (isPersonalPresenceRoom(room)) return;
     if (limit !== undefined && users > CROWDED_FACTOR * limit && this.localPresence.has(room)) this.crowdedRooms.add(room);
     else this.crowdedRooms.delete(room);
   }
@@ -200,29 +207,11 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   async snapshot(room: string): Promise<PresenceSnapshot> {
-    if (room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personalSnapshot(room);
+    if (room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
     this.flushChanges(room);
     const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.presenceKeys(room)));
     this.reportExpired(room, snapshot);
     return { users: snapshot.userIds, connections: snapshot.connections };
-  }
-
-  /** A personal room's only user is its owner: how many connections they have, across pods. */
-  private async personalSnapshot(room: string): Promise<PresenceSnapshot> {
-    const stored = this.storedAs(room);
-    this.flushChanges(stored);
-    const user = room.slice(PERSONAL_ROOM_PREFIX.length);
-    const { connections } = await this.connection.run('presence', (redis) => redis.heraldPresenceOfUser(this.presenceKeys(stored), user));
-    return { users: connections > 0 ? [user] : [], connections };
-  }
-
-  /**
-   * Where a room's presence is kept: its own, or for a personal room a set shared with other
-   * users' (RedisKeys.personalPresenceRoom), whose changes wait for the batch window: nobody
-   * is told of them (a personal room's only member is its own user).
-   */
-  private storedAs(room: string): string {
-    return room.startsWith(PERSONAL_ROOM_PREFIX) ? this.keys.personalPresenceRoom(room) : room;
   }
 
   onExpired(listener: PresenceExpiredListener): void {
@@ -230,7 +219,7 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   get localEntries(): number {
-    let entries = 0;
+    let entries = this.personal.localEntries;
     for (const connections of this.localPresence.values()) entries += connections.size;
     return entries;
   }
@@ -251,7 +240,7 @@ export class RedisPresenceStore extends PresenceStore {
     );
     this.localPresence.clear();
     this.crowdedRooms.clear();
-    const failed = (await Promise.allSettled(removals)).filter((outcome) => outcome.status === 'rejected');
+    const failed = (await Promise.allSettled([...removals, this.personal.close()])).filter((outcome) => outcome.status === 'rejected');
     if (failed.length > 0) {
       // Unreachable Redis: the entries expire on their own within presenceTtlMs.
       this.logger.warn({ message: 'Could not remove presence on close', scripts: failed.length, error: describeError(failed[0].reason) });
@@ -272,7 +261,10 @@ export class RedisPresenceStore extends PresenceStore {
    */
   private async registerAll(paced = false): Promise<void> {
     this.flushChanges();
-    const refreshes: Promise<void>[] = [];
+    const personal = paced ? this.personal.refresh() : this.personal.replaceAll();
+    // Handled now: a paced refresh awaits its slices before it gets to the Promise.all below.
+    personal.catch(() => undefined);
+    const refreshes: Promise<void>[] = [personal];
     const rooms = [...this.localPresence].map(([room, entries]) => ({ room, entries, slices: slicesOf([...entries.keys()]) }));
     const sliceCount = rooms.reduce((count, { slices }) => count + slices.length, 0);
     const gapMs = paced && sliceCount > 1 ? Math.min(MAX_REFRESH_GAP_MS, Math.floor(this.options.presenceRefreshMs / 2 / sliceCount)) : 0;
@@ -304,7 +296,7 @@ export class RedisPresenceStore extends PresenceStore {
   /** Extends this pod's presence entries; runs on a timer, every presenceRefreshMs. */
   private refresh(): void {
     // A paced refresh still under way (a pod with very many entries) is not started twice.
-    if (this.refreshing || !this.connection.available || this.localPresence.size === 0) return;
+    if (this.refreshing || !this.connection.available) return;
     this.refreshing = true;
     this.registerAll(true)
       .catch((error: unknown) =>
@@ -315,8 +307,6 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   private reportExpired(room: string, { expiredUsers, users }: ExpiredPresence): void {
-    // A dead pod's connections in personal rooms: there is nobody else in those rooms to tell.
-    if (isPersonalPresenceRoom(room)) return;
     for (const user of expiredUsers) {
       try {
         this.expiredListener(room, user, users);
