@@ -124,6 +124,33 @@ describe('PersonalPresence', () => {
     ]);
   });
 
+  it('keeps what a failed refresh had to write for the next one, and a shard to write whole until that succeeds', async () => {
+    const { redis, presence } = setUp();
+    presence.enter('user:ann', 'ann', 'c1');
+    redis.answers.push('fail');
+    await nextTurn();
+    await nextTurn();
+    redis.take();
+    // The refresh's own write fails: ann waits for the next one.
+    redis.answers.push('fail');
+    await expect(presence.refresh()).rejects.toThrow('Redis went away');
+    redis.take();
+    // The hash is gone, and writing it whole fails: the next refresh writes it whole again.
+    redis.answers.push('gone', 'fail');
+    await expect(presence.refresh()).rejects.toThrow('Redis went away');
+    expect(redis.take()).toEqual([
+      { shard: 'user:*', mode: 'update', counts: { ann: 1 } },
+      { shard: 'user:*', mode: 'replace', counts: { ann: 1 } },
+    ]);
+    await presence.refresh();
+    expect(redis.take()).toEqual([
+      { shard: 'user:*', mode: 'update', counts: {} },
+      { shard: 'user:*', mode: 'replace', counts: { ann: 1 } },
+    ]);
+    await presence.refresh();
+    expect(redis.take()).toEqual([{ shard: 'user:*', mode: 'update', counts: {} }]);
+  });
+
   it('replaces everything on a resync, users who left meanwhile included by their absence', async () => {
     const { redis, presence } = setUp();
     presence.enter('user:ann', 'ann', 'c1');

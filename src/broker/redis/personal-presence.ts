@@ -37,6 +37,8 @@ export class PersonalPresence {
   private readonly usersPerShard = new Map<string, number>();
   /** Users whose count changed since it was last written, by shard. */
   private unwritten = new Map<string, Set<string>>();
+  /** Shards whose hash must be written whole (a resync, or a refresh that found it gone) until that succeeds. */
+  private readonly replaceDue = new Set<string>();
   private writeScheduled = false;
   private readonly shardKeys = new Map<string, ShardKeys>();
   private entries = 0;
@@ -101,27 +103,35 @@ export class PersonalPresence {
    */
   async refresh(): Promise<void> {
     const unwritten = this.takeUnwritten();
-    const shards = new Set([...this.usersPerShard.keys(), ...unwritten.keys()]);
+    const shards = new Set([...this.usersPerShard.keys(), ...unwritten.keys(), ...this.replaceDue]);
     await Promise.all(
       [...shards].map(async (shard) => {
         const users = unwritten.get(shard);
-        const existed = await this.write(shard, 'update', users ? this.countsOf(users) : []);
-        if (!existed && this.usersPerShard.has(shard)) await this.replace(shard);
+        let existed: boolean;
+        try {
+          existed = await this.write(shard, 'update', users ? this.countsOf(users) : []);
+        } catch (error) {
+          this.writeLater(shard, users);
+          throw error;
+        }
+        if (!existed && this.usersPerShard.has(shard)) this.replaceDue.add(shard);
+        if (this.replaceDue.has(shard)) await this.replace(shard);
       }),
     );
   }
 
   /** Writes every count of this pod again, dropping whatever Redis held for it (a resync). */
   async replaceAll(): Promise<void> {
-    const shards = new Set([...this.usersPerShard.keys(), ...this.takeUnwritten().keys()]);
-    await Promise.all([...shards].map((shard) => this.replace(shard)));
+    for (const shard of [...this.usersPerShard.keys(), ...this.takeUnwritten().keys()]) this.replaceDue.add(shard);
+    await Promise.all([...this.replaceDue].map((shard) => this.replace(shard)));
   }
 
   /** Forgets this pod's counts in Redis, while the connection is still open. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const shards = new Set([...this.usersPerShard.keys(), ...this.takeUnwritten().keys()]);
+    const shards = new Set([...this.usersPerShard.keys(), ...this.takeUnwritten().keys(), ...this.replaceDue]);
+    this.replaceDue.clear();
     this.connectionsByUser.clear();
     this.usersPerShard.clear();
     this.entries = 0;
@@ -150,9 +160,16 @@ export class PersonalPresence {
     for (const [shard, users] of this.takeUnwritten()) {
       this.write(shard, 'update', this.countsOf(users), 'run').catch((error: unknown) => {
         this.logger.debug({ message: 'Personal presence write failed', users: users.size, error: describeError(error) });
-        if (!this.closed) for (const user of users) this.unwrittenIn(shard).add(user);
+        this.writeLater(shard, users);
       });
     }
+  }
+
+  /** Users a failed write left: written by the next refresh (or the resync after a reconnect), as their counts stand then. */
+  private writeLater(shard: string, users: Set<string> | undefined): void {
+    if (this.closed || !users) return;
+    const unwritten = this.unwrittenIn(shard);
+    for (const user of users) unwritten.add(user);
   }
 
   /** Writes the shard's counts whole: the first slice drops what the hash held. */
@@ -164,6 +181,7 @@ export class PersonalPresence {
     const slices = slicesOf(counts);
     // Sent together, so nothing this pod writes meanwhile lands between the drop and the rest.
     await Promise.all(slices.map((slice, index) => this.write(shard, index === 0 ? 'replace' : 'update', slice)));
+    this.replaceDue.delete(shard);
   }
 
   /** One script per slice of PERSONAL_COUNTS_PER_SCRIPT users; resolves whether the pod's hash existed before. */
