@@ -53,7 +53,8 @@ interface PendingBatch {
  * Presence on Redis: per room, entries per connection that expire unless refreshed. This pod
  * remembers its own entries, refreshes them on a timer and registers them all again on every
  * resync of the connection (a Redis that restarted has none). Whichever script finds a dead
- * pod's entries expired reports their users once, through onExpired.
+ * pod's entries expired reports their users once, through onExpired. Personal rooms are counted
+ * per pod and user instead (PersonalPresence), refreshed and registered again with the entries.
  */
 export class RedisPresenceStore extends PresenceStore {
   private readonly logger = new Logger(RedisPresenceStore.name);
