@@ -236,6 +236,10 @@ export function closeAdvice(code: number, reason = ''): CloseAdvice {
 
 /** A notification's `id` (a publish's, and each one POST /v1/inbox/read is given): 1..NOTIFICATION_ID_MAX_CHARS characters. */
 export const NOTIFICATION_ID_MAX_CHARS = 128;
+/** A notification's `type`: 1..NOTIFICATION_TYPE_MAX_CHARS characters. */
+export const NOTIFICATION_TYPE_MAX_CHARS = 100;
+/** A publish's `rooms` and `users` together name at most PUBLISH_TARGETS_MAX distinct rooms, and neither list is longer. */
+export const PUBLISH_TARGETS_MAX = 1000;
 export interface PublishRequest {
   rooms?: string[];
   users?: string[];

@@ -1,6 +1,6 @@
 import { ApiAcceptedResponse, ApiBadRequestResponse, ApiConflictResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiServiceUnavailableResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
 import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post, UseFilters } from '@nestjs/common';
-import { PublishResponse } from '@herald/client/protocol';
+import { PUBLISH_TARGETS_MAX, PublishResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
 import { HttpErrorDto } from '../openapi/http-error.dto';
@@ -21,7 +21,7 @@ export class NotificationsController {
   @RequireToken(Scope.Publish)
   @ApiOperation({ summary: 'Publish a notification to rooms and users (needs scope notifications:publish)' })
   @ApiAcceptedResponse({ type: PublishResponseDto })
-  @ApiBadRequestResponse({ type: HttpErrorDto, description: 'A field is invalid (each is named), or no target or more than 1000' })
+  @ApiBadRequestResponse({ type: HttpErrorDto, description: `A field is invalid (each is named), or no target or more than ${PUBLISH_TARGETS_MAX}` })
   @ApiConflictResponse({ type: HttpErrorDto, description: 'The id was used with a different body within the history window; nothing was delivered' })
   @ApiPayloadTooLargeResponse({ type: HttpErrorDto, description: 'Body larger than MAX_PUBLISH_BYTES (once inflated)' })
   @ApiUnsupportedMediaTypeResponse({ type: HttpErrorDto, description: 'The body is not JSON, or in a charset or Content-Encoding it does not read' })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { Notification, personalRoom } from '@herald/client/protocol';
+import { Notification, PUBLISH_TARGETS_MAX, personalRoom } from '@herald/client/protocol';
 import { Broker, PublishResult } from '../broker/broker';
 import { inboxRecipientOf } from '../inbox/inbox-recipient';
 import { MetricsService } from '../metrics/metrics.service';
@@ -149,14 +149,11 @@ export class NotificationsService {
 /** Told of each notification stored; a promise it returns is awaited before the publish is answered. */
 type StoredListener = (stored: StoredNotification) => Promise<void> | undefined | void;
 
-/** Most distinct target rooms one notification may name (section 6). */
-export const MAX_TARGETS = 1000;
-
 /** Why a notification's targets are unacceptable, or undefined when they are fine. */
 export function targetsProblem(input: Pick<NotificationInput, 'rooms' | 'users'>): string | undefined {
   const targets = targetRooms(input).length;
   if (targets === 0) return 'rooms or users must name at least one target';
-  if (targets > MAX_TARGETS) return `rooms and users together must name at most ${MAX_TARGETS} targets`;
+  if (targets > PUBLISH_TARGETS_MAX) return `rooms and users together must name at most ${PUBLISH_TARGETS_MAX} targets`;
   return undefined;
 }
 

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsNotEmpty, IsString, Length, Matches } from 'class-validator';
-import { NOTIFICATION_ID_MAX_CHARS, ROOM_NAME_PATTERN, USER_ID_PATTERN } from '@herald/client/protocol';
+import { NOTIFICATION_ID_MAX_CHARS, NOTIFICATION_TYPE_MAX_CHARS, PUBLISH_TARGETS_MAX, ROOM_NAME_PATTERN, USER_ID_PATTERN } from '@herald/client/protocol';
 import { KeptAsSent } from '../../http/kept-as-sent.decorator';
 import { hasPlainLength, isArrayOfMatching, isPlainObjectWithKeys } from '../../http/lean-validation.pipe';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
@@ -12,23 +12,23 @@ const FIELDS: ReadonlySet<string> = new Set(['rooms', 'users', 'type', 'payload'
 /** Body of POST /v1/notifications (section 6). Each failing field is named in the 400. */
 @ApiObjectSchema(REFUSES_UNKNOWN_FIELDS)
 export class PublishNotificationDto {
-  @ApiPropertyOptional({ type: 'array', items: { type: 'string', pattern: ROOM_NAME_PATTERN.source }, maxItems: 1000, description: 'Rooms to publish to; with users, at most 1000 targets in all' })
+  @ApiPropertyOptional({ type: 'array', items: { type: 'string', pattern: ROOM_NAME_PATTERN.source }, maxItems: PUBLISH_TARGETS_MAX, description: `Rooms to publish to; with users, at most ${PUBLISH_TARGETS_MAX} targets in all` })
   @MayBeOmitted()
   @IsArray()
-  @ArrayMaxSize(1000)
+  @ArrayMaxSize(PUBLISH_TARGETS_MAX)
   @Matches(ROOM_NAME_PATTERN, { each: true, message: `rooms must contain only room names matching ${ROOM_NAME_PATTERN.source}` })
   rooms?: string[];
 
-  @ApiPropertyOptional({ type: 'array', items: { type: 'string', pattern: USER_ID_PATTERN.source }, maxItems: 1000, description: 'Users whose personal rooms (user:<id>) and inboxes get the notification' })
+  @ApiPropertyOptional({ type: 'array', items: { type: 'string', pattern: USER_ID_PATTERN.source }, maxItems: PUBLISH_TARGETS_MAX, description: 'Users whose personal rooms (user:<id>) and inboxes get the notification' })
   @MayBeOmitted()
   @IsArray()
-  @ArrayMaxSize(1000)
+  @ArrayMaxSize(PUBLISH_TARGETS_MAX)
   @Matches(USER_ID_PATTERN, { each: true, message: `users must contain only user ids matching ${USER_ID_PATTERN.source}` })
   users?: string[];
 
-  @ApiProperty({ minLength: 1, maxLength: 100, example: 'invoice.paid' })
+  @ApiProperty({ minLength: 1, maxLength: NOTIFICATION_TYPE_MAX_CHARS, example: 'invoice.paid' })
   @IsString()
-  @Length(1, 100)
+  @Length(1, NOTIFICATION_TYPE_MAX_CHARS)
   @IsWellFormedUnicode()
   type!: string;
 
@@ -52,9 +52,9 @@ export class PublishNotificationDto {
   static acceptIfPlainlyValid(body: unknown): PublishNotificationDto | undefined {
     if (!isPlainObjectWithKeys(body, FIELDS)) return undefined;
     const { rooms, users, type, payload, id } = body;
-    if (rooms !== undefined && !isArrayOfMatching(rooms, 1000, ROOM_NAME_PATTERN)) return undefined;
-    if (users !== undefined && !isArrayOfMatching(users, 1000, USER_ID_PATTERN)) return undefined;
-    if (!hasPlainLength(type, 1, 100) || (id !== undefined && !hasPlainLength(id, 1, NOTIFICATION_ID_MAX_CHARS))) return undefined;
+    if (rooms !== undefined && !isArrayOfMatching(rooms, PUBLISH_TARGETS_MAX, ROOM_NAME_PATTERN)) return undefined;
+    if (users !== undefined && !isArrayOfMatching(users, PUBLISH_TARGETS_MAX, USER_ID_PATTERN)) return undefined;
+    if (!hasPlainLength(type, 1, NOTIFICATION_TYPE_MAX_CHARS) || (id !== undefined && !hasPlainLength(id, 1, NOTIFICATION_ID_MAX_CHARS))) return undefined;
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || unportableJson(payload, 'payload') !== undefined) return undefined;
     const dto = new PublishNotificationDto();
     // Only the fields sent, as class-transformer sets them: the others stay undefined.
