@@ -330,13 +330,12 @@ export class RoomsService implements OnModuleDestroy {
     // hears its changes in the order the store made them, whichever pods made them.
     const changing =
       status === 'joined' ? this.presence.add(room, connection.user, connection.id, this.announcement) : this.presence.remove(room, connection.user, connection.id, this.announcement);
-    return changing
-      .then(() => undefined)
-      .catch((error: unknown) => {
-        // Once per outage: every join and leave fails while the store is unreachable.
-        if (this.presenceFailures++ === 0) this.logger.warn({ message: 'Presence update failed; later failures are counted until the broker is back', room, status, connectionId: connection.id, error: String(error) });
-        this.untold.remember(room, connection.user, status);
-      });
+    // One promise per join or leave, not two (`then` and `catch`).
+    return changing.then(IGNORED, (error: unknown) => {
+      // Once per outage: every join and leave fails while the store is unreachable.
+      if (this.presenceFailures++ === 0) this.logger.warn({ message: 'Presence update failed; later failures are counted until the broker is back', room, status, connectionId: connection.id, error: String(error) });
+      this.untold.remember(room, connection.user, status);
+    });
   }
 
   /**
@@ -370,6 +369,9 @@ export class RoomsService implements OnModuleDestroy {
 function asRoomError(error: unknown): unknown {
   return error instanceof BrokerUnavailableError ? new RoomError('unavailable', BROKER_UNAVAILABLE_FOR_CLIENTS) : error;
 }
+
+/** What a recorded presence change resolves the announcement with: nothing (see announce). */
+const IGNORED = (): void => undefined;
 
 /** Every admission enters the user's personal room, with no history to read (welcome carries no seq). */
 const PERSONAL_ROOM_ENTRY: EnterOptions = { readHistory: false };

@@ -105,7 +105,7 @@ export class RedisPresenceStore extends PresenceStore {
     return this.change(room, 'add', connectionId, user, announce);
   }
 
-  async remove(room: string, _user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
+  remove(room: string, _user: string, connectionId: string, announce?: PresenceAnnouncement): Promise<PresenceChange> {
     const entries = this.localPresence.get(room);
     entries?.delete(connectionId);
     if (entries?.size === 0) {
@@ -113,7 +113,7 @@ export class RedisPresenceStore extends PresenceStore {
       this.crowdedRooms.delete(room);
     }
     // After close() this pod's entries are already gone from Redis.
-    if (this.closed) return { userChanged: false, users: 0 };
+    if (this.closed) return Promise.resolve({ userChanged: false, users: 0 });
     return this.change(room, 'remove', connectionId, undefined, announce);
   }
 
