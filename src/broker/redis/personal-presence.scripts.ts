@@ -1,6 +1,6 @@
 import { CommandParser, defineScript } from 'redis';
 import { NOW_MS } from './lua';
-import { PRESENCE_HELPERS } from './presence.scripts';
+import { PRESENCE_HELPERS, PresenceKeys, pushPresenceKeys } from './presence.scripts';
 
 /**
  * The Lua scripts behind PersonalPresence: a pod's counts of its users' connections in their
@@ -18,6 +18,8 @@ export interface PersonalPresenceKeys {
   podCountsPrefix: string;
   /** The shard's name (RedisKeys.personalPresenceRoom), also the room of earlier versions' entries. */
   shard: string;
+  /** The presence keys of that room: earlier versions' entries per connection, read during a rolling update. */
+  earlier: PresenceKeys;
 }
 
 /**
@@ -91,10 +93,8 @@ export const PERSONAL_PRESENCE_SCRIPTS = {
   heraldPersonalPresenceOfUser: defineScript({
     SCRIPT: PERSONAL_PRESENCE_OF_USER,
     NUMBER_OF_KEYS: 4,
-    parseCommand(parser: CommandParser, keys: PersonalPresenceKeys & { earlier: { expiry: string; connections: string; users: string } }, user: string) {
-      parser.pushKey(keys.earlier.expiry);
-      parser.pushKey(keys.earlier.connections);
-      parser.pushKey(keys.earlier.users);
+    parseCommand(parser: CommandParser, keys: PersonalPresenceKeys, user: string) {
+      pushPresenceKeys(parser, keys.earlier);
       parser.pushKey(keys.pods);
       parser.push(keys.podCountsPrefix, user);
     },

@@ -11,9 +11,6 @@ import type { RedisKeys } from './redis-keys';
 /** Users per write script: a pod's thousands of users go in slices, as presence entries do. */
 export const PERSONAL_COUNTS_PER_SCRIPT = 500;
 
-/** A shard's keys, and the keys of its earlier versions' entries (read during a rolling update). */
-type ShardKeys = PersonalPresenceKeys & { earlier: { expiry: string; connections: string; users: string } };
-
 /**
  * The personal rooms' presence on Redis: what the presence API answers for `user:<id>` (its
  * user's connections across pods), and nothing else reads it. A pod counts its own connections
@@ -40,8 +37,7 @@ export class PersonalPresence {
   /** Shards whose hash must be written whole (a resync, or a refresh that found it gone) until that succeeds. */
   private readonly replaceDue = new Set<string>();
   private writeScheduled = false;
-  private readonly shardKeys = new Map<string, ShardKeys>();
-  private entries = 0;
+  private readonly shardKeys = new Map<string, PersonalPresenceKeys>();
   private closed = false;
 
   constructor(
@@ -53,7 +49,9 @@ export class PersonalPresence {
 
   /** Connections counted here (leak checks). */
   get localEntries(): number {
-    return this.entries;
+    let entries = 0;
+    for (const ids of this.connectionsByUser.values()) entries += countOf(ids);
+    return entries;
   }
 
   /** Counts a connection of `user` in its personal room `room`; written with the batch window. */
@@ -70,7 +68,6 @@ export class PersonalPresence {
       if (ids.has(connectionId)) return;
       ids.add(connectionId);
     }
-    this.entries++;
     this.changed(shard, user);
   }
 
@@ -84,9 +81,7 @@ export class PersonalPresence {
     } else if (typeof ids === 'object' && ids.delete(connectionId)) {
       if (ids.size === 1) this.connectionsByUser.set(user, ids.values().next().value!);
     } else return;
-    this.entries--;
-    // After close() this pod's counts are already gone from Redis.
-    if (!this.closed) this.changed(shard, user);
+    this.changed(shard, user);
   }
 
   /** The user's connections across pods; what this pod has not written yet is written first. */
@@ -134,7 +129,6 @@ export class PersonalPresence {
     this.replaceDue.clear();
     this.connectionsByUser.clear();
     this.usersPerShard.clear();
-    this.entries = 0;
     const forgotten = await Promise.allSettled([...shards].map((shard) => this.write(shard, 'forget', [])));
     const failed = forgotten.filter((outcome) => outcome.status === 'rejected');
     // Unreachable Redis: the counts expire on their own within the presence TTL.
@@ -148,6 +142,8 @@ export class PersonalPresence {
   }
 
   private changed(shard: string, user: string): void {
+    // After close() this pod's counts are gone from Redis, and stay gone.
+    if (this.closed) return;
     this.unwrittenIn(shard).add(user);
     if (this.writeScheduled) return;
     this.writeScheduled = true;
@@ -187,9 +183,8 @@ export class PersonalPresence {
   /** One script per slice of PERSONAL_COUNTS_PER_SCRIPT users; resolves whether the pod's hash existed before. */
   private async write(shard: string, mode: PersonalPresenceWriteMode, counts: string[], how: 'run' | 'attempt' = 'attempt'): Promise<boolean> {
     const keys = this.keysOf(shard);
-    const slices = mode === 'forget' ? [counts] : slicesOf(counts);
     const outcomes = await Promise.all(
-      slices.map((slice) => this.connection[how]('presence', (redis) => redis.heraldPersonalPresenceWrite(keys, this.podId, this.ttlMs, mode, slice))),
+      slicesOf(counts).map((slice) => this.connection[how]('presence', (redis) => redis.heraldPersonalPresenceWrite(keys, this.podId, this.ttlMs, mode, slice))),
     );
     return outcomes[0];
   }
@@ -213,12 +208,9 @@ export class PersonalPresence {
     return users;
   }
 
-  private keysOf(shard: string): ShardKeys {
+  private keysOf(shard: string): PersonalPresenceKeys {
     let keys = this.shardKeys.get(shard);
-    if (!keys) {
-      const earlier = { expiry: this.keys.presenceExpiry(shard), connections: this.keys.presenceConnections(shard), users: this.keys.presenceUsers(shard) };
-      this.shardKeys.set(shard, (keys = { ...this.keys.personalPresenceKeys(shard, this.podId), earlier }));
-    }
+    if (!keys) this.shardKeys.set(shard, (keys = this.keys.personalPresenceKeys(shard, this.podId)));
     return keys;
   }
 }

@@ -159,7 +159,8 @@ export interface PresenceSnapshotReply extends ExpiredPresence {
   userIds: string[];
 }
 
-const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
+/** A room's presence keys, as every presence script (and the personal rooms' snapshot) takes them first. */
+export const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
   parser.pushKey(keys.expiry);
   parser.pushKey(keys.connections);
   parser.pushKey(keys.users);

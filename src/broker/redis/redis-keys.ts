@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import type { InboxKeys } from './inbox.scripts';
 import type { PersonalPresenceKeys } from './personal-presence.scripts';
+import type { PresenceKeys } from './presence.scripts';
 
 /**
  * How many shards the personal rooms' presence is spread over on a Cluster (personalPresenceRoom),
@@ -99,6 +100,11 @@ export class RedisKeys {
     return `${this.prefix}{${room}}:presence:users`;
   }
 
+  /** Every key of a room's presence entries, as the presence scripts take them. */
+  presenceKeys(room: string): PresenceKeys {
+    return { expiry: this.presenceExpiry(room), connections: this.presenceConnections(room), users: this.presenceUsers(room) };
+  }
+
   /**
    * The shard a personal room's presence is kept in (PersonalPresence), with other users': one,
    * or on a Cluster one of PERSONAL_PRESENCE_SHARDS. A name no real room can have (room names have
@@ -118,7 +124,7 @@ export class RedisKeys {
    */
   personalPresenceKeys(shard: string, podId: string): PersonalPresenceKeys {
     const podCountsPrefix = `${this.prefix}{${shard}}:presence:pod:`;
-    return { pods: `${this.prefix}{${shard}}:presence:pods`, podCounts: podCountsPrefix + podId, podCountsPrefix, shard };
+    return { pods: `${this.prefix}{${shard}}:presence:pods`, podCounts: podCountsPrefix + podId, podCountsPrefix, shard, earlier: this.presenceKeys(shard) };
   }
 
   /** A user's inbox: a list of notifications, newest first; shares the personal room's hash tag. */

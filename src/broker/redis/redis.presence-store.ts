@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
-import { ExpiredPresence, PresenceEntryChange, PresenceKeys, PresenceTelling } from './presence.scripts';
+import { ExpiredPresence, PresenceEntryChange, PresenceTelling } from './presence.scripts';
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
@@ -163,7 +163,7 @@ export class RedisPresenceStore extends PresenceStore {
   private sendSlice(room: string, changes: PendingChange[]): void {
     const telling = this.tellingFor(room, changes);
     this.connection
-      .run('presence change', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, changes, telling))
+      .run('presence change', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes, telling))
       .then(
         (reply) => {
           this.reportExpired(room, { expiredUsers: reply.expiredUsers, users: reply.changes[0].users });
@@ -210,7 +210,7 @@ export class RedisPresenceStore extends PresenceStore {
   async snapshot(room: string): Promise<PresenceSnapshot> {
     if (room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
     this.flushChanges(room);
-    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.presenceKeys(room)));
+    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room)));
     this.reportExpired(room, snapshot);
     return { users: snapshot.userIds, connections: snapshot.connections };
   }
@@ -236,7 +236,7 @@ export class RedisPresenceStore extends PresenceStore {
     const removals = [...this.localPresence].flatMap(([room, entries]) =>
       slicesOf([...entries.keys()]).map((slice) => {
         const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId }));
-        return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.presenceKeys(room), this.options.presenceTtlMs, changes));
+        return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes));
       }),
     );
     this.localPresence.clear();
@@ -285,7 +285,7 @@ export class RedisPresenceStore extends PresenceStore {
         // A pod that closed meanwhile removed its entries: a later slice would put them back.
         if (this.closed) return;
         const refreshing = this.connection
-          .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.presenceKeys(room), this.options.presenceTtlMs, slice, last))
+          .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.keys.presenceKeys(room), this.options.presenceTtlMs, slice, last))
           .then((expired) => this.reportExpired(room, expired));
         if (paced) await refreshing;
         else refreshes.push(refreshing);
@@ -317,9 +317,6 @@ export class RedisPresenceStore extends PresenceStore {
     }
   }
 
-  private presenceKeys(room: string): PresenceKeys {
-    return { expiry: this.keys.presenceExpiry(room), connections: this.keys.presenceConnections(room), users: this.keys.presenceUsers(room) };
-  }
 }
 
 /** A wait that does not keep a closing process alive. */
