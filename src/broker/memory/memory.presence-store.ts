@@ -44,7 +44,6 @@ export class MemoryPresenceStore extends PresenceStore {
   }
 
   private added(room: string, user: string, connectionId: string): PresenceChange {
-    room = storedAs(room);
     let users = this.presenceByRoom.get(room);
     if (!users) this.presenceByRoom.set(room, (users = new Map()));
     const connections = users.get(user);
@@ -56,7 +55,6 @@ export class MemoryPresenceStore extends PresenceStore {
   }
 
   private removed(room: string, user: string, connectionId: string): PresenceChange {
-    room = storedAs(room);
     const users = this.presenceByRoom.get(room);
     const connections = users?.get(user);
     if (!users || connections === undefined) return { userChanged: false, users: users?.size ?? 0 };
@@ -97,9 +95,4 @@ export class MemoryPresenceStore extends PresenceStore {
   close(): void {
     this.presenceByRoom.clear();
   }
-}
-
-/** A personal room's only user is its owner: their connections are kept by user, with every other personal room's. */
-function storedAs(room: string): string {
-  return room.startsWith(PERSONAL_ROOM_PREFIX) ? PERSONAL_ROOMS : room;
 }
