@@ -296,15 +296,6 @@ describe('rooms per connection', () => {
   });
 });
 
-/**
- * A client in its own process that sends a `pong` frame every 100 ms, whatever it receives, and
- * reports on stdout the events it receives and how it closed.
- */
-/**
- * A client in a process of its own, so a stall of this one (the pod's) does not stall it too.
- * `talks`: sends a `pong` frame every 100 ms (and answers protocol pings); `answers pings`: sends
- * a `pong` frame for each `ping` frame and leaves protocol pings unanswered.
- */
 /** Waits until `reader` has `count` notifications, still open (a close shows in the failure). */
 function hasReceived(reader: TestClient, count: number) {
   return eventually(() => expect({ closed: reader.closeInfo, notifications: reader.all('notification').length }).toEqual({ closed: undefined, notifications: count }), 10_000);
@@ -327,6 +318,12 @@ async function sixMegabytesOfHistory(app: TestApp, room: string) {
   return { reader, since: reader.all('notification')[0].data.seq as string, blob };
 }
 
+/**
+ * A client in a process of its own, so a stall of this one (the pod's) does not stall it too; it
+ * reports on stdout the events it receives and how it closed. `talks`: sends a `pong` frame every
+ * 100 ms (and answers protocol pings); `answers pings`: sends a `pong` frame for each `ping` frame
+ * and leaves protocol pings unanswered.
+ */
 function spawnTalker(wsUrl: string, token: string, mode: 'talks' | 'answers pings' = 'talks') {
   const script = `
     const WebSocket = require('ws');
