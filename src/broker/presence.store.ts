@@ -28,7 +28,8 @@ export function announcedFrame(announce: PresenceAnnouncement, room: string, use
 
 /**
  * Who is in which room, cluster-wide (centrifuge's PresenceManager). Entries are per
- * connection; counts are per distinct user.
+ * connection (a store may keep personal rooms' as counts: enterPersonal); counts are per
+ * distinct user.
  *
  * Contract every implementation keeps (test/broker/presence-store.contract.ts runs against each):
  * - `add` and `remove` say whether the user's first connection arrived or its last one left,
