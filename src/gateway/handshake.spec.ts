@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
-import { selectProtocol, tokenOf } from './handshake';
+import { selectProtocol, tidyOfferedProtocols, tokenOf } from './handshake';
 
 const request = (headers: Record<string, string>, url = '/ws', rawHeaders = Object.entries(headers).flat()) => ({ headers, url, rawHeaders }) as unknown as IncomingMessage;
 
@@ -33,6 +33,47 @@ describe('tokenOf with two tokens in one source', () => {
 
   it('reads one token offered twice as one', () => {
     expect(tokenOf(request({ 'sec-websocket-protocol': 'bearer.aaa, herald.v1, bearer.aaa' }))).toBe('aaa');
+  });
+});
+
+describe('tidyOfferedProtocols', () => {
+  const tidied = (offered: string | undefined) => {
+    const headers: IncomingMessage['headers'] = offered === undefined ? {} : { 'sec-websocket-protocol': offered };
+    tidyOfferedProtocols(headers);
+    return headers['sec-websocket-protocol'];
+  };
+
+  it('leaves an offer written as clients write a list as it is, and writes any other that way', () => {
+    expect(tidied('herald.v1, bearer.aaa')).toBe('herald.v1, bearer.aaa');
+    expect(tidied('herald.v1,bearer.aaa')).toBe('herald.v1,bearer.aaa');
+    expect(tidied('bearer.aaa')).toBe('bearer.aaa');
+    expect(tidied(undefined)).toBeUndefined();
+    expect(tidied('herald.v1 ,\tbearer.aaa')).toBe('herald.v1, bearer.aaa');
+    expect(tidied('herald.v1,\u00a0bearer.aaa')).toBe('herald.v1, bearer.aaa');
+  });
+
+  it('drops empty elements and repeats, and the header when nothing is left', () => {
+    expect(tidied('herald.v1,,bearer.aaa')).toBe('herald.v1, bearer.aaa');
+    expect(tidied(' , herald.v1 , herald.v1,')).toBe('herald.v1');
+    expect(tidied('bearer.aaa, herald.v1, bearer.aaa')).toBe('bearer.aaa, herald.v1');
+    expect(tidied(', ,')).toBeUndefined();
+  });
+
+  it('keeps the first of each name in order, for short and very long offers alike', () => {
+    const reference = (offered: string) => [...new Set(offered.split(',').map((name) => name.trim()))].filter((name) => name !== '');
+    const names = fc.array(fc.constantFrom('herald.v1', 'bearer.a', 'bearer.b', 'x', '', ' y ', 'z\t'), { maxLength: 40 });
+    fc.assert(
+      fc.property(names, (list) => {
+        const offered = list.join(',');
+        const expected = reference(offered);
+        const result = tidied(offered);
+        if (expected.length === 0) expect(result).toBeUndefined();
+        else expect(result?.split(',').map((name) => name.trim())).toEqual(expected);
+      }),
+      fuzzParameters(1000),
+    );
+    const many = Array.from({ length: 3000 }, (_, i) => `p${i % 1000}`).join(',');
+    expect(tidied(many)?.split(', ')).toEqual(Array.from({ length: 1000 }, (_, i) => `p${i}`));
   });
 });
 

@@ -27,16 +27,43 @@ export function tokenOf(request: IncomingMessage): string | undefined | null {
  * handshake, or a close code saying why not (section 1), as for any other offer.
  */
 export function tidyOfferedProtocols(headers: IncomingMessage['headers']): void {
-  if (headers['sec-websocket-protocol'] === undefined) return;
+  const offered = headers['sec-websocket-protocol'];
+  if (offered === undefined) return;
   const protocols = offeredProtocols(headers);
   if (protocols.length === 0) delete headers['sec-websocket-protocol'];
-  else headers['sec-websocket-protocol'] = protocols.join(', ');
+  // Left as it is when already written the way clients write a list (nearly every handshake): a
+  // rewritten header is one more string of about the token's length, for ws to parse again.
+  else if (!isPlainList(protocols, offered)) headers['sec-websocket-protocol'] = protocols.join(', ');
 }
+
+/** Whether `offered` is `protocols` joined by `, ` or `,`, which ws reads as they are. */
+function isPlainList(protocols: string[], offered: string): boolean {
+  return protocols.join(', ') === offered || protocols.join(',') === offered;
+}
+
+/** Up to this many offered protocols are checked for repeats by a scan, more through a Set. */
+const SCANNED_PROTOCOLS = 8;
 
 /** The protocols a handshake offers, each once, without the empty elements an HTTP list may have. */
 function offeredProtocols(headers: IncomingMessage['headers']): string[] {
-  const offered = headers['sec-websocket-protocol'] ?? '';
-  return [...new Set(offered.split(',').map((protocol) => protocol.trim()))].filter((protocol) => protocol !== '');
+  const offered = headers['sec-websocket-protocol'];
+  if (offered === undefined) return [];
+  const protocols: string[] = [];
+  // Offers are a name or two; a hostile one (thousands of names) must not cost a scan per name.
+  let seen: Set<string> | undefined;
+  for (const element of offered.split(',')) {
+    const protocol = element.trim();
+    if (protocol === '') continue;
+    if (seen === undefined && protocols.length < SCANNED_PROTOCOLS) {
+      if (protocols.includes(protocol)) continue;
+    } else {
+      seen ??= new Set(protocols);
+      if (seen.has(protocol)) continue;
+      seen.add(protocol);
+    }
+    protocols.push(protocol);
+  }
+  return protocols;
 }
 
 /**
