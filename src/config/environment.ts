@@ -444,11 +444,11 @@ export class Environment {
 
   /**
    * How long a pod gathers the Redis calls nobody waits on (where newly followed rooms stand,
-   * presence removes) before sending them in one write; 0: those of one event-loop turn.
-   * Delays `left` presence events, and live deliveries to a connection's first milliseconds, by as much.
-   * Each write wakes Redis and costs the pod a system call that, on loopback or in a container,
-   * costs more than the calls it carries: in alternated runs a burst of connects cost a pod about
-   * 10% less CPU per connect at 50 ms than at 5 ms (docs/benchmarks.md).
+   * personal presence counts, presence removes, presence adds in crowded rooms) before sending
+   * them in one write; 0: those of one event-loop turn. Delays `left` presence events, and live
+   * deliveries to a connection's first milliseconds, by as much. Each write wakes Redis: in
+   * alternated runs a burst of connects cost a pod about 10% less CPU per connect at 50 ms than at
+   * 5 ms (docs/benchmarks.md).
    */
   @Transform(toInt) @IsInt() @Min(0) @Max(100)
   REDIS_BATCH_WINDOW_MS = 50;

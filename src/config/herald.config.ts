@@ -55,7 +55,7 @@ export class HeraldConfig {
   readonly redisPrefix: string;
   /** REDIS_PERSONAL_CHANNELS, with its default per mode applied (0 on a Cluster). */
   readonly redisPersonalChannels: number;
-  /** REDIS_BATCH_WINDOW_MS: how long a pod gathers anchor reads and presence removes before sending them. */
+  /** REDIS_BATCH_WINDOW_MS: how long a pod gathers the Redis calls nobody waits on (anchor reads, presence counts and removes) before sending them. */
   readonly redisBatchWindowMs: number;
   /** REDIS_REPLAY_SIZE: publications a followed room keeps on each pod for rejoins. */
   readonly redisReplaySize: number;

@@ -20,7 +20,7 @@ export interface RedisEngineOptions extends Omit<RedisConnectionOptions, 'url' |
   prefix: string;
   /** REDIS_PERSONAL_CHANNELS: channels the personal rooms share; 0 (and always on a Cluster): one per user. */
   personalChannels?: number;
-  /** REDIS_BATCH_WINDOW_MS: how long anchor reads and presence removes gather before one write (BatchWindow); 0 when not given. */
+  /** REDIS_BATCH_WINDOW_MS: how long the Redis calls nobody waits on (anchor reads, presence counts and removes) gather before one write (BatchWindow); 0 when not given. */
   batchWindowMs?: number;
 }
 
