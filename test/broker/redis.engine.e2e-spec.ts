@@ -634,6 +634,24 @@ describe('RedisEngine', () => {
     });
   });
 
+  describe('a rejoin of a room followed just now', () => {
+    afterEach(() => harness.closeAll());
+
+    it("is answered without waiting for the batch window that reads where the room stands (a reconnect's personal room, right after welcome)", async () => {
+      const prefix = uniquePrefix();
+      // A window no test outlasts: the rejoin below is answered only if its anchor read is sent at once.
+      const { broker: pod } = await harness.pod({ prefix, batchWindowMs: 3_600_000 });
+      const { broker: publisher } = await harness.pod({ prefix });
+      const first = (await publisher.publish('user:ann', 'notification', body('first'))) as { seq: string };
+      await publisher.publish('user:ann', 'notification', body('second'));
+      await pod.subscribe('user:ann');
+      const rejoin = await pod.history('user:ann', first.seq);
+      expect({ recovered: rejoin.recovered, texts: rejoin.publications.map((delivery) => textOf(delivery)) }).toEqual({ recovered: true, texts: ['second'] });
+      // Where the room stands is known on the pod now: the next rejoin reads nothing from Redis.
+      expect(pod.historyNow('user:ann', rejoin.latestSeq ?? undefined)).toEqual({ latestSeq: rejoin.latestSeq, recovered: true, publications: [] });
+    });
+  });
+
   describe('command deadline', () => {
     afterEach(() => harness.closeAll());
 

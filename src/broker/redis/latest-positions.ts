@@ -20,7 +20,8 @@ interface PendingRead {
  * asked for in one batch window (BatchWindow) with one script call: admission follows each
  * connection's personal room, and a burst of connections was a burst of single reads. The read
  * starts nothing in Redis (heraldLatestPositions), so a room that never carries a message leaves
- * no key behind. Only for rooms whose keys may share a script call (not on a Cluster).
+ * no key behind. Only for rooms whose keys may share a script call (not on a Cluster). Nothing
+ * waits for these reads but a join of a room followed just now, which hurries them (hurry).
  */
 export class LatestPositions {
   private pending: PendingRead[] | undefined;
@@ -40,6 +41,14 @@ export class LatestPositions {
       this.window.schedule(() => this.flush());
     }
     this.pending.push({ meta, channel, answer });
+  }
+
+  /**
+   * Sends the reads waiting for the window now: someone waits for one of them (a join that read
+   * Redis waits for its room's feed, and a feed followed just now waits for its anchor).
+   */
+  hurry(): void {
+    if (this.pending) this.flush();
   }
 
   private flush(): void {

@@ -217,6 +217,9 @@ export class RedisBroker extends Broker {
     const here = this.historyNow(room, since);
     if (here) return Promise.resolve(here);
     // Answered once the room's feed delivers again, up to what the read saw: see RoomFeeds.settled.
+    // A feed followed just now (a reconnect's rejoin of its personal room, right after `welcome`)
+    // waits for its anchor, which would otherwise wait for the end of the batch window.
+    if (this.feeds.isPending(room)) this.latestPositions.hurry();
     return this.readShared(room, since).then((read) => this.feeds.settled(room, read.latestSeq)?.then(() => read) ?? read);
   }
 

@@ -132,6 +132,11 @@ export class RoomFeeds {
     return this.feeds.keys();
   }
 
+  /** Whether the room's feed holds its deliveries back: waiting for its anchor, or catching up. */
+  isPending(room: string): boolean {
+    return this.feeds.get(room)?.pending !== undefined;
+  }
+
   /**
    * Where a followed room stands on this pod: the last publication delivered here, else its
    * anchor. Undefined unless that is known for sure: the room is not followed, waits for its
