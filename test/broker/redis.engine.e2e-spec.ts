@@ -650,6 +650,17 @@ describe('RedisEngine', () => {
       // Where the room stands is known on the pod now: the next rejoin reads nothing from Redis.
       expect(pod.historyNow('user:ann', rejoin.latestSeq ?? undefined)).toEqual({ latestSeq: rejoin.latestSeq, recovered: true, publications: [] });
     });
+
+    it('delivers a publication that arrives before where the room stands is known without waiting for the batch window', async () => {
+      const prefix = uniquePrefix();
+      const { broker: pod } = await harness.pod({ prefix, batchWindowMs: 3_600_000 });
+      const { broker: publisher } = await harness.pod({ prefix });
+      await publisher.publish('user:bob', 'notification', body('before'));
+      const log = new DeliveryLog(pod);
+      await pod.subscribe('user:bob');
+      await publisher.publish('user:bob', 'notification', body('after'));
+      await eventually(() => expect(log.publicationsOf('user:bob').map((delivery) => textOf(delivery))).toEqual(['after']));
+    });
   });
 
   describe('command deadline', () => {

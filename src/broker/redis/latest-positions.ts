@@ -21,7 +21,7 @@ interface PendingRead {
  * connection's personal room, and a burst of connections was a burst of single reads. The read
  * starts nothing in Redis (heraldLatestPositions), so a room that never carries a message leaves
  * no key behind. Only for rooms whose keys may share a script call (not on a Cluster). Nothing
- * waits for these reads but a join of a room followed just now, which hurries them (hurry).
+ * waits for these reads but a join of, or a delivery to, a room followed just now, which hurry them.
  */
 export class LatestPositions {
   private pending: PendingRead[] | undefined;
@@ -45,7 +45,8 @@ export class LatestPositions {
 
   /**
    * Sends the reads waiting for the window now: someone waits for one of them (a join that read
-   * Redis waits for its room's feed, and a feed followed just now waits for its anchor).
+   * Redis waits for its room's feed, and a feed followed just now holds its live deliveries back
+   * until its anchor is known).
    */
   hurry(): void {
     if (this.pending) this.flush();

@@ -343,6 +343,9 @@ export class RedisBroker extends Broker {
     }
     // A message already in flight when this pod unsubscribed, or for a room of a shared channel not followed here.
     if (room === undefined || !this.feeds.has(room)) return;
+    // Held back until where the room stands is known (a personal room followed just now): that
+    // read goes now, as someone waits for what it holds back, rather than at the end of the window.
+    if (this.feeds.isPending(room)) this.latestPositions.hurry();
     const newline = message.indexOf('\n');
     const header = message.slice(0, newline);
     const rest = message.slice(newline + 1);
