@@ -446,9 +446,9 @@ export class Environment {
    * How long a pod gathers the Redis calls nobody waits on (where newly followed rooms stand,
    * personal presence counts, presence removes, presence adds in crowded rooms) before sending
    * them in one write; 0: those of one event-loop turn. Delays `left` presence events by as much
-   * (a join or delivery that needs where a room stands sends those reads at once). Each write wakes Redis: in
-   * alternated runs a burst of connects cost a pod about 10% less CPU per connect at 50 ms than at
-   * 5 ms (docs/benchmarks.md).
+   * (a join or delivery that needs where a room stands sends those reads at once). Each write
+   * wakes Redis: in alternated runs a burst of connects cost a pod about 10% less CPU per connect
+   * at 50 ms than at 5 ms (docs/benchmarks.md).
    */
   @Transform(toInt) @IsInt() @Min(0) @Max(100)
   REDIS_BATCH_WINDOW_MS = 50;

@@ -1,11 +1,12 @@
 /**
- * Gathers the batched Redis calls of a pod (the anchors of newly followed rooms, presence
- * removes) for a few milliseconds and sends them in one timer callback: node-redis writes
+ * Gathers the batched Redis calls of a pod (the anchors of newly followed rooms, presence counts
+ * and removes) for REDIS_BATCH_WINDOW_MS and sends them in one timer callback: node-redis writes
  * whatever was queued in one turn of the event loop as one write, and on loopback or in a
  * container each write to Redis (and the wake-up of Redis it causes) costs more CPU than the
  * script it carries. Batched per turn instead, a burst of admissions sent a script, and a write,
- * every other connection. Nothing a client waits for goes through here: `welcome` and `joined`
- * are sent before either call returns.
+ * every other connection. Nothing a client waits for waits for the window: `welcome` and `joined`
+ * are sent before either call returns, and a join or delivery that needs where a room just
+ * followed stands sends those reads at once (LatestPositions.hurry).
  */
 export class BatchWindow {
   private flushes: Array<() => void> = [];
