@@ -73,6 +73,12 @@ describe('PersonalPresence', () => {
     const writes = redis.take();
     expect(writes.map((write) => Object.keys(write.counts).length)).toEqual([PERSONAL_COUNTS_PER_SCRIPT, 3]);
     expect(writes.flatMap((write) => Object.keys(write.counts))).toEqual(users);
+    // Written whole (a resync), only the first slice drops what the hash held.
+    await presence.replaceAll();
+    expect(redis.take().map((write) => [write.mode, Object.keys(write.counts).length])).toEqual([
+      ['replace', PERSONAL_COUNTS_PER_SCRIPT],
+      ['update', 3],
+    ]);
   });
 
   it('spreads users over the shards of a Cluster, each shard its own script', async () => {

@@ -168,23 +168,28 @@ export class PersonalPresence {
     for (const user of users) unwritten.add(user);
   }
 
-  /** Writes the shard's counts whole: the first slice drops what the hash held. */
+  /** Writes the shard's counts whole. */
   private async replace(shard: string): Promise<void> {
     const counts: string[] = [];
     for (const [user, ids] of this.connectionsByUser) {
       if (this.keys.personalPresenceRoom(PERSONAL_ROOM_PREFIX + user) === shard) counts.push(user, String(countOf(ids)));
     }
-    const slices = slicesOf(counts);
-    // Sent together, so nothing this pod writes meanwhile lands between the drop and the rest.
-    await Promise.all(slices.map((slice, index) => this.write(shard, index === 0 ? 'replace' : 'update', slice)));
+    await this.write(shard, 'replace', counts);
     this.replaceDue.delete(shard);
   }
 
-  /** One script per slice of PERSONAL_COUNTS_PER_SCRIPT users; resolves whether the pod's hash existed before. */
+  /**
+   * One script per slice of PERSONAL_COUNTS_PER_SCRIPT users, `mode` applying to the first (a
+   * replace drops what the hash held once, the rest add to it); resolves whether the pod's hash
+   * existed before. The slices are sent together, so nothing this pod writes meanwhile lands
+   * between the first and the rest.
+   */
   private async write(shard: string, mode: PersonalPresenceWriteMode, counts: string[], how: 'run' | 'attempt' = 'attempt'): Promise<boolean> {
     const keys = this.keysOf(shard);
     const outcomes = await Promise.all(
-      slicesOf(counts).map((slice) => this.connection[how]('presence', (redis) => redis.heraldPersonalPresenceWrite(keys, this.podId, this.ttlMs, mode, slice))),
+      slicesOf(counts).map((slice, index) =>
+        this.connection[how]('presence', (redis) => redis.heraldPersonalPresenceWrite(keys, this.podId, this.ttlMs, index === 0 ? mode : 'update', slice)),
+      ),
     );
     return outcomes[0];
   }

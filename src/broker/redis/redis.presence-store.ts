@@ -316,7 +316,6 @@ export class RedisPresenceStore extends PresenceStore {
       }
     }
   }
-
 }
 
 /** A wait that does not keep a closing process alive. */
