@@ -44,9 +44,8 @@ export class LatestPositions {
   }
 
   /**
-   * Sends the reads waiting for the window now: someone waits for one of them (a join that read
-   * Redis waits for its room's feed, and a feed followed just now holds its live deliveries back
-   * until its anchor is known).
+   * Sends the reads waiting for the window now: someone waits for one of them (RoomFeeds tells
+   * when a join waits for a feed, or a live delivery is held back, until its anchor is known).
    */
   hurry(): void {
     if (this.pending) this.flush();

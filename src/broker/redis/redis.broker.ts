@@ -73,6 +73,8 @@ export class RedisBroker extends Broker {
       settings.replaySize,
       (settings.minReplicas ?? 0) === 0,
       settings.commandTimeoutMs,
+      // Someone waits for a personal room followed just now: its anchor is read now, not at the window's end.
+      () => this.latestPositions.hurry(),
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection, window);
@@ -217,9 +219,6 @@ export class RedisBroker extends Broker {
     const here = this.historyNow(room, since);
     if (here) return Promise.resolve(here);
     // Answered once the room's feed delivers again, up to what the read saw: see RoomFeeds.settled.
-    // A feed followed just now (a reconnect's rejoin of its personal room, right after `welcome`)
-    // waits for its anchor, which would otherwise wait for the end of the batch window.
-    if (this.feeds.isPending(room)) this.latestPositions.hurry();
     return this.readShared(room, since).then((read) => this.feeds.settled(room, read.latestSeq)?.then(() => read) ?? read);
   }
 
@@ -343,9 +342,6 @@ export class RedisBroker extends Broker {
     }
     // A message already in flight when this pod unsubscribed, or for a room of a shared channel not followed here.
     if (room === undefined || !this.feeds.has(room)) return;
-    // Held back until where the room stands is known (a personal room followed just now): that
-    // read goes now, as someone waits for what it holds back, rather than at the end of the window.
-    if (this.feeds.isPending(room)) this.latestPositions.hurry();
     const newline = message.indexOf('\n');
     const header = message.slice(0, newline);
     const rest = message.slice(newline + 1);

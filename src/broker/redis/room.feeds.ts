@@ -117,6 +117,12 @@ export class RoomFeeds {
     private readonly newLifeIsGap = false,
     /** REDIS_COMMAND_TIMEOUT_MS: the longest a join waits for the feed to reach its read (settled). */
     private readonly maxFeedLagMs = DEFAULT_MAX_FEED_LAG_MS,
+    /**
+     * Told when someone waits on a feed whose anchor is still being read (a live delivery held
+     * back, a join waiting for the feed), so that read goes now: anchors are read in batches
+     * that otherwise wait for the end of their window (LatestPositions.hurry).
+     */
+    private readonly anchorAwaited: () => void = () => undefined,
   ) {}
 
   get size(): number {
@@ -130,11 +136,6 @@ export class RoomFeeds {
   /** The rooms followed here. */
   rooms(): IterableIterator<string> {
     return this.feeds.keys();
-  }
-
-  /** Whether the room's feed holds its deliveries back: waiting for its anchor, or catching up. */
-  isPending(room: string): boolean {
-    return this.feeds.get(room)?.pending !== undefined;
   }
 
   /**
@@ -214,6 +215,7 @@ export class RoomFeeds {
     if (!feed) return undefined;
     const target = seen ? parseSeq(seen) : undefined;
     if (!feed.pending && (target === undefined || hasDelivered(feed, target))) return undefined;
+    if (feed.pending && feed.anchor === undefined) this.anchorAwaited();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const waiter: SettledWaiter = {
@@ -278,7 +280,7 @@ export class RoomFeeds {
   }
 
   private broadcastIn(feed: RoomFeed, broadcast: Broadcast): void {
-    if (feed.pending) feed.pending.push([broadcast, undefined]);
+    if (feed.pending) this.hold(feed, [broadcast, undefined]);
     else this.emit(broadcast);
   }
 
@@ -300,8 +302,14 @@ export class RoomFeeds {
       // Sets `pending` before its first await, so this publication waits behind what it skipped.
       void this.catchUp(publication.room, feed);
     }
-    if (feed.pending) feed.pending.push([publication, at]);
+    if (feed.pending) this.hold(feed, [publication, at]);
     else this.deliverInOrder(feed, publication, at);
+  }
+
+  /** Keeps a live delivery behind what the feed holds; one held for the anchor asks for it. */
+  private hold(feed: RoomFeed, delivery: PendingDelivery): void {
+    feed.pending!.push(delivery);
+    if (feed.anchor === undefined) this.anchorAwaited();
   }
 
   /**
