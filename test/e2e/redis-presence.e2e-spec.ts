@@ -1,4 +1,6 @@
+import { createClient } from 'redis';
 import { RedisEngine, RedisEngineOptions } from '../../src/broker/redis/redis.engine';
+import { RedisKeys } from '../../src/broker/redis/redis-keys';
 import { eventually } from '../support/eventually';
 import { RedisServer, startRedis } from '../support/redis-server';
 
@@ -112,5 +114,52 @@ describe('Redis presence adds made in one turn', () => {
       { userChanged: true, users: 3 },
     ]);
     expect(expired).toEqual([['room', 'ghost', 2]]);
+  });
+  /**
+   * A stall, as Redis looks after one: no script touched the room for longer than half the TTL
+   * (its pods refresh it every few seconds), and the entry of another pod, which could not
+   * refresh it, has expired. Staged with an inspector (Redis's clock cannot be paused without
+   * pausing the scripts too); the freeze itself is test/e2e/redis-freeze's.
+   */
+  it('does not report the users of entries that expired during a stall until one TTL has passed, and then does if their pod never came back', async () => {
+    const prefix = `presence${++prefixes}:`;
+    const ttlMs = 10_000;
+    const { presence } = await engine({ presenceTtlMs: ttlMs, presenceRefreshMs: 600_000 }, prefix);
+    const other = await engine({ presenceTtlMs: ttlMs, presenceRefreshMs: 600_000 }, prefix);
+    const expired: string[] = [];
+    presence.onExpired((_room, user) => expired.push(user));
+    await presence.add('room', 'host', 'h1');
+    await other.presence.add('room', 'ghost', 'g1');
+    const inspector = createClient({ url: redis.url });
+    await inspector.connect();
+    try {
+      const keys = new RedisKeys(prefix).presenceKeys('room');
+      const [seconds] = (await inspector.time()).map(Number);
+      const nowMs = seconds * 1000;
+      const stall = async () => {
+        await inspector.zAdd(keys.expiry, { score: nowMs - 1, value: 'g1' });
+        await inspector.hSet(keys.clock, 'touched', String(nowMs - ttlMs));
+      };
+      await stall();
+      // The first script after the stall: the ghost's entry is kept, and its user not reported.
+      expect(await presence.add('room', 'eve', 'e1')).toEqual({ userChanged: true, users: 3 });
+      expect(await presence.snapshot('room')).toEqual({ users: expect.arrayContaining(['host', 'ghost', 'eve']), connections: 3 });
+      expect(Number(await inspector.hGet(keys.clock, 'grace'))).toBeGreaterThanOrEqual(nowMs + ttlMs);
+      // Its pod registers it again within the grace (as its resync does): nothing was ever reported.
+      expect(await other.presence.add('room', 'ghost', 'g1')).toEqual({ userChanged: false, users: 3 });
+      expect(Number(await inspector.zScore(keys.expiry, 'g1'))).toBeGreaterThan(nowMs);
+      expect(expired).toEqual([]);
+
+      // Another stall, after which the ghost's pod never comes back: once the grace is over, its user is reported, once.
+      await stall();
+      await presence.add('room', 'fay', 'f1');
+      expect(expired).toEqual([]);
+      await inspector.hSet(keys.clock, 'grace', String(nowMs - 1));
+      expect(await presence.add('room', 'gus', 'g3')).toEqual({ userChanged: true, users: 4 });
+      expect(expired).toEqual(['ghost']);
+      expect((await presence.snapshot('room')).users.sort()).toEqual(['eve', 'fay', 'gus', 'host']);
+    } finally {
+      await inspector.quit();
+    }
   });
 });

@@ -11,9 +11,19 @@ import { NOW_MS } from './lua';
  * Presence: per room, a sorted set of connection ids scored by expiry (Redis ms), a hash
  * connection -> user and a hash user -> live connection count. Every script first forgets the
  * entries that expired (pods that died without cleaning up), so counts are always current.
+ *
+ * Except after a stall. A Redis that was paused (a frozen VM, SIGSTOP) or that no pod could reach
+ * let every entry age while the pods holding them could not refresh them, and the first script
+ * after it (often a command each pod queued during the stall) would report those pods' users as
+ * gone: a `left` for users who never left, and no `joined` once their pods register them again.
+ * So each room also keeps a clock (a hash: when a script last touched the room, and until when
+ * its grace lasts). Every pod with entries in a room touches it at least every 1.5 refresh
+ * intervals, well under half the TTL; a room not touched for longer than that was not being
+ * looked after, and the entries that expired meanwhile are not purged for one TTL, long enough
+ * for the pods that hold them to refresh them. A dead pod's entries are purged once it ends.
  */
 export const PRESENCE_HELPERS = `${NOW_MS}
-local expiry, connections, users = KEYS[1], KEYS[2], KEYS[3]
+local expiry, connections, users, clock = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local function forget(id, user)
   redis.call('ZREM', expiry, id)
   redis.call('HDEL', connections, id)
@@ -22,6 +32,20 @@ local function forget(id, user)
     return true
   end
   return false
+end
+-- Records this script's touch of the room; false while the room's grace after a stall lasts.
+local function may_purge(now, ttl_ms)
+  local times = redis.call('HMGET', clock, 'touched', 'grace')
+  local touched, grace = tonumber(times[1]), tonumber(times[2])
+  if touched and now - touched > ttl_ms / 2 then
+    grace = now + ttl_ms
+    redis.call('HSET', clock, 'touched', now, 'grace', grace)
+  else
+    redis.call('HSET', clock, 'touched', now)
+  end
+  -- Outlives the grace: a room left alone for longer has lost its entries' keys as well.
+  redis.call('PEXPIRE', clock, 2 * ttl_ms)
+  return not grace or now >= grace
 end
 -- Returns the users whose last connection just expired.
 local function purge(now)
@@ -77,7 +101,7 @@ local function announce(user, status, users_told)
     .. ',"status":"' .. status .. '","timestamp":"' .. ARGV[7] .. '"}}'
   redis.call(ARGV[3], ARGV[4], ARGV[5] .. 'B ' .. cjson.encode(user) .. '\\n' .. frame)
 end
-local gone = purge(now)
+local gone = may_purge(now, ttl_ms) and purge(now) or {}
 local changes, expired = {}, {}
 local index = 8
 while index <= #ARGV do
@@ -109,16 +133,18 @@ return {expired, changes}
  */
 const PRESENCE_REFRESH = `${PRESENCE_HELPERS}
 local now, ttl_ms = now_ms(), tonumber(ARGV[1])
+local purging = may_purge(now, ttl_ms) and ARGV[2] == '1'
 for index = 3, #ARGV, 2 do upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) end
 local gone = {}
-if ARGV[2] == '1' then gone = still_gone(purge(now)) end
+if purging then gone = still_gone(purge(now)) end
 keep(ttl_ms)
 return {redis.call('HLEN', users), gone}
 `;
 
-/** Returns {live connections, {users}, {expired users}}. */
+/** ARGV: entry TTL ms. Returns {live connections, {users}, {expired users}}. */
 const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
-local gone = purge(now_ms())
+local now = now_ms()
+local gone = may_purge(now, tonumber(ARGV[1])) and purge(now) or {}
 return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
 `;
 
@@ -126,6 +152,8 @@ export interface PresenceKeys {
   expiry: string;
   connections: string;
   users: string;
+  /** When a script last touched the room, and until when its grace after a stall lasts (PRESENCE_HELPERS). */
+  clock: string;
 }
 
 /** Every presence script reports the users whose last entry it found expired (their pod died). */
@@ -164,12 +192,13 @@ export const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
   parser.pushKey(keys.expiry);
   parser.pushKey(keys.connections);
   parser.pushKey(keys.users);
+  parser.pushKey(keys.clock);
 };
 
 export const PRESENCE_SCRIPTS = {
   heraldPresenceChanges: defineScript({
     SCRIPT: PRESENCE_CHANGES,
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 4,
     parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, changes: Iterable<PresenceEntryChange>, telling?: PresenceTelling) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
@@ -189,7 +218,7 @@ export const PRESENCE_SCRIPTS = {
   }),
   heraldPresenceRefresh: defineScript({
     SCRIPT: PRESENCE_REFRESH,
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 4,
     parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>, purge: boolean) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs), purge ? '1' : '0');
@@ -199,9 +228,10 @@ export const PRESENCE_SCRIPTS = {
   }),
   heraldPresenceSnapshot: defineScript({
     SCRIPT: PRESENCE_SNAPSHOT,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: PresenceKeys) {
+    NUMBER_OF_KEYS: 4,
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number) {
       pushPresenceKeys(parser, keys);
+      parser.push(String(ttlMs));
     },
     transformReply: (reply: [number, string[], string[]]): PresenceSnapshotReply => ({
       connections: Number(reply[0]),

@@ -102,7 +102,7 @@ export class RedisKeys {
 
   /** Every key of a room's presence entries, as the presence scripts take them. */
   presenceKeys(room: string): PresenceKeys {
-    return { expiry: this.presenceExpiry(room), connections: this.presenceConnections(room), users: this.presenceUsers(room) };
+    return { expiry: this.presenceExpiry(room), connections: this.presenceConnections(room), users: this.presenceUsers(room), clock: `${this.prefix}{${room}}:presence:clock` };
   }
 
   /**

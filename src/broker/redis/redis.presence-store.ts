@@ -210,7 +210,7 @@ export class RedisPresenceStore extends PresenceStore {
   async snapshot(room: string): Promise<PresenceSnapshot> {
     if (room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
     this.flushChanges(room);
-    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room)));
+    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs));
     this.reportExpired(room, snapshot);
     return { users: snapshot.userIds, connections: snapshot.connections };
   }
