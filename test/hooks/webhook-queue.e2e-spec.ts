@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createClient } from 'redis';
 import { QueueOutcome } from '../../src/hooks/webhooks/activity.tracker';
 import { HooksRedisStore } from '../../src/hooks/webhooks/hooks-redis.store';
 import { MemoryWebhookQueue } from '../../src/hooks/webhooks/memory-webhook.queue';
@@ -117,6 +118,53 @@ describe('webhook queues', () => {
       expect(outcomes.reduce((sum, outcome) => sum + outcome.dropped, 0)).toBe(2);
     } finally {
       await tracker.close();
+    }
+  });
+  /**
+   * A pause of Redis, as it looks afterwards: no activity script ran for longer than half the pod
+   * TTL, and every pod's score lapsed meanwhile. Staged with an inspector (pausing Redis's clock
+   * would pause the scripts too); test/e2e/webhooks.e2e-spec freezes a real one.
+   */
+  it('reaps no pod for a pause of Redis itself, and still reaps one that had died before it (Redis scripts)', async () => {
+    const pods = { podTtlMs: 60_000, refreshMs: 30_000, queueMax: 100 };
+    const live = new RedisActivityTracker(store, { podId: 'pod-live', ...pods }, () => undefined);
+    const other = new RedisActivityTracker(store, { podId: 'pod-other', ...pods }, () => undefined);
+    await Promise.all([live.start(), other.start()]);
+    const inspector = createClient({ url: redis.url });
+    await inspector.connect();
+    const queue = new RedisWebhookQueue(store, 'pod-live', 100);
+    const events = async () => held(await queue.lease(1000, 100)).head.map((queued) => `${queued.event.type} ${'user' in queued.event ? queued.event.user : ''}`);
+    try {
+      live.change(userKey('ann'), 1);
+      other.change(userKey('bob'), 1);
+      await eventually(async () => expect((await events()).sort()).toEqual(['user.online ann', 'user.online bob']));
+      const keys = store.activityKeys('pod-live');
+      const [seconds] = (await inspector.time()).map(Number);
+      const nowMs = seconds * 1000;
+      const silence = async (otherExpiredAtMs: number) => {
+        await inspector.set(keys.clock, String(nowMs - 40_000));
+        await inspector.zAdd(keys.pods, [
+          { score: nowMs - 1, value: 'pod-live' },
+          { score: otherExpiredAtMs, value: 'pod-other' },
+        ]);
+      };
+
+      // Both lapsed during the pause: the first script after it reaps neither.
+      await silence(nowMs - 1);
+      live.change(userKey('cy'), 1);
+      await eventually(async () => expect(await events()).toContain('user.online cy'));
+      expect(Number(await inspector.zScore(keys.pods, 'pod-other'))).toBeGreaterThan(nowMs);
+      expect((await events()).filter((event) => event.startsWith('user.offline'))).toEqual([]);
+
+      // The other pod had lapsed before the silence began: it died, and is reaped as it always was.
+      await silence(nowMs - 40_001);
+      live.change(userKey('dee'), 1);
+      await eventually(async () => expect(await events()).toContain('user.offline bob'));
+      expect(await inspector.zScore(keys.pods, 'pod-other')).toBeNull();
+      expect((await events()).filter((event) => event.startsWith('user.offline'))).toEqual(['user.offline bob']);
+    } finally {
+      await inspector.quit();
+      await Promise.all([live.close(), other.close()]);
     }
   });
 });

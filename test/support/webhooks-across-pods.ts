@@ -11,7 +11,7 @@ import { connectClient } from './ws-client';
 export const HOOKS_SECRET = 'hooks-secret-for-tests-0123456789';
 // Short enough that a killed pod's users go offline within a test, long enough that a pod
 // stalled by a busy machine (CI shares two cores) is not taken for dead: its TTL is two of these.
-const HEARTBEAT_MS = 1000;
+export const HEARTBEAT_MS = 1000;
 export const hookEnv = (receiver: HookReceiver, extra: Record<string, string> = {}) => ({
   WEBHOOK_URL: receiver.url,
   HOOKS_SECRET,

@@ -11,6 +11,14 @@ import { CommandParser, defineScript } from 'redis';
  * its event in the same step, so the event is raised exactly once and queued in the order the
  * changes happened.
  *
+ * Time in which no pod reached Redis is no pod's fault. After Redis was paused (a frozen VM,
+ * SIGSTOP) or unreachable from every pod, each pod's score had lapsed, and the first script
+ * after it (often a heartbeat queued during the pause) would reap every other pod: `user.offline`
+ * and `room.vacated` for everyone, then `user.online` and `room.occupied` again as the pods
+ * register anew. So the scripts keep a clock (when one last ran): each pod runs one at least
+ * every refresh (a quarter of the pod TTL), and when none ran for half the TTL every pod's
+ * expiry moves on by the time that passed. A pod that really died meanwhile is reaped that much later.
+ *
  * A Redis that loses its data (a restart without persistence) loses the counts too, so the
  * downs a pod could not record meanwhile would never come out of them: the first full sync
  * after the loss raises them itself (ACTIVITY_APPLY). A loss is told apart from a pod that was
@@ -38,9 +46,9 @@ local function push_newest(queue, queue_max, entry)
 end
 `;
 
-/** KEYS: pods, totals, queue, this pod's hash. ARGV[1..3]: pod hash prefix, event id prefix, queue max. */
+/** KEYS: pods, totals, queue, this pod's hash, clock. ARGV[1..3]: pod hash prefix, event id prefix, queue max. */
 const ACTIVITY_HELPERS = `${NOW_MS}${PUSH_NEWEST}
-local pods, totals, queue, own = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local pods, totals, queue, own, clock = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local pod_prefix, id_prefix, queue_max = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local queued, dropped = 0, 0
 -- Queue entry: <id>\\n<queuedAtMs>\\n<type>\\n<occurredAtMs>\\n<fields JSON> (see webhook-event.ts).
@@ -77,13 +85,21 @@ local function reap(pod_id)
   redis.call('DEL', hash)
   redis.call('ZREM', pods, pod_id)
 end
+-- Records this script's run; after a pause of more than half the pod TTL, moves every pod's expiry on by it.
+local function forgive_pause(ttl_ms)
+  local touched = tonumber(redis.call('GET', clock))
+  redis.call('SET', clock, now)
+  if not touched or now - touched <= ttl_ms / 2 then return end
+  local listed = redis.call('ZRANGE', pods, 0, -1, 'WITHSCORES')
+  for i = 1, #listed, 2 do redis.call('ZADD', pods, tonumber(listed[i + 1]) + now - touched, listed[i]) end
+end
 local function reap_expired()
   for _, pod_id in ipairs(redis.call('ZRANGEBYSCORE', pods, '-inf', now, 'LIMIT', 0, 10)) do reap(pod_id) end
 end
 `;
 
 /**
- * KEYS[5]: the dataset id. ARGV[4..]: pod id, pod TTL ms, '1' for a full sync, the dataset id
+ * KEYS[6]: the dataset id. ARGV[4..]: pod id, pod TTL ms, '1' for a full sync, the dataset id
  * this pod last saw ('' for none), a fresh one to set if Redis has none, then activity key and
  * count pairs (this pod's absolute counts, in the order they changed).
  * A partial update from a pod that is not registered (it was reaped, or Redis lost its data)
@@ -96,13 +112,14 @@ end
  */
 const ACTIVITY_APPLY = `${ACTIVITY_HELPERS}
 local pod_id, ttl_ms, full = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
+forgive_pause(ttl_ms)
 if not full and not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0, ''} end
 local dataset, lost = '', false
 if full then
-  dataset = redis.call('GET', KEYS[5])
+  dataset = redis.call('GET', KEYS[6])
   if not dataset then
     dataset = ARGV[8]
-    redis.call('SET', KEYS[5], dataset)
+    redis.call('SET', KEYS[6], dataset)
   end
   lost = ARGV[7] ~= '' and ARGV[7] ~= dataset
   local wanted = {}
@@ -129,14 +146,16 @@ return {1, queued, dropped, dataset}
 /** ARGV[4..5]: pod id, pod TTL ms. Refreshes this pod and reaps dead ones; {-1} when this pod was reaped. */
 const ACTIVITY_HEARTBEAT = `${ACTIVITY_HELPERS}
 local pod_id, ttl_ms = ARGV[4], tonumber(ARGV[5])
+forgive_pause(ttl_ms)
 if not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0} end
 redis.call('ZADD', pods, now + ttl_ms, pod_id)
 reap_expired()
 return {1, queued, dropped}
 `;
 
-/** ARGV[4]: pod id. The pod leaves: everything it counted goes down. */
+/** ARGV[4..5]: pod id, pod TTL ms. The pod leaves: everything it counted goes down. */
 const ACTIVITY_LEAVE = `${ACTIVITY_HELPERS}
+forgive_pause(tonumber(ARGV[5]))
 reap(ARGV[4])
 return {1, queued, dropped}
 `;
@@ -212,6 +231,8 @@ export interface ActivityKeys {
   podPrefix: string;
   /** Names the data Redis holds: a new id means the counts were lost (ACTIVITY_APPLY). */
   dataset: string;
+  /** When an activity script last ran (Redis ms): a long silence was a pause no pod is blamed for. */
+  clock: string;
 }
 
 export interface ActivityReply {
@@ -230,12 +251,13 @@ const activityReply = (reply: [number, number, number, string?]): ActivityReply 
   ...(reply[3] ? { dataset: String(reply[3]) } : {}),
 });
 
-/** Keys come first in a script call; `extraKeys` are the script's own, after the four shared ones. */
+/** Keys come first in a script call; `extraKeys` are the script's own, after the five shared ones. */
 function pushActivity(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, extraKeys: string[] = []): void {
   parser.pushKey(keys.pods);
   parser.pushKey(keys.totals);
   parser.pushKey(keys.queue);
   parser.pushKey(keys.pod);
+  parser.pushKey(keys.clock);
   for (const key of extraKeys) parser.pushKey(key);
   parser.push(keys.podPrefix, idPrefix, String(queueMax));
 }
@@ -251,7 +273,7 @@ export interface DatasetIds {
 export const HOOKS_SCRIPTS = {
   hooksActivityApply: defineScript({
     SCRIPT: ACTIVITY_APPLY,
-    NUMBER_OF_KEYS: 5,
+    NUMBER_OF_KEYS: 6,
     parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number, full: boolean, dataset: DatasetIds, counts: [string, number][]) {
       pushActivity(parser, keys, idPrefix, queueMax, [keys.dataset]);
       parser.push(podId, String(ttlMs), full ? '1' : '0', dataset.known, dataset.fresh);
@@ -261,7 +283,7 @@ export const HOOKS_SCRIPTS = {
   }),
   hooksActivityHeartbeat: defineScript({
     SCRIPT: ACTIVITY_HEARTBEAT,
-    NUMBER_OF_KEYS: 4,
+    NUMBER_OF_KEYS: 5,
     parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number) {
       pushActivity(parser, keys, idPrefix, queueMax);
       parser.push(podId, String(ttlMs));
@@ -270,10 +292,10 @@ export const HOOKS_SCRIPTS = {
   }),
   hooksActivityLeave: defineScript({
     SCRIPT: ACTIVITY_LEAVE,
-    NUMBER_OF_KEYS: 4,
-    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string) {
+    NUMBER_OF_KEYS: 5,
+    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number) {
       pushActivity(parser, keys, idPrefix, queueMax);
-      parser.push(podId);
+      parser.push(podId, String(ttlMs));
     },
     transformReply: activityReply,
   }),

@@ -43,6 +43,7 @@ export class HooksRedisStore {
       pod: `${this.base}pod:${podId}`,
       podPrefix: `${this.base}pod:`,
       dataset: `${this.base}dataset`,
+      clock: `${this.base}clock`,
     };
   }
 

@@ -90,7 +90,7 @@ export class RedisActivityTracker extends ActivityTracker {
     clearTimeout(this.retryTimer);
     await this.flushing;
     try {
-      this.reportReply(await this.store.client.hooksActivityLeave(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId));
+      this.reportReply(await this.store.client.hooksActivityLeave(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId, this.options.podTtlMs));
     } catch (error) {
       // Another pod reaps this one once its entry expires (two heartbeats).
       this.logger.warn({ message: 'Could not hand over activity on close', error: describeHookError(error) });
