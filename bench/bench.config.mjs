@@ -7,6 +7,9 @@
  *   BENCH_NODE_ARGS='...'   extra node flags for every target's nodes, e.g. '--trace-gc' or
  *                           '--trace-opt --trace-deopt' (their output lands in the nodes' logs)
  *   BENCH_OUT=dir           where results.json and the charts go (default docs/benchmarks)
+ *   BENCH_REDIS_NODES=1     how many nodes the Redis targets run (default 2): one pod on Redis
+ *                           tells what Redis mode costs apart from what a second pod does
+ *                           (for diagnosis: the rendered labels still say x2)
  */
 export function benchConfig(env = process.env) {
   const scale = Number(env.BENCH_SCALE ?? 1);
@@ -19,6 +22,7 @@ export function benchConfig(env = process.env) {
     targets: list(env.BENCH_TARGETS),
     profile: env.BENCH_PROFILE === '1',
     out: env.BENCH_OUT,
+    redisNodes: env.BENCH_REDIS_NODES === undefined ? undefined : positiveInteger('BENCH_REDIS_NODES', env.BENCH_REDIS_NODES),
     idle: { steps: [5000, 10000, 20000].map(count), warmup: count(2000) },
     fanout: { members: count(5000), fixedRatePerS: 10, durationMs: durationMs(8000), window: 4 },
     notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
@@ -26,6 +30,12 @@ export function benchConfig(env = process.env) {
     storm: { clients: count(5000), ratePerS: 10, drainSpreadMs: 1000, jitterMs: 500 },
     batch: { users: count(5000), ratePerS: 1000, durationMs: durationMs(6000), batchSizes: [100, 1000] },
   };
+}
+
+function positiveInteger(name, value) {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1 || number > 16) throw new Error(`${name} must be an integer from 1 to 16, got ${value}`);
+  return number;
 }
 
 function list(value) {

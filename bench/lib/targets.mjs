@@ -35,10 +35,12 @@ export function killRunning() {
  * Starts a target's nodes and waits until each answers /healthz (and Herald's /readyz, so its
  * broker is connected). `options.profileDir` adds --cpu-prof (written when the node exits);
  * `options.heraldEntry` runs Herald from a snapshot of dist/ (see run.mjs); `options.nodes`
- * overrides how many nodes a Redis target runs (the scale run's five pods).
+ * overrides how many nodes a Redis target runs (the scale run's five pods), `options.redisNodes`
+ * too but leaves single-node targets alone (BENCH_REDIS_NODES).
  */
-export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, heraldEntry, nodes: nodeCount, env = {} } = {}) {
+export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, heraldEntry, nodes: nodesAsked, redisNodes, env = {} } = {}) {
   const target = TARGETS[name];
+  const nodeCount = nodesAsked ?? (target.redis || target.redisCluster ? redisNodes : undefined);
   if (nodeCount !== undefined && nodeCount !== target.nodes && !target.redis && !target.redisCluster) throw new Error(`${name} runs on one node: only Redis targets take several`);
   if (target.redis && !redisUrl) throw new Error(`${name} needs Redis`);
   if (target.redisCluster && !redisCluster) throw new Error(`${name} needs a Redis Cluster`);
