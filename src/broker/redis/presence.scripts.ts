@@ -16,8 +16,8 @@ import { NOW_MS } from './lua';
  * let every entry age while the pods holding them could not refresh them, and the first script
  * after it (often a command each pod queued during the stall) would report those pods' users as
  * gone: a `left` for users who never left, and no `joined` once their pods register them again.
- * So each room also keeps a clock (a hash: when a script last touched the room, and until when
- * its grace lasts). Every pod with entries in a room touches it at least every 1.5 refresh
+ * So each room with entries also keeps a clock (a hash: when a script last touched the room,
+ * and until when its grace lasts; gone with the last entry). Every pod with entries in a room touches it at least every 1.5 refresh
  * intervals, well under half the TTL; a room not touched for longer than that was not being
  * looked after, and the entries that expired meanwhile are not purged for one TTL, long enough
  * for the pods that hold them to refresh them. A dead pod's entries are purged once it ends.
@@ -34,7 +34,12 @@ local function forget(id, user)
   return false
 end
 -- Records this script's touch of the room; false while the room's grace after a stall lasts.
+-- A room without entries has nothing to look after, and keeps no clock (no key is left behind).
 local function may_purge(now, ttl_ms)
+  if redis.call('EXISTS', expiry) == 0 then
+    redis.call('DEL', clock)
+    return true
+  end
   local times = redis.call('HMGET', clock, 'touched', 'grace')
   local touched, grace = tonumber(times[1]), tonumber(times[2])
   if touched and now - touched > ttl_ms / 2 then
@@ -75,6 +80,7 @@ local function keep(ttl_ms)
   redis.call('PEXPIRE', expiry, ttl_ms)
   redis.call('PEXPIRE', connections, ttl_ms)
   redis.call('PEXPIRE', users, ttl_ms)
+  if redis.call('EXISTS', expiry) == 0 then redis.call('DEL', clock) end
 end
 `;
 
@@ -145,6 +151,7 @@ return {redis.call('HLEN', users), gone}
 const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
 local now = now_ms()
 local gone = may_purge(now, tonumber(ARGV[1])) and purge(now) or {}
+if redis.call('EXISTS', expiry) == 0 then redis.call('DEL', clock) end
 return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
 `;
 
