@@ -39,7 +39,9 @@ async function memberOfPersonalRoom() {
     else writes.push([frame]);
     return true;
   };
-  const socket = { readyState: 1, bufferedAmount: 0, _socket: stream, send: jest.fn(record), close: jest.fn() } as unknown as WebSocket;
+  // ws's Sender as far as ready-made frames go (a replay's history frames, ReplayFrames): idle, writing what it is given.
+  const sender = { _state: 0, _queue: [], sendFrame: (wire: Buffer[]) => record(wire[0].subarray(wire[0][1] < 126 ? 2 : 4).toString()) };
+  const socket = { readyState: 1, bufferedAmount: 0, _socket: stream, _sender: sender, send: jest.fn(record), close: jest.fn() } as unknown as WebSocket;
   const connection = new Connection('c1', socket, { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
   const send = connection.send.bind(connection);
   jest.spyOn(connection, 'send').mockImplementation((frame) => (frame instanceof PreparedFrame ? record(frame.payload.toString()) : send(frame)));

@@ -9,6 +9,7 @@ import { Connection, CONNECTION_OF_SOCKET, SocketOfConnection } from './connecti
 import { ExpirySchedule } from './expiry-schedule';
 import { ToldPresence } from './told-presence';
 import { PreparedFrame } from './prepared-frame';
+import { ReplayFrames } from './replay-frames';
 import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
 import { corkForThisTurn } from './turn-cork';
@@ -56,6 +57,8 @@ export class ConnectionHub {
   private readonly subscriptions: RefCountedSubscriptions;
   /** When each connection's token expires (HeartbeatService closes them on time). */
   private readonly expiries = new ExpirySchedule();
+  /** History's frames, built once per turn for every join that replays them. */
+  private readonly replayFrames = new ReplayFrames();
   /** Who this pod's members of each room were told is there (presence frames delivered here). */
   readonly toldPresence = new ToldPresence();
 
@@ -201,13 +204,13 @@ export class ConnectionHub {
     let admitted = alreadyMember && !held;
     try {
       const joined: Joined = { room, seq: history.latestSeq };
-      const replay: string[] = [];
+      const replay: (string | PreparedFrame)[] = [];
       let lastSeq = history.latestSeq;
       if (since !== undefined) {
         joined.recovered = history.recovered;
         if (history.recovered) {
           joined.missed = history.publications.length;
-          for (const publication of history.publications) replay.push(deliveryFrame(publication));
+          for (const publication of history.publications) replay.push(this.replayFrames.of(publication));
           if (history.publications.length > 0) lastSeq = history.publications[history.publications.length - 1].seq;
         }
         this.metrics.historyReplays.inc({ outcome: history.recovered ? 'recovered' : 'not_recovered' });
