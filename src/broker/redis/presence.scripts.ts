@@ -17,10 +17,11 @@ import { NOW_MS } from './lua';
  * after it (often a command each pod queued during the stall) would report those pods' users as
  * gone: a `left` for users who never left, and no `joined` once their pods register them again.
  * So each room with entries also keeps a clock (a hash: when a script last touched the room,
- * and until when its grace lasts; gone with the last entry). Every pod with entries in a room touches it at least every 1.5 refresh
- * intervals, well under half the TTL; a room not touched for longer than that was not being
- * looked after, and the entries that expired meanwhile are not purged for one TTL, long enough
- * for the pods that hold them to refresh them. A dead pod's entries are purged once it ends.
+ * and until when its grace lasts; gone with the last entry). Every pod with entries in a room
+ * touches it at least every 1.5 refresh intervals, well under half the TTL; a room not touched
+ * for longer than that was not being looked after, and the entries that expired meanwhile are
+ * not purged for one TTL, long enough for the pods that hold them to refresh them. A dead pod's
+ * entries are purged once the grace ends.
  */
 export const PRESENCE_HELPERS = `${NOW_MS}
 local expiry, connections, users, clock = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

@@ -100,9 +100,14 @@ export class RedisKeys {
     return `${this.prefix}{${room}}:presence:users`;
   }
 
+  /** Hash: when a presence script last touched the room, and until when its grace after a stall lasts. */
+  presenceClock(room: string): string {
+    return `${this.prefix}{${room}}:presence:clock`;
+  }
+
   /** Every key of a room's presence entries, as the presence scripts take them. */
   presenceKeys(room: string): PresenceKeys {
-    return { expiry: this.presenceExpiry(room), connections: this.presenceConnections(room), users: this.presenceUsers(room), clock: `${this.prefix}{${room}}:presence:clock` };
+    return { expiry: this.presenceExpiry(room), connections: this.presenceConnections(room), users: this.presenceUsers(room), clock: this.presenceClock(room) };
   }
 
   /**
