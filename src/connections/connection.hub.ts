@@ -33,7 +33,7 @@ const NOTHING_BUFFERED: readonly BufferedFrame[] = Object.freeze([]);
 interface BufferedFrame {
   /** Set for publications: the hand-over drops what history already replayed. */
   seq: string | undefined;
-  frame: string;
+  frame: PreparedFrame;
 }
 
 /**
@@ -204,7 +204,7 @@ export class ConnectionHub {
     let admitted = alreadyMember && !held;
     try {
       const joined: Joined = { room, seq: history.latestSeq };
-      const replay: (string | PreparedFrame)[] = [];
+      const replay: PreparedFrame[] = [];
       let lastSeq = history.latestSeq;
       if (since !== undefined) {
         joined.recovered = history.recovered;
@@ -294,12 +294,12 @@ export class ConnectionHub {
     // live members only: a room's record goes with its last member (dropMember), and a join that
     // is abandoned never makes one.
     if (excluded !== undefined && members) this.toldPresence.record(delivery.room, excluded, frame);
+    const prepared = new PreparedFrame(frame);
     if (joining) {
       const seq = delivery.kind === 'publication' ? delivery.seq : undefined;
-      for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push({ seq, frame });
+      for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push({ seq, frame: prepared });
     }
     if (!members) return;
-    const prepared = new PreparedFrame(frame);
     let sent = 0;
     if (!(members instanceof Set)) {
       if ((excluded === undefined || members.user !== excluded) && members.send(prepared)) sent = 1;

@@ -96,8 +96,8 @@ export class Connection {
       const wire = compression !== undefined && frame.payload.length >= compression.fromBytes ? frame.compressedWire(compression.windowBits) : frame.wire;
       sendPrepared(this.socket, frame, wire);
     } else {
-      // One connection's own frames (replies, history replays) go uncompressed: compressing
-      // them would take a zlib stream per socket, or a deflate per socket per replayed message.
+      // One connection's own frames (replies) go uncompressed: compressing them would take a
+      // zlib stream per socket.
       this.socket.send(frame, TEXT_FRAME);
     }
     return true;
@@ -116,7 +116,7 @@ export class Connection {
    * joined with `since` and never read held its whole replay in this pod's memory for good:
    * 400 such connections held a gigabyte.
    */
-  sendReplay(frames: readonly (string | PreparedFrame)[]): void {
+  sendReplay(frames: readonly PreparedFrame[]): void {
     if (frames.length === 0 || this.#state === 'closing' || this.socket.readyState !== 1) return;
     const before = this.socket.bufferedAmount;
     if (before > this.sendBufferLimitBytes && this.isSlowConsumer()) return;
@@ -124,11 +124,8 @@ export class Connection {
       this.#replayAllowance = 0;
       this.#replayAllowedUntilMs = Date.now() + this.replayDrainMs;
     }
-    for (const frame of frames) {
-      // History's frames are shared, ready-made bytes (ReplayFrames), sent uncompressed like the rest of a replay.
-      if (typeof frame === 'string') this.socket.send(frame, TEXT_FRAME);
-      else sendPrepared(this.socket, frame, frame.wire);
-    }
+    // Ready-made frames shared with other sockets (ReplayFrames, ConnectionHub.deliver), uncompressed.
+    for (const frame of frames) sendPrepared(this.socket, frame, frame.wire);
     this.#replayAllowance = Math.max(this.#replayAllowance, this.socket.bufferedAmount - before);
   }
 
