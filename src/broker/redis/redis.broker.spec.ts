@@ -86,6 +86,35 @@ describe('RedisBroker', () => {
   it("anchors a personal room (a shared channel, read in the batch window) after the messages its read counted", async () => {
     await raceTheAnchor(personalRoom('alice'), 16);
   });
+
+  it("sends the window's anchor reads at once for a personal room's delivery held back, not for another room's", async () => {
+    const redis = new TwoConnections();
+    const keys = new RedisKeys('test:', false, 16);
+    const window = new BatchWindow(3_600_000);
+    const broker = new RedisBroker(redis.connection, keys, { historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 60_000 }, window);
+    const anchorReads = jest.spyOn(redis, 'heraldLatestPositions');
+    let answerChat!: () => void;
+    jest.spyOn(redis, 'heraldHistory').mockImplementationOnce(() => new Promise((resolve) => (answerChat = () => resolve(null))));
+    try {
+      const alice = personalRoom('alice');
+      await broker.subscribe(alice);
+      const chatFollowed = broker.subscribe('chat');
+      await until(() => answerChat !== undefined);
+      // A publication to the room still reading its own anchor waits for that read, not for the window's.
+      redis.publish(keys.channel('chat'), 'e1', 1);
+      redis.arrive();
+      expect(anchorReads).not.toHaveBeenCalled();
+      // One to the personal room, whose anchor read waits in the hour-long window, sends the window.
+      redis.publish(keys.channel(alice), 'e1', 1, keys.sharedMessagePrefix(alice, keys.channel(alice)));
+      redis.arrive();
+      expect(anchorReads).toHaveBeenCalledTimes(1);
+      answerChat();
+      await chatFollowed;
+    } finally {
+      window.flushNow();
+      broker.close();
+    }
+  });
 });
 
 async function until(condition: () => boolean): Promise<void> {

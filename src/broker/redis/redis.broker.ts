@@ -73,8 +73,11 @@ export class RedisBroker extends Broker {
       settings.replaySize,
       (settings.minReplicas ?? 0) === 0,
       settings.commandTimeoutMs,
-      // Someone waits for a personal room followed just now: its anchor is read now, not at the window's end.
-      () => this.latestPositions.hurry(),
+      // Someone waits for a personal room followed just now: its anchor is read now, not at the
+      // window's end. Other rooms read theirs on their own (subscribe), not in the window.
+      (room) => {
+        if (keys.isShared(keys.channel(room))) this.latestPositions.hurry();
+      },
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection, window);

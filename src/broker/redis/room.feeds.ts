@@ -118,11 +118,11 @@ export class RoomFeeds {
     /** REDIS_COMMAND_TIMEOUT_MS: the longest a join waits for the feed to reach its read (settled). */
     private readonly maxFeedLagMs = DEFAULT_MAX_FEED_LAG_MS,
     /**
-     * Told when someone waits on a feed whose anchor is still being read (a live delivery held
-     * back, a join waiting for the feed), so that read goes now: anchors are read in batches
-     * that otherwise wait for the end of their window (LatestPositions.hurry).
+     * Told which room someone waits on while its anchor is still being read (a live delivery
+     * held back, a join waiting for the feed), so that read goes now: a personal room's anchor
+     * is read in a batch that otherwise waits for the end of its window (LatestPositions.hurry).
      */
-    private readonly anchorAwaited: () => void = () => undefined,
+    private readonly anchorAwaited: (room: string) => void = () => undefined,
   ) {}
 
   get size(): number {
@@ -215,7 +215,7 @@ export class RoomFeeds {
     if (!feed) return undefined;
     const target = seen ? parseSeq(seen) : undefined;
     if (!feed.pending && (target === undefined || hasDelivered(feed, target))) return undefined;
-    if (feed.pending && feed.anchor === undefined) this.anchorAwaited();
+    if (feed.pending && feed.anchor === undefined) this.anchorAwaited(room);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const waiter: SettledWaiter = {
@@ -280,7 +280,7 @@ export class RoomFeeds {
   }
 
   private broadcastIn(feed: RoomFeed, broadcast: Broadcast): void {
-    if (feed.pending) this.hold(feed, [broadcast, undefined]);
+    if (feed.pending) this.hold(feed, [broadcast, undefined], broadcast.room);
     else this.emit(broadcast);
   }
 
@@ -302,14 +302,14 @@ export class RoomFeeds {
       // Sets `pending` before its first await, so this publication waits behind what it skipped.
       void this.catchUp(publication.room, feed);
     }
-    if (feed.pending) this.hold(feed, [publication, at]);
+    if (feed.pending) this.hold(feed, [publication, at], publication.room);
     else this.deliverInOrder(feed, publication, at);
   }
 
   /** Keeps a live delivery behind what the feed holds; one held for the anchor asks for it. */
-  private hold(feed: RoomFeed, delivery: PendingDelivery): void {
+  private hold(feed: RoomFeed, delivery: PendingDelivery, room: string): void {
     feed.pending!.push(delivery);
-    if (feed.anchor === undefined) this.anchorAwaited();
+    if (feed.anchor === undefined) this.anchorAwaited(room);
   }
 
   /**
