@@ -49,8 +49,9 @@ local function may_purge(now, ttl_ms)
   else
     redis.call('HSET', clock, 'touched', now)
   end
-  -- Outlives the grace: a room left alone for longer has lost its entries' keys as well.
-  redis.call('PEXPIRE', clock, 2 * ttl_ms)
+  -- As long as the entries' keys: a room no script touches for a TTL has lost them, and a
+  -- grace lasts while the pods refreshing during it keep touching the room.
+  redis.call('PEXPIRE', clock, ttl_ms)
   return not grace or now >= grace
 end
 -- Returns the users whose last connection just expired.
