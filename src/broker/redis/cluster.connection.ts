@@ -336,10 +336,15 @@ export class ClusterRedisConnection extends RedisConnection {
 
   protected async start(): Promise<void> {
     const budgetMs = 5 * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
+    const deadline = Date.now() + budgetMs;
     try {
       await withDeadline(this.cluster.connect(), budgetMs, () => new DeadlineExpiredError('the cluster discovery', budgetMs));
       await this.untilEverySlotServed();
-      await Promise.all(this.cluster.masters.map((master) => this.loadScripts(this.cluster, master)));
+      // Connecting to each primary may take what is left of the budget: node-redis tries a
+      // connect that timed out again, and a start on a busy machine (a pod starting next to
+      // others) is not failed for one slow handshake.
+      const connectTimeoutMs = Math.max(this.settings.commandTimeoutMs, deadline - Date.now());
+      await Promise.all(this.cluster.masters.map((master) => this.loadScripts(this.cluster, master, connectTimeoutMs)));
       this.everConnected = true;
       this.primaries = this.primaryAddresses();
       this.disturbed = false;
@@ -525,8 +530,8 @@ export class ClusterRedisConnection extends RedisConnection {
     return Number(await withDeadline(node.sendCommand(['WAIT', String(this.settings.minReplicas), String(waitMs)]), waitMs + this.settings.commandTimeoutMs, () => new DeadlineExpiredError('WAIT', waitMs)));
   }
 
-  private async loadScripts(cluster: HeraldCluster, master: PrimaryNode): Promise<void> {
-    const client = await this.bounded('connect', cluster.nodeClient(master));
+  private async loadScripts(cluster: HeraldCluster, master: PrimaryNode, connectTimeoutMs = this.settings.commandTimeoutMs): Promise<void> {
+    const client = await this.bounded('connect', cluster.nodeClient(master), connectTimeoutMs);
     await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', client.scriptLoad(script.SCRIPT))));
   }
 
