@@ -22,6 +22,13 @@ export const TEST_REDIS_OPTIONS = {
   reconnectMaxDelayMs: 200,
 };
 
+/**
+ * The high-availability topologies' suites: a durable write waits for a replica, and each call
+ * may take 5 s. Six or four redis-servers share the machine with the suite's other workers, and
+ * a Cluster call missed a 1 s deadline on a loaded machine; no contract test waits on a deadline.
+ */
+export const HA_TOPOLOGY_OPTIONS: Partial<RedisEngineOptions> = { minReplicas: 1, commandTimeoutMs: 5000 };
+
 /** A crashed pod never refreshes its presence within a test. */
 const NEVER_MS = 600_000;
 

@@ -1,28 +1,14 @@
-import { startRedisCluster, RedisCluster } from '../support/redis-cluster';
 import { startRedisSentinels, RedisSentinelSet } from '../support/redis-sentinel';
 import { brokerContract } from './broker.contract';
 import { inboxStoreContract } from './inbox-store.contract';
 import { presenceStoreContract } from './presence-store.contract';
-import { topologyHarness } from './redis-harness';
+import { HA_TOPOLOGY_OPTIONS, topologyHarness } from './redis-harness';
 
 /**
- * Every seam's contract (Broker, PresenceStore, InboxStore) on the two high-availability
- * modes, as on one server (redis.engine.e2e-spec.ts) and in memory. Failovers and slot moves
- * have their own suites (test/e2e/redis-cluster, redis-sentinel); here the topology is steady.
+ * Every seam's contract (Broker, PresenceStore, InboxStore) through Redis Sentinel, as on one
+ * server (redis.engine.e2e-spec.ts), on a Cluster (redis-cluster-topology.e2e-spec.ts) and in
+ * memory. Failovers have their own suite (test/e2e/redis-sentinel); here the topology is steady.
  */
-describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
-  let cluster: RedisCluster;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  }, 60_000);
-  afterAll(() => cluster?.stop());
-  const harness = topologyHarness(() => ({ mode: 'cluster', seeds: cluster.seeds.split(',') }), { minReplicas: 1 });
-
-  describe('Broker', () => brokerContract(harness));
-  describe('PresenceStore', () => presenceStoreContract(harness));
-  describe('InboxStore', () => inboxStoreContract(harness));
-});
-
 describe('RedisEngine through Redis Sentinel (a primary, a replica, 3 sentinels)', () => {
   let set: RedisSentinelSet;
   beforeAll(async () => {
@@ -40,7 +26,7 @@ describe('RedisEngine through Redis Sentinel (a primary, a replica, 3 sentinels)
       sentinelPassword: set.password,
       tls: false,
     }),
-    { minReplicas: 1 },
+    HA_TOPOLOGY_OPTIONS,
   );
 
   describe('Broker', () => brokerContract(harness));
