@@ -232,7 +232,8 @@ describe('a rejoin\'s replay', () => {
 describe('a replay nobody reads', () => {
   it('is allowed past SEND_BUFFER_LIMIT_BYTES for 2 x HEARTBEAT_MS only: a client that never reads it is closed with 4008', async () => {
     const HEARTBEAT_MS = 1000;
-    const app = await createTestApp({ ...BIG_MESSAGE_LIMITS, HEARTBEAT_MS: String(HEARTBEAT_MS) });
+    // CLOSE_TIMEOUT_MS short: the hostage cannot read its 4008 either, and is dropped after it.
+    const app = await createTestApp({ ...BIG_MESSAGE_LIMITS, HEARTBEAT_MS: String(HEARTBEAT_MS), CLOSE_TIMEOUT_MS: '300' });
     let keepAlive: NodeJS.Timeout | undefined;
     try {
       const { reader, since } = await sixMegabytesOfHistory(app, 'public:hostage');
