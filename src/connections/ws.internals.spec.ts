@@ -2,8 +2,9 @@ import type { EventEmitter } from 'node:events';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { deflateParamsOf, frameHeaderAndPayload, prependReceiverErrorListener, senderIsIdle, socketOfReceiver, streamOf, writeFrame } from './ws.internals';
+import { deflateParamsOf, endReceiversOnce, frameHeaderAndPayload, prependReceiverErrorListener, senderIsIdle, socketOfReceiver, streamOf, writeFrame } from './ws.internals';
 
 /**
  * Pins every `ws` internal Herald uses on real sockets. When a `ws` upgrade breaks one, this
@@ -63,5 +64,57 @@ describe('ws internals', () => {
     client.send('x'.repeat(64));
     await closed;
     expect(seen).toEqual([{ code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', socket: serverSocket, readyState: WebSocket.OPEN }]);
+  });
+
+  describe('endReceiversOnce', () => {
+    type Receiver = Writable & { end(...args: unknown[]): Writable };
+    const receiverOf = (socket: WebSocket) => (socket as unknown as { _receiver: Receiver })._receiver;
+
+    it('is needed: ws ends the Receiver of a cleanly closed socket again after it finished', async () => {
+      await open(false);
+      const receiver = receiverOf(serverSocket);
+      const ends: boolean[] = [];
+      const end = receiver.end.bind(receiver);
+      receiver.end = (...args: unknown[]) => {
+        ends.push(receiver.writableFinished);
+        return end(...args);
+      };
+      const closed = once(serverSocket, 'close');
+      client.close(1000, 'bye');
+      expect((await closed).map(String)).toEqual(['1000', 'bye']);
+      // At the close frame (the Receiver itself), then at the stream's end and at its close: the
+      // last two each built an ERR_STREAM_ALREADY_FINISHED without this.
+      expect(ends).toEqual([false, true, true]);
+    });
+
+    it("returns at once from a second end() without arguments, leaves the rest to Writable's, and installs once", async () => {
+      endReceiversOnce();
+      const installed = (WebSocket as unknown as { Receiver: { prototype: Receiver } }).Receiver.prototype.end;
+      expect(installed).not.toBe(Writable.prototype.end);
+      endReceiversOnce();
+      expect((WebSocket as unknown as { Receiver: { prototype: Receiver } }).Receiver.prototype.end).toBe(installed);
+
+      await open(false);
+      const receiver = receiverOf(serverSocket);
+      const closed = once(serverSocket, 'close');
+      client.close(1000, 'bye');
+      // The clean close still runs its course through both of ws's end() calls.
+      expect((await closed).map(String)).toEqual(['1000', 'bye']);
+      expect(receiver.writableFinished).toBe(true);
+      expect(receiver.end()).toBe(receiver);
+      // With a callback it is Writable's end: the callback hears that the stream had finished.
+      const error = await new Promise<Error & { code?: string }>((resolve) => receiver.end((endError: Error) => resolve(endError)));
+      expect(error.code).toBe('ERR_STREAM_ALREADY_FINISHED');
+    });
+
+    it('still ends a Receiver the first time', async () => {
+      endReceiversOnce();
+      await open(false);
+      const receiver = receiverOf(serverSocket);
+      const finished = once(receiver, 'finish');
+      receiver.end();
+      await finished;
+      expect(receiver.writableFinished).toBe(true);
+    });
   });
 });

@@ -1,12 +1,13 @@
 import type { EventEmitter } from 'node:events';
-import type { Duplex } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import WebSocket from 'ws';
 
 /*
- * Every use of `ws`'s undeclared internals, in one file. Herald relies on them for three things
+ * Every use of `ws`'s undeclared internals, in one file. Herald relies on them for four things
  * the public API cannot do: writing one pre-built frame to many sockets (PreparedFrame), reading
- * the permessage-deflate parameters a socket agreed (CompressionNegotiation), and closing an
- * oversized message with the contract's 1009 reason (closeOversizedFramesWithReason).
+ * the permessage-deflate parameters a socket agreed (CompressionNegotiation), closing an
+ * oversized message with the contract's 1009 reason (closeOversizedFramesWithReason), and
+ * closing a socket without building an error no one reads (endReceiversOnce).
  *
  * Written against ws 8.23. ws.internals.spec.ts checks each accessor on real sockets, so a `ws`
  * upgrade that renames or reshapes one of them fails that test by name instead of failing
@@ -111,6 +112,28 @@ export function socketOfReceiver(receiver: EventEmitter): WebSocket | undefined 
 }
 
 let webSocketSymbol: symbol | undefined;
+
+const ReceiverClass = (WebSocket as unknown as { Receiver?: { prototype: Writable } }).Receiver;
+
+/**
+ * Makes a later `end()` of a Receiver already ended return at once. In a clean close ws ends a
+ * socket's Receiver three times: at the close frame (the Receiver itself), when the TCP stream
+ * ends (socketOnEnd) and when it closes (socketOnClose). Node's Writable answers each call after
+ * the first by building an ERR_STREAM_ALREADY_FINISHED error, stack trace included, that no one
+ * reads (these calls pass no callback): about 11% of a pod's CPU while it drained its clients in
+ * a reconnect storm. A call with arguments, or on a Receiver not ended, goes to Writable's own.
+ * Installed once for the process; installing again changes nothing.
+ */
+export function endReceiversOnce(): void {
+  const prototype = ReceiverClass?.prototype;
+  if (!(prototype instanceof Writable)) throw new WsInternalsChanged('WebSocket.Receiver (a Writable)');
+  if (prototype.end !== Writable.prototype.end) return;
+  const writableEnd = Writable.prototype.end;
+  prototype.end = function end(this: Writable, ...args: unknown[]): Writable {
+    if (args.length === 0 && this.writableEnded) return this;
+    return (writableEnd as (...endArgs: unknown[]) => Writable).apply(this, args);
+  } as Writable['end'];
+}
 
 let version: string | undefined;
 function wsVersion(): string {

@@ -6,6 +6,7 @@ import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { HeraldConfig } from '../config/herald.config';
 import { corkForThisTurn } from '../connections/turn-cork';
+import { endReceiversOnce } from '../connections/ws.internals';
 import { CompressionNegotiation } from './compression.negotiation';
 import { ConnectionAdmission } from './connection.admission';
 import { FrameDispatcher } from './frame.dispatcher';
@@ -59,6 +60,7 @@ export class HeraldWsAdapter extends WsAdapter {
   }
 
   create(port: number, options: Record<string, unknown> = {}): WebSocketServer {
+    endReceiversOnce();
     return super.create(port, {
       ...options,
       path: this.config.wsPath,
