@@ -1,3 +1,4 @@
+import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
 import { startRedisCluster, RedisCluster } from '../support/redis-cluster';
 import { brokerContract } from './broker.contract';
 import { inboxStoreContract } from './inbox-store.contract';
@@ -17,6 +18,38 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
   }, 60_000);
   afterAll(() => cluster?.stop());
   const harness = topologyHarness(() => ({ mode: 'cluster', seeds: cluster.seeds.split(',') }), HA_TOPOLOGY_OPTIONS);
+
+  describe('start-up', () => {
+    it('waits past REDIS_COMMAND_TIMEOUT_MS for a primary slow to answer its first connect, within the start-up budget', async () => {
+      // Each primary's first connect (a handshake on a busy machine) answers three command
+      // timeouts late; node-redis hands every call made meanwhile the same pending connect.
+      const commandTimeoutMs = 300;
+      const slots = RedisClusterSlots.prototype as unknown as { nodeClient(node: object): Promise<unknown> };
+      const nodeClient = slots.nodeClient;
+      const slowFirstConnects = new WeakMap<object, Promise<unknown>>();
+      const slow = jest.spyOn(slots, 'nodeClient').mockImplementation(function (this: unknown, node: object) {
+        let connect = slowFirstConnects.get(node);
+        if (connect === undefined) {
+          connect = nodeClient.call(this, node).then((client) => new Promise((resolve) => setTimeout(() => resolve(client), 3 * commandTimeoutMs)));
+          slowFirstConnects.set(node, connect);
+        }
+        return connect;
+      });
+      let engine;
+      let slowConnects: number;
+      try {
+        engine = await harness.pod({ commandTimeoutMs });
+      } finally {
+        slowConnects = slow.mock.calls.length;
+        slow.mockRestore();
+      }
+      expect(slowConnects).toBeGreaterThan(0);
+      const published = await engine.broker.publish('started', 'message', { text: 'after a slow start' });
+      expect(published).toMatchObject({ seq: expect.any(String) });
+    });
+
+    afterAll(() => harness.closeAll());
+  });
 
   describe('Broker', () => brokerContract(harness));
   describe('PresenceStore', () => presenceStoreContract(harness));
