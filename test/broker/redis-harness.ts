@@ -15,7 +15,7 @@ export const TEST_REDIS_OPTIONS = {
   historyTtlS: 600,
   inboxSize: 200,
   inboxTtlMs: 30 * 86_400_000,
-  presenceTtlMs: 600,
+  presenceTtlMs: 1200,
   presenceRefreshMs: 150,
   commandTimeoutMs: 1000,
   reconnectMinDelayMs: 20,

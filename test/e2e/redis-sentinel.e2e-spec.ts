@@ -52,6 +52,21 @@ describe('pods behind Redis Sentinel', () => {
     await expect(createTestApp(env)).rejects.toThrow(/REDIS_SENTINELS: Cannot find the primary no-such-primary/);
   });
 
+  it('asks the sentinels again at start when none names the primary at first, as a sentinel still starting', async () => {
+    const primary = await sentinels.primary();
+    const starting = await startFakeSentinel(`127.0.0.1:${primary.port}`, { unknownFirst: 2 });
+    const env = { ...POD_ENV, REDIS_SENTINELS: starting.address, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: PASSWORD, REDIS_PREFIX: prefix };
+    let pod: TestApp | undefined;
+    try {
+      pod = await createTestApp(env);
+      expect(starting.asked()).toBe(3);
+      expect((await notify(pod, 'public:sentinel-late', 'started')).status).toBe(202);
+    } finally {
+      await pod?.close();
+      await starting.stop();
+    }
+  });
+
   it('serves from the primary when the sentinels asked first name a server that is down or only a replica, and stays there', async () => {
     const primary = await sentinels.primary();
     const replica = sentinels.servers.find((server) => server !== primary && server.running)!;

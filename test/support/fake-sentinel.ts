@@ -14,7 +14,8 @@ export interface FakeSentinel {
   stop(): Promise<void>;
 }
 
-export async function startFakeSentinel(names: string): Promise<FakeSentinel> {
+/** `unknownFirst`: it answers the first that many questions as a sentinel that knows no such master (a sentinel still starting). */
+export async function startFakeSentinel(names: string, { unknownFirst = 0 }: { unknownFirst?: number } = {}): Promise<FakeSentinel> {
   const [host, port] = [names.slice(0, names.lastIndexOf(':')), names.slice(names.lastIndexOf(':') + 1)];
   let asked = 0;
   const sockets = new Set<Socket>();
@@ -32,7 +33,7 @@ export async function startFakeSentinel(names: string): Promise<FakeSentinel> {
         const [name = '', ...args] = parsed.command;
         if (name.toUpperCase() === 'SENTINEL' && args[0]?.toLowerCase() === 'get-master-addr-by-name') {
           asked++;
-          socket.write(array([bulk(host), bulk(port)]));
+          socket.write(asked <= unknownFirst ? '*-1\r\n' : array([bulk(host), bulk(port)]));
         } else if (name.toUpperCase() === 'SUBSCRIBE') {
           args.forEach((channel, index) => socket.write(array([bulk('subscribe'), bulk(channel), `:${index + 1}\r\n`])));
         } else socket.write('+OK\r\n');

@@ -21,6 +21,9 @@ export interface SentinelConnectionOptions extends Omit<RedisConnectionOptions, 
   resolveIntervalMs?: number;
 }
 
+/** Passes over the sentinels before a start gives up (as the one-server mode's startupAttempts). */
+const STARTUP_ATTEMPTS = 5;
+
 /**
  * Redis behind Sentinel: the primary is asked of the sentinels, and this pod talks to it through
  * a StandaloneRedisConnection (so every guarantee of the one-node mode holds: deadlines, health
@@ -139,7 +142,7 @@ export class SentinelRedisConnection extends RedisConnection {
   protected async start(): Promise<void> {
     let primary: string;
     try {
-      primary = await this.resolvePrimary();
+      primary = await this.resolvePrimaryAtStart();
     } catch (error) {
       this.closed = true;
       throw new Error(`Cannot find the primary ${this.settings.masterName} through the sentinels ${this.describeSentinels()}: ${describeError(error)}`);
@@ -157,6 +160,26 @@ export class SentinelRedisConnection extends RedisConnection {
     this.failovers?.watch(this.settings.sentinels.map((sentinel) => this.sentinelClient(sentinel, true)));
     this.resolveTimer = setInterval(() => this.checkPrimary(), this.settings.resolveIntervalMs);
     this.logger.log({ message: 'Following the Redis primary through Sentinel', master: this.settings.masterName, primary });
+  }
+
+  /**
+   * Asks the sentinels for the primary up to STARTUP_ATTEMPTS times (the one-server mode's
+   * start-up attempts), pausing as a reconnect does between passes. In one pass, sentinels that
+   * restart with the pods (a release rolled out at once) or answer slowly on a busy node failed
+   * the start at the first look, where the other modes wait a few seconds.
+   */
+  private async resolvePrimaryAtStart(): Promise<string> {
+    const minDelayMs = this.settings.reconnectMinDelayMs ?? 50;
+    const maxDelayMs = this.settings.reconnectMaxDelayMs ?? 2000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.resolvePrimary();
+      } catch (error) {
+        if (this.closed || attempt >= STARTUP_ATTEMPTS) throw error;
+        this.logger.warn({ message: 'No Redis primary found through Sentinel yet; asking again', master: this.settings.masterName, attempt, error: describeError(error) });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(maxDelayMs, minDelayMs * 2 ** attempt)));
+      }
+    }
   }
 
   private primary(): StandaloneRedisConnection {
