@@ -98,7 +98,7 @@ describe('ws internals', () => {
       const receiver = receiverOf(serverSocket);
       const closed = once(serverSocket, 'close');
       client.close(1000, 'bye');
-      // The clean close still runs its course through both of ws's end() calls.
+      // The clean close still runs its course through ws's three end() calls.
       expect((await closed).map(String)).toEqual(['1000', 'bye']);
       expect(receiver.writableFinished).toBe(true);
       expect(receiver.end()).toBe(receiver);
