@@ -85,13 +85,17 @@ local function reap(pod_id)
   redis.call('DEL', hash)
   redis.call('ZREM', pods, pod_id)
 end
--- Records this script's run; after a pause of more than half the pod TTL, moves every pod's expiry on by it.
+-- Records this script's run; after a pause of more than half the pod TTL, moves the expiry of
+-- every pod that had not lapsed when it began on by the pause, and to at least a full TTL from
+-- now: each pod then has a whole TTL to reconnect and register again, as after its own start
+-- (moved on by the pause alone, a pod whose deadline was near when Redis stopped had only what
+-- was left of it, and one slow to reconnect was reaped). A pod that had lapsed is reaped.
 local function forgive_pause(ttl_ms)
   local touched = tonumber(redis.call('GET', clock))
   redis.call('SET', clock, now)
   if not touched or now - touched <= ttl_ms / 2 then return end
-  local listed = redis.call('ZRANGE', pods, 0, -1, 'WITHSCORES')
-  for i = 1, #listed, 2 do redis.call('ZADD', pods, tonumber(listed[i + 1]) + now - touched, listed[i]) end
+  local listed = redis.call('ZRANGEBYSCORE', pods, touched, '+inf', 'WITHSCORES')
+  for i = 1, #listed, 2 do redis.call('ZADD', pods, math.max(tonumber(listed[i + 1]) + now - touched, now + ttl_ms), listed[i]) end
 end
 local function reap_expired()
   for _, pod_id in ipairs(redis.call('ZRANGEBYSCORE', pods, '-inf', now, 'LIMIT', 0, 10)) do reap(pod_id) end
