@@ -61,8 +61,9 @@ return existed
  * KEYS: the shard's ordinary presence keys (earlier versions' entries per connection; their
  * clock goes unused, as those versions kept none), then its pods. ARGV: the pods' hash key
  * prefix, a user. Returns the user's connections across the live pods, plus those earlier
- * versions' pods still count (a rolling update), after forgetting the entries that expired. The pods' hashes are named from the set, not passed: they share the
- * shard's hash tag, so they are on the script's slot.
+ * versions' pods still count (a rolling update), after forgetting the entries that expired.
+ * The pods' hashes are named from the set, not passed: they share the shard's hash tag, so
+ * they are on the script's slot.
  */
 const PERSONAL_PRESENCE_OF_USER = `${PRESENCE_HELPERS}
 local pods, prefix, user = KEYS[5], ARGV[1], ARGV[2]

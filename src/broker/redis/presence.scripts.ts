@@ -34,13 +34,16 @@ local function forget(id, user)
   end
   return false
 end
+-- A room without entries has nothing to look after, and keeps no clock (no key is left behind):
+-- true, with its clock deleted, when the room has no entry.
+local function empty_without_clock()
+  if redis.call('EXISTS', expiry) == 1 then return false end
+  redis.call('DEL', clock)
+  return true
+end
 -- Records this script's touch of the room; false while the room's grace after a stall lasts.
--- A room without entries has nothing to look after, and keeps no clock (no key is left behind).
 local function may_purge(now, ttl_ms)
-  if redis.call('EXISTS', expiry) == 0 then
-    redis.call('DEL', clock)
-    return true
-  end
+  if empty_without_clock() then return true end
   local times = redis.call('HMGET', clock, 'touched', 'grace')
   local touched, grace = tonumber(times[1]), tonumber(times[2])
   if touched and now - touched > ttl_ms / 2 then
@@ -79,10 +82,10 @@ local function upsert(id, user, expires_at)
   return redis.call('HINCRBY', users, user, 1) == 1
 end
 local function keep(ttl_ms)
-  redis.call('PEXPIRE', expiry, ttl_ms)
   redis.call('PEXPIRE', connections, ttl_ms)
   redis.call('PEXPIRE', users, ttl_ms)
-  if redis.call('EXISTS', expiry) == 0 then redis.call('DEL', clock) end
+  -- 0: the room has no entry left (see empty_without_clock).
+  if redis.call('PEXPIRE', expiry, ttl_ms) == 0 then redis.call('DEL', clock) end
 end
 `;
 
@@ -153,7 +156,7 @@ return {redis.call('HLEN', users), gone}
 const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
 local now = now_ms()
 local gone = may_purge(now, tonumber(ARGV[1])) and purge(now) or {}
-if redis.call('EXISTS', expiry) == 0 then redis.call('DEL', clock) end
+empty_without_clock()
 return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
 `;
 
