@@ -204,13 +204,11 @@ export class ConnectionHub {
     let admitted = alreadyMember && !held;
     try {
       const joined: Joined = { room, seq: history.latestSeq };
-      const replay: PreparedFrame[] = [];
       let lastSeq = history.latestSeq;
       if (since !== undefined) {
         joined.recovered = history.recovered;
         if (history.recovered) {
           joined.missed = history.publications.length;
-          for (const publication of history.publications) replay.push(this.replayFrames.of(publication));
           if (history.publications.length > 0) lastSeq = history.publications[history.publications.length - 1].seq;
         }
         this.metrics.historyReplays.inc({ outcome: history.recovered ? 'recovered' : 'not_recovered' });
@@ -234,6 +232,9 @@ export class ConnectionHub {
         addTo(this.membersByRoom, room, connection);
         admitted = true;
       }
+      // Framed once the connection is known to stay (a closed one returned above).
+      const replay: PreparedFrame[] = [];
+      if (joined.recovered === true) for (const publication of history.publications) replay.push(this.replayFrames.of(publication));
       for (const { seq, frame } of buffered) {
         if (seq !== undefined && lastSeq !== null && seq <= lastSeq) continue;
         replay.push(frame);

@@ -13,23 +13,17 @@ import { deliveryFrame } from './server-frame';
  */
 export class ReplayFrames {
   private readonly frames = new Map<Publication, PreparedFrame>();
-  private forgetting = false;
 
   of(publication: Publication): PreparedFrame {
     let frame = this.frames.get(publication);
     if (frame === undefined) {
+      // The turn's first frame: they are all forgotten once it is over.
+      if (this.frames.size === 0) setImmediate(this.forget);
       frame = new PreparedFrame(deliveryFrame(publication));
       this.frames.set(publication, frame);
-      if (!this.forgetting) {
-        this.forgetting = true;
-        setImmediate(() => this.forget());
-      }
     }
     return frame;
   }
 
-  private forget(): void {
-    this.frames.clear();
-    this.forgetting = false;
-  }
+  private readonly forget = (): void => this.frames.clear();
 }
