@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { SentinelRedisConnection } from '../../src/broker/redis/sentinel.connection';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { expectExactlyOnce, keepPublishing } from '../support/failover-publisher';
@@ -63,6 +64,24 @@ describe('pods behind Redis Sentinel', () => {
       expect((await notify(pod, 'public:sentinel-late', 'started')).status).toBe(202);
     } finally {
       await pod?.close();
+      await starting.stop();
+    }
+  });
+
+  it('stops asking the sentinels when closed during its start, and connects to nothing after', async () => {
+    const primary = await sentinels.primary();
+    const starting = await startFakeSentinel(`127.0.0.1:${primary.port}`, { unknownFirst: 1000 });
+    const [host, port] = starting.address.split(':');
+    const connection = new SentinelRedisConnection({ sentinels: [{ host, port: Number(port) }], masterName: sentinels.masterName, password: PASSWORD, reconnectMinDelayMs: 100, reconnectMaxDelayMs: 100 });
+    try {
+      const started = connection.connect();
+      await eventually(() => expect(starting.asked()).toBeGreaterThanOrEqual(1));
+      await connection.close();
+      // Without the check it went on asking, five times in all, and then failed for the sentinel.
+      await expect(started).rejects.toThrow(/closed while it started/);
+      expect(starting.asked()).toBeLessThan(5);
+      expect(connection.available).toBe(false);
+    } finally {
       await starting.stop();
     }
   });

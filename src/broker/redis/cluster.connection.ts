@@ -4,7 +4,7 @@ import { ErrorReply, createCluster } from 'redis';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { asCallError, describeError, redactedUrl } from './redis.client';
+import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
@@ -22,7 +22,7 @@ export interface ClusterConnectionOptions {
   reconnectMaxDelayMs?: number;
 }
 
-const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, reconnectMinDelayMs: 50, reconnectMaxDelayMs: 2000 };
+const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, reconnectMinDelayMs: RECONNECT_DEFAULTS.reconnectMinDelayMs, reconnectMaxDelayMs: RECONNECT_DEFAULTS.reconnectMaxDelayMs };
 
 /** Replies that mean "not here": a slot moved; "not now" for a caller, like asCallError's own. */
 const REDIRECTED = /^(MOVED|ASK)\b/;
@@ -617,8 +617,7 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   private backoffMs(attempt: number): number {
-    const ceiling = Math.min(this.settings.reconnectMaxDelayMs, this.settings.reconnectMinDelayMs * 2 ** Math.min(attempt, 16));
-    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    return reconnectBackoffMs(attempt, this.settings);
   }
 
   private bounded<T>(operation: string, call: Promise<T>, timeoutMs = this.settings.commandTimeoutMs): Promise<T> {

@@ -2,6 +2,19 @@ import { ErrorReply, createClient } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
+/** Reconnect pauses and start-up attempts, the same in every mode unless told otherwise. */
+export const RECONNECT_DEFAULTS = { reconnectMinDelayMs: 50, reconnectMaxDelayMs: 2000, startupAttempts: 5 };
+
+/**
+ * The pause before reconnect attempt `attempt` (0 first): doubling from the minimum up to the
+ * maximum, with full jitter in the upper half, so pods that lost Redis together do not return
+ * in lockstep.
+ */
+export function reconnectBackoffMs(attempt: number, { reconnectMinDelayMs, reconnectMaxDelayMs }: { reconnectMinDelayMs: number; reconnectMaxDelayMs: number }): number {
+  const ceiling = Math.min(reconnectMaxDelayMs, reconnectMinDelayMs * 2 ** Math.min(attempt, 16));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
 export interface RedisClientOptions {
   connectTimeoutMs: number;
   reconnectStrategy: false | ((retries: number, cause: Error) => number | Error);

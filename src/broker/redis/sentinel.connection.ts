@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ErrorReply, createClient } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { describeError } from './redis.client';
+import { RECONNECT_DEFAULTS, describeError, reconnectBackoffMs } from './redis.client';
 import { FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { SentinelFailoverWatch } from './sentinel-failover.watch';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
@@ -21,8 +21,7 @@ export interface SentinelConnectionOptions extends Omit<RedisConnectionOptions, 
   resolveIntervalMs?: number;
 }
 
-/** Passes over the sentinels before a start gives up (as the one-server mode's startupAttempts). */
-const STARTUP_ATTEMPTS = 5;
+const CLOSED_WHILE_STARTING = 'The Redis connection was closed while it started';
 
 /**
  * Redis behind Sentinel: the primary is asked of the sentinels, and this pod talks to it through
@@ -37,7 +36,7 @@ const STARTUP_ATTEMPTS = 5;
  */
 export class SentinelRedisConnection extends RedisConnection {
   private readonly logger = new Logger(SentinelRedisConnection.name);
-  private readonly settings: SentinelConnectionOptions & { commandTimeoutMs: number; resolveIntervalMs: number };
+  private readonly settings: SentinelConnectionOptions & Required<Pick<SentinelConnectionOptions, 'commandTimeoutMs' | 'resolveIntervalMs' | 'reconnectMinDelayMs' | 'reconnectMaxDelayMs' | 'startupAttempts'>>;
   private current: StandaloneRedisConnection | undefined;
   private address = '';
   private readonly channels = new Set<string>();
@@ -62,7 +61,7 @@ export class SentinelRedisConnection extends RedisConnection {
   constructor(options: SentinelConnectionOptions) {
     super();
     const commandTimeoutMs = options.commandTimeoutMs ?? 2000;
-    this.settings = { ...options, commandTimeoutMs, resolveIntervalMs: options.resolveIntervalMs ?? Math.max(100, Math.floor(commandTimeoutMs / 2)) };
+    this.settings = { ...RECONNECT_DEFAULTS, ...options, commandTimeoutMs, resolveIntervalMs: options.resolveIntervalMs ?? Math.max(100, Math.floor(commandTimeoutMs / 2)) };
     if ((options.minReplicas ?? 0) > 0) this.failovers = new SentinelFailoverWatch(options.masterName, Math.max(10_000, 10 * commandTimeoutMs));
   }
 
@@ -147,6 +146,8 @@ export class SentinelRedisConnection extends RedisConnection {
       this.closed = true;
       throw new Error(`Cannot find the primary ${this.settings.masterName} through the sentinels ${this.describeSentinels()}: ${describeError(error)}`);
     }
+    // Closed while asking (a pod stopped during its start): close() found no connection to close.
+    if (this.closed) throw new Error(CLOSED_WHILE_STARTING);
     this.address = primary;
     this.current = this.connectionTo(primary);
     try {
@@ -155,6 +156,8 @@ export class SentinelRedisConnection extends RedisConnection {
       this.closed = true;
       throw error;
     }
+    // Closed while connecting: close() closed the connection; no watch or timer may start now.
+    if (this.closed) throw new Error(CLOSED_WHILE_STARTING);
     this.served = primary;
     this.watch();
     this.failovers?.watch(this.settings.sentinels.map((sentinel) => this.sentinelClient(sentinel, true)));
@@ -163,21 +166,21 @@ export class SentinelRedisConnection extends RedisConnection {
   }
 
   /**
-   * Asks the sentinels for the primary up to STARTUP_ATTEMPTS times (the one-server mode's
-   * start-up attempts), pausing as a reconnect does between passes. In one pass, sentinels that
+   * Asks the sentinels for the primary up to `startupAttempts` times, as the one-server mode
+   * tries its connect, pausing as a reconnect does between passes. In one pass, sentinels that
    * restart with the pods (a release rolled out at once) or answer slowly on a busy node failed
    * the start at the first look, where the other modes wait a few seconds.
    */
   private async resolvePrimaryAtStart(): Promise<string> {
-    const minDelayMs = this.settings.reconnectMinDelayMs ?? 50;
-    const maxDelayMs = this.settings.reconnectMaxDelayMs ?? 2000;
+    const { startupAttempts } = this.settings;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.resolvePrimary();
       } catch (error) {
-        if (this.closed || attempt >= STARTUP_ATTEMPTS) throw error;
+        if (this.closed || attempt >= startupAttempts) throw error;
         this.logger.warn({ message: 'No Redis primary found through Sentinel yet; asking again', master: this.settings.masterName, attempt, error: describeError(error) });
-        await new Promise((resolve) => setTimeout(resolve, Math.min(maxDelayMs, minDelayMs * 2 ** attempt)));
+        await new Promise((resolve) => setTimeout(resolve, reconnectBackoffMs(attempt - 1, this.settings)));
+        if (this.closed) throw new Error(CLOSED_WHILE_STARTING);
       }
     }
   }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RedisClient, asCallError, createRedisClient, describeError, redactedUrl } from './redis.client';
+import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { ReplicaWaits } from './replica-waits';
@@ -32,9 +32,7 @@ export interface RedisConnectionOptions {
 
 const DEFAULTS = {
   commandTimeoutMs: 2000,
-  reconnectMinDelayMs: 50,
-  reconnectMaxDelayMs: 2000,
-  startupAttempts: 5,
+  ...RECONNECT_DEFAULTS,
   minReplicas: 0,
   replicaWaitMs: 1000,
   channels: [] as Iterable<string>,
@@ -398,9 +396,7 @@ export class StandaloneRedisConnection extends RedisConnection {
   }
 
   private backoffMs(attempt: number): number {
-    const ceiling = Math.min(this.settings.reconnectMaxDelayMs, this.settings.reconnectMinDelayMs * 2 ** Math.min(attempt, 16));
-    // Full jitter in the upper half: pods that lost Redis together do not return in lockstep.
-    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    return reconnectBackoffMs(attempt, this.settings);
   }
 
   /**
