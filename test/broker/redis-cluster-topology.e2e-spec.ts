@@ -1,5 +1,8 @@
 import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
+import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
+import { ClosedWhileStartingError } from '../../src/broker/redis/redis.connection';
 import { startRedisCluster, RedisCluster } from '../support/redis-cluster';
+import { closeDuringStart } from './closed-while-starting';
 import { brokerContract } from './broker.contract';
 import { inboxStoreContract } from './inbox-store.contract';
 import { presenceStoreContract } from './presence-store.contract';
@@ -46,6 +49,12 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
       expect(slowConnects).toBeGreaterThan(0);
       const published = await engine.broker.publish('started', 'message', { text: 'after a slow start' });
       expect(published).toMatchObject({ seq: expect.any(String) });
+    });
+
+    it('fails a start closed during its resync, and leaves no health timer running', async () => {
+      const { started, healthTimer } = await closeDuringStart(new ClusterRedisConnection({ seeds: cluster.seeds.split(','), minReplicas: 0 }));
+      expect(started).toMatchObject({ status: 'rejected', reason: expect.any(ClosedWhileStartingError) });
+      expect(healthTimer).toBeUndefined();
     });
 
     afterAll(() => harness.closeAll());

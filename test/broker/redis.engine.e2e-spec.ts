@@ -2,11 +2,14 @@ import { createClient } from 'redis';
 import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/broker';
 import { RedisEngine } from '../../src/broker/redis/redis.engine';
 import { RedisKeys } from '../../src/broker/redis/redis-keys';
+import { ClosedWhileStartingError } from '../../src/broker/redis/redis.connection';
+import { StandaloneRedisConnection } from '../../src/broker/redis/standalone.connection';
 import { historyEntry } from '../../src/broker/redis/room.scripts';
 import { EPOCH_TIME_DIGITS, formatSeq, newEpoch, parseSeq } from '../../src/broker/seq';
 import { eventually } from '../support/eventually';
 import { RedisServer, startRedis } from '../support/redis-server';
 import { DeliveryLog, brokerContract } from './broker.contract';
+import { closeDuringStart } from './closed-while-starting';
 import { inboxStoreContract } from './inbox-store.contract';
 import { presenceStoreContract } from './presence-store.contract';
 import { TEST_REDIS_OPTIONS, redisHarness, uniquePrefix } from './redis-harness';
@@ -35,6 +38,12 @@ describe('RedisEngine', () => {
   describe('Broker', () => brokerContract(harness));
   describe('PresenceStore', () => presenceStoreContract(harness));
   describe('InboxStore', () => inboxStoreContract(harness));
+
+  it('fails a start closed during its resync, and leaves no health timer running', async () => {
+    const { started, healthTimer } = await closeDuringStart(new StandaloneRedisConnection({ ...TEST_REDIS_OPTIONS, url: redis.url }));
+    expect(started).toMatchObject({ status: 'rejected', reason: expect.any(ClosedWhileStartingError) });
+    expect(healthTimer).toBeUndefined();
+  });
 
   describe('the inbox index', () => {
     afterEach(() => harness.closeAll());

@@ -5,7 +5,7 @@ import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
-import { RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
+import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
@@ -354,6 +354,8 @@ export class ClusterRedisConnection extends RedisConnection {
       this.cluster.destroy();
       throw new Error(`Cannot connect to the Redis Cluster at ${this.settings.seeds.map(redactedUrl).join(',')}: ${describeError(error)}`);
     }
+    // Closed during the resync: close() has closed the cluster client and cleared no timer yet set.
+    if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
   }
 

@@ -133,6 +133,16 @@ export abstract class RedisConnection {
 /** The engine's health comes from its connection. */
 export type RedisConnectionHealth = EngineHealth;
 
+/**
+ * close() came while the connection was starting (a pod stopped during its start-up): the start
+ * stops at its next step and starts no watch or timer that close() would not have cleared.
+ */
+export class ClosedWhileStartingError extends Error {
+  constructor() {
+    super('The Redis connection was closed while it started');
+  }
+}
+
 /** A write fewer replicas acknowledged than REDIS_MIN_REPLICAS asks: answered as unavailable (503). */
 export class ReplicasUnavailableError extends BrokerUnavailableError {
   override readonly mayHaveApplied = true;

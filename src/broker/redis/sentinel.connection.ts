@@ -3,7 +3,7 @@ import { ErrorReply, createClient } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RECONNECT_DEFAULTS, describeError, reconnectBackoffMs } from './redis.client';
-import { FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { ClosedWhileStartingError, FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { SentinelFailoverWatch } from './sentinel-failover.watch';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
 
@@ -20,8 +20,6 @@ export interface SentinelConnectionOptions extends Omit<RedisConnectionOptions, 
   /** How often the sentinels are asked for the primary while it cannot be reached. */
   resolveIntervalMs?: number;
 }
-
-const CLOSED_WHILE_STARTING = 'The Redis connection was closed while it started';
 
 /**
  * Redis behind Sentinel: the primary is asked of the sentinels, and this pod talks to it through
@@ -138,51 +136,57 @@ export class SentinelRedisConnection extends RedisConnection {
     this.report(false);
   }
 
+  /**
+   * Finds the primary and connects to it, up to `startupAttempts` times as the one-server mode
+   * tries its connect, pausing as a reconnect does between tries. In one try, sentinels that
+   * restart with the pods (a release rolled out at once), or a primary or sentinels answering
+   * slowly on a busy node, failed the start at the first look, where the other modes wait a few
+   * seconds.
+   */
   protected async start(): Promise<void> {
-    let primary: string;
-    try {
-      primary = await this.resolvePrimaryAtStart();
-    } catch (error) {
-      this.closed = true;
-      throw new Error(`Cannot find the primary ${this.settings.masterName} through the sentinels ${this.describeSentinels()}: ${describeError(error)}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce();
+        break;
+      } catch (error) {
+        if (this.closed || error instanceof ClosedWhileStartingError || attempt >= this.settings.startupAttempts) {
+          this.closed = true;
+          throw error;
+        }
+        this.logger.warn({ message: 'Could not reach the Redis primary through Sentinel yet; trying again', master: this.settings.masterName, attempt, error: describeError(error) });
+        await new Promise((resolve) => setTimeout(resolve, reconnectBackoffMs(attempt - 1, this.settings)));
+        if (this.closed) throw new ClosedWhileStartingError();
+      }
     }
-    // Closed while asking (a pod stopped during its start): close() found no connection to close.
-    if (this.closed) throw new Error(CLOSED_WHILE_STARTING);
-    this.address = primary;
-    this.current = this.connectionTo(primary);
-    try {
-      await this.current.connect();
-    } catch (error) {
-      this.closed = true;
-      throw error;
-    }
-    // Closed while connecting: close() closed the connection; no watch or timer may start now.
-    if (this.closed) throw new Error(CLOSED_WHILE_STARTING);
-    this.served = primary;
+    this.served = this.address;
     this.watch();
     this.failovers?.watch(this.settings.sentinels.map((sentinel) => this.sentinelClient(sentinel, true)));
     this.resolveTimer = setInterval(() => this.checkPrimary(), this.settings.resolveIntervalMs);
-    this.logger.log({ message: 'Following the Redis primary through Sentinel', master: this.settings.masterName, primary });
+    this.logger.log({ message: 'Following the Redis primary through Sentinel', master: this.settings.masterName, primary: this.address });
   }
 
-  /**
-   * Asks the sentinels for the primary up to `startupAttempts` times, as the one-server mode
-   * tries its connect, pausing as a reconnect does between passes. In one pass, sentinels that
-   * restart with the pods (a release rolled out at once) or answer slowly on a busy node failed
-   * the start at the first look, where the other modes wait a few seconds.
-   */
-  private async resolvePrimaryAtStart(): Promise<string> {
-    const { startupAttempts } = this.settings;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.resolvePrimary();
-      } catch (error) {
-        if (this.closed || attempt >= startupAttempts) throw error;
-        this.logger.warn({ message: 'No Redis primary found through Sentinel yet; asking again', master: this.settings.masterName, attempt, error: describeError(error) });
-        await new Promise((resolve) => setTimeout(resolve, reconnectBackoffMs(attempt - 1, this.settings)));
-        if (this.closed) throw new Error(CLOSED_WHILE_STARTING);
-      }
+  /** One try of the start: the primary the sentinels name, then a connection to it. */
+  private async startOnce(): Promise<void> {
+    let primary: string;
+    try {
+      primary = await this.resolvePrimary();
+    } catch (error) {
+      throw new Error(`Cannot find the primary ${this.settings.masterName} through the sentinels ${this.describeSentinels()}: ${describeError(error)}`);
     }
+    // Closed while asking (a pod stopped during its start): close() found no connection to close.
+    if (this.closed) throw new ClosedWhileStartingError();
+    this.address = primary;
+    const connection = this.connectionTo(primary);
+    this.current = connection;
+    try {
+      await connection.connect();
+    } catch (error) {
+      // Its own start closed its clients; the next try builds another.
+      if (this.current === connection) this.current = undefined;
+      throw error;
+    }
+    // Closed while connecting: close() closed the connection; no watch or timer may start now.
+    if (this.closed) throw new ClosedWhileStartingError();
   }
 
   private primary(): StandaloneRedisConnection {

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
-import { RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
@@ -204,6 +204,8 @@ export class StandaloneRedisConnection extends RedisConnection {
       const cause = error instanceof Error && 'originalError' in error ? (error as { originalError: Error }).originalError : error;
       throw new Error(`Cannot connect to Redis at ${redactedUrl(this.settings.url)}: ${describeError(cause)}`);
     }
+    // Closed during the resync: close() has shut the clients and cleared no timer yet set.
+    if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
   }
 
