@@ -1,5 +1,7 @@
 import { JwtService } from '@nestjs/jwt';
+import fc from 'fast-check';
 import { HeraldConfig } from '../config/herald.config';
+import { fuzzParameters } from '../../test/support/fuzz';
 import { signToken } from '../../test/support/tokens';
 import { TokenVerifier } from './token.verifier';
 
@@ -63,6 +65,23 @@ describe('TokenVerifier room patterns and scopes', () => {
     expect(principalOf({ sub: 'u2', rooms: ['a', 'b'] }).roomPatterns).toEqual(['a', 'b']);
     expect(principalOf({ sub: 'u3', rooms: ['a,b'] }).roomPatterns).toEqual(['a,b']);
     expect(principalOf({ sub: 'u4' }).roomPatterns).toEqual([]);
+  });
+
+  it("hold each token's own list in any order of tokens, one copy per distinct list (the last one is compared in place)", () => {
+    const list = fc.array(fc.constantFrom('a', 'b', 'a,b', 'orders:*', ''), { minLength: 1, maxLength: 3 });
+    fc.assert(
+      fc.property(fc.array(list, { minLength: 1, maxLength: 8 }), (lists) => {
+        const seen = new Map<string, readonly string[]>();
+        lists.forEach((rooms, index) => {
+          const held = principalOf({ sub: `u${index}`, rooms }).roomPatterns;
+          expect(held).toEqual(rooms);
+          const earlier = seen.get(JSON.stringify(rooms));
+          if (earlier) expect(held).toBe(earlier);
+          seen.set(JSON.stringify(rooms), held);
+        });
+      }),
+      fuzzParameters(200),
+    );
   });
 });
 

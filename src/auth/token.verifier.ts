@@ -118,15 +118,28 @@ class ListInterner {
 
   constructor(private readonly capacity: number) {}
 
+  /** The list handed out last: connections arrive in bursts of one role, so most match it. */
+  private last: readonly string[] = EMPTY_LIST;
+
   intern(list: readonly string[]): readonly string[] {
     if (list.length === 0) return EMPTY_LIST;
+    // Compared in place first: no key is written for a list like the last one.
+    if (sameItems(list, this.last)) return this.last;
     const key = JSON.stringify(list);
-    const known = this.lists.get(key);
-    if (known) return known;
-    const shared = Object.freeze([...list]);
-    if (this.lists.size < this.capacity) this.lists.set(key, shared);
+    let shared = this.lists.get(key);
+    if (!shared) {
+      shared = Object.freeze([...list]);
+      if (this.lists.size < this.capacity) this.lists.set(key, shared);
+    }
+    this.last = shared;
     return shared;
   }
+}
+
+function sameItems(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
 }
 
 function parseScopes(scope: unknown): readonly string[] {

@@ -127,3 +127,34 @@ describe('tokenOf (properties)', () => {
     );
   });
 });
+
+describe('tokenOf after tidyOfferedProtocols (the handshake parses an offer once)', () => {
+  /** What tokenOf reads from an offer on its own, parsed afresh: the reference. */
+  const reference = (offered: string) => {
+    const bearers = [...new Set(offered.split(',').map((name) => name.trim()))].filter((name) => name.startsWith('bearer.'));
+    return bearers.length > 1 ? null : bearers[0]?.slice('bearer.'.length);
+  };
+
+  it('reads the token of the offer it was given, whether the handshake kept or rewrote it', () => {
+    for (const offered of ['herald.v1, bearer.aaa', 'herald.v1,,bearer.bbb', 'bearer.ccc , herald.v1', 'bearer.ddd, bearer.ddd']) {
+      const headers: IncomingMessage['headers'] = { 'sec-websocket-protocol': offered };
+      tidyOfferedProtocols(headers);
+      expect(tokenOf(request(headers as Record<string, string>))).toBe(reference(offered));
+    }
+  });
+
+  it('never reads an earlier offer: any sequence of tidied and untidied offers gives each its own token', () => {
+    const name = fc.constantFrom('herald.v1', 'bearer.a', 'bearer.b', 'bearer.a ', '', ' x');
+    const offer = fc.array(name, { maxLength: 5 }).map((names) => names.join(','));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(offer, fc.boolean()), { minLength: 1, maxLength: 6 }), (offers) => {
+        for (const [offered, tidied] of offers) {
+          const headers: IncomingMessage['headers'] = { 'sec-websocket-protocol': offered };
+          if (tidied) tidyOfferedProtocols(headers);
+          expect(tokenOf(request(headers as Record<string, string>))).toBe(reference(offered));
+        }
+      }),
+      fuzzParameters(1000),
+    );
+  });
+});

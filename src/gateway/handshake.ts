@@ -9,9 +9,13 @@ import { requestBearerToken } from '../auth/token.verifier';
  * the later sources hold: a proxy in front may have checked the other one.
  */
 export function tokenOf(request: IncomingMessage): string | undefined | null {
-  const bearers = offeredProtocols(request.headers).filter((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX));
-  if (bearers.length > 1) return null;
-  if (bearers.length === 1) return bearers[0].slice(BEARER_PROTOCOL_PREFIX.length);
+  let bearer: string | undefined;
+  for (const protocol of offeredProtocols(request.headers)) {
+    if (!protocol.startsWith(BEARER_PROTOCOL_PREFIX)) continue;
+    if (bearer !== undefined) return null;
+    bearer = protocol;
+  }
+  if (bearer !== undefined) return bearer.slice(BEARER_PROTOCOL_PREFIX.length);
   const fromHeader = requestBearerToken(request);
   if (fromHeader !== undefined) return fromHeader;
   const query = request.url?.indexOf('?') ?? -1;
@@ -29,41 +33,66 @@ export function tokenOf(request: IncomingMessage): string | undefined | null {
 export function tidyOfferedProtocols(headers: IncomingMessage['headers']): void {
   const offered = headers['sec-websocket-protocol'];
   if (offered === undefined) return;
-  const protocols = offeredProtocols(headers);
+  const { protocols, plain } = parseOffer(offered);
   if (protocols.length === 0) delete headers['sec-websocket-protocol'];
   // Left as it is when already written the way clients write a list (nearly every handshake): a
   // rewritten header is one more string of about the token's length, for ws to parse again.
-  else if (!isPlainList(protocols, offered)) headers['sec-websocket-protocol'] = protocols.join(', ');
-}
-
-/** Whether `offered` is `protocols` joined by `, ` or `,`, which ws reads as they are. */
-function isPlainList(protocols: string[], offered: string): boolean {
-  return protocols.join(', ') === offered || protocols.join(',') === offered;
+  else if (!plain) remember((headers['sec-websocket-protocol'] = protocols.join(', ')), protocols);
 }
 
 /** Up to this many offered protocols are checked for repeats by a scan, more through a Set. */
 const SCANNED_PROTOCOLS = 8;
 
+/**
+ * The last offer parsed and its protocols: admission reads the token (tokenOf) from the offer the
+ * handshake tidied in the same turn, so the header, about a token long, is split once, not twice.
+ * Keyed by the header's text, of which the protocols are a function, so a stale entry is never read.
+ */
+let lastOffer: { offered: string; protocols: string[] } | undefined;
+
+function remember(offered: string, protocols: string[]): void {
+  lastOffer = { offered, protocols };
+}
+
 /** The protocols a handshake offers, each once, without the empty elements an HTTP list may have. */
-function offeredProtocols(headers: IncomingMessage['headers']): string[] {
+function offeredProtocols(headers: IncomingMessage['headers']): readonly string[] {
   const offered = headers['sec-websocket-protocol'];
   if (offered === undefined) return [];
+  if (lastOffer?.offered === offered) return lastOffer.protocols;
+  return parseOffer(offered).protocols;
+}
+
+/**
+ * The protocols of an offer, and whether the offer is already them joined by `, ` or `,` (`plain`,
+ * which ws reads as it is), found in one pass without writing the joined list to compare.
+ */
+function parseOffer(offered: string): { protocols: string[]; plain: boolean } {
   const protocols: string[] = [];
   // Offers are a name or two; a hostile one (thousands of names) must not cost a scan per name.
   let seen: Set<string> | undefined;
-  for (const element of offered.split(',')) {
+  let joinedByCommaSpace = true;
+  let joinedByComma = true;
+  const elements = offered.split(',');
+  for (let index = 0; index < elements.length; index++) {
+    const element = elements[index];
     const protocol = element.trim();
-    if (protocol === '') continue;
-    if (seen === undefined && protocols.length < SCANNED_PROTOCOLS) {
-      if (protocols.includes(protocol)) continue;
-    } else {
+    let repeat: boolean;
+    if (seen === undefined && protocols.length < SCANNED_PROTOCOLS) repeat = protocols.includes(protocol);
+    else {
       seen ??= new Set(protocols);
-      if (seen.has(protocol)) continue;
+      repeat = seen.has(protocol);
       seen.add(protocol);
     }
+    if (protocol === '' || repeat) {
+      joinedByCommaSpace = joinedByComma = false;
+      continue;
+    }
+    if (element !== protocol) joinedByComma = false;
+    if (index === 0 ? element !== protocol : element.length !== protocol.length + 1 || element[0] !== ' ') joinedByCommaSpace = false;
     protocols.push(protocol);
   }
-  return protocols;
+  remember(offered, protocols);
+  return { protocols, plain: joinedByCommaSpace || joinedByComma };
 }
 
 /**
