@@ -3,6 +3,9 @@
  *   BENCH_SCALE=0.2         connection counts x0.2 and shorter phases (a quick run)
  *   BENCH_SCENARIOS=fanout  a comma-separated subset of the scenarios
  *   BENCH_TARGETS=herald,ws a comma-separated subset of the targets
+ *   BENCH_ROUNDS=3          rounds of the notifications and cross-pod scenarios, targets taking
+ *                           turns; each row is the target's median round (default 3, 1 when
+ *                           BENCH_SCALE is below 1)
  *   BENCH_PROFILE=1         Herald nodes run with --cpu-prof (profiles land next to the logs)
  *   BENCH_NODE_ARGS='...'   extra node flags for every target's nodes, e.g. '--trace-gc' or
  *                           '--trace-opt --trace-deopt' (their output lands in the nodes' logs)
@@ -20,13 +23,14 @@ export function benchConfig(env = process.env) {
     scale,
     scenarios: list(env.BENCH_SCENARIOS),
     targets: list(env.BENCH_TARGETS),
+    rounds: env.BENCH_ROUNDS === undefined ? (scale < 1 ? 1 : 3) : positiveInteger('BENCH_ROUNDS', env.BENCH_ROUNDS),
     profile: env.BENCH_PROFILE === '1',
     out: env.BENCH_OUT,
     redisNodes: env.BENCH_REDIS_NODES === undefined ? undefined : positiveInteger('BENCH_REDIS_NODES', env.BENCH_REDIS_NODES),
     idle: { steps: [5000, 10000, 20000].map(count), warmup: count(2000) },
     fanout: { members: count(5000), fixedRatePerS: 10, durationMs: durationMs(8000), window: 4 },
     notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
-    crossPod: { members: count(5000), ratePerS: 4, durationMs: durationMs(10_000) },
+    crossPod: { members: count(5000), ratePerS: 4, durationMs: durationMs(20_000) },
     storm: { clients: count(5000), ratePerS: 10, drainSpreadMs: 1000, jitterMs: 500 },
     batch: { users: count(5000), ratePerS: 1000, durationMs: durationMs(6000), batchSizes: [100, 1000] },
   };

@@ -64,7 +64,8 @@ export async function render(resultsPath, markdownPath = join(ROOT, 'docs', 'ben
   const m = results.machine;
   md.push(`- ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Node.js ${m.node}; everything on loopback.`);
   md.push('- The load generator, the servers and Redis share those cores, and the machine was shared with other work during the run: absolute times say little, so compare the ratios, which come from the same run.');
-  md.push(`- Command: \`${results.command}\` (after \`npm run build\`). \`BENCH_SCALE=0.2 npm run bench\` is a quick run; \`BENCH_SCENARIOS\`, \`BENCH_TARGETS\` and \`BENCH_PROFILE=1\` are described in \`bench/bench.config.mjs\`; \`node bench/merge-results.mjs\` puts such a partial run's rows into a full run's results and says so above.`);
+  md.push(`- Command: \`${results.command}\` (after \`npm run build\`). \`BENCH_SCALE=0.2 npm run bench\` is a quick run; \`BENCH_SCENARIOS\`, \`BENCH_TARGETS\`, \`BENCH_ROUNDS\` and \`BENCH_PROFILE=1\` are described in \`bench/bench.config.mjs\`; \`node bench/merge-results.mjs\` puts such a partial run's rows into a full run's results and says so above.`);
+  if ((results.config.rounds ?? 1) > 1) md.push(`- The notifications and cross-pod scenarios ran ${results.config.rounds} rounds, the targets taking turns in each, and each of their rows is the target's median round (every round's value is listed under its table): one short window of a single measure moves with the machine's load.`);
   if (results.config.idle.cappedAt) md.push(`- This machine's open-file limit (${results.config.idle.cappedAt + 500}, not raisable here) capped the largest idle step at ${results.config.idle.cappedAt} connections.`);
   md.push('');
 
@@ -108,6 +109,7 @@ export async function render(resultsPath, markdownPath = join(ROOT, 'docs', 'ben
     md.push(r ? `| ${results.targets[name]} | ${fmt(r.deliveredPerS)} | ${r.cpuUsPerDelivered} | ${r.redisCpuUsPerDelivered ?? '-'} | ${r.latencyMs.p50} | ${r.latencyMs.p95} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${r.lost} | ${r.outOfOrder} |` : `| ${results.targets[name]} | ${errorOf(s.notifications?.[name])} |`);
   }
   md.push('');
+  md.push(...roundsNote(results, s.notifications, 'server CPU us / notification'));
   md.push(chart('notifications.png', { title: 'Notifications: server CPU per notification', unit: 'microseconds, lower is better (HTTP publish + one delivery)', groups: shapeGroups('', (n) => ok(s.notifications?.[n])?.cpuUsPerDelivered), format: (v) => v.toFixed(0) }));
   md.push('');
 
@@ -126,7 +128,7 @@ export async function render(resultsPath, markdownPath = join(ROOT, 'docs', 'ben
   md.push('');
 
   md.push('## Cross-pod: members on B, publishes to A', '');
-  md.push(`${fmt(results.config.crossPod.members)} members on pod B, ${results.config.crossPod.ratePerS} publishes/s to pod A: every message crosses Redis. Server CPU counts both pods; Redis apart.`, '');
+  md.push(`${fmt(results.config.crossPod.members)} members on pod B, ${results.config.crossPod.ratePerS} publishes/s to pod A for ${results.config.crossPod.durationMs / 1000} s: every message crosses Redis. Server CPU counts both pods; Redis apart.`, '');
   md.push('| Target | p50 ms | p95 ms | p99 ms | max ms | Server CPU us / delivered msg | Redis CPU us / msg | Lost | Out of order |', '|---|---|---|---|---|---|---|---|---|');
   const crossPodTargets = [...CLUSTER, ...(s.crossPod?.['herald-cluster'] ? ['herald-cluster'] : [])];
   for (const name of crossPodTargets) {
@@ -134,6 +136,7 @@ export async function render(resultsPath, markdownPath = join(ROOT, 'docs', 'ben
     md.push(r ? `| ${results.targets[name] ?? name} | ${r.latencyMs.p50} | ${r.latencyMs.p95} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${r.cpuUsPerDelivered} | ${r.redisCpuUsPerDelivered ?? '-'} | ${r.lost} | ${r.outOfOrder} |` : `| ${results.targets[name] ?? name} | ${errorOf(s.crossPod?.[name])} |`);
   }
   md.push('');
+  md.push(...roundsNote(results, s.crossPod, 'p99 ms'));
   const onCluster = ok(s.crossPod?.['herald-cluster']);
   const onOne = ok(s.crossPod?.['herald-redis']);
   if (onCluster && onOne) {
@@ -306,6 +309,20 @@ function everyStep(goal, idle, mineName, other, measure, limit) {
   const worst = ratios.reduce((a, b) => (b.value > a.value ? b : a));
   const listed = ratios.map((x) => `${x.value.toFixed(2)}x`).join(' / ');
   return { goal, measured: `${listed} (at ${ratios.map((x) => fmt(x.connections)).join(' / ')})`, met: worst.value <= limit };
+}
+
+/**
+ * For a scenario run in rounds (run.mjs, BENCH_ROUNDS): every round's measure per target, so a
+ * reader sees the spread each row's median was taken from.
+ */
+function roundsNote(results, scenario, measure) {
+  const rows = Object.entries(scenario ?? {}).filter(([, r]) => ok(r)?.rounds);
+  if (rows.length === 0) return [];
+  const count = rows[0][1].rounds.length;
+  return [
+    `Each row is that target's median of ${count} rounds by ${measure} (the targets took turns, round after round); every round's: ${rows.map(([name, r]) => `${results.targets[name] ?? name} ${r.rounds.join(' / ')}`).join('; ')}.`,
+    '',
+  ];
 }
 
 const ok = (result) => (result && !result.error ? result : undefined);
