@@ -24,6 +24,8 @@ describe('ws internals', () => {
     await once(client, 'open');
   }
 
+  const receiverOf = (socket: WebSocket) => (socket as unknown as { _receiver: Writable })._receiver;
+
   afterEach(async () => {
     client.terminate();
     await new Promise((resolve) => server.close(resolve));
@@ -55,15 +57,54 @@ describe('ws internals', () => {
 
   it("runs a Receiver 'error' listener before ws's own, with the Receiver naming its socket", async () => {
     await open(false, 16);
-    const seen: { code: string | undefined; socket: WebSocket | undefined; readyState: number }[] = [];
-    serverSocket.on('error', () => undefined); // ws reports the oversized frame here too
+    const seen: unknown[] = [];
+    // ws's own listener reports the oversized frame here, after closing the socket.
+    serverSocket.on('error', (error: Error & { code?: string }) => seen.push(`ws: ${error.code}`));
     prependReceiverErrorListener(serverSocket, function (this: EventEmitter, error) {
       seen.push({ code: error.code, socket: socketOfReceiver(this), readyState: serverSocket.readyState });
     });
+    // One listener still, not an array of two kept per connection.
+    expect(receiverOf(serverSocket).listenerCount('error')).toBe(1);
+    const closed = once(client, 'close');
+    client.send('x'.repeat(64));
+    expect((await closed)[0]).toBe(1009);
+    expect(seen).toEqual([{ code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', socket: serverSocket, readyState: WebSocket.OPEN }, 'ws: WS_ERR_UNSUPPORTED_MESSAGE_LENGTH']);
+  });
+
+  it("runs the listener first even when the Receiver has another 'error' listener besides ws's", async () => {
+    await open(false, 16);
+    const seen: string[] = [];
+    serverSocket.on('error', () => seen.push('ws'));
+    receiverOf(serverSocket).on('error', () => seen.push('other'));
+    prependReceiverErrorListener(serverSocket, () => seen.push('first'));
     const closed = once(client, 'close');
     client.send('x'.repeat(64));
     await closed;
-    expect(seen).toEqual([{ code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', socket: serverSocket, readyState: WebSocket.OPEN }]);
+    expect(seen).toEqual(['first', 'ws', 'other']);
+  });
+
+  it('serves every socket with one function, each Receiver naming its own socket', async () => {
+    await open(false, 16);
+    const second = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const [secondServerSocket] = (await once(server, 'connection')) as [WebSocket];
+    await once(second, 'open');
+    const named: (WebSocket | undefined)[] = [];
+    const listener = function (this: EventEmitter) {
+      named.push(socketOfReceiver(this));
+    };
+    for (const socket of [serverSocket, secondServerSocket]) {
+      socket.on('error', () => undefined);
+      prependReceiverErrorListener(socket, listener);
+    }
+    expect(receiverOf(serverSocket).listeners('error')[0]).toBe(receiverOf(secondServerSocket).listeners('error')[0]);
+    const secondClosed = once(second, 'close');
+    second.send('y'.repeat(64));
+    await secondClosed;
+    const firstClosed = once(client, 'close');
+    client.send('x'.repeat(64));
+    await firstClosed;
+    expect(named).toEqual([secondServerSocket, serverSocket]);
+    second.terminate();
   });
 
   describe('endReceiversOnce', () => {

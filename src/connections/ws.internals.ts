@@ -97,13 +97,41 @@ export function deflateParamsOf(socket: WebSocket): DeflateParams | undefined {
 /**
  * Adds a listener that runs before ws's own on the socket's Receiver 'error' event; the listener
  * is called with the Receiver as `this` (see socketOfReceiver), so one function serves every socket.
+ *
+ * ws's own listener is one function for every Receiver (its module's receiverOnError). Where the
+ * Receiver holds it alone, it is replaced in place by one function that calls `listener`, then it:
+ * a second listener would make EventEmitter keep an array per Receiver, about 100 bytes for each
+ * connection while it lives. Anything else (another listener there too) gets a prepended listener.
  */
-export function prependReceiverErrorListener(socket: WebSocket, listener: (this: EventEmitter, error: Error & { code?: string }) => void): void {
+export function prependReceiverErrorListener(socket: WebSocket, listener: ReceiverErrorListener): void {
   const receiver = internalsOf(socket)._receiver;
   if (!receiver || typeof receiver.prependListener !== 'function') throw new WsInternalsChanged('WebSocket#_receiver');
   webSocketSymbol ??= Object.getOwnPropertySymbols(receiver).find((symbol) => symbol.description === 'websocket');
   if (webSocketSymbol === undefined) throw new WsInternalsChanged("the Receiver's websocket symbol");
-  receiver.prependListener('error', listener);
+  const events = (receiver as unknown as { _events?: Record<string, unknown> })._events;
+  const wsListener = events?.error;
+  if (typeof wsListener !== 'function') {
+    receiver.prependListener('error', listener);
+    return;
+  }
+  let combined = combinedErrorListeners.get(listener);
+  if (combined?.wsListener !== wsListener) {
+    combined = { wsListener: wsListener as ReceiverErrorListener, both: bothInOrder(listener, wsListener as ReceiverErrorListener) };
+    combinedErrorListeners.set(listener, combined);
+  }
+  events!.error = combined.both;
+}
+
+type ReceiverErrorListener = (this: EventEmitter, error: Error & { code?: string }) => void;
+
+/** Per listener of Herald's, the one function that runs it and then ws's own (see prependReceiverErrorListener). */
+const combinedErrorListeners = new WeakMap<ReceiverErrorListener, { wsListener: ReceiverErrorListener; both: ReceiverErrorListener }>();
+
+function bothInOrder(first: ReceiverErrorListener, then: ReceiverErrorListener): ReceiverErrorListener {
+  return function (this: EventEmitter, error) {
+    first.call(this, error);
+    then.call(this, error);
+  };
 }
 
 /** The socket a Receiver reads for (ws links them through its `websocket` symbol). */
