@@ -158,3 +158,32 @@ describe('ConnectionHub: what its members were told of presence', () => {
     await engine.close();
   });
 });
+
+describe('ConnectionHub gauges', () => {
+  it('reports its connections and rooms with members when metrics are scraped', async () => {
+    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+    const metrics = new MetricsService();
+    const hub = new ConnectionHub(engine.broker, metrics);
+    const stream = { writableCorked: 0, cork: () => stream.writableCorked++, uncork: () => stream.writableCorked-- };
+    const socket = (): WebSocket => ({ readyState: 1, bufferedAmount: 0, _socket: stream, _sender: { _state: 0, _queue: [], sendFrame: () => true }, send: jest.fn(), close: jest.fn() }) as unknown as WebSocket;
+    const connect = async (id: string, user: string) => {
+      const connection = new Connection(id, socket(), { user, name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+      hub.add(connection);
+      await hub.enter(connection, `user:${user}`, { readHistory: false }, () => undefined);
+      return connection;
+    };
+    const gauges = async () => {
+      const text = await metrics.scrape();
+      return [/^herald_connections (\d+)$/m.exec(text)?.[1], /^herald_rooms (\d+)$/m.exec(text)?.[1]];
+    };
+    const ann = await connect('c1', 'ann');
+    const bob = await connect('c2', 'bob');
+    await hub.enter(ann, 'public:lobby', { readHistory: false }, () => undefined);
+    await hub.enter(bob, 'public:lobby', { readHistory: false }, () => undefined);
+    expect(await gauges()).toEqual(['2', '3']);
+    hub.remove(ann);
+    expect(await gauges()).toEqual(['1', '2']);
+    hub.remove(bob);
+    expect(await gauges()).toEqual(['0', '0']);
+  });
+});

@@ -68,6 +68,11 @@ export class ConnectionHub {
   ) {
     this.subscriptions = new RefCountedSubscriptions(broker);
     broker.onDelivery((delivery) => this.deliver(delivery));
+    // Read when scraped rather than set on every connect, leave and join.
+    metrics.onScrape(() => {
+      metrics.connections.set(this.size);
+      metrics.rooms.set(this.membersByRoom.size);
+    });
   }
 
   get size(): number {
@@ -92,7 +97,6 @@ export class ConnectionHub {
     this.roomsByConnection.set(connection, new RoomList());
     (connection.socket as SocketOfConnection)[CONNECTION_OF_SOCKET] = connection;
     this.expiries.file(connection);
-    this.metrics.connections.set(this.size);
   }
 
   /** Forgets a connection everywhere; returns the rooms it was a member of. Safe to call twice. */
@@ -106,7 +110,6 @@ export class ConnectionHub {
     }
     const left = rooms ? [...rooms] : [];
     for (const room of left) this.dropMember(connection, room);
-    this.metrics.connections.set(this.size);
     return left;
   }
 
@@ -224,7 +227,6 @@ export class ConnectionHub {
         rooms.add(room);
         addTo(this.membersByRoom, room, connection);
         admitted = true;
-        this.metrics.rooms.set(this.membersByRoom.size);
       } else if (held) {
         buffered = this.takeBuffer(connection, room);
         // Closed, or out of the room, meanwhile: remove() has cleaned up already.
@@ -372,7 +374,6 @@ export class ConnectionHub {
     removeFrom(this.membersByRoom, room, connection);
     if (!this.membersByRoom.has(room)) this.toldPresence.forget(room);
     this.subscriptions.release(room);
-    this.metrics.rooms.set(this.membersByRoom.size);
   }
 }
 

@@ -140,14 +140,14 @@ export class FrameDispatcher {
       // Liveness, like a protocol pong (marked above), with no reply: all its handler did was
       // WsJwtGuard's expiry check, made here. The SDK answers every heartbeat's `ping` frame,
       // so through Nest's handler pipeline each idle connection paid it once per heartbeat.
-      this.metrics.framesIn.inc({ event: parsed.event });
+      this.metrics.framesIn.inc(parsed.event);
       connection.closeIfExpired(now);
       return;
     }
     if (parsed.event === 'join') {
       const join = JoinDto.acceptIfPlainlyValid(parsed.data);
       if (join) {
-        this.metrics.framesIn.inc({ event: parsed.event });
+        this.metrics.framesIn.inc(parsed.event);
         const origin = new FrameOrigin(connection, parsed.id);
         this.inOrder(connection, join.room, () => this.join(origin, join, now));
         return;
@@ -158,7 +158,7 @@ export class FrameDispatcher {
       this.frames.error(connection, 'bad_request', `Unknown event "${parsed.event}"`, parsed.event, parsed.id);
       return;
     }
-    this.metrics.framesIn.inc({ event: parsed.event });
+    this.metrics.framesIn.inc(parsed.event);
     const { event, data, id } = parsed;
     const handle = () => this.handle(connection, handler, event, data, id);
     if (ROOM_EVENTS.has(event)) this.inOrder(connection, roomNamed(data), handle);

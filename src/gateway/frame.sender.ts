@@ -14,7 +14,7 @@ export class FrameSender {
   constructor(private readonly metrics: MetricsService) {}
 
   send<E extends ServerEventName>(connection: Connection, event: E, data: ServerEvents[E], id?: FrameId): void {
-    this.metrics.framesOut.inc({ event });
+    this.metrics.framesOut.inc(event);
     connection.send(serverFrame(event, data, id));
   }
 

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TalliedCounter } from './tallied-counter';
 
 /**
  * The process's own metrics (CPU, memory, GC, event-loop lag), collected once per process: the
@@ -16,7 +17,8 @@ function processMetrics(): Registry {
 
 /**
  * Herald's Prometheus metrics. Each app instance has its own registry, so several instances
- * in one process (tests) never collide. Hot-path counters are bumped once per broadcast.
+ * in one process (tests) never collide. Hot-path counters are bumped once per broadcast, or
+ * tallied (TalliedCounter); the connection and room gauges are read from the hub at each scrape.
  */
 @Injectable()
 export class MetricsService {
@@ -24,8 +26,12 @@ export class MetricsService {
 
   readonly connections = new Gauge({ name: 'herald_connections', help: 'Open WebSocket connections on this pod', registers: [this.registry] });
   readonly rooms = new Gauge({ name: 'herald_rooms', help: 'Rooms with at least one local member', registers: [this.registry] });
-  readonly framesIn = new Counter({ name: 'herald_frames_in_total', help: 'Client frames received, by event', labelNames: ['event'], registers: [this.registry] });
-  readonly framesOut = new Counter({ name: 'herald_frames_out_total', help: 'Frames sent to one connection (welcome, replies, errors), by event; broadcast frames count in herald_deliveries_total', labelNames: ['event'], registers: [this.registry] });
+  /** Bumped per client frame and per frame sent to one connection: tallied, counted at each scrape. */
+  readonly framesIn = new TalliedCounter(new Counter({ name: 'herald_frames_in_total', help: 'Client frames received, by event', labelNames: ['event'], registers: [this.registry] }), 'event');
+  readonly framesOut = new TalliedCounter(
+    new Counter({ name: 'herald_frames_out_total', help: 'Frames sent to one connection (welcome, replies, errors), by event; broadcast frames count in herald_deliveries_total', labelNames: ['event'], registers: [this.registry] }),
+    'event',
+  );
   readonly notificationsPublished = new Counter({ name: 'herald_notifications_published_total', help: 'Notifications accepted by the HTTP API (one per target room)', registers: [this.registry] });
   readonly deliveries = new Counter({ name: 'herald_deliveries_total', help: 'Frames fanned out to sockets by broadcasts', registers: [this.registry] });
   readonly closeCodes = new Counter({ name: 'herald_close_codes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [this.registry] });
@@ -46,7 +52,7 @@ export class MetricsService {
   readonly inboxEvictions = new Counter({ name: 'herald_inbox_evictions_total', help: 'In-memory inboxes dropped whole to stay within INBOX_MEMORY_MAX_MB (embedded broker)', registers: [this.registry] });
   readonly redisFailovers = new Counter({ name: 'herald_redis_failovers_total', help: 'Redis primary changes this pod followed (Sentinel switch-master, Cluster primaries changing)', registers: [this.registry] });
   readonly publishesRefusedForReplicas = new Counter({ name: 'herald_publishes_refused_replicas_total', help: 'Publishes answered 503 because fewer than REDIS_MIN_REPLICAS replicas acknowledged them in time', registers: [this.registry] });
-  private readonly scrapeListeners: (() => void)[] = [];
+  private readonly scrapeListeners: (() => void)[] = [() => this.framesIn.flush(), () => this.framesOut.flush()];
 
   /** Runs before every scrape: for values read from their owner rather than pushed. */
   onScrape(listener: () => void): void {
