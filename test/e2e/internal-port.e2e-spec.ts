@@ -21,7 +21,11 @@ describe('INTERNAL_PORT', () => {
     // A personal room's presence is its user's connections (section 6 counts every room).
     const personal = await http('GET', `${internal}/v1/rooms/user:ida/presence`, { token: publisherToken() });
     expect(personal).toMatchObject({ status: 200, body: { room: 'user:ida', users: ['ida'], connections: 1 } });
-    expect((await http('GET', `${internal}/metrics`)).status).toBe(200);
+    const metrics = await http('GET', `${internal}/metrics`);
+    expect(metrics.status).toBe(200);
+    // The pod's own figures, not a second registry's: read from the hub and tallied at the scrape.
+    expect(metrics.body).toMatch(/^herald_connections 1$/m);
+    expect(metrics.body).toMatch(/^herald_frames_out_total\{event="welcome"\} 1$/m);
 
     const publicPublish = await publish(app.url, { users: ['ida'], type: 'public', payload: {} });
     expect(publicPublish.status).toBe(404);
