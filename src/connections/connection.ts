@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { CloseCode, CloseCodeInfo } from '@herald/client/protocol';
 import { Principal } from '../auth/principal';
 import { nextPingSlot } from './ping-rounds';
-import { FrameCompression, PreparedFrame, sendPrepared } from './prepared-frame';
+import { FrameCompression, PreparedFrame, sendPrepared, sendText } from './prepared-frame';
 import { TokenBucket } from './token-bucket';
 
 /** Options shared by every send: text frames, never compressed by ws (see PreparedFrame). */
@@ -95,9 +95,11 @@ export class Connection {
       const compression = this.compression;
       const wire = compression !== undefined && frame.payload.length >= compression.fromBytes ? frame.compressedWire(compression.windowBits) : frame.wire;
       sendPrepared(this.socket, frame, wire);
-    } else {
+    } else if (typeof frame === 'string') {
       // One connection's own frames (replies) go uncompressed: compressing them would take a
       // zlib stream per socket.
+      sendText(this.socket, frame);
+    } else {
       this.socket.send(frame, TEXT_FRAME);
     }
     return true;

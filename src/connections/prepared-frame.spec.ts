@@ -1,5 +1,9 @@
 import { constants, inflateRawSync } from 'node:zlib';
-import { PreparedFrame } from './prepared-frame';
+import type { WebSocket } from 'ws';
+import fc from 'fast-check';
+import { fuzzParameters } from '../../test/support/fuzz';
+import { PreparedFrame, sendText, textFrame } from './prepared-frame';
+import { frameHeaderAndPayload } from './ws.internals';
 
 /** Splits a final, unmasked server frame into its RSV1 bit and payload. */
 function parse(frame: Buffer): { rsv1: boolean; payload: Buffer } {
@@ -34,5 +38,54 @@ describe('PreparedFrame', () => {
     // A receiver appends the 00 00 ff ff the sender left out, then inflates within the window.
     const inflated = inflateRawSync(Buffer.concat([payload, Buffer.from([0x00, 0x00, 0xff, 0xff])]), { windowBits, finishFlush: constants.Z_SYNC_FLUSH });
     expect(inflated.toString()).toBe(text);
+  });
+});
+
+describe('textFrame', () => {
+  /** The frame ws's own Sender builds for the text: header and payload apart, joined here. */
+  const wsFrame = (text: string) => Buffer.concat(frameHeaderAndPayload(Buffer.from(text), 1, false));
+
+  it.each([0, 1, 125, 126, 127, 65_535, 65_536, 70_000])('writes what ws writes for %i bytes, around each length encoding', (length) => {
+    const text = 'x'.repeat(length);
+    expect(textFrame(text).equals(wsFrame(text))).toBe(true);
+    expect(parse(textFrame(text)).payload.toString()).toBe(text);
+  });
+
+  it('counts the length in UTF-8 bytes, for any text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 200 }), (text) => {
+        expect(textFrame(text).equals(wsFrame(text))).toBe(true);
+      }),
+      fuzzParameters(500),
+    );
+    const wide = 'é'.repeat(40_000); // 80,000 bytes: the 64-bit length
+    expect(textFrame(wide).equals(wsFrame(wide))).toBe(true);
+  });
+});
+
+describe('sendText', () => {
+  const socketWith = (senderState: number) => {
+    const written: Buffer[][] = [];
+    const stream = { writableCorked: 0, cork: jest.fn(() => stream.writableCorked++), uncork: jest.fn() };
+    const sender = { _state: senderState, _queue: [], sendFrame: (wire: Buffer[]) => written.push(wire) };
+    const socket = { _socket: stream, _sender: sender, send: jest.fn() } as unknown as WebSocket;
+    return { socket, written, stream };
+  };
+
+  it('hands an idle Sender the whole frame in one Buffer, the socket corked for the turn', () => {
+    const { socket, written, stream } = socketWith(0);
+    sendText(socket, '{"event":"joined"}');
+    expect(written).toHaveLength(1);
+    expect(written[0]).toHaveLength(1);
+    expect(parse(written[0][0]).payload.toString()).toBe('{"event":"joined"}');
+    expect(stream.cork).toHaveBeenCalled();
+    expect(socket.send).not.toHaveBeenCalled();
+  });
+
+  it('leaves the text to ws.send while the Sender is busy, so it queues behind the frame in progress', () => {
+    const { socket, written } = socketWith(1);
+    sendText(socket, '{"event":"joined"}');
+    expect(written).toHaveLength(0);
+    expect(socket.send).toHaveBeenCalledWith('{"event":"joined"}', { binary: false, compress: false });
   });
 });
