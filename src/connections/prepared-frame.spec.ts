@@ -66,7 +66,7 @@ describe('textFrame', () => {
 describe('sendText', () => {
   const socketWith = (senderState: number) => {
     const written: Buffer[][] = [];
-    const stream = { writableCorked: 0, cork: jest.fn(() => stream.writableCorked++), uncork: jest.fn() };
+    const stream: { writableCorked: number; cork: jest.Mock; uncork: jest.Mock } = { writableCorked: 0, cork: jest.fn(() => stream.writableCorked++), uncork: jest.fn() };
     const sender = { _state: senderState, _queue: [], sendFrame: (wire: Buffer[]) => written.push(wire) };
     const socket = { _socket: stream, _sender: sender, send: jest.fn() } as unknown as WebSocket;
     return { socket, written, stream };
