@@ -59,43 +59,25 @@ function frameOf(data: Buffer, compressed: boolean): Buffer {
 const TEXT_OPCODE = 1;
 
 /**
- * A final, unmasked, uncompressed text frame of `text`, header and payload written into one
- * Buffer (from Node's pool when small): what ws's Sender builds for it as a header Buffer beside
- * a payload Buffer (RFC 6455, section 5.2; a spec compares the two byte for byte).
+ * A final, unmasked, uncompressed text frame of `text`, header and payload in one Buffer, framed
+ * by ws's own Sender as every other frame here (frameOf).
  */
 export function textFrame(text: string): Buffer {
-  const length = Buffer.byteLength(text);
-  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x80 | TEXT_OPCODE;
-  if (length < 126) frame[1] = length;
-  else if (length < 65536) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    frame.writeUInt32BE(length >>> 0, 6);
-  }
-  frame.write(text, headerLength, 'utf8');
-  return frame;
+  return frameOf(Buffer.from(text), false);
 }
 
 /**
  * Sends one connection's own frame (welcome, a reply, an error) as broadcasts go: one Buffer
  * handed to the idle Sender, the socket corked until the end of the turn, so a join's reply
  * leaves in the write call that carries its replay, and a handshake's `welcome` in the 101's.
- * ws.send built a payload Buffer, a header Buffer and an options object per frame and queued two
- * writes. A busy Sender (it never is: ws compresses nothing here) gets the text through ws.send.
+ * ws.send built an options object per frame and queued header and payload as two writes. A busy
+ * Sender (it never is: ws compresses nothing here) gets the text through ws.send, unframed.
  */
 export function sendText(socket: WebSocket, text: string): void {
-  if (!senderIsIdle(socket)) {
-    socket.send(text, PLAIN_TEXT);
-    return;
-  }
-  corkForThisTurn(streamOf(socket));
-  writeFrame(socket, [textFrame(text)]);
+  if (senderIsIdle(socket)) writeCorked(socket, [textFrame(text)]);
+  else socket.send(text, PLAIN_TEXT);
 }
+
 /** ws.send options for the fallback: a text frame ws does not compress (see compressedWire). */
 const PLAIN_TEXT = { binary: false, compress: false } as const;
 
@@ -111,10 +93,12 @@ const PLAIN_TEXT = { binary: false, compress: false } as const;
  * most of a broadcast's cost.
  */
 export function sendPrepared(socket: WebSocket, frame: PreparedFrame, wire: readonly Buffer[]): void {
-  if (!senderIsIdle(socket)) {
-    socket.send(frame.payload, PLAIN_TEXT);
-    return;
-  }
+  if (senderIsIdle(socket)) writeCorked(socket, wire);
+  else socket.send(frame.payload, PLAIN_TEXT);
+}
+
+/** A ready frame to an idle Sender, the TCP socket corked until the end of this turn. */
+function writeCorked(socket: WebSocket, wire: readonly Buffer[]): void {
   corkForThisTurn(streamOf(socket));
   writeFrame(socket, wire);
 }
