@@ -5,9 +5,6 @@ import { nextPingSlot } from './ping-rounds';
 import { FrameCompression, PreparedFrame, sendPrepared, sendText } from './prepared-frame';
 import { TokenBucket } from './token-bucket';
 
-/** Options shared by every send: text frames, never compressed by ws (see PreparedFrame). */
-const TEXT_FRAME = { binary: false, compress: false } as const;
-
 /**
  * Where a socket holds its connection while the hub knows it (ConnectionHub.add, remove): the
  * gateway's socket class declares it as a field (HeraldSocket), so finding a socket's connection
@@ -83,7 +80,7 @@ export class Connection {
    * with 4008 rather than allowed to hold the pod's memory hostage; it recovers with `since`.
    * Returns false when the frame was not queued.
    */
-  send(frame: string | Buffer | PreparedFrame): boolean {
+  send(frame: string | PreparedFrame): boolean {
     if (this.#state === 'closing' || this.socket.readyState !== 1) return false;
     if (this.socket.bufferedAmount > this.sendBufferLimitBytes) {
       if (this.isSlowConsumer()) return false;
@@ -95,12 +92,10 @@ export class Connection {
       const compression = this.compression;
       const wire = compression !== undefined && frame.payload.length >= compression.fromBytes ? frame.compressedWire(compression.windowBits) : frame.wire;
       sendPrepared(this.socket, frame, wire);
-    } else if (typeof frame === 'string') {
+    } else {
       // One connection's own frames (replies) go uncompressed: compressing them would take a
       // zlib stream per socket.
       sendText(this.socket, frame);
-    } else {
-      this.socket.send(frame, TEXT_FRAME);
     }
     return true;
   }
