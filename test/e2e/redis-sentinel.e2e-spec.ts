@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import { SentinelRedisConnection } from '../../src/broker/redis/sentinel.connection';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
@@ -82,6 +83,25 @@ describe('pods behind Redis Sentinel', () => {
       expect(starting.asked()).toBeLessThan(5);
       expect(connection.available).toBe(false);
     } finally {
+      await starting.stop();
+    }
+  });
+
+  it('ends a pause between two tries of its start when closed, rather than waiting it out', async () => {
+    const primary = await sentinels.primary();
+    const starting = await startFakeSentinel(`127.0.0.1:${primary.port}`, { unknownFirst: 1000 });
+    const [host, port] = starting.address.split(':');
+    // A pause of five to ten minutes: waited out, the start would outlast the test's timeout.
+    const connection = new SentinelRedisConnection({ sentinels: [{ host, port: Number(port) }], masterName: sentinels.masterName, password: PASSWORD, reconnectMinDelayMs: 600_000, reconnectMaxDelayMs: 600_000 });
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const started = connection.connect();
+      await eventually(() => expect(warn).toHaveBeenCalledWith(expect.objectContaining({ message: expect.stringContaining('trying again') })));
+      await connection.close();
+      await expect(started).rejects.toThrow(/closed while it started/);
+      expect(starting.asked()).toBe(1);
+    } finally {
+      warn.mockRestore();
       await starting.stop();
     }
   });

@@ -36,6 +36,8 @@ export class SentinelRedisConnection extends RedisConnection {
   private readonly logger = new Logger(SentinelRedisConnection.name);
   private readonly settings: SentinelConnectionOptions & Required<Pick<SentinelConnectionOptions, 'commandTimeoutMs' | 'resolveIntervalMs' | 'reconnectMinDelayMs' | 'reconnectMaxDelayMs' | 'startupAttempts'>>;
   private current: StandaloneRedisConnection | undefined;
+  /** Set while the start pauses between two tries (see pauseStart). */
+  private endStartPause: (() => void) | undefined;
   private address = '';
   private readonly channels = new Set<string>();
   private wasAvailable = false;
@@ -124,6 +126,7 @@ export class SentinelRedisConnection extends RedisConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.endStartPause?.();
     clearTimeout(this.watchTimer);
     clearInterval(this.resolveTimer);
     await this.switching.catch(() => undefined);
@@ -154,7 +157,7 @@ export class SentinelRedisConnection extends RedisConnection {
           throw error;
         }
         this.logger.warn({ message: 'Could not reach the Redis primary through Sentinel yet; trying again', master: this.settings.masterName, attempt, error: describeError(error) });
-        await new Promise((resolve) => setTimeout(resolve, reconnectBackoffMs(attempt - 1, this.settings)));
+        await this.pauseStart(reconnectBackoffMs(attempt - 1, this.settings));
         if (this.closed) throw new ClosedWhileStartingError();
       }
     }
@@ -163,6 +166,21 @@ export class SentinelRedisConnection extends RedisConnection {
     this.failovers?.watch(this.settings.sentinels.map((sentinel) => this.sentinelClient(sentinel, true)));
     this.resolveTimer = setInterval(() => this.checkPrimary(), this.settings.resolveIntervalMs);
     this.logger.log({ message: 'Following the Redis primary through Sentinel', master: this.settings.masterName, primary: this.address });
+  }
+
+  /** The pause between two tries of the start; close() ends it (and clears its timer) at once. */
+  private pauseStart(ms: number): Promise<void> {
+    return new Promise((resume) => {
+      const timer = setTimeout(() => {
+        this.endStartPause = undefined;
+        resume();
+      }, ms);
+      this.endStartPause = () => {
+        clearTimeout(timer);
+        this.endStartPause = undefined;
+        resume();
+      };
+    });
   }
 
   /** One try of the start: the primary the sentinels name, then a connection to it. */
