@@ -34,10 +34,15 @@ export function tidyOfferedProtocols(headers: IncomingMessage['headers']): void 
   const offered = headers['sec-websocket-protocol'];
   if (offered === undefined) return;
   const { protocols, plain } = parseOffer(offered);
-  if (protocols.length === 0) delete headers['sec-websocket-protocol'];
+  if (protocols.length === 0) {
+    delete headers['sec-websocket-protocol'];
+    return;
+  }
   // Left as it is when already written the way clients write a list (nearly every handshake): a
   // rewritten header is one more string of about the token's length, for ws to parse again.
-  else if (!plain) remember((headers['sec-websocket-protocol'] = protocols.join(', ')), protocols);
+  const tidied = plain ? offered : protocols.join(', ');
+  headers['sec-websocket-protocol'] = tidied;
+  lastOffer = { offered: tidied, protocols };
 }
 
 /** Up to this many offered protocols are checked for repeats by a scan, more through a Set. */
@@ -46,20 +51,18 @@ const SCANNED_PROTOCOLS = 8;
 /**
  * The last offer parsed and its protocols: admission reads the token (tokenOf) from the offer the
  * handshake tidied in the same turn, so the header, about a token long, is split once, not twice.
- * Keyed by the header's text, of which the protocols are a function, so a stale entry is never read.
+ * Keyed by the header's text, of which the protocols are a function, so a stale entry is never read;
+ * dropped once read, so the pod does not keep a client's token after its admission.
  */
 let lastOffer: { offered: string; protocols: string[] } | undefined;
-
-function remember(offered: string, protocols: string[]): void {
-  lastOffer = { offered, protocols };
-}
 
 /** The protocols a handshake offers, each once, without the empty elements an HTTP list may have. */
 function offeredProtocols(headers: IncomingMessage['headers']): readonly string[] {
   const offered = headers['sec-websocket-protocol'];
   if (offered === undefined) return [];
-  if (lastOffer?.offered === offered) return lastOffer.protocols;
-  return parseOffer(offered).protocols;
+  const known = lastOffer?.offered === offered ? lastOffer.protocols : undefined;
+  lastOffer = undefined;
+  return known ?? parseOffer(offered).protocols;
 }
 
 /**
@@ -91,7 +94,6 @@ function parseOffer(offered: string): { protocols: string[]; plain: boolean } {
     if (index === 0 ? element !== protocol : element.length !== protocol.length + 1 || element[0] !== ' ') joinedByCommaSpace = false;
     protocols.push(protocol);
   }
-  remember(offered, protocols);
   return { protocols, plain: joinedByCommaSpace || joinedByComma };
 }
 
