@@ -56,6 +56,20 @@ const SCANNED_PROTOCOLS = 8;
  */
 let lastOffer: { offered: string; protocols: string[] } | undefined;
 
+/**
+ * Drops the memo of the last offer: called once its handshake's turn is over, so an offer that
+ * admission never read (a handshake refused before it, or by it before reading the token) is not
+ * kept, token and all, until the next handshake.
+ */
+export function forgetOffer(): void {
+  lastOffer = undefined;
+}
+
+/** Whether the memo holds an offer (its client's token): for tests of forgetOffer's callers. */
+export function holdsOffer(): boolean {
+  return lastOffer !== undefined;
+}
+
 /** The protocols a handshake offers, each once, without the empty elements an HTTP list may have. */
 function offeredProtocols(headers: IncomingMessage['headers']): readonly string[] {
   const offered = headers['sec-websocket-protocol'];

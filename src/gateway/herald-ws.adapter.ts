@@ -10,7 +10,7 @@ import { endReceiversOnce } from '../connections/ws.internals';
 import { CompressionNegotiation } from './compression.negotiation';
 import { ConnectionAdmission } from './connection.admission';
 import { FrameDispatcher } from './frame.dispatcher';
-import { selectProtocol, tidyOfferedProtocols } from './handshake';
+import { forgetOffer, selectProtocol, tidyOfferedProtocols } from './handshake';
 import { socketClassWith } from './herald-socket';
 import { UpgradePath } from './upgrade-path';
 
@@ -130,6 +130,9 @@ export class HeraldWsAdapter extends WsAdapter {
       // The request's URL and Host make no URL (Nest's own listener answers this too, but with a
       // status line and nothing else): a complete response, so the client reads why.
       socket.end(BAD_UPGRADE_RESPONSE);
+    } finally {
+      // Admission read the token in this turn, or never will (the handshake was refused first).
+      forgetOffer();
     }
   };
 

@@ -2,6 +2,7 @@ import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import WebSocket from 'ws';
 import { Broker, BrokerUnavailableError } from '../../src/broker/broker';
 import { ConnectionHub } from '../../src/connections/connection.hub';
+import { holdsOffer } from '../../src/gateway/handshake';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { http } from '../support/http';
@@ -218,6 +219,8 @@ describe('connection limits and origins', () => {
     try {
       const bad = await openClient(app.wsUrl, signToken(), { headers: { origin: 'https://evil.example.com' } });
       expect(await bad.closed).toEqual({ code: 1008, reason: 'origin_not_allowed' });
+      // Refused before admission read its token: the handshake's memo of the offer keeps none of it.
+      expect(holdsOffer()).toBe(false);
       const good = await connectClient(app.wsUrl, signToken(), { headers: { origin: 'https://admin.example.com' } });
       // Non-browser clients send no Origin and are not affected.
       const server = await connectClient(app.wsUrl, signToken());
