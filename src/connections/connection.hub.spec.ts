@@ -135,6 +135,32 @@ describe('ConnectionHub: a connection removed', () => {
     expect(hub.connectionFor(connection.socket)).toBeUndefined();
     await engine.close();
   });
+  it('drops its buffers of joins under way, and only its own, whatever other joins wait', async () => {
+    const { engine, hub, connection, publish } = await memberOfPersonalRoom();
+    const other = new Connection('c2', connection.socket, { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+    hub.add(other);
+    const since = await publish('seen');
+    // Every history read waits until the test answers it, as a slow Redis does.
+    const answers: Array<() => void> = [];
+    const real = engine.broker.history.bind(engine.broker);
+    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
+    jest.spyOn(engine.broker, 'history').mockImplementation((room, at) => new Promise<HistoryResult>((resolve) => answers.push(() => resolve(real(room, at)))));
+    const joins = ['doc:1', 'doc:2', 'doc:3'].map((room) => hub.enter(connection, room, { readHistory: true }, () => undefined));
+    // A held member (its personal room, rejoined with since) has a buffer too.
+    joins.push(hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined) as Promise<never>);
+    const othersJoin = hub.enter(other, 'doc:1', { readHistory: true }, () => undefined);
+    for (let turns = 0; answers.length < 5 && turns < 100; turns++) await new Promise(setImmediate);
+    expect(answers).toHaveLength(5);
+    expect(hub.stats()).toMatchObject({ joining: 4, buffering: 2 });
+    hub.remove(connection);
+    expect(hub.stats()).toMatchObject({ joining: 1, buffering: 1 });
+    expect(hub.isJoining(other, 'doc:1')).toBe(true);
+    for (const answer of answers) answer();
+    await expect(Promise.all(joins)).resolves.toEqual(['connection_closed', 'connection_closed', 'connection_closed', 'connection_closed']);
+    await expect(othersJoin).resolves.toBe('entered');
+    expect(hub.stats()).toMatchObject({ joining: 0, buffering: 0 });
+    await engine.close();
+  });
 });
 
 describe('ConnectionHub: what its members were told of presence', () => {

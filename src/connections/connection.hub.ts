@@ -54,6 +54,12 @@ export class ConnectionHub {
   private readonly membersByRoom = new Map<string, Members>();
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
   private readonly joiningByRoom = new Map<string, Map<Connection, BufferedFrame[]>>();
+  /**
+   * The rooms of joiningByRoom each connection has a buffer in, for connections that have one:
+   * remove() visits those, not every room with a join under way (quadratic when a storm of
+   * admissions waits on Redis and its clients give up).
+   */
+  private readonly bufferedRoomsByConnection = new Map<Connection, string[]>();
   private readonly subscriptions: RefCountedSubscriptions;
   /** When each connection's token expires (HeartbeatService closes them on time). */
   private readonly expiries = new ExpirySchedule();
@@ -105,9 +111,8 @@ export class ConnectionHub {
     this.roomsByConnection.delete(connection);
     (connection.socket as SocketOfConnection)[CONNECTION_OF_SOCKET] = undefined;
     this.expiries.unfile(connection);
-    for (const [room, joining] of this.joiningByRoom) {
-      if (joining.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
-    }
+    const buffered = this.bufferedRoomsByConnection.get(connection);
+    if (buffered) for (const room of [...buffered]) this.takeBuffer(connection, room);
     const left = rooms ? [...rooms] : [];
     for (const room of left) this.dropMember(connection, room);
     return left;
@@ -261,11 +266,12 @@ export class ConnectionHub {
     return true;
   }
 
-  stats(): { connections: number; rooms: number; joining: number; users: number; subscriptions: number; expiring: number } {
+  stats(): { connections: number; rooms: number; joining: number; buffering: number; users: number; subscriptions: number; expiring: number } {
     return {
       connections: this.roomsByConnection.size,
       rooms: this.membersByRoom.size,
       joining: this.joiningByRoom.size,
+      buffering: this.bufferedRoomsByConnection.size,
       // Every connection is in its own user's personal room, so that room's entry is the user's.
       users: countKeys(this.membersByRoom, PERSONAL_ROOM_PREFIX),
       subscriptions: this.subscriptions.size,
@@ -354,14 +360,26 @@ export class ConnectionHub {
   private startBuffer(connection: Connection, room: string): void {
     let joining = this.joiningByRoom.get(room);
     if (!joining) this.joiningByRoom.set(room, (joining = new Map()));
+    if (joining.has(connection)) {
+      joining.set(connection, []);
+      return;
+    }
     joining.set(connection, []);
+    const buffered = this.bufferedRoomsByConnection.get(connection);
+    if (buffered) buffered.push(room);
+    else this.bufferedRoomsByConnection.set(connection, [room]);
   }
 
   /** Ends `connection`'s buffer for the room (if any is left: remove() drops them); returns it. */
   private takeBuffer(connection: Connection, room: string): readonly BufferedFrame[] {
     const joining = this.joiningByRoom.get(room);
-    const buffered = joining?.get(connection) ?? NOTHING_BUFFERED;
-    if (joining?.delete(connection) && joining.size === 0) this.joiningByRoom.delete(room);
+    const buffered = joining?.get(connection);
+    if (buffered === undefined) return NOTHING_BUFFERED;
+    joining!.delete(connection);
+    if (joining!.size === 0) this.joiningByRoom.delete(room);
+    const rooms = this.bufferedRoomsByConnection.get(connection)!;
+    if (rooms.length === 1) this.bufferedRoomsByConnection.delete(connection);
+    else rooms.splice(rooms.indexOf(room), 1);
     return buffered;
   }
 
