@@ -6,9 +6,11 @@ import { totalCpuMicros } from './processes.mjs';
  * it is shared work the nodes would otherwise do, not theirs).
  */
 export class CpuWindow {
-  /** `redisPid`: the Redis server's PID, or every node's for a Redis Cluster. */
-  constructor(pids, redisPid) {
+  /** `redisPid`: the Redis server's PID, or every node's for a Redis Cluster; `profiler`: see targets.mjs (BENCH_PROFILE=window). */
+  constructor(pids, redisPid, profiler) {
     this.pids = pids;
+    this.profiler = profiler;
+    profiler?.start();
     this.redisPids = redisPid === undefined ? [] : [redisPid].flat();
     this.startUs = totalCpuMicros(pids);
     this.redisStartUs = this.redisPids.length > 0 ? totalCpuMicros(this.redisPids) : 0;
@@ -16,13 +18,14 @@ export class CpuWindow {
   }
 
   stop() {
+    this.profiler?.stop();
     const redisCpuUs = this.redisPids.length > 0 ? totalCpuMicros(this.redisPids) - this.redisStartUs : undefined;
     return { cpuUs: totalCpuMicros(this.pids) - this.startUs, wallMs: performance.now() - this.startedAt, redisCpuUs };
   }
 }
 
 /** Starts a CpuWindow over a started target (see targets.mjs), Redis included when it has one. */
-export const cpuOf = (target) => new CpuWindow(target.pids(), target.redisPid);
+export const cpuOf = (target) => new CpuWindow(target.pids(), target.redisPid, target.windowProfiler);
 
 export const round = (value, digits = 2) => (value === null || value === undefined || !Number.isFinite(value) ? null : Math.round(value * 10 ** digits) / 10 ** digits);
 

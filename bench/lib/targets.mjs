@@ -38,7 +38,7 @@ export function killRunning() {
  * overrides how many nodes a Redis target runs (the scale run's five pods), `options.redisNodes`
  * too but leaves single-node targets alone (BENCH_REDIS_NODES).
  */
-export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, heraldEntry, nodes: nodesAsked, redisNodes, env = {} } = {}) {
+export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, windowProfileDir, heraldEntry, nodes: nodesAsked, redisNodes, env = {} } = {}) {
   const target = TARGETS[name];
   const nodeCount = nodesAsked ?? (target.redis || target.redisCluster ? redisNodes : undefined);
   if (nodeCount !== undefined && nodeCount !== target.nodes && !target.redis && !target.redisCluster) throw new Error(`${name} runs on one node: only Redis targets take several`);
@@ -106,7 +106,10 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
       process.kill(node.pid, 'SIGKILL');
       return node.exited;
     },
+    /** With BENCH_PROFILE=window: profiles every node over each CpuWindow (measure.mjs). */
+    windowProfiler: windowProfileDir ? new WindowProfiler(nodes, join(windowProfileDir, `${name}-${prefix}`)) : undefined,
     async stop() {
+      await handle.windowProfiler?.written();
       await Promise.all(nodes.map((node) => handle.stopNode(node)));
     },
   };
@@ -132,6 +135,56 @@ function status(port, path) {
     });
     req.once('error', () => resolve(0));
     req.setTimeout(2000, () => req.destroy());
+  });
+}
+
+/**
+ * CPU profiles of a target's nodes over measured windows only (servers/probe.mjs), one file per
+ * node and window: `<dir>/<target>-<prefix>-w<window>-node<index>.cpuprofile`.
+ */
+class WindowProfiler {
+  constructor(nodes, stem) {
+    this.nodes = nodes;
+    this.stem = stem;
+    this.windows = 0;
+    this.pending = [];
+  }
+
+  start() {
+    this.windows++;
+    for (const node of this.live()) node.child.send({ type: 'profile-start' });
+  }
+
+  stop() {
+    for (const node of this.live()) {
+      const file = `${this.stem}-w${this.windows}-node${node.index}.cpuprofile`;
+      this.pending.push(nextMessage(node, 'profile-written').catch((error) => process.stderr.write(`profile of node ${node.index}: ${error.message}\n`)));
+      node.child.send({ type: 'profile-stop', file });
+    }
+  }
+
+  /** Waits until every profile asked for is on disk. */
+  async written() {
+    await Promise.all(this.pending);
+  }
+
+  live() {
+    return this.nodes.filter((node) => node.child.exitCode === null && node.child.signalCode === null);
+  }
+}
+
+/** Resolves with the node's next message of type `answer`. */
+function nextMessage(node, answer) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${answer} timed out`)), 30_000);
+    const onMessage = (message) => {
+      if (message?.type !== answer) return;
+      clearTimeout(timer);
+      node.child.off('message', onMessage);
+      if (message.error) reject(new Error(message.error));
+      else resolve(message);
+    };
+    node.child.on('message', onMessage);
   });
 }
 
