@@ -9,6 +9,7 @@
  *   BENCH_PROFILE=1         Herald nodes run with --cpu-prof (profiles land next to the logs)
  *   BENCH_PROFILE=window    every target's nodes are profiled over each measured window only
  *                           (the CPU rows' windows; servers/probe.mjs), for side-by-side profiles
+ *   BENCH_PROFILE=alloc     the same with V8's sampling allocation profiler (.heapprofile files)
  *   BENCH_NODE_ARGS='...'   extra node flags for every target's nodes, e.g. '--trace-gc' or
  *                           '--trace-opt --trace-deopt' (their output lands in the nodes' logs)
  *   BENCH_OUT=dir           where results.json and the charts go (default docs/benchmarks)
@@ -27,7 +28,7 @@ export function benchConfig(env = process.env) {
     targets: list(env.BENCH_TARGETS),
     rounds: env.BENCH_ROUNDS === undefined ? (scale < 1 ? 1 : 3) : positiveInteger('BENCH_ROUNDS', env.BENCH_ROUNDS),
     profile: env.BENCH_PROFILE === '1',
-    windowProfile: env.BENCH_PROFILE === 'window',
+    windowProfile: env.BENCH_PROFILE === 'window' || env.BENCH_PROFILE === 'alloc' ? env.BENCH_PROFILE : undefined,
     out: env.BENCH_OUT,
     redisNodes: env.BENCH_REDIS_NODES === undefined ? undefined : positiveInteger('BENCH_REDIS_NODES', env.BENCH_REDIS_NODES),
     idle: { steps: [5000, 10000, 20000].map(count), warmup: count(2000) },

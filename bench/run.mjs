@@ -95,7 +95,7 @@ log(`Private Redis on ${redis.url}; logs in ${workDir}`);
 const planned = (target) => PLAN.some((scenario) => (!config.scenarios || config.scenarios.includes(scenario.name)) && scenario.targets.includes(target)) && (!config.targets || config.targets.includes(target));
 const redisCluster = planned('herald-cluster') ? await startRedisCluster() : undefined;
 if (redisCluster) log(`Private Redis Cluster seeded at ${redisCluster.seeds}`);
-const ctx = { config, log, targetOptions: { redisUrl: redis.url, redisPid: redis.pid, redisCluster, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined, windowProfileDir: config.windowProfile ? workDir : undefined, redisNodes: config.redisNodes } };
+const ctx = { config, log, targetOptions: { redisUrl: redis.url, redisPid: redis.pid, redisCluster, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined, windowProfileDir: config.windowProfile ? workDir : undefined, windowProfileKind: config.windowProfile === 'alloc' ? 'alloc' : 'cpu', redisNodes: config.redisNodes } };
 try {
   for (const scenario of PLAN) {
     if (config.scenarios && !config.scenarios.includes(scenario.name)) continue;
@@ -124,6 +124,6 @@ results.finishedAt = new Date().toISOString();
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 log(`Results in ${join(outDir, 'results.json')}`);
-if (config.profile || config.windowProfile) log(`CPU profiles: ${readdirSync(workDir).filter((file) => file.endsWith('.cpuprofile')).map((file) => join(workDir, file)).join(', ')}`);
+if (config.profile || config.windowProfile) log(`Profiles: ${readdirSync(workDir).filter((file) => /\.(cpu|heap)profile$/.test(file)).map((file) => join(workDir, file)).join(', ')}`);
 const { markdownPath } = await render(join(outDir, 'results.json'), config.out ? join(outDir, 'benchmarks.md') : undefined);
 log(`Rendered ${markdownPath}`);

@@ -38,7 +38,7 @@ export function killRunning() {
  * overrides how many nodes a Redis target runs (the scale run's five pods), `options.redisNodes`
  * too but leaves single-node targets alone (BENCH_REDIS_NODES).
  */
-export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, windowProfileDir, heraldEntry, nodes: nodesAsked, redisNodes, env = {} } = {}) {
+export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, windowProfileDir, windowProfileKind, heraldEntry, nodes: nodesAsked, redisNodes, env = {} } = {}) {
   const target = TARGETS[name];
   const nodeCount = nodesAsked ?? (target.redis || target.redisCluster ? redisNodes : undefined);
   if (nodeCount !== undefined && nodeCount !== target.nodes && !target.redis && !target.redisCluster) throw new Error(`${name} runs on one node: only Redis targets take several`);
@@ -107,7 +107,7 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
       return node.exited;
     },
     /** With BENCH_PROFILE=window: profiles every node over each CpuWindow (measure.mjs). */
-    windowProfiler: windowProfileDir ? new WindowProfiler(nodes, join(windowProfileDir, `${name}-${prefix}`)) : undefined,
+    windowProfiler: windowProfileDir ? new WindowProfiler(nodes, join(windowProfileDir, `${name}-${prefix}`), windowProfileKind) : undefined,
     async stop() {
       await handle.windowProfiler?.written();
       await Promise.all(nodes.map((node) => handle.stopNode(node)));
@@ -139,25 +139,27 @@ function status(port, path) {
 }
 
 /**
- * CPU profiles of a target's nodes over measured windows only (servers/probe.mjs), one file per
- * node and window: `<dir>/<target>-<prefix>-w<window>-node<index>.cpuprofile`.
+ * CPU or allocation profiles of a target's nodes over measured windows only (servers/probe.mjs),
+ * one file per node and window: `<dir>/<target>-<prefix>-w<window>-node<index>.cpuprofile` (or
+ * `.heapprofile`, which Chrome DevTools opens too).
  */
 class WindowProfiler {
-  constructor(nodes, stem) {
+  constructor(nodes, stem, kind = 'cpu') {
     this.nodes = nodes;
     this.stem = stem;
+    this.kind = kind;
     this.windows = 0;
     this.pending = [];
   }
 
   start() {
     this.windows++;
-    for (const node of this.live()) node.child.send({ type: 'profile-start' });
+    for (const node of this.live()) node.child.send({ type: 'profile-start', kind: this.kind });
   }
 
   stop() {
     for (const node of this.live()) {
-      const file = `${this.stem}-w${this.windows}-node${node.index}.cpuprofile`;
+      const file = `${this.stem}-w${this.windows}-node${node.index}.${this.kind === 'alloc' ? 'heapprofile' : 'cpuprofile'}`;
       this.pending.push(nextMessage(node, 'profile-written').catch((error) => process.stderr.write(`profile of node ${node.index}: ${error.message}\n`)));
       node.child.send({ type: 'profile-stop', file });
     }
