@@ -145,11 +145,14 @@ describe('the SDK against a real Herald', () => {
   });
 
   it('refreshes the token in band before it expires, without reconnecting', async () => {
-    const getToken = jest.fn(() => signToken({ sub: 'erin', ttlS: 2 }));
+    // `exp` counts whole seconds, so a token lives between ttlS - 1 and ttlS seconds, and the SDK
+    // refreshes half way through one this short: 5 s leaves the refresh at least 2 s to be made
+    // and applied on a loaded machine before the server's expiry sweep.
+    const getToken = jest.fn(() => signToken({ sub: 'erin', ttlS: 5 }));
     const { client, seen } = open({ getToken });
     await client.whenOpen();
     const firstExpiry = Date.parse(client.welcome!.expiresAt!);
-    await eventually(() => expect(getToken.mock.calls.length).toBeGreaterThanOrEqual(2), 3_000);
+    await eventually(() => expect(getToken.mock.calls.length).toBeGreaterThanOrEqual(2), 6_000);
     // Past the first token's expiry, still the first connection.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstExpiry - Date.now()) + 300));
     expect(seen.disconnects).toEqual([]);
