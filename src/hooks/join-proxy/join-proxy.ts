@@ -46,7 +46,8 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
     super();
     this.settings = config.joinProxy!;
     this.cache = new JoinDecisionCache(this.settings.cacheSize);
-    this.slots = new RequestSlots(this.settings.concurrency);
+    // A join left with under a tenth of its timeout when a slot frees is not sent (RequestSlots).
+    this.slots = new RequestSlots(this.settings.concurrency, this.settings.timeoutMs / 10);
     metrics.countWaiting = () => this.slots.queued;
   }
 
@@ -86,7 +87,7 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
     try {
       // One deadline for the wait for a slot and the request: a join hears within the timeout.
       const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
-      release = await this.slots.acquire(signal);
+      release = await this.slots.acquire(signal, Date.now() + this.settings.timeoutMs);
       stopTimer = this.metrics.seconds.startTimer();
       const response = await postSigned(this.settings.url, this.settings.secret, JSON.stringify(request), signal);
       // 429 says "not now", as a 5xx does: the client may retry, so it is no refusal.

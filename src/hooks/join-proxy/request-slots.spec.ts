@@ -39,6 +39,27 @@ describe('RequestSlots', () => {
     next();
   });
 
+  it('answers a waiter with under minLeftMs left when a slot frees as timed out, unsent, and passes the slot on', async () => {
+    const slots = new RequestSlots(1, 100);
+    const never = new AbortController().signal;
+    const release = await slots.acquire(never);
+    const now = Date.now();
+    // Its own timeout would fire a moment after the request ahead of it gave up.
+    const almostOut = slots.acquire(never, now + 50);
+    const timely = slots.acquire(never, now + 60_000);
+    const alsoAlmostOut = slots.acquire(never, now + 99);
+    release();
+    await expect(almostOut).rejects.toMatchObject({ name: 'TimeoutError' });
+    const next = await timely;
+    expect(slots.queued).toBe(1);
+    next();
+    await expect(alsoAlmostOut).rejects.toMatchObject({ name: 'TimeoutError' });
+    // Nobody took the slot: it is free again.
+    expect(slots.queued).toBe(0);
+    const free = await slots.acquire(never, now + 50);
+    free();
+  });
+
   it('refuses at once a signal that has already aborted', async () => {
     const slots = new RequestSlots(1);
     const aborted = AbortSignal.abort(new Error('shutting down'));
