@@ -360,11 +360,9 @@ export class ConnectionHub {
   private startBuffer(connection: Connection, room: string): void {
     let joining = this.joiningByRoom.get(room);
     if (!joining) this.joiningByRoom.set(room, (joining = new Map()));
-    if (joining.has(connection)) {
-      joining.set(connection, []);
-      return;
-    }
+    const buffering = joining.has(connection);
     joining.set(connection, []);
+    if (buffering) return;
     const buffered = this.bufferedRoomsByConnection.get(connection);
     if (buffered) buffered.push(room);
     else this.bufferedRoomsByConnection.set(connection, [room]);
