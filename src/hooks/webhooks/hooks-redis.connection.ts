@@ -41,6 +41,10 @@ function createHooksCluster(seeds: string[], commandTimeoutMs: number, rootNodes
   return createCluster({
     ...options,
     ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),
+    // As the broker's client: discovery only fetches the slot map and each node is connected when
+    // first used, so a replacement's discovery (recoverCluster) never waits on connecting to the
+    // silent primary it replaces (up to its whole deadline, during which no other recovery starts).
+    minimizeConnections: true,
     scripts: HOOKS_SCRIPTS,
   });
 }
