@@ -52,7 +52,7 @@ const SCANNED_PROTOCOLS = 8;
  * The last offer parsed and its protocols: admission reads the token (tokenOf) from the offer the
  * handshake tidied in the same turn, so the header, about a token long, is split once, not twice.
  * Keyed by the header's text, of which the protocols are a function, so a stale entry is never read;
- * dropped once read, so the pod does not keep a client's token after its admission.
+ * dropped at the end of the upgrade's turn (forgetOffer), so the pod keeps no client's token after it.
  */
 let lastOffer: { offered: string; protocols: string[] } | undefined;
 
@@ -74,9 +74,7 @@ export function holdsOffer(): boolean {
 function offeredProtocols(headers: IncomingMessage['headers']): readonly string[] {
   const offered = headers['sec-websocket-protocol'];
   if (offered === undefined) return [];
-  const known = lastOffer?.offered === offered ? lastOffer.protocols : undefined;
-  lastOffer = undefined;
-  return known ?? parseOffer(offered).protocols;
+  return lastOffer?.offered === offered ? lastOffer.protocols : parseOffer(offered).protocols;
 }
 
 /**
