@@ -1,9 +1,8 @@
 import { constants, inflateRawSync } from 'node:zlib';
-import type { WebSocket } from 'ws';
+import WebSocketLib, { type WebSocket } from 'ws';
 import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
 import { PreparedFrame, sendText, textFrame } from './prepared-frame';
-import { frameHeaderAndPayload } from './ws.internals';
 
 /** Splits a final, unmasked server frame into its RSV1 bit and payload. */
 function parse(frame: Buffer): { rsv1: boolean; payload: Buffer } {
@@ -42,8 +41,18 @@ describe('PreparedFrame', () => {
 });
 
 describe('textFrame', () => {
-  /** The frame ws's own Sender builds for the text: header and payload apart, joined here. */
-  const wsFrame = (text: string) => Buffer.concat(frameHeaderAndPayload(Buffer.from(text), 1, false));
+  /**
+   * What ws's own Sender writes to its socket for `ws.send(text)` (a server's: unmasked, no
+   * extensions), captured from a stand-in socket that records every write, so the comparison
+   * does not go through the framing helper textFrame itself uses.
+   */
+  const wsFrame = (text: string): Buffer => {
+    const writes: Buffer[] = [];
+    const socket = { cork: () => {}, uncork: () => {}, write: (chunk: Buffer | string) => writes.push(Buffer.from(chunk)) };
+    const { Sender } = WebSocketLib as unknown as { Sender: new (socket: unknown, extensions: object) => { send(data: string, options: object): void } };
+    new Sender(socket, {}).send(text, { binary: false, compress: false, fin: true, mask: false });
+    return Buffer.concat(writes);
+  };
 
   it.each([0, 1, 125, 126, 127, 65_535, 65_536, 70_000])('writes what ws writes for %i bytes, around each length encoding', (length) => {
     const text = 'x'.repeat(length);
