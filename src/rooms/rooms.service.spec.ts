@@ -64,16 +64,52 @@ describe('RoomsService', () => {
   it('keeps a join that was answered when recording presence fails afterwards', async () => {
     const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
     const hub = new ConnectionHub(engine.broker, new MetricsService());
-    const rooms = new RoomsService(engine.broker, new PresenceDownStore(), hub, config);
+    const store = new PresenceDownStore();
+    const adding = jest.spyOn(store, 'add');
+    const rooms = new RoomsService(engine.broker, store, hub, config);
     const socket = fakeSocket();
     const principal = { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null };
     const connection = new Connection('c1', socket, principal, 1 << 20, 100, Date.now());
     await rooms.admit(connection, () => undefined);
 
     const replies: string[] = [];
-    await expect(rooms.join(connection, 'public:news', undefined, (joined) => replies.push(joined.room), () => undefined)).resolves.toBeUndefined();
+    // Answered in this turn: presence is recorded after, and not waited for.
+    expect(rooms.join(connection, 'public:news', undefined, (joined) => replies.push(joined.room), () => undefined)).toBeUndefined();
     expect(replies).toEqual(['public:news']);
+    expect(adding).toHaveBeenCalledWith('public:news', 'ann', 'c1', expect.anything());
+    await expect(adding.mock.results[0].value).rejects.toThrow(BrokerUnavailableError);
+    await new Promise(setImmediate);
     expect(hub.isMember(connection, 'public:news')).toBe(true);
+    await engine.close();
+  });
+
+  it('takes a join and the leave sent right after it in order, without waiting for the join\'s presence', async () => {
+    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+    const hub = new ConnectionHub(engine.broker, new MetricsService());
+    let recorded!: () => void;
+    const store = new (class extends MemoryPresenceStore {
+      readonly calls: string[] = [];
+      async add(...args: Parameters<MemoryPresenceStore['add']>): Promise<PresenceChange> {
+        this.calls.push(`add ${args[0]}`);
+        // The store answers the add later, as Redis does.
+        await new Promise<void>((resolve) => (recorded = resolve));
+        return super.add(...args);
+      }
+      async remove(...args: Parameters<MemoryPresenceStore['remove']>): Promise<PresenceChange> {
+        this.calls.push(`remove ${args[0]}`);
+        return super.remove(...args);
+      }
+    })();
+    const rooms = new RoomsService(engine.broker, store, hub, config);
+    const connection = new Connection('c1', fakeSocket(), { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+    await rooms.admit(connection, () => undefined);
+
+    expect(rooms.join(connection, 'public:news', undefined, () => undefined, () => undefined)).toBeUndefined();
+    await rooms.leave(connection, 'public:news');
+    // Asked of the store in the order the client sent them, the add still unanswered.
+    expect(store.calls).toEqual(['add public:news', 'remove public:news']);
+    expect(hub.isMember(connection, 'public:news')).toBe(false);
+    recorded();
     await engine.close();
   });
 

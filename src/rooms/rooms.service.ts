@@ -164,9 +164,9 @@ export class RoomsService implements OnModuleDestroy {
   }
 
   /**
-   * Authorizes and enters a join. Returns undefined when it was answered in this turn and needs
-   * nothing more, else a promise of the rest (a round trip, or recording presence after the
-   * reply); throws or rejects with a RoomError.
+   * Authorizes and enters a join. Returns undefined when it was answered in this turn, else a
+   * promise of its entry (a round trip: the join proxy, history, the room's subscription);
+   * throws or rejects with a RoomError. Presence is recorded after, not waited for (afterEnter).
    */
   join(connection: Connection, room: string, since: string | undefined, onJoined: (joined: Joined) => void, onRevoked: (room: string) => void): Promise<void> | undefined {
     this.assertRoomName(room);
@@ -273,12 +273,14 @@ export class RoomsService implements OnModuleDestroy {
     } catch (error) {
       throw asRoomError(error);
     }
-    if (typeof entering === 'string') return this.afterEnter(connection, room, entering);
+    if (typeof entering === 'string') {
+      this.afterEnter(connection, room, entering);
+      return undefined;
+    }
     return entering.then(
       (outcome) => {
-        const announcing = this.afterEnter(connection, room, outcome);
+        this.afterEnter(connection, room, outcome);
         afterWait?.();
-        return announcing;
       },
       (error: unknown) => {
         throw asRoomError(error);
@@ -286,11 +288,17 @@ export class RoomsService implements OnModuleDestroy {
     );
   }
 
-  private afterEnter(connection: Connection, room: string, outcome: EnterOutcome): Promise<void> | undefined {
+  /**
+   * Records the join's presence without waiting for it, as a leave's is (takeOut): the join is
+   * done once the hub entered it. The presence store keeps each room's changes in the order this
+   * pod made them (one queue per room, sent in order), so a `leave` or `message` the client sends
+   * right after `joined` needs not wait for the store's round trip, and a connection holds no
+   * chain of frames (FrameDispatcher.inOrder) for as long as a crowded room's batch window.
+   */
+  private afterEnter(connection: Connection, room: string, outcome: EnterOutcome): void {
     this.entered(connection, room, outcome);
-    if (outcome !== 'entered') return undefined;
-    // A personal room is entered at admission (admit), never here.
-    return tellsPresence(room) ? this.announce(connection, room, 'joined') : undefined;
+    // A personal room is entered at admission (admit), never here. announce never rejects.
+    if (outcome === 'entered' && tellsPresence(room)) void this.announce(connection, room, 'joined');
   }
 
   /** After the hub's `enter`: the join is told about, or refused when the connection closed meanwhile. */
