@@ -12,7 +12,7 @@ import { PreparedFrame } from './prepared-frame';
 import { ReplayFrames } from './replay-frames';
 import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
-import { corkForThisTurn } from './turn-cork';
+import { broadcastGoesAtOnce, corkForThisTurn } from './turn-cork';
 import { streamOf } from './ws.internals';
 
 /** How `enter` ended: a new member, one already in the room, or a connection that closed meanwhile. */
@@ -309,13 +309,14 @@ export class ConnectionHub {
       for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push({ seq, frame: prepared });
     }
     if (!members) return;
+    const atOnce = broadcastGoesAtOnce();
     let sent = 0;
     if (!(members instanceof Set)) {
-      if ((excluded === undefined || members.user !== excluded) && members.send(prepared)) sent = 1;
+      if ((excluded === undefined || members.user !== excluded) && members.send(prepared, atOnce)) sent = 1;
     } else {
       for (const connection of members) {
         if (excluded !== undefined && connection.user === excluded) continue;
-        if (connection.send(prepared)) sent++;
+        if (connection.send(prepared, atOnce)) sent++;
       }
     }
     if (sent === 0) return;

@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream';
  * Holds a socket's writes until the check phase of this event-loop turn, then sends them in one
  * write call: on loopback and in containers a write call (and the wake-up of the reader it
  * causes) costs more than the JavaScript that fills it. Used for a broadcast's frames (several
- * in one turn leave together, see sendPrepared), for a handshake's 101 response, which then
+ * in one turn leave together, see sendPrepared) unless it goes at once (broadcastGoesAtOnce),
+ * for a handshake's 101 response, which then
  * leaves with the `welcome` written in the same turn instead of one call before it, for a join's
  * reply and its replay (ConnectionHub.handOver), and for the heartbeat's protocol ping and ping
  * frame.
@@ -15,13 +16,51 @@ export function corkForThisTurn(stream: Duplex): void {
   if (stream.writableCorked !== 0) return;
   stream.cork();
   corked.push(stream);
-  if (corked.length === 1) setImmediate(uncorkAll);
+  endTurnSoon();
 }
 
-/** Sockets corked during this turn; emptied by uncorkAll in the check phase. */
-const corked: Duplex[] = [];
+/**
+ * Whether a broadcast starting now may write to its members at once rather than cork them until
+ * the check phase: only the first broadcast of a turn that follows a pause. Corked, a room's
+ * first members waited for the pod to go through all the others, and their clients then got
+ * every frame at the same moment instead of reading them as they came: at a steady rate that
+ * is latency for nothing, as one broadcast per turn saves no write call. A turn that starts
+ * right after one that broadcast (a pod that keeps broadcasting: a burst, a busy room) and the
+ * broadcasts after the first in a turn still cork, so theirs leave in one write per socket.
+ */
+export function broadcastGoesAtOnce(): boolean {
+  if (broadcastThisTurn) return false;
+  broadcastThisTurn = true;
+  endTurnSoon();
+  return performance.now() - lastBroadcastTurnEndMs >= BACK_TO_BACK_MS;
+}
 
-function uncorkAll(): void {
+/**
+ * How long after a turn that broadcast the next is still taken as back to back. A pod that
+ * keeps broadcasting reads the next messages right after writing the last ones, within a
+ * fraction of this; a steady rate of tens per second leaves tens of ms between them.
+ */
+const BACK_TO_BACK_MS = 1;
+
+/** Sockets corked during this turn; emptied by endTurn in the check phase. */
+const corked: Duplex[] = [];
+let turnEnding = false;
+/** Whether this turn broadcast (broadcastGoesAtOnce), and when the last turn that did ended. */
+let broadcastThisTurn = false;
+let lastBroadcastTurnEndMs = Number.NEGATIVE_INFINITY;
+
+function endTurnSoon(): void {
+  if (turnEnding) return;
+  turnEnding = true;
+  setImmediate(endTurn);
+}
+
+function endTurn(): void {
+  turnEnding = false;
   for (let i = 0; i < corked.length; i++) corked[i].uncork();
   corked.length = 0;
+  if (!broadcastThisTurn) return;
+  broadcastThisTurn = false;
+  // After the writes: a pod still busy writing them has not paused.
+  lastBroadcastTurnEndMs = performance.now();
 }
