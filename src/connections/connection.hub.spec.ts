@@ -213,3 +213,40 @@ describe('ConnectionHub gauges', () => {
     expect(await gauges()).toEqual(['0', '0']);
   });
 });
+
+describe('ConnectionHub: writing a broadcast', () => {
+  /** A hub with `count` members of public:big whose sockets log each frame handed over and each write call (an uncork). */
+  async function bigRoom(count: number) {
+    const engine = new MemoryEngine({ historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 86_400_000 });
+    const hub = new ConnectionHub(engine.broker, new MetricsService());
+    const log: string[] = [];
+    for (let index = 0; index < count; index++) {
+      const stream = { writableCorked: 0, cork: () => void stream.writableCorked++, uncork: () => void (--stream.writableCorked === 0 && log.push(`write ${index}`)) };
+      const sender = { _state: 0, _queue: [], sendFrame: () => log.push(`frame ${index}`) };
+      const socket = { readyState: 1, bufferedAmount: 0, _socket: stream, _sender: sender, send: jest.fn(), close: jest.fn() } as unknown as WebSocket;
+      const connection = new Connection(`c${index}`, socket, { user: `u${index}`, name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+      connection.open();
+      hub.add(connection);
+      await hub.enter(connection, 'public:big', { readHistory: false }, () => undefined);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5)); // a pause after the joins' turns
+    log.length = 0;
+    return { engine, log };
+  }
+
+  it("writes the first members' frames while it goes through the others after a pause, and the turn's later broadcasts at its end", async () => {
+    const { engine, log } = await bigRoom(300);
+    await engine.broker.publish('public:big', 'notification', { text: 'first' });
+    // Sent by the end of the publish's turn, in batches: the first member's write goes before
+    // the last member's frame is even handed over.
+    expect(log.filter((entry) => entry.startsWith('write'))).toHaveLength(300);
+    expect(log.indexOf('write 0')).toBeLessThan(log.indexOf('frame 299'));
+    log.length = 0;
+    // A second broadcast in the same turn waits for the turn's end: one write per socket for all of them.
+    await engine.broker.publish('public:big', 'notification', { text: 'second' });
+    expect(log.filter((entry) => entry.startsWith('write'))).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log.filter((entry) => entry.startsWith('write'))).toHaveLength(300);
+    await engine.close();
+  });
+});

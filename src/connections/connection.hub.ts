@@ -12,8 +12,11 @@ import { PreparedFrame } from './prepared-frame';
 import { ReplayFrames } from './replay-frames';
 import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
-import { broadcastGoesAtOnce, corkForThisTurn } from './turn-cork';
+import { broadcastGoesAtOnce, corkForThisTurn, flushCorked } from './turn-cork';
 import { streamOf } from './ws.internals';
+
+/** How many members' frames a broadcast that goes at once writes in one go (flushCorked). */
+const FLUSH_EVERY_MEMBERS = 128;
 
 /** How `enter` ended: a new member, one already in the room, or a connection that closed meanwhile. */
 export type EnterOutcome = 'entered' | 'already_member' | 'connection_closed';
@@ -312,13 +315,14 @@ export class ConnectionHub {
     const atOnce = broadcastGoesAtOnce();
     let sent = 0;
     if (!(members instanceof Set)) {
-      if ((excluded === undefined || members.user !== excluded) && members.send(prepared, atOnce)) sent = 1;
+      if ((excluded === undefined || members.user !== excluded) && members.send(prepared)) sent = 1;
     } else {
       for (const connection of members) {
         if (excluded !== undefined && connection.user === excluded) continue;
-        if (connection.send(prepared, atOnce)) sent++;
+        if (connection.send(prepared) && ++sent % FLUSH_EVERY_MEMBERS === 0 && atOnce) flushCorked();
       }
     }
+    if (atOnce) flushCorked();
     if (sent === 0) return;
     this.metrics.deliveries.inc(sent);
     if (delivery.kind === 'publication') this.metrics.publishToSend.observe((Date.now() - delivery.publishedAtMs) / 1000);

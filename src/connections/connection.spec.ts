@@ -144,39 +144,3 @@ describe('Connection frames taken', () => {
     expect(other.takesFrames).toBe(false);
   });
 });
-
-describe('Connection broadcasts', () => {
-  /** ws's idle Sender over a TCP stream that records, for each frame, whether the stream was corked when it was written. */
-  function socketRecordingCorks() {
-    const writes: { frame: string; corked: boolean }[] = [];
-    const stream = { writableCorked: 0, cork: () => void stream.writableCorked++, uncork: () => void stream.writableCorked-- };
-    const sender = { _state: 0, _queue: [], sendFrame: ([wire]: Buffer[]) => writes.push({ frame: wire.subarray(2).toString(), corked: stream.writableCorked > 0 }) };
-    const socket = { readyState: 1, bufferedAmount: 0, _socket: stream, _sender: sender } as unknown as WebSocket;
-    return { connection: new Connection('c1', socket, principal, LIMIT, 100, Date.now()), writes, stream };
-  }
-  const checkPhase = () => new Promise((resolve) => setImmediate(resolve));
-
-  it('writes a broadcast sent at once now, and corks the socket for the others until the check phase', async () => {
-    const { connection, writes, stream } = socketRecordingCorks();
-    connection.send(new PreparedFrame('a'), true);
-    connection.send(new PreparedFrame('b'));
-    connection.send(new PreparedFrame('c'));
-    expect(writes).toEqual([
-      { frame: 'a', corked: false },
-      { frame: 'b', corked: true },
-      { frame: 'c', corked: true },
-    ]);
-    await checkPhase();
-    // b and c leave in one write, in the check phase.
-    expect(stream.writableCorked).toBe(0);
-  });
-
-  it('writes a broadcast sent at once into a socket corked already this turn, after what the cork holds', async () => {
-    const { connection, writes, stream } = socketRecordingCorks();
-    // The heartbeat corks a socket for its protocol ping and ping frame, as a join corks for its replay.
-    stream.cork();
-    connection.send(new PreparedFrame('live'), true);
-    expect(writes).toEqual([{ frame: 'live', corked: true }]);
-    stream.uncork();
-  });
-});

@@ -78,10 +78,9 @@ export class Connection {
   /**
    * Sends a ready-made frame. A client that lets its send buffer grow past the limit is closed
    * with 4008 rather than allowed to hold the pod's memory hostage; it recovers with `since`.
-   * Returns false when the frame was not queued. `atOnce`: a broadcast written now rather than
-   * with the turn's others (broadcastGoesAtOnce).
+   * Returns false when the frame was not queued.
    */
-  send(frame: string | PreparedFrame, atOnce = false): boolean {
+  send(frame: string | PreparedFrame): boolean {
     if (this.#state === 'closing' || this.socket.readyState !== 1) return false;
     if (this.socket.bufferedAmount > this.sendBufferLimitBytes) {
       if (this.isSlowConsumer()) return false;
@@ -92,7 +91,7 @@ export class Connection {
     if (frame instanceof PreparedFrame) {
       const compression = this.compression;
       const wire = compression !== undefined && frame.payload.length >= compression.fromBytes ? frame.compressedWire(compression.windowBits) : frame.wire;
-      sendPrepared(this.socket, frame, wire, !atOnce);
+      sendPrepared(this.socket, frame, wire);
     } else {
       // One connection's own frames (replies) go uncompressed: compressing them would take a
       // zlib stream per socket.

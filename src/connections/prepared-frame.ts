@@ -87,16 +87,15 @@ const PLAIN_TEXT = { binary: false, compress: false } as const;
  * plain payload to `ws.send`, which queues it behind the frame in progress. Bytes written either
  * way count in `socket.bufferedAmount`.
  *
- * `coalesce`: the TCP socket stays corked until the end of this event-loop turn, so the frames of
- * several broadcasts handled in one turn (a burst of publishes, a batch of Redis messages) leave
- * in one write call per socket instead of one each: under load the syscalls, not the JavaScript,
- * are most of a broadcast's cost. Without it (broadcastGoesAtOnce) the frame is written at
- * once, unless the socket is corked already.
+ * The TCP socket stays corked until the end of this event-loop turn, so the frames of several
+ * broadcasts handled in one turn (a burst of publishes, a batch of Redis messages) leave in one
+ * write call per socket instead of one each: under load the syscalls, not the JavaScript, are
+ * most of a broadcast's cost. (A broadcast that goes at once flushes them as it goes:
+ * broadcastGoesAtOnce.)
  */
-export function sendPrepared(socket: WebSocket, frame: PreparedFrame, wire: readonly Buffer[], coalesce = true): void {
-  if (!senderIsIdle(socket)) socket.send(frame.payload, PLAIN_TEXT);
-  else if (coalesce) writeCorked(socket, wire);
-  else writeFrame(socket, wire);
+export function sendPrepared(socket: WebSocket, frame: PreparedFrame, wire: readonly Buffer[]): void {
+  if (senderIsIdle(socket)) writeCorked(socket, wire);
+  else socket.send(frame.payload, PLAIN_TEXT);
 }
 
 /** A ready frame to an idle Sender, the TCP socket corked until the end of this turn. */

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { broadcastGoesAtOnce, corkForThisTurn } from './turn-cork';
+import { broadcastGoesAtOnce, corkForThisTurn, flushCorked } from './turn-cork';
 
 describe('broadcastGoesAtOnce', () => {
   const checkPhase = () => new Promise((resolve) => setImmediate(resolve));
@@ -47,5 +47,24 @@ describe('broadcastGoesAtOnce', () => {
     nowMs += 0.2;
     expect(broadcastGoesAtOnce()).toBe(true);
     await checkPhase();
+  });
+});
+
+describe('flushCorked', () => {
+  const stream = () => {
+    const state = { writableCorked: 0, cork: () => void state.writableCorked++, uncork: () => void state.writableCorked-- };
+    return state;
+  };
+
+  it("sends what the sockets corked this turn hold now, and leaves nothing for the turn's end", async () => {
+    const [a, b] = [stream(), stream()];
+    corkForThisTurn(a as unknown as Duplex);
+    corkForThisTurn(b as unknown as Duplex);
+    flushCorked();
+    expect([a.writableCorked, b.writableCorked]).toEqual([0, 0]);
+    // Corked again later in the turn: uncorked once, at its end.
+    corkForThisTurn(a as unknown as Duplex);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(a.writableCorked).toBe(0);
   });
 });

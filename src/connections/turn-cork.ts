@@ -4,8 +4,8 @@ import type { Duplex } from 'node:stream';
  * Holds a socket's writes until the check phase of this event-loop turn, then sends them in one
  * write call: on loopback and in containers a write call (and the wake-up of the reader it
  * causes) costs more than the JavaScript that fills it. Used for a broadcast's frames (several
- * in one turn leave together, see sendPrepared) unless it goes at once (broadcastGoesAtOnce),
- * for a handshake's 101 response, which then
+ * in one turn leave together, see sendPrepared; one that goes at once is flushed as it goes,
+ * broadcastGoesAtOnce), for a handshake's 101 response, which then
  * leaves with the `welcome` written in the same turn instead of one call before it, for a join's
  * reply and its replay (ConnectionHub.handOver), and for the heartbeat's protocol ping and ping
  * frame.
@@ -20,13 +20,14 @@ export function corkForThisTurn(stream: Duplex): void {
 }
 
 /**
- * Whether a broadcast starting now may write to its members at once rather than cork them until
- * the check phase: only the first broadcast of a turn that follows a pause. Corked, a room's
- * first members waited for the pod to go through all the others, and their clients then got
- * every frame at the same moment instead of reading them as they came: at a steady rate that
- * is latency for nothing, as one broadcast per turn saves no write call. A turn that starts
- * right after one that broadcast (a pod that keeps broadcasting: a burst, a busy room) and the
- * broadcasts after the first in a turn still cork, so theirs leave in one write per socket.
+ * Whether a broadcast starting now may send its frames while it goes through its members
+ * (flushCorked) rather than leave them corked until the check phase: only the first broadcast of
+ * a turn that follows a pause. Corked, a room's first members waited for the pod to go through
+ * all the others, and their clients then got every frame at the same moment instead of reading
+ * them as they came: at a steady rate that is latency for nothing, as one broadcast per turn
+ * saves no write call. A turn that starts right after one that broadcast (a pod that keeps
+ * broadcasting: a burst, a busy room) and the broadcasts after the first in a turn stay corked,
+ * so theirs leave in one write per socket.
  */
 export function broadcastGoesAtOnce(): boolean {
   if (broadcastThisTurn) return false;
@@ -49,6 +50,19 @@ let turnEnding = false;
 let broadcastThisTurn = false;
 let lastBroadcastTurnEndMs = Number.NEGATIVE_INFINITY;
 
+/**
+ * Sends what the sockets corked so far this turn hold, now rather than in the check phase. For
+ * a broadcast that goes at once, every few hundred members: in one write per socket as when
+ * corked, each batch written in one go (writing each frame as its member came cost a fan-out at
+ * full load about half again as much CPU per delivered message, its writes spread among the
+ * JavaScript between them), and the first members' frames leave while the pod goes through the
+ * others.
+ */
+export function flushCorked(): void {
+  for (let i = 0; i < corked.length; i++) corked[i].uncork();
+  corked.length = 0;
+}
+
 function endTurnSoon(): void {
   if (turnEnding) return;
   turnEnding = true;
@@ -57,8 +71,7 @@ function endTurnSoon(): void {
 
 function endTurn(): void {
   turnEnding = false;
-  for (let i = 0; i < corked.length; i++) corked[i].uncork();
-  corked.length = 0;
+  flushCorked();
   if (!broadcastThisTurn) return;
   broadcastThisTurn = false;
   // After the writes: a pod still busy writing them has not paused.
