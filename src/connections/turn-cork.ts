@@ -52,11 +52,10 @@ let lastBroadcastTurnEndMs = Number.NEGATIVE_INFINITY;
 
 /**
  * Sends what the sockets corked so far this turn hold, now rather than in the check phase. For
- * a broadcast that goes at once, every few hundred members: in one write per socket as when
- * corked, each batch written in one go (writing each frame as its member came cost a fan-out at
- * full load about half again as much CPU per delivered message, its writes spread among the
- * JavaScript between them), and the first members' frames leave while the pod goes through the
- * others.
+ * a broadcast that goes at once, after every FLUSH_EVERY_MEMBERS members (ConnectionHub): one
+ * write per socket as when corked, a batch of them in one go, and the first members' frames
+ * leave while the pod goes through the others. Writing each frame as its member came cost a
+ * fan-out at full load more CPU per delivered message than these batches (docs/benchmarks.md).
  */
 export function flushCorked(): void {
   for (let i = 0; i < corked.length; i++) corked[i].uncork();
