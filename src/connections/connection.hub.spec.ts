@@ -229,13 +229,16 @@ describe('ConnectionHub: writing a broadcast', () => {
       hub.add(connection);
       await hub.enter(connection, 'public:big', { readHistory: false }, () => undefined);
     }
-    await new Promise((resolve) => setTimeout(resolve, 5)); // a pause after the joins' turns
     log.length = 0;
     return { engine, log };
   }
 
   it("writes the first members' frames while it goes through the others after a pause, and the turn's later broadcasts at its end", async () => {
     const { engine, log } = await bigRoom(300);
+    // A pause after the joins' turns.
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = performance.now() + 1000;
+    jest.spyOn(performance, 'now').mockReturnValue(later);
     await engine.broker.publish('public:big', 'notification', { text: 'first' });
     // Sent by the end of the publish's turn, in batches: the first member's write goes before
     // the last member's frame is even handed over.
@@ -247,6 +250,7 @@ describe('ConnectionHub: writing a broadcast', () => {
     expect(log.filter((entry) => entry.startsWith('write'))).toHaveLength(0);
     await new Promise((resolve) => setImmediate(resolve));
     expect(log.filter((entry) => entry.startsWith('write'))).toHaveLength(300);
+    jest.restoreAllMocks();
     await engine.close();
   });
 });

@@ -12,11 +12,8 @@ import { PreparedFrame } from './prepared-frame';
 import { ReplayFrames } from './replay-frames';
 import { deliveryFrame } from './server-frame';
 import { RoomList } from './room-list';
-import { broadcastGoesAtOnce, corkForThisTurn, flushCorked } from './turn-cork';
+import { corkForThisTurn, sendBroadcast } from './turn-cork';
 import { streamOf } from './ws.internals';
-
-/** How many members' frames a broadcast that goes at once writes in one go (flushCorked). */
-const FLUSH_EVERY_MEMBERS = 128;
 
 /** How `enter` ended: a new member, one already in the room, or a connection that closed meanwhile. */
 export type EnterOutcome = 'entered' | 'already_member' | 'connection_closed';
@@ -312,17 +309,17 @@ export class ConnectionHub {
       for (const [connection, buffer] of joining) if (connection.user !== excluded) buffer.push({ seq, frame: prepared });
     }
     if (!members) return;
-    const atOnce = broadcastGoesAtOnce();
     let sent = 0;
-    if (!(members instanceof Set)) {
-      if ((excluded === undefined || members.user !== excluded) && members.send(prepared)) sent = 1;
-    } else {
+    sendBroadcast(() => {
+      if (!(members instanceof Set)) {
+        if ((excluded === undefined || members.user !== excluded) && members.send(prepared)) sent = 1;
+        return;
+      }
       for (const connection of members) {
         if (excluded !== undefined && connection.user === excluded) continue;
-        if (connection.send(prepared) && ++sent % FLUSH_EVERY_MEMBERS === 0 && atOnce) flushCorked();
+        if (connection.send(prepared)) sent++;
       }
-    }
-    if (atOnce) flushCorked();
+    });
     if (sent === 0) return;
     this.metrics.deliveries.inc(sent);
     if (delivery.kind === 'publication') this.metrics.publishToSend.observe((Date.now() - delivery.publishedAtMs) / 1000);

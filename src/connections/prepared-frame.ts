@@ -90,8 +90,7 @@ const PLAIN_TEXT = { binary: false, compress: false } as const;
  * The TCP socket stays corked until the end of this event-loop turn, so the frames of several
  * broadcasts handled in one turn (a burst of publishes, a batch of Redis messages) leave in one
  * write call per socket instead of one each: under load the syscalls, not the JavaScript, are
- * most of a broadcast's cost. (A broadcast that goes at once flushes them as it goes:
- * broadcastGoesAtOnce.)
+ * most of a broadcast's cost. (A broadcast after a pause is sent as it goes: sendBroadcast.)
  */
 export function sendPrepared(socket: WebSocket, frame: PreparedFrame, wire: readonly Buffer[]): void {
   if (senderIsIdle(socket)) writeCorked(socket, wire);

@@ -1,70 +1,85 @@
 import type { Duplex } from 'node:stream';
-import { broadcastGoesAtOnce, corkForThisTurn, flushCorked } from './turn-cork';
+import { corkForThisTurn, sendBroadcast } from './turn-cork';
 
-describe('broadcastGoesAtOnce', () => {
-  const checkPhase = () => new Promise((resolve) => setImmediate(resolve));
+/** A TCP stream as far as corking goes: how deep it is corked, and how many times it was uncorked. */
+function stream() {
+  const state = { writableCorked: 0, uncorks: 0, cork: () => void state.writableCorked++, uncork: () => void (state.writableCorked--, state.uncorks++) };
+  return state;
+}
+const cork = (s: ReturnType<typeof stream>) => corkForThisTurn(s as unknown as Duplex);
+const checkPhase = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Sends a broadcast to one socket: true when its frame left during the broadcast, false when it waits for the check phase. */
+function broadcastLeavesAtOnce(): boolean {
+  const member = stream();
+  sendBroadcast(() => cork(member));
+  return member.writableCorked === 0;
+}
+
+describe('sendBroadcast', () => {
   let nowMs = 1_000_000;
   beforeEach(() => jest.spyOn(performance, 'now').mockImplementation(() => nowMs));
   afterEach(() => jest.restoreAllMocks());
 
-  it("lets the first broadcast of a turn after a pause go at once, and not the turn's others", async () => {
+  it("sends the first broadcast of a turn after a pause as it goes, and leaves the turn's others for the check phase", async () => {
     await checkPhase();
     nowMs += 1000;
-    expect(broadcastGoesAtOnce()).toBe(true);
-    expect(broadcastGoesAtOnce()).toBe(false);
-    expect(broadcastGoesAtOnce()).toBe(false);
+    expect(broadcastLeavesAtOnce()).toBe(true);
+    expect(broadcastLeavesAtOnce()).toBe(false);
+    expect(broadcastLeavesAtOnce()).toBe(false);
     await checkPhase();
   });
 
-  it('corks every broadcast of a turn that starts right after one that broadcast, as a busy pod does', async () => {
+  it('leaves every broadcast of a turn that starts right after one that broadcast for the check phase, as a busy pod does', async () => {
     await checkPhase();
     nowMs += 1000;
-    expect(broadcastGoesAtOnce()).toBe(true);
+    expect(broadcastLeavesAtOnce()).toBe(true);
     await checkPhase();
     // Back to back: the next turn broadcasts a fraction of a millisecond after that one ended.
     nowMs += 0.2;
-    expect(broadcastGoesAtOnce()).toBe(false);
+    expect(broadcastLeavesAtOnce()).toBe(false);
     await checkPhase();
     nowMs += 0.5;
-    expect(broadcastGoesAtOnce()).toBe(false);
+    expect(broadcastLeavesAtOnce()).toBe(false);
     await checkPhase();
     // A pause: the pod had nothing to broadcast for a while.
     nowMs += 5;
-    expect(broadcastGoesAtOnce()).toBe(true);
+    expect(broadcastLeavesAtOnce()).toBe(true);
     await checkPhase();
   });
 
   it('measures the pause from the end of the last turn that broadcast, not of turns that only corked a reply', async () => {
     await checkPhase();
     nowMs += 1000;
-    expect(broadcastGoesAtOnce()).toBe(true);
+    expect(broadcastLeavesAtOnce()).toBe(true);
     await checkPhase();
     nowMs += 5;
-    const stream = { writableCorked: 0, cork: () => void stream.writableCorked++, uncork: () => void stream.writableCorked-- };
-    corkForThisTurn(stream as unknown as Duplex);
+    const reply = stream();
+    cork(reply);
     await checkPhase();
-    expect(stream.writableCorked).toBe(0);
+    expect(reply.writableCorked).toBe(0);
     nowMs += 0.2;
-    expect(broadcastGoesAtOnce()).toBe(true);
+    expect(broadcastLeavesAtOnce()).toBe(true);
     await checkPhase();
   });
-});
 
-describe('flushCorked', () => {
-  const stream = () => {
-    const state = { writableCorked: 0, cork: () => void state.writableCorked++, uncork: () => void state.writableCorked-- };
-    return state;
-  };
-
-  it("sends what the sockets corked this turn hold now, and leaves nothing for the turn's end", async () => {
-    const [a, b] = [stream(), stream()];
-    corkForThisTurn(a as unknown as Duplex);
-    corkForThisTurn(b as unknown as Duplex);
-    flushCorked();
-    expect([a.writableCorked, b.writableCorked]).toEqual([0, 0]);
-    // Corked again later in the turn: uncorked once, at its end.
-    corkForThisTurn(a as unknown as Duplex);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(a.writableCorked).toBe(0);
+  it('hands the sockets of a broadcast sent as it goes to the kernel 128 at a time, each once', async () => {
+    await checkPhase();
+    nowMs += 1000;
+    const members = Array.from({ length: 300 }, stream);
+    let firstBatchSentBy: number | undefined;
+    sendBroadcast(() =>
+      members.forEach((member, index) => {
+        cork(member);
+        if (firstBatchSentBy === undefined && members[0].writableCorked === 0) firstBatchSentBy = index;
+      }),
+    );
+    // The first 128 left when the 129th was corked, before the rest were gone through.
+    expect(firstBatchSentBy).toBe(128);
+    expect(members.map((member) => [member.writableCorked, member.uncorks])).toEqual(members.map(() => [0, 1]));
+    // Corked again later in the turn: uncorked once more, at its end.
+    cork(members[0]);
+    await checkPhase();
+    expect(members[0]).toMatchObject({ writableCorked: 0, uncorks: 2 });
   });
 });

@@ -4,32 +4,46 @@ import type { Duplex } from 'node:stream';
  * Holds a socket's writes until the check phase of this event-loop turn, then sends them in one
  * write call: on loopback and in containers a write call (and the wake-up of the reader it
  * causes) costs more than the JavaScript that fills it. Used for a broadcast's frames (several
- * in one turn leave together, see sendPrepared; one that goes at once is flushed as it goes,
- * broadcastGoesAtOnce), for a handshake's 101 response, which then
- * leaves with the `welcome` written in the same turn instead of one call before it, for a join's
- * reply and its replay (ConnectionHub.handOver), and for the heartbeat's protocol ping and ping
- * frame.
+ * in one turn leave together, see sendPrepared; one that goes at once is sent as it goes,
+ * sendBroadcast), for a handshake's 101 response, which then leaves with the `welcome` written
+ * in the same turn instead of one call before it, for a join's reply and its replay
+ * (ConnectionHub.handOver), and for the heartbeat's protocol ping and ping frame.
  *
  * A socket corked already (by this, or inside ws's own cork-write-uncork) is left as it is.
  */
 export function corkForThisTurn(stream: Duplex): void {
   if (stream.writableCorked !== 0) return;
+  if (flushEvery !== 0 && corked.length >= flushEvery) flushCorked();
   stream.cork();
   corked.push(stream);
   endTurnSoon();
 }
 
 /**
- * Whether a broadcast starting now may send its frames while it goes through its members
- * (flushCorked) rather than leave them corked until the check phase: only the first broadcast of
- * a turn that follows a pause. Corked, a room's first members waited for the pod to go through
- * all the others, and their clients then got every frame at the same moment instead of reading
- * them as they came: at a steady rate that is latency for nothing, as one broadcast per turn
- * saves no write call. A turn that starts right after one that broadcast (a pod that keeps
- * broadcasting: a burst, a busy room) and the broadcasts after the first in a turn stay corked,
- * so theirs leave in one write per socket.
+ * Runs `send`, one broadcast's writes to its members' sockets. The first broadcast of a turn that
+ * follows a pause is sent as it goes: the sockets it corks are flushed every FLUSH_EVERY_SOCKETS
+ * and when it ends, rather than in the check phase. Corked until then, a room's first members
+ * waited for the pod to go through all the others, and their clients got every frame at the same
+ * moment instead of reading them as they came: at a steady rate that is latency for nothing, as
+ * one broadcast per turn saves no write call. A turn that starts right after one that broadcast
+ * (a pod that keeps broadcasting: a burst, a busy room) and the broadcasts after the first in a
+ * turn stay corked until the check phase, so theirs leave in one write per socket.
  */
-export function broadcastGoesAtOnce(): boolean {
+export function sendBroadcast(send: () => void): void {
+  if (!goesAtOnce()) {
+    send();
+    return;
+  }
+  flushEvery = FLUSH_EVERY_SOCKETS;
+  try {
+    send();
+  } finally {
+    flushEvery = 0;
+    flushCorked();
+  }
+}
+
+function goesAtOnce(): boolean {
   if (broadcastThisTurn) return false;
   broadcastThisTurn = true;
   endTurnSoon();
@@ -43,21 +57,23 @@ export function broadcastGoesAtOnce(): boolean {
  */
 const BACK_TO_BACK_MS = 1;
 
-/** Sockets corked during this turn; emptied by endTurn in the check phase. */
+/**
+ * How many sockets a broadcast sent as it goes hands to the kernel in one go: one write per
+ * socket as when corked, a batch of them at a time. Writing each frame as its member came cost a
+ * fan-out at full load more CPU per delivered message than these batches (docs/benchmarks.md).
+ */
+const FLUSH_EVERY_SOCKETS = 128;
+
+/** Sockets corked during this turn; emptied by flushCorked (the check phase, or sendBroadcast). */
 const corked: Duplex[] = [];
+/** While a broadcast is sent as it goes: how many corked sockets are flushed at a time; 0 otherwise. */
+let flushEvery = 0;
 let turnEnding = false;
-/** Whether this turn broadcast (broadcastGoesAtOnce), and when the last turn that did ended. */
+/** Whether this turn broadcast (goesAtOnce), and when the last turn that did ended. */
 let broadcastThisTurn = false;
 let lastBroadcastTurnEndMs = Number.NEGATIVE_INFINITY;
 
-/**
- * Sends what the sockets corked so far this turn hold, now rather than in the check phase. For
- * a broadcast that goes at once, after every FLUSH_EVERY_MEMBERS members (ConnectionHub): one
- * write per socket as when corked, a batch of them in one go, and the first members' frames
- * leave while the pod goes through the others. Writing each frame as its member came cost a
- * fan-out at full load more CPU per delivered message than these batches (docs/benchmarks.md).
- */
-export function flushCorked(): void {
+function flushCorked(): void {
   for (let i = 0; i < corked.length; i++) corked[i].uncork();
   corked.length = 0;
 }
