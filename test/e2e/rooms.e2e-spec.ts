@@ -348,6 +348,32 @@ describe.each(BROKER_KINDS)('frames sent without waiting for replies (%s broker)
     await client.close();
   });
 
+  it('records presence for a join, leave and join sent together in that order: the room hears each, and the user ends present', async () => {
+    const room = `chat:flicker-${kind}-${Date.now()}`;
+    const watcher = await connectClient(app.wsUrl, user('wren'));
+    await watcher.join(room);
+    const client = await connectClient(app.wsUrl, user('flick'));
+    const heard = () => watcher.all('presence').map((frame) => `${frame.data.user} ${frame.data.status}`);
+    const presence = async () => {
+      const { users, connections } = (await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body;
+      return { users: [...users].sort(), connections };
+    };
+    const replies = await pipeline(client, [
+      { event: 'join', data: { room } },
+      { event: 'leave', data: { room } },
+      { event: 'join', data: { room } },
+    ]);
+    expect(replies.map((reply) => reply.event)).toEqual(['joined', 'left', 'joined']);
+    await eventually(() => expect(heard()).toEqual(['flick joined', 'flick left', 'flick joined']));
+    await eventually(async () => expect(await presence()).toEqual({ users: ['flick', 'wren'], connections: 2 }));
+    // And a leave sent right after: gone from the room's presence, told once more.
+    await pipeline(client, [{ event: 'leave', data: { room } }]);
+    await eventually(() => expect(heard()).toEqual(['flick joined', 'flick left', 'flick joined', 'flick left']));
+    await eventually(async () => expect(await presence()).toEqual({ users: ['wren'], connections: 1 }));
+    await client.close();
+    await watcher.close();
+  });
+
   it('holds MAX_ROOMS_PER_CONNECTION against joins sent together, the personal room counted', async () => {
     const client = await connectClient(app.wsUrl, user('olga'));
     const stamp = Date.now();
