@@ -382,11 +382,13 @@ export function brokerContract(harness: EngineHarness): void {
     });
 
     it("keeps a subscribed room's epoch however long it stays quiet", async () => {
-      const broker = await (await brokers({ historyTtlS: 1 })).pod();
+      // A 2 s TTL, extended every 667 ms: a life lapses only if no extension lands for 1.3 s.
+      // With 1 s (extended every 333 ms) a Sentinel run on a loaded machine once saw it lapse.
+      const broker = await (await brokers({ historyTtlS: 2 })).pod();
       const inbox = new DeliveryLog(broker);
       await broker.subscribe('quiet');
       const joined = (await broker.history('quiet')).latestSeq!;
-      await delay(2500); // well past the TTL, with nothing read or published
+      await delay(3500); // well past the TTL, with nothing read or published
       const published = (await broker.publish('quiet', 'message', body('m1'))) as { seq: string };
       expect(parseSeq(published.seq)!.epoch).toBe(parseSeq(joined)!.epoch);
       await eventually(() => expect(inbox.seqsOf('quiet')).toEqual([published.seq]));
