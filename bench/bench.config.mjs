@@ -12,6 +12,9 @@
  *   BENCH_PROFILE=alloc     the same with V8's sampling allocation profiler (.heapprofile files)
  *   BENCH_NODE_ARGS='...'   extra node flags for every target's nodes, e.g. '--trace-gc' or
  *                           '--trace-opt --trace-deopt' (their output lands in the nodes' logs)
+ *   BENCH_THREADS=1         the idle steps also split the nodes' CPU per connect by thread: main
+ *                           thread user and system time, and V8's and libuv's other threads
+ *   BENCH_HERALD_ENV='A=1 B=2'  extra settings for Herald's nodes only (knock-out and tuning runs)
  *   BENCH_OUT=dir           where results.json and the charts go (default docs/benchmarks)
  *   BENCH_REDIS_NODES=1     how many nodes the Redis targets run (default 2): one pod on Redis
  *                           tells what Redis mode costs apart from what a second pod does

@@ -1,9 +1,11 @@
-import { totalCpuMicros } from './processes.mjs';
+import { threadCpuMicros, totalCpuMicros } from './processes.mjs';
 
 /**
  * Server CPU (user + system, all of a target's live nodes) spent between start() and stop(),
  * and, for targets on Redis, the Redis server's own CPU over the same window (reported apart:
- * it is shared work the nodes would otherwise do, not theirs).
+ * it is shared work the nodes would otherwise do, not theirs). With BENCH_THREADS=1, `threads`
+ * splits the nodes' CPU into their main threads' user and system time and their other threads'
+ * (threadCpuMicros).
  */
 export class CpuWindow {
   /** `redisPid`: the Redis server's PID, or every node's for a Redis Cluster; `profiler`: see targets.mjs (BENCH_PROFILE=window). */
@@ -15,12 +17,18 @@ export class CpuWindow {
     this.startUs = totalCpuMicros(pids);
     this.redisStartUs = this.redisPids.length > 0 ? totalCpuMicros(this.redisPids) : 0;
     this.startedAt = performance.now();
+    this.threadsStart = process.env.BENCH_THREADS === '1' ? threadCpuMicros(pids) : undefined;
   }
 
   stop() {
     this.profiler?.stop();
     const redisCpuUs = this.redisPids.length > 0 ? totalCpuMicros(this.redisPids) - this.redisStartUs : undefined;
-    return { cpuUs: totalCpuMicros(this.pids) - this.startUs, wallMs: performance.now() - this.startedAt, redisCpuUs };
+    const result = { cpuUs: totalCpuMicros(this.pids) - this.startUs, wallMs: performance.now() - this.startedAt, redisCpuUs };
+    if (this.threadsStart) {
+      const end = threadCpuMicros(this.pids);
+      result.threads = Object.fromEntries(Object.entries(end).map(([key, us]) => [key, us - this.threadsStart[key]]));
+    }
+    return result;
   }
 }
 

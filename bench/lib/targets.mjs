@@ -72,6 +72,7 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
         DRAIN_SPREAD_MS: '1000',
         ...(target.redis ? { REDIS_URL: redisUrl, REDIS_PREFIX: `${prefix}:` } : {}),
         ...(target.redisCluster ? { REDIS_CLUSTER_NODES: redisCluster.seeds, REDIS_PREFIX: `${prefix}:` } : {}),
+        ...(herald ? heraldExtraEnv() : {}),
         ...env,
       },
     });
@@ -203,4 +204,20 @@ export function memoryOf(node) {
     node.child.on('message', onMessage);
     node.child.send({ type: 'memory' });
   });
+}
+
+/**
+ * BENCH_HERALD_ENV: settings for Herald's nodes only, as `NAME=value` pairs separated by spaces
+ * (e.g. `V8_NEW_SPACE_MAX_MB=0 HEARTBEAT_MS=60000`): a knock-out or tuning run of one build
+ * without rebuilding it.
+ */
+function heraldExtraEnv() {
+  const pairs = (process.env.BENCH_HERALD_ENV ?? '').split(' ').filter(Boolean);
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const equals = pair.indexOf('=');
+      if (equals < 1) throw new Error(`BENCH_HERALD_ENV takes NAME=value pairs separated by spaces, got ${pair}`);
+      return [pair.slice(0, equals), pair.slice(equals + 1)];
+    }),
+  );
 }

@@ -42,7 +42,7 @@ export async function idle(ctx, targetName) {
       if (index > 0) warmErrors += await warmUp();
       const cpu = cpuOf(target);
       await fleet.connect({ count: total - connected, offset: connected, rooms: ['bench:idle'], nodes });
-      const { cpuUs, wallMs, redisCpuUs } = cpu.stop();
+      const { cpuUs, wallMs, redisCpuUs, threads } = cpu.stop();
       const added = fleet.clients.length - connected;
       connected = fleet.clients.length;
       await sleep(1000);
@@ -56,11 +56,14 @@ export async function idle(ctx, targetName) {
         connectPerS: round((added / wallMs) * 1000, 0),
         cpuUsPerConnect: round(cpuUs / Math.max(1, added), 1),
         ...(redisCpuUs === undefined ? {} : { redisCpuUsPerConnect: round(redisCpuUs / Math.max(1, added), 1) }),
+        ...(threads === undefined ? {} : { threadsUsPerConnect: Object.fromEntries(Object.entries(threads).map(([key, us]) => [key, round(us / Math.max(1, added), 1)])) }),
         rssMbPerNode: memory.perNode.map((m) => round(m.rss / 2 ** 20, 1)),
       });
       const mb = (bytes) => round(bytes / 2 ** 20, 1);
       const pods = memory.perNode.map((m) => `rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} ext ${mb(m.external)} MB`).join('; ');
-      ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect (${pods})`);
+      const split = points.at(-1).threadsUsPerConnect;
+      const splitText = split ? ` [main ${split.mainUserUs} user + ${split.mainSystemUs} sys, other threads ${split.otherThreadsUs} us]` : '';
+      ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect${splitText} (${pods})`);
     }
     return { nodes: nodes.length, warmup, baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors + warmErrors };
   } finally {
