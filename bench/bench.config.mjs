@@ -15,6 +15,8 @@
  *   BENCH_THREADS=1         the idle steps also split the nodes' CPU per connect by thread: main
  *                           thread user and system time, and V8's and libuv's other threads
  *   BENCH_HERALD_ENV='A=1 B=2'  extra settings for Herald's nodes only (knock-out and tuning runs)
+ *   BENCH_PERF=dir          every target's nodes are recorded with Linux perf over each CPU window
+ *                           (dir/perf-<n>.data; see measure.mjs for naming their JavaScript frames)
  *   BENCH_OUT=dir           where results.json and the charts go (default docs/benchmarks)
  *   BENCH_REDIS_NODES=1     how many nodes the Redis targets run (default 2): one pod on Redis
  *                           tells what Redis mode costs apart from what a second pod does

@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { threadCpuMicros, totalCpuMicros } from './processes.mjs';
 
 /**
@@ -12,6 +13,8 @@ export class CpuWindow {
   constructor(pids, redisPid, profiler) {
     this.pids = pids;
     this.profiler = profiler;
+    // Before the window's first reading: perf takes a moment to attach.
+    if (process.env.BENCH_PERF) this.perf = recordWithPerf(pids, process.env.BENCH_PERF);
     profiler?.start();
     this.redisPids = redisPid === undefined ? [] : [redisPid].flat();
     this.startUs = totalCpuMicros(pids);
@@ -21,6 +24,7 @@ export class CpuWindow {
   }
 
   stop() {
+    this.perf?.kill('SIGINT');
     this.profiler?.stop();
     const redisCpuUs = this.redisPids.length > 0 ? totalCpuMicros(this.redisPids) - this.redisStartUs : undefined;
     const result = { cpuUs: totalCpuMicros(this.pids) - this.startUs, wallMs: performance.now() - this.startedAt, redisCpuUs };
@@ -45,4 +49,20 @@ export async function until(done, timeoutMs) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return true;
+}
+
+let perfWindows = 0;
+
+/**
+ * BENCH_PERF=dir: `perf record` of the nodes over one CPU window, into dir/perf-<n>.data, with
+ * the monotonic clock V8's code records use (targets.mjs starts the nodes with --perf-prof).
+ * Afterwards `perf inject --jit -i dir/perf-<n>.data -o dir/perf-<n>.jit.data` names the
+ * JavaScript frames, even of code V8 moved or dropped since: unlike a V8 CPU profile, it costs
+ * every target alike and counts native and kernel time too.
+ */
+function recordWithPerf(pids, dir) {
+  const perf = spawn('perf', ['record', '-k', 'mono', '-g', '-F', '999', '-p', pids.join(','), '-o', `${dir}/perf-${++perfWindows}.data`], { stdio: 'ignore' });
+  // perf attaches within a few hundred ms; the window should not start before it does.
+  spawnSync('sleep', ['0.5']);
+  return perf;
 }

@@ -50,6 +50,8 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
     const port = await freePort();
     const args = ['--expose-gc', '--import', PROBE];
     if (profileDir && target.family === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+    // BENCH_PERF (measure.mjs): V8 writes where its compiled code lies, so perf can name JavaScript frames.
+    if (process.env.BENCH_PERF) args.push('--perf-prof', `--perf-prof-path=${process.env.BENCH_PERF}`, '--interpreted-frames-native-stack');
     // BENCH_NODE_ARGS (bench.config.mjs): the same extra V8 or Node flags for every target's nodes.
     if (process.env.BENCH_NODE_ARGS) args.push(...process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean));
     const herald = target.family === 'herald';
