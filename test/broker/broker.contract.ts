@@ -382,8 +382,8 @@ export function brokerContract(harness: EngineHarness): void {
     });
 
     it("keeps a subscribed room's epoch however long it stays quiet", async () => {
-      // A 2 s TTL, extended every 667 ms: a life lapses only if no extension lands for 1.3 s.
-      // With 1 s (extended every 333 ms) a Sentinel run on a loaded machine once saw it lapse.
+      // A 2 s TTL, extended every 667 ms: the life lapses only if an extension is over 1.3 s late.
+      // With 1 s (extended every 333 ms, so 0.7 s late) a Sentinel run on a loaded machine saw it lapse.
       const broker = await (await brokers({ historyTtlS: 2 })).pod();
       const inbox = new DeliveryLog(broker);
       await broker.subscribe('quiet');
