@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
  */
 export function corkForThisTurn(stream: Duplex): void {
   if (stream.writableCorked !== 0) return;
-  if (flushEvery !== 0 && corked.length >= flushEvery) flushCorked();
+  if (sendingAsItGoes && corked.length >= FLUSH_EVERY_SOCKETS) flushCorked();
   stream.cork();
   corked.push(stream);
   endTurnSoon();
@@ -34,11 +34,11 @@ export function sendBroadcast(send: () => void): void {
     send();
     return;
   }
-  flushEvery = FLUSH_EVERY_SOCKETS;
+  sendingAsItGoes = true;
   try {
     send();
   } finally {
-    flushEvery = 0;
+    sendingAsItGoes = false;
     flushCorked();
   }
 }
@@ -66,8 +66,8 @@ const FLUSH_EVERY_SOCKETS = 128;
 
 /** Sockets corked during this turn; emptied by flushCorked (the check phase, or sendBroadcast). */
 const corked: Duplex[] = [];
-/** While a broadcast is sent as it goes: how many corked sockets are flushed at a time; 0 otherwise. */
-let flushEvery = 0;
+/** A broadcast is being sent as it goes: corkForThisTurn flushes every FLUSH_EVERY_SOCKETS. */
+let sendingAsItGoes = false;
 let turnEnding = false;
 /** Whether this turn broadcast (goesAtOnce), and when the last turn that did ended. */
 let broadcastThisTurn = false;
