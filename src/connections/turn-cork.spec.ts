@@ -20,10 +20,14 @@ describe('sendBroadcast', () => {
   let nowMs = 1_000_000;
   beforeEach(() => jest.spyOn(performance, 'now').mockImplementation(() => nowMs));
   afterEach(() => jest.restoreAllMocks());
+  /** Ends this turn (its check phase), then lets `ms` pass before the next. */
+  const nextTurnAfter = async (ms: number) => {
+    await checkPhase();
+    nowMs += ms;
+  };
 
   it("sends the first broadcast of a turn after a pause as it goes, and leaves the turn's others for the check phase", async () => {
-    await checkPhase();
-    nowMs += 1000;
+    await nextTurnAfter(1000);
     expect(broadcastLeavesAtOnce()).toBe(true);
     expect(broadcastLeavesAtOnce()).toBe(false);
     expect(broadcastLeavesAtOnce()).toBe(false);
@@ -31,29 +35,23 @@ describe('sendBroadcast', () => {
   });
 
   it('leaves every broadcast of a turn that starts right after one that broadcast for the check phase, as a busy pod does', async () => {
-    await checkPhase();
-    nowMs += 1000;
+    await nextTurnAfter(1000);
     expect(broadcastLeavesAtOnce()).toBe(true);
-    await checkPhase();
     // Back to back: the next turn broadcasts a fraction of a millisecond after that one ended.
-    nowMs += 0.2;
+    await nextTurnAfter(0.2);
     expect(broadcastLeavesAtOnce()).toBe(false);
-    await checkPhase();
-    nowMs += 0.5;
+    await nextTurnAfter(0.5);
     expect(broadcastLeavesAtOnce()).toBe(false);
-    await checkPhase();
     // A pause: the pod had nothing to broadcast for a while.
-    nowMs += 5;
+    await nextTurnAfter(5);
     expect(broadcastLeavesAtOnce()).toBe(true);
     await checkPhase();
   });
 
   it('measures the pause from the end of the last turn that broadcast, not of turns that only corked a reply', async () => {
-    await checkPhase();
-    nowMs += 1000;
+    await nextTurnAfter(1000);
     expect(broadcastLeavesAtOnce()).toBe(true);
-    await checkPhase();
-    nowMs += 5;
+    await nextTurnAfter(5);
     const reply = stream();
     cork(reply);
     await checkPhase();
@@ -64,8 +62,7 @@ describe('sendBroadcast', () => {
   });
 
   it('hands the sockets of a broadcast sent as it goes to the kernel 128 at a time, each once', async () => {
-    await checkPhase();
-    nowMs += 1000;
+    await nextTurnAfter(1000);
     const members = Array.from({ length: 300 }, stream);
     let firstBatchSentBy: number | undefined;
     sendBroadcast(() =>
