@@ -30,12 +30,15 @@ export async function waitFor(what, check, timeoutMs, intervalMs = 50) {
 
 /** User + system CPU of a process so far, in microseconds, from /proc/<pid>/stat. */
 export function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const { userUs, systemUs } = statCpuMicros(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  return userUs + systemUs;
+}
+
+/** The user and system CPU a /proc `stat` file (a process's or a thread's) reports, in microseconds. */
+function statCpuMicros(stat) {
   // Fields after the command name (which may contain spaces) start at index 2 = state.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) * 1e6) / CLOCK_TICKS_PER_S;
+  return { userUs: (Number(fields[11]) * 1e6) / CLOCK_TICKS_PER_S, systemUs: (Number(fields[12]) * 1e6) / CLOCK_TICKS_PER_S };
 }
 
 /** Resident set size of a process, in bytes, from /proc/<pid>/status. */
@@ -64,13 +67,12 @@ export function threadCpuMicros(pids) {
       } catch {
         continue; // the thread ended between the listing and the read
       }
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const [user, system] = [Number(fields[11]), Number(fields[12])].map((ticks) => (ticks * 1e6) / CLOCK_TICKS_PER_S);
+      const { userUs, systemUs } = statCpuMicros(stat);
       if (Number(tid) === pid) {
-        split.mainUserUs += user;
-        split.mainSystemUs += system;
+        split.mainUserUs += userUs;
+        split.mainSystemUs += systemUs;
       } else {
-        split.otherThreadsUs += user + system;
+        split.otherThreadsUs += userUs + systemUs;
       }
     }
   }
