@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { threadCpuMicros, totalCpuMicros } from './processes.mjs';
 
 /**
@@ -13,7 +13,6 @@ export class CpuWindow {
   constructor(pids, redisPid, profiler) {
     this.pids = pids;
     this.profiler = profiler;
-    // Before the window's first reading: perf takes a moment to attach.
     if (process.env.BENCH_PERF) this.perf = recordWithPerf(pids, process.env.BENCH_PERF);
     profiler?.start();
     this.redisPids = redisPid === undefined ? [] : [redisPid].flat();
@@ -61,8 +60,7 @@ let perfWindows = 0;
  * every target alike and counts native and kernel time too.
  */
 function recordWithPerf(pids, dir) {
-  const perf = spawn('perf', ['record', '-k', 'mono', '-g', '-F', '999', '-p', pids.join(','), '-o', `${dir}/perf-${++perfWindows}.data`], { stdio: 'ignore' });
-  // perf attaches within a few hundred ms; the window should not start before it does.
-  spawnSync('sleep', ['0.5']);
-  return perf;
+  // Not waited for: perf attaches within a few hundred ms, which the recording misses of the
+  // window. Blocking this process until then would stall the load generator's own clients.
+  return spawn('perf', ['record', '-k', 'mono', '-g', '-F', '999', '-p', pids.join(','), '-o', `${dir}/perf-${++perfWindows}.data`], { stdio: 'ignore' });
 }
