@@ -17,6 +17,7 @@ import {
   ValidationOptions,
   validateSync,
 } from 'class-validator';
+import { typeFailureOnly } from '../parsing/type-failures';
 
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
@@ -632,15 +633,6 @@ export class Environment {
   }
 }
 
-/**
- * A value of the wrong type is reported as that alone: `PORT=abc` once gave "must be an integer",
- * "must not be less than 0" and "must not be greater than 65535" at the same time.
- */
-function firstConstraints(constraints: Record<string, string>): string[] {
-  const typeProblem = constraints.isInt ?? constraints.isBoolean;
-  return typeProblem ? [typeProblem] : Object.values(constraints);
-}
-
 export class ConfigurationError extends Error {
   /** `heading`: what kind of problem; a setting that is valid but names a server that cannot be reached is not an invalid one. */
   constructor(
@@ -664,7 +656,7 @@ export function parseEnvironment(raw: Record<string, string | undefined>): Envir
   if (errors.length > 0) {
     throw new ConfigurationError(
       errors.flatMap((error) =>
-        firstConstraints(error.constraints ?? {}).map((message) =>
+        Object.values(typeFailureOnly(error.constraints ?? {})).map((message) =>
           // Derived checks (lower-case getters) write messages that name their variables.
           message.startsWith(error.property) || /^[a-z]/.test(error.property)
             ? message

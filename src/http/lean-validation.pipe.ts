@@ -2,6 +2,7 @@ import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util.js';
 import { ARRAY_MAX_SIZE, getMetadataStorage, ValidationError } from 'class-validator';
 import { keptAsSentFields } from './kept-as-sent.decorator';
+import { typeFailuresOnly } from '../parsing/type-failures';
 
 /**
  * A DTO whose common, plainly valid bodies can be accepted without class-validator: its
@@ -48,10 +49,11 @@ export class LeanValidationPipe extends ValidationPipe {
 
   /**
    * Each message once: a field whose rules share one wording (`limit must be an integer from 1
-   * to 100` for IsInt, Min and Max) would otherwise be named once per failing rule.
+   * to 100` for IsInt, Min and Max) would otherwise be named once per failing rule. And a value of
+   * the wrong type is told only that (typeFailuresOnly).
    */
   protected override flattenValidationErrors(validationErrors: ValidationError[]): string[] {
-    return [...new Set(super.flattenValidationErrors(validationErrors))];
+    return [...new Set(super.flattenValidationErrors(typeFailuresOnly(validationErrors)))];
   }
 }
 

@@ -41,7 +41,9 @@ describe('PublishBatchItemValidator', () => {
   });
 
   it('names the failing field of a refused item by its path in the batch', () => {
-    expect(validator.check({ users: ['u1'], type: 42, payload: {} }, 3)).toEqual({ ok: false, error: { statusCode: 400, message: expect.stringContaining('notifications.3.type must be') } });
+    // A value of the wrong type is told that alone, as a single publish tells it.
+    expect(validator.check({ users: ['u1'], type: 42, payload: {} }, 3)).toEqual({ ok: false, error: { statusCode: 400, message: 'notifications.3.type must be a string' } });
+    expect(validator.check({ users: 'u1', type: 't', payload: {} }, 4)).toEqual({ ok: false, error: { statusCode: 400, message: 'notifications.4.users must be an array' } });
     expect(validator.check({ users: ['u1'], type: 't', payload: {}, colour: 'red' }, 0)).toMatchObject({ ok: false, error: { message: expect.stringContaining('notifications.0.colour') } });
   });
 

@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
 import { hollowForValidation, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept, unknownFieldError } from '../http/lean-validation.pipe';
+import { typeFailureOnly } from '../parsing/type-failures';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { targetsProblem } from './notifications.service';
 
@@ -67,7 +68,7 @@ function invalid(message: string): CheckedBatchItem {
  * start with its field gets the field in front.
  */
 function messagesOf(error: ValidationError, path: string): string[] {
-  return Object.values(error.constraints ?? {}).map((message) =>
+  return Object.values(typeFailureOnly(error.constraints ?? {})).map((message) =>
     error.property === '' ? `${path}: ${message}` : message.startsWith(`${error.property} `) || message.startsWith(`${error.property}.`) ? `${path}.${message}` : `${path}.${error.property}: ${message}`,
   );
 }
