@@ -11,7 +11,9 @@ import { connectClient } from './ws-client';
 export const HOOKS_SECRET = 'hooks-secret-for-tests-0123456789';
 // Short enough that a killed pod's users go offline within a test, long enough that a pod
 // stalled by a busy machine (CI shares two cores) is not taken for dead: its TTL is two of these.
-export const HEARTBEAT_MS = 1000;
+// The pods made in the test process stall together while a spawned pod runs on: at 1000 a
+// loaded run had the spawned pod reap both (a user of theirs was told offline) before it was killed.
+export const HEARTBEAT_MS = 2000;
 export const hookEnv = (receiver: HookReceiver, extra: Record<string, string> = {}) => ({
   WEBHOOK_URL: receiver.url,
   HOOKS_SECRET,
