@@ -8,8 +8,8 @@ import { InboxQueryDto } from '../inbox/dto/inbox-query.dto';
 import { MarkReadDto } from '../inbox/dto/mark-read.dto';
 import { PublishBatchDto } from '../notifications/dto/publish-batch.dto';
 import { PublishNotificationDto } from '../notifications/dto/publish-notification.dto';
-import { keptAsSentFields } from './kept-as-sent.decorator';
 import { typeFailuresOnly } from '../parsing/type-failures';
+import { keptAsSentFields } from './kept-as-sent.decorator';
 import { knownFieldsOf, LeanValidationPipe, PlainlyValidatable, prototypeNamedKeys } from './lean-validation.pipe';
 
 const OPTIONS = { transform: true, whitelist: true, forbidNonWhitelisted: true };

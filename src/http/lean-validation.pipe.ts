@@ -1,8 +1,8 @@
 import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util.js';
 import { ARRAY_MAX_SIZE, getMetadataStorage, ValidationError } from 'class-validator';
-import { keptAsSentFields } from './kept-as-sent.decorator';
 import { typeFailuresOnly } from '../parsing/type-failures';
+import { keptAsSentFields } from './kept-as-sent.decorator';
 
 /**
  * A DTO whose common, plainly valid bodies can be accepted without class-validator: its
