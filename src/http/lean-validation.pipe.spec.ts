@@ -8,16 +8,15 @@ import { InboxQueryDto } from '../inbox/dto/inbox-query.dto';
 import { MarkReadDto } from '../inbox/dto/mark-read.dto';
 import { PublishBatchDto } from '../notifications/dto/publish-batch.dto';
 import { PublishNotificationDto } from '../notifications/dto/publish-notification.dto';
-import { typeFailuresOnly } from '../parsing/type-failures';
 import { keptAsSentFields } from './kept-as-sent.decorator';
-import { knownFieldsOf, LeanValidationPipe, PlainlyValidatable, prototypeNamedKeys } from './lean-validation.pipe';
+import { knownFieldsOf, LeanValidationPipe, PlainlyValidatable, prototypeNamedKeys, wordedMessages } from './lean-validation.pipe';
 
 const OPTIONS = { transform: true, whitelist: true, forbidNonWhitelisted: true };
 
-/** ValidationPipe, its 400 worded as Herald words it: each message once, a wrong type told alone. */
+/** ValidationPipe without the lean pipe's short ways, its 400 worded as Herald words it (wordedMessages). */
 class WordedValidationPipe extends ValidationPipe {
   protected override flattenValidationErrors(validationErrors: ValidationError[]): string[] {
-    return [...new Set(super.flattenValidationErrors(typeFailuresOnly(validationErrors)))];
+    return wordedMessages(validationErrors, (errors) => super.flattenValidationErrors(errors));
   }
 }
 const full = new WordedValidationPipe(OPTIONS);

@@ -53,8 +53,16 @@ export class LeanValidationPipe extends ValidationPipe {
    * the wrong type is told only that (typeFailuresOnly).
    */
   protected override flattenValidationErrors(validationErrors: ValidationError[]): string[] {
-    return [...new Set(super.flattenValidationErrors(typeFailuresOnly(validationErrors)))];
+    return wordedMessages(validationErrors, (errors) => super.flattenValidationErrors(errors));
   }
+}
+
+/**
+ * A 400's messages as Herald words them from ValidationPipe's `flatten`: a value of the wrong
+ * type told alone (typeFailuresOnly), each message once.
+ */
+export function wordedMessages(errors: ValidationError[], flatten: (errors: ValidationError[]) => string[]): string[] {
+  return [...new Set(flatten(typeFailuresOnly(errors)))];
 }
 
 /** How many unknown fields a refusal names, one message each; the rest are counted in one more. */
