@@ -228,6 +228,8 @@ describe('LeanValidationPipe', () => {
     expect(await refusal({ users: 'bob', type: 't', payload: {} }, PublishNotificationDto)).toMatchObject({ message: ['users must be an array'] });
     expect(await refusal({ users: ['bob'], type: 7, payload: {}, id: [] }, PublishNotificationDto)).toMatchObject({ message: ['type must be a string', 'id must be a string'] });
     expect(await refusal({ notifications: {} }, PublishBatchDto)).toMatchObject({ message: ['notifications must be an array'] });
+    // A frame's data goes through the same pipe: its bad_request says the same.
+    expect(await refusal({ room: 5, since: [] }, JoinDto)).toMatchObject({ message: ['room must be a string', 'since must be a string'] });
     // The right type, the wrong size or shape: every failing rule is named, as before.
     const users = Array.from({ length: 1001 }, () => 'not a user id');
     expect(await refusal({ users, type: 't', payload: {} }, PublishNotificationDto)).toMatchObject({
