@@ -3,6 +3,8 @@ import { cpuOf, round } from '../lib/measure.mjs';
 import { sleep } from '../lib/processes.mjs';
 import { startTarget } from '../lib/targets.mjs';
 
+const mb = (bytes) => round(bytes / 2 ** 20, 1);
+
 /**
  * Idle memory: authenticated connections that each joined one room, added in steps. Per
  * connection = (RSS or heap after a full GC at N connections - the same before any) / N, summed
@@ -35,7 +37,7 @@ export async function idle(ctx, targetName) {
   try {
     warmErrors += await warmUp();
     const base = await target.memoryOfAll();
-    ctx.log(`  ${targetName} idle base: ${base.perNode.map((m) => `rss ${round(m.rss / 2 ** 20, 1)} heap ${round(m.heapUsed / 2 ** 20, 1)}/${round(m.heapTotal / 2 ** 20, 1)} MB`).join('; ')}`);
+    ctx.log(`  ${targetName} idle base: ${base.perNode.map((m) => `rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} MB`).join('; ')}`);
     const points = [];
     let connected = 0;
     for (const [index, total] of steps.entries()) {
@@ -47,25 +49,26 @@ export async function idle(ctx, targetName) {
       connected = fleet.clients.length;
       await sleep(1000);
       const memory = await target.memoryOfAll();
-      points.push({
+      const perConnect = (us) => round(us / Math.max(1, added), 1);
+      const point = {
         connections: connected,
         rssPerConnKb: round((memory.rss - base.rss) / connected / 1024),
         heapPerConnKb: round((memory.heapUsed - base.heapUsed) / connected / 1024),
-        rssMb: round(memory.rss / 2 ** 20, 1),
-        heapUsedMb: round(memory.heapUsed / 2 ** 20, 1),
+        rssMb: mb(memory.rss),
+        heapUsedMb: mb(memory.heapUsed),
         connectPerS: round((added / wallMs) * 1000, 0),
-        cpuUsPerConnect: round(cpuUs / Math.max(1, added), 1),
-        ...(redisCpuUs === undefined ? {} : { redisCpuUsPerConnect: round(redisCpuUs / Math.max(1, added), 1) }),
-        ...(threads === undefined ? {} : { threadsUsPerConnect: Object.fromEntries(Object.entries(threads).map(([key, us]) => [key, round(us / Math.max(1, added), 1)])) }),
-        rssMbPerNode: memory.perNode.map((m) => round(m.rss / 2 ** 20, 1)),
-      });
-      const mb = (bytes) => round(bytes / 2 ** 20, 1);
+        cpuUsPerConnect: perConnect(cpuUs),
+        ...(redisCpuUs === undefined ? {} : { redisCpuUsPerConnect: perConnect(redisCpuUs) }),
+        ...(threads === undefined ? {} : { threadsUsPerConnect: Object.fromEntries(Object.entries(threads).map(([key, us]) => [key, perConnect(us)])) }),
+        rssMbPerNode: memory.perNode.map((m) => mb(m.rss)),
+      };
+      points.push(point);
       const pods = memory.perNode.map((m) => `rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} ext ${mb(m.external)} MB`).join('; ');
-      const split = points.at(-1).threadsUsPerConnect;
+      const split = point.threadsUsPerConnect;
       const splitText = split ? ` [main ${split.mainUserUs} user + ${split.mainSystemUs} sys, other threads ${split.otherThreadsUs} us]` : '';
-      ctx.log(`  ${targetName} idle ${connected}: rss/conn ${points.at(-1).rssPerConnKb} KB, heap/conn ${points.at(-1).heapPerConnKb} KB, ${points.at(-1).cpuUsPerConnect} us CPU/connect${splitText} (${pods})`);
+      ctx.log(`  ${targetName} idle ${connected}: rss/conn ${point.rssPerConnKb} KB, heap/conn ${point.heapPerConnKb} KB, ${point.cpuUsPerConnect} us CPU/connect${splitText} (${pods})`);
     }
-    return { nodes: nodes.length, warmup, baseRssMb: round(base.rss / 2 ** 20, 1), baseHeapMb: round(base.heapUsed / 2 ** 20, 1), points, connectErrors: fleet.connectErrors + warmErrors };
+    return { nodes: nodes.length, warmup, baseRssMb: mb(base.rss), baseHeapMb: mb(base.heapUsed), points, connectErrors: fleet.connectErrors + warmErrors };
   } finally {
     fleet.closeAll();
     await target.stop();
