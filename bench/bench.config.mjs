@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
 /**
  * Every knob of a benchmark run, from the environment, in one place.
  *   BENCH_SCALE=0.2         connection counts x0.2 and shorter phases (a quick run)
@@ -36,6 +39,10 @@ export function benchConfig(env = process.env) {
     windowProfile: env.BENCH_PROFILE === 'window' || env.BENCH_PROFILE === 'alloc' ? env.BENCH_PROFILE : undefined,
     out: env.BENCH_OUT,
     redisNodes: env.BENCH_REDIS_NODES === undefined ? undefined : positiveInteger('BENCH_REDIS_NODES', env.BENCH_REDIS_NODES),
+    splitThreads: env.BENCH_THREADS === '1',
+    nodeArgs: (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    heraldEnv: settingPairs('BENCH_HERALD_ENV', env.BENCH_HERALD_ENV),
+    perfDir: perfDir(env.BENCH_PERF),
     idle: { steps: [5000, 10000, 20000].map(count), warmup: count(2000) },
     fanout: { members: count(5000), fixedRatePerS: 10, durationMs: durationMs(8000), window: 4 },
     notifications: { users: count(10000), ratePerS: 1000, durationMs: durationMs(8000) },
@@ -49,6 +56,32 @@ function positiveInteger(name, value) {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1 || number > 16) throw new Error(`${name} must be an integer from 1 to 16, got ${value}`);
   return number;
+}
+
+/** `NAME=value` pairs separated by spaces, as an object: BENCH_HERALD_ENV. */
+function settingPairs(name, value = '') {
+  return Object.fromEntries(
+    value
+      .split(' ')
+      .filter(Boolean)
+      .map((pair) => {
+        const equals = pair.indexOf('=');
+        if (equals < 1) throw new Error(`${name} takes NAME=value pairs separated by spaces, got ${pair}`);
+        return [pair.slice(0, equals), pair.slice(equals + 1)];
+      }),
+  );
+}
+
+/** BENCH_PERF's directory, checked before anything starts: it must exist, and `perf` must run. */
+function perfDir(dir) {
+  if (!dir) return undefined;
+  if (!existsSync(dir)) throw new Error(`BENCH_PERF names ${dir}, which does not exist`);
+  try {
+    execFileSync('perf', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('BENCH_PERF needs Linux perf (Debian: apt-get install linux-perf)');
+  }
+  return dir;
 }
 
 function list(value) {

@@ -95,7 +95,7 @@ log(`Private Redis on ${redis.url}; logs in ${workDir}`);
 const planned = (target) => PLAN.some((scenario) => (!config.scenarios || config.scenarios.includes(scenario.name)) && scenario.targets.includes(target)) && (!config.targets || config.targets.includes(target));
 const redisCluster = planned('herald-cluster') ? await startRedisCluster() : undefined;
 if (redisCluster) log(`Private Redis Cluster seeded at ${redisCluster.seeds}`);
-const ctx = { config, log, targetOptions: { redisUrl: redis.url, redisPid: redis.pid, redisCluster, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined, windowProfileDir: config.windowProfile ? workDir : undefined, windowProfileKind: config.windowProfile === 'alloc' ? 'alloc' : 'cpu', redisNodes: config.redisNodes } };
+const ctx = { config, log, targetOptions: { redisUrl: redis.url, redisPid: redis.pid, redisCluster, logDir: workDir, heraldEntry, profileDir: config.profile ? workDir : undefined, windowProfileDir: config.windowProfile ? workDir : undefined, windowProfileKind: config.windowProfile === 'alloc' ? 'alloc' : 'cpu', redisNodes: config.redisNodes, splitThreads: config.splitThreads, nodeArgs: config.nodeArgs, heraldEnv: config.heraldEnv, perfDir: config.perfDir } };
 try {
   for (const scenario of PLAN) {
     if (config.scenarios && !config.scenarios.includes(scenario.name)) continue;

@@ -9,17 +9,20 @@ import { threadCpuMicros, totalCpuMicros } from './processes.mjs';
  * (threadCpuMicros).
  */
 export class CpuWindow {
-  /** `redisPid`: the Redis server's PID, or every node's for a Redis Cluster; `profiler`: see targets.mjs (BENCH_PROFILE=window). */
-  constructor(pids, redisPid, profiler) {
+  /**
+   * `redisPid`: the Redis server's PID, or every node's for a Redis Cluster; `profiler`: see
+   * targets.mjs (BENCH_PROFILE=window); `splitThreads` (BENCH_THREADS) and `perfDir` (BENCH_PERF).
+   */
+  constructor(pids, redisPid, profiler, { splitThreads = false, perfDir } = {}) {
     this.pids = pids;
     this.profiler = profiler;
-    if (process.env.BENCH_PERF) this.perf = recordWithPerf(pids, process.env.BENCH_PERF);
+    if (perfDir) this.perf = recordWithPerf(pids, perfDir);
     profiler?.start();
     this.redisPids = redisPid === undefined ? [] : [redisPid].flat();
     this.startUs = totalCpuMicros(pids);
     this.redisStartUs = this.redisPids.length > 0 ? totalCpuMicros(this.redisPids) : 0;
     this.startedAt = performance.now();
-    this.threadsStart = process.env.BENCH_THREADS === '1' ? threadCpuMicros(pids) : undefined;
+    this.threadsStart = splitThreads ? threadCpuMicros(pids) : undefined;
   }
 
   stop() {
@@ -36,7 +39,7 @@ export class CpuWindow {
 }
 
 /** Starts a CpuWindow over a started target (see targets.mjs), Redis included when it has one. */
-export const cpuOf = (target) => new CpuWindow(target.pids(), target.redisPid, target.windowProfiler);
+export const cpuOf = (target) => new CpuWindow(target.pids(), target.redisPid, target.windowProfiler, target.windowExtras);
 
 export const round = (value, digits = 2) => (value === null || value === undefined || !Number.isFinite(value) ? null : Math.round(value * 10 ** digits) / 10 ** digits);
 

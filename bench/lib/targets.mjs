@@ -38,7 +38,7 @@ export function killRunning() {
  * overrides how many nodes a Redis target runs (the scale run's five pods), `options.redisNodes`
  * too but leaves single-node targets alone (BENCH_REDIS_NODES).
  */
-export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, windowProfileDir, windowProfileKind, heraldEntry, nodes: nodesAsked, redisNodes, env = {} } = {}) {
+export async function startTarget(name, { redisUrl, redisPid, redisCluster, logDir, profileDir, windowProfileDir, windowProfileKind, heraldEntry, nodes: nodesAsked, redisNodes, splitThreads = false, nodeArgs = [], heraldEnv = {}, perfDir, env = {} } = {}) {
   const target = TARGETS[name];
   const nodeCount = nodesAsked ?? (target.redis || target.redisCluster ? redisNodes : undefined);
   if (nodeCount !== undefined && nodeCount !== target.nodes && !target.redis && !target.redisCluster) throw new Error(`${name} runs on one node: only Redis targets take several`);
@@ -51,9 +51,9 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
     const args = ['--expose-gc', '--import', PROBE];
     if (profileDir && target.family === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
     // BENCH_PERF (measure.mjs): V8 writes where its compiled code lies, so perf can name JavaScript frames.
-    if (process.env.BENCH_PERF) args.push('--perf-prof', `--perf-prof-path=${process.env.BENCH_PERF}`, '--interpreted-frames-native-stack');
+    if (perfDir) args.push('--perf-prof', `--perf-prof-path=${perfDir}`, '--interpreted-frames-native-stack');
     // BENCH_NODE_ARGS (bench.config.mjs): the same extra V8 or Node flags for every target's nodes.
-    if (process.env.BENCH_NODE_ARGS) args.push(...process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean));
+    args.push(...nodeArgs);
     const herald = target.family === 'herald';
     args.push(herald && heraldEntry ? heraldEntry : join(ROOT, target.entry));
     const log = createWriteStream(join(logDir, `${name}-${prefix}-${i}.log`));
@@ -74,7 +74,8 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
         DRAIN_SPREAD_MS: '1000',
         ...(target.redis ? { REDIS_URL: redisUrl, REDIS_PREFIX: `${prefix}:` } : {}),
         ...(target.redisCluster ? { REDIS_CLUSTER_NODES: redisCluster.seeds, REDIS_PREFIX: `${prefix}:` } : {}),
-        ...(herald ? heraldExtraEnv() : {}),
+        // BENCH_HERALD_ENV (bench.config.mjs): settings for Herald's nodes only.
+        ...(herald ? heraldEnv : {}),
         ...env,
       },
     });
@@ -111,6 +112,8 @@ export async function startTarget(name, { redisUrl, redisPid, redisCluster, logD
     },
     /** With BENCH_PROFILE=window: profiles every node over each CpuWindow (measure.mjs). */
     windowProfiler: windowProfileDir ? new WindowProfiler(nodes, join(windowProfileDir, `${name}-${prefix}`), windowProfileKind) : undefined,
+    /** What each CpuWindow over this target also records (BENCH_THREADS, BENCH_PERF; measure.mjs). */
+    windowExtras: { splitThreads, perfDir },
     async stop() {
       await handle.windowProfiler?.written();
       await Promise.all(nodes.map((node) => handle.stopNode(node)));
@@ -208,18 +211,3 @@ export function memoryOf(node) {
   });
 }
 
-/**
- * BENCH_HERALD_ENV: settings for Herald's nodes only, as `NAME=value` pairs separated by spaces
- * (e.g. `V8_NEW_SPACE_MAX_MB=0 HEARTBEAT_MS=60000`): a knock-out or tuning run of one build
- * without rebuilding it.
- */
-function heraldExtraEnv() {
-  const pairs = (process.env.BENCH_HERALD_ENV ?? '').split(' ').filter(Boolean);
-  return Object.fromEntries(
-    pairs.map((pair) => {
-      const equals = pair.indexOf('=');
-      if (equals < 1) throw new Error(`BENCH_HERALD_ENV takes NAME=value pairs separated by spaces, got ${pair}`);
-      return [pair.slice(0, equals), pair.slice(equals + 1)];
-    }),
-  );
-}
