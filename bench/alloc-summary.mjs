@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { frameKey } from './lib/source-path.mjs';
 
 /**
  * Prints where a sampling allocation profile (BENCH_PROFILE=alloc, a .heapprofile) says memory
@@ -14,10 +15,9 @@ if (!file) {
 const { head } = JSON.parse(readFileSync(file, 'utf8'));
 const bytes = new Map();
 const visit = (node) => {
-  const { functionName, url, lineNumber } = node.callFrame;
   const self = node.selfSize ?? 0;
   if (self > 0) {
-    const key = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(dist|bench)\//, '$1/')}:${lineNumber + 1}`;
+    const key = frameKey(node.callFrame);
     bytes.set(key, (bytes.get(key) ?? 0) + self);
   }
   for (const child of node.children ?? []) visit(child);

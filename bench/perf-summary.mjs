@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { shortSourcePath } from './lib/source-path.mjs';
 
 /**
  * Prints where a BENCH_PERF recording spent the nodes' main threads: each function's inclusive
@@ -16,7 +17,7 @@ const inclusive = new Map();
 const self = new Map();
 let samples = 0;
 /** A frame's name without V8's tier marks (`*` optimized, `~` interpreted...) and machine paths. */
-const nameOf = (line) => (line.trim().split(/\s+/).slice(1).join(' ') || '?').replace(/^JS:[*+~^]?'?/, '').replace(/\S*?\/(dist|node_modules|bench)\//, '$1/');
+const nameOf = (line) => shortSourcePath((line.trim().split(/\s+/).slice(1).join(' ') || '?').replace(/^JS:[*+~^]?'?/, ''));
 for (const block of script.split('\n\n')) {
   const lines = block.split('\n').filter((line) => line.trim());
   const ids = /^\s*(\d+)\/(\d+)/.exec(lines[0] ?? '');

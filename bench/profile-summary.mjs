@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { frameKey } from './lib/source-path.mjs';
 
 /**
  * Prints where a V8 .cpuprofile (from BENCH_PROFILE=1, i.e. node --cpu-prof) spent its time:
@@ -16,8 +17,7 @@ const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const deltas = profile.timeDeltas;
 for (let i = 0; i < profile.samples.length; i++) {
   const node = byId.get(profile.samples[i]);
-  const { functionName, url, lineNumber } = node.callFrame;
-  const key = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(dist|bench)\//, '$1/')}:${lineNumber + 1}`;
+  const key = frameKey(node.callFrame);
   selfUs.set(key, (selfUs.get(key) ?? 0) + (deltas[i] ?? 0));
 }
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
