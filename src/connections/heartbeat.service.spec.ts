@@ -110,4 +110,58 @@ describe('HeartbeatService', () => {
     expect(terminatedAfterMs).toBeLessThanOrEqual(2 * HEARTBEAT_MS + 1000 + 100);
     expect(talking.terminated).toBe(false);
   });
+
+  it("does not drop idle clients for the silence this pod's own stall caused: each gets its next ping first", () => {
+    const HEARTBEAT_MS = 5_000;
+    const { tickMs } = pingRoundsFor(HEARTBEAT_MS);
+    const answering = Array.from({ length: 10 }, () => fakeConnection());
+    const dead = fakeConnection();
+    const service = heartbeatOver([...answering, dead], HEARTBEAT_MS);
+    service.onApplicationBootstrap();
+    const answer = () => {
+      for (const connection of answering) if (connection.pingedAtMs.length > 0) connection.lastSeenMs = connection.pingedAtMs.at(-1)!;
+    };
+    // A heartbeat of normal life: everyone answered a ping, but the dead one.
+    for (let elapsed = 0; elapsed < HEARTBEAT_MS; elapsed += tickMs) {
+      jest.advanceTimersByTime(tickMs);
+      answer();
+    }
+    // The pod freezes for longer than the silence limit: no sweep, no ping, no pong.
+    jest.setSystemTime(Date.now() + 3 * HEARTBEAT_MS);
+    jest.advanceTimersByTime(tickMs);
+    jest.runOnlyPendingTimers();
+    expect([...answering, dead].filter((connection) => connection.terminated)).toEqual([]);
+
+    // Within a heartbeat (and two ticks) of thawing, every connection was pinged, the live ones
+    // answered, and the dead one is dropped; no live one ever is.
+    const thawedAt = Date.now();
+    while (!dead.terminated && Date.now() - thawedAt < 3 * HEARTBEAT_MS) {
+      jest.advanceTimersByTime(tickMs);
+      answer();
+    }
+    service.onApplicationShutdown();
+    expect(dead.terminated).toBe(true);
+    expect(Date.now() - thawedAt).toBeLessThanOrEqual(HEARTBEAT_MS + 3 * tickMs);
+    expect(answering.filter((connection) => connection.terminated)).toEqual([]);
+    for (const connection of answering) expect(connection.pingedAtMs.filter((at) => at > thawedAt - tickMs).length).toBeGreaterThan(0);
+  });
+
+  it('still judges silence at once after a sweep only a little late (a busy event loop, not a stall)', () => {
+    const HEARTBEAT_MS = 5_000;
+    const { tickMs } = pingRoundsFor(HEARTBEAT_MS);
+    const silent = fakeConnection();
+    const service = heartbeatOver([silent], HEARTBEAT_MS);
+    service.onApplicationBootstrap();
+    const silentSince = Date.now();
+    // Sweeps a little late all along (a fifth of a heartbeat each), never half a heartbeat.
+    while (!silent.terminated && Date.now() - silentSince < 4 * HEARTBEAT_MS) {
+      jest.setSystemTime(Date.now() + HEARTBEAT_MS / 5);
+      jest.advanceTimersByTime(tickMs);
+      jest.runOnlyPendingTimers();
+    }
+    service.onApplicationShutdown();
+    expect(silent.terminated).toBe(true);
+    // A sweep or two late, not the heartbeat of grace a stall gets (which would be 15 s here).
+    expect(Date.now() - silentSince).toBeLessThan(2 * HEARTBEAT_MS + HEARTBEAT_MS / 2);
+  });
 });

@@ -21,7 +21,8 @@ const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
  * 4001 within a second (ExpirySchedule; a frame sent after expiry is caught at once: by
  * WsJwtGuard, or the FrameDispatcher for a `pong`). The pings are spread over the heartbeat
  * (PingRounds): each tick pings the connections whose slot it is and looks at every connection's
- * silence, so a silent connection is dropped at most a tick (a second at most) late.
+ * silence, so a silent connection is dropped at most a tick (a second at most) late, or a
+ * heartbeat later when this pod itself stalled (see sweep).
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -30,6 +31,10 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   private readonly rounds: PingRounds;
   /** The tick of the heartbeat under way, 0 to ticksPerBeat - 1. */
   private tick = 0;
+  /** When the last sweep ran: see sweep. */
+  private lastSweepMs = 0;
+  /** Silence is judged again from then on: see sweep. */
+  private judgeSilenceFromMs = 0;
 
   constructor(
     private readonly hub: ConnectionHub,
@@ -39,6 +44,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   onApplicationBootstrap(): void {
+    this.lastSweepMs = Date.now();
     this.timer = setInterval(() => this.sweep(), this.rounds.tickMs);
     this.expiryTimer = setInterval(() => this.hub.closeExpired(Date.now()), EXPIRY_CHECK_MS);
   }
@@ -50,8 +56,18 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
 
   private sweep(): void {
     const now = Date.now();
-    const silenceLimitMs = 2 * this.config.heartbeatMs;
-    const { ticksPerBeat } = this.rounds;
+    const { heartbeatMs } = this.config;
+    const silenceLimitMs = 2 * heartbeatMs;
+    const { ticksPerBeat, tickMs } = this.rounds;
+    // A sweep this late means this pod itself stalled (a long GC, CPU throttled by its cgroup, a
+    // paused VM or process): it sent no pings meanwhile, so its idle clients, which speak only to
+    // answer them, had nothing to answer. Past half a heartbeat a stall could put a live client
+    // over the limit (its last pong may be a heartbeat old already), so silence is not judged
+    // until each connection has had its next ping (within a heartbeat, by its slot) and a tick
+    // to answer it: a pod that froze for seconds does not drop all its clients when it thaws.
+    if (now - this.lastSweepMs - tickMs > heartbeatMs / 2) this.judgeSilenceFromMs = now + heartbeatMs + 2 * tickMs;
+    this.lastSweepMs = now;
+    const judgesSilence = now >= this.judgeSilenceFromMs;
     this.tick = (this.tick + 1) % ticksPerBeat;
     const tick = this.tick;
     let silent: Connection[] | undefined;
@@ -59,7 +75,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       // Closing, or still being admitted: its first frame must be `welcome`, and it cannot have
       // answered a ping yet (the broker's own timeouts bound how long admission lasts).
       if (connection.state !== 'open') continue;
-      if (now - connection.lastSeenMs > silenceLimitMs) {
+      if (judgesSilence && now - connection.lastSeenMs > silenceLimitMs) {
         (silent ??= []).push(connection);
         continue;
       }
