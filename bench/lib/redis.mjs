@@ -7,11 +7,11 @@ import { createConnection } from 'node:net';
 import { freePort, waitFor } from './processes.mjs';
 
 /**
- * A private, throwaway redis-server on a free port: no persistence, stopped by its PID.
- * Never the shared one on 6379.
+ * A private, throwaway redis-server on a free port (or on `port`, to start one again where an
+ * earlier one was): no persistence, stopped by its PID. Never the shared one on 6379.
  */
-export async function startRedis() {
-  const port = await freePort();
+export async function startRedis({ port: askedPort } = {}) {
+  const port = askedPort === undefined ? await freePort() : Number(askedPort);
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -24,9 +24,11 @@ export async function startRedis() {
   return {
     url: `redis://127.0.0.1:${port}`,
     pid: child.pid,
-    async stop() {
+    /** SIGKILL for a crash; a stopped (SIGSTOP) server is continued so that it can exit. */
+    async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      process.kill(child.pid, 'SIGTERM');
+      process.kill(child.pid, signal);
+      process.kill(child.pid, 'SIGCONT');
       await exited;
     },
   };

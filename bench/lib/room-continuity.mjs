@@ -1,0 +1,78 @@
+/**
+ * What one client saw of its rooms, checked against section 4 of the contract as frames arrive:
+ * each room's notifications come once each, in order, without a gap (seqs here are
+ * `<epoch>-<position>`, positions consecutive within an epoch), unless the server said it could
+ * not prove that (`recovery`, or a rejoin answered `recovered: false`); a rejoin answered
+ * `recovered: true` replays exactly what followed its `since`.
+ *
+ * The seq layout is Herald's own (src/broker/seq.ts), not the contract's: the drill reads it to
+ * find gaps that an opaque seq would hide.
+ */
+export class RoomContinuity {
+  /** Per room: the last seq seen, its epoch and position, the seqs seen, and whether the next one starts afresh. */
+  rooms = new Map();
+  violations = [];
+  recoveries = 0;
+  received = 0;
+  rejoins = { recovered: 0, notRecovered: 0 };
+
+  constructor(name) {
+    this.name = name;
+  }
+
+  /** The `since` to rejoin `room` with, or undefined when the client has nothing it could resume from. */
+  sinceFor(room) {
+    const state = this.rooms.get(room);
+    return state && !state.fresh ? state.lastSeq ?? undefined : undefined;
+  }
+
+  joined({ room, seq, recovered }) {
+    const state = this.rooms.get(room);
+    if (state && recovered === true) {
+      // The replay follows, in order, from the seq the client last saw: onNotification checks it.
+      this.rejoins.recovered++;
+      return;
+    }
+    if (state && recovered === false) this.rejoins.notRecovered++;
+    const at = parseSeq(seq);
+    this.rooms.set(room, { lastSeq: seq, epoch: at?.epoch ?? null, position: at?.position ?? 0, seen: state?.seen ?? new Set(), fresh: false });
+  }
+
+  /** `recovery`: the server cannot prove this room missed nothing; what follows starts afresh. */
+  recovery({ room }) {
+    const state = this.rooms.get(room);
+    if (!state) return;
+    this.recoveries++;
+    state.fresh = true;
+  }
+
+  notification({ room, seq }) {
+    const state = this.rooms.get(room);
+    if (!state) return;
+    this.received++;
+    const at = parseSeq(seq);
+    if (!at) return this.violation(`${room}: unreadable seq ${seq}`);
+    if (state.seen.has(seq)) return this.violation(`${room}: ${seq} delivered twice`);
+    state.seen.add(seq);
+    if (state.fresh) state.fresh = false;
+    else if (state.epoch === null && at.position !== 1) this.violation(`${room}: first message of a room without history is ${seq}`);
+    else if (state.epoch !== null && at.epoch !== state.epoch) this.violation(`${room}: new history life ${seq} after ${state.lastSeq} without a recovery`);
+    else if (state.epoch !== null && at.position !== state.position + 1) this.violation(`${room}: gap from ${state.lastSeq} to ${seq}`);
+    Object.assign(state, { lastSeq: seq, epoch: at.epoch, position: at.position });
+  }
+
+  /** After the drill: every room ends on the room's latest seq, or on a fresh start the server announced. */
+  endsAt(room, latestSeq) {
+    const state = this.rooms.get(room);
+    if (state && !state.fresh && state.lastSeq !== latestSeq) this.violation(`${room}: ends at ${state.lastSeq}, the room at ${latestSeq}`);
+  }
+
+  violation(text) {
+    this.violations.push(`${this.name} ${text}`);
+  }
+}
+
+function parseSeq(seq) {
+  const match = typeof seq === 'string' ? /^(.+)-(\d+)$/.exec(seq) : null;
+  return match ? { epoch: match[1], position: Number(match[2]) } : null;
+}
