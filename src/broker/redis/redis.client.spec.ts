@@ -1,0 +1,31 @@
+import { ErrorReply } from 'redis';
+import { BrokerUnavailableError } from '../broker';
+import { asCallError } from './redis.client';
+
+describe('asCallError', () => {
+  it.each([
+    ['a WAIT that reached a primary deposed since its write', 'ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.'],
+    ['a write to a replica', "READONLY You can't write against a read only replica. script: 5cf58ccc, on @user_script:1."],
+    ['a full Redis under noeviction', "OOM command not allowed when used memory > 'maxmemory'. script: fe144b72, on @user_script:33."],
+    ['a Redis loading its data', 'LOADING Redis is loading the dataset in memory'],
+    ['a cluster without a slot', 'CLUSTERDOWN The cluster is down'],
+  ])('answers %s as unavailable (503), not as a fault of the call', (_case, reply) => {
+    const error = asCallError('publish', new ErrorReply(reply));
+    expect(error).toBeInstanceOf(BrokerUnavailableError);
+    expect(error.message).toContain('Redis publish');
+  });
+
+  it('passes on a reply about the command itself, and words anything else as unavailable', () => {
+    const wrong = new ErrorReply("ERR wrong number of arguments for 'wait' command");
+    expect(asCallError('WAIT', wrong)).toBe(wrong);
+    expect(asCallError('WAIT', new Error('Socket closed unexpectedly'))).toBeInstanceOf(BrokerUnavailableError);
+    const unavailable = new BrokerUnavailableError('already unavailable');
+    expect(asCallError('WAIT', unavailable)).toBe(unavailable);
+  });
+
+  it("adds a mode's own replies to unavailable ones (a Cluster's redirections)", () => {
+    expect(asCallError('publish', new ErrorReply('MOVED 3999 127.0.0.1:6381'), /^(MOVED|ASK)\b/)).toBeInstanceOf(BrokerUnavailableError);
+    const moved = new ErrorReply('MOVED 3999 127.0.0.1:6381');
+    expect(asCallError('publish', moved)).toBe(moved);
+  });
+});
