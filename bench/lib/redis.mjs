@@ -37,20 +37,25 @@ export async function startRedis({ port: askedPort } = {}) {
 /**
  * A private Redis Cluster of 3 primaries and 3 replicas on free ports (and their bus ports,
  * port + 10000), as pods would use in production: every publish waits for one replica (WAIT).
+ * `nodeTimeoutMs` is cluster-node-timeout: how long a primary may be unreachable before its
+ * replica takes over (Redis's default, 15 s, unless given).
  */
-export async function startRedisCluster() {
+export async function startRedisCluster({ nodeTimeoutMs } = {}) {
   const directory = mkdtempSync(join(tmpdir(), 'bench-cluster-'));
   const ports = [];
   while (ports.length < 6) {
     const port = await freePort();
     if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
   }
-  const children = ports.map((port) =>
+  // A node started again keeps its identity (its nodes-<port>.conf), so it rejoins as what the cluster says it is now.
+  const startNode = (port) =>
     spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory,
-      '--cluster-enabled', 'yes', '--cluster-config-file', join(directory, `nodes-${port}.conf`), '--repl-diskless-sync-delay', '0'], { stdio: ['ignore', 'ignore', 'inherit'] }),
-  );
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(directory, `nodes-${port}.conf`), '--repl-diskless-sync-delay', '0',
+      ...(nodeTimeoutMs === undefined ? [] : ['--cluster-node-timeout', String(nodeTimeoutMs)])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const children = ports.map(startNode);
+  const running = () => children.filter((child) => child.exitCode === null && child.signalCode === null);
   process.once('exit', () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+    for (const child of running()) process.kill(child.pid, 'SIGKILL');
   });
   for (const port of ports) await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
   const cli = (port, args) => promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 });
@@ -64,11 +69,27 @@ export async function startRedisCluster() {
   }, 30_000);
   return {
     seeds: ports.slice(0, 3).map((port) => `redis://127.0.0.1:${port}`).join(','),
-    pids: children.map((child) => child.pid),
+    ports,
+    get pids() {
+      return children.map((child) => child.pid);
+    },
+    cli,
+    /** SIGKILLs the node on `port` (a crash); `restart` brings it back with its identity. */
+    async kill(port) {
+      const child = children[ports.indexOf(port)];
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      process.kill(child.pid, 'SIGKILL');
+      await exited;
+    },
+    async restart(port) {
+      children[ports.indexOf(port)] = startNode(port);
+      await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
+    },
     async stop() {
-      await Promise.all(children.filter((child) => child.exitCode === null && child.signalCode === null).map((child) => {
+      await Promise.all(running().map((child) => {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         process.kill(child.pid, 'SIGTERM');
+        process.kill(child.pid, 'SIGCONT');
         return exited;
       }));
       rmSync(directory, { recursive: true, force: true });

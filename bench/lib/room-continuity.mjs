@@ -3,17 +3,22 @@
  * each room's notifications come once each, in order, without a gap (seqs here are
  * `<epoch>-<position>`, positions consecutive within an epoch), unless the server said it could
  * not prove that (`recovery`, or a rejoin answered `recovered: false`); a rejoin answered
- * `recovered: true` replays exactly what followed its `since`.
+ * `recovered: true` replays exactly what followed its `since`. A new history life (a new epoch)
+ * may begin without a `recovery` where the server proved nothing came between (a failover that
+ * lost no acknowledged write): it then begins at position 1, and the life it ends must have
+ * ended where every other member saw it end (`lifeEnds`, checked across clients by the drill).
  *
  * The seq layout is Herald's own (src/broker/seq.ts), not the contract's: the drill reads it to
  * find gaps that an opaque seq would hide.
  */
 export class RoomContinuity {
-  /** Per room: the last seq seen, its epoch and position, the seqs seen, and whether the next one starts afresh. */
+  /** Per room: the last seq seen, its epoch and position, the seqs seen (with their payload's `n`), and whether the next one starts afresh. */
   rooms = new Map();
   violations = [];
   recoveries = 0;
   received = 0;
+  /** Lives this client left for a new one without a `recovery`: {room, epoch, position} where it left each. */
+  lifeEnds = [];
   rejoins = { recovered: 0, notRecovered: 0 };
 
   constructor(name) {
@@ -35,7 +40,7 @@ export class RoomContinuity {
     }
     if (state && recovered === false) this.rejoins.notRecovered++;
     const at = parseSeq(seq);
-    this.rooms.set(room, { lastSeq: seq, epoch: at?.epoch ?? null, position: at?.position ?? 0, seen: state?.seen ?? new Set(), fresh: false });
+    this.rooms.set(room, { lastSeq: seq, epoch: at?.epoch ?? null, position: at?.position ?? 0, seen: state?.seen ?? new Map(), fresh: false });
   }
 
   /** `recovery`: the server cannot prove this room missed nothing; what follows starts afresh. */
@@ -46,17 +51,21 @@ export class RoomContinuity {
     state.fresh = true;
   }
 
-  notification({ room, seq }) {
+  /** `payload.n`, when there is one, is kept with the seq: the drill tells which publishes were acknowledged by it. */
+  notification({ room, seq, payload }) {
     const state = this.rooms.get(room);
     if (!state) return;
     this.received++;
     const at = parseSeq(seq);
     if (!at) return this.violation(`${room}: unreadable seq ${seq}`);
     if (state.seen.has(seq)) return this.violation(`${room}: ${seq} delivered twice`);
-    state.seen.add(seq);
+    state.seen.set(seq, payload?.n);
     if (state.fresh) state.fresh = false;
     else if (state.epoch === null && at.position !== 1) this.violation(`${room}: first message of a room without history is ${seq}`);
-    else if (state.epoch !== null && at.epoch !== state.epoch) this.violation(`${room}: new history life ${seq} after ${state.lastSeq} without a recovery`);
+    else if (state.epoch !== null && at.epoch !== state.epoch) {
+      if (at.position !== 1) this.violation(`${room}: new history life entered at ${seq} after ${state.lastSeq} without a recovery`);
+      else this.lifeEnds.push({ room, epoch: state.epoch, position: state.position });
+    }
     else if (state.epoch !== null && at.position !== state.position + 1) this.violation(`${room}: gap from ${state.lastSeq} to ${seq}`);
     Object.assign(state, { lastSeq: seq, epoch: at.epoch, position: at.position });
   }
