@@ -5,11 +5,18 @@ import { ConnectionHub } from './connection.hub';
 import { PingRounds, pingRoundsFor } from './ping-rounds';
 import { PreparedFrame } from './prepared-frame';
 import { serverFrame } from './server-frame';
+import { StallLedger } from './stall-ledger';
 import { corkForThisTurn } from './turn-cork';
 import { streamOf } from './ws.internals';
 
 /** How often tokens that expired are looked for: a connection is closed within this of its `exp`. */
 const EXPIRY_CHECK_MS = 1000;
+
+/**
+ * How many heartbeats of late sweeps are kept: longer than any silence still judged unless the
+ * pod lost more than eight heartbeats within ten (then it judges as if it had lost less).
+ */
+const STALLS_KEPT_HEARTBEATS = 10;
 
 /** Sent to every connection each heartbeat: framed once, like any broadcast. */
 const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
@@ -21,8 +28,8 @@ const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
  * 4001 within a second (ExpirySchedule; a frame sent after expiry is caught at once: by
  * WsJwtGuard, or the FrameDispatcher for a `pong`). The pings are spread over the heartbeat
  * (PingRounds): each tick pings the connections whose slot it is and looks at every connection's
- * silence, so a silent connection is dropped at most a tick (a second at most) late, or a
- * heartbeat later when this pod itself stalled (see sweep).
+ * silence, so a silent connection is dropped at most a tick (a second at most) late; the time this
+ * pod itself stalled does not count as its clients' silence (see sweep).
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -31,10 +38,10 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   private readonly rounds: PingRounds;
   /** The tick of the heartbeat under way, 0 to ticksPerBeat - 1. */
   private tick = 0;
-  /** When the last sweep ran: see sweep. */
+  /** When the last sweep ran, to tell how late the next one is. */
   private lastSweepMs = 0;
-  /** Silence is judged again from then on: see sweep. */
-  private judgeSilenceFromMs = 0;
+  /** How late the sweeps ran: silence this pod caused itself is not its clients' (see sweep). */
+  private readonly stalls = new StallLedger();
 
   constructor(
     private readonly hub: ConnectionHub,
@@ -59,15 +66,16 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     const { heartbeatMs } = this.config;
     const silenceLimitMs = 2 * heartbeatMs;
     const { ticksPerBeat, tickMs } = this.rounds;
-    // A sweep this late means this pod itself stalled (a long GC, CPU throttled by its cgroup, a
-    // paused VM or process): it sent no pings meanwhile, so its idle clients, which speak only to
-    // answer them, had nothing to answer. Past half a heartbeat a stall could put a live client
-    // over the limit (its last pong may be a heartbeat old already), so silence is not judged
-    // until each connection has had its next ping (within a heartbeat, by its slot) and a tick
-    // to answer it: a pod that froze for seconds does not drop all its clients when it thaws.
-    if (now - this.lastSweepMs - tickMs > heartbeatMs / 2) this.judgeSilenceFromMs = now + heartbeatMs + 2 * tickMs;
+    // A late sweep means this pod itself stalled (a long GC, CPU throttled by its cgroup, a
+    // paused VM or process, a busy event loop): it sent no pings meanwhile, so its idle clients,
+    // which speak only to answer them, had nothing to answer. That time is not counted in their
+    // silence (silenceOf): a pod that froze for seconds does not drop its clients when it thaws,
+    // and a dead one is still dropped after 2 x heartbeatMs of the pod's own running time.
+    // Lateness under a tenth of a tick is timer jitter.
+    const lateMs = now - this.lastSweepMs - tickMs;
+    if (lateMs > tickMs / 10) this.stalls.record(now, lateMs);
     this.lastSweepMs = now;
-    const judgesSilence = now >= this.judgeSilenceFromMs;
+    this.stalls.forgetBefore(now - STALLS_KEPT_HEARTBEATS * heartbeatMs);
     this.tick = (this.tick + 1) % ticksPerBeat;
     const tick = this.tick;
     let silent: Connection[] | undefined;
@@ -75,7 +83,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       // Closing, or still being admitted: its first frame must be `welcome`, and it cannot have
       // answered a ping yet (the broker's own timeouts bound how long admission lasts).
       if (connection.state !== 'open') continue;
-      if (judgesSilence && now - connection.lastSeenMs > silenceLimitMs) {
+      if (this.silenceOf(connection, now) > silenceLimitMs) {
         (silent ??= []).push(connection);
         continue;
       }
@@ -98,7 +106,16 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     const now = Date.now();
     for (const connection of candidates) {
       // 'close' still fires, and cleans the connection up everywhere.
-      if (connection.state === 'open' && now - connection.lastSeenMs > silenceLimitMs) connection.terminate();
+      if (connection.state === 'open' && this.silenceOf(connection, now) > silenceLimitMs) connection.terminate();
     }
+  }
+
+  /**
+   * How long the connection has said nothing while this pod was running: the time since its last
+   * frame, less the time the pod lost since (StallLedger), which is asked only past the limit.
+   */
+  private silenceOf(connection: Connection, now: number): number {
+    const silentMs = now - connection.lastSeenMs;
+    return silentMs > 2 * this.config.heartbeatMs ? silentMs - this.stalls.lostSince(connection.lastSeenMs) : silentMs;
   }
 }

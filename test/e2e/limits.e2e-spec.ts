@@ -69,6 +69,28 @@ describe('liveness', () => {
     }
   });
 
+  it('keeps an idle client, which only answers pings, when the pod itself stalled past the silence limit', async () => {
+    // Says nothing but its protocol pongs: during the stall it had no ping to answer.
+    const quiet = spawnTalker(app.wsUrl, signToken({ sub: 'quiet-through-a-stall' }), 'answers protocol pings');
+    try {
+      await quiet.saw('welcome');
+      await eventually(() => expect(quiet.count('protocol-ping')).toBeGreaterThanOrEqual(1), 8_000);
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          const until = Date.now() + 2.5 * HEARTBEAT_MS;
+          while (Date.now() < until);
+          resolve();
+        }),
+      );
+      const pingsBefore = quiet.count('protocol-ping');
+      // Pinged twice more after the stall (so judged on several sweeps), and still connected.
+      await eventually(() => expect(quiet.count('protocol-ping')).toBeGreaterThanOrEqual(pingsBefore + 2), 8_000);
+      expect(quiet.closed()).toBeUndefined();
+    } finally {
+      quiet.stop();
+    }
+  });
+
   it('sends welcome first even when a heartbeat falls while the connection is being admitted', async () => {
     const broker = app.app.get(Broker);
     const subscribe = broker.subscribe.bind(broker);
