@@ -5,6 +5,7 @@ import { asCallError } from './redis.client';
 describe('asCallError', () => {
   it.each([
     ['a WAIT that reached a primary deposed since its write', 'ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.'],
+    ['a WAIT a failover interrupted by demoting its primary', 'UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)'],
     ['a write to a replica', "READONLY You can't write against a read only replica. script: 5cf58ccc, on @user_script:1."],
     ['a full Redis under noeviction', "OOM command not allowed when used memory > 'maxmemory'. script: fe144b72, on @user_script:33."],
     ['a Redis loading its data', 'LOADING Redis is loading the dataset in memory'],

@@ -66,12 +66,13 @@ export function describeError(error: unknown, causesLeft = MAX_CAUSES): string {
 /**
  * Redis error replies that mean "not now" rather than "your command is wrong": loading, busy,
  * failing over, without replicas, out of memory under `noeviction` (OOM), unable to persist
- * (MISCONF), and a WAIT that reached a primary deposed since the write it follows (a primary
- * paused past a failover runs what was queued for it, then turns replica: its write is lost
- * with the resync, so the write was not stored). The call is answered as unavailable (503,
- * `unavailable`), never as a fault of ours.
+ * (MISCONF); and a WAIT on a primary that turned replica: one that was waiting when a failover
+ * demoted it (UNBLOCKED, a planned failover), or one sent after (a primary paused past a
+ * failover runs what was queued for it, then turns replica). Its write may or may not have
+ * reached the new primary, so it is not acknowledged: a publish retried with its id is delivered
+ * once. The call is answered as unavailable (503, `unavailable`), never as a fault of ours.
  */
-const NOT_NOW_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|MISCONF)\b|^ERR WAIT cannot be used with replica instances/;
+const NOT_NOW_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM|MISCONF|UNBLOCKED)\b|^ERR WAIT cannot be used with replica instances/;
 
 /**
  * A failed call as its caller sees it: a Redis reply about the command itself as it is, anything
