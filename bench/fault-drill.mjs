@@ -20,7 +20,8 @@
  *                                             # a primary paused, a planned failover, a primary crashing
  *                                             # (its replica takes over), subscribers dropped on every node
  *
- * DRILL_CLIENTS (40) and DRILL_OUT change the clients and where the results go. Exits 1 on any violation.
+ * DRILL_CLIENTS (40) and DRILL_OUT change the clients and where the results go; DRILL_LOG_LEVEL
+ * (error) the pods' LOG_LEVEL, their logs going to the drill's own output. Exits 1 on any violation.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -69,8 +70,8 @@ class Pod {
   async start() {
     this.child = spawn(process.execPath, [join(ROOT, 'dist/main.js')], {
       cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { PATH: process.env.PATH, PORT: String(this.port), HOST: '127.0.0.1', JWT_SECRET: BENCH_JWT_SECRET, ...this.redisEnv, LOG_LEVEL: 'error', HEARTBEAT_MS: String(HEARTBEAT_MS), REDIS_COMMAND_TIMEOUT_MS: String(REDIS_COMMAND_TIMEOUT_MS), DRAIN_DELAY_MS: '0', DRAIN_SPREAD_MS: '0' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { PATH: process.env.PATH, PORT: String(this.port), HOST: '127.0.0.1', JWT_SECRET: BENCH_JWT_SECRET, ...this.redisEnv, LOG_LEVEL: process.env.DRILL_LOG_LEVEL ?? 'error', HEARTBEAT_MS: String(HEARTBEAT_MS), REDIS_COMMAND_TIMEOUT_MS: String(REDIS_COMMAND_TIMEOUT_MS), DRAIN_DELAY_MS: '0', DRAIN_SPREAD_MS: '0' },
     });
     this.child.once('exit', (code, signal) => {
       if (!this.down) violations.push(`${this.name} exited by itself (${code ?? signal})`);
