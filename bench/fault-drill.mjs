@@ -162,6 +162,13 @@ async function singleRedis() {
       }],
       ['Redis paused 12 s', () => pause(12_000)],
       ['FLUSHALL', () => cli('FLUSHALL')],
+      ['Redis pauses writes 3 s (CLIENT PAUSE WRITE, as during a failover)', () => cli('CLIENT', 'PAUSE', '3000', 'WRITE')],
+      ['Redis out of memory 3 s (maxmemory below its use, noeviction)', async () => {
+        await cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+        await cli('CONFIG', 'SET', 'maxmemory', '1');
+        await sleep(3_000);
+        await cli('CONFIG', 'SET', 'maxmemory', '0');
+      }],
     ],
     stop: () => redis.stop(),
   };
