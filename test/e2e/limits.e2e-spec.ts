@@ -46,48 +46,23 @@ describe('liveness', () => {
     }
   });
 
-  it('keeps clients that kept talking while the pod itself stalled past the silence limit', async () => {
+  it.each([
     // In another process, so it goes on sending while this one (the pod) is stalled.
-    const talker = spawnTalker(app.wsUrl, signToken({ sub: 'talker' }));
-    try {
-      await talker.saw('welcome');
-      // A stall (a long GC, CPU throttled) from a setImmediate callback: the heartbeat's timer
-      // then comes before the poll phase that reads what the talker sent meanwhile.
-      await new Promise<void>((resolve) =>
-        setImmediate(() => {
-          const until = Date.now() + 2.5 * HEARTBEAT_MS;
-          while (Date.now() < until);
-          resolve();
-        }),
-      );
-      const pingsBefore = talker.count('ping');
-      // Two heartbeats later (and so several sweeps after the stall), still connected.
-      await eventually(() => expect(talker.count('ping')).toBeGreaterThanOrEqual(pingsBefore + 2), 8_000);
-      expect(talker.closed()).toBeUndefined();
-    } finally {
-      talker.stop();
-    }
-  });
-
-  it('keeps an idle client, which only answers pings, when the pod itself stalled past the silence limit', async () => {
+    ['a client that kept talking', 'talks', 'ping'],
     // Says nothing but its protocol pongs: during the stall it had no ping to answer.
-    const quiet = spawnTalker(app.wsUrl, signToken({ sub: 'quiet-through-a-stall' }), 'answers protocol pings');
+    ['an idle client, which only answers protocol pings,', 'answers protocol pings', 'protocol-ping'],
+  ] as const)('keeps %s while the pod itself stalled past the silence limit', async (_client, mode, pingEvent) => {
+    const client = spawnTalker(app.wsUrl, signToken({ sub: `through-a-stall-${pingEvent}` }), mode);
     try {
-      await quiet.saw('welcome');
-      await eventually(() => expect(quiet.count('protocol-ping')).toBeGreaterThanOrEqual(1), 8_000);
-      await new Promise<void>((resolve) =>
-        setImmediate(() => {
-          const until = Date.now() + 2.5 * HEARTBEAT_MS;
-          while (Date.now() < until);
-          resolve();
-        }),
-      );
-      const pingsBefore = quiet.count('protocol-ping');
+      await client.saw('welcome');
+      await eventually(() => expect(client.count(pingEvent)).toBeGreaterThanOrEqual(1), 8_000);
+      await stallThisProcess(2.5 * HEARTBEAT_MS);
+      const pingsBefore = client.count(pingEvent);
       // Pinged twice more after the stall (so judged on several sweeps), and still connected.
-      await eventually(() => expect(quiet.count('protocol-ping')).toBeGreaterThanOrEqual(pingsBefore + 2), 8_000);
-      expect(quiet.closed()).toBeUndefined();
+      await eventually(() => expect(client.count(pingEvent)).toBeGreaterThanOrEqual(pingsBefore + 2), 8_000);
+      expect(client.closed()).toBeUndefined();
     } finally {
-      quiet.stop();
+      client.stop();
     }
   });
 
@@ -359,6 +334,21 @@ async function sixMegabytesOfHistory(app: TestApp, room: string) {
     await hasReceived(reader, i + 1);
   }
   return { reader, since: reader.all('notification')[0].data.seq as string, blob };
+}
+
+/**
+ * Stalls this process (the pod's) for `ms`, as a long GC or a CPU throttled by its cgroup would,
+ * from a setImmediate callback: the heartbeat's timer then comes before the poll phase that
+ * reads what clients sent meanwhile.
+ */
+function stallThisProcess(ms: number): Promise<void> {
+  return new Promise<void>((resolve) =>
+    setImmediate(() => {
+      const until = Date.now() + ms;
+      while (Date.now() < until);
+      resolve();
+    }),
+  );
 }
 
 /**
