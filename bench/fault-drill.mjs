@@ -19,6 +19,8 @@
  *   DRILL_REDIS=cluster npm run fault-drill   # the same on a Redis Cluster (3 primaries, 3 replicas):
  *                                             # a primary paused, a planned failover, a primary crashing
  *                                             # (its replica takes over), subscribers dropped on every node
+ *   DRILL_REDIS=sentinel npm run fault-drill  # on a primary, two replicas and three sentinels: the same
+ *                                             # kinds of failover, found through the sentinels
  *
  * DRILL_CLIENTS (40) and DRILL_OUT change the clients and where the results go; DRILL_LOG_LEVEL
  * (error) the pods' LOG_LEVEL, their logs going to the drill's own output. Exits 1 on any violation.
@@ -30,14 +32,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { RoomContinuity } from './lib/room-continuity.mjs';
-import { startRedis, startRedisCluster } from './lib/redis.mjs';
+import { startRedis, startRedisCluster, startRedisSentinels } from './lib/redis.mjs';
 import { freePort, sleep, waitFor } from './lib/processes.mjs';
 import { BENCH_JWT_SECRET, publisherToken, signToken } from './lib/tokens.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLUSTER = process.env.DRILL_REDIS === 'cluster';
-if (![undefined, 'cluster', 'single'].includes(process.env.DRILL_REDIS)) throw new Error(`DRILL_REDIS must be single (the default) or cluster, not ${process.env.DRILL_REDIS}`);
-const OUT = process.env.DRILL_OUT ?? join(ROOT, 'docs', 'fault-drill', CLUSTER ? 'cluster-results.json' : 'results.json');
+const REDIS = process.env.DRILL_REDIS ?? 'single';
+if (!['single', 'cluster', 'sentinel'].includes(REDIS)) throw new Error(`DRILL_REDIS must be single (the default), cluster or sentinel, not ${REDIS}`);
+const OUT = process.env.DRILL_OUT ?? join(ROOT, 'docs', 'fault-drill', REDIS === 'single' ? 'results.json' : `${REDIS}-results.json`);
 const CLIENTS = Number(process.env.DRILL_CLIENTS ?? 40);
 const ROOMS = Array.from({ length: 5 }, (_, index) => `drill:${index}`);
 /** Short, so a dead pod's presence expires within the drill (2 x HEARTBEAT_MS), and longer than the pod freeze. */
@@ -62,7 +64,7 @@ class Pod {
   /** Killed, or started and not ready yet: its clients may be closed and its publishes fail. */
   down = true;
 
-  /** `redisEnv`: REDIS_URL, or REDIS_CLUSTER_NODES. */
+  /** `redisEnv`: REDIS_URL, REDIS_CLUSTER_NODES, or REDIS_SENTINELS and REDIS_SENTINEL_MASTER. */
   constructor(name, port, redisEnv) {
     Object.assign(this, { name, port, redisEnv });
   }
@@ -229,10 +231,57 @@ async function redisCluster() {
   };
 }
 
+/** A primary and two replicas behind three sentinels, and what can go wrong with them. */
+async function redisSentinel() {
+  const set = await startRedisSentinels({ downAfterMs: 1_000 });
+  const isPrimary = async (port) => (await set.cli(port, ['ROLE'])).startsWith('master');
+  /** The sentinels agree on a new primary, and it has both replicas again. */
+  const failedOverFrom = (old) =>
+    waitFor('the failover', async () => {
+      const primary = await set.primary();
+      return primary !== undefined && primary !== old && (await isPrimary(primary)) && (await set.cli(primary, ['INFO', 'replication'])).includes('connected_slaves:2');
+    }, FAILOVER_TIMEOUT_MS, 100);
+  return {
+    podEnv: { REDIS_SENTINELS: set.sentinels, REDIS_SENTINEL_MASTER: set.masterName },
+    faults: [
+      ['the primary paused 500 ms (under down-after-milliseconds)', async () => {
+        const primary = await set.primary();
+        process.kill(set.pidOf(primary), 'SIGSTOP');
+        await sleep(500);
+        process.kill(set.pidOf(primary), 'SIGCONT');
+      }],
+      ['planned failover (SENTINEL FAILOVER)', async () => {
+        const primary = await set.primary();
+        await set.cli(set.sentinelPorts[0], ['SENTINEL', 'FAILOVER', set.masterName]);
+        await failedOverFrom(primary);
+      }],
+      ["the primary closes the pods' connections", async () => {
+        const primary = await set.primary();
+        await set.cli(primary, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+        await set.cli(primary, ['CLIENT', 'KILL', 'TYPE', 'normal']);
+      }],
+      ['the primary crashes (SIGKILL), a replica is promoted, it comes back as a replica', async () => {
+        const primary = await set.primary();
+        await set.kill(primary);
+        await waitFor('a new primary', async () => ![undefined, primary].includes(await set.primary()), FAILOVER_TIMEOUT_MS, 100);
+        await set.restart(primary);
+        await failedOverFrom(primary);
+      }],
+      ['the primary paused until it is deposed', async () => {
+        const primary = await set.primary();
+        process.kill(set.pidOf(primary), 'SIGSTOP');
+        await waitFor('a new primary', async () => ![undefined, primary].includes(await set.primary()), FAILOVER_TIMEOUT_MS, 100).finally(() => process.kill(set.pidOf(primary), 'SIGCONT'));
+        await failedOverFrom(primary);
+      }],
+    ],
+    stop: () => set.stop(),
+  };
+}
+
 async function main() {
-  const redis = CLUSTER ? await redisCluster() : await singleRedis();
+  const redis = REDIS === 'cluster' ? await redisCluster() : REDIS === 'sentinel' ? await redisSentinel() : await singleRedis();
   const pods = [new Pod('pod A', await freePort(), redis.podEnv), new Pod('pod B', await freePort(), redis.podEnv)];
-  const results = { date: new Date().toISOString(), redis: CLUSTER ? 'cluster' : 'single', clients: CLIENTS, rooms: ROOMS.length, faults: [] };
+  const results = { date: new Date().toISOString(), redis: REDIS, clients: CLIENTS, rooms: ROOMS.length, faults: [] };
   try {
     await Promise.all(pods.map((pod) => pod.start()));
     const clients = Array.from({ length: CLIENTS }, (_, index) => new Client(index, pods[index % 2]));

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -83,6 +83,71 @@ export async function startRedisCluster({ nodeTimeoutMs } = {}) {
     },
     async restart(port) {
       children[ports.indexOf(port)] = startNode(port);
+      await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
+    },
+    async stop() {
+      await Promise.all(running().map((child) => {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        process.kill(child.pid, 'SIGTERM');
+        process.kill(child.pid, 'SIGCONT');
+        return exited;
+      }));
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A private Sentinel set: a primary, two replicas and three sentinels (quorum 2) on free ports,
+ * with a short down-after (`downAfterMs`) so a silent primary is replaced within seconds.
+ */
+export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
+  const directory = mkdtempSync(join(tmpdir(), 'bench-sentinel-'));
+  const masterName = 'bench-primary';
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const sentinelPorts = [await freePort(), await freePort(), await freePort()];
+  const startServer = (port) =>
+    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory, '--repl-diskless-sync-delay', '0',
+      ...(port === ports[0] ? [] : ['--replicaof', '127.0.0.1', String(ports[0])])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const children = ports.map(startServer);
+  for (const port of ports) await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
+  const sentinels = sentinelPorts.map((port) => {
+    const file = join(directory, `sentinel-${port}.conf`);
+    writeFileSync(file, [`port ${port}`, 'bind 127.0.0.1', `dir ${directory}`, `sentinel monitor ${masterName} 127.0.0.1 ${ports[0]} 2`,
+      `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`, `sentinel failover-timeout ${masterName} 5000`, `sentinel parallel-syncs ${masterName} 2`, ''].join('\n'));
+    return spawn('redis-server', [file, '--sentinel'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  });
+  const running = () => [...children, ...sentinels].filter((child) => child.exitCode === null && child.signalCode === null);
+  process.once('exit', () => {
+    for (const child of running()) process.kill(child.pid, 'SIGKILL');
+  });
+  const cli = async (port, args) => (await promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 })).stdout.trim();
+  /** The primary most sentinels name now. */
+  const primary = async () => {
+    const named = await Promise.all(sentinelPorts.map((port) => cli(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]).catch(() => '')));
+    const counts = new Map();
+    for (const answer of named) if (answer) counts.set(Number(answer.split('\n')[1]), (counts.get(Number(answer.split('\n')[1])) ?? 0) + 1);
+    return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+  };
+  for (const port of sentinelPorts) await waitFor(`redis-sentinel on ${port}`, () => ping(port), 10_000);
+  await waitFor('the sentinels to see both replicas', async () => (await cli(sentinelPorts[0], ['SENTINEL', 'REPLICAS', masterName])).split('\n').filter((line) => line === 'slave').length === 2, 30_000, 100);
+  return {
+    sentinels: sentinelPorts.map((port) => `127.0.0.1:${port}`).join(','),
+    masterName,
+    ports,
+    sentinelPorts,
+    pidOf: (port) => children[ports.indexOf(port)].pid,
+    cli,
+    primary,
+    /** SIGKILLs the server on `port` (a crash); `restart` brings it back, a primary until the sentinels say otherwise. */
+    async kill(port) {
+      const child = children[ports.indexOf(port)];
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      process.kill(child.pid, 'SIGKILL');
+      await exited;
+    },
+    async restart(port) {
+      children[ports.indexOf(port)] = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory, '--repl-diskless-sync-delay', '0'], { stdio: ['ignore', 'ignore', 'inherit'] });
       await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
     },
     async stop() {
