@@ -104,8 +104,13 @@ export async function startRedisCluster({ nodeTimeoutMs } = {}) {
 export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
   const directory = mkdtempSync(join(tmpdir(), 'bench-sentinel-'));
   const masterName = 'bench-primary';
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const sentinelPorts = [await freePort(), await freePort(), await freePort()];
+  // Six distinct ports: a port just closed may be handed out again.
+  const all = [];
+  while (all.length < 6) {
+    const port = await freePort();
+    if (!all.includes(port)) all.push(port);
+  }
+  const [ports, sentinelPorts] = [all.slice(0, 3), all.slice(3)];
   const startServer = (port) =>
     spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory, '--repl-diskless-sync-delay', '0',
       ...(port === ports[0] ? [] : ['--replicaof', '127.0.0.1', String(ports[0])])], { stdio: ['ignore', 'ignore', 'inherit'] });
