@@ -135,7 +135,12 @@ export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
     return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
   };
   for (const port of sentinelPorts) await waitFor(`redis-sentinel on ${port}`, () => ping(port), 10_000);
-  await waitFor('the sentinels to see both replicas', async () => (await cli(sentinelPorts[0], ['SENTINEL', 'REPLICAS', masterName])).split('\n').filter((line) => line === 'slave').length === 2, 30_000, 100);
+  // SENTINEL REPLICAS: each replica's fields as name and value lines; a replica seen up has flags `slave`.
+  const replicasUp = async () => {
+    const lines = (await cli(sentinelPorts[0], ['SENTINEL', 'REPLICAS', masterName])).split('\n');
+    return lines.filter((line, index) => index % 2 === 0 && line === 'flags' && lines[index + 1] === 'slave').length;
+  };
+  await waitFor('the sentinels to see both replicas', async () => (await replicasUp()) === 2, 30_000, 100);
   return {
     sentinels: sentinelPorts.map((port) => `127.0.0.1:${port}`).join(','),
     masterName,
