@@ -107,10 +107,13 @@ class Client {
       const socket = new WebSocket(`ws://127.0.0.1:${this.pod.port}/ws`, ['herald.v1', `bearer.${token}`]);
       this.socket = socket;
       let waiting = ROOMS.length;
+      // The join frame's id is its room's index, so a join answered `unavailable` can be sent again.
+      const join = (id) => socket.send(JSON.stringify({ event: 'join', id, data: { room: ROOMS[id], since: this.continuity.sinceFor(ROOMS[id]) } }));
       socket.on('message', (data) => {
-        const { event, data: body } = JSON.parse(data);
-        if (event === 'welcome') {
-          ROOMS.forEach((room, id) => socket.send(JSON.stringify({ event: 'join', id, data: { room, since: this.continuity.sinceFor(room) } })));
+        const { event, data: body, id } = JSON.parse(data);
+        if (event === 'welcome') ROOMS.forEach((_room, index) => join(index));
+        else if (event === 'error' && body.code === 'unavailable' && body.event === 'join') {
+          setTimeout(() => socket.readyState === WebSocket.OPEN && join(id), 500);
         } else if (event === 'joined') {
           this.continuity.joined(body);
           if (--waiting === 0) resolve(true);
