@@ -78,6 +78,7 @@ export class RedisBroker extends Broker {
       (room) => {
         if (keys.isShared(keys.channel(room))) this.latestPositions.hurry();
       },
+      () => connection.available,
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
     this.latestPositions = new LatestPositions(connection, window);

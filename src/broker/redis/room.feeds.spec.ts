@@ -45,6 +45,55 @@ describe('RoomFeeds', () => {
     return { history, deliveries, feeds, live };
   }
 
+  /**
+   * RoomFeeds over a history whose reads fail while the broker is not `available` (a lost
+   * connection's), or while `failing` (a read that fails with the broker up).
+   */
+  function setUpWithOutages() {
+    const history = new FakeHistory();
+    const deliveries: Delivery[] = [];
+    const broker = { available: true, failing: false, reads: 0 };
+    const read = (room: string, since?: string) => {
+      broker.reads++;
+      return broker.available && !broker.failing ? history.read(room, since) : Promise.reject(new Error('The message broker is unreachable'));
+    };
+    const feeds = new RoomFeeds(read, (delivery) => deliveries.push(delivery), undefined, undefined, undefined, undefined, () => broker.available);
+    const feed = feeds.open('chat');
+    feeds.anchor('chat', feed, { epoch: 'e1', latestPosition: 0 });
+    const live = (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!);
+    return { history, deliveries, feeds, live, broker };
+  }
+
+  it('tries a catch-up the broker lost again at the next resync, with what it held, instead of telling the room to recover', async () => {
+    const { history, deliveries, feeds, live, broker } = setUpWithOutages();
+    live(history.publish('before'));
+    feeds.holdAll();
+    history.publish('missed while away');
+    // Back, then lost again while the catch-up reads.
+    broker.available = false;
+    feeds.catchUpAll();
+    await settled();
+    expect(broker.reads).toBe(1);
+    // Live again before its resync is done: held behind the catch-up still to come.
+    live(history.publish('live after'));
+    expect(deliveries.map(textOf)).toEqual(['before']);
+    broker.available = true;
+    feeds.catchUpAll();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'missed while away', 'live after']);
+  });
+
+  it('tells the room to recover when a catch-up fails while the broker is up: no resync will try it again', async () => {
+    const { history, deliveries, feeds, live, broker } = setUpWithOutages();
+    live(history.publish('before'));
+    feeds.holdAll();
+    history.publish('missed while away');
+    broker.failing = true;
+    feeds.catchUpAll();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'gap']);
+  });
+
   it('reports a lost history once, however many resyncs follow before the new life carries anything', async () => {
     const { history, deliveries, feeds, live } = setUp();
     live(history.publish('before'));

@@ -123,6 +123,11 @@ export class RoomFeeds {
      * is read in a batch that otherwise waits for the end of its window (LatestPositions.hurry).
      */
     private readonly anchorAwaited: (room: string) => void = () => undefined,
+    /**
+     * Whether the broker's connection is up now: a catch-up that failed because it was lost again
+     * waits for the resync that follows instead of declaring the room's gap (catchUp).
+     */
+    private readonly brokerAvailable: () => boolean = () => true,
   ) {}
 
   get size(): number {
@@ -387,6 +392,8 @@ export class RoomFeeds {
     feed.pending = waiting;
     let latestSeq: string | null = null;
     let gapReported = false;
+    /** Left to the next resync: the feed goes on holding what it holds (see the catch below). */
+    let deferred = false;
     const gap = () => {
       if (!gapReported) this.reportGap(room, latestSeq);
       gapReported = true;
@@ -418,17 +425,31 @@ export class RoomFeeds {
         }
       }
     } catch (error) {
+      if (!gapReported && !this.brokerAvailable()) {
+        // Lost again before the catch-up could read (a primary switching twice, a second blip):
+        // nothing is proven missing yet. The resync that follows catches the room up from the
+        // same point, what arrived live meanwhile included (catchUpAll), where telling its members
+        // to recover now would cost each of them a reload for nothing.
+        deferred = true;
+        this.heldForResync.add(feed);
+        return;
+      }
       this.logger.warn({ message: 'Catch-up after reconnect failed', room, error: describeError(error) });
       gap();
     } finally {
-      const pending = feed.pending ?? [];
-      feed.pending = undefined;
-      for (const [delivery, at] of pending) {
-        if (at === undefined) this.emit(delivery);
-        else this.deliverInOrder(feed, delivery, at);
-      }
-      this.releaseWaiters(feed);
+      if (!deferred) this.deliverHeld(feed);
     }
+  }
+
+  /** After a catch-up: what the feed held while it ran is delivered, in order, and its waiters are told. */
+  private deliverHeld(feed: RoomFeed): void {
+    const pending = feed.pending ?? [];
+    feed.pending = undefined;
+    for (const [delivery, at] of pending) {
+      if (at === undefined) this.emit(delivery);
+      else this.deliverInOrder(feed, delivery, at);
+    }
+    this.releaseWaiters(feed);
   }
 
   /** Continues the feed from `at`, as if it had delivered everything up to it. */
