@@ -52,11 +52,7 @@ export async function startRedisCluster({ nodeTimeoutMs } = {}) {
     spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory,
       '--cluster-enabled', 'yes', '--cluster-config-file', join(directory, `nodes-${port}.conf`), '--repl-diskless-sync-delay', '0',
       ...(nodeTimeoutMs === undefined ? [] : ['--cluster-node-timeout', String(nodeTimeoutMs)])], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const children = ports.map(startNode);
-  const running = () => children.filter((child) => child.exitCode === null && child.signalCode === null);
-  process.once('exit', () => {
-    for (const child of running()) process.kill(child.pid, 'SIGKILL');
-  });
+  const nodes = processGroup(ports.map((port) => [port, startNode]), directory);
   for (const port of ports) await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
   const cli = (port, args) => promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 });
   await cli(ports[0], ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes']);
@@ -71,29 +67,13 @@ export async function startRedisCluster({ nodeTimeoutMs } = {}) {
     seeds: ports.slice(0, 3).map((port) => `redis://127.0.0.1:${port}`).join(','),
     ports,
     get pids() {
-      return children.map((child) => child.pid);
+      return ports.map(nodes.pidOf);
     },
     cli,
     /** SIGKILLs the node on `port` (a crash); `restart` brings it back with its identity. */
-    async kill(port) {
-      const child = children[ports.indexOf(port)];
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      process.kill(child.pid, 'SIGKILL');
-      await exited;
-    },
-    async restart(port) {
-      children[ports.indexOf(port)] = startNode(port);
-      await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
-    },
-    async stop() {
-      await Promise.all(running().map((child) => {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        process.kill(child.pid, 'SIGTERM');
-        process.kill(child.pid, 'SIGCONT');
-        return exited;
-      }));
-      rmSync(directory, { recursive: true, force: true });
-    },
+    kill: nodes.kill,
+    restart: (port) => nodes.restart(port),
+    stop: nodes.stop,
   };
 }
 
@@ -111,21 +91,19 @@ export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
     if (!all.includes(port)) all.push(port);
   }
   const [ports, sentinelPorts] = [all.slice(0, 3), all.slice(3)];
-  const startServer = (port) =>
+  /** A data server: the first a primary, the others its replicas; started again, a primary until the sentinels say otherwise. */
+  const startServer = (port, asReplica = port !== ports[0]) =>
     spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory, '--repl-diskless-sync-delay', '0',
-      ...(port === ports[0] ? [] : ['--replicaof', '127.0.0.1', String(ports[0])])], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const children = ports.map(startServer);
-  for (const port of ports) await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
-  const sentinels = sentinelPorts.map((port) => {
+      ...(asReplica ? ['--replicaof', '127.0.0.1', String(ports[0])] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const startSentinel = (port) => {
     const file = join(directory, `sentinel-${port}.conf`);
     writeFileSync(file, [`port ${port}`, 'bind 127.0.0.1', `dir ${directory}`, `sentinel monitor ${masterName} 127.0.0.1 ${ports[0]} 2`,
       `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`, `sentinel failover-timeout ${masterName} 5000`, `sentinel parallel-syncs ${masterName} 2`, ''].join('\n'));
     return spawn('redis-server', [file, '--sentinel'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  });
-  const running = () => [...children, ...sentinels].filter((child) => child.exitCode === null && child.signalCode === null);
-  process.once('exit', () => {
-    for (const child of running()) process.kill(child.pid, 'SIGKILL');
-  });
+  };
+  const servers = processGroup(ports.map((port) => [port, startServer]), directory);
+  for (const port of ports) await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
+  const sentinels = processGroup(sentinelPorts.map((port) => [port, startSentinel]));
   const cli = async (port, args) => (await promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 })).stdout.trim();
   /** The primary most sentinels name now. */
   const primary = async () => {
@@ -146,28 +124,46 @@ export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
     masterName,
     ports,
     sentinelPorts,
-    pidOf: (port) => children[ports.indexOf(port)].pid,
+    pidOf: servers.pidOf,
     cli,
     primary,
     /** SIGKILLs the server on `port` (a crash); `restart` brings it back, a primary until the sentinels say otherwise. */
-    async kill(port) {
-      const child = children[ports.indexOf(port)];
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      process.kill(child.pid, 'SIGKILL');
-      await exited;
+    kill: servers.kill,
+    restart: (port) => servers.restart(port, (again) => startServer(again, false)),
+    async stop() {
+      await sentinels.stop();
+      await servers.stop();
     },
-    async restart(port) {
-      children[ports.indexOf(port)] = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory, '--repl-diskless-sync-delay', '0'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  };
+}
+
+/**
+ * The processes of one private Redis set, by port (`starters`: [port, start(port)]): each can be
+ * killed (a crash) and started again; all are killed when this process exits; `stop` ends those
+ * still running, continuing a stopped (SIGSTOP) one so that it can, then removes `directory`.
+ */
+function processGroup(starters, directory) {
+  const children = new Map(starters.map(([port, start]) => [port, start(port)]));
+  const starterOf = new Map(starters);
+  const running = () => [...children.values()].filter((child) => child.exitCode === null && child.signalCode === null);
+  process.once('exit', () => {
+    for (const child of running()) process.kill(child.pid, 'SIGKILL');
+  });
+  const ended = (child, ...signals) => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    for (const signal of signals) process.kill(child.pid, signal);
+    return exited;
+  };
+  return {
+    pidOf: (port) => children.get(port).pid,
+    kill: (port) => ended(children.get(port), 'SIGKILL'),
+    async restart(port, start = starterOf.get(port)) {
+      children.set(port, start(port));
       await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
     },
     async stop() {
-      await Promise.all(running().map((child) => {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        process.kill(child.pid, 'SIGTERM');
-        process.kill(child.pid, 'SIGCONT');
-        return exited;
-      }));
-      rmSync(directory, { recursive: true, force: true });
+      await Promise.all(running().map((child) => ended(child, 'SIGTERM', 'SIGCONT')));
+      if (directory !== undefined) rmSync(directory, { recursive: true, force: true });
     },
   };
 }

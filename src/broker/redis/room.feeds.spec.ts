@@ -64,11 +64,17 @@ describe('RoomFeeds', () => {
     return { history, deliveries, feeds, live, broker };
   }
 
-  it('tries a catch-up the broker lost again at the next resync, with what it held, instead of telling the room to recover', async () => {
-    const { history, deliveries, feeds, live, broker } = setUpWithOutages();
+  /** A message delivered, the connection lost, and one published meanwhile: the catch-up's work. */
+  function awayWhileOnePublished({ history, feeds, live }: ReturnType<typeof setUpWithOutages>) {
     live(history.publish('before'));
     feeds.holdAll();
     history.publish('missed while away');
+  }
+
+  it('tries a catch-up the broker lost again at the next resync, with what it held, instead of telling the room to recover', async () => {
+    const feedsWithOutages = setUpWithOutages();
+    const { history, deliveries, feeds, live, broker } = feedsWithOutages;
+    awayWhileOnePublished(feedsWithOutages);
     // Back, then lost again while the catch-up reads.
     broker.available = false;
     feeds.catchUpAll();
@@ -84,10 +90,9 @@ describe('RoomFeeds', () => {
   });
 
   it('tells the room to recover when a catch-up fails while the broker is up: no resync will try it again', async () => {
-    const { history, deliveries, feeds, live, broker } = setUpWithOutages();
-    live(history.publish('before'));
-    feeds.holdAll();
-    history.publish('missed while away');
+    const feedsWithOutages = setUpWithOutages();
+    const { deliveries, feeds, broker } = feedsWithOutages;
+    awayWhileOnePublished(feedsWithOutages);
     broker.failing = true;
     feeds.catchUpAll();
     await settled();
