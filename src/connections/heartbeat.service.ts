@@ -83,7 +83,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       // Closing, or still being admitted: its first frame must be `welcome`, and it cannot have
       // answered a ping yet (the broker's own timeouts bound how long admission lasts).
       if (connection.state !== 'open') continue;
-      if (this.silenceOf(connection, now) > silenceLimitMs) {
+      if (this.silenceOf(connection, now, silenceLimitMs) > silenceLimitMs) {
         (silent ??= []).push(connection);
         continue;
       }
@@ -106,16 +106,16 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     const now = Date.now();
     for (const connection of candidates) {
       // 'close' still fires, and cleans the connection up everywhere.
-      if (connection.state === 'open' && this.silenceOf(connection, now) > silenceLimitMs) connection.terminate();
+      if (connection.state === 'open' && this.silenceOf(connection, now, silenceLimitMs) > silenceLimitMs) connection.terminate();
     }
   }
 
   /**
    * How long the connection has said nothing while this pod was running: the time since its last
-   * frame, less the time the pod lost since (StallLedger), which is asked only past the limit.
+   * frame, less the time the pod lost since (StallLedger), which is asked only past `limitMs`.
    */
-  private silenceOf(connection: Connection, now: number): number {
+  private silenceOf(connection: Connection, now: number, limitMs: number): number {
     const silentMs = now - connection.lastSeenMs;
-    return silentMs > 2 * this.config.heartbeatMs ? silentMs - this.stalls.lostSince(connection.lastSeenMs) : silentMs;
+    return silentMs > limitMs ? silentMs - this.stalls.lostSince(connection.lastSeenMs) : silentMs;
   }
 }
