@@ -25,13 +25,12 @@
  * DRILL_CLIENTS (40) and DRILL_OUT change the clients and where the results go; DRILL_LOG_LEVEL
  * (error) the pods' LOG_LEVEL, their logs going to the drill's own output. Exits 1 on any violation.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import WebSocket from 'ws';
-import { RoomContinuity } from './lib/room-continuity.mjs';
+import { lifeEndViolations, RoomContinuity } from './lib/room-continuity.mjs';
 import { startRedis, startRedisCluster, startRedisSentinels } from './lib/redis.mjs';
 import { freePort, sleep, waitFor } from './lib/processes.mjs';
 import { BENCH_JWT_SECRET, publisherToken, signToken } from './lib/tokens.mjs';
@@ -49,7 +48,6 @@ const PUBLISH_EVERY_MS = 10;
 const CHURN_EVERY_MS = 300;
 /** Traffic between two faults, so each one's aftermath is checked on its own. */
 const SETTLE_MS = 4_000;
-const redisCli = promisify(execFile);
 
 const stats = { publishes: 0, accepted: 0, unavailable: 0, failedWhileDownOrFrozen: 0, rejoinsRefused: 0, churns: 0 };
 const violations = [];
@@ -153,7 +151,7 @@ async function singleRedis() {
     await sleep(ms);
     process.kill(redis.pid, 'SIGCONT');
   };
-  const cli = (...args) => redisCli('redis-cli', ['-u', redis.url, ...args]);
+  const cli = (...args) => redis.cli(args);
   return {
     podEnv: { REDIS_URL: redis.url },
     faults: [
@@ -185,7 +183,7 @@ const FAILOVER_TIMEOUT_MS = 30_000;
 /** A Redis Cluster, and what can go wrong with it: each fault hits the shard of one drill room. */
 async function redisCluster() {
   const cluster = await startRedisCluster({ nodeTimeoutMs: 2_000 });
-  const cli = async (port, ...args) => (await cluster.cli(port, args)).stdout.trim();
+  const cli = (port, ...args) => cluster.cli(port, args);
   /** The primary and the replica serving `room` now (its keys and channel share the room's hash tag). */
   const shardOf = async (room) => {
     const slot = Number(await cli(cluster.ports[0], 'CLUSTER', 'KEYSLOT', `{${room}}`));
@@ -290,6 +288,8 @@ async function main() {
     const clients = Array.from({ length: CLIENTS }, (_, index) => new Client(index, pods[index % 2]));
     await Promise.all(clients.map((client) => client.connect()));
     log(`${CLIENTS} clients in ${ROOMS.length} rooms on two pods`);
+    /** A figure summed over every client's RoomContinuity. */
+    const total = (figure) => clients.reduce((sum, client) => sum + figure(client.continuity), 0);
 
     let running = true;
     const publishing = publishUntilStopped(pods, () => running);
@@ -328,7 +328,7 @@ async function main() {
       log(`fault: ${name}`);
       await fault();
       await sleep(SETTLE_MS);
-      const recoveries = clients.reduce((sum, client) => sum + client.continuity.recoveries, 0);
+      const recoveries = total((continuity) => continuity.recoveries);
       results.faults.push({ name, violations: violations.length - before, recoveriesSoFar: recoveries });
       log(`  ${violations.length - before} violations; ${recoveries} recovery frames so far`);
     }
@@ -340,11 +340,11 @@ async function main() {
     await checkEnds(pods[0], clients);
     await checkPresence(pods, clients);
     results.stats = stats;
-    results.notificationsReceived = clients.reduce((sum, client) => sum + client.continuity.received, 0);
+    results.notificationsReceived = total((continuity) => continuity.received);
     // A drill whose clients heard nothing checked nothing.
     if (results.notificationsReceived < stats.accepted) violations.push(`the clients received ${results.notificationsReceived} notifications for ${stats.accepted} accepted publishes`);
-    results.recoveries = clients.reduce((sum, client) => sum + client.continuity.recoveries, 0);
-    results.rejoins = clients.reduce((sum, { continuity }) => ({ recovered: sum.recovered + continuity.rejoins.recovered, notRecovered: sum.notRecovered + continuity.rejoins.notRecovered }), { recovered: 0, notRecovered: 0 });
+    results.recoveries = total((continuity) => continuity.recoveries);
+    results.rejoins = { recovered: total((continuity) => continuity.rejoins.recovered), notRecovered: total((continuity) => continuity.rejoins.notRecovered) };
   } finally {
     await Promise.all(pods.map((pod) => pod.kill()));
     await redis.stop();
@@ -377,8 +377,7 @@ async function publishUntilStopped(pods, running) {
         if (reply.status === 202) {
           stats.accepted++;
           acceptedPublishes.add(n);
-        }
-        else if (reply.status === 503) stats.unavailable++;
+        } else if (reply.status === 503) stats.unavailable++;
         else violations.push(`a publish to ${pod.name} was answered ${reply.status}`);
       },
       (error) => {
@@ -407,26 +406,7 @@ async function checkEnds(pod, clients) {
   probe.socket = undefined;
   socket.close();
   for (const client of clients) violations.push(...client.continuity.violations);
-  // A life left for a new one without a `recovery` ended after its last acknowledged publication
-  // any member saw. (A write a deposed primary ran after the failover, answered 503, may reach
-  // the members of one pod and not the other's: that one is no gap.)
-  const lastPositions = new Map();
-  for (const client of clients) {
-    for (const [room, { seen }] of client.continuity.rooms) {
-      for (const [seq, n] of seen) {
-        if (!acceptedPublishes.has(n)) continue;
-        const [, epoch, position] = /^(.+)-(\d+)$/.exec(seq);
-        const key = `${room} ${epoch}`;
-        lastPositions.set(key, Math.max(lastPositions.get(key) ?? 0, Number(position)));
-      }
-    }
-  }
-  for (const client of clients) {
-    for (const { room, epoch, position } of client.continuity.lifeEnds) {
-      const last = lastPositions.get(`${room} ${epoch}`);
-      if (last > position) violations.push(`${client.user} ${room}: left life ${epoch} at ${position} for a new one without a recovery, but that life went on to ${last} (acknowledged)`);
-    }
-  }
+  violations.push(...lifeEndViolations(clients.map((client) => client.continuity), acceptedPublishes));
 }
 
 /** Presence counts the connected clients, on both pods, once a dead pod's entries expired. */

@@ -24,6 +24,7 @@ export async function startRedis({ port: askedPort } = {}) {
   return {
     url: `redis://127.0.0.1:${port}`,
     pid: child.pid,
+    cli: (args) => redisCli(port, args),
     /** SIGKILL for a crash; a stopped (SIGSTOP) server is continued so that it can exit. */
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -54,12 +55,11 @@ export async function startRedisCluster({ nodeTimeoutMs } = {}) {
       ...(nodeTimeoutMs === undefined ? [] : ['--cluster-node-timeout', String(nodeTimeoutMs)])], { stdio: ['ignore', 'ignore', 'inherit'] });
   const nodes = processGroup(ports.map((port) => [port, startNode]), directory);
   for (const port of ports) await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
-  const cli = (port, args) => promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 });
-  await cli(ports[0], ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes']);
+  await redisCli(ports[0], ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes']);
   await waitFor('the Redis Cluster', async () => {
     for (const port of ports) {
-      if (!(await cli(port, ['CLUSTER', 'INFO'])).stdout.includes('cluster_state:ok')) return false;
-      if (/slave\d+:.*state=(?!online)/.test((await cli(port, ['INFO', 'replication'])).stdout)) return false;
+      if (!(await redisCli(port, ['CLUSTER', 'INFO'])).includes('cluster_state:ok')) return false;
+      if (/slave\d+:.*state=(?!online)/.test(await redisCli(port, ['INFO', 'replication']))) return false;
     }
     return true;
   }, 30_000);
@@ -69,7 +69,7 @@ export async function startRedisCluster({ nodeTimeoutMs } = {}) {
     get pids() {
       return ports.map(nodes.pidOf);
     },
-    cli,
+    cli: redisCli,
     /** SIGKILLs the node on `port` (a crash); `restart` brings it back with its identity. */
     kill: nodes.kill,
     restart: (port) => nodes.restart(port),
@@ -104,10 +104,9 @@ export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
   const servers = processGroup(ports.map((port) => [port, startServer]), directory);
   for (const port of ports) await waitFor(`redis-server on ${port}`, () => ping(port), 10_000);
   const sentinels = processGroup(sentinelPorts.map((port) => [port, startSentinel]));
-  const cli = async (port, args) => (await promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 })).stdout.trim();
   /** The primary most sentinels name now. */
   const primary = async () => {
-    const named = await Promise.all(sentinelPorts.map((port) => cli(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]).catch(() => '')));
+    const named = await Promise.all(sentinelPorts.map((port) => redisCli(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]).catch(() => '')));
     const counts = new Map();
     for (const answer of named) if (answer) counts.set(Number(answer.split('\n')[1]), (counts.get(Number(answer.split('\n')[1])) ?? 0) + 1);
     return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
@@ -115,7 +114,7 @@ export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
   for (const port of sentinelPorts) await waitFor(`redis-sentinel on ${port}`, () => ping(port), 10_000);
   // SENTINEL REPLICAS: each replica's fields as name and value lines; a replica seen up has flags `slave`.
   const replicasUp = async () => {
-    const lines = (await cli(sentinelPorts[0], ['SENTINEL', 'REPLICAS', masterName])).split('\n');
+    const lines = (await redisCli(sentinelPorts[0], ['SENTINEL', 'REPLICAS', masterName])).split('\n');
     return lines.filter((line, index) => index % 2 === 0 && line === 'flags' && lines[index + 1] === 'slave').length;
   };
   await waitFor('the sentinels to see both replicas', async () => (await replicasUp()) === 2, 30_000, 100);
@@ -125,7 +124,7 @@ export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
     ports,
     sentinelPorts,
     pidOf: servers.pidOf,
-    cli,
+    cli: redisCli,
     primary,
     /** SIGKILLs the server on `port` (a crash); `restart` brings it back, a primary until the sentinels say otherwise. */
     kill: servers.kill,
@@ -166,6 +165,11 @@ function processGroup(starters, directory) {
       if (directory !== undefined) rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** `redis-cli` against the server (or sentinel) on `port`: its output, trimmed. */
+export async function redisCli(port, args) {
+  return (await promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 })).stdout.trim();
 }
 
 function ping(port) {

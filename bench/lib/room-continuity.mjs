@@ -81,6 +81,31 @@ export class RoomContinuity {
   }
 }
 
+/**
+ * Across clients: each life a client left for a new one without a `recovery` (`lifeEnds`) ended
+ * after the last publication of that life any client saw among the `acknowledged` ones (by the
+ * payload's `n`). A write a deposed primary ran after its failover, answered 503, may reach the
+ * members of one pod and not the other's: that one is no gap. Returns the violations.
+ */
+export function lifeEndViolations(continuities, acknowledged) {
+  const lastPositions = new Map();
+  for (const { rooms } of continuities) {
+    for (const [room, { seen }] of rooms) {
+      for (const [seq, n] of seen) {
+        if (!acknowledged.has(n)) continue;
+        const { epoch, position } = parseSeq(seq);
+        const key = `${room} ${epoch}`;
+        lastPositions.set(key, Math.max(lastPositions.get(key) ?? 0, position));
+      }
+    }
+  }
+  return continuities.flatMap(({ name, lifeEnds }) =>
+    lifeEnds
+      .filter(({ room, epoch, position }) => (lastPositions.get(`${room} ${epoch}`) ?? 0) > position)
+      .map(({ room, epoch, position }) => `${name} ${room}: left life ${epoch} at ${position} for a new one without a recovery, but that life went on to ${lastPositions.get(`${room} ${epoch}`)} (acknowledged)`),
+  );
+}
+
 function parseSeq(seq) {
   const match = typeof seq === 'string' ? /^(.+)-(\d+)$/.exec(seq) : null;
   return match ? { epoch: match[1], position: Number(match[2]) } : null;
