@@ -267,6 +267,73 @@ describe('pods on a Redis Cluster', () => {
     }
   }
 
+  /** A room whose slot `primary` serves. */
+  async function roomServedBy(primary: RedisProcess, base: string): Promise<string> {
+    for (let index = 0; ; index++) {
+      const room = `${base}-${index}`;
+      if ((await cluster.primaryOf(slotOf(room))).port === primary.port) return room;
+    }
+  }
+
+  it('serves the other shards\' rooms while one shard stops whole, refuses only its own, and catches those up once it is back', async () => {
+    // The primary stopped while its replica may not take over: the shard stays out for as long as
+    // the test needs, and comes back as it was. Redis itself keeps the other shards serving only
+    // without full coverage: by default every node refuses every query once one shard is marked failed.
+    const configure = (nodes: RedisProcess[], name: string, value: string) => Promise.all(nodes.map((node) => cluster.cli(node, ['CONFIG', 'SET', name, value])));
+    const running = () => cluster.nodes.filter((node) => node.running);
+    const rooms = await roomOnEachPrimary('public:cluster-shard-out');
+    const [stoppedRoom, ...servedRooms] = rooms;
+    const primary = await cluster.primaryOf(slotOf(stoppedRoom));
+    const replicas = await cluster.replicasOf(primary);
+    const [newStoppedRoom, newServedRoom] = [await roomServedBy(primary, 'public:shard-out-new'), await roomServedBy(await cluster.primaryOf(slotOf(servedRooms[0])), 'public:shard-out-new')];
+    const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`shard-out${index}`))));
+    for (const member of members) for (const room of rooms) await member.join(room);
+    const publisher = keepPublishing(stoppedRoom);
+    await eventually(() => expect(publisher.acknowledged.length).toBeGreaterThan(3), 10_000);
+
+    await configure(running(), 'cluster-require-full-coverage', 'no');
+    await configure(replicas, 'cluster-replica-no-failover', 'yes');
+    try {
+      await cluster.freeze(primary);
+      // Every pod's health check has found the primary silent, and its metrics say which shard.
+      await eventually(async () => {
+        for (const pod of pods) expect(await (await fetch(`${pod.url}/metrics`)).text()).toContain(`herald_redis_shard_subscriber_up{shard="127.0.0.1:${primary.port}"} 0`);
+      }, 20_000, 200);
+      for (const pod of pods) expect((await http('GET', `${pod.url}/readyz`)).status).toBe(200);
+      // The other shards' rooms: every publish through every pod taken and delivered to all.
+      for (let round = 0; round < 3; round++) {
+        for (const room of servedRooms) {
+          for (const [podIndex, pod] of pods.entries()) {
+            const text = `served-${round}/${podIndex}`;
+            expect((await notify(pod, room, text)).status).toBe(202);
+            await eventually(() => members.forEach((member) => expect(texts(member, room)).toContain(text)), 10_000, 50);
+          }
+        }
+      }
+      expect((await members[1].request('join', { room: newServedRoom })).event).toBe('joined');
+      // The stopped shard's rooms: refused as unavailable, publishes and joins alike.
+      expect((await notify(pods[0], stoppedRoom, 'refused')).status).toBe(503);
+      const refusedJoin = await members[2].request('join', { room: newStoppedRoom });
+      expect([refusedJoin.event, refusedJoin.data.code]).toEqual(['error', 'unavailable']);
+    } finally {
+      cluster.thaw(primary);
+    }
+    // Healthy once every node has cleared the primary's failure flag; only then may its replicas fail over again.
+    await cluster.waitHealthy(30_000);
+    await configure(replicas, 'cluster-replica-no-failover', 'no');
+    await configure(running(), 'cluster-require-full-coverage', 'yes');
+    // Readiness never changed: each pod's metrics say when it found the shard answering again.
+    await eventually(async () => {
+      for (const pod of pods) expect(await (await fetch(`${pod.url}/metrics`)).text()).not.toMatch(/^herald_redis_shard_subscriber_up\{[^}]*\} 0$/m);
+    }, 20_000, 200);
+    const before = publisher.acknowledged.length;
+    await eventually(() => expect(publisher.acknowledged.length).toBeGreaterThan(before + 3), 20_000);
+    await publisher.stop();
+    await expectExactlyOnce(members, stoppedRoom, publisher.acknowledged);
+    for (const room of servedRooms) await expectExactlyOnce(members, room, []);
+    await Promise.all(members.map((member) => member.close()));
+  }, 120_000);
+
   it('serves every room again while a frozen primary stays stopped past its failover, and loses or doubles nothing when it wakes', async () => {
     // SIGSTOP, as a paused VM: the primary's sockets stay open and the kernel still accepts
     // connections to it, so nothing fails fast; only deadlines notice. Without bounded slot

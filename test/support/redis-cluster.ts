@@ -21,6 +21,8 @@ export interface RedisCluster {
   primaryOf(slot: number): Promise<RedisProcess>;
   /** The current primaries. */
   primaries(): Promise<RedisProcess[]>;
+  /** The replicas of a primary (from CLUSTER NODES on that primary). */
+  replicasOf(primary: RedisProcess): Promise<RedisProcess[]>;
   /** Moves one slot, keys included, to another primary, as `redis-cli --cluster reshard` does. */
   migrateSlot(slot: number, to: RedisProcess): Promise<void>;
   /** Runs a redis-cli command on one node. */
@@ -130,6 +132,15 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     async primaries() {
       const ports = [...new Set((await shards()).map((shard) => shard.port))];
       return ports.map((port) => byPort(port)!).filter((node) => node !== undefined);
+    },
+    async replicasOf(primary) {
+      const id = (await cli(primary, ['CLUSTER', 'MYID'])).trim();
+      const ports = (await cli(primary, ['CLUSTER', 'NODES']))
+        .split('\n')
+        .map((line) => line.trim().split(' '))
+        .filter((fields) => fields.length >= 8 && fields[2].split(',').includes('slave') && fields[3] === id)
+        .map((fields) => Number(/:(\d+)@/.exec(fields[1])?.[1]));
+      return ports.map((port) => byPort(port)).filter((node) => node !== undefined);
     },
     async migrateSlot(slot, to) {
       const from = await cluster.primaryOf(slot);

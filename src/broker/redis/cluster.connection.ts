@@ -141,6 +141,8 @@ export class ClusterRedisConnection extends RedisConnection {
   /** Per node client of a primary: its durable writes and their WAITs (ReplicaWaits). */
   private readonly replicaWaits = new WeakMap<NodeClient, ReplicaWaits>();
   private downSinceMs: number | undefined;
+  /** Primaries (addresses) that missed the last health check's PING while others answered: servePartly. */
+  private silentPrimaries = new Set<string>();
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
 
   constructor(options: ClusterConnectionOptions) {
@@ -206,6 +208,8 @@ export class ClusterRedisConnection extends RedisConnection {
    */
   async runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
+    // Refused at once, not queued on a stopped node's socket to run whenever it wakes.
+    if (!this.answersFor(key)) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: the primary of its shard does not answer)`);
     let retry: (() => Promise<boolean>) | undefined;
     for (;;) {
       try {
@@ -264,8 +268,12 @@ export class ClusterRedisConnection extends RedisConnection {
     return waits;
   }
 
+  override answersFor(key: string): boolean {
+    return this.silentPrimaries.size === 0 || !this.silentPrimaries.has(this.ownerOf(key) ?? '');
+  }
+
   async subscribe(channel: string): Promise<void> {
-    if (!this.isAvailable) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
+    if (!this.isAvailable || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
     this.channels.set(channel, this.ownerOf(channel));
     try {
       await this.bounded('subscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
@@ -276,8 +284,10 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   async unsubscribe(channel: string): Promise<boolean> {
+    const owner = this.channels.get(channel);
     if (!this.channels.delete(channel)) return false;
-    if (!this.isAvailable) {
+    // A silent primary would hold the caller (the room's next subscribe queues behind it) for the deadline.
+    if (!this.isAvailable || (owner !== undefined && this.silentPrimaries.has(owner))) {
       // node-redis would otherwise keep the listener and move it with its slot forever.
       this.bounded('unsubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
         this.logger.debug({ message: 'Unsubscribe while unavailable failed', channel, error: describeError(error) }),
@@ -296,7 +306,7 @@ export class ClusterRedisConnection extends RedisConnection {
   async flushChannel(channel: string): Promise<void> {
     const master = this.cluster.slots[calculateSlot(channel)]?.master as { pubSub?: { client?: NodeClient } } | undefined;
     const subscriber = master?.pubSub?.client;
-    if (!this.isAvailable || !subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
+    if (!this.isAvailable || !subscriber?.isReady || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
     try {
       await this.bounded('subscriber PING', subscriber.ping());
     } catch (error) {
@@ -312,7 +322,8 @@ export class ClusterRedisConnection extends RedisConnection {
   get health(): RedisConnectionHealth {
     const shards = this.cluster.masters.map((master) => {
       const pubSub = (master as { pubSub?: { client?: { isReady: boolean } } }).pubSub;
-      return { shard: master.address, up: this.isAvailable && (pubSub?.client === undefined || pubSub.client.isReady) };
+      const subscriberUp = pubSub?.client === undefined || pubSub.client.isReady;
+      return { shard: master.address, up: this.isAvailable && !this.silentPrimaries.has(master.address) && subscriberUp };
     });
     return { shards, failovers: this.failoverCount, refusedForReplicas: this.refusedForReplicas };
   }
@@ -400,8 +411,15 @@ export class ClusterRedisConnection extends RedisConnection {
       const pings = await Promise.allSettled(masters.map((master) => this.ping(cluster, master)));
       answered = pings.flatMap((ping) => (ping.status === 'fulfilled' ? [ping.value] : []));
       const failed = pings.findIndex((ping) => ping.status === 'rejected');
-      if (failed >= 0) throw new Error(`${masters[failed].address}: ${describeError((pings[failed] as PromiseRejectedResult).reason)}`);
+      if (failed >= 0 && (answered.length === 0 || !this.isAvailable)) {
+        throw new Error(`${masters[failed].address}: ${describeError((pings[failed] as PromiseRejectedResult).reason)}`);
+      }
       if (this.closed) return;
+      if (failed >= 0) {
+        await this.servePartly(cluster, masters, pings, answered);
+        return;
+      }
+      this.silentPrimaries.clear();
       const unserved = unservedSlots(cluster);
       if (unserved > 0) throw new Error(slotMapGap(unserved));
       const primaries = this.primaryAddresses();
@@ -434,6 +452,31 @@ export class ClusterRedisConnection extends RedisConnection {
       this.disturbed = true;
       await this.refreshSlots(cluster, answered);
     }
+  }
+
+  /**
+   * Some primaries answered the health check's PING and some did not: the pod stays available,
+   * and only the rooms of the silent ones wait. Every shard stops alone in Redis Cluster (a
+   * stopped process, a paused VM, a partition), and until its replica takes over (about
+   * cluster-node-timeout) or it answers again, the other shards' rooms go on delivering and
+   * taking publishes; calls to the silent shard fail within REDIS_COMMAND_TIMEOUT_MS (a publish
+   * is 503, a join `unavailable`). Its rooms hold what arrives live (onChannelsSilent), and the
+   * resync once every primary answers catches them up. Only from a whole connection: after an
+   * outage of all of them, the pod turns available once every primary answers (resync).
+   */
+  private async servePartly(cluster: HeraldCluster, masters: PrimaryNode[], pings: PromiseSettledResult<NodeClient>[], answered: NodeClient[]): Promise<void> {
+    const silent = masters.filter((_, index) => pings[index].status === 'rejected').map((master) => master.address);
+    const newly = silent.filter((address) => !this.silentPrimaries.has(address));
+    this.silentPrimaries = new Set(silent);
+    if (newly.length > 0) {
+      const reasons = masters.flatMap((master, index) => (newly.includes(master.address) ? [describeError((pings[index] as PromiseRejectedResult).reason)] : []));
+      this.logger.warn({ message: 'A Redis Cluster primary does not answer: its rooms wait for it or its replica, the other shards serve on', shards: newly, error: reasons.join('; ') });
+      const stopped = new Set(newly);
+      this.notifyChannelsSilent((channel) => stopped.has(this.ownerOf(channel) ?? ''));
+    }
+    // A dead primary's slots move to its replica: asked again (refreshSlots), the slot map tells.
+    this.disturbed = true;
+    await this.refreshSlots(cluster, answered);
   }
 
   /** PINGs one primary: resolves with its client, which has just shown that it answers. */
@@ -553,9 +596,9 @@ export class ClusterRedisConnection extends RedisConnection {
     await this.bounded('resubscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
   }
 
-  /** The primary node-redis currently routes the channel's slot to. */
-  private ownerOf(channel: string): string | undefined {
-    return this.cluster.slots[calculateSlot(channel)]?.master.address;
+  /** The primary node-redis currently routes the slot of a channel or key to. */
+  private ownerOf(channelOrKey: string): string | undefined {
+    return this.cluster.slots[calculateSlot(channelOrKey)]?.master.address;
   }
 
   /** Subscribed channels whose slot is now served by another primary than when subscribed. */

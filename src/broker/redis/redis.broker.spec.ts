@@ -21,6 +21,7 @@ class TwoConnections {
     available: true,
     onMessage: (listener: ChannelListener) => (this.listener = listener),
     onAvailabilityChange: () => undefined,
+    onChannelsSilent: () => undefined,
     onResynced: () => undefined,
     onResync: () => undefined,
     subscribe: async () => undefined,

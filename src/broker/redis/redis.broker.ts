@@ -91,6 +91,8 @@ export class RedisBroker extends Broker {
     connection.onAvailabilityChange((available) => {
       if (!available) this.feeds.holdAll();
     });
+    // Part of Redis silent (a Cluster primary): only its rooms hold, the others deliver on.
+    connection.onChannelsSilent((silent) => this.feeds.holdAll((room) => silent(keys.channel(room))));
     connection.onResynced(() => this.feeds.catchUpAll());
   }
 

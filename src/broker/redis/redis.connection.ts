@@ -12,7 +12,7 @@ export type ChannelListener = (message: string, channel: string) => void;
 
 /**
  * How Herald's Redis seams (RedisBroker, RedisPresenceStore, RedisInboxStore) reach Redis,
- * whatever the deployment: the connection mode (one node today; Cluster with sharded pub/sub,
+ * whatever the deployment: each connection mode (one node, a Cluster with sharded pub/sub,
  * Sentinel) is an implementation of this class, and the seams never see a client's lifecycle.
  *
  * Contract:
@@ -20,7 +20,9 @@ export type ChannelListener = (message: string, channel: string) => void;
  *   when Redis is down, the call fails for a transient reason, or the deadline passes. A Redis
  *   error reply about the command itself is rethrown as is.
  * - Health: the connection notices a Redis that stopped answering with its sockets open (a
- *   PING on each connection) and reports availability changes once each.
+ *   PING on each connection) and reports availability changes once each. Where Redis has
+ *   parts that fail apart (a Cluster's primaries), one silent part does not make the connection
+ *   unavailable: it reports that part's channels (onChannelsSilent).
  * - Subscriptions are the connection's state: after any reconnect or replaced subscriber it
  *   subscribes every channel again, runs each `onResync` step, turns available, then tells
  *   `onResynced` listeners, which catch up on what they may have missed meanwhile.
@@ -33,6 +35,7 @@ export abstract class RedisConnection {
    */
   private readonly listenerLogger = new Logger(RedisConnection.name);
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
+  private readonly silentChannelsListeners: ((silent: (channel: string) => boolean) => void)[] = [];
   protected readonly resyncSteps: (() => Promise<void>)[] = [];
   protected readonly resyncedListeners: (() => void)[] = [];
   protected messageListener: ChannelListener = () => undefined;
@@ -42,6 +45,16 @@ export abstract class RedisConnection {
 
   onAvailabilityChange(listener: (available: boolean) => void): void {
     this.availabilityListeners.push(listener);
+  }
+
+  /**
+   * Told when a part of Redis stops answering while the rest serves (a Cluster primary), with
+   * which channels it carried. The connection stays available: calls that reach the silent part
+   * fail within REDIS_COMMAND_TIMEOUT_MS, the others go on. Once every part answers again (or
+   * a replica took over) the connection resyncs as after any disturbance (onResynced).
+   */
+  onChannelsSilent(listener: (silent: (channel: string) => boolean) => void): void {
+    this.silentChannelsListeners.push(listener);
   }
 
   /** Runs a command for a caller: fails at once with BrokerUnavailableError while Redis is down. */
@@ -66,6 +79,16 @@ export abstract class RedisConnection {
 
   /** What metrics show of the connection: failovers seen, refusals, each shard's subscriber. */
   abstract get health(): RedisConnectionHealth;
+
+  /**
+   * False when the part of Redis that holds `key` is known not to answer (a silent Cluster
+   * primary, see onChannelsSilent): a call there would only wait for its deadline. True
+   * otherwise, which promises nothing: the call is bounded as always.
+   */
+  answersFor(key: string): boolean {
+    void key;
+    return true;
+  }
 
   /** Registers the one listener of channel messages; a listener that throws loses that message only. */
   onMessage(listener: ChannelListener): void {
@@ -113,6 +136,17 @@ export abstract class RedisConnection {
         listener(available);
       } catch (error) {
         this.listenerLogger.error({ message: 'Availability listener failed', error: describeError(error) });
+      }
+    }
+  }
+
+  /** Tells every `onChannelsSilent` listener; a listener that throws is logged and the rest still hear. */
+  protected notifyChannelsSilent(silent: (channel: string) => boolean): void {
+    for (const listener of this.silentChannelsListeners) {
+      try {
+        listener(silent);
+      } catch (error) {
+        this.listenerLogger.error({ message: 'Silent-channels listener failed', error: describeError(error) });
       }
     }
   }

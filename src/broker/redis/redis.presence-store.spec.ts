@@ -14,9 +14,14 @@ class ScriptRecorder {
   private readonly connectionsByUser = new Map<string, Set<string>>();
   private readonly userByConnection = new Map<string, string>();
 
+  /** Rooms whose shard the connection knows silent (answersFor), and rooms whose refresh fails. */
+  readonly silentRooms = new Set<string>();
+  readonly failingRooms = new Set<string>();
+
   readonly connection = {
     available: true,
     onResync: () => undefined,
+    answersFor: (key: string) => ![...this.silentRooms].some((room) => key.includes(`{${room}}`)),
     run: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
     attempt: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
   } as unknown as RedisConnection;
@@ -25,6 +30,7 @@ class ScriptRecorder {
   readonly refreshes: { atMs: number; entries: number; room: string }[] = [];
 
   heraldPresenceRefresh = async (keys: { connections: string }, _ttlMs: number, entries: [string, string][]) => {
+    if ([...this.failingRooms].some((room) => keys.connections.includes(`{${room}}`))) throw new Error('The message broker is unreachable (deadline)');
     this.refreshes.push({ atMs: Date.now(), entries: entries.length, room: keys.connections });
     return { expiredUsers: [], users: 0 };
   };
@@ -153,6 +159,17 @@ describe('RedisPresenceStore', () => {
       const firstRound = redis.refreshes.map((refresh) => refresh.atMs);
       expect(firstRound).toEqual(Array.from({ length: 200 }, (_, i) => 10_000 + 25 * i));
       expect(new Set(redis.refreshes.map((refresh) => refresh.room)).size).toBe(200);
+      await store.close();
+    });
+
+    it('goes on past a room whose shard is silent or whose slice fails, refreshing every other room', async () => {
+      const { redis, store } = setUp();
+      for (const room of ['a', 'silent', 'b', 'failing', 'c']) await store.add(room, 'ann', `c-${room}`);
+      redis.silentRooms.add('silent');
+      redis.failingRooms.add('failing');
+      store.start();
+      await jest.advanceTimersByTimeAsync(15_000);
+      expect(redis.refreshes.map((refresh) => /\{(\w+)\}/.exec(refresh.room)?.[1])).toEqual(['a', 'b', 'c']);
       await store.close();
     });
 

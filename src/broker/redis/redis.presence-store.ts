@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { BrokerUnavailableError } from '../broker';
 import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
 import { ExpiredPresence, PresenceEntryChange, PresenceTelling } from './presence.scripts';
 import type { BatchWindow } from './batch-window';
@@ -270,6 +271,8 @@ export class RedisPresenceStore extends PresenceStore {
     const sliceCount = rooms.reduce((count, { slices }) => count + slices.length, 0);
     const gapMs = paced && sliceCount > 1 ? Math.min(MAX_REFRESH_GAP_MS, Math.floor(this.options.presenceRefreshMs / 2 / sliceCount)) : 0;
     let sent = 0;
+    /** A paced slice's failure, told once the rest were sent: on a Cluster one silent shard fails only its own rooms' slices. */
+    let failure: { error: unknown } | undefined;
     for (const { room, entries, slices } of rooms) {
       for (const [index, ids] of slices.entries()) {
         if (gapMs > 0 && sent++ > 0) await pause(gapMs);
@@ -284,14 +287,21 @@ export class RedisPresenceStore extends PresenceStore {
         if (slice.length === 0 && !last) continue;
         // A pod that closed meanwhile removed its entries: a later slice would put them back.
         if (this.closed) return;
+        const keys = this.keys.presenceKeys(room);
+        if (paced && !this.connection.answersFor(keys.expiry)) {
+          // Its shard is silent: waiting for the deadline would hold every room after it.
+          failure ??= { error: new BrokerUnavailableError('The message broker is unreachable (Redis presence refresh: the primary of its shard does not answer)') };
+          continue;
+        }
         const refreshing = this.connection
-          .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(this.keys.presenceKeys(room), this.options.presenceTtlMs, slice, last))
+          .attempt('presence refresh', (redis) => redis.heraldPresenceRefresh(keys, this.options.presenceTtlMs, slice, last))
           .then((expired) => this.reportExpired(room, expired));
-        if (paced) await refreshing;
+        if (paced) await refreshing.catch((error: unknown) => (failure ??= { error }));
         else refreshes.push(refreshing);
       }
     }
     await Promise.all(refreshes);
+    if (failure) throw failure.error;
   }
 
   /** Extends this pod's presence entries; runs on a timer, every presenceRefreshMs. */

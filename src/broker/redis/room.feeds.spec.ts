@@ -7,8 +7,10 @@ class FakeHistory {
   epoch = 'e1';
   publications: Publication[] = [];
 
+  constructor(private readonly room = 'chat') {}
+
   publish(text: string, publishedAtMs = Date.now()): Publication {
-    const publication: Publication = { kind: 'publication', room: 'chat', seq: formatSeq(this.epoch, this.publications.length + 1), event: 'message', body: JSON.stringify({ text }), publishedAtMs };
+    const publication: Publication = { kind: 'publication', room: this.room, seq: formatSeq(this.epoch, this.publications.length + 1), event: 'message', body: JSON.stringify({ text }), publishedAtMs };
     this.publications.push(publication);
     return publication;
   }
@@ -87,6 +89,31 @@ describe('RoomFeeds', () => {
     feeds.catchUpAll();
     await settled();
     expect(deliveries.map(textOf)).toEqual(['before', 'missed while away', 'live after']);
+  });
+
+  it('holds only the rooms of a silent part of Redis: the others deliver on, and the resync catches the held ones up in order', async () => {
+    const histories = { chat: new FakeHistory('chat'), news: new FakeHistory('news') };
+    const deliveries: Delivery[] = [];
+    const feeds = new RoomFeeds((room, since) => histories[room as keyof typeof histories].read(room, since), (delivery) => deliveries.push(delivery));
+    for (const room of Object.keys(histories)) feeds.anchor(room, feeds.open(room), { epoch: 'e1', latestPosition: 0 });
+    const live = (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!);
+    const inRoom = (room: string) => deliveries.filter((delivery) => delivery.kind === 'publication' && delivery.room === room).map(textOf);
+
+    feeds.holdAll((room) => room === 'chat');
+    // The silent shard's subscriber missed one; what arrives live for the room waits behind it.
+    histories.chat.publish('missed');
+    live(histories.chat.publish('chat live'));
+    live(histories.news.publish('news live'));
+    expect(inRoom('news')).toEqual(['news live']);
+    expect(inRoom('chat')).toEqual([]);
+    expect(feeds.positionOf('chat')).toBeUndefined();
+
+    feeds.catchUpAll();
+    await settled();
+    expect(inRoom('chat')).toEqual(['missed', 'chat live']);
+    expect(inRoom('news')).toEqual(['news live']);
+    live(histories.chat.publish('chat after'));
+    expect(inRoom('chat').at(-1)).toBe('chat after');
   });
 
   it('tells the room to recover when a catch-up fails while the broker is up: no resync will try it again', async () => {

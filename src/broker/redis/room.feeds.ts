@@ -324,10 +324,12 @@ export class RoomFeeds {
    * empty, then took publishes from quicker pods) moved the room past everything it had missed
    * in that life, with no skip to see across two epochs, and the catch-up then found nothing
    * missing: a silent gap. Rooms already holding (anchoring, catching up) keep their own way.
+   * `only`: the rooms of a part of Redis that went silent while the rest serves (a Cluster
+   * primary, RedisConnection.onChannelsSilent); the others deliver on.
    */
-  holdAll(): void {
-    for (const feed of this.feeds.values()) {
-      if (feed.pending) continue;
+  holdAll(only?: (room: string) => boolean): void {
+    for (const [room, feed] of this.feeds) {
+      if (feed.pending || (only !== undefined && !only(room))) continue;
       feed.pending = [];
       this.heldForResync.add(feed);
     }
