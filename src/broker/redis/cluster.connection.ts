@@ -143,6 +143,8 @@ export class ClusterRedisConnection extends RedisConnection {
   private downSinceMs: number | undefined;
   /** Primaries (addresses) that missed the last health check's PING while others answered: servePartly. */
   private silentPrimaries = new Set<string>();
+  /** The primaries (addresses) when this pod last resynced: every channel it holds is subscribed on one of them. */
+  private resyncedPrimaries = new Set<string>();
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
 
   constructor(options: ClusterConnectionOptions) {
@@ -208,10 +210,10 @@ export class ClusterRedisConnection extends RedisConnection {
    */
   async runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
-    // Refused at once, not queued on a stopped node's socket to run whenever it wakes.
-    if (!this.answersFor(key)) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: the primary of its shard does not answer)`);
     let retry: (() => Promise<boolean>) | undefined;
     for (;;) {
+      // Checked again after a redirect: the slot may have moved to a primary not resynced yet.
+      this.refuseUnlessAnswering(operation, key);
       try {
         const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
         return await this.writeReplicated(operation, node, command);
@@ -268,8 +270,23 @@ export class ClusterRedisConnection extends RedisConnection {
     return waits;
   }
 
+  /**
+   * False for a key on a silent primary, and for one on a primary this pod has not resynced with
+   * yet (a replica that took over, before the health check saw the primaries change). A room's
+   * first publication on a promoted replica begins a new history life, and a pod still
+   * subscribed to the old primary then, catching the room up later, cannot prove its members
+   * missed nothing of the old life (RoomFeeds tells them `recovery`); refused until this pod has
+   * resubscribed there, as every call was while the whole pod was unavailable.
+   */
   override answersFor(key: string): boolean {
-    return this.silentPrimaries.size === 0 || !this.silentPrimaries.has(this.ownerOf(key) ?? '');
+    const owner = this.ownerOf(key);
+    if (owner === undefined) return true;
+    return !this.silentPrimaries.has(owner) && (this.resyncedPrimaries.size === 0 || this.resyncedPrimaries.has(owner));
+  }
+
+  /** A write is refused at once rather than queued on a stopped node's socket, to run whenever it wakes (answersFor). */
+  private refuseUnlessAnswering(operation: string, key: string): void {
+    if (!this.answersFor(key)) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: the primary of its shard does not answer, or is new here)`);
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -377,9 +394,11 @@ export class ClusterRedisConnection extends RedisConnection {
   private resync(): Promise<void> {
     this.resyncing ??= (async () => {
       try {
+        const primaries = this.cluster.masters.map((master) => master.address);
         for (const channel of [...this.channels.keys()]) await this.resubscribe(channel);
         await Promise.all(this.resyncSteps.map((step) => step()));
         if (this.closed) return;
+        this.resyncedPrimaries = new Set(primaries);
         this.setAvailable(true);
         this.notifyResynced();
       } finally {
