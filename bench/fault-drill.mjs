@@ -26,6 +26,7 @@
  * (error) the pods' LOG_LEVEL, their logs going to the drill's own output. Exits 1 on any violation.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,11 +46,13 @@ const ROOMS = Array.from({ length: 5 }, (_, index) => `drill:${index}`);
 const HEARTBEAT_MS = 5_000;
 const REDIS_COMMAND_TIMEOUT_MS = 2_000;
 const PUBLISH_EVERY_MS = 10;
+/** How long a publish answered 503 waits before its one retry (same id, the other pod). */
+const RETRY_AFTER_MS = 200;
 const CHURN_EVERY_MS = 300;
 /** Traffic between two faults, so each one's aftermath is checked on its own. */
 const SETTLE_MS = 4_000;
 
-const stats = { publishes: 0, accepted: 0, unavailable: 0, failedWhileDownOrFrozen: 0, rejoinsRefused: 0, churns: 0 };
+const stats = { publishes: 0, accepted: 0, unavailable: 0, retried: 0, failedWhileDownOrFrozen: 0, rejoinsRefused: 0, churns: 0 };
 const violations = [];
 /** The `n` of every publish answered 202. */
 const acceptedPublishes = new Set();
@@ -353,38 +356,51 @@ async function main() {
   results.passed = violations.length === 0;
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
-  log(`${stats.publishes} publishes (${stats.accepted} accepted, ${stats.unavailable} answered 503), ${stats.churns} rejoins; results in ${OUT}`);
+  log(`${stats.publishes} publishes (${stats.accepted} accepted, ${stats.unavailable} answered 503, ${stats.retried} retried with their id), ${stats.churns} rejoins; results in ${OUT}`);
   if (!results.passed) {
     process.stderr.write(`FAULT DRILL FAILED (${results.violations.length}):\n- ${results.violations.slice(0, 40).join('\n- ')}\n`);
     process.exitCode = 1;
   } else log('FAULT DRILL PASSED');
 }
 
-/** Publishes to the rooms in turn, through both pods in turn, until stopped. */
+/**
+ * Publishes to the rooms in turn, through both pods in turn, until stopped. A publish answered
+ * 503 is sent once more, with the same `id`, through the other pod a moment later, as a caller
+ * following the contract would: it may have been stored all the same, and must then be delivered
+ * once (RoomContinuity checks each `n` at most once between fresh starts).
+ */
 async function publishUntilStopped(pods, running) {
   const authorization = `Bearer ${publisherToken()}`;
   const inFlight = new Set();
-  for (let n = 0; running(); n++) {
-    const pod = pods[n % 2];
+  const send = (n, id, pod, retry) => {
     const down = pod.down || pod.frozen;
-    const request = fetch(`http://127.0.0.1:${pod.port}/v1/notifications`, {
+    return fetch(`http://127.0.0.1:${pod.port}/v1/notifications`, {
       method: 'POST',
       headers: { authorization, 'content-type': 'application/json' },
-      body: JSON.stringify({ rooms: [ROOMS[n % ROOMS.length]], type: 'drill', payload: { n } }),
+      body: JSON.stringify({ id, rooms: [ROOMS[n % ROOMS.length]], type: 'drill', payload: { n } }),
       signal: AbortSignal.timeout(15_000),
     }).then(
-      (reply) => {
+      async (reply) => {
         if (reply.status === 202) {
           stats.accepted++;
           acceptedPublishes.add(n);
-        } else if (reply.status === 503) stats.unavailable++;
-        else violations.push(`a publish to ${pod.name} was answered ${reply.status}`);
+        } else if (reply.status === 503) {
+          stats.unavailable++;
+          if (retry && running()) {
+            stats.retried++;
+            await sleep(RETRY_AFTER_MS);
+            await send(n, id, pods.find((other) => other !== pod), false);
+          }
+        } else violations.push(`a publish to ${pod.name} was answered ${reply.status}`);
       },
       (error) => {
         if (down || pod.down || pod.frozen) stats.failedWhileDownOrFrozen++;
         else violations.push(`a publish to ${pod.name}, which is up, failed: ${error.message} (${error.cause?.code ?? error.cause?.message ?? 'no cause'})`);
       },
     );
+  };
+  for (let n = 0; running(); n++) {
+    const request = send(n, randomUUID(), pods[n % 2], true);
     inFlight.add(request);
     request.finally(() => inFlight.delete(request));
     stats.publishes++;

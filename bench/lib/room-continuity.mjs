@@ -3,7 +3,8 @@
  * each room's notifications come once each, in order, without a gap (seqs here are
  * `<epoch>-<position>`, positions consecutive within an epoch), unless the server said it could
  * not prove that (`recovery`, or a rejoin answered `recovered: false`); a rejoin answered
- * `recovered: true` replays exactly what followed its `since`. A new history life (a new epoch)
+ * `recovered: true` replays exactly what followed its `since`; no publish reaches the client
+ * twice between two fresh starts, whatever its seqs. A new history life (a new epoch)
  * may begin without a `recovery` where the server proved nothing came between (a failover that
  * lost no acknowledged write): it then begins at position 1, and the life it ends must have
  * ended where every other member saw it end (`lifeEnds`, checked across clients by the drill).
@@ -40,7 +41,7 @@ export class RoomContinuity {
     }
     if (state && recovered === false) this.rejoins.notRecovered++;
     const at = parseSeq(seq);
-    this.rooms.set(room, { lastSeq: seq, epoch: at?.epoch ?? null, position: at?.position ?? 0, seen: state?.seen ?? new Map(), fresh: false });
+    this.rooms.set(room, { lastSeq: seq, epoch: at?.epoch ?? null, position: at?.position ?? 0, seen: state?.seen ?? new Map(), fresh: false, sinceFresh: new Set() });
   }
 
   /** `recovery`: the server cannot prove this room missed nothing; what follows starts afresh. */
@@ -60,6 +61,11 @@ export class RoomContinuity {
     if (!at) return this.violation(`${room}: unreadable seq ${seq}`);
     if (state.seen.has(seq)) return this.violation(`${room}: ${seq} delivered twice`);
     state.seen.set(seq, payload?.n);
+    if (state.fresh) state.sinceFresh = new Set();
+    // Once each between fresh starts, by the publish's own number: a retry the new life carries
+    // again after its first attempt reached the client in the old one has another seq.
+    if (payload?.n !== undefined && state.sinceFresh.has(payload.n)) this.violation(`${room}: publish ${payload.n} delivered twice (again as ${seq}) without a recovery`);
+    if (payload?.n !== undefined) state.sinceFresh.add(payload.n);
     if (state.fresh) state.fresh = false;
     else if (state.epoch === null && at.position !== 1) this.violation(`${room}: first message of a room without history is ${seq}`);
     else if (state.epoch !== null && at.epoch !== state.epoch) {
