@@ -286,7 +286,7 @@ export class ClusterRedisConnection extends RedisConnection {
 
   /** A write is refused at once rather than queued on a stopped node's socket, to run whenever it wakes (answersFor). */
   private refuseUnlessAnswering(operation: string, key: string): void {
-    if (!this.answersFor(key)) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: the primary of its shard does not answer, or is new here)`);
+    if (!this.answersFor(key)) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: its shard's primary does not answer, or this pod has not resubscribed there yet)`);
   }
 
   async subscribe(channel: string): Promise<void> {

@@ -392,11 +392,18 @@ export class RoomFeeds {
    * Redis lost its data, or no longer reaches back), the room gets a HistoryGap (section 4's
    * `recovery`) instead of a silent gap.
    *
-   * `intoNewLife`: started by a later life's first publication arriving in order, which carries
-   * the members on, as it always did, where the latest life took over from the old one at the
-   * position this pod delivered last (HistoryResult.previousLifeEnd). Anywhere else this pod
-   * delivered a write the promoted server lacks (a deposed primary's last write, answered 503,
-   * whose retry the new life then carries again) or missed some the server held: a gap.
+   * `intoNewLife`: started by a later life's first publication arriving in order (a failover's),
+   * which carries the members on where the latest life took over from the old one at the
+   * position this pod delivered last (HistoryResult.previousLifeEnd): the pod followed the new
+   * primary before its first publication, and missed nothing of the old life it held. Anywhere
+   * else this pod delivered a write the promoted server lacks (a deposed primary's last write,
+   * answered 503, whose retry the new life then carries again) or missed some the server held: a
+   * gap. Neither case can see writes the old primary acknowledged after the new one took over
+   * (asynchronous replication loses them, behind Sentinel with a second replica to acknowledge
+   * them): carrying on in order takes that risk, as the members would otherwise reload at every
+   * failover, but a catch-up after a resync, which finds the new life already under way and
+   * covers the whole outage, tells the gap whatever the starting point (the fault drill saw the
+   * loss when it did not).
    */
   private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = [], intoNewLife = false): Promise<void> {
     const from = feed.last ?? feed.anchor;
