@@ -402,8 +402,8 @@ export class RoomFeeds {
    * (asynchronous replication loses them, behind Sentinel with a second replica to acknowledge
    * them): carrying on in order takes that risk, as the members would otherwise reload at every
    * failover, but a catch-up after a resync, which finds the new life already under way and
-   * covers the whole outage, tells the gap whatever the starting point (the fault drill saw the
-   * loss when it did not).
+   * covers the whole outage, when such writes are likeliest, tells the gap whatever the starting
+   * point.
    */
   private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = [], intoNewLife = false): Promise<void> {
     const from = feed.last ?? feed.anchor;
