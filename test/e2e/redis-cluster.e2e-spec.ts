@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../../src/broker/engine';
+import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { expectExactlyOnce, keepPublishing as keepPublishingOn, RetryingPublisher } from '../support/failover-publisher';
@@ -242,6 +243,13 @@ describe('pods on a Redis Cluster', () => {
     await expectEveryPodReady(timeoutMs);
   }
 
+  /** Every pod's subscriber to every primary is up, and no primary is silent (herald_redis_shard_subscriber_up). */
+  async function expectEveryShardServed(timeoutMs: number): Promise<void> {
+    await eventually(async () => {
+      for (const pod of pods) expect(await (await fetch(`${pod.url}/metrics`)).text()).not.toMatch(/^herald_redis_shard_subscriber_up\{[^}]*\} 0$/m);
+    }, timeoutMs, 200);
+  }
+
   async function expectEveryPodReady(timeoutMs: number): Promise<void> {
     await eventually(async () => {
       for (const pod of pods) expect((await http('GET', `${pod.url}/readyz`)).status).toBe(200);
@@ -318,14 +326,17 @@ describe('pods on a Redis Cluster', () => {
     } finally {
       cluster.thaw(primary);
     }
-    // Healthy once every node has cleared the primary's failure flag; only then may its replicas fail over again.
     await cluster.waitHealthy(30_000);
+    // Only once no node flags the primary as failed may its replicas fail over again: one that
+    // still saw the flag would take over later, in the middle of another test.
+    const flaggedFailed = new RegExp(`127\\.0\\.0\\.1:${primary.port}@\\d+ \\S*fail`);
+    await eventually(async () => {
+      for (const node of running()) expect(await cluster.cli(node, ['CLUSTER', 'NODES'])).not.toMatch(flaggedFailed);
+    }, 30_000, 200);
     await configure(replicas, 'cluster-replica-no-failover', 'no');
     await configure(running(), 'cluster-require-full-coverage', 'yes');
     // Readiness never changed: each pod's metrics say when it found the shard answering again.
-    await eventually(async () => {
-      for (const pod of pods) expect(await (await fetch(`${pod.url}/metrics`)).text()).not.toMatch(/^herald_redis_shard_subscriber_up\{[^}]*\} 0$/m);
-    }, 20_000, 200);
+    await expectEveryShardServed(20_000);
     const before = publisher.acknowledged.length;
     await eventually(() => expect(publisher.acknowledged.length).toBeGreaterThan(before + 3), 20_000);
     await publisher.stop();
@@ -333,6 +344,34 @@ describe('pods on a Redis Cluster', () => {
     for (const room of servedRooms) await expectExactlyOnce(members, room, []);
     await Promise.all(members.map((member) => member.close()));
   }, 120_000);
+
+  it('refuses writes to a promoted replica until it has resubscribed there, and takes writes to the other primaries meanwhile', async () => {
+    // A connection of its own whose health check (which would notice the new primary and
+    // resubscribe there) runs only when the test says.
+    const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), commandTimeoutMs: 1500, minReplicas: 0, healthCheckMs: 600_000 });
+    await connection.connect();
+    const rooms = await roomOnEachPrimary('public:cluster-promoted');
+    try {
+      const primary = await cluster.primaryOf(slotOf(rooms[0]));
+      const [replica] = await cluster.replicasOf(primary);
+      const extendLife = (room: string) => connection.runReplicated('extend room lives', `${prefix}{${room}}:meta`, (redis) => redis.heraldExtendRoomLives([`${prefix}{${room}}:meta`], 60));
+      await cluster.cli(replica, ['CLUSTER', 'FAILOVER']);
+      await eventually(async () => expect((await cluster.primaryOf(slotOf(rooms[0]))).port).toBe(replica.port), 20_000, 100);
+      // Sent to the old primary, redirected, and refused: this connection has not resubscribed there.
+      await expect(extendLife(rooms[0])).rejects.toThrow(/has not resubscribed there yet/);
+      for (const room of rooms.slice(1)) await expect(extendLife(room)).resolves.toBe(1);
+      // Its health check sees the primaries change and resubscribes: the new primary takes writes.
+      await (connection as unknown as { runHealthCheck(): Promise<void> }).runHealthCheck();
+      await expect(extendLife(rooms[0])).resolves.toBe(1);
+    } finally {
+      await connection.close();
+    }
+    // Idle, the pods learn of a planned failover from their first write there (a redirect), which
+    // is refused until their health check has resubscribed them at the new primary.
+    await cluster.waitHealthy(30_000);
+    for (const pod of pods) await eventually(async () => expect((await notify(pod, rooms[0], 'after the failover')).status).toBe(202), 20_000, 100);
+    await expectEveryShardServed(20_000);
+  }, 90_000);
 
   it('serves every room again while a frozen primary stays stopped past its failover, and loses or doubles nothing when it wakes', async () => {
     // SIGSTOP, as a paused VM: the primary's sockets stay open and the kernel still accepts
