@@ -345,31 +345,34 @@ describe('pods on a Redis Cluster', () => {
     await Promise.all(members.map((member) => member.close()));
   }, 120_000);
 
-  it('refuses writes to a promoted replica until it has resubscribed there, and takes writes to the other primaries meanwhile', async () => {
-    // A connection of its own whose health check (which would notice the new primary and
-    // resubscribe there) runs only when the test says.
+  it('follows a planned failover of a shard it has not used since at its first call there: resubscribes, then writes and admits', async () => {
+    // A connection of its own whose health check (which would notice the new primary) runs
+    // only when a call needs it.
     const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), commandTimeoutMs: 1500, minReplicas: 0, healthCheckMs: 600_000 });
     await connection.connect();
     const rooms = await roomOnEachPrimary('public:cluster-promoted');
+    const primary = await cluster.primaryOf(slotOf(rooms[0]));
+    const [replica] = await cluster.replicasOf(primary);
+    let idleUser = 'idle-0';
+    for (let index = 1; (await cluster.primaryOf(slotOf(`user:${idleUser}`))).port !== primary.port; index++) idleUser = `idle-${index}`;
     try {
-      const primary = await cluster.primaryOf(slotOf(rooms[0]));
-      const [replica] = await cluster.replicasOf(primary);
       const extendLife = (room: string) => connection.runReplicated('extend room lives', `${prefix}{${room}}:meta`, (redis) => redis.heraldExtendRoomLives([`${prefix}{${room}}:meta`], 60));
       await cluster.cli(replica, ['CLUSTER', 'FAILOVER']);
       await eventually(async () => expect((await cluster.primaryOf(slotOf(rooms[0]))).port).toBe(replica.port), 20_000, 100);
-      // Sent to the old primary, redirected, and refused: this connection has not resubscribed there.
-      await expect(extendLife(rooms[0])).rejects.toThrow(/has not resubscribed there yet/);
-      for (const room of rooms.slice(1)) await expect(extendLife(room)).resolves.toBe(1);
-      // Its health check sees the primaries change and resubscribes: the new primary takes writes.
-      await (connection as unknown as { runHealthCheck(): Promise<void> }).runHealthCheck();
+      // Sent to the old primary and redirected: the connection resubscribes at the new primaries
+      // before it writes there (a write there before would begin a room's new life unseen).
       await expect(extendLife(rooms[0])).resolves.toBe(1);
+      expect(connection.health.failovers).toBe(1);
+      for (const room of rooms.slice(1)) await expect(extendLife(room)).resolves.toBe(1);
     } finally {
       await connection.close();
     }
-    // Idle, the pods learn of a planned failover from their first write there (a redirect), which
-    // is refused until their health check has resubscribed them at the new primary.
+    // The pods, idle there since the failover, admit a user whose personal room is on that shard
+    // at the first try, and take a publish to its rooms.
     await cluster.waitHealthy(30_000);
-    for (const pod of pods) await eventually(async () => expect((await notify(pod, rooms[0], 'after the failover')).status).toBe(202), 20_000, 100);
+    const idle = await connectClient(pods[0].wsUrl, user(idleUser));
+    await idle.close();
+    for (const pod of pods.slice(1)) expect((await notify(pod, rooms[0], 'after the failover')).status).toBe(202);
     await expectEveryShardServed(20_000);
   }, 90_000);
 

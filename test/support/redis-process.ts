@@ -131,17 +131,22 @@ function answersPing(port: number, tls: boolean): Promise<boolean> {
 
 /**
  * `count` free loopback ports whose cluster bus ports (port + 10000) are free too: Redis
- * Cluster nodes listen on both.
+ * Cluster nodes listen on both. Both below Linux's ephemeral range (32768 and up): a bus port in
+ * it was taken in CI, between this check and the node's start, by the local end of some other
+ * suite's outgoing connection.
  */
 export async function freeClusterPorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    const port = 10_000 + Math.floor(Math.random() * (EPHEMERAL_PORTS_START - 20_000));
     if (ports.includes(port) || ports.includes(port + 10_000) || ports.includes(port - 10_000)) continue;
     if ((await isFree(port)) && (await isFree(port + 10_000))) ports.push(port);
   }
   return ports;
 }
+
+/** Where Linux's default ephemeral port range (net.ipv4.ip_local_port_range) begins. */
+const EPHEMERAL_PORTS_START = 32_768;
 
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -211,8 +211,13 @@ export class ClusterRedisConnection extends RedisConnection {
   async runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
     let retry: (() => Promise<boolean>) | undefined;
+    let followed = false;
     for (;;) {
       // Checked again after a redirect: the slot may have moved to a primary not resynced yet.
+      if (!followed && this.isNewPrimaryFor(key)) {
+        followed = true;
+        await this.followNewPrimaries(key);
+      }
       this.refuseUnlessAnswering(operation, key);
       try {
         const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
@@ -290,6 +295,7 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   async subscribe(channel: string): Promise<void> {
+    if (this.isNewPrimaryFor(channel)) await this.followNewPrimaries(channel);
     if (!this.isAvailable || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
     this.channels.set(channel, this.ownerOf(channel));
     try {
@@ -298,6 +304,31 @@ export class ClusterRedisConnection extends RedisConnection {
       this.channels.delete(channel);
       throw asCallError('subscribe', error, REDIRECTED);
     }
+  }
+
+  /** The key's slot is served by a primary this pod has not resubscribed at yet (and which answers). */
+  private isNewPrimaryFor(key: string): boolean {
+    const owner = this.ownerOf(key);
+    return owner !== undefined && this.resyncedPrimaries.size > 0 && !this.resyncedPrimaries.has(owner) && !this.silentPrimaries.has(owner);
+  }
+
+  /**
+   * Runs the health check now and waits for it, within REDIS_COMMAND_TIMEOUT_MS: it sees the
+   * primaries changed and resubscribes every room there (resync). An idle shard's planned
+   * failover is learned only from a call there (its redirect refreshes the slot map), and that
+   * call, an admission's subscribe and anchor read or a publish, would otherwise be refused until
+   * the next check.
+   */
+  private async followNewPrimaries(key: string): Promise<void> {
+    const settled = (async () => {
+      // A check already under way may have pinged the primaries before the slot map changed: then a second.
+      for (let round = 0; round < 2 && this.isNewPrimaryFor(key) && !this.closed; round++) {
+        this.checkHealth();
+        await this.check;
+        await this.resyncing;
+      }
+    })();
+    await this.bounded('following new primaries', settled).catch(() => undefined);
   }
 
   async unsubscribe(channel: string): Promise<boolean> {
@@ -321,6 +352,9 @@ export class ClusterRedisConnection extends RedisConnection {
 
   /** The PING goes to the sharded subscriber of the primary serving the channel's slot. */
   async flushChannel(channel: string): Promise<void> {
+    // A read just redirected to a new primary (a planned failover of a shard idle here) leaves the
+    // channel subscribed at the old one: followed, the resync subscribes it at the new one.
+    if (this.isNewPrimaryFor(channel)) await this.followNewPrimaries(channel);
     const master = this.cluster.slots[calculateSlot(channel)]?.master as { pubSub?: { client?: NodeClient } } | undefined;
     const subscriber = master?.pubSub?.client;
     if (!this.isAvailable || !subscriber?.isReady || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
