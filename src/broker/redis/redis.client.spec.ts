@@ -13,13 +13,16 @@ describe('asCallError', () => {
   ])('answers %s as unavailable (503), not as a fault of the call', (_case, reply) => {
     const error = asCallError('publish', new ErrorReply(reply));
     expect(error).toBeInstanceOf(BrokerUnavailableError);
-    expect(error.message).toContain('Redis publish');
+    // Redis answered: unavailable for now, not unreachable, with its reply for the logs.
+    expect(error.message).toBe(`The message broker is unavailable (Redis refused the publish: ${reply})`);
   });
 
   it('passes on a reply about the command itself, and words anything else as unavailable', () => {
     const wrong = new ErrorReply("ERR wrong number of arguments for 'wait' command");
     expect(asCallError('WAIT', wrong)).toBe(wrong);
-    expect(asCallError('WAIT', new Error('Socket closed unexpectedly'))).toBeInstanceOf(BrokerUnavailableError);
+    const lost = asCallError('WAIT', new Error('Socket closed unexpectedly'));
+    expect(lost).toBeInstanceOf(BrokerUnavailableError);
+    expect(lost.message).toBe('The message broker is unreachable (Redis WAIT: Socket closed unexpectedly)');
     const unavailable = new BrokerUnavailableError('already unavailable');
     expect(asCallError('WAIT', unavailable)).toBe(unavailable);
   });

@@ -81,6 +81,10 @@ const NOT_NOW_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|N
  */
 export function asCallError(operation: string, error: unknown, alsoNotNow?: RegExp): Error {
   if (error instanceof BrokerUnavailableError) return error;
-  if (error instanceof ErrorReply && !NOT_NOW_REPLY.test(error.message) && !alsoNotNow?.test(error.message)) return error;
+  if (error instanceof ErrorReply) {
+    if (!NOT_NOW_REPLY.test(error.message) && !alsoNotNow?.test(error.message)) return error;
+    // Redis answered: it is reachable, and refused for now (out of memory, loading, failing over).
+    return new BrokerUnavailableError(`The message broker is unavailable (Redis refused the ${operation}: ${describeError(error)})`);
+  }
   return new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: ${describeError(error)})`);
 }
