@@ -152,8 +152,8 @@ export interface HistoryResult {
   publications: Publication[];
   /**
    * Where the life before the latest one ended on the server that holds the latest, when the
-   * latest replaced it in a failover (RoomFeeds compares it with what a pod delivered). Brokers
-   * without failovers leave it out.
+   * latest replaced it in a failover (RoomFeeds compares it with what a pod delivered); given by
+   * a read without `since`, the one RoomFeeds makes. Brokers without failovers leave it out.
    */
   previousLifeEnd?: string;
 }

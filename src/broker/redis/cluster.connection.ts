@@ -285,8 +285,7 @@ export class ClusterRedisConnection extends RedisConnection {
    */
   override answersFor(key: string): boolean {
     const owner = this.ownerOf(key);
-    if (owner === undefined) return true;
-    return !this.silentPrimaries.has(owner) && (this.resyncedPrimaries.size === 0 || this.resyncedPrimaries.has(owner));
+    return owner === undefined || (!this.silentPrimaries.has(owner) && !this.notResyncedAt(owner));
   }
 
   /** A write is refused at once rather than queued on a stopped node's socket, to run whenever it wakes (answersFor). */
@@ -309,7 +308,12 @@ export class ClusterRedisConnection extends RedisConnection {
   /** The key's slot is served by a primary this pod has not resubscribed at yet (and which answers). */
   private isNewPrimaryFor(key: string): boolean {
     const owner = this.ownerOf(key);
-    return owner !== undefined && this.resyncedPrimaries.size > 0 && !this.resyncedPrimaries.has(owner) && !this.silentPrimaries.has(owner);
+    return owner !== undefined && !this.silentPrimaries.has(owner) && this.notResyncedAt(owner);
+  }
+
+  /** A primary that was not one at this pod's last resync (none before the first). */
+  private notResyncedAt(primary: string): boolean {
+    return this.resyncedPrimaries.size > 0 && !this.resyncedPrimaries.has(primary);
   }
 
   /**
