@@ -293,7 +293,10 @@ describe('pods on a Redis Cluster', () => {
     const [stoppedRoom, ...servedRooms] = rooms;
     const primary = await cluster.primaryOf(slotOf(stoppedRoom));
     const replicas = await cluster.replicasOf(primary);
-    const [newStoppedRoom, newServedRoom] = [await roomServedBy(primary, 'public:shard-out-new'), await roomServedBy(await cluster.primaryOf(slotOf(servedRooms[0])), 'public:shard-out-new')];
+    const servedPrimary = await cluster.primaryOf(slotOf(servedRooms[0]));
+    const [newStoppedRoom, newServedRoom] = [await roomServedBy(primary, 'public:shard-out-new'), await roomServedBy(servedPrimary, 'public:shard-out-new')];
+    // Users whose personal rooms are on the stopped shard and on a served one.
+    const [stoppedUser, servedUser] = [await roomServedBy(primary, 'user:shard-out'), await roomServedBy(servedPrimary, 'user:shard-out')].map((room) => room.slice('user:'.length));
     const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`shard-out${index}`))));
     for (const member of members) for (const room of rooms) await member.join(room);
     const publisher = keepPublishing(stoppedRoom);
@@ -323,6 +326,9 @@ describe('pods on a Redis Cluster', () => {
       expect((await notify(pods[0], stoppedRoom, 'refused')).status).toBe(503);
       const refusedJoin = await members[2].request('join', { room: newStoppedRoom });
       expect([refusedJoin.event, refusedJoin.data.code]).toEqual(['error', 'unavailable']);
+      // A new connection is refused (1013) only for a user whose personal room is on it.
+      await expect(connectClient(pods[0].wsUrl, user(stoppedUser))).rejects.toThrow(/Closed \(1013 /);
+      await (await connectClient(pods[0].wsUrl, user(servedUser))).close();
     } finally {
       cluster.thaw(primary);
     }
