@@ -17,6 +17,16 @@ export function freePort() {
   });
 }
 
+/** `count` distinct free ports (a port just closed may be handed out again) that each pass `fits`. */
+export async function freePorts(count, fits = () => true) {
+  const ports = [];
+  while (ports.length < count) {
+    const port = await freePort();
+    if (!ports.includes(port) && fits(port)) ports.push(port);
+  }
+  return ports;
+}
+
 /** Polls `check` until it returns truthy, or throws after `timeoutMs`. */
 export async function waitFor(what, check, timeoutMs, intervalMs = 50) {
   const deadline = Date.now() + timeoutMs;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createConnection } from 'node:net';
-import { freePort, waitFor } from './processes.mjs';
+import { freePort, freePorts, waitFor } from './processes.mjs';
 
 /**
  * A private, throwaway redis-server on a free port (or on `port`, to start one again where an
@@ -43,11 +43,8 @@ export async function startRedis({ port: askedPort } = {}) {
  */
 export async function startRedisCluster({ nodeTimeoutMs } = {}) {
   const directory = mkdtempSync(join(tmpdir(), 'bench-cluster-'));
-  const ports = [];
-  while (ports.length < 6) {
-    const port = await freePort();
-    if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
-  }
+  // Each node's cluster bus listens on its port + 10000.
+  const ports = await freePorts(6, (port) => port + 10_000 < 65_536);
   // A node started again keeps its identity (its nodes-<port>.conf), so it rejoins as what the cluster says it is now.
   const startNode = (port) =>
     spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', directory,
@@ -84,12 +81,7 @@ export async function startRedisCluster({ nodeTimeoutMs } = {}) {
 export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
   const directory = mkdtempSync(join(tmpdir(), 'bench-sentinel-'));
   const masterName = 'bench-primary';
-  // Six distinct ports: a port just closed may be handed out again.
-  const all = [];
-  while (all.length < 6) {
-    const port = await freePort();
-    if (!all.includes(port)) all.push(port);
-  }
+  const all = await freePorts(6);
   const [ports, sentinelPorts] = [all.slice(0, 3), all.slice(3)];
   /** A data server: the first a primary, the others its replicas; started again, a primary until the sentinels say otherwise. */
   const startServer = (port, asReplica = port !== ports[0]) =>
@@ -108,7 +100,7 @@ export async function startRedisSentinels({ downAfterMs = 1_000 } = {}) {
   const primary = async () => {
     const named = await Promise.all(sentinelPorts.map((port) => redisCli(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]).catch(() => '')));
     const counts = new Map();
-    for (const answer of named) if (answer) counts.set(Number(answer.split('\n')[1]), (counts.get(Number(answer.split('\n')[1])) ?? 0) + 1);
+    for (const port of named.filter(Boolean).map((answer) => Number(answer.split('\n')[1]))) counts.set(port, (counts.get(port) ?? 0) + 1);
     return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
   };
   for (const port of sentinelPorts) await waitFor(`redis-sentinel on ${port}`, () => ping(port), 10_000);
