@@ -18,11 +18,12 @@ describe('publishes that wait for replicas', () => {
   let primary: RedisServer;
   let replica: RedisProcess | undefined;
   let pod: TestApp;
+  const prefix = `t${randomUUID().slice(0, 8)}:`;
 
   beforeAll(async () => {
     primary = await startRedis();
     // A second of grace: a replica on a busy machine can take a few hundred ms to acknowledge.
-    pod = await createTestApp({ REDIS_URL: primary.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '1000' });
+    pod = await createTestApp({ REDIS_URL: primary.url, REDIS_PREFIX: prefix, REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '1000' });
   });
   afterAll(async () => {
     await pod?.close();
@@ -43,16 +44,44 @@ describe('publishes that wait for replicas', () => {
     expect(refused.body.message).toMatch(/could not replicate the request in time .*same id/);
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 1\b/);
 
-    const port = await freePort();
-    // --dir: a replica writes the RDB it receives from the primary there.
-    replica = await spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--replicaof', '127.0.0.1', String(primary.port)], port);
-    await eventually(async () => expect(await redisCli(port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+    await startReplica();
 
     expect((await publish(pod.url, body)).status).toBe(202);
     expect((await publish(pod.url, { ...body, id: randomUUID(), payload: { text: 'second' } })).status).toBe(202);
     await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'second');
     // The refused attempt was stored on the primary (and reached the member); the retry found it.
     expect(member.all('notification').map((frame) => frame.data.payload.text)).toEqual(['kept', 'second']);
+    await member.close();
+  });
+
+  it('carries live members into the life a failover starts where it took over at their last notification, and tells recovery where they had one more', async () => {
+    await startReplica();
+    const room = 'public:failed-over';
+    const meta = `${prefix}{${room}}:meta`;
+    const member = await connectClient(pod.wsUrl, signToken({ sub: 'through-failover' }));
+    await member.join(room);
+    const send = async (text: string) => expect((await publish(pod.url, { rooms: [room], type: 'test', payload: { text } })).status).toBe(202);
+    const received = async (text: string) => (await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === text)).data.seq as string;
+    const events = () =>
+      member.frames.filter((frame) => frame.data?.room === room && frame.event !== 'presence').map((frame) => (frame.event === 'notification' ? frame.data.payload.text : frame.event));
+    await send('before');
+    const before = await received('before');
+    // As a promoted replica sees the room: last written in another replication history (INFO's
+    // master_replid), so the next publish starts a new life; this one held the old life whole.
+    await redisCli(primary.port, ['HSET', meta, 'replid', 'a-replication-history-before-the-failover']);
+    await send('after');
+    const after = await received('after');
+    expect(after.split('-')[0]).not.toBe(before.split('-')[0]);
+    expect(events()).toEqual(['joined', 'before', 'after']);
+
+    // The old primary delivered `lost`, answered 503, and died before its replica had it: the
+    // promoted replica's copy of the life ends at `after`, and the publisher's retry opens the next.
+    await send('lost');
+    await received('lost');
+    await redisCli(primary.port, ['LPOP', `${prefix}{${room}}:log`]);
+    await redisCli(primary.port, ['HSET', meta, 'position', String(Number(after.split('-')[1])), 'replid', 'a-second-replication-history']);
+    await send('lost');
+    await eventually(() => expect(events()).toEqual(['joined', 'before', 'after', 'lost', 'recovery', 'lost']));
     await member.close();
   });
 
@@ -73,6 +102,15 @@ describe('publishes that wait for replicas', () => {
     expect((await member.join('public:other')).event).toBe('joined');
     await member.close();
   });
+
+  /** Starts the primary's replica, unless it runs, and waits until it is in sync. */
+  async function startReplica(): Promise<void> {
+    if (replica) return;
+    const port = await freePort();
+    // --dir: a replica writes the RDB it receives from the primary there.
+    replica = await spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--replicaof', '127.0.0.1', String(primary.port)], port);
+    await eventually(async () => expect(await redisCli(port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+  }
 
   /** How many WAITs the primary has run. */
   async function waitCalls(): Promise<number> {

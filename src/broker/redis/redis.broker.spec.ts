@@ -36,7 +36,7 @@ class TwoConnections {
 
   /** A publication Redis stored (the reads see it) and sent on the channel (not arrived yet). */
   publish(channel: string, epoch: string, position: number, prefix = ''): void {
-    this.latest = { epoch, latestPosition: position, nowMs: Date.now(), entries: undefined };
+    this.latest = { epoch, latestPosition: position, nowMs: Date.now(), entries: undefined, after: undefined };
     this.inFlight.push([`${prefix}P ${epoch} ${position} ${Date.now()} message\n{"text":"${position}"}`, channel]);
   }
 
@@ -61,7 +61,7 @@ describe('RedisBroker', () => {
     broker.onDelivery((delivery) => delivered.push(delivery.kind === 'publication' ? delivery.seq : delivery.kind));
     try {
       // Published before this pod followed the room: counted by reads, never sent here.
-      redis.latest = { epoch: 'e1', latestPosition: 4, nowMs: Date.now(), entries: undefined };
+      redis.latest = { epoch: 'e1', latestPosition: 4, nowMs: Date.now(), entries: undefined, after: undefined };
       const channel = keys.channel(room);
       const subscribing = broker.subscribe(room);
       redis.publish(channel, 'e1', 5, keys.sharedMessagePrefix(room, channel));

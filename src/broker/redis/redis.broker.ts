@@ -277,9 +277,9 @@ export class RedisBroker extends Broker {
     const parsed = since === undefined ? undefined : parseSeq(since);
     const reply = await this.connection.run('history', (redis) => redis.heraldHistory(this.roomKeys(room), parsed, this.historyWindow()));
     if (!reply) return { latestSeq: null, recovered: false, publications: [] };
-    const { epoch, latestPosition } = reply;
+    const { epoch, latestPosition, after } = reply;
     const latestSeq = formatSeq(epoch, latestPosition);
-    if (!parsed) return { latestSeq, recovered: false, publications: [] };
+    if (!parsed) return { latestSeq, recovered: false, publications: [], ...(after && { previousLifeEnd: formatSeq(after.epoch, after.latestPosition) }) };
     // Exactly the contract's window: entries outlive their TTL until the whole list expires (and
     // a list written with a larger HISTORY_SIZE keeps more until its next publish trims it).
     const oldestAllowedMs = reply.nowMs - this.settings.historyTtlS * 1000;

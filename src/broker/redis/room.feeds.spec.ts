@@ -15,15 +15,22 @@ class FakeHistory {
     return publication;
   }
 
-  /** Redis lost its data: a new life, empty. */
-  restart(epoch: string): void {
+  /** Where the life before this one ended on the promoted server (HistoryResult.previousLifeEnd). */
+  previousLifeEnd: string | undefined;
+
+  /**
+   * A new life, empty: Redis lost its data, or (with `tookOverAt`) a failover's promoted replica
+   * held the old life up to that position when its first publish began the new one.
+   */
+  restart(epoch: string, tookOverAt?: number): void {
+    this.previousLifeEnd = tookOverAt === undefined ? undefined : formatSeq(this.epoch, tookOverAt);
     this.epoch = epoch;
     this.publications = [];
   }
 
   read = async (_room: string, since?: string): Promise<HistoryResult> => {
     const latestSeq = formatSeq(this.epoch, this.publications.length);
-    if (since === undefined) return { latestSeq, recovered: false, publications: [] };
+    if (since === undefined) return { latestSeq, recovered: false, publications: [], previousLifeEnd: this.previousLifeEnd };
     const from = parseSeq(since)!;
     if (from.epoch !== this.epoch) return { latestSeq, recovered: false, publications: [] };
     return { latestSeq, recovered: true, publications: this.publications.slice(from.position) };
@@ -185,12 +192,30 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'missed 1', 'live 2']);
   });
 
-  it('delivers a new life\'s first publication at once when it arrives live in order', () => {
+  it('carries the members into a new life arriving live in order where it took over at the position delivered here (a failover)', async () => {
     const { history, deliveries, live } = setUp();
     live(history.publish('before'));
-    history.restart('e2');
+    history.restart('e2', 1);
     live(history.publish('first of e2'));
-    expect(deliveries.map(textOf)).toEqual(['before', 'first of e2']);
+    live(history.publish('second of e2'));
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'first of e2', 'second of e2']);
+  });
+
+  it.each([
+    ['short of what was delivered here (a deposed primary\'s last write, answered 503, and its retry in the new life)', 1, ['before', 'lost', 'gap', 'lost']],
+    ['past what was delivered here (writes this pod never received)', 3, ['before', 'lost', 'gap', 'lost']],
+    ['where nothing tells (a Redis that lost its data, or a life an earlier version began)', undefined, ['before', 'lost', 'gap', 'lost']],
+  ])('tells the gap when a new life arriving live in order took over %s', async (_, tookOverAt, expected) => {
+    const { history, deliveries, live } = setUp();
+    live(history.publish('before'));
+    live(history.publish('lost'));
+    history.restart('e2', tookOverAt);
+    live(history.publish('lost'));
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(expected);
   });
 
   describe('with REDIS_MIN_REPLICAS=0, where a failover may lose acknowledged writes', () => {
@@ -213,11 +238,12 @@ describe('RoomFeeds', () => {
     const old = new FakeHistory();
     old.publish('m1');
     live(history.publish('m1'));
-    history.restart('e2');
+    history.restart('e2', 1);
     live(history.publish('first of e2'));
     // The old primary wakes and runs a write queued for it, in the life it still has.
     live(old.publish('stale'));
     live(history.publish('second of e2'));
+    await settled();
     await settled();
     expect(deliveries.map(textOf)).toEqual(['m1', 'first of e2', 'second of e2']);
   });

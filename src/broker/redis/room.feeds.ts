@@ -306,6 +306,10 @@ export class RoomFeeds {
       this.logger.debug({ message: 'A live publication skipped positions; catching the room up', room: publication.room, from: from.position, at: at.position });
       // Sets `pending` before its first await, so this publication waits behind what it skipped.
       void this.catchUp(publication.room, feed);
+    } else if (!feed.pending && from && opensLaterLife(from, at)) {
+      // A new life's first publication, in order (a failover's): delivered once the history shows
+      // the new life took over exactly where this pod stands (catchUp), else after a gap.
+      void this.catchUp(publication.room, feed, [], true);
     }
     if (feed.pending) this.hold(feed, [publication, at], publication.room);
     else this.deliverInOrder(feed, publication, at);
@@ -387,8 +391,21 @@ export class RoomFeeds {
    * When it cannot prove it missed nothing (the room's history is gone, began a new life because
    * Redis lost its data, or no longer reaches back), the room gets a HistoryGap (section 4's
    * `recovery`) instead of a silent gap.
+   *
+   * `intoNewLife`: started by a later life's first publication arriving in order (a failover's),
+   * which carries the members on where the latest life took over from the old one at the
+   * position this pod delivered last (HistoryResult.previousLifeEnd): the pod followed the new
+   * primary before its first publication, and missed nothing of the old life it held. Anywhere
+   * else this pod delivered a write the promoted server lacks (a deposed primary's last write,
+   * answered 503, whose retry the new life then carries again) or missed some the server held: a
+   * gap. Neither case can see writes the old primary acknowledged after the new one took over
+   * (asynchronous replication loses them, behind Sentinel with a second replica to acknowledge
+   * them): carrying on in order takes that risk, as the members would otherwise reload at every
+   * failover, but a catch-up after a resync, which finds the new life already under way and
+   * covers the whole outage, when such writes are likeliest, tells the gap whatever the starting
+   * point.
    */
-  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = []): Promise<void> {
+  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = [], intoNewLife = false): Promise<void> {
     const from = feed.last ?? feed.anchor;
     if (!from || feed.pending) return;
     feed.pending = waiting;
@@ -401,7 +418,8 @@ export class RoomFeeds {
       gapReported = true;
     };
     try {
-      latestSeq = (await this.readHistory(room)).latestSeq;
+      const read = await this.readHistory(room);
+      latestSeq = read.latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
       if (from === UNKNOWN_ANCHOR) {
         // Where the room stood when followed was never known: nothing proves what came before `latest`.
@@ -410,8 +428,9 @@ export class RoomFeeds {
         return;
       }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
+      const continued = intoNewLife && from.epoch !== null && read.previousLifeEnd === formatSeq(from.epoch, from.position);
       // The history this pod had followed is gone: whatever came after `from` in it is lost.
-      if (from.epoch !== null && !sameLife) gap();
+      if (from.epoch !== null && !sameLife && !continued) gap();
       if (latest) {
         // In a new life (or a first one) everything in it is new here, from its start.
         const missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
@@ -522,6 +541,11 @@ function skipsPositions(from: Anchor, at: ParsedSeq, newLifeIsGap: boolean): boo
   // With newLifeIsGap (RoomFeeds), any later life: the old one may have ended in writes never seen here.
   if (newLifeIsGap && from.epoch !== null && from.epoch !== at.epoch) return true;
   return at.position > (from.epoch === at.epoch ? from.position : 0) + 1;
+}
+
+/** Whether `at` is in a later life than the one `from` stands in (not from a room without history, nor UNKNOWN_ANCHOR). */
+function opensLaterLife(from: Anchor, at: ParsedSeq): boolean {
+  return from !== UNKNOWN_ANCHOR && from.epoch !== null && from.epoch !== at.epoch && !isEarlierLife(at.epoch, from.epoch);
 }
 
 /**

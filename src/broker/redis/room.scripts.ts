@@ -79,7 +79,8 @@ end
  * The epoch is created whenever the meta hash is missing: first use, expiry after
  * HISTORY_TTL_S of silence, or a Redis that lost its data; and when the room was last written in
  * another replication history than this server's (a failover: see the script). Nothing of the old
- * history is kept, so a `since` from before can never be answered with `recovered: true`.
+ * history is kept, so a `since` from before can never be answered with `recovered: true`; the new
+ * life records only where the old one ended on this server (`after`), which HISTORY answers.
  * The channel payload is `[@<room>\n]P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
  * A notification to a personal room is also pushed on the user's inbox list in the same step,
  * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and history never disagree, with
@@ -103,13 +104,16 @@ local written_in = redis.call('HGET', meta, 'replid')
 -- from a lost write would read as up to date. A new life instead: every older \`since\` answers
 -- recovered: false. (A room written before pods recorded it adopts this history.) The new life's
 -- seqs still sort after the old one's, whatever this server's clock says.
-local previous_epoch = false
+-- The new life records where the old one ended on this server (\`after\`, see HISTORY).
+local previous_epoch, previous_position = false, false
 if written_in and written_in ~= replid then
-  previous_epoch = redis.call('HGET', meta, 'epoch')
+  local previous = redis.call('HMGET', meta, 'epoch', 'position')
+  previous_epoch, previous_position = previous[1], previous[2]
   redis.call('DEL', meta)
 end
 local epoch = room_epoch(meta, history, KEYS[6], now, ARGV[6], previous_epoch)
 if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
+if previous_epoch and previous_position then redis.call('HSET', meta, 'after', previous_epoch .. ' ' .. previous_position) end
 local position = redis.call('HINCRBY', meta, 'position', 1)
 if redis.call('LPUSH', history, epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
   redis.call('LTRIM', history, 0, size - 1)
@@ -143,8 +147,9 @@ return {epoch, position}
 /**
  * KEYS: meta, history, the earlier versions' stream. ARGV: since epoch, since position ('' for none), history size, epoch
  * suffix, history TTL s.
- * Returns {epoch, latest position, now ms[, entries]} with the raw history entries after `since`,
- * newest first, when they can possibly cover the gap. A room without history starts its history life here
+ * Returns {epoch, latest position, now ms, after[, entries]} with the raw history entries after
+ * `since`, newest first, when they can possibly cover the gap; `after` is where the life this one
+ * replaced in a failover ended on this server (`<epoch> <position>`, '' when it replaced none). A room without history starts its history life here
  * (position 0), so the seq a join hands out for an empty room is one a later `since` can
  * recover from; each read keeps that life going for another HISTORY_TTL_S.
  */
@@ -153,11 +158,12 @@ local meta, history = KEYS[1], KEYS[2]
 local now = now_ms()
 local epoch = room_epoch(meta, history, KEYS[3], now, ARGV[4])
 redis.call('EXPIRE', meta, ARGV[5])
-local latest = tonumber(redis.call('HGET', meta, 'position'))
-if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now} end
+local state = redis.call('HMGET', meta, 'position', 'after')
+local latest, after = tonumber(state[1]), state[2] or ''
+if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now, after} end
 local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
-if since >= latest or latest - since > size then return {epoch, latest, now} end
-return {epoch, latest, now, redis.call('LRANGE', history, 0, latest - since - 1)}
+if since >= latest or latest - since > size then return {epoch, latest, now, after} end
+return {epoch, latest, now, after, redis.call('LRANGE', history, 0, latest - since - 1)}
 `;
 
 /**
@@ -227,6 +233,14 @@ export interface RoomHistoryReply {
   nowMs: number;
   /** Entries after `since`, oldest first; absent when they cannot cover the gap. The caller checks they run without gaps. */
   entries: StoredPublication[] | undefined;
+  /** Where the life this one replaced in a failover ended on this server; undefined when it replaced none. */
+  after: RoomLatest | undefined;
+}
+
+/** HISTORY's `after`: `<epoch> <position>`, or '' for none. */
+function lifeEnd(after: string): RoomLatest | undefined {
+  const space = after.indexOf(' ');
+  return space > 0 ? { epoch: after.slice(0, space), latestPosition: Number(after.slice(space + 1)) } : undefined;
 }
 
 /** A history entry as the publish script writes it: `<epoch> <position> <publishedAtMs> <event> <body JSON>`. */
@@ -330,7 +344,7 @@ export const ROOM_SCRIPTS = {
       parser.pushKey(keys.legacyStream);
       parser.push(since?.epoch ?? '', since === undefined ? '' : String(since.position), String(window.historySize), window.epochSuffix, String(window.historyTtlS));
     },
-    transformReply: (reply: [] | [string, number, number, string[]?]): RoomHistoryReply | null =>
-      reply.length === 0 ? null : { epoch: reply[0], latestPosition: Number(reply[1]), nowMs: Number(reply[2]), entries: reply[3] && oldestFirst(reply[3]) },
+    transformReply: (reply: [] | [string, number, number, string, string[]?]): RoomHistoryReply | null =>
+      reply.length === 0 ? null : { epoch: reply[0], latestPosition: Number(reply[1]), nowMs: Number(reply[2]), after: lifeEnd(reply[3]), entries: reply[4] && oldestFirst(reply[4]) },
   }),
 };
