@@ -218,6 +218,38 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf)).toEqual(expected);
   });
 
+  /** Delivers `before`, loses the connection, and lets a failover's new life carry two publications, the second arriving live. */
+  function awayDuringAFailover(newLifeIsGap: boolean, tookOverAt: number | undefined, deliveredBefore = ['before']) {
+    const feedsUnderTest = setUp(undefined, newLifeIsGap);
+    const { history, feeds, live } = feedsUnderTest;
+    for (const text of deliveredBefore) live(history.publish(text));
+    feeds.holdAll();
+    history.restart('e2', tookOverAt);
+    history.publish('missed 1');
+    live(history.publish('live 2'));
+    return feedsUnderTest;
+  }
+
+  it('carries the members on when the catch-up after a resync finds a failover\'s new life under way that took over at the position delivered here', async () => {
+    const { deliveries, feeds } = awayDuringAFailover(false, 1);
+    feeds.catchUpAll();
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'missed 1', 'live 2']);
+  });
+
+  it.each([
+    ['short of what was delivered here', 1, ['before', 'lost']],
+    ['past what was delivered here', 3, ['before']],
+    ['where nothing tells (a Redis that lost its data)', undefined, ['before']],
+  ])('tells the gap when the catch-up after a resync finds a new life that took over %s', async (_, tookOverAt, deliveredBefore) => {
+    const { deliveries, feeds } = awayDuringAFailover(false, tookOverAt, deliveredBefore);
+    feeds.catchUpAll();
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual([...deliveredBefore, 'gap', 'missed 1', 'live 2']);
+  });
+
   describe('with REDIS_MIN_REPLICAS=0, where a failover may lose acknowledged writes', () => {
     it('tells the members to recover when a followed room\'s new life arrives live, even in order', async () => {
       const { history, deliveries, live } = setUp(undefined, true);
@@ -230,6 +262,14 @@ describe('RoomFeeds', () => {
       await settled();
       await settled();
       expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'first of e2', 'second of e2']);
+    });
+
+    it('tells them to recover when the catch-up after a resync finds a new life, even one that took over where this pod stood', async () => {
+      const { deliveries, feeds } = awayDuringAFailover(true, 1);
+      feeds.catchUpAll();
+      await settled();
+      await settled();
+      expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'missed 1', 'live 2']);
     });
   });
 

@@ -309,7 +309,7 @@ export class RoomFeeds {
     } else if (!feed.pending && from && opensLaterLife(from, at)) {
       // A new life's first publication, in order (a failover's): delivered once the history shows
       // the new life took over exactly where this pod stands (catchUp), else after a gap.
-      void this.catchUp(publication.room, feed, [], true);
+      void this.catchUp(publication.room, feed);
     }
     if (feed.pending) this.hold(feed, [publication, at], publication.room);
     else this.deliverInOrder(feed, publication, at);
@@ -392,20 +392,20 @@ export class RoomFeeds {
    * Redis lost its data, or no longer reaches back), the room gets a HistoryGap (section 4's
    * `recovery`) instead of a silent gap.
    *
-   * `intoNewLife`: started by a later life's first publication arriving in order (a failover's),
-   * which carries the members on where the latest life took over from the old one at the
-   * position this pod delivered last (HistoryResult.previousLifeEnd): the pod followed the new
-   * primary before its first publication, and missed nothing of the old life it held. Anywhere
-   * else this pod delivered a write the promoted server lacks (a deposed primary's last write,
-   * answered 503, whose retry the new life then carries again) or missed some the server held: a
-   * gap. Neither case can see writes the old primary acknowledged after the new one took over
-   * (asynchronous replication loses them, behind Sentinel with a second replica to acknowledge
-   * them): carrying on in order takes that risk, as the members would otherwise reload at every
-   * failover, but a catch-up after a resync, which finds the new life already under way and
-   * covers the whole outage, when such writes are likeliest, tells the gap whatever the starting
-   * point.
+   * A room in a later life than the one this pod stood in (a failover's promoted server began it
+   * at its first publish there) is carried on, without a gap, where that life took over from the
+   * old one at the position this pod delivered last (HistoryResult.previousLifeEnd): the server
+   * held exactly what this pod delivered of the old life, and with REDIS_MIN_REPLICAS 1 or more
+   * no acknowledged write of the old life is missing from it (section 7), so everything after is
+   * the new life's, read from its start. This holds whether the pod meets the new life in order
+   * (its first publication arrives live) or in the catch-up after its resync: there too a write it
+   * missed while away is either on the promoted server (which then took over past this pod: a
+   * gap) or was never acknowledged, and its retry is in the new life. Anywhere else this pod
+   * delivered a write the promoted server lacks (a deposed primary's last write, answered 503,
+   * whose retry the new life then carries again) or missed some the server held: a gap. With
+   * REDIS_MIN_REPLICAS=0 (newLifeIsGap) a failover may lose acknowledged writes: always a gap.
    */
-  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = [], intoNewLife = false): Promise<void> {
+  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = []): Promise<void> {
     const from = feed.last ?? feed.anchor;
     if (!from || feed.pending) return;
     feed.pending = waiting;
@@ -428,7 +428,7 @@ export class RoomFeeds {
         return;
       }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
-      const continued = intoNewLife && from.epoch !== null && read.previousLifeEnd === formatSeq(from.epoch, from.position);
+      const continued = !this.newLifeIsGap && from.epoch !== null && read.previousLifeEnd === formatSeq(from.epoch, from.position);
       // The history this pod had followed is gone: whatever came after `from` in it is lost.
       if (from.epoch !== null && !sameLife && !continued) gap();
       if (latest) {
