@@ -66,24 +66,74 @@ describe('publishes that wait for replicas', () => {
       member.frames.filter((frame) => frame.data?.room === room && frame.event !== 'presence').map((frame) => (frame.event === 'notification' ? frame.data.payload.text : frame.event));
     await send('before');
     const before = await received('before');
-    // As a promoted replica sees the room: last written in another replication history (INFO's
-    // master_replid), so the next publish starts a new life; this one held the old life whole.
-    await redisCli(primary.port, ['HSET', meta, 'replid', 'a-replication-history-before-the-failover']);
+    // As a promoted replica sees the room: last written in the replication history it continued
+    // (its master_replid2, all zeros on a primary that never was a replica), so the next publish
+    // starts a new life; this one held the old life whole.
+    await writtenInTheHistoryContinued(meta);
     await send('after');
     const after = await received('after');
     expect(after.split('-')[0]).not.toBe(before.split('-')[0]);
     expect(events()).toEqual(['joined', 'before', 'after']);
+    // A client away through the failover, back with the seq where the new life took over:
+    // nothing missing but the new life, from its start.
+    await expectRejoin(room, before, { recovered: true, missed: ['after'] });
 
     // The old primary delivered `lost`, answered 503, and died before its replica had it: the
     // promoted replica's copy of the life ends at `after`, and the publisher's retry opens the next.
     await send('lost');
-    await received('lost');
+    const lost = await received('lost');
     await redisCli(primary.port, ['LPOP', `${prefix}{${room}}:log`]);
-    await redisCli(primary.port, ['HSET', meta, 'position', String(Number(after.split('-')[1])), 'replid', 'a-second-replication-history']);
+    await redisCli(primary.port, ['HSET', meta, 'position', String(Number(after.split('-')[1]))]);
+    await writtenInTheHistoryContinued(meta);
     await send('lost');
     await eventually(() => expect(events()).toEqual(['joined', 'before', 'after', 'lost', 'recovery', 'lost']));
+    await expectRejoin(room, after, { recovered: true, missed: ['lost'] });
+    // From the write the failover lost, or from two lives back: the client reloads.
+    await expectRejoin(room, lost, { recovered: false, missed: [] });
+    await expectRejoin(room, before, { recovered: false, missed: [] });
+
+    // A primary restarted from its RDB or AOF continues no history the room was written in, and
+    // may have lost acknowledged writes: its new life proves nothing.
+    const retried = member.all('notification').at(-1)!.data.seq as string;
+    await redisCli(primary.port, ['HSET', meta, 'replid', 'a-history-before-a-restart-from-disk']);
+    await send('after the restart');
+    await eventually(() => expect(events().slice(-2)).toEqual(['recovery', 'after the restart']));
+    await expectRejoin(room, retried, { recovered: false, missed: [] });
     await member.close();
   });
+
+  it('answers a rejoin from where a new life took over recovered: false with REDIS_MIN_REPLICAS=0, where a failover may lose acknowledged writes', async () => {
+    const unreplicated = await createTestApp({ REDIS_URL: primary.url, REDIS_PREFIX: prefix, REDIS_MIN_REPLICAS: '0' });
+    try {
+      const room = 'public:failed-over-unreplicated';
+      const send = async (text: string) => expect((await publish(unreplicated.url, { rooms: [room], type: 'test', payload: { text } })).status).toBe(202);
+      await send('before');
+      const member = await connectClient(unreplicated.wsUrl, signToken({ sub: 'unreplicated' }));
+      const before = (await member.join(room)).data.seq as string;
+      await member.close();
+      await writtenInTheHistoryContinued(`${prefix}{${room}}:meta`);
+      await send('after');
+      await expectRejoin(room, before, { recovered: false, missed: [] }, unreplicated);
+    } finally {
+      await unreplicated.close();
+    }
+  });
+
+  /** Marks a room as last written in the replication history the primary continued (INFO's master_replid2). */
+  async function writtenInTheHistoryContinued(meta: string): Promise<void> {
+    const continued = /master_replid2:(\w+)/.exec(await redisCli(primary.port, ['INFO', 'replication']))![1];
+    await redisCli(primary.port, ['HSET', meta, 'replid', continued]);
+  }
+
+  /** A client that joins `room` with `since` gets `recovered` and exactly the `missed` texts, in order. */
+  async function expectRejoin(room: string, since: string, expected: { recovered: boolean; missed: string[] }, through = pod): Promise<void> {
+    const client = await connectClient(through.wsUrl, signToken({ sub: `rejoin-${randomUUID().slice(0, 8)}` }));
+    const joined = await client.join(room, since);
+    expect(joined.data).toMatchObject({ recovered: expected.recovered, ...(expected.recovered && { missed: expected.missed.length }) });
+    if (expected.missed.length > 0) await client.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === expected.missed.at(-1));
+    expect(client.all('notification').map((frame) => frame.data.payload.text)).toEqual(expected.missed);
+    await client.close();
+  }
 
   it('shares one WAIT among concurrent publishes instead of queueing a WAIT per publish on the connection', async () => {
     const room = 'public:shared-waits';

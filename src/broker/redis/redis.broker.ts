@@ -10,7 +10,7 @@ import { LatestPositions } from './latest-positions';
 import { RedisKeys } from './redis-keys';
 import { RoomFeed, RoomFeeds } from './room.feeds';
 import { RoomLives } from './room.lives';
-import { RoomKeys } from './room.scripts';
+import { RoomKeys, RoomLatest } from './room.scripts';
 
 export interface RedisBrokerOptions {
   historySize: number;
@@ -225,7 +225,7 @@ export class RedisBroker extends Broker {
     const here = this.historyNow(room, since);
     if (here) return Promise.resolve(here);
     // Answered once the room's feed delivers again, up to what the read saw: see RoomFeeds.settled.
-    return this.readShared(room, since).then((read) => this.feeds.settled(room, read.latestSeq)?.then(() => read) ?? read);
+    return this.readShared(room, since, true).then((read) => this.feeds.settled(room, read.latestSeq)?.then(() => read) ?? read);
   }
 
   historyNow(room: string, since?: string): HistoryResult | undefined {
@@ -261,25 +261,32 @@ export class RedisBroker extends Broker {
    * each caller had begun buffering live deliveries before asking (ConnectionHub.enter), so it
    * covers each of them as a read of its own would.
    */
-  private readShared(room: string, since?: string): Promise<HistoryResult> {
-    const key = since === undefined ? room : `${room}\n${since}`;
+  private readShared(room: string, since?: string, acrossFailover = false): Promise<HistoryResult> {
+    const key = since === undefined ? room : `${room}\n${since}\n${acrossFailover}`;
     const pending = this.pendingHistoryReads.get(key);
     if (pending) return pending;
     const read = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       this.pendingHistoryReads.delete(key);
-      return this.readHistory(room, since);
+      return this.readHistory(room, since, acrossFailover);
     });
     this.pendingHistoryReads.set(key, read);
     return read;
   }
 
-  private async readHistory(room: string, since: string | undefined): Promise<HistoryResult> {
+  /**
+   * `acrossFailover`: a client's rejoin, which a `since` exactly where a failover's new life took
+   * over recovers from that life's start (continuedAfterFailover). Not the pod's own catch-up
+   * reads: RoomFeeds reads the new life itself once it knows it began (previousLifeEnd), and a
+   * read from its old position must not hand it the new life's publications unasked.
+   */
+  private async readHistory(room: string, since: string | undefined, acrossFailover: boolean): Promise<HistoryResult> {
     const parsed = since === undefined ? undefined : parseSeq(since);
     const reply = await this.connection.run('history', (redis) => redis.heraldHistory(this.roomKeys(room), parsed, this.historyWindow()));
     if (!reply) return { latestSeq: null, recovered: false, publications: [] };
     const { epoch, latestPosition, after } = reply;
     const latestSeq = formatSeq(epoch, latestPosition);
     if (!parsed) return { latestSeq, recovered: false, publications: [], ...(after && { previousLifeEnd: formatSeq(after.epoch, after.latestPosition) }) };
+    const from = acrossFailover && this.continuedAfterFailover(parsed, epoch, after) ? { epoch, position: 0 } : parsed;
     // Exactly the contract's window: entries outlive their TTL until the whole list expires (and
     // a list written with a larger HISTORY_SIZE keeps more until its next publish trims it).
     const oldestAllowedMs = reply.nowMs - this.settings.historyTtlS * 1000;
@@ -288,8 +295,8 @@ export class RedisBroker extends Broker {
     );
     // Every position from since + 1 to the latest, once each and in order: a list that lost its
     // head or tail (expired, trimmed, rewritten by a failover) must not pass for the whole gap.
-    const complete = inWindow.length === latestPosition - parsed.position && inWindow.every((entry, index) => entry.position === parsed.position + 1 + index);
-    if (!complete || !canRecover(parsed, epoch, latestPosition, inWindow[0]?.position)) {
+    const complete = inWindow.length === latestPosition - from.position && inWindow.every((entry, index) => entry.position === from.position + 1 + index);
+    if (!complete || !canRecover(from, epoch, latestPosition, inWindow[0]?.position)) {
       return { latestSeq, recovered: false, publications: [] };
     }
     const publications = inWindow.map(
@@ -303,6 +310,17 @@ export class RedisBroker extends Broker {
       }),
     );
     return { latestSeq, recovered: true, publications };
+  }
+
+  /**
+   * Whether `since` is exactly where the room's latest life took over from the one a failover
+   * replaced (the promoted server held the old life up to there, HISTORY's `after`): then the
+   * client missed nothing but the new life, from its start. Only with REDIS_MIN_REPLICAS 1 or
+   * more, where a failover loses no acknowledged write (section 7); with 0 the old life may have
+   * gone on in acknowledged writes the promoted server never had.
+   */
+  private continuedAfterFailover(since: ParsedSeq, epoch: string, after: RoomLatest | undefined): boolean {
+    return (this.settings.minReplicas ?? 0) > 0 && since.epoch !== epoch && after?.epoch === since.epoch && after.latestPosition === since.position;
   }
 
   get available(): boolean {

@@ -250,6 +250,37 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf)).toEqual([...deliveredBefore, 'gap', 'missed 1', 'live 2']);
   });
 
+  it('never moves a feed back to an earlier life than it delivered, when its catch-up\'s second read already carried it into a new one', async () => {
+    const history = new FakeHistory();
+    const deliveries: Delivery[] = [];
+    let firstRead = true;
+    // A failover between the catch-up's two reads, and a reader that answers a `since` where the
+    // new life took over with that life from its start (as a rejoin's read does).
+    const read = async (room: string, since?: string): Promise<HistoryResult> => {
+      if (since === undefined && firstRead) {
+        firstRead = false;
+        const answer = await history.read(room);
+        history.restart('e2', 1);
+        history.publish('first of e2');
+        return answer;
+      }
+      if (since !== undefined && since === history.previousLifeEnd) return history.read(room, formatSeq(history.epoch, 0));
+      return history.read(room, since);
+    };
+    const feeds = new RoomFeeds(read, (delivery) => deliveries.push(delivery));
+    feeds.anchor('chat', feeds.open('chat'), { epoch: 'e1', latestPosition: 0 });
+    const live = (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!);
+    live(history.publish('before'));
+    feeds.holdAll();
+    feeds.catchUpAll();
+    await settled();
+    await settled();
+    live(history.publish('second of e2'));
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'first of e2', 'second of e2']);
+  });
+
   describe('with REDIS_MIN_REPLICAS=0, where a failover may lose acknowledged writes', () => {
     it('tells the members to recover when a followed room\'s new life arrives live, even in order', async () => {
       const { history, deliveries, live } = setUp(undefined, true);

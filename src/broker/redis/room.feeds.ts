@@ -438,7 +438,9 @@ export class RoomFeeds {
           for (const publication of missed.publications) this.deliverInOrder(feed, publication, parseSeq(publication.seq)!);
           // Caught up with a new life that has carried nothing yet: a second resync before its
           // first publication starts from here, instead of reporting the old life's gap again.
-          if (feed.last?.epoch !== latest.epoch) this.moveTo(feed, latest);
+          // Never back to an earlier life than the feed delivered: a read that began a new life
+          // meanwhile may have carried the feed past `latest`, and what it delivered would come again.
+          if (!feed.last || isEarlierLife(feed.last.epoch, latest.epoch)) this.moveTo(feed, latest);
         } else {
           // What is declared lost is not delivered late: only publications after `latest` follow.
           this.moveTo(feed, latest);

@@ -23,10 +23,14 @@ local function new_epoch(ms, random_suffix)
   return string.rep('0', ${EPOCH_TIME_DIGITS} - #text) .. text .. random_suffix
 end
 
--- The replication history this server writes in (INFO's master_replid). A replica promoted in a
--- failover takes a new one, and may lack the last writes of the primary it replaced.
-local function replication_id()
-  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+-- The replication history this server writes in (INFO's master_replid), and the one it continued
+-- (master_replid2). A replica promoted in a failover takes a new one, may lack the last writes of
+-- the primary it replaced, and keeps that primary's as its second: it holds that history up to
+-- where it took over. A primary restarted from its RDB or AOF, or a node a Cluster slot moved to,
+-- continues none that the room was written in.
+local function replication_ids()
+  local info = redis.call('INFO', 'replication')
+  return string.match(info, 'master_replid:(%w+)') or '', string.match(info, 'master_replid2:(%w+)') or ''
 end
 
 -- The time part of a new life's epoch: this server's clock, unless the life it replaces (when
@@ -79,8 +83,10 @@ end
  * The epoch is created whenever the meta hash is missing: first use, expiry after
  * HISTORY_TTL_S of silence, or a Redis that lost its data; and when the room was last written in
  * another replication history than this server's (a failover: see the script). Nothing of the old
- * history is kept, so a `since` from before can never be answered with `recovered: true`; the new
- * life records only where the old one ended on this server (`after`), which HISTORY answers.
+ * history is kept. When this server continued the replication history the room was written in (a
+ * failover's promoted replica), the new life records where the old one ended here (`after`), which
+ * HISTORY answers: a `since` exactly there is this life from its start, and any other `since` from
+ * before can never be answered with `recovered: true`.
  * The channel payload is `[@<room>\n]P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
  * A notification to a personal room is also pushed on the user's inbox list in the same step,
  * as `<storedAtMs> <epoch> <position> <body JSON>`, so inbox and history never disagree, with
@@ -97,18 +103,22 @@ if deduplicate then
   if seen then return (seen == fingerprint or seen == '1') and 'duplicate' or 'conflict' end
 end
 local now = now_ms()
-local replid = replication_id()
+local replid, continued_replid = replication_ids()
 local written_in = redis.call('HGET', meta, 'replid')
 -- Last written in another replication history: positions past what this server holds may have
 -- been handed out (and delivered) there, and this publish would reuse them, so a \`since\` taken
 -- from a lost write would read as up to date. A new life instead: every older \`since\` answers
--- recovered: false. (A room written before pods recorded it adopts this history.) The new life's
+-- recovered: false, but one exactly where a failover's new life took over (see HISTORY). (A room
+-- written before pods recorded it adopts this history.) The new life's
 -- seqs still sort after the old one's, whatever this server's clock says.
--- The new life records where the old one ended on this server (\`after\`, see HISTORY).
+-- When this server continued the history the room was written in (a failover's promoted
+-- replica), the new life records where the old one ended here (\`after\`, see HISTORY); after a
+-- restart from disk, which may have lost acknowledged writes, it records nothing.
 local previous_epoch, previous_position = false, false
 if written_in and written_in ~= replid then
   local previous = redis.call('HMGET', meta, 'epoch', 'position')
-  previous_epoch, previous_position = previous[1], previous[2]
+  previous_epoch = previous[1]
+  if written_in == continued_replid then previous_position = previous[2] end
   redis.call('DEL', meta)
 end
 local epoch = room_epoch(meta, history, KEYS[6], now, ARGV[6], previous_epoch)
@@ -149,7 +159,9 @@ return {epoch, position}
  * suffix, history TTL s.
  * Returns {epoch, latest position, now ms, after[, entries]} with the raw history entries after
  * `since`, newest first, when they can possibly cover the gap; `after` is where the life this one
- * replaced in a failover ended on this server (`<epoch> <position>`, '' when it replaced none). A room without history starts its history life here
+ * replaced in a failover ended on this server (`<epoch> <position>`, '' when it replaced none). A
+ * `since` exactly there gets this life's entries from its start (the caller decides whether
+ * that proves continuity: REDIS_MIN_REPLICAS). A room without history starts its history life here
  * (position 0), so the seq a join hands out for an empty room is one a later `since` can
  * recover from; each read keeps that life going for another HISTORY_TTL_S.
  */
@@ -160,8 +172,13 @@ local epoch = room_epoch(meta, history, KEYS[3], now, ARGV[4])
 redis.call('EXPIRE', meta, ARGV[5])
 local state = redis.call('HMGET', meta, 'position', 'after')
 local latest, after = tonumber(state[1]), state[2] or ''
-if ARGV[2] == '' or ARGV[1] ~= epoch then return {epoch, latest, now, after} end
-local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
+local since_epoch, since_position = ARGV[1], ARGV[2]
+-- A \`since\` where this life took over from the one a failover replaced: this life from its start.
+if since_position ~= '' and since_epoch ~= epoch and after == since_epoch .. ' ' .. since_position then
+  since_epoch, since_position = epoch, '0'
+end
+if since_position == '' or since_epoch ~= epoch then return {epoch, latest, now, after} end
+local since, size = tonumber(since_position), tonumber(ARGV[3])
 if since >= latest or latest - since > size then return {epoch, latest, now, after} end
 return {epoch, latest, now, after, redis.call('LRANGE', history, 0, latest - since - 1)}
 `;
