@@ -438,9 +438,7 @@ export class RoomFeeds {
           for (const publication of missed.publications) this.deliverInOrder(feed, publication, parseSeq(publication.seq)!);
           // Caught up with a new life that has carried nothing yet: a second resync before its
           // first publication starts from here, instead of reporting the old life's gap again.
-          // Never back to an earlier life than the feed delivered: a read that began a new life
-          // meanwhile may have carried the feed past `latest`, and what it delivered would come again.
-          if (!feed.last || isEarlierLife(feed.last.epoch, latest.epoch)) this.moveTo(feed, latest);
+          if (feed.last?.epoch !== latest.epoch) this.moveTo(feed, latest);
         } else {
           // What is declared lost is not delivered late: only publications after `latest` follow.
           this.moveTo(feed, latest);
@@ -475,8 +473,13 @@ export class RoomFeeds {
     this.releaseWaiters(feed);
   }
 
-  /** Continues the feed from `at`, as if it had delivered everything up to it. */
+  /**
+   * Continues the feed from `at`, as if it had delivered everything up to it. Never back to an
+   * earlier life than the feed delivered in: a catch-up's later read may have carried it past the
+   * `latest` its first read saw (a failover between the two), and what it delivered would come again.
+   */
   private moveTo(feed: RoomFeed, at: ParsedSeq): void {
+    if (feed.last && isEarlierLife(at.epoch, feed.last.epoch)) return;
     feed.last = at;
     // Positions delivered in another life say nothing about this one's.
     feed.recent = undefined;
