@@ -498,6 +498,32 @@ describe('pods on a Redis Cluster', () => {
     }, 60_000);
   });
 
+  it('answers a rejoin from before a planned failover recovered: true, with the new life from its start, when the promoted replica held all the client saw', async () => {
+    const room = 'public:cluster-rejoin-across';
+    const away = await connectClient(pods[0].wsUrl, user('away'));
+    await away.join(room);
+    expect((await notify(pods[1], room, 'seen')).status).toBe(202);
+    const seen = (await away.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'seen')).data.seq as string;
+    await away.close();
+
+    const primary = await cluster.primaryOf(slotOf(room));
+    const [replica] = await cluster.replicasOf(primary);
+    await cluster.cli(replica, ['CLUSTER', 'FAILOVER']);
+    await eventually(async () => expect((await cluster.primaryOf(slotOf(room))).port).toBe(replica.port), 20_000, 100);
+    // Acknowledged once the promoted replica takes it (and its own replica, the old primary, has it).
+    const id = randomUUID();
+    await eventually(async () => expect((await notify(pods[2], room, 'after', id)).status).toBe(202), 30_000, 200);
+
+    const back = await connectClient(pods[0].wsUrl, user('away'));
+    const joined = await back.join(room, seen);
+    expect(joined.data).toMatchObject({ recovered: true, missed: 1 });
+    const replayed = await back.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'after');
+    expect(replayed.data.seq.split('-')[0]).not.toBe(seen.split('-')[0]);
+    expect(texts(back, room)).toEqual(['after']);
+    await back.close();
+    await cluster.waitHealthy(30_000);
+  }, 90_000);
+
   it('loses no acknowledged notification when the primary of a busy room is killed, and turns ready again', async () => {
     const room = 'public:cluster-busy';
     const primary = await cluster.primaryOf(slotOf(room));
