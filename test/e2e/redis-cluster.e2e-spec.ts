@@ -498,10 +498,10 @@ describe('pods on a Redis Cluster', () => {
     }, 60_000);
   });
 
-  it('answers a rejoin from before a planned failover recovered: true, with the new life from its start, when the promoted replica held all the client saw', async () => {
+  it('answers a rejoin from before a planned failover recovered: true, with what followed its since in the old life and the new life from its start', async () => {
     const room = 'public:cluster-rejoin-across';
     const away = await connectClient(pods[0].wsUrl, user('away'));
-    await away.join(room);
+    const joinedAt = (await away.join(room)).data.seq as string;
     expect((await notify(pods[1], room, 'seen')).status).toBe(202);
     const seen = (await away.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'seen')).data.seq as string;
     await away.close();
@@ -521,6 +521,12 @@ describe('pods on a Redis Cluster', () => {
     expect(replayed.data.seq.split('-')[0]).not.toBe(seen.split('-')[0]);
     expect(texts(back, room)).toEqual(['after']);
     await back.close();
+    // From further back: the old life's rest, kept in history with the new life, then the new life.
+    const further = await connectClient(pods[1].wsUrl, user('away'));
+    expect((await further.join(room, joinedAt)).data).toMatchObject({ recovered: true, missed: 2 });
+    await further.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'after');
+    expect(texts(further, room)).toEqual(['seen', 'after']);
+    await further.close();
     await cluster.waitHealthy(30_000);
   }, 90_000);
 

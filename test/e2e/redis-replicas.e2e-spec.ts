@@ -54,12 +54,12 @@ describe('publishes that wait for replicas', () => {
     await member.close();
   });
 
-  it('carries live members into the life a failover starts where it took over at their last notification, and tells recovery where they had one more', async () => {
+  it('carries live members into the life a failover starts where it took over at their last notification, recovers rejoins from the old life up to there, and tells recovery where they had one more', async () => {
     await startReplica();
     const room = 'public:failed-over';
     const meta = `${prefix}{${room}}:meta`;
     const member = await connectClient(pod.wsUrl, signToken({ sub: 'through-failover' }));
-    await member.join(room);
+    const joinedAt = (await member.join(room)).data.seq as string;
     const send = async (text: string) => expect((await publish(pod.url, { rooms: [room], type: 'test', payload: { text } })).status).toBe(202);
     const received = async (text: string) => (await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === text)).data.seq as string;
     const events = () =>
@@ -77,6 +77,8 @@ describe('publishes that wait for replicas', () => {
     // A client away through the failover, back with the seq where the new life took over:
     // nothing missing but the new life, from its start.
     await expectRejoin(room, before, { recovered: true, missed: ['after'] });
+    // From further back in the old life: its rest (kept in history with the new life), then the new life.
+    await expectRejoin(room, joinedAt, { recovered: true, missed: ['before', 'after'] });
 
     // The old primary delivered `lost`, answered 503, and died before its replica had it: the
     // promoted replica's copy of the life ends at `after`, and the publisher's retry opens the next.

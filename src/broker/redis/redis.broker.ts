@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
-import { ParsedSeq, canRecover, formatSeq, newEpochSuffix, parseSeq } from '../seq';
+import { ParsedSeq, formatSeq, newEpochSuffix, parseSeq } from '../seq';
 import { expirySeconds } from './inbox.scripts';
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
@@ -11,6 +11,12 @@ import { RedisKeys } from './redis-keys';
 import { RoomFeed, RoomFeeds } from './room.feeds';
 import { RoomLives } from './room.lives';
 import { RoomKeys, RoomLatest } from './room.scripts';
+
+/** The publications after a `since`, oldest first: how many, and the epoch and position of each. */
+interface MissedPublications {
+  count: number;
+  at(index: number): [epoch: string, position: number];
+}
 
 export interface RedisBrokerOptions {
   historySize: number;
@@ -68,7 +74,7 @@ export class RedisBroker extends Broker {
     super();
     this.feeds = new RoomFeeds(
       // Catch-up asks Redis: it is what tells the feed where it stands.
-      (room, since) => this.readShared(room, since),
+      (room, since, acrossFailover) => this.readShared(room, since, acrossFailover),
       (delivery) => this.emit(delivery),
       settings.replaySize,
       (settings.minReplicas ?? 0) === 0,
@@ -274,10 +280,10 @@ export class RedisBroker extends Broker {
   }
 
   /**
-   * `acrossFailover`: a client's rejoin, which a `since` exactly where a failover's new life took
-   * over recovers from that life's start (continuedAfterFailover). Not the pod's own catch-up
-   * reads: RoomFeeds reads the new life itself once it knows it began (previousLifeEnd), and a
-   * read from its old position must not hand it the new life's publications unasked.
+   * `acrossFailover`: a `since` in the life a failover replaced, at or before where the latest took
+   * over, recovers across into the latest (missedAfter): a client's rejoin, or a catch-up that
+   * knows the new life began (RoomFeeds, from previousLifeEnd). Not the catch-up's other reads,
+   * which must not hand the feed a new life's publications unasked.
    */
   private async readHistory(room: string, since: string | undefined, acrossFailover: boolean): Promise<HistoryResult> {
     const parsed = since === undefined ? undefined : parseSeq(since);
@@ -286,24 +292,27 @@ export class RedisBroker extends Broker {
     const { epoch, latestPosition, after } = reply;
     const latestSeq = formatSeq(epoch, latestPosition);
     if (!parsed) return { latestSeq, recovered: false, publications: [], ...(after && { previousLifeEnd: formatSeq(after.epoch, after.latestPosition) }) };
-    const from = acrossFailover && this.continuedAfterFailover(parsed, epoch, after) ? { epoch, position: 0 } : parsed;
+    const missed = this.missedAfter(parsed, { epoch, latestPosition }, acrossFailover ? after : undefined);
+    if (!missed) return { latestSeq, recovered: false, publications: [] };
     // Exactly the contract's window: entries outlive their TTL until the whole list expires (and
     // a list written with a larger HISTORY_SIZE keeps more until its next publish trims it).
     const oldestAllowedMs = reply.nowMs - this.settings.historyTtlS * 1000;
-    const inWindow = (reply.entries ?? []).filter(
-      (entry) => entry.epoch === epoch && entry.publishedAtMs > oldestAllowedMs && entry.position > latestPosition - this.settings.historySize,
-    );
+    const entries = reply.entries ?? [];
     // Every position from since + 1 to the latest, once each and in order: a list that lost its
     // head or tail (expired, trimmed, rewritten by a failover) must not pass for the whole gap.
-    const complete = inWindow.length === latestPosition - from.position && inWindow.every((entry, index) => entry.position === from.position + 1 + index);
-    if (!complete || !canRecover(from, epoch, latestPosition, inWindow[0]?.position)) {
-      return { latestSeq, recovered: false, publications: [] };
-    }
-    const publications = inWindow.map(
+    const complete =
+      entries.length === missed.count &&
+      missed.count <= this.settings.historySize &&
+      entries.every((entry, index) => {
+        const [expectedEpoch, expectedPosition] = missed.at(index);
+        return entry.epoch === expectedEpoch && entry.position === expectedPosition && entry.publishedAtMs > oldestAllowedMs;
+      });
+    if (!complete) return { latestSeq, recovered: false, publications: [] };
+    const publications = entries.map(
       (entry): Publication => ({
         kind: 'publication',
         room,
-        seq: formatSeq(epoch, entry.position),
+        seq: formatSeq(entry.epoch, entry.position),
         event: entry.event as PublishedEvent,
         body: entry.body,
         publishedAtMs: entry.publishedAtMs,
@@ -313,14 +322,25 @@ export class RedisBroker extends Broker {
   }
 
   /**
-   * Whether `since` is exactly where the room's latest life took over from the one a failover
-   * replaced (the promoted server held the old life up to there, HISTORY's `after`): then the
-   * client missed nothing but the new life, from its start. Only with REDIS_MIN_REPLICAS 1 or
-   * more, where a failover loses no acknowledged write (section 7); with 0 the old life may have
-   * gone on in acknowledged writes the promoted server never had.
+   * Which publications a client that saw `since` missed, if the history can tell: the positions
+   * after it in its own life, up to `latest`; or, for a `since` in the life a failover replaced at
+   * or before where the latest took over (`after`, HISTORY's), the old life's positions after it
+   * up to there, then the latest life's from its start. The promoted server held the old life up
+   * to `after`, and with REDIS_MIN_REPLICAS 1 or more a failover loses no acknowledged write
+   * (section 7), so nothing else came between; with 0 the old life may have gone on in
+   * acknowledged writes the promoted server never had. Undefined when nothing proves the gap.
    */
-  private continuedAfterFailover(since: ParsedSeq, epoch: string, after: RoomLatest | undefined): boolean {
-    return (this.settings.minReplicas ?? 0) > 0 && since.epoch !== epoch && after?.epoch === since.epoch && after.latestPosition === since.position;
+  private missedAfter(since: ParsedSeq, latest: RoomLatest, after: RoomLatest | undefined): MissedPublications | undefined {
+    if (since.epoch === latest.epoch) {
+      if (since.position > latest.latestPosition) return undefined;
+      return { count: latest.latestPosition - since.position, at: (index) => [latest.epoch, since.position + 1 + index] };
+    }
+    if ((this.settings.minReplicas ?? 0) === 0 || !after || after.epoch !== since.epoch || since.position > after.latestPosition) return undefined;
+    const inOldLife = after.latestPosition - since.position;
+    return {
+      count: inOldLife + latest.latestPosition,
+      at: (index) => (index < inOldLife ? [since.epoch, since.position + 1 + index] : [latest.epoch, index - inOldLife + 1]),
+    };
   }
 
   get available(): boolean {

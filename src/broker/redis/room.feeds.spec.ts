@@ -17,6 +17,8 @@ class FakeHistory {
 
   /** Where the life before this one ended on the promoted server (HistoryResult.previousLifeEnd). */
   previousLifeEnd: string | undefined;
+  /** What the promoted server held of the life before this one. */
+  private previousLife: Publication[] = [];
 
   /**
    * A new life, empty: Redis lost its data, or (with `tookOverAt`) a failover's promoted replica
@@ -24,16 +26,22 @@ class FakeHistory {
    */
   restart(epoch: string, tookOverAt?: number): void {
     this.previousLifeEnd = tookOverAt === undefined ? undefined : formatSeq(this.epoch, tookOverAt);
+    this.previousLife = tookOverAt === undefined ? [] : this.publications.slice(0, tookOverAt);
     this.epoch = epoch;
     this.publications = [];
   }
 
-  read = async (_room: string, since?: string): Promise<HistoryResult> => {
+  /** As RedisBroker reads: `acrossFailover` reads from the old life at or before where this one took over on into this one. */
+  read = async (_room: string, since?: string, acrossFailover = false): Promise<HistoryResult> => {
     const latestSeq = formatSeq(this.epoch, this.publications.length);
     if (since === undefined) return { latestSeq, recovered: false, publications: [], previousLifeEnd: this.previousLifeEnd };
     const from = parseSeq(since)!;
-    if (from.epoch !== this.epoch) return { latestSeq, recovered: false, publications: [] };
-    return { latestSeq, recovered: true, publications: this.publications.slice(from.position) };
+    if (from.epoch === this.epoch) return { latestSeq, recovered: true, publications: this.publications.slice(from.position) };
+    const end = this.previousLifeEnd === undefined ? undefined : parseSeq(this.previousLifeEnd)!;
+    if (!acrossFailover || end?.epoch !== from.epoch || from.position > end.position || this.previousLife.length < end.position) {
+      return { latestSeq, recovered: false, publications: [] };
+    }
+    return { latestSeq, recovered: true, publications: [...this.previousLife.slice(from.position, end.position), ...this.publications] };
   };
 }
 
@@ -204,10 +212,9 @@ describe('RoomFeeds', () => {
   });
 
   it.each([
-    ['short of what was delivered here (a deposed primary\'s last write, answered 503, and its retry in the new life)', 1, ['before', 'lost', 'gap', 'lost']],
-    ['past what was delivered here (writes this pod never received)', 3, ['before', 'lost', 'gap', 'lost']],
-    ['where nothing tells (a Redis that lost its data, or a life an earlier version began)', undefined, ['before', 'lost', 'gap', 'lost']],
-  ])('tells the gap when a new life arriving live in order took over %s', async (_, tookOverAt, expected) => {
+    ['short of what was delivered here (a deposed primary\'s last write, answered 503, and its retry in the new life)', 1],
+    ['where nothing tells (a Redis that lost its data, or a life an earlier version began)', undefined],
+  ])('tells the gap when a new life arriving live in order took over %s', async (_, tookOverAt) => {
     const { history, deliveries, live } = setUp();
     live(history.publish('before'));
     live(history.publish('lost'));
@@ -215,15 +222,33 @@ describe('RoomFeeds', () => {
     live(history.publish('lost'));
     await settled();
     await settled();
-    expect(deliveries.map(textOf)).toEqual(expected);
+    expect(deliveries.map(textOf)).toEqual(['before', 'lost', 'gap', 'lost']);
   });
 
-  /** Delivers `before`, loses the connection, and lets a failover's new life carry two publications, the second arriving live. */
-  function awayDuringAFailover(newLifeIsGap: boolean, tookOverAt: number | undefined, deliveredBefore = ['before']) {
+  it('reads across to a new life arriving live in order that took over past what was delivered here: the rest of the old life first, without a gap', async () => {
+    const { history, deliveries, live } = setUp();
+    live(history.publish('before'));
+    // Published, replicated, and still on its way to this pod when its primary failed.
+    history.publish('in flight 1');
+    history.publish('in flight 2');
+    history.restart('e2', 3);
+    live(history.publish('first of e2'));
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'in flight 1', 'in flight 2', 'first of e2']);
+  });
+
+  /**
+   * Delivers `deliveredBefore`, loses the connection, lets `missedBefore` be published (and held
+   * by the promoted server), and lets a failover's new life carry two publications, the second
+   * arriving live.
+   */
+  function awayDuringAFailover(newLifeIsGap: boolean, tookOverAt: number | undefined, deliveredBefore = ['before'], missedBefore: string[] = []) {
     const feedsUnderTest = setUp(undefined, newLifeIsGap);
     const { history, feeds, live } = feedsUnderTest;
     for (const text of deliveredBefore) live(history.publish(text));
     feeds.holdAll();
+    for (const text of missedBefore) history.publish(text);
     history.restart('e2', tookOverAt);
     history.publish('missed 1');
     live(history.publish('live 2'));
@@ -240,14 +265,22 @@ describe('RoomFeeds', () => {
 
   it.each([
     ['short of what was delivered here', 1, ['before', 'lost']],
-    ['past what was delivered here', 3, ['before']],
     ['where nothing tells (a Redis that lost its data)', undefined, ['before']],
+    ['past what was delivered here, but the old life\'s rest is no longer in history', 3, ['before']],
   ])('tells the gap when the catch-up after a resync finds a new life that took over %s', async (_, tookOverAt, deliveredBefore) => {
     const { deliveries, feeds } = awayDuringAFailover(false, tookOverAt, deliveredBefore);
     feeds.catchUpAll();
     await settled();
     await settled();
     expect(deliveries.map(textOf)).toEqual([...deliveredBefore, 'gap', 'missed 1', 'live 2']);
+  });
+
+  it('reads across when the catch-up after a resync finds a new life that took over past what was delivered here: what the pod missed of the old life, then the new one', async () => {
+    const { deliveries, feeds } = awayDuringAFailover(false, 3, ['before'], ['missed in the old life 1', 'missed in the old life 2']);
+    feeds.catchUpAll();
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'missed in the old life 1', 'missed in the old life 2', 'missed 1', 'live 2']);
   });
 
   it('never moves a feed back to an earlier life than it delivered, when its catch-up\'s second read already carried it into a new one', async () => {

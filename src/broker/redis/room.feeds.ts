@@ -77,8 +77,11 @@ interface SettledWaiter {
 /** How long a join waits, by default, for its room's feed to deliver what its history read saw (settled). */
 export const DEFAULT_MAX_FEED_LAG_MS = 2_000;
 
-/** Reads a room's history (RedisBroker.history). */
-type HistoryReader = (room: string, since?: string) => Promise<HistoryResult>;
+/**
+ * Reads a room's history (RedisBroker.history). `acrossFailover`: a `since` in the life a
+ * failover replaced, at or before where the latest took over, reads on into the latest life.
+ */
+type HistoryReader = (room: string, since?: string, acrossFailover?: boolean) => Promise<HistoryResult>;
 
 /**
  * The rooms this pod subscribes to on Redis, each with where its delivery stands, so that live
@@ -394,15 +397,16 @@ export class RoomFeeds {
    *
    * A room in a later life than the one this pod stood in (a failover's promoted server began it
    * at its first publish there) is carried on, without a gap, where that life took over from the
-   * old one at the position this pod delivered last (HistoryResult.previousLifeEnd): the server
-   * held exactly what this pod delivered of the old life, and with REDIS_MIN_REPLICAS 1 or more
-   * no acknowledged write of the old life is missing from it (section 7), so everything after is
-   * the new life's, read from its start. This holds whether the pod meets the new life in order
-   * (its first publication arrives live) or in the catch-up after its resync: there too a write it
-   * missed while away is either on the promoted server (which then took over past this pod: a
-   * gap) or was never acknowledged, and its retry is in the new life. Anywhere else this pod
-   * delivered a write the promoted server lacks (a deposed primary's last write, answered 503,
-   * whose retry the new life then carries again) or missed some the server held: a gap. With
+   * old one at or after the position this pod delivered last (HistoryResult.previousLifeEnd): the
+   * server held the old life up to there, and with REDIS_MIN_REPLICAS 1 or more no acknowledged
+   * write of it is missing from it (section 7), so what this pod missed is the old life's rest up
+   * to there (kept in history with the new life), then the new life from its start: one read
+   * across both. This holds whether the pod meets the new life in order (its first publication
+   * arrives live) or in the catch-up after its resync: a write it missed while away is either on
+   * the promoted server, and read back, or was never acknowledged, and its retry is in the new
+   * life. Where this pod delivered a write the promoted server lacks (a deposed primary's last
+   * write, answered 503, whose retry the new life then carries again), where nothing says where
+   * the new life took over, or where the old life's rest is no longer in history: a gap. With
    * REDIS_MIN_REPLICAS=0 (newLifeIsGap) a failover may lose acknowledged writes: always a gap.
    */
   private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = []): Promise<void> {
@@ -428,12 +432,17 @@ export class RoomFeeds {
         return;
       }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
-      const continued = !this.newLifeIsGap && from.epoch !== null && read.previousLifeEnd === formatSeq(from.epoch, from.position);
+      const tookOver = read.previousLifeEnd === undefined ? undefined : parseSeq(read.previousLifeEnd);
+      // A failover's new life that took over at or after this pod's position: read across to it.
+      const across = !this.newLifeIsGap && !sameLife && from.epoch !== null && tookOver?.epoch === from.epoch && from.position <= tookOver.position;
       // The history this pod had followed is gone: whatever came after `from` in it is lost.
-      if (from.epoch !== null && !sameLife && !continued) gap();
+      if (from.epoch !== null && !sameLife && !across) gap();
       if (latest) {
+        let missed = across ? await this.readHistory(room, formatSeq(from.epoch!, from.position), true) : undefined;
+        // The old life's rest no longer in history: a gap, then the new life as below.
+        if (missed && !missed.recovered) gap();
         // In a new life (or a first one) everything in it is new here, from its start.
-        const missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
+        if (!missed?.recovered) missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
         if (missed.recovered) {
           for (const publication of missed.publications) this.deliverInOrder(feed, publication, parseSeq(publication.seq)!);
           // Caught up with a new life that has carried nothing yet: a second resync before its

@@ -44,15 +44,17 @@ local function epoch_time_after(now, previous)
 end
 
 -- The room's current epoch; a room without one (first use, expired, lost) starts a new life,
--- after \`previous\` when the caller knows the life it replaces.
+-- after \`previous\` when the caller knows the life it replaces. Its history goes, unless
+-- \`keep_history\`: a failover's new life keeps the old life's entries this server held (each
+-- names its epoch), which a \`since\` from before the takeover reads across (see HISTORY).
 -- The stream earlier versions kept goes too: their pods, during a rolling update, append to it
 -- with explicit positions, which a stream left from the previous life would refuse (500s that
 -- used up positions), and they would replay its stale entries.
-local function room_epoch(meta, history, legacy_stream, now, random_suffix, previous)
+local function room_epoch(meta, history, legacy_stream, now, random_suffix, previous, keep_history)
   local epoch = redis.call('HGET', meta, 'epoch')
   if not epoch then
     epoch = new_epoch(epoch_time_after(now, previous), random_suffix)
-    redis.call('DEL', history, legacy_stream)
+    if keep_history then redis.call('DEL', legacy_stream) else redis.call('DEL', history, legacy_stream) end
     redis.call('HSET', meta, 'epoch', epoch, 'position', 0)
   end
   return epoch
@@ -85,7 +87,8 @@ end
  * another replication history than this server's (a failover: see the script). Nothing of the old
  * history is kept. When this server continued the replication history the room was written in (a
  * failover's promoted replica), the new life records where the old one ended here (`after`), which
- * HISTORY answers: a `since` exactly there is this life from its start, and any other `since` from
+ * HISTORY answers, and keeps the old life's entries: a `since` from the old life at or before
+ * there reads what followed it there, then this life from its start; any other `since` from
  * before can never be answered with `recovered: true`.
  * The channel payload is `[@<room>\n]P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
  * A notification to a personal room is also pushed on the user's inbox list in the same step,
@@ -108,7 +111,7 @@ local written_in = redis.call('HGET', meta, 'replid')
 -- Last written in another replication history: positions past what this server holds may have
 -- been handed out (and delivered) there, and this publish would reuse them, so a \`since\` taken
 -- from a lost write would read as up to date. A new life instead: every older \`since\` answers
--- recovered: false, but one exactly where a failover's new life took over (see HISTORY). (A room
+-- recovered: false, but one from where a failover's new life took over or before (see HISTORY). (A room
 -- written before pods recorded it adopts this history.) The new life's
 -- seqs still sort after the old one's, whatever this server's clock says.
 -- When this server continued the history the room was written in (a failover's promoted
@@ -121,7 +124,7 @@ if written_in and written_in ~= replid then
   if written_in == continued_replid then previous_position = previous[2] end
   redis.call('DEL', meta)
 end
-local epoch = room_epoch(meta, history, KEYS[6], now, ARGV[6], previous_epoch)
+local epoch = room_epoch(meta, history, KEYS[6], now, ARGV[6], previous_epoch, previous_position ~= false)
 if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
 if previous_epoch and previous_position then redis.call('HSET', meta, 'after', previous_epoch .. ' ' .. previous_position) end
 local position = redis.call('HINCRBY', meta, 'position', 1)
@@ -160,8 +163,9 @@ return {epoch, position}
  * Returns {epoch, latest position, now ms, after[, entries]} with the raw history entries after
  * `since`, newest first, when they can possibly cover the gap; `after` is where the life this one
  * replaced in a failover ended on this server (`<epoch> <position>`, '' when it replaced none). A
- * `since` exactly there gets this life's entries from its start (the caller decides whether
- * that proves continuity: REDIS_MIN_REPLICAS). A room without history starts its history life here
+ * `since` in that life at or before there gets the old life's entries after it, then this life's
+ * from its start (the caller decides whether that proves continuity: REDIS_MIN_REPLICAS). A room
+ * without history starts its history life here
  * (position 0), so the seq a join hands out for an empty room is one a later `since` can
  * recover from; each read keeps that life going for another HISTORY_TTL_S.
  */
@@ -172,15 +176,18 @@ local epoch = room_epoch(meta, history, KEYS[3], now, ARGV[4])
 redis.call('EXPIRE', meta, ARGV[5])
 local state = redis.call('HMGET', meta, 'position', 'after')
 local latest, after = tonumber(state[1]), state[2] or ''
-local since_epoch, since_position = ARGV[1], ARGV[2]
--- A \`since\` where this life took over from the one a failover replaced: this life from its start.
-if since_position ~= '' and since_epoch ~= epoch and after == since_epoch .. ' ' .. since_position then
-  since_epoch, since_position = epoch, '0'
+if ARGV[2] == '' then return {epoch, latest, now, after} end
+local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
+local count = latest - since
+if ARGV[1] ~= epoch then
+  -- A \`since\` in the life a failover replaced, at or before where this one took over: what
+  -- followed it there, then this life from its start (the caller checks they run without gaps).
+  local after_epoch, after_position = string.match(after, '^(%S+) (%d+)$')
+  if ARGV[1] ~= after_epoch or since > tonumber(after_position) then return {epoch, latest, now, after} end
+  count = tonumber(after_position) - since + latest
 end
-if since_position == '' or since_epoch ~= epoch then return {epoch, latest, now, after} end
-local since, size = tonumber(since_position), tonumber(ARGV[3])
-if since >= latest or latest - since > size then return {epoch, latest, now, after} end
-return {epoch, latest, now, after, redis.call('LRANGE', history, 0, latest - since - 1)}
+if count <= 0 or count > size then return {epoch, latest, now, after} end
+return {epoch, latest, now, after, redis.call('LRANGE', history, 0, count - 1)}
 `;
 
 /**
