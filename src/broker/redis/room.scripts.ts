@@ -85,9 +85,9 @@ end
  * The epoch is created whenever the meta hash is missing: first use, expiry after
  * HISTORY_TTL_S of silence, or a Redis that lost its data; and when the room was last written in
  * another replication history than this server's (a failover: see the script). Nothing of the old
- * history is kept. When this server continued the replication history the room was written in (a
- * failover's promoted replica), the new life records where the old one ended here (`after`), which
- * HISTORY answers, and keeps the old life's entries: a `since` from the old life at or before
+ * history is kept, unless this server continued the replication history the room was written in (a
+ * failover's promoted replica): then the new life records where the old one ended here (`after`),
+ * which HISTORY answers, and keeps the old life's entries: a `since` from the old life at or before
  * there reads what followed it there, then this life from its start; any other `since` from
  * before can never be answered with `recovered: true`.
  * The channel payload is `[@<room>\n]P <epoch> <position> <publishedAtMs> <event>\n<body JSON>`.
@@ -111,9 +111,9 @@ local written_in = redis.call('HGET', meta, 'replid')
 -- Last written in another replication history: positions past what this server holds may have
 -- been handed out (and delivered) there, and this publish would reuse them, so a \`since\` taken
 -- from a lost write would read as up to date. A new life instead: every older \`since\` answers
--- recovered: false, but one from where a failover's new life took over or before (see HISTORY). (A room
--- written before pods recorded it adopts this history.) The new life's
--- seqs still sort after the old one's, whatever this server's clock says.
+-- recovered: false, but one from where a failover's new life took over or before (see HISTORY).
+-- (A room written before pods recorded it adopts this history.) The new life's seqs still sort
+-- after the old one's, whatever this server's clock says.
 -- When this server continued the history the room was written in (a failover's promoted
 -- replica), the new life records where the old one ended here (\`after\`, see HISTORY); after a
 -- restart from disk, which may have lost acknowledged writes, it records nothing.
