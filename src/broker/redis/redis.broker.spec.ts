@@ -116,6 +116,45 @@ describe('RedisBroker', () => {
       broker.close();
     }
   });
+
+  describe('a rejoin\'s read across a failover', () => {
+    /** A room whose life e2 took over from e1 at position 5 on the promoted server, which kept e1's entries. */
+    async function rejoin(since: string, options: { minReplicas?: number; historySize?: number; entries?: Array<[string, number]>; ageMs?: number } = {}) {
+      const redis = new TwoConnections();
+      const { minReplicas = 1, historySize = 10, ageMs = 0 } = options;
+      const entries = (options.entries ?? [['e1', 4], ['e1', 5], ['e2', 1], ['e2', 2]]).map(([epoch, position]) => ({
+        epoch,
+        position,
+        event: 'message',
+        publishedAtMs: Date.now() - ageMs,
+        body: `{"text":"${epoch} ${position}"}`,
+      }));
+      redis.latest = { epoch: 'e2', latestPosition: 2, nowMs: Date.now(), entries, after: { epoch: 'e1', latestPosition: 5 } };
+      const broker = new RedisBroker(redis.connection, new RedisKeys('test:', false, 16), { historySize, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 60_000, minReplicas }, new BatchWindow(0));
+      try {
+        const read = await broker.history('public:failed-over', since);
+        return { recovered: read.recovered, seqs: read.publications.map((publication) => publication.seq) };
+      } finally {
+        broker.close();
+      }
+    }
+
+    it('recovers a since from the old life up to the takeover point: the rest of the old life, then the new one from its start', async () => {
+      expect(await rejoin(formatSeq('e1', 3))).toEqual({ recovered: true, seqs: [formatSeq('e1', 4), formatSeq('e1', 5), formatSeq('e2', 1), formatSeq('e2', 2)] });
+    });
+
+    it.each([
+      ['a since past the takeover point (a write the failover lost)', formatSeq('e1', 6), {}],
+      ['a since from another life', formatSeq('e0', 3), {}],
+      ['REDIS_MIN_REPLICAS=0, where a failover may lose acknowledged writes', formatSeq('e1', 3), { minReplicas: 0 }],
+      ['an entry missing', formatSeq('e1', 3), { entries: [['e1', 4], ['e2', 1], ['e2', 2]] as Array<[string, number]> }],
+      ['entries out of order', formatSeq('e1', 3), { entries: [['e1', 4], ['e2', 1], ['e1', 5], ['e2', 2]] as Array<[string, number]> }],
+      ['more missed than HISTORY_SIZE', formatSeq('e1', 3), { historySize: 3 }],
+      ['entries older than HISTORY_TTL_S', formatSeq('e1', 3), { ageMs: 120_000 }],
+    ])('answers recovered: false for %s', async (_, since, options) => {
+      expect(await rejoin(since, options)).toEqual({ recovered: false, seqs: [] });
+    });
+  });
 });
 
 async function until(condition: () => boolean): Promise<void> {
