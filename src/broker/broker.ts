@@ -150,12 +150,6 @@ export interface HistoryResult {
   recovered: boolean;
   /** Publications after `since`, oldest first (empty when not recovered or no `since`). */
   publications: Publication[];
-  /**
-   * Where the life before the latest one ended on the server that holds the latest, when the
-   * latest replaced it in a failover (RoomFeeds compares it with what a pod delivered); given by
-   * a read without `since`, the one RoomFeeds makes. Brokers without failovers leave it out.
-   */
-  previousLifeEnd?: string;
 }
 
 /**

@@ -282,7 +282,7 @@ export class RedisBroker extends Broker {
   /**
    * `acrossFailover`: a `since` in the life a failover replaced, at or before where the latest took
    * over, recovers across into the latest (missedAfter): a client's rejoin, or a catch-up that
-   * knows the new life began (RoomFeeds, from previousLifeEnd). Not the catch-up's other reads,
+   * found the room in a later life than its own (RoomFeeds). Not the catch-up's other reads,
    * which must not hand the feed a new life's publications unasked.
    */
   private async readHistory(room: string, since: string | undefined, acrossFailover: boolean): Promise<HistoryResult> {
@@ -291,7 +291,7 @@ export class RedisBroker extends Broker {
     if (!reply) return { latestSeq: null, recovered: false, publications: [] };
     const { epoch, latestPosition, after } = reply;
     const latestSeq = formatSeq(epoch, latestPosition);
-    if (!parsed) return { latestSeq, recovered: false, publications: [], ...(after && { previousLifeEnd: formatSeq(after.epoch, after.latestPosition) }) };
+    if (!parsed) return { latestSeq, recovered: false, publications: [] };
     const missed = this.missedAfter(parsed, { epoch, latestPosition }, acrossFailover ? after : undefined);
     if (!missed) return { latestSeq, recovered: false, publications: [] };
     // Exactly the contract's window: entries outlive their TTL until the whole list expires (and

@@ -15,7 +15,7 @@ class FakeHistory {
     return publication;
   }
 
-  /** Where the life before this one ended on the promoted server (HistoryResult.previousLifeEnd). */
+  /** Where the life before this one ended on the promoted server (HISTORY's `after`). */
   previousLifeEnd: string | undefined;
   /** What the promoted server held of the life before this one. */
   private previousLife: Publication[] = [];
@@ -34,7 +34,7 @@ class FakeHistory {
   /** As RedisBroker reads: `acrossFailover` reads from the old life at or before where this one took over on into this one. */
   read = async (_room: string, since?: string, acrossFailover = false): Promise<HistoryResult> => {
     const latestSeq = formatSeq(this.epoch, this.publications.length);
-    if (since === undefined) return { latestSeq, recovered: false, publications: [], previousLifeEnd: this.previousLifeEnd };
+    if (since === undefined) return { latestSeq, recovered: false, publications: [] };
     const from = parseSeq(since)!;
     if (from.epoch === this.epoch) return { latestSeq, recovered: true, publications: this.publications.slice(from.position) };
     const end = this.previousLifeEnd === undefined ? undefined : parseSeq(this.previousLifeEnd)!;

@@ -310,8 +310,9 @@ export class RoomFeeds {
       // Sets `pending` before its first await, so this publication waits behind what it skipped.
       void this.catchUp(publication.room, feed);
     } else if (!feed.pending && from && opensLaterLife(from, at)) {
-      // A new life's first publication, in order (a failover's): delivered once the history shows
-      // the new life took over exactly where this pod stands (catchUp), else after a gap.
+      // A new life's first publication, in order (a failover's): delivered after what this pod
+      // missed of the old life where the history shows the new life took over at or after where
+      // it stands (catchUp), else after a gap.
       void this.catchUp(publication.room, feed);
     }
     if (feed.pending) this.hold(feed, [publication, at], publication.room);
@@ -397,8 +398,8 @@ export class RoomFeeds {
    *
    * A room in a later life than the one this pod stood in (a failover's promoted server began it
    * at its first publish there) is carried on, without a gap, where that life took over from the
-   * old one at or after the position this pod delivered last (HistoryResult.previousLifeEnd): the
-   * server held the old life up to there, and with REDIS_MIN_REPLICAS 1 or more no acknowledged
+   * old one at or after the position this pod delivered last (HISTORY's `after`, which the broker
+   * reads with the entries and judges: `acrossFailover`): the server held the old life up to there, and with REDIS_MIN_REPLICAS 1 or more no acknowledged
    * write of it is missing from it (section 7), so what this pod missed is the old life's rest up
    * to there (kept in history with the new life), then the new life from its start: one read
    * across both. This holds whether the pod meets the new life in order (its first publication
@@ -422,8 +423,7 @@ export class RoomFeeds {
       gapReported = true;
     };
     try {
-      const read = await this.readHistory(room);
-      latestSeq = read.latestSeq;
+      latestSeq = (await this.readHistory(room)).latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
       if (from === UNKNOWN_ANCHOR) {
         // Where the room stood when followed was never known: nothing proves what came before `latest`.
@@ -432,15 +432,16 @@ export class RoomFeeds {
         return;
       }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
-      const tookOver = read.previousLifeEnd === undefined ? undefined : parseSeq(read.previousLifeEnd);
-      // A failover's new life that took over at or after this pod's position: read across to it.
-      const across = !this.newLifeIsGap && !sameLife && from.epoch !== null && tookOver?.epoch === from.epoch && from.position <= tookOver.position;
-      // The history this pod had followed is gone: whatever came after `from` in it is lost.
-      if (from.epoch !== null && !sameLife && !across) gap();
+      let missed: HistoryResult | undefined;
+      if (from.epoch !== null && !sameLife) {
+        // Another life: one read across, from `from`, carries the old life's rest and the new life
+        // where a failover's promoted server took over at or after this pod's position (the broker
+        // judges that from what it reads). Else the history this pod had followed is gone:
+        // whatever came after `from` in it is lost.
+        if (latest && !this.newLifeIsGap) missed = await this.readHistory(room, formatSeq(from.epoch, from.position), true);
+        if (!missed?.recovered) gap();
+      }
       if (latest) {
-        let missed = across ? await this.readHistory(room, formatSeq(from.epoch!, from.position), true) : undefined;
-        // The old life's rest no longer in history: a gap, then the new life as below.
-        if (missed && !missed.recovered) gap();
         // In a new life (or a first one) everything in it is new here, from its start.
         if (!missed?.recovered) missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
         if (missed.recovered) {
