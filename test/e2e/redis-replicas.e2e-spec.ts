@@ -5,6 +5,7 @@ import { freePort } from '../support/free-port';
 import { publish } from '../support/http';
 import { RedisProcess, redisCli, spawnRedisProcess } from '../support/redis-process';
 import { RedisServer, startRedis } from '../support/redis-server';
+import { expectRejoin } from '../support/rejoin';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken } from '../support/tokens';
 import { connectClient } from '../support/ws-client';
@@ -76,9 +77,9 @@ describe('publishes that wait for replicas', () => {
     expect(events()).toEqual(['joined', 'before', 'after']);
     // A client away through the failover, back with the seq where the new life took over:
     // nothing missing but the new life, from its start.
-    await expectRejoin(room, before, { recovered: true, missed: ['after'] });
+    await expectRejoin(pod.wsUrl, room, before, { recovered: true, missed: ['after'] });
     // From further back in the old life: its rest (kept in history with the new life), then the new life.
-    await expectRejoin(room, joinedAt, { recovered: true, missed: ['before', 'after'] });
+    await expectRejoin(pod.wsUrl, room, joinedAt, { recovered: true, missed: ['before', 'after'] });
 
     // The old primary delivered `lost`, answered 503, and died before its replica had it: the
     // promoted replica's copy of the life ends at `after`, and the publisher's retry opens the next.
@@ -89,10 +90,10 @@ describe('publishes that wait for replicas', () => {
     await writtenInTheHistoryContinued(meta);
     await send('lost');
     await eventually(() => expect(events()).toEqual(['joined', 'before', 'after', 'lost', 'recovery', 'lost']));
-    await expectRejoin(room, after, { recovered: true, missed: ['lost'] });
+    await expectRejoin(pod.wsUrl, room, after, { recovered: true, missed: ['lost'] });
     // From the write the failover lost, or from two lives back: the client reloads.
-    await expectRejoin(room, lost, { recovered: false, missed: [] });
-    await expectRejoin(room, before, { recovered: false, missed: [] });
+    await expectRejoin(pod.wsUrl, room, lost, { recovered: false, missed: [] });
+    await expectRejoin(pod.wsUrl, room, before, { recovered: false, missed: [] });
 
     // A primary restarted from its RDB or AOF continues no history the room was written in, and
     // may have lost acknowledged writes: its new life proves nothing.
@@ -100,7 +101,7 @@ describe('publishes that wait for replicas', () => {
     await redisCli(primary.port, ['HSET', meta, 'replid', 'a-history-before-a-restart-from-disk']);
     await send('after the restart');
     await eventually(() => expect(events().slice(-2)).toEqual(['recovery', 'after the restart']));
-    await expectRejoin(room, retried, { recovered: false, missed: [] });
+    await expectRejoin(pod.wsUrl, room, retried, { recovered: false, missed: [] });
     await member.close();
   });
 
@@ -115,7 +116,7 @@ describe('publishes that wait for replicas', () => {
       await member.close();
       await writtenInTheHistoryContinued(`${prefix}{${room}}:meta`);
       await send('after');
-      await expectRejoin(room, before, { recovered: false, missed: [] }, unreplicated);
+      await expectRejoin(unreplicated.wsUrl, room, before, { recovered: false, missed: [] });
     } finally {
       await unreplicated.close();
     }
@@ -127,15 +128,6 @@ describe('publishes that wait for replicas', () => {
     await redisCli(primary.port, ['HSET', meta, 'replid', continued]);
   }
 
-  /** A client that joins `room` with `since` gets `recovered` and exactly the `missed` texts, in order. */
-  async function expectRejoin(room: string, since: string, expected: { recovered: boolean; missed: string[] }, through = pod): Promise<void> {
-    const client = await connectClient(through.wsUrl, signToken({ sub: `rejoin-${randomUUID().slice(0, 8)}` }));
-    const joined = await client.join(room, since);
-    expect(joined.data).toMatchObject({ recovered: expected.recovered, ...(expected.recovered && { missed: expected.missed.length }) });
-    if (expected.missed.length > 0) await client.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === expected.missed.at(-1));
-    expect(client.all('notification').map((frame) => frame.data.payload.text)).toEqual(expected.missed);
-    await client.close();
-  }
 
   it('shares one WAIT among concurrent publishes instead of queueing a WAIT per publish on the connection', async () => {
     const room = 'public:shared-waits';
