@@ -1,6 +1,6 @@
 import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
-import { asCallError } from './redis.client';
+import { asCallError, createPlainRedisClient, createRedisClient } from './redis.client';
 
 describe('asCallError', () => {
   it.each([
@@ -31,5 +31,27 @@ describe('asCallError', () => {
     expect(asCallError('publish', new ErrorReply('MOVED 3999 127.0.0.1:6381'), /^(MOVED|ASK)\b/)).toBeInstanceOf(BrokerUnavailableError);
     const moved = new ErrorReply('MOVED 3999 127.0.0.1:6381');
     expect(asCallError('publish', moved)).toBe(moved);
+  });
+});
+
+describe('the clients Herald makes', () => {
+  /** The class a node-redis client was made from: its proxy's prototype is the instance, whose prototype is the class's. */
+  const classOf = (client: object) => Object.getPrototypeOf(Object.getPrototypeOf(client)) as object;
+  const options = { connectTimeoutMs: 1000, reconnectStrategy: false as const };
+
+  it('come from one class per kind whatever their options, made in any order', () => {
+    // node-redis rebuilds a client class (every command a method; tens of ms of blocked event
+    // loop) whenever createClient's options differ from the last call's: at every sentinel asked
+    // and every Sentinel failover. Each kind is built once instead.
+    const primary = createRedisClient('redis://127.0.0.1:7001', options);
+    const sentinel = createPlainRedisClient({ password: 'secret', socket: { host: '127.0.0.1', port: 26379, reconnectStrategy: false } });
+    const promoted = createRedisClient('redis://:other@127.0.0.1:7002', { connectTimeoutMs: 5000, reconnectStrategy: () => 100 });
+    const otherSentinel = createPlainRedisClient({ socket: { host: '127.0.0.1', port: 26380 } });
+    expect(classOf(promoted)).toBe(classOf(primary));
+    expect(classOf(otherSentinel)).toBe(classOf(sentinel));
+    // Each with what its kind runs: the scripts on the servers' clients only.
+    expect(typeof (primary as unknown as Record<string, unknown>).heraldPublish).toBe('function');
+    expect((sentinel as unknown as Record<string, unknown>).heraldPublish).toBeUndefined();
+    for (const client of [primary, sentinel, promoted, otherSentinel]) client.destroy();
   });
 });

@@ -1,4 +1,4 @@
-import { ErrorReply, createClient } from 'redis';
+import { ErrorReply, RedisClient as NodeRedisClient } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
@@ -20,11 +20,37 @@ export interface RedisClientOptions {
   reconnectStrategy: false | ((retries: number, cause: Error) => number | Error);
 }
 
+/** `build`'s result, built on the first call and handed out again after. */
+export function builtOnce<T>(build: () => T): () => T {
+  let built: { value: T } | undefined;
+  return () => (built ??= { value: build() }).value;
+}
+
+/*
+ * node-redis builds a class for each client configuration (every Redis command a method on it:
+ * 20-200 ms of blocked event loop here) and keeps only the last one built, keyed by the JSON of
+ * all of createClient's options, socket and password included. So clients made in turn with
+ * different options (one per sentinel asked, a server's ROLE, the primary, the hooks' own) built
+ * it again each time: at start, and through every Sentinel failover, while the pod serves. Each
+ * kind's class is built here once (RedisClient.factory, on first use, so the embedded broker
+ * never builds one) and every client is made from it. Without the `redis` package's module
+ * commands (JSON, search, time series, bloom): Herald runs none of them.
+ */
+const scriptedClients = builtOnce(() => NodeRedisClient.factory({ scripts: REDIS_SCRIPTS }));
+const plainClients = builtOnce(() => NodeRedisClient.factory());
+
+export type PlainClientOptions = Parameters<ReturnType<typeof plainClients>>[0];
+
+/** A client with node-redis's own commands and none of Herald's scripts: for asking sentinels and servers. */
+export function createPlainRedisClient(options: PlainClientOptions) {
+  return plainClients()(options);
+}
+export type PlainRedisClient = ReturnType<typeof createPlainRedisClient>;
+
 /** A node-redis client with every seam's scripts loaded. */
 export function createRedisClient(url: string, options: RedisClientOptions) {
-  return createClient({
+  return scriptedClients()({
     url,
-    scripts: REDIS_SCRIPTS,
     // Fail at once while disconnected instead of queueing: the edges answer `unavailable` / 503.
     disableOfflineQueue: true,
     // No per-command timer (node-redis arms an AbortSignal.timeout per command): every call is

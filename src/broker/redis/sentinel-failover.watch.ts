@@ -1,8 +1,7 @@
 import { Logger } from '@nestjs/common';
-import type { createClient } from 'redis';
-import { describeError } from './redis.client';
+import { type PlainRedisClient, describeError } from './redis.client';
 
-type SentinelClient = ReturnType<typeof createClient>;
+type SentinelClient = PlainRedisClient;
 
 /**
  * Failovers of one primary as the sentinel leading them tells them: `+selected-slave` starts one

@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { ErrorReply, createClient } from 'redis';
+import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RECONNECT_DEFAULTS, describeError, reconnectBackoffMs } from './redis.client';
+import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, reconnectBackoffMs } from './redis.client';
 import { ClosedWhileStartingError, FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { SentinelFailoverWatch } from './sentinel-failover.watch';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
@@ -51,7 +51,7 @@ export class SentinelRedisConnection extends RedisConnection {
   private resolving = false;
   /** Refusals counted by connections already replaced. */
   private refusedBefore = 0;
-  private watcher: ReturnType<typeof createClient> | undefined;
+  private watcher: PlainRedisClient | undefined;
   private watchedSentinel = 0;
   private watchTimer: NodeJS.Timeout | undefined;
   private resolveTimer: NodeJS.Timeout | undefined;
@@ -331,7 +331,7 @@ export class SentinelRedisConnection extends RedisConnection {
    * the sentinel is believed, as before this check.
    */
   private async roleOf(address: string): Promise<string | undefined> {
-    const client = createClient({ url: this.urlOf(address), disableOfflineQueue: true, socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false } } as Parameters<typeof createClient>[0]);
+    const client = createPlainRedisClient({ url: this.urlOf(address), disableOfflineQueue: true, socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false } });
     try {
       return String((await this.askOnce<unknown[]>(client, ['ROLE']))[0]);
     } catch (error) {
@@ -340,7 +340,7 @@ export class SentinelRedisConnection extends RedisConnection {
   }
 
   /** One command on a client of its own, connected for it and destroyed after, each step within REDIS_COMMAND_TIMEOUT_MS. */
-  private async askOnce<T>(client: ReturnType<typeof createClient>, command: string[]): Promise<T> {
+  private async askOnce<T>(client: PlainRedisClient, command: string[]): Promise<T> {
     const timeoutMs = this.settings.commandTimeoutMs;
     client.on('error', () => undefined); // Reported through the failed connect or command below.
     try {
@@ -380,13 +380,13 @@ export class SentinelRedisConnection extends RedisConnection {
       .catch(retry);
   }
 
-  private sentinelClient(sentinel: { host: string; port: number }, reconnect = false) {
-    return createClient({
+  private sentinelClient(sentinel: { host: string; port: number }, reconnect = false): PlainRedisClient {
+    return createPlainRedisClient({
       username: this.settings.sentinelUsername,
       password: this.settings.sentinelPassword,
       disableOfflineQueue: true,
       socket: { host: sentinel.host, port: sentinel.port, tls: this.settings.tls === true, connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: reconnect ? undefined : false },
-    } as Parameters<typeof createClient>[0]);
+    } as PlainClientOptions);
   }
 
   private describeSentinels(): string {

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { createClient, createCluster, createSentinel } from 'redis';
+import { RedisClient, createCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
 import { clusterNodeOptions } from '../../broker/redis/cluster.connection';
+import { builtOnce } from '../../broker/redis/redis.client';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
 import { describeHookError } from '../hook-request';
 import { HOOKS_SCRIPTS } from './hooks-redis.scripts';
@@ -9,10 +10,12 @@ import { HOOKS_SCRIPTS } from './hooks-redis.scripts';
 const RECONNECT_MAX_DELAY_MS = 2000;
 const reconnectDelayMs = (retries: number) => Math.min(RECONNECT_MAX_DELAY_MS, 50 * 2 ** Math.min(retries, 10));
 
+/** The hooks clients' class, built once: see redis.client.ts for why. */
+const hooksClients = builtOnce(() => RedisClient.factory({ scripts: HOOKS_SCRIPTS }));
+
 function createStandaloneClient(url: string, commandTimeoutMs: number) {
-  return createClient({
+  return hooksClients()({
     url,
-    scripts: HOOKS_SCRIPTS,
     // Fail at once while disconnected: every caller has its own retry (timers, full sync).
     disableOfflineQueue: true,
     // Bounded by HooksRedisConnection.commands instead, as every Redis call of the engine is.
