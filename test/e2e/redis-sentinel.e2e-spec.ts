@@ -87,6 +87,26 @@ describe('pods behind Redis Sentinel', () => {
     }
   });
 
+  it('finds the primary while the sentinel listed first takes connections but never answers, and keeps none open once closed', async () => {
+    const frozen = await startFakeSentinel('127.0.0.1:1', { silent: true });
+    const [host, port] = frozen.address.split(':');
+    const listed = [{ host, port: Number(port) }, ...sentinels.sentinels.split(',').map((entry) => ({ host: entry.split(':')[0], port: Number(entry.split(':')[1]) }))];
+    // A command timeout of ten minutes: asked in turn, the frozen sentinel would hold the start
+    // until it passed, past this test's timeout.
+    const connection = new SentinelRedisConnection({ sentinels: listed, masterName: sentinels.masterName, password: PASSWORD, sentinelPassword: PASSWORD, commandTimeoutMs: 600_000 });
+    try {
+      await connection.connect();
+      expect(connection.available).toBe(true);
+      // It was asked too: its question is dropped once another sentinel's answer checked out.
+      expect(frozen.connectionsTaken()).toBeGreaterThan(0);
+    } finally {
+      await connection.close();
+    }
+    // Its question, the failover watch and the +switch-master watch on it are all dropped.
+    await eventually(() => expect(frozen.openConnections()).toBe(0));
+    await frozen.stop();
+  });
+
   it('ends a pause between two tries of its start when closed, rather than waiting it out', async () => {
     const primary = await sentinels.primary();
     const starting = await startFakeSentinel(`127.0.0.1:${primary.port}`, { unknownFirst: 1000 });

@@ -11,18 +11,29 @@ export interface FakeSentinel {
   address: string;
   /** How many times it was asked for the primary. */
   asked(): number;
+  /** Connections it took so far, and those open now. */
+  connectionsTaken(): number;
+  openConnections(): number;
   stop(): Promise<void>;
 }
 
-/** `unknownFirst`: it answers the first that many questions as a sentinel that knows no such master (a sentinel still starting). */
-export async function startFakeSentinel(names: string, { unknownFirst = 0 }: { unknownFirst?: number } = {}): Promise<FakeSentinel> {
+/**
+ * `unknownFirst`: it answers the first that many questions as a sentinel that knows no such
+ * master (a sentinel still starting). `silent`: it takes connections and never answers anything,
+ * as a frozen sentinel (SIGSTOP, a paused VM) whose kernel still accepts them.
+ */
+export async function startFakeSentinel(names: string, { unknownFirst = 0, silent = false }: { unknownFirst?: number; silent?: boolean } = {}): Promise<FakeSentinel> {
   const [host, port] = [names.slice(0, names.lastIndexOf(':')), names.slice(names.lastIndexOf(':') + 1)];
   let asked = 0;
+  let taken = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
+    taken++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
+    // Read and dropped: a socket nobody reads never sees its peer's FIN, so it would never close.
+    if (silent) return void socket.resume();
     let pending = Buffer.alloc(0);
     socket.on('data', (chunk) => {
       pending = Buffer.concat([pending, chunk]);
@@ -45,6 +56,8 @@ export async function startFakeSentinel(names: string, { unknownFirst = 0 }: { u
   return {
     address: `127.0.0.1:${address.port}`,
     asked: () => asked,
+    connectionsTaken: () => taken,
+    openConnections: () => sockets.size,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

@@ -1,6 +1,8 @@
 import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
-import { asCallError, createPlainRedisClient, createRedisClient } from './redis.client';
+import { createServer, Socket } from 'node:net';
+import { eventually } from '../../../test/support/eventually';
+import { asCallError, createPlainRedisClient, createRedisClient, destroyClient } from './redis.client';
 
 describe('asCallError', () => {
   it.each([
@@ -53,5 +55,32 @@ describe('the clients Herald makes', () => {
     expect(typeof (primary as unknown as Record<string, unknown>).heraldPublish).toBe('function');
     expect((sentinel as unknown as Record<string, unknown>).heraldPublish).toBeUndefined();
     for (const client of [primary, sentinel, promoted, otherSentinel]) client.destroy();
+  });
+});
+
+describe('destroyClient', () => {
+  it('closes a client destroyed while its socket is still connecting, whose server never answers', async () => {
+    // A frozen sentinel: the kernel takes the connection, nothing ever answers the handshake.
+    const open = new Set<Socket>();
+    const server = createServer((socket) => {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+      socket.on('error', () => undefined);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const client = createPlainRedisClient({ password: 'secret', socket: { host: '127.0.0.1', port, connectTimeout: 600_000, reconnectStrategy: false } });
+      client.on('error', () => undefined);
+      const connecting = client.connect().catch(() => 'dropped');
+      // Before its TCP connect is done: node-redis alone closed nothing here, and the socket it
+      // opened next stayed open with its handshake waiting.
+      destroyClient(client);
+      await expect(connecting).resolves.toBe('dropped');
+      await eventually(() => expect(open.size).toBe(0));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

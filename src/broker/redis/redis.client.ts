@@ -47,6 +47,18 @@ export function createPlainRedisClient(options: PlainClientOptions) {
 }
 export type PlainRedisClient = ReturnType<typeof createPlainRedisClient>;
 
+/**
+ * Destroys a node-redis client, also one still opening its socket. node-redis takes the socket as
+ * its own only once the TCP connect is done, so a destroy() before then closes nothing, and that
+ * socket goes on with the handshake and stays open: against a sentinel that takes connections and
+ * never answers (frozen), each question dropped left one behind. Destroyed again as it connects,
+ * before its handshake.
+ */
+export function destroyClient(client: { destroy(): void; once(event: 'connect', listener: () => void): unknown }): void {
+  client.destroy();
+  client.once('connect', () => client.destroy());
+}
+
 /** A node-redis client with every seam's scripts loaded. */
 export function createRedisClient(url: string, options: RedisClientOptions) {
   return scriptedClients()({

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { type PlainRedisClient, describeError } from './redis.client';
+import { type PlainRedisClient, describeError, destroyClient } from './redis.client';
 
 type SentinelClient = PlainRedisClient;
 
@@ -61,7 +61,7 @@ export class SentinelFailoverWatch {
 
   close(): void {
     clearTimeout(this.switchTimer);
-    for (const client of this.clients.splice(0)) if (client.isOpen) client.destroy();
+    for (const client of this.clients.splice(0)) if (client.isOpen) destroyClient(client);
   }
 
   private onEvent(message: string, starts: boolean): void {

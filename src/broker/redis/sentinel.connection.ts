@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, reconnectBackoffMs } from './redis.client';
+import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, destroyClient, reconnectBackoffMs } from './redis.client';
 import { ClosedWhileStartingError, FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { SentinelFailoverWatch } from './sentinel-failover.watch';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
@@ -52,6 +52,8 @@ export class SentinelRedisConnection extends RedisConnection {
   /** Refusals counted by connections already replaced. */
   private refusedBefore = 0;
   private watcher: PlainRedisClient | undefined;
+  /** The clients of each look for the primary under way (resolvePrimary), to destroy when it settles or this closes. */
+  private readonly looks = new Set<Set<PlainRedisClient>>();
   private watchedSentinel = 0;
   private watchTimer: NodeJS.Timeout | undefined;
   private resolveTimer: NodeJS.Timeout | undefined;
@@ -129,10 +131,11 @@ export class SentinelRedisConnection extends RedisConnection {
     this.endStartPause?.();
     clearTimeout(this.watchTimer);
     clearInterval(this.resolveTimer);
+    for (const look of this.looks) for (const client of look) destroyClient(client);
     await this.switching.catch(() => undefined);
     const watcher = this.watcher;
     this.watcher = undefined;
-    if (watcher?.isOpen) watcher.destroy();
+    if (watcher?.isOpen) destroyClient(watcher);
     this.failovers?.close();
     this.channels.clear();
     await this.current?.close();
@@ -292,36 +295,57 @@ export class SentinelRedisConnection extends RedisConnection {
   /**
    * `host:port` of the primary: the first a sentinel names that is a primary indeed (Sentinel's
    * client guidelines: ask, then check ROLE). A sentinel that has not caught up with a failover
-   * names the old primary, down or now a replica, and asked first it would hold this pod there,
-   * or move it back there at the next check, however many sentinels know better. The server
-   * this pod serves from, while it answers, is taken as named without a second look.
+   * names the old primary, down or now a replica, and believed it would hold this pod there, or
+   * move it back there at the next check, however many sentinels know better. The server this
+   * pod serves from, while it answers, is taken as named without a second look.
+   *
+   * Every sentinel is asked at once, and the first answer that checks out is taken: asked in
+   * turn, a sentinel that takes connections but never answers (a frozen process, a black-holed
+   * host) held each look for REDIS_COMMAND_TIMEOUT_MS before the next was asked, at start and
+   * while following a failover. Once a look is settled, its questions still open are dropped.
    */
-  private async resolvePrimary(): Promise<string> {
-    const failures: string[] = [];
+  private resolvePrimary(): Promise<string> {
+    const look = new Set<PlainRedisClient>();
+    this.looks.add(look);
     /** Each server is asked once per look: several sentinels naming one that is down cost one connect timeout. */
     const roles = new Map<string, Promise<string | undefined>>();
-    for (const sentinel of this.settings.sentinels) {
-      const named = await this.primaryNamedBy(sentinel).catch((error: unknown) => {
-        failures.push(`${sentinel.host}:${sentinel.port}: ${describeError(error)}`);
-        return undefined;
+    const failures: string[] = [];
+    const answer = new Promise<string>((resolve, reject) => {
+      let unanswered = this.settings.sentinels.length;
+      this.settings.sentinels.forEach((sentinel, index) => {
+        this.primaryCheckedFrom(sentinel, look, roles).then(resolve, (error: unknown) => {
+          // In the sentinels' order, whichever answered first, so the start's error reads the same every time.
+          failures[index] = describeError(error);
+          if (--unanswered === 0) reject(new Error(failures.join('; ')));
+        });
       });
-      if (named === undefined) continue;
-      if (named === null) {
-        failures.push(`${sentinel.host}:${sentinel.port} does not know ${this.settings.masterName}`);
-        continue;
-      }
-      if (named === this.address && this.current?.available) return named;
-      if (!roles.has(named)) roles.set(named, this.roleOf(named));
-      const role = await roles.get(named)!;
-      if (role === 'master' || role === undefined) return named;
-      failures.push(`${sentinel.host}:${sentinel.port} names ${named}, which is ${role}`);
+    });
+    return answer.finally(() => {
+      this.looks.delete(look);
+      for (const client of look) destroyClient(client);
+    });
+  }
+
+  /** The primary one sentinel names, once its ROLE says so; rejected with why not. */
+  private async primaryCheckedFrom(sentinel: { host: string; port: number }, look: Set<PlainRedisClient>, roles: Map<string, Promise<string | undefined>>): Promise<string> {
+    const where = `${sentinel.host}:${sentinel.port}`;
+    let named: string | null;
+    try {
+      named = await this.primaryNamedBy(sentinel, look);
+    } catch (error) {
+      throw new Error(`${where}: ${describeError(error)}`);
     }
-    throw new Error(failures.join('; '));
+    if (named === null) throw new Error(`${where} does not know ${this.settings.masterName}`);
+    if (named === this.address && this.current?.available) return named;
+    if (!roles.has(named)) roles.set(named, this.roleOf(named, look));
+    const role = await roles.get(named)!;
+    if (role === 'master' || role === undefined) return named;
+    throw new Error(`${where} names ${named}, which is ${role}`);
   }
 
   /** The address one sentinel gives for the primary, or null when it does not know it. */
-  private async primaryNamedBy(sentinel: { host: string; port: number }): Promise<string | null> {
-    const reply = await this.askOnce<[string, string] | null>(this.sentinelClient(sentinel), ['SENTINEL', 'get-master-addr-by-name', this.settings.masterName]);
+  private async primaryNamedBy(sentinel: { host: string; port: number }, look: Set<PlainRedisClient>): Promise<string | null> {
+    const reply = await this.askOnce<[string, string] | null>(this.sentinelClient(sentinel), ['SENTINEL', 'get-master-addr-by-name', this.settings.masterName], look);
     return reply && reply.length === 2 ? `${reply[0].includes(':') ? `[${reply[0]}]` : reply[0]}:${reply[1]}` : null;
   }
 
@@ -330,24 +354,32 @@ export class SentinelRedisConnection extends RedisConnection {
    * in time, or undefined when it answers with an error (an ACL user that may not run ROLE): then
    * the sentinel is believed, as before this check.
    */
-  private async roleOf(address: string): Promise<string | undefined> {
+  private async roleOf(address: string, look: Set<PlainRedisClient>): Promise<string | undefined> {
     const client = createPlainRedisClient({ url: this.urlOf(address), disableOfflineQueue: true, socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false } });
     try {
-      return String((await this.askOnce<unknown[]>(client, ['ROLE']))[0]);
+      return String((await this.askOnce<unknown[]>(client, ['ROLE'], look))[0]);
     } catch (error) {
       return error instanceof ErrorReply ? undefined : `unreachable (${describeError(error)})`;
     }
   }
 
-  /** One command on a client of its own, connected for it and destroyed after, each step within REDIS_COMMAND_TIMEOUT_MS. */
-  private async askOnce<T>(client: PlainRedisClient, command: string[]): Promise<T> {
+  /**
+   * One command on a client of its own, connected for it and destroyed after, each step within
+   * REDIS_COMMAND_TIMEOUT_MS. The client belongs to its look until then, which destroys it when
+   * settled first, as close() does.
+   */
+  private async askOnce<T>(client: PlainRedisClient, command: string[], look: Set<PlainRedisClient>): Promise<T> {
     const timeoutMs = this.settings.commandTimeoutMs;
     client.on('error', () => undefined); // Reported through the failed connect or command below.
+    // A look settled (or a connection closed) meanwhile opens nothing more.
+    if (this.closed || !this.looks.has(look)) throw new Error('no longer needed: the look for the primary is over');
+    look.add(client);
     try {
       await withDeadline(client.connect(), timeoutMs, () => new DeadlineExpiredError(`connect for ${command[0]}`, timeoutMs));
       return await withDeadline(client.sendCommand<T>(command), timeoutMs, () => new DeadlineExpiredError(command.slice(0, 2).join(' '), timeoutMs));
     } finally {
-      client.destroy();
+      look.delete(client);
+      destroyClient(client);
     }
   }
 
@@ -360,7 +392,7 @@ export class SentinelRedisConnection extends RedisConnection {
     const retry = () => {
       if (this.closed || this.watcher !== watcher) return;
       this.watcher = undefined;
-      watcher.destroy();
+      destroyClient(watcher);
       this.watchedSentinel++;
       this.watchTimer = setTimeout(() => this.watch(), this.settings.resolveIntervalMs);
     };

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
+import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { ReplicaWaits } from './replica-waits';
@@ -430,7 +430,7 @@ export class StandaloneRedisConnection extends RedisConnection {
       await withDeadline(client.close(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('close', this.settings.commandTimeoutMs));
     } catch (error) {
       this.logger.debug({ message: 'Graceful Redis close failed; destroying the connection', error: describeError(error) });
-      client.destroy();
+      destroyClient(client);
     }
   }
 }
