@@ -107,6 +107,22 @@ describe('pods behind Redis Sentinel', () => {
     await frozen.stop();
   });
 
+  it('ends its start as closed when closed while the only sentinel has not answered, rather than waiting for it', async () => {
+    const frozen = await startFakeSentinel('127.0.0.1:1', { silent: true });
+    const [host, port] = frozen.address.split(':');
+    // Ten minutes of command timeout: waited out, the start would outlast the test's timeout.
+    const connection = new SentinelRedisConnection({ sentinels: [{ host, port: Number(port) }], masterName: sentinels.masterName, commandTimeoutMs: 600_000 });
+    try {
+      const started = connection.connect();
+      await eventually(() => expect(frozen.connectionsTaken()).toBe(1));
+      await connection.close();
+      await expect(started).rejects.toThrow(/closed while it started/);
+      await eventually(() => expect(frozen.openConnections()).toBe(0));
+    } finally {
+      await frozen.stop();
+    }
+  });
+
   it('ends a pause between two tries of its start when closed, rather than waiting it out', async () => {
     const primary = await sentinels.primary();
     const starting = await startFakeSentinel(`127.0.0.1:${primary.port}`, { unknownFirst: 1000 });

@@ -192,6 +192,8 @@ export class SentinelRedisConnection extends RedisConnection {
     try {
       primary = await this.resolvePrimary();
     } catch (error) {
+      // close() drops a look's questions: that is no answer about the sentinels.
+      if (this.closed) throw new ClosedWhileStartingError();
       throw new Error(`Cannot find the primary ${this.settings.masterName} through the sentinels ${this.describeSentinels()}: ${describeError(error)}`);
     }
     // Closed while asking (a pod stopped during its start): close() found no connection to close.
