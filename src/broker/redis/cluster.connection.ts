@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
-import { ErrorReply, createCluster } from 'redis';
+import { ErrorReply, RedisCluster } from 'redis';
 // node-redis's own slot function (not re-exported), so slots are computed as its cluster client does.
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
+import { RECONNECT_DEFAULTS, asCallError, builtOnce, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
@@ -62,16 +62,24 @@ interface NodeAddress {
   port: number;
 }
 
+/**
+ * The cluster client's class, built once (see redis.client.ts for why): a replacement client
+ * (replaceCluster), made while a primary is silent, then builds only its node clients' class.
+ */
+const heraldClusters = builtOnce(() => RedisCluster.factory({ scripts: REDIS_SCRIPTS }));
+
 /** `rootNodes`: where discovery starts instead of the seeds (a replacement client, see replaceCluster). */
 function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }, rootNodes?: NodeAddress[]) {
-  return createCluster({
+  const clusterOptions = {
     ...clusterNodeOptions(seeds, options),
     ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),
     // Discovery only fetches the slot map; each node is connected when first used (the health
     // PINGs, bounded), so discovering never waits on connecting to a node that answers nothing.
     minimizeConnections: true,
+    // node-redis builds the node clients from the cluster's own options: they run the scripts too.
     scripts: REDIS_SCRIPTS,
-  });
+  };
+  return heraldClusters()(clusterOptions);
 }
 type HeraldCluster = ReturnType<typeof createHeraldCluster>;
 type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;

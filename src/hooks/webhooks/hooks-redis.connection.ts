@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { RedisClient, createCluster, createSentinel } from 'redis';
+import { RedisClient, RedisCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
 import { clusterNodeOptions } from '../../broker/redis/cluster.connection';
 import { builtOnce } from '../../broker/redis/redis.client';
@@ -10,8 +10,9 @@ import { HOOKS_SCRIPTS } from './hooks-redis.scripts';
 const RECONNECT_MAX_DELAY_MS = 2000;
 const reconnectDelayMs = (retries: number) => Math.min(RECONNECT_MAX_DELAY_MS, 50 * 2 ** Math.min(retries, 10));
 
-/** The hooks clients' class, built once: see redis.client.ts for why. */
+/** The hooks clients' classes, built once: see redis.client.ts for why. */
 const hooksClients = builtOnce(() => RedisClient.factory({ scripts: HOOKS_SCRIPTS }));
+const hooksClusters = builtOnce(() => RedisCluster.factory({ scripts: HOOKS_SCRIPTS }));
 
 function createStandaloneClient(url: string, commandTimeoutMs: number) {
   return hooksClients()({
@@ -41,15 +42,17 @@ type HooksCluster = ReturnType<typeof createHooksCluster>;
 /** `rootNodes`: where discovery starts instead of the seeds (a replacement client, see recoverCluster). */
 function createHooksCluster(seeds: string[], commandTimeoutMs: number, rootNodes?: { host: string; port: number }[]) {
   const options = clusterNodeOptions(seeds, { commandTimeoutMs, reconnectStrategy: reconnectDelayMs });
-  return createCluster({
+  const clusterOptions = {
     ...options,
     ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),
     // As the broker's client: discovery only fetches the slot map and each node is connected when
     // first used, so a replacement's discovery (recoverCluster) never waits on connecting to the
     // silent primary it replaces (up to its whole deadline, during which no other recovery starts).
     minimizeConnections: true,
+    // node-redis builds the node clients from the cluster's own options: they run the scripts too.
     scripts: HOOKS_SCRIPTS,
-  });
+  };
+  return hooksClusters()(clusterOptions);
 }
 
 /**
