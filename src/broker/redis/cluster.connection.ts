@@ -69,7 +69,7 @@ interface NodeAddress {
 const heraldClusters = builtOnce(() => RedisCluster.factory({ scripts: REDIS_SCRIPTS }));
 
 /** `rootNodes`: where discovery starts instead of the seeds (a replacement client, see replaceCluster). */
-function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }, rootNodes?: NodeAddress[]) {
+export function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }, rootNodes?: NodeAddress[]) {
   const clusterOptions = {
     ...clusterNodeOptions(seeds, options),
     ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),

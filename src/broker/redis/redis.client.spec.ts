@@ -2,6 +2,7 @@ import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { createServer, Socket } from 'node:net';
 import { eventually } from '../../../test/support/eventually';
+import { createHeraldCluster } from './cluster.connection';
 import { asCallError, createPlainRedisClient, createRedisClient, destroyClient } from './redis.client';
 
 describe('asCallError', () => {
@@ -55,6 +56,16 @@ describe('the clients Herald makes', () => {
     expect(typeof (primary as unknown as Record<string, unknown>).heraldPublish).toBe('function');
     expect((sentinel as unknown as Record<string, unknown>).heraldPublish).toBeUndefined();
     for (const client of [primary, sentinel, promoted, otherSentinel]) client.destroy();
+  });
+
+  it('make every cluster client from one class, whatever its seeds (a replacement starts from other nodes)', () => {
+    const options = { commandTimeoutMs: 1000, reconnectStrategy: () => 100 };
+    const first = createHeraldCluster(['redis://127.0.0.1:7001'], options);
+    const standalone = createRedisClient('redis://127.0.0.1:7009', { connectTimeoutMs: 1000, reconnectStrategy: false });
+    const replacement = createHeraldCluster(['redis://:secret@127.0.0.1:7002'], options, [{ host: '127.0.0.1', port: 7003 }]);
+    expect(classOf(replacement)).toBe(classOf(first));
+    expect(typeof (replacement as unknown as Record<string, unknown>).heraldPublish).toBe('function');
+    standalone.destroy();
   });
 });
 
