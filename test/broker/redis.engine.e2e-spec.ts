@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { createClient } from 'redis';
 import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/broker';
 import { RedisEngine } from '../../src/broker/redis/redis.engine';
@@ -495,6 +496,42 @@ describe('RedisEngine', () => {
       await expect(failure).rejects.toThrow(/ECONNREFUSED/);
       await expect(failure).rejects.not.toThrow(/s3cret/);
       expect(engine.broker.available).toBe(false);
+    });
+
+    it("starts though its subscriber's first connects time out behind a busy event loop, trying again as its command connection would", async () => {
+      // A second app starting in the same process, or a loaded node, holds the event loop past
+      // the connect timeout while the subscriber's TCP connect is under way: the timer fires
+      // before the finished connect is seen. In one try, that failed the start.
+      const connectTimeoutMs = 100;
+      const connect = net.createConnection;
+      let sockets = 0;
+      const stalled: number[] = [];
+      const spy = jest.spyOn(net, 'createConnection').mockImplementation(((...args: Parameters<typeof net.createConnection>) => {
+        const socket = connect(...args);
+        // The command connection's socket is the first; the subscriber's first two are stalled.
+        if (++sockets === 2 || sockets === 3) {
+          stalled.push(sockets);
+          process.nextTick(() => {
+            const until = performance.now() + connectTimeoutMs * 3;
+            while (performance.now() < until);
+          });
+        }
+        return socket;
+      }) as typeof net.createConnection);
+      const engine = new RedisEngine({ ...TEST_REDIS_OPTIONS, commandTimeoutMs: connectTimeoutMs, url: redis.url, prefix: uniquePrefix() });
+      try {
+        await engine.connect();
+        spy.mockRestore();
+        expect(stalled).toEqual([2, 3]);
+        expect(engine.broker.available).toBe(true);
+        const log = new DeliveryLog(engine.broker);
+        await engine.broker.subscribe('chat:busy');
+        await engine.broker.publish('chat:busy', 'message', body('through the subscriber'));
+        await eventually(() => expect(log.publicationsOf('chat:busy').map(textOf)).toEqual(['through the subscriber']));
+      } finally {
+        spy.mockRestore();
+        await engine.close();
+      }
     });
 
     it('authenticates with the credentials in the URL, and says so when they are wrong', async () => {

@@ -69,6 +69,8 @@ export class StandaloneRedisConnection extends RedisConnection {
   private resyncFailures = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
+  /** Ends the pause between two tries of the start's resync (close() during it). */
+  private endStartPause: (() => void) | undefined;
   /** Set when a call or PING missed its deadline; cleared by a PING answered in time. */
   private silent = false;
   /** A PING is in flight on the connection: never more than one, so a frozen Redis collects none. */
@@ -182,6 +184,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     this.closed = true;
     clearInterval(this.healthTimer);
     clearTimeout(this.resyncTimer);
+    this.endStartPause?.();
     this.channels.clear();
     this.setAvailable(false);
     // A resync in flight finishes first (and shuts the subscriber it made, see replaceSubscriber).
@@ -196,7 +199,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     try {
       await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
       this.everConnected = true;
-      await this.resync();
+      await this.firstResync();
     } catch (error) {
       this.closed = true;
       clearTimeout(this.resyncTimer);
@@ -207,6 +210,33 @@ export class StandaloneRedisConnection extends RedisConnection {
     // Closed during the resync: close() has shut the clients and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
+  }
+
+  /**
+   * The start's resync, tried up to `startupAttempts` times as the command connection's connect
+   * is, pausing as a reconnect does. Its subscriber connects once per try (it never reconnects
+   * itself), and a TCP connect whose timer fires while the event loop is busy (another app
+   * starting in the process, a loaded node) times out though Redis is fine: in one try, that
+   * failed the start.
+   */
+  private async firstResync(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.resync();
+      } catch (error) {
+        if (this.closed) return;
+        if (attempt >= this.settings.startupAttempts) throw error;
+        this.logger.warn({ message: 'Redis start-up resync failed; trying again', attempt, error: describeError(error) });
+        await new Promise<void>((resume) => {
+          const timer = setTimeout(resume, this.backoffMs(attempt - 1));
+          this.endStartPause = () => {
+            clearTimeout(timer);
+            resume();
+          };
+        });
+        this.endStartPause = undefined;
+      }
+    }
   }
 
   /**
