@@ -24,6 +24,11 @@ export class RedisKeys {
   private readonly channelPrefix: string;
   private readonly channelSuffix: string;
   private readonly personalChannelPrefix: string;
+  /**
+   * The shared channels' names, made once: a personal room's channel is looked up in the pod's
+   * subscription maps at every connect and close, and the same string each time is hashed once.
+   */
+  private readonly personalChannelNames: readonly string[];
 
   /**
    * `sharded` (Redis Cluster): channels carry the room's hash tag too, so the publish script can
@@ -42,6 +47,7 @@ export class RedisKeys {
     this.channelPrefix = sharded ? `${prefix}{` : `${prefix}room:`;
     this.channelSuffix = sharded ? '}:channel' : '';
     this.personalChannelPrefix = `${prefix}personal:`;
+    this.personalChannelNames = Array.from({ length: personalChannels }, (_, index) => `${this.personalChannelPrefix}${index}`);
     if (sharded && personalChannels > 0) throw new Error('Personal rooms cannot share channels on a Redis Cluster');
   }
 
@@ -158,7 +164,7 @@ export class RedisKeys {
    * pod subscribes a handful of channels instead of one per connected user.
    */
   channel(room: string): string {
-    if (this.personalChannels > 0 && room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personalChannelPrefix + (hashOf(room) % this.personalChannels);
+    if (this.personalChannels > 0 && room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personalChannelNames[hashOf(room) % this.personalChannels];
     return this.channelPrefix + room + this.channelSuffix;
   }
 
