@@ -37,7 +37,7 @@ import { freePort, sleep, waitFor } from './lib/processes.mjs';
 import { BENCH_JWT_SECRET, publisherToken, signToken } from './lib/tokens.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const REDIS = process.env.DRILL_REDIS ?? 'single';
+const REDIS = process.env.DRILL_REDIS || 'single';
 if (!['single', 'cluster', 'sentinel'].includes(REDIS)) throw new Error(`DRILL_REDIS must be single (the default), cluster or sentinel, not ${REDIS}`);
 const OUT = process.env.DRILL_OUT ?? join(ROOT, 'docs', 'fault-drill', REDIS === 'single' ? 'results.json' : `${REDIS}-results.json`);
 const CLIENTS = Number(process.env.DRILL_CLIENTS ?? 40);
