@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Logger } from '@nestjs/common';
 import { createClient } from 'redis';
 import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/broker';
 import { RedisEngine } from '../../src/broker/redis/redis.engine';
@@ -39,6 +40,27 @@ describe('RedisEngine', () => {
   describe('Broker', () => brokerContract(harness));
   describe('PresenceStore', () => presenceStoreContract(harness));
   describe('InboxStore', () => inboxStoreContract(harness));
+
+  it('ends a start closed while it pauses between tries of its resync at once, as closed while it started', async () => {
+    // A pause of about a minute: the test's timeout if close() did not cut it short.
+    const connection = new StandaloneRedisConnection({ ...TEST_REDIS_OPTIONS, url: redis.url, reconnectMinDelayMs: 60_000, reconnectMaxDelayMs: 60_000 });
+    let tries = 0;
+    connection.onResync(async () => {
+      tries++;
+      throw new Error('presence could not be registered');
+    });
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const started = connection.connect();
+      await eventually(() => expect(warn).toHaveBeenCalledWith(expect.objectContaining({ message: 'Redis start-up resync failed; trying again', attempt: 1 })));
+      await connection.close();
+      await expect(started).rejects.toBeInstanceOf(ClosedWhileStartingError);
+      expect(tries).toBe(1);
+    } finally {
+      warn.mockRestore();
+      await connection.close();
+    }
+  });
 
   it('fails a start closed during its resync, and leaves no health timer running', async () => {
     const { started, healthTimer } = await closeDuringStart(new StandaloneRedisConnection({ ...TEST_REDIS_OPTIONS, url: redis.url }));

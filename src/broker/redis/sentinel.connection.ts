@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, destroyClient, reconnectBackoffMs } from './redis.client';
+import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, destroyClient, interruptiblePause, reconnectBackoffMs } from './redis.client';
 import { ClosedWhileStartingError, FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { SentinelFailoverWatch } from './sentinel-failover.watch';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
@@ -172,18 +172,11 @@ export class SentinelRedisConnection extends RedisConnection {
   }
 
   /** The pause between two tries of the start; close() ends it (and clears its timer) at once. */
-  private pauseStart(ms: number): Promise<void> {
-    return new Promise((resume) => {
-      const timer = setTimeout(() => {
-        this.endStartPause = undefined;
-        resume();
-      }, ms);
-      this.endStartPause = () => {
-        clearTimeout(timer);
-        this.endStartPause = undefined;
-        resume();
-      };
-    });
+  private async pauseStart(ms: number): Promise<void> {
+    const pause = interruptiblePause(ms);
+    this.endStartPause = pause.end;
+    await pause.done;
+    this.endStartPause = undefined;
   }
 
   /** One try of the start: the primary the sentinels name, then a connection to it. */

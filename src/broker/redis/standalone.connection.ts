@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, redactedUrl } from './redis.client';
+import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, interruptiblePause, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { ReplicaWaits } from './replica-waits';
@@ -227,13 +227,9 @@ export class StandaloneRedisConnection extends RedisConnection {
         if (this.closed) return;
         if (attempt >= this.settings.startupAttempts) throw error;
         this.logger.warn({ message: 'Redis start-up resync failed; trying again', attempt, error: describeError(error) });
-        await new Promise<void>((resume) => {
-          const timer = setTimeout(resume, this.backoffMs(attempt - 1));
-          this.endStartPause = () => {
-            clearTimeout(timer);
-            resume();
-          };
-        });
+        const pause = interruptiblePause(this.backoffMs(attempt - 1));
+        this.endStartPause = pause.end;
+        await pause.done;
         this.endStartPause = undefined;
       }
     }
