@@ -1,6 +1,10 @@
+import net from 'node:net';
+import { Logger } from '@nestjs/common';
 import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
 import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
 import { ClosedWhileStartingError } from '../../src/broker/redis/redis.connection';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
 import { startRedisCluster, RedisCluster } from '../support/redis-cluster';
 import { closeDuringStart } from './closed-while-starting';
 import { brokerContract } from './broker.contract';
@@ -51,6 +55,56 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
       expect(slowConnects).toBeGreaterThan(0);
       const published = await engine.broker.publish('started', 'message', { text: 'after a slow start' });
       expect(published).toMatchObject({ seq: expect.any(String) });
+    });
+
+    it("starts from one seed though its discovery's first connects time out behind a busy event loop, trying again within the start-up budget", async () => {
+      // node-redis asks each seed once, its connect bounded by the command timeout; a pod starting
+      // beside others holds the event loop past it while the connect is under way, so the timer
+      // fires before the finished connect is seen. With one seed, that failed the start at once.
+      const commandTimeoutMs = 1000;
+      const [seed] = cluster.seeds.split(',');
+      const connect = net.createConnection;
+      let sockets = 0;
+      const stalled: number[] = [];
+      const spy = jest.spyOn(net, 'createConnection').mockImplementation(((...args: Parameters<typeof net.createConnection>) => {
+        const socket = connect(...args);
+        // The discovery's first two connects to the seed.
+        if (++sockets <= 2) {
+          stalled.push(sockets);
+          // Past the connect timeout, and twice of it still inside the start-up budget (the
+          // attempts times the command timeout and the longest reconnect pause).
+          process.nextTick(() => {
+            const until = performance.now() + commandTimeoutMs * 1.5;
+            while (performance.now() < until);
+          });
+        }
+        return socket;
+      }) as typeof net.createConnection);
+      let engine;
+      try {
+        engine = await harness.pod({ commandTimeoutMs, topology: { mode: 'cluster', seeds: [seed] } });
+      } finally {
+        spy.mockRestore();
+      }
+      expect(stalled).toEqual([1, 2]);
+      const published = await engine.broker.publish('started', 'message', { text: 'after a stalled discovery' });
+      expect(published).toMatchObject({ seq: expect.any(String) });
+    });
+
+    it('ends a start closed while it pauses between tries of its discovery at once, as closed while it started', async () => {
+      // Nothing listens on the seed's port; a pause of about a minute would outlast the test.
+      const seed = `redis://127.0.0.1:${await freePort()}`;
+      const connection = new ClusterRedisConnection({ seeds: [seed], minReplicas: 0, reconnectMinDelayMs: 60_000, reconnectMaxDelayMs: 60_000 });
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      try {
+        const started = connection.connect();
+        await eventually(() => expect(warn).toHaveBeenCalledWith(expect.objectContaining({ message: 'Redis Cluster discovery failed at start; trying again', attempt: 1 })));
+        await connection.close();
+        await expect(started).rejects.toBeInstanceOf(ClosedWhileStartingError);
+      } finally {
+        warn.mockRestore();
+        await connection.close();
+      }
     });
 
     it('fails a start closed during its resync, and leaves no health timer running', async () => {
