@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
+import { HooksRedisConnection } from '../../src/hooks/webhooks/hooks-redis.connection';
 import { eventually } from '../support/eventually';
 import { http } from '../support/http';
 import { RedisProcess } from '../support/redis-process';
@@ -18,6 +20,40 @@ describe('webhooks across pods on a Redis Cluster', () => {
   const hooks = webhooksAcrossPods(() => ({ REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix }));
   // Declared after the pods' hooks, so the pods close before their Redis goes.
   afterAll(() => cluster?.stop(), 60_000);
+
+  it("starts its cluster client from one seed though the discovery's first connects time out behind a busy event loop", async () => {
+    // As the broker's (redis-cluster-topology.e2e-spec.ts): node-redis asks each seed once per
+    // discovery, so a connect whose timer fired while the loop was busy failed the start at once.
+    const commandTimeoutMs = 1000;
+    const [seed] = cluster.seeds.split(',');
+    const seedPort = Number(new URL(seed).port);
+    const connect = net.createConnection;
+    const stalled: number[] = [];
+    const spy = jest.spyOn(net, 'createConnection').mockImplementation(((...args: Parameters<typeof net.createConnection>) => {
+      const socket = connect(...args);
+      // The discovery's first two connects to the seed (the pods' clients are connected already).
+      if ((args[0] as { port?: number }).port === seedPort && stalled.length < 2) {
+        stalled.push(seedPort);
+        process.nextTick(() => {
+          const until = performance.now() + commandTimeoutMs * 1.5;
+          while (performance.now() < until);
+        });
+      }
+      return socket;
+    }) as typeof net.createConnection);
+    const connection = new HooksRedisConnection({ mode: 'cluster', seeds: [seed] }, commandTimeoutMs);
+    try {
+      try {
+        await connection.connect();
+      } finally {
+        spy.mockRestore();
+      }
+      expect(stalled).toHaveLength(2);
+      await expect(connection.commands.zRem(`${prefix}{hooks}:probe`, 'nobody')).resolves.toBe(0);
+    } finally {
+      await connection.close();
+    }
+  });
 
   it('keeps every hooks key in one hash slot, so each script runs on one primary', async () => {
     const client = await connectClient(hooks.pods[0].wsUrl, user('slotty'));

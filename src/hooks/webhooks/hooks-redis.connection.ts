@@ -2,12 +2,14 @@ import { Logger } from '@nestjs/common';
 import { RedisClient, RedisCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
 import { clusterNodeOptions } from '../../broker/redis/cluster.connection';
-import { builtOnce } from '../../broker/redis/redis.client';
+import { RECONNECT_DEFAULTS, builtOnce, interruptiblePause } from '../../broker/redis/redis.client';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
 import { describeHookError } from '../hook-request';
 import { HOOKS_SCRIPTS } from './hooks-redis.scripts';
 
 const RECONNECT_MAX_DELAY_MS = 2000;
+/** Connection attempts at start-up, as the broker's (RECONNECT_DEFAULTS). */
+const START_ATTEMPTS = RECONNECT_DEFAULTS.startupAttempts;
 const reconnectDelayMs = (retries: number) => Math.min(RECONNECT_MAX_DELAY_MS, 50 * 2 ** Math.min(retries, 10));
 
 /** The hooks clients' classes, built once: see redis.client.ts for why. */
@@ -86,6 +88,8 @@ export class HooksRedisConnection {
   readonly commands: HooksRedisCommands;
   private reportedDown = false;
   private closed = false;
+  /** Ends the pause between two tries of a cluster client's start (close() during it). */
+  private endStartPause: (() => void) | undefined;
   /** A Cluster recovery under way, and when the last one started (one per command timeout at most). */
   private recovering: Promise<void> | undefined;
   private lastRecoveryMs = 0;
@@ -100,9 +104,26 @@ export class HooksRedisConnection {
 
   async connect(): Promise<void> {
     // As the broker's start-up budget: a few attempts, each bounded, then refuse to start.
-    const budgetMs = 5 * (this.commandTimeoutMs + RECONNECT_MAX_DELAY_MS);
+    const budgetMs = START_ATTEMPTS * (this.commandTimeoutMs + RECONNECT_MAX_DELAY_MS);
+    const deadline = Date.now() + budgetMs;
     try {
-      await withDeadline(this.client.connect(), budgetMs, () => new DeadlineExpiredError('connect', budgetMs));
+      for (let attempt = 1; ; attempt++) {
+        const leftMs = Math.max(0, deadline - Date.now());
+        try {
+          await withDeadline(this.client.connect(), leftMs, () => new DeadlineExpiredError('connect', budgetMs));
+          break;
+        } catch (error) {
+          // The one-server client reconnects on its own until the deadline, and node-redis's
+          // Sentinel client asks again itself. A cluster client asks each seed once per discovery,
+          // so its start is tried again as the broker's is (ClusterRedisConnection.discoverAtStart).
+          if (this.topology.mode !== 'cluster' || this.closed || error instanceof DeadlineExpiredError || attempt >= START_ATTEMPTS) throw error;
+          const pause = interruptiblePause(Math.min(reconnectDelayMs(attempt - 1), Math.max(0, deadline - Date.now())));
+          this.endStartPause = pause.end;
+          await pause.done;
+          this.endStartPause = undefined;
+          if (this.closed) throw new Error('closed while it started');
+        }
+      }
     } catch (error) {
       this.client.destroy();
       throw new Error(`Webhooks cannot connect to Redis (${describeRedis(this.topology)}): ${describeHookError(error)}`);
@@ -111,6 +132,7 @@ export class HooksRedisConnection {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.endStartPause?.();
     try {
       await withDeadline(this.client.close(), this.commandTimeoutMs, () => new DeadlineExpiredError('close', this.commandTimeoutMs));
     } catch (error) {
