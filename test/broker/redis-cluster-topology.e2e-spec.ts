@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { Logger } from '@nestjs/common';
 import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
 import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
@@ -6,6 +5,7 @@ import { ClosedWhileStartingError } from '../../src/broker/redis/redis.connectio
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { startRedisCluster, RedisCluster } from '../support/redis-cluster';
+import { stallConnects } from '../support/stalled-connects';
 import { closeDuringStart } from './closed-while-starting';
 import { brokerContract } from './broker.contract';
 import { inboxStoreContract } from './inbox-store.contract';
@@ -63,30 +63,17 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
       // fires before the finished connect is seen. With one seed, that failed the start at once.
       const commandTimeoutMs = 1000;
       const [seed] = cluster.seeds.split(',');
-      const connect = net.createConnection;
-      let sockets = 0;
-      const stalled: number[] = [];
-      const spy = jest.spyOn(net, 'createConnection').mockImplementation(((...args: Parameters<typeof net.createConnection>) => {
-        const socket = connect(...args);
-        // The discovery's first two connects to the seed.
-        if (++sockets <= 2) {
-          stalled.push(sockets);
-          // Past the connect timeout, and twice of it still inside the start-up budget (the
-          // attempts times the command timeout and the longest reconnect pause).
-          process.nextTick(() => {
-            const until = performance.now() + commandTimeoutMs * 1.5;
-            while (performance.now() < until);
-          });
-        }
-        return socket;
-      }) as typeof net.createConnection);
+      // The discovery's first two connects to the seed; past the connect timeout, and twice of it
+      // still inside the start-up budget (the attempts times the command timeout and the longest
+      // reconnect pause).
+      const stalls = stallConnects(2, commandTimeoutMs * 1.5);
       let engine;
       try {
         engine = await harness.pod({ commandTimeoutMs, topology: { mode: 'cluster', seeds: [seed] } });
       } finally {
-        spy.mockRestore();
+        stalls.restore();
       }
-      expect(stalled).toEqual([1, 2]);
+      expect(stalls.stalled).toBe(2);
       const published = await engine.broker.publish('started', 'message', { text: 'after a stalled discovery' });
       expect(published).toMatchObject({ seq: expect.any(String) });
     });

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { Logger } from '@nestjs/common';
 import { createClient } from 'redis';
 import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/broker';
@@ -10,6 +9,7 @@ import { historyEntry } from '../../src/broker/redis/room.scripts';
 import { EPOCH_TIME_DIGITS, formatSeq, newEpoch, parseSeq } from '../../src/broker/seq';
 import { eventually } from '../support/eventually';
 import { RedisServer, startRedis } from '../support/redis-server';
+import { stallConnects } from '../support/stalled-connects';
 import { DeliveryLog, brokerContract } from './broker.contract';
 import { closeDuringStart } from './closed-while-starting';
 import { inboxStoreContract } from './inbox-store.contract';
@@ -525,33 +525,21 @@ describe('RedisEngine', () => {
       // the connect timeout while the subscriber's TCP connect is under way: the timer fires
       // before the finished connect is seen. In one try, that failed the start.
       const connectTimeoutMs = 100;
-      const connect = net.createConnection;
+      // The command connection's socket is the first; the subscriber's first two are stalled.
       let sockets = 0;
-      const stalled: number[] = [];
-      const spy = jest.spyOn(net, 'createConnection').mockImplementation(((...args: Parameters<typeof net.createConnection>) => {
-        const socket = connect(...args);
-        // The command connection's socket is the first; the subscriber's first two are stalled.
-        if (++sockets === 2 || sockets === 3) {
-          stalled.push(sockets);
-          process.nextTick(() => {
-            const until = performance.now() + connectTimeoutMs * 3;
-            while (performance.now() < until);
-          });
-        }
-        return socket;
-      }) as typeof net.createConnection);
+      const stalls = stallConnects(2, connectTimeoutMs * 3, () => ++sockets > 1);
       const engine = new RedisEngine({ ...TEST_REDIS_OPTIONS, commandTimeoutMs: connectTimeoutMs, url: redis.url, prefix: uniquePrefix() });
       try {
         await engine.connect();
-        spy.mockRestore();
-        expect(stalled).toEqual([2, 3]);
+        stalls.restore();
+        expect(stalls.stalled).toBe(2);
         expect(engine.broker.available).toBe(true);
         const log = new DeliveryLog(engine.broker);
         await engine.broker.subscribe('chat:busy');
         await engine.broker.publish('chat:busy', 'message', body('through the subscriber'));
         await eventually(() => expect(log.publicationsOf('chat:busy').map(textOf)).toEqual(['through the subscriber']));
       } finally {
-        spy.mockRestore();
+        stalls.restore();
         await engine.close();
       }
     });

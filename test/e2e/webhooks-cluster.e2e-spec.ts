@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { HooksRedisConnection } from '../../src/hooks/webhooks/hooks-redis.connection';
 import { eventually } from '../support/eventually';
 import { http } from '../support/http';
 import { RedisProcess } from '../support/redis-process';
 import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
+import { stallConnects } from '../support/stalled-connects';
 import { about, expectQueuedEventToSurvivePrimaryCrash, explainedOnFailure, user, webhooksAcrossPods } from '../support/webhooks-across-pods';
 import { connectClient } from '../support/ws-client';
 
@@ -27,28 +27,16 @@ describe('webhooks across pods on a Redis Cluster', () => {
     const commandTimeoutMs = 1000;
     const [seed] = cluster.seeds.split(',');
     const seedPort = Number(new URL(seed).port);
-    const connect = net.createConnection;
-    const stalled: number[] = [];
-    const spy = jest.spyOn(net, 'createConnection').mockImplementation(((...args: Parameters<typeof net.createConnection>) => {
-      const socket = connect(...args);
-      // The discovery's first two connects to the seed (the pods' clients are connected already).
-      if ((args[0] as { port?: number }).port === seedPort && stalled.length < 2) {
-        stalled.push(seedPort);
-        process.nextTick(() => {
-          const until = performance.now() + commandTimeoutMs * 1.5;
-          while (performance.now() < until);
-        });
-      }
-      return socket;
-    }) as typeof net.createConnection);
+    // The discovery's first two connects to the seed (the pods' clients are connected already).
+    const stalls = stallConnects(2, commandTimeoutMs * 1.5, (options) => options.port === seedPort);
     const connection = new HooksRedisConnection({ mode: 'cluster', seeds: [seed] }, commandTimeoutMs);
     try {
       try {
         await connection.connect();
       } finally {
-        spy.mockRestore();
+        stalls.restore();
       }
-      expect(stalled).toHaveLength(2);
+      expect(stalls.stalled).toBe(2);
       await expect(connection.commands.zRem(`${prefix}{hooks}:probe`, 'nobody')).resolves.toBe(0);
     } finally {
       await connection.close();
