@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { HooksRedisConnection } from '../../src/hooks/webhooks/hooks-redis.connection';
 import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
 import { http } from '../support/http';
 import { RedisProcess } from '../support/redis-process';
 import { RedisCluster, startRedisCluster } from '../support/redis-cluster';
@@ -39,6 +42,28 @@ describe('webhooks across pods on a Redis Cluster', () => {
       expect(stalls.stalled).toBe(2);
       await expect(connection.commands.zRem(`${prefix}{hooks}:probe`, 'nobody')).resolves.toBe(0);
     } finally {
+      await connection.close();
+    }
+  });
+
+  it('ends its cluster client start closed between two tries as closed, trying no more', async () => {
+    // Nothing listens on the seed's port: every discovery fails at once.
+    const seed = `redis://127.0.0.1:${await freePort()}`;
+    const connection = new HooksRedisConnection({ mode: 'cluster', seeds: [seed] }, 1000);
+    const tries = jest.spyOn(RedisClusterSlots.prototype, 'connect');
+    let closing: Promise<void> | undefined;
+    // Closed as the first try's failure is reported, before the pause after it.
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => {
+      if ((message as { attempt?: number }).attempt === 1) closing ??= connection.close();
+    });
+    try {
+      await expect(connection.connect()).rejects.toThrow(/closed while it started/);
+      await closing;
+      expect(closing).toBeDefined();
+      expect(tries).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+      tries.mockRestore();
       await connection.close();
     }
   });

@@ -116,7 +116,9 @@ export class HooksRedisConnection {
           // The one-server client reconnects on its own until the deadline, and node-redis's
           // Sentinel client asks again itself. A cluster client asks each seed once per discovery,
           // so its start is tried again as the broker's is (ClusterRedisConnection.discoverAtStart).
-          if (this.topology.mode !== 'cluster' || this.closed || error instanceof DeadlineExpiredError || attempt >= START_ATTEMPTS) throw error;
+          if (this.closed) throw new Error('closed while it started');
+          if (this.topology.mode !== 'cluster' || error instanceof DeadlineExpiredError || attempt >= START_ATTEMPTS) throw error;
+          this.logger.warn({ message: 'Webhooks: Redis Cluster discovery failed at start; trying again', attempt, error: describeHookError(error) });
           const pause = interruptiblePause(Math.min(reconnectDelayMs(attempt - 1), Math.max(0, deadline - Date.now())));
           this.endStartPause = pause.end;
           await pause.done;
