@@ -4,10 +4,11 @@ import { ErrorReply, RedisCluster } from 'redis';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RECONNECT_DEFAULTS, asCallError, builtOnce, describeError, interruptiblePause, reconnectBackoffMs, redactedUrl } from './redis.client';
+import { RECONNECT_DEFAULTS, asCallError, builtOnce, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
+import { StartTries } from './start-tries';
 
 export interface ClusterConnectionOptions {
   /** REDIS_CLUSTER_NODES: seed URLs; credentials and TLS of the first apply to every node. */
@@ -142,8 +143,8 @@ export class ClusterRedisConnection extends RedisConnection {
   private disturbed = false;
   private resyncing: Promise<void> | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
-  /** Ends the pause between two tries of the start's discovery (close() during it). */
-  private endStartPause: (() => void) | undefined;
+  /** The start's discovery, tried again within the start's budget (see start). */
+  private readonly startTries = new StartTries(RECONNECT_DEFAULTS.startupAttempts);
   private check: Promise<void> | undefined;
   private primaries = '';
   private failoverCount = 0;
@@ -397,7 +398,7 @@ export class ClusterRedisConnection extends RedisConnection {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.healthTimer);
-    this.endStartPause?.();
+    this.startTries.close();
     this.channels.clear();
     this.setAvailable(false);
     // A replacement still discovering is given up; the health check in flight sees `closed`.
@@ -411,11 +412,23 @@ export class ClusterRedisConnection extends RedisConnection {
     }
   }
 
+  /**
+   * Discovers the cluster, tried up to the start-up attempts within the start's budget, pausing as
+   * a reconnect does: node-redis asks the seeds one after the other, once each, every connect
+   * bounded by the command timeout, so with one seed (or seeds restarting with the pods) a connect
+   * whose timer fired while the event loop was busy (a pod starting beside others), or a seed down
+   * for a moment, failed the start at once. Then every primary, its scripts and the resync.
+   */
   protected async start(): Promise<void> {
     const budgetMs = RECONNECT_DEFAULTS.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     const deadline = Date.now() + budgetMs;
+    const leftMs = () => Math.max(0, deadline - Date.now());
     try {
-      await this.discoverAtStart(deadline);
+      await this.startTries.run(() => withDeadline(this.cluster.connect(), leftMs(), () => new DeadlineExpiredError('the cluster discovery', budgetMs)), {
+        pauseMs: (attempt) => Math.min(reconnectBackoffMs(attempt - 1, this.settings), leftMs()),
+        isFinal: (error) => error instanceof DeadlineExpiredError,
+        onRetry: (attempt, error) => this.logger.warn({ message: 'Redis Cluster discovery failed at start; trying again', attempt, error: describeError(error) }),
+      });
       await this.untilEverySlotServed();
       // Connecting to each primary may take what is left of the budget: node-redis tries a
       // connect that timed out again, and a start on a busy machine (a pod starting next to
@@ -435,32 +448,6 @@ export class ClusterRedisConnection extends RedisConnection {
     // Closed during the resync: close() has closed the cluster client and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
-  }
-
-  /**
-   * The start's discovery, tried up to the start-up attempts within the start's budget, pausing as
-   * a reconnect does. node-redis asks the seeds one after the other, once each, every connect
-   * bounded by the command timeout: with one seed (or seeds restarting with the pods), a connect
-   * whose timer fired while the event loop was busy (a pod starting beside others), or a seed down
-   * for a moment, failed the start at once.
-   */
-  private async discoverAtStart(deadline: number): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const leftMs = Math.max(0, deadline - Date.now());
-      try {
-        await withDeadline(this.cluster.connect(), leftMs, () => new DeadlineExpiredError('the cluster discovery', leftMs));
-        return;
-      } catch (error) {
-        if (this.closed) throw new ClosedWhileStartingError();
-        if (error instanceof DeadlineExpiredError || attempt >= RECONNECT_DEFAULTS.startupAttempts) throw error;
-        this.logger.warn({ message: 'Redis Cluster discovery failed at start; trying again', attempt, error: describeError(error) });
-        const pause = interruptiblePause(Math.min(reconnectBackoffMs(attempt - 1, this.settings), Math.max(0, deadline - Date.now())));
-        this.endStartPause = pause.end;
-        await pause.done;
-        this.endStartPause = undefined;
-        if (this.closed) throw new ClosedWhileStartingError();
-      }
-    }
   }
 
   /**

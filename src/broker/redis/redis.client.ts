@@ -15,22 +15,6 @@ export function reconnectBackoffMs(attempt: number, { reconnectMinDelayMs, recon
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
-/**
- * A pause between two tries of a start that `end` cuts short, so a close() during it ends the
- * start at once (its timer cleared) rather than after up to the longest reconnect pause.
- */
-export function interruptiblePause(ms: number): { done: Promise<void>; end: () => void } {
-  let end!: () => void;
-  const done = new Promise<void>((resume) => {
-    const timer = setTimeout(resume, ms);
-    end = () => {
-      clearTimeout(timer);
-      resume();
-    };
-  });
-  return { done, end };
-}
-
 export interface RedisClientOptions {
   connectTimeoutMs: number;
   reconnectStrategy: false | ((retries: number, cause: Error) => number | Error);

@@ -2,9 +2,10 @@ import { Logger } from '@nestjs/common';
 import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, destroyClient, interruptiblePause, reconnectBackoffMs } from './redis.client';
+import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, destroyClient, reconnectBackoffMs } from './redis.client';
 import { ClosedWhileStartingError, FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { SentinelFailoverWatch } from './sentinel-failover.watch';
+import { StartTries } from './start-tries';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
 
 export interface SentinelConnectionOptions extends Omit<RedisConnectionOptions, 'url' | 'channels'> {
@@ -36,8 +37,8 @@ export class SentinelRedisConnection extends RedisConnection {
   private readonly logger = new Logger(SentinelRedisConnection.name);
   private readonly settings: SentinelConnectionOptions & Required<Pick<SentinelConnectionOptions, 'commandTimeoutMs' | 'resolveIntervalMs' | 'reconnectMinDelayMs' | 'reconnectMaxDelayMs' | 'startupAttempts'>>;
   private current: StandaloneRedisConnection | undefined;
-  /** Set while the start pauses between two tries (see pauseStart). */
-  private endStartPause: (() => void) | undefined;
+  /** The start's tries (see start). */
+  private readonly startTries: StartTries;
   private address = '';
   private readonly channels = new Set<string>();
   private wasAvailable = false;
@@ -64,6 +65,7 @@ export class SentinelRedisConnection extends RedisConnection {
     super();
     const commandTimeoutMs = options.commandTimeoutMs ?? 2000;
     this.settings = { ...RECONNECT_DEFAULTS, ...options, commandTimeoutMs, resolveIntervalMs: options.resolveIntervalMs ?? Math.max(100, Math.floor(commandTimeoutMs / 2)) };
+    this.startTries = new StartTries(this.settings.startupAttempts);
     if ((options.minReplicas ?? 0) > 0) this.failovers = new SentinelFailoverWatch(options.masterName, Math.max(10_000, 10 * commandTimeoutMs));
   }
 
@@ -128,7 +130,7 @@ export class SentinelRedisConnection extends RedisConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.endStartPause?.();
+    this.startTries.close();
     clearTimeout(this.watchTimer);
     clearInterval(this.resolveTimer);
     for (const look of this.looks) for (const client of look) destroyClient(client);
@@ -150,33 +152,21 @@ export class SentinelRedisConnection extends RedisConnection {
    * seconds.
    */
   protected async start(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.startOnce();
-        break;
-      } catch (error) {
-        if (this.closed || error instanceof ClosedWhileStartingError || attempt >= this.settings.startupAttempts) {
-          this.closed = true;
-          throw error;
-        }
-        this.logger.warn({ message: 'Could not reach the Redis primary through Sentinel yet; trying again', master: this.settings.masterName, attempt, error: describeError(error) });
-        await this.pauseStart(reconnectBackoffMs(attempt - 1, this.settings));
-        if (this.closed) throw new ClosedWhileStartingError();
-      }
+    try {
+      await this.startTries.run(() => this.startOnce(), {
+        pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
+        isFinal: (error) => error instanceof ClosedWhileStartingError,
+        onRetry: (attempt, error) => this.logger.warn({ message: 'Could not reach the Redis primary through Sentinel yet; trying again', master: this.settings.masterName, attempt, error: describeError(error) }),
+      });
+    } catch (error) {
+      this.closed = true;
+      throw error;
     }
     this.served = this.address;
     this.watch();
     this.failovers?.watch(this.settings.sentinels.map((sentinel) => this.sentinelClient(sentinel, true)));
     this.resolveTimer = setInterval(() => this.checkPrimary(), this.settings.resolveIntervalMs);
     this.logger.log({ message: 'Following the Redis primary through Sentinel', master: this.settings.masterName, primary: this.address });
-  }
-
-  /** The pause between two tries of the start; close() ends it (and clears its timer) at once. */
-  private async pauseStart(ms: number): Promise<void> {
-    const pause = interruptiblePause(ms);
-    this.endStartPause = pause.end;
-    await pause.done;
-    this.endStartPause = undefined;
   }
 
   /** One try of the start: the primary the sentinels name, then a connection to it. */

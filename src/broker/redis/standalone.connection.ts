@@ -1,10 +1,11 @@
 import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, interruptiblePause, reconnectBackoffMs, redactedUrl } from './redis.client';
+import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { ReplicaWaits } from './replica-waits';
+import { StartTries } from './start-tries';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 export interface RedisConnectionOptions {
@@ -69,8 +70,8 @@ export class StandaloneRedisConnection extends RedisConnection {
   private resyncFailures = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
-  /** Ends the pause between two tries of the start's resync (close() during it). */
-  private endStartPause: (() => void) | undefined;
+  /** The start's resync, tried as its command connection's connect is (see start). */
+  private readonly startTries: StartTries;
   /** Set when a call or PING missed its deadline; cleared by a PING answered in time. */
   private silent = false;
   /** A PING is in flight on the connection: never more than one, so a frozen Redis collects none. */
@@ -84,6 +85,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
     this.deadlines = { command: new RedisDeadline(this.settings.commandTimeoutMs), subscriber: new RedisDeadline(this.settings.commandTimeoutMs) };
+    this.startTries = new StartTries(this.settings.startupAttempts);
     const { minReplicas, replicaWaitMs } = this.settings;
     if (minReplicas > 0) {
       const sendWait = async () => {
@@ -184,7 +186,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     this.closed = true;
     clearInterval(this.healthTimer);
     clearTimeout(this.resyncTimer);
-    this.endStartPause?.();
+    this.startTries.close();
     this.channels.clear();
     this.setAvailable(false);
     // A resync in flight finishes first (and shuts the subscriber it made, see replaceSubscriber).
@@ -193,46 +195,34 @@ export class StandaloneRedisConnection extends RedisConnection {
     this.subscriber = undefined;
   }
 
+  /**
+   * Connects the command connection (node-redis retries it), then resyncs, tried up to
+   * `startupAttempts` times too: its subscriber connects once per try (it never reconnects
+   * itself), and a TCP connect whose timer fires while the event loop is busy (another app
+   * starting in the process, a loaded node) times out though Redis is fine. In one try, that
+   * failed the start.
+   */
   protected async start(): Promise<void> {
     // node-redis bounds each TCP connect, not the handshake after it, nor its own retries.
     const startupBudgetMs = this.settings.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     try {
       await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
       this.everConnected = true;
-      await this.firstResync();
+      await this.startTries.run(() => this.resync(), {
+        pauseMs: (attempt) => this.backoffMs(attempt - 1),
+        onRetry: (attempt, error) => this.logger.warn({ message: 'Redis start-up resync failed; trying again', attempt, error: describeError(error) }),
+      });
     } catch (error) {
       this.closed = true;
       clearTimeout(this.resyncTimer);
       await Promise.all([this.shutClient(this.subscriber), this.shutClient(this.command)]);
+      if (error instanceof ClosedWhileStartingError) throw error;
       const cause = error instanceof Error && 'originalError' in error ? (error as { originalError: Error }).originalError : error;
       throw new Error(`Cannot connect to Redis at ${redactedUrl(this.settings.url)}: ${describeError(cause)}`);
     }
     // Closed during the resync: close() has shut the clients and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
-  }
-
-  /**
-   * The start's resync, tried up to `startupAttempts` times as the command connection's connect
-   * is, pausing as a reconnect does. Its subscriber connects once per try (it never reconnects
-   * itself), and a TCP connect whose timer fires while the event loop is busy (another app
-   * starting in the process, a loaded node) times out though Redis is fine: in one try, that
-   * failed the start.
-   */
-  private async firstResync(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.resync();
-      } catch (error) {
-        if (this.closed) return;
-        if (attempt >= this.settings.startupAttempts) throw error;
-        this.logger.warn({ message: 'Redis start-up resync failed; trying again', attempt, error: describeError(error) });
-        const pause = interruptiblePause(this.backoffMs(attempt - 1));
-        this.endStartPause = pause.end;
-        await pause.done;
-        this.endStartPause = undefined;
-      }
-    }
   }
 
   /**

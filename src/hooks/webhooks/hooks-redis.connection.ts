@@ -2,7 +2,8 @@ import { Logger } from '@nestjs/common';
 import { RedisClient, RedisCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
 import { clusterNodeOptions } from '../../broker/redis/cluster.connection';
-import { RECONNECT_DEFAULTS, builtOnce, interruptiblePause } from '../../broker/redis/redis.client';
+import { RECONNECT_DEFAULTS, builtOnce } from '../../broker/redis/redis.client';
+import { StartTries } from '../../broker/redis/start-tries';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
 import { describeHookError } from '../hook-request';
 import { HOOKS_SCRIPTS } from './hooks-redis.scripts';
@@ -88,8 +89,8 @@ export class HooksRedisConnection {
   readonly commands: HooksRedisCommands;
   private reportedDown = false;
   private closed = false;
-  /** Ends the pause between two tries of a cluster client's start (close() during it). */
-  private endStartPause: (() => void) | undefined;
+  /** The start's tries (see connect). */
+  private readonly startTries = new StartTries(START_ATTEMPTS);
   /** A Cluster recovery under way, and when the last one started (one per command timeout at most). */
   private recovering: Promise<void> | undefined;
   private lastRecoveryMs = 0;
@@ -106,26 +107,16 @@ export class HooksRedisConnection {
     // As the broker's start-up budget: a few attempts, each bounded, then refuse to start.
     const budgetMs = START_ATTEMPTS * (this.commandTimeoutMs + RECONNECT_MAX_DELAY_MS);
     const deadline = Date.now() + budgetMs;
+    const leftMs = () => Math.max(0, deadline - Date.now());
     try {
-      for (let attempt = 1; ; attempt++) {
-        const leftMs = Math.max(0, deadline - Date.now());
-        try {
-          await withDeadline(this.client.connect(), leftMs, () => new DeadlineExpiredError('connect', budgetMs));
-          break;
-        } catch (error) {
-          // The one-server client reconnects on its own until the deadline, and node-redis's
-          // Sentinel client asks again itself. A cluster client asks each seed once per discovery,
-          // so its start is tried again as the broker's is (ClusterRedisConnection.discoverAtStart).
-          if (this.closed) throw new Error('closed while it started');
-          if (this.topology.mode !== 'cluster' || error instanceof DeadlineExpiredError || attempt >= START_ATTEMPTS) throw error;
-          this.logger.warn({ message: 'Webhooks: Redis Cluster discovery failed at start; trying again', attempt, error: describeHookError(error) });
-          const pause = interruptiblePause(Math.min(reconnectDelayMs(attempt - 1), Math.max(0, deadline - Date.now())));
-          this.endStartPause = pause.end;
-          await pause.done;
-          this.endStartPause = undefined;
-          if (this.closed) throw new Error('closed while it started');
-        }
-      }
+      await this.startTries.run(() => withDeadline(this.client.connect(), leftMs(), () => new DeadlineExpiredError('connect', budgetMs)), {
+        pauseMs: (attempt) => Math.min(reconnectDelayMs(attempt - 1), leftMs()),
+        // The one-server client reconnects on its own until the deadline, and node-redis's
+        // Sentinel client asks again itself. A cluster client asks each seed once per discovery,
+        // so its start is tried again as the broker's is (ClusterRedisConnection.start).
+        isFinal: (error) => this.topology.mode !== 'cluster' || error instanceof DeadlineExpiredError,
+        onRetry: (attempt, error) => this.logger.warn({ message: 'Webhooks: Redis Cluster discovery failed at start; trying again', attempt, error: describeHookError(error) }),
+      });
     } catch (error) {
       this.client.destroy();
       throw new Error(`Webhooks cannot connect to Redis (${describeRedis(this.topology)}): ${describeHookError(error)}`);
@@ -134,7 +125,7 @@ export class HooksRedisConnection {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.endStartPause?.();
+    this.startTries.close();
     try {
       await withDeadline(this.client.close(), this.commandTimeoutMs, () => new DeadlineExpiredError('close', this.commandTimeoutMs));
     } catch (error) {
