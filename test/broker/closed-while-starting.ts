@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { RedisConnection } from '../../src/broker/redis/redis.connection';
 import { eventually } from '../support/eventually';
 
@@ -21,4 +22,22 @@ export async function closeDuringStart(connection: RedisConnection): Promise<{ s
   await closed;
   const settled = (await Promise.allSettled([started]))[0];
   return { started: settled, healthTimer: (connection as unknown as { healthTimer?: unknown }).healthTimer };
+}
+
+/**
+ * Closes `connection` while its start pauses between two tries (after the warning `retryMessage`
+ * of its first retry) and answers how the start ended. Give it a pause of about a minute
+ * (reconnectMinDelayMs): waited out, the start outlasts the test.
+ */
+export async function closeDuringStartPause(connection: RedisConnection, retryMessage: string): Promise<PromiseSettledResult<void>> {
+  const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  try {
+    const started = connection.connect();
+    await eventually(() => expect(warn).toHaveBeenCalledWith(expect.objectContaining({ message: retryMessage, attempt: 1 })));
+    await connection.close();
+    return (await Promise.allSettled([started]))[0];
+  } finally {
+    warn.mockRestore();
+    await connection.close();
+  }
 }
