@@ -168,6 +168,30 @@ describe('pods behind Redis Sentinel', () => {
     }
   });
 
+  it('stays on the primary when, in its later looks, a sentinel naming a replica always answers first', async () => {
+    const primary = await sentinels.primary();
+    const replica = sentinels.servers.find((server) => server !== primary && server.running)!;
+    // The only sentinel that knows the primary answers 300 ms after the one that missed the
+    // failover: in every look the replica is weighed first, and only its ROLE turns it down.
+    const stale = await startFakeSentinel(`127.0.0.1:${replica.port}`);
+    const slow = await startFakeSentinel(`127.0.0.1:${primary.port}`, { answerAfterMs: 300 });
+    const env = { ...POD_ENV, REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_REPLICA_WAIT_MS: '250', REDIS_SENTINELS: `${stale.address},${slow.address}`, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: PASSWORD, REDIS_PREFIX: prefix };
+    let pod: TestApp | undefined;
+    try {
+      pod = await createTestApp(env);
+      expect((await notify(pod, 'public:sentinel-stale-first', 'first')).status).toBe(202);
+      // The start's look and two later ones, each answered first by the stale sentinel.
+      const askedAtStart = stale.asked();
+      await eventually(() => expect(stale.asked()).toBeGreaterThanOrEqual(askedAtStart + 2), 30_000, 100);
+      expect((await notify(pod, 'public:sentinel-stale-first', 'after the looks')).status).toBe(202);
+      const metrics = await (await fetch(`${pod.url}/metrics`)).text();
+      expect(metrics).toMatch(/^herald_redis_failovers_total 0$/m);
+    } finally {
+      await pod?.close();
+      await Promise.all([stale.stop(), slow.stop()]);
+    }
+  });
+
   it('delivers across pods exactly once and acknowledges only replicated publishes', async () => {
     const room = 'public:sentinel-fanout';
     const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`fan${index}`))));

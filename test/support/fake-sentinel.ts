@@ -20,9 +20,10 @@ export interface FakeSentinel {
 /**
  * `unknownFirst`: it answers the first that many questions as a sentinel that knows no such
  * master (a sentinel still starting). `silent`: it takes connections and never answers anything,
- * as a frozen sentinel (SIGSTOP, a paused VM) whose kernel still accepts them.
+ * as a frozen sentinel (SIGSTOP, a paused VM) whose kernel still accepts them. `answerAfterMs`: it
+ * names the primary that long after being asked (a sentinel on a busy or distant node).
  */
-export async function startFakeSentinel(names: string, { unknownFirst = 0, silent = false }: { unknownFirst?: number; silent?: boolean } = {}): Promise<FakeSentinel> {
+export async function startFakeSentinel(names: string, { unknownFirst = 0, silent = false, answerAfterMs = 0 }: { unknownFirst?: number; silent?: boolean; answerAfterMs?: number } = {}): Promise<FakeSentinel> {
   const [host, port] = [names.slice(0, names.lastIndexOf(':')), names.slice(names.lastIndexOf(':') + 1)];
   let asked = 0;
   let taken = 0;
@@ -44,7 +45,9 @@ export async function startFakeSentinel(names: string, { unknownFirst = 0, silen
         const [name = '', ...args] = parsed.command;
         if (name.toUpperCase() === 'SENTINEL' && args[0]?.toLowerCase() === 'get-master-addr-by-name') {
           asked++;
-          socket.write(asked <= unknownFirst ? '*-1\r\n' : array([bulk(host), bulk(port)]));
+          const answer = asked <= unknownFirst ? '*-1\r\n' : array([bulk(host), bulk(port)]);
+          if (answerAfterMs > 0) setTimeout(() => !socket.destroyed && socket.write(answer), answerAfterMs);
+          else socket.write(answer);
         } else if (name.toUpperCase() === 'SUBSCRIBE') {
           args.forEach((channel, index) => socket.write(array([bulk('subscribe'), bulk(channel), `:${index + 1}\r\n`])));
         } else socket.write('+OK\r\n');
