@@ -227,6 +227,21 @@ export function brokerContract(harness: EngineHarness): void {
       expect([...seqs].sort()).toEqual(received);
       for (const publication of inboxes[0].publicationsOf('chat')) expect(publication).toMatchObject({ room: 'chat', event: 'message' });
     });
+
+    it('keeps each room in the order its publishes were handed over, many rooms at once, past what one Redis call carries', async () => {
+      const cluster = await brokers();
+      const pod = await cluster.pod();
+      const inbox = new DeliveryLog(pod);
+      const rooms = Array.from({ length: 12 }, (_, index) => `r${index}`);
+      for (const room of rooms) await pod.subscribe(room);
+      const results = await Promise.all(Array.from({ length: 180 }, (_, index) => pod.publish(rooms[index % rooms.length], 'message', body(`m${index}`))));
+      expect(results.filter((result) => result.duplicate)).toEqual([]);
+      await eventually(() => rooms.forEach((room) => expect(inbox.of(room)).toHaveLength(15)));
+      for (const [index, room] of rooms.entries()) {
+        expect(inbox.of(room).map(textOf)).toEqual(Array.from({ length: 15 }, (_, k) => `m${index + rooms.length * k}`));
+        expect(inbox.seqsOf(room).map((seq) => parseSeq(seq)!.position)).toEqual(Array.from({ length: 15 }, (_, k) => k + 1));
+      }
+    });
   });
 
   describe('history', () => {

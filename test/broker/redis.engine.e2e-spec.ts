@@ -59,6 +59,68 @@ describe('RedisEngine', () => {
     expect(healthTimer).toBeUndefined();
   });
 
+  describe('publishes handed over in one turn', () => {
+    afterEach(() => harness.closeAll());
+    /** Publish script calls so far: the script alone runs INFO, once per call (each look adds its own INFO). */
+    const scriptCalls = async (client: Awaited<ReturnType<typeof inspector>>) => Number(/cmdstat_info:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+
+    it('go to Redis as one script call, each stored, de-duplicated, kept in its inbox and delivered as if alone, in order', async () => {
+      const prefix = uniquePrefix();
+      const { broker, inbox } = await harness.pod({ prefix });
+      const deliveries = new DeliveryLog(broker);
+      await broker.subscribe('chat');
+      await broker.subscribe('user:ann');
+      await broker.publish('chat', 'message', body('before'));
+      const client = await inspector();
+      try {
+        const callsBefore = await scriptCalls(client);
+        const published = await Promise.all([
+          broker.publish('chat', 'message', body('c1')),
+          broker.publish('user:ann', 'notification', { id: 'n1', text: 'a1' }, { inboxUser: 'ann', dedupKey: 'n1', fingerprint: 'f1' }),
+          broker.publish('chat', 'message', body('c2')),
+          // The same id again in the same call: stored once, the repeat told apart from a conflict.
+          broker.publish('user:ann', 'notification', { id: 'n1', text: 'a1' }, { inboxUser: 'ann', dedupKey: 'n1', fingerprint: 'f1' }),
+          broker.publish('user:ann', 'notification', { id: 'n1', text: 'other' }, { inboxUser: 'ann', dedupKey: 'n1', fingerprint: 'f2' }),
+          broker.publish('chat', 'message', body('c3')),
+        ]);
+        expect((await scriptCalls(client)) - callsBefore).toBe(2); // the publishes' one call and the first look's INFO
+        expect(published.slice(3)).toEqual([{ duplicate: true, conflict: false }, { duplicate: true, conflict: true }, expect.objectContaining({ duplicate: false })]);
+        const seqs = published.filter((result) => !result.duplicate).map((result) => parseSeq((result as { seq: string }).seq)!.position);
+        expect(seqs).toEqual([2, 1, 3, 4]);
+        await eventually(() => expect(deliveries.of('chat').map(textOf)).toEqual(['before', 'c1', 'c2', 'c3']));
+        await eventually(() => expect(deliveries.of('user:ann').map(textOf)).toEqual(['a1']));
+        expect((await inbox.read('ann', 10)).items.map((item) => item.id)).toEqual(['n1']);
+        expect((await broker.history('chat', formatSeq(parseSeq(published[0].duplicate ? '' : published[0].seq)!.epoch, 1))).publications.map((publication) => JSON.parse(publication.body).text)).toEqual(['c1', 'c2', 'c3']);
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('fails a notification Redis refuses by itself: the others of its call are stored and delivered', async () => {
+      const prefix = uniquePrefix();
+      const { broker } = await harness.pod({ prefix });
+      const deliveries = new DeliveryLog(broker);
+      await broker.subscribe('chat');
+      const keys = new RedisKeys(prefix);
+      const client = await inspector();
+      try {
+        // A key of the wrong type under a live room's history: its LPUSH fails halfway through the publish.
+        await broker.publish('broken', 'message', body('first'));
+        await client.set(keys.history('broken'), 'not a list');
+        const published = await Promise.allSettled([
+          broker.publish('chat', 'message', body('c1')),
+          broker.publish('broken', 'message', body('lost')),
+          broker.publish('chat', 'message', body('c2')),
+        ]);
+        expect(published.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect(String((published[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+        await eventually(() => expect(deliveries.of('chat').map(textOf)).toEqual(['c1', 'c2']));
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
   describe('the inbox index', () => {
     afterEach(() => harness.closeAll());
     const notificationFor = (user: string, id: string) => ({ id, room: `user:${user}`, type: 'ping', payload: { big: 'x'.repeat(1000) }, timestamp: '2024-01-01T00:00:00.000Z' });

@@ -1,16 +1,18 @@
 import { Logger } from '@nestjs/common';
+import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
 import { ParsedSeq, formatSeq, newEpochSuffix, parseSeq } from '../seq';
 import { expirySeconds } from './inbox.scripts';
 import type { BatchWindow } from './batch-window';
-import { describeError } from './redis.client';
+import { asCallError, describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { LatestPositions } from './latest-positions';
 import { RedisKeys } from './redis-keys';
 import { RoomFeed, RoomFeeds } from './room.feeds';
 import { RoomLives } from './room.lives';
-import { RoomKeys, RoomLatest } from './room.scripts';
+import { PublishGroups } from './publish-groups';
+import { PublishGroupSettings, RoomKeys, RoomLatest } from './room.scripts';
 
 /** The publications after a `since`, oldest first: how many, and the epoch and position of each. */
 interface MissedPublications {
@@ -38,7 +40,8 @@ export interface RedisBrokerOptions {
  * - Publish is one Lua script (room.scripts.ts): de-duplication, LPUSH on the room's history list
  *   (trimmed to HISTORY_SIZE) of an entry that starts with its position, EXPIRE, the user's inbox when asked, and PUBLISH of the
  *   payload every pod decodes into a Publication. The room's epoch and position live in Redis,
- *   so all pods agree on `seq`; a Redis that lost its data starts a new epoch.
+ *   so all pods agree on `seq`; a Redis that lost its data starts a new epoch. The publishes of
+ *   one event-loop turn share script calls (PublishGroups), each still published as if alone.
  * - History reads enforce exactly HISTORY_SIZE and HISTORY_TTL_S, and that the entries read run
  *   without gaps up to the latest position.
  * - The pod's rooms are followed by RoomFeeds (subscribed on 0 -> 1, unsubscribed on 1 -> 0);
@@ -61,6 +64,8 @@ export class RedisBroker extends Broker {
   /** The channels several personal rooms share, held while any of their rooms is followed here. */
   private readonly sharedChannels: RefCountedSubscriptions;
   private readonly latestPositions: LatestPositions;
+  /** Publishes of one turn, a script call per group (PublishGroups). */
+  private readonly publishes: PublishGroups;
   private readonly lives: RoomLives;
   /** Extends the lives of the rooms followed here: see extendFollowedRooms. */
   private readonly livesTimer: NodeJS.Timeout;
@@ -87,6 +92,13 @@ export class RedisBroker extends Broker {
       () => connection.available,
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
+    this.publishes = new PublishGroups(
+      // A duplicate WAITs too: WAIT covers the connection's earlier writes, so a retry through the
+      // same pod is acknowledged only once the first attempt's write is replicated.
+      (group) => connection.runReplicated('publish', group[0].keys.meta, (redis) => redis.heraldPublish(group, this.publishSettings())),
+      // A script's keys must share a slot on a Cluster; every room's do elsewhere.
+      keys.sharded ? (item) => calculateSlot(item.keys.meta) : () => 0,
+    );
     this.latestPositions = new LatestPositions(connection, window);
     this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, oneRoomPerCall: keys.sharded });
     // Three times per TTL: a followed room's life still never lapses when one extension fails.
@@ -107,23 +119,18 @@ export class RedisBroker extends Broker {
   }
 
   async publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult> {
-    const dedupKey = options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey);
-    const inbox = options?.inboxUser === undefined ? undefined : this.inboxOf(options.inboxUser);
-    const keys = this.roomKeys(room);
     const channel = this.keys.channel(room);
-    // A duplicate WAITs too: WAIT covers the connection's earlier writes, so a retry through the
-    // same pod is acknowledged only once the first attempt's write is replicated.
-    const reply = await this.connection.runReplicated('publish', keys.meta, (redis) =>
-      redis.heraldPublish(keys, dedupKey, inbox, {
-        channel,
-        messagePrefix: this.keys.sharedMessagePrefix(room, channel),
-        pubsub: this.keys.pubsub,
-        event,
-        body: options?.bodyJson ?? JSON.stringify(body),
-        fingerprint: options?.fingerprint ?? '',
-        ...this.historyWindow(),
-      }),
-    );
+    const reply = await this.publishes.publish({
+      keys: this.roomKeys(room),
+      dedupKey: options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey),
+      inbox: options?.inboxUser === undefined ? undefined : this.keys.inboxKeys(options.inboxUser),
+      channel,
+      messagePrefix: this.keys.sharedMessagePrefix(room, channel),
+      event,
+      body: options?.bodyJson ?? JSON.stringify(body),
+      fingerprint: options?.fingerprint ?? '',
+    });
+    if (reply instanceof Error) throw asCallError('publish', reply);
     if (reply === 'duplicate' || reply === 'conflict') return { duplicate: true, conflict: reply === 'conflict' };
     return { duplicate: false, seq: formatSeq(reply.epoch, reply.position) };
   }
@@ -422,8 +429,8 @@ export class RedisBroker extends Broker {
     return { historySize: this.settings.historySize, historyTtlS: this.settings.historyTtlS, epochSuffix: newEpochSuffix() };
   }
 
-  private inboxOf(user: string) {
-    return { ...this.keys.inboxKeys(user), size: this.settings.inboxSize, ttlS: expirySeconds(this.settings.inboxTtlMs) };
+  private publishSettings(): PublishGroupSettings {
+    return { pubsub: this.keys.pubsub, ...this.historyWindow(), inboxSize: this.settings.inboxSize, inboxTtlS: expirySeconds(this.settings.inboxTtlMs) };
   }
 
   private roomKeys(room: string): RoomKeys {

@@ -1,4 +1,4 @@
-import { CommandParser, defineScript } from 'redis';
+import { CommandParser, defineScript, ErrorReply } from 'redis';
 import { EPOCH_TIME_DIGITS } from '../seq';
 import { INBOX_INDEX, InboxKeys } from './inbox.scripts';
 import { NOW_MS } from './lua';
@@ -62,15 +62,23 @@ end
 `;
 
 /**
- * KEYS: meta, history, dedup (the meta key again when there is no dedup key), inbox, inbox read
- * set (the meta key again for rooms that are not personal), the earlier versions' stream, inbox
- * index (INBOX_INDEX; the meta key again for rooms that are not personal).
- * ARGV: channel, event, body JSON, history size, history TTL s, epoch suffix, '1' to de-duplicate,
- * inbox size ('0': no inbox), inbox TTL s, the request's fingerprint, the publish command
- * (PUBLISH, or SPUBLISH on a Cluster: the channel then shares the room's hash tag), and what the
- * channel message starts with ('', or `@<room>\n` on a channel several rooms share).
- * Returns 'duplicate' or 'conflict' (the dedup key was seen with another fingerprint) when
- * nothing was published, else {epoch, position}. The dedup key holds the fingerprint.
+ * Publishes a group of notifications, each to one room, in order, in one call: the notifications
+ * a pod hands over in one event-loop turn (PublishGroups), all in one slot on a Cluster. Each
+ * is published exactly as it would be alone (one failing, even halfway, leaves the others
+ * alone); what they share is read once: the time, the replication history (INFO: about a fifth
+ * of a lone publish's Redis time) and the call itself.
+ *
+ * KEYS, 7 per notification: meta, history, dedup (the meta key again when there is no dedup
+ * key), inbox, inbox read set (the meta key again for rooms that are not personal), the earlier
+ * versions' stream, inbox index (INBOX_INDEX; the meta key again for rooms that are not personal).
+ * ARGV: history size, history TTL s, epoch suffix, inbox size, inbox TTL s, the publish command
+ * (PUBLISH, or SPUBLISH on a Cluster: the channel then shares the room's hash tag); then 7 per
+ * notification: channel, what the channel message starts with ('', or `@<room>\n` on a channel
+ * several rooms share), event, body JSON, '1' to de-duplicate, the request's fingerprint, '1'
+ * to write the user's inbox.
+ * Returns one reply per notification: 'duplicate' or 'conflict' (the dedup key was seen with
+ * another fingerprint) when nothing was published, {epoch, position} when it was, or `!` and
+ * the error it failed with. The dedup key holds the fingerprint.
  *
  * The history is a list, newest first, of `<epoch> <position> <publishedAtMs> <event> <body JSON>`
  * (historyEntry), trimmed to HISTORY_SIZE: a room's positions are handed out in this script
@@ -96,65 +104,78 @@ end
  * its index entry; the read marks of items trimmed off the end go with them.
  */
 const PUBLISH = `${NOW_MS}${NEW_EPOCH}${INBOX_INDEX}
-local meta, history, dedup = KEYS[1], KEYS[2], KEYS[3]
-local channel, event, body = ARGV[1], ARGV[2], ARGV[3]
-local size, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
-local deduplicate, fingerprint = ARGV[7] == '1', ARGV[10]
-if deduplicate then
-  local seen = redis.call('GET', dedup)
-  -- '1' is what pods from before fingerprints wrote (during a rolling update): it matches any.
-  if seen then return (seen == fingerprint or seen == '1') and 'duplicate' or 'conflict' end
-end
+local size, ttl_s, epoch_suffix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local inbox_size, inbox_ttl_s, publish_command = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local now = now_ms()
 local replid, continued_replid = replication_ids()
-local written_in = redis.call('HGET', meta, 'replid')
--- Last written in another replication history: positions past what this server holds may have
--- been handed out (and delivered) there, and this publish would reuse them, so a \`since\` taken
--- from a lost write would read as up to date. A new life instead: every older \`since\` answers
--- recovered: false, but one from where a failover's new life took over or before (see HISTORY).
--- (A room written before pods recorded it adopts this history.) The new life's seqs still sort
--- after the old one's, whatever this server's clock says.
--- When this server continued the history the room was written in (a failover's promoted
--- replica), the new life records where the old one ended here (\`after\`, see HISTORY); after a
--- restart from disk, which may have lost acknowledged writes, it records nothing.
-local previous_epoch, previous_position = false, false
-if written_in and written_in ~= replid then
-  local previous = redis.call('HMGET', meta, 'epoch', 'position')
-  previous_epoch = previous[1]
-  if written_in == continued_replid then previous_position = previous[2] end
-  redis.call('DEL', meta)
-end
-local epoch = room_epoch(meta, history, KEYS[6], now, ARGV[6], previous_epoch, previous_position ~= false)
-if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
-if previous_epoch and previous_position then redis.call('HSET', meta, 'after', previous_epoch .. ' ' .. previous_position) end
-local position = redis.call('HINCRBY', meta, 'position', 1)
-if redis.call('LPUSH', history, epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
-  redis.call('LTRIM', history, 0, size - 1)
-end
-redis.call('EXPIRE', meta, ttl_s)
-redis.call('EXPIRE', history, ttl_s)
-if deduplicate then redis.call('SET', dedup, fingerprint, 'EX', ttl_s) end
-local inbox_size = tonumber(ARGV[8])
-if inbox_size > 0 then
-  local inbox, read, index = KEYS[4], KEYS[5], KEYS[7]
-  inbox_index_ready(inbox, index)
-  redis.call('LPUSH', inbox, now .. ' ' .. epoch .. ' ' .. position .. ' ' .. body)
-  redis.call('LPUSH', index, index_entry(now, epoch, position, body_id(body)))
-  local dropped = redis.call('LRANGE', index, inbox_size, -1)
-  if #dropped > 0 then
-    redis.call('LTRIM', inbox, 0, inbox_size - 1)
-    redis.call('LTRIM', index, 0, inbox_size - 1)
-    for _, entry in ipairs(dropped) do
-      local stored, dropped_epoch, dropped_position, id = index_summary(entry)
-      if stored > 0 then redis.call('SREM', read, read_mark(dropped_epoch, dropped_position), id) end
-    end
+
+-- The notification whose keys follow KEYS[k] and whose arguments follow ARGV[a].
+local function publish_one(k, a)
+  local meta, history, dedup = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  local channel, message_prefix, event, body = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local deduplicate, fingerprint = ARGV[a + 5] == '1', ARGV[a + 6]
+  if deduplicate then
+    local seen = redis.call('GET', dedup)
+    -- '1' is what pods from before fingerprints wrote (during a rolling update): it matches any.
+    if seen then return (seen == fingerprint or seen == '1') and 'duplicate' or 'conflict' end
   end
-  redis.call('EXPIRE', inbox, ARGV[9])
-  redis.call('EXPIRE', index, ARGV[9])
-  if redis.call('EXISTS', read) == 1 then redis.call('EXPIRE', read, ARGV[9]) end
+  local written_in = redis.call('HGET', meta, 'replid')
+  -- Last written in another replication history: positions past what this server holds may have
+  -- been handed out (and delivered) there, and this publish would reuse them, so a \`since\` taken
+  -- from a lost write would read as up to date. A new life instead: every older \`since\` answers
+  -- recovered: false, but one from where a failover's new life took over or before (see HISTORY).
+  -- (A room written before pods recorded it adopts this history.) The new life's seqs still sort
+  -- after the old one's, whatever this server's clock says.
+  -- When this server continued the history the room was written in (a failover's promoted
+  -- replica), the new life records where the old one ended here (\`after\`, see HISTORY); after a
+  -- restart from disk, which may have lost acknowledged writes, it records nothing.
+  local previous_epoch, previous_position = false, false
+  if written_in and written_in ~= replid then
+    local previous = redis.call('HMGET', meta, 'epoch', 'position')
+    previous_epoch = previous[1]
+    if written_in == continued_replid then previous_position = previous[2] end
+    redis.call('DEL', meta)
+  end
+  local epoch = room_epoch(meta, history, KEYS[k + 6], now, epoch_suffix, previous_epoch, previous_position ~= false)
+  if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
+  if previous_epoch and previous_position then redis.call('HSET', meta, 'after', previous_epoch .. ' ' .. previous_position) end
+  local position = redis.call('HINCRBY', meta, 'position', 1)
+  if redis.call('LPUSH', history, epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
+    redis.call('LTRIM', history, 0, size - 1)
+  end
+  redis.call('EXPIRE', meta, ttl_s)
+  redis.call('EXPIRE', history, ttl_s)
+  if deduplicate then redis.call('SET', dedup, fingerprint, 'EX', ttl_s) end
+  if ARGV[a + 7] == '1' and inbox_size > 0 then
+    local inbox, read, index = KEYS[k + 4], KEYS[k + 5], KEYS[k + 7]
+    inbox_index_ready(inbox, index)
+    redis.call('LPUSH', inbox, now .. ' ' .. epoch .. ' ' .. position .. ' ' .. body)
+    redis.call('LPUSH', index, index_entry(now, epoch, position, body_id(body)))
+    local dropped = redis.call('LRANGE', index, inbox_size, -1)
+    if #dropped > 0 then
+      redis.call('LTRIM', inbox, 0, inbox_size - 1)
+      redis.call('LTRIM', index, 0, inbox_size - 1)
+      for _, entry in ipairs(dropped) do
+        local stored, dropped_epoch, dropped_position, id = index_summary(entry)
+        if stored > 0 then redis.call('SREM', read, read_mark(dropped_epoch, dropped_position), id) end
+      end
+    end
+    redis.call('EXPIRE', inbox, inbox_ttl_s)
+    redis.call('EXPIRE', index, inbox_ttl_s)
+    if redis.call('EXISTS', read) == 1 then redis.call('EXPIRE', read, inbox_ttl_s) end
+  end
+  redis.call(publish_command, channel, message_prefix .. 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
+  return {epoch, position}
 end
-redis.call(ARGV[11], channel, ARGV[12] .. 'P ' .. epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. '\\n' .. body)
-return {epoch, position}
+
+local replies = {}
+for item = 0, #KEYS / 7 - 1 do
+  local ok, reply = pcall(publish_one, 7 * item, 6 + 7 * item)
+  -- A command that failed (out of memory, a wrong type) fails its notification only.
+  if not ok then reply = '!' .. (type(reply) == 'table' and tostring(reply.err) or tostring(reply)) end
+  replies[item + 1] = reply
+end
+return replies
 `;
 
 /**
@@ -295,40 +316,60 @@ function oldestFirst(entries: readonly string[]): StoredPublication[] {
   return publications;
 }
 
+/** One notification of a publish group, as the publish script takes it. */
+export interface GroupedPublish {
+  keys: RoomKeys;
+  /** Only for a notification the caller gave an id. */
+  dedupKey: string | undefined;
+  /** Only for a personal room's notification, also kept in its user's inbox. */
+  inbox: InboxKeys | undefined;
+  channel: string;
+  /** '' or `@<room>\n`: RedisKeys.sharedMessagePrefix. */
+  messagePrefix: string;
+  event: string;
+  body: string;
+  fingerprint: string;
+}
+
+/** What every notification of a publish group shares. */
+export interface PublishGroupSettings {
+  pubsub: 'classic' | 'sharded';
+  historySize: number;
+  historyTtlS: number;
+  epochSuffix: string;
+  inboxSize: number;
+  inboxTtlS: number;
+}
+
+/** One notification's outcome in its group: stored at a position, a repeat of its id, or failed alone. */
+export type PublishReply = { epoch: string; position: number } | 'duplicate' | 'conflict' | ErrorReply;
+
 export const ROOM_SCRIPTS = {
   heraldPublish: defineScript({
     SCRIPT: PUBLISH,
-    NUMBER_OF_KEYS: 7,
-    parseCommand(
-      parser: CommandParser,
-      keys: RoomKeys,
-      dedupKey: string | undefined,
-      inbox: (InboxKeys & { size: number; ttlS: number }) | undefined,
-      args: {
-        channel: string;
-        /** '' or `@<room>\n`: RedisKeys.sharedMessagePrefix. */
-        messagePrefix: string;
-        pubsub: 'classic' | 'sharded';
-        event: string;
-        body: string;
-        fingerprint: string;
-        historySize: number;
-        historyTtlS: number;
-        epochSuffix: string;
-      },
-    ) {
-      parser.pushKey(keys.meta);
-      parser.pushKey(keys.history);
-      parser.pushKey(dedupKey ?? keys.meta);
-      parser.pushKey(inbox?.items ?? keys.meta);
-      parser.pushKey(inbox?.read ?? keys.meta);
-      parser.pushKey(keys.legacyStream);
-      parser.pushKey(inbox?.index ?? keys.meta);
-      parser.push(args.channel, args.event, args.body, String(args.historySize), String(args.historyTtlS), args.epochSuffix, dedupKey === undefined ? '0' : '1');
-      parser.push(String(inbox?.size ?? 0), String(inbox?.ttlS ?? 0), args.fingerprint, args.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH', args.messagePrefix);
+    // No fixed NUMBER_OF_KEYS: the count goes first, then the keys (EVALSHA sha numkeys key...).
+    parseCommand(parser: CommandParser, group: readonly GroupedPublish[], shared: PublishGroupSettings) {
+      parser.push(String(7 * group.length));
+      for (const { keys, dedupKey, inbox } of group) {
+        parser.pushKey(keys.meta);
+        parser.pushKey(keys.history);
+        parser.pushKey(dedupKey ?? keys.meta);
+        parser.pushKey(inbox?.items ?? keys.meta);
+        parser.pushKey(inbox?.read ?? keys.meta);
+        parser.pushKey(keys.legacyStream);
+        parser.pushKey(inbox?.index ?? keys.meta);
+      }
+      parser.push(String(shared.historySize), String(shared.historyTtlS), shared.epochSuffix, String(shared.inboxSize), String(shared.inboxTtlS), shared.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH');
+      for (const item of group) {
+        parser.push(item.channel, item.messagePrefix, item.event, item.body, item.dedupKey === undefined ? '0' : '1', item.fingerprint, item.inbox === undefined ? '0' : '1');
+      }
     },
-    transformReply: (reply: [string, number] | 'duplicate' | 'conflict'): { epoch: string; position: number } | 'duplicate' | 'conflict' =>
-      typeof reply === 'string' ? reply : { epoch: reply[0], position: Number(reply[1]) },
+    transformReply: (replies: Array<[string, number] | string>): PublishReply[] =>
+      replies.map((reply) => {
+        if (typeof reply !== 'string') return { epoch: reply[0], position: Number(reply[1]) };
+        if (reply === 'duplicate' || reply === 'conflict') return reply;
+        return new ErrorReply(reply.slice(1));
+      }),
   }),
   heraldExtendRoomLives: defineScript({
     SCRIPT: EXTEND_ROOM_LIVES,
