@@ -96,6 +96,32 @@ describe('RedisEngine', () => {
       }
     });
 
+    it("claim their ids in one script call, each as if claimed alone: a repeat in the same call included", async () => {
+      const prefix = uniquePrefix();
+      const { broker } = await harness.pod({ prefix });
+      const keys = new RedisKeys(prefix);
+      const watcher = await inspector();
+      const claimCalls: string[] = [];
+      try {
+        await watcher.monitor((line) => {
+          if (line.includes('EVALSHA') && line.includes(keys.publishId('n1'))) claimCalls.push(line);
+        });
+        expect(await broker.claimPublishId('n0', 'f0')).toBe('first');
+        const claims = await Promise.all([
+          broker.claimPublishId('n1', 'f1'),
+          broker.claimPublishId('n2', 'f2'),
+          broker.claimPublishId('n1', 'f1'),
+          broker.claimPublishId('n1', 'other'),
+          broker.claimPublishId('n0', 'f0'),
+        ]);
+        expect(claims).toEqual(['first', 'first', 'repeat', 'conflict', 'repeat']);
+        await eventually(() => expect(claimCalls).toHaveLength(1));
+        expect(claimCalls[0]).toContain(keys.publishId('n2'));
+      } finally {
+        await watcher.close();
+      }
+    });
+
     it('fails a notification Redis refuses by itself: the others of its call are stored and delivered', async () => {
       const prefix = uniquePrefix();
       const { broker } = await harness.pod({ prefix });

@@ -11,8 +11,17 @@ import { LatestPositions } from './latest-positions';
 import { RedisKeys } from './redis-keys';
 import { RoomFeed, RoomFeeds } from './room.feeds';
 import { RoomLives } from './room.lives';
-import { PublishGroups } from './publish-groups';
-import { PublishGroupSettings, RoomKeys, RoomLatest } from './room.scripts';
+import { GroupedPublish, PublishGroupSettings, PublishIdClaimKey, PublishReply, RoomKeys, RoomLatest } from './room.scripts';
+import { TurnGroups } from './turn-groups';
+
+/**
+ * The most notifications one publish script call carries, and the most body bytes: the call holds
+ * Redis for its whole run, about 25 us per notification, so no group stalls other pods' calls
+ * for more than a few milliseconds.
+ */
+const PUBLISH_GROUP_LIMITS = { items: 100, bytes: 1 << 20 };
+/** Claims are a GET and maybe a SET each. */
+const CLAIM_GROUP_LIMITS = { items: 500, bytes: Number.POSITIVE_INFINITY };
 
 /** The publications after a `since`, oldest first: how many, and the epoch and position of each. */
 interface MissedPublications {
@@ -41,7 +50,7 @@ export interface RedisBrokerOptions {
  *   (trimmed to HISTORY_SIZE) of an entry that starts with its position, EXPIRE, the user's inbox when asked, and PUBLISH of the
  *   payload every pod decodes into a Publication. The room's epoch and position live in Redis,
  *   so all pods agree on `seq`; a Redis that lost its data starts a new epoch. The publishes of
- *   one event-loop turn share script calls (PublishGroups), each still published as if alone.
+ *   one event-loop turn share script calls (TurnGroups), each still published as if alone.
  * - History reads enforce exactly HISTORY_SIZE and HISTORY_TTL_S, and that the entries read run
  *   without gaps up to the latest position.
  * - The pod's rooms are followed by RoomFeeds (subscribed on 0 -> 1, unsubscribed on 1 -> 0);
@@ -64,8 +73,10 @@ export class RedisBroker extends Broker {
   /** The channels several personal rooms share, held while any of their rooms is followed here. */
   private readonly sharedChannels: RefCountedSubscriptions;
   private readonly latestPositions: LatestPositions;
-  /** Publishes of one turn, a script call per group (PublishGroups). */
-  private readonly publishes: PublishGroups;
+  /** Publishes of one turn, a script call per group (TurnGroups). */
+  private readonly publishes: TurnGroups<GroupedPublish, PublishReply>;
+  /** Publish id claims of one turn, a script call per group. */
+  private readonly claims: TurnGroups<PublishIdClaimKey, PublishIdClaim>;
   private readonly lives: RoomLives;
   /** Extends the lives of the rooms followed here: see extendFollowedRooms. */
   private readonly livesTimer: NodeJS.Timeout;
@@ -92,12 +103,20 @@ export class RedisBroker extends Broker {
       () => connection.available,
     );
     this.sharedChannels = new RefCountedSubscriptions(connection);
-    this.publishes = new PublishGroups(
+    // A script's keys must share a slot on a Cluster; every key does elsewhere.
+    const slotOf = (key: string) => (keys.sharded ? calculateSlot(key) : 0);
+    this.publishes = new TurnGroups(
       // A duplicate WAITs too: WAIT covers the connection's earlier writes, so a retry through the
       // same pod is acknowledged only once the first attempt's write is replicated.
       (group) => connection.runReplicated('publish', group[0].keys.meta, (redis) => redis.heraldPublish(group, this.publishSettings())),
-      // A script's keys must share a slot on a Cluster; every room's do elsewhere.
-      keys.sharded ? (item) => calculateSlot(item.keys.meta) : () => 0,
+      (item) => slotOf(item.keys.meta),
+      PUBLISH_GROUP_LIMITS,
+      (item) => item.body.length,
+    );
+    this.claims = new TurnGroups(
+      (group) => connection.run('publish id claim', (redis) => redis.heraldClaimPublishIds(group, settings.historyTtlS)),
+      (claim) => slotOf(claim.key),
+      CLAIM_GROUP_LIMITS,
     );
     this.latestPositions = new LatestPositions(connection, window);
     this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, oneRoomPerCall: keys.sharded });
@@ -120,7 +139,7 @@ export class RedisBroker extends Broker {
 
   async publish(room: string, event: PublishedEvent, body: Record<string, unknown>, options?: PublishOptions): Promise<PublishResult> {
     const channel = this.keys.channel(room);
-    const reply = await this.publishes.publish({
+    const reply = await this.publishes.add({
       keys: this.roomKeys(room),
       dedupKey: options?.dedupKey === undefined ? undefined : this.keys.dedup(room, options.dedupKey),
       inbox: options?.inboxUser === undefined ? undefined : this.keys.inboxKeys(options.inboxUser),
@@ -136,7 +155,7 @@ export class RedisBroker extends Broker {
   }
 
   async claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim> {
-    return this.connection.run('publish id claim', (redis) => redis.heraldClaimPublishId(this.keys.publishId(id), fingerprint, this.settings.historyTtlS));
+    return this.claims.add({ key: this.keys.publishId(id), fingerprint });
   }
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {

@@ -225,16 +225,23 @@ return latest
 `;
 
 /**
- * KEYS: the publish id's key. ARGV: fingerprint, TTL s.
- * Binds the id to the fingerprint if unbound; returns 'first', 'repeat' or 'conflict'.
+ * KEYS: publish ids' keys (the same key may come twice). ARGV: TTL s, then each key's fingerprint.
+ * Binds each id to its fingerprint if unbound, in order; returns 'first', 'repeat' or
+ * 'conflict' for each, as if claimed one after the other.
  */
-const CLAIM_PUBLISH_ID = `
-local bound = redis.call('GET', KEYS[1])
-if not bound then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-  return 'first'
+const CLAIM_PUBLISH_IDS = `
+local claims = {}
+for index, key in ipairs(KEYS) do
+  local fingerprint = ARGV[index + 1]
+  local bound = redis.call('GET', key)
+  if not bound then
+    redis.call('SET', key, fingerprint, 'EX', ARGV[1])
+    claims[index] = 'first'
+  else
+    claims[index] = bound == fingerprint and 'repeat' or 'conflict'
+  end
 end
-return bound == ARGV[1] and 'repeat' or 'conflict'
+return claims
 `;
 
 /**
@@ -341,6 +348,12 @@ export interface PublishGroupSettings {
   inboxTtlS: number;
 }
 
+/** A publish id to claim (its key) for a request's fingerprint. */
+export interface PublishIdClaimKey {
+  key: string;
+  fingerprint: string;
+}
+
 /** One notification's outcome in its group: stored at a position, a repeat of its id, or failed alone. */
 export type PublishReply = { epoch: string; position: number } | 'duplicate' | 'conflict' | ErrorReply;
 
@@ -381,14 +394,16 @@ export const ROOM_SCRIPTS = {
     },
     transformReply: (reply: number) => reply,
   }),
-  heraldClaimPublishId: defineScript({
-    SCRIPT: CLAIM_PUBLISH_ID,
-    NUMBER_OF_KEYS: 1,
-    parseCommand(parser: CommandParser, key: string, fingerprint: string, ttlS: number) {
-      parser.pushKey(key);
-      parser.push(fingerprint, String(ttlS));
+  heraldClaimPublishIds: defineScript({
+    SCRIPT: CLAIM_PUBLISH_IDS,
+    // No fixed NUMBER_OF_KEYS: the count goes first, then the keys (EVALSHA sha numkeys key...).
+    parseCommand(parser: CommandParser, claims: readonly PublishIdClaimKey[], ttlS: number) {
+      parser.push(String(claims.length));
+      for (const { key } of claims) parser.pushKey(key);
+      parser.push(String(ttlS));
+      for (const { fingerprint } of claims) parser.push(fingerprint);
     },
-    transformReply: (reply: 'first' | 'repeat' | 'conflict') => reply,
+    transformReply: (reply: Array<'first' | 'repeat' | 'conflict'>) => reply,
   }),
   heraldLatestPositions: defineScript({
     SCRIPT: LATEST_POSITIONS,
