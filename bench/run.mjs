@@ -28,13 +28,12 @@ const SINGLE = ['herald', 'ws', 'socketio'];
  * cross-pod p99 over a few dozen broadcasts is set by the one or two a scheduler hiccup slowed.
  */
 const PLAN = [
-  { name: 'idle', run: idle, targets: [...PRODUCTION, ...SINGLE] },
-  { name: 'fanout', run: fanout, targets: [...PRODUCTION, ...SINGLE] },
-  { name: 'notifications', run: notifications, targets: [...PRODUCTION, ...SINGLE], medianOf: (result) => result.cpuUsPerDelivered },
-  // Herald on a Redis Cluster beside one Redis: what sharded pub/sub and WAIT cost per message.
+  { name: 'idle', run: idle, targets: [...PRODUCTION, 'herald-cluster', ...SINGLE] },
+  { name: 'fanout', run: fanout, targets: [...PRODUCTION, 'herald-cluster', ...SINGLE] },
+  { name: 'notifications', run: notifications, targets: [...PRODUCTION, 'herald-cluster', ...SINGLE], medianOf: (result) => result.cpuUsPerDelivered },
   { name: 'crossPod', run: crossPod, targets: [...PRODUCTION, 'herald-cluster'], medianOf: (result) => result.latencyMs.p99 },
-  { name: 'storm', run: reconnectStorm, targets: PRODUCTION },
-  { name: 'batch', run: batchPublish, targets: ['herald-redis', 'herald'] },
+  { name: 'storm', run: reconnectStorm, targets: [...PRODUCTION, 'herald-cluster'] },
+  { name: 'batch', run: batchPublish, targets: ['herald-redis', 'herald-cluster', 'herald'] },
 ];
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
