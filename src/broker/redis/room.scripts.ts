@@ -63,7 +63,7 @@ end
 
 /**
  * Publishes a group of notifications, each to one room, in order, in one call: the notifications
- * a pod hands over in one event-loop turn (PublishGroups), all in one slot on a Cluster. Each
+ * a pod hands over in one event-loop turn (TurnGroups), all in one slot on a Cluster. Each
  * is published exactly as it would be alone (one failing, even halfway, leaves the others
  * alone); what they share is read once: the time, the replication history (INFO: about a fifth
  * of a lone publish's Redis time) and the call itself.
