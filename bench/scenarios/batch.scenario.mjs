@@ -8,7 +8,9 @@ import { startTarget } from '../lib/targets.mjs';
  * Herald's batch publish against its single publish, at the same notification rate: `users`
  * connections (spread over the nodes) in their personal rooms, `ratePerS` notifications a second
  * to one random user each, to the first node, first as single POSTs, then in batches of each of
- * `batchSizes`. Per phase: server CPU per delivered notification (nodes, and Redis apart), loss.
+ * `batchSizes`; then all of it again with an idempotency id on every notification (`withIds`:
+ * each id claimed before it is published, as a careful publisher sends them). Per phase: server
+ * CPU per delivered notification (nodes, and Redis apart), loss.
  */
 export async function batchPublish(ctx, targetName) {
   const { users, ratePerS, durationMs, batchSizes } = ctx.config.batch;
@@ -16,11 +18,13 @@ export async function batchPublish(ctx, targetName) {
   const fleet = new Fleet(target.target, target.nodes[0]);
   const publisher = new Publisher(target.nodes[0].port);
   let seed = 7;
+  let ids = 0;
+  let withIds = false;
   const randomUser = () => {
     // In 32-bit integer arithmetic: as a double, seed * 1103515245 passed 2^53 and lost its low
     // bits, so almost every pick was an even user, all connected to the first pod.
     seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-    return { users: [`u${seed % users}`] };
+    return withIds ? { users: [`u${seed % users}`], id: `bench-${++ids}` } : { users: [`u${seed % users}`] };
   };
   try {
     await fleet.connect({ count: users, rooms: [], nodes: target.nodes });
@@ -54,23 +58,29 @@ export async function batchPublish(ctx, targetName) {
       return result;
     };
 
-    const single = await phase('single', () => publisher.atRate(ratePerS, durationMs, randomUser));
-    const batches = {};
-    for (const size of batchSizes) {
-      // The same notifications per second as the single phase, `size` to a request.
-      batches[size] = await phase(`x${size}`, async () => {
-        const started = performance.now();
-        const pending = [];
-        for (let sent = 0; sent * size < (ratePerS * durationMs) / 1000; sent++) {
-          const due = started + (sent * size * 1000) / ratePerS;
-          if (due > performance.now()) await sleep(due - performance.now());
-          pending.push(publisher.publishBatch(Array.from({ length: size }, randomUser)));
-        }
-        await Promise.all(pending);
-      });
-    }
-    const ratios = Object.fromEntries(batchSizes.map((size) => [size, round(batches[size].cpuUsPerNotification / single.cpuUsPerNotification, 2)]));
-    return { nodes: target.nodes.length, users, ratePerS, single, batches, cpuRatioToSingle: ratios, publishFailures: publisher.failed, lastError: publisher.lastError };
+    const measure = async (suffix) => {
+      const single = await phase(`single${suffix}`, () => publisher.atRate(ratePerS, durationMs, randomUser));
+      const batches = {};
+      for (const size of batchSizes) {
+        // The same notifications per second as the single phase, `size` to a request.
+        batches[size] = await phase(`x${size}${suffix}`, async () => {
+          const started = performance.now();
+          const pending = [];
+          for (let sent = 0; sent * size < (ratePerS * durationMs) / 1000; sent++) {
+            const due = started + (sent * size * 1000) / ratePerS;
+            if (due > performance.now()) await sleep(due - performance.now());
+            pending.push(publisher.publishBatch(Array.from({ length: size }, randomUser)));
+          }
+          await Promise.all(pending);
+        });
+      }
+      const cpuRatioToSingle = Object.fromEntries(batchSizes.map((size) => [size, round(batches[size].cpuUsPerNotification / single.cpuUsPerNotification, 2)]));
+      return { single, batches, cpuRatioToSingle };
+    };
+    const { single, batches, cpuRatioToSingle: ratios } = await measure('');
+    withIds = true;
+    const identified = await measure(' with ids');
+    return { nodes: target.nodes.length, users, ratePerS, single, batches, cpuRatioToSingle: ratios, withIds: identified, publishFailures: publisher.failed, lastError: publisher.lastError };
   } finally {
     publisher.close();
     fleet.closeAll();
