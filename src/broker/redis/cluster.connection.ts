@@ -422,11 +422,10 @@ export class ClusterRedisConnection extends RedisConnection {
   protected async start(): Promise<void> {
     const budgetMs = RECONNECT_DEFAULTS.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
     const deadline = Date.now() + budgetMs;
-    const leftMs = () => Math.max(0, deadline - Date.now());
     try {
-      await this.startTries.run(() => withDeadline(this.cluster.connect(), leftMs(), () => new DeadlineExpiredError('the cluster discovery', budgetMs)), {
-        pauseMs: (attempt) => Math.min(reconnectBackoffMs(attempt - 1, this.settings), leftMs()),
-        isFinal: (error) => error instanceof DeadlineExpiredError,
+      await this.startTries.run(() => this.cluster.connect(), {
+        within: { ms: budgetMs, what: 'the cluster discovery' },
+        pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
         onRetry: (attempt, error) => this.logger.warn({ message: 'Redis Cluster discovery failed at start; trying again', attempt, error: describeError(error) }),
       });
       await this.untilEverySlotServed();

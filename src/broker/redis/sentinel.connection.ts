@@ -155,7 +155,6 @@ export class SentinelRedisConnection extends RedisConnection {
     try {
       await this.startTries.run(() => this.startOnce(), {
         pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
-        isFinal: (error) => error instanceof ClosedWhileStartingError,
         onRetry: (attempt, error) => this.logger.warn({ message: 'Could not reach the Redis primary through Sentinel yet; trying again', master: this.settings.masterName, attempt, error: describeError(error) }),
       });
     } catch (error) {

@@ -1,3 +1,4 @@
+import { DeadlineExpiredError } from '../deadline';
 import { ClosedWhileStartingError } from './redis.connection';
 import { StartTries } from './start-tries';
 
@@ -31,6 +32,32 @@ describe('StartTries', () => {
     const step = failing(5);
     await expect(new StartTries(3).run(step, { pauseMs: () => 1, isFinal: () => true, onRetry: () => undefined })).rejects.toThrow('miss 1');
     expect(step).toHaveBeenCalledTimes(1);
+  });
+
+  it('fails as closed, with no further try, when a step reports its connection closed', async () => {
+    const step = jest.fn(async () => {
+      throw new ClosedWhileStartingError();
+    });
+    await expect(new StartTries(3).run(step, { pauseMs: () => 1, onRetry: () => undefined })).rejects.toBeInstanceOf(ClosedWhileStartingError);
+    expect(step).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps every try and pause within its budget: a pause is cut to what is left, and a try that outlasts it is the last', async () => {
+    jest.useFakeTimers();
+    try {
+      let calls = 0;
+      // The first try fails at 400 ms; the second never settles.
+      const step = jest.fn(() => (++calls === 1 ? new Promise<never>((_, reject) => setTimeout(() => reject(new Error('miss 1')), 400)) : new Promise<never>(() => undefined)));
+      const started = new StartTries(5).run(step, { within: { ms: 1000, what: 'the discovery' }, pauseMs: () => 60_000, onRetry: () => undefined });
+      const failed = expect(started).rejects.toEqual(new DeadlineExpiredError('the discovery', 1000));
+      // The pause of a minute is cut to the 600 ms left; the second try then has none left at all.
+      await jest.advanceTimersByTimeAsync(1001);
+      await failed;
+      expect(step).toHaveBeenCalledTimes(2);
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('ends a pause at once when closed, clearing its timer, and tries no more', async () => {

@@ -1,13 +1,19 @@
+import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { ClosedWhileStartingError } from './redis.connection';
 
 /** How a start tries one of its steps again (StartTries.run). */
 export interface StartTryOptions {
   /** The pause before the next try, after try `attempt` (1 first) failed. */
   pauseMs(attempt: number): number;
-  /** A failure no later try can mend (a deadline passed, a close): thrown at once. */
+  /** A failure no later try can mend: thrown at once (as are a close and the end of `within`). */
   isFinal?(error: unknown): boolean;
   /** Told of each failure that is tried again (a log line). */
   onRetry(attempt: number, error: unknown): void;
+  /**
+   * Every try and pause together end within `ms` of the first try: a try is cut at what is left
+   * (DeadlineExpiredError naming `what` and `ms`, tried no more) and a pause never runs past it.
+   */
+  within?: { ms: number; what: string };
 }
 
 /**
@@ -29,14 +35,20 @@ export class StartTries {
   }
 
   async run<T>(step: () => Promise<T>, options: StartTryOptions): Promise<T> {
+    const { within } = options;
+    const deadline = within && Date.now() + within.ms;
+    const leftMs = () => (deadline === undefined ? Infinity : Math.max(0, deadline - Date.now()));
+    let spent: DeadlineExpiredError | undefined;
+    const budgetSpent = () => (spent = new DeadlineExpiredError(within!.what, within!.ms));
     for (let attempt = 1; ; attempt++) {
       try {
-        return await step();
+        return await (within ? withDeadline(step(), leftMs(), budgetSpent) : step());
       } catch (error) {
-        if (this.closed) throw new ClosedWhileStartingError();
-        if (attempt >= this.attempts || options.isFinal?.(error)) throw error;
+        // A step that found its connection closed reports it so; either way no try follows.
+        if (this.closed || error instanceof ClosedWhileStartingError) throw new ClosedWhileStartingError();
+        if (attempt >= this.attempts || error === spent || options.isFinal?.(error)) throw error;
         options.onRetry(attempt, error);
-        await this.pause(options.pauseMs(attempt));
+        await this.pause(Math.min(options.pauseMs(attempt), leftMs()));
         if (this.closed) throw new ClosedWhileStartingError();
       }
     }

@@ -106,15 +106,14 @@ export class HooksRedisConnection {
   async connect(): Promise<void> {
     // As the broker's start-up budget: a few attempts, each bounded, then refuse to start.
     const budgetMs = START_ATTEMPTS * (this.commandTimeoutMs + RECONNECT_MAX_DELAY_MS);
-    const deadline = Date.now() + budgetMs;
-    const leftMs = () => Math.max(0, deadline - Date.now());
     try {
-      await this.startTries.run(() => withDeadline(this.client.connect(), leftMs(), () => new DeadlineExpiredError('connect', budgetMs)), {
-        pauseMs: (attempt) => Math.min(reconnectDelayMs(attempt - 1), leftMs()),
+      await this.startTries.run(() => this.client.connect(), {
+        within: { ms: budgetMs, what: 'connect' },
+        pauseMs: (attempt) => reconnectDelayMs(attempt - 1),
         // The one-server client reconnects on its own until the deadline, and node-redis's
         // Sentinel client asks again itself. A cluster client asks each seed once per discovery,
         // so its start is tried again as the broker's is (ClusterRedisConnection.start).
-        isFinal: (error) => this.topology.mode !== 'cluster' || error instanceof DeadlineExpiredError,
+        isFinal: () => this.topology.mode !== 'cluster',
         onRetry: (attempt, error) => this.logger.warn({ message: 'Webhooks: Redis Cluster discovery failed at start; trying again', attempt, error: describeHookError(error) }),
       });
     } catch (error) {
