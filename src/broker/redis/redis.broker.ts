@@ -12,16 +12,16 @@ import { RedisKeys } from './redis-keys';
 import { RoomFeed, RoomFeeds } from './room.feeds';
 import { RoomLives } from './room.lives';
 import { GroupedPublish, PublishGroupSettings, PublishIdClaimKey, PublishReply, RoomKeys, RoomLatest } from './room.scripts';
-import { TurnGroups } from './turn-groups';
+import { TurnGroupLimits, TurnGroups } from './turn-groups';
 
 /**
  * The most notifications one publish script call carries, and the most body bytes: the call holds
  * Redis for its whole run, about 25 us per notification, so no group stalls other pods' calls
  * for more than a few milliseconds.
  */
-const PUBLISH_GROUP_LIMITS = { items: 100, bytes: 1 << 20 };
+const PUBLISH_GROUP_LIMITS: TurnGroupLimits<GroupedPublish> = { items: 100, bytes: { most: 1 << 20, of: (item) => item.body.length } };
 /** Claims are a GET and maybe a SET each. */
-const CLAIM_GROUP_LIMITS = { items: 500, bytes: Number.POSITIVE_INFINITY };
+const CLAIM_GROUP_LIMITS: TurnGroupLimits<PublishIdClaimKey> = { items: 500 };
 
 /** The publications after a `since`, oldest first: how many, and the epoch and position of each. */
 interface MissedPublications {
@@ -111,7 +111,6 @@ export class RedisBroker extends Broker {
       (group) => connection.runReplicated('publish', group[0].keys.meta, (redis) => redis.heraldPublish(group, this.publishSettings())),
       (item) => slotOf(item.keys.meta),
       PUBLISH_GROUP_LIMITS,
-      (item) => item.body.length,
     );
     this.claims = new TurnGroups(
       (group) => connection.run('publish id claim', (redis) => redis.heraldClaimPublishIds(group, settings.historyTtlS)),

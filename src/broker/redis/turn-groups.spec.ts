@@ -15,7 +15,7 @@ function item(room: string, body = '{}'): GroupedPublish {
   };
 }
 
-const LIMITS = { items: 100, bytes: 1 << 20 };
+const LIMITS = { items: 100 };
 const roomOf = (publish: GroupedPublish) => publish.keys.meta.slice(1, publish.keys.meta.indexOf('}'));
 
 /** Every call the groups make, answered at once with a position per notification unless `answer` says otherwise. */
@@ -63,7 +63,7 @@ describe('TurnGroups', () => {
 
   it('splits a turn at the most notifications and body bytes a call may carry; a larger lone notification goes alone', async () => {
     const { calls, send } = recordedCalls();
-    const groups = new TurnGroups(send, () => 0, { items: 2, bytes: 10 }, (publish: GroupedPublish) => publish.body.length);
+    const groups = new TurnGroups(send, () => 0, { items: 2, bytes: { most: 10, of: (publish: GroupedPublish) => publish.body.length } });
     await Promise.all([item('a'), item('b'), item('c'), item('d', 'x'.repeat(9)), item('e', 'x'.repeat(30)), item('f')].map((publish) => groups.add(publish)));
     // 'c' (2 B) and 'd' (9 B) together pass 10 bytes; 'e' alone passes them.
     expect(calls).toEqual([['a', 'b'], ['c'], ['d'], ['e'], ['f']]);

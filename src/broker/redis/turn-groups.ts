@@ -1,7 +1,7 @@
-/** The most items one call carries, and the most bytes (a lone item larger than that still goes, alone). */
-export interface TurnGroupLimits {
+/** The most items one call carries, and when given the most bytes, as `of` counts an item's (a lone item larger than that still goes, alone). */
+export interface TurnGroupLimits<Item> {
   items: number;
-  bytes: number;
+  bytes?: { most: number; of(item: Item): number };
 }
 
 interface Waiting<Item, Reply> {
@@ -29,9 +29,7 @@ export class TurnGroups<Item, Reply> {
     private readonly send: (group: readonly Item[]) => Promise<readonly Reply[]>,
     /** Items with the same value may share a call: one value everywhere but on a Cluster, where it is their keys' slot. */
     private readonly groupOf: (item: Item) => number,
-    private readonly limits: TurnGroupLimits,
-    /** What an item counts against `limits.bytes`. */
-    private readonly bytesOf: (item: Item) => number = () => 0,
+    private readonly limits: TurnGroupLimits<Item>,
   ) {}
 
   add(item: Item): Promise<Reply> {
@@ -45,11 +43,12 @@ export class TurnGroups<Item, Reply> {
     this.waiting = [];
     // Map keeps insertion order; only groups of one value need to leave in order, and do.
     const open = new Map<number, { members: Waiting<Item, Reply>[]; bytes: number }>();
+    const { items, bytes: byteLimit } = this.limits;
     for (const entry of waiting) {
       const key = this.groupOf(entry.item);
-      const bytes = this.bytesOf(entry.item);
+      const bytes = byteLimit ? byteLimit.of(entry.item) : 0;
       let group = open.get(key);
-      if (group && (group.members.length >= this.limits.items || group.bytes + bytes > this.limits.bytes)) {
+      if (group && (group.members.length >= items || (byteLimit && group.bytes + bytes > byteLimit.most))) {
         this.sendGroup(group.members);
         group = undefined;
       }
