@@ -28,6 +28,18 @@ async function inspector() {
   return client;
 }
 
+type Inspector = Awaited<ReturnType<typeof inspector>>;
+
+/** Runs `look` with a plain client on Redis, closed however it ends. */
+async function inspecting<T>(look: (client: Inspector) => Promise<T>): Promise<T> {
+  const client = await inspector();
+  try {
+    return await look(client);
+  } finally {
+    await client.close();
+  }
+}
+
 beforeAll(async () => {
   redis = await startRedis();
 });
@@ -62,7 +74,7 @@ describe('RedisEngine', () => {
   describe('publishes handed over in one turn', () => {
     afterEach(() => harness.closeAll());
     /** Publish script calls so far: the script alone runs INFO, once per call (each look adds its own INFO). */
-    const scriptCalls = async (client: Awaited<ReturnType<typeof inspector>>) => Number(/cmdstat_info:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+    const scriptCalls = async (client: Inspector) => Number(/cmdstat_info:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
 
     it('go to Redis as one script call, each stored, de-duplicated, kept in its inbox and delivered as if alone, in order', async () => {
       const prefix = uniquePrefix();
@@ -71,8 +83,7 @@ describe('RedisEngine', () => {
       await broker.subscribe('chat');
       await broker.subscribe('user:ann');
       await broker.publish('chat', 'message', body('before'));
-      const client = await inspector();
-      try {
+      await inspecting(async (client) => {
         const callsBefore = await scriptCalls(client);
         const published = await Promise.all([
           broker.publish('chat', 'message', body('c1')),
@@ -90,19 +101,17 @@ describe('RedisEngine', () => {
         await eventually(() => expect(deliveries.of('chat').map(textOf)).toEqual(['before', 'c1', 'c2', 'c3']));
         await eventually(() => expect(deliveries.of('user:ann').map(textOf)).toEqual(['a1']));
         expect((await inbox.read('ann', 10)).items.map((item) => item.id)).toEqual(['n1']);
-        expect((await broker.history('chat', formatSeq(parseSeq(published[0].duplicate ? '' : published[0].seq)!.epoch, 1))).publications.map((publication) => JSON.parse(publication.body).text)).toEqual(['c1', 'c2', 'c3']);
-      } finally {
-        await client.close();
-      }
+        const { epoch } = parseSeq((published[0] as { seq: string }).seq)!;
+        expect((await broker.history('chat', formatSeq(epoch, 1))).publications.map((publication) => JSON.parse(publication.body).text)).toEqual(['c1', 'c2', 'c3']);
+      });
     });
 
     it("claim their ids in one script call, each as if claimed alone: a repeat in the same call included", async () => {
       const prefix = uniquePrefix();
       const { broker } = await harness.pod({ prefix });
       const keys = new RedisKeys(prefix);
-      const watcher = await inspector();
       const claimCalls: string[] = [];
-      try {
+      await inspecting(async (watcher) => {
         await watcher.monitor((line) => {
           if (line.includes('EVALSHA') && line.includes(keys.publishId('n1'))) claimCalls.push(line);
         });
@@ -117,9 +126,7 @@ describe('RedisEngine', () => {
         expect(claims).toEqual(['first', 'first', 'repeat', 'conflict', 'repeat']);
         await eventually(() => expect(claimCalls).toHaveLength(1));
         expect(claimCalls[0]).toContain(keys.publishId('n2'));
-      } finally {
-        await watcher.close();
-      }
+      });
     });
 
     it('fails a notification Redis refuses by itself: the others of its call are stored and delivered', async () => {
@@ -128,8 +135,7 @@ describe('RedisEngine', () => {
       const deliveries = new DeliveryLog(broker);
       await broker.subscribe('chat');
       const keys = new RedisKeys(prefix);
-      const client = await inspector();
-      try {
+      await inspecting(async (client) => {
         // A key of the wrong type under a live room's history: its LPUSH fails halfway through the publish.
         await broker.publish('broken', 'message', body('first'));
         await client.set(keys.history('broken'), 'not a list');
@@ -141,9 +147,7 @@ describe('RedisEngine', () => {
         expect(published.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
         expect(String((published[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
         await eventually(() => expect(deliveries.of('chat').map(textOf)).toEqual(['c1', 'c2']));
-      } finally {
-        await client.close();
-      }
+      });
     });
   });
 
