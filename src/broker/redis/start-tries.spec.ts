@@ -42,9 +42,11 @@ describe('StartTries', () => {
     expect(step).toHaveBeenCalledTimes(1);
   });
 
-  it('keeps every try and pause within its budget: a pause is cut to what is left, and a try that outlasts it is the last', async () => {
-    jest.useFakeTimers();
-    try {
+  describe('on a clock the test moves', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+
+    it('keeps every try and pause within its budget: a pause is cut to what is left, and a try that outlasts it is the last', async () => {
       let calls = 0;
       // The first try fails at 400 ms; the second never settles.
       const step = jest.fn(() => (++calls === 1 ? new Promise<never>((_, reject) => setTimeout(() => reject(new Error('miss 1')), 400)) : new Promise<never>(() => undefined)));
@@ -55,14 +57,9 @@ describe('StartTries', () => {
       await failed;
       expect(step).toHaveBeenCalledTimes(2);
       expect(jest.getTimerCount()).toBe(0);
-    } finally {
-      jest.useRealTimers();
-    }
-  });
+    });
 
-  it('ends a pause at once when closed, clearing its timer, and tries no more', async () => {
-    jest.useFakeTimers();
-    try {
+    it('ends a pause at once when closed, clearing its timer, and tries no more', async () => {
       const tries = new StartTries(3);
       const step = failing(5);
       const started = tries.run(step, { pauseMs: () => 60_000, onRetry: () => undefined });
@@ -73,23 +70,16 @@ describe('StartTries', () => {
       await expect(started).rejects.toBeInstanceOf(ClosedWhileStartingError);
       expect(step).toHaveBeenCalledTimes(1);
       expect(jest.getTimerCount()).toBe(0);
-    } finally {
-      jest.useRealTimers();
-    }
-  });
+    });
 
-  it('makes no pause once closed before it begins', async () => {
-    jest.useFakeTimers();
-    try {
+    it('makes no pause once closed before it begins', async () => {
       const tries = new StartTries(3);
       const step = failing(5);
       const started = tries.run(step, { pauseMs: () => 60_000, onRetry: () => tries.close() });
       await expect(started).rejects.toBeInstanceOf(ClosedWhileStartingError);
       expect(step).toHaveBeenCalledTimes(1);
       expect(jest.getTimerCount()).toBe(0);
-    } finally {
-      jest.useRealTimers();
-    }
+    });
   });
 
   it('fails as closed when closed while a try is under way', async () => {
