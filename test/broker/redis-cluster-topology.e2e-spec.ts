@@ -93,6 +93,34 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
     afterAll(() => harness.closeAll());
   });
 
+  describe('flushing channels', () => {
+    /** The sharded subscriber of each primary, counting its PINGs. */
+    function countSubscriberPings(connection: ClusterRedisConnection): () => number {
+      const masters = (connection as unknown as { cluster: { masters: Array<{ pubSub?: { client?: { ping(): Promise<string> } } }> } }).cluster.masters;
+      const spies = masters.flatMap((master) => (master.pubSub?.client ? [jest.spyOn(master.pubSub.client, 'ping')] : []));
+      return () => spies.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+    }
+
+    it("shares one PING per subscriber among the flushes asked in one turn, and PINGs again for a later turn's", async () => {
+      const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), minReplicas: 0, healthCheckMs: 600_000 });
+      try {
+        await connection.connect();
+        // Rooms in many slots, so every primary's subscriber holds some.
+        const channels = Array.from({ length: 30 }, (_, index) => `{flush-${index}}:channel`);
+        for (const channel of channels) await connection.subscribe(channel);
+        const pings = countSubscriberPings(connection);
+        const subscribers = (connection.health.shards ?? []).length;
+        await Promise.all(channels.map((channel) => connection.flushChannel(channel)));
+        expect(pings()).toBe(subscribers);
+        // Each later turn's flush is one of its own: a PING written before a read was answered covers nothing of it.
+        for (const channel of channels.slice(0, 3)) await connection.flushChannel(channel);
+        expect(pings()).toBe(subscribers + 3);
+      } finally {
+        await connection.close();
+      }
+    });
+  });
+
   describe('Broker', () => brokerContract(harness));
   describe('PresenceStore', () => presenceStoreContract(harness));
   describe('InboxStore', () => inboxStoreContract(harness));

@@ -247,6 +247,8 @@ describe('RedisEngine', () => {
         await broker.subscribe('user:alice');
         await broker.subscribe('user:bob');
         expect((await client.pubSubChannels(`${prefix}*`)).sort()).toEqual([`${prefix}room:user:alice`, `${prefix}room:user:bob`]);
+        // Followed with its anchor read afterwards, by a read that writes nothing: no history life started.
+        expect(await client.keys(`${prefix}*`)).toEqual([]);
       } finally {
         await client.close();
       }
@@ -776,11 +778,17 @@ describe('RedisEngine', () => {
   describe('a rejoin of a room followed just now', () => {
     afterEach(() => harness.closeAll());
 
-    it("is answered without waiting for the batch window that reads where the room stands (a reconnect's personal room, right after welcome)", async () => {
+    /** A personal room on a shared channel (the default), and on a channel of its own, as on a Cluster. */
+    const CHANNELS = [
+      ['on a shared channel', undefined],
+      ['on a channel of its own (REDIS_PERSONAL_CHANNELS=0)', 0],
+    ] as const;
+
+    it.each(CHANNELS)("is answered without waiting for the batch window that reads where the room stands (a reconnect's personal room, right after welcome), %s", async (_, personalChannels) => {
       const prefix = uniquePrefix();
       // A window no test outlasts: the rejoin below is answered only if its anchor read is sent at once.
-      const { broker: pod } = await harness.pod({ prefix, batchWindowMs: 3_600_000 });
-      const { broker: publisher } = await harness.pod({ prefix });
+      const { broker: pod } = await harness.pod({ prefix, batchWindowMs: 3_600_000, personalChannels });
+      const { broker: publisher } = await harness.pod({ prefix, personalChannels });
       const first = (await publisher.publish('user:ann', 'notification', body('first'))) as { seq: string };
       await publisher.publish('user:ann', 'notification', body('second'));
       await pod.subscribe('user:ann');
@@ -790,10 +798,10 @@ describe('RedisEngine', () => {
       expect(pod.historyNow('user:ann', rejoin.latestSeq ?? undefined)).toEqual({ latestSeq: rejoin.latestSeq, recovered: true, publications: [] });
     });
 
-    it('delivers a publication that arrives before where the room stands is known without waiting for the batch window', async () => {
+    it.each(CHANNELS)('delivers a publication that arrives before where the room stands is known without waiting for the batch window, %s', async (_, personalChannels) => {
       const prefix = uniquePrefix();
-      const { broker: pod } = await harness.pod({ prefix, batchWindowMs: 3_600_000 });
-      const { broker: publisher } = await harness.pod({ prefix });
+      const { broker: pod } = await harness.pod({ prefix, batchWindowMs: 3_600_000, personalChannels });
+      const { broker: publisher } = await harness.pod({ prefix, personalChannels });
       await publisher.publish('user:bob', 'notification', body('before'));
       const log = new DeliveryLog(pod);
       await pod.subscribe('user:bob');

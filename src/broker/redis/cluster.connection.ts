@@ -36,6 +36,8 @@ function isReply(error: unknown, pattern: RegExp): boolean {
   return error instanceof ErrorReply && pattern.test(error.message);
 }
 
+const NO_COMMAND_TIMEOUT = { timeout: 0 };
+
 /**
  * How a cluster client reaches REDIS_CLUSTER_NODES; shared with the webhook drivers' own
  * cluster client (hooks-redis.connection.ts), so both reach the nodes the same way.
@@ -44,11 +46,15 @@ export function clusterNodeOptions(seeds: string[], options: { commandTimeoutMs:
   const first = new URL(seeds[0]);
   return {
     rootNodes: seeds.map((url) => ({ url })),
+    // No per-command timer (node-redis arms an AbortSignal.timeout for every command, the cluster's
+    // own and its node clients'): every call is bounded by the connection itself (`bounded`).
+    commandOptions: NO_COMMAND_TIMEOUT,
     // Nodes the cluster announces are reached with the seeds' credentials and TLS.
     defaults: {
       username: first.username === '' ? undefined : decodeURIComponent(first.username),
       password: first.password === '' ? undefined : decodeURIComponent(first.password),
       disableOfflineQueue: true,
+      commandOptions: NO_COMMAND_TIMEOUT,
       socket: {
         tls: first.protocol === 'rediss:',
         connectTimeout: options.commandTimeoutMs,
@@ -151,6 +157,8 @@ export class ClusterRedisConnection extends RedisConnection {
   private refusedForReplicas = 0;
   /** Per node client of a primary: its durable writes and their WAITs (ReplicaWaits). */
   private readonly replicaWaits = new WeakMap<NodeClient, ReplicaWaits>();
+  /** This turn's PING of each subscriber, shared by the turn's flushes (flushChannel). */
+  private readonly turnPings = new Map<NodeClient, Promise<void>>();
   private downSinceMs: number | undefined;
   /** Primaries (addresses) that missed the last health check's PING while others answered: servePartly. */
   private silentPrimaries = new Set<string>();
@@ -365,7 +373,12 @@ export class ClusterRedisConnection extends RedisConnection {
     return true;
   }
 
-  /** The PING goes to the sharded subscriber of the primary serving the channel's slot. */
+  /**
+   * The PING goes to the sharded subscriber of the primary serving the channel's slot. Flushes
+   * asked of one subscriber in one turn share a PING: every caller's read was answered before the
+   * turn's PING is written (node-redis writes at the turn's end), so it covers them all, and the
+   * anchor reads of a burst of admissions, one per slot, cost a PING per primary, not per room.
+   */
   async flushChannel(channel: string): Promise<void> {
     // A read just redirected to a new primary (a planned failover of a shard idle here) leaves the
     // channel subscribed at the old one: followed, the resync subscribes it at the new one.
@@ -373,11 +386,18 @@ export class ClusterRedisConnection extends RedisConnection {
     const master = this.cluster.slots[calculateSlot(channel)]?.master as { pubSub?: { client?: NodeClient } } | undefined;
     const subscriber = master?.pubSub?.client;
     if (!this.isAvailable || !subscriber?.isReady || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
-    try {
-      await this.bounded('subscriber PING', subscriber.ping());
-    } catch (error) {
-      throw asCallError('subscriber PING', error, REDIRECTED);
+    let ping = this.turnPings.get(subscriber);
+    if (!ping) {
+      ping = this.bounded('subscriber PING', subscriber.ping()).then(
+        () => undefined,
+        (error: unknown) => {
+          throw asCallError('subscriber PING', error, REDIRECTED);
+        },
+      );
+      this.turnPings.set(subscriber, ping);
+      process.nextTick(() => this.turnPings.delete(subscriber));
     }
+    await ping;
   }
 
   get channelCount(): number {

@@ -16,12 +16,13 @@ interface PendingRead {
 }
 
 /**
- * Where each newly followed room stands (its epoch and latest position), read for every room
- * asked for in one batch window (BatchWindow) with one script call: admission follows each
- * connection's personal room, and a burst of connections was a burst of single reads. The read
- * starts nothing in Redis (heraldLatestPositions), so a room that never carries a message leaves
- * no key behind. Only for rooms whose keys may share a script call (not on a Cluster). Nothing
- * waits for these reads but a join of, or a delivery to, a room followed just now, which hurry them.
+ * Where each newly followed personal room stands (its epoch and latest position), read for every
+ * room asked for in one batch window (BatchWindow): admission follows each connection's personal
+ * room, and a burst of connections was a burst of single reads. Rooms whose keys may share a
+ * script call (`groupOf`: one group on one Redis, a slot on a Cluster) are read in one call; the
+ * reads start nothing in Redis (heraldLatestPositions), so a room that never carries a message
+ * leaves no key behind, and no replica copies anything. Nothing waits for these reads but a join
+ * of, or a delivery to, a room followed just now, which hurry them.
  */
 export class LatestPositions {
   private pending: PendingRead[] | undefined;
@@ -29,6 +30,8 @@ export class LatestPositions {
   constructor(
     private readonly connection: Pick<RedisConnection, 'attempt' | 'flushChannel'>,
     private readonly window: BatchWindow,
+    /** Rooms whose meta keys give the same value may share a call. */
+    private readonly groupOf: (meta: string) => number,
   ) {}
 
   /**
@@ -54,19 +57,34 @@ export class LatestPositions {
   private flush(): void {
     const batch = this.pending ?? [];
     this.pending = undefined;
-    for (let start = 0; start < batch.length; start += MOST_ROOMS_PER_READ) {
-      const reads = batch.slice(start, start + MOST_ROOMS_PER_READ);
+    for (const reads of this.calls(batch)) {
       this.connection
         // `attempt`, as a subscribe's anchor always was: it runs whenever the command connection is up.
         .attempt('history', (redis) => redis.heraldLatestPositions(reads.map((read) => read.meta)))
         // Answered once the messages the read counted have arrived (RedisConnection.flushChannel:
-        // one subscriber holds every room a read can batch, so one flush covers them all). A
-        // failed flush answers all the same: the subscriber is down, and its resync catches up.
+        // the rooms of one call come on one subscriber, so one flush covers them all). A failed
+        // flush answers all the same: the subscriber is down, and its resync catches up.
         .then((latest) => this.connection.flushChannel(reads[0].channel).then(() => latest, () => latest))
         .then(
           (latest) => reads.forEach((read, index) => read.answer(undefined, latest[index] ?? null)),
           (error: unknown) => reads.forEach((read) => read.answer(error ?? new Error('Reading latest positions failed'))),
         );
     }
+  }
+
+  /** The batch split into script calls: rooms of one group together, at most MOST_ROOMS_PER_READ a call. */
+  private calls(batch: readonly PendingRead[]): PendingRead[][] {
+    const open = new Map<number, PendingRead[]>();
+    const calls: PendingRead[][] = [];
+    for (const read of batch) {
+      const group = this.groupOf(read.meta);
+      let call = open.get(group);
+      if (!call || call.length === MOST_ROOMS_PER_READ) {
+        open.set(group, (call = []));
+        calls.push(call);
+      }
+      call.push(read);
+    }
+    return calls;
   }
 }

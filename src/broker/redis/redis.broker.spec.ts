@@ -88,6 +88,41 @@ describe('RedisBroker', () => {
     await raceTheAnchor(personalRoom('alice'), 16);
   });
 
+  it('anchors a personal room on a channel of its own (a Cluster, REDIS_PERSONAL_CHANNELS=0) after the messages its read counted', async () => {
+    await raceTheAnchor(personalRoom('alice'), 0);
+  });
+
+  it.each([
+    ['one Redis, REDIS_PERSONAL_CHANNELS=0', false],
+    ['a Cluster', true],
+  ])("reads the anchors of personal rooms on channels of their own in the batch window, one call per slot, starting no history life (%s)", async (_, sharded) => {
+    const redis = new TwoConnections();
+    const keys = new RedisKeys('test:', sharded, 0);
+    const window = new BatchWindow(3_600_000);
+    const broker = new RedisBroker(redis.connection, keys, { historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 60_000 }, window);
+    const subscribed = jest.spyOn(redis.connection, 'subscribe');
+    const anchorReads = jest.spyOn(redis, 'heraldLatestPositions');
+    const lifeStarts = jest.spyOn(redis, 'heraldHistory');
+    redis.latest = { epoch: 'e1', latestPosition: 3, nowMs: Date.now(), entries: undefined, after: undefined };
+    // Two rooms in one slot (the same hash tag's slot), one in another.
+    const rooms = ['user:{a}1', 'user:{a}2', 'user:b'].map((user) => personalRoom(user));
+    try {
+      for (const room of rooms) await broker.subscribe(room);
+      expect(subscribed.mock.calls.map(([channel]) => channel)).toEqual(rooms.map((room) => keys.channel(room)));
+      // Followed before its anchor is known: the reads wait for the window.
+      expect(anchorReads).not.toHaveBeenCalled();
+      expect(rooms.map((room) => broker.historyNow(room))).toEqual([undefined, undefined, undefined]);
+      window.flushNow();
+      await until(() => rooms.every((room) => broker.historyNow(room) !== undefined));
+      const metas = rooms.map((room) => keys.meta(room));
+      expect(anchorReads.mock.calls.map(([read]) => read)).toEqual(sharded ? [metas.slice(0, 2), metas.slice(2)] : [metas]);
+      expect(lifeStarts).not.toHaveBeenCalled();
+    } finally {
+      window.flushNow();
+      broker.close();
+    }
+  });
+
   it("sends the window's anchor reads at once for a personal room's delivery held back, not for another room's", async () => {
     const redis = new TwoConnections();
     const keys = new RedisKeys('test:', false, 16);

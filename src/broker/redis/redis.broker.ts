@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
@@ -60,9 +61,10 @@ export interface RedisBrokerOptions {
  *   rooms it follows on a timer and a room's when it stops following it (RoomLives), so a join's
  *   seq stays a `since` that recovers whatever is published while its client is away.
  * - Personal rooms share REDIS_PERSONAL_CHANNELS channels (RedisKeys.channel): following one
- *   costs no SUBSCRIBE once its channel is held (RefCountedSubscriptions), and its anchor is read with
- *   every other room followed in the same batch window (LatestPositions, BatchWindow). Messages on a shared channel
- *   name their room on a first line.
+ *   costs no SUBSCRIBE once its channel is held (RefCountedSubscriptions). Messages on a shared
+ *   channel name their room on a first line. A personal room's anchor, on a shared channel or its
+ *   own (a Cluster), is read with every other room followed in the same batch window
+ *   (LatestPositions, BatchWindow), after the room is followed.
  */
 export class RedisBroker extends Broker {
   private readonly logger = new Logger(RedisBroker.name);
@@ -98,7 +100,7 @@ export class RedisBroker extends Broker {
       // Someone waits for a personal room followed just now: its anchor is read now, not at the
       // window's end. Other rooms read theirs on their own (subscribe), not in the window.
       (room) => {
-        if (keys.isShared(keys.channel(room))) this.latestPositions.hurry();
+        if (isPersonal(room)) this.latestPositions.hurry();
       },
       () => connection.available,
     );
@@ -117,7 +119,7 @@ export class RedisBroker extends Broker {
       (claim) => slotOf(claim.key),
       CLAIM_GROUP_LIMITS,
     );
-    this.latestPositions = new LatestPositions(connection, window);
+    this.latestPositions = new LatestPositions(connection, window, slotOf);
     this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, oneRoomPerCall: keys.sharded });
     // Three times per TTL: a followed room's life still never lapses when one extension fails.
     this.livesTimer = setInterval(() => this.extendFollowedRooms(), (settings.historyTtlS * 1000) / 3);
@@ -166,6 +168,7 @@ export class RedisBroker extends Broker {
   async subscribe(room: string): Promise<void> {
     const channel = this.keys.channel(room);
     if (this.keys.isShared(channel)) return this.subscribeShared(room, channel);
+    if (isPersonal(room)) return this.subscribePersonal(room, channel);
     const feed = this.feeds.open(room);
     try {
       await this.connection.subscribe(channel);
@@ -177,12 +180,7 @@ export class RedisBroker extends Broker {
       await this.connection.flushChannel(channel);
       this.feeds.anchor(room, feed, latest);
     } catch (error) {
-      if (this.feeds.close(room, feed)) {
-        this.connection.unsubscribe(channel).catch((failure: unknown) =>
-          // The subscriber is failing too; its replacement is built without this room.
-          this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', room, error: describeError(failure) }),
-        );
-      }
+      if (this.feeds.close(room, feed)) this.unsubscribeAfterFailure(room, channel);
       throw error;
     }
   }
@@ -216,6 +214,24 @@ export class RedisBroker extends Broker {
   }
 
   /**
+   * A personal room on a channel of its own (on a Cluster, or with REDIS_PERSONAL_CHANNELS=0):
+   * followed once the channel is subscribed, its anchor read afterwards as a shared channel's is
+   * (followShared). Its admission reads no history, so nothing waits for the anchor but a
+   * delivery or a rejoin, and the read-only batched read starts no history life that a replica
+   * would copy and the room would never use (most personal rooms never carry a message).
+   */
+  private async subscribePersonal(room: string, channel: string): Promise<void> {
+    const feed = this.feeds.open(room);
+    try {
+      await this.connection.subscribe(channel);
+    } catch (error) {
+      if (this.feeds.close(room, feed)) this.unsubscribeAfterFailure(room, channel);
+      throw error;
+    }
+    this.followShared(room, feed);
+  }
+
+  /**
    * Where a personal room stands is read once its channel is held (so anything published after
    * the read reaches this pod live or by catch-up), batched with every room followed in the same
    * batch window; until it is known the feed holds back what arrives live (RoomFeeds.open), so
@@ -230,6 +246,13 @@ export class RedisBroker extends Broker {
       this.logger.warn({ message: 'Could not read where a followed room stands', room, error: describeError(error) });
       this.feeds.anchorUnknown(room, feed);
     });
+  }
+
+  private unsubscribeAfterFailure(room: string, channel: string): void {
+    this.connection.unsubscribe(channel).catch((failure: unknown) =>
+      // The subscriber is failing too; its replacement is built without this room.
+      this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', room, error: describeError(failure) }),
+    );
   }
 
   async unsubscribe(room: string): Promise<void> {
@@ -455,3 +478,5 @@ export class RedisBroker extends Broker {
     return { meta: this.keys.meta(room), history: this.keys.history(room), legacyStream: this.keys.legacyHistoryStream(room) };
   }
 }
+
+const isPersonal = (room: string): boolean => room.startsWith(PERSONAL_ROOM_PREFIX);
