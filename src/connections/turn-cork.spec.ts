@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { corkForThisTurn, sendBroadcast } from './turn-cork';
+import { corkForThisTurn, corkUntil, sendBroadcast } from './turn-cork';
 
 /** A TCP stream as far as corking goes: how deep it is corked, and how many times it was uncorked. */
 function stream() {
@@ -78,5 +78,24 @@ describe('sendBroadcast', () => {
     cork(members[0]);
     await checkPhase();
     expect(members[0]).toMatchObject({ writableCorked: 0, uncorks: 2 });
+  });
+});
+
+describe('corkUntil', () => {
+  it.each([
+    ['settles', (settle: { resolve(): void; reject(): void }) => settle.resolve()],
+    ['fails', (settle: { resolve(): void; reject(): void }) => settle.reject()],
+  ])("holds a stream corked for its turn past the turn's end until what it waits for %s, then writes", async (_, settleIt) => {
+    const socket = stream();
+    let settle!: { resolve(): void; reject(): void };
+    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    done.catch(() => undefined);
+    cork(socket);
+    corkUntil(socket as unknown as Duplex, done);
+    await checkPhase();
+    expect(socket.writableCorked).toBe(1);
+    settleIt(settle);
+    await checkPhase();
+    expect(socket.writableCorked).toBe(0);
   });
 });

@@ -20,6 +20,17 @@ export function corkForThisTurn(stream: Duplex): void {
 }
 
 /**
+ * Holds what is written to `stream` until `done` settles, then writes it in one call: an
+ * admission that waits for the broker (a Cluster's SSUBSCRIBE) sends its 101 response together
+ * with `welcome` or the refusal's close frame, as one that needs no round trip does in its turn.
+ */
+export function corkUntil(stream: Duplex, done: Promise<unknown>): void {
+  stream.cork();
+  const release = () => stream.uncork();
+  done.then(release, release);
+}
+
+/**
  * Runs `send`, one broadcast's writes to its members' sockets. The first broadcast of a turn that
  * follows a pause is sent as it goes: the sockets it corks are flushed every FLUSH_EVERY_SOCKETS
  * and when it ends, rather than in the check phase. Corked until then, a room's first members

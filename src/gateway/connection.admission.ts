@@ -9,6 +9,8 @@ import { Broker } from '../broker/broker';
 import { HeraldConfig } from '../config/herald.config';
 import { closeCodeOf, closeSocket, Connection } from '../connections/connection';
 import { ConnectionHub } from '../connections/connection.hub';
+import { corkUntil } from '../connections/turn-cork';
+import { streamOf } from '../connections/ws.internals';
 import { DrainService } from '../lifecycle/drain.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RoomsService } from '../rooms/rooms.service';
@@ -120,10 +122,15 @@ export class ConnectionAdmission {
       return this.notAdmitted(socket, connection, error);
     }
     if (admitting === undefined) return this.open(socket, connection);
-    admitting.then(
-      () => this.open(socket, connection),
-      (error: unknown) => this.notAdmitted(socket, connection, error),
-    ).catch((error: unknown) => this.failed(socket, error));
+    const settled = admitting
+      .then(
+        () => this.open(socket, connection),
+        (error: unknown) => this.notAdmitted(socket, connection, error),
+      )
+      .catch((error: unknown) => this.failed(socket, error));
+    // The 101 response is still unsent (corked for the handshake's turn): it leaves with what
+    // admission sends, one write instead of two.
+    corkUntil(streamOf(socket), settled);
   }
 
   /** Admitted: its frames are read from now on. */

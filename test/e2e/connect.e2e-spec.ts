@@ -106,13 +106,16 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
       return subscribe(room);
     });
     try {
-      const client = await openClient(app.wsUrl, token({ sub: 'impatient' }));
+      const client = rawUpgrade(app.wsUrl, { headers: `Sec-WebSocket-Protocol: herald.v1, bearer.${token({ sub: 'impatient' })}\r\n` });
       await eventually(() => expect(slow).toHaveBeenCalled());
-      client.socket.terminate();
+      // The 101 response waits to leave with welcome: the client has heard nothing yet.
+      expect(client.received()).toBe('');
+      client.hangUp();
       await eventually(() => expect(hub.stats().connections).toBe(before.connections));
       subscribing();
       await eventually(() => expect(hub.stats()).toEqual(before));
-      expect(client.frames).toEqual([]);
+      await client.closed;
+      expect(client.received()).toBe('');
     } finally {
       slow.mockRestore();
       subscribeNow.mockRestore();
@@ -138,6 +141,23 @@ function expectCompleteRefusal(response: string, statusLine: string): string {
   expect(head).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
   return body;
 }
+
+describe('an admission that waits for the broker', () => {
+  const broker = useBroker('redis');
+
+  it("sends the 101 response and welcome in one write, as an admission done in the handshake's turn does", async () => {
+    // With a channel per personal room, admission waits for the room's SUBSCRIBE.
+    const app = await createTestApp({ ...broker.env(), REDIS_PERSONAL_CHANNELS: '0' });
+    try {
+      const upgrade = rawUpgrade(app.wsUrl, { headers: `Sec-WebSocket-Protocol: herald.v1, bearer.${signToken({ sub: 'ann' })}\r\n` });
+      const first = await upgrade.firstChunk;
+      expect(first).toMatch(/^HTTP\/1\.1 101 /);
+      expect(first).toContain('"event":"welcome"');
+    } finally {
+      await app.close();
+    }
+  });
+});
 
 describe('an upgrade on a path no WebSocket server serves', () => {
   let app: TestApp;

@@ -7,6 +7,10 @@ export interface RawUpgrade {
   received(): string;
   /** Everything the server wrote, once it closed the connection. */
   readonly closed: Promise<string>;
+  /** What the first read returned: what the server wrote in its first write call, over loopback. */
+  readonly firstChunk: Promise<string>;
+  /** Closes the connection from the client's side at once. */
+  hangUp(): void;
 }
 
 /**
@@ -18,6 +22,7 @@ export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '', pa
   const { port, pathname } = new URL(wsUrl);
   const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
   let received = '';
+  const firstChunk = new Promise<string>((resolve) => raw.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
   const closed = new Promise<string>((resolve) => {
     raw.on('data', (chunk) => (received += chunk.toString('latin1')));
     raw.on('close', () => resolve(received));
@@ -28,5 +33,5 @@ export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '', pa
       `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n`,
   );
   if (after) raw.write(after);
-  return { received: () => received, closed };
+  return { received: () => received, closed, firstChunk, hangUp: () => raw.destroy() };
 }
