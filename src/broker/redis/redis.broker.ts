@@ -187,12 +187,12 @@ export class RedisBroker extends Broker {
 
   /**
    * A personal room whose shared channel this pod holds already: followed in this turn, with
-   * nothing sent (its anchor is read with the batch window's, see followShared).
+   * nothing sent (its anchor is read with the batch window's, see followPersonal).
    */
   subscribeNow(room: string): boolean {
     const channel = this.keys.channel(room);
     if (!this.keys.isShared(channel) || !this.sharedChannels.acquireNow(channel)) return false;
-    this.followShared(room, this.feeds.open(room));
+    this.followPersonal(room, this.feeds.open(room));
     return true;
   }
 
@@ -210,13 +210,13 @@ export class RedisBroker extends Broker {
       if (this.feeds.close(room, feed)) this.sharedChannels.release(channel);
       throw error;
     }
-    this.followShared(room, feed);
+    this.followPersonal(room, feed);
   }
 
   /**
    * A personal room on a channel of its own (on a Cluster, or with REDIS_PERSONAL_CHANNELS=0):
-   * followed once the channel is subscribed, its anchor read afterwards as a shared channel's is
-   * (followShared). Its admission reads no history, so nothing waits for the anchor but a
+   * followed once the channel is subscribed, its anchor read afterwards as on a shared channel
+   * (followPersonal). Its admission reads no history, so nothing waits for the anchor but a
    * delivery or a rejoin, and the read-only batched read starts no history life that a replica
    * would copy and the room would never use (most personal rooms never carry a message).
    */
@@ -228,7 +228,7 @@ export class RedisBroker extends Broker {
       if (this.feeds.close(room, feed)) this.unsubscribeAfterFailure(room, channel);
       throw error;
     }
-    this.followShared(room, feed);
+    this.followPersonal(room, feed);
   }
 
   /**
@@ -237,7 +237,7 @@ export class RedisBroker extends Broker {
    * batch window; until it is known the feed holds back what arrives live (RoomFeeds.open), so
    * nothing is lost, repeated or reordered meanwhile.
    */
-  private followShared(room: string, feed: RoomFeed): void {
+  private followPersonal(room: string, feed: RoomFeed): void {
     this.latestPositions.read(this.keys.meta(room), this.keys.channel(room), (error, latest) => {
       if (error === undefined) {
         this.feeds.anchor(room, feed, latest ?? null);
