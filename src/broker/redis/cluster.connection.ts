@@ -157,6 +157,10 @@ export class ClusterRedisConnection extends RedisConnection {
   private refusedForReplicas = 0;
   /** Per node client of a primary: its durable writes and their WAITs (ReplicaWaits). */
   private readonly replicaWaits = new WeakMap<NodeClient, ReplicaWaits>();
+  /** Per node client: the commands a durable write is given (nodeCommandsOf). */
+  private readonly nodeCommands = new WeakMap<NodeClient, RedisCommands>();
+  /** Each slot's primary when the subscribed channels were last compared with the slot map (movedChannels). */
+  private slotOwners: Array<string | undefined> = [];
   /** This turn's PING of each subscriber, shared by the turn's flushes (flushChannel). */
   private readonly turnPings = new Map<NodeClient, Promise<void>>();
   private downSinceMs: number | undefined;
@@ -276,9 +280,16 @@ export class ClusterRedisConnection extends RedisConnection {
 
   /** The write, then WAIT on the same primary, through that primary's ReplicaWaits. */
   private writeReplicated<T>(operation: string, node: NodeClient, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
-    const write = () => this.bounded(operation, command(this.commandsOn(node)));
+    const write = () => this.bounded(operation, command(this.nodeCommandsOf(node)));
     if (this.settings.minReplicas === 0) return write();
     return this.replicaWaitsOf(node).write(operation, write);
+  }
+
+  /** The commands of a node client, made once per client: every durable write goes through one. */
+  private nodeCommandsOf(node: NodeClient): RedisCommands {
+    let commands = this.nodeCommands.get(node);
+    if (!commands) this.nodeCommands.set(node, (commands = this.commandsOn(node)));
+    return commands;
   }
 
   /**
@@ -704,9 +715,27 @@ export class ClusterRedisConnection extends RedisConnection {
 
   /** Subscribed channels whose slot is now served by another primary than when subscribed. */
   private movedChannels(): number {
+    // Every health check asks; a pod's channels (a Cluster's personal rooms: one per user) are
+    // looked at only when a slot's primary changed since the last look.
+    if (!this.slotOwnersChanged()) return 0;
     let moved = 0;
     for (const [channel, owner] of this.channels) if (this.ownerOf(channel) !== owner) moved++;
     return moved;
+  }
+
+  /** Whether any slot's primary differs from the last call's; remembers the current ones. */
+  private slotOwnersChanged(): boolean {
+    const slots = this.cluster.slots;
+    let changed = this.slotOwners.length !== slots.length;
+    if (changed) this.slotOwners = new Array<string | undefined>(slots.length);
+    for (let slot = 0; slot < slots.length; slot++) {
+      const owner = slots[slot]?.master.address;
+      if (this.slotOwners[slot] !== owner) {
+        this.slotOwners[slot] = owner;
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   /**
