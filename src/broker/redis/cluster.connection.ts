@@ -8,6 +8,7 @@ import { RECONNECT_DEFAULTS, asCallError, builtOnce, describeError, reconnectBac
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
+import { SlotOwners } from './slot-owners';
 import { StartTries } from './start-tries';
 
 export interface ClusterConnectionOptions {
@@ -160,7 +161,7 @@ export class ClusterRedisConnection extends RedisConnection {
   /** Per node client: the commands a durable write is given (nodeCommandsOf). */
   private readonly nodeCommands = new WeakMap<NodeClient, RedisCommands>();
   /** Each slot's primary when the subscribed channels were last compared with the slot map (movedChannels). */
-  private slotOwners: Array<string | undefined> = [];
+  private readonly slotOwners = new SlotOwners();
   /** This turn's PING of each subscriber, shared by the turn's flushes (flushChannel). */
   private readonly turnPings = new Map<NodeClient, Promise<void>>();
   private downSinceMs: number | undefined;
@@ -717,25 +718,10 @@ export class ClusterRedisConnection extends RedisConnection {
   private movedChannels(): number {
     // Every health check asks; a pod's channels (a Cluster's personal rooms: one per user) are
     // looked at only when a slot's primary changed since the last look.
-    if (!this.slotOwnersChanged()) return 0;
+    if (!this.slotOwners.changedSince(this.cluster.slots)) return 0;
     let moved = 0;
     for (const [channel, owner] of this.channels) if (this.ownerOf(channel) !== owner) moved++;
     return moved;
-  }
-
-  /** Whether any slot's primary differs from the last call's; remembers the current ones. */
-  private slotOwnersChanged(): boolean {
-    const slots = this.cluster.slots;
-    let changed = this.slotOwners.length !== slots.length;
-    if (changed) this.slotOwners = new Array<string | undefined>(slots.length);
-    for (let slot = 0; slot < slots.length; slot++) {
-      const owner = slots[slot]?.master.address;
-      if (this.slotOwners[slot] !== owner) {
-        this.slotOwners[slot] = owner;
-        changed = true;
-      }
-    }
-    return changed;
   }
 
   /**
