@@ -1,4 +1,5 @@
 import type { BatchWindow } from './batch-window';
+import { callGroups } from './call-groups';
 import type { RedisConnection } from './redis.connection';
 import type { RoomLatest } from './room.scripts';
 
@@ -57,7 +58,7 @@ export class LatestPositions {
   private flush(): void {
     const batch = this.pending ?? [];
     this.pending = undefined;
-    for (const reads of this.calls(batch)) {
+    for (const reads of callGroups(batch, (read) => this.groupOf(read.meta), MOST_ROOMS_PER_READ)) {
       this.connection
         // `attempt`, as a subscribe's anchor always was: it runs whenever the command connection is up.
         .attempt('history', (redis) => redis.heraldLatestPositions(reads.map((read) => read.meta)))
@@ -70,21 +71,5 @@ export class LatestPositions {
           (error: unknown) => reads.forEach((read) => read.answer(error ?? new Error('Reading latest positions failed'))),
         );
     }
-  }
-
-  /** The batch split into script calls: rooms of one group together, at most MOST_ROOMS_PER_READ a call. */
-  private calls(batch: readonly PendingRead[]): PendingRead[][] {
-    const open = new Map<number, PendingRead[]>();
-    const calls: PendingRead[][] = [];
-    for (const read of batch) {
-      const group = this.groupOf(read.meta);
-      let call = open.get(group);
-      if (!call || call.length === MOST_ROOMS_PER_READ) {
-        open.set(group, (call = []));
-        calls.push(call);
-      }
-      call.push(read);
-    }
-    return calls;
   }
 }

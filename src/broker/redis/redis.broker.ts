@@ -120,7 +120,7 @@ export class RedisBroker extends Broker {
       CLAIM_GROUP_LIMITS,
     );
     this.latestPositions = new LatestPositions(connection, window, slotOf);
-    this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, oneRoomPerCall: keys.sharded });
+    this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, groupOf: slotOf });
     // Three times per TTL: a followed room's life still never lapses when one extension fails.
     this.livesTimer = setInterval(() => this.extendFollowedRooms(), (settings.historyTtlS * 1000) / 3);
     this.livesTimer.unref();

@@ -1,3 +1,4 @@
+import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { BatchWindow } from './batch-window';
 import type { RedisCommands } from './redis.connection';
@@ -17,13 +18,16 @@ function recordingConnection(failure: () => Error | undefined = () => undefined)
   return { calls, connection: { run: <T>(_operation: string, command: (commands: RedisCommands) => Promise<T>) => command(redis) } };
 }
 
+/** One Redis: every room may share a call. */
+const ONE_REDIS = () => 0;
+
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('RoomLives', () => {
   it('extends every room asked for in one batch window with one call, 500 rooms at most per call', async () => {
     const { calls, connection } = recordingConnection();
     const window = new BatchWindow(0);
-    const lives = new RoomLives(connection, window, { historyTtlS: 600, oneRoomPerCall: false });
+    const lives = new RoomLives(connection, window, { historyTtlS: 600, groupOf: ONE_REDIS });
     const rooms = Array.from({ length: 1200 }, (_, index) => `{room${index}}:meta`);
     for (const meta of rooms) lives.extend(meta);
     expect(calls).toEqual([]);
@@ -37,18 +41,19 @@ describe('RoomLives', () => {
     expect(calls.at(-1)!.metaKeys).toEqual(['{late}:meta']);
   });
 
-  it('sends one room per call where rooms live in slots of their own (a Cluster)', async () => {
+  it('sends the rooms of one slot together and the others apart where rooms live in slots of their own (a Cluster)', async () => {
     const { calls, connection } = recordingConnection();
-    const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 60, oneRoomPerCall: true });
-    for (const meta of ['{a}:meta', '{b}:meta', '{c}:meta']) lives.extend(meta);
+    const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 60, groupOf: calculateSlot });
+    // Two rooms with one hash tag, so one slot; two in others.
+    for (const meta of ['{a}:meta', '{b}:meta', '{a}x:meta', '{c}:meta']) lives.extend(meta);
     await settled();
-    expect(calls.map((call) => call.metaKeys)).toEqual([['{a}:meta'], ['{b}:meta'], ['{c}:meta']]);
+    expect(calls.map((call) => call.metaKeys)).toEqual([['{a}:meta', '{a}x:meta'], ['{b}:meta'], ['{c}:meta']]);
   });
 
   it("lets a failed call go (the room's key then expires, as its TTL says) and extends again in the next window", async () => {
     let failure: Error | undefined = new BrokerUnavailableError();
     const { calls, connection } = recordingConnection(() => failure);
-    const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 60, oneRoomPerCall: true });
+    const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 60, groupOf: calculateSlot });
     lives.extend('{a}:meta');
     lives.extend('{b}:meta');
     await settled();

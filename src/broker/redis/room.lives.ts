@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import type { BatchWindow } from './batch-window';
+import { callGroups } from './call-groups';
 import { describeError } from './redis.client';
 import type { RedisConnection } from './redis.connection';
 
@@ -9,8 +10,8 @@ const MOST_ROOMS_PER_CALL = 500;
 
 export interface RoomLivesOptions {
   historyTtlS: number;
-  /** On a Cluster each room's keys live in their own slot: one room per call. */
-  oneRoomPerCall: boolean;
+  /** Rooms whose meta keys give the same value may share a call: one value on one Redis, the slot on a Cluster. */
+  groupOf: (meta: string) => number;
 }
 
 /**
@@ -43,7 +44,6 @@ export class RoomLives {
   private flush(): void {
     const batch = this.pending ?? [];
     this.pending = undefined;
-    const size = this.options.oneRoomPerCall ? 1 : MOST_ROOMS_PER_CALL;
     let reported = false;
     const reportOnce = (error: unknown) => {
       // Never a false `recovered: true`: a life that lapses meanwhile becomes a new epoch, and an
@@ -55,8 +55,7 @@ export class RoomLives {
       if (error instanceof BrokerUnavailableError) this.logger.debug(entry);
       else this.logger.warn(entry);
     };
-    for (let start = 0; start < batch.length; start += size) {
-      const metaKeys = batch.slice(start, start + size);
+    for (const metaKeys of callGroups(batch, this.options.groupOf, MOST_ROOMS_PER_CALL)) {
       this.connection.run('extend room lives', (redis) => redis.heraldExtendRoomLives(metaKeys, this.options.historyTtlS)).catch(reportOnce);
     }
   }
