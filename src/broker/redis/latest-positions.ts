@@ -58,7 +58,7 @@ export class LatestPositions {
   private flush(): void {
     const batch = this.pending ?? [];
     this.pending = undefined;
-    for (const reads of callGroups(batch, (read) => this.groupOf(read.meta), MOST_ROOMS_PER_READ)) {
+    for (const reads of callGroups(batch, (read) => this.groupOf(read.meta), { items: MOST_ROOMS_PER_READ })) {
       this.connection
         // `attempt`, as a subscribe's anchor always was: it runs whenever the command connection is up.
         .attempt('history', (redis) => redis.heraldLatestPositions(reads.map((read) => read.meta)))

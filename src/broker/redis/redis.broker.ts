@@ -6,6 +6,7 @@ import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
 import { ParsedSeq, formatSeq, newEpochSuffix, parseSeq } from '../seq';
 import { expirySeconds } from './inbox.scripts';
 import type { BatchWindow } from './batch-window';
+import type { CallLimits } from './call-groups';
 import { asCallError, describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { LatestPositions } from './latest-positions';
@@ -13,16 +14,16 @@ import { RedisKeys } from './redis-keys';
 import { RoomFeed, RoomFeeds } from './room.feeds';
 import { RoomLives } from './room.lives';
 import { GroupedPublish, PublishGroupSettings, PublishIdClaimKey, PublishReply, RoomKeys, RoomLatest } from './room.scripts';
-import { TurnGroupLimits, TurnGroups } from './turn-groups';
+import { TurnGroups } from './turn-groups';
 
 /**
  * The most notifications one publish script call carries, and the most body bytes: the call holds
  * Redis for its whole run, about 25 us per notification, so no group stalls other pods' calls
  * for more than a few milliseconds.
  */
-const PUBLISH_GROUP_LIMITS: TurnGroupLimits<GroupedPublish> = { items: 100, bytes: { most: 1 << 20, of: (item) => item.body.length } };
+const PUBLISH_GROUP_LIMITS: CallLimits<GroupedPublish> = { items: 100, bytes: { most: 1 << 20, of: (item) => item.body.length } };
 /** Claims are a GET and maybe a SET each. */
-const CLAIM_GROUP_LIMITS: TurnGroupLimits<PublishIdClaimKey> = { items: 500 };
+const CLAIM_GROUP_LIMITS: CallLimits<PublishIdClaimKey> = { items: 500 };
 
 /** The publications after a `since`, oldest first: how many, and the epoch and position of each. */
 interface MissedPublications {

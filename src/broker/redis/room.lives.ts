@@ -55,7 +55,7 @@ export class RoomLives {
       if (error instanceof BrokerUnavailableError) this.logger.debug(entry);
       else this.logger.warn(entry);
     };
-    for (const metaKeys of callGroups(batch, this.options.groupOf, MOST_ROOMS_PER_CALL)) {
+    for (const metaKeys of callGroups(batch, this.options.groupOf, { items: MOST_ROOMS_PER_CALL })) {
       this.connection.run('extend room lives', (redis) => redis.heraldExtendRoomLives(metaKeys, this.options.historyTtlS)).catch(reportOnce);
     }
   }

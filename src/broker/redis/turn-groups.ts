@@ -1,8 +1,4 @@
-/** The most items one call carries, and when given the most bytes, as `of` counts an item's (a lone item larger than that still goes, alone). */
-export interface TurnGroupLimits<Item> {
-  items: number;
-  bytes?: { most: number; of(item: Item): number };
-}
+import { CallLimits, callGroups } from './call-groups';
 
 interface Waiting<Item, Reply> {
   item: Item;
@@ -24,13 +20,18 @@ interface Waiting<Item, Reply> {
 export class TurnGroups<Item, Reply> {
   private waiting: Waiting<Item, Reply>[] = [];
 
+  /** The limits, counting each waiting item's bytes. */
+  private readonly limits: CallLimits<Waiting<Item, Reply>>;
+
   constructor(
     /** One script call for the group, whose items share `groupOf`; resolves with a reply per item, in order. */
     private readonly send: (group: readonly Item[]) => Promise<readonly Reply[]>,
     /** Items with the same value may share a call: one value everywhere but on a Cluster, where it is their keys' slot. */
     private readonly groupOf: (item: Item) => number,
-    private readonly limits: TurnGroupLimits<Item>,
-  ) {}
+    { items, bytes }: CallLimits<Item>,
+  ) {
+    this.limits = { items, bytes: bytes && { most: bytes.most, of: (waiting) => bytes.of(waiting.item) } };
+  }
 
   add(item: Item): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
@@ -41,22 +42,7 @@ export class TurnGroups<Item, Reply> {
   private flush(): void {
     const waiting = this.waiting;
     this.waiting = [];
-    // Map keeps insertion order; only groups of one value need to leave in order, and do.
-    const open = new Map<number, { members: Waiting<Item, Reply>[]; bytes: number }>();
-    const { items, bytes: byteLimit } = this.limits;
-    for (const entry of waiting) {
-      const key = this.groupOf(entry.item);
-      const bytes = byteLimit ? byteLimit.of(entry.item) : 0;
-      let group = open.get(key);
-      if (group && (group.members.length >= items || (byteLimit && group.bytes + bytes > byteLimit.most))) {
-        this.sendGroup(group.members);
-        group = undefined;
-      }
-      if (!group) open.set(key, (group = { members: [], bytes: 0 }));
-      group.members.push(entry);
-      group.bytes += bytes;
-    }
-    for (const { members } of open.values()) this.sendGroup(members);
+    for (const members of callGroups(waiting, (entry) => this.groupOf(entry.item), this.limits)) this.sendGroup(members);
   }
 
   private sendGroup(members: readonly Waiting<Item, Reply>[]): void {
