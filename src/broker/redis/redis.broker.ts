@@ -168,7 +168,6 @@ export class RedisBroker extends Broker {
 
   async subscribe(room: string): Promise<void> {
     const channel = this.keys.channel(room);
-    if (this.keys.isShared(channel)) return this.subscribeShared(room, channel);
     if (isPersonal(room)) return this.subscribePersonal(room, channel);
     const feed = this.feeds.open(room);
     try {
@@ -198,35 +197,25 @@ export class RedisBroker extends Broker {
   }
 
   /**
-   * A room on a channel it shares with others (a personal room): resolves once the channel is
-   * held, which for all but a pod's first few connections is at once (subscribeNow), so admission
-   * sends `welcome` in the turn of the handshake (one write with the 101 response, see
-   * turn-cork.ts) instead of a Redis round trip later.
-   */
-  private async subscribeShared(room: string, channel: string): Promise<void> {
-    const feed = this.feeds.open(room);
-    try {
-      await this.sharedChannels.acquire(channel);
-    } catch (error) {
-      if (this.feeds.close(room, feed)) this.sharedChannels.release(channel);
-      throw error;
-    }
-    this.followPersonal(room, feed);
-  }
-
-  /**
-   * A personal room on a channel of its own (on a Cluster, or with REDIS_PERSONAL_CHANNELS=0):
-   * followed once the channel is subscribed, its anchor read afterwards as on a shared channel
-   * (followPersonal). Its admission reads no history, so nothing waits for the anchor but a
+   * A personal room: followed once its channel is held, its anchor read afterwards in the batch
+   * window (followPersonal). Its admission reads no history, so nothing waits for the anchor but a
    * delivery or a rejoin, and the read-only batched read starts no history life that a replica
    * would copy and the room would never use (most personal rooms never carry a message).
+   * - On a channel it shares with others (REDIS_PERSONAL_CHANNELS), held at once for all but a
+   *   pod's first few connections (subscribeNow), so admission sends `welcome` in the turn of the
+   *   handshake (one write with the 101 response, see turn-cork.ts).
+   * - On a channel of its own (a Cluster, or REDIS_PERSONAL_CHANNELS=0), once it is subscribed.
    */
   private async subscribePersonal(room: string, channel: string): Promise<void> {
+    const shared = this.keys.isShared(channel);
     const feed = this.feeds.open(room);
     try {
-      await this.connection.subscribe(channel);
+      await (shared ? this.sharedChannels.acquire(channel) : this.connection.subscribe(channel));
     } catch (error) {
-      if (this.feeds.close(room, feed)) this.unsubscribeAfterFailure(room, channel);
+      if (this.feeds.close(room, feed)) {
+        if (shared) this.sharedChannels.release(channel);
+        else this.unsubscribeAfterFailure(room, channel);
+      }
       throw error;
     }
     this.followPersonal(room, feed);
