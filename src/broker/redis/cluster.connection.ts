@@ -452,7 +452,7 @@ export class ClusterRedisConnection extends RedisConnection {
    * for a moment, failed the start at once. Then every primary, its scripts and the resync.
    */
   protected async start(): Promise<void> {
-    const budgetMs = RECONNECT_DEFAULTS.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
+    const budgetMs = this.startTries.budgetMs(this.settings.commandTimeoutMs, this.settings.reconnectMaxDelayMs);
     const deadline = Date.now() + budgetMs;
     try {
       await this.startTries.run(() => this.cluster.connect(), {

@@ -204,7 +204,7 @@ export class StandaloneRedisConnection extends RedisConnection {
    */
   protected async start(): Promise<void> {
     // node-redis bounds each TCP connect, not the handshake after it, nor its own retries.
-    const startupBudgetMs = this.settings.startupAttempts * (this.settings.commandTimeoutMs + this.settings.reconnectMaxDelayMs);
+    const startupBudgetMs = this.startTries.budgetMs(this.settings.commandTimeoutMs, this.settings.reconnectMaxDelayMs);
     try {
       await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
       this.everConnected = true;

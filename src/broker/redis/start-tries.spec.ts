@@ -22,6 +22,10 @@ describe('StartTries', () => {
     expect(onRetry.mock.calls.map(([attempt, error]) => [attempt, (error as Error).message])).toEqual([[1, 'miss 1'], [2, 'miss 2']]);
   });
 
+  it('has a budget of every try and every pause at their longest', () => {
+    expect(new StartTries(5).budgetMs(2_000, 500)).toBe(12_500);
+  });
+
   it('fails with the last try\'s error once its attempts are spent', async () => {
     const step = failing(5);
     await expect(new StartTries(3).run(step, { pauseMs: () => 1, onRetry: () => undefined })).rejects.toThrow('miss 3');

@@ -29,6 +29,11 @@ export class StartTries {
 
   constructor(private readonly attempts: number) {}
 
+  /** The time every try takes at most `tryMs` and every pause at most `pauseMs` add up to: a start's budget. */
+  budgetMs(tryMs: number, pauseMs: number): number {
+    return this.attempts * (tryMs + pauseMs);
+  }
+
   close(): void {
     this.closed = true;
     this.endPause?.();

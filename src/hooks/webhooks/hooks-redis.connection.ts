@@ -9,8 +9,6 @@ import { describeHookError } from '../hook-request';
 import { HOOKS_SCRIPTS } from './hooks-redis.scripts';
 
 const RECONNECT_MAX_DELAY_MS = 2000;
-/** Connection attempts at start-up, as the broker's (RECONNECT_DEFAULTS). */
-const START_ATTEMPTS = RECONNECT_DEFAULTS.startupAttempts;
 const reconnectDelayMs = (retries: number) => Math.min(RECONNECT_MAX_DELAY_MS, 50 * 2 ** Math.min(retries, 10));
 
 /** The hooks clients' classes, built once: see redis.client.ts for why. */
@@ -89,8 +87,8 @@ export class HooksRedisConnection {
   readonly commands: HooksRedisCommands;
   private reportedDown = false;
   private closed = false;
-  /** The start's tries (see connect). */
-  private readonly startTries = new StartTries(START_ATTEMPTS);
+  /** The start's tries (see connect), as many as the broker's (RECONNECT_DEFAULTS). */
+  private readonly startTries = new StartTries(RECONNECT_DEFAULTS.startupAttempts);
   /** A Cluster recovery under way, and when the last one started (one per command timeout at most). */
   private recovering: Promise<void> | undefined;
   private lastRecoveryMs = 0;
@@ -105,7 +103,7 @@ export class HooksRedisConnection {
 
   async connect(): Promise<void> {
     // As the broker's start-up budget: a few attempts, each bounded, then refuse to start.
-    const budgetMs = START_ATTEMPTS * (this.commandTimeoutMs + RECONNECT_MAX_DELAY_MS);
+    const budgetMs = this.startTries.budgetMs(this.commandTimeoutMs, RECONNECT_MAX_DELAY_MS);
     try {
       await this.startTries.run(() => this.client.connect(), {
         within: { ms: budgetMs, what: 'connect' },
