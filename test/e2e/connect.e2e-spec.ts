@@ -106,7 +106,7 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
       return subscribe(room);
     });
     try {
-      const client = rawUpgrade(app.wsUrl, { headers: `Sec-WebSocket-Protocol: herald.v1, bearer.${token({ sub: 'impatient' })}\r\n` });
+      const client = rawUpgrade(app.wsUrl, { token: token({ sub: 'impatient' }) });
       await eventually(() => expect(slow).toHaveBeenCalled());
       // The 101 response waits to leave with welcome: the client has heard nothing yet.
       expect(client.received()).toBe('');
@@ -125,7 +125,7 @@ describe.each(BROKER_KINDS)('connecting (%s broker)', (kind) => {
   it('survives a refused client that sends an invalid frame before its close reply', async () => {
     // A handshake followed at once by an unmasked frame, which ws reports as an 'error' on the
     // server socket while Herald is still refusing the token.
-    const { closed } = rawUpgrade(app.wsUrl, { headers: 'Sec-WebSocket-Protocol: herald.v1, bearer.not-a-jwt\r\n' }, Buffer.from([0x81, 0x02, 0x68, 0x69])); // then FIN text "hi", unmasked
+    const { closed } = rawUpgrade(app.wsUrl, { token: 'not-a-jwt' }, Buffer.from([0x81, 0x02, 0x68, 0x69])); // then FIN text "hi", unmasked
     expect(await closed).toMatch(/^HTTP\/1.1 101 /);
     const next = await connectClient(app.wsUrl, token());
     expect(next.frames[0].event).toBe('welcome');
@@ -149,7 +149,7 @@ describe('an admission that waits for the broker', () => {
     // With a channel per personal room, admission waits for the room's SUBSCRIBE.
     const app = await createTestApp({ ...broker.env(), REDIS_PERSONAL_CHANNELS: '0' });
     try {
-      const upgrade = rawUpgrade(app.wsUrl, { headers: `Sec-WebSocket-Protocol: herald.v1, bearer.${signToken({ sub: 'ann' })}\r\n` });
+      const upgrade = rawUpgrade(app.wsUrl, { token: signToken({ sub: 'ann' }) });
       const first = await upgrade.firstChunk;
       expect(first).toMatch(/^HTTP\/1\.1 101 /);
       expect(first).toContain('"event":"welcome"');

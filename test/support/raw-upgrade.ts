@@ -15,10 +15,11 @@ export interface RawUpgrade {
 
 /**
  * Sends an upgrade request by hand to the WebSocket URL's port and path (or `path`, written as
- * it is), with `host`, extra `headers`, then `after`, and reads whatever the server writes until
+ * it is), with `host`, the Herald subprotocol and `token` as `bearer.<token>` when given, extra
+ * `headers`, then `after`, and reads whatever the server writes until
  * it closes the connection.
  */
-export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '', path }: { host?: string; headers?: string; path?: string } = {}, after?: Buffer): RawUpgrade {
+export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '', path, token }: { host?: string; headers?: string; path?: string; token?: string } = {}, after?: Buffer): RawUpgrade {
   const { port, pathname } = new URL(wsUrl);
   const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
   let received = '';
@@ -30,7 +31,8 @@ export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '', pa
   });
   raw.write(
     `GET ${path ?? pathname} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n`,
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+      `${token === undefined ? '' : `Sec-WebSocket-Protocol: herald.v1, bearer.${token}\r\n`}${headers}\r\n`,
   );
   if (after) raw.write(after);
   return { received: () => received, closed, firstChunk, hangUp: () => raw.destroy() };
