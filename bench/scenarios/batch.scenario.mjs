@@ -19,13 +19,13 @@ export async function batchPublish(ctx, targetName) {
   const publisher = new Publisher(target.nodes[0].port);
   let seed = 7;
   let ids = 0;
-  let withIds = false;
   const randomUser = () => {
     // In 32-bit integer arithmetic: as a double, seed * 1103515245 passed 2^53 and lost its low
     // bits, so almost every pick was an even user, all connected to the first pod.
     seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-    return withIds ? { users: [`u${seed % users}`], id: `bench-${++ids}` } : { users: [`u${seed % users}`] };
+    return { users: [`u${seed % users}`] };
   };
+  const randomUserWithId = () => ({ ...randomUser(), id: `bench-${++ids}` });
   try {
     await fleet.connect({ count: users, rooms: [], nodes: target.nodes });
     if (fleet.clients.length < users) throw new Error(`only ${fleet.clients.length} of ${users} users connected`);
@@ -58,8 +58,8 @@ export async function batchPublish(ctx, targetName) {
       return result;
     };
 
-    const measure = async (suffix) => {
-      const single = await phase(`single${suffix}`, () => publisher.atRate(ratePerS, durationMs, randomUser));
+    const measure = async (suffix, notification) => {
+      const single = await phase(`single${suffix}`, () => publisher.atRate(ratePerS, durationMs, notification));
       const batches = {};
       for (const size of batchSizes) {
         // The same notifications per second as the single phase, `size` to a request.
@@ -69,7 +69,7 @@ export async function batchPublish(ctx, targetName) {
           for (let sent = 0; sent * size < (ratePerS * durationMs) / 1000; sent++) {
             const due = started + (sent * size * 1000) / ratePerS;
             if (due > performance.now()) await sleep(due - performance.now());
-            pending.push(publisher.publishBatch(Array.from({ length: size }, randomUser)));
+            pending.push(publisher.publishBatch(Array.from({ length: size }, notification)));
           }
           await Promise.all(pending);
         });
@@ -77,9 +77,8 @@ export async function batchPublish(ctx, targetName) {
       const cpuRatioToSingle = Object.fromEntries(batchSizes.map((size) => [size, round(batches[size].cpuUsPerNotification / single.cpuUsPerNotification, 2)]));
       return { single, batches, cpuRatioToSingle };
     };
-    const { single, batches, cpuRatioToSingle: ratios } = await measure('');
-    withIds = true;
-    const identified = await measure(' with ids');
+    const { single, batches, cpuRatioToSingle: ratios } = await measure('', randomUser);
+    const identified = await measure(' with ids', randomUserWithId);
     return { nodes: target.nodes.length, users, ratePerS, single, batches, cpuRatioToSingle: ratios, withIds: identified, publishFailures: publisher.failed, lastError: publisher.lastError };
   } finally {
     publisher.close();
