@@ -180,6 +180,11 @@ export function personalRoom(user: string): string {
   return PERSONAL_ROOM_PREFIX + user;
 }
 
+/** Whether `room` is a user's personal room (`user:<sub>`), which only the publish API writes to. */
+export function isPersonalRoom(room: string): boolean {
+  return room.startsWith(PERSONAL_ROOM_PREFIX);
+}
+
 // ---- close codes ----------------------------------------------------------------
 
 /** What a client should do after a close, per section 5 of the contract. */

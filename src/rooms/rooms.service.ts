@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
-import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
+import { Joined, PresenceStatus, ROOM_NAME_PATTERN, ChatMessage, PERSONAL_ROOM_PREFIX, isPersonalRoom, personalRoom } from '@herald/client/protocol';
 import { mayChatIn, mayJoin } from '../auth/room-access.policy';
 import { Broker, BROKER_UNAVAILABLE_FOR_CLIENTS, BrokerUnavailableError } from '../broker/broker';
 import { PresenceAnnouncement, PresenceStore, announcedFrame } from '../broker/presence.store';
@@ -391,5 +391,5 @@ const PERSONAL_ROOM_ENTRY: EnterOptions = { readHistory: false };
  * for nothing.
  */
 function tellsPresence(room: string): boolean {
-  return !room.startsWith(PERSONAL_ROOM_PREFIX);
+  return !isPersonalRoom(room);
 }

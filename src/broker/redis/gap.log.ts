@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { isPersonalRoom } from '@herald/client/protocol';
 
 /** How long gap reports are gathered into one line: a resync finds every followed room's at once. */
 const GAP_LOG_WINDOW_MS = 1000;
@@ -24,7 +24,7 @@ export class GapLog {
       this.timer.unref();
     }
     this.pending.rooms += 1;
-    if (room.startsWith(PERSONAL_ROOM_PREFIX)) this.pending.personalRooms += 1;
+    if (isPersonalRoom(room)) this.pending.personalRooms += 1;
     else if (this.pending.examples.length < EXAMPLE_ROOMS) this.pending.examples.push(room);
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { isPersonalRoom } from '@herald/client/protocol';
 import type { InboxKeys } from './inbox.scripts';
 import type { PersonalPresenceKeys } from './personal-presence.scripts';
 import type { PresenceKeys } from './presence.scripts';
@@ -164,7 +164,7 @@ export class RedisKeys {
    * pod subscribes a handful of channels instead of one per connected user.
    */
   channel(room: string): string {
-    if (this.personalChannels > 0 && room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personalChannelNames[hashOf(room) % this.personalChannels];
+    if (this.personalChannels > 0 && isPersonalRoom(room)) return this.personalChannelNames[hashOf(room) % this.personalChannels];
     return this.channelPrefix + room + this.channelSuffix;
   }
 

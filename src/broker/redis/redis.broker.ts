@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { isPersonalRoom } from '@herald/client/protocol';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
@@ -101,7 +101,7 @@ export class RedisBroker extends Broker {
       // Someone waits for a personal room followed just now: its anchor is read now, not at the
       // window's end. Other rooms read theirs on their own (subscribe), not in the window.
       (room) => {
-        if (isPersonal(room)) this.latestPositions.hurry();
+        if (isPersonalRoom(room)) this.latestPositions.hurry();
       },
       () => connection.available,
     );
@@ -168,7 +168,7 @@ export class RedisBroker extends Broker {
 
   async subscribe(room: string): Promise<void> {
     const channel = this.keys.channel(room);
-    if (isPersonal(room)) return this.subscribePersonal(room, channel);
+    if (isPersonalRoom(room)) return this.subscribePersonal(room, channel);
     const feed = this.feeds.open(room);
     try {
       await this.connection.subscribe(channel);
@@ -469,4 +469,3 @@ export class RedisBroker extends Broker {
   }
 }
 
-const isPersonal = (room: string): boolean => room.startsWith(PERSONAL_ROOM_PREFIX);

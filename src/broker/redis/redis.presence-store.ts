@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { PERSONAL_ROOM_PREFIX, isPersonalRoom } from '@herald/client/protocol';
 import { BrokerUnavailableError } from '../broker';
 import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
 import { ExpiredPresence, PresenceEntryChange, PresenceTelling } from './presence.scripts';
@@ -209,7 +209,7 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   async snapshot(room: string): Promise<PresenceSnapshot> {
-    if (room.startsWith(PERSONAL_ROOM_PREFIX)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
+    if (isPersonalRoom(room)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
     this.flushChanges(room);
     const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs));
     this.reportExpired(room, snapshot);

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { isPersonalRoom } from '@herald/client/protocol';
 import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
 import { EPOCH_TIME_DIGITS, ParsedSeq, formatSeq, parseSeq } from '../seq';
 import { GapLog } from './gap.log';
@@ -527,7 +527,7 @@ export class RoomFeeds {
     feed.recent ??= [];
     feed.recent.push([at.position, publication.publishedAtMs]);
     if (feed.recent.length > RECENT_POSITIONS) feed.recent.shift();
-    if (this.replaySize > 0 && !publication.room.startsWith(PERSONAL_ROOM_PREFIX)) this.keepForReplay(publication, at);
+    if (this.replaySize > 0 && !isPersonalRoom(publication.room)) this.keepForReplay(publication, at);
     this.emit(publication);
     // A join may wait for this position (settled); a map size is all the common case costs.
     if (this.settledWaiters.size > 0) this.releaseWaiters(feed);

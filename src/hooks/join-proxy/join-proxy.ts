@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { JoinProxyAnswer, JoinProxyRequest, PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { JoinProxyAnswer, JoinProxyRequest, isPersonalRoom } from '@herald/client/protocol';
 import { Principal } from '../../auth/principal';
 import { HeraldConfig, JoinProxySettings } from '../../config/herald.config';
 import { JoinAuthorizer } from '../../rooms/join-authorizer';
@@ -53,7 +53,7 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
 
   covers(room: string): boolean {
     // Another user's personal room is never anyone's to grant (section 2).
-    if (room.startsWith(PERSONAL_ROOM_PREFIX)) return false;
+    if (isPersonalRoom(room)) return false;
     return this.settings.rooms.some((pattern) => (pattern.endsWith('*') ? room.startsWith(pattern.slice(0, -1)) : room === pattern));
   }
 

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
+import { isPersonalRoom } from '@herald/client/protocol';
 import { InboxStore } from '../../broker/inbox.store';
 import { inboxRecipientOf } from '../../inbox/inbox-recipient';
 import { HeraldConfig, WebhookSettings } from '../../config/herald.config';
@@ -77,7 +77,7 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
       case 'joined':
       case 'left':
         // Personal rooms are the user's own connections: user.online/offline covers them.
-        if (activity.room.startsWith(PERSONAL_ROOM_PREFIX)) return;
+        if (isPersonalRoom(activity.room)) return;
         return this.drivers.tracker.change(roomKey(activity.room), activity.kind === 'joined' ? 1 : -1);
     }
   }
