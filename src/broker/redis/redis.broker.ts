@@ -96,7 +96,7 @@ export class RedisBroker extends Broker {
       (room, since, acrossFailover) => this.readShared(room, since, acrossFailover),
       (delivery) => this.emit(delivery),
       settings.replaySize,
-      (settings.minReplicas ?? 0) === 0,
+      lossyFailover(settings),
       settings.commandTimeoutMs,
       // Someone waits for a personal room followed just now: its anchor is read now, not at the
       // window's end. Other rooms read theirs on their own (subscribe), not in the window.
@@ -373,7 +373,7 @@ export class RedisBroker extends Broker {
       if (since.position > latest.latestPosition) return undefined;
       return { count: latest.latestPosition - since.position, at: (index) => [latest.epoch, since.position + 1 + index] };
     }
-    if ((this.settings.minReplicas ?? 0) === 0 || !after || after.epoch !== since.epoch || since.position > after.latestPosition) return undefined;
+    if (lossyFailover(this.settings) || !after || after.epoch !== since.epoch || since.position > after.latestPosition) return undefined;
     const inOldLife = after.latestPosition - since.position;
     return {
       count: inOldLife + latest.latestPosition,
@@ -469,3 +469,11 @@ export class RedisBroker extends Broker {
   }
 }
 
+/**
+ * REDIS_MIN_REPLICAS=0: a failover may lose writes that were acknowledged, so a room's later life
+ * never carries on from the old one without a gap (section 7). The feeds' catch-up and a join's
+ * `since` both judge a new life by it.
+ */
+function lossyFailover(settings: RedisBrokerOptions): boolean {
+  return (settings.minReplicas ?? 0) === 0;
+}
