@@ -122,8 +122,10 @@ export class RedisBroker extends Broker {
     );
     this.latestPositions = new LatestPositions(connection, window, slotOf);
     this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, groupOf: slotOf });
-    // Three times per TTL: a followed room's life still never lapses when one extension fails.
-    this.livesTimer = setInterval(() => this.extendFollowedRooms(), (settings.historyTtlS * 1000) / 3);
+    // Three times per TTL, each round spread over half of its period: a room is extended at
+    // most 1.5 periods after the last time, and a followed room's life still never lapses when
+    // one extension fails (2.5 periods, where the TTL is 3).
+    this.livesTimer = setInterval(() => this.extendFollowedRooms(), livesPeriodMs(settings));
     this.livesTimer.unref();
     connection.onMessage((message, channel) => this.dispatch(message, channel));
     // Lost: every room holds what arrives live until it has caught up (RoomFeeds.holdAll).
@@ -396,6 +398,7 @@ export class RedisBroker extends Broker {
   /** Stops following every room; the connection itself is closed by the engine. */
   close(): void {
     clearInterval(this.livesTimer);
+    this.lives.close();
     this.feeds.clear();
     this.sharedChannels.clear();
   }
@@ -406,7 +409,7 @@ export class RedisBroker extends Broker {
    * it, and a life that lapsed under its members would hand them seqs of an epoch gone.
    */
   private extendFollowedRooms(): void {
-    for (const room of this.feeds.rooms()) this.lives.extend(this.keys.meta(room));
+    this.lives.extendAll(Array.from(this.feeds.rooms(), (room) => this.keys.meta(room)), livesPeriodMs(this.settings) / 2);
   }
 
   /**
@@ -467,6 +470,11 @@ export class RedisBroker extends Broker {
   private roomKeys(room: string): RoomKeys {
     return { meta: this.keys.meta(room), history: this.keys.history(room), legacyStream: this.keys.legacyHistoryStream(room) };
   }
+}
+
+/** How often the lives of the rooms followed here are extended (extendFollowedRooms). */
+function livesPeriodMs(settings: RedisBrokerOptions): number {
+  return (settings.historyTtlS * 1000) / 3;
 }
 
 /**

@@ -62,4 +62,80 @@ describe('RoomLives', () => {
     await settled();
     expect(calls.map((call) => call.metaKeys)).toEqual([['{a}:meta'], ['{b}:meta'], ['{a}:meta']]);
   });
+
+  describe('extendAll (the timer\'s round over every followed room)', () => {
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] }));
+    afterEach(() => jest.useRealTimers());
+
+    const metas = (count: number, prefix = 'room') => Array.from({ length: count }, (_, index) => `{${prefix}${index}}:meta`);
+
+    it('sends the rooms 100 at a time, 100 ms apart at most, every room once and in order', async () => {
+      const { calls, connection } = recordingConnection();
+      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS });
+      const rooms = metas(250);
+      lives.extendAll(rooms, 100_000);
+      await settled();
+      expect(calls.map((call) => call.metaKeys.length)).toEqual([100]);
+      jest.advanceTimersByTime(99);
+      await settled();
+      expect(calls).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+      await settled();
+      expect(calls.map((call) => call.metaKeys.length)).toEqual([100, 100]);
+      jest.advanceTimersByTime(100);
+      await settled();
+      expect(calls.map((call) => call.metaKeys.length)).toEqual([100, 100, 50]);
+      expect(calls.flatMap((call) => call.metaKeys)).toEqual(rooms);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('ends within the time it is given when the slices are many', async () => {
+      const { calls, connection } = recordingConnection();
+      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS });
+      const rooms = metas(1000);
+      lives.extendAll(rooms, 200);
+      await settled();
+      for (let slice = 1; slice < 10; slice++) {
+        jest.advanceTimersByTime(20);
+        await settled();
+      }
+      expect(calls.flatMap((call) => call.metaKeys)).toEqual(rooms);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('on a Cluster, makes about one call per room of a slice rather than one per followed room at once', async () => {
+      const { calls, connection } = recordingConnection();
+      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: calculateSlot });
+      lives.extendAll(metas(5000, 'user:'), 100_000);
+      await settled();
+      expect(calls.length).toBeGreaterThan(90);
+      expect(calls.length).toBeLessThanOrEqual(100);
+      lives.close();
+    });
+
+    it('gives way to the next round, which holds every room the last one had left', async () => {
+      const { calls, connection } = recordingConnection();
+      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS });
+      lives.extendAll(metas(300, 'old'), 100_000);
+      await settled();
+      lives.extendAll(metas(150, 'new'), 100_000);
+      await settled();
+      jest.advanceTimersByTime(1000);
+      await settled();
+      expect(calls.map((call) => call.metaKeys)).toEqual([metas(100, 'old'), metas(100, 'new'), metas(150, 'new').slice(100)]);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('sends nothing more once closed', async () => {
+      const { calls, connection } = recordingConnection();
+      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS });
+      lives.extendAll(metas(300), 100_000);
+      await settled();
+      lives.close();
+      expect(jest.getTimerCount()).toBe(0);
+      jest.advanceTimersByTime(1000);
+      await settled();
+      expect(calls.map((call) => call.metaKeys.length)).toEqual([100]);
+    });
+  });
 });

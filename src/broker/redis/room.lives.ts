@@ -8,6 +8,12 @@ import type { RedisConnection } from './redis.connection';
 /** Most rooms one call extends: one script call, bounded in its size like any other. */
 const MOST_ROOMS_PER_CALL = 500;
 
+/** Rooms per slice of a paced extension (extendAll): on a Cluster about one call each. */
+const ROOMS_PER_SLICE = 100;
+
+/** Longest pause between two slices of extendAll: a few slices are no burst worth spreading. */
+const MAX_SLICE_GAP_MS = 100;
+
 export interface RoomLivesOptions {
   historyTtlS: number;
   /** Rooms whose meta keys give the same value may share a call: one value on one Redis, the slot on a Cluster. */
@@ -25,6 +31,8 @@ export interface RoomLivesOptions {
 export class RoomLives {
   private readonly logger = new Logger(RoomLives.name);
   private pending: string[] | undefined;
+  /** The next slice of the paced extension under way (extendAll). */
+  private sliceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly connection: Pick<RedisConnection, 'run'>,
@@ -39,6 +47,36 @@ export class RoomLives {
       this.window.schedule(() => this.flush());
     }
     this.pending.push(meta);
+  }
+
+  /**
+   * Extends every room of `metas`, ROOMS_PER_SLICE at a time, the slices spread over `withinMs`
+   * (at most MAX_SLICE_GAP_MS apart). On a Cluster rooms in different slots cannot share a call,
+   * so all of a pod's followed rooms at once (one personal room per user) were thousands of calls
+   * in one turn: the pod stalled for tens of milliseconds every HISTORY_TTL_S / 3. A round still
+   * under way when the next begins gives way to it: the new round holds every room it did.
+   */
+  extendAll(metas: readonly string[], withinMs: number): void {
+    clearTimeout(this.sliceTimer);
+    const slices = Math.ceil(metas.length / ROOMS_PER_SLICE);
+    const gapMs = slices > 1 ? Math.min(MAX_SLICE_GAP_MS, Math.floor(withinMs / slices)) : 0;
+    let next = 0;
+    const sendSlice = () => {
+      this.sliceTimer = undefined;
+      const end = Math.min(metas.length, next + ROOMS_PER_SLICE);
+      for (; next < end; next++) this.extend(metas[next]);
+      if (next < metas.length) {
+        this.sliceTimer = setTimeout(sendSlice, gapMs);
+        this.sliceTimer.unref();
+      }
+    };
+    sendSlice();
+  }
+
+  /** Stops the paced extension under way; what was asked for already goes with its window. */
+  close(): void {
+    clearTimeout(this.sliceTimer);
+    this.sliceTimer = undefined;
   }
 
   private flush(): void {
