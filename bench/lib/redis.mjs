@@ -164,14 +164,23 @@ export async function redisCli(port, args) {
   return (await promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 })).stdout.trim();
 }
 
-function ping(port) {
+/**
+ * Whether a Redis answers PING on `port`. False when nothing listens, and also when something
+ * that is not a ready Redis holds the port and closes or says nothing: without the close and the
+ * timer, waitFor waited on such a port forever (a Cluster start hung with one node missing).
+ */
+function ping(port, timeoutMs = 1_000) {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('error', () => resolve(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
+    const done = (answered) => {
+      clearTimeout(timer);
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
-    });
+      resolve(answered);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
   });
 }
