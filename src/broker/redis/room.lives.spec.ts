@@ -69,9 +69,14 @@ describe('RoomLives', () => {
 
     const metas = (count: number, prefix = 'room') => Array.from({ length: count }, (_, index) => `{${prefix}${index}}:meta`);
 
-    it('sends the rooms 100 at a time, 100 ms apart at most, every room once and in order', async () => {
+    /** RoomLives on one Redis, a window per turn, and the calls it makes. */
+    const onOneRedis = () => {
       const { calls, connection } = recordingConnection();
-      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS });
+      return { calls, lives: new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS }) };
+    };
+
+    it('sends the rooms 100 at a time, 100 ms apart at most, every room once and in order', async () => {
+      const { calls, lives } = onOneRedis();
       const rooms = metas(250);
       lives.extendAll(rooms, 100_000);
       await settled();
@@ -90,8 +95,7 @@ describe('RoomLives', () => {
     });
 
     it('ends within the time it is given when the slices are many', async () => {
-      const { calls, connection } = recordingConnection();
-      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS });
+      const { calls, lives } = onOneRedis();
       const rooms = metas(1000);
       lives.extendAll(rooms, 200);
       await settled();
@@ -114,8 +118,7 @@ describe('RoomLives', () => {
     });
 
     it('gives way to the next round, which holds every room the last one had left', async () => {
-      const { calls, connection } = recordingConnection();
-      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS });
+      const { calls, lives } = onOneRedis();
       lives.extendAll(metas(300, 'old'), 100_000);
       await settled();
       lives.extendAll(metas(150, 'new'), 100_000);
@@ -127,8 +130,7 @@ describe('RoomLives', () => {
     });
 
     it('sends nothing more once closed', async () => {
-      const { calls, connection } = recordingConnection();
-      const lives = new RoomLives(connection, new BatchWindow(0), { historyTtlS: 600, groupOf: ONE_REDIS });
+      const { calls, lives } = onOneRedis();
       lives.extendAll(metas(300), 100_000);
       await settled();
       lives.close();
