@@ -54,7 +54,7 @@ export class RoomLives {
    * (at most MAX_SLICE_GAP_MS apart). On a Cluster rooms in different slots cannot share a call,
    * so all of a pod's followed rooms at once (one personal room per user) were thousands of calls
    * in one turn: the pod stalled for tens of milliseconds every HISTORY_TTL_S / 3. A round still
-   * under way when the next begins gives way to it: the new round holds every room it did.
+   * under way when the next begins gives way to it: the new round holds every room still followed.
    */
   extendAll(metas: readonly string[], withinMs: number): void {
     clearTimeout(this.sliceTimer);
