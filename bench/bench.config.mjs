@@ -59,7 +59,7 @@ function positiveInteger(name, value) {
 }
 
 /** `NAME=value` pairs separated by spaces, as an object: BENCH_HERALD_ENV. */
-function settingPairs(name, value = '') {
+export function settingPairs(name, value = '') {
   return Object.fromEntries(
     value
       .split(' ')
