@@ -8,6 +8,7 @@ import { describeError } from './redis.client';
 import { RedisConnection } from './redis.connection';
 import { PersonalPresence } from './personal-presence';
 import { RedisKeys } from './redis-keys';
+import { sliceGapMs } from './slice-gap';
 
 /**
  * Presence entries per script (refresh, changes, close). A room's entries go in slices so that Redis,
@@ -27,9 +28,6 @@ export interface RedisPresenceOptions {
    */
   presenceEventsMaxUsers?: number;
 }
-
-/** Longest wait between two slices of a refresh (see registerAll). */
-const MAX_REFRESH_GAP_MS = 100;
 
 /**
  * A room whose last change left more than this many times PRESENCE_EVENTS_MAX_USERS users is
@@ -256,9 +254,9 @@ export class RedisPresenceStore extends PresenceStore {
    * back to back on its command connection and in Redis, and the publishes queued behind them
    * (this pod's own, and every other pod's in Redis) waited for all of them: a latency spike at
    * every refresh. Paced, a publish waits for one slice at most; spread, Redis spends the
-   * refresh's CPU evenly instead of in a burst every presenceRefreshMs (slices at most
-   * MAX_REFRESH_GAP_MS apart: a few slices are no burst worth spreading). An entry is still
-   * refreshed within 1.5 x presenceRefreshMs of the last time, well inside presenceTtlMs.
+   * refresh's CPU evenly instead of in a burst every presenceRefreshMs (sliceGapMs apart). An
+   * entry is still refreshed within 1.5 x presenceRefreshMs of the last time, well inside
+   * presenceTtlMs.
    * After a reconnect (resync) they go at once: nothing is delivered until they are back.
    */
   private async registerAll(paced = false): Promise<void> {
@@ -269,7 +267,7 @@ export class RedisPresenceStore extends PresenceStore {
     const refreshes: Promise<void>[] = [personal];
     const rooms = [...this.localPresence].map(([room, entries]) => ({ room, entries, slices: slicesOf([...entries.keys()]) }));
     const sliceCount = rooms.reduce((count, { slices }) => count + slices.length, 0);
-    const gapMs = paced && sliceCount > 1 ? Math.min(MAX_REFRESH_GAP_MS, Math.floor(this.options.presenceRefreshMs / 2 / sliceCount)) : 0;
+    const gapMs = paced ? sliceGapMs(sliceCount, this.options.presenceRefreshMs / 2) : 0;
     let sent = 0;
     /** A paced slice's failure, told once the rest were sent: on a Cluster one silent shard fails only its own rooms' slices. */
     let failure: { error: unknown } | undefined;

@@ -4,15 +4,13 @@ import type { BatchWindow } from './batch-window';
 import { callGroups } from './call-groups';
 import { describeError } from './redis.client';
 import type { RedisConnection } from './redis.connection';
+import { sliceGapMs } from './slice-gap';
 
 /** Most rooms one call extends: one script call, bounded in its size like any other. */
 const MOST_ROOMS_PER_CALL = 500;
 
 /** Rooms per slice of a paced extension (extendAll): on a Cluster about one call each. */
 const ROOMS_PER_SLICE = 100;
-
-/** Longest pause between two slices of extendAll: a few slices are no burst worth spreading. */
-const MAX_SLICE_GAP_MS = 100;
 
 export interface RoomLivesOptions {
   historyTtlS: number;
@@ -51,15 +49,14 @@ export class RoomLives {
 
   /**
    * Extends every room of `metas`, ROOMS_PER_SLICE at a time, the slices spread over `withinMs`
-   * (at most MAX_SLICE_GAP_MS apart). On a Cluster rooms in different slots cannot share a call,
-   * so all of a pod's followed rooms at once (one personal room per user) were thousands of calls
-   * in one turn: the pod stalled for tens of milliseconds every HISTORY_TTL_S / 3. A round still
-   * under way when the next begins gives way to it: the new round holds every room still followed.
+   * (sliceGapMs apart). On a Cluster rooms in different slots cannot share a call, so all of a
+   * pod's followed rooms at once (one personal room per user) were thousands of calls in one
+   * turn: the pod stalled for tens of milliseconds every HISTORY_TTL_S / 3. A round still under
+   * way when the next begins gives way to it: the new round holds every room still followed.
    */
   extendAll(metas: readonly string[], withinMs: number): void {
     clearTimeout(this.sliceTimer);
-    const slices = Math.ceil(metas.length / ROOMS_PER_SLICE);
-    const gapMs = slices > 1 ? Math.min(MAX_SLICE_GAP_MS, Math.floor(withinMs / slices)) : 0;
+    const gapMs = sliceGapMs(Math.ceil(metas.length / ROOMS_PER_SLICE), withinMs);
     let next = 0;
     const sendSlice = () => {
       this.sliceTimer = undefined;
