@@ -65,6 +65,24 @@ describe('RedisEngine', () => {
     expect(tries).toBe(1);
   });
 
+  it("shares one subscriber PING among the flushes asked in one turn, and PINGs again for a later turn's", async () => {
+    const connection = new StandaloneRedisConnection({ ...TEST_REDIS_OPTIONS, url: redis.url });
+    try {
+      await connection.connect();
+      const channels = Array.from({ length: 30 }, (_, index) => `${uniquePrefix()}flush-${index}`);
+      for (const channel of channels) await connection.subscribe(channel);
+      const subscriber = (connection as unknown as { subscriber: { ping(): Promise<string> } }).subscriber;
+      const pings = jest.spyOn(subscriber, 'ping');
+      await Promise.all(channels.map((channel) => connection.flushChannel(channel)));
+      expect(pings).toHaveBeenCalledTimes(1);
+      // Each later turn's flush is one of its own: a PING written before a read was answered covers nothing of it.
+      for (const channel of channels.slice(0, 3)) await connection.flushChannel(channel);
+      expect(pings).toHaveBeenCalledTimes(4);
+    } finally {
+      await connection.close();
+    }
+  });
+
   it('fails a start closed during its resync, and leaves no health timer running', async () => {
     const { started, healthTimer } = await closeDuringStart(new StandaloneRedisConnection({ ...TEST_REDIS_OPTIONS, url: redis.url }));
     expect(started).toMatchObject({ status: 'rejected', reason: expect.any(ClosedWhileStartingError) });

@@ -10,6 +10,7 @@ import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 import { SlotOwners } from './slot-owners';
 import { StartTries } from './start-tries';
+import { TurnShared } from './turn-shared';
 
 export interface ClusterConnectionOptions {
   /** REDIS_CLUSTER_NODES: seed URLs; credentials and TLS of the first apply to every node. */
@@ -163,7 +164,7 @@ export class ClusterRedisConnection extends RedisConnection {
   /** Each slot's primary when the subscribed channels were last compared with the slot map (movedChannels). */
   private readonly slotOwners = new SlotOwners();
   /** This turn's PING of each subscriber, shared by the turn's flushes (flushChannel). */
-  private readonly turnPings = new Map<NodeClient, Promise<void>>();
+  private readonly turnPings = new TurnShared<NodeClient>();
   private downSinceMs: number | undefined;
   /** Primaries (addresses) that missed the last health check's PING while others answered: servePartly. */
   private silentPrimaries = new Set<string>();
@@ -387,9 +388,8 @@ export class ClusterRedisConnection extends RedisConnection {
 
   /**
    * The PING goes to the sharded subscriber of the primary serving the channel's slot. Flushes
-   * asked of one subscriber in one turn share a PING: every caller's read was answered before the
-   * turn's PING is written (node-redis writes at the turn's end), so it covers them all, and the
-   * anchor reads of a burst of admissions, one per slot, cost a PING per primary, not per room.
+   * asked of one subscriber in one turn share a PING (TurnShared), so the anchor reads of a burst
+   * of admissions, one per slot, cost a PING per primary, not per room.
    */
   async flushChannel(channel: string): Promise<void> {
     // A read just redirected to a new primary (a planned failover of a shard idle here) leaves the
@@ -398,18 +398,14 @@ export class ClusterRedisConnection extends RedisConnection {
     const master = this.cluster.slots[calculateSlot(channel)]?.master as { pubSub?: { client?: NodeClient } } | undefined;
     const subscriber = master?.pubSub?.client;
     if (!this.isAvailable || !subscriber?.isReady || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
-    let ping = this.turnPings.get(subscriber);
-    if (!ping) {
-      ping = this.bounded('subscriber PING', subscriber.ping()).then(
+    await this.turnPings.run(subscriber, () =>
+      this.bounded('subscriber PING', subscriber.ping()).then(
         () => undefined,
         (error: unknown) => {
           throw asCallError('subscriber PING', error, REDIRECTED);
         },
-      );
-      this.turnPings.set(subscriber, ping);
-      process.nextTick(() => this.turnPings.delete(subscriber));
-    }
-    await ping;
+      ),
+    );
   }
 
   get channelCount(): number {

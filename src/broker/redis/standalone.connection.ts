@@ -6,6 +6,7 @@ import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnecti
 import { RedisDeadline } from './redis-deadline';
 import { ReplicaWaits } from './replica-waits';
 import { StartTries } from './start-tries';
+import { TurnShared } from './turn-shared';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 export interface RedisConnectionOptions {
@@ -61,6 +62,8 @@ export class StandaloneRedisConnection extends RedisConnection {
   private readonly replicaWaits: ReplicaWaits | undefined;
   private readonly command: RedisClient;
   private subscriber: RedisClient | undefined;
+  /** This turn's PING of the subscriber, shared by the turn's flushes (flushChannel). */
+  private readonly turnPings = new TurnShared<RedisClient>();
   private readonly channels = new Set<string>();
   private isAvailable = false;
   private everConnected = false;
@@ -156,11 +159,15 @@ export class StandaloneRedisConnection extends RedisConnection {
   async flushChannel(_channel?: string): Promise<void> {
     const subscriber = this.subscriber;
     if (!subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
-    try {
-      await this.bounded('subscriber PING', subscriber.ping(), 'subscriber');
-    } catch (error) {
-      throw asCallError('subscriber PING', error);
-    }
+    // The flushes of one turn share a PING (TurnShared): a burst of rooms followed at once, one.
+    await this.turnPings.run(subscriber, () =>
+      this.bounded('subscriber PING', subscriber.ping(), 'subscriber').then(
+        () => undefined,
+        (error: unknown) => {
+          throw asCallError('subscriber PING', error);
+        },
+      ),
+    );
   }
 
   async unsubscribe(channel: string): Promise<boolean> {
