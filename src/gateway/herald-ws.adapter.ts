@@ -17,6 +17,11 @@ import { UpgradePath } from './upgrade-path';
 /** The one "client" Nest binds the gateway's handlers to (see bindClientConnect). */
 const GATEWAY_CLIENT = Object.freeze({ sharedBy: 'every connection; see FrameOrigin' });
 
+/** Node's (24.9+) server option that picks which requests with an Upgrade header are upgrades. */
+interface UpgradeChoice {
+  shouldUpgradeCallback: (request: IncomingMessage) => boolean;
+}
+
 /** A complete plain-text answer to an upgrade that is not taken, so the client reads why. */
 function upgradeRefusal(status: string, body: string): string {
   return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -24,6 +29,18 @@ function upgradeRefusal(status: string, body: string): string {
 
 /** The answer to an upgrade whose URL cannot be read; says nothing of what was sent. */
 const BAD_UPGRADE_RESPONSE = upgradeRefusal('400 Bad Request', 'The request URL or Host header is not valid');
+
+/**
+ * Whether a request asks for a WebSocket: only those reach the upgrade listener. Node hands every
+ * request with an Upgrade header to that listener once there is one, so `curl --http2` (which
+ * offers `Upgrade: h2c`) or any proxy's other upgrade turned a health check or a publish into the
+ * WebSocket path's 404; RFC 9110 lets a server ignore an upgrade it does not do, and serve the
+ * request as it came.
+ */
+function asksForWebSocket(request: IncomingMessage): boolean {
+  const upgrade = request.headers.upgrade;
+  return upgrade !== undefined && upgrade.split(',').some((protocol) => protocol.trim().toLowerCase() === 'websocket');
+}
 
 /** Nest's port for gateways served by the application's own HTTP server. */
 const APPLICATION_PORT = 0;
@@ -48,7 +65,9 @@ export class HeraldWsAdapter extends WsAdapter {
    */
   private readonly notFoundResponse: string;
   /** The application's HTTP server, once its upgrades are routed here (ensureHttpServerExists). */
-  private upgradeSource: Server | undefined;
+  private upgradeSource: (Server & UpgradeChoice) | undefined;
+  /** Its own choice of which requests are upgrades, given back on dispose. */
+  private formerUpgradeChoice: UpgradeChoice['shouldUpgradeCallback'] | undefined;
 
   constructor(app: INestApplicationContext & { getHttpServer(): unknown }) {
     super(app);
@@ -95,7 +114,10 @@ export class HeraldWsAdapter extends WsAdapter {
     if (this.httpServersRegistry.has(port)) return undefined;
     this.httpServersRegistry.set(port, httpServer);
     httpServer.on('upgrade', this.onUpgrade);
-    this.upgradeSource = httpServer;
+    const source = httpServer as Server & UpgradeChoice;
+    this.formerUpgradeChoice = source.shouldUpgradeCallback;
+    source.shouldUpgradeCallback = asksForWebSocket;
+    this.upgradeSource = source;
     return httpServer;
   }
 
@@ -107,7 +129,10 @@ export class HeraldWsAdapter extends WsAdapter {
 
   async dispose(): Promise<void> {
     // Nest takes off only the listeners it added; the application's server outlives this adapter.
-    this.upgradeSource?.off('upgrade', this.onUpgrade);
+    if (this.upgradeSource) {
+      this.upgradeSource.off('upgrade', this.onUpgrade);
+      if (this.formerUpgradeChoice) this.upgradeSource.shouldUpgradeCallback = this.formerUpgradeChoice;
+    }
     this.upgradeSource = undefined;
     await super.dispose();
   }

@@ -125,6 +125,16 @@ describe('HTTP platform', () => {
     }
   });
 
+  it.each(['h2c', 'TLS/1.2, HTTP/1.1', 'websocketx'])('serves a request offering Upgrade: %s as plain HTTP, as curl --http2 sends it', async (upgrade) => {
+    const offer = { upgrade, connection: 'Upgrade, HTTP2-Settings', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' };
+    expect((await rawRequest(`${app.url}/healthz`, 'GET', offer)).status).toBe(200);
+    const body = JSON.stringify({ users: ['u1'], type: 'upgrade-offered', payload: {} });
+    const published = await rawRequest(`${app.url}/v1/notifications`, 'POST', { ...offer, 'content-type': 'application/json', authorization: `Bearer ${publisherToken()}` }, body);
+    expect(published).toMatchObject({ status: 202, body: { targets: 1 } });
+    const unknown = await rawRequest(`${app.url}/nowhere`, 'GET', offer);
+    expect(unknown).toMatchObject({ status: 404, body: { statusCode: 404, error: 'Not Found' } });
+  });
+
   it('answers an Expect it does not meet with 417 in the error shape', async () => {
     const response = await rawRequest(`${app.url}/v1/notifications`, 'POST', { expect: 'something-else', 'content-type': 'application/json', authorization: `Bearer ${publisherToken()}` }, '{}');
     expect(response).toMatchObject({ status: 417, body: { statusCode: 417, error: 'Expectation Failed', message: expect.stringContaining('100-continue') } });
