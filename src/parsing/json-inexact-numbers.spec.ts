@@ -4,14 +4,26 @@ import { InexactNumber, hasInexactNumber, isInexactNumber, parseMarkingInexactNu
 const bytes = (text: string) => Buffer.from(text, 'utf8');
 
 describe('numbers JSON.parse cannot keep as written', () => {
-  it.each(['9007199254740993', '-9007199254740993', '1234567890123456789', '12345678901234567890.0', '1e-400', '-5E-500'])('finds %s', (source) => {
+  it.each(['9007199254740993', '-9007199254740993', '1234567890123456789', '12345678901234567890.0', '1e-400', '-5E-500', `0.${'0'.repeat(400)}1`, `-0.${'0'.repeat(400)}25`])('finds %s', (source) => {
     expect(isInexactNumber(source)).toBe(true);
     expect(hasInexactNumber(bytes(`{"a":[1,{"n":${source}}]}`))).toBe(true);
   });
 
-  it.each(['0', '-0', '9007199254740992', '-9007199254740991', '100000000000000000000', '0.1', '12345678901234567890.5', '1e300', '1e-300', '0e-400', '123456789012345'])('keeps %s', (source) => {
+  it.each(['0', '-0', '9007199254740992', '-9007199254740991', '100000000000000000000', '0.1', '12345678901234567890.5', '1e300', '1e-300', '0e-400', '123456789012345', '6.02e23', '9007199254740993e0', `0.${'0'.repeat(400)}`])('keeps %s', (source) => {
     expect(isInexactNumber(source)).toBe(false);
     expect(hasInexactNumber(bytes(`{"n":${source}}`))).toBe(false);
+  });
+
+  it.each([`1${'0'.repeat(309)}`, `-1${'0'.repeat(400)}`, `1${'0'.repeat(309)}.0`, '1e999'])('leaves %s, a number too large for a double, to be refused after parsing, where it reads Infinity', (source) => {
+    expect(isInexactNumber(source)).toBe(false);
+    expect(hasInexactNumber(bytes(`{"n":${source}}`))).toBe(false);
+    expect(Math.abs((parseMarkingInexactNumbers(`{"n":${source}}`) as { n: number }).n)).toBe(Infinity);
+  });
+
+  it('says which kind each is', () => {
+    expect(new InexactNumber(`0.${'0'.repeat(400)}1`).problem).toMatch(/too small/);
+    expect(new InexactNumber('1e-400').problem).toMatch(/too small/);
+    expect(new InexactNumber('9007199254740993').problem).toMatch(/beyond 2\^53/);
   });
 
   it('looks at numbers only, not at digits inside strings or keys', () => {

@@ -4,18 +4,29 @@ import { QUOTE, stringEnd } from './json-bytes';
  * Numbers JSON.parse cannot keep as written, which a publish would otherwise store and deliver
  * changed, with a 202: an integer beyond 2^53 that a double rounds (a Snowflake or int64 id:
  * 1234567890123456789 arrived as 1234567890123456800), or a non-zero number that underflows to 0
- * (1e-400). A decimal fraction is not one: a double is what a JSON number with one means to
- * every reader. (A number too large for a double, 1e999, is caught after parsing: Infinity.)
+ * (1e-400, or the same written out as 0.000...1). A number written with a non-zero fraction or
+ * an exponent is not rounded here: a double is what such a number means to every reader
+ * (6.02e23, 0.1). A number too large for a double (1e999, or 310 digits) is not one either: it
+ * parses to Infinity, which is caught after parsing, so it is refused as too large.
  */
 export function isInexactNumber(source: string): boolean {
+  const value = Number(source);
+  if (!Number.isFinite(value)) return false;
   const exponentAt = source.search(/[eE]/);
-  if (exponentAt >= 0) return Number(source) === 0 && /[1-9]/.test(source.slice(0, exponentAt));
+  const mantissa = exponentAt >= 0 ? source.slice(0, exponentAt) : source;
+  if (value === 0) return /[1-9]/.test(mantissa);
+  if (exponentAt >= 0) return false;
   const dot = source.indexOf('.');
   if (dot >= 0 && /[1-9]/.test(source.slice(dot + 1))) return false;
   const whole = dot >= 0 ? source.slice(0, dot) : source;
   // Up to 15 digits every integer is exact.
   if (whole.length - (whole.startsWith('-') ? 1 : 0) <= 15) return false;
-  return BigInt(whole) !== BigInt(Number(whole));
+  return BigInt(whole) !== BigInt(value);
+}
+
+/** Whether an inexact number (isInexactNumber) is one that underflowed, rather than an integer a double rounds. */
+function underflows(source: string): boolean {
+  return Number(source) === 0;
 }
 
 /**
@@ -51,7 +62,7 @@ export class InexactNumber {
 
   /** What a 400 says of it after the field's path. */
   get problem(): string {
-    return /[eE]/.test(this.source)
+    return underflows(this.source)
       ? 'is a number too small for JSON: it would arrive as 0'
       : 'is an integer beyond 2^53, which JSON readers round: send it as a string';
   }

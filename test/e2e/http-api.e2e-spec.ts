@@ -117,8 +117,10 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
 
     it.each([
       ['a number too large for JSON', '{"n":1e999}', 'payload.n is a number too large for JSON'],
+      ['an integer too large for JSON, written out', `{"n":1${'0'.repeat(309)}}`, 'payload.n is a number too large for JSON'],
       ['an integer a double would round (an int64 id)', '{"user":{"id":1234567890123456789}}', 'payload.user.id is an integer beyond 2^53, which JSON readers round: send it as a string'],
       ['a number that would underflow to 0', '{"n":[1e-400]}', 'payload.n.0 is a number too small for JSON: it would arrive as 0'],
+      ['a number that would underflow to 0, written out', `{"n":0.${'0'.repeat(400)}1}`, 'payload.n is a number too small for JSON: it would arrive as 0'],
       ['a lone surrogate in a payload string', '{"list":["\\udc00"]}', 'payload.list.0 must be well-formed Unicode (no lone surrogates)'],
       ['a lone surrogate under a key with a dot', '{"a":{"b.c":"\\udc00"}}', 'payload.a["b.c"] must be well-formed Unicode (no lone surrogates)'],
       ['a lone surrogate in the type', '{}', 'type must be well-formed Unicode (no lone surrogates)'],

@@ -166,6 +166,8 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
       {"users":["lee"],"type":"t\\udc00","payload":{}},
       {"users":["lee"],"type":"t","payload":{"a":[1e999]}},
       {"users":["lee"],"type":"t","payload":{"id":1234567890123456789}},
+      {"users":["lee"],"type":"t","payload":{"n":1${'0'.repeat(309)}}},
+      {"users":["lee"],"type":"t","payload":{"n":0.${'0'.repeat(400)}1}},
       {"users":["lee"],"type":"good","payload":{},"id":"P\\ufffd-${kind}"}]}`;
     const response = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw });
     expect(response.status).toBe(207);
@@ -175,6 +177,8 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
       { error: { statusCode: 400, message: 'notifications.2.type must be well-formed Unicode (no lone surrogates)' } },
       { error: { statusCode: 400, message: 'notifications.3.payload.a.0 is a number too large for JSON' } },
       { error: { statusCode: 400, message: 'notifications.4.payload.id is an integer beyond 2^53, which JSON readers round: send it as a string' } },
+      { error: { statusCode: 400, message: 'notifications.5.payload.n is a number too large for JSON' } },
+      { error: { statusCode: 400, message: 'notifications.6.payload.n is a number too small for JSON: it would arrive as 0' } },
       { id: `P\ufffd-${kind}`, targets: 1 },
     ]);
     expect((await lee.next('notification')).data.type).toBe('good');
