@@ -34,7 +34,7 @@ describe('parseFrame ids a double does not hold', () => {
     return JSON.stringify({ event: 'pong', id: parsed.id });
   };
 
-  it.each(['123456789012345678901234567890', '1e999', '-1e999', '9007199254740993', '0.1000000000000000055511151231257827', '-0', '1.50'])('echoes %s as written', (id) => {
+  it.each(['123456789012345678901234567890', '1e999', '-1e999', '9007199254740993', '0.1000000000000000055511151231257827', '-0', '1.50', '1e-400', '-1e-400', '1.0000000000000000001', '1E2', '100.0', '0.0'])('echoes %s as written', (id) => {
     expect(echoed(`{"event":"ping","data":{"id":1},"id":${id}}`)).toBe(`{"event":"pong","id":${id}}`);
     // The top-level id, wherever it stands and whatever `data` holds.
     expect(echoed(`{"id":${id},"event":"ping","data":{"id":2e400,"x":{"id":3}}}`)).toBe(`{"event":"pong","id":${id}}`);
@@ -48,7 +48,7 @@ describe('parseFrame ids a double does not hold', () => {
   });
 
   it('keeps safe integers and strings as parsed values', () => {
-    expect(parseFrame(text('{"event":"ping","id":9007199254740991}'), false, 32).id).toBe(9007199254740991);
+    for (const id of [9007199254740991, -9007199254740991, 0, 7]) expect(parseFrame(text(`{"event":"ping","id":${id}}`), false, 32).id).toBe(id);
     expect(parseFrame(text('{"event":"ping","id":"1e999"}'), false, 32).id).toBe('1e999');
   });
 });

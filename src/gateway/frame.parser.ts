@@ -29,12 +29,13 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   }
   const { event, data } = frame as { event?: unknown; data?: unknown };
   let { id } = frame as { id?: unknown };
-  // A number a double does not hold exactly (a 30-digit integer, 1e400), or that JSON.stringify
-  // would rewrite (-0), is echoed as it was written: section 2 promises the reply "the same id",
-  // and a client with exact integers (Python, Go's json.Number) would otherwise never match it.
-  // Read off the bytes without recursing: a second parse with a reviver did, and a 5 KB frame
-  // 2,500 levels deep with an id of 1.5 overflowed the stack and took the process down.
-  if (typeof id === 'number' && (!Number.isSafeInteger(id) || Object.is(id, -0))) id = numberAsWritten(bytes) ?? id;
+  // A numeric id is echoed as it was written unless it was a plain safe integer: section 2
+  // promises the reply "the same id", and a double does not hold every number exactly (a 30-digit
+  // integer, 1e999, 1e-400, which parses to 0, or 1.0000000000000000001, to 1), nor does
+  // JSON.stringify write -0 back; a client with exact numbers (Python, Go's json.Number) would
+  // otherwise never match its reply. Read off the bytes without recursing: a second parse with a
+  // reviver did, and a 5 KB frame 2,500 levels deep with an id of 1.5 overflowed the stack.
+  if (typeof id === 'number') id = numberAsWritten(bytes, id) ?? id;
   const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) || isRawJson(id) ? (id as FrameId) : undefined;
   const eventName = typeof event === 'string' ? event : undefined;
   if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
@@ -58,12 +59,17 @@ function isRawJson(value: unknown): boolean {
 
 /**
  * The frame's top-level `id` as its source text, for JSON.stringify to write back unchanged
- * (a raw JSON value: typed as FrameId, which it serializes as): only for the rare id that needs it.
+ * (a raw JSON value: typed as FrameId, which it serializes as), unless `parsed`, the number
+ * JSON.parse made of it, already is: a safe integer written as plain digits.
  */
-function numberAsWritten(bytes: Buffer): FrameId | undefined {
+function numberAsWritten(bytes: Buffer, parsed: number): FrameId | undefined {
   const source = topLevelNumberSource(bytes, 'id');
-  return source === undefined ? undefined : (json.rawJSON(source) as unknown as FrameId);
+  if (source === undefined || (Number.isSafeInteger(parsed) && PLAIN_INTEGER.test(source) && !Object.is(parsed, -0))) return undefined;
+  return json.rawJSON(source) as unknown as FrameId;
 }
+
+/** An integer written as digits alone: a safe one is echoed by JSON.stringify in the same characters. */
+const PLAIN_INTEGER = /^-?(0|[1-9]\d*)$/;
 
 /** ws hands a text message over as one Buffer (fragmented ones as an array of them). */
 function bytesOf(raw: RawData): Buffer {
