@@ -18,7 +18,8 @@ describe('tokenOf', () => {
     const twice = ['Authorization', 'Bearer bbb', 'Host', 'h', 'AUTHORIZATION', 'Bearer evil'];
     expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws', twice))).toBeNull();
     expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws?token=ccc', twice))).toBeNull();
-    expect(tokenOf(request({ authorization: 'Bearer bbb', 'sec-websocket-protocol': 'herald.v1, bearer.aaa' }, '/ws', twice))).toBe('aaa');
+    // Even where an earlier source carries one: a proxy may have checked the header's other token.
+    expect(tokenOf(request({ authorization: 'Bearer bbb', 'sec-websocket-protocol': 'herald.v1, bearer.aaa' }, '/ws', twice))).toBeNull();
     expect(tokenOf(request({ authorization: 'Bearer bbb' }, '/ws', ['Authorization', 'Bearer bbb', 'X-Authorization', 'x']))).toBe('bbb');
   });
 });
@@ -29,6 +30,14 @@ describe('tokenOf with two tokens in one source', () => {
     expect(tokenOf(request({ 'sec-websocket-protocol': 'bearer.bbb, bearer.aaa' }, '/ws?token=ccc'))).toBeNull();
     expect(tokenOf(request({}, '/ws?token=aaa&token=bbb'))).toBeNull();
     expect(tokenOf(request({}, '/ws?token=aaa&token='))).toBeNull();
+  });
+
+  it('gives null for a query with `token` twice whatever an earlier source carries', () => {
+    expect(tokenOf(request({ 'sec-websocket-protocol': 'herald.v1, bearer.aaa' }, '/ws?token=aaa&token=bbb'))).toBeNull();
+    expect(tokenOf(request({ authorization: 'Bearer aaa' }, '/ws?token=aaa&token=bbb'))).toBeNull();
+    // A query without `token` twice, or with other parameters only, changes nothing.
+    expect(tokenOf(request({ 'sec-websocket-protocol': 'herald.v1, bearer.aaa' }, '/ws?tokens=1&x=token'))).toBe('aaa');
+    expect(tokenOf(request({ authorization: 'Bearer aaa' }, '/ws?token=ccc'))).toBe('aaa');
   });
 
   it('reads one token offered twice as one', () => {

@@ -6,7 +6,7 @@ import { requestBearerToken } from '../auth/token.verifier';
  * The token, from the `bearer.<JWT>` subprotocol, `Authorization: Bearer`, or `?token=`, the
  * first of them that carries one. A source that carries two (two different bearer subprotocols,
  * the header twice, `token` twice in the query) gives null, which is refused (1008) whatever
- * the later sources hold: a proxy in front may have checked the other one.
+ * the other sources hold, earlier or later: a proxy in front may have checked the other one.
  */
 export function tokenOf(request: IncomingMessage): string | undefined | null {
   let bearer: string | undefined;
@@ -15,12 +15,18 @@ export function tokenOf(request: IncomingMessage): string | undefined | null {
     if (bearer !== undefined) return null;
     bearer = protocol;
   }
-  if (bearer !== undefined) return bearer.slice(BEARER_PROTOCOL_PREFIX.length);
   const fromHeader = requestBearerToken(request);
-  if (fromHeader !== undefined) return fromHeader;
-  const query = request.url?.indexOf('?') ?? -1;
-  if (query < 0) return undefined;
-  const tokens = new URLSearchParams(request.url!.slice(query + 1)).getAll('token');
+  const fromQuery = queryToken(request.url);
+  if (fromHeader === null || fromQuery === null) return null;
+  return bearer !== undefined ? bearer.slice(BEARER_PROTOCOL_PREFIX.length) : (fromHeader ?? fromQuery);
+}
+
+/** The `token` of a URL's query: undefined when there is none, null when there are two. */
+function queryToken(url: string | undefined): string | undefined | null {
+  const query = url?.indexOf('?') ?? -1;
+  // Most handshakes carry the token in a subprotocol and no `token` in their URL: no parse.
+  if (query < 0 || !url!.includes('token', query)) return undefined;
+  const tokens = new URLSearchParams(url!.slice(query + 1)).getAll('token');
   return tokens.length > 1 ? null : tokens[0];
 }
 

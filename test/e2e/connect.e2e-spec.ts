@@ -286,6 +286,9 @@ describe('connection limits and origins', () => {
         new WebSocket(app.wsUrl, ['herald.v1', `bearer.${alice}`, `bearer.${bob}`]),
         new WebSocket(`${app.wsUrl}?token=${alice}&token=${bob}`),
         new WebSocket(`${app.wsUrl}?token=${alice}&token=`),
+        // A source that would win alone does not hide another source's two tokens.
+        new WebSocket(`${app.wsUrl}?token=${alice}&token=${bob}`, { headers: { authorization: `Bearer ${alice}` } }),
+        new WebSocket(`${app.wsUrl}?token=${alice}&token=${bob}`, ['herald.v1', `bearer.${alice}`]),
       ];
       for (const socket of attempts) expect(await closeOf(socket)).toEqual({ code: 1008, reason: 'unauthorized' });
       // The sources stay independent: a well-formed query token alone is admitted.
