@@ -146,6 +146,16 @@ describe.each(BROKER_KINDS)('inbox (%s broker)', (kind) => {
     expect(await markRead(`ida-${kind}`, body)).toMatchObject({ status: 400, body: { message: [message] } });
   });
 
+  it('marks read any id a publish accepted, counting characters as the publish does (128 emoji, 256 UTF-16 units)', async () => {
+    const user = `ike-${kind}`;
+    const id = '😀'.repeat(127) + (kind === 'redis' ? 'r' : 'm');
+    expect((await publish(app.url, { users: [user], type: 'note', payload: {}, id })).status).toBe(202);
+    expect(await markRead(user, { ids: [id] })).toMatchObject({ status: 200, body: { unread: 0 } });
+    expect((await inbox(user)).body).toMatchObject({ unread: 0, items: [{ id, read: true }] });
+    expect((await publish(app.url, { users: [user], type: 'note', payload: {}, id: `${id}x` })).status).toBe(400);
+    expect((await markRead(user, { ids: [`${id}x`] })).status).toBe(400);
+  });
+
   it('refuses ids with lone surrogates, which Redis would read as another id, and marks nothing', async () => {
     const user = `hana-${kind}`;
     const id = `P\ufffd-${kind}`;

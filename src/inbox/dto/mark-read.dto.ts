@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Equals, registerDecorator, ValidateIf } from 'class-validator';
+import { Equals, length, registerDecorator, ValidateIf } from 'class-validator';
 import { INBOX_READ_IDS_MAX, NOTIFICATION_ID_MAX_CHARS } from '@herald/client/protocol';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
@@ -14,7 +14,9 @@ function idListProblem(ids: unknown): string | undefined {
   if (!Array.isArray(ids) || ids.length === 0) return NOT_A_LIST;
   if (ids.length > INBOX_READ_IDS_MAX) return `ids must hold at most ${INBOX_READ_IDS_MAX} ids (or send {"all": true})`;
   if (!ids.every((id) => typeof id === 'string')) return 'ids must contain only strings';
-  if (ids.some((id: string) => id.length > NOTIFICATION_ID_MAX_CHARS)) return `ids must contain only strings of at most ${NOTIFICATION_ID_MAX_CHARS} characters`;
+  // Counted as the publish's @Length counts an id (a surrogate pair is one character), so every
+  // id a publish accepted can be marked read.
+  if (ids.some((id: string) => !length(id, 0, NOTIFICATION_ID_MAX_CHARS))) return `ids must contain only strings of at most ${NOTIFICATION_ID_MAX_CHARS} characters`;
   if (!ids.every((id: string) => id.isWellFormed())) return 'ids must contain only strings that are well-formed Unicode (no lone surrogates)';
   return undefined;
 }
