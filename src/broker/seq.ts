@@ -25,6 +25,16 @@ export function parseSeq(seq: string): ParsedSeq | undefined {
 /** How many base-36 digits of milliseconds start an epoch (the Redis scripts write the same). */
 export const EPOCH_TIME_DIGITS = 9;
 
+/** How many base-36 digits of randomness end an epoch. */
+const EPOCH_SUFFIX_DIGITS = 3;
+
+/**
+ * A seq as this service writes one: an epoch of lowercase base-36 digits and a zero-padded
+ * position. Seqs are compared as strings (the inbox's `before`), so a seq of another shape
+ * (`E-2`, an unpadded position) would page wrongly rather than fail: callers refuse it instead.
+ */
+export const SEQ_PATTERN = new RegExp(`^[0-9a-z]{${EPOCH_TIME_DIGITS + EPOCH_SUFFIX_DIGITS}}-\\d{${POSITION_WIDTH},15}$`);
+
 /** A new epoch: milliseconds then randomness, so later epochs sort after earlier ones. */
 export function newEpoch(nowMs = Date.now()): string {
   return nowMs.toString(36).padStart(EPOCH_TIME_DIGITS, '0') + newEpochSuffix();
@@ -32,7 +42,7 @@ export function newEpoch(nowMs = Date.now()): string {
 
 /** An epoch's random part; with Redis, the server's clock supplies the time part. */
 export function newEpochSuffix(): string {
-  return Math.floor(Math.random() * 36 ** 3).toString(36).padStart(3, '0');
+  return Math.floor(Math.random() * 36 ** EPOCH_SUFFIX_DIGITS).toString(36).padStart(EPOCH_SUFFIX_DIGITS, '0');
 }
 
 /**

@@ -2,6 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { INBOX_LIMIT_DEFAULT, INBOX_LIMIT_MAX } from '@herald/client/protocol';
+import { SEQ_PATTERN } from '../../broker/seq';
 
 /** Query of GET /v1/inbox (section 6). */
 export class InboxQueryDto {
@@ -18,6 +19,6 @@ export class InboxQueryDto {
   @ApiPropertyOptional({ description: "The page's next, for the page after it" })
   @IsOptional()
   @IsString()
-  @Matches(/^[0-9A-Za-z]{1,32}-\d{1,15}$/, { message: 'before must be a seq from an earlier page (its next)' })
+  @Matches(SEQ_PATTERN, { message: 'before must be a seq from an earlier page (its next)' })
   before?: string;
 }
