@@ -86,6 +86,18 @@ describe('join proxy', () => {
     expect(asked('doc:ttl')).toHaveLength(2);
   });
 
+  it('takes any number as a ttl: 0 or less reuses nothing, one too large for a double is cut to a day, a string is no answer', async () => {
+    const client = await connect('tara');
+    backend.answer = () => ({ status: 200, rawBody: '{"allow":true,"ttl":-1}' });
+    for (let i = 0; i < 2; i++) expect((await client.request('join', { room: 'doc:negative' })).event).toBe('joined');
+    expect(asked('doc:negative')).toHaveLength(2);
+    backend.answer = () => ({ status: 200, rawBody: '{"allow":true,"ttl":1e309}' });
+    for (let i = 0; i < 2; i++) expect((await client.request('join', { room: 'doc:endless' })).event).toBe('joined');
+    expect(asked('doc:endless')).toHaveLength(1);
+    backend.answer = () => ({ status: 200, rawBody: '{"allow":true,"ttl":"10"}' });
+    expect(await client.request('join', { room: 'doc:text' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+  });
+
   it('asks once for concurrent joins of the same token and room', async () => {
     backend.answer = () => ({ status: 200, body: { allow: true }, delayMs: 100 });
     // Three tabs sharing the token the page stored.

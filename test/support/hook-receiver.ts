@@ -9,8 +9,11 @@ export interface ReceivedRequest {
   body: any;
 }
 
-/** An answer: a status and JSON body (after `delayMs`), or `hang` to never answer (a timeout). */
-export type Answer = { status: number; body?: unknown; delayMs?: number } | 'hang';
+/**
+ * An answer: a status and JSON body, or a `rawBody` written as it is (JSON that JSON.stringify
+ * cannot write, such as 1e309), after `delayMs`; or `hang` to never answer (a timeout).
+ */
+export type Answer = { status: number; body?: unknown; rawBody?: string; delayMs?: number } | 'hang';
 
 /**
  * A real HTTP receiver on a free loopback port, standing in for a backend: it records every
@@ -75,7 +78,7 @@ export class HookReceiver {
       const respond = () => {
         this.hanging.delete(response);
         response.writeHead(answer.status, { 'content-type': 'application/json' });
-        response.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+        response.end(answer.rawBody ?? (answer.body === undefined ? '' : JSON.stringify(answer.body)));
       };
       if (!answer.delayMs) return respond();
       this.hanging.add(response);

@@ -148,6 +148,8 @@ function parseAnswer(text: string): JoinProxyAnswer | undefined {
   }
   if (typeof answer !== 'object' || answer === null || typeof (answer as JoinProxyAnswer).allow !== 'boolean') return undefined;
   const { allow, ttl } = answer as { allow: boolean; ttl?: unknown };
-  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) return undefined;
+  // Any JSON number is a ttl: 0 or less reuses nothing, and one past a day (1e309 reads as
+  // Infinity) is cut to a day where it is used.
+  if (ttl !== undefined && typeof ttl !== 'number') return undefined;
   return ttl === undefined ? { allow } : { allow, ttl };
 }
