@@ -104,6 +104,29 @@ describe('hostile input', () => {
       expect((await mallory.request('ping')).event).toBe('pong');
     });
 
+    it('answers a 60 KB event or field name with an error far smaller than the frame, echoing the id', async () => {
+      const name = 'é'.repeat(30_000);
+      const answers: string[] = [];
+      const listener = (raw: Buffer) => answers.push(raw.toString());
+      mallory.socket.on('message', listener);
+      try {
+        mallory.socket.send(`{"event":"${name}","id":"long-event"}`);
+        mallory.socket.send(`{"event":"ping","id":"long-field","data":{"${name}":1}}`);
+        mallory.socket.send(`{"event":"message","id":"long-data","data":{"room":"chat:1","text":"hi","${name}":1}}`);
+        for (const id of ['long-event', 'long-field', 'long-data']) {
+          const reply = await mallory.waitFor((frame) => frame.id === id);
+          expect(reply.data).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/…$/) });
+          expect((reply.data as { message: string }).message.length).toBeLessThanOrEqual(501);
+          // No event of the contract is that long: it is not echoed.
+          if (id === 'long-event') expect(reply.data).not.toHaveProperty('event');
+        }
+        for (const raw of answers) expect(Buffer.byteLength(raw)).toBeLessThan(2_000);
+      } finally {
+        mallory.socket.off('message', listener);
+      }
+      expect((await mallory.request('ping')).event).toBe('pong');
+    });
+
     it('answers bad_request to an extra field 10,000 objects deep', async () => {
       mallory.socket.send(`{"event":"message","id":"x","data":{"room":"chat:1","text":"hi","extra":${nestedObjects(10_000)}}}`);
       expect((await mallory.waitFor((frame) => frame.id === 'x')).data).toMatchObject({ code: 'bad_request' });
