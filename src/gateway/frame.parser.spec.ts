@@ -12,7 +12,9 @@ describe('parseFrame', () => {
   });
 
   it.each([
-    ['binary frames', '{"event":"ping"}', true, undefined, undefined],
+    ['binary frames', '{"event":"ping"}', true, 'ping', undefined],
+    ['binary frames, echoing their id', '{"event":"ping","id":"b"}', true, 'ping', 'b'],
+    ['binary frames that are no JSON', '\u0000\u0001', true, undefined, undefined],
     ['invalid JSON', '{', false, undefined, undefined],
     ['arrays', '[]', false, undefined, undefined],
     ['null', 'null', false, undefined, undefined],
@@ -66,7 +68,7 @@ describe('parseFrame (properties)', () => {
     fc.assert(
       fc.property(anyFrame(tokens), fc.integer({ min: 2, max: 40 }), (frame, maxDepth) => {
         const parsed = asReadBack(frame.kind === 'binary' ? parseFrame(Buffer.from(frame.bytes), true, maxDepth) : parseFrame(text(asText(frame)), false, maxDepth));
-        const expected = contractParse(frame.kind === 'binary' ? { binary: true } : { text: asText(frame) }, maxDepth);
+        const expected = contractParse(frame.kind === 'binary' ? { binary: frame.bytes } : { text: asText(frame) }, maxDepth);
         if (parsed.ok) expect(parsed).toEqual(expected);
         else expect(parsed).toEqual({ ...expected, problem: expect.any(String) });
       }),

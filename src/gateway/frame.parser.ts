@@ -14,7 +14,6 @@ export type ParsedFrame =
  * validators) ever recurses over it.
  */
 export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): ParsedFrame {
-  if (isBinary) return { ok: false, problem: 'Frames must be JSON text frames', event: undefined, id: undefined };
   const bytes = bytesOf(raw);
   let frame: unknown;
   try {
@@ -22,10 +21,10 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
     // what runs after it must not see one nested too deeply.
     frame = JSON.parse(bytes.toString());
   } catch {
-    return { ok: false, problem: 'Frame is not valid JSON', event: undefined, id: undefined };
+    return { ok: false, problem: isBinary ? BINARY_FRAME : 'Frame is not valid JSON', event: undefined, id: undefined };
   }
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
-    return { ok: false, problem: 'Frame must be a JSON object', event: undefined, id: undefined };
+    return { ok: false, problem: isBinary ? BINARY_FRAME : 'Frame must be a JSON object', event: undefined, id: undefined };
   }
   const { event, data } = frame as { event?: unknown; data?: unknown };
   let { id } = frame as { id?: unknown };
@@ -38,6 +37,8 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   if (typeof id === 'number') id = numberAsWritten(bytes, id) ?? id;
   const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) || isRawJson(id) ? (id as FrameId) : undefined;
   const eventName = typeof event === 'string' ? event : undefined;
+  // Read as a text frame only so that the refusal can carry the frame's id (section 2).
+  if (isBinary) return { ok: false, problem: BINARY_FRAME, event: eventName, id: validId };
   if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
   if (eventName === undefined) return { ok: false, problem: 'event must be a string', event: undefined, id: validId };
   if (jsonNestingExceeds(bytes, maxDepth)) return { ok: false, problem: `Frame is nested deeper than ${maxDepth} levels`, event: eventName, id: validId };
@@ -46,6 +47,8 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   }
   return { ok: true, event: eventName, data: (data as object | undefined) ?? {}, id: validId };
 }
+
+const BINARY_FRAME = 'Frames must be JSON text frames';
 
 /** JSON.rawJSON and JSON.isRawJSON (ES2026, in Node 24's V8; TypeScript's ES2023 lib lacks them). */
 const json = JSON as JSON & {

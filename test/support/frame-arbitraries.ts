@@ -78,6 +78,8 @@ export function anyFrame(tokens: fc.Arbitrary<string>): fc.Arbitrary<FrameSpec> 
     { arbitrary: anyJsonValue.map((value) => ({ kind: 'text' as const, text: JSON.stringify(value) })), weight: 1 },
     { arbitrary: fc.string({ unit: 'binary', maxLength: 200 }).map((text) => ({ kind: 'text' as const, text })), weight: 1 },
     { arbitrary: fc.uint8Array({ maxLength: 200 }).map((bytes) => ({ kind: 'binary' as const, bytes })), weight: 1 },
+    // A frame sent as binary: refused, echoing its id.
+    { arbitrary: structuredFrame(tokens).map((spec) => ({ kind: 'binary' as const, bytes: new Uint8Array(Buffer.from(renderFrame(spec))) })), weight: 1 },
   );
 }
 
@@ -99,12 +101,11 @@ export type ContractParse =
  * Section 2 written out as plainly as possible, as the oracle for the frame parser: what a
  * message must be to reach an event handler, and which event and id a refusal can echo.
  */
-export function contractParse(message: { binary: true } | { text: string }, maxDepth: number): ContractParse {
+export function contractParse(message: { binary: Uint8Array } | { text: string }, maxDepth: number): ContractParse {
   const refused = (event?: string, id?: FrameId): ContractParse => ({ ok: false, event, id });
-  if ('binary' in message) return refused();
   let frame: unknown;
   try {
-    frame = JSON.parse(message.text);
+    frame = JSON.parse('binary' in message ? Buffer.from(message.binary).toString() : message.text);
   } catch {
     return refused();
   }
@@ -116,6 +117,8 @@ export function contractParse(message: { binary: true } | { text: string }, maxD
   const idIsValid = typeof id === 'string' || typeof id === 'number';
   if ('id' in fields && !idIsValid) return refused(event);
   const validId = idIsValid ? (id as FrameId) : undefined;
+  // Every binary frame is refused, echoing the id its bytes hold as JSON.
+  if ('binary' in message) return refused(event, validId);
   if (event === undefined) return refused(undefined, validId);
   if (depthOf(frame) > maxDepth) return refused(event, validId);
   const data = fields.data;
