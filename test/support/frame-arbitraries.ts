@@ -79,7 +79,7 @@ export function anyFrame(tokens: fc.Arbitrary<string>): fc.Arbitrary<FrameSpec> 
     { arbitrary: fc.string({ unit: 'binary', maxLength: 200 }).map((text) => ({ kind: 'text' as const, text })), weight: 1 },
     { arbitrary: fc.uint8Array({ maxLength: 200 }).map((bytes) => ({ kind: 'binary' as const, bytes })), weight: 1 },
     // A frame sent as binary: refused, echoing its id.
-    { arbitrary: structuredFrame(tokens).map((spec) => ({ kind: 'binary' as const, bytes: new Uint8Array(Buffer.from(renderFrame(spec))) })), weight: 1 },
+    { arbitrary: structuredFrame(tokens).map((spec) => ({ kind: 'binary' as const, bytes: new Uint8Array(Buffer.from(renderFrame(spec as FrameSpec & { kind: 'frame' }))) })), weight: 1 },
   );
 }
 
