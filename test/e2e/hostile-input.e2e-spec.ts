@@ -5,6 +5,7 @@ import { createConnection, type Socket } from 'node:net';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
+import { rawUpgrade } from '../support/raw-upgrade';
 import { publisherToken, signToken } from '../support/tokens';
 import { connectClient, TestClient } from '../support/ws-client';
 
@@ -353,6 +354,44 @@ describe('clients that hang up in the middle of a body', () => {
       expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
     });
     expect(output).not.toMatch(/ERROR|aborted/);
+  });
+});
+
+describe('clients that break WebSocket framing', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp()));
+  afterAll(() => app.close());
+
+  /** A client frame: FIN and `opcode`, masked unless told otherwise. */
+  const frame = (opcode: number, payload: Buffer, masked = true) => {
+    const mask = Buffer.from([1, 2, 3, 4]);
+    const body = masked ? Buffer.from(payload.map((byte, index) => byte ^ mask[index % 4])) : payload;
+    return Buffer.concat([Buffer.from([0x80 | opcode, (masked ? 0x80 : 0) | payload.length]), masked ? mask : Buffer.alloc(0), body]);
+  };
+  /** The code of the close frame the server wrote last (latin1 text of everything it wrote). */
+  const closeCodeOf = (received: string) => {
+    const bytes = Buffer.from(received, 'latin1');
+    const at = bytes.lastIndexOf(0x88);
+    return at >= 0 && bytes[at + 1] >= 2 ? bytes.readUInt16BE(at + 2) : undefined;
+  };
+
+  it.each([
+    ['an unmasked frame', frame(0x1, Buffer.from('{"event":"ping"}'), false), 1002],
+    ['a reserved opcode', frame(0x3, Buffer.from('x')), 1002],
+    ['a text frame that is not UTF-8', frame(0x1, Buffer.from([0xff, 0xfe])), 1007],
+  ])('closes %s with the code RFC 6455 gives it (docs/protocol.md, section 5), and serves others', async (_, bytes, code) => {
+    const received = await rawUpgrade(app.wsUrl, { token: signToken({ sub: 'framer' }) }, bytes).closed;
+    expect(received).toMatch(/^HTTP\/1\.1 101 /);
+    expect(closeCodeOf(received)).toBe(code);
+    const next = await connectClient(app.wsUrl, signToken({ sub: 'after-framer' }));
+    expect(next.frames[0].event).toBe('welcome');
+    await next.close();
+  });
+
+  it('answers a subprotocol list that is not a list of tokens 400 before reading any token', async () => {
+    const received = await rawUpgrade(app.wsUrl, { headers: `Sec-WebSocket-Protocol: herald.v1; bearer.${signToken({ sub: 'semi' })}\r\n` }).closed;
+    expect(received).toMatch(/^HTTP\/1\.1 400 /);
+    expect(received).not.toContain('bearer.');
   });
 });
 
