@@ -48,6 +48,8 @@ export class FrameDispatcher {
   private readonly handlers = new Map<string, MessageMappingProperties>();
   /** Per connection, per room: when its last join, leave or message still under way is done (inOrder). */
   private readonly roomFramesUnderWay = new WeakMap<Connection, Map<string, Promise<void>>>();
+  /** Per connection: when its leaves still under way are done, which its later joins wait for (inOrder). */
+  private readonly leavesUnderWay = new WeakMap<Connection, Promise<void>>();
 
   /*
    * Every socket's frames, shared by all sockets (HeraldSocket calls them with the socket as
@@ -149,7 +151,7 @@ export class FrameDispatcher {
       if (join) {
         this.metrics.framesIn.inc(parsed.event);
         const origin = new FrameOrigin(connection, parsed.id);
-        this.inOrder(connection, join.room, () => this.join(origin, join, now));
+        this.inOrder(connection, join.room, () => this.join(origin, join, now), 'join');
         return;
       }
     }
@@ -161,7 +163,7 @@ export class FrameDispatcher {
     this.metrics.framesIn.inc(parsed.event);
     const { event, data, id } = parsed;
     const handle = () => this.handle(connection, handler, event, data, id);
-    if (ROOM_EVENTS.has(event)) this.inOrder(connection, roomNamed(data), handle);
+    if (ROOM_EVENTS.has(event)) this.inOrder(connection, roomNamed(data), handle, event);
     else void handle();
   }
 
@@ -191,18 +193,24 @@ export class FrameDispatcher {
    * on either broker. Their handling takes different times (a plain join can finish in this
    * turn, Nest's pipeline a few microtasks later, a join on Redis a round trip later), and a
    * later frame overtaking an earlier one left a connection answered `joined` yet not a member,
-   * or refused a message sent right after its join. Frames about other rooms do not wait.
+   * or refused a message sent right after its join. Frames about other rooms do not wait, but
+   * for a join, which waits for the connection's leaves sent before it: at
+   * MAX_ROOMS_PER_CONNECTION, `leave` then `join` of another room swaps them, where the join
+   * (done in its own turn) overtook the leave (a few microtasks through Nest) and was refused.
    */
-  private inOrder(connection: Connection, room: string | undefined, handle: () => Promise<void> | undefined): void {
+  private inOrder(connection: Connection, room: string | undefined, handle: () => Promise<void> | undefined, event: string): void {
     if (room === undefined) {
       void handle();
       return;
     }
     let underWay = this.roomFramesUnderWay.get(connection);
     const previous = underWay?.get(room);
-    const running = previous ? previous.then(handle) : handle();
+    const leaving = event === 'join' ? this.leavesUnderWay.get(connection) : undefined;
+    const after = previous && leaving ? Promise.all([previous, leaving]) : (previous ?? leaving);
+    const running = after ? after.then(handle) : handle();
     if (running === undefined) return;
     const done = running.then(ignore, ignore);
+    if (event === 'leave') this.trackLeave(connection, done);
     if (!underWay) this.roomFramesUnderWay.set(connection, (underWay = new Map()));
     const frames = underWay;
     frames.set(room, done);
@@ -210,6 +218,16 @@ export class FrameDispatcher {
       if (frames.get(room) !== done) return;
       frames.delete(room);
       if (frames.size === 0) this.roomFramesUnderWay.delete(connection);
+    });
+  }
+
+  /** Keeps `done` among the connection's leaves under way (see inOrder) until it and those before it settle. */
+  private trackLeave(connection: Connection, done: Promise<void>): void {
+    const before = this.leavesUnderWay.get(connection);
+    const leaves = before ? Promise.all([before, done]).then(ignore) : done;
+    this.leavesUnderWay.set(connection, leaves);
+    void leaves.then(() => {
+      if (this.leavesUnderWay.get(connection) === leaves) this.leavesUnderWay.delete(connection);
     });
   }
 

@@ -388,4 +388,23 @@ describe.each(BROKER_KINDS)('frames sent without waiting for replies (%s broker)
     expect(replies.slice(0, 4).map((reply) => reply.event)).toEqual(['joined', 'joined', 'joined', 'joined']);
     await client.close();
   });
+
+  it('swaps rooms at MAX_ROOMS_PER_CONNECTION: a join sent right after a leave of another room waits for it', async () => {
+    const client = await connectClient(app.wsUrl, user('swap'));
+    const stamp = Date.now();
+    const full = Array.from({ length: 4 }, (_, i) => `chat:swap-${kind}-${stamp}-${i}`);
+    for (const room of full) await client.join(room);
+    const next = `chat:swap-${kind}-${stamp}-next`;
+    const replies = await pipeline(client, [
+      { event: 'leave', data: { room: full[0] } },
+      { event: 'join', data: { room: next } },
+      { event: 'leave', data: { room: full[1] } },
+      { event: 'message', data: { room: next, text: 'swapped in' } },
+      { event: 'join', data: { room: full[0] } },
+    ]);
+    expect(replies.map((reply) => (reply.event === 'error' ? reply.data.code : reply.event))).toEqual(['left', 'joined', 'left', 'ack', 'joined']);
+    // Still capped: one join more than the slots left is refused.
+    expect((await client.request('join', { room: full[1] })).data).toMatchObject({ code: 'forbidden' });
+    await client.close();
+  });
 });
