@@ -100,8 +100,15 @@ const joinBody = fc.oneof(
  */
 async function expected(body: unknown, metatype: ArgumentMetadata['metatype']): Promise<unknown> {
   const unseen = prototypeNamedKeys(body);
-  if (unseen.length === 0) return outcome(full, body, metatype, true);
-  return { ok: false, class: 'BadRequestException', response: { statusCode: 400, error: 'Bad Request', message: unseen.map((key) => `property ${key} should not exist`) } };
+  const refused = (message: unknown[]) => ({ ok: false, class: 'BadRequestException', response: { statusCode: 400, error: 'Bad Request', message } });
+  if (unseen.length > 0) return refused(unseen.map((key) => `property ${key} should not exist`));
+  const validated = (await outcome(full, body, metatype, true)) as { ok: boolean; response?: { message?: unknown } };
+  // The rule across fields (a publish's targets), told alone or after the fields' own failures.
+  const problem = (metatype as Partial<PlainlyValidatable<unknown>>).bodyProblem?.(clone(body));
+  if (problem === undefined) return validated;
+  if (validated.ok) return refused([problem]);
+  const message = validated.response?.message;
+  return Array.isArray(message) ? refused([...message, problem]) : validated;
 }
 
 describe('LeanValidationPipe', () => {

@@ -1,4 +1,4 @@
-import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, BadRequestException, ValidationPipe } from '@nestjs/common';
 import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util.js';
 import { ARRAY_MAX_SIZE, getMetadataStorage, ValidationError } from 'class-validator';
 import { typeFailuresOnly } from '../parsing/type-failures';
@@ -12,6 +12,12 @@ import { keptAsSentFields } from './kept-as-sent.decorator';
  */
 export interface PlainlyValidatable<T> {
   acceptIfPlainlyValid(value: unknown): T | undefined;
+  /**
+   * A rule across fields (a publish's targets), or undefined when it holds or cannot be judged:
+   * a valid body that breaks it is refused with it alone, and an invalid one gets it beside its
+   * fields' failures, so a 400 lists every rule broken at once.
+   */
+  bodyProblem?(value: unknown): string | undefined;
 }
 
 /**
@@ -32,7 +38,12 @@ export class LeanValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     const dto = metadata.type === 'body' ? (metadata.metatype as Partial<PlainlyValidatable<unknown>> | undefined) : undefined;
     const accepted = typeof dto?.acceptIfPlainlyValid === 'function' ? dto.acceptIfPlainlyValid(value) : undefined;
-    if (accepted !== undefined) return accepted;
+    // Judged before validation empties anything (hollowForValidation).
+    const bodyProblem = typeof dto?.bodyProblem === 'function' ? dto.bodyProblem(accepted ?? value) : undefined;
+    if (accepted !== undefined) {
+      if (bodyProblem !== undefined) throw new BadRequestException([bodyProblem]);
+      return accepted;
+    }
     if (this.toValidate(metadata)) {
       const unknown = manyUnknownFields(value, metadata.metatype!);
       if (unknown) throw this.exceptionFactory(unknown);
@@ -41,7 +52,14 @@ export class LeanValidationPipe extends ValidationPipe {
       hollowForValidation(value, metadata.metatype!);
       stripProtoKeysOutsideKept(value, metadata.metatype);
     }
-    return super.transform(value, metadata);
+    let validated: unknown;
+    try {
+      validated = await super.transform(value, metadata);
+    } catch (error) {
+      throw bodyProblem === undefined ? error : withProblem(error, bodyProblem);
+    }
+    if (bodyProblem !== undefined) throw new BadRequestException([bodyProblem]);
+    return validated;
   }
 
   /** Done in transform, which knows the DTO's fields kept as sent; the body's own keys were checked there. */
@@ -55,6 +73,13 @@ export class LeanValidationPipe extends ValidationPipe {
   protected override flattenValidationErrors(validationErrors: ValidationError[]): string[] {
     return wordedMessages(validationErrors, (errors) => super.flattenValidationErrors(errors));
   }
+}
+
+/** `error`, a 400 listing its messages, with `problem` listed after them; any other error as it is. */
+function withProblem(error: unknown, problem: string): unknown {
+  if (!(error instanceof BadRequestException)) return error;
+  const { message } = error.getResponse() as { message?: unknown };
+  return Array.isArray(message) ? new BadRequestException([...message, problem]) : error;
 }
 
 /**

@@ -1,12 +1,12 @@
 import { ApiAcceptedResponse, ApiBadRequestResponse, ApiConflictResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiServiceUnavailableResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
-import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post, UseFilters } from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpStatus, Post, UseFilters } from '@nestjs/common';
 import { PUBLISH_TARGETS_MAX, PublishResponse } from '@herald/client/protocol';
 import { RequireToken } from '../auth/scopes.guard';
 import { Scope } from '../auth/principal';
 import { HttpErrorDto } from '../openapi/http-error.dto';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { PublishResponseDto } from './dto/publish-response.dto';
-import { NotificationsService, targetsProblem } from './notifications.service';
+import { NotificationsService } from './notifications.service';
 import { PublishConflictFilter } from './publish-conflict.filter';
 
 @ApiTags('notifications')
@@ -27,8 +27,7 @@ export class NotificationsController {
   @ApiUnsupportedMediaTypeResponse({ type: HttpErrorDto, description: 'The body is not JSON, or in a charset or Content-Encoding it does not read' })
   @ApiServiceUnavailableResponse({ type: HttpErrorDto, description: 'The message broker is unreachable' })
   publish(@Body() body: PublishNotificationDto): Promise<PublishResponse> {
-    const problem = targetsProblem(body);
-    if (problem) throw new BadRequestException([problem]);
+    // The targets rule is the validation pipe's (PublishNotificationDto.bodyProblem).
     return this.notifications.publish(body);
   }
 }

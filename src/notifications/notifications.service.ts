@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { Notification, PUBLISH_TARGETS_MAX, personalRoom } from '@herald/client/protocol';
+import { Notification } from '@herald/client/protocol';
 import { Broker, PublishResult } from '../broker/broker';
 import { inboxRecipientOf } from '../inbox/inbox-recipient';
 import { MetricsService } from '../metrics/metrics.service';
@@ -8,6 +8,7 @@ import { notificationFingerprint } from './notification-fingerprint';
 import { NotificationBodies } from './notification-bodies';
 import { PublishConflictError } from './publish-conflict.error';
 import { TurnBudget } from './turn-budget';
+import { targetRooms } from './notification-targets';
 
 export interface NotificationInput {
   rooms?: string[];
@@ -148,15 +149,3 @@ export class NotificationsService {
 
 /** Told of each notification stored; a promise it returns is awaited before the publish is answered. */
 type StoredListener = (stored: StoredNotification) => Promise<void> | undefined | void;
-
-/** Why a notification's targets are unacceptable, or undefined when they are fine. */
-export function targetsProblem(input: Pick<NotificationInput, 'rooms' | 'users'>): string | undefined {
-  const targets = targetRooms(input).length;
-  if (targets === 0) return 'rooms or users must name at least one target';
-  if (targets > PUBLISH_TARGETS_MAX) return `rooms and users together must name at most ${PUBLISH_TARGETS_MAX} targets`;
-  return undefined;
-}
-
-export function targetRooms({ rooms = [], users = [] }: Pick<NotificationInput, 'rooms' | 'users'>): string[] {
-  return [...new Set([...rooms, ...users.map(personalRoom)])];
-}

@@ -3,7 +3,7 @@ import { ValidationError, validateSync } from 'class-validator';
 import { hollowForValidation, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept, unknownFieldError } from '../http/lean-validation.pipe';
 import { typeFailureOnly } from '../parsing/type-failures';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
-import { targetsProblem } from './notifications.service';
+import { targetsProblemOfBody } from './notification-targets';
 
 /** An item's failure, as a single publish of the same body would have answered it. */
 export interface PublishBatchItemError {
@@ -49,12 +49,14 @@ export class PublishBatchItemValidator {
       stripProtoKeysOutsideKept(item, PublishNotificationDto);
     }
     const notification = plain ?? plainToInstance(PublishNotificationDto, item);
+    // Told beside the fields' own failures, as a single publish's 400 lists it.
+    const problem = targetsProblemOfBody(notification);
+    const targets = problem === undefined ? [] : [`${path}: ${problem}`];
     if (!plain) {
       const errors = validateSync(notification, { whitelist: true, forbidNonWhitelisted: true });
-      if (errors.length > 0) return invalid(errors.flatMap((error) => messagesOf(error, path)).join('; '));
+      if (errors.length > 0) return invalid([...errors.flatMap((error) => messagesOf(error, path)), ...targets].join('; '));
     }
-    const problem = targetsProblem(notification);
-    if (problem) return invalid(`${path}: ${problem}`);
+    if (problem) return invalid(targets[0]);
     return { ok: true, notification, targets: (notification.rooms?.length ?? 0) + (notification.users?.length ?? 0) };
   }
 }

@@ -208,6 +208,16 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       expect(JSON.stringify(response.body.message)).toContain(field);
     });
 
+    it.each([
+      ['an empty body', {}, ['type must be a string', 'payload must be a JSON object', 'rooms or users must name at least one target']],
+      ['a bad type and no target', { type: 5, payload: {} }, ['type must be a string', 'rooms or users must name at least one target']],
+      ['a bad type and too many targets', { rooms: Array.from({ length: 600 }, (_, i) => `r${i}`), users: Array.from({ length: 401 }, (_, i) => `u${i}`), type: '', payload: {} }, ['type must be longer than or equal to 1 characters', 'rooms and users together must name at most 1000 targets']],
+      // rooms of the wrong type speaks for itself: no targets line beside it.
+      ['rooms that is not a list', { rooms: 'a', type: 't', payload: {} }, ['rooms must be an array']],
+    ])('lists every broken rule at once for %s, the targets rule included', async (_, body, message) => {
+      expect(await publish(app.url, body)).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request', message } });
+    });
+
     it('answers 400 for a body that is not JSON', async () => {
       const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{"users": [' });
       expect(response.status).toBe(400);

@@ -87,6 +87,12 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     expect(good2).toEqual({ id: expect.any(String), targets: 1 });
     expect(badType).toEqual({ error: { statusCode: 400, message: expect.stringContaining('notifications.1.type must be') } });
     expect(noTarget.error).toEqual({ statusCode: 400, message: 'notifications.3: rooms or users must name at least one target' });
+    // The targets rule is told beside the fields' own failures, as a single publish's 400 lists it.
+    const empty = await batch(app.url, { notifications: [{}] });
+    expect(empty.body.results[0].error).toEqual({
+      statusCode: 400,
+      message: 'notifications.0.type must be a string; notifications.0.payload must be a JSON object; notifications.0: rooms or users must name at least one target',
+    });
     expect(notObject.error).toEqual({ statusCode: 400, message: 'notifications.4 must be a JSON object' });
     expect(badPayload.error).toEqual({ statusCode: 400, message: 'notifications.5.payload must be a JSON object' });
     expect(unknownField.error).toEqual({ statusCode: 400, message: expect.stringContaining('notifications.6.colour') });

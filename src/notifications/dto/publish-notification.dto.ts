@@ -5,6 +5,7 @@ import { KeptAsSent } from '../../http/kept-as-sent.decorator';
 import { hasPlainLength, isArrayOfMatching, isPlainObjectWithKeys } from '../../http/lean-validation.pipe';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
 import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
+import { targetsProblemOfBody } from '../notification-targets';
 import { IsPortableJsonObject, IsWellFormedUnicode, unportableJson } from '../../http/portable-json.decorator';
 
 const FIELDS: ReadonlySet<string> = new Set(['rooms', 'users', 'type', 'payload', 'id']);
@@ -49,6 +50,11 @@ export class PublishNotificationDto {
    * The decorators above, for bodies that certainly pass them (LeanValidationPipe): anything
    * else, including every body they would refuse, goes through ValidationPipe as before.
    */
+  /** Section 6's targets rule (at least one, at most 1,000 in all): across rooms and users. */
+  static bodyProblem(body: unknown): string | undefined {
+    return targetsProblemOfBody(body);
+  }
+
   static acceptIfPlainlyValid(body: unknown): PublishNotificationDto | undefined {
     if (!isPlainObjectWithKeys(body, FIELDS)) return undefined;
     const { rooms, users, type, payload, id } = body;
