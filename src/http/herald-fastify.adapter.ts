@@ -1,4 +1,5 @@
 import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { HttpException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
@@ -93,6 +94,17 @@ function answerUnmetExpectation(_request: IncomingMessage, response: ServerRespo
   response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
 }
 
+/**
+ * The answer to a CONNECT request (a proxy tunnel): Node hands those to a 'connect' listener
+ * rather than to Fastify, and with none it dropped the connection without a word. Herald is no
+ * proxy: 405 in section 6's error shape, and the connection closed.
+ */
+function refuseTunnel(_request: IncomingMessage, socket: Duplex): void {
+  const body = JSON.stringify(errorBody(405, 'CONNECT is not supported'));
+  socket.on('error', () => undefined); // the client may be gone already; nothing to tell it
+  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
 /** How long a client may take to send a request: its headers, and all of it (408 and closed past either). */
 export interface HttpTimeouts {
   /** HTTP_HEADERS_TIMEOUT_MS (a WebSocket handshake is headers only). */
@@ -119,6 +131,7 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
     });
     this.getInstance().addHook('preParsing', answerUnknownRoute);
     this.getInstance().server.on('checkExpectation', answerUnmetExpectation);
+    this.getInstance().server.on('connect', refuseTunnel);
   }
 
   /**

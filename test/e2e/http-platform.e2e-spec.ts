@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { http, publish } from '../support/http';
@@ -133,6 +134,18 @@ describe('HTTP platform', () => {
     expect(published).toMatchObject({ status: 202, body: { targets: 1 } });
     const unknown = await rawRequest(`${app.url}/nowhere`, 'GET', offer);
     expect(unknown).toMatchObject({ status: 404, body: { statusCode: 404, error: 'Not Found' } });
+  });
+
+  it('answers CONNECT 405 in the error shape, and goes on serving', async () => {
+    const { port } = new URL(app.url);
+    const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(received).toMatch(/^HTTP\/1\.1 405 /);
+    expect(JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4))).toEqual({ statusCode: 405, error: 'Method Not Allowed', message: 'CONNECT is not supported' });
+    expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
   });
 
   it('answers an Expect it does not meet with 417 in the error shape', async () => {
