@@ -114,7 +114,7 @@ function announce(config: HeraldConfig, engine: Engine, port: number, internalPo
         (config.demoEnabled
           ? `Mint a token with: curl -s -X POST http://localhost:${port}/demo/token -H 'content-type: application/json' -d '{"sub":"alice","scope":"notifications:publish"}', `
           : '') +
-        `or set JWT_SECRET in .env and run: npm run token -- --sub alice`,
+        `${config.demoEnabled ? 'or s' : 'S'}et JWT_SECRET in .env and run: npm run token -- --sub alice`,
     );
   }
 }

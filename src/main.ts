@@ -43,6 +43,12 @@ async function main(): Promise<void> {
       process.stderr.write(`Herald cannot start. HOST ${address} is not an address of this machine: set HOST to one of its addresses, or 0.0.0.0 for all of them\n`);
       process.exit(1);
     }
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      // listen() looked HOST up and found nothing: a typo, or a name this machine cannot resolve.
+      const host = (error as { hostname?: string }).hostname;
+      process.stderr.write(`Herald cannot start. HOST ${host} does not resolve to an address: set HOST to an address of this machine, or 0.0.0.0 for all of them\n`);
+      process.exit(1);
+    }
     if (code === 'EADDRINUSE' || code === 'EACCES') {
       // Nest has already logged "successfully started" (it does once the modules are up, before
       // binding): the last line must say plainly that Herald did not start, and what to change.

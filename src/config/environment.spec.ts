@@ -38,6 +38,10 @@ describe('parseEnvironment', () => {
     ['REDIS_URL', 'redis://%zz@redis:6379'],
     ['JWT_SECRET', 'short'],
     ['WS_PATH', 'ws'],
+    ['WS_PATH', '/ws/'],
+    ['WS_PATH', '//x'],
+    ['WS_PATH', '/../x'],
+    ['WS_PATH', '/a/./b'],
     ['DEMO_ENABLED', 'maybe'],
     ['WS_COMPRESSION', 'maybe'],
     ['WS_COMPRESSION_MIN_BYTES', '-1'],
@@ -98,7 +102,7 @@ describe('parseEnvironment', () => {
     expect(parseEnvironment({ PORT: '0', INTERNAL_PORT: '0' }).INTERNAL_PORT).toBe(0);
   });
 
-  it.each(['app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://files.example.com', 'https://a.example.com,b.example.com'])(
+  it.each(['app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://files.example.com', 'https://a.example.com,b.example.com', 'https://*.example.com', 'https://*', ' ', ',', ' , '])(
     'refuses ALLOWED_ORIGINS entry %s, which no browser Origin could match',
     (value) => {
       expect(() => parseEnvironment({ ALLOWED_ORIGINS: value })).toThrow(/ALLOWED_ORIGINS must be comma-separated origins/);
@@ -132,11 +136,39 @@ describe('parseEnvironment', () => {
   it('refuses a JWT_PUBLIC_KEY that only looks like PEM, or is no RSA or EC key, and accepts one written on one line', () => {
     const pem = (type: 'ec' | 'ed25519') =>
       (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    for (const value of ['-----BEGIN PUBLIC KEY-----', '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----', pem('ed25519')]) {
-      expect(() => parseEnvironment({ JWT_PUBLIC_KEY: value })).toThrow(new ConfigurationError(['JWT_PUBLIC_KEY must be a PEM public key, RSA (RS256) or EC (ES256)']));
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const rsa = (bits: number) => generateKeyPairSync('rsa', { modulusLength: bits });
+    const weak = rsa(1024).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const privateKey = rsa(2048).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    // P-384 and a 1024-bit RSA key could never verify an ES256 or RS256 token; a private key has no place here.
+    for (const value of ['-----BEGIN PUBLIC KEY-----', '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----', pem('ed25519'), p384, weak, privateKey]) {
+      expect(() => parseEnvironment({ JWT_PUBLIC_KEY: value })).toThrow(new ConfigurationError(['JWT_PUBLIC_KEY must be a PEM public key: RSA of 2048 bits or more (RS256) or EC on P-256 (ES256), not a private key']));
     }
+    expect(parseEnvironment({ JWT_PUBLIC_KEY: rsa(2048).publicKey.export({ type: 'spki', format: 'pem' }).toString() }).JWT_PUBLIC_KEY).toContain('BEGIN PUBLIC KEY');
     const oneLine = pem('ec').replace(/\n/g, '\\n');
     expect(parseEnvironment({ JWT_PUBLIC_KEY: oneLine }).JWT_PUBLIC_KEY).toBe(oneLine);
+  });
+
+  it.each([
+    ['JWT_SECRET', 'replace-with-at-least-32-random-characters'],
+    ['JWT_SECRET', '<replace-with-at-least-32-random-bytes>'],
+    ['JWT_SECRET', 'tour-secret-0123456789abcdef'],
+    ['HOOKS_SECRET', 'a-long-random-string-shared-with-the-backend'],
+    ['HOOKS_SECRET', 'change-me-to-another-long-random-string'],
+  ])('refuses %s set to the published example %s in production, and only there', (name, value) => {
+    const env = { JWT_SECRET: 'a-long-enough-secret-of-my-own', [name]: value, ...(name === 'HOOKS_SECRET' ? { WEBHOOK_URL: 'https://backend.example/herald' } : {}) };
+    expect(() => parseEnvironment({ ...env, NODE_ENV: 'production' })).toThrow(new ConfigurationError([`${name} ${"is an example value from Herald's docs or deploy files, which anyone can read: in production set a random one of your own (openssl rand -base64 48)"}`]));
+    expect(() => parseEnvironment(env)).not.toThrow();
+  });
+
+  it('refuses REDIS_MIN_REPLICAS without Redis, and takes 0', () => {
+    expect(() => parseEnvironment({ REDIS_MIN_REPLICAS: '1' })).toThrow(new ConfigurationError(['REDIS_MIN_REPLICAS applies only with Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): the embedded broker has no replicas']));
+    expect(parseEnvironment({ REDIS_MIN_REPLICAS: '0' }).REDIS_MIN_REPLICAS).toBe(0);
+    expect(parseEnvironment({ REDIS_MIN_REPLICAS: '1', REDIS_URL: 'redis://localhost' }).REDIS_MIN_REPLICAS).toBe(1);
+  });
+
+  it('accepts WS_PATH as a plain path, the root included', () => {
+    for (const path of ['/', '/ws', '/realtime/ws', '/.well-known/herald', '/v1.ws']) expect(parseEnvironment({ WS_PATH: path }).WS_PATH).toBe(path);
   });
 
   it('refuses production without a JWT key', () => {

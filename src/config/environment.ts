@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { KeyObject, createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { PERSONAL_ROOM_PREFIX, PUBLIC_ROOM_PREFIX } from '@herald/client/protocol';
 import { Transform, plainToInstance } from 'class-transformer';
@@ -18,6 +18,7 @@ import {
   validateSync,
 } from 'class-validator';
 import { typeFailureOnly } from '../parsing/type-failures';
+import { isPublishedSecret } from './published-secrets';
 
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
@@ -27,6 +28,9 @@ const toBool = ({ value }: { value: unknown }) => {
   if (['false', '0', 'no'].includes(String(value).toLowerCase())) return false;
   return value;
 };
+/** Why a secret copied from Herald's examples stops a production start (isPublishedSecret). */
+const PUBLISHED_SECRET_PROBLEM = "is an example value from Herald's docs or deploy files, which anyone can read: in production set a random one of your own (openssl rand -base64 48)";
+
 const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
 
 /** A URL node-redis accepts: checked here so a typo stops start-up with a message, not a stack. */
@@ -186,8 +190,11 @@ function IsPublicKeyPem(options: ValidationOptions): PropertyDecorator {
       validator: {
         validate(value: unknown) {
           if (typeof value !== 'string' || !value.includes('-----BEGIN')) return false;
+          const pem = value.replace(/\\n/g, '\n');
+          // A private key would be read as its public half: refused, as it has no place in the config.
+          if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) return false;
           try {
-            return ['rsa', 'ec'].includes(createPublicKey(value.replace(/\\n/g, '\n')).asymmetricKeyType ?? '');
+            return verifiesTokens(createPublicKey(pem));
           } catch {
             return false; // createPublicKey throws on anything it cannot decode
           }
@@ -196,6 +203,17 @@ function IsPublicKeyPem(options: ValidationOptions): PropertyDecorator {
     },
     options,
   );
+}
+
+/**
+ * A key RS256 or ES256 can verify with: RSA of 2048 bits or more, or EC on P-256 (ES256's
+ * curve). A P-384 key, or a 1024-bit RSA one, was taken and then refused every token.
+ */
+function verifiesTokens(key: KeyObject): boolean {
+  const details = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'rsa') return (details?.modulusLength ?? 0) >= 2048;
+  if (key.asymmetricKeyType === 'ec') return details?.namedCurve === 'prime256v1';
+  return false;
 }
 
 const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -217,11 +235,16 @@ function IsOriginList(options: ValidationOptions): PropertyDecorator {
       validator: {
         validate(value: unknown) {
           if (typeof value !== 'string') return false;
-          return value
+          const entries = value
             .split(',')
             .map((entry) => entry.trim())
-            .filter((entry) => entry.length > 0)
-            .every((entry) => URL.canParse(entry) && ['http:', 'https:'].includes(new URL(entry).protocol) && new URL(entry).origin === entry);
+            .filter((entry) => entry.length > 0);
+          // A list of blanks (` `, `,`) allowed no origin at all; `*` is no wildcard here, only a
+          // character no Origin header holds (origins are matched exactly).
+          return (
+            entries.length > 0 &&
+            entries.every((entry) => !entry.includes('*') && URL.canParse(entry) && ['http:', 'https:'].includes(new URL(entry).protocol) && new URL(entry).origin === entry)
+          );
         },
       },
     },
@@ -255,7 +278,9 @@ export class Environment {
   })
   INTERNAL_PORT?: number;
 
-  @Matches(/^\/[A-Za-z0-9/_.-]*$/, { message: 'WS_PATH must be a URL path starting with /' })
+  // Each segment a plain name: a trailing slash, `//` or a dot segment made a path no upgrade
+  // is ever routed to (requests are matched on their exact path).
+  @Matches(/^(?:\/|(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9_.-]+)+)$/, { message: 'WS_PATH must be a URL path such as /ws or /realtime/ws: starting with /, without a trailing slash, // or . and .. segments' })
   WS_PATH = '/ws';
 
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
@@ -266,7 +291,7 @@ export class Environment {
   JWT_SECRET?: string;
 
   /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
-  @Transform(emptyToUndefined) @IsOptional() @IsString() @IsPublicKeyPem({ message: 'JWT_PUBLIC_KEY must be a PEM public key, RSA (RS256) or EC (ES256)' })
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @IsPublicKeyPem({ message: 'JWT_PUBLIC_KEY must be a PEM public key: RSA of 2048 bits or more (RS256) or EC on P-256 (ES256), not a private key' })
   JWT_PUBLIC_KEY?: string;
 
   @Transform(emptyToUndefined) @IsOptional() @IsString()
@@ -277,7 +302,7 @@ export class Environment {
 
   /** Comma-separated browser origins allowed to connect and to call the HTTP API. */
   @Transform(emptyToUndefined) @IsOptional()
-  @IsOriginList({ message: 'ALLOWED_ORIGINS must be comma-separated origins written as browsers send them: scheme://host[:port], e.g. https://app.example.com (no path, no trailing slash)' })
+  @IsOriginList({ message: 'ALLOWED_ORIGINS must be comma-separated origins written as browsers send them: scheme://host[:port], e.g. https://app.example.com (no path, no trailing slash, no wildcard: list each origin)' })
   ALLOWED_ORIGINS?: string;
 
   @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000)
@@ -585,6 +610,13 @@ export class Environment {
     return this.redisCredentialsOutsideSentinel.join(', ');
   }
 
+  /** Replicas exist only with Redis: on the embedded broker a non-zero count promises nothing it keeps. */
+  @ValidateIf((env: Environment) => env.redisModes.length === 0 && (env.REDIS_MIN_REPLICAS ?? 0) > 0)
+  @Matches(/^$/, { message: 'REDIS_MIN_REPLICAS applies only with Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): the embedded broker has no replicas' })
+  get minReplicasWithoutRedis(): string {
+    return `${this.REDIS_MIN_REPLICAS}`;
+  }
+
   /** WAIT holds the connection it runs on: past the command deadline it would mark Redis down. */
   @ValidateIf((env: Environment) => env.REDIS_REPLICA_WAIT_MS >= env.REDIS_COMMAND_TIMEOUT_MS && (env.REDIS_MIN_REPLICAS ?? (env.REDIS_CLUSTER_NODES ?? env.REDIS_SENTINELS ? 1 : 0)) > 0)
   @Matches(/^$/, { message: 'REDIS_REPLICA_WAIT_MS must be below REDIS_COMMAND_TIMEOUT_MS when publishes wait for replicas (REDIS_MIN_REPLICAS)' })
@@ -630,6 +662,19 @@ export class Environment {
   @IsString({ message: 'JWT_SECRET or JWT_PUBLIC_KEY must be set when NODE_ENV=production' })
   get jwtKeyInProduction(): string | undefined {
     return this.JWT_SECRET ?? this.JWT_PUBLIC_KEY;
+  }
+
+  /** In production no secret may be an example value Herald publishes (isPublishedSecret). */
+  @ValidateIf((env: Environment) => env.NODE_ENV === 'production' && env.JWT_SECRET !== undefined && isPublishedSecret(env.JWT_SECRET))
+  @Matches(/^$/, { message: `JWT_SECRET ${PUBLISHED_SECRET_PROBLEM}` })
+  get jwtSecretPublished(): string {
+    return 'published';
+  }
+
+  @ValidateIf((env: Environment) => env.NODE_ENV === 'production' && env.HOOKS_SECRET !== undefined && isPublishedSecret(env.HOOKS_SECRET))
+  @Matches(/^$/, { message: `HOOKS_SECRET ${PUBLISHED_SECRET_PROBLEM}` })
+  get hooksSecretPublished(): string {
+    return 'published';
   }
 }
 

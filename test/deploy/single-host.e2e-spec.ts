@@ -24,6 +24,9 @@ const defaults = parseEnvironment({});
 const drainS = (defaults.DRAIN_DELAY_MS + defaults.DRAIN_SPREAD_MS) / 1000;
 const seconds = (text: string) => Number(/^(\d+)s?$/.exec(text)?.[1] ?? Number.NaN);
 
+/** What an operator puts in place of the example file's placeholder secret. */
+const ownSecrets = { JWT_SECRET: 'kX9vQ2mZ7rT4pW1sN8bC5yH3jL6dF0gA' };
+
 describe('single-host recipe (deploy/single-host)', () => {
   describe('compose.yaml', () => {
     const herald = compose.services.herald;
@@ -39,7 +42,9 @@ describe('single-host recipe (deploy/single-host)', () => {
     it('sets only variables Herald reads, valid for it, and keeps the internal port off the network', () => {
       const environment = { ...herald.environment!, ...envFile(join(directory, `${herald.env_file!}.example`)) };
       expect(Object.keys(environment).filter((name) => !variables.has(name))).toEqual([]);
-      expect(() => parseEnvironment(environment)).not.toThrow();
+      // Valid once its placeholder secret is replaced, and refused until then (NODE_ENV=production).
+      expect(() => parseEnvironment(environment)).toThrow(/JWT_SECRET is an example value/);
+      expect(() => parseEnvironment({ ...environment, ...ownSecrets })).not.toThrow();
       expect(herald.ports).toEqual(['3000:3000', `127.0.0.1:${environment.INTERNAL_PORT}:${environment.INTERNAL_PORT}`]);
       expect(herald.read_only).toBe(true);
     });
@@ -62,7 +67,8 @@ describe('single-host recipe (deploy/single-host)', () => {
       expect(seconds(unit.get('TimeoutStopSec')![0])).toBeGreaterThan(drainS);
       const environment = Object.fromEntries(unit.get('Environment')!.map((assignment) => assignment.split(/=(.*)/s).slice(0, 2)));
       expect(Object.keys(environment).filter((name) => !variables.has(name))).toEqual([]);
-      expect(() => parseEnvironment({ ...environment, ...envFile(join(directory, 'herald.env.example')) })).not.toThrow();
+      expect(() => parseEnvironment({ ...environment, ...envFile(join(directory, 'herald.env.example')) })).toThrow(/JWT_SECRET is an example value/);
+      expect(() => parseEnvironment({ ...environment, ...envFile(join(directory, 'herald.env.example')), ...ownSecrets })).not.toThrow();
     });
   });
 

@@ -92,6 +92,14 @@ describe('lifecycle of the built server', () => {
     expect(server.output()).toContain('Herald cannot start. HOST 192.0.2.1 is not an address of this machine: set HOST');
   });
 
+  it('says HOST does not resolve, with exit code 1 and no stack trace', async () => {
+    // .invalid (RFC 2606) never resolves.
+    const server = await spawnServer({ HOST: 'nowhere.invalid', PORT: '0' }, { waitReady: false });
+    expect((await server.exited).code).toBe(1);
+    expect(server.output()).toContain('Herald cannot start. HOST nowhere.invalid does not resolve to an address: set HOST');
+    expect(server.output()).not.toMatch(/\n\s+at /);
+  });
+
   it('refuses to start on a bad variable, naming it, with exit code 1', async () => {
     const server = await spawnServer({ HEARTBEAT_MS: 'soon', PORT: '0' }, { waitReady: false });
     expect((await server.exited).code).toBe(1);
