@@ -15,6 +15,11 @@ describe('parseEnvironment', () => {
     expect(env).toMatchObject({ NODE_ENV: 'development', PORT: 3000, WS_PATH: '/ws', HEARTBEAT_MS: 25000, HISTORY_SIZE: 100, HISTORY_TTL_S: 600, RATE_LIMIT_PER_S: 20, REDIS_PREFIX: 'herald:', REDIS_COMMAND_TIMEOUT_MS: 2000, WS_COMPRESSION: false, WS_COMPRESSION_MIN_BYTES: 1024, MAX_BATCH_PUBLISH_BYTES: 1_048_576, V8_NEW_SPACE_MAX_MB: 16, REDIS_REPLAY_SIZE: 32, REDIS_BATCH_WINDOW_MS: 50, INBOX_MEMORY_MAX_MB: 128, MAX_CONNECTIONS_PER_USER: 0, LISTEN_BACKLOG: 4096 });
   });
 
+  it('reads an empty value as unset, for every variable: the default applies', () => {
+    const empty = Object.fromEntries(Object.keys(new Environment()).map((name) => [name, '']));
+    expect(parseEnvironment(empty)).toEqual(parseEnvironment({}));
+  });
+
   it('converts numbers and booleans', () => {
     expect(parseEnvironment({ PORT: '8080', DEMO_ENABLED: 'false' })).toMatchObject({ PORT: 8080, DEMO_ENABLED: false });
     expect(parseEnvironment({ WS_COMPRESSION: 'true', WS_COMPRESSION_MIN_BYTES: '0' })).toMatchObject({ WS_COMPRESSION: true, WS_COMPRESSION_MIN_BYTES: 0 });

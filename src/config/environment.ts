@@ -694,7 +694,9 @@ export function parseEnvironment(raw: Record<string, string | undefined>): Envir
   const known = Object.keys(new Environment());
   const picked: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw)) {
-    if (value !== undefined && (known.includes(name) || name in Environment.prototype)) picked[name] = value;
+    // An empty value is an unset one, for every variable alike: `PORT=` in an env file or a
+    // manifest leaves the default, as `REDIS_URL=` always did, rather than reading as a bad number.
+    if (value !== undefined && value !== '' && (known.includes(name) || name in Environment.prototype)) picked[name] = value;
   }
   const env = plainToInstance(Environment, picked, { exposeDefaultValues: true });
   const errors = validateSync(env, { forbidUnknownValues: false });
