@@ -218,6 +218,8 @@ describe('parseEnvironment', () => {
     [{ JOIN_PROXY_URL: 'http://join:PASSWORD@backend.example/join', JOIN_PROXY_ROOMS: 'doc:*', HOOKS_SECRET: secret }, 'JOIN_PROXY_URL must not contain credentials'],
     [{ WEBHOOK_URL: 'https://backend.example/herald', HOOKS_SECRET: ' '.repeat(20) }, 'HOOKS_SECRET must not be only whitespace'],
     [{ WEBHOOK_URL: 'https://backend.example/herald', HOOKS_SECRET: '\t\n'.repeat(10) }, 'HOOKS_SECRET must not be only whitespace'],
+    [{ WEBHOOK_URL: 'https://backend.example/herald', HOOKS_SECRET: 'sixteen-chars-ok ' }, 'HOOKS_SECRET must not start or end with whitespace'],
+    [{ JWT_SECRET: `${' '.repeat(15)}x` }, 'JWT_SECRET must not start or end with whitespace'],
     [{ JOIN_PROXY_ROOMS: 'doc:*' }, 'JOIN_PROXY_ROOMS applies only with JOIN_PROXY_URL'],
     [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'doc:*,user:*', HOOKS_SECRET: secret }, 'JOIN_PROXY_ROOMS lists user:*, which can never apply'],
     [{ JOIN_PROXY_URL: 'https://backend.example/join', JOIN_PROXY_ROOMS: 'user:alice, public:*', HOOKS_SECRET: secret }, 'JOIN_PROXY_ROOMS lists user:alice, public:*, which can never apply'],

@@ -288,6 +288,9 @@ export class Environment {
 
   @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16, { message: 'JWT_SECRET must be at least 16 characters' })
   @Matches(/\S/, { message: 'JWT_SECRET must not be only whitespace' })
+  // Spaces around it are a quoting slip far more often than part of the key: every token (or
+  // signature) made with the key as meant would be refused, with nothing saying why.
+  @Matches(/^(?:\s*|\S(?:[^]*\S)?)$/, { message: 'JWT_SECRET must not start or end with whitespace' })
   JWT_SECRET?: string;
 
   /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
@@ -529,6 +532,9 @@ export class Environment {
   /** Signs webhook and join-proxy requests; required (16+ characters) when either URL is set. */
   @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16, { message: 'HOOKS_SECRET must be at least 16 characters' })
   @Matches(/\S/, { message: 'HOOKS_SECRET must not be only whitespace' })
+  // Spaces around it are a quoting slip far more often than part of the key: every token (or
+  // signature) made with the key as meant would be refused, with nothing saying why.
+  @Matches(/^(?:\s*|\S(?:[^]*\S)?)$/, { message: 'HOOKS_SECRET must not start or end with whitespace' })
   HOOKS_SECRET?: string;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1000)
