@@ -4,7 +4,8 @@ import { useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { SpawnedServer, spawnServer } from '../support/spawned-server';
-import { createTestApp, TestApp } from '../support/test-app';
+import { RedisServer, startRedis } from '../support/redis-server';
+import { closeOpenApps, createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 import { ServerFrame, TestClient, connectClient, openClient } from '../support/ws-client';
 
@@ -407,5 +408,50 @@ describe('presence in a cluster whose Redis restarts empty', () => {
       doomed.child.kill('SIGKILL');
       await a.close();
     }
+  }, 60_000);
+});
+
+describe('a cluster whose Redis restarts from an older snapshot', () => {
+  let redis: RedisServer;
+  beforeAll(async () => (redis = await startRedis({ snapshots: true })));
+  afterAll(async () => {
+    await closeOpenApps();
+    await redis.stop();
+  });
+
+  it('never answers a since from before the lost writes recovered: true, on a pod that follows the room or not', async () => {
+    const env = { ...POD_ENV, REDIS_URL: redis.url, REDIS_PREFIX: `snap${randomUUID().slice(0, 8)}:` };
+    const [a, b] = [await createTestApp(env), await createTestApp(env)];
+    const room = 'public:snapshot';
+    // A follows the room through its member; B follows nothing but its members' personal rooms.
+    const member = await connectClient(a.wsUrl, user('mia'));
+    await member.join(room);
+    for (const text of ['one', 'two', 'three']) expect((await notify(b, room, text, `snap-${text}`)).status).toBe(202);
+    await eventually(() => expect(framesIn(member, room)).toHaveLength(3));
+    const [, second, third] = framesIn(member, room).map(seqOf);
+    const redisClient = createClient({ url: redis.url });
+    await redisClient.connect();
+    await redisClient.sendCommand(['SAVE']);
+    await redisClient.quit();
+    // Acknowledged after the snapshot, so lost with the restart below.
+    for (const text of ['four', 'five']) expect((await notify(b, room, text, `snap-${text}`)).status).toBe(202);
+    await eventually(() => expect(framesIn(member, room)).toHaveLength(5));
+
+    await redis.restart();
+    for (const pod of [a, b]) await eventually(async () => expect((await http('GET', `${pod.url}/readyz`)).status).toBe(200), 10_000);
+    // The live member is told (section 4)...
+    await member.waitFor((frame) => frame.event === 'recovery' && frame.data.room === room);
+    // ...and no rejoin from before the lost writes is told it missed nothing, on either pod.
+    for (const pod of [b, a]) {
+      for (const since of [third, second]) {
+        const rejoin = await connectClient(pod.wsUrl, user('ren'));
+        expect({ since, joined: (await rejoin.join(room, since)).data }).toMatchObject({ since, joined: { recovered: false } });
+        await rejoin.close();
+      }
+    }
+    // The room goes on in a new life.
+    expect((await notify(b, room, 'six', 'snap-six')).status).toBe(202);
+    await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'six');
+    await member.close();
   }, 60_000);
 });

@@ -16,7 +16,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Crash (SIGKILL): clients see the connection drop with no goodbye. */
   kill(): Promise<void>;
-  /** Starts a fresh, empty server on the same port (nothing is persisted). */
+  /**
+   * Starts the server again on the same port, after a crash (SIGKILL): empty, or with
+   * `snapshots` from the last SAVE, as a Redis restarted from an older RDB file is.
+   */
   restart(): Promise<void>;
   /**
    * Freezes the process (SIGSTOP): connections stay open and nothing is answered, as with a
@@ -32,6 +35,11 @@ export interface RedisServerOptions {
   password?: string;
   /** Serves TLS only, with a fresh self-signed certificate for 127.0.0.1. */
   tls?: boolean;
+  /**
+   * Keeps what a SAVE command wrote (in a private directory, removed on stop), loaded again by
+   * restart(); nothing is saved unless a test asks. Otherwise every restart starts empty.
+   */
+  snapshots?: boolean;
 }
 
 const STOP_TIMEOUT_MS = 5000;
@@ -44,7 +52,8 @@ const STOP_TIMEOUT_MS = 5000;
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const certificate = options.tls ? selfSignedCertificate() : undefined;
-  let child = await spawnServer(port, options, certificate);
+  const directory = options.snapshots ? mkdtempSync(join(tmpdir(), 'redis-snapshots-')) : tmpdir();
+  let child = await spawnServer(port, options, certificate, directory);
   const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
 
   const terminate = async (signal: NodeJS.Signals): Promise<void> => {
@@ -63,11 +72,12 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     async stop() {
       await terminate('SIGTERM');
       certificate?.remove();
+      if (options.snapshots) rmSync(directory, { recursive: true, force: true });
     },
     kill: () => terminate('SIGKILL'),
     async restart() {
       await terminate('SIGKILL');
-      child = await spawnServer(port, options, certificate);
+      child = await spawnServer(port, options, certificate, directory);
     },
     pause() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGSTOP');
@@ -96,8 +106,8 @@ export function selfSignedCertificate(): Certificate {
   return { certFile, keyFile, remove: () => rmSync(directory, { recursive: true, force: true }) };
 }
 
-async function spawnServer(port: number, options: RedisServerOptions, certificate: Certificate | undefined): Promise<ChildProcess> {
-  const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()];
+async function spawnServer(port: number, options: RedisServerOptions, certificate: Certificate | undefined, directory: string): Promise<ChildProcess> {
+  const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory];
   if (certificate) {
     args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile);
     args.push('--tls-ca-cert-file', certificate.certFile, '--tls-auth-clients', 'no');

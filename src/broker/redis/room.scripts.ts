@@ -59,6 +59,32 @@ local function room_epoch(meta, history, legacy_stream, now, random_suffix, prev
   end
   return epoch
 end
+
+-- The room's life in this server's replication history (replication_ids): a room last written in
+-- another one (a failover, a restart from disk, a Cluster slot move) starts a new life, as below.
+-- Last written in another replication history: positions past what this server holds may have
+-- been handed out (and delivered) there, and a publish would reuse them, so a \`since\` taken
+-- from a lost write would read as up to date. A new life instead: every older \`since\` answers
+-- recovered: false, but one from where a failover's new life took over or before (see HISTORY).
+-- (A room written before pods recorded it adopts this history.) The new life's seqs still sort
+-- after the old one's, whatever this server's clock says.
+-- When this server continued the history the room was written in (a failover's promoted
+-- replica), the new life records where the old one ended here (\`after\`, see HISTORY); after a
+-- restart from disk, which may have lost acknowledged writes, it records nothing.
+local function room_life(meta, history, legacy_stream, now, random_suffix, replid, continued_replid)
+  local written_in = redis.call('HGET', meta, 'replid')
+  local previous_epoch, previous_position = false, false
+  if written_in and written_in ~= replid then
+    local previous = redis.call('HMGET', meta, 'epoch', 'position')
+    previous_epoch = previous[1]
+    if written_in == continued_replid then previous_position = previous[2] end
+    redis.call('DEL', meta)
+  end
+  local epoch = room_epoch(meta, history, legacy_stream, now, random_suffix, previous_epoch, previous_position ~= false)
+  if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
+  if previous_epoch and previous_position then redis.call('HSET', meta, 'after', previous_epoch .. ' ' .. previous_position) end
+  return epoch
+end
 `;
 
 /**
@@ -119,26 +145,7 @@ local function publish_one(k, a)
     -- '1' is what pods from before fingerprints wrote (during a rolling update): it matches any.
     if seen then return (seen == fingerprint or seen == '1') and 'duplicate' or 'conflict' end
   end
-  local written_in = redis.call('HGET', meta, 'replid')
-  -- Last written in another replication history: positions past what this server holds may have
-  -- been handed out (and delivered) there, and this publish would reuse them, so a \`since\` taken
-  -- from a lost write would read as up to date. A new life instead: every older \`since\` answers
-  -- recovered: false, but one from where a failover's new life took over or before (see HISTORY).
-  -- (A room written before pods recorded it adopts this history.) The new life's seqs still sort
-  -- after the old one's, whatever this server's clock says.
-  -- When this server continued the history the room was written in (a failover's promoted
-  -- replica), the new life records where the old one ended here (\`after\`, see HISTORY); after a
-  -- restart from disk, which may have lost acknowledged writes, it records nothing.
-  local previous_epoch, previous_position = false, false
-  if written_in and written_in ~= replid then
-    local previous = redis.call('HMGET', meta, 'epoch', 'position')
-    previous_epoch = previous[1]
-    if written_in == continued_replid then previous_position = previous[2] end
-    redis.call('DEL', meta)
-  end
-  local epoch = room_epoch(meta, history, KEYS[k + 6], now, epoch_suffix, previous_epoch, previous_position ~= false)
-  if written_in ~= replid then redis.call('HSET', meta, 'replid', replid) end
-  if previous_epoch and previous_position then redis.call('HSET', meta, 'after', previous_epoch .. ' ' .. previous_position) end
+  local epoch = room_life(meta, history, KEYS[k + 6], now, epoch_suffix, replid, continued_replid)
   local position = redis.call('HINCRBY', meta, 'position', 1)
   if redis.call('LPUSH', history, epoch .. ' ' .. position .. ' ' .. now .. ' ' .. event .. ' ' .. body) > size then
     redis.call('LTRIM', history, 0, size - 1)
@@ -188,12 +195,16 @@ return replies
  * from its start (the caller decides whether that proves continuity: REDIS_MIN_REPLICAS). A room
  * without history starts its history life here
  * (position 0), so the seq a join hands out for an empty room is one a later `since` can
- * recover from; each read keeps that life going for another HISTORY_TTL_S.
+ * recover from; each read keeps that life going for another HISTORY_TTL_S. A room last written
+ * in another replication history starts a new life here, as a publish would (room_life): after a
+ * restart from an older snapshot, the restored life would otherwise answer a `since` from before
+ * the lost writes `recovered: true`, replaying up to where the snapshot ends.
  */
 const HISTORY = `${NOW_MS}${NEW_EPOCH}
 local meta, history = KEYS[1], KEYS[2]
 local now = now_ms()
-local epoch = room_epoch(meta, history, KEYS[3], now, ARGV[4])
+local replid, continued_replid = replication_ids()
+local epoch = room_life(meta, history, KEYS[3], now, ARGV[4], replid, continued_replid)
 redis.call('EXPIRE', meta, ARGV[5])
 local state = redis.call('HMGET', meta, 'position', 'after')
 local latest, after = tonumber(state[1]), state[2] or ''
