@@ -160,4 +160,35 @@ describe('presence changes made while Redis is down', () => {
     expect((await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body).toMatchObject({ users: ['watcher'], connections: 1 });
     await Promise.all([watcher.close(), leaver.close()]);
   });
+
+  it('count no one who left or hung up while Redis was frozen, as soon as it answers again', async () => {
+    // Entries live two heartbeats (40 s here) unless removed: longer than the test waits.
+    const pod = await createTestApp({ ...broker.env(), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '20000' });
+    try {
+      const room = 'chat:frozen';
+      const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
+      const [watcher, leaver, quitter] = [await connectClient(pod.wsUrl, token('watcher')), await connectClient(pod.wsUrl, token('leaver')), await connectClient(pod.wsUrl, token('quitter'))];
+      for (const client of [watcher, leaver, quitter]) await client.join(room);
+      const presence = async () => (await http('GET', `${pod.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body;
+      const podReady = async () => (await http('GET', `${pod.url}/readyz`)).status;
+      await eventually(async () => expect(await presence()).toMatchObject({ connections: 3 }));
+
+      // Frozen, not emptied: the entries stay in Redis, and the removes, asked for once the pod
+      // knows Redis is down, are never sent.
+      broker.redis!.pause();
+      try {
+        await eventually(async () => expect(await podReady()).toBe(503), ANSWER_WITHIN_MS);
+        expect((await leaver.request('leave', { room })).event).toBe('left');
+        await quitter.close();
+      } finally {
+        broker.redis!.resume();
+      }
+      await eventually(async () => expect(await podReady()).toBe(200), 15_000);
+      // Their entries are removed at the resync, not left to expire two heartbeats later.
+      await eventually(async () => expect(await presence()).toMatchObject({ users: ['watcher'], connections: 1 }), 5_000);
+      await Promise.all([watcher.close(), leaver.close()]);
+    } finally {
+      await pod.close();
+    }
+  });
 });

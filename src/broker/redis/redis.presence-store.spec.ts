@@ -17,10 +17,16 @@ class ScriptRecorder {
   /** Rooms whose shard the connection knows silent (answersFor), and rooms whose refresh fails. */
   readonly silentRooms = new Set<string>();
   readonly failingRooms = new Set<string>();
+  /** While set, every script fails, as with Redis unreachable. */
+  down = false;
+  /** The store's resync listener (a reconnect), run by the test. */
+  resync: () => Promise<void> = async () => undefined;
+  /** What each heraldPresenceChanges script was asked to tell the room (undefined: nothing). */
+  readonly tellings: unknown[] = [];
 
   readonly connection = {
     available: true,
-    onResync: () => undefined,
+    onResync: (listener: () => Promise<void>) => (this.resync = listener),
     answersFor: (key: string) => ![...this.silentRooms].some((room) => key.includes(`{${room}}`)),
     run: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
     attempt: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
@@ -30,12 +36,14 @@ class ScriptRecorder {
   readonly refreshes: { atMs: number; entries: number; room: string }[] = [];
 
   heraldPresenceRefresh = async (keys: { connections: string }, _ttlMs: number, entries: [string, string][]) => {
-    if ([...this.failingRooms].some((room) => keys.connections.includes(`{${room}}`))) throw new Error('The message broker is unreachable (deadline)');
+    if (this.down || [...this.failingRooms].some((room) => keys.connections.includes(`{${room}}`))) throw new Error('The message broker is unreachable (deadline)');
     this.refreshes.push({ atMs: Date.now(), entries: entries.length, room: keys.connections });
     return { expiredUsers: [], users: 0 };
   };
 
-  heraldPresenceChanges = async (_keys: unknown, _ttlMs: number, changes: PresenceEntryChange[]): Promise<PresenceChangesReply> => {
+  heraldPresenceChanges = async (_keys: unknown, _ttlMs: number, changes: PresenceEntryChange[], telling?: unknown): Promise<PresenceChangesReply> => {
+    if (this.down) throw new Error('The message broker is unreachable (deadline)');
+    this.tellings.push(telling);
     this.scripts.push(changes.map((change) => (change.op === 'add' ? { op: 'add', connectionId: change.connectionId, user: change.user } : { op: 'remove', connectionId: change.connectionId })));
     return { expiredUsers: [], changes: changes.map((change) => this.apply(change)) };
   };
@@ -111,6 +119,25 @@ describe('RedisPresenceStore', () => {
     await store.add('chat', 'e', 'c-e');
     await store.add('chat', 'f', 'c-f');
     expect(redis.scripts.map((script) => script.length)).toEqual([4, 1, 1]);
+  });
+
+  it('sends a remove that failed again at the next resync, telling no one, until Redis takes it', async () => {
+    const { redis, store } = setUp();
+    await Promise.all([store.add('chat', 'ann', 'c1'), store.add('chat', 'bob', 'c2')]);
+    redis.down = true;
+    await expect(store.remove('chat', 'ann', 'c1')).rejects.toThrow(/unreachable/);
+    // Still down at the first resync: kept for the next.
+    await expect(redis.resync()).rejects.toThrow(/unreachable/);
+    redis.down = false;
+    redis.scripts.length = 0;
+    redis.tellings.length = 0;
+    await redis.resync();
+    expect(redis.scripts).toEqual([[{ op: 'remove', connectionId: 'c1' }]]);
+    expect(redis.tellings).toEqual([undefined]);
+    // Taken: not sent again.
+    await redis.resync();
+    expect(redis.scripts).toHaveLength(1);
+    await store.close();
   });
 
   it('splits a window of removes the same way', async () => {

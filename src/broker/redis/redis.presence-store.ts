@@ -63,6 +63,14 @@ export class RedisPresenceStore extends PresenceStore {
   private readonly localPresence = new Map<string, Map<string, string>>();
   /** Adds and removes waiting to be sent, by room: sent as one script (see add). */
   private readonly pendingChanges = new Map<string, PendingBatch>();
+  /**
+   * This pod's entries whose remove failed (Redis unreachable), by room: sent again at the next
+   * resync or refresh. Left alone, such an entry (a member who left or closed during an outage)
+   * stayed in the presence API's counts until it expired, two heartbeats after Redis returned;
+   * removing a connection's own entry is right whenever Redis takes it. Telling the room stays
+   * with the outage's own rule (RoomsService: a `left` waits until every live pod registered again).
+   */
+  private readonly failedRemoves = new Map<string, Set<string>>();
   /** Rooms of this pod's entries last answered with far more users than get presence events (see add). */
   private readonly crowdedRooms = new Set<string>();
   private expiredListener: PresenceExpiredListener = () => undefined;
@@ -113,7 +121,34 @@ export class RedisPresenceStore extends PresenceStore {
     }
     // After close() this pod's entries are already gone from Redis.
     if (this.closed) return Promise.resolve({ userChanged: false, users: 0 });
-    return this.change(room, 'remove', connectionId, undefined, announce);
+    const removing = this.change(room, 'remove', connectionId, undefined, announce);
+    removing.catch(() => this.rememberFailedRemove(room, connectionId));
+    return removing;
+  }
+
+  private rememberFailedRemove(room: string, connectionId: string): void {
+    if (this.closed) return;
+    let ids = this.failedRemoves.get(room);
+    if (!ids) this.failedRemoves.set(room, (ids = new Set()));
+    ids.add(connectionId);
+  }
+
+  /** Sends the removes that failed again (see failedRemoves), telling no one; those that fail again are kept. */
+  private retryFailedRemoves(): Promise<unknown> {
+    if (this.failedRemoves.size === 0) return Promise.resolve();
+    const rooms = [...this.failedRemoves];
+    this.failedRemoves.clear();
+    return Promise.all(
+      rooms.flatMap(([room, ids]) =>
+        slicesOf([...ids]).map((slice) => {
+          const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId }));
+          return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes)).catch((error: unknown) => {
+            for (const connectionId of slice) this.rememberFailedRemove(room, connectionId);
+            throw error;
+          });
+        }),
+      ),
+    );
   }
 
   enterPersonal(room: string, user: string, connectionId: string): void {
@@ -240,7 +275,8 @@ export class RedisPresenceStore extends PresenceStore {
     );
     this.localPresence.clear();
     this.crowdedRooms.clear();
-    const failed = (await Promise.allSettled([...removals, this.personal.close()])).filter((outcome) => outcome.status === 'rejected');
+    const retried = this.retryFailedRemoves();
+    const failed = (await Promise.allSettled([...removals, retried, this.personal.close()])).filter((outcome) => outcome.status === 'rejected');
     if (failed.length > 0) {
       // Unreachable Redis: the entries expire on their own within presenceTtlMs.
       this.logger.warn({ message: 'Could not remove presence on close', scripts: failed.length, error: describeError(failed[0].reason) });
@@ -261,10 +297,13 @@ export class RedisPresenceStore extends PresenceStore {
    */
   private async registerAll(paced = false): Promise<void> {
     this.flushChanges();
+    const removals = this.retryFailedRemoves();
+    // Handled now, told with the refresh's own outcome below.
+    removals.catch(() => undefined);
     const personal = paced ? this.personal.refresh() : this.personal.replaceAll();
     // Handled now: a paced refresh awaits its slices before it gets to the Promise.all below.
     personal.catch(() => undefined);
-    const refreshes: Promise<void>[] = [personal];
+    const refreshes: Promise<unknown>[] = [personal, removals];
     const rooms = [...this.localPresence].map(([room, entries]) => ({ room, entries, slices: slicesOf([...entries.keys()]) }));
     const sliceCount = rooms.reduce((count, { slices }) => count + slices.length, 0);
     const gapMs = paced ? sliceGapMs(sliceCount, this.options.presenceRefreshMs / 2) : 0;
