@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerUnavailableError } from './broker';
 
 /**
@@ -12,17 +12,20 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
   catch(error: BrokerUnavailableError, host: ArgumentsHost): void {
     // Gateways have their own filter (WsErrorFilter); anything else is not ours to answer.
     if (host.getType() !== 'http') throw error;
-    host
-      .switchToHttp()
+    const http = host.switchToHttp();
+    http
       .getResponse<FastifyReply>()
       .code(HttpStatus.SERVICE_UNAVAILABLE)
-      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(error), error: 'Service Unavailable' });
+      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(error, http.getRequest<FastifyRequest>().method), error: 'Service Unavailable' });
   }
 
-  /** What the caller should know and do; a controller whose requests are not publishes words its own (UseFilters). */
-  protected messageFor(error: BrokerUnavailableError): string {
+  /**
+   * What the caller should know and do; a controller whose requests are not publishes words its
+   * own (UseFilters). `method`: the request's, for a controller that reads (GET) and writes.
+   */
+  protected messageFor(error: BrokerUnavailableError, _method: string): string {
     return error.mayHaveApplied
-      ? 'The message broker could not replicate the request in time (REDIS_MIN_REPLICAS), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.'
+      ? `The message broker could not confirm the request (${error.unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.`
       : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
   }
 }

@@ -160,6 +160,9 @@ export const BROKER_UNAVAILABLE_FOR_CLIENTS = 'The message broker is unreachable
 
 /** Thrown when the engine's store cannot be reached; turned into `unavailable` / 503 at the edges. */
 export class BrokerUnavailableError extends Error {
+  /** What the 503 tells a caller whose write may have been applied (mayHaveApplied): why it was not confirmed. */
+  readonly unconfirmedBecause: string = 'Redis did not confirm it';
+
   /**
    * Whether the write may have been applied all the same (stored on a primary that then could
    * not replicate it in time): the answer must not tell the caller it was not stored.
@@ -169,5 +172,21 @@ export class BrokerUnavailableError extends Error {
   constructor(message = 'The message broker is unreachable') {
     super(message);
     this.name = 'BrokerUnavailableError';
+  }
+}
+
+/**
+ * A call Redis may have received and run, whose answer never came: its deadline passed (Redis
+ * frozen, stuck, a network dropping packets) or its connection was lost under it. Not
+ * acknowledged (503, `unavailable`), yet a write may show up once Redis answers again: the 503
+ * must not say it was not stored, and a publish retried with its id is delivered once.
+ */
+export class UnconfirmedCallError extends BrokerUnavailableError {
+  override readonly mayHaveApplied = true;
+  override readonly unconfirmedBecause = 'Redis did not answer in time';
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnconfirmedCallError';
   }
 }

@@ -42,7 +42,7 @@ describe('publishes that wait for replicas', () => {
     const refused = await publish(pod.url, body);
     expect(refused.status).toBe(503);
     // Stored on the primary but not replicated: the answer does not claim it was not stored.
-    expect(refused.body.message).toMatch(/could not replicate the request in time .*same id/);
+    expect(refused.body.message).toMatch(/could not confirm the request \(too few replicas acknowledged it in time \(REDIS_MIN_REPLICAS\)\).*same id/);
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 1\b/);
 
     await startReplica();

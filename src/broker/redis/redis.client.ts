@@ -1,5 +1,5 @@
 import { ErrorReply, RedisClient as NodeRedisClient } from 'redis';
-import { BrokerUnavailableError } from '../broker';
+import { BrokerUnavailableError, UnconfirmedCallError } from '../broker';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 /** Reconnect pauses and start-up attempts, the same in every mode unless told otherwise. */
@@ -121,8 +121,14 @@ export function asCallError(operation: string, error: unknown, alsoNotNow?: RegE
   if (error instanceof BrokerUnavailableError) return error;
   if (error instanceof ErrorReply) {
     if (!NOT_NOW_REPLY.test(error.message) && !alsoNotNow?.test(error.message)) return error;
-    // Redis answered: it is reachable, and refused for now (out of memory, loading, failing over).
-    return new BrokerUnavailableError(`The message broker is unavailable (Redis refused the ${operation}: ${describeError(error)})`);
+    // Redis answered: it is reachable, and refused for now (out of memory, loading, failing over),
+    // before running the call; but a refused WAIT follows the write it waited for.
+    const message = `The message broker is unavailable (Redis refused the ${operation}: ${describeError(error)})`;
+    return WAIT_REFUSED.test(error.message) ? new UnconfirmedCallError(message) : new BrokerUnavailableError(message);
   }
-  return new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation}: ${describeError(error)})`);
+  // No answer (a deadline, a connection lost under the call): it may have run all the same.
+  return new UnconfirmedCallError(`The message broker is unreachable (Redis ${operation}: ${describeError(error)})`);
 }
+
+/** A WAIT refused by a primary that turned replica (see NOT_NOW_REPLY): its write was applied first. */
+const WAIT_REFUSED = /^UNBLOCKED\b|^ERR WAIT cannot be used with replica instances/;

@@ -180,6 +180,7 @@ export class ClosedWhileStartingError extends Error {
 /** A write fewer replicas acknowledged than REDIS_MIN_REPLICAS asks: answered as unavailable (503). */
 export class ReplicasUnavailableError extends BrokerUnavailableError {
   override readonly mayHaveApplied = true;
+  override readonly unconfirmedBecause = 'too few replicas acknowledged it in time (REDIS_MIN_REPLICAS)';
 
   constructor(operation: string, acknowledged: number, wanted: number) {
     super(`The message broker could not replicate the ${operation} (${acknowledged} of ${wanted} replicas acknowledged in time)`);
@@ -194,6 +195,7 @@ export class ReplicasUnavailableError extends BrokerUnavailableError {
  */
 export class FailoverUnderwayError extends BrokerUnavailableError {
   override readonly mayHaveApplied = true;
+  override readonly unconfirmedBecause = 'a failover began while it waited for its replicas';
 
   constructor(operation: string) {
     super(`The message broker could not confirm the ${operation}: a sentinel began switching the primary while it waited for its replicas`);
