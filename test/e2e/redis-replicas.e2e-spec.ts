@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
-import { publish } from '../support/http';
+import { http, publish } from '../support/http';
 import { RedisProcess, redisCli, spawnRedisProcess } from '../support/redis-process';
 import { RedisServer, startRedis } from '../support/redis-server';
 import { expectRejoin } from '../support/rejoin';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken } from '../support/tokens';
-import { connectClient } from '../support/ws-client';
+import { connectClient, openClient } from '../support/ws-client';
 
 /**
  * REDIS_MIN_REPLICAS on a single server (REDIS_URL): a publish is acknowledged only once a
@@ -161,4 +161,42 @@ describe('publishes that wait for replicas', () => {
     const stats = await redisCli(primary.port, ['INFO', 'commandstats']);
     return Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0);
   }
+});
+
+/** REDIS_URL's server demoted to a replica in place (a manual role swap, a managed service's failover behind one address). */
+describe('a REDIS_URL server that turns replica', () => {
+  let server: RedisServer;
+  let other: RedisServer;
+  let pod: TestApp;
+
+  beforeAll(async () => {
+    [server, other] = [await startRedis(), await startRedis()];
+    pod = await createTestApp({ REDIS_URL: server.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
+  });
+  afterAll(async () => {
+    await pod?.close();
+    await Promise.all([server?.stop(), other?.stop()]);
+  });
+
+  it('counts as down while it refuses writes (readyz 503, new connections 1013), and serves again once it is a primary', async () => {
+    const ready = async () => (await http('GET', `${pod.url}/readyz`)).status;
+    const member = await connectClient(pod.wsUrl, signToken({ sub: 'rita' }));
+    await member.join('public:demoted');
+    expect((await publish(pod.url, { rooms: ['public:demoted'], type: 't', payload: { n: 1 } })).status).toBe(202);
+
+    await redisCli(server.port, ['REPLICAOF', '127.0.0.1', String(other.port)]);
+    await eventually(async () => expect(await redisCli(server.port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+    // The first refused write tells the pod: it stops taking work instead of failing every call while ready.
+    expect((await publish(pod.url, { rooms: ['public:demoted'], type: 't', payload: { n: 2 } })).status).toBe(503);
+    await eventually(async () => expect(await ready()).toBe(503), 5_000);
+    const refused = await openClient(pod.wsUrl, signToken({ sub: 'newcomer' }));
+    expect(await refused.closed).toEqual({ code: 1013, reason: 'try_again_later' });
+
+    await redisCli(server.port, ['REPLICAOF', 'NO', 'ONE']);
+    await eventually(async () => expect(await ready()).toBe(200), 15_000);
+    expect((await publish(pod.url, { rooms: ['public:demoted'], type: 't', payload: { n: 3 } })).status).toBe(202);
+    await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.n === 3);
+    expect(member.closeInfo).toBeUndefined();
+    await member.close();
+  }, 40_000);
 });

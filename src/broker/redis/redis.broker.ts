@@ -153,7 +153,10 @@ export class RedisBroker extends Broker {
       body: options?.bodyJson ?? JSON.stringify(body),
       fingerprint: options?.fingerprint ?? '',
     });
-    if (reply instanceof Error) throw asCallError('publish', reply);
+    if (reply instanceof Error) {
+      this.connection.noticeErrorReply(reply);
+      throw asCallError('publish', reply);
+    }
     if (reply === 'duplicate' || reply === 'conflict') return { duplicate: true, conflict: reply === 'conflict' };
     return { duplicate: false, seq: formatSeq(reply.epoch, reply.position) };
   }

@@ -57,6 +57,15 @@ export abstract class RedisConnection {
     this.silentChannelsListeners.push(listener);
   }
 
+  /**
+   * Told of an error Redis answered, including one a script answered for a single item (a
+   * group's publish), which no call of this connection saw fail: a mode may read Redis's state
+   * from it (StandaloneRedisConnection: READONLY).
+   */
+  noticeErrorReply(_error: unknown): void {
+    // Nothing by default.
+  }
+
   /** Runs a command for a caller: fails at once with BrokerUnavailableError while Redis is down. */
   async run<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     if (!this.available) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);

@@ -59,7 +59,7 @@ export class RedisEngine extends Engine {
   private static connectionFor(topology: RedisTopology, options: RedisEngineOptions): RedisConnection {
     switch (topology.mode) {
       case 'standalone':
-        return new StandaloneRedisConnection({ ...options, url: topology.url });
+        return new StandaloneRedisConnection({ ...options, url: topology.url, downWhileReadOnly: true });
       case 'cluster':
         return new ClusterRedisConnection({ ...options, seeds: topology.seeds });
       case 'sentinel':

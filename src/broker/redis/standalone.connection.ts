@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, redactedUrl } from './redis.client';
@@ -30,6 +31,12 @@ export interface RedisConnectionOptions {
   replicaWaitMs?: number;
   /** Channels to subscribe from the start: a connection that replaces another (Sentinel failover). */
   channels?: Iterable<string>;
+  /**
+   * REDIS_URL alone: a server that turns read-only (demoted to a replica in place) marks the
+   * connection down until it takes writes again. Sentinel's connections leave that to the
+   * failover watch, which moves to the new primary instead.
+   */
+  downWhileReadOnly?: boolean;
 }
 
 const DEFAULTS = {
@@ -38,7 +45,11 @@ const DEFAULTS = {
   minReplicas: 0,
   replicaWaitMs: 1000,
   channels: [] as Iterable<string>,
+  downWhileReadOnly: false,
 };
+
+/** A write refused by a server that is a replica now. */
+const READ_ONLY_REPLY = /^READONLY\b/;
 
 /** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
 const RESUBSCRIBE_BATCH = 500;
@@ -77,6 +88,8 @@ export class StandaloneRedisConnection extends RedisConnection {
   private readonly startTries: StartTries;
   /** Set when a call or PING missed its deadline; cleared by a PING answered in time. */
   private silent = false;
+  /** The server refused a write as a read-only replica (downWhileReadOnly): down until ROLE says primary. */
+  private readOnly = false;
   /** A PING is in flight on the connection: never more than one, so a frozen Redis collects none. */
   private readonly pinging = { command: false, subscriber: false };
   private downSinceMs: number | undefined;
@@ -118,8 +131,14 @@ export class StandaloneRedisConnection extends RedisConnection {
     try {
       return await this.bounded(operation, command(this.command));
     } catch (error) {
+      this.noticeErrorReply(error);
       throw asCallError(operation, error);
     }
+  }
+
+  /** A write refused as READONLY, by a call or inside a script's item (a publish), marks the server read-only. */
+  override noticeErrorReply(error: unknown): void {
+    if (this.settings.downWhileReadOnly && error instanceof ErrorReply && READ_ONLY_REPLY.test(error.message)) this.markReadOnly();
   }
 
   /** One node: the write and WAIT go down the one command connection, in order (ReplicaWaits). */
@@ -246,6 +265,7 @@ export class StandaloneRedisConnection extends RedisConnection {
       .then(async () => {
         this.resyncQueued = false;
         if (this.closed || !this.command.isReady) return;
+        if (this.readOnly) await this.assertWritable();
         await this.loadScripts();
         await this.replaceSubscriber();
         if (this.closed) return;
@@ -390,6 +410,27 @@ export class StandaloneRedisConnection extends RedisConnection {
     else if (this.everConnected) this.logger.error(fields);
     else this.logger.warn(fields);
     if (connection === 'command' && !this.command.isReady) this.markDown('command connection lost');
+  }
+
+  /**
+   * A write was refused as READONLY: REDIS_URL's server turned replica in place (a manual role
+   * swap, a managed service's failover behind a fixed address). Ready and admitting clients, the
+   * pod answered every join `unavailable` and every publish 503 for as long as that lasted: it
+   * counts as down (readyz 503, new connections 1013) and resyncs, with backoff, once the server
+   * takes writes again.
+   */
+  private markReadOnly(): void {
+    if (this.closed || this.readOnly) return;
+    this.readOnly = true;
+    this.markDown(`Redis at ${redactedUrl(this.settings.url)} refuses writes as a read-only replica`);
+    this.scheduleResync('Redis turned read-only');
+  }
+
+  /** During a resync after READONLY: fails (the resync is retried with backoff) until the server is a primary again. */
+  private async assertWritable(): Promise<void> {
+    const role = (await this.bounded('ROLE', this.command.sendCommand<unknown[]>(['ROLE']))) as unknown[];
+    if (role[0] !== 'master') throw new Error(`Redis at ${redactedUrl(this.settings.url)} is still a read-only ${String(role[0])}`);
+    this.readOnly = false;
   }
 
   /** A PING missed its deadline: Redis is stuck or gone for every caller, not just one. */
