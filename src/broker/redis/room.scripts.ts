@@ -71,8 +71,16 @@ end
 -- When this server continued the history the room was written in (a failover's promoted
 -- replica), the new life records where the old one ended here (\`after\`, see HISTORY); after a
 -- restart from disk, which may have lost acknowledged writes, it records nothing.
-local function room_life(meta, history, legacy_stream, now, random_suffix, replid, continued_replid)
+-- A read (\`reading\`) leaves a failover's new life to the first publish (written in the history
+-- this server continued): until then the deposed primary may still run writes it had queued and
+-- publish them in the old life, which a pod that had already moved to the new life would pass
+-- on and then see again as their retries (the fault drill's Cluster run found it). A read does
+-- start the new life of a room from any other history (a restart from disk, a slot move), which
+-- no old server writes to any more, and whose restored life would otherwise answer a \`since\`
+-- from before the lost writes as recovered.
+local function room_life(meta, history, legacy_stream, now, random_suffix, replid, continued_replid, reading)
   local written_in = redis.call('HGET', meta, 'replid')
+  if reading and written_in and written_in == continued_replid then return room_epoch(meta, history, legacy_stream, now, random_suffix) end
   local previous_epoch, previous_position = false, false
   if written_in and written_in ~= replid then
     local previous = redis.call('HMGET', meta, 'epoch', 'position')
@@ -196,7 +204,8 @@ return replies
  * without history starts its history life here
  * (position 0), so the seq a join hands out for an empty room is one a later `since` can
  * recover from; each read keeps that life going for another HISTORY_TTL_S. A room last written
- * in another replication history starts a new life here, as a publish would (room_life): after a
+ * in another replication history, other than one this server continued (a failover's, which
+ * the first publish ends), starts a new life here, as a publish would (room_life): after a
  * restart from an older snapshot, the restored life would otherwise answer a `since` from before
  * the lost writes `recovered: true`, replaying up to where the snapshot ends.
  */
@@ -204,7 +213,7 @@ const HISTORY = `${NOW_MS}${NEW_EPOCH}
 local meta, history = KEYS[1], KEYS[2]
 local now = now_ms()
 local replid, continued_replid = replication_ids()
-local epoch = room_life(meta, history, KEYS[3], now, ARGV[4], replid, continued_replid)
+local epoch = room_life(meta, history, KEYS[3], now, ARGV[4], replid, continued_replid, true)
 redis.call('EXPIRE', meta, ARGV[5])
 local state = redis.call('HMGET', meta, 'position', 'after')
 local latest, after = tonumber(state[1]), state[2] or ''
