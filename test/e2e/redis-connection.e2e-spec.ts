@@ -1,3 +1,4 @@
+import { eventually } from '../support/eventually';
 import { http } from '../support/http';
 import { startRedis } from '../support/redis-server';
 import { spawnServer } from '../support/spawned-server';
@@ -15,6 +16,21 @@ describe('connecting to Redis at start-up', () => {
     expect(server.output()).toContain('Herald cannot start. Redis cannot be reached');
     expect(server.output()).not.toContain('Invalid configuration');
     expect(server.output()).not.toContain('hunter2-secret');
+  });
+
+  it('warns at start-up when REDIS_MIN_REPLICAS asks for more replicas than the server has, naming the setting', async () => {
+    const redis = await startRedis();
+    try {
+      const server = await spawnServer({ REDIS_URL: redis.url, REDIS_MIN_REPLICAS: '1' });
+      try {
+        await eventually(() => expect(server.output()).toContain('REDIS_MIN_REPLICAS is 1 but Redis has 0 connected replica(s)'));
+      } finally {
+        server.child.kill('SIGKILL');
+        await server.exited;
+      }
+    } finally {
+      await redis.stop();
+    }
   });
 
   it('connects over TLS (rediss://) with a password, trusting the CA given to Node', async () => {

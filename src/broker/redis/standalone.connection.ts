@@ -206,7 +206,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     return this.channels.size;
   }
 
-  /** Connects both connections; rejects with a message naming the (password-free) URL when it cannot. */
+  /** Shuts both connections; no call is answered after it. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -222,7 +222,8 @@ export class StandaloneRedisConnection extends RedisConnection {
   }
 
   /**
-   * Connects the command connection (node-redis retries it), then resyncs, tried up to
+   * Connects both connections (rejecting with a message naming the password-free URL when it
+   * cannot): the command connection (node-redis retries it), then resyncs, tried up to
    * `startupAttempts` times too: its subscriber connects once per try (it never reconnects
    * itself), and a TCP connect whose timer fires while the event loop is busy (another app
    * starting in the process, a loaded node) times out though Redis is fine. In one try, that
@@ -249,6 +250,29 @@ export class StandaloneRedisConnection extends RedisConnection {
     // Closed during the resync: close() has shut the clients and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
+    void this.warnOfTooFewReplicas();
+  }
+
+  /**
+   * REDIS_URL with REDIS_MIN_REPLICAS above the replicas the server has: valid (a replica may be
+   * on its way), but every publish is refused (503) until one connects, with nothing at start-up
+   * saying why. Sentinel's primaries are watched by the failover logic instead.
+   */
+  private async warnOfTooFewReplicas(): Promise<void> {
+    const { minReplicas, downWhileReadOnly } = this.settings;
+    if (minReplicas === 0 || !downWhileReadOnly) return;
+    try {
+      const info = await this.bounded('INFO replication', this.command.info('replication'));
+      const replicas = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+      if (replicas < minReplicas) {
+        this.logger.warn({
+          message: `REDIS_MIN_REPLICAS is ${minReplicas} but Redis has ${replicas} connected replica(s): every publish is answered 503 until enough replicas connect`,
+          url: redactedUrl(this.settings.url),
+        });
+      }
+    } catch (error) {
+      this.logger.debug({ message: 'Could not count Redis replicas', error: describeError(error) });
+    }
   }
 
   /**
