@@ -43,7 +43,11 @@ func call(method, path, token string, body any) ([]byte, error) {
 	}
 	base := os.Getenv("HERALD_URL")
 	if base == "" {
-		base = "http://localhost:3000"
+		port := os.Getenv("PORT")
+		if port == "" {
+			port = "3000"
+		}
+		base = "http://localhost:" + port
 	}
 	request, err := http.NewRequest(method, base+path, reader)
 	if err != nil {

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-HERALD_URL = os.environ.get("HERALD_URL", "http://localhost:3000")
+HERALD_URL = os.environ.get("HERALD_URL", "http://localhost:" + os.environ.get("PORT", "3000"))
 
 
 def b64url(data: bytes) -> str:

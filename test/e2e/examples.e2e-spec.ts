@@ -41,7 +41,9 @@ describe('examples for backends in other languages', () => {
   it('curl (bash, curl, openssl)', async () => {
     requireTool('curl', 'apt-get install curl');
     requireTool('openssl', 'apt-get install openssl');
-    const { stdout } = await run(join(examples, 'curl', 'herald.sh'), ['chat:7', 'alice'], { env: env() });
+    // The tour's PORT, with no HERALD_URL: the example finds the server there.
+    const { HERALD_URL: _url, ...withoutUrl } = env();
+    const { stdout } = await run(join(examples, 'curl', 'herald.sh'), ['chat:7', 'alice'], { env: { ...withoutUrl, PORT: new URL(app.url).port } });
     await expectItWorked(stdout, 'From curl');
   });
 
