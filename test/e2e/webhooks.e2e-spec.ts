@@ -291,6 +291,35 @@ describe('notification.unread from a pod killed right after its 202 (redis broke
   });
 });
 
+describe('webhooks after the pod delivering them dies (redis broker)', () => {
+  const broker = useBroker('redis');
+
+  it('go on from another pod within a few seconds, however long WEBHOOK_TIMEOUT_MS is', async () => {
+    const receiver = await HookReceiver.start();
+    const env = { ...broker.env('lease-handover'), ...hookEnv(receiver, { WEBHOOK_TIMEOUT_MS: '30000' }) };
+    // Alone at first, so it takes the delivery lease: its user's online comes from it.
+    const doomed = await spawnServer(env);
+    let survivor: TestApp | undefined;
+    try {
+      const first = await connectClient(doomed.wsUrl, user('lena'));
+      await eventually(() => expect(receiver.accepted.some((event) => event.type === 'user.online' && subjectOf(event) === 'lena')).toBe(true));
+      survivor = await createTestApp(env);
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      await first.closed;
+      const second = await connectClient(survivor.wsUrl, user('otto'));
+      // The lease lapses in about two seconds without its holder, where it lasted longer than a
+      // POST may take (the 30 s of WEBHOOK_TIMEOUT_MS and more) and held every pod's webhooks.
+      await eventually(() => expect(receiver.accepted.some((event) => event.type === 'user.online' && subjectOf(event) === 'otto')).toBe(true), 15_000);
+      await second.close();
+    } finally {
+      doomed.child.kill('SIGKILL');
+      await survivor?.close();
+      await receiver.close();
+    }
+  }, 40_000);
+});
+
 describe('webhooks through a Redis that restarts empty or stalls', () => {
   const broker = useBroker('redis');
   let receiver: HookReceiver;

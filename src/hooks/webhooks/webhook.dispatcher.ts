@@ -6,6 +6,14 @@ import { WebhookMetrics } from './webhook.metrics';
 import { WebhookQueue } from './webhook.queue';
 import { QueuedEvent } from './webhook-event';
 
+/**
+ * How long the delivery lease lasts unless its holder renews it. Short: a holder that died (a
+ * crash, SIGKILL) hands over within about this, where a lease long enough to outlive a POST
+ * (WEBHOOK_TIMEOUT_MS and more) held every pod's webhooks for that long. A live holder renews it
+ * every quarter of it, during a POST too (post).
+ */
+const LEASE_MS = 2000;
+
 /** Retries double from max(WEBHOOK_BATCH_MS, this) up to RETRY_MAX_DELAY_MS, with jitter. */
 const RETRY_MIN_DELAY_MS = 100;
 const RETRY_MAX_DELAY_MS = 60_000;
@@ -22,7 +30,7 @@ export class WebhookDispatcher {
   private readonly logger = new Logger(WebhookDispatcher.name);
   /** How often the holder looks at the queue: a few times per batch window. */
   private readonly pollMs: number;
-  /** The lease outlives one POST, so a live holder never loses it mid-request. */
+  /** LEASE_MS, or four polls where WEBHOOK_BATCH_MS makes those longer: the holder looks at the queue well within it. */
   private readonly leaseMs: number;
   /** How often a pod without the lease tries to take it. */
   private readonly standbyMs: number;
@@ -40,7 +48,7 @@ export class WebhookDispatcher {
     private readonly metrics: WebhookMetrics,
   ) {
     this.pollMs = Math.min(250, Math.max(10, Math.floor(settings.batchMs / 4)));
-    this.leaseMs = settings.timeoutMs + Math.max(1000, 4 * this.pollMs);
+    this.leaseMs = Math.max(LEASE_MS, 4 * this.pollMs);
     this.standbyMs = Math.min(1000, Math.floor(this.leaseMs / 4));
   }
 
@@ -135,6 +143,10 @@ export class WebhookDispatcher {
     const controller = new AbortController();
     this.inFlight = controller;
     const stopTimer = this.metrics.requestSeconds.startTimer();
+    // The lease is renewed while the receiver takes its time (up to WEBHOOK_TIMEOUT_MS), so no
+    // standby pod sends the same batch meanwhile. A failed renewal changes nothing here: the
+    // next tick finds whether the lease is still held.
+    const renewal = setInterval(() => void this.queue.lease(this.leaseMs, 1).catch(() => undefined), Math.floor(this.leaseMs / 4));
     try {
       const response = await postSigned(this.settings.url, this.settings.secret, body, AbortSignal.any([controller.signal, AbortSignal.timeout(this.settings.timeoutMs)]));
       await discardBody(response);
@@ -148,6 +160,7 @@ export class WebhookDispatcher {
       if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describeHookError(error), events: batch.length });
       return false;
     } finally {
+      clearInterval(renewal);
       stopTimer();
       this.inFlight = undefined;
     }
