@@ -463,7 +463,7 @@ export class RedisBroker extends Broker {
 
   private historyWindow() {
     // Redis supplies the time part of a new epoch (all pods agree on it); the random part comes from here.
-    return { historySize: this.settings.historySize, historyTtlS: this.settings.historyTtlS, epochSuffix: newEpochSuffix() };
+    return { historySize: this.settings.historySize, historyTtlS: this.settings.historyTtlS, epochSuffix: newEpochSuffix(), readsStartLives: !this.keys.sharded };
   }
 
   private publishSettings(): PublishGroupSettings {
