@@ -4,7 +4,7 @@ import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { HookReceiver } from '../support/hook-receiver';
 import { http, publish } from '../support/http';
-import { spawnServer } from '../support/spawned-server';
+import { SpawnedServer, spawnServer } from '../support/spawned-server';
 import { createTestApp, TestApp } from '../support/test-app';
 import { HEARTBEAT_MS, HOOKS_SECRET, about, hookEnv, subjectOf, user, webhooksAcrossPods } from '../support/webhooks-across-pods';
 import { connectClient } from '../support/ws-client';
@@ -267,56 +267,62 @@ describe.each(BROKER_KINDS)('notification.unread for a notification id used agai
   });
 });
 
-describe('notification.unread from a pod killed right after its 202 (redis broker)', () => {
+describe('webhooks from a pod that is killed (redis broker)', () => {
   const broker = useBroker('redis');
-
-  it('reminds all the same: the check was written before the publish was answered, and another pod makes it', async () => {
-    const receiver = await HookReceiver.start();
-    const env = { ...broker.env('unread-kill'), ...hookEnv(receiver, { WEBHOOK_UNREAD_AFTER_S: '1' }) };
-    const survivor = await createTestApp(env);
-    const doomed = await spawnServer(env);
-    try {
-      const users = Array.from({ length: 5 }, (_, i) => `kiki${i}`);
-      const answer = await publish(doomed.url, { users, type: 'invoice.due', payload: {} });
-      // At once, as a crash right after the answer would: nothing the pod meant to do later happens.
-      doomed.child.kill('SIGKILL');
-      expect(answer.status).toBe(202);
-      await doomed.exited;
-      await eventually(() => expect(receiver.accepted.filter((event) => event.type === 'notification.unread').map((event) => (event as { user: string }).user).sort()).toEqual(users), 15_000);
-    } finally {
-      doomed.child.kill('SIGKILL');
-      await survivor.close();
-      await receiver.close();
-    }
+  let receiver: HookReceiver;
+  const spawned: SpawnedServer[] = [];
+  const apps: TestApp[] = [];
+  beforeEach(async () => (receiver = await HookReceiver.start()));
+  afterEach(async () => {
+    for (const pod of spawned.splice(0)) pod.child.kill('SIGKILL');
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await receiver.close();
   });
-});
 
-describe('webhooks after the pod delivering them dies (redis broker)', () => {
-  const broker = useBroker('redis');
+  const envFor = (cluster: string, hooks: Record<string, string>) => ({ ...broker.env(cluster), ...hookEnv(receiver, hooks) });
+  /** A pod in a process of its own, to be killed; killed after the test whatever happened. */
+  const doomedPod = async (env: Record<string, string>) => {
+    const pod = await spawnServer(env);
+    spawned.push(pod);
+    return pod;
+  };
+  const survivingPod = async (env: Record<string, string>) => {
+    const app = await createTestApp(env);
+    apps.push(app);
+    return app;
+  };
+  /** As a crash would: at once, and nothing the pod meant to do later happens. */
+  const crash = async (pod: SpawnedServer) => {
+    pod.child.kill('SIGKILL');
+    await pod.exited;
+  };
+  const onlineFor = (sub: string) => receiver.accepted.some((event) => event.type === 'user.online' && subjectOf(event) === sub);
 
-  it('go on from another pod within a few seconds, however long WEBHOOK_TIMEOUT_MS is', async () => {
-    const receiver = await HookReceiver.start();
-    const env = { ...broker.env('lease-handover'), ...hookEnv(receiver, { WEBHOOK_TIMEOUT_MS: '30000' }) };
+  it('reminds all the same when it dies right after a 202: the check was written before the publish was answered, and another pod makes it', async () => {
+    const env = envFor('unread-kill', { WEBHOOK_UNREAD_AFTER_S: '1' });
+    await survivingPod(env);
+    const doomed = await doomedPod(env);
+    const users = Array.from({ length: 5 }, (_, i) => `kiki${i}`);
+    const answer = await publish(doomed.url, { users, type: 'invoice.due', payload: {} });
+    await crash(doomed);
+    expect(answer.status).toBe(202);
+    await eventually(() => expect(receiver.accepted.filter((event) => event.type === 'notification.unread').map((event) => (event as { user: string }).user).sort()).toEqual(users), 15_000);
+  });
+
+  it('go on from another pod within a few seconds when the pod delivering them dies, however long WEBHOOK_TIMEOUT_MS is', async () => {
+    const env = envFor('lease-handover', { WEBHOOK_TIMEOUT_MS: '30000' });
     // Alone at first, so it takes the delivery lease: its user's online comes from it.
-    const doomed = await spawnServer(env);
-    let survivor: TestApp | undefined;
-    try {
-      const first = await connectClient(doomed.wsUrl, user('lena'));
-      await eventually(() => expect(receiver.accepted.some((event) => event.type === 'user.online' && subjectOf(event) === 'lena')).toBe(true));
-      survivor = await createTestApp(env);
-      doomed.child.kill('SIGKILL');
-      await doomed.exited;
-      await first.closed;
-      const second = await connectClient(survivor.wsUrl, user('otto'));
-      // The lease lapses in about two seconds without its holder, where it lasted longer than a
-      // POST may take (the 30 s of WEBHOOK_TIMEOUT_MS and more) and held every pod's webhooks.
-      await eventually(() => expect(receiver.accepted.some((event) => event.type === 'user.online' && subjectOf(event) === 'otto')).toBe(true), 15_000);
-      await second.close();
-    } finally {
-      doomed.child.kill('SIGKILL');
-      await survivor?.close();
-      await receiver.close();
-    }
+    const doomed = await doomedPod(env);
+    const first = await connectClient(doomed.wsUrl, user('lena'));
+    await eventually(() => expect(onlineFor('lena')).toBe(true));
+    const survivor = await survivingPod(env);
+    await crash(doomed);
+    await first.closed;
+    const second = await connectClient(survivor.wsUrl, user('otto'));
+    // The lease lapses in about two seconds without its holder, where it lasted longer than a
+    // POST may take (the 30 s of WEBHOOK_TIMEOUT_MS and more) and held every pod's webhooks.
+    await eventually(() => expect(onlineFor('otto')).toBe(true), 15_000);
+    await second.close();
   }, 40_000);
 });
 
