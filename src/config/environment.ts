@@ -28,9 +28,6 @@ const toBool = ({ value }: { value: unknown }) => {
   if (['false', '0', 'no'].includes(String(value).toLowerCase())) return false;
   return value;
 };
-/** Why a secret copied from Herald's examples stops a production start (isPublishedSecret). */
-const PUBLISHED_SECRET_PROBLEM = "is an example value from Herald's docs or deploy files, which anyone can read: in production set a random one of your own (openssl rand -base64 48)";
-
 const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
 
 /** A URL node-redis accepts: checked here so a typo stops start-up with a message, not a stack. */
@@ -178,6 +175,18 @@ function neverProxiedPatterns(list: string): string[] {
   });
 }
 
+/** In production, a secret of the operator's own: none Herald's docs or deploy files publish (isPublishedSecret). */
+function IsOwnSecretInProduction(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isOwnSecretInProduction',
+    validator: {
+      validate: (value: unknown, args) => (args?.object as Environment).NODE_ENV !== 'production' || typeof value !== 'string' || !isPublishedSecret(value),
+      defaultMessage: (args) =>
+        `${args?.property} is an example value from Herald's docs or deploy files, which anyone can read: in production set a random one of your own (openssl rand -base64 48)`,
+    },
+  });
+}
+
 /**
  * A PEM public key that RS256 or ES256 can verify with (RSA or EC), `\n` standing for newlines as
  * HeraldConfig reads it. A value that merely looks like PEM once passed here and then failed in
@@ -291,6 +300,7 @@ export class Environment {
   // Spaces around it are a quoting slip far more often than part of the key: every token (or
   // signature) made with the key as meant would be refused, with nothing saying why.
   @Matches(/^(?:\s*|\S(?:[^]*\S)?)$/, { message: 'JWT_SECRET must not start or end with whitespace' })
+  @IsOwnSecretInProduction()
   JWT_SECRET?: string;
 
   /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
@@ -535,6 +545,7 @@ export class Environment {
   // Spaces around it are a quoting slip far more often than part of the key: every token (or
   // signature) made with the key as meant would be refused, with nothing saying why.
   @Matches(/^(?:\s*|\S(?:[^]*\S)?)$/, { message: 'HOOKS_SECRET must not start or end with whitespace' })
+  @IsOwnSecretInProduction()
   HOOKS_SECRET?: string;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1000)
@@ -670,18 +681,6 @@ export class Environment {
     return this.JWT_SECRET ?? this.JWT_PUBLIC_KEY;
   }
 
-  /** In production no secret may be an example value Herald publishes (isPublishedSecret). */
-  @ValidateIf((env: Environment) => env.NODE_ENV === 'production' && env.JWT_SECRET !== undefined && isPublishedSecret(env.JWT_SECRET))
-  @Matches(/^$/, { message: `JWT_SECRET ${PUBLISHED_SECRET_PROBLEM}` })
-  get jwtSecretPublished(): string {
-    return 'published';
-  }
-
-  @ValidateIf((env: Environment) => env.NODE_ENV === 'production' && env.HOOKS_SECRET !== undefined && isPublishedSecret(env.HOOKS_SECRET))
-  @Matches(/^$/, { message: `HOOKS_SECRET ${PUBLISHED_SECRET_PROBLEM}` })
-  get hooksSecretPublished(): string {
-    return 'published';
-  }
 }
 
 export class ConfigurationError extends Error {
