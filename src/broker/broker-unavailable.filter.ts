@@ -13,19 +13,22 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
     // Gateways have their own filter (WsErrorFilter); anything else is not ours to answer.
     if (host.getType() !== 'http') throw error;
     const http = host.switchToHttp();
+    // A read (GET) changes nothing, whether or not Redis ran it.
+    const mayHaveApplied = error.mayHaveApplied && http.getRequest<FastifyRequest>().method !== 'GET';
     http
       .getResponse<FastifyReply>()
       .code(HttpStatus.SERVICE_UNAVAILABLE)
-      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(error, http.getRequest<FastifyRequest>().method), error: 'Service Unavailable' });
+      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(mayHaveApplied ? error.unconfirmedBecause : undefined), error: 'Service Unavailable' });
   }
 
   /**
    * What the caller should know and do; a controller whose requests are not publishes words its
-   * own (UseFilters). `method`: the request's, for a controller that reads (GET) and writes.
+   * own (UseFilters). `unconfirmedBecause`: why a write that may have been applied all the same
+   * was not confirmed; undefined when nothing was stored or applied.
    */
-  protected messageFor(error: BrokerUnavailableError, _method: string): string {
-    return error.mayHaveApplied
-      ? `The message broker could not confirm the request (${error.unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.`
+  protected messageFor(unconfirmedBecause: string | undefined): string {
+    return unconfirmedBecause !== undefined
+      ? `The message broker could not confirm the request (${unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.`
       : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
   }
 }

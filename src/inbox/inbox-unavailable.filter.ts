@@ -5,10 +5,9 @@ import { BrokerUnavailableFilter } from '../broker/broker-unavailable.filter';
 /** The inbox's 503 (section 7), in words about reading and marking an inbox rather than publishing. */
 @Catch(BrokerUnavailableError)
 export class InboxUnavailableFilter extends BrokerUnavailableFilter {
-  protected override messageFor(error: BrokerUnavailableError, method: string): string {
-    // A read changes nothing, whether or not Redis ran it.
-    return error.mayHaveApplied && method !== 'GET'
-      ? `The message broker could not confirm the change (${error.unconfirmedBecause}), so it is not acknowledged; it may have been applied all the same. Retry later: marking items read again is harmless.`
+  protected override messageFor(unconfirmedBecause: string | undefined): string {
+    return unconfirmedBecause !== undefined
+      ? `The message broker could not confirm the change (${unconfirmedBecause}), so it is not acknowledged; it may have been applied all the same. Retry later: marking items read again is harmless.`
       : 'The message broker is unreachable, so the inbox could not be read or changed. Retry later: marking items read again is harmless.';
   }
 }
