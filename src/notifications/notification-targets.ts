@@ -7,7 +7,7 @@ export interface NotificationTargets {
 }
 
 /** Why a notification's targets are unacceptable, or undefined when they are fine. */
-export function targetsProblem(targets: NotificationTargets): string | undefined {
+function targetsProblem(targets: NotificationTargets): string | undefined {
   const count = targetRooms(targets).length;
   if (count === 0) return 'rooms or users must name at least one target';
   if (count > PUBLISH_TARGETS_MAX) return `rooms and users together must name at most ${PUBLISH_TARGETS_MAX} targets`;
