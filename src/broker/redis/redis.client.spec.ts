@@ -1,5 +1,5 @@
 import { ErrorReply } from 'redis';
-import { BrokerUnavailableError } from '../broker';
+import { BrokerUnavailableError, UnconfirmedCallError } from '../broker';
 import { createServer, Socket } from 'node:net';
 import { eventually } from '../../../test/support/eventually';
 import { createHeraldCluster } from './cluster.connection';
@@ -18,6 +18,19 @@ describe('asCallError', () => {
     expect(error).toBeInstanceOf(BrokerUnavailableError);
     // Redis answered: unavailable for now, not unreachable, with its reply for the logs.
     expect(error.message).toBe(`The message broker is unavailable (Redis refused the publish: ${reply})`);
+  });
+
+  it('tells which refusals may follow an applied write: a refused WAIT and an unanswered call, not a refused command', () => {
+    // The WAIT comes after its write, which the primary ran: the 503 must not say nothing was stored.
+    for (const reply of ['UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)', 'ERR WAIT cannot be used with replica instances.']) {
+      expect(asCallError('WAIT', new ErrorReply(reply))).toBeInstanceOf(UnconfirmedCallError);
+    }
+    // No answer: Redis may have run it, and may still.
+    expect(asCallError('publish', new Error('Socket closed unexpectedly'))).toMatchObject({ mayHaveApplied: true, unconfirmedBecause: 'Redis did not answer in time' });
+    // Refused before it ran.
+    const refused = asCallError('publish', new ErrorReply("OOM command not allowed when used memory > 'maxmemory'."));
+    expect(refused).not.toBeInstanceOf(UnconfirmedCallError);
+    expect((refused as BrokerUnavailableError).mayHaveApplied).toBe(false);
   });
 
   it('passes on a reply about the command itself, and words anything else as unavailable', () => {
