@@ -7,6 +7,7 @@ import { RedisProcess, redisCli, spawnRedisProcess } from '../support/redis-proc
 import { RedisServer, startRedis } from '../support/redis-server';
 import { expectRejoin } from '../support/rejoin';
 import { createTestApp, TestApp } from '../support/test-app';
+import { TcpRelay, startTcpRelay } from '../support/tcp-relay';
 import { signToken } from '../support/tokens';
 import { connectClient, openClient } from '../support/ws-client';
 
@@ -199,4 +200,46 @@ describe('a REDIS_URL server that turns replica', () => {
     expect(member.closeInfo).toBeUndefined();
     await member.close();
   }, 40_000);
+
+  /**
+   * A managed service's failover: the endpoint (here a relay standing for its DNS name) moves to
+   * the new primary while the demoted server keeps the pod's connections open. The pod finds the
+   * new primary on a new connection; it never waits for the old server to be promoted again.
+   */
+  describe('behind an endpoint that moves to the new primary', () => {
+    let endpoint: TcpRelay;
+    let moved: TestApp;
+    let [oldPrimary, newPrimary]: RedisServer[] = [];
+
+    beforeAll(async () => {
+      [oldPrimary, newPrimary] = [await startRedis(), await startRedis()];
+      endpoint = await startTcpRelay(oldPrimary.port);
+      moved = await createTestApp({ REDIS_URL: endpoint.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
+    });
+    afterAll(async () => {
+      await moved?.close();
+      await endpoint?.close();
+      await Promise.all([oldPrimary?.stop(), newPrimary?.stop()]);
+    });
+
+    it('follows the endpoint to the new primary and delivers again, with the old server still a replica', async () => {
+      const ready = async () => (await http('GET', `${moved.url}/readyz`)).status;
+      const member = await connectClient(moved.wsUrl, signToken({ sub: 'mia' }));
+      await member.join('public:moved');
+      expect((await publish(moved.url, { rooms: ['public:moved'], type: 't', payload: { n: 1 } })).status).toBe(202);
+
+      endpoint.moveTo(newPrimary.port);
+      await redisCli(oldPrimary.port, ['REPLICAOF', '127.0.0.1', String(newPrimary.port)]);
+      await eventually(async () => expect(await redisCli(oldPrimary.port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+      // A write the old server refuses tells the pod (a presence refresh may have told it already).
+      expect([202, 503]).toContain((await publish(moved.url, { rooms: ['public:moved'], type: 't', payload: { n: 2 } })).status);
+
+      await eventually(async () => expect(await ready()).toBe(200), 15_000);
+      expect(await redisCli(oldPrimary.port, ['ROLE'])).toContain('slave');
+      // The member's room was followed again on the new primary: its publishes reach it.
+      await eventually(async () => expect((await publish(moved.url, { rooms: ['public:moved'], type: 't', payload: { n: 3 } })).status).toBe(202), 5_000);
+      await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.n === 3);
+      await member.close();
+    }, 40_000);
+  });
 });

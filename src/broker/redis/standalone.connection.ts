@@ -90,6 +90,8 @@ export class StandaloneRedisConnection extends RedisConnection {
   private silent = false;
   /** The server refused a write as a read-only replica (downWhileReadOnly): down until ROLE says primary. */
   private readOnly = false;
+  /** The command connection is being reopened to find REDIS_URL's primary (reopenCommand): its 'ready' is not a reconnect. */
+  private reopening = false;
   /** A PING is in flight on the connection: never more than one, so a frozen Redis collects none. */
   private readonly pinging = { command: false, subscriber: false };
   private downSinceMs: number | undefined;
@@ -406,8 +408,8 @@ export class StandaloneRedisConnection extends RedisConnection {
   }
 
   private onCommandReady(): void {
-    // The first 'ready' belongs to start(); later ones are reconnects.
-    if (!this.everConnected || this.closed) return;
+    // The first 'ready' belongs to start(), and one during reopenCommand to the resync that reopens; later ones are reconnects.
+    if (!this.everConnected || this.closed || this.reopening) return;
     const downMs = this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
     this.logger.log({ message: 'Redis connection restored; resubscribing rooms and re-registering presence', downMs, rooms: this.channels.size });
     this.scheduleResync('command connection restored');
@@ -450,11 +452,29 @@ export class StandaloneRedisConnection extends RedisConnection {
     this.scheduleResync('Redis turned read-only');
   }
 
-  /** During a resync after READONLY: fails (the resync is retried with backoff) until the server is a primary again. */
+  /**
+   * During a resync after READONLY: fails (the resync is retried with backoff) until REDIS_URL
+   * leads to a primary again. Asked on a new connection each time: a managed service's failover
+   * moves its endpoint (a DNS name, a floating address) to the new primary, while the connection
+   * we hold stays with the demoted server for as long as that server keeps it open.
+   */
   private async assertWritable(): Promise<void> {
+    await this.reopenCommand();
     const role = (await this.bounded('ROLE', this.command.sendCommand<unknown[]>(['ROLE']))) as unknown[];
     if (role[0] !== 'master') throw new Error(`Redis at ${redactedUrl(this.settings.url)} is still a read-only ${String(role[0])}`);
     this.readOnly = false;
+  }
+
+  /** A new command connection to REDIS_URL (its name resolved again), replacing the one held. */
+  private async reopenCommand(): Promise<void> {
+    this.reopening = true;
+    try {
+      this.command.destroy();
+      const { commandTimeoutMs } = this.settings;
+      await withDeadline(this.command.connect(), commandTimeoutMs, () => new DeadlineExpiredError('the connection handshake', commandTimeoutMs));
+    } finally {
+      this.reopening = false;
+    }
   }
 
   /** A PING missed its deadline: Redis is stuck or gone for every caller, not just one. */
