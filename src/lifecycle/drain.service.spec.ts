@@ -53,6 +53,22 @@ describe('DrainService', () => {
     expect(spreadMs).toBeLessThanOrEqual(1000 + 10 * WORK_PER_CLOSE_MS);
   });
 
+  it.each([
+    [201, 2000],
+    [301, 1000],
+    [999, 5000],
+    [7, 1000],
+  ])('spreads %i closes over the whole DRAIN_SPREAD_MS of %i ms, whatever the batch size rounds to', async (count, spreadMs) => {
+    const { drain, closedAt } = drainOf(count, spreadMs);
+    const drained = drain.drain();
+    await jest.advanceTimersByTimeAsync(spreadMs + 5000);
+    await drained;
+    expect(closedAt).toHaveLength(count);
+    const lastMs = closedAt.at(-1)! - closedAt[0];
+    expect(lastMs).toBeGreaterThanOrEqual(spreadMs);
+    expect(lastMs).toBeLessThanOrEqual(spreadMs + count * WORK_PER_CLOSE_MS);
+  });
+
   it('spreads the closes evenly: a second of it closes about a hundredth of them per 10 ms', async () => {
     const { drain, closedAt } = drainOf(500, 1000);
     const drained = drain.drain();
