@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger, INestApplication, Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -8,6 +9,7 @@ import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { ConfigurationError } from './config/environment';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
+import { DrainService } from './lifecycle/drain.service';
 import { HeraldFastifyAdapter } from './http/herald-fastify.adapter';
 import { corsPolicy } from './http/cors.policy';
 import { configureHttpPipeline } from './http/http-pipeline';
@@ -31,11 +33,12 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   let internalApp: NestFastifyApplication | undefined;
   const close = async () => {
     // The internal application holds nothing of its own (ServiceApiModule.standalone): close it first.
-    await internalApp?.close();
-    await app.close();
+    if (internalApp) await closeWithin(internalApp, config.closeTimeoutMs);
+    await closeWithin(app, config.closeTimeoutMs);
   };
   try {
     configureHttpPipeline(app, config);
+    closeKeepAliveWhileDraining(app);
     const engine = app.get(Engine);
     await connectEngine(engine);
     app.useWebSocketAdapter(new HeraldWsAdapter(app));
@@ -62,6 +65,35 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
 }
 
 /**
+ * Closes `app`, cutting whatever HTTP connection is still open `boundMs` later. Fastify closes
+ * the idle ones and waits for the rest, and Node stops timing out requests once its server
+ * closes: one client that had sent half a request, or nothing, kept a drained pod from ever
+ * exiting, deaf to further signals, until the orchestrator killed it.
+ */
+async function closeWithin(app: INestApplication, boundMs: number): Promise<void> {
+  const server = app.getHttpServer() as Server;
+  const timer = setTimeout(() => server.closeAllConnections(), boundMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * While the pod drains, every response asks its client to close the connection: a publisher
+ * on keep-alive then opens its next one through the Service, to a pod that stays, instead of
+ * sending into the socket this pod closes when it exits (a reset, answered by no one).
+ */
+function closeKeepAliveWhileDraining(app: NestFastifyApplication): void {
+  const drain = app.get(DrainService, { strict: false });
+  app.getHttpAdapter().getInstance().addHook('onRequest', (_request, reply, done) => {
+    if (drain.draining) reply.header('connection', 'close');
+    done();
+  });
+}
+
+/**
  * Connects the engine (broker, presence, inbox) before the first socket or request is
  * accepted, outside Nest's module initialisation, so a bad REDIS_URL is a start-up error
  * naming it rather than a process exit inside Nest. The memory engine resolves at once.
@@ -81,6 +113,7 @@ async function startServiceApi(main: INestApplication, config: HeraldConfig, log
   const internalApp = await NestFactory.create<NestFastifyApplication>(ServiceApiModule.standalone(main), new HeraldFastifyAdapter(config.httpTimeouts), { logger, bodyParser: false });
   try {
     configureHttpPipeline(internalApp, config);
+    closeKeepAliveWhileDraining(internalApp);
     serveOpenApi(internalApp);
     await internalApp.listen({ port: config.internalPort!, host: config.host, backlog: config.listenBacklog });
     return internalApp;

@@ -44,7 +44,7 @@ export class HeraldConfigModule {
   }
 }
 
-/** The process environment, with a `.env` file (if any) underneath it, as main.ts reads it. */
+/** The process environment, with a `.env` file (if any) underneath it, as the process reads it at start (herald.process.ts). */
 export function processEnvironment(): RawEnvironment {
   // dotenv never overrides variables already set, so the real environment wins.
   // eslint-disable-next-line @typescript-eslint/no-require-imports

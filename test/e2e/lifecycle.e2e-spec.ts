@@ -1,6 +1,8 @@
-import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { eventually } from '../support/eventually';
+import { http } from '../support/http';
 import { spawnServer } from '../support/spawned-server';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { connectClient, openClient } from '../support/ws-client';
@@ -52,6 +54,32 @@ describe('lifecycle of the built server', () => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(server.output()).toContain('Signal received');
+  });
+
+  it('drains a SIGTERM that came while its modules were still loading, and exits 0', async () => {
+    // NODE_DEBUG=esm reports where main.js hands over to the modules, its signal handlers set.
+    const server = await spawnServer({ DRAIN_DELAY_MS: '0', NODE_DEBUG: 'esm' }, { waitReady: false });
+    await eventually(() => expect(server.output()).toContain('herald.process.js'), 15_000, 5);
+    // Loading Nest and the modules takes far longer than that: none has run yet.
+    expect(server.output()).not.toContain('Starting Nest application');
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(server.output()).toContain('Signal received');
+  });
+
+  it('exits after the drain though a client holds a connection with half a request sent, and asks keep-alive clients to close meanwhile', async () => {
+    const server = await spawnServer({ DRAIN_DELAY_MS: '1000', DRAIN_SPREAD_MS: '0', CLOSE_TIMEOUT_MS: '500' });
+    const stuck = connect(server.port, '127.0.0.1');
+    stuck.on('error', () => undefined);
+    await once(stuck, 'connect');
+    stuck.write('POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\n');
+    const stuckClosed = once(stuck, 'close');
+    server.child.kill('SIGTERM');
+    await eventually(async () => expect((await fetch(`${server.url}/readyz`)).status).toBe(503));
+    // A publisher's keep-alive connection would be cut when the pod exits: it is told to close it now.
+    expect((await http('GET', `${server.url}/healthz`)).headers.get('connection')).toBe('close');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    await stuckClosed;
   });
 
   it('stops at once on Ctrl-C (SIGINT) with no connection open, without the drain delay', async () => {

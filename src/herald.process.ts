@@ -1,0 +1,75 @@
+import { Logger } from '@nestjs/common';
+import { processEnvironment } from './config/config.module';
+import { ConfigurationError } from './config/environment';
+import { HeraldConfig } from './config/herald.config';
+import { DrainService } from './lifecycle/drain.service';
+import { HeldSignals } from './lifecycle/held-signals';
+import { capYoungGeneration } from './lifecycle/young-generation';
+import { startHerald } from './herald.app';
+
+/** Starts Herald in this process and stops it on the first signal: the drain, then exit 0. */
+export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
+  const logger = new Logger('Shutdown');
+  let signalled: NodeJS.Signals | undefined;
+  let shutdown: ((signal: NodeJS.Signals) => void) | undefined;
+  // A signal while Herald starts is held until it has started (see the end), then drains it.
+  signals.listen((signal, first) => {
+    logger.log({ message: 'Signal received', signal });
+    if (!first) return;
+    signalled = signal;
+    shutdown?.(signal);
+  });
+  let herald;
+  try {
+    herald = await startHerald(processEnvironment());
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      // Plain stderr: the logger's own configuration may be what is wrong.
+      process.stderr.write(`Herald cannot start. ${error.message}\n`);
+      process.exit(1);
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRNOTAVAIL') {
+      // As for a busy port (Nest logged "successfully started" first): name the setting to change.
+      const address = (error as { address?: string }).address;
+      process.stderr.write(`Herald cannot start. HOST ${address} is not an address of this machine: set HOST to one of its addresses, or 0.0.0.0 for all of them\n`);
+      process.exit(1);
+    }
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      // listen() looked HOST up and found nothing: a typo, or a name this machine cannot resolve.
+      const host = (error as { hostname?: string }).hostname;
+      process.stderr.write(`Herald cannot start. HOST ${host} does not resolve to an address: set HOST to an address of this machine, or 0.0.0.0 for all of them\n`);
+      process.exit(1);
+    }
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      // Nest has already logged "successfully started" (it does once the modules are up, before
+      // binding): the last line must say plainly that Herald did not start, and what to change.
+      const port = (error as { port?: number }).port;
+      process.stderr.write(
+        `Herald cannot start. Port ${port} ${code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges'}: ` +
+          `set PORT (or INTERNAL_PORT, if that is the one) to a free port, e.g. PORT=3001 npm start\n`,
+      );
+      process.exit(1);
+    }
+    throw error;
+  }
+  const { app } = herald;
+  // Here rather than in startHerald: it tunes the whole process, which tests share with their runner.
+  capYoungGeneration(app.get(HeraldConfig).v8NewSpaceMaxMb);
+  // Not Nest's enableShutdownHooks: it re-raises the signal after closing, so the process
+  // would exit 143; the contract wants readyz 503 at once, a spread 1012 drain, then exit 0.
+  shutdown = (signal: NodeJS.Signals) => {
+    void app
+      .get(DrainService)
+      .drain({ skipDelayWhenIdle: signal === 'SIGINT' })
+      .then(() => herald.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ message: 'Shutdown failed', error: String(error) });
+          process.exit(1);
+        },
+      );
+  };
+  if (signalled) shutdown(signalled);
+}
