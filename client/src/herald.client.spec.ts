@@ -182,6 +182,35 @@ describe('HeraldClient', () => {
       expect(FakeSocket.all).toHaveLength(2);
     });
 
+    it.each(['__proto__', 'valueOf', 'hasOwnProperty', 'constructor', 'toString'])('ignores a frame whose event is the Object.prototype name %s, as any unknown event, and goes on', async (event) => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      expect(() => FakeSocket.last.raw(JSON.stringify({ event, data: {} }))).not.toThrow();
+      expect(errors).toEqual([]);
+      FakeSocket.last.receive('ping');
+      expect(FakeSocket.last.request('pong')).toEqual({ event: 'pong' });
+    });
+
+    it('keeps the default of a reconnect option given as undefined, and refuses one that is not a usable number, naming it', async () => {
+      start({ reconnect: { maxDelayMs: undefined, soonMaxDelayMs: undefined, initialDelayMs: undefined } });
+      await flush();
+      const delays: Array<number | null> = [];
+      client.on('disconnect', ({ reconnectInMs }) => delays.push(reconnectInMs));
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(1012, 'service_restart');
+      await jest.advanceTimersByTimeAsync(1000);
+      FakeSocket.last.serverClose(1011, 'internal');
+      // 0.5 x the default soonMaxDelayMs (2000), then the default backoff's: a number, never NaN (a timer of 1 ms, again and again).
+      expect(delays[0]).toBe(1000);
+      expect(delays[1]).toBeGreaterThanOrEqual(250);
+      expect(delays[1]).toBeLessThanOrEqual(15_000);
+      for (const reconnect of [{ maxDelayMs: Number.NaN }, { initialDelayMs: -1 }, { factor: 0.5 }, { soonMaxDelayMs: Infinity }, { stableAfterMs: '5000' as unknown as number }]) {
+        expect(() => new HeraldClient('ws://herald.test/ws', { WebSocket: FakeSocket, getToken: () => 't', reconnect })).toThrow(new RegExp(`reconnect\\.${Object.keys(reconnect)[0]} must be`));
+      }
+      expect(() => new HeraldClient('ws://herald.test/ws', { WebSocket: FakeSocket, getToken: () => 't', reconnect: { maxAttempts: Infinity } }).close()).not.toThrow();
+    });
+
     it('answers the server ping with pong', async () => {
       start();
       await flush();

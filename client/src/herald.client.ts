@@ -21,7 +21,7 @@ import {
   type PresenceEvent,
   type Welcome,
 } from './protocol.ts';
-import { DEFAULT_RECONNECT_OPTIONS, decideReconnect, type ReconnectOptions } from './reconnect.policy.ts';
+import { decideReconnect, reconnectOptionsOf, type ReconnectOptions } from './reconnect.policy.ts';
 import { RequestTracker, type ReplyTypes, type RequestEvent } from './request.tracker.ts';
 import { RoomJoiner } from './room.joiner.ts';
 import { RoomTracker } from './room.tracker.ts';
@@ -196,7 +196,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       refreshBeforeExpiryMs: options.refreshBeforeExpiryMs ?? DEFAULTS.refreshBeforeExpiryMs,
       dedupeWindow: options.dedupeWindow ?? DEFAULTS.dedupeWindow,
       random: options.random ?? Math.random,
-      reconnect: { ...DEFAULT_RECONNECT_OPTIONS, ...options.reconnect },
+      reconnect: reconnectOptionsOf(options.reconnect),
     };
     this.#rooms = new RoomTracker((frame) => (frame.event === 'notification' ? this.emit('notification', frame.data) : this.emit('message', frame.data)), this.#options.dedupeWindow);
     this.#requests = new RequestTracker({

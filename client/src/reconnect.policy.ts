@@ -23,6 +23,27 @@ export const DEFAULT_RECONNECT_OPTIONS: ReconnectOptions = {
   stableAfterMs: 5_000,
 };
 
+/** The least each reconnect option may be (every one but maxAttempts must be finite too). */
+const LEAST: Record<keyof ReconnectOptions, number> = { initialDelayMs: 0, maxDelayMs: 0, factor: 1, soonMaxDelayMs: 0, maxAttempts: 0, stableAfterMs: 0 };
+
+/**
+ * The reconnect options given, over the defaults. A field given as `undefined` keeps its
+ * default (a spread let it through, and a NaN delay reconnected in a hot loop); one that is not
+ * a number within bounds throws, naming it.
+ */
+export function reconnectOptionsOf(given: Partial<ReconnectOptions> = {}): ReconnectOptions {
+  const options = { ...DEFAULT_RECONNECT_OPTIONS };
+  for (const key of Object.keys(LEAST) as (keyof ReconnectOptions)[]) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || Number.isNaN(value) || value < LEAST[key] || (value === Infinity && key !== 'maxAttempts')) {
+      throw new TypeError(`HeraldClient: reconnect.${key} must be a ${key === 'maxAttempts' ? '' : 'finite '}number of at least ${LEAST[key]}`);
+    }
+    options[key] = value;
+  }
+  return options;
+}
+
 export type ReconnectDecision =
   | { action: 'stop'; advice: CloseAdvice }
   | { action: 'reconnect'; advice: CloseAdvice; delayMs: number; needsNewToken: boolean };

@@ -73,7 +73,8 @@ export function readServerFrame(raw: unknown): FrameReading {
 /** What is wrong with the data of `event`, or null; the data of events the client does not read passes. */
 function dataProblem(event: string, data: unknown): string | null {
   if (data !== undefined && !isObject(data)) return 'its data is not an object';
-  const check = DATA_CHECKS[event as ServerEventName];
+  // Own keys only: `__proto__` or `valueOf` from a hostile peer must find nothing, not Object.prototype's.
+  const check = Object.hasOwn(DATA_CHECKS, event) ? DATA_CHECKS[event as ServerEventName] : undefined;
   if (!check) return null;
   if (data === undefined) return 'it has no data';
   return check(data as Record<string, any>);
