@@ -769,6 +769,38 @@ describe('HeraldClient', () => {
       await settled;
     });
 
+    it('sends leave for a room whose join timed out: the server may have joined it and answered late', async () => {
+      start({ requestTimeoutMs: 1_000 });
+      await flush();
+      FakeSocket.last.welcome();
+      const joining = client.join('chat:slow');
+      const settled = expect(joining).rejects.toMatchObject({ code: 'timeout' });
+      await jest.advanceTimersByTimeAsync(1_000);
+      await settled;
+      const join = FakeSocket.last.request('join');
+      FakeSocket.last.receive('joined', { room: 'chat:slow', seq: null }, join.id);
+      const leaving = client.leave('chat:slow');
+      const leave = FakeSocket.last.request('leave');
+      expect(leave.data).toEqual({ room: 'chat:slow' });
+      FakeSocket.last.receive('left', { room: 'chat:slow' }, leave.id);
+      await expect(leaving).resolves.toEqual({ room: 'chat:slow' });
+      expect(client.rooms).not.toContain('chat:slow');
+    });
+
+    it('sends no leave for a room whose join was refused for now (the server does not hold it)', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const joining = client.join('chat:busy');
+      const join = FakeSocket.last.request('join');
+      FakeSocket.last.receive('error', { code: 'unavailable', message: 'try again later', event: 'join' }, join.id);
+      await flush();
+      const refused = expect(joining).rejects.toMatchObject({ code: 'closed' });
+      await expect(client.leave('chat:busy')).resolves.toEqual({ room: 'chat:busy' });
+      await refused;
+      expect(FakeSocket.last.sent.filter((sent) => sent.event === 'leave')).toEqual([]);
+    });
+
     it('joins a room requested while reconnecting once the connection is back', async () => {
       start();
       await flush();

@@ -110,10 +110,12 @@ export class RoomJoiner {
   /**
    * The app left `room`: no more joins of it, and its pending join() calls reject. Returns
    * false when the server certainly does not hold it: its last join was refused and it only
-   * waits for its retry, so it needs no `leave`.
+   * waits for its retry, so it needs no `leave`. A join that timed out was not refused: the
+   * server may have joined the room and answered too late.
    */
   forget(room: string): boolean {
-    const mayBeJoined = this.#joining.has(room) || !this.#retries.has(room);
+    const retry = this.#retries.get(room);
+    const mayBeJoined = this.#joining.has(room) || retry === undefined || retry.last.code === 'timeout';
     this.#joining.delete(room);
     clearTimeout(this.#retries.get(room)?.timer);
     this.#retries.delete(room);
