@@ -111,6 +111,23 @@ describe('MemoryBroker history memory budget (HISTORY_MEMORY_MAX_MB)', () => {
     await broker.close();
   });
 
+  it('past the budget lets go down to an eighth below it, so the writes that follow let go of nothing until it fills again', async () => {
+    const broker = budgeted(1_000_000);
+    const kept: number[] = [];
+    for (let room = 0; room < 100; room++) {
+      await broker.publish(`room:${room}`, 'notification', big);
+      kept.push(keptBytes(broker));
+    }
+    // A pass shows as a fall of what is kept: each one goes down to 875,000 or below.
+    const passes = kept.filter((bytes, index) => index > 0 && bytes < kept[index - 1]);
+    expect(passes.length).toBeGreaterThan(0);
+    for (const bytes of passes) expect(bytes).toBeLessThanOrEqual(875_000);
+    // 80 messages past the budget, and a pass each 125,000 bytes (about 2.5 messages), not one each.
+    expect(passes.length).toBeLessThanOrEqual(40);
+    expect(Math.max(...kept)).toBeLessThanOrEqual(1_000_000);
+    await broker.close();
+  });
+
   it('counts the rooms it holds too: joined and left once, fresh rooms are let go past the budget, never one with members', async () => {
     const broker = budgeted(100_000);
     await broker.subscribe('public:stays');

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
 import { canRecover, formatSeq, newEpoch, parseSeq } from '../seq';
+import { evictionTargetBytes } from './eviction-target';
 import { MemoryInboxStore } from './memory.inbox-store';
 
 export interface MemoryBrokerOptions {
@@ -77,6 +78,8 @@ export class MemoryBroker extends Broker {
   /** What the rooms held cost besides their entries (ROOM_OVERHEAD_BYTES and the name), for historyMemoryMaxBytes too. */
   private roomsBytes = 0;
   private lastBudgetReportMs = -Infinity;
+  /** What the budget let go of since its last warning (at most one per BUDGET_REPORT_MS). */
+  private readonly letGoSinceReport = { emptiedRooms: 0, droppedRecords: 0 };
 
   constructor(
     private readonly options: MemoryBrokerOptions,
@@ -265,20 +268,25 @@ export class MemoryBroker extends Broker {
    * so its joined seq stays a valid `since`, and a client joining and leaving fresh rooms grew
    * the heap by about 600 bytes a room. In that order, such rooms (335,000 in 20 s from 40
    * clients) no longer cost a room that is talked in its history. Each pass visits only what it
-   * lets go or empties, and `room`: rooms with members and no message are in neither order.
+   * lets go or empties (and the entries deleted since its Set last rehashed), and `room`: rooms
+   * with members and no message are in neither order.
    */
   private keepWithinBudget(room: string | undefined, now: number): void {
     const budget = this.options.historyMemoryMaxBytes ?? Infinity;
-    const overBudget = () => this.historyBytes + this.roomsBytes + this.recordsBytes > budget;
-    if (!overBudget()) return;
-    let records = this.dropOldestRecords(() => this.recordsBytes > budget / 2);
+    const held = () => this.historyBytes + this.roomsBytes + this.recordsBytes;
+    if (held() <= budget) return;
+    // Down to a little under the budget (evictionTargetBytes), not to it: then one pass serves
+    // many writes, instead of every write past it paying a pass that evicts one item.
+    const target = evictionTargetBytes(budget);
+    const overTarget = () => held() > target;
+    let records = this.dropOldestRecords(() => this.recordsBytes > target / 2);
     for (const idle of this.idleRooms) {
-      if (!overBudget()) break;
+      if (!overTarget()) break;
       if (idle !== room) this.drop(idle, this.histories.get(idle)!);
     }
     let emptied = 0;
     for (const published of this.publishedRooms) {
-      if (!overBudget()) break;
+      if (!overTarget()) break;
       if (published === room) continue;
       const history = this.histories.get(published)!;
       this.forget(history, history.bytes);
@@ -287,10 +295,14 @@ export class MemoryBroker extends Broker {
       if (!this.subscribed.has(published)) this.idleRooms.add(published);
       emptied++;
     }
-    records += this.dropOldestRecords(overBudget);
-    if ((emptied > 0 || records > 0) && now - this.lastBudgetReportMs >= BUDGET_REPORT_MS) {
+    records += this.dropOldestRecords(overTarget);
+    this.letGoSinceReport.emptiedRooms += emptied;
+    this.letGoSinceReport.droppedRecords += records;
+    const { emptiedRooms, droppedRecords } = this.letGoSinceReport;
+    if ((emptiedRooms > 0 || droppedRecords > 0) && now - this.lastBudgetReportMs >= BUDGET_REPORT_MS) {
       this.lastBudgetReportMs = now;
-      this.logger.warn({ message: "History memory budget reached (HISTORY_MEMORY_MAX_MB): the least recently published rooms' histories or the oldest publish-id records were dropped", emptiedRooms: emptied, droppedRecords: records });
+      this.logger.warn({ message: "History memory budget reached (HISTORY_MEMORY_MAX_MB): the least recently published rooms' histories or the oldest publish-id records were dropped", emptiedRooms, droppedRecords });
+      Object.assign(this.letGoSinceReport, { emptiedRooms: 0, droppedRecords: 0 });
     }
   }
 

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
 import { InboxOptions, InboxStore, inboxEvent, inboxPage, unreadCount } from '../inbox.store';
+import { evictionTargetBytes } from './eviction-target';
 
 export interface MemoryInboxOptions extends InboxOptions {
   /** INBOX_MEMORY_MAX_MB in bytes, for every inbox together; unbounded when omitted. */
@@ -26,14 +27,6 @@ const ITEM_OVERHEAD_BYTES = 300;
 const INBOX_OVERHEAD_BYTES = 200;
 
 /**
- * Once past its budget the store drops inboxes until it is this far below it (at most an eighth
- * of the budget): a flood of new users then costs one pass every few MB, not one per write
- * (each pass walks the Map from its oldest entry, past those deleted since it last rehashed),
- * and one pass drops only a few thousand inboxes, a millisecond or two.
- */
-const EVICTION_HEADROOM_MAX_BYTES = 4 * 1024 * 1024;
-
-/**
  * The embedded engine's inboxes: per user, oldest first, at most inboxSize, each item for
  * inboxTtlMs. MemoryBroker adds to it in the same synchronous step as the publish.
  *
@@ -52,7 +45,7 @@ export class MemoryInboxStore extends InboxStore {
   private readonly itemsByUser = new Map<string, StoredItem[]>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly memoryMaxBytes: number;
-  /** Where a pass of evictions stops (EVICTION_HEADROOM_MAX_BYTES). */
+  /** Where a pass of evictions stops (evictionTargetBytes). */
   private readonly evictedDownToBytes: number;
   private heldBytes = 0;
   /** The users of one notification share its payload: measured once (keeping that one payload alive). */
@@ -72,7 +65,7 @@ export class MemoryInboxStore extends InboxStore {
   ) {
     super();
     this.memoryMaxBytes = options.memoryMaxBytes ?? Infinity;
-    this.evictedDownToBytes = this.memoryMaxBytes - Math.min(EVICTION_HEADROOM_MAX_BYTES, this.memoryMaxBytes / 8);
+    this.evictedDownToBytes = evictionTargetBytes(this.memoryMaxBytes);
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.min(options.inboxTtlMs, SWEEP_MS));
     this.sweepTimer.unref();
   }
