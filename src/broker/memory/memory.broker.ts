@@ -306,24 +306,30 @@ export class MemoryBroker extends Broker {
     }
   }
 
-  /** Lets go of the oldest publish-id records while `tooMany()`; returns how many. */
+  /**
+   * Lets go of the oldest publish-id records while `tooMany()`; returns how many. Both maps are
+   * oldest first: one walk through each, merged. A fresh iterator per record walked again past
+   * every record deleted since the map last rehashed: a pass letting go of thousands was
+   * quadratic in them.
+   */
   private dropOldestRecords(tooMany: () => boolean): number {
+    const dedupKeys = this.dedupKeys.entries();
+    const publishIds = this.publishIds.entries();
+    let [dedupKey, publishId] = [dedupKeys.next(), publishIds.next()];
     let dropped = 0;
-    for (let oldest = this.oldestRecord(); oldest && tooMany(); oldest = this.oldestRecord()) {
-      this.unbind(oldest.records, oldest.key, oldest.record);
+    while (tooMany()) {
+      if (!dedupKey.done && (publishId.done || dedupKey.value[1].expiresAtMs <= publishId.value[1].expiresAtMs)) {
+        this.unbind(this.dedupKeys, dedupKey.value[0], dedupKey.value[1]);
+        dedupKey = dedupKeys.next();
+      } else if (!publishId.done) {
+        this.unbind(this.publishIds, publishId.value[0], publishId.value[1]);
+        publishId = publishIds.next();
+      } else {
+        break;
+      }
       dropped++;
     }
     return dropped;
-  }
-
-  /** The oldest publish-id record of either map (each is oldest first), or undefined. */
-  private oldestRecord(): { records: Map<string, BoundKey>; key: string; record: BoundKey } | undefined {
-    let oldest: { records: Map<string, BoundKey>; key: string; record: BoundKey } | undefined;
-    for (const records of [this.dedupKeys, this.publishIds]) {
-      const first = records.entries().next();
-      if (!first.done && (!oldest || first.value[1].expiresAtMs < oldest.record.expiresAtMs)) oldest = { records, key: first.value[0], record: first.value[1] };
-    }
-    return oldest;
   }
 
   /** Lets go of a room's history and all it was counted as. */
