@@ -1,7 +1,11 @@
+import { tmpdir } from 'node:os';
 import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
 import { http } from '../support/http';
+import { spawnRedisProcess } from '../support/redis-process';
 import { startRedis } from '../support/redis-server';
 import { spawnServer } from '../support/spawned-server';
+import { createTestApp } from '../support/test-app';
 
 /** REDIS_URL at start-up (section 7): auth and TLS work, and a bad URL is a clear refusal to start. */
 describe('connecting to Redis at start-up', () => {
@@ -16,6 +20,16 @@ describe('connecting to Redis at start-up', () => {
     expect(server.output()).toContain('Herald cannot start. Redis cannot be reached');
     expect(server.output()).not.toContain('Invalid configuration');
     expect(server.output()).not.toContain('hunter2-secret');
+  });
+
+  it('refuses to start with REDIS_URL at a Redis Cluster node, naming REDIS_CLUSTER_NODES instead of serving its slots only', async () => {
+    const port = await freePort();
+    const node = await spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', tmpdir()], port);
+    try {
+      await expect(createTestApp({ REDIS_URL: `redis://127.0.0.1:${port}` })).rejects.toThrow(/REDIS_URL: .*Redis Cluster node \(cluster_enabled:1\).*REDIS_CLUSTER_NODES/);
+    } finally {
+      await node.stop();
+    }
   });
 
   it('warns at start-up when REDIS_MIN_REPLICAS asks for more replicas than the server has, naming the setting', async () => {

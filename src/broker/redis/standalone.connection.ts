@@ -237,6 +237,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     try {
       await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
       this.everConnected = true;
+      await this.refuseClusterNode();
       await this.startTries.run(() => this.resync(), {
         pauseMs: (attempt) => this.backoffMs(attempt - 1),
         onRetry: (attempt, error) => this.logger.warn({ message: 'Redis start-up resync failed; trying again', attempt, error: describeError(error) }),
@@ -253,6 +254,25 @@ export class StandaloneRedisConnection extends RedisConnection {
     if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
     void this.warnOfTooFewReplicas();
+  }
+
+  /**
+   * A Redis Cluster node reached as one server (REDIS_URL at a managed service's "cluster mode"
+   * endpoint, or at one node): it serves its own slots only and answers every other key MOVED, so
+   * the pod was ready while most rooms' joins answered `internal` and their publishes 500. Start-up
+   * refuses it instead. A server that may not run INFO (an ACL) is let through.
+   */
+  private async refuseClusterNode(): Promise<void> {
+    let info: string;
+    try {
+      info = await this.bounded('INFO cluster', this.command.info('cluster'));
+    } catch (error) {
+      if (error instanceof ErrorReply) return;
+      throw error;
+    }
+    if (/^cluster_enabled:1\b/m.test(info)) {
+      throw new Error('it is a Redis Cluster node (cluster_enabled:1), which serves only its own slots: give the Cluster\'s nodes in REDIS_CLUSTER_NODES instead');
+    }
   }
 
   /**
