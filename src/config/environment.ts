@@ -435,7 +435,13 @@ export class Environment {
   @ValidateBy({ name: 'withSentinels', validator: { validate: (_value: unknown, args) => (args?.object as Environment).REDIS_SENTINELS !== undefined } }, {
     message: 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS, and only with it',
   })
-  @Matches(/^[A-Za-z0-9_.:-]{1,128}$/, { message: 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS, as the monitored primary\'s name (sentinel monitor <name> ...), e.g. mymaster' })
+  @Matches(/^[A-Za-z0-9_.:-]{1,128}$/, {
+    // Set, and only its characters wrong (a trailing space): "must be set" misled.
+    message: ({ value }) =>
+      value === undefined
+        ? 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS, as the monitored primary\'s name (sentinel monitor <name> ...), e.g. mymaster'
+        : 'REDIS_SENTINEL_MASTER must be the monitored primary\'s name as sentinel monitor gives it: 1 to 128 letters, digits, _ . : or -, no spaces (e.g. mymaster)',
+  })
   REDIS_SENTINEL_MASTER?: string;
 
   /** Sentinel mode: the ACL user of the Redis servers (REDIS_URL and REDIS_CLUSTER_NODES carry it in their URLs). */

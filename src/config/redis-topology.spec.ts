@@ -60,6 +60,7 @@ describe('Redis connection modes', () => {
     [{ REDIS_CLUSTER_NODES: 'redis://b:6379', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' }, 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS'],
     [{ REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS'],
     [{ REDIS_SENTINEL_MASTER: 'mymaster' }, 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS'],
+    [{ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster ' }, "REDIS_SENTINEL_MASTER must be the monitored primary's name as sentinel monitor gives it: 1 to 128 letters, digits, _ . : or -, no spaces"],
     [{ REDIS_SENTINELS: 'sentinel-0', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS must be comma-separated host:port pairs'],
     [{ REDIS_SENTINELS: 'sentinel-0:99999', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS must be comma-separated host:port pairs'],
     [{ REDIS_CLUSTER_NODES: 'redis://a:6379,rediss://b:6379' }, 'REDIS_CLUSTER_NODES must be comma-separated redis://'],
