@@ -166,6 +166,38 @@ describe('presence changes made while Redis is down', () => {
     await Promise.all([watcher.close(), leaver.close()]);
   });
 
+  it('are told by a pod that shut down while Redis was frozen, once Redis answers: its members are announced as left', async () => {
+    const room = 'chat:shutdown';
+    const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
+    // Entries live two heartbeats (40 s here): only the shutting pod's own word tells the room in
+    // time. The watcher's pod waits out the freeze without counting Redis down, so no outage rule
+    // of its own tells it either.
+    const leaving = await createTestApp({ ...broker.env(), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '20000' });
+    const patient = await createTestApp({ ...broker.env(), REDIS_COMMAND_TIMEOUT_MS: '30000', HEARTBEAT_MS: '20000' });
+    let closed = false;
+    try {
+      const watcher = await connectClient(patient.wsUrl, token('watcher'));
+      await watcher.join(room);
+      const member = await connectClient(leaving.wsUrl, token('member'));
+      await member.join(room);
+      await eventually(() => expect(presenceOf(watcher)).toEqual(['member joined']));
+
+      broker.redis!.pause();
+      try {
+        await eventually(async () => expect((await http('GET', `${leaving.url}/readyz`)).status).toBe(503), ANSWER_WITHIN_MS);
+        await leaving.close();
+        closed = true;
+      } finally {
+        broker.redis!.resume();
+      }
+      await eventually(() => expect(presenceOf(watcher)).toEqual(['member joined', 'member left']), 10_000);
+      await watcher.close();
+    } finally {
+      if (!closed) await leaving.close();
+      await patient.close();
+    }
+  });
+
   it('count no one who left or hung up while Redis was frozen, as soon as it answers again', async () => {
     // Entries live two heartbeats (40 s here) unless removed: longer than the test waits.
     const pod = await createTestApp({ ...broker.env(), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '20000' });

@@ -133,16 +133,19 @@ export class RedisPresenceStore extends PresenceStore {
     ids.add(connectionId);
   }
 
-  /** Sends the removes that failed again (see failedRemoves), telling no one; those that fail again are kept. */
-  private retryFailedRemoves(): Promise<unknown> {
+  /**
+   * Sends the removes that failed again (see failedRemoves); those that fail again are kept.
+   * Telling no one while the pod lives (the outage rule tells), and the room at close (see close).
+   */
+  private retryFailedRemoves(announce?: PresenceAnnouncement): Promise<unknown> {
     if (this.failedRemoves.size === 0) return Promise.resolve();
     const rooms = [...this.failedRemoves];
     this.failedRemoves.clear();
     return Promise.all(
       rooms.flatMap(([room, ids]) =>
         slicesOf([...ids]).map((slice) => {
-          const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId }));
-          return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes)).catch((error: unknown) => {
+          const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId, announce }));
+          return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes, this.tellingFor(room, changes))).catch((error: unknown) => {
             for (const connectionId of slice) this.rememberFailedRemove(room, connectionId);
             throw error;
           });
@@ -211,7 +214,7 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   /** How the slice's announced changes are told: on the room's channel, as the broker broadcasts (RedisBroker.broadcast). */
-  private tellingFor(room: string, changes: readonly PendingChange[]): PresenceTelling | undefined {
+  private tellingFor(room: string, changes: readonly PresenceEntryChange[]): PresenceTelling | undefined {
     const told = changes.find((change) => change.announce !== undefined)?.announce;
     if (told === undefined) return undefined;
     const channel = this.keys.channel(room);
@@ -259,23 +262,30 @@ export class RedisPresenceStore extends PresenceStore {
     return entries;
   }
 
-  /** Forgets this pod's entries in Redis, while the connection is still open. */
+  /**
+   * Forgets this pod's entries in Redis, while the connection is still open, telling each room
+   * who left: no later resync of this pod will (the outage rule). A drain whose leaves Redis did
+   * not take (frozen meanwhile) sends them here; Redis runs them when it answers again, and
+   * without telling, the entries were gone and no one ever heard `left`, not even by expiry.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.refreshTimer);
     this.flushChanges();
+    const { presenceEventsMaxUsers } = this.options;
+    const announce = presenceEventsMaxUsers === undefined ? undefined : { maxUsers: presenceEventsMaxUsers };
     // Each room's entries in slices, as the refresh sends them: a pod with thousands of
     // connections closes with a few scripts per room, not one per connection.
     const removals = [...this.localPresence].flatMap(([room, entries]) =>
       slicesOf([...entries.keys()]).map((slice) => {
-        const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId }));
-        return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes));
+        const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId, announce }));
+        return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes, this.tellingFor(room, changes)));
       }),
     );
     this.localPresence.clear();
     this.crowdedRooms.clear();
-    const retried = this.retryFailedRemoves();
+    const retried = this.retryFailedRemoves(announce);
     const failed = (await Promise.allSettled([...removals, retried, this.personal.close()])).filter((outcome) => outcome.status === 'rejected');
     if (failed.length > 0) {
       // Unreachable Redis: the entries expire on their own within presenceTtlMs.
