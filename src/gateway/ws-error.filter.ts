@@ -36,7 +36,7 @@ export class WsErrorFilter implements ExceptionFilter {
   /** The code and message; FrameSender.error adds the event. */
   private toErrorData(exception: unknown, event: string | undefined): Pick<ErrorData, 'code' | 'message'> {
     if (exception instanceof RoomError) return { code: exception.code, message: exception.message };
-    if (exception instanceof BrokerUnavailableError) return { code: 'unavailable', message: BROKER_UNAVAILABLE_FOR_CLIENTS };
+    if (exception instanceof BrokerUnavailableError) return { code: 'unavailable', message: unavailableMessage(exception, event) };
     if (exception instanceof BadRequestException) {
       // The global ValidationPipe validates message DTOs too; its messages name the fields.
       const { message } = exception.getResponse() as { message?: string | string[] };
@@ -58,4 +58,14 @@ export class WsErrorFilter implements ExceptionFilter {
 /** A WsException carrying a contract error code. */
 export function wsError(code: ErrorCode, message: string): WsException {
   return new WsException({ code, message });
+}
+
+/**
+ * `unavailable` in words for clients. A chat message Redis stored and could not confirm (too
+ * few replicas in time, no answer) may reach the room all the same, and it carries no id a
+ * retry could be recognised by: "unreachable; try again" invited a second copy.
+ */
+function unavailableMessage(error: BrokerUnavailableError, event: string | undefined): string {
+  if (event !== 'message' || !error.mayHaveApplied) return BROKER_UNAVAILABLE_FOR_CLIENTS;
+  return `The message broker could not confirm the message (${error.unconfirmedBecause}); it may have reached the room all the same: look for it before sending it again`;
 }
