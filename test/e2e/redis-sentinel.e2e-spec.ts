@@ -7,6 +7,7 @@ import { expectExactlyOnce, keepPublishing } from '../support/failover-publisher
 import { startFakeSentinel } from '../support/fake-sentinel';
 import { freePort } from '../support/free-port';
 import { RedisSentinelSet, startRedisSentinels } from '../support/redis-sentinel';
+import { startRedis } from '../support/redis-server';
 import { spawnServer } from '../support/spawned-server';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken } from '../support/tokens';
@@ -34,6 +35,11 @@ const texts = (client: TestClient, room: string) => framesIn(client, room).map((
 async function expectStillOnItsPrimary(pod: TestApp, room: string): Promise<void> {
   expect((await notify(pod, room, 'after the looks')).status).toBe(202);
   expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/^herald_redis_failovers_total 0$/m);
+}
+
+/** The server a pod serves from, as its metrics name it (herald_redis_shard_subscriber_up). */
+async function servedFrom(pod: TestApp): Promise<string | undefined> {
+  return /^herald_redis_shard_subscriber_up\{shard="([^"]+)"\} 1$/m.exec(await (await fetch(`${pod.url}/metrics`)).text())?.[1];
 }
 
 describe('pods behind Redis Sentinel', () => {
@@ -192,6 +198,72 @@ describe('pods behind Redis Sentinel', () => {
       await pod?.close();
       await Promise.all([stale.stop(), slow.stop()]);
     }
+  });
+
+  describe('with one sentinel cut off with an old primary that still says it is primary, listed first and answering first', () => {
+    // The two others answer 200 ms later: in every look, what the cut-off one names has checked
+    // out (ROLE master) before they have said anything.
+    const sentinelEnv = (listed: Array<{ address: string }>) => ({
+      ...POD_ENV,
+      REDIS_COMMAND_TIMEOUT_MS: '500',
+      REDIS_REPLICA_WAIT_MS: '250',
+      REDIS_SENTINELS: listed.map((sentinel) => sentinel.address).join(','),
+      REDIS_SENTINEL_MASTER: sentinels.masterName,
+      REDIS_PASSWORD: PASSWORD,
+      REDIS_PREFIX: prefix,
+    });
+
+    it('starts on the primary the majority names, where the other pods serve', async () => {
+      const room = 'public:sentinel-majority-start';
+      const primary = `127.0.0.1:${(await sentinels.primary()).port}`;
+      const old = await startRedis({ password: PASSWORD });
+      const cutOff = await startFakeSentinel(`127.0.0.1:${old.port}`);
+      const majority = await Promise.all([0, 1].map(() => startFakeSentinel(primary, { answerAfterMs: 200 })));
+      const member = await connectClient(pods[0].wsUrl, user('majority-start'));
+      let pod: TestApp | undefined;
+      try {
+        await member.join(room);
+        pod = await createTestApp(sentinelEnv([cutOff, ...majority]));
+        await eventually(async () => expect(await servedFrom(pod!)).toBe(primary));
+        // Taken as the first answer that checked out, the old primary held it: its publishes
+        // reached none of the other pods' members.
+        expect((await notify(pod, room, 'through the majority')).status).toBe(202);
+        await eventually(() => expect(texts(member, room)).toEqual(['through the majority']));
+      } finally {
+        await member.close();
+        await pod?.close();
+        await Promise.all([cutOff, ...majority].map((sentinel) => sentinel.stop()));
+        await old.stop();
+      }
+    });
+
+    it('moves from the old primary, still answering, to the one the majority names at its next look', async () => {
+      const room = 'public:sentinel-majority-move';
+      const primary = `127.0.0.1:${(await sentinels.primary()).port}`;
+      const old = await startRedis({ password: PASSWORD });
+      const cutOff = await startFakeSentinel(`127.0.0.1:${old.port}`);
+      const others = await Promise.all([0, 1].map(() => startFakeSentinel(`127.0.0.1:${old.port}`, { answerAfterMs: 200 })));
+      const member = await connectClient(pods[0].wsUrl, user('majority-move'));
+      let pod: TestApp | undefined;
+      try {
+        await member.join(room);
+        // All three name the old primary at start; then the two others learn of a failover whose
+        // +switch-master this pod missed, and the cut-off one never does.
+        pod = await createTestApp(sentinelEnv([cutOff, ...others]));
+        await eventually(async () => expect(await servedFrom(pod!)).toBe(`127.0.0.1:${old.port}`));
+        for (const sentinel of others) sentinel.name(primary);
+        // A look every tenth tick of 250 ms while the pod's server answers. The server it serves
+        // from was taken without a vote, and the cut-off sentinel named it first: it stayed there.
+        await eventually(async () => expect(await servedFrom(pod!)).toBe(primary), 15_000, 200);
+        await eventually(async () => expect((await notify(pod!, room, 'after the look', 'majority-move')).status).toBe(202), 10_000, 200);
+        await eventually(() => expect(texts(member, room)).toEqual(['after the look']));
+      } finally {
+        await member.close();
+        await pod?.close();
+        await Promise.all([cutOff, ...others].map((sentinel) => sentinel.stop()));
+        await old.stop();
+      }
+    });
   });
 
   it('delivers across pods exactly once and acknowledges only replicated publishes', async () => {

@@ -2,7 +2,7 @@ import { createServer, Server, Socket } from 'node:net';
 
 /**
  * A sentinel that has not caught up with a failover: it names `names` (`host:port`) as the
- * primary of any master, whatever the real sentinels say. It speaks just enough RESP for a
+ * primary of any master, whatever the real sentinels say, until told another (`name`). It speaks just enough RESP for a
  * Sentinel client: `SENTINEL get-master-addr-by-name`, `SUBSCRIBE` (its `+switch-master` never
  * comes) and `+OK` to anything else (connection setup).
  */
@@ -11,6 +11,8 @@ export interface FakeSentinel {
   address: string;
   /** How many times it was asked for the primary. */
   asked(): number;
+  /** From now on it names `primary` (`host:port`): it learned of a failover, its `+switch-master` never sent. */
+  name(primary: string): void;
   /** Connections it took so far, and those open now. */
   connectionsTaken(): number;
   openConnections(): number;
@@ -24,7 +26,8 @@ export interface FakeSentinel {
  * names the primary that long after being asked (a sentinel on a busy or distant node).
  */
 export async function startFakeSentinel(names: string, { unknownFirst = 0, silent = false, answerAfterMs = 0 }: { unknownFirst?: number; silent?: boolean; answerAfterMs?: number } = {}): Promise<FakeSentinel> {
-  const [host, port] = [names.slice(0, names.lastIndexOf(':')), names.slice(names.lastIndexOf(':') + 1)];
+  const split = (address: string) => [address.slice(0, address.lastIndexOf(':')), address.slice(address.lastIndexOf(':') + 1)];
+  let [host, port] = split(names);
   let asked = 0;
   let taken = 0;
   const sockets = new Set<Socket>();
@@ -59,6 +62,9 @@ export async function startFakeSentinel(names: string, { unknownFirst = 0, silen
   return {
     address: `127.0.0.1:${address.port}`,
     asked: () => asked,
+    name: (primary) => {
+      [host, port] = split(primary);
+    },
     connectionsTaken: () => taken,
     openConnections: () => sockets.size,
     stop: () =>

@@ -4,6 +4,7 @@ import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, destroyClient, reconnectBackoffMs } from './redis.client';
 import { ClosedWhileStartingError, FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { PrimaryVotes } from './primary-votes';
 import { SentinelFailoverWatch } from './sentinel-failover.watch';
 import { StartTries } from './start-tries';
 import { RedisConnectionOptions, StandaloneRedisConnection } from './standalone.connection';
@@ -277,54 +278,69 @@ export class SentinelRedisConnection extends RedisConnection {
   }
 
   /**
-   * `host:port` of the primary: the first a sentinel names that is a primary indeed (Sentinel's
-   * client guidelines: ask, then check ROLE). A sentinel that has not caught up with a failover
-   * names the old primary, down or now a replica, and believed it would hold this pod there, or
-   * move it back there at the next check, however many sentinels know better. The server this
-   * pod serves from, while it answers, is taken as named without a second look.
+   * `host:port` of the primary: the server most sentinels name, once its ROLE says it is primary
+   * (Sentinel's client guidelines: ask, then check ROLE; weighed in PrimaryVotes). A sentinel that
+   * has not caught up with a failover names the old primary: down or now a replica, it is passed
+   * over; cut off with a minority and still taking writes, it is outvoted. Taken as the first
+   * answer that checked out, that old primary held this pod, and the current server taken without
+   * a vote kept it there, while the other pods served from the new one. The server this pod serves
+   * from, while it answers, is not asked its ROLE again, but needs the votes all the same.
    *
-   * Every sentinel is asked at once, and the first answer that checks out is taken: asked in
-   * turn, a sentinel that takes connections but never answers (a frozen process, a black-holed
-   * host) held each look for REDIS_COMMAND_TIMEOUT_MS before the next was asked, at start and
-   * while following a failover. Once a look is settled, its questions still open are dropped.
+   * Every sentinel is asked at once, and a strict majority naming one server that checks out
+   * settles the look: asked in turn, a sentinel that takes connections but never answers (a frozen
+   * process, a black-holed host) held each look for REDIS_COMMAND_TIMEOUT_MS before the next was
+   * asked, at start and while following a failover. Without such a majority the look waits for
+   * every answer (each within REDIS_COMMAND_TIMEOUT_MS). Once a look is settled, its questions
+   * still open are dropped.
    */
   private resolvePrimary(): Promise<string> {
     const look = new Set<PlainRedisClient>();
     this.looks.add(look);
+    const { sentinels, masterName } = this.settings;
+    const votes = new PrimaryVotes(sentinels.map(({ host, port }) => `${host}:${port}`));
     /** Each server is asked once per look: several sentinels naming one that is down cost one connect timeout. */
-    const roles = new Map<string, Promise<string | undefined>>();
-    const failures: string[] = [];
+    const checked = new Set<string>();
     const answer = new Promise<string>((resolve, reject) => {
-      let unanswered = this.settings.sentinels.length;
-      this.settings.sentinels.forEach((sentinel, index) => {
-        this.primaryCheckedFrom(sentinel, look, roles).then(resolve, (error: unknown) => {
-          // In the sentinels' order, whichever answered first, so the start's error reads the same every time.
-          failures[index] = describeError(error);
-          if (--unanswered === 0) reject(new Error(failures.join('; ')));
+      const settle = () => {
+        const outcome = votes.outcome();
+        if (outcome === undefined) return;
+        // Failures in the sentinels' order, whichever answered first, so the start's error reads the same every time.
+        if ('primary' in outcome) resolve(outcome.primary);
+        else reject(new Error(outcome.failures.join('; ')));
+      };
+      const check = (server: string) => {
+        if (checked.has(server)) return;
+        checked.add(server);
+        // It answers this pod's commands: a ROLE of its own would say no more.
+        if (server === this.address && this.current?.available) return votes.confirmed(server);
+        void this.roleOf(server, look).then((role) => {
+          if (role === 'master' || role === undefined) votes.confirmed(server);
+          else votes.refuted(server, role);
+          settle();
         });
+      };
+      sentinels.forEach((sentinel, index) => {
+        const where = `${sentinel.host}:${sentinel.port}`;
+        this.primaryNamedBy(sentinel, look).then(
+          (named) => {
+            if (named === null) votes.failed(index, `${where} does not know ${masterName}`);
+            else {
+              votes.named(index, named);
+              check(named);
+            }
+            settle();
+          },
+          (error: unknown) => {
+            votes.failed(index, `${where}: ${describeError(error)}`);
+            settle();
+          },
+        );
       });
     });
     return answer.finally(() => {
       this.looks.delete(look);
       for (const client of look) destroyClient(client);
     });
-  }
-
-  /** The primary one sentinel names, once its ROLE says so; rejected with why not. */
-  private async primaryCheckedFrom(sentinel: { host: string; port: number }, look: Set<PlainRedisClient>, roles: Map<string, Promise<string | undefined>>): Promise<string> {
-    const where = `${sentinel.host}:${sentinel.port}`;
-    let named: string | null;
-    try {
-      named = await this.primaryNamedBy(sentinel, look);
-    } catch (error) {
-      throw new Error(`${where}: ${describeError(error)}`);
-    }
-    if (named === null) throw new Error(`${where} does not know ${this.settings.masterName}`);
-    if (named === this.address && this.current?.available) return named;
-    if (!roles.has(named)) roles.set(named, this.roleOf(named, look));
-    const role = await roles.get(named)!;
-    if (role === 'master' || role === undefined) return named;
-    throw new Error(`${where} names ${named}, which is ${role}`);
   }
 
   /** The address one sentinel gives for the primary, or null when it does not know it. */
@@ -336,11 +352,11 @@ export class SentinelRedisConnection extends RedisConnection {
   /**
    * What a server says it is (ROLE: `master`, `slave`), `unreachable` when it does not answer
    * in time, or undefined when it answers with an error (an ACL user that may not run ROLE): then
-   * the sentinel is believed, as before this check.
+   * the sentinel is believed, as before this check. Never rejected: its look waits for it.
    */
   private async roleOf(address: string, look: Set<PlainRedisClient>): Promise<string | undefined> {
-    const client = createPlainRedisClient({ url: this.urlOf(address), disableOfflineQueue: true, socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false } });
     try {
+      const client = createPlainRedisClient({ url: this.urlOf(address), disableOfflineQueue: true, socket: { connectTimeout: this.settings.commandTimeoutMs, reconnectStrategy: false } });
       return String((await this.askOnce<unknown[]>(client, ['ROLE'], look))[0]);
     } catch (error) {
       return error instanceof ErrorReply ? undefined : `unreachable (${describeError(error)})`;
