@@ -10,7 +10,7 @@ import { frameHeaderAndPayload, senderIsIdle, streamOf, writeFrame } from './ws.
  * Socket.IO's engine.io writes pre-built frames the same way (`wsPreEncodedFrame`).
  */
 export class PreparedFrame {
-  /** The frame's JSON text as UTF-8, for the rare socket whose sender is busy. */
+  /** The frame's JSON text as UTF-8 (a view of `wire`), for the rare socket whose sender is busy. */
   readonly payload: Buffer;
   /** Header and payload in one Buffer, in the one-element list `Sender#sendFrame` takes. */
   readonly wire: readonly [Buffer];
@@ -18,11 +18,17 @@ export class PreparedFrame {
   /** The compressed frames, by deflate window bits; built on first use (see compressedWire). */
   private compressedWires: Map<number, readonly [Buffer]> | undefined;
 
-  constructor(text: string) {
-    this.payload = Buffer.from(text);
+  /**
+   * `content`: the frame's text, or the wire of a frame built here before, whose bytes this one
+   * then shares (ReplayFrames: a replay in a later turn of what sockets still hold).
+   */
+  constructor(content: string | Buffer) {
     // Server frames are never masked; this one is not compressed (RSV1 clear), which is valid
     // on every socket, permessage-deflate or not.
-    this.wire = [frameOf(this.payload, false)];
+    const wire = typeof content === 'string' ? frameOf(Buffer.from(content), false) : content;
+    this.wire = [wire];
+    // A view, not a second copy: a broadcast of a 64 KB message held 128 KB until it was sent.
+    this.payload = wire.subarray(headerBytesOf(wire));
   }
 
   /**
@@ -57,6 +63,12 @@ function frameOf(data: Buffer, compressed: boolean): Buffer {
 }
 
 const TEXT_OPCODE = 1;
+
+/** The length of an unmasked frame's header: 2 bytes, then 2 or 8 more for a 16- or 64-bit length. */
+function headerBytesOf(frame: Buffer): number {
+  const length = frame[1] & 0x7f;
+  return length === 126 ? 4 : length === 127 ? 10 : 2;
+}
 
 /**
  * A final, unmasked, uncompressed text frame of `text`, header and payload in one Buffer, framed
