@@ -61,9 +61,11 @@ describe('pods behind Redis Sentinel', () => {
   const failoversFollowed = () =>
     Promise.all(pods.map(async (pod) => Number(/^herald_redis_failovers_total (\d+)$/m.exec(await (await fetch(`${pod.url}/metrics`)).text())?.[1] ?? 0)));
 
-  it('refuses to start naming REDIS_SENTINELS when no sentinel knows the primary', async () => {
+  it('refuses to start naming REDIS_SENTINEL_MASTER when no sentinel knows the primary, and REDIS_PASSWORD when the primary refuses it', async () => {
     const env = { ...POD_ENV, REDIS_SENTINELS: sentinels.sentinels, REDIS_SENTINEL_MASTER: 'no-such-primary', REDIS_PASSWORD: PASSWORD };
-    await expect(createTestApp(env)).rejects.toThrow(/REDIS_SENTINELS: Cannot find the primary no-such-primary/);
+    await expect(createTestApp(env)).rejects.toThrow(/REDIS_SENTINEL_MASTER: Cannot find the primary no-such-primary/);
+    const wrongPassword = { ...POD_ENV, REDIS_SENTINELS: sentinels.sentinels, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: 'not-the-password' };
+    await expect(createTestApp(wrongPassword)).rejects.toThrow(/REDIS_PASSWORD: Cannot connect to Redis at .*(WRONGPASS|NOAUTH)/);
   });
 
   it('asks the sentinels again at start when none names the primary at first, as a sentinel still starting', async () => {

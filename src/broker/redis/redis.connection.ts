@@ -186,6 +186,21 @@ export class ClosedWhileStartingError extends Error {
   }
 }
 
+/**
+ * A failed start that a setting other than the mode's address list explains: the start-up error
+ * names it (REDIS_SENTINEL_MASTER that no sentinel knows, a REDIS_PASSWORD Redis refuses), where
+ * it named REDIS_SENTINELS whatever went wrong.
+ */
+export class StartSettingError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StartSettingError';
+  }
+}
+
 /** A write fewer replicas acknowledged than REDIS_MIN_REPLICAS asks: answered as unavailable (503). */
 export class ReplicasUnavailableError extends BrokerUnavailableError {
   override readonly mayHaveApplied = true;

@@ -4,7 +4,7 @@ import { Engine, EngineConnectError, EngineHealth } from '../engine';
 import { BatchWindow } from './batch-window';
 import { ClusterRedisConnection } from './cluster.connection';
 import { RedisBroker, RedisBrokerOptions } from './redis.broker';
-import { RedisConnection } from './redis.connection';
+import { RedisConnection, StartSettingError } from './redis.connection';
 import { RedisInboxStore } from './redis.inbox-store';
 import { RedisKeys } from './redis-keys';
 import { RedisPresenceOptions, RedisPresenceStore } from './redis.presence-store';
@@ -96,7 +96,8 @@ export class RedisEngine extends Engine {
     try {
       await this.connection.connect();
     } catch (error) {
-      throw new EngineConnectError(SETTING[this.topology.mode], error instanceof Error ? error.message : String(error));
+      const setting = error instanceof StartSettingError ? error.setting : SETTING[this.topology.mode];
+      throw new EngineConnectError(setting, error instanceof Error ? error.message : String(error));
     }
     this.presence.start();
     this.logger.log({ message: 'Connected to Redis', url: this.description.url, prefix: this.description.prefix });

@@ -3,7 +3,7 @@ import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { PlainClientOptions, PlainRedisClient, RECONNECT_DEFAULTS, createPlainRedisClient, describeError, destroyClient, reconnectBackoffMs } from './redis.client';
-import { ClosedWhileStartingError, FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { ClosedWhileStartingError, FailoverUnderwayError, RedisCommands, RedisConnection, RedisConnectionHealth, StartSettingError } from './redis.connection';
 import { PrimaryVotes } from './primary-votes';
 import { SentinelFailoverWatch } from './sentinel-failover.watch';
 import { StartTries } from './start-tries';
@@ -177,7 +177,9 @@ export class SentinelRedisConnection extends RedisConnection {
     } catch (error) {
       // close() drops a look's questions: that is no answer about the sentinels.
       if (this.closed) throw new ClosedWhileStartingError();
-      throw new Error(`Cannot find the primary ${this.settings.masterName} through the sentinels ${this.describeSentinels()}: ${describeError(error)}`);
+      const message = `Cannot find the primary ${this.settings.masterName} through the sentinels ${this.describeSentinels()}: ${describeError(error)}`;
+      // Every sentinel answered, none knows the name: the name is what is wrong, not the list.
+      throw error instanceof NoPrimaryNamedError && error.unknownToAll ? new StartSettingError('REDIS_SENTINEL_MASTER', message) : new Error(message);
     }
     // Closed while asking (a pod stopped during its start): close() found no connection to close.
     if (this.closed) throw new ClosedWhileStartingError();
@@ -189,6 +191,8 @@ export class SentinelRedisConnection extends RedisConnection {
     } catch (error) {
       // Its own start closed its clients; the next try builds another.
       if (this.current === connection) this.current = undefined;
+      // The sentinels were found and named the primary: a refused password is REDIS_PASSWORD's.
+      if (error instanceof Error && AUTH_REFUSED.test(error.message)) throw new StartSettingError('REDIS_PASSWORD', error.message);
       throw error;
     }
     // Closed while connecting: close() closed the connection; no watch or timer may start now.
@@ -306,7 +310,7 @@ export class SentinelRedisConnection extends RedisConnection {
         if (outcome === undefined) return;
         // Failures in the sentinels' order, whichever answered first, so the start's error reads the same every time.
         if ('primary' in outcome) resolve(outcome.primary);
-        else reject(new Error(outcome.failures.join('; ')));
+        else reject(new NoPrimaryNamedError(outcome.failures, outcome.failures.every((failure) => failure.endsWith(` does not know ${masterName}`))));
       };
       const check = (server: string) => {
         if (checked.has(server)) return;
@@ -423,5 +427,19 @@ export class SentinelRedisConnection extends RedisConnection {
 
   private describeSentinels(): string {
     return this.settings.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+  }
+}
+
+/** Redis refused the password (or wanted one): WRONGPASS, NOAUTH. */
+const AUTH_REFUSED = /\b(WRONGPASS|NOAUTH)\b/;
+
+/** No sentinel named a primary that checks out; `unknownToAll`: each answered that it does not know the name. */
+class NoPrimaryNamedError extends Error {
+  constructor(
+    failures: string[],
+    readonly unknownToAll: boolean,
+  ) {
+    super(failures.join('; '));
+    this.name = 'NoPrimaryNamedError';
   }
 }
