@@ -239,6 +239,35 @@ describe('pods behind Redis Sentinel', () => {
       }
     });
 
+    it('follows a +switch-master only to a server that says it is the primary, and asks the sentinels otherwise', async () => {
+      const room = 'public:sentinel-announced';
+      const primaryPort = (await sentinels.primary()).port;
+      const primary = `127.0.0.1:${primaryPort}`;
+      const replica = sentinels.servers.find((server) => server.port !== primaryPort)!;
+      // Listed alone, it names the true primary when asked; its watch (the first sentinel's) hears its lie.
+      const liar = await startFakeSentinel(primary);
+      const member = await connectClient(pods[0].wsUrl, user('announced'));
+      let pod: TestApp | undefined;
+      try {
+        await member.join(room);
+        pod = await createTestApp(sentinelEnv([liar]));
+        await eventually(async () => expect(await servedFrom(pod!)).toBe(primary));
+        const switches = async () => Number(/^herald_redis_failovers_total (\d+)$/m.exec(await (await fetch(`${pod!.url}/metrics`)).text())?.[1]);
+        const [askedBefore, switchesBefore] = [liar.asked(), await switches()];
+        await eventually(() => expect(liar.announce('+switch-master', `${sentinels.masterName} 127.0.0.1 ${primaryPort} 127.0.0.1 ${replica.port}`)).toBe(1));
+        // The replica says it is one: the pod asks the sentinels instead of moving there, even for a moment.
+        await eventually(() => expect(liar.asked()).toBeGreaterThan(askedBefore), 10_000);
+        expect(await servedFrom(pod)).toBe(primary);
+        expect(await switches()).toBe(switchesBefore);
+        expect((await notify(pod, room, 'still on the primary', 'announced')).status).toBe(202);
+        await eventually(() => expect(texts(member, room)).toEqual(['still on the primary']));
+      } finally {
+        await member.close();
+        await pod?.close();
+        await liar.stop();
+      }
+    });
+
     it('moves from the old primary, still answering, to the one the majority names at its next look', async () => {
       const room = 'public:sentinel-majority-move';
       const primary = `127.0.0.1:${(await sentinels.primary()).port}`;

@@ -3,8 +3,8 @@ import { createServer, Server, Socket } from 'node:net';
 /**
  * A sentinel that has not caught up with a failover: it names `names` (`host:port`) as the
  * primary of any master, whatever the real sentinels say, until told another (`name`). It speaks just enough RESP for a
- * Sentinel client: `SENTINEL get-master-addr-by-name`, `SUBSCRIBE` (its `+switch-master` never
- * comes) and `+OK` to anything else (connection setup).
+ * Sentinel client: `SENTINEL get-master-addr-by-name`, `SUBSCRIBE` (a `+switch-master` comes
+ * only when told to `announce` one) and `+OK` to anything else (connection setup).
  */
 export interface FakeSentinel {
   /** `127.0.0.1:<port>`, as REDIS_SENTINELS lists sentinels. */
@@ -13,6 +13,8 @@ export interface FakeSentinel {
   asked(): number;
   /** From now on it names `primary` (`host:port`): it learned of a failover, its `+switch-master` never sent. */
   name(primary: string): void;
+  /** Sends `message` on `channel` to every client subscribed to it (a `+switch-master`, true or not); returns to how many. */
+  announce(channel: string, message: string): number;
   /** Connections it took so far, and those open now. */
   connectionsTaken(): number;
   openConnections(): number;
@@ -31,10 +33,14 @@ export async function startFakeSentinel(names: string, { unknownFirst = 0, silen
   let asked = 0;
   let taken = 0;
   const sockets = new Set<Socket>();
+  const subscribers = new Map<Socket, Set<string>>();
   const server: Server = createServer((socket) => {
     taken++;
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      subscribers.delete(socket);
+    });
     socket.on('error', () => undefined);
     // Read and dropped: a socket nobody reads never sees its peer's FIN, so it would never close.
     if (silent) return void socket.resume();
@@ -52,6 +58,9 @@ export async function startFakeSentinel(names: string, { unknownFirst = 0, silen
           if (answerAfterMs > 0) setTimeout(() => !socket.destroyed && socket.write(answer), answerAfterMs);
           else socket.write(answer);
         } else if (name.toUpperCase() === 'SUBSCRIBE') {
+          let channels = subscribers.get(socket);
+          if (!channels) subscribers.set(socket, (channels = new Set()));
+          for (const channel of args) channels.add(channel);
           args.forEach((channel, index) => socket.write(array([bulk('subscribe'), bulk(channel), `:${index + 1}\r\n`])));
         } else socket.write('+OK\r\n');
       }
@@ -64,6 +73,16 @@ export async function startFakeSentinel(names: string, { unknownFirst = 0, silen
     asked: () => asked,
     name: (primary) => {
       [host, port] = split(primary);
+    },
+    announce: (channel, message) => {
+      let told = 0;
+      for (const [socket, channels] of subscribers) {
+        if (!channels.has(channel)) continue;
+        // A RESP3 push, as node-redis reads a pub/sub message whatever protocol it speaks.
+        socket.write(`>3\r\n${bulk('message')}${bulk(channel)}${bulk(message)}`);
+        told++;
+      }
+      return told;
     },
     connectionsTaken: () => taken,
     openConnections: () => sockets.size,

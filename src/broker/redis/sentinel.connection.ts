@@ -209,9 +209,9 @@ export class SentinelRedisConnection extends RedisConnection {
    * reached, and every tenth otherwise, in case a `+switch-master` was missed (a demoted primary
    * still answers, with READONLY to writes).
    */
-  private checkPrimary(): void {
+  private checkPrimary(now = false): void {
     this.checks++;
-    if (this.closed || this.resolving || (this.current?.available && this.checks % 10 !== 0)) return;
+    if (this.closed || this.resolving || (!now && this.current?.available && this.checks % 10 !== 0)) return;
     this.resolving = true;
     this.resolvePrimary()
       .then(
@@ -223,10 +223,19 @@ export class SentinelRedisConnection extends RedisConnection {
       });
   }
 
-  /** Moves every channel and seam to the new primary; one switch at a time, in order. */
-  private follow(primary: string, reason: string): void {
+  /**
+   * Moves every channel and seam to the new primary; one switch at a time, in order. One
+   * sentinel's `+switch-master` (`announced`) is its word alone: followed once the server says
+   * it is the primary (ROLE). Followed blindly, one naming a replica held the pod on it, ready,
+   * every write refused, until the next look some ten seconds later; now the sentinels are asked.
+   */
+  private follow(primary: string, reason: string, announced = false): void {
     this.switching = this.switching.then(async () => {
       if (this.closed || primary === this.address) return;
+      if (announced && !(await this.saysPrimary(primary))) {
+        this.logger.warn({ message: 'A sentinel announced a primary that is not one; asking the sentinels', primary, reason });
+        return this.checkPrimary(true);
+      }
       this.logger.warn({ message: 'Redis primary changed; following it', from: this.address, to: primary, reason });
       const previous = this.current;
       this.address = primary;
@@ -353,6 +362,19 @@ export class SentinelRedisConnection extends RedisConnection {
     return reply && reply.length === 2 ? `${reply[0].includes(':') ? `[${reply[0]}]` : reply[0]}:${reply[1]}` : null;
   }
 
+  /** Whether `address` says it is a primary (or may not say: see roleOf), asked on a connection of its own. */
+  private async saysPrimary(address: string): Promise<boolean> {
+    const look = new Set<PlainRedisClient>();
+    this.looks.add(look);
+    try {
+      const role = await this.roleOf(address, look);
+      return role === 'master' || role === undefined;
+    } finally {
+      this.looks.delete(look);
+      for (const client of look) destroyClient(client);
+    }
+  }
+
   /**
    * What a server says it is (ROLE: `master`, `slave`), `unreachable` when it does not answer
    * in time, or undefined when it answers with an error (an ACL user that may not run ROLE): then
@@ -410,7 +432,7 @@ export class SentinelRedisConnection extends RedisConnection {
         watcher.subscribe('+switch-master', (message) => {
           // `<master name> <old ip> <old port> <new ip> <new port>`
           const [name, , , host, port] = message.split(' ');
-          if (name === this.settings.masterName) this.follow(`${host.includes(':') ? `[${host}]` : host}:${port}`, '+switch-master');
+          if (name === this.settings.masterName) this.follow(`${host.includes(':') ? `[${host}]` : host}:${port}`, '+switch-master', true);
         }),
       )
       .catch(retry);
