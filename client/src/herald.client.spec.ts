@@ -759,6 +759,21 @@ describe('HeraldClient', () => {
       expect(events).not.toContain('error forbidden');
     });
 
+    it('takes a notification that carries a pending request\'s id for a notification, not for the reply', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const notifications: Notification[] = [];
+      client.on('notification', (delivered) => notifications.push(delivered));
+      FakeSocket.last.answerJoins();
+      const joining = client.join('public:odd');
+      const join = FakeSocket.last.request('join');
+      FakeSocket.last.receive('notification', notification('user:alice', '0000000001-0000000000000001'), join.id);
+      expect(notifications.map((delivered) => delivered.seq)).toEqual(['0000000001-0000000000000001']);
+      FakeSocket.last.receive('joined', { room: 'public:odd', seq: null }, join.id);
+      await expect(joining).resolves.toMatchObject({ room: 'public:odd' });
+    });
+
     it('times out a request without a reply', async () => {
       start({ requestTimeoutMs: 3_000 });
       await flush();

@@ -13,6 +13,9 @@ export type RequestEvent = keyof ReplyTypes;
 /** The event of the direct reply to each request (contract, section 2). */
 const REPLY_EVENT: Record<RequestEvent, ServerEventName> = { join: 'joined', leave: 'left', message: 'ack', refresh: 'refreshed' };
 
+/** The events that answer requests: their direct replies, and `error`. */
+const REPLY_EVENTS: ReadonlySet<string> = new Set<string>([...Object.values(REPLY_EVENT), 'error']);
+
 interface PendingRequest {
   frame: string;
   event: RequestEvent;
@@ -88,6 +91,9 @@ export class RequestTracker {
    * cannot be read (no data, the wrong event) rejects its request with `bad_request`.
    */
   settle(frame: ServerFrame, problem: string | null): boolean {
+    // Only a reply settles a request: a notification that happens to carry a pending request's
+    // id is a notification, delivered as such, and the request still waits for its reply.
+    if (!REPLY_EVENTS.has(frame.event)) return false;
     const id = String(frame.id);
     const request = this.#pending.get(id);
     if (!request) return false;
