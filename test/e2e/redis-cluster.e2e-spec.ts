@@ -497,6 +497,42 @@ describe('pods on a Redis Cluster', () => {
         process.off('unhandledRejection', onUnhandled);
       }
     }, 60_000);
+
+    it('serves a room again whose slot this pod last sent to a node since emptied and removed with del-node, while that node still runs', async () => {
+      const pod = pods[0];
+      const room = 'public:cluster-scaled-in';
+      const slot = slotOf(room);
+      const owner = await cluster.primaryOf(slot);
+      const shardMetric = (node: RedisProcess) => `herald_redis_shard_subscriber_up{shard="127.0.0.1:${node.port}"}`;
+      const metrics = async () => (await fetch(`${pod.url}/metrics`)).text();
+      const presence = () => http('GET', `${pod.url}/v1/rooms/${room}/presence`, { token: publisherToken() });
+
+      // Scaled out: the slot moves to a fourth primary, and the pod learns so from a call there
+      // (MOVED), answered once it has resynced with the new primary.
+      const added = await cluster.addPrimary();
+      await cluster.migrateSlot(slot, added);
+      await eventually(async () => {
+        expect((await presence()).status).toBe(200);
+        expect(await metrics()).toContain(shardMetric(added));
+      }, 10_000, 100);
+      // Scaled in: the slot moves back while the pod makes no call there, so its slot map still
+      // sends the slot to that node; once removed (and reset) it answers CLUSTERDOWN, not MOVED.
+      await cluster.migrateSlot(slot, owner);
+      await cluster.removeNode(added);
+      await expect(cluster.cli(added, ['SET', `{${room}}`, 'x'])).resolves.toMatch(/^CLUSTERDOWN Hash slot not served/);
+      expect(await metrics()).toContain(shardMetric(added));
+
+      // Joined (the refused SSUBSCRIBE has the slot map asked for again of another node), published
+      // to and delivered, the removed node still running.
+      const member = await connectClient(pod.wsUrl, user('scaled-in'));
+      await eventually(async () => expect((await member.request('join', { room })).event).toBe('joined'), 5000, 100);
+      expect((await notify(pod, room, 'after scale-in')).status).toBe(202);
+      await eventually(() => expect(texts(member, room)).toEqual(['after scale-in']), 10_000);
+      expect((await presence()).status).toBe(200);
+      expect(await metrics()).not.toContain(shardMetric(added));
+      expect(added.running).toBe(true);
+      await member.close();
+    }, 60_000);
   });
 
   it('answers a rejoin from before a planned failover recovered: true, with what followed its since in the old life and the new life from its start', async () => {

@@ -13,6 +13,7 @@ import { selfSignedCertificate } from './redis-server';
 export interface RedisCluster {
   /** Comma-separated `redis://` seed URLs (with the password when one was set), as REDIS_CLUSTER_NODES takes them. */
   readonly seeds: string;
+  /** The cluster's members (a node removed with `removeNode` is no longer one). */
   readonly nodes: readonly RedisProcess[];
   readonly password: string | undefined;
   /** With `tls`: the self-signed certificate clients must trust (PEM file). */
@@ -27,6 +28,14 @@ export interface RedisCluster {
   migrateSlot(slot: number, to: RedisProcess): Promise<void>;
   /** Runs a redis-cli command on one node. */
   cli(node: RedisProcess, args: string[]): Promise<string>;
+  /** Starts one more node and adds it as a primary serving no slot (as `redis-cli --cluster add-node` does). */
+  addPrimary(): Promise<RedisProcess>;
+  /**
+   * Takes a node serving no slot out of the cluster as an operator scales in: `redis-cli --cluster
+   * del-node`, which has every other node forget it and resets it. Its process keeps running
+   * (stopped with the cluster).
+   */
+  removeNode(node: RedisProcess): Promise<void>;
   /**
    * Stops the node's process (SIGSTOP) without closing anything, as a paused VM: its sockets stay
    * open, the kernel still accepts connections to it, and nothing answers. The cluster fails it
@@ -58,6 +67,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const directory = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
   const ports = await freeClusterPorts(PRIMARIES * 2);
   const nodes: RedisProcess[] = [];
+  /** Processes started here that are no (longer) members of the cluster. */
+  const removed: RedisProcess[] = [];
   const certificate = options.tls ? selfSignedCertificate() : undefined;
   /** Frozen nodes and their process ids. */
   const frozen = new Map<RedisProcess, number>();
@@ -70,28 +81,32 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const stop = async () => {
     // A stopped process would not act on SIGTERM until continued.
     for (const node of [...frozen.keys()]) thaw(node);
-    await Promise.all(nodes.map((node) => node.stop().catch(() => node.kill())));
+    await Promise.all([...nodes, ...removed].map((node) => node.stop().catch(() => node.kill())));
     rmSync(directory, { recursive: true, force: true });
     certificate?.remove();
   };
+  const spawnNode = (port: number) => {
+    const listen = certificate
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-cert-file', certificate.certFile,
+         '--tls-key-file', certificate.keyFile, '--tls-ca-cert-file', certificate.certFile, '--tls-auth-clients', 'no']
+      : ['--port', String(port)];
+    const args = [
+      ...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory,
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(directory, `nodes-${port}.conf`),
+      // Each node its own: a replica writes the RDB it syncs, and a node started later loaded
+      // another's, claiming the slots of its keys (an added node came up owning slots).
+      '--dbfilename', `dump-${port}.rdb`,
+      '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
+      // A replica of a killed primary takes over at once, however long it was cut off.
+      '--cluster-replica-validity-factor', '0',
+      // Replicas sync at once instead of after the default 5 s diskless delay.
+      '--repl-diskless-sync-delay', '0',
+    ];
+    if (options.password !== undefined) args.push('--requirepass', options.password, '--masterauth', options.password);
+    return spawnRedisProcess(args, port, certificate !== undefined);
+  };
   try {
-    for (const port of ports) {
-      const listen = certificate
-        ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-cert-file', certificate.certFile,
-           '--tls-key-file', certificate.keyFile, '--tls-ca-cert-file', certificate.certFile, '--tls-auth-clients', 'no']
-        : ['--port', String(port)];
-      const args = [
-        ...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory,
-        '--cluster-enabled', 'yes', '--cluster-config-file', join(directory, `nodes-${port}.conf`),
-        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
-        // A replica of a killed primary takes over at once, however long it was cut off.
-        '--cluster-replica-validity-factor', '0',
-        // Replicas sync at once instead of after the default 5 s diskless delay.
-        '--repl-diskless-sync-delay', '0',
-      ];
-      if (options.password !== undefined) args.push('--requirepass', options.password, '--masterauth', options.password);
-      nodes.push(await spawnRedisProcess(args, port, certificate !== undefined));
-    }
+    for (const port of ports) nodes.push(await spawnNode(port));
     await redisCli(ports[0], ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], options.password, certificate?.certFile);
   } catch (error) {
     await stop();
@@ -99,6 +114,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   }
 
   const cli = (node: RedisProcess, args: string[]) => redisCli(node.port, args, options.password, certificate?.certFile);
+  const idOf = async (node: RedisProcess) => (await cli(node, ['CLUSTER', 'MYID'])).trim();
+  /** redis-cli prints a refused command's error and exits 0. */
+  const setSlot = async (node: RedisProcess, args: string[]) => {
+    const reply = await cli(node, ['CLUSTER', 'SETSLOT', ...args]);
+    if (!reply.startsWith('OK')) throw new Error(`CLUSTER SETSLOT ${args.join(' ')} on node ${node.port}: ${reply.trim()}`);
+  };
   const byPort = (port: number) => nodes.find((node) => node.port === port);
   const live = (node: RedisProcess | undefined) => node !== undefined && node.running && !frozen.has(node);
 
@@ -144,17 +165,50 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     },
     async migrateSlot(slot, to) {
       const from = await cluster.primaryOf(slot);
-      const idOf = async (node: RedisProcess) => (await cli(node, ['CLUSTER', 'MYID'])).trim();
       const [fromId, toId] = [await idOf(from), await idOf(to)];
-      await cli(to, ['CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId]);
-      await cli(from, ['CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId]);
+      await setSlot(to, [String(slot), 'IMPORTING', fromId]);
+      await setSlot(from, [String(slot), 'MIGRATING', toId]);
       for (;;) {
         const keys = (await cli(from, ['CLUSTER', 'GETKEYSINSLOT', String(slot), '100'])).split('\n').filter((key) => key.length > 0);
         if (keys.length === 0) break;
         const auth = options.password === undefined ? [] : ['AUTH', options.password];
         await cli(from, ['MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', ...auth, 'KEYS', ...keys]);
       }
-      for (const node of await cluster.primaries()) await cli(node, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', toId]);
+      // The target first, as redis-cli does (one that served no slot is no primary of `primaries()`
+      // yet). Then the source and the others as a shortcut for gossip, refused by any of them
+      // that is a replica by now: a source that gave up its last slot turns into the target's
+      // replica at once (cluster-allow-replica-migration), and a view may still list a demoted primary.
+      await setSlot(to, [String(slot), 'NODE', toId]);
+      for (const node of new Set([from, ...(await cluster.primaries())])) {
+        if (node !== to) await cli(node, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', toId]);
+      }
+    },
+    async addPrimary() {
+      const [port] = await freeClusterPorts(1);
+      const node = await spawnNode(port);
+      // What `redis-cli --cluster add-node` does, without its check of the whole cluster first,
+      // which fails while the nodes still gossip about an earlier test's failover.
+      nodes.push(node);
+      await cli(node, ['CLUSTER', 'MEET', '127.0.0.1', String(nodes.find(live)!.port)]);
+      // Every member and the new node know each other before it is given a slot (SETSLOT names nodes by id).
+      const ids = await Promise.all(nodes.filter(live).map(idOf));
+      await eventually(async () => {
+        for (const member of nodes.filter(live)) {
+          const known = await cli(member, ['CLUSTER', 'NODES']);
+          const unknown = ids.filter((id) => !known.includes(id));
+          if (unknown.length > 0) throw new Error(`node ${member.port} does not know ${unknown.join(', ')} yet`);
+        }
+      }, 10_000, 50);
+      // It refuses every call (CLUSTERDOWN) until it finds its cluster state ok.
+      await cluster.waitHealthy();
+      return node;
+    },
+    async removeNode(node) {
+      const seed = nodes.find((member) => member !== node && live(member));
+      if (!seed) throw new Error('No other live node to remove it from');
+      await cli(seed, ['--cluster', 'del-node', `127.0.0.1:${seed.port}`, await idOf(node)]);
+      nodes.splice(nodes.indexOf(node), 1);
+      removed.push(node);
     },
     async freeze(node) {
       const pid = Number(/process_id:(\d+)/.exec(await cli(node, ['INFO', 'server']))?.[1]);

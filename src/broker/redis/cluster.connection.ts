@@ -9,6 +9,7 @@ import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnecti
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 import { SlotOwners } from './slot-owners';
+import { SlotRefusals } from './slot-refusals';
 import { StartTries } from './start-tries';
 import { TurnShared } from './turn-shared';
 
@@ -31,6 +32,17 @@ const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, 
 const REDIRECTED = /^(MOVED|ASK)\b/;
 /** A multi-key command on a slot that is migrating, whose keys are not all on one node yet. */
 const TRY_AGAIN = /^TRYAGAIN\b/;
+/**
+ * A node refusing a slot the slot map routes to it ("CLUSTERDOWN Hash slot not served"): it
+ * serves none (removed with `redis-cli --cluster del-node` while still running, its slot moved
+ * away before), or its cluster lost the slot. Unlike MOVED it names no other node, and node-redis
+ * refreshes nothing; the slot map is asked for again (followRefusal), at most once per
+ * REFUSAL_REFRESH_INTERVAL_MS, since a cluster that lost a shard answers it to every call there.
+ */
+const NOT_SERVED = /^CLUSTERDOWN\b/;
+const REFUSAL_REFRESH_INTERVAL_MS = 1000;
+/** How many nodes a slot map refresh after a refusal asks, one after the other, for a map that serves every slot. */
+const REFUSAL_REFRESH_TRIES = 3;
 /** The pause before the second retry of a call whose slot migrates; doubled after each. */
 const MIGRATION_FIRST_PAUSE_MS = 25;
 
@@ -121,6 +133,9 @@ interface ClusterSlotMap {
  *   not hold the pod once its replica serves: the slot map is asked again of a primary that has
  *   just answered, within a deadline, and a node-redis client whose discovery is stuck anyway
  *   is replaced by a fresh one (refreshSlots, replaceCluster).
+ * - A node that refuses a slot the map gives it (CLUSTERDOWN: removed with del-node while still
+ *   running) answers PING and redirects nothing: the refusal has the slot map asked for again of
+ *   another primary, at a bounded pace, and the change is followed as any other (followRefusal).
  * - Durable writes (`runReplicated`) run on the primary owning the key and are followed by
  *   WAIT on the same connection: fewer acknowledgements than REDIS_MIN_REPLICAS in
  *   REDIS_REPLICA_WAIT_MS is a ReplicasUnavailableError (503).
@@ -163,6 +178,10 @@ export class ClusterRedisConnection extends RedisConnection {
   private readonly nodeCommands = new WeakMap<NodeClient, RedisCommands>();
   /** Each slot's primary when the subscribed channels were last compared with the slot map (movedChannels). */
   private readonly slotOwners = new SlotOwners();
+  /** Calls refused by the node the slot map sends them to, waiting for the health check to ask for the map again. */
+  private readonly slotRefusals = new SlotRefusals(REFUSAL_REFRESH_INTERVAL_MS);
+  /** How many times the slot map was asked for again (refreshSlots): a call refused before the last may try once more. */
+  private slotMapRefreshes = 0;
   /** This turn's PING of each subscriber, shared by the turn's flushes (flushChannel). */
   private readonly turnPings = new TurnShared<NodeClient>();
   private downSinceMs: number | undefined;
@@ -216,12 +235,19 @@ export class ClusterRedisConnection extends RedisConnection {
   async attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     // Made at the first refusal only: every join's history read and presence update comes here.
     let retry: (() => Promise<boolean>) | undefined;
+    let followedRefusal = false;
     for (;;) {
+      const slotMap = this.slotMapRefreshes;
       try {
         return await this.bounded(operation, command(this.commands));
       } catch (error) {
         // node-redis follows redirections itself; a slot that is migrating it leaves to us.
         if (isReply(error, TRY_AGAIN) && (await (retry ??= this.migrationRetry())())) continue;
+        // Routed by the cluster client: which node refused is not known here.
+        if (isReply(error, NOT_SERVED) && !followedRefusal && (await this.followRefusal(undefined, slotMap))) {
+          followedRefusal = true;
+          continue;
+        }
         throw asCallError(operation, error, REDIRECTED);
       }
     }
@@ -237,6 +263,7 @@ export class ClusterRedisConnection extends RedisConnection {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
     let retry: (() => Promise<boolean>) | undefined;
     let followed = false;
+    let followedRefusal = false;
     for (;;) {
       // Checked again after a redirect: the slot may have moved to a primary not resynced yet.
       if (!followed && this.isNewPrimaryFor(key)) {
@@ -244,14 +271,21 @@ export class ClusterRedisConnection extends RedisConnection {
         await this.followNewPrimaries(key);
       }
       this.refuseUnlessAnswering(operation, key);
+      const slotMap = this.slotMapRefreshes;
+      let node: NodeClient | undefined;
       try {
-        const node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
+        node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
         return await this.writeReplicated(operation, node, command);
       } catch (error) {
         const redirected = isReply(error, REDIRECTED);
         if ((redirected || isReply(error, TRY_AGAIN)) && (await (retry ??= this.migrationRetry())())) {
           // Routed through the cluster client, a command follows the redirect and refreshes the slot map.
           if (redirected) await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
+          continue;
+        }
+        // Refused before it ran (CLUSTERDOWN comes before any script step), so trying again is safe.
+        if (isReply(error, NOT_SERVED) && !followedRefusal && (await this.followRefusal(node && addressText(node), slotMap))) {
+          followedRefusal = true;
           continue;
         }
         if (error instanceof ReplicasUnavailableError) throw error;
@@ -326,15 +360,45 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   async subscribe(channel: string): Promise<void> {
-    if (this.isNewPrimaryFor(channel)) await this.followNewPrimaries(channel);
-    if (!this.isAvailable || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
-    this.channels.set(channel, this.ownerOf(channel));
-    try {
-      await this.bounded('subscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
-    } catch (error) {
-      this.channels.delete(channel);
-      throw asCallError('subscribe', error, REDIRECTED);
+    for (let followedRefusal = false; ; followedRefusal = true) {
+      if (this.isNewPrimaryFor(channel)) await this.followNewPrimaries(channel);
+      if (!this.isAvailable || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
+      const owner = this.ownerOf(channel);
+      const slotMap = this.slotMapRefreshes;
+      this.channels.set(channel, owner);
+      try {
+        await this.bounded('subscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
+        return;
+      } catch (error) {
+        this.channels.delete(channel);
+        if (isReply(error, NOT_SERVED) && !followedRefusal && (await this.followRefusal(owner, slotMap))) continue;
+        throw asCallError('subscribe', error, REDIRECTED);
+      }
     }
+  }
+
+  /**
+   * A call was refused by the node the slot map sends it to (NOT_SERVED): asks for the slot map
+   * again through the health check, which then follows any change as after a slot move (the
+   * primaries, scripts, every channel resubscribed at its slot's primary). Resolves true when the
+   * map was asked for again since the call was routed by `slotMap` (slotMapRefreshes then): the
+   * call may try once more. Waits within REDIS_COMMAND_TIMEOUT_MS, and not at all when a refresh
+   * ran less than REFUSAL_REFRESH_INTERVAL_MS ago (the next health check makes it).
+   */
+  private async followRefusal(refusedBy: string | undefined, slotMap: number): Promise<boolean> {
+    if (this.slotMapRefreshes === slotMap) {
+      this.slotRefusals.note(refusedBy);
+      const settled = (async () => {
+        // A check already under way may be past its refresh: then a second.
+        for (let round = 0; round < 2 && this.slotRefusals.due && !this.closed; round++) {
+          this.checkHealth();
+          await this.check;
+          await this.resyncing;
+        }
+      })();
+      await this.bounded('following the slot map', settled).catch(() => undefined);
+    }
+    return this.slotMapRefreshes !== slotMap && !this.closed;
   }
 
   /** The key's slot is served by a primary this pod has not resubscribed at yet (and which answers). */
@@ -529,6 +593,11 @@ export class ClusterRedisConnection extends RedisConnection {
         return;
       }
       this.silentPrimaries.clear();
+      if (this.slotRefusals.due) {
+        await this.refreshRefusedSlots(cluster, answered);
+        // A replaced client is looked at by the next check.
+        if (cluster !== this.cluster || this.closed) return;
+      }
       const unserved = unservedSlots(cluster);
       if (unserved > 0) throw new Error(slotMapGap(unserved));
       const primaries = this.primaryAddresses();
@@ -537,7 +606,7 @@ export class ClusterRedisConnection extends RedisConnection {
         this.logger.warn({ message: 'Redis Cluster primaries changed', before: this.primaries, after: primaries });
         this.primaries = primaries;
         this.disturbed = true;
-        await Promise.all(masters.map((master) => this.loadScripts(cluster, master)));
+        await Promise.all(cluster.masters.map((master) => this.loadScripts(cluster, master)));
       }
       const moved = this.movedChannels();
       if (moved > 0) {
@@ -601,6 +670,24 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   /**
+   * Asks for the slot map again after calls were refused by the node it sent them to
+   * (followRefusal), as refreshSlots does for a silent primary: starting from a primary that has
+   * just answered, and not one that refused, since a node removed with del-node answers PING and
+   * an empty slot map alike. A map leaving slots unserved all the same (a refusing node picked
+   * whose address the refused call did not know) is asked again of another primary.
+   */
+  private async refreshRefusedSlots(cluster: HeraldCluster, answered: NodeClient[]): Promise<void> {
+    const refusedBy = this.slotRefusals.take();
+    this.logger.warn({ message: 'A Redis Cluster node refused a slot the slot map gives it; asking for the slot map again', nodes: [...refusedBy] });
+    const candidates = answered.filter((client) => !refusedBy.has(addressText(client) ?? ''));
+    for (let tries = 0; tries < REFUSAL_REFRESH_TRIES && candidates.length > 0; tries++) {
+      const [startWith] = candidates.splice(Math.floor(Math.random() * candidates.length), 1);
+      await this.refreshSlots(cluster, [startWith]);
+      if (cluster !== this.cluster || this.closed || unservedSlots(cluster) === 0) return;
+    }
+  }
+
+  /**
    * Asks the cluster for its slot map again, starting from a primary that has just answered a
    * PING. Left to choose, node-redis may ask the silent primary itself: a stopped process or a
    * paused VM still has its kernel accept the connection, so CLUSTER SLOTS waits forever, and as
@@ -611,12 +698,15 @@ export class ClusterRedisConnection extends RedisConnection {
    */
   private async refreshSlots(cluster: HeraldCluster, answered: NodeClient[]): Promise<void> {
     if (cluster !== this.cluster || this.closed) return;
+    // Any refresh answers the refusals noted so far (followRefusal), and their interval starts again.
+    this.slotRefusals.take();
     const slots = (cluster as unknown as { _slots?: Partial<ClusterSlotMap> })._slots;
     // Without that (private) refresh in some node-redis version, a fresh client discovers the cluster as well.
     if (cluster !== this.stuckCluster && typeof slots?.rediscover === 'function') {
       const startWith = answered.length === 0 ? undefined : answered[Math.floor(Math.random() * answered.length)];
       try {
         await this.bounded('the slot map refresh', slots.rediscover(startWith), this.discoveryTimeoutMs);
+        this.slotMapRefreshes++;
         return;
       } catch (error) {
         if (!(error instanceof DeadlineExpiredError)) {
@@ -669,6 +759,7 @@ export class ClusterRedisConnection extends RedisConnection {
     this.rootedAtSeeds = fromSeeds;
     this.stuckCluster = undefined;
     this.disturbed = true;
+    this.slotMapRefreshes++;
     previous.destroy();
   }
 
@@ -786,6 +877,12 @@ export class ClusterRedisConnection extends RedisConnection {
 function addressOf(client: NodeClient): NodeAddress | undefined {
   const socket = client.options?.socket as { host?: string; port?: number } | undefined;
   return socket?.host === undefined || socket.port === undefined ? undefined : { host: socket.host, port: socket.port };
+}
+
+/** A node client's address as node-redis names a node (`host:port`). */
+function addressText(client: NodeClient): string | undefined {
+  const address = addressOf(client);
+  return address === undefined ? undefined : `${address.host}:${address.port}`;
 }
 
 /** node-redis's event for listeners of a node that left the slot map (cluster-slots.js RESUBSCRIBE_LISTENERS_EVENT). */
