@@ -4,6 +4,7 @@ import { PresenceEntryChange, PresenceChangesReply } from './presence.scripts';
 import { PRESENCE_ENTRIES_PER_SCRIPT, RedisPresenceStore } from './redis.presence-store';
 import { RedisConnection } from './redis.connection';
 import { RedisKeys } from './redis-keys';
+import { eventually } from '../../../test/support/eventually';
 
 /**
  * Redis as far as the presence store's changes go: each heraldPresenceChanges script is recorded,
@@ -21,12 +22,15 @@ class ScriptRecorder {
   down = false;
   /** The store's resync listener (a reconnect), run by the test. */
   resync: () => Promise<void> = async () => undefined;
+  /** What the store does once a resync made the connection available, run by the test. */
+  resynced: () => void = () => undefined;
   /** What each heraldPresenceChanges script was asked to tell the room (undefined: nothing). */
   readonly tellings: unknown[] = [];
 
   readonly connection = {
     available: true,
     onResync: (listener: () => Promise<void>) => (this.resync = listener),
+    onResynced: (listener: () => void) => (this.resynced = listener),
     answersFor: (key: string) => ![...this.silentRooms].some((room) => key.includes(`{${room}}`)),
     run: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
     attempt: <T>(_operation: string, command: (redis: unknown) => Promise<T>) => command(this),
@@ -137,6 +141,20 @@ describe('RedisPresenceStore', () => {
     // Taken: not sent again.
     await redis.resync();
     expect(redis.scripts).toHaveLength(1);
+    await store.close();
+  });
+
+  it('sends a remove that failed during the resync, after its retries were sent, once the resync is done', async () => {
+    const { redis, store } = setUp();
+    await store.add('chat', 'ann', 'c1');
+    await redis.resync();
+    redis.scripts.length = 0;
+    // Refused while the resync is still under way (the connection not available yet).
+    redis.down = true;
+    await expect(store.remove('chat', 'ann', 'c1')).rejects.toThrow(/unreachable/);
+    redis.down = false;
+    redis.resynced();
+    await eventually(() => expect(redis.scripts).toEqual([[{ op: 'remove', connectionId: 'c1' }]]));
     await store.close();
   });
 

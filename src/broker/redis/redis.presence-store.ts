@@ -88,6 +88,10 @@ export class RedisPresenceStore extends PresenceStore {
     super();
     this.personal = new PersonalPresence(connection, keys, options.presenceTtlMs, window);
     connection.onResync(() => this.registerAll());
+    // A remove that failed during the resync itself (a leave sent as Redis came back, still
+    // refused) missed its retry there: sent once the connection is available, not at the next
+    // refresh, up to half a heartbeat later.
+    connection.onResynced(() => void this.retryFailedRemoves().catch(() => undefined));
   }
 
   /** Starts refreshing this pod's entries; the engine calls it once connected. */
