@@ -330,6 +330,16 @@ describe('pods on a Redis Cluster', () => {
       // A new connection is refused (1013) only for a user whose personal room is on it.
       await expect(connectClient(pods[0].wsUrl, user(stoppedUser))).rejects.toThrow(/Closed \(1013 /);
       await (await connectClient(pods[0].wsUrl, user(servedUser))).close();
+      // A pod that starts meanwhile (a rollout, a restart) serves as the running ones do.
+      const started = await createTestApp({ ...POD_ENV, REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '1000' });
+      try {
+        expect((await http('GET', `${started.url}/readyz`)).status).toBe(200);
+        expect((await notify(started, servedRooms[0], 'from a pod started meanwhile')).status).toBe(202);
+        await eventually(() => members.forEach((member) => expect(texts(member, servedRooms[0])).toContain('from a pod started meanwhile')), 10_000, 50);
+        expect((await notify(started, stoppedRoom, 'refused')).status).toBe(503);
+      } finally {
+        await started.close();
+      }
     } finally {
       cluster.thaw(primary);
     }

@@ -515,7 +515,8 @@ export class ClusterRedisConnection extends RedisConnection {
     const budgetMs = this.startTries.budgetMs(this.settings.commandTimeoutMs, this.settings.reconnectMaxDelayMs);
     const deadline = Date.now() + budgetMs;
     try {
-      await this.startTries.run(() => this.cluster.connect(), {
+      let tries = 0;
+      await this.startTries.run(() => this.discoverAtStart(tries++), {
         within: { ms: budgetMs, what: 'the cluster discovery' },
         pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
         onRetry: (attempt, error) => this.logger.warn({ message: 'Redis Cluster discovery failed at start; trying again', attempt, error: describeError(error) }),
@@ -525,7 +526,7 @@ export class ClusterRedisConnection extends RedisConnection {
       // connect that timed out again, and a start on a busy machine (a pod starting next to
       // others) is not failed for one slow handshake.
       const connectTimeoutMs = Math.max(this.settings.commandTimeoutMs, deadline - Date.now());
-      await Promise.all(this.cluster.masters.map((master) => this.loadScripts(this.cluster, master, connectTimeoutMs)));
+      await this.loadScriptsAtStart(connectTimeoutMs);
       this.everConnected = true;
       this.primaries = this.primaryAddresses();
       this.disturbed = false;
@@ -539,6 +540,45 @@ export class ClusterRedisConnection extends RedisConnection {
     // Closed during the resync: close() has closed the cluster client and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
+  }
+
+  /**
+   * One try of the start's discovery. node-redis asks its root nodes one after the other, from a
+   * random one, with no deadline: a seed that takes connections and answers nothing (a frozen
+   * node, its shard out) held the whole start whenever it came first. Each try has the
+   * discovery deadline, and each after the first starts a fresh client at the next seed alone.
+   */
+  private async discoverAtStart(index: number): Promise<void> {
+    if (index > 0) {
+      this.cluster.destroy();
+      const seed = new URL(this.settings.seeds[(index - 1) % this.settings.seeds.length]);
+      this.cluster = this.createCluster([{ host: seed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(seed.port || 6379) }]);
+      this.commands = this.commandsOn(this.cluster);
+      this.rootedAtSeeds = false;
+    }
+    await this.bounded('the cluster discovery', this.cluster.connect(), this.discoveryTimeoutMs);
+  }
+
+  /**
+   * Loads the scripts on every primary before the pod takes traffic. A primary that does not
+   * answer (its shard out, with `cluster-require-full-coverage no`) starts silent, as a running
+   * pod's health check would find it: its rooms are refused until it or its replica answers,
+   * and the other shards serve (its scripts are sent whole at their first use there). Requiring
+   * every primary, a pod started during a one-shard outage (a rollout, a restart) exited and was
+   * restarted over and over, while the pods already running served. None answering fails the start.
+   */
+  private async loadScriptsAtStart(connectTimeoutMs: number): Promise<void> {
+    const masters = this.cluster.masters;
+    const loaded = await Promise.allSettled(masters.map((master) => this.loadScripts(this.cluster, master, connectTimeoutMs)));
+    const failures = loaded.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ shard: masters[index].address, reason: outcome.reason as unknown }] : []));
+    if (failures.length === 0) return;
+    if (failures.length === masters.length) throw failures[0].reason;
+    this.silentPrimaries = new Set(failures.map((failure) => failure.shard));
+    this.logger.warn({
+      message: 'A Redis Cluster primary does not answer at start: its rooms wait for it or its replica, the other shards serve',
+      shards: [...this.silentPrimaries],
+      error: failures.map((failure) => describeError(failure.reason)).join('; '),
+    });
   }
 
   /**
