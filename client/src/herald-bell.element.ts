@@ -11,8 +11,7 @@ const DEFAULT_MAX_ITEMS = 50;
  * (documented in docs/client.md). Light by default, dark under `prefers-color-scheme: dark`,
  * or forced with the `theme` attribute (`light` / `dark`).
  */
-const TEMPLATE = `
-<style>
+const STYLES = `
   :host {
     --_bg: var(--herald-bg, #ffffff);
     --_fg: var(--herald-fg, #1f2328);
@@ -56,17 +55,35 @@ const TEMPLATE = `
   .panel[hidden] { display: none; }
   .heading { margin: 0; padding: 10px 12px; font-size: 1em; font-weight: 600; border-bottom: 1px solid var(--_border); }
   ol { list-style: none; margin: 0; padding: 0; }
-  li { padding: 10px 12px 10px 14px; border-bottom: 1px solid var(--_border); }
+  li { padding: 10px 12px 10px 14px; border-bottom: 1px solid var(--_border); overflow: hidden; }
   li:last-child { border-bottom: 0; }
   li.unread, li.fresh { background: var(--_unread-bg); box-shadow: inset 3px 0 var(--_accent); }
   li.read:not(.fresh) .title { font-weight: 400; }
-  .title { font-weight: 600; }
-  .body { color: var(--_muted); white-space: pre-wrap; word-break: break-word; }
+  .title { font-weight: 600; overflow-wrap: anywhere; }
+  .body { color: var(--_muted); white-space: pre-wrap; overflow-wrap: anywhere; }
   time { display: block; color: var(--_muted); font-size: 12px; margin-top: 2px; }
   .empty { margin: 0; padding: 16px 12px; color: var(--_muted); }
   .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
-</style>
-<button class="bell" part="bell" type="button" aria-expanded="false" aria-controls="herald-panel" aria-label="Notifications">
+`;
+
+/**
+ * The shadow root's styles as a constructed stylesheet where the browser has them: a page whose
+ * Content-Security-Policy has `style-src 'self'` blocks a `<style>` element, which left the panel
+ * unplaced and as wide as its longest line. The element takes the markup and then this.
+ */
+function adoptStyles(root: ShadowRoot): void {
+  if ('adoptedStyleSheets' in root && typeof CSSStyleSheet === 'function' && 'replaceSync' in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLES);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    const style = document.createElement('style');
+    style.textContent = STYLES;
+    root.prepend(style);
+  }
+}
+
+const TEMPLATE = `<button class="bell" part="bell" type="button" aria-expanded="false" aria-controls="herald-panel" aria-label="Notifications">
   <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2"
     stroke-linecap="round" stroke-linejoin="round"><path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9"/><path d="M10.3 21a1.94 1.94 0 0 0 3.4 0"/></svg>
   <span class="badge" part="badge" aria-hidden="true" hidden>0</span>
@@ -200,6 +217,7 @@ export class HeraldBellElement extends ElementBase {
     if (!this.#root) {
       this.#root = this.attachShadow({ mode: 'open' });
       this.#root.innerHTML = TEMPLATE;
+      adoptStyles(this.#root);
       this.#view = new BellListView(this.#part('ol'));
       this.#part('button.bell').addEventListener('click', () => this.toggle());
       this.#root.addEventListener('keydown', (event) => {
@@ -407,7 +425,11 @@ export class HeraldBellElement extends ElementBase {
     if (at >= maxItems) return false;
     this.#items.splice(at, 0, item);
     this.#byId.set(item.id, item);
-    for (const dropped of this.#items.splice(maxItems)) this.#byId.delete(dropped.id);
+    for (const dropped of this.#items.splice(maxItems)) {
+      this.#byId.delete(dropped.id);
+      // Listed no more: its mark would only grow the set while the list stays open through a flood.
+      this.#fresh.delete(dropped.id);
+    }
     return true;
   }
 

@@ -150,6 +150,22 @@ describe('<herald-bell> and the inbox, on a staged network', () => {
     expect(await requests()).toEqual([{ method: 'GET', path: '/v1/inbox?limit=10', body: undefined }]);
   });
 
+  it("keeps its styles on a page whose policy allows no inline style, and wraps a title with no break in the panel's width", async () => {
+    await page.goto(`${origin.url}/strict-styles`);
+    await page.addScriptTag({ type: 'module', content: HARNESS });
+    await page.waitForFunction(() => 'harness' in globalThis);
+    await connected({ list: [{ status: 200, body: { items: [], unread: 0, next: null } }] });
+    await stage(`harness.notify('public:news', 'long', 'Invoice https://billing.example.com/invoices/' + '0'.repeat(300) + '/download')`);
+    await eventually(async () => expect(await titles()).toHaveLength(1));
+    await page.locator('herald-bell button.bell').click();
+    const layout = (await stage(`
+      const panel = document.querySelector('herald-bell').shadowRoot.querySelector('.panel');
+      const style = getComputedStyle(panel);
+      return { position: style.position, width: panel.getBoundingClientRect().width, overflows: panel.scrollWidth > panel.clientWidth };
+    `)) as { position: string; width: number; overflows: boolean };
+    expect(layout).toEqual({ position: 'fixed', width: 320, overflows: false });
+  });
+
   it('shows a burst of notifications in one update, keeping the entries already shown and announcing them once', async () => {
     await connected({ list: [{ status: 200, body: { items: [item('a', false, 1)], unread: 1, next: null } }] }, 200);
     await eventually(async () => expect(await titles()).toEqual(['a']));

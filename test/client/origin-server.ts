@@ -12,14 +12,16 @@ export interface OriginServer {
 /**
  * A page origin apart from Herald, the way an app embeds the SDK: `/sdk/<file>.js` serves the
  * built @herald/client modules, every other path an empty page that puts `connect` on
- * `window.heraldSdk`.
+ * `window.heraldSdk` (`/strict-styles` with a Content-Security-Policy that allows no inline style).
  */
 export async function startOriginServer(): Promise<OriginServer> {
   const sdkDir = join(dirname(require.resolve('@herald/client/package.json')), 'dist');
   const server: Server = createServer((request, response) => {
     const asset = /^\/sdk\/([a-z0-9][a-z0-9.-]*\.js)$/.exec(request.url ?? '');
     if (!asset) {
-      response.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+      // `/strict-styles`: a page whose policy allows no inline style, as many apps run.
+      const policy = request.url === '/strict-styles' ? { 'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; connect-src *" } : {};
+      response.writeHead(200, { 'content-type': 'text/html', ...policy }).end(PAGE);
       return;
     }
     readFile(join(sdkDir, asset[1]), 'utf8').then(
