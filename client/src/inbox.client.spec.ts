@@ -242,6 +242,16 @@ describe('client.inbox', () => {
       expect(unreadChanges.map((change) => change.unread)).toEqual([3, 1, 0]);
     });
 
+    it.each([-5, 1.5, '3', null])('refuses an answer whose unread is %p, keeping the count it had', async (unread) => {
+      start([
+        { status: 200, body: page(['n2', 'n1'], 2) },
+        { status: 200, body: { unread } },
+      ]);
+      await client.inbox.list();
+      await expect(client.inbox.markRead(['n2'])).rejects.toMatchObject({ code: 'internal', event: 'inbox.markRead' });
+      expect(client.inbox.unread).toBe(2);
+    });
+
     it.each([[[]], [['']], [[42]], ['some']])('refuses %p without asking the server', async (ids) => {
       const { fetch } = start([]);
       await expect(client.inbox.markRead(ids as string[])).rejects.toMatchObject({ code: 'bad_request', event: 'inbox.markRead' });

@@ -174,7 +174,7 @@ export class InboxClient {
     }
     const countedBefore = this.#counted;
     const answer = await this.#call<InboxReadResponse>('POST', INBOX_READ_PATH, body, 'inbox.markRead');
-    if (!isObject(answer) || typeof answer.unread !== 'number') {
+    if (!isObject(answer) || typeof answer.unread !== 'number' || !Number.isSafeInteger(answer.unread) || answer.unread < 0) {
       throw new HeraldError('internal', 'the server answered without an unread count', 'inbox.markRead');
     }
     const arrived = this.#counted - countedBefore;

@@ -40,10 +40,22 @@ export class SdkController {
       'Cache-Control',
       version === sdk.version ? `public, max-age=${VERSIONED_MAX_AGE_S}, immutable` : `public, max-age=${UNVERSIONED_MAX_AGE_S}, must-revalidate`,
     );
-    if (request.headers['if-none-match'] === sdk.etag) {
+    if (matchesEtag(request.headers['if-none-match'], sdk.etag)) {
       response.code(304).send();
       return;
     }
     response.code(200).send(sdk.source);
   }
+}
+
+/**
+ * If-None-Match as RFC 9110 (13.1.2) reads it: `*`, or a list of tags compared weakly (`W/` set
+ * aside). A proxy that compresses on the way (nginx gzip) turns the strong tag weak, and a cache
+ * may send several: each such revalidation was a full 200.
+ */
+function matchesEtag(header: string | string[] | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  const tags = (Array.isArray(header) ? header.join(',') : header).split(',');
+  return tags.some((tag) => tag.trim() === '*' || opaque(tag) === opaque(etag));
 }

@@ -43,6 +43,11 @@ describe('GET /sdk/herald.js', () => {
       const revalidated = await fetch(`${app.url}/sdk/herald.js`, { headers: { 'if-none-match': etag! } });
       expect(revalidated.status).toBe(304);
       expect(await revalidated.text()).toBe('');
+      // Compared weakly, in a list, or as `*` (RFC 9110): a proxy that compresses makes the tag weak.
+      for (const header of [`W/${etag}`, `"other", ${etag}`, '*']) {
+        expect((await fetch(`${app.url}/sdk/herald.js`, { headers: { 'if-none-match': header } })).status).toBe(304);
+      }
+      expect((await fetch(`${app.url}/sdk/herald.js`, { headers: { 'if-none-match': '"other"' } })).status).toBe(200);
     });
   });
 
