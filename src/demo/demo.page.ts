@@ -64,57 +64,66 @@ if (!token) {
   $('live').hidden = false;
   const url = new URL(settings.wsPath, location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  const client = connect(url.toString(), { getToken: () => token, rooms });
-  window.herald = { client };
-  const bell = $('bell');
-  bell.client = client;
-  client.on('state', ({ state }) => { $('state').textContent = state; log('state: ' + state); });
-  client.on('welcome', (welcome) => {
-    $('user').textContent = welcome.user;
-    $('rooms').textContent = client.rooms.join(', ');
-  });
-  client.on('disconnect', ({ code, reason, reconnectInMs }) => {
-    log('closed ' + code + ' ' + reason + (reconnectInMs === null ? ', not reconnecting' : ', reconnecting in ' + reconnectInMs + ' ms'));
-    // ALLOWED_ORIGINS lists the product's pages; this page is served by Herald itself.
-    if (reason === 'origin_not_allowed') log("this page's origin, " + location.origin + ', is not in ALLOWED_ORIGINS: add it there to use the demo');
-  });
-  client.on('recovery', ({ room, recovered, missed }) =>
-    log(recovered ? 'recovered ' + missed + ' missed in ' + room : 'history of ' + room + ' no longer reaches back: some notifications may be missing'));
-  client.on('notification', (n) => log('notification ' + n.type + ' in ' + n.room));
-  client.on('message', (m) => log(m.user + ' in ' + m.room + ': ' + m.text));
-  client.on('presence', (p) => log(p.user + ' ' + p.status + ' ' + p.room));
-  client.on('inbox', ({ unread, read }) => log('inbox: ' + (read === 'all' ? 'all' : read.length) + ' marked read, ' + unread + ' unread'));
-  bell.addEventListener('herald-error', (event) => log('inbox error: ' + event.detail.error.message));
-  client.on('error', (error) => log('error ' + error.code + ': ' + error.message));
-
-  if (!settings.tokenEndpoint || !settings.publishHere) {
-    $('send').hidden = true;
-    $(settings.publishHere ? 'no-send' : 'no-send-here').hidden = false;
-  } else {
-    $('send').addEventListener('submit', async (event) => {
-      event.preventDefault();
-      const form = new FormData(event.target);
-      // Welcomed once at least: the notification goes to the user the server says this is.
-      if (!client.welcome) {
-        log('could not publish: not connected yet');
-        return;
-      }
-      try {
-        const publisher = await mintToken({ sub: 'demo-publisher', scope: 'notifications:publish', ttl: 60 });
-        const response = await fetch('/v1/notifications', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: 'Bearer ' + publisher },
-          body: JSON.stringify({
-            users: [client.welcome.user],
-            type: 'demo.test',
-            payload: { title: String(form.get('title')), body: String(form.get('body')) },
-          }),
-        });
-        if (!response.ok) throw new Error('publish answered ' + response.status);
-      } catch (error) {
-        log('could not publish: ' + error.message);
-      }
+  let client;
+  try {
+    client = connect(url.toString(), { getToken: () => token, rooms });
+  } catch (error) {
+    // A room in the link the client refuses (it says which): said on the page, not a blank one.
+    $('state').textContent = 'not connected';
+    log('cannot connect: ' + error.message);
+  }
+  if (client) {
+    window.herald = { client };
+    const bell = $('bell');
+    bell.client = client;
+    client.on('state', ({ state }) => { $('state').textContent = state; log('state: ' + state); });
+    client.on('welcome', (welcome) => {
+      $('user').textContent = welcome.user;
+      $('rooms').textContent = client.rooms.join(', ');
     });
+    client.on('disconnect', ({ code, reason, reconnectInMs }) => {
+      log('closed ' + code + ' ' + reason + (reconnectInMs === null ? ', not reconnecting' : ', reconnecting in ' + reconnectInMs + ' ms'));
+      // ALLOWED_ORIGINS lists the product's pages; this page is served by Herald itself.
+      if (reason === 'origin_not_allowed') log("this page's origin, " + location.origin + ', is not in ALLOWED_ORIGINS: add it there to use the demo');
+    });
+    client.on('recovery', ({ room, recovered, missed }) =>
+      log(recovered ? 'recovered ' + missed + ' missed in ' + room : 'history of ' + room + ' no longer reaches back: some notifications may be missing'));
+    client.on('notification', (n) => log('notification ' + n.type + ' in ' + n.room));
+    client.on('message', (m) => log(m.user + ' in ' + m.room + ': ' + m.text));
+    client.on('presence', (p) => log(p.user + ' ' + p.status + ' ' + p.room));
+    client.on('inbox', ({ unread, read }) => log('inbox: ' + (read === 'all' ? 'all' : read.length) + ' marked read, ' + unread + ' unread'));
+    bell.addEventListener('herald-error', (event) => log('inbox error: ' + event.detail.error.message));
+    client.on('error', (error) => log('error ' + error.code + ': ' + error.message));
+
+    if (!settings.tokenEndpoint || !settings.publishHere) {
+      $('send').hidden = true;
+      $(settings.publishHere ? 'no-send' : 'no-send-here').hidden = false;
+    } else {
+      $('send').addEventListener('submit', async (event) => {
+        event.preventDefault();
+        const form = new FormData(event.target);
+        // Welcomed once at least: the notification goes to the user the server says this is.
+        if (!client.welcome) {
+          log('could not publish: not connected yet');
+          return;
+        }
+        try {
+          const publisher = await mintToken({ sub: 'demo-publisher', scope: 'notifications:publish', ttl: 60 });
+          const response = await fetch('/v1/notifications', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: 'Bearer ' + publisher },
+            body: JSON.stringify({
+              users: [client.welcome.user],
+              type: 'demo.test',
+              payload: { title: String(form.get('title')), body: String(form.get('body')) },
+            }),
+          });
+          if (!response.ok) throw new Error('publish answered ' + response.status);
+        } catch (error) {
+          log('could not publish: ' + error.message);
+        }
+      });
+    }
   }
 }
 `;

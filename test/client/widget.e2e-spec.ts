@@ -186,6 +186,12 @@ describe('the demo page and <herald-bell> in Chromium', () => {
     }
   });
 
+  it('says why it cannot connect when the link names a room the client refuses, instead of a blank page', async () => {
+    await page.goto(`${app.url}/demo#token=${signToken({ sub: 'rene' })}&rooms=public:%3Cb%3Ex`);
+    await eventually(async () => expect((await page.locator('#log li').allInnerTexts()).join('\n')).toMatch(/cannot connect: .*invalid room name "public:<b>x"/));
+    expect(await page.locator('#state').textContent()).toBe('not connected');
+  });
+
   it("says which origin to add when ALLOWED_ORIGINS leaves out the demo's own, and publishes nothing while not connected", async () => {
     const guarded = await createTestApp({ DEMO_ENABLED: 'true', ALLOWED_ORIGINS: 'https://app.example.com' });
     try {
