@@ -32,9 +32,12 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpTimeouts, config.allowedOrigins), { logger, bodyParser: false });
   let internalApp: NestFastifyApplication | undefined;
   const close = async () => {
-    // The internal application holds nothing of its own (ServiceApiModule.standalone): close it first.
-    if (internalApp) await closeWithin(internalApp, config.closeTimeoutMs);
-    await closeWithin(app, config.closeTimeoutMs);
+    // One bound for both listeners: each with its own, a half-sent request on each held the exit
+    // twice as long. The internal application holds nothing of its own
+    // (ServiceApiModule.standalone): it closes first, then the main one, by the same moment.
+    const cutAtMs = Date.now() + config.closeTimeoutMs;
+    if (internalApp) await closeWithin(internalApp, cutAtMs);
+    await closeWithin(app, cutAtMs);
   };
   try {
     configureHttpPipeline(app, config);
@@ -65,14 +68,14 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
 }
 
 /**
- * Closes `app`, cutting whatever HTTP connection is still open `boundMs` later. Fastify closes
+ * Closes `app`, cutting whatever HTTP connection is still open at `cutAtMs`. Fastify closes
  * the idle ones and waits for the rest, and Node stops timing out requests once its server
  * closes: one client that had sent half a request, or nothing, kept a drained pod from ever
  * exiting, deaf to further signals, until the orchestrator killed it.
  */
-async function closeWithin(app: INestApplication, boundMs: number): Promise<void> {
+async function closeWithin(app: INestApplication, cutAtMs: number): Promise<void> {
   const server = app.getHttpServer() as Server;
-  const timer = setTimeout(() => server.closeAllConnections(), boundMs);
+  const timer = setTimeout(() => server.closeAllConnections(), Math.max(0, cutAtMs - Date.now()));
   try {
     await app.close();
   } finally {
@@ -87,9 +90,12 @@ async function closeWithin(app: INestApplication, boundMs: number): Promise<void
  */
 function closeKeepAliveWhileDraining(app: NestFastifyApplication): void {
   const drain = app.get(DrainService, { strict: false });
-  app.getHttpAdapter().getInstance().addHook('onRequest', (_request, reply, done) => {
+  // As each answer leaves, not as its request arrives: a request under way when the drain began
+  // (a slow body) is answered while draining too, and so are the answers given before any route
+  // runs (a CORS preflight, a malformed URL).
+  app.getHttpAdapter().getInstance().addHook('onSend', (_request, reply, payload, done) => {
     if (drain.draining) reply.header('connection', 'close');
-    done();
+    done(null, payload);
   });
 }
 

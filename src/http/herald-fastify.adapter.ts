@@ -55,6 +55,9 @@ function routerErrorAnswer(isListed: (origin: string | undefined) => boolean) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     const origin = request.headers.origin;
     if (isListed(origin)) void reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+    // Not kept alive: answered before any hook runs, this answer could not say so while the pod
+    // drains (closeKeepAliveWhileDraining), and a client that sends unreadable URLs loses little.
+    void reply.header('connection', 'close');
     sendHttpError(reply, error.statusCode ?? 400, ROUTER_ERROR_WORDS[error.code]);
   };
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { eventually } from '../support/eventually';
 import { http } from '../support/http';
 import { spawnServer } from '../support/spawned-server';
-import { signToken, TEST_JWT_SECRET } from '../support/tokens';
+import { publisherToken, signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { connectClient, openClient } from '../support/ws-client';
 
 describe('lifecycle of the built server', () => {
@@ -68,16 +68,32 @@ describe('lifecycle of the built server', () => {
   });
 
   it('exits after the drain though a client holds a connection with half a request sent, and asks keep-alive clients to close meanwhile', async () => {
-    const server = await spawnServer({ DRAIN_DELAY_MS: '1000', DRAIN_SPREAD_MS: '0', CLOSE_TIMEOUT_MS: '500' });
-    const stuck = connect(server.port, '127.0.0.1');
-    stuck.on('error', () => undefined);
-    await once(stuck, 'connect');
+    const server = await spawnServer({ DRAIN_DELAY_MS: '2500', DRAIN_SPREAD_MS: '0', CLOSE_TIMEOUT_MS: '500', ALLOWED_ORIGINS: 'https://app.example.com' });
+    const openSocket = async () => {
+      const socket = connect(server.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      return socket;
+    };
+    const stuck = await openSocket();
     stuck.write('POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\n');
     const stuckClosed = once(stuck, 'close');
+    // A publish under way as the drain begins: its headers are in, its body not yet.
+    const body = JSON.stringify({ rooms: ['public:drain'], type: 't', payload: {} });
+    const slow = await openSocket();
+    let answer = '';
+    slow.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    slow.write(`POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nAuthorization: Bearer ${publisherToken()}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 5)}`);
     server.child.kill('SIGTERM');
     await eventually(async () => expect((await fetch(`${server.url}/readyz`)).status).toBe(503));
-    // A publisher's keep-alive connection would be cut when the pod exits: it is told to close it now.
+    // A publisher's keep-alive connection would be cut when the pod exits: every answer tells it
+    // to close it now, those given before any route runs and the one to a request under way too.
     expect((await http('GET', `${server.url}/healthz`)).headers.get('connection')).toBe('close');
+    const preflight = await fetch(`${server.url}/v1/inbox`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' } });
+    expect([preflight.status, preflight.headers.get('connection')]).toEqual([204, 'close']);
+    expect((await http('GET', `${server.url}/%zz`)).headers.get('connection')).toBe('close');
+    slow.write(body.slice(5));
+    await eventually(() => expect(answer).toMatch(/^HTTP\/1\.1 202[^]*\r\nconnection: close\r\n/i));
     expect(await server.exited).toEqual({ code: 0, signal: null });
     await stuckClosed;
   });
