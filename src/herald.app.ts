@@ -22,7 +22,11 @@ export interface RunningHerald {
   port: number;
   /** The bound internal port, when INTERNAL_PORT is set. */
   internalPort: number | undefined;
-  close(): Promise<void>;
+  /**
+   * Closes both listeners and every module. HTTP connections still open at `cutAtMs` (default:
+   * CLOSE_TIMEOUT_MS from now) are cut: the drain passes the end of its own wait for departures.
+   */
+  close(cutAtMs?: number): Promise<void>;
 }
 
 /** Builds and starts one Herald instance. Throws ConfigurationError for a bad environment. */
@@ -31,11 +35,11 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpTimeouts, config.allowedOrigins), { logger, bodyParser: false });
   let internalApp: NestFastifyApplication | undefined;
-  const close = async () => {
-    // One bound for both listeners: each with its own, a half-sent request on each held the exit
-    // twice as long. The internal application holds nothing of its own
-    // (ServiceApiModule.standalone): it closes first, then the main one, by the same moment.
-    const cutAtMs = Date.now() + config.closeTimeoutMs;
+  const close = async (cutAtMs = Date.now() + config.closeTimeoutMs) => {
+    // One bound for both listeners, and the drain's: each with its own, a half-sent request on
+    // each listener and a client that never answered its 1012 held the exit three times
+    // CLOSE_TIMEOUT_MS, past the orchestrator's grace period. The internal application holds
+    // nothing of its own (ServiceApiModule.standalone): it closes first, then the main one.
     if (internalApp) await closeWithin(internalApp, cutAtMs);
     await closeWithin(app, cutAtMs);
   };

@@ -17,6 +17,8 @@ const DEPARTURE_CHECK_MS = 20;
 export class DrainService implements OnApplicationShutdown {
   private readonly logger = new Logger(DrainService.name);
   private drainPromise: Promise<void> | undefined;
+  /** When the drain stops waiting for its closed connections (Date.now() ms): what is left is cut by then. */
+  private departuresEndAtMs: number | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -28,6 +30,11 @@ export class DrainService implements OnApplicationShutdown {
 
   get draining(): boolean {
     return this.drainPromise !== undefined;
+  }
+
+  /** Once the drain has sent its last 1012: CLOSE_TIMEOUT_MS after it, when whatever is still open is cut. */
+  get cutAtMs(): number | undefined {
+    return this.departuresEndAtMs;
   }
 
   /**
@@ -77,6 +84,7 @@ export class DrainService implements OnApplicationShutdown {
    */
   private async departures(): Promise<number> {
     const deadline = Date.now() + this.config.closeTimeoutMs;
+    this.departuresEndAtMs = deadline;
     while (this.hub.size > 0 && Date.now() < deadline) await this.sleep(DEPARTURE_CHECK_MS);
     let timer: NodeJS.Timeout | undefined;
     const expiry = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
