@@ -28,6 +28,17 @@ describe('TokenVerifier.verifyRepeated', () => {
     expect(verifier.verifyRepeated(token)).toEqual({ ok: false, reason: 'token_expired' });
   });
 
+  it('refuses a token whose fractional exp has passed, as a connection would be closed for it, remembered or not', () => {
+    const expS = NOW_MS / 1000 + 10.5;
+    const token = jwt.sign({ sub: 'svc', scope: 'notifications:publish', exp: expS });
+    jest.setSystemTime(NOW_MS + 10_000);
+    expect(verifier.verifyRepeated(token)).toMatchObject({ ok: true });
+    // Between T.5 and T+1: jsonwebtoken, counting whole seconds, still accepts it.
+    jest.setSystemTime(NOW_MS + 10_700);
+    expect(verifier.verify(token)).toEqual({ ok: false, reason: 'token_expired' });
+    expect(verifier.verifyRepeated(token)).toEqual({ ok: false, reason: 'token_expired' });
+  });
+
   it('remembers only accepted tokens: a bad signature is refused every time', () => {
     const token = jwt.sign({ sub: 'svc' });
     const forged = `${token.slice(0, token.lastIndexOf('.') + 1)}${'A'.repeat(43)}`;

@@ -83,6 +83,7 @@ export class FrameDispatcher {
       if (!connection?.takesFrames) return;
       const now = Date.now();
       connection.lastSeenMs = now;
+      if (connection.closeIfExpired(now)) return;
       const allowance = connection.bucket.take(now);
       if (allowance === 'close') connection.closeAfterReplies(CloseCode.RateLimited);
       // A ping past the rate limit gets no pong, as a frame past it gets no reply.
@@ -114,6 +115,9 @@ export class FrameDispatcher {
     const now = Date.now();
     connection.lastSeenMs = now;
     if (!connection.takesFrames) return;
+    // Past its token's `exp`, any frame closes it at once (4001), before any answer: a frame that
+    // is malformed, unknown or over the rate limit got its `error` first.
+    if (connection.closeIfExpired(now)) return;
     const allowance = connection.bucket.take(now);
     if (allowance === 'close') {
       // Frames taken before this one, in the same read, still get their replies.
