@@ -22,6 +22,9 @@ export class DemoController {
   @Get()
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
+  // Never inside another site's frame: its buttons mint tokens and publish as the page's user.
+  @Header('X-Frame-Options', 'DENY')
+  @Header('Content-Security-Policy', "frame-ancestors 'none'")
   demoPage(): string {
     return this.page;
   }

@@ -57,7 +57,10 @@ describe('development token endpoint', () => {
     const app = await createTestApp({ NODE_ENV: 'production', DEMO_ENABLED: 'true' });
     try {
       expect((await mint(app.url)).status).toBe(404);
-      expect((await http('GET', `${app.url}/demo`)).status).toBe(200);
+      const page = await http('GET', `${app.url}/demo`);
+      expect(page.status).toBe(200);
+      // Never framed by another site: its button publishes as the page's user.
+      expect([page.headers.get('x-frame-options'), page.headers.get('content-security-policy')]).toEqual(['DENY', "frame-ancestors 'none'"]);
     } finally {
       await app.close();
     }
