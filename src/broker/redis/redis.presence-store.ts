@@ -145,17 +145,25 @@ export class RedisPresenceStore extends PresenceStore {
     if (this.failedRemoves.size === 0) return Promise.resolve();
     const rooms = [...this.failedRemoves];
     this.failedRemoves.clear();
-    return Promise.all(
-      rooms.flatMap(([room, ids]) =>
-        slicesOf([...ids]).map((slice) => {
-          const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId, announce }));
-          return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes, this.tellingFor(room, changes))).catch((error: unknown) => {
-            for (const connectionId of slice) this.rememberFailedRemove(room, connectionId);
+    return Promise.all(rooms.flatMap(([room, ids]) => this.sendRemoves(room, [...ids], announce, (slice) => slice.forEach((connectionId) => this.rememberFailedRemove(room, connectionId)))));
+  }
+
+  /**
+   * Removes `ids`' entries of `room` in slices, as the refresh sends entries: a pod with thousands
+   * of connections sends a few scripts per room, not one per connection. Told to the room with
+   * `announce`; `onFailed` hears each slice that failed. Sent whatever the connection's state.
+   */
+  private sendRemoves(room: string, ids: string[], announce: PresenceAnnouncement | undefined, onFailed?: (slice: string[]) => void): Promise<unknown>[] {
+    return slicesOf(ids).map((slice) => {
+      const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId, announce }));
+      const removing = this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes, this.tellingFor(room, changes)));
+      return onFailed
+        ? removing.catch((error: unknown) => {
+            onFailed(slice);
             throw error;
-          });
-        }),
-      ),
-    );
+          })
+        : removing;
+    });
   }
 
   enterPersonal(room: string, user: string, connectionId: string): void {
@@ -279,14 +287,7 @@ export class RedisPresenceStore extends PresenceStore {
     this.flushChanges();
     const { presenceEventsMaxUsers } = this.options;
     const announce = presenceEventsMaxUsers === undefined ? undefined : { maxUsers: presenceEventsMaxUsers };
-    // Each room's entries in slices, as the refresh sends them: a pod with thousands of
-    // connections closes with a few scripts per room, not one per connection.
-    const removals = [...this.localPresence].flatMap(([room, entries]) =>
-      slicesOf([...entries.keys()]).map((slice) => {
-        const changes = slice.map((connectionId): PresenceEntryChange => ({ op: 'remove', connectionId, announce }));
-        return this.connection.attempt('presence remove', (redis) => redis.heraldPresenceChanges(this.keys.presenceKeys(room), this.options.presenceTtlMs, changes, this.tellingFor(room, changes)));
-      }),
-    );
+    const removals = [...this.localPresence].flatMap(([room, entries]) => this.sendRemoves(room, [...entries.keys()], announce));
     this.localPresence.clear();
     this.crowdedRooms.clear();
     const retried = this.retryFailedRemoves(announce);
