@@ -59,10 +59,10 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
   // Not Nest's enableShutdownHooks: it re-raises the signal after closing, so the process
   // would exit 143; the contract wants readyz 503 at once, a spread 1012 drain, then exit 0.
   shutdown = (signal: NodeJS.Signals) => {
-    const drain = app.get(DrainService);
-    void drain
+    void app
+      .get(DrainService)
       .drain({ skipDelayWhenIdle: signal === 'SIGINT' })
-      .then(() => herald.close(drain.cutAtMs))
+      .then((cutAtMs) => herald.close(cutAtMs))
       .then(
         () => process.exit(0),
         (error: unknown) => {

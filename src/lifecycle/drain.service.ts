@@ -16,9 +16,7 @@ const DEPARTURE_CHECK_MS = 20;
 @Injectable()
 export class DrainService implements OnApplicationShutdown {
   private readonly logger = new Logger(DrainService.name);
-  private drainPromise: Promise<void> | undefined;
-  /** When the drain stops waiting for its closed connections (Date.now() ms): what is left is cut by then. */
-  private departuresEndAtMs: number | undefined;
+  private drainPromise: Promise<number> | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -32,19 +30,15 @@ export class DrainService implements OnApplicationShutdown {
     return this.drainPromise !== undefined;
   }
 
-  /** Once the drain has sent its last 1012: CLOSE_TIMEOUT_MS after it, when whatever is still open is cut. */
-  get cutAtMs(): number | undefined {
-    return this.departuresEndAtMs;
-  }
-
   /**
    * Starts the drain (idempotent); resolves once every connection has been sent its 1012 and is
-   * gone and cleaned up, or CLOSE_TIMEOUT_MS after its 1012.
+   * gone and cleaned up, or CLOSE_TIMEOUT_MS after its 1012, with that moment's deadline
+   * (Date.now() ms): whatever is still open, HTTP connections included, is cut by then.
    * `skipDelayWhenIdle`: with no connection open, stop without DRAIN_DELAY_MS. For Ctrl-C at a
    * terminal, where no load balancer is still routing publishes to this process; SIGTERM from
    * an orchestrator always waits, since publishes keep arriving until the endpoints update.
    */
-  drain(options: { skipDelayWhenIdle?: boolean } = {}): Promise<void> {
+  drain(options: { skipDelayWhenIdle?: boolean } = {}): Promise<number> {
     this.drainPromise ??= this.run(options.skipDelayWhenIdle === true && this.hub.size === 0);
     return this.drainPromise;
   }
@@ -54,7 +48,7 @@ export class DrainService implements OnApplicationShutdown {
     this.timers.clear();
   }
 
-  private async run(skipDelay: boolean): Promise<void> {
+  private async run(skipDelay: boolean): Promise<number> {
     this.metrics.drains.inc();
     const drainDelayMs = skipDelay ? 0 : this.config.drainDelayMs;
     this.logger.log({ message: skipDelay ? 'No connections: stopping without the drain delay' : 'Draining', connections: this.hub.size, drainDelayMs, drainSpreadMs: this.config.drainSpreadMs });
@@ -72,19 +66,19 @@ export class DrainService implements OnApplicationShutdown {
       if (batch > 0) await this.sleep(Math.max(0, startedMs + batch * stepMs - this.now()));
       for (const connection of connections.slice(batch * perBatch, (batch + 1) * perBatch)) connection.close(CloseCode.ServiceRestart);
     }
-    const left = await this.departures();
+    const deadline = Date.now() + this.config.closeTimeoutMs;
+    const left = await this.departures(deadline);
     this.logger.log({ message: 'Drained', closed: connections.length, ...(left > 0 ? { stillOpen: left } : {}) });
+    return deadline;
   }
 
   /**
    * Waits, within CLOSE_TIMEOUT_MS, until the closed connections are gone (each client answers
    * its 1012, or ws drops it after CLOSE_TIMEOUT_MS) and cleaned up: each one's presence `left`,
    * which members on other pods hear, goes through the broker, and the broker closes as soon as
-   * the drain ends. Returns how many were still open.
+   * the drain ends. Returns how many were still open at `deadline`.
    */
-  private async departures(): Promise<number> {
-    const deadline = Date.now() + this.config.closeTimeoutMs;
-    this.departuresEndAtMs = deadline;
+  private async departures(deadline: number): Promise<number> {
     while (this.hub.size > 0 && Date.now() < deadline) await this.sleep(DEPARTURE_CHECK_MS);
     let timer: NodeJS.Timeout | undefined;
     const expiry = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
