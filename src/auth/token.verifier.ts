@@ -24,18 +24,13 @@ interface Claims extends Record<string, unknown> {
 /** Most tokens `verifyRepeated` remembers: a pod's publishers are a handful of services. */
 const REMEMBERED_TOKENS = 256;
 
-/** A token verified once: its principal, and its `exp` in seconds as jsonwebtoken compares it. */
-interface RememberedToken {
-  principal: Principal;
-}
-
 /** Turns a JWT into a Principal, or says why it cannot (section 1 of the contract). */
 @Injectable()
 export class TokenVerifier {
   /** Room patterns and scopes, one copy per distinct list (see ListInterner). */
   private readonly lists = new ListInterner(INTERNED_LISTS);
   /** Tokens `verifyRepeated` verified, oldest first. Only accepted tokens are kept. */
-  private readonly remembered = new Map<string, RememberedToken>();
+  private readonly remembered = new Map<string, Principal>();
 
   constructor(
     private readonly jwt: JwtService,
@@ -72,14 +67,14 @@ export class TokenVerifier {
     if (!token) return this.verify(token);
     const known = this.remembered.get(token);
     if (known) {
-      if (!isPast(known.principal.expiresAtMs)) return { ok: true, principal: known.principal };
+      if (!isPast(known.expiresAtMs)) return { ok: true, principal: known };
       this.remembered.delete(token);
       return { ok: false, reason: 'token_expired' };
     }
     const verification = this.verify(token);
     if (verification.ok) {
       if (this.remembered.size >= REMEMBERED_TOKENS) this.remembered.delete(this.remembered.keys().next().value!);
-      this.remembered.set(token, { principal: verification.principal });
+      this.remembered.set(token, verification.principal);
     }
     return verification;
   }
