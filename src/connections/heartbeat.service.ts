@@ -25,8 +25,8 @@ const PING_FRAME = new PreparedFrame(serverFrame('ping', undefined));
  * Liveness (section 3) and token expiry with one timer for the whole pod rather than one per
  * socket: every heartbeatMs a protocol ping and a `ping` frame; a connection silent for
  * 2 x heartbeatMs is terminated; a connection whose token expired unrefreshed is closed with
- * 4001 within a second (ExpirySchedule; a frame sent after expiry is caught at once: by
- * WsJwtGuard, or the FrameDispatcher for a `pong`). The pings are spread over the heartbeat
+ * 4001 within a second (ExpirySchedule; a frame sent after expiry is caught at once, by the
+ * FrameDispatcher, before any answer). The pings are spread over the heartbeat
  * (PingRounds): each tick pings the connections whose slot it is and looks at every connection's
  * silence, so a silent connection is dropped at most a tick (a second at most) late; the time this
  * pod itself stalled does not count as its clients' silence (see sweep).

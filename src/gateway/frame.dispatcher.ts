@@ -144,10 +144,9 @@ export class FrameDispatcher {
     }
     if (parsed.event === 'pong') {
       // Liveness, like a protocol pong (marked above), with no reply: all its handler did was
-      // WsJwtGuard's expiry check, made here. The SDK answers every heartbeat's `ping` frame,
-      // so through Nest's handler pipeline each idle connection paid it once per heartbeat.
+      // WsJwtGuard's expiry check, made for every frame above. The SDK answers every heartbeat's
+      // `ping` frame, so through Nest's handler pipeline each idle connection paid it once per heartbeat.
       this.metrics.framesIn.inc(parsed.event);
-      connection.closeIfExpired(now);
       return;
     }
     if (parsed.event === 'join') {
