@@ -71,11 +71,16 @@ const STYLES = `
  * Content-Security-Policy has `style-src 'self'` blocks a `<style>` element, which left the panel
  * unplaced and as wide as its longest line. The element takes the markup and then this.
  */
+let sharedSheet: CSSStyleSheet | undefined;
+
 function adoptStyles(root: ShadowRoot): void {
   if ('adoptedStyleSheets' in root && typeof CSSStyleSheet === 'function' && 'replaceSync' in CSSStyleSheet.prototype) {
-    const sheet = new CSSStyleSheet();
-    sheet.replaceSync(STYLES);
-    root.adoptedStyleSheets = [sheet];
+    // One sheet for every bell on the page: adopted, not copied, by each shadow root.
+    if (!sharedSheet) {
+      sharedSheet = new CSSStyleSheet();
+      sharedSheet.replaceSync(STYLES);
+    }
+    root.adoptedStyleSheets = [sharedSheet];
   } else {
     const style = document.createElement('style');
     style.textContent = STYLES;
