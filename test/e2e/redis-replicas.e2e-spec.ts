@@ -183,22 +183,27 @@ describe('a REDIS_URL server that turns replica', () => {
     await Promise.all([server?.stop(), other?.stop()]);
   });
 
+  const readyz = async (app: TestApp) => (await http('GET', `${app.url}/readyz`)).status;
+  /** Makes `demoted` a replica of `primary`, in place, and waits until it follows it. */
+  const demote = async (demoted: RedisServer, primary: RedisServer) => {
+    await redisCli(demoted.port, ['REPLICAOF', '127.0.0.1', String(primary.port)]);
+    await eventually(async () => expect(await redisCli(demoted.port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+  };
+
   it('counts as down while it refuses writes (readyz 503, new connections 1013), and serves again once it is a primary', async () => {
-    const ready = async () => (await http('GET', `${pod.url}/readyz`)).status;
     const member = await connectClient(pod.wsUrl, signToken({ sub: 'rita' }));
     await member.join('public:demoted');
     expect((await publish(pod.url, { rooms: ['public:demoted'], type: 't', payload: { n: 1 } })).status).toBe(202);
 
-    await redisCli(server.port, ['REPLICAOF', '127.0.0.1', String(other.port)]);
-    await eventually(async () => expect(await redisCli(server.port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+    await demote(server, other);
     // The first refused write tells the pod: it stops taking work instead of failing every call while ready.
     expect((await publish(pod.url, { rooms: ['public:demoted'], type: 't', payload: { n: 2 } })).status).toBe(503);
-    await eventually(async () => expect(await ready()).toBe(503), 5_000);
+    await eventually(async () => expect(await readyz(pod)).toBe(503), 5_000);
     const refused = await openClient(pod.wsUrl, signToken({ sub: 'newcomer' }));
     expect(await refused.closed).toEqual({ code: 1013, reason: 'try_again_later' });
 
     await redisCli(server.port, ['REPLICAOF', 'NO', 'ONE']);
-    await eventually(async () => expect(await ready()).toBe(200), 15_000);
+    await eventually(async () => expect(await readyz(pod)).toBe(200), 15_000);
     expect((await publish(pod.url, { rooms: ['public:demoted'], type: 't', payload: { n: 3 } })).status).toBe(202);
     await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.n === 3);
     expect(member.closeInfo).toBeUndefined();
@@ -227,18 +232,16 @@ describe('a REDIS_URL server that turns replica', () => {
     });
 
     it('follows the endpoint to the new primary and delivers again, with the old server still a replica', async () => {
-      const ready = async () => (await http('GET', `${moved.url}/readyz`)).status;
       const member = await connectClient(moved.wsUrl, signToken({ sub: 'mia' }));
       await member.join('public:moved');
       expect((await publish(moved.url, { rooms: ['public:moved'], type: 't', payload: { n: 1 } })).status).toBe(202);
 
       endpoint.moveTo(newPrimary.port);
-      await redisCli(oldPrimary.port, ['REPLICAOF', '127.0.0.1', String(newPrimary.port)]);
-      await eventually(async () => expect(await redisCli(oldPrimary.port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+      await demote(oldPrimary, newPrimary);
       // A write the old server refuses tells the pod (a presence refresh may have told it already).
       expect([202, 503]).toContain((await publish(moved.url, { rooms: ['public:moved'], type: 't', payload: { n: 2 } })).status);
 
-      await eventually(async () => expect(await ready()).toBe(200), 15_000);
+      await eventually(async () => expect(await readyz(moved)).toBe(200), 15_000);
       expect(await redisCli(oldPrimary.port, ['ROLE'])).toContain('slave');
       // The member's room was followed again on the new primary: its publishes reach it.
       await eventually(async () => expect((await publish(moved.url, { rooms: ['public:moved'], type: 't', payload: { n: 3 } })).status).toBe(202), 5_000);
