@@ -54,8 +54,12 @@ export abstract class PresenceStore {
    */
   abstract enterPersonal(room: string, user: string, connectionId: string): void;
   abstract leavePersonal(room: string, user: string, connectionId: string): void;
-  /** Who is in the room across pods; for a personal room, what enterPersonal counted. */
-  abstract snapshot(room: string): Promise<PresenceSnapshot>;
+  /**
+   * Who is in the room across pods; for a personal room, what enterPersonal counted. With
+   * `joinsToldSinceMs` (this pod's clock), also which of them the room was told `joined` at or
+   * after that time (PresenceSnapshot.joinsToldSince).
+   */
+  abstract snapshot(room: string, joinsToldSinceMs?: number): Promise<PresenceSnapshot>;
   /**
    * Registers the listener told when a user's last connection in a room vanished without a
    * remove: its pod died and the entry expired. Called once cluster-wide per such user, on
@@ -78,4 +82,11 @@ export type PresenceExpiredListener = (room: string, user: string, users: number
 export interface PresenceSnapshot {
   users: string[];
   connections: number;
+  /**
+   * Asked for with a time: the users there whose arrival was announced to the room since then.
+   * A pod cut off from the store meanwhile heard none of those frames, and cannot tell such a
+   * user from one who was there before its members joined (nobody here was told of either).
+   * Undefined from a store whose pods are never cut off from it (the embedded one).
+   */
+  joinsToldSince?: string[];
 }

@@ -279,6 +279,11 @@ export class ConnectionHub {
     };
   }
 
+  /** The rooms with members on this pod (a copy: safe across awaits). */
+  roomsWithMembers(): string[] {
+    return [...this.membersByRoom.keys()];
+  }
+
   /**
    * Delivers a presence frame about `user` to the room's members on this pod only: a pod's own
    * correction of what its members were told (RoomsService), which every other pod makes for

@@ -65,6 +65,11 @@ export class ToldPresence {
     if (users?.delete(user) && users.size === 0) this.usersByRoom.delete(room);
   }
 
+  /** Whether the room's members here were last told `user` joined. */
+  toldJoined(room: string, user: string): boolean {
+    return this.usersByRoom.get(room)?.has(user) ?? false;
+  }
+
   /** Each room with the users its members here were last told joined (a copy: safe across awaits). */
   snapshot(): [string, string[]][] {
     return [...this.usersByRoom].map(([room, users]) => [room, [...users]]);

@@ -32,25 +32,30 @@ function roomsWithAvailability(config: Partial<HeraldConfig>) {
   const broker = engine.broker as unknown as { onAvailabilityChange(listener: (available: boolean) => void): void };
   jest.spyOn(broker, 'onAvailabilityChange').mockImplementation((registered) => (listener = registered));
   const hub = new ConnectionHub(engine.broker, new MetricsService());
-  const rooms = new RoomsService(engine.broker, engine.presence, hub, { ...config, heartbeatMs: 1000 } as HeraldConfig);
+  const rooms = new RoomsService(engine.broker, engine.presence, hub, { ...config, heartbeatMs: 1000, redisCommandTimeoutMs: 1000 } as HeraldConfig);
   return { engine, hub, rooms, availability: (available: boolean) => listener(available) };
 }
 
 /**
- * Bob, admitted and a member of public:talk, and the presence frames he hears from then on, as
- * `user status`; then erin is in the store (her pod registered again) while the broker comes
- * back, and a pod back before hers tells the room she left.
+ * Bob's presence frames (bobHearsPresence); then erin is in the store (her pod registered again)
+ * while the broker comes back, and a pod back before hers tells the room she left.
  */
-async function bobHearsErinToldLeft({ engine, hub, rooms, availability }: ReturnType<typeof roomsWithAvailability>): Promise<() => string[]> {
+async function bobHearsErinToldLeft(service: ReturnType<typeof roomsWithAvailability>): Promise<() => string[]> {
+  const heard = await bobHearsPresence(service);
+  await service.engine.presence.add('public:talk', 'erin', 'c9');
+  service.availability(false);
+  service.availability(true);
+  service.hub.tellHere('public:talk', 'erin', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'erin', status: 'left', timestamp: new Date().toISOString() } }));
+  return heard;
+}
+
+/** Bob, admitted and a member of public:talk, and the presence frames he hears from then on, as `user status`. */
+async function bobHearsPresence({ rooms }: ReturnType<typeof roomsWithAvailability>): Promise<() => string[]> {
   const bob = new Connection('c1', fakeSocket(), { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
   await rooms.admit(bob, () => undefined);
   await rooms.join(bob, 'public:talk', undefined, () => undefined, () => undefined);
   const sent: string[] = [];
   jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared instanceof PreparedFrame ? prepared.payload.toString() : String(prepared)), true));
-  await engine.presence.add('public:talk', 'erin', 'c9');
-  availability(false);
-  availability(true);
-  hub.tellHere('public:talk', 'erin', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'erin', status: 'left', timestamp: new Date().toISOString() } }));
   return () =>
     sent
       .map((frame) => JSON.parse(frame) as { event: string; data: { user?: string; status?: string } })
@@ -200,6 +205,84 @@ describe('RoomsService', () => {
       jest.useRealTimers();
       await engine.close();
     }
+  });
+
+  describe('users announced joined while the broker was lost', () => {
+    /**
+     * Bob, a member of public:talk, the presence frames he hears, and a store that says frank
+     * (and bob himself) were announced joined since whatever time it is asked about; erin is
+     * there too, from before.
+     */
+    async function bobAndAnnouncedFrank(service: ReturnType<typeof roomsWithAvailability>, { unreadableFirst = false } = {}) {
+      const heard = await bobHearsPresence(service);
+      let unreadable = unreadableFirst;
+      const snapshot = jest.spyOn(service.engine.presence, 'snapshot').mockImplementation(async (_room, since) => {
+        if (since === undefined) return { users: ['bob', 'erin', 'frank'], connections: 3 };
+        if (unreadable) {
+          unreadable = false;
+          throw new Error('unreachable');
+        }
+        return { users: ['bob', 'erin', 'frank'], connections: 3, joinsToldSince: ['bob', 'frank'] };
+      });
+      const asked = () => snapshot.mock.calls.filter(([, since]) => since !== undefined).map(([room, since]) => [room, since]);
+      return { heard, asked };
+    }
+
+    it('tells its members three heartbeats after the return, once, asking the store from two command deadlines before the loss', async () => {
+      jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+      const service = roomsWithAvailability(config);
+      try {
+        const { heard, asked } = await bobAndAnnouncedFrank(service);
+        const lostAt = Date.now();
+        service.availability(false);
+        await jest.advanceTimersByTimeAsync(5000);
+        service.availability(true);
+        await jest.advanceTimersByTimeAsync(2999);
+        expect(heard()).toEqual([]);
+        await jest.advanceTimersByTimeAsync(1);
+        expect(asked()).toEqual([['public:talk', lostAt - 2000]]);
+        // Not bob himself, nor erin, whom the store does not say arrived meanwhile.
+        expect(heard()).toEqual(['frank joined']);
+
+        // The next outage asks from its own loss, and frank, told already, is not told again.
+        const lostAgainAt = Date.now();
+        service.availability(false);
+        service.availability(true);
+        await jest.advanceTimersByTimeAsync(3000);
+        expect(asked()).toEqual([['public:talk', lostAt - 2000], ['public:talk', lostAgainAt - 2000]]);
+        expect(heard()).toEqual(['frank joined']);
+      } finally {
+        jest.useRealTimers();
+        await service.engine.close();
+      }
+    });
+
+    it('keeps the time of the first loss when the look cannot read the store, or the broker is lost again before it', async () => {
+      jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+      const service = roomsWithAvailability(config);
+      try {
+        const { heard, asked } = await bobAndAnnouncedFrank(service, { unreadableFirst: true });
+        const lostAt = Date.now();
+        service.availability(false);
+        service.availability(true);
+        // Lost again before the look: no look then, and the next one asks from the first loss.
+        await jest.advanceTimersByTimeAsync(1000);
+        service.availability(false);
+        await jest.advanceTimersByTimeAsync(1000);
+        service.availability(true);
+        await jest.advanceTimersByTimeAsync(3000);
+        expect(heard()).toEqual([]);
+        expect(asked()).toEqual([['public:talk', lostAt - 2000]]);
+        service.availability(false);
+        service.availability(true);
+        await jest.advanceTimersByTimeAsync(3000);
+        expect(asked()).toEqual([['public:talk', lostAt - 2000], ['public:talk', lostAt - 2000]]);
+        expect(heard()).toEqual(['frank joined']);
+      } finally {
+        jest.useRealTimers();
+        await service.engine.close();
+      }
+    });
   });
 
   it('schedules no look at what members were told once closed, though the leaves being told then finish after', async () => {

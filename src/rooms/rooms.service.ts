@@ -31,6 +31,12 @@ export class RoomsService implements OnModuleDestroy {
   private presenceCheck: NodeJS.Timeout | undefined;
   /** Counts availability changes (and the module's end): a look scheduled in an earlier one is not scheduled any more. */
   private presenceRound = 0;
+  /**
+   * From when this pod may have missed what its rooms' channels carried: a little before the
+   * broker was lost (a silent Redis is noticed within its command deadline and a health PING),
+   * kept across losses until a look after a return has told what was missed (tellUnheardJoins).
+   */
+  private unheardSinceMs: number | undefined;
   /** What every join and leave asks the store to tell (PRESENCE_EVENTS_MAX_USERS), one object for all. */
   private readonly announcement: PresenceAnnouncement;
 
@@ -50,7 +56,10 @@ export class RoomsService implements OnModuleDestroy {
       // Who is told `left` from the loss until the look below: the first pods back find the users
       // of pods that have not registered their entries again gone, and tell so.
       this.hub.toldPresence.watchLefts();
-      if (!available) return;
+      if (!available) {
+        this.unheardSinceMs ??= Date.now() - 2 * this.config.redisCommandTimeoutMs;
+        return;
+      }
       // Once every live pod is back in the store: each refreshes its entries within two
       // heartbeats, the time after which the store forgets a pod that did not.
       this.presenceCheck = setTimeout(() => {
@@ -135,6 +144,7 @@ export class RoomsService implements OnModuleDestroy {
    * return looks again).
    */
   private async correctToldPresence(toldJustNow: ReadonlySet<string>): Promise<void> {
+    const round = this.presenceRound;
     // Told `left` since the broker came back, and there all the same: a pod that resynced before
     // theirs found them gone (their entries had expired during the outage).
     const lefts = this.hub.toldPresence.lefts();
@@ -156,6 +166,37 @@ export class RoomsService implements OnModuleDestroy {
       }
     }
     this.hub.toldPresence.unwatchLefts();
+    if (this.unheardSinceMs === undefined || !(await this.tellUnheardJoins(this.unheardSinceMs, toldJustNow))) return;
+    // Lost again meanwhile: what that loss missed is for the look after its return.
+    if (round === this.presenceRound) this.unheardSinceMs = undefined;
+  }
+
+  /**
+   * Tells this pod's members `joined` for each user the store announced to their room since
+   * `sinceMs`, while this pod could not hear the room's channel, and whom they were not told of
+   * since. Without it, a user who joined on another pod while this one was cut off from Redis
+   * stayed unknown to this pod's members until the user left (told `left` of someone never
+   * `joined`). The store says when each arrival was announced: a user present whom nobody here
+   * was told of may as well have been there before this pod's members joined, and telling those
+   * `joined` after every outage would announce a whole room again. False when a room could not
+   * be read (the look after the broker's next return tells it).
+   */
+  private async tellUnheardJoins(sinceMs: number, toldJustNow: ReadonlySet<string>): Promise<boolean> {
+    for (const room of this.hub.roomsWithMembers()) {
+      if (isPersonalRoom(room)) continue;
+      let snapshot;
+      try {
+        snapshot = await this.presence.snapshot(room, sinceMs);
+      } catch {
+        return false;
+      }
+      for (const user of snapshot.joinsToldSince ?? []) {
+        if (this.hub.toldPresence.toldJoined(room, user) || toldJustNow.has(toldKey(room, user))) continue;
+        const frame = this.presenceFrame(room, user, 'joined', snapshot.users.length);
+        if (frame !== undefined) this.hub.tellHere(room, user, frame);
+      }
+    }
+    return true;
   }
 
   /** The one listener told of every admission, close, join and leave on this pod (backend hooks). */

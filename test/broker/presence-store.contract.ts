@@ -105,6 +105,34 @@ export function presenceStoreContract(harness: EngineHarness): void {
     });
   });
 
+  itWithPods('says which users there the room was told joined since a time: what a pod cut off from the store meanwhile missed', async () => {
+    const cluster = await harness.cluster();
+    const [a, b] = [(await cluster.pod()).presence, (await cluster.pod()).presence];
+    const told = { maxUsers: 4 };
+    await a.add('unheard', 'before', 'c1', told);
+    await a.add('unheard', 'leaving', 'c2', told);
+    // The store's clock against this process's: the same machine's, a few ms apart at most.
+    await delay(20);
+    const since = Date.now();
+    await delay(20);
+    await b.add('unheard', 'after', 'c3', told);
+    await b.add('unheard', 'untold', 'c4');
+    await b.add('unheard', 'gone', 'c5', told);
+    await b.remove('unheard', 'gone', 'c5', told);
+    // Back after a leave: announced again.
+    await a.remove('unheard', 'leaving', 'c2', told);
+    await a.add('unheard', 'leaving', 'c6', told);
+    // A fifth user makes more than maxUsers: not announced.
+    await a.add('unheard', 'crowd', 'c7', told);
+    expect((await b.snapshot('unheard', since)).joinsToldSince?.sort()).toEqual(['after', 'leaving']);
+    expect((await a.snapshot('unheard', Date.now() + 60_000)).joinsToldSince).toEqual([]);
+    expect(await a.snapshot('unheard')).not.toHaveProperty('joinsToldSince');
+    // Gone with the last entry: a user who comes back into an emptied room is announced anew.
+    for (const [user, id] of [['before', 'c1'], ['after', 'c3'], ['untold', 'c4'], ['leaving', 'c6'], ['crowd', 'c7']]) await a.remove('unheard', user, id);
+    await a.add('unheard', 'after', 'c8');
+    expect((await a.snapshot('unheard', 0)).joinsToldSince).toEqual([]);
+  });
+
   it('keeps rooms apart, and counts the entries this pod holds', async () => {
     const store = await (await stores()).pod();
     await store.add('one', 'alice', 'c1');

@@ -2,6 +2,7 @@ import { useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { HttpResult, http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
+import { startTcpRelay } from '../support/tcp-relay';
 import { publisherToken, signToken } from '../support/tokens';
 import { TestClient, connectClient, openClient } from '../support/ws-client';
 
@@ -164,6 +165,51 @@ describe('presence changes made while Redis is down', () => {
     await eventually(() => expect(presenceOf(watcher)).toEqual(['leaver joined', 'quitter joined', 'leaver left', 'quitter left']), 10_000);
     expect((await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body).toMatchObject({ users: ['watcher'], connections: 1 });
     await Promise.all([watcher.close(), leaver.close()]);
+  });
+
+  it('are told to the members of a pod cut off from Redis meanwhile: a user who joined on another pod is announced joined, one there before is not', async () => {
+    const room = 'chat:cutoff';
+    const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
+    const clients: TestClient[] = [];
+    const early = await connectClient(app.wsUrl, token('early'));
+    clients.push(early);
+    await early.join(room);
+    const earlyJoinedAt = Date.now();
+    const network = await startTcpRelay(broker.redis!.port);
+    const cutOff = await createTestApp({ ...broker.env(), REDIS_URL: network.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) });
+    const cutOffReady = async () => (await http('GET', `${cutOff.url}/readyz`)).status;
+    try {
+      // The watcher joins after `early`: nobody tells it of users already there (the presence API does).
+      const watcher = await connectClient(cutOff.wsUrl, token('watcher'));
+      clients.push(watcher);
+      await watcher.join(room);
+      await eventually(async () => expect((await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body).toMatchObject({ users: ['early', 'watcher'] }));
+
+      // A pod counts what was announced up to two command deadlines before it noticed the loss as
+      // possibly unheard (a silent Redis is noticed that late): `early` is announced before that.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyJoinedAt + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
+
+      /** While the pod is cut off, `user` joins on the other pod: announced on a channel the pod does not hear then. */
+      const joinWhileCutOff = async (user: string) => {
+        network.cut();
+        await eventually(async () => expect(await cutOffReady()).toBe(503), ANSWER_WITHIN_MS);
+        const client = await connectClient(app.wsUrl, token(user));
+        clients.push(client);
+        await client.join(room);
+        network.mend();
+        await eventually(async () => expect(await cutOffReady()).toBe(200), 15_000);
+      };
+      await joinWhileCutOff('newcomer');
+      // The look after the return tells each room's users in one pass: `early` would be told with it.
+      await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined']), 15_000);
+      // The next outage's look tells its own arrival, and not the one told already.
+      await joinWhileCutOff('later');
+      await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined', 'later joined']), 15_000);
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      await cutOff.close();
+      await network.close();
+    }
   });
 
   it('are told by a pod that shut down while Redis was frozen, once Redis answers: its members are announced as left', async () => {

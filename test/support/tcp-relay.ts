@@ -9,17 +9,25 @@ export interface TcpRelay {
   readonly port: number;
   readonly url: string;
   moveTo(targetPort: number): void;
+  /** Cuts every connection through the relay and refuses new ones until `mend`: one pod's network to Redis is down. */
+  cut(): void;
+  mend(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
   let target = targetPort;
+  let refusing = false;
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   };
   const server: Server = createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(target, '127.0.0.1');
     track(client);
     track(upstream);
@@ -41,6 +49,13 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
     url: `redis://127.0.0.1:${port}`,
     moveTo: (targetPort) => {
       target = targetPort;
+    },
+    cut: () => {
+      refusing = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    mend: () => {
+      refusing = false;
     },
     close: () =>
       new Promise<void>((resolve) => {

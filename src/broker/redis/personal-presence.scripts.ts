@@ -59,14 +59,14 @@ return existed
 
 /**
  * KEYS: the shard's ordinary presence keys (earlier versions' entries per connection; their
- * clock goes unused, as those versions kept none), then its pods. ARGV: the pods' hash key
- * prefix, a user. Returns the user's connections across the live pods, plus those earlier
+ * clock and announced times go unused, as those versions kept none), then its pods. ARGV: the
+ * pods' hash key prefix, a user. Returns the user's connections across the live pods, plus those earlier
  * versions' pods still count (a rolling update), after forgetting the entries that expired.
  * The pods' hashes are named from the set, not passed: they share the shard's hash tag, so
  * they are on the script's slot.
  */
 const PERSONAL_PRESENCE_OF_USER = `${PRESENCE_HELPERS}
-local pods, prefix, user = KEYS[5], ARGV[1], ARGV[2]
+local pods, prefix, user = KEYS[6], ARGV[1], ARGV[2]
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', pods, '-inf', now)
 local total = 0
@@ -93,7 +93,7 @@ export const PERSONAL_PRESENCE_SCRIPTS = {
   }),
   heraldPersonalPresenceOfUser: defineScript({
     SCRIPT: PERSONAL_PRESENCE_OF_USER,
-    NUMBER_OF_KEYS: 5,
+    NUMBER_OF_KEYS: 6,
     parseCommand(parser: CommandParser, keys: PersonalPresenceKeys, user: string) {
       pushPresenceKeys(parser, keys.earlier);
       parser.pushKey(keys.pods);

@@ -24,12 +24,13 @@ import { NOW_MS } from './lua';
  * entries are purged once the grace ends.
  */
 export const PRESENCE_HELPERS = `${NOW_MS}
-local expiry, connections, users, clock = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local expiry, connections, users, clock, announced = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local function forget(id, user)
   redis.call('ZREM', expiry, id)
   redis.call('HDEL', connections, id)
   if redis.call('HINCRBY', users, user, -1) <= 0 then
     redis.call('HDEL', users, user)
+    redis.call('HDEL', announced, user)
     return true
   end
   return false
@@ -38,7 +39,7 @@ end
 -- true, with its clock deleted, when the room has no entry.
 local function empty_without_clock()
   if redis.call('EXISTS', expiry) == 1 then return false end
-  redis.call('DEL', clock)
+  redis.call('DEL', clock, announced)
   return true
 end
 -- Records this script's touch of the room; false while the room's grace after a stall lasts.
@@ -84,8 +85,9 @@ end
 local function keep(ttl_ms)
   redis.call('PEXPIRE', connections, ttl_ms)
   redis.call('PEXPIRE', users, ttl_ms)
+  redis.call('PEXPIRE', announced, ttl_ms)
   -- 0: the room has no entry left (see empty_without_clock).
-  if redis.call('PEXPIRE', expiry, ttl_ms) == 0 then redis.call('DEL', clock) end
+  if redis.call('PEXPIRE', expiry, ttl_ms) == 0 then redis.call('DEL', clock, announced) end
 end
 `;
 
@@ -111,6 +113,7 @@ local function announce(user, status, users_told)
   local frame = '{"event":"presence","data":{"room":' .. cjson.encode(ARGV[6]) .. ',"user":' .. cjson.encode(user)
     .. ',"status":"' .. status .. '","timestamp":"' .. ARGV[7] .. '"}}'
   redis.call(ARGV[3], ARGV[4], ARGV[5] .. 'B ' .. cjson.encode(user) .. '\\n' .. frame)
+  if status == 'joined' then redis.call('HSET', announced, user, now) end
 end
 local gone = may_purge(now, ttl_ms) and purge(now) or {}
 local changes, expired = {}, {}
@@ -152,12 +155,23 @@ keep(ttl_ms)
 return {redis.call('HLEN', users), gone}
 `;
 
-/** ARGV: entry TTL ms. Returns {live connections, {users}, {expired users}}. */
+/**
+ * ARGV: entry TTL ms, then optionally a time (ms). Returns {live connections, {users}, {expired
+ * users}, {users there whose `joined` was told at or after that time}} (the last empty without it).
+ */
 const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
 local now = now_ms()
 local gone = may_purge(now, tonumber(ARGV[1])) and purge(now) or {}
 empty_without_clock()
-return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
+local told_since = {}
+local since = tonumber(ARGV[2])
+if since then
+  local told = redis.call('HGETALL', announced)
+  for index = 1, #told, 2 do
+    if tonumber(told[index + 1]) >= since and redis.call('HEXISTS', users, told[index]) == 1 then table.insert(told_since, told[index]) end
+  end
+end
+return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone, told_since}
 `;
 
 export interface PresenceKeys {
@@ -166,6 +180,13 @@ export interface PresenceKeys {
   users: string;
   /** When a script last touched the room, and until when its grace after a stall lasts (PRESENCE_HELPERS). */
   clock: string;
+  /**
+   * Hash: user -> when (Redis ms) the room was last told the user `joined`, while the user is
+   * there. A pod that could not hear the room for a while asks it who arrived meanwhile
+   * (PresenceStore.snapshot's joinsToldSince): nothing else tells such an arrival from a user
+   * who was there before its members joined.
+   */
+  announced: string;
 }
 
 /** Every presence script reports the users whose last entry it found expired (their pod died). */
@@ -197,6 +218,8 @@ export interface PresenceChangesReply {
 export interface PresenceSnapshotReply extends ExpiredPresence {
   connections: number;
   userIds: string[];
+  /** Asked with a time: the users there whose `joined` was told since (PresenceKeys.announced). */
+  joinsToldSince: string[];
 }
 
 /** A room's presence keys, as every presence script (and the personal rooms' snapshot) takes them first. */
@@ -205,12 +228,13 @@ export const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
   parser.pushKey(keys.connections);
   parser.pushKey(keys.users);
   parser.pushKey(keys.clock);
+  parser.pushKey(keys.announced);
 };
 
 export const PRESENCE_SCRIPTS = {
   heraldPresenceChanges: defineScript({
     SCRIPT: PRESENCE_CHANGES,
-    NUMBER_OF_KEYS: 4,
+    NUMBER_OF_KEYS: 5,
     parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, changes: Iterable<PresenceEntryChange>, telling?: PresenceTelling) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
@@ -230,7 +254,7 @@ export const PRESENCE_SCRIPTS = {
   }),
   heraldPresenceRefresh: defineScript({
     SCRIPT: PRESENCE_REFRESH,
-    NUMBER_OF_KEYS: 4,
+    NUMBER_OF_KEYS: 5,
     parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>, purge: boolean) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs), purge ? '1' : '0');
@@ -240,16 +264,18 @@ export const PRESENCE_SCRIPTS = {
   }),
   heraldPresenceSnapshot: defineScript({
     SCRIPT: PRESENCE_SNAPSHOT,
-    NUMBER_OF_KEYS: 4,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number) {
+    NUMBER_OF_KEYS: 5,
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, joinsToldSinceMs?: number) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
+      if (joinsToldSinceMs !== undefined) parser.push(String(Math.floor(joinsToldSinceMs)));
     },
-    transformReply: (reply: [number, string[], string[]]): PresenceSnapshotReply => ({
+    transformReply: (reply: [number, string[], string[], string[]]): PresenceSnapshotReply => ({
       connections: Number(reply[0]),
       userIds: reply[1],
       users: reply[1].length,
       expiredUsers: reply[2],
+      joinsToldSince: reply[3],
     }),
   }),
 };

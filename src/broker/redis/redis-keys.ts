@@ -111,9 +111,20 @@ export class RedisKeys {
     return `${this.prefix}{${room}}:presence:clock`;
   }
 
+  /** Hash: when each user there was last announced `joined` (PresenceKeys.announced). */
+  presenceAnnounced(room: string): string {
+    return `${this.prefix}{${room}}:presence:announced`;
+  }
+
   /** Every key of a room's presence entries, as the presence scripts take them. */
   presenceKeys(room: string): PresenceKeys {
-    return { expiry: this.presenceExpiry(room), connections: this.presenceConnections(room), users: this.presenceUsers(room), clock: this.presenceClock(room) };
+    return {
+      expiry: this.presenceExpiry(room),
+      connections: this.presenceConnections(room),
+      users: this.presenceUsers(room),
+      clock: this.presenceClock(room),
+      announced: this.presenceAnnounced(room),
+    };
   }
 
   /**

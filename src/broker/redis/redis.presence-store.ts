@@ -256,12 +256,13 @@ export class RedisPresenceStore extends PresenceStore {
     if (batch) this.sendChanges(room, batch);
   }
 
-  async snapshot(room: string): Promise<PresenceSnapshot> {
+  async snapshot(room: string, joinsToldSinceMs?: number): Promise<PresenceSnapshot> {
     if (isPersonalRoom(room)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
     this.flushChanges(room);
-    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs));
+    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs, joinsToldSinceMs));
     this.reportExpired(room, snapshot);
-    return { users: snapshot.userIds, connections: snapshot.connections };
+    const { userIds: users, connections } = snapshot;
+    return joinsToldSinceMs === undefined ? { users, connections } : { users, connections, joinsToldSince: snapshot.joinsToldSince };
   }
 
   onExpired(listener: PresenceExpiredListener): void {
