@@ -30,7 +30,13 @@ export interface RunningHerald {
 }
 
 /** Builds and starts one Herald instance. Throws ConfigurationError for a bad environment. */
-export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
+/**
+ * Starts Herald. `stop` aborted while it starts (a SIGTERM then) gives up the broker's
+ * connection under way, and the start fails: a pod that cannot reach Redis would otherwise hold
+ * its orchestrator's stop for the whole start-up budget. Aborted later, it changes nothing: the
+ * caller drains the started app.
+ */
+export async function startHerald(env: RawEnvironment, stop?: AbortSignal): Promise<RunningHerald> {
   const config = loadHeraldConfig(env);
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpTimeouts, config.allowedOrigins), { logger, bodyParser: false });
@@ -47,7 +53,7 @@ export async function startHerald(env: RawEnvironment): Promise<RunningHerald> {
     configureHttpPipeline(app, config);
     closeKeepAliveWhileDraining(app);
     const engine = app.get(Engine);
-    await connectEngine(engine);
+    await connectEngine(engine, stop);
     app.useWebSocketAdapter(new HeraldWsAdapter(app));
     if (config.allowedOrigins) {
       // Section 6: listed origins get their own origin back; unlisted ones are granted nothing.
@@ -108,14 +114,22 @@ function closeKeepAliveWhileDraining(app: NestFastifyApplication): void {
  * accepted, outside Nest's module initialisation, so a bad REDIS_URL is a start-up error
  * naming it rather than a process exit inside Nest. The memory engine resolves at once.
  */
-async function connectEngine(engine: Engine): Promise<void> {
+async function connectEngine(engine: Engine, stop: AbortSignal | undefined): Promise<void> {
+  stop?.throwIfAborted();
+  // Closing the engine ends its start at once (ClosedWhileStartingError), whatever try it is in.
+  const giveUp = () => void engine.close().catch(() => undefined);
+  stop?.addEventListener('abort', giveUp, { once: true });
   try {
     await engine.connect();
   } catch (error) {
     // The setting may well be right and Redis down (a rollout during an outage): say both.
-    if (error instanceof EngineConnectError) throw new ConfigurationError([`${error.setting}: ${error.message}`], 'Redis cannot be reached: check the setting below, and that Redis is up (Herald exits, and its orchestrator starts it again):');
+    if (error instanceof EngineConnectError && !stop?.aborted) throw new ConfigurationError([`${error.setting}: ${error.message}`], 'Redis cannot be reached: check the setting below, and that Redis is up (Herald exits, and its orchestrator starts it again):');
     throw error;
+  } finally {
+    stop?.removeEventListener('abort', giveUp);
   }
+  // Stopped as the connection completed: nothing was served yet.
+  stop?.throwIfAborted();
 }
 
 /** The service API on INTERNAL_PORT: its own application, so its routes never exist on PORT. */

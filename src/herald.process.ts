@@ -12,17 +12,26 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
   const logger = new Logger('Shutdown');
   let signalled: NodeJS.Signals | undefined;
   let shutdown: ((signal: NodeJS.Signals) => void) | undefined;
-  // A signal while Herald starts is held until it has started (see the end), then drains it.
+  const starting = new AbortController();
+  // A signal while Herald connects to its broker ends the start (nothing is served yet, and Redis
+  // may never answer); one before or after that is held until Herald has started (see the
+  // end), then drains it.
   signals.listen((signal, first) => {
     logger.log({ message: 'Signal received', signal });
     if (!first) return;
     signalled = signal;
-    shutdown?.(signal);
+    if (shutdown) shutdown(signal);
+    else starting.abort();
   });
   let herald;
   try {
-    herald = await startHerald(processEnvironment());
+    herald = await startHerald(processEnvironment(), starting.signal);
   } catch (error) {
+    if (signalled) {
+      // The stop asked for, not a failure: whatever the start met, the orchestrator starts a pod again.
+      logger.log({ message: 'Stopped while starting', signal: signalled, ...(error instanceof ConfigurationError ? { error: error.message } : {}) });
+      process.exit(0);
+    }
     if (error instanceof ConfigurationError) {
       // Plain stderr: the logger's own configuration may be what is wrong.
       process.stderr.write(`Herald cannot start. ${error.message}\n`);

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { Socket, connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { eventually } from '../support/eventually';
 import { http } from '../support/http';
@@ -54,6 +54,29 @@ describe('lifecycle of the built server', () => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(server.output()).toContain('Signal received');
+  });
+
+  it.each([
+    ['REDIS_URL', (address: string) => ({ REDIS_URL: `redis://${address}` })],
+    ['REDIS_SENTINELS', (address: string) => ({ REDIS_SENTINELS: address, REDIS_SENTINEL_MASTER: 'herald' })],
+    ['REDIS_CLUSTER_NODES', (address: string) => ({ REDIS_CLUSTER_NODES: `redis://${address}` })],
+  ])('stops with exit 0 on a SIGTERM while it waits for a Redis that never answers (%s), without waiting out the start', async (_mode, redisEnv) => {
+    // Takes connections and never answers: each start-up try would wait a minute for it.
+    const connections: Socket[] = [];
+    const silent = createServer((socket) => connections.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const redisPort = (silent.address() as AddressInfo).port;
+      const server = await spawnServer({ ...redisEnv(`127.0.0.1:${redisPort}`), REDIS_COMMAND_TIMEOUT_MS: '60000' }, { waitReady: false });
+      await eventually(() => expect(connections.length).toBeGreaterThan(0), 20_000);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toEqual({ code: 0, signal: null });
+      expect(server.output()).toContain('Stopped while starting');
+      expect(server.output()).not.toContain('Herald cannot start');
+    } finally {
+      for (const socket of connections) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('drains a SIGTERM that came while its modules were still loading, and exits 0', async () => {

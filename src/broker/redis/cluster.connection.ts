@@ -493,9 +493,14 @@ export class ClusterRedisConnection extends RedisConnection {
     this.startTries.close();
     this.channels.clear();
     this.setAvailable(false);
+    // A start under way ends at once, its connections cut: closing them waits for every
+    // pending reply, which a silent node never sends.
+    const abandoned = this.abandonStart();
     // A replacement still discovering is given up; the health check in flight sees `closed`.
     this.candidate?.destroy();
+    if (abandoned) this.cluster.destroy();
     await this.resyncing?.catch(() => undefined);
+    if (abandoned) return;
     try {
       await withDeadline(this.cluster.close(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('close', this.settings.commandTimeoutMs));
     } catch (error) {
@@ -515,22 +520,24 @@ export class ClusterRedisConnection extends RedisConnection {
     const budgetMs = this.startTries.budgetMs(this.settings.commandTimeoutMs, this.settings.reconnectMaxDelayMs);
     const deadline = Date.now() + budgetMs;
     try {
-      let tries = 0;
-      await this.startTries.run(() => this.discoverAtStart(tries++), {
-        within: { ms: budgetMs, what: 'the cluster discovery' },
-        pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
-        onRetry: (attempt, error) => this.logger.warn({ message: 'Redis Cluster discovery failed at start; trying again', attempt, error: describeError(error) }),
+      await this.abandonable(async () => {
+        let tries = 0;
+        await this.startTries.run(() => this.discoverAtStart(tries++), {
+          within: { ms: budgetMs, what: 'the cluster discovery' },
+          pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
+          onRetry: (attempt, error) => this.logger.warn({ message: 'Redis Cluster discovery failed at start; trying again', attempt, error: describeError(error) }),
+        });
+        await this.untilEverySlotServed();
+        // Connecting to each primary may take what is left of the budget: node-redis tries a
+        // connect that timed out again, and a start on a busy machine (a pod starting next to
+        // others) is not failed for one slow handshake.
+        const connectTimeoutMs = Math.max(this.settings.commandTimeoutMs, deadline - Date.now());
+        await this.loadScriptsAtStart(connectTimeoutMs);
+        this.everConnected = true;
+        this.primaries = this.primaryAddresses();
+        this.disturbed = false;
+        await this.resync();
       });
-      await this.untilEverySlotServed();
-      // Connecting to each primary may take what is left of the budget: node-redis tries a
-      // connect that timed out again, and a start on a busy machine (a pod starting next to
-      // others) is not failed for one slow handshake.
-      const connectTimeoutMs = Math.max(this.settings.commandTimeoutMs, deadline - Date.now());
-      await this.loadScriptsAtStart(connectTimeoutMs);
-      this.everConnected = true;
-      this.primaries = this.primaryAddresses();
-      this.disturbed = false;
-      await this.resync();
     } catch (error) {
       this.closed = true;
       this.cluster.destroy();

@@ -138,6 +138,35 @@ export abstract class RedisConnection {
   /** The mode's own connecting, run by the first `connect()`. */
   protected abstract start(): Promise<void>;
 
+  /** While a start's steps run (abandonable): ends them at once (abandonStart). */
+  private abandon: ((error: Error) => void) | undefined;
+
+  /**
+   * Runs a start's steps, given up at once by abandonStart (close() while starting: the pod
+   * was stopped then). A step waiting on a silent Redis may never settle on its own
+   * (node-redis's connect() during a handshake), and waiting for its deadlines held the stop for
+   * the whole start-up budget.
+   */
+  protected async abandonable(steps: () => Promise<void>): Promise<void> {
+    const abandoned = new Promise<never>((_, reject) => (this.abandon = reject));
+    const stepping = steps();
+    // Given up, its outcome is no one's.
+    stepping.catch(() => undefined);
+    try {
+      await Promise.race([stepping, abandoned]);
+    } finally {
+      this.abandon = undefined;
+    }
+  }
+
+  /** Ends the start's steps under way with ClosedWhileStartingError; true when there were some (cut the connections then). */
+  protected abandonStart(): boolean {
+    const abandon = this.abandon;
+    this.abandon = undefined;
+    abandon?.(new ClosedWhileStartingError());
+    return abandon !== undefined;
+  }
+
   /** Tells every availability listener; a listener that throws is logged and the rest still hear. */
   protected notifyAvailability(available: boolean): void {
     for (const listener of this.availabilityListeners) {

@@ -40,6 +40,8 @@ export class RedisEngine extends Engine {
   private readonly connection: RedisConnection;
   private readonly topology: RedisTopology;
   private readonly window: BatchWindow;
+  /** connect() completed: this pod may have presence in Redis to forget at close. */
+  private connected = false;
 
   constructor(options: RedisEngineOptions) {
     super();
@@ -100,14 +102,19 @@ export class RedisEngine extends Engine {
       throw new EngineConnectError(setting, error instanceof Error ? error.message : String(error));
     }
     this.presence.start();
+    this.connected = true;
     this.logger.log({ message: 'Connected to Redis', url: this.description.url, prefix: this.description.prefix });
   }
 
-  /** Forgets this pod's presence in Redis, then closes the connection. */
+  /**
+   * Forgets this pod's presence in Redis, then closes the connection. A pod closed while it
+   * starts (stopped then) has none to forget, and its start ends at once: waiting for the removes,
+   * it waited for a Redis that may never answer.
+   */
   async close(): Promise<void> {
     // Nothing is left waiting on a timer: what waits goes out (or fails) with the connection.
     this.window.flushNow();
-    await this.presence.close();
+    if (this.connected) await this.presence.close();
     this.broker.close();
     await this.connection.close();
   }

@@ -208,7 +208,11 @@ export class StandaloneRedisConnection extends RedisConnection {
     return this.channels.size;
   }
 
-  /** Shuts both connections; no call is answered after it. */
+  /**
+   * Shuts both connections; no call is answered after it. Closed while it starts (the pod was
+   * stopped then), the start ends at once and the connections are cut, not closed: a graceful
+   * close waits for every pending reply, which a silent Redis never sends.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -217,6 +221,10 @@ export class StandaloneRedisConnection extends RedisConnection {
     this.startTries.close();
     this.channels.clear();
     this.setAvailable(false);
+    if (this.abandonStart()) {
+      destroyClient(this.command);
+      if (this.subscriber) destroyClient(this.subscriber);
+    }
     // A resync in flight finishes first (and shuts the subscriber it made, see replaceSubscriber).
     await this.resyncChain.catch(() => undefined);
     await Promise.all([this.shutClient(this.subscriber), this.shutClient(this.command)]);
@@ -235,12 +243,14 @@ export class StandaloneRedisConnection extends RedisConnection {
     // node-redis bounds each TCP connect, not the handshake after it, nor its own retries.
     const startupBudgetMs = this.startTries.budgetMs(this.settings.commandTimeoutMs, this.settings.reconnectMaxDelayMs);
     try {
-      await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
-      this.everConnected = true;
-      await this.refuseClusterNode();
-      await this.startTries.run(() => this.resync(), {
-        pauseMs: (attempt) => this.backoffMs(attempt - 1),
-        onRetry: (attempt, error) => this.logger.warn({ message: 'Redis start-up resync failed; trying again', attempt, error: describeError(error) }),
+      await this.abandonable(async () => {
+        await withDeadline(this.command.connect(), startupBudgetMs, () => new DeadlineExpiredError('the connection handshake', startupBudgetMs));
+        this.everConnected = true;
+        await this.refuseClusterNode();
+        await this.startTries.run(() => this.resync(), {
+          pauseMs: (attempt) => this.backoffMs(attempt - 1),
+          onRetry: (attempt, error) => this.logger.warn({ message: 'Redis start-up resync failed; trying again', attempt, error: describeError(error) }),
+        });
       });
     } catch (error) {
       this.closed = true;
