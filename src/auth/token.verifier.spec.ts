@@ -10,6 +10,16 @@ const jwt = new JwtService({ secret: SECRET, verifyOptions: { algorithms: ['HS25
 const config = { isProduction: false, joinProxy: undefined } as unknown as HeraldConfig;
 const NOW_MS = Date.UTC(2030, 0, 1);
 
+describe('TokenVerifier.verify', () => {
+  it('takes an exp up to the last second of year 9999, which expiresAt writes with four digits, and refuses a later one', () => {
+    const verifier = new TokenVerifier(jwt, config);
+    const last = verifier.verify(jwt.sign({ sub: 'far', exp: 253_402_300_799 }));
+    expect(last).toMatchObject({ ok: true, principal: { expiresAtMs: 253_402_300_799_000 } });
+    expect(new Date(253_402_300_799_000).toISOString()).toBe('9999-12-31T23:59:59.000Z');
+    expect(verifier.verify(jwt.sign({ sub: 'far', exp: 253_402_300_800 }))).toEqual({ ok: false, reason: 'unauthorized' });
+  });
+});
+
 describe('TokenVerifier.verifyRepeated', () => {
   let verifier: TokenVerifier;
   beforeEach(() => {

@@ -8,8 +8,12 @@ import { Principal } from './principal';
 export type TokenRejection = 'unauthorized' | 'token_expired';
 export type Verification = { ok: true; principal: Principal } | { ok: false; reason: TokenRejection };
 
-/** The latest `exp` a Date can hold (8.64e15 ms): a later one names no instant, so `expiresAt` could not be written. */
-const LATEST_EXP_S = 8.64e12;
+/**
+ * The latest `exp` whose instant RFC 3339 can write (9999-12-31T23:59:59Z): `welcome.expiresAt`
+ * has a four-digit year. A later one was written in ISO 8601's extended form
+ * (`+275760-09-13T00:00:00.000Z`), which strict clients' date parsers refuse.
+ */
+export const LATEST_EXP_S = Date.UTC(9999, 11, 31, 23, 59, 59) / 1000;
 
 interface Claims extends Record<string, unknown> {
   sub?: unknown;

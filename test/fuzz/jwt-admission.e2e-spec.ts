@@ -8,8 +8,8 @@ import { signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { connectClient, openClient, TestClient } from '../support/ws-client';
 
 const USER = 'jwt-fuzz';
-/** The largest time a Date holds, in seconds: an `exp` past it names no instant. */
-const LATEST_EXP_S = 8.64e12;
+/** The latest `exp` section 1's `expiresAt` can write with a four-digit year (9999-12-31T23:59:59Z). */
+const LATEST_EXP_S = 253_402_300_799;
 const base64url = (text: string) => Buffer.from(text).toString('base64url');
 
 interface TokenSpec {
@@ -30,7 +30,7 @@ const tokenSpec: fc.Arbitrary<TokenSpec> = fc.record({
     // exp offsets keep a valid token valid for the whole run: a refreshed one must not expire mid-test.
     exp: claim(
       fc.oneof(fc.integer({ min: 3600, max: 10 ** 9 }).map((ttl) => nowS() + ttl), fc.integer({ min: 1, max: 10 ** 9 }).map((ago) => nowS() - ago)),
-      fc.oneof(fc.constantFrom(1e300, -1e300, 1e13, Number.MAX_SAFE_INTEGER, 0, -0.5), fc.double({ noNaN: true, noDefaultInfinity: true }), anyJsonValue),
+      fc.oneof(fc.constantFrom(1e300, -1e300, 1e13, 253_402_300_799, 253_402_300_800, Number.MAX_SAFE_INTEGER, 0, -0.5), fc.double({ noNaN: true, noDefaultInfinity: true }), anyJsonValue),
     ),
     rooms: claim(fc.array(fc.constantFrom('chat:*', '*', 'team:42', ''), { maxLength: 3 }), anyJsonValue),
     scope: claim(fc.constantFrom('notifications:publish', ['presence:read']), anyJsonValue),
