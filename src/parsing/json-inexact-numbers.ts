@@ -1,32 +1,28 @@
 import { QUOTE, stringEnd } from './json-bytes';
+import { exactDecimal, isExactInteger } from './json-number-value';
 
 /**
- * Numbers JSON.parse cannot keep as written, which a publish would otherwise store and deliver
- * changed, with a 202: an integer beyond 2^53 that a double rounds (a Snowflake or int64 id:
- * 1234567890123456789 arrived as 1234567890123456800), or a non-zero number that underflows to 0
- * (1e-400, or the same written out as 0.000...1). A number written with a non-zero fraction or
- * an exponent is not rounded here: a double is what such a number means to every reader
- * (6.02e23, 0.1). A number too large for a double (1e999, or 310 digits) is not one either: it
- * parses to Infinity, which is caught after parsing, so it is refused as too large.
+ * A number JSON.parse cannot keep as written, which a publish would otherwise store and deliver
+ * changed, with a 202: one whose double, written back as JSON.stringify writes it (the shortest
+ * form that reads back as the same double), denotes another value than the one sent. What a
+ * subscriber reads is then what the publisher wrote, however it was spelled: `1.50`, `15e-1`
+ * and `1.5` all arrive as `1.5`, `6.02e23` as `6.02e+23`, `0.1` as `0.1`. Refused:
+ * - an integer beyond 2^53 that a double rounds, in any spelling (a Snowflake or int64 id:
+ *   1234567890123456789, 1234567890123456789e0 or 1.234567890123456789e18 all arrived as
+ *   1234567890123456800);
+ * - a non-zero number that underflows to 0 (1e-400, or the same written out as 0.000...1);
+ * - a fraction with more digits than a double keeps (0.12345678901234567890 would arrive as
+ *   0.12345678901234568).
+ * A number too large for a double (1e999, or 310 digits) is not one: it parses to Infinity,
+ * which is caught after parsing, so it is refused as too large.
  */
 export function isInexactNumber(source: string): boolean {
   const value = Number(source);
   if (!Number.isFinite(value)) return false;
-  const exponentAt = source.search(/[eE]/);
-  const mantissa = exponentAt >= 0 ? source.slice(0, exponentAt) : source;
-  if (value === 0) return /[1-9]/.test(mantissa);
-  if (exponentAt >= 0) return false;
-  const dot = source.indexOf('.');
-  if (dot >= 0 && /[1-9]/.test(source.slice(dot + 1))) return false;
-  const whole = dot >= 0 ? source.slice(0, dot) : source;
-  // Up to 15 digits every integer is exact.
-  if (whole.length - (whole.startsWith('-') ? 1 : 0) <= 15) return false;
-  return BigInt(whole) !== BigInt(value);
-}
-
-/** Whether an inexact number (isInexactNumber) is one that underflowed, rather than an integer a double rounds. */
-function underflows(source: string): boolean {
-  return Number(source) === 0;
+  const sent = exactDecimal(source);
+  // Not a JSON number (`5.`): the parse that follows refuses the text.
+  if (sent === undefined) return false;
+  return value === 0 ? sent !== '0' : sent !== exactDecimal(String(value));
 }
 
 /**
@@ -47,6 +43,8 @@ export function hasInexactNumber(bytes: Uint8Array): boolean {
         i++;
         if (bytes[i] === LOWER_E || bytes[i] === UPPER_E) exponent = true;
       }
+      // Up to 15 significant digits a double keeps every decimal of its normal range (DBL_DIG),
+      // and a number without an exponent needs 15 characters to leave that range or exceed them.
       if ((exponent || i - start >= 15) && isInexactNumber(Buffer.from(bytes.buffer, bytes.byteOffset + start, i - start + 1).toString('latin1'))) return true;
     }
   }
@@ -62,9 +60,10 @@ export class InexactNumber {
 
   /** What a 400 says of it after the field's path. */
   get problem(): string {
-    return underflows(this.source)
-      ? 'is a number too small for JSON: it would arrive as 0'
-      : 'is an integer beyond 2^53, which JSON readers round: send it as a string';
+    const arrives = Number(this.source);
+    if (arrives === 0) return 'is a number too small for JSON: it would arrive as 0';
+    if (isExactInteger(exactDecimal(this.source) ?? '')) return 'is an integer beyond 2^53, which JSON readers round: send it as a string';
+    return `has more digits than a double keeps: it would arrive as ${JSON.stringify(arrives)}`;
   }
 }
 

@@ -119,6 +119,9 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       ['a number too large for JSON', '{"n":1e999}', 'payload.n is a number too large for JSON'],
       ['an integer too large for JSON, written out', `{"n":1${'0'.repeat(309)}}`, 'payload.n is a number too large for JSON'],
       ['an integer a double would round (an int64 id)', '{"user":{"id":1234567890123456789}}', 'payload.user.id is an integer beyond 2^53, which JSON readers round: send it as a string'],
+      ['an int64 id written with an exponent', '{"id":1.234567890123456789e18}', 'payload.id is an integer beyond 2^53, which JSON readers round: send it as a string'],
+      ['an integer past 2^53 written as a fraction', '{"id":90071992547409930e-1}', 'payload.id is an integer beyond 2^53, which JSON readers round: send it as a string'],
+      ['a fraction with more digits than a double keeps', '{"n":12345678901234567890.5}', 'payload.n has more digits than a double keeps: it would arrive as 12345678901234567000'],
       ['a number that would underflow to 0', '{"n":[1e-400]}', 'payload.n.0 is a number too small for JSON: it would arrive as 0'],
       ['a number that would underflow to 0, written out', `{"n":0.${'0'.repeat(400)}1}`, 'payload.n is a number too small for JSON: it would arrive as 0'],
       ['a lone surrogate in a payload string', '{"list":["\\udc00"]}', 'payload.list.0 must be well-formed Unicode (no lone surrogates)'],
@@ -132,13 +135,15 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
 
     it('delivers the numbers a double holds exactly as they are, read by either JSON parser', async () => {
       const jo = await connectClient(app.wsUrl, signToken({ sub: 'numbers' }));
-      const payload = '{"max":9007199254740992,"min":-9007199254740991,"big":100000000000000000000,"tenth":0.1,"tiny":1e-300,"long":12345678901234567890.5,"zero":0e-400}';
+      const payload = '{"max":9007199254740992,"min":-9007199254740991,"big":100000000000000000000,"tenth":0.1,"tiny":1e-300,"mole":6.02e23,"also_max":9.007199254740992e15,"zero":0e-400}';
       for (const contentType of ['application/json', 'application/json; charset=utf-8']) {
         const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["numbers"],"type":"t","payload":${payload}}`, headers: { 'content-type': contentType } });
         expect(response.status).toBe(202);
         expect((await jo.next('notification')).data.payload).toEqual(JSON.parse(payload));
-        const refused = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{"users":["numbers"],"type":"t","payload":{"id":9007199254740993}}', headers: { 'content-type': contentType } });
-        expect(refused).toMatchObject({ status: 400, body: { message: ['payload.id is an integer beyond 2^53, which JSON readers round: send it as a string'] } });
+        for (const id of ['9007199254740993', '9007199254740993e0', '9.007199254740993e15']) {
+          const refused = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["numbers"],"type":"t","payload":{"id":${id}}}`, headers: { 'content-type': contentType } });
+          expect(refused).toMatchObject({ status: 400, body: { message: ['payload.id is an integer beyond 2^53, which JSON readers round: send it as a string'] } });
+        }
       }
       await jo.close();
     });
