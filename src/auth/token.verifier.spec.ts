@@ -18,6 +18,19 @@ describe('TokenVerifier.verify', () => {
     expect(new Date(253_402_300_799_000).toISOString()).toBe('9999-12-31T23:59:59.000Z');
     expect(verifier.verify(jwt.sign({ sub: 'far', exp: 253_402_300_800 }))).toEqual({ ok: false, reason: 'unauthorized' });
   });
+
+  it('grants the scopes of scope and scp together, an empty one hiding none of the other', () => {
+    const verifier = new TokenVerifier(jwt, config);
+    const scopes = (claims: object) => {
+      const verified = verifier.verify(jwt.sign({ sub: 'svc', ...claims }));
+      return verified.ok ? verified.principal.scopes : verified.reason;
+    };
+    expect(scopes({ scope: '', scp: ['notifications:publish'] })).toEqual(['notifications:publish']);
+    expect(scopes({ scope: [], scp: 'presence:read' })).toEqual(['presence:read']);
+    expect(scopes({ scope: 'presence:read notifications:publish', scp: ['presence:read', 'inbox:read'] })).toEqual(['presence:read', 'notifications:publish', 'inbox:read']);
+    expect(scopes({ scope: 'presence:read' })).toEqual(['presence:read']);
+    expect(scopes({})).toEqual([]);
+  });
 });
 
 describe('TokenVerifier.verifyRepeated', () => {

@@ -96,7 +96,7 @@ export class TokenVerifier {
       user: sub,
       name: typeof name === 'string' ? name : undefined,
       roomPatterns: rooms === undefined ? EMPTY_LIST : this.lists.intern(rooms as string[]),
-      scopes: this.lists.intern(parseScopes(claims.scope ?? claims.scp)),
+      scopes: this.lists.intern(scopesOf(claims)),
       expiresAtMs: typeof exp === 'number' ? exp * 1000 : null,
       // Held per connection for the whole session, so only when the join proxy will send them.
       ...(this.config.joinProxy ? { claims } : {}),
@@ -141,6 +141,17 @@ function sameItems(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
   return true;
+}
+
+/**
+ * The scopes of `scope` and `scp` together. Either names them (issuers differ); taking `scope`
+ * whenever present, one of `""` hid every scope its `scp` granted.
+ */
+function scopesOf(claims: Claims): readonly string[] {
+  const scope = parseScopes(claims.scope);
+  const scp = parseScopes(claims.scp);
+  if (scp.length === 0) return scope;
+  return scope.length === 0 ? scp : [...new Set([...scope, ...scp])];
 }
 
 function parseScopes(scope: unknown): readonly string[] {
