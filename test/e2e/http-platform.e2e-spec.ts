@@ -241,6 +241,26 @@ describe('HTTP platform', () => {
       expect(response).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: expect.stringContaining('not valid gzip data') } });
     });
 
+    it.each([
+      ['gzip members', 'gzip', gzipSync],
+      ['zstd frames', 'zstd', zstdCompressSync],
+    ])('reads a body sent as several %s whole', async (_, encoding, encode) => {
+      const parts = Buffer.concat([encode(notification.subarray(0, 30)), encode(notification.subarray(30))]);
+      expect(await encoded(parts, type, encoding)).toEqual({ status: 202, body: { id: expect.any(String), targets: 1 } });
+    });
+
+    it.each([
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+      ['br', brotliCompressSync],
+      ['zstd', zstdCompressSync],
+    ])('answers 400 to a %s body cut short, followed by other bytes, or empty, instead of reading what inflates', async (encoding, encode) => {
+      const whole = encode(notification);
+      for (const body of [whole.subarray(0, whole.length - 6), whole.subarray(0, whole.length >> 1), Buffer.concat([whole, Buffer.from('GARBAGE')]), Buffer.alloc(0)]) {
+        expect(await encoded(body, type, encoding)).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: expect.stringContaining(`not valid ${encoding} data`) } });
+      }
+    });
+
     it('answers 413 to a body over MAX_PUBLISH_BYTES once inflated, however small compressed', async () => {
       const big = gzipSync(`{"users":["u1"],"type":"t","payload":{"blob":"${'x'.repeat(100_000)}"}}`);
       expect(big.length).toBeLessThan(4096);
