@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { processEnvironment } from './config/config.module';
-import { ConfigurationError } from './config/environment';
-import { HeraldConfig } from './config/herald.config';
+import { ConfigurationError, parseEnvironment } from './config/environment';
 import { DrainService } from './lifecycle/drain.service';
 import { HeldSignals } from './lifecycle/held-signals';
 import { capYoungGeneration } from './lifecycle/young-generation';
@@ -25,7 +24,12 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
   });
   let herald;
   try {
-    herald = await startHerald(processEnvironment(), starting.signal);
+    const env = processEnvironment();
+    // Before the app starts: V8 keeps the young generation start-up grows, so a cap set once
+    // Herald was up never took effect below 64 MB. startHerald parses the environment again
+    // (a few milliseconds); a bad one stops here, reported below as it would be there.
+    capYoungGeneration(parseEnvironment(env).V8_NEW_SPACE_MAX_MB);
+    herald = await startHerald(env, starting.signal);
   } catch (error) {
     if (signalled) {
       // The stop asked for, not a failure: whatever the start met, the orchestrator starts a pod again.
@@ -63,8 +67,6 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
     throw error;
   }
   const { app } = herald;
-  // Here rather than in startHerald: it tunes the whole process, which tests share with their runner.
-  capYoungGeneration(app.get(HeraldConfig).v8NewSpaceMaxMb);
   // Not Nest's enableShutdownHooks: it re-raises the signal after closing, so the process
   // would exit 143; the contract wants readyz 503 at once, a spread 1012 drain, then exit 0.
   shutdown = (signal: NodeJS.Signals) => {

@@ -1,8 +1,12 @@
 import { HeldSignals } from './lifecycle/held-signals';
 import { nodeVersionProblem } from './lifecycle/node-version';
+import { holdYoungGeneration } from './lifecycle/young-generation';
 
 // Before anything else loads: a signal while the modules load must drain, not kill (HeldSignals).
 const signals = new HeldSignals();
+// Before the modules load too: their loading alone grew V8's young generation past
+// V8_NEW_SPACE_MAX_MB, which herald.process.ts applies once the configuration is read.
+holdYoungGeneration();
 const tooOld = nodeVersionProblem(process.versions.node);
 if (tooOld) {
   process.stderr.write(`Herald cannot start. ${tooOld}\n`);

@@ -1,5 +1,5 @@
 import type { HeapSpaceInfo } from 'node:v8';
-import { capYoungGeneration } from './young-generation';
+import { capYoungGeneration, holdYoungGeneration } from './young-generation';
 
 const MB = 2 ** 20;
 
@@ -35,11 +35,14 @@ describe('capYoungGeneration', () => {
     }
   });
 
-  it('leaves V8 alone at 0', () => {
-    const { state, v8 } = fakeV8(64);
+  it('gives V8 back its own growth at 0, held or not, and sets nothing after', () => {
+    const { state, v8 } = fakeV8(1);
+    holdYoungGeneration(v8);
+    expect(state.flags).toEqual(['--semi-space-growth-factor=1']);
     const cap = capYoungGeneration(0, v8);
+    state.newSpaceMb = 64;
     cap.adjust();
     cap.stop();
-    expect(state.flags).toEqual([]);
+    expect(state.flags).toEqual(['--semi-space-growth-factor=1', '--semi-space-growth-factor=2']);
   });
 });

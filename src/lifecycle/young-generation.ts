@@ -11,6 +11,16 @@ export interface HeapControls {
 const DEFAULT_GROWTH_FACTOR = 2;
 
 /**
+ * Keeps V8's young generation at its first size (1 MB) until capYoungGeneration says how far it
+ * may grow: called first thing in main.ts. Loading Herald's modules is one synchronous stretch in
+ * which no GC observer runs, and it alone doubled the new space to 32 MB (the configuration's
+ * own libraries to 8 MB), which V8 then kept: a cap set after it had no effect below that.
+ */
+export function holdYoungGeneration(v8: Pick<HeapControls, 'setFlagsFromString'> = { setFlagsFromString }): void {
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
+}
+
+/**
  * Stops V8's young generation (its `new_space`) growing once it reaches `maxMb`
  * (V8_NEW_SPACE_MAX_MB). Without a memory limit to size itself from, V8 lets the new space grow
  * past 100 MB under a burst of admissions and keeps it: in the benchmark, more of an idle pod's
@@ -20,10 +30,15 @@ const DEFAULT_GROWTH_FACTOR = 2;
  * maximum, is read each time V8 grows the space, so after every GC the factor is set to 1 while
  * the space is at the cap and back to V8's default below it (V8 shrinks the space when idle, and
  * must be able to grow it again). V8 reports the space at up to a few times the cap (both
- * semi-spaces, and the observer runs after the collection that grew it). 0 leaves V8 alone.
+ * semi-spaces, and the observer runs after the collection that grew it). 0 gives V8 back its own
+ * sizing (undoing holdYoungGeneration). Set before the app starts (herald.process.ts): V8 keeps
+ * the new space it has grown, so a cap set later cannot bring it down.
  */
 export function capYoungGeneration(maxMb: number, v8: HeapControls = { getHeapSpaceStatistics, setFlagsFromString }): YoungGenerationCap {
-  if (maxMb === 0) return { adjust: () => undefined, stop: () => undefined };
+  if (maxMb === 0) {
+    v8.setFlagsFromString(`--semi-space-growth-factor=${DEFAULT_GROWTH_FACTOR}`);
+    return { adjust: () => undefined, stop: () => undefined };
+  }
   const capBytes = maxMb * 2 ** 20;
   let growthFactor: number | undefined;
   const adjust = () => {

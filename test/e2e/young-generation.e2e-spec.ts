@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { spawnServer, SpawnedServer } from '../support/spawned-server';
 
 /**
  * capYoungGeneration against the real V8 of this Node (src/lifecycle/young-generation.ts): it
@@ -43,4 +44,22 @@ describe('the young-generation cap on a real V8', () => {
     expect(capped).toBeLessThanOrEqual(32);
     expect(uncapped).toBeGreaterThan(capped);
   }, 90_000);
+});
+
+describe('V8_NEW_SPACE_MAX_MB on the built server', () => {
+  let server: SpawnedServer | undefined;
+  afterEach(async () => {
+    server?.child.kill('SIGKILL');
+    await server?.exited;
+    server = undefined;
+  });
+
+  it('holds the young generation near the cap from the start, below the size loading the modules grew it to', async () => {
+    server = await spawnServer({ V8_NEW_SPACE_MAX_MB: '2' });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const newSpaceMb = Number(/nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/.exec(metrics)![1]) / 2 ** 20;
+    // Set once Herald was up, the cap found the new space at 64 MB, grown while the modules
+    // loaded and the app started, and V8 never gave it back. V8 reports up to a few times the cap.
+    expect(newSpaceMb).toBeLessThanOrEqual(8);
+  }, 60_000);
 });
