@@ -1,5 +1,6 @@
-import { Controller, Get, Header, Inject, Param } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { HeraldConfig } from '../config/herald.config';
 import { DemoAssets } from './demo.assets';
 import { DEMO_OPTIONS, type DemoOptions } from './demo.options';
@@ -30,10 +31,14 @@ export class DemoController {
   }
 
   @Get('assets/:file')
-  @Header('Content-Type', 'text/javascript; charset=utf-8')
   @Header('Cache-Control', 'no-cache')
   @Header('X-Content-Type-Options', 'nosniff')
-  asset(@Param('file') file: string): Promise<string> {
-    return this.assets.script(file);
+  async asset(@Param('file') file: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    const script = await this.assets.script(file);
+    // Set once there is a script: a Content-Type set before it (@Header) stayed on the 404's
+    // JSON, and Nest's Fastify adapter logged a warning for each such 404, which anyone could
+    // ask for as often as they liked.
+    void reply.type('text/javascript; charset=utf-8');
+    return script;
   }
 }
