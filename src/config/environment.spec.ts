@@ -154,6 +154,18 @@ describe('parseEnvironment', () => {
     expect(parseEnvironment({ JWT_PUBLIC_KEY: oneLine }).JWT_PUBLIC_KEY).toBe(oneLine);
   });
 
+  it('refuses a JWT_PUBLIC_KEY of two keys (a rotation bundle) or with text around its key: only the first key would verify', () => {
+    const pem = (curve: 'P-256' | 'rsa') =>
+      (curve === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: curve })).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const ec = pem('P-256');
+    const oneKey = 'JWT_PUBLIC_KEY must hold exactly one PEM public key, one BEGIN/END block with nothing before or after it: Herald verifies with one key and would ignore the rest';
+    for (const value of [ec + pem('rsa'), ec + pem('P-256'), `${ec}garbage`, `${ec}\n-----BEGIN PUBLIC KEY-----\n`, `# key of 2026\n${ec}`, (ec + pem('rsa')).replace(/\n/g, '\\n')]) {
+      expect(() => parseEnvironment({ JWT_PUBLIC_KEY: value })).toThrow(new ConfigurationError([oneKey]));
+    }
+    // Whitespace around the block is what files and YAML block scalars add.
+    expect(parseEnvironment({ JWT_PUBLIC_KEY: `\n${ec}\n\n` }).JWT_PUBLIC_KEY).toBe(`\n${ec}\n\n`);
+  });
+
   it.each([
     ['JWT_SECRET', 'replace-with-at-least-32-random-characters'],
     ['JWT_SECRET', '<replace-with-at-least-32-random-bytes>'],

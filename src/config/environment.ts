@@ -187,6 +187,32 @@ function IsOwnSecretInProduction(): PropertyDecorator {
   });
 }
 
+/** PEM blocks, BEGIN line to END line, in a value whose newlines are real ones. */
+const PEM_BLOCKS = /-----BEGIN [^-\n]+-----[^]*?-----END [^-\n]+-----/g;
+
+/**
+ * At most one PEM block and nothing around it but whitespace (a value with no whole block is
+ * IsPublicKeyPem's to refuse). createPublicKey reads the first block and ignores the rest, so a
+ * rotation bundle of two keys, or text pasted after the key, started and silently verified with
+ * the first key only: every token signed with the other was refused.
+ */
+function IsOnePemBlock(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isOnePemBlock',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return true;
+          const pem = value.replace(/\\n/g, '\n').trim();
+          const blocks = pem.match(PEM_BLOCKS) ?? [];
+          return blocks.length === 0 || (blocks.length === 1 && blocks[0] === pem);
+        },
+      },
+    },
+    options,
+  );
+}
+
 /**
  * A PEM public key that RS256 or ES256 can verify with (RSA or EC), `\n` standing for newlines as
  * HeraldConfig reads it. A value that merely looks like PEM once passed here and then failed in
@@ -305,6 +331,7 @@ export class Environment {
 
   /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
   @Transform(emptyToUndefined) @IsOptional() @IsString() @IsPublicKeyPem({ message: 'JWT_PUBLIC_KEY must be a PEM public key: RSA of 2048 bits or more (RS256) or EC on P-256 (ES256), not a private key' })
+  @IsOnePemBlock({ message: 'JWT_PUBLIC_KEY must hold exactly one PEM public key, one BEGIN/END block with nothing before or after it: Herald verifies with one key and would ignore the rest' })
   JWT_PUBLIC_KEY?: string;
 
   @Transform(emptyToUndefined) @IsOptional() @IsString()
