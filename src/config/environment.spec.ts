@@ -241,6 +241,20 @@ describe('parseEnvironment', () => {
     expect(() => parseEnvironment(raw)).not.toThrow(/PASSWORD|QUERYKEY/);
   });
 
+  it.each([
+    [{ JWT_ISSUER: '   ' }, 'JWT_ISSUER must not be only whitespace'],
+    [{ JWT_ISSUER: 'https://auth.example.com/ ' }, 'JWT_ISSUER must not start or end with whitespace'],
+    [{ JWT_AUDIENCE: '\t' }, 'JWT_AUDIENCE must not be only whitespace'],
+    [{ JWT_AUDIENCE: ' herald' }, 'JWT_AUDIENCE must not start or end with whitespace'],
+  ])('refuses a token claim setting with whitespace around it %j, naming the variable', (raw, message) => {
+    // Tokens carry the value as meant: every one was refused, with nothing logged, after a start that succeeded.
+    expect(() => parseEnvironment(raw)).toThrow(new ConfigurationError([message]));
+  });
+
+  it('accepts JWT_ISSUER and JWT_AUDIENCE with spaces inside them', () => {
+    expect(parseEnvironment({ JWT_ISSUER: 'https://auth.example.com/', JWT_AUDIENCE: 'herald service' })).toMatchObject({ JWT_ISSUER: 'https://auth.example.com/', JWT_AUDIENCE: 'herald service' });
+  });
+
   it.each(['*', 'doc:*,team:7', 'user*', 'users:*', 'public', 'publication:*'])('accepts JOIN_PROXY_ROOMS %s, which some proxied room matches', (rooms) => {
     expect(parseEnvironment({ JOIN_PROXY_URL: 'https://backend.example/join?key=token-in-the-query', JOIN_PROXY_ROOMS: rooms, HOOKS_SECRET: secret }).JOIN_PROXY_ROOMS).toBe(rooms);
   });

@@ -175,6 +175,20 @@ function neverProxiedPatterns(list: string): string[] {
   });
 }
 
+/**
+ * Not blank, and no whitespace at either end. Spaces around a key or a claim value are a quoting
+ * slip far more often than part of it: every token (or signature) made with the value as meant
+ * would be refused, with nothing saying why.
+ */
+function IsTrimmed(variable: string): PropertyDecorator {
+  const notBlank = Matches(/\S/, { message: `${variable} must not be only whitespace` });
+  const noSpaceAround = Matches(/^(?:\s*|\S(?:[^]*\S)?)$/, { message: `${variable} must not start or end with whitespace` });
+  return (target, property) => {
+    notBlank(target, property);
+    noSpaceAround(target, property);
+  };
+}
+
 /** In production, a secret of the operator's own: none Herald's docs or deploy files publish (isPublishedSecret). */
 function IsOwnSecretInProduction(): PropertyDecorator {
   return ValidateBy({
@@ -322,10 +336,7 @@ export class Environment {
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 
   @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16, { message: 'JWT_SECRET must be at least 16 characters' })
-  @Matches(/\S/, { message: 'JWT_SECRET must not be only whitespace' })
-  // Spaces around it are a quoting slip far more often than part of the key: every token (or
-  // signature) made with the key as meant would be refused, with nothing saying why.
-  @Matches(/^(?:\s*|\S(?:[^]*\S)?)$/, { message: 'JWT_SECRET must not start or end with whitespace' })
+  @IsTrimmed('JWT_SECRET')
   @IsOwnSecretInProduction()
   JWT_SECRET?: string;
 
@@ -334,10 +345,10 @@ export class Environment {
   @IsOnePemBlock({ message: 'JWT_PUBLIC_KEY must hold exactly one PEM public key, one BEGIN/END block with nothing before or after it: Herald verifies with one key and would ignore the rest' })
   JWT_PUBLIC_KEY?: string;
 
-  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @IsTrimmed('JWT_ISSUER')
   JWT_ISSUER?: string;
 
-  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @IsTrimmed('JWT_AUDIENCE')
   JWT_AUDIENCE?: string;
 
   /** Comma-separated browser origins allowed to connect and to call the HTTP API. */
@@ -574,10 +585,7 @@ export class Environment {
 
   /** Signs webhook and join-proxy requests; required (16+ characters) when either URL is set. */
   @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16, { message: 'HOOKS_SECRET must be at least 16 characters' })
-  @Matches(/\S/, { message: 'HOOKS_SECRET must not be only whitespace' })
-  // Spaces around it are a quoting slip far more often than part of the key: every token (or
-  // signature) made with the key as meant would be refused, with nothing saying why.
-  @Matches(/^(?:\s*|\S(?:[^]*\S)?)$/, { message: 'HOOKS_SECRET must not start or end with whitespace' })
+  @IsTrimmed('HOOKS_SECRET')
   @IsOwnSecretInProduction()
   HOOKS_SECRET?: string;
 
