@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { HttpException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
+import { refuseAmbiguousHeaders } from './ambiguous-headers.hook';
 import { listedOrigins } from './cors.policy';
 import { errorBody, sendHttpError } from './error-reply';
 import { NOT_JSON_MEDIA_TYPE } from './json-body.parser';
@@ -126,12 +127,14 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
   /** `allowedOrigins`: ALLOWED_ORIGINS, for the application that serves browsers (see routerErrorAnswer). */
   constructor({ headersMs, requestMs }: HttpTimeouts, allowedOrigins: readonly string[] = []) {
     super({
-      http: { headersTimeout: headersMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+      // A missing Host is refused by refuseAmbiguousHeaders, in the error shape (Node's 400 has no body).
+      http: { headersTimeout: headersMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS, requireHostHeader: false },
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       requestTimeout: requestMs,
       routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
       frameworkErrors: routerErrorAnswer(listedOrigins(allowedOrigins)),
     });
+    this.getInstance().addHook('preParsing', refuseAmbiguousHeaders);
     this.getInstance().addHook('preParsing', answerUnknownRoute);
     this.getInstance().server.on('checkExpectation', answerUnmetExpectation);
     this.getInstance().server.on('connect', refuseTunnel);

@@ -98,7 +98,10 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
   fastify.addContentTypeParser(PLAIN_JSON, { parseAs: 'buffer', bodyLimit: limitsOf(undefined).limitBytes }, readJson);
   fastify.addContentTypeParser('*', (request: FastifyRequest, payload: NodeJS.ReadableStream, done: ParserDone) => {
     if (!typeis(request.raw, JSON_MEDIA_TYPES)) return done(null, undefined);
-    const charset = charsetOf(request.headers['content-type'] ?? '');
+    const charsets = charsetsOf(request.headers['content-type'] ?? '');
+    // Read by the first, as Node keeps the first of two Content-Types; another reader may take the last.
+    if (charsets.length > 1) return done(new BadRequestException('The Content-Type header names more than one charset'));
+    const charset = charsets[0] ?? 'utf-8';
     // RFC 8259, section 8.1: JSON between systems is UTF-8. Reading the bytes as UTF-8 whatever
     // the charset would be worse than refusing: in UTF-7 a `[` can be `+AFs-`, past the depth check.
     if (charset !== 'utf-8') return done(new UnsupportedMediaTypeException(`unsupported charset "${charset.toUpperCase()}"`));
@@ -108,12 +111,13 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
 
 type ParserDone = (error: Error | null, body?: unknown) => void;
 
-/** The charset a JSON Content-Type names, lower-cased; UTF-8 when it names none. */
-function charsetOf(contentType: string): string {
+/** The charsets a Content-Type names, lower-cased, in order: none, one, or (ambiguously) more. */
+function charsetsOf(contentType: string): string[] {
+  const charsets: string[] = [];
   for (const [, name, quoted, token] of contentType.matchAll(PARAMETER)) {
-    if (name.toLowerCase() === 'charset') return (quoted?.replace(/\\(.)/g, '$1') ?? token).toLowerCase();
+    if (name.toLowerCase() === 'charset') charsets.push((quoted?.replace(/\\(.)/g, '$1') ?? token).toLowerCase());
   }
-  return 'utf-8';
+  return charsets;
 }
 
 /** `; name=value` in a Content-Type, the value a token or a quoted string (RFC 9110, section 5.6.6). */

@@ -35,6 +35,19 @@ function rawRequest(url: string, method: string, headers: Record<string, string>
   });
 }
 
+/** Sends `head` (and `body`) as written on a new connection and reads the answer until the server closes it. */
+async function exchange(url: string, head: string, body = ''): Promise<{ status: number; head: string; body: unknown }> {
+  const socket = createConnection({ host: '127.0.0.1', port: Number(new URL(url).port) });
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  socket.on('error', () => undefined); // a reset after the answer changes nothing
+  socket.end(`${head}\r\n\r\n${body}`);
+  await new Promise((resolve) => socket.once('close', resolve));
+  const headEnd = received.indexOf('\r\n\r\n');
+  const text = received.slice(headEnd + 4);
+  return { status: Number(received.slice(9, 12)), head: received.slice(0, headEnd), body: text === '' ? '' : JSON.parse(text) };
+}
+
 const nested = (levels: number) => `{"users":["u1"],"type":"t","payload":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
 
 describe('HTTP platform', () => {
@@ -146,6 +159,26 @@ describe('HTTP platform', () => {
     expect(received).toMatch(/^HTTP\/1\.1 405 /);
     expect(JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4))).toEqual({ statusCode: 405, error: 'Method Not Allowed', message: 'CONNECT is not supported' });
     expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+  });
+
+  it('answers 400 in the error shape to HTTP/1.1 without a Host or with two, which RFC 9112 requires', async () => {
+    expect(await exchange(app.url, 'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b')).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: 'The request has more than one Host header' } });
+    expect(await exchange(app.url, 'GET /healthz HTTP/1.1')).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: 'The request has no Host header, which HTTP/1.1 requires' } });
+    expect(await exchange(app.url, 'GET /nowhere HTTP/1.1')).toMatchObject({ status: 400 });
+    // HTTP/1.0 had no Host header to require.
+    expect((await exchange(app.url, 'GET /healthz HTTP/1.0')).status).toBe(200);
+    expect((await exchange(app.url, 'GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close')).status).toBe(200);
+  });
+
+  it.each([
+    ['two Content-Type headers, JSON first', ['Content-Type: application/json', 'Content-Type: text/plain'], 'The request has more than one Content-Type header'],
+    ['two Content-Type headers, JSON last', ['Content-Type: text/plain', 'Content-Type: application/json'], 'The request has more than one Content-Type header'],
+    ['a charset named twice', ['Content-Type: application/json; charset=utf-8; charset=utf-16'], 'The Content-Type header names more than one charset'],
+    ['a charset named twice, alike', ['Content-Type: application/json; charset=utf-8; Charset="UTF-8"'], 'The Content-Type header names more than one charset'],
+  ])('answers 400 to %s, rather than reading the body by one of them', async (_, contentTypes, message) => {
+    const body = JSON.stringify({ users: ['u1'], type: 't', payload: {} });
+    const head = ['POST /v1/notifications HTTP/1.1', 'Host: herald', `Authorization: Bearer ${publisherToken()}`, ...contentTypes, `Content-Length: ${body.length}`, 'Connection: close'].join('\r\n');
+    expect(await exchange(app.url, head, body)).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request', message } });
   });
 
   it('answers an Expect it does not meet with 417 in the error shape', async () => {
