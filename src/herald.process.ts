@@ -3,6 +3,7 @@ import { processEnvironment } from './config/config.module';
 import { ConfigurationError, parseEnvironment } from './config/environment';
 import { DrainService } from './lifecycle/drain.service';
 import { HeldSignals } from './lifecycle/held-signals';
+import { writeStartFailure } from './lifecycle/start-failure';
 import { capYoungGeneration } from './lifecycle/young-generation';
 import { startHerald } from './herald.app';
 
@@ -37,30 +38,30 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
       process.exit(0);
     }
     if (error instanceof ConfigurationError) {
-      // Plain stderr: the logger's own configuration may be what is wrong.
-      process.stderr.write(`Herald cannot start. ${error.message}\n`);
+      // Not through the logger: its own configuration may be what is wrong.
+      writeStartFailure(`Herald cannot start. ${error.message}`);
       process.exit(1);
     }
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRNOTAVAIL') {
       // As for a busy port (Nest logged "successfully started" first): name the setting to change.
       const address = (error as { address?: string }).address;
-      process.stderr.write(`Herald cannot start. HOST ${address} is not an address of this machine: set HOST to one of its addresses, or 0.0.0.0 for all of them\n`);
+      writeStartFailure(`Herald cannot start. HOST ${address} is not an address of this machine: set HOST to one of its addresses, or 0.0.0.0 for all of them`);
       process.exit(1);
     }
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
       // listen() looked HOST up and found nothing: a typo, or a name this machine cannot resolve.
       const host = (error as { hostname?: string }).hostname;
-      process.stderr.write(`Herald cannot start. HOST ${host} does not resolve to an address: set HOST to an address of this machine, or 0.0.0.0 for all of them\n`);
+      writeStartFailure(`Herald cannot start. HOST ${host} does not resolve to an address: set HOST to an address of this machine, or 0.0.0.0 for all of them`);
       process.exit(1);
     }
     if (code === 'EADDRINUSE' || code === 'EACCES') {
       // Nest has already logged "successfully started" (it does once the modules are up, before
       // binding): the last line must say plainly that Herald did not start, and what to change.
       const port = (error as { port?: number }).port;
-      process.stderr.write(
+      writeStartFailure(
         `Herald cannot start. Port ${port} ${code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges'}: ` +
-          `set PORT (or INTERNAL_PORT, if that is the one) to a free port, e.g. PORT=3001 npm start\n`,
+          `set PORT (or INTERNAL_PORT, if that is the one) to a free port, e.g. PORT=3001 npm start`,
       );
       process.exit(1);
     }

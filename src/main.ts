@@ -1,5 +1,6 @@
 import { HeldSignals } from './lifecycle/held-signals';
 import { nodeVersionProblem } from './lifecycle/node-version';
+import { writeStartFailure } from './lifecycle/start-failure';
 import { holdYoungGeneration } from './lifecycle/young-generation';
 
 // Before anything else loads: a signal while the modules load must drain, not kill (HeldSignals).
@@ -9,13 +10,13 @@ const signals = new HeldSignals();
 holdYoungGeneration();
 const tooOld = nodeVersionProblem(process.versions.node);
 if (tooOld) {
-  process.stderr.write(`Herald cannot start. ${tooOld}\n`);
+  writeStartFailure(`Herald cannot start. ${tooOld}`);
   process.exit(1);
 }
 
 import('./herald.process.js')
   .then(({ runHeraldProcess }) => runHeraldProcess(signals))
   .catch((error: unknown) => {
-    process.stderr.write(`Herald failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    writeStartFailure(`Herald failed to start: ${error instanceof Error ? error.message : String(error)}`, error instanceof Error ? error.stack : undefined);
     process.exit(1);
   });

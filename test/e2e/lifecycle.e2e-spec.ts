@@ -179,6 +179,33 @@ describe('lifecycle of the built server', () => {
     expect(server.output()).toMatch(/JWT_SECRET or JWT_PUBLIC_KEY/);
   });
 
+  it('refuses to start in production on a bad variable with one JSON line on stderr, as the JSON logger writes a fatal one', async () => {
+    const server = await spawnServer({ NODE_ENV: 'production', HEARTBEAT_MS: 'soon', PORT: '0' }, { waitReady: false });
+    const stderr = collected(server.child.stderr!);
+    expect((await server.exited).code).toBe(1);
+    const fatal = jsonLines(stderr()).at(-1);
+    expect(fatal).toEqual({ level: 'fatal', pid: server.child.pid, timestamp: expect.any(Number), context: 'Herald', message: expect.stringContaining('Herald cannot start. Invalid configuration:') });
+    expect(fatal!.message).toContain('HEARTBEAT_MS');
+    // Every line, on either stream, is one JSON object.
+    jsonLines(server.output());
+  });
+
+  it('says in one JSON line, in production, which port is taken', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const taken = (holder.address() as AddressInfo).port;
+      const server = await spawnServer({ NODE_ENV: 'production', PORT: String(taken) }, { waitReady: false });
+      const stderr = collected(server.child.stderr!);
+      expect((await server.exited).code).toBe(1);
+      expect(jsonLines(stderr()).at(-1)).toMatchObject({ level: 'fatal', context: 'Herald', message: expect.stringContaining(`Herald cannot start. Port ${taken} is already in use: set PORT`) });
+      // Nest's own lines before it (the modules started) are JSON too.
+      expect(jsonLines(server.output()).length).toBeGreaterThan(1);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+
   it('logs JSON in production', async () => {
     const server = await spawnServer({ NODE_ENV: 'production' });
     server.child.kill('SIGTERM');
@@ -197,3 +224,23 @@ describe('lifecycle of the built server', () => {
     expect((await server.exited).code).toBe(0);
   });
 });
+
+/** Everything `stream` writes from now on. */
+function collected(stream: NodeJS.ReadableStream): () => string {
+  let text = '';
+  stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return () => text;
+}
+
+/** The lines of `text`, each parsed as the one JSON object it must be. */
+function jsonLines(text: string): Record<string, unknown>[] {
+  const lines = text.split('\n').filter((line) => line !== '');
+  expect(lines.length).toBeGreaterThan(0);
+  return lines.map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`Not a JSON line: ${line}`);
+    }
+  });
+}
