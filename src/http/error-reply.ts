@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply } from 'fastify';
+import { ERROR_MESSAGE_MAX_CHARS } from '../gateway/frame.sender';
 
 /**
  * Section 6's error shape, `{statusCode, message, error}`, for the answers Herald gives before a
@@ -12,5 +13,32 @@ export function sendHttpError(reply: FastifyReply, statusCode: number, message?:
 /** `{statusCode, message, error}`, the message defaulting to the status's own name. */
 export function errorBody(statusCode: number, message?: string): { statusCode: number; message: string; error: string } {
   const error = STATUS_CODES[statusCode] ?? 'Error';
-  return { statusCode, message: message ?? error, error };
+  return { statusCode, message: message === undefined ? error : boundedMessage(message), error };
+}
+
+/**
+ * A message as an error answer echoes it, cut to ERROR_MESSAGE_MAX_CHARS characters as JSON
+ * writes it (escapes counted), `…` added, never splitting a surrogate pair: the bound a WebSocket
+ * error frame keeps. Messages name what the client sent (an unknown field, a path), and a
+ * 60,000-character key came back whole in a 400.
+ */
+export function boundedMessage(message: string): string {
+  // Most messages are short plain text: no escape can make them reach the bound.
+  if (message.length * 6 <= ERROR_MESSAGE_MAX_CHARS) return message;
+  let written = 0;
+  for (let index = 0; index < message.length; index++) {
+    const pair = isHighSurrogate(message.charCodeAt(index)) && isLowSurrogate(message.charCodeAt(index + 1));
+    written += pair ? 2 : JSON.stringify(message[index]).length - 2;
+    if (written > ERROR_MESSAGE_MAX_CHARS) return `${message.slice(0, index)}…`;
+    if (pair) index++;
+  }
+  return message;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
 }

@@ -5,7 +5,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 import { refuseAmbiguousHeaders } from './ambiguous-headers.hook';
 import { listedOrigins } from './cors.policy';
-import { errorBody, sendHttpError } from './error-reply';
+import { boundedMessage, errorBody, sendHttpError } from './error-reply';
 import { NOT_JSON_MEDIA_TYPE } from './json-body.parser';
 
 /**
@@ -142,10 +142,12 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
 
   /**
    * Every error body in section 6's shape: Nest's answer to an error that is not an
-   * HttpException (a bug) is `{statusCode: 500, message}`, without `error`.
+   * HttpException (a bug) is `{statusCode: 500, message}`, without `error`. Each message line
+   * is bounded (boundedMessage), as it may repeat what the client sent.
    */
   override reply(response: Parameters<FastifyAdapter['reply']>[0], body: unknown, statusCode?: number): ReturnType<FastifyAdapter['reply']> {
     if (statusCode !== undefined && statusCode >= 400 && lacksErrorName(body)) body = { ...body, error: STATUS_CODES[statusCode] ?? 'Error' };
+    if (statusCode !== undefined && statusCode >= 400 && hasMessage(body)) body = { ...body, message: Array.isArray(body.message) ? body.message.map(boundedMessage) : boundedMessage(body.message) };
     return super.reply(response, body, statusCode);
   }
 
@@ -170,6 +172,12 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
 
 function lacksErrorName(body: unknown): body is { statusCode: number; message: unknown } {
   return typeof body === 'object' && body !== null && 'statusCode' in body && 'message' in body && !('error' in body);
+}
+
+function hasMessage(body: unknown): body is { message: string | string[] } {
+  if (typeof body !== 'object' || body === null) return false;
+  const { message } = body as { message?: unknown };
+  return typeof message === 'string' || (Array.isArray(message) && message.every((line) => typeof line === 'string'));
 }
 
 /** Node's error for a request whose client closed the connection before its body was complete. */

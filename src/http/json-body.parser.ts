@@ -20,7 +20,13 @@ export const NOT_JSON_MEDIA_TYPE = 'The body must be JSON, sent with Content-Typ
  */
 const PLAIN_JSON = /^application\/json$/;
 
-/** The first character after JSON's own whitespace (body-parser's test for its strict mode). */
+/**
+ * What every JSON route takes, said when a body is something else: a list (`[{...}]`, whose
+ * items the validators then called `property 0`) or a bare value.
+ */
+const NOT_AN_OBJECT = 'The body must be a JSON object';
+
+/** The first character after JSON's own whitespace. */
 const FIRST_JSON_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 
 /** A body limit and a nesting limit, for the routes that share them. */
@@ -151,8 +157,8 @@ function readBody(payload: NodeJS.ReadableStream, contentLength: string | undefi
 }
 
 /**
- * A UTF-8 JSON body as body-parser's strict JSON parser reads it: empty is `{}`, and only an
- * object or an array is accepted; anything else is a 400 in Nest's error shape.
+ * A UTF-8 JSON body: empty is `{}`, and only an object is accepted (no route takes anything
+ * else); anything else is a 400 in Nest's error shape.
  */
 export function parseJsonBody(body: Buffer, maxDepth: number): unknown {
   if (body.length === 0) return {};
@@ -161,7 +167,7 @@ export function parseJsonBody(body: Buffer, maxDepth: number): unknown {
   // A UTF-8 byte order mark is read past, as body-parser's decoder did (RFC 8259 allows ignoring it).
   const text = body.toString('utf8', hasUtf8Bom(body) ? 3 : 0);
   const first = FIRST_JSON_CHAR.exec(text)?.[1];
-  if (first !== '{' && first !== '[') throw new BadRequestException('The JSON body must be an object or an array');
+  if (first !== '{') throw new BadRequestException(NOT_AN_OBJECT);
   try {
     // Numbers a double would change are marked for the validators (InexactNumber); the scan is
     // one pass, and the slower parse runs only for bodies that hold one.

@@ -32,5 +32,10 @@ export function hasAcceptableMediaType(request: FastifyRequest): boolean {
   // Such a body has no meaning (RFC 9110, section 9.3.1) and no GET route reads one: a probe or
   // a proxy that sends one anyway must not turn /healthz into a 415.
   if (request.method === 'GET' || request.method === 'HEAD') return true;
-  return !typeis.hasBody(request.raw) || Boolean(typeis(request.raw, JSON_MEDIA_TYPES));
+  return !hasContent(request) || Boolean(typeis(request.raw, JSON_MEDIA_TYPES));
+}
+
+/** Whether a request carries content: `Content-Length: 0` says it has none, as its absence does, and neither has a type to judge. */
+function hasContent(request: FastifyRequest): boolean {
+  return typeis.hasBody(request.raw) && (request.headers['transfer-encoding'] !== undefined || request.headers['content-length'] !== '0');
 }

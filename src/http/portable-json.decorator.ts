@@ -34,15 +34,17 @@ function firstUnportable(value: unknown, path?: string): string | undefined {
     } else if (typeof current === 'string') {
       if (!current.isWellFormed()) return `${at} ${NOT_WELL_FORMED}`;
     } else if (Array.isArray(current)) {
-      for (let index = 0; index < current.length; index++) {
+      // Pushed last to first, so that the first is taken first: a 400 names the first bad value.
+      for (let index = current.length - 1; index >= 0; index--) {
         values.push(current[index]);
         paths?.push(`${at}.${index}`);
       }
     } else if (typeof current === 'object' && current !== null) {
-      for (const key in current) {
-        if (!key.isWellFormed()) return `${at} has a key that is not well-formed Unicode (no lone surrogates)`;
-        values.push((current as Record<string, unknown>)[key]);
-        paths?.push(keyPath(at, key));
+      const keys = Object.keys(current);
+      for (const key of keys) if (!key.isWellFormed()) return `${at} has a key that is not well-formed Unicode (no lone surrogates)`;
+      for (let index = keys.length - 1; index >= 0; index--) {
+        values.push((current as Record<string, unknown>)[keys[index]]);
+        paths?.push(keyPath(at, keys[index]));
       }
     }
   }

@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
+import { boundedMessage } from '../http/error-reply';
 import { hollowForValidation, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept, unknownFieldError } from '../http/lean-validation.pipe';
 import { typeFailureOnly } from '../parsing/type-failures';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
@@ -67,10 +68,12 @@ function invalid(message: string): CheckedBatchItem {
 
 /**
  * `notifications.3.type must be ...`, `notifications.3.payload.n is ...`; a message that does not
- * start with its field gets the field in front.
+ * start with its field gets the field in front. Each bounded as a 400's lines are (boundedMessage).
  */
 function messagesOf(error: ValidationError, path: string): string[] {
   return Object.values(typeFailureOnly(error.constraints ?? {})).map((message) =>
-    error.property === '' ? `${path}: ${message}` : message.startsWith(`${error.property} `) || message.startsWith(`${error.property}.`) ? `${path}.${message}` : `${path}.${error.property}: ${message}`,
+    boundedMessage(
+      error.property === '' ? `${path}: ${message}` : message.startsWith(`${error.property} `) || message.startsWith(`${error.property}.`) ? `${path}.${message}` : `${path}.${error.property}: ${message}`,
+    ),
   );
 }

@@ -76,12 +76,48 @@ describe('HTTP platform', () => {
     expect(JSON.stringify(at.body.message)).toContain('payload');
   });
 
-  it.each(['application/json', 'application/json; charset=utf-8'])('answers 400 in the error shape to JSON that is not an object or an array, sent as %s', async (type) => {
-    for (const raw of ['42', '"text"', 'null', ' true']) {
-      const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw, headers: { 'content-type': type } });
-      expect(response.status).toBe(400);
-      expect(response.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.any(String) });
+  it.each(['application/json', 'application/json; charset=utf-8'])('answers 400 saying a JSON object is what it takes to any other JSON, a list included, sent as %s', async (type) => {
+    for (const raw of ['42', '"text"', 'null', ' true', '[]', ' [{"users":["u1"],"type":"t","payload":{}}]']) {
+      for (const path of ['/v1/notifications', '/v1/notifications/batch']) {
+        const response = await http('POST', `${app.url}${path}`, { token: publisherToken(), raw, headers: { 'content-type': type } });
+        expect(response).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: 'The body must be a JSON object' } });
+      }
     }
+  });
+
+  it('answers a POST without a body as one with an empty body, the targets rule included', async () => {
+    const empty = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '' });
+    expect(empty.body.message).toContain('rooms or users must name at least one target');
+    for (const length of ['', '\r\nContent-Length: 0']) {
+      const none = await exchange(app.url, `POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer ${publisherToken()}\r\nConnection: close${length}`);
+      expect(none).toMatchObject({ status: 400, body: empty.body });
+    }
+  });
+
+  it('names the first of several bad numbers, in the order they were sent', async () => {
+    const payloads = [
+      ['{"first":1e999,"second":1e999,"third":1e-400}', 'payload.first is a number too large for JSON'],
+      ['{"list":[1,1e-400,1e999],"later":1e999}', 'payload.list.1 is a number too small for JSON: it would arrive as 0'],
+    ];
+    for (const [payload, message] of payloads) {
+      const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: `{"users":["u1"],"type":"t","payload":${payload}}` });
+      expect(response).toMatchObject({ status: 400, body: { message: [message] } });
+    }
+  });
+
+  it('cuts what a 400 echoes to 500 characters a line, as an error frame does', async () => {
+    // Within this app's MAX_PUBLISH_BYTES of 4096; the batch envelope reads up to a MiB.
+    const key = 'k'.repeat(3_000);
+    const bounded = /^[^…]{500}…$/u;
+    for (const raw of [`{"users":["u1"],"type":"t","payload":{"${key}":1e999}}`, `{"users":["u1"],"type":"t","payload":{},"${key}":1}`]) {
+      const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw });
+      expect(response).toMatchObject({ status: 400, body: { message: [expect.stringMatching(bounded)] } });
+    }
+    const envelope = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw: `{"notifications":[{"users":["u1"],"type":"t","payload":{}}],"${'k'.repeat(60_000)}":1}` });
+    expect(envelope).toMatchObject({ status: 400, body: { message: [expect.stringMatching(bounded)] } });
+    const item = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), raw: `{"notifications":[{"users":["u1"],"type":"t","payload":{},"${key}":1}]}` });
+    expect(item).toMatchObject({ status: 207, body: { results: [{ error: { statusCode: 400, message: expect.stringMatching(bounded) } }] } });
+    expect(JSON.stringify((await http('GET', `${app.url}/${'p'.repeat(10_000)}`)).body).length).toBeLessThan(700);
   });
 
   it.each(['application/json', 'application/json; charset=utf-8'])('reads past a UTF-8 byte order mark sent as %s, as body-parser did', async (type) => {
