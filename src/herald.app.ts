@@ -122,8 +122,14 @@ async function connectEngine(engine: Engine, stop: AbortSignal | undefined): Pro
   try {
     await engine.connect();
   } catch (error) {
-    // The setting may well be right and Redis down (a rollout during an outage): say both.
-    if (error instanceof EngineConnectError && !stop?.aborted) throw new ConfigurationError([`${error.setting}: ${error.message}`], 'Redis cannot be reached: check the setting below, and that Redis is up (Herald exits, and its orchestrator starts it again):');
+    // Either the setting is wrong (a database Redis refuses, a Cluster node given as one server)
+    // or it may well be right and Redis down (a rollout during an outage): the line says which.
+    if (error instanceof EngineConnectError && !stop?.aborted) {
+      throw new ConfigurationError(
+        [`${error.setting}: ${error.message}`],
+        'Redis cannot be used with the setting below: if Redis refused it, change the setting; if Redis could not be reached, check that it is up (Herald exits, and its orchestrator starts it again):',
+      );
+    }
     throw error;
   } finally {
     stop?.removeEventListener('abort', giveUp);

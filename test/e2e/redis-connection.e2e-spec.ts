@@ -17,9 +17,28 @@ describe('connecting to Redis at start-up', () => {
     expect(server.output()).toContain(`REDIS_URL: Cannot connect to Redis at redis://herald:***@127.0.0.1:${gone.port}`);
     expect(server.output()).toMatch(/ECONNREFUSED/);
     // Not "invalid configuration": the URL may be right and Redis down.
-    expect(server.output()).toContain('Herald cannot start. Redis cannot be reached');
+    expect(server.output()).toContain('Herald cannot start. Redis cannot be used with the setting below: if Redis refused it, change the setting; if Redis could not be reached, check that it is up');
     expect(server.output()).not.toContain('Invalid configuration');
     expect(server.output()).not.toContain('hunter2-secret');
+  });
+
+  it.each([
+    ['16', 'ERR DB index is out of range'],
+    ['99999999999999999999', 'ERR value is not an integer or out of range'],
+  ])('refuses at once, naming REDIS_URL, a database %s that Redis refuses: a setting no further try mends', async (database, reply) => {
+    const redis = await startRedis({ password: 'hunter2-secret' });
+    try {
+      const server = await spawnServer({ REDIS_URL: `${redis.url}/${database}` }, { waitReady: false });
+      expect(await server.exited).toEqual({ code: 1, signal: null });
+      const output = server.output();
+      expect(output).toContain(`REDIS_URL: Redis at redis://:***@127.0.0.1:${redis.port}/${database} answers, and refuses database ${database} (${reply}): set REDIS_URL's database to one the server has`);
+      // One connect, not the five tries an unreachable Redis gets.
+      expect(output.match(/Redis connection error/g)).toHaveLength(1);
+      expect(output).not.toContain('Cannot connect to Redis');
+      expect(output).not.toContain('hunter2-secret');
+    } finally {
+      await redis.stop();
+    }
   });
 
   it('refuses to start with REDIS_URL at a Redis Cluster node, naming REDIS_CLUSTER_NODES instead of serving its slots only', async () => {

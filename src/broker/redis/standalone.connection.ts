@@ -3,7 +3,7 @@ import { ErrorReply } from 'redis';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, redactedUrl } from './redis.client';
-import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth } from './redis.connection';
+import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, StartSettingError } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { ReplicaWaits } from './replica-waits';
 import { StartTries } from './start-tries';
@@ -50,6 +50,12 @@ const DEFAULTS = {
 
 /** A write refused by a server that is a replica now. */
 const READ_ONLY_REPLY = /^READONLY\b/;
+
+/**
+ * SELECT refused in the handshake: a database past the server's `databases` (16 by default), or
+ * a number too large for Redis to read. SELECT is the handshake's only numeric argument.
+ */
+const DATABASE_REFUSED = /^ERR (DB index is out of range|invalid DB index|value is not an integer or out of range)/;
 
 /** SUBSCRIBE arguments per command when resubscribing many rooms at once. */
 const RESUBSCRIBE_BATCH = 500;
@@ -258,6 +264,7 @@ export class StandaloneRedisConnection extends RedisConnection {
       await Promise.all([this.shutClient(this.subscriber), this.shutClient(this.command)]);
       if (error instanceof ClosedWhileStartingError) throw error;
       const cause = error instanceof Error && 'originalError' in error ? (error as { originalError: Error }).originalError : error;
+      if (cause instanceof StartSettingError) throw cause;
       throw new Error(`Cannot connect to Redis at ${redactedUrl(this.settings.url)}: ${describeError(cause)}`);
     }
     // Closed during the resync: close() has shut the clients and cleared no timer yet set.
@@ -531,8 +538,19 @@ export class StandaloneRedisConnection extends RedisConnection {
     if (this.closed) return new Error('Redis connection closed');
     // A new Error, not `cause`: node-redis checks `instanceof Error`, and socket errors may come
     // from another realm (test runners' VM contexts).
+    // At start, a database Redis refuses is the URL's to mend, not an outage: no try would pass.
+    if (!this.everConnected && cause instanceof ErrorReply && DATABASE_REFUSED.test(cause.message)) return this.databaseRefused(cause);
     if (!this.everConnected && retries + 1 >= this.settings.startupAttempts) return new Error(describeError(cause));
     return this.backoffMs(retries);
+  }
+
+  private databaseRefused(reply: ErrorReply): StartSettingError {
+    const url = new URL(this.settings.url);
+    return new StartSettingError(
+      'REDIS_URL',
+      `Redis at ${redactedUrl(this.settings.url)} answers, and refuses database ${url.pathname.slice(1)} (${reply.message}): ` +
+        `set REDIS_URL's database to one the server has, 0 to 15 unless its databases setting allows more`,
+    );
   }
 
   private backoffMs(attempt: number): number {
