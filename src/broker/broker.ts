@@ -150,6 +150,12 @@ export interface HistoryResult {
   recovered: boolean;
   /** Publications after `since`, oldest first (empty when not recovered or no `since`). */
   publications: Publication[];
+  /**
+   * The read saw publications this pod has not delivered to the room's members yet, and waiting
+   * for them ran out (a failover: the pod's subscription has not moved to the new primary): they
+   * will still arrive live, and a join that replayed them must not send them to its member twice.
+   */
+  aheadOfFeed?: true;
 }
 
 /**

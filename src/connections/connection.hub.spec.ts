@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
-import { BrokerUnavailableError, HistoryResult } from '../broker/broker';
+import { BrokerUnavailableError, Delivery, HistoryResult, Publication } from '../broker/broker';
+import { formatSeq, parseSeq } from '../broker/seq';
 import { MemoryEngine } from '../broker/memory/memory.engine';
 import { MetricsService } from '../metrics/metrics.service';
 import { Connection } from './connection';
@@ -120,6 +121,51 @@ describe('ConnectionHub: a member rejoining with since', () => {
     await publish('after');
     expect(frames).toEqual([]);
     expect(hub.stats()).toMatchObject({ connections: 0, rooms: 0, joining: 0 });
+    await engine.close();
+  });
+});
+
+describe('ConnectionHub: a member whose rejoin replayed what the feed had not delivered yet', () => {
+  it('is not sent those publications again as they arrive, nor a later one of the life it left, and gets all that follows', async () => {
+    const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
+    const since = await publish('seen');
+    frames.length = 0;
+    const { epoch, position } = parseSeq(since)!;
+    const publication = (seq: string, text: string): Publication => ({ kind: 'publication', room: ROOM, seq, event: 'notification', body: JSON.stringify({ text }), publishedAtMs: Date.now() });
+    // The read saw two publications the feed has not delivered (HistoryResult.aheadOfFeed).
+    const read: HistoryResult = { latestSeq: formatSeq(epoch, position + 2), recovered: true, publications: [publication(formatSeq(epoch, position + 1), 'two'), publication(formatSeq(epoch, position + 2), 'three')], aheadOfFeed: true };
+    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
+    jest.spyOn(engine.broker, 'history').mockResolvedValueOnce(read);
+    await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    expect(sent()).toEqual(['two', 'three']);
+    expect(hub.stats().replayedAhead).toBe(1);
+    // The feed delivers them now, and a deposed primary's late write of an earlier life.
+    await publish('two');
+    await publish('three');
+    (hub as unknown as { deliver(delivery: Delivery): void }).deliver(publication(formatSeq('000000000000', 7), 'late'));
+    expect(sent()).toEqual(['two', 'three']);
+    await publish('four');
+    expect(sent()).toEqual(['two', 'three', 'four']);
+    expect(hub.stats().replayedAhead).toBe(0);
+    await engine.close();
+  });
+
+  it('gets everything after a recovery, and nothing is kept for it once it leaves', async () => {
+    const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
+    const since = await publish('seen');
+    frames.length = 0;
+    const { epoch, position } = parseSeq(since)!;
+    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
+    jest.spyOn(engine.broker, 'history').mockResolvedValue({ latestSeq: formatSeq(epoch, position + 1), recovered: true, publications: [], aheadOfFeed: true });
+    await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    (hub as unknown as { deliver(delivery: Delivery): void }).deliver({ kind: 'gap', room: ROOM, latestSeq: since });
+    expect(hub.stats().replayedAhead).toBe(0);
+    await publish('after the recovery');
+    expect(sent().at(-1)).toBe('after the recovery');
+    await hub.enter(connection, 'public:lobby', { readHistory: true, since: formatSeq(epoch, 0) }, () => undefined);
+    expect(hub.stats().replayedAhead).toBe(1);
+    hub.remove(connection);
+    expect(hub.stats().replayedAhead).toBe(0);
     await engine.close();
   });
 });

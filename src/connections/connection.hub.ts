@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Joined, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
 import type { WebSocket } from 'ws';
-import { Broker, Delivery, HistoryResult } from '../broker/broker';
+import { Broker, Delivery, HistoryResult, Publication } from '../broker/broker';
 import { RefCountedSubscriptions } from '../broker/ref-counted-subscriptions';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Principal } from '../auth/principal';
@@ -52,6 +52,14 @@ export class ConnectionHub {
   /** Every connection of this pod, with the rooms it is a live member of (its personal room included). */
   private readonly roomsByConnection = new Map<Connection, RoomList>();
   private readonly membersByRoom = new Map<string, Members>();
+  /**
+   * Per room, members whose join replayed publications this pod's feed had not delivered yet
+   * (HistoryResult.aheadOfFeed: a failover, the room's subscription not moved yet), with the
+   * join's last seq: the feed delivers those publications later, and they are not sent to that
+   * member again (nor a deposed primary's late write of the life the join left behind). Gone
+   * once a later one passes, a `recovery` begins afresh, or the member leaves.
+   */
+  private readonly replayedAhead = new Map<string, Map<Connection, string>>();
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
   private readonly joiningByRoom = new Map<string, Map<Connection, BufferedFrame[]>>();
   /**
@@ -239,6 +247,7 @@ export class ConnectionHub {
         addTo(this.membersByRoom, room, connection);
         admitted = true;
       }
+      if (history.aheadOfFeed && lastSeq !== null) setIn(this.replayedAhead, room, connection, lastSeq);
       // Framed once the connection is known to stay (a closed one returned above).
       const replay: PreparedFrame[] = [];
       if (joined.recovered === true) for (const publication of history.publications) replay.push(this.replayFrames.of(publication));
@@ -266,12 +275,13 @@ export class ConnectionHub {
     return true;
   }
 
-  stats(): { connections: number; rooms: number; joining: number; buffering: number; users: number; subscriptions: number; expiring: number } {
+  stats(): { connections: number; rooms: number; joining: number; buffering: number; replayedAhead: number; users: number; subscriptions: number; expiring: number } {
     return {
       connections: this.roomsByConnection.size,
       rooms: this.membersByRoom.size,
       joining: this.joiningByRoom.size,
       buffering: this.bufferedRoomsByConnection.size,
+      replayedAhead: this.replayedAhead.size,
       // Every connection is in its own user's personal room, so that room's entry is the user's.
       users: countKeys(this.membersByRoom, PERSONAL_ROOM_PREFIX),
       subscriptions: this.subscriptions.size,
@@ -308,6 +318,9 @@ export class ConnectionHub {
     // live members only: a room's record goes with its last member (dropMember), and a join that
     // is abandoned never makes one.
     if (excluded !== undefined && members) this.toldPresence.record(delivery.room, excluded, frame);
+    // After a `recovery` the members start afresh: nothing of what came before is held back.
+    if (delivery.kind === 'gap') this.replayedAhead.delete(delivery.room);
+    const ahead = delivery.kind === 'publication' && this.replayedAhead.size > 0 ? this.replayedAhead.get(delivery.room) : undefined;
     const prepared = new PreparedFrame(frame);
     if (joining) {
       const seq = delivery.kind === 'publication' ? delivery.seq : undefined;
@@ -317,11 +330,12 @@ export class ConnectionHub {
     let sent = 0;
     sendBroadcast(() => {
       if (!(members instanceof Set)) {
-        if ((excluded === undefined || members.user !== excluded) && members.send(prepared)) sent = 1;
+        if ((excluded === undefined || members.user !== excluded) && !(ahead && this.replayedAlready(ahead, delivery as Publication, members)) && members.send(prepared)) sent = 1;
         return;
       }
       for (const connection of members) {
         if (excluded !== undefined && connection.user === excluded) continue;
+        if (ahead && this.replayedAlready(ahead, delivery as Publication, connection)) continue;
         if (connection.send(prepared)) sent++;
       }
     });
@@ -393,11 +407,36 @@ export class ConnectionHub {
     this.subscriptions.release(room);
   }
 
+  /**
+   * Whether `connection`'s join replayed this publication already, or passed it (replayedAhead);
+   * once a later one arrives, the member gets everything again.
+   */
+  private replayedAlready(ahead: Map<Connection, string>, delivery: Publication, connection: Connection): boolean {
+    const lastReplayed = ahead.get(connection);
+    if (lastReplayed === undefined) return false;
+    // Seqs of one room sort as strings, across lives too (seq.ts).
+    if (delivery.seq <= lastReplayed) return true;
+    deleteFrom(this.replayedAhead, delivery.room, connection);
+    return false;
+  }
+
   private dropMember(connection: Connection, room: string): void {
+    if (this.replayedAhead.size > 0) deleteFrom(this.replayedAhead, room, connection);
     removeFrom(this.membersByRoom, room, connection);
     if (!this.membersByRoom.has(room)) this.toldPresence.forget(room);
     this.subscriptions.release(room);
   }
+}
+
+function setIn<K, V>(index: Map<string, Map<K, V>>, key: string, inner: K, value: V): void {
+  let entries = index.get(key);
+  if (!entries) index.set(key, (entries = new Map()));
+  entries.set(inner, value);
+}
+
+function deleteFrom<K>(index: Map<string, Map<K, unknown>>, key: string, inner: K): void {
+  const entries = index.get(key);
+  if (entries?.delete(inner) && entries.size === 0) index.delete(key);
 }
 
 function countKeys(index: Map<string, unknown>, prefix: string): number {

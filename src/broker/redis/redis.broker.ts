@@ -274,7 +274,7 @@ export class RedisBroker extends Broker {
     const here = this.historyNow(room, since);
     if (here) return Promise.resolve(here);
     // Answered once the room's feed delivers again, up to what the read saw: see RoomFeeds.settled.
-    return this.readShared(room, since, true).then((read) => this.feeds.settled(room, read.latestSeq)?.then(() => read) ?? read);
+    return this.readShared(room, since, true).then((read) => this.feeds.settled(room, read.latestSeq)?.then((reached) => (reached ? read : { ...read, aheadOfFeed: true })) ?? read);
   }
 
   historyNow(room: string, since?: string): HistoryResult | undefined {

@@ -71,7 +71,8 @@ const UNKNOWN_ANCHOR: Anchor = Object.freeze({ epoch: null, position: 0 });
 /** Someone waiting for a feed to deliver live again, and up to `target` when given (settled). */
 interface SettledWaiter {
   readonly target: ParsedSeq | undefined;
-  settle(): void;
+  /** `reached`: false when the wait for `target` ran out before the feed delivered it. */
+  settle(reached: boolean): void;
 }
 
 /** How long a join waits, by default, for its room's feed to deliver what its history read saw (settled). */
@@ -216,21 +217,23 @@ export class RoomFeeds {
    *   publication whose channel message has not reached this pod yet.
    * Either, delivered after the hand-over, would reach the new member a second time. The wait for
    * `seen` lasts at most maxFeedLagMs: a publication the read saw that never reaches this pod (a
-   * failover lost it) holds no join for longer.
+   * failover lost it, or its subscription has not moved to the new primary yet) holds no join for
+   * longer. Resolves false when that wait ran out (the join then keeps from its member what the
+   * feed delivers up to `seen`: HistoryResult.aheadOfFeed), true otherwise.
    */
-  settled(room: string, seen?: string | null): Promise<void> | undefined {
+  settled(room: string, seen?: string | null): Promise<boolean> | undefined {
     const feed = this.feeds.get(room);
     if (!feed) return undefined;
     const target = seen ? parseSeq(seen) : undefined;
     if (!feed.pending && (target === undefined || hasDelivered(feed, target))) return undefined;
     if (feed.pending && feed.anchor === undefined) this.anchorAwaited(room);
-    return new Promise((resolve) => {
+    return new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const waiter: SettledWaiter = {
         target,
-        settle: () => {
+        settle: (reached) => {
           clearTimeout(timer);
-          resolve();
+          resolve(reached);
         },
       };
       if (target) {
@@ -254,7 +257,7 @@ export class RoomFeeds {
     if (waiting.length === waiters.length) return;
     if (waiting.length > 0) this.settledWaiters.set(feed, waiting);
     else this.settledWaiters.delete(feed);
-    for (const waiter of waiters) if (!waiting.includes(waiter)) waiter.settle();
+    for (const waiter of waiters) if (!waiting.includes(waiter)) waiter.settle(true);
   }
 
   /** A waiter whose time ran out: served now, whatever the feed delivered. */
@@ -263,7 +266,7 @@ export class RoomFeeds {
     const index = waiters?.indexOf(waiter) ?? -1;
     if (index >= 0) waiters!.splice(index, 1);
     if (waiters?.length === 0) this.settledWaiters.delete(feed);
-    waiter.settle();
+    waiter.settle(false);
   }
 
   /**
