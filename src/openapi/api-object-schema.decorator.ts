@@ -1,7 +1,7 @@
 import { ApiSchema, type ApiSchemaOptions, type SchemaObject } from '@nestjs/swagger';
 
 /** What a DTO's schema says of the object as a whole, which no one field's @ApiProperty can. */
-export type ObjectSchemaRules = Pick<SchemaObject, 'additionalProperties' | 'oneOf'>;
+export type ObjectSchemaRules = Pick<SchemaObject, 'additionalProperties' | 'oneOf' | 'anyOf'>;
 
 /**
  * Adds `rules` to the OpenAPI schema of the decorated DTO class. @ApiSchema's options are typed

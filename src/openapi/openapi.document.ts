@@ -25,7 +25,25 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion(version)
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  return SwaggerModule.createDocument(app, config);
+  return withUnmetExpectation(SwaggerModule.createDocument(app, config));
+}
+
+/**
+ * Every operation may answer 417 (section 6: an Expect other than 100-continue), before any
+ * route runs: said once here rather than on every controller method.
+ */
+function withUnmetExpectation(document: OpenAPIObject): OpenAPIObject {
+  const answer = {
+    description: 'An Expect header other than 100-continue',
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/HttpErrorDto' } } },
+  };
+  for (const path of Object.values(document.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const) {
+      const operation = path[method];
+      if (operation) operation.responses = { ...operation.responses, '417': answer };
+    }
+  }
+  return document;
 }
 
 /** Answers GET /openapi.json on `app` with its own description; call before it listens. */

@@ -3,7 +3,7 @@ import { http } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 
-type Schema = { properties?: Record<string, { $ref?: string }>; required?: string[]; additionalProperties?: unknown; oneOf?: unknown[] };
+type Schema = { properties?: Record<string, { $ref?: string }>; required?: string[]; additionalProperties?: unknown; oneOf?: unknown[]; anyOf?: unknown[] };
 type OpenApi = { openapi: string; info: { version: string }; paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>; components: { schemas: Record<string, Schema> } };
 
 /** The component schema a `$ref` names. */
@@ -74,6 +74,28 @@ describe('GET /openapi.json', () => {
       expect((await markRead({ all: true, extra: 1 })).status).toBe(400);
     });
 
+    it('describes a publish as naming rooms or users, one of them not empty, as it is validated', async () => {
+      const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
+      expect(document.components.schemas.PublishNotificationDto.anyOf).toEqual([
+        { required: ['rooms'], properties: { rooms: { type: 'array', minItems: 1 } } },
+        { required: ['users'], properties: { users: { type: 'array', minItems: 1 } } },
+      ]);
+      const publish = (targets: object) => http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), body: { ...targets, type: 't', payload: {} } });
+      expect((await publish({})).status).toBe(400);
+      expect((await publish({ rooms: [], users: [] })).status).toBe(400);
+      expect((await publish({ rooms: [], users: ['openapi-u'] })).status).toBe(202);
+      expect((await publish({ rooms: ['public:openapi'] })).status).toBe(202);
+    });
+
+    it('lists the 417 every operation answers to an Expect other than 100-continue, in the error shape', async () => {
+      const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
+      for (const operation of operations(document)) {
+        const [method, path] = operation.split(' ');
+        expect([operation, document.paths[path][method.toLowerCase()].responses['417']]).toEqual([operation, expect.objectContaining({ content: { 'application/json': { schema: { $ref: '#/components/schemas/HttpErrorDto' } } } })]);
+      }
+      // The answer itself: http-platform.e2e-spec.ts (fetch refuses to send an Expect header).
+    });
+
     it('describes a failed batch item\'s error with exactly the fields it is answered with', async () => {
       const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
       const failed = await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), body: { notifications: [{ users: ['u1'], type: 't', payload: {} }, { users: ['u1'], type: 7, payload: {} }] } });
@@ -87,14 +109,14 @@ describe('GET /openapi.json', () => {
     it('lists every status section 6 says each token-protected route can answer', async () => {
       const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
       const statuses = (path: string, method: string) => Object.keys(document.paths[path][method].responses).sort();
-      expect(statuses('/v1/notifications', 'post')).toEqual(['202', '400', '401', '403', '409', '413', '415', '503']);
-      expect(statuses('/v1/notifications/batch', 'post')).toEqual(['200', '207', '400', '401', '403', '413', '415', '503']);
-      expect(statuses('/v1/inbox', 'get')).toEqual(['200', '400', '401', '503']);
-      expect(statuses('/v1/inbox/read', 'post')).toEqual(['200', '400', '401', '413', '415', '503']);
+      expect(statuses('/v1/notifications', 'post')).toEqual(['202', '400', '401', '403', '409', '413', '415', '417', '503']);
+      expect(statuses('/v1/notifications/batch', 'post')).toEqual(['200', '207', '400', '401', '403', '413', '415', '417', '503']);
+      expect(statuses('/v1/inbox', 'get')).toEqual(['200', '400', '401', '417', '503']);
+      expect(statuses('/v1/inbox/read', 'post')).toEqual(['200', '400', '401', '413', '415', '417', '503']);
       // A body over MAX_PUBLISH_BYTES (65536 by default) is refused there as on a publish.
       const oversized = await http('POST', `${app.url}/v1/inbox/read`, { token: signToken({ sub: 'olga' }), body: { ids: Array.from({ length: 1000 }, (_, index) => `${index}`.padStart(70, 'x')) } });
       expect(oversized.status).toBe(413);
-      expect(statuses('/v1/rooms/{room}/presence', 'get')).toEqual(['200', '400', '401', '403', '503']);
+      expect(statuses('/v1/rooms/{room}/presence', 'get')).toEqual(['200', '400', '401', '403', '417', '503']);
     });
   });
 

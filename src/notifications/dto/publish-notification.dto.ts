@@ -4,14 +4,26 @@ import { NOTIFICATION_ID_MAX_CHARS, NOTIFICATION_TYPE_MAX_CHARS, PUBLISH_TARGETS
 import { KeptAsSent } from '../../http/kept-as-sent.decorator';
 import { hasPlainLength, isArrayOfMatching, isPlainObjectWithKeys } from '../../http/lean-validation.pipe';
 import { MayBeOmitted } from '../../http/may-be-omitted.decorator';
-import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
+import { ApiObjectSchema, ObjectSchemaRules, REFUSES_UNKNOWN_FIELDS } from '../../openapi/api-object-schema.decorator';
 import { targetsProblemOfBody } from '../notification-targets';
 import { IsPortableJsonObject, IsWellFormedUnicode, unportableJson } from '../../http/portable-json.decorator';
 
 const FIELDS: ReadonlySet<string> = new Set(['rooms', 'users', 'type', 'payload', 'id']);
 
+/**
+ * Section 6's targets rule as a schema can say it: rooms or users, one of them not empty (the
+ * total of at most PUBLISH_TARGETS_MAX across both is the validator's alone). Without it, a body
+ * valid by the schema (`{type, payload}`) was refused 400.
+ */
+const NAMES_A_TARGET: ObjectSchemaRules = {
+  anyOf: [
+    { required: ['rooms'], properties: { rooms: { type: 'array', minItems: 1 } } },
+    { required: ['users'], properties: { users: { type: 'array', minItems: 1 } } },
+  ],
+};
+
 /** Body of POST /v1/notifications (section 6). Each failing field is named in the 400. */
-@ApiObjectSchema(REFUSES_UNKNOWN_FIELDS)
+@ApiObjectSchema({ ...REFUSES_UNKNOWN_FIELDS, ...NAMES_A_TARGET })
 export class PublishNotificationDto {
   @ApiPropertyOptional({ type: 'array', items: { type: 'string', pattern: ROOM_NAME_PATTERN.source }, maxItems: PUBLISH_TARGETS_MAX, description: `Rooms to publish to; with users, at most ${PUBLISH_TARGETS_MAX} targets in all` })
   @MayBeOmitted()
