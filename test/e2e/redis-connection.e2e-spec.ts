@@ -51,6 +51,22 @@ describe('connecting to Redis at start-up', () => {
     }
   });
 
+  it('refuses at once REDIS_CLUSTER_NODES at a single Redis server, naming REDIS_URL instead of saying no node is available', async () => {
+    const redis = await startRedis({ password: 'hunter2-secret' });
+    try {
+      const server = await spawnServer({ REDIS_CLUSTER_NODES: redis.url }, { waitReady: false });
+      expect(await server.exited).toEqual({ code: 1, signal: null });
+      const output = server.output();
+      expect(output).toContain(`REDIS_CLUSTER_NODES: redis://:***@127.0.0.1:${redis.port}: a node there is not a Redis Cluster node (cluster_enabled:0 in INFO cluster), so it has no slot map to follow: give a single Redis server in REDIS_URL instead`);
+      // The node answered: no try would change its answer.
+      expect(output).not.toContain('trying again');
+      expect(output).not.toContain('All the root nodes are unavailable');
+      expect(output).not.toContain('hunter2-secret');
+    } finally {
+      await redis.stop();
+    }
+  });
+
   it('warns at start-up when REDIS_MIN_REPLICAS asks for more replicas than the server has, naming the setting', async () => {
     const redis = await startRedis();
     try {

@@ -5,7 +5,7 @@ import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RECONNECT_DEFAULTS, asCallError, builtOnce, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
-import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError } from './redis.connection';
+import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError, StartSettingError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 import { SlotOwners } from './slot-owners';
@@ -45,6 +45,9 @@ const REFUSAL_REFRESH_INTERVAL_MS = 1000;
 const REFUSAL_REFRESH_TRIES = 3;
 /** The pause before the second retry of a call whose slot migrates; doubled after each. */
 const MIGRATION_FIRST_PAUSE_MS = 25;
+
+/** A server without Cluster support (cluster_enabled:0 in INFO cluster) asked for its slot map. */
+const NO_CLUSTER_SUPPORT = /cluster support disabled/i;
 
 function isReply(error: unknown, pattern: RegExp): boolean {
   return error instanceof ErrorReply && pattern.test(error.message);
@@ -525,6 +528,7 @@ export class ClusterRedisConnection extends RedisConnection {
         await this.startTries.run(() => this.discoverAtStart(tries++), {
           within: { ms: budgetMs, what: 'the cluster discovery' },
           pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
+          isFinal: (error) => error instanceof StartSettingError,
           onRetry: (attempt, error) => this.logger.warn({ message: 'Redis Cluster discovery failed at start; trying again', attempt, error: describeError(error) }),
         });
         await this.untilEverySlotServed();
@@ -541,7 +545,7 @@ export class ClusterRedisConnection extends RedisConnection {
     } catch (error) {
       this.closed = true;
       this.cluster.destroy();
-      if (error instanceof ClosedWhileStartingError) throw error;
+      if (error instanceof ClosedWhileStartingError || error instanceof StartSettingError) throw error;
       throw new Error(`Cannot connect to the Redis Cluster at ${this.settings.seeds.map(redactedUrl).join(',')}: ${describeError(error)}`);
     }
     // Closed during the resync: close() has closed the cluster client and cleared no timer yet set.
@@ -554,6 +558,8 @@ export class ClusterRedisConnection extends RedisConnection {
    * random one, with no deadline: a seed that takes connections and answers nothing (a frozen
    * node, its shard out) held the whole start whenever it came first. Each try has the
    * discovery deadline, and each after the first starts a fresh client at the next seed alone.
+   * A seed that answers as a server without Cluster support ends the start at once: node-redis
+   * reported only "All the root nodes are unavailable", as for seeds that are down.
    */
   private async discoverAtStart(index: number): Promise<void> {
     if (index > 0) {
@@ -563,7 +569,23 @@ export class ClusterRedisConnection extends RedisConnection {
       this.commands = this.commandsOn(this.cluster);
       this.rootedAtSeeds = false;
     }
-    await this.bounded('the cluster discovery', this.cluster.connect(), this.discoveryTimeoutMs);
+    // node-redis tells each root node's refusal only as an 'error' event, then gives up on them all.
+    let noClusterSupport = false;
+    const noticeRefusal = (error: Error) => void (noClusterSupport ||= isReply(error, NO_CLUSTER_SUPPORT));
+    const cluster = this.cluster;
+    cluster.on('error', noticeRefusal);
+    try {
+      await this.bounded('the cluster discovery', cluster.connect(), this.discoveryTimeoutMs);
+    } catch (error) {
+      if (!noClusterSupport) throw error;
+      throw new StartSettingError(
+        'REDIS_CLUSTER_NODES',
+        `${this.settings.seeds.map(redactedUrl).join(',')}: a node there is not a Redis Cluster node (cluster_enabled:0 in INFO cluster), ` +
+          'so it has no slot map to follow: give a single Redis server in REDIS_URL instead',
+      );
+    } finally {
+      cluster.off('error', noticeRefusal);
+    }
   }
 
   /**
