@@ -1,4 +1,5 @@
 import { Environment } from './environment';
+import { redactedRedisUrl } from './redacted-redis-url';
 
 /** REDIS_PERSONAL_CHANNELS when unset (one Redis or Sentinel): every pod soon holds all of them. */
 export const DEFAULT_PERSONAL_CHANNELS = 16;
@@ -227,20 +228,11 @@ function redisTopology(env: Environment): RedisTopology | undefined {
 
 /** A password-free description of how Redis is reached, for logs and start-up errors. */
 export function describeRedis(topology: RedisTopology): string {
-  const redact = (url: string) => {
-    try {
-      const parsed = new URL(url);
-      if (parsed.password) parsed.password = '***';
-      return parsed.toString();
-    } catch {
-      return '(unparseable URL)'; // validated at start-up; never echo what could hold a password
-    }
-  };
   switch (topology.mode) {
     case 'standalone':
-      return redact(topology.url);
+      return redactedRedisUrl(topology.url);
     case 'cluster':
-      return `cluster ${topology.seeds.map(redact).join(',')}`;
+      return `cluster ${topology.seeds.map(redactedRedisUrl).join(',')}`;
     case 'sentinel':
       return `sentinel ${topology.masterName} via ${topology.sentinels.map(({ host, port }) => `${host}:${port}`).join(',')}${topology.tls ? ' (TLS)' : ''}`;
   }

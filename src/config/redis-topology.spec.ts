@@ -103,4 +103,9 @@ describe('Redis connection modes', () => {
     expect(described[1]).toBe('cluster rediss://user:***@a:6379,rediss://user:***@b:6379');
     expect(described[2]).toBe('sentinel mymaster via s:26379');
   });
+
+  it('never puts a password written in the user position (no colon) in the description it logs', () => {
+    expect(describeRedis({ mode: 'standalone', url: 'redis://S3CRET@redis:6379' })).toBe('redis://***@redis:6379');
+    expect(describeRedis({ mode: 'cluster', seeds: ['redis://S3CRET@a:6379', 'redis://S3CRET@b:6379'] })).toBe('cluster redis://***@a:6379,redis://***@b:6379');
+  });
 });

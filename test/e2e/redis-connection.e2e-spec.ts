@@ -22,6 +22,16 @@ describe('connecting to Redis at start-up', () => {
     expect(server.output()).not.toContain('hunter2-secret');
   });
 
+  it.each(['REDIS_URL', 'REDIS_CLUSTER_NODES'])('never logs a password written in the user position of %s (no colon), in its warnings or its last line', async (setting) => {
+    const gone = await startRedis();
+    await gone.stop();
+    const server = await spawnServer({ [setting]: `redis://S3CRET-IN-USER@127.0.0.1:${gone.port}` }, { waitReady: false });
+    expect(await server.exited).toEqual({ code: 1, signal: null });
+    expect(server.output()).toContain(`${setting}: Cannot connect to`);
+    expect(server.output()).toContain(`redis://***@127.0.0.1:${gone.port}`);
+    expect(server.output()).not.toContain('S3CRET-IN-USER');
+  });
+
   it.each([
     ['16', 'ERR DB index is out of range'],
     ['99999999999999999999', 'ERR value is not an integer or out of range'],

@@ -73,16 +73,8 @@ export function createRedisClient(url: string, options: RedisClientOptions) {
 }
 export type RedisClient = ReturnType<typeof createRedisClient>;
 
-/** The URL without its password, for logs and errors. */
-export function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable REDIS_URL)';
-  }
-}
+/** The URL without its password, for logs and errors: one rule with describeRedis's. */
+export { redactedRedisUrl as redactedUrl } from '../../config/redacted-redis-url';
 
 /** Causes followed when describing an error: fetch wraps the socket error once or twice. */
 const MAX_CAUSES = 4;
