@@ -251,6 +251,15 @@ describe('parseEnvironment', () => {
     expect(() => parseEnvironment(raw)).toThrow(new ConfigurationError([message]));
   });
 
+  it('refuses a MAX_ROOMS_PER_CONNECTION below 2, which the personal room alone fills, naming it', () => {
+    for (const value of ['1', '0']) {
+      expect(() => parseEnvironment({ MAX_ROOMS_PER_CONNECTION: value })).toThrow(
+        new ConfigurationError(['MAX_ROOMS_PER_CONNECTION must be at least 2: it counts the personal room every connection is in from the start, so with 1 no join could ever succeed']),
+      );
+    }
+    expect(parseEnvironment({ MAX_ROOMS_PER_CONNECTION: '2' }).MAX_ROOMS_PER_CONNECTION).toBe(2);
+  });
+
   it('accepts JWT_ISSUER and JWT_AUDIENCE with spaces inside them', () => {
     expect(parseEnvironment({ JWT_ISSUER: 'https://auth.example.com/', JWT_AUDIENCE: 'herald service' })).toMatchObject({ JWT_ISSUER: 'https://auth.example.com/', JWT_AUDIENCE: 'herald service' });
   });

@@ -435,7 +435,9 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(0) @Max(16 * 1024 * 1024)
   WS_COMPRESSION_MIN_BYTES = 1024;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  /** Rooms a connection may be in, its personal room (joined for it at welcome) among them. */
+  @Transform(toInt) @IsInt() @Max(10_000)
+  @Min(2, { message: 'MAX_ROOMS_PER_CONNECTION must be at least 2: it counts the personal room every connection is in from the start, so with 1 no join could ever succeed' })
   MAX_ROOMS_PER_CONNECTION = 100;
 
   @Transform(toInt) @IsInt() @Min(0) @Max(100_000)
