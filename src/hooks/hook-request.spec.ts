@@ -1,4 +1,5 @@
-import { describeHookError, redactedHookUrl } from './hook-request';
+import { getEventListeners } from 'node:events';
+import { describeHookError, redactedHookUrl, requestDeadline } from './hook-request';
 
 describe('hook errors as logged', () => {
   it('keep a URL\'s scheme, host and path, never its credentials or query', () => {
@@ -23,5 +24,39 @@ describe('hook errors as logged', () => {
   it('name an error that has no message by its class', () => {
     class TimeoutError extends Error {}
     expect(describeHookError(new TimeoutError())).toBe('TimeoutError');
+  });
+});
+
+describe('requestDeadline', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('aborts with a TimeoutError once its time is up', () => {
+    const deadline = requestDeadline(new AbortController().signal, 10);
+    jest.advanceTimersByTime(9);
+    expect(deadline.signal.aborted).toBe(false);
+    jest.advanceTimersByTime(1);
+    expect(deadline.signal.reason).toMatchObject({ name: 'TimeoutError' });
+    deadline.end();
+  });
+
+  it('aborts with the reason of the signal it stops with, at once or later', () => {
+    const stop = new AbortController();
+    const deadline = requestDeadline(stop.signal, 60_000);
+    stop.abort(new Error('shutting down'));
+    expect(deadline.signal.reason).toEqual(new Error('shutting down'));
+    deadline.end();
+    expect(requestDeadline(stop.signal, 60_000).signal.reason).toEqual(new Error('shutting down'));
+  });
+
+  it('leaves nothing on the signal it stops with once ended, and no longer aborts', () => {
+    const stop = new AbortController();
+    const deadlines = Array.from({ length: 3 }, () => requestDeadline(stop.signal, 10));
+    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(3);
+    for (const deadline of deadlines) deadline.end();
+    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
+    stop.abort();
+    jest.advanceTimersByTime(10);
+    expect(deadlines.map((deadline) => deadline.signal.aborted)).toEqual([false, false, false]);
   });
 });

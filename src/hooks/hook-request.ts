@@ -19,6 +19,40 @@ export function postSigned(url: string, secret: string, body: string, signal: Ab
   });
 }
 
+/** A request's own abort signal: see `requestDeadline`. */
+export interface RequestDeadline {
+  readonly signal: AbortSignal;
+  /** Stops the timer and leaves `stop`: call it once the request is over, however it ended. */
+  end(): void;
+}
+
+/**
+ * A signal that aborts after `timeoutMs` with a TimeoutError (as AbortSignal.timeout's) or when
+ * `stop` aborts, with its reason.
+ *
+ * Why not `AbortSignal.any([stop, AbortSignal.timeout(ms)])`: Node registers the composed signal
+ * with each source in a FinalizationRegistry until that source is collected, and `stop` (the
+ * pod's shutdown) lives as long as the pod: about 180 bytes per request (two WeakRefs, a registry
+ * cell) stayed for good, 8,000 WeakRefs per 4,000 proxied joins. Here the only link to `stop` is
+ * a listener that `end` removes.
+ */
+export function requestDeadline(stop: AbortSignal, timeoutMs: number): RequestDeadline {
+  const controller = new AbortController();
+  const onStop = () => controller.abort(stop.reason);
+  const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+  // As AbortSignal.timeout's: a pending request does not keep the process alive.
+  timer.unref();
+  if (stop.aborted) controller.abort(stop.reason);
+  else stop.addEventListener('abort', onStop, { once: true });
+  return {
+    signal: controller.signal,
+    end: () => {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+    },
+  };
+}
+
 /** The response body as text, refusing to read more than `maxBytes` (a backend is no reason to run out of memory). */
 export async function readLimitedText(response: Response, maxBytes: number): Promise<string | undefined> {
   if (!response.body) return '';

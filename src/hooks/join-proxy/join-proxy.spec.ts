@@ -1,4 +1,5 @@
 import { createServer, Server } from 'node:http';
+import { Session } from 'node:inspector/promises';
 import { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { HeraldConfig } from '../../config/herald.config';
@@ -18,14 +19,62 @@ describe('JoinProxy', () => {
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
   });
   afterAll(() => new Promise<void>((resolve) => backend.close(() => resolve())));
+  const proxyFor = (settings: { concurrency?: number; cacheSize?: number } = {}) => {
+    const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}/join`;
+    const config = { joinProxy: { url, secret: 'hooks-secret-0123456789', rooms: ['doc:*'], timeoutMs: 5000, concurrency: 4, cacheSize: 0, ...settings } } as unknown as HeraldConfig;
+    return new JoinProxy(config, new JoinProxyMetrics(new MetricsService()));
+  };
+  const principal = { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null };
+
+  // Three full collections of the test runner's heap: seconds each on a busy machine.
+  it('keeps nothing per request once it is over (AbortSignal.any with the shutdown signal kept two WeakRefs per join for good)', async () => {
+    const proxy = proxyFor();
+    const heap = new Session();
+    heap.connect();
+    const nodeWeakRefs = async () => {
+      // Collect until FinalizationRegistry callbacks had their turn (they drop what they hold).
+      for (let i = 0; i < 2; i++) {
+        let registry: FinalizationRegistry<number> | undefined;
+        const finalized = new Promise((resolve) => (registry = new FinalizationRegistry(resolve)).register({}, i));
+        await heap.post('HeapProfiler.collectGarbage');
+        await finalized;
+        registry = undefined;
+      }
+      // Node's own WeakRefs (AbortSignal.any's among them) come from a copy of WeakRef whose
+      // prototype chain ends in null, out of reach of queryObjects(WeakRef.prototype): find that
+      // prototype through a signal AbortSignal.any has linked. Evaluated in the main realm, where Node makes them.
+      const prototype = await heap.post('Runtime.evaluate', {
+        expression: `(() => {
+          const source = new AbortController().signal;
+          AbortSignal.any([source]);
+          const dependants = Object.getOwnPropertySymbols(source).find((symbol) => symbol.description === 'kDependantSignals');
+          return Object.getPrototypeOf([...source[dependants]][0]);
+        })()`,
+      });
+      const found = await heap.post('Runtime.queryObjects', { prototypeObjectId: prototype.result.objectId! });
+      const count = await heap.post('Runtime.callFunctionOn', { objectId: found.objects.objectId!, functionDeclaration: 'function () { return this.length; }', returnByValue: true });
+      return count.result.value as number;
+    };
+    try {
+      answer = { status: 200, body: '{"allow": true}' };
+      const joins = (from: number) => Promise.all(Array.from({ length: 200 }, (_, i) => proxy.authorize(principal, `doc:leak-${from + i}`)));
+      // A first round opens the connections and makes whatever is made once.
+      await joins(0);
+      const before = await nodeWeakRefs();
+      await joins(1000);
+      await joins(2000);
+      // 400 joins: 800 more (and as many registry cells) with the leak.
+      expect((await nodeWeakRefs()) - before).toBeLessThan(40);
+    } finally {
+      heap.disconnect();
+      proxy.onApplicationShutdown();
+    }
+  }, 120_000);
 
   it('logs the first join of a run the proxy gives no decision, counts the rest, and says how many once it decides again', async () => {
-    const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}/join`;
-    const config = { joinProxy: { url, secret: 'hooks-secret-0123456789', rooms: ['doc:*'], timeoutMs: 5000, concurrency: 4, cacheSize: 0 } } as unknown as HeraldConfig;
-    const proxy = new JoinProxy(config, new JoinProxyMetrics(new MetricsService()));
+    const proxy = proxyFor();
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     try {
-      const principal = { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null };
       answer = { status: 503, body: '' };
       for (const room of ['doc:1', 'doc:2', 'doc:3']) await expect(proxy.authorize(principal, room)).rejects.toMatchObject({ code: 'unavailable' });
       expect(warn).toHaveBeenCalledTimes(1);

@@ -4,7 +4,7 @@ import { Principal } from '../../auth/principal';
 import { HeraldConfig, JoinProxySettings } from '../../config/herald.config';
 import { JoinAuthorizer } from '../../rooms/join-authorizer';
 import { RoomError } from '../../rooms/rooms.errors';
-import { describeHookError, discardBody, postSigned, readLimitedText } from '../hook-request';
+import { describeHookError, discardBody, postSigned, readLimitedText, requestDeadline } from '../hook-request';
 import { JoinDecisionCache } from './join-decision.cache';
 import { JoinProxyMetrics } from './join-proxy.metrics';
 import { joinDecisionKey, joinRequestKey } from './join-request.key';
@@ -84,9 +84,10 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
     const { room } = request;
     let stopTimer: (() => void) | undefined;
     let release: (() => void) | undefined;
+    // One deadline for the wait for a slot and the request: a join hears within the timeout.
+    const deadline = requestDeadline(this.shutdown.signal, this.settings.timeoutMs);
+    const { signal } = deadline;
     try {
-      // One deadline for the wait for a slot and the request: a join hears within the timeout.
-      const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
       release = await this.slots.acquire(signal, Date.now() + this.settings.timeoutMs);
       stopTimer = this.metrics.seconds.startTimer();
       const response = await postSigned(this.settings.url, this.settings.secret, JSON.stringify(request), signal);
@@ -113,6 +114,7 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
       const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
       return this.unavailable(room, timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describeHookError(error), timedOut ? 'timeout' : 'error');
     } finally {
+      deadline.end();
       stopTimer?.();
       release?.();
     }
