@@ -19,8 +19,8 @@ describe('JoinProxy', () => {
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
   });
   afterAll(() => new Promise<void>((resolve) => backend.close(() => resolve())));
-  const proxyFor = (settings: { concurrency?: number; cacheSize?: number } = {}) => {
-    const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}/join`;
+  const proxyFor = (settings: { concurrency?: number; cacheSize?: number } = {}, server = backend) => {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/join`;
     const config = { joinProxy: { url, secret: 'hooks-secret-0123456789', rooms: ['doc:*'], timeoutMs: 5000, concurrency: 4, cacheSize: 0, ...settings } } as unknown as HeraldConfig;
     return new JoinProxy(config, new JoinProxyMetrics(new MetricsService()));
   };
@@ -70,6 +70,37 @@ describe('JoinProxy', () => {
       proxy.onApplicationShutdown();
     }
   }, 120_000);
+
+  it('opens at most JOIN_PROXY_CONCURRENCY connections to the backend, however many joins come', async () => {
+    let open = 0;
+    let mostOpen = 0;
+    let opened = 0;
+    const counting = createServer((request, response) => {
+      request.resume();
+      // A moment's work, so that requests overlap.
+      request.on('end', () => setTimeout(() => response.writeHead(200, { 'content-type': 'application/json' }).end('{"allow": true}'), 2));
+    });
+    counting.on('connection', (socket) => {
+      opened++;
+      mostOpen = Math.max(mostOpen, ++open);
+      socket.on('close', () => open--);
+    });
+    await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve));
+    const proxy = proxyFor({ concurrency: 4 }, counting);
+    try {
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(Array.from({ length: 100 }, (_, i) => proxy.authorize(principal, `doc:conn-${round}-${i}`)));
+      }
+      // With fetch's own pool: 7 or 8 (a request freed its slot before its connection was back in the pool).
+      expect(mostOpen).toBeLessThanOrEqual(4);
+      // And they are kept: not one per join.
+      expect(opened).toBeLessThan(100);
+    } finally {
+      proxy.onApplicationShutdown();
+      counting.closeAllConnections();
+      await new Promise<void>((resolve) => counting.close(() => resolve()));
+    }
+  });
 
   it('logs the first join of a run the proxy gives no decision, counts the rest, and says how many once it decides again', async () => {
     const proxy = proxyFor();

@@ -4,7 +4,8 @@ import { Principal } from '../../auth/principal';
 import { HeraldConfig, JoinProxySettings } from '../../config/herald.config';
 import { JoinAuthorizer } from '../../rooms/join-authorizer';
 import { RoomError } from '../../rooms/rooms.errors';
-import { describeHookError, discardBody, postSigned, readLimitedText, requestDeadline } from '../hook-request';
+import { HookClient } from '../hook.client';
+import { describeHookError, requestDeadline } from '../hook-request';
 import { JoinDecisionCache } from './join-decision.cache';
 import { JoinProxyMetrics } from './join-proxy.metrics';
 import { joinDecisionKey, joinRequestKey } from './join-request.key';
@@ -36,6 +37,8 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
   private readonly asking = new Map<string, Promise<Decision>>();
   private readonly shutdown = new AbortController();
   private readonly slots: RequestSlots;
+  /** As many connections as slots: a request given a slot may wait a moment for a connection, never open one more. */
+  private readonly backend: HookClient;
   /** Joins given no decision since the proxy last gave one: the first is logged, the rest counted. */
   private undecided = 0;
 
@@ -48,6 +51,7 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
     this.cache = new JoinDecisionCache(this.settings.cacheSize);
     // A join left with under a tenth of its timeout when a slot frees is not sent (RequestSlots).
     this.slots = new RequestSlots(this.settings.concurrency, this.settings.timeoutMs / 10);
+    this.backend = new HookClient(this.settings.url, this.settings.secret, this.settings.concurrency);
     metrics.countWaiting = () => this.slots.queued;
   }
 
@@ -77,6 +81,7 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
   onApplicationShutdown(): void {
     // Joins still waiting answer `unavailable` at once.
     this.shutdown.abort();
+    this.backend.close();
     this.cache.clear();
   }
 
@@ -90,17 +95,17 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
     try {
       release = await this.slots.acquire(signal, Date.now() + this.settings.timeoutMs);
       stopTimer = this.metrics.seconds.startTimer();
-      const response = await postSigned(this.settings.url, this.settings.secret, JSON.stringify(request), signal);
+      const response = await this.backend.post(JSON.stringify(request), signal);
       // 429 says "not now", as a 5xx does: the client may retry, so it is no refusal.
       if (response.status >= 400 && response.status < 500 && response.status !== 429) {
-        await discardBody(response);
+        await response.discard();
         return this.deny(`The backend refused ${room} (HTTP ${response.status})`);
       }
       if (!response.ok) {
-        await discardBody(response);
+        await response.discard();
         return this.unavailable(room, `HTTP ${response.status}`);
       }
-      const text = await readLimitedText(response, MAX_ANSWER_BYTES);
+      const text = await response.text(MAX_ANSWER_BYTES);
       if (text === undefined) return this.unavailable(room, `an answer over ${MAX_ANSWER_BYTES} bytes`);
       const answer = parseAnswer(text);
       if (!answer) return this.unavailable(room, 'an answer that is not {"allow": boolean, "ttl"?: seconds}');

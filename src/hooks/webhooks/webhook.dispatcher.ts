@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { WebhookBatch } from '@herald/client/protocol';
 import { WebhookSettings } from '../../config/herald.config';
-import { describeHookError, discardBody, postSigned, statusClass } from '../hook-request';
+import { HookClient } from '../hook.client';
+import { describeHookError, requestDeadline, statusClass } from '../hook-request';
 import { WebhookMetrics } from './webhook.metrics';
 import { WebhookQueue } from './webhook.queue';
 import { QueuedEvent } from './webhook-event';
@@ -37,6 +38,8 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private inFlight: AbortController | undefined;
+  /** One connection: batches go one at a time. */
+  private readonly receiver: HookClient;
   private attempt = 0;
   private nextAttemptAtMs = 0;
   private failingQueue = false;
@@ -50,6 +53,7 @@ export class WebhookDispatcher {
     this.pollMs = Math.min(250, Math.max(10, Math.floor(settings.batchMs / 4)));
     this.leaseMs = Math.max(LEASE_MS, 4 * this.pollMs);
     this.standbyMs = Math.min(1000, Math.floor(this.leaseMs / 4));
+    this.receiver = new HookClient(settings.url, settings.secret, 1);
   }
 
   start(): void {
@@ -63,7 +67,11 @@ export class WebhookDispatcher {
     clearTimeout(this.timer);
     this.inFlight?.abort();
     await this.running;
-    if (!this.queue.durable) await this.lastAttempt();
+    try {
+      if (!this.queue.durable) await this.lastAttempt();
+    } finally {
+      this.receiver.close();
+    }
     await this.queue.release().catch((error: unknown) =>
       // The lease expires on its own; another pod takes over then.
       this.logger.debug({ message: 'Could not release the webhook lease', error: describeHookError(error) }),
@@ -147,9 +155,10 @@ export class WebhookDispatcher {
     // standby pod sends the same batch meanwhile. A failed renewal changes nothing here: the
     // next tick finds whether the lease is still held.
     const renewal = setInterval(() => void this.queue.lease(this.leaseMs, 1).catch(() => undefined), Math.floor(this.leaseMs / 4));
+    const deadline = requestDeadline(controller.signal, this.settings.timeoutMs);
     try {
-      const response = await postSigned(this.settings.url, this.settings.secret, body, AbortSignal.any([controller.signal, AbortSignal.timeout(this.settings.timeoutMs)]));
-      await discardBody(response);
+      const response = await this.receiver.post(body, deadline.signal);
+      await response.discard();
       this.metrics.requests.inc({ outcome: statusClass(response.status) });
       if (!response.ok) this.logFailure({ status: response.status, events: batch.length });
       return response.ok;
@@ -160,6 +169,7 @@ export class WebhookDispatcher {
       if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describeHookError(error), events: batch.length });
       return false;
     } finally {
+      deadline.end();
       clearInterval(renewal);
       stopTimer();
       this.inFlight = undefined;
