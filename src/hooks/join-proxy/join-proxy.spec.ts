@@ -102,7 +102,7 @@ describe('JoinProxy', () => {
     }
   });
 
-  it('logs the first join of a run the proxy gives no decision, counts the rest, and says how many once it decides again', async () => {
+  it('logs the first join of a run the proxy gives no decision, counts the rest, and closes every run with how many once it decides again', async () => {
     const proxy = proxyFor();
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     try {
@@ -115,10 +115,16 @@ describe('JoinProxy', () => {
         expect.objectContaining({ message: 'Join proxy gave no decision; later ones are counted until it decides again', room: 'doc:1', problem: 'HTTP 503' }),
         { message: 'Join proxy deciding again', joinsWithoutDecision: 3 },
       ]);
-      // A new run is logged again.
+      // A new run is logged again, and closed even when one join long.
       answer = { status: 503, body: '' };
       await expect(proxy.authorize(principal, 'doc:5')).rejects.toMatchObject({ code: 'unavailable' });
       expect(warn).toHaveBeenCalledTimes(3);
+      answer = { status: 200, body: '{"allow": false}' };
+      await expect(proxy.authorize(principal, 'doc:6')).rejects.toMatchObject({ code: 'forbidden' });
+      expect(warn.mock.calls.slice(2).map(([entry]) => entry)).toEqual([
+        expect.objectContaining({ message: 'Join proxy gave no decision; later ones are counted until it decides again', room: 'doc:5', problem: 'HTTP 503' }),
+        { message: 'Join proxy deciding again', joinsWithoutDecision: 1 },
+      ]);
     } finally {
       warn.mockRestore();
       proxy.onApplicationShutdown();

@@ -141,7 +141,8 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
   /** The proxy decided (allow or deny): the end of a run of failures, if one was under way. */
   private decided(): void {
     if (this.undecided === 0) return;
-    if (this.undecided > 1) this.logger.warn({ message: 'Join proxy deciding again', joinsWithoutDecision: this.undecided });
+    // Every run, one failure long too: it closes the warning its first failure opened.
+    this.logger.warn({ message: 'Join proxy deciding again', joinsWithoutDecision: this.undecided });
     this.undecided = 0;
   }
 }
