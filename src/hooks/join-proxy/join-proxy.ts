@@ -112,7 +112,10 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
       if (!answer.allow) return this.deny(`The backend refused ${room}`);
       this.decided();
       this.metrics.answers.inc({ answer: 'allow' });
-      if (answer.ttl !== undefined && answer.ttl > 0) this.cache.remember(decisionKey, Date.now() + Math.min(answer.ttl, JOIN_PROXY_MAX_TTL_S) * 1000);
+      if (answer.ttl !== undefined && answer.ttl > 0) {
+        const now = Date.now();
+        this.cache.remember(decisionKey, now + Math.min(answer.ttl, JOIN_PROXY_MAX_TTL_S) * 1000, now);
+      }
       return { allow: true };
     } catch (error) {
       // By name, not instanceof: the error may come from another realm (test runners' VM contexts).
