@@ -48,7 +48,7 @@ describe.each(BROKER_KINDS)('cleanup (%s broker)', (kind) => {
     const subscribedRooms = () => app.app.get(Broker).subscribedRooms;
     const presenceEntries = () => app.app.get(PresenceStore).localEntries;
     await eventually(() => {
-      expect(hub.stats()).toEqual({ connections: 0, rooms: 0, joining: 0, buffering: 0, users: 0, subscriptions: 0, expiring: 0 });
+      expect(hub.stats()).toEqual({ connections: 0, rooms: 0, joining: 0, buffering: 0, replayedAhead: 0, users: 0, subscriptions: 0, expiring: 0 });
       expect(subscribedRooms()).toBe(0);
       expect(presenceEntries()).toBe(0);
     }, 10_000);
