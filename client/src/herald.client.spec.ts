@@ -575,6 +575,48 @@ describe('HeraldClient', () => {
     });
   });
 
+  describe('an unprompted recovery while the room\'s rejoin is not answered yet', () => {
+    it('leaves the answer to the rejoin, which replays from where the app stands', async () => {
+      start();
+      await flush();
+      const events: string[] = [];
+      client.on('notification', (n) => events.push(n.seq));
+      client.on('recovery', (r) => events.push(`recovery ${r.recovered} ${r.missed}`));
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:03' }));
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      // The pod lost its feed before the rejoin is answered: the rejoin from e1:03 still recovers.
+      FakeSocket.last.receive('recovery', { room: 'user:alice', seq: 'e1:07', recovered: false });
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:05', recovered: true, missed: 2 }));
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:04'));
+      FakeSocket.last.receive('notification', notification('user:alice', 'e1:05'));
+      await flush();
+      expect(events).toEqual(['recovery true 2', 'e1:04', 'e1:05']);
+    });
+
+    it('still tells the app to reload when the rejoin then answers recovered: false', async () => {
+      start();
+      await flush();
+      const recoveries: unknown[] = [];
+      client.on('recovery', (r) => recoveries.push(r));
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:03' }));
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      FakeSocket.last.receive('recovery', { room: 'user:alice', seq: 'e2:01', recovered: false });
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e2:01', recovered: false }));
+      await flush();
+      expect(recoveries).toEqual([{ room: 'user:alice', recovered: false, missed: 0 }]);
+      FakeSocket.last.serverClose(1012);
+      await jest.advanceTimersByTimeAsync(2_000);
+      FakeSocket.last.welcome();
+      expect(FakeSocket.last.request('join').data).toEqual({ room: 'user:alice', since: 'e2:01' });
+    });
+  });
+
   describe('revoked rooms', () => {
     it('forgets a room the server took it out of with an unprompted left, and does not rejoin it', async () => {
       start({ rooms: ['team:1', 'public:news'] });

@@ -74,6 +74,11 @@ export class RoomTracker {
     return [...this.#rooms.keys()];
   }
 
+  /** Whether the room's join on the current connection has no reply yet (its phase is `awaiting`). */
+  awaitingJoin(room: string): boolean {
+    return this.#rooms.get(room)?.phase === 'awaiting';
+  }
+
   sinceOf(room: string): string | null {
     return this.#rooms.get(room)?.since ?? null;
   }
