@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { FramePacer, PACER_LIMITED_PAUSE_MS } from './frame.pacer.ts';
+import { FramePacer, PACER_LIMITED_PAUSE_MS, PACER_MIN_RATE_PER_S } from './frame.pacer.ts';
 
 describe('FramePacer', () => {
   beforeEach(() => jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') }));
@@ -82,6 +82,16 @@ describe('FramePacer', () => {
     await jest.advanceTimersByTimeAsync(10_000);
     scheduleMany(pacer, 10, sent, 200);
     expect(sent.filter(([i]) => i >= 200)).toHaveLength(4);
+  });
+
+  it('slows down below one frame a second against the lowest limit, leaving the pong to each heartbeat a token', async () => {
+    const pacer = new FramePacer(1, 1, 1);
+    const sent: Array<[number, number]> = [];
+    pacer.replied(true);
+    scheduleMany(pacer, 3, sent);
+    await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS + 5_000);
+    const gaps = sent.slice(1).map(([, atMs], index) => atMs - sent[index][1]);
+    expect(gaps).toEqual([1000 / PACER_MIN_RATE_PER_S, 1000 / PACER_MIN_RATE_PER_S]);
   });
 
   it('sends an urgent frame (a token refresh) ahead of what waits', async () => {

@@ -17,6 +17,8 @@ export const PACER_BURST = 30;
 export const PACER_RATE_PER_S = 15;
 /** The budget a fresh connection starts with: within even RATE_LIMIT_PER_S=1's burst and drop allowance (2 + 2). */
 export const PACER_SLOW_START = 4;
+/** The slowest pace `rate_limited` replies bring it to: under the lowest limit a server may set (1 a second). */
+export const PACER_MIN_RATE_PER_S = 0.5;
 /** After a `rate_limited` reply: the server forgives the drops after a one-second pause. */
 export const PACER_LIMITED_PAUSE_MS = 1100;
 
@@ -61,7 +63,9 @@ export class FramePacer {
       return;
     }
     this.#maxBurst = this.#burst = Math.max(1, Math.floor(this.#burst / 2));
-    this.#ratePerS = Math.max(1, this.#ratePerS / 2);
+    // Down to below one a second: against RATE_LIMIT_PER_S=1 a pace of one a second left no
+    // token for the pong to each heartbeat, refused every time.
+    this.#ratePerS = Math.max(PACER_MIN_RATE_PER_S, this.#ratePerS / 2);
     this.#tokens = 0;
     this.#refilledAtMs = Date.now();
     this.#pausedUntilMs = this.#refilledAtMs + PACER_LIMITED_PAUSE_MS;

@@ -959,6 +959,18 @@ describe('HeraldClient', () => {
       expect(errors).toEqual([]);
     });
 
+    it('keeps a rate_limited answer to its own pong from the app, slowing down all the same', async () => {
+      start();
+      await flush();
+      const errors: unknown[] = [];
+      client.on('error', (error) => errors.push(error));
+      FakeSocket.last.welcome();
+      FakeSocket.last.receive('error', { code: 'rate_limited', message: 'Too many frames', event: 'pong' });
+      FakeSocket.last.receive('error', { code: 'rate_limited', message: 'Too many frames', event: 'dance' });
+      await flush();
+      expect(errors).toEqual([expect.objectContaining({ code: 'rate_limited', event: 'dance' })]);
+    });
+
     it("paces the app's own joins past the burst instead of losing them to rate_limited", async () => {
       start();
       await flush();

@@ -507,6 +507,9 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     // bad_request, and whoever made it (the app, the joiner, the refresher) hears of it once.
     if (frame.id !== undefined && this.#requests.settle(frame, problem)) return;
     if (problem !== null) return this.emit('error', new HeraldError('bad_request', `malformed ${frame.event} frame from the server: ${problem}`));
+    // Our own pong to a heartbeat, refused: the pacer has slowed down above, and there is nothing
+    // for the app to do about it (the server only counts the connection alive by it).
+    if (limited && (frame.data as { event?: unknown } | undefined)?.event === 'pong') return;
     switch (frame.event) {
       case 'welcome':
         return this.#onWelcome(frame.data);
