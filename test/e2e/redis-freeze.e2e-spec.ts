@@ -179,7 +179,8 @@ describe('presence changes made while Redis is down', () => {
     await eventually(async () => expect((await presenceHere()).users).toEqual(['early']));
     const earlyAnnouncedBy = Date.now();
     const network = await startTcpRelay(broker.redis!.port);
-    const cutOff = await createTestApp({ ...broker.env(), REDIS_URL: network.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) });
+    // Heartbeats of 1 s: its look after each return comes 3 s later.
+    const cutOff = await createTestApp({ ...broker.env(), REDIS_URL: network.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '1000' });
     const cutOffReady = async () => (await http('GET', `${cutOff.url}/readyz`)).status;
     try {
       // The watcher joins after `early`: nobody tells it of users already there (the presence API does).
