@@ -131,6 +131,25 @@ describe('HeraldClient', () => {
     return client;
   }
 
+  /**
+   * A client that joined its personal room at `firstSeq`, was dropped, and is welcomed again,
+   * its rejoin not answered yet; what the app hears of notifications and recoveries, as `seq`
+   * and `recovery <recovered> <missed>`.
+   */
+  async function rejoiningAfterADrop(firstSeq: string): Promise<string[]> {
+    start();
+    await flush();
+    const events: string[] = [];
+    client.on('notification', (n) => events.push(n.seq));
+    client.on('recovery', (r) => events.push(`recovery ${r.recovered} ${r.missed}`));
+    FakeSocket.last.welcome();
+    FakeSocket.last.answerJoins((room) => ({ room, seq: firstSeq }));
+    FakeSocket.last.serverClose(1012);
+    await jest.advanceTimersByTimeAsync(1_000);
+    FakeSocket.last.welcome();
+    return events;
+  }
+
   beforeEach(() => {
     jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
     FakeSocket.all = [];
@@ -444,16 +463,7 @@ describe('HeraldClient', () => {
     });
 
     it('emits recovery before the replayed frames it announces, in the order the socket read them', async () => {
-      start();
-      await flush();
-      const events: string[] = [];
-      client.on('notification', (n) => events.push(n.seq));
-      client.on('recovery', (r) => events.push(`recovery ${r.recovered} ${r.missed}`));
-      FakeSocket.last.welcome();
-      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:1' }));
-      FakeSocket.last.serverClose(1012);
-      await jest.advanceTimersByTimeAsync(1_000);
-      FakeSocket.last.welcome();
+      const events = await rejoiningAfterADrop('e1:1');
       // The reply and its replay in one read, as ws hands them over: no microtask in between.
       FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:3', recovered: true, missed: 2 }));
       FakeSocket.last.receive('notification', notification('user:alice', 'e1:2'));
@@ -576,19 +586,16 @@ describe('HeraldClient', () => {
   });
 
   describe('an unprompted recovery while the room\'s rejoin is not answered yet', () => {
+    /** rejoiningAfterADrop from e1:03, then told that the server cannot prove continuity (`recoverySeq`). */
+    async function toldRecoveryWhileRejoining(recoverySeq: string): Promise<string[]> {
+      const events = await rejoiningAfterADrop('e1:03');
+      FakeSocket.last.receive('recovery', { room: 'user:alice', seq: recoverySeq, recovered: false });
+      return events;
+    }
+
     it('leaves the answer to the rejoin, which replays from where the app stands', async () => {
-      start();
-      await flush();
-      const events: string[] = [];
-      client.on('notification', (n) => events.push(n.seq));
-      client.on('recovery', (r) => events.push(`recovery ${r.recovered} ${r.missed}`));
-      FakeSocket.last.welcome();
-      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:03' }));
-      FakeSocket.last.serverClose(1012);
-      await jest.advanceTimersByTimeAsync(1_000);
-      FakeSocket.last.welcome();
       // The pod lost its feed before the rejoin is answered: the rejoin from e1:03 still recovers.
-      FakeSocket.last.receive('recovery', { room: 'user:alice', seq: 'e1:07', recovered: false });
+      const events = await toldRecoveryWhileRejoining('e1:07');
       FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:05', recovered: true, missed: 2 }));
       FakeSocket.last.receive('notification', notification('user:alice', 'e1:04'));
       FakeSocket.last.receive('notification', notification('user:alice', 'e1:05'));
@@ -597,19 +604,10 @@ describe('HeraldClient', () => {
     });
 
     it('still tells the app to reload when the rejoin then answers recovered: false', async () => {
-      start();
-      await flush();
-      const recoveries: unknown[] = [];
-      client.on('recovery', (r) => recoveries.push(r));
-      FakeSocket.last.welcome();
-      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:03' }));
-      FakeSocket.last.serverClose(1012);
-      await jest.advanceTimersByTimeAsync(1_000);
-      FakeSocket.last.welcome();
-      FakeSocket.last.receive('recovery', { room: 'user:alice', seq: 'e2:01', recovered: false });
+      const events = await toldRecoveryWhileRejoining('e2:01');
       FakeSocket.last.answerJoins((room) => ({ room, seq: 'e2:01', recovered: false }));
       await flush();
-      expect(recoveries).toEqual([{ room: 'user:alice', recovered: false, missed: 0 }]);
+      expect(events).toEqual(['recovery false 0']);
       FakeSocket.last.serverClose(1012);
       await jest.advanceTimersByTimeAsync(2_000);
       FakeSocket.last.welcome();
