@@ -91,11 +91,16 @@ function isLeftOverOptions(request: FastifyRequest): boolean {
 
 /**
  * Node answers an `Expect` other than 100-continue with a bare 417; this one is in the error
- * shape of section 6.
+ * shape of section 6, and grants a listed origin as every other answer does (Node answers before
+ * Fastify, so @fastify/cors never sees it): without the grant, a browser saw a failed request.
  */
-function answerUnmetExpectation(_request: IncomingMessage, response: ServerResponse): void {
-  const body = JSON.stringify(errorBody(417, 'Only "Expect: 100-continue" is supported'));
-  response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+function answerUnmetExpectation(isListed: (origin: string | undefined) => boolean) {
+  return (request: IncomingMessage, response: ServerResponse): void => {
+    const body = JSON.stringify(errorBody(417, 'Only "Expect: 100-continue" is supported'));
+    const origin = request.headers.origin;
+    const grant = isListed(origin) ? { 'access-control-allow-origin': origin!, vary: 'Origin' } : {};
+    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', ...grant }).end(body);
+  };
 }
 
 /**
@@ -126,17 +131,18 @@ export interface HttpTimeouts {
 export class HeraldFastifyAdapter extends FastifyAdapter {
   /** `allowedOrigins`: ALLOWED_ORIGINS, for the application that serves browsers (see routerErrorAnswer). */
   constructor({ headersMs, requestMs }: HttpTimeouts, allowedOrigins: readonly string[] = []) {
+    const isListed = listedOrigins(allowedOrigins);
     super({
       // A missing Host is refused by refuseAmbiguousHeaders, in the error shape (Node's 400 has no body).
       http: { headersTimeout: headersMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS, requireHostHeader: false },
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       requestTimeout: requestMs,
       routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
-      frameworkErrors: routerErrorAnswer(listedOrigins(allowedOrigins)),
+      frameworkErrors: routerErrorAnswer(isListed),
     });
     this.getInstance().addHook('preParsing', refuseAmbiguousHeaders);
     this.getInstance().addHook('preParsing', answerUnknownRoute);
-    this.getInstance().server.on('checkExpectation', answerUnmetExpectation);
+    this.getInstance().server.on('checkExpectation', answerUnmetExpectation(isListed));
     this.getInstance().server.on('connect', refuseTunnel);
   }
 

@@ -1,3 +1,4 @@
+import { IncomingMessage, request as httpRequest } from 'node:http';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
@@ -313,6 +314,19 @@ describe('CORS for the HTTP API', () => {
     const unlisted = await fetch(`${app.url}/v1/inbox%ZZ`, { headers: { origin: 'https://evil.example.com' } });
     expect(unlisted.status).toBe(400);
     expect(unlisted.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('grants a listed origin its 417 for an Expect other than 100-continue, as any other answer', async () => {
+    // fetch refuses to send an Expect header.
+    const answer = (origin: string) =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const request = httpRequest(`${app.url}/v1/inbox`, { headers: { origin, expect: 'something-else' } }, (response) => resolve(response.resume()));
+        request.on('error', reject).end();
+      });
+    const listed = await answer('https://app.example.com');
+    expect([listed.statusCode, listed.headers['access-control-allow-origin'], listed.headers.vary]).toEqual([417, 'https://app.example.com', 'Origin']);
+    const unlisted = await answer('https://evil.example.com');
+    expect([unlisted.statusCode, unlisted.headers['access-control-allow-origin']]).toEqual([417, undefined]);
   });
 
   it('answers an OPTIONS request without an Origin in the error shape, granting nothing', async () => {
