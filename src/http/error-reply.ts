@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import { ERROR_MESSAGE_MAX_CHARS } from '../gateway/frame.sender';
+import { ERROR_MESSAGE_MAX_CHARS, boundedJsonText } from '../parsing/json-text-length';
 
 /**
  * Section 6's error shape, `{statusCode, message, error}`, for the answers Herald gives before a
@@ -23,22 +23,5 @@ export function errorBody(statusCode: number, message?: string): { statusCode: n
  * 60,000-character key came back whole in a 400.
  */
 export function boundedMessage(message: string): string {
-  // Most messages are short plain text: no escape can make them reach the bound.
-  if (message.length * 6 <= ERROR_MESSAGE_MAX_CHARS) return message;
-  let written = 0;
-  for (let index = 0; index < message.length; index++) {
-    const pair = isHighSurrogate(message.charCodeAt(index)) && isLowSurrogate(message.charCodeAt(index + 1));
-    written += pair ? 2 : JSON.stringify(message[index]).length - 2;
-    if (written > ERROR_MESSAGE_MAX_CHARS) return `${message.slice(0, index)}…`;
-    if (pair) index++;
-  }
-  return message;
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
-}
-
-function isLowSurrogate(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
+  return boundedJsonText(message, ERROR_MESSAGE_MAX_CHARS);
 }
