@@ -3,26 +3,37 @@ import { exactDecimal, isExactInteger } from './json-number-value';
 
 /**
  * A number JSON.parse cannot keep as written, which a publish would otherwise store and deliver
- * changed, with a 202: one whose double, written back as JSON.stringify writes it (the shortest
- * form that reads back as the same double), denotes another value than the one sent. What a
- * subscriber reads is then what the publisher wrote, however it was spelled: `1.50`, `15e-1`
- * and `1.5` all arrive as `1.5`, `6.02e23` as `6.02e+23`, `0.1` as `0.1`. Refused:
+ * changed, with a 202. Refused:
  * - an integer beyond 2^53 that a double rounds, in any spelling (a Snowflake or int64 id:
  *   1234567890123456789, 1234567890123456789e0 or 1.234567890123456789e18 all arrived as
  *   1234567890123456800);
  * - a non-zero number that underflows to 0 (1e-400, or the same written out as 0.000...1);
- * - a fraction with more digits than a double keeps (0.12345678901234567890 would arrive as
- *   0.12345678901234568).
- * A number too large for a double (1e999, or 310 digits) is not one: it parses to Infinity,
- * which is caught after parsing, so it is refused as too large.
+ * - a fraction with more significant digits than the 17 that name any double, whose double
+ *   has another value (0.12345678901234567890 would arrive as 0.12345678901234568).
+ * A fraction of 17 digits or fewer is the publisher's double as its language wrote it (C's
+ * `%.17g` writes 0.1 as 0.10000000000000001, Java 5e-324 as 4.9E-324): it arrives as that same
+ * double, `1.50`, `15e-1` and `1.5` all as `1.5`. A number too large for a double (1e999, or 310
+ * digits) is not one: it parses to Infinity, which is caught after parsing, so it is refused as
+ * too large.
  */
 export function isInexactNumber(source: string): boolean {
   const value = Number(source);
-  if (!Number.isFinite(value)) return false;
+  // Most numbers are sent as JavaScript, Python and Go write them: the double's own shortest form.
+  if (!Number.isFinite(value) || String(value) === source) return false;
   const sent = exactDecimal(source);
   // Not a JSON number (`5.`): the parse that follows refuses the text.
   if (sent === undefined) return false;
-  return value === 0 ? sent !== '0' : sent !== exactDecimal(String(value));
+  if (value === 0) return sent !== '0';
+  if (!isExactInteger(sent) && significantDigits(sent) <= DOUBLE_DIGITS) return false;
+  return sent !== exactDecimal(String(value));
+}
+
+/** Significant digits that tell any two doubles apart (DBL_DECIMAL_DIG). */
+const DOUBLE_DIGITS = 17;
+
+/** The significant digits of an exactDecimal (`1234e-2`: 4). */
+function significantDigits(decimal: string): number {
+  return decimal.indexOf('e') - (decimal.startsWith('-') ? 1 : 0);
 }
 
 /**
