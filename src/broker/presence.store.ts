@@ -56,7 +56,8 @@ export abstract class PresenceStore {
   abstract leavePersonal(room: string, user: string, connectionId: string): void;
   /**
    * Who is in the room across pods; for a personal room, what enterPersonal counted. With
-   * `joinsToldSinceMs` (this pod's clock), also which of them the room was told `joined` at or
+   * `joinsToldSinceMs` (this pod's clock; a store that keeps its own times asks with the age it
+   * makes, so the two clocks need not agree), also which of them the room was told `joined` at or
    * after that time (PresenceSnapshot.joinsToldSince).
    */
   abstract snapshot(room: string, joinsToldSinceMs?: number): Promise<PresenceSnapshot>;

@@ -125,6 +125,14 @@ export function presenceStoreContract(harness: EngineHarness): void {
     // A fifth user makes more than maxUsers: not announced.
     await a.add('unheard', 'crowd', 'c7', told);
     expect((await b.snapshot('unheard', since)).joinsToldSince?.sort()).toEqual(['after', 'leaving']);
+    // A pod whose clock runs a minute ahead of the store's asks from its own clock, and gets the same.
+    const ahead = Date.now() - since;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => since + ahead + 60_000);
+    try {
+      expect((await b.snapshot('unheard', since + 60_000)).joinsToldSince?.sort()).toEqual(['after', 'leaving']);
+    } finally {
+      clock.mockRestore();
+    }
     expect((await a.snapshot('unheard', Date.now() + 60_000)).joinsToldSince).toEqual([]);
     expect(await a.snapshot('unheard')).not.toHaveProperty('joinsToldSince');
     // Gone with the last entry: a user who comes back into an emptied room is announced anew.

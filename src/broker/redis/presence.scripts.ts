@@ -156,15 +156,16 @@ return {redis.call('HLEN', users), gone}
 `;
 
 /**
- * ARGV: entry TTL ms, then optionally a time (ms). Returns {live connections, {users}, {expired
- * users}, {users there whose `joined` was told at or after that time}} (the last empty without it).
+ * ARGV: entry TTL ms, then optionally an age (ms). Returns {live connections, {users}, {expired
+ * users}, {users there whose `joined` was told within that age}} (the last empty without it).
+ * An age, not a time: the times told are Redis's (now_ms), and pods' clocks are not trusted.
  */
 const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
 local now = now_ms()
 local gone = may_purge(now, tonumber(ARGV[1])) and purge(now) or {}
 empty_without_clock()
 local told_since = {}
-local since = tonumber(ARGV[2])
+local since = ARGV[2] and now - tonumber(ARGV[2])
 if since then
   local told = redis.call('HGETALL', announced)
   for index = 1, #told, 2 do
@@ -218,7 +219,7 @@ export interface PresenceChangesReply {
 export interface PresenceSnapshotReply extends ExpiredPresence {
   connections: number;
   userIds: string[];
-  /** Asked with a time: the users there whose `joined` was told since (PresenceKeys.announced). */
+  /** Asked with an age: the users there whose `joined` was told within it (PresenceKeys.announced). */
   joinsToldSince: string[];
 }
 
@@ -265,10 +266,10 @@ export const PRESENCE_SCRIPTS = {
   heraldPresenceSnapshot: defineScript({
     SCRIPT: PRESENCE_SNAPSHOT,
     NUMBER_OF_KEYS: 5,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, joinsToldSinceMs?: number) {
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, joinsToldWithinMs?: number) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
-      if (joinsToldSinceMs !== undefined) parser.push(String(Math.floor(joinsToldSinceMs)));
+      if (joinsToldWithinMs !== undefined) parser.push(String(Math.max(0, Math.ceil(joinsToldWithinMs))));
     },
     transformReply: (reply: [number, string[], string[], string[]]): PresenceSnapshotReply => ({
       connections: Number(reply[0]),

@@ -259,7 +259,10 @@ export class RedisPresenceStore extends PresenceStore {
   async snapshot(room: string, joinsToldSinceMs?: number): Promise<PresenceSnapshot> {
     if (isPersonalRoom(room)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
     this.flushChanges(room);
-    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs, joinsToldSinceMs));
+    // Asked as an age when sent: Redis compares it with its own clock, not this pod's.
+    const snapshot = await this.connection.run('presence', (redis) =>
+      redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs, joinsToldSinceMs === undefined ? undefined : Date.now() - joinsToldSinceMs),
+    );
     this.reportExpired(room, snapshot);
     const { userIds: users, connections } = snapshot;
     return joinsToldSinceMs === undefined ? { users, connections } : { users, connections, joinsToldSince: snapshot.joinsToldSince };
