@@ -391,6 +391,10 @@ export class ClusterRedisConnection extends RedisConnection {
   private async followRefusal(refusedBy: string | undefined, slotMap: number): Promise<boolean> {
     if (this.slotMapRefreshes === slotMap) {
       this.slotRefusals.note(refusedBy);
+      // The health check does nothing while a resync runs, and a call of that resync (presence
+      // registered again) would wait here for the resync that waits for it, to the deadline: the
+      // first check after it asks for the map (slotRefusals.due), and the resync is tried again.
+      if (this.resyncing) return false;
       const settled = (async () => {
         // A check already under way may be past its refresh: then a second.
         for (let round = 0; round < 2 && this.slotRefusals.due && !this.closed; round++) {
