@@ -150,6 +150,28 @@ describe('ConnectionHub: a member whose rejoin replayed what the feed had not de
     await engine.close();
   });
 
+  it('holds nothing back from the room\'s other members', async () => {
+    const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
+    const otherFrames: string[] = [];
+    const otherSocket = { readyState: 1, bufferedAmount: 0, send: jest.fn(), close: jest.fn() } as unknown as WebSocket;
+    const other = new Connection('c2', otherSocket, { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+    jest.spyOn(other, 'send').mockImplementation((frame) => (otherFrames.push((frame as PreparedFrame).payload.toString()), true));
+    hub.add(other);
+    await hub.enter(other, ROOM, { readHistory: false }, () => undefined);
+    const since = await publish('seen');
+    frames.length = 0;
+    otherFrames.length = 0;
+    const { epoch, position } = parseSeq(since)!;
+    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
+    jest.spyOn(engine.broker, 'history').mockResolvedValueOnce({ latestSeq: formatSeq(epoch, position + 1), recovered: true, publications: [], aheadOfFeed: true });
+    await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    await publish('two');
+    await publish('three');
+    expect(sent()).toEqual(['three']);
+    expect(otherFrames.map((frame) => JSON.parse(frame).data.text)).toEqual(['two', 'three']);
+    await engine.close();
+  });
+
   it('gets everything after a recovery, and nothing is kept for it once it leaves', async () => {
     const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
     const since = await publish('seen');
