@@ -526,6 +526,8 @@ describe('client.inbox', () => {
       ['items that are no list', { items: 'nope', unread: 0, next: null }],
       ['an item that is null', { items: [null], unread: 1, next: null }],
       ['an item without its id', { items: [{ ...item('a'), id: undefined }], unread: 1, next: null }],
+      ['an unread count below zero', { items: [], unread: -5, next: null }],
+      ['an unread count that is no whole number', { items: [], unread: 1.5, next: null }],
     ])('rejects an answer with %s as not an inbox page', async (_, body) => {
       start([{ status: 200, body }]);
       await expect(client.inbox.list()).rejects.toMatchObject({ name: 'HeraldError', code: 'internal' });

@@ -1,4 +1,5 @@
 import type { ConnectionState } from './connection.state.ts';
+import { isCount } from './server-frame.reader.ts';
 import { requestToken } from './token.request.ts';
 import { HeraldError, HeraldNetworkError, describe, httpErrorFor, isObject, readHttpErrorBody } from './herald.errors.ts';
 import {
@@ -138,7 +139,7 @@ export class InboxClient {
         if (this.#firstPagesInFlight === 0) this.#arrivedWhileListing.clear();
       }
     }
-    if (!isObject(page) || !Array.isArray(page.items) || !page.items.every(isInboxItem) || typeof page.unread !== 'number') {
+    if (!isObject(page) || !Array.isArray(page.items) || !page.items.every(isInboxItem) || !isCount(page.unread)) {
       throw new HeraldError('internal', 'the server answered with something that is not an inbox page', 'inbox.list');
     }
     for (const item of page.items) {
@@ -174,7 +175,7 @@ export class InboxClient {
     }
     const countedBefore = this.#counted;
     const answer = await this.#call<InboxReadResponse>('POST', INBOX_READ_PATH, body, 'inbox.markRead');
-    if (!isObject(answer) || typeof answer.unread !== 'number' || !Number.isSafeInteger(answer.unread) || answer.unread < 0) {
+    if (!isObject(answer) || !isCount(answer.unread)) {
       throw new HeraldError('internal', 'the server answered without an unread count', 'inbox.markRead');
     }
     const arrived = this.#counted - countedBefore;

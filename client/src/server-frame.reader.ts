@@ -16,7 +16,8 @@ type DataCheck = (data: Record<string, any>) => string | null;
 
 const isString = (value: unknown): value is string => typeof value === 'string';
 const isStringOrNull = (value: unknown): boolean => value === null || isString(value);
-const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
+/** A count as the server sends one (`unread`, `missed`): a non-negative safe integer. */
+export const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
 /** Names the first field that fails its check. */
 function firstBadField(data: Record<string, any>, checks: Record<string, (value: unknown) => boolean>): string | null {
