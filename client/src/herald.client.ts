@@ -521,15 +521,9 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       case 'presence':
         return this.emit('presence', frame.data);
       case 'recovery':
-        // Only about a room this client is in: one it never joined, or left, has nothing to reload.
-        if (!this.#rooms.has(frame.data.room)) return;
-        // A room whose join is not answered yet on this connection (a rejoin refused for now, a
-        // personal room the server holds from welcome): that answer says whether its `since`
-        // recovered, replaying from there what this frame would have the app reload for. Moved
-        // to this frame's seq, the rejoin skipped publications the history still held.
-        if (this.#rooms.awaitingJoin(frame.data.room)) return;
-        // The server could not prove continuity: resume from its current seq, and let the app reload.
-        this.#rooms.restartAt(frame.data.room, frame.data.seq ?? null);
+        // The server could not prove continuity: resume from its current seq, and let the app
+        // reload. Not about a room this client is not in, nor one whose rejoin will answer for it.
+        if (!this.#rooms.restartAt(frame.data.room, frame.data.seq ?? null)) return;
         return this.emit('recovery', { room: frame.data.room, recovered: false, missed: 0 });
       case 'left':
         // With an id it is the reply to a leave of ours that timed out (a pending one settled

@@ -74,11 +74,6 @@ export class RoomTracker {
     return [...this.#rooms.keys()];
   }
 
-  /** Whether the room's join on the current connection has no reply yet (its phase is `awaiting`). */
-  awaitingJoin(room: string): boolean {
-    return this.#rooms.get(room)?.phase === 'awaiting';
-  }
-
   sinceOf(room: string): string | null {
     return this.#rooms.get(room)?.since ?? null;
   }
@@ -128,11 +123,16 @@ export class RoomTracker {
 
   /**
    * The server told, unprompted, that it cannot prove continuity in `room`: resume from its
-   * current seq (the app reloads).
+   * current seq, and true: the app reloads. False for a room not tracked, or whose join is not
+   * answered yet on this connection (a rejoin refused for now, a personal room the server holds
+   * from welcome): that answer says whether its `since` recovered, replaying from there. Moved
+   * to this seq, the rejoin skipped publications the history still held.
    */
-  restartAt(room: string, seq: string | null): void {
+  restartAt(room: string, seq: string | null): boolean {
     const state = this.#rooms.get(room);
-    if (state && seq !== null) state.since = seq;
+    if (!state || state.phase === 'awaiting') return false;
+    if (seq !== null) state.since = seq;
+    return true;
   }
 
   /**
