@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Joined, PERSONAL_ROOM_PREFIX, personalRoom } from '@herald/client/protocol';
+import { Joined, PERSONAL_ROOM_PREFIX, isPersonalRoom, personalRoom } from '@herald/client/protocol';
 import type { WebSocket } from 'ws';
 import { Broker, Delivery, HistoryResult, Publication } from '../broker/broker';
 import { RefCountedSubscriptions } from '../broker/ref-counted-subscriptions';
@@ -289,9 +289,11 @@ export class ConnectionHub {
     };
   }
 
-  /** The rooms with members on this pod (a copy: safe across awaits). */
-  roomsWithMembers(): string[] {
-    return [...this.membersByRoom.keys()];
+  /** The rooms with members on this pod but personal ones (a copy: safe across awaits). */
+  sharedRoomsWithMembers(): string[] {
+    const rooms: string[] = [];
+    for (const room of this.membersByRoom.keys()) if (!isPersonalRoom(room)) rooms.push(room);
+    return rooms;
   }
 
   /**

@@ -10,7 +10,7 @@ import { ConnectionHub, EnterOptions, EnterOutcome } from '../connections/connec
 import { JoinAuthorizer } from './join-authorizer';
 import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
-import { UntoldPresence, presentUsers, toldKey, usersIfStillHolds } from './untold-presence';
+import { UntoldPresence, presentUsers, readPresence, toldKey, usersIfStillHolds } from './untold-presence';
 
 /**
  * What a connection may do with rooms, and what the cluster hears of it: the one place a join
@@ -182,14 +182,9 @@ export class RoomsService implements OnModuleDestroy {
    * be read (the look after the broker's next return tells it).
    */
   private async tellUnheardJoins(sinceMs: number, toldJustNow: ReadonlySet<string>): Promise<boolean> {
-    for (const room of this.hub.roomsWithMembers()) {
-      if (isPersonalRoom(room)) continue;
-      let snapshot;
-      try {
-        snapshot = await this.presence.snapshot(room, sinceMs);
-      } catch {
-        return false;
-      }
+    for (const room of this.hub.sharedRoomsWithMembers()) {
+      const snapshot = await readPresence(this.presence, room, sinceMs);
+      if (!snapshot) return false;
       for (const user of snapshot.joinsToldSince ?? []) {
         if (this.hub.toldPresence.toldJoined(room, user) || toldJustNow.has(toldKey(room, user))) continue;
         const frame = this.presenceFrame(room, user, 'joined', snapshot.users.length);

@@ -1,18 +1,24 @@
 import { PresenceStatus } from '@herald/client/protocol';
-import type { PresenceStore } from '../broker/presence.store';
+import type { PresenceSnapshot, PresenceStore } from '../broker/presence.store';
 
 /** How tellWhatHolds names what it told: a room and a user. */
 export function toldKey(room: string, user: string): string {
   return `${room}\n${user}`;
 }
 
-/** The users the presence store counts in the room, or undefined when it cannot be read now. */
-export async function presentUsers(presence: PresenceStore, room: string): Promise<ReadonlySet<string> | undefined> {
+/** The room's presence (PresenceStore.snapshot), or undefined when it cannot be read now. */
+export async function readPresence(presence: PresenceStore, room: string, joinsToldSinceMs?: number): Promise<PresenceSnapshot | undefined> {
   try {
-    return new Set((await presence.snapshot(room)).users);
+    return await presence.snapshot(room, joinsToldSinceMs);
   } catch {
     return undefined;
   }
+}
+
+/** The users the presence store counts in the room, or undefined when it cannot be read now. */
+export async function presentUsers(presence: PresenceStore, room: string): Promise<ReadonlySet<string> | undefined> {
+  const snapshot = await readPresence(presence, room);
+  return snapshot && new Set(snapshot.users);
 }
 
 /**
