@@ -97,6 +97,7 @@ export class FrameDispatcher {
       if (!connection?.takesFrames) return;
       const now = Date.now();
       connection.lastSeenMs = now;
+      if (connection.closeIfExpired(now)) return;
       const allowance = connection.bucket.take(now);
       if (allowance === 'close') connection.closeAfterReplies(CloseCode.RateLimited);
       else if (allowance === 'drop') metrics.rateLimited.inc();

@@ -228,11 +228,12 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
         slowSweep.app.get(HeartbeatService).onApplicationShutdown();
         // Three seconds of life, so a busy machine still admits both (a 1-second token signed late
         // in its second expired within milliseconds); then wait until `exp` has passed.
-        const tokens = [signToken({ sub: 'erin', ttlS: 3 }), signToken({ sub: 'fred', ttlS: 3 }), signToken({ sub: 'gus', ttlS: 3 }), signToken({ sub: 'hal', ttlS: 3 })];
+        const tokens = [signToken({ sub: 'erin', ttlS: 3 }), signToken({ sub: 'fred', ttlS: 3 }), signToken({ sub: 'gus', ttlS: 3 }), signToken({ sub: 'hal', ttlS: 3 }), signToken({ sub: 'ivy', ttlS: 3 })];
         const expiresAtMs = Math.max(...tokens.map((token) => (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000));
         const client = await connectClient(slowSweep.wsUrl, tokens[0]);
         const ponging = await connectClient(slowSweep.wsUrl, tokens[1]);
         const [garbled, unknown] = [await connectClient(slowSweep.wsUrl, tokens[2]), await connectClient(slowSweep.wsUrl, tokens[3])];
+        const protocolPonging = await connectClient(slowSweep.wsUrl, tokens[4]);
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAtMs - Date.now()) + 100));
         expect(client.closeInfo).toBeUndefined();
         client.send({ event: 'join', data: { room: 'public:late' }, id: 'late' });
@@ -250,6 +251,9 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
           expect(await late.closed).toEqual({ code: 4001, reason: 'token_expired' });
           expect(late.all('error')).toEqual([]);
         }
+        // A protocol-level pong (section 3: any frame) too.
+        protocolPonging.socket.pong();
+        expect(await protocolPonging.closed).toEqual({ code: 4001, reason: 'token_expired' });
       } finally {
         await slowSweep.close();
       }
