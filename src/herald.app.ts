@@ -29,12 +29,11 @@ export interface RunningHerald {
   close(cutAtMs?: number): Promise<void>;
 }
 
-/** Builds and starts one Herald instance. Throws ConfigurationError for a bad environment. */
 /**
- * Starts Herald. `stop` aborted while it starts (a SIGTERM then) gives up the broker's
- * connection under way, and the start fails: a pod that cannot reach Redis would otherwise hold
- * its orchestrator's stop for the whole start-up budget. Aborted later, it changes nothing: the
- * caller drains the started app.
+ * Builds and starts one Herald instance; throws ConfigurationError for a bad environment. `stop`
+ * aborted before its broker is connected (a SIGTERM then) gives up the connection under way, and
+ * the start fails: a pod that cannot reach Redis would otherwise hold its orchestrator's stop for
+ * the whole start-up budget. Aborted later, it changes nothing: the caller drains the started app.
  */
 export async function startHerald(env: RawEnvironment, stop?: AbortSignal): Promise<RunningHerald> {
   const config = loadHeraldConfig(env);

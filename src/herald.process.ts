@@ -13,9 +13,9 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
   let signalled: NodeJS.Signals | undefined;
   let shutdown: ((signal: NodeJS.Signals) => void) | undefined;
   const starting = new AbortController();
-  // A signal while Herald connects to its broker ends the start (nothing is served yet, and Redis
-  // may never answer); one before or after that is held until Herald has started (see the
-  // end), then drains it.
+  // A signal before Herald has connected to its broker ends the start (nothing is served yet,
+  // and Redis may never answer); one after that is held until Herald has started (see the end),
+  // then drains it. One while the modules load is held by main.ts until here (HeldSignals).
   signals.listen((signal, first) => {
     logger.log({ message: 'Signal received', signal });
     if (!first) return;

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
+import { LATEST_EXP_S } from '../../src/auth/token.verifier';
 import { fuzzParameters, fuzzTimeoutMs, FUZZ_APP_SETTINGS } from '../support/fuzz';
 import { anyJsonValue } from '../support/json-arbitraries';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -8,8 +9,6 @@ import { signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { connectClient, openClient, TestClient } from '../support/ws-client';
 
 const USER = 'jwt-fuzz';
-/** The latest `exp` section 1's `expiresAt` can write with a four-digit year (9999-12-31T23:59:59Z). */
-const LATEST_EXP_S = 253_402_300_799;
 const base64url = (text: string) => Buffer.from(text).toString('base64url');
 
 interface TokenSpec {
