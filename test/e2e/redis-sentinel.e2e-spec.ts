@@ -65,7 +65,14 @@ describe('pods behind Redis Sentinel', () => {
     const env = { ...POD_ENV, REDIS_SENTINELS: sentinels.sentinels, REDIS_SENTINEL_MASTER: 'no-such-primary', REDIS_PASSWORD: PASSWORD };
     await expect(createTestApp(env)).rejects.toThrow(/REDIS_SENTINEL_MASTER: Cannot find the primary no-such-primary/);
     const wrongPassword = { ...POD_ENV, REDIS_SENTINELS: sentinels.sentinels, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: 'not-the-password' };
-    await expect(createTestApp(wrongPassword)).rejects.toThrow(/REDIS_PASSWORD: Cannot connect to Redis at .*(WRONGPASS|NOAUTH)/);
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      await expect(createTestApp(wrongPassword)).rejects.toThrow(/REDIS_PASSWORD: Cannot connect to Redis at .*(WRONGPASS|NOAUTH)/);
+      // A setting no later try mends: refused at the first, as the other modes refuse theirs.
+      expect(warn.mock.calls.filter(([entry]) => (entry as { message?: string }).message?.includes('through Sentinel yet; trying again'))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('asks the sentinels again at start when none names the primary at first, as a sentinel still starting', async () => {

@@ -156,6 +156,9 @@ export class SentinelRedisConnection extends RedisConnection {
     try {
       await this.startTries.run(() => this.startOnce(), {
         pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
+        // A refused password: no later try mends it. An unknown master name may still be a
+        // sentinel starting (asked again), as a sentinel that answers nothing is.
+        isFinal: (error) => error instanceof StartSettingError && error.setting === 'REDIS_PASSWORD',
         onRetry: (attempt, error) => this.logger.warn({ message: 'Could not reach the Redis primary through Sentinel yet; trying again', master: this.settings.masterName, attempt, error: describeError(error) }),
       });
     } catch (error) {
