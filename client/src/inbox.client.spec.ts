@@ -534,6 +534,24 @@ describe('client.inbox', () => {
       expect(client.inbox.unread).toBeNull();
     });
 
+    it("leaves nothing on the client's close signal once a request is over, answered or failed", async () => {
+      // AbortSignal.any with the client-long signal kept memory per request in Node: a listener
+      // of the request's own is all it holds, and it goes with the request.
+      const added = jest.spyOn(AbortSignal.prototype, 'addEventListener');
+      const removed = jest.spyOn(AbortSignal.prototype, 'removeEventListener');
+      try {
+        start([{ status: 200, body: { items: [], unread: 0, next: null } }, { status: 500, body: {} }]);
+        await client.inbox.list();
+        await expect(client.inbox.list()).rejects.toBeDefined();
+        const aborts = (spy: typeof added) => spy.mock.calls.filter(([type]) => type === 'abort').length;
+        expect(aborts(added)).toBeGreaterThanOrEqual(2);
+        expect(aborts(removed)).toBe(aborts(added));
+      } finally {
+        added.mockRestore();
+        removed.mockRestore();
+      }
+    });
+
     it('rejects a call waiting for getToken or for the server as closed when the client closes', async () => {
       const fetch = jest.fn(
         (_url: unknown, init?: RequestInit) => new Promise<Response>((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason))),

@@ -246,24 +246,24 @@ export class InboxClient {
     const token = await requestToken(this.#options.getToken, this.#options.requestTimeoutMs, what, closed);
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
+    const deadline = requestDeadline(this.#options.requestTimeoutMs, closed);
     try {
-      response = await this.#fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: requestSignal(this.#options.requestTimeoutMs, closed),
-      });
-    } catch (error) {
-      if (closed?.aborted) throw new HeraldError('closed', 'the client was closed while the request was pending', what, { cause: error });
-      // A browser reports a CORS refusal this way too: the page's origin is not in ALLOWED_ORIGINS.
-      throw new HeraldNetworkError(`${what} failed: ${describe(error)}`, { cause: error });
-    }
-    if (!response.ok) throw httpErrorFor(response.status, await readHttpErrorBody(response));
-    try {
-      return (await response.json()) as T;
-    } catch (error) {
-      throw new HeraldNetworkError(`${what}: could not read the answer: ${describe(error)}`, { cause: error });
+      let response: Response;
+      try {
+        response = await this.#fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: deadline.signal });
+      } catch (error) {
+        if (closed?.aborted) throw new HeraldError('closed', 'the client was closed while the request was pending', what, { cause: error });
+        // A browser reports a CORS refusal this way too: the page's origin is not in ALLOWED_ORIGINS.
+        throw new HeraldNetworkError(`${what} failed: ${describe(error)}`, { cause: error });
+      }
+      if (!response.ok) throw httpErrorFor(response.status, await readHttpErrorBody(response));
+      try {
+        return (await response.json()) as T;
+      } catch (error) {
+        throw new HeraldNetworkError(`${what}: could not read the answer: ${describe(error)}`, { cause: error });
+      }
+    } finally {
+      deadline.end();
     }
   }
 
@@ -278,10 +278,26 @@ export class InboxClient {
   }
 }
 
-/** Aborts after `timeoutMs`, or with `closed` (where the runtime has AbortSignal.any: browsers since 2023, Node 20). */
-function requestSignal(timeoutMs: number, closed: AbortSignal | undefined): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return closed && typeof AbortSignal.any === 'function' ? AbortSignal.any([timeout, closed]) : timeout;
+/**
+ * One request's signal: aborted after `timeoutMs` with a TimeoutError (as AbortSignal.timeout's)
+ * or when `closed` aborts, with its reason; `end()` once the request is over. Not
+ * AbortSignal.any with `closed`: a runtime may keep the combined signal registered with its
+ * sources until they are collected (Node does, about 180 bytes a request), and `closed` lives as
+ * long as the client. Here the only link to it is a listener that `end` removes.
+ */
+function requestDeadline(timeoutMs: number, closed: AbortSignal | undefined): { signal: AbortSignal; end(): void } {
+  const controller = new AbortController();
+  const onClosed = () => controller.abort(closed!.reason);
+  const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+  if (closed?.aborted) onClosed();
+  else closed?.addEventListener('abort', onClosed, { once: true });
+  return {
+    signal: controller.signal,
+    end: () => {
+      clearTimeout(timer);
+      closed?.removeEventListener('abort', onClosed);
+    },
+  };
 }
 
 /** An item as section 6 of the contract lists it; what the client and the bell read of it. */
