@@ -20,16 +20,24 @@ export function refuseAmbiguousHeaders(request: FastifyRequest, reply: FastifyRe
 }
 
 function ambiguity(request: FastifyRequest): string | undefined {
-  const hosts = countOf(request.raw.rawHeaders, 'host');
+  const { hosts, contentTypes } = countHostsAndContentTypes(request.raw.rawHeaders);
   if (hosts > 1) return 'The request has more than one Host header';
   if (hosts === 0 && request.raw.httpVersion === '1.1') return 'The request has no Host header, which HTTP/1.1 requires';
-  if (countOf(request.raw.rawHeaders, 'content-type') > 1) return 'The request has more than one Content-Type header';
+  if (contentTypes > 1) return 'The request has more than one Content-Type header';
   return undefined;
 }
 
-/** How many header lines are named `name` (lower case) in Node's rawHeaders, `[name, value, name, value...]`. */
-function countOf(rawHeaders: readonly string[], name: string): number {
-  let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].length === name.length && rawHeaders[i].toLowerCase() === name) count++;
-  return count;
+/**
+ * How many header lines name Host and Content-Type in Node's rawHeaders, `[name, value, ...]`:
+ * one pass for both, asked of every request, and only names of their length lower-cased.
+ */
+function countHostsAndContentTypes(rawHeaders: readonly string[]): { hosts: number; contentTypes: number } {
+  let hosts = 0;
+  let contentTypes = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    else if (name.length === 12 && name.toLowerCase() === 'content-type') contentTypes++;
+  }
+  return { hosts, contentTypes };
 }
