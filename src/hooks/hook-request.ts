@@ -20,7 +20,7 @@ export interface RequestDeadline {
 export function requestDeadline(stop: AbortSignal, timeoutMs: number): RequestDeadline {
   const controller = new AbortController();
   const onStop = () => controller.abort(stop.reason);
-  const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+  const timer = setTimeout(() => controller.abort(timeoutError()), timeoutMs);
   // As AbortSignal.timeout's: a pending request does not keep the process alive.
   timer.unref();
   if (stop.aborted) controller.abort(stop.reason);
@@ -32,6 +32,11 @@ export function requestDeadline(stop: AbortSignal, timeoutMs: number): RequestDe
       stop.removeEventListener('abort', onStop);
     },
   };
+}
+
+/** The error a request that ran out of time fails with: AbortSignal.timeout's, told apart by its name. */
+export function timeoutError(): DOMException {
+  return new DOMException('The operation was aborted due to timeout', 'TimeoutError');
 }
 
 /** A rough outcome label for metrics: `2xx`, `4xx`, `5xx`, ... */

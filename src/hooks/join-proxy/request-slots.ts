@@ -1,3 +1,5 @@
+import { timeoutError } from '../hook-request';
+
 /**
  * At most `max` requests at a time; the rest wait in arrival order. A wait ends with the caller's
  * signal too (its timeout, or shutdown), rejecting with the signal's reason, so time spent
@@ -52,7 +54,7 @@ export class RequestSlots {
         },
         expire: () => {
           signal.removeEventListener('abort', abandon);
-          reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+          reject(timeoutError());
         },
       };
       signal.addEventListener('abort', abandon, { once: true });
