@@ -395,15 +395,8 @@ export class ClusterRedisConnection extends RedisConnection {
       // registered again) would wait here for the resync that waits for it, to the deadline: the
       // first check after it asks for the map (slotRefusals.due), and the resync is tried again.
       if (this.resyncing) return false;
-      const settled = (async () => {
-        // A check already under way may be past its refresh: then a second.
-        for (let round = 0; round < 2 && this.slotRefusals.due && !this.closed; round++) {
-          this.checkHealth();
-          await this.check;
-          await this.resyncing;
-        }
-      })();
-      await this.bounded('following the slot map', settled).catch(() => undefined);
+      // A check already under way may be past its refresh: then a second.
+      await this.checkHealthWhile('following the slot map', () => this.slotRefusals.due);
     }
     return this.slotMapRefreshes !== slotMap && !this.closed;
   }
@@ -427,15 +420,23 @@ export class ClusterRedisConnection extends RedisConnection {
    * the next check.
    */
   private async followNewPrimaries(key: string): Promise<void> {
+    // A check already under way may have pinged the primaries before the slot map changed: then a second.
+    await this.checkHealthWhile('following new primaries', () => this.isNewPrimaryFor(key));
+  }
+
+  /**
+   * Runs the health check (and the resync it starts) and waits for it, twice at most while
+   * `needed` holds, within REDIS_COMMAND_TIMEOUT_MS; resolves whatever came of it.
+   */
+  private async checkHealthWhile(what: string, needed: () => boolean): Promise<void> {
     const settled = (async () => {
-      // A check already under way may have pinged the primaries before the slot map changed: then a second.
-      for (let round = 0; round < 2 && this.isNewPrimaryFor(key) && !this.closed; round++) {
+      for (let round = 0; round < 2 && needed() && !this.closed; round++) {
         this.checkHealth();
         await this.check;
         await this.resyncing;
       }
     })();
-    await this.bounded('following new primaries', settled).catch(() => undefined);
+    await this.bounded(what, settled).catch(() => undefined);
   }
 
   async unsubscribe(channel: string): Promise<boolean> {
