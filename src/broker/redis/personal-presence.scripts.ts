@@ -1,6 +1,6 @@
 import { CommandParser, defineScript } from 'redis';
 import { NOW_MS } from './lua';
-import { PRESENCE_HELPERS, PresenceKeys, pushPresenceKeys } from './presence.scripts';
+import { PRESENCE_HELPERS, PRESENCE_KEY_COUNT, PresenceKeys, pushPresenceKeys } from './presence.scripts';
 
 /**
  * The Lua scripts behind PersonalPresence: a pod's counts of its users' connections in their
@@ -66,7 +66,7 @@ return existed
  * they are on the script's slot.
  */
 const PERSONAL_PRESENCE_OF_USER = `${PRESENCE_HELPERS}
-local pods, prefix, user = KEYS[6], ARGV[1], ARGV[2]
+local pods, prefix, user = KEYS[${PRESENCE_KEY_COUNT + 1}], ARGV[1], ARGV[2]
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', pods, '-inf', now)
 local total = 0
@@ -93,7 +93,7 @@ export const PERSONAL_PRESENCE_SCRIPTS = {
   }),
   heraldPersonalPresenceOfUser: defineScript({
     SCRIPT: PERSONAL_PRESENCE_OF_USER,
-    NUMBER_OF_KEYS: 6,
+    NUMBER_OF_KEYS: PRESENCE_KEY_COUNT + 1,
     parseCommand(parser: CommandParser, keys: PersonalPresenceKeys, user: string) {
       pushPresenceKeys(parser, keys.earlier);
       parser.pushKey(keys.pods);

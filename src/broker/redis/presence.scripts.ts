@@ -223,6 +223,9 @@ export interface PresenceSnapshotReply extends ExpiredPresence {
   joinsToldSince: string[];
 }
 
+/** How many keys pushPresenceKeys pushes: KEYS[1] to KEYS[PRESENCE_KEY_COUNT] of every presence script. */
+export const PRESENCE_KEY_COUNT = 5;
+
 /** A room's presence keys, as every presence script (and the personal rooms' snapshot) takes them first. */
 export const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
   parser.pushKey(keys.expiry);
@@ -235,7 +238,7 @@ export const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
 export const PRESENCE_SCRIPTS = {
   heraldPresenceChanges: defineScript({
     SCRIPT: PRESENCE_CHANGES,
-    NUMBER_OF_KEYS: 5,
+    NUMBER_OF_KEYS: PRESENCE_KEY_COUNT,
     parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, changes: Iterable<PresenceEntryChange>, telling?: PresenceTelling) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
@@ -255,7 +258,7 @@ export const PRESENCE_SCRIPTS = {
   }),
   heraldPresenceRefresh: defineScript({
     SCRIPT: PRESENCE_REFRESH,
-    NUMBER_OF_KEYS: 5,
+    NUMBER_OF_KEYS: PRESENCE_KEY_COUNT,
     parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, entries: Iterable<[connectionId: string, user: string]>, purge: boolean) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs), purge ? '1' : '0');
@@ -265,7 +268,7 @@ export const PRESENCE_SCRIPTS = {
   }),
   heraldPresenceSnapshot: defineScript({
     SCRIPT: PRESENCE_SNAPSHOT,
-    NUMBER_OF_KEYS: 5,
+    NUMBER_OF_KEYS: PRESENCE_KEY_COUNT,
     parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, joinsToldWithinMs?: number) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
