@@ -52,6 +52,12 @@ export class Connection {
     private readonly compression: FrameCompression | undefined = undefined,
     /** How long a replay may keep the send buffer past the limit (see sendReplay). */
     private readonly replayDrainMs = 50_000,
+    /**
+     * Told when this pod gives up on the connection before its socket can close: a slow
+     * consumer's 4008 waits behind the buffer it did not read, up to CLOSE_TIMEOUT_MS, and the
+     * connection is gone for everyone else from the moment it is sent (ConnectionAdmission).
+     */
+    private readonly onGivenUp: ((connection: Connection) => void) | undefined = undefined,
   ) {
     this.lastSeenMs = nowMs;
     this.bucket = new TokenBucket(rateLimitPerS, nowMs);
@@ -131,6 +137,7 @@ export class Connection {
     const buffered = this.socket.bufferedAmount;
     if (buffered <= this.sendBufferLimitBytes + this.#replayAllowance && Date.now() < this.#replayAllowedUntilMs) return false;
     this.close(CloseCode.SlowConsumer);
+    this.onGivenUp?.(this);
     return true;
   }
 

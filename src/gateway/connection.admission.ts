@@ -49,6 +49,8 @@ export class ConnectionAdmission {
   /** Every socket's close and error, admitted or refused (HeraldSocket calls them with the socket as `this`). */
   readonly onClose: (this: WebSocket, code: number) => void;
   readonly onError: (this: WebSocket, error: Error) => void;
+  /** A connection this pod closed before its socket can close (Connection.onGivenUp). */
+  private readonly onGivenUp: (connection: Connection) => void;
 
   constructor(
     private readonly config: HeraldConfig,
@@ -63,16 +65,28 @@ export class ConnectionAdmission {
   ) {
     const logger = this.logger;
     const refusedSockets = this.refusedSockets;
-    this.onClose = function (reportedCode) {
-      refusedSockets.delete(this);
-      const code = closeCodeOf(this, reportedCode);
+    /** Sockets whose close was already counted and cleaned up when this pod gave up on them (onGivenUp). */
+    const givenUp = new WeakSet<WebSocket>();
+    const closed = (socket: WebSocket, code: number) => {
       metrics.closeCodes.inc({ code: closeCodeLabel(code) });
       if (code === CloseCode.SlowConsumer.code) metrics.slowConsumerCloses.inc();
-      const connection = hub.connectionFor(this);
+      const connection = hub.connectionFor(socket);
       if (!connection) return;
       rooms.disconnect(connection).catch((error: unknown) =>
         logger.error({ message: 'Cleanup failed', connectionId: connection.id, error: String(error) }),
       );
+    };
+    this.onClose = function (reportedCode) {
+      refusedSockets.delete(this);
+      if (givenUp.delete(this)) return;
+      closed(this, closeCodeOf(this, reportedCode));
+    };
+    // A slow consumer's close frame waits behind what it did not read, and its socket closes when
+    // it reads that far or CLOSE_TIMEOUT_MS later; its rooms, presence and metrics do not wait.
+    // After the turn: the hub may be going through the rooms it leaves.
+    this.onGivenUp = (connection) => {
+      givenUp.add(connection.socket);
+      queueMicrotask(() => closed(connection.socket, CloseCode.SlowConsumer.code));
     };
     /** Socket errors are client-triggered (oversize frames, resets): each socket logs its own, at debug. */
     this.onError = function (error) {
@@ -114,7 +128,7 @@ export class ConnectionAdmission {
 
     const now = Date.now();
     const id = `${this.podId}.${(++this.connectionCount).toString(36)}`;
-    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compression.compressionFor(socket), 2 * this.config.heartbeatMs);
+    const connection = new Connection(id, socket, verification.principal, this.config.sendBufferLimitBytes, this.config.rateLimitPerS, now, this.compression.compressionFor(socket), 2 * this.config.heartbeatMs, this.onGivenUp);
     let admitting;
     try {
       admitting = this.rooms.admit(connection, () => this.frames.send(connection, 'welcome', this.welcome(connection)));

@@ -289,6 +289,48 @@ describe('close timeout', () => {
   });
 });
 
+describe('a slow consumer\'s departure', () => {
+  it('is told, counted and its place freed when its 4008 is sent, not when its socket closes up to CLOSE_TIMEOUT_MS later', async () => {
+    // A minute for the close frame: everything below must happen while the socket is still open.
+    const app = await createTestApp({ ...BIG_MESSAGE_LIMITS, CLOSE_TIMEOUT_MS: '60000', HEARTBEAT_MS: '60000', MAX_CONNECTIONS_PER_USER: '1' });
+    try {
+      const watcher = await connectClient(app.wsUrl, signToken({ sub: 'watcher' }));
+      const stalled = await connectClient(app.wsUrl, signToken({ sub: 'stalled' }));
+      await watcher.join('public:departures');
+      await stalled.join('public:departures');
+      await eventually(() => expect(watcher.all('presence').map((frame) => frame.data)).toMatchObject([{ user: 'stalled', status: 'joined' }]));
+      const presence = async () => (await http('GET', `${app.url}/v1/rooms/public:departures/presence`, { token: publisherToken() })).body;
+      (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      const blob = 'x'.repeat(100_000);
+      for (let i = 0; !isClosing(app, 'stalled'); i++) {
+        if (i === 600) throw new Error('60 MB later, still not closed as a slow consumer');
+        await publish(app.url, { rooms: ['public:departures'], type: 'bulk', payload: { blob } });
+      }
+      await eventually(() => expect(watcher.all('presence').map((frame) => frame.data)).toMatchObject([{ user: 'stalled', status: 'joined' }, { user: 'stalled', status: 'left' }]));
+      expect(await presence()).toMatchObject({ users: ['watcher'], connections: 1 });
+      const metrics = await (await fetch(`${app.url}/metrics`)).text();
+      expect(metrics).toMatch(/^herald_slow_consumer_closes_total 1$/m);
+      expect(metrics).toMatch(/^herald_close_codes_total\{code="4008"\} 1$/m);
+      // Its place under MAX_CONNECTIONS_PER_USER is free: the user can come back at once.
+      const back = await connectClient(app.wsUrl, signToken({ sub: 'stalled' }));
+      expect(back.closeInfo).toBeUndefined();
+      // All the while, its socket was open: the client has not read its 4008 yet.
+      expect(stalled.closeInfo).toBeUndefined();
+      (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect(await stalled.closed).toEqual({ code: 4008, reason: 'slow_consumer' });
+      // Counted once: its socket's close, when it came, counted nothing more.
+      await back.close();
+      await eventually(async () => expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^herald_close_codes_total\{code="1000"\} 1$/m));
+      const after = await (await fetch(`${app.url}/metrics`)).text();
+      expect(after).toMatch(/^herald_close_codes_total\{code="4008"\} 1$/m);
+      expect(after).toMatch(/^herald_slow_consumer_closes_total 1$/m);
+      await watcher.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('rooms per connection', () => {
   it('refuses joins past MAX_ROOMS_PER_CONNECTION, counting the personal room, and frees slots on leave', async () => {
     const app = await createTestApp({ MAX_ROOMS_PER_CONNECTION: '3' });
