@@ -1,10 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { ErrorReply, RedisCluster } from 'redis';
-// node-redis's own slot function (not re-exported), so slots are computed as its cluster client does.
-import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RECONNECT_DEFAULTS, asCallError, builtOnce, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
+import { HeraldCluster, NodeAddress, NodeClient, PrimaryNode, RESUBSCRIBE_LISTENERS_EVENT, addressOf, addressText, boundedCall, commandsOn, createHeraldCluster, ownerOf, primaryFor, slotMapGap, slotMapOf, unservedSlots } from './cluster.client';
+import { NOT_SERVED, NO_CLUSTER_SUPPORT, REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
+import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError, StartSettingError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
@@ -28,96 +27,11 @@ export interface ClusterConnectionOptions {
 
 const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, reconnectMinDelayMs: RECONNECT_DEFAULTS.reconnectMinDelayMs, reconnectMaxDelayMs: RECONNECT_DEFAULTS.reconnectMaxDelayMs };
 
-/** Replies that mean "not here": a slot moved; "not now" for a caller, like asCallError's own. */
-const REDIRECTED = /^(MOVED|ASK)\b/;
-/** A multi-key command on a slot that is migrating, whose keys are not all on one node yet. */
-const TRY_AGAIN = /^TRYAGAIN\b/;
-/**
- * A node refusing a slot the slot map routes to it ("CLUSTERDOWN Hash slot not served"): it
- * serves none (removed with `redis-cli --cluster del-node` while still running, its slot moved
- * away before), or its cluster lost the slot. Unlike MOVED it names no other node, and node-redis
- * refreshes nothing; the slot map is asked for again (followRefusal), at most once per
- * REFUSAL_REFRESH_INTERVAL_MS, since a cluster that lost a shard answers it to every call there.
- */
-const NOT_SERVED = /^CLUSTERDOWN\b/;
 const REFUSAL_REFRESH_INTERVAL_MS = 1000;
 /** How many nodes a slot map refresh after a refusal asks, one after the other, for a map that serves every slot. */
 const REFUSAL_REFRESH_TRIES = 3;
 /** The pause before the second retry of a call whose slot migrates; doubled after each. */
 const MIGRATION_FIRST_PAUSE_MS = 25;
-
-/** A server without Cluster support (cluster_enabled:0 in INFO cluster) asked for its slot map. */
-const NO_CLUSTER_SUPPORT = /cluster support disabled/i;
-
-function isReply(error: unknown, pattern: RegExp): boolean {
-  return error instanceof ErrorReply && pattern.test(error.message);
-}
-
-const NO_COMMAND_TIMEOUT = { timeout: 0 };
-
-/**
- * How a cluster client reaches REDIS_CLUSTER_NODES; shared with the webhook drivers' own
- * cluster client (hooks-redis.connection.ts), so both reach the nodes the same way.
- */
-export function clusterNodeOptions(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }) {
-  const first = new URL(seeds[0]);
-  return {
-    rootNodes: seeds.map((url) => ({ url })),
-    // No per-command timer (node-redis arms an AbortSignal.timeout for every command, the cluster's
-    // own and its node clients'): every call is bounded by the connection itself (`bounded`).
-    commandOptions: NO_COMMAND_TIMEOUT,
-    // Nodes the cluster announces are reached with the seeds' credentials and TLS.
-    defaults: {
-      username: first.username === '' ? undefined : decodeURIComponent(first.username),
-      password: first.password === '' ? undefined : decodeURIComponent(first.password),
-      disableOfflineQueue: true,
-      commandOptions: NO_COMMAND_TIMEOUT,
-      socket: {
-        tls: first.protocol === 'rediss:',
-        connectTimeout: options.commandTimeoutMs,
-        reconnectStrategy: options.reconnectStrategy,
-      },
-    },
-  };
-}
-
-interface NodeAddress {
-  host: string;
-  port: number;
-}
-
-/**
- * The cluster client's class, built once (see redis.client.ts for why): a replacement client
- * (replaceCluster), made while a primary is silent, then builds only its node clients' class.
- */
-const heraldClusters = builtOnce(() => RedisCluster.factory({ scripts: REDIS_SCRIPTS }));
-
-/** `rootNodes`: where discovery starts instead of the seeds (a replacement client, see replaceCluster). */
-export function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }, rootNodes?: NodeAddress[]) {
-  const clusterOptions = {
-    ...clusterNodeOptions(seeds, options),
-    ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),
-    // Discovery only fetches the slot map; each node is connected when first used (the health
-    // PINGs, bounded), so discovering never waits on connecting to a node that answers nothing.
-    minimizeConnections: true,
-    // node-redis builds the node clients from the cluster's own options: they run the scripts too.
-    scripts: REDIS_SCRIPTS,
-  };
-  return heraldClusters()(clusterOptions);
-}
-type HeraldCluster = ReturnType<typeof createHeraldCluster>;
-type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;
-type PrimaryNode = HeraldCluster['masters'][number];
-
-/**
- * The slot map inside a node-redis cluster client (its private `_slots`, cluster-slots.js).
- * `rediscover` connects to one node and asks CLUSTER SLOTS: `startWith`'s address first, else
- * known nodes in random order (those that look connected first), else the root nodes. It has no
- * deadline, and only one runs at a time: every call made meanwhile gets the running one's promise.
- */
-interface ClusterSlotMap {
-  rediscover(startWith?: NodeClient): Promise<void>;
-}
 
 /**
  * Redis Cluster (7.0+) through node-redis's cluster client.
@@ -199,7 +113,7 @@ export class ClusterRedisConnection extends RedisConnection {
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
     this.discoveryTimeoutMs = 2 * this.settings.commandTimeoutMs;
     this.cluster = this.createCluster();
-    this.commands = this.commandsOn(this.cluster);
+    this.commands = commandsOn(this.cluster);
   }
 
   /** A node-redis cluster client whose node events count only while it is the current one. */
@@ -327,7 +241,7 @@ export class ClusterRedisConnection extends RedisConnection {
   /** The commands of a node client, made once per client: every durable write goes through one. */
   private nodeCommandsOf(node: NodeClient): RedisCommands {
     let commands = this.nodeCommands.get(node);
-    if (!commands) this.nodeCommands.set(node, (commands = this.commandsOn(node)));
+    if (!commands) this.nodeCommands.set(node, (commands = commandsOn(node)));
     return commands;
   }
 
@@ -467,7 +381,7 @@ export class ClusterRedisConnection extends RedisConnection {
     // A read just redirected to a new primary (a planned failover of a shard idle here) leaves the
     // channel subscribed at the old one: followed, the resync subscribes it at the new one.
     if (this.isNewPrimaryFor(channel)) await this.followNewPrimaries(channel);
-    const master = this.cluster.slots[calculateSlot(channel)]?.master as { pubSub?: { client?: NodeClient } } | undefined;
+    const master = primaryFor(this.cluster, channel) as { pubSub?: { client?: NodeClient } } | undefined;
     const subscriber = master?.pubSub?.client;
     if (!this.isAvailable || !subscriber?.isReady || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
     await this.turnPings.run(subscriber, () =>
@@ -571,7 +485,7 @@ export class ClusterRedisConnection extends RedisConnection {
       this.cluster.destroy();
       const seed = new URL(this.settings.seeds[(index - 1) % this.settings.seeds.length]);
       this.cluster = this.createCluster([{ host: seed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(seed.port || 6379) }]);
-      this.commands = this.commandsOn(this.cluster);
+      this.commands = commandsOn(this.cluster);
       this.rootedAtSeeds = false;
     }
     // node-redis tells each root node's refusal only as an 'error' event, then gives up on them all.
@@ -774,7 +688,7 @@ export class ClusterRedisConnection extends RedisConnection {
     if (cluster !== this.cluster || this.closed) return;
     // Any refresh answers the refusals noted so far (followRefusal), and their interval starts again.
     this.slotRefusals.take();
-    const slots = (cluster as unknown as { _slots?: Partial<ClusterSlotMap> })._slots;
+    const slots = slotMapOf(cluster);
     // Without that (private) refresh in some node-redis version, a fresh client discovers the cluster as well.
     if (cluster !== this.stuckCluster && typeof slots?.rediscover === 'function') {
       const startWith = answered.length === 0 ? undefined : answered[Math.floor(Math.random() * answered.length)];
@@ -829,7 +743,7 @@ export class ClusterRedisConnection extends RedisConnection {
     }
     const previous = this.cluster;
     this.cluster = next;
-    this.commands = this.commandsOn(next);
+    this.commands = commandsOn(next);
     this.rootedAtSeeds = fromSeeds;
     this.stuckCluster = undefined;
     this.disturbed = true;
@@ -872,7 +786,7 @@ export class ClusterRedisConnection extends RedisConnection {
 
   /** The primary node-redis currently routes the slot of a channel or key to. */
   private ownerOf(channelOrKey: string): string | undefined {
-    return this.cluster.slots[calculateSlot(channelOrKey)]?.master.address;
+    return ownerOf(this.cluster, channelOrKey);
   }
 
   /** Subscribed channels whose slot is now served by another primary than when subscribed. */
@@ -891,7 +805,7 @@ export class ClusterRedisConnection extends RedisConnection {
    * starts from another node (known ones, then the seeds in random order).
    */
   private async untilEverySlotServed(): Promise<void> {
-    const slots = (this.cluster as unknown as { _slots?: Partial<ClusterSlotMap> })._slots;
+    const slots = slotMapOf(this.cluster);
     for (let tries = 0; unservedSlots(this.cluster) > 0; tries++) {
       if (tries === 3 * this.settings.seeds.length || typeof slots?.rediscover !== 'function') {
         throw new Error(`${slotMapGap(unservedSlots(this.cluster))}; is every seed a node of the cluster?`);
@@ -905,16 +819,6 @@ export class ClusterRedisConnection extends RedisConnection {
       .map((master) => master.address)
       .sort()
       .join(',');
-  }
-
-  /** The seams' commands on a client (the cluster, routed by key, or one node): PUBLISH is SPUBLISH here. */
-  private commandsOn(client: HeraldCluster | NodeClient): RedisCommands {
-    const commands: Record<string, unknown> = {};
-    for (const name of Object.keys(REDIS_SCRIPTS)) {
-      commands[name] = (...args: unknown[]) => (client as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
-    }
-    commands.publish = (channel: string, message: string) => client.sPublish(channel, message);
-    return commands as unknown as RedisCommands;
   }
 
   private receive(message: string, channel: string): void {
@@ -943,34 +847,6 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   private bounded<T>(operation: string, call: Promise<T>, timeoutMs = this.settings.commandTimeoutMs): Promise<T> {
-    return withDeadline(call, timeoutMs, () => new DeadlineExpiredError(operation, timeoutMs));
+    return boundedCall(operation, call, timeoutMs);
   }
-}
-
-/** Where a node client connects (its host and port), from its options. */
-function addressOf(client: NodeClient): NodeAddress | undefined {
-  const socket = client.options?.socket as { host?: string; port?: number } | undefined;
-  return socket?.host === undefined || socket.port === undefined ? undefined : { host: socket.host, port: socket.port };
-}
-
-/** A node client's address as node-redis names a node (`host:port`). */
-function addressText(client: NodeClient): string | undefined {
-  const address = addressOf(client);
-  return address === undefined ? undefined : `${address.host}:${address.port}`;
-}
-
-/** node-redis's event for listeners of a node that left the slot map (cluster-slots.js RESUBSCRIBE_LISTENERS_EVENT). */
-const RESUBSCRIBE_LISTENERS_EVENT = '__resubscribeListeners';
-
-/** Slots the cluster client's map gives no primary: 0 once discovery found the whole cluster. */
-function unservedSlots(cluster: { slots: ReadonlyArray<unknown> }): number {
-  let unserved = 0;
-  for (let slot = 0; slot < CLUSTER_SLOTS; slot++) if (cluster.slots[slot] === undefined) unserved++;
-  return unserved;
-}
-
-const CLUSTER_SLOTS = 16_384;
-
-function slotMapGap(unserved: number): string {
-  return `the slot map leaves ${unserved} of ${CLUSTER_SLOTS} slots without a primary`;
 }

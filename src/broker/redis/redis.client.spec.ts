@@ -2,7 +2,7 @@ import { ErrorReply } from 'redis';
 import { BrokerUnavailableError, UnconfirmedCallError } from '../broker';
 import { createServer, Socket } from 'node:net';
 import { eventually } from '../../../test/support/eventually';
-import { createHeraldCluster } from './cluster.connection';
+import { createHeraldCluster } from './cluster.client';
 import { asCallError, createPlainRedisClient, createRedisClient, destroyClient } from './redis.client';
 
 describe('asCallError', () => {

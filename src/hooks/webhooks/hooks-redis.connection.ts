@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { RedisClient, RedisCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
-import { clusterNodeOptions } from '../../broker/redis/cluster.connection';
+import { clusterNodeOptions } from '../../broker/redis/cluster.client';
 import { RECONNECT_DEFAULTS, builtOnce } from '../../broker/redis/redis.client';
 import { StartTries } from '../../broker/redis/start-tries';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
