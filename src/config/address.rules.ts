@@ -1,0 +1,161 @@
+import { isIP } from 'node:net';
+import { ValidateBy, ValidationOptions } from 'class-validator';
+import { listEntries } from './environment.transforms';
+
+/*
+ * Rules for the variables that say where Herald listens or what it connects to: Redis (a URL, a
+ * Cluster's seeds or the sentinels), the backends of section 8, the bind address and the browser
+ * origins allowed in.
+ */
+
+/** A URL node-redis accepts: checked here so a typo stops start-up with a message, not a stack. */
+export function IsRedisUrl(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy({ name: 'isRedisUrl', validator: { validate: isRedisUrl } }, options);
+}
+
+/**
+ * True for a URL node-redis accepts as one Redis node: redis:// or rediss://, a host, a numeric
+ * database if any, and a user name and password whose percent-escapes decode (new URL() keeps a
+ * stray `%` of a generated password, and node-redis's decodeURIComponent then threw at start-up).
+ */
+function isRedisUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const url = new URL(value);
+    const database = url.pathname.replace(/^\//, '');
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && (database === '' || /^\d+$/.test(database));
+  } catch {
+    return false; // new URL() throws on anything unparsable, port included; decodeURIComponent on a bad escape
+  }
+}
+
+/** What every Redis URL message adds: the rule a generated password most often breaks. */
+export const PERCENT_ESCAPES = 'a % in the user name or password written as %25';
+
+/**
+ * Seed nodes of a Redis Cluster: redis:// or rediss:// URLs, all of one scheme (TLS to every
+ * node or to none) and with no database (a Cluster has only database 0).
+ */
+export function IsRedisSeedList(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isRedisSeedList',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          const seeds = listEntries(value);
+          if (seeds.length === 0 || !seeds.every(isRedisUrl)) return false;
+          const urls = seeds.map((seed) => new URL(seed));
+          return urls.every((url) => url.protocol === urls[0].protocol && url.pathname.replace(/^\//, '') === '');
+        },
+      },
+    },
+    options,
+  );
+}
+
+/** Comma-separated host:port pairs (Sentinel addresses). */
+export function IsHostPortList(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isHostPortList',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          const entries = listEntries(value);
+          return (
+            entries.length > 0 &&
+            entries.every((entry) => {
+              const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
+              return match !== null && Number(match[2]) > 0 && Number(match[2]) <= 65535;
+            })
+          );
+        },
+      },
+    },
+    options,
+  );
+}
+
+/** An http:// or https:// URL with a host: a backend Herald calls (section 8). */
+export function IsHttpUrl(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isHttpUrl',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          try {
+            const url = new URL(value);
+            return ['http:', 'https:'].includes(url.protocol) && url.hostname !== '';
+          } catch {
+            return false; // new URL() throws on anything unparsable
+          }
+        },
+      },
+    },
+    options,
+  );
+}
+
+/**
+ * A URL without `user:password@`: fetch refuses to send a request to one (every call would
+ * fail), and the failure quoted the whole URL, password included, in the logs.
+ */
+export function HasNoUrlCredentials(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'hasNoUrlCredentials',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return true;
+          try {
+            const url = new URL(value);
+            return url.username === '' && url.password === '';
+          } catch {
+            return true; // unparsable: IsHttpUrl says so
+          }
+        },
+      },
+    },
+    options,
+  );
+}
+
+/** What a hook URL's credentials error suggests instead (docs/hooks.md, "Verifying a request"). */
+export const URL_CREDENTIALS_INSTEAD = 'check the X-Herald-Signature (HOOKS_SECRET) in the backend, or put a token in the query (?key=...), which Herald never logs';
+
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** An IP address or a DNS host name, as listen() takes them. */
+export function IsBindAddress(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy({ name: 'isBindAddress', validator: { validate: (value: unknown) => typeof value === 'string' && (isIP(value) !== 0 || HOST_NAME.test(value)) } }, options);
+}
+
+/**
+ * A comma-separated list of browser origins, each exactly `scheme://host[:port]` as browsers send
+ * it in `Origin`: an entry such as `app.example.com` (no scheme) or with a path or trailing slash
+ * could never match, and would silently refuse every browser.
+ */
+export function IsOriginList(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isOriginList',
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') return false;
+          const entries = listEntries(value);
+          // A list of blanks (` `, `,`) allowed no origin at all; `*` is no wildcard here, only a
+          // character no Origin header holds (origins are matched exactly).
+          return (
+            entries.length > 0 &&
+            entries.every((entry) => !entry.includes('*') && URL.canParse(entry) && ['http:', 'https:'].includes(new URL(entry).protocol) && new URL(entry).origin === entry)
+          );
+        },
+      },
+    },
+    options,
+  );
+}
