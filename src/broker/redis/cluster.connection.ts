@@ -2,13 +2,14 @@ import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { HeraldCluster, NodeAddress, NodeClient, PrimaryNode, RESUBSCRIBE_LISTENERS_EVENT, addressOf, addressText, boundedCall, commandsOn, createHeraldCluster, ownerOf, primaryFor, slotMapGap, slotMapOf, unservedSlots } from './cluster.client';
-import { NOT_SERVED, NO_CLUSTER_SUPPORT, REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
+import { NO_CLUSTER_SUPPORT, REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
 import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError, StartSettingError } from './redis.connection';
 import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 import { SlotOwners } from './slot-owners';
 import { SlotRefusals } from './slot-refusals';
+import { SlotTries, SlotTryRules } from './slot-tries';
 import { StartTries } from './start-tries';
 import { TurnShared } from './turn-shared';
 
@@ -30,8 +31,6 @@ const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, 
 const REFUSAL_REFRESH_INTERVAL_MS = 1000;
 /** How many nodes a slot map refresh after a refusal asks, one after the other, for a map that serves every slot. */
 const REFUSAL_REFRESH_TRIES = 3;
-/** The pause before the second retry of a call whose slot migrates; doubled after each. */
-const MIGRATION_FIRST_PAUSE_MS = 25;
 
 /**
  * Redis Cluster (7.0+) through node-redis's cluster client.
@@ -107,11 +106,18 @@ export class ClusterRedisConnection extends RedisConnection {
   /** The primaries (addresses) when this pod last resynced: every channel it holds is subscribed on one of them. */
   private resyncedPrimaries = new Set<string>();
   private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
+  /** What every call's SlotTries share. */
+  private readonly slotTryRules: SlotTryRules;
 
   constructor(options: ClusterConnectionOptions) {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
     this.discoveryTimeoutMs = 2 * this.settings.commandTimeoutMs;
+    this.slotTryRules = {
+      migrationMs: this.settings.commandTimeoutMs,
+      closed: () => this.closed,
+      followRefusal: (refusedBy, slotMap) => this.followRefusal(refusedBy, slotMap),
+    };
     this.cluster = this.createCluster();
     this.commands = commandsOn(this.cluster);
   }
@@ -150,21 +156,18 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   async attempt<T>(operation: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
-    // Made at the first refusal only: every join's history read and presence update comes here.
-    let retry: (() => Promise<boolean>) | undefined;
-    let followedRefusal = false;
+    // Made at the first failure only: every join's history read and presence update comes here.
+    let tries: SlotTries | undefined;
     for (;;) {
       const slotMap = this.slotMapRefreshes;
       try {
         return await this.bounded(operation, command(this.commands));
       } catch (error) {
+        tries ??= new SlotTries(this.slotTryRules);
         // node-redis follows redirections itself; a slot that is migrating it leaves to us.
-        if (isReply(error, TRY_AGAIN) && (await (retry ??= this.migrationRetry())())) continue;
+        if (await tries.afterMigrating(error, TRY_AGAIN)) continue;
         // Routed by the cluster client: which node refused is not known here.
-        if (isReply(error, NOT_SERVED) && !followedRefusal && (await this.followRefusal(undefined, slotMap))) {
-          followedRefusal = true;
-          continue;
-        }
+        if (await tries.afterRefusal(error, undefined, slotMap)) continue;
         throw asCallError(operation, error, REDIRECTED);
       }
     }
@@ -174,13 +177,12 @@ export class ClusterRedisConnection extends RedisConnection {
    * Runs the write on the primary that owns `key` and WAITs there: the acknowledgement counts
    * this connection's writes, so both must go to one node. A redirect (the slot moved or failed
    * over) refreshes the slot map and tries the new owner; a redirect or TRYAGAIN while the slot
-   * migrates is tried again for up to REDIS_COMMAND_TIMEOUT_MS (migrationRetry).
+   * migrates is tried again for up to REDIS_COMMAND_TIMEOUT_MS (SlotTries).
    */
   async runReplicated<T>(operation: string, key: string, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     if (!this.isAvailable) throw new BrokerUnavailableError(`The message broker is unreachable (Redis ${operation})`);
-    let retry: (() => Promise<boolean>) | undefined;
+    let tries: SlotTries | undefined;
     let followed = false;
-    let followedRefusal = false;
     for (;;) {
       // Checked again after a redirect: the slot may have moved to a primary not resynced yet.
       if (!followed && this.isNewPrimaryFor(key)) {
@@ -194,41 +196,18 @@ export class ClusterRedisConnection extends RedisConnection {
         node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
         return await this.writeReplicated(operation, node, command);
       } catch (error) {
-        const redirected = isReply(error, REDIRECTED);
-        if ((redirected || isReply(error, TRY_AGAIN)) && (await (retry ??= this.migrationRetry())())) {
+        tries ??= new SlotTries(this.slotTryRules);
+        if (await tries.afterMigrating(error, REDIRECTED, TRY_AGAIN)) {
           // Routed through the cluster client, a command follows the redirect and refreshes the slot map.
-          if (redirected) await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
+          if (isReply(error, REDIRECTED)) await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
           continue;
         }
         // Refused before it ran (CLUSTERDOWN comes before any script step), so trying again is safe.
-        if (isReply(error, NOT_SERVED) && !followedRefusal && (await this.followRefusal(node && addressText(node), slotMap))) {
-          followedRefusal = true;
-          continue;
-        }
+        if (await tries.afterRefusal(error, node && addressText(node), slotMap)) continue;
         if (error instanceof ReplicasUnavailableError) throw error;
         throw asCallError(operation, error, REDIRECTED);
       }
     }
-  }
-
-  /**
-   * Paces the tries of one call while its slot migrates: resolves true after the next pause (none
-   * before the first retry, then 25 ms doubling), false once REDIS_COMMAND_TIMEOUT_MS from the
-   * first refusal would pass. While a slot migrates, Redis answers a script whose keys are not all
-   * on one side TRYAGAIN (a publish's de-duplication key never exists yet), and the source
-   * answers ASK for a room not written there yet: such a call is refused for as long as the
-   * migration lasts. `redis-cli --cluster reshard` moves a slot in milliseconds, so a call tried
-   * again shortly succeeds; a migration slower than that still answers 503 (`unavailable`).
-   */
-  private migrationRetry(): () => Promise<boolean> {
-    const deadline = Date.now() + this.settings.commandTimeoutMs;
-    let pauseMs = 0;
-    return async () => {
-      if (this.closed || Date.now() + pauseMs >= deadline) return false;
-      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
-      pauseMs = pauseMs === 0 ? MIGRATION_FIRST_PAUSE_MS : 2 * pauseMs;
-      return true;
-    };
   }
 
   /** The write, then WAIT on the same primary, through that primary's ReplicaWaits. */
@@ -277,7 +256,8 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   async subscribe(channel: string): Promise<void> {
-    for (let followedRefusal = false; ; followedRefusal = true) {
+    let tries: SlotTries | undefined;
+    for (;;) {
       if (this.isNewPrimaryFor(channel)) await this.followNewPrimaries(channel);
       if (!this.isAvailable || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
       const owner = this.ownerOf(channel);
@@ -288,7 +268,7 @@ export class ClusterRedisConnection extends RedisConnection {
         return;
       } catch (error) {
         this.channels.delete(channel);
-        if (isReply(error, NOT_SERVED) && !followedRefusal && (await this.followRefusal(owner, slotMap))) continue;
+        if (await (tries ??= new SlotTries(this.slotTryRules)).afterRefusal(error, owner, slotMap)) continue;
         throw asCallError('subscribe', error, REDIRECTED);
       }
     }
