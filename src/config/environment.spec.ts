@@ -3,6 +3,7 @@ import { getMetadataStorage } from 'class-validator';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError, Environment, parseEnvironment } from './environment';
+import { HeraldConfig } from './herald.config';
 
 // Every variable class-validator checks, optional ones without a default included (an instance's
 // keys would miss those); lower-case names are cross-field rules, not variables.
@@ -138,7 +139,7 @@ describe('parseEnvironment', () => {
     }
   });
 
-  it('refuses a JWT_PUBLIC_KEY that only looks like PEM, or is no RSA or EC key, and accepts one written on one line', () => {
+  it('refuses a JWT_PUBLIC_KEY that only looks like PEM, or is no RSA or EC key, and accepts one written on one line, its \\n escapes read as newlines', () => {
     const pem = (type: 'ec' | 'ed25519') =>
       (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -150,8 +151,10 @@ describe('parseEnvironment', () => {
       expect(() => parseEnvironment({ JWT_PUBLIC_KEY: value })).toThrow(new ConfigurationError(['JWT_PUBLIC_KEY must be a PEM public key: RSA of 2048 bits or more (RS256) or EC on P-256 (ES256), not a private key']));
     }
     expect(parseEnvironment({ JWT_PUBLIC_KEY: rsa(2048).publicKey.export({ type: 'spki', format: 'pem' }).toString() }).JWT_PUBLIC_KEY).toContain('BEGIN PUBLIC KEY');
-    const oneLine = pem('ec').replace(/\n/g, '\\n');
-    expect(parseEnvironment({ JWT_PUBLIC_KEY: oneLine }).JWT_PUBLIC_KEY).toBe(oneLine);
+    const ec = pem('ec');
+    const oneLine = ec.replace(/\n/g, '\\n');
+    expect(parseEnvironment({ JWT_PUBLIC_KEY: oneLine }).JWT_PUBLIC_KEY).toBe(ec);
+    expect(new HeraldConfig(parseEnvironment({ JWT_PUBLIC_KEY: oneLine }), () => 'unused').jwt.publicKey).toBe(ec);
   });
 
   it('refuses a JWT_PUBLIC_KEY of two keys (a rotation bundle) or with text around its key: only the first key would verify', () => {

@@ -1,7 +1,7 @@
 /*
  * How a variable's text is read before the rules check it: empty as unset, numbers, booleans,
- * comma-separated lists. Text that does not convert passes on unchanged, for the variable's rules
- * to refuse with its name.
+ * a PEM key written on one line, comma-separated lists. Text that does not convert passes on
+ * unchanged, for the variable's rules to refuse with its name.
  */
 
 type Raw = { value: unknown };
@@ -18,6 +18,12 @@ export const toBool = ({ value }: Raw) => {
 };
 
 export const emptyToUndefined = ({ value }: Raw) => (value === '' ? undefined : value);
+
+/**
+ * A PEM value with each `\n` escape made a real newline: an env file or a manifest often holds a
+ * key on one line. Done once here, so the key's rules and HeraldConfig read the same text.
+ */
+export const toPem = ({ value }: Raw) => (value === '' ? undefined : typeof value === 'string' ? value.replace(/\\n/g, '\n') : value);
 
 /** The entries of a comma-separated value, trimmed, blanks left out. */
 export const listEntries = (value: string) =>

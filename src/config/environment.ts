@@ -2,7 +2,7 @@ import { Transform, plainToInstance } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateIf, ValidateBy, validateSync } from 'class-validator';
 import { typeFailureOnly } from '../parsing/type-failures';
 import { HasNoUrlCredentials, IsBindAddress, IsHostPortList, IsHttpUrl, IsOriginList, IsRedisSeedList, IsRedisUrl, PERCENT_ESCAPES, URL_CREDENTIALS_INSTEAD } from './address.rules';
-import { emptyToUndefined, toBool, toInt } from './environment.transforms';
+import { emptyToUndefined, toBool, toInt, toPem } from './environment.transforms';
 import { ROOM_PATTERN_LIST, neverProxiedPatterns } from './room-pattern.rules';
 import { IsOnePemBlock, IsOwnSecretInProduction, IsPublicKeyPem, IsTrimmed } from './secret.rules';
 
@@ -48,8 +48,8 @@ export class Environment {
   @IsOwnSecretInProduction()
   JWT_SECRET?: string;
 
-  /** PEM public key (RS256 or ES256); literal newlines may be written as \n. */
-  @Transform(emptyToUndefined) @IsOptional() @IsString() @IsPublicKeyPem({ message: 'JWT_PUBLIC_KEY must be a PEM public key: RSA of 2048 bits or more (RS256) or EC on P-256 (ES256), not a private key' })
+  /** PEM public key (RS256 or ES256); its newlines may be written as \n (toPem). */
+  @Transform(toPem) @IsOptional() @IsString() @IsPublicKeyPem({ message: 'JWT_PUBLIC_KEY must be a PEM public key: RSA of 2048 bits or more (RS256) or EC on P-256 (ES256), not a private key' })
   @IsOnePemBlock({ message: 'JWT_PUBLIC_KEY must hold exactly one PEM public key, one BEGIN/END block with nothing before or after it: Herald verifies with one key and would ignore the rest' })
   JWT_PUBLIC_KEY?: string;
 

@@ -85,7 +85,7 @@ export class HeraldConfig {
     const ephemeral = !env.JWT_SECRET && !env.JWT_PUBLIC_KEY;
     this.jwt = {
       secret: ephemeral ? generateSecret() : env.JWT_SECRET,
-      publicKey: env.JWT_PUBLIC_KEY?.replace(/\\n/g, '\n'),
+      publicKey: env.JWT_PUBLIC_KEY,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
       ephemeral,

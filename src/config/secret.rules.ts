@@ -34,7 +34,7 @@ export function IsOwnSecretInProduction(): PropertyDecorator {
   });
 }
 
-/** PEM blocks, BEGIN line to END line, in a value whose newlines are real ones. */
+/** PEM blocks, BEGIN line to END line, in a value whose newlines are real ones (toPem). */
 const PEM_BLOCKS = /-----BEGIN [^-\n]+-----[^]*?-----END [^-\n]+-----/g;
 
 /**
@@ -50,7 +50,7 @@ export function IsOnePemBlock(options: ValidationOptions): PropertyDecorator {
       validator: {
         validate(value: unknown) {
           if (typeof value !== 'string') return true;
-          const pem = value.replace(/\\n/g, '\n').trim();
+          const pem = value.trim();
           const blocks = pem.match(PEM_BLOCKS) ?? [];
           return blocks.length === 0 || (blocks.length === 1 && blocks[0] === pem);
         },
@@ -61,8 +61,8 @@ export function IsOnePemBlock(options: ValidationOptions): PropertyDecorator {
 }
 
 /**
- * A PEM public key that RS256 or ES256 can verify with (RSA or EC), `\n` standing for newlines as
- * HeraldConfig reads it. A value that merely looks like PEM once passed here and then failed in
+ * A PEM public key that RS256 or ES256 can verify with (RSA or EC), its `\n` escapes already
+ * real newlines (toPem). A value that merely looks like PEM once passed here and then failed in
  * key import at start-up with an OpenSSL stack trace ("DECODER routines::unsupported").
  */
 export function IsPublicKeyPem(options: ValidationOptions): PropertyDecorator {
@@ -72,11 +72,10 @@ export function IsPublicKeyPem(options: ValidationOptions): PropertyDecorator {
       validator: {
         validate(value: unknown) {
           if (typeof value !== 'string' || !value.includes('-----BEGIN')) return false;
-          const pem = value.replace(/\\n/g, '\n');
           // A private key would be read as its public half: refused, as it has no place in the config.
-          if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) return false;
+          if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value)) return false;
           try {
-            return verifiesTokens(createPublicKey(pem));
+            return verifiesTokens(createPublicKey(value));
           } catch {
             return false; // createPublicKey throws on anything it cannot decode
           }
