@@ -2,10 +2,10 @@ import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { HeraldCluster, NodeAddress, NodeClient, PrimaryNode, RESUBSCRIBE_LISTENERS_EVENT, addressOf, addressText, boundedCall, commandsOn, createHeraldCluster, ownerOf, primaryFor, slotMapGap, slotMapOf, unservedSlots } from './cluster.client';
+import { ClusterReplicatedWrites } from './cluster.replicated-writes';
 import { NO_CLUSTER_SUPPORT, REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
 import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError, StartSettingError } from './redis.connection';
-import { ReplicaWaits } from './replica-waits';
 import { REDIS_SCRIPTS } from './redis.scripts';
 import { SlotOwners } from './slot-owners';
 import { SlotRefusals } from './slot-refusals';
@@ -87,11 +87,7 @@ export class ClusterRedisConnection extends RedisConnection {
   private check: Promise<void> | undefined;
   private primaries = '';
   private failoverCount = 0;
-  private refusedForReplicas = 0;
-  /** Per node client of a primary: its durable writes and their WAITs (ReplicaWaits). */
-  private readonly replicaWaits = new WeakMap<NodeClient, ReplicaWaits>();
-  /** Per node client: the commands a durable write is given (nodeCommandsOf). */
-  private readonly nodeCommands = new WeakMap<NodeClient, RedisCommands>();
+  private readonly replicatedWrites: ClusterReplicatedWrites;
   /** Each slot's primary when the subscribed channels were last compared with the slot map (movedChannels). */
   private readonly slotOwners = new SlotOwners();
   /** Calls refused by the node the slot map sends them to, waiting for the health check to ask for the map again. */
@@ -113,6 +109,7 @@ export class ClusterRedisConnection extends RedisConnection {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
     this.discoveryTimeoutMs = 2 * this.settings.commandTimeoutMs;
+    this.replicatedWrites = new ClusterReplicatedWrites(this.settings);
     this.slotTryRules = {
       migrationMs: this.settings.commandTimeoutMs,
       closed: () => this.closed,
@@ -194,7 +191,7 @@ export class ClusterRedisConnection extends RedisConnection {
       let node: NodeClient | undefined;
       try {
         node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
-        return await this.writeReplicated(operation, node, command);
+        return await this.replicatedWrites.write(operation, node, command);
       } catch (error) {
         tries ??= new SlotTries(this.slotTryRules);
         if (await tries.afterMigrating(error, REDIRECTED, TRY_AGAIN)) {
@@ -208,33 +205,6 @@ export class ClusterRedisConnection extends RedisConnection {
         throw asCallError(operation, error, REDIRECTED);
       }
     }
-  }
-
-  /** The write, then WAIT on the same primary, through that primary's ReplicaWaits. */
-  private writeReplicated<T>(operation: string, node: NodeClient, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
-    const write = () => this.bounded(operation, command(this.nodeCommandsOf(node)));
-    if (this.settings.minReplicas === 0) return write();
-    return this.replicaWaitsOf(node).write(operation, write);
-  }
-
-  /** The commands of a node client, made once per client: every durable write goes through one. */
-  private nodeCommandsOf(node: NodeClient): RedisCommands {
-    let commands = this.nodeCommands.get(node);
-    if (!commands) this.nodeCommands.set(node, (commands = commandsOn(node)));
-    return commands;
-  }
-
-  /**
-   * The ReplicaWaits of a node client: by the client, not the address, since WAIT counts the
-   * writes of its own connection (a replaced cluster client reaches the same address anew).
-   */
-  private replicaWaitsOf(node: NodeClient): ReplicaWaits {
-    let waits = this.replicaWaits.get(node);
-    if (!waits) {
-      waits = new ReplicaWaits(this.settings.minReplicas, () => this.replicasAcknowledging(node), () => this.refusedForReplicas++);
-      this.replicaWaits.set(node, waits);
-    }
-    return waits;
   }
 
   /**
@@ -385,7 +355,7 @@ export class ClusterRedisConnection extends RedisConnection {
       const subscriberUp = pubSub?.client === undefined || pubSub.client.isReady;
       return { shard: master.address, up: this.isAvailable && !this.silentPrimaries.has(master.address) && subscriberUp };
     });
-    return { shards, failovers: this.failoverCount, refusedForReplicas: this.refusedForReplicas };
+    return { shards, failovers: this.failoverCount, refusedForReplicas: this.replicatedWrites.refusedForReplicas };
   }
 
   async close(): Promise<void> {
@@ -735,12 +705,6 @@ export class ClusterRedisConnection extends RedisConnection {
     if (this.closed || !this.everConnected) return;
     if (!this.disturbed) this.logger.warn({ message: 'Redis Cluster node connection trouble', node, error: error ? describeError(error) : 'reconnecting' });
     this.disturbed = true;
-  }
-
-  /** WAIT on the node: how many replicas acknowledged this connection's writes within REDIS_REPLICA_WAIT_MS. */
-  private async replicasAcknowledging(node: NodeClient): Promise<number> {
-    const waitMs = this.settings.replicaWaitMs;
-    return Number(await withDeadline(node.sendCommand(['WAIT', String(this.settings.minReplicas), String(waitMs)]), waitMs + this.settings.commandTimeoutMs, () => new DeadlineExpiredError('WAIT', waitMs)));
   }
 
   private async loadScripts(cluster: HeraldCluster, master: PrimaryNode, connectTimeoutMs = this.settings.commandTimeoutMs): Promise<void> {
