@@ -45,6 +45,11 @@ export class ConnectionAdmission {
 
   /** Refused sockets still closing (their close handshake), which the hub does not know: see terminateAll. */
   private readonly refusedSockets = new Set<WebSocket>();
+  /**
+   * Sockets of connections this pod gave up on (onGivenUp), still closing: counted and cleaned up
+   * already, and no longer the hub's, so terminateAll finds them here.
+   */
+  private readonly givenUpSockets = new Set<WebSocket>();
 
   /** Every socket's close and error, admitted or refused (HeraldSocket calls them with the socket as `this`). */
   readonly onClose: (this: WebSocket, code: number) => void;
@@ -65,8 +70,7 @@ export class ConnectionAdmission {
   ) {
     const logger = this.logger;
     const refusedSockets = this.refusedSockets;
-    /** Sockets whose close was already counted and cleaned up when this pod gave up on them (onGivenUp). */
-    const givenUp = new WeakSet<WebSocket>();
+    const givenUp = this.givenUpSockets;
     const closed = (socket: WebSocket, code: number) => {
       metrics.closeCodes.inc({ code: closeCodeLabel(code) });
       if (code === CloseCode.SlowConsumer.code) metrics.slowConsumerCloses.inc();
@@ -200,7 +204,8 @@ export class ConnectionAdmission {
    */
   terminateAll(): void {
     for (const connection of [...this.hub.all()]) connection.terminate();
-    for (const socket of [...this.refusedSockets]) socket.terminate();
+    for (const socket of [...this.refusedSockets, ...this.givenUpSockets]) socket.terminate();
     this.refusedSockets.clear();
+    this.givenUpSockets.clear();
   }
 }

@@ -331,6 +331,32 @@ describe('a slow consumer\'s departure', () => {
   });
 });
 
+describe('a slow consumer given up on', () => {
+  it('does not hold the pod\'s shutdown for CLOSE_TIMEOUT_MS', async () => {
+    const app = await createTestApp({ ...BIG_MESSAGE_LIMITS, CLOSE_TIMEOUT_MS: '60000', HEARTBEAT_MS: '60000' });
+    let stalled: TestClient | undefined;
+    try {
+      stalled = await connectClient(app.wsUrl, signToken({ sub: 'stalled' }));
+      await stalled.join('public:shutdown');
+      (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      const blob = 'x'.repeat(100_000);
+      for (let i = 0; !isClosing(app, 'stalled'); i++) {
+        if (i === 600) throw new Error('60 MB later, still not closed as a slow consumer');
+        await publish(app.url, { rooms: ['public:shutdown'], type: 'bulk', payload: { blob } });
+      }
+      await eventually(() => expect([...app.app.get(ConnectionHub).all()]).toHaveLength(0));
+    } finally {
+      // Resolves once the HTTP server closed, which a socket left open would hold for a minute
+      // (past the test's timeout): the pod drops it.
+      await app.close();
+      if (stalled) {
+        (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+        expect((await stalled.closed).code).toBe(1006);
+      }
+    }
+  });
+});
+
 describe('rooms per connection', () => {
   it('refuses joins past MAX_ROOMS_PER_CONNECTION, counting the personal room, and frees slots on leave', async () => {
     const app = await createTestApp({ MAX_ROOMS_PER_CONNECTION: '3' });
