@@ -1,14 +1,14 @@
 import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { HeraldCluster, NodeAddress, NodeClient, PrimaryNode, RESUBSCRIBE_LISTENERS_EVENT, addressOf, addressText, boundedCall, commandsOn, createHeraldCluster, ownerOf, primaryFor, slotMapGap, slotMapOf, unservedSlots } from './cluster.client';
+import { HeraldCluster, NodeClient, PrimaryNode, addressText, boundedCall, primaryFor, slotMapGap, unservedSlots } from './cluster.client';
+import { ClusterDiscovery } from './cluster.discovery';
 import { ClusterReplicatedWrites } from './cluster.replicated-writes';
-import { NO_CLUSTER_SUPPORT, REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
+import { REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
 import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError, StartSettingError } from './redis.connection';
 import { REDIS_SCRIPTS } from './redis.scripts';
 import { SlotOwners } from './slot-owners';
-import { SlotRefusals } from './slot-refusals';
 import { SlotTries, SlotTryRules } from './slot-tries';
 import { StartTries } from './start-tries';
 import { TurnShared } from './turn-shared';
@@ -28,9 +28,6 @@ export interface ClusterConnectionOptions {
 
 const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, reconnectMinDelayMs: RECONNECT_DEFAULTS.reconnectMinDelayMs, reconnectMaxDelayMs: RECONNECT_DEFAULTS.reconnectMaxDelayMs };
 
-const REFUSAL_REFRESH_INTERVAL_MS = 1000;
-/** How many nodes a slot map refresh after a refusal asks, one after the other, for a map that serves every slot. */
-const REFUSAL_REFRESH_TRIES = 3;
 
 /**
  * Redis Cluster (7.0+) through node-redis's cluster client.
@@ -59,20 +56,8 @@ const REFUSAL_REFRESH_TRIES = 3;
 export class ClusterRedisConnection extends RedisConnection {
   private readonly logger = new Logger(ClusterRedisConnection.name);
   private readonly settings: Required<ClusterConnectionOptions>;
-  /**
-   * How long finding the slot map may take before it counts as stuck: connecting to a node that
-   * answers, then its handshake and CLUSTER SLOTS, each within the command timeout.
-   */
-  private readonly discoveryTimeoutMs: number;
-  /** node-redis's cluster client; replaced when its slot discovery is stuck (replaceCluster). */
-  private cluster: HeraldCluster;
-  private commands: RedisCommands;
-  /** A client whose slot refresh missed discoveryTimeoutMs: node-redis hands every later refresh that one. */
-  private stuckCluster: HeraldCluster | undefined;
-  /** A fresh client still discovering the cluster, to replace a stuck one. */
-  private candidate: HeraldCluster | undefined;
-  /** Whether the current client's root nodes (its discovery's last resort) are the seeds. */
-  private rootedAtSeeds = true;
+  /** The cluster client in use and its slot map: every call reads it anew, as a replacement changes it. */
+  private readonly discovery: ClusterDiscovery;
   /** Each subscribed channel and the primary that served its slot when it was last SSUBSCRIBEd. */
   private readonly channels = new Map<string, string | undefined>();
   private isAvailable = false;
@@ -90,10 +75,6 @@ export class ClusterRedisConnection extends RedisConnection {
   private readonly replicatedWrites: ClusterReplicatedWrites;
   /** Each slot's primary when the subscribed channels were last compared with the slot map (movedChannels). */
   private readonly slotOwners = new SlotOwners();
-  /** Calls refused by the node the slot map sends them to, waiting for the health check to ask for the map again. */
-  private readonly slotRefusals = new SlotRefusals(REFUSAL_REFRESH_INTERVAL_MS);
-  /** How many times the slot map was asked for again (refreshSlots): a call refused before the last may try once more. */
-  private slotMapRefreshes = 0;
   /** This turn's PING of each subscriber, shared by the turn's flushes (flushChannel). */
   private readonly turnPings = new TurnShared<NodeClient>();
   private downSinceMs: number | undefined;
@@ -108,44 +89,28 @@ export class ClusterRedisConnection extends RedisConnection {
   constructor(options: ClusterConnectionOptions) {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
-    this.discoveryTimeoutMs = 2 * this.settings.commandTimeoutMs;
     this.replicatedWrites = new ClusterReplicatedWrites(this.settings);
     this.slotTryRules = {
       migrationMs: this.settings.commandTimeoutMs,
       closed: () => this.closed,
       followRefusal: (refusedBy, slotMap) => this.followRefusal(refusedBy, slotMap),
     };
-    this.cluster = this.createCluster();
-    this.commands = commandsOn(this.cluster);
+    this.discovery = new ClusterDiscovery(
+      this.settings,
+      {
+        closed: () => this.closed,
+        onNodeTrouble: (node, error) => this.onNodeTrouble(node, error),
+        onDisturbance: () => {
+          this.disturbed = true;
+        },
+      },
+      this.logger,
+    );
   }
 
-  /** A node-redis cluster client whose node events count only while it is the current one. */
-  private createCluster(rootNodes?: NodeAddress[]): HeraldCluster {
-    const cluster = createHeraldCluster(this.settings.seeds, { commandTimeoutMs: this.settings.commandTimeoutMs, reconnectStrategy: (retries) => this.backoffMs(retries) }, rootNodes);
-    const current = () => cluster === this.cluster;
-    // Kept on a replaced client as well: an 'error' event nobody listens to would crash the process.
-    cluster.on('error', (error: Error) => this.logger.debug({ message: 'Redis Cluster error', error: describeError(error) }));
-    cluster.on('node-error', (error: Error, node: NodeAddress) => {
-      if (current()) this.onNodeTrouble(`${node.host}:${node.port}`, error);
-    });
-    cluster.on('node-reconnecting', (node: NodeAddress) => {
-      if (current()) this.onNodeTrouble(`${node.host}:${node.port}`);
-    });
-    // node-redis subscribes the channels of a node that left its slot map again by itself, and
-    // lets the SSUBSCRIBE reject unhandled: after a refresh from a node that serves no slots (one
-    // just removed with `redis-cli --cluster del-node` answers an empty map) it threw for want of
-    // a slot owner, and the unhandled rejection ended both pods. Herald subscribes every channel
-    // again itself after any disturbance (resync), so it takes the event as one instead.
-    cluster.removeAllListeners(RESUBSCRIBE_LISTENERS_EVENT);
-    cluster.on(RESUBSCRIBE_LISTENERS_EVENT, () => {
-      if (current()) this.disturbed = true;
-    });
-    cluster.on('sharded-channel-moved-error', (error: Error, channel: string) => {
-      if (!current()) return;
-      this.logger.warn({ message: 'A sharded channel could not follow its slot', channel, error: describeError(error) });
-      this.disturbed = true;
-    });
-    return cluster;
+  /** node-redis's cluster client in use (replaced when its discovery is stuck: ClusterDiscovery). */
+  private get cluster(): HeraldCluster {
+    return this.discovery.cluster;
   }
 
   get available(): boolean {
@@ -156,9 +121,9 @@ export class ClusterRedisConnection extends RedisConnection {
     // Made at the first failure only: every join's history read and presence update comes here.
     let tries: SlotTries | undefined;
     for (;;) {
-      const slotMap = this.slotMapRefreshes;
+      const slotMap = this.discovery.refreshes;
       try {
-        return await this.bounded(operation, command(this.commands));
+        return await this.bounded(operation, command(this.discovery.commands));
       } catch (error) {
         tries ??= new SlotTries(this.slotTryRules);
         // node-redis follows redirections itself; a slot that is migrating it leaves to us.
@@ -187,7 +152,7 @@ export class ClusterRedisConnection extends RedisConnection {
         await this.followNewPrimaries(key);
       }
       this.refuseUnlessAnswering(operation, key);
-      const slotMap = this.slotMapRefreshes;
+      const slotMap = this.discovery.refreshes;
       let node: NodeClient | undefined;
       try {
         node = await this.bounded(operation, this.cluster.getNodeClientForKey(key));
@@ -216,7 +181,7 @@ export class ClusterRedisConnection extends RedisConnection {
    * resubscribed there, as every call was while the whole pod was unavailable.
    */
   override answersFor(key: string): boolean {
-    const owner = this.ownerOf(key);
+    const owner = this.discovery.ownerOf(key);
     return owner === undefined || (!this.silentPrimaries.has(owner) && !this.notResyncedAt(owner));
   }
 
@@ -230,8 +195,8 @@ export class ClusterRedisConnection extends RedisConnection {
     for (;;) {
       if (this.isNewPrimaryFor(channel)) await this.followNewPrimaries(channel);
       if (!this.isAvailable || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
-      const owner = this.ownerOf(channel);
-      const slotMap = this.slotMapRefreshes;
+      const owner = this.discovery.ownerOf(channel);
+      const slotMap = this.discovery.refreshes;
       this.channels.set(channel, owner);
       try {
         await this.bounded('subscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
@@ -253,21 +218,21 @@ export class ClusterRedisConnection extends RedisConnection {
    * ran less than REFUSAL_REFRESH_INTERVAL_MS ago (the next health check makes it).
    */
   private async followRefusal(refusedBy: string | undefined, slotMap: number): Promise<boolean> {
-    if (this.slotMapRefreshes === slotMap) {
-      this.slotRefusals.note(refusedBy);
+    if (this.discovery.refreshes === slotMap) {
+      this.discovery.noteRefusal(refusedBy);
       // The health check does nothing while a resync runs, and a call of that resync (presence
       // registered again) would wait here for the resync that waits for it, to the deadline: the
       // first check after it asks for the map (slotRefusals.due), and the resync is tried again.
       if (this.resyncing) return false;
       // A check already under way may be past its refresh: then a second.
-      await this.checkHealthWhile('following the slot map', () => this.slotRefusals.due);
+      await this.checkHealthWhile('following the slot map', () => this.discovery.refusalDue);
     }
-    return this.slotMapRefreshes !== slotMap && !this.closed;
+    return this.discovery.refreshes !== slotMap && !this.closed;
   }
 
   /** The key's slot is served by a primary this pod has not resubscribed at yet (and which answers). */
   private isNewPrimaryFor(key: string): boolean {
-    const owner = this.ownerOf(key);
+    const owner = this.discovery.ownerOf(key);
     return owner !== undefined && !this.silentPrimaries.has(owner) && this.notResyncedAt(owner);
   }
 
@@ -369,7 +334,7 @@ export class ClusterRedisConnection extends RedisConnection {
     // pending reply, which a silent node never sends.
     const abandoned = this.abandonStart();
     // A replacement still discovering is given up; the health check in flight sees `closed`.
-    this.candidate?.destroy();
+    this.discovery.dropCandidate();
     if (abandoned) this.cluster.destroy();
     await this.resyncing?.catch(() => undefined);
     if (abandoned) return;
@@ -394,13 +359,13 @@ export class ClusterRedisConnection extends RedisConnection {
     try {
       await this.abandonable(async () => {
         let tries = 0;
-        await this.startTries.run(() => this.discoverAtStart(tries++), {
+        await this.startTries.run(() => this.discovery.discoverAtStart(tries++), {
           within: { ms: budgetMs, what: 'the cluster discovery' },
           pauseMs: (attempt) => reconnectBackoffMs(attempt - 1, this.settings),
           isFinal: (error) => error instanceof StartSettingError,
           onRetry: (attempt, error) => this.logger.warn({ message: 'Redis Cluster discovery failed at start; trying again', attempt, error: describeError(error) }),
         });
-        await this.untilEverySlotServed();
+        await this.discovery.untilEverySlotServed();
         // Connecting to each primary may take what is left of the budget: node-redis tries a
         // connect that timed out again, and a start on a busy machine (a pod starting next to
         // others) is not failed for one slow handshake.
@@ -420,41 +385,6 @@ export class ClusterRedisConnection extends RedisConnection {
     // Closed during the resync: close() has closed the cluster client and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();
     this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
-  }
-
-  /**
-   * One try of the start's discovery. node-redis asks its root nodes one after the other, from a
-   * random one, with no deadline: a seed that takes connections and answers nothing (a frozen
-   * node, its shard out) held the whole start whenever it came first. Each try has the
-   * discovery deadline, and each after the first starts a fresh client at the next seed alone.
-   * A seed that answers as a server without Cluster support ends the start at once: node-redis
-   * reported only "All the root nodes are unavailable", as for seeds that are down.
-   */
-  private async discoverAtStart(index: number): Promise<void> {
-    if (index > 0) {
-      this.cluster.destroy();
-      const seed = new URL(this.settings.seeds[(index - 1) % this.settings.seeds.length]);
-      this.cluster = this.createCluster([{ host: seed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(seed.port || 6379) }]);
-      this.commands = commandsOn(this.cluster);
-      this.rootedAtSeeds = false;
-    }
-    // node-redis tells each root node's refusal only as an 'error' event, then gives up on them all.
-    let noClusterSupport = false;
-    const noticeRefusal = (error: Error) => void (noClusterSupport ||= isReply(error, NO_CLUSTER_SUPPORT));
-    const cluster = this.cluster;
-    cluster.on('error', noticeRefusal);
-    try {
-      await this.bounded('the cluster discovery', cluster.connect(), this.discoveryTimeoutMs);
-    } catch (error) {
-      if (!noClusterSupport) throw error;
-      throw new StartSettingError(
-        'REDIS_CLUSTER_NODES',
-        `${this.settings.seeds.map(redactedUrl).join(',')}: a node there is not a Redis Cluster node (cluster_enabled:0 in INFO cluster), ` +
-          'so it has no slot map to follow: give a single Redis server in REDIS_URL instead',
-      );
-    } finally {
-      cluster.off('error', noticeRefusal);
-    }
   }
 
   /**
@@ -531,8 +461,8 @@ export class ClusterRedisConnection extends RedisConnection {
         return;
       }
       this.silentPrimaries.clear();
-      if (this.slotRefusals.due) {
-        await this.refreshRefusedSlots(cluster, answered);
+      if (this.discovery.refusalDue) {
+        await this.discovery.refreshRefusedSlots(cluster, answered);
         // A replaced client is looked at by the next check.
         if (cluster !== this.cluster || this.closed) return;
       }
@@ -566,7 +496,7 @@ export class ClusterRedisConnection extends RedisConnection {
       // A dead primary's slots move to its replica: asking the cluster for the slot map again
       // is what node-redis does on MOVED; a PING to a dead or silent node never sees one.
       this.disturbed = true;
-      await this.refreshSlots(cluster, answered);
+      await this.discovery.refreshSlots(cluster, answered);
     }
   }
 
@@ -588,11 +518,11 @@ export class ClusterRedisConnection extends RedisConnection {
       const reasons = masters.flatMap((master, index) => (newly.includes(master.address) ? [describeError((pings[index] as PromiseRejectedResult).reason)] : []));
       this.logger.warn({ message: 'A Redis Cluster primary does not answer: its rooms wait for it or its replica, the other shards serve on', shards: newly, error: reasons.join('; ') });
       const stopped = new Set(newly);
-      this.notifyChannelsSilent((channel) => stopped.has(this.ownerOf(channel) ?? ''));
+      this.notifyChannelsSilent((channel) => stopped.has(this.discovery.ownerOf(channel) ?? ''));
     }
     // A dead primary's slots move to its replica: asked again (refreshSlots), the slot map tells.
     this.disturbed = true;
-    await this.refreshSlots(cluster, answered);
+    await this.discovery.refreshSlots(cluster, answered);
   }
 
   /** PINGs one primary: resolves with its client, which has just shown that it answers. */
@@ -605,100 +535,6 @@ export class ClusterRedisConnection extends RedisConnection {
         return client;
       }),
     );
-  }
-
-  /**
-   * Asks for the slot map again after calls were refused by the node it sent them to
-   * (followRefusal), as refreshSlots does for a silent primary: starting from a primary that has
-   * just answered, and not one that refused, since a node removed with del-node answers PING and
-   * an empty slot map alike. A map leaving slots unserved all the same (a refusing node picked
-   * whose address the refused call did not know) is asked again of another primary.
-   */
-  private async refreshRefusedSlots(cluster: HeraldCluster, answered: NodeClient[]): Promise<void> {
-    const refusedBy = this.slotRefusals.take();
-    this.logger.warn({ message: 'A Redis Cluster node refused a slot the slot map gives it; asking for the slot map again', nodes: [...refusedBy] });
-    const candidates = answered.filter((client) => !refusedBy.has(addressText(client) ?? ''));
-    for (let tries = 0; tries < REFUSAL_REFRESH_TRIES && candidates.length > 0; tries++) {
-      const [startWith] = candidates.splice(Math.floor(Math.random() * candidates.length), 1);
-      await this.refreshSlots(cluster, [startWith]);
-      if (cluster !== this.cluster || this.closed || unservedSlots(cluster) === 0) return;
-    }
-  }
-
-  /**
-   * Asks the cluster for its slot map again, starting from a primary that has just answered a
-   * PING. Left to choose, node-redis may ask the silent primary itself: a stopped process or a
-   * paused VM still has its kernel accept the connection, so CLUSTER SLOTS waits forever, and as
-   * node-redis runs one refresh at a time and hands every later caller (its own topology
-   * refreshes too) the same promise, the pod stayed unready until that node woke up, long after
-   * its replica had taken over. A refresh that misses discoveryTimeoutMs all the same is stuck
-   * for good, and the client is replaced.
-   */
-  private async refreshSlots(cluster: HeraldCluster, answered: NodeClient[]): Promise<void> {
-    if (cluster !== this.cluster || this.closed) return;
-    // Any refresh answers the refusals noted so far (followRefusal), and their interval starts again.
-    this.slotRefusals.take();
-    const slots = slotMapOf(cluster);
-    // Without that (private) refresh in some node-redis version, a fresh client discovers the cluster as well.
-    if (cluster !== this.stuckCluster && typeof slots?.rediscover === 'function') {
-      const startWith = answered.length === 0 ? undefined : answered[Math.floor(Math.random() * answered.length)];
-      try {
-        await this.bounded('the slot map refresh', slots.rediscover(startWith), this.discoveryTimeoutMs);
-        this.slotMapRefreshes++;
-        return;
-      } catch (error) {
-        if (!(error instanceof DeadlineExpiredError)) {
-          this.logger.debug({ message: 'Slot map refresh failed', error: describeError(error) });
-          // Known nodes and root nodes all failed. A replacement's root nodes are the primaries
-          // that answered when it was made, which may all be gone now: start over from the seeds.
-          if (answered.length > 0 || this.rootedAtSeeds) return;
-        } else {
-          this.stuckCluster = cluster;
-        }
-      }
-    }
-    if (cluster !== this.cluster || this.closed) return;
-    await this.replaceCluster(answered.map((client) => addressOf(client)).filter((address) => address !== undefined));
-  }
-
-  /**
-   * Replaces node-redis's cluster client with a fresh one that discovers the cluster from
-   * `rootNodes`, the primaries that have just answered: not from the seeds, one of which may be
-   * the silent node (node-redis tries root nodes in random order, with no deadline). From the
-   * seeds only when no primary answered. The old client is destroyed, not closed: closing waits
-   * for replies a silent node never sends. Its stuck refresh keeps one connection to that node
-   * until the node answers or the connection drops, then updates a slot map nothing uses and
-   * connects nothing (minimizeConnections). The next health check sees the new primaries and
-   * resyncs as after any disturbance: every channel subscribed again, the seams' resync steps,
-   * each room caught up.
-   */
-  private async replaceCluster(rootNodes: NodeAddress[]): Promise<void> {
-    const fromSeeds = rootNodes.length === 0;
-    const from = fromSeeds ? this.settings.seeds.map(redactedUrl).join(',') : rootNodes.map(({ host, port }) => `${host}:${port}`).join(',');
-    this.logger.warn({ message: 'Replacing the Redis Cluster client: its slot discovery is stuck or found nothing', from });
-    const next = this.createCluster(fromSeeds ? undefined : rootNodes);
-    this.candidate = next;
-    try {
-      await this.bounded('the cluster discovery', next.connect(), this.discoveryTimeoutMs);
-    } catch (error) {
-      next.destroy();
-      this.logger.warn({ message: 'A fresh Redis Cluster client could not discover the cluster yet; trying again at the next check', from, error: describeError(error) });
-      return;
-    } finally {
-      this.candidate = undefined;
-    }
-    if (this.closed) {
-      next.destroy();
-      return;
-    }
-    const previous = this.cluster;
-    this.cluster = next;
-    this.commands = commandsOn(next);
-    this.rootedAtSeeds = fromSeeds;
-    this.stuckCluster = undefined;
-    this.disturbed = true;
-    this.slotMapRefreshes++;
-    previous.destroy();
   }
 
   private onNodeTrouble(node: string, error?: Error): void {
@@ -720,17 +556,12 @@ export class ClusterRedisConnection extends RedisConnection {
    * covered by the catch-up that follows.
    */
   private async resubscribe(channel: string): Promise<void> {
-    this.channels.set(channel, this.ownerOf(channel));
+    this.channels.set(channel, this.discovery.ownerOf(channel));
     await this.bounded('resubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
       // The old subscription is gone with its node, or was never made: subscribing is what counts.
       this.logger.debug({ message: 'Unsubscribe before resubscribing failed', channel, error: describeError(error) }),
     );
     await this.bounded('resubscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
-  }
-
-  /** The primary node-redis currently routes the slot of a channel or key to. */
-  private ownerOf(channelOrKey: string): string | undefined {
-    return ownerOf(this.cluster, channelOrKey);
   }
 
   /** Subscribed channels whose slot is now served by another primary than when subscribed. */
@@ -739,23 +570,8 @@ export class ClusterRedisConnection extends RedisConnection {
     // looked at only when a slot's primary changed since the last look.
     if (!this.slotOwners.changedSince(this.cluster.slots)) return 0;
     let moved = 0;
-    for (const [channel, owner] of this.channels) if (this.ownerOf(channel) !== owner) moved++;
+    for (const [channel, owner] of this.channels) if (this.discovery.ownerOf(channel) !== owner) moved++;
     return moved;
-  }
-
-  /**
-   * Asks for the slot map again while it leaves slots without a primary: a seed that is no
-   * (longer a) member of the cluster answers an empty one, and node-redis takes it. Each try
-   * starts from another node (known ones, then the seeds in random order).
-   */
-  private async untilEverySlotServed(): Promise<void> {
-    const slots = slotMapOf(this.cluster);
-    for (let tries = 0; unservedSlots(this.cluster) > 0; tries++) {
-      if (tries === 3 * this.settings.seeds.length || typeof slots?.rediscover !== 'function') {
-        throw new Error(`${slotMapGap(unservedSlots(this.cluster))}; is every seed a node of the cluster?`);
-      }
-      await this.bounded('the slot map refresh', slots.rediscover(), this.discoveryTimeoutMs);
-    }
   }
 
   private primaryAddresses(): string {
@@ -784,10 +600,6 @@ export class ClusterRedisConnection extends RedisConnection {
     if (this.isAvailable === available) return;
     this.isAvailable = available;
     this.notifyAvailability(available);
-  }
-
-  private backoffMs(attempt: number): number {
-    return reconnectBackoffMs(attempt, this.settings);
   }
 
   private bounded<T>(operation: string, call: Promise<T>, timeoutMs = this.settings.commandTimeoutMs): Promise<T> {
