@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { processEnvironment } from './config/config.module';
-import { ConfigurationError, parseEnvironment } from './config/environment';
+import { preloadHeraldConfig, processEnvironment } from './config/config.module';
+import { ConfigurationError } from './config/environment';
 import { DrainService } from './lifecycle/drain.service';
 import { HeldSignals } from './lifecycle/held-signals';
 import { writeStartFailure } from './lifecycle/start-failure';
@@ -27,9 +27,9 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
   try {
     const env = processEnvironment();
     // Before the app starts: V8 keeps the young generation start-up grows, so a cap set once
-    // Herald was up never took effect below 64 MB. startHerald parses the environment again
-    // (a few milliseconds); a bad one stops here, reported below as it would be there.
-    capYoungGeneration(parseEnvironment(env).V8_NEW_SPACE_MAX_MB);
+    // Herald was up never took effect below 64 MB. startHerald takes this configuration rather
+    // than validating the environment again; a bad one stops here, reported below.
+    capYoungGeneration(preloadHeraldConfig(env).v8NewSpaceMaxMb);
     herald = await startHerald(env, starting.signal);
   } catch (error) {
     if (signalled) {
