@@ -1,17 +1,16 @@
 import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { HeraldCluster, NodeClient, PrimaryNode, addressText, boundedCall, primaryFor, slotMapGap, unservedSlots } from './cluster.client';
+import { HeraldCluster, NodeClient, PrimaryNode, addressText, boundedCall, slotMapGap, unservedSlots } from './cluster.client';
 import { ClusterDiscovery } from './cluster.discovery';
+import { ClusterSubscriptions } from './cluster.subscriptions';
 import { ClusterReplicatedWrites } from './cluster.replicated-writes';
 import { REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
 import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError, StartSettingError } from './redis.connection';
 import { REDIS_SCRIPTS } from './redis.scripts';
-import { SlotOwners } from './slot-owners';
 import { SlotTries, SlotTryRules } from './slot-tries';
 import { StartTries } from './start-tries';
-import { TurnShared } from './turn-shared';
 
 export interface ClusterConnectionOptions {
   /** REDIS_CLUSTER_NODES: seed URLs; credentials and TLS of the first apply to every node. */
@@ -58,8 +57,8 @@ export class ClusterRedisConnection extends RedisConnection {
   private readonly settings: Required<ClusterConnectionOptions>;
   /** The cluster client in use and its slot map: every call reads it anew, as a replacement changes it. */
   private readonly discovery: ClusterDiscovery;
-  /** Each subscribed channel and the primary that served its slot when it was last SSUBSCRIBEd. */
-  private readonly channels = new Map<string, string | undefined>();
+  /** The channels this pod subscribes, and the primary each was subscribed at. */
+  private readonly subscriptions: ClusterSubscriptions;
   private isAvailable = false;
   private everConnected = false;
   private closed = false;
@@ -73,16 +72,11 @@ export class ClusterRedisConnection extends RedisConnection {
   private primaries = '';
   private failoverCount = 0;
   private readonly replicatedWrites: ClusterReplicatedWrites;
-  /** Each slot's primary when the subscribed channels were last compared with the slot map (movedChannels). */
-  private readonly slotOwners = new SlotOwners();
-  /** This turn's PING of each subscriber, shared by the turn's flushes (flushChannel). */
-  private readonly turnPings = new TurnShared<NodeClient>();
   private downSinceMs: number | undefined;
   /** Primaries (addresses) that missed the last health check's PING while others answered: servePartly. */
   private silentPrimaries = new Set<string>();
   /** The primaries (addresses) when this pod last resynced: every channel it holds is subscribed on one of them. */
   private resyncedPrimaries = new Set<string>();
-  private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
   /** What every call's SlotTries share. */
   private readonly slotTryRules: SlotTryRules;
 
@@ -106,6 +100,7 @@ export class ClusterRedisConnection extends RedisConnection {
       },
       this.logger,
     );
+    this.subscriptions = new ClusterSubscriptions(this.discovery, (message, channel) => this.messageListener(message, channel), this.settings.commandTimeoutMs, this.logger);
   }
 
   /** node-redis's cluster client in use (replaced when its discovery is stuck: ClusterDiscovery). */
@@ -197,12 +192,10 @@ export class ClusterRedisConnection extends RedisConnection {
       if (!this.isAvailable || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
       const owner = this.discovery.ownerOf(channel);
       const slotMap = this.discovery.refreshes;
-      this.channels.set(channel, owner);
       try {
-        await this.bounded('subscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
+        await this.subscriptions.subscribe(channel, owner);
         return;
       } catch (error) {
-        this.channels.delete(channel);
         if (await (tries ??= new SlotTries(this.slotTryRules)).afterRefusal(error, owner, slotMap)) continue;
         throw asCallError('subscribe', error, REDIRECTED);
       }
@@ -269,18 +262,18 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   async unsubscribe(channel: string): Promise<boolean> {
-    const owner = this.channels.get(channel);
-    if (!this.channels.delete(channel)) return false;
+    const owner = this.subscriptions.subscribedAt(channel);
+    if (!this.subscriptions.forget(channel)) return false;
     // A silent primary would hold the caller (the room's next subscribe queues behind it) for the deadline.
     if (!this.isAvailable || (owner !== undefined && this.silentPrimaries.has(owner))) {
       // node-redis would otherwise keep the listener and move it with its slot forever.
-      this.bounded('unsubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
+      this.subscriptions.unsubscribe(channel).catch((error: unknown) =>
         this.logger.debug({ message: 'Unsubscribe while unavailable failed', channel, error: describeError(error) }),
       );
       return false;
     }
     try {
-      await this.bounded('unsubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage));
+      await this.subscriptions.unsubscribe(channel);
     } catch (error) {
       throw asCallError('unsubscribe', error, REDIRECTED);
     }
@@ -288,29 +281,20 @@ export class ClusterRedisConnection extends RedisConnection {
   }
 
   /**
-   * The PING goes to the sharded subscriber of the primary serving the channel's slot. Flushes
-   * asked of one subscriber in one turn share a PING (TurnShared), so the anchor reads of a burst
-   * of admissions, one per slot, cost a PING per primary, not per room.
+   * The PING goes to the sharded subscriber of the primary serving the channel's slot, shared
+   * with the other flushes of its turn (ClusterSubscriptions.flush).
    */
   async flushChannel(channel: string): Promise<void> {
     // A read just redirected to a new primary (a planned failover of a shard idle here) leaves the
     // channel subscribed at the old one: followed, the resync subscribes it at the new one.
     if (this.isNewPrimaryFor(channel)) await this.followNewPrimaries(channel);
-    const master = primaryFor(this.cluster, channel) as { pubSub?: { client?: NodeClient } } | undefined;
-    const subscriber = master?.pubSub?.client;
+    const subscriber = this.subscriptions.subscriberOf(channel);
     if (!this.isAvailable || !subscriber?.isReady || !this.answersFor(channel)) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscriber PING)');
-    await this.turnPings.run(subscriber, () =>
-      this.bounded('subscriber PING', subscriber.ping()).then(
-        () => undefined,
-        (error: unknown) => {
-          throw asCallError('subscriber PING', error, REDIRECTED);
-        },
-      ),
-    );
+    await this.subscriptions.flush(subscriber);
   }
 
   get channelCount(): number {
-    return this.channels.size;
+    return this.subscriptions.count;
   }
 
   /** Per primary: whether its subscriber connection is up (a primary holding none of this pod's rooms has none). */
@@ -328,7 +312,7 @@ export class ClusterRedisConnection extends RedisConnection {
     this.closed = true;
     clearInterval(this.healthTimer);
     this.startTries.close();
-    this.channels.clear();
+    this.subscriptions.clear();
     this.setAvailable(false);
     // A start under way ends at once, its connections cut: closing them waits for every
     // pending reply, which a silent node never sends.
@@ -417,7 +401,7 @@ export class ClusterRedisConnection extends RedisConnection {
     this.resyncing ??= (async () => {
       try {
         const primaries = this.cluster.masters.map((master) => master.address);
-        for (const channel of [...this.channels.keys()]) await this.resubscribe(channel);
+        await this.subscriptions.resubscribeAll();
         await Promise.all(this.resyncSteps.map((step) => step()));
         if (this.closed) return;
         this.resyncedPrimaries = new Set(primaries);
@@ -476,7 +460,7 @@ export class ClusterRedisConnection extends RedisConnection {
         this.disturbed = true;
         await Promise.all(cluster.masters.map((master) => this.loadScripts(cluster, master)));
       }
-      const moved = this.movedChannels();
+      const moved = this.subscriptions.moved();
       if (moved > 0) {
         // A slot migrated (resharding): node-redis follows it, but what was published meanwhile
         // reached no one here.
@@ -487,7 +471,7 @@ export class ClusterRedisConnection extends RedisConnection {
         this.disturbed = false;
         // Only after an outage: a disturbance while available (a slot moved) has no down time.
         const downMs = this.isAvailable || this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
-        this.logger.log({ message: 'Every Redis Cluster primary answers; resubscribing rooms and catching up', downMs, rooms: this.channels.size });
+        this.logger.log({ message: 'Every Redis Cluster primary answers; resubscribing rooms and catching up', downMs, rooms: this.subscriptions.count });
         await this.resync();
       }
     } catch (error) {
@@ -548,45 +532,11 @@ export class ClusterRedisConnection extends RedisConnection {
     await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', client.scriptLoad(script.SCRIPT))));
   }
 
-  /**
-   * SUNSUBSCRIBE then SSUBSCRIBE, so the subscription is confirmed by the primary that owns the
-   * slot now. A plain SSUBSCRIBE would not do: node-redis answers it at once, without asking
-   * Redis, for a channel it already lists, and it lists a moved channel on the new primary
-   * before its own SSUBSCRIBE there is answered. What is published between the two calls is
-   * covered by the catch-up that follows.
-   */
-  private async resubscribe(channel: string): Promise<void> {
-    this.channels.set(channel, this.discovery.ownerOf(channel));
-    await this.bounded('resubscribe', this.cluster.sUnsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
-      // The old subscription is gone with its node, or was never made: subscribing is what counts.
-      this.logger.debug({ message: 'Unsubscribe before resubscribing failed', channel, error: describeError(error) }),
-    );
-    await this.bounded('resubscribe', this.cluster.sSubscribe(channel, this.onChannelMessage));
-  }
-
-  /** Subscribed channels whose slot is now served by another primary than when subscribed. */
-  private movedChannels(): number {
-    // Every health check asks; a pod's channels (a Cluster's personal rooms: one per user) are
-    // looked at only when a slot's primary changed since the last look.
-    if (!this.slotOwners.changedSince(this.cluster.slots)) return 0;
-    let moved = 0;
-    for (const [channel, owner] of this.channels) if (this.discovery.ownerOf(channel) !== owner) moved++;
-    return moved;
-  }
-
   private primaryAddresses(): string {
     return this.cluster.masters
       .map((master) => master.address)
       .sort()
       .join(',');
-  }
-
-  private receive(message: string, channel: string): void {
-    try {
-      this.messageListener(message, channel);
-    } catch (error) {
-      this.logger.error({ message: 'Could not handle a channel message', channel, error: describeError(error) });
-    }
   }
 
   private markDown(reason: string): void {
