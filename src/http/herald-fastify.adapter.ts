@@ -1,4 +1,4 @@
-import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import { IncomingMessage, Server, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HttpException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -104,6 +104,25 @@ function answerUnmetExpectation(isListed: (origin: string | undefined) => boolea
 }
 
 /**
+ * `Expect: 100-continue` answered `100 Continue` when the body is first read, not as soon as the
+ * headers are in (Node's default): a refusal the headers decide (401, 403, 404, 413 by
+ * Content-Length, 415) is then the only answer, and the client never uploads a body that would
+ * be refused (RFC 9110, section 10.1.1). Node closes such a connection after the answer, the body
+ * never sent. Nothing is sent once an answer has started (Node reads what is left of a body it
+ * answered before reading, to keep the connection).
+ */
+function continueWhenBodyRead(server: Server) {
+  return (request: IncomingMessage, response: ServerResponse): void => {
+    request._read = function (size: number) {
+      delete (this as Partial<IncomingMessage>)._read;
+      if (!response.headersSent) response.writeContinue();
+      this._read(size);
+    };
+    server.emit('request', request, response);
+  };
+}
+
+/**
  * The answer to a CONNECT request (a proxy tunnel): Node hands those to a 'connect' listener
  * rather than to Fastify, and with none it dropped the connection without a word. Herald is no
  * proxy: 405 in section 6's error shape, and the connection closed.
@@ -143,6 +162,7 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
     this.getInstance().addHook('preParsing', refuseAmbiguousHeaders);
     this.getInstance().addHook('preParsing', answerUnknownRoute);
     this.getInstance().server.on('checkExpectation', answerUnmetExpectation(isListed));
+    this.getInstance().server.on('checkContinue', continueWhenBodyRead(this.getInstance().server));
     this.getInstance().server.on('connect', refuseTunnel);
   }
 

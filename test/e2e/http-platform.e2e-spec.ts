@@ -35,6 +35,28 @@ function rawRequest(url: string, method: string, headers: Record<string, string>
   });
 }
 
+/**
+ * A request sent as a client that honours `Expect: 100-continue` does: its body only once the
+ * server says `100 Continue`. Whether it did, and the final answer.
+ */
+function withExpectContinue(url: string, headers: Record<string, string>, body: string): Promise<{ continued: boolean; status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    let continued = false;
+    const request = httpRequest(url, { method: 'POST', headers: { ...headers, expect: '100-continue', 'content-length': String(Buffer.byteLength(body)) } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ continued, status: response.statusCode!, body: text === '' ? '' : JSON.parse(text) }));
+    });
+    request.on('continue', () => {
+      continued = true;
+      request.end(body);
+    });
+    request.on('error', reject);
+    request.flushHeaders();
+  });
+}
+
 /** Sends `head` (and `body`) as written on a new connection and reads the answer until the server closes it. */
 async function exchange(url: string, head: string, body = ''): Promise<{ status: number; head: string; body: unknown }> {
   const socket = createConnection({ host: '127.0.0.1', port: Number(new URL(url).port) });
@@ -215,6 +237,33 @@ describe('HTTP platform', () => {
     const body = JSON.stringify({ users: ['u1'], type: 't', payload: {} });
     const head = ['POST /v1/notifications HTTP/1.1', 'Host: herald', `Authorization: Bearer ${publisherToken()}`, ...contentTypes, `Content-Length: ${body.length}`, 'Connection: close'].join('\r\n');
     expect(await exchange(app.url, head, body)).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request', message } });
+  });
+
+  describe('Expect: 100-continue', () => {
+    const body = JSON.stringify({ users: ['u1'], type: 't', payload: {} });
+    const json = { 'content-type': 'application/json' };
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+    it('says 100 Continue once the request may go on, and takes the body', async () => {
+      expect(await withExpectContinue(`${app.url}/v1/notifications`, { ...json, ...bearer(publisherToken()) }, body)).toEqual({ continued: true, status: 202, body: { id: expect.any(String), targets: 1 } });
+    });
+
+    it.each([
+      ['no token', '/v1/notifications', json, 401],
+      ['a token without the scope', '/v1/notifications', { ...json, ...bearer(signToken({ sub: 'browser' })) }, 403],
+      ['a path no route serves', '/v1/nowhere', { ...json, ...bearer(publisherToken()) }, 404],
+      ['a body that is not JSON', '/v1/notifications', { 'content-type': 'text/plain', ...bearer(publisherToken()) }, 415],
+      ['a charset other than UTF-8', '/v1/notifications', { 'content-type': 'application/json; charset=utf-16', ...bearer(publisherToken()) }, 415],
+    ])('answers %s with the refusal alone, so the body is never sent', async (_, path, headers, status) => {
+      const response = await withExpectContinue(`${app.url}${path}`, headers as Record<string, string>, body);
+      expect(response).toMatchObject({ continued: false, status, body: { statusCode: status } });
+      expect((await http('GET', `${app.url}/healthz`)).status).toBe(200);
+    });
+
+    it('answers a Content-Length over the limit 413 before the body is sent', async () => {
+      const big = JSON.stringify({ users: ['u1'], type: 't', payload: { blob: 'x'.repeat(5000) } });
+      expect(await withExpectContinue(`${app.url}/v1/notifications`, { ...json, ...bearer(publisherToken()) }, big)).toMatchObject({ continued: false, status: 413, body: { statusCode: 413 } });
+    });
   });
 
   it('answers an Expect it does not meet with 417 in the error shape', async () => {
