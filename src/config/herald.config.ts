@@ -1,4 +1,5 @@
 import { Environment } from './environment';
+import { listEntries } from './environment.transforms';
 import { redactedRedisUrl } from './redacted-redis-url';
 
 /** REDIS_PERSONAL_CHANNELS when unset (one Redis or Sentinel): every pod soon holds all of them. */
@@ -90,9 +91,7 @@ export class HeraldConfig {
       audience: env.JWT_AUDIENCE,
       ephemeral,
     };
-    this.allowedOrigins = env.ALLOWED_ORIGINS?.split(',')
-      .map((origin) => origin.trim())
-      .filter((origin) => origin.length > 0);
+    this.allowedOrigins = env.ALLOWED_ORIGINS === undefined ? undefined : listEntries(env.ALLOWED_ORIGINS);
     this.heartbeatMs = env.HEARTBEAT_MS;
     this.v8NewSpaceMaxMb = env.V8_NEW_SPACE_MAX_MB;
     this.maxMessageBytes = env.MAX_MESSAGE_BYTES;
@@ -146,7 +145,7 @@ export class HeraldConfig {
         : {
             url: env.JOIN_PROXY_URL,
             secret: env.HOOKS_SECRET!,
-            rooms: env.JOIN_PROXY_ROOMS!.split(',').map((pattern) => pattern.trim()),
+            rooms: listEntries(env.JOIN_PROXY_ROOMS!),
             timeoutMs: env.JOIN_PROXY_TIMEOUT_MS,
             concurrency: env.JOIN_PROXY_CONCURRENCY,
             cacheSize: env.JOIN_PROXY_CACHE_SIZE,
@@ -203,17 +202,12 @@ export type RedisTopology =
     };
 
 function redisTopology(env: Environment): RedisTopology | undefined {
-  const list = (value: string) =>
-    value
-      .split(',')
-      .map((entry) => entry.trim())
-      .filter((entry) => entry.length > 0);
   if (env.REDIS_URL !== undefined) return { mode: 'standalone', url: env.REDIS_URL };
-  if (env.REDIS_CLUSTER_NODES !== undefined) return { mode: 'cluster', seeds: list(env.REDIS_CLUSTER_NODES) };
+  if (env.REDIS_CLUSTER_NODES !== undefined) return { mode: 'cluster', seeds: listEntries(env.REDIS_CLUSTER_NODES) };
   if (env.REDIS_SENTINELS === undefined) return undefined;
   return {
     mode: 'sentinel',
-    sentinels: list(env.REDIS_SENTINELS).map((entry) => {
+    sentinels: listEntries(env.REDIS_SENTINELS).map((entry) => {
       const colon = entry.lastIndexOf(':');
       return { host: entry.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(entry.slice(colon + 1)) };
     }),
