@@ -1,14 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker';
-import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { HeraldCluster, NodeClient, PrimaryNode, addressText, boundedCall, slotMapGap, unservedSlots } from './cluster.client';
+import { HeraldCluster, NodeClient, addressText, boundedCall } from './cluster.client';
 import { ClusterDiscovery } from './cluster.discovery';
-import { ClusterSubscriptions } from './cluster.subscriptions';
+import { ClusterHealthCheck } from './cluster.health-check';
 import { ClusterReplicatedWrites } from './cluster.replicated-writes';
 import { REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
+import { ClusterSubscriptions } from './cluster.subscriptions';
 import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError, StartSettingError } from './redis.connection';
-import { REDIS_SCRIPTS } from './redis.scripts';
 import { SlotTries, SlotTryRules } from './slot-tries';
 import { StartTries } from './start-tries';
 
@@ -27,7 +26,6 @@ export interface ClusterConnectionOptions {
 
 const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, reconnectMinDelayMs: RECONNECT_DEFAULTS.reconnectMinDelayMs, reconnectMaxDelayMs: RECONNECT_DEFAULTS.reconnectMaxDelayMs };
 
-
 /**
  * Redis Cluster (7.0+) through node-redis's cluster client.
  *
@@ -44,13 +42,18 @@ const DEFAULTS = { commandTimeoutMs: 2000, minReplicas: 1, replicaWaitMs: 1000, 
  * - A primary that stops answering without closing its connections (SIGSTOP, a paused VM) must
  *   not hold the pod once its replica serves: the slot map is asked again of a primary that has
  *   just answered, within a deadline, and a node-redis client whose discovery is stuck anyway
- *   is replaced by a fresh one (refreshSlots, replaceCluster).
+ *   is replaced by a fresh one (ClusterDiscovery: refreshSlots, replaceCluster).
  * - A node that refuses a slot the map gives it (CLUSTERDOWN: removed with del-node while still
  *   running) answers PING and redirects nothing: the refusal has the slot map asked for again of
  *   another primary, at a bounded pace, and the change is followed as any other (followRefusal).
  * - Durable writes (`runReplicated`) run on the primary owning the key and are followed by
  *   WAIT on the same connection: fewer acknowledgements than REDIS_MIN_REPLICAS in
  *   REDIS_REPLICA_WAIT_MS is a ReplicasUnavailableError (503).
+ *
+ * This class decides when a call may run and when the pod resyncs; its parts each keep one
+ * concern: the client in use and its slot map (ClusterDiscovery), the subscribed channels
+ * (ClusterSubscriptions), the periodic PING of every primary (ClusterHealthCheck), a durable
+ * write's WAIT on its primary (ClusterReplicatedWrites), and a call's further tries (SlotTries).
  */
 export class ClusterRedisConnection extends RedisConnection {
   private readonly logger = new Logger(ClusterRedisConnection.name);
@@ -62,19 +65,13 @@ export class ClusterRedisConnection extends RedisConnection {
   private isAvailable = false;
   private everConnected = false;
   private closed = false;
-  /** Something happened that may have cost messages: resync once every primary answers. */
-  private disturbed = false;
   private resyncing: Promise<void> | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   /** The start's discovery, tried again within the start's budget (see start). */
   private readonly startTries = new StartTries(RECONNECT_DEFAULTS.startupAttempts);
-  private check: Promise<void> | undefined;
-  private primaries = '';
-  private failoverCount = 0;
+  /** Which primaries answer, and what follows when that changes. */
+  private readonly healthCheck: ClusterHealthCheck;
   private readonly replicatedWrites: ClusterReplicatedWrites;
-  private downSinceMs: number | undefined;
-  /** Primaries (addresses) that missed the last health check's PING while others answered: servePartly. */
-  private silentPrimaries = new Set<string>();
   /** The primaries (addresses) when this pod last resynced: every channel it holds is subscribed on one of them. */
   private resyncedPrimaries = new Set<string>();
   /** What every call's SlotTries share. */
@@ -94,13 +91,25 @@ export class ClusterRedisConnection extends RedisConnection {
       {
         closed: () => this.closed,
         onNodeTrouble: (node, error) => this.onNodeTrouble(node, error),
-        onDisturbance: () => {
-          this.disturbed = true;
-        },
+        onDisturbance: () => this.healthCheck.disturb(),
       },
       this.logger,
     );
     this.subscriptions = new ClusterSubscriptions(this.discovery, (message, channel) => this.messageListener(message, channel), this.settings.commandTimeoutMs, this.logger);
+    this.healthCheck = new ClusterHealthCheck(
+      this.discovery,
+      this.subscriptions,
+      {
+        closed: () => this.closed,
+        available: () => this.isAvailable,
+        resyncing: () => this.resyncing !== undefined,
+        resync: () => this.resync(),
+        turnUnavailable: () => this.setAvailable(false),
+        channelsSilent: (silent) => this.notifyChannelsSilent(silent),
+      },
+      this.settings,
+      this.logger,
+    );
   }
 
   /** node-redis's cluster client in use (replaced when its discovery is stuck: ClusterDiscovery). */
@@ -177,7 +186,7 @@ export class ClusterRedisConnection extends RedisConnection {
    */
   override answersFor(key: string): boolean {
     const owner = this.discovery.ownerOf(key);
-    return owner === undefined || (!this.silentPrimaries.has(owner) && !this.notResyncedAt(owner));
+    return owner === undefined || (!this.healthCheck.isSilent(owner) && !this.notResyncedAt(owner));
   }
 
   /** A write is refused at once rather than queued on a stopped node's socket, to run whenever it wakes (answersFor). */
@@ -206,7 +215,7 @@ export class ClusterRedisConnection extends RedisConnection {
    * A call was refused by the node the slot map sends it to (NOT_SERVED): asks for the slot map
    * again through the health check, which then follows any change as after a slot move (the
    * primaries, scripts, every channel resubscribed at its slot's primary). Resolves true when the
-   * map was asked for again since the call was routed by `slotMap` (slotMapRefreshes then): the
+   * map was asked for again since the call was routed by `slotMap` (ClusterDiscovery.refreshes then): the
    * call may try once more. Waits within REDIS_COMMAND_TIMEOUT_MS, and not at all when a refresh
    * ran less than REFUSAL_REFRESH_INTERVAL_MS ago (the next health check makes it).
    */
@@ -215,7 +224,7 @@ export class ClusterRedisConnection extends RedisConnection {
       this.discovery.noteRefusal(refusedBy);
       // The health check does nothing while a resync runs, and a call of that resync (presence
       // registered again) would wait here for the resync that waits for it, to the deadline: the
-      // first check after it asks for the map (slotRefusals.due), and the resync is tried again.
+      // first check after it asks for the map (refusalDue), and the resync is tried again.
       if (this.resyncing) return false;
       // A check already under way may be past its refresh: then a second.
       await this.checkHealthWhile('following the slot map', () => this.discovery.refusalDue);
@@ -226,7 +235,7 @@ export class ClusterRedisConnection extends RedisConnection {
   /** The key's slot is served by a primary this pod has not resubscribed at yet (and which answers). */
   private isNewPrimaryFor(key: string): boolean {
     const owner = this.discovery.ownerOf(key);
-    return owner !== undefined && !this.silentPrimaries.has(owner) && this.notResyncedAt(owner);
+    return owner !== undefined && !this.healthCheck.isSilent(owner) && this.notResyncedAt(owner);
   }
 
   /** A primary that was not one at this pod's last resync (none before the first). */
@@ -253,8 +262,8 @@ export class ClusterRedisConnection extends RedisConnection {
   private async checkHealthWhile(what: string, needed: () => boolean): Promise<void> {
     const settled = (async () => {
       for (let round = 0; round < 2 && needed() && !this.closed; round++) {
-        this.checkHealth();
-        await this.check;
+        this.healthCheck.checkHealth();
+        await this.healthCheck.running;
         await this.resyncing;
       }
     })();
@@ -265,7 +274,7 @@ export class ClusterRedisConnection extends RedisConnection {
     const owner = this.subscriptions.subscribedAt(channel);
     if (!this.subscriptions.forget(channel)) return false;
     // A silent primary would hold the caller (the room's next subscribe queues behind it) for the deadline.
-    if (!this.isAvailable || (owner !== undefined && this.silentPrimaries.has(owner))) {
+    if (!this.isAvailable || (owner !== undefined && this.healthCheck.isSilent(owner))) {
       // node-redis would otherwise keep the listener and move it with its slot forever.
       this.subscriptions.unsubscribe(channel).catch((error: unknown) =>
         this.logger.debug({ message: 'Unsubscribe while unavailable failed', channel, error: describeError(error) }),
@@ -302,9 +311,9 @@ export class ClusterRedisConnection extends RedisConnection {
     const shards = this.cluster.masters.map((master) => {
       const pubSub = (master as { pubSub?: { client?: { isReady: boolean } } }).pubSub;
       const subscriberUp = pubSub?.client === undefined || pubSub.client.isReady;
-      return { shard: master.address, up: this.isAvailable && !this.silentPrimaries.has(master.address) && subscriberUp };
+      return { shard: master.address, up: this.isAvailable && !this.healthCheck.isSilent(master.address) && subscriberUp };
     });
-    return { shards, failovers: this.failoverCount, refusedForReplicas: this.replicatedWrites.refusedForReplicas };
+    return { shards, failovers: this.healthCheck.failoverCount, refusedForReplicas: this.replicatedWrites.refusedForReplicas };
   }
 
   async close(): Promise<void> {
@@ -323,7 +332,7 @@ export class ClusterRedisConnection extends RedisConnection {
     await this.resyncing?.catch(() => undefined);
     if (abandoned) return;
     try {
-      await withDeadline(this.cluster.close(), this.settings.commandTimeoutMs, () => new DeadlineExpiredError('close', this.settings.commandTimeoutMs));
+      await this.bounded('close', this.cluster.close());
     } catch (error) {
       this.logger.debug({ message: 'Graceful Redis Cluster close failed; destroying the connections', error: describeError(error) });
       this.cluster.destroy();
@@ -354,10 +363,9 @@ export class ClusterRedisConnection extends RedisConnection {
         // connect that timed out again, and a start on a busy machine (a pod starting next to
         // others) is not failed for one slow handshake.
         const connectTimeoutMs = Math.max(this.settings.commandTimeoutMs, deadline - Date.now());
-        await this.loadScriptsAtStart(connectTimeoutMs);
+        await this.healthCheck.loadScriptsAtStart(connectTimeoutMs);
         this.everConnected = true;
-        this.primaries = this.primaryAddresses();
-        this.disturbed = false;
+        this.healthCheck.settleAtStart();
         await this.resync();
       });
     } catch (error) {
@@ -368,29 +376,7 @@ export class ClusterRedisConnection extends RedisConnection {
     }
     // Closed during the resync: close() has closed the cluster client and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();
-    this.healthTimer = setInterval(() => this.checkHealth(), this.settings.healthCheckMs);
-  }
-
-  /**
-   * Loads the scripts on every primary before the pod takes traffic. A primary that does not
-   * answer (its shard out, with `cluster-require-full-coverage no`) starts silent, as a running
-   * pod's health check would find it: its rooms are refused until it or its replica answers,
-   * and the other shards serve (its scripts are sent whole at their first use there). Requiring
-   * every primary, a pod started during a one-shard outage (a rollout, a restart) exited and was
-   * restarted over and over, while the pods already running served. None answering fails the start.
-   */
-  private async loadScriptsAtStart(connectTimeoutMs: number): Promise<void> {
-    const masters = this.cluster.masters;
-    const loaded = await Promise.allSettled(masters.map((master) => this.loadScripts(this.cluster, master, connectTimeoutMs)));
-    const failures = loaded.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ shard: masters[index].address, reason: outcome.reason as unknown }] : []));
-    if (failures.length === 0) return;
-    if (failures.length === masters.length) throw failures[0].reason;
-    this.silentPrimaries = new Set(failures.map((failure) => failure.shard));
-    this.logger.warn({
-      message: 'A Redis Cluster primary does not answer at start: its rooms wait for it or its replica, the other shards serve',
-      shards: [...this.silentPrimaries],
-      error: failures.map((failure) => describeError(failure.reason)).join('; '),
-    });
+    this.healthTimer = setInterval(() => this.healthCheck.checkHealth(), this.settings.healthCheckMs);
   }
 
   /**
@@ -414,136 +400,10 @@ export class ClusterRedisConnection extends RedisConnection {
     return this.resyncing;
   }
 
-  /** Starts a health check unless one (or a resync) is still running. */
-  private checkHealth(): void {
-    if (this.closed || this.check || this.resyncing) return;
-    this.check = this.runHealthCheck()
-      .catch((error: unknown) => this.logger.error({ message: 'Redis Cluster health check failed', error: describeError(error) }))
-      .finally(() => {
-        this.check = undefined;
-      });
-  }
-
-  /**
-   * PINGs every primary; a silent or unreachable one marks the pod unavailable until all answer.
-   * Every step is bounded, so checks never stop: one that hung would leave the pod unready for good.
-   */
-  private async runHealthCheck(): Promise<void> {
-    const cluster = this.cluster;
-    let answered: NodeClient[] = [];
-    try {
-      const masters = cluster.masters;
-      const pings = await Promise.allSettled(masters.map((master) => this.ping(cluster, master)));
-      answered = pings.flatMap((ping) => (ping.status === 'fulfilled' ? [ping.value] : []));
-      const failed = pings.findIndex((ping) => ping.status === 'rejected');
-      if (failed >= 0 && (answered.length === 0 || !this.isAvailable)) {
-        throw new Error(`${masters[failed].address}: ${describeError((pings[failed] as PromiseRejectedResult).reason)}`);
-      }
-      if (this.closed) return;
-      if (failed >= 0) {
-        await this.servePartly(cluster, masters, pings, answered);
-        return;
-      }
-      this.silentPrimaries.clear();
-      if (this.discovery.refusalDue) {
-        await this.discovery.refreshRefusedSlots(cluster, answered);
-        // A replaced client is looked at by the next check.
-        if (cluster !== this.cluster || this.closed) return;
-      }
-      const unserved = unservedSlots(cluster);
-      if (unserved > 0) throw new Error(slotMapGap(unserved));
-      const primaries = this.primaryAddresses();
-      if (primaries !== this.primaries) {
-        this.failoverCount++;
-        this.logger.warn({ message: 'Redis Cluster primaries changed', before: this.primaries, after: primaries });
-        this.primaries = primaries;
-        this.disturbed = true;
-        await Promise.all(cluster.masters.map((master) => this.loadScripts(cluster, master)));
-      }
-      const moved = this.subscriptions.moved();
-      if (moved > 0) {
-        // A slot migrated (resharding): node-redis follows it, but what was published meanwhile
-        // reached no one here.
-        this.logger.warn({ message: 'Slots of subscribed rooms moved to another primary', rooms: moved });
-        this.disturbed = true;
-      }
-      if ((this.disturbed || !this.isAvailable) && !this.closed) {
-        this.disturbed = false;
-        // Only after an outage: a disturbance while available (a slot moved) has no down time.
-        const downMs = this.isAvailable || this.downSinceMs === undefined ? undefined : Date.now() - this.downSinceMs;
-        this.logger.log({ message: 'Every Redis Cluster primary answers; resubscribing rooms and catching up', downMs, rooms: this.subscriptions.count });
-        await this.resync();
-      }
-    } catch (error) {
-      if (this.closed) return;
-      this.markDown(`a primary did not answer: ${describeError(error)}`);
-      // A dead primary's slots move to its replica: asking the cluster for the slot map again
-      // is what node-redis does on MOVED; a PING to a dead or silent node never sees one.
-      this.disturbed = true;
-      await this.discovery.refreshSlots(cluster, answered);
-    }
-  }
-
-  /**
-   * Some primaries answered the health check's PING and some did not: the pod stays available,
-   * and only the rooms of the silent ones wait. Every shard stops alone in Redis Cluster (a
-   * stopped process, a paused VM, a partition), and until its replica takes over (about
-   * cluster-node-timeout) or it answers again, the other shards' rooms go on delivering and
-   * taking publishes; calls to the silent shard fail within REDIS_COMMAND_TIMEOUT_MS (a publish
-   * is 503, a join `unavailable`). Its rooms hold what arrives live (onChannelsSilent), and the
-   * resync once every primary answers catches them up. Only from a whole connection: after an
-   * outage of all of them, the pod turns available once every primary answers (resync).
-   */
-  private async servePartly(cluster: HeraldCluster, masters: PrimaryNode[], pings: PromiseSettledResult<NodeClient>[], answered: NodeClient[]): Promise<void> {
-    const silent = masters.filter((_, index) => pings[index].status === 'rejected').map((master) => master.address);
-    const newly = silent.filter((address) => !this.silentPrimaries.has(address));
-    this.silentPrimaries = new Set(silent);
-    if (newly.length > 0) {
-      const reasons = masters.flatMap((master, index) => (newly.includes(master.address) ? [describeError((pings[index] as PromiseRejectedResult).reason)] : []));
-      this.logger.warn({ message: 'A Redis Cluster primary does not answer: its rooms wait for it or its replica, the other shards serve on', shards: newly, error: reasons.join('; ') });
-      const stopped = new Set(newly);
-      this.notifyChannelsSilent((channel) => stopped.has(this.discovery.ownerOf(channel) ?? ''));
-    }
-    // A dead primary's slots move to its replica: asked again (refreshSlots), the slot map tells.
-    this.disturbed = true;
-    await this.discovery.refreshSlots(cluster, answered);
-  }
-
-  /** PINGs one primary: resolves with its client, which has just shown that it answers. */
-  private ping(cluster: HeraldCluster, master: PrimaryNode): Promise<NodeClient> {
-    // Bounded as a whole: a node client still connecting to a silent primary never settles.
-    return this.bounded(
-      'PING',
-      cluster.nodeClient(master).then(async (client) => {
-        await client.ping();
-        return client;
-      }),
-    );
-  }
-
   private onNodeTrouble(node: string, error?: Error): void {
     if (this.closed || !this.everConnected) return;
-    if (!this.disturbed) this.logger.warn({ message: 'Redis Cluster node connection trouble', node, error: error ? describeError(error) : 'reconnecting' });
-    this.disturbed = true;
-  }
-
-  private async loadScripts(cluster: HeraldCluster, master: PrimaryNode, connectTimeoutMs = this.settings.commandTimeoutMs): Promise<void> {
-    const client = await this.bounded('connect', cluster.nodeClient(master), connectTimeoutMs);
-    await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => this.bounded('SCRIPT LOAD', client.scriptLoad(script.SCRIPT))));
-  }
-
-  private primaryAddresses(): string {
-    return this.cluster.masters
-      .map((master) => master.address)
-      .sort()
-      .join(',');
-  }
-
-  private markDown(reason: string): void {
-    if (!this.isAvailable) return;
-    this.downSinceMs = Date.now();
-    this.logger.warn({ message: 'Redis Cluster unavailable', reason });
-    this.setAvailable(false);
+    if (!this.healthCheck.disturbed) this.logger.warn({ message: 'Redis Cluster node connection trouble', node, error: error ? describeError(error) : 'reconnecting' });
+    this.healthCheck.disturb();
   }
 
   private setAvailable(available: boolean): void {
