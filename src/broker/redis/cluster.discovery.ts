@@ -1,25 +1,12 @@
 import { Logger } from '@nestjs/common';
 import { DeadlineExpiredError } from '../deadline';
-import {
-  HeraldCluster,
-  NodeAddress,
-  NodeClient,
-  RESUBSCRIBE_LISTENERS_EVENT,
-  addressOf,
-  addressText,
-  boundedCall,
-  commandsOn,
-  createHeraldCluster,
-  ownerOf,
-  slotMapGap,
-  slotMapOf,
-  unservedSlots,
-} from './cluster.client';
+import { HeraldCluster, NodeAddress, NodeClient, RESUBSCRIBE_LISTENERS_EVENT, addressOf, addressText, boundedCall, commandsOn, createHeraldCluster, ownerOf, slotMapGap, slotMapOf, unservedSlots } from './cluster.client';
 import { NO_CLUSTER_SUPPORT, isReply } from './cluster.replies';
 import { describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
 import { RedisCommands, StartSettingError } from './redis.connection';
 import { SlotRefusals } from './slot-refusals';
 
+/** The least time between two slot map refreshes asked for by refusals (NOT_SERVED says why). */
 const REFUSAL_REFRESH_INTERVAL_MS = 1000;
 /** How many nodes a slot map refresh after a refusal asks, one after the other, for a map that serves every slot. */
 const REFUSAL_REFRESH_TRIES = 3;
