@@ -30,13 +30,14 @@ export interface RunningHerald {
 }
 
 /**
- * Builds and starts one Herald instance; throws ConfigurationError for a bad environment. `stop`
+ * Builds and starts one Herald instance, from an environment (validated here: ConfigurationError
+ * for a bad one) or a configuration the caller validated already (herald.process.ts). `stop`
  * aborted before its broker is connected (a SIGTERM then) gives up the connection under way, and
  * the start fails: a pod that cannot reach Redis would otherwise hold its orchestrator's stop for
  * the whole start-up budget. Aborted later, it changes nothing: the caller drains the started app.
  */
-export async function startHerald(env: RawEnvironment, stop?: AbortSignal): Promise<RunningHerald> {
-  const config = loadHeraldConfig(env);
+export async function startHerald(settings: RawEnvironment | HeraldConfig, stop?: AbortSignal): Promise<RunningHerald> {
+  const config = settings instanceof HeraldConfig ? settings : loadHeraldConfig(settings);
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpTimeouts, config.allowedOrigins), { logger, bodyParser: false });
   let internalApp: NestFastifyApplication | undefined;

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { preloadHeraldConfig, processEnvironment } from './config/config.module';
+import { loadHeraldConfig, processEnvironment } from './config/config.module';
 import { ConfigurationError } from './config/environment';
 import { DrainService } from './lifecycle/drain.service';
 import { HeldSignals } from './lifecycle/held-signals';
@@ -25,12 +25,11 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
   });
   let herald;
   try {
-    const env = processEnvironment();
-    // Before the app starts: V8 keeps the young generation start-up grows, so a cap set once
-    // Herald was up never took effect below 64 MB. startHerald takes this configuration rather
-    // than validating the environment again; a bad one stops here, reported below.
-    capYoungGeneration(preloadHeraldConfig(env).v8NewSpaceMaxMb);
-    herald = await startHerald(env, starting.signal);
+    // Validated once, before the app starts: V8 keeps the young generation start-up grows, so a
+    // cap set once Herald was up never took effect below 64 MB. A bad one stops here, reported below.
+    const config = loadHeraldConfig(processEnvironment());
+    capYoungGeneration(config.v8NewSpaceMaxMb);
+    herald = await startHerald(config, starting.signal);
   } catch (error) {
     if (signalled) {
       // The stop asked for, not a failure: whatever the start met, the orchestrator starts a pod again.

@@ -7,38 +7,12 @@ import { parseEnvironment } from './environment';
 export type RawEnvironment = Record<string, string | undefined>;
 
 /**
- * Configurations preloadHeraldConfig loaded, by the environment object they came from, each
- * taken by the next start from that object. Keyed on the object itself, so apps built in one
- * process from different environments (as tests do) never receive each other's configuration,
- * and an entry lives no longer than its environment.
- */
-const preloaded = new WeakMap<RawEnvironment, { variables: string; config: HeraldConfig }>();
-
-/** The variables an environment holds now: a preloaded configuration is used only if none changed since. */
-const variablesOf = (raw: RawEnvironment) => JSON.stringify(Object.entries(raw));
-
-/**
- * Validates an environment into HeraldConfig: once per instance, at start-up. A configured
+ * Validates an environment into HeraldConfig, once per start (herald.process.ts loads it before
+ * the app starts, for what must be set first, and hands it to startHerald). A configured
  * JWT_SECRET is used as is; without any key a random development secret is generated here.
- * A configuration preloaded from the same object, which still holds the same variables, is
- * taken instead of validating the environment again.
  */
 export function loadHeraldConfig(raw: RawEnvironment): HeraldConfig {
-  const ahead = preloaded.get(raw);
-  preloaded.delete(raw);
-  if (ahead?.variables === variablesOf(raw)) return ahead.config;
   return new HeraldConfig(parseEnvironment(raw), () => randomBytes(32).toString('base64url'));
-}
-
-/**
- * Loads the configuration of a start ahead of it, for what must be set before the app starts
- * (herald.process.ts: V8_NEW_SPACE_MAX_MB); the start's own loadHeraldConfig then takes it, so
- * the environment is validated once per start. Throws as loadHeraldConfig does.
- */
-export function preloadHeraldConfig(raw: RawEnvironment): HeraldConfig {
-  const config = loadHeraldConfig(raw);
-  preloaded.set(raw, { variables: variablesOf(raw), config });
-  return config;
 }
 
 /**
