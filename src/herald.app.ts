@@ -177,7 +177,9 @@ function announce(config: HeraldConfig, engine: Engine, port: number, internalPo
         (config.demoEnabled
           ? `Mint a token with: curl -s -X POST http://localhost:${port}/demo/token -H 'content-type: application/json' -d '{"sub":"alice","scope":"notifications:publish"}', `
           : '') +
-        `${config.demoEnabled ? 'or s' : 'S'}et JWT_SECRET in .env and run: npm run token -- --sub alice`,
+        `${config.demoEnabled ? 'or s' : 'S'}et JWT_SECRET in .env and run: npm run token -- --sub alice` +
+        // Pods sharing Redis share rooms, but not this secret: a token one minted, the others refuse.
+        (broker === 'redis' ? '. Every pod makes its own such secret: a token from one pod is refused by the others, so give every pod the same JWT_SECRET' : ''),
     );
   }
 }

@@ -220,6 +220,8 @@ describe('lifecycle of the built server', () => {
   it('starts in development without a secret, with an ephemeral one and a hint', async () => {
     const server = await spawnServer({ NODE_ENV: 'development', JWT_SECRET: '' });
     expect(server.output()).toContain('JWT_SECRET is not set');
+    // One pod alone: no word of other pods' secrets.
+    expect(server.output()).not.toContain('every pod');
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
   });

@@ -9,6 +9,19 @@ import { createTestApp } from '../support/test-app';
 
 /** REDIS_URL at start-up (section 7): auth and TLS work, and a bad URL is a clear refusal to start. */
 describe('connecting to Redis at start-up', () => {
+  it('warns, without JWT_SECRET, that every pod on Redis makes its own development secret', async () => {
+    const redis = await startRedis();
+    try {
+      const server = await spawnServer({ NODE_ENV: 'development', JWT_SECRET: '', REDIS_URL: redis.url });
+      expect(server.output()).toContain('JWT_SECRET is not set');
+      expect(server.output()).toContain('a token from one pod is refused by the others, so give every pod the same JWT_SECRET');
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+    } finally {
+      await redis.stop();
+    }
+  });
+
   it('refuses to start with exit code 1 and a message naming REDIS_URL, never its password', async () => {
     const gone = await startRedis();
     await gone.stop();
