@@ -46,9 +46,23 @@ export class HeraldAuthError extends HeraldHttpError {
   override name = 'HeraldAuthError';
 }
 
-/** The request never got an HTTP answer (DNS, refused connection, reset, per-attempt timeout). */
+/**
+ * The request never got an HTTP answer (DNS, refused connection, reset, per-attempt timeout), or
+ * a publish's 2xx answer could not be read.
+ */
 export class HeraldNetworkError extends Error {
   override readonly name = 'HeraldNetworkError';
+  /**
+   * From PublishClient: the `id` the notification was sent with (the caller's, or the one the
+   * client generated). The server may have accepted it: publishing it again with this id
+   * delivers it once. Undefined for the inbox's requests.
+   */
+  readonly id: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; id?: string }) {
+    super(message, options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
+    this.id = options?.id;
+  }
 }
 
 export function httpErrorFor(status: number, body: HttpErrorBody | undefined): HeraldHttpError {

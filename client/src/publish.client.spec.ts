@@ -1,4 +1,5 @@
 import { jest } from '@jest/globals';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { HeraldAuthError, HeraldError, HeraldHttpError, HeraldNetworkError, HeraldValidationError } from './herald.errors.ts';
 import { PublishClient, type PublishClientOptions } from './publish.client.ts';
 
@@ -95,14 +96,85 @@ describe('PublishClient', () => {
     const failure = publisher(fetch).publish(notification);
     await expect(failure).rejects.toBeInstanceOf(HeraldNetworkError);
     await expect(failure).rejects.toThrow(/may have been accepted.*same id \(generated-id\)/);
+    await expect(failure).rejects.toMatchObject({ id: 'generated-id' });
     expect(requests).toHaveLength(1);
   });
 
-  it('rejects a failing token function with a HeraldError of code token, without a request or a retry', async () => {
+  it('names the id the notification was sent with in a network failure, the caller\'s or the generated one', async () => {
+    const { fetch } = fakeFetch([new TypeError('fetch failed'), new TypeError('fetch failed')]);
+    const generated = publisher(fetch, 0).publish(notification);
+    await expect(generated).rejects.toMatchObject({ name: 'HeraldNetworkError', id: 'generated-id' });
+    await expect(generated).rejects.toThrow(/^publish failed: fetch failed \(notification id generated-id: .*publishing it again with this id delivers it once\)$/);
+    await expect(publisher(fetch, 0).publish({ ...notification, id: 'mine' })).rejects.toMatchObject({ id: 'mine', message: expect.stringContaining('notification id mine') });
+  });
+
+  describe('against a real socket', () => {
+    const servers: Server[] = [];
+    const sockets: Socket[] = [];
+    afterEach(async () => {
+      for (const socket of sockets.splice(0)) socket.destroy();
+      for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+    });
+
+    /** A server that accepts connections, reads what is sent and never answers. */
+    async function silentServer(): Promise<{ url: string; received: () => string }> {
+      let received = '';
+      const server = createServer((socket) => {
+        sockets.push(socket);
+        socket.on('data', (chunk) => (received += chunk.toString('utf8')));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+      return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received: () => received };
+    }
+
+    /** The URL of a port nothing listens on: the connection is refused. */
+    async function refusingUrl(): Promise<string> {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      await new Promise((resolve) => server.close(resolve));
+      return `http://127.0.0.1:${port}`;
+    }
+
+    const real = (baseUrl: string) =>
+      new PublishClient({ baseUrl, token: 'service-token', timeoutMs: 500, maxRetries: 1, retryBackoff: { initialDelayMs: 1, maxDelayMs: 2 } });
+
+    it('carries the generated id of a publish that timed out, the one every attempt was sent with', async () => {
+      const server = await silentServer();
+      const error = await real(server.url).publish(notification).catch((failure: unknown) => failure);
+      expect(error).toBeInstanceOf(HeraldNetworkError);
+      const { id, message } = error as HeraldNetworkError;
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(message).toContain('timeout');
+      expect(message).toContain(`notification id ${id}`);
+      // Both attempts carried it.
+      expect(server.received().split(`"id":"${id}"`)).toHaveLength(3);
+    });
+
+    it('carries the id of a publish whose connection was refused', async () => {
+      const error = await real(await refusingUrl()).publish({ ...notification, id: 'order-42-shipped' }).catch((failure: unknown) => failure);
+      expect(error).toBeInstanceOf(HeraldNetworkError);
+      // (Under jest, fetch's TypeError comes from another realm and is described as `TypeError: fetch failed`.)
+      expect(error).toMatchObject({ id: 'order-42-shipped', message: expect.stringMatching(/^publish failed: (TypeError: )?fetch failed \(notification id order-42-shipped: /) });
+    });
+  });
+
+  it('rejects a failing token function with a HeraldError of code token naming the token option, without a request or a retry', async () => {
     const { fetch, requests } = fakeFetch([]);
     const failure = publisher(fetch, 3, { token: () => Promise.reject(new Error('vault sealed')) }).publish(notification);
     await expect(failure).rejects.toBeInstanceOf(HeraldError);
-    await expect(failure).rejects.toMatchObject({ code: 'token', event: 'publish', message: 'getToken failed: vault sealed' });
+    await expect(failure).rejects.toMatchObject({ code: 'token', event: 'publish', message: 'token failed: vault sealed' });
+    expect(requests).toHaveLength(0);
+  });
+
+  it.each([
+    ['a token function that answers no string', { token: () => null as unknown as string }, 'token returned null instead of a JWT string'],
+    ['an empty token', { token: ' \n' }, 'token returned an empty token'],
+    ['a token function slower than timeoutMs', { token: () => new Promise<string>(() => undefined), timeoutMs: 20 }, 'token did not answer within 20 ms'],
+  ])('names the token option for %s', async (_, options, message) => {
+    const { fetch, requests } = fakeFetch([]);
+    await expect(publisher(fetch, 3, options).publish(notification)).rejects.toMatchObject({ code: 'token', message });
     expect(requests).toHaveLength(0);
   });
 

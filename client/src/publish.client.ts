@@ -9,7 +9,10 @@ export interface PublishClientOptions {
    * set); a path prefix is kept (`http://gateway/herald` posts to `/herald/v1/notifications`).
    */
   baseUrl: string;
-  /** A JWT with scope `notifications:publish`, or a function returning one (called per attempt, with timeoutMs to answer). */
+  /**
+   * A JWT with scope `notifications:publish`, or a function returning one (called per attempt,
+   * with timeoutMs to answer). Its failures are a HeraldError of code `token` naming `token`.
+   */
   token: string | (() => string | Promise<string>);
   /** Retries after the first attempt, for network errors, 408, 429 and 5xx. */
   maxRetries?: number;
@@ -62,8 +65,9 @@ export class PublishClient {
    * Resolves with the server's 202 answer. Rejects with a HeraldValidationError (400, 413) or
    * HeraldAuthError (401, 403) at once, with the last HeraldHttpError or HeraldNetworkError
    * once the retries are spent, and with a HeraldError of code `token` when the token function
-   * fails. A 2xx whose body cannot be read rejects with a HeraldNetworkError: the notification
-   * may have been accepted, and publishing it again with the same `id` delivers it once.
+   * fails. No answer, or a 2xx whose body cannot be read, rejects with a HeraldNetworkError
+   * whose `id` (also in its message) is the notification's, generated or given: the notification
+   * may have been accepted, and publishing it again with that `id` delivers it once.
    */
   async publish(notification: PublishRequest): Promise<PublishResponse> {
     const id = notification.id ?? this.#generateId();
@@ -72,7 +76,7 @@ export class PublishClient {
       let failure: HeraldHttpError | HeraldNetworkError;
       let retryAfterMs: number | null = null;
       // A token error is not the network's: it is thrown as it is, not retried.
-      const response = await this.#attempt(body).catch((error: unknown) => {
+      const response = await this.#attempt(body, id).catch((error: unknown) => {
         if (error instanceof HeraldNetworkError) return error;
         throw error;
       });
@@ -92,8 +96,8 @@ export class PublishClient {
     }
   }
 
-  async #attempt(body: string): Promise<Response> {
-    const token = await requestToken(this.#getToken, this.#timeoutMs, 'publish');
+  async #attempt(body: string, id: string): Promise<Response> {
+    const token = await requestToken(this.#getToken, this.#timeoutMs, 'publish', undefined, 'token');
     try {
       return await this.#fetch(this.#endpoint, {
         method: 'POST',
@@ -102,9 +106,10 @@ export class PublishClient {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (error) {
-      throw new HeraldNetworkError(`publish failed: ${describe(error)}`, {
-        cause: error,
-      });
+      throw new HeraldNetworkError(
+        `publish failed: ${describe(error)} (notification id ${id}: the server may have accepted it, and publishing it again with this id delivers it once)`,
+        { cause: error, id },
+      );
     }
   }
 }
@@ -120,7 +125,7 @@ async function readPublishAnswer(response: Response, id: string): Promise<Publis
   if (isObject(answer) && typeof answer.id === 'string' && typeof answer.targets === 'number') return answer as PublishResponse;
   throw new HeraldNetworkError(
     `publish: HTTP ${response.status} with an answer that cannot be read; the notification may have been accepted: publish it again with the same id (${id}), which delivers it once`,
-    { cause: answer },
+    { cause: answer, id },
   );
 }
 

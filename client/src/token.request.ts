@@ -14,11 +14,12 @@ const TOKEN_PATTERN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
  * Asks getToken for a token, with the same rules wherever the SDK needs one (connecting, the
  * in-band refresh, the inbox, publishing): at most `timeoutMs` to answer, surrounding white
  * space trimmed (`fetch(...).then((r) => r.text())` often ends in a newline), and anything that
- * cannot be a JWT refused. Every failure is a HeraldError with code `token` naming getToken
- * (`closed` when `signal` aborts the wait); the token itself never appears in a message.
+ * cannot be a JWT refused. Every failure is a HeraldError with code `token` naming `option`, the
+ * option as the app wrote it (`getToken`, or PublishClient's `token`), and `closed` when `signal`
+ * aborts the wait; the token itself never appears in a message.
  */
-export async function requestToken(getToken: GetToken, timeoutMs: number, event?: string, signal?: AbortSignal): Promise<string> {
-  const tooSlow = new HeraldError('token', `getToken did not answer within ${timeoutMs} ms`, event);
+export async function requestToken(getToken: GetToken, timeoutMs: number, event?: string, signal?: AbortSignal, option = 'getToken'): Promise<string> {
+  const tooSlow = new HeraldError('token', `${option} did not answer within ${timeoutMs} ms`, event);
   const abandoned = new HeraldError('closed', 'the client was closed while getToken was pending', event);
   if (signal?.aborted) throw abandoned;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -35,18 +36,18 @@ export async function requestToken(getToken: GetToken, timeoutMs: number, event?
     answer = await Promise.race([Promise.resolve().then(getToken), timedOut]);
   } catch (error) {
     if (error === tooSlow || error === abandoned) throw error;
-    throw new HeraldError('token', `getToken failed: ${describe(error)}`, event, { cause: error });
+    throw new HeraldError('token', `${option} failed: ${describe(error)}`, event, { cause: error });
   } finally {
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
   if (typeof answer !== 'string') {
-    throw new HeraldError('token', `getToken returned ${answer === null ? 'null' : typeof answer} instead of a JWT string`, event);
+    throw new HeraldError('token', `${option} returned ${answer === null ? 'null' : typeof answer} instead of a JWT string`, event);
   }
   const token = answer.trim();
-  if (token === '') throw new HeraldError('token', 'getToken returned an empty token', event);
+  if (token === '') throw new HeraldError('token', `${option} returned an empty token`, event);
   if (!TOKEN_PATTERN.test(token)) {
-    throw new HeraldError('token', 'getToken returned a string that cannot be a JWT (it holds spaces or characters outside base64url and dots)', event);
+    throw new HeraldError('token', `${option} returned a string that cannot be a JWT (it holds spaces or characters outside base64url and dots)`, event);
   }
   return token;
 }
