@@ -29,7 +29,7 @@ export interface HealthCheckedConnection {
  */
 export class ClusterHealthCheck {
   private check: Promise<void> | undefined;
-  /** The primaries (addresses, sorted) at the last check that found every one answering. */
+  /** The primaries (addresses, sorted) as the start found them, then as the last check that found every one answering. */
   private primaries = '';
   private failovers = 0;
   /** Primaries (addresses) that missed the last health check's PING while others answered: servePartly. */
@@ -52,7 +52,7 @@ export class ClusterHealthCheck {
     return this.check;
   }
 
-  /** How many times the primaries changed (a failover, a slot map from another node). */
+  /** How many times a check found the primaries changed (a failover, a shard added or removed). */
   get failoverCount(): number {
     return this.failovers;
   }
