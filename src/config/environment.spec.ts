@@ -173,6 +173,7 @@ describe('parseEnvironment', () => {
     ['JWT_SECRET', 'replace-with-at-least-32-random-characters'],
     ['JWT_SECRET', '<replace-with-at-least-32-random-bytes>'],
     ['JWT_SECRET', 'tour-secret-0123456789abcdef'],
+    ['JWT_SECRET', 'two-pods-on-my-machine-0123'],
     ['HOOKS_SECRET', 'a-long-random-string-shared-with-the-backend'],
     ['HOOKS_SECRET', 'change-me-to-another-long-random-string'],
   ])('refuses %s set to the published example %s in production, and only there', (name, value) => {

@@ -1,8 +1,6 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
+import { linePattern, readme, readmeBlocks, Terminal } from '../support/readme-terminal';
 import { requireTool } from '../support/tools';
 
 /**
@@ -10,75 +8,10 @@ import { requireTool } from '../support/tools';
  * are pasted, in order, into one bash per terminal (the file itself, not a copy), on a free
  * PORT; every line documented as output (`#  …`) must show up in that terminal.
  */
-const root = join(__dirname, '..', '..');
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
-
-interface TourBlock {
-  terminal: number;
-  language: string;
-  code: string;
-  /** Lines shown as `#  < …` (received), `#  > …` (typed by the reader), or `#  …` (printed). */
-  expected: string[];
-  typed: string[];
-}
-
-function tourBlocks(): TourBlock[] {
-  const start = readme.indexOf('\n## Five-minute tour\n');
-  const end = readme.indexOf('\n## ', start + 1);
-  const section = readme.slice(start, end);
-  return [...section.matchAll(/^```(\w+) tour terminal=(\d)\n([\s\S]*?)^```$/gm)].map((match) => {
-    const comments = match[3].split('\n').filter((line) => line.startsWith('#  ')).map((line) => line.slice(3));
-    return {
-      language: match[1],
-      terminal: Number(match[2]),
-      code: match[3],
-      typed: comments.filter((line) => line.startsWith('> ')).map((line) => line.slice(2)),
-      expected: comments.filter((line) => !line.startsWith('> ')).map((line) => line.replace(/^< /, '')),
-    };
-  });
-}
+const tourBlocks = () => readmeBlocks('Five-minute tour', 'tour');
 
 /** A documented line as a pattern: `…` stands for anything; the port is the one chosen. */
-function pattern(line: string, port: number): RegExp {
-  const escaped = line.replaceAll(':3000', `:${port}`).replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replaceAll('…', '.*');
-  // Without a terminal, wscat prints received frames bare, after its `> ` prompt.
-  return new RegExp(`^(?:[<>] )*${escaped}$`, 'm');
-}
-
-class Terminal {
-  private readonly shell: ChildProcess;
-  private text = '';
-
-  constructor(env: Record<string, string>) {
-    // Its own process group, like a terminal's session, so everything it started is stopped with it.
-    this.shell = spawn('bash', [], { cwd: root, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-    for (const stream of [this.shell.stdout!, this.shell.stderr!]) {
-      stream.on('data', (chunk: Buffer) => (this.text += chunk.toString().replace(/\x1b\[[0-9;]*m/g, '')));
-    }
-  }
-
-  /** Pastes text, as a reader does into a terminal. */
-  paste(text: string): void {
-    this.shell.stdin!.write(text.endsWith('\n') ? text : `${text}\n`);
-  }
-
-  get output(): string {
-    return this.text;
-  }
-
-  async close(): Promise<void> {
-    if (this.shell.exitCode !== null || this.shell.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.shell.once('exit', resolve));
-    try {
-      process.kill(-this.shell.pid!, 'SIGINT');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-    }
-    const timer = setTimeout(() => process.kill(-this.shell.pid!, 'SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
+const pattern = (line: string, port: number) => linePattern(line, { ':3000': `:${port}` });
 
 describe("README's five-minute tour", () => {
   const terminals: Terminal[] = [];
