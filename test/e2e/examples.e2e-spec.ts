@@ -10,7 +10,7 @@ const run = promisify(execFile);
 const examples = join(__dirname, '..', '..', 'examples');
 
 /**
- * examples/: a backend in another language mints its own token, publishes, and reads presence.
+ * examples/: a backend (Node.js, or another language) mints its own token, publishes, and reads presence.
  * Each runs against a real Herald with a user connected in the room.
  */
 describe('examples for backends in other languages', () => {
@@ -45,6 +45,16 @@ describe('examples for backends in other languages', () => {
     const { HERALD_URL: _url, ...withoutUrl } = env();
     const { stdout } = await run(join(examples, 'curl', 'herald.sh'), ['chat:7', 'alice'], { env: { ...withoutUrl, PORT: new URL(app.url).port } });
     await expectItWorked(stdout, 'From curl');
+  });
+
+  it('Node.js (standard library)', async () => {
+    const { stdout } = await run(process.execPath, [join(examples, 'node', 'herald.mjs'), 'chat:7', 'alice'], { env: env() });
+    await expectItWorked(stdout, 'From Node.js');
+  });
+
+  it('says what is wrong when the secret is wrong (Node.js)', async () => {
+    const failure = await run(process.execPath, [join(examples, 'node', 'herald.mjs')], { env: { ...env(), JWT_SECRET: 'not-the-secret-0123456789' } }).catch((error: { code: number; stderr: string }) => error);
+    expect(failure).toMatchObject({ code: 1, stderr: expect.stringContaining('POST /v1/notifications answered 401') });
   });
 
   it('Python (standard library)', async () => {
