@@ -44,6 +44,18 @@ describe('the demo page and <herald-bell> in Chromium', () => {
   const badge = (on: Page) => on.locator('herald-bell .badge').textContent();
   const ids = () => page.locator('herald-bell li[data-id]').evaluateAll((items) => items.map((item) => item.getAttribute('data-id')));
 
+  it('loads without a failed request', async () => {
+    const failed: string[] = [];
+    page.on('response', (response) => {
+      if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+    });
+    page.on('requestfailed', (request) => failed.push(`failed ${request.url()}`));
+    await page.goto(`${app.url}/demo#token=${signToken({ sub: 'quinn', iss: 'herald-tests', aud: 'herald' })}`);
+    await page.locator('herald-bell[data-state="open"]').waitFor();
+    await page.waitForLoadState('networkidle');
+    expect(failed).toEqual([]);
+  });
+
   it('shows every notification exactly once across a 1012 drain, newest first', async () => {
     // Pins the SDK's drain delay to half of its 2 s window, so the publishes below land while
     // the page is disconnected.
