@@ -39,44 +39,20 @@ export const PERCENT_ESCAPES = 'a % in the user name or password written as %25'
  * node or to none) and with no database (a Cluster has only database 0).
  */
 export function IsRedisSeedList(options: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'isRedisSeedList',
-      validator: {
-        validate(value: unknown) {
-          if (typeof value !== 'string') return false;
-          const seeds = listEntries(value);
-          if (seeds.length === 0 || !seeds.every(isRedisUrl)) return false;
-          const urls = seeds.map((seed) => new URL(seed));
-          return urls.every((url) => url.protocol === urls[0].protocol && url.pathname.replace(/^\//, '') === '');
-        },
-      },
-    },
-    options,
-  );
+  return IsCommaList('isRedisSeedList', isRedisUrl, options, (seeds) => {
+    const urls = seeds.map((seed) => new URL(seed));
+    return urls.every((url) => url.protocol === urls[0].protocol && url.pathname.replace(/^\//, '') === '');
+  });
 }
 
 /** Comma-separated host:port pairs (Sentinel addresses). */
 export function IsHostPortList(options: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'isHostPortList',
-      validator: {
-        validate(value: unknown) {
-          if (typeof value !== 'string') return false;
-          const entries = listEntries(value);
-          return (
-            entries.length > 0 &&
-            entries.every((entry) => {
-              const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
-              return match !== null && Number(match[2]) > 0 && Number(match[2]) <= 65535;
-            })
-          );
-        },
-      },
-    },
-    options,
-  );
+  return IsCommaList('isHostPortList', isHostPort, options);
+}
+
+function isHostPort(entry: string): boolean {
+  const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
+  return match !== null && Number(match[2]) > 0 && Number(match[2]) <= 65535;
 }
 
 /** An http:// or https:// URL with a host: a backend Herald calls (section 8). */
@@ -140,19 +116,27 @@ export function IsBindAddress(options: ValidationOptions): PropertyDecorator {
  * could never match, and would silently refuse every browser.
  */
 export function IsOriginList(options: ValidationOptions): PropertyDecorator {
+  return IsCommaList('isOriginList', isExactOrigin, options);
+}
+
+/** `*` is no wildcard here, only a character no Origin header holds (origins are matched exactly). */
+function isExactOrigin(entry: string): boolean {
+  return !entry.includes('*') && URL.canParse(entry) && ['http:', 'https:'].includes(new URL(entry).protocol) && new URL(entry).origin === entry;
+}
+
+/**
+ * A comma-separated list of at least one entry, each `isEntry`, and all of them `together` when
+ * given: a list of blanks (` `, `,`) names nothing, which would silently turn the feature off.
+ */
+function IsCommaList(name: string, isEntry: (entry: string) => boolean, options: ValidationOptions, together: (entries: string[]) => boolean = () => true): PropertyDecorator {
   return ValidateBy(
     {
-      name: 'isOriginList',
+      name,
       validator: {
         validate(value: unknown) {
           if (typeof value !== 'string') return false;
           const entries = listEntries(value);
-          // A list of blanks (` `, `,`) allowed no origin at all; `*` is no wildcard here, only a
-          // character no Origin header holds (origins are matched exactly).
-          return (
-            entries.length > 0 &&
-            entries.every((entry) => !entry.includes('*') && URL.canParse(entry) && ['http:', 'https:'].includes(new URL(entry).protocol) && new URL(entry).origin === entry)
-          );
+          return entries.length > 0 && entries.every(isEntry) && together(entries);
         },
       },
     },
