@@ -330,6 +330,21 @@ describe('HeraldClient', () => {
       expect(errors.map((error) => error.code)).toEqual(['unauthorized']);
     });
 
+    it('stops on 1008 origin_not_allowed with an error of its own code, not unauthorized, and asks for no token', async () => {
+      const getToken = jest.fn(async () => tokens.shift()!);
+      start({ getToken });
+      const order: string[] = [];
+      client.on('error', (error) => order.push(`error ${error.code}`));
+      client.on('state', ({ state }) => order.push(`state ${state}`));
+      await flush();
+      FakeSocket.last.serverClose(1008, 'origin_not_allowed');
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1);
+      expect(getToken).toHaveBeenCalledTimes(1);
+      expect(order).toEqual(['error origin_not_allowed', 'state closed']);
+      expect(errors[0].message).toMatch(/1008 origin_not_allowed.*ALLOWED_ORIGINS/);
+    });
+
     it('stays closed when a disconnect listener closes it, and dials nothing more', async () => {
       start();
       await flush();

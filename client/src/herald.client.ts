@@ -396,7 +396,14 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       } else if (code === 1000) {
         this.#finish(undefined);
       } else {
-        this.#finish(new HeraldError('unauthorized', `refused by the server: ${code} ${reason}`));
+        // The only other close that stops: 1008 origin_not_allowed. No token would help, so it is
+        // not `unauthorized` (which an app may answer by signing the user in again).
+        this.#finish(
+          new HeraldError(
+            CloseCode.OriginNotAllowed.reason,
+            `refused by the server: ${code} ${reason} (the Origin this client connects from, a page's, is not in Herald's ALLOWED_ORIGINS; a new token would not help)`,
+          ),
+        );
       }
       return;
     }

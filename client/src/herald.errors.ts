@@ -3,9 +3,10 @@ import type { ErrorCode, HttpErrorBody } from './protocol.ts';
 /**
  * Codes of a {@link HeraldError}: the server's error codes, plus what the client itself
  * can conclude (no reply in time, the connection dropped before the reply, the client was closed,
- * getToken failed or returned the token the server had just rejected).
+ * getToken failed or returned the token the server had just rejected, the server refused the
+ * connection's Origin: close 1008 `origin_not_allowed`, which no new token mends).
  */
-export type HeraldErrorCode = ErrorCode | 'timeout' | 'disconnected' | 'closed' | 'token';
+export type HeraldErrorCode = ErrorCode | 'timeout' | 'disconnected' | 'closed' | 'token' | 'origin_not_allowed';
 
 /** An error frame from the server, or a request the client could not complete. */
 export class HeraldError extends Error {

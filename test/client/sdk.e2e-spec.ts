@@ -174,4 +174,30 @@ describe('the SDK against a real Herald', () => {
     expect(getToken).toHaveBeenCalledTimes(2);
     expect(seen.welcomes).toBe(0);
   });
+
+  it('stops on 1008 origin_not_allowed with an error of code origin_not_allowed, not unauthorized', async () => {
+    const guarded = await createTestApp({ ALLOWED_ORIGINS: 'https://app.example.com' });
+    try {
+      // What a browser on a page of another origin sends.
+      class FromOtherOrigin extends WebSocket {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols, { origin: 'https://elsewhere.example.com' });
+        }
+      }
+      const getToken = jest.fn(() => signToken({ sub: 'frank' }));
+      const client = connect(guarded.wsUrl, { WebSocket: FromOtherOrigin, getToken });
+      clients.push(client);
+      const disconnects: DisconnectEvent[] = [];
+      const errors: string[] = [];
+      client.on('disconnect', (event) => disconnects.push(event));
+      client.on('error', (error) => errors.push(error.code));
+      await expect(client.whenOpen()).rejects.toMatchObject({ code: 'closed' });
+      expect(client.state).toBe('closed');
+      expect(disconnects.map(({ code, reason, advice, reconnectInMs }) => [code, reason, advice, reconnectInMs])).toEqual([[1008, 'origin_not_allowed', 'stop', null]]);
+      expect(errors).toEqual(['origin_not_allowed']);
+      expect(getToken).toHaveBeenCalledTimes(1);
+    } finally {
+      await guarded.close();
+    }
+  });
 });
