@@ -164,7 +164,8 @@ export class ClusterRedisConnection extends RedisConnection {
       } catch (error) {
         tries ??= new SlotTries(this.slotTryRules);
         if (await tries.afterMigrating(error, REDIRECTED, TRY_AGAIN)) {
-          // Routed through the cluster client, a command follows the redirect and refreshes the slot map.
+          // Routed through the cluster client, a command follows the redirect and refreshes the slot
+          // map. Only that refresh is wanted: its own failure shows in the next try, which says why.
           if (isReply(error, REDIRECTED)) await this.bounded('slot refresh', this.cluster.exists(key)).catch(() => undefined);
           continue;
         }
@@ -267,6 +268,8 @@ export class ClusterRedisConnection extends RedisConnection {
         await this.resyncing;
       }
     })();
+    // The caller tries its call next, whatever came of the check: that call's answer (or refusal)
+    // is the one its caller gets, and the health check reports its own trouble.
     await this.bounded(what, settled).catch(() => undefined);
   }
 
