@@ -8,11 +8,8 @@ import { REDIS_SCRIPTS } from './redis.scripts';
 
 const NO_COMMAND_TIMEOUT = { timeout: 0 };
 
-/**
- * How a cluster client reaches REDIS_CLUSTER_NODES; shared with the webhook drivers' own
- * cluster client (hooks-redis.connection.ts), so both reach the nodes the same way.
- */
-export function clusterNodeOptions(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }) {
+/** How a cluster client reaches REDIS_CLUSTER_NODES (see clusterClientOptions). */
+function clusterNodeOptions(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }) {
   const first = new URL(seeds[0]);
   return {
     rootNodes: seeds.map((url) => ({ url })),
@@ -45,18 +42,26 @@ export interface NodeAddress {
  */
 const heraldClusters = builtOnce(() => RedisCluster.factory({ scripts: REDIS_SCRIPTS }));
 
-/** `rootNodes`: where discovery starts instead of the seeds (a replacement client, see replaceCluster). */
-export function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }, rootNodes?: NodeAddress[]) {
-  const clusterOptions = {
+/**
+ * A cluster client's options, the broker's and the webhook drivers' alike, running `scripts`
+ * (node-redis builds the node clients from the cluster's own options: they run them too).
+ * `rootNodes`: where discovery starts instead of the seeds (a replacement client).
+ */
+export function clusterClientOptions<Scripts>(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }, scripts: Scripts, rootNodes?: NodeAddress[]) {
+  return {
     ...clusterNodeOptions(seeds, options),
     ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),
     // Discovery only fetches the slot map; each node is connected when first used (the health
-    // PINGs, bounded), so discovering never waits on connecting to a node that answers nothing.
+    // PINGs, bounded), so discovering, a replacement's too, never waits on connecting to a node
+    // that answers nothing (up to its whole deadline, the silent primary it replaces).
     minimizeConnections: true,
-    // node-redis builds the node clients from the cluster's own options: they run the scripts too.
-    scripts: REDIS_SCRIPTS,
+    scripts,
   };
-  return heraldClusters()(clusterOptions);
+}
+
+/** The broker's cluster client (see clusterClientOptions). */
+export function createHeraldCluster(seeds: string[], options: { commandTimeoutMs: number; reconnectStrategy: (retries: number) => number }, rootNodes?: NodeAddress[]) {
+  return heraldClusters()(clusterClientOptions(seeds, options, REDIS_SCRIPTS, rootNodes));
 }
 export type HeraldCluster = ReturnType<typeof createHeraldCluster>;
 export type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;

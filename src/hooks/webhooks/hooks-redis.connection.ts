@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { RedisClient, RedisCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
-import { clusterNodeOptions } from '../../broker/redis/cluster.client';
+import { clusterClientOptions, NodeAddress } from '../../broker/redis/cluster.client';
 import { RECONNECT_DEFAULTS, builtOnce } from '../../broker/redis/redis.client';
 import { StartTries } from '../../broker/redis/start-tries';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
@@ -40,20 +40,9 @@ interface AnyRedisClient {
 
 type HooksCluster = ReturnType<typeof createHooksCluster>;
 
-/** `rootNodes`: where discovery starts instead of the seeds (a replacement client, see recoverCluster). */
-function createHooksCluster(seeds: string[], commandTimeoutMs: number, rootNodes?: { host: string; port: number }[]) {
-  const options = clusterNodeOptions(seeds, { commandTimeoutMs, reconnectStrategy: reconnectDelayMs });
-  const clusterOptions = {
-    ...options,
-    ...(rootNodes === undefined ? {} : { rootNodes: rootNodes.map(({ host, port }) => ({ socket: { host, port } })) }),
-    // As the broker's client: discovery only fetches the slot map and each node is connected when
-    // first used, so a replacement's discovery (recoverCluster) never waits on connecting to the
-    // silent primary it replaces (up to its whole deadline, during which no other recovery starts).
-    minimizeConnections: true,
-    // node-redis builds the node clients from the cluster's own options: they run the scripts too.
-    scripts: HOOKS_SCRIPTS,
-  };
-  return hooksClusters()(clusterOptions);
+/** The webhook drivers' cluster client, reaching the nodes as the broker's does; `rootNodes`: see recoverCluster. */
+function createHooksCluster(seeds: string[], commandTimeoutMs: number, rootNodes?: NodeAddress[]) {
+  return hooksClusters()(clusterClientOptions(seeds, { commandTimeoutMs, reconnectStrategy: reconnectDelayMs }, HOOKS_SCRIPTS, rootNodes));
 }
 
 /**
@@ -64,7 +53,7 @@ function createHooksCluster(seeds: string[], commandTimeoutMs: number, rootNodes
  *
  * - standalone (REDIS_URL): one client.
  * - cluster (REDIS_CLUSTER_NODES): node-redis's cluster client, reaching the nodes as the
- *   broker does (clusterNodeOptions). Every hooks key shares one hash tag (HooksRedisStore),
+ *   broker does (clusterClientOptions). Every hooks key shares one hash tag (HooksRedisStore),
  *   so each script runs on the one primary owning that slot; MOVED after a failover or a slot
  *   migration is followed by the client. A primary that stops answering without closing its
  *   connections (SIGSTOP, a paused VM) never answers MOVED, so the client would keep sending to
