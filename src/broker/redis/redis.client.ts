@@ -1,5 +1,7 @@
+import type { Logger } from '@nestjs/common';
 import { ErrorReply, RedisClient as NodeRedisClient } from 'redis';
 import { BrokerUnavailableError, UnconfirmedCallError } from '../broker';
+import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
 /** Reconnect pauses and start-up attempts, the same in every mode unless told otherwise. */
@@ -57,6 +59,21 @@ export type PlainRedisClient = ReturnType<typeof createPlainRedisClient>;
 export function destroyClient(client: { destroy(): void; once(event: 'connect', listener: () => void): unknown }): void {
   client.destroy();
   client.once('connect', () => client.destroy());
+}
+
+/**
+ * Closes a client within `timeoutMs`, or destroys it (logged on `logger`, the owner's). Used by
+ * the one-node connection for its command and subscriber connections alike.
+ */
+export async function shutClient(client: RedisClient | undefined, timeoutMs: number, logger: Logger): Promise<void> {
+  if (!client?.isOpen) return;
+  try {
+    // close() waits for every pending reply, which a silent Redis never sends.
+    await withDeadline(client.close(), timeoutMs, () => new DeadlineExpiredError('close', timeoutMs));
+  } catch (error) {
+    logger.debug({ message: 'Graceful Redis close failed; destroying the connection', error: describeError(error) });
+    destroyClient(client);
+  }
 }
 
 /** A node-redis client with every seam's scripts loaded. */
