@@ -18,10 +18,13 @@ claims=$(printf '{"sub":"billing","scope":"notifications:publish presence:read",
 signature=$(printf '%s' "$header.$claims" | openssl dgst -sha256 -hmac "$JWT_SECRET" -binary | base64url)
 TOKEN="$header.$claims.$signature"
 
-# Publish to a room and to a user's personal room (and inbox). Reusing an id makes a retry safe.
+# Publish to a room and to a user's personal room (and inbox). The id makes a retry safe: on a
+# 503 or no answer, send the same body with the same id again, and it is delivered once. Keep
+# it with the event it announces (here a random one).
+ID="invoice-paid-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 curl -sS --fail-with-body "$HERALD_URL/v1/notifications" \
   -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-  -d "{\"rooms\":[\"$ROOM\"],\"users\":[\"$USER_ID\"],\"type\":\"invoice.paid\",\"payload\":{\"title\":\"Invoice paid\",\"body\":\"From curl\"}}"
+  -d "{\"id\":\"$ID\",\"rooms\":[\"$ROOM\"],\"users\":[\"$USER_ID\"],\"type\":\"invoice.paid\",\"payload\":{\"title\":\"Invoice paid\",\"body\":\"From curl\"}}"
 echo
 
 # Who is in the room, across all pods.

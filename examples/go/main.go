@@ -8,8 +8,10 @@ package main
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,6 +74,15 @@ func call(method, path, token string, body any) ([]byte, error) {
 	return answer, nil
 }
 
+// randomHex is n random bytes as hex.
+func randomHex(n int) string {
+	bytes := make([]byte, n)
+	if _, err := rand.Read(bytes); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(bytes)
+}
+
 func main() {
 	room, user := "chat:42", "alice"
 	if len(os.Args) > 1 {
@@ -81,7 +92,10 @@ func main() {
 		user = os.Args[2]
 	}
 	token := mintToken(os.Getenv("JWT_SECRET"), "billing", "notifications:publish presence:read", 5*time.Minute)
+	// The id makes a retry safe: on a 503 or no answer, send the same body with the same id
+	// again, and it is delivered once. Keep it with the event it announces (here a random one).
 	published, err := call("POST", "/v1/notifications", token, map[string]any{
+		"id":      "invoice-paid-" + randomHex(8),
 		"rooms":   []string{room},
 		"users":   []string{user},
 		"type":    "invoice.paid",

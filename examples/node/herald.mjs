@@ -8,7 +8,7 @@
 // mintToken(secret, { sub: user.id, rooms: ['chat:*'] }, 600) as text from the route your
 // pages' getToken fetches (docs/client.md), behind your own login. With the jsonwebtoken
 // package, jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: 300 }) does the same.
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 
 const HERALD_URL = process.env.HERALD_URL ?? `http://localhost:${process.env.PORT ?? '3000'}`;
 
@@ -39,7 +39,10 @@ async function call(method, path, token, body) {
 async function main() {
   const [room = 'chat:42', user = 'alice'] = process.argv.slice(2);
   const token = mintToken(process.env.JWT_SECRET, { sub: 'billing', scope: 'notifications:publish presence:read' });
+  // The id makes a retry safe: on a 503 or no answer, send the same body with the same id
+  // again, and it is delivered once. Keep it with the event it announces (here a random one).
   const published = await call('POST', '/v1/notifications', token, {
+    id: `invoice-paid-${randomUUID()}`,
     rooms: [room],
     users: [user],
     type: 'invoice.paid',

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 HERALD_URL = os.environ.get("HERALD_URL", "http://localhost:" + os.environ.get("PORT", "3000"))
 
@@ -52,7 +53,10 @@ def main() -> None:
     room = sys.argv[1] if len(sys.argv) > 1 else "chat:42"
     user = sys.argv[2] if len(sys.argv) > 2 else "alice"
     token = mint_token(os.environ["JWT_SECRET"], "billing", "notifications:publish presence:read")
+    # The id makes a retry safe: on a 503 or no answer, send the same body with the same id
+    # again, and it is delivered once. Keep it with the event it announces (here a random one).
     published = call("POST", "/v1/notifications", token, {
+        "id": f"invoice-paid-{uuid.uuid4()}",
         "rooms": [room],
         "users": [user],
         "type": "invoice.paid",

@@ -14,21 +14,38 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
     if (host.getType() !== 'http') throw error;
     const http = host.switchToHttp();
     // A read (GET) changes nothing, whether or not Redis ran it.
-    const mayHaveApplied = error.mayHaveApplied && http.getRequest<FastifyRequest>().method !== 'GET';
+    const request = http.getRequest<FastifyRequest>();
+    const mayHaveApplied = error.mayHaveApplied && request.method !== 'GET';
     http
       .getResponse<FastifyReply>()
       .code(HttpStatus.SERVICE_UNAVAILABLE)
-      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(mayHaveApplied ? error.unconfirmedBecause : undefined), error: 'Service Unavailable' });
+      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(mayHaveApplied ? error.unconfirmedBecause : undefined, hasId(request.body)), error: 'Service Unavailable' });
   }
 
   /**
    * What the caller should know and do; a controller whose requests are not publishes words its
    * own (UseFilters). `unconfirmedBecause`: why a write that may have been applied all the same
-   * was not confirmed; undefined when nothing was stored or applied.
+   * was not confirmed; undefined when nothing was stored or applied. `withId`: the request
+   * carried an `id`, which makes publishing it again safe.
    */
-  protected messageFor(unconfirmedBecause: string | undefined): string {
+  protected messageFor(unconfirmedBecause: string | undefined, withId: boolean): string {
     return unconfirmedBecause !== undefined
-      ? `The message broker could not confirm the request (${unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. Retry later with the same id: it is delivered once.`
+      ? `The message broker could not confirm the request (${unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. ${retryAdvice(withId)}`
       : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
   }
+}
+
+/**
+ * What to do about a publish that may have been delivered. A generated id has no de-duplication
+ * record (each would cost Redis a key per room for the history window), so only a caller's id
+ * makes a retry safe: the 503 of a publish without one says so rather than promising once.
+ */
+export function retryAdvice(withId: boolean): string {
+  return withId
+    ? 'Retry later with the same id: it is delivered once.'
+    : 'It carried no id, so publishing it again may deliver it twice: give each publish an id (any string unique to it), and a retry with that id is delivered once.';
+}
+
+function hasId(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && typeof (body as { id?: unknown }).id === 'string';
 }

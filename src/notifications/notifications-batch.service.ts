@@ -1,6 +1,7 @@
 import { HttpException, Injectable, Logger } from '@nestjs/common';
 import { PublishBatchItemResult, PublishBatchResponse } from '@herald/client/protocol';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
+import { retryAdvice } from '../broker/broker-unavailable.filter';
 import { HeraldConfig } from '../config/herald.config';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { PublishBatchItemError, PublishBatchItemValidator } from './publish-batch-item.validator';
@@ -84,25 +85,25 @@ export class NotificationsBatchService {
     for (const [position, { index }] of wave.entries()) {
       const claim = await claims[position];
       if ('error' in claim) {
-        results[index] = { error: this.itemError(claim.error, index) };
+        results[index] = { error: this.itemError(claim.error, index, wave[position].notification.id !== undefined) };
         continue;
       }
       const handed = await this.notifications.hand(claim.claimed, turn);
       stored.push(
         handed.stored.then(
           (published) => void (results[index] = published),
-          (error: unknown) => void (results[index] = { error: this.itemError(error, index) }),
+          (error: unknown) => void (results[index] = { error: this.itemError(error, index, claim.claimed.dedup !== undefined) }),
         ),
       );
     }
     await Promise.all(stored);
   }
 
-  /** What a single publish would have answered, for this item alone. */
-  private itemError(error: unknown, index: number): PublishBatchItemError {
+  /** What a single publish would have answered, for this item alone; `withId`: it carried one. */
+  private itemError(error: unknown, index: number, withId: boolean): PublishBatchItemError {
     // The same id earlier with another body: 409, as PublishConflictFilter answers a single publish.
     if (error instanceof PublishConflictError) return { statusCode: 409, message: `notifications.${index}: ${error.message}` };
-    if (error instanceof BrokerUnavailableError) return { statusCode: 503, message: `notifications.${index}: ${error.message}; retry it with the same id` };
+    if (error instanceof BrokerUnavailableError) return { statusCode: 503, message: `notifications.${index}: ${error.message}${error.mayHaveApplied ? `; it may have been stored and delivered all the same. ${retryAdvice(withId)}` : '; nothing was stored: retry it'}` };
     if (error instanceof HttpException) return { statusCode: error.getStatus(), message: `notifications.${index}: ${messageOf(error)}` };
     this.logger.error({ message: 'Batch item publish failed', index, error: error instanceof Error ? error.message : String(error) });
     return { statusCode: 500, message: `notifications.${index}: internal error` };

@@ -48,8 +48,10 @@ describe('a pod whose Redis freezes', () => {
 
     broker.redis!.pause();
     // All at once: each call must give up on its own deadline, none may wait for Redis.
-    const [published, inbox, presence, join, message, refused] = await Promise.all([
+    const [published, publishedWithId, batch, inbox, presence, join, message, refused] = await Promise.all([
       answered('POST', `${app.url}/v1/notifications`, { token: publisherToken(), body: { rooms: [room], type: 'test', payload: { text: 'frozen' } } }),
+      answered('POST', `${app.url}/v1/notifications`, { token: publisherToken(), body: { rooms: [room], type: 'test', payload: { text: 'frozen, with an id' }, id: 'frozen-1' } }),
+      answered('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), body: { notifications: [{ rooms: [room], type: 'test', payload: { text: 'frozen batch' } }, { rooms: [room], type: 'test', payload: { text: 'frozen batch, with an id' }, id: 'frozen-2' }] } }),
       answered('GET', `${app.url}/v1/inbox`, { token: inboxOwner }),
       answered('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() }),
       member.request('join', { room: 'public:elsewhere' }, ANSWER_WITHIN_MS),
@@ -63,7 +65,13 @@ describe('a pod whose Redis freezes', () => {
     expect(published.body).toMatchObject({ statusCode: 503, error: 'Service Unavailable' });
     // Sent to a Redis that then said nothing: it may run the publish once it thaws, so the 503
     // says so rather than that nothing was stored.
-    expect(published.body.message).toMatch(/could not confirm the request \(Redis did not answer in time\).*may have been stored.*same id/);
+    // Without an id, a retry could deliver it twice: the 503 says so, rather than promising once.
+    expect(published.body.message).toMatch(/could not confirm the request \(Redis did not answer in time\).*may have been stored.*It carried no id, so publishing it again may deliver it twice/);
+    expect(publishedWithId).toMatchObject({ status: 503, body: { message: expect.stringMatching(/may have been stored.*Retry later with the same id: it is delivered once/) } });
+    expect(batch.status).toBe(207);
+    const [withoutId, withId] = (batch.body as { results: { error: { statusCode: number; message: string } }[] }).results.map((result) => result.error);
+    expect(withoutId).toMatchObject({ statusCode: 503, message: expect.stringMatching(/^notifications\.0: .*may have been stored.*carried no id, so publishing it again may deliver it twice/) });
+    expect(withId).toMatchObject({ statusCode: 503, message: expect.stringMatching(/^notifications\.1: .*may have been stored.*Retry later with the same id: it is delivered once/) });
     expect(inbox.status).toBe(503);
     // A read: nothing in its words about a change that may have happened.
     expect(inbox.body.message).toMatch(/could not be read or changed/);
