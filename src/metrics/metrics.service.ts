@@ -51,6 +51,12 @@ export class MetricsService {
   readonly redisShardSubscriberUp = new Gauge({ name: 'herald_redis_shard_subscriber_up', help: '1 while the subscriber connection to the shard (its primary) is up', labelNames: ['shard'], registers: [this.registry] });
   readonly inboxEvictions = new Counter({ name: 'herald_inbox_evictions_total', help: 'In-memory inboxes dropped whole to stay within INBOX_MEMORY_MAX_MB (embedded broker)', registers: [this.registry] });
   readonly redisFailovers = new Counter({ name: 'herald_redis_failovers_total', help: 'Redis primary changes this pod followed (Sentinel switch-master, Cluster primaries changing)', registers: [this.registry] });
+  readonly publishesUnavailable = new Counter({
+    name: 'herald_publishes_unavailable_total',
+    help: 'Notifications (a publish, or a batch item) answered 503: not_stored when the broker could not take them, unconfirmed when it may have stored them without confirming',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly publishesRefusedForReplicas = new Counter({ name: 'herald_publishes_refused_replicas_total', help: 'Publishes answered 503 because fewer than REDIS_MIN_REPLICAS replicas acknowledged them in time', registers: [this.registry] });
   private readonly scrapeListeners: (() => void)[] = [() => this.framesIn.flush(), () => this.framesOut.flush()];
 

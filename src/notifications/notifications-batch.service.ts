@@ -47,7 +47,10 @@ export class NotificationsBatchService {
    * each item's size as sent (listItemBytesOf), checked against MAX_PUBLISH_BYTES.
    */
   async publish(items: readonly unknown[], itemBytes?: readonly number[]): Promise<PublishBatchResponse> {
-    if (!this.broker.available) throw new BrokerUnavailableError();
+    if (!this.broker.available) {
+      this.notifications.countNotStored(items.length);
+      throw new BrokerUnavailableError();
+    }
     const results: PublishBatchItemResult[] = new Array(items.length);
     const turn = new TurnBudget();
     let wave: AcceptedItem[] = [];

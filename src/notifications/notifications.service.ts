@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { Notification } from '@herald/client/protocol';
-import { Broker, PublishResult } from '../broker/broker';
+import { Broker, BrokerUnavailableError, PublishResult } from '../broker/broker';
 import { inboxRecipientOf } from '../inbox/inbox-recipient';
 import { MetricsService } from '../metrics/metrics.service';
 import { notificationFingerprint } from './notification-fingerprint';
@@ -83,9 +83,20 @@ export class NotificationsService {
     const rooms = targetRooms(input);
     // A generated id never repeats: only a caller's id needs de-duplication records.
     const dedup = input.id === undefined ? undefined : { dedupKey: input.id, fingerprint: notificationFingerprint(rooms, input.type, input.payload) };
-    if (dedup && (await this.broker.claimPublishId(dedup.dedupKey, dedup.fingerprint)) === 'conflict') throw new PublishConflictError(dedup.dedupKey);
+    if (dedup && (await this.broker.claimPublishId(dedup.dedupKey, dedup.fingerprint).catch(this.countUnavailable)) === 'conflict') throw new PublishConflictError(dedup.dedupKey);
     return { id: input.id ?? randomUUID(), rooms, type: input.type, payload: input.payload, dedup };
   }
+
+  /** Counts `count` notifications answered 503 before any was tried (a batch while the broker is down). */
+  countNotStored(count: number): void {
+    this.metrics.publishesUnavailable.inc({ outcome: 'not_stored' }, count);
+  }
+
+  /** Counts a notification answered 503 (herald_publishes_unavailable_total), and rethrows. */
+  private readonly countUnavailable = (error: unknown): never => {
+    if (error instanceof BrokerUnavailableError) this.metrics.publishesUnavailable.inc({ outcome: error.mayHaveApplied ? 'unconfirmed' : 'not_stored' });
+    throw error;
+  };
 
   /**
    * The second step: hands the notification to the broker for each target room, in slices that
@@ -110,7 +121,7 @@ export class NotificationsService {
       // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
       publishes.push(this.broker.publish(room, 'notification', body, { dedupKey: dedup?.dedupKey, fingerprint: dedup?.fingerprint, inboxUser: inboxRecipientOf(room), bodyJson: bodies.of(room) }));
     }
-    return { stored: Promise.all(publishes).then((results) => this.recordStored(claimed, results)) };
+    return { stored: Promise.all(publishes).then((results) => this.recordStored(claimed, results), this.countUnavailable) };
   }
 
   /**

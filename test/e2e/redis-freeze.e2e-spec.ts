@@ -72,6 +72,8 @@ describe('a pod whose Redis freezes', () => {
     const [withoutId, withId] = (batch.body as { results: { error: { statusCode: number; message: string } }[] }).results.map((result) => result.error);
     expect(withoutId).toMatchObject({ statusCode: 503, message: expect.stringMatching(/^notifications\.0: .*may have been stored.*carried no id, so publishing it again may deliver it twice/) });
     expect(withId).toMatchObject({ statusCode: 503, message: expect.stringMatching(/^notifications\.1: .*may have been stored.*Retry later with the same id: it is delivered once/) });
+    // Each of the four notifications counted once, as what its 503 said.
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^herald_publishes_unavailable_total\{outcome="unconfirmed"\} 4$/m);
     expect(inbox.status).toBe(503);
     // A read: nothing in its words about a change that may have happened.
     expect(inbox.body.message).toMatch(/could not be read or changed/);
@@ -133,6 +135,8 @@ describe('a Redis that refuses writes (maxmemory reached, noeviction)', () => {
       expect(message).toMatchObject({ event: 'error', data: { code: 'unavailable', event: 'message' } });
       // Redis's own reply (OOM command not allowed...) is for the logs, not for browsers.
       expect(message.data.message).toBe('The message broker is unreachable; try again later');
+      // Refused before it was stored: counted, so an alert sees what readyz and broker_up do not.
+      expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^herald_publishes_unavailable_total\{outcome="not_stored"\} 1$/m);
     } finally {
       await redisConfig('maxmemory', '0');
     }

@@ -31,6 +31,7 @@ export const PROMISED_METRICS = {
     'herald_rejected_connections_total',
     'herald_redis_failovers_total',
     'herald_publishes_refused_replicas_total',
+    'herald_publishes_unavailable_total',
   ],
   histograms: ['herald_publish_to_send_seconds'],
   /** prom-client's collectDefaultMetrics(). */
