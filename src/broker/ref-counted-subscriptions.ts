@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { RoomBurstLog } from './room-burst.log';
 
 /** Already fulfilled: `acquire` of a subscribed key, and what a key's first operation waits for. */
 const FULFILLED: Promise<void> = Promise.resolve();
@@ -18,7 +19,8 @@ export interface SubscriptionTarget {
  * release racing an acquire never unsubscribes a key someone just took.
  */
 export class RefCountedSubscriptions {
-  private readonly logger = new Logger(RefCountedSubscriptions.name);
+  /** One line per burst: while Redis is frozen, every key released fails to unsubscribe. */
+  private readonly unsubscribeFailures = new RoomBurstLog(new Logger(RefCountedSubscriptions.name), 'Unsubscribe failed');
   /**
    * Per key, in one small integer: holders x 2, plus 1 while the target is subscribed. One
    * map entry per key rather than one in a holders map and one in a subscribed set: every
@@ -87,7 +89,7 @@ export class RefCountedSubscriptions {
       await this.target.unsubscribe(key);
     }).catch((error: unknown) =>
       // The target forgets subscriptions it cannot reach; nothing is left to undo here.
-      this.logger.warn({ message: 'Unsubscribe failed', key: key, error: String(error) }),
+      this.unsubscribeFailures.add(key, String(error)),
     );
   }
 
@@ -100,6 +102,7 @@ export class RefCountedSubscriptions {
   clear(): void {
     this.keys.clear();
     this.held = 0;
+    this.unsubscribeFailures.flush();
   }
 
   private holdersOf(key: string): number {

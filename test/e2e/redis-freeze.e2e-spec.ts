@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { HttpResult, http, publish } from '../support/http';
@@ -99,6 +101,25 @@ describe('a pod whose Redis freezes', () => {
     expect((await http('GET', `${app.url}/v1/inbox`, { token: inboxOwner })).status).toBe(200);
     const present = await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() });
     expect(present.body.users).toEqual(['ann']);
+  });
+
+  it('logs the rooms it could not unsubscribe while Redis was frozen in one line per burst, not one per room', async () => {
+    const rooms = Array.from({ length: 30 }, (_, i) => `public:burst-${i}`);
+    const members = await Promise.all(rooms.map((_, i) => connectClient(app.wsUrl, user(`burst-${i}`))));
+    await Promise.all(members.map((member, i) => member.join(rooms[i])));
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      broker.redis!.pause();
+      await Promise.all(members.map((member) => member.close()));
+      const unsubscribeLines = () => warn.mock.calls.map(([line]) => line as { message?: string; rooms?: number }).filter((line) => line?.message === 'Unsubscribe failed');
+      // Every room it was in counted, each failing on its own deadline (and its personal channel's).
+      await eventually(() => expect(unsubscribeLines().reduce((sum, line) => sum + (line.rooms ?? 0), 0)).toBeGreaterThanOrEqual(rooms.length), 4 * ANSWER_WITHIN_MS);
+      expect(unsubscribeLines().length).toBeLessThanOrEqual(3);
+    } finally {
+      warn.mockRestore();
+      broker.redis!.resume();
+    }
+    await eventually(async () => expect((await http('GET', `${app.url}/readyz`)).status).toBe(200), 10_000);
   });
 
   it('turns readyz 503 on a silent Redis with no traffic at all, and 200 once it answers again', async () => {

@@ -3,6 +3,7 @@ import { isPersonalRoom } from '@herald/client/protocol';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
+import { RoomBurstLog } from '../room-burst.log';
 import { ParsedSeq, formatSeq, newEpochSuffix, parseSeq } from '../seq';
 import { expirySeconds } from './inbox.scripts';
 import type { BatchWindow } from './batch-window';
@@ -69,6 +70,8 @@ export interface RedisBrokerOptions {
  */
 export class RedisBroker extends Broker {
   private readonly logger = new Logger(RedisBroker.name);
+  /** One line per burst: while Redis is frozen, every connection admitted meanwhile fails this read. */
+  private readonly unanchoredRooms = new RoomBurstLog(this.logger, 'Could not read where followed rooms stand');
   private readonly feeds: RoomFeeds;
   private listener: DeliveryListener = () => undefined;
   /** history() reads waiting to be sent, by room and since: see history(). */
@@ -238,7 +241,7 @@ export class RedisBroker extends Broker {
         this.feeds.anchor(room, feed, latest ?? null);
         return;
       }
-      this.logger.warn({ message: 'Could not read where a followed room stands', room, error: describeError(error) });
+      this.unanchoredRooms.add(room, describeError(error));
       this.feeds.anchorUnknown(room, feed);
     });
   }
@@ -404,6 +407,7 @@ export class RedisBroker extends Broker {
     this.lives.close();
     this.feeds.clear();
     this.sharedChannels.clear();
+    this.unanchoredRooms.flush();
   }
 
   /**

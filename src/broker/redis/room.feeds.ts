@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { isPersonalRoom } from '@herald/client/protocol';
 import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
 import { EPOCH_TIME_DIGITS, ParsedSeq, formatSeq, parseSeq } from '../seq';
-import { GapLog } from './gap.log';
+import { RoomBurstLog } from '../room-burst.log';
 import { describeError } from './redis.client';
 
 /** This pod's view of one subscribed room. */
@@ -93,7 +93,7 @@ type HistoryReader = (room: string, since?: string, acrossFailover?: boolean) =>
  */
 export class RoomFeeds {
   private readonly logger = new Logger(RoomFeeds.name);
-  private readonly gaps = new GapLog(this.logger);
+  private readonly gaps = new RoomBurstLog(this.logger, 'Room history did not cover the outage; members are told to recover');
   private readonly feeds = new Map<string, RoomFeed>();
   /** Feeds whose pod resynced while their anchor was being read: they catch up once it is known. */
   private readonly resyncedBeforeAnchor = new Set<RoomFeed>();
