@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import { createClient } from 'redis';
 import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/broker';
 import { RedisEngine } from '../../src/broker/redis/redis.engine';
@@ -38,6 +39,24 @@ async function inspecting<T>(look: (client: Inspector) => Promise<T>): Promise<T
   } finally {
     await client.close();
   }
+}
+
+/** This process's TCP sockets to `port` (the pods' connections to Redis). */
+function socketsTo(port: number): Socket[] {
+  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  return handles.filter((handle): handle is Socket => handle instanceof Socket && handle.remotePort === port);
+}
+
+/** Of `sockets`, the one Redis lists as a subscriber (CLIENT LIST's `P` flag, by its address). */
+async function subscriberSocketAmong(sockets: Socket[]): Promise<Socket> {
+  const list = await inspecting((client) => client.sendCommand(['CLIENT', 'LIST']));
+  const ports = String(list)
+    .split('\n')
+    .filter((line) => / flags=\w*P/.test(line))
+    .map((line) => Number(/ addr=[^ ]*:(\d+) /.exec(line)?.[1]));
+  const found = sockets.filter((socket) => ports.includes(socket.localPort!));
+  if (found.length !== 1) throw new Error(`expected one subscriber among the pod's ${sockets.length} sockets, found ${found.length}`);
+  return found[0];
 }
 
 beforeAll(async () => {
@@ -417,6 +436,38 @@ describe('RedisEngine', () => {
       await engine.close();
       expect(Date.now() - started).toBeLessThan(1000);
       await outage.stop();
+    });
+
+    it("says a history read ran ahead of the pod's feed (aheadOfFeed) once it waited the command timeout for the feed in vain", async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix });
+      const before = socketsTo(redis.port);
+      // No health PING on the stalled subscriber: it would take the pod down and resubscribe. No
+      // replay kept in memory either, which would answer from what the feed delivered: reads go to Redis.
+      const b = await harness.pod({ prefix, healthCheckMs: 600_000, replaySize: 0 });
+      const inbox = new DeliveryLog(b.broker);
+      await b.broker.subscribe('chat');
+      await a.broker.publish('chat', 'message', body('m1'));
+      await a.broker.publish('chat', 'message', body('m2'));
+      await eventually(() => expect(inbox.of('chat')).toHaveLength(2));
+      // From before what the feed delivered last, so the read goes to Redis.
+      const [first] = inbox.seqsOf('chat');
+      // The feed stalls (its subscriber reads nothing) while reads on the command connection go on:
+      // a history read sees what the feed has not delivered, as during a failover.
+      const subscriber = await subscriberSocketAmong(socketsTo(redis.port).filter((socket) => !before.includes(socket)));
+      subscriber.pause();
+      try {
+        await a.broker.publish('chat', 'message', body('m3'));
+        const read = await b.broker.history('chat', first);
+        expect(read).toMatchObject({ recovered: true, aheadOfFeed: true });
+        expect(read.publications.map((publication) => textOf(publication))).toEqual(['m2', 'm3']);
+        expect(inbox.of('chat')).toHaveLength(2);
+      } finally {
+        subscriber.resume();
+      }
+      await eventually(() => expect(inbox.of('chat').map((delivery) => textOf(delivery))).toEqual(['m1', 'm2', 'm3']));
+      // Caught up: a read the feed has delivered is not ahead of it.
+      expect((await b.broker.history('chat', first)).aheadOfFeed).toBeUndefined();
     });
 
     it('replaces a lost subscriber and delivers what the pod missed meanwhile, once and in order', async () => {
