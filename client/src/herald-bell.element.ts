@@ -60,7 +60,8 @@ const STYLES = `
   li.unread, li.fresh { background: var(--_unread-bg); box-shadow: inset 3px 0 var(--_accent); }
   li.read:not(.fresh) .title { font-weight: 400; }
   .title { font-weight: 600; overflow-wrap: anywhere; }
-  .body { color: var(--_muted); white-space: pre-wrap; overflow-wrap: anywhere; }
+  /* At most six lines: a body of thousands of lines made one item taller than any screen. */
+  .body { color: var(--_muted); white-space: pre-wrap; overflow-wrap: anywhere; display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 6; line-clamp: 6; overflow: hidden; }
   time { display: block; color: var(--_muted); font-size: 12px; margin-top: 2px; }
   .empty { margin: 0; padding: 16px 12px; color: var(--_muted); }
   .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
@@ -88,17 +89,37 @@ function adoptStyles(root: ShadowRoot): void {
   }
 }
 
-const TEMPLATE = `<button class="bell" part="bell" type="button" aria-expanded="false" aria-controls="herald-panel" aria-label="Notifications">
-  <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2"
-    stroke-linecap="round" stroke-linejoin="round"><path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9"/><path d="M10.3 21a1.94 1.94 0 0 0 3.4 0"/></svg>
-  <span class="badge" part="badge" aria-hidden="true" hidden>0</span>
-</button>
-<div class="panel" id="herald-panel" part="panel" role="region" aria-labelledby="herald-heading" tabindex="-1" hidden>
-  <h2 class="heading" id="herald-heading" part="heading">Notifications</h2>
-  <p class="empty">No notifications yet.</p>
-  <ol part="list" aria-labelledby="herald-heading"></ol>
-</div>
-<div class="visually-hidden" role="status" aria-live="polite"></div>`;
+/** An element with its attributes and children; in SVG's namespace for `svg` and what it holds. */
+function element(tag: string, attributes: Record<string, string>, children: Array<Node | string> = [], namespace?: string): Element {
+  const created = namespace ? document.createElementNS(namespace, tag) : document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) created.setAttribute(name, value);
+  created.append(...children);
+  return created;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/**
+ * The bell's shadow DOM, built node by node rather than parsed from markup: a page that enforces
+ * Trusted Types (`require-trusted-types-for 'script'`) refuses every innerHTML assignment, and
+ * the bell stayed empty there.
+ */
+function bellDom(): Node[] {
+  const icon = element('svg', { 'aria-hidden': 'true', viewBox: '0 0 24 24', width: '20', height: '20', fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, [
+    element('path', { d: 'M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9' }, [], SVG),
+    element('path', { d: 'M10.3 21a1.94 1.94 0 0 0 3.4 0' }, [], SVG),
+  ], SVG);
+  const badge = element('span', { class: 'badge', part: 'badge', 'aria-hidden': 'true', hidden: '' }, ['0']);
+  return [
+    element('button', { class: 'bell', part: 'bell', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'herald-panel', 'aria-label': 'Notifications' }, [icon, badge]),
+    element('div', { class: 'panel', id: 'herald-panel', part: 'panel', role: 'region', 'aria-labelledby': 'herald-heading', tabindex: '-1', hidden: '' }, [
+      element('h2', { class: 'heading', id: 'herald-heading', part: 'heading' }, ['Notifications']),
+      element('p', { class: 'empty' }, ['No notifications yet.']),
+      element('ol', { part: 'list', 'aria-labelledby': 'herald-heading' }),
+    ]),
+    element('div', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' }),
+  ];
+}
 
 /** Room between the panel and the viewport's edges, and between the panel and the bell (px). */
 const EDGE_GAP_PX = 8;
@@ -221,7 +242,7 @@ export class HeraldBellElement extends ElementBase {
   connectedCallback(): void {
     if (!this.#root) {
       this.#root = this.attachShadow({ mode: 'open' });
-      this.#root.innerHTML = TEMPLATE;
+      this.#root.append(...bellDom());
       adoptStyles(this.#root);
       this.#view = new BellListView(this.#part('ol'));
       this.#part('button.bell').addEventListener('click', () => this.toggle());

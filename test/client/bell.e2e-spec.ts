@@ -85,8 +85,8 @@ window.harness = {
     socket = null;
     dropped.onclose({ code: 1012, reason: 'service_restart' });
   },
-  notify(room, id, title) {
-    push('notification', { id, seq: seqText(++seq), room, type: 'test', payload: { title }, timestamp: new Date(Date.now() + seq).toISOString() });
+  notify(room, id, title, body) {
+    push('notification', { id, seq: seqText(++seq), room, type: 'test', payload: body === undefined ? { title } : { title, body }, timestamp: new Date(Date.now() + seq).toISOString() });
   },
   inboxEvent(unread, read) {
     push('inbox', { unread, read });
@@ -164,6 +164,29 @@ describe('<herald-bell> and the inbox, on a staged network', () => {
       return { position: style.position, width: panel.getBoundingClientRect().width, overflows: panel.scrollWidth > panel.clientWidth };
     `)) as { position: string; width: number; overflows: boolean };
     expect(layout).toEqual({ position: 'fixed', width: 320, overflows: false });
+  });
+
+  it('builds itself on a page that enforces Trusted Types, where every innerHTML assignment is refused', async () => {
+    await page.goto(`${origin.url}/trusted-types`);
+    const built = await page.evaluate(`(async () => {
+      const { defineHeraldBell } = await import('/sdk/herald-bell.element.js');
+      defineHeraldBell();
+      const bell = document.createElement('herald-bell');
+      document.body.append(bell);
+      bell.toggle(true);
+      const root = bell.shadowRoot;
+      return { parts: [...root.children].map((child) => child.localName), icon: root.querySelector('svg path') !== null, open: !root.querySelector('.panel').hidden };
+    })()`);
+    expect(built).toEqual({ parts: ['button', 'div', 'div'], icon: true, open: true });
+  });
+
+  it('keeps a notification with a body of thousands of lines to a few lines in the list', async () => {
+    await connected({ list: [{ status: 200, body: { items: [], unread: 0, next: null } }] });
+    await stage(`harness.notify('public:news', 'tall', 'Tall', 'line\\n'.repeat(3000))`);
+    await eventually(async () => expect(await titles()).toEqual(['Tall']));
+    await page.locator('herald-bell button.bell').click();
+    const height = (await stage(`return document.querySelector('herald-bell').shadowRoot.querySelector('li[data-id="tall"]').getBoundingClientRect().height`)) as number;
+    expect(height).toBeLessThan(250);
   });
 
   it('shows a burst of notifications in one update, keeping the entries already shown and announcing them once', async () => {

@@ -12,7 +12,7 @@ export interface OriginServer {
 /**
  * A page origin apart from Herald, the way an app embeds the SDK: `/sdk/<file>.js` serves the
  * built @herald/client modules, every other path an empty page that puts `connect` on
- * `window.heraldSdk` (`/strict-styles` with a Content-Security-Policy that allows no inline style).
+ * `window.heraldSdk` (`/strict-styles` and `/trusted-types` with a Content-Security-Policy: see POLICIES).
  */
 export async function startOriginServer(): Promise<OriginServer> {
   const sdkDir = join(dirname(require.resolve('@herald/client/package.json')), 'dist');
@@ -20,7 +20,7 @@ export async function startOriginServer(): Promise<OriginServer> {
     const asset = /^\/sdk\/([a-z0-9][a-z0-9.-]*\.js)$/.exec(request.url ?? '');
     if (!asset) {
       // `/strict-styles`: a page whose policy allows no inline style, as many apps run.
-      const policy = request.url === '/strict-styles' ? { 'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; connect-src *" } : {};
+      const policy = POLICIES[request.url ?? ''] === undefined ? {} : { 'content-security-policy': POLICIES[request.url!] };
       response.writeHead(200, { 'content-type': 'text/html', ...policy }).end(PAGE);
       return;
     }
@@ -35,6 +35,12 @@ export async function startOriginServer(): Promise<OriginServer> {
     close: () => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
   };
 }
+
+/** Pages whose Content-Security-Policy an app may run with: no inline style; Trusted Types enforced. */
+const POLICIES: Record<string, string> = {
+  '/strict-styles': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; connect-src *",
+  '/trusted-types': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; connect-src *; require-trusted-types-for 'script'",
+};
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>an app on another origin</title>
 <script type="module">import { connect } from '/sdk/index.js'; window.heraldSdk = { connect };</script>`;
