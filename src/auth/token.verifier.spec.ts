@@ -33,6 +33,22 @@ describe('TokenVerifier.verify', () => {
   });
 });
 
+describe('a token\'s name', () => {
+  it('is kept up to 100 characters and cut there, never between the halves of a surrogate pair', () => {
+    const verifier = new TokenVerifier(jwt, config);
+    const nameOf = (name: unknown) => {
+      const verified = verifier.verify(jwt.sign({ sub: 'u', name }));
+      return verified.ok ? verified.principal.name : verified.reason;
+    };
+    expect(nameOf('Ann Example')).toBe('Ann Example');
+    expect(nameOf('x'.repeat(100))).toBe('x'.repeat(100));
+    expect(nameOf('x'.repeat(45_000))).toBe('x'.repeat(100));
+    expect(nameOf('😀'.repeat(150))).toBe('😀'.repeat(100));
+    expect(nameOf('a' + '😀'.repeat(150))).toBe('a' + '😀'.repeat(99));
+    expect(nameOf(42)).toBeUndefined();
+  });
+});
+
 describe('TokenVerifier.verifyRepeated', () => {
   let verifier: TokenVerifier;
   beforeEach(() => {

@@ -94,7 +94,7 @@ export class TokenVerifier {
     if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) return undefined;
     return {
       user: sub,
-      name: typeof name === 'string' ? name : undefined,
+      name: typeof name === 'string' ? displayName(name) : undefined,
       roomPatterns: rooms === undefined ? EMPTY_LIST : this.lists.intern(rooms as string[]),
       scopes: this.lists.intern(scopesOf(claims)),
       expiresAtMs: typeof exp === 'number' ? exp * 1000 : null,
@@ -105,6 +105,19 @@ export class TokenVerifier {
 }
 
 const EMPTY_LIST: readonly string[] = [];
+
+/**
+ * The most characters of a token's `name` Herald keeps (the demo's token endpoint takes no more).
+ * It is copied into every chat message its user sends and kept in room history: a 45,000
+ * character name made each one-character message 45 KB for every member.
+ */
+export const DISPLAY_NAME_MAX_CHARS = 100;
+
+/** `name` cut to DISPLAY_NAME_MAX_CHARS characters (code points: a pair of surrogates is not split). */
+function displayName(name: string): string {
+  if (name.length <= DISPLAY_NAME_MAX_CHARS) return name;
+  return [...name.slice(0, 2 * DISPLAY_NAME_MAX_CHARS)].slice(0, DISPLAY_NAME_MAX_CHARS).join('');
+}
 
 /** Most distinct claim lists kept for sharing; more are still accepted, just not shared. */
 const INTERNED_LISTS = 1000;
