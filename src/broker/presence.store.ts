@@ -56,11 +56,11 @@ export abstract class PresenceStore {
   abstract leavePersonal(room: string, user: string, connectionId: string): void;
   /**
    * Who is in the room across pods; for a personal room, what enterPersonal counted. With
-   * `joinsToldSinceMs` (this pod's clock; a store that keeps its own times asks with the age it
+   * `toldSinceMs` (this pod's clock; a store that keeps its own times asks with the age it
    * makes, so the two clocks need not agree), also which of them the room was told `joined` at or
-   * after that time (PresenceSnapshot.joinsToldSince).
+   * after that time, and who left it since (PresenceSnapshot.joinsToldSince, departedSince).
    */
-  abstract snapshot(room: string, joinsToldSinceMs?: number): Promise<PresenceSnapshot>;
+  abstract snapshot(room: string, toldSinceMs?: number): Promise<PresenceSnapshot>;
   /**
    * Registers the listener told when a user's last connection in a room vanished without a
    * remove: its pod died and the entry expired. Called once cluster-wide per such user, on
@@ -90,4 +90,11 @@ export interface PresenceSnapshot {
    * Undefined from a store whose pods are never cut off from it (the embedded one).
    */
   joinsToldSince?: string[];
+  /**
+   * Asked for with a time: the users not there whose departure (a `left` told, or entries that
+   * expired) the room heard since then. A pod that could not hear the room meanwhile missed
+   * their `left`, and its members may never have been told those users `joined` (they were
+   * there first), so nothing else tells them. Undefined from the embedded store, as above.
+   */
+  departedSince?: string[];
 }

@@ -34,7 +34,7 @@ export class RoomsService implements OnModuleDestroy {
   /**
    * From when this pod may have missed what its rooms' channels carried: a little before the
    * broker was lost (a silent Redis is noticed within its command deadline and a health PING),
-   * kept across losses until a look after a return has told what was missed (tellUnheardJoins).
+   * kept across losses until a look after a return has told what was missed (tellUnheard).
    */
   private unheardSinceMs: number | undefined;
   /** What every join and leave asks the store to tell (PRESENCE_EVENTS_MAX_USERS), one object for all. */
@@ -165,29 +165,40 @@ export class RoomsService implements OnModuleDestroy {
         }
       }
     }
+    // Told `left` here since the loss, by anyone (the look above included): not told again below.
+    const toldLeft = new Set(this.hub.toldPresence.lefts().flatMap(([room, users]) => users.map((user) => toldKey(room, user))));
     this.hub.toldPresence.unwatchLefts();
-    if (this.unheardSinceMs === undefined || !(await this.tellUnheardJoins(this.unheardSinceMs, toldJustNow))) return;
+    if (this.unheardSinceMs === undefined || !(await this.tellUnheard(this.unheardSinceMs, toldJustNow, toldLeft))) return;
     // Lost again meanwhile: what that loss missed is for the look after its return.
     if (round === this.presenceRound) this.unheardSinceMs = undefined;
   }
 
   /**
-   * Tells this pod's members `joined` for each user the store announced to their room since
-   * `sinceMs`, while this pod could not hear the room's channel, and whom they were not told of
-   * since. Without it, a user who joined on another pod while this one was cut off from Redis
-   * stayed unknown to this pod's members until the user left (told `left` of someone never
-   * `joined`). The store says when each arrival was announced: a user present whom nobody here
-   * was told of may as well have been there before this pod's members joined, and telling those
-   * `joined` after every outage would announce a whole room again. False when a room could not
-   * be read (the look after the broker's next return tells it).
+   * Tells this pod's members what the store told their room since `sinceMs`, while this pod
+   * could not hear the room's channel, and they were not told of since:
+   * - `joined` for each user announced meanwhile (without it, a user who joined on another pod
+   *   while this one was cut off from Redis stayed unknown here until the user left). The store
+   *   says when each arrival was announced: a user present whom nobody here was told of may as
+   *   well have been there before this pod's members joined, and telling those `joined` after
+   *   every outage would announce a whole room again.
+   * - `left` for each user who left meanwhile (the look above tells it only of users told
+   *   `joined` here: one who was there before this pod's members joined was never announced to
+   *   them, and its `left`, sent while this pod subscribed again, reached nobody here).
+   * False when a room could not be read (the look after the broker's next return tells it).
    */
-  private async tellUnheardJoins(sinceMs: number, toldJustNow: ReadonlySet<string>): Promise<boolean> {
+  private async tellUnheard(sinceMs: number, toldJustNow: ReadonlySet<string>, toldLeft: ReadonlySet<string>): Promise<boolean> {
     for (const room of this.hub.sharedRoomsWithMembers()) {
       const snapshot = await readPresence(this.presence, room, sinceMs);
       if (!snapshot) return false;
       for (const user of snapshot.joinsToldSince ?? []) {
         if (this.hub.toldPresence.toldJoined(room, user) || toldJustNow.has(toldKey(room, user))) continue;
         const frame = this.presenceFrame(room, user, 'joined', snapshot.users.length);
+        if (frame !== undefined) this.hub.tellHere(room, user, frame);
+      }
+      for (const user of snapshot.departedSince ?? []) {
+        const key = toldKey(room, user);
+        if (toldLeft.has(key) || toldJustNow.has(key)) continue;
+        const frame = this.presenceFrame(room, user, 'left', snapshot.users.length + 1);
         if (frame !== undefined) this.hub.tellHere(room, user, frame);
       }
     }

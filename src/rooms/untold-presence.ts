@@ -7,9 +7,9 @@ export function toldKey(room: string, user: string): string {
 }
 
 /** The room's presence (PresenceStore.snapshot), or undefined when it cannot be read now. */
-export async function readPresence(presence: PresenceStore, room: string, joinsToldSinceMs?: number): Promise<PresenceSnapshot | undefined> {
+export async function readPresence(presence: PresenceStore, room: string, toldSinceMs?: number): Promise<PresenceSnapshot | undefined> {
   try {
-    return await presence.snapshot(room, joinsToldSinceMs);
+    return await presence.snapshot(room, toldSinceMs);
   } catch {
     return undefined;
   }

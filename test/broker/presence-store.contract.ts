@@ -141,6 +141,35 @@ export function presenceStoreContract(harness: EngineHarness): void {
     expect((await a.snapshot('unheard', 0)).joinsToldSince).toEqual([]);
   });
 
+  itWithPods('says which users left the room since a time, told or expired, unless they are back: what a pod cut off meanwhile missed', async () => {
+    const cluster = await harness.cluster();
+    const [a, b] = [(await cluster.pod()).presence, (await cluster.pod()).presence];
+    const told = { maxUsers: 10 };
+    for (const [user, id] of [['early', 'c1'], ['stays', 'c2'], ['returns', 'c3'], ['quiet', 'c4'], ['two-tabs', 'c5'], ['two-tabs', 'c6']]) await a.add('departures', user, id, told);
+    await a.remove('departures', 'early', 'c1', told);
+    await delay(20);
+    const since = Date.now();
+    await delay(20);
+    // Told `left`, whichever pod removed it.
+    await b.add('departures', 'visitor', 'c7', told);
+    await b.remove('departures', 'visitor', 'c7', told);
+    // Back after leaving: not gone.
+    await a.remove('departures', 'returns', 'c3', told);
+    await a.add('departures', 'returns', 'c8', told);
+    // Left without a `left` told here (its pod's to tell, which may be gone by the time the store runs it).
+    await a.remove('departures', 'quiet', 'c4');
+    // One tab of two closed: still there.
+    await a.remove('departures', 'two-tabs', 'c5', told);
+    expect((await b.snapshot('departures', since)).departedSince?.sort()).toEqual(['quiet', 'visitor']);
+    expect((await b.snapshot('departures', since - 60_000)).departedSince?.sort()).toEqual(['early', 'quiet', 'visitor']);
+    expect(await b.snapshot('departures')).not.toHaveProperty('departedSince');
+    // A pod that died: its users' entries expire, which the pods tell, so they count as told.
+    const crashed = (await cluster.pod({ crashed: true })).presence;
+    await crashed.add('departures', 'crashed-user', 'c9', told);
+    const beforeExpiry = Date.now();
+    await eventually(async () => expect((await a.snapshot('departures', beforeExpiry)).departedSince).toEqual(['crashed-user']), 5 * harness.presenceTtlMs! + 2000);
+  });
+
   it('keeps rooms apart, and counts the entries this pod holds', async () => {
     const store = await (await stores()).pod();
     await store.add('one', 'alice', 'c1');

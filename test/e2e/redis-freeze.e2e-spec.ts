@@ -249,6 +249,41 @@ describe('presence changes made while Redis is down', () => {
     }
   });
 
+  it('are told to the members of a pod cut off from Redis meanwhile: a user there before them who left is announced left', async () => {
+    const room = 'chat:departures';
+    const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
+    const clients: TestClient[] = [];
+    const early = await connectClient(app.wsUrl, token('early'));
+    clients.push(early);
+    await early.join(room);
+    const presenceHere = async () => (await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body as { users: string[] };
+    await eventually(async () => expect((await presenceHere()).users).toEqual(['early']));
+    const network = await startTcpRelay(broker.redis!.port);
+    // Heartbeats of 1 s: its look after each return comes 3 s later.
+    const cutOff = await createTestApp({ ...broker.env(), REDIS_URL: network.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '1000' });
+    const cutOffReady = async () => (await http('GET', `${cutOff.url}/readyz`)).status;
+    try {
+      // The watcher joins after `early`: it is never told `early` joined (the contract has no snapshot).
+      const watcher = await connectClient(cutOff.wsUrl, token('watcher'));
+      clients.push(watcher);
+      await watcher.join(room);
+      await eventually(async () => expect((await presenceHere()).users.sort()).toEqual(['early', 'watcher']));
+
+      network.cut();
+      await eventually(async () => expect(await cutOffReady()).toBe(503), ANSWER_WITHIN_MS);
+      // Told to the room while the watcher's pod cannot hear it.
+      expect((await early.request('leave', { room })).event).toBe('left');
+      await eventually(async () => expect((await presenceHere()).users).toEqual(['watcher']));
+      network.mend();
+      await eventually(async () => expect(await cutOffReady()).toBe(200), 15_000);
+      await eventually(() => expect(presenceOf(watcher)).toEqual(['early left']), 15_000);
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      await cutOff.close();
+      await network.close();
+    }
+  });
+
   it('are told by a pod that shut down while Redis was frozen, once Redis answers: its members are announced as left', async () => {
     const room = 'chat:shutdown';
     const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });

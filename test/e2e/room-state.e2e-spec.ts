@@ -9,12 +9,15 @@ import { ServerFrame, TestClient, connectClient } from '../support/ws-client';
 /**
  * What rooms leave in Redis once their members are gone: a room's epoch, even one that never
  * carried a message, outlives its last member by HISTORY_TTL_S (a join's seq is a `since` that
- * recovers what is published meanwhile: docs/protocol.md section 9), and nothing longer. 2,000
+ * recovers what is published meanwhile: docs/protocol.md section 9), and nothing longer, but for
+ * when its users left, kept for a pod that could not hear the room then (DEPARTURES_KEPT_S). 2,000
  * rooms here: the full 10,000 of 100 connections starved the rest of the suite of CPU.
  */
 const CONNECTIONS = 20;
 const ROOMS_PER_CONNECTION = 100;
 const HISTORY_TTL_S = 600;
+/** When each user left a room is kept for ten presence TTLs (2 x HEARTBEAT_MS, 2 s in tests). */
+const DEPARTURES_KEPT_S = 10 * 2 * 2;
 
 describe('room state in Redis', () => {
   const broker = useBroker('redis');
@@ -76,12 +79,16 @@ describe('room state in Redis', () => {
     await Promise.all(disconnecting.map((client) => client.close()));
     await Promise.all(leaving.map((client) => client.close()));
 
-    // Presence goes with the members; each room's epoch stays, with a TTL.
-    await eventually(async () => expect((await keysMatching('{public:quiet-*')).filter((key) => !key.endsWith(':meta'))).toEqual([]), 15_000, 100);
-    const epochs = await keysMatching('{public:quiet-*');
+    // Presence goes with the members, but for when each left (for a pod that could not hear the
+    // room then), which outlives them by DEPARTURES_KEPT_S; each room's epoch stays, with a TTL.
+    await eventually(async () => expect((await keysMatching('{public:quiet-*')).filter((key) => !key.endsWith(':meta') && !key.endsWith(':presence:departed'))).toEqual([]), 15_000, 100);
+    const epochs = (await keysMatching('{public:quiet-*')).filter((key) => key.endsWith(':meta'));
     expect(epochs).toHaveLength(CONNECTIONS * ROOMS_PER_CONNECTION);
     const ttls = await Promise.all(epochs.map((key) => inspector.ttl(key)));
     expect(ttls.filter((ttl) => !(ttl > 0 && ttl <= HISTORY_TTL_S))).toEqual([]);
+    const departures = (await keysMatching('{public:quiet-*')).filter((key) => key.endsWith(':presence:departed'));
+    const departureTtls = await Promise.all(departures.map((key) => inspector.ttl(key)));
+    expect(departureTtls.filter((ttl) => !(ttl > 0 && ttl <= DEPARTURES_KEPT_S))).toEqual([]);
     // The personal rooms of the gone connections never started a life: nothing of theirs is kept.
     await eventually(async () => expect(await keysMatching('{user:quiet*')).toEqual([]), 15_000, 100);
   }, 120_000);
@@ -97,8 +104,8 @@ describe('room state in Redis', () => {
 
     // The room with a message keeps its history, the quiet one its epoch, each with a TTL.
     await eventually(async () => {
-      expect((await keysMatching('{public:still-quiet}*')).sort()).toEqual([`${prefix}{public:still-quiet}:meta`]);
-      expect((await keysMatching('{public:kept}*')).sort()).toEqual([`${prefix}{public:kept}:log`, `${prefix}{public:kept}:meta`]);
+      expect((await keysMatching('{public:still-quiet}*')).sort()).toEqual([`${prefix}{public:still-quiet}:meta`, `${prefix}{public:still-quiet}:presence:departed`]);
+      expect((await keysMatching('{public:kept}*')).sort()).toEqual([`${prefix}{public:kept}:log`, `${prefix}{public:kept}:meta`, `${prefix}{public:kept}:presence:departed`]);
     });
     for (const key of [...(await keysMatching('{public:kept}*')), ...(await keysMatching('{public:still-quiet}*'))]) {
       expect(await inspector.ttl(key)).toBeGreaterThan(0);

@@ -69,8 +69,8 @@ export class MemoryPresenceStore extends PresenceStore {
     return { userChanged, users: users.size };
   }
 
-  /** Never says who was announced since a time (PresenceSnapshot.joinsToldSince): the pod that announces is the only one, and hears itself. */
-  async snapshot(room: string, _joinsToldSinceMs?: number): Promise<PresenceSnapshot> {
+  /** Never says who was announced, or left, since a time (PresenceSnapshot.joinsToldSince, departedSince): the pod that announces is the only one, and hears itself. */
+  async snapshot(room: string, _toldSinceMs?: number): Promise<PresenceSnapshot> {
     if (room.startsWith(PERSONAL_ROOM_PREFIX)) {
       const user = room.slice(PERSONAL_ROOM_PREFIX.length);
       const ids = this.presenceByRoom.get(PERSONAL_ROOMS)?.get(user);

@@ -24,7 +24,18 @@ import { NOW_MS } from './lua';
  * entries are purged once the grace ends.
  */
 export const PRESENCE_HELPERS = `${NOW_MS}
-local expiry, connections, users, clock, announced = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local expiry, connections, users, clock, announced, departed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- How many entry TTLs a departure is remembered (see record_departure).
+local DEPARTURE_TTLS = 10
+-- Records that the room was told \`user\` left (or that the user's entries expired, which pods
+-- tell), at \`now\`: a pod that could not hear the room then asks for the departures since
+-- (PRESENCE_SNAPSHOT). Kept for DEPARTURE_TTLS entry TTLs, older ones trimmed as newer come.
+local function record_departure(user, now, ttl_ms)
+  local kept_ms = DEPARTURE_TTLS * ttl_ms
+  redis.call('ZADD', departed, now, user)
+  redis.call('ZREMRANGEBYSCORE', departed, '-inf', now - kept_ms)
+  redis.call('PEXPIRE', departed, kept_ms)
+end
 local function forget(id, user)
   redis.call('ZREM', expiry, id)
   redis.call('HDEL', connections, id)
@@ -58,13 +69,16 @@ local function may_purge(now, ttl_ms)
   redis.call('PEXPIRE', clock, ttl_ms)
   return not grace or now >= grace
 end
--- Returns the users whose last connection just expired.
-local function purge(now)
+-- Returns the users whose last connection just expired; with \`ttl_ms\`, records their departures.
+local function purge(now, ttl_ms)
   local gone = {}
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
     local user = redis.call('HGET', connections, id)
     if not user then redis.call('ZREM', expiry, id)
-    elseif forget(id, user) then table.insert(gone, user) end
+    elseif forget(id, user) then
+      table.insert(gone, user)
+      if ttl_ms then record_departure(user, now, ttl_ms) end
+    end
   end
   return gone
 end
@@ -80,7 +94,9 @@ end
 local function upsert(id, user, expires_at)
   redis.call('ZADD', expiry, expires_at, id)
   if redis.call('HSETNX', connections, id, user) == 0 then return false end
-  return redis.call('HINCRBY', users, user, 1) == 1
+  if redis.call('HINCRBY', users, user, 1) > 1 then return false end
+  redis.call('ZREM', departed, user)
+  return true
 end
 local function keep(ttl_ms)
   redis.call('PEXPIRE', connections, ttl_ms)
@@ -113,9 +129,9 @@ local function announce(user, status, users_told)
   local frame = '{"event":"presence","data":{"room":' .. cjson.encode(ARGV[6]) .. ',"user":' .. cjson.encode(user)
     .. ',"status":"' .. status .. '","timestamp":"' .. ARGV[7] .. '"}}'
   redis.call(ARGV[3], ARGV[4], ARGV[5] .. 'B ' .. cjson.encode(user) .. '\\n' .. frame)
-  if status == 'joined' then redis.call('HSET', announced, user, now) end
+  if status == 'joined' then redis.call('HSET', announced, user, now) else record_departure(user, now, ttl_ms) end
 end
-local gone = may_purge(now, ttl_ms) and purge(now) or {}
+local gone = may_purge(now, ttl_ms) and purge(now, ttl_ms) or {}
 local changes, expired = {}, {}
 local index = 8
 while index <= #ARGV do
@@ -128,7 +144,10 @@ while index <= #ARGV do
   else
     local user = redis.call('HGET', connections, ARGV[index + 1])
     changed = user and forget(ARGV[index + 1], user)
-    if changed and op == '-!' then announce(user, 'left', redis.call('HLEN', users) + 1) end
+    if changed and op == '-!' then announce(user, 'left', redis.call('HLEN', users) + 1)
+    -- A remove nobody is told of here (a pod's retry of one Redis did not take) is its pod's to
+    -- tell; recorded, as that pod may be gone by the time Redis runs it.
+    elseif changed then record_departure(user, now, ttl_ms) end
     index = index + 2
   end
   table.insert(changes, changed and 1 or 0)
@@ -150,29 +169,33 @@ local now, ttl_ms = now_ms(), tonumber(ARGV[1])
 local purging = may_purge(now, ttl_ms) and ARGV[2] == '1'
 for index = 3, #ARGV, 2 do upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) end
 local gone = {}
-if purging then gone = still_gone(purge(now)) end
+if purging then gone = still_gone(purge(now, ttl_ms)) end
 keep(ttl_ms)
 return {redis.call('HLEN', users), gone}
 `;
 
 /**
  * ARGV: entry TTL ms, then optionally an age (ms). Returns {live connections, {users}, {expired
- * users}, {users there whose `joined` was told within that age}} (the last empty without it).
+ * users}, {users there whose `joined` was told within that age}, {users not there whose `left`
+ * was told, or whose entries expired, within it}} (the last two empty without it).
  * An age, not a time: the times told are Redis's (now_ms), and pods' clocks are not trusted.
  */
 const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
-local now = now_ms()
-local gone = may_purge(now, tonumber(ARGV[1])) and purge(now) or {}
+local now, ttl_ms = now_ms(), tonumber(ARGV[1])
+local gone = may_purge(now, ttl_ms) and purge(now, ttl_ms) or {}
 empty_without_clock()
-local told_since = {}
+local told_since, departed_since = {}, {}
 local since = ARGV[2] and now - tonumber(ARGV[2])
 if since then
   local told = redis.call('HGETALL', announced)
   for index = 1, #told, 2 do
     if tonumber(told[index + 1]) >= since and redis.call('HEXISTS', users, told[index]) == 1 then table.insert(told_since, told[index]) end
   end
+  for _, user in ipairs(redis.call('ZRANGEBYSCORE', departed, since, '+inf')) do
+    if redis.call('HEXISTS', users, user) == 0 then table.insert(departed_since, user) end
+  end
 end
-return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone, told_since}
+return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone, told_since, departed_since}
 `;
 
 export interface PresenceKeys {
@@ -188,6 +211,13 @@ export interface PresenceKeys {
    * who was there before its members joined.
    */
   announced: string;
+  /**
+   * Sorted set: user -> when (Redis ms) the room was told the user `left`, or the user's entries
+   * expired, for DEPARTURE_TTLS entry TTLs or until the user is back. A pod that could not hear
+   * the room for a while asks it who left meanwhile (PresenceStore.snapshot's departedSince):
+   * its members may never have been told those users `joined` (they were there first).
+   */
+  departed: string;
 }
 
 /** Every presence script reports the users whose last entry it found expired (their pod died). */
@@ -221,10 +251,12 @@ export interface PresenceSnapshotReply extends ExpiredPresence {
   userIds: string[];
   /** Asked with an age: the users there whose `joined` was told within it (PresenceKeys.announced). */
   joinsToldSince: string[];
+  /** Asked with an age: the users not there whose departure was told within it (PresenceKeys.departed). */
+  departedSince: string[];
 }
 
 /** How many keys pushPresenceKeys pushes: KEYS[1] to KEYS[PRESENCE_KEY_COUNT] of every presence script. */
-export const PRESENCE_KEY_COUNT = 5;
+export const PRESENCE_KEY_COUNT = 6;
 
 /** A room's presence keys, as every presence script (and the personal rooms' snapshot) takes them first. */
 export const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
@@ -233,6 +265,7 @@ export const pushPresenceKeys = (parser: CommandParser, keys: PresenceKeys) => {
   parser.pushKey(keys.users);
   parser.pushKey(keys.clock);
   parser.pushKey(keys.announced);
+  parser.pushKey(keys.departed);
 };
 
 export const PRESENCE_SCRIPTS = {
@@ -274,12 +307,13 @@ export const PRESENCE_SCRIPTS = {
       parser.push(String(ttlMs));
       if (joinsToldWithinMs !== undefined) parser.push(String(Math.max(0, Math.ceil(joinsToldWithinMs))));
     },
-    transformReply: (reply: [number, string[], string[], string[]]): PresenceSnapshotReply => ({
+    transformReply: (reply: [number, string[], string[], string[], string[]]): PresenceSnapshotReply => ({
       connections: Number(reply[0]),
       userIds: reply[1],
       users: reply[1].length,
       expiredUsers: reply[2],
       joinsToldSince: reply[3],
+      departedSince: reply[4],
     }),
   }),
 };

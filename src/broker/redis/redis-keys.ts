@@ -124,6 +124,7 @@ export class RedisKeys {
       users: this.presenceUsers(room),
       clock: this.presenceClock(room),
       announced: this.presenceAnnounced(room),
+      departed: `${this.prefix}{${room}}:presence:departed`,
     };
   }
 

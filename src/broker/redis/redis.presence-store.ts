@@ -256,16 +256,16 @@ export class RedisPresenceStore extends PresenceStore {
     if (batch) this.sendChanges(room, batch);
   }
 
-  async snapshot(room: string, joinsToldSinceMs?: number): Promise<PresenceSnapshot> {
+  async snapshot(room: string, toldSinceMs?: number): Promise<PresenceSnapshot> {
     if (isPersonalRoom(room)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
     this.flushChanges(room);
     // Asked as an age when sent: Redis compares it with its own clock, not this pod's.
     const snapshot = await this.connection.run('presence', (redis) =>
-      redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs, joinsToldSinceMs === undefined ? undefined : Date.now() - joinsToldSinceMs),
+      redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs, toldSinceMs === undefined ? undefined : Date.now() - toldSinceMs),
     );
     this.reportExpired(room, snapshot);
     const { userIds: users, connections } = snapshot;
-    return joinsToldSinceMs === undefined ? { users, connections } : { users, connections, joinsToldSince: snapshot.joinsToldSince };
+    return toldSinceMs === undefined ? { users, connections } : { users, connections, joinsToldSince: snapshot.joinsToldSince, departedSince: snapshot.departedSince };
   }
 
   onExpired(listener: PresenceExpiredListener): void {
