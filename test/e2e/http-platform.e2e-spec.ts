@@ -266,6 +266,23 @@ describe('HTTP platform', () => {
     });
   });
 
+  it('tells browsers not to guess another type from the bytes of any answer: success, error, not found', async () => {
+    const answers = await Promise.all([
+      fetch(`${app.url}/healthz`),
+      fetch(`${app.url}/v1/notifications`, { method: 'POST', headers: { authorization: `Bearer ${publisherToken()}`, 'content-type': 'application/json' }, body: JSON.stringify({ users: ['u1'], type: 't', payload: {} }) }),
+      fetch(`${app.url}/v1/notifications`, { method: 'POST', headers: { authorization: `Bearer ${publisherToken()}`, 'content-type': 'application/json' }, body: '{"users":["u1"],"type":"<b>"}' }),
+      fetch(`${app.url}/v1/notifications`, { method: 'POST', body: '{}' }),
+      fetch(`${app.url}/nowhere`),
+    ]);
+    expect(answers.map((answer) => [answer.status, answer.headers.get('x-content-type-options')])).toEqual([
+      [200, 'nosniff'],
+      [202, 'nosniff'],
+      [400, 'nosniff'],
+      [401, 'nosniff'],
+      [404, 'nosniff'],
+    ]);
+  });
+
   it('answers an Expect it does not meet with 417 in the error shape', async () => {
     const response = await rawRequest(`${app.url}/v1/notifications`, 'POST', { expect: 'something-else', 'content-type': 'application/json', authorization: `Bearer ${publisherToken()}` }, '{}');
     expect(response).toMatchObject({ status: 417, body: { statusCode: 417, error: 'Expectation Failed', message: expect.stringContaining('100-continue') } });
