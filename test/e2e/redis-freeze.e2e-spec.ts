@@ -200,41 +200,69 @@ describe('presence changes made while Redis is down', () => {
     await Promise.all([watcher.close(), leaver.close()]);
   });
 
-  it('are told to the members of a pod cut off from Redis meanwhile: a user who joined on another pod is announced joined, one there before is not', async () => {
-    const room = 'chat:cutoff';
+  /**
+   * `early` joins `room` on this suite's pod; then `watcher` joins it on a pod that reaches Redis
+   * through a relay (heartbeats of 1 s: its look after each return comes 3 s later), so it is never
+   * told `early` joined (the contract has no snapshot). `cut` and `mend` take that pod off Redis
+   * and back, each once the pod says so. Everything is closed after `scene`.
+   */
+  async function withCutOffWatcher(
+    room: string,
+    scene: (setup: { early: TestClient; watcher: TestClient; earlyAnnouncedBy: number; connect(user: string): Promise<TestClient>; presenceHere(): Promise<{ users: string[] }>; cut(): Promise<void>; mend(): Promise<void> }) => Promise<void>,
+  ): Promise<void> {
     const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
     const clients: TestClient[] = [];
-    const early = await connectClient(app.wsUrl, token('early'));
-    clients.push(early);
-    await early.join(room);
+    const connect = async (user: string) => {
+      const client = await connectClient(app.wsUrl, token(user));
+      clients.push(client);
+      await client.join(room);
+      return client;
+    };
     const presenceHere = async () => (await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body as { users: string[] };
+    const early = await connect('early');
     // Announced with its presence entry, which follows the `joined` reply (on a busy machine, later).
     await eventually(async () => expect((await presenceHere()).users).toEqual(['early']));
     const earlyAnnouncedBy = Date.now();
     const network = await startTcpRelay(broker.redis!.port);
-    // Heartbeats of 1 s: its look after each return comes 3 s later.
     const cutOff = await createTestApp({ ...broker.env(), REDIS_URL: network.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '1000' });
     const cutOffReady = async () => (await http('GET', `${cutOff.url}/readyz`)).status;
     try {
-      // The watcher joins after `early`: nobody tells it of users already there (the presence API does).
       const watcher = await connectClient(cutOff.wsUrl, token('watcher'));
       clients.push(watcher);
       await watcher.join(room);
       await eventually(async () => expect((await presenceHere()).users.sort()).toEqual(['early', 'watcher']));
+      await scene({
+        early,
+        watcher,
+        earlyAnnouncedBy,
+        connect,
+        presenceHere,
+        async cut() {
+          network.cut();
+          await eventually(async () => expect(await cutOffReady()).toBe(503), ANSWER_WITHIN_MS);
+        },
+        async mend() {
+          network.mend();
+          await eventually(async () => expect(await cutOffReady()).toBe(200), 15_000);
+        },
+      });
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      await cutOff.close();
+      await network.close();
+    }
+  }
 
+  it('are told to the members of a pod cut off from Redis meanwhile: a user who joined on another pod is announced joined, one there before is not', async () => {
+    await withCutOffWatcher('chat:cutoff', async ({ watcher, earlyAnnouncedBy, connect, cut, mend }) => {
       // A pod counts what was announced up to two command deadlines before it noticed the loss as
       // possibly unheard (a silent Redis is noticed that late): `early` is announced before that.
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
-
       /** While the pod is cut off, `user` joins on the other pod: announced on a channel the pod does not hear then. */
       const joinWhileCutOff = async (user: string) => {
-        network.cut();
-        await eventually(async () => expect(await cutOffReady()).toBe(503), ANSWER_WITHIN_MS);
-        const client = await connectClient(app.wsUrl, token(user));
-        clients.push(client);
-        await client.join(room);
-        network.mend();
-        await eventually(async () => expect(await cutOffReady()).toBe(200), 15_000);
+        await cut();
+        await connect(user);
+        await mend();
       };
       await joinWhileCutOff('newcomer');
       // The look after the return tells each room's users in one pass: `early` would be told with it.
@@ -242,46 +270,18 @@ describe('presence changes made while Redis is down', () => {
       // The next outage's look tells its own arrival, and not the one told already.
       await joinWhileCutOff('later');
       await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined', 'later joined']), 15_000);
-    } finally {
-      await Promise.all(clients.map((client) => client.close()));
-      await cutOff.close();
-      await network.close();
-    }
+    });
   });
 
   it('are told to the members of a pod cut off from Redis meanwhile: a user there before them who left is announced left', async () => {
-    const room = 'chat:departures';
-    const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
-    const clients: TestClient[] = [];
-    const early = await connectClient(app.wsUrl, token('early'));
-    clients.push(early);
-    await early.join(room);
-    const presenceHere = async () => (await http('GET', `${app.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body as { users: string[] };
-    await eventually(async () => expect((await presenceHere()).users).toEqual(['early']));
-    const network = await startTcpRelay(broker.redis!.port);
-    // Heartbeats of 1 s: its look after each return comes 3 s later.
-    const cutOff = await createTestApp({ ...broker.env(), REDIS_URL: network.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '1000' });
-    const cutOffReady = async () => (await http('GET', `${cutOff.url}/readyz`)).status;
-    try {
-      // The watcher joins after `early`: it is never told `early` joined (the contract has no snapshot).
-      const watcher = await connectClient(cutOff.wsUrl, token('watcher'));
-      clients.push(watcher);
-      await watcher.join(room);
-      await eventually(async () => expect((await presenceHere()).users.sort()).toEqual(['early', 'watcher']));
-
-      network.cut();
-      await eventually(async () => expect(await cutOffReady()).toBe(503), ANSWER_WITHIN_MS);
+    await withCutOffWatcher('chat:departures', async ({ early, watcher, presenceHere, cut, mend }) => {
+      await cut();
       // Told to the room while the watcher's pod cannot hear it.
-      expect((await early.request('leave', { room })).event).toBe('left');
+      expect((await early.request('leave', { room: 'chat:departures' })).event).toBe('left');
       await eventually(async () => expect((await presenceHere()).users).toEqual(['watcher']));
-      network.mend();
-      await eventually(async () => expect(await cutOffReady()).toBe(200), 15_000);
+      await mend();
       await eventually(() => expect(presenceOf(watcher)).toEqual(['early left']), 15_000);
-    } finally {
-      await Promise.all(clients.map((client) => client.close()));
-      await cutOff.close();
-      await network.close();
-    }
+    });
   });
 
   it('are told by a pod that shut down while Redis was frozen, once Redis answers: its members are announced as left', async () => {
