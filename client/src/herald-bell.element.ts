@@ -89,15 +89,22 @@ function adoptStyles(root: ShadowRoot): void {
   }
 }
 
-/** An element with its attributes and children; in SVG's namespace for `svg` and what it holds. */
-function element(tag: string, attributes: Record<string, string>, children: Array<Node | string> = [], namespace?: string): Element {
-  const created = namespace ? document.createElementNS(namespace, tag) : document.createElement(tag);
+/** `created` with its attributes and children. */
+function filled(created: Element, attributes: Record<string, string>, children: Array<Node | string>): Element {
   for (const [name, value] of Object.entries(attributes)) created.setAttribute(name, value);
   created.append(...children);
   return created;
 }
 
-const SVG = 'http://www.w3.org/2000/svg';
+/** An HTML element with its attributes and children. */
+function element(tag: string, attributes: Record<string, string>, children: Array<Node | string> = []): Element {
+  return filled(document.createElement(tag), attributes, children);
+}
+
+/** An SVG element (in SVG's namespace, or the browser draws nothing) with its attributes and children. */
+function svgElement(tag: string, attributes: Record<string, string>, children: Element[] = []): Element {
+  return filled(document.createElementNS('http://www.w3.org/2000/svg', tag), attributes, children);
+}
 
 /**
  * The bell's shadow DOM, built node by node rather than parsed from markup: a page that enforces
@@ -105,10 +112,10 @@ const SVG = 'http://www.w3.org/2000/svg';
  * the bell stayed empty there.
  */
 function bellDom(): Node[] {
-  const icon = element('svg', { 'aria-hidden': 'true', viewBox: '0 0 24 24', width: '20', height: '20', fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, [
-    element('path', { d: 'M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9' }, [], SVG),
-    element('path', { d: 'M10.3 21a1.94 1.94 0 0 0 3.4 0' }, [], SVG),
-  ], SVG);
+  const icon = svgElement('svg', { 'aria-hidden': 'true', viewBox: '0 0 24 24', width: '20', height: '20', fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, [
+    svgElement('path', { d: 'M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9' }),
+    svgElement('path', { d: 'M10.3 21a1.94 1.94 0 0 0 3.4 0' }),
+  ]);
   const badge = element('span', { class: 'badge', part: 'badge', 'aria-hidden': 'true', hidden: '' }, ['0']);
   return [
     element('button', { class: 'bell', part: 'bell', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'herald-panel', 'aria-label': 'Notifications' }, [icon, badge]),

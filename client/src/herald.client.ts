@@ -395,15 +395,18 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         this.#finish(new HeraldError('unavailable', `gave up after ${this.#attempt} reconnect attempts (last close ${code} ${reason})`));
       } else if (code === 1000) {
         this.#finish(undefined);
-      } else {
-        // The only other close that stops: 1008 origin_not_allowed. No token would help, so it is
-        // not `unauthorized` (which an app may answer by signing the user in again).
+      } else if (code === CloseCode.OriginNotAllowed.code && reason === CloseCode.OriginNotAllowed.reason) {
+        // No token would help, so it is not `unauthorized` (which an app may answer by signing
+        // the user in again).
         this.#finish(
           new HeraldError(
             CloseCode.OriginNotAllowed.reason,
             `refused by the server: ${code} ${reason} (the Origin this client connects from, a page's, is not in Herald's ALLOWED_ORIGINS; a new token would not help)`,
           ),
         );
+      } else {
+        // A close the catalogue says to stop at that has no error code of its own here.
+        this.#finish(new HeraldError('unavailable', `refused by the server: ${code} ${reason}`));
       }
       return;
     }
