@@ -44,7 +44,12 @@ describe('the demo page and <herald-bell> in Chromium', () => {
   const badge = (on: Page) => on.locator('herald-bell .badge').textContent();
   const ids = () => page.locator('herald-bell li[data-id]').evaluateAll((items) => items.map((item) => item.getAttribute('data-id')));
 
-  it('loads without a failed request', async () => {
+  it('loads without a failed request, and names an icon so the browser asks for no /favicon.ico (a 404 in its console)', async () => {
+    // Seen by the server: the browser's own favicon request reaches none of the page's events.
+    const asked: string[] = [];
+    const server = app.app.getHttpServer() as import('node:http').Server;
+    const record = (request: import('node:http').IncomingMessage) => asked.push(request.url ?? '');
+    server.on('request', record);
     const failed: string[] = [];
     page.on('response', (response) => {
       if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
@@ -53,7 +58,10 @@ describe('the demo page and <herald-bell> in Chromium', () => {
     await page.goto(`${app.url}/demo#token=${signToken({ sub: 'quinn', iss: 'herald-tests', aud: 'herald' })}`);
     await page.locator('herald-bell[data-state="open"]').waitFor();
     await page.waitForLoadState('networkidle');
+    server.off('request', record);
     expect(failed).toEqual([]);
+    expect(asked.some((path) => path.startsWith('/demo'))).toBe(true);
+    expect(asked.filter((path) => path.startsWith('/favicon'))).toEqual([]);
   });
 
   it('shows every notification exactly once across a 1012 drain, newest first', async () => {
