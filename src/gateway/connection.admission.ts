@@ -206,6 +206,6 @@ export class ConnectionAdmission {
     for (const connection of [...this.hub.all()]) connection.terminate();
     for (const socket of [...this.refusedSockets, ...this.givenUpSockets]) socket.terminate();
     this.refusedSockets.clear();
-    this.givenUpSockets.clear();
+    // Given-up sockets leave the set in their close (onClose), which must not count them again.
   }
 }

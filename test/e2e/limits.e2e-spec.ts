@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/broker';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
@@ -332,7 +333,7 @@ describe('a slow consumer\'s departure', () => {
 });
 
 describe('a slow consumer given up on', () => {
-  it('does not hold the pod\'s shutdown for CLOSE_TIMEOUT_MS', async () => {
+  it('does not hold the pod\'s shutdown for CLOSE_TIMEOUT_MS, nor is counted again when the shutdown drops it', async () => {
     const app = await createTestApp({ ...BIG_MESSAGE_LIMITS, CLOSE_TIMEOUT_MS: '60000', HEARTBEAT_MS: '60000' });
     let stalled: TestClient | undefined;
     try {
@@ -346,6 +347,7 @@ describe('a slow consumer given up on', () => {
       }
       await eventually(() => expect([...app.app.get(ConnectionHub).all()]).toHaveLength(0));
     } finally {
+      const metrics = app.app.get(MetricsService);
       // Resolves once the HTTP server closed, which a socket left open would hold for a minute
       // (past the test's timeout): the pod drops it.
       await app.close();
@@ -353,6 +355,8 @@ describe('a slow consumer given up on', () => {
         (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
         expect((await stalled.closed).code).toBe(1006);
       }
+      // Counted once, when it was given up: its socket's end at shutdown counts nothing more.
+      expect((await metrics.slowConsumerCloses.get()).values.map((value) => value.value)).toEqual([1]);
     }
   });
 });
