@@ -65,6 +65,11 @@ export class ToldPresence {
     if (users?.delete(user) && users.size === 0) this.usersByRoom.delete(room);
   }
 
+  /** Whether the room's members here were told `user` left since watchLefts (false when not watched). */
+  toldLeft(room: string, user: string): boolean {
+    return this.leftByRoom?.get(room)?.has(user) ?? false;
+  }
+
   /** Whether the room's members here were last told `user` joined. */
   toldJoined(room: string, user: string): boolean {
     return this.usersByRoom.get(room)?.has(user) ?? false;

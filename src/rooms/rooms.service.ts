@@ -165,12 +165,13 @@ export class RoomsService implements OnModuleDestroy {
         }
       }
     }
-    // Told `left` here since the loss, by anyone (the look above included): not told again below.
-    const toldLeft = new Set(this.hub.toldPresence.lefts().flatMap(([room, users]) => users.map((user) => toldKey(room, user))));
+    // Still watching who is told `left` (the look above included, and any `left` heard while the
+    // rooms are read below), so that nobody is told it twice.
+    const toldAll = this.unheardSinceMs === undefined || (await this.tellUnheard(this.unheardSinceMs, toldJustNow));
+    // Lost again meanwhile: that loss watches on, and what it missed is for the look after its return.
+    if (round !== this.presenceRound) return;
     this.hub.toldPresence.unwatchLefts();
-    if (this.unheardSinceMs === undefined || !(await this.tellUnheard(this.unheardSinceMs, toldJustNow, toldLeft))) return;
-    // Lost again meanwhile: what that loss missed is for the look after its return.
-    if (round === this.presenceRound) this.unheardSinceMs = undefined;
+    if (toldAll) this.unheardSinceMs = undefined;
   }
 
   /**
@@ -186,7 +187,7 @@ export class RoomsService implements OnModuleDestroy {
    *   them, and its `left`, sent while this pod subscribed again, reached nobody here).
    * False when a room could not be read (the look after the broker's next return tells it).
    */
-  private async tellUnheard(sinceMs: number, toldJustNow: ReadonlySet<string>, toldLeft: ReadonlySet<string>): Promise<boolean> {
+  private async tellUnheard(sinceMs: number, toldJustNow: ReadonlySet<string>): Promise<boolean> {
     for (const room of this.hub.sharedRoomsWithMembers()) {
       const snapshot = await readPresence(this.presence, room, sinceMs);
       if (!snapshot) return false;
@@ -196,8 +197,7 @@ export class RoomsService implements OnModuleDestroy {
         if (frame !== undefined) this.hub.tellHere(room, user, frame);
       }
       for (const user of snapshot.departedSince ?? []) {
-        const key = toldKey(room, user);
-        if (toldLeft.has(key) || toldJustNow.has(key)) continue;
+        if (this.hub.toldPresence.toldLeft(room, user) || toldJustNow.has(toldKey(room, user))) continue;
         const frame = this.presenceFrame(room, user, 'left', snapshot.users.length + 1);
         if (frame !== undefined) this.hub.tellHere(room, user, frame);
       }

@@ -27,21 +27,33 @@ export const PRESENCE_HELPERS = `${NOW_MS}
 local expiry, connections, users, clock, announced, departed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 -- How many entry TTLs a departure is remembered (see record_departure).
 local DEPARTURE_TTLS = 10
+local departures_recorded = false
 -- Records that the room was told \`user\` left (or that the user's entries expired, which pods
 -- tell), at \`now\`: a pod that could not hear the room then asks for the departures since
--- (PRESENCE_SNAPSHOT). Kept for DEPARTURE_TTLS entry TTLs, older ones trimmed as newer come.
-local function record_departure(user, now, ttl_ms)
-  local kept_ms = DEPARTURE_TTLS * ttl_ms
+-- (PRESENCE_SNAPSHOT). The user's \`joined\` time stays in \`announced\` beside it: a user who
+-- arrived after that time too was never heard of there, and is not told gone either.
+local function record_departure(user, now)
   redis.call('ZADD', departed, now, user)
-  redis.call('ZREMRANGEBYSCORE', departed, '-inf', now - kept_ms)
-  redis.call('PEXPIRE', departed, kept_ms)
+  departures_recorded = true
 end
+-- Once per script that recorded any: departures older than DEPARTURE_TTLS entry TTLs go, with
+-- the \`joined\` times kept for them.
+local function keep_departures(now, ttl_ms)
+  if not departures_recorded then return end
+  local oldest = now - DEPARTURE_TTLS * ttl_ms
+  for _, user in ipairs(redis.call('ZRANGEBYSCORE', departed, '-inf', oldest)) do
+    if redis.call('HEXISTS', users, user) == 0 then redis.call('HDEL', announced, user) end
+  end
+  redis.call('ZREMRANGEBYSCORE', departed, '-inf', oldest)
+  redis.call('PEXPIRE', departed, DEPARTURE_TTLS * ttl_ms)
+end
+-- True when it was the user's last entry; its \`joined\` time is the caller's to drop or keep
+-- (record_departure keeps it).
 local function forget(id, user)
   redis.call('ZREM', expiry, id)
   redis.call('HDEL', connections, id)
   if redis.call('HINCRBY', users, user, -1) <= 0 then
     redis.call('HDEL', users, user)
-    redis.call('HDEL', announced, user)
     return true
   end
   return false
@@ -69,7 +81,8 @@ local function may_purge(now, ttl_ms)
   redis.call('PEXPIRE', clock, ttl_ms)
   return not grace or now >= grace
 end
--- Returns the users whose last connection just expired; with \`ttl_ms\`, records their departures.
+-- Returns the users whose last connection just expired; with \`ttl_ms\` (not in a personal
+-- rooms' shard), records their departures.
 local function purge(now, ttl_ms)
   local gone = {}
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
@@ -77,7 +90,7 @@ local function purge(now, ttl_ms)
     if not user then redis.call('ZREM', expiry, id)
     elseif forget(id, user) then
       table.insert(gone, user)
-      if ttl_ms then record_departure(user, now, ttl_ms) end
+      if ttl_ms then record_departure(user, now) else redis.call('HDEL', announced, user) end
     end
   end
   return gone
@@ -98,7 +111,8 @@ local function upsert(id, user, expires_at)
   redis.call('ZREM', departed, user)
   return true
 end
-local function keep(ttl_ms)
+local function keep(ttl_ms, now)
+  keep_departures(now, ttl_ms)
   redis.call('PEXPIRE', connections, ttl_ms)
   redis.call('PEXPIRE', users, ttl_ms)
   redis.call('PEXPIRE', announced, ttl_ms)
@@ -125,11 +139,14 @@ const PRESENCE_CHANGES = `${PRESENCE_HELPERS}
 local now, ttl_ms = now_ms(), tonumber(ARGV[1])
 local max_told = tonumber(ARGV[2])
 local function announce(user, status, users_told)
-  if not max_told or users_told > max_told then return end
+  if not max_told or users_told > max_told then
+    if status == 'left' then redis.call('HDEL', announced, user) end
+    return
+  end
   local frame = '{"event":"presence","data":{"room":' .. cjson.encode(ARGV[6]) .. ',"user":' .. cjson.encode(user)
     .. ',"status":"' .. status .. '","timestamp":"' .. ARGV[7] .. '"}}'
   redis.call(ARGV[3], ARGV[4], ARGV[5] .. 'B ' .. cjson.encode(user) .. '\\n' .. frame)
-  if status == 'joined' then redis.call('HSET', announced, user, now) else record_departure(user, now, ttl_ms) end
+  if status == 'joined' then redis.call('HSET', announced, user, now) else record_departure(user, now) end
 end
 local gone = may_purge(now, ttl_ms) and purge(now, ttl_ms) or {}
 local changes, expired = {}, {}
@@ -147,14 +164,14 @@ while index <= #ARGV do
     if changed and op == '-!' then announce(user, 'left', redis.call('HLEN', users) + 1)
     -- A remove nobody is told of here (a pod's retry of one Redis did not take) is its pod's to
     -- tell; recorded, as that pod may be gone by the time Redis runs it.
-    elseif changed then record_departure(user, now, ttl_ms) end
+    elseif changed then record_departure(user, now) end
     index = index + 2
   end
   table.insert(changes, changed and 1 or 0)
   table.insert(changes, redis.call('HLEN', users))
   if #changes == 2 then expired = still_gone(gone) end
 end
-keep(ttl_ms)
+keep(ttl_ms, now)
 return {expired, changes}
 `;
 
@@ -170,7 +187,7 @@ local purging = may_purge(now, ttl_ms) and ARGV[2] == '1'
 for index = 3, #ARGV, 2 do upsert(ARGV[index], ARGV[index + 1], now + ttl_ms) end
 local gone = {}
 if purging then gone = still_gone(purge(now, ttl_ms)) end
-keep(ttl_ms)
+keep(ttl_ms, now)
 return {redis.call('HLEN', users), gone}
 `;
 
@@ -192,9 +209,12 @@ if since then
     if tonumber(told[index + 1]) >= since and redis.call('HEXISTS', users, told[index]) == 1 then table.insert(told_since, told[index]) end
   end
   for _, user in ipairs(redis.call('ZRANGEBYSCORE', departed, since, '+inf')) do
-    if redis.call('HEXISTS', users, user) == 0 then table.insert(departed_since, user) end
+    -- Not one who arrived since as well: nobody who missed its \`left\` heard of it.
+    local joined_at = tonumber(redis.call('HGET', announced, user))
+    if redis.call('HEXISTS', users, user) == 0 and not (joined_at and joined_at >= since) then table.insert(departed_since, user) end
   end
 end
+keep_departures(now, ttl_ms)
 return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone, told_since, departed_since}
 `;
 
@@ -206,7 +226,8 @@ export interface PresenceKeys {
   clock: string;
   /**
    * Hash: user -> when (Redis ms) the room was last told the user `joined`, while the user is
-   * there. A pod that could not hear the room for a while asks it who arrived meanwhile
+   * there or its departure is kept (`departed`: a user who arrived after a pod lost the room and
+   * left again was never heard of there). A pod that could not hear the room for a while asks it who arrived meanwhile
    * (PresenceStore.snapshot's joinsToldSince): nothing else tells such an arrival from a user
    * who was there before its members joined.
    */
