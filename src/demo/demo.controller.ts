@@ -32,7 +32,6 @@ export class DemoController {
 
   @Get('assets/:file')
   @Header('Cache-Control', 'no-cache')
-  @Header('X-Content-Type-Options', 'nosniff')
   async asset(@Param('file') file: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
     const script = await this.assets.script(file);
     // Set once there is a script: a Content-Type set before it (@Header) stayed on the 404's

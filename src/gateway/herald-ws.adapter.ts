@@ -24,7 +24,7 @@ interface UpgradeChoice {
 
 /** A complete plain-text answer to an upgrade that is not taken, so the client reads why. */
 function upgradeRefusal(status: string, body: string): string {
-  return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
 /** The answer to an upgrade whose URL cannot be read; says nothing of what was sent. */

@@ -90,6 +90,17 @@ function isLeftOverOptions(request: FastifyRequest): boolean {
 }
 
 /**
+ * Every answer is of the type it says (JSON, the demo page, the SDK): a browser must not guess
+ * another from its bytes, as an error that echoes what was sent is still JSON, never HTML. The
+ * answers Node or Herald write before Fastify (417, 405, refused upgrades) carry it too.
+ */
+const NO_SNIFFING = { 'x-content-type-options': 'nosniff' } as const;
+
+function forbidSniffing(_request: IncomingMessage, response: ServerResponse): void {
+  response.setHeader('x-content-type-options', 'nosniff');
+}
+
+/**
  * Node answers an `Expect` other than 100-continue with a bare 417; this one is in the error
  * shape of section 6, and grants a listed origin as every other answer does (Node answers before
  * Fastify, so @fastify/cors never sees it): without the grant, a browser saw a failed request.
@@ -99,7 +110,7 @@ function answerUnmetExpectation(isListed: (origin: string | undefined) => boolea
     const body = JSON.stringify(errorBody(417, 'Only "Expect: 100-continue" is supported'));
     const origin = request.headers.origin;
     const grant = isListed(origin) ? { 'access-control-allow-origin': origin!, vary: 'Origin' } : {};
-    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', ...grant }).end(body);
+    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', ...NO_SNIFFING, ...grant }).end(body);
   };
 }
 
@@ -130,7 +141,7 @@ function continueWhenBodyRead(server: Server) {
 function refuseTunnel(_request: IncomingMessage, socket: Duplex): void {
   const body = JSON.stringify(errorBody(405, 'CONNECT is not supported'));
   socket.on('error', () => undefined); // the client may be gone already; nothing to tell it
-  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** How long a client may take to send a request: its headers, and all of it (408 and closed past either). */
@@ -161,6 +172,8 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
     });
     this.getInstance().addHook('preParsing', refuseAmbiguousHeaders);
     this.getInstance().addHook('preParsing', answerUnknownRoute);
+    // Before Fastify's own listener, so the router's refusals (answered before any hook) have it too.
+    this.getInstance().server.prependListener('request', forbidSniffing);
     this.getInstance().server.on('checkExpectation', answerUnmetExpectation(isListed));
     this.getInstance().server.on('checkContinue', continueWhenBodyRead(this.getInstance().server));
     this.getInstance().server.on('connect', refuseTunnel);

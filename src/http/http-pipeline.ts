@@ -10,8 +10,7 @@ import { refuseUnauthenticatedBodies } from './unauthenticated-body.hook';
 /**
  * What every Herald HTTP application does to a request before a controller sees it, the public
  * one and the internal one alike: a JSON body bounded in size and depth before it is parsed any
- * further, 415 for a body that is not JSON, validation that names each bad or unknown field, and
- * `X-Content-Type-Options: nosniff` on every answer.
+ * further, 415 for a body that is not JSON, and validation that names each bad or unknown field.
  */
 export function configureHttpPipeline(app: NestFastifyApplication, config: HeraldConfig): void {
   const single: JsonBodyLimits = { limitBytes: config.maxPublishBytes, maxDepth: config.maxJsonDepth };
@@ -19,12 +18,6 @@ export function configureHttpPipeline(app: NestFastifyApplication, config: Heral
   // each notification the usual depth; each is measured as sent, for MAX_PUBLISH_BYTES.
   const batch: JsonBodyLimits = { limitBytes: config.maxBatchPublishBytes, maxDepth: config.maxJsonDepth + 2, measuredList: 'notifications' };
   const fastify = app.getHttpAdapter().getInstance();
-  // Every answer is JSON (or a page, or the SDK) of the type it says: a browser must not guess
-  // another from its bytes (an error that echoes a field is still JSON, never HTML).
-  fastify.addHook('onRequest', (_request, reply, done) => {
-    reply.header('x-content-type-options', 'nosniff');
-    done();
-  });
   useJsonBodyParser(fastify, (routeUrl) => (routeUrl === PUBLISH_BATCH_PATH ? batch : single));
   refuseUnauthenticatedBodies(fastify, app.get(TokenVerifier, { strict: false }));
   // After the token guard (APP_GUARD, registered when the application was created): 401 before 415.

@@ -26,7 +26,6 @@ export class SdkController {
   @ApiQuery({ name: 'v', required: false, description: 'The SDK version; when it is the served one, the answer is cacheable for a year (immutable)' })
   @ApiProduces('application/javascript')
   @ApiOkResponse({ description: 'The ES module', content: { 'application/javascript': { schema: { type: 'string' } } } })
-  @Header('X-Content-Type-Options', 'nosniff')
   // A module script from another origin; pages with COEP may embed it too.
   @Header('Cross-Origin-Resource-Policy', 'cross-origin')
   async script(@Req() request: FastifyRequest, @Res() response: FastifyReply, @Query('v') version?: string): Promise<void> {

@@ -58,13 +58,25 @@ function withExpectContinue(url: string, headers: Record<string, string>, body: 
 }
 
 /** Sends `head` (and `body`) as written on a new connection and reads the answer until the server closes it. */
-async function exchange(url: string, head: string, body = ''): Promise<{ status: number; head: string; body: unknown }> {
+async function rawAnswer(url: string, head: string, body = ''): Promise<string> {
   const socket = createConnection({ host: '127.0.0.1', port: Number(new URL(url).port) });
   let received = '';
   socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
   socket.on('error', () => undefined); // a reset after the answer changes nothing
   socket.end(`${head}\r\n\r\n${body}`);
   await new Promise((resolve) => socket.once('close', resolve));
+  return received;
+}
+
+/** The head of the answer to `head`, whatever its body. */
+async function answerHead(url: string, head: string): Promise<string> {
+  const received = await rawAnswer(url, head);
+  return received.slice(0, received.indexOf('\r\n\r\n'));
+}
+
+/** Sends `head` (and `body`) as written, and reads the answer's status, head and JSON body. */
+async function exchange(url: string, head: string, body = ''): Promise<{ status: number; head: string; body: unknown }> {
+  const received = await rawAnswer(url, head, body);
   const headEnd = received.indexOf('\r\n\r\n');
   const text = received.slice(headEnd + 4);
   return { status: Number(received.slice(9, 12)), head: received.slice(0, headEnd), body: text === '' ? '' : JSON.parse(text) };
@@ -281,6 +293,10 @@ describe('HTTP platform', () => {
       [401, 'nosniff'],
       [404, 'nosniff'],
     ]);
+    // Answered before any of Fastify's hooks, or by Node itself, or to an upgrade not taken.
+    for (const head of ['GET /v1/%zz HTTP/1.1\r\nHost: a\r\nConnection: close', 'POST /v1/notifications HTTP/1.1\r\nHost: a\r\nExpect: else\r\nConnection: close', 'GET /nowhere HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']) {
+      expect(await answerHead(app.url, head)).toMatch(/^x-content-type-options: nosniff$/im);
+    }
   });
 
   it('answers an Expect it does not meet with 417 in the error shape', async () => {
