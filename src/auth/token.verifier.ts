@@ -107,7 +107,7 @@ export class TokenVerifier {
 const EMPTY_LIST: readonly string[] = [];
 
 /**
- * The most characters of a token's `name` Herald keeps (the demo's token endpoint takes no more).
+ * The most characters of a token's `name` Herald keeps, and the demo's token endpoint takes.
  * It is copied into every chat message its user sends and kept in room history: a 45,000
  * character name made each one-character message 45 KB for every member.
  */

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
+import { DISPLAY_NAME_MAX_CHARS } from '../auth/token.verifier';
 import { MayBeOmitted } from '../http/may-be-omitted.decorator';
 import { ApiObjectSchema, REFUSES_UNKNOWN_FIELDS } from '../openapi/api-object-schema.decorator';
 
@@ -27,10 +28,10 @@ export class DemoTokenRequest {
   @MaxLength(200)
   scope?: string;
 
-  @ApiPropertyOptional({ maxLength: 100 })
+  @ApiPropertyOptional({ maxLength: DISPLAY_NAME_MAX_CHARS })
   @MayBeOmitted()
   @IsString()
-  @MaxLength(100)
+  @MaxLength(DISPLAY_NAME_MAX_CHARS)
   name?: string;
 
   /** Lifetime in seconds. */

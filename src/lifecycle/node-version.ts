@@ -2,7 +2,7 @@
  * The oldest Node Herald runs on, as package.json's engines says: 24.9 brought the server's
  * shouldUpgradeCallback, which the WebSocket gateway relies on (herald-ws.adapter.ts).
  */
-export const NODE_REQUIRED = { major: 24, minor: 9 };
+const NODE_REQUIRED = { major: 24, minor: 9 };
 
 /**
  * Why Herald cannot run on Node `version` (process.versions.node), or undefined when it can.
