@@ -5,6 +5,13 @@ import { DeliveryLog } from './broker.contract';
 import { ClusterOptions, EngineHarness, PodOptions } from './engine-harness';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * How long after a `since` the changes that must count as after it are made. snapshot() sends
+ * `since` as an age, which the store subtracts from its own clock when the script runs: a command
+ * that waits in a busy machine's queues moves the window that much later. 20 ms was not enough on
+ * a shared CI machine with six Cluster nodes.
+ */
+const SEND_LAG_ALLOWANCE_MS = 500;
 
 /**
  * The PresenceStore contract (src/broker/presence.store.ts), run against every engine's
@@ -114,7 +121,7 @@ export function presenceStoreContract(harness: EngineHarness): void {
     // The store's clock against this process's: the same machine's, a few ms apart at most.
     await delay(20);
     const since = Date.now();
-    await delay(20);
+    await delay(SEND_LAG_ALLOWANCE_MS);
     await b.add('unheard', 'after', 'c3', told);
     await b.add('unheard', 'untold', 'c4');
     await b.add('unheard', 'gone', 'c5', told);
@@ -149,7 +156,7 @@ export function presenceStoreContract(harness: EngineHarness): void {
     await a.remove('departures', 'gone-before', 'c0', told);
     await delay(20);
     const since = Date.now();
-    await delay(20);
+    await delay(SEND_LAG_ALLOWANCE_MS);
     // Told `left`, whichever pod removed it.
     await b.remove('departures', 'early', 'c1', told);
     // Arrived since, and left: a pod that missed both never heard of it.
