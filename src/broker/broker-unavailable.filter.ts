@@ -19,7 +19,7 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
     http
       .getResponse<FastifyReply>()
       .code(HttpStatus.SERVICE_UNAVAILABLE)
-      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(mayHaveApplied ? error.unconfirmedBecause : undefined, hasId(request.body)), error: 'Service Unavailable' });
+      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(mayHaveApplied ? error.unconfirmedBecause : undefined, carriesId(request.body)), error: 'Service Unavailable' });
   }
 
   /**
@@ -29,10 +29,20 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
    * carried an `id`, which makes publishing it again safe.
    */
   protected messageFor(unconfirmedBecause: string | undefined, withId: boolean): string {
-    return unconfirmedBecause !== undefined
-      ? `The message broker could not confirm the request (${unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. ${retryAdvice(withId)}`
-      : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
+    return publishUnavailableMessage(unconfirmedBecause, withId);
   }
+}
+
+/**
+ * A publish's 503, a single one's (the filter's own words) and a batch item's alike, as the batch
+ * answers each item as a single publish of it would be answered. `unconfirmedBecause`: why a
+ * publish that may have been stored all the same was not confirmed; undefined when nothing was
+ * stored. `withId`: the publish carried an `id` (carriesId), which makes publishing it again safe.
+ */
+export function publishUnavailableMessage(unconfirmedBecause: string | undefined, withId: boolean): string {
+  return unconfirmedBecause !== undefined
+    ? `The message broker could not confirm the request (${unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. ${retryAdvice(withId)}`
+    : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
 }
 
 /**
@@ -40,12 +50,13 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
  * record (each would cost Redis a key per room for the history window), so only a caller's id
  * makes a retry safe: the 503 of a publish without one says so rather than promising once.
  */
-export function retryAdvice(withId: boolean): string {
+function retryAdvice(withId: boolean): string {
   return withId
     ? 'Retry later with the same id: it is delivered once.'
     : 'It carried no id, so publishing it again may deliver it twice: give each publish an id (any string unique to it), and a retry with that id is delivered once.';
 }
 
-function hasId(body: unknown): boolean {
+/** Whether a publish's body (a request's, or one notification of a batch) carries a caller's `id`. */
+export function carriesId(body: unknown): boolean {
   return typeof body === 'object' && body !== null && typeof (body as { id?: unknown }).id === 'string';
 }

@@ -1,7 +1,7 @@
 import { HttpException, Injectable, Logger } from '@nestjs/common';
 import { PublishBatchItemResult, PublishBatchResponse } from '@herald/client/protocol';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
-import { retryAdvice } from '../broker/broker-unavailable.filter';
+import { carriesId, publishUnavailableMessage } from '../broker/broker-unavailable.filter';
 import { HeraldConfig } from '../config/herald.config';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { PublishBatchItemError, PublishBatchItemValidator } from './publish-batch-item.validator';
@@ -47,12 +47,12 @@ export class NotificationsBatchService {
    * each item's size as sent (listItemBytesOf), checked against MAX_PUBLISH_BYTES.
    */
   async publish(items: readonly unknown[], itemBytes?: readonly number[]): Promise<PublishBatchResponse> {
+    const turn = new TurnBudget();
     if (!this.broker.available) {
-      this.notifications.countNotStored(items.length);
+      this.notifications.countNotStored(await this.countValid(items, itemBytes, turn));
       throw new BrokerUnavailableError();
     }
     const results: PublishBatchItemResult[] = new Array(items.length);
-    const turn = new TurnBudget();
     let wave: AcceptedItem[] = [];
     let waveTargets = 0;
     for (let index = 0; index < items.length; index++) {
@@ -76,6 +76,20 @@ export class NotificationsBatchService {
   }
 
   /**
+   * How many items pass a single publish's checks: those a batch refused whole would have tried
+   * to store. A single publish that fails them is answered 400 before the broker is asked, and is
+   * never counted as not stored; nor are they here.
+   */
+  private async countValid(items: readonly unknown[], itemBytes: readonly number[] | undefined, turn: TurnBudget): Promise<number> {
+    let valid = 0;
+    for (let index = 0; index < items.length; index++) {
+      if (turn.spent) await turn.next();
+      if (this.validator.check(items[index], index, itemBytes?.[index]).ok) valid++;
+    }
+    return valid;
+  }
+
+  /**
    * Claims the wave's ids all at once (one round trip to Redis), then hands its notifications to
    * the broker one after the other, each once the one before it has been handed to every room:
    * a notification to a room is stored after the batch's earlier ones there, an id or not.
@@ -85,28 +99,31 @@ export class NotificationsBatchService {
     // Settled here: a claim may fail while an earlier notification is still being handed over.
     const claims = wave.map(({ notification }) => this.notifications.claim(notification).then((claimed) => ({ claimed }), (error: unknown) => ({ error })));
     const stored: Promise<void>[] = [];
-    for (const [position, { index }] of wave.entries()) {
+    for (const [position, { index, notification }] of wave.entries()) {
       const claim = await claims[position];
       if ('error' in claim) {
-        results[index] = { error: this.itemError(claim.error, index, wave[position].notification.id !== undefined) };
+        results[index] = { error: this.itemError(claim.error, index, notification) };
         continue;
       }
       const handed = await this.notifications.hand(claim.claimed, turn);
       stored.push(
         handed.stored.then(
           (published) => void (results[index] = published),
-          (error: unknown) => void (results[index] = { error: this.itemError(error, index, claim.claimed.dedup !== undefined) }),
+          (error: unknown) => void (results[index] = { error: this.itemError(error, index, notification) }),
         ),
       );
     }
     await Promise.all(stored);
   }
 
-  /** What a single publish would have answered, for this item alone; `withId`: it carried one. */
-  private itemError(error: unknown, index: number, withId: boolean): PublishBatchItemError {
+  /** What a single publish of `notification` would have answered, for this item alone. */
+  private itemError(error: unknown, index: number, notification: PublishNotificationDto): PublishBatchItemError {
     // The same id earlier with another body: 409, as PublishConflictFilter answers a single publish.
     if (error instanceof PublishConflictError) return { statusCode: 409, message: `notifications.${index}: ${error.message}` };
-    if (error instanceof BrokerUnavailableError) return { statusCode: 503, message: `notifications.${index}: ${error.message}${error.mayHaveApplied ? `; it may have been stored and delivered all the same. ${retryAdvice(withId)}` : '; nothing was stored: retry it'}` };
+    // In BrokerUnavailableFilter's words: the error's own message names Redis commands and replies, for the logs.
+    if (error instanceof BrokerUnavailableError) {
+      return { statusCode: 503, message: `notifications.${index}: ${publishUnavailableMessage(error.mayHaveApplied ? error.unconfirmedBecause : undefined, carriesId(notification))}` };
+    }
     if (error instanceof HttpException) return { statusCode: error.getStatus(), message: `notifications.${index}: ${messageOf(error)}` };
     this.logger.error({ message: 'Batch item publish failed', index, error: error instanceof Error ? error.message : String(error) });
     return { statusCode: 500, message: `notifications.${index}: internal error` };

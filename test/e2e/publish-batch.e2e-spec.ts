@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
-import { http, HttpResult } from '../support/http';
+import { http, HttpResult, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 import { connectClient, TestClient } from '../support/ws-client';
@@ -308,5 +309,66 @@ describe('POST /v1/notifications/batch at the documented limits, on the embedded
     const delivered = await last.next('notification');
     expect(delivered.data).toMatchObject({ id: body.results[89].id, type: 'n89', room: 'user:limits-last' });
     await Promise.all([first.close(), last.close(), bystander.close()]);
+  });
+});
+
+describe('POST /v1/notifications/batch while Redis cannot store', () => {
+  const broker = useBroker('redis');
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp(broker.env())));
+  afterAll(() => app.close());
+
+  const notStored = async () => Number((await http('GET', `${app.url}/metrics`)).body.match(/^herald_publishes_unavailable_total\{outcome="not_stored"\} (\d+)$/m)?.[1] ?? 0);
+  const ready = async () => (await http('GET', `${app.url}/readyz`)).status;
+  const maxmemory = async (bytes: string) => {
+    const { execFile } = await import('node:child_process');
+    await new Promise<void>((resolve, reject) => execFile('redis-cli', ['-p', String(broker.redis!.port), 'CONFIG', 'SET', 'maxmemory', bytes], (error) => (error ? reject(error) : resolve())));
+  };
+  // Two notifications a single publish would have tried to store (an id's claim is a write, which
+  // a Redis out of memory refuses), and two it would have refused before any broker call.
+  const mixed = () => [
+    { users: ['nobody'], type: 'first', payload: {}, id: `refused-${randomUUID()}` },
+    { users: ['nobody'], type: 42, payload: {} },
+    { users: ['nobody'], type: 'second', payload: {}, id: `refused-${randomUUID()}` },
+    'not an object',
+  ];
+
+  it('answers each item Redis refused 503 in the words a single publish has, nothing of Redis in them, and counts only those as not stored', async () => {
+    const before = await notStored();
+    await maxmemory('1');
+    let response: HttpResult;
+    let single: HttpResult;
+    try {
+      response = await batch(app.url, { notifications: mixed() });
+      single = await publish(app.url, { users: ['nobody'], type: 'single', payload: {}, id: `refused-${randomUUID()}` });
+    } finally {
+      await maxmemory('0');
+    }
+    expect(single.status).toBe(503);
+    expect(response.status).toBe(207);
+    expect(response.body).toMatchObject({ accepted: 0, failed: 4 });
+    const [first, badType, second, notObject] = response.body.results.map((result: { error: unknown }) => result.error);
+    expect(first).toEqual({ statusCode: 503, message: `notifications.0: ${single.body.message}` });
+    expect(second).toEqual({ statusCode: 503, message: `notifications.2: ${single.body.message}` });
+    expect(first.message).toMatch(/not stored.*Retry later/);
+    expect(first.message).not.toMatch(/Redis|OOM/);
+    expect(badType.statusCode).toBe(400);
+    expect(notObject.statusCode).toBe(400);
+    // The batch's two and the single publish.
+    expect(await notStored()).toBe(before + 3);
+  });
+
+  it('answers the whole batch 503 while Redis is unreachable, counting as not stored only the notifications that were valid', async () => {
+    const before = await notStored();
+    await broker.redis!.kill();
+    try {
+      await eventually(async () => expect(await ready()).toBe(503), 5000);
+      const response = await batch(app.url, { notifications: mixed() });
+      expect(response).toMatchObject({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: expect.stringMatching(/was not stored/) } });
+      expect(await notStored()).toBe(before + 2);
+    } finally {
+      await broker.redis!.restart();
+    }
+    await eventually(async () => expect(await ready()).toBe(200), 15_000);
   });
 });
