@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { http } from '../support/http';
+import { fencedBlocks } from '../support/markdown-blocks';
 import { createTestApp, type TestApp } from '../support/test-app';
-import { fencedBlocks } from './docs-snippets';
 
 const guide = readFileSync(join(__dirname, '..', '..', 'docs', 'client.md'), 'utf8');
 

@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { fencedBlocks } from '../support/markdown-blocks';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
-import { fencedBlocks } from './docs-snippets';
 
 const run = promisify(execFile);
 const root = join(__dirname, '..', '..');

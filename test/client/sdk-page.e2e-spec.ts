@@ -8,9 +8,9 @@ import { PublishClient } from '@herald/client';
 import { launchChromium } from '../support/browser';
 import { eventually } from '../support/eventually';
 import { http } from '../support/http';
+import { fencedBlocks } from '../support/markdown-blocks';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
-import { fencedBlocks } from './docs-snippets';
 
 jest.setTimeout(45_000);
 

@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fencedBlocks } from './markdown-blocks';
 
 /** The repository's root, where README.md's commands run. */
 export const repositoryRoot = join(__dirname, '..', '..');
@@ -17,19 +18,20 @@ export interface ReadmeBlock {
 
 /** The fenced blocks of the README section `heading` tagged `<tag> terminal=<n>`, in order. */
 export function readmeBlocks(heading: string, tag: string): ReadmeBlock[] {
-  const start = readme.indexOf(`\n## ${heading}\n`);
-  if (start < 0) throw new Error(`README.md has no section "## ${heading}"`);
-  const end = readme.indexOf('\n## ', start + 1);
-  const section = readme.slice(start, end < 0 ? undefined : end);
-  return [...section.matchAll(new RegExp(`^\`\`\`(\\w+) ${tag} terminal=(\\d)\\n([\\s\\S]*?)^\`\`\`$`, 'gm'))].map((match) => {
-    const comments = match[3].split('\n').filter((line) => line.startsWith('#  ')).map((line) => line.slice(3));
-    return {
-      language: match[1],
-      terminal: Number(match[2]),
-      code: match[3],
-      typed: comments.filter((line) => line.startsWith('> ')).map((line) => line.slice(2)),
-      expected: comments.filter((line) => !line.startsWith('> ')).map((line) => line.replace(/^< /, '')),
-    };
+  const tagged = new RegExp(`^(\\w+) ${tag} terminal=(\\d)$`);
+  return fencedBlocks('README.md', heading).flatMap(({ info, code }) => {
+    const match = tagged.exec(info);
+    if (!match) return [];
+    const comments = code.split('\n').filter((line) => line.startsWith('#  ')).map((line) => line.slice(3));
+    return [
+      {
+        language: match[1],
+        terminal: Number(match[2]),
+        code,
+        typed: comments.filter((line) => line.startsWith('> ')).map((line) => line.slice(2)),
+        expected: comments.filter((line) => !line.startsWith('> ')).map((line) => line.replace(/^< /, '')),
+      },
+    ];
   });
 }
 
