@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { redactedRedisUrl } from '../../config/redacted-redis-url';
 import { BrokerUnavailableError } from '../broker';
 import { HeraldCluster, NodeClient, addressText, boundedCall } from './cluster.client';
 import { ClusterDiscovery } from './cluster.discovery';
@@ -6,7 +7,7 @@ import { ClusterHealthCheck } from './cluster.health-check';
 import { ClusterReplicatedWrites } from './cluster.replicated-writes';
 import { REDIRECTED, TRY_AGAIN, isReply } from './cluster.replies';
 import { ClusterSubscriptions } from './cluster.subscriptions';
-import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
+import { RECONNECT_DEFAULTS, asCallError, describeError, reconnectBackoffMs } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, ReplicasUnavailableError, StartSettingError } from './redis.connection';
 import { SlotTries, SlotTryRules } from './slot-tries';
 import { StartTries } from './start-tries';
@@ -375,7 +376,7 @@ export class ClusterRedisConnection extends RedisConnection {
       this.closed = true;
       this.cluster.destroy();
       if (error instanceof ClosedWhileStartingError || error instanceof StartSettingError) throw error;
-      throw new Error(`Cannot connect to the Redis Cluster at ${this.settings.seeds.map(redactedUrl).join(',')}: ${describeError(error)}`);
+      throw new Error(`Cannot connect to the Redis Cluster at ${this.settings.seeds.map(redactedRedisUrl).join(',')}: ${describeError(error)}`);
     }
     // Closed during the resync: close() has closed the cluster client and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();

@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
+import { redactedRedisUrl } from '../../config/redacted-redis-url';
 import { DeadlineExpiredError } from '../deadline';
 import { HeraldCluster, NodeAddress, NodeClient, RESUBSCRIBE_LISTENERS_EVENT, addressOf, addressText, boundedCall, commandsOn, createHeraldCluster, ownerOf, slotMapGap, slotMapOf, unservedSlots } from './cluster.client';
 import { NO_CLUSTER_SUPPORT, isReply } from './cluster.replies';
-import { describeError, reconnectBackoffMs, redactedUrl } from './redis.client';
+import { describeError, reconnectBackoffMs } from './redis.client';
 import { RedisCommands, StartSettingError } from './redis.connection';
 import { SlotRefusals } from './slot-refusals';
 
@@ -153,7 +154,7 @@ export class ClusterDiscovery {
       if (!noClusterSupport) throw error;
       throw new StartSettingError(
         'REDIS_CLUSTER_NODES',
-        `${this.settings.seeds.map(redactedUrl).join(',')}: a node there is not a Redis Cluster node (cluster_enabled:0 in INFO cluster), ` +
+        `${this.settings.seeds.map(redactedRedisUrl).join(',')}: a node there is not a Redis Cluster node (cluster_enabled:0 in INFO cluster), ` +
           'so it has no slot map to follow: give a single Redis server in REDIS_URL instead',
       );
     } finally {
@@ -243,7 +244,7 @@ export class ClusterDiscovery {
    */
   private async replaceCluster(rootNodes: NodeAddress[]): Promise<void> {
     const fromSeeds = rootNodes.length === 0;
-    const from = fromSeeds ? this.settings.seeds.map(redactedUrl).join(',') : rootNodes.map(({ host, port }) => `${host}:${port}`).join(',');
+    const from = fromSeeds ? this.settings.seeds.map(redactedRedisUrl).join(',') : rootNodes.map(({ host, port }) => `${host}:${port}`).join(',');
     this.logger.warn({ message: 'Replacing the Redis Cluster client: its slot discovery is stuck or found nothing', from });
     const next = this.createCluster(fromSeeds ? undefined : rootNodes);
     this.candidate = next;

@@ -90,9 +90,6 @@ export function createRedisClient(url: string, options: RedisClientOptions) {
 }
 export type RedisClient = ReturnType<typeof createRedisClient>;
 
-/** The URL without its password, for logs and errors: one rule with describeRedis's. */
-export { redactedRedisUrl as redactedUrl } from '../../config/redacted-redis-url';
-
 /** Causes followed when describing an error: fetch wraps the socket error once or twice. */
 const MAX_CAUSES = 4;
 

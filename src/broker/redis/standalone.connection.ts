@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
+import { redactedRedisUrl } from '../../config/redacted-redis-url';
 import { BrokerUnavailableError } from '../broker';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, redactedUrl, shutClient } from './redis.client';
+import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, shutClient } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, StartSettingError } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
 import { ReplicaWaits } from './replica-waits';
@@ -251,7 +252,7 @@ export class StandaloneRedisConnection extends RedisConnection {
       if (error instanceof ClosedWhileStartingError) throw error;
       const cause = error instanceof Error && 'originalError' in error ? (error as { originalError: Error }).originalError : error;
       if (cause instanceof StartSettingError) throw cause;
-      throw new Error(`Cannot connect to Redis at ${redactedUrl(this.settings.url)}: ${describeError(cause)}`);
+      throw new Error(`Cannot connect to Redis at ${redactedRedisUrl(this.settings.url)}: ${describeError(cause)}`);
     }
     // Closed during the resync: close() has shut the clients and cleared no timer yet set.
     if (this.closed) throw new ClosedWhileStartingError();
@@ -328,7 +329,7 @@ export class StandaloneRedisConnection extends RedisConnection {
   private onClientError(connection: NodeConnection, error: Error): void {
     // A reconnect loop reports every failed attempt; the first is worth an error, the rest are noise.
     const repeated = !this.isAvailable && this.everConnected;
-    const fields = { message: 'Redis connection error', connection, url: redactedUrl(this.settings.url), error: describeError(error) };
+    const fields = { message: 'Redis connection error', connection, url: redactedRedisUrl(this.settings.url), error: describeError(error) };
     if (repeated) this.logger.debug(fields);
     else if (this.everConnected) this.logger.error(fields);
     else this.logger.warn(fields);

@@ -1,6 +1,7 @@
 import { ErrorReply } from 'redis';
+import { redactedRedisUrl } from '../../config/redacted-redis-url';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { RedisClient, redactedUrl } from './redis.client';
+import { RedisClient } from './redis.client';
 
 /** A write refused by a server that is a replica now. */
 const READ_ONLY_REPLY = /^READONLY\b/;
@@ -55,7 +56,7 @@ export class StandaloneDemotion {
   async assertWritable(): Promise<void> {
     await this.reopenCommand();
     const role = (await this.bounded('ROLE', this.command.sendCommand<unknown[]>(['ROLE']))) as unknown[];
-    if (role[0] !== 'master') throw new Error(`Redis at ${redactedUrl(this.settings.url)} is still a read-only ${String(role[0])}`);
+    if (role[0] !== 'master') throw new Error(`Redis at ${redactedRedisUrl(this.settings.url)} is still a read-only ${String(role[0])}`);
     this.readOnlyNow = false;
   }
 
@@ -69,7 +70,7 @@ export class StandaloneDemotion {
   private markReadOnly(): void {
     if (this.connection.closed() || this.readOnlyNow) return;
     this.readOnlyNow = true;
-    this.connection.markDown(`Redis at ${redactedUrl(this.settings.url)} refuses writes as a read-only replica`);
+    this.connection.markDown(`Redis at ${redactedRedisUrl(this.settings.url)} refuses writes as a read-only replica`);
     this.connection.resync('Redis turned read-only');
   }
 

@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { ErrorReply } from 'redis';
-import { RedisClient, describeError, redactedUrl } from './redis.client';
+import { redactedRedisUrl } from '../../config/redacted-redis-url';
+import { RedisClient, describeError } from './redis.client';
 import { StartSettingError } from './redis.connection';
 
 /*
@@ -22,7 +23,7 @@ export function databaseRefused(url: string, cause: Error): StartSettingError | 
   if (!(cause instanceof ErrorReply) || !DATABASE_REFUSED.test(cause.message)) return undefined;
   return new StartSettingError(
     'REDIS_URL',
-    `Redis at ${redactedUrl(url)} answers, and refuses database ${new URL(url).pathname.slice(1)} (${cause.message}): ` +
+    `Redis at ${redactedRedisUrl(url)} answers, and refuses database ${new URL(url).pathname.slice(1)} (${cause.message}): ` +
       `set REDIS_URL's database to one the server has, 0 to 15 unless its databases setting allows more`,
   );
 }
@@ -60,7 +61,7 @@ export async function warnOfTooFewReplicas(command: RedisClient, bounded: Bounde
     if (replicas < minReplicas) {
       logger.warn({
         message: `REDIS_MIN_REPLICAS is ${minReplicas} but Redis has ${replicas} connected replica(s): every publish is answered 503 until enough replicas connect`,
-        url: redactedUrl(settings.url),
+        url: redactedRedisUrl(settings.url),
       });
     }
   } catch (error) {
