@@ -1,3 +1,4 @@
+import { DISPLAY_NAME_MAX_CHARS } from '../../src/auth/token.verifier';
 import { Broker } from '../../src/broker/broker';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { HeartbeatService } from '../../src/connections/heartbeat.service';
@@ -50,6 +51,22 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     expect([...seqs].sort()).toEqual(seqs);
     expect(new Set(seqs).size).toBe(40);
     await bob.close();
+  });
+
+  it("names a sender whose token's name is over DISPLAY_NAME_MAX_CHARS by the name cut to it, live and in the room's history", async () => {
+    const room = 'chat:long-name';
+    // Code points, not UTF-16 units: a cut by units would split the 100th character's surrogates.
+    const cut = 'a' + '😀'.repeat(DISPLAY_NAME_MAX_CHARS - 1);
+    const ned = await connectClient(app.wsUrl, signToken({ sub: 'ned', name: 'a' + '😀'.repeat(1000), rooms: ['chat:*'] }));
+    const { data: joined } = await alice.join(room);
+    await ned.join(room);
+    const ack = await ned.request('message', { room, text: 'hi' });
+    const heard = await alice.waitFor((frame) => frame.event === 'message' && frame.data.room === room);
+    expect(heard.data).toEqual({ seq: ack.data.seq, room, user: 'ned', name: cut, text: 'hi', timestamp: expect.any(String) });
+    const late = await connectClient(app.wsUrl, signToken({ sub: 'lou', rooms: ['chat:*'] }));
+    await late.join(room, joined.seq);
+    expect((await late.next('message')).data).toEqual(heard.data);
+    await Promise.all([ned.close(), late.close()]);
   });
 
   it('allows its own room, public rooms and rooms its token names', async () => {
