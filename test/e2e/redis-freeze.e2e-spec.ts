@@ -17,6 +17,7 @@ const COMMAND_TIMEOUT_MS = 1000;
 /** What "a few seconds at most" means here: the deadline plus generous slack for a busy machine. */
 const ANSWER_WITHIN_MS = 5000;
 const user = (sub: string) => signToken({ sub });
+const chatUser = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
 
 /** Resolves with the HTTP answer, or fails if none came within ANSWER_WITHIN_MS. */
 function answered(method: string, url: string, options: Parameters<typeof http>[2] = {}): Promise<HttpResult> {
@@ -145,7 +146,7 @@ describe('a Redis that refuses writes (maxmemory reached, noeviction)', () => {
   };
 
   it('answers publishes 503 and messages unavailable, not 500 and internal, then delivers the retried id once when Redis takes writes again', async () => {
-    const client = await connectClient(app.wsUrl, signToken({ sub: 'olive', rooms: ['chat:*'] }));
+    const client = await connectClient(app.wsUrl, chatUser('olive'));
     await client.join('chat:full');
     await redisConfig('maxmemory', '1');
     try {
@@ -178,12 +179,11 @@ describe('presence changes made while Redis is down', () => {
 
   it('are told to the room once Redis is back: a user who left or hung up meanwhile is announced as left', async () => {
     const room = 'chat:outage';
-    const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
-    const watcher = await connectClient(app.wsUrl, token('watcher'));
+    const watcher = await connectClient(app.wsUrl, chatUser('watcher'));
     await watcher.join(room);
-    const leaver = await connectClient(app.wsUrl, token('leaver'));
+    const leaver = await connectClient(app.wsUrl, chatUser('leaver'));
     await leaver.join(room);
-    const quitter = await connectClient(app.wsUrl, token('quitter'));
+    const quitter = await connectClient(app.wsUrl, chatUser('quitter'));
     await quitter.join(room);
     await eventually(() => expect(presenceOf(watcher)).toEqual(['leaver joined', 'quitter joined']));
 
@@ -210,10 +210,9 @@ describe('presence changes made while Redis is down', () => {
     room: string,
     scene: (setup: { early: TestClient; watcher: TestClient; earlyAnnouncedBy: number; connect(user: string): Promise<TestClient>; presenceHere(): Promise<{ users: string[] }>; cut(): Promise<void>; mend(): Promise<void> }) => Promise<void>,
   ): Promise<void> {
-    const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
     const clients: TestClient[] = [];
     const connect = async (user: string) => {
-      const client = await connectClient(app.wsUrl, token(user));
+      const client = await connectClient(app.wsUrl, chatUser(user));
       clients.push(client);
       await client.join(room);
       return client;
@@ -227,7 +226,7 @@ describe('presence changes made while Redis is down', () => {
     const cutOff = await createTestApp({ ...broker.env(), REDIS_URL: network.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '1000' });
     const cutOffReady = async () => (await http('GET', `${cutOff.url}/readyz`)).status;
     try {
-      const watcher = await connectClient(cutOff.wsUrl, token('watcher'));
+      const watcher = await connectClient(cutOff.wsUrl, chatUser('watcher'));
       clients.push(watcher);
       await watcher.join(room);
       await eventually(async () => expect((await presenceHere()).users.sort()).toEqual(['early', 'watcher']));
@@ -289,7 +288,6 @@ describe('presence changes made while Redis is down', () => {
 
   it('are told by a pod that shut down while Redis was frozen, once Redis answers: its members are announced as left', async () => {
     const room = 'chat:shutdown';
-    const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
     // Entries live two heartbeats (40 s here): only the shutting pod's own word tells the room in
     // time. The watcher's pod waits out the freeze without counting Redis down, so no outage rule
     // of its own tells it either.
@@ -297,9 +295,9 @@ describe('presence changes made while Redis is down', () => {
     const patient = await createTestApp({ ...broker.env(), REDIS_COMMAND_TIMEOUT_MS: '30000', HEARTBEAT_MS: '20000' });
     let closed = false;
     try {
-      const watcher = await connectClient(patient.wsUrl, token('watcher'));
+      const watcher = await connectClient(patient.wsUrl, chatUser('watcher'));
       await watcher.join(room);
-      const member = await connectClient(leaving.wsUrl, token('member'));
+      const member = await connectClient(leaving.wsUrl, chatUser('member'));
       await member.join(room);
       await eventually(() => expect(presenceOf(watcher)).toEqual(['member joined']));
 
@@ -324,8 +322,7 @@ describe('presence changes made while Redis is down', () => {
     const pod = await createTestApp({ ...broker.env(), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '20000' });
     try {
       const room = 'chat:frozen';
-      const token = (sub: string) => signToken({ sub, rooms: ['chat:*'] });
-      const [watcher, leaver, quitter] = [await connectClient(pod.wsUrl, token('watcher')), await connectClient(pod.wsUrl, token('leaver')), await connectClient(pod.wsUrl, token('quitter'))];
+      const [watcher, leaver, quitter] = [await connectClient(pod.wsUrl, chatUser('watcher')), await connectClient(pod.wsUrl, chatUser('leaver')), await connectClient(pod.wsUrl, chatUser('quitter'))];
       for (const client of [watcher, leaver, quitter]) await client.join(room);
       const presence = async () => (await http('GET', `${pod.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body;
       const podReady = async () => (await http('GET', `${pod.url}/readyz`)).status;
