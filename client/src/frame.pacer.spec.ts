@@ -40,15 +40,36 @@ describe('FramePacer', () => {
     expect(sent.map(([i]) => i)).toEqual([0, 1]);
   });
 
-  it('drops what waits when the connection goes, and starts a new one with a full burst', async () => {
-    const pacer = new FramePacer(2, 10);
+  it('drops what waits when the connection goes, and starts the new one at once with the slow-start budget, not the burst it grew to', async () => {
+    const pacer = new FramePacer(6, 10, 2);
     const sent: Array<[number, number]> = [];
     scheduleMany(pacer, 4, sent);
+    for (let reply = 0; reply < 4; reply += 1) pacer.replied(false);
     pacer.reset();
-    await jest.advanceTimersByTimeAsync(1_000);
-    expect(sent.map(([i]) => i)).toEqual([0, 1]);
-    scheduleMany(pacer, 2, sent, 10);
+    scheduleMany(pacer, 8, sent, 10);
+    // The old connection spent its budget a moment ago; the new one has its own, of 2.
     expect(sent.map(([i]) => i)).toEqual([0, 1, 10, 11]);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(sent.slice(4)).toEqual([
+      [12, 100],
+      [13, 200],
+      [14, 300],
+      [15, 400],
+      [16, 500],
+      [17, 600],
+    ]);
+  });
+
+  it('does not hold a new connection to the pause a rate_limited reply began on the old one, and keeps the halved burst', () => {
+    const pacer = new FramePacer(4, 10, 4);
+    const sent: Array<[number, number]> = [];
+    pacer.replied(true);
+    pacer.reset();
+    scheduleMany(pacer, 3, sent);
+    expect(sent).toEqual([
+      [0, 0],
+      [1, 0],
+    ]);
   });
 
   it('starts a connection with a small budget, and lets the burst grow with each reply up to its most', () => {
@@ -84,10 +105,26 @@ describe('FramePacer', () => {
     expect(sent.filter(([i]) => i >= 200)).toHaveLength(4);
   });
 
-  it('slows down below one frame a second against the lowest limit, leaving the pong to each heartbeat a token', async () => {
+  it('after rate_limited, sends no more after the pause than the pause refilled, as the server had nothing left', async () => {
+    const pacer = new FramePacer(20, 2, 20);
+    const sent: Array<[number, number]> = [];
+    // 18 of the 20 left, as far as this client could tell.
+    scheduleMany(pacer, 2, sent);
+    pacer.replied(true);
+    scheduleMany(pacer, 5, sent, 100);
+    // 1.1 s at the halved rate of one a second refilled one frame and a tenth.
+    await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS + 2_000);
+    expect(sent.slice(2)).toEqual([
+      [100, PACER_LIMITED_PAUSE_MS],
+      [101, 2_000],
+      [102, 3_000],
+    ]);
+  });
+
+  it('slows down below one frame a second against the lowest limit, leaving the pong to each heartbeat a token, and no further', async () => {
     const pacer = new FramePacer(1, 1, 1);
     const sent: Array<[number, number]> = [];
-    pacer.replied(true);
+    for (let limited = 0; limited < 3; limited += 1) pacer.replied(true);
     scheduleMany(pacer, 3, sent);
     await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS + 5_000);
     const gaps = sent.slice(1).map(([, atMs], index) => atMs - sent[index][1]);
