@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
-import { ERROR_EVENT_MAX_CHARS, ERROR_MESSAGE_MAX_CHARS, errorData } from './frame.sender';
+import { ERROR_MESSAGE_MAX_CHARS } from '../parsing/json-text-length';
+import { ERROR_EVENT_MAX_CHARS, errorData } from './frame.sender';
 
 /** What JSON writes for a string, quotes left out. */
 const written = (text: string) => JSON.stringify(text).length - 2;

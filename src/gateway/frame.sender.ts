@@ -3,9 +3,7 @@ import { ErrorCode, ErrorData, FrameId, ServerEventName, ServerEvents } from '@h
 import { Connection } from '../connections/connection';
 import { serverFrame } from '../connections/server-frame';
 import { MetricsService } from '../metrics/metrics.service';
-import { ERROR_MESSAGE_MAX_CHARS, boundedJsonText, jsonTextLength } from '../parsing/json-text-length';
-
-export { ERROR_MESSAGE_MAX_CHARS };
+import { boundedMessage, jsonTextLength } from '../parsing/json-text-length';
 
 /**
  * Sends server frames to one connection (welcome, replies, errors), typed by the shared
@@ -44,6 +42,6 @@ export const ERROR_EVENT_MAX_CHARS = 64;
  * than the bound, twice for an unknown event (in `event` and in `message`).
  */
 export function errorData(code: ErrorCode, message: string, event: string | undefined): ErrorData {
-  const bounded = boundedJsonText(message, ERROR_MESSAGE_MAX_CHARS);
+  const bounded = boundedMessage(message);
   return event === undefined || jsonTextLength(event, ERROR_EVENT_MAX_CHARS + 1) > ERROR_EVENT_MAX_CHARS ? { code, message: bounded } : { code, message: bounded, event };
 }

@@ -3,9 +3,10 @@ import type { Duplex } from 'node:stream';
 import { HttpException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
+import { boundedMessage } from '../parsing/json-text-length';
 import { refuseAmbiguousHeaders } from './ambiguous-headers.hook';
 import { listedOrigins } from './cors.policy';
-import { boundedMessage, errorBody, sendHttpError } from './error-reply';
+import { errorBody, sendHttpError } from './error-reply';
 import { NOT_JSON_MEDIA_TYPE } from './json-body.parser';
 
 /**

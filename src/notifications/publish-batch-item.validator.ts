@@ -1,7 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
-import { boundedMessage } from '../http/error-reply';
 import { hollowForValidation, manyUnknownFields, prototypeNamedKeys, stripProtoKeysOutsideKept, unknownFieldError } from '../http/lean-validation.pipe';
+import { boundedMessage } from '../parsing/json-text-length';
 import { typeFailureOnly } from '../parsing/type-failures';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { targetsProblemOfBody } from './notification-targets';

@@ -5,6 +5,15 @@
 export const ERROR_MESSAGE_MAX_CHARS = 500;
 
 /**
+ * An error answer's message (an HTTP error body's line, a WebSocket `error` frame's), cut to
+ * ERROR_MESSAGE_MAX_CHARS as JSON writes it (boundedJsonText): messages name what the client
+ * sent (an unknown field, a path, an event), and a 60,000-character key came back whole in a 400.
+ */
+export function boundedMessage(message: string): string {
+  return boundedJsonText(message, ERROR_MESSAGE_MAX_CHARS);
+}
+
+/**
  * `text`, or as much of it as JSON writes in `max` characters and an ellipsis, never splitting a
  * surrogate pair. Counted in characters, a name of control characters or quotes (each written as
  * `\u0001` or `\"`) came back several times longer than the bound.
