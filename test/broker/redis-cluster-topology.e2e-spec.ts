@@ -121,6 +121,28 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
     });
   });
 
+  it('loses only the message its listener throws on: the sharded subscriber goes on delivering the next ones', async () => {
+    const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), minReplicas: 0, healthCheckMs: 600_000 });
+    const received: string[] = [];
+    connection.onMessage((message) => {
+      if (message === 'unreadable') throw new Error('the listener failed');
+      received.push(message);
+    });
+    try {
+      await connection.connect();
+      const channel = '{listener-throws}:channel';
+      await connection.subscribe(channel);
+      // Published in one turn, they reach the subscriber in one read: the rest of a read was
+      // dropped after a listener threw inside node-redis's reply parser.
+      await Promise.all(['before', 'unreadable', 'after'].map((message) => connection.run('publish', (redis) => redis.publish(channel, message))));
+      await connection.flushChannel(channel);
+      expect(received).toEqual(['before', 'after']);
+      expect(connection.available).toBe(true);
+    } finally {
+      await connection.close();
+    }
+  });
+
   describe('Broker', () => brokerContract(harness));
   describe('PresenceStore', () => presenceStoreContract(harness));
   describe('InboxStore', () => inboxStoreContract(harness));

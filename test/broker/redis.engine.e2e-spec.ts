@@ -102,6 +102,28 @@ describe('RedisEngine', () => {
     }
   });
 
+  it('loses only the message its listener throws on: the subscriber goes on delivering the next ones', async () => {
+    const connection = new StandaloneRedisConnection({ ...TEST_REDIS_OPTIONS, url: redis.url });
+    const received: string[] = [];
+    connection.onMessage((message) => {
+      if (message === 'unreadable') throw new Error('the listener failed');
+      received.push(message);
+    });
+    try {
+      await connection.connect();
+      const channel = `${uniquePrefix()}listener-throws`;
+      await connection.subscribe(channel);
+      // Published in one turn, they reach the subscriber in one read: the rest of a read was
+      // dropped after a listener threw inside node-redis's reply parser.
+      await Promise.all(['before', 'unreadable', 'after'].map((message) => connection.run('publish', (redis) => redis.publish(channel, message))));
+      await connection.flushChannel(channel);
+      expect(received).toEqual(['before', 'after']);
+      expect(connection.available).toBe(true);
+    } finally {
+      await connection.close();
+    }
+  });
+
   it('fails a start closed during its resync, and leaves no health timer running', async () => {
     const { started, healthTimer } = await closeDuringStart(new StandaloneRedisConnection({ ...TEST_REDIS_OPTIONS, url: redis.url }));
     expect(started).toMatchObject({ status: 'rejected', reason: expect.any(ClosedWhileStartingError) });

@@ -96,7 +96,7 @@ export class ClusterRedisConnection extends RedisConnection {
       },
       this.logger,
     );
-    this.subscriptions = new ClusterSubscriptions(this.discovery, (message, channel) => this.messageListener(message, channel), this.settings.commandTimeoutMs, this.logger);
+    this.subscriptions = new ClusterSubscriptions(this.discovery, this.deliverMessage, this.settings.commandTimeoutMs, this.logger);
     this.healthCheck = new ClusterHealthCheck(
       this.discovery,
       this.subscriptions,

@@ -20,11 +20,10 @@ export class ClusterSubscriptions {
   private readonly slotOwners = new SlotOwners();
   /** This turn's PING of each subscriber, shared by the turn's flushes (flush). */
   private readonly turnPings = new TurnShared<NodeClient>();
-  private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
 
   constructor(
     private readonly discovery: ClusterDiscovery,
-    /** The connection's message listener, as it is when a message arrives. */
+    /** Every channel's listener, one function that never throws (RedisConnection.deliverMessage). */
     private readonly deliver: ChannelListener,
     private readonly commandTimeoutMs: number,
     /** The connection's: these are its log lines. */
@@ -44,7 +43,7 @@ export class ClusterSubscriptions {
   async subscribe(channel: string, owner: string | undefined): Promise<void> {
     this.channels.set(channel, owner);
     try {
-      await this.bounded('subscribe', this.discovery.cluster.sSubscribe(channel, this.onChannelMessage));
+      await this.bounded('subscribe', this.discovery.cluster.sSubscribe(channel, this.deliver));
     } catch (error) {
       this.channels.delete(channel);
       throw error;
@@ -58,7 +57,7 @@ export class ClusterSubscriptions {
 
   /** SUNSUBSCRIBEs a channel `forget` dropped. */
   async unsubscribe(channel: string): Promise<void> {
-    await this.bounded('unsubscribe', this.discovery.cluster.sUnsubscribe(channel, this.onChannelMessage));
+    await this.bounded('unsubscribe', this.discovery.cluster.sUnsubscribe(channel, this.deliver));
   }
 
   /** The sharded subscriber of the primary serving the channel's slot, if node-redis has made one. */
@@ -111,19 +110,11 @@ export class ClusterSubscriptions {
    */
   private async resubscribe(channel: string): Promise<void> {
     this.channels.set(channel, this.discovery.ownerOf(channel));
-    await this.bounded('resubscribe', this.discovery.cluster.sUnsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
+    await this.bounded('resubscribe', this.discovery.cluster.sUnsubscribe(channel, this.deliver)).catch((error: unknown) =>
       // The old subscription is gone with its node, or was never made: subscribing is what counts.
       this.logger.debug({ message: 'Unsubscribe before resubscribing failed', channel, error: describeError(error) }),
     );
-    await this.bounded('resubscribe', this.discovery.cluster.sSubscribe(channel, this.onChannelMessage));
-  }
-
-  private receive(message: string, channel: string): void {
-    try {
-      this.deliver(message, channel);
-    } catch (error) {
-      this.logger.error({ message: 'Could not handle a channel message', channel, error: describeError(error) });
-    }
+    await this.bounded('resubscribe', this.discovery.cluster.sSubscribe(channel, this.deliver));
   }
 
   private bounded<T>(operation: string, call: Promise<T>): Promise<T> {

@@ -103,6 +103,21 @@ export abstract class RedisConnection {
   onMessage(listener: ChannelListener): void {
     this.messageListener = listener;
   }
+
+  /**
+   * Every mode's subscriptions give node-redis this, one function for every channel (unsubscribe
+   * names it too): the listener registered when the message arrives, with what it throws logged.
+   * A throw reaching node-redis's reply parser resets it, dropping every message after that one
+   * in the same read from the socket.
+   */
+  protected readonly deliverMessage: ChannelListener = (message, channel) => {
+    try {
+      this.messageListener(message, channel);
+    } catch (error) {
+      this.listenerLogger.error({ message: 'Could not handle a channel message', channel, error: describeError(error) });
+    }
+  };
+
   /** Subscribes a channel; BrokerUnavailableError when the subscriber is down or late. */
   abstract subscribe(channel: string): Promise<void>;
   /**

@@ -118,7 +118,7 @@ export class StandaloneRedisConnection extends RedisConnection {
         subscriberError: (error) => this.onClientError('subscriber', error),
         subscriberLost: () => this.onSubscriberLost(),
       },
-      (message, channel) => this.messageListener(message, channel),
+      this.deliverMessage,
       this.deadlines.subscriber,
       this.settings.commandTimeoutMs,
       this.logger,

@@ -29,13 +29,12 @@ export class StandaloneSubscriptions {
   private client: RedisClient | undefined;
   /** This turn's PING of the subscriber, shared by the turn's flushes (flush). */
   private readonly turnPings = new TurnShared<RedisClient>();
-  private readonly onChannelMessage = (message: string, channel: string) => this.receive(message, channel);
 
   constructor(
     /** Channels to subscribe from the start: a connection that replaces another (Sentinel failover). */
     channels: Iterable<string>,
     private readonly connection: SubscribingConnection,
-    /** The connection's message listener, as it is when a message arrives. */
+    /** Every channel's listener, one function that never throws (RedisConnection.deliverMessage). */
     private readonly deliver: ChannelListener,
     /** When Redis counts as too slow on the subscriber connection (see StandaloneRedisConnection.bounded). */
     private readonly deadline: RedisDeadline,
@@ -61,7 +60,7 @@ export class StandaloneSubscriptions {
     if (!subscriber?.isReady) throw new BrokerUnavailableError('The message broker is unreachable (Redis subscribe)');
     this.channels.add(channel);
     try {
-      await this.bounded('subscribe', subscriber.subscribe(channel, this.onChannelMessage));
+      await this.bounded('subscribe', subscriber.subscribe(channel, this.deliver));
     } catch (error) {
       this.channels.delete(channel);
       this.dropChannel(channel);
@@ -90,7 +89,7 @@ export class StandaloneSubscriptions {
     // A subscriber that is down holds nothing; the next one is built without this channel.
     if (!subscriber?.isReady) return false;
     try {
-      await this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage));
+      await this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.deliver));
     } catch (error) {
       throw asCallError('unsubscribe', error);
     }
@@ -115,11 +114,11 @@ export class StandaloneSubscriptions {
       await this.bounded('subscriber connect', subscriber.connect());
       const channels = [...this.channels];
       for (let index = 0; index < channels.length; index += RESUBSCRIBE_BATCH) {
-        await this.bounded('resubscribe', subscriber.subscribe(channels.slice(index, index + RESUBSCRIBE_BATCH), this.onChannelMessage));
+        await this.bounded('resubscribe', subscriber.subscribe(channels.slice(index, index + RESUBSCRIBE_BATCH), this.deliver));
       }
       // Channels left while subscribing must not stay subscribed.
       const left = channels.filter((channel) => !this.channels.has(channel));
-      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.onChannelMessage));
+      if (left.length > 0) await this.bounded('unsubscribe', subscriber.unsubscribe(left, this.deliver));
     } catch (error) {
       await shutClient(subscriber, this.commandTimeoutMs, this.logger);
       throw error;
@@ -148,20 +147,11 @@ export class StandaloneSubscriptions {
     this.connection.subscriberLost();
   }
 
-  private receive(message: string, channel: string): void {
-    try {
-      this.deliver(message, channel);
-    } catch (error) {
-      // Thrown inside node-redis's reply parser it would break the subscriber; drop this one message.
-      this.logger.error({ message: 'Could not handle a channel message', channel, error: describeError(error) });
-    }
-  }
-
   /** Best effort after a failed subscribe: Redis may have subscribed the channel before the failure. */
   private dropChannel(channel: string): void {
     const subscriber = this.client;
     if (!subscriber?.isReady || this.channels.has(channel)) return;
-    this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.onChannelMessage)).catch((error: unknown) =>
+    this.bounded('unsubscribe', subscriber.unsubscribe(channel, this.deliver)).catch((error: unknown) =>
       // The subscriber is failing too; its replacement is built without this channel.
       this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', channel, error: describeError(error) }),
     );
