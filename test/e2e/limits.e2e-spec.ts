@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/broker';
 import { MetricsService } from '../../src/metrics/metrics.service';
@@ -139,9 +140,9 @@ describe('rate limit', () => {
     const client = await connectClient(app.wsUrl, signToken());
     // One write: the frames within the limit and those past it reach the pod in one read.
     const flood = Array.from({ length: 60 }, (_, id) => ({ event: 'ping', id }));
-    (client.socket as unknown as { _socket: { cork(): void; uncork(): void } })._socket.cork();
+    tcpSocketOf(client).cork();
     for (const frame of flood) client.send(frame);
-    (client.socket as unknown as { _socket: { cork(): void; uncork(): void } })._socket.uncork();
+    tcpSocketOf(client).uncork();
     expect(await client.closed).toEqual({ code: 4029, reason: 'rate_limited' });
     const replies = client.frames.filter((frame) => frame.id !== undefined);
     const answered = new Set(replies.map((frame) => frame.id));
@@ -172,20 +173,11 @@ describe('slow consumer', () => {
       const reader = await connectClient(app.wsUrl, signToken({ sub: 'reader' }));
       const stalled = await connectClient(app.wsUrl, signToken({ sub: 'stalled' }));
       await Promise.all([reader.join('public:firehose'), stalled.join('public:firehose')]);
-      // Stop reading: the kernel buffers fill, then ws buffers in user space.
-      (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-      const blob = 'x'.repeat(100_000);
-      // Published until the pod closes it, however much loopback's kernel buffers absorb first.
       // The reader has each notification before the next is sent: a healthy reader, however busy
       // the machine (it shares this process with the pod, and a stall of it let 100 KB frames pile
       // up past the limit on a loaded machine, so the reader was closed too).
-      let published = 0;
-      while (!isClosing(app, 'stalled')) {
-        if (published === 600) throw new Error('60 MB later, still not closed as a slow consumer');
-        await publish(app.url, { rooms: ['public:firehose'], type: 'bulk', payload: { blob } });
-        await hasReceived(reader, ++published);
-      }
-      (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+      const published = await stallUntilClosing(app, stalled, 'stalled', 'public:firehose', (count) => hasReceived(reader, count));
+      tcpSocketOf(stalled).resume();
       expect(await stalled.closed).toEqual({ code: 4008, reason: 'slow_consumer' });
       // The healthy reader is unaffected, and has them all.
       expect(reader.closeInfo).toBeUndefined();
@@ -201,10 +193,10 @@ describe('a rejoin\'s replay', () => {
   it('is sent whole past SEND_BUFFER_LIMIT_BYTES to a client that reads slowly, and the limit holds again once it drained', async () => {
     const app = await createTestApp(BIG_MESSAGE_LIMITS);
     try {
-      const { reader, since, blob } = await sixMegabytesOfHistory(app, 'public:archive');
+      const { reader, since } = await sixMegabytesOfHistory(app, 'public:archive');
 
       const rejoining = await connectClient(app.wsUrl, signToken({ sub: 'rejoining' }));
-      const socket = (rejoining.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      const socket = tcpSocketOf(rejoining);
       // Reads nothing until the whole replay was queued, as a client on a slow network would.
       socket.pause();
       const joining = rejoining.request('join', { room: 'public:archive', since }, 15_000);
@@ -215,12 +207,7 @@ describe('a rejoin\'s replay', () => {
       expect(rejoining.closeInfo).toBeUndefined();
 
       // Caught up, it has no allowance left: stalled under live traffic, it is a slow consumer.
-      // Published until the pod closes it, however much the kernel's buffers absorb first.
-      socket.pause();
-      for (let i = 0; !isClosing(app, 'rejoining'); i++) {
-        if (i === 600) throw new Error('60 MB later, still not closed as a slow consumer');
-        await publish(app.url, { rooms: ['public:archive'], type: 'bulk', payload: { blob, i: 60 + i } });
-      }
+      await stallUntilClosing(app, rejoining, 'rejoining', 'public:archive');
       socket.resume();
       expect(await rejoining.closed).toEqual({ code: 4008, reason: 'slow_consumer' });
       await reader.close();
@@ -241,7 +228,7 @@ describe('a replay nobody reads', () => {
 
       const hostage = await connectClient(app.wsUrl, signToken({ sub: 'hostage' }));
       // Never reads again, but writes: it answers the heartbeat blind, so liveness keeps it.
-      (hostage.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      tcpSocketOf(hostage).pause();
       keepAlive = setInterval(() => hostage.send({ event: 'pong' }), HEARTBEAT_MS / 4);
       hostage.send({ event: 'join', data: { room: 'public:hostage', since }, id: 'j' });
       const hub = app.app.get(ConnectionHub);
@@ -270,12 +257,7 @@ describe('close timeout', () => {
       const presence = async () => (await http('GET', `${app.url}/v1/rooms/public:stalled/presence`, { token: publisherToken() })).body;
       expect(await presence()).toMatchObject({ users: ['stalled'], connections: 1 });
       // Never reads again: the 4008 close frame stays queued behind megabytes it will not read.
-      (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-      const blob = 'x'.repeat(100_000);
-      for (let i = 0; !isClosing(app, 'stalled'); i++) {
-        if (i === 600) throw new Error('60 MB later, still not closed as a slow consumer');
-        await publish(app.url, { rooms: ['public:stalled'], type: 'bulk', payload: { blob } });
-      }
+      await stallUntilClosing(app, stalled, 'stalled', 'public:stalled');
       // Without the timeout ws would hold the socket for 30 s (and the heartbeat, at 60 s, is no help).
       await eventually(async () => expect(await presence()).toMatchObject({ users: [], connections: 0 }), 3000);
       // Counted as what the pod did, though the peer never echoed a code (its close event says 1006).
@@ -301,12 +283,7 @@ describe('a slow consumer\'s departure', () => {
       await stalled.join('public:departures');
       await eventually(() => expect(watcher.all('presence').map((frame) => frame.data)).toMatchObject([{ user: 'stalled', status: 'joined' }]));
       const presence = async () => (await http('GET', `${app.url}/v1/rooms/public:departures/presence`, { token: publisherToken() })).body;
-      (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-      const blob = 'x'.repeat(100_000);
-      for (let i = 0; !isClosing(app, 'stalled'); i++) {
-        if (i === 600) throw new Error('60 MB later, still not closed as a slow consumer');
-        await publish(app.url, { rooms: ['public:departures'], type: 'bulk', payload: { blob } });
-      }
+      await stallUntilClosing(app, stalled, 'stalled', 'public:departures');
       await eventually(() => expect(watcher.all('presence').map((frame) => frame.data)).toMatchObject([{ user: 'stalled', status: 'joined' }, { user: 'stalled', status: 'left' }]));
       expect(await presence()).toMatchObject({ users: ['watcher'], connections: 1 });
       const metrics = await (await fetch(`${app.url}/metrics`)).text();
@@ -317,7 +294,7 @@ describe('a slow consumer\'s departure', () => {
       expect(back.closeInfo).toBeUndefined();
       // All the while, its socket was open: the client has not read its 4008 yet.
       expect(stalled.closeInfo).toBeUndefined();
-      (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+      tcpSocketOf(stalled).resume();
       expect(await stalled.closed).toEqual({ code: 4008, reason: 'slow_consumer' });
       // Counted once: its socket's close, when it came, counted nothing more.
       await back.close();
@@ -339,12 +316,7 @@ describe('a slow consumer given up on', () => {
     try {
       stalled = await connectClient(app.wsUrl, signToken({ sub: 'stalled' }));
       await stalled.join('public:shutdown');
-      (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-      const blob = 'x'.repeat(100_000);
-      for (let i = 0; !isClosing(app, 'stalled'); i++) {
-        if (i === 600) throw new Error('60 MB later, still not closed as a slow consumer');
-        await publish(app.url, { rooms: ['public:shutdown'], type: 'bulk', payload: { blob } });
-      }
+      await stallUntilClosing(app, stalled, 'stalled', 'public:shutdown');
       await eventually(() => expect([...app.app.get(ConnectionHub).all()]).toHaveLength(0));
     } finally {
       const metrics = app.app.get(MetricsService);
@@ -352,7 +324,7 @@ describe('a slow consumer given up on', () => {
       // (past the test's timeout): the pod drops it.
       await app.close();
       if (stalled) {
-        (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+        tcpSocketOf(stalled).resume();
         expect((await stalled.closed).code).toBe(1006);
       }
       // Counted once, when it was given up: its socket's end at shutdown counts nothing more.
@@ -381,6 +353,30 @@ describe('rooms per connection', () => {
   });
 });
 
+/** The TCP socket under `client`'s WebSocket (ws keeps it private): paused, the client reads nothing more. */
+function tcpSocketOf(client: TestClient): Socket {
+  return (client.socket as unknown as { _socket: Socket })._socket;
+}
+
+/**
+ * Stops `stalled` reading (the kernel's buffers fill, then ws's in the pod) and publishes 100 KB
+ * notifications to `room` until the pod closes `user`'s connection as a slow consumer, however
+ * much loopback's kernel buffers absorb first. `afterPublish` runs after each one, with how many
+ * were published so far. Returns how many were published in all.
+ */
+async function stallUntilClosing(app: TestApp, stalled: TestClient, user: string, room: string, afterPublish?: (published: number) => Promise<unknown>): Promise<number> {
+  tcpSocketOf(stalled).pause();
+  const blob = 'x'.repeat(100_000);
+  let published = 0;
+  while (!isClosing(app, user)) {
+    if (published === 600) throw new Error('60 MB later, still not closed as a slow consumer');
+    await publish(app.url, { rooms: [room], type: 'bulk', payload: { blob } });
+    published++;
+    await afterPublish?.(published);
+  }
+  return published;
+}
+
 /** Whether the pod closed `user`'s connection or is closing it (a slow consumer's 4008, here). */
 function isClosing(app: TestApp, user: string): boolean {
   return ![...app.app.get(ConnectionHub).all()].some((connection) => connection.user === user && connection.state !== 'closing');
@@ -405,7 +401,7 @@ async function sixMegabytesOfHistory(app: TestApp, room: string) {
     await publish(app.url, { rooms: [room], type: 'bulk', payload: { blob, i } });
     await hasReceived(reader, i + 1);
   }
-  return { reader, since: reader.all('notification')[0].data.seq as string, blob };
+  return { reader, since: reader.all('notification')[0].data.seq as string };
 }
 
 /**
