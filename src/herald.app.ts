@@ -5,7 +5,6 @@ import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { Engine, EngineConnectError } from './broker/engine';
-import { loadHeraldConfig, RawEnvironment } from './config/config.module';
 import { ConfigurationError } from './config/environment';
 import { HeraldConfig } from './config/herald.config';
 import { HeraldWsAdapter } from './gateway/herald-ws.adapter';
@@ -30,14 +29,13 @@ export interface RunningHerald {
 }
 
 /**
- * Builds and starts one Herald instance, from an environment (validated here: ConfigurationError
- * for a bad one) or a configuration the caller validated already (herald.process.ts). `stop`
+ * Builds and starts one Herald instance from a configuration its caller validated, once, from an
+ * environment (loadHeraldConfig: herald.process.ts, and createTestApp for tests). `stop`
  * aborted before its broker is connected (a SIGTERM then) gives up the connection under way, and
  * the start fails: a pod that cannot reach Redis would otherwise hold its orchestrator's stop for
  * the whole start-up budget. Aborted later, it changes nothing: the caller drains the started app.
  */
-export async function startHerald(settings: RawEnvironment | HeraldConfig, stop?: AbortSignal): Promise<RunningHerald> {
-  const config = settings instanceof HeraldConfig ? settings : loadHeraldConfig(settings);
+export async function startHerald(config: HeraldConfig, stop?: AbortSignal): Promise<RunningHerald> {
   const logger = new ConsoleLogger('Herald', { json: config.isProduction, logLevels: levelsFrom(config.logLevel) });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new HeraldFastifyAdapter(config.httpTimeouts, config.allowedOrigins), { logger, bodyParser: false });
   let internalApp: NestFastifyApplication | undefined;

@@ -1,3 +1,4 @@
+import { loadHeraldConfig } from '../../src/config/config.module';
 import { startHerald, RunningHerald } from '../../src/herald.app';
 import { TEST_JWT_SECRET } from './tokens';
 
@@ -31,9 +32,12 @@ export async function closeOpenApps(): Promise<void> {
   await Promise.all([...openApps].map((app) => app.close()));
 }
 
-/** A real Herald on a free port, in this process. Several can run side by side ("pods"). */
+/**
+ * A real Herald on a free port, in this process. Several can run side by side ("pods"). `env` is
+ * validated as the process's own environment is (a bad one rejects with ConfigurationError).
+ */
 export async function createTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
-  const herald = await startHerald({ ...TEST_DEFAULTS, ...env });
+  const herald = await startHerald(loadHeraldConfig({ ...TEST_DEFAULTS, ...env }));
   const url = `http://127.0.0.1:${herald.port}`;
   let closing: Promise<void> | undefined;
   const app: TestApp = {
