@@ -219,7 +219,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     );
     this.#refresher = new TokenRefresher(
       {
-        requestToken: () => requestToken(this.#options.getToken, this.#options.connectTimeoutMs, 'refresh', this.#closing.signal),
+        requestToken: () => requestToken(this.#options.getToken, { option: 'getToken', timeoutMs: this.#options.connectTimeoutMs, event: 'refresh', signal: this.#closing.signal }),
         currentToken: () => this.#token,
         isOpen: () => this.#state === 'open',
         sendRefresh: (token) => this.#request('refresh', { token }),
@@ -341,7 +341,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     const deadlineMs = Date.now() + this.#options.connectTimeoutMs;
     let token: string;
     try {
-      token = await requestToken(this.#options.getToken, this.#options.connectTimeoutMs, undefined, this.#closing.signal);
+      token = await requestToken(this.#options.getToken, { option: 'getToken', timeoutMs: this.#options.connectTimeoutMs, signal: this.#closing.signal });
     } catch (error) {
       if (generation !== this.#generation || this.#state === 'closed') return;
       this.emit('error', error as HeraldError);

@@ -580,7 +580,7 @@ describe('client.inbox', () => {
       client.close();
       await flush();
       const [token, server] = await outcomes;
-      expect(token).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list' } });
+      expect(token).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list', message: 'the client was closed while getToken was pending' } });
       expect(server).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list' } });
       // Nothing of either is left to run: no timer keeps a Node process alive.
       expect(jest.getTimerCount()).toBe(0);

@@ -243,7 +243,7 @@ export class InboxClient {
     if (this.#feed.state === 'closed') throw new HeraldError('closed', 'the client is closed', what);
     const url = this.#endpoint(path, what);
     const closed = this.#options.closed;
-    const token = await requestToken(this.#options.getToken, this.#options.requestTimeoutMs, what, closed);
+    const token = await requestToken(this.#options.getToken, { option: 'getToken', timeoutMs: this.#options.requestTimeoutMs, event: what, signal: closed });
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const deadline = requestDeadline(this.#options.requestTimeoutMs, closed);

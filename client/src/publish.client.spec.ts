@@ -155,6 +155,7 @@ describe('PublishClient', () => {
   it.each([
     ['a token function that answers no string', { token: () => null as unknown as string }, 'token returned null instead of a JWT string'],
     ['an empty token', { token: ' \n' }, 'token returned an empty token'],
+    ['a token that cannot be a JWT', { token: 'not a token' }, 'token returned a string that cannot be a JWT (it holds spaces or characters outside base64url and dots)'],
     ['a token function slower than timeoutMs', { token: () => new Promise<string>(() => undefined), timeoutMs: 20 }, 'token did not answer within 20 ms'],
   ])('names the token option for %s', async (_, options, message) => {
     const { fetch, requests } = fakeFetch([]);

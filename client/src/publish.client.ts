@@ -97,7 +97,7 @@ export class PublishClient {
   }
 
   async #attempt(body: string, id: string): Promise<Response> {
-    const token = await requestToken(this.#getToken, this.#timeoutMs, 'publish', undefined, 'token');
+    const token = await requestToken(this.#getToken, { option: 'token', timeoutMs: this.#timeoutMs, event: 'publish' });
     try {
       return await this.#fetch(this.#endpoint, {
         method: 'POST',

@@ -10,17 +10,29 @@ export type GetToken = () => string | Promise<string>;
  */
 const TOKEN_PATTERN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
+export interface TokenRequest {
+  /**
+   * The option as the app wrote it, named in every failure: the clients' `getToken`, or
+   * PublishClient's `token`.
+   */
+  option: 'getToken' | 'token';
+  timeoutMs: number;
+  /** The `event` of the HeraldError a failure rejects with. */
+  event?: string;
+  /** The client's close: aborting it ends the wait as `closed`. */
+  signal?: AbortSignal;
+}
+
 /**
  * Asks getToken for a token, with the same rules wherever the SDK needs one (connecting, the
  * in-band refresh, the inbox, publishing): at most `timeoutMs` to answer, surrounding white
  * space trimmed (`fetch(...).then((r) => r.text())` often ends in a newline), and anything that
- * cannot be a JWT refused. Every failure is a HeraldError with code `token` naming `option`, the
- * option as the app wrote it (`getToken`, or PublishClient's `token`), and `closed` when `signal`
- * aborts the wait; the token itself never appears in a message.
+ * cannot be a JWT refused. Every failure is a HeraldError naming `option`: code `token`, or
+ * `closed` when `signal` aborts the wait; the token itself never appears in a message.
  */
-export async function requestToken(getToken: GetToken, timeoutMs: number, event?: string, signal?: AbortSignal, option = 'getToken'): Promise<string> {
+export async function requestToken(getToken: GetToken, { option, timeoutMs, event, signal }: TokenRequest): Promise<string> {
   const tooSlow = new HeraldError('token', `${option} did not answer within ${timeoutMs} ms`, event);
-  const abandoned = new HeraldError('closed', 'the client was closed while getToken was pending', event);
+  const abandoned = new HeraldError('closed', `the client was closed while ${option} was pending`, event);
   if (signal?.aborted) throw abandoned;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
