@@ -1,17 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { markdownSection } from '../support/markdown-blocks';
 import { appEnvironment } from './support/app-environment';
 import { repositoryRoot } from './support/kustomize.render';
 import { alertRules } from './support/observability.queries';
 
-const operations = readFileSync(join(repositoryRoot, 'docs', 'operations.md'), 'utf8');
-
-function section(heading: string): string {
-  const start = operations.indexOf(`\n## ${heading}\n`);
-  if (start === -1) throw new Error(`docs/operations.md has no "## ${heading}" section`);
-  const end = operations.indexOf('\n## ', start + 1);
-  return operations.slice(start, end === -1 ? undefined : end);
-}
+const section = (heading: string) => markdownSection('docs/operations.md', heading);
 
 describe('docs/operations.md', () => {
   it('deploys in five numbered steps', () => {
