@@ -1,6 +1,9 @@
 import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
+import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
 import { ClosedWhileStartingError } from '../../src/broker/redis/redis.connection';
+import { HooksRedisConnection } from '../../src/hooks/webhooks/hooks-redis.connection';
+import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { startRedisCluster, RedisCluster } from '../support/redis-cluster';
 import { stallConnects } from '../support/stalled-connects';
@@ -9,6 +12,7 @@ import { brokerContract } from './broker.contract';
 import { inboxStoreContract } from './inbox-store.contract';
 import { presenceStoreContract } from './presence-store.contract';
 import { HA_TOPOLOGY_OPTIONS, topologyHarness } from './redis-harness';
+import { publishPastAThrowingListener } from './throwing-listener';
 
 /**
  * Every seam's contract (Broker, PresenceStore, InboxStore) on a Redis Cluster, as on one server
@@ -121,26 +125,45 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
     });
   });
 
+  describe('closing while a primary is silent', () => {
+    /** This process's open TCP connections (their handles). */
+    const openTcpConnections = () => process.getActiveResourcesInfo().filter((resource) => resource === 'TCPSocketWrap').length;
+    const KEY = '{silent-at-close}:key';
+    const COMMAND_TIMEOUT_MS = 500;
+
+    /**
+     * Closes `client` while the primary of KEY is frozen with a call of `callWaiting` unanswered
+     * there: a graceful close waits for that reply, so only cutting the connections ends it.
+     */
+    async function closeWhileSilent(client: { connect(): Promise<void>; close(): Promise<void> }, callWaiting: () => Promise<unknown>): Promise<void> {
+      const connectionsBefore = openTcpConnections();
+      await client.connect();
+      const silent = await cluster.primaryOf(calculateSlot(KEY));
+      await cluster.freeze(silent);
+      try {
+        callWaiting().catch(() => undefined);
+        await client.close();
+        await eventually(() => expect(openTcpConnections()).toBe(connectionsBefore));
+      } finally {
+        cluster.thaw(silent);
+        await cluster.waitHealthy();
+      }
+    }
+
+    it("cuts the broker's connections that did not close within the command timeout", async () => {
+      const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), minReplicas: 0, commandTimeoutMs: COMMAND_TIMEOUT_MS, healthCheckMs: 600_000 });
+      await closeWhileSilent(connection, () => connection.attempt('publish', (redis) => redis.publish(KEY, 'unanswered')));
+    });
+
+    it("cuts the webhook drivers' connections that did not close within the command timeout", async () => {
+      const connection = new HooksRedisConnection({ mode: 'cluster', seeds: cluster.seeds.split(',') }, COMMAND_TIMEOUT_MS);
+      await closeWhileSilent(connection, () => connection.commands.zRem(KEY, 'unanswered'));
+    });
+  });
+
   it('loses only the message its listener throws on: the sharded subscriber goes on delivering the next ones', async () => {
     const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), minReplicas: 0, healthCheckMs: 600_000 });
-    const received: string[] = [];
-    connection.onMessage((message) => {
-      if (message === 'unreadable') throw new Error('the listener failed');
-      received.push(message);
-    });
-    try {
-      await connection.connect();
-      const channel = '{listener-throws}:channel';
-      await connection.subscribe(channel);
-      // Published in one turn, they reach the subscriber in one read: the rest of a read was
-      // dropped after a listener threw inside node-redis's reply parser.
-      await Promise.all(['before', 'unreadable', 'after'].map((message) => connection.run('publish', (redis) => redis.publish(channel, message))));
-      await connection.flushChannel(channel);
-      expect(received).toEqual(['before', 'after']);
-      expect(connection.available).toBe(true);
-    } finally {
-      await connection.close();
-    }
+    expect(await publishPastAThrowingListener(connection, '{listener-throws}:channel')).toEqual({ received: ['before', 'after'], available: true });
   });
 
   describe('Broker', () => brokerContract(harness));
