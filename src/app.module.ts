@@ -18,7 +18,7 @@ import { SdkModule } from './sdk/sdk.module';
 
 @Module({})
 export class AppModule {
-  /** The instance's configuration, validated once by startHerald. */
+  /** The instance's configuration, validated once from the environment before startHerald (loadHeraldConfig). */
   static forRoot(config: HeraldConfig): DynamicModule {
     // Which routes exist is decided while the module graph is built, before DI can help.
     return {

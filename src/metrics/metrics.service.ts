@@ -53,7 +53,7 @@ export class MetricsService {
   readonly redisFailovers = new Counter({ name: 'herald_redis_failovers_total', help: 'Redis primary changes this pod followed (Sentinel switch-master, Cluster primaries changing)', registers: [this.registry] });
   readonly publishesUnavailable = new Counter({
     name: 'herald_publishes_unavailable_total',
-    help: 'Notifications (a publish, or a batch item) answered 503: not_stored when the broker could not take them, unconfirmed when it may have stored them without confirming',
+    help: 'Notifications (a publish, or a valid batch item) answered 503: not_stored when the broker could not take them, unconfirmed when it may have stored them without confirming',
     labelNames: ['outcome'],
     registers: [this.registry],
   });
