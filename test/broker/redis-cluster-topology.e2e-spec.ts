@@ -1,6 +1,9 @@
 import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
+import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
 import { ClosedWhileStartingError } from '../../src/broker/redis/redis.connection';
+import { HooksRedisConnection } from '../../src/hooks/webhooks/hooks-redis.connection';
+import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { startRedisCluster, RedisCluster } from '../support/redis-cluster';
 import { stallConnects } from '../support/stalled-connects';
@@ -119,6 +122,45 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
       } finally {
         await connection.close();
       }
+    });
+  });
+
+  describe('closing while a primary is silent', () => {
+    /** This process's open TCP connections (their handles). */
+    const openTcpConnections = () => process.getActiveResourcesInfo().filter((resource) => resource === 'TCPSocketWrap').length;
+    const KEY = '{silent-at-close}:key';
+    const COMMAND_TIMEOUT_MS = 500;
+
+    /**
+     * Closes `client` while the primary of KEY is frozen with a call (`callKey`) unanswered there:
+     * a graceful close waits for that reply, so only cutting the connections ends it.
+     */
+    async function closeWhileSilent(client: { connect(): Promise<void>; close(): Promise<void> }, callKey: () => Promise<unknown>): Promise<void> {
+      const connectionsBefore = openTcpConnections();
+      await client.connect();
+      // Connected to the primary first: the call then waits on that connection's reply.
+      await callKey();
+      const silent = await cluster.primaryOf(calculateSlot(KEY));
+      await cluster.freeze(silent);
+      try {
+        // Past its deadline, the call is still waiting for the primary's reply on that connection.
+        await expect(callKey()).rejects.toThrow(`within ${COMMAND_TIMEOUT_MS} ms`);
+        await client.close();
+        await eventually(() => expect(openTcpConnections()).toBe(connectionsBefore));
+      } finally {
+        cluster.thaw(silent);
+        await cluster.waitHealthy();
+      }
+    }
+
+    it("cuts the broker's connections that did not close within the command timeout", async () => {
+      const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), minReplicas: 0, commandTimeoutMs: COMMAND_TIMEOUT_MS, healthCheckMs: 600_000 });
+      await closeWhileSilent(connection, () => connection.attempt('publish', (redis) => redis.publish(KEY, 'a message')));
+    });
+
+    it("cuts the webhook drivers' connections that did not close within the command timeout", async () => {
+      const connection = new HooksRedisConnection({ mode: 'cluster', seeds: cluster.seeds.split(',') }, COMMAND_TIMEOUT_MS);
+      await closeWhileSilent(connection, () => connection.commands.zRem(KEY, 'a member'));
     });
   });
 

@@ -1,8 +1,9 @@
+import type { Logger } from '@nestjs/common';
 import { RedisCluster } from 'redis';
 // node-redis's own slot function (not re-exported), so slots are computed as its cluster client does.
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
-import { builtOnce } from './redis.client';
+import { ClosableClient, builtOnce, destroyClient, shutClient } from './redis.client';
 import type { RedisCommands } from './redis.connection';
 import { REDIS_SCRIPTS } from './redis.scripts';
 
@@ -66,6 +67,30 @@ export function createHeraldCluster(seeds: string[], options: { commandTimeoutMs
 export type HeraldCluster = ReturnType<typeof createHeraldCluster>;
 export type NodeClient = Awaited<ReturnType<HeraldCluster['nodeClient']>>;
 export type PrimaryNode = HeraldCluster['masters'][number];
+
+type AnyNodeClient = Parameters<typeof destroyClient>[0];
+
+/** The node clients a cluster client holds, as node-redis shows them (the broker's and the webhook drivers' alike). */
+interface ClusterNodes {
+  readonly masters: ReadonlyArray<{ client?: AnyNodeClient; pubSub?: { client: AnyNodeClient } }>;
+  readonly replicas: ReadonlyArray<{ client?: AnyNodeClient }>;
+  readonly pubSubNode?: { client: AnyNodeClient };
+}
+
+/**
+ * Closes a cluster client as shutClient does, then destroys every node client it held. node-redis's
+ * close() forgets them at once, before they have closed, so the cluster's destroy() after a close
+ * still waiting on a silent node reached none, and the connections to that node stayed open until
+ * it answered. Destroying one that closed does nothing.
+ */
+export async function shutCluster(cluster: ClusterNodes & ClosableClient, timeoutMs: number, logger: Logger): Promise<void> {
+  const nodes: AnyNodeClient[] = [];
+  for (const master of cluster.masters) nodes.push(...(master.client ? [master.client] : []), ...(master.pubSub ? [master.pubSub.client] : []));
+  for (const replica of cluster.replicas) if (replica.client) nodes.push(replica.client);
+  if (cluster.pubSubNode) nodes.push(cluster.pubSubNode.client);
+  await shutClient(cluster, timeoutMs, logger);
+  for (const node of nodes) destroyClient(node);
+}
 
 /** `call`, or DeadlineExpiredError(operation) once `timeoutMs` pass: how every call on a cluster client is bounded (NO_COMMAND_TIMEOUT). */
 export function boundedCall<T>(operation: string, call: Promise<T>, timeoutMs: number): Promise<T> {

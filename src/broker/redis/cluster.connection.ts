@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { redactedRedisUrl } from '../../config/redacted-redis-url';
 import { BrokerUnavailableError } from '../broker';
-import { HeraldCluster, NodeClient, addressText, boundedCall } from './cluster.client';
+import { HeraldCluster, NodeClient, addressText, boundedCall, shutCluster } from './cluster.client';
 import { ClusterDiscovery } from './cluster.discovery';
 import { ClusterHealthCheck } from './cluster.health-check';
 import { ClusterReplicatedWrites } from './cluster.replicated-writes';
@@ -335,12 +335,7 @@ export class ClusterRedisConnection extends RedisConnection {
     if (abandoned) this.cluster.destroy();
     await this.resyncing?.catch(() => undefined);
     if (abandoned) return;
-    try {
-      await this.bounded('close', this.cluster.close());
-    } catch (error) {
-      this.logger.debug({ message: 'Graceful Redis Cluster close failed; destroying the connections', error: describeError(error) });
-      this.cluster.destroy();
-    }
+    await shutCluster(this.cluster, this.settings.commandTimeoutMs, this.logger);
   }
 
   /**

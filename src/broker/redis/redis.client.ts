@@ -61,11 +61,15 @@ export function destroyClient(client: { destroy(): void; once(event: 'connect', 
   client.once('connect', () => client.destroy());
 }
 
+/** What shutClient closes: a node-redis client, or a cluster or Sentinel client. */
+export type ClosableClient = Parameters<typeof destroyClient>[0] & { readonly isOpen: boolean; close(): Promise<unknown> };
+
 /**
- * Closes a client within `timeoutMs`, or destroys it (logged on `logger`, the owner's). Used by
- * the one-node connection for its command and subscriber connections alike.
+ * Closes a client within `timeoutMs`, or destroys it (logged on `logger`, the owner's). Every
+ * Redis client Herald closes goes this way: the one-node connection's, the webhook drivers', and
+ * a Cluster's (see shutCluster).
  */
-export async function shutClient(client: RedisClient | undefined, timeoutMs: number, logger: Logger): Promise<void> {
+export async function shutClient(client: ClosableClient | undefined, timeoutMs: number, logger: Logger): Promise<void> {
   if (!client?.isOpen) return;
   try {
     // close() waits for every pending reply, which a silent Redis never sends.

@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { RedisClient, RedisCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
-import { clusterClientOptions, NodeAddress } from '../../broker/redis/cluster.client';
-import { RECONNECT_DEFAULTS, builtOnce } from '../../broker/redis/redis.client';
+import { clusterClientOptions, NodeAddress, shutCluster } from '../../broker/redis/cluster.client';
+import { RECONNECT_DEFAULTS, builtOnce, shutClient } from '../../broker/redis/redis.client';
 import { StartTries } from '../../broker/redis/start-tries';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
 import { describeHookError } from '../hook-request';
@@ -31,11 +31,13 @@ export type HooksRedisCommands = Pick<ReturnType<typeof createStandaloneClient>,
 
 /** The part of a node-redis client, cluster or sentinel client that the connection drives. */
 interface AnyRedisClient {
+  readonly isOpen: boolean;
   connect(): Promise<unknown>;
   close(): Promise<unknown>;
   destroy(): void;
   // As node-redis types its listeners.
   on(event: string, listener: (...args: any[]) => void): unknown;
+  once(event: string, listener: (...args: any[]) => void): unknown;
 }
 
 type HooksCluster = ReturnType<typeof createHooksCluster>;
@@ -112,12 +114,8 @@ export class HooksRedisConnection {
   async close(): Promise<void> {
     this.closed = true;
     this.startTries.close();
-    try {
-      await withDeadline(this.client.close(), this.commandTimeoutMs, () => new DeadlineExpiredError('close', this.commandTimeoutMs));
-    } catch (error) {
-      this.logger.debug({ message: 'Graceful close failed; destroying the connection', error: describeHookError(error) });
-      this.client.destroy();
-    }
+    if (this.topology.mode === 'cluster') await shutCluster(this.client as unknown as HooksCluster, this.commandTimeoutMs, this.logger);
+    else await shutClient(this.client, this.commandTimeoutMs, this.logger);
   }
 
   private createClient(): AnyRedisClient {
