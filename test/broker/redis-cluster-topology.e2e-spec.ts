@@ -1,3 +1,5 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
 import RedisClusterSlots from '@redis/client/dist/lib/cluster/cluster-slots';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
 import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
@@ -126,28 +128,30 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
   });
 
   describe('closing while a primary is silent', () => {
-    /** This process's open TCP connections (their handles). */
-    const openTcpConnections = () => process.getActiveResourcesInfo().filter((resource) => resource === 'TCPSocketWrap').length;
     const KEY = '{silent-at-close}:key';
     const COMMAND_TIMEOUT_MS = 500;
 
     /**
      * Closes `client` while the primary of KEY is frozen with a call (`callKey`) unanswered there:
-     * a graceful close waits for that reply, so only cutting the connections ends it.
+     * a graceful close waits for that reply, so only cutting the connections ends it. Then no
+     * connection the client opened to that primary may stay open.
      */
     async function closeWhileSilent(client: { connect(): Promise<void>; close(): Promise<void> }, callKey: () => Promise<unknown>): Promise<void> {
-      const connectionsBefore = openTcpConnections();
-      await client.connect();
-      // Connected to the primary first: the call then waits on that connection's reply.
-      await callKey();
+      const opened: Socket[] = [];
+      const onSocket = (event: unknown) => void opened.push((event as { socket: Socket }).socket);
+      subscribe('net.client.socket', onSocket);
       const silent = await cluster.primaryOf(calculateSlot(KEY));
-      await cluster.freeze(silent);
       try {
+        await client.connect();
+        // Connected to the primary first: the call then waits on that connection's reply.
+        await callKey();
+        await cluster.freeze(silent);
         // Past its deadline, the call is still waiting for the primary's reply on that connection.
         await expect(callKey()).rejects.toThrow(`within ${COMMAND_TIMEOUT_MS} ms`);
         await client.close();
-        await eventually(() => expect(openTcpConnections()).toBe(connectionsBefore));
+        await eventually(() => expect(opened.filter((socket) => !socket.destroyed && socket.remotePort === silent.port).length).toBe(0));
       } finally {
+        unsubscribe('net.client.socket', onSocket);
         cluster.thaw(silent);
         await cluster.waitHealthy();
       }
