@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { Broker } from '../broker/broker';
 import { RefCountedSubscriptions } from './ref-counted-subscriptions';
 
@@ -71,6 +73,59 @@ describe('RefCountedSubscriptions', () => {
     expect(subscriptions.size).toBe(0);
     await subscriptions.acquire('a');
     expect(calls).toEqual(['subscribe a', 'subscribe a']);
+  });
+
+  describe('close', () => {
+    // Only the burst log's timer is faked: settle() waits on setImmediate.
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] }));
+    afterEach(() => {
+      jest.useRealTimers();
+      jest.restoreAllMocks();
+    });
+
+    /** A broker whose unsubscribes wait until the test fails them all, as a silent Redis's do until the connection closes. */
+    function silentBroker() {
+      const failures: Array<() => void> = [];
+      const broker = {
+        subscribe: async () => undefined,
+        unsubscribe: () => new Promise<void>((_, reject) => failures.push(() => reject(new Error('connection closed')))),
+      } as unknown as Broker;
+      return { broker, failAll: () => failures.splice(0).forEach((fail) => fail()) };
+    }
+
+    it('writes the burst of failed unsubscribes gathered so far, and leaves no timer', async () => {
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      const { broker, failAll } = silentBroker();
+      const subscriptions = new RefCountedSubscriptions(broker);
+      for (const room of ['a', 'b']) await subscriptions.acquire(room);
+      for (const room of ['a', 'b']) subscriptions.release(room);
+      await settle();
+      failAll();
+      await settle();
+      // Gathered, its line waiting for the end of the burst's second.
+      expect(warn).not.toHaveBeenCalled();
+      await subscriptions.close();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn).toHaveBeenCalledWith(expect.objectContaining({ message: 'Unsubscribe failed', rooms: 2, examples: ['a', 'b'] }));
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('waits for the unsubscribes under way, then writes their failures in one line, and leaves no timer', async () => {
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      const { broker, failAll } = silentBroker();
+      const subscriptions = new RefCountedSubscriptions(broker);
+      for (const room of ['a', 'b', 'c']) await subscriptions.acquire(room);
+      for (const room of ['a', 'b', 'c']) subscriptions.release(room);
+      await settle();
+      const closed = subscriptions.close();
+      // The target's connection closes after: what was waiting on it fails then.
+      failAll();
+      await closed;
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn).toHaveBeenCalledWith({ message: 'Unsubscribe failed', rooms: 3, personalRooms: 0, examples: ['a', 'b', 'c'], error: 'Error: connection closed' });
+      expect(subscriptions.size).toBe(0);
+      expect(jest.getTimerCount()).toBe(0);
+    });
   });
 
   describe('acquireNow', () => {

@@ -98,10 +98,16 @@ export class RefCountedSubscriptions {
     return this.held;
   }
 
-  /** Forgets every key, without unsubscribing: for a target that is closing anyway. */
-  clear(): void {
+  /**
+   * Forgets every key, without unsubscribing: for a target that is closing anyway. Resolves once
+   * the calls to the target under way have ended, with the unsubscribes that failed logged and no
+   * timer left: one waiting on a silent Redis fails only at its deadline or when the connection
+   * closes, after this is called, and its line waited for a timer the exiting pod never ran.
+   */
+  async close(): Promise<void> {
     this.keys.clear();
     this.held = 0;
+    await Promise.allSettled(this.queues.values());
     this.unsubscribeFailures.flush();
   }
 

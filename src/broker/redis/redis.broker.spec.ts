@@ -1,4 +1,5 @@
 import { personalRoom } from '@herald/client/protocol';
+import { Logger } from '@nestjs/common';
 import { formatSeq } from '../seq';
 import { BatchWindow } from './batch-window';
 import { ChannelListener, RedisConnection } from './redis.connection';
@@ -33,6 +34,8 @@ class TwoConnections {
 
   heraldHistory = async (): Promise<RoomHistoryReply | null> => this.latest;
   heraldLatestPositions = async (metaKeys: readonly string[]) => metaKeys.map(() => this.latest);
+  /** A room this pod stops following has its life extended. */
+  heraldExtendRoomLives = async () => undefined;
 
   /** A publication Redis stored (the reads see it) and sent on the channel (not arrived yet). */
   publish(channel: string, epoch: string, position: number, prefix = ''): void {
@@ -149,6 +152,27 @@ describe('RedisBroker', () => {
     } finally {
       window.flushNow();
       broker.close();
+    }
+  });
+
+  it('closes once the unsubscribes of shared channels under way have ended, their failures logged', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const redis = new TwoConnections();
+    const broker = new RedisBroker(redis.connection, new RedisKeys('test:', false, 16), { historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 60_000 }, new BatchWindow(0));
+    let failUnsubscribe: (() => void) | undefined;
+    jest.spyOn(redis.connection, 'unsubscribe').mockImplementationOnce(() => new Promise((_, reject) => (failUnsubscribe = () => reject(new Error('connection closed')))));
+    try {
+      const alice = personalRoom('alice');
+      await broker.subscribe(alice);
+      await broker.unsubscribe(alice);
+      // Its channel's unsubscribe waits on Redis, as on a silent one, until the connection closes.
+      await until(() => failUnsubscribe !== undefined);
+      const closed = broker.close();
+      failUnsubscribe!();
+      await closed;
+      expect(warn).toHaveBeenCalledWith(expect.objectContaining({ message: 'Unsubscribe failed', rooms: 1, personalRooms: 0 }));
+    } finally {
+      warn.mockRestore();
     }
   });
 

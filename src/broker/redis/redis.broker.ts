@@ -401,12 +401,16 @@ export class RedisBroker extends Broker {
     return this.feeds.size;
   }
 
-  /** Stops following every room; the connection itself is closed by the engine. */
-  close(): void {
+  /**
+   * Stops following every room; the connection itself is closed by the engine. Resolves once the
+   * unsubscribes under way have ended (the connection's close ends them), their failures and the
+   * unanchored rooms logged: the pod exits right after, and a line waiting for its timer is lost.
+   */
+  async close(): Promise<void> {
     clearInterval(this.livesTimer);
     this.lives.close();
     this.feeds.clear();
-    this.sharedChannels.clear();
+    await this.sharedChannels.close();
     this.unanchoredRooms.flush();
   }
 

@@ -115,7 +115,9 @@ export class RedisEngine extends Engine {
     // Nothing is left waiting on a timer: what waits goes out (or fails) with the connection.
     this.window.flushNow();
     if (this.connected) await this.presence.close();
-    this.broker.close();
+    // Awaited after the connection's close, which ends the broker's calls still waiting on Redis.
+    const brokerClosed = this.broker.close();
     await this.connection.close();
+    await brokerClosed;
   }
 }
