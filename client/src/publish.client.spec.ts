@@ -146,10 +146,13 @@ describe('PublishClient', () => {
 
   it('rejects a failing token function with a HeraldError of code token naming the token option, without a request or a retry', async () => {
     const { fetch, requests } = fakeFetch([]);
-    const failure = publisher(fetch, 3, { token: () => Promise.reject(new Error('vault sealed')) }).publish(notification);
+    const token = jest.fn(() => Promise.reject(new Error('vault sealed')));
+    const failure = publisher(fetch, 3, { token }).publish(notification);
     await expect(failure).rejects.toBeInstanceOf(HeraldError);
     await expect(failure).rejects.toMatchObject({ code: 'token', event: 'publish', message: 'token failed: vault sealed' });
     expect(requests).toHaveLength(0);
+    // A retry would ask the token function again: no request is sent either way.
+    expect(token).toHaveBeenCalledTimes(1);
   });
 
   it.each([
