@@ -979,6 +979,14 @@ describe('HeraldClient', () => {
       client.on('error', (error) => errors.push(error));
       FakeSocket.last.welcome();
       FakeSocket.last.receive('error', { code: 'rate_limited', message: 'Too many frames', event: 'pong' });
+      // The connection's first budget has room for it, but the server asked for a pause.
+      const joined = client.join('public:news');
+      await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS - 1);
+      expect(FakeSocket.last.joins()).toEqual([{ room: 'user:alice' }]);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(FakeSocket.last.joins()).toEqual([{ room: 'user:alice' }, { room: 'public:news' }]);
+      FakeSocket.last.receive('joined', { room: 'public:news', seq: null }, FakeSocket.last.request('join').id);
+      await expect(joined).resolves.toEqual({ room: 'public:news', seq: null });
       FakeSocket.last.receive('error', { code: 'rate_limited', message: 'Too many frames', event: 'dance' });
       await flush();
       expect(errors).toEqual([expect.objectContaining({ code: 'rate_limited', event: 'dance' })]);
