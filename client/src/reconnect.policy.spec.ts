@@ -20,6 +20,14 @@ describe('reconnect decisions from the close-code table', () => {
   });
 
   it.each([
+    [1001, 'going_away'],
+    [1012, 'service_restart'],
+  ])('backs off when %i (%s) repeats right after reconnecting, past the short random delay', (code, reason) => {
+    // Backoff ceiling 1000 * 2^3 = 8000; half of it beats half of soonMaxDelayMs.
+    expect(decideReconnect(code, reason, 3, options, half)).toMatchObject({ action: 'reconnect', delayMs: 4_000 });
+  });
+
+  it.each([
     [1011, 'internal'],
     [1013, 'try_again_later'],
     [4029, 'rate_limited'],
