@@ -42,6 +42,20 @@ describe('webhook signatures', () => {
     expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS + 301_000, toleranceS: 600 })).toBe(true);
   });
 
+  it('refuses a timestamp further ahead of the clock than the tolerance', () => {
+    const signed = signWebhook(SECRET, body, NOW_MS);
+    expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS - 299_000 })).toBe(true);
+    expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS - 301_000 })).toBe(false);
+    expect(verifyWebhook(SECRET, signed, body, { nowMs: NOW_MS - 301_000, toleranceS: 600 })).toBe(true);
+  });
+
+  it('throws a RangeError for a nowMs that is not a finite number, which would compare as no distance at all', () => {
+    const signed = signWebhook(SECRET, body, NOW_MS);
+    for (const nowMs of [Number.NaN, Number.POSITIVE_INFINITY, String(NOW_MS) as unknown as number]) {
+      expect(() => verifyWebhook(SECRET, signed, body, { nowMs })).toThrow(new RangeError(`verifyWebhook: options.nowMs must be a finite number (got ${String(nowMs)})`));
+    }
+  });
+
   it('refuses a tolerance that would turn replay protection off', () => {
     const ancient = { 'x-herald-timestamp': '1', 'x-herald-signature': webhookSignature(SECRET, 1, body) };
     for (const toleranceS of [Number.NaN, -1, Number.POSITIVE_INFINITY, '300' as unknown as number]) {
