@@ -75,6 +75,12 @@ describe('PublishClient', () => {
     expect(requests).toHaveLength(1);
   });
 
+  it('retries a 408 with the same id', async () => {
+    const { fetch, requests } = fakeFetch([{ status: 408, body: { statusCode: 408, message: 'Request Timeout' } }, { status: 202, body: { id: 'generated-id', targets: 1 } }]);
+    await expect(publisher(fetch).publish(notification)).resolves.toEqual({ id: 'generated-id', targets: 1 });
+    expect(requests.map((request) => request.body.id)).toEqual(['generated-id', 'generated-id']);
+  });
+
   it('gives up after maxRetries with the last failure', async () => {
     const { fetch, requests } = fakeFetch([new TypeError('refused'), new TypeError('refused'), new TypeError('refused')]);
     await expect(publisher(fetch, 2).publish(notification)).rejects.toBeInstanceOf(HeraldNetworkError);
@@ -177,14 +183,14 @@ describe('PublishClient', () => {
     afterEach(() => jest.useRealTimers());
 
     /** When each request was made, in ms after the first. */
-    async function retryTimes(answers: Answer[], retryBackoff = { initialDelayMs: 1, maxDelayMs: 10_000 }): Promise<number[]> {
+    async function retryTimes(answers: Answer[], retryBackoff = { initialDelayMs: 1, maxDelayMs: 10_000 }, random = () => 0): Promise<number[]> {
       const times: number[] = [];
       const { fetch } = fakeFetch(answers);
       const timed = (async (url, init) => {
         times.push(Date.now());
         return fetch(url, init);
       }) as typeof globalThis.fetch;
-      const published = publisher(timed, 3, { retryBackoff, random: () => 0 }).publish(notification);
+      const published = publisher(timed, 3, { retryBackoff, random }).publish(notification);
       await jest.advanceTimersByTimeAsync(20_000);
       await published;
       return times.map((time) => time - times[0]);
@@ -202,6 +208,16 @@ describe('PublishClient', () => {
 
     it('waits no longer than retryBackoff.maxDelayMs, whatever Retry-After asks', async () => {
       await expect(retryTimes([{ status: 429, headers: { 'retry-after': '3600' } }, accepted], { initialDelayMs: 1, maxDelayMs: 5_000 })).resolves.toEqual([0, 5_000]);
+    });
+
+    it('reads Retry-After only on a 429 or 503, and backs off as usual on other statuses', async () => {
+      // random 0: the backoff waits its least, 1 ms.
+      await expect(retryTimes([{ status: 500, headers: { 'retry-after': '3' } }, { status: 408, headers: { 'retry-after': '3' } }, accepted])).resolves.toEqual([0, 1, 2]);
+    });
+
+    it('waits the backoff when Retry-After asks for less', async () => {
+      // random 0.5 of a 4 s ceiling: 2 s, more than the 1 s asked.
+      await expect(retryTimes([{ status: 503, headers: { 'retry-after': '1' } }, accepted], { initialDelayMs: 4_000, maxDelayMs: 10_000 }, () => 0.5)).resolves.toEqual([0, 2_000]);
     });
   });
 });
