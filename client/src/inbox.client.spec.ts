@@ -1,8 +1,10 @@
 import { jest } from '@jest/globals';
 import { HeraldClient, type HeraldClientOptions, type UnreadChange, type WebSocketLike } from './herald.client.ts';
 import { HeraldAuthError, HeraldError, HeraldHttpError, HeraldNetworkError, HeraldValidationError } from './herald.errors.ts';
-import { httpUrlOf } from './inbox.client.ts';
-import type { InboxItem, InboxPage, Notification } from './protocol.ts';
+import type { ConnectionState } from './connection.state.ts';
+import { InboxClient, httpUrlOf, type InboxFeedEvents } from './inbox.client.ts';
+import type { InboxItem, InboxPage, Notification, Welcome } from './protocol.ts';
+import { TypedEmitter } from './typed.emitter.ts';
 
 /** The server end of the connection: enough to greet, push events and close. */
 class FakeSocket implements WebSocketLike {
@@ -106,6 +108,21 @@ async function settle<T>(promise: Promise<T>): Promise<T> {
   );
   for (let turn = 0; turn < 100 && !settled; turn += 1) await jest.advanceTimersByTimeAsync(1);
   return promise;
+}
+
+type Outcome<T> = { status: 'pending' } | { status: 'resolved'; value: T } | { status: 'rejected'; reason: unknown };
+
+/**
+ * Where `promise` stands, read at any time: a test checks it after moving fake time along, so
+ * a promise that never settles fails the expectation at once instead of jest's timeout.
+ */
+function outcomeOf<T>(promise: Promise<T>): () => Outcome<T> {
+  let outcome: Outcome<T> = { status: 'pending' };
+  promise.then(
+    (value) => (outcome = { status: 'resolved', value }),
+    (reason: unknown) => (outcome = { status: 'rejected', reason }),
+  );
+  return () => outcome;
 }
 
 describe('client.inbox', () => {
@@ -302,6 +319,44 @@ describe('client.inbox', () => {
       socket.receive('notification', notification('user:alice', 'n2')); // same id, now personal
       socket.receive('notification', notification('user:alice', 'n3'));
       expect(heard).toEqual([2, 3]);
+    });
+
+    it('remembers the ids of the last 1000 personal notifications, forgetting the oldest first', async () => {
+      // A dedupe window of one seq: what the connection drops as a duplicate stays out of the way.
+      start([{ status: 200, body: page([], 0) }], { dedupeWindow: 1 });
+      await flush();
+      FakeSocket.last.welcome();
+      await client.inbox.list();
+      const socket = FakeSocket.last;
+      const ids = Array.from({ length: 1_001 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+      for (const id of ids) socket.receive('notification', notification('user:alice', id));
+      expect(client.inbox.unread).toBe(1_001);
+      socket.receive('notification', notification('user:alice', ids[1]));
+      expect(client.inbox.unread).toBe(1_001);
+      // The price of a bounded memory on a tab that stays open for days: an id that old counts again.
+      socket.receive('notification', notification('user:alice', ids[0]));
+      expect(client.inbox.unread).toBe(1_002);
+    });
+
+    it('forgets the ids and the position it counted for the previous user when welcomed as another', async () => {
+      start([
+        { status: 200, body: page(['n5'], 1) },
+        { status: 200, body: page([], 0) },
+      ]);
+      await flush();
+      FakeSocket.last.welcome('alice');
+      await client.inbox.list();
+      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+      await jest.advanceTimersByTimeAsync(10);
+      const resynced = new Promise((resolve) => client.once('unread', resolve));
+      FakeSocket.last.welcome('bob');
+      await expect(settle(resynced)).resolves.toEqual({ unread: 0, previous: 1 });
+      // One publish to alice and bob has one id: in bob's inbox it is new.
+      FakeSocket.last.receive('notification', notification('user:bob', 'n5', 'e2-1'));
+      expect(client.inbox.unread).toBe(1);
+      // bob's room has seqs of its own, some below the newest listed in alice's.
+      FakeSocket.last.receive('notification', notification('user:bob', 'b1', 'e0-1'));
+      expect(client.inbox.unread).toBe(2);
     });
 
     /** Lists the first page while notification `n2` arrives live, then answers with `answered`. */
@@ -505,6 +560,38 @@ describe('client.inbox', () => {
       await expect(failure).rejects.toThrow('inbox.list failed: Failed to fetch');
     });
 
+    it('gives up on a request the server does not answer within requestTimeoutMs, with a HeraldNetworkError', async () => {
+      const signals: AbortSignal[] = [];
+      const fetch = jest.fn((_url: unknown, init?: RequestInit) => {
+        const signal = init!.signal!;
+        signals.push(signal);
+        return new Promise<Response>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      });
+      start([], { fetch: fetch as unknown as typeof globalThis.fetch, requestTimeoutMs: 5_000 });
+      const listing = outcomeOf(client.inbox.list());
+      await jest.advanceTimersByTimeAsync(4_999);
+      expect(listing()).toEqual({ status: 'pending' });
+      await jest.advanceTimersByTimeAsync(1);
+      expect(signals.map((signal) => signal.aborted)).toEqual([true]);
+      expect(listing()).toMatchObject({ status: 'rejected', reason: expect.any(HeraldNetworkError) });
+      expect(listing()).toMatchObject({ reason: { message: expect.stringMatching(/^inbox\.list failed: .*aborted due to timeout$/) } });
+    });
+
+    it.each([
+      ['a body that is not JSON', '<html>ok</html>'],
+      ['an empty body', ''],
+    ])('rejects a 200 with %s with a HeraldNetworkError', async (_, raw) => {
+      start([
+        { status: 200, raw },
+        { status: 200, raw },
+      ]);
+      const listing = client.inbox.list();
+      await expect(listing).rejects.toBeInstanceOf(HeraldNetworkError);
+      await expect(listing).rejects.toThrow(/^inbox\.list: could not read the answer: /);
+      await expect(client.inbox.markRead('all')).rejects.toThrow(/^inbox\.markRead: could not read the answer: /);
+      expect(client.inbox.unread).toBeNull();
+    });
+
     it('rejects a failing getToken with code token, without a request', async () => {
       const { fetch } = start([], { getToken: () => Promise.reject(new Error('signed out')) });
       const failure = client.inbox.markRead('all');
@@ -571,17 +658,15 @@ describe('client.inbox', () => {
         getToken: () => (tokenAsked ? 'user-token' : ((tokenAsked = true), new Promise<string>(() => undefined))),
         requestTimeoutMs: 60_000,
       });
-      const waitingForToken = client.inbox.list();
+      const waitingForToken = outcomeOf(client.inbox.list());
       await flush();
-      const waitingForServer = client.inbox.list();
+      const waitingForServer = outcomeOf(client.inbox.list());
       await flush();
       expect(fetch).toHaveBeenCalledTimes(1);
-      const outcomes = Promise.allSettled([waitingForToken, waitingForServer]);
       client.close();
       await flush();
-      const [token, server] = await outcomes;
-      expect(token).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list', message: 'the client was closed while getToken was pending' } });
-      expect(server).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list' } });
+      expect(waitingForToken()).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list', message: 'the client was closed while getToken was pending' } });
+      expect(waitingForServer()).toMatchObject({ status: 'rejected', reason: { code: 'closed', event: 'inbox.list' } });
       // Nothing of either is left to run: no timer keeps a Node process alive.
       expect(jest.getTimerCount()).toBe(0);
     });
@@ -591,6 +676,40 @@ describe('client.inbox', () => {
       client.close();
       await expect(client.inbox.list()).rejects.toMatchObject({ code: 'closed' });
       expect(fetch).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('on a feed of its own', () => {
+    /** What the inbox follows, played by the test: a HeraldClient's events and state. */
+    class Feed extends TypedEmitter<InboxFeedEvents> {
+      state: ConnectionState = 'open';
+
+      welcome(user: string): void {
+        const welcome: Welcome = { connectionId: 'c1', user, heartbeatMs: 25_000, maxMessageBytes: 65_536, rooms: [`user:${user}`], expiresAt: null };
+        this.emit('welcome', welcome);
+      }
+    }
+
+    it('does not resync after a welcome when the feed closed in the same turn, and reports nothing', async () => {
+      const feed = new Feed();
+      const { fetch } = fakeFetch([{ status: 200, body: page(['n1'], 1) }]);
+      const errors: HeraldError[] = [];
+      const inbox = new InboxClient(feed, {
+        wsUrl: 'ws://herald.test:3000/ws',
+        getToken: () => 'user-token',
+        fetch,
+        requestTimeoutMs: 10_000,
+        onUnread: () => undefined,
+        onError: (error) => errors.push(error),
+      });
+      feed.welcome('alice');
+      await inbox.list();
+      feed.welcome('alice');
+      // A welcome listener of the app closed it, before the resync's turn came.
+      feed.state = 'closed';
+      await flush();
+      expect(errors).toEqual([]);
+      expect(fetch).toHaveBeenCalledTimes(1);
     });
   });
 
