@@ -31,6 +31,23 @@ describe('TokenVerifier.verify', () => {
     expect(scopes({ scope: 'presence:read' })).toEqual(['presence:read']);
     expect(scopes({})).toEqual([]);
   });
+  it('says token_expired only of a token that would be accepted but for its exp: one from another issuer or audience, or with a sub Herald refuses, is unauthorized', () => {
+    const checked = new JwtService({ secret: SECRET, verifyOptions: { algorithms: ['HS256'], issuer: 'https://id.example', audience: 'herald' } });
+    const verifier = new TokenVerifier(checked, config);
+    const expired = Math.floor(Date.now() / 1000) - 60;
+    const verdict = (claims: object) => {
+      const verified = verifier.verify(jwt.sign({ exp: expired, iss: 'https://id.example', aud: 'herald', sub: 'alice', ...claims }));
+      return verified.ok ? 'ok' : verified.reason;
+    };
+    expect(verdict({})).toBe('token_expired');
+    expect(verdict({ iss: 'https://elsewhere.example' })).toBe('unauthorized');
+    expect(verdict({ iss: undefined })).toBe('unauthorized');
+    expect(verdict({ aud: 'another-service' })).toBe('unauthorized');
+    expect(verdict({ sub: 'auth0|5f1c2d' })).toBe('unauthorized');
+    expect(verdict({ rooms: 'chat:*' })).toBe('unauthorized');
+    // Signed with another key: refused before its exp is looked at.
+    expect(verifier.verify(new JwtService({ secret: `${SECRET}-other` }).sign({ exp: expired, iss: 'https://id.example', aud: 'herald', sub: 'alice' }))).toEqual({ ok: false, reason: 'unauthorized' });
+  });
 });
 
 describe('a token\'s name', () => {

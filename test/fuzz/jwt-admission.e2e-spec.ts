@@ -66,10 +66,11 @@ function expectedAdmission(spec: TokenSpec): 'welcome' | 'token_expired' | 'unau
   if (!signed) return 'unauthorized';
   const { sub, exp, rooms } = spec.claims;
   if (exp !== undefined && typeof exp !== 'number') return 'unauthorized';
-  if (typeof exp === 'number' && exp <= nowS()) return 'token_expired';
   if (typeof exp === 'number' && exp > LATEST_EXP_S) return 'unauthorized';
   if (typeof sub !== 'string' || !USER_ID_PATTERN.test(sub)) return 'unauthorized';
   if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) return 'unauthorized';
+  // Only a token that would be accepted but for its exp is one to refresh.
+  if (typeof exp === 'number' && exp <= nowS()) return 'token_expired';
   return 'welcome';
 }
 
