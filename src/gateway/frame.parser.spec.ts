@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
 import { anyFrame, contractParse, FrameSpec, renderFrame } from '../../test/support/frame-arbitraries';
@@ -26,6 +27,25 @@ describe('parseFrame', () => {
     expect(parsed).toMatchObject({ ok: false, problem: expect.any(String) });
     expect(parsed.event).toBe(event);
     expect(parsed.id).toBe(id);
+  });
+});
+
+describe('parseFrame on text that is not UTF-8', () => {
+  /** The frame's text with `bytes` put where `@` is. */
+  const withBytes = (frame: string, bytes: number[]) => Buffer.concat([Buffer.from(frame.slice(0, frame.indexOf('@'))), Buffer.from(bytes), Buffer.from(frame.slice(frame.indexOf('@') + 1))]);
+
+  it.each([
+    ['a byte that never occurs', [0xff]],
+    ['a sequence cut short', [0xe2, 0x82]],
+    ['an overlong encoding', [0xc0, 0xaf]],
+    ['a surrogate encoded', [0xed, 0xa0, 0x80]],
+  ])('refuses %s inside a string, naming the problem and echoing the event and id, where decoding would have put U+FFFD in', (_, bytes) => {
+    const parsed = parseFrame(withBytes('{"event":"message","data":{"room":"chat:a","text":"a@b"},"id":"u1"}', bytes), false, 32);
+    expect(parsed).toEqual({ ok: false, problem: 'Frame is not valid UTF-8 text', event: 'message', id: 'u1' });
+  });
+
+  it('refuses bytes that are neither UTF-8 nor JSON as not UTF-8', () => {
+    expect(parseFrame(Buffer.from([0xff, 0xfe]), false, 32)).toEqual({ ok: false, problem: 'Frame is not valid UTF-8 text', event: undefined, id: undefined });
   });
 });
 
@@ -95,7 +115,7 @@ describe('parseFrame (properties)', () => {
       fc.property(fc.uint8Array({ maxLength: 1000 }), fc.boolean(), (bytes, isBinary) => {
         const parsed = parseFrame(Buffer.from(bytes), isBinary, 32);
         expect(typeof parsed.ok).toBe('boolean');
-        if (isBinary) expect(parsed.ok).toBe(false);
+        if (isBinary || !isUtf8(Buffer.from(bytes))) expect(parsed.ok).toBe(false);
       }),
       fuzzParameters(500),
     );

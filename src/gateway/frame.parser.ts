@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { RawData } from 'ws';
 import { FrameId } from '@herald/client/protocol';
 import { jsonNestingExceeds } from '../parsing/json-depth';
@@ -15,16 +16,20 @@ export type ParsedFrame =
  */
 export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): ParsedFrame {
   const bytes = bytesOf(raw);
+  // ws leaves UTF-8 to us (skipUTF8Validation, HeraldWsAdapter): a text frame that is not UTF-8
+  // is a malformed frame like any other (section 2), answered bad_request, where RFC 6455 has the
+  // connection failed with 1007. Checked before decoding, which would quietly put U+FFFD in.
+  const utf8 = isBinary || isUtf8(bytes);
   let frame: unknown;
   try {
     // V8's JSON.parse does not recurse, so even a hostile frame parses in linear time; only
     // what runs after it must not see one nested too deeply.
     frame = JSON.parse(bytes.toString());
   } catch {
-    return { ok: false, problem: isBinary ? BINARY_FRAME : 'Frame is not valid JSON', event: undefined, id: undefined };
+    return { ok: false, problem: isBinary ? BINARY_FRAME : utf8 ? 'Frame is not valid JSON' : NOT_UTF8, event: undefined, id: undefined };
   }
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
-    return { ok: false, problem: isBinary ? BINARY_FRAME : 'Frame must be a JSON object', event: undefined, id: undefined };
+    return { ok: false, problem: isBinary ? BINARY_FRAME : utf8 ? 'Frame must be a JSON object' : NOT_UTF8, event: undefined, id: undefined };
   }
   const { event, data } = frame as { event?: unknown; data?: unknown };
   let { id } = frame as { id?: unknown };
@@ -39,6 +44,7 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   const eventName = typeof event === 'string' ? event : undefined;
   // Read as a text frame only so that the refusal can carry the frame's id (section 2).
   if (isBinary) return { ok: false, problem: BINARY_FRAME, event: eventName, id: validId };
+  if (!utf8) return { ok: false, problem: NOT_UTF8, event: eventName, id: validId };
   if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
   if (eventName === undefined) return { ok: false, problem: 'event must be a string', event: undefined, id: validId };
   if (jsonNestingExceeds(bytes, maxDepth)) return { ok: false, problem: `Frame is nested deeper than ${maxDepth} levels`, event: eventName, id: validId };
@@ -49,6 +55,7 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
 }
 
 const BINARY_FRAME = 'Frames must be JSON text frames';
+const NOT_UTF8 = 'Frame is not valid UTF-8 text';
 
 /** JSON.rawJSON and JSON.isRawJSON (ES2026, in Node 24's V8; TypeScript's ES2023 lib lacks them). */
 const json = JSON as JSON & {

@@ -89,6 +89,10 @@ export class HeraldWsAdapter extends WsAdapter {
       // vanished peer never answers: either would otherwise hold its socket for ws's 30 s.
       closeTimeout: this.config.closeTimeoutMs,
       handleProtocols: selectProtocol,
+      // A text frame that is not UTF-8 is answered bad_request by parseFrame (section 2: a
+      // malformed frame leaves the connection open), not failed with 1007 here. ws checks a
+      // close frame's reason with the same switch: such a reason is taken as it comes.
+      skipUTF8Validation: true,
       // Protocol pings are rate-limited client frames (FrameDispatcher), not answered by ws.
       autoPong: false,
       // The hub knows every connection, and the drain closes them: ws's own set of clients cost

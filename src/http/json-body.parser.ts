@@ -65,7 +65,7 @@ function tooDeep(maxDepth: number): BadRequestException {
 /**
  * The answer to a body that is not the UTF-8 it says it is. Decoded anyway,
  * each bad byte would become U+FFFD, stored and delivered as if the publisher had sent it: a
- * notification quietly changed, where a WebSocket text frame like it is refused (1007).
+ * notification quietly changed, where a WebSocket text frame like it is refused (bad_request).
  */
 const NOT_UTF8 = 'The body is not valid UTF-8';
 

@@ -378,7 +378,6 @@ describe('clients that break WebSocket framing', () => {
   it.each([
     ['an unmasked frame', frame(0x1, Buffer.from('{"event":"ping"}'), false), 1002],
     ['a reserved opcode', frame(0x3, Buffer.from('x')), 1002],
-    ['a text frame that is not UTF-8', frame(0x1, Buffer.from([0xff, 0xfe])), 1007],
   ])('closes %s with the code RFC 6455 gives it (docs/protocol.md, section 5), and serves others', async (_, bytes, code) => {
     const received = await rawUpgrade(app.wsUrl, { token: signToken({ sub: 'framer' }) }, bytes).closed;
     expect(received).toMatch(/^HTTP\/1\.1 101 /);
@@ -386,6 +385,26 @@ describe('clients that break WebSocket framing', () => {
     const next = await connectClient(app.wsUrl, signToken({ sub: 'after-framer' }));
     expect(next.frames[0].event).toBe('welcome');
     await next.close();
+  });
+
+  it.each([
+    ['whole', false],
+    ['compressed', true],
+  ])('answers a text frame that is not UTF-8 (%s) bad_request with its id, as any malformed frame, and keeps the connection (section 2)', async (_, perMessageDeflate) => {
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'latin1', rooms: ['chat:*'] }), { perMessageDeflate });
+    const frameWith = (text: Buffer) => Buffer.concat([Buffer.from('{"event":"message","data":{"room":"chat:bytes","text":"'), text, Buffer.from('"},"id":"bytes"}')]);
+    await client.join('chat:bytes');
+    client.socket.send(frameWith(Buffer.from([0x63, 0x61, 0x66, 0xe9])), { binary: false });
+    const refused = await client.next('error');
+    expect(refused).toEqual({ event: 'error', id: 'bytes', data: { code: 'bad_request', message: 'Frame is not valid UTF-8 text', event: 'message' } });
+    // Split between fragments, a character is whole in the message: taken.
+    const accent = Buffer.from('é');
+    client.socket.send(Buffer.concat([Buffer.from('{"event":"message","data":{"room":"chat:bytes","text":"caf'), accent.subarray(0, 1)]), { binary: false, fin: false });
+    client.socket.send(Buffer.concat([accent.subarray(1), Buffer.from('"},"id":"split"}')]), { fin: true });
+    expect(await client.next('message')).toMatchObject({ data: { room: 'chat:bytes', text: 'café' } });
+    expect((await client.request('ping')).event).toBe('pong');
+    expect(client.closeInfo).toBeUndefined();
+    await client.close();
   });
 
   it('answers a subprotocol list that is not a list of tokens 400 before reading any token', async () => {
