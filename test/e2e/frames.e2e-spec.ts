@@ -98,6 +98,21 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
     expect((await alice.request('message', { room: 'chat:2', text: '' })).data.code).toBe('bad_request');
     expect((await alice.request('message', { room: 'chat:2', text: 'x'.repeat(4001) })).data.code).toBe('bad_request');
     expect((await alice.request('message', { room: 'chat:2', text: 'x'.repeat(4000) })).event).toBe('ack');
+    // Counted in characters (code points), as the contract's "1..4000 chars".
+    expect((await alice.request('message', { room: 'chat:2', text: '😀'.repeat(4000) })).event).toBe('ack');
+    expect((await alice.request('message', { room: 'chat:2', text: '😀'.repeat(4001) })).data.code).toBe('bad_request');
+  });
+
+  it('refuses a message whose text has a lone surrogate, as a published payload is refused, and relays none of it', async () => {
+    const bob = await connectClient(app.wsUrl, signToken({ sub: 'bob-surrogates', rooms: ['chat:*'] }));
+    await alice.join('chat:surrogates');
+    await bob.join('chat:surrogates');
+    // JSON.stringify writes a lone surrogate as the escape `\udc00`, which reaches the server as such.
+    const refused = await alice.request('message', { room: 'chat:surrogates', text: 'x\udc00y' });
+    expect(refused.data).toEqual({ code: 'bad_request', message: 'text must be well-formed Unicode (no lone surrogates)', event: 'message' });
+    expect((await alice.request('message', { room: 'chat:surrogates', text: 'x😀y' })).event).toBe('ack');
+    expect((await bob.next('message')).data.text).toBe('x😀y');
+    await bob.close();
   });
 
   const malformed: [string, string, Record<string, unknown>][] = [
