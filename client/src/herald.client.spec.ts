@@ -230,6 +230,18 @@ describe('HeraldClient', () => {
       expect(() => new HeraldClient('ws://herald.test/ws', { WebSocket: FakeSocket, getToken: () => 't', reconnect: { maxAttempts: Infinity } }).close()).not.toThrow();
     });
 
+    it('reports a second welcome on the same connection as bad_request and starts nothing over', async () => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:1' }));
+      FakeSocket.last.welcome({ connectionId: 'c-again' });
+      expect(errors.map((error) => [error.code, error.message])).toEqual([['bad_request', 'a second welcome on the same connection']]);
+      expect(client.welcome?.connectionId).toBe('c1');
+      expect(FakeSocket.last.joins()).toEqual([{ room: 'user:alice' }, { room: 'public:news' }]);
+      expect(states).toEqual(['open']);
+    });
+
     it('answers the server ping with pong', async () => {
       start();
       await flush();
@@ -364,6 +376,21 @@ describe('HeraldClient', () => {
       expect(jest.getTimerCount()).toBe(0);
     });
 
+    it('sends nothing more on a connection a welcome listener closed', async () => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      let queued: string | undefined;
+      client.send('public:news', 'queued while connecting').catch((error: HeraldError) => (queued = error.code));
+      client.on('welcome', () => client.close());
+      FakeSocket.last.welcome();
+      await flush();
+      expect(FakeSocket.last.sent).toEqual([]);
+      expect(queued).toBe('closed');
+      expect(states).toEqual(['open', 'closed']);
+      expect(errors).toEqual([]);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
     it('leaves no reconnect timer when a state listener closes it on reconnecting', async () => {
       start();
       await flush();
@@ -405,6 +432,51 @@ describe('HeraldClient', () => {
       expect(FakeSocket.last.protocols).toEqual(['herald.v1', 'bearer.t2']);
       FakeSocket.last.welcome();
       expect(client.state).toBe('open');
+    });
+
+    it('forgets a refused token once a connection is welcomed: only the dials right after the refusal need another', async () => {
+      tokens = ['t1', 't2', 't1'];
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(4001, 'token_expired');
+      await jest.advanceTimersByTimeAsync(500);
+      FakeSocket.last.welcome();
+      FakeSocket.last.serverClose(1012, 'service_restart');
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(FakeSocket.all.map((socket) => socket.protocols)).toEqual([
+        ['herald.v1', 'bearer.t1'],
+        ['herald.v1', 'bearer.t2'],
+        ['herald.v1', 'bearer.t1'],
+      ]);
+      expect(client.state).toBe('reconnecting');
+      expect(errors).toEqual([]);
+    });
+
+    it('stops rejoining the personal room of the user it was welcomed as before', async () => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      FakeSocket.last.welcome({ user: 'alice', rooms: ['user:alice'] });
+      FakeSocket.last.answerJoins((room) => ({ room, seq: 'e1:1' }));
+      FakeSocket.last.serverClose(1012, 'service_restart');
+      await jest.advanceTimersByTimeAsync(1_000);
+      // getToken now signs in another user (the app switched accounts).
+      FakeSocket.last.welcome({ user: 'bob', rooms: ['user:bob'] });
+      expect(FakeSocket.last.joins()).toEqual([{ room: 'user:bob' }, { room: 'public:news', since: 'e1:1' }]);
+      expect(client.rooms).toEqual(['public:news', 'user:bob']);
+    });
+
+    it('does not hold a new connection to the pause a rate_limited reply asked for on the old one', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      FakeSocket.last.answerJoins();
+      FakeSocket.last.receive('error', { code: 'rate_limited', message: 'Too many frames', event: 'pong' });
+      FakeSocket.last.serverClose(1012, 'service_restart');
+      // Reconnected after 0.5 x soonMaxDelayMs, 1000 ms: within the old connection's PACER_LIMITED_PAUSE_MS.
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.welcome();
+      expect(FakeSocket.last.joins()).toEqual([{ room: 'user:alice' }]);
     });
 
     it('treats a connection silent for 2 x heartbeatMs as dead', async () => {
@@ -904,6 +976,17 @@ describe('HeraldClient', () => {
       await expect(again).resolves.toEqual({ room: 'public:news', seq: 'e1:1' });
       await expect(client.join('public:news')).resolves.toEqual({ room: 'public:news', seq: 'e1:1' });
       expect(socket.joins()).toHaveLength(2);
+    });
+
+    it('rejects what is still pending as closed, not disconnected, when the app closes', async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const sent = client.send('chat:1', 'hello').catch((error: HeraldError) => error);
+      await flush();
+      expect(FakeSocket.last.request('message').data).toEqual({ room: 'chat:1', text: 'hello' });
+      client.close();
+      expect(await sent).toMatchObject({ code: 'closed', event: 'message', message: 'the client was closed' });
     });
 
     it('rejects a message whose connection drops before the ack', async () => {

@@ -574,8 +574,6 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#rooms.add(personalRoom(welcome.user));
     this.#setState('open');
     this.emit('welcome', welcome);
-    // A welcome listener may have closed the client.
-    if (this.#isClosed()) return;
     // Joins first, paced, then what waited for the connection: a message waiting for a room is
     // sent after that room's join.
     this.#joiner.connected(personalRoom(welcome.user));
