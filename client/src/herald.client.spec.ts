@@ -829,6 +829,56 @@ describe('HeraldClient', () => {
       });
     });
 
+    it('asks getToken again later when it returns the token the connection has, sending no refresh with it', async () => {
+      tokens = ['t1', 't1', 't3'];
+      start({ refreshBeforeExpiryMs: 60_000 });
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: new Date(Date.now() + 10 * 60_000).toISOString() });
+      await jest.advanceTimersByTimeAsync(9 * 60_000);
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'refresh')).toEqual([]);
+      await jest.advanceTimersByTimeAsync(30_000); // half of the minute left
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'refresh').map((frame) => frame.data)).toEqual([{ token: 't3' }]);
+      expect(errors).toEqual([]);
+    });
+
+    it('asks getToken again at most 30 s after it failed a refresh, however long the token has left', async () => {
+      const answers: Array<() => string> = [
+        () => 't1',
+        () => {
+          throw new Error('vault sealed');
+        },
+        () => 't3',
+      ];
+      start({ refreshBeforeExpiryMs: 5 * 60_000, getToken: () => answers.shift()!() });
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: new Date(Date.now() + 10 * 60_000).toISOString() });
+      await jest.advanceTimersByTimeAsync(5 * 60_000);
+      expect(errors.map((error) => [error.code, error.event])).toEqual([['token', 'refresh']]);
+      // Half of the 5 minutes left would be 2.5 minutes.
+      await jest.advanceTimersByTimeAsync(30_000 - 1);
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'refresh')).toEqual([]);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(FakeSocket.last.request('refresh').data).toEqual({ token: 't3' });
+    });
+
+    it('stops asking getToken again once the token has under 2 s left', async () => {
+      let calls = 0;
+      const getToken = jest.fn(() => {
+        calls += 1;
+        if (calls === 1) return 't1';
+        if (calls <= 8) throw new Error('vault sealed');
+        // Out of answers: a loop that went on would wait here instead of spinning.
+        return new Promise<string>(() => undefined);
+      });
+      start({ refreshBeforeExpiryMs: 60_000, getToken });
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: new Date(Date.now() + 20_000).toISOString() });
+      // Asked at 10 s, then half of what is left each time: 15 s, 17.5 s, 18.75 s (1.25 s left).
+      await jest.advanceTimersByTimeAsync(20_000 - 1);
+      expect(getToken).toHaveBeenCalledTimes(1 + 4);
+      expect(errors).toHaveLength(4);
+    });
+
     it('surfaces a refused refresh as an error and keeps the connection', async () => {
       start();
       await flush();
