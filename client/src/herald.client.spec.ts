@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { HeraldClient, type ConnectionState, type HeraldClientOptions, type WebSocketLike } from './herald.client.ts';
-import { PACER_LIMITED_PAUSE_MS, PACER_SLOW_START } from './frame.pacer.ts';
+import { PACER_LIMITED_PAUSE_MS, PACER_RATE_PER_S, PACER_SLOW_START } from './frame.pacer.ts';
 import type { HeraldError } from './herald.errors.ts';
 import { MIN_REFRESH_INTERVAL_MS } from './token.refresher.ts';
 import type { Notification, Welcome } from './protocol.ts';
@@ -1037,6 +1037,43 @@ describe('HeraldClient', () => {
       expect(FakeSocket.last.request('message').data).toEqual({ room: 'chat:1', text: 'hello' });
       client.close();
       expect(await sent).toMatchObject({ code: 'closed', event: 'message', message: 'the client was closed' });
+    });
+
+    it("names the request's event in a refusal that names none", async () => {
+      start();
+      await flush();
+      FakeSocket.last.welcome();
+      const sent = client.send('user:bob', 'hello');
+      FakeSocket.last.receive('error', { code: 'forbidden', message: 'no messages in user rooms' }, FakeSocket.last.request('message').id);
+      await expect(sent).rejects.toMatchObject({ code: 'forbidden', event: 'message', message: 'no messages in user rooms' });
+    });
+
+    it('sends a token refresh ahead of the joins still waiting for their turn', async () => {
+      start({ rooms: roomsNamed(20), refreshBeforeExpiryMs: 60_000 });
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000, expiresAt: new Date(Date.now() + 400).toISOString() });
+      expect(FakeSocket.last.joins()).toHaveLength(PACER_SLOW_START);
+      // Refreshed half way through the 400 ms left, while most joins wait.
+      await jest.advanceTimersByTimeAsync(2_000);
+      const events = FakeSocket.last.sent.map((frame) => frame.event);
+      expect(events.filter((event) => event === 'refresh')).toHaveLength(1);
+      expect(events.filter((event) => event === 'join')).toHaveLength(21);
+      const refreshAt = events.indexOf('refresh');
+      // Due at 200 ms; sent with the next frame's budget, at most 1000 / PACER_RATE_PER_S ms later.
+      expect(FakeSocket.last.sentAtMs[refreshAt] - FakeSocket.last.sentAtMs[0]).toBeLessThanOrEqual(200 + Math.ceil(1_000 / PACER_RATE_PER_S));
+      expect(events.slice(refreshAt + 1).filter((event) => event === 'join').length).toBeGreaterThanOrEqual(10);
+    });
+
+    it('does not send a request that timed out while it waited for its turn', async () => {
+      start({ requestTimeoutMs: 1_000 });
+      await flush();
+      FakeSocket.last.welcome({ heartbeatMs: 3_600_000 });
+      const sends = Array.from({ length: 30 }, (_, i) => client.send('chat:1', `m${i}`).catch((error: HeraldError) => error.code));
+      await jest.advanceTimersByTimeAsync(3_000);
+      expect(await Promise.all(sends)).toEqual(Array(30).fill('timeout'));
+      const messagesSentAtMs = FakeSocket.last.sent.flatMap((frame, i) => (frame.event === 'message' ? [FakeSocket.last.sentAtMs[i] - FakeSocket.last.sentAtMs[0]] : []));
+      expect(messagesSentAtMs.length).toBeLessThan(30);
+      expect(messagesSentAtMs.every((atMs) => atMs < 1_000)).toBe(true);
     });
 
     it('rejects a message whose connection drops before the ack', async () => {
