@@ -615,14 +615,19 @@ describe('HeraldClient', () => {
         expect((await dropAndReconnect()).request('join').data).toEqual({ room: 'user:alice', since: 'e1:12' });
       });
 
-      it('are dropped when the rejoin is refused for now, and come with the retry replay', async () => {
+      /** Refuses the rejoin on `socket` for now, and lets its retry (0.5 x initialDelayMs later) go out. */
+      async function refuseTheRejoin(socket: FakeSocket): Promise<void> {
+        socket.receive('error', { code: 'unavailable', message: 'broker down', event: 'join' }, socket.request('join').id);
+        await flush();
+      }
+
+      it('come with the replay of the retry when the rejoin is refused for now', async () => {
         await startAtSix();
         const socket = await dropAndReconnect();
         socket.receive('notification', personal('e1:08'));
-        socket.receive('error', { code: 'unavailable', message: 'broker down', event: 'join' }, socket.request('join').id);
-        await flush();
+        await refuseTheRejoin(socket);
         socket.receive('notification', personal('e1:09'));
-        await jest.advanceTimersByTimeAsync(500); // the join's backoff: 0.5 x initialDelayMs
+        await jest.advanceTimersByTimeAsync(500);
         expect(socket.request('join').data).toEqual({ room: 'user:alice', since: 'e1:06' });
         socket.receive('joined', { room: 'user:alice', seq: 'e1:09', recovered: true, missed: 3 }, socket.request('join').id);
         for (const seq of ['e1:07', 'e1:08', 'e1:09']) socket.receive('notification', personal(seq));
@@ -630,15 +635,41 @@ describe('HeraldClient', () => {
         expect(errors).toEqual([]);
       });
 
-      it('are held up to dedupeWindow frames; past that the replay alone brings them', async () => {
-        await startAtSix({ dedupeWindow: 3 });
+      it('are dropped when the rejoin is refused for now: a retry that cannot replay delivers only those held since', async () => {
+        await startAtSix();
         const socket = await dropAndReconnect();
-        const late = ['e1:07', 'e1:08', 'e1:09', 'e1:10', 'e1:11'];
-        for (const seq of late) socket.receive('notification', personal(seq));
+        socket.receive('notification', personal('e1:08'));
+        await refuseTheRejoin(socket);
+        socket.receive('notification', personal('e1:09'));
+        await jest.advanceTimersByTimeAsync(500);
+        // The history no longer reaches e1:06: no replay, and the app is told to reload.
+        socket.receive('joined', { room: 'user:alice', seq: 'e1:09', recovered: false }, socket.request('join').id);
+        expect(received).toEqual(['e1:06', 'e1:09']);
+      });
+
+      it('are held up to dedupeWindow frames; past that they are dropped, and the replay alone brings them', async () => {
+        await startAtSix({ dedupeWindow: 3 });
+        const late = (from: number, count: number) => Array.from({ length: count }, (_, i) => `e1:${String(from + i).padStart(2, '0')}`);
+        // As many as the window: held, and delivered after a reply with nothing to replay.
+        let socket = await dropAndReconnect();
+        const fit = late(7, 3);
+        for (const seq of fit) socket.receive('notification', personal(seq));
         expect(received).toEqual(['e1:06']);
-        socket.answerJoins((room) => ({ room, seq: 'e1:11', recovered: true, missed: 5 }));
-        for (const seq of late) socket.receive('notification', personal(seq));
-        expect(received).toEqual(['e1:06', ...late]);
+        socket.answerJoins((room) => ({ room, seq: fit.at(-1), recovered: false }));
+        expect(received).toEqual(['e1:06', ...fit]);
+        // One more: none is kept, so a reply with nothing to replay delivers none of them...
+        socket = await dropAndReconnect();
+        const tooMany = late(10, 4);
+        for (const seq of tooMany) socket.receive('notification', personal(seq));
+        socket.answerJoins((room) => ({ room, seq: tooMany.at(-1), recovered: false }));
+        expect(received).toEqual(['e1:06', ...fit]);
+        // ...and a reply that recovers has them replayed, each once.
+        socket = await dropAndReconnect();
+        const replayed = late(14, 4);
+        for (const seq of replayed) socket.receive('notification', personal(seq));
+        socket.answerJoins((room) => ({ room, seq: replayed.at(-1), recovered: true, missed: 4 }));
+        for (const seq of replayed) socket.receive('notification', personal(seq));
+        expect(received).toEqual(['e1:06', ...fit, ...replayed]);
       });
 
       it('come after the reply on the first connection too, where there is nothing to replay', async () => {
