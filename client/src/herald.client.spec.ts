@@ -391,6 +391,21 @@ describe('HeraldClient', () => {
       expect(jest.getTimerCount()).toBe(0);
     });
 
+    it('says no welcome, and sends nothing, when a state listener closes it as it opens', async () => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      const welcomed: unknown[] = [];
+      client.on('welcome', (welcome) => welcomed.push(welcome));
+      client.on('state', ({ state }) => state === 'open' && client.close());
+      FakeSocket.last.welcome();
+      await flush();
+      expect(welcomed).toEqual([]);
+      expect(FakeSocket.last.sent).toEqual([]);
+      expect(states).toEqual(['open', 'closed']);
+      expect(errors).toEqual([]);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
     it('leaves no reconnect timer when a state listener closes it on reconnecting', async () => {
       start();
       await flush();

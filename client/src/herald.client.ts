@@ -573,6 +573,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     // reconnect, replays what was published to it while we were away.
     this.#rooms.add(personalRoom(welcome.user));
     this.#setState('open');
+    // A state listener may have closed the client: a closed client says nothing more.
+    if (this.#state === 'closed') return;
     this.emit('welcome', welcome);
     // Joins first, paced, then what waited for the connection: a message waiting for a room is
     // sent after that room's join.
