@@ -14,9 +14,11 @@ export function IsRedisUrl(options: ValidationOptions): PropertyDecorator {
 }
 
 /**
- * True for a URL node-redis accepts as one Redis node: redis:// or rediss://, a host, a numeric
- * database if any, and a user name and password whose percent-escapes decode (new URL() keeps a
- * stray `%` of a generated password, and node-redis's decodeURIComponent then threw at start-up).
+ * True for a URL node-redis accepts as one Redis node: redis:// or rediss://, a host, a port that
+ * can be connected to if any (new URL() takes `:0`, which no connect reaches: caught here rather
+ * than in the start's connect tries), a numeric database if any, and a user name and password whose
+ * percent-escapes decode (new URL() keeps a stray `%` of a generated password, and node-redis's
+ * decodeURIComponent then threw at start-up).
  */
 function isRedisUrl(value: unknown): boolean {
   if (typeof value !== 'string') return false;
@@ -25,7 +27,7 @@ function isRedisUrl(value: unknown): boolean {
     const database = url.pathname.replace(/^\//, '');
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);
-    return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && (database === '' || /^\d+$/.test(database));
+    return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && url.port !== '0' && (database === '' || /^\d+$/.test(database));
   } catch {
     return false; // new URL() throws on anything unparsable, port included; decodeURIComponent on a bad escape
   }
@@ -55,7 +57,7 @@ function isHostPort(entry: string): boolean {
   return match !== null && Number(match[2]) > 0 && Number(match[2]) <= 65535;
 }
 
-/** An http:// or https:// URL with a host: a backend Herald calls (section 8). */
+/** An http:// or https:// URL with a host and a port other than 0 (no request reaches it): a backend Herald calls (section 8). */
 export function IsHttpUrl(options: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
@@ -65,7 +67,7 @@ export function IsHttpUrl(options: ValidationOptions): PropertyDecorator {
           if (typeof value !== 'string') return false;
           try {
             const url = new URL(value);
-            return ['http:', 'https:'].includes(url.protocol) && url.hostname !== '';
+            return ['http:', 'https:'].includes(url.protocol) && url.hostname !== '' && url.port !== '0';
           } catch {
             return false; // new URL() throws on anything unparsable
           }

@@ -133,6 +133,16 @@ describe('parseEnvironment', () => {
     expect(() => parseEnvironment({ REDIS_URL: 'redis://user:PW%SECRET@redis:6379' })).not.toThrow('PW%SECRET');
   });
 
+  it.each([
+    [{ REDIS_URL: 'redis://redis:0' }, 'REDIS_URL must be a redis:// or rediss:// URL with a host and, if any, a port of 1 to 65535'],
+    [{ REDIS_URL: 'rediss://user:pw@redis:00/1' }, 'REDIS_URL must be a redis:// or rediss:// URL with a host and, if any, a port of 1 to 65535'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379,redis://b:0' }, 'REDIS_CLUSTER_NODES must be comma-separated redis:// or rediss:// URLs (all of one scheme, ports of 1 to 65535'],
+    [{ WEBHOOK_URL: 'http://backend.example:0/herald', HOOKS_SECRET: 'sixteen-chars-ok' }, 'WEBHOOK_URL must be an http:// or https:// URL with a host and, if any, a port of 1 to 65535'],
+    [{ JOIN_PROXY_URL: 'https://backend.example:0/join', JOIN_PROXY_ROOMS: 'doc:*', HOOKS_SECRET: 'sixteen-chars-ok' }, 'JOIN_PROXY_URL must be an http:// or https:// URL with a host and, if any, a port of 1 to 65535'],
+  ])('refuses a URL with port 0, which no connection or request reaches, naming the variable: %j', (raw, message) => {
+    expect(() => parseEnvironment(raw)).toThrow(message);
+  });
+
   it('accepts Redis URLs with credentials, TLS and a database', () => {
     for (const url of ['redis://localhost', 'redis://:pw@redis:6379/0', 'rediss://user:p%40ss@redis.example.com:6380']) {
       expect(parseEnvironment({ REDIS_URL: url }).REDIS_URL).toBe(url);

@@ -165,12 +165,12 @@ export class Environment {
   DRAIN_SPREAD_MS = 5_000;
 
   @Transform(emptyToUndefined) @IsOptional()
-  @IsRedisUrl({ message: `REDIS_URL must be a redis:// or rediss:// URL with a host and, if any, a numeric port and database (${PERCENT_ESCAPES})` })
+  @IsRedisUrl({ message: `REDIS_URL must be a redis:// or rediss:// URL with a host and, if any, a port of 1 to 65535 and a numeric database (${PERCENT_ESCAPES})` })
   REDIS_URL?: string;
 
   /** Seed nodes of a Redis Cluster (7.0+); credentials and TLS come from the URLs. */
   @Transform(emptyToUndefined) @IsOptional()
-  @IsRedisSeedList({ message: `REDIS_CLUSTER_NODES must be comma-separated redis:// or rediss:// URLs (all of one scheme, no database, ${PERCENT_ESCAPES}), e.g. redis://10.0.0.1:6379,redis://10.0.0.2:6379` })
+  @IsRedisSeedList({ message: `REDIS_CLUSTER_NODES must be comma-separated redis:// or rediss:// URLs (all of one scheme, ports of 1 to 65535, no database, ${PERCENT_ESCAPES}), e.g. redis://10.0.0.1:6379,redis://10.0.0.2:6379` })
   REDIS_CLUSTER_NODES?: string;
 
   /** Sentinel addresses; the primary is asked of them by REDIS_SENTINEL_MASTER. */
@@ -289,7 +289,7 @@ export class Environment {
   DEMO_ENABLED?: boolean;
 
   /** Backend webhooks (section 8): POSTed here, signed with HOOKS_SECRET; off when unset. */
-  @Transform(emptyToUndefined) @IsOptional() @IsHttpUrl({ message: 'WEBHOOK_URL must be an http:// or https:// URL' })
+  @Transform(emptyToUndefined) @IsOptional() @IsHttpUrl({ message: 'WEBHOOK_URL must be an http:// or https:// URL with a host and, if any, a port of 1 to 65535' })
   @HasNoUrlCredentials({ message: `WEBHOOK_URL must not contain credentials (user:password@), which requests cannot carry: ${URL_CREDENTIALS_INSTEAD}` })
   WEBHOOK_URL?: string;
 
@@ -324,7 +324,7 @@ export class Environment {
   WEBHOOK_QUEUE_MAX = 100_000;
 
   /** Asked about joins the token's `rooms` claim does not grant (section 8); off when unset. */
-  @Transform(emptyToUndefined) @IsOptional() @IsHttpUrl({ message: 'JOIN_PROXY_URL must be an http:// or https:// URL' })
+  @Transform(emptyToUndefined) @IsOptional() @IsHttpUrl({ message: 'JOIN_PROXY_URL must be an http:// or https:// URL with a host and, if any, a port of 1 to 65535' })
   @HasNoUrlCredentials({ message: `JOIN_PROXY_URL must not contain credentials (user:password@), which requests cannot carry: ${URL_CREDENTIALS_INSTEAD}` })
   JOIN_PROXY_URL?: string;
 
