@@ -202,6 +202,13 @@ describe('parseEnvironment', () => {
     for (const path of ['/', '/ws', '/realtime/ws', '/.well-known/herald', '/v1.ws']) expect(parseEnvironment({ WS_PATH: path }).WS_PATH).toBe(path);
   });
 
+  it('refuses a WS_PATH over 1024 characters, which could make every handshake too long for Node to take, and takes one of 1024', () => {
+    expect(parseEnvironment({ WS_PATH: `/${'a'.repeat(1023)}` }).WS_PATH).toHaveLength(1024);
+    expect(() => parseEnvironment({ WS_PATH: `/${'a'.repeat(1024)}` })).toThrow(
+      new ConfigurationError(['WS_PATH must be at most 1024 characters: every handshake carries it in its request line, and Node refuses (431) a request head over 16 KB']),
+    );
+  });
+
   it('refuses production without a JWT key', () => {
     expect(() => parseEnvironment({ NODE_ENV: 'production' })).toThrow('JWT_SECRET or JWT_PUBLIC_KEY');
     expect(parseEnvironment({ NODE_ENV: 'production', JWT_SECRET: 'a-long-enough-secret' }).NODE_ENV).toBe('production');

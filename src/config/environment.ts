@@ -1,5 +1,5 @@
 import { Transform, plainToInstance } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateIf, ValidateBy, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateIf, ValidateBy, validateSync } from 'class-validator';
 import { typeFailureOnly } from '../parsing/type-failures';
 import { HasNoUrlCredentials, IsBindAddress, IsHostPortList, IsHttpUrl, IsOriginList, IsRedisSeedList, IsRedisUrl, PERCENT_ESCAPES, URL_CREDENTIALS_INSTEAD } from './address.rules';
 import { emptyToUndefined, toBool, toInt, toPem } from './environment.transforms';
@@ -36,7 +36,9 @@ export class Environment {
   INTERNAL_PORT?: number;
 
   // Each segment a plain name: a trailing slash, `//` or a dot segment made a path no upgrade
-  // is ever routed to (requests are matched on their exact path).
+  // is ever routed to (requests are matched on their exact path). Bounded: Node answers 431 to a
+  // request whose line and headers pass 16 KB, so a path near that would have every handshake refused.
+  @MaxLength(1024, { message: 'WS_PATH must be at most 1024 characters: every handshake carries it in its request line, and Node refuses (431) a request head over 16 KB' })
   @Matches(/^(?:\/|(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9_.-]+)+)$/, { message: 'WS_PATH must be a URL path such as /ws or /realtime/ws: starting with /, without a trailing slash, // or . and .. segments' })
   WS_PATH = '/ws';
 
