@@ -52,8 +52,9 @@ export function IsHostPortList(options: ValidationOptions): PropertyDecorator {
   return IsCommaList('isHostPortList', isHostPort, options);
 }
 
+/** `_` included: Docker Compose names its services' hosts after them (redis_sentinel), as REDIS_URL's hosts may be. */
 function isHostPort(entry: string): boolean {
-  const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
+  const match = /^([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
   return match !== null && Number(match[2]) > 0 && Number(match[2]) <= 65535;
 }
 

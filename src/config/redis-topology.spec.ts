@@ -35,6 +35,11 @@ describe('Redis connection modes', () => {
     expect(config.redisMinReplicas).toBe(1);
   });
 
+  it('takes sentinel host names with underscores, as REDIS_URL takes them (Docker Compose service names)', () => {
+    expect(configOf({ REDIS_SENTINELS: 'redis_sentinel_1:26379', REDIS_SENTINEL_MASTER: 'mymaster' }).redis).toMatchObject({ sentinels: [{ host: 'redis_sentinel_1', port: 26379 }] });
+    expect(configOf({ REDIS_URL: 'redis://redis_1:6379' }).redis).toEqual({ mode: 'standalone', url: 'redis://redis_1:6379' });
+  });
+
   it('asks no replica with REDIS_URL unless told to, and none without Redis', () => {
     expect(configOf({ REDIS_URL: 'redis://redis:6379' }).redisMinReplicas).toBe(0);
     expect(configOf({ REDIS_URL: 'redis://redis:6379', REDIS_MIN_REPLICAS: '2', REDIS_REPLICA_WAIT_MS: '250' })).toMatchObject({ redisMinReplicas: 2, redisReplicaWaitMs: 250 });
