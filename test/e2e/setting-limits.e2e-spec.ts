@@ -1,0 +1,126 @@
+import { eventually } from '../support/eventually';
+import { HookReceiver } from '../support/hook-receiver';
+import { http, publish } from '../support/http';
+import { createTestApp } from '../support/test-app';
+import { publisherToken, signToken } from '../support/tokens';
+import { hookEnv } from '../support/webhooks-across-pods';
+import { connectClient, TestClient } from '../support/ws-client';
+
+/*
+ * Limits whose effect no other spec saw at a value other than the default: each is set here, as
+ * an operator would, and shown to change what a client or backend gets.
+ */
+
+describe('MAX_JSON_DEPTH set below its default', () => {
+  it('refuses a frame and a publish body one level past it, and takes them at it', async () => {
+    const app = await createTestApp({ MAX_JSON_DEPTH: '4' });
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'dee' }));
+    try {
+      // The frame itself is level 1.
+      client.socket.send('{"event":"ping","id":"at","x":[[[]]]}');
+      expect(await client.waitFor((frame) => frame.id === 'at')).toMatchObject({ event: 'pong' });
+      client.socket.send('{"event":"ping","id":"past","x":[[[[]]]]}');
+      expect(await client.waitFor((frame) => frame.id === 'past')).toEqual({ event: 'error', id: 'past', data: { code: 'bad_request', message: 'Frame is nested deeper than 4 levels', event: 'ping' } });
+
+      // A publish body likewise: the body, payload, a and b are its 4 levels.
+      expect((await publish(app.url, { users: ['dee'], type: 't', payload: { a: { b: {} } } })).status).toBe(202);
+      const past = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), body: { users: ['dee'], type: 't', payload: { a: { b: { c: {} } } } } });
+      expect(past.body).toEqual({ statusCode: 400, error: 'Bad Request', message: 'The JSON body is nested deeper than 4 levels' });
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+});
+
+describe('WEBHOOK_BATCH_MAX and WEBHOOK_BATCH_MS', () => {
+  let receiver: HookReceiver;
+  beforeEach(async () => (receiver = await HookReceiver.start()));
+  afterEach(() => receiver.close());
+
+  it('send a batch as soon as it is full, never larger, holding a lone event for the window', async () => {
+    // A window far longer than the test: only a full batch goes out.
+    const app = await createTestApp(hookEnv(receiver, { WEBHOOK_BATCH_MAX: '2', WEBHOOK_BATCH_MS: '60000' }));
+    const clients: TestClient[] = [];
+    try {
+      for (const sub of ['bo', 'cy', 'di', 'ed']) clients.push(await connectClient(app.wsUrl, signToken({ sub })));
+      await eventually(() => expect(receiver.events()).toHaveLength(4));
+      expect(receiver.requests.map((request) => request.body.events.map((event: { user: string }) => event.user))).toEqual([
+        ['bo', 'cy'],
+        ['di', 'ed'],
+      ]);
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      await app.close();
+    }
+  });
+
+  it('hold a lone event for about WEBHOOK_BATCH_MS before sending it', async () => {
+    const app = await createTestApp(hookEnv(receiver, { WEBHOOK_BATCH_MS: '1500' }));
+    const started = Date.now();
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'flo' }));
+    try {
+      await eventually(() => expect(receiver.events()).toHaveLength(1));
+      // Sent once it has waited the window less one look at the queue (a quarter of it, at most 250 ms);
+      // the default window, 500 ms, would have sent it well before.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1250);
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+});
+
+describe('JOIN_PROXY_CACHE_SIZE', () => {
+  it('remembers that many allow decisions per pod: past it the oldest is asked about again', async () => {
+    const backend = await HookReceiver.start();
+    backend.answer = () => ({ status: 200, body: { allow: true, ttl: 600 } });
+    const app = await createTestApp({ JOIN_PROXY_URL: backend.url, JOIN_PROXY_ROOMS: 'doc:*', HOOKS_SECRET: 'hooks-secret-for-tests-0123456789', JOIN_PROXY_CACHE_SIZE: '1' });
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'kay' }));
+    const asked = (room: string) => backend.requests.filter((request) => request.body?.room === room).length;
+    const rejoin = async (room: string) => {
+      expect((await client.request('leave', { room })).event).toBe('left');
+      expect((await client.request('join', { room })).event).toBe('joined');
+    };
+    try {
+      expect((await client.request('join', { room: 'doc:a' })).event).toBe('joined');
+      await rejoin('doc:a');
+      expect(asked('doc:a')).toBe(1);
+      // The one place now goes to doc:b's allow.
+      expect((await client.request('join', { room: 'doc:b' })).event).toBe('joined');
+      await rejoin('doc:a');
+      expect(asked('doc:a')).toBe(2);
+    } finally {
+      await client.close();
+      await app.close();
+      await backend.close();
+    }
+  });
+});
+
+describe('HISTORY_MEMORY_MAX_MB (embedded broker)', () => {
+  it('empties the history of the room published to least recently once the histories pass it, and keeps the newest', async () => {
+    const app = await createTestApp({ HISTORY_MEMORY_MAX_MB: '1' });
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'hal', rooms: ['chat:*'] }));
+    const blob = 'x'.repeat(50_000);
+    const since = async (room: string) => {
+      const { data } = await client.join(room);
+      await client.request('leave', { room });
+      return data.seq as string;
+    };
+    try {
+      const oldest = await since('chat:budget-oldest');
+      expect((await publish(app.url, { rooms: ['chat:budget-oldest'], type: 'big', payload: { blob } })).status).toBe(202);
+      // 30 more rooms of 50 KB each: half again the budget, all written after the oldest.
+      for (let i = 0; i < 29; i++) expect((await publish(app.url, { rooms: [`chat:budget-${i}`], type: 'big', payload: { blob } })).status).toBe(202);
+      const newest = await since('chat:budget-newest');
+      expect((await publish(app.url, { rooms: ['chat:budget-newest'], type: 'big', payload: { blob } })).status).toBe(202);
+
+      expect((await client.request('join', { room: 'chat:budget-oldest', since: oldest })).data).toMatchObject({ recovered: false });
+      expect((await client.request('join', { room: 'chat:budget-newest', since: newest })).data).toMatchObject({ recovered: true, missed: 1 });
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+});
