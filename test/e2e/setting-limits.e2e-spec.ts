@@ -33,6 +33,27 @@ describe('MAX_JSON_DEPTH set below its default', () => {
   });
 });
 
+describe('WS_COMPRESSION_MIN_BYTES set above its default', () => {
+  it('sends broadcasts below it uncompressed to a client that agreed to compression', async () => {
+    const app = await createTestApp({ WS_COMPRESSION: 'true', WS_COMPRESSION_MIN_BYTES: '65536' });
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'zip', rooms: ['news:*'] }), { perMessageDeflate: true });
+    const bytesRead = () => (client.socket as unknown as { _socket: { bytesRead: number } })._socket.bytesRead;
+    // 21,000 bytes of one repeated word: deflate makes a few hundred bytes of it.
+    const text = 'herald '.repeat(3000);
+    try {
+      expect(client.socket.extensions).toContain('permessage-deflate');
+      await client.join('news:min-bytes');
+      const before = bytesRead();
+      for (let i = 0; i < 3; i++) expect((await publish(app.url, { rooms: ['news:min-bytes'], type: 'note', payload: { text } })).status).toBe(202);
+      for (let i = 0; i < 3; i++) expect((await client.next('notification')).data.payload.text).toBe(text);
+      expect(bytesRead() - before).toBeGreaterThan(3 * text.length);
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+});
+
 describe('WEBHOOK_BATCH_MAX and WEBHOOK_BATCH_MS', () => {
   let receiver: HookReceiver;
   beforeEach(async () => (receiver = await HookReceiver.start()));
