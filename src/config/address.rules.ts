@@ -52,11 +52,21 @@ export function IsHostPortList(options: ValidationOptions): PropertyDecorator {
   return IsCommaList('isHostPortList', isHostPort, options);
 }
 
-/** `_` included: Docker Compose names its services' hosts after them (redis_sentinel), as REDIS_URL's hosts may be. */
+/**
+ * `host:port`, the host an IPv4 address, an IPv6 one in brackets or a DNS name whose labels may
+ * hold `_`: Docker Compose names its services' hosts after them (redis_sentinel), as REDIS_URL's
+ * hosts may be. A name like `-s` or `a..b`, or brackets around no IPv6 address, resolves nowhere.
+ */
 function isHostPort(entry: string): boolean {
-  const match = /^([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
-  return match !== null && Number(match[2]) > 0 && Number(match[2]) <= 65535;
+  const match = /^(?:\[([^\]]*)\]|([^:[\]]+)):(\d{1,5})$/.exec(entry);
+  if (match === null) return false;
+  const [, ipv6, host, port] = match;
+  const reachable = ipv6 !== undefined ? isIP(ipv6) === 6 : isIP(host) === 4 || SERVICE_HOST_NAME.test(host);
+  return reachable && Number(port) > 0 && Number(port) <= 65535;
 }
+
+/** HOST_NAME with `_` allowed in a label, as container runtimes name hosts. */
+const SERVICE_HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
 
 /** An http:// or https:// URL with a host and a port other than 0 (no request reaches it): a backend Herald calls (section 8). */
 export function IsHttpUrl(options: ValidationOptions): PropertyDecorator {
