@@ -517,6 +517,27 @@ describe('client.inbox', () => {
       expect(requests.map((request) => request.url)).toEqual(['http://herald.test:3000/v1/inbox', 'http://herald.test:3000/v1/inbox?limit=10']);
     });
 
+    it('lists again when the personal room cannot be recovered (the server lost its inbox with its Redis), and not for another room', async () => {
+      const { requests } = start([
+        { status: 200, body: page(['n3', 'n2', 'n1'], 3) },
+        { status: 200, body: page(['n4'], 1) },
+      ]);
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = client.join('public:news');
+      await flush();
+      FakeSocket.last.answerJoins((join) => ({ room: join.room, seq: null }));
+      await settle(joined);
+      await client.inbox.list();
+      FakeSocket.last.receive('recovery', { room: 'public:news', seq: 'e2-000000000001' });
+      await flush();
+      expect(requests).toHaveLength(1);
+      const resynced = new Promise((resolve) => client.once('unread', resolve));
+      FakeSocket.last.receive('recovery', { room: 'user:alice', seq: 'e2-000000000001' });
+      await expect(settle(resynced)).resolves.toEqual({ unread: 1, previous: 3 });
+      expect(requests).toHaveLength(2);
+    });
+
     it('never asks the server on its own when the app does not use the inbox', async () => {
       const { fetch } = start([]);
       await flush();

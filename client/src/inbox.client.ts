@@ -29,6 +29,7 @@ export interface InboxFeedEvents {
   welcome: Welcome;
   notification: Notification;
   inbox: InboxEvent;
+  recovery: { room: string; recovered: boolean };
 }
 
 /** What the inbox follows on its connection (a HeraldClient). */
@@ -103,6 +104,7 @@ export class InboxClient {
     feed.on('welcome', (welcome) => this.#onWelcome(welcome));
     feed.on('notification', (notification) => this.#onNotification(notification));
     feed.on('inbox', ({ unread }) => this.#setUnread(unread));
+    feed.on('recovery', ({ room, recovered }) => this.#onRecovery(room, recovered));
   }
 
   /** Unread items in the whole inbox as the server last told; null until the inbox was listed or marked. */
@@ -200,6 +202,17 @@ export class InboxClient {
       if (this.#lists !== lists || this.#feed.state === 'closed') return;
       this.#recount('inbox.list');
     });
+  }
+
+  /**
+   * The personal room's history no longer reaches back to what this client saw (the server's
+   * Redis lost its data, or the client was away longer than history lasts): the notifications
+   * missed are not all replayed, and the inbox may have lost items too, so the count kept here
+   * no longer follows the server's. Ask it again.
+   */
+  #onRecovery(room: string, recovered: boolean): void {
+    if (recovered || this.#user === null || room !== personalRoom(this.#user) || this.#unread === null || this.#feed.state === 'closed') return;
+    this.#recount('inbox.list');
   }
 
   /** Lists the first page for its count; a failure goes to onError, as the app did not ask. */
