@@ -66,6 +66,11 @@ export class HeraldNetworkError extends Error {
   }
 }
 
+/** An HTTP status worth asking again after a while: the server or something before it is busy or down. */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
 export function httpErrorFor(status: number, body: HttpErrorBody | undefined): HeraldHttpError {
   if (status === 400 || status === 413 || status === 422) return new HeraldValidationError(status, body);
   if (status === 401 || status === 403) return new HeraldAuthError(status, body);

@@ -538,6 +538,64 @@ describe('client.inbox', () => {
       expect(requests).toHaveLength(2);
     });
 
+    it('tries a resync that failed for a while (a 503 as the server comes back, a network error) again, 1 s then 2 s later, until it is answered', async () => {
+      const errors: HeraldError[] = [];
+      const { requests } = start([
+        { status: 200, body: page(['n1'], 1) },
+        { status: 503, body: { statusCode: 503, message: 'The message broker is unreachable', error: 'Service Unavailable' } },
+        new TypeError('fetch failed'),
+        { status: 200, body: page(['n1'], 0) },
+      ]);
+      client.on('error', (error) => errors.push(error));
+      await flush();
+      FakeSocket.last.welcome();
+      await client.inbox.list();
+      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+      await jest.advanceTimersByTimeAsync(10);
+      FakeSocket.last.welcome();
+      await settle(Promise.resolve());
+      expect(requests).toHaveLength(2);
+      expect(errors.map((error) => error.code)).toEqual(['unavailable']);
+      // 1 s, then 2 s later.
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(requests).toHaveLength(3);
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(requests).toHaveLength(4);
+      expect(client.inbox.unread).toBe(0);
+      expect(errors).toHaveLength(2);
+      expect(jest.getTimerCount()).toBe(1); // the heartbeat watchdog only
+    });
+
+    it('does not try a failed resync again after an answer that will not change, when the app lists itself, or once closed', async () => {
+      const refused = { status: 401, body: { statusCode: 401, message: 'Unauthorized' } };
+      const unavailable = { status: 503, body: { statusCode: 503, message: 'The message broker is unreachable' } };
+      const reconnect = async () => {
+        FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+        await jest.advanceTimersByTimeAsync(10);
+        FakeSocket.last.welcome();
+        await settle(Promise.resolve());
+      };
+      const { requests } = start([{ status: 200, body: page(['n1'], 1) }, refused, unavailable, { status: 200, body: page(['n1'], 1) }, unavailable]);
+      client.on('error', () => undefined);
+      await flush();
+      FakeSocket.last.welcome();
+      await client.inbox.list();
+      await reconnect();
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(requests).toHaveLength(2);
+      // The app's own list takes over from the retry.
+      await reconnect();
+      await client.inbox.list();
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(requests).toHaveLength(4);
+      await reconnect();
+      expect(requests).toHaveLength(5);
+      client.close();
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(requests).toHaveLength(5);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
     it('never asks the server on its own when the app does not use the inbox', async () => {
       const { fetch } = start([]);
       await flush();

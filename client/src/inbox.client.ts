@@ -1,7 +1,7 @@
 import type { ConnectionState } from './connection.state.ts';
 import { isCount } from './server-frame.reader.ts';
 import { requestToken } from './token.request.ts';
-import { HeraldError, HeraldNetworkError, describe, httpErrorFor, isObject, readHttpErrorBody } from './herald.errors.ts';
+import { HeraldError, HeraldHttpError, HeraldNetworkError, describe, httpErrorFor, isObject, isRetryableStatus, readHttpErrorBody } from './herald.errors.ts';
 import {
   INBOX_LIMIT_MAX,
   INBOX_PATH,
@@ -60,6 +60,14 @@ export interface InboxClientOptions {
 const KNOWN_IDS_MAX = 1_000;
 
 /**
+ * How often a background list that failed for a reason that passes (a 503 while the server's
+ * Redis comes back, a network error) is tried again, and the first and longest waits before it.
+ */
+const RECOUNT_RETRIES = 5;
+const RECOUNT_FIRST_RETRY_MS = 1_000;
+const RECOUNT_RETRY_MAX_MS = 30_000;
+
+/**
  * The user's inbox over the HTTP API (contract, section 6), authorised by the same token as
  * the connection. `unread` follows the server: list and markRead answers, `inbox` events from
  * every tab of the user, and new notifications in the personal room.
@@ -95,6 +103,8 @@ export class InboxClient {
    * came while one was in flight, the count kept here stands (list) or is added (markRead).
    */
   #counted = 0;
+  /** The next try of a background list that failed (#recount). */
+  #recountTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(feed: InboxFeed, options: InboxClientOptions) {
     this.#feed = feed;
@@ -105,6 +115,7 @@ export class InboxClient {
     feed.on('notification', (notification) => this.#onNotification(notification));
     feed.on('inbox', ({ unread }) => this.#setUnread(unread));
     feed.on('recovery', ({ room, recovered }) => this.#onRecovery(room, recovered));
+    options.closed?.addEventListener('abort', () => clearTimeout(this.#recountTimer), { once: true });
   }
 
   /** Unread items in the whole inbox as the server last told; null until the inbox was listed or marked. */
@@ -215,13 +226,30 @@ export class InboxClient {
     this.#recount('inbox.list');
   }
 
-  /** Lists the first page for its count; a failure goes to onError, as the app did not ask. */
-  #recount(event: 'inbox.list' | 'inbox.markRead'): void {
-    this.list().catch((error: unknown) =>
+  /**
+   * Lists the first page for its count; a failure goes to onError, as the app did not ask. One
+   * that may pass (a reconnect lands while the server's Redis is still coming back, and the
+   * inbox answers 503) is tried again after a while, unless the app listed meanwhile, a later
+   * resync took over or the client closed.
+   */
+  #recount(event: 'inbox.list' | 'inbox.markRead', attempt = 0): void {
+    clearTimeout(this.#recountTimer);
+    this.#recountTimer = undefined;
+    const listsAfterThis = this.#lists + 1;
+    this.list().catch((error: unknown) => {
       this.#options.onError(
         error instanceof HeraldError ? error : new HeraldError('unavailable', `inbox resync failed: ${describe(error)}`, event, { cause: error }),
-      ),
-    );
+      );
+      const passing = error instanceof HeraldNetworkError || (error instanceof HeraldHttpError && isRetryableStatus(error.status));
+      if (!passing || attempt >= RECOUNT_RETRIES || this.#feed.state === 'closed' || this.#lists !== listsAfterThis) return;
+      this.#recountTimer = setTimeout(
+        () => {
+          this.#recountTimer = undefined;
+          if (this.#lists === listsAfterThis && this.#feed.state !== 'closed') this.#recount(event, attempt + 1);
+        },
+        Math.min(RECOUNT_RETRY_MAX_MS, RECOUNT_FIRST_RETRY_MS * 2 ** attempt),
+      );
+    });
   }
 
   #onNotification(notification: Notification): void {

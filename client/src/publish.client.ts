@@ -1,5 +1,5 @@
 import { backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
-import { HeraldNetworkError, describe, httpErrorFor, isObject, readHttpErrorBody, type HeraldHttpError } from './herald.errors.ts';
+import { HeraldNetworkError, describe, httpErrorFor, isObject, isRetryableStatus, readHttpErrorBody, type HeraldHttpError } from './herald.errors.ts';
 import type { PublishRequest, PublishResponse } from './protocol.ts';
 import { requestToken } from './token.request.ts';
 
@@ -87,7 +87,7 @@ export class PublishClient {
       } else {
         retryAfterMs = retryAfterMsOf(response, Date.now());
         failure = httpErrorFor(response.status, await readHttpErrorBody(response));
-        if (!isRetryable(response.status)) throw failure;
+        if (!isRetryableStatus(response.status)) throw failure;
       }
       if (attempt >= this.#maxRetries) throw failure;
       const backoffMs = Math.max(1, backoffDelayMs(attempt, this.#backoff, this.#random));
@@ -140,10 +140,6 @@ function retryAfterMsOf(response: Response, nowMs: number): number | null {
   if (/^\d+$/.test(value)) return Number(value) * 1000;
   const atMs = Date.parse(value);
   return Number.isNaN(atMs) ? null : Math.max(0, atMs - nowMs);
-}
-
-function isRetryable(status: number): boolean {
-  return status >= 500 || status === 429 || status === 408;
 }
 
 function sleep(ms: number): Promise<void> {
