@@ -7,6 +7,13 @@ import { BrokerUnavailableError } from './broker';
  * shape, from this one place: services throw BrokerUnavailableError and stay HTTP-free. The
  * WebSocket side maps the same error to `unavailable` in WsErrorFilter.
  */
+/**
+ * Retry-After of every such 503 (RFC 9110, 10.2.3), in seconds: a pod tries Redis again at least
+ * this often while it is unreachable (RECONNECT_DEFAULTS.reconnectMaxDelayMs), so an earlier retry
+ * finds nothing changed. PublishClient and other clients that honour it wait that long, not less.
+ */
+const RETRY_AFTER_S = '2';
+
 @Catch(BrokerUnavailableError)
 export class BrokerUnavailableFilter implements ExceptionFilter {
   catch(error: BrokerUnavailableError, host: ArgumentsHost): void {
@@ -19,6 +26,7 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
     http
       .getResponse<FastifyReply>()
       .code(HttpStatus.SERVICE_UNAVAILABLE)
+      .header('retry-after', RETRY_AFTER_S)
       .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(mayHaveApplied ? error.unconfirmedBecause : undefined, carriesId(request.body)), error: 'Service Unavailable' });
   }
 

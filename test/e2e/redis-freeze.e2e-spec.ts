@@ -66,6 +66,8 @@ describe('a pod whose Redis freezes', () => {
     ]);
     expect(published.status).toBe(503);
     expect(published.body).toMatchObject({ statusCode: 503, error: 'Service Unavailable' });
+    // When to try again (RFC 9110): a pod tries Redis again at least every 2 s.
+    expect(published.headers.get('retry-after')).toBe('2');
     // Sent to a Redis that then said nothing: it may run the publish once it thaws, so the 503
     // says so rather than that nothing was stored.
     // Without an id, a retry could deliver it twice: the 503 says so, rather than promising once.
