@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Joined, PERSONAL_ROOM_PREFIX, isPersonalRoom, personalRoom } from '@herald/client/protocol';
 import type { WebSocket } from 'ws';
 import { Broker, Delivery, HistoryResult, Publication } from '../broker/broker';
@@ -48,7 +48,7 @@ interface BufferedFrame {
  * is called (RoomsService).
  */
 @Injectable()
-export class ConnectionHub implements OnApplicationShutdown {
+export class ConnectionHub {
   /** Every connection of this pod, with the rooms it is a live member of (its personal room included). */
   private readonly roomsByConnection = new Map<Connection, RoomList>();
   private readonly membersByRoom = new Map<string, Members>();
@@ -87,16 +87,6 @@ export class ConnectionHub implements OnApplicationShutdown {
       metrics.connections.set(this.size);
       metrics.rooms.set(this.membersByRoom.size);
     });
-  }
-
-  /**
-   * Waits for the unsubscribes under way and logs those that failed: while Redis is silent, the
-   * rooms the drain emptied fail to unsubscribe, and their burst's line waited for a timer the
-   * exiting pod never ran. BrokerModule, global and so first in Nest's shutdown order, has closed
-   * the engine by now, which ended whatever a silent Redis still held.
-   */
-  async onApplicationShutdown(): Promise<void> {
-    await this.subscriptions.close();
   }
 
   get size(): number {
