@@ -61,12 +61,17 @@ function isHostPort(entry: string): boolean {
   const match = /^(?:\[([^\]]*)\]|([^:[\]]+)):(\d{1,5})$/.exec(entry);
   if (match === null) return false;
   const [, ipv6, host, port] = match;
-  const reachable = ipv6 !== undefined ? isIP(ipv6) === 6 : isIP(host) === 4 || SERVICE_HOST_NAME.test(host);
+  const reachable = ipv6 !== undefined ? isIP(ipv6) === 6 : isIP(host) === 4 || (SERVICE_HOST_NAME.test(host) && !DOTTED_NUMBERS.test(host));
   return reachable && Number(port) > 0 && Number(port) <= 65535;
 }
 
-/** HOST_NAME with `_` allowed in a label, as container runtimes name hosts. */
-const SERVICE_HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
+/**
+ * HOST_NAME with `_` allowed in a label, as container runtimes name hosts, and a trailing dot (a
+ * fully qualified name, as Kubernetes users write to skip the search domains).
+ */
+const SERVICE_HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+/** Digits and dots only: meant as an IPv4 address, and not one (300.1.1.1, 1.2.3) if isIP refused it. */
+const DOTTED_NUMBERS = /^[\d.]+$/;
 
 /** An http:// or https:// URL with a host and a port other than 0 (no request reaches it): a backend Herald calls (section 8). */
 export function IsHttpUrl(options: ValidationOptions): PropertyDecorator {

@@ -37,8 +37,8 @@ describe('Redis connection modes', () => {
 
   it('takes sentinel host names with underscores, as REDIS_URL takes them (Docker Compose service names)', () => {
     expect(configOf({ REDIS_SENTINELS: 'redis_sentinel_1:26379', REDIS_SENTINEL_MASTER: 'mymaster' }).redis).toMatchObject({ sentinels: [{ host: 'redis_sentinel_1', port: 26379 }] });
-    expect(configOf({ REDIS_SENTINELS: '[::1]:26379,[fd00::9]:26380,10.0.0.9:26381', REDIS_SENTINEL_MASTER: 'mymaster' }).redis).toMatchObject({
-      sentinels: [{ host: '::1', port: 26379 }, { host: 'fd00::9', port: 26380 }, { host: '10.0.0.9', port: 26381 }],
+    expect(configOf({ REDIS_SENTINELS: '[::1]:26379,[fd00::9]:26380,10.0.0.9:26381,sentinel.herald.svc.cluster.local.:26382', REDIS_SENTINEL_MASTER: 'mymaster' }).redis).toMatchObject({
+      sentinels: [{ host: '::1', port: 26379 }, { host: 'fd00::9', port: 26380 }, { host: '10.0.0.9', port: 26381 }, { host: 'sentinel.herald.svc.cluster.local.', port: 26382 }],
     });
     expect(configOf({ REDIS_URL: 'redis://redis_1:6379' }).redis).toEqual({ mode: 'standalone', url: 'redis://redis_1:6379' });
   });
@@ -71,7 +71,7 @@ describe('Redis connection modes', () => {
     [{ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster ' }, "REDIS_SENTINEL_MASTER must be the monitored primary's name as sentinel monitor gives it: 1 to 128 letters, digits, _ . : or -, no spaces"],
     [{ REDIS_SENTINELS: 'sentinel-0', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS must be comma-separated host:port pairs'],
     [{ REDIS_SENTINELS: 'sentinel-0:99999', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS must be comma-separated host:port pairs'],
-    ...['-s:26379', 'a..b:26379', 'sentinel-:26379', '[::1:26379', '[sentinel-0]:26379', '[1.2.3.4]:26379', '[]:26379', 'sentinel-0:0', ' :26379'].map(
+    ...['-s:26379', 'a..b:26379', 'sentinel-:26379', '[::1:26379', '[sentinel-0]:26379', '[1.2.3.4]:26379', '[]:26379', 'sentinel-0:0', ' :26379', '300.1.1.1:26379', '1.2.3:26379', '.:26379'].map(
       (entry) => [{ REDIS_SENTINELS: `s:26379,${entry}`, REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS must be comma-separated host:port pairs'] as [Record<string, string>, string],
     ),
     [{ REDIS_CLUSTER_NODES: 'redis://a:6379,rediss://b:6379' }, 'REDIS_CLUSTER_NODES must be comma-separated redis://'],
