@@ -79,7 +79,7 @@ describe('RedisBroker', () => {
       // Position 5 went out once, before the join's answer.
       expect(delivered).toEqual([formatSeq('e1', 5)]);
     } finally {
-      broker.close();
+      await broker.close();
     }
   }
 
@@ -122,7 +122,7 @@ describe('RedisBroker', () => {
       expect(lifeStarts).not.toHaveBeenCalled();
     } finally {
       window.flushNow();
-      broker.close();
+      await broker.close();
     }
   });
 
@@ -151,7 +151,7 @@ describe('RedisBroker', () => {
       await chatFollowed;
     } finally {
       window.flushNow();
-      broker.close();
+      await broker.close();
     }
   });
 
@@ -194,7 +194,7 @@ describe('RedisBroker', () => {
         const read = await broker.history('public:failed-over', since);
         return { recovered: read.recovered, seqs: read.publications.map((publication) => publication.seq) };
       } finally {
-        broker.close();
+        await broker.close();
       }
     }
 
