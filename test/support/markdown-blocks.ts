@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const repositoryRoot = join(__dirname, '..', '..');
+/** The repository's root: markdown files are named from it, and README.md's commands run there. */
+export const repositoryRoot = join(__dirname, '..', '..');
 
 export interface FencedBlock {
   /** What follows the opening fence: the language, then anything else (`bash tour terminal=1`). */

@@ -1,10 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fencedBlocks } from './markdown-blocks';
+import { fencedBlocks, repositoryRoot } from './markdown-blocks';
 
-/** The repository's root, where README.md's commands run. */
-export const repositoryRoot = join(__dirname, '..', '..');
 export const readme = readFileSync(join(repositoryRoot, 'README.md'), 'utf8');
 
 export interface ReadmeBlock {
