@@ -320,10 +320,6 @@ describe('POST /v1/notifications/batch while Redis cannot store', () => {
 
   const notStored = async () => Number((await http('GET', `${app.url}/metrics`)).body.match(/^herald_publishes_unavailable_total\{outcome="not_stored"\} (\d+)$/m)?.[1] ?? 0);
   const ready = async () => (await http('GET', `${app.url}/readyz`)).status;
-  const maxmemory = async (bytes: string) => {
-    const { execFile } = await import('node:child_process');
-    await new Promise<void>((resolve, reject) => execFile('redis-cli', ['-p', String(broker.redis!.port), 'CONFIG', 'SET', 'maxmemory', bytes], (error) => (error ? reject(error) : resolve())));
-  };
   // Two notifications a single publish would have tried to store (an id's claim is a write, which
   // a Redis out of memory refuses), and two it would have refused before any broker call.
   const mixed = () => [
@@ -335,14 +331,14 @@ describe('POST /v1/notifications/batch while Redis cannot store', () => {
 
   it('answers each item Redis refused 503 in the words a single publish has, nothing of Redis in them, and counts only those as not stored', async () => {
     const before = await notStored();
-    await maxmemory('1');
+    await broker.redis!.configSet('maxmemory', '1');
     let response: HttpResult;
     let single: HttpResult;
     try {
       response = await batch(app.url, { notifications: mixed() });
       single = await publish(app.url, { users: ['nobody'], type: 'single', payload: {}, id: `refused-${randomUUID()}` });
     } finally {
-      await maxmemory('0');
+      await broker.redis!.configSet('maxmemory', '0');
     }
     expect(single.status).toBe(503);
     expect(response.status).toBe(207);

@@ -142,15 +142,10 @@ describe('a Redis that refuses writes (maxmemory reached, noeviction)', () => {
   beforeAll(async () => (app = await createTestApp(broker.env())));
   afterAll(() => app.close());
 
-  const redisConfig = async (...args: string[]) => {
-    const { execFile } = await import('node:child_process');
-    await new Promise<void>((resolve, reject) => execFile('redis-cli', ['-p', String(broker.redis!.port), 'CONFIG', 'SET', ...args], (error) => (error ? reject(error) : resolve())));
-  };
-
   it('answers publishes 503 and messages unavailable, not 500 and internal, then delivers the retried id once when Redis takes writes again', async () => {
     const client = await connectClient(app.wsUrl, chatUser('olive'));
     await client.join('chat:full');
-    await redisConfig('maxmemory', '1');
+    await broker.redis!.configSet('maxmemory', '1');
     try {
       const refused = await publish(app.url, { id: 'full-1', rooms: ['chat:full'], type: 't', payload: { n: 1 } });
       expect(refused.status).toBe(503);
@@ -162,7 +157,7 @@ describe('a Redis that refuses writes (maxmemory reached, noeviction)', () => {
       // Refused before it was stored: counted, so an alert sees what readyz and broker_up do not.
       expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^herald_publishes_unavailable_total\{outcome="not_stored"\} 1$/m);
     } finally {
-      await redisConfig('maxmemory', '0');
+      await broker.redis!.configSet('maxmemory', '0');
     }
     expect((await publish(app.url, { id: 'full-1', rooms: ['chat:full'], type: 't', payload: { n: 1 } })).status).toBe(202);
     await eventually(() => expect(client.all('notification').map((frame) => frame.data.id)).toEqual(['full-1']));

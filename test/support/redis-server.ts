@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { freePort } from './free-port';
-import { spawnRedisChild } from './redis-process';
+import { redisCli, spawnRedisChild } from './redis-process';
 import { join } from 'node:path';
 
 export interface RedisServer {
@@ -28,6 +28,8 @@ export interface RedisServer {
   pause(): void;
   /** Thaws a paused server (SIGCONT); harmless when it is not paused. */
   resume(): void;
+  /** Sets one parameter at run time (CONFIG SET), as an operator would: `maxmemory` to make it refuse writes. */
+  configSet(parameter: string, value: string): Promise<void>;
 }
 
 export interface RedisServerOptions {
@@ -84,6 +86,11 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     },
     resume() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+    },
+    async configSet(parameter, value) {
+      const reply = await redisCli(port, ['CONFIG', 'SET', parameter, value], options.password, certificate?.certFile);
+      // redis-cli prints a refused command's error and still exits 0.
+      if (reply.trim() !== 'OK') throw new Error(`CONFIG SET ${parameter} ${value} on port ${port}: ${reply.trim()}`);
     },
   };
 }
