@@ -245,6 +245,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       onUnread: (unread, previous) => this.emit('unread', { unread, previous }),
       onError: (error) => this.#reportError(error),
       closed: this.#closing.signal,
+      random: () => this.#options.random(),
     });
     // Not from inside the constructor: the listeners an app attaches right after connect()
     // must see every event of the first attempt, a getToken that throws at once included.
@@ -576,6 +577,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     // A state listener may have closed the client: a closed client says nothing more.
     if (this.#state === 'closed') return;
     this.emit('welcome', welcome);
+    // Nor does it join or send what waited, when a welcome listener closed it.
+    if (this.#state === 'closed') return;
     // Joins first, paced, then what waited for the connection: a message waiting for a room is
     // sent after that room's join.
     this.#joiner.connected(personalRoom(welcome.user));

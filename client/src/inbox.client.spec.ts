@@ -538,7 +538,7 @@ describe('client.inbox', () => {
       expect(requests).toHaveLength(2);
     });
 
-    it('tries a resync that failed for a while (a 503 as the server comes back, a network error) again, 1 s then 2 s later, until it is answered', async () => {
+    it('tries a resync that failed for a while (a 503 as the server comes back, a network error) again, after 0.5-1 s then 1-2 s, until it is answered', async () => {
       const errors: HeraldError[] = [];
       const { requests } = start([
         { status: 200, body: page(['n1'], 1) },
@@ -556,14 +556,58 @@ describe('client.inbox', () => {
       await settle(Promise.resolve());
       expect(requests).toHaveLength(2);
       expect(errors.map((error) => error.code)).toEqual(['unavailable']);
-      // 1 s, then 2 s later.
-      await jest.advanceTimersByTimeAsync(1_000);
+      // With random() at 0, the least of each window: 0.5 s, then 1 s later.
+      await jest.advanceTimersByTimeAsync(400);
+      expect(requests).toHaveLength(2);
+      await jest.advanceTimersByTimeAsync(200);
       expect(requests).toHaveLength(3);
-      await jest.advanceTimersByTimeAsync(2_000);
+      await jest.advanceTimersByTimeAsync(1_000);
       expect(requests).toHaveLength(4);
       expect(client.inbox.unread).toBe(0);
       expect(errors).toHaveLength(2);
       expect(jest.getTimerCount()).toBe(1); // the heartbeat watchdog only
+    });
+
+    it('gives up on a resync after five retries, spread over about 15 s', async () => {
+      const unavailable = { status: 503, body: { statusCode: 503, message: 'The message broker is unreachable' } };
+      const { requests } = start([{ status: 200, body: page(['n1'], 1) }, ...Array.from({ length: 7 }, () => unavailable)]);
+      const errors: HeraldError[] = [];
+      client.on('error', (error) => errors.push(error));
+      await flush();
+      FakeSocket.last.welcome();
+      await client.inbox.list();
+      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+      await jest.advanceTimersByTimeAsync(10);
+      FakeSocket.last.welcome();
+      await jest.advanceTimersByTimeAsync(60_000);
+      // The app's list, the resync, and five retries (0.5 + 1 + 2 + 4 + 8 s with random() at 0).
+      expect(requests).toHaveLength(7);
+      expect(errors).toHaveLength(6);
+      expect(client.inbox.unread).toBe(1);
+    });
+
+    it('lists once after a reconnect whose rejoin of the personal room says recovered: false (the resync answers for both)', async () => {
+      const { fetch, answer } = await startWelcomedWithHeldAnswers();
+      const listed = client.inbox.list();
+      await flush();
+      answer(page(['n1'], 1));
+      await settle(listed);
+      FakeSocket.last.receive('notification', notification('user:alice', 'n2'));
+      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+      await jest.advanceTimersByTimeAsync(10);
+      FakeSocket.last.welcome('alice', { answerJoins: false });
+      await flush();
+      expect(fetch).toHaveBeenCalledTimes(2);
+      const recoveries: unknown[] = [];
+      client.on('recovery', (recovery) => recoveries.push(recovery));
+      FakeSocket.last.answerJoins((join) => ({ room: join.room, seq: 'e2-000000000001', recovered: false, missed: 0 }));
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(recoveries).toEqual([{ room: 'user:alice', recovered: false, missed: 0 }]);
+      expect(fetch).toHaveBeenCalledTimes(2);
+      answer(page(['n3'], 1));
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(client.inbox.unread).toBe(1);
+      expect(fetch).toHaveBeenCalledTimes(2);
     });
 
     it('does not try a failed resync again after an answer that will not change, when the app lists itself, or once closed', async () => {

@@ -51,6 +51,8 @@ export interface InboxClientOptions {
   onError: (error: HeraldError) => void;
   /** Aborted by the client's close(): a call waiting for getToken or the server then rejects as `closed`. */
   closed?: AbortSignal;
+  /** Spreads the lists it makes by itself ([0, 1)); Math.random when absent. */
+  random?: () => number;
 }
 
 /**
@@ -61,11 +63,17 @@ const KNOWN_IDS_MAX = 1_000;
 
 /**
  * How often a background list that failed for a reason that passes (a 503 while the server's
- * Redis comes back, a network error) is tried again, and the first and longest waits before it.
+ * Redis comes back, a network error) is tried again, and the wait before the first retry, which
+ * doubles with each (with jitter: 0.5-1 s, 1-2 s, ... 8-16 s).
  */
 const RECOUNT_RETRIES = 5;
 const RECOUNT_FIRST_RETRY_MS = 1_000;
-const RECOUNT_RETRY_MAX_MS = 30_000;
+/**
+ * The window the list after a `recovery` of the personal room is spread over: the server sends
+ * it to every connection of a room at once (its Redis lost its data), and each would otherwise
+ * list at the same moment, as that Redis comes back.
+ */
+const RECOVERY_SPREAD_MS = 2_000;
 
 /**
  * The user's inbox over the HTTP API (contract, section 6), authorised by the same token as
@@ -223,7 +231,24 @@ export class InboxClient {
    */
   #onRecovery(room: string, recovered: boolean): void {
     if (recovered || this.#user === null || room !== personalRoom(this.#user) || this.#unread === null || this.#feed.state === 'closed') return;
-    this.#recount('inbox.list');
+    // A first page already asked for (the resync after the reconnect this rejoin belongs to)
+    // answers for it.
+    if (this.#firstPagesInFlight > 0) return;
+    this.#recountLater('inbox.list', 0, this.#random() * RECOVERY_SPREAD_MS);
+  }
+
+  /** #recount after `delayMs`, unless the app lists meanwhile or the client closes. */
+  #recountLater(event: 'inbox.list' | 'inbox.markRead', attempt: number, delayMs: number): void {
+    clearTimeout(this.#recountTimer);
+    const lists = this.#lists;
+    this.#recountTimer = setTimeout(() => {
+      this.#recountTimer = undefined;
+      if (this.#lists === lists && this.#feed.state !== 'closed') this.#recount(event, attempt);
+    }, delayMs);
+  }
+
+  #random(): number {
+    return (this.#options.random ?? Math.random)();
   }
 
   /**
@@ -242,13 +267,9 @@ export class InboxClient {
       );
       const passing = error instanceof HeraldNetworkError || (error instanceof HeraldHttpError && isRetryableStatus(error.status));
       if (!passing || attempt >= RECOUNT_RETRIES || this.#feed.state === 'closed' || this.#lists !== listsAfterThis) return;
-      this.#recountTimer = setTimeout(
-        () => {
-          this.#recountTimer = undefined;
-          if (this.#lists === listsAfterThis && this.#feed.state !== 'closed') this.#recount(event, attempt + 1);
-        },
-        Math.min(RECOUNT_RETRY_MAX_MS, RECOUNT_FIRST_RETRY_MS * 2 ** attempt),
-      );
+      // Clients that failed together (the same outage) do not ask again together.
+      const ceiling = RECOUNT_FIRST_RETRY_MS * 2 ** attempt;
+      this.#recountLater(event, attempt + 1, ceiling / 2 + (this.#random() * ceiling) / 2);
     });
   }
 
