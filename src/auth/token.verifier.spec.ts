@@ -64,6 +64,14 @@ describe('a token\'s name', () => {
     expect(nameOf('a' + '😀'.repeat(150))).toBe('a' + '😀'.repeat(99));
     expect(nameOf(42)).toBeUndefined();
   });
+
+  it('has a lone surrogate made U+FFFD, as every member would otherwise decode it (or refuse it)', () => {
+    const verifier = new TokenVerifier(jwt, config);
+    const verified = verifier.verify(jwt.sign({ sub: 'u', name: 'Ann\ud800 E\udfffx' }));
+    expect(verified.ok && verified.principal.name).toBe('Ann\ufffd E\ufffdx');
+    const cut = verifier.verify(jwt.sign({ sub: 'u', name: '\udc00'.repeat(150) }));
+    expect(cut.ok && cut.principal.name).toBe('\ufffd'.repeat(100));
+  });
 });
 
 describe('TokenVerifier.verifyRepeated', () => {

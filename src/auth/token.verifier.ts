@@ -136,10 +136,14 @@ const EMPTY_LIST: readonly string[] = [];
  */
 export const DISPLAY_NAME_MAX_CHARS = 100;
 
-/** `name` cut to DISPLAY_NAME_MAX_CHARS characters (code points: a pair of surrogates is not split). */
+/** `name` well-formed and cut to DISPLAY_NAME_MAX_CHARS characters (code points: a pair of surrogates is not split). */
 function displayName(name: string): string {
-  if (name.length <= DISPLAY_NAME_MAX_CHARS) return name;
-  return [...name.slice(0, 2 * DISPLAY_NAME_MAX_CHARS)].slice(0, DISPLAY_NAME_MAX_CHARS).join('');
+  // A lone surrogate becomes U+FFFD here, once, rather than in every member's decoder (Rust's
+  // serde_json refuses one): the name goes out with every chat message, as its text does, which
+  // is refused with one (MessageDto).
+  const wellFormed = name.toWellFormed();
+  if (wellFormed.length <= DISPLAY_NAME_MAX_CHARS) return wellFormed;
+  return [...wellFormed.slice(0, 2 * DISPLAY_NAME_MAX_CHARS)].slice(0, DISPLAY_NAME_MAX_CHARS).join('');
 }
 
 /** Most distinct claim lists kept for sharing; more are still accepted, just not shared. */
