@@ -575,14 +575,19 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#rooms.add(personalRoom(welcome.user));
     this.#setState('open');
     // A state listener may have closed the client: a closed client says nothing more.
-    if (this.#state === 'closed') return;
+    if (this.#closedByListener()) return;
     this.emit('welcome', welcome);
     // Nor does it join or send what waited, when a welcome listener closed it.
-    if (this.#state === 'closed') return;
+    if (this.#closedByListener()) return;
     // Joins first, paced, then what waited for the connection: a message waiting for a room is
     // sent after that room's join.
     this.#joiner.connected(personalRoom(welcome.user));
     this.#requests.flushUnsent();
+  }
+
+  /** Whether a listener of an event just emitted closed the client (a method: TypeScript's narrowing of #state does not see listeners). */
+  #closedByListener(): boolean {
+    return this.#state === 'closed';
   }
 
   #request<E extends RequestEvent>(event: E, data: ClientEvents[E], onReply?: (reply: ReplyTypes[E]) => void): Promise<ReplyTypes[E]> {
