@@ -3,17 +3,18 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerUnavailableError } from './broker';
 
 /**
+ * Retry-After of every 503 below (RFC 9110, 10.2.3), in seconds: the longest a pod waits between
+ * tries to reach Redis (RECONNECT_DEFAULTS.reconnectMaxDelayMs), so a retry sooner is as likely to
+ * find it still unreachable, or still silent for a write it could not confirm. PublishClient and
+ * other clients that honour it wait that long, not less.
+ */
+const RETRY_AFTER_S = '2';
+
+/**
  * Every HTTP endpoint answers 503 when the broker is unreachable (section 7), in Nest's error
  * shape, from this one place: services throw BrokerUnavailableError and stay HTTP-free. The
  * WebSocket side maps the same error to `unavailable` in WsErrorFilter.
  */
-/**
- * Retry-After of every such 503 (RFC 9110, 10.2.3), in seconds: a pod tries Redis again at least
- * this often while it is unreachable (RECONNECT_DEFAULTS.reconnectMaxDelayMs), so an earlier retry
- * finds nothing changed. PublishClient and other clients that honour it wait that long, not less.
- */
-const RETRY_AFTER_S = '2';
-
 @Catch(BrokerUnavailableError)
 export class BrokerUnavailableFilter implements ExceptionFilter {
   catch(error: BrokerUnavailableError, host: ArgumentsHost): void {

@@ -387,11 +387,8 @@ describe('clients that break WebSocket framing', () => {
     await next.close();
   });
 
-  it.each([
-    ['whole', false],
-    ['compressed', true],
-  ])('answers a text frame that is not UTF-8 (%s) bad_request with its id, as any malformed frame, and keeps the connection (section 2)', async (_, perMessageDeflate) => {
-    const client = await connectClient(app.wsUrl, signToken({ sub: 'latin1', rooms: ['chat:*'] }), { perMessageDeflate });
+  it('answers a text frame that is not UTF-8 bad_request with its id, as any malformed frame, and keeps the connection (section 2)', async () => {
+    const client = await connectClient(app.wsUrl, signToken({ sub: 'latin1', rooms: ['chat:*'] }));
     const frameWith = (text: Buffer) => Buffer.concat([Buffer.from('{"event":"message","data":{"room":"chat:bytes","text":"'), text, Buffer.from('"},"id":"bytes"}')]);
     await client.join('chat:bytes');
     client.socket.send(frameWith(Buffer.from([0x63, 0x61, 0x66, 0xe9])), { binary: false });
