@@ -160,7 +160,7 @@ export function presenceStoreContract(harness: EngineHarness): void {
     await delay(SEND_LAG_ALLOWANCE_MS);
     // Told `left`, and asked of the other pod below. Removed by the pod that holds it, as in
     // production: a pod still holding an entry another removed puts it back at its next refresh
-    // (150 ms), and the user is back.
+    // (every presenceRefreshMs), and the user is back.
     await a.remove('departures', 'early', 'c1', told);
     // Arrived since, and left: a pod that missed both never heard of it.
     await b.add('departures', 'visitor', 'c7', told);
