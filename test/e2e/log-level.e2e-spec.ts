@@ -8,7 +8,6 @@ import { spawnServer } from '../support/spawned-server';
  */
 describe('LOG_LEVEL', () => {
   it.each([
-    ['verbose', true, true],
     ['log', true, true],
     ['warn', false, true],
     ['error', false, false],
