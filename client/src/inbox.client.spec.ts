@@ -99,6 +99,12 @@ function notification(room: string, id: string, seq = seqOf(id)): Notification {
 
 const flush = () => jest.advanceTimersByTimeAsync(0);
 
+/** The server closes the connection as a draining pod does (1012), and the client dials again: not welcomed yet. */
+async function dropForDrain(): Promise<void> {
+  FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
+  await jest.advanceTimersByTimeAsync(10);
+}
+
 /** Runs fake time along until `promise` settles (a Response body is read over a few turns). */
 async function settle<T>(promise: Promise<T>): Promise<T> {
   let settled = false;
@@ -346,8 +352,7 @@ describe('client.inbox', () => {
       await flush();
       FakeSocket.last.welcome('alice');
       await client.inbox.list();
-      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-      await jest.advanceTimersByTimeAsync(10);
+      await dropForDrain();
       const resynced = new Promise((resolve) => client.once('unread', resolve));
       FakeSocket.last.welcome('bob');
       await expect(settle(resynced)).resolves.toEqual({ unread: 0, previous: 1 });
@@ -426,8 +431,7 @@ describe('client.inbox', () => {
         await flush();
         lists.shift()!(page(['n000'], 1));
         await settle(listing);
-        FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-        await jest.advanceTimersByTimeAsync(10);
+        await dropForDrain();
         const socket = FakeSocket.last;
         socket.welcome('alice', { answerJoins: false });
         await flush();
@@ -493,8 +497,7 @@ describe('client.inbox', () => {
       await flush();
       FakeSocket.last.welcome();
       await client.inbox.list();
-      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-      await jest.advanceTimersByTimeAsync(10);
+      await dropForDrain();
       const resynced = new Promise((resolve) => client.once('unread', resolve));
       FakeSocket.last.welcome();
       await expect(settle(resynced)).resolves.toEqual({ unread: 0, previous: 1 });
@@ -510,8 +513,7 @@ describe('client.inbox', () => {
       FakeSocket.last.welcome();
       await client.inbox.list();
       client.on('welcome', () => void client.inbox.list({ limit: 10 }));
-      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-      await jest.advanceTimersByTimeAsync(10);
+      await dropForDrain();
       FakeSocket.last.welcome();
       await flush();
       expect(requests.map((request) => request.url)).toEqual(['http://herald.test:3000/v1/inbox', 'http://herald.test:3000/v1/inbox?limit=10']);
@@ -550,8 +552,7 @@ describe('client.inbox', () => {
       await flush();
       FakeSocket.last.welcome();
       await client.inbox.list();
-      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-      await jest.advanceTimersByTimeAsync(10);
+      await dropForDrain();
       FakeSocket.last.welcome();
       await settle(Promise.resolve());
       expect(requests).toHaveLength(2);
@@ -576,8 +577,7 @@ describe('client.inbox', () => {
       await flush();
       FakeSocket.last.welcome();
       await client.inbox.list();
-      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-      await jest.advanceTimersByTimeAsync(10);
+      await dropForDrain();
       FakeSocket.last.welcome();
       await jest.advanceTimersByTimeAsync(60_000);
       // The app's list, the resync, and five retries (0.5 + 1 + 2 + 4 + 8 s with random() at 0).
@@ -593,8 +593,7 @@ describe('client.inbox', () => {
       answer(page(['n1'], 1));
       await settle(listed);
       FakeSocket.last.receive('notification', notification('user:alice', 'n2'));
-      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-      await jest.advanceTimersByTimeAsync(10);
+      await dropForDrain();
       FakeSocket.last.welcome('alice', { answerJoins: false });
       await flush();
       expect(fetch).toHaveBeenCalledTimes(2);
@@ -614,8 +613,7 @@ describe('client.inbox', () => {
       const refused = { status: 401, body: { statusCode: 401, message: 'Unauthorized' } };
       const unavailable = { status: 503, body: { statusCode: 503, message: 'The message broker is unreachable' } };
       const reconnect = async () => {
-        FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-        await jest.advanceTimersByTimeAsync(10);
+        await dropForDrain();
         FakeSocket.last.welcome();
         await settle(Promise.resolve());
       };
@@ -644,8 +642,7 @@ describe('client.inbox', () => {
       const { fetch } = start([]);
       await flush();
       FakeSocket.last.welcome();
-      FakeSocket.last.onclose?.({ code: 1012, reason: 'service_restart' });
-      await jest.advanceTimersByTimeAsync(10);
+      await dropForDrain();
       FakeSocket.last.welcome();
       await flush();
       expect(fetch).not.toHaveBeenCalled();
