@@ -162,6 +162,23 @@ describe('client.inbox', () => {
     return { fetch, answer };
   }
 
+  /**
+   * A client welcomed as alice that listed its inbox (the first answer), lost its connection to a
+   * drain and was welcomed again, so it resyncs with the answers after it; `errors` are the
+   * client's error events.
+   */
+  async function listedThenReconnected(answers: Answer[]) {
+    const fake = start(answers);
+    const errors: HeraldError[] = [];
+    client.on('error', (error) => errors.push(error));
+    await flush();
+    FakeSocket.last.welcome();
+    await client.inbox.list();
+    await dropForDrain();
+    FakeSocket.last.welcome();
+    return { ...fake, errors };
+  }
+
   beforeEach(() => {
     jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
     FakeSocket.all = [];
@@ -541,19 +558,12 @@ describe('client.inbox', () => {
     });
 
     it('tries a resync that failed for a while (a 503 as the server comes back, a network error) again, after 0.5-1 s then 1-2 s, until it is answered', async () => {
-      const errors: HeraldError[] = [];
-      const { requests } = start([
+      const { requests, errors } = await listedThenReconnected([
         { status: 200, body: page(['n1'], 1) },
         { status: 503, body: { statusCode: 503, message: 'The message broker is unreachable', error: 'Service Unavailable' } },
         new TypeError('fetch failed'),
         { status: 200, body: page(['n1'], 0) },
       ]);
-      client.on('error', (error) => errors.push(error));
-      await flush();
-      FakeSocket.last.welcome();
-      await client.inbox.list();
-      await dropForDrain();
-      FakeSocket.last.welcome();
       await settle(Promise.resolve());
       expect(requests).toHaveLength(2);
       expect(errors.map((error) => error.code)).toEqual(['unavailable']);
@@ -571,14 +581,7 @@ describe('client.inbox', () => {
 
     it('gives up on a resync after five retries, spread over about 15 s', async () => {
       const unavailable = { status: 503, body: { statusCode: 503, message: 'The message broker is unreachable' } };
-      const { requests } = start([{ status: 200, body: page(['n1'], 1) }, ...Array.from({ length: 7 }, () => unavailable)]);
-      const errors: HeraldError[] = [];
-      client.on('error', (error) => errors.push(error));
-      await flush();
-      FakeSocket.last.welcome();
-      await client.inbox.list();
-      await dropForDrain();
-      FakeSocket.last.welcome();
+      const { requests, errors } = await listedThenReconnected([{ status: 200, body: page(['n1'], 1) }, ...Array.from({ length: 7 }, () => unavailable)]);
       await jest.advanceTimersByTimeAsync(60_000);
       // The app's list, the resync, and five retries (0.5 + 1 + 2 + 4 + 8 s with random() at 0).
       expect(requests).toHaveLength(7);
