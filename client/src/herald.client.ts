@@ -396,18 +396,16 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         this.#finish(new HeraldError('unavailable', `gave up after ${this.#attempt} reconnect attempts (last close ${code} ${reason})`));
       } else if (code === 1000) {
         this.#finish(undefined);
-      } else if (code === CloseCode.OriginNotAllowed.code && reason === CloseCode.OriginNotAllowed.reason) {
-        // No token would help, so it is not `unauthorized` (which an app may answer by signing
-        // the user in again).
+      } else {
+        // The one other close closeAdvice says to stop at: 1008 origin_not_allowed. No token
+        // would help, so it is not `unauthorized` (which an app may answer by signing the user
+        // in again).
         this.#finish(
           new HeraldError(
             CloseCode.OriginNotAllowed.reason,
             `refused by the server: ${code} ${reason} (the Origin this client connects from, a page's, is not in Herald's ALLOWED_ORIGINS; a new token would not help)`,
           ),
         );
-      } else {
-        // A close the catalogue says to stop at that has no error code of its own here.
-        this.#finish(new HeraldError('unavailable', `refused by the server: ${code} ${reason}`));
       }
       return;
     }
@@ -575,19 +573,14 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#rooms.add(personalRoom(welcome.user));
     this.#setState('open');
     // A state listener may have closed the client: a closed client says nothing more.
-    if (this.#closedByListener()) return;
+    if (this.#isClosed()) return;
     this.emit('welcome', welcome);
     // Nor does it join or send what waited, when a welcome listener closed it.
-    if (this.#closedByListener()) return;
+    if (this.#isClosed()) return;
     // Joins first, paced, then what waited for the connection: a message waiting for a room is
     // sent after that room's join.
     this.#joiner.connected(personalRoom(welcome.user));
     this.#requests.flushUnsent();
-  }
-
-  /** Whether a listener of an event just emitted closed the client (a method: TypeScript's narrowing of #state does not see listeners). */
-  #closedByListener(): boolean {
-    return this.#state === 'closed';
   }
 
   #request<E extends RequestEvent>(event: E, data: ClientEvents[E], onReply?: (reply: ReplyTypes[E]) => void): Promise<ReplyTypes[E]> {
