@@ -71,6 +71,11 @@ export function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408;
 }
 
+/** A failed request worth making again after a while: no answer (or none readable), or a retryable status. */
+export function isRetryableFailure(error: unknown): boolean {
+  return error instanceof HeraldNetworkError || (error instanceof HeraldHttpError && isRetryableStatus(error.status));
+}
+
 export function httpErrorFor(status: number, body: HttpErrorBody | undefined): HeraldHttpError {
   if (status === 400 || status === 413 || status === 422) return new HeraldValidationError(status, body);
   if (status === 401 || status === 403) return new HeraldAuthError(status, body);

@@ -1,7 +1,8 @@
+import { backoffCeilingMs, type BackoffOptions } from './backoff.policy.ts';
 import type { ConnectionState } from './connection.state.ts';
 import { isCount } from './server-frame.reader.ts';
 import { requestToken } from './token.request.ts';
-import { HeraldError, HeraldHttpError, HeraldNetworkError, describe, httpErrorFor, isObject, isRetryableStatus, readHttpErrorBody } from './herald.errors.ts';
+import { HeraldError, HeraldNetworkError, describe, httpErrorFor, isObject, isRetryableFailure, readHttpErrorBody } from './herald.errors.ts';
 import {
   INBOX_LIMIT_MAX,
   INBOX_PATH,
@@ -67,7 +68,7 @@ const KNOWN_IDS_MAX = 1_000;
  * doubles with each (with jitter: 0.5-1 s, 1-2 s, ... 8-16 s).
  */
 const RECOUNT_RETRIES = 5;
-const RECOUNT_FIRST_RETRY_MS = 1_000;
+const RECOUNT_BACKOFF: BackoffOptions = { initialDelayMs: 1_000, maxDelayMs: 16_000, factor: 2 };
 /**
  * The window the list after a `recovery` of the personal room is spread over: the server sends
  * it to every connection of a room at once (its Redis lost its data), and each would otherwise
@@ -237,10 +238,9 @@ export class InboxClient {
     this.#recountLater('inbox.list', 0, this.#random() * RECOVERY_SPREAD_MS);
   }
 
-  /** #recount after `delayMs`, unless the app lists meanwhile or the client closes. */
-  #recountLater(event: 'inbox.list' | 'inbox.markRead', attempt: number, delayMs: number): void {
+  /** #recount after `delayMs`, unless the app lists after `lists` lists or the client closes. */
+  #recountLater(event: 'inbox.list' | 'inbox.markRead', attempt: number, delayMs: number, lists = this.#lists): void {
     clearTimeout(this.#recountTimer);
-    const lists = this.#lists;
     this.#recountTimer = setTimeout(() => {
       this.#recountTimer = undefined;
       if (this.#lists === lists && this.#feed.state !== 'closed') this.#recount(event, attempt);
@@ -265,11 +265,11 @@ export class InboxClient {
       this.#options.onError(
         error instanceof HeraldError ? error : new HeraldError('unavailable', `inbox resync failed: ${describe(error)}`, event, { cause: error }),
       );
-      const passing = error instanceof HeraldNetworkError || (error instanceof HeraldHttpError && isRetryableStatus(error.status));
-      if (!passing || attempt >= RECOUNT_RETRIES || this.#feed.state === 'closed' || this.#lists !== listsAfterThis) return;
-      // Clients that failed together (the same outage) do not ask again together.
-      const ceiling = RECOUNT_FIRST_RETRY_MS * 2 ** attempt;
-      this.#recountLater(event, attempt + 1, ceiling / 2 + (this.#random() * ceiling) / 2);
+      if (!isRetryableFailure(error) || attempt >= RECOUNT_RETRIES) return;
+      // Clients that failed together (the same outage) do not ask again together; the upper
+      // half of the window, so no retry comes at once after a failure.
+      const ceiling = backoffCeilingMs(attempt, RECOUNT_BACKOFF);
+      this.#recountLater(event, attempt + 1, ceiling / 2 + (this.#random() * ceiling) / 2, listsAfterThis);
     });
   }
 
