@@ -25,6 +25,9 @@ interface Claims extends Record<string, unknown> {
   scp?: unknown;
 }
 
+/** What jsonwebtoken checks on every token; TokenVerifier.verify judges `exp` itself. */
+const VERIFY_OPTIONS = { complete: true, ignoreExpiration: true } as const;
+
 /** Most tokens `verifyRepeated` remembers: a pod's publishers are a handful of services. */
 const REMEMBERED_TOKENS = 256;
 
@@ -43,45 +46,26 @@ export class TokenVerifier {
 
   verify(token: string | undefined | null): Verification {
     if (!token) return { ok: false, reason: 'unauthorized' };
-    let principal: Principal | undefined;
+    let verified: { header: { crit?: unknown }; payload: Claims };
     try {
-      principal = this.principalOf(token, false);
-    } catch (error) {
-      if ((error as Error).name !== 'TokenExpiredError') return { ok: false, reason: 'unauthorized' };
-      // jsonwebtoken judges `exp` before the issuer, the audience and our claims: a token that is
-      // expired and would be refused anyway (another issuer's, a `sub` Herald cannot name a room
-      // after) is `unauthorized`, not a token_expired that tells the client to refresh it.
-      return { ok: false, reason: this.acceptedButForExpiry(token) ? 'token_expired' : 'unauthorized' };
+      // Algorithms, issuer, audience and the key come from JwtModule's options (AuthModule).
+      // `exp` is judged below, after everything else: jsonwebtoken judges it before the issuer
+      // and the audience, and a token that is expired and would be refused anyway (another
+      // issuer's, a `sub` Herald cannot name a room after) is `unauthorized`, not a
+      // token_expired that tells the client to refresh it.
+      verified = this.jwt.verify<{ header: { crit?: unknown }; payload: Claims }>(token, VERIFY_OPTIONS);
+    } catch {
+      return { ok: false, reason: 'unauthorized' };
     }
-    if (!principal) return { ok: false, reason: 'unauthorized' };
-    // jsonwebtoken counts whole seconds: an `exp` of T.5 passed at T.5, yet it accepts the token
-    // until T+1, while a connection is closed at T.5. Judged here as the connection judges it.
-    if (isPast(principal.expiresAtMs)) return { ok: false, reason: 'token_expired' };
-    return { ok: true, principal };
-  }
-
-  /**
-   * The token's principal, or undefined when its claims are not ones Herald takes. Throws what
-   * jsonwebtoken throws: a bad signature, algorithm, issuer or audience, and (unless ignored) an
-   * `exp` passed.
-   */
-  private principalOf(token: string, ignoreExpiration: boolean): Principal | undefined {
-    // Algorithms, issuer, audience and the key come from JwtModule's options (AuthModule).
-    const options = ignoreExpiration ? { complete: true, ignoreExpiration } : { complete: true };
-    const verified = this.jwt.verify<{ header: { crit?: unknown }; payload: Claims }>(token, options);
     // RFC 7515 4.1.11: a token whose `crit` names extensions the recipient does not understand is
     // invalid, and Herald understands none (jsonwebtoken ignores `crit`).
-    if (verified.header.crit !== undefined) return undefined;
-    return this.toPrincipal(verified.payload);
-  }
-
-  /** Whether an expired token passes every other check. */
-  private acceptedButForExpiry(token: string): boolean {
-    try {
-      return this.principalOf(token, true) !== undefined;
-    } catch {
-      return false;
-    }
+    if (verified.header.crit !== undefined) return { ok: false, reason: 'unauthorized' };
+    const principal = this.toPrincipal(verified.payload);
+    if (!principal) return { ok: false, reason: 'unauthorized' };
+    // To the millisecond, as the connection judges it: jsonwebtoken counts whole seconds (an
+    // `exp` of T.5 passed at T.5, yet it accepted the token until T+1).
+    if (isPast(principal.expiresAtMs)) return { ok: false, reason: 'token_expired' };
+    return { ok: true, principal };
   }
 
   /**
