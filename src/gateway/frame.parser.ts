@@ -19,17 +19,18 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   // ws leaves UTF-8 to us (skipUTF8Validation, HeraldWsAdapter): a text frame that is not UTF-8
   // is a malformed frame like any other (section 2), answered bad_request, where RFC 6455 has the
   // connection failed with 1007. Checked before decoding, which would quietly put U+FFFD in.
-  const utf8 = isBinary || isUtf8(bytes);
+  // Either refusal is decided by now; the frame is still read for an id to echo (section 2).
+  const unreadable = isBinary ? BINARY_FRAME : isUtf8(bytes) ? undefined : NOT_UTF8;
   let frame: unknown;
   try {
     // V8's JSON.parse does not recurse, so even a hostile frame parses in linear time; only
     // what runs after it must not see one nested too deeply.
     frame = JSON.parse(bytes.toString());
   } catch {
-    return { ok: false, problem: isBinary ? BINARY_FRAME : utf8 ? 'Frame is not valid JSON' : NOT_UTF8, event: undefined, id: undefined };
+    return { ok: false, problem: unreadable ?? 'Frame is not valid JSON', event: undefined, id: undefined };
   }
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
-    return { ok: false, problem: isBinary ? BINARY_FRAME : utf8 ? 'Frame must be a JSON object' : NOT_UTF8, event: undefined, id: undefined };
+    return { ok: false, problem: unreadable ?? 'Frame must be a JSON object', event: undefined, id: undefined };
   }
   const { event, data } = frame as { event?: unknown; data?: unknown };
   let { id } = frame as { id?: unknown };
@@ -42,9 +43,7 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   if (typeof id === 'number') id = numberAsWritten(bytes, id) ?? id;
   const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) || isRawJson(id) ? (id as FrameId) : undefined;
   const eventName = typeof event === 'string' ? event : undefined;
-  // Read as a text frame only so that the refusal can carry the frame's id (section 2).
-  if (isBinary) return { ok: false, problem: BINARY_FRAME, event: eventName, id: validId };
-  if (!utf8) return { ok: false, problem: NOT_UTF8, event: eventName, id: validId };
+  if (unreadable !== undefined) return { ok: false, problem: unreadable, event: eventName, id: validId };
   if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
   if (eventName === undefined) return { ok: false, problem: 'event must be a string', event: undefined, id: validId };
   if (jsonNestingExceeds(bytes, maxDepth)) return { ok: false, problem: `Frame is nested deeper than ${maxDepth} levels`, event: eventName, id: validId };
