@@ -341,6 +341,7 @@ describe('POST /v1/notifications/batch while Redis cannot store', () => {
       await broker.redis!.configSet('maxmemory', '0');
     }
     expect(single.status).toBe(503);
+    expect(single.headers.get('retry-after')).toBe('2');
     expect(response.status).toBe(207);
     expect(response.body).toMatchObject({ accepted: 0, failed: 4 });
     const [first, badType, second, notObject] = response.body.results.map((result: { error: unknown }) => result.error);
@@ -361,6 +362,7 @@ describe('POST /v1/notifications/batch while Redis cannot store', () => {
       await eventually(async () => expect(await ready()).toBe(503), 5000);
       const response = await batch(app.url, { notifications: mixed() });
       expect(response).toMatchObject({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: expect.stringMatching(/was not stored/) } });
+      expect(response.headers.get('retry-after')).toBe('2');
       expect(await notStored()).toBe(before + 2);
     } finally {
       await broker.redis!.restart();
