@@ -66,10 +66,19 @@ function isHostPort(entry: string): boolean {
 }
 
 /**
+ * A DNS name whose labels (1-63 of `chars`, no `-` at either end) are joined by dots, with a
+ * trailing dot (a fully qualified name) when `trailingDot`.
+ */
+function hostNamePattern(chars: string, trailingDot: boolean): RegExp {
+  const label = `[${chars}](?:[${chars}-]{0,61}[${chars}])?`;
+  return new RegExp(`^${label}(?:\\.${label})*${trailingDot ? '\\.?' : ''}$`);
+}
+
+/**
  * HOST_NAME with `_` allowed in a label, as container runtimes name hosts, and a trailing dot (a
  * fully qualified name, as Kubernetes users write to skip the search domains).
  */
-const SERVICE_HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+const SERVICE_HOST_NAME = hostNamePattern('A-Za-z0-9_', true);
 /** Digits and dots only: meant as an IPv4 address, and not one (300.1.1.1, 1.2.3) if isIP refused it. */
 const DOTTED_NUMBERS = /^[\d.]+$/;
 
@@ -121,7 +130,7 @@ export function HasNoUrlCredentials(options: ValidationOptions): PropertyDecorat
 /** What a hook URL's credentials error suggests instead (docs/hooks.md, "Verifying a request"). */
 export const URL_CREDENTIALS_INSTEAD = 'check the X-Herald-Signature (HOOKS_SECRET) in the backend, or put a token in the query (?key=...), which Herald never logs';
 
-const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HOST_NAME = hostNamePattern('A-Za-z0-9', false);
 
 /** An IP address or a DNS host name, as listen() takes them. */
 export function IsBindAddress(options: ValidationOptions): PropertyDecorator {
