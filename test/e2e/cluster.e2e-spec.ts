@@ -340,10 +340,10 @@ describe('a cluster that loses Redis', () => {
     expect(rejected.status).toBe(503);
     expect(rejected.headers.get('retry-after')).toBe('2');
     expect(rejected.body.message).toMatch(/not stored/i);
-    const presence = await http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() });
-    expect(presence).toMatchObject({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: expect.stringContaining('presence across pods cannot be read') } });
+    const presenceAnswer = await http('GET', `${a.url}/v1/rooms/${room}/presence`, { token: publisherToken() });
+    expect(presenceAnswer).toMatchObject({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: expect.stringContaining('presence across pods cannot be read') } });
     // Every broker 503, whatever its words (docs/protocol.md).
-    expect(presence.headers.get('retry-after')).toBe('2');
+    expect(presenceAnswer.headers.get('retry-after')).toBe('2');
     for (const inbox of [await http('GET', `${a.url}/v1/inbox`, { token: signToken({ sub: 'dora' }) }), await http('POST', `${a.url}/v1/inbox/read`, { token: signToken({ sub: 'dora' }), body: { all: true } })]) {
       // Its own words: nothing about publishing.
       expect(inbox).toMatchObject({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: expect.stringContaining('inbox could not be read or changed') } });
