@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { RedisClient, RedisCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
 import { clusterClientOptions, NodeAddress, shutCluster } from '../../broker/redis/cluster.client';
-import { RECONNECT_DEFAULTS, builtOnce, shutClient } from '../../broker/redis/redis.client';
+import { RECONNECT_DEFAULTS, builtOnce, destroyClient, shutClient } from '../../broker/redis/redis.client';
 import { StartTries } from '../../broker/redis/start-tries';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
 import { describeHookError } from '../hook-request';
@@ -78,6 +78,8 @@ export class HooksRedisConnection {
   readonly commands: HooksRedisCommands;
   private reportedDown = false;
   private closed = false;
+  /** The Cluster client recoverCluster is discovering, not yet in use: close() destroys it too. */
+  private candidate: HooksCluster | undefined;
   /** The start's tries (see connect), as many as the broker's (RECONNECT_DEFAULTS). */
   private readonly startTries = new StartTries(RECONNECT_DEFAULTS.startupAttempts);
   /** A Cluster recovery under way, and when the last one started (one per command timeout at most). */
@@ -114,6 +116,10 @@ export class HooksRedisConnection {
   async close(): Promise<void> {
     this.closed = true;
     this.startTries.close();
+    // Its discovery may outlast this close by its own deadline (3 x the command timeout).
+    const candidate = this.candidate;
+    this.candidate = undefined;
+    if (candidate) destroyClient(candidate);
     if (this.topology.mode === 'cluster') await shutCluster(this.client as unknown as HooksCluster, this.commandTimeoutMs, this.logger);
     else await shutClient(this.client, this.commandTimeoutMs, this.logger);
   }
@@ -203,13 +209,19 @@ export class HooksRedisConnection {
     const seeds = (this.topology as Extract<RedisTopology, { mode: 'cluster' }>).seeds;
     const fresh = createHooksCluster(seeds, this.commandTimeoutMs, answered.length > 0 ? answered : undefined);
     const discoveryMs = 3 * this.commandTimeoutMs;
+    this.candidate = fresh;
     try {
       await withDeadline(fresh.connect(), discoveryMs, () => new DeadlineExpiredError('the cluster discovery', discoveryMs));
     } catch (error) {
-      fresh.destroy();
+      // Unless close() destroyed it already.
+      if (this.candidate === fresh) destroyClient(fresh);
       throw error;
+    } finally {
+      this.candidate = undefined;
     }
-    if (this.closed || current !== this.client) {
+    // Closed meanwhile: close() destroyed it.
+    if (this.closed) return;
+    if (current !== this.client) {
       fresh.destroy();
       return;
     }
