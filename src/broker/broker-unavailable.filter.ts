@@ -23,22 +23,22 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     // A read (GET) changes nothing, whether or not Redis ran it.
     const request = http.getRequest<FastifyRequest>();
-    const mayHaveApplied = error.mayHaveApplied && request.method !== 'GET';
+    const unconfirmedBecause = request.method === 'GET' ? undefined : unconfirmedBecauseOf(error);
     http
       .getResponse<FastifyReply>()
       .code(HttpStatus.SERVICE_UNAVAILABLE)
       .header('retry-after', RETRY_AFTER_S)
-      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(mayHaveApplied ? error.unconfirmedBecause : undefined, carriesId(request.body)), error: 'Service Unavailable' });
+      .send({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: this.messageFor(unconfirmedBecause, request.body), error: 'Service Unavailable' });
   }
 
   /**
    * What the caller should know and do; a controller whose requests are not publishes words its
    * own (UseFilters). `unconfirmedBecause`: why a write that may have been applied all the same
-   * was not confirmed; undefined when nothing was stored or applied. `withId`: the request
-   * carried an `id`, which makes publishing it again safe.
+   * was not confirmed; undefined when nothing was stored or applied. `body`: the request's, for
+   * whether it carried an `id` (carriesId), which makes publishing it again safe.
    */
-  protected messageFor(unconfirmedBecause: string | undefined, withId: boolean): string {
-    return publishUnavailableMessage(unconfirmedBecause, withId);
+  protected messageFor(unconfirmedBecause: string | undefined, body: unknown): string {
+    return publishUnavailableMessage(unconfirmedBecause, carriesId(body));
   }
 }
 
@@ -63,6 +63,11 @@ function retryAdvice(withId: boolean): string {
   return withId
     ? 'Retry later with the same id: it is delivered once.'
     : 'It carried no id, so publishing it again may deliver it twice: give each publish an id (any string unique to it), and a retry with that id is delivered once.';
+}
+
+/** Why a write that may have been applied all the same was not confirmed; undefined when nothing was. */
+export function unconfirmedBecauseOf(error: BrokerUnavailableError): string | undefined {
+  return error.mayHaveApplied ? error.unconfirmedBecause : undefined;
 }
 
 /** Whether a publish's body (a request's, or one notification of a batch) carries a caller's `id`. */

@@ -1,7 +1,7 @@
 import { HttpException, Injectable, Logger } from '@nestjs/common';
 import { PublishBatchItemResult, PublishBatchResponse } from '@herald/client/protocol';
 import { Broker, BrokerUnavailableError } from '../broker/broker';
-import { carriesId, publishUnavailableMessage } from '../broker/broker-unavailable.filter';
+import { carriesId, publishUnavailableMessage, unconfirmedBecauseOf } from '../broker/broker-unavailable.filter';
 import { HeraldConfig } from '../config/herald.config';
 import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { PublishBatchItemError, PublishBatchItemValidator } from './publish-batch-item.validator';
@@ -122,7 +122,7 @@ export class NotificationsBatchService {
     if (error instanceof PublishConflictError) return { statusCode: 409, message: `notifications.${index}: ${error.message}` };
     // In BrokerUnavailableFilter's words: the error's own message names Redis commands and replies, for the logs.
     if (error instanceof BrokerUnavailableError) {
-      return { statusCode: 503, message: `notifications.${index}: ${publishUnavailableMessage(error.mayHaveApplied ? error.unconfirmedBecause : undefined, carriesId(notification))}` };
+      return { statusCode: 503, message: `notifications.${index}: ${publishUnavailableMessage(unconfirmedBecauseOf(error), carriesId(notification))}` };
     }
     if (error instanceof HttpException) return { statusCode: error.getStatus(), message: `notifications.${index}: ${messageOf(error)}` };
     this.logger.error({ message: 'Batch item publish failed', index, error: error instanceof Error ? error.message : String(error) });
