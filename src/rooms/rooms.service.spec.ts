@@ -207,6 +207,26 @@ describe('RoomsService', () => {
     }
   });
 
+  it('tells its members left, three heartbeats after the return, of users the store says left while the broker was lost, and not a second time of one told left meanwhile', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const service = roomsWithAvailability(config);
+    try {
+      const heard = await bobHearsPresence(service);
+      jest.spyOn(service.engine.presence, 'snapshot').mockImplementation(async (_room, since) =>
+        since === undefined ? { users: ['bob'], connections: 1 } : { users: ['bob'], connections: 1, joinsToldSince: [], departedSince: ['gina', 'hal'] },
+      );
+      service.availability(false);
+      service.availability(true);
+      // Hal's pod, back before the look, told the room; this pod heard it.
+      service.hub.tellHere('public:talk', 'hal', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'hal', status: 'left', timestamp: new Date().toISOString() } }));
+      await jest.advanceTimersByTimeAsync(3000);
+      expect(heard()).toEqual(['hal left', 'gina left']);
+    } finally {
+      jest.useRealTimers();
+      await service.engine.close();
+    }
+  });
+
   describe('users announced joined while the broker was lost', () => {
     /**
      * Bob, a member of public:talk, the presence frames he hears, and a store that says frank
