@@ -579,6 +579,22 @@ describe('client.inbox', () => {
       expect(jest.getTimerCount()).toBe(1); // the heartbeat watchdog only
     });
 
+    it('leaves a recovery of the personal room to a failed resync\'s retry already due, which keeps its count of tries', async () => {
+      const unavailable = { status: 503, body: { statusCode: 503, message: 'The message broker is unreachable' } };
+      const { requests } = await listedThenReconnected([{ status: 200, body: page(['n1'], 1) }, unavailable, { status: 200, body: page(['n1'], 0) }]);
+      client.on('error', () => undefined);
+      await settle(Promise.resolve());
+      expect(requests).toHaveLength(2);
+      FakeSocket.last.receive('recovery', { room: 'user:alice', seq: 'e2-000000000001' });
+      await jest.advanceTimersByTimeAsync(400);
+      expect(requests).toHaveLength(2);
+      await jest.advanceTimersByTimeAsync(200);
+      expect(requests).toHaveLength(3);
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(requests).toHaveLength(3);
+      expect(client.inbox.unread).toBe(0);
+    });
+
     it('gives up on a resync after five retries, spread over about 15 s', async () => {
       const unavailable = { status: 503, body: { statusCode: 503, message: 'The message broker is unreachable' } };
       const { requests, errors } = await listedThenReconnected([{ status: 200, body: page(['n1'], 1) }, ...Array.from({ length: 7 }, () => unavailable)]);

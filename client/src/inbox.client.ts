@@ -232,9 +232,9 @@ export class InboxClient {
    */
   #onRecovery(room: string, recovered: boolean): void {
     if (recovered || this.#user === null || room !== personalRoom(this.#user) || this.#unread === null || this.#feed.state === 'closed') return;
-    // A first page already asked for (the resync after the reconnect this rejoin belongs to)
-    // answers for it.
-    if (this.#firstPagesInFlight > 0) return;
+    // A first page already asked for (the resync after the reconnect this rejoin belongs to), or
+    // one due (a failed one's retry, which keeps its count of tries), answers for it.
+    if (this.#firstPagesInFlight > 0 || this.#recountTimer !== undefined) return;
     this.#recountLater('inbox.list', 0, this.#random() * RECOVERY_SPREAD_MS);
   }
 
