@@ -32,6 +32,11 @@ export class HeraldHttpError extends Error {
     /** NestJS's standard error body when the server sent one. */
     readonly body: HttpErrorBody | undefined,
     message = describeHttpError(status, body),
+    /**
+     * How long the server asked callers to wait before trying again (the `Retry-After` of a 429
+     * or 503, in ms), when it said.
+     */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -76,14 +81,43 @@ export function isRetryableFailure(error: unknown): boolean {
   return error instanceof HeraldNetworkError || (error instanceof HeraldHttpError && isRetryableStatus(error.status));
 }
 
-export function httpErrorFor(status: number, body: HttpErrorBody | undefined): HeraldHttpError {
+/** The error a failed HTTP answer stands for, with its body (when JSON) and its Retry-After. */
+export async function httpErrorOf(response: Response, nowMs = Date.now()): Promise<HeraldHttpError> {
+  const { status } = response;
+  const body = await readHttpErrorBody(response);
   if (status === 400 || status === 413 || status === 422) return new HeraldValidationError(status, body);
   if (status === 401 || status === 403) return new HeraldAuthError(status, body);
-  return new HeraldHttpError(status, body);
+  return new HeraldHttpError(status, body, undefined, retryAfterMsOf(response, nowMs));
+}
+
+/**
+ * The wait before trying a failed request again: the backoff's, or, when the server asked for
+ * longer (Retry-After), that plus `spreadMs`, so clients told the same moment do not all come
+ * back at it; never more than `maxDelayMs` plus the spread (a proxy's Retry-After of an hour
+ * must not park a client that long).
+ */
+export function retryDelayMs(backoffMs: number, failure: unknown, maxDelayMs: number, spreadMs = 0): number {
+  const asked = failure instanceof HeraldHttpError ? failure.retryAfterMs : undefined;
+  return asked === undefined ? backoffMs : Math.max(backoffMs, Math.min(asked, maxDelayMs) + spreadMs);
+}
+
+/**
+ * Retry-After of a 429 or 503 (RFC 9110: seconds, or an HTTP date), in ms from `nowMs`;
+ * undefined when absent or unreadable.
+ */
+function retryAfterMsOf(response: Response, nowMs: number): number | undefined {
+  if (response.status !== 429 && response.status !== 503) return undefined;
+  const value = response.headers.get('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // An HTTP date names its day and month; Date.parse would also take `-1` or `1.5` for dates.
+  if (!/^[A-Za-z]{3}/.test(value)) return undefined;
+  const atMs = Date.parse(value);
+  return Number.isNaN(atMs) ? undefined : Math.max(0, atMs - nowMs);
 }
 
 /** The error body of a failed HTTP answer, when it is JSON. */
-export async function readHttpErrorBody(response: Response): Promise<HttpErrorBody | undefined> {
+async function readHttpErrorBody(response: Response): Promise<HttpErrorBody | undefined> {
   try {
     return (await response.json()) as HttpErrorBody;
   } catch {

@@ -53,7 +53,7 @@ class FakeSocket implements WebSocketLike {
   }
 }
 
-type Answer = { status: number; body?: unknown; raw?: string } | Error;
+type Answer = { status: number; body?: unknown; raw?: string; headers?: Record<string, string> } | Error;
 interface SeenRequest {
   url: string;
   method: string;
@@ -74,7 +74,7 @@ function fakeFetch(answers: Answer[]) {
     const answer = answers.shift();
     if (!answer) throw new Error('unexpected request');
     if (answer instanceof Error) throw answer;
-    return new Response(answer.raw ?? (answer.body === undefined ? null : JSON.stringify(answer.body)), { status: answer.status });
+    return new Response(answer.raw ?? (answer.body === undefined ? null : JSON.stringify(answer.body)), { status: answer.status, headers: answer.headers });
   });
   return { fetch: fetch as unknown as typeof globalThis.fetch, requests, answers };
 }
@@ -577,6 +577,23 @@ describe('client.inbox', () => {
       expect(client.inbox.unread).toBe(0);
       expect(errors).toHaveLength(2);
       expect(jest.getTimerCount()).toBe(1); // the heartbeat watchdog only
+    });
+
+    it('asks again no sooner than a 503\'s Retry-After says, where the backoff would have asked sooner', async () => {
+      const unavailable = { status: 503, headers: { 'retry-after': '2' }, body: { statusCode: 503, message: 'The message broker is unreachable' } };
+      const { requests } = await listedThenReconnected([{ status: 200, body: page(['n1'], 1) }, unavailable, unavailable, { status: 200, body: page(['n1'], 0) }]);
+      await settle(Promise.resolve());
+      expect(requests).toHaveLength(2);
+      // The backoff alone would ask again after 0.5 s, then 1 s (random() at 0).
+      await jest.advanceTimersByTimeAsync(1_900);
+      expect(requests).toHaveLength(2);
+      await jest.advanceTimersByTimeAsync(200);
+      expect(requests).toHaveLength(3);
+      await jest.advanceTimersByTimeAsync(1_800);
+      expect(requests).toHaveLength(3);
+      await jest.advanceTimersByTimeAsync(300);
+      expect(requests).toHaveLength(4);
+      expect(client.inbox.unread).toBe(0);
     });
 
     it('leaves a recovery of the personal room to a failed resync\'s retry already due, which keeps its count of tries', async () => {

@@ -2,7 +2,7 @@ import { backoffCeilingMs, type BackoffOptions } from './backoff.policy.ts';
 import type { ConnectionState } from './connection.state.ts';
 import { isCount } from './server-frame.reader.ts';
 import { requestToken } from './token.request.ts';
-import { HeraldError, HeraldNetworkError, describe, httpErrorFor, isObject, isRetryableFailure, readHttpErrorBody } from './herald.errors.ts';
+import { HeraldError, HeraldNetworkError, describe, httpErrorOf, isObject, isRetryableFailure, retryDelayMs } from './herald.errors.ts';
 import {
   INBOX_LIMIT_MAX,
   INBOX_PATH,
@@ -267,9 +267,12 @@ export class InboxClient {
       );
       if (!isRetryableFailure(error) || attempt >= RECOUNT_RETRIES) return;
       // Clients that failed together (the same outage) do not ask again together; the upper
-      // half of the window, so no retry comes at once after a failure.
+      // half of the window, so no retry comes at once after a failure. A server that said when
+      // to come back (Retry-After on a 503 or 429) is not asked sooner, and the same spread
+      // goes on top of its moment.
       const ceiling = backoffCeilingMs(attempt, RECOUNT_BACKOFF);
-      this.#recountLater(event, attempt + 1, ceiling / 2 + (this.#random() * ceiling) / 2, listsAfterThis);
+      const spreadMs = (this.#random() * ceiling) / 2;
+      this.#recountLater(event, attempt + 1, retryDelayMs(ceiling / 2 + spreadMs, error, RECOUNT_BACKOFF.maxDelayMs, spreadMs), listsAfterThis);
     });
   }
 
@@ -318,7 +321,7 @@ export class InboxClient {
         // A browser reports a CORS refusal this way too: the page's origin is not in ALLOWED_ORIGINS.
         throw new HeraldNetworkError(`${what} failed: ${describe(error)}`, { cause: error });
       }
-      if (!response.ok) throw httpErrorFor(response.status, await readHttpErrorBody(response));
+      if (!response.ok) throw await httpErrorOf(response);
       try {
         return (await response.json()) as T;
       } catch (error) {

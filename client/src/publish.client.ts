@@ -1,5 +1,5 @@
 import { backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
-import { HeraldNetworkError, describe, httpErrorFor, isObject, isRetryableStatus, readHttpErrorBody, type HeraldHttpError } from './herald.errors.ts';
+import { HeraldNetworkError, describe, httpErrorOf, isObject, isRetryableStatus, retryDelayMs, type HeraldHttpError } from './herald.errors.ts';
 import type { PublishRequest, PublishResponse } from './protocol.ts';
 import { requestToken } from './token.request.ts';
 
@@ -74,7 +74,6 @@ export class PublishClient {
     const body = JSON.stringify({ ...notification, id });
     for (let attempt = 0; ; attempt += 1) {
       let failure: HeraldHttpError | HeraldNetworkError;
-      let retryAfterMs: number | null = null;
       // A token error is not the network's: it is thrown as it is, not retried.
       const response = await this.#attempt(body, id).catch((error: unknown) => {
         if (error instanceof HeraldNetworkError) return error;
@@ -85,14 +84,12 @@ export class PublishClient {
       } else if (response.ok) {
         return readPublishAnswer(response, id);
       } else {
-        retryAfterMs = retryAfterMsOf(response, Date.now());
-        failure = httpErrorFor(response.status, await readHttpErrorBody(response));
+        failure = await httpErrorOf(response);
         if (!isRetryableStatus(response.status)) throw failure;
       }
       if (attempt >= this.#maxRetries) throw failure;
       const backoffMs = Math.max(1, backoffDelayMs(attempt, this.#backoff, this.#random));
-      // The server's Retry-After, when it gave one, but never longer than the backoff's ceiling.
-      await sleep(retryAfterMs === null ? backoffMs : Math.max(backoffMs, Math.min(retryAfterMs, this.#backoff.maxDelayMs)));
+      await sleep(retryDelayMs(backoffMs, failure, this.#backoff.maxDelayMs));
     }
   }
 
@@ -127,19 +124,6 @@ async function readPublishAnswer(response: Response, id: string): Promise<Publis
     `publish: HTTP ${response.status} with an answer that cannot be read; the notification may have been accepted: publish it again with the same id (${id}), which delivers it once`,
     { cause: answer, id },
   );
-}
-
-/**
- * Retry-After of a 429 or 503 (RFC 9110: seconds, or an HTTP date), in ms from `nowMs`; null
- * when absent or unreadable.
- */
-function retryAfterMsOf(response: Response, nowMs: number): number | null {
-  if (response.status !== 429 && response.status !== 503) return null;
-  const value = response.headers.get('retry-after')?.trim();
-  if (!value) return null;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const atMs = Date.parse(value);
-  return Number.isNaN(atMs) ? null : Math.max(0, atMs - nowMs);
 }
 
 function sleep(ms: number): Promise<void> {
