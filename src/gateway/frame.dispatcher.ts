@@ -74,33 +74,32 @@ export class FrameDispatcher {
       if (connection) dispatcher.dispatch(connection, raw, isBinary);
     };
     /*
-     * Protocol pings are client frames like any other (section 2's rate limit): ws's own
-     * automatic pong would instead answer a flood until its pending-pong cap, then drop the TCP
-     * connection with no close frame (1006), telling the client nothing.
+     * Protocol pings and pongs are client frames like any other (section 2's rate limit): ws's
+     * own automatic pong would instead answer a flood until its pending-pong cap, then drop the
+     * TCP connection with no close frame (1006), telling the client nothing. The answer to each
+     * heartbeat's ping costs one token, and a flood of unsolicited pongs is closed like any other.
+     * 'ok' when the frame may be answered.
      */
-    this.onPing = function (data) {
-      const connection = hub.connectionFor(this);
-      if (!connection?.takesFrames) return;
+    const takeControlFrame = (socket: WebSocket): 'ok' | 'drop' | 'closed' => {
+      const connection = hub.connectionFor(socket);
+      if (!connection?.takesFrames) return 'closed';
       const now = Date.now();
       connection.lastSeenMs = now;
-      if (connection.closeIfExpired(now)) return;
+      if (connection.closeIfExpired(now)) return 'closed';
       const allowance = connection.bucket.take(now);
-      if (allowance === 'close') connection.closeAfterReplies(CloseCode.RateLimited);
-      // A ping past the rate limit gets no pong, as a frame past it gets no reply.
-      else if (allowance === 'ok') this.pong(data);
-      else metrics.rateLimited.inc();
+      if (allowance === 'close') {
+        connection.closeAfterReplies(CloseCode.RateLimited);
+        return 'closed';
+      }
+      if (allowance === 'drop') metrics.rateLimited.inc();
+      return allowance;
     };
-    // Protocol pongs are client frames too: the answer to each heartbeat's ping costs one token,
-    // and a flood of unsolicited ones is closed like any other (there is no reply to drop).
+    // A ping past the rate limit gets no pong, as a frame past it gets no reply.
+    this.onPing = function (data) {
+      if (takeControlFrame(this) === 'ok') this.pong(data);
+    };
     this.onPong = function () {
-      const connection = hub.connectionFor(this);
-      if (!connection?.takesFrames) return;
-      const now = Date.now();
-      connection.lastSeenMs = now;
-      if (connection.closeIfExpired(now)) return;
-      const allowance = connection.bucket.take(now);
-      if (allowance === 'close') connection.closeAfterReplies(CloseCode.RateLimited);
-      else if (allowance === 'drop') metrics.rateLimited.inc();
+      takeControlFrame(this);
     };
   }
 
