@@ -1,8 +1,8 @@
 import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import fc from 'fast-check';
-import { BadRequestException, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
+import { BadRequestException, NotImplementedException, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { fuzzParameters } from '../../test/support/fuzz';
-import { decodeContent } from './content-coding';
+import { decodeContent, refuseTransferCodings } from './content-coding';
 
 const body = Buffer.from(JSON.stringify({ users: ['alice'], type: 't', payload: { note: 'a body long enough to be cut in many places '.repeat(4) } }));
 const LIMIT = 65_536;
@@ -84,5 +84,22 @@ describe('decodeContent', () => {
     expect(decodeContent(body, undefined, LIMIT)).toBe(body);
     expect(decodeContent(body, 'Identity', LIMIT)).toBe(body);
     expect(refusal(body, 'compress')).toBeInstanceOf(UnsupportedMediaTypeException);
+  });
+});
+
+describe('refuseTransferCodings', () => {
+  it.each([undefined, 'chunked', 'Chunked', ' chunked '])('lets a body with Transfer-Encoding %j through', (header) => {
+    expect(() => refuseTransferCodings(header)).not.toThrow();
+  });
+
+  it.each([
+    ['gzip, chunked', 'gzip'],
+    ['x-gzip,chunked', 'x-gzip'],
+    ['Deflate , Chunked', 'deflate'],
+    ['identity, chunked', 'identity'],
+    ['chunked, foo, chunked', 'foo'],
+  ])('answers Transfer-Encoding %j 501, naming %s', (header, coding) => {
+    expect(() => refuseTransferCodings(header)).toThrow(NotImplementedException);
+    expect(() => refuseTransferCodings(header)).toThrow(`unsupported transfer coding "${coding}" (Transfer-Encoding)`);
   });
 });

@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import { BadRequestException, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
+import { BadRequestException, NotImplementedException, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { isSkippableFrame, zstdFrameEnds } from './zstd-frames';
 
 /** What zlib's one-shot decoders return with `info: true`: the output and how much input they read. */
@@ -40,6 +40,22 @@ export function decodeContent(body: Buffer, contentEncoding: string | undefined,
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw new PayloadTooLargeException('request entity too large');
     throw new BadRequestException(`The body is not valid ${coding} data, as its Content-Encoding says (${(error as Error).message})`);
+  }
+}
+
+/**
+ * 501 for a body sent in a transfer coding other than chunked (`Transfer-Encoding: gzip,
+ * chunked`): Node takes such a body apart by its chunks and hands on the bytes still gzipped, so
+ * a gzipped body was answered 400 `not valid UTF-8`, and a plain one declared gzipped was
+ * published as if it had not been. RFC 9112, section 6.1: a server that receives a transfer
+ * coding it does not understand should answer 501. (Node itself refuses a body whose last coding
+ * is not chunked: its length could not be known.)
+ */
+export function refuseTransferCodings(transferEncoding: string | undefined): void {
+  if (transferEncoding === undefined) return;
+  const other = transferEncoding.split(',').map((coding) => coding.trim().toLowerCase()).find((coding) => coding !== 'chunked' && coding !== '');
+  if (other !== undefined) {
+    throw new NotImplementedException(`unsupported transfer coding "${other}" (Transfer-Encoding): only chunked is read; send a compressed body with Content-Encoding`);
   }
 }
 

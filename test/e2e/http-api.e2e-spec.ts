@@ -1,4 +1,5 @@
-import { get as httpGet } from 'node:http';
+import { get as httpGet, request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
@@ -234,6 +235,21 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       expect(response.body).toEqual({ statusCode: 415, error: 'Unsupported Media Type', message: 'unsupported charset "LATIN1"' });
     });
 
+    it.each(['/v1/notifications', '/v1/notifications/batch', '/v1/inbox/read'])('answers POST %s with a transfer coding other than chunked 501 naming it, and publishes nothing', async (route) => {
+      const erin = await connectClient(app.wsUrl, signToken({ sub: 'erin' }));
+      const notification = { users: ['erin'], type: 'coded', payload: {} };
+      const json = JSON.stringify(route === '/v1/notifications/batch' ? { notifications: [notification] } : route === '/v1/inbox/read' ? { all: true } : notification);
+      // Node takes the chunks apart and hands on the rest as it came: neither body is what was meant.
+      for (const body of [gzipSync(json), Buffer.from(json)]) {
+        const response = await postWithTransferEncoding(`${app.url}${route}`, 'gzip, chunked', body);
+        expect(response).toEqual({ status: 501, body: { statusCode: 501, error: 'Not Implemented', message: expect.stringContaining('unsupported transfer coding "gzip" (Transfer-Encoding)') } });
+      }
+      expect((await postWithTransferEncoding(`${app.url}/v1/notifications`, 'chunked', Buffer.from(JSON.stringify({ ...notification, type: 'marker' })))).status).toBe(202);
+      await erin.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'marker');
+      expect(erin.all('notification').map((frame) => frame.data.type)).toEqual(['marker']);
+      await erin.close();
+    });
+
     it('answers 413 over MAX_PUBLISH_BYTES and delivers nothing', async () => {
       const dave = await connectClient(app.wsUrl, signToken({ sub: 'dave' }));
       const response = await publish(app.url, { users: ['dave'], type: 'big', payload: { blob: 'x'.repeat(20_000) } });
@@ -378,3 +394,18 @@ describe('a token-protected route without a valid token', () => {
     expect((await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{' })).status).toBe(400);
   });
 });
+
+/** A POST with a publisher token whose body is sent chunked under `transferEncoding`, as it stands. */
+function postWithTransferEncoding(url: string, transferEncoding: string, body: Buffer): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const headers = { authorization: `Bearer ${publisherToken()}`, 'content-type': 'application/json', 'transfer-encoding': transferEncoding };
+    const request = httpRequest(url, { method: 'POST', headers }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
