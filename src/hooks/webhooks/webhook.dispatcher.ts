@@ -145,8 +145,8 @@ export class WebhookDispatcher {
     return Math.min(delayMs, Math.floor(this.leaseMs / 3));
   }
 
-  /** One POST of a batch; true on a 2xx. */
-  private async post(batch: QueuedEvent[]): Promise<boolean> {
+  /** One POST of a batch, failing when not answered within `timeoutMs`; true on a 2xx. */
+  private async post(batch: QueuedEvent[], timeoutMs = this.settings.timeoutMs): Promise<boolean> {
     const body = JSON.stringify({ events: batch.map((queued) => queued.event) } satisfies WebhookBatch);
     const controller = new AbortController();
     this.inFlight = controller;
@@ -155,7 +155,7 @@ export class WebhookDispatcher {
     // standby pod sends the same batch meanwhile. A failed renewal changes nothing here: the
     // next tick finds whether the lease is still held.
     const renewal = setInterval(() => void this.queue.lease(this.leaseMs, 1).catch(() => undefined), Math.floor(this.leaseMs / 4));
-    const deadline = requestDeadline(controller.signal, this.settings.timeoutMs);
+    const deadline = requestDeadline(controller.signal, timeoutMs);
     try {
       const response = await this.receiver.post(body, deadline.signal);
       await response.discard();
@@ -166,7 +166,7 @@ export class WebhookDispatcher {
       // By name, not instanceof: the error may come from another realm (test runners' VM contexts).
       const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
       this.metrics.requests.inc({ outcome: timedOut ? 'timeout' : 'error' });
-      if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describeHookError(error), events: batch.length });
+      if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${timeoutMs} ms` : describeHookError(error), events: batch.length });
       return false;
     } finally {
       deadline.end();
@@ -176,13 +176,19 @@ export class WebhookDispatcher {
     }
   }
 
-  /** One attempt per batch for what an in-process queue still holds, within one request timeout. */
+  /**
+   * One attempt per batch for what an in-process queue still holds, all within one request
+   * timeout: each POST gets only what is left of it, so a receiver answering each batch just in
+   * time cannot hold the stop for a timeout per batch. What is still queued when a POST fails or
+   * the time is up is lost with the pod, and counted.
+   */
   private async lastAttempt(): Promise<void> {
     const deadline = Date.now() + this.settings.timeoutMs;
-    while (Date.now() < deadline) {
+    for (;;) {
       const lease = await this.queue.lease(this.leaseMs, this.settings.batchMax);
       if (!lease.held || lease.head.length === 0) return;
-      if (!(await this.post(lease.head))) {
+      const leftMs = deadline - Date.now();
+      if (leftMs <= 0 || !(await this.post(lease.head, leftMs))) {
         this.logger.warn({ message: 'Webhook events lost with this pod (no Redis to keep them)', count: lease.depth });
         this.metrics.dropped.inc({ reason: 'shutdown' }, lease.depth);
         return;
