@@ -145,6 +145,27 @@ function refuseTunnel(_request: IncomingMessage, socket: Duplex): void {
   socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+/**
+ * Node's refusals of a request it cannot read, in the error shape of section 6 and naming what
+ * was wrong: Fastify's default answered every parse error `Client Error`, so a client that sent
+ * Content-Length twice, or beside Transfer-Encoding, or a Transfer-Encoding not ending in
+ * chunked, could not tell which header was at fault. llhttp's reason is a fixed phrase
+ * (`Duplicate Content-Length`), never the client's bytes. 408 and 431 as Fastify answered them;
+ * a connection the client reset, or already gone, gets nothing.
+ */
+function answerClientError(error: Error & { code?: string; reason?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Client Timeout']
+    : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Exceeded maximum allowed HTTP header size']
+    : [400, typeof error.reason === 'string' && error.code?.startsWith('HPE_') ? `The request is not valid HTTP/1.1: ${error.reason}` : 'The request is not valid HTTP/1.1'];
+  const body = JSON.stringify(errorBody(status, message));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
 /** How long a client may take to send a request: its headers, and all of it (408 and closed past either). */
 export interface HttpTimeouts {
   /** HTTP_HEADERS_TIMEOUT_MS (a WebSocket handshake is headers only). */
@@ -170,6 +191,7 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
       requestTimeout: requestMs,
       routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
       frameworkErrors: routerErrorAnswer(isListed),
+      clientErrorHandler: answerClientError,
     });
     this.getInstance().addHook('preParsing', refuseAmbiguousHeaders);
     this.getInstance().addHook('preParsing', answerUnknownRoute);

@@ -1,4 +1,5 @@
 import { get as httpGet, request as httpRequest } from 'node:http';
+import { createConnection } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
@@ -250,6 +251,19 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       await erin.close();
     });
 
+    it.each([
+      ['Content-Length twice', `Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}`, 'Duplicate Content-Length'],
+      ['Content-Length beside Transfer-Encoding', `Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 'Transfer-Encoding'],
+      ['a Transfer-Encoding that does not end in chunked', `Transfer-Encoding: gzip\r\n\r\n{}`, '`Transfer-Encoding`'],
+      ['a Content-Length that is no number', `Content-Length: -1\r\n\r\n{}`, 'Content-Length'],
+    ])('answers a request with %s, which Node cannot read, 400 in the error shape naming the header', async (_, rest, named) => {
+      const answer = await rawExchange(app.url, `POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer ${publisherToken()}\r\nContent-Type: application/json\r\n${rest}`);
+      expect(answer.head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(answer.head).toMatch(/\r\nx-content-type-options: nosniff/i);
+      expect(answer.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringMatching(/^The request is not valid HTTP\/1\.1: /) });
+      expect(answer.body.message).toContain(named);
+    });
+
     it('answers 413 over MAX_PUBLISH_BYTES and delivers nothing', async () => {
       const dave = await connectClient(app.wsUrl, signToken({ sub: 'dave' }));
       const response = await publish(app.url, { users: ['dave'], type: 'big', payload: { blob: 'x'.repeat(20_000) } });
@@ -408,4 +422,16 @@ function postWithTransferEncoding(url: string, transferEncoding: string, body: B
     request.on('error', reject);
     request.end(body);
   });
+}
+
+/** Sends `request` as written on a new connection and reads the answer until the server closes it. */
+async function rawExchange(url: string, request: string): Promise<{ head: string; body: any }> {
+  const socket = createConnection({ host: '127.0.0.1', port: Number(new URL(url).port) });
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  socket.on('error', () => undefined); // a reset after the answer changes nothing
+  socket.end(request);
+  await new Promise((resolve) => socket.once('close', resolve));
+  const headEnd = received.indexOf('\r\n\r\n');
+  return { head: received.slice(0, headEnd), body: JSON.parse(received.slice(headEnd + 4)) };
 }
