@@ -186,6 +186,8 @@ describe('a REDIS_URL server that turns replica', () => {
   const readyz = async (app: TestApp) => (await http('GET', `${app.url}/readyz`)).status;
   /** Makes `demoted` a replica of `primary`, in place, and waits until it follows it. */
   const demote = async (demoted: RedisServer, primary: RedisServer) => {
+    // The full sync starts at once instead of after Redis's default 5 s wait for more replicas.
+    await primary.configSet('repl-diskless-sync-delay', '0');
     await redisCli(demoted.port, ['REPLICAOF', '127.0.0.1', String(primary.port)]);
     await eventually(async () => expect(await redisCli(demoted.port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
   };
