@@ -158,7 +158,7 @@ function answerClientError(error: Error & { code?: string; reason?: string }, so
   const [status, message] =
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Client Timeout']
     : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Exceeded maximum allowed HTTP header size']
-    : [400, typeof error.reason === 'string' && error.code?.startsWith('HPE_') ? `The request is not valid HTTP/1.1: ${error.reason}` : 'The request is not valid HTTP/1.1'];
+    : [400, typeof error.reason === 'string' && error.code?.startsWith('HPE_') ? `The request is not valid HTTP: ${error.reason}` : 'The request is not valid HTTP'];
   const body = JSON.stringify(errorBody(status, message));
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
