@@ -5,6 +5,7 @@ import { HeartbeatService } from '../../src/connections/heartbeat.service';
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
+import { startedTogether } from '../support/started-together';
 import { signToken } from '../support/tokens';
 import { connectClient, TestClient } from '../support/ws-client';
 
@@ -231,76 +232,84 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       expect((await alice.request('join', { room: 'chat:still' })).event).toBe('joined');
     });
 
-    it('closes with 4001 when the token expires unrefreshed', async () => {
-      // Not 1 s: `exp` has whole seconds, so such a token can expire before a busy machine's welcome.
-      const shortLived = await connectClient(app.wsUrl, signToken({ sub: 'carol', ttlS: 3 }));
-      expect(await shortLived.closed).toEqual({ code: 4001, reason: 'token_expired' });
-    });
+    describe('expiry', () => {
+      // Each case waits out a token's few seconds of life: they start together, so those waits
+      // overlap instead of adding up, and each test checks its own case.
+      const cases = startedTogether({
+        unrefreshed: async () => {
+          // Not 1 s: `exp` has whole seconds, so such a token can expire before a busy machine's welcome.
+          const shortLived = await connectClient(app.wsUrl, signToken({ sub: 'carol', ttlS: 3 }));
+          expect(await shortLived.closed).toEqual({ code: 4001, reason: 'token_expired' });
+        },
+        slowSweep: async () => {
+          // Judged by the heartbeat alone (once a quarter heartbeat, as it was: 15 s here) it would close up to 15 s late.
+          const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
+          try {
+            const token = signToken({ sub: 'gail', ttlS: 3 });
+            const expiresAtMs = (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000;
+            const client = await connectClient(slowSweep.wsUrl, token);
+            expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
+            // Generous for a busy machine, and still well short of the 15 s sweep.
+            expect(Date.now() - expiresAtMs).toBeLessThan(6000);
+            expect(slowSweep.app.get(ConnectionHub).stats().expiring).toBe(0);
+          } finally {
+            await slowSweep.close();
+          }
+        },
+        firstFrame: async () => {
+          const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
+          try {
+            // Only the frame itself can tell now: the pod's sweep and expiry timers are stopped.
+            slowSweep.app.get(HeartbeatService).onApplicationShutdown();
+            // Three seconds of life, so a busy machine still admits both (a 1-second token signed late
+            // in its second expired within milliseconds); then wait until `exp` has passed.
+            const tokens = [signToken({ sub: 'erin', ttlS: 3 }), signToken({ sub: 'fred', ttlS: 3 }), signToken({ sub: 'gus', ttlS: 3 }), signToken({ sub: 'hal', ttlS: 3 }), signToken({ sub: 'ivy', ttlS: 3 })];
+            const expiresAtMs = Math.max(...tokens.map((token) => (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000));
+            const client = await connectClient(slowSweep.wsUrl, tokens[0]);
+            const ponging = await connectClient(slowSweep.wsUrl, tokens[1]);
+            const [garbled, unknown] = [await connectClient(slowSweep.wsUrl, tokens[2]), await connectClient(slowSweep.wsUrl, tokens[3])];
+            const protocolPonging = await connectClient(slowSweep.wsUrl, tokens[4]);
+            await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAtMs - Date.now()) + 100));
+            expect(client.closeInfo).toBeUndefined();
+            client.send({ event: 'join', data: { room: 'public:late' }, id: 'late' });
+            expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
+            expect(client.frames.filter((frame) => frame.id === 'late')).toEqual([]);
+            // A `pong` is a frame like any other here, though nothing ever answers it.
+            expect(ponging.closeInfo).toBeUndefined();
+            ponging.send({ event: 'pong', id: 'late' });
+            expect(await ponging.closed).toEqual({ code: 4001, reason: 'token_expired' });
+            expect(ponging.frames.filter((frame) => frame.id === 'late')).toEqual([]);
+            // A frame that would be refused is no exception: closed before any answer.
+            garbled.send('not json');
+            unknown.send({ event: 'zzz', id: 'late' });
+            for (const late of [garbled, unknown]) {
+              expect(await late.closed).toEqual({ code: 4001, reason: 'token_expired' });
+              expect(late.all('error')).toEqual([]);
+            }
+            // A protocol-level pong (section 3: any frame) too.
+            protocolPonging.socket.pong();
+            expect(await protocolPonging.closed).toEqual({ code: 4001, reason: 'token_expired' });
+          } finally {
+            await slowSweep.close();
+          }
+        },
+        refreshed: async () => {
+          const token = signToken({ sub: 'dave', ttlS: 3 });
+          const client = await connectClient(app.wsUrl, token);
+          // Same token, not refreshed: closed once the old exp is past, on time.
+          const companion = await connectClient(app.wsUrl, token);
+          await client.request('refresh', { token: signToken({ sub: 'dave', ttlS: 60 }) });
+          expect(await companion.closed).toEqual({ code: 4001, reason: 'token_expired' });
+          expect(client.closeInfo).toBeUndefined();
+          expect((await client.request('ping')).event).toBe('pong');
+          await client.close();
+        },
+      });
 
-    it('closes with 4001 within about a second of exp, however long the heartbeat', async () => {
-      // Judged by the heartbeat alone (once a quarter heartbeat, as it was: 15 s here) it would close up to 15 s late.
-      const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
-      try {
-        const token = signToken({ sub: 'gail', ttlS: 3 });
-        const expiresAtMs = (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000;
-        const client = await connectClient(slowSweep.wsUrl, token);
-        expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
-        // Generous for a busy machine, and still well short of the 15 s sweep.
-        expect(Date.now() - expiresAtMs).toBeLessThan(6000);
-        expect(slowSweep.app.get(ConnectionHub).stats().expiring).toBe(0);
-      } finally {
-        await slowSweep.close();
-      }
-    });
-
-    it('closes with 4001 at the first frame after expiry, whatever the timers do', async () => {
-      const slowSweep = await createTestApp({ ...broker.env(), HEARTBEAT_MS: '60000' });
-      try {
-        // Only the frame itself can tell now: the pod's sweep and expiry timers are stopped.
-        slowSweep.app.get(HeartbeatService).onApplicationShutdown();
-        // Three seconds of life, so a busy machine still admits both (a 1-second token signed late
-        // in its second expired within milliseconds); then wait until `exp` has passed.
-        const tokens = [signToken({ sub: 'erin', ttlS: 3 }), signToken({ sub: 'fred', ttlS: 3 }), signToken({ sub: 'gus', ttlS: 3 }), signToken({ sub: 'hal', ttlS: 3 }), signToken({ sub: 'ivy', ttlS: 3 })];
-        const expiresAtMs = Math.max(...tokens.map((token) => (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000));
-        const client = await connectClient(slowSweep.wsUrl, tokens[0]);
-        const ponging = await connectClient(slowSweep.wsUrl, tokens[1]);
-        const [garbled, unknown] = [await connectClient(slowSweep.wsUrl, tokens[2]), await connectClient(slowSweep.wsUrl, tokens[3])];
-        const protocolPonging = await connectClient(slowSweep.wsUrl, tokens[4]);
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAtMs - Date.now()) + 100));
-        expect(client.closeInfo).toBeUndefined();
-        client.send({ event: 'join', data: { room: 'public:late' }, id: 'late' });
-        expect(await client.closed).toEqual({ code: 4001, reason: 'token_expired' });
-        expect(client.frames.filter((frame) => frame.id === 'late')).toEqual([]);
-        // A `pong` is a frame like any other here, though nothing ever answers it.
-        expect(ponging.closeInfo).toBeUndefined();
-        ponging.send({ event: 'pong', id: 'late' });
-        expect(await ponging.closed).toEqual({ code: 4001, reason: 'token_expired' });
-        expect(ponging.frames.filter((frame) => frame.id === 'late')).toEqual([]);
-        // A frame that would be refused is no exception: closed before any answer.
-        garbled.send('not json');
-        unknown.send({ event: 'zzz', id: 'late' });
-        for (const late of [garbled, unknown]) {
-          expect(await late.closed).toEqual({ code: 4001, reason: 'token_expired' });
-          expect(late.all('error')).toEqual([]);
-        }
-        // A protocol-level pong (section 3: any frame) too.
-        protocolPonging.socket.pong();
-        expect(await protocolPonging.closed).toEqual({ code: 4001, reason: 'token_expired' });
-      } finally {
-        await slowSweep.close();
-      }
-    });
-
-    it('keeps a connection whose token was refreshed before expiry', async () => {
-      const token = signToken({ sub: 'dave', ttlS: 3 });
-      const client = await connectClient(app.wsUrl, token);
-      // Same token, not refreshed: closed once the old exp is past, on time.
-      const companion = await connectClient(app.wsUrl, token);
-      await client.request('refresh', { token: signToken({ sub: 'dave', ttlS: 60 }) });
-      expect(await companion.closed).toEqual({ code: 4001, reason: 'token_expired' });
-      expect(client.closeInfo).toBeUndefined();
-      expect((await client.request('ping')).event).toBe('pong');
-      await client.close();
+      it('closes with 4001 when the token expires unrefreshed', cases.unrefreshed);
+      it('closes with 4001 within about a second of exp, however long the heartbeat', cases.slowSweep);
+      it('closes with 4001 at the first frame after expiry, whatever the timers do', cases.firstFrame);
+      it('keeps a connection whose token was refreshed before expiry', cases.refreshed);
     });
   });
 });
