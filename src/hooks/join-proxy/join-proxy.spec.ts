@@ -6,6 +6,7 @@ import { HeraldConfig } from '../../config/herald.config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { JoinProxy } from './join-proxy';
 import { JoinProxyMetrics } from './join-proxy.metrics';
+import { eventually } from '../../../test/support/eventually';
 
 describe('JoinProxy', () => {
   let backend: Server;
@@ -80,6 +81,34 @@ describe('JoinProxy', () => {
       proxy.onApplicationShutdown();
       counting.closeAllConnections();
       await new Promise<void>((resolve) => counting.close(() => resolve()));
+    }
+  });
+
+  it('answers joins still waiting when the pod stops unavailable, without taking it for a backend failure (no warning, no error counted)', async () => {
+    const silent = createServer((request) => request.resume());
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const metrics = new JoinProxyMetrics(new MetricsService());
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/join`;
+    const proxy = new JoinProxy({ joinProxy: { url, secret: 'hooks-secret-0123456789', rooms: ['doc:*'], timeoutMs: 5000, concurrency: 1, cacheSize: 0 } } as unknown as HeraldConfig, metrics);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    let asked = 0;
+    silent.on('request', () => asked++);
+    try {
+      // One sent and left unanswered, one waiting for its slot.
+      const joins = ['doc:sent', 'doc:waiting'].map((room) => proxy.authorize(principal, room));
+      await eventually(() => expect(asked).toBe(1));
+      proxy.onApplicationShutdown();
+      for (const join of joins) await expect(join).rejects.toMatchObject({ code: 'unavailable' });
+      // A join after the stop too.
+      await expect(proxy.authorize(principal, 'doc:late')).rejects.toMatchObject({ code: 'unavailable' });
+      expect(warn).not.toHaveBeenCalled();
+      const answers = (await metrics.answers.get()).values.reduce((sum, { value }) => sum + value, 0);
+      expect(answers).toBe(0);
+    } finally {
+      warn.mockRestore();
+      proxy.onApplicationShutdown();
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
   });
 

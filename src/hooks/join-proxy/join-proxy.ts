@@ -118,6 +118,8 @@ export class JoinProxy extends JoinAuthorizer implements OnApplicationShutdown {
       }
       return { allow: true };
     } catch (error) {
+      // The pod is stopping: no fault of the backend's, so neither logged nor counted as its answer.
+      if (this.shutdown.signal.aborted) return { allow: false, code: 'unavailable', why: `Cannot decide on ${room} now: this pod is stopping` };
       // By name, not instanceof: the error may come from another realm (test runners' VM contexts).
       const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
       return this.unavailable(room, timedOut ? `no answer within ${this.settings.timeoutMs} ms` : describeHookError(error), timedOut ? 'timeout' : 'error');
