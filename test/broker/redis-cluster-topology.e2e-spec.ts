@@ -175,6 +175,28 @@ describe('RedisEngine on a Redis Cluster (3 primaries, 3 replicas)', () => {
     });
   });
 
+  it("leaves no subscription behind for a subscribe that timed out on a silent primary: its SSUBSCRIBE runs once the primary wakes", async () => {
+    // Two channels of one slot: the first makes the primary's sharded subscriber, the second is
+    // subscribed while that primary is frozen (as before the health check finds it silent).
+    const [held, timedOut] = ['{silent-subscribe}:held', '{silent-subscribe}:timed-out'];
+    const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), minReplicas: 0, commandTimeoutMs: 500, healthCheckMs: 600_000 });
+    const primary = await cluster.primaryOf(calculateSlot(held));
+    try {
+      await connection.connect();
+      await connection.subscribe(held);
+      await cluster.freeze(primary);
+      await expect(connection.subscribe(timedOut)).rejects.toThrow('within 500 ms');
+      cluster.thaw(primary);
+      // The subscriber's PING is answered after what was written on it before.
+      await eventually(() => connection.flushChannel(held));
+      expect((await cluster.cli(primary, ['PUBSUB', 'SHARDCHANNELS'])).split('\n').filter(Boolean).sort()).toEqual([held]);
+    } finally {
+      cluster.thaw(primary);
+      await connection.close();
+      await cluster.waitHealthy();
+    }
+  });
+
   it('loses only the message its listener throws on: the sharded subscriber goes on delivering the next ones', async () => {
     const connection = new ClusterRedisConnection({ seeds: cluster.seeds.split(','), minReplicas: 0, healthCheckMs: 600_000 });
     expect(await publishPastAThrowingListener(connection, '{listener-throws}:channel')).toEqual({ received: ['before', 'after'], available: true });

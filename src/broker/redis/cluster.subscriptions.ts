@@ -39,13 +39,20 @@ export class ClusterSubscriptions {
     return this.channels.get(channel);
   }
 
-  /** SSUBSCRIBEs `channel`, listed at `owner` (its slot's primary now); no longer listed when that fails. */
+  /**
+   * SSUBSCRIBEs `channel`, listed at `owner` (its slot's primary now); no longer listed when that
+   * fails, and SUNSUBSCRIBEd after it: an SSUBSCRIBE that timed out on a primary gone silent
+   * stays written on its subscriber and runs when the primary wakes, so without the SUNSUBSCRIBE
+   * queued behind it the channel stayed subscribed there (and node-redis kept its listener and
+   * the subscriber connection) though no room held it.
+   */
   async subscribe(channel: string, owner: string | undefined): Promise<void> {
     this.channels.set(channel, owner);
     try {
       await this.bounded('subscribe', this.discovery.cluster.sSubscribe(channel, this.deliver));
     } catch (error) {
       this.channels.delete(channel);
+      this.dropChannel(channel);
       throw error;
     }
   }
@@ -115,6 +122,14 @@ export class ClusterSubscriptions {
       this.logger.debug({ message: 'Unsubscribe before resubscribing failed', channel, error: describeError(error) }),
     );
     await this.bounded('resubscribe', this.discovery.cluster.sSubscribe(channel, this.deliver));
+  }
+
+  /** Best effort after a failed subscribe: the primary may subscribe the channel after the failure. */
+  private dropChannel(channel: string): void {
+    this.bounded('unsubscribe', this.discovery.cluster.sUnsubscribe(channel, this.deliver)).catch((error: unknown) =>
+      // Still written behind the SSUBSCRIBE when only the deadline passed; gone with its node otherwise.
+      this.logger.debug({ message: 'Unsubscribe after failed subscribe failed', channel, error: describeError(error) }),
+    );
   }
 
   private bounded<T>(operation: string, call: Promise<T>): Promise<T> {
