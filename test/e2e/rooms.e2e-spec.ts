@@ -1,6 +1,7 @@
 import { BROKER_KINDS, useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
+import { startedTogether } from '../support/started-together';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 import { connectClient, TestClient } from '../support/ws-client';
@@ -237,9 +238,13 @@ describe.each(BROKER_KINDS)('history expiry (%s broker)', (kind) => {
   const broker = useBroker(kind);
   const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  /** An app of its own: each case sets HISTORY_TTL_S, and waits on it (the only way to test time). */
+  let apps = 0;
+  /**
+   * An app of its own (on Redis, under a prefix of its own, the cases running side by side): each
+   * case sets HISTORY_TTL_S, and waits on it (the only way to test time).
+   */
   async function withApp(historyTtlS: number, test: (app: TestApp) => Promise<void>): Promise<void> {
-    const app = await createTestApp({ ...broker.env(`ttl-${historyTtlS}`), HISTORY_TTL_S: String(historyTtlS) });
+    const app = await createTestApp({ ...broker.env(`ttl-${historyTtlS}-${apps++}`), HISTORY_TTL_S: String(historyTtlS) });
     try {
       await test(app);
     } finally {
@@ -247,50 +252,56 @@ describe.each(BROKER_KINDS)('history expiry (%s broker)', (kind) => {
     }
   }
 
-  it('says recovered: false once HISTORY_TTL_S has passed', () =>
-    withApp(1, async (app) => {
-      await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
-      const client = await connectClient(app.wsUrl, user('yan'));
-      const { data } = await client.join('chat:ttl');
-      await client.request('leave', { room: 'chat:ttl' });
-      await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
-      await wait(1100);
-      const reply = await client.request('join', { room: 'chat:ttl', since: data.seq });
-      expect(reply.data).toMatchObject({ recovered: false });
-      await client.close();
-    }));
+  // Each case waits out HISTORY_TTL_S and more: they start together, so those waits overlap instead
+  // of adding up, and each test checks its own case.
+  const cases = startedTogether({
+    expired: () =>
+      withApp(1, async (app) => {
+        await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
+        const client = await connectClient(app.wsUrl, user('yan'));
+        const { data } = await client.join('chat:ttl');
+        await client.request('leave', { room: 'chat:ttl' });
+        await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
+        await wait(1100);
+        const reply = await client.request('join', { room: 'chat:ttl', since: data.seq });
+        expect(reply.data).toMatchObject({ recovered: false });
+        await client.close();
+      }),
+    quietKept: () =>
+      withApp(1, async (app) => {
+        const stays = await connectClient(app.wsUrl, user('stays'));
+        await stays.join('chat:lobby');
+        await wait(2500);
+        const client = await connectClient(app.wsUrl, user('visits'));
+        const { data } = await client.join('chat:lobby');
+        await client.request('leave', { room: 'chat:lobby' });
+        await publish(app.url, { rooms: ['chat:lobby'], type: 'n', payload: { i: 0 } });
+        // Once it reached the pod: a rejoin the pod answers from its own position would otherwise
+        // say missed: 0 and deliver the message live right after (on Redis, on a busy machine).
+        expect((await stays.next('notification')).data.payload).toEqual({ i: 0 });
+        expect((await client.request('join', { room: 'chat:lobby', since: data.seq })).data).toMatchObject({ recovered: true, missed: 1 });
+        expect((await client.next('notification')).data.payload).toEqual({ i: 0 });
+        await Promise.all([client.close(), stays.close()]);
+      }),
+    countedFromEmptied: () =>
+      withApp(2, async (app) => {
+        const client = await connectClient(app.wsUrl, user('away'));
+        await client.join('chat:emptied');
+        await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 0 } });
+        const lastSeen = (await client.next('notification')).data.seq;
+        await wait(1500);
+        await client.request('leave', { room: 'chat:emptied' });
+        await wait(1000); // past the TTL counted from the message, inside the one counted from the leave
+        await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 1 } });
+        expect((await client.request('join', { room: 'chat:emptied', since: lastSeen })).data).toMatchObject({ recovered: true, missed: 1 });
+        expect((await client.next('notification')).data.payload).toEqual({ i: 1 });
+        await client.close();
+      }),
+  });
 
-  it("keeps a quiet room's epoch while a member stays, however long past HISTORY_TTL_S", () =>
-    withApp(1, async (app) => {
-      const stays = await connectClient(app.wsUrl, user('stays'));
-      await stays.join('chat:lobby');
-      await wait(2500);
-      const client = await connectClient(app.wsUrl, user('visits'));
-      const { data } = await client.join('chat:lobby');
-      await client.request('leave', { room: 'chat:lobby' });
-      await publish(app.url, { rooms: ['chat:lobby'], type: 'n', payload: { i: 0 } });
-      // Once it reached the pod: a rejoin the pod answers from its own position would otherwise
-      // say missed: 0 and deliver the message live right after (on Redis, on a busy machine).
-      expect((await stays.next('notification')).data.payload).toEqual({ i: 0 });
-      expect((await client.request('join', { room: 'chat:lobby', since: data.seq })).data).toMatchObject({ recovered: true, missed: 1 });
-      expect((await client.next('notification')).data.payload).toEqual({ i: 0 });
-      await Promise.all([client.close(), stays.close()]);
-    }));
-
-  it('counts HISTORY_TTL_S from when the room emptied, not from its last message', () =>
-    withApp(2, async (app) => {
-      const client = await connectClient(app.wsUrl, user('away'));
-      await client.join('chat:emptied');
-      await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 0 } });
-      const lastSeen = (await client.next('notification')).data.seq;
-      await wait(1500);
-      await client.request('leave', { room: 'chat:emptied' });
-      await wait(1000); // past the TTL counted from the message, inside the one counted from the leave
-      await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 1 } });
-      expect((await client.request('join', { room: 'chat:emptied', since: lastSeen })).data).toMatchObject({ recovered: true, missed: 1 });
-      expect((await client.next('notification')).data.payload).toEqual({ i: 1 });
-      await client.close();
-    }));
+  it('says recovered: false once HISTORY_TTL_S has passed', cases.expired);
+  it("keeps a quiet room's epoch while a member stays, however long past HISTORY_TTL_S", cases.quietKept);
+  it('counts HISTORY_TTL_S from when the room emptied, not from its last message', cases.countedFromEmptied);
 });
 
 describe.each(BROKER_KINDS)('frames sent without waiting for replies (%s broker)', (kind) => {
