@@ -6,6 +6,7 @@ import { MetricsService } from '../../src/metrics/metrics.service';
 import { ConnectionHub } from '../../src/connections/connection.hub';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
+import { startedTogether } from '../support/started-together';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 import { connectClient, TestClient } from '../support/ws-client';
@@ -19,33 +20,93 @@ describe('liveness', () => {
   beforeAll(async () => (app = await createTestApp({ HEARTBEAT_MS: String(HEARTBEAT_MS) })));
   afterAll(() => app.close());
 
-  it('sends a protocol ping and a ping frame every heartbeat, and keeps a client that answers protocol pings only', async () => {
-    // In another process (see spawnTalker): one that stalls with the pod reads the ping late.
-    const quiet = spawnTalker(app.wsUrl, signToken({ sub: 'quiet' }), 'answers protocol pings');
-    try {
-      await quiet.saw('welcome');
-      await eventually(() => expect({ frames: quiet.count('ping') >= 2, protocol: quiet.count('protocol-ping') >= 2 }).toEqual({ frames: true, protocol: true }), 8_000);
-      // Two heartbeats, the silence limit: its protocol pongs kept it.
-      expect(quiet.closed()).toBeUndefined();
-    } finally {
-      quiet.stop();
-    }
-  });
+  describe('side by side', () => {
+    // Each case waits on a few heartbeats: they start together, so those waits overlap instead of
+    // adding up, and each test checks its own case. One that counts the pod's connections or slows
+    // its broker has a pod of its own.
+    const cases = startedTogether({
+      protocolPongs: async () => {
+        // In another process (see spawnTalker): one that stalls with the pod reads the ping late.
+        const quiet = spawnTalker(app.wsUrl, signToken({ sub: 'quiet' }), 'answers protocol pings');
+        try {
+          await quiet.saw('welcome');
+          await eventually(() => expect({ frames: quiet.count('ping') >= 2, protocol: quiet.count('protocol-ping') >= 2 }).toEqual({ frames: true, protocol: true }), 8_000);
+          // Two heartbeats, the silence limit: its protocol pongs kept it.
+          expect(quiet.closed()).toBeUndefined();
+        } finally {
+          quiet.stop();
+        }
+      },
+      silent: async () => {
+        const own = await createTestApp({ HEARTBEAT_MS: String(HEARTBEAT_MS) });
+        try {
+          // The answering one in a process of its own (see spawnTalker).
+          const alive = spawnTalker(own.wsUrl, signToken({ sub: 'alive' }));
+          try {
+            await alive.saw('welcome');
+            const silent = await connectClient(own.wsUrl, signToken({ sub: 'silent' }), { autoPong: false });
+            const closed = await silent.closed;
+            expect(closed.code).toBe(1006); // terminated: no close frame for a dead peer
+            expect(alive.closed()).toBeUndefined();
+            // Cleaned up everywhere: only the live client is left.
+            await eventually(() => expect(own.app.get(ConnectionHub).stats()).toMatchObject({ connections: 1, users: 1 }));
+          } finally {
+            alive.stop();
+          }
+        } finally {
+          await own.close();
+        }
+      },
+      welcomeFirst: async () => {
+        const own = await createTestApp({ HEARTBEAT_MS: String(HEARTBEAT_MS) });
+        try {
+          const broker = own.app.get(Broker);
+          const subscribe = broker.subscribe.bind(broker);
+          // A slow broker: subscribing the personal room spans several heartbeats.
+          const slow = jest.spyOn(broker, 'subscribe').mockImplementation(async (...args) => {
+            await new Promise((resolve) => setTimeout(resolve, 3.5 * HEARTBEAT_MS));
+            return subscribe(...args);
+          });
+          // Every subscribe makes that round trip, even where the broker could subscribe at once.
+          const roundTrip = jest.spyOn(broker, 'subscribeNow').mockReturnValue(false);
+          // In another process (see spawnTalker), answering protocol pings only.
+          const patient = spawnTalker(own.wsUrl, signToken({ sub: 'patient' }), 'answers protocol pings');
+          try {
+            await patient.saw('welcome');
+            // Nothing came before welcome, not even a protocol ping.
+            expect(patient.events()[0]).toBe('welcome');
+            // Nor was its admission counted as silence: it lives on past the next sweeps.
+            await eventually(() => expect(patient.count('ping')).toBeGreaterThanOrEqual(2), 8_000);
+            expect(patient.closed()).toBeUndefined();
+            expect(slow).toHaveBeenCalled();
+          } finally {
+            patient.stop();
+            slow.mockRestore();
+            roundTrip.mockRestore();
+          }
+        } finally {
+          await own.close();
+        }
+      },
+      pongFrames: async () => {
+        // In another process: in this one, a stall of the process (a busy machine) held its answers
+        // as long as the pod's judging, and a 1006 came of it in a CI run.
+        const framer = spawnTalker(app.wsUrl, signToken({ sub: 'framer' }), 'answers pings');
+        try {
+          // Four heartbeats, twice the silence limit: a protocol-deaf client is still open.
+          // Most of the test's 30 s: the talker is a process of its own, slow to start on a busy machine.
+          await eventually(() => expect(framer.count('ping')).toBeGreaterThanOrEqual(4), 25_000);
+          expect(framer.closed()).toBeUndefined();
+        } finally {
+          framer.stop();
+        }
+      },
+    });
 
-  it('keeps a client that answers and terminates one silent for 2 x heartbeatMs', async () => {
-    // The answering one in a process of its own (see spawnTalker).
-    const alive = spawnTalker(app.wsUrl, signToken({ sub: 'alive' }));
-    try {
-      await alive.saw('welcome');
-      const silent = await connectClient(app.wsUrl, signToken({ sub: 'silent' }), { autoPong: false });
-      const closed = await silent.closed;
-      expect(closed.code).toBe(1006); // terminated: no close frame for a dead peer
-      expect(alive.closed()).toBeUndefined();
-      // Cleaned up everywhere: only the live client is left.
-      await eventually(() => expect(app.app.get(ConnectionHub).stats()).toMatchObject({ connections: 1, users: 1 }));
-    } finally {
-      alive.stop();
-    }
+    it('sends a protocol ping and a ping frame every heartbeat, and keeps a client that answers protocol pings only', cases.protocolPongs);
+    it('keeps a client that answers and terminates one silent for 2 x heartbeatMs', cases.silent);
+    it('sends welcome first even when a heartbeat falls while the connection is being admitted', cases.welcomeFirst);
+    it('keeps a client alive that answers with pong frames instead of protocol pongs', cases.pongFrames);
   });
 
   it.each([
@@ -65,47 +126,6 @@ describe('liveness', () => {
       expect(client.closed()).toBeUndefined();
     } finally {
       client.stop();
-    }
-  });
-
-  it('sends welcome first even when a heartbeat falls while the connection is being admitted', async () => {
-    const broker = app.app.get(Broker);
-    const subscribe = broker.subscribe.bind(broker);
-    // A slow broker: subscribing the personal room spans several heartbeats.
-    const slow = jest.spyOn(broker, 'subscribe').mockImplementation(async (...args) => {
-      await new Promise((resolve) => setTimeout(resolve, 3.5 * HEARTBEAT_MS));
-      return subscribe(...args);
-    });
-    // Every subscribe makes that round trip, even where the broker could subscribe at once.
-    const roundTrip = jest.spyOn(broker, 'subscribeNow').mockReturnValue(false);
-    // In another process (see spawnTalker), answering protocol pings only.
-    const patient = spawnTalker(app.wsUrl, signToken({ sub: 'patient' }), 'answers protocol pings');
-    try {
-      await patient.saw('welcome');
-      // Nothing came before welcome, not even a protocol ping.
-      expect(patient.events()[0]).toBe('welcome');
-      // Nor was its admission counted as silence: it lives on past the next sweeps.
-      await eventually(() => expect(patient.count('ping')).toBeGreaterThanOrEqual(2), 8_000);
-      expect(patient.closed()).toBeUndefined();
-      expect(slow).toHaveBeenCalled();
-    } finally {
-      patient.stop();
-      slow.mockRestore();
-      roundTrip.mockRestore();
-    }
-  });
-
-  it('keeps a client alive that answers with pong frames instead of protocol pongs', async () => {
-    // In another process: in this one, a stall of the process (a busy machine) held its answers
-    // as long as the pod's judging, and a 1006 came of it in a CI run.
-    const framer = spawnTalker(app.wsUrl, signToken({ sub: 'framer' }), 'answers pings');
-    try {
-      // Four heartbeats, twice the silence limit: a protocol-deaf client is still open.
-      // Most of the test's 30 s: the talker is a process of its own, slow to start on a busy machine.
-      await eventually(() => expect(framer.count('ping')).toBeGreaterThanOrEqual(4), 25_000);
-      expect(framer.closed()).toBeUndefined();
-    } finally {
-      framer.stop();
     }
   });
 });
