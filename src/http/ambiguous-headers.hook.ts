@@ -9,6 +9,10 @@ import { sendHttpError } from './error-reply';
  * - more than one Content-Type: Node keeps the first and drops the rest, so a body sent as
  *   `application/json` and `text/plain` was read as JSON where another server in front of
  *   Herald may have judged it by the second.
+ * - a Transfer-Encoding whose last coding is not chunked (RFC 9112, section 6.3: the body's
+ *   length cannot be known, and a server must answer 400 and close). Node hands such a request
+ *   on and fails only when it reads the body, so the token's 401, a 404 or the 501 for an
+ *   unread coding went out first, and then Node's own 400.
  * A preParsing hook: after onRequest, so a listed origin's CORS grant is on the 400.
  */
 export function refuseAmbiguousHeaders(request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void): void {
@@ -24,7 +28,16 @@ function ambiguity(request: FastifyRequest): string | undefined {
   if (hosts > 1) return 'The request has more than one Host header';
   if (hosts === 0 && request.raw.httpVersion === '1.1') return 'The request has no Host header, which HTTP/1.1 requires';
   if (contentTypes > 1) return 'The request has more than one Content-Type header';
+  const transferEncoding = request.headers['transfer-encoding'];
+  if (transferEncoding !== undefined && !endsInChunked(transferEncoding)) {
+    return 'The request has a Transfer-Encoding that does not end in chunked, so the length of its body cannot be known';
+  }
   return undefined;
+}
+
+/** Whether the last coding a Transfer-Encoding names (Node joins several such headers with commas) is chunked. */
+function endsInChunked(transferEncoding: string): boolean {
+  return transferEncoding.slice(transferEncoding.lastIndexOf(',') + 1).trim().toLowerCase() === 'chunked';
 }
 
 /**

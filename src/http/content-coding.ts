@@ -34,13 +34,29 @@ export function decodeContent(body: Buffer, contentEncoding: string | undefined,
   const coding = contentCoding(contentEncoding);
   if (coding === 'identity') return body;
   const decode = DECODERS[coding];
-  if (!decode) throw new UnsupportedMediaTypeException(`unsupported content encoding "${coding}"`);
+  if (!decode) throw unreadableContentCoding(coding);
   try {
     return decode(body, limitBytes);
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw new PayloadTooLargeException('request entity too large');
     throw new BadRequestException(`The body is not valid ${coding} data, as its Content-Encoding says (${(error as Error).message})`);
   }
+}
+
+/**
+ * What the headers alone say of a body Herald cannot read: 415 for a Content-Encoding it has no
+ * decoder for, 501 for a transfer coding other than chunked (refuseTransferCodings). Asked
+ * before the body is read (refuseUnreadableBodies), so a client that sent `Expect:
+ * 100-continue` is not asked for a body that would be refused, and again as it is decoded.
+ */
+export function refuseUnreadableCodings(contentEncoding: string | undefined, transferEncoding: string | undefined): void {
+  refuseTransferCodings(transferEncoding);
+  const coding = contentCoding(contentEncoding);
+  if (coding !== 'identity' && !DECODERS[coding]) throw unreadableContentCoding(coding);
+}
+
+function unreadableContentCoding(coding: string): UnsupportedMediaTypeException {
+  return new UnsupportedMediaTypeException(`unsupported content encoding "${coding}"`);
 }
 
 /**

@@ -151,10 +151,19 @@ function refuseTunnel(_request: IncomingMessage, socket: Duplex): void {
  * Content-Length twice, or beside Transfer-Encoding, or a Transfer-Encoding not ending in
  * chunked, could not tell which header was at fault. llhttp's reason is a fixed phrase
  * (`Duplicate Content-Length`), never the client's bytes. 408 and 431 as Fastify answered them;
- * a connection the client reset, or already gone, gets nothing.
+ * a connection the client reset, or already gone, gets nothing. Nor does one whose request was
+ * answered already: Node hands a request on once its headers are in, so a body it then cannot
+ * read (a bad chunk size behind a 401, a Transfer-Encoding not ending in chunked behind a 404)
+ * failed after the answer, and Fastify's handler wrote a second one, a stray 400 a keep-alive
+ * client would take for the answer to its next request. As Node's own handler does, the
+ * connection is then only closed.
  */
 function answerClientError(error: Error & { code?: string; reason?: string }, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (answerStarted(socket)) {
+    socket.destroy(error);
+    return;
+  }
   const [status, message] =
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Client Timeout']
     : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Exceeded maximum allowed HTTP header size']
@@ -164,6 +173,13 @@ function answerClientError(error: Error & { code?: string; reason?: string }, so
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(error);
+}
+
+/** Whether the answer to the request in flight on `socket` has begun (Node's own clientError handler asks the same). */
+function answerStarted(socket: Duplex): boolean {
+  // Node's link from a socket to the response it is writing; not typed, but what Node itself reads.
+  const response = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  return response !== undefined && response !== null && response.headersSent;
 }
 
 /** How long a client may take to send a request: its headers, and all of it (408 and closed past either). */

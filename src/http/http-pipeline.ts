@@ -6,6 +6,7 @@ import { JsonBodyLimits, useJsonBodyParser } from './json-body.parser';
 import { JsonMediaTypeGuard } from './json-media-type.guard';
 import { LeanValidationPipe } from './lean-validation.pipe';
 import { refuseUnauthenticatedBodies } from './unauthenticated-body.hook';
+import { refuseUnreadableBodies } from './unreadable-body.hook';
 
 /**
  * What every Herald HTTP application does to a request before a controller sees it, the public
@@ -20,6 +21,8 @@ export function configureHttpPipeline(app: NestFastifyApplication, config: Heral
   const fastify = app.getHttpAdapter().getInstance();
   useJsonBodyParser(fastify, (routeUrl) => (routeUrl === PUBLISH_BATCH_PATH ? batch : single));
   refuseUnauthenticatedBodies(fastify, app.get(TokenVerifier, { strict: false }));
+  // After the token's 401/403: a coding the body cannot be read in is refused before it is asked for.
+  refuseUnreadableBodies(fastify);
   // After the token guard (APP_GUARD, registered when the application was created): 401 before 415.
   app.useGlobalGuards(new JsonMediaTypeGuard());
   // Unknown fields are refused by name: a typo such as `room` for `rooms` must not be ignored.

@@ -252,9 +252,16 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
     });
 
     it.each([
+      ['a Content-Encoding it does not read', { 'content-encoding': 'foo' }, 415, 'unsupported content encoding "foo"'],
+      ['a transfer coding other than chunked', { 'transfer-encoding': 'gzip, chunked' }, 501, 'unsupported transfer coding "gzip" (Transfer-Encoding)'],
+    ])('answers a body in %s without asking for it with 100 Continue', async (_, headers, status, message) => {
+      const answer = await postExpectingContinue(`${app.url}/v1/notifications`, headers, JSON.stringify({ users: ['erin'], type: 't', payload: {} }));
+      expect(answer).toEqual({ continued: false, status, body: { statusCode: status, error: expect.any(String), message: expect.stringContaining(message) } });
+    });
+
+    it.each([
       ['Content-Length twice', `Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}`, 'Duplicate Content-Length'],
       ['Content-Length beside Transfer-Encoding', `Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 'Transfer-Encoding'],
-      ['a Transfer-Encoding that does not end in chunked', `Transfer-Encoding: gzip\r\n\r\n{}`, '`Transfer-Encoding`'],
       ['a Content-Length that is no number', `Content-Length: -1\r\n\r\n{}`, 'Content-Length'],
     ])('answers a request with %s, which Node cannot read, 400 in the error shape naming the header', async (_, rest, named) => {
       const answer = await rawExchange(app.url, `POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer ${publisherToken()}\r\nContent-Type: application/json\r\n${rest}`);
@@ -262,6 +269,25 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
       expect(answer.head).toMatch(/\r\nx-content-type-options: nosniff/i);
       expect(answer.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringMatching(/^The request is not valid HTTP: /) });
       expect(answer.body.message).toContain(named);
+    });
+
+    it.each([
+      ['without a token', '/v1/notifications', false],
+      ['to a path no route serves', '/v1/nope', true],
+      ['with a token', '/v1/notifications', true],
+    ])('answers a request %s whose Transfer-Encoding does not end in chunked 400 naming it, once, and closes', async (_, path, withToken) => {
+      const authorization = withToken ? `Authorization: Bearer ${publisherToken()}\r\n` : '';
+      const answer = await rawExchange(app.url, `POST ${path} HTTP/1.1\r\nHost: herald\r\n${authorization}Content-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n{}`);
+      expect(answer.head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(answer.head).toMatch(/\r\nconnection: close\r\n/i);
+      expect(answer.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining('Transfer-Encoding that does not end in chunked') });
+    });
+
+    it('answers once a request whose chunked body Node cannot read after its 401 was sent', async () => {
+      // Node hands the request on with its headers, and fails on the chunk size only after the 401.
+      const answer = await rawExchange(app.url, `POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`);
+      expect(answer.head).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n/);
+      expect(answer.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: expect.stringMatching(/bearer token/) });
     });
 
     it('answers 413 over MAX_PUBLISH_BYTES and delivers nothing', async () => {
@@ -434,4 +460,28 @@ async function rawExchange(url: string, request: string): Promise<{ head: string
   await new Promise((resolve) => socket.once('close', resolve));
   const headEnd = received.indexOf('\r\n\r\n');
   return { head: received.slice(0, headEnd), body: JSON.parse(received.slice(headEnd + 4)) };
+}
+
+/**
+ * A publish sent as a client that honours `Expect: 100-continue` does: its body only once the
+ * server says `100 Continue`. Whether it did, and the answer.
+ */
+function postExpectingContinue(url: string, headers: Record<string, string>, body: string): Promise<{ continued: boolean; status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    let continued = false;
+    const chunked = headers['transfer-encoding'] !== undefined;
+    const all = { authorization: `Bearer ${publisherToken()}`, 'content-type': 'application/json', expect: '100-continue', ...(chunked ? {} : { 'content-length': String(Buffer.byteLength(body)) }), ...headers };
+    const request = httpRequest(url, { method: 'POST', headers: all }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ continued, status: response.statusCode!, body: JSON.parse(text) }));
+    });
+    request.on('continue', () => {
+      continued = true;
+      request.end(body);
+    });
+    request.on('error', reject);
+    request.flushHeaders();
+  });
 }
