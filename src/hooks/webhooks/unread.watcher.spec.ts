@@ -1,9 +1,11 @@
-import { InboxStore } from '../../broker/inbox.store';
+import { InboxItem, InboxPage } from '@herald/client/protocol';
+import { InboxStore, inboxPage } from '../../broker/inbox.store';
+import { formatSeq } from '../../broker/seq';
 import { WebhookSettings } from '../../config/herald.config';
 import { UnreadSchedule } from './unread.schedule';
 import { UnreadWatcher } from './unread.watcher';
-import { UnreadCheck } from './webhook-event';
-import { WebhookQueue } from './webhook.queue';
+import { QueuedEvent, UnreadCheck, UnstampedEvent } from './webhook-event';
+import { Lease, WebhookQueue } from './webhook.queue';
 
 /** A schedule whose writes settle when the test says. */
 class HeldSchedule extends UnreadSchedule {
@@ -48,5 +50,84 @@ describe('UnreadWatcher', () => {
     expect(schedule.writes.at(-1)!.checks.map((c) => c.notification.id)).toEqual(['c']);
     schedule.writes.at(-1)!.settle();
     await closing;
+  });
+});
+
+/** One user's inbox as the in-process store pages it, counting the items each read goes through. */
+class CountingInbox extends InboxStore {
+  reads = 0;
+  itemsRead = 0;
+  /** Whether a turn of the event loop passed between reads (set by a setImmediate each read leaves). */
+  readonly turnBetweenReads: boolean[] = [];
+  private turned = true;
+  constructor(private readonly newestFirst: InboxItem[]) {
+    super();
+  }
+  async read(_user: string, limit: number, before?: string): Promise<InboxPage> {
+    this.reads++;
+    this.turnBetweenReads.push(this.turned);
+    this.turned = false;
+    setImmediate(() => (this.turned = true));
+    const page = inboxPage(this.newestFirst, limit, before);
+    this.itemsRead += page.items.length;
+    return page;
+  }
+  async markRead(): Promise<number> {
+    return 0;
+  }
+}
+
+/** A schedule that has `due` due once. */
+class DueSchedule extends UnreadSchedule {
+  constructor(private due: UnreadCheck[]) {
+    super();
+  }
+  async add(): Promise<number> {
+    return 0;
+  }
+  async claimDue(): Promise<UnreadCheck[]> {
+    return this.due.splice(0);
+  }
+  async done(): Promise<void> {}
+}
+
+class CollectingQueue extends WebhookQueue {
+  readonly durable = false;
+  readonly events: UnstampedEvent[] = [];
+  async enqueue(events: UnstampedEvent[]): Promise<number> {
+    this.events.push(...events);
+    return 0;
+  }
+  async lease(): Promise<Lease> {
+    return { held: true, nowMs: 0, depth: 0, head: [] as QueuedEvent[] };
+  }
+  async remove(): Promise<void> {}
+  async release(): Promise<void> {}
+}
+
+describe('UnreadWatcher checks', () => {
+  it('find each notification with one read of one item, whatever the inbox holds, one check per turn of the event loop', async () => {
+    const epoch = '0000000000abcd';
+    const item = (position: number, read = false): InboxItem => ({ id: `n-${position}`, seq: formatSeq(epoch, position), type: 't', payload: {}, timestamp: '', read });
+    // 5,000 items, positions 6,000 down to 1,001 (the first 1,000 trimmed), those with position % 5 under 2 read.
+    const newestFirst = Array.from({ length: 5000 }, (_, i) => item(6000 - i, (6000 - i) % 5 < 2));
+    const inbox = new CountingInbox(newestFirst);
+    const checked = [5999, 5998, 5997, 1001, 1002, 500, 3];
+    const due: UnreadCheck[] = checked.map((position) => ({ user: 'ann', notification: { id: `n-${position}`, seq: formatSeq(epoch, position), type: 't' } }));
+    // The same id under another seq (published again): not this notification.
+    due.push({ user: 'ann', notification: { id: 'n-5999', seq: formatSeq(epoch, 5996), type: 't' } });
+    const queue = new CollectingQueue();
+    const watcher = new UnreadWatcher(new DueSchedule([...due]), queue, inbox, settings, () => undefined);
+    const internals = watcher as unknown as { look(): void; looking: Promise<void> | undefined };
+    internals.look();
+    await internals.looking;
+    // Unread: those still in the inbox and not read (position % 5 of 2 and up).
+    const unread = checked.filter((position) => position > 1000 && position % 5 >= 2);
+    expect(queue.events.map((event) => (event as { notification: { id: string } }).notification.id)).toEqual(unread.map((position) => `n-${position}`));
+    // Before: pages of 100 from the newest until found, the whole inbox for one trimmed away.
+    expect(inbox.reads).toBe(due.length);
+    expect(inbox.itemsRead).toBeLessThanOrEqual(due.length);
+    expect(inbox.turnBetweenReads.every(Boolean)).toBe(true);
+    await watcher.close();
   });
 });

@@ -1,6 +1,7 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import { INBOX_LIMIT_MAX } from '@herald/client/protocol';
 import { InboxStore } from '../../broker/inbox.store';
+import { formatSeq, parseSeq } from '../../broker/seq';
 import { WebhookSettings } from '../../config/herald.config';
 import { describeHookError } from '../hook-request';
 import { QueueOutcome } from './activity.tracker';
@@ -14,8 +15,6 @@ const CLAIM_MAX = 100;
 const CLAIM_LEASE_MS = 30_000;
 /** A check that could not be made (broker unreachable) is tried again after this. */
 const RETRY_DELAY_MS = 5_000;
-/** Inbox pages read looking for one notification (INBOX_SIZE is at most 10,000). */
-const MAX_PAGES = 100;
 
 /**
  * notification.unread (section 8): every notification stored in a personal room is scheduled
@@ -133,6 +132,9 @@ export class UnreadWatcher {
     const unread: UnreadCheck[] = [];
     const failed: UnreadCheck[] = [];
     for (const check of due) {
+      // One check per turn of the event loop: an in-process inbox answers without one, and a look
+      // makes up to CLAIM_MAX checks, each reading an inbox of up to INBOX_SIZE (10,000) items.
+      await nextTurn();
       if (this.closed) {
         failed.push(check);
         continue;
@@ -153,16 +155,17 @@ export class UnreadWatcher {
   /**
    * In the user's inbox and not marked read; a notification trimmed or expired from it is neither.
    * Found by id and seq: an id used again after the history window names another notification.
+   * One read of one item: the page before the seq right after the notification's starts with it
+   * when it is still there (seqs compare in byte order, as `before` does). Paging from the newest
+   * read up to the whole inbox for each check, 100 pages for one trimmed away, and with the
+   * in-process inbox (a copy of every item per page) held the event loop for seconds.
    */
   private async isUnread({ user, notification }: UnreadCheck): Promise<boolean> {
-    let before: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const { items, next } = await this.inbox.read(user, INBOX_LIMIT_MAX, before);
-      const item = items.find((candidate) => candidate.id === notification.id && candidate.seq === notification.seq);
-      if (item) return !item.read;
-      if (next === null) return false;
-      before = next;
-    }
-    return false;
+    const seq = parseSeq(notification.seq);
+    // Seqs come from the broker; one of another shape names no inbox item.
+    if (seq === undefined) return false;
+    const { items } = await this.inbox.read(user, 1, formatSeq(seq.epoch, seq.position + 1));
+    const item = items[0];
+    return item !== undefined && item.seq === notification.seq && item.id === notification.id && !item.read;
   }
 }
