@@ -2,6 +2,7 @@ import { jest } from '@jest/globals';
 import WebSocket from 'ws';
 import { HeraldClient, PublishClient, connect, type DisconnectEvent, type HeraldClientOptions, type RecoveryEvent } from '@herald/client';
 import { eventually } from '../support/eventually';
+import { startedTogether } from '../support/started-together';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
 import { closeEveryConnection } from './herald-server';
@@ -22,9 +23,10 @@ describe('the SDK against a real Herald', () => {
   });
   afterAll(() => app.close());
 
-  function open(options: HeraldClientOptions) {
+  /** A client and what it saw; closed after the test, unless `ownClose` (a case that closes it itself). */
+  function open(options: HeraldClientOptions, ownClose = false) {
     const client = connect(app.wsUrl, { WebSocket, ...options });
-    clients.push(client);
+    if (!ownClose) clients.push(client);
     const seen = { notifications: [] as string[], byRoom: new Map<string, string[]>(), disconnects: [] as DisconnectEvent[], recoveries: [] as RecoveryEvent[], welcomes: 0 };
     client.on('notification', (notification) => {
       seen.notifications.push(notification.payload.title as string);
@@ -91,26 +93,6 @@ describe('the SDK against a real Herald', () => {
     await eventually(() => expect(seen.notifications).toEqual(['to the last room']));
   });
 
-  it('learns a server rate limit below the default and joins every room without being closed 4029', async () => {
-    // RATE_LIMIT_PER_S=2: a burst of 4, and more than 4 drops without a one-second pause close.
-    const strict = await createTestApp({ RATE_LIMIT_PER_S: '2' });
-    const client = connect(strict.wsUrl, { WebSocket, getToken: () => signToken({ sub: 'ruth' }), rooms: Array.from({ length: 12 }, (_, i) => `public:slow-${i}`) });
-    const closes: number[] = [];
-    client.on('disconnect', (event) => closes.push(event.code));
-    try {
-      await client.whenOpen();
-      const rooms = client.rooms.filter((room) => room.startsWith('public:'));
-      // Each room's join settles on its reply: refused ones are retried until joined.
-      await Promise.all(rooms.map((room) => client.join(room)));
-      expect(closes).toEqual([]);
-      const presence = await fetch(`${strict.url}/v1/rooms/public:slow-11/presence`, { headers: { authorization: `Bearer ${signToken({ sub: 'ops', scope: 'presence:read' })}` } });
-      expect(await presence.json()).toMatchObject({ users: ['ruth'] });
-    } finally {
-      client.close();
-      await strict.close();
-    }
-  }, 30_000);
-
   it('rejects what still waits for its turn with closed on close(), not disconnected', async () => {
     const { client } = open({ getToken: () => signToken({ sub: 'quin', rooms: ['chat:*'] }) });
     await client.whenOpen();
@@ -121,44 +103,81 @@ describe('the SDK against a real Herald', () => {
     expect(new Set(outcomes)).toEqual(new Set(['closed']));
   });
 
-  it('asks for a new token after 4001 and carries on', async () => {
-    // getToken has nothing newer until the first token expired, so the in-band refresh
-    // cannot happen and the server closes with 4001.
-    const first = signToken({ sub: 'dave', ttlS: 1 });
-    let expired = false;
-    const getToken = jest.fn(() => (expired ? signToken({ sub: 'dave', ttlS: 3600 }) : first));
-    const { client, seen } = open({ getToken });
-    // In order: on a busy machine the 1-second token may expire before its first admission,
-    // which then closes with 4001 before any welcome; either way a welcome must follow the 4001.
-    const events: string[] = [];
-    client.on('disconnect', (event) => {
-      expired = true;
-      events.push(`disconnect ${event.code} ${event.reason}`);
+  describe('waiting on a token\'s life or a strict rate limit', () => {
+    // Each case mostly waits (for a token to expire, or for its pace under a low limit): they start
+    // together, so those waits overlap instead of adding up, and each test checks its own case. None
+    // closes every connection of the shared server, and each closes its own client.
+    const cases = startedTogether({
+      strictLimit: async () => {
+        // RATE_LIMIT_PER_S=2: a burst of 4, and more than 4 drops without a one-second pause close.
+        const strict = await createTestApp({ RATE_LIMIT_PER_S: '2' });
+        const client = connect(strict.wsUrl, { WebSocket, getToken: () => signToken({ sub: 'ruth' }), rooms: Array.from({ length: 12 }, (_, i) => `public:slow-${i}`) });
+        const closes: number[] = [];
+        client.on('disconnect', (event) => closes.push(event.code));
+        try {
+          await client.whenOpen();
+          const rooms = client.rooms.filter((room) => room.startsWith('public:'));
+          // Each room's join settles on its reply: refused ones are retried until joined.
+          await Promise.all(rooms.map((room) => client.join(room)));
+          expect(closes).toEqual([]);
+          const presence = await fetch(`${strict.url}/v1/rooms/public:slow-11/presence`, { headers: { authorization: `Bearer ${signToken({ sub: 'ops', scope: 'presence:read' })}` } });
+          expect(await presence.json()).toMatchObject({ users: ['ruth'] });
+        } finally {
+          client.close();
+          await strict.close();
+        }
+      },
+      newTokenAfter4001: async () => {
+        // getToken has nothing newer until the first token expired, so the in-band refresh
+        // cannot happen and the server closes with 4001.
+        const first = signToken({ sub: 'dave', ttlS: 1 });
+        let expired = false;
+        const getToken = jest.fn(() => (expired ? signToken({ sub: 'dave', ttlS: 3600 }) : first));
+        const { client, seen } = open({ getToken }, true);
+        try {
+          // In order: on a busy machine the 1-second token may expire before its first admission,
+          // which then closes with 4001 before any welcome; either way a welcome must follow the 4001.
+          const events: string[] = [];
+          client.on('disconnect', (event) => {
+            expired = true;
+            events.push(`disconnect ${event.code} ${event.reason}`);
+          });
+          client.on('welcome', () => events.push('welcome'));
+          await client.whenOpen();
+          await eventually(() => expect(seen.disconnects.map((event) => [event.code, event.reason])).toEqual([[4001, 'token_expired']]), 5_000);
+          await eventually(() => expect(events.slice(events.indexOf('disconnect 4001 token_expired'))).toEqual(['disconnect 4001 token_expired', 'welcome']));
+          expect(getToken.mock.results.at(-1)!.value).not.toBe(first);
+          await notify('dave', 'after expiry');
+          await eventually(() => expect(seen.notifications).toEqual(['after expiry']));
+        } finally {
+          client.close();
+        }
+      },
+      refreshInBand: async () => {
+        // `exp` counts whole seconds, so a token lives between ttlS - 1 and ttlS seconds, and the SDK
+        // refreshes half way through one this short: 5 s leaves the refresh at least 2 s to be made
+        // and applied on a loaded machine before the server's expiry sweep.
+        const getToken = jest.fn(() => signToken({ sub: 'erin', ttlS: 5 }));
+        const { client, seen } = open({ getToken }, true);
+        try {
+          await client.whenOpen();
+          const firstExpiry = Date.parse(client.welcome!.expiresAt!);
+          await eventually(() => expect(getToken.mock.calls.length).toBeGreaterThanOrEqual(2), 6_000);
+          // Past the first token's expiry, still the first connection.
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstExpiry - Date.now()) + 300));
+          expect(seen.disconnects).toEqual([]);
+          expect(seen.welcomes).toBe(1);
+          await notify('erin', 'still here');
+          await eventually(() => expect(seen.notifications).toEqual(['still here']));
+        } finally {
+          client.close();
+        }
+      },
     });
-    client.on('welcome', () => events.push('welcome'));
-    await client.whenOpen();
-    await eventually(() => expect(seen.disconnects.map((event) => [event.code, event.reason])).toEqual([[4001, 'token_expired']]), 5_000);
-    await eventually(() => expect(events.slice(events.indexOf('disconnect 4001 token_expired'))).toEqual(['disconnect 4001 token_expired', 'welcome']));
-    expect(getToken.mock.results.at(-1)!.value).not.toBe(first);
-    await notify('dave', 'after expiry');
-    await eventually(() => expect(seen.notifications).toEqual(['after expiry']));
-  });
 
-  it('refreshes the token in band before it expires, without reconnecting', async () => {
-    // `exp` counts whole seconds, so a token lives between ttlS - 1 and ttlS seconds, and the SDK
-    // refreshes half way through one this short: 5 s leaves the refresh at least 2 s to be made
-    // and applied on a loaded machine before the server's expiry sweep.
-    const getToken = jest.fn(() => signToken({ sub: 'erin', ttlS: 5 }));
-    const { client, seen } = open({ getToken });
-    await client.whenOpen();
-    const firstExpiry = Date.parse(client.welcome!.expiresAt!);
-    await eventually(() => expect(getToken.mock.calls.length).toBeGreaterThanOrEqual(2), 6_000);
-    // Past the first token's expiry, still the first connection.
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstExpiry - Date.now()) + 300));
-    expect(seen.disconnects).toEqual([]);
-    expect(seen.welcomes).toBe(1);
-    await notify('erin', 'still here');
-    await eventually(() => expect(seen.notifications).toEqual(['still here']));
+    it('learns a server rate limit below the default and joins every room without being closed 4029', cases.strictLimit, 30_000);
+    it('asks for a new token after 4001 and carries on', cases.newTokenAfter4001);
+    it('refreshes the token in band before it expires, without reconnecting', cases.refreshInBand);
   });
 
   it('gives up on 1008 when getToken keeps returning the refused token', async () => {
