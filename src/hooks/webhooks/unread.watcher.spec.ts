@@ -4,6 +4,7 @@ import { formatSeq } from '../../broker/seq';
 import { WebhookSettings } from '../../config/herald.config';
 import { UnreadSchedule } from './unread.schedule';
 import { UnreadWatcher } from './unread.watcher';
+import { eventually } from '../../../test/support/eventually';
 import { QueuedEvent, UnreadCheck, UnstampedEvent } from './webhook-event';
 import { Lease, WebhookQueue } from './webhook.queue';
 
@@ -77,7 +78,7 @@ class CountingInbox extends InboxStore {
   }
 }
 
-/** A schedule that has `due` due once. */
+/** A schedule that has `due` due, each claimed once. */
 class DueSchedule extends UnreadSchedule {
   constructor(private due: UnreadCheck[]) {
     super();
@@ -85,8 +86,8 @@ class DueSchedule extends UnreadSchedule {
   async add(): Promise<number> {
     return 0;
   }
-  async claimDue(): Promise<UnreadCheck[]> {
-    return this.due.splice(0);
+  async claimDue(max: number): Promise<UnreadCheck[]> {
+    return this.due.splice(0, max);
   }
   async done(): Promise<void> {}
 }
@@ -128,6 +129,19 @@ describe('UnreadWatcher checks', () => {
     expect(inbox.reads).toBe(due.length);
     expect(inbox.itemsRead).toBeLessThanOrEqual(due.length);
     expect(inbox.turnBetweenReads.every(Boolean)).toBe(true);
+    await watcher.close();
+  });
+
+  it('looks again at once after a look that claimed as many checks as it may, so a burst is not held to one claim per look interval', async () => {
+    const epoch = '0000000000abcd';
+    const newestFirst = Array.from({ length: 250 }, (_, i): InboxItem => ({ id: `n-${250 - i}`, seq: formatSeq(epoch, 250 - i), type: 't', payload: {}, timestamp: '', read: false }));
+    const due = newestFirst.map((item): UnreadCheck => ({ user: 'ann', notification: { id: item.id, seq: item.seq, type: 't' } }));
+    const queue = new CollectingQueue();
+    // Not started: the only look is the one this test makes.
+    const watcher = new UnreadWatcher(new DueSchedule(due), queue, new CountingInbox(newestFirst), settings, () => undefined);
+    (watcher as unknown as { look(): void }).look();
+    // Before: 100 (one claim), the rest a look interval later.
+    await eventually(() => expect(queue.events).toHaveLength(250));
     await watcher.close();
   });
 });

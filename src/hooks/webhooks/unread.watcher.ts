@@ -112,23 +112,34 @@ export class UnreadWatcher {
   private look(): void {
     this.flush();
     if (this.looking) return;
+    let more = false;
     this.looking = this.checkDue()
       .then(
-        () => {
+        (moreDue) => {
           if (this.failedLooks > 1) this.logger.log({ message: 'Unread checks work again', failedLooks: this.failedLooks });
           this.failedLooks = 0;
+          more = moreDue;
         },
         (error: unknown) => {
           // Once per outage: a look runs up to four times a second.
           if (this.failedLooks++ === 0) this.logger.warn({ message: 'Unread checks failed; retrying (further failures are counted until one succeeds)', error: describeHookError(error) });
         },
       )
-      .finally(() => (this.looking = undefined));
+      .finally(() => {
+        this.looking = undefined;
+        if (more && !this.closed) this.look();
+      });
   }
 
-  private async checkDue(): Promise<void> {
+  /**
+   * Makes the checks that are due, up to CLAIM_MAX; resolves with whether more are likely due: a
+   * full claim made without a failure is looked past at once, not a look interval later (at
+   * CLAIM_MAX a look, a publish to 10,000 users had its last reminders 25 s late). One with a
+   * failure waits for the next look: the store is likely down.
+   */
+  private async checkDue(): Promise<boolean> {
     const due = await this.schedule.claimDue(CLAIM_MAX, CLAIM_LEASE_MS);
-    if (due.length === 0) return;
+    if (due.length === 0) return false;
     const unread: UnreadCheck[] = [];
     const failed: UnreadCheck[] = [];
     for (const check of due) {
@@ -150,6 +161,7 @@ export class UnreadWatcher {
     this.report({ queued: unread.length, dropped });
     await this.schedule.done(due.filter((check) => !failed.includes(check)));
     if (failed.length > 0) await this.schedule.add(failed, RETRY_DELAY_MS);
+    return due.length === CLAIM_MAX && failed.length === 0;
   }
 
   /**
