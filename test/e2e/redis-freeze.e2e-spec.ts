@@ -4,6 +4,7 @@ import { useBroker } from '../support/brokers';
 import { eventually } from '../support/eventually';
 import { HttpResult, http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
+import { startedTogether } from '../support/started-together';
 import { startTcpRelay } from '../support/tcp-relay';
 import { publisherToken, signToken } from '../support/tokens';
 import { TestClient, connectClient, openClient } from '../support/ws-client';
@@ -249,38 +250,47 @@ describe('presence changes made while Redis is down', () => {
     }
   }
 
-  it('are told to the members of a pod cut off from Redis meanwhile: a user who joined on another pod is announced joined, one there before is not', async () => {
-    await withCutOffWatcher('chat:cutoff', async ({ watcher, earlyAnnouncedBy, connect, cut, mend }) => {
-      // A pod counts what was announced up to two command deadlines before it noticed the loss as
-      // possibly unheard (a silent Redis is noticed that late): `early` is announced before that.
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
-      /** While the pod is cut off, `user` joins on the other pod: announced on a channel the pod does not hear then. */
-      const joinWhileCutOff = async (user: string) => {
-        await cut();
-        await connect(user);
-        await mend();
-      };
-      await joinWhileCutOff('newcomer');
-      // The look after the return tells each room's users in one pass: `early` would be told with it.
-      await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined']), 15_000);
-      // The next outage's look tells its own arrival, and not the one told already.
-      await joinWhileCutOff('later');
-      await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined', 'later joined']), 15_000);
+  describe('with a pod cut off from Redis', () => {
+    // Each case waits on a pod's outages and the looks after them, on a pod and a relay of its own:
+    // they start together, so those waits overlap instead of adding up, and each test checks its own
+    // case. Both only cut their own relays: the outages of the shared Redis come before and after.
+    const cases = startedTogether({
+      joinedMeanwhile: async () => {
+        await withCutOffWatcher('chat:cutoff', async ({ watcher, earlyAnnouncedBy, connect, cut, mend }) => {
+          // A pod counts what was announced up to two command deadlines before it noticed the loss as
+          // possibly unheard (a silent Redis is noticed that late): `early` is announced before that.
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
+          /** While the pod is cut off, `user` joins on the other pod: announced on a channel the pod does not hear then. */
+          const joinWhileCutOff = async (user: string) => {
+            await cut();
+            await connect(user);
+            await mend();
+          };
+          await joinWhileCutOff('newcomer');
+          // The look after the return tells each room's users in one pass: `early` would be told with it.
+          await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined']), 15_000);
+          // The next outage's look tells its own arrival, and not the one told already.
+          await joinWhileCutOff('later');
+          await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined', 'later joined']), 15_000);
+        });
+      },
+      leftMeanwhile: async () => {
+        await withCutOffWatcher('chat:departures', async ({ early, watcher, earlyAnnouncedBy, presenceHere, cut, mend }) => {
+          // A user who arrived within two command deadlines of the loss may be one the pod never heard
+          // of (see above), and its departure is then not told: `early` arrives before that.
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
+          await cut();
+          // Told to the room while the watcher's pod cannot hear it.
+          expect((await early.request('leave', { room: 'chat:departures' })).event).toBe('left');
+          await eventually(async () => expect((await presenceHere()).users).toEqual(['watcher']));
+          await mend();
+          await eventually(() => expect(presenceOf(watcher)).toEqual(['early left']), 15_000);
+        });
+      },
     });
-  });
 
-  it('are told to the members of a pod cut off from Redis meanwhile: a user there before them who left is announced left', async () => {
-    await withCutOffWatcher('chat:departures', async ({ early, watcher, earlyAnnouncedBy, presenceHere, cut, mend }) => {
-      // A user who arrived within two command deadlines of the loss may be one the pod never heard
-      // of (see above), and its departure is then not told: `early` arrives before that.
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
-      await cut();
-      // Told to the room while the watcher's pod cannot hear it.
-      expect((await early.request('leave', { room: 'chat:departures' })).event).toBe('left');
-      await eventually(async () => expect((await presenceHere()).users).toEqual(['watcher']));
-      await mend();
-      await eventually(() => expect(presenceOf(watcher)).toEqual(['early left']), 15_000);
-    });
+    it('are told to the members of a pod cut off from Redis meanwhile: a user who joined on another pod is announced joined, one there before is not', cases.joinedMeanwhile);
+    it('are told to the members of a pod cut off from Redis meanwhile: a user there before them who left is announced left', cases.leftMeanwhile);
   });
 
   it('are told by a pod that shut down while Redis was frozen, once Redis answers: its members are announced as left', async () => {
