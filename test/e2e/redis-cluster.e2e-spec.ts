@@ -568,6 +568,35 @@ describe('pods on a Redis Cluster', () => {
     await cluster.waitHealthy(30_000);
   }, 90_000);
 
+  it("acknowledges a publish with an id only once its id's claim reached a replica, on whichever shard holds it", async () => {
+    // An id claimed on another primary than its room's: the room's WAIT covers nothing there, and
+    // a failover of that primary would forget the id, so a different body under it would be
+    // delivered where section 6 asks for 409.
+    const room = 'public:claimed-elsewhere';
+    const roomPrimary = await cluster.primaryOf(slotOf(room));
+    const claimPrimaryOf = (id: string) => cluster.primaryOf(calculateSlot(`{publish:${id}}`));
+    let id = `claim-${randomUUID()}`;
+    while ((await claimPrimaryOf(id)).port === roomPrimary.port) id = `claim-${randomUUID()}`;
+    const [replica] = await cluster.replicasOf(await claimPrimaryOf(id));
+    const member = await connectClient(pods[0].wsUrl, user('claimer'));
+    await member.join(room);
+
+    await cluster.freeze(replica);
+    try {
+      const refused = await notify(pods[1], room, 'first', id);
+      expect(refused.status).toBe(503);
+      expect(refused.body.message).toMatch(/REDIS_MIN_REPLICAS/);
+    } finally {
+      cluster.thaw(replica);
+    }
+    await cluster.waitHealthy(30_000);
+    // Nothing was published: the retry is, once, and a different body under the id is refused.
+    await eventually(async () => expect((await notify(pods[1], room, 'first', id)).status).toBe(202), 10_000, 200);
+    expect((await notify(pods[2], room, 'other', id)).status).toBe(409);
+    await eventually(() => expect(texts(member, room)).toEqual(['first']));
+    await member.close();
+  }, 60_000);
+
   it('loses no acknowledged notification when the primary of a busy room is killed, and turns ready again', async () => {
     const room = 'public:cluster-busy';
     const primary = await cluster.primaryOf(slotOf(room));

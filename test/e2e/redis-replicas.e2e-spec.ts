@@ -43,11 +43,11 @@ describe('publishes that wait for replicas', () => {
     const refused = await publish(pod.url, body);
     expect(refused.status).toBe(503);
     // Stored on the primary but not replicated: the answer does not claim it was not stored.
-    expect(refused.body.message).toMatch(/could not confirm the request \(too few replicas acknowledged it in time \(REDIS_MIN_REPLICAS\)\).*same id/);
+    expect(refused.body.message).toMatch(/could not confirm the request \(fewer replicas than REDIS_MIN_REPLICAS acknowledged it in time\).*same id/);
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 1\b/);
     // A chat message likewise, which has no id to retry by: its error says to look before sending it again.
     const chat = await member.request('message', { room, text: 'unconfirmed' });
-    expect(chat.data).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/could not confirm the message \(too few replicas.*may have reached the room.*before sending it again/) });
+    expect(chat.data).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/could not confirm the message \(fewer replicas than REDIS_MIN_REPLICAS.*may have reached the room.*before sending it again/) });
     await member.waitFor((frame) => frame.event === 'message' && frame.data.text === 'unconfirmed');
 
     await startReplica();

@@ -119,7 +119,14 @@ export class RedisBroker extends Broker {
       PUBLISH_GROUP_LIMITS,
     );
     this.claims = new TurnGroups(
-      (group) => connection.run('publish id claim', (redis) => redis.heraldClaimPublishIds(group, settings.historyTtlS)),
+      // On one Redis the publish's WAIT, on the same connection, covers its claim written before it.
+      // On a Cluster the claim's key has a slot of its own, most often on another primary than the
+      // room's, so it waits for its replicas itself: a failover there must not forget an id that was
+      // acknowledged, or a different body under it would be delivered instead of refused (409).
+      (group) =>
+        keys.sharded
+          ? connection.runReplicated('publish id claim', group[0].key, (redis) => redis.heraldClaimPublishIds(group, settings.historyTtlS))
+          : connection.run('publish id claim', (redis) => redis.heraldClaimPublishIds(group, settings.historyTtlS)),
       (claim) => slotOf(claim.key),
       CLAIM_GROUP_LIMITS,
     );

@@ -248,7 +248,7 @@ export class StartSettingError extends Error {
 /** A write fewer replicas acknowledged than REDIS_MIN_REPLICAS asks: answered as unavailable (503). */
 export class ReplicasUnavailableError extends BrokerUnavailableError {
   override readonly mayHaveApplied = true;
-  override readonly unconfirmedBecause = 'too few replicas acknowledged it in time (REDIS_MIN_REPLICAS)';
+  override readonly unconfirmedBecause = 'fewer replicas than REDIS_MIN_REPLICAS acknowledged it in time';
 
   constructor(operation: string, acknowledged: number, wanted: number) {
     super(`The message broker could not replicate the ${operation} (${acknowledged} of ${wanted} replicas acknowledged in time)`);
