@@ -29,18 +29,20 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
 }
 
 /**
- * Every operation may answer 417 (section 6: an Expect other than 100-continue), before any
- * route runs: said once here rather than on every controller method.
+ * Every operation may answer 417 (section 6: an Expect other than 100-continue), and every one
+ * that takes a body 501 (a transfer coding other than chunked, RFC 9112), before any route runs:
+ * said once here rather than on every controller method.
  */
 function withUnmetExpectation(document: OpenAPIObject): OpenAPIObject {
-  const answer = {
-    description: 'An Expect header other than 100-continue',
-    content: { 'application/json': { schema: { $ref: '#/components/schemas/HttpErrorDto' } } },
-  };
+  const errorAnswer = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/HttpErrorDto' } } } });
+  const unmetExpectation = errorAnswer('An Expect header other than 100-continue');
+  const unknownTransferCoding = errorAnswer('A body sent in a transfer coding other than chunked (Transfer-Encoding: gzip, chunked, for one)');
   for (const path of Object.values(document.paths)) {
     for (const method of ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const) {
       const operation = path[method];
-      if (operation) operation.responses = { ...operation.responses, '417': answer };
+      if (!operation) continue;
+      operation.responses = { ...operation.responses, '417': unmetExpectation };
+      if (operation.requestBody) operation.responses['501'] = unknownTransferCoding;
     }
   }
   return document;

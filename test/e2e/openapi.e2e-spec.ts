@@ -109,10 +109,10 @@ describe('GET /openapi.json', () => {
     it('lists every status section 6 says each token-protected route can answer', async () => {
       const document = (await http('GET', `${app.url}/openapi.json`)).body as OpenApi;
       const statuses = (path: string, method: string) => Object.keys(document.paths[path][method].responses).sort();
-      expect(statuses('/v1/notifications', 'post')).toEqual(['202', '400', '401', '403', '409', '413', '415', '417', '503']);
-      expect(statuses('/v1/notifications/batch', 'post')).toEqual(['200', '207', '400', '401', '403', '413', '415', '417', '503']);
+      expect(statuses('/v1/notifications', 'post')).toEqual(['202', '400', '401', '403', '409', '413', '415', '417', '501', '503']);
+      expect(statuses('/v1/notifications/batch', 'post')).toEqual(['200', '207', '400', '401', '403', '413', '415', '417', '501', '503']);
       expect(statuses('/v1/inbox', 'get')).toEqual(['200', '400', '401', '417', '503']);
-      expect(statuses('/v1/inbox/read', 'post')).toEqual(['200', '400', '401', '413', '415', '417', '503']);
+      expect(statuses('/v1/inbox/read', 'post')).toEqual(['200', '400', '401', '413', '415', '417', '501', '503']);
       // A body over MAX_PUBLISH_BYTES (65536 by default) is refused there as on a publish.
       const oversized = await http('POST', `${app.url}/v1/inbox/read`, { token: signToken({ sub: 'olga' }), body: { ids: Array.from({ length: 1000 }, (_, index) => `${index}`.padStart(70, 'x')) } });
       expect(oversized.status).toBe(413);
