@@ -5,6 +5,7 @@ import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { expectExactlyOnce, keepPublishing } from '../support/failover-publisher';
 import { startFakeSentinel } from '../support/fake-sentinel';
+import { startedTogether } from '../support/started-together';
 import { freePort } from '../support/free-port';
 import { RedisSentinelSet, startRedisSentinels } from '../support/redis-sentinel';
 import { startRedis } from '../support/redis-server';
@@ -163,50 +164,59 @@ describe('pods behind Redis Sentinel', () => {
     }
   });
 
-  it('serves from the primary when the sentinels asked first name a server that is down or only a replica, and stays there', async () => {
-    const primary = await sentinels.primary();
-    const replica = sentinels.servers.find((server) => server !== primary && server.running)!;
-    // Sentinels that missed a failover: one names a server that is gone, one a live replica.
-    const down = await startFakeSentinel(`127.0.0.1:${await freePort()}`);
-    const stale = await startFakeSentinel(`127.0.0.1:${replica.port}`);
-    // A short command timeout: the sentinels are asked again every 250 ms while all is well, so
-    // the checks below come quickly (every tenth tick while the primary answers).
-    const env = { ...POD_ENV, REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_REPLICA_WAIT_MS: '250', REDIS_SENTINELS: `${down.address},${stale.address},${sentinels.sentinels}`, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: PASSWORD, REDIS_PREFIX: prefix };
-    let pod: TestApp | undefined;
-    try {
-      pod = await createTestApp(env);
-      expect((await notify(pod, 'public:sentinel-stale', 'first')).status).toBe(202);
-      // Asked at start and by two later looks, which kept the primary rather than moving to what
-      // it names. Every sentinel is asked at once, and a look that a real sentinel settles first
-      // drops its question to this one, maybe before it is put: counted by its connections.
-      await eventually(() => expect(stale.connectionsTaken()).toBeGreaterThanOrEqual(3), 30_000, 100);
-      await expectStillOnItsPrimary(pod, 'public:sentinel-stale');
-    } finally {
-      await pod?.close();
-      await Promise.all([down.stop(), stale.stop()]);
-    }
-  });
+  describe('with sentinels that missed a failover', () => {
+    // Each case waits for a pod's later looks at its sentinels (one every 2.5 s), on a pod and fake
+    // sentinels of its own: they start together, so those waits overlap instead of adding up, and each
+    // test checks its own case.
+    const cases = startedTogether({
+      downOrReplicaFirst: async () => {
+        const primary = await sentinels.primary();
+        const replica = sentinels.servers.find((server) => server !== primary && server.running)!;
+        // Sentinels that missed a failover: one names a server that is gone, one a live replica.
+        const down = await startFakeSentinel(`127.0.0.1:${await freePort()}`);
+        const stale = await startFakeSentinel(`127.0.0.1:${replica.port}`);
+        // A short command timeout: the sentinels are asked again every 250 ms while all is well, so
+        // the checks below come quickly (every tenth tick while the primary answers).
+        const env = { ...POD_ENV, REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_REPLICA_WAIT_MS: '250', REDIS_SENTINELS: `${down.address},${stale.address},${sentinels.sentinels}`, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: PASSWORD, REDIS_PREFIX: prefix };
+        let pod: TestApp | undefined;
+        try {
+          pod = await createTestApp(env);
+          expect((await notify(pod, 'public:sentinel-stale', 'first')).status).toBe(202);
+          // Asked at start and by two later looks, which kept the primary rather than moving to what
+          // it names. Every sentinel is asked at once, and a look that a real sentinel settles first
+          // drops its question to this one, maybe before it is put: counted by its connections.
+          await eventually(() => expect(stale.connectionsTaken()).toBeGreaterThanOrEqual(3), 30_000, 100);
+          await expectStillOnItsPrimary(pod, 'public:sentinel-stale');
+        } finally {
+          await pod?.close();
+          await Promise.all([down.stop(), stale.stop()]);
+        }
+      },
+      replicaAnswersFirst: async () => {
+        const primary = await sentinels.primary();
+        const replica = sentinels.servers.find((server) => server !== primary && server.running)!;
+        // The only sentinel that knows the primary answers 300 ms after the one that missed the
+        // failover: in every look the replica is weighed first, and only its ROLE turns it down.
+        const stale = await startFakeSentinel(`127.0.0.1:${replica.port}`);
+        const slow = await startFakeSentinel(`127.0.0.1:${primary.port}`, { answerAfterMs: 300 });
+        const env = { ...POD_ENV, REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_REPLICA_WAIT_MS: '250', REDIS_SENTINELS: `${stale.address},${slow.address}`, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: PASSWORD, REDIS_PREFIX: prefix };
+        let pod: TestApp | undefined;
+        try {
+          pod = await createTestApp(env);
+          expect((await notify(pod, 'public:sentinel-stale-first', 'first')).status).toBe(202);
+          // The start's look and two later ones, each answered first by the stale sentinel.
+          const askedAtStart = stale.asked();
+          await eventually(() => expect(stale.asked()).toBeGreaterThanOrEqual(askedAtStart + 2), 30_000, 100);
+          await expectStillOnItsPrimary(pod, 'public:sentinel-stale-first');
+        } finally {
+          await pod?.close();
+          await Promise.all([stale.stop(), slow.stop()]);
+        }
+      },
+    });
 
-  it('stays on the primary when, in its later looks, a sentinel naming a replica always answers first', async () => {
-    const primary = await sentinels.primary();
-    const replica = sentinels.servers.find((server) => server !== primary && server.running)!;
-    // The only sentinel that knows the primary answers 300 ms after the one that missed the
-    // failover: in every look the replica is weighed first, and only its ROLE turns it down.
-    const stale = await startFakeSentinel(`127.0.0.1:${replica.port}`);
-    const slow = await startFakeSentinel(`127.0.0.1:${primary.port}`, { answerAfterMs: 300 });
-    const env = { ...POD_ENV, REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_REPLICA_WAIT_MS: '250', REDIS_SENTINELS: `${stale.address},${slow.address}`, REDIS_SENTINEL_MASTER: sentinels.masterName, REDIS_PASSWORD: PASSWORD, REDIS_PREFIX: prefix };
-    let pod: TestApp | undefined;
-    try {
-      pod = await createTestApp(env);
-      expect((await notify(pod, 'public:sentinel-stale-first', 'first')).status).toBe(202);
-      // The start's look and two later ones, each answered first by the stale sentinel.
-      const askedAtStart = stale.asked();
-      await eventually(() => expect(stale.asked()).toBeGreaterThanOrEqual(askedAtStart + 2), 30_000, 100);
-      await expectStillOnItsPrimary(pod, 'public:sentinel-stale-first');
-    } finally {
-      await pod?.close();
-      await Promise.all([stale.stop(), slow.stop()]);
-    }
+    it('serves from the primary when the sentinels asked first name a server that is down or only a replica, and stays there', cases.downOrReplicaFirst);
+    it('stays on the primary when, in its later looks, a sentinel naming a replica always answers first', cases.replicaAnswersFirst);
   });
 
   describe('with one sentinel cut off with an old primary that still says it is primary, listed first and answering first', () => {
