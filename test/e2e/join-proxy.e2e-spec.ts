@@ -56,7 +56,7 @@ describe('join proxy', () => {
     expect(client.closeInfo).toBeUndefined();
   });
 
-  it('answers unavailable when the backend is silent past JOIN_PROXY_TIMEOUT_MS, answers 5xx, or answers nonsense', async () => {
+  it('answers unavailable when the backend is silent past JOIN_PROXY_TIMEOUT_MS, answers 5xx or 3xx, or answers nonsense', async () => {
     const client = await connect('tim');
     backend.answer = () => 'hang';
     const started = Date.now();
@@ -64,6 +64,9 @@ describe('join proxy', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     backend.answer = () => ({ status: 502 });
     expect(await client.request('join', { room: 'doc:down' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
+    // Redirects are not followed (a signed request goes only where it was configured to go), and a 3xx is no decision.
+    backend.answer = () => ({ status: 307, body: { allow: true } });
+    expect(await client.request('join', { room: 'doc:moved' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
     backend.answer = () => ({ status: 200, body: { allow: 'yes' } });
     expect(await client.request('join', { room: 'doc:odd' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
     // An allow past the 16 KiB an answer may take is not read to its end, nor taken.
