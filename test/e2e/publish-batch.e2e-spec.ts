@@ -46,6 +46,21 @@ describe.each(BROKER_KINDS)('POST /v1/notifications/batch (%s broker)', (kind) =
     await Promise.all([ann.close(), ben.close()]);
   });
 
+  it('leaves each notification the depth of a single publish, and refuses a body one of them takes past it as a whole', async () => {
+    const dot = await connectClient(app.wsUrl, signToken({ sub: 'dot' }));
+    /** `levels` objects inside one another: `{"a":{"a":…{}}}`. */
+    const nested = (levels: number): object => (levels === 1 ? {} : { a: nested(levels - 1) });
+    // A single publish of 32 levels (MAX_JSON_DEPTH): the body, then a payload of 31.
+    expect((await publish(app.url, { users: ['dot'], type: 'single', payload: nested(31) })).status).toBe(202);
+    // In a batch the same notification sits under the envelope and its list: 34 levels.
+    expect((await batch(app.url, { notifications: [{ users: ['dot'], type: 'deepest', payload: nested(31) }] })).status).toBe(200);
+    const tooDeep = await batch(app.url, { notifications: [{ users: ['dot'], type: 'first', payload: {} }, { users: ['dot'], type: 'too-deep', payload: nested(32) }] });
+    expect(tooDeep).toMatchObject({ status: 400, body: { statusCode: 400, message: 'The JSON body is nested deeper than 34 levels' } });
+    expect((await publish(app.url, { users: ['dot'], type: 'after', payload: {} })).status).toBe(202);
+    await eventually(() => expect(types(dot)).toEqual(['single', 'deepest', 'after']));
+    await dot.close();
+  });
+
   it('delivers the notifications of one batch to a room in request order', async () => {
     const cat = await connectClient(app.wsUrl, signToken({ sub: 'cat' }));
     const notifications = Array.from({ length: 50 }, (_, i) => ({ users: ['cat'], type: `n${i}`, payload: { i } }));
