@@ -23,9 +23,9 @@ describe('the SDK against a real Herald', () => {
   });
   afterAll(() => app.close());
 
-  /** A client and what it saw; closed after the test, unless `ownClose` (a case that closes it itself). */
-  function open(options: HeraldClientOptions, ownClose = false) {
-    const client = connect(app.wsUrl, { WebSocket, ...options });
+  /** A client of `server` and what it saw; closed after the test, unless `ownClose` (a case that closes it itself). */
+  function open(options: HeraldClientOptions, { server = app, ownClose = false }: { server?: TestApp; ownClose?: boolean } = {}) {
+    const client = connect(server.wsUrl, { WebSocket, ...options });
     if (!ownClose) clients.push(client);
     const seen = { notifications: [] as string[], byRoom: new Map<string, string[]>(), disconnects: [] as DisconnectEvent[], recoveries: [] as RecoveryEvent[], welcomes: 0 };
     client.on('notification', (notification) => {
@@ -75,24 +75,6 @@ describe('the SDK against a real Herald', () => {
     expect(client.rooms.sort()).toEqual(['public:news', 'user:carol']);
   });
 
-  it("keeps every room past the server's rate-limit burst, joining and rejoining them at its pace", async () => {
-    // 45 rooms and the personal one: more joins than the server's burst of 40 frames.
-    const rooms = Array.from({ length: 45 }, (_, i) => `public:many-${i}`);
-    const { client, seen } = open({ getToken: () => signToken({ sub: 'gwen' }), rooms, reconnect: { soonMaxDelayMs: 1 } });
-    const errors: string[] = [];
-    client.on('error', (error) => errors.push(error.code));
-    await client.whenOpen();
-    // join() of a room being joined settles on its reply: this waits for all 45.
-    await Promise.all(rooms.map((room) => client.join(room)));
-    expect(closeEveryConnection(app)).toBe(1);
-    await eventually(() => expect(seen.welcomes).toBe(2));
-    await Promise.all(rooms.map((room) => client.join(room)));
-    expect(errors).toEqual([]);
-    expect(client.rooms).toHaveLength(46);
-    await publisher.publish({ rooms: [rooms[44]], type: 'test', payload: { title: 'to the last room' } });
-    await eventually(() => expect(seen.notifications).toEqual(['to the last room']));
-  });
-
   it('rejects what still waits for its turn with closed on close(), not disconnected', async () => {
     const { client } = open({ getToken: () => signToken({ sub: 'quin', rooms: ['chat:*'] }) });
     await client.whenOpen();
@@ -103,11 +85,35 @@ describe('the SDK against a real Herald', () => {
     expect(new Set(outcomes)).toEqual(new Set(['closed']));
   });
 
-  describe('waiting on a token\'s life or a strict rate limit', () => {
-    // Each case mostly waits (for a token to expire, or for its pace under a low limit): they start
-    // together, so those waits overlap instead of adding up, and each test checks its own case. None
-    // closes every connection of the shared server, and each closes its own client.
+  describe('waiting on a token\'s life or on a rate limit', () => {
+    // Each case mostly waits (for a token to expire, or for its pace under a rate limit): they start
+    // together, so those waits overlap instead of adding up, and each test checks its own case. The
+    // one that closes every connection has a server of its own, and each closes its own client.
     const cases = startedTogether({
+      manyRooms: async () => {
+        // A server of its own: this case closes every connection of it.
+        const own = await createTestApp();
+        // 45 rooms and the personal one: more joins than the server's burst of 40 frames.
+        const rooms = Array.from({ length: 45 }, (_, i) => `public:many-${i}`);
+        const { client, seen } = open({ getToken: () => signToken({ sub: 'gwen' }), rooms, reconnect: { soonMaxDelayMs: 1 } }, { server: own, ownClose: true });
+        try {
+          const errors: string[] = [];
+          client.on('error', (error) => errors.push(error.code));
+          await client.whenOpen();
+          // join() of a room being joined settles on its reply: this waits for all 45.
+          await Promise.all(rooms.map((room) => client.join(room)));
+          expect(closeEveryConnection(own)).toBe(1);
+          await eventually(() => expect(seen.welcomes).toBe(2));
+          await Promise.all(rooms.map((room) => client.join(room)));
+          expect(errors).toEqual([]);
+          expect(client.rooms).toHaveLength(46);
+          await new PublishClient({ baseUrl: own.url, token: publisherToken() }).publish({ rooms: [rooms[44]], type: 'test', payload: { title: 'to the last room' } });
+          await eventually(() => expect(seen.notifications).toEqual(['to the last room']));
+        } finally {
+          client.close();
+          await own.close();
+        }
+      },
       strictLimit: async () => {
         // RATE_LIMIT_PER_S=2: a burst of 4, and more than 4 drops without a one-second pause close.
         const strict = await createTestApp({ RATE_LIMIT_PER_S: '2' });
@@ -133,7 +139,7 @@ describe('the SDK against a real Herald', () => {
         const first = signToken({ sub: 'dave', ttlS: 1 });
         let expired = false;
         const getToken = jest.fn(() => (expired ? signToken({ sub: 'dave', ttlS: 3600 }) : first));
-        const { client, seen } = open({ getToken }, true);
+        const { client, seen } = open({ getToken }, { ownClose: true });
         try {
           // In order: on a busy machine the 1-second token may expire before its first admission,
           // which then closes with 4001 before any welcome; either way a welcome must follow the 4001.
@@ -158,7 +164,7 @@ describe('the SDK against a real Herald', () => {
         // refreshes half way through one this short: 5 s leaves the refresh at least 2 s to be made
         // and applied on a loaded machine before the server's expiry sweep.
         const getToken = jest.fn(() => signToken({ sub: 'erin', ttlS: 5 }));
-        const { client, seen } = open({ getToken }, true);
+        const { client, seen } = open({ getToken }, { ownClose: true });
         try {
           await client.whenOpen();
           const firstExpiry = Date.parse(client.welcome!.expiresAt!);
@@ -175,6 +181,7 @@ describe('the SDK against a real Herald', () => {
       },
     });
 
+    it("keeps every room past the server's rate-limit burst, joining and rejoining them at its pace", cases.manyRooms);
     it('learns a server rate limit below the default and joins every room without being closed 4029', cases.strictLimit, 30_000);
     it('asks for a new token after 4001 and carries on', cases.newTokenAfter4001);
     it('refreshes the token in band before it expires, without reconnecting', cases.refreshInBand);
