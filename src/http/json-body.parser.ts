@@ -112,7 +112,7 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
     const charset = charsets[0] ?? 'utf-8';
     // RFC 8259, section 8.1: JSON between systems is UTF-8. Reading the bytes as UTF-8 whatever
     // the charset would be worse than refusing: in UTF-7 a `[` can be `+AFs-`, past the depth check.
-    if (charset !== 'utf-8') return done(new UnsupportedMediaTypeException(`unsupported charset "${charset.toUpperCase()}"`));
+    if (!UTF8_LABELS.has(charset)) return done(new UnsupportedMediaTypeException(`unsupported charset "${charset.toUpperCase()}"`));
     readBody(payload, request.headers['content-length'], limitsOf(request.routeOptions.url).limitBytes, (error, body) => (error ? done(error) : readJson(request, body!, done)));
   });
 }
@@ -120,6 +120,9 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
 type ParserDone = (error: Error | null, body?: unknown) => void;
 
 /** The charsets a Content-Type names, lower-cased, in order: none, one, or (ambiguously) more. */
+/** The names a charset parameter may give UTF-8 by (the WHATWG Encoding Standard's labels, which browsers read so). */
+const UTF8_LABELS: ReadonlySet<string> = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'x-unicode20utf8']);
+
 function charsetsOf(contentType: string): string[] {
   const charsets: string[] = [];
   for (const [, name, quoted, token] of contentType.matchAll(PARAMETER)) {

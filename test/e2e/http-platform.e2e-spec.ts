@@ -95,7 +95,7 @@ describe('HTTP platform', () => {
     expect(response.headers.get('x-powered-by')).toBeNull();
   });
 
-  it.each(['application/json', 'application/json; charset=utf-8', 'application/vnd.herald+json'])('reads a JSON body sent as %s', async (type) => {
+  it.each(['application/json', 'application/json; charset=utf-8', 'application/json; charset="UTF8"', 'application/vnd.herald+json'])('reads a JSON body sent as %s', async (type) => {
     const response = await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{"users":["u1"],"type":"t","payload":{"n":1}}', headers: { 'content-type': type } });
     expect(response.status).toBe(202);
     expect(response.body).toEqual({ id: expect.any(String), targets: 1 });
