@@ -44,14 +44,30 @@ export function inboxItemOf(seq: string, bodyJson: string, read: boolean): Inbox
 }
 
 /**
- * One page of an inbox, the same for every driver: `newestFirst` is the user's live items,
- * newest first; the page holds up to `limit` of those older than `before`, and `next` is the
- * cursor to the rest.
+ * One page of an inbox, the same for every driver: `oldestFirst` is the user's live items in the
+ * order they were stored; the page holds up to `limit` of those older than `before`, newest
+ * first, each as `itemOf` makes it, and `next` is the cursor to the rest. It walks back from the
+ * newest and copies only the page: an inbox may hold INBOX_SIZE (up to 10,000) items, and an
+ * unread check reads a page of one.
  */
-export function inboxPage(newestFirst: readonly InboxItem[], limit: number, before: string | undefined): InboxPage {
-  const older = before === undefined ? newestFirst : newestFirst.filter((item) => item.seq < before);
-  const items = older.slice(0, limit);
-  return { items, unread: unreadCount(newestFirst), next: older.length > limit ? items[items.length - 1].seq : null };
+export function inboxPage<Stored extends InboxItem>(
+  oldestFirst: readonly Stored[],
+  limit: number,
+  before: string | undefined,
+  itemOf: (stored: Stored) => InboxItem = (stored) => stored,
+): InboxPage {
+  const items: InboxItem[] = [];
+  let next: string | null = null;
+  for (let index = oldestFirst.length - 1; index >= 0; index--) {
+    const stored = oldestFirst[index];
+    if (before !== undefined && !(stored.seq < before)) continue;
+    if (items.length === limit) {
+      next = items[items.length - 1].seq;
+      break;
+    }
+    items.push(itemOf(stored));
+  }
+  return { items, unread: unreadCount(oldestFirst), next };
 }
 
 export function unreadCount(items: readonly Pick<InboxItem, 'read'>[]): number {

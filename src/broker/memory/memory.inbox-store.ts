@@ -89,10 +89,7 @@ export class MemoryInboxStore extends InboxStore {
   }
 
   async read(user: string, limit: number, before?: string): Promise<InboxPage> {
-    const newestFirst = this.live(user, Date.now())
-      .map(({ storedAtMs: _, sizeBytes: __, ...item }) => item)
-      .reverse();
-    return inboxPage(newestFirst, limit, before);
+    return inboxPage(this.live(user, Date.now()), limit, before, ({ storedAtMs: _, sizeBytes: __, ...item }) => item);
   }
 
   async markRead(user: string, selection: string[] | 'all'): Promise<number> {

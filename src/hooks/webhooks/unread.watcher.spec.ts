@@ -61,7 +61,7 @@ class CountingInbox extends InboxStore {
   /** Whether a turn of the event loop passed between reads (set by a setImmediate each read leaves). */
   readonly turnBetweenReads: boolean[] = [];
   private turned = true;
-  constructor(private readonly newestFirst: InboxItem[]) {
+  constructor(private readonly oldestFirst: InboxItem[]) {
     super();
   }
   async read(_user: string, limit: number, before?: string): Promise<InboxPage> {
@@ -69,7 +69,7 @@ class CountingInbox extends InboxStore {
     this.turnBetweenReads.push(this.turned);
     this.turned = false;
     setImmediate(() => (this.turned = true));
-    const page = inboxPage(this.newestFirst, limit, before);
+    const page = inboxPage(this.oldestFirst, limit, before);
     this.itemsRead += page.items.length;
     return page;
   }
@@ -112,7 +112,7 @@ describe('UnreadWatcher checks', () => {
     const item = (position: number, read = false): InboxItem => ({ id: `n-${position}`, seq: formatSeq(epoch, position), type: 't', payload: {}, timestamp: '', read });
     // 5,000 items, positions 6,000 down to 1,001 (the first 1,000 trimmed), those with position % 5 under 2 read.
     const newestFirst = Array.from({ length: 5000 }, (_, i) => item(6000 - i, (6000 - i) % 5 < 2));
-    const inbox = new CountingInbox(newestFirst);
+    const inbox = new CountingInbox([...newestFirst].reverse());
     const checked = [5999, 5998, 5997, 1001, 1002, 500, 3];
     const due: UnreadCheck[] = checked.map((position) => ({ user: 'ann', notification: { id: `n-${position}`, seq: formatSeq(epoch, position), type: 't' } }));
     // The same id under another seq (published again): not this notification.
@@ -138,7 +138,7 @@ describe('UnreadWatcher checks', () => {
     const due = newestFirst.map((item): UnreadCheck => ({ user: 'ann', notification: { id: item.id, seq: item.seq, type: 't' } }));
     const queue = new CollectingQueue();
     // Not started: the only look is the one this test makes.
-    const watcher = new UnreadWatcher(new DueSchedule(due), queue, new CountingInbox(newestFirst), settings, () => undefined);
+    const watcher = new UnreadWatcher(new DueSchedule(due), queue, new CountingInbox([...newestFirst].reverse()), settings, () => undefined);
     (watcher as unknown as { look(): void }).look();
     // Before: 100 (one claim), the rest a look interval later.
     await eventually(() => expect(queue.events).toHaveLength(250));
