@@ -1,4 +1,5 @@
-import { InboxItem, inboxPage } from './inbox.store';
+import { InboxItem } from '@herald/client/protocol';
+import { inboxPage } from './inbox.store';
 
 describe('inboxPage', () => {
   const stored = (positions: number[], read: (position: number) => boolean = () => false): InboxItem[] =>
