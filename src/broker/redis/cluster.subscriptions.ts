@@ -89,9 +89,13 @@ export class ClusterSubscriptions {
     );
   }
 
-  /** Subscribes every listed channel again, one after the other (resubscribe). */
+  /**
+   * Subscribes every listed channel again, one after the other (resubscribe). A channel forgotten
+   * before its turn (its room's last member left during the resync) is skipped: listing and
+   * subscribing it again left it subscribed on Redis with no room holding it.
+   */
   async resubscribeAll(): Promise<void> {
-    for (const channel of [...this.channels.keys()]) await this.resubscribe(channel);
+    for (const channel of [...this.channels.keys()]) if (this.channels.has(channel)) await this.resubscribe(channel);
   }
 
   /** Subscribed channels whose slot is now served by another primary than when subscribed. */
@@ -113,7 +117,8 @@ export class ClusterSubscriptions {
    * slot now. A plain SSUBSCRIBE would not do: node-redis answers it at once, without asking
    * Redis, for a channel it already lists, and it lists a moved channel on the new primary
    * before its own SSUBSCRIBE there is answered. What is published between the two calls is
-   * covered by the catch-up that follows.
+   * covered by the catch-up that follows. A channel forgotten while its SUNSUBSCRIBE was under
+   * way is not subscribed again: the forget's SUNSUBSCRIBE went before that SSUBSCRIBE.
    */
   private async resubscribe(channel: string): Promise<void> {
     this.channels.set(channel, this.discovery.ownerOf(channel));
@@ -121,6 +126,7 @@ export class ClusterSubscriptions {
       // The old subscription is gone with its node, or was never made: subscribing is what counts.
       this.logger.debug({ message: 'Unsubscribe before resubscribing failed', channel, error: describeError(error) }),
     );
+    if (!this.channels.has(channel)) return;
     await this.bounded('resubscribe', this.discovery.cluster.sSubscribe(channel, this.deliver));
   }
 
