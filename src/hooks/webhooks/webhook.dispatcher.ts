@@ -145,8 +145,11 @@ export class WebhookDispatcher {
     return Math.min(delayMs, Math.floor(this.leaseMs / 3));
   }
 
-  /** One POST of a batch, failing when not answered within `timeoutMs`; true on a 2xx. */
-  private async post(batch: QueuedEvent[], timeoutMs = this.settings.timeoutMs): Promise<boolean> {
+  /**
+   * One POST of a batch, failing when not answered within `timeoutMs`; true on a 2xx. `last`:
+   * the stopping pod's last attempt, which no retry follows.
+   */
+  private async post(batch: QueuedEvent[], timeoutMs = this.settings.timeoutMs, last = false): Promise<boolean> {
     const body = JSON.stringify({ events: batch.map((queued) => queued.event) } satisfies WebhookBatch);
     const controller = new AbortController();
     this.inFlight = controller;
@@ -160,13 +163,13 @@ export class WebhookDispatcher {
       const response = await this.receiver.post(body, deadline.signal);
       await response.discard();
       this.metrics.requests.inc({ outcome: statusClass(response.status) });
-      if (!response.ok) this.logFailure({ status: response.status, events: batch.length });
+      if (!response.ok) this.logFailure({ status: response.status, events: batch.length }, last);
       return response.ok;
     } catch (error) {
       // By name, not instanceof: the error may come from another realm (test runners' VM contexts).
       const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
       this.metrics.requests.inc({ outcome: timedOut ? 'timeout' : 'error' });
-      if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${timeoutMs} ms` : describeHookError(error), events: batch.length });
+      if (!controller.signal.aborted) this.logFailure({ error: timedOut ? `no answer within ${timeoutMs} ms` : describeHookError(error), events: batch.length }, last);
       return false;
     } finally {
       deadline.end();
@@ -188,7 +191,7 @@ export class WebhookDispatcher {
       const lease = await this.queue.lease(this.leaseMs, this.settings.batchMax);
       if (!lease.held || lease.head.length === 0) return;
       const leftMs = deadline - Date.now();
-      if (leftMs <= 0 || !(await this.post(lease.head, leftMs))) {
+      if (leftMs <= 0 || !(await this.post(lease.head, leftMs, true))) {
         this.logger.warn({ message: 'Webhook events lost with this pod (no Redis to keep them)', count: lease.depth });
         this.metrics.dropped.inc({ reason: 'shutdown' }, lease.depth);
         return;
@@ -198,10 +201,11 @@ export class WebhookDispatcher {
     }
   }
 
-  private logFailure(fields: Record<string, unknown>): void {
-    // The first failure of a run is worth a warning; the retries that follow are not.
-    const entry = { message: 'Webhook POST failed; retrying with backoff', attempt: this.attempt + 1, ...fields };
-    if (this.attempt === 0) this.logger.warn(entry);
+  private logFailure(fields: Record<string, unknown>, last: boolean): void {
+    const message = last ? 'Webhook POST failed in the last attempt of a stopping pod: not retried' : 'Webhook POST failed; retrying with backoff';
+    const entry = { message, attempt: this.attempt + 1, ...fields };
+    // The first failure of a run is worth a warning; the retries that follow are not, but the last one is.
+    if (this.attempt === 0 || last) this.logger.warn(entry);
     else this.logger.debug(entry);
   }
 
