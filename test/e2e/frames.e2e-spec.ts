@@ -152,16 +152,19 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
   it('accepts pong frames without replying', async () => {
     alice.send({ event: 'pong' });
     alice.send({ event: 'ping', id: 'after' });
-    expect(await alice.next()).toEqual({ event: 'pong', id: 'after' });
+    expect(await alice.waitFor((frame) => frame.id === 'after')).toEqual({ event: 'pong', id: 'after' });
+    // The ping's pong is the only answer: nothing answered the pong frame before it.
+    expect(alice.frames.filter((frame) => frame.event === 'error' || frame.event === 'pong')).toEqual([{ event: 'pong', id: 'after' }]);
   });
 
   it('answers bad_request to a ping or pong carrying data, which they have none of, and keeps the connection', async () => {
+    // Each reply by its id: a presence event of an earlier connection of alice's may come first.
     alice.send({ event: 'ping', id: 'p', data: { extra: 1 } });
-    expect(await alice.next()).toEqual({ event: 'error', id: 'p', data: { code: 'bad_request', message: 'property extra should not exist (ping carries no data)', event: 'ping' } });
+    expect(await alice.waitFor((frame) => frame.id === 'p')).toEqual({ event: 'error', id: 'p', data: { code: 'bad_request', message: 'property extra should not exist (ping carries no data)', event: 'ping' } });
     alice.send({ event: 'pong', id: 'q', data: { extra: 1 } });
-    expect(await alice.next()).toEqual({ event: 'error', id: 'q', data: { code: 'bad_request', message: 'property extra should not exist (pong carries no data)', event: 'pong' } });
+    expect(await alice.waitFor((frame) => frame.id === 'q')).toEqual({ event: 'error', id: 'q', data: { code: 'bad_request', message: 'property extra should not exist (pong carries no data)', event: 'pong' } });
     alice.send({ event: 'ping', id: 'empty', data: {} });
-    expect(await alice.next()).toEqual({ event: 'pong', id: 'empty' });
+    expect(await alice.waitFor((frame) => frame.id === 'empty')).toEqual({ event: 'pong', id: 'empty' });
   });
 
   it('closes with 1009 on a frame larger than MAX_MESSAGE_BYTES', async () => {
