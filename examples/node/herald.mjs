@@ -9,6 +9,8 @@
 // pages' getToken fetches (docs/client.md), behind your own login. With the jsonwebtoken
 // package, jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: 300 }) does the same.
 import { createHmac, randomUUID } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const HERALD_URL = process.env.HERALD_URL ?? `http://localhost:${process.env.PORT ?? '3000'}`;
 
@@ -52,7 +54,17 @@ async function main() {
   console.log(JSON.stringify(await call('GET', `/v1/rooms/${encodeURIComponent(room)}/presence`, token)));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run as a script, not imported for mintToken: compared as real paths, since a URL escapes
+// spaces and a symlinked script's URL names its target.
+function isMainModule() {
+  try {
+    return fileURLToPath(import.meta.url) === realpathSync(process.argv[1]);
+  } catch {
+    return false; // no script path (node -e, a REPL)
+  }
+}
+
+if (isMainModule()) {
   main().catch((error) => {
     console.error(error.message);
     process.exit(1);

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -51,6 +53,22 @@ describe('examples for backends in other languages', () => {
   it('Node.js (standard library)', async () => {
     const { stdout } = await run(process.execPath, [join(examples, 'node', 'herald.mjs'), 'chat:7', 'alice'], { env: env() });
     await expectItWorked(stdout, 'From Node.js');
+  });
+
+  it('Node.js, run from a path with a space in it and through a symlink', async () => {
+    // Copied into a project of one's own (~/My Projects/...) or linked there: the script still
+    // runs, where a main-module check on the raw path printed nothing and exited 0.
+    const dir = mkdtempSync(join(tmpdir(), 'herald example '));
+    try {
+      copyFileSync(join(examples, 'node', 'herald.mjs'), join(dir, 'herald.mjs'));
+      symlinkSync(join(dir, 'herald.mjs'), join(dir, 'linked.mjs'));
+      const copied = await run(process.execPath, [join(dir, 'herald.mjs'), 'chat:7', 'alice'], { env: env() });
+      await expectItWorked(copied.stdout, 'From Node.js');
+      const linked = await run(process.execPath, [join(dir, 'linked.mjs'), 'chat:7', 'alice'], { env: env() });
+      await expectItWorked(linked.stdout, 'From Node.js');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('says what is wrong when the secret is wrong (Node.js)', async () => {
