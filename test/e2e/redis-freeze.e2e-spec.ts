@@ -240,138 +240,141 @@ describe('presence changes made while Redis is down', () => {
 
   // Each case waits on outages and what a pod tells after them: they start together, so those waits
   // overlap instead of adding up, and each test checks its own case. A case that stops Redis has a
-  // Redis of its own (withOwnRedis); the cases of a pod cut off cut only their own relays.
-  const cases = startedTogether({
-    toldOnceBack: async () => {
-      await withOwnRedis(async (redis, env) => {
-        const own = await createTestApp({ ...env, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) });
-        const ready = async () => (await http('GET', `${own.url}/readyz`)).status;
-        try {
-          const room = 'chat:outage';
-          const watcher = await connectClient(own.wsUrl, chatUser('watcher'));
-          await watcher.join(room);
-          const leaver = await connectClient(own.wsUrl, chatUser('leaver'));
-          await leaver.join(room);
-          const quitter = await connectClient(own.wsUrl, chatUser('quitter'));
-          await quitter.join(room);
-          await eventually(() => expect(presenceOf(watcher)).toEqual(['leaver joined', 'quitter joined']));
-
-          // Redis is lost (and comes back empty): the presence store cannot record either change.
-          await redis.kill();
-          await eventually(async () => expect(await ready()).toBe(503), ANSWER_WITHIN_MS);
-          expect((await leaver.request('leave', { room })).event).toBe('left');
-          await quitter.close();
-          await redis.restart();
-          await eventually(async () => expect(await ready()).toBe(200), 15_000);
-
-          await eventually(() => expect(presenceOf(watcher)).toEqual(['leaver joined', 'quitter joined', 'leaver left', 'quitter left']), 10_000);
-          expect((await http('GET', `${own.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body).toMatchObject({ users: ['watcher'], connections: 1 });
-          await Promise.all([watcher.close(), leaver.close()]);
-        } finally {
-          await own.close();
-        }
-      });
-    },
-    joinedMeanwhile: async () => {
-      await withCutOffWatcher('chat:cutoff', async ({ watcher, earlyAnnouncedBy, connect, cut, mend }) => {
-        // A pod counts what was announced up to two command deadlines before it noticed the loss as
-        // possibly unheard (a silent Redis is noticed that late): `early` is announced before that.
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
-        /** While the pod is cut off, `user` joins on the other pod: announced on a channel the pod does not hear then. */
-        const joinWhileCutOff = async (user: string) => {
-          await cut();
-          await connect(user);
-          await mend();
-        };
-        await joinWhileCutOff('newcomer');
-        // The look after the return tells each room's users in one pass: `early` would be told with it.
-        await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined']), 15_000);
-        // The next outage's look tells its own arrival, and not the one told already.
-        await joinWhileCutOff('later');
-        await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined', 'later joined']), 15_000);
-      });
-    },
-    leftMeanwhile: async () => {
-      await withCutOffWatcher('chat:departures', async ({ early, watcher, earlyAnnouncedBy, presenceHere, cut, mend }) => {
-        // A user who arrived within two command deadlines of the loss may be one the pod never heard
-        // of (see above), and its departure is then not told: `early` arrives before that.
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
-        await cut();
-        // Told to the room while the watcher's pod cannot hear it.
-        expect((await early.request('leave', { room: 'chat:departures' })).event).toBe('left');
-        await eventually(async () => expect((await presenceHere()).users).toEqual(['watcher']));
-        await mend();
-        await eventually(() => expect(presenceOf(watcher)).toEqual(['early left']), 15_000);
-      });
-    },
-    shutDownWhileFrozen: async () => {
-      await withOwnRedis(async (redis, env) => {
-        const room = 'chat:shutdown';
-        // Entries live two heartbeats (40 s here): only the shutting pod's own word tells the room in
-        // time. The watcher's pod waits out the freeze without counting Redis down, so no outage rule
-        // of its own tells it either.
-        const leaving = await createTestApp({ ...env, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '20000' });
-        const patient = await createTestApp({ ...env, REDIS_COMMAND_TIMEOUT_MS: '30000', HEARTBEAT_MS: '20000' });
-        let closed = false;
-        try {
-          const watcher = await connectClient(patient.wsUrl, chatUser('watcher'));
-          await watcher.join(room);
-          const member = await connectClient(leaving.wsUrl, chatUser('member'));
-          await member.join(room);
-          await eventually(() => expect(presenceOf(watcher)).toEqual(['member joined']));
-
-          redis.pause();
+  // Redis of its own (withOwnRedis); the cases of a pod cut off cut only their own relays. A
+  // describe of their own, so they have settled before the suite's pod and Redis are stopped.
+  describe('side by side', () => {
+    const cases = startedTogether({
+      toldOnceBack: async () => {
+        await withOwnRedis(async (redis, env) => {
+          const own = await createTestApp({ ...env, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) });
+          const ready = async () => (await http('GET', `${own.url}/readyz`)).status;
           try {
-            await eventually(async () => expect((await http('GET', `${leaving.url}/readyz`)).status).toBe(503), ANSWER_WITHIN_MS);
-            await leaving.close();
-            closed = true;
-          } finally {
-            redis.resume();
-          }
-          await eventually(() => expect(presenceOf(watcher)).toEqual(['member joined', 'member left']), 10_000);
-          await watcher.close();
-        } finally {
-          if (!closed) await leaving.close();
-          await patient.close();
-        }
-      });
-    },
-    countNoOne: async () => {
-      await withOwnRedis(async (redis, env) => {
-        // Entries live two heartbeats (40 s here) unless removed: longer than the test waits.
-        const pod = await createTestApp({ ...env, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '20000' });
-        try {
-          const room = 'chat:frozen';
-          const [watcher, leaver, quitter] = [await connectClient(pod.wsUrl, chatUser('watcher')), await connectClient(pod.wsUrl, chatUser('leaver')), await connectClient(pod.wsUrl, chatUser('quitter'))];
-          for (const client of [watcher, leaver, quitter]) await client.join(room);
-          const presence = async () => (await http('GET', `${pod.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body;
-          const podReady = async () => (await http('GET', `${pod.url}/readyz`)).status;
-          await eventually(async () => expect(await presence()).toMatchObject({ connections: 3 }));
+            const room = 'chat:outage';
+            const watcher = await connectClient(own.wsUrl, chatUser('watcher'));
+            await watcher.join(room);
+            const leaver = await connectClient(own.wsUrl, chatUser('leaver'));
+            await leaver.join(room);
+            const quitter = await connectClient(own.wsUrl, chatUser('quitter'));
+            await quitter.join(room);
+            await eventually(() => expect(presenceOf(watcher)).toEqual(['leaver joined', 'quitter joined']));
 
-          // Frozen, not emptied: the entries stay in Redis, and the removes, asked for once the pod
-          // knows Redis is down, are never sent.
-          redis.pause();
-          try {
-            await eventually(async () => expect(await podReady()).toBe(503), ANSWER_WITHIN_MS);
+            // Redis is lost (and comes back empty): the presence store cannot record either change.
+            await redis.kill();
+            await eventually(async () => expect(await ready()).toBe(503), ANSWER_WITHIN_MS);
             expect((await leaver.request('leave', { room })).event).toBe('left');
             await quitter.close();
-          } finally {
-            redis.resume();
-          }
-          await eventually(async () => expect(await podReady()).toBe(200), 15_000);
-          // Their entries are removed at the resync, not left to expire two heartbeats later.
-          await eventually(async () => expect(await presence()).toMatchObject({ users: ['watcher'], connections: 1 }), 5_000);
-          await Promise.all([watcher.close(), leaver.close()]);
-        } finally {
-          await pod.close();
-        }
-      });
-    },
-  });
+            await redis.restart();
+            await eventually(async () => expect(await ready()).toBe(200), 15_000);
 
-  it('are told to the room once Redis is back: a user who left or hung up meanwhile is announced as left', cases.toldOnceBack);
-  it('are told to the members of a pod cut off from Redis meanwhile: a user who joined on another pod is announced joined, one there before is not', cases.joinedMeanwhile);
-  it('are told to the members of a pod cut off from Redis meanwhile: a user there before them who left is announced left', cases.leftMeanwhile);
-  it('are told by a pod that shut down while Redis was frozen, once Redis answers: its members are announced as left', cases.shutDownWhileFrozen);
-  it('count no one who left or hung up while Redis was frozen, as soon as it answers again', cases.countNoOne);
+            await eventually(() => expect(presenceOf(watcher)).toEqual(['leaver joined', 'quitter joined', 'leaver left', 'quitter left']), 10_000);
+            expect((await http('GET', `${own.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body).toMatchObject({ users: ['watcher'], connections: 1 });
+            await Promise.all([watcher.close(), leaver.close()]);
+          } finally {
+            await own.close();
+          }
+        });
+      },
+      joinedMeanwhile: async () => {
+        await withCutOffWatcher('chat:cutoff', async ({ watcher, earlyAnnouncedBy, connect, cut, mend }) => {
+          // A pod counts what was announced up to two command deadlines before it noticed the loss as
+          // possibly unheard (a silent Redis is noticed that late): `early` is announced before that.
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
+          /** While the pod is cut off, `user` joins on the other pod: announced on a channel the pod does not hear then. */
+          const joinWhileCutOff = async (user: string) => {
+            await cut();
+            await connect(user);
+            await mend();
+          };
+          await joinWhileCutOff('newcomer');
+          // The look after the return tells each room's users in one pass: `early` would be told with it.
+          await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined']), 15_000);
+          // The next outage's look tells its own arrival, and not the one told already.
+          await joinWhileCutOff('later');
+          await eventually(() => expect(presenceOf(watcher)).toEqual(['newcomer joined', 'later joined']), 15_000);
+        });
+      },
+      leftMeanwhile: async () => {
+        await withCutOffWatcher('chat:departures', async ({ early, watcher, earlyAnnouncedBy, presenceHere, cut, mend }) => {
+          // A user who arrived within two command deadlines of the loss may be one the pod never heard
+          // of (see above), and its departure is then not told: `early` arrives before that.
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, earlyAnnouncedBy + 2 * COMMAND_TIMEOUT_MS + 100 - Date.now())));
+          await cut();
+          // Told to the room while the watcher's pod cannot hear it.
+          expect((await early.request('leave', { room: 'chat:departures' })).event).toBe('left');
+          await eventually(async () => expect((await presenceHere()).users).toEqual(['watcher']));
+          await mend();
+          await eventually(() => expect(presenceOf(watcher)).toEqual(['early left']), 15_000);
+        });
+      },
+      shutDownWhileFrozen: async () => {
+        await withOwnRedis(async (redis, env) => {
+          const room = 'chat:shutdown';
+          // Entries live two heartbeats (40 s here): only the shutting pod's own word tells the room in
+          // time. The watcher's pod waits out the freeze without counting Redis down, so no outage rule
+          // of its own tells it either.
+          const leaving = await createTestApp({ ...env, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '20000' });
+          const patient = await createTestApp({ ...env, REDIS_COMMAND_TIMEOUT_MS: '30000', HEARTBEAT_MS: '20000' });
+          let closed = false;
+          try {
+            const watcher = await connectClient(patient.wsUrl, chatUser('watcher'));
+            await watcher.join(room);
+            const member = await connectClient(leaving.wsUrl, chatUser('member'));
+            await member.join(room);
+            await eventually(() => expect(presenceOf(watcher)).toEqual(['member joined']));
+
+            redis.pause();
+            try {
+              await eventually(async () => expect((await http('GET', `${leaving.url}/readyz`)).status).toBe(503), ANSWER_WITHIN_MS);
+              await leaving.close();
+              closed = true;
+            } finally {
+              redis.resume();
+            }
+            await eventually(() => expect(presenceOf(watcher)).toEqual(['member joined', 'member left']), 10_000);
+            await watcher.close();
+          } finally {
+            if (!closed) await leaving.close();
+            await patient.close();
+          }
+        });
+      },
+      countNoOne: async () => {
+        await withOwnRedis(async (redis, env) => {
+          // Entries live two heartbeats (40 s here) unless removed: longer than the test waits.
+          const pod = await createTestApp({ ...env, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), HEARTBEAT_MS: '20000' });
+          try {
+            const room = 'chat:frozen';
+            const [watcher, leaver, quitter] = [await connectClient(pod.wsUrl, chatUser('watcher')), await connectClient(pod.wsUrl, chatUser('leaver')), await connectClient(pod.wsUrl, chatUser('quitter'))];
+            for (const client of [watcher, leaver, quitter]) await client.join(room);
+            const presence = async () => (await http('GET', `${pod.url}/v1/rooms/${room}/presence`, { token: publisherToken() })).body;
+            const podReady = async () => (await http('GET', `${pod.url}/readyz`)).status;
+            await eventually(async () => expect(await presence()).toMatchObject({ connections: 3 }));
+
+            // Frozen, not emptied: the entries stay in Redis, and the removes, asked for once the pod
+            // knows Redis is down, are never sent.
+            redis.pause();
+            try {
+              await eventually(async () => expect(await podReady()).toBe(503), ANSWER_WITHIN_MS);
+              expect((await leaver.request('leave', { room })).event).toBe('left');
+              await quitter.close();
+            } finally {
+              redis.resume();
+            }
+            await eventually(async () => expect(await podReady()).toBe(200), 15_000);
+            // Their entries are removed at the resync, not left to expire two heartbeats later.
+            await eventually(async () => expect(await presence()).toMatchObject({ users: ['watcher'], connections: 1 }), 5_000);
+            await Promise.all([watcher.close(), leaver.close()]);
+          } finally {
+            await pod.close();
+          }
+        });
+      },
+    });
+
+    it('are told to the room once Redis is back: a user who left or hung up meanwhile is announced as left', cases.toldOnceBack);
+    it('are told to the members of a pod cut off from Redis meanwhile: a user who joined on another pod is announced joined, one there before is not', cases.joinedMeanwhile);
+    it('are told to the members of a pod cut off from Redis meanwhile: a user there before them who left is announced left', cases.leftMeanwhile);
+    it('are told by a pod that shut down while Redis was frozen, once Redis answers: its members are announced as left', cases.shutDownWhileFrozen);
+    it('count no one who left or hung up while Redis was frozen, as soon as it answers again', cases.countNoOne);
+  });
 });

@@ -253,55 +253,59 @@ describe.each(BROKER_KINDS)('history expiry (%s broker)', (kind) => {
   }
 
   // Each case waits out HISTORY_TTL_S and more: they start together, so those waits overlap instead
-  // of adding up, and each test checks its own case.
-  const cases = startedTogether({
-    expired: () =>
-      withApp(1, async (app) => {
-        await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
-        const client = await connectClient(app.wsUrl, user('yan'));
-        const { data } = await client.join('chat:ttl');
-        await client.request('leave', { room: 'chat:ttl' });
-        await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
-        await wait(1100);
-        const reply = await client.request('join', { room: 'chat:ttl', since: data.seq });
-        expect(reply.data).toMatchObject({ recovered: false });
-        await client.close();
-      }),
-    quietKept: () =>
-      withApp(1, async (app) => {
-        const stays = await connectClient(app.wsUrl, user('stays'));
-        await stays.join('chat:lobby');
-        await wait(2500);
-        const client = await connectClient(app.wsUrl, user('visits'));
-        const { data } = await client.join('chat:lobby');
-        await client.request('leave', { room: 'chat:lobby' });
-        await publish(app.url, { rooms: ['chat:lobby'], type: 'n', payload: { i: 0 } });
-        // Once it reached the pod: a rejoin the pod answers from its own position would otherwise
-        // say missed: 0 and deliver the message live right after (on Redis, on a busy machine).
-        expect((await stays.next('notification')).data.payload).toEqual({ i: 0 });
-        expect((await client.request('join', { room: 'chat:lobby', since: data.seq })).data).toMatchObject({ recovered: true, missed: 1 });
-        expect((await client.next('notification')).data.payload).toEqual({ i: 0 });
-        await Promise.all([client.close(), stays.close()]);
-      }),
-    countedFromEmptied: () =>
-      withApp(2, async (app) => {
-        const client = await connectClient(app.wsUrl, user('away'));
-        await client.join('chat:emptied');
-        await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 0 } });
-        const lastSeen = (await client.next('notification')).data.seq;
-        await wait(1500);
-        await client.request('leave', { room: 'chat:emptied' });
-        await wait(1000); // past the TTL counted from the message, inside the one counted from the leave
-        await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 1 } });
-        expect((await client.request('join', { room: 'chat:emptied', since: lastSeen })).data).toMatchObject({ recovered: true, missed: 1 });
-        expect((await client.next('notification')).data.payload).toEqual({ i: 1 });
-        await client.close();
-      }),
-  });
+  // of adding up, and each test checks its own case. A describe of their own, so they have settled
+  // before useBroker's afterAll stops the broker.
+  describe('side by side', () => {
+    const cases = startedTogether({
+      expired: () =>
+        withApp(1, async (app) => {
+          await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
+          const client = await connectClient(app.wsUrl, user('yan'));
+          const { data } = await client.join('chat:ttl');
+          await client.request('leave', { room: 'chat:ttl' });
+          await publish(app.url, { rooms: ['chat:ttl'], type: 'n', payload: {} });
+          await wait(1100);
+          const reply = await client.request('join', { room: 'chat:ttl', since: data.seq });
+          expect(reply.data).toMatchObject({ recovered: false });
+          await client.close();
+        }),
+      quietKept: () =>
+        withApp(1, async (app) => {
+          const stays = await connectClient(app.wsUrl, user('stays'));
+          await stays.join('chat:lobby');
+          await wait(2500);
+          const client = await connectClient(app.wsUrl, user('visits'));
+          const { data } = await client.join('chat:lobby');
+          await client.request('leave', { room: 'chat:lobby' });
+          await publish(app.url, { rooms: ['chat:lobby'], type: 'n', payload: { i: 0 } });
+          // Once it reached the pod: a rejoin the pod answers from its own position would otherwise
+          // say missed: 0 and deliver the message live right after (on Redis, on a busy machine).
+          expect((await stays.next('notification')).data.payload).toEqual({ i: 0 });
+          expect((await client.request('join', { room: 'chat:lobby', since: data.seq })).data).toMatchObject({ recovered: true, missed: 1 });
+          expect((await client.next('notification')).data.payload).toEqual({ i: 0 });
+          await Promise.all([client.close(), stays.close()]);
+        }),
+      countedFromEmptied: () =>
+        // 4 s: two seconds of margin either way on a loaded machine, where the cases start together.
+        withApp(4, async (app) => {
+          const client = await connectClient(app.wsUrl, user('away'));
+          await client.join('chat:emptied');
+          await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 0 } });
+          const lastSeen = (await client.next('notification')).data.seq;
+          await wait(3000);
+          await client.request('leave', { room: 'chat:emptied' });
+          await wait(2000); // past the TTL counted from the message, inside the one counted from the leave
+          await publish(app.url, { rooms: ['chat:emptied'], type: 'n', payload: { i: 1 } });
+          expect((await client.request('join', { room: 'chat:emptied', since: lastSeen })).data).toMatchObject({ recovered: true, missed: 1 });
+          expect((await client.next('notification')).data.payload).toEqual({ i: 1 });
+          await client.close();
+        }),
+    });
 
-  it('says recovered: false once HISTORY_TTL_S has passed', cases.expired);
-  it("keeps a quiet room's epoch while a member stays, however long past HISTORY_TTL_S", cases.quietKept);
-  it('counts HISTORY_TTL_S from when the room emptied, not from its last message', cases.countedFromEmptied);
+    it('says recovered: false once HISTORY_TTL_S has passed', cases.expired);
+    it("keeps a quiet room's epoch while a member stays, however long past HISTORY_TTL_S", cases.quietKept);
+    it('counts HISTORY_TTL_S from when the room emptied, not from its last message', cases.countedFromEmptied);
+  });
 });
 
 describe.each(BROKER_KINDS)('frames sent without waiting for replies (%s broker)', (kind) => {
