@@ -40,6 +40,17 @@ export abstract class Broker {
   abstract claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim>;
 
   /**
+   * claimPublishId, with a promise that settles once the claim is as durable as the publishes it
+   * guards, rejecting as a publish's replica wait does (ReplicasUnavailableError: 503, and the
+   * notification may have been delivered all the same). Only a Redis Cluster waits here, where
+   * the claim's slot is not its rooms': elsewhere each publish's own wait, on the connection the
+   * claim was written on, covers the claim too.
+   */
+  async claimPublishIdDurably(id: string, fingerprint: string): Promise<DurableClaim> {
+    return { claim: await this.claimPublishId(id, fingerprint), replicated: Promise.resolve() };
+  }
+
+  /**
    * Delivers an ephemeral frame (presence, inbox state) to the room on every pod, through the
    * same delivery path as publications; no history, no seq.
    */
@@ -105,6 +116,13 @@ export interface PublishOptions {
 export type PublishResult = { duplicate: false; seq: string } | { duplicate: true; conflict: boolean };
 
 export type PublishIdClaim = 'first' | 'repeat' | 'conflict';
+
+/** A publish id's claim, and when it is as durable as a publish (Broker.claimPublishIdDurably). */
+export interface DurableClaim {
+  claim: PublishIdClaim;
+  /** Never left unhandled: a claim answered 409 never reads it. */
+  replicated: Promise<void>;
+}
 
 /** One stored publication of a room, as every engine hands it over. */
 export interface Publication {

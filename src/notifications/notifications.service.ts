@@ -45,6 +45,8 @@ export interface ClaimedNotification {
   payload: Record<string, unknown>;
   /** Only for a caller's id. */
   dedup: { dedupKey: string; fingerprint: string } | undefined;
+  /** Settles once the id's claim is as durable as the notification's publishes (Broker.claimPublishIdDurably). */
+  claimReplicated: Promise<void> | undefined;
 }
 
 /** A notification every target room has been handed; `stored` settles once each stored it. */
@@ -83,8 +85,13 @@ export class NotificationsService {
     const rooms = targetRooms(input);
     // A generated id never repeats: only a caller's id needs de-duplication records.
     const dedup = input.id === undefined ? undefined : { dedupKey: input.id, fingerprint: notificationFingerprint(rooms, input.type, input.payload) };
-    if (dedup && (await this.broker.claimPublishId(dedup.dedupKey, dedup.fingerprint).catch(this.countUnavailable)) === 'conflict') throw new PublishConflictError(dedup.dedupKey);
-    return { id: input.id ?? randomUUID(), rooms, type: input.type, payload: input.payload, dedup };
+    let claimReplicated: Promise<void> | undefined;
+    if (dedup) {
+      const { claim, replicated } = await this.broker.claimPublishIdDurably(dedup.dedupKey, dedup.fingerprint).catch(this.countUnavailable);
+      if (claim === 'conflict') throw new PublishConflictError(dedup.dedupKey);
+      claimReplicated = replicated;
+    }
+    return { id: input.id ?? randomUUID(), rooms, type: input.type, payload: input.payload, dedup, claimReplicated };
   }
 
   /** Counts `count` notifications answered 503 before any was tried (a batch while the broker is down). */
@@ -121,7 +128,9 @@ export class NotificationsService {
       // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
       publishes.push(this.broker.publish(room, 'notification', body, { dedupKey: dedup?.dedupKey, fingerprint: dedup?.fingerprint, inboxUser: inboxRecipientOf(room), bodyJson: bodies.of(room) }));
     }
-    return { stored: Promise.all(publishes).then((results) => this.recordStored(claimed, results), this.countUnavailable) };
+    // Acknowledged once the claim is as durable as the publishes (on a Cluster it waits for replicas of its own).
+    const stored = Promise.all([Promise.all(publishes), claimed.claimReplicated]);
+    return { stored: stored.then(([results]) => this.recordStored(claimed, results), this.countUnavailable) };
   }
 
   /**

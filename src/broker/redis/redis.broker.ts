@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { isPersonalRoom } from '@herald/client/protocol';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
-import { Broker, Delivery, DeliveryListener, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
+import { Broker, Delivery, DeliveryListener, DurableClaim, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
 import { RoomBurstLog } from '../room-burst.log';
 import { ParsedSeq, formatSeq, newEpochSuffix, parseSeq } from '../seq';
@@ -9,7 +9,7 @@ import { expirySeconds } from './inbox.scripts';
 import type { BatchWindow } from './batch-window';
 import type { CallLimits } from './call-groups';
 import { asCallError, describeError } from './redis.client';
-import { RedisConnection } from './redis.connection';
+import { RedisCommands, RedisConnection } from './redis.connection';
 import { LatestPositions } from './latest-positions';
 import { RedisKeys } from './redis-keys';
 import { RoomFeed, RoomFeeds } from './room.feeds';
@@ -25,6 +25,8 @@ import { TurnGroups } from './turn-groups';
 const PUBLISH_GROUP_LIMITS: CallLimits<GroupedPublish> = { items: 100, bytes: { most: 1 << 20, of: (item) => item.body.length } };
 /** Claims are a GET and maybe a SET each. */
 const CLAIM_GROUP_LIMITS: CallLimits<PublishIdClaimKey> = { items: 500 };
+/** A claim as durable as its publishes by the time it is written (every mode but a Cluster: see sendClaims). */
+const REPLICATED: Promise<void> = Promise.resolve();
 
 /** The publications after a `since`, oldest first: how many, and the epoch and position of each. */
 interface MissedPublications {
@@ -82,7 +84,7 @@ export class RedisBroker extends Broker {
   /** Publishes of one turn, a script call per group (TurnGroups). */
   private readonly publishes: TurnGroups<GroupedPublish, PublishReply>;
   /** Publish id claims of one turn, a script call per group. */
-  private readonly claims: TurnGroups<PublishIdClaimKey, PublishIdClaim>;
+  private readonly claims: TurnGroups<PublishIdClaimKey, DurableClaim>;
   private readonly lives: RoomLives;
   /** Extends the lives of the rooms followed here: see extendFollowedRooms. */
   private readonly livesTimer: NodeJS.Timeout;
@@ -118,18 +120,7 @@ export class RedisBroker extends Broker {
       (item) => slotOf(item.keys.meta),
       PUBLISH_GROUP_LIMITS,
     );
-    this.claims = new TurnGroups(
-      // On one Redis the publish's WAIT, on the same connection, covers its claim written before it.
-      // On a Cluster the claim's key has a slot of its own, most often on another primary than the
-      // room's, so it waits for its replicas itself: a failover there must not forget an id that was
-      // acknowledged, or a different body under it would be delivered instead of refused (409).
-      (group) =>
-        keys.sharded
-          ? connection.runReplicated('publish id claim', group[0].key, (redis) => redis.heraldClaimPublishIds(group, settings.historyTtlS))
-          : connection.run('publish id claim', (redis) => redis.heraldClaimPublishIds(group, settings.historyTtlS)),
-      (claim) => slotOf(claim.key),
-      CLAIM_GROUP_LIMITS,
-    );
+    this.claims = new TurnGroups((group) => this.sendClaims(group), (claim) => slotOf(claim.key), CLAIM_GROUP_LIMITS);
     this.latestPositions = new LatestPositions(connection, window, slotOf);
     this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, groupOf: slotOf });
     // Three times per TTL, each round spread over half of its period: a room is extended at
@@ -172,7 +163,36 @@ export class RedisBroker extends Broker {
   }
 
   async claimPublishId(id: string, fingerprint: string): Promise<PublishIdClaim> {
+    return (await this.claimPublishIdDurably(id, fingerprint)).claim;
+  }
+
+  override claimPublishIdDurably(id: string, fingerprint: string): Promise<DurableClaim> {
     return this.claims.add({ key: this.keys.publishId(id), fingerprint });
+  }
+
+  /**
+   * One script call for a group of claims. On one Redis a publish's WAIT, on the same connection,
+   * covers the claim written before it. On a Cluster the claim's key has a slot of its own, most
+   * often on another primary than its rooms', so it waits for that primary's replicas itself (a
+   * failover there must not forget an acknowledged id, or a different body under it would be
+   * delivered where it must be refused, 409), while the rooms are published to: the claims are
+   * answered as soon as they are written, and the publish is acknowledged once both waits are.
+   */
+  private sendClaims(group: readonly PublishIdClaimKey[]): Promise<DurableClaim[]> {
+    const claim = (redis: RedisCommands) => redis.heraldClaimPublishIds(group, this.settings.historyTtlS);
+    if (!this.keys.sharded) return this.connection.run('publish id claim', claim).then((claims) => claims.map((written) => ({ claim: written, replicated: REPLICATED })));
+    let answer!: (claims: readonly PublishIdClaim[]) => void;
+    const answered = new Promise<readonly PublishIdClaim[]>((resolve) => (answer = resolve));
+    const written = this.connection.runReplicated('publish id claim', group[0].key, async (redis) => {
+      const claims = await claim(redis);
+      answer(claims);
+      return claims;
+    });
+    const replicated = written.then(() => undefined);
+    // Read by every publish of the group that goes on; a claim answered 409 never reads it.
+    replicated.catch(() => undefined);
+    // The write failing rejects `written` before anything was answered.
+    return Promise.race([answered, written]).then((claims) => claims.map((each) => ({ claim: each, replicated })));
   }
 
   async broadcast(room: string, frame: string, excludeUser?: string): Promise<void> {
