@@ -119,10 +119,10 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
 
 type ParserDone = (error: Error | null, body?: unknown) => void;
 
-/** The charsets a Content-Type names, lower-cased, in order: none, one, or (ambiguously) more. */
 /** The names a charset parameter may give UTF-8 by (the WHATWG Encoding Standard's labels, which browsers read so). */
 const UTF8_LABELS: ReadonlySet<string> = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'x-unicode20utf8']);
 
+/** The charsets a Content-Type names, lower-cased, in order: none, one, or (ambiguously) more. */
 function charsetsOf(contentType: string): string[] {
   const charsets: string[] = [];
   for (const [, name, quoted, token] of contentType.matchAll(PARAMETER)) {

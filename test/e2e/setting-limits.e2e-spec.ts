@@ -18,7 +18,10 @@ const open = <T extends { close(): unknown }>(thing: T): T => {
   return thing;
 };
 afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
+  // Each closed whatever the one before did; the first failure is reported once all are.
+  const failures: unknown[] = [];
+  for (const thing of opened.splice(0).reverse()) await Promise.resolve(thing.close()).catch((error: unknown) => failures.push(error));
+  if (failures.length > 0) throw failures[0];
 });
 
 describe('MAX_JSON_DEPTH set below its default', () => {
