@@ -171,6 +171,42 @@ describe('RoomsService', () => {
     await engine.close();
   });
 
+  it('tells what a join or leave could not record while part of the broker was silent, two heartbeats later, though the broker never turned unavailable', async () => {
+    // A Redis Cluster shard silent: its rooms' presence fails, the broker stays available.
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const service = roomsWithAvailability(config);
+    const { engine, rooms } = service;
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const heard = await bobHearsPresence(service);
+      const shardDown = new BrokerUnavailableError();
+      const add = jest.spyOn(engine.presence, 'add').mockRejectedValue(shardDown);
+      const snapshot = jest.spyOn(engine.presence, 'snapshot').mockRejectedValue(shardDown);
+      const carol = new Connection('c2', fakeSocket(), { user: 'carol', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+      await rooms.admit(carol, () => undefined);
+      await rooms.join(carol, 'public:talk', undefined, () => undefined, () => undefined);
+      // Still silent at the first look: kept, and looked at again.
+      await jest.advanceTimersByTimeAsync(2000);
+      expect(snapshot).toHaveBeenCalled();
+      expect(heard()).toEqual([]);
+      // The shard answers, and carol's entry is registered again (each pod's refresh).
+      add.mockRestore();
+      snapshot.mockRestore();
+      await engine.presence.add('public:talk', 'carol', 'c2');
+      await jest.advanceTimersByTimeAsync(2000);
+      expect(heard()).toEqual(['carol joined']);
+      expect(warn.mock.calls.map(([entry]) => (entry as { message: string }).message).at(-1)).toBe('Presence update failed; later failures are counted until the broker is back');
+      // Nothing is left to look at: no further look, and nothing told twice.
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(heard()).toEqual(['carol joined']);
+    } finally {
+      warn.mockRestore();
+      jest.useRealTimers();
+      rooms.onModuleDestroy();
+      await engine.close();
+    }
+  });
+
   it('tells joined, three heartbeats after the broker is back, of a user its members were told left meanwhile who is there', async () => {
     jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
     const service = roomsWithAvailability(config);

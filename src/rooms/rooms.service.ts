@@ -31,6 +31,8 @@ export class RoomsService implements OnModuleDestroy {
   private presenceCheck: NodeJS.Timeout | undefined;
   /** Counts availability changes (and the module's end): a look scheduled in an earlier one is not scheduled any more. */
   private presenceRound = 0;
+  /** The look at changes that failed while the broker stayed available (lookAfterPartialOutage). */
+  private partialOutageLook: NodeJS.Timeout | undefined;
   /**
    * From when this pod may have missed what its rooms' channels carried: a little before the
    * broker was lost (a silent Redis is noticed within its command deadline and a health PING),
@@ -52,6 +54,9 @@ export class RoomsService implements OnModuleDestroy {
     this.untold = new UntoldPresence(presence, (room, user, status, users) => this.tellRoom(room, user, status, users));
     broker.onAvailabilityChange((available) => {
       clearTimeout(this.presenceCheck);
+      // The look at the return below takes over from a partial outage's.
+      clearTimeout(this.partialOutageLook);
+      this.partialOutageLook = undefined;
       const round = ++this.presenceRound;
       // Who is told `left` from the loss until the look below: the first pods back find the users
       // of pods that have not registered their entries again gone, and tell so.
@@ -132,6 +137,34 @@ export class RoomsService implements OnModuleDestroy {
   onModuleDestroy(): void {
     this.presenceRound++;
     clearTimeout(this.presenceCheck);
+    clearTimeout(this.partialOutageLook);
+    this.partialOutageLook = undefined;
+  }
+
+  /**
+   * A presence change failed while the broker as a whole stayed available: a Redis Cluster shard
+   * is silent, and the broker turns neither unavailable nor available again for one shard, so
+   * the look at the return (onAvailabilityChange) never comes, and what failed was kept for good.
+   * Looks two heartbeats later (every live pod registers its entries again within that once the
+   * shard answers), and again while some of it still cannot be read.
+   */
+  private lookAfterPartialOutage(): void {
+    if (this.partialOutageLook || !this.broker.available) return;
+    const round = this.presenceRound;
+    this.partialOutageLook = setTimeout(() => {
+      void this.untold
+        .tellWhatHolds()
+        .catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }))
+        .finally(() => {
+          this.partialOutageLook = undefined;
+          // Closing, or the broker was lost meanwhile: its return looks at what is left.
+          if (round !== this.presenceRound) return;
+          if (!this.untold.empty) return this.lookAfterPartialOutage();
+          if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
+          this.presenceFailures = 0;
+        });
+    }, 2 * this.config.heartbeatMs);
+    this.partialOutageLook.unref();
   }
 
   /**
@@ -390,6 +423,7 @@ export class RoomsService implements OnModuleDestroy {
       // Once per outage: every join and leave fails while the store is unreachable.
       if (this.presenceFailures++ === 0) this.logger.warn({ message: 'Presence update failed; later failures are counted until the broker is back', room, status, connectionId: connection.id, error: String(error) });
       this.untold.remember(room, connection.user, status);
+      this.lookAfterPartialOutage();
     });
   }
 

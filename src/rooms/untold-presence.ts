@@ -49,6 +49,11 @@ export class UntoldPresence {
     private readonly tell: PresenceTeller,
   ) {}
 
+  /** Whether any change waits to be told. */
+  get empty(): boolean {
+    return this.untold.size === 0;
+  }
+
   remember(room: string, user: string, status: PresenceStatus): void {
     let users = this.untold.get(room);
     if (!users) this.untold.set(room, (users = new Map()));
