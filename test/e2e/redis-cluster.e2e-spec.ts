@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../../src/broker/engine';
 import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
+import { RECONNECT_DEFAULTS } from '../../src/broker/redis/redis.client';
+import { StartTries } from '../../src/broker/redis/start-tries';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { expectExactlyOnce, keepPublishing as keepPublishingOn, RetryingPublisher } from '../support/failover-publisher';
@@ -330,9 +332,15 @@ describe('pods on a Redis Cluster', () => {
       // A new connection is refused (1013) only for a user whose personal room is on it.
       await expect(connectClient(pods[0].wsUrl, user(stoppedUser))).rejects.toThrow(/Closed \(1013 /);
       await (await connectClient(pods[0].wsUrl, user(servedUser))).close();
-      // A pod that starts meanwhile (a rollout, a restart) serves as the running ones do.
-      const started = await createTestApp({ ...POD_ENV, REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '1000' });
+      // A pod that starts meanwhile (a rollout, a restart) serves as the running ones do, and is
+      // ready well before its start-up budget is spent: once the other primaries answered, the
+      // frozen one gets a command timeout more, not the rest of the budget.
+      const commandTimeoutMs = 1000;
+      const startupBudgetMs = new StartTries(RECONNECT_DEFAULTS.startupAttempts).budgetMs(commandTimeoutMs, RECONNECT_DEFAULTS.reconnectMaxDelayMs);
+      const startingMs = Date.now();
+      const started = await createTestApp({ ...POD_ENV, REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: String(commandTimeoutMs) });
       try {
+        expect(Date.now() - startingMs).toBeLessThan(startupBudgetMs);
         expect((await http('GET', `${started.url}/readyz`)).status).toBe(200);
         expect((await notify(started, servedRooms[0], 'from a pod started meanwhile')).status).toBe(202);
         await eventually(() => members.forEach((member) => expect(texts(member, servedRooms[0])).toContain('from a pod started meanwhile')), 10_000, 50);

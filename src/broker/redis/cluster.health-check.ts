@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { HeraldCluster, NodeClient, PrimaryNode, boundedCall, slotMapGap, unservedSlots } from './cluster.client';
 import type { ClusterDiscovery } from './cluster.discovery';
+import { StartAnswers } from './cluster.start-answers';
 import type { ClusterSubscriptions } from './cluster.subscriptions';
 import { describeError } from './redis.client';
 import { REDIS_SCRIPTS } from './redis.scripts';
@@ -84,10 +85,15 @@ export class ClusterHealthCheck {
    * and the other shards serve (its scripts are sent whole at their first use there). Requiring
    * every primary, a pod started during a one-shard outage (a rollout, a restart) exited and was
    * restarted over and over, while the pods already running served. None answering fails the start.
+   * Each connect may take `connectTimeoutMs` (what is left of the start's budget) until one primary
+   * answers; from then on the others get REDIS_COMMAND_TIMEOUT_MS after the latest answer
+   * (StartAnswers): a frozen primary held the pod unready for the rest of the budget.
    */
   async loadScriptsAtStart(connectTimeoutMs: number): Promise<void> {
     const masters = this.discovery.cluster.masters;
-    const loaded = await Promise.allSettled(masters.map((master) => this.loadScripts(this.discovery.cluster, master, connectTimeoutMs)));
+    const answers = new StartAnswers(this.settings.commandTimeoutMs);
+    const cluster = this.discovery.cluster;
+    const loaded = await Promise.allSettled(masters.map((master) => this.loadScripts(answers.connect(cluster.nodeClient(master), connectTimeoutMs))));
     const failures = loaded.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ shard: masters[index].address, reason: outcome.reason as unknown }] : []));
     if (failures.length === 0) return;
     if (failures.length === masters.length) throw failures[0].reason;
@@ -143,7 +149,7 @@ export class ClusterHealthCheck {
         this.logger.warn({ message: 'Redis Cluster primaries changed', before: this.primaries, after: primaries });
         this.primaries = primaries;
         this.disturbedNow = true;
-        await Promise.all(cluster.masters.map((master) => this.loadScripts(cluster, master)));
+        await Promise.all(cluster.masters.map((master) => this.loadScripts(boundedCall('connect', cluster.nodeClient(master), this.settings.commandTimeoutMs))));
       }
       const moved = this.subscriptions.moved();
       if (moved > 0) {
@@ -207,8 +213,9 @@ export class ClusterHealthCheck {
     );
   }
 
-  private async loadScripts(cluster: HeraldCluster, master: PrimaryNode, connectTimeoutMs = this.settings.commandTimeoutMs): Promise<void> {
-    const client = await boundedCall('connect', cluster.nodeClient(master), connectTimeoutMs);
+  /** Every script loaded on one primary, once its client has connected (`connected`, bounded by the caller). */
+  private async loadScripts(connected: Promise<NodeClient>): Promise<void> {
+    const client = await connected;
     await Promise.all(Object.values(REDIS_SCRIPTS).map((script) => boundedCall('SCRIPT LOAD', client.scriptLoad(script.SCRIPT), this.settings.commandTimeoutMs)));
   }
 
