@@ -8,6 +8,7 @@ import { Engine } from '../../src/broker/engine';
 import { ClusterRedisConnection } from '../../src/broker/redis/cluster.connection';
 import { RECONNECT_DEFAULTS } from '../../src/broker/redis/redis.client';
 import { StartTries } from '../../src/broker/redis/start-tries';
+import { HooksRedisConnection } from '../../src/hooks/webhooks/hooks-redis.connection';
 import { eventually } from '../support/eventually';
 import { http, publish } from '../support/http';
 import { expectExactlyOnce, keepPublishing as keepPublishingOn, RetryingPublisher } from '../support/failover-publisher';
@@ -347,6 +348,17 @@ describe('pods on a Redis Cluster', () => {
         expect((await notify(started, stoppedRoom, 'refused')).status).toBe(503);
       } finally {
         await started.close();
+      }
+      // The webhook drivers' connection discovers the cluster at start too: node-redis asks its
+      // seeds one after the other from a random one (here the frozen one, the last), with no deadline.
+      const seedAt = (node: RedisProcess) => `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${node.port}`;
+      const hooks = new HooksRedisConnection({ mode: 'cluster', seeds: [seedAt(servedPrimary), seedAt(primary)] }, commandTimeoutMs);
+      const firstSeed = jest.spyOn(Math, 'random').mockReturnValueOnce(0.99);
+      try {
+        await expect(hooks.connect()).resolves.toBeUndefined();
+      } finally {
+        firstSeed.mockRestore();
+        await hooks.close();
       }
     } finally {
       cluster.thaw(primary);

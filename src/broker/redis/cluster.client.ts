@@ -37,6 +37,12 @@ export interface NodeAddress {
   port: number;
 }
 
+/** Where a REDIS_CLUSTER_NODES seed URL points, as a root node of a client started from it alone. */
+export function seedAddress(seed: string): NodeAddress {
+  const url = new URL(seed);
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 6379) };
+}
+
 /**
  * The cluster client's class, built once (see redis.client.ts for why): a replacement client
  * (replaceCluster), made while a primary is silent, then builds only its node clients' class.

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { redactedRedisUrl } from '../../config/redacted-redis-url';
 import { DeadlineExpiredError } from '../deadline';
-import { HeraldCluster, NodeAddress, NodeClient, RESUBSCRIBE_LISTENERS_EVENT, addressOf, addressText, boundedCall, commandsOn, createHeraldCluster, ownerOf, slotMapGap, slotMapOf, unservedSlots } from './cluster.client';
+import { HeraldCluster, NodeAddress, NodeClient, RESUBSCRIBE_LISTENERS_EVENT, addressOf, addressText, boundedCall, commandsOn, createHeraldCluster, ownerOf, seedAddress, slotMapGap, slotMapOf, unservedSlots } from './cluster.client';
 import { NO_CLUSTER_SUPPORT, isReply } from './cluster.replies';
 import { describeError, reconnectBackoffMs } from './redis.client';
 import { RedisCommands, StartSettingError } from './redis.connection';
@@ -140,8 +140,7 @@ export class ClusterDiscovery {
   async discoverAtStart(index: number): Promise<void> {
     if (index > 0) {
       this.current.destroy();
-      const seed = new URL(this.settings.seeds[(index - 1) % this.settings.seeds.length]);
-      this.use(this.createCluster([{ host: seed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(seed.port || 6379) }]), false);
+      this.use(this.createCluster([seedAddress(this.settings.seeds[(index - 1) % this.settings.seeds.length])]), false);
     }
     // node-redis tells each root node's refusal only as an 'error' event, then gives up on them all.
     let noClusterSupport = false;

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { RedisClient, RedisCluster, createSentinel } from 'redis';
 import { DeadlineExpiredError, withDeadline } from '../../broker/deadline';
-import { clusterClientOptions, NodeAddress, shutCluster } from '../../broker/redis/cluster.client';
+import { clusterClientOptions, NodeAddress, seedAddress, shutCluster } from '../../broker/redis/cluster.client';
 import { RECONNECT_DEFAULTS, builtOnce, destroyClient, shutClient } from '../../broker/redis/redis.client';
 import { StartTries } from '../../broker/redis/start-tries';
 import { RedisTopology, describeRedis } from '../../config/herald.config';
@@ -85,11 +85,14 @@ export class HooksRedisConnection {
   /** A Cluster recovery under way, and when the last one started (one per command timeout at most). */
   private recovering: Promise<void> | undefined;
   private lastRecoveryMs = 0;
+  /** How long a Cluster client's discovery may take (a connect, its handshake, CLUSTER SLOTS) before it counts as stuck. */
+  private readonly discoveryMs: number;
 
   constructor(
     private readonly topology: RedisTopology,
     private readonly commandTimeoutMs: number,
   ) {
+    this.discoveryMs = 3 * commandTimeoutMs;
     this.client = this.listenTo(this.createClient());
     this.commands = this.bounded();
   }
@@ -97,8 +100,9 @@ export class HooksRedisConnection {
   async connect(): Promise<void> {
     // As the broker's start-up budget: a few attempts, each bounded, then refuse to start.
     const budgetMs = this.startTries.budgetMs(this.commandTimeoutMs, RECONNECT_MAX_DELAY_MS);
+    let tries = 0;
     try {
-      await this.startTries.run(() => this.client.connect(), {
+      await this.startTries.run(() => (this.topology.mode === 'cluster' ? this.discoverAtStart(this.topology.seeds, tries++) : this.client.connect()), {
         within: { ms: budgetMs, what: 'connect' },
         pauseMs: (attempt) => reconnectDelayMs(attempt - 1),
         // The one-server client reconnects on its own until the deadline, and node-redis's
@@ -111,6 +115,22 @@ export class HooksRedisConnection {
       this.client.destroy();
       throw new Error(`Webhooks cannot connect to Redis (${describeRedis(this.topology)}): ${describeHookError(error)}`);
     }
+  }
+
+  /**
+   * One try of the start's Cluster discovery, as the broker's (ClusterDiscovery.discoverAtStart):
+   * node-redis asks its root nodes one after the other, from a random one, with no deadline, so a
+   * seed that takes connections and answers nothing (a frozen primary, its shard out) held the
+   * start for its whole budget whenever it came first, and then failed it. Each try has the
+   * discovery deadline, and each after the first starts a fresh client at the next seed alone
+   * (the stuck one cannot connect again).
+   */
+  private async discoverAtStart(seeds: string[], index: number): Promise<void> {
+    if (index > 0) {
+      this.client.destroy();
+      this.client = this.listenTo(createHooksCluster(seeds, this.commandTimeoutMs, [seedAddress(seeds[(index - 1) % seeds.length])]) as unknown as AnyRedisClient);
+    }
+    await withDeadline(this.client.connect(), this.discoveryMs, () => new DeadlineExpiredError('the cluster discovery', this.discoveryMs));
   }
 
   async close(): Promise<void> {
@@ -208,10 +228,9 @@ export class HooksRedisConnection {
     if (answered.length === pings.length || this.closed || current !== this.client) return;
     const seeds = (this.topology as Extract<RedisTopology, { mode: 'cluster' }>).seeds;
     const fresh = createHooksCluster(seeds, this.commandTimeoutMs, answered.length > 0 ? answered : undefined);
-    const discoveryMs = 3 * this.commandTimeoutMs;
     this.candidate = fresh;
     try {
-      await withDeadline(fresh.connect(), discoveryMs, () => new DeadlineExpiredError('the cluster discovery', discoveryMs));
+      await withDeadline(fresh.connect(), this.discoveryMs, () => new DeadlineExpiredError('the cluster discovery', this.discoveryMs));
     } catch (error) {
       // Unless close() destroyed it already.
       if (this.candidate === fresh) destroyClient(fresh);
