@@ -54,10 +54,12 @@ describe('pods on a Redis Cluster', () => {
   }, 60_000);
   /** Publishers still running when a test failed midway are stopped before the pods close. */
   const publishers: Array<{ stop(): Promise<void> }> = [];
+  /** Pods a test started besides the three. */
+  const startedPods: TestApp[] = [];
   afterAll(async () => {
     // Only ending them matters here: a test that awaited its publisher has seen its failure.
     await Promise.all(publishers.map((publisher) => publisher.stop().catch(() => undefined)));
-    await Promise.all((pods ?? []).map((pod) => pod.close()));
+    await Promise.all([...(pods ?? []), ...startedPods].map((pod) => pod.close()));
     await cluster?.stop();
   });
 
@@ -304,6 +306,7 @@ describe('pods on a Redis Cluster', () => {
     const members = await Promise.all(pods.map((pod, index) => connectClient(pod.wsUrl, user(`shard-out${index}`))));
     for (const member of members) for (const room of rooms) await member.join(room);
     const publisher = keepPublishing(stoppedRoom);
+    let started: TestApp | undefined;
     await eventually(() => expect(publisher.acknowledged.length).toBeGreaterThan(3), 10_000);
 
     await configure(running(), 'cluster-require-full-coverage', 'no');
@@ -339,16 +342,13 @@ describe('pods on a Redis Cluster', () => {
       const commandTimeoutMs = 1000;
       const startupBudgetMs = new StartTries(RECONNECT_DEFAULTS.startupAttempts).budgetMs(commandTimeoutMs, RECONNECT_DEFAULTS.reconnectMaxDelayMs);
       const startingMs = Date.now();
-      const started = await createTestApp({ ...POD_ENV, REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: String(commandTimeoutMs) });
-      try {
-        expect(Date.now() - startingMs).toBeLessThan(startupBudgetMs);
-        expect((await http('GET', `${started.url}/readyz`)).status).toBe(200);
-        expect((await notify(started, servedRooms[0], 'from a pod started meanwhile')).status).toBe(202);
-        await eventually(() => members.forEach((member) => expect(texts(member, servedRooms[0])).toContain('from a pod started meanwhile')), 10_000, 50);
-        expect((await notify(started, stoppedRoom, 'refused')).status).toBe(503);
-      } finally {
-        await started.close();
-      }
+      started = await createTestApp({ ...POD_ENV, REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: String(commandTimeoutMs) });
+      startedPods.push(started);
+      expect(Date.now() - startingMs).toBeLessThan(startupBudgetMs);
+      expect((await http('GET', `${started.url}/readyz`)).status).toBe(200);
+      expect((await notify(started, servedRooms[0], 'from a pod started meanwhile')).status).toBe(202);
+      await eventually(() => members.forEach((member) => expect(texts(member, servedRooms[0])).toContain('from a pod started meanwhile')), 10_000, 50);
+      expect((await notify(started, stoppedRoom, 'refused')).status).toBe(503);
       // The webhook drivers' connection discovers the cluster at start too: node-redis asks its
       // seeds one after the other from a random one (here the frozen one, the last), with no deadline.
       const seedAt = (node: RedisProcess) => `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${node.port}`;
@@ -380,6 +380,16 @@ describe('pods on a Redis Cluster', () => {
     await expectExactlyOnce(members, stoppedRoom, publisher.acknowledged);
     for (const room of servedRooms) await expectExactlyOnce(members, room, []);
     await Promise.all(members.map((member) => member.close()));
+    // The pod that started while the primary was silent serves its shard once it answers: it
+    // admits a user whose personal room is there, subscribes a room there and delivers to it.
+    const startedPod = started!;
+    await eventually(async () => expect(await (await fetch(`${startedPod.url}/metrics`)).text()).not.toMatch(/^herald_redis_shard_subscriber_up\{[^}]*\} 0$/m), 20_000, 200);
+    const late = await connectClient(startedPod.wsUrl, user(stoppedUser));
+    await late.join(newStoppedRoom);
+    expect((await notify(pods[0], newStoppedRoom, 'once the shard is back')).status).toBe(202);
+    await eventually(() => expect(texts(late, newStoppedRoom)).toEqual(['once the shard is back']), 10_000, 50);
+    await late.close();
+    await startedPod.close();
   }, 120_000);
 
   it('follows a planned failover of a shard it has not used since at its first call there: resubscribes, then writes and admits', async () => {
