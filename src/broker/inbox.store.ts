@@ -21,6 +21,13 @@ export abstract class InboxStore {
   /** A page of the user's inbox, newest first. */
   abstract read(user: string, limit: number, before?: string): Promise<InboxPage>;
   /**
+   * Whether the notification `item` names (its id at its seq) is in the user's inbox, and read:
+   * 'absent' when trimmed, expired or never there, and when the item at that seq carries another
+   * id. It looks up that one item, without counting unread items or reading any other: the
+   * notification.unread check makes one per reminder, on inboxes of up to INBOX_SIZE (10,000).
+   */
+  abstract itemState(user: string, item: Pick<InboxItem, 'id' | 'seq'>): Promise<InboxItemState>;
+  /**
    * Marks inbox items read (unknown ids are ignored) and, when that changed anything, tells the
    * user's connections (the `inbox` event says what); resolves with the inbox's unread count.
    */
@@ -30,6 +37,8 @@ export abstract class InboxStore {
     return 0;
   }
 }
+
+export type InboxItemState = 'unread' | 'read' | 'absent';
 
 export interface InboxOptions {
   inboxSize: number;

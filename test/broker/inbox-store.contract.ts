@@ -1,5 +1,6 @@
 import { Broadcast, Delivery } from '../../src/broker/broker';
 import { Engine } from '../../src/broker/engine';
+import { formatSeq, parseSeq } from '../../src/broker/seq';
 import { eventually } from '../support/eventually';
 import { DeliveryLog } from './broker.contract';
 import { EngineHarness } from './engine-harness';
@@ -231,12 +232,55 @@ export function inboxStoreContract(harness: EngineHarness): void {
     ]);
   });
 
+  it('tells whether the item with an id at a seq is in the inbox and read, at any depth', async () => {
+    const engine = await (await harness.cluster()).pod();
+    const ids = Array.from({ length: 40 }, (_, i) => `n${i}`);
+    ids[7] = 'quote"d';
+    ids[23] = 'é-ü';
+    const seqs: string[] = [];
+    for (const id of ids) seqs.push(await notify(engine, 'alice', id));
+    const read = ids.filter((_, i) => i % 3 === 0);
+    await engine.inbox.markRead('alice', read);
+    const states = await Promise.all(ids.map((id, i) => engine.inbox.itemState('alice', { id, seq: seqs[i] })));
+    expect(states).toEqual(ids.map((id) => (read.includes(id) ? 'read' : 'unread')));
+    // Another id at the seq, and a seq no item has: newer than all, between two, older than all.
+    const { epoch, position } = parseSeq(seqs[39])!;
+    const { position: oldest } = parseSeq(seqs[0])!;
+    for (const [id, seq] of [
+      ['n8', seqs[9]],
+      ['n39', formatSeq(epoch, position + 1)],
+      ['n20', `${seqs[20]}0`],
+      ['n0', formatSeq(epoch, oldest - 1)],
+      ['n0', ''],
+    ]) {
+      expect(await engine.inbox.itemState('alice', { id, seq })).toBe('absent');
+    }
+    expect(await engine.inbox.itemState('bob', { id: 'n1', seq: seqs[1] })).toBe('absent');
+  });
+
+  it('tells an item trimmed or published again with the same id apart from the notification at a seq', async () => {
+    const engine = await (await harness.cluster({ inboxSize: 3 })).pod();
+    const first = await notify(engine, 'alice', 'k');
+    await engine.inbox.markRead('alice', ['k']);
+    const again = await notify(engine, 'alice', 'k');
+    expect(await engine.inbox.itemState('alice', { id: 'k', seq: first })).toBe('read');
+    expect(await engine.inbox.itemState('alice', { id: 'k', seq: again })).toBe('unread');
+    const n1 = await notify(engine, 'alice', 'n1');
+    expect(await engine.inbox.itemState('alice', { id: 'k', seq: n1 })).toBe('absent');
+    // The read copy trimmed: absent, though its id is still in the inbox.
+    await notify(engine, 'alice', 'n2');
+    expect(await engine.inbox.itemState('alice', { id: 'k', seq: first })).toBe('absent');
+    expect(await engine.inbox.itemState('alice', { id: 'k', seq: again })).toBe('unread');
+  });
+
   it('forgets items older than INBOX_TTL_DAYS', async () => {
     const engine = await (await harness.cluster({ inboxTtlMs: 1000 })).pod();
     const log = await following(engine, 'alice');
-    await notify(engine, 'alice', 'n1');
+    const n1 = await notify(engine, 'alice', 'n1');
     expect((await engine.inbox.read('alice', 10)).items).toHaveLength(1);
-    await eventually(async () => expect(await engine.inbox.read('alice', 10)).toEqual({ items: [], unread: 0, next: null }), 4000, 100);
+    expect(await engine.inbox.itemState('alice', { id: 'n1', seq: n1 })).toBe('unread');
+    await eventually(async () => expect(await engine.inbox.itemState('alice', { id: 'n1', seq: n1 })).toBe('absent'), 4000, 100);
+    expect(await engine.inbox.read('alice', 10)).toEqual({ items: [], unread: 0, next: null });
     expect(await markAndHear(engine, log, 'alice', 'all')).toEqual({ unread: 0, read: null });
     await notify(engine, 'alice', 'n2');
     expect((await engine.inbox.read('alice', 10)).items.map((item) => item.id)).toEqual(['n2']);

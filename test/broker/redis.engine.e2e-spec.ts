@@ -221,6 +221,30 @@ describe('RedisEngine', () => {
       }
     });
 
+    it('looks up one item past index entries with no seq (items it could not read an id from), wherever they are', async () => {
+      const prefix = uniquePrefix();
+      const { broker, inbox } = await harness.pod({ prefix });
+      const keys = new RedisKeys(prefix);
+      await inspecting(async (client) => {
+        const seqs: string[] = [];
+        for (let i = 0; i < 12; i++) {
+          const published = await broker.publish('user:ann', 'notification', notificationFor('ann', `n${i}`), { inboxUser: 'ann' });
+          if (!published.duplicate) seqs.push(published.seq);
+        }
+        await inbox.markRead('ann', ['n4']);
+        // Unreadable items at the newest, the oldest and in runs between; the index is rebuilt.
+        const unreadable = `${Date.now()} ${parseSeq(seqs[0])!.epoch} 0 {"no":"id"}`;
+        const items = await client.lRange(keys.inbox('ann'), 0, -1);
+        const mixed = [unreadable, ...items.slice(0, 3), unreadable, unreadable, unreadable, ...items.slice(3, 9), unreadable, ...items.slice(9), unreadable];
+        await client.del([keys.inbox('ann'), keys.inboxIndex('ann')]);
+        await client.rPush(keys.inbox('ann'), mixed);
+        const states = await Promise.all(seqs.map((seq, i) => inbox.itemState('ann', { id: `n${i}`, seq })));
+        expect(states).toEqual(seqs.map((_, i) => (i === 4 ? 'read' : 'unread')));
+        expect((await client.lRange(keys.inboxIndex('ann'), 0, -1)).filter((entry) => entry.startsWith('0 '))).toHaveLength(6);
+        expect(await inbox.itemState('ann', { id: 'n5', seq: `${seqs[5]}0` })).toBe('absent');
+      });
+    });
+
     it('keeps the index beside the items: trimmed together, each entry without the body', async () => {
       const prefix = uniquePrefix();
       const { broker } = await harness.pod({ prefix, inboxSize: 3 });

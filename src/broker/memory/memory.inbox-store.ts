@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
-import { InboxOptions, InboxStore, inboxEvent, inboxPage, unreadCount } from '../inbox.store';
+import { InboxItemState, InboxOptions, InboxStore, inboxEvent, inboxPage, unreadCount } from '../inbox.store';
 import { evictionTargetBytes } from './eviction-target';
 
 export interface MemoryInboxOptions extends InboxOptions {
@@ -90,6 +90,18 @@ export class MemoryInboxStore extends InboxStore {
 
   async read(user: string, limit: number, before?: string): Promise<InboxPage> {
     return inboxPage(this.live(user, Date.now()), limit, before, ({ storedAtMs: _, sizeBytes: __, ...item }) => item);
+  }
+
+  /** Walks back from the newest, as far as the seq: a reminder's notification is usually among the newest. */
+  async itemState(user: string, { id, seq }: Pick<InboxItem, 'id' | 'seq'>): Promise<InboxItemState> {
+    const items = this.live(user, Date.now());
+    for (let index = items.length - 1; index >= 0; index--) {
+      const item = items[index];
+      if (item.seq === seq) return item.id !== id ? 'absent' : item.read ? 'read' : 'unread';
+      // Seqs grow with each publish to the personal room, and compare as strings (seq.ts).
+      if (item.seq < seq) break;
+    }
+    return 'absent';
   }
 
   async markRead(user: string, selection: string[] | 'all'): Promise<number> {

@@ -1,6 +1,7 @@
 import { CommandParser, defineScript } from 'redis';
 import { POSITION_WIDTH } from '../seq';
 import { NOW_MS } from './lua';
+import type { InboxItemState } from '../inbox.store';
 
 /**
  * The Lua scripts behind RedisInboxStore. The inbox is written by the publish script
@@ -74,13 +75,10 @@ end
 `;
 
 /**
- * KEYS: inbox, read set, index. ARGV: item TTL ms, limit, before (a seq, or '' for the newest).
- * Returns {now ms, unread count, the page's entries newest first, 1 or 0 for each (read or not),
- * 1 when older live items follow the page}. The page is made here from the index (INBOX_INDEX),
- * and only its items are read: what a read costs does not grow with the inbox's bodies.
+ * Seqs in the index: an entry holds its epoch and its position without the padding (seq.ts);
+ * seqs compare in byte order (they are built to), and Lua's own < on strings follows the locale.
  */
-const INBOX_READ = `${NOW_MS}${INBOX_INDEX}
--- Seqs compare in byte order (they are built to: see seq.ts); Lua's own < on strings follows the locale.
+const INBOX_SEQ = `
 local function bytes_less(a, b)
   for i = 1, math.min(#a, #b) do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -88,6 +86,18 @@ local function bytes_less(a, b)
   end
   return #a < #b
 end
+local function seq_of(epoch, position)
+  return epoch .. '-' .. string.rep('0', ${POSITION_WIDTH} - #position) .. position
+end
+`;
+
+/**
+ * KEYS: inbox, read set, index. ARGV: item TTL ms, limit, before (a seq, or '' for the newest).
+ * Returns {now ms, unread count, the page's entries newest first, 1 or 0 for each (read or not),
+ * 1 when older live items follow the page}. The page is made here from the index (INBOX_INDEX),
+ * and only its items are read: what a read costs does not grow with the inbox's bodies.
+ */
+const INBOX_READ = `${NOW_MS}${INBOX_INDEX}${INBOX_SEQ}
 local inbox, read, index = KEYS[1], KEYS[2], KEYS[3]
 inbox_index_ready(inbox, index)
 local oldest = now_ms() - tonumber(ARGV[1])
@@ -98,7 +108,7 @@ for at, entry in ipairs(redis.call('LRANGE', index, 0, -1)) do
   if stored > oldest then
     local flag = is_read(read, epoch, position, id) and 1 or 0
     if flag == 0 then unread = unread + 1 end
-    if before == '' or bytes_less(epoch .. '-' .. string.rep('0', ${POSITION_WIDTH} - #position) .. position, before) then
+    if before == '' or bytes_less(seq_of(epoch, position), before) then
       if #page < limit then
         page[#page + 1] = redis.call('LINDEX', inbox, at - 1)
         flags[#flags + 1] = flag
@@ -109,6 +119,53 @@ for at, entry in ipairs(redis.call('LRANGE', index, 0, -1)) do
   end
 end
 return {now_ms(), unread, page, flags, more}
+`;
+
+/**
+ * KEYS: inbox, read set, index. ARGV: item TTL ms, seq, id. Returns 'unread' or 'read' when the
+ * live item at that seq carries that id, else 'absent' (trimmed, expired, never there, or another
+ * notification). It neither counts unread items nor reads any body: it looks up the one index
+ * entry, in O(log n) LINDEXes of the index, not a walk of it. The index is newest first and its
+ * seqs descend (one room's seqs grow with each publish; `before` pages rely on the same order),
+ * so from the newest it probes 1, 2, 4, 8... entries back until it passes the seq, then halves
+ * what is left: an item near the newest, the one a reminder usually looks for, costs a probe or
+ * two, one anywhere in a 10,000-item inbox about 28. Unreadable entries (stored at 0, with no
+ * seq) are stepped over to the next entry.
+ */
+const INBOX_ITEM_STATE = `${NOW_MS}${INBOX_INDEX}${INBOX_SEQ}
+local inbox, read, index = KEYS[1], KEYS[2], KEYS[3]
+inbox_index_ready(inbox, index)
+local oldest = now_ms() - tonumber(ARGV[1])
+local seq, id = ARGV[2], ARGV[3]
+-- The first readable entry from place at to place last: where it is and its summary, or nil.
+local function readable_from(at, last)
+  for place = at, last do
+    local stored, epoch, position, entry_id = index_summary(redis.call('LINDEX', index, place))
+    if stored > 0 then return place, stored, epoch, position, entry_id end
+  end
+end
+-- The item, if there, is between first and last; probe is where a gallop looks next.
+local first, last, probe, galloping = 0, redis.call('LLEN', index) - 1, 0, true
+while first <= last do
+  local middle = galloping and math.min(probe, last) or math.floor((first + last) / 2)
+  local place, stored, epoch, position, entry_id = readable_from(middle, last)
+  if not place then
+    last, galloping = middle - 1, false
+  else
+    local entry_seq = seq_of(epoch, position)
+    if entry_seq == seq then
+      if entry_id ~= id or stored <= oldest then return 'absent' end
+      return is_read(read, epoch, position, entry_id) and 'read' or 'unread'
+    elseif bytes_less(seq, entry_seq) then
+      -- Newer than the item: so is everything before it.
+      first, probe = place + 1, 2 * place + 1
+    else
+      -- Older: so is everything after it (middle up to place are unreadable).
+      last, galloping = middle - 1, false
+    end
+  end
+end
+return 'absent'
 `;
 
 /**
@@ -206,6 +263,17 @@ export const INBOX_SCRIPTS = {
       parser.push(String(ttlMs), String(limit), before ?? '');
     },
     transformReply: (reply: [number, number, string[], number[], number]) => ({ nowMs: Number(reply[0]), unread: Number(reply[1]), entries: reply[2], read: reply[3].map((flag) => Number(flag) === 1), more: Number(reply[4]) === 1 }),
+  }),
+  heraldInboxItemState: defineScript({
+    SCRIPT: INBOX_ITEM_STATE,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser: CommandParser, keys: InboxKeys, ttlMs: number, seq: string, id: string) {
+      parser.pushKey(keys.items);
+      parser.pushKey(keys.read);
+      parser.pushKey(keys.index);
+      parser.push(String(ttlMs), seq, id);
+    },
+    transformReply: (reply: string) => String(reply) as InboxItemState,
   }),
   heraldInboxMark: defineScript({
     SCRIPT: INBOX_MARK,

@@ -1,5 +1,5 @@
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
-import { InboxOptions, InboxStore, inboxItemOf } from '../inbox.store';
+import { InboxItemState, InboxOptions, InboxStore, inboxItemOf } from '../inbox.store';
 import { formatSeq } from '../seq';
 import { InboxEventChannel, parseInboxEntry } from './inbox.scripts';
 import { RedisConnection } from './redis.connection';
@@ -29,6 +29,10 @@ export class RedisInboxStore extends InboxStore {
       if (entry) items.push(inboxItemOf(formatSeq(entry.epoch, entry.position), entry.body, reply.read[index]));
     });
     return { items, unread: reply.unread, next: reply.more && items.length > 0 ? items[items.length - 1].seq : null };
+  }
+
+  itemState(user: string, { id, seq }: Pick<InboxItem, 'id' | 'seq'>): Promise<InboxItemState> {
+    return this.connection.run('inbox item state', (redis) => redis.heraldInboxItemState(this.keys.inboxKeys(user), this.options.inboxTtlMs, seq, id));
   }
 
   markRead(user: string, selection: string[] | 'all'): Promise<number> {

@@ -1,5 +1,6 @@
 import { InboxItem, InboxPage } from '@herald/client/protocol';
-import { InboxStore, inboxPage } from '../../broker/inbox.store';
+import { InboxItemState, InboxStore } from '../../broker/inbox.store';
+import { MemoryInboxStore } from '../../broker/memory/memory.inbox-store';
 import { formatSeq } from '../../broker/seq';
 import { WebhookSettings } from '../../config/herald.config';
 import { UnreadSchedule } from './unread.schedule';
@@ -54,27 +55,36 @@ describe('UnreadWatcher', () => {
   });
 });
 
-/** One user's inbox as the in-process store pages it, counting the items each read goes through. */
-class CountingInbox extends InboxStore {
-  reads = 0;
-  itemsRead = 0;
-  /** Whether a turn of the event loop passed between reads (set by a setImmediate each read leaves). */
-  readonly turnBetweenReads: boolean[] = [];
+/**
+ * The in-process inbox, counting what the watcher asks of it: its item look-ups (and whether a
+ * turn of the event loop passed between them), and its page reads, which the watcher makes none of.
+ */
+class CountingInbox extends MemoryInboxStore {
+  lookups = 0;
+  pageReads = 0;
+  /** Whether a turn of the event loop passed between look-ups (set by a setImmediate each one leaves). */
+  readonly turnBetweenLookups: boolean[] = [];
   private turned = true;
-  constructor(private readonly oldestFirst: InboxItem[]) {
-    super();
+  constructor() {
+    super({ inboxSize: 10_000, inboxTtlMs: 86_400_000 }, () => undefined);
   }
-  async read(_user: string, limit: number, before?: string): Promise<InboxPage> {
-    this.reads++;
-    this.turnBetweenReads.push(this.turned);
+  override itemState(user: string, item: Pick<InboxItem, 'id' | 'seq'>): Promise<InboxItemState> {
+    this.lookups++;
+    this.turnBetweenLookups.push(this.turned);
     this.turned = false;
     setImmediate(() => (this.turned = true));
-    const page = inboxPage(this.oldestFirst, limit, before);
-    this.itemsRead += page.items.length;
-    return page;
+    return super.itemState(user, item);
   }
-  async markRead(): Promise<number> {
-    return 0;
+  override read(user: string, limit: number, before?: string): Promise<InboxPage> {
+    this.pageReads++;
+    return super.read(user, limit, before);
+  }
+  /** Stores the items, oldest first, as MemoryBroker does, then marks those read. */
+  static holding(user: string, oldestFirst: InboxItem[]): CountingInbox {
+    const inbox = new CountingInbox();
+    for (const { id, seq, type, payload, timestamp } of oldestFirst) inbox.add(user, seq, { id, type, payload, timestamp }, Date.now());
+    void inbox.markRead(user, oldestFirst.filter((item) => item.read).map((item) => item.id));
+    return inbox;
   }
 }
 
@@ -107,16 +117,19 @@ class CollectingQueue extends WebhookQueue {
 }
 
 describe('UnreadWatcher checks', () => {
-  it('find each notification with one read of one item, whatever the inbox holds, one check per turn of the event loop', async () => {
+  it('look up each notification\'s one item, never a page of the inbox, one check per turn of the event loop', async () => {
     const epoch = '0000000000abcd';
     const item = (position: number, read = false): InboxItem => ({ id: `n-${position}`, seq: formatSeq(epoch, position), type: 't', payload: {}, timestamp: '', read });
     // 5,000 items, positions 6,000 down to 1,001 (the first 1,000 trimmed), those with position % 5 under 2 read.
     const newestFirst = Array.from({ length: 5000 }, (_, i) => item(6000 - i, (6000 - i) % 5 < 2));
-    const inbox = new CountingInbox([...newestFirst].reverse());
+    const inbox = CountingInbox.holding('ann', [...newestFirst].reverse());
     const checked = [5999, 5998, 5997, 1001, 1002, 500, 3];
     const due: UnreadCheck[] = checked.map((position) => ({ user: 'ann', notification: { id: `n-${position}`, seq: formatSeq(epoch, position), type: 't' } }));
     // The same id under another seq (published again): not this notification.
     due.push({ user: 'ann', notification: { id: 'n-5999', seq: formatSeq(epoch, 5996), type: 't' } });
+    // Another user's inbox, and a seq of another shape: no item.
+    due.push({ user: 'bob', notification: { id: 'n-5998', seq: formatSeq(epoch, 5998), type: 't' } });
+    due.push({ user: 'ann', notification: { id: 'n-5998', seq: 'e-5998', type: 't' } });
     const queue = new CollectingQueue();
     const watcher = new UnreadWatcher(new DueSchedule([...due]), queue, inbox, settings, () => undefined);
     const internals = watcher as unknown as { look(): void; looking: Promise<void> | undefined };
@@ -125,11 +138,12 @@ describe('UnreadWatcher checks', () => {
     // Unread: those still in the inbox and not read (position % 5 of 2 and up).
     const unread = checked.filter((position) => position > 1000 && position % 5 >= 2);
     expect(queue.events.map((event) => (event as { notification: { id: string } }).notification.id)).toEqual(unread.map((position) => `n-${position}`));
-    // Before: pages of 100 from the newest until found, the whole inbox for one trimmed away.
-    expect(inbox.reads).toBe(due.length);
-    expect(inbox.itemsRead).toBeLessThanOrEqual(due.length);
-    expect(inbox.turnBetweenReads.every(Boolean)).toBe(true);
+    // Before: a page read per check, each counting the whole inbox's unread items.
+    expect(inbox.lookups).toBe(due.length);
+    expect(inbox.pageReads).toBe(0);
+    expect(inbox.turnBetweenLookups.every(Boolean)).toBe(true);
     await watcher.close();
+    inbox.close();
   });
 
   it('looks again at once after a look that claimed as many checks as it may, so a burst is not held to one claim per look interval', async () => {
@@ -138,10 +152,12 @@ describe('UnreadWatcher checks', () => {
     const due = newestFirst.map((item): UnreadCheck => ({ user: 'ann', notification: { id: item.id, seq: item.seq, type: 't' } }));
     const queue = new CollectingQueue();
     // Not started: the only look is the one this test makes.
-    const watcher = new UnreadWatcher(new DueSchedule(due), queue, new CountingInbox([...newestFirst].reverse()), settings, () => undefined);
+    const inbox = CountingInbox.holding('ann', [...newestFirst].reverse());
+    const watcher = new UnreadWatcher(new DueSchedule(due), queue, inbox, settings, () => undefined);
     (watcher as unknown as { look(): void }).look();
     // Before: 100 (one claim), the rest a look interval later.
     await eventually(() => expect(queue.events).toHaveLength(250));
     await watcher.close();
+    inbox.close();
   });
 });
