@@ -7,7 +7,8 @@ import { RedisKeys } from './redis-keys';
 
 /**
  * Inboxes on Redis: a list per user, newest first, written by RedisBroker's publish script in
- * the same step as the room's history, and a set of the ids marked read. Both keys share the
+ * the same step as the room's history, and a set of the items marked read (each by its seq; by
+ * id for marks made before, until those items are trimmed). Both keys share the
  * personal room's hash tag. A mark publishes its `inbox` event on the personal room's channel
  * from the same script.
  */
