@@ -128,9 +128,11 @@ export class NotificationsService {
       // Dedup keys are per room (Broker contract), so a retry fills in exactly the rooms that missed it.
       publishes.push(this.broker.publish(room, 'notification', body, { dedupKey: dedup?.dedupKey, fingerprint: dedup?.fingerprint, inboxUser: inboxRecipientOf(room), bodyJson: bodies.of(room) }));
     }
+    // What the rooms stored is recorded (and told) whatever the claim's wait says: a 503 for the
+    // claim's replicas alone may have been delivered, and its retry is a duplicate no one is told of.
+    const recorded = Promise.all(publishes).then((results) => this.recordStored(claimed, results));
     // Acknowledged once the claim is as durable as the publishes (on a Cluster it waits for replicas of its own).
-    const stored = Promise.all([Promise.all(publishes), claimed.claimReplicated]);
-    return { stored: stored.then(([results]) => this.recordStored(claimed, results), this.countUnavailable) };
+    return { stored: Promise.all([recorded, claimed.claimReplicated]).then(([published]) => published, this.countUnavailable) };
   }
 
   /**

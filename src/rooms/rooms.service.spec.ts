@@ -207,6 +207,40 @@ describe('RoomsService', () => {
     }
   });
 
+  it('keeps hold of a later look while an earlier one finishes, so closing stops it', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const service = roomsWithAvailability(config);
+    const { engine, rooms } = service;
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const join = async (user: string) => {
+      const connection = new Connection(user, fakeSocket(), { user, name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+      await rooms.admit(connection, () => undefined);
+      await rooms.join(connection, 'public:talk', undefined, () => undefined, () => undefined);
+    };
+    try {
+      jest.spyOn(engine.presence, 'add').mockRejectedValue(new BrokerUnavailableError());
+      let endRead: (error: Error) => void = () => undefined;
+      const snapshot = jest.spyOn(engine.presence, 'snapshot').mockImplementation(() => new Promise((_, reject) => (endRead = reject)));
+      await join('carol');
+      // The first look is reading when the broker is lost and back, and a later failure schedules another.
+      await jest.advanceTimersByTimeAsync(2000);
+      expect(snapshot).toHaveBeenCalledTimes(1);
+      service.availability(false);
+      service.availability(true);
+      await join('dave');
+      endRead(new Error('unreachable'));
+      await jest.advanceTimersByTimeAsync(0);
+      rooms.onModuleDestroy();
+      const readsAtClose = snapshot.mock.calls.length;
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(snapshot).toHaveBeenCalledTimes(readsAtClose);
+    } finally {
+      warn.mockRestore();
+      jest.useRealTimers();
+      await engine.close();
+    }
+  });
+
   it('tells joined, three heartbeats after the broker is back, of a user its members were told left meanwhile who is there', async () => {
     jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
     const service = roomsWithAvailability(config);

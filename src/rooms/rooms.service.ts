@@ -151,20 +151,22 @@ export class RoomsService implements OnModuleDestroy {
   private lookAfterPartialOutage(): void {
     if (this.partialOutageLook || !this.broker.available) return;
     const round = this.presenceRound;
-    this.partialOutageLook = setTimeout(() => {
+    const look = setTimeout(() => {
       void this.untold
         .tellWhatHolds()
         .catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }))
         .finally(() => {
-          this.partialOutageLook = undefined;
-          // Closing, or the broker was lost meanwhile: its return looks at what is left.
+          // Closing, or the broker was lost meanwhile: its return looks at what is left, and a
+          // look scheduled since then is that round's, not this one's to forget.
           if (round !== this.presenceRound) return;
+          if (this.partialOutageLook === look) this.partialOutageLook = undefined;
           if (!this.untold.empty) return this.lookAfterPartialOutage();
           if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
           this.presenceFailures = 0;
         });
     }, 2 * this.config.heartbeatMs);
-    this.partialOutageLook.unref();
+    look.unref();
+    this.partialOutageLook = look;
   }
 
   /**
