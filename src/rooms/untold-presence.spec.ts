@@ -58,4 +58,32 @@ describe('UntoldPresence', () => {
     await untold.tellWhatHolds();
     expect(told).toEqual(['chat bob joined 1', 'chat cleo left 2']);
   });
+
+  it('reads a few rooms at a time, so rooms whose reads hang (a silent Cluster shard) hold the others back no longer than their own reads', async () => {
+    let reading = 0;
+    let most = 0;
+    const hung: Array<() => void> = [];
+    const presence = {
+      snapshot: async (room: string): Promise<PresenceSnapshot> => {
+        most = Math.max(most, ++reading);
+        // Rooms on the silent shard answer only when it does (here: when the test says).
+        if (room.startsWith('silent')) await new Promise<void>((resolve) => hung.push(resolve));
+        reading--;
+        return { users: [], connections: 0 };
+      },
+    } as unknown as PresenceStore;
+    const told: string[] = [];
+    const untold = new UntoldPresence(presence, (room, user, status) => void told.push(`${room} ${user} ${status}`));
+    for (let i = 0; i < 3; i++) untold.remember(`silent:${i}`, 'ann', 'left');
+    for (let i = 0; i < 20; i++) untold.remember(`served:${i}`, 'ann', 'left');
+    const telling = untold.tellWhatHolds();
+    // Every served room is told while the silent shard's three reads still hang.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([...told].sort()).toEqual(Array.from({ length: 20 }, (_, i) => `served:${i} ann left`).sort());
+    expect(hung).toHaveLength(3);
+    expect(most).toBeLessThanOrEqual(8);
+    for (const answer of hung) answer();
+    await telling;
+    expect(told).toHaveLength(23);
+  });
 });

@@ -34,6 +34,9 @@ export function usersIfStillHolds(present: ReadonlySet<string>, user: string, st
 /** Tells a room's other users that `user` joined or left (RoomsService.tellRoom). */
 export type PresenceTeller = (room: string, user: string, status: PresenceStatus, usersIncludingThisOne: number) => Promise<void> | undefined;
 
+/** How many rooms' presence tellWhatHolds reads at once. */
+const ROOMS_READ_AT_ONCE = 8;
+
 /**
  * Joins and leaves whose presence change failed (the store unreachable: Redis down), told once
  * the store answers again if they still hold. Without this, a user who left or disconnected
@@ -71,30 +74,41 @@ export class UntoldPresence {
     const told = new Set<string>();
     const rooms = [...this.untold];
     this.untold.clear();
-    for (const [room, all] of rooms) {
-      let users = all;
-      if (only !== undefined) {
-        users = new Map([...all].filter(([, status]) => status === only));
-        for (const [user, status] of all) if (status !== only) this.remember(room, user, status);
-        if (users.size === 0) continue;
+    // A few rooms at a time: on a Redis Cluster with a shard still silent, each of its rooms' reads
+    // waits out the command deadline, and one after another they held the rest for minutes.
+    let next = 0;
+    const reader = async () => {
+      while (next < rooms.length) {
+        const [room, all] = rooms[next++];
+        await this.tellRoom(room, all, only, told);
       }
-      const present = await presentUsers(this.presence, room);
-      if (!present) {
-        for (const [user, status] of users) this.keep(room, user, status);
-        continue;
-      }
-      for (const [user, status] of users) {
-        const usersIncludingThisOne = usersIfStillHolds(present, user, status);
-        if (usersIncludingThisOne === undefined) continue;
-        try {
-          await this.tell(room, user, status, usersIncludingThisOne);
-          told.add(toldKey(room, user));
-        } catch {
-          this.keep(room, user, status);
-        }
+    };
+    await Promise.all(Array.from({ length: Math.min(ROOMS_READ_AT_ONCE, rooms.length) }, reader));
+    return told;
+  }
+
+  private async tellRoom(room: string, all: Map<string, PresenceStatus>, only: PresenceStatus | undefined, told: Set<string>): Promise<void> {
+    let users = all;
+    if (only !== undefined) {
+      users = new Map([...all].filter(([, status]) => status === only));
+      for (const [user, status] of all) if (status !== only) this.remember(room, user, status);
+      if (users.size === 0) return;
+    }
+    const present = await presentUsers(this.presence, room);
+    if (!present) {
+      for (const [user, status] of users) this.keep(room, user, status);
+      return;
+    }
+    for (const [user, status] of users) {
+      const usersIncludingThisOne = usersIfStillHolds(present, user, status);
+      if (usersIncludingThisOne === undefined) continue;
+      try {
+        await this.tell(room, user, status, usersIncludingThisOne);
+        told.add(toldKey(room, user));
+      } catch {
+        this.keep(room, user, status);
       }
     }
-    return told;
   }
 
   /** Remembers again what could not be told now, unless a newer change was remembered meanwhile. */
