@@ -1,4 +1,5 @@
 import type { FastifyRequest, FastifyReply, RequestPayload } from 'fastify';
+import { transferCodings } from './content-coding';
 import { sendHttpError } from './error-reply';
 
 /**
@@ -29,15 +30,10 @@ function ambiguity(request: FastifyRequest): string | undefined {
   if (hosts === 0 && request.raw.httpVersion === '1.1') return 'The request has no Host header, which HTTP/1.1 requires';
   if (contentTypes > 1) return 'The request has more than one Content-Type header';
   const transferEncoding = request.headers['transfer-encoding'];
-  if (transferEncoding !== undefined && !endsInChunked(transferEncoding)) {
+  if (transferEncoding !== undefined && transferCodings(transferEncoding).at(-1) !== 'chunked') {
     return 'The request has a Transfer-Encoding that does not end in chunked, so the length of its body cannot be known';
   }
   return undefined;
-}
-
-/** Whether the last coding a Transfer-Encoding names (Node joins several such headers with commas) is chunked. */
-function endsInChunked(transferEncoding: string): boolean {
-  return transferEncoding.slice(transferEncoding.lastIndexOf(',') + 1).trim().toLowerCase() === 'chunked';
 }
 
 /**

@@ -47,7 +47,8 @@ export function decodeContent(body: Buffer, contentEncoding: string | undefined,
  * What the headers alone say of a body Herald cannot read: 415 for a Content-Encoding it has no
  * decoder for, 501 for a transfer coding other than chunked (refuseTransferCodings). Asked
  * before the body is read (refuseUnreadableBodies), so a client that sent `Expect:
- * 100-continue` is not asked for a body that would be refused, and again as it is decoded.
+ * 100-continue` is not asked for a body that would be refused (decodeContent refuses the same
+ * Content-Encoding as it decodes, as it has no decoder for it).
  */
 export function refuseUnreadableCodings(contentEncoding: string | undefined, transferEncoding: string | undefined): void {
   refuseTransferCodings(transferEncoding);
@@ -69,7 +70,7 @@ function unreadableContentCoding(coding: string): UnsupportedMediaTypeException 
  */
 export function refuseTransferCodings(transferEncoding: string | undefined): void {
   if (transferEncoding === undefined) return;
-  const other = transferEncoding.split(',').map((coding) => coding.trim().toLowerCase()).find((coding) => coding !== 'chunked' && coding !== '');
+  const other = transferCodings(transferEncoding).find((coding) => coding !== 'chunked' && coding !== '');
   if (other !== undefined) {
     throw new NotImplementedException(`unsupported transfer coding "${other}" (Transfer-Encoding): only chunked is read; send a compressed body with Content-Encoding`);
   }
@@ -110,4 +111,12 @@ function decodeZstd(decode: Decoder, body: Buffer, limitBytes: number): Buffer {
     start = end;
   }
   return Buffer.concat(parts, inflatedBytes);
+}
+
+/**
+ * The codings a Transfer-Encoding names, in order, trimmed and lower-cased (Node joins several
+ * such headers with commas); an empty one where the header has an empty list element.
+ */
+export function transferCodings(transferEncoding: string): string[] {
+  return transferEncoding.split(',').map((coding) => coding.trim().toLowerCase());
 }

@@ -6,7 +6,7 @@ import typeis from 'type-is';
 import { jsonNestingExceeds } from '../parsing/json-depth';
 import { hasInexactNumber, parseMarkingInexactNumbers } from '../parsing/json-inexact-numbers';
 import { listItemByteLengths } from '../parsing/json-list-items';
-import { decodeContent, refuseTransferCodings } from './content-coding';
+import { decodeContent } from './content-coding';
 
 /** What the JSON parser reads; any other body is refused with 415 (JsonMediaTypeGuard). */
 export const JSON_MEDIA_TYPES = ['application/json', '+json'];
@@ -82,8 +82,8 @@ const NOT_UTF8 = 'The body is not valid UTF-8';
  * with 415 after the token guard (401 first), where Fastify would have refused it before any
  * guard ran. Fastify's own parsers are removed. Both read a Content-Encoding alike
  * (decodeContent): gzip (or x-gzip), deflate, br or zstd inflated whole within the limit (413
- * above, 400 for a body that does not inflate), 415 for another, and 501 for a transfer coding
- * other than chunked (refuseTransferCodings).
+ * above, 400 for a body that does not inflate), 415 for another. A transfer coding other than
+ * chunked never reaches it: refuseUnreadableBodies answers it 501 before the body is read.
  */
 export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl: string | undefined) => JsonBodyLimits): void {
   fastify.removeAllContentTypeParsers();
@@ -93,7 +93,6 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
   });
   const readJson = (request: FastifyRequest, body: Buffer, done: ParserDone) => {
     try {
-      refuseTransferCodings(request.headers['transfer-encoding']);
       const limits = limitsOf(request.routeOptions.url);
       const decoded = decodeContent(body, request.headers['content-encoding'], limits.limitBytes);
       const parsed = parseJsonBody(decoded, limits.maxDepth);
