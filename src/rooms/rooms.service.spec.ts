@@ -49,11 +49,17 @@ async function bobHearsErinToldLeft(service: ReturnType<typeof roomsWithAvailabi
   return heard;
 }
 
+/** A connection of `user` (`id`, the user's name unless given), admitted and a member of `room`. */
+async function memberOf(rooms: RoomsService, room: string, user: string, id = user): Promise<Connection> {
+  const connection = new Connection(id, fakeSocket(), { user, name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
+  await rooms.admit(connection, () => undefined);
+  await rooms.join(connection, room, undefined, () => undefined, () => undefined);
+  return connection;
+}
+
 /** Bob, admitted and a member of public:talk, and the presence frames he hears from then on, as `user status`. */
 async function bobHearsPresence({ rooms }: ReturnType<typeof roomsWithAvailability>): Promise<() => string[]> {
-  const bob = new Connection('c1', fakeSocket(), { user: 'bob', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
-  await rooms.admit(bob, () => undefined);
-  await rooms.join(bob, 'public:talk', undefined, () => undefined, () => undefined);
+  const bob = await memberOf(rooms, 'public:talk', 'bob', 'c1');
   const sent: string[] = [];
   jest.spyOn(bob, 'send').mockImplementation((prepared) => (sent.push(prepared instanceof PreparedFrame ? prepared.payload.toString() : String(prepared)), true));
   return () =>
@@ -128,11 +134,7 @@ describe('RoomsService', () => {
     try {
       const hub = new ConnectionHub(engine.broker, new MetricsService());
       const rooms = new RoomsService(engine.broker, new PresenceDownStore(), hub, config);
-      for (const id of ['c1', 'c2', 'c3']) {
-        const connection = new Connection(id, fakeSocket(), { user: id, name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
-        await rooms.admit(connection, () => undefined);
-        await rooms.join(connection, 'public:news', undefined, () => undefined, () => undefined);
-      }
+      for (const id of ['c1', 'c2', 'c3']) await memberOf(rooms, 'public:news', id);
       const messages = () => warn.mock.calls.map(([entry]) => (entry as { message: string }).message);
       expect(messages()).toEqual(['Presence update failed; later failures are counted until the broker is back']);
       availability(true);
@@ -182,9 +184,7 @@ describe('RoomsService', () => {
       const shardDown = new BrokerUnavailableError();
       const add = jest.spyOn(engine.presence, 'add').mockRejectedValue(shardDown);
       const snapshot = jest.spyOn(engine.presence, 'snapshot').mockRejectedValue(shardDown);
-      const carol = new Connection('c2', fakeSocket(), { user: 'carol', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
-      await rooms.admit(carol, () => undefined);
-      await rooms.join(carol, 'public:talk', undefined, () => undefined, () => undefined);
+      await memberOf(rooms, 'public:talk', 'carol', 'c2');
       // Still silent at the first look: kept, and looked at again.
       await jest.advanceTimersByTimeAsync(2000);
       expect(snapshot).toHaveBeenCalled();
@@ -212,22 +212,17 @@ describe('RoomsService', () => {
     const service = roomsWithAvailability(config);
     const { engine, rooms } = service;
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const join = async (user: string) => {
-      const connection = new Connection(user, fakeSocket(), { user, name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null }, 1 << 20, 100, Date.now());
-      await rooms.admit(connection, () => undefined);
-      await rooms.join(connection, 'public:talk', undefined, () => undefined, () => undefined);
-    };
     try {
       jest.spyOn(engine.presence, 'add').mockRejectedValue(new BrokerUnavailableError());
       let endRead: (error: Error) => void = () => undefined;
       const snapshot = jest.spyOn(engine.presence, 'snapshot').mockImplementation(() => new Promise((_, reject) => (endRead = reject)));
-      await join('carol');
+      await memberOf(rooms, 'public:talk', 'carol');
       // The first look is reading when the broker is lost and back, and a later failure schedules another.
       await jest.advanceTimersByTimeAsync(2000);
       expect(snapshot).toHaveBeenCalledTimes(1);
       service.availability(false);
       service.availability(true);
-      await join('dave');
+      await memberOf(rooms, 'public:talk', 'dave');
       endRead(new Error('unreachable'));
       await jest.advanceTimersByTimeAsync(0);
       rooms.onModuleDestroy();

@@ -55,8 +55,7 @@ export class RoomsService implements OnModuleDestroy {
     broker.onAvailabilityChange((available) => {
       clearTimeout(this.presenceCheck);
       // The look at the return below takes over from a partial outage's.
-      clearTimeout(this.partialOutageLook);
-      this.partialOutageLook = undefined;
+      this.cancelPartialOutageLook();
       const round = ++this.presenceRound;
       // Who is told `left` from the loss until the look below: the first pods back find the users
       // of pods that have not registered their entries again gone, and tell so.
@@ -68,28 +67,21 @@ export class RoomsService implements OnModuleDestroy {
       // Once every live pod is back in the store: each refreshes its entries within two
       // heartbeats, the time after which the store forgets a pod that did not.
       this.presenceCheck = setTimeout(() => {
-        this.untold
-          .tellWhatHolds()
-          .catch((error: unknown) => {
-            this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) });
-            return new Set<string>();
-          })
-          .then((told) => {
-            // Lost again, or closing, while the leaves were told: that look is not due any more.
-            if (round !== this.presenceRound) return;
-            // A heartbeat later, the look at what members were told: by then the leaves every pod
-            // told at two heartbeats have reached them (told at the same moment, each pod's look
-            // told its members the other pods' leaves a second time). What this pod told is not
-            // corrected again whatever its frames' timing.
-            this.presenceCheck = setTimeout(() => void this.correctToldPresence(told), this.config.heartbeatMs);
-            this.presenceCheck.unref();
-          });
+        void this.tellWhatHolds().then((told) => {
+          // Lost again, or closing, while the leaves were told: that look is not due any more.
+          if (round !== this.presenceRound) return;
+          // A heartbeat later, the look at what members were told: by then the leaves every pod
+          // told at two heartbeats have reached them (told at the same moment, each pod's look
+          // told its members the other pods' leaves a second time). What this pod told is not
+          // corrected again whatever its frames' timing.
+          this.presenceCheck = setTimeout(() => void this.correctToldPresence(told), this.config.heartbeatMs);
+          this.presenceCheck.unref();
+        });
       }, 2 * this.config.heartbeatMs);
       this.presenceCheck.unref();
-      if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
-      this.presenceFailures = 0;
+      this.reportPresenceFailures();
       // Joins now; leaves with the look, once every live pod's entries are back (tellWhatHolds).
-      this.untold.tellWhatHolds('joined').catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }));
+      void this.tellWhatHolds('joined');
     });
     presence.onExpired((room, user, users) =>
       // A user whose pod died left without saying so: tell the room as for any last leave.
@@ -137,8 +129,26 @@ export class RoomsService implements OnModuleDestroy {
   onModuleDestroy(): void {
     this.presenceRound++;
     clearTimeout(this.presenceCheck);
+    this.cancelPartialOutageLook();
+  }
+
+  private cancelPartialOutageLook(): void {
     clearTimeout(this.partialOutageLook);
     this.partialOutageLook = undefined;
+  }
+
+  /** UntoldPresence.tellWhatHolds, its failure logged: what it told, none then. */
+  private tellWhatHolds(only?: PresenceStatus): Promise<Set<string>> {
+    return this.untold.tellWhatHolds(only).catch((error: unknown) => {
+      this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) });
+      return new Set<string>();
+    });
+  }
+
+  /** The outage's presence failures are over: how many there were, when more than the one logged, and counting anew. */
+  private reportPresenceFailures(): void {
+    if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
+    this.presenceFailures = 0;
   }
 
   /**
@@ -152,18 +162,14 @@ export class RoomsService implements OnModuleDestroy {
     if (this.partialOutageLook || !this.broker.available) return;
     const round = this.presenceRound;
     const look = setTimeout(() => {
-      void this.untold
-        .tellWhatHolds()
-        .catch((error: unknown) => this.logger.warn({ message: 'Could not announce presence changed during an outage', error: String(error) }))
-        .finally(() => {
-          // Closing, or the broker was lost meanwhile: its return looks at what is left, and a
-          // look scheduled since then is that round's, not this one's to forget.
-          if (round !== this.presenceRound) return;
-          if (this.partialOutageLook === look) this.partialOutageLook = undefined;
-          if (!this.untold.empty) return this.lookAfterPartialOutage();
-          if (this.presenceFailures > 1) this.logger.warn({ message: 'Presence updates failed during the outage; what still holds is told now', failures: this.presenceFailures });
-          this.presenceFailures = 0;
-        });
+      void this.tellWhatHolds().then(() => {
+        // Closing, or the broker was lost meanwhile: its return looks at what is left, and a
+        // look scheduled since then is that round's, not this one's to forget.
+        if (round !== this.presenceRound) return;
+        if (this.partialOutageLook === look) this.partialOutageLook = undefined;
+        if (!this.untold.empty) return this.lookAfterPartialOutage();
+        this.reportPresenceFailures();
+      });
     }, 2 * this.config.heartbeatMs);
     look.unref();
     this.partialOutageLook = look;
