@@ -149,7 +149,7 @@ export class WebhookDispatcher {
    * One POST of a batch, failing when not answered within `timeoutMs`; true on a 2xx. `last`:
    * the stopping pod's last attempt, which no retry follows.
    */
-  private async post(batch: QueuedEvent[], timeoutMs = this.settings.timeoutMs, last = false): Promise<boolean> {
+  private async post(batch: QueuedEvent[], { timeoutMs = this.settings.timeoutMs, last = false }: { timeoutMs?: number; last?: boolean } = {}): Promise<boolean> {
     const body = JSON.stringify({ events: batch.map((queued) => queued.event) } satisfies WebhookBatch);
     const controller = new AbortController();
     this.inFlight = controller;
@@ -191,7 +191,7 @@ export class WebhookDispatcher {
       const lease = await this.queue.lease(this.leaseMs, this.settings.batchMax);
       if (!lease.held || lease.head.length === 0) return;
       const leftMs = deadline - Date.now();
-      if (leftMs <= 0 || !(await this.post(lease.head, leftMs, true))) {
+      if (leftMs <= 0 || !(await this.post(lease.head, { timeoutMs: leftMs, last: true }))) {
         this.logger.warn({ message: 'Webhook events lost with this pod (no Redis to keep them)', count: lease.depth });
         this.metrics.dropped.inc({ reason: 'shutdown' }, lease.depth);
         return;
