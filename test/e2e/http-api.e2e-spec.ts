@@ -147,6 +147,9 @@ describe.each(BROKER_KINDS)('HTTP API (%s broker)', (kind) => {
           expect(refused).toMatchObject({ status: 400, body: { message: ['payload.id is an integer beyond 2^53, which JSON readers round: send it as a string'] } });
         }
       }
+      // -0 is written back in the shortest form that reads as its double: 0 (docs/protocol.md, section 6).
+      expect((await http('POST', `${app.url}/v1/notifications`, { token: publisherToken(), raw: '{"users":["numbers"],"type":"t","payload":{"z":-0}}' })).status).toBe(202);
+      expect(Object.is((await jo.next('notification')).data.payload.z, 0)).toBe(true);
       await jo.close();
     });
 
