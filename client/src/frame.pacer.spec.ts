@@ -105,6 +105,29 @@ describe('FramePacer', () => {
     expect(sent.filter(([i]) => i >= 200)).toHaveLength(4);
   });
 
+  it('halves once for the refusals of one burst: those read during the pause were sent before it', async () => {
+    const pacer = new FramePacer(8, 10, 8);
+    const sent: Array<[number, number]> = [];
+    scheduleMany(pacer, 8, sent);
+    pacer.replied(true);
+    await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS - 1);
+    pacer.replied(true);
+    pacer.replied(true);
+    await jest.advanceTimersByTimeAsync(1);
+    scheduleMany(pacer, 6, sent, 100);
+    // Half the burst (4) and half the rate (5/s), as after a single refusal, not an eighth.
+    expect(sent.slice(8).map(([i]) => i)).toEqual([100, 101, 102, 103]);
+    await jest.advanceTimersByTimeAsync(400);
+    expect(sent.slice(12).map(([, atMs]) => atMs)).toEqual([PACER_LIMITED_PAUSE_MS + 200, PACER_LIMITED_PAUSE_MS + 400]);
+    // A refusal after the pause is of a frame sent at the new pace: it halves again (a burst of
+    // 2, one frame every 400 ms).
+    pacer.replied(true);
+    scheduleMany(pacer, 3, sent, 200);
+    await jest.advanceTimersByTimeAsync(2 * PACER_LIMITED_PAUSE_MS);
+    const againAtMs = 2 * PACER_LIMITED_PAUSE_MS + 400;
+    expect(sent.filter(([i]) => i >= 200).map(([, atMs]) => atMs)).toEqual([againAtMs, againAtMs, againAtMs + 400]);
+  });
+
   it('after rate_limited, sends no more after the pause than the pause refilled, as the server had nothing left', async () => {
     const pacer = new FramePacer(20, 2, 20);
     const sent: Array<[number, number]> = [];

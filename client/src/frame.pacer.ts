@@ -9,7 +9,8 @@
  * starts with PACER_SLOW_START frames of budget, each reply that is not `rate_limited` lets the
  * burst grow by one up to PACER_BURST, and a `rate_limited` reply halves the burst and the rate
  * for good (on this client) and pauses every paced frame for a second and a little more, which
- * is what the server needs to forgive the drops. Against the default limit it settles at a
+ * is what the server needs to forgive the drops (refusals read during that pause are of frames
+ * sent before it, and change nothing more). Against the default limit it settles at a
  * burst of 30 and 15 frames a second, below the server's, so that the frames it does not pace
  * (the `pong` to each heartbeat) still fit; against a lower limit it converges without 4029.
  */
@@ -62,6 +63,10 @@ export class FramePacer {
       this.#burst = Math.min(this.#maxBurst, this.#burst + 1);
       return;
     }
+    // Nothing paced goes out during the pause, so a refusal read in it is of a frame sent before
+    // the slow-down (or an unpaced pong in it): halving again for each of those frames brought a
+    // burst of 4 down to 1 for good on one refused burst.
+    if (Date.now() < this.#pausedUntilMs) return;
     this.#maxBurst = this.#burst = Math.max(1, Math.floor(this.#burst / 2));
     // Down to below one a second: against RATE_LIMIT_PER_S=1 a pace of one a second left no
     // token for the pong to each heartbeat, refused every time.

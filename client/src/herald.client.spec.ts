@@ -1241,6 +1241,26 @@ describe('HeraldClient', () => {
       expect(errors).toEqual([]);
     });
 
+    it('joins a room refused rate_limited again as soon as the pacer\'s pause ends, each time, with no backoff growing on top', async () => {
+      start({ rooms: ['public:news'] });
+      await flush();
+      FakeSocket.last.welcome();
+      const joined = client.join('public:news');
+      joined.catch(() => undefined); // a failed expectation below closes the client: no unhandled rejection
+      const joinsOfNews = () => FakeSocket.last.sent.filter((frame) => frame.event === 'join' && frame.data.room === 'public:news');
+      // Three refusals: a backoff would have held the third retry 2 s (0.5 x 1000 x 2^2).
+      for (let refusal = 1; refusal <= 3; refusal += 1) {
+        FakeSocket.last.receive('error', { code: 'rate_limited', message: 'Too many frames', event: 'join' }, joinsOfNews().at(-1)!.id);
+        await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS - 1);
+        expect(joinsOfNews()).toHaveLength(refusal);
+        await jest.advanceTimersByTimeAsync(1);
+        expect(joinsOfNews()).toHaveLength(refusal + 1);
+      }
+      FakeSocket.last.receive('joined', { room: 'public:news', seq: 'e1:1' }, joinsOfNews().at(-1)!.id);
+      await expect(joined).resolves.toEqual({ room: 'public:news', seq: 'e1:1' });
+      expect(errors).toEqual([]);
+    });
+
     it('refuses to leave its personal room, as the server does, and keeps rejoining it', async () => {
       start();
       await flush();

@@ -287,7 +287,8 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
    * Joins `room` and keeps it: it is rejoined with `since` after every reconnect until `leave`.
    * Settles on the server's reply, at once when the room is joined on this connection already.
    * Waits at most requestTimeoutMs, across reconnects and transient refusals (rate_limited,
-   * unavailable, internal, no reply: retried with backoff), then rejects with the last refusal or
+   * unavailable, internal, no reply: retried with backoff, or for rate_limited as the slowed pace
+   * allows), then rejects with the last refusal or
    * `timeout`; the room is still kept and joined once the connection is back. Any other error
    * reply (forbidden, invalid_room, ...) rejects and forgets the room.
    */
