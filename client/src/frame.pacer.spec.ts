@@ -105,7 +105,7 @@ describe('FramePacer', () => {
     expect(sent.filter(([i]) => i >= 200)).toHaveLength(4);
   });
 
-  it('halves once for the refusals of one burst: those read during the pause were sent before it', async () => {
+  it('halves once for the refusals of one burst (those read during the pause were sent before it), pausing again from the last', async () => {
     const pacer = new FramePacer(8, 10, 8);
     const sent: Array<[number, number]> = [];
     scheduleMany(pacer, 8, sent);
@@ -113,18 +113,22 @@ describe('FramePacer', () => {
     await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS - 1);
     pacer.replied(true);
     pacer.replied(true);
-    await jest.advanceTimersByTimeAsync(1);
     scheduleMany(pacer, 6, sent, 100);
-    // Half the burst (4) and half the rate (5/s), as after a single refusal, not an eighth.
+    // The server forgives drops a second after the last one, so the pause counts from there...
+    const resumedAtMs = 2 * PACER_LIMITED_PAUSE_MS - 1;
+    await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS - 1);
+    expect(sent).toHaveLength(8);
+    await jest.advanceTimersByTimeAsync(1);
+    // ...then half the burst (4) and half the rate (5/s), as after a single refusal, not an eighth.
     expect(sent.slice(8).map(([i]) => i)).toEqual([100, 101, 102, 103]);
     await jest.advanceTimersByTimeAsync(400);
-    expect(sent.slice(12).map(([, atMs]) => atMs)).toEqual([PACER_LIMITED_PAUSE_MS + 200, PACER_LIMITED_PAUSE_MS + 400]);
+    expect(sent.slice(12).map(([, atMs]) => atMs)).toEqual([resumedAtMs + 200, resumedAtMs + 400]);
     // A refusal after the pause is of a frame sent at the new pace: it halves again (a burst of
     // 2, one frame every 400 ms).
     pacer.replied(true);
     scheduleMany(pacer, 3, sent, 200);
     await jest.advanceTimersByTimeAsync(2 * PACER_LIMITED_PAUSE_MS);
-    const againAtMs = 2 * PACER_LIMITED_PAUSE_MS + 400;
+    const againAtMs = resumedAtMs + 400 + PACER_LIMITED_PAUSE_MS;
     expect(sent.filter(([i]) => i >= 200).map(([, atMs]) => atMs)).toEqual([againAtMs, againAtMs, againAtMs + 400]);
   });
 
@@ -152,6 +156,24 @@ describe('FramePacer', () => {
     await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS + 5_000);
     const gaps = sent.slice(1).map(([, atMs], index) => atMs - sent[index][1]);
     expect(gaps).toEqual([1000 / PACER_MIN_RATE_PER_S, 1000 / PACER_MIN_RATE_PER_S]);
+  });
+
+  it('charges the frames sent without their turn (the pongs to a heartbeat): what waits goes that much later', async () => {
+    const pacer = new FramePacer(2, 10, 2);
+    const sent: Array<[number, number]> = [];
+    pacer.spent(2);
+    scheduleMany(pacer, 2, sent);
+    await jest.advanceTimersByTimeAsync(300);
+    expect(sent).toEqual([
+      [0, 100],
+      [1, 200],
+    ]);
+    // A debt past a full burst is waited out too: from -1, the next token takes 200 ms at 10/s.
+    await jest.advanceTimersByTimeAsync(1_000);
+    pacer.spent(3);
+    scheduleMany(pacer, 1, sent, 10);
+    await jest.advanceTimersByTimeAsync(200);
+    expect(sent.slice(2)).toEqual([[10, 1_500]]);
   });
 
   it('sends an urgent frame (a token refresh) ahead of what waits', async () => {

@@ -11,8 +11,9 @@
  * for good (on this client) and pauses every paced frame for a second and a little more, which
  * is what the server needs to forgive the drops (refusals read during that pause are of frames
  * sent before it, and change nothing more). Against the default limit it settles at a
- * burst of 30 and 15 frames a second, below the server's, so that the frames it does not pace
- * (the `pong` to each heartbeat) still fit; against a lower limit it converges without 4029.
+ * burst of 30 and 15 frames a second, below the server's; the frames it does not pace (the two
+ * pongs to each heartbeat) are charged to it (`spent`), so they fit under any limit it learned;
+ * against a lower limit it converges without 4029.
  */
 export const PACER_BURST = 30;
 export const PACER_RATE_PER_S = 15;
@@ -57,6 +58,18 @@ export class FramePacer {
     this.#drain();
   }
 
+  /**
+   * Frames written without waiting their turn (the answers to a heartbeat): the server's bucket
+   * paid for them too, so what waits goes that much later. Paced frames alone at 15 a second
+   * fitted the default limit, but with the two pongs of each heartbeat on top a pace just under a
+   * low limit went over it at every heartbeat, and each refusal halved the pace again.
+   */
+  spent(frames: number): void {
+    const nowMs = Date.now();
+    this.#refill(nowMs);
+    this.#tokens -= frames;
+  }
+
   /** A reply to a paced request: `limited` when it was `rate_limited`. */
   replied(limited: boolean): void {
     if (!limited) {
@@ -65,12 +78,14 @@ export class FramePacer {
     }
     // Nothing paced goes out during the pause, so a refusal read in it is of a frame sent before
     // the slow-down (or an unpaced pong in it): halving again for each of those frames brought a
-    // burst of 4 down to 1 for good on one refused burst.
-    if (Date.now() < this.#pausedUntilMs) return;
-    this.#maxBurst = this.#burst = Math.max(1, Math.floor(this.#burst / 2));
-    // Down to below one a second: against RATE_LIMIT_PER_S=1 a pace of one a second left no
-    // token for the pong to each heartbeat, refused every time.
-    this.#ratePerS = Math.max(PACER_MIN_RATE_PER_S, this.#ratePerS / 2);
+    // burst of 4 down to 1 for good on one refused burst. The pause starts again all the same:
+    // the server forgives drops after a second with none, counted from this one.
+    if (Date.now() >= this.#pausedUntilMs) {
+      this.#maxBurst = this.#burst = Math.max(1, Math.floor(this.#burst / 2));
+      // Down to below one a second: against RATE_LIMIT_PER_S=1 a pace of one a second left no
+      // token for the pong to each heartbeat, refused every time.
+      this.#ratePerS = Math.max(PACER_MIN_RATE_PER_S, this.#ratePerS / 2);
+    }
     this.#tokens = 0;
     this.#refilledAtMs = Date.now();
     this.#pausedUntilMs = this.#refilledAtMs + PACER_LIMITED_PAUSE_MS;
