@@ -201,6 +201,13 @@ describe('PublishClient', () => {
       await expect(retryTimes([{ status: 429, headers: { 'retry-after': '3' } }, { status: 503, headers: { 'retry-after': '2' } }, accepted])).resolves.toEqual([0, 3_000, 5_000]);
     });
 
+    it('spreads publishers told the same Retry-After over half their random backoff on top of it', async () => {
+      // Backoff: 0.99 x 1000 ms, floored; half of it goes after the 3 s asked.
+      const backoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
+      await expect(retryTimes([{ status: 503, headers: { 'retry-after': '3' } }, accepted], backoff, () => 0.99)).resolves.toEqual([0, 3_495]);
+      await expect(retryTimes([{ status: 503, headers: { 'retry-after': '3' } }, accepted], backoff, () => 0.5)).resolves.toEqual([0, 3_250]);
+    });
+
     it('waits until the HTTP date of a Retry-After', async () => {
       const at = new Date(Date.now() + 4_000).toUTCString();
       await expect(retryTimes([{ status: 503, headers: { 'retry-after': at } }, accepted])).resolves.toEqual([0, 4_000]);

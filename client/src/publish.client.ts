@@ -89,7 +89,9 @@ export class PublishClient {
       }
       if (attempt >= this.#maxRetries) throw failure;
       const backoffMs = Math.max(1, backoffDelayMs(attempt, this.#backoff, this.#random));
-      await sleep(retryDelayMs(backoffMs, failure, this.#backoff.maxDelayMs));
+      // Publishers refused by the same 503 were told the same Retry-After: half their own random
+      // backoff on top keeps them from all coming back in the same millisecond.
+      await sleep(retryDelayMs(backoffMs, failure, this.#backoff.maxDelayMs, Math.floor(backoffMs / 2)));
     }
   }
 
