@@ -54,13 +54,17 @@ export abstract class PresenceStore {
    */
   abstract enterPersonal(room: string, user: string, connectionId: string): void;
   abstract leavePersonal(room: string, user: string, connectionId: string): void;
+  /** Who is in the room across pods; for a personal room, what enterPersonal counted. */
+  abstract snapshot(room: string): Promise<PresenceSnapshot>;
   /**
-   * Who is in the room across pods; for a personal room, what enterPersonal counted. With
-   * `toldSinceMs` (this pod's clock; a store that keeps its own times asks with the age it
-   * makes, so the two clocks need not agree), also which of them the room was told `joined` at or
-   * after that time, and who left it since (PresenceSnapshot.joinsToldSince, departedSince).
+   * What a pod that could not hear `room` (not a personal room) since `sinceMs` missed of it:
+   * which users there the room was told `joined` at or after that time, and who left it since
+   * (UnheardPresence). `sinceMs` is this pod's clock; a store that keeps its own times asks with
+   * the age it makes, so the two clocks need not agree. The lists are empty for a room of more
+   * than `maxUsers` users: nobody is told of its users (PRESENCE_EVENTS_MAX_USERS), and reading
+   * them meant reading a crowded room's whole presence on every pod after every outage.
    */
-  abstract snapshot(room: string, toldSinceMs?: number): Promise<PresenceSnapshot>;
+  abstract unheard(room: string, sinceMs: number, maxUsers: number): Promise<UnheardPresence>;
   /**
    * Registers the listener told when a user's last connection in a room vanished without a
    * remove: its pod died and the entry expired. Called once cluster-wide per such user, on
@@ -83,18 +87,24 @@ export type PresenceExpiredListener = (room: string, user: string, users: number
 export interface PresenceSnapshot {
   users: string[];
   connections: number;
+}
+
+/** PresenceStore.unheard: what the room heard since a time. */
+export interface UnheardPresence {
+  /** Distinct users in the room now. */
+  users: number;
   /**
-   * Asked for with a time: the users there whose arrival was announced to the room since then.
-   * A pod cut off from the store meanwhile heard none of those frames, and cannot tell such a
-   * user from one who was there before its members joined (nobody here was told of either).
-   * Undefined from a store whose pods are never cut off from it (the embedded one).
+   * The users there whose arrival was announced to the room since then. A pod cut off from the
+   * store meanwhile heard none of those frames, and cannot tell such a user from one who was
+   * there before its members joined (nobody here was told of either). Empty from a store whose
+   * pods are never cut off from it (the embedded one).
    */
-  joinsToldSince?: string[];
+  joinsToldSince: string[];
   /**
-   * Asked for with a time: the users not there whose departure (a `left` told, or entries that
-   * expired) the room heard since then. A pod that could not hear the room meanwhile missed
-   * their `left`, and its members may never have been told those users `joined` (they were
-   * there first), so nothing else tells them. Undefined from the embedded store, as above.
+   * The users not there whose departure (a `left` told, or entries that expired) the room heard
+   * since then. A pod that could not hear the room meanwhile missed their `left`, and its
+   * members may never have been told those users `joined` (they were there first), so nothing
+   * else tells them. Empty from the embedded store, as above.
    */
-  departedSince?: string[];
+  departedSince: string[];
 }

@@ -277,9 +277,8 @@ describe('RoomsService', () => {
     const service = roomsWithAvailability(config);
     try {
       const heard = await bobHearsPresence(service);
-      jest.spyOn(service.engine.presence, 'snapshot').mockImplementation(async (_room, since) =>
-        since === undefined ? { users: ['bob'], connections: 1 } : { users: ['bob'], connections: 1, joinsToldSince: [], departedSince: ['gina', 'hal'] },
-      );
+      jest.spyOn(service.engine.presence, 'snapshot').mockImplementation(async () => ({ users: ['bob'], connections: 1 }));
+      jest.spyOn(service.engine.presence, 'unheard').mockImplementation(async () => ({ users: 1, joinsToldSince: [], departedSince: ['gina', 'hal'] }));
       service.availability(false);
       service.availability(true);
       // Hal's pod, back before the look, told the room; this pod heard it.
@@ -301,15 +300,15 @@ describe('RoomsService', () => {
     async function bobAndAnnouncedFrank(service: ReturnType<typeof roomsWithAvailability>, { unreadableFirst = false } = {}) {
       const heard = await bobHearsPresence(service);
       let unreadable = unreadableFirst;
-      const snapshot = jest.spyOn(service.engine.presence, 'snapshot').mockImplementation(async (_room, since) => {
-        if (since === undefined) return { users: ['bob', 'erin', 'frank'], connections: 3 };
+      jest.spyOn(service.engine.presence, 'snapshot').mockImplementation(async () => ({ users: ['bob', 'erin', 'frank'], connections: 3 }));
+      const unheard = jest.spyOn(service.engine.presence, 'unheard').mockImplementation(async () => {
         if (unreadable) {
           unreadable = false;
           throw new Error('unreachable');
         }
-        return { users: ['bob', 'erin', 'frank'], connections: 3, joinsToldSince: ['bob', 'frank'] };
+        return { users: 3, joinsToldSince: ['bob', 'frank'], departedSince: [] };
       });
-      const asked = () => snapshot.mock.calls.filter(([, since]) => since !== undefined).map(([room, since]) => [room, since]);
+      const asked = () => unheard.mock.calls.map(([room, since, maxUsers]) => [room, since, maxUsers]);
       return { heard, asked };
     }
 
@@ -325,7 +324,7 @@ describe('RoomsService', () => {
         await jest.advanceTimersByTimeAsync(2999);
         expect(heard()).toEqual([]);
         await jest.advanceTimersByTimeAsync(1);
-        expect(asked()).toEqual([['public:talk', lostAt - 2000]]);
+        expect(asked()).toEqual([['public:talk', lostAt - 2000, 100]]);
         // Not bob himself, nor erin, whom the store does not say arrived meanwhile.
         expect(heard()).toEqual(['frank joined']);
 
@@ -334,7 +333,7 @@ describe('RoomsService', () => {
         service.availability(false);
         service.availability(true);
         await jest.advanceTimersByTimeAsync(3000);
-        expect(asked()).toEqual([['public:talk', lostAt - 2000], ['public:talk', lostAgainAt - 2000]]);
+        expect(asked()).toEqual([['public:talk', lostAt - 2000, 100], ['public:talk', lostAgainAt - 2000, 100]]);
         expect(heard()).toEqual(['frank joined']);
       } finally {
         jest.useRealTimers();
@@ -357,11 +356,11 @@ describe('RoomsService', () => {
         service.availability(true);
         await jest.advanceTimersByTimeAsync(3000);
         expect(heard()).toEqual([]);
-        expect(asked()).toEqual([['public:talk', lostAt - 2000]]);
+        expect(asked()).toEqual([['public:talk', lostAt - 2000, 100]]);
         service.availability(false);
         service.availability(true);
         await jest.advanceTimersByTimeAsync(3000);
-        expect(asked()).toEqual([['public:talk', lostAt - 2000], ['public:talk', lostAt - 2000]]);
+        expect(asked()).toEqual([['public:talk', lostAt - 2000, 100], ['public:talk', lostAt - 2000, 100]]);
         expect(heard()).toEqual(['frank joined']);
       } finally {
         jest.useRealTimers();

@@ -10,7 +10,7 @@ import { ConnectionHub, EnterOptions, EnterOutcome } from '../connections/connec
 import { JoinAuthorizer } from './join-authorizer';
 import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
-import { UntoldPresence, presentUsers, readPresence, toldKey, usersIfStillHolds } from './untold-presence';
+import { UntoldPresence, presentUsers, readUnheard, toldKey, usersIfStillHolds } from './untold-presence';
 
 /**
  * What a connection may do with rooms, and what the cluster hears of it: the one place a join
@@ -230,16 +230,16 @@ export class RoomsService implements OnModuleDestroy {
    */
   private async tellUnheard(sinceMs: number, toldJustNow: ReadonlySet<string>): Promise<boolean> {
     for (const room of this.hub.sharedRoomsWithMembers()) {
-      const snapshot = await readPresence(this.presence, room, sinceMs);
-      if (!snapshot) return false;
-      for (const user of snapshot.joinsToldSince ?? []) {
+      const unheard = await readUnheard(this.presence, room, sinceMs, this.announcement.maxUsers);
+      if (!unheard) return false;
+      for (const user of unheard.joinsToldSince) {
         if (this.hub.toldPresence.toldJoined(room, user) || toldJustNow.has(toldKey(room, user))) continue;
-        const frame = this.presenceFrame(room, user, 'joined', snapshot.users.length);
+        const frame = this.presenceFrame(room, user, 'joined', unheard.users);
         if (frame !== undefined) this.hub.tellHere(room, user, frame);
       }
-      for (const user of snapshot.departedSince ?? []) {
+      for (const user of unheard.departedSince) {
         if (this.hub.toldPresence.toldLeft(room, user) || toldJustNow.has(toldKey(room, user))) continue;
-        const frame = this.presenceFrame(room, user, 'left', snapshot.users.length + 1);
+        const frame = this.presenceFrame(room, user, 'left', unheard.users + 1);
         if (frame !== undefined) this.hub.tellHere(room, user, frame);
       }
     }

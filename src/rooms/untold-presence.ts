@@ -1,24 +1,27 @@
 import { PresenceStatus } from '@herald/client/protocol';
-import type { PresenceSnapshot, PresenceStore } from '../broker/presence.store';
+import type { PresenceStore, UnheardPresence } from '../broker/presence.store';
 
 /** How tellWhatHolds names what it told: a room and a user. */
 export function toldKey(room: string, user: string): string {
   return `${room}\n${user}`;
 }
 
-/** The room's presence (PresenceStore.snapshot), or undefined when it cannot be read now. */
-export async function readPresence(presence: PresenceStore, room: string, toldSinceMs?: number): Promise<PresenceSnapshot | undefined> {
+/** The users the presence store counts in the room, or undefined when it cannot be read now. */
+export async function presentUsers(presence: PresenceStore, room: string): Promise<ReadonlySet<string> | undefined> {
   try {
-    return await presence.snapshot(room, toldSinceMs);
+    return new Set((await presence.snapshot(room)).users);
   } catch {
     return undefined;
   }
 }
 
-/** The users the presence store counts in the room, or undefined when it cannot be read now. */
-export async function presentUsers(presence: PresenceStore, room: string): Promise<ReadonlySet<string> | undefined> {
-  const snapshot = await readPresence(presence, room);
-  return snapshot && new Set(snapshot.users);
+/** What the room heard since `sinceMs` (PresenceStore.unheard), or undefined when it cannot be read now. */
+export async function readUnheard(presence: PresenceStore, room: string, sinceMs: number, maxUsers: number): Promise<UnheardPresence | undefined> {
+  try {
+    return await presence.unheard(room, sinceMs, maxUsers);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { ClusterOptions, EngineHarness, PodOptions } from './engine-harness';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
- * How long after a `since` the changes that must count as after it are made. snapshot() sends
+ * How long after a `since` the changes that must count as after it are made. unheard() sends
  * `since` as an age, which the store subtracts from its own clock when the script runs: a command
  * that waits in a busy machine's queues moves the window that much later, and a shared CI machine
  * has stalled a Cluster's pods for more than a second.
@@ -131,22 +131,23 @@ export function presenceStoreContract(harness: EngineHarness): void {
     await a.add('unheard', 'leaving', 'c6', told);
     // A fifth user makes more than maxUsers: not announced.
     await a.add('unheard', 'crowd', 'c7', told);
-    expect((await b.snapshot('unheard', since)).joinsToldSince?.sort()).toEqual(['after', 'leaving']);
+    expect((await b.unheard('unheard', since, 5)).joinsToldSince.sort()).toEqual(['after', 'leaving']);
+    // Asked for a room of more users than are told of (5 > 4): nobody would be told, so nothing is read.
+    expect(await b.unheard('unheard', since, 4)).toEqual({ users: 5, joinsToldSince: [], departedSince: [] });
     // A pod whose clock runs a minute ahead of the store's asks from its own clock, and gets the same.
     const ahead = Date.now() - since;
     const clock = jest.spyOn(Date, 'now').mockImplementation(() => since + ahead + 60_000);
     try {
-      expect((await b.snapshot('unheard', since + 60_000)).joinsToldSince?.sort()).toEqual(['after', 'leaving']);
+      expect((await b.unheard('unheard', since + 60_000, 5)).joinsToldSince.sort()).toEqual(['after', 'leaving']);
     } finally {
       clock.mockRestore();
     }
-    expect((await a.snapshot('unheard', Date.now() + 60_000)).joinsToldSince).toEqual([]);
-    expect(await a.snapshot('unheard')).not.toHaveProperty('joinsToldSince');
+    expect((await a.unheard('unheard', Date.now() + 60_000, 5)).joinsToldSince).toEqual([]);
     // Gone with the last entry: a user who comes back into an emptied room is announced anew.
     // Each by the pod holding it (a pod puts back at its next refresh an entry it still holds).
     for (const [pod, user, id] of [[a, 'before', 'c1'], [b, 'after', 'c3'], [b, 'untold', 'c4'], [a, 'leaving', 'c6'], [a, 'crowd', 'c7']] as const) await pod.remove('unheard', user, id);
     await a.add('unheard', 'after', 'c8');
-    expect((await a.snapshot('unheard', 0)).joinsToldSince).toEqual([]);
+    expect((await a.unheard('unheard', 0, 5)).joinsToldSince).toEqual([]);
   });
 
   itWithPods('says which users left the room since a time, told or expired, unless they are back or arrived since: what a pod cut off meanwhile missed', async () => {
@@ -172,13 +173,14 @@ export function presenceStoreContract(harness: EngineHarness): void {
     await a.remove('departures', 'quiet', 'c4');
     // One tab of two closed: still there.
     await a.remove('departures', 'two-tabs', 'c5', told);
-    expect((await b.snapshot('departures', since)).departedSince?.sort()).toEqual(['early', 'quiet']);
-    expect(await b.snapshot('departures')).not.toHaveProperty('departedSince');
+    expect((await b.unheard('departures', since, 10)).departedSince.sort()).toEqual(['early', 'quiet']);
+    // Stays, returns and two-tabs: more than 2, so nobody would be told of them.
+    expect(await b.unheard('departures', since, 2)).toEqual({ users: 3, joinsToldSince: [], departedSince: [] });
     // A pod that died: its users' entries expire, which the pods tell, so they count as told.
     const crashed = (await cluster.pod({ crashed: true })).presence;
     await crashed.add('departures', 'crashed-user', 'c9', told);
     const beforeExpiry = Date.now();
-    await eventually(async () => expect((await a.snapshot('departures', beforeExpiry)).departedSince).toEqual(['crashed-user']), 5 * harness.presenceTtlMs! + 2000);
+    await eventually(async () => expect((await a.unheard('departures', beforeExpiry, 10)).departedSince).toEqual(['crashed-user']), 5 * harness.presenceTtlMs! + 2000);
   });
 
   it('keeps rooms apart, and counts the entries this pod holds', async () => {

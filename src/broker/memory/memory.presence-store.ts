@@ -1,5 +1,5 @@
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
-import { PresenceAnnouncement, PresenceChange, PresenceSnapshot, PresenceStore, announcedFrame } from '../presence.store';
+import { PresenceAnnouncement, PresenceChange, PresenceSnapshot, PresenceStore, UnheardPresence, announcedFrame } from '../presence.store';
 
 /** Delivers a frame to a room's members but `excludeUser`'s, behind what is queued (MemoryBroker.broadcastNow). */
 export type BroadcastNow = (room: string, frame: string, excludeUser: string) => void;
@@ -69,8 +69,7 @@ export class MemoryPresenceStore extends PresenceStore {
     return { userChanged, users: users.size };
   }
 
-  /** Never says who was announced, or left, since a time (PresenceSnapshot.joinsToldSince, departedSince): the pod that announces is the only one, and hears itself. */
-  async snapshot(room: string, _toldSinceMs?: number): Promise<PresenceSnapshot> {
+  async snapshot(room: string): Promise<PresenceSnapshot> {
     if (room.startsWith(PERSONAL_ROOM_PREFIX)) {
       const user = room.slice(PERSONAL_ROOM_PREFIX.length);
       const ids = this.presenceByRoom.get(PERSONAL_ROOMS)?.get(user);
@@ -81,6 +80,11 @@ export class MemoryPresenceStore extends PresenceStore {
     let connections = 0;
     for (const ids of users.values()) connections += typeof ids === 'string' ? 1 : ids.size;
     return { users: [...users.keys()], connections };
+  }
+
+  /** Nothing is ever unheard: the pod that announces is the only one, and hears itself. */
+  async unheard(room: string, _sinceMs: number, _maxUsers: number): Promise<UnheardPresence> {
+    return { users: this.presenceByRoom.get(room)?.size ?? 0, joinsToldSince: [], departedSince: [] };
   }
 
   onExpired(): void {

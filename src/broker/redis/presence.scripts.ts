@@ -30,7 +30,7 @@ local DEPARTURE_TTLS = 10
 local departures_recorded = false
 -- Records that the room was told \`user\` left (or that the user's entries expired, which pods
 -- tell), at \`now\`: a pod that could not hear the room then asks for the departures since
--- (PRESENCE_SNAPSHOT). The user's \`joined\` time stays in \`announced\` beside it: a user who
+-- (PRESENCE_UNHEARD). The user's \`joined\` time stays in \`announced\` beside it: a user who
 -- arrived after that time too was never heard of there, and is not told gone either.
 local function record_departure(user, now)
   redis.call('ZADD', departed, now, user)
@@ -191,19 +191,31 @@ keep(ttl_ms, now)
 return {redis.call('HLEN', users), gone}
 `;
 
-/**
- * ARGV: entry TTL ms, then optionally an age (ms). Returns {live connections, {users}, {expired
- * users}, {users there whose `joined` was told within that age}, {users not there whose `left`
- * was told, or whose entries expired, within it}} (the last two empty without it).
- * An age, not a time: the times told are Redis's (now_ms), and pods' clocks are not trusted.
- */
+/** ARGV: entry TTL ms. Returns {live connections, {users}, {expired users}}. */
 const PRESENCE_SNAPSHOT = `${PRESENCE_HELPERS}
 local now, ttl_ms = now_ms(), tonumber(ARGV[1])
 local gone = may_purge(now, ttl_ms) and purge(now, ttl_ms) or {}
 empty_without_clock()
+keep_departures(now, ttl_ms)
+return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
+`;
+
+/**
+ * ARGV: entry TTL ms, an age (ms), the most users a room is told of. Returns {distinct users,
+ * {expired users}, {users there whose `joined` was told within that age}, {users not there
+ * whose `left` was told, or whose entries expired, within it}}; the last two empty for a room
+ * of more users than the most told of (no user list is read then: a crowded room's whole
+ * `announced` hash, on every pod after every outage, held Redis for nothing).
+ * An age, not a time: the times told are Redis's (now_ms), and pods' clocks are not trusted.
+ */
+const PRESENCE_UNHEARD = `${PRESENCE_HELPERS}
+local now, ttl_ms = now_ms(), tonumber(ARGV[1])
+local gone = may_purge(now, ttl_ms) and purge(now, ttl_ms) or {}
+empty_without_clock()
+local since, max_users = now - tonumber(ARGV[2]), tonumber(ARGV[3])
+local count = redis.call('HLEN', users)
 local told_since, departed_since = {}, {}
-local since = ARGV[2] and now - tonumber(ARGV[2])
-if since then
+if count <= max_users then
   local told = redis.call('HGETALL', announced)
   for index = 1, #told, 2 do
     if tonumber(told[index + 1]) >= since and redis.call('HEXISTS', users, told[index]) == 1 then table.insert(told_since, told[index]) end
@@ -215,7 +227,7 @@ if since then
   end
 end
 keep_departures(now, ttl_ms)
-return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone, told_since, departed_since}
+return {count, gone, told_since, departed_since}
 `;
 
 export interface PresenceKeys {
@@ -228,14 +240,14 @@ export interface PresenceKeys {
    * Hash: user -> when (Redis ms) the room was last told the user `joined`, while the user is
    * there or its departure is kept (`departed`: a user who arrived after a pod lost the room and
    * left again was never heard of there). A pod that could not hear the room for a while asks it who arrived meanwhile
-   * (PresenceStore.snapshot's joinsToldSince): nothing else tells such an arrival from a user
+   * (PresenceStore.unheard's joinsToldSince): nothing else tells such an arrival from a user
    * who was there before its members joined.
    */
   announced: string;
   /**
    * Sorted set: user -> when (Redis ms) the room was told the user `left`, or the user's entries
    * expired, for DEPARTURE_TTLS entry TTLs or until the user is back. A pod that could not hear
-   * the room for a while asks it who left meanwhile (PresenceStore.snapshot's departedSince):
+   * the room for a while asks it who left meanwhile (PresenceStore.unheard's departedSince):
    * its members may never have been told those users `joined` (they were there first).
    */
   departed: string;
@@ -270,9 +282,12 @@ export interface PresenceChangesReply {
 export interface PresenceSnapshotReply extends ExpiredPresence {
   connections: number;
   userIds: string[];
-  /** Asked with an age: the users there whose `joined` was told within it (PresenceKeys.announced). */
+}
+
+export interface PresenceUnheardReply extends ExpiredPresence {
+  /** The users there whose `joined` was told within the age asked (PresenceKeys.announced). */
   joinsToldSince: string[];
-  /** Asked with an age: the users not there whose departure was told within it (PresenceKeys.departed). */
+  /** The users not there whose departure was told within it (PresenceKeys.departed). */
   departedSince: string[];
 }
 
@@ -323,18 +338,29 @@ export const PRESENCE_SCRIPTS = {
   heraldPresenceSnapshot: defineScript({
     SCRIPT: PRESENCE_SNAPSHOT,
     NUMBER_OF_KEYS: PRESENCE_KEY_COUNT,
-    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, joinsToldWithinMs?: number) {
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number) {
       pushPresenceKeys(parser, keys);
       parser.push(String(ttlMs));
-      if (joinsToldWithinMs !== undefined) parser.push(String(Math.max(0, Math.ceil(joinsToldWithinMs))));
     },
-    transformReply: (reply: [number, string[], string[], string[], string[]]): PresenceSnapshotReply => ({
+    transformReply: (reply: [number, string[], string[]]): PresenceSnapshotReply => ({
       connections: Number(reply[0]),
       userIds: reply[1],
       users: reply[1].length,
       expiredUsers: reply[2],
-      joinsToldSince: reply[3],
-      departedSince: reply[4],
+    }),
+  }),
+  heraldPresenceUnheard: defineScript({
+    SCRIPT: PRESENCE_UNHEARD,
+    NUMBER_OF_KEYS: PRESENCE_KEY_COUNT,
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, joinsToldWithinMs: number, maxUsers: number) {
+      pushPresenceKeys(parser, keys);
+      parser.push(String(ttlMs), String(Math.max(0, Math.ceil(joinsToldWithinMs))), String(maxUsers));
+    },
+    transformReply: (reply: [number, string[], string[], string[]]): PresenceUnheardReply => ({
+      users: Number(reply[0]),
+      expiredUsers: reply[1],
+      joinsToldSince: reply[2],
+      departedSince: reply[3],
     }),
   }),
 };

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX, isPersonalRoom } from '@herald/client/protocol';
 import { BrokerUnavailableError } from '../broker';
-import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore } from '../presence.store';
+import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore, UnheardPresence } from '../presence.store';
 import { ExpiredPresence, PresenceEntryChange, PresenceTelling } from './presence.scripts';
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
@@ -256,16 +256,22 @@ export class RedisPresenceStore extends PresenceStore {
     if (batch) this.sendChanges(room, batch);
   }
 
-  async snapshot(room: string, toldSinceMs?: number): Promise<PresenceSnapshot> {
+  async snapshot(room: string): Promise<PresenceSnapshot> {
     if (isPersonalRoom(room)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
     this.flushChanges(room);
-    // Asked as an age when sent: Redis compares it with its own clock, not this pod's.
-    const snapshot = await this.connection.run('presence', (redis) =>
-      redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs, toldSinceMs === undefined ? undefined : Date.now() - toldSinceMs),
-    );
+    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs));
     this.reportExpired(room, snapshot);
-    const { userIds: users, connections } = snapshot;
-    return toldSinceMs === undefined ? { users, connections } : { users, connections, joinsToldSince: snapshot.joinsToldSince, departedSince: snapshot.departedSince };
+    return { users: snapshot.userIds, connections: snapshot.connections };
+  }
+
+  async unheard(room: string, sinceMs: number, maxUsers: number): Promise<UnheardPresence> {
+    this.flushChanges(room);
+    // Asked as an age when sent: Redis compares it with its own clock, not this pod's.
+    const unheard = await this.connection.run('presence', (redis) =>
+      redis.heraldPresenceUnheard(this.keys.presenceKeys(room), this.options.presenceTtlMs, Date.now() - sinceMs, maxUsers),
+    );
+    this.reportExpired(room, unheard);
+    return { users: unheard.users, joinsToldSince: unheard.joinsToldSince, departedSince: unheard.departedSince };
   }
 
   onExpired(listener: PresenceExpiredListener): void {
