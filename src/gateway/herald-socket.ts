@@ -1,5 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import { type RawData, WebSocket } from 'ws';
 import { Connection, CONNECTION_OF_SOCKET } from '../connections/connection';
+
+/** RFC 6455's close code for data inconsistent with its type (7.4.1). */
+const INVALID_FRAME_PAYLOAD = 1007;
 
 /**
  * What the pod does with every socket's events: one function per event, shared by all sockets,
@@ -51,6 +55,16 @@ export function socketClassWith(handlers: SocketEventHandlers): typeof WebSocket
       }
       // Two arguments at most: that is all ws's events carry, and a rest parameter would build an array per frame.
       return super.emit(event, first, second);
+    }
+
+    /**
+     * ws answers a client's close frame with its code and reason (the reason as the bytes read,
+     * the only close given a Buffer here), and with UTF-8 left to us (skipUTF8Validation) it sent
+     * back a reason that is not UTF-8 as it came. RFC 6455 (8.1) fails such a close: 1007.
+     */
+    override close(code?: number, reason?: string | Buffer): void {
+      if (Buffer.isBuffer(reason) && !isUtf8(reason)) return super.close(INVALID_FRAME_PAYLOAD);
+      super.close(code, reason);
     }
   };
 }

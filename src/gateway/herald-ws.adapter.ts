@@ -91,7 +91,7 @@ export class HeraldWsAdapter extends WsAdapter {
       handleProtocols: selectProtocol,
       // A text frame that is not UTF-8 is answered bad_request by parseFrame (section 2: a
       // malformed frame leaves the connection open), not failed with 1007 here. ws checks a
-      // close frame's reason with the same switch: such a reason is taken as it comes.
+      // close frame's reason with the same switch: HeraldSocket.close answers such a reason 1007.
       skipUTF8Validation: true,
       // Protocol pings are rate-limited client frames (FrameDispatcher), not answered by ws.
       autoPong: false,

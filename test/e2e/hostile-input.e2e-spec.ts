@@ -387,6 +387,17 @@ describe('clients that break WebSocket framing', () => {
     await next.close();
   });
 
+  it('answers a close frame whose reason is not UTF-8 with 1007, not an echo of those bytes (RFC 6455, 8.1)', async () => {
+    const closeWithReason = (reason: Buffer) => frame(0x8, Buffer.concat([Buffer.from([0x03, 0xe8]), reason]));
+    const refused = await rawUpgrade(app.wsUrl, { token: signToken({ sub: 'closer' }) }, closeWithReason(Buffer.from([0x62, 0x79, 0x65, 0xff]))).closed;
+    expect(closeCodeOf(refused)).toBe(1007);
+    expect(Buffer.from(refused, 'latin1').includes(Buffer.from([0x62, 0x79, 0x65, 0xff]))).toBe(false);
+    // A UTF-8 reason is echoed with its code, as ws does.
+    const echoed = await rawUpgrade(app.wsUrl, { token: signToken({ sub: 'closer' }) }, closeWithReason(Buffer.from('bye'))).closed;
+    expect(closeCodeOf(echoed)).toBe(1000);
+    expect(echoed.endsWith('bye')).toBe(true);
+  });
+
   it('answers a text frame that is not UTF-8 bad_request with its id, as any malformed frame, and keeps the connection (section 2)', async () => {
     const client = await connectClient(app.wsUrl, signToken({ sub: 'latin1', rooms: ['chat:*'] }));
     const frameWith = (text: Buffer) => Buffer.concat([Buffer.from('{"event":"message","data":{"room":"chat:bytes","text":"'), text, Buffer.from('"},"id":"bytes"}')]);
