@@ -72,16 +72,31 @@ describe('FramePacer', () => {
     ]);
   });
 
-  it('starts a connection with a small budget, and lets the burst grow with each reply up to its most', () => {
+  it('starts a connection with a small budget, and lets the burst grow with each reply while requests wait, up to its most', async () => {
     const pacer = new FramePacer(6, 10, 2);
     const sent: Array<[number, number]> = [];
-    scheduleMany(pacer, 2, sent);
+    scheduleMany(pacer, 12, sent);
     expect(sent).toHaveLength(2);
     for (let reply = 0; reply < 10; reply += 1) pacer.replied(false);
     // A while later the bucket is full again: 6, not the 2 it started with nor the 12 replies.
-    jest.advanceTimersByTime(10_000);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(sent).toHaveLength(12);
     scheduleMany(pacer, 10, sent, 100);
-    expect(sent).toHaveLength(2 + 6);
+    expect(sent).toHaveLength(12 + 6);
+  });
+
+  it('does not grow the burst on replies while nothing waited: they say nothing of how much the server takes at once', async () => {
+    const pacer = new FramePacer(30, 15, 4);
+    const sent: Array<[number, number]> = [];
+    // A client in a room or two: a request now and then, each answered.
+    for (let request = 0; request < 20; request += 1) {
+      scheduleMany(pacer, 1, sent, request);
+      pacer.replied(false);
+      await jest.advanceTimersByTimeAsync(1_000);
+    }
+    // Then a batch: the slow-start budget at once, not 24 frames, then 15 a second.
+    scheduleMany(pacer, 10, sent, 100);
+    expect(sent.filter(([i]) => i >= 100)).toHaveLength(4);
   });
 
   it('after rate_limited, sends nothing for PACER_LIMITED_PAUSE_MS, then at half the rate and burst, for good', async () => {
@@ -156,24 +171,6 @@ describe('FramePacer', () => {
     await jest.advanceTimersByTimeAsync(PACER_LIMITED_PAUSE_MS + 5_000);
     const gaps = sent.slice(1).map(([, atMs], index) => atMs - sent[index][1]);
     expect(gaps).toEqual([1000 / PACER_MIN_RATE_PER_S, 1000 / PACER_MIN_RATE_PER_S]);
-  });
-
-  it('charges the frames sent without their turn (the pongs to a heartbeat): what waits goes that much later', async () => {
-    const pacer = new FramePacer(2, 10, 2);
-    const sent: Array<[number, number]> = [];
-    pacer.spent(2);
-    scheduleMany(pacer, 2, sent);
-    await jest.advanceTimersByTimeAsync(300);
-    expect(sent).toEqual([
-      [0, 100],
-      [1, 200],
-    ]);
-    // A debt past a full burst is waited out too: from -1, the next token takes 200 ms at 10/s.
-    await jest.advanceTimersByTimeAsync(1_000);
-    pacer.spent(3);
-    scheduleMany(pacer, 1, sent, 10);
-    await jest.advanceTimersByTimeAsync(200);
-    expect(sent.slice(2)).toEqual([[10, 1_500]]);
   });
 
   it('sends an urgent frame (a token refresh) ahead of what waits', async () => {

@@ -11,9 +11,11 @@
  * for good (on this client) and pauses every paced frame for a second and a little more, which
  * is what the server needs to forgive the drops (refusals read during that pause are of frames
  * sent before it, and change nothing more). Against the default limit it settles at a
- * burst of 30 and 15 frames a second, below the server's; the frames it does not pace (the two
- * pongs to each heartbeat) are charged to it (`spent`), so they fit under any limit it learned;
- * against a lower limit it converges without 4029.
+ * burst of 30 and 15 frames a second, below the server's, so that the frames it does not pace
+ * (the pongs to each heartbeat) still fit; against a lower limit it converges without 4029.
+ * The burst grows only while requests wait for their turn, as TCP grows its window only while
+ * the window is full: replies to a client that never used its budget say nothing of the
+ * server's, and a burst grown on them sent a later batch of requests at once past a low limit.
  */
 export const PACER_BURST = 30;
 export const PACER_RATE_PER_S = 15;
@@ -58,22 +60,10 @@ export class FramePacer {
     this.#drain();
   }
 
-  /**
-   * Frames written without waiting their turn (the answers to a heartbeat): the server's bucket
-   * paid for them too, so what waits goes that much later. Paced frames alone at 15 a second
-   * fitted the default limit, but with the two pongs of each heartbeat on top a pace just under a
-   * low limit went over it at every heartbeat, and each refusal halved the pace again.
-   */
-  spent(frames: number): void {
-    const nowMs = Date.now();
-    this.#refill(nowMs);
-    this.#tokens -= frames;
-  }
-
   /** A reply to a paced request: `limited` when it was `rate_limited`. */
   replied(limited: boolean): void {
     if (!limited) {
-      this.#burst = Math.min(this.#maxBurst, this.#burst + 1);
+      if (this.#queue.length > 0) this.#burst = Math.min(this.#maxBurst, this.#burst + 1);
       return;
     }
     // Nothing paced goes out during the pause, so a refusal read in it is of a frame sent before

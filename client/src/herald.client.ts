@@ -524,9 +524,6 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       case 'welcome':
         return this.#onWelcome(frame.data);
       case 'ping':
-        // With it came the protocol ping, which the WebSocket answered itself: two frames the
-        // server's rate limit counts (section 2) and the pacer must leave room for.
-        this.#pacer.spent(2);
         return this.#sendFrame(JSON.stringify({ event: 'pong' }));
       case 'notification':
       case 'message':
