@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { InboxItem, InboxPage } from '@herald/client/protocol';
 import { InboxItemState, InboxStore } from '../../broker/inbox.store';
 import { MemoryInboxStore } from '../../broker/memory/memory.inbox-store';
@@ -5,7 +6,6 @@ import { formatSeq } from '../../broker/seq';
 import { WebhookSettings } from '../../config/herald.config';
 import { UnreadSchedule } from './unread.schedule';
 import { UnreadWatcher } from './unread.watcher';
-import { eventually } from '../../../test/support/eventually';
 import { QueuedEvent, UnreadCheck, UnstampedEvent } from './webhook-event';
 import { Lease, WebhookQueue } from './webhook.queue';
 
@@ -117,6 +117,21 @@ class CollectingQueue extends WebhookQueue {
 }
 
 describe('UnreadWatcher checks', () => {
+  // The clock stands still but for what a test moves: a look comes only when the test lets one.
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] }));
+  afterEach(() => jest.useRealTimers());
+
+  /**
+   * Starts the watcher and lets its first look come (one look interval after the start: 1 s for
+   * a 60 s delay), then turns the event loop until `done` holds (or for good, a few thousand
+   * turns), the clock held still: no other look starts meanwhile unless the watcher starts it.
+   */
+  async function firstLook(watcher: UnreadWatcher, done: () => boolean): Promise<void> {
+    watcher.start();
+    await jest.advanceTimersByTimeAsync(1_000);
+    for (let turns = 0; turns < 5_000 && !done(); turns++) await turn();
+  }
+
   it('look up each notification\'s one item, never a page of the inbox, one check per turn of the event loop', async () => {
     const epoch = '0000000000abcd';
     const item = (position: number, read = false): InboxItem => ({ id: `n-${position}`, seq: formatSeq(epoch, position), type: 't', payload: {}, timestamp: '', read });
@@ -132,9 +147,8 @@ describe('UnreadWatcher checks', () => {
     due.push({ user: 'ann', notification: { id: 'n-5998', seq: 'e-5998', type: 't' } });
     const queue = new CollectingQueue();
     const watcher = new UnreadWatcher(new DueSchedule([...due]), queue, inbox, settings, () => undefined);
-    const internals = watcher as unknown as { look(): void; looking: Promise<void> | undefined };
-    internals.look();
-    await internals.looking;
+    await firstLook(watcher, () => inbox.lookups === due.length);
+    for (let turns = 0; turns < 10; turns++) await turn();
     // Unread: those still in the inbox and not read (position % 5 of 2 and up).
     const unread = checked.filter((position) => position > 1000 && position % 5 >= 2);
     expect(queue.events.map((event) => (event as { notification: { id: string } }).notification.id)).toEqual(unread.map((position) => `n-${position}`));
@@ -151,12 +165,11 @@ describe('UnreadWatcher checks', () => {
     const newestFirst = Array.from({ length: 250 }, (_, i): InboxItem => ({ id: `n-${250 - i}`, seq: formatSeq(epoch, 250 - i), type: 't', payload: {}, timestamp: '', read: false }));
     const due = newestFirst.map((item): UnreadCheck => ({ user: 'ann', notification: { id: item.id, seq: item.seq, type: 't' } }));
     const queue = new CollectingQueue();
-    // Not started: the only look is the one this test makes.
     const inbox = CountingInbox.holding('ann', [...newestFirst].reverse());
     const watcher = new UnreadWatcher(new DueSchedule(due), queue, inbox, settings, () => undefined);
-    (watcher as unknown as { look(): void }).look();
-    // Before: 100 (one claim), the rest a look interval later.
-    await eventually(() => expect(queue.events).toHaveLength(250));
+    // Before: 100 (one claim), the rest a look interval later, which the still clock never brings.
+    await firstLook(watcher, () => queue.events.length === 250);
+    expect(queue.events).toHaveLength(250);
     await watcher.close();
     inbox.close();
   });
