@@ -57,6 +57,12 @@ export abstract class PresenceStore {
   /** Who is in the room across pods; for a personal room, what enterPersonal counted. */
   abstract snapshot(room: string): Promise<PresenceSnapshot>;
   /**
+   * Which of `users` are in the room (not a personal room), and how many distinct users it has:
+   * what the look at presence changes an outage kept asks of each room, without reading the
+   * whole room (a crowded one's user list, on every pod after every outage).
+   */
+  abstract present(room: string, users: readonly string[]): Promise<PresentUsers>;
+  /**
    * What a pod that could not hear `room` (not a personal room) since `sinceMs` missed of it:
    * which users there the room was told `joined` at or after that time, and who left it since
    * (UnheardPresence). `sinceMs` is this pod's clock; a store that keeps its own times asks with
@@ -87,6 +93,14 @@ export type PresenceExpiredListener = (room: string, user: string, users: number
 export interface PresenceSnapshot {
   users: string[];
   connections: number;
+}
+
+/** PresenceStore.present: of the users asked, those in the room. */
+export interface PresentUsers {
+  /** Distinct users in the room now. */
+  users: number;
+  /** Those of the users asked who are in the room. */
+  present: string[];
 }
 
 /** PresenceStore.unheard: what the room heard since a time. */

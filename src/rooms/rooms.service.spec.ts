@@ -183,15 +183,15 @@ describe('RoomsService', () => {
       const heard = await bobHearsPresence(service);
       const shardDown = new BrokerUnavailableError();
       const add = jest.spyOn(engine.presence, 'add').mockRejectedValue(shardDown);
-      const snapshot = jest.spyOn(engine.presence, 'snapshot').mockRejectedValue(shardDown);
+      const read = jest.spyOn(engine.presence, 'present').mockRejectedValue(shardDown);
       await memberOf(rooms, 'public:talk', 'carol', 'c2');
       // Still silent at the first look: kept, and looked at again.
       await jest.advanceTimersByTimeAsync(2000);
-      expect(snapshot).toHaveBeenCalled();
+      expect(read).toHaveBeenCalled();
       expect(heard()).toEqual([]);
       // The shard answers, and carol's entry is registered again (each pod's refresh).
       add.mockRestore();
-      snapshot.mockRestore();
+      read.mockRestore();
       await engine.presence.add('public:talk', 'carol', 'c2');
       await jest.advanceTimersByTimeAsync(2000);
       expect(heard()).toEqual(['carol joined']);
@@ -215,20 +215,20 @@ describe('RoomsService', () => {
     try {
       jest.spyOn(engine.presence, 'add').mockRejectedValue(new BrokerUnavailableError());
       let endRead: (error: Error) => void = () => undefined;
-      const snapshot = jest.spyOn(engine.presence, 'snapshot').mockImplementation(() => new Promise((_, reject) => (endRead = reject)));
+      const read = jest.spyOn(engine.presence, 'present').mockImplementation(() => new Promise((_, reject) => (endRead = reject)));
       await memberOf(rooms, 'public:talk', 'carol');
       // The first look is reading when the broker is lost and back, and a later failure schedules another.
       await jest.advanceTimersByTimeAsync(2000);
-      expect(snapshot).toHaveBeenCalledTimes(1);
+      expect(read).toHaveBeenCalledTimes(1);
       service.availability(false);
       service.availability(true);
       await memberOf(rooms, 'public:talk', 'dave');
       endRead(new Error('unreachable'));
       await jest.advanceTimersByTimeAsync(0);
       rooms.onModuleDestroy();
-      const readsAtClose = snapshot.mock.calls.length;
+      const readsAtClose = read.mock.calls.length;
       await jest.advanceTimersByTimeAsync(10_000);
-      expect(snapshot).toHaveBeenCalledTimes(readsAtClose);
+      expect(read).toHaveBeenCalledTimes(readsAtClose);
     } finally {
       warn.mockRestore();
       jest.useRealTimers();
@@ -258,9 +258,9 @@ describe('RoomsService', () => {
     try {
       const heard = await bobHearsErinToldLeft(service);
       // The store cannot be read when the look comes: the broker is being lost again.
-      const snapshot = jest.spyOn(engine.presence, 'snapshot').mockRejectedValueOnce(new Error('unreachable'));
+      const read = jest.spyOn(engine.presence, 'present').mockRejectedValueOnce(new Error('unreachable'));
       await jest.advanceTimersByTimeAsync(3000);
-      expect(snapshot).toHaveBeenCalled();
+      expect(read).toHaveBeenCalled();
       expect(heard()).toEqual(['erin left']);
       availability(false);
       availability(true);
@@ -277,7 +277,7 @@ describe('RoomsService', () => {
     const service = roomsWithAvailability(config);
     try {
       const heard = await bobHearsPresence(service);
-      jest.spyOn(service.engine.presence, 'snapshot').mockImplementation(async () => ({ users: ['bob'], connections: 1 }));
+      jest.spyOn(service.engine.presence, 'present').mockImplementation(async (_room, users) => ({ users: 1, present: users.filter((user) => user === 'bob') }));
       jest.spyOn(service.engine.presence, 'unheard').mockImplementation(async () => ({ users: 1, joinsToldSince: [], departedSince: ['gina', 'hal'] }));
       service.availability(false);
       service.availability(true);
@@ -300,7 +300,8 @@ describe('RoomsService', () => {
     async function bobAndAnnouncedFrank(service: ReturnType<typeof roomsWithAvailability>, { unreadableFirst = false } = {}) {
       const heard = await bobHearsPresence(service);
       let unreadable = unreadableFirst;
-      jest.spyOn(service.engine.presence, 'snapshot').mockImplementation(async () => ({ users: ['bob', 'erin', 'frank'], connections: 3 }));
+      const there = new Set(['bob', 'erin', 'frank']);
+      jest.spyOn(service.engine.presence, 'present').mockImplementation(async (_room, users) => ({ users: there.size, present: users.filter((user) => there.has(user)) }));
       const unheard = jest.spyOn(service.engine.presence, 'unheard').mockImplementation(async () => {
         if (unreadable) {
           unreadable = false;

@@ -10,7 +10,7 @@ import { ConnectionHub, EnterOptions, EnterOutcome } from '../connections/connec
 import { JoinAuthorizer } from './join-authorizer';
 import { RoomActivity, RoomActivityListener } from './room-activity';
 import { RoomError } from './rooms.errors';
-import { UntoldPresence, presentUsers, readUnheard, toldKey, usersIfStillHolds } from './untold-presence';
+import { UntoldPresence, presentAmong, readUnheard, toldKey, usersIfStillHolds } from './untold-presence';
 
 /**
  * What a connection may do with rooms, and what the cluster hears of it: the one place a join
@@ -193,7 +193,7 @@ export class RoomsService implements OnModuleDestroy {
     const joins = this.hub.toldPresence.snapshot();
     for (const [status, rooms] of [['joined', lefts], ['left', joins]] as const) {
       for (const [room, users] of rooms) {
-        const present = await presentUsers(this.presence, room);
+        const present = await presentAmong(this.presence, room, users);
         // Still watched: the look after the broker's next return tells what this one could not.
         if (!present) return;
         for (const user of users) {

@@ -1,13 +1,16 @@
 import { PresenceStatus } from '@herald/client/protocol';
-import { PresenceSnapshot, PresenceStore } from '../broker/presence.store';
+import { PresenceStore, PresentUsers } from '../broker/presence.store';
 import { UntoldPresence } from './untold-presence';
 
 function setUp(present: Record<string, string[]>) {
   let failing = false;
+  const asked: Array<[string, readonly string[]]> = [];
   const presence = {
-    snapshot: async (room: string): Promise<PresenceSnapshot> => {
+    present: async (room: string, users: readonly string[]): Promise<PresentUsers> => {
+      asked.push([room, users]);
       if (failing) throw new Error('Redis is down');
-      return { users: present[room] ?? [], connections: (present[room] ?? []).length };
+      const there = present[room] ?? [];
+      return { users: there.length, present: users.filter((user) => there.includes(user)) };
     },
   } as unknown as PresenceStore;
   const told: string[] = [];
@@ -15,16 +18,18 @@ function setUp(present: Record<string, string[]>) {
     told.push(`${room} ${user} ${status} ${users}`);
     return undefined;
   });
-  return { untold, told, fail: (value: boolean) => (failing = value) };
+  return { untold, told, asked, fail: (value: boolean) => (failing = value) };
 }
 
 describe('UntoldPresence', () => {
   it('tells a leave whose user is still absent and a join whose user is still there, with the count including them', async () => {
-    const { untold, told } = setUp({ chat: ['ann', 'bob'] });
+    const { untold, told, asked } = setUp({ chat: ['ann', 'bob'] });
     untold.remember('chat', 'cleo', 'left');
     untold.remember('chat', 'bob', 'joined');
     await untold.tellWhatHolds();
     expect(told).toEqual(['chat cleo left 3', 'chat bob joined 2']);
+    // One read for the room, of those two users only, not of the whole room.
+    expect(asked).toEqual([['chat', ['cleo', 'bob']]]);
     await untold.tellWhatHolds();
     expect(told).toHaveLength(2);
   });
@@ -64,12 +69,12 @@ describe('UntoldPresence', () => {
     let most = 0;
     const hung: Array<() => void> = [];
     const presence = {
-      snapshot: async (room: string): Promise<PresenceSnapshot> => {
+      present: async (room: string): Promise<PresentUsers> => {
         most = Math.max(most, ++reading);
         // Rooms on the silent shard answer only when it does (here: when the test says).
         if (room.startsWith('silent')) await new Promise<void>((resolve) => hung.push(resolve));
         reading--;
-        return { users: [], connections: 0 };
+        return { users: 0, present: [] };
       },
     } as unknown as PresenceStore;
     const told: string[] = [];

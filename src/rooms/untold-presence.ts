@@ -6,10 +6,17 @@ export function toldKey(room: string, user: string): string {
   return `${room}\n${user}`;
 }
 
-/** The users the presence store counts in the room, or undefined when it cannot be read now. */
-export async function presentUsers(presence: PresenceStore, room: string): Promise<ReadonlySet<string> | undefined> {
+/** Which of some users the presence store counts in a room, and how many users it counts there. */
+export interface PresentAmong {
+  users: number;
+  present: ReadonlySet<string>;
+}
+
+/** Which of `users` are in the room (PresenceStore.present), or undefined when it cannot be read now. */
+export async function presentAmong(presence: PresenceStore, room: string, users: Iterable<string>): Promise<PresentAmong | undefined> {
   try {
-    return new Set((await presence.snapshot(room)).users);
+    const answer = await presence.present(room, [...users]);
+    return { users: answer.users, present: new Set(answer.present) };
   } catch {
     return undefined;
   }
@@ -25,13 +32,13 @@ export async function readUnheard(presence: PresenceStore, room: string, sinceMs
 }
 
 /**
- * Whether `user` having `status` still holds among the `present` users (a `joined` user is there,
- * a `left` one is not), as the room's distinct users counting that one (a PresenceTeller's last
- * argument); undefined when it no longer holds.
+ * Whether `user` having `status` still holds in the room (a `joined` user is there, a `left` one
+ * is not; `room` was asked about that user), as the room's distinct users counting that one (a
+ * PresenceTeller's last argument); undefined when it no longer holds.
  */
-export function usersIfStillHolds(present: ReadonlySet<string>, user: string, status: PresenceStatus): number | undefined {
-  if (present.has(user) !== (status === 'joined')) return undefined;
-  return status === 'joined' ? present.size : present.size + 1;
+export function usersIfStillHolds(room: PresentAmong, user: string, status: PresenceStatus): number | undefined {
+  if (room.present.has(user) !== (status === 'joined')) return undefined;
+  return status === 'joined' ? room.users : room.users + 1;
 }
 
 /** Tells a room's other users that `user` joined or left (RoomsService.tellRoom). */
@@ -97,7 +104,7 @@ export class UntoldPresence {
       for (const [user, status] of all) if (status !== only) this.remember(room, user, status);
       if (users.size === 0) return;
     }
-    const present = await presentUsers(this.presence, room);
+    const present = await presentAmong(this.presence, room, users.keys());
     if (!present) {
       for (const [user, status] of users) this.keep(room, user, status);
       return;

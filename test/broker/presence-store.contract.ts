@@ -57,6 +57,23 @@ export function presenceStoreContract(harness: EngineHarness): void {
     expect(await a.snapshot('never-used')).toEqual({ users: [], connections: 0 });
   });
 
+  it('says which of the users asked are in the room, and how many users it has, across pods', async () => {
+    const cluster = await stores();
+    const a = await cluster.pod();
+    const b = harness.multiPod ? await cluster.pod() : a;
+    await a.add('asked', 'alice', 'c1');
+    await b.add('asked', 'bob', 'c2');
+    await b.add('asked', 'carol', 'c3');
+    await a.add('asked', 'alice', 'c4');
+    expect(await a.present('asked', ['bob', 'dave', 'alice'])).toEqual({ users: 3, present: ['bob', 'alice'] });
+    expect(await b.present('asked', [])).toEqual({ users: 3, present: [] });
+    expect(await b.present('never-used', ['alice'])).toEqual({ users: 0, present: [] });
+    await b.remove('asked', 'bob', 'c2');
+    // One of alice's two connections gone: still there.
+    await a.remove('asked', 'alice', 'c1');
+    expect(await b.present('asked', ['bob', 'alice'])).toEqual({ users: 2, present: ['alice'] });
+  });
+
   describe('announced changes (PresenceAnnouncement)', () => {
     const told = { maxUsers: 2 };
     /** The presence frames a log holds for the room, as `user status`, each checked against presenceFrame and sparing its user. */
@@ -288,6 +305,7 @@ export function presenceStoreContract(harness: EngineHarness): void {
     // Some pod notices, once, that alice's last connection is gone.
     await eventually(() => expect(expired).toEqual([['chat', 'alice', 1]]), 5 * harness.presenceTtlMs!);
     expect(await live.snapshot('chat')).toEqual({ users: ['bob'], connections: 1 });
+    expect(await live.present('chat', ['alice', 'bob'])).toEqual({ users: 1, present: ['bob'] });
     // Well past the TTL, bob is still there because his pod is alive (a fixed wait: nothing may change).
     await delay(1.5 * harness.presenceTtlMs!);
     expect(await live.snapshot('chat')).toEqual({ users: ['bob'], connections: 1 });

@@ -1,5 +1,5 @@
 import { PERSONAL_ROOM_PREFIX } from '@herald/client/protocol';
-import { PresenceAnnouncement, PresenceChange, PresenceSnapshot, PresenceStore, UnheardPresence, announcedFrame } from '../presence.store';
+import { PresenceAnnouncement, PresenceChange, PresenceSnapshot, PresenceStore, PresentUsers, UnheardPresence, announcedFrame } from '../presence.store';
 
 /** Delivers a frame to a room's members but `excludeUser`'s, behind what is queued (MemoryBroker.broadcastNow). */
 export type BroadcastNow = (room: string, frame: string, excludeUser: string) => void;
@@ -80,6 +80,11 @@ export class MemoryPresenceStore extends PresenceStore {
     let connections = 0;
     for (const ids of users.values()) connections += typeof ids === 'string' ? 1 : ids.size;
     return { users: [...users.keys()], connections };
+  }
+
+  async present(room: string, users: readonly string[]): Promise<PresentUsers> {
+    const here = this.presenceByRoom.get(room);
+    return { users: here?.size ?? 0, present: here ? users.filter((user) => here.has(user)) : [] };
   }
 
   /** Nothing is ever unheard: the pod that announces is the only one, and hears itself. */

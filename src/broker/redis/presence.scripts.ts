@@ -200,6 +200,19 @@ keep_departures(now, ttl_ms)
 return {redis.call('ZCARD', expiry), redis.call('HKEYS', users), gone}
 `;
 
+/** ARGV: entry TTL ms, then users. Returns {distinct users, {expired users}, {the users given who are there}}. */
+const PRESENCE_PRESENT = `${PRESENCE_HELPERS}
+local now, ttl_ms = now_ms(), tonumber(ARGV[1])
+local gone = may_purge(now, ttl_ms) and purge(now, ttl_ms) or {}
+empty_without_clock()
+keep_departures(now, ttl_ms)
+local present = {}
+for index = 2, #ARGV do
+  if redis.call('HEXISTS', users, ARGV[index]) == 1 then table.insert(present, ARGV[index]) end
+end
+return {redis.call('HLEN', users), gone, present}
+`;
+
 /**
  * ARGV: entry TTL ms, an age (ms), the most users a room is told of. Returns {distinct users,
  * {expired users}, {users there whose `joined` was told within that age}, {users not there
@@ -284,6 +297,11 @@ export interface PresenceSnapshotReply extends ExpiredPresence {
   userIds: string[];
 }
 
+export interface PresencePresentReply extends ExpiredPresence {
+  /** The users asked about who are there. */
+  present: string[];
+}
+
 export interface PresenceUnheardReply extends ExpiredPresence {
   /** The users there whose `joined` was told within the age asked (PresenceKeys.announced). */
   joinsToldSince: string[];
@@ -348,6 +366,15 @@ export const PRESENCE_SCRIPTS = {
       users: reply[1].length,
       expiredUsers: reply[2],
     }),
+  }),
+  heraldPresencePresent: defineScript({
+    SCRIPT: PRESENCE_PRESENT,
+    NUMBER_OF_KEYS: PRESENCE_KEY_COUNT,
+    parseCommand(parser: CommandParser, keys: PresenceKeys, ttlMs: number, users: readonly string[]) {
+      pushPresenceKeys(parser, keys);
+      parser.push(String(ttlMs), ...users);
+    },
+    transformReply: (reply: [number, string[], string[]]): PresencePresentReply => ({ users: Number(reply[0]), expiredUsers: reply[1], present: reply[2] }),
   }),
   heraldPresenceUnheard: defineScript({
     SCRIPT: PRESENCE_UNHEARD,

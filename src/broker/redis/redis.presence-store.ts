@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX, isPersonalRoom } from '@herald/client/protocol';
 import { BrokerUnavailableError } from '../broker';
-import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore, UnheardPresence } from '../presence.store';
+import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore, PresentUsers, UnheardPresence } from '../presence.store';
 import { ExpiredPresence, PresenceEntryChange, PresenceTelling } from './presence.scripts';
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
@@ -262,6 +262,13 @@ export class RedisPresenceStore extends PresenceStore {
     const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs));
     this.reportExpired(room, snapshot);
     return { users: snapshot.userIds, connections: snapshot.connections };
+  }
+
+  async present(room: string, users: readonly string[]): Promise<PresentUsers> {
+    this.flushChanges(room);
+    const reply = await this.connection.run('presence', (redis) => redis.heraldPresencePresent(this.keys.presenceKeys(room), this.options.presenceTtlMs, users));
+    this.reportExpired(room, reply);
+    return { users: reply.users, present: reply.present };
   }
 
   async unheard(room: string, sinceMs: number, maxUsers: number): Promise<UnheardPresence> {
