@@ -1220,7 +1220,7 @@ describe('HeraldClient', () => {
       await expect(joined).resolves.toHaveLength(60);
     });
 
-    it.each(['rate_limited', 'unavailable', 'internal'])('keeps a room whose join is answered %s and joins it again after a backoff', async (code) => {
+    it.each(['rate_limited', 'unavailable', 'internal'])('keeps a room whose join is answered %s and joins it again after a backoff, or after rate_limited the pacer\'s pause', async (code) => {
       start({ rooms: ['public:news'] });
       await flush();
       FakeSocket.last.welcome();
@@ -1230,7 +1230,7 @@ describe('HeraldClient', () => {
       await flush();
       expect(client.rooms).toContain('public:news');
       // The backoff (0.5 x initialDelayMs 1000), or after rate_limited the pacer's pause
-      // (PACER_LIMITED_PAUSE_MS), whichever ends later.
+      // (PACER_LIMITED_PAUSE_MS) and no backoff.
       const retryAtMs = code === 'rate_limited' ? PACER_LIMITED_PAUSE_MS : 500;
       await jest.advanceTimersByTimeAsync(retryAtMs - 1);
       expect(FakeSocket.last.joins().filter((join) => join.room === 'public:news')).toHaveLength(1);
@@ -1256,6 +1256,13 @@ describe('HeraldClient', () => {
         await jest.advanceTimersByTimeAsync(1);
         expect(joinsOfNews()).toHaveLength(refusal + 1);
       }
+      // Nor did they grow the backoff: an `unavailable` now waits the first one (0.5 x 1000, then
+      // the slowed pace's next frame), not the fourth (0.5 x 8000).
+      FakeSocket.last.receive('error', { code: 'unavailable', message: 'broker down', event: 'join' }, joinsOfNews().at(-1)!.id);
+      await jest.advanceTimersByTimeAsync(499);
+      expect(joinsOfNews()).toHaveLength(4);
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(joinsOfNews()).toHaveLength(5);
       FakeSocket.last.receive('joined', { room: 'public:news', seq: 'e1:1' }, joinsOfNews().at(-1)!.id);
       await expect(joined).resolves.toEqual({ room: 'public:news', seq: 'e1:1' });
       expect(errors).toEqual([]);

@@ -214,7 +214,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
         refused: (error) => this.#reportError(error),
         random: () => this.#options.random(),
       },
-      // Transient refusals of a join are retried on the reconnect backoff's schedule.
+      // Transient refusals of a join are retried on the reconnect backoff's schedule (rate_limited: at the pacer's pace).
       { timeoutMs: this.#options.requestTimeoutMs, backoff: this.#options.reconnect },
     );
     this.#refresher = new TokenRefresher(

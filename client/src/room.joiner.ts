@@ -5,7 +5,8 @@ import type { RoomTracker } from './room.tracker.ts';
 
 /**
  * Refusals that say nothing about the room itself (the server was busy, its broker unreachable,
- * or no reply came): the room is kept and its join tried again with backoff. Any other error
+ * or no reply came): the room is kept and its join tried again with backoff (after rate_limited,
+ * as soon as the client's pace allows: see #retryLater). Any other error
  * reply (forbidden, invalid_room, bad_request, ...) is the server's answer about the room, and
  * forgets it.
  */
@@ -34,8 +35,9 @@ interface JoinWaiter {
 
 /**
  * Joins the rooms a client remembers, on every connection: once each (a join() of a room
- * already joined is answered from what the client knows, without a frame), again with backoff
- * after a transient refusal, and settles the app's join() calls.
+ * already joined is answered from what the client knows, without a frame), again after a
+ * transient refusal (with backoff, or as the pace allows after rate_limited), and settles the
+ * app's join() calls.
  */
 export class RoomJoiner {
   readonly #host: RoomJoinerHost;
@@ -45,7 +47,8 @@ export class RoomJoiner {
   /** The rooms joined, or being joined, on the current connection. */
   readonly #joining = new Map<string, 'joining' | 'joined'>();
   /** Rooms waiting to try their join again, with how many transient refusals they met. */
-  readonly #retries = new Map<string, { attempt: number; timer: ReturnType<typeof setTimeout> | undefined; last: HeraldError }>();
+  /** Rooms refused for now: `backoffs` counts the refusals that waited a backoff (not rate_limited). */
+  readonly #retries = new Map<string, { backoffs: number; timer: ReturnType<typeof setTimeout> | undefined; last: HeraldError }>();
   /** Bumped when the connection drops, so a reply or a retry meant for the old one does nothing. */
   #connection = 0;
 
@@ -169,17 +172,19 @@ export class RoomJoiner {
   }
 
   #retryLater(room: string, error: HeraldError): void {
-    const attempt = (this.#retries.get(room)?.attempt ?? -1) + 1;
-    const retry = { attempt, last: error, timer: undefined as ReturnType<typeof setTimeout> | undefined };
-    this.#retries.set(room, retry);
     // A rate_limited join goes back to the pacer at once: the reply has paused and slowed it, which
     // is all the waiting the server's limit asks for. A backoff on top, growing with each refusal
-    // while the pacer learned a low limit, held 12 joins under RATE_LIMIT_PER_S=2 for 8.7 s.
-    const delayMs = error.code === 'rate_limited' ? 0 : backoffDelayMs(attempt, this.#backoff, () => this.#host.random());
+    // while the pacer learned a low limit, held 12 joins under RATE_LIMIT_PER_S=2 for 8.7 s. Nor
+    // do those refusals grow the backoff of a later `unavailable`.
+    const limited = error.code === 'rate_limited';
+    const backoffs = (this.#retries.get(room)?.backoffs ?? 0) + (limited ? 0 : 1);
+    const retry = { backoffs, last: error, timer: undefined as ReturnType<typeof setTimeout> | undefined };
+    this.#retries.set(room, retry);
+    const delayMs = limited ? 0 : backoffDelayMs(backoffs - 1, this.#backoff, () => this.#host.random());
     retry.timer = setTimeout(() => {
       if (this.#retries.get(room) !== retry) return;
       retry.timer = undefined;
-      // Still in #retries until the reply comes, so the attempt count keeps growing.
+      // Still in #retries until the reply comes, so the backoff keeps growing.
       if (this.#host.isOpen() && this.#host.rooms.has(room)) this.#send(room);
     }, delayMs);
   }
