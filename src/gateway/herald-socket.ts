@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { type RawData, WebSocket } from 'ws';
-import { Connection, CONNECTION_OF_SOCKET } from '../connections/connection';
+import { closeSocket, Connection, CONNECTION_OF_SOCKET } from '../connections/connection';
 
 /** RFC 6455's close code for data inconsistent with its type (7.4.1). */
 const INVALID_FRAME_PAYLOAD = 1007;
@@ -60,10 +60,11 @@ export function socketClassWith(handlers: SocketEventHandlers): typeof WebSocket
     /**
      * ws answers a client's close frame with its code and reason (the reason as the bytes read,
      * the only close given a Buffer here), and with UTF-8 left to us (skipUTF8Validation) it sent
-     * back a reason that is not UTF-8 as it came. RFC 6455 (8.1) fails such a close: 1007.
+     * back a reason that is not UTF-8 as it came. RFC 6455 (8.1) fails such a close: 1007,
+     * counted as the pod's own close (closeSocket), not as the code the client sent.
      */
     override close(code?: number, reason?: string | Buffer): void {
-      if (Buffer.isBuffer(reason) && !isUtf8(reason)) return super.close(INVALID_FRAME_PAYLOAD);
+      if (Buffer.isBuffer(reason) && !isUtf8(reason)) return closeSocket(this, { code: INVALID_FRAME_PAYLOAD, reason: '' });
       super.close(code, reason);
     }
   };

@@ -389,8 +389,12 @@ describe('clients that break WebSocket framing', () => {
 
   it('answers a close frame whose reason is not UTF-8 with 1007, not an echo of those bytes (RFC 6455, 8.1)', async () => {
     const closeWithReason = (reason: Buffer) => frame(0x8, Buffer.concat([Buffer.from([0x03, 0xe8]), reason]));
+    const counted = async () => Number(/herald_close_codes_total\{code="1007"\} (\d+)/.exec(await metricsText(app))?.[1] ?? 0);
+    const countedBefore = await counted();
     const refused = await rawUpgrade(app.wsUrl, { token: signToken({ sub: 'closer' }) }, closeWithReason(Buffer.from([0x62, 0x79, 0x65, 0xff]))).closed;
     expect(closeCodeOf(refused)).toBe(1007);
+    // Counted as the pod's close, not as the 1000 the client sent.
+    await eventually(async () => expect(await counted()).toBe(countedBefore + 1));
     expect(Buffer.from(refused, 'latin1').includes(Buffer.from([0x62, 0x79, 0x65, 0xff]))).toBe(false);
     // A UTF-8 reason is echoed with its code, as ws does.
     const echoed = await rawUpgrade(app.wsUrl, { token: signToken({ sub: 'closer' }) }, closeWithReason(Buffer.from('bye'))).closed;
