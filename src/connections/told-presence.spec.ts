@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { serverFrame } from './server-frame';
 import { ToldPresence } from './told-presence';
 
@@ -36,6 +37,29 @@ describe('ToldPresence', () => {
     const snapshot = told.snapshot();
     told.record('r1', 'bob', presence('r1', 'bob', 'joined'));
     expect(snapshot).toEqual([['r1', ['ann']]]);
+  });
+
+  it('counts in a watch the users told left since the time it is given, unless told joined since', () => {
+    const clock = jest.spyOn(Date, 'now');
+    try {
+      const told = new ToldPresence();
+      clock.mockReturnValue(1_000);
+      told.record('r1', 'ann', presence('r1', 'ann', 'left'));
+      clock.mockReturnValue(2_000);
+      told.record('r1', 'bob', presence('r1', 'bob', 'left'));
+      told.record('r2', 'cy', presence('r2', 'cy', 'left'));
+      told.record('r2', 'cy', presence('r2', 'cy', 'joined'));
+      clock.mockReturnValue(3_000);
+      told.watchLefts(1_500);
+      expect(told.lefts()).toEqual([['r1', ['bob']]]);
+      expect(told.toldLeft('r1', 'bob')).toBe(true);
+      expect(told.toldLeft('r1', 'ann')).toBe(false);
+      // A watch already under way is not widened.
+      told.watchLefts(0);
+      expect(told.toldLeft('r1', 'ann')).toBe(false);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('remembers who is told left while watched, until unwatched, and forgets a told-left user told joined again', () => {

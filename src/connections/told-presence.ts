@@ -11,6 +11,9 @@ import { PresenceStatus } from '@herald/client/protocol';
  * Presence frames only go to rooms of at most PRESENCE_EVENTS_MAX_USERS users, so a room holds
  * at most that many names here, and a room is forgotten when its last member here leaves.
  */
+/** How many of the latest `left`s told here are kept with their time, for watchLefts(sinceMs). */
+const RECENT_LEFTS = 1024;
+
 export class ToldPresence {
   private readonly usersByRoom = new Map<string, Set<string>>();
   /**
@@ -20,6 +23,13 @@ export class ToldPresence {
    * pod registered again) tells `joined` for those still there.
    */
   private leftByRoom: Map<string, Set<string>> | undefined;
+  /**
+   * The latest `left`s told here, with when (a ring of RECENT_LEFTS): the look after an outage
+   * asks the store who left from a little before the loss was noticed (RoomsService), and a
+   * `left` told here in that moment, before the watch began, was told a second time.
+   */
+  private readonly recentLefts: Array<{ room: string; user: string; atMs: number }> = [];
+  private nextRecentLeft = 0;
 
   /** A presence frame about `user` was delivered to the room's members here. */
   record(room: string, user: string, frame: string): void {
@@ -31,6 +41,8 @@ export class ToldPresence {
       this.leftByRoom?.get(room)?.delete(user);
     } else if (status === 'left') {
       this.forgetUser(room, user);
+      this.recentLefts[this.nextRecentLeft] = { room, user, atMs: Date.now() };
+      this.nextRecentLeft = (this.nextRecentLeft + 1) % RECENT_LEFTS;
       if (this.leftByRoom) {
         let left = this.leftByRoom.get(room);
         if (!left) this.leftByRoom.set(room, (left = new Set()));
@@ -39,9 +51,21 @@ export class ToldPresence {
     }
   }
 
-  /** From now on, remembers who is told `left` (kept across calls until unwatchLefts). */
-  watchLefts(): void {
-    this.leftByRoom ??= new Map();
+  /**
+   * From now on, remembers who is told `left` (kept across calls until unwatchLefts); a watch that
+   * begins now also counts the `left`s told here since `sinceMs`, when given, unless told
+   * `joined` since.
+   */
+  watchLefts(sinceMs?: number): void {
+    if (this.leftByRoom) return;
+    this.leftByRoom = new Map();
+    if (sinceMs === undefined) return;
+    for (const { room, user, atMs } of this.recentLefts) {
+      if (atMs < sinceMs || this.toldJoined(room, user)) continue;
+      let left = this.leftByRoom.get(room);
+      if (!left) this.leftByRoom.set(room, (left = new Set()));
+      left.add(user);
+    }
   }
 
   /** Each room with the users told `left` since watchLefts (none when not watched). */

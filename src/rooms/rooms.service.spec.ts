@@ -291,6 +291,26 @@ describe('RoomsService', () => {
     }
   });
 
+  it('does not tell left a second time of a user its members heard leave just before the loss was noticed, whom the store counts among the departures', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const service = roomsWithAvailability(config);
+    try {
+      const heard = await bobHearsPresence(service);
+      jest.spyOn(service.engine.presence, 'present').mockImplementation(async (_room, users) => ({ users: 1, present: users.filter((user) => user === 'bob') }));
+      // The store is asked from two command deadlines (2 s here) before the loss was noticed.
+      jest.spyOn(service.engine.presence, 'unheard').mockImplementation(async () => ({ users: 1, joinsToldSince: [], departedSince: ['gina'] }));
+      service.hub.tellHere('public:talk', 'gina', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'gina', status: 'left', timestamp: new Date().toISOString() } }));
+      await jest.advanceTimersByTimeAsync(1500);
+      service.availability(false);
+      service.availability(true);
+      await jest.advanceTimersByTimeAsync(3000);
+      expect(heard()).toEqual(['gina left']);
+    } finally {
+      jest.useRealTimers();
+      await service.engine.close();
+    }
+  });
+
   describe('users announced joined while the broker was lost', () => {
     /**
      * Bob, a member of public:talk, the presence frames he hears, and a store that says frank

@@ -58,12 +58,12 @@ export class RoomsService implements OnModuleDestroy {
       this.cancelPartialOutageLook();
       const round = ++this.presenceRound;
       // Who is told `left` from the loss until the look below: the first pods back find the users
-      // of pods that have not registered their entries again gone, and tell so.
-      this.hub.toldPresence.watchLefts();
-      if (!available) {
-        this.unheardSinceMs ??= Date.now() - 2 * this.config.redisCommandTimeoutMs;
-        return;
-      }
+      // of pods that have not registered their entries again gone, and tell so. From where the
+      // look asks the store who left (unheardSinceMs): a `left` told here just before the loss was
+      // noticed is among the departures it reads, and was told again.
+      if (!available) this.unheardSinceMs ??= Date.now() - 2 * this.config.redisCommandTimeoutMs;
+      this.hub.toldPresence.watchLefts(this.unheardSinceMs);
+      if (!available) return;
       // Once every live pod is back in the store: each refreshes its entries within two
       // heartbeats, the time after which the store forgets a pod that did not.
       this.presenceCheck = setTimeout(() => {
