@@ -252,6 +252,44 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf)).toEqual(['before', 'lost', 'gap', 'lost']);
   });
 
+  /** A catch-up whose second read finds a failover's new life, begun by a publication since its first read. */
+  function lifeChangesBetweenReads(newLifeIsGap: boolean) {
+    const history = new FakeHistory();
+    const deliveries: Delivery[] = [];
+    let reads = 0;
+    const read = (room: string, since?: string, acrossFailover?: boolean) => {
+      // The second read finds the promoted replica's new life, begun by a publication since the first.
+      if (++reads === 2) {
+        history.restart('e2', history.publications.length);
+        history.publish('first of e2');
+      }
+      return history.read(room, since, acrossFailover);
+    };
+    const feeds = new RoomFeeds(read, (delivery) => deliveries.push(delivery), undefined, newLifeIsGap);
+    feeds.anchor('chat', feeds.open('chat'), { epoch: 'e1', latestPosition: 0 });
+    const before = history.publish('before');
+    feeds.receive(before, parseSeq(before.seq)!);
+    feeds.holdAll();
+    history.publish('missed while away');
+    feeds.catchUpAll();
+    return deliveries;
+  }
+
+  it('reads across when a failover\'s new life begins between the catch-up\'s two reads, taking over at what was delivered here or past it: no gap', async () => {
+    const deliveries = lifeChangesBetweenReads(false);
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'missed while away', 'first of e2']);
+  });
+
+  it('names the newest life it read in the recovery when a new life begun between the catch-up\'s reads cannot be read across (REDIS_MIN_REPLICAS=0)', async () => {
+    const deliveries = lifeChangesBetweenReads(true);
+    await settled();
+    await settled();
+    expect(deliveries.map(textOf)).toEqual(['before', 'gap']);
+    expect(deliveries.at(-1)).toEqual({ kind: 'gap', room: 'chat', latestSeq: formatSeq('e2', 1) });
+  });
+
   it('reads across to a new life arriving live in order that took over past what was delivered here: the rest of the old life first, without a gap', async () => {
     const { history, deliveries, live } = setUp();
     live(history.publish('before'));

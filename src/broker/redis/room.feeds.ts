@@ -450,16 +450,22 @@ export class RoomFeeds {
         if (!missed?.recovered) gap();
       }
       if (latest) {
-        // In a new life (or a first one) everything in it is new here, from its start.
-        if (!missed?.recovered) missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0));
+        // In a new life (or a first one) everything in it is new here, from its start. Across, as
+        // above: a failover's new life may have begun since the read above (its first publication
+        // in between, as in a planned CLUSTER FAILOVER under load), which this read then covers as
+        // the branch above would, where the members were told to recover for nothing.
+        if (!missed?.recovered) missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0), !this.newLifeIsGap);
         if (missed.recovered) {
           for (const publication of missed.publications) this.deliverInOrder(feed, publication, parseSeq(publication.seq)!);
           // Caught up with a new life that has carried nothing yet: a second resync before its
           // first publication starts from here, instead of reporting the old life's gap again.
           if (feed.last?.epoch !== latest.epoch) this.moveTo(feed, latest);
         } else {
-          // What is declared lost is not delivered late: only publications after `latest` follow.
-          this.moveTo(feed, latest);
+          // What is declared lost is not delivered late: only publications after the latest this
+          // read saw follow (a later life's, when one began since the first read), and the members'
+          // `recovery` names it, not an older life's position they would rejoin from.
+          if (missed.latestSeq !== null) latestSeq = missed.latestSeq;
+          this.moveTo(feed, parseSeq(latestSeq ?? '') ?? latest);
           gap();
         }
       }
