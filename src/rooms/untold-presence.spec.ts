@@ -43,6 +43,19 @@ describe('UntoldPresence', () => {
     expect(told).toEqual(['chat dora left 2']);
   });
 
+  it('asks about at most 1,000 users a read, so a crowd that left during an outage is several bounded reads', async () => {
+    const crowd = Array.from({ length: 2500 }, (_, i) => `u${i}`);
+    const { untold, told, asked } = setUp({ chat: ['u7', 'u2400', 'ann'] });
+    for (const user of crowd) untold.remember('chat', user, 'joined');
+    await untold.tellWhatHolds();
+    expect(asked.map(([room, users]) => [room, users.length])).toEqual([
+      ['chat', 1000],
+      ['chat', 1000],
+      ['chat', 500],
+    ]);
+    expect(told).toEqual(['chat u7 joined 3', 'chat u2400 joined 3']);
+  });
+
   it('keeps what it could not read for the next time', async () => {
     const { untold, told, fail } = setUp({ chat: [] });
     untold.remember('chat', 'eve', 'left');

@@ -12,14 +12,24 @@ export interface PresentAmong {
   present: ReadonlySet<string>;
 }
 
+/** The most users one presence read asks about: thousands who left during an outage are several reads, each bounded. */
+const USERS_ASKED_AT_ONCE = 1000;
+
 /** Which of `users` are in the room (PresenceStore.present), or undefined when it cannot be read now. */
 export async function presentAmong(presence: PresenceStore, room: string, users: Iterable<string>): Promise<PresentAmong | undefined> {
+  const asked = [...users];
+  const present = new Set<string>();
+  let count = 0;
   try {
-    const answer = await presence.present(room, [...users]);
-    return { users: answer.users, present: new Set(answer.present) };
+    for (let from = 0; from === 0 || from < asked.length; from += USERS_ASKED_AT_ONCE) {
+      const answer = await presence.present(room, asked.slice(from, from + USERS_ASKED_AT_ONCE));
+      count = answer.users;
+      for (const user of answer.present) present.add(user);
+    }
   } catch {
     return undefined;
   }
+  return { users: count, present };
 }
 
 /** What the room heard since `sinceMs` (PresenceStore.unheard), or undefined when it cannot be read now. */
