@@ -151,6 +151,9 @@ async function startServiceApi(main: INestApplication, config: HeraldConfig, log
   }
 }
 
+/** The fewest frames a heartbeat the rate limit should leave a client (docs/operations.md, RATE_LIMIT_PER_S). */
+const MIN_FRAMES_PER_HEARTBEAT = 4;
+
 function announce(config: HeraldConfig, engine: Engine, port: number, internalPort: number | undefined): void {
   const logger = new Logger('Herald');
   const broker = engine.description.engine;
@@ -167,6 +170,15 @@ function announce(config: HeraldConfig, engine: Engine, port: number, internalPo
     // One pod alone is a valid deployment; several would each keep their own rooms, all ready.
     logger.warn(
       'No Redis configured (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): this pod runs on the embedded broker and shares no rooms, history or presence with other pods. Right for a single pod only.',
+    );
+  }
+  // Each heartbeat costs every client two frames (its pongs), counted by the rate limit: a limit
+  // that leaves little beside them is one clients cannot learn without being closed 4029.
+  const framesPerHeartbeat = (config.rateLimitPerS * config.heartbeatMs) / 1000;
+  if (framesPerHeartbeat < MIN_FRAMES_PER_HEARTBEAT) {
+    logger.warn(
+      `RATE_LIMIT_PER_S (${config.rateLimitPerS}) and HEARTBEAT_MS (${config.heartbeatMs}) leave a client ${framesPerHeartbeat} frames a heartbeat, ` +
+        `of which its two pongs take two: clients may be closed with 4029 (rate_limited). Leave at least ${MIN_FRAMES_PER_HEARTBEAT}.`,
     );
   }
   if (config.jwt.ephemeral) {

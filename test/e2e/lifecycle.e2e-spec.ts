@@ -217,6 +217,19 @@ describe('lifecycle of the built server', () => {
     expect(lines.map((line) => JSON.parse(line) as { level: string; message: string })).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringContaining('No Redis configured') }));
   });
 
+  it('warns at start-up, naming both settings, when the rate limit leaves a client fewer than 4 frames a heartbeat', async () => {
+    // Read once each has exited: all it wrote is in.
+    const server = await spawnServer({ NODE_ENV: 'development', RATE_LIMIT_PER_S: '1', HEARTBEAT_MS: '3000' });
+    server.child.kill('SIGTERM');
+    await server.exited;
+    expect(server.output()).toContain('RATE_LIMIT_PER_S (1) and HEARTBEAT_MS (3000) leave a client 3 frames a heartbeat');
+    const enough = await spawnServer({ NODE_ENV: 'development', RATE_LIMIT_PER_S: '2', HEARTBEAT_MS: '2000' });
+    enough.child.kill('SIGTERM');
+    await enough.exited;
+    expect(enough.output()).toContain('Listening');
+    expect(enough.output()).not.toContain('frames a heartbeat');
+  });
+
   it('starts in development without a secret, with an ephemeral one and a hint', async () => {
     const server = await spawnServer({ NODE_ENV: 'development', JWT_SECRET: '' });
     expect(server.output()).toContain('JWT_SECRET is not set');
