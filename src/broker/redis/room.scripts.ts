@@ -217,14 +217,10 @@ return replies
  * older snapshot, one that may also say it continues the replication history the room was written
  * in, as a failover's promoted replica does (Redis 7 keeps a restarted primary's history as its
  * second), and nothing else tells. The room starts a new life after that one, keeping nothing of
- * it: its lost positions would be handed out again, and a `since` from before them answered
- * `recovered: true` without them. On a Cluster, where reads start no life (above: with this read
- * starting one, the fault drill's Cluster run delivered retried publishes twice without a
- * recovery, 2 runs of 2), the life is marked lost instead: it recovers no `since` from then on,
- * and its next publish starts the new life (room_life: written in no history this server has).
+ * it, in every mode: its lost positions would be handed out again, and a `since` from before
+ * them answered `recovered: true` without them.
  */
 const HISTORY = `${NOW_MS}${NEW_EPOCH}
-local LOST_LIFE = 'lost'
 local meta, history = KEYS[1], KEYS[2]
 local now = now_ms()
 local epoch
@@ -232,12 +228,8 @@ local lost_life = false
 if ARGV[7] ~= '' then
   local state = redis.call('HMGET', meta, 'epoch', 'position')
   if state[1] == ARGV[7] and tonumber(state[2]) < tonumber(ARGV[8]) then
-    if ARGV[6] == '1' then
-      redis.call('DEL', meta)
-      lost_life = ARGV[7]
-    else
-      redis.call('HSET', meta, 'replid', LOST_LIFE)
-    end
+    redis.call('DEL', meta)
+    lost_life = ARGV[7]
   end
 end
 if lost_life then
@@ -250,9 +242,9 @@ else
   epoch = room_epoch(meta, history, KEYS[3], now, ARGV[4])
 end
 redis.call('EXPIRE', meta, ARGV[5])
-local state = redis.call('HMGET', meta, 'position', 'after', 'replid')
+local state = redis.call('HMGET', meta, 'position', 'after')
 local latest, after = tonumber(state[1]), state[2] or ''
-if ARGV[2] == '' or state[3] == LOST_LIFE then return {epoch, latest, now, after} end
+if ARGV[2] == '' then return {epoch, latest, now, after} end
 local since, size = tonumber(ARGV[2]), tonumber(ARGV[3])
 local count = latest - since
 if ARGV[1] ~= epoch then
