@@ -97,9 +97,8 @@ export class RedisBroker extends Broker {
   ) {
     super();
     this.feeds = new RoomFeeds(
-      // Catch-up asks Redis: it is what tells the feed where it stands. Its read naming what it
-      // delivered is its own: that read may start the room's new life (see HISTORY).
-      (room, since, acrossFailover, delivered) => (delivered ? this.readHistory(room, since, acrossFailover ?? false, delivered) : this.readShared(room, since, acrossFailover)),
+      // Catch-up asks Redis: it is what tells the feed where it stands.
+      (room, since, acrossFailover) => this.readShared(room, since, acrossFailover),
       (delivery) => this.emit(delivery),
       settings.replaySize,
       lossyFailover(settings),
@@ -359,9 +358,9 @@ export class RedisBroker extends Broker {
    * found the room in a later life than its own (RoomFeeds). Not the catch-up's other reads,
    * which must not hand the feed a new life's publications unasked.
    */
-  private async readHistory(room: string, since: string | undefined, acrossFailover: boolean, delivered?: ParsedSeq): Promise<HistoryResult> {
+  private async readHistory(room: string, since: string | undefined, acrossFailover: boolean): Promise<HistoryResult> {
     const parsed = since === undefined ? undefined : parseSeq(since);
-    const reply = await this.connection.run('history', (redis) => redis.heraldHistory(this.roomKeys(room), parsed, this.historyWindow(), delivered));
+    const reply = await this.connection.run('history', (redis) => redis.heraldHistory(this.roomKeys(room), parsed, this.historyWindow()));
     if (!reply) return { latestSeq: null, recovered: false, publications: [] };
     const { epoch, latestPosition, after } = reply;
     const latestSeq = formatSeq(epoch, latestPosition);

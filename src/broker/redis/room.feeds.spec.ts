@@ -1,5 +1,5 @@
 import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
-import { ParsedSeq, formatSeq, parseSeq } from '../seq';
+import { formatSeq, parseSeq } from '../seq';
 import { RoomFeeds } from './room.feeds';
 
 /** A room's history as Redis would answer it: one life (epoch) at a time. */
@@ -87,33 +87,6 @@ describe('RoomFeeds', () => {
     feeds.holdAll();
     history.publish('missed while away');
   }
-
-  it('names what it delivered to the catch-up\'s first read, and tells the gap with the new life Redis then starts (a restart from an older snapshot)', async () => {
-    const history = new FakeHistory();
-    const deliveries: Delivery[] = [];
-    const named: unknown[] = [];
-    const read = (room: string, since?: string, acrossFailover?: boolean, delivered?: ParsedSeq) => {
-      named.push(delivered);
-      // Redis restored one publication of the three delivered: the room starts a new life (HISTORY).
-      if (delivered && delivered.epoch === history.epoch && delivered.position > history.publications.length) history.restart('e2');
-      return history.read(room, since, acrossFailover);
-    };
-    const feeds = new RoomFeeds(read, (delivery) => deliveries.push(delivery));
-    feeds.anchor('chat', feeds.open('chat'), { epoch: 'e1', latestPosition: 0 });
-    for (const text of ['one', 'two', 'three']) {
-      const publication = history.publish(text);
-      feeds.receive(publication, parseSeq(publication.seq)!);
-    }
-    feeds.holdAll();
-    history.publications.splice(1);
-    feeds.catchUpAll();
-    await settled();
-    expect(named[0]).toEqual({ epoch: 'e1', position: 3 });
-    // Later reads name nothing: only the first may start a new life.
-    expect(named.slice(1).every((delivered) => delivered === undefined)).toBe(true);
-    expect(deliveries.map(textOf)).toEqual(['one', 'two', 'three', 'gap']);
-    expect(deliveries.at(-1)).toEqual({ kind: 'gap', room: 'chat', latestSeq: formatSeq('e2', 0) });
-  });
 
   it('tries a catch-up the broker lost again at the next resync, with what it held, instead of telling the room to recover', async () => {
     const feedsWithOutages = setUpWithOutages();

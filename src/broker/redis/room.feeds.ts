@@ -81,10 +81,8 @@ export const DEFAULT_MAX_FEED_LAG_MS = 2_000;
 /**
  * Reads a room's history (RedisBroker.history). `acrossFailover`: a `since` in the life a
  * failover replaced, at or before where the latest took over, reads on into the latest life.
- * `delivered`: the last position this pod delivered (or found) in the room; a room standing
- * before it in that life lost writes, and starts a new life (HISTORY, room.scripts.ts).
  */
-type HistoryReader = (room: string, since?: string, acrossFailover?: boolean, delivered?: ParsedSeq) => Promise<HistoryResult>;
+type HistoryReader = (room: string, since?: string, acrossFailover?: boolean) => Promise<HistoryResult>;
 
 /**
  * The rooms this pod subscribes to on Redis, each with where its delivery stands, so that live
@@ -428,10 +426,7 @@ export class RoomFeeds {
       gapReported = true;
     };
     try {
-      // What this pod delivered tells Redis whether it lost writes since (a restart from an older
-      // snapshot): the room then starts a new life, read here as any other.
-      const delivered = from === UNKNOWN_ANCHOR || from.epoch === null ? undefined : (from as ParsedSeq);
-      latestSeq = (await this.readHistory(room, undefined, false, delivered)).latestSeq;
+      latestSeq = (await this.readHistory(room)).latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
       if (from === UNKNOWN_ANCHOR) {
         // Where the room stood when followed was never known: nothing proves what came before `latest`.

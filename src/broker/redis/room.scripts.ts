@@ -195,8 +195,7 @@ return replies
 
 /**
  * KEYS: meta, history, the earlier versions' stream. ARGV: since epoch, since position ('' for none), history size, epoch
- * suffix, history TTL s, '1' when a read may start a new life (readsStartLives), then the epoch
- * and position a pod delivered last ('' for none: see below).
+ * suffix, history TTL s, '1' when a read may start a new life (readsStartLives).
  * Returns {epoch, latest position, now ms, after[, entries]} with the raw history entries after
  * `since`, newest first, when they can possibly cover the gap; `after` is where the life this one
  * replaced in a failover ended on this server (`<epoch> <position>`, '' when it replaced none). A
@@ -212,30 +211,12 @@ return replies
  * (readsStartLives off), where reads leave every new life to the first publish as they always
  * did: with reads starting them, the fault drill's Cluster run delivered a paused primary's late
  * writes and then their retries, in two of five runs, for reasons not found yet.
- * A pod catching up after an outage names the last position it delivered: a room that stands
- * before it in that life lost writes the pod saw published, so the server was restarted from an
- * older snapshot, one that may also say it continues the replication history the room was written
- * in, as a failover's promoted replica does (Redis 7 keeps a restarted primary's history as its
- * second), and nothing else tells. The room starts a new life after that one, keeping nothing of
- * it, in every mode: its lost positions would be handed out again, and a `since` from before
- * them answered `recovered: true` without them.
  */
 const HISTORY = `${NOW_MS}${NEW_EPOCH}
 local meta, history = KEYS[1], KEYS[2]
 local now = now_ms()
 local epoch
-local lost_life = false
-if ARGV[7] ~= '' then
-  local state = redis.call('HMGET', meta, 'epoch', 'position')
-  if state[1] == ARGV[7] and tonumber(state[2]) < tonumber(ARGV[8]) then
-    redis.call('DEL', meta)
-    lost_life = ARGV[7]
-  end
-end
-if lost_life then
-  epoch = room_epoch(meta, history, KEYS[3], now, ARGV[4], lost_life)
-  redis.call('HSET', meta, 'replid', (replication_ids()))
-elseif ARGV[6] == '1' then
+if ARGV[6] == '1' then
   local replid, continued_replid = replication_ids()
   epoch = room_life(meta, history, KEYS[3], now, ARGV[4], replid, continued_replid, true)
 else
@@ -465,18 +446,11 @@ export const ROOM_SCRIPTS = {
   heraldHistory: defineScript({
     SCRIPT: HISTORY,
     NUMBER_OF_KEYS: 3,
-    parseCommand(
-      parser: CommandParser,
-      keys: RoomKeys,
-      since: { epoch: string; position: number } | undefined,
-      window: { historySize: number; historyTtlS: number; epochSuffix: string; readsStartLives: boolean },
-      delivered?: { epoch: string; position: number },
-    ) {
+    parseCommand(parser: CommandParser, keys: RoomKeys, since: { epoch: string; position: number } | undefined, window: { historySize: number; historyTtlS: number; epochSuffix: string; readsStartLives: boolean }) {
       parser.pushKey(keys.meta);
       parser.pushKey(keys.history);
       parser.pushKey(keys.legacyStream);
       parser.push(since?.epoch ?? '', since === undefined ? '' : String(since.position), String(window.historySize), window.epochSuffix, String(window.historyTtlS), window.readsStartLives ? '1' : '0');
-      parser.push(delivered?.epoch ?? '', delivered === undefined ? '' : String(delivered.position));
     },
     transformReply: (reply: [] | [string, number, number, string, string[]?]): RoomHistoryReply | null =>
       reply.length === 0 ? null : { epoch: reply[0], latestPosition: Number(reply[1]), nowMs: Number(reply[2]), after: lifeEnd(reply[3]), entries: reply[4] && oldestFirst(reply[4]) },
