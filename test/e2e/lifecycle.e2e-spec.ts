@@ -223,20 +223,17 @@ describe('lifecycle of the built server', () => {
     server.child.kill('SIGTERM');
     await server.exited;
     expect(server.output()).toContain('RATE_LIMIT_PER_S (1) and HEARTBEAT_MS (3000) leave a client 3 frames a heartbeat');
-    const enough = await spawnServer({ NODE_ENV: 'development', RATE_LIMIT_PER_S: '2', HEARTBEAT_MS: '2000' });
-    enough.child.kill('SIGTERM');
-    await enough.exited;
-    expect(enough.output()).toContain('Listening');
-    expect(enough.output()).not.toContain('frames a heartbeat');
   });
 
   it('starts in development without a secret, with an ephemeral one and a hint', async () => {
-    const server = await spawnServer({ NODE_ENV: 'development', JWT_SECRET: '' });
+    // Exactly 4 frames a heartbeat: enough, no warning of it (checked below).
+    const server = await spawnServer({ NODE_ENV: 'development', JWT_SECRET: '', RATE_LIMIT_PER_S: '2', HEARTBEAT_MS: '2000' });
     expect(server.output()).toContain('JWT_SECRET is not set');
     // One pod alone: no word of other pods' secrets.
     expect(server.output()).not.toContain('every pod');
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
+    expect(server.output()).not.toContain('frames a heartbeat');
   });
 });
 
