@@ -2,10 +2,10 @@ import { Logger } from '@nestjs/common';
 import { PERSONAL_ROOM_PREFIX, isPersonalRoom } from '@herald/client/protocol';
 import { BrokerUnavailableError } from '../broker';
 import { PresenceAnnouncement, PresenceChange, PresenceExpiredListener, PresenceSnapshot, PresenceStore, PresentUsers, UnheardPresence } from '../presence.store';
-import { ExpiredPresence, PresenceEntryChange, PresenceTelling } from './presence.scripts';
+import { ExpiredPresence, PresenceEntryChange, PresenceKeys, PresenceTelling } from './presence.scripts';
 import type { BatchWindow } from './batch-window';
 import { describeError } from './redis.client';
-import { RedisConnection } from './redis.connection';
+import { RedisCommands, RedisConnection } from './redis.connection';
 import { PersonalPresence } from './personal-presence';
 import { RedisKeys } from './redis-keys';
 import { sliceGapMs } from './slice-gap';
@@ -258,27 +258,31 @@ export class RedisPresenceStore extends PresenceStore {
 
   async snapshot(room: string): Promise<PresenceSnapshot> {
     if (isPersonalRoom(room)) return this.personal.snapshot(room, room.slice(PERSONAL_ROOM_PREFIX.length));
-    this.flushChanges(room);
-    const snapshot = await this.connection.run('presence', (redis) => redis.heraldPresenceSnapshot(this.keys.presenceKeys(room), this.options.presenceTtlMs));
-    this.reportExpired(room, snapshot);
-    return { users: snapshot.userIds, connections: snapshot.connections };
+    const { userIds, connections } = await this.read(room, (redis, keys, ttlMs) => redis.heraldPresenceSnapshot(keys, ttlMs));
+    return { users: userIds, connections };
   }
 
   async present(room: string, users: readonly string[]): Promise<PresentUsers> {
-    this.flushChanges(room);
-    const reply = await this.connection.run('presence', (redis) => redis.heraldPresencePresent(this.keys.presenceKeys(room), this.options.presenceTtlMs, users));
-    this.reportExpired(room, reply);
+    const reply = await this.read(room, (redis, keys, ttlMs) => redis.heraldPresencePresent(keys, ttlMs, users));
     return { users: reply.users, present: reply.present };
   }
 
   async unheard(room: string, sinceMs: number, maxUsers: number): Promise<UnheardPresence> {
-    this.flushChanges(room);
     // Asked as an age when sent: Redis compares it with its own clock, not this pod's.
-    const unheard = await this.connection.run('presence', (redis) =>
-      redis.heraldPresenceUnheard(this.keys.presenceKeys(room), this.options.presenceTtlMs, Date.now() - sinceMs, maxUsers),
-    );
-    this.reportExpired(room, unheard);
-    return { users: unheard.users, joinsToldSince: unheard.joinsToldSince, departedSince: unheard.departedSince };
+    const reply = await this.read(room, (redis, keys, ttlMs) => redis.heraldPresenceUnheard(keys, ttlMs, Date.now() - sinceMs, maxUsers));
+    return { users: reply.users, joinsToldSince: reply.joinsToldSince, departedSince: reply.departedSince };
+  }
+
+  /**
+   * One of the room's presence reads: after this pod's changes still waiting for the room (so it
+   * reads them), and reporting the users whose entries the script found expired, as every
+   * presence script does.
+   */
+  private async read<Reply extends ExpiredPresence>(room: string, script: (redis: RedisCommands, keys: PresenceKeys, ttlMs: number) => Promise<Reply>): Promise<Reply> {
+    this.flushChanges(room);
+    const reply = await this.connection.run('presence', (redis) => script(redis, this.keys.presenceKeys(room), this.options.presenceTtlMs));
+    this.reportExpired(room, reply);
+    return reply;
   }
 
   onExpired(listener: PresenceExpiredListener): void {
