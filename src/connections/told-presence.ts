@@ -43,11 +43,7 @@ export class ToldPresence {
       this.forgetUser(room, user);
       this.recentLefts[this.nextRecentLeft] = { room, user, atMs: Date.now() };
       this.nextRecentLeft = (this.nextRecentLeft + 1) % RECENT_LEFTS;
-      if (this.leftByRoom) {
-        let left = this.leftByRoom.get(room);
-        if (!left) this.leftByRoom.set(room, (left = new Set()));
-        left.add(user);
-      }
+      if (this.leftByRoom) this.watchedLeft(this.leftByRoom, room, user);
     }
   }
 
@@ -61,11 +57,14 @@ export class ToldPresence {
     this.leftByRoom = new Map();
     if (sinceMs === undefined) return;
     for (const { room, user, atMs } of this.recentLefts) {
-      if (atMs < sinceMs || this.toldJoined(room, user)) continue;
-      let left = this.leftByRoom.get(room);
-      if (!left) this.leftByRoom.set(room, (left = new Set()));
-      left.add(user);
+      if (atMs >= sinceMs && !this.toldJoined(room, user)) this.watchedLeft(this.leftByRoom, room, user);
     }
+  }
+
+  private watchedLeft(leftByRoom: Map<string, Set<string>>, room: string, user: string): void {
+    let left = leftByRoom.get(room);
+    if (!left) leftByRoom.set(room, (left = new Set()));
+    left.add(user);
   }
 
   /** Each room with the users told `left` since watchLefts (none when not watched). */

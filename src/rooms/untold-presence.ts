@@ -19,26 +19,24 @@ const USERS_ASKED_AT_ONCE = 1000;
 export async function presentAmong(presence: PresenceStore, room: string, users: Iterable<string>): Promise<PresentAmong | undefined> {
   const asked = [...users];
   const present = new Set<string>();
-  let count = 0;
+  let from = 0;
   try {
-    for (let from = 0; from === 0 || from < asked.length; from += USERS_ASKED_AT_ONCE) {
-      const answer = await presence.present(room, asked.slice(from, from + USERS_ASKED_AT_ONCE));
-      count = answer.users;
+    // At least one read: it counts the room's users even when nobody is asked about.
+    let answer;
+    do {
+      answer = await presence.present(room, asked.slice(from, from + USERS_ASKED_AT_ONCE));
+      from += USERS_ASKED_AT_ONCE;
       for (const user of answer.present) present.add(user);
-    }
+    } while (from < asked.length);
+    return { users: answer.users, present };
   } catch {
     return undefined;
   }
-  return { users: count, present };
 }
 
 /** What the room heard since `sinceMs` (PresenceStore.unheard), or undefined when it cannot be read now. */
-export async function readUnheard(presence: PresenceStore, room: string, sinceMs: number, maxUsers: number): Promise<UnheardPresence | undefined> {
-  try {
-    return await presence.unheard(room, sinceMs, maxUsers);
-  } catch {
-    return undefined;
-  }
+export function readUnheard(presence: PresenceStore, room: string, sinceMs: number, maxUsers: number): Promise<UnheardPresence | undefined> {
+  return presence.unheard(room, sinceMs, maxUsers).catch(() => undefined);
 }
 
 /**
