@@ -459,8 +459,8 @@ export class RoomFeeds {
           // What is declared lost is not delivered late: only publications after the latest this
           // read saw follow (a later life's, when one began since the first read), and the members'
           // `recovery` names it, not an older life's position they would rejoin from.
-          if (missed.latestSeq !== null) latestSeq = missed.latestSeq;
-          this.moveTo(feed, parseSeq(latestSeq ?? '') ?? latest);
+          latestSeq = missed.latestSeq ?? latestSeq;
+          this.moveTo(feed, parseSeq(latestSeq!)!);
           gap();
         }
       }
