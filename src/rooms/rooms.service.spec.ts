@@ -173,13 +173,29 @@ describe('RoomsService', () => {
     await engine.close();
   });
 
-  it('tells what a join or leave could not record while part of the broker was silent, two heartbeats later, though the broker never turned unavailable', async () => {
-    // A Redis Cluster shard silent: its rooms' presence fails, the broker stays available.
-    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const service = roomsWithAvailability(config);
-    const { engine, rooms } = service;
-    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    try {
+  describe('around outages, on a clock the test moves', () => {
+    const opened: ReturnType<typeof roomsWithAvailability>[] = [];
+    /** A RoomsService whose broker's availability the test changes (roomsWithAvailability), ended after the test. */
+    const onFakeClock = () => {
+      const service = roomsWithAvailability(config);
+      opened.push(service);
+      return service;
+    };
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] }));
+    afterEach(async () => {
+      jest.restoreAllMocks();
+      jest.useRealTimers();
+      for (const { rooms, engine } of opened.splice(0)) {
+        rooms.onModuleDestroy();
+        await engine.close();
+      }
+    });
+
+    it('tells what a join or leave could not record while part of the broker was silent, two heartbeats later, though the broker never turned unavailable', async () => {
+      // A Redis Cluster shard silent: its rooms' presence fails, the broker stays available.
+      const service = onFakeClock();
+      const { engine, rooms } = service;
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
       const heard = await bobHearsPresence(service);
       const shardDown = new BrokerUnavailableError();
       const add = jest.spyOn(engine.presence, 'add').mockRejectedValue(shardDown);
@@ -199,20 +215,12 @@ describe('RoomsService', () => {
       // Nothing is left to look at: no further look, and nothing told twice.
       await jest.advanceTimersByTimeAsync(10_000);
       expect(heard()).toEqual(['carol joined']);
-    } finally {
-      warn.mockRestore();
-      jest.useRealTimers();
-      rooms.onModuleDestroy();
-      await engine.close();
-    }
-  });
+    });
 
-  it('keeps hold of a later look while an earlier one finishes, so closing stops it', async () => {
-    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const service = roomsWithAvailability(config);
-    const { engine, rooms } = service;
-    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    try {
+    it('keeps hold of a later look while an earlier one finishes, so closing stops it', async () => {
+      const service = onFakeClock();
+      const { engine, rooms } = service;
+      jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
       jest.spyOn(engine.presence, 'add').mockRejectedValue(new BrokerUnavailableError());
       let endRead: (error: Error) => void = () => undefined;
       const read = jest.spyOn(engine.presence, 'present').mockImplementation(() => new Promise((_, reject) => (endRead = reject)));
@@ -229,33 +237,20 @@ describe('RoomsService', () => {
       const readsAtClose = read.mock.calls.length;
       await jest.advanceTimersByTimeAsync(10_000);
       expect(read).toHaveBeenCalledTimes(readsAtClose);
-    } finally {
-      warn.mockRestore();
-      jest.useRealTimers();
-      await engine.close();
-    }
-  });
+    });
 
-  it('tells joined, three heartbeats after the broker is back, of a user its members were told left meanwhile who is there', async () => {
-    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const service = roomsWithAvailability(config);
-    try {
+    it('tells joined, three heartbeats after the broker is back, of a user its members were told left meanwhile who is there', async () => {
+      const service = onFakeClock();
       const heard = await bobHearsErinToldLeft(service);
       await new Promise((resolve) => setImmediate(resolve));
       expect(heard()).toEqual(['erin left']);
       await jest.advanceTimersByTimeAsync(3000);
       expect(heard()).toEqual(['erin left', 'erin joined']);
-    } finally {
-      jest.useRealTimers();
-      await service.engine.close();
-    }
-  });
+    });
 
-  it('keeps who its members were told left for the next return when the look cannot read the store, and tells joined then', async () => {
-    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const service = roomsWithAvailability(config);
-    const { engine, availability } = service;
-    try {
+    it('keeps who its members were told left for the next return when the look cannot read the store, and tells joined then', async () => {
+      const service = onFakeClock();
+      const { engine, availability } = service;
       const heard = await bobHearsErinToldLeft(service);
       // The store cannot be read when the look comes: the broker is being lost again.
       const read = jest.spyOn(engine.presence, 'present').mockRejectedValueOnce(new Error('unreachable'));
@@ -266,16 +261,10 @@ describe('RoomsService', () => {
       availability(true);
       await jest.advanceTimersByTimeAsync(3000);
       expect(heard()).toEqual(['erin left', 'erin joined']);
-    } finally {
-      jest.useRealTimers();
-      await engine.close();
-    }
-  });
+    });
 
-  it('tells its members left, three heartbeats after the return, of users the store says left while the broker was lost, and not a second time of one told left meanwhile', async () => {
-    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const service = roomsWithAvailability(config);
-    try {
+    it('tells its members left, three heartbeats after the return, of users the store says left while the broker was lost, and not a second time of one told left meanwhile', async () => {
+      const service = onFakeClock();
       const heard = await bobHearsPresence(service);
       jest.spyOn(service.engine.presence, 'present').mockImplementation(async (_room, users) => ({ users: 1, present: users.filter((user) => user === 'bob') }));
       jest.spyOn(service.engine.presence, 'unheard').mockImplementation(async () => ({ users: 1, joinsToldSince: [], departedSince: ['gina', 'hal'] }));
@@ -285,16 +274,10 @@ describe('RoomsService', () => {
       service.hub.tellHere('public:talk', 'hal', JSON.stringify({ event: 'presence', data: { room: 'public:talk', user: 'hal', status: 'left', timestamp: new Date().toISOString() } }));
       await jest.advanceTimersByTimeAsync(3000);
       expect(heard()).toEqual(['hal left', 'gina left']);
-    } finally {
-      jest.useRealTimers();
-      await service.engine.close();
-    }
-  });
+    });
 
-  it('does not tell left a second time of a user its members heard leave just before the loss was noticed, whom the store counts among the departures', async () => {
-    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const service = roomsWithAvailability(config);
-    try {
+    it('does not tell left a second time of a user its members heard leave just before the loss was noticed, whom the store counts among the departures', async () => {
+      const service = onFakeClock();
       const heard = await bobHearsPresence(service);
       jest.spyOn(service.engine.presence, 'present').mockImplementation(async (_room, users) => ({ users: 1, present: users.filter((user) => user === 'bob') }));
       // The store is asked from two command deadlines (2 s here) before the loss was noticed.
@@ -305,38 +288,32 @@ describe('RoomsService', () => {
       service.availability(true);
       await jest.advanceTimersByTimeAsync(3000);
       expect(heard()).toEqual(['gina left']);
-    } finally {
-      jest.useRealTimers();
-      await service.engine.close();
-    }
-  });
+    });
 
-  describe('users announced joined while the broker was lost', () => {
-    /**
-     * Bob, a member of public:talk, the presence frames he hears, and a store that says frank
-     * (and bob himself) were announced joined since whatever time it is asked about; erin is
-     * there too, from before.
-     */
-    async function bobAndAnnouncedFrank(service: ReturnType<typeof roomsWithAvailability>, { unreadableFirst = false } = {}) {
-      const heard = await bobHearsPresence(service);
-      let unreadable = unreadableFirst;
-      const there = new Set(['bob', 'erin', 'frank']);
-      jest.spyOn(service.engine.presence, 'present').mockImplementation(async (_room, users) => ({ users: there.size, present: users.filter((user) => there.has(user)) }));
-      const unheard = jest.spyOn(service.engine.presence, 'unheard').mockImplementation(async () => {
-        if (unreadable) {
-          unreadable = false;
-          throw new Error('unreachable');
-        }
-        return { users: 3, joinsToldSince: ['bob', 'frank'], departedSince: [] };
-      });
-      const asked = () => unheard.mock.calls.map(([room, since, maxUsers]) => [room, since, maxUsers]);
-      return { heard, asked };
-    }
+    describe('users announced joined while the broker was lost', () => {
+      /**
+       * Bob, a member of public:talk, the presence frames he hears, and a store that says frank
+       * (and bob himself) were announced joined since whatever time it is asked about; erin is
+       * there too, from before.
+       */
+      async function bobAndAnnouncedFrank(service: ReturnType<typeof roomsWithAvailability>, { unreadableFirst = false } = {}) {
+        const heard = await bobHearsPresence(service);
+        let unreadable = unreadableFirst;
+        const there = new Set(['bob', 'erin', 'frank']);
+        jest.spyOn(service.engine.presence, 'present').mockImplementation(async (_room, users) => ({ users: there.size, present: users.filter((user) => there.has(user)) }));
+        const unheard = jest.spyOn(service.engine.presence, 'unheard').mockImplementation(async () => {
+          if (unreadable) {
+            unreadable = false;
+            throw new Error('unreachable');
+          }
+          return { users: 3, joinsToldSince: ['bob', 'frank'], departedSince: [] };
+        });
+        const asked = () => unheard.mock.calls.map(([room, since, maxUsers]) => [room, since, maxUsers]);
+        return { heard, asked };
+      }
 
-    it('tells its members three heartbeats after the return, once, asking the store from two command deadlines before the loss', async () => {
-      jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-      const service = roomsWithAvailability(config);
-      try {
+      it('tells its members three heartbeats after the return, once, asking the store from two command deadlines before the loss', async () => {
+        const service = onFakeClock();
         const { heard, asked } = await bobAndAnnouncedFrank(service);
         const lostAt = Date.now();
         service.availability(false);
@@ -356,16 +333,10 @@ describe('RoomsService', () => {
         await jest.advanceTimersByTimeAsync(3000);
         expect(asked()).toEqual([['public:talk', lostAt - 2000, 100], ['public:talk', lostAgainAt - 2000, 100]]);
         expect(heard()).toEqual(['frank joined']);
-      } finally {
-        jest.useRealTimers();
-        await service.engine.close();
-      }
-    });
+      });
 
-    it('keeps the time of the first loss when the look cannot read the store, or the broker is lost again before it', async () => {
-      jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-      const service = roomsWithAvailability(config);
-      try {
+      it('keeps the time of the first loss when the look cannot read the store, or the broker is lost again before it', async () => {
+        const service = onFakeClock();
         const { heard, asked } = await bobAndAnnouncedFrank(service, { unreadableFirst: true });
         const lostAt = Date.now();
         service.availability(false);
@@ -383,17 +354,11 @@ describe('RoomsService', () => {
         await jest.advanceTimersByTimeAsync(3000);
         expect(asked()).toEqual([['public:talk', lostAt - 2000, 100], ['public:talk', lostAt - 2000, 100]]);
         expect(heard()).toEqual(['frank joined']);
-      } finally {
-        jest.useRealTimers();
-        await service.engine.close();
-      }
+      });
     });
-  });
 
-  it('schedules no look at what members were told once closed, though the leaves being told then finish after', async () => {
-    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-    const { engine, rooms, availability } = roomsWithAvailability(config);
-    try {
+    it('schedules no look at what members were told once closed, though the leaves being told then finish after', async () => {
+      const { engine, rooms, availability } = onFakeClock();
       const look = jest.spyOn(rooms as unknown as { correctToldPresence(told: Set<string>): Promise<void> }, 'correctToldPresence');
       availability(false);
       availability(true);
@@ -403,9 +368,6 @@ describe('RoomsService', () => {
       rooms.onModuleDestroy();
       await jest.advanceTimersByTimeAsync(5000);
       expect(look).not.toHaveBeenCalled();
-    } finally {
-      jest.useRealTimers();
-      await engine.close();
-    }
+    });
   });
 });
