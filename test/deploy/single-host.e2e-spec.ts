@@ -72,6 +72,18 @@ describe('single-host recipe (deploy/single-host)', () => {
     });
   });
 
+  it("installs quietly: each production dependency's install script is allowed or refused in package.json", () => {
+    // The recipe's `npm ci --omit=dev` runs in /opt/herald without the repository's .npmrc, so npm
+    // would warn of every install script that allowScripts leaves undecided.
+    const manifest = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8')) as { allowScripts: Record<string, boolean> };
+    const lock = JSON.parse(readFileSync(join(repositoryRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean; dev?: boolean }> };
+    const withScripts = Object.entries(lock.packages)
+      .filter(([, entry]) => entry.hasInstallScript && !entry.dev)
+      .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
+    expect(withScripts.length).toBeGreaterThan(0);
+    expect(withScripts.filter((name) => typeof manifest.allowScripts[name] !== 'boolean')).toEqual([]);
+  });
+
   it('is described in docs/operations.md', () => {
     const operations = readFileSync(join(repositoryRoot, 'docs', 'operations.md'), 'utf8');
     const section = operations.slice(operations.indexOf('\n## Single host\n'));
