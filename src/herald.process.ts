@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { loadHeraldConfig, processEnvironment } from './config/config.module';
-import { ConfigurationError } from './config/environment';
+import { ConfigurationError, settingNames } from './config/environment';
+import { misspelledSettings } from './config/misspelled-settings';
 import { DrainService } from './lifecycle/drain.service';
 import { HeldSignals } from './lifecycle/held-signals';
 import { writeStartFailure } from './lifecycle/start-failure';
@@ -27,9 +28,14 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
   try {
     // Validated once, before the app starts: V8 keeps the young generation start-up grows, so a
     // cap set once Herald was up never took effect below 64 MB. A bad one stops here, reported below.
-    const config = loadHeraldConfig(processEnvironment());
+    const environment = processEnvironment();
+    const config = loadHeraldConfig(environment);
     capYoungGeneration(config.v8NewSpaceMaxMb);
     herald = await startHerald(config, starting.signal);
+    // Once started, so the warning goes out in the format the logger was configured with.
+    for (const { name, meant } of misspelledSettings(environment, settingNames())) {
+      new Logger('Herald').warn(`${name} is not a Herald setting and is ignored: did you mean ${meant}?`);
+    }
   } catch (error) {
     if (signalled) {
       // The stop asked for, not a failure: whatever the start met, the orchestrator starts a pod again.

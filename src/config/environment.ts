@@ -447,9 +447,14 @@ export class ConfigurationError extends Error {
   }
 }
 
+/** The names of every environment variable Herald reads. */
+export function settingNames(): string[] {
+  return Object.keys(new Environment());
+}
+
 /** Parses and validates raw environment variables; throws a ConfigurationError naming each bad variable. */
 export function parseEnvironment(raw: Record<string, string | undefined>): Environment {
-  const known = Object.keys(new Environment());
+  const known = settingNames();
   const picked: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw)) {
     // An empty value is an unset one, for every variable alike: `PORT=` in an env file or a

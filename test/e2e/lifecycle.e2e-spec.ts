@@ -219,10 +219,13 @@ describe('lifecycle of the built server', () => {
 
   it('warns at start-up, naming both settings, when the rate limit leaves a client fewer than 4 frames a heartbeat', async () => {
     // Read once each has exited: all it wrote is in.
-    const server = await spawnServer({ NODE_ENV: 'development', RATE_LIMIT_PER_S: '1', HEARTBEAT_MS: '3000' });
+    // A misspelt setting rides on this start: warned of by name, its value (maybe a secret) never shown.
+    const server = await spawnServer({ NODE_ENV: 'development', RATE_LIMIT_PER_S: '1', HEARTBEAT_MS: '3000', JWT_SECRTE: 'misspelt-secret-value' });
     server.child.kill('SIGTERM');
     await server.exited;
     expect(server.output()).toContain('RATE_LIMIT_PER_S (1) and HEARTBEAT_MS (3000) leave a client 3 frames a heartbeat');
+    expect(server.output()).toContain('JWT_SECRTE is not a Herald setting and is ignored: did you mean JWT_SECRET?');
+    expect(server.output()).not.toContain('misspelt-secret-value');
   });
 
   it('starts in development without a secret, with an ephemeral one and a hint', async () => {
