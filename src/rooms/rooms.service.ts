@@ -261,7 +261,13 @@ export class RoomsService implements OnModuleDestroy {
     const granted = mayJoin(connection.principal, room);
     if (!granted && !this.joinAuthorizer?.covers(room)) throw new RoomError('forbidden', `Not allowed to join ${room}`);
     this.assertMayEnter(connection, room);
-    if (!granted) return this.joinAuthorized(connection, room, since, onJoined);
+    if (!granted) {
+      // Admission to the room was decided when the connection entered it: joining it again
+      // (to recover with `since`, say) changes nothing else, so the backend is not asked again,
+      // and a member is not refused its replay while the backend is down.
+      if (this.hub.isMember(connection, room)) return this.enter(connection, room, { since, readHistory: true }, onJoined);
+      return this.joinAuthorized(connection, room, since, onJoined);
+    }
     // A join that waited (history, subscription) may complete after a refresh to a token that no
     // longer grants the room: it is revoked then, as that refresh would have revoked it.
     return this.enter(connection, room, { since, readHistory: true }, onJoined, () => this.revokeIfUngranted(connection, room, onRevoked));

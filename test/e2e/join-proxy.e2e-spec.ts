@@ -77,6 +77,27 @@ describe('join proxy', () => {
     expect(client.closeInfo).toBeUndefined();
   });
 
+  it('does not ask again about a room the connection is in: a rejoin with since replays even while the backend refuses or is down', async () => {
+    backend.answer = () => ({ status: 200, body: { allow: true } });
+    const client = await connect('remy');
+    expect((await client.request('join', { room: 'doc:rejoin' })).event).toBe('joined');
+    const first = (await client.request('message', { room: 'doc:rejoin', text: 'one' })).data as { seq: string };
+    expect((await client.request('message', { room: 'doc:rejoin', text: 'two' })).event).toBe('ack');
+    for (const answer of [{ status: 503 }, { status: 200, body: { allow: false } }]) {
+      backend.answer = () => answer;
+      const replayed = client.all('message').length;
+      expect(await client.request('join', { room: 'doc:rejoin', since: first.seq })).toMatchObject({ event: 'joined', data: { room: 'doc:rejoin', recovered: true, missed: 1 } });
+      await eventually(() => expect(client.all('message').slice(replayed).map((frame) => (frame.data as { text: string }).text)).toEqual(['two']));
+    }
+    expect(asked('doc:rejoin')).toHaveLength(1);
+    // Still a member: its messages are acknowledged, and a leave answers left.
+    expect((await client.request('message', { room: 'doc:rejoin', text: 'three' })).event).toBe('ack');
+    expect((await client.request('leave', { room: 'doc:rejoin' })).event).toBe('left');
+    // Out of the room, a join is asked about again, and the backend's refusal stands.
+    expect(await client.request('join', { room: 'doc:rejoin' })).toMatchObject({ event: 'error', data: { code: 'forbidden' } });
+    expect(asked('doc:rejoin')).toHaveLength(2);
+  });
+
   it('reuses an allow for its ttl: two joins, one backend call', async () => {
     backend.answer = () => ({ status: 200, body: { allow: true, ttl: 60 } });
     const first = await connect('theo');
@@ -90,12 +111,14 @@ describe('join proxy', () => {
   });
 
   it('takes any number as a ttl: 0 or less reuses nothing, one too large for a double is cut to a day, a string is no answer', async () => {
-    const client = await connect('tara');
+    // Two tabs sharing one token, joining one after the other (a connection's own rejoin asks nothing).
+    const token = signToken({ sub: 'tara' });
+    const [client, otherTab] = [await connectWith(token), await connectWith(token)];
     backend.answer = () => ({ status: 200, rawBody: '{"allow":true,"ttl":-1}' });
-    for (let i = 0; i < 2; i++) expect((await client.request('join', { room: 'doc:negative' })).event).toBe('joined');
+    for (const tab of [client, otherTab]) expect((await tab.request('join', { room: 'doc:negative' })).event).toBe('joined');
     expect(asked('doc:negative')).toHaveLength(2);
     backend.answer = () => ({ status: 200, rawBody: '{"allow":true,"ttl":1e309}' });
-    for (let i = 0; i < 2; i++) expect((await client.request('join', { room: 'doc:endless' })).event).toBe('joined');
+    for (const tab of [client, otherTab]) expect((await tab.request('join', { room: 'doc:endless' })).event).toBe('joined');
     expect(asked('doc:endless')).toHaveLength(1);
     backend.answer = () => ({ status: 200, rawBody: '{"allow":true,"ttl":"10"}' });
     expect(await client.request('join', { room: 'doc:text' })).toMatchObject({ event: 'error', data: { code: 'unavailable' } });
