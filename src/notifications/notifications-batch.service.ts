@@ -41,7 +41,8 @@ export class NotificationsBatchService {
   /**
    * One result per item, in order. Items are published in request order, so notifications of
    * one batch to the same room reach its members in that order. Rejects with
-   * BrokerUnavailableError (503, nothing stored) when the broker is down before the first item.
+   * BrokerUnavailableError (503, nothing stored) when the broker is down before the first item
+   * and some item would have been stored.
    * A large batch lets the event loop go round every TURN_BUDGET_MS (its checks and its rooms
    * alike), so other clients are answered while it runs; a small one never waits. `itemBytes`:
    * each item's size as sent (listItemBytesOf), checked against MAX_PUBLISH_BYTES.
@@ -49,8 +50,13 @@ export class NotificationsBatchService {
   async publish(items: readonly unknown[], itemBytes?: readonly number[]): Promise<PublishBatchResponse> {
     const turn = new TurnBudget();
     if (!this.broker.available) {
-      this.notifications.countNotStored(await this.countValid(items, itemBytes, turn));
-      throw new BrokerUnavailableError();
+      const valid = await this.countValid(items, itemBytes, turn);
+      // A batch with nothing to store is answered as when the broker is up, each item its 400,
+      // rather than with a 503 that no retry would cure.
+      if (valid > 0) {
+        this.notifications.countNotStored(valid);
+        throw new BrokerUnavailableError();
+      }
     }
     const results: PublishBatchItemResult[] = new Array(items.length);
     let wave: AcceptedItem[] = [];

@@ -370,7 +370,7 @@ describe('POST /v1/notifications/batch while Redis cannot store', () => {
     expect(await notStored()).toBe(before + 3);
   });
 
-  it('answers the whole batch 503 while Redis is unreachable, counting as not stored only the notifications that were valid', async () => {
+  it('answers the whole batch 503 while Redis is unreachable, counting as not stored only the notifications that were valid, and a batch of only invalid ones its 400s', async () => {
     const before = await notStored();
     await broker.redis!.kill();
     try {
@@ -378,6 +378,12 @@ describe('POST /v1/notifications/batch while Redis cannot store', () => {
       const response = await batch(app.url, { notifications: mixed() });
       expect(response).toMatchObject({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: expect.stringMatching(/was not stored/) } });
       expect(response.headers.get('retry-after')).toBe('2');
+      expect(await notStored()).toBe(before + 2);
+      // Nothing in it a single publish would store: each item its 400, as with Redis up; no retry would cure them.
+      const invalid = await batch(app.url, { notifications: mixed().filter((_, index) => index % 2 === 1) });
+      expect(invalid.status).toBe(207);
+      expect(invalid.body).toMatchObject({ accepted: 0, failed: 2 });
+      expect(invalid.body.results.map((result: { error: { statusCode: number } }) => result.error.statusCode)).toEqual([400, 400]);
       expect(await notStored()).toBe(before + 2);
     } finally {
       await broker.redis!.restart();
