@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { linePattern, readme, readmeBlocks, Terminal } from '../support/readme-terminal';
@@ -54,4 +56,24 @@ describe("README's five-minute tour", () => {
     for (const line of delivered.expected) await eventually(() => expect(second.output).toMatch(pattern(line, port)), 10_000);
     expect(first.output).not.toMatch(/EADDRINUSE|cannot start/i);
   }, 150_000);
+
+  it('says so and starts nothing when something already answers on the port (a Herald left running)', async () => {
+    requireTool('curl', 'apt-get install curl');
+    // An old Herald, ready: the until line alone would stop waiting at once, and npm start fail after it.
+    const old = createServer((_request, response) => response.end('{"status":"ready"}'));
+    await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (old.address() as AddressInfo).port;
+      const terminal = new Terminal({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', PORT: String(port), NO_COLOR: '1' });
+      terminals.push(terminal);
+      terminal.paste(`${tourBlocks()[0].code}echo tour-step-1-done`);
+      await eventually(() => expect(terminal.output).toContain('tour-step-1-done'), 10_000, 100);
+      expect(terminal.output).toContain(`Port ${port} already answers (a Herald still running?): stop it, or export PORT=${port + 1} in both terminals`);
+      // Nothing started: npm's banner for the start script would show within a second.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(terminal.output).not.toMatch(/herald@|EADDRINUSE|cannot start/i);
+    } finally {
+      await new Promise((resolve) => old.close(resolve));
+    }
+  }, 30_000);
 });

@@ -1,6 +1,8 @@
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
-import { linePattern, readmeBlocks, replaced, Terminal } from '../support/readme-terminal';
+import { linePattern, readme, readmeBlocks, replaced, Terminal } from '../support/readme-terminal';
 import { requireTool } from '../support/tools';
 
 /**
@@ -19,6 +21,21 @@ describe("README's two pods on Redis", () => {
     const blocks = readmeBlocks('Two pods on Redis, on your machine', 'pods');
     expect(blocks.map((block) => block.terminal)).toEqual([1, 2, 1, 2]);
     expect(blocks.every((block) => block.expected.length > 0)).toBe(true);
+  });
+
+  it('ends by unsetting, in each terminal, what its blocks exported (a later npm start would look for the stopped Redis)', () => {
+    const heading = '## Two pods on Redis, on your machine\n';
+    const section = readme.slice(readme.indexOf(heading), readme.indexOf('\n## ', readme.indexOf(heading) + 1));
+    const prose = section.slice(section.lastIndexOf('```') + 3);
+    const unsets = [...prose.matchAll(/`unset ([A-Z_ ]+)`/g)].map((match) => match[1].split(' '));
+    const blocks = readmeBlocks('Two pods on Redis, on your machine', 'pods');
+    for (const terminal of [1, 2]) {
+      const exported = blocks
+        .filter((block) => block.terminal === terminal)
+        .flatMap((block) => [...block.code.matchAll(/^export (.+)$/gm)].flatMap((match) => match[1].split(' ').map((assignment) => assignment.split('=')[0])));
+      expect(exported.length).toBeGreaterThan(0);
+      expect(unsets.some((names) => exported.every((name) => names.includes(name)))).toBe(true);
+    }
   });
 
   it('delivers a publish on one pod to a client of the other, through a private Redis', async () => {
@@ -47,4 +64,23 @@ describe("README's two pods on Redis", () => {
     for (const line of delivered.expected) await eventually(() => expect(second.output).toMatch(pattern(line)), 10_000);
     expect(first.output).not.toMatch(/EADDRINUSE|cannot start/i);
   }, 150_000);
+
+  it('says so and starts nothing when something already answers on a pod port (a Herald left running)', async () => {
+    requireTool('curl', 'apt-get install curl');
+    // The tour's Herald on 3001, ready: the until line alone would count it as the first pod.
+    const old = createServer((_request, response) => response.end('{"status":"ready"}'));
+    await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+    try {
+      const ports = { '3001': String((old.address() as AddressInfo).port), '3002': String(await freePort()), '6390': String(await freePort()) };
+      const terminal = new Terminal({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1' });
+      terminals.push(terminal);
+      terminal.paste(`${replaced(readmeBlocks('Two pods on Redis, on your machine', 'pods')[0].code, ports)}echo pods-step-1-done`);
+      await eventually(() => expect(terminal.output).toContain('pods-step-1-done'), 10_000, 100);
+      expect(terminal.output).toContain(`Port ${ports['3001']} or ${ports['3002']} already answers`);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(terminal.output).not.toMatch(/a pod exited|EADDRINUSE|cannot start|Listening/i);
+    } finally {
+      await new Promise((resolve) => old.close(resolve));
+    }
+  }, 30_000);
 });
