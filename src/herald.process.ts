@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { loadHeraldConfig, processEnvironment } from './config/config.module';
+import { HeraldConfig } from './config/herald.config';
 import { ConfigurationError, settingNames } from './config/environment';
 import { misspelledSettings } from './config/misspelled-settings';
 import { DrainService } from './lifecycle/drain.service';
@@ -25,11 +26,12 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
     else starting.abort();
   });
   let herald;
+  let config: HeraldConfig | undefined;
   try {
     // Validated once, before the app starts: V8 keeps the young generation start-up grows, so a
     // cap set once Herald was up never took effect below 64 MB. A bad one stops here, reported below.
     const environment = processEnvironment();
-    const config = loadHeraldConfig(environment);
+    config = loadHeraldConfig(environment);
     capYoungGeneration(config.v8NewSpaceMaxMb);
     herald = await startHerald(config, starting.signal);
     // Once started, so the warning goes out in the format the logger was configured with.
@@ -64,10 +66,7 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
       // Nest has already logged "successfully started" (it does once the modules are up, before
       // binding): the last line must say plainly that Herald did not start, and what to change.
       const port = (error as { port?: number }).port;
-      writeStartFailure(
-        `Herald cannot start. Port ${port} ${code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges'}: ` +
-          `set PORT (or INTERNAL_PORT, if that is the one) to a free port, e.g. PORT=3001 npm start`,
-      );
+      writeStartFailure(`Herald cannot start. ${portProblem(code, port, config)}`);
       process.exit(1);
     }
     throw error;
@@ -89,4 +88,21 @@ export async function runHeraldProcess(signals: HeldSignals): Promise<void> {
       );
   };
   if (signalled) shutdown(signalled);
+}
+
+/**
+ * What to say when `port` could not be bound (EADDRINUSE, or EACCES for a privileged one): the
+ * setting that chose it (PORT or INTERNAL_PORT) and another port to try, neither the one refused
+ * nor the other setting's. No command: Herald runs from npm start, start:prod, systemd or an image.
+ */
+export function portProblem(code: 'EADDRINUSE' | 'EACCES', port: number | undefined, config: Pick<HeraldConfig, 'port' | 'internalPort'> | undefined): string {
+  const internal = port !== undefined && port === config?.internalPort;
+  const setting = internal ? 'INTERNAL_PORT' : 'PORT';
+  const other = internal ? config?.port : config?.internalPort;
+  // Privileged ports (below 1024) all need the same privilege: suggest an unprivileged one.
+  const candidates = port === undefined || (code === 'EACCES' && port < 1024) ? [3000, 3001] : [port + 1, port + 2, port - 1, port - 2];
+  const example = candidates.find((candidate) => candidate <= 65535 && candidate !== port && candidate !== other);
+  return code === 'EADDRINUSE'
+    ? `Port ${port} is already in use: set ${setting} to a free port, e.g. ${setting}=${example}`
+    : `Port ${port} needs privileges: set ${setting} to a port ${port !== undefined && port < 1024 ? 'from 1024 up' : 'this user may bind'}, e.g. ${setting}=${example}`;
 }

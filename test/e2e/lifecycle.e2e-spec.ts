@@ -144,9 +144,15 @@ describe('lifecycle of the built server', () => {
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     try {
       const taken = (holder.address() as AddressInfo).port;
-      const server = await spawnServer({ PORT: String(taken) }, { waitReady: false });
+      // The public port binds first, so INTERNAL_PORT is never tried; the example is neither port,
+      // and names no command (Herald may run from start:prod, systemd or an image).
+      const server = await spawnServer({ PORT: String(taken), INTERNAL_PORT: String(taken + 1) }, { waitReady: false });
       expect((await server.exited).code).toBe(1);
-      expect(server.output()).toContain(`Herald cannot start. Port ${taken} is already in use: set PORT`);
+      expect(server.output()).toContain(`Herald cannot start. Port ${taken} is already in use: set PORT to a free port, e.g. PORT=${taken + 2}\n`);
+      // The internal port taken: that setting named.
+      const internal = await spawnServer({ PORT: '0', INTERNAL_PORT: String(taken) }, { waitReady: false });
+      expect((await internal.exited).code).toBe(1);
+      expect(internal.output()).toContain(`Herald cannot start. Port ${taken} is already in use: set INTERNAL_PORT to a free port, e.g. INTERNAL_PORT=${taken + 1}\n`);
     } finally {
       await new Promise((resolve) => holder.close(resolve));
     }
@@ -198,7 +204,7 @@ describe('lifecycle of the built server', () => {
       const server = await spawnServer({ NODE_ENV: 'production', PORT: String(taken) }, { waitReady: false });
       const stderr = collected(server.child.stderr!);
       expect((await server.exited).code).toBe(1);
-      expect(jsonLines(stderr()).at(-1)).toMatchObject({ level: 'fatal', context: 'Herald', message: expect.stringContaining(`Herald cannot start. Port ${taken} is already in use: set PORT`) });
+      expect(jsonLines(stderr()).at(-1)).toMatchObject({ level: 'fatal', context: 'Herald', message: `Herald cannot start. Port ${taken} is already in use: set PORT to a free port, e.g. PORT=${taken + 1}` });
       // Nest's own lines before it (the modules started) are JSON too.
       expect(jsonLines(server.output()).length).toBeGreaterThan(1);
     } finally {
