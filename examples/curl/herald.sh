@@ -4,7 +4,8 @@
 #   JWT_SECRET=... HERALD_URL=http://localhost:3000 ./herald.sh [room] [user]
 set -euo pipefail
 
-HERALD_URL=${HERALD_URL:-http://localhost:${PORT:-3000}}
+# Publish and presence are on the internal port when Herald has one (INTERNAL_PORT), else on PORT.
+HERALD_URL=${HERALD_URL:-http://localhost:${INTERNAL_PORT:-${PORT:-3000}}}
 ROOM=${1:-chat:42}
 USER_ID=${2:-alice}
 : "${JWT_SECRET:?set JWT_SECRET to the HS256 secret Herald verifies with}"

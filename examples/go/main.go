@@ -45,7 +45,11 @@ func call(method, path, token string, body any) ([]byte, error) {
 	}
 	base := os.Getenv("HERALD_URL")
 	if base == "" {
-		port := os.Getenv("PORT")
+		// Publish and presence are on the internal port when Herald has one (INTERNAL_PORT), else on PORT.
+		port := os.Getenv("INTERNAL_PORT")
+		if port == "" {
+			port = os.Getenv("PORT")
+		}
 		if port == "" {
 			port = "3000"
 		}

@@ -12,7 +12,8 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const HERALD_URL = process.env.HERALD_URL ?? `http://localhost:${process.env.PORT ?? '3000'}`;
+// Publish and presence are on the internal port when Herald has one (INTERNAL_PORT), else on PORT.
+const HERALD_URL = process.env.HERALD_URL || `http://localhost:${process.env.INTERNAL_PORT || process.env.PORT || '3000'}`;
 
 const base64url = (data) => Buffer.from(data).toString('base64url');
 

@@ -18,7 +18,10 @@ import urllib.parse
 import urllib.request
 import uuid
 
-HERALD_URL = os.environ.get("HERALD_URL", "http://localhost:" + os.environ.get("PORT", "3000"))
+# Publish and presence are on the internal port when Herald has one (INTERNAL_PORT), else on PORT.
+HERALD_URL = os.environ.get("HERALD_URL") or "http://localhost:" + (
+    os.environ.get("INTERNAL_PORT") or os.environ.get("PORT") or "3000"
+)
 
 
 def b64url(data: bytes) -> str:

@@ -19,7 +19,8 @@ describe('examples for backends in other languages', () => {
   let app: TestApp;
   let alice: TestClient;
   beforeAll(async () => {
-    app = await createTestApp();
+    // Publish and presence on an internal port of their own, as in production (404 on the public one).
+    app = await createTestApp({ INTERNAL_PORT: '0' });
     alice = await connectClient(app.wsUrl, signToken({ sub: 'alice', rooms: ['chat:*'] }));
     alice.send({ event: 'join', data: { room: 'chat:7' }, id: 1 });
     await alice.next('joined');
@@ -39,19 +40,23 @@ describe('examples for backends in other languages', () => {
     expect(rooms.map((n) => n.payload)).toEqual([{ title: 'Invoice paid', body: from }, { title: 'Invoice paid', body: from }]);
   }
 
-  const env = () => ({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', JWT_SECRET: TEST_JWT_SECRET, HERALD_URL: app.url });
+  /** HERALD_URL given: the internal port's URL. */
+  const env = () => ({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', JWT_SECRET: TEST_JWT_SECRET, HERALD_URL: app.internalUrl! });
+  /** No HERALD_URL, but Herald's own PORT and INTERNAL_PORT, as a shell that started it has them: the example finds the internal port. */
+  const portsEnv = () => {
+    const { HERALD_URL: _url, ...withoutUrl } = env();
+    return { ...withoutUrl, PORT: new URL(app.url).port, INTERNAL_PORT: new URL(app.internalUrl!).port };
+  };
 
   it('curl (bash, curl, openssl)', async () => {
     requireTool('curl', 'apt-get install curl');
     requireTool('openssl', 'apt-get install openssl');
-    // The tour's PORT, with no HERALD_URL: the example finds the server there.
-    const { HERALD_URL: _url, ...withoutUrl } = env();
-    const { stdout } = await run(join(examples, 'curl', 'herald.sh'), ['chat:7', 'alice'], { env: { ...withoutUrl, PORT: new URL(app.url).port } });
+    const { stdout } = await run(join(examples, 'curl', 'herald.sh'), ['chat:7', 'alice'], { env: portsEnv() });
     await expectItWorked(stdout, 'From curl');
   });
 
   it('Node.js (standard library)', async () => {
-    const { stdout } = await run(process.execPath, [join(examples, 'node', 'herald.mjs'), 'chat:7', 'alice'], { env: env() });
+    const { stdout } = await run(process.execPath, [join(examples, 'node', 'herald.mjs'), 'chat:7', 'alice'], { env: portsEnv() });
     await expectItWorked(stdout, 'From Node.js');
   });
 
@@ -78,7 +83,7 @@ describe('examples for backends in other languages', () => {
 
   it('Python (standard library)', async () => {
     requireTool('python3', 'apt-get install python3');
-    const { stdout } = await run('python3', [join(examples, 'python', 'herald_example.py'), 'chat:7', 'alice'], { env: env() });
+    const { stdout } = await run('python3', [join(examples, 'python', 'herald_example.py'), 'chat:7', 'alice'], { env: portsEnv() });
     await expectItWorked(stdout, 'From Python');
   });
 
@@ -90,7 +95,7 @@ describe('examples for backends in other languages', () => {
 
   it('Go (standard library)', async () => {
     requireTool('go', 'apt-get install golang-go');
-    const { stdout } = await run('go', ['run', '.', 'chat:7', 'alice'], { cwd: join(examples, 'go'), env: { ...env(), GOFLAGS: '-mod=mod', GOCACHE: join(process.env.HOME ?? '/tmp', '.cache', 'go-build') }, timeout: 120_000 });
+    const { stdout } = await run('go', ['run', '.', 'chat:7', 'alice'], { cwd: join(examples, 'go'), env: { ...portsEnv(), GOFLAGS: '-mod=mod', GOCACHE: join(process.env.HOME ?? '/tmp', '.cache', 'go-build') }, timeout: 120_000 });
     await expectItWorked(stdout, 'From Go');
   }, 150_000);
 });
