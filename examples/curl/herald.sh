@@ -23,11 +23,10 @@ TOKEN="$header.$claims.$signature"
 # 503 or no answer, send the same body with the same id again, and it is delivered once. Keep
 # it with the event it announces (here a random one).
 ID="invoice-paid-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-curl -sS --fail-with-body "$HERALD_URL/v1/notifications" \
+# -w '\n' ends the answer's line, a 4xx body's too (set -e stops the script right after it).
+curl -sS --fail-with-body -w '\n' "$HERALD_URL/v1/notifications" \
   -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
   -d "{\"id\":\"$ID\",\"rooms\":[\"$ROOM\"],\"users\":[\"$USER_ID\"],\"type\":\"invoice.paid\",\"payload\":{\"title\":\"Invoice paid\",\"body\":\"From curl\"}}"
-echo
 
 # Who is in the room, across all pods.
-curl -sS --fail-with-body "$HERALD_URL/v1/rooms/$ROOM/presence" -H "authorization: Bearer $TOKEN"
-echo
+curl -sS --fail-with-body -w '\n' "$HERALD_URL/v1/rooms/$ROOM/presence" -H "authorization: Bearer $TOKEN"

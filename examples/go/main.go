@@ -95,7 +95,12 @@ func main() {
 	if len(os.Args) > 2 {
 		user = os.Args[2]
 	}
-	token := mintToken(os.Getenv("JWT_SECRET"), "billing", "notifications:publish presence:read", 5*time.Minute)
+	secret := os.Getenv("JWT_SECRET")
+	if secret == "" {
+		fmt.Fprintln(os.Stderr, "set JWT_SECRET to the HS256 secret Herald verifies with")
+		os.Exit(1)
+	}
+	token := mintToken(secret, "billing", "notifications:publish presence:read", 5*time.Minute)
 	// The id makes a retry safe: on a 503 or no answer, send the same body with the same id
 	// again, and it is delivered once. Keep it with the event it announces (here a random one).
 	published, err := call("POST", "/v1/notifications", token, map[string]any{

@@ -27,12 +27,19 @@ export function mintToken(secret, claims, ttlS = 300) {
 }
 
 async function call(method, path, token, body) {
-  const response = await fetch(HERALD_URL + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
+  let response;
+  try {
+    response = await fetch(HERALD_URL + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    // fetch says only "fetch failed": its cause says why (connect ECONNREFUSED 127.0.0.1:3000).
+    const why = error.cause?.message || error.cause?.code || error.message;
+    throw new Error(`${method} ${HERALD_URL}${path} failed: ${why} (is Herald running there? Set HERALD_URL, or PORT and INTERNAL_PORT as Herald has them)`);
+  }
   const text = await response.text();
   // Herald's 4xx bodies name what is wrong: {"statusCode":400,"message":[...]}.
   if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
@@ -41,6 +48,7 @@ async function call(method, path, token, body) {
 
 async function main() {
   const [room = 'chat:42', user = 'alice'] = process.argv.slice(2);
+  if (!process.env.JWT_SECRET) throw new Error('set JWT_SECRET to the HS256 secret Herald verifies with');
   const token = mintToken(process.env.JWT_SECRET, { sub: 'billing', scope: 'notifications:publish presence:read' });
   // The id makes a retry safe: on a 503 or no answer, send the same body with the same id
   // again, and it is delivered once. Keep it with the event it announces (here a random one).

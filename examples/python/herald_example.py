@@ -50,12 +50,20 @@ def call(method: str, path: str, token: str, body: dict | None = None) -> dict:
     except urllib.error.HTTPError as error:
         # Herald's 4xx bodies name what is wrong: {"statusCode":400,"message":[...]}.
         raise SystemExit(f"{method} {path} answered {error.code}: {error.read().decode()}")
+    except OSError as error:  # no answer: URLError (refused, unknown host) or a timeout
+        raise SystemExit(
+            f"{method} {HERALD_URL}{path} failed: {getattr(error, 'reason', error)} "
+            "(is Herald running there? Set HERALD_URL, or PORT and INTERNAL_PORT as Herald has them)"
+        )
 
 
 def main() -> None:
     room = sys.argv[1] if len(sys.argv) > 1 else "chat:42"
     user = sys.argv[2] if len(sys.argv) > 2 else "alice"
-    token = mint_token(os.environ["JWT_SECRET"], "billing", "notifications:publish presence:read")
+    secret = os.environ.get("JWT_SECRET")
+    if not secret:
+        raise SystemExit("set JWT_SECRET to the HS256 secret Herald verifies with")
+    token = mint_token(secret, "billing", "notifications:publish presence:read")
     # The id makes a retry safe: on a 503 or no answer, send the same body with the same id
     # again, and it is delivered once. Keep it with the event it announces (here a random one).
     published = call("POST", "/v1/notifications", token, {

@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../support/free-port';
 import { createTestApp, TestApp } from '../support/test-app';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens';
 import { requireTool } from '../support/tools';
@@ -81,6 +82,51 @@ describe('examples for backends in other languages', () => {
     expect(failure).toMatchObject({ code: 1, stderr: expect.stringContaining('POST /v1/notifications answered 401') });
   });
 
+  it('says what is wrong when the secret is wrong (curl), on a line of its own', async () => {
+    requireTool('curl', 'apt-get install curl');
+    requireTool('openssl', 'apt-get install openssl');
+    const failure = await run(join(examples, 'curl', 'herald.sh'), [], { env: { ...env(), JWT_SECRET: 'not-the-secret-0123456789' } }).catch((error: { code: number; stdout: string; stderr: string }) => error);
+    expect(failure).toMatchObject({ code: 22, stdout: expect.stringMatching(/"statusCode":401.*\}\n$/), stderr: expect.stringContaining('401') });
+  });
+
+  type Failure = { code: number; stdout: string; stderr: string };
+  const failed = (command: string, args: string[], options: { env: Record<string, string>; cwd?: string }) =>
+    run(command, args, { ...options, timeout: 120_000 }).then(
+      ({ stdout }) => { throw new Error(`expected a failure, got: ${stdout}`); },
+      (error: Failure) => error,
+    );
+  const goEnv = () => ({ GOFLAGS: '-mod=mod', GOCACHE: join(process.env.HOME ?? '/tmp', '.cache', 'go-build') });
+
+  it('says to set JWT_SECRET when it is unset (curl, Node.js, Python, Go)', async () => {
+    requireTool('python3', 'apt-get install python3');
+    requireTool('go', 'apt-get install golang-go');
+    const { JWT_SECRET: _secret, ...unset } = env();
+    const runs: [string, string[], string?][] = [
+      [process.execPath, [join(examples, 'node', 'herald.mjs')]],
+      ['python3', [join(examples, 'python', 'herald_example.py')]],
+      [join(examples, 'curl', 'herald.sh'), []],
+      ['go', ['run', '.'], join(examples, 'go')],
+    ];
+    for (const [command, args, cwd] of runs) {
+      const failure = await failed(command, args, { env: command === 'go' ? { ...unset, ...goEnv() } : unset, cwd });
+      expect(failure.code).toBe(1);
+      expect(failure.stderr).toContain('set JWT_SECRET to the HS256 secret Herald verifies with');
+      expect(failure.stderr).not.toMatch(/Traceback|TypeError|"key" argument/);
+    }
+  }, 150_000);
+
+  it('names the URL it could not reach when nothing answers there (Node.js, Python)', async () => {
+    requireTool('python3', 'apt-get install python3');
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    for (const [command, script] of [[process.execPath, join(examples, 'node', 'herald.mjs')], ['python3', join(examples, 'python', 'herald_example.py')]]) {
+      const failure = await failed(command, [script], { env: { ...env(), HERALD_URL: closed } });
+      expect(failure.code).toBe(1);
+      expect(failure.stderr).toContain(`POST ${closed}/v1/notifications failed: `);
+      expect(failure.stderr).toMatch(/refused/i);
+      expect(failure.stderr).not.toMatch(/Traceback/);
+    }
+  });
+
   it('Python (standard library)', async () => {
     requireTool('python3', 'apt-get install python3');
     const { stdout } = await run('python3', [join(examples, 'python', 'herald_example.py'), 'chat:7', 'alice'], { env: portsEnv() });
@@ -95,7 +141,7 @@ describe('examples for backends in other languages', () => {
 
   it('Go (standard library)', async () => {
     requireTool('go', 'apt-get install golang-go');
-    const { stdout } = await run('go', ['run', '.', 'chat:7', 'alice'], { cwd: join(examples, 'go'), env: { ...portsEnv(), GOFLAGS: '-mod=mod', GOCACHE: join(process.env.HOME ?? '/tmp', '.cache', 'go-build') }, timeout: 120_000 });
+    const { stdout } = await run('go', ['run', '.', 'chat:7', 'alice'], { cwd: join(examples, 'go'), env: { ...portsEnv(), ...goEnv() }, timeout: 120_000 });
     await expectItWorked(stdout, 'From Go');
   }, 150_000);
 });
