@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { parseEnvironment } from '../../src/config/environment';
+import { fencedBlocks } from '../support/markdown-blocks';
 import { hasTool } from '../support/tools';
 import { appEnvironment } from './support/app-environment';
 import { repositoryRoot } from './support/kustomize.render';
@@ -91,6 +92,18 @@ describe('single-host recipe (deploy/single-host)', () => {
     const section = operations.slice(operations.indexOf('\n## Single host\n'));
     expect(section).toContain('deploy/single-host/compose.yaml');
     expect(section).toContain('deploy/single-host/herald.service');
+  });
+
+  it("waits, in docs/operations.md's compose recipe, for Herald to be healthy before asking it readyz", () => {
+    const recipe = fencedBlocks('docs/operations.md', 'Single host').find((block) => block.code.includes('docker compose up'))!.code.split('\n');
+    const up = recipe.findIndex((line) => line.startsWith('docker compose up'));
+    const readyz = recipe.findIndex((line) => line.includes('/readyz'));
+    expect(up).toBeGreaterThanOrEqual(0);
+    expect(readyz).toBeGreaterThan(up);
+    expect(recipe[up].split(/\s+/)).toEqual(expect.arrayContaining(['-d', '--wait']));
+    // --wait waits for a health check: compose's own for herald, or the image's.
+    const dockerfile = readFileSync(join(directory, compose.services.herald.build!, 'Dockerfile'), 'utf8');
+    expect(compose.services.herald.healthcheck !== undefined || /^HEALTHCHECK (?!NONE)/m.test(dockerfile)).toBe(true);
   });
 });
 
