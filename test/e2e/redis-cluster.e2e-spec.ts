@@ -399,7 +399,7 @@ describe('pods on a Redis Cluster', () => {
     await connection.connect();
     const rooms = await roomOnEachPrimary('public:cluster-promoted');
     const primary = await cluster.primaryOf(slotOf(rooms[0]));
-    const [replica] = await cluster.replicasOf(primary);
+    const replica = await cluster.replicaOf(primary);
     let idleUser = 'idle-0';
     for (let index = 1; (await cluster.primaryOf(slotOf(`user:${idleUser}`))).port !== primary.port; index++) idleUser = `idle-${index}`;
     try {
@@ -584,7 +584,7 @@ describe('pods on a Redis Cluster', () => {
     await away.close();
 
     const primary = await cluster.primaryOf(slotOf(room));
-    const [replica] = await cluster.replicasOf(primary);
+    const replica = await cluster.replicaOf(primary);
     await cluster.cli(replica, ['CLUSTER', 'FAILOVER']);
     await eventually(async () => expect((await cluster.primaryOf(slotOf(room))).port).toBe(replica.port), 20_000, 100);
     // Acknowledged once the promoted replica takes it (and its own replica, the old primary, has it).
@@ -607,7 +607,7 @@ describe('pods on a Redis Cluster', () => {
     const claimPrimaryOf = (id: string) => cluster.primaryOf(calculateSlot(`{publish:${id}}`));
     let id = `claim-${randomUUID()}`;
     while ((await claimPrimaryOf(id)).port === roomPrimary.port) id = `claim-${randomUUID()}`;
-    const [replica] = await cluster.replicasOf(await claimPrimaryOf(id));
+    const replica = await cluster.replicaOf(await claimPrimaryOf(id));
     const member = await connectClient(pods[0].wsUrl, user('claimer'));
     await member.join(room);
 

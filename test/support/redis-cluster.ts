@@ -24,6 +24,11 @@ export interface RedisCluster {
   primaries(): Promise<RedisProcess[]>;
   /** The replicas of a primary (from CLUSTER NODES on that primary). */
   replicasOf(primary: RedisProcess): Promise<RedisProcess[]>;
+  /**
+   * One replica of a primary, once its CLUSTER NODES lists one: after a failover the demoted
+   * primary reports as the new one's replica only when gossip has told it, after waitHealthy.
+   */
+  replicaOf(primary: RedisProcess, timeoutMs?: number): Promise<RedisProcess>;
   /** Moves one slot, keys included, to another primary, as `redis-cli --cluster reshard` does. */
   migrateSlot(slot: number, to: RedisProcess): Promise<void>;
   /** Runs a redis-cli command on one node. */
@@ -162,6 +167,18 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         .filter((fields) => fields.length >= 8 && fields[2].split(',').includes('slave') && fields[3] === id)
         .map((fields) => Number(/:(\d+)@/.exec(fields[1])?.[1]));
       return ports.map((port) => byPort(port)).filter((node) => node !== undefined);
+    },
+    async replicaOf(primary, timeoutMs = 20_000) {
+      let replica: RedisProcess | undefined;
+      await eventually(
+        async () => {
+          [replica] = await cluster.replicasOf(primary);
+          if (!replica) throw new Error(`primary ${primary.port} lists no replica yet`);
+        },
+        timeoutMs,
+        100,
+      );
+      return replica!;
     },
     async migrateSlot(slot, to) {
       const from = await cluster.primaryOf(slot);
