@@ -230,6 +230,14 @@ describe('HeraldClient', () => {
       expect(() => new HeraldClient('ws://herald.test/ws', { WebSocket: FakeSocket, getToken: () => 't', reconnect: { maxAttempts: Infinity } }).close()).not.toThrow();
     });
 
+    it('refuses timeouts and a dedupe window that are not finite numbers of at least their least, naming the option; takes undefined as the default', () => {
+      const make = (options: Partial<HeraldClientOptions>) => () => new HeraldClient('ws://herald.test/ws', { WebSocket: FakeSocket, getToken: () => 't', ...options }).close();
+      for (const options of [{ requestTimeoutMs: -1 }, { requestTimeoutMs: 0 }, { connectTimeoutMs: Number.NaN }, { refreshBeforeExpiryMs: -5 }, { requestTimeoutMs: Infinity }, { dedupeWindow: 0 }, { dedupeWindow: 2.5 }, { connectTimeoutMs: '100' as unknown as number }]) {
+        expect(make(options)).toThrow(new RegExp(`^HeraldClient: ${Object.keys(options)[0]} must be a finite`));
+      }
+      expect(make({ requestTimeoutMs: 1, connectTimeoutMs: undefined, refreshBeforeExpiryMs: 0, dedupeWindow: 1 })).not.toThrow();
+    });
+
     it('reports a second welcome on the same connection as bad_request and starts nothing over', async () => {
       start({ rooms: ['public:news'] });
       await flush();
@@ -1166,7 +1174,14 @@ describe('HeraldClient', () => {
       await flush();
       FakeSocket.last.welcome();
       await expect(client.join('no spaces')).rejects.toMatchObject({ code: 'invalid_room' });
+      // Not a string at all (plain JavaScript): the pattern alone took undefined as "undefined".
+      for (const room of [undefined, null, 123]) {
+        await expect(client.join(room as unknown as string)).rejects.toMatchObject({ code: 'invalid_room', event: 'join' });
+        await expect(client.leave(room as unknown as string)).rejects.toMatchObject({ code: 'invalid_room', event: 'leave' });
+      }
+      expect(() => new HeraldClient('ws://herald.test/ws', { WebSocket: FakeSocket, getToken: () => 't', rooms: [undefined as unknown as string] })).toThrow(/invalid room name/);
       expect(FakeSocket.last.sent.filter((frame) => frame.event === 'join')).toHaveLength(1); // the personal room
+      expect(FakeSocket.last.sent.filter((frame) => frame.event === 'leave')).toHaveLength(0);
     });
   });
 

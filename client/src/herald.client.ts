@@ -87,6 +87,27 @@ const DEFAULTS = {
   dedupeWindow: 1_000,
 } as const;
 
+/**
+ * The least each of those options may be: a timeout of 0 or less fired at once (Node warned and
+ * took 1 ms), and a dedupeWindow of 0 remembered no seq, so every duplicate reached the app.
+ */
+const LEAST_OPTION: Record<keyof typeof DEFAULTS, number> = { requestTimeoutMs: 1, connectTimeoutMs: 1, refreshBeforeExpiryMs: 0, dedupeWindow: 1 };
+
+/** An option of DEFAULTS as given, or its default; anything but a finite number at least its least throws a TypeError naming it. */
+function optionOf(options: HeraldClientOptions, key: keyof typeof DEFAULTS): number {
+  const value = options[key];
+  if (value === undefined) return DEFAULTS[key];
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < LEAST_OPTION[key] || (key === 'dedupeWindow' && !Number.isInteger(value))) {
+    throw new TypeError(`HeraldClient: ${key} must be a finite ${key === 'dedupeWindow' ? 'whole ' : ''}number of at least ${LEAST_OPTION[key]}`);
+  }
+  return value;
+}
+
+/** Whether `room` is a room name the server would take (a string: `join(undefined)` passed the pattern as "undefined"). */
+function isRoomName(room: unknown): room is string {
+  return typeof room === 'string' && ROOM_NAME_PATTERN.test(room);
+}
+
 /** Close code the client uses when it abandons a socket itself (silent, or too slow to greet). */
 const CLIENT_TIMEOUT_CLOSE = CloseCode.ClientTimeout;
 /** What `disconnect` reports when getToken failed, was too slow or returned no JWT: retried with backoff. */
@@ -191,10 +212,10 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     this.#options = {
       getToken: options.getToken,
       tokenInUrl: options.tokenInUrl ?? false,
-      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
-      refreshBeforeExpiryMs: options.refreshBeforeExpiryMs ?? DEFAULTS.refreshBeforeExpiryMs,
-      dedupeWindow: options.dedupeWindow ?? DEFAULTS.dedupeWindow,
+      requestTimeoutMs: optionOf(options, 'requestTimeoutMs'),
+      connectTimeoutMs: optionOf(options, 'connectTimeoutMs'),
+      refreshBeforeExpiryMs: optionOf(options, 'refreshBeforeExpiryMs'),
+      dedupeWindow: optionOf(options, 'dedupeWindow'),
       random: options.random ?? Math.random,
       reconnect: reconnectOptionsOf(options.reconnect),
     };
@@ -231,7 +252,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
       this.#options.refreshBeforeExpiryMs,
     );
     for (const room of options.rooms ?? []) {
-      if (!ROOM_NAME_PATTERN.test(room)) throw new TypeError(`HeraldClient: invalid room name ${JSON.stringify(room)}`);
+      if (!isRoomName(room)) throw new TypeError(`HeraldClient: invalid room name ${JSON.stringify(room)}`);
       this.#rooms.add(room);
     }
     // Created before any listener of the app, so `inbox.unread` is current when the app hears
@@ -294,7 +315,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
    */
   join(room: string): Promise<Joined> {
     if (this.#state === 'closed') return Promise.reject(new HeraldError('closed', 'the client is closed', 'join'));
-    if (!ROOM_NAME_PATTERN.test(room)) {
+    if (!isRoomName(room)) {
       return Promise.reject(new HeraldError('invalid_room', `invalid room name ${JSON.stringify(room)}`, 'join'));
     }
     return this.#joiner.join(room);
@@ -305,6 +326,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
    * room's join was refused and only waits for its retry (the server does not hold it).
    */
   async leave(room: string): Promise<Left> {
+    if (!isRoomName(room)) throw new HeraldError('invalid_room', `invalid room name ${JSON.stringify(room)}`, 'leave');
     // As the server answers it: a connection stays in its personal room until it closes.
     const user = this.#welcome?.user;
     if (user !== undefined && room === personalRoom(user)) throw new HeraldError('forbidden', `a connection stays in its personal room ${room}`, 'leave');
@@ -394,7 +416,7 @@ export class HeraldClient extends TypedEmitter<HeraldClientEvents> {
     if (decision.action === 'stop') {
       this.emit('disconnect', { code, reason, advice: decision.advice, reconnectInMs: null });
       if (decision.advice !== 'stop') {
-        this.#finish(new HeraldError('unavailable', `gave up after ${this.#attempt} reconnect attempts (last close ${code} ${reason})`));
+        this.#finish(new HeraldError('unavailable', `gave up after ${this.#attempt} reconnect attempts (last close ${code}${reason ? ` ${reason}` : ''})`));
       } else if (code === 1000) {
         this.#finish(undefined);
       } else {
