@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import { createClient } from 'redis';
-import { BrokerUnavailableError, Delivery, Publication } from '../../src/broker/broker';
+import { BrokerUnavailableError, Delivery, Publication, PublishResult } from '../../src/broker/broker';
 import { RedisEngine } from '../../src/broker/redis/redis.engine';
 import { RedisKeys } from '../../src/broker/redis/redis-keys';
 import { ClosedWhileStartingError } from '../../src/broker/redis/redis.connection';
@@ -584,6 +584,34 @@ describe('RedisEngine', () => {
       expect(textOf(first)).toBe('before');
       expect(gap).toEqual({ kind: 'gap', room: 'user:ann', latestSeq: expect.any(String) });
       expect(textOf(last)).toBe('after');
+    });
+  });
+
+  describe('a personal room followed near the end of its history life', () => {
+    afterEach(() => harness.closeAll());
+
+    it('keeps that life going from the moment it is followed: the next publication continues it, with no recovery for nothing', async () => {
+      const prefix = uniquePrefix();
+      const a = await harness.pod({ prefix });
+      const b = await harness.pod({ prefix });
+      const inbox = new DeliveryLog(a.broker);
+      const meta = new RedisKeys(prefix).meta('user:ann');
+      const first = await b.broker.publish('user:ann', 'notification', body('while away'));
+      // The life a notification started, moments from its end (HISTORY_TTL_S after that notification).
+      await inspecting((client) => client.pExpire(meta, 400));
+      await a.broker.subscribe('user:ann');
+      // Until the room's anchor is read and the life kept going, or the life lapses under the pod.
+      await eventually(async () => {
+        const ttlMs = await inspecting((client) => client.pTTL(meta));
+        expect(ttlMs === -2 || ttlMs > 1000).toBe(true);
+      });
+      const next = await b.broker.publish('user:ann', 'notification', body('back'));
+      await eventually(() => expect(inbox.of('user:ann')).toHaveLength(1));
+      // Nothing was missed: no gap (a `recovery`), and the same life as the notification before it.
+      expect(inbox.of('user:ann').map((delivery) => delivery.kind)).toEqual(['publication']);
+      const lifeOf = (result: PublishResult) => (result.duplicate ? undefined : result.seq.split('-')[0]);
+      expect(lifeOf(next)).toBe(lifeOf(first));
+      expect(lifeOf(first)).toBeDefined();
     });
   });
 

@@ -22,8 +22,8 @@ interface PendingRead {
  * room, and a burst of connections was a burst of single reads. Rooms whose keys may share a
  * script call (`groupOf`: one group on one Redis, a slot on a Cluster) are read in one call; the
  * reads start nothing in Redis (heraldLatestPositions), so a room that never carries a message
- * leaves no key behind, and no replica copies anything. Nothing waits for these reads but a join
- * of, or a delivery to, a room followed just now, which hurry them.
+ * leaves no key behind; a life they find they extend, as the pod's followed rooms are. Nothing
+ * waits for these reads but a join of, or a delivery to, a room followed just now, which hurry them.
  */
 export class LatestPositions {
   private pending: PendingRead[] | undefined;
@@ -33,6 +33,8 @@ export class LatestPositions {
     private readonly window: BatchWindow,
     /** Rooms whose meta keys give the same value may share a call. */
     private readonly groupOf: (meta: string) => number,
+    /** How long a life found is extended for (HISTORY_TTL_S). */
+    private readonly historyTtlS: number,
   ) {}
 
   /**
@@ -61,7 +63,7 @@ export class LatestPositions {
     for (const reads of callGroups(batch, (read) => this.groupOf(read.meta), { items: MOST_ROOMS_PER_READ })) {
       this.connection
         // `attempt`, as a subscribe's anchor always was: it runs whenever the command connection is up.
-        .attempt('history', (redis) => redis.heraldLatestPositions(reads.map((read) => read.meta)))
+        .attempt('history', (redis) => redis.heraldLatestPositions(reads.map((read) => read.meta), this.historyTtlS))
         // Answered once the messages the read counted have arrived (RedisConnection.flushChannel:
         // the rooms of one call come on one subscriber, so one flush covers them all). A failed
         // flush answers all the same: the subscriber is down, and its resync catches up.

@@ -121,7 +121,7 @@ export class RedisBroker extends Broker {
       PUBLISH_GROUP_LIMITS,
     );
     this.claims = new TurnGroups((group) => this.sendClaims(group), (claim) => slotOf(claim.key), CLAIM_GROUP_LIMITS);
-    this.latestPositions = new LatestPositions(connection, window, slotOf);
+    this.latestPositions = new LatestPositions(connection, window, slotOf, settings.historyTtlS);
     this.lives = new RoomLives(connection, window, { historyTtlS: settings.historyTtlS, groupOf: slotOf });
     // Three times per TTL, each round spread over half of its period: a room is extended at
     // most 1.5 periods after the last time, and a followed room's life still never lapses when

@@ -240,14 +240,18 @@ return {epoch, latest, now, after, redis.call('LRANGE', history, 0, count - 1)}
 `;
 
 /**
- * KEYS: any number of rooms' meta keys. Returns, per key, {epoch, latest position}, or
- * {false, false} for a room without history. Reads only: unlike HISTORY it starts no life, so
- * following a room that never carries a message (a personal room) leaves nothing in Redis.
+ * KEYS: any number of rooms' meta keys. ARGV: history TTL s. Returns, per key, {epoch, latest
+ * position}, or {false, false} for a room without history. Unlike HISTORY it starts no life, so
+ * following a room that never carries a message (a personal room) leaves nothing in Redis; a
+ * life it finds is extended for another HISTORY_TTL_S, as a pod's followed rooms are (RoomLives):
+ * one near its end otherwise lapsed under its new follower before its first extension, and the
+ * next publish's new life read as a lost one (a `recovery` for nothing).
  */
 const LATEST_POSITIONS = `
 local latest = {}
 for index, meta in ipairs(KEYS) do
   latest[index] = redis.call('HMGET', meta, 'epoch', 'position')
+  if latest[index][1] then redis.call('EXPIRE', meta, ARGV[1]) end
 end
 return latest
 `;
@@ -436,9 +440,10 @@ export const ROOM_SCRIPTS = {
   heraldLatestPositions: defineScript({
     SCRIPT: LATEST_POSITIONS,
     // No fixed NUMBER_OF_KEYS: the count goes first, then the keys (EVALSHA sha numkeys key...).
-    parseCommand(parser: CommandParser, metaKeys: readonly string[]) {
+    parseCommand(parser: CommandParser, metaKeys: readonly string[], historyTtlS: number) {
       parser.push(String(metaKeys.length));
       for (const key of metaKeys) parser.pushKey(key);
+      parser.push(String(historyTtlS));
     },
     transformReply: (reply: Array<[string | null, string | null]>): Array<RoomLatest | null> =>
       reply.map(([epoch, position]) => (epoch === null || position === null ? null : { epoch, latestPosition: Number(position) })),
