@@ -32,6 +32,8 @@ const WARMUP_MINUTES = Math.min(5, Math.floor(MINUTES / 5));
 const MAX_HEAP_SLOPE_KB_PER_MIN = Number(process.env.SOAK_MAX_HEAP_SLOPE_KB_PER_MIN ?? 200);
 const MAX_RSS_SLOPE_KB_PER_MIN = Number(process.env.SOAK_MAX_RSS_SLOPE_KB_PER_MIN ?? 1024);
 const CLIENTS = Number(process.env.SOAK_CLIENTS ?? 300);
+/** How long a room's departures are kept: ten presence TTLs of 2 x HEARTBEAT_MS (the pod's default 25 s). */
+const DEPARTURES_KEPT_MS = 10 * 2 * 25_000;
 const ROOMS = 40;
 const OUT = process.env.SOAK_OUT ?? join(ROOT, 'docs', 'soak', 'results.json');
 const PREFIX = `soak${process.pid}:`;
@@ -235,13 +237,21 @@ async function leftovers(agent, base, redisUrl) {
       return connections === 0;
     }, 60_000, 500).catch(() => undefined);
     // Rooms that carried messages keep their history for HISTORY_TTL_S; what matters is that
-    // nothing per member or per message-less room stays: presence and membership keys.
+    // nothing per member or per message-less room stays: presence and membership keys. A room's
+    // departures (`presence:departed`, what a pod that could not hear the room asks for later)
+    // are kept on purpose for ten presence TTLs: they must be on their way out, not gone.
+    let lingering = [];
     await waitFor('presence keys to go', async () => {
       keys = [];
       for await (const batch of redis.scanIterator({ MATCH: `${PREFIX}*`, COUNT: 1000 })) keys.push(...batch);
-      return !keys.some((key) => /presence|members/.test(key));
+      lingering = [];
+      for (const key of keys.filter((candidate) => /presence|members/.test(candidate))) {
+        const ttlMs = key.endsWith(':presence:departed') ? await redis.pTTL(key) : -1;
+        if (!(ttlMs > 0 && ttlMs <= DEPARTURES_KEPT_MS)) lingering.push(key);
+      }
+      return lingering.length === 0;
     }, 60_000, 1000).catch(() => undefined);
-    return { connections, totalKeys: keys.length, roomKeys: keys.filter((key) => /presence|members/.test(key)) };
+    return { connections, totalKeys: keys.length, roomKeys: lingering };
   } finally {
     await redis.quit();
   }
