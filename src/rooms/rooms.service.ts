@@ -355,8 +355,12 @@ export class RoomsService implements OnModuleDestroy {
   private async depart(connection: Connection): Promise<void> {
     connection.socketClosed();
     const rooms = this.hub.remove(connection);
+    // Its rooms' `left` first (each told as afterLeave is called), then the connection's end: as a
+    // connection is admitted before it joins, a webhook receiver hears `room.vacated` before
+    // `user.offline`, the mirror of `user.online` before `room.occupied`.
+    const leaving = rooms.map((room) => this.afterLeave(connection, room));
     this.tell({ kind: 'disconnected', user: connection.user, connectionId: connection.id });
-    await Promise.all(rooms.map((room) => this.afterLeave(connection, room)));
+    await Promise.all(leaving);
   }
 
   /** `afterWait` runs once a join that waited has entered, after what the join told. */

@@ -51,6 +51,16 @@ describe.each(BROKER_KINDS)('webhooks on one pod (%s broker)', (kind) => {
     expect(receiver.events().filter((event) => 'room' in event && event.room.startsWith('user:'))).toEqual([]);
   });
 
+  it("nests a user's events: online before the room it occupies, the room vacated before offline", async () => {
+    const cleo = await connectClient(pod.wsUrl, user('cleo'));
+    await cleo.join('public:cleos');
+    await eventually(() => expect(about(receiver, 'public:cleos')).toEqual(['room.occupied public:cleos']));
+    await cleo.close();
+    const hers = () => receiver.accepted.filter((event) => ['cleo', 'public:cleos'].includes(subjectOf(event))).map((event) => `${event.type} ${subjectOf(event)}`);
+    await eventually(() => expect(hers()).toHaveLength(4));
+    expect(hers()).toEqual(['user.online cleo', 'room.occupied public:cleos', 'room.vacated public:cleos', 'user.offline cleo']);
+  });
+
   it('signs every request so that the signature verifies and a tampered body does not', async () => {
     const client = await connectClient(pod.wsUrl, user('sigrid'));
     await eventually(() => expect(about(receiver, 'sigrid')).toEqual(['user.online sigrid']));
