@@ -69,9 +69,10 @@ describe("README's five-minute tour", () => {
       terminal.paste(`${tourBlocks()[0].code}echo tour-step-1-done`);
       await eventually(() => expect(terminal.output).toContain('tour-step-1-done'), 10_000, 100);
       expect(terminal.output).toContain(`Port ${port} already answers (a Herald still running?): stop it, or export PORT=${port + 1} in both terminals`);
-      // Nothing started: npm's banner for the start script would show within a second.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      expect(terminal.output).not.toMatch(/herald@|EADDRINUSE|cannot start/i);
+      // Nothing started: `npm start &` would be a background job of the terminal's shell.
+      terminal.paste('echo "background jobs: $(jobs -p | wc -l)"');
+      await eventually(() => expect(terminal.output).toMatch(/background jobs: \d+/), 10_000, 100);
+      expect(terminal.output).toContain('background jobs: 0');
     } finally {
       await new Promise((resolve) => old.close(resolve));
     }
