@@ -1,5 +1,8 @@
 import { PresenceStatus } from '@herald/client/protocol';
 
+/** How many of the latest `left`s told here are kept with their time, for watchLefts(sinceMs). */
+const RECENT_LEFTS = 1024;
+
 /**
  * Who this pod's members of each room were told is there: the subjects of the `presence`
  * frames delivered here (a `joined` adds its user, a `left` removes it), for rooms with a member
@@ -9,11 +12,9 @@ import { PresenceStatus } from '@herald/client/protocol';
  * of a pod that died meanwhile, which then never expire to be announced.
  *
  * Presence frames only go to rooms of at most PRESENCE_EVENTS_MAX_USERS users, so a room holds
- * at most that many names here, and a room is forgotten when its last member here leaves.
+ * at most that many names here, and a room is forgotten when its last member here leaves; the
+ * latest `left`s are kept apart, RECENT_LEFTS of them at most.
  */
-/** How many of the latest `left`s told here are kept with their time, for watchLefts(sinceMs). */
-const RECENT_LEFTS = 1024;
-
 export class ToldPresence {
   private readonly usersByRoom = new Map<string, Set<string>>();
   /**
