@@ -21,6 +21,7 @@ import {
   type PresenceEvent,
   type Welcome,
 } from './protocol.ts';
+import { checkedNumberOption, type NumberOptionRule } from './number-option.rule.ts';
 import { decideReconnect, reconnectOptionsOf, type ReconnectOptions } from './reconnect.policy.ts';
 import { RequestTracker, type ReplyTypes, type RequestEvent } from './request.tracker.ts';
 import { RoomJoiner } from './room.joiner.ts';
@@ -88,19 +89,19 @@ const DEFAULTS = {
 } as const;
 
 /**
- * The least each of those options may be: a timeout of 0 or less fired at once (Node warned and
- * took 1 ms), and a dedupeWindow of 0 remembered no seq, so every duplicate reached the app.
+ * What each of those options may be: a timeout of 0 or less fired at once (Node warned and took
+ * 1 ms), and a dedupeWindow of 0 remembered no seq, so every duplicate reached the app.
  */
-const LEAST_OPTION: Record<keyof typeof DEFAULTS, number> = { requestTimeoutMs: 1, connectTimeoutMs: 1, refreshBeforeExpiryMs: 0, dedupeWindow: 1 };
+const OPTION_RULES: Record<keyof typeof DEFAULTS, NumberOptionRule> = {
+  requestTimeoutMs: { least: 1 },
+  connectTimeoutMs: { least: 1 },
+  refreshBeforeExpiryMs: { least: 0 },
+  dedupeWindow: { least: 1, whole: true },
+};
 
-/** An option of DEFAULTS as given, or its default; anything but a finite number at least its least throws a TypeError naming it. */
+/** An option of DEFAULTS as given (checkedNumberOption), or its default. */
 function optionOf(options: HeraldClientOptions, key: keyof typeof DEFAULTS): number {
-  const value = options[key];
-  if (value === undefined) return DEFAULTS[key];
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < LEAST_OPTION[key] || (key === 'dedupeWindow' && !Number.isInteger(value))) {
-    throw new TypeError(`HeraldClient: ${key} must be a finite ${key === 'dedupeWindow' ? 'whole ' : ''}number of at least ${LEAST_OPTION[key]}`);
-  }
-  return value;
+  return checkedNumberOption(key, options[key], OPTION_RULES[key]) ?? DEFAULTS[key];
 }
 
 /** Whether `room` is a room name the server would take (a string: `join(undefined)` passed the pattern as "undefined"). */

@@ -1,4 +1,5 @@
 import { backoffDelayMs, type BackoffOptions } from './backoff.policy.ts';
+import { checkedNumberOption, type NumberOptionRule } from './number-option.rule.ts';
 import { closeAdvice, type CloseAdvice } from './protocol.ts';
 
 export interface ReconnectOptions extends BackoffOptions {
@@ -23,8 +24,15 @@ export const DEFAULT_RECONNECT_OPTIONS: ReconnectOptions = {
   stableAfterMs: 5_000,
 };
 
-/** The least each reconnect option may be (every one but maxAttempts must be finite too). */
-const LEAST: Record<keyof ReconnectOptions, number> = { initialDelayMs: 0, maxDelayMs: 0, factor: 1, soonMaxDelayMs: 0, maxAttempts: 0, stableAfterMs: 0 };
+/** What each reconnect option may be: finite, but for maxAttempts. */
+const RULES: Record<keyof ReconnectOptions, NumberOptionRule> = {
+  initialDelayMs: { least: 0 },
+  maxDelayMs: { least: 0 },
+  factor: { least: 1 },
+  soonMaxDelayMs: { least: 0 },
+  maxAttempts: { least: 0, infinite: true },
+  stableAfterMs: { least: 0 },
+};
 
 /**
  * The reconnect options given, over the defaults. A field given as `undefined` keeps its
@@ -33,13 +41,9 @@ const LEAST: Record<keyof ReconnectOptions, number> = { initialDelayMs: 0, maxDe
  */
 export function reconnectOptionsOf(given: Partial<ReconnectOptions> = {}): ReconnectOptions {
   const options = { ...DEFAULT_RECONNECT_OPTIONS };
-  for (const key of Object.keys(LEAST) as (keyof ReconnectOptions)[]) {
-    const value = given[key];
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || Number.isNaN(value) || value < LEAST[key] || (value === Infinity && key !== 'maxAttempts')) {
-      throw new TypeError(`HeraldClient: reconnect.${key} must be a ${key === 'maxAttempts' ? '' : 'finite '}number of at least ${LEAST[key]}`);
-    }
-    options[key] = value;
+  for (const key of Object.keys(RULES) as (keyof ReconnectOptions)[]) {
+    const value = checkedNumberOption(`reconnect.${key}`, given[key], RULES[key]);
+    if (value !== undefined) options[key] = value;
   }
   return options;
 }
