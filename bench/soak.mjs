@@ -11,7 +11,8 @@
  *   SOAK_MINUTES=5 npm run soak               # a quick look
  *
  * Also fails on: the pod exiting, any 5xx, any `internal` error frame, any `recovery` frame
- * (Redis never fails here), connections or Redis keys left behind once every client has gone. Writes docs/soak/results.json (SOAK_OUT to change it).
+ * (Redis never fails here), connections or Redis keys left behind once every client has gone.
+ * Writes docs/soak/results.json (SOAK_OUT to change it).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,8 +33,6 @@ const WARMUP_MINUTES = Math.min(5, Math.floor(MINUTES / 5));
 const MAX_HEAP_SLOPE_KB_PER_MIN = Number(process.env.SOAK_MAX_HEAP_SLOPE_KB_PER_MIN ?? 200);
 const MAX_RSS_SLOPE_KB_PER_MIN = Number(process.env.SOAK_MAX_RSS_SLOPE_KB_PER_MIN ?? 1024);
 const CLIENTS = Number(process.env.SOAK_CLIENTS ?? 300);
-/** How long a room's departures are kept: ten presence TTLs of 2 x HEARTBEAT_MS (the pod's default 25 s). */
-const DEPARTURES_KEPT_MS = 10 * 2 * 25_000;
 const ROOMS = 40;
 const OUT = process.env.SOAK_OUT ?? join(ROOT, 'docs', 'soak', 'results.json');
 const PREFIX = `soak${process.pid}:`;
@@ -246,15 +245,15 @@ async function leftovers(agent, base, redisUrl) {
     // Rooms that carried messages keep their history for HISTORY_TTL_S; what matters is that
     // nothing per member or per message-less room stays: presence and membership keys. A room's
     // departures (`presence:departed`, what a pod that could not hear the room asks for later)
-    // are kept on purpose for ten presence TTLs: they must be on their way out, not gone.
+    // are kept on purpose for a while (presence.scripts.ts, DEPARTURE_TTLS): they must be on their
+    // way out, with a TTL, not gone.
     let lingering = [];
     await waitFor('presence keys to go', async () => {
       keys = [];
       for await (const batch of redis.scanIterator({ MATCH: `${PREFIX}*`, COUNT: 1000 })) keys.push(...batch);
       lingering = [];
       for (const key of keys.filter((candidate) => /presence|members/.test(candidate))) {
-        const ttlMs = key.endsWith(':presence:departed') ? await redis.pTTL(key) : -1;
-        if (!(ttlMs > 0 && ttlMs <= DEPARTURES_KEPT_MS)) lingering.push(key);
+        if (!key.endsWith(':presence:departed') || (await redis.pTTL(key)) <= 0) lingering.push(key);
       }
       return lingering.length === 0;
     }, 60_000, 1000).catch(() => undefined);
