@@ -6,9 +6,10 @@ import { BrokerUnavailableError } from './broker';
  * Retry-After of every 503 below (RFC 9110, 10.2.3), in seconds: the longest a pod waits between
  * tries to reach Redis (RECONNECT_DEFAULTS.reconnectMaxDelayMs), so a retry sooner is as likely to
  * find it still unreachable, or still silent for a write it could not confirm. PublishClient and
- * other clients that honour it wait that long, not less.
+ * other clients that honour it wait that long, not less. A batch's 207 with an item answered 503
+ * carries it too (NotificationsBatchController).
  */
-const RETRY_AFTER_S = '2';
+export const RETRY_AFTER_S = '2';
 
 /**
  * Every HTTP endpoint answers 503 when the broker is unreachable (section 7), in Nest's error

@@ -358,6 +358,8 @@ describe('POST /v1/notifications/batch while Redis cannot store', () => {
     expect(single.status).toBe(503);
     expect(single.headers.get('retry-after')).toBe('2');
     expect(response.status).toBe(207);
+    // Items answered 503: when to retry them, as the single publish's 503 says.
+    expect(response.headers.get('retry-after')).toBe('2');
     expect(response.body).toMatchObject({ accepted: 0, failed: 4 });
     const [first, badType, second, notObject] = response.body.results.map((result: { error: unknown }) => result.error);
     expect(first).toEqual({ statusCode: 503, message: `notifications.0: ${single.body.message}` });
@@ -382,6 +384,8 @@ describe('POST /v1/notifications/batch while Redis cannot store', () => {
       // Nothing in it a single publish would store: each item its 400, as with Redis up; no retry would cure them.
       const invalid = await batch(app.url, { notifications: mixed().filter((_, index) => index % 2 === 1) });
       expect(invalid.status).toBe(207);
+      // No retry would cure a 400: nothing says to retry.
+      expect(invalid.headers.get('retry-after')).toBeNull();
       expect(invalid.body).toMatchObject({ accepted: 0, failed: 2 });
       expect(invalid.body.results.map((result: { error: { statusCode: number } }) => result.error.statusCode)).toEqual([400, 400]);
       expect(await notStored()).toBe(before + 2);

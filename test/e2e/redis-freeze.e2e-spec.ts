@@ -76,6 +76,8 @@ describe('a pod whose Redis freezes', () => {
     expect(published.body.message).toMatch(/could not confirm the request \(Redis did not answer in time\).*may have been stored.*It carried no id, so publishing it again may deliver it twice/);
     expect(publishedWithId).toMatchObject({ status: 503, body: { message: expect.stringMatching(/may have been stored.*Retry later with the same id: it is delivered once/) } });
     expect(batch.status).toBe(207);
+    // Its items answered 503: when to retry, as a single publish's 503 says.
+    expect(batch.headers.get('retry-after')).toBe('2');
     const [withoutId, withId] = (batch.body as { results: { error: { statusCode: number; message: string } }[] }).results.map((result) => result.error);
     expect(withoutId).toMatchObject({ statusCode: 503, message: expect.stringMatching(/^notifications\.0: .*may have been stored.*carried no id, so publishing it again may deliver it twice/) });
     expect(withId).toMatchObject({ statusCode: 503, message: expect.stringMatching(/^notifications\.1: .*may have been stored.*Retry later with the same id: it is delivered once/) });
