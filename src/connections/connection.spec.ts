@@ -36,12 +36,31 @@ class BufferingSocket {
   }
 }
 
+/** A socket whose TCP stream corks as a net.Socket does: its unsent bytes are the stream's (ws's bufferedAmount). */
+class CorkingSocket extends BufferingSocket {
+  override readonly _socket = {
+    writableCorked: 0,
+    cork: () => void this._socket.writableCorked++,
+    uncork: () => void this._socket.writableCorked--,
+    writableLength: 0 as number,
+  };
+
+  override send(frame: string): void {
+    super.send(frame);
+    this._socket.writableLength = this.bufferedAmount;
+  }
+
+  override drainTo(left: number): void {
+    super.drainTo(left);
+    this._socket.writableLength = left;
+  }
+}
+
 const principal: Principal = { user: 'ann', name: undefined, roomPatterns: [], scopes: [], expiresAtMs: null };
 
 const REPLAY_DRAIN_MS = 50_000;
 
-function setUp() {
-  const socket = new BufferingSocket();
+function setUp(socket = new BufferingSocket()) {
   const connection = new Connection('c1', socket as unknown as WebSocket, principal, LIMIT, 100, Date.now(), undefined, REPLAY_DRAIN_MS);
   return { socket, connection };
 }
@@ -119,6 +138,24 @@ describe('Connection send buffer limit', () => {
       expect(connection.send('ping')).toBe(true);
       expect(socket.closedWith).toBeUndefined();
     }));
+
+  it("does not count what this turn corked: a burst past the limit in one turn is sent, and what the client has not taken by the next turn counts", async () => {
+    const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
+    const reading = setUp(new CorkingSocket());
+    const stalled = setUp(new CorkingSocket());
+    for (const { connection } of [reading, stalled]) {
+      // Three broadcasts of one turn, 1,800 bytes corked: none of it offered to the kernel yet.
+      for (let i = 0; i < 3; i++) expect(connection.send(new PreparedFrame('b'.repeat(600)))).toBe(true);
+      expect(connection.send('reply')).toBe(true);
+    }
+    await endOfTurn();
+    reading.socket.drainTo(0);
+    expect(reading.connection.send('next')).toBe(true);
+    expect(reading.socket.closedWith).toBeUndefined();
+    // Still unsent a turn later: a backlog past the limit, closed at the next send.
+    expect(stalled.connection.send('next')).toBe(false);
+    expect(stalled.socket.closedWith).toBe(4008);
+  });
 
   it('refuses a replay to a client already past the limit and its allowance', () => {
     const { socket, connection } = setUp();

@@ -4,6 +4,8 @@ import { Principal } from '../auth/principal';
 import { nextPingSlot } from './ping-rounds';
 import { FrameCompression, PreparedFrame, sendPrepared, sendText } from './prepared-frame';
 import { TokenBucket } from './token-bucket';
+import { bytesCorkedThisTurn } from './turn-cork';
+import { streamOf } from './ws.internals';
 
 /**
  * Where a socket holds its connection while the hub knows it (ConnectionHub.add, remove): the
@@ -121,24 +123,38 @@ export class Connection {
    */
   sendReplay(frames: readonly PreparedFrame[]): void {
     if (frames.length === 0 || this.#state === 'closing' || this.socket.readyState !== 1) return;
-    const before = this.socket.bufferedAmount;
-    if (before > this.sendBufferLimitBytes && this.isSlowConsumer()) return;
-    if (before <= this.sendBufferLimitBytes) {
+    const backlog = this.backlog();
+    if (backlog > this.sendBufferLimitBytes && this.isSlowConsumer()) return;
+    if (backlog <= this.sendBufferLimitBytes) {
       this.#replayAllowance = 0;
       this.#replayAllowedUntilMs = Date.now() + this.replayDrainMs;
     }
+    const before = this.socket.bufferedAmount;
     // Ready-made frames shared with other sockets (ReplayFrames, ConnectionHub.deliver), uncompressed.
     for (const frame of frames) sendPrepared(this.socket, frame, frame.wire);
     this.#replayAllowance = Math.max(this.#replayAllowance, this.socket.bufferedAmount - before);
   }
 
-  /** Past the limit: closes with 4008 unless a replay's allowance still covers it, in time (see sendReplay). */
+  /**
+   * Past the limit: closes with 4008 unless a replay's allowance still covers it, in time (see
+   * sendReplay). What this pod corked in this turn does not count (bytesCorkedThisTurn): a burst
+   * of broadcasts in one turn (a batch of big notifications) held a megabyte that the kernel
+   * would have taken, and closed every member of the room, readers at full speed included.
+   * What the kernel then refuses counts at the next send, so a client that does not read is
+   * still closed within one turn's writes of the limit.
+   */
   private isSlowConsumer(): boolean {
-    const buffered = this.socket.bufferedAmount;
+    const buffered = this.backlog();
+    if (buffered <= this.sendBufferLimitBytes) return false;
     if (buffered <= this.sendBufferLimitBytes + this.#replayAllowance && Date.now() < this.#replayAllowedUntilMs) return false;
     this.close(CloseCode.SlowConsumer);
     this.onGivenUp?.(this);
     return true;
+  }
+
+  /** The bytes the client has yet to take: what the socket holds, less what this turn corked (see isSlowConsumer). */
+  private backlog(): number {
+    return this.socket.bufferedAmount - bytesCorkedThisTurn(streamOf(this.socket));
   }
 
   close(how: Pick<CloseCodeInfo, 'code' | 'reason'>): void {

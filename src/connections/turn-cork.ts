@@ -15,9 +15,25 @@ export function corkForThisTurn(stream: Duplex): void {
   if (stream.writableCorked !== 0) return;
   if (sendingAsItGoes && corked.length >= FLUSH_EVERY_SOCKETS) flushCorked();
   stream.cork();
+  (stream as CorkedStream)[BYTES_BEFORE_CORK] = stream.writableLength;
   corked.push(stream);
   endTurnSoon();
 }
+
+/**
+ * The bytes written to `stream` since corkForThisTurn corked it, which the kernel has not been
+ * offered yet; 0 when it is not corked by it. Uncorked, most of them would have left at once:
+ * they are this turn's writes, not a client's backlog (Connection's slow-consumer check).
+ */
+export function bytesCorkedThisTurn(stream: Duplex): number {
+  const before = (stream as CorkedStream)[BYTES_BEFORE_CORK];
+  // A write in flight before the cork may complete meanwhile, taking its bytes off the length.
+  return before === undefined || before < 0 ? 0 : Math.max(0, stream.writableLength - before);
+}
+
+/** What a stream held when corkForThisTurn corked it; -1 once flushed (a number either way: one shape). */
+const BYTES_BEFORE_CORK: unique symbol = Symbol('herald.bytesBeforeCork');
+type CorkedStream = Duplex & { [BYTES_BEFORE_CORK]?: number };
 
 /**
  * Holds what is written to `stream` until `done` settles, then writes it in one call: an
@@ -85,7 +101,10 @@ let broadcastThisTurn = false;
 let lastBroadcastTurnEndMs = Number.NEGATIVE_INFINITY;
 
 function flushCorked(): void {
-  for (let i = 0; i < corked.length; i++) corked[i].uncork();
+  for (let i = 0; i < corked.length; i++) {
+    (corked[i] as CorkedStream)[BYTES_BEFORE_CORK] = -1;
+    corked[i].uncork();
+  }
   corked.length = 0;
 }
 

@@ -209,6 +209,31 @@ describe('slow consumer', () => {
   });
 });
 
+describe('a burst past SEND_BUFFER_LIMIT_BYTES', () => {
+  it("reaches a client that reads as it comes, without a 4008: what one turn writes is not the client's backlog", async () => {
+    const app = await createTestApp(BIG_MESSAGE_LIMITS);
+    try {
+      // In a process of its own, reading as the kernel hands it frames, as a browser does.
+      const reader = spawnTalker(app.wsUrl, signToken({ sub: 'burst-reader' }), 'talks', 'public:burst');
+      try {
+        await reader.saw('joined');
+        // One batch of nine 40 KB notifications broadcast in one turn: the first leaves as it is
+        // sent (sendBroadcast), those after it wait corked for the turn's end, and the ninth finds
+        // seven (280 KB) there, past the 256 KB limit. Spread over turns on a loaded machine, each
+        // turn's would have left at its end: loopback's kernel buffers take megabytes at once.
+        const notifications = Array.from({ length: 9 }, (_, i) => ({ rooms: ['public:burst'], type: `burst${i}`, payload: { blob: 'x'.repeat(40_000) } }));
+        expect((await http('POST', `${app.url}/v1/notifications/batch`, { token: publisherToken(), body: { notifications } })).status).toBe(200);
+        await eventually(() => expect(reader.count('notification')).toBe(9), 20_000);
+        expect(reader.closed()).toBeUndefined();
+      } finally {
+        reader.stop();
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('a rejoin\'s replay', () => {
   it('is sent whole past SEND_BUFFER_LIMIT_BYTES to a client that reads slowly, and the limit holds again once it drained', async () => {
     const app = await createTestApp(BIG_MESSAGE_LIMITS);
@@ -445,14 +470,15 @@ function stallThisProcess(ms: number): Promise<void> {
  * on a loaded machine. It reports on stdout the events it receives (a protocol ping as
  * `protocol-ping`) and how it closed. `talks`: sends a `pong` frame every 100 ms (and answers
  * protocol pings); `answers pings`: sends a `pong` frame for each `ping` frame and leaves protocol
- * pings unanswered; `answers protocol pings`: sends nothing, ws answers protocol pings.
+ * pings unanswered; `answers protocol pings`: sends nothing, ws answers protocol pings. `room`: joined once open.
  */
-function spawnTalker(wsUrl: string, token: string, mode: 'talks' | 'answers pings' | 'answers protocol pings' = 'talks') {
+function spawnTalker(wsUrl: string, token: string, mode: 'talks' | 'answers pings' | 'answers protocol pings' = 'talks', room = '') {
   const script = `
     const WebSocket = require('ws');
     const answersPings = process.argv[3] === 'answers pings';
     const socket = new WebSocket(process.argv[1], ['herald.v1', 'bearer.' + process.argv[2]], { autoPong: !answersPings });
     if (process.argv[3] === 'talks') socket.on('open', () => setInterval(() => socket.send('{"event":"pong"}'), 100));
+    if (process.argv[4]) socket.on('open', () => socket.send(JSON.stringify({ event: 'join', data: { room: process.argv[4] } })));
     socket.on('ping', () => console.log('event protocol-ping'));
     socket.on('message', (data) => {
       const event = JSON.parse(data.toString()).event;
@@ -461,7 +487,7 @@ function spawnTalker(wsUrl: string, token: string, mode: 'talks' | 'answers ping
     });
     socket.on('close', (code) => { console.log('closed ' + code); process.exit(0); });
   `;
-  const child = spawn(process.execPath, ['-e', script, wsUrl, token, mode], { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', script, wsUrl, token, mode, room], { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   let rest = '';
   child.stdout.on('data', (chunk: Buffer) => {
