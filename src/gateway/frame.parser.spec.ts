@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
 import { anyFrame, contractParse, FrameSpec, renderFrame } from '../../test/support/frame-arbitraries';
-import { parseFrame } from './frame.parser';
+import { FRAME_VALUES_MAX, parseFrame } from './frame.parser';
 
 const text = (value: string) => Buffer.from(value);
 
@@ -27,6 +27,30 @@ describe('parseFrame', () => {
     expect(parsed).toMatchObject({ ok: false, problem: expect.any(String) });
     expect(parsed.event).toBe(event);
     expect(parsed.id).toBe(id);
+  });
+});
+
+describe('parseFrame on a frame holding more than FRAME_VALUES_MAX members and elements', () => {
+  const members = (count: number) => Array.from({ length: count }, (_, i) => `"k${i}":1`).join(',');
+  const tooMany = `Frame holds more than ${FRAME_VALUES_MAX} members and list elements; no event has more than a few fields`;
+
+  it('refuses it before parsing, echoing the event and the id read off its bytes, however the id is written', () => {
+    for (const [id, echoed] of [['"j-1"', 'j-1'], ['7', 7], ['"caf\u00e9 ☕"', 'café ☕']] as const) {
+      expect(parseFrame(text(`{"event":"join","id":${id},"data":{${members(5000)}}}`), false, 32)).toEqual({ ok: false, problem: tooMany, event: 'join', id: echoed });
+    }
+    const huge = parseFrame(text(`{"id":1e999,"event":"ping",${members(100)}}`), false, 32);
+    expect(JSON.stringify({ id: huge.id })).toBe('{"id":1e999}');
+    // A list counts its elements.
+    expect(parseFrame(text(`{"event":"leave","data":{"room":[${'1,'.repeat(FRAME_VALUES_MAX)}1]}}`), false, 32)).toMatchObject({ ok: false, problem: tooMany, event: 'leave' });
+    // Not UTF-8 says so first, as it does for any frame.
+    expect(parseFrame(Buffer.concat([text(`{"event":"ping","a":"\u0000`), Buffer.from([0xff]), text(`",${members(100)}}`)]), false, 32)).toMatchObject({ problem: 'Frame is not valid UTF-8 text', event: 'ping' });
+  });
+
+  it('takes a frame of exactly FRAME_VALUES_MAX, its members besides event, data and id ignored', () => {
+    // event, data, its room and id: 4.
+    const frame = `{"event":"join","data":{"room":"a"},"id":"x",${members(FRAME_VALUES_MAX - 4)}}`;
+    expect(parseFrame(text(frame), false, 32)).toEqual({ ok: true, event: 'join', data: { room: 'a' }, id: 'x' });
+    expect(parseFrame(text(frame.replace(/}$/, ',"one":"more"}')), false, 32)).toMatchObject({ ok: false, problem: tooMany });
   });
 });
 

@@ -2,7 +2,8 @@ import { isUtf8 } from 'node:buffer';
 import type { RawData } from 'ws';
 import { FrameId } from '@herald/client/protocol';
 import { jsonNestingExceeds } from '../parsing/json-depth';
-import { topLevelNumberSource } from '../parsing/json-number-source';
+import { topLevelNumberSource, topLevelScalarSource } from '../parsing/json-number-source';
+import { jsonValuesExceed } from '../parsing/json-values';
 
 export type ParsedFrame =
   | { ok: true; event: string; data: object; id: FrameId | undefined }
@@ -21,6 +22,7 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   // connection failed with 1007. Checked before decoding, which would quietly put U+FFFD in.
   // Either refusal is decided by now; the frame is still read for an id to echo (section 2).
   const unreadable = isBinary ? BINARY_FRAME : isUtf8(bytes) ? undefined : NOT_UTF8;
+  if (jsonValuesExceed(bytes, FRAME_VALUES_MAX, maxDepth)) return tooManyValues(bytes, unreadable);
   let frame: unknown;
   try {
     // V8's JSON.parse does not recurse, so even a hostile frame parses in linear time; only
@@ -51,6 +53,35 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
     return { ok: false, problem: 'data must be an object', event: eventName, id: validId };
   }
   return { ok: true, event: eventName, data: (data as object | undefined) ?? {}, id: validId };
+}
+
+/**
+ * The most members and list elements a frame may hold in all (jsonValuesExceed), checked before
+ * it is parsed. No event has more than a few fields, each a string, so only a frame that would be
+ * refused anyway holds more; parsed, 20 connections of one user sending 5,000-member frames
+ * within the rate limit held a pod's event loop for seconds at a time. Room enough for members of
+ * the frame object a later client may add (section 2 ignores them).
+ */
+export const FRAME_VALUES_MAX = 64;
+
+/** The refusal of a frame holding more than FRAME_VALUES_MAX values, echoing the event and id read off its bytes. */
+function tooManyValues(bytes: Buffer, unreadable: string | undefined): ParsedFrame {
+  const event = scalarAt(bytes, 'event');
+  const id = scalarAt(bytes, 'id');
+  const validId = typeof id === 'string' ? id : typeof id === 'number' ? (numberAsWritten(bytes, id) ?? id) : undefined;
+  const problem = unreadable ?? `Frame holds more than ${FRAME_VALUES_MAX} members and list elements; no event has more than a few fields`;
+  return { ok: false, problem, event: typeof event === 'string' ? event : undefined, id: validId };
+}
+
+/** The string or number at a top-level key, read without parsing the frame; undefined when there is none. */
+function scalarAt(bytes: Buffer, key: string): unknown {
+  const source = topLevelScalarSource(bytes, key);
+  if (source === undefined) return undefined;
+  try {
+    return JSON.parse(source);
+  } catch {
+    return undefined;
+  }
 }
 
 const BINARY_FRAME = 'Frames must be JSON text frames';

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { CLIENT_EVENTS, FrameId, MESSAGE_TEXT_MAX_CHARS } from '@herald/client/protocol';
-import { anyJsonValue, depthOf, mutatedObject, trickyString } from './json-arbitraries';
+import { FRAME_VALUES_MAX } from '../../src/gateway/frame.parser';
+import { anyJsonValue, depthOf, mutatedObject, trickyString, valueCountOf } from './json-arbitraries';
 
 /** A frame id as the client writes it: a string, a number (JSON text), or something that is not an id. */
 export type IdSpec = { kind: 'string'; value: string } | { kind: 'number'; text: string } | { kind: 'other'; text: string };
@@ -117,6 +118,8 @@ export function contractParse(message: { binary: Uint8Array } | { text: string }
   const idIsValid = typeof id === 'string' || typeof id === 'number';
   if ('id' in fields && !idIsValid) return refused(event);
   const validId = idIsValid ? (id as FrameId) : undefined;
+  // More members and elements than any event has fields: refused before it is parsed (docs/protocol.md).
+  if (valueCountOf(frame) > FRAME_VALUES_MAX) return refused(event, validId);
   // Every binary frame is refused, echoing the id its bytes hold as JSON.
   if ('binary' in message) return refused(event, validId);
   if (event === undefined) return refused(undefined, validId);

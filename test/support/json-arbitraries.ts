@@ -7,6 +7,13 @@ export function depthOf(value: unknown): number {
   return 1 + children.reduce<number>((deepest, child) => Math.max(deepest, depthOf(child)), 0);
 }
 
+/** How many members and list elements a JSON value holds, at any depth (the value itself not counted). */
+export function valueCountOf(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  return children.reduce<number>((count, child) => count + valueCountOf(child), children.length);
+}
+
 /** Strings full of what a byte scan or a validator could trip on: quotes, backslashes, brackets, any code point. */
 export const trickyString = fc.oneof(
   fc.string({ unit: 'binary' }),

@@ -1,0 +1,44 @@
+import fc from 'fast-check';
+import { fuzzParameters } from '../../test/support/fuzz';
+import { anyJsonValue, depthOf, valueCountOf } from '../../test/support/json-arbitraries';
+import { jsonValuesExceed } from './json-values';
+
+const jsonText = fc.tuple(anyJsonValue, fc.constantFrom(undefined, 0, 2, '\t')).map(([value, space]) => ({
+  value,
+  bytes: Buffer.from(JSON.stringify(value, null, space)),
+}));
+
+describe('jsonValuesExceed', () => {
+  it('agrees with a count of the parsed value\'s members and elements, for every JSON text and limit (property)', () => {
+    fc.assert(
+      fc.property(jsonText, fc.integer({ min: 0, max: 60 }), ({ value, bytes }, maxValues) => {
+        expect(jsonValuesExceed(bytes, maxValues, Math.max(1, depthOf(value)))).toBe(valueCountOf(value) > maxValues);
+      }),
+      fuzzParameters(500),
+    );
+  });
+
+  it('counts members and elements at every depth, strings and empty containers aside', () => {
+    const exceeds = (text: string, maxValues: number) => jsonValuesExceed(Buffer.from(text), maxValues, 32);
+    // 2 members, 3 elements, 1 member inside: 6.
+    const text = '{"a": [1, "x,y:z", {"b": []}], "c": {}}';
+    expect([exceeds(text, 5), exceeds(text, 6)]).toEqual([true, false]);
+    expect(exceeds('[[], [], {}]', 2)).toBe(true);
+    expect(exceeds('"[1,2,3]"', 0)).toBe(false);
+    expect(exceeds(`{"k":{${Array.from({ length: 5000 }, (_, i) => `"k${i}":1`).join(',')}}}`, 64)).toBe(true);
+  });
+
+  it('leaves a text nested deeper than maxDepth to the depth check', () => {
+    expect(jsonValuesExceed(Buffer.from('[[[1,2,3,4]]]'), 2, 2)).toBe(false);
+    expect(jsonValuesExceed(Buffer.from('[[[1,2,3,4]]]'), 2, 3)).toBe(true);
+  });
+
+  it('never throws on arbitrary bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 1, max: 40 }), (bytes, maxValues, maxDepth) => {
+        expect(typeof jsonValuesExceed(bytes, maxValues, maxDepth)).toBe('boolean');
+      }),
+      fuzzParameters(500),
+    );
+  });
+});
