@@ -6,6 +6,12 @@ const EMPTY_LIST = 1;
 const LIST = 2;
 
 /**
+ * The kind of each level open in the text being scanned (OBJECT, EMPTY_LIST, LIST), level 1 at
+ * index 1: one array for every call, which runs to its end in one go, not one per frame.
+ */
+let levelKinds = new Uint8Array(33);
+
+/**
  * Whether a JSON text holds more than `maxValues` values inside its top-level value: every
  * member of an object and every element of a list counts, at any depth. Read on the bytes before
  * JSON.parse, whose cost grows faster than the text with the members of one object (a 49 KB
@@ -19,8 +25,8 @@ const LIST = 2;
  * check refuses on its own.
  */
 export function jsonValuesExceed(bytes: Uint8Array, maxValues: number, maxDepth: number): boolean {
-  /** The kind of each open level (OBJECT, EMPTY_LIST, LIST), level 1 at index 1. */
-  const levels = new Uint8Array(maxDepth + 1);
+  if (levelKinds.length <= maxDepth) levelKinds = new Uint8Array(maxDepth + 1);
+  const levels = levelKinds;
   let depth = 0;
   let values = 0;
   for (let i = 0; i < bytes.length; i++) {
