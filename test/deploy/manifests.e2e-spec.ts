@@ -16,6 +16,7 @@ import {
   writeKustomizeFixture,
 } from './support/kustomize.render';
 import { validateAgainstSchema } from './support/schema.validator';
+import { EXIT_MARGIN_S, longestStopS } from './support/stop-time';
 
 const baseDirectory = join(deployDirectory, 'k8s', 'base');
 const overlayDirectories = readdirSync(join(deployDirectory, 'k8s', 'overlays')).map((name) => join(deployDirectory, 'k8s', 'overlays', name));
@@ -25,8 +26,6 @@ const kustomizations = [baseDirectory, ...overlayDirectories];
 const HEALTH_PATHS = { liveness: '/healthz', readiness: '/readyz' };
 /** The browser SDK, which docs/client.md has pages import from Herald's public host. */
 const SDK_PATH = '/sdk/herald.js';
-/** Slack beyond the drain for closing the broker and the HTTP server. */
-const SHUTDOWN_MARGIN_S = 5;
 
 const rendered = new Map(kustomizations.map((directory) => [relative(repositoryRoot, directory), renderKustomization(directory)]));
 const renderings = [...rendered.entries()];
@@ -132,8 +131,8 @@ describe('Kubernetes manifests', () => {
       const config = configOf(objects);
       expect(deployment.spec.replicas).toBeGreaterThanOrEqual(3);
       expect(deployment.spec.strategy).toMatchObject({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0 } });
-      const drainSeconds = (Number(config.DRAIN_DELAY_MS ?? 5000) + Number(config.DRAIN_SPREAD_MS ?? 5000)) / 1000;
-      expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(drainSeconds + SHUTDOWN_MARGIN_S);
+      // The kubelet's SIGKILL must not cut the longest stop these settings allow short.
+      expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(longestStopS(config) + EXIT_MARGIN_S);
     });
 
     it('spreads Herald pods across nodes and zones without blocking scheduling on small clusters', () => {

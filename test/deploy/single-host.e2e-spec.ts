@@ -7,6 +7,7 @@ import { fencedBlocks } from '../support/markdown-blocks';
 import { hasTool } from '../support/tools';
 import { appEnvironment } from './support/app-environment';
 import { repositoryRoot } from './support/kustomize.render';
+import { EXIT_MARGIN_S, longestStopS } from './support/stop-time';
 
 const directory = join(repositoryRoot, 'deploy', 'single-host');
 const compose = parse(readFileSync(join(directory, 'compose.yaml'), 'utf8')) as {
@@ -20,9 +21,8 @@ for (const line of unitText.split('\n')) {
   if (match) unit.set(match[1], [...(unit.get(match[1]) ?? []), match[2]]);
 }
 const variables = appEnvironment(repositoryRoot).variables;
-/** The drain's default length (DRAIN_DELAY_MS + DRAIN_SPREAD_MS), which a stop must outlast. */
-const defaults = parseEnvironment({});
-const drainS = (defaults.DRAIN_DELAY_MS + defaults.DRAIN_SPREAD_MS) / 1000;
+/** The longest stop the default settings allow, which the stop timeouts must outlast. */
+const stopS = longestStopS() + EXIT_MARGIN_S;
 const seconds = (text: string) => Number(/^(\d+)s?$/.exec(text)?.[1] ?? Number.NaN);
 
 /** What an operator puts in place of the example file's placeholder secret. */
@@ -52,7 +52,7 @@ describe('single-host recipe (deploy/single-host)', () => {
 
     it('gives the drain time to finish on stop', () => {
       expect(herald.stop_signal).toBe('SIGTERM');
-      expect(seconds(herald.stop_grace_period!)).toBeGreaterThan(drainS);
+      expect(seconds(herald.stop_grace_period!)).toBeGreaterThanOrEqual(stopS);
     });
   });
 
@@ -65,7 +65,7 @@ describe('single-host recipe (deploy/single-host)', () => {
     it('starts the built server with valid settings and lets the drain finish on stop', () => {
       expect(unit.get('ExecStart')).toEqual(['/usr/bin/node dist/main.js']);
       expect(unit.get('KillSignal')).toEqual(['SIGTERM']);
-      expect(seconds(unit.get('TimeoutStopSec')![0])).toBeGreaterThan(drainS);
+      expect(seconds(unit.get('TimeoutStopSec')![0])).toBeGreaterThanOrEqual(stopS);
       const environment = Object.fromEntries(unit.get('Environment')!.map((assignment) => assignment.split(/=(.*)/s).slice(0, 2)));
       expect(Object.keys(environment).filter((name) => !variables.has(name))).toEqual([]);
       expect(() => parseEnvironment({ ...environment, ...envFile(join(directory, 'herald.env.example')) })).toThrow(/JWT_SECRET is an example value/);
