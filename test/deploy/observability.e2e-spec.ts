@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployDirectory, readYamlObjects, repositoryRoot } from './support/kustomize.render';
 import { alertRules, allQueries, dashboard } from './support/observability.queries';
-import { appMetricFamilies, PROMISED_METRICS, promisedFamilies } from './support/promql.metrics';
+import { appMetricFamilies, cadvisorFamilies, PROMISED_METRICS, promisedFamilies } from './support/promql.metrics';
 
 const histograms = new Set(PROMISED_METRICS.histograms);
 /** The placeholder base the alerts file and docs/operations.md tell operators to replace. */
@@ -93,11 +93,22 @@ describe('Grafana dashboard', () => {
 });
 
 describe('alert and dashboard queries', () => {
-  it.each(allQueries().map(({ where, expr }) => [where, expr]))('%s reads only metrics the app promises', (_where, expr) => {
+  it.each(allQueries().map(({ where, expr }) => [where, expr]))('%s reads only metrics the app promises, or cAdvisor\'s', (_where, expr) => {
     const families = appMetricFamilies(expr, histograms);
-    expect(families.length).toBeGreaterThan(0);
+    expect(families.length + cadvisorFamilies(expr).length).toBeGreaterThan(0);
     expect(families.filter((family) => !promisedFamilies().has(family))).toEqual([]);
   });
+
+  it.each(allQueries().filter(({ expr }) => cadvisorFamilies(expr).length > 0).map(({ where, expr }) => [where, expr]))(
+    "%s reads cAdvisor's metrics of the Herald container only",
+    (_where, expr) => {
+      // cAdvisor exports a series per container of the pod (and one for the pod as a whole): without
+      // the container's name, a max or sum would read a series that is not Herald's own.
+      const [deployment] = readYamlObjects(join(deployDirectory, 'k8s', 'base', 'deployment.yaml')) as any[];
+      const name = deployment.spec.template.spec.containers[0].name;
+      for (const family of cadvisorFamilies(expr)) expect(expr).toMatch(new RegExp(`${family}\\{[^}]*\\bcontainer="${name}"`));
+    },
+  );
 
   it.each(allQueries().map(({ where, expr }) => [where, expr]))('%s has balanced brackets', (_where, expr) => {
     const closing: Record<string, string> = { ')': '(', ']': '[', '}': '{' };

@@ -38,6 +38,17 @@ export const PROMISED_METRICS = {
   process: ['process_cpu_seconds_total', 'nodejs_eventloop_lag_seconds', 'process_resident_memory_bytes'],
 };
 
+/**
+ * The kubelet's cAdvisor metrics the alerts and dashboard read (not the app's: a scrape of the
+ * kubelet exports them, with the `namespace`, `pod` and `container` labels of their own).
+ */
+export const CADVISOR_METRICS = ['container_memory_working_set_bytes'];
+
+/** The cAdvisor metric families a PromQL expression reads. */
+export function cadvisorFamilies(expression: string): string[] {
+  return CADVISOR_METRICS.filter((family) => new RegExp(`\\b${family}\\b`).test(expression));
+}
+
 export function promisedFamilies(): Set<string> {
   return new Set(Object.values(PROMISED_METRICS).flat());
 }
