@@ -31,11 +31,15 @@ class FakeHistory {
     this.publications = [];
   }
 
+  /** HISTORY_SIZE: how many of the life's newest publications a read reaches back over. */
+  size = Number.POSITIVE_INFINITY;
+
   /** As RedisBroker reads: `acrossFailover` reads from the old life at or before where this one took over on into this one. */
   read = async (_room: string, since?: string, acrossFailover = false): Promise<HistoryResult> => {
     const latestSeq = formatSeq(this.epoch, this.publications.length);
     if (since === undefined) return { latestSeq, recovered: false, publications: [] };
     const from = parseSeq(since)!;
+    if (from.epoch === this.epoch && this.publications.length - from.position > this.size) return { latestSeq, recovered: false, publications: [] };
     if (from.epoch === this.epoch) return { latestSeq, recovered: true, publications: this.publications.slice(from.position) };
     const end = this.previousLifeEnd === undefined ? undefined : parseSeq(this.previousLifeEnd)!;
     if (!acrossFailover || end?.epoch !== from.epoch || from.position > end.position || this.previousLife.length < end.position) {
@@ -261,6 +265,36 @@ describe('RoomFeeds', () => {
     await settled();
     expect(deliveries.map(textOf)).toEqual(['before', 'gap']);
     expect(deliveries.at(-1)).toEqual({ kind: 'gap', room: 'chat', latestSeq: formatSeq('e2', 1) });
+  });
+
+  it('names in the recovery the newest position its last read saw, when a new life had already outgrown its history by then: what arrives after it is delivered', async () => {
+    const history = new FakeHistory();
+    history.size = 2;
+    const deliveries: Delivery[] = [];
+    const feeds = new RoomFeeds(
+      async (room, since, acrossFailover) => {
+        const result = await history.read(room, since, acrossFailover);
+        // While the catch-up reads, the new life carries on, live to this pod (held) and past its history's reach.
+        if (since !== undefined && parseSeq(since)!.epoch === 'e1') for (const text of ['new 2', 'new 3', 'new 4']) live(history.publish(text));
+        return result;
+      },
+      (delivery) => deliveries.push(delivery),
+    );
+    const live = (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!);
+    feeds.anchor('chat', feeds.open('chat'), { epoch: 'e1', latestPosition: 0 });
+    live(history.publish('before'));
+    feeds.holdAll();
+    // A failover under load whose promoted server kept nothing of where the old life ended.
+    history.restart('e2');
+    live(history.publish('new 1'));
+    feeds.catchUpAll();
+    await settled();
+    await settled();
+    // The first read saw e2's first position; the one the recovery names is where the room stood at the last.
+    expect(deliveries.map(textOf)).toEqual(['before', 'gap']);
+    expect(deliveries.at(-1)).toEqual({ kind: 'gap', room: 'chat', latestSeq: formatSeq('e2', 4) });
+    live(history.publish('new 5'));
+    expect(deliveries.map(textOf)).toEqual(['before', 'gap', 'new 5']);
   });
 
   it('reads across to a new life arriving live in order that took over past what was delivered here: the rest of the old life first, without a gap', async () => {

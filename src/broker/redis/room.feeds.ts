@@ -436,13 +436,16 @@ export class RoomFeeds {
       }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
       let missed: HistoryResult | undefined;
+      /** The history this pod followed is gone; told once the read below says where the room stands. */
+      let lifeLost = false;
       if (from.epoch !== null && !sameLife) {
         // Another life: one read across, from `from`, carries the old life's rest and the new life
         // where a failover's promoted server took over at or after this pod's position (the broker
         // judges that from what it reads). Else the history this pod had followed is gone:
         // whatever came after `from` in it is lost.
         if (latest && !this.newLifeIsGap) missed = await this.readHistory(room, formatSeq(from.epoch, from.position), true);
-        if (!missed?.recovered) gap();
+        lifeLost = !missed?.recovered;
+        if (lifeLost && !latest) gap();
       }
       if (latest) {
         // In a new life (or a first one) everything in it is new here, from its start. Across, as
@@ -451,6 +454,12 @@ export class RoomFeeds {
         // the branch above would, where the members were told to recover for nothing.
         if (!missed?.recovered) missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0), !this.newLifeIsGap);
         if (missed.recovered) {
+          // The members' `recovery` names the newest position this read saw: what it delivers next
+          // is at or before it, and what arrives live after it follows.
+          if (lifeLost) {
+            latestSeq = missed.latestSeq ?? latestSeq;
+            gap();
+          }
           for (const publication of missed.publications) this.deliverInOrder(feed, publication, parseSeq(publication.seq)!);
           // Caught up with a new life that has carried nothing yet: a second resync before its
           // first publication starts from here, instead of reporting the old life's gap again.
