@@ -35,7 +35,7 @@ export const PROMISED_METRICS = {
   ],
   histograms: ['herald_publish_to_send_seconds'],
   /** prom-client's collectDefaultMetrics(). */
-  process: ['process_cpu_seconds_total', 'nodejs_eventloop_lag_seconds', 'process_resident_memory_bytes'],
+  process: ['process_cpu_seconds_total', 'nodejs_eventloop_lag_p99_seconds', 'process_resident_memory_bytes'],
 };
 
 /**
