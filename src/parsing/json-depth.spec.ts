@@ -1,17 +1,12 @@
 import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
-import { anyJsonValue, depthOf } from '../../test/support/json-arbitraries';
+import { depthOf, formattedJsonText } from '../../test/support/json-arbitraries';
 import { jsonNestingExceeds } from './json-depth';
-
-const jsonText = fc.tuple(anyJsonValue, fc.constantFrom(undefined, 0, 2, '\t')).map(([value, space]) => ({
-  value,
-  bytes: Buffer.from(JSON.stringify(value, null, space)),
-}));
 
 describe('jsonNestingExceeds (properties)', () => {
   it('agrees with a recursive depth of the parsed value, for every JSON text and limit', () => {
     fc.assert(
-      fc.property(jsonText, fc.integer({ min: 0, max: 100 }), ({ value, bytes }, maxDepth) => {
+      fc.property(formattedJsonText, fc.integer({ min: 0, max: 100 }), ({ value, bytes }, maxDepth) => {
         expect(jsonNestingExceeds(bytes, maxDepth)).toBe(depthOf(value) > maxDepth);
       }),
       fuzzParameters(500),

@@ -1,17 +1,12 @@
 import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
-import { anyJsonValue, depthOf, valueCountOf } from '../../test/support/json-arbitraries';
+import { depthOf, formattedJsonText, valueCountOf } from '../../test/support/json-arbitraries';
 import { jsonValuesExceed } from './json-values';
-
-const jsonText = fc.tuple(anyJsonValue, fc.constantFrom(undefined, 0, 2, '\t')).map(([value, space]) => ({
-  value,
-  bytes: Buffer.from(JSON.stringify(value, null, space)),
-}));
 
 describe('jsonValuesExceed', () => {
   it('agrees with a count of the parsed value\'s members and elements, for every JSON text and limit (property)', () => {
     fc.assert(
-      fc.property(jsonText, fc.integer({ min: 0, max: 60 }), ({ value, bytes }, maxValues) => {
+      fc.property(formattedJsonText, fc.integer({ min: 0, max: 60 }), ({ value, bytes }, maxValues) => {
         expect(jsonValuesExceed(bytes, maxValues, Math.max(1, depthOf(value)))).toBe(valueCountOf(value) > maxValues);
       }),
       fuzzParameters(500),

@@ -60,3 +60,9 @@ export function mutatedObject(valid: fc.Arbitrary<Record<string, unknown> | unde
     }
   });
 }
+
+/** A JSON value and its text, compact or indented as JSON.stringify writes it: for the byte scanners' properties. */
+export const formattedJsonText = fc.tuple(anyJsonValue, fc.constantFrom(undefined, 0, 2, '\t')).map(([value, space]) => ({
+  value,
+  bytes: Buffer.from(JSON.stringify(value, null, space)),
+}));
