@@ -582,6 +582,31 @@ describe('RoomFeeds', () => {
     });
   });
 
+  it('reports no gap for a room whose anchor could not be read when it has no history at the resync: nothing was published in it', async () => {
+    const history = new FakeHistory();
+    const deliveries: Delivery[] = [];
+    // As RedisBroker answers for a room with no history life: no latest seq.
+    const read = (room: string, since?: string, acrossFailover?: boolean) =>
+      since === undefined && history.publications.length === 0 ? Promise.resolve({ latestSeq: null, recovered: false, publications: [] }) : history.read(room, since, acrossFailover);
+    const feeds = new RoomFeeds(read, (delivery) => deliveries.push(delivery));
+    feeds.anchorUnknown('chat', feeds.open('chat'));
+    feeds.catchUpAll();
+    await settled();
+    expect(deliveries).toEqual([]);
+    // From then on it stands where a room followed without history does: a later outage's catch-up reads its new life whole.
+    feeds.holdAll();
+    history.publish('during the next outage');
+    feeds.catchUpAll();
+    await settled();
+    await settled();
+    live(history.publish('after'));
+    expect(deliveries.map(textOf)).toEqual(['during the next outage', 'after']);
+
+    function live(publication: Publication) {
+      feeds.receive(publication, parseSeq(publication.seq)!);
+    }
+  });
+
   describe('replay for rejoins', () => {
     it('holds what it delivered after a seq while nothing is missing from there, and nothing of another life or beyond its last', () => {
       const { history, feeds, live } = setUp();

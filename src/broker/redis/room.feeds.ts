@@ -429,9 +429,17 @@ export class RoomFeeds {
       latestSeq = (await this.readHistory(room)).latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
       if (from === UNKNOWN_ANCHOR) {
+        if (!latest) {
+          // No history now: nothing was published in the room since it was followed (a publication
+          // starts a life that outlasts any outage shorter than HISTORY_TTL_S), as for a room that
+          // had none when followed. Most personal rooms never carry a message: their users,
+          // admitted while an outage began, were told to recover for nothing.
+          feed.anchor = NO_HISTORY_ANCHOR;
+          return;
+        }
         // Where the room stood when followed was never known: nothing proves what came before `latest`.
         gap();
-        if (latest) this.moveTo(feed, latest);
+        this.moveTo(feed, latest);
         return;
       }
       const sameLife = latest !== undefined && latest.epoch === from.epoch;
