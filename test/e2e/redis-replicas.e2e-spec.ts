@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { eventually } from '../support/eventually';
@@ -40,8 +41,12 @@ describe('publishes that wait for replicas', () => {
     const id = randomUUID();
     const body = { id, rooms: [room], type: 'test', payload: { text: 'kept' } };
 
+    const warnings = jest.spyOn(Logger.prototype, 'warn');
     const refused = await publish(pod.url, body);
     expect(refused.status).toBe(503);
+    // The log says why, with how many replicas acknowledged and how many are asked for.
+    expect(warnings.mock.calls.flat()).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/^Publishes answered 503: fewer replicas/), replicas: 0, minReplicas: 1, refused: 1 }));
+    warnings.mockRestore();
     // Stored on the primary but not replicated: the answer does not claim it was not stored.
     expect(refused.body.message).toMatch(/could not confirm the request \(fewer replicas than REDIS_MIN_REPLICAS acknowledged it in time\).*same id/);
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 1\b/);

@@ -81,7 +81,7 @@ export class ClusterRedisConnection extends RedisConnection {
   constructor(options: ClusterConnectionOptions) {
     super();
     this.settings = { ...DEFAULTS, healthCheckMs: Math.max(50, Math.floor((options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs) / 2)), ...options };
-    this.replicatedWrites = new ClusterReplicatedWrites(this.settings);
+    this.replicatedWrites = new ClusterReplicatedWrites(this.settings, this.logger);
     this.slotTryRules = {
       migrationMs: this.settings.commandTimeoutMs,
       closed: () => this.closed,

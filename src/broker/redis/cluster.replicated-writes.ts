@@ -1,7 +1,8 @@
+import type { Logger } from '@nestjs/common';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { NodeClient, boundedCall, commandsOn } from './cluster.client';
 import type { RedisCommands } from './redis.connection';
-import { ReplicaWaits } from './replica-waits';
+import { ReplicaShortfallLog, ReplicaWaits } from './replica-waits';
 
 /** REDIS_MIN_REPLICAS, REDIS_REPLICA_WAIT_MS and REDIS_COMMAND_TIMEOUT_MS, as the connection settled them. */
 export interface ReplicatedWriteSettings {
@@ -22,8 +23,15 @@ export class ClusterReplicatedWrites {
   /** Per node client: the commands a durable write is given (nodeCommandsOf). */
   private readonly nodeCommands = new WeakMap<NodeClient, RedisCommands>();
   private refused = 0;
+  /** One line for the connection, whichever primaries refuse. */
+  private readonly shortfall: ReplicaShortfallLog;
 
-  constructor(private readonly settings: ReplicatedWriteSettings) {}
+  constructor(
+    private readonly settings: ReplicatedWriteSettings,
+    logger: Logger,
+  ) {
+    this.shortfall = new ReplicaShortfallLog(logger);
+  }
 
   /** Writes refused for want of replicas so far (the connection's metric). */
   get refusedForReplicas(): number {
@@ -51,7 +59,10 @@ export class ClusterReplicatedWrites {
   private replicaWaitsOf(node: NodeClient): ReplicaWaits {
     let waits = this.replicaWaits.get(node);
     if (!waits) {
-      waits = new ReplicaWaits(this.settings.minReplicas, () => this.replicasAcknowledging(node), () => this.refused++);
+      waits = new ReplicaWaits(this.settings.minReplicas, () => this.replicasAcknowledging(node), (replicas) => {
+        this.refused++;
+        this.shortfall.refused(replicas, this.settings.minReplicas);
+      });
       this.replicaWaits.set(node, waits);
     }
     return waits;

@@ -1,5 +1,6 @@
 import { ReplicasUnavailableError } from './redis.connection';
-import { ReplicaWaits } from './replica-waits';
+import type { Logger } from '@nestjs/common';
+import { ReplicaShortfallLog, ReplicaWaits } from './replica-waits';
 
 /** WAITs answered when the test says, with the number of replicas it says. */
 function controlledWaits() {
@@ -73,3 +74,22 @@ describe('ReplicaWaits', () => {
     expect(waits.pending).toHaveLength(2);
   });
 });
+
+describe('ReplicaShortfallLog', () => {
+  it('warns at the first refused write, then at most every 10 s with how many were refused since', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    let nowMs = 1_000_000;
+    const log = new ReplicaShortfallLog({ warn: (line: Record<string, unknown>) => lines.push(line) } as unknown as Logger, () => nowMs);
+    log.refused(0, 2);
+    expect(lines).toEqual([expect.objectContaining({ message: expect.stringMatching(/^Publishes answered 503: fewer replicas .* than REDIS_MIN_REPLICAS/), replicas: 0, minReplicas: 2, refused: 1 })]);
+    for (let i = 0; i < 5; i++) {
+      nowMs += 1000;
+      log.refused(1, 2);
+    }
+    expect(lines).toHaveLength(1);
+    nowMs += 5000;
+    log.refused(1, 2);
+    expect(lines[1]).toMatchObject({ replicas: 1, minReplicas: 2, refused: 6 });
+  });
+});
+

@@ -1,4 +1,39 @@
+import type { Logger } from '@nestjs/common';
 import { ReplicasUnavailableError } from './redis.connection';
+
+/** How often, at most, a connection logs that it refuses writes for want of replicas. */
+const SHORTFALL_LOG_EVERY_MS = 10_000;
+
+/**
+ * One warning at most every SHORTFALL_LOG_EVERY_MS while a connection refuses writes for want of
+ * replicas, with how many it refused since the last: the metric counts them, but a primary with
+ * fewer replicas than REDIS_MIN_REPLICAS (a replica lost, or the setting above what the servers
+ * have) answers every publish 503, and the log said nothing of why.
+ */
+export class ReplicaShortfallLog {
+  private lastLineMs = Number.NEGATIVE_INFINITY;
+  private unlogged = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A write `replicas` of the `wanted` replicas acknowledged in time. */
+  refused(replicas: number, wanted: number): void {
+    this.unlogged++;
+    const now = this.now();
+    if (now - this.lastLineMs < SHORTFALL_LOG_EVERY_MS) return;
+    this.logger.warn({
+      message: 'Publishes answered 503: fewer replicas acknowledged them in time than REDIS_MIN_REPLICAS (REDIS_REPLICA_WAIT_MS); a primary with fewer replicas refuses every publish',
+      replicas,
+      minReplicas: wanted,
+      refused: this.unlogged,
+    });
+    this.lastLineMs = now;
+    this.unlogged = 0;
+  }
+}
 
 /**
  * Durable writes on one connection to a primary, each acknowledged by REDIS_MIN_REPLICAS
@@ -21,12 +56,13 @@ export class ReplicaWaits {
   /**
    * `sendWait`: sends WAIT on the writes' connection and resolves with how many replicas
    * acknowledged within REDIS_REPLICA_WAIT_MS (bounded in time by the caller). `onRefused`: told
-   * of each write refused for want of replicas (the connection's metric).
+   * of each write refused for want of replicas, with how many acknowledged it (the connection's
+   * metric and ReplicaShortfallLog).
    */
   constructor(
     private readonly wanted: number,
     private readonly sendWait: () => Promise<number>,
-    private readonly onRefused: () => void,
+    private readonly onRefused: (replicas: number) => void,
   ) {}
 
   /**
@@ -38,7 +74,7 @@ export class ReplicaWaits {
     const reply = await write();
     const replicas = await this.acknowledgements();
     if (replicas >= this.wanted) return reply;
-    this.onRefused();
+    this.onRefused(replicas);
     throw new ReplicasUnavailableError(operation, replicas, this.wanted);
   }
 
