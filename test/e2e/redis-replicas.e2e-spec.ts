@@ -42,26 +42,32 @@ describe('publishes that wait for replicas', () => {
     const body = { id, rooms: [room], type: 'test', payload: { text: 'kept' } };
 
     const warnings = jest.spyOn(Logger.prototype, 'warn');
+    const waitsSent = async () => Number(/cmdstat_wait:calls=(\d+)/.exec(await redisCli(primary.port, ['INFO', 'commandstats']))?.[1] ?? 0);
     const refused = await publish(pod.url, body);
     expect(refused.status).toBe(503);
+    // No replica is connected (ROLE): no WAIT is sent to hold the connection for a whole period.
+    expect(await publish(pod.url, { ...body, id: randomUUID(), payload: { text: 'refused at once' } })).toMatchObject({ status: 503 });
+    expect(await waitsSent()).toBe(0);
     // The log says why, with how many replicas acknowledged and how many are asked for.
     expect(warnings.mock.calls.flat()).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/^Publishes answered 503: fewer replicas/), replicas: 0, minReplicas: 1, refused: 1 }));
     warnings.mockRestore();
     // Stored on the primary but not replicated: the answer does not claim it was not stored.
     expect(refused.body.message).toMatch(/could not confirm the request \(fewer replicas than REDIS_MIN_REPLICAS acknowledged it in time\).*same id/);
-    expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 1\b/);
+    expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 2\b/);
     // A chat message likewise, which has no id to retry by: its error says to look before sending it again.
     const chat = await member.request('message', { room, text: 'unconfirmed' });
     expect(chat.data).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/could not confirm the message \(fewer replicas than REDIS_MIN_REPLICAS.*may have reached the room.*before sending it again/) });
     await member.waitFor((frame) => frame.event === 'message' && frame.data.text === 'unconfirmed');
 
+    expect(await waitsSent()).toBe(0);
     await startReplica();
 
     expect((await publish(pod.url, body)).status).toBe(202);
+    expect(await waitsSent()).toBe(1);
     expect((await publish(pod.url, { ...body, id: randomUUID(), payload: { text: 'second' } })).status).toBe(202);
     await member.waitFor((frame) => frame.event === 'notification' && frame.data.payload.text === 'second');
-    // The refused attempt was stored on the primary (and reached the member); the retry found it.
-    expect(member.all('notification').map((frame) => frame.data.payload.text)).toEqual(['kept', 'second']);
+    // The refused attempts were stored on the primary (and reached the member); the retry found the first.
+    expect(member.all('notification').map((frame) => frame.data.payload.text)).toEqual(['kept', 'refused at once', 'second']);
     await member.close();
   });
 

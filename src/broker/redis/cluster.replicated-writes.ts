@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { NodeClient, boundedCall, commandsOn } from './cluster.client';
 import type { RedisCommands } from './redis.connection';
-import { ReplicaShortfallLog, ReplicaWaits } from './replica-waits';
+import { ReplicaShortfallLog, ReplicaWaits, replicasListed } from './replica-waits';
 
 /** REDIS_MIN_REPLICAS, REDIS_REPLICA_WAIT_MS and REDIS_COMMAND_TIMEOUT_MS, as the connection settled them. */
 export interface ReplicatedWriteSettings {
@@ -59,10 +59,15 @@ export class ClusterReplicatedWrites {
   private replicaWaitsOf(node: NodeClient): ReplicaWaits {
     let waits = this.replicaWaits.get(node);
     if (!waits) {
-      waits = new ReplicaWaits(this.settings.minReplicas, () => this.replicasAcknowledging(node), (replicas) => {
-        this.refused++;
-        this.shortfall.refused(replicas, this.settings.minReplicas);
-      });
+      waits = new ReplicaWaits(
+        this.settings.minReplicas,
+        () => this.replicasAcknowledging(node),
+        (replicas) => {
+          this.refused++;
+          this.shortfall.refused(replicas, this.settings.minReplicas);
+        },
+        async () => replicasListed(await boundedCall('ROLE', node.sendCommand<unknown>(['ROLE']), this.settings.commandTimeoutMs)),
+      );
       this.replicaWaits.set(node, waits);
     }
     return waits;

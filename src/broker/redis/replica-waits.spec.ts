@@ -1,6 +1,6 @@
 import { ReplicasUnavailableError } from './redis.connection';
 import type { Logger } from '@nestjs/common';
-import { ReplicaShortfallLog, ReplicaWaits } from './replica-waits';
+import { ReplicaShortfallLog, ReplicaWaits, replicasListed } from './replica-waits';
 
 /** WAITs answered when the test says, with the number of replicas it says. */
 function controlledWaits() {
@@ -72,6 +72,52 @@ describe('ReplicaWaits', () => {
     waits.pending[1](1);
     await expect(Promise.all([...secondRead, ...thirdRead])).resolves.toEqual(['d', 'e', 'f']);
     expect(waits.pending).toHaveLength(2);
+  });
+});
+
+describe('ReplicaWaits with a primary short of replicas', () => {
+  it('asks ROLE first, and after a WAIT came back short, and sends no WAIT while fewer replicas are connected than wanted', async () => {
+    let waits = 0;
+    let connected: number | Error = 0;
+    const roles: number[] = [];
+    const replicas = new ReplicaWaits(
+      1,
+      async () => {
+        waits++;
+        return typeof connected === 'number' ? Math.min(connected, 1) : 0;
+      },
+      () => undefined,
+      async () => {
+        roles.push(waits);
+        if (connected instanceof Error) throw connected;
+        return connected;
+      },
+    );
+    // ROLE answers first, and the connection is not held for a WAIT that cannot be met.
+    await expect(replicas.write('publish', async () => 'a')).rejects.toThrow('0 of 1 replicas');
+    await expect(replicas.write('publish', async () => 'b')).rejects.toThrow('0 of 1 replicas');
+    expect([waits, roles.length]).toEqual([0, 2]);
+    // A ROLE that fails leaves it to WAIT.
+    connected = new Error('NOPERM');
+    await expect(replicas.write('publish', async () => 'c')).rejects.toThrow('0 of 1 replicas');
+    expect(waits).toBe(1);
+    // A replica back: ROLE lists it, WAIT counts its acknowledgement, and the next write goes straight to WAIT.
+    connected = 1;
+    await expect(replicas.write('publish', async () => 'd')).resolves.toBe('d');
+    await expect(replicas.write('publish', async () => 'e')).resolves.toBe('e');
+    expect([waits, roles.length]).toEqual([3, 4]);
+    // A WAIT that comes back short again: ROLE before the next.
+    connected = 0;
+    await expect(replicas.write('publish', async () => 'f')).rejects.toThrow('0 of 1 replicas');
+    await expect(replicas.write('publish', async () => 'g')).rejects.toThrow('0 of 1 replicas');
+    expect([waits, roles.length]).toEqual([4, 5]);
+  });
+
+  it('reads the replicas a primary lists from ROLE, and nothing from a replica or an odd reply', () => {
+    expect(replicasListed(['master', 3129659, [['127.0.0.1', '9001', '3129242'], ['127.0.0.1', '9002', '3129543']]])).toBe(2);
+    expect(replicasListed(['master', 0, []])).toBe(0);
+    expect(replicasListed(['slave', '127.0.0.1', 9000, 'connected', 3167038])).toBeUndefined();
+    expect(replicasListed('master')).toBeUndefined();
   });
 });
 

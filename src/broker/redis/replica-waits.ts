@@ -46,23 +46,39 @@ export class ReplicaShortfallLog {
  * the inbox, a Cluster's health PINGs) waited behind them all. One WAIT at a time instead: it
  * covers every write the connection sent before it, so the writes answered while one is out
  * share the next one, and the connection is held at most one wait period at a time.
+ *
+ * And none while the primary has fewer replicas connected than wanted: at first, and after a
+ * WAIT that came back short, the next asks ROLE first (`connectedReplicas`), which answers at once, and a WAIT
+ * that cannot be met (only a connected replica acknowledges) is not sent. With its replica gone
+ * (a failover's new primary, until the old one comes back) every call on the connection had
+ * waited behind a WAIT of a whole period: a catch-up's history reads after a Cluster failover
+ * took two seconds, in which a busy room's new life outgrew its history and its members were
+ * told to recover, and every publish took up to two periods to be refused.
  */
 export class ReplicaWaits {
   /** The WAIT out now. */
   private waiting: Promise<number> | undefined;
   /** The WAIT to send once the one out returns, for every write answered meanwhile. */
   private next: Promise<number> | undefined;
+  /**
+   * The last WAIT found fewer replicas than wanted, or none was sent yet: the next asks ROLE
+   * first. A new connection's first, too: a failover's new primary has lost its replica, and one
+   * WAIT of a whole period held the catch-up's reads that follow the failover.
+   */
+  private short = true;
 
   /**
    * `sendWait`: sends WAIT on the writes' connection and resolves with how many replicas
    * acknowledged within REDIS_REPLICA_WAIT_MS (bounded in time by the caller). `onRefused`: told
    * of each write refused for want of replicas, with how many acknowledged it (the connection's
-   * metric and ReplicaShortfallLog).
+   * metric and ReplicaShortfallLog). `connectedReplicas`: how many replicas the primary lists now
+   * (ROLE, replicasListed); undefined, or a failure, and WAIT decides.
    */
   constructor(
     private readonly wanted: number,
     private readonly sendWait: () => Promise<number>,
     private readonly onRefused: (replicas: number) => void,
+    private readonly connectedReplicas?: () => Promise<number | undefined>,
   ) {}
 
   /**
@@ -93,7 +109,7 @@ export class ReplicaWaits {
       .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => {
         this.next = undefined;
-        const waiting: Promise<number> = this.sendWait().finally(() => {
+        const waiting: Promise<number> = this.count().finally(() => {
           if (this.waiting === waiting) this.waiting = undefined;
         });
         this.waiting = waiting;
@@ -101,4 +117,20 @@ export class ReplicaWaits {
       });
     return this.next;
   }
+
+  /** How many replicas acknowledged: WAIT's answer, or the replicas ROLE lists when too few for WAIT to be met. */
+  private async count(): Promise<number> {
+    if (this.short && this.connectedReplicas) {
+      const connected = await this.connectedReplicas().catch(() => undefined);
+      if (connected !== undefined && connected < this.wanted) return connected;
+    }
+    const acknowledged = await this.sendWait();
+    this.short = acknowledged < this.wanted;
+    return acknowledged;
+  }
+}
+
+/** The replicas a primary's ROLE reply lists (`["master", offset, [[ip, port, offset], ...]]`); undefined from anything else. */
+export function replicasListed(role: unknown): number | undefined {
+  return Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : undefined;
 }

@@ -5,7 +5,7 @@ import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, shutClient } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, StartSettingError } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
-import { ReplicaShortfallLog, ReplicaWaits } from './replica-waits';
+import { ReplicaShortfallLog, ReplicaWaits, replicasListed } from './replica-waits';
 import { StandaloneDemotion } from './standalone.demotion';
 import { NodeConnection, StandaloneHealthCheck } from './standalone.health-check';
 import { databaseRefused, refuseClusterNode, warnOfTooFewReplicas } from './standalone.start-checks';
@@ -106,10 +106,16 @@ export class StandaloneRedisConnection extends RedisConnection {
         }
       };
       const shortfall = new ReplicaShortfallLog(this.logger);
-      this.replicaWaits = new ReplicaWaits(minReplicas, sendWait, (replicas) => {
-        this.refusedForReplicas++;
-        shortfall.refused(replicas, minReplicas);
-      });
+      const connectedReplicas = async () => replicasListed(await this.bounded('ROLE', this.command.sendCommand<unknown>(['ROLE'])));
+      this.replicaWaits = new ReplicaWaits(
+        minReplicas,
+        sendWait,
+        (replicas) => {
+          this.refusedForReplicas++;
+          shortfall.refused(replicas, minReplicas);
+        },
+        connectedReplicas,
+      );
     }
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
