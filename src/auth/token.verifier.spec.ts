@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { HeraldConfig } from '../config/herald.config';
 import { fuzzParameters } from '../../test/support/fuzz';
 import { signToken } from '../../test/support/tokens';
-import { TokenVerifier } from './token.verifier';
+import { INTERNED_LIST_MAX_CHARS, TokenVerifier } from './token.verifier';
 
 const SECRET = 'a-secret-long-enough-for-hs256-tests';
 const jwt = new JwtService({ secret: SECRET, verifyOptions: { algorithms: ['HS256'] } });
@@ -133,6 +133,22 @@ describe('TokenVerifier room patterns and scopes', () => {
     expect(second.roomPatterns).toBe(first.roomPatterns);
     expect(second.scopes).toBe(first.scopes);
     expect(first.scopes).toEqual(['presence:read', 'notifications:publish']);
+  });
+
+  it('keep no list longer than INTERNED_LIST_MAX_CHARS for sharing: it goes with the connections that hold it', () => {
+    const long = Array.from({ length: 200 }, (_, i) => `team:${String(i).padStart(5, '0')}`);
+    expect(JSON.stringify(long).length).toBeGreaterThan(INTERNED_LIST_MAX_CHARS);
+    const first = principalOf({ sub: 'u1', rooms: long });
+    // Another list in between, so the second is not the last one handed out (compared in place).
+    principalOf({ sub: 'u2', rooms: ['other'] });
+    const second = principalOf({ sub: 'u3', rooms: long });
+    expect(second.roomPatterns).toEqual(long);
+    expect(second.roomPatterns).not.toBe(first.roomPatterns);
+    // A list within the bound is shared so.
+    const short = long.slice(0, 10);
+    const shared = principalOf({ sub: 'u4', rooms: short });
+    principalOf({ sub: 'u5', rooms: ['other'] });
+    expect(principalOf({ sub: 'u6', rooms: short }).roomPatterns).toBe(shared.roomPatterns);
   });
 
   it('never share between lists that differ, however their items are split', () => {

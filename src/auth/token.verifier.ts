@@ -134,9 +134,18 @@ function displayName(name: string): string {
 const INTERNED_LISTS = 1000;
 
 /**
+ * The longest list, as its JSON text, kept for sharing: role lists many connections share are a
+ * few patterns. A longer one is held by its connections alone and goes with them: kept, 1,000
+ * tokens with a different 40 KB `rooms` list each (through `refresh`) held 150 MB of a pod's heap
+ * after every connection had closed.
+ */
+export const INTERNED_LIST_MAX_CHARS = 2048;
+
+/**
  * One shared, frozen copy of each distinct list of strings. A principal lives as long as its
  * connection, and its `rooms` claim is usually one of a few role lists: tens of thousands of
- * idle connections would otherwise each hold an array and its strings (about 100 bytes).
+ * idle connections would otherwise each hold an array and its strings (about 100 bytes). Kept
+ * for the pod's life, so bounded: INTERNED_LISTS lists of INTERNED_LIST_MAX_CHARS at most.
  */
 class ListInterner {
   private readonly lists = new Map<string, readonly string[]>();
@@ -154,7 +163,7 @@ class ListInterner {
     let shared = this.lists.get(key);
     if (!shared) {
       shared = Object.freeze([...list]);
-      if (this.lists.size < this.capacity) this.lists.set(key, shared);
+      if (this.lists.size < this.capacity && key.length <= INTERNED_LIST_MAX_CHARS) this.lists.set(key, shared);
     }
     this.last = shared;
     return shared;
