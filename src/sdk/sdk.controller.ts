@@ -2,7 +2,7 @@ import { Controller, Get, Header, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldConfig } from '../config/herald.config';
-import { SdkBundle } from './sdk.bundle';
+import { SdkBundle, SdkEncoding } from './sdk.bundle';
 
 /** A year: a URL that names the version never changes content. */
 const VERSIONED_MAX_AGE_S = 31_536_000;
@@ -33,18 +33,39 @@ export class SdkController {
     // ALLOWED_ORIGINS set: the global CORS policy answers for the listed origins only. Unset,
     // any origin may open a WebSocket, so any origin may load the code that does it.
     if (!this.config.allowedOrigins) response.header('Access-Control-Allow-Origin', '*');
+    const encoding = chosenEncoding(sdk.encodings, request.headers['accept-encoding']);
     response.header('Content-Type', 'application/javascript; charset=utf-8');
-    response.header('ETag', sdk.etag);
+    response.header('Vary', 'Accept-Encoding');
+    if (encoding.coding) response.header('Content-Encoding', encoding.coding);
+    response.header('ETag', encoding.etag);
     response.header(
       'Cache-Control',
       version === sdk.version ? `public, max-age=${VERSIONED_MAX_AGE_S}, immutable` : `public, max-age=${UNVERSIONED_MAX_AGE_S}, must-revalidate`,
     );
-    if (matchesEtag(request.headers['if-none-match'], sdk.etag)) {
+    if (matchesEtag(request.headers['if-none-match'], encoding.etag)) {
       response.code(304).send();
       return;
     }
-    response.code(200).send(sdk.source);
+    response.code(200).send(encoding.bytes);
   }
+}
+
+/**
+ * The first of `encodings` (the most preferred) that Accept-Encoding allows (RFC 9110 12.5.3:
+ * a coding listed with q above 0, or `*`); the script as it is when none is, which is always
+ * acceptable unless refused by name (`identity;q=0`, rare enough to be answered as it is anyway).
+ */
+function chosenEncoding(encodings: readonly SdkEncoding[], header: string | string[] | undefined): SdkEncoding {
+  const identity = encodings[encodings.length - 1];
+  if (header === undefined) return identity;
+  const weights = new Map<string, number>();
+  for (const part of (Array.isArray(header) ? header.join(',') : header).split(',')) {
+    const [name, ...parameters] = part.split(';');
+    const q = parameters.map((parameter) => parameter.trim().match(/^q=([\d.]+)$/i)).find((match) => match !== null);
+    weights.set(name.trim().toLowerCase(), q ? Number(q[1]) : 1);
+  }
+  const accepts = (coding: string) => (weights.get(coding) ?? weights.get('*') ?? 0) > 0;
+  return encodings.find((encoding) => encoding.coding !== undefined && accepts(encoding.coding)) ?? identity;
 }
 
 /**

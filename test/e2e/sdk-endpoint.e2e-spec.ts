@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { dirname, join } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const clientDir = dirname(require.resolve('@herald/client/package.json'));
@@ -49,6 +51,44 @@ describe('GET /sdk/herald.js', () => {
       }
       expect((await fetch(`${app.url}/sdk/herald.js`, { headers: { 'if-none-match': '"other"' } })).status).toBe(200);
     });
+  });
+
+  it('is sent compressed as the client accepts (brotli first, then gzip), each coding with its own ETag, and as it is otherwise', async () => {
+    const app = await createTestApp();
+    /** The raw answer, undecoded (fetch would decode it and ask for its own codings). */
+    const raw = (headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+        get(`${app.url}/sdk/herald.js`, { headers }, (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject);
+      });
+    try {
+      const source = readFileSync(join(clientDir, 'dist', 'herald.js'));
+      const br = await raw({ 'accept-encoding': 'gzip, deflate, br' });
+      expect(br.headers).toMatchObject({ 'content-encoding': 'br', vary: 'Accept-Encoding' });
+      expect(brotliDecompressSync(br.body)).toEqual(source);
+      expect(br.body.length).toBeLessThan(source.length / 2);
+      const gz = await raw({ 'accept-encoding': 'gzip;q=1, br;q=0' });
+      expect(gz.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(gz.body)).toEqual(source);
+      const plainHeaders: Record<string, string>[] = [{}, { 'accept-encoding': 'identity' }, { 'accept-encoding': 'deflate' }, { 'accept-encoding': '*;q=0' }];
+      for (const headers of plainHeaders) {
+        const plain = await raw(headers);
+        expect(plain.headers['content-encoding']).toBeUndefined();
+        expect(plain.body).toEqual(source);
+      }
+      expect((await raw({ 'accept-encoding': '*' })).headers['content-encoding']).toBe('br');
+      // Three representations, three tags; each revalidates as itself.
+      const plain = await raw({});
+      const tags = [br, gz, plain].map((answer) => answer.headers.etag);
+      expect(new Set(tags).size).toBe(3);
+      expect((await raw({ 'accept-encoding': 'br', 'if-none-match': String(br.headers.etag) })).status).toBe(304);
+      expect((await raw({ 'if-none-match': String(plain.headers.etag) })).status).toBe(304);
+    } finally {
+      await app.close();
+    }
   });
 
   it('lets any origin load it when ALLOWED_ORIGINS is unset, as any origin may then connect', async () => {
