@@ -28,6 +28,13 @@ interface Claims extends Record<string, unknown> {
 /** What jsonwebtoken checks on every token; TokenVerifier.verify judges `exp` itself. */
 const VERIFY_OPTIONS = { complete: true, ignoreExpiration: true } as const;
 
+/**
+ * The longest token verified: no handshake or HTTP request can carry a longer one (Node refuses,
+ * 431, a request head over 16 KB), so only a `refresh` frame could, and decoding and verifying a
+ * 53 KB one cost the pod a millisecond a frame, within the rate limit.
+ */
+export const TOKEN_MAX_CHARS = 16_384;
+
 /** Most tokens `verifyRepeated` remembers: a pod's publishers are a handful of services. */
 const REMEMBERED_TOKENS = 256;
 
@@ -45,7 +52,7 @@ export class TokenVerifier {
   ) {}
 
   verify(token: string | undefined | null): Verification {
-    if (!token) return { ok: false, reason: 'unauthorized' };
+    if (!token || token.length > TOKEN_MAX_CHARS) return { ok: false, reason: 'unauthorized' };
     let verified: { header: { crit?: unknown }; payload: Claims };
     try {
       // Algorithms, issuer, audience and the key come from JwtModule's options (AuthModule).
