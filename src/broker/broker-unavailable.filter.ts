@@ -52,7 +52,7 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
 export function publishUnavailableMessage(unconfirmedBecause: string | undefined, withId: boolean): string {
   return unconfirmedBecause !== undefined
     ? `The message broker could not confirm the request (${unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. ${retryAdvice(withId)}`
-    : 'The message broker is unreachable, so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
+    : 'The message broker is unavailable (unreachable, or refusing writes for now), so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
 }
 
 /**

@@ -6,6 +6,6 @@ import { BrokerUnavailableFilter } from '../broker/broker-unavailable.filter';
 @Catch(BrokerUnavailableError)
 export class PresenceUnavailableFilter extends BrokerUnavailableFilter {
   protected override messageFor(): string {
-    return 'The message broker is unreachable, so presence across pods cannot be read. Retry later.';
+    return 'The message broker is unavailable (unreachable, or refusing commands for now), so presence across pods cannot be read. Retry later.';
   }
 }
