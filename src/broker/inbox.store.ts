@@ -44,6 +44,8 @@ export interface InboxOptions {
   inboxSize: number;
   /** INBOX_TTL_DAYS in milliseconds. */
   inboxTtlMs: number;
+  /** INBOX_PAGE_MAX_BYTES: a page's items, as stored, stop short of it (but for its first); unbounded when omitted. */
+  pageMaxBytes?: number;
 }
 
 /** What an inbox item is made of: the notification a publication's body carries. */
@@ -64,16 +66,20 @@ export function inboxPage<Stored extends InboxItem>(
   limit: number,
   before: string | undefined,
   itemOf: (stored: Stored) => InboxItem = (stored) => stored,
+  page: { maxBytes: number; sizeOf: (stored: Stored) => number } = { maxBytes: Infinity, sizeOf: () => 0 },
 ): InboxPage {
   const items: InboxItem[] = [];
   let next: string | null = null;
+  let bytes = 0;
   for (let index = oldestFirst.length - 1; index >= 0; index--) {
     const stored = oldestFirst[index];
     if (before !== undefined && !(stored.seq < before)) continue;
-    if (items.length === limit) {
+    const size = page.sizeOf(stored);
+    if (items.length === limit || (items.length > 0 && bytes + size > page.maxBytes)) {
       next = items[items.length - 1].seq;
       break;
     }
+    bytes += size;
     items.push(itemOf(stored));
   }
   return { items, unread: unreadCount(oldestFirst), next };

@@ -63,6 +63,8 @@ export class HeraldConfig {
   readonly redisReplaySize: number;
   readonly redisCommandTimeoutMs: number;
   readonly inboxSize: number;
+  /** INBOX_PAGE_MAX_BYTES. */
+  readonly inboxPageMaxBytes: number;
   readonly inboxTtlDays: number;
   /** HISTORY_MEMORY_MAX_MB in bytes: the embedded engine's budget for every room's history together. */
   readonly historyMemoryMaxBytes: number;
@@ -123,6 +125,7 @@ export class HeraldConfig {
     this.redisReplaySize = env.REDIS_REPLAY_SIZE;
     this.redisCommandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.inboxSize = env.INBOX_SIZE;
+    this.inboxPageMaxBytes = env.INBOX_PAGE_MAX_BYTES;
     this.inboxTtlDays = env.INBOX_TTL_DAYS;
     this.inboxMemoryMaxBytes = env.INBOX_MEMORY_MAX_MB * 1024 * 1024;
     this.historyMemoryMaxBytes = env.HISTORY_MEMORY_MAX_MB * 1024 * 1024;

@@ -354,3 +354,32 @@ describe('inbox paging defaults', () => {
     }
   });
 });
+
+describe.each(BROKER_KINDS)('inbox pages by size (%s broker)', (kind) => {
+  const broker = useBroker(kind);
+
+  it('ends a page before the item that would pass INBOX_PAGE_MAX_BYTES, never before its first, with next leading on to every item once', async () => {
+    const app = await createTestApp({ ...broker.env(), INBOX_SIZE: '20', INBOX_PAGE_MAX_BYTES: '70000' });
+    try {
+      const token = signToken({ sub: 'big-inbox' });
+      // Seven of about 30 KB, and one of 60 KB (alone on its page: the first item always goes).
+      for (let i = 0; i < 8; i++) {
+        const blob = 'x'.repeat(i === 3 ? 60_000 : 30_000);
+        expect((await publish(app.url, { users: ['big-inbox'], type: 'big', payload: { i, blob }, id: `big-${i}` })).status).toBe(202);
+      }
+      const pages: number[][] = [];
+      let before: string | null = null;
+      do {
+        const query: string = before === null ? '?limit=100' : `?limit=100&before=${encodeURIComponent(before)}`;
+        const page = await http('GET', `${app.url}/v1/inbox${query}`, { token });
+        expect(page.status).toBe(200);
+        expect(page.body.unread).toBe(8);
+        pages.push(page.body.items.map((item: { payload: { i: number } }) => item.payload.i));
+        before = page.body.next;
+      } while (before !== null && pages.length < 10);
+      expect(pages).toEqual([[7, 6], [5, 4], [3], [2, 1], [0]]);
+    } finally {
+      await app.close();
+    }
+  });
+});

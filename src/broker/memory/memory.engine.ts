@@ -11,6 +11,8 @@ export interface MemoryEngineOptions {
   inboxTtlMs: number;
   /** INBOX_MEMORY_MAX_MB in bytes; unbounded when omitted. */
   inboxMemoryMaxBytes?: number;
+  /** INBOX_PAGE_MAX_BYTES; unbounded when omitted. */
+  inboxPageMaxBytes?: number;
   /** HISTORY_MEMORY_MAX_MB in bytes; unbounded when omitted. */
   historyMemoryMaxBytes?: number;
 }
@@ -27,7 +29,7 @@ export class MemoryEngine extends Engine {
 
   constructor(options: MemoryEngineOptions) {
     super();
-    const inboxOptions = { inboxSize: options.inboxSize, inboxTtlMs: options.inboxTtlMs, memoryMaxBytes: options.inboxMemoryMaxBytes };
+    const inboxOptions = { inboxSize: options.inboxSize, inboxTtlMs: options.inboxTtlMs, memoryMaxBytes: options.inboxMemoryMaxBytes, pageMaxBytes: options.inboxPageMaxBytes };
     this.inbox = new MemoryInboxStore(inboxOptions, (room, frame) => this.broker.broadcastNow(room, frame));
     this.broker = new MemoryBroker(options, this.inbox);
   }
@@ -39,6 +41,7 @@ export class MemoryEngine extends Engine {
       inboxSize: config.inboxSize,
       inboxTtlMs: config.inboxTtlDays * 86_400_000,
       inboxMemoryMaxBytes: config.inboxMemoryMaxBytes,
+      inboxPageMaxBytes: config.inboxPageMaxBytes,
       historyMemoryMaxBytes: config.historyMemoryMaxBytes,
     });
   }

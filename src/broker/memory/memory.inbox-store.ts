@@ -89,7 +89,8 @@ export class MemoryInboxStore extends InboxStore {
   }
 
   async read(user: string, limit: number, before?: string): Promise<InboxPage> {
-    return inboxPage(this.live(user, Date.now()), limit, before, ({ storedAtMs: _, sizeBytes: __, ...item }) => item);
+    const page = { maxBytes: this.options.pageMaxBytes ?? Infinity, sizeOf: (item: { sizeBytes: number }) => item.sizeBytes };
+    return inboxPage(this.live(user, Date.now()), limit, before, ({ storedAtMs: _, sizeBytes: __, ...item }) => item, page);
   }
 
   /** Walks back from the newest, as far as the seq: a reminder's notification is usually among the newest. */

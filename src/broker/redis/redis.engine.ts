@@ -18,6 +18,8 @@ export interface RedisEngineOptions extends Omit<RedisConnectionOptions, 'url' |
   topology?: RedisTopology;
   /** REDIS_PREFIX: namespaces every key and channel. */
   prefix: string;
+  /** INBOX_PAGE_MAX_BYTES (InboxOptions); unbounded when omitted. */
+  pageMaxBytes?: number;
   /** REDIS_PERSONAL_CHANNELS: channels the personal rooms share; 0 (and always on a Cluster): one per user. */
   personalChannels?: number;
   /** REDIS_BATCH_WINDOW_MS: how long the Redis calls nobody waits on (anchor reads, presence counts and removes) gather before one write (BatchWindow); 0 when not given. */
@@ -87,6 +89,7 @@ export class RedisEngine extends Engine {
       historyTtlS: config.historyTtlS,
       inboxSize: config.inboxSize,
       inboxTtlMs: config.inboxTtlDays * 86_400_000,
+      pageMaxBytes: config.inboxPageMaxBytes,
       // Section 3 terminates a connection silent for 2 heartbeats; a dead pod's presence goes as fast.
       presenceTtlMs: 2 * config.heartbeatMs,
       presenceRefreshMs: Math.max(50, Math.floor(config.heartbeatMs / 2)),

@@ -24,12 +24,23 @@ export class RedisInboxStore extends InboxStore {
   async read(user: string, limit: number, before?: string): Promise<InboxPage> {
     const reply = await this.connection.run('inbox read', (redis) => redis.heraldInboxRead(this.keys.inboxKeys(user), this.options.inboxTtlMs, limit, before));
     const items: InboxItem[] = [];
-    reply.entries.forEach((raw, index) => {
+    const maxBytes = this.options.pageMaxBytes ?? Infinity;
+    let bytes = 0;
+    let more = reply.more;
+    for (let index = 0; index < reply.entries.length; index++) {
+      const raw = reply.entries[index];
+      // Ended before the entry that would pass INBOX_PAGE_MAX_BYTES, unparsed: `next` leads to it.
+      if (items.length > 0 && bytes + raw.length > maxBytes) {
+        more = true;
+        break;
+      }
       const entry = parseInboxEntry(raw);
       // The script read each entry's id already; one it could read has this shape.
-      if (entry) items.push(inboxItemOf(formatSeq(entry.epoch, entry.position), entry.body, reply.read[index]));
-    });
-    return { items, unread: reply.unread, next: reply.more && items.length > 0 ? items[items.length - 1].seq : null };
+      if (!entry) continue;
+      bytes += raw.length;
+      items.push(inboxItemOf(formatSeq(entry.epoch, entry.position), entry.body, reply.read[index]));
+    }
+    return { items, unread: reply.unread, next: more && items.length > 0 ? items[items.length - 1].seq : null };
   }
 
   itemState(user: string, { id, seq }: Pick<InboxItem, 'id' | 'seq'>): Promise<InboxItemState> {
