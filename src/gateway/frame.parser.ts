@@ -34,16 +34,8 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
     return { ok: false, problem: unreadable ?? 'Frame must be a JSON object', event: undefined, id: undefined };
   }
-  const { event, data } = frame as { event?: unknown; data?: unknown };
-  let { id } = frame as { id?: unknown };
-  // A numeric id is echoed as it was written unless it was a plain safe integer: section 2
-  // promises the reply "the same id", and a double does not hold every number exactly (a 30-digit
-  // integer, 1e999, 1e-400, which parses to 0, or 1.0000000000000000001, to 1), nor does
-  // JSON.stringify write -0 back; a client with exact numbers (Python, Go's json.Number) would
-  // otherwise never match its reply. Read off the bytes without recursing: a second parse with a
-  // reviver did, and a 5 KB frame 2,500 levels deep with an id of 1.5 overflowed the stack.
-  if (typeof id === 'number') id = numberAsWritten(bytes, id) ?? id;
-  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) || isRawJson(id) ? (id as FrameId) : undefined;
+  const { event, data, id } = frame as { event?: unknown; data?: unknown; id?: unknown };
+  const validId = echoedId(bytes, id);
   const eventName = typeof event === 'string' ? event : undefined;
   if (unreadable !== undefined) return { ok: false, problem: unreadable, event: eventName, id: validId };
   if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
@@ -67,10 +59,8 @@ export const FRAME_VALUES_MAX = 64;
 /** The refusal of a frame holding more than FRAME_VALUES_MAX values, echoing the event and id read off its bytes. */
 function tooManyValues(bytes: Buffer, unreadable: string | undefined): ParsedFrame {
   const event = scalarAt(bytes, 'event');
-  const id = scalarAt(bytes, 'id');
-  const validId = typeof id === 'string' ? id : typeof id === 'number' ? (numberAsWritten(bytes, id) ?? id) : undefined;
   const problem = unreadable ?? `Frame holds more than ${FRAME_VALUES_MAX} members and list elements; no event has more than a few fields`;
-  return { ok: false, problem, event: typeof event === 'string' ? event : undefined, id: validId };
+  return { ok: false, problem, event: typeof event === 'string' ? event : undefined, id: echoedId(bytes, scalarAt(bytes, 'id')) };
 }
 
 /** The string or number at a top-level key, read without parsing the frame; undefined when there is none. */
@@ -87,14 +77,22 @@ function scalarAt(bytes: Buffer, key: string): unknown {
 const BINARY_FRAME = 'Frames must be JSON text frames';
 const NOT_UTF8 = 'Frame is not valid UTF-8 text';
 
-/** JSON.rawJSON and JSON.isRawJSON (ES2026, in Node 24's V8; TypeScript's ES2023 lib lacks them). */
-const json = JSON as JSON & {
-  rawJSON(text: string): object;
-  isRawJSON(value: unknown): boolean;
-};
+/** JSON.rawJSON (ES2026, in Node 24's V8; TypeScript's ES2023 lib lacks it). */
+const json = JSON as JSON & { rawJSON(text: string): object };
 
-function isRawJson(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && json.isRawJSON(value);
+/**
+ * The id a reply echoes for the frame's top-level `id` as parsed: a string as it is, a number as
+ * it was written unless it was a plain safe integer (numberAsWritten); undefined for anything
+ * else. Section 2 promises the reply "the same id", and a double does not hold every number
+ * exactly (a 30-digit integer, 1e999, 1e-400, which parses to 0, or 1.0000000000000000001, to 1),
+ * nor does JSON.stringify write -0 back; a client with exact numbers (Python, Go's json.Number)
+ * would otherwise never match its reply. Read off the bytes without recursing: a second parse
+ * with a reviver did, and a 5 KB frame 2,500 levels deep with an id of 1.5 overflowed the stack.
+ */
+function echoedId(bytes: Buffer, id: unknown): FrameId | undefined {
+  if (typeof id === 'string') return id;
+  if (typeof id !== 'number') return undefined;
+  return numberAsWritten(bytes, id) ?? (Number.isFinite(id) ? id : undefined);
 }
 
 /**
