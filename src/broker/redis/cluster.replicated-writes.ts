@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { NodeClient, boundedCall, commandsOn } from './cluster.client';
 import type { RedisCommands } from './redis.connection';
-import { ReplicaShortfallLog, ReplicaWaits, replicasListed } from './replica-waits';
+import { ReplicaRefusals, ReplicaWaits, replicasListed } from './replica-waits';
 
 /** REDIS_MIN_REPLICAS, REDIS_REPLICA_WAIT_MS and REDIS_COMMAND_TIMEOUT_MS, as the connection settled them. */
 export interface ReplicatedWriteSettings {
@@ -22,20 +22,19 @@ export class ClusterReplicatedWrites {
   private readonly replicaWaits = new WeakMap<NodeClient, ReplicaWaits>();
   /** Per node client: the commands a durable write is given (nodeCommandsOf). */
   private readonly nodeCommands = new WeakMap<NodeClient, RedisCommands>();
-  private refused = 0;
-  /** One line for the connection, whichever primaries refuse. */
-  private readonly shortfall: ReplicaShortfallLog;
+  /** One count and one log line for the connection, whichever primaries refuse. */
+  private readonly refusals: ReplicaRefusals;
 
   constructor(
     private readonly settings: ReplicatedWriteSettings,
     logger: Logger,
   ) {
-    this.shortfall = new ReplicaShortfallLog(logger);
+    this.refusals = new ReplicaRefusals(logger, settings.minReplicas);
   }
 
   /** Writes refused for want of replicas so far (the connection's metric). */
   get refusedForReplicas(): number {
-    return this.refused;
+    return this.refusals.count;
   }
 
   /** The write, then WAIT on the same primary, through that primary's ReplicaWaits. */
@@ -62,10 +61,7 @@ export class ClusterReplicatedWrites {
       waits = new ReplicaWaits(
         this.settings.minReplicas,
         () => this.replicasAcknowledging(node),
-        (replicas) => {
-          this.refused++;
-          this.shortfall.refused(replicas, this.settings.minReplicas);
-        },
+        this.refusals.refused,
         async () => replicasListed(await boundedCall('ROLE', node.sendCommand<unknown>(['ROLE']), this.settings.commandTimeoutMs)),
       );
       this.replicaWaits.set(node, waits);

@@ -1,6 +1,6 @@
 import { ReplicasUnavailableError } from './redis.connection';
 import type { Logger } from '@nestjs/common';
-import { ReplicaShortfallLog, ReplicaWaits, replicasListed } from './replica-waits';
+import { ReplicaRefusals, ReplicaWaits, replicasListed } from './replica-waits';
 
 /** WAITs answered when the test says, with the number of replicas it says. */
 function controlledWaits() {
@@ -121,21 +121,22 @@ describe('ReplicaWaits with a primary short of replicas', () => {
   });
 });
 
-describe('ReplicaShortfallLog', () => {
-  it('warns at the first refused write, then at most every 10 s with how many were refused since', () => {
+describe('ReplicaRefusals', () => {
+  it('warns at the first refused write, then at most every 10 s with how many were refused since, and counts them all', () => {
     const lines: Array<Record<string, unknown>> = [];
     let nowMs = 1_000_000;
-    const log = new ReplicaShortfallLog({ warn: (line: Record<string, unknown>) => lines.push(line) } as unknown as Logger, () => nowMs);
-    log.refused(0, 2);
+    const log = new ReplicaRefusals({ warn: (line: Record<string, unknown>) => lines.push(line) } as unknown as Logger, 2, () => nowMs);
+    log.refused(0);
     expect(lines).toEqual([expect.objectContaining({ message: expect.stringMatching(/^Publishes answered 503: fewer replicas .* than REDIS_MIN_REPLICAS/), replicas: 0, minReplicas: 2, refused: 1 })]);
     for (let i = 0; i < 5; i++) {
       nowMs += 1000;
-      log.refused(1, 2);
+      log.refused(1);
     }
     expect(lines).toHaveLength(1);
     nowMs += 5000;
-    log.refused(1, 2);
+    log.refused(1);
     expect(lines[1]).toMatchObject({ replicas: 1, minReplicas: 2, refused: 6 });
+    expect(log.count).toBe(7);
   });
 });
 

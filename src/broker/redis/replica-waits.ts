@@ -5,34 +5,43 @@ import { ReplicasUnavailableError } from './redis.connection';
 const SHORTFALL_LOG_EVERY_MS = 10_000;
 
 /**
- * One warning at most every SHORTFALL_LOG_EVERY_MS while a connection refuses writes for want of
- * replicas, with how many it refused since the last: the metric counts them, but a primary with
- * fewer replicas than REDIS_MIN_REPLICAS (a replica lost, or the setting above what the servers
- * have) answers every publish 503, and the log said nothing of why.
+ * A connection's writes refused for want of replicas: counted (its metric) and logged, one
+ * warning at most every SHORTFALL_LOG_EVERY_MS with how many were refused since the last. A
+ * primary with fewer replicas than REDIS_MIN_REPLICAS (a replica lost, or the setting above what
+ * the servers have) answers every publish 503, and the log said nothing of why.
  */
-export class ReplicaShortfallLog {
+export class ReplicaRefusals {
+  private total = 0;
   private lastLineMs = Number.NEGATIVE_INFINITY;
   private unlogged = 0;
 
   constructor(
     private readonly logger: Logger,
+    /** REDIS_MIN_REPLICAS. */
+    private readonly wanted: number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A write `replicas` of the `wanted` replicas acknowledged in time. */
-  refused(replicas: number, wanted: number): void {
+  /** Writes refused so far. */
+  get count(): number {
+    return this.total;
+  }
+
+  /** A write only `replicas` replicas acknowledged in time (ReplicaWaits' onRefused). */
+  readonly refused = (replicas: number): void => {
+    this.total++;
     this.unlogged++;
     const now = this.now();
     if (now - this.lastLineMs < SHORTFALL_LOG_EVERY_MS) return;
     this.logger.warn({
       message: 'Publishes answered 503: fewer replicas acknowledged them in time than REDIS_MIN_REPLICAS (REDIS_REPLICA_WAIT_MS); a primary with fewer replicas refuses every publish',
       replicas,
-      minReplicas: wanted,
+      minReplicas: this.wanted,
       refused: this.unlogged,
     });
     this.lastLineMs = now;
     this.unlogged = 0;
-  }
+  };
 }
 
 /**
@@ -71,7 +80,7 @@ export class ReplicaWaits {
    * `sendWait`: sends WAIT on the writes' connection and resolves with how many replicas
    * acknowledged within REDIS_REPLICA_WAIT_MS (bounded in time by the caller). `onRefused`: told
    * of each write refused for want of replicas, with how many acknowledged it (the connection's
-   * metric and ReplicaShortfallLog). `connectedReplicas`: how many replicas the primary lists now
+   * metric and log: ReplicaRefusals.refused). `connectedReplicas`: how many replicas the primary lists now
    * (ROLE, replicasListed); undefined, or a failure, and WAIT decides.
    */
   constructor(

@@ -5,7 +5,7 @@ import { DeadlineExpiredError, withDeadline } from '../deadline';
 import { RECONNECT_DEFAULTS, RedisClient, asCallError, createRedisClient, describeError, destroyClient, reconnectBackoffMs, shutClient } from './redis.client';
 import { ClosedWhileStartingError, RedisCommands, RedisConnection, RedisConnectionHealth, StartSettingError } from './redis.connection';
 import { RedisDeadline } from './redis-deadline';
-import { ReplicaShortfallLog, ReplicaWaits, replicasListed } from './replica-waits';
+import { ReplicaRefusals, ReplicaWaits, replicasListed } from './replica-waits';
 import { StandaloneDemotion } from './standalone.demotion';
 import { NodeConnection, StandaloneHealthCheck } from './standalone.health-check';
 import { databaseRefused, refuseClusterNode, warnOfTooFewReplicas } from './standalone.start-checks';
@@ -70,9 +70,9 @@ const DEFAULTS = {
 export class StandaloneRedisConnection extends RedisConnection {
   private readonly logger = new Logger(StandaloneRedisConnection.name);
   private readonly settings: Required<RedisConnectionOptions>;
-  private refusedForReplicas = 0;
-  /** Durable writes and their WAITs (none with REDIS_MIN_REPLICAS=0). */
+  /** Durable writes and their WAITs, and the writes they refused (none with REDIS_MIN_REPLICAS=0). */
   private readonly replicaWaits: ReplicaWaits | undefined;
+  private readonly replicaRefusals: ReplicaRefusals | undefined;
   private readonly command: RedisClient;
   private readonly subscriptions: StandaloneSubscriptions;
   private readonly healthCheck: StandaloneHealthCheck;
@@ -105,17 +105,9 @@ export class StandaloneRedisConnection extends RedisConnection {
           throw asCallError('WAIT', error);
         }
       };
-      const shortfall = new ReplicaShortfallLog(this.logger);
+      this.replicaRefusals = new ReplicaRefusals(this.logger, minReplicas);
       const connectedReplicas = async () => replicasListed(await this.bounded('ROLE', this.command.sendCommand<unknown>(['ROLE'])));
-      this.replicaWaits = new ReplicaWaits(
-        minReplicas,
-        sendWait,
-        (replicas) => {
-          this.refusedForReplicas++;
-          shortfall.refused(replicas, minReplicas);
-        },
-        connectedReplicas,
-      );
+      this.replicaWaits = new ReplicaWaits(minReplicas, sendWait, this.replicaRefusals.refused, connectedReplicas);
     }
     this.command = createRedisClient(options.url, {
       connectTimeoutMs: this.settings.commandTimeoutMs,
@@ -179,7 +171,7 @@ export class StandaloneRedisConnection extends RedisConnection {
     return {
       shards: [{ shard: this.address, up: this.isAvailable && this.subscriber?.isReady === true }],
       failovers: 0,
-      refusedForReplicas: this.refusedForReplicas,
+      refusedForReplicas: this.replicaRefusals?.count ?? 0,
     };
   }
 
