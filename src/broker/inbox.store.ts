@@ -66,23 +66,38 @@ export function inboxPage<Stored extends InboxItem>(
   limit: number,
   before: string | undefined,
   itemOf: (stored: Stored) => InboxItem = (stored) => stored,
-  page: { maxBytes: number; sizeOf: (stored: Stored) => number } = { maxBytes: Infinity, sizeOf: () => 0 },
+  budget: { bytes: PageBudget; sizeOf: (stored: Stored) => number } = { bytes: new PageBudget(), sizeOf: () => 0 },
 ): InboxPage {
   const items: InboxItem[] = [];
   let next: string | null = null;
-  let bytes = 0;
   for (let index = oldestFirst.length - 1; index >= 0; index--) {
     const stored = oldestFirst[index];
     if (before !== undefined && !(stored.seq < before)) continue;
-    const size = page.sizeOf(stored);
-    if (items.length === limit || (items.length > 0 && bytes + size > page.maxBytes)) {
+    if (items.length === limit || !budget.bytes.takes(budget.sizeOf(stored))) {
       next = items[items.length - 1].seq;
       break;
     }
-    bytes += size;
     items.push(itemOf(stored));
   }
   return { items, unread: unreadCount(oldestFirst), next };
+}
+
+/**
+ * INBOX_PAGE_MAX_BYTES as a page fills (both stores): whether the next item, of `size` bytes,
+ * still goes on it. The first always does, so a page holds an item whenever one is left.
+ */
+export class PageBudget {
+  private bytes = 0;
+  private items = 0;
+
+  constructor(private readonly maxBytes = Infinity) {}
+
+  takes(size: number): boolean {
+    if (this.items > 0 && this.bytes + size > this.maxBytes) return false;
+    this.items++;
+    this.bytes += size;
+    return true;
+  }
 }
 
 export function unreadCount(items: readonly Pick<InboxItem, 'read'>[]): number {

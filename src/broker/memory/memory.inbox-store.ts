@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
-import { InboxItemState, InboxOptions, InboxStore, inboxEvent, inboxPage, unreadCount } from '../inbox.store';
+import { InboxItemState, InboxOptions, InboxStore, PageBudget, inboxEvent, inboxPage, unreadCount } from '../inbox.store';
 import { evictionTargetBytes } from './eviction-target';
 
 export interface MemoryInboxOptions extends InboxOptions {
@@ -89,8 +89,8 @@ export class MemoryInboxStore extends InboxStore {
   }
 
   async read(user: string, limit: number, before?: string): Promise<InboxPage> {
-    const page = { maxBytes: this.options.pageMaxBytes ?? Infinity, sizeOf: (item: { sizeBytes: number }) => item.sizeBytes };
-    return inboxPage(this.live(user, Date.now()), limit, before, ({ storedAtMs: _, sizeBytes: __, ...item }) => item, page);
+    const budget = { bytes: new PageBudget(this.options.pageMaxBytes), sizeOf: (item: StoredItem) => item.sizeBytes };
+    return inboxPage(this.live(user, Date.now()), limit, before, ({ storedAtMs: _, sizeBytes: __, ...item }) => item, budget);
   }
 
   /** Walks back from the newest, as far as the seq: a reminder's notification is usually among the newest. */

@@ -1,5 +1,5 @@
 import { InboxItem, InboxPage, personalRoom } from '@herald/client/protocol';
-import { InboxItemState, InboxOptions, InboxStore, inboxItemOf } from '../inbox.store';
+import { InboxItemState, InboxOptions, InboxStore, PageBudget, inboxItemOf } from '../inbox.store';
 import { formatSeq } from '../seq';
 import { InboxEventChannel, parseInboxEntry } from './inbox.scripts';
 import { RedisConnection } from './redis.connection';
@@ -24,20 +24,19 @@ export class RedisInboxStore extends InboxStore {
   async read(user: string, limit: number, before?: string): Promise<InboxPage> {
     const reply = await this.connection.run('inbox read', (redis) => redis.heraldInboxRead(this.keys.inboxKeys(user), this.options.inboxTtlMs, limit, before));
     const items: InboxItem[] = [];
-    const maxBytes = this.options.pageMaxBytes ?? Infinity;
-    let bytes = 0;
+    const budget = new PageBudget(this.options.pageMaxBytes);
     let more = reply.more;
     for (let index = 0; index < reply.entries.length; index++) {
       const raw = reply.entries[index];
-      // Ended before the entry that would pass INBOX_PAGE_MAX_BYTES, unparsed: `next` leads to it.
-      if (items.length > 0 && bytes + raw.length > maxBytes) {
-        more = true;
-        break;
-      }
       const entry = parseInboxEntry(raw);
       // The script read each entry's id already; one it could read has this shape.
       if (!entry) continue;
-      bytes += raw.length;
+      // Ended before the entry that would pass INBOX_PAGE_MAX_BYTES (read first, so one that
+      // cannot be read never ends a page): `next` leads to it.
+      if (!budget.takes(raw.length)) {
+        more = true;
+        break;
+      }
       items.push(inboxItemOf(formatSeq(entry.epoch, entry.position), entry.body, reply.read[index]));
     }
     return { items, unread: reply.unread, next: more && items.length > 0 ? items[items.length - 1].seq : null };
