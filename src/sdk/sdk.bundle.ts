@@ -14,11 +14,11 @@ export interface SdkEncoding {
 }
 
 export interface SdkScript {
-  source: string;
   version: string;
-  /** A strong ETag: the version and a hash of the bytes, so a rebuilt SDK is fetched again. */
-  etag: string;
-  /** The script compressed once, when read, and as it is: the most preferred coding first. */
+  /**
+   * The script compressed once, when read, then as it is (last): the most preferred coding first.
+   * Each ETag is the version and a hash of the script, so a rebuilt SDK is fetched again.
+   */
   encodings: readonly SdkEncoding[];
 }
 
@@ -61,6 +61,6 @@ export class SdkBundle {
       { coding: 'gzip', bytes: gzipped, etag: `"${version}-${hash}-gzip"` },
       { coding: undefined, bytes: Buffer.from(source), etag },
     ];
-    return { source, version, etag, encodings };
+    return { version, encodings };
   }
 }
