@@ -228,6 +228,8 @@ describe.each(BROKER_KINDS)('client frames (%s broker)', (kind) => {
       ['a bad signature', () => signToken({ sub: 'alice' }, 'a-different-secret-long-enough')],
       ['an expired token', () => signToken({ sub: 'alice', ttlS: -5 })],
       ['an exp later than any date (once error internal)', () => signToken({ sub: 'alice', ttlS: 1e13 })],
+      // Valid but for its length (a long name would be cut to 100 characters): over 16,384 characters.
+      ['a token longer than any handshake could carry', () => signToken({ sub: 'alice', name: 'n'.repeat(13_000) })],
     ])('refuses %s and keeps the old token', async (_, makeToken) => {
       const reply = await alice.request('refresh', { token: makeToken() });
       expect(reply.event).toBe('error');
