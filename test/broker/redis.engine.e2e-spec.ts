@@ -19,6 +19,14 @@ import { publishPastAThrowingListener } from './throwing-listener';
 
 let redis: RedisServer;
 const harness = redisHarness(() => redis);
+
+/** Two pods on one fresh prefix, with what the first delivers logged: how most tests of a second pod's effect begin. */
+async function twoPods() {
+  const prefix = uniquePrefix();
+  const a = await harness.pod({ prefix });
+  const b = await harness.pod({ prefix });
+  return { prefix, a, b, inbox: new DeliveryLog(a.broker) };
+}
 const body = (text: string) => ({ text });
 const textOf = (delivery: Delivery) => (JSON.parse((delivery as Publication).body) as { text: string }).text;
 
@@ -501,10 +509,7 @@ describe('RedisEngine', () => {
     });
 
     it('replaces a lost subscriber and delivers what the pod missed meanwhile, once and in order', async () => {
-      const prefix = uniquePrefix();
-      const a = await harness.pod({ prefix });
-      const b = await harness.pod({ prefix });
-      const inbox = new DeliveryLog(a.broker);
+      const { prefix, a, b, inbox } = await twoPods();
       await a.broker.subscribe('chat');
       await a.broker.subscribe('quiet');
       await b.broker.publish('chat', 'message', body('m1'));
@@ -591,10 +596,7 @@ describe('RedisEngine', () => {
     afterEach(() => harness.closeAll());
 
     it('keeps that life going from the moment it is followed: the next publication continues it, with no recovery for nothing', async () => {
-      const prefix = uniquePrefix();
-      const a = await harness.pod({ prefix });
-      const b = await harness.pod({ prefix });
-      const inbox = new DeliveryLog(a.broker);
+      const { prefix, a, b, inbox } = await twoPods();
       const meta = new RedisKeys(prefix).meta('user:ann');
       const first = await b.broker.publish('user:ann', 'notification', body('while away'));
       // The life a notification started, moments from its end (HISTORY_TTL_S after that notification).
@@ -617,10 +619,7 @@ describe('RedisEngine', () => {
 
   describe('a subscription that missed publications without noticing', () => {
     it('catches the room up from history when a live publication skips positions, then delivers it', async () => {
-      const prefix = uniquePrefix();
-      const a = await harness.pod({ prefix });
-      const b = await harness.pod({ prefix });
-      const inbox = new DeliveryLog(a.broker);
+      const { prefix, a, b, inbox } = await twoPods();
       await a.broker.subscribe('chat');
       await b.broker.publish('chat', 'message', body('m1'));
       await eventually(() => expect(inbox.of('chat')).toHaveLength(1));
@@ -647,10 +646,7 @@ describe('RedisEngine', () => {
     afterEach(() => harness.closeAll());
 
     it('tells the room to recover when a position it delivered comes back with another publication, then delivers that one', async () => {
-      const prefix = uniquePrefix();
-      const a = await harness.pod({ prefix });
-      const b = await harness.pod({ prefix });
-      const inbox = new DeliveryLog(a.broker);
+      const { prefix, a, b, inbox } = await twoPods();
       await a.broker.subscribe('chat');
       for (const text of ['m1', 'm2', 'm3']) await b.broker.publish('chat', 'message', body(text));
       await eventually(() => expect(inbox.of('chat')).toHaveLength(3));
