@@ -1,9 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import type { RawData } from 'ws';
 import { FrameId } from '@herald/client/protocol';
-import { jsonNestingExceeds } from '../parsing/json-depth';
 import { topLevelNumberSource, topLevelScalarSource } from '../parsing/json-number-source';
-import { jsonValuesExceed } from '../parsing/json-values';
+import { jsonShapeOf } from '../parsing/json-values';
 
 export type ParsedFrame =
   | { ok: true; event: string; data: object; id: FrameId | undefined }
@@ -22,7 +21,8 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   // connection failed with 1007. Checked before decoding, which would quietly put U+FFFD in.
   // Either refusal is decided by now; the frame is still read for an id to echo (section 2).
   const unreadable = isBinary ? BINARY_FRAME : isUtf8(bytes) ? undefined : NOT_UTF8;
-  if (jsonValuesExceed(bytes, FRAME_VALUES_MAX, maxDepth)) return tooManyValues(bytes, unreadable);
+  const shape = jsonShapeOf(bytes, FRAME_VALUES_MAX, maxDepth);
+  if (shape === 'too many values') return tooManyValues(bytes, unreadable);
   let frame: unknown;
   try {
     // V8's JSON.parse does not recurse, so even a hostile frame parses in linear time; only
@@ -40,7 +40,7 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
   if (unreadable !== undefined) return { ok: false, problem: unreadable, event: eventName, id: validId };
   if (id !== undefined && validId === undefined) return { ok: false, problem: 'id must be a string or a number', event: eventName, id: undefined };
   if (eventName === undefined) return { ok: false, problem: 'event must be a string', event: undefined, id: validId };
-  if (jsonNestingExceeds(bytes, maxDepth)) return { ok: false, problem: `Frame is nested deeper than ${maxDepth} levels`, event: eventName, id: validId };
+  if (shape === 'too deep') return { ok: false, problem: `Frame is nested deeper than ${maxDepth} levels`, event: eventName, id: validId };
   if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) {
     return { ok: false, problem: 'data must be an object', event: eventName, id: validId };
   }
@@ -48,7 +48,7 @@ export function parseFrame(raw: RawData, isBinary: boolean, maxDepth: number): P
 }
 
 /**
- * The most members and list elements a frame may hold in all (jsonValuesExceed), checked before
+ * The most members and list elements a frame may hold in all (jsonShapeOf), checked before
  * it is parsed. No event has more than a few fields, each a string, so only a frame that would be
  * refused anyway holds more; parsed, 20 connections of one user sending 5,000-member frames
  * within the rate limit held a pod's event loop for seconds at a time. Room enough for members of

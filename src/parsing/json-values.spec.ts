@@ -1,9 +1,12 @@
 import fc from 'fast-check';
 import { fuzzParameters } from '../../test/support/fuzz';
 import { depthOf, formattedJsonText, valueCountOf } from '../../test/support/json-arbitraries';
-import { jsonValuesExceed } from './json-values';
+import { jsonShapeOf } from './json-values';
 
-describe('jsonValuesExceed', () => {
+/** Whether jsonShapeOf finds more than `maxValues` values. */
+const jsonValuesExceed = (bytes: Uint8Array, maxValues: number, maxDepth: number) => jsonShapeOf(bytes, maxValues, maxDepth) === 'too many values';
+
+describe('jsonShapeOf', () => {
   it('agrees with a count of the parsed value\'s members and elements, for every JSON text and limit (property)', () => {
     fc.assert(
       fc.property(formattedJsonText, fc.integer({ min: 0, max: 60 }), ({ value, bytes }, maxValues) => {
@@ -23,15 +26,26 @@ describe('jsonValuesExceed', () => {
     expect(exceeds(`{"k":{${Array.from({ length: 5000 }, (_, i) => `"k${i}":1`).join(',')}}}`, 64)).toBe(true);
   });
 
-  it('leaves a text nested deeper than maxDepth to the depth check', () => {
-    expect(jsonValuesExceed(Buffer.from('[[[1,2,3,4]]]'), 2, 2)).toBe(false);
-    expect(jsonValuesExceed(Buffer.from('[[[1,2,3,4]]]'), 2, 3)).toBe(true);
+  it('says which limit the text passes first: the depth, or the values', () => {
+    expect(jsonShapeOf(Buffer.from('[[[1,2,3,4]]]'), 2, 2)).toBe('too deep');
+    expect(jsonShapeOf(Buffer.from('[[[1,2,3,4]]]'), 2, 3)).toBe('too many values');
+    expect(jsonShapeOf(Buffer.from('[[[1,2,3,4]]]'), 6, 3)).toBe('fits');
+  });
+
+  it('agrees with a recursive depth of the parsed value when the values fit, for every JSON text and limit (property)', () => {
+    fc.assert(
+      fc.property(formattedJsonText, fc.integer({ min: 0, max: 100 }), ({ value, bytes }, maxDepth) => {
+        const shape = jsonShapeOf(bytes, Number.MAX_SAFE_INTEGER, maxDepth);
+        expect(shape).toBe(depthOf(value) > maxDepth ? 'too deep' : 'fits');
+      }),
+      fuzzParameters(500),
+    );
   });
 
   it('never throws on arbitrary bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 1, max: 40 }), (bytes, maxValues, maxDepth) => {
-        expect(typeof jsonValuesExceed(bytes, maxValues, maxDepth)).toBe('boolean');
+        expect(['fits', 'too many values', 'too deep']).toContain(jsonShapeOf(bytes, maxValues, maxDepth));
       }),
       fuzzParameters(500),
     );
