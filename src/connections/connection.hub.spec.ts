@@ -59,6 +59,7 @@ async function memberOfPersonalRoom() {
   };
   const label = (text: string) => {
     const frame = JSON.parse(text);
+    if (frame.event === 'recovery') return `recovery ${frame.data.seq}`;
     return frame.event === 'joined' ? `joined missed ${frame.data.missed}` : frame.data.text;
   };
   /** The texts and joined replies the socket was sent, in order. */
@@ -139,14 +140,52 @@ describe('ConnectionHub: a member whose rejoin replayed what the feed had not de
     await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
     expect(sent()).toEqual(['two', 'three']);
     expect(hub.stats().replayedAhead).toBe(1);
-    // The feed delivers them now, and a deposed primary's late write of an earlier life.
+    // The feed delivers them now, and a deposed primary's late write of an earlier life between them.
     await publish('two');
-    await publish('three');
     (hub as unknown as { deliver(delivery: Delivery): void }).deliver(publication(formatSeq('000000000000', 7), 'late'));
+    await publish('three');
     expect(sent()).toEqual(['two', 'three']);
     await publish('four');
     expect(sent()).toEqual(['two', 'three', 'four']);
     expect(hub.stats().replayedAhead).toBe(0);
+    await engine.close();
+  });
+
+  it('is told to recover first when the room goes on in a later life before the feed reached what it replayed (a deposed primary answered its read)', async () => {
+    const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
+    const since = await publish('seen');
+    frames.length = 0;
+    const { epoch, position } = parseSeq(since)!;
+    const publication = (seq: string, text: string): Publication => ({ kind: 'publication', room: ROOM, seq, event: 'notification', body: JSON.stringify({ text }), publishedAtMs: Date.now() });
+    const read: HistoryResult = { latestSeq: formatSeq(epoch, position + 2), recovered: true, publications: [publication(formatSeq(epoch, position + 1), 'one'), publication(formatSeq(epoch, position + 2), 'two')], aheadOfFeed: true };
+    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
+    jest.spyOn(engine.broker, 'history').mockResolvedValueOnce(read);
+    await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    expect(sent()).toEqual(['one', 'two']);
+    // The feed crosses into a later life from before them (the promoted server never had them),
+    // which carries one again: the retry of a publish the deposed primary answered 503.
+    const later = 'zzzzzzzzzzzz';
+    const deliver = (delivery: Delivery) => (hub as unknown as { deliver(delivery: Delivery): void }).deliver(delivery);
+    deliver(publication(formatSeq(later, 1), 'one'));
+    expect(sent()).toEqual(['one', 'two', `recovery ${formatSeq(later, 0)}`, 'one']);
+    expect(hub.stats().replayedAhead).toBe(0);
+    deliver(publication(formatSeq(later, 2), 'three'));
+    expect(sent()).toEqual(['one', 'two', `recovery ${formatSeq(later, 0)}`, 'one', 'three']);
+    await engine.close();
+  });
+
+  it('is told nothing when the feed reached what it replayed before the room went on in a later life', async () => {
+    const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
+    const since = await publish('seen');
+    frames.length = 0;
+    const { epoch, position } = parseSeq(since)!;
+    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
+    jest.spyOn(engine.broker, 'history').mockResolvedValueOnce({ latestSeq: formatSeq(epoch, position + 1), recovered: true, publications: [], aheadOfFeed: true });
+    await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    await publish('one');
+    const later = 'zzzzzzzzzzzz';
+    (hub as unknown as { deliver(delivery: Delivery): void }).deliver({ kind: 'publication', room: ROOM, seq: formatSeq(later, 1), event: 'notification', body: '{"text":"two"}', publishedAtMs: Date.now() });
+    expect(sent()).toEqual(['two']);
     await engine.close();
   });
 

@@ -3,6 +3,7 @@ import { Joined, PERSONAL_ROOM_PREFIX, isPersonalRoom, personalRoom } from '@her
 import type { WebSocket } from 'ws';
 import { Broker, Delivery, HistoryResult, Publication } from '../broker/broker';
 import { RefCountedSubscriptions } from '../broker/ref-counted-subscriptions';
+import { formatSeq, parseSeq } from '../broker/seq';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Principal } from '../auth/principal';
 import { Connection, CONNECTION_OF_SOCKET, SocketOfConnection } from './connection';
@@ -57,7 +58,8 @@ export class ConnectionHub {
    * (HistoryResult.aheadOfFeed: a failover, the room's subscription not moved yet), with the
    * join's last seq: the feed delivers those publications later, and they are not sent to that
    * member again (nor a deposed primary's late write of the life the join left behind). Gone
-   * once a later one passes, a `recovery` begins afresh, or the member leaves.
+   * once the feed reaches the last one replayed (or the room goes on in a later life first: see
+   * replayedAlready), a `recovery` begins afresh, or the member leaves.
    */
   private readonly replayedAhead = new Map<string, Map<Connection, string>>();
   /** Connections between "subscribed" and "history sent": their live frames wait here. */
@@ -411,14 +413,23 @@ export class ConnectionHub {
 
   /**
    * Whether `connection`'s join replayed this publication already, or passed it (replayedAhead);
-   * once a later one arrives, the member gets everything again.
+   * once the feed reaches the last one replayed, the member gets everything again. A publication
+   * of a later history life while the feed never reached it: the feed crossed into that life from
+   * further back (a failover's promoted server took over before there), so the member holds
+   * publications the room's later life does not, whose retries it may carry again (a deposed
+   * primary answered the join's read). The member is told to recover first, as a gap tells all.
    */
   private replayedAlready(ahead: Map<Connection, string>, delivery: Publication, connection: Connection): boolean {
     const lastReplayed = ahead.get(connection);
     if (lastReplayed === undefined) return false;
     // Seqs of one room sort as strings, across lives too (seq.ts).
-    if (delivery.seq <= lastReplayed) return true;
+    if (delivery.seq < lastReplayed) return true;
     deleteFrom(this.replayedAhead, delivery.room, connection);
+    if (delivery.seq === lastReplayed) return true;
+    const at = parseSeq(delivery.seq)!;
+    if (at.epoch !== parseSeq(lastReplayed)?.epoch) {
+      connection.send(new PreparedFrame(deliveryFrame({ kind: 'gap', room: delivery.room, latestSeq: formatSeq(at.epoch, at.position - 1) })));
+    }
     return false;
   }
 

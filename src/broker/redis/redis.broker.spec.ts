@@ -1,6 +1,7 @@
 import { personalRoom } from '@herald/client/protocol';
 import { Logger } from '@nestjs/common';
-import { formatSeq } from '../seq';
+import { BrokerUnavailableError } from '../broker';
+import { formatSeq, newEpoch } from '../seq';
 import { BatchWindow } from './batch-window';
 import { ChannelListener, RedisConnection } from './redis.connection';
 import { RedisBroker } from './redis.broker';
@@ -174,6 +175,48 @@ describe('RedisBroker', () => {
     } finally {
       warn.mockRestore();
     }
+  });
+
+  describe("a join's read answered from a history life the room's feed has left", () => {
+    /**
+     * A room this pod follows, whose feed crossed from life e1 (at 5) into e2 (a failover's
+     * promoted server took over at 5); then a rejoin's read is answered by `answers` in turn.
+     */
+    async function rejoinAfterFailover(answers: Array<'deposed' | 'promoted'>) {
+      const redis = new TwoConnections();
+      const keys = new RedisKeys('test:', false, 16);
+      const broker = new RedisBroker(redis.connection, keys, { historySize: 10, historyTtlS: 60, inboxSize: 10, inboxTtlMs: 60_000, minReplicas: 1 }, new BatchWindow(0));
+      const room = 'public:failed-over';
+      const [e1, e2] = [newEpoch(1_000), newEpoch(2_000)];
+      const entry = (epoch: string, position: number) => ({ epoch, position, event: 'message', publishedAtMs: Date.now(), body: `{"text":"${epoch} ${position}"}` });
+      try {
+        redis.latest = { epoch: e1, latestPosition: 5, nowMs: Date.now(), entries: undefined, after: undefined };
+        await broker.subscribe(room);
+        await until(() => broker.historyNow(room) !== undefined);
+        redis.publish(keys.channel(room), e2, 1);
+        redis.latest = { epoch: e2, latestPosition: 1, nowMs: Date.now(), entries: [entry(e2, 1)], after: { epoch: e1, latestPosition: 5 } };
+        redis.arrive();
+        await until(() => broker.historyNow(room)?.latestSeq === formatSeq(e2, 1));
+        const promoted = redis.latest;
+        // The deposed primary ran two writes queued for it (answered 503) before it learned of the failover.
+        const deposed: RoomHistoryReply = { epoch: e1, latestPosition: 7, nowMs: Date.now(), entries: [entry(e1, 7), entry(e1, 6)], after: undefined };
+        const replies = answers.map((answer) => (answer === 'deposed' ? deposed : promoted));
+        jest.spyOn(broker, 'historyNow').mockReturnValue(undefined);
+        redis.heraldHistory = async () => replies.shift() ?? null;
+        const read = await broker.history(room, formatSeq(e1, 5));
+        return { recovered: read.recovered, seqs: read.publications.map((publication) => publication.seq), e2 };
+      } finally {
+        await broker.close();
+      }
+    }
+    it("reads again, from the promoted server, and replays none of the deposed primary's writes", async () => {
+      const { recovered, seqs, e2 } = await rejoinAfterFailover(['deposed', 'promoted']);
+      expect({ recovered, seqs }).toEqual({ recovered: true, seqs: [formatSeq(e2, 1)] });
+    });
+
+    it('refuses the join as unavailable when the second read comes from the left life too', async () => {
+      await expect(rejoinAfterFailover(['deposed', 'deposed'])).rejects.toBeInstanceOf(BrokerUnavailableError);
+    });
   });
 
   describe('a rejoin\'s read across a failover', () => {

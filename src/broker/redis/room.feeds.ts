@@ -270,6 +270,18 @@ export class RoomFeeds {
   }
 
   /**
+   * Whether this pod's feed of the room stands in a later history life than `seq`'s: a read
+   * that saw `seq` last was answered from a life the room has left (RedisBroker.history).
+   */
+  hasLeftLifeOf(room: string, seq: string | null): boolean {
+    const feed = this.feeds.get(room);
+    const at = feed && standingOf(feed);
+    if (!at || seq === null) return false;
+    const read = parseSeq(seq);
+    return read !== undefined && isEarlierLife(read.epoch, at.epoch);
+  }
+
+  /**
    * What this pod delivered in a followed room after `since`, when it still holds all of it
    * (positionOf's conditions, the same life, nothing missing from `since` to its last); else
    * undefined. The caller checks that window against the history's size and age.
