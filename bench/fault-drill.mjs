@@ -23,7 +23,9 @@
  *                                             # kinds of failover, found through the sentinels
  *
  * DRILL_CLIENTS (40) and DRILL_OUT change the clients and where the results go; DRILL_LOG_LEVEL
- * (error) the pods' LOG_LEVEL, their logs going to the drill's own output. Exits 1 on any violation.
+ * (error) the pods' LOG_LEVEL, their logs going to the drill's own output; DRILL_FAULTS (a part
+ * of a fault's name) and DRILL_REPEAT (1) run only the faults it names, each that many times.
+ * Exits 1 on any violation.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -41,6 +43,10 @@ const REDIS = process.env.DRILL_REDIS || 'single';
 if (!['single', 'cluster', 'sentinel'].includes(REDIS)) throw new Error(`DRILL_REDIS must be single (the default), cluster or sentinel, not ${REDIS}`);
 const OUT = process.env.DRILL_OUT ?? join(ROOT, 'docs', 'fault-drill', REDIS === 'single' ? 'results.json' : `${REDIS}-results.json`);
 const CLIENTS = Number(process.env.DRILL_CLIENTS ?? 40);
+/** Only the faults whose name holds this text (all by default), each REPEAT times: to chase one fault's rare failure. */
+const ONLY_FAULTS = process.env.DRILL_FAULTS ?? '';
+const REPEAT = Number(process.env.DRILL_REPEAT ?? 1);
+if (!Number.isInteger(REPEAT) || REPEAT < 1) throw new Error(`DRILL_REPEAT must be a whole number of at least 1, not ${process.env.DRILL_REPEAT}`);
 const ROOMS = Array.from({ length: 5 }, (_, index) => `drill:${index}`);
 /** Short, so a dead pod's presence expires within the drill (2 x HEARTBEAT_MS), and longer than the pod freeze. */
 const HEARTBEAT_MS = 5_000;
@@ -331,8 +337,10 @@ async function main() {
         for (const client of clients) if (client.closed && !client.busy) void client.rejoin();
       }],
     ];
+    const chosen = faults.filter(([name]) => name.includes(ONLY_FAULTS)).flatMap((fault) => Array(REPEAT).fill(fault));
+    if (chosen.length === 0) throw new Error(`no fault's name holds DRILL_FAULTS=${ONLY_FAULTS}`);
     await sleep(SETTLE_MS);
-    for (const [name, fault] of faults) {
+    for (const [name, fault] of chosen) {
       const before = violations.length;
       log(`fault: ${name}`);
       await fault();

@@ -32,16 +32,17 @@ export class RoomContinuity {
     return state && !state.fresh ? state.lastSeq ?? undefined : undefined;
   }
 
-  joined({ room, seq, recovered }) {
+  joined({ room, seq, recovered, missed }) {
     const state = this.rooms.get(room);
     if (state && recovered === true) {
       // The replay follows, in order, from the seq the client last saw: onNotification checks it.
       this.rejoins.recovered++;
+      state.replaying = missed ?? 0;
       return;
     }
     if (state && recovered === false) this.rejoins.notRecovered++;
     const at = parseSeq(seq);
-    this.rooms.set(room, { lastSeq: seq, epoch: at?.epoch ?? null, position: at?.position ?? 0, seen: state?.seen ?? new Map(), fresh: false, sinceFresh: new Set() });
+    this.rooms.set(room, { lastSeq: seq, epoch: at?.epoch ?? null, position: at?.position ?? 0, seen: state?.seen ?? new Map(), fresh: false, sinceFresh: new Map(), replaying: 0 });
   }
 
   /** `recovery`: the server cannot prove this room missed nothing; what follows starts afresh. */
@@ -61,11 +62,15 @@ export class RoomContinuity {
     if (!at) return this.violation(`${room}: unreadable seq ${seq}`);
     if (state.seen.has(seq)) return this.violation(`${room}: ${seq} delivered twice`);
     state.seen.set(seq, payload?.n);
-    if (state.fresh) state.sinceFresh = new Set();
+    if (state.fresh) state.sinceFresh = new Map();
     // Once each between fresh starts, by the publish's own number: a retry the new life carries
     // again after its first attempt reached the client in the old one has another seq.
-    if (payload?.n !== undefined && state.sinceFresh.has(payload.n)) this.violation(`${room}: publish ${payload.n} delivered twice (again as ${seq}) without a recovery`);
-    if (payload?.n !== undefined) state.sinceFresh.add(payload.n);
+    // How it came, for the violation's text: live, or in a rejoin's replay.
+    const how = state.replaying > 0 ? 'in a replay' : 'live';
+    if (state.replaying > 0) state.replaying--;
+    const first = payload?.n === undefined ? undefined : state.sinceFresh.get(payload.n);
+    if (first !== undefined) this.violation(`${room}: publish ${payload.n} delivered twice (${first}, again as ${seq} ${how}) without a recovery`);
+    if (payload?.n !== undefined) state.sinceFresh.set(payload.n, `as ${seq} ${how}`);
     if (state.fresh) state.fresh = false;
     else if (state.epoch === null && at.position !== 1) this.violation(`${room}: first message of a room without history is ${seq}`);
     else if (state.epoch !== null && at.epoch !== state.epoch) {
