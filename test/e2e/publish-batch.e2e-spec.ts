@@ -327,6 +327,44 @@ describe('POST /v1/notifications/batch at the documented limits, on the embedded
   });
 });
 
+describe('POST /v1/notifications/batch over 64 KiB (read across turns of the event loop)', () => {
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp()));
+  afterAll(() => app.close());
+
+  /** 80 notifications of about 1 KB each before `last` (raw JSON text): a body of about 90 KB. */
+  const bigBatch = (last: string) => `{"notifications":[${Array.from({ length: 80 }, (_, i) => `{"users":["rex"],"type":"f${i}","payload":{"text":"${'x'.repeat(1000)}"}}`).join(',')},${last}]}`;
+  const post = (body: string | Buffer, contentType = 'application/json') =>
+    fetch(`${app.url}/v1/notifications/batch`, { method: 'POST', headers: { authorization: `Bearer ${publisherToken()}`, 'content-type': contentType }, body }).then(async (response) => ({ status: response.status, body: (await response.json()) as { results: unknown[] } }));
+
+  it.each(['application/json', 'application/json; charset=utf-8'])('refuses one nested too deep or not UTF-8 as a small one, sent as %s', async (type) => {
+    const deep = bigBatch(`{"users":["rex"],"type":"deep","payload":${'['.repeat(40)}${']'.repeat(40)}}`);
+    expect(Buffer.byteLength(deep)).toBeGreaterThan(64 * 1024);
+    // A batch's envelope takes two levels: each notification keeps a single publish's 32.
+    expect(await post(deep, type)).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: 'The JSON body is nested deeper than 34 levels' } });
+    const text = Buffer.from(bigBatch('{"users":["rex"],"type":"caf","payload":{}}'));
+    const broken = Buffer.concat([text.subarray(0, text.lastIndexOf('caf') + 3), Buffer.from([0xc3]), text.subarray(text.lastIndexOf('caf') + 3)]);
+    expect(await post(broken, type)).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: 'The body is not valid UTF-8' } });
+    expect(await post(bigBatch('{"users":["rex"],"type":"cut"'), type)).toMatchObject({ status: 400, body: { statusCode: 400, error: 'Bad Request' } });
+  });
+
+  it('names an inexact number and measures each notification as sent, as in a small one, and publishes the rest', async () => {
+    const rex = await connectClient(app.wsUrl, signToken({ sub: 'rex' }));
+    const padded = `{"users":["rex"],"type":"padded",${' '.repeat(70_000)}"payload":{}}`;
+    const { status, body } = await post(bigBatch(`{"users":["rex"],"type":"t","payload":{"id":1234567890123456789}},${padded},{"users":["rex"],"type":"last","payload":{}}`));
+    expect(status).toBe(207);
+    expect(body.results).toHaveLength(83);
+    expect(body.results.slice(80)).toEqual([
+      { error: { statusCode: 400, message: 'notifications.80.payload.id is an integer beyond 2^53, which JSON readers round: send it as a string' } },
+      { error: { statusCode: 413, message: `notifications.81 is ${Buffer.byteLength(padded)} bytes, over MAX_PUBLISH_BYTES (65536)` } },
+      { id: expect.any(String), targets: 1 },
+    ]);
+    await rex.waitFor((frame) => frame.event === 'notification' && frame.data.type === 'last');
+    expect(types(rex)).toEqual([...Array.from({ length: 80 }, (_, i) => `f${i}`), 'last']);
+    await rex.close();
+  });
+});
+
 describe('POST /v1/notifications/batch while Redis cannot store', () => {
   const broker = useBroker('redis');
   let app: TestApp;
