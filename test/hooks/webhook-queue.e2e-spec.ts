@@ -121,6 +121,38 @@ describe('webhook queues', () => {
     }
   });
   /**
+   * A failover that lost a pod's last updates without an error reaching it: the old primary took
+   * them after its replica was promoted (a planned Sentinel switch). Staged by putting back what
+   * the promoted replica would hold: the keys as they were before those updates.
+   */
+  it("raises the ups and downs of updates Redis lost without an error, at this pod's next heartbeat (Redis scripts)", async () => {
+    const tracker = new RedisActivityTracker(store, { podId: 'pod-failed-over', podTtlMs: 60_000, refreshMs: 100, queueMax: 100 }, () => undefined);
+    await tracker.start();
+    const inspector = createClient({ url: redis.url });
+    await inspector.connect();
+    const queue = new RedisWebhookQueue(store, 'pod-reader', 100);
+    const events = async () => held(await queue.lease(1000, 100)).head.map((queued) => `${queued.event.type} ${'user' in queued.event ? queued.event.user : ''}`);
+    const keys = store.activityKeys('pod-failed-over');
+    try {
+      tracker.change(userKey('ann'), 1);
+      await eventually(async () => expect(await events()).toEqual(['user.online ann']));
+      const replicated = { pod: await inspector.hGetAll(keys.pod), totals: await inspector.hGetAll(keys.totals), mark: await inspector.get(keys.mark), queue: await inspector.lRange(keys.queue, 0, -1) };
+      tracker.change(userKey('ann'), -1);
+      tracker.change(userKey('bo'), 1);
+      await eventually(async () => expect(await events()).toEqual(['user.online ann', 'user.offline ann', 'user.online bo']));
+
+      // The failover: the promoted replica has what was replicated before those two updates.
+      await inspector.multi().del([keys.pod, keys.totals, keys.queue]).hSet(keys.pod, replicated.pod).hSet(keys.totals, replicated.totals).set(keys.mark, replicated.mark!).rPush(keys.queue, replicated.queue).exec();
+      expect(await events()).toEqual(['user.online ann']);
+      await eventually(async () => expect(await events()).toEqual(['user.online ann', 'user.offline ann', 'user.online bo']));
+      expect(await inspector.hGetAll(keys.totals)).toEqual({ 'u:bo': '1' });
+    } finally {
+      await inspector.quit();
+      await tracker.close();
+    }
+  });
+
+  /**
    * A pause of Redis, as it looks afterwards: no activity script ran for longer than half the pod
    * TTL, and every pod's score lapsed meanwhile. Staged with an inspector (pausing Redis's clock
    * would pause the scripts too); test/e2e/webhooks.e2e-spec freezes a real one.

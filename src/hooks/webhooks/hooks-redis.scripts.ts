@@ -19,6 +19,11 @@ import { CommandParser, defineScript } from 'redis';
  * every refresh (a quarter of the pod TTL), and when none ran for half the TTL every pod's
  * expiry moves on by the time that passed. A pod that really died meanwhile is reaped that much later.
  *
+ * A failover can lose a pod's last updates without an error reaching it (the old primary took
+ * them after its replica was promoted: a planned Sentinel switch, a primary paused past its
+ * failover): each update records a mark of its own beside the pod's hash, and a heartbeat that
+ * finds another mark there tells the pod to send every count again (RedisActivityTracker).
+ *
  * A Redis that loses its data (a restart without persistence) loses the counts too, so the
  * downs a pod could not record meanwhile would never come out of them: the first full sync
  * after the loss raises them itself (ACTIVITY_APPLY). A loss is told apart from a pod that was
@@ -82,7 +87,7 @@ local function reap(pod_id)
   local hash = pod_prefix .. pod_id
   local entries = redis.call('HGETALL', hash)
   for i = 1, #entries, 2 do shift(entries[i], -tonumber(entries[i + 1])) end
-  redis.call('DEL', hash)
+  redis.call('DEL', hash, hash .. ':mark')
   redis.call('ZREM', pods, pod_id)
 end
 -- Records this script's run; after a pause of more than half the pod TTL, moves the expiry of
@@ -103,9 +108,11 @@ end
 `;
 
 /**
- * KEYS[6]: the dataset id. ARGV[4..]: pod id, pod TTL ms, '1' for a full sync, the dataset id
- * this pod last saw ('' for none), a fresh one to set if Redis has none, then activity key and
- * count pairs (this pod's absolute counts, in the order they changed).
+ * KEYS[6]: the dataset id; KEYS[7]: this pod's mark. ARGV[4..]: pod id, pod TTL ms, '1' for a
+ * full sync, the dataset id this pod last saw ('' for none), a fresh one to set if Redis has
+ * none, this update's mark, then activity key and count pairs (this pod's absolute counts, in
+ * the order they changed). The mark is kept (for two pod TTLs, renewed by each heartbeat) so
+ * the pod can tell whether Redis still holds this update.
  * A partial update from a pod that is not registered (it was reaped, or Redis lost its data)
  * changes nothing and returns {-1}: the pod then sends a full sync, which also forgets keys it
  * no longer counts. Counts are absolute, so applying an update twice changes nothing.
@@ -127,14 +134,14 @@ if full then
   end
   lost = ARGV[7] ~= '' and ARGV[7] ~= dataset
   local wanted = {}
-  for i = 9, #ARGV, 2 do
+  for i = 10, #ARGV, 2 do
     if tonumber(ARGV[i + 1]) > 0 then wanted[ARGV[i]] = true end
   end
   for _, key in ipairs(redis.call('HKEYS', own)) do
     if not wanted[key] then set_own(key, 0) end
   end
 end
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   local key, count = ARGV[i], tonumber(ARGV[i + 1])
   if lost and count == 0 and redis.call('HEXISTS', own, key) == 0 then
     if redis.call('HEXISTS', totals, key) == 0 then emit(key, false) end
@@ -143,18 +150,24 @@ for i = 9, #ARGV, 2 do
   end
 end
 redis.call('ZADD', pods, now + ttl_ms, pod_id)
+redis.call('SET', KEYS[7], ARGV[9], 'PX', 2 * ttl_ms)
 reap_expired()
 return {1, queued, dropped, dataset}
 `;
 
-/** ARGV[4..5]: pod id, pod TTL ms. Refreshes this pod and reaps dead ones; {-1} when this pod was reaped. */
+/**
+ * KEYS[6]: this pod's mark. ARGV[4..5]: pod id, pod TTL ms. Refreshes this pod and reaps dead
+ * ones; {-1} when this pod was reaped, else {1, queued, dropped, the mark of this pod's last
+ * update Redis holds ('' for none)}.
+ */
 const ACTIVITY_HEARTBEAT = `${ACTIVITY_HELPERS}
 local pod_id, ttl_ms = ARGV[4], tonumber(ARGV[5])
 forgive_pause(ttl_ms)
-if not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0} end
+if not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0, ''} end
 redis.call('ZADD', pods, now + ttl_ms, pod_id)
+redis.call('PEXPIRE', KEYS[6], 2 * ttl_ms)
 reap_expired()
-return {1, queued, dropped}
+return {1, queued, dropped, redis.call('GET', KEYS[6]) or ''}
 `;
 
 /** ARGV[4..5]: pod id, pod TTL ms. The pod leaves: everything it counted goes down. */
@@ -237,6 +250,8 @@ export interface ActivityKeys {
   dataset: string;
   /** When an activity script last ran (Redis ms): a long silence was a pause no pod is blamed for. */
   clock: string;
+  /** The mark of this pod's last update Redis holds (`<pod hash>:mark`, which a reap deletes with the hash). */
+  mark: string;
 }
 
 export interface ActivityReply {
@@ -246,6 +261,11 @@ export interface ActivityReply {
   dropped: number;
   /** After a full sync: the id of the data Redis holds. */
   dataset?: string;
+}
+
+/** A heartbeat's reply: also the mark of this pod's last update Redis holds ('' for none). */
+export interface HeartbeatReply extends ActivityReply {
+  mark: string;
 }
 
 const activityReply = (reply: [number, number, number, string?]): ActivityReply => ({
@@ -277,22 +297,22 @@ export interface DatasetIds {
 export const HOOKS_SCRIPTS = {
   hooksActivityApply: defineScript({
     SCRIPT: ACTIVITY_APPLY,
-    NUMBER_OF_KEYS: 6,
-    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number, full: boolean, dataset: DatasetIds, counts: [string, number][]) {
-      pushActivity(parser, keys, idPrefix, queueMax, [keys.dataset]);
-      parser.push(podId, String(ttlMs), full ? '1' : '0', dataset.known, dataset.fresh);
+    NUMBER_OF_KEYS: 7,
+    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number, full: boolean, dataset: DatasetIds, mark: string, counts: [string, number][]) {
+      pushActivity(parser, keys, idPrefix, queueMax, [keys.dataset, keys.mark]);
+      parser.push(podId, String(ttlMs), full ? '1' : '0', dataset.known, dataset.fresh, mark);
       for (const [key, count] of counts) parser.push(key, String(count));
     },
     transformReply: activityReply,
   }),
   hooksActivityHeartbeat: defineScript({
     SCRIPT: ACTIVITY_HEARTBEAT,
-    NUMBER_OF_KEYS: 5,
+    NUMBER_OF_KEYS: 6,
     parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number) {
-      pushActivity(parser, keys, idPrefix, queueMax);
+      pushActivity(parser, keys, idPrefix, queueMax, [keys.mark]);
       parser.push(podId, String(ttlMs));
     },
-    transformReply: activityReply,
+    transformReply: (reply: [number, number, number, string]): HeartbeatReply => ({ registered: reply[0] === 1, queued: Number(reply[1]), dropped: Number(reply[2]), mark: String(reply[3]) }),
   }),
   hooksActivityLeave: defineScript({
     SCRIPT: ACTIVITY_LEAVE,

@@ -44,6 +44,7 @@ export class HooksRedisStore {
       podPrefix: `${this.base}pod:`,
       dataset: `${this.base}dataset`,
       clock: `${this.base}clock`,
+      mark: `${this.base}pod:${podId}:mark`,
     };
   }
 

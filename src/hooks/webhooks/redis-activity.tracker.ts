@@ -26,6 +26,12 @@ const RETRY_MAX_MS = 5000;
  * this pod finds it was reaped, the next call is a full sync of every count, which settles
  * the totals whatever the failed call did or did not apply.
  *
+ * A failover can also lose this pod's last updates without telling it: the old primary took
+ * them after its replica had been promoted (a planned Sentinel switch, a primary paused past its
+ * failover), so they succeeded here. Each update leaves its mark in Redis; a heartbeat that
+ * finds an older one there (the promoted replica's) starts a full sync, which raises the ups and
+ * downs those updates had carried (a user who left meanwhile would otherwise stay online for good).
+ *
  * A full sync cannot settle what Redis forgot: after a restart that lost its data, a user who
  * left this pod during the outage is counted nowhere, so no count goes down and no one was
  * ever told `user.offline`. So every key that goes to zero here is kept until a call that
@@ -46,6 +52,10 @@ export class RedisActivityTracker extends ActivityTracker {
   private droppingDowns = false;
   /** The id of the data Redis held at the last full sync; another one means Redis lost it. */
   private dataset = '';
+  /** How many updates this pod sent; each one's number is its mark in Redis. */
+  private updates = 0;
+  /** The mark of this pod's last update that succeeded ('' before the first). */
+  private appliedMark = '';
   private pending: [ActivityKey, number][] = [];
   private needsFullSync = true;
   private flushing: Promise<void> | undefined;
@@ -116,7 +126,8 @@ export class RedisActivityTracker extends ActivityTracker {
     this.needsFullSync = false;
     try {
       const dataset = { known: this.dataset, fresh: randomBytes(9).toString('base64url') };
-      const reply = await this.store.client.hooksActivityApply(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId, this.options.podTtlMs, full, dataset, counts);
+      const mark = String(++this.updates);
+      const reply = await this.store.client.hooksActivityApply(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId, this.options.podTtlMs, full, dataset, mark, counts);
       if (!reply.registered) {
         this.logger.warn({ message: 'This pod was taken for dead; registering its connections again' });
         this.needsFullSync = true;
@@ -127,6 +138,7 @@ export class RedisActivityTracker extends ActivityTracker {
         if (this.dataset !== '' && reply.dataset !== this.dataset) this.logger.warn({ message: 'Redis lost the webhook counts: this pod registered its counts again, with the downs it saw meanwhile', downs: carriedDowns.length });
         this.dataset = reply.dataset;
       }
+      this.appliedMark = mark;
       for (const [key, change] of carriedDowns) {
         if (this.unacknowledgedDowns.get(key) === change) this.unacknowledgedDowns.delete(key);
       }
@@ -149,14 +161,24 @@ export class RedisActivityTracker extends ActivityTracker {
     }
   }
 
-  /** Keeps this pod alive in Redis and reaps dead pods; an update in flight does both already. */
+  /**
+   * Keeps this pod alive in Redis and reaps dead pods; an update in flight does both already.
+   * Also checks that Redis still holds this pod's last update (its mark): see the class.
+   */
   private heartbeat(): void {
     if (this.flushing || this.needsFullSync || this.closed) return;
+    const expectedMark = this.appliedMark;
     this.store.client
       .hooksActivityHeartbeat(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId, this.options.podTtlMs)
       .then((reply) => {
-        if (reply.registered) return this.reportReply(reply);
-        this.logger.warn({ message: 'This pod was taken for dead; registering its connections again' });
+        if (!reply.registered) {
+          this.logger.warn({ message: 'This pod was taken for dead; registering its connections again' });
+        } else {
+          this.reportReply(reply);
+          // An update sent after this heartbeat has its own mark: only a mark that should be there counts.
+          if (reply.mark === expectedMark || this.appliedMark !== expectedMark || this.needsFullSync) return;
+          this.logger.warn({ message: "Redis lost this pod's last activity updates (a failover); sending every count again" });
+        }
         this.needsFullSync = true;
         this.pending = [];
         this.flushSoon();
