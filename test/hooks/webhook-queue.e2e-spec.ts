@@ -125,8 +125,11 @@ describe('webhook queues', () => {
    * them after its replica was promoted (a planned Sentinel switch). Staged by putting back what
    * the promoted replica would hold: the keys as they were before those updates.
    */
-  it("raises the ups and downs of updates Redis lost without an error, at this pod's next heartbeat (Redis scripts)", async () => {
-    const tracker = new RedisActivityTracker(store, { podId: 'pod-failed-over', podTtlMs: 60_000, refreshMs: 100, queueMax: 100 }, () => undefined);
+  it.each([
+    ['heartbeat', 100, []],
+    ['update', 60_000, ['user.online dee']],
+  ])("raises the ups and downs of updates Redis lost without an error, at this pod's next %s (Redis scripts)", async (_, refreshMs, raisedByTheUpdate) => {
+    const tracker = new RedisActivityTracker(store, { podId: 'pod-failed-over', podTtlMs: 60_000, refreshMs, queueMax: 100 }, () => undefined);
     await tracker.start();
     const inspector = createClient({ url: redis.url });
     await inspector.connect();
@@ -139,13 +142,23 @@ describe('webhook queues', () => {
       const replicated = { pod: await inspector.hGetAll(keys.pod), totals: await inspector.hGetAll(keys.totals), mark: await inspector.get(keys.mark), queue: await inspector.lRange(keys.queue, 0, -1) };
       tracker.change(userKey('ann'), -1);
       tracker.change(userKey('bo'), 1);
-      await eventually(async () => expect(await events()).toEqual(['user.online ann', 'user.offline ann', 'user.online bo']));
+      tracker.change(userKey('cy'), 1);
+      await eventually(async () => expect(await events()).toEqual(['user.online ann', 'user.offline ann', 'user.online bo', 'user.online cy']));
+      tracker.change(userKey('cy'), -1);
+      await eventually(async () => expect(await events()).toContain('user.offline cy'));
 
-      // The failover: the promoted replica has what was replicated before those two updates.
+      // The failover: the promoted replica has what was replicated before those updates; cy came
+      // and went within them (the old primary may have delivered cy's user.online), bo came.
       await inspector.multi().del([keys.pod, keys.totals, keys.queue]).hSet(keys.pod, replicated.pod).hSet(keys.totals, replicated.totals).set(keys.mark, replicated.mark!).rPush(keys.queue, replicated.queue).exec();
       expect(await events()).toEqual(['user.online ann']);
-      await eventually(async () => expect(await events()).toEqual(['user.online ann', 'user.offline ann', 'user.online bo']));
-      expect(await inspector.hGetAll(keys.totals)).toEqual({ 'u:bo': '1' });
+      if (raisedByTheUpdate.length > 0) tracker.change(userKey('dee'), 1);
+      const expected = ['user.offline ann', 'user.offline cy', 'user.online ann', 'user.online bo', ...raisedByTheUpdate];
+      await eventually(async () => expect((await events()).sort()).toEqual(expected.sort()));
+      expect(await inspector.hGetAll(keys.totals)).toEqual({ 'u:bo': '1', ...(raisedByTheUpdate.length > 0 ? { 'u:dee': '1' } : {}) });
+      // A later update follows the full sync's mark: it raises its own event only.
+      tracker.change(userKey('eve'), 1);
+      await eventually(async () => expect(await events()).toHaveLength(expected.length + 1));
+      expect((await events()).at(-1)).toBe('user.online eve');
     } finally {
       await inspector.quit();
       await tracker.close();

@@ -21,8 +21,9 @@ import { CommandParser, defineScript } from 'redis';
  *
  * A failover can lose a pod's last updates without an error reaching it (the old primary took
  * them after its replica was promoted: a planned Sentinel switch, a primary paused past its
- * failover): each update records a mark of its own beside the pod's hash, and a heartbeat that
- * finds another mark there tells the pod to send every count again (RedisActivityTracker).
+ * failover): each update records a mark of its own beside the pod's hash and names the one
+ * before it, and an update or heartbeat that finds another mark there tells the pod to send
+ * every count again (RedisActivityTracker).
  *
  * A Redis that loses its data (a restart without persistence) loses the counts too, so the
  * downs a pod could not record meanwhile would never come out of them: the first full sync
@@ -110,9 +111,12 @@ end
 /**
  * KEYS[6]: the dataset id; KEYS[7]: this pod's mark. ARGV[4..]: pod id, pod TTL ms, '1' for a
  * full sync, the dataset id this pod last saw ('' for none), a fresh one to set if Redis has
- * none, this update's mark, then activity key and count pairs (this pod's absolute counts, in
- * the order they changed). The mark is kept (for two pod TTLs, renewed by each heartbeat) so
- * the pod can tell whether Redis still holds this update.
+ * none, this update's mark, the mark of the update before it, '1' when Redis lost this pod's
+ * updates (raise the downs it sends as for lost data, below), then activity key and count pairs
+ * (this pod's absolute counts, in the order they changed). The mark is kept (for two pod TTLs,
+ * renewed by each heartbeat) so the pod can tell whether Redis still holds its last update: a
+ * partial update that finds another mark than the one before it changes nothing and returns
+ * {-2} (Redis lost updates this one builds on: the pod sends a full sync).
  * A partial update from a pod that is not registered (it was reaped, or Redis lost its data)
  * changes nothing and returns {-1}: the pod then sends a full sync, which also forgets keys it
  * no longer counts. Counts are absolute, so applying an update twice changes nothing.
@@ -125,26 +129,32 @@ const ACTIVITY_APPLY = `${ACTIVITY_HELPERS}
 local pod_id, ttl_ms, full = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
 forgive_pause(ttl_ms)
 if not full and not redis.call('ZSCORE', pods, pod_id) then return {-1, 0, 0, ''} end
+if not full and (redis.call('GET', KEYS[7]) or '') ~= ARGV[10] then return {-2, 0, 0, ''} end
 local dataset, lost = '', false
+-- Keys this full sync took off the pod's hash: their down is raised there, not again below.
+local zeroed = {}
 if full then
   dataset = redis.call('GET', KEYS[6])
   if not dataset then
     dataset = ARGV[8]
     redis.call('SET', KEYS[6], dataset)
   end
-  lost = ARGV[7] ~= '' and ARGV[7] ~= dataset
+  lost = (ARGV[7] ~= '' and ARGV[7] ~= dataset) or ARGV[11] == '1'
   local wanted = {}
-  for i = 10, #ARGV, 2 do
+  for i = 12, #ARGV, 2 do
     if tonumber(ARGV[i + 1]) > 0 then wanted[ARGV[i]] = true end
   end
   for _, key in ipairs(redis.call('HKEYS', own)) do
-    if not wanted[key] then set_own(key, 0) end
+    if not wanted[key] then
+      set_own(key, 0)
+      zeroed[key] = true
+    end
   end
 end
-for i = 10, #ARGV, 2 do
+for i = 12, #ARGV, 2 do
   local key, count = ARGV[i], tonumber(ARGV[i + 1])
   if lost and count == 0 and redis.call('HEXISTS', own, key) == 0 then
-    if redis.call('HEXISTS', totals, key) == 0 then emit(key, false) end
+    if not zeroed[key] and redis.call('HEXISTS', totals, key) == 0 then emit(key, false) end
   else
     set_own(key, count)
   end
@@ -257,6 +267,8 @@ export interface ActivityKeys {
 export interface ActivityReply {
   /** False when this pod was not registered (reaped, or Redis lost its data): send a full sync. */
   registered: boolean;
+  /** True when Redis no longer holds the update this one followed (a failover lost it): send a full sync. */
+  lostUpdates?: boolean;
   queued: number;
   dropped: number;
   /** After a full sync: the id of the data Redis holds. */
@@ -269,7 +281,8 @@ export interface HeartbeatReply extends ActivityReply {
 }
 
 const activityReply = (reply: [number, number, number, string?]): ActivityReply => ({
-  registered: reply[0] === 1,
+  registered: reply[0] !== -1,
+  ...(reply[0] === -2 ? { lostUpdates: true } : {}),
   queued: Number(reply[1]),
   dropped: Number(reply[2]),
   ...(reply[3] ? { dataset: String(reply[3]) } : {}),
@@ -294,13 +307,22 @@ export interface DatasetIds {
   fresh: string;
 }
 
+/** An update's mark, and the mark of the update before it that Redis should hold (ACTIVITY_APPLY). */
+export interface UpdateMarks {
+  mark: string;
+  /** Checked by a partial update only: a full sync settles everything whatever Redis lost. */
+  follows: string;
+  /** A full sync after Redis lost this pod's updates: the downs it carries are raised as after lost data. */
+  lostUpdates: boolean;
+}
+
 export const HOOKS_SCRIPTS = {
   hooksActivityApply: defineScript({
     SCRIPT: ACTIVITY_APPLY,
     NUMBER_OF_KEYS: 7,
-    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number, full: boolean, dataset: DatasetIds, mark: string, counts: [string, number][]) {
+    parseCommand(parser: CommandParser, keys: ActivityKeys, idPrefix: string, queueMax: number, podId: string, ttlMs: number, full: boolean, dataset: DatasetIds, marks: UpdateMarks, counts: [string, number][]) {
       pushActivity(parser, keys, idPrefix, queueMax, [keys.dataset, keys.mark]);
-      parser.push(podId, String(ttlMs), full ? '1' : '0', dataset.known, dataset.fresh, mark);
+      parser.push(podId, String(ttlMs), full ? '1' : '0', dataset.known, dataset.fresh, marks.mark, marks.follows, marks.lostUpdates ? '1' : '0');
       for (const [key, count] of counts) parser.push(key, String(count));
     },
     transformReply: activityReply,

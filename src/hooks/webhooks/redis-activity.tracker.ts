@@ -28,9 +28,13 @@ const RETRY_MAX_MS = 5000;
  *
  * A failover can also lose this pod's last updates without telling it: the old primary took
  * them after its replica had been promoted (a planned Sentinel switch, a primary paused past its
- * failover), so they succeeded here. Each update leaves its mark in Redis; a heartbeat that
- * finds an older one there (the promoted replica's) starts a full sync, which raises the ups and
- * downs those updates had carried (a user who left meanwhile would otherwise stay online for good).
+ * failover), so they succeeded here. Each update leaves its mark in Redis and names the one
+ * before it; an update or heartbeat that finds another one there (the promoted replica's) starts
+ * a full sync, which raises the ups and downs those updates had carried (a user who left
+ * meanwhile would otherwise stay online for good, as later updates do not carry that user).
+ * A user who came and went within the lost updates is counted nowhere, though the old primary
+ * may have delivered their `user.online`: so the downs Redis acknowledged within the last pod
+ * TTL are kept (recentDowns) and sent with that full sync, which raises them for keys no pod counts.
  *
  * A full sync cannot settle what Redis forgot: after a restart that lost its data, a user who
  * left this pod during the outage is counted nowhere, so no count goes down and no one was
@@ -47,6 +51,10 @@ export class RedisActivityTracker extends ActivityTracker {
    * most queueMax: more downs could not be queued anyway.
    */
   private readonly unacknowledgedDowns = new Map<ActivityKey, number>();
+  /** Keys whose down Redis acknowledged within the last pod TTL, oldest first, with when (at most queueMax). */
+  private readonly recentDowns = new Map<ActivityKey, number>();
+  /** Set when Redis lost this pod's updates: the next full sync sends recentDowns too. */
+  private resendRecentDowns = false;
   private changeNumber = 0;
   /** Set while downs are being dropped, so a long outage logs it once. */
   private droppingDowns = false;
@@ -87,6 +95,7 @@ export class RedisActivityTracker extends ActivityTracker {
     } else {
       this.counts.set(key, count);
       this.unacknowledgedDowns.delete(key);
+      this.recentDowns.delete(key);
     }
     // A full sync is due anyway and carries every count.
     if (!this.needsFullSync) this.pending.push([key, count]);
@@ -118,8 +127,11 @@ export class RedisActivityTracker extends ActivityTracker {
 
   private async flush(): Promise<void> {
     const full = this.needsFullSync;
+    const lostUpdates = full && this.resendRecentDowns;
+    this.forgetOldDowns();
+    const resentDowns = lostUpdates ? [...this.recentDowns.keys()].filter((key) => !this.unacknowledgedDowns.has(key)) : [];
     // Downs first: they happened before the counts this pod holds now.
-    const counts: [ActivityKey, number][] = full ? [...[...this.unacknowledgedDowns.keys()].map(zeroCount), ...this.counts] : this.pending;
+    const counts: [ActivityKey, number][] = full ? [...[...resentDowns, ...this.unacknowledgedDowns.keys()].map(zeroCount), ...this.counts] : this.pending;
     // Which zeroing each carried down is: one that comes back and goes again meanwhile stays kept.
     const carriedDowns = counts.filter(([, count]) => count === 0).map(([key]) => [key, this.unacknowledgedDowns.get(key)] as const);
     this.pending = [];
@@ -127,20 +139,25 @@ export class RedisActivityTracker extends ActivityTracker {
     try {
       const dataset = { known: this.dataset, fresh: randomBytes(9).toString('base64url') };
       const mark = String(++this.updates);
-      const reply = await this.store.client.hooksActivityApply(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId, this.options.podTtlMs, full, dataset, mark, counts);
-      if (!reply.registered) {
-        this.logger.warn({ message: 'This pod was taken for dead; registering its connections again' });
+      const reply = await this.store.client.hooksActivityApply(this.keys(), this.idPrefix(), this.options.queueMax, this.options.podId, this.options.podTtlMs, full, dataset, { mark, follows: this.appliedMark, lostUpdates }, counts);
+      if (!reply.registered || reply.lostUpdates) {
+        this.logger.warn({ message: reply.registered ? LOST_UPDATES : 'This pod was taken for dead; registering its connections again' });
         this.needsFullSync = true;
+        this.resendRecentDowns ||= reply.lostUpdates === true;
         this.pending = [];
         return;
       }
+      if (lostUpdates) this.resendRecentDowns = false;
       if (reply.dataset !== undefined) {
         if (this.dataset !== '' && reply.dataset !== this.dataset) this.logger.warn({ message: 'Redis lost the webhook counts: this pod registered its counts again, with the downs it saw meanwhile', downs: carriedDowns.length });
         this.dataset = reply.dataset;
       }
       this.appliedMark = mark;
+      const now = Date.now();
       for (const [key, change] of carriedDowns) {
         if (this.unacknowledgedDowns.get(key) === change) this.unacknowledgedDowns.delete(key);
+        // A key resent from recentDowns keeps its time: it is forgotten a pod TTL after its own down.
+        if (!this.counts.has(key) && !this.recentDowns.has(key)) this.rememberRecentDown(key, now);
       }
       this.droppingDowns = false;
       this.reportReply(reply);
@@ -177,7 +194,8 @@ export class RedisActivityTracker extends ActivityTracker {
           this.reportReply(reply);
           // An update sent after this heartbeat has its own mark: only a mark that should be there counts.
           if (reply.mark === expectedMark || this.appliedMark !== expectedMark || this.needsFullSync) return;
-          this.logger.warn({ message: "Redis lost this pod's last activity updates (a failover); sending every count again" });
+          this.logger.warn({ message: LOST_UPDATES });
+          this.resendRecentDowns = true;
         }
         this.needsFullSync = true;
         this.pending = [];
@@ -199,6 +217,20 @@ export class RedisActivityTracker extends ActivityTracker {
     this.report({ queued: 0, dropped: 1 });
   }
 
+  private rememberRecentDown(key: ActivityKey, now: number): void {
+    this.recentDowns.set(key, now);
+    if (this.recentDowns.size > this.options.queueMax) this.recentDowns.delete(this.recentDowns.keys().next().value!);
+  }
+
+  /** Drops the recent downs older than a pod TTL: a failover that lost them has been noticed by then. */
+  private forgetOldDowns(): void {
+    const oldest = Date.now() - this.options.podTtlMs;
+    for (const [key, at] of this.recentDowns) {
+      if (at >= oldest) break;
+      this.recentDowns.delete(key);
+    }
+  }
+
   private reportReply(reply: ActivityReply): void {
     if (reply.queued > 0 || reply.dropped > 0) this.report({ queued: reply.queued, dropped: reply.dropped });
   }
@@ -212,5 +244,7 @@ export class RedisActivityTracker extends ActivityTracker {
     return `evt_${randomBytes(9).toString('base64url')}_`;
   }
 }
+
+const LOST_UPDATES = "Redis lost this pod's last activity updates (a failover); sending every count again";
 
 const zeroCount = (key: ActivityKey): [ActivityKey, number] => [key, 0];
