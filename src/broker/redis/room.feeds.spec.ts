@@ -424,6 +424,55 @@ describe('RoomFeeds', () => {
     expect(deliveries.map(textOf)).toEqual(['m1', 'first of e2', 'second of e2']);
   });
 
+  describe('a catch-up whose read a deposed primary answers (paused past its failover, awake, not told yet)', () => {
+    /**
+     * The promoted server took over at m2 and began e2 with the retry of `ghost`; the deposed
+     * primary ran `ghost` in e1 on waking (answered 503) and answers reads from e1 for the first
+     * `deposedReads` of them.
+     */
+    function failedOver(deposedReads: number) {
+      const promoted = new FakeHistory();
+      const deposed = new FakeHistory();
+      const deliveries: Delivery[] = [];
+      let reads = 0;
+      const read = (room: string, since?: string, acrossFailover?: boolean) => (++reads <= deposedReads ? deposed : promoted).read(room, since, acrossFailover);
+      const feeds = new RoomFeeds(read, (delivery) => deliveries.push(delivery));
+      feeds.anchor('chat', feeds.open('chat'), { epoch: 'e1', latestPosition: 0 });
+      const live = (publication: Publication) => feeds.receive(publication, parseSeq(publication.seq)!);
+      for (const text of ['m1', 'm2']) {
+        live(promoted.publish(text));
+        deposed.publish(text);
+      }
+      const ghost = deposed.publish('ghost');
+      promoted.restart('e2', 2);
+      const retry = promoted.publish('ghost');
+      return { deliveries, live, ghost, retry, reads: () => reads };
+    }
+
+    it('reads again once the pod follows the promoted server, and tells the room to recover for the old write it delivered before the retry', async () => {
+      const { deliveries, live, ghost, retry } = failedOver(1);
+      live(ghost);
+      live(retry);
+      await until(() => deliveries.length === 5);
+      expect(deliveries.map(textOf)).toEqual(['m1', 'm2', 'ghost', 'gap', 'ghost']);
+    });
+
+    it('reads again, and neither replays the old write nor tells a gap where the pod never delivered it', async () => {
+      const { deliveries, live, retry, reads } = failedOver(2);
+      live(retry);
+      await until(() => reads() === 4);
+      await settled();
+      expect(deliveries.map(textOf)).toEqual(['m1', 'm2', 'ghost']);
+    });
+
+    it('tells the room to recover when the deposed primary keeps answering, then delivers what it held', async () => {
+      const { deliveries, live, retry } = failedOver(Number.POSITIVE_INFINITY);
+      live(retry);
+      await until(() => deliveries.length === 4);
+      expect(deliveries.map(textOf)).toEqual(['m1', 'm2', 'gap', 'ghost']);
+    });
+  });
+
   it('holds nothing for a room it stopped following meanwhile', async () => {
     const { history, deliveries, feeds, live } = setUp();
     feeds.holdAll();
@@ -690,3 +739,12 @@ describe('RoomFeeds', () => {
     expect(asked()).toBe(3);
   });
 });
+
+/** Waits for a condition, a turn of the event loop (or a timer) at a time. */
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

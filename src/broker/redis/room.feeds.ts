@@ -323,12 +323,12 @@ export class RoomFeeds {
     if (!feed.pending && from && skipsPositions(from, at, this.newLifeIsGap)) {
       this.logger.debug({ message: 'A live publication skipped positions; catching the room up', room: publication.room, from: from.position, at: at.position });
       // Sets `pending` before its first await, so this publication waits behind what it skipped.
-      void this.catchUp(publication.room, feed);
+      void this.catchUp(publication.room, feed, [], at);
     } else if (!feed.pending && from && opensLaterLife(from, at)) {
       // A new life's first publication, in order (a failover's): delivered after what this pod
       // missed of the old life where the history shows the new life took over at or after where
       // it stands (catchUp), else after a gap.
-      void this.catchUp(publication.room, feed);
+      void this.catchUp(publication.room, feed, [], at);
     }
     if (feed.pending) this.hold(feed, [publication, at], publication.room);
     else this.deliverInOrder(feed, publication, at);
@@ -425,10 +425,11 @@ export class RoomFeeds {
    * the new life took over, or where the old life's rest is no longer in history: a gap. With
    * REDIS_MIN_REPLICAS=0 (newLifeIsGap) a failover may lose acknowledged writes: always a gap.
    */
-  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = []): Promise<void> {
+  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = [], trigger?: ParsedSeq): Promise<void> {
     const from = feed.last ?? feed.anchor;
     if (!from || feed.pending) return;
     feed.pending = waiting;
+    const readHistory = this.currentReader(room, newestLife(waiting, trigger));
     let latestSeq: string | null = null;
     let gapReported = false;
     /** Left to the next resync: the feed goes on holding what it holds (see the catch below). */
@@ -438,7 +439,7 @@ export class RoomFeeds {
       gapReported = true;
     };
     try {
-      latestSeq = (await this.readHistory(room)).latestSeq;
+      latestSeq = (await readHistory(room)).latestSeq;
       const latest = latestSeq === null ? undefined : parseSeq(latestSeq)!;
       if (from === UNKNOWN_ANCHOR) {
         if (!latest) {
@@ -463,7 +464,7 @@ export class RoomFeeds {
         // where a failover's promoted server took over at or after this pod's position (the broker
         // judges that from what it reads). Else the history this pod had followed is gone:
         // whatever came after `from` in it is lost.
-        if (latest && !this.newLifeIsGap) missed = await this.readHistory(room, formatSeq(from.epoch, from.position), true);
+        if (latest && !this.newLifeIsGap) missed = await readHistory(room, formatSeq(from.epoch, from.position), true);
         lifeLost = !missed?.recovered;
         if (lifeLost && !latest) gap();
       }
@@ -472,7 +473,7 @@ export class RoomFeeds {
         // above: a failover's new life may have begun since the read above (its first publication
         // in between, as in a planned CLUSTER FAILOVER under load), which this read then covers as
         // the branch above would, where the members were told to recover for nothing.
-        if (!missed?.recovered) missed = await this.readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0), !this.newLifeIsGap);
+        if (!missed?.recovered) missed = await readHistory(room, formatSeq(latest.epoch, sameLife ? from.position : 0), !this.newLifeIsGap);
         if (missed.recovered) {
           // The members' `recovery` names the newest position this read saw: what it delivers next
           // is at or before it, and what arrives live after it follows.
@@ -503,11 +504,34 @@ export class RoomFeeds {
         this.heldForResync.add(feed);
         return;
       }
-      this.logger.warn({ message: 'Catch-up after reconnect failed', room, error: describeError(error) });
+      if (error instanceof StaleReadError) this.logger.warn({ message: error.message, room });
+      else this.logger.warn({ message: 'Catch-up after reconnect failed', room, error: describeError(error) });
       gap();
     } finally {
       if (!deferred) this.deliverHeld(feed);
     }
+  }
+
+  /**
+   * The catch-up's history reader: a read that answers from an earlier history life than
+   * `seenLife` (the newest life of a publication this pod received before the read: the one that
+   * started the catch-up, or one it held) came from a server that does not know that life. A
+   * primary deposed while paused answers as the old life's primary until it learns, with the
+   * writes it ran for the old life on waking (answered 503; their retries come in the new life):
+   * taken for where the room stands, it proved nothing missing, and those writes, delivered here
+   * already or replayed by the catch-up, then came again as retries, with no `recovery` (a
+   * probe's Cluster runs, 2 of 7). Read again a moment later, when the pod has followed the
+   * promoted server, STALE_READ_TRIES times in all; then the catch-up fails: a gap.
+   */
+  private currentReader(room: string, seenLife: string | undefined): HistoryReader {
+    return async (_room, since, acrossFailover) => {
+      for (let attempt = 1; ; attempt++) {
+        const read = await this.readHistory(room, since, acrossFailover);
+        if (seenLife === undefined || !isFromEarlierLife(read.latestSeq, seenLife)) return read;
+        if (attempt === STALE_READ_TRIES) throw new StaleReadError();
+        await new Promise((resolve) => setTimeout(resolve, STALE_READ_RETRY_MS).unref());
+      }
+    };
   }
 
   /** After a catch-up: what the feed held while it ran is delivered, in order, and its waiters are told. */
@@ -582,6 +606,32 @@ export class RoomFeeds {
     kept.last = at;
     if (kept.publications.length > this.replaySize) kept.publications.shift();
   }
+}
+
+/** How often, and how far apart, a catch-up reads a room whose answer comes from a life its channel has left (currentReader). */
+const STALE_READ_TRIES = 4;
+const STALE_READ_RETRY_MS = 250;
+
+class StaleReadError extends Error {
+  constructor() {
+    super("Redis kept answering from a history life the room's channel has left (a deposed primary); members are told to recover");
+  }
+}
+
+/** The newest history life among a catch-up's held publications and the one that started it, if any. */
+function newestLife(waiting: readonly PendingDelivery[], trigger: ParsedSeq | undefined): string | undefined {
+  let newest = trigger?.epoch;
+  for (const [, at] of waiting) {
+    if (at !== undefined && (newest === undefined || isEarlierLife(newest, at.epoch))) newest = at.epoch;
+  }
+  return newest;
+}
+
+/** Whether a read whose latest seq is `latestSeq` (null: no history) answered from a life before `seenLife`. */
+function isFromEarlierLife(latestSeq: string | null, seenLife: string): boolean {
+  if (latestSeq === null) return true;
+  const latest = parseSeq(latestSeq);
+  return latest !== undefined && isEarlierLife(latest.epoch, seenLife);
 }
 
 /**
