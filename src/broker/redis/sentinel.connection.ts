@@ -47,6 +47,8 @@ export class SentinelRedisConnection extends RedisConnection {
   private checks = 0;
   /** A question to the sentinels is in flight: never more than one. */
   private resolving = false;
+  /** How many times this pod moved to another primary: a look begun before the last move is stale. */
+  private moves = 0;
   /** Refusals counted by connections already replaced. */
   private refusedBefore = 0;
   private readonly lookup: SentinelPrimaryLookup;
@@ -216,10 +218,11 @@ export class SentinelRedisConnection extends RedisConnection {
     this.checks++;
     if (this.closed || this.resolving || (!now && this.current?.available && this.checks % 10 !== 0)) return;
     this.resolving = true;
+    const movesBefore = this.moves;
     this.lookup
       .resolve()
       .then(
-        (primary) => this.follow(primary, 'sentinels name another primary'),
+        (primary) => this.follow(primary, 'sentinels name another primary', false, movesBefore),
         (error: unknown) => this.logger.debug({ message: 'Could not ask the sentinels for the primary', error: describeError(error) }),
       )
       .finally(() => {
@@ -232,16 +235,23 @@ export class SentinelRedisConnection extends RedisConnection {
    * sentinel's `+switch-master` (`announced`) is its word alone: followed once the server says
    * it is the primary (ROLE). Followed blindly, one naming a replica held the pod on it, ready,
    * every write refused, until the next look some ten seconds later; now the sentinels are asked.
+   * A look at the sentinels begun before this pod last moved (`movesBefore`) is not followed: its
+   * votes predate that move. One in flight during a failover, answered after `+switch-master` had
+   * been followed, took the old primary (awake again, still saying master until the sentinels
+   * demote it) and moved the pod back to it, where it served from a deposed primary until the
+   * next look, some ten seconds later (a probe's Sentinel runs, 2 of 3).
    */
-  private follow(primary: string, reason: string, announced = false): void {
+  private follow(primary: string, reason: string, announced = false, movesBefore?: number): void {
     this.switching = this.switching.then(async () => {
       if (this.closed || primary === this.address) return;
+      if (movesBefore !== undefined && movesBefore !== this.moves) return;
       if (announced && !(await this.lookup.saysPrimary(primary))) {
         this.logger.warn({ message: 'A sentinel announced a primary that is not one; asking the sentinels', primary, reason });
         return this.checkPrimary(true);
       }
       this.logger.warn({ message: 'Redis primary changed; following it', from: this.address, to: primary, reason });
       const previous = this.current;
+      this.moves++;
       this.address = primary;
       this.current = this.connectionTo(primary);
       this.report(false);
