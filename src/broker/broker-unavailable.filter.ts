@@ -50,8 +50,13 @@ export class BrokerUnavailableFilter implements ExceptionFilter {
  * stored. `withId`: the publish carried an `id` (carriesId), which makes publishing it again safe.
  */
 export function publishUnavailableMessage(unconfirmedBecause: string | undefined, withId: boolean): string {
-  return unconfirmedBecause !== undefined
-    ? `The message broker could not confirm the request (${unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. ${retryAdvice(withId)}`
+  if (unconfirmedBecause !== undefined) {
+    return `The message broker could not confirm the request (${unconfirmedBecause}), so it is not acknowledged; it may have been stored and delivered all the same. ${retryAdvice(withId)}`;
+  }
+  // An id is claimed before the rooms are written to: a publish refused after its claim stored
+  // nothing, but its id may be bound to this body already (another body under it answers 409).
+  return withId
+    ? 'The message broker is unavailable (unreachable, or refusing writes for now), so the notification was not stored or delivered. Retry later with the same id and body: it is delivered once (the id may be bound to this body already: another body under it answers 409).'
     : 'The message broker is unavailable (unreachable, or refusing writes for now), so the request was not stored or applied. Retry later; a publish retried with the same id is delivered once.';
 }
 
