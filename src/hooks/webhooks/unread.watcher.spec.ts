@@ -160,6 +160,22 @@ describe('UnreadWatcher checks', () => {
     inbox.close();
   });
 
+  it('puts the checks it claimed back in the schedule, due again in 5 s, when their events could not be queued (not when their claim lapses, 30 s on)', async () => {
+    const newestFirst = [2, 1].map((position): InboxItem => ({ id: `n-${position}`, seq: formatSeq('0000000000abcd', position), type: 't', payload: {}, timestamp: '', read: false }));
+    const due = newestFirst.map((item): UnreadCheck => ({ user: 'ann', notification: { id: item.id, seq: item.seq, type: 't' } }));
+    const schedule = new DueSchedule([...due]);
+    const added: Array<[UnreadCheck[], number]> = [];
+    (schedule as UnreadSchedule).add = async (checks: UnreadCheck[], delayMs: number) => (added.push([checks, delayMs]), 0);
+    const queue = new CollectingQueue();
+    queue.enqueue = () => Promise.reject(new Error('Redis did not answer in time'));
+    const inbox = CountingInbox.holding('ann', [...newestFirst].reverse());
+    const watcher = new UnreadWatcher(schedule, queue, inbox, settings, () => undefined);
+    await firstLook(watcher, () => added.length === 1);
+    expect(added).toEqual([[due, 5_000]]);
+    await watcher.close();
+    inbox.close();
+  });
+
   it('looks again at once after a look that claimed as many checks as it may, so a burst is not held to one claim per look interval', async () => {
     const epoch = '0000000000abcd';
     const newestFirst = Array.from({ length: 250 }, (_, i): InboxItem => ({ id: `n-${250 - i}`, seq: formatSeq(epoch, 250 - i), type: 't', payload: {}, timestamp: '', read: false }));
