@@ -156,19 +156,18 @@ export class UnreadWatcher {
         this.logger.debug({ message: 'Unread check failed', user: check.user, error: describeHookError(error) });
       }
     }
-    let dropped: number;
     try {
-      dropped = await this.queue.enqueue(unread.map(unreadEvent));
+      const dropped = await this.queue.enqueue(unread.map(unreadEvent));
+      this.report({ queued: unread.length, dropped });
+      await this.schedule.done(due.filter((check) => !failed.includes(check)));
+      if (failed.length > 0) await this.schedule.add(failed, RETRY_DELAY_MS);
     } catch (error) {
-      // Claimed, not queued: due again in RETRY_DELAY_MS rather than when the claim's lease ends
-      // (CLAIM_LEASE_MS; a probe's reminders came 34 s late after a Sentinel primary was killed).
-      // Adding them may fail as the queue did: the lease is the fallback.
+      // Claimed, and not settled: due again in RETRY_DELAY_MS rather than when the claim's lease
+      // ends (CLAIM_LEASE_MS). A check whose event was queued may then raise it again (receivers
+      // de-duplicate by id), as after the lease. Adding them may fail as the rest did: the lease is the fallback.
       await this.schedule.add(due, RETRY_DELAY_MS).catch(() => undefined);
       throw error;
     }
-    this.report({ queued: unread.length, dropped });
-    await this.schedule.done(due.filter((check) => !failed.includes(check)));
-    if (failed.length > 0) await this.schedule.add(failed, RETRY_DELAY_MS);
     return due.length === CLAIM_MAX && failed.length === 0;
   }
 
