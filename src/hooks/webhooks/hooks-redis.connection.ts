@@ -42,6 +42,12 @@ interface AnyRedisClient {
 
 type HooksCluster = ReturnType<typeof createHooksCluster>;
 
+/** node-redis's per-call options, as each of its clients (one server, Cluster, Sentinel) takes them. */
+interface WithCommandOptions {
+  readonly commandOptions?: object;
+  withCommandOptions(options: object): Record<string, (...args: unknown[]) => Promise<unknown>>;
+}
+
 /** The webhook drivers' cluster client, reaching the nodes as the broker's does; `rootNodes`: see recoverCluster. */
 function createHooksCluster(seeds: string[], commandTimeoutMs: number, rootNodes?: NodeAddress[]) {
   return hooksClusters()(clusterClientOptions(seeds, { commandTimeoutMs, reconnectStrategy: reconnectDelayMs }, HOOKS_SCRIPTS, rootNodes));
@@ -182,15 +188,25 @@ export class HooksRedisConnection {
   /**
    * The commands, on whichever client is current when called, each failing with
    * DeadlineExpiredError after REDIS_COMMAND_TIMEOUT_MS; on a Cluster such a failure starts a
-   * recovery (recoverCluster).
+   * recovery (recoverCluster). A command that missed its deadline is also aborted: one not
+   * written yet is dropped from the client's queue rather than run late. node-redis's Sentinel
+   * client holds commands while it switches primaries and runs them on the new one, after their
+   * callers gave up: a claim of due unread checks, run so, leased them to no one for 30 s (a
+   * probe's reminders came 34 s late after a Sentinel primary was killed).
    */
   private bounded(): HooksRedisCommands {
     const commands: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
     for (const name of [...Object.keys(HOOKS_SCRIPTS), 'zRem']) {
       commands[name] = async (...args) => {
-        const target = this.client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+        const abort = new AbortController();
+        const client = this.client as unknown as WithCommandOptions;
+        const target = client.withCommandOptions({ ...client.commandOptions, abortSignal: abort.signal });
+        const expired = () => {
+          abort.abort();
+          return new DeadlineExpiredError(`webhooks ${name}`, this.commandTimeoutMs);
+        };
         try {
-          return await withDeadline(target[name](...args), this.commandTimeoutMs, () => new DeadlineExpiredError(`webhooks ${name}`, this.commandTimeoutMs));
+          return await withDeadline(target[name](...args), this.commandTimeoutMs, expired);
         } catch (error) {
           if (error instanceof DeadlineExpiredError && this.topology.mode === 'cluster') this.startClusterRecovery();
           throw error;
