@@ -127,22 +127,32 @@ describe('ConnectionHub: a member rejoining with since', () => {
 });
 
 describe('ConnectionHub: a member whose rejoin replayed what the feed had not delivered yet', () => {
-  it('is not sent those publications again as they arrive, nor a later one of the life it left, and gets all that follows', async () => {
-    const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
-    const since = await publish('seen');
-    frames.length = 0;
+  const publication = (seq: string, text: string): Publication => ({ kind: 'publication', room: ROOM, seq, event: 'notification', body: JSON.stringify({ text }), publishedAtMs: Date.now() });
+
+  /**
+   * A member of its personal room rejoins with `since`, and its read (HistoryResult.aheadOfFeed)
+   * replays `texts`, the positions after `since` the feed has not delivered yet.
+   */
+  async function rejoinedAheadOfFeed(texts: string[]) {
+    const member = await memberOfPersonalRoom();
+    const since = await member.publish('seen');
+    member.frames.length = 0;
     const { epoch, position } = parseSeq(since)!;
-    const publication = (seq: string, text: string): Publication => ({ kind: 'publication', room: ROOM, seq, event: 'notification', body: JSON.stringify({ text }), publishedAtMs: Date.now() });
-    // The read saw two publications the feed has not delivered (HistoryResult.aheadOfFeed).
-    const read: HistoryResult = { latestSeq: formatSeq(epoch, position + 2), recovered: true, publications: [publication(formatSeq(epoch, position + 1), 'two'), publication(formatSeq(epoch, position + 2), 'three')], aheadOfFeed: true };
-    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
-    jest.spyOn(engine.broker, 'history').mockResolvedValueOnce(read);
-    await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    const read: HistoryResult = { latestSeq: formatSeq(epoch, position + texts.length), recovered: true, publications: texts.map((text, index) => publication(formatSeq(epoch, position + 1 + index), text)), aheadOfFeed: true };
+    jest.spyOn(member.engine.broker, 'historyNow').mockReturnValue(undefined);
+    jest.spyOn(member.engine.broker, 'history').mockResolvedValueOnce(read);
+    await member.hub.enter(member.connection, ROOM, { readHistory: true, since }, () => undefined);
+    const deliver = (delivery: Delivery) => (member.hub as unknown as { deliver(delivery: Delivery): void }).deliver(delivery);
+    return { ...member, deliver };
+  }
+
+  it('is not sent those publications again as they arrive, nor a later one of the life it left, and gets all that follows', async () => {
+    const { engine, hub, publish, sent, deliver } = await rejoinedAheadOfFeed(['two', 'three']);
     expect(sent()).toEqual(['two', 'three']);
     expect(hub.stats().replayedAhead).toBe(1);
     // The feed delivers them now, and a deposed primary's late write of an earlier life between them.
     await publish('two');
-    (hub as unknown as { deliver(delivery: Delivery): void }).deliver(publication(formatSeq('000000000000', 7), 'late'));
+    deliver(publication(formatSeq('000000000000', 7), 'late'));
     await publish('three');
     expect(sent()).toEqual(['two', 'three']);
     await publish('four');
@@ -152,20 +162,11 @@ describe('ConnectionHub: a member whose rejoin replayed what the feed had not de
   });
 
   it('is told to recover first when the room goes on in a later life before the feed reached what it replayed (a deposed primary answered its read)', async () => {
-    const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
-    const since = await publish('seen');
-    frames.length = 0;
-    const { epoch, position } = parseSeq(since)!;
-    const publication = (seq: string, text: string): Publication => ({ kind: 'publication', room: ROOM, seq, event: 'notification', body: JSON.stringify({ text }), publishedAtMs: Date.now() });
-    const read: HistoryResult = { latestSeq: formatSeq(epoch, position + 2), recovered: true, publications: [publication(formatSeq(epoch, position + 1), 'one'), publication(formatSeq(epoch, position + 2), 'two')], aheadOfFeed: true };
-    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
-    jest.spyOn(engine.broker, 'history').mockResolvedValueOnce(read);
-    await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    const { engine, hub, sent, deliver } = await rejoinedAheadOfFeed(['one', 'two']);
     expect(sent()).toEqual(['one', 'two']);
     // The feed crosses into a later life from before them (the promoted server never had them),
     // which carries one again: the retry of a publish the deposed primary answered 503.
     const later = 'zzzzzzzzzzzz';
-    const deliver = (delivery: Delivery) => (hub as unknown as { deliver(delivery: Delivery): void }).deliver(delivery);
     deliver(publication(formatSeq(later, 1), 'one'));
     expect(sent()).toEqual(['one', 'two', `recovery ${formatSeq(later, 0)}`, 'one']);
     expect(hub.stats().replayedAhead).toBe(0);
@@ -175,17 +176,10 @@ describe('ConnectionHub: a member whose rejoin replayed what the feed had not de
   });
 
   it('is told nothing when the feed reached what it replayed before the room went on in a later life', async () => {
-    const { engine, hub, connection, frames, publish, sent } = await memberOfPersonalRoom();
-    const since = await publish('seen');
-    frames.length = 0;
-    const { epoch, position } = parseSeq(since)!;
-    jest.spyOn(engine.broker, 'historyNow').mockReturnValue(undefined);
-    jest.spyOn(engine.broker, 'history').mockResolvedValueOnce({ latestSeq: formatSeq(epoch, position + 1), recovered: true, publications: [], aheadOfFeed: true });
-    await hub.enter(connection, ROOM, { readHistory: true, since }, () => undefined);
+    const { engine, publish, sent, deliver } = await rejoinedAheadOfFeed(['one']);
     await publish('one');
-    const later = 'zzzzzzzzzzzz';
-    (hub as unknown as { deliver(delivery: Delivery): void }).deliver({ kind: 'publication', room: ROOM, seq: formatSeq(later, 1), event: 'notification', body: '{"text":"two"}', publishedAtMs: Date.now() });
-    expect(sent()).toEqual(['two']);
+    deliver(publication(formatSeq('zzzzzzzzzzzz', 1), 'two'));
+    expect(sent()).toEqual(['one', 'two']);
     await engine.close();
   });
 
