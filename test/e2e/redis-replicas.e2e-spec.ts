@@ -170,6 +170,10 @@ describe('publishes that wait for replicas', () => {
     // --dir: a replica writes the RDB it receives from the primary there.
     replica = await spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--replicaof', '127.0.0.1', String(primary.port)], port);
     await eventually(async () => expect(await redisCli(port, ['INFO', 'replication'])).toContain('master_link_status:up'), 10_000);
+    // The primary lists it (ROLE, which a pod asks before it waits for replicas) once it has its
+    // first acknowledgement, a moment after the replica says its link is up: on a busy machine a
+    // publish sent in between was refused for want of a replica.
+    await eventually(async () => expect(await redisCli(primary.port, ['INFO', 'replication'])).toMatch(/slave0:.*state=online/), 10_000);
   }
 
   /** How many WAITs the primary has run. */
