@@ -6,6 +6,7 @@ import typeis from 'type-is';
 import { jsonNestingExceeds } from '../parsing/json-depth';
 import { hasInexactNumber, parseMarkingInexactNumbers } from '../parsing/json-inexact-numbers';
 import { listItemByteLengths } from '../parsing/json-list-items';
+import { nextTurnInLine } from '../event-loop/turn-budget';
 import { decodeContent } from './content-coding';
 
 /** What the JSON parser reads; any other body is refused with 415 (JsonMediaTypeGuard). */
@@ -106,7 +107,7 @@ export function useJsonBodyParser(fastify: FastifyInstance, limitsOf: (routeUrl:
       return done(error as Error);
     }
     parseInTurns(jsonBodySteps(decoded, limits.maxDepth)).then(async (parsed) => {
-      await nextTurn();
+      await nextTurnInLine();
       measureList(request.raw, decoded, limits);
       done(null, parsed);
     }, done);
@@ -212,18 +213,13 @@ function finish<T>(steps: Generator<void, T>): T {
   }
 }
 
-/** Runs a body's steps one turn of the event loop each. */
+/** Runs a body's steps one turn of the event loop each, in line with other long work (nextTurnInLine). */
 async function parseInTurns<T>(steps: Generator<void, T>): Promise<T> {
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
-    await nextTurn();
+    await nextTurnInLine();
   }
-}
-
-/** Resolves once the event loop has gone round (I/O callbacks first). */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function hasUtf8Bom(body: Buffer): boolean {

@@ -7,7 +7,7 @@ import { PublishNotificationDto } from './dto/publish-notification.dto';
 import { PublishBatchItemError, PublishBatchItemValidator } from './publish-batch-item.validator';
 import { NotificationsService } from './notifications.service';
 import { PublishConflictError } from './publish-conflict.error';
-import { TurnBudget } from './turn-budget';
+import { TurnBudget } from '../event-loop/turn-budget';
 
 /**
  * Target rooms whose publishes may be in flight at once. A wave's ids are claimed together and

@@ -7,7 +7,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { notificationFingerprint } from './notification-fingerprint';
 import { NotificationBodies } from './notification-bodies';
 import { PublishConflictError } from './publish-conflict.error';
-import { TurnBudget } from './turn-budget';
+import { TurnBudget } from '../event-loop/turn-budget';
 import { targetRooms } from './notification-targets';
 
 export interface NotificationInput {

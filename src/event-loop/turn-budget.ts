@@ -22,9 +22,36 @@ export class TurnBudget {
     return performance.now() - this.turnStartedMs >= this.budgetMs;
   }
 
-  /** Resolves once the event loop has gone round (I/O callbacks first: setImmediate), with a new turn's budget. */
+  /** Resolves once the event loop has gone round (I/O callbacks first: nextTurnInLine), with a new turn's budget. */
   async next(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurnInLine();
     this.turnStartedMs = performance.now();
   }
+}
+
+/** Long pieces of work waiting to go on, oldest first (nextTurnInLine). */
+const inLine: Array<() => void> = [];
+let turnScheduled = false;
+
+/**
+ * Resolves in a later turn of the event loop, one waiter per turn, in the order they asked: each
+ * turn, sockets are read and timers run before one step of one long piece of work goes on. With
+ * setImmediate each, the steps of every request under way ran in one check phase, back to back:
+ * 40 bodies of 1 MiB read at once held `/healthz` for up to 1.8 s, where one held it 20 ms.
+ */
+export function nextTurnInLine(): Promise<void> {
+  return new Promise((resolve) => {
+    inLine.push(resolve);
+    if (!turnScheduled) scheduleTurn();
+  });
+}
+
+function scheduleTurn(): void {
+  turnScheduled = true;
+  // An immediate set from within the check phase runs in the next turn, after its I/O.
+  setImmediate(() => {
+    turnScheduled = false;
+    inLine.shift()?.();
+    if (inLine.length > 0) scheduleTurn();
+  });
 }
