@@ -180,7 +180,7 @@ describe('RedisBroker', () => {
   describe("a join's read answered from a history life the room's feed has left", () => {
     /**
      * A room this pod follows, whose feed crossed from life e1 (at 5) into e2 (a failover's
-     * promoted server took over at 5); then a rejoin's read is answered by `answers` in turn.
+     * promoted server took over at 5); then a rejoin's read is answered by `answers` in turn, the last one again past them.
      */
     async function rejoinAfterFailover(answers: Array<'deposed' | 'promoted'>) {
       const redis = new TwoConnections();
@@ -202,7 +202,8 @@ describe('RedisBroker', () => {
         const deposed: RoomHistoryReply = { epoch: e1, latestPosition: 7, nowMs: Date.now(), entries: [entry(e1, 7), entry(e1, 6)], after: undefined };
         const replies = answers.map((answer) => (answer === 'deposed' ? deposed : promoted));
         jest.spyOn(broker, 'historyNow').mockReturnValue(undefined);
-        redis.heraldHistory = async () => replies.shift() ?? null;
+        // Past the answers given, the last one again: the server answering does not change by itself.
+        redis.heraldHistory = async () => (replies.length > 1 ? replies.shift()! : replies[0]);
         const read = await broker.history(room, formatSeq(e1, 5));
         return { recovered: read.recovered, seqs: read.publications.map((publication) => publication.seq), e2 };
       } finally {
@@ -214,8 +215,8 @@ describe('RedisBroker', () => {
       expect({ recovered, seqs }).toEqual({ recovered: true, seqs: [formatSeq(e2, 1)] });
     });
 
-    it('refuses the join as unavailable when the second read comes from the left life too', async () => {
-      await expect(rejoinAfterFailover(['deposed', 'deposed'])).rejects.toBeInstanceOf(BrokerUnavailableError);
+    it('refuses the join as unavailable while the reads keep coming from the left life', async () => {
+      await expect(rejoinAfterFailover(['deposed'])).rejects.toBeInstanceOf(BrokerUnavailableError);
     });
   });
 

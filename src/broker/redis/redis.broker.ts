@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { isPersonalRoom } from '@herald/client/protocol';
 import calculateSlot from '@redis/client/dist/lib/utils/calculate-slot';
-import { Broker, BrokerUnavailableError, Delivery, DeliveryListener, DurableClaim, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
+import { Broker, Delivery, DeliveryListener, DurableClaim, HistoryResult, Publication, PublishIdClaim, PublishOptions, PublishResult, PublishedEvent } from '../broker';
 import { RefCountedSubscriptions } from '../ref-counted-subscriptions';
 import { RoomBurstLog } from '../room-burst.log';
 import { ParsedSeq, formatSeq, newEpochSuffix, parseSeq } from '../seq';
@@ -303,28 +303,13 @@ export class RedisBroker extends Broker {
   history(room: string, since?: string): Promise<HistoryResult> {
     const here = this.historyNow(room, since);
     if (here) return Promise.resolve(here);
-    return this.readSettled(room, since).then((read) => (this.feeds.hasLeftLifeOf(room, read.latestSeq) ? this.readAgain(room, since) : read));
+    // Read again while it answers from a life this pod has left (a deposed primary): RoomFeeds.readCurrent.
+    return this.feeds.readCurrent(room, () => this.readSettled(room, since));
   }
 
   /** A read from Redis, answered once the room's feed delivers again, up to what it saw: see RoomFeeds.settled. */
   private readSettled(room: string, since?: string): Promise<HistoryResult> {
     return this.readShared(room, since, true).then((read) => this.feeds.settled(room, read.latestSeq)?.then((reached) => (reached ? read : { ...read, aheadOfFeed: true })) ?? read);
-  }
-
-  /**
-   * The read was answered in a history life this pod's feed has left for a later one. Either it
-   * was answered before the failover that began the later life, or by the primary it deposed,
-   * which had not learned it yet and ran the writes queued for it first: those are in no life
-   * the room goes on in, were answered 503, and their retries come again in the later one (the
-   * fault drill's Cluster run replayed them to rejoining members, then delivered the retries).
-   * Read once more, from where the room is served now; a second answer from the left life is
-   * refused as unavailable (the join is tried again), never replayed.
-   */
-  private async readAgain(room: string, since?: string): Promise<HistoryResult> {
-    this.logger.debug({ message: "A join's history read was answered from a life the room has left; reading again", room });
-    const read = await this.readSettled(room, since);
-    if (this.feeds.hasLeftLifeOf(room, read.latestSeq)) throw new BrokerUnavailableError('Redis answered from a history life the room has left (a failover under way)');
-    return read;
   }
 
   historyNow(room: string, since?: string): HistoryResult | undefined {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { isPersonalRoom } from '@herald/client/protocol';
-import { Broadcast, Delivery, HistoryResult, Publication } from '../broker';
+import { Broadcast, BrokerUnavailableError, Delivery, HistoryResult, Publication } from '../broker';
 import { EPOCH_TIME_DIGITS, ParsedSeq, formatSeq, parseSeq } from '../seq';
 import { RoomBurstLog } from '../room-burst.log';
 import { describeError } from './redis.client';
@@ -270,15 +270,40 @@ export class RoomFeeds {
   }
 
   /**
-   * Whether this pod's feed of the room stands in a later history life than `seq`'s: a read
-   * that saw `seq` last was answered from a life the room has left (RedisBroker.history).
+   * `read` (a history read of `room`), again a moment later while it answers from an earlier life
+   * than this pod has received in the room (delivered, or held while the feed catches up), up to
+   * STALE_READ_TRIES times; then StaleReadError. Such a read came from a primary deposed while
+   * paused: awake, it answers as the old life's primary until it learns, with the writes queued
+   * for it that it ran on waking (answered 503; their retries come in the new life). Taken for
+   * where the room stands, a catch-up's proved nothing missing and a join's replayed them, and
+   * the retries then reached the same members with no `recovery` (the fault drill's and a probe's
+   * Cluster runs). A moment later the pod has followed the promoted server. Used by every read
+   * whose answer a member gets: the catch-up's (catchUp) and a join's (RedisBroker.history).
    */
-  hasLeftLifeOf(room: string, seq: string | null): boolean {
+  async readCurrent<T extends { latestSeq: string | null }>(room: string, read: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const answer = await read();
+      if (!this.isBehind(room, answer.latestSeq)) return answer;
+      if (attempt === STALE_READ_TRIES) throw new StaleReadError();
+      this.logger.debug({ message: 'A history read was answered from a life this pod has left; reading again', room, attempt });
+      await new Promise((resolve) => setTimeout(resolve, STALE_READ_RETRY_MS).unref());
+    }
+  }
+
+  /**
+   * Whether a read that saw `latestSeq` last is in an earlier life than the newest this pod has
+   * received in the room: its feed's position, or a publication it holds. A read that found no
+   * history is never behind: a Redis that lost its data answers so, and the feed tells the gap.
+   */
+  private isBehind(room: string, latestSeq: string | null): boolean {
     const feed = this.feeds.get(room);
-    const at = feed && standingOf(feed);
-    if (!at || seq === null) return false;
-    const read = parseSeq(seq);
-    return read !== undefined && isEarlierLife(read.epoch, at.epoch);
+    const read = latestSeq === null ? undefined : parseSeq(latestSeq);
+    if (!feed || !read) return false;
+    let newest = standingOf(feed)?.epoch;
+    for (const [, at] of feed.pending ?? []) {
+      if (at !== undefined && (newest === undefined || isEarlierLife(newest, at.epoch))) newest = at.epoch;
+    }
+    return newest !== undefined && isEarlierLife(read.epoch, newest);
   }
 
   /**
@@ -323,12 +348,12 @@ export class RoomFeeds {
     if (!feed.pending && from && skipsPositions(from, at, this.newLifeIsGap)) {
       this.logger.debug({ message: 'A live publication skipped positions; catching the room up', room: publication.room, from: from.position, at: at.position });
       // Sets `pending` before its first await, so this publication waits behind what it skipped.
-      void this.catchUp(publication.room, feed, [], at);
+      void this.catchUp(publication.room, feed);
     } else if (!feed.pending && from && opensLaterLife(from, at)) {
       // A new life's first publication, in order (a failover's): delivered after what this pod
       // missed of the old life where the history shows the new life took over at or after where
       // it stands (catchUp), else after a gap.
-      void this.catchUp(publication.room, feed, [], at);
+      void this.catchUp(publication.room, feed);
     }
     if (feed.pending) this.hold(feed, [publication, at], publication.room);
     else this.deliverInOrder(feed, publication, at);
@@ -425,11 +450,12 @@ export class RoomFeeds {
    * the new life took over, or where the old life's rest is no longer in history: a gap. With
    * REDIS_MIN_REPLICAS=0 (newLifeIsGap) a failover may lose acknowledged writes: always a gap.
    */
-  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = [], trigger?: ParsedSeq): Promise<void> {
+  private async catchUp(room: string, feed: RoomFeed, waiting: PendingDelivery[] = []): Promise<void> {
     const from = feed.last ?? feed.anchor;
     if (!from || feed.pending) return;
     feed.pending = waiting;
-    const readHistory = this.currentReader(room, newestLife(waiting, trigger));
+    // The publication that started this catch-up is held by the time a read answers (receiveIn).
+    const readHistory: HistoryReader = (_room, since, acrossFailover) => this.readCurrent(room, () => this.readHistory(room, since, acrossFailover));
     let latestSeq: string | null = null;
     let gapReported = false;
     /** Left to the next resync: the feed goes on holding what it holds (see the catch below). */
@@ -504,34 +530,12 @@ export class RoomFeeds {
         this.heldForResync.add(feed);
         return;
       }
-      if (error instanceof StaleReadError) this.logger.warn({ message: error.message, room });
+      if (error instanceof StaleReadError) this.logger.warn({ message: `${error.message}; members are told to recover`, room });
       else this.logger.warn({ message: 'Catch-up after reconnect failed', room, error: describeError(error) });
       gap();
     } finally {
       if (!deferred) this.deliverHeld(feed);
     }
-  }
-
-  /**
-   * The catch-up's history reader: a read that answers from an earlier history life than
-   * `seenLife` (the newest life of a publication this pod received before the read: the one that
-   * started the catch-up, or one it held) came from a server that does not know that life. A
-   * primary deposed while paused answers as the old life's primary until it learns, with the
-   * writes it ran for the old life on waking (answered 503; their retries come in the new life):
-   * taken for where the room stands, it proved nothing missing, and those writes, delivered here
-   * already or replayed by the catch-up, then came again as retries, with no `recovery` (a
-   * probe's Cluster runs, 2 of 7). Read again a moment later, when the pod has followed the
-   * promoted server, STALE_READ_TRIES times in all; then the catch-up fails: a gap.
-   */
-  private currentReader(room: string, seenLife: string | undefined): HistoryReader {
-    return async (_room, since, acrossFailover) => {
-      for (let attempt = 1; ; attempt++) {
-        const read = await this.readHistory(room, since, acrossFailover);
-        if (seenLife === undefined || !isFromEarlierLife(read.latestSeq, seenLife)) return read;
-        if (attempt === STALE_READ_TRIES) throw new StaleReadError();
-        await new Promise((resolve) => setTimeout(resolve, STALE_READ_RETRY_MS).unref());
-      }
-    };
   }
 
   /** After a catch-up: what the feed held while it ran is delivered, in order, and its waiters are told. */
@@ -608,30 +612,15 @@ export class RoomFeeds {
   }
 }
 
-/** How often, and how far apart, a catch-up reads a room whose answer comes from a life its channel has left (currentReader). */
+/** How often, and how far apart, a room is read whose answer comes from a life this pod has left (readCurrent). */
 const STALE_READ_TRIES = 4;
 const STALE_READ_RETRY_MS = 250;
 
-class StaleReadError extends Error {
+/** A join answers it `unavailable` (it may be tried again); a catch-up tells the room's members to recover. */
+export class StaleReadError extends BrokerUnavailableError {
   constructor() {
-    super("Redis kept answering from a history life the room's channel has left (a deposed primary); members are told to recover");
+    super('Redis kept answering from a history life this pod has left (a deposed primary)');
   }
-}
-
-/** The newest history life among a catch-up's held publications and the one that started it, if any. */
-function newestLife(waiting: readonly PendingDelivery[], trigger: ParsedSeq | undefined): string | undefined {
-  let newest = trigger?.epoch;
-  for (const [, at] of waiting) {
-    if (at !== undefined && (newest === undefined || isEarlierLife(newest, at.epoch))) newest = at.epoch;
-  }
-  return newest;
-}
-
-/** Whether a read whose latest seq is `latestSeq` (null: no history) answered from a life before `seenLife`. */
-function isFromEarlierLife(latestSeq: string | null, seenLife: string): boolean {
-  if (latestSeq === null) return true;
-  const latest = parseSeq(latestSeq);
-  return latest !== undefined && isEarlierLife(latest.epoch, seenLife);
 }
 
 /**
