@@ -325,6 +325,9 @@ export class ConnectionHub {
     // After a `recovery` the members start afresh: nothing of what came before is held back.
     if (delivery.kind === 'gap') this.replayedAhead.delete(delivery.room);
     const ahead = delivery.kind === 'publication' && this.replayedAhead.size > 0 ? this.replayedAhead.get(delivery.room) : undefined;
+    // Built once for every member replayedAlready tells to recover first, if any is.
+    let recovery: PreparedFrame | undefined;
+    const recoveryFrame = ahead && ((): PreparedFrame => (recovery ??= recoveryBefore(delivery as Publication)));
     const prepared = new PreparedFrame(frame);
     if (joining) {
       const seq = delivery.kind === 'publication' ? delivery.seq : undefined;
@@ -334,12 +337,12 @@ export class ConnectionHub {
     let sent = 0;
     sendBroadcast(() => {
       if (!(members instanceof Set)) {
-        if ((excluded === undefined || members.user !== excluded) && !(ahead && this.replayedAlready(ahead, delivery as Publication, members)) && members.send(prepared)) sent = 1;
+        if ((excluded === undefined || members.user !== excluded) && !(ahead && this.replayedAlready(ahead, delivery as Publication, members, recoveryFrame!)) && members.send(prepared)) sent = 1;
         return;
       }
       for (const connection of members) {
         if (excluded !== undefined && connection.user === excluded) continue;
-        if (ahead && this.replayedAlready(ahead, delivery as Publication, connection)) continue;
+        if (ahead && this.replayedAlready(ahead, delivery as Publication, connection, recoveryFrame!)) continue;
         if (connection.send(prepared)) sent++;
       }
     });
@@ -419,17 +422,14 @@ export class ConnectionHub {
    * publications the room's later life does not, whose retries it may carry again (a deposed
    * primary answered the join's read). The member is told to recover first, as a gap tells all.
    */
-  private replayedAlready(ahead: Map<Connection, string>, delivery: Publication, connection: Connection): boolean {
+  private replayedAlready(ahead: Map<Connection, string>, delivery: Publication, connection: Connection, recovery: () => PreparedFrame): boolean {
     const lastReplayed = ahead.get(connection);
     if (lastReplayed === undefined) return false;
     // Seqs of one room sort as strings, across lives too (seq.ts).
     if (delivery.seq < lastReplayed) return true;
     deleteFrom(this.replayedAhead, delivery.room, connection);
     if (delivery.seq === lastReplayed) return true;
-    const at = parseSeq(delivery.seq)!;
-    if (at.epoch !== parseSeq(lastReplayed)?.epoch) {
-      connection.send(new PreparedFrame(deliveryFrame({ kind: 'gap', room: delivery.room, latestSeq: formatSeq(at.epoch, at.position - 1) })));
-    }
+    if (parseSeq(delivery.seq)!.epoch !== parseSeq(lastReplayed)?.epoch) connection.send(recovery());
     return false;
   }
 
@@ -439,6 +439,12 @@ export class ConnectionHub {
     if (!this.membersByRoom.has(room)) this.toldPresence.forget(room);
     this.subscriptions.release(room);
   }
+}
+
+/** The `recovery` a member gets right before `publication`: its room's seq is the position before it. */
+function recoveryBefore(publication: Publication): PreparedFrame {
+  const { epoch, position } = parseSeq(publication.seq)!;
+  return new PreparedFrame(deliveryFrame({ kind: 'gap', room: publication.room, latestSeq: formatSeq(epoch, position - 1) }));
 }
 
 function setIn<K, V>(index: Map<string, Map<K, V>>, key: string, inner: K, value: V): void {
