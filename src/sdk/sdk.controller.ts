@@ -1,4 +1,5 @@
 import { Controller, Get, Header, Query, Req, Res } from '@nestjs/common';
+import { negotiate } from '@fastify/accept-negotiator';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldConfig } from '../config/herald.config';
@@ -51,21 +52,17 @@ export class SdkController {
 }
 
 /**
- * The first of `encodings` (the most preferred) that Accept-Encoding allows (RFC 9110 12.5.3:
- * a coding listed with q above 0, or `*`); the script as it is when none is, which is always
- * acceptable unless refused by name (`identity;q=0`, rare enough to be answered as it is anyway).
+ * The coding of `encodings` Accept-Encoding prefers (RFC 9110 12.5.3: q-values, `*`; on a tie, the
+ * first of `encodings`), by @fastify/accept-negotiator; the script as it is (the last) when none
+ * is acceptable, as `identity` always is unless refused by name (`identity;q=0`, rare enough to be
+ * answered as it is anyway).
  */
 function chosenEncoding(encodings: readonly SdkEncoding[], header: string | string[] | undefined): SdkEncoding {
   const identity = encodings[encodings.length - 1];
   if (header === undefined) return identity;
-  const weights = new Map<string, number>();
-  for (const part of (Array.isArray(header) ? header.join(',') : header).split(',')) {
-    const [name, ...parameters] = part.split(';');
-    const q = parameters.map((parameter) => parameter.trim().match(/^q=([\d.]+)$/i)).find((match) => match !== null);
-    weights.set(name.trim().toLowerCase(), q ? Number(q[1]) : 1);
-  }
-  const accepts = (coding: string) => (weights.get(coding) ?? weights.get('*') ?? 0) > 0;
-  return encodings.find((encoding) => encoding.coding !== undefined && accepts(encoding.coding)) ?? identity;
+  // Codings are case-insensitive (RFC 9110 8.4.1); the negotiator compares them as given.
+  const chosen = negotiate((Array.isArray(header) ? header.join(',') : header).toLowerCase(), encodings.map(({ coding }) => coding ?? 'identity'));
+  return encodings.find(({ coding }) => coding === chosen) ?? identity;
 }
 
 /**
