@@ -80,6 +80,9 @@ describe('GET /sdk/herald.js', () => {
         expect(plain.body).toEqual(source);
       }
       expect((await raw({ 'accept-encoding': '*' })).headers['content-encoding']).toBe('br');
+      // The client's preference between acceptable codings decides; codings are case-insensitive.
+      expect((await raw({ 'accept-encoding': 'br;q=0.5, gzip' })).headers['content-encoding']).toBe('gzip');
+      expect((await raw({ 'accept-encoding': 'GZIP' })).headers['content-encoding']).toBe('gzip');
       // Three representations, three tags; each revalidates as itself.
       const plain = await raw({});
       const tags = [br, gz, plain].map((answer) => answer.headers.etag);
