@@ -8,6 +8,7 @@ import { PublishBatchItemError, PublishBatchItemValidator } from './publish-batc
 import { NotificationsService } from './notifications.service';
 import { PublishConflictError } from './publish-conflict.error';
 import { TurnBudget } from '../event-loop/turn-budget';
+import { targetRooms } from './notification-targets';
 
 /**
  * Target rooms whose publishes may be in flight at once. A wave's ids are claimed together and
@@ -39,8 +40,8 @@ export class NotificationsBatchService {
   }
 
   /**
-   * One result per item, in order. Items are published in request order, so notifications of
-   * one batch to the same room reach its members in that order. Rejects with
+   * One result per item, in order. Notifications of one batch to the same room are published,
+   * and reach its members, in request order (publishWave). Rejects with
    * BrokerUnavailableError (503, nothing stored) when the broker is down before the first item
    * and some item would have been stored.
    * A large batch lets the event loop go round every TURN_BUDGET_MS (its checks and its rooms
@@ -96,29 +97,41 @@ export class NotificationsBatchService {
   }
 
   /**
-   * Claims the wave's ids all at once (one round trip to Redis), then hands its notifications to
-   * the broker one after the other, each once the one before it has been handed to every room:
-   * a notification to a room is stored after the batch's earlier ones there, an id or not.
+   * Claims the wave's ids all at once (one round trip to Redis), then hands each notification to
+   * the broker once its id is claimed and the batch's earlier notifications to any of its rooms
+   * have been handed to every room: a notification to a room is stored after the batch's earlier
+   * ones there, an id or not, while one whose claim or room waits on a silent Redis shard holds
+   * only the notifications that share a room with it (in request order it held every later one
+   * for a command timeout, and those whose room was on that shard waited a second one).
    * Resolves once each is stored or has failed, its result in `results`.
    */
   private async publishWave(wave: readonly AcceptedItem[], results: PublishBatchItemResult[], turn: TurnBudget): Promise<void> {
-    // Settled here: a claim may fail while an earlier notification is still being handed over.
-    const claims = wave.map(({ notification }) => this.notifications.claim(notification).then((claimed) => ({ claimed }), (error: unknown) => ({ error })));
     const stored: Promise<void>[] = [];
-    for (const [position, { index, notification }] of wave.entries()) {
-      const claim = await claims[position];
-      if ('error' in claim) {
-        results[index] = { error: this.itemError(claim.error, index, notification) };
-        continue;
-      }
-      const handed = await this.notifications.hand(claim.claimed, turn);
-      stored.push(
-        handed.stored.then(
-          (published) => void (results[index] = published),
-          (error: unknown) => void (results[index] = { error: this.itemError(error, index, notification) }),
-        ),
-      );
-    }
+    // Per room, the handing of the wave's latest notification to it so far.
+    const handingTo = new Map<string, Promise<void>>();
+    const handings = wave.map(({ index, notification }) => {
+      const rooms = targetRooms(notification);
+      const earlier = new Set(rooms.map((room) => handingTo.get(room)).filter((handing) => handing !== undefined));
+      // Settled here: a claim may fail while an earlier notification is still being handed over.
+      const claim = this.notifications.claim(notification, rooms).then((claimed) => ({ claimed }), (error: unknown) => ({ error }));
+      const handing = (async () => {
+        const [settled] = await Promise.all([claim, ...earlier]);
+        if ('error' in settled) {
+          results[index] = { error: this.itemError(settled.error, index, notification) };
+          return;
+        }
+        const handed = await this.notifications.hand(settled.claimed, turn);
+        stored.push(
+          handed.stored.then(
+            (published) => void (results[index] = published),
+            (error: unknown) => void (results[index] = { error: this.itemError(error, index, notification) }),
+          ),
+        );
+      })();
+      for (const room of rooms) handingTo.set(room, handing);
+      return handing;
+    });
+    await Promise.all(handings);
     await Promise.all(stored);
   }
 

@@ -79,10 +79,10 @@ export class NotificationsService {
    * The first step of a publish: binds a caller's id to this notification's content, before any
    * room, so that a conflicting repeat reaches none, not even a new target. Rejects with
    * PublishConflictError when the id is bound to another body. Claims of several notifications
-   * may be in flight at once (a batch sends them together); hand() then follows request order.
+   * may be in flight at once (a batch sends them together); hand() then follows request order
+   * within each room. `rooms`: the input's targetRooms, when the caller has them already.
    */
-  async claim(input: NotificationInput): Promise<ClaimedNotification> {
-    const rooms = targetRooms(input);
+  async claim(input: NotificationInput, rooms = targetRooms(input)): Promise<ClaimedNotification> {
     // A generated id never repeats: only a caller's id needs de-duplication records.
     const dedup = input.id === undefined ? undefined : { dedupKey: input.id, fingerprint: notificationFingerprint(rooms, input.type, input.payload) };
     let claimReplicated: Promise<void> | undefined;
