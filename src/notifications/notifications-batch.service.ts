@@ -111,11 +111,16 @@ export class NotificationsBatchService {
     const handingTo = new Map<string, Promise<void>>();
     const handings = wave.map(({ index, notification }) => {
       const rooms = targetRooms(notification);
-      const earlier = new Set(rooms.map((room) => handingTo.get(room)).filter((handing) => handing !== undefined));
+      let earlier: Promise<void>[] | undefined;
+      for (const room of rooms) {
+        const handing = handingTo.get(room);
+        if (handing !== undefined && !earlier?.includes(handing)) (earlier ??= []).push(handing);
+      }
       // Settled here: a claim may fail while an earlier notification is still being handed over.
       const claim = this.notifications.claim(notification, rooms).then((claimed) => ({ claimed }), (error: unknown) => ({ error }));
       const handing = (async () => {
-        const [settled] = await Promise.all([claim, ...earlier]);
+        const settled = await claim;
+        if (earlier) await Promise.all(earlier);
         if ('error' in settled) {
           results[index] = { error: this.itemError(settled.error, index, notification) };
           return;
