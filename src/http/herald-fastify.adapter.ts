@@ -209,6 +209,11 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
       frameworkErrors: routerErrorAnswer(isListed),
       clientErrorHandler: answerClientError,
     });
+    // Node keeps a request's first 1,000 or so header lines by default and drops the rest unseen,
+    // so a second Authorization, Host or Content-Type sent after a thousand others passed the
+    // checks that refuse two (refuseAmbiguousHeaders, requestBearerToken). Every line kept: the
+    // 16 KB header size limit bounds them all the same.
+    this.getInstance().server.maxHeadersCount = 0;
     this.getInstance().addHook('preParsing', refuseAmbiguousHeaders);
     this.getInstance().addHook('preParsing', answerUnknownRoute);
     // Before Fastify's own listener, so the router's refusals (answered before any hook) have it too.

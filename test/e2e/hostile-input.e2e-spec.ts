@@ -461,6 +461,43 @@ describe('a request with two Authorization headers', () => {
   });
 });
 
+describe('a header sent twice with a thousand other headers between the two', () => {
+  // Node keeps only the first 1,000 or so header lines of a request unless told otherwise: a
+  // second Authorization, Host or Content-Type past them went unseen, and the first was believed.
+  const padding = Array.from({ length: 1100 }, (_, index) => `x-${index}: a\r\n`).join('');
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp()));
+  afterAll(() => app.close());
+
+  it.each([
+    ['Authorization', 401, `Authorization: Bearer ${publisherToken()}\r\n${padding}Authorization: Bearer not-a-token\r\nContent-Type: application/json\r\n`],
+    ['Content-Type', 400, `Authorization: Bearer ${publisherToken()}\r\nContent-Type: application/json\r\n${padding}Content-Type: text/plain\r\n`],
+    ['Host', 400, `Authorization: Bearer ${publisherToken()}\r\nContent-Type: application/json\r\n${padding}Host: elsewhere\r\n`],
+  ])('a publish with two %s headers is refused %i', async (_, status, headers) => {
+    const { socket, received, closedAfterMs } = rawConnectionTo(app);
+    const body = JSON.stringify({ users: ['u1'], type: 't', payload: {} });
+    socket.end(`POST /v1/notifications HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n${headers}Content-Length: ${body.length}\r\n\r\n${body}`);
+    await closedAfterMs;
+    expect(received()).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+  });
+
+  it.each([
+    ['Authorization headers', `Authorization: Bearer ${signToken({ sub: 'first' })}\r\n${padding}Authorization: Bearer ${signToken({ sub: 'last' })}\r\n`],
+    ['bearer subprotocols', `Sec-WebSocket-Protocol: herald.v1, bearer.${signToken({ sub: 'first' })}\r\n${padding}Sec-WebSocket-Protocol: bearer.${signToken({ sub: 'last' })}\r\n`],
+  ])('a connection with two %s is refused with 1008, not welcomed as the first', async (_, headers) => {
+    const upgrade = rawUpgrade(app.wsUrl, { headers });
+    try {
+      // The close frame: opcode 8, then its code, 1008 (0x03f0).
+      await eventually(() => expect(upgrade.received()).toContain('\x88'), 10_000);
+      const frames = upgrade.received().slice(upgrade.received().indexOf('\r\n\r\n') + 4);
+      expect(frames).not.toContain('welcome');
+      expect(frames.slice(frames.indexOf('\x88') + 2, frames.indexOf('\x88') + 4)).toBe('\x03\xf0');
+    } finally {
+      upgrade.hangUp();
+    }
+  });
+});
+
 describe('clients that never finish their body (HTTP_REQUEST_TIMEOUT_MS)', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2000' })));
