@@ -71,6 +71,12 @@ describe('single-host recipe (deploy/single-host)', () => {
       expect(() => parseEnvironment({ ...environment, ...envFile(join(directory, 'herald.env.example')) })).toThrow(/JWT_SECRET is an example value/);
       expect(() => parseEnvironment({ ...environment, ...envFile(join(directory, 'herald.env.example')), ...ownSecrets })).not.toThrow();
     });
+
+    it('allows the socket families the server opens: IP for clients and Redis, and netlink, which listening on every address needs', () => {
+      // Fastify lists the host's interfaces (os.networkInterfaces: a netlink socket) when it
+      // listens on 0.0.0.0; refused, Node throws and Herald exited at start-up, restarted every 2 s.
+      expect(unit.get('RestrictAddressFamilies')![0].split(/\s+/)).toEqual(expect.arrayContaining(['AF_INET', 'AF_INET6', 'AF_NETLINK']));
+    });
   });
 
   it("installs quietly: every dependency's install script, dev ones included, is allowed or refused in package.json", () => {
