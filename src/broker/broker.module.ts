@@ -1,4 +1,4 @@
-import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { HeraldConfig } from '../config/herald.config';
 import { Broker } from './broker';
@@ -24,10 +24,24 @@ import { PresenceStore } from './presence.store';
   ],
   exports: [Engine, Broker, PresenceStore, InboxStore],
 })
-export class BrokerModule implements OnApplicationShutdown {
+export class BrokerModule implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private closing: Promise<void> | undefined;
+
   constructor(@Inject(Engine) private readonly engine: Engine) {}
 
+  /**
+   * The engine's close (its last calls: unsubscribes, presence removes) starts in the first
+   * phase, after every other module's (this global module comes last), so it runs beside the
+   * webhooks' own last calls, which start there too: one after the other, a silent Redis's
+   * timeouts added up, and a stop outlasted its grace period.
+   */
+  beforeApplicationShutdown(): void {
+    this.closing = this.engine.close();
+    // Awaited in onApplicationShutdown; a rejection meanwhile is not an unhandled one.
+    this.closing.catch(() => undefined);
+  }
+
   async onApplicationShutdown(): Promise<void> {
-    await this.engine.close();
+    await (this.closing ?? this.engine.close());
   }
 }

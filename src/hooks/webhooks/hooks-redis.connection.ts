@@ -139,15 +139,26 @@ export class HooksRedisConnection {
     await withDeadline(this.client.connect(), this.discoveryMs, () => new DeadlineExpiredError('the cluster discovery', this.discoveryMs));
   }
 
-  async close(): Promise<void> {
+  /** Cuts the connection at once, without waiting for replies: every call still waiting fails. */
+  destroy(): void {
+    void this.shut(0);
+  }
+
+  /** Closes gracefully within `withinMs` (REDIS_COMMAND_TIMEOUT_MS unless given), then destroys. */
+  async close(withinMs = this.commandTimeoutMs): Promise<void> {
+    await this.shut(withinMs);
+  }
+
+  /** Closes within `timeoutMs` (0: at once), destroying what has not closed by then. */
+  private async shut(timeoutMs: number): Promise<void> {
     this.closed = true;
     this.startTries.close();
     // Its discovery may outlast this close by its own deadline (3 x the command timeout).
     const candidate = this.candidate;
     this.candidate = undefined;
     if (candidate) destroyClient(candidate);
-    if (this.topology.mode === 'cluster') await shutCluster(this.client as unknown as HooksCluster, this.commandTimeoutMs, this.logger);
-    else await shutClient(this.client, this.commandTimeoutMs, this.logger);
+    if (this.topology.mode === 'cluster') await shutCluster(this.client as unknown as HooksCluster, timeoutMs, this.logger);
+    else await shutClient(this.client, timeoutMs, this.logger);
   }
 
   private createClient(): AnyRedisClient {

@@ -31,8 +31,13 @@ export class HooksRedisStore {
     return this.connection.connect();
   }
 
-  close(): Promise<void> {
-    return this.connection.close();
+  close(withinMs?: number): Promise<void> {
+    return this.connection.close(withinMs);
+  }
+
+  /** Cuts the connection at once: every call still waiting on it fails. */
+  destroy(): void {
+    this.connection.destroy();
   }
 
   activityKeys(podId: string): ActivityKeys {

@@ -18,8 +18,16 @@ export interface WebhookDrivers {
   unread: UnreadSchedule;
   /** Connects what needs connecting (Redis) before the drivers are used. */
   connect(): Promise<void>;
-  /** Closes the connection, once the drivers are done with it. */
-  close(): Promise<void>;
+  /** Closes the connection, once the drivers are done with it: gracefully within `withinMs` (REDIS_COMMAND_TIMEOUT_MS unless given), then cut. */
+  close(withinMs?: number): Promise<void>;
+  /**
+   * With Redis, how long the drivers' last calls on shutdown may take together before the
+   * connection is cut (destroy): twice REDIS_COMMAND_TIMEOUT_MS, as the broker's own last calls.
+   * Undefined in this process, where the only wait is the dispatcher's last webhook attempt.
+   */
+  lastCallsMs?: number;
+  /** Cuts the connection at once: every call still waiting on it fails. */
+  destroy(): void;
 }
 
 /**
@@ -35,6 +43,7 @@ export function createWebhookDrivers(config: HeraldConfig, settings: WebhookSett
       unread: new MemoryUnreadSchedule(settings.queueMax),
       connect: async () => undefined,
       close: async () => undefined,
+      destroy: () => undefined,
     };
   }
   const store = new HooksRedisStore(config.redis, config.redisPrefix, config.redisCommandTimeoutMs);
@@ -54,6 +63,8 @@ export function createWebhookDrivers(config: HeraldConfig, settings: WebhookSett
     ),
     unread: new RedisUnreadSchedule(store, settings.queueMax),
     connect: () => store.connect(),
-    close: () => store.close(),
+    close: (withinMs) => store.close(withinMs),
+    lastCallsMs: 2 * config.redisCommandTimeoutMs,
+    destroy: () => store.destroy(),
   };
 }

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { isPersonalRoom } from '@herald/client/protocol';
 import { InboxStore } from '../../broker/inbox.store';
 import { inboxRecipientOf } from '../../inbox/inbox-recipient';
@@ -21,7 +21,7 @@ import { roomKey, userKey } from './webhook-event';
  * record; all I/O happens on the drivers' own timers.
  */
 @Injectable()
-export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
+export class WebhooksService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(WebhooksService.name);
   private readonly settings: WebhookSettings;
   private readonly drivers: WebhookDrivers;
@@ -31,6 +31,8 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   private readonly counted = new Set<string>();
   /** Set while the queue is full, so a long overflow logs once, not once per event. */
   private overflowing = false;
+  /** The shutdown under way (beforeApplicationShutdown). */
+  private closing: Promise<void> | undefined;
 
   constructor(
     config: HeraldConfig,
@@ -56,13 +58,40 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
     this.logger.log({ message: 'Webhooks on', url: redactedHookUrl(this.settings.url), unreadAfterS: this.settings.unreadAfterS });
   }
 
-  /** Whatever this pod still counts goes down first, so its users' offline events are queued; then the queue is sent or left to the others. */
+  /** Starts closing in the first phase of shutdown, beside the broker's engine (BrokerModule), so the two sets of last calls to a silent Redis overlap. */
+  beforeApplicationShutdown(): void {
+    this.closing = this.close();
+    // Awaited in onApplicationShutdown; a rejection meanwhile is not an unhandled one.
+    this.closing.catch(() => undefined);
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    await (this.closing ?? this.close());
+  }
+
+  /**
+   * Whatever this pod still counts goes down, so its users' offline events are queued; then the
+   * queue is sent (one pod without Redis) or left to the others. With Redis the parts close
+   * together, their last calls (the activity hand-over, unread checks, the lease) bounded as a
+   * whole by the drivers' lastCallsMs: one after the other, each waited out its own timeouts on a
+   * silent Redis (7 s at the defaults).
+   */
+  private async close(): Promise<void> {
     this.counted.clear();
-    await this.drivers.tracker.close();
-    await this.unread?.close();
-    await this.dispatcher.close();
-    await this.drivers.close();
+    const { lastCallsMs } = this.drivers;
+    if (lastCallsMs === undefined) {
+      await this.drivers.tracker.close();
+      await this.unread?.close();
+      await this.dispatcher.close();
+      return this.drivers.close();
+    }
+    const deadline = Date.now() + lastCallsMs;
+    const parts = Promise.all([this.drivers.tracker.close(), this.unread?.close(), this.dispatcher.close()]);
+    // Cut past the deadline: what still waits on a silent Redis fails, and the parts finish.
+    const cut = setTimeout(() => this.drivers.destroy(), lastCallsMs);
+    await parts.finally(() => clearTimeout(cut));
+    // Within what is left of it: a graceful close waits for replies a silent Redis never sends.
+    await this.drivers.close(Math.max(0, deadline - Date.now()));
   }
 
   private onRoomActivity(activity: RoomActivity): void {
