@@ -217,6 +217,18 @@ describe('Kubernetes manifests', () => {
     });
   });
 
+  it('names every sentinel in the Sentinel overlay, each by its own host, not one Service in front of them', () => {
+    // A pod hears only the failovers the sentinels it listens to lead (docs/operations.md).
+    const sentinels = configOf(rendered.get('deploy/k8s/overlays/redis-sentinel')!).REDIS_SENTINELS.split(',');
+    expect(sentinels.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(sentinels.map((address) => address.split(':')[0])).size).toBe(sentinels.length);
+  });
+
+  it('keeps the dev overlay at three pods, whatever its smaller requests make of the autoscaler', () => {
+    const autoscaler = find(rendered.get('deploy/k8s/overlays/dev')!, 'HorizontalPodAutoscaler', 'herald').spec;
+    expect([autoscaler.minReplicas, autoscaler.maxReplicas]).toEqual([3, 3]);
+  });
+
   it('leaves the Secret out of the base, so applying it never overwrites real credentials', () => {
     expect(rendered.get(relative(repositoryRoot, baseDirectory))!.filter((object) => object.kind === 'Secret')).toEqual([]);
   });
