@@ -193,6 +193,9 @@ export class BrokerUnavailableError extends Error {
    */
   readonly mayHaveApplied: boolean = false;
 
+  /** Refused because fewer than REDIS_MIN_REPLICAS replicas acknowledged the write in time (herald_publishes_refused_replicas_total). */
+  readonly forWantOfReplicas: boolean = false;
+
   constructor(message = 'The message broker is unreachable') {
     super(message);
     this.name = 'BrokerUnavailableError';

@@ -49,6 +49,4 @@ export interface EngineHealth {
   shards: Array<{ shard: string; up: boolean }>;
   /** Primary changes this pod has followed (Sentinel switch-master, Cluster primaries changing). */
   failovers: number;
-  /** Writes refused because fewer than REDIS_MIN_REPLICAS replicas acknowledged them in time. */
-  refusedForReplicas: number;
 }

@@ -2,7 +2,9 @@ import { UseFilters, UseGuards } from '@nestjs/common';
 import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { expiresAtOf } from '../auth/principal';
 import { TokenVerifier } from '../auth/token.verifier';
+import { BrokerUnavailableError } from '../broker/broker';
 import { Connection } from '../connections/connection';
+import { MetricsService } from '../metrics/metrics.service';
 import { ConnectionHub } from '../connections/connection.hub';
 import { RoomsService } from '../rooms/rooms.service';
 import { JoinDto } from './dto/join.dto';
@@ -34,6 +36,7 @@ export class HeraldGateway {
     private readonly hub: ConnectionHub,
     private readonly verifier: TokenVerifier,
     private readonly frames: FrameSender,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -60,9 +63,15 @@ export class HeraldGateway {
 
   @SubscribeMessage('message')
   async message(@FrameConnection() connection: Connection, @MessageBody() { room, text }: MessageDto): Promise<Reply<'ack'>> {
-    const seq = await this.rooms.sendMessage(connection, room, text);
+    const seq = await this.rooms.sendMessage(connection, room, text).catch(this.countRefusedForReplicas);
     return { event: 'ack', data: { seq } };
   }
+
+  /** A chat message refused for want of replicas counts as a notification does (herald_publishes_refused_replicas_total); rethrows. */
+  private readonly countRefusedForReplicas = (error: unknown): never => {
+    if (error instanceof BrokerUnavailableError && error.forWantOfReplicas) this.metrics.publishesRefusedForReplicas.inc();
+    throw error;
+  };
 
   @SubscribeMessage('refresh')
   refresh(@FrameConnection() connection: Connection, @MessageBody() { token }: RefreshDto): Reply<'refreshed'> {

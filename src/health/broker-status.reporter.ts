@@ -11,7 +11,7 @@ import { MetricsService } from '../metrics/metrics.service';
 @Injectable()
 export class BrokerStatusReporter implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(BrokerStatusReporter.name);
-  private reported = { failovers: 0, refusedForReplicas: 0 };
+  private reportedFailovers = 0;
   private reportedEvictions = 0;
   /** The application is closing: the broker's connection goes with it, which is no outage. */
   private shuttingDown = false;
@@ -47,8 +47,7 @@ export class BrokerStatusReporter implements OnModuleInit, BeforeApplicationShut
     // Shards come and go with failovers and resharding: only the current ones are shown.
     this.metrics.redisShardSubscriberUp.reset();
     for (const { shard, up } of health.shards) this.metrics.redisShardSubscriberUp.set({ shard }, up ? 1 : 0);
-    this.metrics.redisFailovers.inc(Math.max(0, health.failovers - this.reported.failovers));
-    this.metrics.publishesRefusedForReplicas.inc(Math.max(0, health.refusedForReplicas - this.reported.refusedForReplicas));
-    this.reported = { failovers: health.failovers, refusedForReplicas: health.refusedForReplicas };
+    this.metrics.redisFailovers.inc(Math.max(0, health.failovers - this.reportedFailovers));
+    this.reportedFailovers = health.failovers;
   }
 }

@@ -99,9 +99,17 @@ export class NotificationsService {
     this.metrics.publishesUnavailable.inc({ outcome: 'not_stored' }, count);
   }
 
-  /** Counts a notification answered 503 (herald_publishes_unavailable_total), and rethrows. */
+  /**
+   * Counts a notification answered 503 (herald_publishes_unavailable_total, and
+   * herald_publishes_refused_replicas_total when replicas were wanting), and rethrows: once per
+   * notification, however many Redis writes it took (its id's claim and its rooms' publishes on
+   * a Cluster) or shared (one write carries the publishes of a turn to one shard).
+   */
   private readonly countUnavailable = (error: unknown): never => {
-    if (error instanceof BrokerUnavailableError) this.metrics.publishesUnavailable.inc({ outcome: error.mayHaveApplied ? 'unconfirmed' : 'not_stored' });
+    if (error instanceof BrokerUnavailableError) {
+      this.metrics.publishesUnavailable.inc({ outcome: error.mayHaveApplied ? 'unconfirmed' : 'not_stored' });
+      if (error.forWantOfReplicas) this.metrics.publishesRefusedForReplicas.inc();
+    }
     throw error;
   };
 

@@ -58,6 +58,8 @@ describe('publishes that wait for replicas', () => {
     const chat = await member.request('message', { room, text: 'unconfirmed' });
     expect(chat.data).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/could not confirm the message \(fewer replicas than REDIS_MIN_REPLICAS.*may have reached the room.*before sending it again/) });
     await member.waitFor((frame) => frame.event === 'message' && frame.data.text === 'unconfirmed');
+    // Counted as the notifications are: once each.
+    expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/herald_publishes_refused_replicas_total 3\b/);
 
     expect(await waitsSent()).toBe(0);
     await startReplica();

@@ -317,7 +317,7 @@ export class ClusterRedisConnection extends RedisConnection {
       const subscriberUp = pubSub?.client === undefined || pubSub.client.isReady;
       return { shard: master.address, up: this.isAvailable && !this.healthCheck.isSilent(master.address) && subscriberUp };
     });
-    return { shards, failovers: this.healthCheck.failoverCount, refusedForReplicas: this.replicatedWrites.refusedForReplicas };
+    return { shards, failovers: this.healthCheck.failoverCount };
   }
 
   async close(): Promise<void> {

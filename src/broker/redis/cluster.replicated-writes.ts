@@ -32,11 +32,6 @@ export class ClusterReplicatedWrites {
     this.refusals = new ReplicaRefusals(logger, settings.minReplicas);
   }
 
-  /** Writes refused for want of replicas so far (the connection's metric). */
-  get refusedForReplicas(): number {
-    return this.refusals.count;
-  }
-
   /** The write, then WAIT on the same primary, through that primary's ReplicaWaits. */
   write<T>(operation: string, node: NodeClient, command: (redis: RedisCommands) => Promise<T>): Promise<T> {
     const write = () => boundedCall(operation, command(this.nodeCommandsOf(node)), this.settings.commandTimeoutMs);

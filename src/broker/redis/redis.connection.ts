@@ -248,6 +248,7 @@ export class StartSettingError extends Error {
 /** A write fewer replicas acknowledged than REDIS_MIN_REPLICAS asks: answered as unavailable (503). */
 export class ReplicasUnavailableError extends BrokerUnavailableError {
   override readonly mayHaveApplied = true;
+  override readonly forWantOfReplicas = true;
   override readonly unconfirmedBecause = 'fewer replicas than REDIS_MIN_REPLICAS acknowledged it in time';
 
   constructor(operation: string, acknowledged: number, wanted: number) {

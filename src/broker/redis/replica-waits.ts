@@ -11,7 +11,6 @@ const SHORTFALL_LOG_EVERY_MS = 10_000;
  * the servers have) answers every publish 503, and the log said nothing of why.
  */
 export class ReplicaRefusals {
-  private total = 0;
   private lastLineMs = Number.NEGATIVE_INFINITY;
   private unlogged = 0;
 
@@ -22,14 +21,8 @@ export class ReplicaRefusals {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Writes refused so far. */
-  get count(): number {
-    return this.total;
-  }
-
   /** A write only `replicas` replicas acknowledged in time (ReplicaWaits' onRefused). */
   readonly refused = (replicas: number): void => {
-    this.total++;
     this.unlogged++;
     const now = this.now();
     if (now - this.lastLineMs < SHORTFALL_LOG_EVERY_MS) return;

@@ -28,7 +28,7 @@ jest.mock('./sentinel-switch.watch', () => ({
 jest.mock('./standalone.connection', () => ({
   StandaloneRedisConnection: class {
     available = true;
-    health = { shards: [{ shard: '', up: true }], failovers: 0, refusedForReplicas: 0 };
+    health = { shards: [{ shard: '', up: true }], failovers: 0 };
     constructor(options: { url: string }) {
       connectedTo.push(new URL(options.url).host);
     }

@@ -49,8 +49,6 @@ export class SentinelRedisConnection extends RedisConnection {
   private resolving = false;
   /** How many times this pod moved to another primary: a look begun before the last move is stale. */
   private moves = 0;
-  /** Refusals counted by connections already replaced. */
-  private refusedBefore = 0;
   private readonly lookup: SentinelPrimaryLookup;
   private readonly switchWatch: SentinelSwitchWatch;
   private resolveTimer: NodeJS.Timeout | undefined;
@@ -106,7 +104,6 @@ export class SentinelRedisConnection extends RedisConnection {
     return {
       shards: [{ shard: this.address, up: current?.shards[0]?.up ?? false }],
       failovers: this.failoverCount,
-      refusedForReplicas: this.refusedBefore + (current?.refusedForReplicas ?? 0),
     };
   }
 
@@ -256,7 +253,6 @@ export class SentinelRedisConnection extends RedisConnection {
       this.current = this.connectionTo(primary);
       this.report(false);
       if (previous) {
-        this.refusedBefore += previous.health.refusedForReplicas;
         await previous.close().catch((error: unknown) => this.logger.debug({ message: 'Closing the old primary failed', error: describeError(error) }));
       }
       try {

@@ -171,7 +171,6 @@ export class StandaloneRedisConnection extends RedisConnection {
     return {
       shards: [{ shard: this.address, up: this.isAvailable && this.subscriber?.isReady === true }],
       failovers: 0,
-      refusedForReplicas: this.replicaRefusals?.count ?? 0,
     };
   }
 
