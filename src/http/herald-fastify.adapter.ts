@@ -6,6 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest, RequestPayload } from 
 import { boundedMessage } from '../parsing/json-text-length';
 import { refuseAmbiguousHeaders } from './ambiguous-headers.hook';
 import { listedOrigins } from './cors.policy';
+import { timeFirstRequestsFromAccept } from './first-request-deadline';
 import { errorBody, sendHttpError } from './error-reply';
 import { NOT_JSON_MEDIA_TYPE } from './json-body.parser';
 
@@ -214,6 +215,9 @@ export class HeraldFastifyAdapter extends FastifyAdapter {
     // checks that refuse two (refuseAmbiguousHeaders, requestBearerToken). Every line kept: the
     // 16 KB header size limit bounds them all the same.
     this.getInstance().server.maxHeadersCount = 0;
+    timeFirstRequestsFromAccept(this.getInstance().server, { headersMs, requestMs, checkEveryMs: TIMEOUT_CHECK_INTERVAL_MS }, (socket) =>
+      answerClientError(Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket),
+    );
     this.getInstance().addHook('preParsing', refuseAmbiguousHeaders);
     this.getInstance().addHook('preParsing', answerUnknownRoute);
     // Before Fastify's own listener, so the router's refusals (answered before any hook) have it too.

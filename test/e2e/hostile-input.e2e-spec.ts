@@ -522,6 +522,57 @@ describe('clients that never finish their body (HTTP_REQUEST_TIMEOUT_MS)', () =>
   });
 });
 
+describe('clients that wait before they trickle (the limits count from the connection)', () => {
+  // Node times a request from its first byte: a client silent for almost the headers limit, which
+  // then trickled, held its socket that long again (headers) or the request limit again (a body).
+  let app: TestApp;
+  beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '3000', HTTP_REQUEST_TIMEOUT_MS: '3000' })));
+  afterAll(() => app.close());
+
+  /** Sends `head` after 2.5 s of silence, then one byte of `trickled` every 200 ms; how long the connection lived, and what it was answered. */
+  async function waitThenTrickle(head: string, trickled: string): Promise<{ closedAfterMs: number; answer: string }> {
+    const { socket, received, closedAfterMs } = rawConnectionTo(app);
+    let trickle: NodeJS.Timeout | undefined;
+    const start = setTimeout(() => {
+      socket.write(head);
+      let sent = 0;
+      trickle = setInterval(() => sent < trickled.length && socket.write(trickled[sent++]), 200);
+    }, 2500);
+    try {
+      return { closedAfterMs: await closedAfterMs, answer: received() };
+    } finally {
+      clearTimeout(start);
+      clearInterval(trickle);
+    }
+  }
+
+  it('answers 408 to headers begun late and trickled, within the headers limit of the connection', async () => {
+    const { closedAfterMs, answer } = await waitThenTrickle('GET /healthz HTTP/1.1\r\nHost: localhost\r\n', 'X-Slow: 1\r\n'.repeat(100));
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    // 3 s, plus at most a second for the check; timed from the first byte it was 5.5 s or more.
+    expect(closedAfterMs).toBeLessThan(5000);
+  });
+
+  it('answers 408 to a body trickled after headers sent late, within the request limit of the connection', async () => {
+    const body = JSON.stringify({ users: ['u1'], type: 't', payload: { text: 'x'.repeat(100) } });
+    const head = `POST /v1/notifications HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${publisherToken()}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const { closedAfterMs, answer } = await waitThenTrickle(head, body);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(closedAfterMs).toBeLessThan(5000);
+  });
+
+  it('leaves a keep-alive connection that answered its first request to Node\'s own limits', async () => {
+    const { socket, received, closedAfterMs } = rawConnectionTo(app);
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await eventually(() => expect(received()).toMatch(/^HTTP\/1\.1 200 /));
+    // Well past the connection's headers limit, a second request on it is answered.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    await closedAfterMs;
+    expect(received().match(/HTTP\/1\.1 200 /g)).toHaveLength(2);
+  });
+});
+
 describe('clients that never finish their headers (HTTP_HEADERS_TIMEOUT_MS)', () => {
   let app: TestApp;
   beforeAll(async () => (app = await createTestApp({ HTTP_HEADERS_TIMEOUT_MS: '1000' })));
