@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import fc from 'fast-check';
 import { HeraldConfig } from '../config/herald.config';
@@ -17,6 +18,25 @@ describe('TokenVerifier.verify', () => {
     expect(last).toMatchObject({ ok: true, principal: { expiresAtMs: 253_402_300_799_000 } });
     expect(new Date(253_402_300_799_000).toISOString()).toBe('9999-12-31T23:59:59.000Z');
     expect(verifier.verify(jwt.sign({ sub: 'far', exp: 253_402_300_800 }))).toEqual({ ok: false, reason: 'unauthorized' });
+  });
+
+  it('logs why it refused a token at debug level, naming neither the token nor the secret', () => {
+    const debug = jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+    try {
+      const verifier = new TokenVerifier(jwt, config);
+      const forged = new JwtService({ secret: 'another-secret-long-enough-for-hs256' }).sign({ sub: 'mallory' });
+      expect(verifier.verify(forged)).toEqual({ ok: false, reason: 'unauthorized' });
+      expect(verifier.verify(jwt.sign({ sub: 'late', exp: Math.floor(Date.now() / 1000) - 60 }))).toEqual({ ok: false, reason: 'token_expired' });
+      expect(verifier.verify(undefined)).toEqual({ ok: false, reason: 'unauthorized' });
+      expect(debug.mock.calls.map(([entry]) => entry)).toEqual([
+        { message: 'Token refused', reason: 'unauthorized', why: 'invalid signature' },
+        { message: 'Token refused', reason: 'token_expired', why: 'expired' },
+        { message: 'Token refused', reason: 'unauthorized', why: 'no token' },
+      ]);
+      expect(JSON.stringify(debug.mock.calls)).not.toContain(forged.split('.')[2]);
+    } finally {
+      debug.mockRestore();
+    }
   });
 
   it('grants the scopes of scope and scp together, an empty one hiding none of the other', () => {

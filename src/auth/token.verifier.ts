@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { USER_ID_PATTERN } from '@herald/client/protocol';
 import { HeraldConfig } from '../config/herald.config';
@@ -45,6 +45,7 @@ export class TokenVerifier {
   private readonly lists = new ListInterner(INTERNED_LISTS);
   /** Tokens `verifyRepeated` verified, oldest first. Only accepted tokens are kept. */
   private readonly remembered = new Map<string, Principal>();
+  private readonly logger = new Logger(TokenVerifier.name);
 
   constructor(
     private readonly jwt: JwtService,
@@ -52,7 +53,8 @@ export class TokenVerifier {
   ) {}
 
   verify(token: string | undefined | null): Verification {
-    if (!token || token.length > TOKEN_MAX_CHARS) return { ok: false, reason: 'unauthorized' };
+    if (!token) return this.refused('unauthorized', 'no token');
+    if (token.length > TOKEN_MAX_CHARS) return this.refused('unauthorized', `longer than ${TOKEN_MAX_CHARS} characters`);
     let verified: { header: { crit?: unknown }; payload: Claims };
     try {
       // Algorithms, issuer, audience and the key come from JwtModule's options (AuthModule).
@@ -61,18 +63,30 @@ export class TokenVerifier {
       // issuer's, a `sub` Herald cannot name a room after) is `unauthorized`, not a
       // token_expired that tells the client to refresh it.
       verified = this.jwt.verify<{ header: { crit?: unknown }; payload: Claims }>(token, VERIFY_OPTIONS);
-    } catch {
-      return { ok: false, reason: 'unauthorized' };
+    } catch (error) {
+      // jsonwebtoken's words (`invalid signature`, `jwt audience invalid. expected: ...`) name
+      // what failed and what this pod expects, never the token's content.
+      return this.refused('unauthorized', error instanceof Error ? error.message : 'not a valid JWT');
     }
     // RFC 7515 4.1.11: a token whose `crit` names extensions the recipient does not understand is
     // invalid, and Herald understands none (jsonwebtoken ignores `crit`).
-    if (verified.header.crit !== undefined) return { ok: false, reason: 'unauthorized' };
+    if (verified.header.crit !== undefined) return this.refused('unauthorized', 'its header names crit extensions');
     const principal = this.toPrincipal(verified.payload);
-    if (!principal) return { ok: false, reason: 'unauthorized' };
+    if (!principal) return this.refused('unauthorized', 'its claims are not what Herald reads (sub, exp, rooms, scope, name: docs/protocol.md)');
     // To the millisecond, as the connection judges it: jsonwebtoken counts whole seconds (an
     // `exp` of T.5 passed at T.5, yet it accepted the token until T+1).
-    if (isPast(principal.expiresAtMs)) return { ok: false, reason: 'token_expired' };
+    if (isPast(principal.expiresAtMs)) return this.refused('token_expired', 'expired');
     return { ok: true, principal };
+  }
+
+  /**
+   * A refusal, and why at debug level: the client is only told `unauthorized` (or the HTTP 401),
+   * so a pod whose clients sign with another secret, issuer or audience said nothing. Debug only:
+   * anyone can send bad tokens.
+   */
+  private refused(reason: TokenRejection, why: string): Verification {
+    this.logger.debug({ message: 'Token refused', reason, why });
+    return { ok: false, reason };
   }
 
   /**
