@@ -26,6 +26,12 @@ describe('parseEnvironment', () => {
     expect(parseEnvironment({ WS_COMPRESSION: 'true', WS_COMPRESSION_MIN_BYTES: '0' })).toMatchObject({ WS_COMPRESSION: true, WS_COMPRESSION_MIN_BYTES: 0 });
   });
 
+  it('reads an on/off setting as true, 1 or yes and false, 0 or no in any case, and names what it reads when refusing another word', () => {
+    for (const word of ['true', 'TRUE', '1', 'Yes']) expect(parseEnvironment({ WS_COMPRESSION: word }).WS_COMPRESSION).toBe(true);
+    for (const word of ['false', 'False', '0', 'NO']) expect(parseEnvironment({ WS_COMPRESSION: word }).WS_COMPRESSION).toBe(false);
+    expect(() => parseEnvironment({ WS_COMPRESSION: 'on' })).toThrow('WS_COMPRESSION must be true or false (1 or 0, yes or no also read, in any case)');
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['HEARTBEAT_MS', '-1'],

@@ -10,6 +10,9 @@ type Raw = { value: unknown };
 export const toInt = ({ value }: Raw) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
 
+/** The refusal of a value toBool cannot read, naming what it reads. */
+export const NOT_A_BOOLEAN = '$property must be true or false (1 or 0, yes or no also read, in any case)';
+
 export const toBool = ({ value }: Raw) => {
   if (value === undefined || value === '') return undefined;
   if (['true', '1', 'yes'].includes(String(value).toLowerCase())) return true;

@@ -2,7 +2,7 @@ import { Transform, plainToInstance } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateIf, ValidateBy, validateSync } from 'class-validator';
 import { typeFailureOnly } from '../parsing/type-failures';
 import { HasNoUrlCredentials, IsBindAddress, IsHostPortList, IsHttpUrl, IsOriginList, IsRedisSeedList, IsRedisUrl, PERCENT_ESCAPES, URL_CREDENTIALS_INSTEAD } from './address.rules';
-import { emptyToUndefined, toBool, toInt, toPem } from './environment.transforms';
+import { NOT_A_BOOLEAN, emptyToUndefined, toBool, toInt, toPem } from './environment.transforms';
 import { ROOM_PATTERN_LIST, neverProxiedPatterns } from './room-pattern.rules';
 import { IsOnePemBlock, IsOwnSecretInProduction, IsPublicKeyPem, IsTrimmed } from './secret.rules';
 
@@ -139,7 +139,7 @@ export class Environment {
   }
 
   /** Offers permessage-deflate to clients that ask for it; off by default (CPU and memory per socket). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool) @IsBoolean({ message: NOT_A_BOOLEAN })
   WS_COMPRESSION = false;
 
   @Transform(toInt) @IsInt() @Min(0) @Max(16 * 1024 * 1024)
@@ -211,7 +211,7 @@ export class Environment {
   REDIS_SENTINEL_PASSWORD?: string;
 
   /** Sentinel mode: TLS to the sentinels and to the Redis servers (rediss:// says so in the other modes). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool) @IsBoolean({ message: NOT_A_BOOLEAN })
   REDIS_TLS = false;
 
   /**
@@ -296,7 +296,7 @@ export class Environment {
   HISTORY_MEMORY_MAX_MB = 256;
 
   /** Serves /demo and its development token endpoint; defaults to on outside production. */
-  @Transform(toBool) @IsOptional() @IsBoolean()
+  @Transform(toBool) @IsOptional() @IsBoolean({ message: NOT_A_BOOLEAN })
   DEMO_ENABLED?: boolean;
 
   /** Backend webhooks (section 8): POSTed here, signed with HOOKS_SECRET; off when unset. */
