@@ -17,7 +17,7 @@ interface Waiting {
  * trickled a body HTTP_HEADERS_TIMEOUT_MS + HTTP_REQUEST_TIMEOUT_MS. Later requests on a
  * keep-alive connection keep Node's own timing, after an idle wait Node bounds by its keep-alive
  * timeout. Looked at every `checkEveryMs`, as Node looks at its own; a WebSocket leaves the list
- * at its upgrade, so only connections with a first request under way are walked.
+ * at the first look after its upgrade, so only connections with a first request under way stay.
  */
 export function timeFirstRequestsFromAccept(server: Server, { headersMs, requestMs, checkEveryMs }: { headersMs: number; requestMs: number; checkEveryMs: number }, timedOut: (socket: Duplex) => void): void {
   const waiting = new Map<Socket, Waiting>();
@@ -31,11 +31,13 @@ export function timeFirstRequestsFromAccept(server: Server, { headersMs, request
     response.once('finish', done);
     response.req.once('end', done);
   });
-  server.on('upgrade', ({ socket }) => waiting.delete(socket));
   const check = setInterval(() => {
     const now = performance.now();
     for (const [socket, { acceptedAtMs, headersIn }] of waiting) {
-      if (socket.destroyed) waiting.delete(socket);
+      // Gone, or upgraded to a WebSocket (Node frees its HTTP parser). Not told by an 'upgrade'
+      // listener: one makes Node hand over the socket of every upgrade, and on a server that
+      // serves none (INTERNAL_PORT's) nothing would then close it.
+      if (socket.destroyed || !httpParserOf(socket)) waiting.delete(socket);
       else if (now - acceptedAtMs >= (headersIn ? requestMs : headersMs)) {
         waiting.delete(socket);
         timedOut(socket);
@@ -44,4 +46,9 @@ export function timeFirstRequestsFromAccept(server: Server, { headersMs, request
   }, checkEveryMs);
   check.unref();
   server.once('close', () => clearInterval(check));
+}
+
+/** The HTTP parser Node keeps on a socket while it reads requests from it (not typed: what Node itself reads). */
+function httpParserOf(socket: Socket): unknown {
+  return (socket as Socket & { parser?: unknown }).parser;
 }

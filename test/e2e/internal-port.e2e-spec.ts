@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { freePort } from '../support/free-port';
 import { http, publish } from '../support/http';
 import { createTestApp, TestApp } from '../support/test-app';
+import { rawUpgrade } from '../support/raw-upgrade';
 import { publisherToken, signToken } from '../support/tokens';
 import { connectClient } from '../support/ws-client';
 
@@ -85,6 +86,12 @@ describe('INTERNAL_PORT', () => {
     expect((await http('GET', `${internal()}/v1/inbox`, { token: signToken({ sub: 'ida' }) })).status).toBe(404);
     const client = await connectClient(app.wsUrl, signToken());
     await client.close();
+  });
+
+  it('closes the connection of a WebSocket upgrade on the internal port, which serves none', async () => {
+    const upgrade = rawUpgrade(`ws://127.0.0.1:${new URL(internal()).port}/ws`, { token: signToken({ sub: 'lost' }) });
+    // Node closes it when nothing takes upgrades; a listener that took them and did nothing held it open for ever.
+    expect(await upgrade.closed).not.toMatch(/^HTTP\/1\.1 101 /);
   });
 });
 
