@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { AddressInfo } from 'node:net';
+import { AddressInfo, createServer as createNetServer } from 'node:net';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { linePattern, readme, readmeBlocks, replaced, Terminal } from '../support/readme-terminal';
@@ -76,13 +76,34 @@ describe("README's two pods on Redis", () => {
       terminals.push(terminal);
       terminal.paste(`${replaced(readmeBlocks('Two pods on Redis, on your machine', 'pods')[0].code, ports)}echo pods-step-1-done`);
       await eventually(() => expect(terminal.output).toContain('pods-step-1-done'), 10_000, 100);
-      expect(terminal.output).toContain(`Port ${ports['3001']} or ${ports['3002']} already answers`);
+      expect(terminal.output).toContain(`Port ${ports['3001']}, ${ports['3002']} or ${ports['6390']} already answers`);
       // Nothing started: Redis and the pods would be background jobs of the terminal's shell.
       terminal.paste('echo "background jobs: $(jobs -p | wc -l)"');
       await eventually(() => expect(terminal.output).toMatch(/background jobs: \d+/), 10_000, 100);
       expect(terminal.output).toContain('background jobs: 0');
     } finally {
       await new Promise((resolve) => old.close(resolve));
+    }
+  }, 30_000);
+
+  it('says so and starts nothing when a Redis already answers on its port (one a past run left): its pods would share that Redis', async () => {
+    requireTool('curl', 'apt-get install curl');
+    requireTool('redis-cli', 'apt-get install redis-server');
+    // Answers PING as a Redis would.
+    const redis = createNetServer((socket) => socket.on('data', () => socket.write('+PONG\r\n')));
+    await new Promise<void>((resolve) => redis.listen(0, '127.0.0.1', resolve));
+    try {
+      const ports = { '3001': String(await freePort()), '3002': String(await freePort()), '6390': String((redis.address() as AddressInfo).port) };
+      const terminal = new Terminal({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1' });
+      terminals.push(terminal);
+      terminal.paste(`${replaced(readmeBlocks('Two pods on Redis, on your machine', 'pods')[0].code, ports)}echo pods-step-1-done`);
+      await eventually(() => expect(terminal.output).toContain('pods-step-1-done'), 10_000, 100);
+      expect(terminal.output).toContain(`or ${ports['6390']} already answers`);
+      terminal.paste('echo "background jobs: $(jobs -p | wc -l)"');
+      await eventually(() => expect(terminal.output).toMatch(/background jobs: \d+/), 10_000, 100);
+      expect(terminal.output).toContain('background jobs: 0');
+    } finally {
+      await new Promise((resolve) => redis.close(resolve));
     }
   }, 30_000);
 });
