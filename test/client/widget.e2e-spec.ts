@@ -76,12 +76,16 @@ describe('the demo page and <herald-bell> in Chromium', () => {
     await publisher.publish({ users: ['frank'], type: 'order.shipped', payload: { title: 'Order shipped', body: 'Parcel 1 left the warehouse' } });
     await eventually(async () => expect(await titles()).toEqual(['Order shipped']));
 
+    // Offline until both publishes are in, so they land while the page is away whatever the
+    // machine's load (the drain delay alone raced two publishes on a busy CI machine).
+    await page.context().setOffline(true);
     expect(closeEveryConnection(app)).toBe(1);
     await page.locator('herald-bell[data-state="reconnecting"]').waitFor();
     await publisher.publish({ users: ['frank'], type: 'order.delivered', payload: { title: 'Order delivered' } });
     // Sent to two rooms the page is in: two frames, one entry.
     await publisher.publish({ users: ['frank'], rooms: ['public:news'], type: 'news', payload: { body: 'no title: the type stands in' } });
     expect(await titles()).toEqual(['Order shipped']);
+    await page.context().setOffline(false);
 
     await page.locator('herald-bell[data-state="open"]').waitFor();
     await eventually(async () => expect(await titles()).toEqual(['news', 'Order delivered', 'Order shipped']));
