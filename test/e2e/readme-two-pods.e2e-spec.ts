@@ -65,22 +65,28 @@ describe("README's two pods on Redis", () => {
     expect(first.output).not.toMatch(/EADDRINUSE|cannot start/i);
   }, 150_000);
 
+  /**
+   * Pastes the first block with `ports`, one of which already answers, and expects it to say so
+   * and start nothing: Redis and the pods would be background jobs of the terminal's shell.
+   */
+  async function refusesToStart(ports: Record<'3001' | '3002' | '6390', string>): Promise<void> {
+    const terminal = new Terminal({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1' });
+    terminals.push(terminal);
+    terminal.paste(`${replaced(readmeBlocks('Two pods on Redis, on your machine', 'pods')[0].code, ports)}echo pods-step-1-done`);
+    await eventually(() => expect(terminal.output).toContain('pods-step-1-done'), 10_000, 100);
+    expect(terminal.output).toContain(`Port ${ports['3001']}, ${ports['3002']} or ${ports['6390']} already answers`);
+    terminal.paste('echo "background jobs: $(jobs -p | wc -l)"');
+    await eventually(() => expect(terminal.output).toMatch(/background jobs: \d+/), 10_000, 100);
+    expect(terminal.output).toContain('background jobs: 0');
+  }
+
   it('says so and starts nothing when something already answers on a pod port (a Herald left running)', async () => {
     requireTool('curl', 'apt-get install curl');
     // The tour's Herald on 3001, ready: the until line alone would count it as the first pod.
     const old = createServer((_request, response) => response.end('{"status":"ready"}'));
     await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
     try {
-      const ports = { '3001': String((old.address() as AddressInfo).port), '3002': String(await freePort()), '6390': String(await freePort()) };
-      const terminal = new Terminal({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1' });
-      terminals.push(terminal);
-      terminal.paste(`${replaced(readmeBlocks('Two pods on Redis, on your machine', 'pods')[0].code, ports)}echo pods-step-1-done`);
-      await eventually(() => expect(terminal.output).toContain('pods-step-1-done'), 10_000, 100);
-      expect(terminal.output).toContain(`Port ${ports['3001']}, ${ports['3002']} or ${ports['6390']} already answers`);
-      // Nothing started: Redis and the pods would be background jobs of the terminal's shell.
-      terminal.paste('echo "background jobs: $(jobs -p | wc -l)"');
-      await eventually(() => expect(terminal.output).toMatch(/background jobs: \d+/), 10_000, 100);
-      expect(terminal.output).toContain('background jobs: 0');
+      await refusesToStart({ '3001': String((old.address() as AddressInfo).port), '3002': String(await freePort()), '6390': String(await freePort()) });
     } finally {
       await new Promise((resolve) => old.close(resolve));
     }
@@ -93,15 +99,7 @@ describe("README's two pods on Redis", () => {
     const redis = createNetServer((socket) => socket.on('data', () => socket.write('+PONG\r\n')));
     await new Promise<void>((resolve) => redis.listen(0, '127.0.0.1', resolve));
     try {
-      const ports = { '3001': String(await freePort()), '3002': String(await freePort()), '6390': String((redis.address() as AddressInfo).port) };
-      const terminal = new Terminal({ PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1' });
-      terminals.push(terminal);
-      terminal.paste(`${replaced(readmeBlocks('Two pods on Redis, on your machine', 'pods')[0].code, ports)}echo pods-step-1-done`);
-      await eventually(() => expect(terminal.output).toContain('pods-step-1-done'), 10_000, 100);
-      expect(terminal.output).toContain(`or ${ports['6390']} already answers`);
-      terminal.paste('echo "background jobs: $(jobs -p | wc -l)"');
-      await eventually(() => expect(terminal.output).toMatch(/background jobs: \d+/), 10_000, 100);
-      expect(terminal.output).toContain('background jobs: 0');
+      await refusesToStart({ '3001': String(await freePort()), '3002': String(await freePort()), '6390': String((redis.address() as AddressInfo).port) });
     } finally {
       await new Promise((resolve) => redis.close(resolve));
     }
