@@ -9,6 +9,7 @@ import { http, publish } from '../support/http';
 import { startedTogether } from '../support/started-together';
 import { createTestApp, TestApp } from '../support/test-app';
 import { publisherToken, signToken } from '../support/tokens';
+import { rawUpgrade } from '../support/raw-upgrade';
 import { connectClient, TestClient } from '../support/ws-client';
 
 describe('liveness', () => {
@@ -55,6 +56,26 @@ describe('liveness', () => {
           }
         } finally {
           await own.close();
+        }
+      },
+      fragments: async () => {
+        // A text message begun and never finished, a fragment every 300 ms, no ping answered:
+        // judged on whole messages, it is silent (docs/protocol.md, section 3).
+        const trickler = rawUpgrade(app.wsUrl, { token: signToken({ sub: 'trickler' }) });
+        const fragment = (opcode: number, payload: string) => {
+          const mask = Buffer.from([1, 2, 3, 4]);
+          const body = Buffer.from(Buffer.from(payload).map((byte, index) => byte ^ mask[index % 4]));
+          return Buffer.concat([Buffer.from([opcode, 0x80 | body.length]), mask, body]);
+        };
+        trickler.write(fragment(0x1, '{"event":'));
+        const trickle = setInterval(() => trickler.write(fragment(0x0, ' ')), 300);
+        try {
+          const received = await trickler.closed;
+          expect(received).toMatch(/^HTTP\/1\.1 101 /);
+          // Terminated, as a dead peer is: no close frame (opcode 8) after the welcome.
+          expect(received.slice(received.indexOf('welcome'))).not.toContain('\x88');
+        } finally {
+          clearInterval(trickle);
         }
       },
       welcomeFirst: async () => {
@@ -105,6 +126,7 @@ describe('liveness', () => {
 
     it('sends a protocol ping and a ping frame every heartbeat, and keeps a client that answers protocol pings only', cases.protocolPongs);
     it('keeps a client that answers and terminates one silent for 2 x heartbeatMs', cases.silent);
+    it('terminates a client that trickles fragments of a message it never finishes and answers no ping', cases.fragments);
     it('sends welcome first even when a heartbeat falls while the connection is being admitted', cases.welcomeFirst);
     it('keeps a client alive that answers with pong frames instead of protocol pongs', cases.pongFrames);
   });

@@ -9,6 +9,8 @@ export interface RawUpgrade {
   readonly closed: Promise<string>;
   /** What the first read returned: what the server wrote in its first write call, over loopback. */
   readonly firstChunk: Promise<string>;
+  /** Writes more bytes after the upgrade (frames made by hand). */
+  write(bytes: Buffer): void;
   /** Closes the connection from the client's side at once. */
   hangUp(): void;
 }
@@ -35,5 +37,5 @@ export function rawUpgrade(wsUrl: string, { host = '127.0.0.1', headers = '', pa
       `${token === undefined ? '' : `Sec-WebSocket-Protocol: herald.v1, bearer.${token}\r\n`}${headers}\r\n`,
   );
   if (after) raw.write(after);
-  return { received: () => received, closed, firstChunk, hangUp: () => raw.destroy() };
+  return { received: () => received, closed, firstChunk, write: (bytes) => void raw.write(bytes), hangUp: () => raw.destroy() };
 }
