@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { HeraldConfig } from '../config/herald.config';
+import { EarlyClose } from '../lifecycle/early-close';
 import { Broker } from './broker';
 import { BrokerUnavailableFilter } from './broker-unavailable.filter';
 import { Engine } from './engine';
@@ -25,23 +26,20 @@ import { PresenceStore } from './presence.store';
   exports: [Engine, Broker, PresenceStore, InboxStore],
 })
 export class BrokerModule implements BeforeApplicationShutdown, OnApplicationShutdown {
-  private closing: Promise<void> | undefined;
+  /**
+   * The engine's close (its last calls: unsubscribes, presence removes) begins in the first
+   * phase, after every other module's (this global module comes last), beside the webhooks' last
+   * calls: one after the other, a silent Redis's timeouts added up past the grace period.
+   */
+  private readonly closing = new EarlyClose(() => this.engine.close());
 
   constructor(@Inject(Engine) private readonly engine: Engine) {}
 
-  /**
-   * The engine's close (its last calls: unsubscribes, presence removes) starts in the first
-   * phase, after every other module's (this global module comes last), so it runs beside the
-   * webhooks' own last calls, which start there too: one after the other, a silent Redis's
-   * timeouts added up, and a stop outlasted its grace period.
-   */
   beforeApplicationShutdown(): void {
-    this.closing = this.engine.close();
-    // Awaited in onApplicationShutdown; a rejection meanwhile is not an unhandled one.
-    this.closing.catch(() => undefined);
+    this.closing.start();
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    await (this.closing ?? this.engine.close());
+  onApplicationShutdown(): Promise<void> {
+    return this.closing.finished();
   }
 }

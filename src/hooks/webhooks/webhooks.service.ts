@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown, O
 import { isPersonalRoom } from '@herald/client/protocol';
 import { InboxStore } from '../../broker/inbox.store';
 import { inboxRecipientOf } from '../../inbox/inbox-recipient';
+import { EarlyClose } from '../../lifecycle/early-close';
 import { HeraldConfig, WebhookSettings } from '../../config/herald.config';
 import { NotificationsService, StoredNotification } from '../../notifications/notifications.service';
 import { RoomActivity } from '../../rooms/room-activity';
@@ -31,8 +32,8 @@ export class WebhooksService implements OnModuleInit, BeforeApplicationShutdown,
   private readonly counted = new Set<string>();
   /** Set while the queue is full, so a long overflow logs once, not once per event. */
   private overflowing = false;
-  /** The shutdown under way (beforeApplicationShutdown). */
-  private closing: Promise<void> | undefined;
+  /** Begun beside the broker engine's close (BrokerModule), so the two sets of last calls to a silent Redis overlap. */
+  private readonly closing = new EarlyClose(() => this.close());
 
   constructor(
     config: HeraldConfig,
@@ -58,15 +59,12 @@ export class WebhooksService implements OnModuleInit, BeforeApplicationShutdown,
     this.logger.log({ message: 'Webhooks on', url: redactedHookUrl(this.settings.url), unreadAfterS: this.settings.unreadAfterS });
   }
 
-  /** Starts closing in the first phase of shutdown, beside the broker's engine (BrokerModule), so the two sets of last calls to a silent Redis overlap. */
   beforeApplicationShutdown(): void {
-    this.closing = this.close();
-    // Awaited in onApplicationShutdown; a rejection meanwhile is not an unhandled one.
-    this.closing.catch(() => undefined);
+    this.closing.start();
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    await (this.closing ?? this.close());
+  onApplicationShutdown(): Promise<void> {
+    return this.closing.finished();
   }
 
   /**
